@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# The simulated Kubernetes cluster for development and tests.
+#
+#   scripts/cluster.sh up          # start or reuse it; prints the kubeconfig path on stdout
+#   scripts/cluster.sh status      # server version, nodes, storage and ingress classes
+#   scripts/cluster.sh kubeconfig  # print the kubeconfig path
+#   scripts/cluster.sh down        # stop it and remove all of its state
+#
+# kwokctl's binary runtime runs the real etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler built by scripts/install-tools.sh,
+# all bound to 127.0.0.1; kwok simulates the kubelets of SAASODOO_NODES fake
+# nodes (default 3). No container runs: pods are scheduled for real and then
+# marked Running/Ready by kwok. The harness adds what a bare control plane
+# lacks: a default StorageClass whose PVCs really bind (scripts/kwok_provisioner.py),
+# IngressClass `traefik` and namespace `traefik`.
+#
+# Environment: SAASODOO_CLUSTER_NAME (default saasodoo), SAASODOO_NODES (3),
+# SAASODOO_KWOK_WORKDIR (state, default ~/.cache/saasodoo/kwok), PYTHON (a python
+# with the kubernetes client, default .venv/bin/python).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CLUSTER=${SAASODOO_CLUSTER_NAME:-saasodoo}
+NODES=${SAASODOO_NODES:-3}
+export KWOK_WORKDIR=${SAASODOO_KWOK_WORKDIR:-$(dirname "$TOOLS_DIR")/kwok}
+CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER
+KUBECONFIG_PATH=$CLUSTER_DIR/kubeconfig.yaml
+PYTHON=${PYTHON:-$REPO_ROOT/.venv/bin/python}
+KWOKCTL=$(tool_bin kwok kwokctl)
+KUBECTL=$(tool_bin kubernetes kubectl)
+PROVISIONER_PID=$CLUSTER_DIR/pids/saasodoo-provisioner.pid
+PROVISIONER_LOG=$CLUSTER_DIR/logs/saasodoo-provisioner.log
+
+kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+kwokctl() { "$KWOKCTL" --name "$CLUSTER" "$@"; }
+
+require_tools() {
+  local missing=()
+  for b in "$KWOKCTL" "$(tool_bin kwok kwok)" "$KUBECTL" "$(tool_bin etcd etcd)" \
+    "$(tool_bin kubernetes kube-apiserver)" "$(tool_bin kubernetes kube-controller-manager)" \
+    "$(tool_bin kubernetes kube-scheduler)"; do
+    [[ -x $b ]] || missing+=("$b")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    err "missing tools: ${missing[*]}"
+    err "build them first: scripts/install-tools.sh (or make tools)"
+    exit 1
+  fi
+}
+
+apiserver_ready() {
+  [[ -f $KUBECONFIG_PATH ]] && kubectl get --raw /readyz >/dev/null 2>&1
+}
+
+create_cluster() {
+  info "creating cluster '$CLUSTER' (kwokctl, binary runtime, Kubernetes $KUBERNETES_VERSION) in $CLUSTER_DIR"
+  local config
+  config=$(mktemp)
+  trap 'rm -f "$config"' RETURN
+  cat >"$config" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeVersion: $KUBERNETES_VERSION
+  kubectlBinary: $KUBECTL
+  kubeApiserverBinary: $(tool_bin kubernetes kube-apiserver)
+  kubeControllerManagerBinary: $(tool_bin kubernetes kube-controller-manager)
+  kubeSchedulerBinary: $(tool_bin kubernetes kube-scheduler)
+  etcdBinary: $(tool_bin etcd etcd)
+  kwokControllerBinary: $(tool_bin kwok kwok)
+EOF
+  if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m >&2; then
+    err "kwokctl create cluster failed; component logs are in $CLUSTER_DIR/logs"
+    exit 1
+  fi
+}
+
+# The extras a bare control plane lacks (idempotent: server-side apply).
+apply_addons() {
+  info "applying StorageClass 'standard' (default), IngressClass 'traefik', namespace 'traefik'"
+  kubectl apply --server-side --field-manager=saasodoo-harness -f - >/dev/null <<'EOF'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: saasodoo.dev/kwok-provisioner
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: traefik
+spec:
+  controller: traefik.io/ingress-controller
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: traefik
+EOF
+}
+
+provisioner_running() {
+  [[ -f $PROVISIONER_PID ]] && kill -0 "$(cat "$PROVISIONER_PID")" 2>/dev/null
+}
+
+start_provisioner() {
+  if provisioner_running; then
+    return 0
+  fi
+  [[ -x $PYTHON ]] || { err "no python with the kubernetes client at $PYTHON (run make venv or set PYTHON)"; exit 1; }
+  info "starting the volume provisioner (log: $PROVISIONER_LOG)"
+  mkdir -p "$(dirname "$PROVISIONER_PID")" "$(dirname "$PROVISIONER_LOG")"
+  setsid "$PYTHON" "$SCRIPTS_DIR/kwok_provisioner.py" --kubeconfig "$KUBECONFIG_PATH" \
+    >>"$PROVISIONER_LOG" 2>&1 </dev/null &
+  echo $! >"$PROVISIONER_PID"
+  sleep 1
+  provisioner_running || { err "volume provisioner exited at once:"; tail -n 20 "$PROVISIONER_LOG" >&2; exit 1; }
+}
+
+stop_provisioner() {
+  if provisioner_running; then
+    kill "$(cat "$PROVISIONER_PID")" 2>/dev/null || true
+  fi
+  rm -f "$PROVISIONER_PID"
+}
+
+scale_nodes() {
+  local have
+  have=$(kubectl get nodes --no-headers 2>/dev/null | wc -l)
+  if [[ $have -ne $NODES ]]; then
+    info "scaling fake nodes: $have -> $NODES"
+    kwokctl scale node --replicas "$NODES" >&2
+  fi
+  info "waiting for $NODES nodes to be Ready"
+  local deadline=$((SECONDS + 120))
+  until [[ $(kubectl get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) -eq $NODES ]]; do
+    if ((SECONDS > deadline)); then
+      err "nodes not Ready after 120s:"; kubectl get nodes >&2 || true; exit 1
+    fi
+    sleep 1
+  done
+}
+
+cmd_up() {
+  require_tools
+  if [[ -d $CLUSTER_DIR ]]; then
+    if apiserver_ready; then
+      info "cluster '$CLUSTER' is running"
+    else
+      info "cluster '$CLUSTER' exists but is stopped: starting it"
+      if ! kwokctl start cluster --wait 3m >&2; then
+        err "kwokctl start cluster failed; logs in $CLUSTER_DIR/logs (make cluster-down && make cluster starts anew)"
+        exit 1
+      fi
+    fi
+  else
+    create_cluster
+  fi
+  local deadline=$((SECONDS + 60))
+  until apiserver_ready; do
+    ((SECONDS < deadline)) || { err "kube-apiserver not ready after 60s; see $CLUSTER_DIR/logs"; exit 1; }
+    sleep 1
+  done
+  apply_addons
+  start_provisioner
+  scale_nodes
+  info "cluster '$CLUSTER' ready; use it with: export KUBECONFIG=$KUBECONFIG_PATH"
+  echo "$KUBECONFIG_PATH"
+}
+
+cmd_down() {
+  stop_provisioner
+  if [[ -d $CLUSTER_DIR ]]; then
+    info "deleting cluster '$CLUSTER' and its state in $CLUSTER_DIR"
+    kwokctl delete cluster --kubeconfig "" >&2 || true
+    rm -rf "$CLUSTER_DIR"
+  else
+    info "cluster '$CLUSTER' does not exist"
+  fi
+}
+
+cmd_status() {
+  if ! apiserver_ready; then
+    err "cluster '$CLUSTER' is not running (make cluster starts it)"
+    exit 1
+  fi
+  echo "kubeconfig: $KUBECONFIG_PATH"
+  kubectl version
+  echo
+  kubectl get nodes -o wide
+  echo
+  kubectl get storageclass,ingressclass
+  echo
+  kubectl get namespaces
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  kubeconfig) echo "$KUBECONFIG_PATH" ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac

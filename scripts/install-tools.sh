@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Build (or reuse) every pinned tool saasodoo needs, into a cache outside the repo.
+#
+#   scripts/install-tools.sh            # all tools
+#   scripts/install-tools.sh helm3 kwok # only some
+#   scripts/install-tools.sh --list     # tools, versions and cache paths
+#   scripts/install-tools.sh --env      # KEY=PATH of every binary, for tests and scripts
+#
+# Versions come from scripts/versions.env. Each tool lands in
+# $SAASODOO_TOOLS_DIR/<tool>-<version>/bin (default ~/.cache/saasodoo/tools) and is
+# reused when present, so a second run takes seconds. Everything is built from
+# source through the Go module proxy (no prebuilt downloads). A binary already on
+# PATH at exactly the pinned version is linked instead of built.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy)
+
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+LOG_DIR="$TOOLS_DIR/logs"
+mkdir -p "$LOG_DIR"
+
+# run_logged TOOL CMD...: run a build step with output in the tool's log file;
+# on failure name the tool, the step and show the end of the log.
+run_logged() {
+  local tool=$1; shift
+  local logf="$LOG_DIR/$tool.log"
+  echo "+ $*" >>"$logf"
+  if ! "$@" >>"$logf" 2>&1; then
+    err "$tool: step failed: $*"
+    err "$tool: last lines of $logf:"
+    tail -n 25 "$logf" | sed 's/^/    /' >&2
+    return 1
+  fi
+}
+
+# on_path_at_version NAME VERSION CMD...: print the path of NAME on PATH if
+# running CMD with it prints VERSION.
+on_path_at_version() {
+  local name=$1 want=$2; shift 2
+  local p
+  p=$(command -v "$name" 2>/dev/null) || return 1
+  case "$p" in "$TOOLS_DIR"/*) return 1 ;; esac
+  local got
+  got=$("$p" "$@" 2>/dev/null | head -n 5) || return 1
+  [[ $got == *"$want"* ]] || return 1
+  echo "$p"
+}
+
+# go_wrapper_module DIR: an empty throw-away module to build a program in.
+go_wrapper_module() {
+  rm -rf "$1"; mkdir -p "$1"
+  (cd "$1" && go mod init saasodoo.local/toolbuild >/dev/null 2>&1)
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION out=$1 work=$2
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local staging_v="v0.${v#v1.}"
+  go_wrapper_module "$work"
+  info "kubernetes: reading the upstream go.mod of k8s.io/kubernetes@$v"
+  local gomod
+  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || { err "kubernetes: go mod download gave no go.mod for $v"; return 1; }
+  # Every staging module is required at exactly v0.0.0 and replaced by a local
+  # path upstream; outside that repo we point each at its published release.
+  local staging
+  staging=$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u)
+  [[ -n $staging ]] || { err "kubernetes: no staging modules found in $gomod"; return 1; }
+  local godebug
+  godebug=$(grep -E '^godebug ' "$gomod" || true)
+  {
+    echo "module saasodoo.local/toolbuild"
+    echo
+    grep -E '^go ' "$gomod"
+    [[ -n $godebug ]] && echo "$godebug"
+    echo
+    for m in $staging; do echo "replace $m => $m $staging_v"; done
+  } >"$work/go.mod"
+  info "kubernetes: resolving $(wc -w <<<"$staging") staging modules at $staging_v"
+  local pkgs=(cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubectl)
+  local args=()
+  for p in "${pkgs[@]}"; do args+=("k8s.io/kubernetes/$p@$v"); done
+  (cd "$work" && run_logged kubernetes go get "${args[@]}")
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v"
+  ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v"
+  ld+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  for p in "${pkgs[@]}"; do
+    local name=${p#cmd/}
+    info "kubernetes: go build $name (the first build of all four takes 10-25 min on 2 cores)"
+    (cd "$work" && run_logged kubernetes go build -trimpath -ldflags "$ld" -o "$out/$name" "k8s.io/kubernetes/$p")
+  done
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION out=$1 work=$2
+  go_wrapper_module "$work"
+  info "etcd: go get go.etcd.io/etcd/server/v3@$v"
+  (cd "$work" && run_logged etcd go get "go.etcd.io/etcd/server/v3@$v")
+  info "etcd: go build etcd"
+  (cd "$work" && run_logged etcd go build -trimpath \
+    -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+}
+
+build_kwok() {
+  local v=$KWOK_VERSION out=$1
+  # consts.Version / consts.KubeVersion in the source already match this release.
+  local ld="-s -w"
+  for c in kwok kwokctl; do
+    info "kwok: go install sigs.k8s.io/kwok/cmd/$c@$v"
+    GOBIN=$out run_logged kwok go install -trimpath -ldflags "$ld" "sigs.k8s.io/kwok/cmd/$c@$v"
+  done
+}
+
+build_helm() {
+  local major=$1 v=$2 out=$3
+  info "helm$major: go install helm.sh/helm/v$major/cmd/helm@$v"
+  GOBIN=$out run_logged "helm$major" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v$major/internal/version.version=$v -X helm.sh/helm/v$major/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v$major/cmd/helm@$v"
+}
+
+build_netpolicy() {
+  local v=$NETPOL_ANALYZER_VERSION out=$1
+  info "netpolicy: go install github.com/np-guard/netpol-analyzer/cmd/netpolicy@$v"
+  GOBIN=$out run_logged netpolicy go install -trimpath -ldflags "-s -w" \
+    "github.com/np-guard/netpol-analyzer/cmd/netpolicy@$v"
+}
+
+# install TOOL: reuse the cache entry, link a matching binary from PATH, or build.
+install_one() {
+  local tool=$1 dir bin v
+  dir=$(tool_dir "$tool"); v=$(tool_version "$tool")
+  if [[ -f $dir/.complete ]]; then
+    info "$tool $v: cached in $dir"
+    return 0
+  fi
+  local start=$SECONDS tmp="$dir.partial" work="$TOOLS_DIR/.work/$tool"
+  rm -rf "$tmp"; mkdir -p "$tmp/bin"
+  : >"$LOG_DIR/$tool.log"
+  # A binary on PATH at the pinned version is used instead of a build.
+  local found=""
+  case $tool in
+    helm3) found=$(on_path_at_version helm "$v" version --short || true) ;;
+    helm4) found=$(on_path_at_version helm "$v" version --short || true) ;;
+    etcd) found=$(on_path_at_version etcd "${v#v}" --version || true) ;;
+  esac
+  if [[ -n $found ]]; then
+    info "$tool $v: using $found from PATH"
+    ln -s "$found" "$tmp/bin/$(basename "$found")"
+  else
+    info "$tool $v: building into $dir (log: $LOG_DIR/$tool.log)"
+    case $tool in
+      kubernetes) build_kubernetes "$tmp/bin" "$work" ;;
+      etcd) build_etcd "$tmp/bin" "$work" ;;
+      kwok) build_kwok "$tmp/bin" ;;
+      helm3) build_helm 3 "$v" "$tmp/bin" ;;
+      helm4) build_helm 4 "$v" "$tmp/bin" ;;
+      netpolicy) build_netpolicy "$tmp/bin" ;;
+      *) err "unknown tool '$tool' (known: ${ALL_TOOLS[*]})"; return 2 ;;
+    esac || { err "$tool $v: build FAILED (see above)"; rm -rf "$tmp"; return 1; }
+  fi
+  touch "$tmp/.complete"
+  rm -rf "$dir" "$work"; mv "$tmp" "$dir"
+  info "$tool $v: ready in $((SECONDS - start))s"
+}
+
+main() {
+  if [[ ${1:-} == --env ]]; then
+    # KEY=PATH lines for the test-suite and other scripts (nothing is built).
+    echo "SAASODOO_KUBE_APISERVER=$(tool_bin kubernetes kube-apiserver)"
+    echo "SAASODOO_KUBECTL=$(tool_bin kubernetes kubectl)"
+    echo "SAASODOO_ETCD=$(tool_bin etcd etcd)"
+    echo "SAASODOO_KWOK=$(tool_bin kwok kwok)"
+    echo "SAASODOO_KWOKCTL=$(tool_bin kwok kwokctl)"
+    echo "SAASODOO_HELM3=$(tool_bin helm3 helm)"
+    echo "SAASODOO_HELM4=$(tool_bin helm4 helm)"
+    echo "SAASODOO_NETPOLICY=$(tool_bin netpolicy netpolicy)"
+    return 0
+  fi
+  if [[ ${1:-} == --list ]]; then
+    for t in "${ALL_TOOLS[@]}"; do
+      printf '%-11s %-9s %s\n' "$t" "$(tool_version "$t")" "$(tool_dir "$t")/bin"
+    done
+    return 0
+  fi
+  command -v go >/dev/null || { err "go is not on PATH: it builds every tool (install Go >= 1.26)"; exit 1; }
+  local tools=("$@") failed=()
+  [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+  info "tool cache: $TOOLS_DIR ($(go version))"
+  local start=$SECONDS
+  for t in "${tools[@]}"; do
+    install_one "$t" || failed+=("$t")
+  done
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    err "failed to install: ${failed[*]}"
+    exit 1
+  fi
+  info "all tools ready in $((SECONDS - start))s"
+}
+
+main "$@"

@@ -1,0 +1,170 @@
+"""A tiny dynamic volume provisioner for the simulated (kwok) cluster.
+
+No kubelet and no storage exist in the simulated cluster, so nothing would ever
+create a PersistentVolume and every PVC-backed pod would stay Pending. This loop
+plays the external provisioner named by the harness' StorageClass:
+
+* a Pending PVC of one of our StorageClasses (after the scheduler picked a node,
+  for WaitForFirstConsumer) gets a PV of exactly the requested size, pre-bound
+  to it and pinned to that node, as a local-volume provisioner would do; the
+  real PV controller in kube-controller-manager then binds the pair;
+* a Released PV of ours with reclaim policy Delete is deleted.
+
+It is started by ``scripts/cluster.sh up`` and runs until the cluster goes down.
+Only used with the simulated cluster; real clusters bring their own provisioner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+PROVISIONER = "saasodoo.dev/kwok-provisioner"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+
+log = logging.getLogger("kwok-provisioner")
+
+
+class Provisioner:
+    def __init__(self, api: client.CoreV1Api, storage: client.StorageV1Api) -> None:
+        self.core = api
+        self.storage = storage
+
+    def storage_class(self, name: str | None) -> Any | None:
+        if not name:
+            return None
+        try:
+            sc = self.storage.read_storage_class(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return sc if sc.provisioner == PROVISIONER else None
+
+    def provision(self, pvc: Any) -> None:
+        if pvc.status.phase != "Pending" or pvc.spec.volume_name:
+            return
+        sc = self.storage_class(pvc.spec.storage_class_name)
+        if sc is None:
+            return
+        annotations = pvc.metadata.annotations or {}
+        node = annotations.get(SELECTED_NODE)
+        if sc.volume_binding_mode == "WaitForFirstConsumer" and not node:
+            return  # the scheduler has not picked a node yet
+        name = f"pvc-{pvc.metadata.uid}"
+        spec: dict[str, Any] = {
+            "capacity": {"storage": pvc.spec.resources.requests["storage"]},
+            "accessModes": pvc.spec.access_modes,
+            "storageClassName": sc.metadata.name,
+            "persistentVolumeReclaimPolicy": sc.reclaim_policy or "Delete",
+            "volumeMode": pvc.spec.volume_mode or "Filesystem",
+            "hostPath": {"path": f"/var/lib/kwok-volumes/{name}"},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": pvc.metadata.namespace,
+                "name": pvc.metadata.name,
+                "uid": pvc.metadata.uid,
+            },
+        }
+        if node:
+            spec["nodeAffinity"] = {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "kubernetes.io/hostname",
+                                    "operator": "In",
+                                    "values": [node],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            }
+        body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": {PROVISIONED_BY: PROVISIONER}},
+            "spec": spec,
+        }
+        try:
+            self.core.create_persistent_volume(body)
+        except ApiException as exc:
+            if exc.status != 409:  # already provisioned
+                raise
+            return
+        log.info(
+            "provisioned %s for %s/%s on %s",
+            name,
+            pvc.metadata.namespace,
+            pvc.metadata.name,
+            node or "any node",
+        )
+
+    def reclaim(self, pv: Any) -> None:
+        annotations = pv.metadata.annotations or {}
+        if annotations.get(PROVISIONED_BY) != PROVISIONER:
+            return
+        if pv.status.phase in ("Released", "Failed") and (
+            pv.spec.persistent_volume_reclaim_policy == "Delete"
+        ):
+            try:
+                self.core.delete_persistent_volume(pv.metadata.name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                return
+            log.info("deleted released volume %s", pv.metadata.name)
+
+
+def run_watch(name: str, list_fn: Any, handle: Any, stop: threading.Event) -> None:
+    """Watch forever; on any error start again from a fresh list."""
+    while not stop.is_set():
+        try:
+            for event in watch.Watch().stream(list_fn, timeout_seconds=300):
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    handle(event["object"])
+        except Exception as exc:  # noqa: BLE001 - keep serving; the apiserver may restart
+            log.warning("%s watch interrupted (%s); restarting", name, exc)
+            time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config.load_kube_config(config_file=args.kubeconfig)
+    prov = Provisioner(client.CoreV1Api(), client.StorageV1Api())
+    stop = threading.Event()
+    core = client.CoreV1Api()
+    threads = [
+        threading.Thread(
+            target=run_watch,
+            args=("pvc", core.list_persistent_volume_claim_for_all_namespaces, prov.provision, stop),
+            daemon=True,
+        ),
+        threading.Thread(
+            target=run_watch,
+            args=("pv", core.list_persistent_volume, prov.reclaim, stop),
+            daemon=True,
+        ),
+    ]
+    for t in threads:
+        t.start()
+    log.info("serving StorageClasses with provisioner %s", PROVISIONER)
+    while all(t.is_alive() for t in threads):
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Helpers for tests that drive real binaries (helm 3 and 4, kubectl) against a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Paths of the pinned binaries, as installed by scripts/install-tools.sh."""
+
+    paths: dict[str, Path]
+
+    @classmethod
+    def from_cache(cls) -> Tools:
+        out = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install-tools.sh"), "--env"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        paths = {}
+        for line in out.splitlines():
+            key, _, value = line.partition("=")
+            paths[key] = Path(value)
+        missing = [f"{k}={p}" for k, p in paths.items() if not p.exists()]
+        if missing:
+            raise RuntimeError(
+                f"pinned tools missing: {', '.join(missing)}; run scripts/install-tools.sh"
+            )
+        return cls(paths)
+
+    def helm(self, major: int) -> Path:
+        return self.paths[f"SAASODOO_HELM{major}"]
+
+    @property
+    def kubectl(self) -> Path:
+        return self.paths["SAASODOO_KUBECTL"]
+
+
+@dataclass
+class Cluster:
+    """The Kubernetes API under test and typed clients for it."""
+
+    kubeconfig: Path
+    simulated: bool
+    tools: Tools
+    _api: client.ApiClient | None = field(default=None, repr=False)
+
+    @property
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            self._api = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return self._api
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def helm(self, major: int, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.tools.helm(major)), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"helm{major} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+            )
+        return proc
+
+    def helm_releases(self, major: int) -> list[dict[str, Any]]:
+        out = self.helm(major, "list", "--all-namespaces", "--all", "--output", "json").stdout
+        releases: list[dict[str, Any]] = json.loads(out or "[]")
+        return releases
+
+    def kubectl(self, *args: str) -> str:
+        return subprocess.run(
+            [str(self.tools.kubectl), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+
+def eventually(
+    probe: Callable[[], T], *, timeout: float = 60, interval: float = 0.5, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T = probe()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last={last!r}")
+        time.sleep(interval)
+        last = probe()
+    return last
