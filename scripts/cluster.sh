@@ -56,9 +56,8 @@ apiserver_ready() {
 
 create_cluster() {
   info "creating cluster '$CLUSTER' (kwokctl, binary runtime, Kubernetes $KUBERNETES_VERSION) in $CLUSTER_DIR"
-  local config
-  config=$(mktemp)
-  trap 'rm -f "$config"' RETURN
+  local config=$CLUSTER_DIR.kwokctl.yaml
+  mkdir -p "$(dirname "$config")"
   cat >"$config" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -73,10 +72,12 @@ options:
   etcdBinary: $(tool_bin etcd etcd)
   kwokControllerBinary: $(tool_bin kwok kwok)
 EOF
-  if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m >&2; then
+  if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m -v WARN >&2; then
     err "kwokctl create cluster failed; component logs are in $CLUSTER_DIR/logs"
+    rm -f "$config"
     exit 1
   fi
+  rm -f "$config"
 }
 
 # The extras a bare control plane lacks (idempotent: server-side apply).
@@ -138,7 +139,7 @@ scale_nodes() {
   have=$(kubectl get nodes --no-headers 2>/dev/null | wc -l)
   if [[ $have -ne $NODES ]]; then
     info "scaling fake nodes: $have -> $NODES"
-    kwokctl scale node --replicas "$NODES" >&2
+    kwokctl scale node --replicas "$NODES" -v WARN >&2
   fi
   info "waiting for $NODES nodes to be Ready"
   local deadline=$((SECONDS + 120))
@@ -157,7 +158,7 @@ cmd_up() {
       info "cluster '$CLUSTER' is running"
     else
       info "cluster '$CLUSTER' exists but is stopped: starting it"
-      if ! kwokctl start cluster --wait 3m >&2; then
+      if ! kwokctl start cluster --wait 3m -v WARN >&2; then
         err "kwokctl start cluster failed; logs in $CLUSTER_DIR/logs (make cluster-down && make cluster starts anew)"
         exit 1
       fi

@@ -19,6 +19,7 @@ tool_version() {
     helm3) echo "$HELM3_VERSION" ;;
     helm4) echo "$HELM4_VERSION" ;;
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
+    helm-docs) echo "$HELM_DOCS_VERSION" ;;
     *) return 1 ;;
   esac
 }

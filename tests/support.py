@@ -91,7 +91,10 @@ class Cluster:
         return proc
 
     def helm_releases(self, major: int) -> list[dict[str, Any]]:
-        out = self.helm(major, "list", "--all-namespaces", "--all", "--output", "json").stdout
+        # helm 3 hides failed/pending releases unless --all; helm 4 dropped the flag
+        # and lists every status by default.
+        every_status = ["--all"] if major == 3 else []
+        out = self.helm(major, "list", "--all-namespaces", *every_status, "--output", "json").stdout
         releases: list[dict[str, Any]] = json.loads(out or "[]")
         return releases
 

@@ -142,3 +142,23 @@ def _pinned_kubernetes_version() -> str:
         if line.startswith("KUBERNETES_VERSION="):
             return line.split("=", 1)[1].strip()
     raise AssertionError("KUBERNETES_VERSION missing from scripts/versions.env")
+
+
+def test_simulated_cluster_listens_on_loopback_only(kube: Cluster) -> None:
+    """etcd, the control plane and kwok bind 127.0.0.1 and nothing else."""
+    import subprocess
+
+    if not kube.simulated:
+        return  # a real cluster's listeners are not ours to check
+    ours = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok-controller")
+    out = subprocess.run(
+        ["ss", "--listening", "--tcp", "--udp", "--numeric", "--processes", "--no-header"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    listeners = [line.split() for line in out.splitlines() if any(f'"{p}"' in line for p in ours)]
+    assert listeners, f"no listener of {ours} found in:\n{out}"
+    for fields in listeners:
+        local = fields[4]
+        assert local.rsplit(":", 1)[0] == "127.0.0.1", f"listens on {local}: {fields}"
