@@ -150,7 +150,12 @@ def main() -> None:
     threads = [
         threading.Thread(
             target=run_watch,
-            args=("pvc", core.list_persistent_volume_claim_for_all_namespaces, prov.provision, stop),
+            args=(
+                "pvc",
+                core.list_persistent_volume_claim_for_all_namespaces,
+                prov.provision,
+                stop,
+            ),
             daemon=True,
         ),
         threading.Thread(

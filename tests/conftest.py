@@ -38,7 +38,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped:
         if reporter:
-            reporter.write_line(f"CI: {skipped} test(s) skipped; in CI every test must run", red=True)
+            reporter.write_line(
+                f"CI: {skipped} test(s) skipped; in CI every test must run", red=True
+            )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -101,7 +101,9 @@ def test_helm_installs_spreads_binds_and_uninstalls(kube: Cluster, helm_major: i
         assert pvc.status.phase == "Bound"
         pv = kube.core.read_persistent_volume(pvc.spec.volume_name)
         assert pv.spec.claim_ref.uid == pvc.metadata.uid
-        volume_pod = next(p for p in pods if p.metadata.labels["app.kubernetes.io/component"] == "volume")
+        volume_pod = next(
+            p for p in pods if p.metadata.labels["app.kubernetes.io/component"] == "volume"
+        )
         if pv.spec.node_affinity:  # a local volume pins its pod to the volume's node
             terms = pv.spec.node_affinity.required.node_selector_terms
             assert volume_pod.spec.node_name in terms[0].match_expressions[0].values
