@@ -1,17 +1,473 @@
-"""The ``saasodoo`` command line. Commands only parse options and call the library."""
+"""The ``saasodoo`` command line. Commands only parse options and call the library.
+
+Errors are one line on stderr and an exit code (2 invalid input, 3 not found,
+4 conflict, 5 cluster unavailable, 6 helm failure, 1 anything else); ``--debug``
+shows tracebacks. ``-o json`` prints machine-readable output on stdout.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 import click
+import yaml
+from rich.console import Console
+from rich.table import Table
 
 from saasodoo import __version__
+from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
+from saasodoo.errors import FieldError, InvalidInput, SaasodooError
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenant, Tenants
+
+T = TypeVar("T")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+PHASE_STYLE = {
+    "ready": "green",
+    "creating": "cyan",
+    "suspended": "yellow",
+    "degraded": "yellow",
+    "failed": "red",
+    "deleting": "magenta",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SaasodooGroup(click.Group):
+    """Turns saasodoo errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SaasodooError as exc:
+            if _debug(ctx):
+                raise
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence for humans
+            if _debug(ctx):
+                raise
+            err.print(
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} "
+                "(run with --debug for the traceback)",
+                markup=True,
+                soft_wrap=True,
+            )
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug"))
+
+
+@click.group(cls=SaasodooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saasodoo")
-def cli() -> None:
-    """Control plane of a multi-tenant Odoo SaaS on Kubernetes."""
+@click.option("--debug", is_flag=True, help="Log helm and API calls; show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Control plane of a multi-tenant Odoo SaaS on Kubernetes.
+
+    Settings come from SAASODOO_* environment variables (SAASODOO_KUBECONFIG,
+    SAASODOO_HELM_BINARY, SAASODOO_BASE_DOMAIN, SAASODOO_PLANS_DIR, ...).
+    """
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Settings()
 
 
 def main() -> None:
     cli()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _tenants(ctx: click.Context) -> Tenants:
+    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    return Tenants(settings)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    if err.is_terminal:
+        with err.status(message):
+            yield
+    else:
+        err.print(message)
+        yield
+
+
+def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="table for humans, json for scripts.",
+    )(f)
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--set a.b=value`` pairs into nested values (value parsed as YAML)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput("invalid --set", [FieldError("set", f"'{pair}' is not key=value")])
+        node = values
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw else ""
+    return values
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _print_tenant(tenant: Tenant, output: str) -> None:
+    if output == "json":
+        _print_json(tenant.to_dict())
+        return
+    d = tenant.to_dict()
+    table = Table(show_header=False, box=None)
+    for key in ("id", "url", "status", "reason", "plan", "odoo_version", "admin_email"):
+        value = str(d[key])
+        if key == "status":
+            value = f"[{PHASE_STYLE.get(value, '')}]{value}[/]"
+        table.add_row(f"[bold]{key}[/]", value)
+    table.add_row("[bold]revision[/]", f"{d['revision']} ({d['release_status']})")
+    if d["custom_domains"]:
+        table.add_row("[bold]domains[/]", ", ".join(d["custom_domains"]))
+    out.print(table)
+
+
+wait_option = click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the workloads are ready (helm --wait).",
+)
+tenant_arg = click.argument("tenant_id", metavar="TENANT")
+
+# -- tenant ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def tenant() -> None:
+    """Create and manage tenants (one namespace + one Helm release each)."""
+
+
+def _spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed(
+        [
+            click.option("--email", "admin_email", required=True, help="Admin login and e-mail."),
+            click.option("--plan", default="starter", show_default=True, help="Plan in values/."),
+            click.option(
+                "--odoo-version",
+                type=click.Choice(ODOO_VERSIONS),
+                default="18.0",
+                show_default=True,
+            ),
+            click.option("--domain", "domains", multiple=True, help="Extra custom domain."),
+            click.option("--set", "sets", multiple=True, help="Chart value override a.b=value."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def _spec(
+    tenant_id: str,
+    admin_email: str,
+    plan: str,
+    odoo_version: str,
+    domains: tuple[str, ...],
+    sets: tuple[str, ...],
+) -> TenantSpec:
+    return TenantSpec.parse(
+        {
+            "id": tenant_id,
+            "admin_email": admin_email,
+            "plan": plan,
+            "odoo_version": odoo_version,
+            "custom_domains": list(domains),
+            "overrides": _parse_sets(sets),
+        }
+    )
+
+
+@tenant.command("create")
+@tenant_arg
+@_spec_options
+@wait_option
+@output_option
+@click.pass_context
+def tenant_create(
+    ctx: click.Context,
+    tenant_id: str,
+    admin_email: str,
+    plan: str,
+    odoo_version: str,
+    domains: tuple[str, ...],
+    sets: tuple[str, ...],
+    wait: bool,
+    output: str,
+) -> None:
+    """Create TENANT (its subdomain): namespace, admin Secret, helm install.
+
+    The admin password is generated and kept in the Secret saasodoo-admin of the
+    tenant's namespace; it is never printed or stored in Helm values.
+    """
+    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
+    tenants = _tenants(ctx)
+    with _progress(f"creating tenant {spec.id} (plan {spec.plan}, Odoo {spec.odoo_version})"):
+        result = _run(tenants.create(spec, wait=wait))
+    _print_tenant(result, output)
+    if output == "table":
+        err.print(
+            f"admin password: kubectl -n {spec.namespace} get secret saasodoo-admin "
+            "-o jsonpath='{.data.admin-password}' | base64 -d"
+        )
+
+
+@tenant.command("list")
+@output_option
+@click.pass_context
+def tenant_list(ctx: click.Context, output: str) -> None:
+    """List every tenant with its status (read from the cluster)."""
+    tenants = _tenants(ctx).list_tenants()
+    if output == "json":
+        _print_json([t.to_dict() for t in tenants])
+        return
+    table = Table("TENANT", "STATUS", "PLAN", "ODOO", "REV", "URL", "REASON")
+    for t in tenants:
+        d = t.to_dict()
+        style = PHASE_STYLE.get(d["status"], "")
+        table.add_row(
+            d["id"],
+            f"[{style}]{d['status']}[/]",
+            d["plan"],
+            d["odoo_version"],
+            str(d["revision"] or "-"),
+            d["url"],
+            d["reason"],
+        )
+    out.print(table)
+    err.print(f"{len(tenants)} tenant(s)")
+
+
+@tenant.command("status")
+@tenant_arg
+@output_option
+@click.pass_context
+def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
+    """Show TENANT's status, release revision and URL."""
+    _print_tenant(_run(_tenants(ctx).get(check_tenant_id(tenant_id))), output)
+
+
+@tenant.command("update")
+@tenant_arg
+@click.option("--plan", default=None, help="New plan.")
+@click.option("--odoo-version", type=click.Choice(ODOO_VERSIONS), default=None)
+@click.option("--domain", "domains", multiple=True, help="Replace the custom domains.")
+@click.option("--clear-domains", is_flag=True, help="Remove every custom domain.")
+@click.option("--set", "sets", multiple=True, help="Replace the overrides with a.b=value.")
+@wait_option
+@output_option
+@click.pass_context
+def tenant_update(
+    ctx: click.Context,
+    tenant_id: str,
+    plan: str | None,
+    odoo_version: str | None,
+    domains: tuple[str, ...],
+    clear_domains: bool,
+    sets: tuple[str, ...],
+    wait: bool,
+    output: str,
+) -> None:
+    """Change TENANT's plan or configuration (helm upgrade)."""
+    custom = [] if clear_domains else (list(domains) if domains else None)
+    with _progress(f"updating tenant {tenant_id}"):
+        result = _run(
+            _tenants(ctx).update(
+                check_tenant_id(tenant_id),
+                plan=plan,
+                odoo_version=odoo_version,
+                custom_domains=custom,
+                overrides=_parse_sets(sets) if sets else None,
+                wait=wait,
+            )
+        )
+    _print_tenant(result, output)
+
+
+@tenant.command("suspend")
+@tenant_arg
+@wait_option
+@output_option
+@click.pass_context
+def tenant_suspend(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
+    """Scale TENANT's Odoo to zero; database and files are kept."""
+    with _progress(f"suspending tenant {tenant_id}"):
+        result = _run(_tenants(ctx).suspend(check_tenant_id(tenant_id), wait=wait))
+    _print_tenant(result, output)
+
+
+@tenant.command("resume")
+@tenant_arg
+@wait_option
+@output_option
+@click.pass_context
+def tenant_resume(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
+    """Scale a suspended TENANT back up."""
+    with _progress(f"resuming tenant {tenant_id}"):
+        result = _run(_tenants(ctx).resume(check_tenant_id(tenant_id), wait=wait))
+    _print_tenant(result, output)
+
+
+@tenant.command("history")
+@tenant_arg
+@output_option
+@click.pass_context
+def tenant_history(ctx: click.Context, tenant_id: str, output: str) -> None:
+    """Show TENANT's release revisions (including changes made with helm directly)."""
+    revisions = _run(_tenants(ctx).history(check_tenant_id(tenant_id)))
+    if output == "json":
+        _print_json([r.__dict__ for r in revisions])
+        return
+    table = Table("REVISION", "UPDATED", "STATUS", "CHART", "APP", "DESCRIPTION")
+    for r in revisions:
+        table.add_row(
+            str(r.revision),
+            r.updated.strftime("%Y-%m-%d %H:%M:%S"),
+            r.status,
+            r.chart,
+            r.app_version,
+            r.description,
+        )
+    out.print(table)
+
+
+@tenant.command("rollback")
+@tenant_arg
+@click.argument("revision", type=click.IntRange(min=1), required=False)
+@wait_option
+@output_option
+@click.pass_context
+def tenant_rollback(
+    ctx: click.Context, tenant_id: str, revision: int | None, wait: bool, output: str
+) -> None:
+    """Roll TENANT back to REVISION (default: the previous one).
+
+    Only the Kubernetes objects go back; Odoo's database is not migrated backwards.
+    """
+    with _progress(f"rolling back tenant {tenant_id}"):
+        result = _run(_tenants(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))
+    _print_tenant(result, output)
+
+
+@tenant.command("delete")
+@tenant_arg
+@click.option("--keep-volumes", is_flag=True, help="Keep the PersistentVolumes (Retain).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@wait_option
+@click.pass_context
+def tenant_delete(
+    ctx: click.Context, tenant_id: str, keep_volumes: bool, yes: bool, wait: bool
+) -> None:
+    """Delete TENANT: helm uninstall, then its namespace."""
+    check_tenant_id(tenant_id)
+    if not yes:
+        click.confirm(
+            f"Delete tenant {tenant_id} and {'keep' if keep_volumes else 'ERASE'} its data?",
+            abort=True,
+            err=True,
+        )
+    with _progress(f"deleting tenant {tenant_id}"):
+        _run(_tenants(ctx).delete(tenant_id, keep_volumes=keep_volumes, wait=wait))
+    err.print(f"tenant {tenant_id} deleted")
+
+
+# -- render, plans, cluster ---------------------------------------------------------------------
+
+
+@cli.command("render")
+@tenant_arg
+@_spec_options
+@click.option("--values-only", is_flag=True, help="Print the computed values, not manifests.")
+@click.pass_context
+def render(
+    ctx: click.Context,
+    tenant_id: str,
+    admin_email: str,
+    plan: str,
+    odoo_version: str,
+    domains: tuple[str, ...],
+    sets: tuple[str, ...],
+    values_only: bool,
+) -> None:
+    """Print TENANT's manifests (helm template) without touching a cluster."""
+    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
+    tenants = _tenants(ctx)
+    if values_only:
+        click.echo(yaml.safe_dump(tenants.values_for(spec).values, sort_keys=False), nl=False)
+        return
+    click.echo(_run(tenants.render(spec)), nl=False)
+
+
+@cli.command("plans")
+@output_option
+@click.pass_context
+def plans(ctx: click.Context, output: str) -> None:
+    """List the plans in the plans directory."""
+    catalog = _tenants(ctx).catalog
+    if output == "json":
+        _print_json({n: p.model_dump() for n, p in catalog.plans.items()})
+        return
+    table = Table("PLAN", "DESCRIPTION")
+    for name, plan in catalog.plans.items():
+        table.add_row(name, plan.description)
+    out.print(table)
+
+
+@cli.group()
+def cluster() -> None:
+    """Look at the cluster the tenants run on."""
+
+
+@cluster.command("distribution")
+@output_option
+@click.pass_context
+def cluster_distribution(ctx: click.Context, output: str) -> None:
+    """Tenants per node (where their pods run)."""
+    dist = _tenants(ctx).distribution()
+    if output == "json":
+        _print_json(dist)
+        return
+    table = Table("NODE", "TENANTS", "IDS")
+    for node, ids in dist.items():
+        table.add_row(node, str(len(ids)), ", ".join(ids))
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

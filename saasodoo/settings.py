@@ -1,15 +1,20 @@
 """Runtime settings, read once at each entry point (CLI, API) and passed down.
 
 Every field can be set from the environment with the ``SAASODOO_`` prefix, e.g.
-``SAASODOO_KUBECONFIG=/path/to/kubeconfig`` or ``SAASODOO_HELM_BINARY=/usr/bin/helm``.
+``SAASODOO_KUBECONFIG=/path/to/kubeconfig``, ``SAASODOO_HELM_BINARY=/opt/helm4/helm``,
+``SAASODOO_BASE_DOMAIN=odoo.example.com``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository checkout this package runs from (chart and plans live there).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -22,4 +27,44 @@ class Settings(BaseSettings):
         description="Kubeconfig to use; falls back to $KUBECONFIG, then ~/.kube/config.",
     )
     kube_context: str | None = Field(default=None, description="Kubeconfig context to use.")
+    chart: str = Field(
+        default=str(REPO_ROOT / "charts" / "odoo-tenant"),
+        description="Chart of every tenant: a directory, a packaged .tgz or an oci:// reference.",
+    )
+    chart_version: str | None = Field(
+        default=None, description="Chart version, for a repository or OCI chart."
+    )
     helm_binary: str = Field(default="helm", description="Path of the helm binary (3.x or 4.x).")
+    base_domain: str = Field(
+        default="odoo.localhost", description="Tenants get <id>.<base_domain>."
+    )
+    ingress_class: str = Field(default="traefik", description="IngressClass of tenant Ingresses.")
+    storage_class: str = Field(
+        default="", description="StorageClass of tenant volumes; empty: the cluster default."
+    )
+    plans_dir: Path = Field(
+        default=REPO_ROOT / "values", description="Directory with base.yaml and plans/*.yaml."
+    )
+    concurrency: int = Field(
+        default=4, ge=1, le=64, description="Tenants handled at once by fleet operations."
+    )
+    helm_timeout: str = Field(
+        default="10m", description="Timeout of one helm install/upgrade/rollback (--timeout)."
+    )
+    kube_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds one Kubernetes API request may take."
+    )
+    history_max: int = Field(default=10, ge=0, description="Revisions kept per release.")
+
+    @field_validator("kubeconfig", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def effective_kubeconfig(self) -> Path | None:
+        """SAASODOO_KUBECONFIG, else $KUBECONFIG (first entry), else the client's default."""
+        if self.kubeconfig:
+            return self.kubeconfig
+        env = os.environ.get("KUBECONFIG", "")
+        first = env.split(os.pathsep)[0] if env else ""
+        return Path(first) if first else None

@@ -14,6 +14,9 @@
 # lacks: a default StorageClass whose PVCs really bind (scripts/kwok_provisioner.py),
 # IngressClass `traefik` and namespace `traefik`.
 #
+# With SAASODOO_KUBECONFIG or KUBECONFIG set, `up` and `status` use that cluster
+# instead and start nothing.
+#
 # Environment: SAASODOO_CLUSTER_NAME (default saasodoo), SAASODOO_NODES (3),
 # SAASODOO_KWOK_WORKDIR (state, default ~/.cache/saasodoo/kwok), PYTHON (a python
 # with the kubernetes client, default .venv/bin/python).
@@ -151,7 +154,17 @@ scale_nodes() {
   done
 }
 
+# A cluster named by SAASODOO_KUBECONFIG or KUBECONFIG is used as it is.
+external_kubeconfig() { echo "${SAASODOO_KUBECONFIG:-${KUBECONFIG:-}}"; }
+
 cmd_up() {
+  local external
+  external=$(external_kubeconfig)
+  if [[ -n $external ]]; then
+    info "using the cluster of $external (SAASODOO_KUBECONFIG/KUBECONFIG); the simulated cluster is not started"
+    echo "$external"
+    return 0
+  fi
   require_tools
   if [[ -d $CLUSTER_DIR ]]; then
     if apiserver_ready; then
@@ -190,6 +203,9 @@ cmd_down() {
 }
 
 cmd_status() {
+  local external
+  external=$(external_kubeconfig)
+  [[ -z $external ]] || KUBECONFIG_PATH=$external
   if ! apiserver_ready; then
     err "cluster '$CLUSTER' is not running (make cluster starts it)"
     exit 1

@@ -1,0 +1,34 @@
+"""Reads the plans directory (``values/base.yaml``, ``values/plans/*.yaml``) into a Catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from saasodoo.core.plans import Catalog, parse_catalog
+from saasodoo.errors import FieldError, InvalidInput
+
+
+def _load(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}", [FieldError(str(path), str(exc))]) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"invalid YAML in {path}", [FieldError(str(path), str(exc))]) from None
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Parse and validate ``directory``; errors name the file and the field."""
+    base_path = directory / "base.yaml"
+    base = _load(base_path) if base_path.exists() else {}
+    plans_dir = directory / "plans"
+    if not plans_dir.is_dir():
+        raise InvalidInput(
+            f"invalid plans directory {directory}",
+            [FieldError("plans", f"{plans_dir} is not a directory (SAASODOO_PLANS_DIR)")],
+        )
+    plans = {p.stem: _load(p) for p in sorted(plans_dir.glob("*.yaml"))}
+    return parse_catalog(base, plans)

@@ -1,0 +1,240 @@
+"""Helm, through pyhelm3 and the helm binary (3.x or 4.x), with errors translated.
+
+Values always go to helm on stdin (pyhelm3 does that), never on the command line. The
+differences between the two helm majors that matter here are handled in this module
+only: ``--atomic`` became ``--rollback-on-failure``; ``list --all`` is gone (helm 4
+lists every status by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyhelm3
+import yaml
+from pyhelm3 import errors as helm_errors
+
+from saasodoo.core.status import ReleaseInfo
+from saasodoo.errors import (
+    Conflict,
+    FieldError,
+    HelmFailure,
+    InvalidInput,
+    NotFound,
+    SaasodooError,
+    TransientClusterError,
+)
+from saasodoo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str
+    updated: datetime
+    description: str
+    chart: str = ""
+    app_version: str = ""
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "helm failed"
+
+
+@contextlib.contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Map pyhelm3's errors into saasodoo's, naming the operation."""
+    try:
+        yield
+    except SaasodooError:
+        raise
+    except helm_errors.ReleaseNotFoundError:
+        raise NotFound(f"{what}: release not found") from None
+    except helm_errors.ConnectionError as exc:
+        raise TransientClusterError(f"{what}: cannot reach the cluster: {_stderr(exc)}") from None
+    except helm_errors.FailedToRenderChartError as exc:
+        stderr = _stderr(exc)
+        if "values don't meet the specifications of the schema" in stderr:
+            raise InvalidInput(
+                f"{what}: the values do not match the chart's schema",
+                [FieldError("values", _schema_errors(stderr))],
+            ) from None
+        raise HelmFailure(f"{what}: the chart failed to render: {_first_line(stderr)}") from None
+    except helm_errors.Error as exc:
+        stderr = _stderr(exc)
+        lowered = stderr.lower()
+        if "another operation (install/upgrade/rollback) is in progress" in lowered:
+            raise Conflict(f"{what}: another helm operation is in progress") from None
+        if any(
+            s in lowered
+            for s in ("connection refused", "i/o timeout", "tls handshake timeout", "eof")
+        ):
+            raise TransientClusterError(f"{what}: {_first_line(stderr)}") from None
+        raise HelmFailure(f"{what}: {_first_line(stderr)}") from None
+
+
+def _stderr(exc: helm_errors.Error) -> str:
+    return exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc)
+
+
+def _schema_errors(stderr: str) -> str:
+    lines = [ln.strip("- ").strip() for ln in stderr.splitlines()]
+    detail = [ln for ln in lines if ln and "schema" not in ln.lower() and ln != "Error:"]
+    return "; ".join(detail) or stderr.strip()
+
+
+class Helm:
+    """One helm binary, one kubeconfig; every call translated into saasodoo errors."""
+
+    def __init__(self, settings: Settings) -> None:
+        kubeconfig = settings.effective_kubeconfig()
+        try:
+            self.client = pyhelm3.Client(
+                executable=settings.helm_binary,
+                kubeconfig=kubeconfig,
+                kubecontext=settings.kube_context,
+                default_timeout=settings.helm_timeout,
+                history_max_revisions=settings.history_max,
+            )
+        except (AssertionError, OSError) as exc:
+            raise HelmFailure(f"cannot run helm '{settings.helm_binary}': {exc}") from None
+        self.major: int = self.client.version.major
+        self.chart_ref = settings.chart
+        self.chart_version = settings.chart_version
+        self._chart: pyhelm3.Chart | None = None
+
+    @property
+    def version(self) -> str:
+        return str(self.client.version)
+
+    async def chart(self) -> pyhelm3.Chart:
+        if self._chart is None:
+            ref: str | Path = self.chart_ref
+            if not self.chart_ref.startswith(("oci://", "http://", "https://")):
+                ref = Path(self.chart_ref)
+                if not ref.exists():
+                    raise HelmFailure(f"chart {self.chart_ref} not found (SAASODOO_CHART)")
+            with translate(f"load chart {self.chart_ref}"):
+                self._chart = await self.client.get_chart(ref, version=self.chart_version)
+        return self._chart
+
+    async def chart_version_string(self) -> str:
+        return str((await self.chart()).metadata.version)
+
+    async def install_or_upgrade(
+        self,
+        release: str,
+        namespace: str,
+        values: dict[str, Any],
+        *,
+        description: str,
+        wait: bool = True,
+        timeout: str | None = None,
+    ) -> Revision:
+        chart = await self.chart()
+        with translate(f"helm upgrade --install {release}"):
+            rev = await self.client.install_or_upgrade_release(
+                release,
+                chart,
+                values,
+                namespace=namespace,
+                create_namespace=False,
+                description=description,
+                wait=wait,
+                timeout=timeout,
+            )
+        return Revision(
+            revision=rev.revision,
+            status=str(rev.status.value),
+            updated=rev.updated,
+            description=rev.description or "",
+        )
+
+    async def status(self, release: str, namespace: str) -> ReleaseInfo | None:
+        """The newest revision, or None when there is no release."""
+        try:
+            with translate(f"helm status {release}"):
+                doc = await self.client._command.status(release, namespace=namespace)
+        except NotFound:
+            return None
+        info = doc.get("info", {})
+        chart = doc.get("chart", {}).get("metadata", {})
+        return ReleaseInfo(
+            revision=int(doc["version"]),
+            status=str(info.get("status", "unknown")),
+            updated=_parse_time(info.get("last_deployed")),
+            description=str(info.get("description", "")),
+            chart=f"{chart.get('name', '')}-{chart.get('version', '')}".strip("-"),
+            app_version=str(chart.get("appVersion", "")),
+        )
+
+    async def history(self, release: str, namespace: str) -> list[Revision]:
+        with translate(f"helm history {release}"):
+            docs = await self.client._command.history(release, namespace=namespace)
+        return [
+            Revision(
+                revision=int(d["revision"]),
+                status=str(d["status"]),
+                updated=_parse_time(d.get("updated")) or datetime.min,
+                description=str(d.get("description", "")),
+                chart=str(d.get("chart", "")),
+                app_version=str(d.get("app_version", "")),
+            )
+            for d in docs
+        ]
+
+    async def rollback(
+        self, release: str, namespace: str, revision: int | None, *, wait: bool = True
+    ) -> None:
+        with translate(f"helm rollback {release}"):
+            await self.client._command.rollback(release, revision, namespace=namespace, wait=wait)
+
+    async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
+        """Uninstall; False when there was no release."""
+        try:
+            with translate(f"helm uninstall {release}"):
+                await self.client._command.uninstall(release, namespace=namespace, wait=wait)
+        except NotFound:
+            return False
+        return True
+
+    async def get_values(self, release: str, namespace: str) -> dict[str, Any]:
+        with translate(f"helm get values {release}"):
+            values = await self.client._command.get_values(release, namespace=namespace)
+        return dict(values or {})
+
+    async def template(self, release: str, namespace: str, values: dict[str, Any]) -> str:
+        """The manifests ``helm template`` renders (no cluster needed), as YAML."""
+        chart = await self.chart()
+        with translate(f"helm template {release}"):
+            resources = await self.client.template_resources(
+                chart, release, values, namespace=namespace
+            )
+        return yaml.safe_dump_all(list(resources), sort_keys=False)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    text = str(value)
+    # helm prints RFC 3339 with nanoseconds; Python takes microseconds.
+    head, sep, frac = text.partition(".")
+    if sep:
+        digits = "".join(ch for ch in frac if ch.isdigit())
+        rest = frac[len(digits) :]
+        text = f"{head}.{digits[:6]}{rest}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

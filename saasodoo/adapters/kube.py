@@ -1,0 +1,313 @@
+"""The Kubernetes API, through the official client, with errors translated.
+
+Fleet reads are list calls with label selectors (a constant number per fleet, never one
+per tenant); Helm's release records are read as metadata only (their labels carry
+name, revision and status), so listing 1,000 tenants does not download 1,000 manifests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
+from saasodoo.core.status import ReleaseInfo, Workload
+from saasodoo.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SaasodooError,
+    TransientClusterError,
+)
+from saasodoo.settings import Settings
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+        return str(body.get("message") or exc.reason)
+    except (ValueError, TypeError):
+        return str(exc.reason)
+
+
+@contextlib.contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Map the kubernetes client's errors into saasodoo's, naming the operation."""
+    try:
+        yield
+    except ApiException as exc:
+        reason = _reason(exc)
+        if exc.status == 404:
+            raise NotFound(f"{what}: not found") from None
+        if exc.status == 409:
+            raise Conflict(f"{what}: {reason}") from None
+        if exc.status in (400, 422):
+            raise InvalidInput(f"{what}: {reason}") from None
+        if exc.status in (401, 403):
+            raise SaasodooError(f"{what}: the cluster refused the request: {reason}") from None
+        if exc.status in (429,) or (exc.status or 0) >= 500 or exc.status == 0:
+            raise TransientClusterError(f"{what}: {reason}") from None
+        raise SaasodooError(f"{what}: {exc.status} {reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransientClusterError(f"{what}: cannot reach the cluster ({exc})") from None
+
+
+class Kube:
+    """Typed access to the few API calls saasodoo makes."""
+
+    def __init__(self, settings: Settings) -> None:
+        kubeconfig = settings.effective_kubeconfig()
+        try:
+            self.api = config.new_client_from_config(
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=settings.kube_context,
+            )
+        except (config.ConfigException, OSError) as exc:
+            raise SaasodooError(
+                f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
+            ) from None
+        self.timeout = settings.kube_timeout
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        #: API requests made (for benchmarks and the no-op fleet pass checks).
+        self.requests = 0
+
+    def _count(self) -> None:
+        self.requests += 1
+
+    # -- namespaces ---------------------------------------------------------------
+
+    def read_namespace(self, name: str) -> client.V1Namespace | None:
+        self._count()
+        try:
+            with translate(f"read namespace {name}"):
+                return self.core.read_namespace(name, _request_timeout=self.timeout)
+        except NotFound:
+            return None
+
+    def create_tenant_namespace(
+        self, name: str, tenant_id: str, labels: dict[str, str], annotations: dict[str, str]
+    ) -> None:
+        body = client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=name,
+                labels={TENANT_LABEL: tenant_id, MANAGED_BY_LABEL: MANAGED_BY, **labels},
+                annotations=annotations,
+            )
+        )
+        self._count()
+        with translate(f"create namespace {name}"):
+            self.core.create_namespace(body, _request_timeout=self.timeout)
+
+    def patch_namespace(
+        self,
+        name: str,
+        *,
+        labels: dict[str, str | None] | None = None,
+        annotations: dict[str, str | None] | None = None,
+    ) -> None:
+        """Merge-patch labels/annotations (a None value removes the key)."""
+        meta: dict[str, Any] = {}
+        if labels:
+            meta["labels"] = labels
+        if annotations:
+            meta["annotations"] = annotations
+        self._count()
+        with translate(f"update namespace {name}"):
+            self.core.patch_namespace(name, {"metadata": meta}, _request_timeout=self.timeout)
+
+    def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
+        """Switch the PVs bound in ``namespace`` to reclaim policy Retain, so deleting the
+        namespace keeps the data; each PV is labelled with the tenant id."""
+        self._count()
+        with translate(f"list volumes of {namespace}"):
+            claims = self.core.list_namespaced_persistent_volume_claim(
+                namespace, _request_timeout=self.timeout
+            ).items
+        kept = []
+        for pvc in claims:
+            if not pvc.spec.volume_name:
+                continue
+            patch = {
+                "metadata": {"labels": {TENANT_LABEL: tenant_id}},
+                "spec": {"persistentVolumeReclaimPolicy": "Retain"},
+            }
+            self._count()
+            with translate(f"retain volume {pvc.spec.volume_name}"):
+                self.core.patch_persistent_volume(
+                    pvc.spec.volume_name, patch, _request_timeout=self.timeout
+                )
+            kept.append(pvc.spec.volume_name)
+        return kept
+
+    def list_tenant_namespaces(self) -> list[client.V1Namespace]:
+        self._count()
+        with translate("list tenant namespaces"):
+            items = self.core.list_namespace(
+                label_selector=TENANT_LABEL, _request_timeout=self.timeout
+            ).items
+        return list(items)
+
+    def delete_namespace(self, name: str) -> bool:
+        self._count()
+        try:
+            with translate(f"delete namespace {name}"):
+                self.core.delete_namespace(name, _request_timeout=self.timeout)
+        except NotFound:
+            return False
+        return True
+
+    def wait_namespace_gone(self, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.read_namespace(name) is not None:
+            if time.monotonic() > deadline:
+                raise TransientClusterError(
+                    f"namespace {name} still terminating after {timeout:.0f}s"
+                )
+            time.sleep(0.5)
+
+    # -- secrets ------------------------------------------------------------------
+
+    def create_secret_if_absent(
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> bool:
+        """Create an Opaque Secret unless one exists (it is never overwritten)."""
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            type="Opaque",
+            string_data=data,
+        )
+        self._count()
+        try:
+            with translate(f"create secret {namespace}/{name}"):
+                self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
+        except Conflict:
+            return False
+        return True
+
+    # -- workloads ----------------------------------------------------------------
+
+    def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
+        """Deployments and StatefulSets of tenants, by tenant id (two list calls)."""
+        out: dict[str, list[Workload]] = {}
+        kw: dict[str, Any] = {"label_selector": TENANT_LABEL, "_request_timeout": self.timeout}
+        with translate("list tenant workloads"):
+            self._count()
+            deployments = (
+                self.apps.list_namespaced_deployment(namespace, **kw).items
+                if namespace
+                else self.apps.list_deployment_for_all_namespaces(**kw).items
+            )
+            self._count()
+            statefulsets = (
+                self.apps.list_namespaced_stateful_set(namespace, **kw).items
+                if namespace
+                else self.apps.list_stateful_set_for_all_namespaces(**kw).items
+            )
+        for kind, objs in (("Deployment", deployments), ("StatefulSet", statefulsets)):
+            for obj in objs:
+                labels = obj.metadata.labels or {}
+                status = obj.status
+                out.setdefault(labels[TENANT_LABEL], []).append(
+                    Workload(
+                        kind=kind,
+                        name=obj.metadata.name,
+                        component=labels.get(COMPONENT_LABEL, ""),
+                        desired=obj.spec.replicas if obj.spec.replicas is not None else 1,
+                        ready=status.ready_replicas or 0,
+                        updated=(
+                            (status.updated_replicas or 0)
+                            if obj.metadata.generation == status.observed_generation
+                            else 0
+                        ),
+                    )
+                )
+        return out
+
+    def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
+        body = {"spec": {"replicas": replicas}}
+        self._count()
+        with translate(f"scale {kind.lower()} {namespace}/{name}"):
+            if kind == "Deployment":
+                self.apps.patch_namespaced_deployment_scale(name, namespace, body)
+            else:
+                self.apps.patch_namespaced_stateful_set_scale(name, namespace, body)
+
+    # -- helm release records -------------------------------------------------------
+
+    def list_release_heads(
+        self, namespace: str | None = None
+    ) -> dict[tuple[str, str], ReleaseInfo]:
+        """Newest revision of every Helm release, from the labels of Helm's storage Secrets.
+
+        Reads metadata only (PartialObjectMetadataList): one request for the whole
+        cluster, whatever the number of releases and revisions.
+        """
+        path = f"/api/v1/namespaces/{namespace}/secrets" if namespace else "/api/v1/secrets"
+        self._count()
+        with translate("list helm release records"):
+            resp = self.api.call_api(
+                path,
+                "GET",
+                query_params=[("labelSelector", "owner=helm")],
+                header_params={"Accept": PARTIAL_METADATA},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self.timeout,
+            )
+        doc = json.loads(resp[0].data)
+        heads: dict[tuple[str, str], ReleaseInfo] = {}
+        for item in doc.get("items", []):
+            meta = item.get("metadata", {})
+            labels = meta.get("labels", {})
+            try:
+                version = int(labels["version"])
+                key = (meta["namespace"], labels["name"])
+            except (KeyError, ValueError):
+                continue
+            if key in heads and heads[key].revision >= version:
+                continue
+            heads[key] = ReleaseInfo(
+                revision=version,
+                status=labels.get("status", "unknown"),
+                updated=_modified_at(labels, meta),
+            )
+        return heads
+
+    # -- nodes and pods -------------------------------------------------------------
+
+    def list_nodes(self) -> list[client.V1Node]:
+        self._count()
+        with translate("list nodes"):
+            return list(self.core.list_node(_request_timeout=self.timeout).items)
+
+    def list_tenant_pods(self) -> list[client.V1Pod]:
+        self._count()
+        with translate("list tenant pods"):
+            return list(
+                self.core.list_pod_for_all_namespaces(
+                    label_selector=TENANT_LABEL, _request_timeout=self.timeout
+                ).items
+            )
+
+
+def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | None:
+    if "modifiedAt" in labels:
+        with contextlib.suppress(ValueError):
+            return datetime.fromtimestamp(int(labels["modifiedAt"]), tz=UTC)
+    created = meta.get("creationTimestamp")
+    if created:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    return None

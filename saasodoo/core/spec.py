@@ -1,0 +1,161 @@
+"""What a tenant is: its id, admin, plan, Odoo version and domains, validated.
+
+The tenant id is the subdomain (``<id>.<base domain>``) and names everything derived
+from it: namespace ``tenant-<id>``, Helm release ``<id>``, object names inside the
+chart. It must therefore be a DNS-1123 label short enough for the longest of those.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from saasodoo.errors import FieldError, InvalidInput
+
+#: Odoo series the chart supports (official image tags).
+OdooVersion = Literal["17.0", "18.0", "19.0"]
+ODOO_VERSIONS: tuple[str, ...] = get_args(OdooVersion)
+DEFAULT_ODOO_VERSION: OdooVersion = "18.0"
+
+#: Prefix of every tenant namespace.
+NAMESPACE_PREFIX = "tenant-"
+#: Label on every tenant namespace and every object of its release.
+TENANT_LABEL = "saasodoo.dev/tenant"
+#: Label with the tenant's plan, on the namespace.
+PLAN_LABEL = "saasodoo.dev/plan"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "saasodoo"
+
+MIN_ID_LENGTH = 3
+#: The longest derived name is the chart's ``<id>-odoo-tenant-postgresql-headless``-style
+#: object name; Kubernetes caps CronJob names at 52 and labels at 63 characters. 30
+#: leaves room for every suffix the chart adds (checked by a contract test).
+MAX_ID_LENGTH = 30
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9-]{1,63})+$")
+
+#: Subdomains a tenant may not take: they belong to the platform, to mail, or mislead.
+RESERVED_IDS = frozenset(
+    {
+        "admin", "administrator", "api", "app", "apps", "assets", "auth", "autoconfig",
+        "autodiscover", "billing", "blog", "cdn", "console", "dashboard", "default", "dev",
+        "docs", "ftp", "help", "imap", "internal", "kube-system", "localhost", "login", "mail",
+        "mx", "ns1", "ns2", "odoo", "pop", "pop3", "portal", "postmaster", "root", "saasodoo",
+        "smtp", "stage", "staging", "static", "status", "support", "system", "test", "traefik",
+        "webmail", "www",
+    }
+)  # fmt: skip
+
+
+def validate_tenant_id(value: str) -> str:
+    """The rules of a tenant id, each with its own message."""
+    if not MIN_ID_LENGTH <= len(value) <= MAX_ID_LENGTH:
+        raise ValueError(
+            f"must be {MIN_ID_LENGTH} to {MAX_ID_LENGTH} characters long, got {len(value)}"
+        )
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            "must be a DNS label: lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit"
+        )
+    if value[2:4] == "--":
+        raise ValueError("may not have '--' at positions 3-4 (reserved for IDN 'xn--' names)")
+    if value in RESERVED_IDS:
+        raise ValueError(f"'{value}' is reserved")
+    return value
+
+
+def validate_hostname(value: str) -> str:
+    value = value.lower().rstrip(".")
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"'{value}' is not a valid host name")
+    return value
+
+
+def validate_email(value: str) -> str:
+    value = value.strip()
+    local, _, domain = value.rpartition("@")
+    candidate = f"{local}@{domain.lower()}"
+    if not _EMAIL.match(candidate):
+        raise ValueError("must be an e-mail address like name@example.com")
+    return candidate
+
+
+TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
+Hostname = Annotated[str, AfterValidator(validate_hostname)]
+Email = Annotated[str, AfterValidator(validate_email)]
+
+
+class TenantSpec(BaseModel):
+    """A tenant as requested: everything saasodoo needs to compute its release's values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: TenantId = Field(description="Subdomain and id of the tenant.")
+    admin_email: Email = Field(description="Login and e-mail of the tenant's Odoo admin.")
+    plan: str = Field(default="starter", min_length=1, description="Name of a plan in values/.")
+    odoo_version: OdooVersion = Field(default=DEFAULT_ODOO_VERSION)
+    custom_domains: tuple[Hostname, ...] = Field(
+        default=(), description="Extra host names routed to the tenant."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Chart values applied last (validated by the chart's schema).",
+    )
+
+    @field_validator("custom_domains")
+    @classmethod
+    def _unique_domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for d in domains:
+            if d in seen:
+                raise ValueError(f"'{d}' is listed twice")
+            seen.add(d)
+        return domains
+
+    @property
+    def namespace(self) -> str:
+        return namespace_for(self.id)
+
+    @property
+    def release(self) -> str:
+        return self.id
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> TenantSpec:
+        """Validate ``data``; bad input raises ``InvalidInput`` naming each field and rule."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation("tenant", exc) from None
+
+
+def namespace_for(tenant_id: str) -> str:
+    return f"{NAMESPACE_PREFIX}{tenant_id}"
+
+
+def tenant_id_from_namespace(namespace: str) -> str | None:
+    if namespace.startswith(NAMESPACE_PREFIX):
+        return namespace[len(NAMESPACE_PREFIX) :]
+    return None
+
+
+def check_tenant_id(value: str) -> str:
+    """Validate a bare tenant id (e.g. from a URL or CLI argument)."""
+    try:
+        return validate_tenant_id(value)
+    except ValueError as exc:
+        raise InvalidInput("invalid tenant", [FieldError("id", str(exc))]) from None

@@ -1,0 +1,335 @@
+"""The tenant lifecycle: create, status, list, update, suspend, resume, history, rollback, delete.
+
+The one library the CLI, the HTTP API and the Makefile call. A tenant is the namespace
+``tenant-<id>`` (labelled ``saasodoo.dev/tenant=<id>``, its spec in the annotation
+``saasodoo.dev/spec``) plus the Helm release ``<id>`` in it; there is no other state.
+Every input is validated and the values rendered before anything is created, so bad
+input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from saasodoo.adapters.catalog import load_catalog
+from saasodoo.adapters.helm import Helm, Revision
+from saasodoo.adapters.kube import Kube
+from saasodoo.core.plans import Catalog
+from saasodoo.core.spec import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    PLAN_LABEL,
+    TENANT_LABEL,
+    TenantSpec,
+    check_tenant_id,
+    namespace_for,
+)
+from saasodoo.core.status import Observation, Phase, TenantStatus, classify
+from saasodoo.core.values import (
+    ADMIN_SECRET_KEY,
+    ADMIN_SECRET_NAME,
+    Platform,
+    TenantValues,
+    compute_values,
+    helm_merge,
+)
+from saasodoo.errors import Conflict, InvalidInput, NotFound
+from saasodoo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SPEC_ANNOTATION = "saasodoo.dev/spec"
+SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
+POD_SECURITY = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+}
+#: What suspension changes in the values: no Odoo pod (web and cron); data kept.
+SUSPEND_VALUES: dict[str, Any] = {"odoo": {"replicas": 0}}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant as the cluster shows it."""
+
+    spec: TenantSpec
+    status: TenantStatus
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.spec.id,
+            "namespace": self.spec.namespace,
+            "url": self.url,
+            "plan": self.spec.plan,
+            "odoo_version": self.spec.odoo_version,
+            "admin_email": self.spec.admin_email,
+            "custom_domains": list(self.spec.custom_domains),
+            "status": self.status.phase.value,
+            "reason": self.status.reason,
+            "revision": self.status.revision,
+            "release_status": self.status.release_status,
+        }
+
+
+class Tenants:
+    """Lifecycle operations over one cluster, one helm binary and one plans catalog."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        helm: Helm | None = None,
+        kube: Kube | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.settings = settings
+        self._helm = helm
+        self._kube = kube
+        self.catalog = catalog or load_catalog(settings.plans_dir)
+        self.platform = Platform(
+            base_domain=settings.base_domain,
+            ingress_class=settings.ingress_class,
+            storage_class=settings.storage_class,
+        )
+
+    # Adapters are built on first use: `render` needs no cluster, `list` no helm.
+    @property
+    def helm(self) -> Helm:
+        if self._helm is None:
+            self._helm = Helm(self.settings)
+        return self._helm
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = Kube(self.settings)
+        return self._kube
+
+    # -- pure helpers ---------------------------------------------------------------
+
+    def values_for(self, spec: TenantSpec, *, suspended: bool = False) -> TenantValues:
+        computed = compute_values(spec, self.catalog, self.platform)
+        if suspended:
+            return TenantValues(helm_merge(computed.values, SUSPEND_VALUES))
+        return computed
+
+    def url_for(self, tenant_id: str) -> str:
+        return f"https://{tenant_id}.{self.settings.base_domain}"
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _spec_from_namespace(self, ns: Any) -> TenantSpec:
+        raw = (ns.metadata.annotations or {}).get(SPEC_ANNOTATION)
+        tenant_id = (ns.metadata.labels or {}).get(TENANT_LABEL, "")
+        if not raw:
+            raise NotFound(f"tenant '{tenant_id}': namespace {ns.metadata.name} has no spec")
+        return TenantSpec.model_validate(json.loads(raw))
+
+    def _namespace(self, tenant_id: str) -> Any:
+        check_tenant_id(tenant_id)
+        ns = self.kube.read_namespace(namespace_for(tenant_id))
+        if ns is None or (ns.metadata.labels or {}).get(TENANT_LABEL) != tenant_id:
+            raise NotFound(f"tenant '{tenant_id}' not found")
+        return ns
+
+    async def get(self, tenant_id: str) -> Tenant:
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        release = await self.helm.status(spec.release, spec.namespace)
+        workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
+        obs = Observation(tenant_id, ns.status.phase, release, tuple(workloads))
+        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id))
+
+    def list_tenants(self) -> list[Tenant]:
+        """Every tenant with its status, in four API requests whatever their number."""
+        namespaces = self.kube.list_tenant_namespaces()
+        heads = self.kube.list_release_heads()
+        workloads = self.kube.list_workloads()
+        now = datetime.now(UTC)
+        tenants = []
+        for ns in namespaces:
+            try:
+                spec = self._spec_from_namespace(ns)
+            except (NotFound, ValueError):
+                log.warning(
+                    "namespace %s is labelled as a tenant but has no spec", ns.metadata.name
+                )
+                continue
+            obs = Observation(
+                spec.id,
+                ns.status.phase,
+                heads.get((spec.namespace, spec.release)),
+                tuple(workloads.get(spec.id, [])),
+            )
+            tenants.append(Tenant(spec, classify(obs, now), self.url_for(spec.id)))
+        return sorted(tenants, key=lambda t: t.spec.id)
+
+    async def history(self, tenant_id: str) -> list[Revision]:
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        return await self.helm.history(spec.release, spec.namespace)
+
+    async def render(self, spec: TenantSpec) -> str:
+        """The manifests of a tenant, rendered by ``helm template`` without a cluster."""
+        values = self.values_for(spec)
+        return await self.helm.template(spec.release, spec.namespace, values.values)
+
+    # -- changing -----------------------------------------------------------------------
+
+    async def create(
+        self, spec: TenantSpec, *, admin_password: str | None = None, wait: bool = True
+    ) -> Tenant:
+        """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant."""
+        values = self.values_for(spec)  # unknown plan etc. fail here, before any change
+        # Render once without the cluster: schema errors in overrides surface now.
+        await self.helm.template(spec.release, spec.namespace, values.values)
+        if self.kube.read_namespace(spec.namespace) is not None:
+            raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
+        self.kube.create_tenant_namespace(
+            spec.namespace,
+            spec.id,
+            labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
+            annotations={SPEC_ANNOTATION: spec.model_dump_json()},
+        )
+        self.kube.create_secret_if_absent(
+            spec.namespace,
+            ADMIN_SECRET_NAME,
+            {ADMIN_SECRET_KEY: admin_password or secrets.token_urlsafe(24)},
+            labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
+        )
+        log.info("installing tenant %s (plan %s)", spec.id, spec.plan)
+        await self.helm.install_or_upgrade(
+            spec.release,
+            spec.namespace,
+            values.values,
+            description=f"saasodoo: create (plan {spec.plan})",
+            wait=wait,
+        )
+        return await self.get(spec.id)
+
+    async def update(
+        self,
+        tenant_id: str,
+        *,
+        plan: str | None = None,
+        odoo_version: str | None = None,
+        custom_domains: list[str] | None = None,
+        overrides: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> Tenant:
+        """Change plan or configuration: new values, ``helm upgrade``, then record the spec."""
+        ns = self._namespace(tenant_id)
+        current = self._spec_from_namespace(ns)
+        changes: dict[str, Any] = {}
+        if plan is not None:
+            changes["plan"] = plan
+        if odoo_version is not None:
+            changes["odoo_version"] = odoo_version
+        if custom_domains is not None:
+            changes["custom_domains"] = custom_domains
+        if overrides is not None:
+            changes["overrides"] = overrides
+        if not changes:
+            raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
+        spec = TenantSpec.parse({**current.model_dump(), **changes})
+        suspended = _is_suspended(ns)
+        values = self.values_for(spec, suspended=suspended)
+        await self.helm.install_or_upgrade(
+            spec.release,
+            spec.namespace,
+            values.values,
+            description=f"saasodoo: update {', '.join(sorted(changes))}",
+            wait=wait,
+        )
+        self._record(spec, suspended)
+        return await self.get(tenant_id)
+
+    async def suspend(self, tenant_id: str, *, wait: bool = True) -> Tenant:
+        return await self._set_suspended(tenant_id, True, wait=wait)
+
+    async def resume(self, tenant_id: str, *, wait: bool = True) -> Tenant:
+        return await self._set_suspended(tenant_id, False, wait=wait)
+
+    async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        values = self.values_for(spec, suspended=suspended)
+        await self.helm.install_or_upgrade(
+            spec.release,
+            spec.namespace,
+            values.values,
+            description=f"saasodoo: {'suspend' if suspended else 'resume'}",
+            wait=wait,
+        )
+        self._record(spec, suspended)
+        return await self.get(tenant_id)
+
+    async def rollback(
+        self, tenant_id: str, revision: int | None = None, *, wait: bool = True
+    ) -> Tenant:
+        """``helm rollback`` to ``revision`` (default: the previous one).
+
+        Rolls back the Kubernetes objects only: Odoo's database migrations go forward,
+        so a rollback across an Odoo upgrade needs a restore from backup.
+        """
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        if revision is not None:
+            known = {r.revision for r in await self.helm.history(spec.release, spec.namespace)}
+            if revision not in known:
+                raise NotFound(
+                    f"tenant '{tenant_id}' has no revision {revision} "
+                    f"(known: {', '.join(map(str, sorted(known))) or 'none'})"
+                )
+        await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+        return await self.get(tenant_id)
+
+    async def delete(
+        self, tenant_id: str, *, keep_volumes: bool = False, wait: bool = True
+    ) -> None:
+        """``helm uninstall`` then delete the namespace; ``keep_volumes`` retains the PVs."""
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        if keep_volumes:
+            self.kube.retain_volumes(spec.namespace, spec.id)
+        await self.helm.uninstall(spec.release, spec.namespace, wait=wait)
+        self.kube.delete_namespace(spec.namespace)
+        if wait:
+            self.kube.wait_namespace_gone(spec.namespace, timeout=300)
+
+    def _record(self, spec: TenantSpec, suspended: bool) -> None:
+        self.kube.patch_namespace(
+            spec.namespace,
+            labels={PLAN_LABEL: spec.plan},
+            annotations={
+                SPEC_ANNOTATION: spec.model_dump_json(),
+                SUSPENDED_ANNOTATION: "true" if suspended else None,
+            },
+        )
+
+    # -- placement ------------------------------------------------------------------------
+
+    def distribution(self) -> dict[str, list[str]]:
+        """Tenants per node (from the nodes their pods run on); every node listed."""
+        nodes: dict[str, set[str]] = {n.metadata.name: set() for n in self.kube.list_nodes()}
+        for pod in self.kube.list_tenant_pods():
+            node = pod.spec.node_name
+            tenant = (pod.metadata.labels or {}).get(TENANT_LABEL)
+            if node and tenant:
+                nodes.setdefault(node, set()).add(tenant)
+        return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
+
+
+def _is_suspended(ns: Any) -> bool:
+    return (ns.metadata.annotations or {}).get(SUSPENDED_ANNOTATION) == "true"
+
+
+def count_phases(tenants: list[Tenant]) -> Counter[Phase]:
+    return Counter(t.status.phase for t in tenants)

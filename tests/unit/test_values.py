@@ -1,0 +1,124 @@
+"""Values are merged as Helm merges them: base < plan < tenant < overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from saasodoo.adapters.catalog import load_catalog
+from saasodoo.core.plans import Catalog, parse_catalog
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.values import (
+    ADMIN_SECRET_NAME,
+    Platform,
+    backup_schedule,
+    compute_values,
+    helm_merge,
+)
+from saasodoo.errors import InvalidInput
+from tests.support import ROOT
+
+pytestmark = pytest.mark.unit
+
+PLATFORM = Platform(base_domain="odoo.example.com", storage_class="fast")
+
+
+def catalog() -> Catalog:
+    return parse_catalog(
+        {
+            "odoo": {"config": {"workers": 1, "proxyMode": True}},
+            "ingress": {"annotations": {"a": "1"}},
+        },
+        {
+            "small": {"description": "s", "values": {"odoo": {"config": {"workers": 2}}}},
+            "big": {
+                "values": {
+                    "odoo": {"config": {"workers": 8}},
+                    "backup": {"schedule": "0 1 * * *"},
+                    "networkPolicy": {"egress": {"extra": [{"to": []}]}},
+                }
+            },
+        },
+    )
+
+
+def spec(**kw: object) -> TenantSpec:
+    return TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "plan": "small", **kw})
+
+
+def test_helm_merge_semantics() -> None:
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1, "keep": {"x": 1}}
+    over = {"a": {"c": [3], "e": 2}, "d": None, "keep": {}}
+    assert helm_merge(base, over) == {"a": {"b": 1, "c": [3], "e": 2}, "keep": {"x": 1}}
+    assert base["a"]["c"] == [1, 2]  # inputs untouched
+
+
+def test_layers_in_order() -> None:
+    v = compute_values(spec(), catalog(), PLATFORM).values
+    assert v["odoo"]["config"] == {"workers": 2, "proxyMode": True}  # plan over base
+    assert v["ingress"]["annotations"] == {"a": "1"}  # base kept
+    assert v["ingress"]["subdomain"] == "acme"
+    assert v["ingress"]["baseDomain"] == "odoo.example.com"
+    assert v["tenant"]["id"] == "acme"
+    assert v["odoo"]["version"] == "18.0"
+    assert v["odoo"]["persistence"]["storageClass"] == "fast"
+
+
+def test_overrides_win() -> None:
+    s = spec(overrides={"odoo": {"config": {"workers": 3}}, "ingress": {"annotations": None}})
+    v = compute_values(s, catalog(), PLATFORM).values
+    assert v["odoo"]["config"]["workers"] == 3
+    assert "annotations" not in v["ingress"]
+
+
+def test_admin_password_is_only_referenced() -> None:
+    v = compute_values(spec(), catalog(), PLATFORM).values
+    assert v["odoo"]["admin"] == {
+        "email": "a@acme.example",
+        "existingSecret": ADMIN_SECRET_NAME,
+        "existingSecretKey": "admin-password",
+    }
+    assert "password" not in str(v).replace("existingSecret", "").replace("admin-password", "")
+
+
+def test_backup_schedule_spread_unless_plan_sets_it() -> None:
+    v = compute_values(spec(), catalog(), PLATFORM).values
+    assert v["backup"]["schedule"] == backup_schedule("acme")
+    big = compute_values(spec(plan="big"), catalog(), PLATFORM).values
+    assert big["backup"]["schedule"] == "0 1 * * *"
+
+
+def test_backup_schedules_are_spread_inside_the_window() -> None:
+    schedules = {backup_schedule(f"tenant{i}") for i in range(200)}
+    assert len(schedules) > 120  # 200 tenants over 240 minutes (random hashing collides)
+    for s in schedules:
+        minute, hour, *_ = s.split()
+        assert 0 <= int(minute) < 60 and 1 <= int(hour) < 5
+
+
+def test_unknown_plan_names_field() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        compute_values(spec(plan="gold"), catalog(), PLATFORM)
+    assert exc.value.fields[0].field == "plan"
+    assert "big, small" in exc.value.message
+
+
+def test_digest_changes_with_values_and_chart() -> None:
+    a = compute_values(spec(), catalog(), PLATFORM)
+    b = compute_values(spec(odoo_version="19.0"), catalog(), PLATFORM)
+    assert a.digest("1.0.0") == compute_values(spec(), catalog(), PLATFORM).digest("1.0.0")
+    assert a.digest("1.0.0") != b.digest("1.0.0")
+    assert a.digest("1.0.0") != a.digest("1.0.1")
+
+
+def test_bad_plan_documents() -> None:
+    with pytest.raises(InvalidInput, match="plan 'x'"):
+        parse_catalog({}, {"x": {"values": [], "descrption": "typo"}})
+    with pytest.raises(InvalidInput, match="no plan"):
+        parse_catalog({}, {})
+
+
+def test_repository_plans_load() -> None:
+    cat = load_catalog(ROOT / "values")
+    assert {"starter", "standard", "premium"} <= set(cat.plans)
+    for plan in cat.plans.values():
+        assert plan.description
