@@ -8,7 +8,18 @@ PY := $(VENV)/bin/python
 NODES ?= 3
 PYTEST_ARGS ?=
 
+HELM ?= 4
+ID ?=
+EMAIL ?=
+PLAN ?= starter
+
 export SAASODOO_NODES := $(NODES)
+# saasodoo commands (demo, tenant-*) run against the simulated cluster with the pinned
+# helm $(HELM), unless SAASODOO_KUBECONFIG / KUBECONFIG / SAASODOO_HELM_BINARY are set.
+# (Lazy: only evaluated by the targets that use it; `make test` sets up its own.)
+SAASODOO_ENV = $(if $(SAASODOO_KUBECONFIG)$(KUBECONFIG),,SAASODOO_KUBECONFIG=$(shell scripts/cluster.sh kubeconfig)) \
+	SAASODOO_HELM_BINARY=$(or $(SAASODOO_HELM_BINARY),$(shell scripts/install-tools.sh --env | sed -n 's/^SAASODOO_HELM$(HELM)=//p'))
+SAASODOO = $(SAASODOO_ENV) $(VENV)/bin/saasodoo
 
 .PHONY: help
 help: ## Show this help
@@ -41,8 +52,31 @@ cluster-down: ## Stop the simulated cluster and remove its state
 	@scripts/cluster.sh down
 
 .PHONY: demo
-demo: cluster ## Newcomer's main job: bring up the simulated cluster and show it
-	@scripts/cluster.sh status
+demo: cluster ## Newcomer's main job: simulated cluster + demo tenants, their status and spread
+	@$(SAASODOO_ENV) SAASODOO=$(abspath $(VENV))/bin/saasodoo scripts/demo.sh
+
+.PHONY: tenant-list
+tenant-list: venv ## List tenants with their status
+	@$(SAASODOO) tenant list
+
+.PHONY: tenant-create
+tenant-create: venv ## Create a tenant: make tenant-create ID=acme EMAIL=admin@acme.example [PLAN=starter]
+	@test -n "$(ID)" -a -n "$(EMAIL)" || { echo "usage: make tenant-create ID=<subdomain> EMAIL=<admin e-mail> [PLAN=starter]"; exit 2; }
+	@$(SAASODOO) tenant create $(ID) --email $(EMAIL) --plan $(PLAN)
+
+.PHONY: tenant-status
+tenant-status: venv ## Status of one tenant: make tenant-status ID=acme
+	@test -n "$(ID)" || { echo "usage: make tenant-status ID=<tenant>"; exit 2; }
+	@$(SAASODOO) tenant status $(ID)
+
+.PHONY: tenant-delete
+tenant-delete: venv ## Delete a tenant and its data: make tenant-delete ID=acme
+	@test -n "$(ID)" || { echo "usage: make tenant-delete ID=<tenant>"; exit 2; }
+	@$(SAASODOO) tenant delete $(ID)
+
+.PHONY: distribution
+distribution: venv ## Tenants per node
+	@$(SAASODOO) cluster distribution
 
 .PHONY: test
 test: venv tools ## Run every test: unit and cluster (starts the simulated cluster if needed)

@@ -195,7 +195,12 @@ cmd_down() {
   stop_provisioner
   if [[ -d $CLUSTER_DIR ]]; then
     info "deleting cluster '$CLUSTER' and its state in $CLUSTER_DIR"
-    kwokctl delete cluster --kubeconfig "" >&2 || true
+    # --kubeconfig names a file that does not exist: the user's ~/.kube/config is
+    # never touched (create used --kubeconfig "" for the same reason).
+    if ! kwokctl delete cluster --kubeconfig "$CLUSTER_DIR.no-user-kubeconfig" -v WARN >&2; then
+      err "kwokctl delete cluster failed; its processes may still run (pids in $CLUSTER_DIR/pids)"
+      exit 1
+    fi
     rm -rf "$CLUSTER_DIR"
   else
     info "cluster '$CLUSTER' does not exist"

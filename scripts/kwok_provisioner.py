@@ -8,6 +8,8 @@ plays the external provisioner named by the harness' StorageClass:
   for WaitForFirstConsumer) gets a PV of exactly the requested size, pre-bound
   to it and pinned to that node, as a local-volume provisioner would do; the
   real PV controller in kube-controller-manager then binds the pair;
+* a bound PVC that asks for more storage (volume expansion) gets it: PV and PVC
+  capacity are raised, as an external resizer would;
 * a Released PV of ours with reclaim policy Delete is deleted.
 
 It is started by ``scripts/cluster.sh up`` and runs until the cluster goes down.
@@ -24,6 +26,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from kubernetes.utils import parse_quantity
 
 PROVISIONER = "saasodoo.dev/kwok-provisioner"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -49,6 +52,9 @@ class Provisioner:
         return sc if sc.provisioner == PROVISIONER else None
 
     def provision(self, pvc: Any) -> None:
+        if pvc.status.phase == "Bound":
+            self.resize(pvc)
+            return
         if pvc.status.phase != "Pending" or pvc.spec.volume_name:
             return
         sc = self.storage_class(pvc.spec.storage_class_name)
@@ -109,6 +115,27 @@ class Provisioner:
             pvc.metadata.name,
             node or "any node",
         )
+
+    def resize(self, pvc: Any) -> None:
+        """Play the external resizer: a bound claim asking for more gets it at once."""
+        wanted = pvc.spec.resources.requests.get("storage")
+        have = (pvc.status.capacity or {}).get("storage")
+        if not wanted or wanted == have or not pvc.spec.volume_name:
+            return
+        if parse_quantity(wanted) <= parse_quantity(have or "0"):
+            return
+        pv = self.core.read_persistent_volume(pvc.spec.volume_name)
+        if (pv.metadata.annotations or {}).get(PROVISIONED_BY) != PROVISIONER:
+            return
+        self.core.patch_persistent_volume(
+            pv.metadata.name, {"spec": {"capacity": {"storage": wanted}}}
+        )
+        self.core.patch_namespaced_persistent_volume_claim_status(
+            pvc.metadata.name,
+            pvc.metadata.namespace,
+            {"status": {"capacity": {"storage": wanted}}},
+        )
+        log.info("resized %s/%s to %s", pvc.metadata.namespace, pvc.metadata.name, wanted)
 
     def reclaim(self, pv: Any) -> None:
         annotations = pv.metadata.annotations or {}
