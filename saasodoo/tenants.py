@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 SPEC_ANNOTATION = "saasodoo.dev/spec"
 SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
+#: Who owns the tenant (the API's user id); ownership lives on the namespace only.
+OWNER_ANNOTATION = "saasodoo.dev/owner"
 POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
@@ -61,6 +63,7 @@ class Tenant:
     spec: TenantSpec
     status: TenantStatus
     url: str
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class Tenant:
             "reason": self.status.reason,
             "revision": self.status.revision,
             "release_status": self.status.release_status,
+            "owner": self.owner,
         }
 
 
@@ -145,16 +149,18 @@ class Tenants:
         release = await self.helm.status(spec.release, spec.namespace)
         workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
         obs = Observation(tenant_id, ns.status.phase, release, tuple(workloads))
-        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id))
+        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), _owner(ns))
 
-    def list_tenants(self) -> list[Tenant]:
-        """Every tenant with its status, in four API requests whatever their number."""
+    def list_tenants(self, owner: str | None = None) -> list[Tenant]:
+        """Every tenant (or ``owner``'s) with its status, in four API requests in all."""
         namespaces = self.kube.list_tenant_namespaces()
         heads = self.kube.list_release_heads()
         workloads = self.kube.list_workloads()
         now = datetime.now(UTC)
         tenants = []
         for ns in namespaces:
+            if owner is not None and _owner(ns) != owner:
+                continue
             try:
                 spec = self._spec_from_namespace(ns)
             except (NotFound, ValueError):
@@ -168,7 +174,7 @@ class Tenants:
                 heads.get((spec.namespace, spec.release)),
                 tuple(workloads.get(spec.id, [])),
             )
-            tenants.append(Tenant(spec, classify(obs, now), self.url_for(spec.id)))
+            tenants.append(Tenant(spec, classify(obs, now), self.url_for(spec.id), _owner(ns)))
         return sorted(tenants, key=lambda t: t.spec.id)
 
     async def history(self, tenant_id: str) -> list[Revision]:
@@ -184,9 +190,17 @@ class Tenants:
     # -- changing -----------------------------------------------------------------------
 
     async def create(
-        self, spec: TenantSpec, *, admin_password: str | None = None, wait: bool = True
+        self,
+        spec: TenantSpec,
+        *,
+        admin_password: str | None = None,
+        owner: str | None = None,
+        wait: bool = True,
     ) -> Tenant:
-        """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant."""
+        """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
+
+        ``owner`` (e.g. the API user's id) is recorded on the namespace.
+        """
         values = self.values_for(spec)  # unknown plan etc. fail here, before any change
         # Render once without the cluster: schema errors in overrides surface now.
         await self.helm.template(spec.release, spec.namespace, values.values)
@@ -196,7 +210,10 @@ class Tenants:
             spec.namespace,
             spec.id,
             labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
-            annotations={SPEC_ANNOTATION: spec.model_dump_json()},
+            annotations={
+                SPEC_ANNOTATION: spec.model_dump_json(),
+                **({OWNER_ANNOTATION: owner} if owner else {}),
+            },
         )
         self.kube.create_secret_if_absent(
             spec.namespace,
@@ -325,6 +342,11 @@ class Tenants:
             if node and tenant:
                 nodes.setdefault(node, set()).add(tenant)
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
+
+
+def _owner(ns: Any) -> str | None:
+    owner = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)
+    return str(owner) if owner else None
 
 
 def _is_suspended(ns: Any) -> bool:
