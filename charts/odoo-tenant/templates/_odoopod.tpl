@@ -1,0 +1,234 @@
+{{/*
+Pod template of the Odoo Deployments.
+Usage: include "odoo-tenant.odoo.podTemplate" (dict "context" $ "component" "odoo"|"cron")
+
+- component "odoo": serves HTTP (8069, and 8072 for /websocket with workers > 0); its odoo-init
+  container initializes a new database. Runs the cron jobs too unless odoo.cron.dedicated.
+- component "cron": HTTP disabled, runs the cron jobs only; its odoo-init container waits
+  until the database is initialized. With a ReadWriteOnce filestore it must run on the node
+  of the web pod (required pod affinity).
+*/}}
+{{- define "odoo-tenant.odoo.podTemplate" -}}
+{{- $ctx := .context -}}
+{{- $v := $ctx.Values.odoo -}}
+{{- $web := eq .component "odoo" -}}
+{{- $confKey := ternary "odoo.conf" "odoo-cron.conf" $web -}}
+{{- $series := $v.version | trimSuffix ".0" | int -}}
+metadata:
+  labels:
+    {{- include "odoo-tenant.labels" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+    checksum/scripts: {{ $ctx.Files.Get "files/odoo-init.py" | sha256sum }}
+    {{- with $v.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "odoo-tenant.serviceAccountName" $ctx }}
+  automountServiceAccountToken: false
+  # No docker-link style variables: the official entrypoint would read DB_PORT_5432_TCP_ADDR.
+  enableServiceLinks: false
+  {{- with $ctx.Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ int $v.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "odoo-tenant.podSecurityContext" $v.podSecurityContext | nindent 4 }}
+  {{- with include "odoo-tenant.podScheduling" $ctx }}{{- . | nindent 2 }}{{- end }}
+  affinity:
+    {{- if $web }}
+    # Spread the tenant's web pods over nodes (scheduling preference, never a blocker).
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm:
+            topologyKey: kubernetes.io/hostname
+            labelSelector:
+              matchLabels:
+                saasodoo.dev/tenant: {{ include "odoo-tenant.tenantId" $ctx | quote }}
+                {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 16 }}
+    {{- else if include "odoo-tenant.filestore.rwo" $ctx }}
+    # The ReadWriteOnce filestore is attached to the web pod's node: run there.
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 14 }}
+    {{- else }}
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 50
+          podAffinityTerm:
+            topologyKey: kubernetes.io/hostname
+            labelSelector:
+              matchLabels:
+                {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 16 }}
+    {{- end }}
+  initContainers:
+    - name: odoo-init
+      image: {{ include "odoo-tenant.odoo.image" $ctx }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      command:
+        - python3
+        - /opt/odoo-tenant/odoo-init.py
+        - --template=/etc/odoo-tenant/{{ $confKey }}
+        - --config=/run/odoo/odoo.conf
+        - --timeout={{ int $v.dbInit.waitTimeoutSeconds }}
+        {{- if $web }}
+        - --initialize
+        {{- if and (lt $series 19) (not $v.demoData) }}
+        - --init-flag=--without-demo=all
+        {{- else if and (ge $series 19) $v.demoData }}
+        - --init-flag=--with-demo
+        {{- end }}
+        {{- with $v.language }}
+        - --init-flag=--load-language={{ . }}
+        {{- end }}
+        {{- else }}
+        - --wait
+        {{- end }}
+      env:
+        {{- include "odoo-tenant.database.env" $ctx | nindent 8 }}
+        - name: ODOO_MASTER_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "odoo-tenant.odoo.masterSecretName" $ctx }}
+              key: {{ include "odoo-tenant.odoo.masterSecretKey" $ctx }}
+        {{- if and $v.smtp.enabled $v.smtp.user }}
+        - name: ODOO_SMTP_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ required "odoo.smtp.existingSecret is required when odoo.smtp.user is set" $v.smtp.existingSecret }}
+              key: {{ $v.smtp.existingSecretKey }}
+        {{- end }}
+        {{- if $web }}
+        - name: ODOO_ADMIN_EMAIL
+          value: {{ $v.admin.email | quote }}
+        - name: ODOO_ADMIN_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "odoo-tenant.odoo.adminSecretName" $ctx }}
+              key: {{ include "odoo-tenant.odoo.adminSecretKey" $ctx }}
+        - name: ODOO_LANGUAGE
+          value: {{ $v.language | quote }}
+        - name: ODOO_BASE_URL
+          value: {{ ternary (include "odoo-tenant.url" $ctx) "" $ctx.Values.ingress.enabled | quote }}
+        - name: ODOO_REPORT_URL
+          value: {{ printf "http://%s:8069" (include "odoo-tenant.odoo.fullname" $ctx) | quote }}
+        {{- end }}
+      securityContext:
+        {{- include "odoo-tenant.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
+      resources:
+        {{- toYaml $v.dbInit.resources | nindent 8 }}
+      volumeMounts:
+        - name: config-template
+          mountPath: /etc/odoo-tenant
+          readOnly: true
+        - name: scripts
+          mountPath: /opt/odoo-tenant
+          readOnly: true
+        - name: config
+          mountPath: /run/odoo
+        - name: filestore
+          mountPath: /var/lib/odoo
+        - name: tmp
+          mountPath: /tmp
+  containers:
+    - name: odoo
+      image: {{ include "odoo-tenant.odoo.image" $ctx }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      # Odoo itself, without the image's entrypoint (it would pass the database password on the
+      # command line); the configuration, secrets included, is the file odoo-init wrote.
+      command:
+        - odoo
+      args:
+        - --config=/run/odoo/odoo.conf
+      env:
+        - name: ODOO_RC
+          value: /run/odoo/odoo.conf
+      {{- if $web }}
+      ports:
+        - name: http
+          containerPort: 8069
+          protocol: TCP
+        {{- if include "odoo-tenant.odoo.websocket" $ctx }}
+        - name: websocket
+          containerPort: 8072
+          protocol: TCP
+        {{- end }}
+      startupProbe:
+        httpGet:
+          path: /web/health
+          port: http
+        periodSeconds: {{ int $v.startupProbe.periodSeconds }}
+        timeoutSeconds: {{ int $v.startupProbe.timeoutSeconds }}
+        failureThreshold: {{ int $v.startupProbe.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: /web/health
+          port: http
+        periodSeconds: {{ int $v.readinessProbe.periodSeconds }}
+        timeoutSeconds: {{ int $v.readinessProbe.timeoutSeconds }}
+        failureThreshold: {{ int $v.readinessProbe.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: /web/health
+          port: http
+        periodSeconds: {{ int $v.livenessProbe.periodSeconds }}
+        timeoutSeconds: {{ int $v.livenessProbe.timeoutSeconds }}
+        failureThreshold: {{ int $v.livenessProbe.failureThreshold }}
+      {{- end }}
+      securityContext:
+        {{- include "odoo-tenant.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
+      resources:
+        {{- toYaml (ternary $v.resources $v.cron.resources $web) | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /run/odoo
+          readOnly: true
+        - name: filestore
+          mountPath: /var/lib/odoo
+        - name: tmp
+          mountPath: /tmp
+        {{- if and $web (include "odoo-tenant.backup.claimed" $ctx) }}
+        - name: backups
+          mountPath: /var/lib/odoo-backups
+          readOnly: true
+        {{- end }}
+  volumes:
+    - name: config-template
+      configMap:
+        name: {{ include "odoo-tenant.odoo.configName" $ctx }}
+    - name: scripts
+      configMap:
+        name: {{ include "odoo-tenant.scriptsName" $ctx }}
+    # The final odoo.conf holds secrets: memory-backed, never written to the node's disk.
+    - name: config
+      emptyDir:
+        medium: Memory
+        sizeLimit: 1Mi
+    - name: tmp
+      emptyDir:
+        sizeLimit: 1Gi
+    - name: filestore
+      persistentVolumeClaim:
+        claimName: {{ include "odoo-tenant.filestore.claimName" $ctx }}
+    {{- if and $web (include "odoo-tenant.backup.claimed" $ctx) }}
+    # Mounted here (read-only) so that the backup PVC binds at install: with a
+    # WaitForFirstConsumer StorageClass a PVC binds only once a pod uses it, and `helm --wait`
+    # waits for every PVC to be Bound. The backup Job runs on this node anyway.
+    - name: backups
+      persistentVolumeClaim:
+        claimName: {{ include "odoo-tenant.backup.fullname" $ctx }}
+        readOnly: true
+    {{- end }}
+{{- end -}}
+
+{{/* Whether the backup writes to a chart-managed PVC. */}}
+{{- define "odoo-tenant.backup.claimed" -}}
+{{- if and .Values.backup.enabled .Values.backup.persistence.enabled -}}true{{- end -}}
+{{- end -}}

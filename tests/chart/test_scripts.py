@@ -1,0 +1,118 @@
+"""The scripts the chart runs in its pods (charts/odoo-tenant/files), tested as plain Python:
+odoo-init assembles odoo.conf with its secrets, backup writes Odoo's zip layout and prunes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.chart.helpers import CHART
+
+pytestmark = pytest.mark.unit
+
+FILES = CHART / "files"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), FILES / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_odoo_init_appends_the_secrets_to_a_private_copy(tmp_path: Path) -> None:
+    template = tmp_path / "odoo.conf"
+    template.write_text("[options]\ndb_name = odoo\n")
+    target = tmp_path / "run" / "odoo.conf"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(FILES / "odoo-init.py"),
+            f"--template={template}",
+            f"--config={target}",
+        ],
+        env={"PGPASSWORD": "pg-secret", "ODOO_MASTER_PASSWORD": "master-secret"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = target.read_text()
+    assert text.startswith("[options]\ndb_name = odoo\n")
+    assert "db_password = pg-secret\n" in text and "admin_passwd = master-secret\n" in text
+    assert "smtp_password" not in text
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert "secret" not in proc.stdout.replace("Secrets", "")  # never logged
+
+
+@pytest.mark.parametrize("bad", ["", "trailing\n", " padded", "two\nlines"])
+def test_odoo_init_refuses_secrets_odoo_conf_cannot_hold(tmp_path: Path, bad: str) -> None:
+    odoo_init = load("odoo-init")
+    with pytest.raises(odoo_init.InitError, match="db_password"):
+        odoo_init.check_secret("db_password", bad)
+
+
+def test_odoo_init_needs_the_admin_credentials_to_initialize(tmp_path: Path) -> None:
+    template = tmp_path / "odoo.conf"
+    template.write_text("[options]\n")
+    odoo_init = load("odoo-init")
+    code = odoo_init.main(
+        [f"--template={template}", f"--config={tmp_path / 'out.conf'}", "--initialize"]
+    )
+    assert code == 1
+
+
+def test_backup_writes_odoos_zip_layout_and_keeps_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = load("backup")
+    fake_dump = tmp_path / "pg_dump"
+    fake_dump.write_text('#!/bin/sh\necho "-- dump of $2"\n')
+    fake_dump.chmod(0o755)
+    monkeypatch.setattr(backup, "PG_DUMP", str(fake_dump))
+    monkeypatch.setattr(backup, "installed_modules", lambda db: ({"base": "18.0.1.3"}, "17.2"))
+    monkeypatch.setenv("PGDATABASE", "odoo")
+    monkeypatch.setenv("ODOO_VERSION", "18.0")
+    filestore = tmp_path / "filestore"
+    (filestore / "odoo" / "ab").mkdir(parents=True)
+    (filestore / "odoo" / "ab" / "abcdef").write_bytes(b"attachment")
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    for stamp in ("20250101T000000Z", "20250102T000000Z", "20250103T000000Z"):
+        (dest / f"odoo_{stamp}.zip").write_bytes(b"old")
+    (dest / "odoo_20250104T000000Z.zip.partial").write_bytes(b"interrupted")
+
+    assert backup.main([f"--dest={dest}", f"--filestore={filestore}", "--keep=2"]) == 0
+
+    kept = sorted(p.name for p in dest.iterdir())
+    assert len(kept) == 2 and kept[0] == "odoo_20250103T000000Z.zip"
+    with zipfile.ZipFile(dest / kept[1]) as zf:
+        assert sorted(zf.namelist()) == ["dump.sql", "filestore/ab/abcdef", "manifest.json"]
+        assert zf.read("dump.sql") == b"-- dump of odoo\n"
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["db_name"] == "odoo" and manifest["modules"] == {"base": "18.0.1.3"}
+        assert manifest["version"] == "18.0" and manifest["pg_version"] == "17.2"
+
+
+def test_backup_failure_leaves_no_partial_zip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = load("backup")
+    monkeypatch.setattr(backup, "PG_DUMP", "false")
+    monkeypatch.setattr(backup, "installed_modules", lambda db: ({}, "17.2"))
+    monkeypatch.setenv("PGDATABASE", "odoo")
+    assert backup.main([f"--dest={tmp_path}"]) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_postgres_init_script_is_valid_bash() -> None:
+    subprocess.run(["bash", "-n", str(FILES / "postgres-init.sh")], check=True)
