@@ -78,6 +78,10 @@ tenant-delete: venv ## Delete a tenant and its data: make tenant-delete ID=acme
 distribution: venv ## Tenants per node
 	@$(SAASODOO) cluster distribution
 
+.PHONY: api
+api: venv ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth unless SAASODOO_API_SUPABASE_URL is set)
+	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(or $(PORT),8000) --threads 8 --call saasodoo.api:create_app
+
 .PHONY: test
 test: venv tools ## Run every test: unit and cluster (starts the simulated cluster if needed)
 	@PYTHON=$(abspath $(PY)) $(PY) -m pytest $(PYTEST_ARGS)
@@ -88,8 +92,8 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	@$(VENV)/bin/ruff check saasodoo tests scripts
-	@$(VENV)/bin/ruff format --check saasodoo tests scripts
+	@$(VENV)/bin/ruff check saasodoo tests scripts charts/odoo-tenant/files
+	@$(VENV)/bin/ruff format --check saasodoo tests scripts charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
 
 .PHONY: clean

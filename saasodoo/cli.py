@@ -104,11 +104,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @contextmanager
 def _progress(message: str) -> Iterator[None]:
+    """A spinner on a terminal; silent otherwise (scripts read stdout and exit codes)."""
     if err.is_terminal:
         with err.status(message):
             yield
     else:
-        err.print(message)
         yield
 
 

@@ -37,7 +37,10 @@ from saasodoo.core.values import (
     Platform,
     TenantValues,
     compute_values,
+    floor_volume_sizes,
+    get_path,
     helm_merge,
+    shrinking_claims,
 )
 from saasodoo.errors import Conflict, InvalidInput, NotFound
 from saasodoo.settings import Settings
@@ -291,21 +294,59 @@ class Tenants:
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
     ) -> Tenant:
-        """``helm rollback`` to ``revision`` (default: the previous one).
+        """Return to ``revision`` (default: the previous one) and make its spec the desired one.
 
-        Rolls back the Kubernetes objects only: Odoo's database migrations go forward,
-        so a rollback across an Odoo upgrade needs a restore from backup.
+        A plain ``helm rollback`` replays the revision's stored manifests. When that would
+        shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
+        revision's values are applied with ``helm upgrade`` instead, volumes kept at their
+        current size; the new revision's description says which path was taken.
+        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
+        rollback across an Odoo upgrade needs a restore from backup.
         """
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
-        if revision is not None:
-            known = {r.revision for r in await self.helm.history(spec.release, spec.namespace)}
-            if revision not in known:
-                raise NotFound(
-                    f"tenant '{tenant_id}' has no revision {revision} "
-                    f"(known: {', '.join(map(str, sorted(known))) or 'none'})"
-                )
-        await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+        history = await self.helm.history(spec.release, spec.namespace)
+        known = [r.revision for r in history]
+        if revision is None:
+            if len(known) < 2:
+                raise Conflict(f"tenant '{tenant_id}' has no previous revision to roll back to")
+            revision = known[-2]
+        if revision not in known:
+            raise NotFound(
+                f"tenant '{tenant_id}' has no revision {revision} "
+                f"(known: {', '.join(map(str, known)) or 'none'})"
+            )
+        target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
+        target_claims = {
+            d["metadata"]["name"]: (
+                d["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""),
+                str(d["spec"]["resources"]["requests"]["storage"]),
+            )
+            for d in manifest
+            if d.get("kind") == "PersistentVolumeClaim"
+        }
+        current_claims = self.kube.claim_sizes(spec.namespace)
+        shrinking = shrinking_claims(target_claims, current_claims)
+        if not shrinking:
+            await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+        else:
+            values = floor_volume_sizes(target_values, target_claims, current_claims)
+            await self.helm.install_or_upgrade(
+                spec.release,
+                spec.namespace,
+                values,
+                description=(
+                    f"saasodoo: rollback to {revision} (its values; volumes kept at their "
+                    f"current size: {', '.join(shrinking)})"
+                ),
+                wait=wait,
+            )
+        recorded = get_path(target_values, "tenant.spec")
+        if isinstance(recorded, dict) and recorded:
+            restored = TenantSpec.model_validate(recorded)
+            suspended = get_path(target_values, "odoo.replicas") == 0
+            self._record(restored, suspended)
         return await self.get(tenant_id)
 
     async def delete(

@@ -61,22 +61,34 @@ def translate(what: str) -> Iterator[None]:
         raise NotFound(f"{what}: release not found") from None
     except helm_errors.ConnectionError as exc:
         raise TransientClusterError(f"{what}: cannot reach the cluster: {_stderr(exc)}") from None
-    except helm_errors.FailedToRenderChartError as exc:
+    except helm_errors.Error as exc:
         stderr = _stderr(exc)
-        if "values don't meet the specifications of the schema" in stderr:
+        lowered = stderr.lower()
+        if "values don't meet the specifications of the schema" in lowered:
             raise InvalidInput(
                 f"{what}: the values do not match the chart's schema",
                 [FieldError("values", _schema_errors(stderr))],
             ) from None
-        raise HelmFailure(f"{what}: the chart failed to render: {_first_line(stderr)}") from None
-    except helm_errors.Error as exc:
-        stderr = _stderr(exc)
-        lowered = stderr.lower()
+        if "execution error at (" in lowered:
+            # The chart's own checks (`fail`): values that do not fit together.
+            reason = stderr.split("execution error at (", 1)[1].split("):", 1)[-1].strip()
+            raise InvalidInput(
+                f"{what}: the chart refused the values", [FieldError("values", reason)]
+            ) from None
+        if isinstance(exc, helm_errors.FailedToRenderChartError):
+            raise HelmFailure(
+                f"{what}: the chart failed to render: {_first_line(stderr)}"
+            ) from None
         if "another operation (install/upgrade/rollback) is in progress" in lowered:
             raise Conflict(f"{what}: another helm operation is in progress") from None
         if any(
             s in lowered
-            for s in ("connection refused", "i/o timeout", "tls handshake timeout", "eof")
+            for s in (
+                "connection refused",
+                "i/o timeout",
+                "tls handshake timeout",
+                "unexpected eof",
+            )
         ):
             raise TransientClusterError(f"{what}: {_first_line(stderr)}") from None
         raise HelmFailure(f"{what}: {_first_line(stderr)}") from None
@@ -88,7 +100,7 @@ def _stderr(exc: helm_errors.Error) -> str:
 
 def _schema_errors(stderr: str) -> str:
     lines = [ln.strip("- ").strip() for ln in stderr.splitlines()]
-    detail = [ln for ln in lines if ln and "schema" not in ln.lower() and ln != "Error:"]
+    detail = [ln for ln in lines if ln.startswith("at '")]
     return "; ".join(detail) or stderr.strip()
 
 
@@ -207,10 +219,25 @@ class Helm:
             return False
         return True
 
-    async def get_values(self, release: str, namespace: str) -> dict[str, Any]:
+    async def get_values(
+        self, release: str, namespace: str, revision: int | None = None
+    ) -> dict[str, Any]:
+        """The user-supplied values of the newest (or the given) revision."""
         with translate(f"helm get values {release}"):
-            values = await self.client._command.get_values(release, namespace=namespace)
+            values = await self.client._command.get_values(
+                release, namespace=namespace, revision=revision
+            )
         return dict(values or {})
+
+    async def get_manifest(
+        self, release: str, namespace: str, revision: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects of the newest (or the given) revision, as stored by Helm."""
+        with translate(f"helm get manifest {release}"):
+            docs = await self.client._command.get_resources(
+                release, namespace=namespace, revision=revision
+            )
+            return [d for d in docs if isinstance(d, dict)]
 
     async def template(self, release: str, namespace: str, values: dict[str, Any]) -> str:
         """The manifests ``helm template`` renders (no cluster needed), as YAML."""

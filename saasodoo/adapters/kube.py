@@ -127,6 +127,19 @@ class Kube:
         with translate(f"update namespace {name}"):
             self.core.patch_namespace(name, {"metadata": meta}, _request_timeout=self.timeout)
 
+    def claim_sizes(self, namespace: str) -> dict[str, str]:
+        """Requested size of every PVC in ``namespace`` (what a rollback may not go below)."""
+        self._count()
+        with translate(f"list volumes of {namespace}"):
+            claims = self.core.list_namespaced_persistent_volume_claim(
+                namespace, _request_timeout=self.timeout
+            ).items
+        return {
+            c.metadata.name: str(c.spec.resources.requests.get("storage", "0"))
+            for c in claims
+            if c.spec.resources and c.spec.resources.requests
+        }
+
     def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
         """Switch the PVs bound in ``namespace`` to reclaim policy Retain, so deleting the
         namespace keeps the data; each PV is labelled with the tenant id."""
@@ -257,18 +270,23 @@ class Kube:
         path = f"/api/v1/namespaces/{namespace}/secrets" if namespace else "/api/v1/secrets"
         self._count()
         with translate("list helm release records"):
-            resp = self.api.call_api(
-                path,
-                "GET",
+            method, url, headers, body, post = self.api.param_serialize(
+                method="GET",
+                resource_path=path,
                 query_params=[("labelSelector", "owner=helm")],
                 header_params={"Accept": PARTIAL_METADATA},
                 auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.timeout,
             )
-        doc = json.loads(resp[0].data)
+            resp = self.api.call_api(
+                method, url, header_params=headers, body=body, post_params=post,
+                _request_timeout=self.timeout,
+            )  # fmt: skip
+            data = resp.read()
+            if resp.status >= 400:
+                raise ApiException(status=resp.status, reason=resp.reason, body=data)
+        doc = json.loads(data)
         heads: dict[tuple[str, str], ReleaseInfo] = {}
-        for item in doc.get("items", []):
+        for item in doc.get("items") or []:
             meta = item.get("metadata", {})
             labels = meta.get("labels", {})
             try:

@@ -73,7 +73,8 @@ def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
     if platform.storage_class:
         storage = {"storageClass": platform.storage_class}
     return {
-        "tenant": {"id": spec.id},
+        # The spec rides along in every revision: a rollback knows what it returns to.
+        "tenant": {"id": spec.id, "spec": spec.model_dump(mode="json")},
         "odoo": {
             "version": spec.odoo_version,
             "admin": {
@@ -128,3 +129,67 @@ def _prune_empty(values: dict[str, Any]) -> dict[str, Any]:
                 continue
         out[key] = value
     return out
+
+
+#: Where the chart takes each volume's size from, by the PVC's component label.
+VOLUME_SIZE_KEYS = {
+    "odoo": "odoo.persistence.size",
+    "postgresql": "postgresql.persistence.size",
+    "backup": "backup.persistence.size",
+}
+
+
+def shrinking_claims(target: dict[str, tuple[str, str]], current: dict[str, str]) -> list[str]:
+    """PVCs that a revision would make smaller than they are (Kubernetes refuses that).
+
+    ``target``: name -> (component, size) of the PVCs in the revision's manifest;
+    ``current``: name -> size requested now.
+    """
+    return sorted(
+        name
+        for name, (_, size) in target.items()
+        if name in current and parse_size(size) < parse_size(current[name])
+    )
+
+
+def floor_volume_sizes(
+    values: dict[str, Any], target: dict[str, tuple[str, str]], current: dict[str, str]
+) -> dict[str, Any]:
+    """``values`` with every volume that would shrink kept at its current size."""
+    floors: dict[str, Any] = {}
+    for name in shrinking_claims(target, current):
+        key = VOLUME_SIZE_KEYS.get(target[name][0])
+        if key is None:
+            continue
+        node = floors
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = current[name]
+    if not floors:
+        return values
+    # The quota must still admit the volumes as they are.
+    sizes = {name: size for name, (_, size) in target.items()}
+    sizes.update({name: current[name] for name in shrinking_claims(target, current)})
+    total = sum(parse_size(size) for size in sizes.values())
+    hard = get_path(values, "quota.hard")
+    quota = hard.get("requests.storage") if isinstance(hard, dict) else None
+    if quota is None or parse_size(str(quota)) < total:
+        floors["quota"] = {"hard": {"requests.storage": f"{-(-total // 2**30)}Gi"}}
+    return helm_merge(values, floors)
+
+
+_UNITS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+}  # fmt: skip
+
+
+def parse_size(quantity: str) -> int:
+    """Bytes of a Kubernetes storage quantity such as ``5Gi`` or ``500M``."""
+    text = str(quantity).strip()
+    number = text.rstrip("kMGTPEi")
+    unit = text[len(number) :]
+    if unit not in _UNITS or not number:
+        raise ValueError(f"not a storage quantity: {quantity!r}")
+    return int(float(number) * _UNITS[unit])

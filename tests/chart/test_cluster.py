@@ -28,7 +28,7 @@ RUN = secrets.token_hex(3)
 KEPT = {
     ("PersistentVolumeClaim", "{r}-odoo-tenant-filestore"),
     ("PersistentVolumeClaim", "{r}-odoo-tenant-backup"),
-    ("PersistentVolumeClaim", "data-{r}-odoo-tenant-postgresql-0"),
+    ("PersistentVolumeClaim", "{r}-odoo-tenant-postgresql-data"),
     ("Secret", "{r}-odoo-tenant-odoo"),
     ("Secret", "{r}-odoo-tenant-postgresql"),
 }

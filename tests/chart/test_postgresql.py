@@ -36,14 +36,15 @@ def test_statefulset_with_headless_service_and_data_volume(
     assert service["spec"]["ports"] == [
         {"name": "postgresql", "port": 5432, "targetPort": "postgresql", "protocol": "TCP"}
     ]
-    claim = sts["spec"]["volumeClaimTemplates"][0]
+    # The data volume is a PVC of the release, not a volumeClaimTemplate (immutable): a plan
+    # change can grow it, and keepOnUninstall applies to it like to the filestore.
+    assert "volumeClaimTemplates" not in sts["spec"]
+    claim = one(default_docs, "PersistentVolumeClaim", f"{NAME}-data")
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
-    # Labels of a volumeClaimTemplate are immutable: nothing that changes with versions.
-    assert not {"helm.sh/chart", "app.kubernetes.io/version"} & set(claim["metadata"]["labels"])
-    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {
-        "whenDeleted": "Retain",
-        "whenScaled": "Retain",
-    }
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    volumes = {v["name"]: v for v in pod_template(sts)["spec"]["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"] == {"claimName": f"{NAME}-data"}
 
 
 def test_official_image_as_uid_999_with_read_only_root(default_docs: list[dict[str, Any]]) -> None:
@@ -110,7 +111,7 @@ def test_server_parameters_and_resources(helm3: Path) -> None:
     assert pg["args"] == ["postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
     assert pg["resources"]["limits"]["memory"] == "2Gi"
     assert pg["image"] == "docker.io/library/postgres:16"
-    claim = sts["spec"]["volumeClaimTemplates"][0]["spec"]
+    claim = one(docs, "PersistentVolumeClaim", f"{NAME}-data")["spec"]
     assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == ("20Gi", "ssd")
 
 
@@ -123,8 +124,7 @@ def test_existing_postgresql_secret(helm3: Path) -> None:
 
 def test_delete_volumes_on_uninstall_when_asked(helm3: Path) -> None:
     docs = render(helm3, "--set", "odoo.persistence.keepOnUninstall=false")
-    sts = one(docs, "StatefulSet", NAME)
-    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+    assert one(docs, "PersistentVolumeClaim", f"{NAME}-data")
     for doc in docs:
         assert "helm.sh/resource-policy" not in doc["metadata"].get("annotations", {})
 

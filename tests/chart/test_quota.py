@@ -89,7 +89,7 @@ def release_need(docs: list[dict[str, Any]]) -> dict[str, float]:
     ] + [
         quantity(t["spec"]["resources"]["requests"]["storage"])
         for d in find(docs, "StatefulSet")
-        for t in d["spec"]["volumeClaimTemplates"]
+        for t in d["spec"].get("volumeClaimTemplates", [])
     ]
     total["requests.storage"] = sum(storage)
     total["persistentvolumeclaims"] = len(storage)

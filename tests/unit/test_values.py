@@ -122,3 +122,33 @@ def test_repository_plans_load() -> None:
     assert {"starter", "standard", "premium"} <= set(cat.plans)
     for plan in cat.plans.values():
         assert plan.description
+
+
+def test_spec_rides_along_in_values() -> None:
+    v = compute_values(spec(custom_domains=["erp.acme.example"]), catalog(), PLATFORM).values
+    assert v["tenant"]["spec"]["plan"] == "small"
+    assert TenantSpec.model_validate(v["tenant"]["spec"]) == spec(
+        custom_domains=["erp.acme.example"]
+    )
+
+
+def test_volume_floors_for_rollback() -> None:
+    from saasodoo.core.values import floor_volume_sizes, parse_size, shrinking_claims
+
+    assert parse_size("5Gi") == 5 * 2**30
+    assert parse_size("500M") == 500 * 10**6
+    with pytest.raises(ValueError):
+        parse_size("5 apples")
+    target = {"fs": ("odoo", "5Gi"), "db": ("postgresql", "20Gi"), "bk": ("backup", "10Gi")}
+    current = {"fs": "20Gi", "db": "20Gi", "bk": "10Gi"}
+    assert shrinking_claims(target, current) == ["fs"]
+    values = {"odoo": {"persistence": {"size": "5Gi"}, "replicas": 1}}
+    floored = floor_volume_sizes(values, target, current)
+    assert floored == {
+        "odoo": {"persistence": {"size": "20Gi"}, "replicas": 1},
+        "quota": {"hard": {"requests.storage": "50Gi"}},  # 20 + 20 + 10: the volumes as they are
+    }
+    roomy = {**values, "quota": {"hard": {"requests.storage": "100Gi"}}}
+    kept = floor_volume_sizes(roomy, target, current)["quota"]["hard"]
+    assert kept["requests.storage"] == "100Gi"
+    assert floor_volume_sizes(values, target, {"fs": "5Gi"}) == values

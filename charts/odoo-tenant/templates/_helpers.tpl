@@ -136,6 +136,10 @@ annotations:
 {{- include "odoo-tenant.componentName" (dict "context" . "suffix" "postgresql" "max" 52) -}}
 {{- end -}}
 
+{{- define "odoo-tenant.postgresql.dataClaimName" -}}
+{{- printf "%s-data" (include "odoo-tenant.postgresql.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "odoo-tenant.postgresql.secretName" -}}
 {{- default (include "odoo-tenant.componentName" (dict "context" . "suffix" "postgresql")) .Values.postgresql.auth.existingSecret -}}
 {{- end -}}

@@ -1,0 +1,101 @@
+"""Settings of the HTTP API and web UI, read from ``SAASODOO_API_*`` at start-up.
+
+The cluster side (kubeconfig, helm binary, base domain, ...) comes from
+``saasodoo.settings.Settings`` as for the CLI. With no Supabase project configured the
+app runs the DEVELOPMENT-ONLY local auth mode; ``SAASODOO_API_ENV=production`` refuses it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from saasodoo.errors import SaasodooError
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(SaasodooError):
+    """The API's settings are unsafe or incomplete for the mode it runs in."""
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASODOO_API_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses the local auth mode and insecure cookies.",
+    )
+    auth_mode: Literal["supabase", "local"] | None = Field(
+        default=None,
+        description="supabase (default when supabase_url is set) or local (development only).",
+    )
+    supabase_url: str = Field(default="", description="Project URL, e.g. https://x.supabase.co")
+    supabase_key: SecretStr = Field(
+        default=SecretStr(""), description="The project's anon / publishable key."
+    )
+    supabase_jwt_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Legacy HS256 JWT secret; empty: only ES256/RS256 tokens (JWKS) accepted.",
+    )
+    admins: CommaList = Field(
+        default_factory=list, description="Operator user ids or e-mails, comma-separated."
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list, description="Origins allowed to call /api/ from a browser."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the session cookie; random per process when empty (development).",
+    )
+    cookie_secure: bool = Field(default=True, description="Session cookie only over HTTPS.")
+    job_workers: int = Field(default=4, ge=1, le=32, description="Long operations run at once.")
+    job_queue: int = Field(default=64, ge=1, description="Operations queued before 503.")
+    jobs_kept: int = Field(default=1000, ge=10, description="Finished job records kept.")
+    token_leeway: float = Field(default=10.0, ge=0, le=120, description="Clock skew, seconds.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body.")
+
+    @field_validator("admins", "cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def mode(self) -> Literal["supabase", "local"]:
+        if self.auth_mode:
+            return self.auth_mode
+        return "supabase" if self.supabase_url else "local"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.supabase_url.rstrip('/')}/auth/v1"
+
+    def session_secret(self) -> str:
+        return self.secret_key.get_secret_value() or secrets.token_urlsafe(32)
+
+    def check(self) -> None:
+        """Refuse settings that are unsafe for ``env`` (called by ``create_app``)."""
+        if self.mode == "supabase" and not (
+            self.supabase_url and self.supabase_key.get_secret_value()
+        ):
+            raise ConfigError(
+                "supabase auth needs SAASODOO_API_SUPABASE_URL and SAASODOO_API_SUPABASE_KEY"
+            )
+        if self.env != "production":
+            return
+        problems = []
+        if self.mode != "supabase":
+            problems.append("the local auth mode is for development only: configure Supabase")
+        if len(self.secret_key.get_secret_value()) < 32:
+            problems.append("SAASODOO_API_SECRET_KEY must be set (32+ characters)")
+        if not self.cookie_secure:
+            problems.append("SAASODOO_API_COOKIE_SECURE must stay true")
+        if self.supabase_url.startswith("http://"):
+            problems.append("SAASODOO_API_SUPABASE_URL must use https")
+        if problems:
+            raise ConfigError("refusing production settings: " + "; ".join(problems))

@@ -1,0 +1,88 @@
+"""One error handler for the whole app: every failure becomes ``{"status": "error", ...}``.
+
+saasodoo's errors carry their HTTP status (422 with the fields, 404, 409, 502, 503...);
+Werkzeug's (404 route, 405 method, 413 body too large) keep theirs; anything else is a
+500 that says "internal error" and nothing more (the traceback goes to the log only).
+The web UI gets the same information as an HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from saasodoo.api.jobs import error_body
+from saasodoo.errors import FieldError, InvalidInput, SaasodooError
+
+log = logging.getLogger(__name__)
+
+
+class MalformedBody(SaasodooError):
+    """The body is not JSON (or not UTF-8)."""
+
+    http_status = 400
+
+
+def json_body() -> Any:
+    """The request's JSON body, whatever its Content-Type; ``{}`` when empty."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("the request body is not valid JSON") from None
+
+
+def json_object() -> dict[str, Any]:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InvalidInput("invalid request", [FieldError("(body)", "must be a JSON object")])
+    return body
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+def _respond(status: int, body: dict[str, Any]) -> Response:
+    if _wants_json():
+        response = jsonify(body)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="saasodoo"'
+    else:
+        response = Response(render_template("error.html", status=status, error=body))
+    response.status_code = status
+    return response
+
+
+def handle_saasodoo_error(exc: SaasodooError) -> Response:
+    if exc.http_status >= 500:
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+    return _respond(exc.http_status, error_body(exc))
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    if status == 404 and _wants_json():
+        message = "no such API route"
+    response = _respond(status, {"status": "error", "message": message})
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return _respond(500, {"status": "error", "message": "internal error"})
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(SaasodooError, handle_saasodoo_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,39 @@
+"""Routes about the API itself: health, the OpenAPI document, plans, job status."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from saasodoo.api import services as ops
+from saasodoo.api.auth import bearer_user
+from saasodoo.api.models import HealthOut, JobOut, PlansOut
+from saasodoo.api.openapi import document
+from saasodoo.api.services import services
+
+bp = Blueprint("meta", __name__, url_prefix="/api")
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify(HealthOut(auth_mode=services().settings.mode).model_dump(mode="json"))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
+
+
+@bp.get("/plans")
+def plans() -> Response:
+    bearer_user()
+    catalog = services().tenants.catalog
+    body = PlansOut.model_validate(
+        {"plans": [{"name": n, "description": p.description} for n, p in catalog.plans.items()]}
+    )
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> Response:
+    found = ops.job_for(services(), bearer_user(), job_id)
+    return jsonify(JobOut.model_validate(found.to_dict()).model_dump(mode="json"))

@@ -1,0 +1,209 @@
+"""Request and response bodies of the HTTP API.
+
+Requests are strict (no type coercion, unknown fields refused) so what the OpenAPI
+document says is exactly what is accepted; responses are built through these models so
+they match the document too. Tenant rules (id, e-mail, domains...) stay in
+``saasodoo.core.spec.TenantSpec``: the request models check shapes, the spec checks rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, OdooVersion
+from saasodoo.core.status import Phase
+
+TENANT_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class Credentials(Strict):
+    email: str = Field(min_length=3, max_length=320, description="E-mail address.")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class TenantCreate(Strict):
+    id: str = Field(
+        min_length=MIN_ID_LENGTH,
+        max_length=MAX_ID_LENGTH,
+        description="Subdomain and id of the tenant (a DNS label; some names are reserved).",
+    )
+    admin_email: str = Field(max_length=320, description="Login of the tenant's Odoo admin.")
+    plan: str = Field(default="starter", min_length=1, max_length=63)
+    odoo_version: OdooVersion = "18.0"
+    custom_domains: list[str] = Field(default_factory=list, max_length=20)
+    overrides: dict[str, Any] | None = Field(
+        default=None, description="Chart values applied last. Operators only."
+    )
+
+
+class TenantUpdate(Strict):
+    plan: str | None = Field(default=None, min_length=1, max_length=63)
+    odoo_version: OdooVersion | None = None
+    custom_domains: list[str] | None = Field(default=None, max_length=20)
+    overrides: dict[str, Any] | None = Field(default=None, description="Operators only.")
+
+
+class RollbackRequest(Strict):
+    revision: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Default: the previous revision."
+    )
+
+
+# -- responses ----------------------------------------------------------------------------
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    status: Literal["error"] = "error"
+    message: str
+    fields: list[FieldErrorOut] | None = None
+
+
+class AccountOut(BaseModel):
+    id: str
+    email: str | None
+
+
+class SessionOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    expires_at: int
+    user: AccountOut
+
+
+class SignUpOut(BaseModel):
+    user: AccountOut
+    session: SessionOut | None = Field(
+        description="null when the project asks the user to confirm the e-mail first."
+    )
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str | None
+    is_admin: bool
+
+
+class TenantOut(BaseModel):
+    id: str
+    namespace: str
+    url: str
+    plan: str
+    odoo_version: str
+    admin_email: str
+    custom_domains: list[str]
+    status: Phase
+    reason: str
+    revision: int | None
+    release_status: str | None
+    owner: str | None
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantOut]
+
+
+class JobError(BaseModel):
+    status: Literal["error"] = "error"
+    status_code: int
+    message: str
+    fields: list[FieldErrorOut] | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    tenant_id: str | None
+    state: Literal["queued", "running", "succeeded", "failed"]
+    created_at: str
+    updated_at: str
+    result: TenantOut | dict[str, Any] | None = None
+    error: JobError | None = None
+    status_url: str
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    job: JobOut
+    status_url: str
+
+
+class RevisionOut(BaseModel):
+    revision: int
+    status: str
+    updated: str
+    description: str
+    chart: str
+    app_version: str
+
+
+class HistoryOut(BaseModel):
+    tenant_id: str
+    revisions: list[RevisionOut]
+
+
+class PlanOut(BaseModel):
+    name: str
+    description: str
+
+
+class PlansOut(BaseModel):
+    plans: list[PlanOut]
+
+
+class FleetOut(BaseModel):
+    total: int
+    phases: dict[str, int]
+    tenants: list[TenantOut]
+
+
+class DistributionOut(BaseModel):
+    nodes: dict[str, list[str]]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    auth_mode: Literal["supabase", "local"]
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    Credentials,
+    RefreshRequest,
+    TenantCreate,
+    TenantUpdate,
+    RollbackRequest,
+)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    ErrorOut,
+    SessionOut,
+    SignUpOut,
+    MeOut,
+    TenantOut,
+    TenantList,
+    JobOut,
+    Accepted,
+    HistoryOut,
+    PlansOut,
+    FleetOut,
+    DistributionOut,
+    HealthOut,
+)

@@ -1,0 +1,209 @@
+"""The OpenAPI 3.1 document of the API, built from the same pydantic models the routes use.
+
+Request schemas come from the strict request models (what the routes accept) and response
+schemas from the response models (what the routes return), so the document cannot drift
+from the code without the schemathesis test noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from saasodoo import __version__
+from saasodoo.api import models as m
+from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH
+
+REF = "#/components/schemas/{model}"
+
+ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "Missing, invalid or expired bearer token, or wrong credentials.",
+    403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
+    404: "No such tenant, revision or job (or not the caller's).",
+    409: "Clashes with the current state (exists already, operation in progress).",
+    413: "The body is too large.",
+    422: "Invalid input; `fields` names each invalid field.",
+    429: "Too many requests to the auth server.",
+    502: "Helm failed (render, install or upgrade).",
+    503: "The cluster, the auth server or the job queue is unavailable; retry later.",
+}
+AUTHED = (401, 503)
+WITH_BODY = (400, 413, 422)
+TENANT = (404, 422, 502)
+CHANGE = (409,)
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    ok: tuple[int, type[BaseModel] | None]
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | None = None
+    authed: bool = True
+    query: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    body_required: bool = True
+
+
+KEEP_VOLUMES = {
+    "name": "keep_volumes",
+    "in": "query",
+    "required": False,
+    "description": "Keep the tenant's PersistentVolumes (Retain).",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+OPERATIONS = (
+    Op("get", "/api/health", "Liveness and auth mode", "meta", (200, m.HealthOut), authed=False),
+    Op("get", "/api/openapi.json", "This document", "meta", (200, None), authed=False),
+    Op("get", "/api/plans", "Plans a tenant can have", "meta", (200, m.PlansOut)),
+    Op("get", "/api/jobs/{job_id}", "Status of a long operation", "meta", (200, m.JobOut), (404,)),
+    Op(
+        "post", "/api/auth/register", "Create an account", "auth", (201, m.SignUpOut),
+        (*WITH_BODY, 403, 409, 429, 503), m.Credentials, authed=False,
+    ),
+    Op(
+        "post", "/api/auth/login", "Log in with e-mail and password", "auth",
+        (200, m.SessionOut), (*WITH_BODY, 401, 403, 429, 503), m.Credentials, authed=False,
+    ),
+    Op(
+        "post", "/api/auth/refresh", "New tokens from a refresh token", "auth",
+        (200, m.SessionOut), (*WITH_BODY, 401, 429, 503), m.RefreshRequest, authed=False,
+    ),
+    Op("post", "/api/auth/logout", "Revoke the user's refresh tokens", "auth", (204, None)),
+    Op("get", "/api/auth/me", "The current user", "auth", (200, m.MeOut)),
+    Op("get", "/api/tenants", "The caller's tenants (operators: all)", "tenants",
+       (200, m.TenantList)),
+    Op(
+        "post", "/api/tenants", "Create a tenant owned by the caller", "tenants",
+        (202, m.Accepted), (*WITH_BODY, *CHANGE, 502), m.TenantCreate,
+    ),
+    Op("get", "/api/tenants/{tenant_id}", "One tenant", "tenants", (200, m.TenantOut), TENANT),
+    Op(
+        "patch", "/api/tenants/{tenant_id}", "Change plan or configuration", "tenants",
+        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.TenantUpdate,
+    ),
+    Op(
+        "delete", "/api/tenants/{tenant_id}", "Delete a tenant and its data", "tenants",
+        (202, m.Accepted), (*TENANT, *CHANGE), query=(KEEP_VOLUMES,),
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/suspend", "Stop Odoo, keep the data", "tenants",
+        (202, m.Accepted), (*TENANT, *CHANGE),
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/resume", "Start a suspended tenant", "tenants",
+        (202, m.Accepted), (*TENANT, *CHANGE),
+    ),
+    Op(
+        "get", "/api/tenants/{tenant_id}/history", "Release revisions", "tenants",
+        (200, m.HistoryOut), TENANT,
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/rollback", "Roll back to a revision", "tenants",
+        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.RollbackRequest,
+        body_required=False,
+    ),
+    Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),
+       (403,)),
+    Op("get", "/api/admin/distribution", "Tenants per node", "admin", (200, m.DistributionOut),
+       (403,)),
+)  # fmt: skip
+
+PATH_PARAMS = {
+    "tenant_id": {
+        "type": "string",
+        "minLength": MIN_ID_LENGTH,
+        "maxLength": MAX_ID_LENGTH,
+        "pattern": m.TENANT_ID_PATTERN,
+    },
+    "job_id": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+
+
+def _schemas() -> dict[str, Any]:
+    pairs: list[tuple[type[BaseModel], Any]] = [(x, "validation") for x in m.REQUEST_MODELS]
+    pairs += [(x, "serialization") for x in m.RESPONSE_MODELS]
+    _, top = models_json_schema(pairs, ref_template=REF)
+    schemas: dict[str, Any] = top.get("$defs", {})
+    return schemas
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel] | None) -> dict[str, Any]:
+    schema = _ref(model) if model else {"type": "object"}
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(op: Op) -> dict[str, Any]:
+    code, model = op.ok
+    ok: dict[str, Any] = {"description": op.summary}
+    if code != 204:
+        ok["content"] = _json(model)
+    if code == 202:
+        ok["headers"] = {
+            "Location": {"description": "The job's status URL.", "schema": {"type": "string"}}
+        }
+    responses: dict[str, Any] = {str(code): ok}
+    codes = set(op.errors) | (set(AUTHED) if op.authed else set())
+    for err in sorted(codes):
+        responses[str(err)] = {"description": ERRORS[err], "content": _json(m.ErrorOut)}
+    return responses
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in PATH_PARAMS.items()
+        if "{" + name + "}" in op.path
+    ]
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_')}".replace(
+            "{", ""
+        ).replace("}", ""),
+        "tags": [op.tag],
+        "parameters": params + list(op.query),
+        "responses": _responses(op),
+        "security": [{"bearer": []}] if op.authed else [],
+    }
+    if op.body:
+        out["requestBody"] = {"required": op.body_required, "content": _json(op.body)}
+    return out
+
+
+@cache
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "saasodoo API",
+            "version": __version__,
+            "description": (
+                "Tenants (Odoo instances) of a multi-tenant SaaS on Kubernetes. "
+                "Authenticate with a Supabase access token (`Authorization: Bearer ...`). "
+                "Long operations answer 202 with a job to poll at `status_url`. "
+                'Every error is `{"status": "error", "message": ...}`.'
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }

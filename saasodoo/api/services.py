@@ -1,0 +1,203 @@
+"""What the API and the web UI share: the services of the app and the tenant operations.
+
+Every operation takes the calling ``User`` and enforces ownership the same way: a tenant
+that is not the caller's (unless the caller is an operator) is "not found", exactly like
+one that does not exist. Long operations are queued on the ``JobRunner`` and return the
+job; validation that needs no cluster change happens before queuing, so bad input
+answers 422 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import current_app
+from pydantic import BaseModel, ValidationError
+
+from saasodoo.adapters.auth import AuthBackend, TokenVerifier, User
+from saasodoo.api.config import ApiSettings
+from saasodoo.api.jobs import Job, JobRunner
+from saasodoo.api.models import RollbackRequest, TenantCreate, TenantUpdate
+from saasodoo.core.spec import TenantSpec, check_tenant_id
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
+from saasodoo.tenants import Tenant, Tenants
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+OPERATORS_ONLY = "only operators may set chart overrides"
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    tenants: Tenants
+    auth: AuthBackend
+    verifier: TokenVerifier
+    jobs: JobRunner
+
+    @property
+    def local_auth(self) -> bool:
+        return self.settings.mode == "local"
+
+    def user(self, access_token: str) -> User:
+        return self.verifier.user(access_token, self.settings.admins)
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["saasodoo"]
+    return svc
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one of the library's coroutines from a request thread."""
+    return asyncio.run(coro)
+
+
+def parse(model: type[M], data: Any, what: str = "request") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(what, exc) from None
+
+
+def tenant_json(tenant: Tenant) -> dict[str, Any]:
+    return tenant.to_dict()
+
+
+def not_found(tenant_id: str) -> NotFound:
+    return NotFound(f"tenant '{tenant_id}' not found")
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def visible_tenants(svc: Services, user: User) -> list[Tenant]:
+    return svc.tenants.list_tenants(owner=None if user.is_admin else user.id)
+
+
+def owned_tenant(svc: Services, user: User, tenant_id: str) -> Tenant:
+    """The tenant if the caller may see it; otherwise the same 404 as a missing one."""
+    check_tenant_id(tenant_id)
+    try:
+        tenant = run(svc.tenants.get(tenant_id))
+    except NotFound:
+        raise not_found(tenant_id) from None
+    if not user.is_admin and tenant.owner != user.id:
+        raise not_found(tenant_id)
+    return tenant
+
+
+def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    owned_tenant(svc, user, tenant_id)
+    revisions = run(svc.tenants.history(tenant_id))
+    return [
+        {
+            "revision": r.revision,
+            "status": r.status,
+            "updated": r.updated.isoformat(),
+            "description": r.description,
+            "chart": r.chart,
+            "app_version": r.app_version,
+        }
+        for r in revisions
+    ]
+
+
+# -- changing (queued) ------------------------------------------------------------------------
+
+
+def _check_overrides(user: User, overrides: dict[str, Any] | None) -> None:
+    if overrides is not None and not user.is_admin:
+        raise InvalidInput("invalid request", [FieldError("overrides", OPERATORS_ONLY)])
+
+
+def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
+    _check_overrides(user, body.overrides)
+    spec = TenantSpec.parse(body.model_dump(exclude_none=True))
+    svc.tenants.values_for(spec)  # unknown plan, bad overrides: 422 now, nothing created
+    try:
+        run(svc.tenants.get(spec.id))
+    except NotFound:
+        pass
+    else:
+        raise Conflict(f"tenant '{spec.id}' already exists")
+    tenants = svc.tenants
+    return svc.jobs.submit(
+        "create",
+        user.id,
+        spec.id,
+        lambda: tenants.create(spec, owner=user.id, wait=True),
+        tenant_json,
+    )
+
+
+def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job:
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise InvalidInput(
+            "nothing to update",
+            [FieldError("(body)", "give plan, odoo_version, custom_domains or overrides")],
+        )
+    _check_overrides(user, body.overrides)
+    tenant = owned_tenant(svc, user, tenant_id)
+    spec = TenantSpec.parse({**tenant.spec.model_dump(), **changes})
+    svc.tenants.values_for(spec)
+    tenants = svc.tenants
+    return svc.jobs.submit(
+        "update",
+        user.id,
+        tenant_id,
+        lambda: tenants.update(tenant_id, wait=True, **changes),
+        tenant_json,
+    )
+
+
+def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    tenants = svc.tenants
+    if suspend:
+        return svc.jobs.submit(
+            "suspend", user.id, tenant_id, lambda: tenants.suspend(tenant_id), tenant_json
+        )
+    return svc.jobs.submit(
+        "resume", user.id, tenant_id, lambda: tenants.resume(tenant_id), tenant_json
+    )
+
+
+def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequest) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    tenants = svc.tenants
+    if body.revision is not None:
+        known = {r.revision for r in run(tenants.history(tenant_id))}
+        if body.revision not in known:
+            raise NotFound(f"tenant '{tenant_id}' has no revision {body.revision}")
+    return svc.jobs.submit(
+        "rollback",
+        user.id,
+        tenant_id,
+        lambda: tenants.rollback(tenant_id, body.revision),
+        tenant_json,
+    )
+
+
+async def _delete(tenants: Tenants, tenant_id: str, keep_volumes: bool) -> dict[str, Any]:
+    await tenants.delete(tenant_id, keep_volumes=keep_volumes, wait=True)
+    return {"id": tenant_id, "deleted": True, "kept_volumes": keep_volumes}
+
+
+def start_delete(svc: Services, user: User, tenant_id: str, keep_volumes: bool) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    tenants = svc.tenants
+    return svc.jobs.submit(
+        "delete", user.id, tenant_id, lambda: _delete(tenants, tenant_id, keep_volumes)
+    )
+
+
+def job_for(svc: Services, user: User, job_id: str) -> Job:
+    job = svc.jobs.get(job_id)
+    if job is None or not (user.is_admin or job.owner == user.id):
+        raise NotFound(f"job '{job_id[:64]}' not found")
+    return job

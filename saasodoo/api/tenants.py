@@ -1,0 +1,105 @@
+"""Blueprint ``tenants``: a customer's tenants. The caller owns what it creates.
+
+Reads answer at once; changes answer 202 with the job to poll (``GET /api/jobs/<id>``).
+A tenant that is not the caller's answers 404 like a missing one (operators see all).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from saasodoo.api import services as ops
+from saasodoo.api.auth import bearer_user
+from saasodoo.api.errors import json_object
+from saasodoo.api.jobs import Job
+from saasodoo.api.models import (
+    Accepted,
+    HistoryOut,
+    RollbackRequest,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantUpdate,
+)
+from saasodoo.api.services import parse, services
+from saasodoo.errors import FieldError, InvalidInput
+
+bp = Blueprint("tenants", __name__, url_prefix="/api/tenants")
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.method != "OPTIONS":
+        bearer_user()
+
+
+def accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
+    status_url = url_for("meta.job", job_id=job.id)
+    body = Accepted(job=job.to_dict(), status_url=status_url)  # type: ignore[arg-type]
+    return jsonify(body.model_dump(mode="json")), 202, {"Location": status_url}
+
+
+def bool_arg(name: str) -> bool:
+    raw = request.args.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise InvalidInput("invalid query", [FieldError(name, "must be true or false")])
+
+
+@bp.get("")
+def list_tenants() -> Response:
+    tenants = ops.visible_tenants(services(), bearer_user())
+    body = TenantList(tenants=[TenantOut.model_validate(t.to_dict()) for t in tenants])
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("")
+def create() -> tuple[Response, int, dict[str, str]]:
+    body = parse(TenantCreate, json_object())
+    return accepted(ops.start_create(services(), bearer_user(), body))
+
+
+@bp.get("/<tenant_id>")
+def get(tenant_id: str) -> Response:
+    tenant = ops.owned_tenant(services(), bearer_user(), tenant_id)
+    return jsonify(TenantOut.model_validate(tenant.to_dict()).model_dump(mode="json"))
+
+
+@bp.patch("/<tenant_id>")
+def update(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = parse(TenantUpdate, json_object())
+    return accepted(ops.start_update(services(), bearer_user(), tenant_id, body))
+
+
+@bp.post("/<tenant_id>/suspend")
+def suspend(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    return accepted(ops.start_suspend(services(), bearer_user(), tenant_id, True))
+
+
+@bp.post("/<tenant_id>/resume")
+def resume(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    return accepted(ops.start_suspend(services(), bearer_user(), tenant_id, False))
+
+
+@bp.get("/<tenant_id>/history")
+def history(tenant_id: str) -> Response:
+    revisions = ops.history(services(), bearer_user(), tenant_id)
+    body = HistoryOut(tenant_id=tenant_id, revisions=revisions)  # type: ignore[arg-type]
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("/<tenant_id>/rollback")
+def rollback(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = parse(RollbackRequest, json_object())
+    return accepted(ops.start_rollback(services(), bearer_user(), tenant_id, body))
+
+
+@bp.delete("/<tenant_id>")
+def delete(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    keep = bool_arg("keep_volumes")
+    return accepted(ops.start_delete(services(), bearer_user(), tenant_id, keep))

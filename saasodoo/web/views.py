@@ -1,0 +1,303 @@
+"""Blueprint ``web``: landing, sign-up, log-in, dashboard, create form, tenant page.
+
+The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless configured
+otherwise) holding the Supabase access and refresh tokens; every page verifies the access
+token like the API does and refreshes it when it expired. Every form post carries a CSRF
+token tied to the session. Long operations run as jobs; pages poll small JSON endpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from saasodoo.adapters.auth import AuthFailed, Session, User
+from saasodoo.api import services as ops
+from saasodoo.api.models import TenantCreate
+from saasodoo.api.services import Services, services
+from saasodoo.core.spec import ODOO_VERSIONS, validate_email
+from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+
+bp = Blueprint("web", __name__)
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+
+
+# -- session, CSRF ----------------------------------------------------------------------------
+
+
+def _store(tokens: Session) -> None:
+    session.clear()
+    session["at"] = tokens.access_token
+    session["rt"] = tokens.refresh_token
+    session["email"] = tokens.account.email
+    session["csrf"] = secrets.token_urlsafe(24)
+
+
+def web_user() -> User | None:
+    """The signed-in user, refreshing an expired access token once; None when signed out."""
+    svc = services()
+    token = session.get("at")
+    if not token:
+        return None
+    try:
+        return svc.user(token)
+    except AuthFailed:
+        pass
+    try:
+        _store(svc.auth.refresh(str(session.get("rt", ""))))
+        return svc.user(session["at"])
+    except SaasodooError:
+        session.clear()
+        return None
+
+
+def login_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if web_user() is None:
+            if request.path.endswith(".json"):
+                return jsonify({"status": "error", "message": "signed out"}), 401
+            return redirect(url_for("web.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def current() -> User:
+    user = web_user()
+    assert user is not None  # login_required ran first
+    return user
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    svc = services()
+    return {
+        "csrf_token": _csrf_token,
+        "local_auth": svc.local_auth,
+        "signed_in_email": session.get("email"),
+    }
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
+@bp.before_request
+def _check_csrf() -> None:
+    if request.method != "POST":
+        return
+    sent = request.form.get("csrf_token", "")
+    expected = str(session.get("csrf", ""))
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, "the form expired or did not come from this site; reload and try again")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("web.dashboard")
+
+
+def _field_errors(exc: InvalidInput) -> dict[str, str]:
+    return {f.field.split(".")[0]: f.message for f in exc.fields}
+
+
+# -- pages: public ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template("index.html")
+
+
+def _credentials_form() -> tuple[str, str, dict[str, str]]:
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    errors: dict[str, str] = {}
+    try:
+        email = validate_email(email)
+    except ValueError as exc:
+        errors["email"] = str(exc)
+    if not password:
+        errors["password"] = "required"
+    return email, password, errors
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> ResponseReturnValue:
+    if request.method == "GET":
+        return render_template("signup.html", errors={}, email="")
+    email, password, errors = _credentials_form()
+    if not errors:
+        try:
+            result = services().auth.sign_up(email, password)
+        except InvalidInput as exc:
+            errors = _field_errors(exc) or {"email": exc.message}
+        except SaasodooError as exc:
+            errors = {"form": exc.message}
+        else:
+            if result.session is None:
+                flash("Account created: confirm your e-mail address, then log in.")
+                return redirect(url_for("web.login"))
+            _store(result.session)
+            flash("Welcome! Create your first Odoo below.")
+            return redirect(url_for("web.dashboard"))
+    return render_template("signup.html", errors=errors, email=email), 422
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if request.method == "GET":
+        return render_template("login.html", errors={}, email="")
+    email, password, errors = _credentials_form()
+    if not errors:
+        try:
+            _store(services().auth.sign_in(email, password))
+        except SaasodooError as exc:
+            errors = {"form": exc.message}
+        else:
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", errors=errors, email=email), 401
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    token = session.get("at")
+    if token:
+        try:
+            services().auth.sign_out(str(token))
+        except SaasodooError:
+            pass  # the cookie goes anyway; the refresh tokens expire on their own
+    session.clear()
+    flash("Logged out.")
+    return redirect(url_for("web.index"))
+
+
+# -- pages: signed in ---------------------------------------------------------------------------
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard() -> ResponseReturnValue:
+    tenants = ops.visible_tenants(services(), current())
+    return render_template("dashboard.html", tenants=tenants)
+
+
+@bp.get("/dashboard/status.json")
+@login_required
+def dashboard_status() -> ResponseReturnValue:
+    tenants = ops.visible_tenants(services(), current())
+    return jsonify(
+        {"tenants": {t.spec.id: {"status": t.status.phase.value, "reason": t.status.reason}
+                     for t in tenants}}
+    )  # fmt: skip
+
+
+def _create_form(svc: Services, **ctx: Any) -> str:
+    plans = list(svc.tenants.catalog.plans.items())
+    return render_template("tenant_new.html", plans=plans, versions=ODOO_VERSIONS, **ctx)
+
+
+@bp.route("/tenants/new", methods=["GET", "POST"])
+@login_required
+def tenant_new() -> ResponseReturnValue:
+    svc, user = services(), current()
+    if request.method == "GET":
+        form = {"admin_email": user.email or "", "plan": "starter", "odoo_version": "18.0"}
+        return _create_form(svc, form=form, errors={})
+    form = {k: request.form.get(k, "").strip() for k in ("id", "admin_email", "plan")}
+    form["odoo_version"] = request.form.get("odoo_version", "18.0")
+    try:
+        body = ops.parse(TenantCreate, form)
+        job = ops.start_create(svc, user, body)
+    except InvalidInput as exc:
+        return _create_form(svc, form=form, errors=_field_errors(exc)), 422
+    except SaasodooError as exc:
+        return _create_form(svc, form=form, errors={"form": exc.message}), exc.http_status
+    flash(f"Creating {job.tenant_id}: this takes a moment.")
+    return redirect(url_for("web.tenant", tenant_id=job.tenant_id))
+
+
+def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
+    job = svc.jobs.active_for(tenant_id)
+    if job is None or not (user.is_admin or job.owner == user.id):
+        return None
+    return job.to_dict()
+
+
+@bp.get("/tenants/<tenant_id>")
+@login_required
+def tenant(tenant_id: str) -> ResponseReturnValue:
+    svc, user = services(), current()
+    job = _pending_job(svc, user, tenant_id)
+    try:
+        found = ops.owned_tenant(svc, user, tenant_id)
+    except (NotFound, InvalidInput):
+        if job is None:
+            raise
+        found = None
+    return render_template("tenant.html", tenant_id=tenant_id, tenant=found, job=job)
+
+
+@bp.get("/tenants/<tenant_id>/status.json")
+@login_required
+def tenant_status(tenant_id: str) -> ResponseReturnValue:
+    svc, user = services(), current()
+    job = _pending_job(svc, user, tenant_id)
+    try:
+        found = ops.owned_tenant(svc, user, tenant_id)
+    except (NotFound, InvalidInput):
+        status = "creating" if job and job["kind"] == "create" else "deleted"
+        return jsonify({"status": status, "reason": "", "job": job})
+    return jsonify(
+        {"status": found.status.phase.value, "reason": found.status.reason, "job": job,
+         "revision": found.status.revision}
+    )  # fmt: skip
+
+
+@bp.post("/tenants/<tenant_id>/<action>")
+@login_required
+def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
+    svc, user = services(), current()
+    try:
+        if action in ("suspend", "resume"):
+            ops.start_suspend(svc, user, tenant_id, action == "suspend")
+        elif action == "delete":
+            if request.form.get("confirm", "").strip() != tenant_id:
+                raise InvalidInput(
+                    "not deleted", [FieldError("confirm", "type the tenant's id to confirm")]
+                )
+            ops.start_delete(svc, user, tenant_id, keep_volumes=False)
+            flash(f"Deleting {tenant_id}.")
+            return redirect(url_for("web.dashboard"))
+        else:
+            abort(404)
+    except InvalidInput as exc:
+        flash(f"{exc.message}: " + "; ".join(f.message for f in exc.fields))
+    except SaasodooError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        flash(exc.message)
+    else:
+        flash(f"{action.capitalize()} of {tenant_id} started.")
+    return redirect(url_for("web.tenant", tenant_id=tenant_id))

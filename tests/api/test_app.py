@@ -1,0 +1,233 @@
+"""The app without a cluster: settings, error shapes, bad input, CORS, CSRF, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from saasodoo.api import create_app
+from saasodoo.api.config import ApiSettings, ConfigError
+from saasodoo.api.openapi import document
+from tests.api.conftest import Api, services_of, sign_up
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    app = create_app(
+        ApiSettings(cookie_secure=False, cors_origins=["https://app.example.com"]),
+    )
+    yield app
+    services_of(app).jobs.shutdown()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    return sign_up(client, "alice@example.com")
+
+
+def _is_error(body: dict[str, object], status: int) -> None:
+    assert body["status"] == "error", body
+    assert isinstance(body["message"], str) and body["message"]
+    assert "Traceback" not in str(body) and "secret" not in str(body).lower()
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def test_local_auth_is_the_default_and_is_announced(client: FlaskClient) -> None:
+    assert client.get("/api/health").get_json() == {"status": "ok", "auth_mode": "local"}
+    assert "DEVELOPMENT MODE" in client.get("/").get_data(as_text=True)
+
+
+def test_production_refuses_the_local_auth_mode() -> None:
+    with pytest.raises(ConfigError, match="local auth mode is for development only"):
+        create_app(ApiSettings(env="production", secret_key="x" * 40))
+
+
+def test_production_refuses_insecure_settings() -> None:
+    settings = ApiSettings(
+        env="production",
+        supabase_url="http://project.example",
+        supabase_key="anon",
+        cookie_secure=False,
+    )
+    with pytest.raises(ConfigError) as err:
+        create_app(settings)
+    for problem in ("SECRET_KEY", "COOKIE_SECURE", "https"):
+        assert problem in err.value.message
+
+
+def test_production_with_supabase_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAASODOO_API_ENV", "production")
+    monkeypatch.setenv("SAASODOO_API_SUPABASE_URL", "https://project.supabase.example")
+    monkeypatch.setenv("SAASODOO_API_SUPABASE_KEY", "sb_publishable_test")
+    monkeypatch.setenv("SAASODOO_API_SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("SAASODOO_API_ADMINS", "ops@example.com, 1234")
+    app = create_app()
+    settings = services_of(app).settings
+    assert settings.mode == "supabase" and settings.admins == ["ops@example.com", "1234"]
+    assert app.test_client().get("/api/health").get_json()["auth_mode"] == "supabase"
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+# -- errors and bad input -----------------------------------------------------------------------
+
+
+def test_missing_and_garbage_tokens_answer_401(client: FlaskClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eA=="}):
+        res = client.get("/api/tenants", headers=headers)
+        assert res.status_code == 401
+        assert res.headers["WWW-Authenticate"].startswith("Bearer")
+        _is_error(res.get_json(), 401)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "field"),
+    [
+        ("{not json", 400, None),
+        (b"\xff\xfe", 400, None),
+        ("[1, 2]", 422, "(body)"),
+        ('"text"', 422, "(body)"),
+        ('{"id": 42, "admin_email": "a@example.com"}', 422, "id"),
+        ('{"id": "acme", "admin_email": "a@example.com", "color": "red"}', 422, "color"),
+        ('{"id": "acme"}', 422, "admin_email"),
+        ('{"id": "Acme!", "admin_email": "a@example.com"}', 422, "id"),
+        ('{"id": "admin", "admin_email": "a@example.com"}', 422, "id"),
+        ('{"id": "acme", "admin_email": "not-an-email"}', 422, "admin_email"),
+        ('{"id": "acme", "admin_email": "a@example.com", "plan": "gold"}', 422, None),
+        ('{"id": "acme", "admin_email": "a@example.com", "odoo_version": "12.0"}', 422, None),
+        ('{"id": "acme", "admin_email": "a@example.com", "custom_domains": ["a b"]}', 422, None),
+        ('{"id": "acme", "admin_email": "a@example.com", "overrides": {}}', 422, "overrides"),
+    ],
+)
+def test_bad_create_input_never_500(api: Api, data: str, status: int, field: str | None) -> None:
+    res = api.call("POST", "/api/tenants", data=data, content_type="application/json")
+    assert res.status_code == status, res.get_json()
+    body = res.get_json()
+    _is_error(body, status)
+    if status == 422:
+        assert body["fields"], body
+    if field:
+        assert field in [f["field"] for f in body["fields"]], body
+
+
+def test_bad_input_on_other_routes(api: Api) -> None:
+    res = api.call("GET", "/api/tenants/Not_Valid")
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "id"
+    res = api.call("PATCH", "/api/tenants/acme", json={"plan": 3})
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "plan"
+    res = api.call("PATCH", "/api/tenants/acme", json={})
+    assert res.status_code == 422
+    res = api.call("POST", "/api/tenants/acme/rollback", json={"revision": "2"})
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "revision"
+    res = api.call("DELETE", "/api/tenants/acme?keep_volumes=maybe")
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "keep_volumes"
+    assert api.call("GET", "/api/jobs/unknown").status_code == 404
+
+
+def test_unknown_routes_methods_and_big_bodies(client: FlaskClient, api: Api) -> None:
+    res = client.get("/api/nothing-here")
+    assert res.status_code == 404
+    _is_error(res.get_json(), 404)
+    res = client.put("/api/tenants")
+    assert res.status_code == 405 and "GET" in res.headers["Allow"]
+    _is_error(res.get_json(), 405)
+    res = api.call("POST", "/api/tenants", data="x" * 100_000, content_type="application/json")
+    assert res.status_code == 413
+    _is_error(res.get_json(), 413)
+
+
+def test_admin_routes_are_for_operators_only(api: Api) -> None:
+    res = api.call("GET", "/api/admin/fleet")
+    assert res.status_code == 403
+    _is_error(res.get_json(), 403)
+
+
+# -- auth routes (local backend) ----------------------------------------------------------------
+
+
+def test_register_login_refresh_logout_me(client: FlaskClient) -> None:
+    creds = {"email": "Bob@Example.com", "password": "long-enough-1"}
+    assert client.post("/api/auth/register", json=creds).status_code == 201
+    res = client.post("/api/auth/register", json=creds)
+    assert res.status_code == 409
+    _is_error(res.get_json(), 409)
+    bad = client.post("/api/auth/login", json={**creds, "password": "wrong-password"})
+    assert bad.status_code == 401 and bad.get_json()["message"] == "invalid e-mail or password"
+    session = client.post("/api/auth/login", json=creds).get_json()
+    headers = {"Authorization": f"Bearer {session['access_token']}"}
+    me = client.get("/api/auth/me", headers=headers).get_json()
+    assert me == {"id": session["user"]["id"], "email": "bob@example.com", "is_admin": False}
+    renewed = client.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]})
+    assert renewed.status_code == 200
+    assert client.post("/api/auth/logout", headers=headers).status_code == 204
+    refused = client.post(
+        "/api/auth/refresh", json={"refresh_token": renewed.get_json()["refresh_token"]}
+    )
+    assert refused.status_code == 401
+
+
+def test_register_validates_fields(client: FlaskClient) -> None:
+    res = client.post("/api/auth/register", json={"email": "nobody", "password": "long-enough"})
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "email"
+    res = client.post("/api/auth/register", json={"email": "a@example.com", "password": "short"})
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "password"
+    res = client.post("/api/auth/register", json={"email": "a@example.com"})
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "password"
+
+
+# -- CORS, CSRF, OpenAPI ------------------------------------------------------------------------
+
+
+def test_cors_only_for_configured_origins(client: FlaskClient) -> None:
+    allowed = client.options("/api/tenants", headers={"Origin": "https://app.example.com"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
+    other = client.get("/api/health", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_web_forms_need_the_csrf_token(client: FlaskClient) -> None:
+    res = client.post("/signup", data={"email": "c@example.com", "password": "long-enough-1"})
+    assert res.status_code == 400
+    assert "did not come from this site" in res.get_data(as_text=True)
+    page = client.get("/signup").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    res = client.post(
+        "/signup", data={"email": "c@example.com", "password": "long-enough-1", "csrf_token": token}
+    )
+    assert res.status_code == 302 and res.headers["Location"].endswith("/dashboard")
+    cookie = res.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_openapi_document_is_valid_and_complete(client: FlaskClient, app: Flask) -> None:
+    import jsonschema_rs
+    import schemathesis
+
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc == document() and doc["openapi"].startswith("3.1")
+    for schema in doc["components"]["schemas"].values():
+        jsonschema_rs.validator_for({**schema, "components": doc["components"]})
+    operations = list(schemathesis.openapi.from_dict(doc).get_all_operations())
+    assert len(operations) == sum(len(ops) for ops in doc["paths"].values())
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    routed = {
+        (method, rule.rule.replace("<", "{").replace(">", "}"))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    assert documented == routed

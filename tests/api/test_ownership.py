@@ -1,0 +1,83 @@
+"""Ownership through the API on the simulated cluster: B never sees or changes A's tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from flask import Flask
+
+from tests.api.conftest import Api, sign_up
+
+pytestmark = pytest.mark.cluster
+
+
+def test_tenant_lifecycle_and_ownership(local_app: Flask, delete_after: object) -> None:
+    client = local_app.test_client()
+    alice = sign_up(client, f"alice-{uuid.uuid4().hex[:6]}@example.com")
+    bob = sign_up(client, f"bob-{uuid.uuid4().hex[:6]}@example.com")
+    ops = sign_up(client, "ops@example.com")  # in the app's admin list
+    tenant_id = f"apiown{uuid.uuid4().hex[:6]}"
+    delete_after(tenant_id)  # type: ignore[operator]
+
+    created = alice.call("POST", "/api/tenants", json={"id": tenant_id, "admin_email": "a@x.io"})
+    assert created.headers["Location"] == created.get_json()["status_url"]
+    job = alice.wait_job(created)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["owner"] == alice.user_id and job["result"]["status"] == "ready"
+    again = alice.call("POST", "/api/tenants", json={"id": tenant_id, "admin_email": "a@x.io"})
+    assert again.status_code == 409
+
+    _bob_sees_nothing(bob, tenant_id, created.get_json()["status_url"])
+    _operator_sees_everything(ops, tenant_id)
+
+    ids = [t["id"] for t in alice.call("GET", "/api/tenants").get_json()["tenants"]]
+    assert tenant_id in ids
+    assert (
+        alice.wait_job(alice.call("POST", f"/api/tenants/{tenant_id}/suspend"))["result"]["status"]
+        == "suspended"
+    )
+    assert (
+        alice.wait_job(alice.call("POST", f"/api/tenants/{tenant_id}/resume"))["result"]["status"]
+        == "ready"
+    )
+    history = alice.call("GET", f"/api/tenants/{tenant_id}/history").get_json()["revisions"]
+    assert [r["revision"] for r in history] == [1, 2, 3]
+    missing = alice.call("POST", f"/api/tenants/{tenant_id}/rollback", json={"revision": 99})
+    assert missing.status_code == 404
+    rolled = alice.wait_job(
+        alice.call("POST", f"/api/tenants/{tenant_id}/rollback", json={"revision": 1})
+    )
+    assert rolled["state"] == "succeeded" and rolled["result"]["revision"] == 4
+
+    deleted = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}"))
+    assert deleted["result"] == {"id": tenant_id, "deleted": True, "kept_volumes": False}
+    assert alice.call("GET", f"/api/tenants/{tenant_id}").status_code == 404
+
+
+def _bob_sees_nothing(bob: Api, tenant_id: str, job_url: str) -> None:
+    ghost = bob.call("GET", "/api/tenants/apinobody").get_json()
+    assert tenant_id not in [t["id"] for t in bob.call("GET", "/api/tenants").get_json()["tenants"]]
+    for method, path, body in [
+        ("GET", f"/api/tenants/{tenant_id}", None),
+        ("PATCH", f"/api/tenants/{tenant_id}", {"plan": "starter"}),
+        ("POST", f"/api/tenants/{tenant_id}/suspend", None),
+        ("POST", f"/api/tenants/{tenant_id}/resume", None),
+        ("GET", f"/api/tenants/{tenant_id}/history", None),
+        ("POST", f"/api/tenants/{tenant_id}/rollback", {}),
+        ("DELETE", f"/api/tenants/{tenant_id}", None),
+    ]:
+        res = bob.call(method, path, json=body)
+        assert res.status_code == 404, (method, path, res.get_json())
+        assert res.get_json() == {**ghost, "message": f"tenant '{tenant_id}' not found"}
+    assert bob.call("GET", job_url).status_code == 404
+    assert bob.call("GET", "/api/admin/fleet").status_code == 403
+
+
+def _operator_sees_everything(ops: Api, tenant_id: str) -> None:
+    assert tenant_id in [t["id"] for t in ops.call("GET", "/api/tenants").get_json()["tenants"]]
+    assert ops.call("GET", f"/api/tenants/{tenant_id}").status_code == 200
+    fleet = ops.call("GET", "/api/admin/fleet").get_json()
+    assert tenant_id in [t["id"] for t in fleet["tenants"]] and fleet["total"] >= 1
+    nodes = ops.call("GET", "/api/admin/distribution").get_json()["nodes"]
+    assert any(tenant_id in ids for ids in nodes.values())

@@ -1,0 +1,91 @@
+"""schemathesis against the app (simulated cluster behind it): no 5xx, nothing off-document.
+
+Bounded: a few examples per operation; tenants it manages to create are deleted after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import checks
+
+from saasodoo.errors import NotFound
+from tests.api.conftest import Api, services_of, sign_up
+
+pytestmark = pytest.mark.cluster
+
+MAX_EXAMPLES = 12
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def api_schema(local_app: Flask) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_wsgi("/api/openapi.json", local_app)
+
+
+@pytest.fixture(scope="module")
+def fuzzer(local_app: Flask) -> Iterator[Api]:
+    """The fuzzing user, owning one real tenant that the fuzzed routes may hit."""
+    api = sign_up(local_app.test_client(), f"fuzz-{uuid.uuid4().hex[:8]}@example.com")
+    own = f"apifz{uuid.uuid4().hex[:6]}"
+    job = api.wait_job(api.call("POST", "/api/tenants", json={"id": own, "admin_email": "a@b.io"}))
+    assert job["state"] == "succeeded", job
+    api.tenant_id = own
+    yield api
+    services_of(local_app).jobs.wait_idle(300)
+    _delete(local_app, own)
+    for tenant in services_of(local_app).tenants.list_tenants(owner=api.user_id):
+        _delete(local_app, tenant.spec.id)
+
+
+def _delete(app: Flask, tenant_id: str) -> None:
+    try:
+        asyncio.run(services_of(app).tenants.delete(tenant_id, wait=True))
+    except NotFound:
+        pass
+
+
+def test_api_matches_its_openapi_document(api_schema: schemathesis.BaseSchema, fuzzer: Api) -> None:
+    failures: list[str] = []
+    seen: dict[str, Counter[int]] = {}
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(), own=st.booleans())
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+        )
+        def fuzz(case: schemathesis.Case, own: bool) -> None:
+            if own and case.path_parameters and "tenant_id" in case.path_parameters:
+                case.path_parameters["tenant_id"] = fuzzer.tenant_id
+            response = case.call_and_validate(headers=fuzzer.headers, checks=CHECKS)
+            seen.setdefault(case.operation.label, Counter())[response.status_code] += 1
+
+        try:
+            fuzz()
+        except Exception as exc:  # noqa: BLE001 - collect every operation's failure
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
+    print("schemathesis: responses per operation:")
+    for label, codes in sorted(seen.items()):
+        print(f"  {label}: {dict(sorted(codes.items()))}")
+    every = sum(seen.values(), Counter())
+    assert {200, 202, 404, 422} <= set(every), every  # it got past validation and auth

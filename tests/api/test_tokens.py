@@ -1,0 +1,127 @@
+"""Bearer token verification: what is accepted, what is refused and why (no network)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from saasodoo.adapters.auth import AuthFailed, is_admin
+from tests.api import tokens as t
+
+pytestmark = pytest.mark.unit
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("make", [t.es256, t.rs256, t.hs256], ids=["ES256", "RS256", "HS256"])
+def test_valid_tokens_are_accepted(make: object) -> None:
+    token = make()  # type: ignore[operator]
+    user = t.verifier().user(token)
+    assert user.id == t.claims()["sub"]
+    assert user.email == "alice@example.com"
+    assert not user.is_admin
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (t.es256(exp=int(time.time()) - 3600), "expired"),
+        (t.es256(aud="anon-project"), "wrong audience"),
+        (t.es256(iss="https://evil.example/auth/v1"), "wrong issuer"),
+        (t.es256(sub=None), "'sub'"),
+        (t.es256(role=None), "'role'"),
+        (t.es256(exp=None), "'exp'"),
+        (t.es256(role="anon"), "not a signed-in user"),
+        (t.es256(role="service_role"), "not a signed-in user"),
+        (t.hs256(exp=int(time.time()) - 3600), "expired"),
+        ("not-a-jwt", "malformed"),
+    ],
+    ids=[
+        "expired",
+        "wrong-aud",
+        "wrong-iss",
+        "no-sub",
+        "no-role",
+        "no-exp",
+        "anon-role",
+        "service-role",
+        "hs256-expired",
+        "garbage",
+    ],
+)
+def test_bad_tokens_are_refused(token: str, message: str) -> None:
+    with pytest.raises(AuthFailed, match=message) as err:
+        t.verifier().verify(token)
+    assert err.value.http_status == 401
+
+
+def test_alg_none_is_refused() -> None:
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(t.claims())}."
+    with pytest.raises(AuthFailed, match="algorithm 'none' is not accepted"):
+        t.verifier().verify(unsigned)
+
+
+def test_unknown_key_id_is_refused() -> None:
+    other = jwt.encode(t.claims(), t.EC_KEY, algorithm="ES256", headers={"kid": "rotated-away"})
+    with pytest.raises(AuthFailed, match="unknown key"):
+        t.verifier().verify(other)
+
+
+def test_token_signed_by_another_key_is_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    forged = jwt.encode(
+        t.claims(), ec.generate_private_key(ec.SECP256R1()), "ES256", headers={"kid": t.EC_KID}
+    )
+    with pytest.raises(AuthFailed, match="invalid access token"):
+        t.verifier().verify(forged)
+
+
+def test_hs256_refused_without_a_configured_secret() -> None:
+    with pytest.raises(AuthFailed, match="'HS256' is not accepted"):
+        t.verifier(secret=False).verify(t.hs256())
+
+
+def test_hs256_with_the_public_key_as_secret_is_refused() -> None:
+    """Algorithm confusion: an HS256 token 'signed' with the public JWK must not pass."""
+    public_pem = t.jwks()["keys"][0]["x"]
+    confused = jwt.encode(t.claims(), public_pem, algorithm="HS256")
+    with pytest.raises(AuthFailed):
+        t.verifier().verify(confused)
+
+
+def test_asymmetric_refused_when_only_hs256_is_configured() -> None:
+    with pytest.raises(AuthFailed, match="'ES256' is not accepted"):
+        t.verifier(jwks_url=False).verify(t.es256())
+
+
+def test_jwks_is_fetched_once_and_cached() -> None:
+    v = t.verifier()
+    calls = []
+    assert v._jwks is not None
+    v._jwks.fetch_data = lambda: calls.append(1) or t.jwks()  # type: ignore[method-assign]
+    for _ in range(5):
+        v.verify(t.es256())
+        v.verify(t.rs256())
+    assert len(calls) == 1
+
+
+def test_admin_from_app_metadata_not_user_metadata() -> None:
+    v = t.verifier()
+    assert v.user(t.es256(app_metadata={"saasodoo_admin": True})).is_admin
+    assert not v.user(t.es256(user_metadata={"saasodoo_admin": True})).is_admin
+    assert not v.user(t.es256(app_metadata={"saasodoo_admin": "true"})).is_admin
+
+
+def test_admin_from_configured_list() -> None:
+    claims = t.claims()
+    assert is_admin(claims, ["ALICE@example.com"])
+    assert is_admin(claims, [claims["sub"]])
+    assert not is_admin(claims, ["bob@example.com", ""])
+    assert t.verifier().user(t.es256(), admins=["alice@example.com"]).is_admin

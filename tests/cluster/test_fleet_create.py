@@ -1,0 +1,60 @@
+"""Many tenants at once: all become ready and are spread over the nodes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.status import Phase
+from saasodoo.errors import NotFound
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenant, Tenants
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+COUNT = 20
+
+
+def test_twenty_tenants_created_concurrently_are_ready_and_spread(kube: Cluster) -> None:
+    settings = Settings(
+        kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)), helm_timeout="5m"
+    )
+    tenants = Tenants(settings)
+    ids = [f"fleet{i:02d}" for i in range(COUNT)]
+
+    async def cleanup() -> None:
+        async def one(tid: str) -> None:
+            try:
+                await tenants.delete(tid, wait=False)
+            except NotFound:
+                pass
+
+        await asyncio.gather(*(one(t) for t in ids))
+
+    async def create_all() -> list[Tenant]:
+        specs = [TenantSpec.parse({"id": t, "admin_email": f"a@{t}.example"}) for t in ids]
+        return await asyncio.gather(*(tenants.create(s) for s in specs))
+
+    asyncio.run(cleanup())
+    for tid in ids:
+        kube_ns = f"tenant-{tid}"
+        if kube.core.list_namespace(field_selector=f"metadata.name={kube_ns}").items:
+            tenants.kube.wait_namespace_gone(kube_ns, timeout=120)
+    try:
+        created = asyncio.run(create_all())
+        assert [t.status.phase for t in created] == [Phase.READY] * COUNT
+
+        listed = {t.spec.id: t for t in tenants.list_tenants()}
+        assert all(listed[t].status.phase is Phase.READY for t in ids)
+
+        distribution = tenants.distribution()
+        nodes = [n.metadata.name for n in kube.core.list_node().items]
+        per_node = {n: len(set(distribution.get(n, [])) & set(ids)) for n in nodes}
+        # Every node carries tenants, none carries more than half of them.
+        assert all(count > 0 for count in per_node.values()), per_node
+        assert max(per_node.values()) <= COUNT // 2 + 2, per_node
+    finally:
+        asyncio.run(cleanup())
