@@ -27,7 +27,9 @@ from saasodoo.tenants import Tenant, Tenants
 
 T = TypeVar("T")
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out = Console(highlight=False, width=200)
 
 PHASE_STYLE = {
     "ready": "green",
