@@ -9,6 +9,7 @@ lists every status by default).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,6 +124,31 @@ class Helm:
         self.chart_ref = settings.chart
         self.chart_version = settings.chart_version
         self._chart: pyhelm3.Chart | None = None
+        self._schema: tuple[dict[str, Any], dict[str, Any]] | None = None
+        #: helm invocations made (for the no-op fleet pass checks and benchmarks).
+        self.calls = 0
+        command = self.client._command
+        run = command.run
+
+        async def counted_run(args: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
+            self.calls += 1
+            return await run(args, input)
+
+        command.run = counted_run  # type: ignore[method-assign]
+
+    def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(values.schema.json, values.yaml) of a chart directory; None for packaged charts."""
+        if self._schema is None:
+            root = Path(self.chart_ref)
+            schema, defaults = root / "values.schema.json", root / "values.yaml"
+            if root.is_dir() and schema.is_file() and defaults.is_file():
+                self._schema = (
+                    json.loads(schema.read_text()),
+                    yaml.safe_load(defaults.read_text()) or {},
+                )
+            else:
+                self._schema = ({}, {})
+        return self._schema if self._schema[0] else None
 
     @property
     def version(self) -> str:
@@ -141,6 +167,17 @@ class Helm:
 
     async def chart_version_string(self) -> str:
         return str((await self.chart()).metadata.version)
+
+    async def digest_chart_version(self) -> str:
+        """The chart version that goes into values digests, without running helm when the
+        chart is a local directory (its Chart.yaml) or ``SAASODOO_CHART_VERSION`` is set."""
+        if self.chart_version:
+            return self.chart_version
+        local = Path(self.chart_ref)
+        if not self.chart_ref.startswith(("oci://", "http://", "https://")) and local.is_dir():
+            meta = yaml.safe_load((local / "Chart.yaml").read_text())
+            return str(meta["version"])
+        return await self.chart_version_string()
 
     async def install_or_upgrade(
         self,

@@ -15,8 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
+
 from saasodoo.core.plans import Catalog
 from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import FieldError, InvalidInput
 
 #: Secret (in the tenant namespace) holding the admin password of a new database,
 #: created by saasodoo before the first install and referenced by name in the values.
@@ -193,3 +196,20 @@ def parse_size(quantity: str) -> int:
     if unit not in _UNITS or not number:
         raise ValueError(f"not a storage quantity: {quantity!r}")
     return int(float(number) * _UNITS[unit])
+
+
+def validate_against_schema(
+    schema: dict[str, Any], chart_defaults: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Check ``values`` over the chart's defaults against its values.schema.json, as helm
+    does before rendering; raises InvalidInput naming each offending value."""
+    merged = helm_merge(chart_defaults, values)
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
+    if errors:
+        fields = [
+            FieldError("values." + ".".join(str(p) for p in e.absolute_path) if e.absolute_path
+                       else "values", e.message)
+            for e in errors
+        ]  # fmt: skip
+        raise InvalidInput("the values do not match the chart's schema", fields)
