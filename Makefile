@@ -74,6 +74,27 @@ tenant-delete: venv ## Delete a tenant and its data: make tenant-delete ID=acme
 	@test -n "$(ID)" || { echo "usage: make tenant-delete ID=<tenant>"; exit 2; }
 	@$(SAASODOO) tenant delete $(ID)
 
+.PHONY: backup-create backup-list backup-restore backup-verify backup-prune
+backup-create: venv ## Back a tenant up now: make backup-create ID=acme
+	@test -n "$(ID)" || { echo "usage: make backup-create ID=<tenant>"; exit 2; }
+	@$(SAASODOO) backup create $(ID)
+
+backup-list: venv ## List a tenant's backups: make backup-list ID=acme
+	@test -n "$(ID)" || { echo "usage: make backup-list ID=<tenant>"; exit 2; }
+	@$(SAASODOO) backup list $(ID)
+
+backup-restore: venv ## Restore a backup: make backup-restore ID=acme [BACKUP=<zip name>]
+	@test -n "$(ID)" || { echo "usage: make backup-restore ID=<tenant> [BACKUP=<zip name>]"; exit 2; }
+	@$(SAASODOO) backup restore $(ID) $(BACKUP) --yes
+
+backup-verify: venv ## Restore the newest (or BACKUP) into a scratch database and check it: make backup-verify ID=acme
+	@test -n "$(ID)" || { echo "usage: make backup-verify ID=<tenant> [BACKUP=<zip name>]"; exit 2; }
+	@$(SAASODOO) backup verify $(ID) $(BACKUP)
+
+backup-prune: venv ## Apply retention: make backup-prune ID=acme [ARGS=--dry-run]
+	@test -n "$(ID)" || { echo "usage: make backup-prune ID=<tenant> [ARGS=--dry-run]"; exit 2; }
+	@$(SAASODOO) backup prune $(ID) $(ARGS)
+
 .PHONY: distribution
 distribution: venv ## Tenants per node
 	@$(SAASODOO) cluster distribution
@@ -92,9 +113,13 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	@$(VENV)/bin/ruff check saasodoo tests scripts charts/odoo-tenant/files
-	@$(VENV)/bin/ruff format --check saasodoo tests scripts charts/odoo-tenant/files
+	@$(VENV)/bin/ruff check saasodoo tests scripts bench charts/odoo-tenant/files
+	@$(VENV)/bin/ruff format --check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
+
+.PHONY: bench
+bench: venv tools ## Benchmarks on a cluster of their own; writes docs/benchmarks.md (BENCH_ARGS=--help)
+	@$(PY) bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (the tool cache stays)

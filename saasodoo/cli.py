@@ -471,5 +471,9 @@ def cluster_distribution(ctx: click.Context, output: str) -> None:
     out.print(table)
 
 
+from saasodoo.cli_backup import backup  # noqa: E402  (the backup group lives in its own module)
+
+cli.add_command(backup)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

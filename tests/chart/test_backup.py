@@ -1,5 +1,6 @@
-"""Backup CronJob: schedule and history from values, never concurrent, its own component label
-and narrow NetworkPolicy, on the Odoo pod's node (RWO filestore), writing to its own volume."""
+"""Backup CronJob: schedule, history and retention from values, never concurrent, its own
+component label and narrow NetworkPolicy (database, DNS, and the S3 endpoint when backups go
+there), on the Odoo pod's node (RWO filestore), writing to its own volume or to a bucket."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def test_cronjob_schedule_concurrency_and_history(helm3: Path) -> None:
     assert pod["spec"]["restartPolicy"] == "Never"
     backup = container(pod["spec"], "backup")
     assert "--keep=14" in backup["command"]
+    assert {"--keep-weekly=4", "--keep-monthly=3", "--keep-pre-update=3"} <= set(backup["command"])
 
 
 def test_backup_dumps_its_database_and_filestore_to_its_volume(
@@ -69,8 +71,15 @@ def test_backup_dumps_its_database_and_filestore_to_its_volume(
     pvc = one(default_docs, "PersistentVolumeClaim", NAME)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
-    script = one(default_docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]["backup.py"]
-    assert script == (CHART / "files" / "backup.py").read_text()
+    # Its own ConfigMap: backup.py and restore.py (saasodoo's restore and verify Jobs swap the
+    # command of this pod template), exactly as in files/.
+    scripts = one(default_docs, "ConfigMap", "acme-odoo-tenant-backup-scripts")["data"]
+    assert scripts["backup.py"] == (CHART / "files" / "backup.py").read_text()
+    assert scripts["restore.py"] == (CHART / "files" / "restore.py").read_text()
+    assert volumes["scripts"]["configMap"] == {"name": "acme-odoo-tenant-backup-scripts"}
+    assert "--tenant=acme" in backup["command"] and "--dest=/backups" in backup["command"]
+    assert variables["BACKUP_KIND"] == "scheduled"
+    assert not {k for k in variables if k.startswith(("S3_", "AWS_"))}
     # Same user and group as Odoo: reads the filestore, no ownership change on it.
     assert spec["securityContext"]["fsGroup"] == 101
 
@@ -135,6 +144,7 @@ def test_disabled_backup_renders_nothing_of_it(helm3: Path) -> None:
     assert not find(docs, "CronJob")
     assert not find(docs, "PersistentVolumeClaim", NAME)
     assert not find(docs, "NetworkPolicy", NAME)
+    assert not find(docs, "ConfigMap", "acme-odoo-tenant-backup-scripts")
     assert "backup.py" not in one(docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]
     pg_policy = one(docs, "NetworkPolicy", "acme-odoo-tenant-postgresql")
     assert pg_policy  # PostgreSQL still admits the backup component label: harmless, no such pod
@@ -143,3 +153,60 @@ def test_disabled_backup_renders_nothing_of_it(helm3: Path) -> None:
 def test_schedule_is_validated(helm3: Path) -> None:
     error = render_error(helm3, "--set", "backup.schedule=every day")
     assert "/backup/schedule" in error
+
+
+S3 = (
+    "--set", "backup.storage=s3",
+    "--set", "backup.s3.endpoint=https://s3.example.com",
+    "--set", "backup.s3.bucket=tenant-backups",
+    "--set", "backup.s3.existingSecret=backup-s3",
+)  # fmt: skip
+
+
+def test_s3_storage_credentials_from_a_secret(helm3: Path) -> None:
+    docs = render(helm3, *S3, "--set", "backup.s3.prefix=prod")
+    backup = container(pod_template(one(docs, "CronJob", NAME))["spec"], "backup")
+    assert "--s3" in backup["command"] and "--work=/backups" in backup["command"]
+    assert "--dest=/backups" not in backup["command"]
+    variables = env(backup)
+    assert variables["S3_ENDPOINT"] == "https://s3.example.com"
+    assert (variables["S3_BUCKET"], variables["S3_PREFIX"]) == ("tenant-backups", "prod")
+    assert variables["AWS_ACCESS_KEY_ID"] == {"secret": "backup-s3", "key": "access-key-id"}
+    assert variables["AWS_SECRET_ACCESS_KEY"] == {
+        "secret": "backup-s3",
+        "key": "secret-access-key",
+    }
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "port"),
+    [("https://s3.example.com", 443), ("http://minio.storage.svc:9000", 9000),
+     ("http://s3.example.com", 80)],
+)  # fmt: skip
+def test_network_policy_adds_only_the_storage_endpoints_port(
+    helm3: Path, endpoint: str, port: int
+) -> None:
+    docs = render(helm3, *S3, "--set", f"backup.s3.endpoint={endpoint}")
+    spec = one(docs, "NetworkPolicy", NAME)["spec"]
+    assert "ingress" not in spec
+    to_pg, to_dns, to_s3 = spec["egress"]
+    assert to_pg["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    assert {p["port"] for p in to_dns["ports"]} == {53}
+    assert to_s3 == {"ports": [{"port": port, "protocol": "TCP"}]}
+
+
+def test_network_policy_narrows_the_storage_endpoint_to_given_peers(helm3: Path) -> None:
+    docs = render(helm3, *S3, "--set", "backup.s3.egressTo[0].ipBlock.cidr=203.0.113.0/24")
+    to_s3 = one(docs, "NetworkPolicy", NAME)["spec"]["egress"][2]
+    assert to_s3["to"] == [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+
+
+@pytest.mark.parametrize("missing", ["endpoint", "bucket", "existingSecret"])
+def test_s3_storage_needs_endpoint_bucket_and_secret(helm3: Path, missing: str) -> None:
+    args = [a for a in S3 if a != "--set" and not a.startswith(f"backup.s3.{missing}=")]
+    error = render_error(helm3, *(x for a in args for x in ("--set", a)))
+    assert f"backup.s3.{missing} is required" in error
+
+
+def test_storage_is_validated(helm3: Path) -> None:
+    assert "/backup/storage" in render_error(helm3, "--set", "backup.storage=ftp")

@@ -1,5 +1,6 @@
 """The scripts the chart runs in its pods (charts/odoo-tenant/files), tested as plain Python:
-odoo-init assembles odoo.conf with its secrets, backup writes Odoo's zip layout and prunes."""
+odoo-init assembles odoo.conf with its secrets, backup writes Odoo's zip layout and prunes
+(against fakes here; tests/backups runs backup.py and restore.py against real servers)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name.replace("-", "_"), FILES / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -71,36 +73,44 @@ def test_odoo_init_needs_the_admin_credentials_to_initialize(tmp_path: Path) -> 
     assert code == 1
 
 
-def test_backup_writes_odoos_zip_layout_and_keeps_the_newest(
+def test_backup_writes_odoos_zip_layout_and_applies_the_retention(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backup = load("backup")
     fake_dump = tmp_path / "pg_dump"
-    fake_dump.write_text('#!/bin/sh\necho "-- dump of $2"\n')
+    fake_dump.write_text(
+        '#!/bin/sh\nprintf -- "-- dump of $3\\nCOPY public.t (a) FROM stdin;\\n1\\n2\\n\\\\.\\n"\n'
+    )
     fake_dump.chmod(0o755)
     monkeypatch.setattr(backup, "PG_DUMP", str(fake_dump))
     monkeypatch.setattr(backup, "installed_modules", lambda db: ({"base": "18.0.1.3"}, "17.2"))
     monkeypatch.setenv("PGDATABASE", "odoo")
     monkeypatch.setenv("ODOO_VERSION", "18.0")
+    monkeypatch.delenv("BACKUP_KIND", raising=False)
     filestore = tmp_path / "filestore"
     (filestore / "odoo" / "ab").mkdir(parents=True)
     (filestore / "odoo" / "ab" / "abcdef").write_bytes(b"attachment")
     dest = tmp_path / "backups"
     dest.mkdir()
     for stamp in ("20250101T000000Z", "20250102T000000Z", "20250103T000000Z"):
-        (dest / f"odoo_{stamp}.zip").write_bytes(b"old")
-    (dest / "odoo_20250104T000000Z.zip.partial").write_bytes(b"interrupted")
+        (dest / f"{stamp}-scheduled.zip").write_bytes(b"old")
+        (dest / f"{stamp}-scheduled.zip.json").write_bytes(b"{}")
+    (dest / "20250104T000000Z-scheduled.zip.partial").write_bytes(b"interrupted")
 
-    assert backup.main([f"--dest={dest}", f"--filestore={filestore}", "--keep=2"]) == 0
+    args = [f"--dest={dest}", f"--filestore={filestore}", "--keep=2", "--keep-weekly=0"]
+    assert backup.main([*args, "--keep-monthly=0"]) == 0
 
-    kept = sorted(p.name for p in dest.iterdir())
-    assert len(kept) == 2 and kept[0] == "odoo_20250103T000000Z.zip"
+    kept = sorted(p.name for p in dest.iterdir() if p.suffix == ".zip")
+    assert len(kept) == 2 and kept[0] == "20250103T000000Z-scheduled.zip"
+    assert not list(dest.glob("*.partial"))
     with zipfile.ZipFile(dest / kept[1]) as zf:
         assert sorted(zf.namelist()) == ["dump.sql", "filestore/ab/abcdef", "manifest.json"]
-        assert zf.read("dump.sql") == b"-- dump of odoo\n"
+        assert zf.read("dump.sql").startswith(b"-- dump of odoo\n")
         manifest = json.loads(zf.read("manifest.json"))
         assert manifest["db_name"] == "odoo" and manifest["modules"] == {"base": "18.0.1.3"}
         assert manifest["version"] == "18.0" and manifest["pg_version"] == "17.2"
+        assert manifest["kind"] == "scheduled" and manifest["tables"]["public.t"]["rows"] == 2
+    assert backup.verify_zip(dest / kept[1])["db_name"] == "odoo"
 
 
 def test_backup_failure_leaves_no_partial_zip(
@@ -112,6 +122,17 @@ def test_backup_failure_leaves_no_partial_zip(
     monkeypatch.setenv("PGDATABASE", "odoo")
     assert backup.main([f"--dest={tmp_path}"]) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_restore_script_imports_backup_beside_it_and_writes_no_bytecode() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(FILES / "restore.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and "--verify-only" in proc.stdout, proc.stderr
+    assert not (FILES / "__pycache__").exists()
 
 
 def test_postgres_init_script_is_valid_bash() -> None:

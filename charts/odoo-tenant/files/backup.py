@@ -1,129 +1,762 @@
 #!/usr/bin/env python3
-"""Backup of one Odoo tenant (CronJob `backup` of the odoo-tenant chart).
+"""Backup of one Odoo tenant (CronJob `backup` of the odoo-tenant chart, and its on-demand Jobs).
 
-Runs in the official Odoo image (pg_dump, python3 and psycopg2 are there), as the odoo user.
-Writes `<dest>/<database>_<UTC timestamp>.zip` in the layout of Odoo's database manager:
-`dump.sql` (plain `pg_dump --no-owner`), `filestore/` and `manifest.json`, so the zip can be
-restored by Odoo itself. The zip is written as `.partial` and renamed once complete, so a
-failed run leaves no half backup; then only the newest `--keep` zips are kept.
+Runs in the official Odoo image (pg_dump, psql and python3 are there), as the odoo user, with
+the Python standard library only; also runs as it is on a developer's machine (the tests).
 
-This is a local copy on the backup volume; off-site storage, verification and restore belong
-to the backups feature. The database connection comes from the libpq environment (PGHOST,
-PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE).
+Writes one zip in the layout of Odoo's database manager, so Odoo can import it: `dump.sql`
+(plain `pg_dump --no-owner`), `filestore/` (the content of `<data_dir>/filestore/<db>/`) and
+`manifest.json` with Odoo's fields (odoo_dump, db_name, version, version_info, major_version,
+pg_version, modules) plus ours under the same object: tenant, timestamp, kind (scheduled,
+on-demand, pre-update, final), odoo_version, sizes, the SHA-256 of dump.sql and of every
+filestore file, and per table its row count and an order-independent checksum of its rows
+(computed from the COPY data of the dump itself, so from the dump's own snapshot).
+
+Storage: a directory (`--dest`, the backup PVC) or an S3-compatible bucket (`--s3`: S3_ENDPOINT,
+S3_BUCKET, S3_PREFIX, S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; signed with AWS
+Signature V4, path-style, multipart above S3_MULTIPART_BYTES). Objects are
+`<prefix>/<tenant>/<UTC stamp>-<kind>.zip` and, written last (its presence marks a complete
+backup), `<same>.json`: the manifest. The zip is built as `.partial` in the work directory and
+renamed once complete, so a failed run leaves no half backup. After each backup the retention
+policy (keep the newest backup of each of the last N days, weeks and months, borg-style, plus
+the newest pre-update ones; `final` backups are never pruned) is applied.
+
+The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
+PGPASSWORD, PGSSLMODE). restore.py imports this module for the format and the storage.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 PG_DUMP = os.environ.get("PG_DUMP", "pg_dump")
+PSQL = os.environ.get("PSQL", "psql")
+KINDS = ("scheduled", "on-demand", "pre-update", "final")
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z-]+)\.zip$")
+CHUNK = 1 << 20
+FORMAT_VERSION = 1
 
 
 def log(message: str) -> None:
     print(f"[backup] {message}", flush=True)
 
 
-def installed_modules(database: str) -> tuple[dict[str, str], str]:
-    """Installed modules with their versions, and the server version, as Odoo's manifest has."""
-    import psycopg2
+class BackupError(Exception):
+    """A backup or restore step failed; the message says which."""
 
-    conn = psycopg2.connect(dbname=database, connect_timeout=10, application_name="backup")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT name, latest_version FROM ir_module_module WHERE state = 'installed'"
-            )
-            modules = {name: version or "" for name, version in cur.fetchall()}
-        version = conn.server_version
-        return modules, f"{version // 10000}.{version % 10000}"
-    finally:
-        conn.close()
+
+# -- the zip format ---------------------------------------------------------------------
+
+
+def psql_query(sql: str, database: str | None = None) -> list[list[str]]:
+    """Rows of a query, through psql (unaligned, tab-separated): no driver needed."""
+    cmd = [PSQL, "--no-psqlrc", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", sql]
+    if database:
+        cmd += ["--dbname", database]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BackupError(f"psql failed: {proc.stderr.strip()}")
+    return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+
+def installed_modules(database: str) -> tuple[dict[str, str], str]:
+    """Installed modules with their versions, and the server version, as Odoo's manifest has.
+
+    A database without Odoo's tables (not initialized yet) has no modules."""
+    [[version]] = psql_query("SHOW server_version_num", database)
+    num = int(version)
+    pg_version = f"{num // 10000}.{num % 10000}"
+    has_modules = psql_query("SELECT to_regclass('public.ir_module_module') IS NOT NULL", database)
+    if has_modules != [["t"]]:
+        return {}, pg_version
+    rows = psql_query(
+        "SELECT name, coalesce(latest_version, '') FROM ir_module_module "
+        "WHERE state = 'installed' ORDER BY name",
+        database,
+    )
+    return {row[0]: (row[1] if len(row) > 1 else "") for row in rows}, pg_version
 
 
 def odoo_version() -> str:
     return os.environ.get("ODOO_VERSION", "")
 
 
-def manifest(database: str, modules: dict[str, str], pg_version: str) -> dict[str, object]:
-    version = odoo_version()
-    return {
-        "odoo_dump": "1",
-        "db_name": database,
-        "version": version,
-        "major_version": version,
-        "pg_version": pg_version,
-        "modules": modules,
-        "created_by": "odoo-tenant chart backup",
-    }
+def version_info(version: str) -> list[Any]:
+    """Odoo's release.version_info for a "17.0"-style version."""
+    parts = [int(p) for p in re.findall(r"\d+", version)[:2]] or [0, 0]
+    while len(parts) < 2:
+        parts.append(0)
+    return [parts[0], parts[1], 0, "final", 0, ""]
 
 
-def write_zip(target: Path, database: str, filestore: Path | None) -> int:
-    """Write the backup zip; return the number of filestore files in it."""
+class RowSum:
+    """Order-independent checksum of a table's rows: the sum of each row's SHA-256 (mod 2^256)."""
+
+    MOD = 1 << 256
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.total = 0
+
+    def add(self, line: bytes) -> None:
+        self.rows += 1
+        self.total = (self.total + int.from_bytes(hashlib.sha256(line).digest(), "big")) % self.MOD
+
+    def hexdigest(self) -> str:
+        return f"{self.total:064x}"
+
+
+COPY_RE = re.compile(rb"^COPY (?P<table>\S+) \(.*\) FROM stdin;$")
+
+
+class DumpScanner:
+    """Follows plain pg_dump output and checksums each table's COPY data."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, RowSum] = {}
+        self._current: RowSum | None = None
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        lines = (self._pending + data).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def close(self) -> None:
+        if self._pending:
+            self._line(self._pending)
+            self._pending = b""
+
+    def _line(self, line: bytes) -> None:
+        if self._current is not None:
+            if line == b"\\.":
+                self._current = None
+            else:
+                self._current.add(line)
+            return
+        match = COPY_RE.match(line)
+        if match:
+            self._current = self.tables.setdefault(match["table"].decode(), RowSum())
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"rows": s.rows, "sha256sum": s.hexdigest()}
+            for name, s in sorted(self.tables.items())
+        }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def filestore_files(root: Path | None) -> list[Path]:
+    if root is None or not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@dataclass
+class Written:
+    """What write_zip produced."""
+
+    manifest: dict[str, Any]
+    files: int
+
+
+def write_zip(
+    target: Path,
+    database: str,
+    filestore: Path | None,
+    *,
+    tenant: str = "",
+    kind: str = "scheduled",
+    now: datetime.datetime | None = None,
+) -> Written:
+    """Write the backup zip (Odoo's layout); return its manifest."""
+    if kind not in KINDS:
+        raise BackupError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    now = now or datetime.datetime.now(datetime.UTC)
     modules, pg_version = installed_modules(database)
-    files = 0
+    scanner = DumpScanner()
+    dump_hash = hashlib.sha256()
+    dump_size = 0
+    files: dict[str, dict[str, Any]] = {}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        zf.writestr("manifest.json", json.dumps(manifest(database, modules, pg_version), indent=4))
         with (
-            subprocess.Popen([PG_DUMP, "--no-owner", database], stdout=subprocess.PIPE) as dump,
+            subprocess.Popen(
+                [PG_DUMP, "--no-owner", "--dbname", database], stdout=subprocess.PIPE
+            ) as dump,
             zf.open("dump.sql", "w", force_zip64=True) as out,
         ):
             assert dump.stdout is not None
-            shutil.copyfileobj(dump.stdout, out, 1 << 20)
+            for block in iter(lambda: dump.stdout.read(CHUNK), b""):  # type: ignore[union-attr]
+                out.write(block)
+                dump_hash.update(block)
+                scanner.feed(block)
+                dump_size += len(block)
         if dump.returncode != 0:
-            raise RuntimeError(f"pg_dump exited with {dump.returncode}")
-        if filestore is not None and filestore.is_dir():
-            for path in sorted(filestore.rglob("*")):
-                if path.is_file():
-                    zf.write(path, "filestore/" + path.relative_to(filestore).as_posix())
-                    files += 1
-    return files
+            raise BackupError(f"pg_dump exited with {dump.returncode}")
+        scanner.close()
+        for path in filestore_files(filestore):
+            assert filestore is not None
+            name = path.relative_to(filestore).as_posix()
+            zf.write(path, "filestore/" + name)
+            files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+        version = odoo_version()
+        manifest: dict[str, Any] = {
+            # Odoo's own fields (odoo/service/db.py dump_db_manifest).
+            "odoo_dump": "1",
+            "db_name": database,
+            "version": version,
+            "version_info": version_info(version),
+            "major_version": version,
+            "pg_version": pg_version,
+            "modules": modules,
+            # Ours.
+            "saasodoo": FORMAT_VERSION,
+            "tenant": tenant,
+            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "kind": kind,
+            "odoo_version": version,
+            "sizes": {
+                "dump": dump_size,
+                "filestore": sum(f["size"] for f in files.values()),
+                "filestore_files": len(files),
+            },
+            "checksums": {"dump.sql": dump_hash.hexdigest(), "filestore": files},
+            "tables": scanner.result(),
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=4, sort_keys=True))
+    manifest["sizes"]["zip"] = target.stat().st_size
+    return Written(manifest, len(files))
 
 
-def prune(dest: Path, database: str, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` complete backups of the database; return the deleted."""
-    backups = sorted(dest.glob(f"{database}_*.zip"))
-    doomed = backups[:-keep] if keep > 0 else []
-    for path in doomed:
-        path.unlink()
-    return doomed
+def verify_zip(path: Path) -> dict[str, Any]:
+    """Check every checksum of the zip against its manifest; return the manifest.
+
+    Raises BackupError naming the first mismatch: such a zip must not be restored."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for required in ("manifest.json", "dump.sql"):
+                if required not in names:
+                    raise BackupError(f"{path.name}: no {required} in the zip")
+            manifest: dict[str, Any] = json.loads(zf.read("manifest.json"))
+            sums = manifest.get("checksums")
+            if not isinstance(sums, dict):
+                raise BackupError(f"{path.name}: the manifest has no checksums")
+            if _zip_member_sha256(zf, "dump.sql") != sums.get("dump.sql"):
+                raise BackupError(f"{path.name}: checksum of dump.sql does not match")
+            expected = dict(sums.get("filestore") or {})
+            present = {n.removeprefix("filestore/") for n in names if n.startswith("filestore/")}
+            present = {n for n in present if n and not n.endswith("/")}
+            if present != set(expected):
+                raise BackupError(f"{path.name}: filestore files differ from the manifest")
+            for name, meta in expected.items():
+                if _zip_member_sha256(zf, "filestore/" + name) != meta.get("sha256"):
+                    raise BackupError(f"{path.name}: checksum of filestore/{name} does not match")
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        raise BackupError(f"{path.name}: unreadable backup ({exc})") from None
+    return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, required=True, help="directory of the backups")
+def _zip_member_sha256(zf: zipfile.ZipFile, name: str) -> str:
+    digest = hashlib.sha256()
+    with zf.open(name) as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- retention --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
+    weeks and `monthly` months that have backups (borg's rules: a backup kept by an earlier
+    rule does not count for a later one), plus the newest `pre_update` pre-update backups.
+    `final` backups are never pruned."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 3
+    pre_update: int = 3
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored backup as retention sees it."""
+
+    name: str
+    timestamp: datetime.datetime
+    kind: str
+
+
+def parse_name(name: str) -> Entry | None:
+    """The Entry of a zip's base name `<stamp>-<kind>.zip`; None for anything else."""
+    match = NAME_RE.match(name)
+    if not match or match["kind"] not in KINDS:
+        return None
+    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=datetime.UTC)
+    return Entry(name, stamp, match["kind"])
+
+
+def retention(entries: Iterable[Entry], policy: Policy) -> dict[str, str]:
+    """Which backups to keep, each with the rule that keeps it; every other one may go."""
+    ordered = sorted(entries, key=lambda e: (e.timestamp, e.name), reverse=True)
+    keep: dict[str, str] = {}
+    for entry in ordered:
+        if entry.kind == "final":
+            keep[entry.name] = "final"
+    pre = [e for e in ordered if e.kind == "pre-update"]
+    for entry in pre[: max(policy.pre_update, 0)]:
+        keep[entry.name] = "pre-update"
+    regular = [e for e in ordered if e.kind in ("scheduled", "on-demand")]
+    rules: list[tuple[str, int, Any]] = [
+        ("daily", policy.daily, lambda t: t.date()),
+        ("weekly", policy.weekly, lambda t: t.isocalendar()[:2]),
+        ("monthly", policy.monthly, lambda t: (t.year, t.month)),
+    ]
+    for rule, count, period in rules:
+        # borg's prune_split: the newest backup of each period, newest periods first; one
+        # already kept by an earlier rule covers its period without counting for this rule.
+        last: Any = None
+        kept = 0
+        for entry in regular:
+            if kept >= count:
+                break
+            key = period(entry.timestamp)
+            if key == last:
+                continue
+            last = key
+            if entry.name not in keep:
+                keep[entry.name] = rule
+                kept += 1
+    return keep
+
+
+# -- storage ----------------------------------------------------------------------------
+
+
+class Store:
+    """Where the zips and their manifests live; names are relative to the tenant's folder."""
+
+    def put_file(self, name: str, path: Path) -> None:
+        raise NotImplementedError
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get_file(self, name: str, path: Path) -> None:
+        raise NotImplementedError
+
+    def get_bytes(self, name: str) -> bytes:
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class DirStore(Store):
+    """A directory (the backup PVC): `<root>/<name>`, written through a temporary name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put_file(self, name: str, path: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.partial"
+        if path.resolve().parent == self.root.resolve():
+            path.rename(self.root / name)
+            return
+        shutil.copyfile(path, tmp)
+        tmp.rename(self.root / name)
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.partial"
+        tmp.write_bytes(data)
+        tmp.rename(self.root / name)
+
+    def get_file(self, name: str, path: Path) -> None:
+        if not (self.root / name).is_file():
+            raise BackupError(f"no backup {name} in {self.root}")
+        shutil.copyfile(self.root / name, path)
+
+    def get_bytes(self, name: str) -> bytes:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            raise BackupError(f"no {name} in {self.root}") from None
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_file())
+
+    def delete(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        return str(self.root)
+
+
+def _sign(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+@dataclass
+class S3Store(Store):
+    """An S3-compatible bucket, path-style, AWS Signature V4, standard library only."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    multipart_bytes: int = 1 << 30
+    part_bytes: int = 64 << 20
+    timeout: float = 300.0
+    _base: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.endpoint = self.endpoint.rstrip("/")
+        self.prefix = self.prefix.strip("/")
+
+    @classmethod
+    def from_env(cls, tenant: str, env: dict[str, str] | None = None) -> S3Store:
+        env = dict(os.environ if env is None else env)
+        missing = [
+            k
+            for k in ("S3_ENDPOINT", "S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            if not env.get(k)
+        ]
+        if missing:
+            raise BackupError(f"S3 storage needs {', '.join(missing)}")
+        prefix = "/".join(p for p in (env.get("S3_PREFIX", "").strip("/"), tenant) if p)
+        return cls(
+            endpoint=env["S3_ENDPOINT"],
+            bucket=env["S3_BUCKET"],
+            prefix=prefix,
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
+            region=env.get("S3_REGION") or "us-east-1",
+            multipart_bytes=int(env.get("S3_MULTIPART_BYTES") or (1 << 30)),
+            part_bytes=max(int(env.get("S3_PART_BYTES") or (64 << 20)), 5 << 20),
+        )
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _request(
+        self,
+        method: str,
+        key: str | None,
+        query: dict[str, str] | None = None,
+        body: bytes | IO[bytes] | None = None,
+        payload_sha256: str | None = None,
+        length: int | None = None,
+    ) -> Any:
+        path = "/" + urllib.parse.quote(self.bucket, safe="")
+        if key is not None:
+            path += "/" + urllib.parse.quote(key, safe="/-_.~")
+        query = query or {}
+        canonical_query = "&".join(
+            f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+            for k, v in sorted(query.items())
+        )
+        url = urllib.parse.urlsplit(self.endpoint)
+        host = url.netloc
+        now = datetime.datetime.now(datetime.UTC)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        day = now.strftime("%Y%m%d")
+        if payload_sha256 is None:
+            payload_sha256 = hashlib.sha256(body if isinstance(body, bytes) else b"").hexdigest()
+        headers = {"host": host, "x-amz-content-sha256": payload_sha256, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(
+            [
+                method,
+                path,
+                canonical_query,
+                "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+                signed,
+                payload_sha256,
+            ]
+        )
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key_bytes = _sign(
+            _sign(_sign(_sign(("AWS4" + self.secret_key).encode(), day), self.region), "s3"),
+            "aws4_request",
+        )
+        signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
+        request_headers = {
+            "x-amz-content-sha256": payload_sha256,
+            "x-amz-date": amz_date,
+            "Authorization": (
+                f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
+                f"SignedHeaders={signed}, Signature={signature}"
+            ),
+        }
+        if body is not None:
+            # Not urllib's default (a form), which servers may parse and swallow.
+            request_headers["Content-Type"] = "application/octet-stream"
+        if length is not None:
+            request_headers["Content-Length"] = str(length)
+        elif isinstance(body, bytes):
+            request_headers["Content-Length"] = str(len(body))
+        full = f"{url.scheme}://{host}{path}" + (f"?{canonical_query}" if canonical_query else "")
+        request = urllib.request.Request(full, data=body, method=method, headers=request_headers)
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            if exc.code == 404:
+                raise FileNotFoundError(f"s3://{self.bucket}/{key}") from None
+            raise BackupError(f"S3 {method} {key or self.bucket}: {exc.code} {detail}") from None
+        except urllib.error.URLError as exc:
+            raise BackupError(f"S3 endpoint {self.endpoint} unreachable: {exc.reason}") from None
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        with self._request("PUT", self.key(name), body=data):
+            pass
+
+    def put_file(self, name: str, path: Path) -> None:
+        size = path.stat().st_size
+        if size >= self.multipart_bytes:
+            self._put_multipart(self.key(name), path)
+            return
+        with (
+            path.open("rb") as fh,
+            self._request(
+                "PUT", self.key(name), body=fh, payload_sha256=sha256_file(path), length=size
+            ),
+        ):
+            pass
+
+    def _put_multipart(self, key: str, path: Path) -> None:
+        with self._request("POST", key, {"uploads": ""}, body=b"") as resp:
+            upload_id = ET.fromstring(resp.read()).findtext(f"{S3_NS}UploadId") or ""
+        if not upload_id:
+            raise BackupError(f"S3 multipart upload of {key}: no UploadId")
+        etags: list[str] = []
+        try:
+            with path.open("rb") as fh:
+                for number, part in enumerate(iter(lambda: fh.read(self.part_bytes), b""), 1):
+                    query = {"partNumber": str(number), "uploadId": upload_id}
+                    with self._request("PUT", key, query, body=part) as resp:
+                        etags.append(resp.headers["ETag"])
+            body = (
+                "<CompleteMultipartUpload>"
+                + "".join(
+                    f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+                    for n, etag in enumerate(etags, 1)
+                )
+                + "</CompleteMultipartUpload>"
+            )
+            with self._request("POST", key, {"uploadId": upload_id}, body=body.encode()) as resp:
+                reply = resp.read()
+                if b"<Error>" in reply:
+                    raise BackupError(f"S3 multipart upload of {key} failed: {reply[:300]!r}")
+        except BaseException:
+            with self._request("DELETE", key, {"uploadId": upload_id}):
+                pass
+            raise
+
+    def get_file(self, name: str, path: Path) -> None:
+        try:
+            with self._request("GET", self.key(name)) as resp, path.open("wb") as out:
+                shutil.copyfileobj(resp, out, CHUNK)
+        except FileNotFoundError:
+            raise BackupError(f"no backup {name} in {self.describe()}") from None
+
+    def get_bytes(self, name: str) -> bytes:
+        try:
+            with self._request("GET", self.key(name)) as resp:
+                data: bytes = resp.read()
+                return data
+        except FileNotFoundError:
+            raise BackupError(f"no {name} in {self.describe()}") from None
+
+    def names(self) -> list[str]:
+        out: list[str] = []
+        token = ""
+        folder = self.key("")
+        while True:
+            query = {"list-type": "2", "prefix": folder}
+            if token:
+                query["continuation-token"] = token
+            with self._request("GET", None, query) as resp:
+                root = ET.fromstring(resp.read())
+            for item in root.iter(f"{S3_NS}Contents"):
+                key = item.findtext(f"{S3_NS}Key") or ""
+                rest = key[len(folder) :]
+                if rest and "/" not in rest:
+                    out.append(rest)
+            token = root.findtext(f"{S3_NS}NextContinuationToken") or ""
+            if root.findtext(f"{S3_NS}IsTruncated") != "true" or not token:
+                return sorted(out)
+
+    def delete(self, name: str) -> None:
+        try:
+            with self._request("DELETE", self.key(name)):
+                pass
+        except FileNotFoundError:
+            pass
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def open_store(args: argparse.Namespace, tenant: str) -> Store:
+    if args.s3:
+        return S3Store.from_env(tenant)
+    if not args.dest:
+        raise BackupError("give --dest DIR or --s3")
+    return DirStore(args.dest / tenant if tenant and args.per_tenant_dir else args.dest)
+
+
+def stored_entries(store: Store) -> list[Entry]:
+    """Complete backups: zips whose manifest (written last) is there too."""
+    names = set(store.names())
+    entries = [parse_name(n) for n in names if n.endswith(".zip") and n + ".json" in names]
+    return sorted((e for e in entries if e), key=lambda e: e.timestamp)
+
+
+def prune(store: Store, policy: Policy) -> list[str]:
+    """Apply the retention policy to the store; return the deleted zips."""
+    names = set(store.names())
+    entries = [e for e in (parse_name(n) for n in names if n.endswith(".zip")) if e]
+    complete = [e for e in entries if e.name + ".json" in names]
+    keep = retention(complete, policy)
+    doomed = [e.name for e in complete if e.name not in keep]
+    for name in doomed:
+        store.delete(name + ".json")  # first: the backup no longer counts as complete
+        store.delete(name)
+    return sorted(doomed)
+
+
+# -- the program ------------------------------------------------------------------------
+
+
+def run_backup(
+    store: Store,
+    database: str,
+    filestore_root: Path | None,
+    work: Path,
+    *,
+    tenant: str,
+    kind: str,
+    policy: Policy | None,
+    now: datetime.datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """One backup: zip in `work`, upload, manifest last, then retention. Returns the name."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.partial"):
+        log(f"removing {stale.name}, left by an interrupted run")
+        stale.unlink()
+    name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+    partial = work / f"{name}.partial"
+    filestore = filestore_root / database if filestore_root else None
+    try:
+        written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
+        store.put_file(name, partial)
+        store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
+    finally:
+        partial.unlink(missing_ok=True)
+    size = written.manifest["sizes"]["zip"]
+    log(f"wrote {name} to {store.describe()} ({size} bytes, {written.files} filestore files)")
+    if policy is not None:
+        for doomed in prune(store, policy):
+            log(f"deleted old backup {doomed} (retention)")
+    return name, written.manifest
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dest", type=Path, help="directory of the backups (the backup PVC)")
+    parser.add_argument("--s3", action="store_true", help="store in S3 (S3_* and AWS_* env)")
+    parser.add_argument(
+        "--per-tenant-dir",
+        action="store_true",
+        help="with --dest: use <dest>/<tenant> (one directory shared by several tenants)",
+    )
+    parser.add_argument("--tenant", default=os.environ.get("SAASODOO_TENANT", ""), help="tenant id")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    add_storage_arguments(parser)
     parser.add_argument("--filestore", type=Path, help="Odoo's filestore root (data_dir/filestore)")
-    parser.add_argument("--keep", type=int, default=7, help="number of backups to keep")
+    parser.add_argument(
+        "--work", type=Path, help="where the zip is built (default: --dest, else /tmp)"
+    )
+    parser.add_argument("--kind", default=os.environ.get("BACKUP_KIND") or "scheduled")
+    parser.add_argument("--keep", "--keep-daily", dest="daily", type=int, default=7)
+    parser.add_argument("--keep-weekly", type=int, default=4)
+    parser.add_argument("--keep-monthly", type=int, default=3)
+    parser.add_argument("--keep-pre-update", type=int, default=3)
+    parser.add_argument("--no-prune", action="store_true", help="skip the retention step")
     args = parser.parse_args(argv)
     database = os.environ.get("PGDATABASE")
     if not database:
         log("ERROR: PGDATABASE is not set")
         return 1
-    args.dest.mkdir(parents=True, exist_ok=True)
-    for stale in args.dest.glob("*.partial"):
-        log(f"removing {stale.name}, left by an interrupted run")
-        stale.unlink()
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = args.dest / f"{database}_{stamp}.zip"
-    partial = target.with_name(target.name + ".partial")
-    filestore = args.filestore / database if args.filestore else None
     try:
-        files = write_zip(partial, database, filestore)
-    except Exception as exc:
-        partial.unlink(missing_ok=True)
+        store = open_store(args, args.tenant)
+        work = args.work or (
+            store.root if isinstance(store, DirStore) else Path(os.environ.get("TMPDIR", "/tmp"))
+        )
+        policy = (
+            None
+            if args.no_prune
+            else Policy(args.daily, args.keep_weekly, args.keep_monthly, args.keep_pre_update)
+        )
+        run_backup(
+            store, database, args.filestore, work,
+            tenant=args.tenant, kind=args.kind, policy=policy,
+        )  # fmt: skip
+    except (BackupError, OSError) as exc:
         log(f"ERROR: backup of {database} failed: {exc}")
         return 1
-    partial.rename(target)
-    log(f"wrote {target} ({target.stat().st_size} bytes, {files} filestore files)")
-    for path in prune(args.dest, database, args.keep):
-        log(f"deleted old backup {path.name}")
     return 0
 
 

@@ -1,0 +1,188 @@
+"""Where tenant backups live, seen from the control plane: an S3-compatible bucket (boto3) or a
+directory (a backup PVC mounted where saasodoo runs, or a local folder in tests).
+
+Each store is scoped to one tenant's folder, the layout the chart's backup.py writes:
+``<prefix>/<tenant>/<UTC stamp>-<kind>.zip`` and its manifest ``<same>.json`` (written last:
+its presence marks a complete backup). Foreign errors become saasodoo's here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from saasodoo.errors import NotFound, SaasodooError, TransientClusterError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class StorageError(SaasodooError):
+    """The backup storage refused a request (credentials, bucket, permissions)."""
+
+    exit_code = 7
+    http_status = 502
+
+
+class StorageUnavailable(TransientClusterError):
+    """The backup storage could not be reached; retry later."""
+
+
+class BackupStore(Protocol):
+    """One tenant's folder of backups."""
+
+    def names(self) -> list[str]: ...
+
+    def read(self, name: str) -> bytes: ...
+
+    def download(self, name: str, target: Path) -> None: ...
+
+    def upload(self, name: str, source: Path) -> None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """An S3-compatible bucket and the credentials to reach it."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+    access_key_id: str
+    secret_access_key: str
+    region: str = "us-east-1"
+
+
+class S3Store:
+    """A tenant's folder in an S3-compatible bucket (path-style requests)."""
+
+    def __init__(self, location: S3Location, tenant_id: str) -> None:
+        self.location = location
+        self.folder = "/".join(p for p in (location.prefix.strip("/"), tenant_id) if p) + "/"
+        self.client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=location.endpoint,
+            aws_access_key_id=location.access_key_id,
+            aws_secret_access_key=location.secret_access_key,
+            region_name=location.region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=10,
+                read_timeout=60,
+            ),
+        )
+
+    def describe(self) -> str:
+        return f"s3://{self.location.bucket}/{self.folder}"
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(Bucket=self.location.bucket, **kwargs)
+        except EndpointConnectionError as exc:
+            raise StorageUnavailable(f"{what}: {exc}") from None
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"{what}: not found in {self.describe()}") from None
+            if code == "NoSuchBucket":
+                raise StorageError(
+                    f"{what}: bucket {self.location.bucket} does not exist"
+                ) from None
+            raise StorageError(f"{what}: {code or exc}") from None
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"{what}: {exc}") from None
+
+    def names(self) -> list[str]:
+        out: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": self.folder}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list backups", self.client.list_objects_v2, **kwargs)
+            for item in page.get("Contents", []):
+                rest = str(item["Key"])[len(self.folder) :]
+                if rest and "/" not in rest:
+                    out.append(rest)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return sorted(out)
+
+    def read(self, name: str) -> bytes:
+        resp = self._call(f"read {name}", self.client.get_object, Key=self.folder + name)
+        data: bytes = resp["Body"].read()
+        return data
+
+    def download(self, name: str, target: Path) -> None:
+        resp = self._call(f"download {name}", self.client.get_object, Key=self.folder + name)
+        with target.open("wb") as out:
+            shutil.copyfileobj(resp["Body"], out, 1 << 20)
+
+    def upload(self, name: str, source: Path) -> None:
+        with source.open("rb") as fh:
+            self._call(f"upload {name}", self.client.put_object, Key=self.folder + name, Body=fh)
+
+    def write(self, name: str, data: bytes) -> None:
+        self._call(f"write {name}", self.client.put_object, Key=self.folder + name, Body=data)
+
+    def delete(self, name: str) -> None:
+        self._call(f"delete {name}", self.client.delete_object, Key=self.folder + name)
+
+
+class DirectoryStore:
+    """A tenant's folder on a filesystem: the backup PVC's root, or ``<root>/<tenant>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_file())
+
+    def _path(self, name: str) -> Path:
+        if "/" in name or name.startswith("."):
+            raise NotFound(f"no backup {name!r} in {self.root}")
+        return self.root / name
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{name}: not found in {self.root}") from None
+
+    def download(self, name: str, target: Path) -> None:
+        try:
+            shutil.copyfile(self._path(name), target)
+        except FileNotFoundError:
+            raise NotFound(f"{name}: not found in {self.root}") from None
+
+    def upload(self, name: str, source: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.partial"
+        shutil.copyfile(source, tmp)
+        tmp.rename(self._path(name))
+
+    def write(self, name: str, data: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.partial"
+        tmp.write_bytes(data)
+        tmp.rename(self._path(name))
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)

@@ -1,0 +1,242 @@
+"""``saasodoo backup create|list|restore|prune|verify``: commands only parse options and call
+``saasodoo.backups``. Mounted under the main group (``cli.add_command(backup)``), whose error
+handling turns saasodoo errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from saasodoo.backups import Backups, Policy
+from saasodoo.settings import Settings
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, width=200)
+
+tenant_arg = click.argument("tenant_id", metavar="TENANT")
+
+
+def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="table for humans, json for scripts.",
+    )(f)
+
+
+def timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=None,
+        help="Seconds to follow the Job (default: its activeDeadlineSeconds + 60).",
+    )(f)
+
+
+STORAGE_META = "saasodoo.backup.storage"
+
+
+def _service(ctx: click.Context) -> Backups:
+    settings = ctx.find_object(Settings) or Settings()
+    s3_endpoint, pvc_root = ctx.meta.get(STORAGE_META, (None, None))
+    return Backups(settings, s3_endpoint=s3_endpoint, pvc_root=pvc_root)
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@click.group()
+@click.option(
+    "--s3-endpoint",
+    envvar="SAASODOO_BACKUP_S3_ENDPOINT",
+    default=None,
+    help="Reach the tenants' bucket at this URL instead of the one their pods use.",
+)
+@click.option(
+    "--pvc-root",
+    envvar="SAASODOO_BACKUP_PVC_ROOT",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the tenants' backup PVCs are mounted here (<root>/<tenant>), if anywhere.",
+)
+@click.pass_context
+def backup(ctx: click.Context, s3_endpoint: str | None, pvc_root: Path | None) -> None:
+    """Backups of tenants: Odoo-format zips (dump.sql, filestore/, manifest.json).
+
+    Backups, restores and verifications run in the tenant namespace as Jobs made from the
+    tenant's backup CronJob; listing and pruning read the storage (S3) from here.
+    """
+    if not isinstance(ctx.find_object(Settings), Settings):
+        ctx.obj = Settings()  # run on its own, not under the main `saasodoo` group
+    ctx.meta[STORAGE_META] = (s3_endpoint, pvc_root)
+
+
+@backup.command("create")
+@tenant_arg
+@click.option(
+    "--kind",
+    type=click.Choice(["on-demand", "pre-update", "final"]),
+    default="on-demand",
+    show_default=True,
+)
+@timeout_option
+@output_option
+@click.pass_context
+def backup_create(
+    ctx: click.Context, tenant_id: str, kind: str, timeout: float | None, output: str
+) -> None:
+    """Back TENANT up now: a Job from its CronJob, followed until done."""
+    result = _service(ctx).create(tenant_id, kind=kind, timeout=timeout)
+    if output == "json":
+        _json(result.to_dict())
+        return
+    job = result.job
+    seconds = (job.finished - job.started).total_seconds()
+    out.print(f"[green]backup job {job.name} completed[/] in {seconds:.0f}s")
+    if result.backup:
+        out.print(f"backup {result.backup.name} ({_human_size(result.backup.sizes.get('zip'))})")
+    else:
+        out.print("no new backup found in the storage (not readable from here, or none written)")
+
+
+@backup.command("list")
+@tenant_arg
+@output_option
+@click.pass_context
+def backup_list(ctx: click.Context, tenant_id: str, output: str) -> None:
+    """TENANT's complete backups, oldest first, with their manifest data."""
+    backups = _service(ctx).list_backups(tenant_id)
+    if output == "json":
+        _json([b.to_dict() for b in backups])
+        return
+    table = Table("name", "kind", "time (UTC)", "odoo", "size", "files", "tables")
+    for b in backups:
+        d = b.to_dict()
+        table.add_row(
+            b.name,
+            b.kind,
+            d["timestamp"],
+            b.odoo_version,
+            _human_size(b.sizes.get("zip")),
+            str(b.sizes.get("filestore_files", "-")),
+            str(d["tables"]),
+        )
+    out.print(table)
+
+
+@backup.command("restore")
+@tenant_arg
+@click.argument("backup_name", metavar="[BACKUP]", required=False)
+@click.option("--drop-previous", is_flag=True, help="Drop the data replaced (kept by default).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@timeout_option
+@output_option
+@click.pass_context
+def backup_restore(
+    ctx: click.Context,
+    tenant_id: str,
+    backup_name: str | None,
+    drop_previous: bool,
+    yes: bool,
+    timeout: float | None,
+    output: str,
+) -> None:
+    """Restore BACKUP (default: the newest) into TENANT: Odoo stops meanwhile; the current
+    data is replaced only once the restored copy matches the backup's checksums."""
+    if not yes:
+        click.confirm(
+            f"Restore {backup_name or 'the newest backup'} into '{tenant_id}' "
+            "(Odoo is stopped meanwhile)?",
+            abort=True,
+        )
+    result = _service(ctx).restore(
+        tenant_id, backup_name, drop_previous=drop_previous, timeout=timeout
+    )
+    if output == "json":
+        _json(result.to_dict())
+        return
+    out.print(f"[green]restored[/] {tenant_id} from {backup_name or 'the newest backup'} "
+              f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+
+
+@backup.command("verify")
+@tenant_arg
+@click.argument("backup_name", metavar="[BACKUP]", required=False)
+@timeout_option
+@output_option
+@click.pass_context
+def backup_verify(
+    ctx: click.Context, tenant_id: str, backup_name: str | None, timeout: float | None, output: str
+) -> None:
+    """Restore BACKUP (default: the newest) into a scratch database and check it; exit 1 if
+    it fails. Odoo keeps running."""
+    result = _service(ctx).verify(tenant_id, backup_name, timeout=timeout)
+    if output == "json":
+        _json(result.to_dict())
+    elif result.ok:
+        out.print(f"[green]pass[/]: {backup_name or 'newest backup'} of {tenant_id} "
+                  f"(job {result.job.name})")  # fmt: skip
+    else:
+        err.print(f"[bold red]fail[/]: {result.job.reason}")
+    ctx.exit(0 if result.ok else 1)
+
+
+@backup.command("prune")
+@tenant_arg
+@click.option("--keep-daily", type=click.IntRange(min=0), default=None)
+@click.option("--keep-weekly", type=click.IntRange(min=0), default=None)
+@click.option("--keep-monthly", type=click.IntRange(min=0), default=None)
+@click.option("--keep-pre-update", type=click.IntRange(min=0), default=None)
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+@output_option
+@click.pass_context
+def backup_prune(
+    ctx: click.Context,
+    tenant_id: str,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
+    keep_pre_update: int | None,
+    dry_run: bool,
+    output: str,
+) -> None:
+    """Apply the retention policy (default: the tenant's, from its CronJob) now."""
+    service = _service(ctx)
+    base = service.policy(tenant_id)
+    policy = Policy(
+        daily=base.daily if keep_daily is None else keep_daily,
+        weekly=base.weekly if keep_weekly is None else keep_weekly,
+        monthly=base.monthly if keep_monthly is None else keep_monthly,
+        pre_update=base.pre_update if keep_pre_update is None else keep_pre_update,
+    )
+    result = service.prune(tenant_id, policy, dry_run=dry_run)
+    if output == "json":
+        _json(result.to_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"kept {len(result.kept)}, {verb} {len(result.deleted)}")
+    for name in result.deleted:
+        out.print(f"  {verb} {name}")

@@ -1,0 +1,165 @@
+"""What the backup tests share: the local servers and the chart's backup/restore programs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from tests.support import ROOT
+
+FILES = ROOT / "charts" / "odoo-tenant" / "files"
+S3_KEY = "test-access-key"
+S3_SECRET = "test-secret-key"
+
+
+@dataclass(frozen=True)
+class PgServer:
+    host: str
+    port: int
+    bindir: Path
+
+    def env(self, database: str, user: str = "odoo") -> dict[str, str]:
+        """libpq environment of the tenant role, as the chart gives the backup pod."""
+        return {
+            "PATH": f"{self.bindir}:{os.environ.get('PATH', '')}",
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGDATABASE": database,
+            "PGUSER": user,
+            "PGSSLMODE": "disable",
+            "PGCONNECT_TIMEOUT": "10",
+        }
+
+    def psql(self, sql: str, database: str = "postgres", user: str = "postgres") -> str:
+        proc = subprocess.run(
+            ["psql", "--no-psqlrc", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+            env={**os.environ, **self.env(database, user)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"psql {sql!r} failed: {proc.stderr}")
+        return proc.stdout
+
+    def admin(self, sql: str) -> str:
+        return self.psql(sql)
+
+    def databases(self, like: str) -> list[str]:
+        out = self.admin(f"SELECT datname FROM pg_database WHERE datname LIKE '{like}%'")
+        return sorted(out.split())
+
+    def snapshot(self, database: str) -> dict[str, tuple[int, str]]:
+        """Every user table: (row count, SHA-256 of its rows sorted)."""
+        tables = self.psql(
+            "SELECT schemaname || '.' || tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            database,
+            "odoo",
+        ).split()
+        out = {}
+        for table in tables:
+            rows = self.psql(f"COPY {table} TO STDOUT", database, "odoo").splitlines()
+            digest = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+            out[table] = (len(rows), digest)
+        return out
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+            region_name="us-east-1",
+        )
+
+    def env(self, bucket: str, prefix: str = "backups") -> dict[str, str]:
+        return {
+            "S3_ENDPOINT": self.endpoint,
+            "S3_BUCKET": bucket,
+            "S3_PREFIX": prefix,
+            "S3_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        }
+
+
+def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run backup.py or restore.py as the pod does: `python3 <script> ...`, env only."""
+    return subprocess.run(
+        [sys.executable, str(FILES / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def files_snapshot(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+ODOO_SCHEMA = """
+CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL,
+    state varchar, latest_version varchar);
+INSERT INTO ir_module_module (name, state, latest_version) VALUES
+    ('base', 'installed', '17.0.1.3'), ('web', 'installed', '17.0.1.0'),
+    ('sale', 'uninstalled', NULL);
+CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar NOT NULL, comment text,
+    active boolean DEFAULT true, data jsonb);
+INSERT INTO res_partner (name, comment, data)
+    SELECT 'Partner ' || i, E'tab\\there, newline\\nthere, quote '' and \\\\ backslash',
+           jsonb_build_object('i', i)
+    FROM generate_series(1, 500) AS i;
+CREATE TABLE ir_attachment (id serial PRIMARY KEY, store_fname varchar, res_id int
+    REFERENCES res_partner (id));
+INSERT INTO ir_attachment (store_fname, res_id) VALUES ('ab/abcdef', 1), ('cd/cdef01', 2);
+CREATE INDEX res_partner_name ON res_partner (name);
+CREATE VIEW active_partner AS SELECT id, name FROM res_partner WHERE active;
+"""
+
+
+def make_tenant_data(pg: PgServer, database: str, filestore_root: Path) -> Path:
+    """An Odoo-like database (modules, partners with awkward text, attachments) + filestore."""
+    pg.psql(ODOO_SCHEMA, database, "odoo")
+    store = filestore_root / database
+    (store / "ab").mkdir(parents=True)
+    (store / "cd").mkdir()
+    (store / "ab" / "abcdef").write_bytes(b"attachment one")
+    (store / "cd" / "cdef01").write_bytes(os.urandom(4096))
+    (store / "checklist").mkdir()
+    (store / "checklist" / "empty").write_bytes(b"")
+    return store
+
+
+def change_tenant_data(pg: PgServer, database: str, store: Path) -> None:
+    """What happens after a backup: edits, deletes, new rows and files."""
+    pg.psql(
+        "UPDATE res_partner SET name = 'changed' WHERE id < 50; "
+        "DELETE FROM ir_attachment WHERE id = 2; "
+        "INSERT INTO res_partner (name) VALUES ('new'); "
+        "CREATE TABLE added_later (x int);",
+        database,
+        "odoo",
+    )
+    (store / "ab" / "abcdef").write_bytes(b"overwritten")
+    (store / "cd" / "cdef01").unlink()
+    (store / "ef").mkdir()
+    (store / "ef" / "ef0000").write_bytes(b"new file")

@@ -1,0 +1,246 @@
+"""The Kubernetes side of backups, on the (simulated) cluster: Jobs made from the tenant's
+backup CronJob, followed to completion; Odoo scaled around a restore; the backup NetworkPolicy;
+listing and pruning the tenant's folder in the S3 server.
+
+On the simulated cluster no container runs: the Jobs complete without backup.py or restore.py
+having run, so no zip appears from them. The programs are proven in test_programs.py; here the
+zips the listing and restore need are written into the tenant's S3 folder by the real backup.py
+run from the test, against the local PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from saasodoo.backups import Backups, Policy
+from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import NotFound
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.backups.helpers import (
+    S3_KEY,
+    S3_SECRET,
+    PgServer,
+    S3Server,
+    make_tenant_data,
+    run_script,
+)
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass
+class Tenant:
+    id: str
+    namespace: str
+    bucket: str
+    backups: Backups
+
+
+@pytest.fixture(scope="module")
+def tenant(kube: Cluster, s3_server: S3Server) -> Iterator[Tenant]:
+    """One tenant whose backups go to the local S3 server (helm 4)."""
+    settings = Settings(
+        kubeconfig=kube.kubeconfig,
+        helm_binary=str(kube.tools.helm(4)),
+        base_domain="odoo.test",
+        helm_timeout="5m",
+    )
+    tenants = Tenants(settings)
+    tid = f"bak{uuid.uuid4().hex[:6]}"
+    bucket = f"bak-{tid}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    overrides = {
+        "backup": {
+            "storage": "s3",
+            "s3": {
+                "endpoint": s3_server.endpoint,
+                "bucket": bucket,
+                "prefix": "tenants",
+                "existingSecret": "backup-s3",
+            },  # fmt: skip
+        }
+    }
+    spec = TenantSpec.parse({"id": tid, "admin_email": "owner@bak.example", "overrides": overrides})
+    try:
+        asyncio.run(tenants.create(spec))
+        kube.core.create_namespaced_secret(
+            spec.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="backup-s3"),
+                string_data={"access-key-id": S3_KEY, "secret-access-key": S3_SECRET},
+            ),
+        )
+        yield Tenant(tid, spec.namespace, bucket, Backups(settings, poll_seconds=0.5))
+    finally:
+        try:
+            asyncio.run(tenants.delete(tid, wait=False))
+        except NotFound:
+            pass
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def test_on_demand_backup_is_a_job_from_the_cronjob_followed_to_completion(
+    tenant: Tenant, kube: Cluster
+) -> None:
+    cronjob = tenant.backups.cronjob(tenant.id)
+    result = tenant.backups.create(tenant.id, kind="on-demand", timeout=120)
+    assert result.job.succeeded and result.kind == "on-demand"
+    # No container ran (simulated cluster): the Job completed but wrote nothing.
+    assert result.backup is None
+
+    job = kube.api.sanitize_for_serialization(
+        client.BatchV1Api(kube.api).read_namespaced_job(result.job.name, tenant.namespace)
+    )
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["controller"]) == (
+        "CronJob", cronjob["metadata"]["name"], True,
+    )  # fmt: skip
+    assert job["status"]["succeeded"] == 1
+    # The CronJob's pod template, with only the backup kind set.
+    template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    ours = job["spec"]["template"]
+    want, got = _pod_spec({"spec": {"template": template}}), ours["spec"]
+    [want_c] = want["containers"]
+    [got_c] = got["containers"]
+    assert got_c["image"] == want_c["image"] and got_c["command"] == want_c["command"]
+    assert {e["name"]: e.get("value") for e in got_c["env"]}["BACKUP_KIND"] == "on-demand"
+    assert [e for e in got_c["env"] if e["name"] != "BACKUP_KIND"] == [
+        e for e in want_c["env"] if e["name"] != "BACKUP_KIND"
+    ]
+    assert got["volumes"] == want["volumes"] and got.get("affinity") == want.get("affinity")
+    assert got["securityContext"] == want["securityContext"]
+    labels = ours["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "backup"
+    # It ran where the Odoo pod runs (the RWO filestore).
+    pods = kube.core.list_namespaced_pod(
+        tenant.namespace, label_selector=f"job-name={result.job.name}"
+    ).items
+    odoo = kube.core.list_namespaced_pod(
+        tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+    ).items
+    assert pods and odoo and {p.spec.node_name for p in pods} == {odoo[0].spec.node_name}
+
+
+def test_backup_network_policy_allows_only_postgresql_dns_and_the_storage_endpoint(
+    tenant: Tenant, kube: Cluster, s3_server: S3Server
+) -> None:
+    policies = (
+        client.NetworkingV1Api(kube.api)
+        .list_namespaced_network_policy(
+            tenant.namespace, label_selector="app.kubernetes.io/component=backup"
+        )
+        .items
+    )
+    [policy] = [kube.api.sanitize_for_serialization(p) for p in policies]
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"] and not spec.get("ingress")
+    ports = sorted((p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"])
+    s3_port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    assert ports == sorted([(5432, "TCP"), (53, "UDP"), (53, "TCP"), (s3_port, "TCP")])
+    to_pg = next(r for r in spec["egress"] if r["ports"][0]["port"] == 5432)
+    assert to_pg["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "postgresql"
+    )
+
+
+def _real_backup(
+    pg_server: PgServer, s3_server: S3Server, database: str, tmp: Path, tenant: Tenant
+) -> str:
+    """The real backup.py, writing into the tenant's S3 folder as its CronJob would."""
+    root = tmp / "filestore"
+    make_tenant_data(pg_server, database, root)
+    env = {**pg_server.env(database), **s3_server.env(tenant.bucket, prefix="tenants"),
+           "ODOO_VERSION": "18.0"}  # fmt: skip
+    args = ["--s3", f"--tenant={tenant.id}", f"--filestore={root}", f"--work={tmp}"]
+    done = run_script("backup.py", args, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [name] = [ln.split()[2] for ln in done.stdout.splitlines() if " wrote " in ln]
+    return name
+
+
+def test_list_restore_and_verify(
+    tenant: Tenant,
+    kube: Cluster,
+    pg_server: PgServer,
+    s3_server: S3Server,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    name = _real_backup(pg_server, s3_server, database, tmp_path, tenant)
+    [listed] = tenant.backups.list_backups(tenant.id)
+    assert listed.name == name and listed.tenant == tenant.id and listed.kind == "scheduled"
+    assert listed.odoo_version == "18.0" and listed.sizes["filestore_files"] == 3
+    assert listed.to_dict()["tables"] == 3
+
+    apps = kube.apps
+    before = {
+        d.metadata.name: d.spec.replicas
+        for d in apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+    }
+    restored = tenant.backups.restore(tenant.id, name, timeout=120)
+    assert restored.ok and restored.scaled_back == before
+    after = {
+        d.metadata.name: d.spec.replicas
+        for d in apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+    }
+    assert after == before
+    job = kube.api.sanitize_for_serialization(
+        client.BatchV1Api(kube.api).read_namespaced_job(restored.job.name, tenant.namespace)
+    )
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"][:2] == ["python3", "/opt/odoo-tenant/restore.py"]
+    assert "--s3" in container["command"] and f"--backup={name}" in container["command"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGADMINUSER"]["value"] == "postgres"
+    assert env["PGADMINPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "postgres-password"
+    filestore = next(v for v in pod["volumes"] if v["name"] == "filestore")
+    assert not filestore["persistentVolumeClaim"].get("readOnly")
+    assert "affinity" not in pod  # Odoo is scaled down: nothing to be next to
+    assert job["spec"]["backoffLimit"] == 0
+
+    verified = tenant.backups.verify(tenant.id, timeout=120)
+    assert verified.ok and verified.verify_only
+    vjob = client.BatchV1Api(kube.api).read_namespaced_job(verified.job.name, tenant.namespace)
+    [vc] = vjob.spec.template.spec.containers
+    assert "--verify-only" in vc.command
+    assert any(m.name == "filestore" and m.read_only for m in vc.volume_mounts)
+
+    with pytest.raises(NotFound):
+        tenant.backups.restore(tenant.id, "20200101T000000Z-scheduled.zip")
+
+
+def test_prune_applies_the_tenants_retention_to_its_s3_folder(
+    tenant: Tenant, s3_server: S3Server
+) -> None:
+    s3 = s3_server.client()
+    for day in range(1, 29):
+        key = f"tenants/{tenant.id}/202602{day:02d}T031700Z-scheduled.zip"
+        s3.put_object(Bucket=tenant.bucket, Key=key, Body=b"zip")
+        s3.put_object(Bucket=tenant.bucket, Key=key + ".json", Body=b'{"kind": "scheduled"}')
+    assert tenant.backups.policy(tenant.id) == Policy(daily=7, weekly=4, monthly=3, pre_update=3)
+    before = tenant.backups.list_backups(tenant.id)
+    dry = tenant.backups.prune(tenant.id, Policy(daily=2, weekly=1, monthly=0), dry_run=True)
+    assert dry.deleted and tenant.backups.list_backups(tenant.id) == before
+    done = tenant.backups.prune(tenant.id, Policy(daily=2, weekly=1, monthly=0))
+    left = [b.name for b in tenant.backups.list_backups(tenant.id)]
+    assert sorted(done.kept) == sorted(left) and len(left) == 3
+    assert all(n + ".json" not in left for n in done.deleted)
