@@ -5,7 +5,8 @@ Serve it with a production WSGI server, in ONE process (job records live in memo
     waitress-serve --host 127.0.0.1 --port 8000 --threads 8 --call saasodoo.api:create_app
 
 Settings: ``SAASODOO_*`` (cluster side, as for the CLI) and ``SAASODOO_API_*``
-(``saasodoo.api.config.ApiSettings``: Supabase project, admins, CORS, cookies).
+(``saasodoo.api.config.ApiSettings``: Supabase project, admins, CORS, cookies, backup
+storage).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import JobRunner
 from saasodoo.api.services import Services
+from saasodoo.backups import Backups
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -59,6 +61,7 @@ def create_app(
     *,
     tenants: Tenants | None = None,
     auth: tuple[AuthBackend, TokenVerifier] | None = None,
+    backups: Backups | None = None,
 ) -> Flask:
     api = api_settings or ApiSettings()
     api.check()
@@ -77,12 +80,19 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=api.max_body_bytes,
     )
+    tenants = tenants or Tenants(settings or Settings())
+    backups = backups or Backups(
+        tenants.settings,
+        s3_endpoint=api.backup_s3_endpoint or None,
+        pvc_root=api.backup_pvc_root,
+    )
     app.extensions["saasodoo"] = Services(
         settings=api,
-        tenants=tenants or Tenants(settings or Settings()),
+        tenants=tenants,
         auth=backend,
         verifier=verifier,
         jobs=JobRunner(api.job_workers, api.job_queue, api.jobs_kept),
+        backups=backups,
     )
     errors.register(app)
     _register_blueprints(app)
@@ -91,10 +101,10 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from saasodoo.api import admin, auth, meta, tenants
+    from saasodoo.api import admin, auth, backups, meta, tenants
     from saasodoo.web import views
 
-    for bp in (meta.bp, auth.bp, tenants.bp, admin.bp, views.bp):
+    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp):
         app.register_blueprint(bp)
 
 

@@ -8,6 +8,7 @@ app runs the DEVELOPMENT-ONLY local auth mode; ``SAASODOO_API_ENV=production`` r
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -57,6 +58,26 @@ class ApiSettings(BaseSettings):
     jobs_kept: int = Field(default=1000, ge=10, description="Finished job records kept.")
     token_leeway: float = Field(default=10.0, ge=0, le=120, description="Clock skew, seconds.")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body.")
+    backup_s3_endpoint: str = Field(
+        default="",
+        description="Reach the tenants' backup bucket at this URL instead of the one their "
+        "pods use; empty: theirs.",
+    )
+    backup_pvc_root: Path | None = Field(
+        default=None,
+        description="Where the tenants' backup PVCs are mounted here (<root>/<tenant>); "
+        "unset: backups kept on PVCs cannot be listed.",
+    )
+    backup_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a backup/restore Job is followed; unset: its deadline + 60.",
+    )
+
+    @field_validator("backup_pvc_root", "backup_timeout", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("admins", "cors_origins", mode="before")
     @classmethod

@@ -121,6 +121,13 @@ class JobRunner:
                 (j for j in self._jobs.values() if j.tenant_id == tenant_id and j.active), None
             )
 
+    def latest_for(self, tenant_id: str) -> Job | None:
+        """The tenant's most recent job, finished or not (the web UI shows how it ended)."""
+        with self._lock:
+            return next(
+                (j for j in reversed(self._jobs.values()) if j.tenant_id == tenant_id), None
+            )
+
     def wait_idle(self, timeout: float) -> bool:
         """Whether every job finished within ``timeout`` seconds (tests, shutdown)."""
         deadline = _now().timestamp() + timeout

@@ -16,6 +16,8 @@ from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, OdooVersion
 from saasodoo.core.status import Phase
 
 TENANT_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A backup's name, as the chart's backup.py writes it: ``<UTC stamp>-<kind>.zip``.
+BACKUP_NAME_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[a-z]+(-[a-z]+)*\.zip$"
 
 
 class Strict(BaseModel):
@@ -60,6 +62,22 @@ class RollbackRequest(Strict):
     revision: int | None = Field(
         default=None, ge=1, le=2**31 - 1, description="Default: the previous revision."
     )
+
+
+def _backup_name(what: str) -> Any:
+    return Field(default=None, max_length=64, pattern=BACKUP_NAME_PATTERN, description=what)
+
+
+class RestoreRequest(Strict):
+    backup: str | None = _backup_name("Name of the backup to restore. Default: the newest.")
+    drop_previous: bool = Field(
+        default=False,
+        description="Drop the data replaced by the restore (default: kept aside, renamed).",
+    )
+
+
+class VerifyRequest(Strict):
+    backup: str | None = _backup_name("Name of the backup to verify. Default: the newest.")
 
 
 # -- responses ----------------------------------------------------------------------------
@@ -161,6 +179,24 @@ class HistoryOut(BaseModel):
     revisions: list[RevisionOut]
 
 
+class BackupOut(BaseModel):
+    name: str
+    tenant: str
+    kind: str
+    timestamp: str = Field(description="UTC, ISO 8601.")
+    odoo_version: str
+    db_name: str
+    sizes: dict[str, int] = Field(description="Bytes (zip, dump.sql...) and filestore counts.")
+    dump_sha256: str | None
+    modules: int
+    tables: int
+
+
+class BackupList(BaseModel):
+    tenant_id: str
+    backups: list[BackupOut] = Field(description="Complete backups, oldest first.")
+
+
 class PlanOut(BaseModel):
     name: str
     description: str
@@ -191,6 +227,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TenantCreate,
     TenantUpdate,
     RollbackRequest,
+    RestoreRequest,
+    VerifyRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorOut,
@@ -202,6 +240,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     JobOut,
     Accepted,
     HistoryOut,
+    BackupList,
     PlansOut,
     FleetOut,
     DistributionOut,

@@ -24,12 +24,12 @@ ERRORS = {
     400: "The body is not valid JSON.",
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
-    404: "No such tenant, revision or job (or not the caller's).",
+    404: "No such tenant, revision, backup or job (or not the caller's).",
     409: "Clashes with the current state (exists already, operation in progress).",
     413: "The body is too large.",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests to the auth server.",
-    502: "Helm failed (render, install or upgrade).",
+    502: "Helm failed (render, install or upgrade), or the backup storage did.",
     503: "The cluster, the auth server or the job queue is unavailable; retry later.",
 }
 AUTHED = (401, 503)
@@ -109,6 +109,26 @@ OPERATIONS = (
     Op(
         "post", "/api/tenants/{tenant_id}/rollback", "Roll back to a revision", "tenants",
         (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.RollbackRequest,
+        body_required=False,
+    ),
+    Op(
+        "get", "/api/tenants/{tenant_id}/backups", "Complete backups, from their manifests",
+        "backups", (200, m.BackupList), TENANT,
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/backups", "Back up now (on-demand)", "backups",
+        (202, m.Accepted), (*TENANT, *CHANGE),
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/backups/restore",
+        "Restore a backup (default: the newest); Odoo stops meanwhile", "backups",
+        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.RestoreRequest,
+        body_required=False,
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/backups/verify",
+        "Restore a backup into a scratch database and check it", "backups",
+        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.VerifyRequest,
         body_required=False,
     ),
     Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),

@@ -10,7 +10,7 @@ answers 422 at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,9 +20,16 @@ from pydantic import BaseModel, ValidationError
 from saasodoo.adapters.auth import AuthBackend, TokenVerifier, User
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import Job, JobRunner
-from saasodoo.api.models import RollbackRequest, TenantCreate, TenantUpdate
+from saasodoo.api.models import (
+    RestoreRequest,
+    RollbackRequest,
+    TenantCreate,
+    TenantUpdate,
+    VerifyRequest,
+)
+from saasodoo.backups import Backups
 from saasodoo.core.spec import TenantSpec, check_tenant_id
-from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.tenants import Tenant, Tenants
 
 T = TypeVar("T")
@@ -37,6 +44,7 @@ class Services:
     auth: AuthBackend
     verifier: TokenVerifier
     jobs: JobRunner
+    backups: Backups
 
     @property
     def local_auth(self) -> bool:
@@ -194,6 +202,92 @@ def start_delete(svc: Services, user: User, tenant_id: str, keep_volumes: bool) 
     return svc.jobs.submit(
         "delete", user.id, tenant_id, lambda: _delete(tenants, tenant_id, keep_volumes)
     )
+
+
+# -- backups --------------------------------------------------------------------------------------
+
+
+async def _blocking(fn: Callable[[], T]) -> T:
+    """A synchronous library call as a job's work (it runs in the job runner's thread)."""
+    return fn()
+
+
+def list_backups(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's complete backups, oldest first (422 when its storage is not readable
+    from here, e.g. a PVC without ``SAASODOO_API_BACKUP_PVC_ROOT``)."""
+    owned_tenant(svc, user, tenant_id)
+    return [b.to_dict() for b in svc.backups.list_backups(tenant_id)]
+
+
+def _stored_names(svc: Services, tenant_id: str) -> list[str] | None:
+    """Names of the tenant's backups; None when its storage is not readable from here."""
+    try:
+        return [b.name for b in svc.backups.list_backups(tenant_id)]
+    except InvalidInput:
+        return None  # a PVC: the Job's restore.py checks the name itself
+
+
+def _check_backup(svc: Services, tenant_id: str, backup: str | None) -> None:
+    """404 at once, before any Job, when the backup asked for (or any backup) is missing."""
+    names = _stored_names(svc, tenant_id)
+    if names is None:
+        return
+    if backup is None and not names:
+        raise NotFound(f"tenant '{tenant_id}' has no backups yet")
+    if backup is not None and backup not in names:
+        raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
+
+
+def start_backup(svc: Services, user: User, tenant_id: str) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    backups, timeout = svc.backups, svc.settings.backup_timeout
+    backups.cronjob(tenant_id)  # backups disabled: 404 now rather than a failed job
+    return svc.jobs.submit(
+        "backup",
+        user.id,
+        tenant_id,
+        lambda: _blocking(lambda: backups.create(tenant_id, timeout=timeout).to_dict()),
+    )
+
+
+def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreRequest) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    _check_backup(svc, tenant_id, body.backup)
+    backups, timeout = svc.backups, svc.settings.backup_timeout
+    return svc.jobs.submit(
+        "restore",
+        user.id,
+        tenant_id,
+        lambda: _blocking(
+            lambda: backups.restore(
+                tenant_id, body.backup, drop_previous=body.drop_previous, timeout=timeout
+            ).to_dict()
+        ),
+    )
+
+
+def start_verify(svc: Services, user: User, tenant_id: str, body: VerifyRequest) -> Job:
+    owned_tenant(svc, user, tenant_id)
+    _check_backup(svc, tenant_id, body.backup)
+    backups, timeout = svc.backups, svc.settings.backup_timeout
+    return svc.jobs.submit(
+        "verify",
+        user.id,
+        tenant_id,
+        lambda: _blocking(lambda: _verify(backups, tenant_id, body.backup, timeout)),
+    )
+
+
+def _verify(
+    backups: Backups, tenant_id: str, backup: str | None, timeout: float | None
+) -> dict[str, Any]:
+    result = backups.verify(tenant_id, backup, timeout=timeout)
+    if not result.ok:
+        detail = (result.job.result or {}).get("error") or result.job.reason
+        raise SaasodooError(
+            f"verification of '{tenant_id}' failed (job {result.job.name}): {detail}"
+        )
+    return result.to_dict()
 
 
 def job_for(svc: Services, user: User, job_id: str) -> Job:

@@ -1,4 +1,5 @@
-"""Blueprint ``web``: landing, sign-up, log-in, dashboard, create form, tenant page.
+"""Blueprint ``web``: landing, sign-up, log-in, dashboard, create form, tenant page (with
+its backups: "Back up now" and a restore per backup).
 
 The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless configured
 otherwise) holding the Supabase access and refresh tokens; every page verifies the access
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Response
 
 from saasodoo.adapters.auth import AuthFailed, Session, User
 from saasodoo.api import services as ops
-from saasodoo.api.models import TenantCreate
+from saasodoo.api.models import RestoreRequest, TenantCreate
 from saasodoo.api.services import Services, services
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
@@ -245,6 +246,35 @@ def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | 
     return job.to_dict()
 
 
+def _last_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
+    job = svc.jobs.latest_for(tenant_id)
+    if job is None or not (user.is_admin or job.owner == user.id):
+        return None
+    return job.to_dict()
+
+
+def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, Any]], str]:
+    """The tenant's backups for its page, or none and why (storage not readable from here)."""
+    try:
+        return ops.list_backups(svc, user, tenant_id), ""
+    except SaasodooError as exc:  # no backup CronJob, a PVC not mounted here, S3 down...
+        return [], exc.message
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+bp.add_app_template_filter(human_size, "human_size")
+
+
 @bp.get("/tenants/<tenant_id>")
 @login_required
 def tenant(tenant_id: str) -> ResponseReturnValue:
@@ -256,7 +286,16 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
         if job is None:
             raise
         found = None
-    return render_template("tenant.html", tenant_id=tenant_id, tenant=found, job=job)
+    backups, backups_note = _backups(svc, user, tenant_id) if found else ([], "")
+    return render_template(
+        "tenant.html",
+        tenant_id=tenant_id,
+        tenant=found,
+        job=job,
+        last_job=_last_job(svc, user, tenant_id),
+        backups=backups,
+        backups_note=backups_note,
+    )
 
 
 @bp.get("/tenants/<tenant_id>/status.json")
@@ -271,7 +310,7 @@ def tenant_status(tenant_id: str) -> ResponseReturnValue:
         return jsonify({"status": status, "reason": "", "job": job})
     return jsonify(
         {"status": found.status.phase.value, "reason": found.status.reason, "job": job,
-         "revision": found.status.revision}
+         "revision": found.status.revision, "last_job": _last_job(svc, user, tenant_id)}
     )  # fmt: skip
 
 
@@ -282,6 +321,12 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
     try:
         if action in ("suspend", "resume"):
             ops.start_suspend(svc, user, tenant_id, action == "suspend")
+        elif action == "backup":
+            ops.start_backup(svc, user, tenant_id)
+        elif action == "restore":
+            name = request.form.get("backup", "").strip()
+            body = ops.parse(RestoreRequest, {"backup": name} if name else {})
+            ops.start_restore(svc, user, tenant_id, body)
         elif action == "delete":
             if request.form.get("confirm", "").strip() != tenant_id:
                 raise InvalidInput(
@@ -295,8 +340,8 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
     except InvalidInput as exc:
         flash(f"{exc.message}: " + "; ".join(f.message for f in exc.fields))
     except SaasodooError as exc:
-        if isinstance(exc, NotFound):
-            raise
+        if isinstance(exc, NotFound) and exc.message == ops.not_found(tenant_id).message:
+            raise  # not the caller's tenant: the 404 page (a missing backup is flashed)
         flash(exc.message)
     else:
         flash(f"{action.capitalize()} of {tenant_id} started.")

@@ -74,9 +74,19 @@ def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") 
 
 
 @pytest.fixture(scope="session")
-def local_app(cluster_settings: Settings) -> Iterator[Flask]:
-    """The app in the development-only local auth mode against the simulated cluster."""
-    app = create_app(ApiSettings(cookie_secure=False, admins=["ops@example.com"]), cluster_settings)
+def local_app(
+    cluster_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """The app in the development-only local auth mode against the simulated cluster.
+
+    Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
+    would be mounted (empty here: no container runs on the simulated cluster)."""
+    api = ApiSettings(
+        cookie_secure=False,
+        admins=["ops@example.com"],
+        backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"),
+    )
+    app = create_app(api, cluster_settings)
     yield app
     services_of(app).jobs.wait_idle(300)
     services_of(app).jobs.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -134,6 +135,51 @@ def test_bad_input_on_other_routes(api: Api) -> None:
     res = api.call("DELETE", "/api/tenants/acme?keep_volumes=maybe")
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "keep_volumes"
     assert api.call("GET", "/api/jobs/unknown").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("route", "data", "field"),
+    [
+        ("restore", '{"backup": 3}', "backup"),
+        ("restore", '{"backup": "../../etc/passwd"}', "backup"),
+        ("restore", '{"backup": "20260101T010203Z-on-demand.tar"}', "backup"),
+        ("restore", '{"drop_previous": "yes"}', "drop_previous"),
+        ("restore", '{"backup": null, "force": true}', "force"),
+        ("restore", "[1]", "(body)"),
+        ("verify", '{"backup": ""}', "backup"),
+        ("verify", '{"drop_previous": true}', "drop_previous"),
+    ],
+)
+def test_bad_backup_bodies_answer_422_naming_the_field(
+    api: Api, route: str, data: str, field: str
+) -> None:
+    res = api.call(
+        "POST", f"/api/tenants/acme/backups/{route}", data=data, content_type="application/json"
+    )
+    assert res.status_code == 422, res.get_json()
+    _is_error(res.get_json(), 422)
+    assert field in [f["field"] for f in res.get_json()["fields"]], res.get_json()
+    res = api.call("GET", "/api/tenants/Not_Valid/backups")
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "id"
+
+
+def test_backup_storage_settings_reach_the_library(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAASODOO_API_BACKUP_S3_ENDPOINT", "http://minio.internal:9000")
+    monkeypatch.setenv("SAASODOO_API_BACKUP_PVC_ROOT", str(tmp_path))
+    monkeypatch.setenv("SAASODOO_API_BACKUP_TIMEOUT", "900")
+    app = create_app()
+    svc = services_of(app)
+    assert svc.backups.s3_endpoint == "http://minio.internal:9000"
+    assert svc.backups.pvc_root == tmp_path and svc.settings.backup_timeout == 900
+    svc.jobs.shutdown()
+    monkeypatch.setenv("SAASODOO_API_BACKUP_S3_ENDPOINT", "")
+    monkeypatch.setenv("SAASODOO_API_BACKUP_PVC_ROOT", "")
+    monkeypatch.setenv("SAASODOO_API_BACKUP_TIMEOUT", "")
+    settings = ApiSettings()
+    assert settings.backup_pvc_root is None and settings.backup_timeout is None
+    assert not settings.backup_s3_endpoint
 
 
 def test_unknown_routes_methods_and_big_bodies(client: FlaskClient, api: Api) -> None:

@@ -1,5 +1,6 @@
 """The web UI in headless Chromium (Debian's, driven by playwright): sign up, create a
-tenant (with a field error first), watch it become ready, delete it with confirmation.
+tenant (with a field error first), watch it become ready, back it up, delete it with
+confirmation.
 
 Screenshots are kept in build/test-artifacts/web/ (gitignored); the path is printed.
 """
@@ -82,6 +83,13 @@ def test_sign_up_create_watch_ready_delete(live_server: LiveServer, browser: Bro
         expect(status).to_have_text("ready", timeout=120_000)  # updated by the page's polling
         expect(page.locator("#url")).to_have_text(f"https://{tenant_id}.odoo.localhost")
         _shot(page, "04-tenant-ready")
+
+        expect(page.locator("#no-backups")).to_be_visible()  # no container runs: no zip
+        page.get_by_role("button", name="Back up now").click()
+        expect(page.locator(".flash")).to_contain_text(f"Backup of {tenant_id} started")
+        last = page.locator("#tenant [data-field=last_job]")
+        expect(last).to_have_text("backup: succeeded", timeout=120_000)
+        _shot(page, "04b-backed-up")
 
         page.get_by_role("link", name="Dashboard").click()
         row = page.locator(f'tr[data-tenant="{tenant_id}"]')

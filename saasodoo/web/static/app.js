@@ -1,5 +1,6 @@
 // Live status: elements with data-poll get their [data-field] children refreshed every 3 s.
-// Delete forms with data-confirm ask before posting.
+// Forms with data-confirm (delete, restore) ask before posting. The tenant page reloads when
+// its operation ends (new backups, new actions).
 (function () {
   "use strict";
   function setField(root, name, value) {
@@ -9,6 +10,10 @@
     if (name === "status") el.className = "status status-" + value;
   }
   function jobText(job) { return job ? job.kind + ": " + job.state : ""; }
+  function lastJobText(job) {
+    if (!job) return "-";
+    return jobText(job) + (job.error ? " (" + job.error.message + ")" : "");
+  }
   function poll(el) {
     fetch(el.dataset.poll, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
@@ -24,6 +29,12 @@
           setField(el, "reason", data.reason);
           setField(el, "revision", data.revision);
           setField(el, "job", jobText(data.job));
+          setField(el, "last_job", lastJobText(data.last_job));
+          if (el.dataset.jobShown === "yes" && !data.job && data.status !== "deleted") {
+            window.location.reload();  // the operation ended: show its outcome
+            return;
+          }
+          el.dataset.jobShown = data.job ? "yes" : "no";
           if (el.dataset.shown && el.dataset.shown !== data.status && data.status !== "creating") {
             // the page's actions depend on the status: reload once it settles
             if (!data.job) window.location.reload();

@@ -1,0 +1,49 @@
+"""Blueprint ``backups``: a tenant's backups, on-demand backups, restores and verifications.
+
+The work is ``saasodoo.backups.Backups`` (Jobs made from the tenant's backup CronJob); the
+changes answer 202 with the job to poll, one operation per tenant at a time (409), and
+another user's tenant answers 404 like a missing one, exactly as the tenant routes.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from saasodoo.api import services as ops
+from saasodoo.api.auth import bearer_user
+from saasodoo.api.errors import json_object
+from saasodoo.api.models import BackupList, RestoreRequest, VerifyRequest
+from saasodoo.api.services import parse, services
+from saasodoo.api.tenants import accepted
+
+bp = Blueprint("backups", __name__, url_prefix="/api/tenants/<tenant_id>/backups")
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.method != "OPTIONS":
+        bearer_user()
+
+
+@bp.get("")
+def list_backups(tenant_id: str) -> Response:
+    backups = ops.list_backups(services(), bearer_user(), tenant_id)
+    body = BackupList(tenant_id=tenant_id, backups=backups)  # type: ignore[arg-type]
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("")
+def create(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    return accepted(ops.start_backup(services(), bearer_user(), tenant_id))
+
+
+@bp.post("/restore")
+def restore(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = parse(RestoreRequest, json_object())
+    return accepted(ops.start_restore(services(), bearer_user(), tenant_id, body))
+
+
+@bp.post("/verify")
+def verify(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = parse(VerifyRequest, json_object())
+    return accepted(ops.start_verify(services(), bearer_user(), tenant_id, body))
