@@ -95,6 +95,13 @@ backup-prune: venv ## Apply retention: make backup-prune ID=acme [ARGS=--dry-run
 	@test -n "$(ID)" || { echo "usage: make backup-prune ID=<tenant> [ARGS=--dry-run]"; exit 2; }
 	@$(SAASODOO) backup prune $(ID) $(ARGS)
 
+.PHONY: fleet-ensure fleet-upgrade
+fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also drifted/held ones)
+	@$(SAASODOO) fleet ensure $(if $(FORCE),--force)
+
+fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IMAGE_TAG= CHART= CHART_VERSION= CANARIES=1 MAX_FAILURES=0]
+	@$(SAASODOO) fleet upgrade $(if $(ODOO_VERSION),--odoo-version $(ODOO_VERSION)) $(if $(IMAGE_TAG),--odoo-image-tag $(IMAGE_TAG)) $(if $(CHART),--chart $(CHART)) $(if $(CHART_VERSION),--chart-version $(CHART_VERSION)) --canaries $(or $(CANARIES),1) --max-failures $(or $(MAX_FAILURES),0)
+
 .PHONY: distribution
 distribution: venv ## Tenants per node
 	@$(SAASODOO) cluster distribution

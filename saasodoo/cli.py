@@ -390,13 +390,19 @@ def tenant_rollback(
 @tenant.command("delete")
 @tenant_arg
 @click.option("--keep-volumes", is_flag=True, help="Keep the PersistentVolumes (Retain).")
+@click.option("--no-final-backup", is_flag=True, help="Delete without taking a final backup.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @wait_option
 @click.pass_context
 def tenant_delete(
-    ctx: click.Context, tenant_id: str, keep_volumes: bool, yes: bool, wait: bool
+    ctx: click.Context,
+    tenant_id: str,
+    keep_volumes: bool,
+    no_final_backup: bool,
+    yes: bool,
+    wait: bool,
 ) -> None:
-    """Delete TENANT: helm uninstall, then its namespace."""
+    """Delete TENANT: a final backup, helm uninstall, then its namespace."""
     check_tenant_id(tenant_id)
     if not yes:
         click.confirm(
@@ -405,7 +411,14 @@ def tenant_delete(
             err=True,
         )
     with _progress(f"deleting tenant {tenant_id}"):
-        _run(_tenants(ctx).delete(tenant_id, keep_volumes=keep_volumes, wait=wait))
+        _run(
+            _tenants(ctx).delete(
+                tenant_id,
+                keep_volumes=keep_volumes,
+                final_backup=not no_final_backup,
+                wait=wait,
+            )
+        )
     err.print(f"tenant {tenant_id} deleted")
 
 
@@ -471,9 +484,14 @@ def cluster_distribution(ctx: click.Context, output: str) -> None:
     out.print(table)
 
 
-from saasodoo.cli_backup import backup  # noqa: E402  (the backup group lives in its own module)
+# Command groups that live in their own modules.
+from saasodoo.cli_backup import backup  # noqa: E402
+from saasodoo.cli_fleet import export_cmd, fleet, usage  # noqa: E402
 
 cli.add_command(backup)
+cli.add_command(fleet)
+cli.add_command(export_cmd)
+tenant.add_command(usage)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

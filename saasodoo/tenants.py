@@ -9,18 +9,24 @@ input leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import secrets
+import socket
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube
 from saasodoo.core.plans import Catalog
+from saasodoo.core.reconcile import Applied, Lease, parse_duration
 from saasodoo.core.spec import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -51,6 +57,16 @@ SPEC_ANNOTATION = "saasodoo.dev/spec"
 SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
 #: Who owns the tenant (the API's user id); ownership lives on the namespace only.
 OWNER_ANNOTATION = "saasodoo.dev/owner"
+#: What saasodoo's last successful operation applied: {"digest", "revision"} (JSON).
+APPLIED_ANNOTATION = "saasodoo.dev/applied"
+#: Digest of an upgrade that failed and was rolled back (not retried until forced).
+FAILED_DIGEST_ANNOTATION = "saasodoo.dev/failed-digest"
+#: The operation in flight (JSON lease: holder host:pid, operation, digest, expires);
+#: set before helm runs, removed when the result is recorded. A lease left by a dead
+#: process tells ``ensure`` that a pending release is stuck, not in progress.
+OPERATION_ANNOTATION = "saasodoo.dev/operation"
+#: Margin added to the helm timeout before a lease of another host counts as expired.
+LEASE_MARGIN = timedelta(minutes=2)
 POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
@@ -130,6 +146,40 @@ class Tenants:
     def url_for(self, tenant_id: str) -> str:
         return f"https://{tenant_id}.{self.settings.base_domain}"
 
+    async def desired(
+        self, spec: TenantSpec, *, suspended: bool = False
+    ) -> tuple[TenantValues, str]:
+        """The values of ``spec`` and their digest (chart version + values)."""
+        values = self.values_for(spec, suspended=suspended)
+        return values, values.digest(await self.helm.digest_chart_version())
+
+    # -- bookkeeping for reconcile (see saasodoo.core.reconcile) --------------------------
+
+    def lease_for(self, operation: str, digest: str) -> Lease:
+        timeout = parse_duration(self.settings.helm_timeout)
+        return Lease(
+            holder=f"{socket.gethostname()}:{os.getpid()}",
+            operation=operation,
+            digest=digest,
+            expires=datetime.now(UTC) + timeout + LEASE_MARGIN,
+        )
+
+    @asynccontextmanager
+    async def _leased(self, namespace: str, operation: str, digest: str) -> AsyncIterator[None]:
+        """Hold the operation lease around a helm call; an error (not a crash) releases it."""
+        self.kube.patch_namespace(
+            namespace,
+            annotations={OPERATION_ANNOTATION: lease_json(self.lease_for(operation, digest))},
+        )
+        try:
+            yield
+        except BaseException:
+            try:
+                self.kube.patch_namespace(namespace, annotations={OPERATION_ANNOTATION: None})
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("could not release the operation lease on %s", namespace)
+            raise
+
     # -- reading ------------------------------------------------------------------------
 
     def _spec_from_namespace(self, ns: Any) -> TenantSpec:
@@ -207,6 +257,7 @@ class Tenants:
         values = self.values_for(spec)  # unknown plan etc. fail here, before any change
         # Render once without the cluster: schema errors in overrides surface now.
         await self.helm.template(spec.release, spec.namespace, values.values)
+        digest = values.digest(await self.helm.digest_chart_version())
         if self.kube.read_namespace(spec.namespace) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
         self.kube.create_tenant_namespace(
@@ -215,23 +266,34 @@ class Tenants:
             labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
             annotations={
                 SPEC_ANNOTATION: spec.model_dump_json(),
+                # The lease is taken with the namespace: a crash from here on is recoverable.
+                OPERATION_ANNOTATION: lease_json(self.lease_for("create", digest)),
                 **({OWNER_ANNOTATION: owner} if owner else {}),
             },
         )
-        self.kube.create_secret_if_absent(
-            spec.namespace,
-            ADMIN_SECRET_NAME,
-            {ADMIN_SECRET_KEY: admin_password or secrets.token_urlsafe(24)},
-            labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
-        )
-        log.info("installing tenant %s (plan %s)", spec.id, spec.plan)
-        await self.helm.install_or_upgrade(
-            spec.release,
-            spec.namespace,
-            values.values,
-            description=f"saasodoo: create (plan {spec.plan})",
-            wait=wait,
-        )
+        try:
+            self.kube.create_secret_if_absent(
+                spec.namespace,
+                ADMIN_SECRET_NAME,
+                {ADMIN_SECRET_KEY: admin_password or secrets.token_urlsafe(24)},
+                labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
+            )
+            log.info("installing tenant %s (plan %s)", spec.id, spec.plan)
+            rev = await self.helm.install_or_upgrade(
+                spec.release,
+                spec.namespace,
+                values.values,
+                description=f"saasodoo: create (plan {spec.plan})",
+                wait=wait,
+            )
+        except BaseException:
+            # A failure (not a crash) releases the lease: ensure may then act at once.
+            try:
+                self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("could not release the operation lease on %s", spec.namespace)
+            raise
+        self._record(spec, False, applied=Applied(digest, rev.revision))
         return await self.get(spec.id)
 
     async def update(
@@ -260,15 +322,16 @@ class Tenants:
             raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         suspended = _is_suspended(ns)
-        values = self.values_for(spec, suspended=suspended)
-        await self.helm.install_or_upgrade(
-            spec.release,
-            spec.namespace,
-            values.values,
-            description=f"saasodoo: update {', '.join(sorted(changes))}",
-            wait=wait,
-        )
-        self._record(spec, suspended)
+        values, digest = await self.desired(spec, suspended=suspended)
+        async with self._leased(spec.namespace, "update", digest):
+            rev = await self.helm.install_or_upgrade(
+                spec.release,
+                spec.namespace,
+                values.values,
+                description=f"saasodoo: update {', '.join(sorted(changes))}",
+                wait=wait,
+            )
+        self._record(spec, suspended, applied=Applied(digest, rev.revision))
         return await self.get(tenant_id)
 
     async def suspend(self, tenant_id: str, *, wait: bool = True) -> Tenant:
@@ -280,15 +343,17 @@ class Tenants:
     async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
-        values = self.values_for(spec, suspended=suspended)
-        await self.helm.install_or_upgrade(
-            spec.release,
-            spec.namespace,
-            values.values,
-            description=f"saasodoo: {'suspend' if suspended else 'resume'}",
-            wait=wait,
-        )
-        self._record(spec, suspended)
+        values, digest = await self.desired(spec, suspended=suspended)
+        operation = "suspend" if suspended else "resume"
+        async with self._leased(spec.namespace, operation, digest):
+            rev = await self.helm.install_or_upgrade(
+                spec.release,
+                spec.namespace,
+                values.values,
+                description=f"saasodoo: {operation}",
+                wait=wait,
+            )
+        self._record(spec, suspended, applied=Applied(digest, rev.revision))
         return await self.get(tenant_id)
 
     async def rollback(
@@ -328,33 +393,51 @@ class Tenants:
         }
         current_claims = self.kube.claim_sizes(spec.namespace)
         shrinking = shrinking_claims(target_claims, current_claims)
-        if not shrinking:
-            await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
-        else:
-            values = floor_volume_sizes(target_values, target_claims, current_claims)
-            await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values,
-                description=(
-                    f"saasodoo: rollback to {revision} (its values; volumes kept at their "
-                    f"current size: {', '.join(shrinking)})"
-                ),
-                wait=wait,
-            )
         recorded = get_path(target_values, "tenant.spec")
-        if isinstance(recorded, dict) and recorded:
-            restored = TenantSpec.model_validate(recorded)
-            suspended = get_path(target_values, "odoo.replicas") == 0
-            self._record(restored, suspended)
+        restored = (
+            TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
+        )
+        suspended = get_path(target_values, "odoo.replicas") == 0
+        # What the rollback applies, as ensure will compute it from the restored spec (with
+        # volumes kept at their size the values differ only where Kubernetes forces them).
+        digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
+        async with self._leased(spec.namespace, f"rollback to {revision}", digest):
+            if not shrinking:
+                await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+            else:
+                values = floor_volume_sizes(target_values, target_claims, current_claims)
+                await self.helm.install_or_upgrade(
+                    spec.release,
+                    spec.namespace,
+                    values,
+                    description=(
+                        f"saasodoo: rollback to {revision} (its values; volumes kept at their "
+                        f"current size: {', '.join(shrinking)})"
+                    ),
+                    wait=wait,
+                )
+        head = await self.helm.status(spec.release, spec.namespace)
+        if restored is not None and head is not None:
+            self._record(restored, suspended, applied=Applied(digest, head.revision))
+        else:
+            self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
         return await self.get(tenant_id)
 
     async def delete(
-        self, tenant_id: str, *, keep_volumes: bool = False, wait: bool = True
+        self,
+        tenant_id: str,
+        *,
+        keep_volumes: bool = False,
+        final_backup: bool = True,
+        wait: bool = True,
     ) -> None:
-        """``helm uninstall`` then delete the namespace; ``keep_volumes`` retains the PVs."""
+        """A final backup (unless ``final_backup`` is False), ``helm uninstall``, then the
+        namespace; ``keep_volumes`` retains the PVs. A failed final backup raises before
+        anything is deleted."""
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
+        if final_backup:
+            await asyncio.to_thread(self._final_backup, spec.id)
         if keep_volumes:
             self.kube.retain_volumes(spec.namespace, spec.id)
         await self.helm.uninstall(spec.release, spec.namespace, wait=wait)
@@ -362,14 +445,35 @@ class Tenants:
         if wait:
             self.kube.wait_namespace_gone(spec.namespace, timeout=300)
 
-    def _record(self, spec: TenantSpec, suspended: bool) -> None:
+    def _final_backup(self, tenant_id: str) -> None:
+        from saasodoo.backups import Backups  # the backups package imports this module
+
+        try:
+            Backups(self.settings, kube=self.kube).create(tenant_id, kind="final")
+        except NotFound:  # backup.enabled=false or no release: nothing to back up with
+            log.warning(
+                "tenant %s has no backup CronJob: deleted without a final backup", tenant_id
+            )
+
+    def _record(
+        self,
+        spec: TenantSpec,
+        suspended: bool,
+        *,
+        applied: Applied | None = None,
+        failed_digest: str | None = None,
+    ) -> None:
+        """Record the spec and, with ``applied``, what was applied; releases the lease."""
+        annotations: dict[str, str | None] = {
+            SPEC_ANNOTATION: spec.model_dump_json(),
+            SUSPENDED_ANNOTATION: "true" if suspended else None,
+        }
+        if applied is not None:
+            annotations[APPLIED_ANNOTATION] = applied_json(applied)
+            annotations[FAILED_DIGEST_ANNOTATION] = failed_digest
+            annotations[OPERATION_ANNOTATION] = None
         self.kube.patch_namespace(
-            spec.namespace,
-            labels={PLAN_LABEL: spec.plan},
-            annotations={
-                SPEC_ANNOTATION: spec.model_dump_json(),
-                SUSPENDED_ANNOTATION: "true" if suspended else None,
-            },
+            spec.namespace, labels={PLAN_LABEL: spec.plan}, annotations=annotations
         )
 
     # -- placement ------------------------------------------------------------------------
@@ -383,6 +487,21 @@ class Tenants:
             if node and tenant:
                 nodes.setdefault(node, set()).add(tenant)
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
+
+
+def lease_json(lease: Lease) -> str:
+    return json.dumps(
+        {
+            "holder": lease.holder,
+            "operation": lease.operation,
+            "digest": lease.digest,
+            "expires": lease.expires.isoformat(),
+        }
+    )
+
+
+def applied_json(applied: Applied) -> str:
+    return json.dumps({"digest": applied.digest, "revision": applied.revision})
 
 
 def _owner(ns: Any) -> str | None:

@@ -12,7 +12,12 @@
 # nodes (default 3). No container runs: pods are scheduled for real and then
 # marked Running/Ready by kwok. The harness adds what a bare control plane
 # lacks: a default StorageClass whose PVCs really bind (scripts/kwok_provisioner.py),
-# IngressClass `traefik` and namespace `traefik`.
+# IngressClass `traefik` and namespace `traefik`. kwokctl also runs metrics-server
+# (built by scripts/install-tools.sh), so the metrics.k8s.io API serves the CPU and
+# memory kwok simulates for every pod: by default 20m CPU and 64Mi per container, or
+# the pod's annotations kwok.x-k8s.io/usage-cpu / kwok.x-k8s.io/usage-memory. A
+# cluster created before metrics-server was added has no metrics API: `up` says so;
+# `scripts/cluster.sh down && scripts/cluster.sh up` (make cluster-down cluster) fixes it.
 #
 # With SAASODOO_KUBECONFIG or KUBECONFIG set, `up` and `status` use that cluster
 # instead and start nothing.
@@ -43,7 +48,7 @@ require_tools() {
   local missing=()
   for b in "$KWOKCTL" "$(tool_bin kwok kwok)" "$KUBECTL" "$(tool_bin etcd etcd)" \
     "$(tool_bin kubernetes kube-apiserver)" "$(tool_bin kubernetes kube-controller-manager)" \
-    "$(tool_bin kubernetes kube-scheduler)"; do
+    "$(tool_bin kubernetes kube-scheduler)" "$(tool_bin metrics-server metrics-server)"; do
     [[ -x $b ]] || missing+=("$b")
   done
   if [[ ${#missing[@]} -gt 0 ]]; then
@@ -74,6 +79,43 @@ options:
   kubeSchedulerBinary: $(tool_bin kubernetes kube-scheduler)
   etcdBinary: $(tool_bin etcd etcd)
   kwokControllerBinary: $(tool_bin kwok kwok)
+  enableMetricsServer: true
+  metricsServerBinary: $(tool_bin metrics-server metrics-server)
+  metricsServerManifests:
+  - $(tool_dir metrics-server)/manifests/base
+# The fake nodes' InternalIPs (192.0.2.x) lead nowhere; their Hostname (localhost) reaches
+# kwok, which serves each node's /metrics/resource.
+componentsPatches:
+- name: metrics-server
+  extraArgs:
+  - key: kubelet-preferred-address-types
+    value: Hostname
+    override: true
+# The apiserver's default Service range is a /24: ~250 tenants (one ClusterIP each). A /16
+# holds the 1,000-tenant benchmark and more.
+- name: kube-apiserver
+  extraArgs:
+  - key: service-cluster-ip-range
+    value: 10.96.0.0/16
+---
+# Simulated usage behind metrics.k8s.io: a pod's annotations, else a small constant.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterResourceUsage
+metadata:
+  name: usage-from-annotation
+spec:
+  usages:
+  - usage:
+      cpu:
+        expression: |
+          "kwok.x-k8s.io/usage-cpu" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-cpu"])
+          : Quantity("20m")
+      memory:
+        expression: |
+          "kwok.x-k8s.io/usage-memory" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-memory"])
+          : Quantity("64Mi")
 EOF
   if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m -v WARN >&2; then
     err "kwokctl create cluster failed; component logs are in $CLUSTER_DIR/logs"
@@ -154,6 +196,17 @@ scale_nodes() {
   done
 }
 
+# Clusters created before metrics-server was part of the harness lack the metrics API;
+# kwokctl cannot add a component to an existing cluster, so say how to recreate it.
+check_metrics_api() {
+  if ! kubectl get apiservice v1beta1.metrics.k8s.io >/dev/null 2>&1; then
+    err "cluster '$CLUSTER' has no metrics API (created before metrics-server was added);"
+    err "tenant usage needs it: run 'make cluster-down && make cluster' once"
+    return 0
+  fi
+  info "metrics API (metrics.k8s.io) registered"
+}
+
 # A cluster named by SAASODOO_KUBECONFIG or KUBECONFIG is used as it is.
 external_kubeconfig() { echo "${SAASODOO_KUBECONFIG:-${KUBECONFIG:-}}"; }
 
@@ -187,6 +240,7 @@ cmd_up() {
   apply_addons
   start_provisioner
   scale_nodes
+  check_metrics_api
   info "cluster '$CLUSTER' ready; use it with: export KUBECONFIG=$KUBECONFIG_PATH"
   echo "$KUBECONFIG_PATH"
 }

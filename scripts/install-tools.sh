@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs)
+ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
@@ -150,6 +150,25 @@ build_helm_docs() {
     "github.com/norwoodj/helm-docs/cmd/helm-docs@$v"
 }
 
+build_metrics_server() {
+  local v=$METRICS_SERVER_VERSION out=$1 work=$2 mod=sigs.k8s.io/metrics-server
+  # Served by kwokctl's metrics-server support (binary runtime); it scrapes the resource
+  # metrics kwok simulates. Its kustomize manifests (APIService, Service, RBAC) come from
+  # the same module and are kept next to the binary for kwokctl.
+  go_wrapper_module "$work"
+  info "metrics-server: go get $mod/cmd/metrics-server@$v"
+  (cd "$work" && run_logged metrics-server go get "$mod/cmd/metrics-server@$v")
+  info "metrics-server: go build metrics-server"
+  (cd "$work" && run_logged metrics-server go build -trimpath \
+    -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/component-base/version.gitVersion=$v" \
+    -o "$out/metrics-server" "$mod/cmd/metrics-server")
+  local src
+  src=$(cd "$work" && go list -m -f '{{.Dir}}' "$mod")
+  mkdir -p "$out/../manifests"
+  cp -r "$src/manifests/base" "$out/../manifests/base"
+  chmod -R u+w "$out/../manifests"
+}
+
 # install TOOL: reuse the cache entry, link a matching binary from PATH, or build.
 install_one() {
   local tool=$1 dir bin v
@@ -181,6 +200,7 @@ install_one() {
       helm4) build_helm 4 "$v" "$tmp/bin" ;;
       netpolicy) build_netpolicy "$tmp/bin" "$work" ;;
       helm-docs) build_helm_docs "$tmp/bin" ;;
+      metrics-server) build_metrics_server "$tmp/bin" "$work" ;;
       *) err "unknown tool '$tool' (known: ${ALL_TOOLS[*]})"; return 2 ;;
     esac || { err "$tool $v: build FAILED (see above)"; rm -rf "$tmp"; return 1; }
   fi

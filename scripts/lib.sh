@@ -20,6 +20,7 @@ tool_version() {
     helm4) echo "$HELM4_VERSION" ;;
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
+    metrics-server) echo "$METRICS_SERVER_VERSION" ;;
     *) return 1 ;;
   esac
 }

@@ -132,9 +132,10 @@ class Helm:
 
         async def counted_run(args: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
             self.calls += 1
-            return await run(args, input)
+            out: bytes = await run(args, input)
+            return out
 
-        command.run = counted_run  # type: ignore[method-assign]
+        command.run = counted_run
 
     def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(values.schema.json, values.yaml) of a chart directory; None for packaged charts."""

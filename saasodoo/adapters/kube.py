@@ -7,7 +7,9 @@ name, revision and status), so listing 1,000 tenants does not download 1,000 man
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -80,6 +82,7 @@ class Kube:
         self.timeout = settings.kube_timeout
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
         #: API requests made (for benchmarks and the no-op fleet pass checks).
         self.requests = 0
 
@@ -164,11 +167,13 @@ class Kube:
             kept.append(pvc.spec.volume_name)
         return kept
 
-    def list_tenant_namespaces(self) -> list[client.V1Namespace]:
+    def list_tenant_namespaces(self, selector: str | None = None) -> list[client.V1Namespace]:
+        """Tenant namespaces; ``selector`` (a label selector) narrows them down."""
+        label_selector = f"{TENANT_LABEL},{selector}" if selector else TENANT_LABEL
         self._count()
         with translate("list tenant namespaces"):
             items = self.core.list_namespace(
-                label_selector=TENANT_LABEL, _request_timeout=self.timeout
+                label_selector=label_selector, _request_timeout=self.timeout
             ).items
         return list(items)
 
@@ -302,6 +307,55 @@ class Kube:
                 updated=_modified_at(labels, meta),
             )
         return heads
+
+    def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
+        """Mark a revision stuck in pending-* as failed, as Flux's helm-controller does.
+
+        Edits Helm's storage Secret (``sh.helm.release.v1.<name>.v<revision>``): the
+        release record (base64 of gzipped JSON) and its ``status`` label. Returns the
+        status it had. Only for a pending revision whose operator is gone: Helm itself
+        offers no command for it.
+        """
+        name = f"sh.helm.release.v1.{release}.v{revision}"
+        self._count()
+        with translate(f"read helm release record {namespace}/{name}"):
+            secret = self.core.read_namespaced_secret(
+                name, namespace, _request_timeout=self.timeout
+            )
+        raw = base64.b64decode(base64.b64decode(secret.data["release"]))
+        gzipped = raw[:2] == b"\x1f\x8b"
+        doc = json.loads(gzip.decompress(raw) if gzipped else raw)
+        before = str(doc.get("info", {}).get("status", ""))
+        doc.setdefault("info", {})["status"] = "failed"
+        doc["info"]["description"] = reason
+        encoded = json.dumps(doc).encode()
+        if gzipped:
+            encoded = gzip.compress(encoded)
+        secret.data["release"] = base64.b64encode(base64.b64encode(encoded)).decode()
+        secret.metadata.labels = {**(secret.metadata.labels or {}), "status": "failed"}
+        self._count()
+        with translate(f"unlock helm release record {namespace}/{name}"):
+            self.core.replace_namespaced_secret(
+                name, namespace, secret, _request_timeout=self.timeout
+            )
+        return before
+
+    # -- metrics --------------------------------------------------------------------
+
+    def list_pod_metrics(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """PodMetrics (metrics.k8s.io/v1beta1) of tenant pods: one request for all."""
+        kw: dict[str, Any] = {"label_selector": TENANT_LABEL, "_request_timeout": self.timeout}
+        self._count()
+        with translate("list pod metrics (metrics.k8s.io)"):
+            if namespace:
+                doc = self.custom.list_namespaced_custom_object(
+                    "metrics.k8s.io", "v1beta1", namespace, "pods", **kw
+                )
+            else:
+                doc = self.custom.list_cluster_custom_object(
+                    "metrics.k8s.io", "v1beta1", "pods", **kw
+                )
+        return list(doc.get("items") or [])
 
     # -- nodes and pods -------------------------------------------------------------
 

@@ -121,6 +121,6 @@ def delete_after(local_app: Flask) -> Iterator[Callable[[str], None]]:
 
     for tenant_id in ids:
         try:
-            asyncio.run(svc.tenants.delete(tenant_id, wait=True))
+            asyncio.run(svc.tenants.delete(tenant_id, final_backup=False, wait=True))
         except NotFound:
             pass

@@ -54,7 +54,7 @@ def fuzzer(local_app: Flask) -> Iterator[Api]:
 
 def _delete(app: Flask, tenant_id: str) -> None:
     try:
-        asyncio.run(services_of(app).tenants.delete(tenant_id, wait=True))
+        asyncio.run(services_of(app).tenants.delete(tenant_id, final_backup=False, wait=True))
     except NotFound:
         pass
 

@@ -129,6 +129,6 @@ def _wait_gone(server: LiveServer, tenant_id: str, *, delete: bool = False) -> N
         except NotFound:
             return
         if delete:
-            _run(svc.tenants.delete(tenant_id, wait=True))
+            _run(svc.tenants.delete(tenant_id, final_backup=False, wait=True))
         time.sleep(1)
     raise AssertionError(f"tenant {tenant_id} still exists")

@@ -82,7 +82,7 @@ def tenant(kube: Cluster, s3_server: S3Server) -> Iterator[Tenant]:
         yield Tenant(tid, spec.namespace, bucket, Backups(settings, poll_seconds=0.5))
     finally:
         try:
-            asyncio.run(tenants.delete(tid, wait=False))
+            asyncio.run(tenants.delete(tid, final_backup=False, wait=False))
         except NotFound:
             pass
 

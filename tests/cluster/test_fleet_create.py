@@ -28,7 +28,7 @@ def test_twenty_tenants_created_concurrently_are_ready_and_spread(kube: Cluster)
     async def cleanup() -> None:
         async def one(tid: str) -> None:
             try:
-                await tenants.delete(tid, wait=False)
+                await tenants.delete(tid, final_backup=False, wait=False)
             except NotFound:
                 pass
 

@@ -152,7 +152,14 @@ def test_simulated_cluster_listens_on_loopback_only(kube: Cluster) -> None:
 
     if not kube.simulated:
         return  # a real cluster's listeners are not ours to check
-    ours = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok-controller")
+    ours = (
+        "etcd",
+        "kube-apiserver",
+        "kube-controller",
+        "kube-scheduler",
+        "kwok-controller",
+        "metrics-server",
+    )
     out = subprocess.run(
         ["ss", "--listening", "--tcp", "--udp", "--numeric", "--processes", "--no-header"],
         capture_output=True,

@@ -1,0 +1,181 @@
+"""ensure against the cluster: crash recovery, failed upgrades, SRE hand changes (helm 3 and 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from saasodoo.core.reconcile import State
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.status import Phase
+from saasodoo.errors import NotFound
+from saasodoo.fleet import Fleet, Outcome
+from saasodoo.settings import Settings
+from saasodoo.tenants import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION, Tenants
+from tests.support import ROOT, Cluster
+
+pytestmark = pytest.mark.cluster
+
+#: Overrides whose Odoo pod can never be scheduled: an upgrade to them times out.
+UNSCHEDULABLE = {
+    "odoo": {"resources": {"requests": {"cpu": "500"}, "limits": {"cpu": "500"}}},
+    "quota": {"hard": {"requests.cpu": "2000", "limits.cpu": "2000"}},
+}
+
+
+@pytest.fixture(params=[3, 4], ids=["helm3", "helm4"])
+def major(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+def make_tenants(kube: Cluster, major: int, timeout: str = "5m") -> Tenants:
+    return Tenants(
+        Settings(
+            kubeconfig=kube.kubeconfig,
+            helm_binary=str(kube.tools.helm(major)),
+            helm_timeout=timeout,
+        )
+    )
+
+
+def cleanup(tenants: Tenants, *ids: str, wait: bool = True) -> None:
+    for tid in ids:
+        try:
+            asyncio.run(tenants.delete(tid, final_backup=False, wait=wait))
+        except NotFound:
+            pass
+
+
+@pytest.fixture
+def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iterator[str]:
+    prefix = {"test_killed": "reck", "test_failed": "recf", "test_sre": "recs"}
+    name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
+    tid = f"{name}-h{major}"
+    tenants = make_tenants(kube, major)
+    cleanup(tenants, tid)
+    yield tid
+    cleanup(tenants, tid, wait=False)
+
+
+def release_statuses(kube: Cluster, tid: str) -> dict[int, str]:
+    secrets = kube.core.list_namespaced_secret(
+        f"tenant-{tid}", label_selector=f"owner=helm,name={tid}"
+    ).items
+    return {int(s.metadata.labels["version"]): s.metadata.labels["status"] for s in secrets}
+
+
+def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
+    tid = tenant_id
+    code = (
+        "import asyncio\n"
+        "from saasodoo.core.spec import TenantSpec\n"
+        "from saasodoo.settings import Settings\n"
+        "from saasodoo.tenants import Tenants\n"
+        f"t = Tenants(Settings(kubeconfig={str(kube.kubeconfig)!r}, "
+        f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m'))\n"
+        f"spec = TenantSpec.parse({{'id': {tid!r}, 'admin_email': 'a@crash.example'}})\n"
+        "asyncio.run(t.create(spec))\n"
+    )
+    # Its own session: SIGKILL takes the orchestrator and its helm child, as a pod kill would.
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "create finished before helm was caught installing"
+            try:
+                if release_statuses(kube, tid).get(1) == "pending-install":
+                    break
+            except Exception:  # noqa: BLE001 - the namespace may not exist yet
+                pass
+            assert time.monotonic() < deadline, "helm install never started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert release_statuses(kube, tid) == {1: "pending-install"}
+    ns = kube.core.read_namespace(f"tenant-{tid}")
+    assert OPERATION_ANNOTATION in ns.metadata.annotations  # the dead process's lease
+
+    tenants = make_tenants(kube, major)
+    fleet = Fleet(tenants)
+    assert fleet.state_of(asyncio.run(fleet.observe(tid))) is State.STUCK
+    result = asyncio.run(fleet.ensure(tid))
+    assert result.outcome is Outcome.RECOVERED, result
+    assert result.steps[0] == "stuck -> unlock"
+    status = asyncio.run(tenants.get(tid))
+    assert status.status.phase is Phase.READY, status.status
+    assert status.status.release_status == "deployed"
+    ns = kube.core.read_namespace(f"tenant-{tid}")
+    assert OPERATION_ANNOTATION not in (ns.metadata.annotations or {})
+    # Converged: the next ensure does nothing, without running helm beyond its status look.
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenant_id: str) -> None:
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major, timeout="12s")
+    fleet = Fleet(tenants)
+    spec = TenantSpec.parse({"id": tid, "admin_email": "a@fail.example"})
+    asyncio.run(tenants.create(spec))
+    # The desired spec changes (as the API records it) to values that cannot become ready.
+    bad = TenantSpec.parse({**spec.model_dump(), "overrides": UNSCHEDULABLE})
+    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
+
+    result = asyncio.run(fleet.ensure(tid))
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    assert "upgrade:" in result.detail  # the helm error is reported
+    history = asyncio.run(tenants.history(tid))
+    assert [(r.revision, r.status) for r in history][:2] == [(1, "superseded"), (2, "failed")]
+    assert history[-1].revision == 3 and history[-1].status == "deployed"
+    assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
+    applied = json.loads(kube.core.read_namespace(ns_name).metadata.annotations[APPLIED_ANNOTATION])
+    assert applied["revision"] == 3
+
+    # Not retried on the next pass (no helm upgrade): held until the spec changes.
+    calls = tenants.helm.calls
+    held = asyncio.run(fleet.ensure(tid))
+    assert held.outcome is Outcome.HELD, held
+    assert tenants.helm.calls - calls == 1  # helm status only
+    # Back to the good spec: in sync with the rolled-back release, nothing to do.
+    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+def test_sre_rollback_is_reported_as_drift_and_kept(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    fleet = Fleet(tenants)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@sre.example"})))
+    asyncio.run(tenants.update(tid, overrides={"odoo": {"config": {"workers": 3}}}))
+    kube.helm(major, "rollback", tid, "1", "-n", ns_name, "--wait")  # by hand
+
+    results = asyncio.run(fleet.ensure_all([tid]))
+    (drift,) = results.results
+    assert drift.outcome is Outcome.DRIFTED, drift
+    assert "revision 3" in drift.detail and "recorded revision 2" in drift.detail
+    history = asyncio.run(tenants.history(tid))
+    assert history[-1].revision == 3 and "Rollback to 1" in history[-1].description
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 2  # the SRE's rollback (to the plan's) stands
+
+    forced = asyncio.run(fleet.ensure(tid, force=True))
+    assert forced.outcome is Outcome.UPGRADED, forced
+    assert forced.steps == ["drifted -> upgrade"]
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 3
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
