@@ -379,16 +379,18 @@ def main() -> None:
     settings = Settings(kubeconfig=Path(kubeconfig), helm_binary=helm, helm_timeout="10m")
     bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Tenants(settings))
     parts = set(args.only.split(","))
-    if "single" in parts:
-        bench.single(args.runs)
-    if "throughput" in parts:
-        bench.throughput(args.n, tuple(int(x) for x in args.levels.split(",")))
-    if "status" in parts:
-        bench.big_status(args.big)
-    text = bench.report()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("single", lambda: bench.single(args.runs)),
+        ("throughput", lambda: bench.throughput(args.n, tuple(map(int, args.levels.split(","))))),
+        ("status", lambda: bench.big_status(args.big)),
+    ]
+    for name, step in steps:
+        if name in parts:
+            step()
+            out.write_text(bench.report())  # after each part: a long run keeps what it measured
+    print(bench.report())
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from saasodoo.core.spec import (
     check_tenant_id,
     namespace_for,
 )
-from saasodoo.core.status import Observation, Phase, TenantStatus, classify
+from saasodoo.core.status import Observation, Phase, ReleaseInfo, TenantStatus, classify
 from saasodoo.core.values import (
     ADMIN_SECRET_KEY,
     ADMIN_SECRET_NAME,
@@ -47,6 +47,7 @@ from saasodoo.core.values import (
     get_path,
     helm_merge,
     shrinking_claims,
+    validate_against_schema,
 )
 from saasodoo.errors import Conflict, InvalidInput, NotFound
 from saasodoo.settings import Settings
@@ -242,6 +243,15 @@ class Tenants:
 
     # -- changing -----------------------------------------------------------------------
 
+    async def _validate(self, spec: TenantSpec, values: TenantValues) -> None:
+        """Schema errors before any change: against the local chart's values.schema.json in
+        process (no helm run), or by rendering a packaged/OCI chart with ``helm template``."""
+        local = self.helm.local_schema()
+        if local is not None:
+            validate_against_schema(local[0], local[1], values.values)
+        else:
+            await self.helm.template(spec.release, spec.namespace, values.values)
+
     async def create(
         self,
         spec: TenantSpec,
@@ -255,8 +265,7 @@ class Tenants:
         ``owner`` (e.g. the API user's id) is recorded on the namespace.
         """
         values = self.values_for(spec)  # unknown plan etc. fail here, before any change
-        # Render once without the cluster: schema errors in overrides surface now.
-        await self.helm.template(spec.release, spec.namespace, values.values)
+        await self._validate(spec, values)  # so do schema errors in overrides
         digest = values.digest(await self.helm.digest_chart_version())
         if self.kube.read_namespace(spec.namespace) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
@@ -286,6 +295,12 @@ class Tenants:
                 description=f"saasodoo: create (plan {spec.plan})",
                 wait=wait,
             )
+        except InvalidInput:
+            # The chart refused the values before installing anything (one of its own
+            # checks): leave nothing behind.
+            self.kube.delete_namespace(spec.namespace)
+            self.kube.wait_namespace_gone(spec.namespace, timeout=120)
+            raise
         except BaseException:
             # A failure (not a crash) releases the lease: ensure may then act at once.
             try:
@@ -294,7 +309,11 @@ class Tenants:
                 log.warning("could not release the operation lease on %s", spec.namespace)
             raise
         self._record(spec, False, applied=Applied(digest, rev.revision))
-        return await self.get(spec.id)
+        # The install just told us the release's state: no `helm status` round trip.
+        release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
+        workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])
+        obs = Observation(spec.id, "Active", release, tuple(workloads))
+        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner)
 
     async def update(
         self,

@@ -152,3 +152,23 @@ def test_volume_floors_for_rollback() -> None:
     kept = floor_volume_sizes(roomy, target, current)["quota"]["hard"]
     assert kept["requests.storage"] == "100Gi"
     assert floor_volume_sizes(values, target, {"fs": "5Gi"}) == values
+
+
+def test_schema_validation_names_the_values() -> None:
+    import json
+
+    from saasodoo.core.values import validate_against_schema
+
+    schema = json.loads((ROOT / "charts/odoo-tenant/values.schema.json").read_text())
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "charts/odoo-tenant/values.yaml").read_text())
+    good = compute_values(spec(plan="starter"), load_catalog(ROOT / "values"), PLATFORM)
+    validate_against_schema(schema, defaults, good.values)
+    with pytest.raises(InvalidInput) as exc:
+        validate_against_schema(
+            schema, defaults, {"odoo": {"replcas": 2, "config": {"workers": "many"}}}
+        )
+    fields = {f.field: f.message for f in exc.value.fields}
+    assert "values.odoo" in fields and "replcas" in fields["values.odoo"]
+    assert "values.odoo.config.workers" in fields
