@@ -204,7 +204,36 @@ check_metrics_api() {
     err "tenant usage needs it: run 'make cluster-down && make cluster' once"
     return 0
   fi
-  info "metrics API (metrics.k8s.io) registered"
+  local attempt
+  for attempt in 1 2 3; do
+    if metrics_api_available 90; then
+      info "metrics API (metrics.k8s.io) available"
+      return 0
+    fi
+    # An unavailable aggregated API blocks every namespace deletion (discovery fails), so
+    # it must not be left so. metrics-server exits for good when it starts before the
+    # apiserver answers (seen under load); kwokctl restarts components only with the cluster.
+    err "metrics API not available (attempt $attempt); metrics-server log:"
+    tail -n 3 "$CLUSTER_DIR/logs/metrics-server.log" >&2 || true
+    info "restarting cluster '$CLUSTER' to restart metrics-server"
+    kwokctl stop cluster -v WARN >&2 || true
+    kwokctl start cluster --wait 3m -v WARN >&2 || true
+  done
+  err "metrics API still unavailable: namespace deletions would hang; see $CLUSTER_DIR/logs"
+  exit 1
+}
+
+metrics_api_available() {
+  local deadline=$((SECONDS + $1))
+  until [[ $(kubectl get apiservice v1beta1.metrics.k8s.io \
+    -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) == True ]]; do
+    ((SECONDS < deadline)) || return 1
+    local pidfile=$CLUSTER_DIR/pids/metrics-server.pid
+    if [[ -f $pidfile ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      return 1 # exited: waiting longer will not help
+    fi
+    sleep 2
+  done
 }
 
 # A cluster named by SAASODOO_KUBECONFIG or KUBECONFIG is used as it is.
