@@ -212,26 +212,54 @@ check_metrics_api() {
     fi
     # An unavailable aggregated API blocks every namespace deletion (discovery fails), so
     # it must not be left so. metrics-server exits for good when it starts before the
-    # apiserver answers (seen under load); kwokctl restarts components only with the cluster.
+    # apiserver answers (seen under load), and kwokctl restarts components only with the
+    # whole cluster, after which kwok waits out its node leases (minutes).
     err "metrics API not available (attempt $attempt); metrics-server log:"
     tail -n 3 "$CLUSTER_DIR/logs/metrics-server.log" >&2 || true
-    info "restarting cluster '$CLUSTER' to restart metrics-server"
-    kwokctl stop cluster -v WARN >&2 || true
-    kwokctl start cluster --wait 3m -v WARN >&2 || true
+    restart_metrics_server
   done
   err "metrics API still unavailable: namespace deletions would hang; see $CLUSTER_DIR/logs"
   exit 1
 }
 
+# Start metrics-server again exactly as kwokctl did: the command recorded for the component
+# in the cluster's kwok.yaml, its pid and log where kwokctl keeps them.
+restart_metrics_server() {
+  local pidfile=$CLUSTER_DIR/pids/metrics-server.pid
+  if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    sleep 1
+  fi
+  info "restarting metrics-server"
+  # Python starts it: no descriptor of this script leaks into the daemon (close_fds).
+  "$PYTHON" - "$CLUSTER_DIR" <<'PY'
+import subprocess, sys, yaml
+from pathlib import Path
+root = Path(sys.argv[1])
+for doc in yaml.safe_load_all((root / "kwok.yaml").read_text()):
+    for c in (doc or {}).get("components", []):
+        if c.get("name") == "metrics-server":
+            with open(root / "logs" / "metrics-server.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [c["binary"], *c.get("args", [])], cwd=root, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            (root / "pids" / "metrics-server.pid").write_text(f"{proc.pid}\n")
+            sys.exit(0)
+sys.exit("no metrics-server component in kwok.yaml")
+PY
+}
+
 metrics_api_available() {
-  local deadline=$((SECONDS + $1))
-  until [[ $(kubectl get apiservice v1beta1.metrics.k8s.io \
-    -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) == True ]]; do
-    ((SECONDS < deadline)) || return 1
-    local pidfile=$CLUSTER_DIR/pids/metrics-server.pid
+  local deadline=$((SECONDS + $1)) pidfile=$CLUSTER_DIR/pids/metrics-server.pid
+  while true; do
     if [[ -f $pidfile ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      return 1 # exited: waiting longer will not help
+      return 1 # exited: waiting will not help
     fi
+    [[ $(kubectl get apiservice v1beta1.metrics.k8s.io \
+      -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) == True ]] &&
+      return 0
+    ((SECONDS < deadline)) || return 1
     sleep 2
   done
 }
