@@ -254,6 +254,46 @@ class Bench:
 
         return list(await asyncio.gather(*(one(t) for t in ids)))
 
+    def fleet_passes(self, n: int) -> None:
+        from saasodoo.fleet import Fleet, FleetTarget
+
+        log(f"part 3: fleet passes over {n} tenants")
+        ids = [f"b3-{i:03d}" for i in range(n)]
+        self.delete(ids)
+        asyncio.run(self._saasodoo_many(ids, 8))
+        fleet = Fleet(self.tenants)
+        rows = []
+        for subset in (ids[: n // 2], ids):
+            helm0, api0 = self.tenants.helm.calls, self.tenants.kube.requests
+            start = time.perf_counter()
+            summary = asyncio.run(fleet.ensure_all(subset))
+            took = time.perf_counter() - start
+            rows.append([
+                f"no-op fleet ensure, {len(subset)} tenants", f"{took:.2f}",
+                str(self.tenants.helm.calls - helm0), str(self.tenants.kube.requests - api0),
+                json.dumps(summary.to_dict()["counts"]),
+            ])  # fmt: skip
+        target = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20251201"}}})
+        helm0, api0 = self.tenants.helm.calls, self.tenants.kube.requests
+        start = time.perf_counter()
+        summary = asyncio.run(fleet.upgrade(target, ids, canaries=1, max_failures=0))
+        took = time.perf_counter() - start
+        rows.append([
+            f"fleet upgrade (image tag), {n} tenants", f"{took:.2f}",
+            str(self.tenants.helm.calls - helm0), str(self.tenants.kube.requests - api0),
+            json.dumps(summary.to_dict()["counts"]),
+        ])  # fmt: skip
+        self.rows["fleet"] = rows
+        noop = rows[:2]
+        self.notes.append(
+            "No-op fleet ensure: "
+            + "; ".join(
+                f"{r[0].split(', ')[1]}: {r[2]} helm calls, {r[3]} API requests" for r in noop
+            )
+            + " (target: 0 helm calls, API requests independent of N)."
+        )
+        self.delete(ids)
+
     def big_status(self, big: int) -> None:
         log(f"part 4: status of {big} tenants")
         existing = {t.spec.id for t in self.tenants.list_tenants()}
@@ -335,6 +375,15 @@ class Bench:
                 *("| " + " | ".join(r) + " |" for r in self.rows["throughput"]),
                 "",
             ]
+        if "fleet" in self.rows:
+            lines += [
+                "## 3. Fleet passes",
+                "",
+                "| pass | seconds | helm calls | API requests | outcomes |",
+                "|---|---|---|---|---|",
+                *("| " + " | ".join(r) + " |" for r in self.rows["fleet"]),
+                "",
+            ]
         if "status" in self.rows:
             lines += [
                 "## 4. Status of many tenants",
@@ -359,8 +408,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="runs per path in part 1")
     parser.add_argument("--n", type=int, default=100, help="tenants per level in part 2")
     parser.add_argument("--levels", default="1,4,16", help="concurrency levels of part 2")
+    parser.add_argument("--fleet", type=int, default=20, help="tenants in part 3")
     parser.add_argument("--big", type=int, default=1000, help="tenants in part 4")
-    parser.add_argument("--only", default="single,throughput,status", help="parts to run")
+    parser.add_argument("--only", default="single,throughput,fleet,status", help="parts to run")
     parser.add_argument("--helm", type=int, default=4, choices=(3, 4))
     parser.add_argument("--nodes", type=int, default=30, help="fake nodes of the bench cluster")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
@@ -384,6 +434,7 @@ def main() -> None:
     steps: list[tuple[str, Callable[[], None]]] = [
         ("single", lambda: bench.single(args.runs)),
         ("throughput", lambda: bench.throughput(args.n, tuple(map(int, args.levels.split(","))))),
+        ("fleet", lambda: bench.fleet_passes(args.fleet)),
         ("status", lambda: bench.big_status(args.big)),
     ]
     for name, step in steps:
