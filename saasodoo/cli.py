@@ -7,29 +7,25 @@ shows tracebacks. ``-o json`` prints machine-readable output on stdout.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from saasodoo import __version__
+from saasodoo.cli_common import err, out, output_option, tenant_arg
+from saasodoo.cli_common import print_json as _print_json
+from saasodoo.cli_common import run as _run
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenant, Tenants
 
 T = TypeVar("T")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    out = Console(highlight=False, width=200)
 
 PHASE_STYLE = {
     "ready": "green",
@@ -100,10 +96,6 @@ def _tenants(ctx: click.Context) -> Tenants:
     return Tenants(settings)
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
 @contextmanager
 def _progress(message: str) -> Iterator[None]:
     """A spinner on a terminal; silent otherwise (scripts read stdout and exit codes)."""
@@ -112,17 +104,6 @@ def _progress(message: str) -> Iterator[None]:
             yield
     else:
         yield
-
-
-def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="table for humans, json for scripts.",
-    )(f)
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -138,10 +119,6 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(raw) if raw else ""
     return values
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 def _print_tenant(tenant: Tenant, output: str) -> None:
@@ -167,7 +144,6 @@ wait_option = click.option(
     show_default=True,
     help="Wait until the workloads are ready (helm --wait).",
 )
-tenant_arg = click.argument("tenant_id", metavar="TENANT")
 
 # -- tenant ------------------------------------------------------------------------------------
 

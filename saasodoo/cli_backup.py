@@ -4,35 +4,16 @@ handling turns saasodoo errors into one line and an exit code."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from saasodoo.backups import Backups, Policy
+from saasodoo.cli_common import err, out, output_option, print_json, tenant_arg
 from saasodoo.settings import Settings
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-if not out.is_terminal:
-    out = Console(highlight=False, width=200)
-
-tenant_arg = click.argument("tenant_id", metavar="TENANT")
-
-
-def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="table for humans, json for scripts.",
-    )(f)
 
 
 def timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,7 +35,7 @@ def _service(ctx: click.Context) -> Backups:
 
 
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    print_json(data)
 
 
 def _human_size(n: int | None) -> str:

@@ -16,18 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from saasodoo.cli_common import err, out
+from saasodoo.cli_common import output_option as _output
 from saasodoo.errors import InvalidInput
 from saasodoo.fleet import EnsureResult, Fleet, FleetSummary, FleetTarget, FluxSource, export
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.usage import tenant_usage
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 OUTCOME_STYLE = {
     "unchanged": "dim",
@@ -47,12 +45,6 @@ OUTCOME_STYLE = {
 def _settings(ctx: click.Context) -> Settings:
     settings = ctx.find_object(Settings)
     return settings if settings is not None else Settings()
-
-
-def _output(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True
-    )(f)
 
 
 def _selection(f: Callable[..., Any]) -> Callable[..., Any]:
