@@ -1,13 +1,26 @@
-"""Blueprint ``admin``: the whole fleet, for operators only (403 for everyone else)."""
+"""Blueprint ``admin``: the whole fleet, for operators only (403 for everyone else).
+
+Fleet reconciliation and upgrades (``saasodoo.fleet.Fleet``) answer 202 with the job to
+poll, like the tenant changes; one fleet operation at a time (409 otherwise).
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
 from saasodoo.adapters.auth import Forbidden
+from saasodoo.api import services as ops
 from saasodoo.api.auth import bearer_user
-from saasodoo.api.models import DistributionOut, FleetOut, TenantOut
-from saasodoo.api.services import services
+from saasodoo.api.errors import json_object
+from saasodoo.api.models import (
+    DistributionOut,
+    FleetEnsureRequest,
+    FleetOut,
+    FleetUpgradeRequest,
+    TenantOut,
+)
+from saasodoo.api.services import parse, services
+from saasodoo.api.tenants import accepted
 from saasodoo.tenants import count_phases
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -35,3 +48,15 @@ def fleet() -> Response:
 def distribution() -> Response:
     body = DistributionOut(nodes=services().tenants.distribution())
     return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("/fleet/ensure")
+def fleet_ensure() -> tuple[Response, int, dict[str, str]]:
+    body = parse(FleetEnsureRequest, json_object())
+    return accepted(ops.start_fleet_ensure(services(), bearer_user(), body))
+
+
+@bp.post("/fleet/upgrade")
+def fleet_upgrade() -> tuple[Response, int, dict[str, str]]:
+    body = parse(FleetUpgradeRequest, json_object())
+    return accepted(ops.start_fleet_upgrade(services(), bearer_user(), body))

@@ -3,7 +3,8 @@
 A bounded thread pool runs each job's coroutine with ``asyncio.run``; the request answers
 202 with the job's URL at once. Job records live in memory (one API process; they are a
 view of work in flight, the cluster stays the source of truth): id, kind, tenant, owner,
-state, result or error. One job per tenant at a time; a full queue answers 503.
+state, result or error. One job per tenant at a time (fleet-wide jobs, which belong to no
+tenant, take the ``FLEET`` key instead: one at a time); a full queue answers 503.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from saasodoo.errors import Conflict, InvalidInput, SaasodooError
 log = logging.getLogger(__name__)
 
 Work = Callable[[], Coroutine[Any, Any, Any]]
+
+#: Exclusivity key of fleet-wide jobs (not a valid tenant id, so it never clashes with one).
+FLEET = "(fleet)"
 
 
 class Busy(SaasodooError):
@@ -56,6 +60,8 @@ class Job:
     updated_at: datetime = field(default_factory=_now)
     result: Any = None
     error: dict[str, Any] | None = None
+    #: What the job holds exclusively while active: its tenant, or ``FLEET``.
+    key: str | None = None
 
     @property
     def active(self) -> bool:
@@ -97,12 +103,18 @@ class JobRunner:
         tenant_id: str | None,
         work: Work,
         result: Callable[[Any], Any] = lambda r: r,
+        key: str | None = None,
     ) -> Job:
-        """Queue ``work``; ``result`` turns its return value into JSON-able data."""
-        job = Job(id=uuid.uuid4().hex, kind=kind, owner=owner, tenant_id=tenant_id)
+        """Queue ``work``; ``result`` turns its return value into JSON-able data.
+
+        ``key`` (default: the tenant) is held exclusively while the job is active."""
+        key = key or tenant_id
+        job = Job(id=uuid.uuid4().hex, kind=kind, owner=owner, tenant_id=tenant_id, key=key)
         with self._lock:
             active = [j for j in self._jobs.values() if j.active]
-            if tenant_id and any(j.tenant_id == tenant_id for j in active):
+            if key and any(j.key == key for j in active):
+                if key == FLEET:
+                    raise Conflict("a fleet operation is in progress")
                 raise Conflict(f"tenant '{tenant_id}' has an operation in progress")
             if len(active) >= self._max_pending:
                 raise Busy("too many operations in progress, retry later")

@@ -18,6 +18,8 @@ from saasodoo.core.status import Phase
 TENANT_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: A backup's name, as the chart's backup.py writes it: ``<UTC stamp>-<kind>.zip``.
 BACKUP_NAME_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[a-z]+(-[a-z]+)*\.zip$"
+#: A container image tag (the OCI distribution spec's rule).
+IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 
 
 class Strict(BaseModel):
@@ -78,6 +80,40 @@ class RestoreRequest(Strict):
 
 class VerifyRequest(Strict):
     backup: str | None = _backup_name("Name of the backup to verify. Default: the newest.")
+
+
+def _selector() -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Kubernetes label selector narrowing the tenants (namespace labels), "
+        "e.g. `saasodoo.dev/tenant=acme`. Default: every tenant.",
+    )
+
+
+class FleetEnsureRequest(Strict):
+    force: bool = Field(
+        default=False, description="Also reconcile drifted tenants and retry held digests."
+    )
+    selector: str | None = _selector()
+
+
+class FleetUpgradeRequest(Strict):
+    odoo_version: OdooVersion | None = None
+    image_tag: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=IMAGE_TAG_PATTERN,
+        description="Odoo image tag, set as the override `odoo.image.tag` of every tenant.",
+    )
+    canaries: int = Field(
+        default=1, ge=0, le=1000, description="Tenants upgraded first, one by one."
+    )
+    max_failures: int = Field(
+        default=0, ge=0, le=100000, description="Failures tolerated before the rest are skipped."
+    )
+    selector: str | None = _selector()
 
 
 # -- responses ----------------------------------------------------------------------------
@@ -216,6 +252,23 @@ class DistributionOut(BaseModel):
     nodes: dict[str, list[str]]
 
 
+class PodUsageOut(BaseModel):
+    namespace: str
+    pod: str
+    component: str
+    cpu_millicores: float
+    memory_bytes: int
+    window: str
+    timestamp: str
+
+
+class UsageOut(BaseModel):
+    id: str
+    cpu_millicores: float = Field(description="Sum over the tenant's pods.")
+    memory_bytes: int = Field(description="Working set, summed over the tenant's pods.")
+    pods: list[PodUsageOut] = Field(description="Empty until metrics-server has sampled them.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     auth_mode: Literal["supabase", "local"]
@@ -229,6 +282,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RollbackRequest,
     RestoreRequest,
     VerifyRequest,
+    FleetEnsureRequest,
+    FleetUpgradeRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorOut,
@@ -244,5 +299,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     PlansOut,
     FleetOut,
     DistributionOut,
+    UsageOut,
     HealthOut,
 )

@@ -24,7 +24,7 @@ ERRORS = {
     400: "The body is not valid JSON.",
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
-    404: "No such tenant, revision, backup or job (or not the caller's).",
+    404: "No such tenant, revision, backup or job (or not the caller's), or no metrics API.",
     409: "Clashes with the current state (exists already, operation in progress).",
     413: "The body is too large.",
     422: "Invalid input; `fields` names each invalid field.",
@@ -131,8 +131,22 @@ OPERATIONS = (
         (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.VerifyRequest,
         body_required=False,
     ),
+    Op(
+        "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API)", "tenants",
+        (200, m.UsageOut), TENANT,
+    ),
     Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),
        (403,)),
+    Op(
+        "post", "/api/admin/fleet/ensure", "Reconcile every (selected) tenant with its spec",
+        "admin", (202, m.Accepted), (*WITH_BODY, 403, 409), m.FleetEnsureRequest,
+        body_required=False,
+    ),
+    Op(
+        "post", "/api/admin/fleet/upgrade",
+        "Move the (selected) tenants to an Odoo version or image tag, canaries first",
+        "admin", (202, m.Accepted), (*WITH_BODY, 403, 409), m.FleetUpgradeRequest,
+    ),
     Op("get", "/api/admin/distribution", "Tenants per node", "admin", (200, m.DistributionOut),
        (403,)),
 )  # fmt: skip

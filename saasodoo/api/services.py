@@ -19,8 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from saasodoo.adapters.auth import AuthBackend, TokenVerifier, User
 from saasodoo.api.config import ApiSettings
-from saasodoo.api.jobs import Job, JobRunner
+from saasodoo.api.jobs import FLEET, Job, JobRunner
 from saasodoo.api.models import (
+    FleetEnsureRequest,
+    FleetUpgradeRequest,
     RestoreRequest,
     RollbackRequest,
     TenantCreate,
@@ -30,7 +32,9 @@ from saasodoo.api.models import (
 from saasodoo.backups import Backups
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
 from saasodoo.tenants import Tenant, Tenants
+from saasodoo.usage import tenant_usage
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -112,6 +116,13 @@ def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
         }
         for r in revisions
     ]
+
+
+def usage(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
+    """CPU and memory of the tenant from the metrics API (no pods measured yet: zeros)."""
+    owned_tenant(svc, user, tenant_id)
+    (found,) = tenant_usage(svc.tenants.kube, tenant_id)
+    return found.to_dict()
 
 
 # -- changing (queued) ------------------------------------------------------------------------
@@ -288,6 +299,60 @@ def _verify(
             f"verification of '{tenant_id}' failed (job {result.job.name}): {detail}"
         )
     return result.to_dict()
+
+
+# -- the fleet (operators only: the admin blueprint checks) -----------------------------------
+
+
+def _fleet_json(summary: FleetSummary) -> dict[str, Any]:
+    return summary.to_dict()
+
+
+def _check_selector(svc: Services, selector: str | None) -> None:
+    """A malformed label selector answers 422 now (one list request), not in the job."""
+    if selector is not None:
+        try:
+            svc.tenants.kube.list_tenant_namespaces(selector)
+        except InvalidInput as exc:
+            raise InvalidInput("invalid request", [FieldError("selector", exc.message)]) from None
+
+
+def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> Job:
+    _check_selector(svc, body.selector)
+    fleet = Fleet(svc.tenants)
+    return svc.jobs.submit(
+        "fleet-ensure",
+        user.id,
+        None,
+        lambda: fleet.ensure_all(selector=body.selector, force=body.force),
+        _fleet_json,
+        key=FLEET,
+    )
+
+
+def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) -> Job:
+    if body.odoo_version is None and body.image_tag is None:
+        why = "give odoo_version or image_tag"
+        raise InvalidInput(
+            "nothing to upgrade", [FieldError("odoo_version", why), FieldError("image_tag", why)]
+        )
+    _check_selector(svc, body.selector)
+    overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None
+    target = FleetTarget(odoo_version=body.odoo_version, overrides=overrides)
+    fleet = Fleet(svc.tenants)
+    return svc.jobs.submit(
+        "fleet-upgrade",
+        user.id,
+        None,
+        lambda: fleet.upgrade(
+            target,
+            selector=body.selector,
+            canaries=body.canaries,
+            max_failures=body.max_failures,
+        ),
+        _fleet_json,
+        key=FLEET,
+    )
 
 
 def job_for(svc: Services, user: User, job_id: str) -> Job:

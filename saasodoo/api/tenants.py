@@ -20,6 +20,7 @@ from saasodoo.api.models import (
     TenantList,
     TenantOut,
     TenantUpdate,
+    UsageOut,
 )
 from saasodoo.api.services import parse, services
 from saasodoo.errors import FieldError, InvalidInput
@@ -90,6 +91,12 @@ def resume(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 def history(tenant_id: str) -> Response:
     revisions = ops.history(services(), bearer_user(), tenant_id)
     body = HistoryOut(tenant_id=tenant_id, revisions=revisions)  # type: ignore[arg-type]
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.get("/<tenant_id>/usage")
+def usage(tenant_id: str) -> Response:
+    body = UsageOut.model_validate(ops.usage(services(), bearer_user(), tenant_id))
     return jsonify(body.model_dump(mode="json"))
 
 

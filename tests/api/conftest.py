@@ -73,6 +73,18 @@ def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") 
     return Api(client, body["session"]["access_token"], body["user"]["id"])
 
 
+OPERATOR = "ops@example.com"  # in ``local_app``'s admin list
+
+
+def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
+    """The operator of ``local_app``, signed up by the first test that needs it."""
+    res = client.post("/api/auth/login", json={"email": OPERATOR, "password": password})
+    if res.status_code != 200:
+        return sign_up(client, OPERATOR, password)
+    body = res.get_json()
+    return Api(client, body["access_token"], body["user"]["id"])
+
+
 @pytest.fixture(scope="session")
 def local_app(
     cluster_settings: Settings, tmp_path_factory: pytest.TempPathFactory
@@ -83,7 +95,7 @@ def local_app(
     would be mounted (empty here: no container runs on the simulated cluster)."""
     api = ApiSettings(
         cookie_secure=False,
-        admins=["ops@example.com"],
+        admins=[OPERATOR],
         backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"),
     )
     app = create_app(api, cluster_settings)

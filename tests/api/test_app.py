@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,6 +127,8 @@ def test_bad_create_input_never_500(api: Api, data: str, status: int, field: str
 def test_bad_input_on_other_routes(api: Api) -> None:
     res = api.call("GET", "/api/tenants/Not_Valid")
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "id"
+    res = api.call("GET", "/api/tenants/Not_Valid/usage")
+    assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "id"
     res = api.call("PATCH", "/api/tenants/acme", json={"plan": 3})
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "plan"
     res = api.call("PATCH", "/api/tenants/acme", json={})
@@ -198,6 +201,64 @@ def test_admin_routes_are_for_operators_only(api: Api) -> None:
     res = api.call("GET", "/api/admin/fleet")
     assert res.status_code == 403
     _is_error(res.get_json(), 403)
+    for route in ("ensure", "upgrade"):
+        res = api.call("POST", f"/api/admin/fleet/{route}", json={"odoo_version": "18.0"})
+        assert res.status_code == 403, route
+        _is_error(res.get_json(), 403)
+
+
+@pytest.mark.parametrize(
+    ("route", "data", "fields"),
+    [
+        ("ensure", '{"force": "yes"}', {"force"}),
+        ("ensure", '{"selector": ""}', {"selector"}),
+        ("ensure", '{"selector": null, "dry_run": true}', {"dry_run"}),
+        ("ensure", "[1]", {"(body)"}),
+        ("upgrade", "", {"odoo_version", "image_tag"}),
+        ("upgrade", '{"canaries": 2}', {"odoo_version", "image_tag"}),
+        ("upgrade", '{"odoo_version": "12.0"}', {"odoo_version"}),
+        ("upgrade", '{"image_tag": "18.0 latest"}', {"image_tag"}),
+        ("upgrade", '{"odoo_version": "18.0", "canaries": -1}', {"canaries"}),
+        ("upgrade", '{"image_tag": "18.0", "max_failures": "3"}', {"max_failures"}),
+        ("upgrade", '{"image_tag": "18.0", "selector": 7}', {"selector"}),
+    ],
+)
+def test_bad_fleet_bodies_answer_422_naming_the_fields(
+    route: str, data: str, fields: set[str]
+) -> None:
+    app = create_app(ApiSettings(cookie_secure=False, admins=["ops@example.com"]))
+    try:
+        ops = sign_up(app.test_client(), "ops@example.com")
+        res = ops.call(
+            "POST", f"/api/admin/fleet/{route}", data=data, content_type="application/json"
+        )
+        assert res.status_code == 422, res.get_json()
+        _is_error(res.get_json(), 422)
+        assert fields <= {f["field"] for f in res.get_json()["fields"]}, res.get_json()
+    finally:
+        services_of(app).jobs.shutdown()
+
+
+def test_one_fleet_job_at_a_time() -> None:
+    from saasodoo.api.jobs import FLEET, JobRunner
+    from saasodoo.errors import Conflict
+
+    runner = JobRunner(workers=1)
+    gate = threading.Event()
+
+    async def wait() -> str:
+        gate.wait(10)
+        return "done"
+
+    try:
+        runner.submit("fleet-ensure", "ops", None, wait, key=FLEET)
+        with pytest.raises(Conflict, match="fleet operation"):
+            runner.submit("fleet-upgrade", "ops", None, wait, key=FLEET)
+        runner.submit("update", "ops", "fleet", wait)  # a tenant named so is another key
+    finally:
+        gate.set()
+        assert runner.wait_idle(10)
+        runner.shutdown()
 
 
 # -- auth routes (local backend) ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from flask import Flask
 
-from tests.api.conftest import Api, services_of, sign_up
+from tests.api.conftest import Api, operator, services_of, sign_up
 
 pytestmark = pytest.mark.cluster
 
@@ -20,7 +20,7 @@ def test_tenant_lifecycle_and_ownership(local_app: Flask, delete_after: object) 
     client = local_app.test_client()
     alice = sign_up(client, f"alice-{uuid.uuid4().hex[:6]}@example.com")
     bob = sign_up(client, f"bob-{uuid.uuid4().hex[:6]}@example.com")
-    ops = sign_up(client, "ops@example.com")  # in the app's admin list
+    ops = operator(client)
     tenant_id = f"apiown{uuid.uuid4().hex[:6]}"
     delete_after(tenant_id)  # type: ignore[operator]
 
