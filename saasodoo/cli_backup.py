@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from saasodoo.backups import Backups, Policy
+from saasodoo.backups import Backups, Policy, human_size
 from saasodoo.cli_common import err, out, output_option, print_json, tenant_arg
 from saasodoo.settings import Settings
 
@@ -36,17 +36,6 @@ def _service(ctx: click.Context) -> Backups:
 
 def _json(data: Any) -> None:
     print_json(data)
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 @click.group()
@@ -98,7 +87,7 @@ def backup_create(
     seconds = (job.finished - job.started).total_seconds()
     out.print(f"[green]backup job {job.name} completed[/] in {seconds:.0f}s")
     if result.backup:
-        out.print(f"backup {result.backup.name} ({_human_size(result.backup.sizes.get('zip'))})")
+        out.print(f"backup {result.backup.name} ({human_size(result.backup.sizes.get('zip'))})")
     else:
         out.print("no new backup found in the storage (not readable from here, or none written)")
 
@@ -121,7 +110,7 @@ def backup_list(ctx: click.Context, tenant_id: str, output: str) -> None:
             b.kind,
             d["timestamp"],
             b.odoo_version,
-            _human_size(b.sizes.get("zip")),
+            human_size(b.sizes.get("zip")),
             str(b.sizes.get("filestore_files", "-")),
             str(d["tables"]),
         )

@@ -657,3 +657,15 @@ def prune_store(store: BackupStore, policy: fmt.Policy, dry_run: bool = False) -
             store.delete(name + ".json")
             store.delete(name)
     return PruneResult(keep, doomed, dry_run)
+
+
+def human_size(n: int | None) -> str:
+    """A byte count for people: ``512 B``, ``3.4 MiB``; ``-`` when unknown."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

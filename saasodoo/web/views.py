@@ -33,6 +33,7 @@ from saasodoo.adapters.auth import AuthFailed, Session, User
 from saasodoo.api import services as ops
 from saasodoo.api.models import RestoreRequest, TenantCreate
 from saasodoo.api.services import Services, services
+from saasodoo.backups import human_size
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 
@@ -259,17 +260,6 @@ def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, 
         return ops.list_backups(svc, user, tenant_id), ""
     except SaasodooError as exc:  # no backup CronJob, a PVC not mounted here, S3 down...
         return [], exc.message
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 bp.add_app_template_filter(human_size, "human_size")
