@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes import client
 
@@ -485,9 +485,12 @@ class Backups:
         cronjob: dict[str, Any],
         backup: str | None,
         *,
-        verify_only: bool,
-        drop_previous: bool,
+        mode: Literal["restore", "verify", "recover"],
+        drop_previous: bool = False,
     ) -> dict[str, Any]:
+        """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
+        a scratch database beside the running Odoo) or ``recover`` (finish or undo a restore
+        that was killed, see restore.py)."""
         pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         container = _container(pod)
         args = _args(list(container.get("command") or []))
@@ -498,20 +501,22 @@ class Backups:
             command.append(f"--filestore={args['filestore']}")
         if backup:
             command.append(f"--backup={backup}")
-        if verify_only:
+        if mode == "verify":
             command.append("--verify-only")
+        elif mode == "recover":
+            command.append("--recover")
         if drop_previous:
             command.append("--drop-previous")
         extra = self._admin_env(cronjob["metadata"]["namespace"], container)
         job = job_from_cronjob(
             cronjob,
-            self._job_name(cronjob, "verify" if verify_only else "restore"),
-            purpose="verify" if verify_only else "restore",
+            self._job_name(cronjob, mode),
+            purpose=mode,
             command=command,
-            writable_filestore=not verify_only,
+            writable_filestore=mode != "verify",
             # Odoo is scaled to zero for a restore: no pod to be next to; the volume's own
             # node affinity still puts the Job where the RWO filestore is.
-            drop_affinity=not verify_only,
+            drop_affinity=mode != "verify",
             extra_env=extra,
         )
         job["spec"]["backoffLimit"] = 0
@@ -544,8 +549,7 @@ class Backups:
         """Restore ``backup`` (default: the newest) into a scratch database in the cluster,
         check it against its manifest, drop it; Odoo keeps running."""
         cronjob = self.cronjob(tenant_id)
-        body = self._restore_job(tenant_id, cronjob, backup, verify_only=True,
-                                 drop_previous=False)  # fmt: skip
+        body = self._restore_job(tenant_id, cronjob, backup, mode="verify")
         outcome = self.run_job(body, timeout=self._timeout(cronjob, timeout))
         return RestoreResult(tenant_id, backup, outcome, {}, verify_only=True)
 
@@ -570,20 +574,43 @@ class Backups:
             if names is not None and (backup not in names or backup + ".json" not in names):
                 raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
         namespace = cronjob["metadata"]["namespace"]
-        body = self._restore_job(tenant_id, cronjob, backup, verify_only=False,
-                                 drop_previous=drop_previous)  # fmt: skip
+        body = self._restore_job(
+            tenant_id, cronjob, backup, mode="restore", drop_previous=drop_previous
+        )
         replicas = self._odoo_replicas(namespace)
         if any(self._running_restores(namespace)):
             raise Conflict(f"a restore of '{tenant_id}' is already running")
         log.info("restore of %s: scaling Odoo to zero (%s)", tenant_id, replicas)
+        consistent, recovered = True, None
         try:
             for name in replicas:
                 self.kube.scale(namespace, "Deployment", name, 0)
             self._wait_no_odoo_pods(namespace, timeout=300)
             outcome = self.run_job(body, timeout=self._timeout(cronjob, timeout))
+            if not outcome.succeeded:
+                # Killed, evicted or past its deadline, possibly in the middle of the switch:
+                # make the data consistent before Odoo starts on it again.
+                log.warning("restore job %s failed (%s): recovering", outcome.name, outcome.reason)
+                recovery = self._restore_job(tenant_id, cronjob, None, mode="recover")
+                recovered = self.run_job(recovery, timeout=600)
+                consistent = recovered.succeeded
         finally:
-            for name, count in replicas.items():
-                self.kube.scale(namespace, "Deployment", name, count)
+            if consistent:
+                for name, count in replicas.items():
+                    self.kube.scale(namespace, "Deployment", name, count)
+        if recovered is not None and consistent:
+            what = (recovered.result or {}).get("recovered") or "the data is consistent"
+            raise SaasodooError(
+                f"restore of '{tenant_id}' failed (job {outcome.name}: {outcome.reason}); "
+                f"recovered by job {recovered.name} ({what}); Odoo started again"
+            )
+        if recovered is not None:
+            raise SaasodooError(
+                f"restore of '{tenant_id}' failed (job {outcome.name}: {outcome.reason}) and "
+                f"so did its recovery (job {recovered.name}: {recovered.reason}); Odoo is left "
+                "stopped: `saasodoo backup restore` recovers first, then restores; "
+                f"`saasodoo tenant resume {tenant_id}` starts Odoo again"
+            )
         result = RestoreResult(tenant_id, backup, outcome, replicas)
         if not result.ok:
             detail = (outcome.result or {}).get("error") or outcome.reason

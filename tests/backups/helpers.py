@@ -108,6 +108,68 @@ def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.Co
     )
 
 
+#: Where `run_killed` SIGKILLs restore.py: (function of restore.py to wrap, which call of it
+#: triggers the kill, before or after that call runs).
+KILL_POINTS: dict[str, tuple[str, int, str]] = {
+    "loading the dump": ("DumpFilter.feed", 1, "after"),
+    "checking the copy": ("check_copy", 1, "before"),
+    "after the journal": ("undo_filestore_switch", 0, "never"),  # see run_killed
+    "filestore half switched": ("Path.rename", 2, "after"),  # journal.tmp, live -> previous
+    "filestore switched": ("Path.rename", 3, "after"),  # ..., scratch -> live
+    "databases switched": ("admin_sql", 0, "rename"),  # right after the renaming transaction
+}
+
+KILLER = """
+import os, pathlib, signal, sys
+sys.dont_write_bytecode = True  # nothing written beside the chart files
+sys.path.insert(0, sys.argv[1])
+import restore
+where, nth, when = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+owner = pathlib.Path if where == "Path.rename" else (
+    restore.DumpFilter if where.startswith("DumpFilter.") else restore)
+attr = where.rsplit(".", 1)[-1]
+real = getattr(owner, attr)
+calls = [0]
+def die():
+    sys.stdout.flush()
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+def wrapped(*args, **kwargs):
+    calls[0] += 1
+    if when == "before" and calls[0] == nth:
+        die()
+    result = real(*args, **kwargs)
+    if when == "after" and calls[0] == nth:
+        die()
+    if when == "rename" and "RENAME TO" in str(args[0]):
+        die()
+    return result
+setattr(owner, attr, wrapped)
+if where == "undo_filestore_switch":  # the journal is written, nothing renamed yet
+    real_write = restore.write_journal
+    def write_then_die(*args, **kwargs):
+        real_write(*args, **kwargs)
+        die()
+    restore.write_journal = write_then_die
+sys.exit(restore.main(sys.argv[5:]))
+"""
+
+
+def run_killed(
+    point: str, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """restore.py, SIGKILLed with its process group (psql too, as a pod kill does) at `point`."""
+    where, nth, when = KILL_POINTS[point]
+    return subprocess.run(
+        [sys.executable, "-c", KILLER, str(FILES), where, str(nth), when, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        start_new_session=True,
+    )
+
+
 def files_snapshot(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

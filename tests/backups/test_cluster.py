@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ import pytest
 from kubernetes import client
 
 from saasodoo.backups import Backups, Policy
+from saasodoo.backups.service import JOB_LABEL, JobOutcome
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import NotFound
+from saasodoo.errors import NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.backups.helpers import (
@@ -226,6 +227,55 @@ def test_list_restore_and_verify(
 
     with pytest.raises(NotFound):
         tenant.backups.restore(tenant.id, "20200101T000000Z-scheduled.zip")
+
+
+def test_a_failed_restore_job_is_recovered_before_odoo_starts(
+    tenant: Tenant, kube: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore Job dies (here: reported failed, as a killed pod's Job is): saasodoo runs
+    `restore.py --recover` as a Job of its own before scaling Odoo back; if that fails too,
+    Odoo is left stopped rather than started on data that may be half switched."""
+    backups = tenant.backups
+    real_run_job = backups.run_job
+    ran: list[tuple[str, list[str], bool]] = []
+
+    def run_job(body: dict[str, Any], *, timeout: float) -> JobOutcome:
+        outcome = real_run_job(body, timeout=timeout)
+        purpose = body["metadata"]["labels"][JOB_LABEL]
+        [container] = body["spec"]["template"]["spec"]["containers"]
+        replicas = {d.metadata.name: d.spec.replicas for d in kube.apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo").items}  # fmt: skip
+        ran.append((purpose, container["command"], all(n == 0 for n in replicas.values())))
+        if purpose == "restore" or fail_recovery:
+            return replace(outcome, succeeded=False, reason="BackoffLimitExceeded: pod killed")
+        return outcome
+
+    monkeypatch.setattr(backups, "run_job", run_job)
+    before = backups._odoo_replicas(tenant.namespace)
+    assert before and all(n > 0 for n in before.values())
+
+    fail_recovery = False
+    with pytest.raises(SaasodooError, match="recovered by job .*Odoo started again"):
+        backups.restore(tenant.id, timeout=120)
+    assert [(purpose, stopped) for purpose, _, stopped in ran] == [
+        ("restore", True), ("recover", True),  # Odoo stopped during both
+    ]  # fmt: skip
+    recover_cmd = ran[1][1]
+    assert recover_cmd[:3] == ["python3", "/opt/odoo-tenant/restore.py", "--s3"]
+    assert "--recover" in recover_cmd and not any(a.startswith("--backup") for a in recover_cmd)
+    assert backups._odoo_replicas(tenant.namespace) == before  # started again, data consistent
+
+    ran.clear()
+    fail_recovery = True
+    with pytest.raises(SaasodooError, match="Odoo is left stopped") as err:
+        backups.restore(tenant.id, timeout=120)
+    assert f"saasodoo tenant resume {tenant.id}" in str(err.value)
+    assert [purpose for purpose, _, _ in ran] == ["restore", "recover"]
+    assert set(backups._odoo_replicas(tenant.namespace).values()) == {0}
+    # `tenant resume` (a helm upgrade of the recorded values) starts it again.
+    tenants = Tenants(backups.settings)
+    asyncio.run(tenants.resume(tenant.id, wait=False))
+    assert backups._odoo_replicas(tenant.namespace) == before
 
 
 def test_prune_applies_the_tenants_retention_to_its_s3_folder(

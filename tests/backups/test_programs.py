@@ -8,17 +8,20 @@ themselves are proven."""
 from __future__ import annotations
 
 import json
+import signal
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.backups.helpers import (
+    KILL_POINTS,
     PgServer,
     S3Server,
     change_tenant_data,
     files_snapshot,
     make_tenant_data,
+    run_killed,
     run_script,
 )
 
@@ -194,3 +197,53 @@ def test_restore_refuses_to_switch_while_odoo_is_connected(
         holder.wait()
     assert busy.returncode == 1 and "stop Odoo first" in busy.stdout
     assert pg_server.databases(database) == [database]
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_restore_killed_midway_leaves_the_live_data_intact(
+    point: str, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "filestore"
+    store = make_tenant_data(pg_server, database, root)
+    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    backed_up = pg_server.snapshot(database), files_snapshot(store)
+    change_tenant_data(pg_server, database, store)
+    live = pg_server.snapshot(database), files_snapshot(store)
+    args = [f"--dest={dest}", f"--filestore={root}", f"--work={tmp_path}"]
+    admin_env = {**env, "PGADMINUSER": "postgres"}
+
+    killed = run_killed(point, args, admin_env)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert "RESULT" not in killed.stdout
+    # Nothing of the live data was lost: the database is untouched (or, once the renaming
+    # transaction committed, kept as the previous one) and every live file is still on disk.
+    on_disk = {
+        sha for d in root.iterdir() if d.is_dir() for sha in files_snapshot(d).values()
+    }  # fmt: skip
+    assert set(live[1].values()) <= on_disk
+
+    # Recovery (what the orchestrator runs after a killed restore, and every restore first):
+    recovered = run_script("restore.py", ["--recover", f"--filestore={root}"], admin_env)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    report = result_of(recovered.stdout)
+    finished = point == "databases switched"
+    if finished:  # the commit point was passed: the restore stands, complete
+        assert "finished the interrupted restore" in str(report["recovered"])
+        assert (pg_server.snapshot(database), files_snapshot(store)) == backed_up
+        [previous] = [d for d in pg_server.databases(database) if d != database]
+        assert pg_server.snapshot(previous) == live[0]
+        assert files_snapshot(root / previous) == live[1]
+    else:  # before it: exactly the live data as it was, and no scratch copy left
+        assert (pg_server.snapshot(database), files_snapshot(store)) == live
+        assert pg_server.databases(database) == [database]
+        assert sorted(p.name for p in root.iterdir()) == [database]
+    assert not (root / ".saasodoo-restore.json").exists()
+    again = run_script("restore.py", ["--recover", f"--filestore={root}"], admin_env)
+    assert result_of(again.stdout) == {"database": database, "mode": "recover", "ok": True}
+
+    # And a restore after it runs through.
+    done = run_script("restore.py", args, admin_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (pg_server.snapshot(database), files_snapshot(store)) == backed_up

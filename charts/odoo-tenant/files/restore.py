@@ -19,8 +19,19 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
    the live database and filestore are renamed to `<db>_p<stamp>` (kept: `--drop-previous`
    drops them), the restored ones take their names. A failure in between renames back.
 
+Interrupted (the pod killed, the node lost) at any point, the live data survives:
+- before the switch, only the scratch copy `<db>_r<stamp>` exists beside the live data; the
+  next restore (or `--recover`) drops it.
+- the switch writes a journal (`.saasodoo-restore.json` in the filestore root, the same
+  volume) before its first rename, renames the filestore directories, then renames both
+  databases in one transaction (the commit point), then removes the journal. A journal found
+  later means an interrupted switch: `--recover` (and every restore, first) rolls the
+  filestore back if the databases were not switched, or just finishes if they were. Odoo
+  never gets a restored filestore with the old database, or the reverse, once recovered.
+
 The last line printed is `RESULT {json}`: what happened, for the orchestrator and people alike.
 Exit codes: 0 done, 1 failed (live data untouched), 2 bad usage, 3 corrupt backup (refused).
+`--recover` only recovers from an interrupted restore (exit 0 when the data is consistent).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backup as fmt  # noqa: E402  (the sibling script, mounted beside this one)
 
 MAX_IDENT = 63
+JOURNAL = ".saasodoo-restore.json"
 
 
 def log(message: str) -> None:
@@ -227,11 +240,18 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
     user = os.environ.get("PGUSER") or ""
     if not database:
         raise fmt.BackupError("PGDATABASE is not set")
+    if args.mode != "verify":
+        # Odoo is stopped for a restore: the time to clean up after one that was killed.
+        recovered = recover(database, args.filestore)
+        if args.mode == "recover":
+            return {"ok": True, "mode": "recover", "database": database, **recovered}
+    else:
+        recovered = {}
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     name, local, downloaded = fetch(args, work)
     try:
-        return restore_zip(args, name, local, database, user, work)
+        return {**recovered, **restore_zip(args, name, local, database, user, work)}
     finally:
         if downloaded:
             local.unlink(missing_ok=True)
@@ -247,10 +267,8 @@ def restore_zip(
         report.update(ok=False, corrupt=True, error=str(exc))
         return report
     log(f"{name}: checksums of dump.sql and {len(manifest['checksums']['filestore'])} files ok")
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
-    scratch = f"{database[: MAX_IDENT - 16]}_r{stamp}"
-    previous = f"{database[: MAX_IDENT - 16]}_p{stamp}"
     root: Path | None = args.filestore
+    scratch, previous = fresh_names(database, root)
     # Verification unpacks into the work directory: the live filestore is not even written to.
     scratch_dir = (work if args.mode == "verify" else root) / scratch if root else None
     switched = False
@@ -293,36 +311,124 @@ def restore_zip(
                 shutil.rmtree(scratch_dir, ignore_errors=True)
 
 
+def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
+    """`<db>_r<stamp>` and `<db>_p<stamp>`, neither a database nor a directory yet (two
+    restores within a second must not collide with the previous data the first one kept)."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    taken = {name for [name] in admin_sql("SELECT datname FROM pg_database")}
+    if root is not None and root.is_dir():
+        taken |= {path.name for path in root.iterdir()}
+    while True:
+        stamp = now.strftime("%Y%m%d%H%M%S")
+        names = (f"{database[: MAX_IDENT - 16]}_r{stamp}", f"{database[: MAX_IDENT - 16]}_p{stamp}")
+        if not taken.intersection(names):
+            return names
+        now += datetime.timedelta(seconds=1)
+
+
 def switch_over(database: str, scratch: str, previous: str, root: Path | None) -> None:
-    """Restored copy in, live data kept under `previous`; undone if a step fails."""
+    """Restored copy in, live data kept under `previous`; undone if a step fails, and
+    recoverable (`recover`) if the process dies in the middle."""
     lit = database.replace("'", "''")
     [[busy]] = admin_sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{lit}'")
     if busy != "0":
         raise fmt.BackupError(f"database {database} has {busy} connection(s): stop Odoo first")
-    live = database_exists(database)
-    if live:
-        admin_sql(f"ALTER DATABASE {quote_ident(database)} RENAME TO {quote_ident(previous)}")
+    renames = [f"ALTER DATABASE {quote_ident(scratch)} RENAME TO {quote_ident(database)}"]
+    if database_exists(database):
+        renames.insert(
+            0, f"ALTER DATABASE {quote_ident(database)} RENAME TO {quote_ident(previous)}"
+        )
+    if root is not None:
+        write_journal(root, {"database": database, "scratch": scratch, "previous": previous})
     try:
-        admin_sql(f"ALTER DATABASE {quote_ident(scratch)} RENAME TO {quote_ident(database)}")
-    except fmt.BackupError:
-        if live:
-            admin_sql(f"ALTER DATABASE {quote_ident(previous)} RENAME TO {quote_ident(database)}")
-        raise
-    if root is None:
-        return
-    try:
-        if (root / database).exists():
-            (root / database).rename(root / previous)
-        (root / scratch).rename(root / database)
-    except OSError as exc:
-        # Put the database back as it was, the restored copy under its scratch name.
-        if (root / previous).exists() and not (root / database).exists():
-            (root / previous).rename(root / database)
-        admin_sql(f"ALTER DATABASE {quote_ident(database)} RENAME TO {quote_ident(scratch)}")
-        if live:
-            admin_sql(f"ALTER DATABASE {quote_ident(previous)} RENAME TO {quote_ident(database)}")
-        raise fmt.BackupError(f"switching the filestore failed: {exc}") from None
+        if root is not None:
+            if (root / database).exists():
+                (root / database).rename(root / previous)
+            (root / scratch).rename(root / database)
+        # The commit point: both databases change names together or not at all.
+        admin_sql("BEGIN; " + "; ".join(renames) + "; COMMIT")
+    except (OSError, fmt.BackupError) as exc:
+        if root is not None:
+            undo_filestore_switch(root, database, scratch, previous)
+            (root / JOURNAL).unlink(missing_ok=True)
+        raise fmt.BackupError(f"switching over failed, nothing changed: {exc}") from None
+    if root is not None:
+        (root / JOURNAL).unlink()
     log(f"switched over: {database} restored, previous data kept as {previous}")
+
+
+def write_journal(root: Path, entry: dict[str, str]) -> None:
+    """Durably, before the first rename: a crash after it finds what to undo."""
+    tmp = root / (JOURNAL + ".tmp")
+    with tmp.open("w") as out:
+        json.dump(entry, out)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.rename(root / JOURNAL)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def undo_filestore_switch(root: Path, database: str, scratch: str, previous: str) -> None:
+    """The filestore directories back to their names before the switch (each step of the
+    switch is a rename, so whatever the point reached, the names say what to rename back)."""
+    if not (root / previous).exists():
+        return  # the live filestore was never moved (or there was none)
+    if (root / database).exists() and not (root / scratch).exists():
+        (root / database).rename(root / scratch)  # the restored copy back to its scratch name
+    if not (root / database).exists():
+        (root / previous).rename(root / database)
+
+
+def recover(database: str, root: Path | None) -> dict[str, Any]:
+    """Bring the data back to a consistent state after a restore was killed: finish or undo
+    an interrupted switch (journal), then drop the scratch copies such a restore left."""
+    report: dict[str, Any] = {}
+    journal = root / JOURNAL if root is not None else None
+    if root is not None and journal is not None and journal.is_file():
+        entry = json.loads(journal.read_text())
+        scratch, previous = entry["scratch"], entry["previous"]
+        if entry.get("database") != database:
+            raise fmt.BackupError(f"{journal} is about database {entry.get('database')!r}")
+        if not database_exists(scratch) and database_exists(database):
+            # The databases were switched (the commit point): only the journal was left.
+            report["recovered"] = f"finished the interrupted restore, previous data: {previous}"
+        else:
+            undo_filestore_switch(root, database, scratch, previous)
+            report["recovered"] = "rolled back an interrupted restore, the live data is as before"
+        journal.unlink()
+        (root / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+        log(report["recovered"])
+    leftovers = drop_scratch_copies(database, root)
+    if leftovers:
+        report["dropped_scratch"] = leftovers
+    return report
+
+
+def drop_scratch_copies(database: str, root: Path | None) -> list[str]:
+    """Scratch databases and filestore directories (`<db>_r<stamp>`) of restores that died
+    before switching over. One still in use (a verification running now) is left alone."""
+    pattern = re.compile(re.escape(database[: MAX_IDENT - 16]) + r"_r\d{14}")
+    dropped: list[str] = []
+    for [name] in admin_sql("SELECT datname FROM pg_database"):
+        if pattern.fullmatch(name):
+            try:
+                drop_database(name)
+            except fmt.BackupError as exc:
+                log(f"left {name}: {exc}")
+                continue
+            dropped.append(name)
+    if root is not None and root.is_dir():
+        for path in root.iterdir():
+            if path.is_dir() and pattern.fullmatch(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+                dropped.append(str(path))
+    for name in dropped:
+        log(f"dropped {name}, left by an interrupted restore")
+    return sorted(set(dropped))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,9 +441,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verify-only", dest="mode", action="store_const", const="verify", default="restore"
     )
+    parser.add_argument(
+        "--recover",
+        dest="mode",
+        action="store_const",
+        const="recover",
+        help="only recover from an interrupted restore (finish or undo its switch-over)",
+    )
     parser.add_argument("--drop-previous", action="store_true")
     args = parser.parse_args(argv)
-    if not args.zip and not args.dest and not args.s3:
+    if args.mode != "recover" and not args.zip and not args.dest and not args.s3:
         log("ERROR: give --zip, --dest or --s3")
         return 2
     try:
