@@ -11,6 +11,12 @@ one saasodoo recorded (``helm rollback``/``helm upgrade`` by hand) is **drifted*
 reported and left as it is; ``force=True`` upgrades it back to the spec. A failed upgrade
 is rolled back to the last good revision and the failed digest is **held**: not retried
 until the spec changes or ``force=True``.
+
+A killed operation (the orchestrator died while helm ran: the release is left pending, the
+lease names a dead process) is **stuck**: ensure unlocks it (marks the pending revision
+failed, as Flux does), rolls back to the last good revision if there is one, and applies the
+spec again. Create and update record the desired spec before helm runs, so the next ensure
+finishes what the dead process started; nothing is held, since the values did not fail.
 """
 
 from __future__ import annotations
@@ -292,7 +298,7 @@ class Fleet:
             steps.append(f"{state.value} -> {action.value}")
             actions.append(action)
             try:
-                await self._act(action, subject)
+                await self._act(action, subject, unlocked=Action.UNLOCK in actions[:-1])
             except SaasodooError as exc:
                 errors.append(f"{action.value}: {exc.message}")
                 retried = steps.count(steps[-1]) > 1
@@ -346,7 +352,9 @@ class Fleet:
         status = rel.status if rel else "none"
         return EnsureResult(tid, Outcome.FAILED, f"release status '{status}'", steps, revision)
 
-    async def _act(self, action: Action, subject: _Subject) -> None:
+    async def _act(self, action: Action, subject: _Subject, *, unlocked: bool = False) -> None:
+        """Run one action. ``unlocked``: this pass just unlocked a stuck operation, so a failed
+        revision it rolls back was a killed operation, not values that failed to deploy."""
         spec, obs = subject.spec, subject.observation
         rel = obs.release
         tenants = self.tenants
@@ -398,7 +406,9 @@ class Fleet:
                 await self.helm.rollback(spec.release, spec.namespace, good, wait=True)
             head = await self.helm.status(spec.release, spec.namespace)
             revision = head.revision if head else rel.revision + 1
-            failed = obs.desired_digest if obs.desired_digest != digest else None
+            # Held (not retried) only when the values themselves failed to deploy; a killed
+            # operation's are tried again on the next step.
+            failed = obs.desired_digest if obs.desired_digest != digest and not unlocked else None
             self.kube.patch_namespace(
                 spec.namespace,
                 annotations={

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision
@@ -341,16 +341,10 @@ class Tenants:
             raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         suspended = _is_suspended(ns)
-        values, digest = await self.desired(spec, suspended=suspended)
-        async with self._leased(spec.namespace, "update", digest):
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=f"saasodoo: update {', '.join(sorted(changes))}",
-                wait=wait,
-            )
-        self._record(spec, suspended, applied=Applied(digest, rev.revision))
+        await self._upgrade_to(
+            spec, suspended, (current, suspended), "update",
+            f"saasodoo: update {', '.join(sorted(changes))}", wait=wait,
+        )  # fmt: skip
         return await self.get(tenant_id)
 
     async def suspend(self, tenant_id: str, *, wait: bool = True) -> Tenant:
@@ -362,18 +356,39 @@ class Tenants:
     async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
-        values, digest = await self.desired(spec, suspended=suspended)
         operation = "suspend" if suspended else "resume"
-        async with self._leased(spec.namespace, operation, digest):
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=f"saasodoo: {operation}",
-                wait=wait,
-            )
-        self._record(spec, suspended, applied=Applied(digest, rev.revision))
+        await self._upgrade_to(
+            spec, suspended, (spec, _is_suspended(ns)), operation, f"saasodoo: {operation}",
+            wait=wait,
+        )  # fmt: skip
         return await self.get(tenant_id)
+
+    async def _upgrade_to(
+        self,
+        spec: TenantSpec,
+        suspended: bool,
+        previous: tuple[TenantSpec, bool],
+        operation: str,
+        description: str,
+        *,
+        wait: bool,
+    ) -> None:
+        """``helm upgrade`` to ``spec``, the desired state recorded first (with the lease, one
+        request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
+        fails (or the operation is cancelled), the desired state goes back to ``previous``."""
+        values, digest = await self.desired(spec, suspended=suspended)
+        self._record(spec, suspended, lease=self.lease_for(operation, digest))
+        try:
+            rev = await self.helm.install_or_upgrade(
+                spec.release, spec.namespace, values.values, description=description, wait=wait
+            )
+        except BaseException:
+            try:
+                self._record(*previous, lease=None)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("could not restore the previous spec of %s", spec.namespace)
+            raise
+        self._record(spec, suspended, applied=Applied(digest, rev.revision))
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
@@ -481,8 +496,10 @@ class Tenants:
         *,
         applied: Applied | None = None,
         failed_digest: str | None = None,
+        lease: Lease | None | Literal[False] = False,
     ) -> None:
-        """Record the spec and, with ``applied``, what was applied; releases the lease."""
+        """Record the spec and, with ``applied``, what was applied (which releases the lease);
+        ``lease`` sets (a Lease) or releases (None) the operation lease in the same request."""
         annotations: dict[str, str | None] = {
             SPEC_ANNOTATION: spec.model_dump_json(),
             SUSPENDED_ANNOTATION: "true" if suspended else None,
@@ -491,6 +508,8 @@ class Tenants:
             annotations[APPLIED_ANNOTATION] = applied_json(applied)
             annotations[FAILED_DIGEST_ANNOTATION] = failed_digest
             annotations[OPERATION_ANNOTATION] = None
+        if lease is not False:
+            annotations[OPERATION_ANNOTATION] = lease_json(lease) if lease else None
         self.kube.patch_namespace(
             spec.namespace, labels={PLAN_LABEL: spec.plan}, annotations=annotations
         )

@@ -6,29 +6,44 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from saasodoo.cli_fleet import export_cmd
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
-from saasodoo.fleet import Fleet, FleetTarget, Outcome, export
+from saasodoo.fleet import (
+    CANARY_LABEL,
+    EnsureResult,
+    Fleet,
+    FleetSummary,
+    FleetTarget,
+    Outcome,
+    export,
+)
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.support import Cluster
+from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.cluster
 
-IDS = [f"flt-{i}" for i in range(4)]
+IDS = [f"flt-{i}" for i in range(10)]
 #: An Odoo pod that can never be scheduled (more CPU than any node has): upgrades time out.
 UNSCHEDULABLE = {
     "odoo": {"resources": {"requests": {"cpu": "500"}, "limits": {"cpu": "500"}}},
     "quota": {"hard": {"requests.cpu": "2000", "limits.cpu": "2000"}},
 }
+#: The tenant made to fail: an admission policy (as a cluster's policy engine might) refuses
+#: its Odoo Deployment on Odoo 19.
+BAD = "flt-6"
 
 
 def settings(kube: Cluster) -> Settings:
@@ -69,7 +84,7 @@ def test_noop_fleet_ensure_makes_no_helm_call_and_constant_requests(
     tenants = Tenants(settings(kube))
     fleet = Fleet(tenants)
     costs = []
-    for n in (2, 4):
+    for n in (5, 10):
         helm_before, requests_before = tenants.helm.calls, tenants.kube.requests
         summary = asyncio.run(fleet.ensure_all(fleet_tenants[:n]))
         assert [r.outcome for r in summary.results] == [Outcome.UNCHANGED] * n, summary
@@ -77,59 +92,157 @@ def test_noop_fleet_ensure_makes_no_helm_call_and_constant_requests(
     assert costs == [(0, 2), (0, 2)]  # list namespaces + list release heads, whatever N
 
 
-def test_fleet_upgrade_canary_threshold_and_success(
-    kube: Cluster, fleet_tenants: list[str]
+@pytest.fixture
+def refuse_odoo_19_for_bad(kube: Cluster) -> Iterator[None]:
+    """A ValidatingAdmissionPolicy refusing Odoo 19 Deployments in BAD's namespace only."""
+    api = client.AdmissionregistrationV1Api(kube.api)
+    name = "test-refuse-odoo-19"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },  # fmt: skip
+            "validations": [
+                {
+                    "expression": "!object.spec.template.spec.containers.exists("
+                    "c, c.image.endsWith(':19.0'))",
+                    "message": "Odoo 19 is not allowed here (test policy)",
+                }
+            ],  # fmt: skip
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"saasodoo.dev/tenant": BAD}}},
+        },
+    }
+    api.create_validating_admission_policy(policy)
+    api.create_validating_admission_policy_binding(binding)
+    try:
+        # In force once a server-side dry run of the change is refused.
+        [deployment] = [
+            d.metadata.name
+            for d in kube.apps.list_namespaced_deployment(
+                f"tenant-{BAD}", label_selector="app.kubernetes.io/component=odoo"
+            ).items
+        ]
+        patch = {"spec": {"template": {"spec": {"containers": [
+            {"name": "odoo", "image": "docker.io/library/odoo:19.0"}]}}}}  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                kube.apps.patch_namespaced_deployment(
+                    deployment, f"tenant-{BAD}", patch, dry_run="All"
+                )
+            except ApiException as exc:
+                assert exc.status in (400, 403, 422), exc
+                break
+            assert time.monotonic() < deadline, "the admission policy never took effect"
+            time.sleep(0.5)
+        yield
+    finally:
+        api.delete_validating_admission_policy_binding(name)
+        api.delete_validating_admission_policy(name)
+
+
+def test_fleet_upgrade_of_ten_with_one_made_to_fail(
+    kube: Cluster, fleet_tenants: list[str], refuse_odoo_19_for_bad: None
 ) -> None:
     tenants = Tenants(settings(kube))
     fleet = Fleet(tenants)
-    bad = FleetTarget(overrides=UNSCHEDULABLE)
+    good = FleetTarget(odoo_version="19.0")
+    before = asyncio.run(tenants.get(BAD)).spec
     seen: list[str] = []
 
-    # The canary fails: it is rolled back and nobody else is touched.
+    # 1. The failing tenant is the canary (labelled): it fails, is rolled back, and nobody
+    #    else is touched.
+    kube.core.patch_namespace(f"tenant-{BAD}", {"metadata": {"labels": {CANARY_LABEL: "true"}}})
     summary = asyncio.run(
-        fleet.upgrade(
-            bad,
-            fleet_tenants,
-            canaries=1,
-            timeout="10s",
-            on_result=lambda r: seen.append(r.tenant_id),
-        )
+        fleet.upgrade(good, fleet_tenants, on_result=lambda r: seen.append(r.tenant_id))
     )
+    kube.core.patch_namespace(f"tenant-{BAD}", {"metadata": {"labels": {CANARY_LABEL: None}}})
+    outcomes = {r.tenant_id: r.outcome for r in summary.results}
+    assert outcomes == {t: Outcome.FAILED if t == BAD else Outcome.SKIPPED for t in IDS}
+    assert summary.stopped == f"canary {BAD} failed"
+    assert sorted(seen) == fleet_tenants  # the progress callback saw every tenant
+    failed = outcomes_of(summary)[BAD]
+    assert "upgrade failed" in failed.detail and "Odoo 19 is not allowed" in failed.detail
+    assert "rolled-back" in failed.detail
+    assert asyncio.run(tenants.get(BAD)).spec == before  # keeps its previous spec ...
+    assert asyncio.run(tenants.get(BAD)).status.phase.value == "ready"  # ... and runs
+
+    # 2. A good canary (flt-0), then one at a time, no failure allowed: the tenants before
+    #    BAD are upgraded, BAD fails, the rest are skipped.
+    summary = asyncio.run(fleet.upgrade(good, fleet_tenants, canaries=1, concurrency=1))
     outcomes = {r.tenant_id: r.outcome for r in summary.results}
     assert outcomes == {
-        "flt-0": Outcome.FAILED,
-        "flt-1": Outcome.SKIPPED,
-        "flt-2": Outcome.SKIPPED,
-        "flt-3": Outcome.SKIPPED,
-    }
-    assert summary.stopped == "canary flt-0 failed"
-    assert sorted(seen) == fleet_tenants  # progress saw every tenant
-    failed = summary.results[0]
-    assert "upgrade failed" in failed.detail and "rolled-back" in failed.detail
-    assert asyncio.run(tenants.get("flt-0")).spec.overrides == {}  # keeps its previous spec
+        **{t: Outcome.UPGRADED for t in IDS[:6]},
+        BAD: Outcome.FAILED,
+        **{t: Outcome.SKIPPED for t in IDS[7:]},
+    }, summary.to_dict()
+    assert summary.stopped == "1 failures, more than the 0 allowed" and not summary.ok
+    assert all("more than the 0 allowed" in outcomes_of(summary)[t].detail for t in IDS[7:])
 
-    # No canary, one failure allowed, one at a time: two fail, then the rest is skipped.
+    # 3. One failure allowed, three at a time: everyone else gets there; BAD is reported.
     summary = asyncio.run(
-        fleet.upgrade(bad, fleet_tenants, canaries=0, max_failures=1, concurrency=1, timeout="10s")
+        fleet.upgrade(good, fleet_tenants, canaries=1, max_failures=1, concurrency=3)
     )
-    counts = summary.to_dict()["counts"]
-    assert counts == {"failed": 2, "skipped": 2}, summary.to_dict()
-    assert summary.stopped == "2 failures, more than the 1 allowed"
-    assert not summary.ok
-
-    # A good target: the canary, then the others, two at a time; specs recorded.
-    good = FleetTarget(odoo_version="19.0")
-    summary = asyncio.run(fleet.upgrade(good, fleet_tenants, canaries=1, concurrency=2))
-    assert summary.ok and summary.count(Outcome.UPGRADED) == 4, summary.to_dict()
+    assert summary.to_dict()["counts"] == {"unchanged": 6, "failed": 1, "upgraded": 3}
+    assert summary.stopped is None and not summary.ok
+    assert outcomes_of(summary)[BAD].outcome is Outcome.FAILED
     for tid in fleet_tenants:
         tenant = asyncio.run(tenants.get(tid))
-        assert tenant.spec.odoo_version == "19.0" and tenant.status.phase.value == "ready"
-    # Again: already there, nothing upgraded; and ensure finds everything in sync.
-    again = asyncio.run(fleet.upgrade(good, fleet_tenants))
-    assert again.count(Outcome.UNCHANGED) == 4, again.to_dict()
+        assert tenant.status.phase.value == "ready", (tid, tenant.status)
+        assert tenant.spec.odoo_version == (before.odoo_version if tid == BAD else "19.0")
+    # Nothing is left for ensure to do: failed tenants were rolled back to what they had.
     calls = tenants.helm.calls
     ensure = asyncio.run(fleet.ensure_all(fleet_tenants))
-    assert ensure.count(Outcome.UNCHANGED) == 4 and tenants.helm.calls == calls
+    assert ensure.count(Outcome.UNCHANGED) == 10 and tenants.helm.calls == calls
+
+
+def outcomes_of(summary: FleetSummary) -> dict[str, EnsureResult]:
+    return {r.tenant_id: r for r in summary.results}
+
+
+def test_fleet_upgrade_threshold_with_rollouts_that_never_become_ready(
+    kube: Cluster, fleet_tenants: list[str]
+) -> None:
+    """A target whose pods can never be scheduled: helm's wait times out; with one failure
+    allowed and one at a time, two fail (rolled back) and the rest is skipped. Then the
+    fleet converges (BAD too, its policy gone)."""
+    tenants = Tenants(settings(kube))
+    fleet = Fleet(tenants)
+    subset = fleet_tenants[:4]
+    bad = FleetTarget(overrides=UNSCHEDULABLE)
+    summary = asyncio.run(
+        fleet.upgrade(bad, subset, canaries=0, max_failures=1, concurrency=1, timeout="10s")
+    )
+    assert summary.to_dict()["counts"] == {"failed": 2, "skipped": 2}, summary.to_dict()
+    assert summary.stopped == "2 failures, more than the 1 allowed"
+    assert all(asyncio.run(tenants.get(t)).spec.overrides == {} for t in subset)
+
+    good = FleetTarget(odoo_version="19.0")
+    summary = asyncio.run(fleet.upgrade(good, fleet_tenants, concurrency=4))
+    assert summary.ok, summary.to_dict()
+    assert summary.count(Outcome.UNCHANGED) + summary.count(Outcome.UPGRADED) == 10
+    again = asyncio.run(fleet.upgrade(good, fleet_tenants))
+    assert again.count(Outcome.UNCHANGED) == 10, again.to_dict()
 
 
 def test_export_values_and_flux_helmrelease(
@@ -161,6 +274,26 @@ def test_export_values_and_flux_helmrelease(
     password = base64.b64decode(secret.data["admin-password"]).decode()
     assert all(password not in text for text in files.values())
 
+    # Rendered as Flux would (its release name, namespace, chart path and values) and from
+    # the values file with plain helm: the very manifests saasodoo installed. A server-side
+    # dry run, as the real upgrade: lookup() sees the live Secrets, so nothing differs.
+    installed = manifests(kube.helm(4, "get", "manifest", tid, "-n", f"tenant-{tid}").stdout)
+    assert {kind for kind, _ in installed} >= {"Deployment", "StatefulSet", "NetworkPolicy"}
+    chart = ROOT / spec["chart"]["spec"]["chart"]
+    namespace = spec.get("targetNamespace") or release["metadata"]["namespace"]
+    from_flux = tmp_path / "flux-values.yaml"
+    from_flux.write_text(yaml.safe_dump(spec["values"]))
+    from_file = tmp_path / "exported-values.yaml"
+    from_file.write_text(files[f"{tid}.values.yaml"])
+    for values_file in (from_flux, from_file):
+        rendered = kube.helm(
+            4, "upgrade", spec["releaseName"], str(chart), "-n", namespace,
+            "-f", str(values_file), "--dry-run=server", "-o", "json",
+        )  # fmt: skip
+        assert manifests(json.loads(rendered.stdout)["manifest"]) == installed
+    [listed] = json.loads(kube.helm(4, "list", "-n", f"tenant-{tid}", "-o", "json").stdout)
+    assert listed["chart"] == f"odoo-tenant-{spec['chart']['spec']['version']}"
+
     # The CLI writes the same files.
     result = CliRunner().invoke(
         export_cmd,
@@ -170,3 +303,9 @@ def test_export_values_and_flux_helmrelease(
     assert result.exit_code == 0, result.output
     written = tmp_path / f"{tid}.helmrelease.yaml"
     assert yaml.safe_load(written.read_text()) == release
+
+
+def manifests(stream: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """A rendered manifest stream by (kind, name)."""
+    docs = [d for d in yaml.safe_load_all(stream) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}

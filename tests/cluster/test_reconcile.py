@@ -56,7 +56,12 @@ def cleanup(tenants: Tenants, *ids: str, wait: bool = True) -> None:
 
 @pytest.fixture
 def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iterator[str]:
-    prefix = {"test_killed": "reck", "test_failed": "recf", "test_sre": "recs"}
+    prefix = {
+        "test_killed_create": "reck",
+        "test_killed_upgrade": "recu",
+        "test_failed": "recf",
+        "test_sre": "recs",
+    }
     name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
     tid = f"{name}-h{major}"
     tenants = make_tenants(kube, major)
@@ -72,8 +77,10 @@ def release_statuses(kube: Cluster, tid: str) -> dict[int, str]:
     return {int(s.metadata.labels["version"]): s.metadata.labels["status"] for s in secrets}
 
 
-def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
-    tid = tenant_id
+def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: int) -> None:
+    """Run ``call`` (a Tenants method call on ``t``) in an orchestrator process of its own and
+    SIGKILL it, helm child included (as a pod kill does), once revision ``revision`` of the
+    release is pending."""
     code = (
         "import asyncio\n"
         "from saasodoo.core.spec import TenantSpec\n"
@@ -81,27 +88,31 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
         "from saasodoo.tenants import Tenants\n"
         f"t = Tenants(Settings(kubeconfig={str(kube.kubeconfig)!r}, "
         f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m'))\n"
-        f"spec = TenantSpec.parse({{'id': {tid!r}, 'admin_email': 'a@crash.example'}})\n"
-        "asyncio.run(t.create(spec))\n"
+        f"asyncio.run({call})\n"
     )
-    # Its own session: SIGKILL takes the orchestrator and its helm child, as a pod kill would.
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, "create finished before helm was caught installing"
+            assert proc.poll() is None, f"{call} finished before helm was caught at work"
             try:
-                if release_statuses(kube, tid).get(1) == "pending-install":
+                if release_statuses(kube, tid).get(revision, "").startswith("pending-"):
                     break
             except Exception:  # noqa: BLE001 - the namespace may not exist yet
                 pass
-            assert time.monotonic() < deadline, "helm install never started"
-            time.sleep(0.05)
+            assert time.monotonic() < deadline, "helm never started"
+            time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
+    tid = tenant_id
+    spec = f"TenantSpec.parse({{'id': {tid!r}, 'admin_email': 'a@crash.example'}})"
+    kill_during_helm(kube, major, tid, f"t.create({spec})", revision=1)
     assert release_statuses(kube, tid) == {1: "pending-install"}
     ns = kube.core.read_namespace(f"tenant-{tid}")
     assert OPERATION_ANNOTATION in ns.metadata.annotations  # the dead process's lease
@@ -118,6 +129,38 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
     ns = kube.core.read_namespace(f"tenant-{tid}")
     assert OPERATION_ANNOTATION not in (ns.metadata.annotations or {})
     # Converged: the next ensure does nothing, without running helm beyond its status look.
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@kill.example"})))
+    change = {"odoo": {"config": {"workers": 3}}}
+    kill_during_helm(kube, major, tid, f"t.update({tid!r}, overrides={change!r})", revision=2)
+    assert release_statuses(kube, tid) == {1: "deployed", 2: "pending-upgrade"}
+    annotations = kube.core.read_namespace(ns_name).metadata.annotations
+    assert OPERATION_ANNOTATION in annotations  # the dead process's lease
+    # The desired spec was recorded before helm ran: the update is not lost with the process.
+    assert json.loads(annotations[SPEC_ANNOTATION])["overrides"] == change
+
+    fleet = Fleet(tenants)
+    assert fleet.state_of(asyncio.run(fleet.observe(tid))) is State.STUCK
+    result = asyncio.run(fleet.ensure(tid))
+    assert result.outcome is Outcome.RECOVERED, result
+    assert result.steps == [
+        "stuck -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
+    ]  # fmt: skip
+    statuses = release_statuses(kube, tid)
+    assert statuses[2] == "failed" and statuses[max(statuses)] == "deployed"
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 3  # the killed update, finished
+    tenant = asyncio.run(tenants.get(tid))
+    assert tenant.status.phase is Phase.READY and tenant.spec.overrides == change
+    annotations = kube.core.read_namespace(ns_name).metadata.annotations
+    assert OPERATION_ANNOTATION not in annotations
+    assert json.loads(annotations[APPLIED_ANNOTATION])["revision"] == max(statuses)
     assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
