@@ -403,7 +403,8 @@ class Fleet:
             good = obs.last_good_revision
             digest = await self._digest_of(subject, good)
             async with tenants._leased(spec.namespace, f"rollback to {good}", digest):
-                await self.helm.rollback(spec.release, spec.namespace, good, wait=True)
+                # Volume-safe: a failed plan upgrade may have grown volumes already.
+                await tenants.return_to(spec, good, wait=True)
             head = await self.helm.status(spec.release, spec.namespace)
             revision = head.revision if head else rel.revision + 1
             # Held (not retried) only when the values themselves failed to deploy; a killed

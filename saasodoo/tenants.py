@@ -416,6 +416,38 @@ class Tenants:
                 f"(known: {', '.join(map(str, known)) or 'none'})"
             )
         target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        recorded = get_path(target_values, "tenant.spec")
+        restored = (
+            TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
+        )
+        suspended = get_path(target_values, "odoo.replicas") == 0
+        # What the rollback applies, as ensure will compute it from the restored spec (with
+        # volumes kept at their size the values differ only where Kubernetes forces them).
+        digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
+        async with self._leased(spec.namespace, f"rollback to {revision}", digest):
+            await self.return_to(spec, revision, target_values, wait=wait)
+        head = await self.helm.status(spec.release, spec.namespace)
+        if restored is not None and head is not None:
+            self._record(restored, suspended, applied=Applied(digest, head.revision))
+        else:
+            self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
+        return await self.get(tenant_id)
+
+    async def return_to(
+        self,
+        spec: TenantSpec,
+        revision: int,
+        target_values: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
+    ) -> None:
+        """Make the release what ``revision`` deployed: ``helm rollback``, or, when that would
+        shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
+        values and the volumes kept at their current size (the description says so). Used by
+        ``rollback`` and by ensure's remediation of a failed upgrade; the caller holds the
+        operation lease."""
+        if target_values is None:
+            target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
         target_claims = {
             d["metadata"]["name"]: (
@@ -427,35 +459,20 @@ class Tenants:
         }
         current_claims = self.kube.claim_sizes(spec.namespace)
         shrinking = shrinking_claims(target_claims, current_claims)
-        recorded = get_path(target_values, "tenant.spec")
-        restored = (
-            TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
+        if not shrinking:
+            await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+            return
+        values = floor_volume_sizes(target_values, target_claims, current_claims)
+        await self.helm.install_or_upgrade(
+            spec.release,
+            spec.namespace,
+            values,
+            description=(
+                f"saasodoo: rollback to {revision} (its values; volumes kept at their "
+                f"current size: {', '.join(shrinking)})"
+            ),
+            wait=wait,
         )
-        suspended = get_path(target_values, "odoo.replicas") == 0
-        # What the rollback applies, as ensure will compute it from the restored spec (with
-        # volumes kept at their size the values differ only where Kubernetes forces them).
-        digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
-        async with self._leased(spec.namespace, f"rollback to {revision}", digest):
-            if not shrinking:
-                await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
-            else:
-                values = floor_volume_sizes(target_values, target_claims, current_claims)
-                await self.helm.install_or_upgrade(
-                    spec.release,
-                    spec.namespace,
-                    values,
-                    description=(
-                        f"saasodoo: rollback to {revision} (its values; volumes kept at their "
-                        f"current size: {', '.join(shrinking)})"
-                    ),
-                    wait=wait,
-                )
-        head = await self.helm.status(spec.release, spec.namespace)
-        if restored is not None and head is not None:
-            self._record(restored, suspended, applied=Applied(digest, head.revision))
-        else:
-            self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
-        return await self.get(tenant_id)
 
     async def delete(
         self,

@@ -59,7 +59,8 @@ def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iter
     prefix = {
         "test_killed_create": "reck",
         "test_killed_upgrade": "recu",
-        "test_failed": "recf",
+        "test_failed_upgrade": "recf",
+        "test_failed_plan": "recv",
         "test_sre": "recs",
     }
     name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
@@ -192,6 +193,45 @@ def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenan
     assert held.outcome is Outcome.HELD, held
     assert tenants.helm.calls - calls == 1  # helm status only
     # Back to the good spec: in sync with the rolled-back release, nothing to do.
+    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    """The failed upgrade had already grown the volumes (starter -> standard): a plain helm
+    rollback would try to shrink them, which Kubernetes refuses. Ensure rolls back with the
+    good revision's values and the volumes at their current size."""
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major, timeout="12s")
+    fleet = Fleet(tenants)
+    spec = TenantSpec.parse({"id": tid, "admin_email": "a@grow.example", "plan": "starter"})
+    asyncio.run(tenants.create(spec))
+    bad = TenantSpec.parse({**spec.model_dump(), "plan": "standard", "overrides": UNSCHEDULABLE})
+    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
+
+    result = asyncio.run(fleet.ensure(tid))
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    sizes = {
+        p.metadata.name: p.spec.resources.requests["storage"]
+        for p in kube.core.list_namespaced_persistent_volume_claim(ns_name).items
+    }
+    assert sizes[f"{tid}-odoo-tenant-filestore"] == "20Gi"  # grown by the failed upgrade, kept
+    history = asyncio.run(tenants.history(tid))
+    assert [r.status for r in history] == ["superseded", "failed", "deployed"]
+    assert "rollback to 1" in history[-1].description
+    assert "volumes kept" in history[-1].description
+    tenant = asyncio.run(tenants.get(tid))
+    assert tenant.status.phase is Phase.READY
+    odoo = kube.apps.list_namespaced_deployment(
+        ns_name, label_selector="app.kubernetes.io/component=odoo"
+    ).items[0]
+    assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "250m"  # starter
+    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.HELD
+    # Back to the starter spec: in sync (the volumes stay as Kubernetes forces them).
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
     assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
 
