@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from saasodoo.adapters.kube import Namespace
 from saasodoo.core.reconcile import (
     GOOD_STATUSES,
     Action,
@@ -116,15 +117,15 @@ class EnsureResult:
 class _Subject:
     """One tenant as ensure sees it: namespace, desired spec, values and digest."""
 
-    namespace: Any
+    namespace: Namespace
     spec: TenantSpec
     suspended: bool
     values: TenantValues
     observation: ReconcileObservation
 
 
-def _parse_applied(ns: Any) -> Applied | None:
-    raw = (ns.metadata.annotations or {}).get(APPLIED_ANNOTATION)
+def _parse_applied(ns: Namespace) -> Applied | None:
+    raw = ns.annotations.get(APPLIED_ANNOTATION)
     if not raw:
         return None
     try:
@@ -147,8 +148,8 @@ def _holder_alive(holder: str) -> bool | None:
     return True
 
 
-def _parse_lease(ns: Any) -> Lease | None:
-    raw = (ns.metadata.annotations or {}).get(OPERATION_ANNOTATION)
+def _parse_lease(ns: Namespace) -> Lease | None:
+    raw = ns.annotations.get(OPERATION_ANNOTATION)
     if not raw:
         return None
     try:
@@ -226,18 +227,18 @@ class Fleet:
     # -- observing --------------------------------------------------------------------
 
     async def _subject(
-        self, ns: Any, release: ReleaseInfo | None, last_good: int | None = None
+        self, ns: Namespace, release: ReleaseInfo | None, last_good: int | None = None
     ) -> _Subject:
         spec = self.tenants._spec_from_namespace(ns)
         suspended = _is_suspended(ns)
         values, digest = await self.tenants.desired(spec, suspended=suspended)
         obs = ReconcileObservation(
             tenant_id=spec.id,
-            namespace_phase=ns.status.phase if ns.status else None,
+            namespace_phase=ns.phase,
             release=release,
             desired_digest=digest,
             applied=_parse_applied(ns),
-            failed_digest=(ns.metadata.annotations or {}).get(FAILED_DIGEST_ANNOTATION),
+            failed_digest=ns.annotations.get(FAILED_DIGEST_ANNOTATION),
             lease=_parse_lease(ns),
             last_good_revision=last_good,
         )
@@ -444,13 +445,11 @@ class Fleet:
         wanted = set(tenant_ids) if tenant_ids else None
         out = []
         for ns in namespaces:
-            tid = (ns.metadata.labels or {}).get(TENANT_LABEL, "")
+            tid = ns.labels.get(TENANT_LABEL, "")
             if wanted is not None and tid not in wanted:
                 continue
-            if SPEC_ANNOTATION not in (ns.metadata.annotations or {}):
-                log.warning(
-                    "namespace %s is labelled as a tenant but has no spec", ns.metadata.name
-                )
+            if SPEC_ANNOTATION not in ns.annotations:
+                log.warning("namespace %s is labelled as a tenant but has no spec", ns.name)
                 continue
             try:
                 release = heads.get((namespace_for(tid), tid))
@@ -620,8 +619,8 @@ class Fleet:
             return EnsureResult(tid, Outcome.FAILED, exc.message)
 
 
-def _label(ns: Any, key: str) -> str | None:
-    value = (ns.metadata.labels or {}).get(key)
+def _label(ns: Namespace, key: str) -> str | None:
+    value = ns.labels.get(key)
     return str(value) if value is not None else None
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision
-from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied, Lease, parse_duration
 from saasodoo.core.spec import (
@@ -183,17 +183,17 @@ class Tenants:
 
     # -- reading ------------------------------------------------------------------------
 
-    def _spec_from_namespace(self, ns: Any) -> TenantSpec:
-        raw = (ns.metadata.annotations or {}).get(SPEC_ANNOTATION)
-        tenant_id = (ns.metadata.labels or {}).get(TENANT_LABEL, "")
+    def _spec_from_namespace(self, ns: Namespace) -> TenantSpec:
+        raw = ns.annotations.get(SPEC_ANNOTATION)
+        tenant_id = ns.labels.get(TENANT_LABEL, "")
         if not raw:
-            raise NotFound(f"tenant '{tenant_id}': namespace {ns.metadata.name} has no spec")
+            raise NotFound(f"tenant '{tenant_id}': namespace {ns.name} has no spec")
         return TenantSpec.model_validate(json.loads(raw))
 
     def _namespace(self, tenant_id: str) -> Any:
         check_tenant_id(tenant_id)
         ns = self.kube.read_namespace(namespace_for(tenant_id))
-        if ns is None or (ns.metadata.labels or {}).get(TENANT_LABEL) != tenant_id:
+        if ns is None or ns.labels.get(TENANT_LABEL) != tenant_id:
             raise NotFound(f"tenant '{tenant_id}' not found")
         return ns
 
@@ -202,7 +202,7 @@ class Tenants:
         spec = self._spec_from_namespace(ns)
         release = await self.helm.status(spec.release, spec.namespace)
         workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
-        obs = Observation(tenant_id, ns.status.phase, release, tuple(workloads))
+        obs = Observation(tenant_id, ns.phase, release, tuple(workloads))
         return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), _owner(ns))
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
@@ -218,13 +218,11 @@ class Tenants:
             try:
                 spec = self._spec_from_namespace(ns)
             except (NotFound, ValueError):
-                log.warning(
-                    "namespace %s is labelled as a tenant but has no spec", ns.metadata.name
-                )
+                log.warning("namespace %s is labelled as a tenant but has no spec", ns.name)
                 continue
             obs = Observation(
                 spec.id,
-                ns.status.phase,
+                ns.phase,
                 heads.get((spec.namespace, spec.release)),
                 tuple(workloads.get(spec.id, [])),
             )
@@ -559,13 +557,13 @@ def applied_json(applied: Applied) -> str:
     return json.dumps({"digest": applied.digest, "revision": applied.revision})
 
 
-def _owner(ns: Any) -> str | None:
-    owner = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)
+def _owner(ns: Namespace) -> str | None:
+    owner = ns.annotations.get(OWNER_ANNOTATION)
     return str(owner) if owner else None
 
 
-def _is_suspended(ns: Any) -> bool:
-    return (ns.metadata.annotations or {}).get(SUSPENDED_ANNOTATION) == "true"
+def _is_suspended(ns: Namespace) -> bool:
+    return ns.annotations.get(SUSPENDED_ANNOTATION) == "true"
 
 
 def count_phases(tenants: list[Tenant]) -> Counter[Phase]:

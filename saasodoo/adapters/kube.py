@@ -3,6 +3,11 @@
 Fleet reads are list calls with label selectors (a constant number per fleet, never one
 per tenant); Helm's release records are read as metadata only (their labels carry
 name, revision and status), so listing 1,000 tenants does not download 1,000 manifests.
+The reads on the status path (namespaces, workloads, release heads) go through the
+client's ApiClient as raw JSON, parsed with orjson into the few fields saasodoo uses: the
+client's typed models cost more than the request (building them for 2,000 workloads took
+94% of a 1,000-tenant list, and importing CoreV1Api alone takes about a second). The
+typed API objects (``core``, ``apps``, ``custom``) are created on first use.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ import contextlib
 import gzip
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -65,6 +74,27 @@ def translate(what: str) -> Iterator[None]:
         raise TransientClusterError(f"{what}: cannot reach the cluster ({exc})") from None
 
 
+@dataclass(frozen=True)
+class Namespace:
+    """What saasodoo reads of a namespace."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    #: Active or Terminating.
+    phase: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Namespace:
+        meta = obj.get("metadata") or {}
+        return cls(
+            name=meta.get("name", ""),
+            labels=meta.get("labels") or {},
+            annotations=meta.get("annotations") or {},
+            phase=(obj.get("status") or {}).get("phase"),
+        )
+
+
 class Kube:
     """Typed access to the few API calls saasodoo makes."""
 
@@ -80,22 +110,51 @@ class Kube:
                 f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
             ) from None
         self.timeout = settings.kube_timeout
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
         #: API requests made (for benchmarks and the no-op fleet pass checks).
         self.requests = 0
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
 
     def _count(self) -> None:
         self.requests += 1
 
+    def get_json(
+        self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
+    ) -> Any:
+        """GET ``path`` as parsed JSON (no client models); callers wrap it in ``translate``."""
+        self._count()
+        method, url, headers, body, post = self.api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query or [],
+            header_params={"Accept": accept or "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        resp = self.api.call_api(
+            method, url, header_params=headers, body=body, post_params=post,
+            _request_timeout=self.timeout,
+        )  # fmt: skip
+        data = resp.read()
+        if resp.status >= 400:
+            raise ApiException(status=resp.status, reason=resp.reason, body=data)
+        return orjson.loads(data)
+
     # -- namespaces ---------------------------------------------------------------
 
-    def read_namespace(self, name: str) -> client.V1Namespace | None:
-        self._count()
+    def read_namespace(self, name: str) -> Namespace | None:
         try:
             with translate(f"read namespace {name}"):
-                return self.core.read_namespace(name, _request_timeout=self.timeout)
+                return Namespace.from_json(self.get_json(f"/api/v1/namespaces/{quote(name)}"))
         except NotFound:
             return None
 
@@ -167,15 +226,12 @@ class Kube:
             kept.append(pvc.spec.volume_name)
         return kept
 
-    def list_tenant_namespaces(self, selector: str | None = None) -> list[client.V1Namespace]:
+    def list_tenant_namespaces(self, selector: str | None = None) -> list[Namespace]:
         """Tenant namespaces; ``selector`` (a label selector) narrows them down."""
         label_selector = f"{TENANT_LABEL},{selector}" if selector else TENANT_LABEL
-        self._count()
         with translate("list tenant namespaces"):
-            items = self.core.list_namespace(
-                label_selector=label_selector, _request_timeout=self.timeout
-            ).items
-        return list(items)
+            doc = self.get_json("/api/v1/namespaces", [("labelSelector", label_selector)])
+        return [Namespace.from_json(item) for item in doc.get("items") or []]
 
     def delete_namespace(self, name: str) -> bool:
         self._count()
@@ -217,33 +273,14 @@ class Kube:
     # -- workloads ----------------------------------------------------------------
 
     def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
-        """Deployments and StatefulSets of tenants, by tenant id (two list calls).
-
-        The JSON is read as it comes (``_preload_content=False``): turning 2,000 full
-        objects into the client's models took 94% of a 1,000-tenant ``tenant list``.
-        """
+        """Deployments and StatefulSets of tenants, by tenant id (two list calls, raw JSON)."""
         out: dict[str, list[Workload]] = {}
-        kw: dict[str, Any] = {
-            "label_selector": TENANT_LABEL,
-            "_request_timeout": self.timeout,
-            "_preload_content": False,
-        }
+        where = f"/apis/apps/v1/namespaces/{quote(namespace)}" if namespace else "/apis/apps/v1"
+        query = [("labelSelector", TENANT_LABEL)]
         with translate("list tenant workloads"):
-            self._count()
-            deployments = (
-                self.apps.list_namespaced_deployment(namespace, **kw)
-                if namespace
-                else self.apps.list_deployment_for_all_namespaces(**kw)
-            )
-            self._count()
-            statefulsets = (
-                self.apps.list_namespaced_stateful_set(namespace, **kw)
-                if namespace
-                else self.apps.list_stateful_set_for_all_namespaces(**kw)
-            )
             docs = [
-                ("Deployment", _json_items(deployments)),
-                ("StatefulSet", _json_items(statefulsets)),
+                (kind, self.get_json(f"{where}/{plural}", query).get("items") or [])
+                for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets"))
             ]
         for kind, items in docs:
             for obj in items:
@@ -282,23 +319,8 @@ class Kube:
         cluster, whatever the number of releases and revisions.
         """
         path = f"/api/v1/namespaces/{namespace}/secrets" if namespace else "/api/v1/secrets"
-        self._count()
         with translate("list helm release records"):
-            method, url, headers, body, post = self.api.param_serialize(
-                method="GET",
-                resource_path=path,
-                query_params=[("labelSelector", "owner=helm")],
-                header_params={"Accept": PARTIAL_METADATA},
-                auth_settings=["BearerToken"],
-            )
-            resp = self.api.call_api(
-                method, url, header_params=headers, body=body, post_params=post,
-                _request_timeout=self.timeout,
-            )  # fmt: skip
-            data = resp.read()
-            if resp.status >= 400:
-                raise ApiException(status=resp.status, reason=resp.reason, body=data)
-        doc = json.loads(data)
+            doc = self.get_json(path, [("labelSelector", "owner=helm")], PARTIAL_METADATA)
         heads: dict[tuple[str, str], ReleaseInfo] = {}
         for item in doc.get("items") or []:
             meta = item.get("metadata", {})
@@ -381,15 +403,6 @@ class Kube:
                     label_selector=TENANT_LABEL, _request_timeout=self.timeout
                 ).items
             )
-
-
-def _json_items(resp: Any) -> list[dict[str, Any]]:
-    """Items of a raw list response; errors raised as the client would."""
-    data = resp.data
-    if resp.status >= 400:
-        raise ApiException(status=resp.status, reason=resp.reason, body=data)
-    items: list[dict[str, Any]] = json.loads(data).get("items") or []
-    return items
 
 
 def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | None:

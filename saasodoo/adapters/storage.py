@@ -13,10 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
 from saasodoo.errors import NotFound, SaasodooError, TransientClusterError
 
 if TYPE_CHECKING:
@@ -70,6 +66,9 @@ class S3Store:
     def __init__(self, location: S3Location, tenant_id: str) -> None:
         self.location = location
         self.folder = "/".join(p for p in (location.prefix.strip("/"), tenant_id) if p) + "/"
+        import boto3  # here, not at the top: only backup commands pay for importing boto3
+        from botocore.config import Config
+
         self.client: S3Client = boto3.client(
             "s3",
             endpoint_url=location.endpoint,
@@ -88,6 +87,8 @@ class S3Store:
         return f"s3://{self.location.bucket}/{self.folder}"
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
         try:
             return fn(Bucket=self.location.bucket, **kwargs)
         except EndpointConnectionError as exc:

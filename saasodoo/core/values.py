@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from saasodoo.core.plans import Catalog
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import FieldError, InvalidInput
@@ -203,6 +201,8 @@ def validate_against_schema(
 ) -> None:
     """Check ``values`` over the chart's defaults against its values.schema.json, as helm
     does before rendering; raises InvalidInput naming each offending value."""
+    import jsonschema  # here: listing and status never validate, and the import is slow
+
     merged = helm_merge(chart_defaults, values)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
