@@ -299,7 +299,7 @@ class Fleet:
             steps.append(f"{state.value} -> {action.value}")
             actions.append(action)
             try:
-                await self._act(action, subject, unlocked=Action.UNLOCK in actions[:-1])
+                await self._act(action, subject)
             except SaasodooError as exc:
                 errors.append(f"{action.value}: {exc.message}")
                 retried = steps.count(steps[-1]) > 1
@@ -353,9 +353,7 @@ class Fleet:
         status = rel.status if rel else "none"
         return EnsureResult(tid, Outcome.FAILED, f"release status '{status}'", steps, revision)
 
-    async def _act(self, action: Action, subject: _Subject, *, unlocked: bool = False) -> None:
-        """Run one action. ``unlocked``: this pass just unlocked a stuck operation, so a failed
-        revision it rolls back was a killed operation, not values that failed to deploy."""
+    async def _act(self, action: Action, subject: _Subject) -> None:
         spec, obs = subject.spec, subject.observation
         rel = obs.release
         tenants = self.tenants
@@ -368,7 +366,8 @@ class Fleet:
                 f"saasodoo: unlocked a stale {rel.status} (its operation ended without a result)",
             )
             log.warning("tenant %s: unlocked stale %s revision %d", spec.id, before, rel.revision)
-            self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
+            # The dead holder's lease stays until the rollback: it tells that this failed
+            # revision was a killed operation, not values that failed to deploy.
         elif action is Action.ADOPT:
             assert rel is not None and obs.lease is not None
             values = await self.helm.get_values(spec.release, spec.namespace, rel.revision)
@@ -408,9 +407,11 @@ class Fleet:
                 await tenants.return_to(spec, good, wait=True)
             head = await self.helm.status(spec.release, spec.namespace)
             revision = head.revision if head else rel.revision + 1
-            # Held (not retried) only when the values themselves failed to deploy; a killed
-            # operation's are tried again on the next step.
-            failed = obs.desired_digest if obs.desired_digest != digest and not unlocked else None
+            # Held (not retried) only when the values themselves failed to deploy. A failed
+            # head under a dead holder's lease is a killed operation (saasodoo releases its
+            # lease when helm fails): its values are tried again on the next step.
+            killed = obs.lease is not None
+            failed = obs.desired_digest if obs.desired_digest != digest and not killed else None
             self.kube.patch_namespace(
                 spec.namespace,
                 annotations={

@@ -40,6 +40,11 @@ KINDS = fmt.KINDS
 COMPONENT_LABEL = "app.kubernetes.io/component"
 JOB_LABEL = "saasodoo.dev/backup-job"
 KIND_ANNOTATION = "saasodoo.dev/backup-kind"
+#: On Odoo's Deployments while a restore has them at zero: the replicas to give back (a
+#: restore after a failed one must not take zero for the tenant's size).
+REPLICAS_ANNOTATION = "saasodoo.dev/replicas-before-restore"
+#: How long a recovery Job may take (it renames directories and drops scratch copies).
+RECOVER_SECONDS = 600
 SCRIPTS = "/opt/odoo-tenant"
 #: The components whose pods use the database and the filestore (stopped during a restore).
 ODOO_COMPONENTS = ("odoo", "cron")
@@ -577,48 +582,92 @@ class Backups:
         body = self._restore_job(
             tenant_id, cronjob, backup, mode="restore", drop_previous=drop_previous
         )
-        replicas = self._odoo_replicas(namespace)
         if any(self._running_restores(namespace)):
             raise Conflict(f"a restore of '{tenant_id}' is already running")
+        replicas = self._odoo_replicas(namespace)
         log.info("restore of %s: scaling Odoo to zero (%s)", tenant_id, replicas)
-        consistent, recovered = True, None
+        # Odoo starts again only on data known to be consistent: untouched (the Job never
+        # ran), restored, or put right by a recovery. Otherwise it stays at zero.
+        safe = True
+        outcome = recovered = None
         try:
-            for name in replicas:
+            for name, count in replicas.items():
+                # Noted with the generation the scale-down gives the Deployment: trusted later
+                # only if nothing changed it since (a helm upgrade, `tenant resume`).
+                generation = self._generation(namespace, name) + (1 if count else 0)
+                self._annotate_replicas(namespace, name, f"{count}@{generation}")
                 self.kube.scale(namespace, "Deployment", name, 0)
             self._wait_no_odoo_pods(namespace, timeout=300)
+            safe = False
             outcome = self.run_job(body, timeout=self._timeout(cronjob, timeout))
-            if not outcome.succeeded:
-                # Killed, evicted or past its deadline, possibly in the middle of the switch:
-                # make the data consistent before Odoo starts on it again.
-                log.warning("restore job %s failed (%s): recovering", outcome.name, outcome.reason)
-                recovery = self._restore_job(tenant_id, cronjob, None, mode="recover")
-                recovered = self.run_job(recovery, timeout=600)
-                consistent = recovered.succeeded
+            # A RESULT line means restore.py ended on its own terms, having switched over or
+            # cleaned up; without one it died (killed, evicted, deadline), maybe mid-switch.
+            safe = outcome.succeeded or outcome.result is not None
+            if not safe:
+                log.warning("restore job %s died (%s): recovering", outcome.name, outcome.reason)
+                recovered = self._recover(tenant_id, cronjob, outcome.name)
+                safe = recovered.succeeded
         finally:
-            if consistent:
+            if safe:
                 for name, count in replicas.items():
                     self.kube.scale(namespace, "Deployment", name, count)
-        if recovered is not None and consistent:
-            what = (recovered.result or {}).get("recovered") or "the data is consistent"
+                    self._annotate_replicas(namespace, name, None)
+        assert outcome is not None
+        error = (outcome.result or {}).get("error") or outcome.reason
+        if recovered is not None and not recovered.succeeded:
             raise SaasodooError(
-                f"restore of '{tenant_id}' failed (job {outcome.name}: {outcome.reason}); "
-                f"recovered by job {recovered.name} ({what}); Odoo started again"
+                f"restore of '{tenant_id}' failed (job {outcome.name}: {error}) and so did its "
+                f"recovery (job {recovered.name}: {recovered.reason}); Odoo is left stopped: "
+                "`saasodoo backup restore` recovers first, then restores; "
+                f"`saasodoo tenant resume {tenant_id}` starts Odoo again"
             )
         if recovered is not None:
+            what = (recovered.result or {}).get("recovered") or "the data is consistent"
             raise SaasodooError(
-                f"restore of '{tenant_id}' failed (job {outcome.name}: {outcome.reason}) and "
-                f"so did its recovery (job {recovered.name}: {recovered.reason}); Odoo is left "
-                "stopped: `saasodoo backup restore` recovers first, then restores; "
-                f"`saasodoo tenant resume {tenant_id}` starts Odoo again"
+                f"restore of '{tenant_id}' failed (job {outcome.name}: {error}); "
+                f"recovered by job {recovered.name} ({what}); Odoo started again"
             )
         result = RestoreResult(tenant_id, backup, outcome, replicas)
         if not result.ok:
-            detail = (outcome.result or {}).get("error") or outcome.reason
             raise SaasodooError(
-                f"restore of '{tenant_id}' failed (job {outcome.name}): {detail}; "
+                f"restore of '{tenant_id}' failed (job {outcome.name}): {error}; "
                 "the previous data is still live"
             )
         return result
+
+    def _recover(self, tenant_id: str, cronjob: dict[str, Any], died: str) -> JobOutcome:
+        """Run `restore.py --recover` once the dead restore's pod is gone (restore.py's
+        filestore lock also makes the recovery wait for it)."""
+        namespace = cronjob["metadata"]["namespace"]
+        deadline = time.monotonic() + RECOVER_SECONDS
+        while True:
+            with translate(f"list pods of job {namespace}/{died}"):
+                pods = self.kube.core.list_namespaced_pod(
+                    namespace, label_selector=f"job-name={died}",
+                    _request_timeout=self.kube.timeout,
+                ).items  # fmt: skip
+            if all(p.status.phase in ("Succeeded", "Failed") for p in pods):
+                break
+            if time.monotonic() > deadline:
+                raise TransientClusterError(f"pods of job {namespace}/{died} still running")
+            time.sleep(self.poll_seconds)
+        body = self._restore_job(tenant_id, cronjob, None, mode="recover")
+        body["spec"]["activeDeadlineSeconds"] = RECOVER_SECONDS
+        return self.run_job(body, timeout=RECOVER_SECONDS + 60)
+
+    def _generation(self, namespace: str, name: str) -> int:
+        with translate(f"read deployment {namespace}/{name}"):
+            d = self.kube.apps.read_namespaced_deployment(
+                name, namespace, _request_timeout=self.kube.timeout
+            )
+        return int(d.metadata.generation or 0)
+
+    def _annotate_replicas(self, namespace: str, name: str, note: str | None) -> None:
+        body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}}}
+        with translate(f"annotate deployment {namespace}/{name}"):
+            self.kube.apps.patch_namespaced_deployment(
+                name, namespace, body, _request_timeout=self.kube.timeout
+            )
 
     def _odoo_replicas(self, namespace: str) -> dict[str, int]:
         selector = f"{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
@@ -626,12 +675,12 @@ class Backups:
             items = self.kube.apps.list_namespaced_deployment(
                 namespace, label_selector=selector, _request_timeout=self.kube.timeout
             ).items
-        return {d.metadata.name: int(d.spec.replicas or 0) for d in items}
+        return {d.metadata.name: _replicas_before(d) for d in items}
 
     def _running_restores(self, namespace: str) -> list[str]:
         with translate(f"list restore jobs of {namespace}"):
             items = self.batch.list_namespaced_job(
-                namespace, label_selector=f"{JOB_LABEL}=restore",
+                namespace, label_selector=f"{JOB_LABEL} in (restore,recover)",
                 _request_timeout=self.kube.timeout,
             ).items  # fmt: skip
         return [j.metadata.name for j in items if not j.status.completion_time and
@@ -652,6 +701,17 @@ class Backups:
                     f"Odoo pods of {namespace} still there after {timeout:.0f}s"
                 )
             time.sleep(self.poll_seconds)
+
+
+def _replicas_before(deployment: Any) -> int:
+    """Odoo's replicas to give back after a restore: the Deployment's, or, when a restore that
+    failed left it at zero untouched since, what that restore noted."""
+    count = int(deployment.spec.replicas or 0)
+    note = (deployment.metadata.annotations or {}).get(REPLICAS_ANNOTATION) or ""
+    noted, _, generation = note.partition("@")
+    if count == 0 and noted.isdigit() and generation == str(deployment.metadata.generation):
+        return int(noted)
+    return count
 
 
 def list_store(store: BackupStore) -> list[BackupInfo]:

@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 
 from saasodoo.backups import Backups, Policy
-from saasodoo.backups.service import JOB_LABEL, JobOutcome
+from saasodoo.backups.service import JOB_LABEL, REPLICAS_ANNOTATION, JobOutcome
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound, SaasodooError
 from saasodoo.settings import Settings
@@ -232,29 +232,35 @@ def test_list_restore_and_verify(
 def test_a_failed_restore_job_is_recovered_before_odoo_starts(
     tenant: Tenant, kube: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The restore Job dies (here: reported failed, as a killed pod's Job is): saasodoo runs
-    `restore.py --recover` as a Job of its own before scaling Odoo back; if that fails too,
-    Odoo is left stopped rather than started on data that may be half switched."""
+    """The restore Job dies (here: reported failed without a RESULT line, as a killed pod's Job
+    is): saasodoo runs `restore.py --recover` as a Job of its own, once the dead pod is gone,
+    before scaling Odoo back; if that fails too, Odoo is left stopped rather than started on
+    data that may be half switched, and the next restore gives Odoo its replicas back."""
     backups = tenant.backups
     real_run_job = backups.run_job
     ran: list[tuple[str, list[str], bool]] = []
+    fail = {"restore": True, "recover": False}
+
+    def odoo_replicas() -> dict[str, int]:
+        items = kube.apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+        return {d.metadata.name: d.spec.replicas for d in items}
 
     def run_job(body: dict[str, Any], *, timeout: float) -> JobOutcome:
         outcome = real_run_job(body, timeout=timeout)
         purpose = body["metadata"]["labels"][JOB_LABEL]
         [container] = body["spec"]["template"]["spec"]["containers"]
-        replicas = {d.metadata.name: d.spec.replicas for d in kube.apps.list_namespaced_deployment(
-            tenant.namespace, label_selector="app.kubernetes.io/component=odoo").items}  # fmt: skip
-        ran.append((purpose, container["command"], all(n == 0 for n in replicas.values())))
-        if purpose == "restore" or fail_recovery:
+        stopped = all(n == 0 for n in odoo_replicas().values())
+        ran.append((purpose, container["command"], stopped))
+        if fail.get(purpose):
             return replace(outcome, succeeded=False, reason="BackoffLimitExceeded: pod killed")
         return outcome
 
     monkeypatch.setattr(backups, "run_job", run_job)
-    before = backups._odoo_replicas(tenant.namespace)
+    before = odoo_replicas()
     assert before and all(n > 0 for n in before.values())
 
-    fail_recovery = False
     with pytest.raises(SaasodooError, match="recovered by job .*Odoo started again"):
         backups.restore(tenant.id, timeout=120)
     assert [(purpose, stopped) for purpose, _, stopped in ran] == [
@@ -263,19 +269,25 @@ def test_a_failed_restore_job_is_recovered_before_odoo_starts(
     recover_cmd = ran[1][1]
     assert recover_cmd[:3] == ["python3", "/opt/odoo-tenant/restore.py", "--s3"]
     assert "--recover" in recover_cmd and not any(a.startswith("--backup") for a in recover_cmd)
-    assert backups._odoo_replicas(tenant.namespace) == before  # started again, data consistent
+    assert odoo_replicas() == before  # started again, on consistent data
 
     ran.clear()
-    fail_recovery = True
+    fail["recover"] = True
     with pytest.raises(SaasodooError, match="Odoo is left stopped") as err:
         backups.restore(tenant.id, timeout=120)
     assert f"saasodoo tenant resume {tenant.id}" in str(err.value)
     assert [purpose for purpose, _, _ in ran] == ["restore", "recover"]
-    assert set(backups._odoo_replicas(tenant.namespace).values()) == {0}
-    # `tenant resume` (a helm upgrade of the recorded values) starts it again.
-    tenants = Tenants(backups.settings)
-    asyncio.run(tenants.resume(tenant.id, wait=False))
-    assert backups._odoo_replicas(tenant.namespace) == before
+    assert set(odoo_replicas().values()) == {0}
+
+    # The next restore (it recovers first) gives Odoo the replicas it had, not zero.
+    fail.update(restore=False, recover=False)
+    restored = backups.restore(tenant.id, timeout=120)
+    assert restored.ok and restored.scaled_back == before and odoo_replicas() == before
+    notes = [
+        (d.metadata.annotations or {}).get(REPLICAS_ANNOTATION)
+        for d in kube.apps.list_namespaced_deployment(tenant.namespace).items
+    ]
+    assert notes and not any(notes)
 
 
 def test_prune_applies_the_tenants_retention_to_its_s3_folder(

@@ -8,6 +8,7 @@ themselves are proven."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import zipfile
 from pathlib import Path
@@ -145,7 +146,7 @@ def test_corrupt_backup_is_refused_and_the_live_data_untouched(
     assert pg_server.snapshot(database) == live_tables
     assert files_snapshot(store) == live_files
     assert pg_server.databases(database) == [database]  # no scratch database left
-    assert sorted(p.name for p in root.iterdir()) == [database]
+    assert sorted(p.name for p in root.iterdir()) == [".saasodoo-restore.lock", database]
 
 
 def test_verify_restores_into_a_scratch_database_and_leaves_nothing(
@@ -167,7 +168,7 @@ def test_verify_restores_into_a_scratch_database_and_leaves_nothing(
     assert report["ok"] is True and report["mode"] == "verify"
     assert report["checks"] == {"tables": 3, "files": 4, "problems": []}
     assert pg_server.databases(database) == [database]
-    assert sorted(p.name for p in root.iterdir()) == [database]
+    assert sorted(p.name for p in root.iterdir()) == [database]  # verify takes no lock
     assert pg_server.snapshot(database) == live
 
 
@@ -238,7 +239,7 @@ def test_restore_killed_midway_leaves_the_live_data_intact(
     else:  # before it: exactly the live data as it was, and no scratch copy left
         assert (pg_server.snapshot(database), files_snapshot(store)) == live
         assert pg_server.databases(database) == [database]
-        assert sorted(p.name for p in root.iterdir()) == [database]
+        assert sorted(p.name for p in root.iterdir()) == [".saasodoo-restore.lock", database]
     assert not (root / ".saasodoo-restore.json").exists()
     again = run_script("restore.py", ["--recover", f"--filestore={root}"], admin_env)
     assert result_of(again.stdout) == {"database": database, "mode": "recover", "ok": True}
@@ -247,3 +248,64 @@ def test_restore_killed_midway_leaves_the_live_data_intact(
     done = run_script("restore.py", args, admin_env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (pg_server.snapshot(database), files_snapshot(store)) == backed_up
+
+
+def test_restore_killed_with_no_live_filestore_recovers_to_none(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """A tenant without a filestore directory yet: killed once the restored one took the live
+    name (the databases not switched), recovery takes it away again."""
+    root = tmp_path / "filestore"
+    store = make_tenant_data(pg_server, database, root)
+    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    shutil.rmtree(store)
+    change_tenant_data_db_only = "UPDATE res_partner SET name = 'after' WHERE id = 1"
+    pg_server.psql(change_tenant_data_db_only, database, "odoo")
+    live = pg_server.snapshot(database)
+    args = [f"--dest={dest}", f"--filestore={root}", f"--work={tmp_path}"]
+    admin_env = {**env, "PGADMINUSER": "postgres"}
+
+    # Path.rename calls: journal, then scratch -> live (there is no live directory to move).
+    killed = run_killed("filestore half switched", args, admin_env)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert (root / database).is_dir()  # the restored copy under the live name, for now
+
+    recovered = run_script("restore.py", ["--recover", f"--filestore={root}"], admin_env)
+    assert "rolled back" in str(result_of(recovered.stdout)["recovered"])
+    assert not (root / database).exists()
+    assert pg_server.snapshot(database) == live
+    assert pg_server.databases(database) == [database]
+
+
+def test_a_second_restore_waits_for_the_one_running(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """The filestore lock: a recovery started while a (dying) restore still runs waits."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.backups.helpers import FILES
+
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    env = {**pg_server.env(database), "PGADMINUSER": "postgres"}
+    fd = os.open(root / ".saasodoo-restore.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running restore holds it
+    try:
+        waiting = subprocess.Popen(
+            [sys.executable, str(FILES / "restore.py"), "--recover", f"--filestore={root}"],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(2)
+        assert waiting.poll() is None  # still waiting
+    finally:
+        os.close(fd)  # the running one ends
+    out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, out
+    assert "waiting for it to end" in out
+    assert result_of(out) == {"database": database, "mode": "recover", "ok": True}

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -54,6 +55,8 @@ import backup as fmt  # noqa: E402  (the sibling script, mounted beside this one
 
 MAX_IDENT = 63
 JOURNAL = ".saasodoo-restore.json"
+LOCK = ".saasodoo-restore.lock"
+_LOCKS: list[int] = []
 
 
 def log(message: str) -> None:
@@ -241,6 +244,8 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
     if not database:
         raise fmt.BackupError("PGDATABASE is not set")
     if args.mode != "verify":
+        if args.filestore is not None:
+            lock_filestore(args.filestore)
         # Odoo is stopped for a restore: the time to clean up after one that was killed.
         recovered = recover(database, args.filestore)
         if args.mode == "recover":
@@ -255,6 +260,19 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if downloaded:
             local.unlink(missing_ok=True)
+
+
+def lock_filestore(root: Path) -> None:
+    """One restore or recovery at a time on a filestore, for the life of this process: a
+    recovery started while a killed restore's pod is still terminating waits for it."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another restore of this filestore is running: waiting for it to end")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _LOCKS.append(fd)  # held until the process ends (the kernel releases it even on SIGKILL)
 
 
 def restore_zip(
@@ -299,13 +317,19 @@ def restore_zip(
         if root is not None:
             report["previous_filestore"] = str(root / previous)
         if args.drop_previous:
-            drop_database(previous)
-            if root is not None:
-                shutil.rmtree(root / previous, ignore_errors=True)
-            report["previous_dropped"] = True
+            try:
+                drop_database(previous)
+                if root is not None:
+                    shutil.rmtree(root / previous, ignore_errors=True)
+                report["previous_dropped"] = True
+            except fmt.BackupError as exc:  # restored all the same: say so, not "failed"
+                log(f"could not drop the previous data {previous}: {exc}")
+                report["previous_dropped"] = False
         return report
     finally:
-        if not switched:
+        # A journal left by the switch means its outcome is unknown: `recover` decides, from
+        # the names, and needs the scratch copy for that. Otherwise drop the scratch copy.
+        if not switched and not (root is not None and (root / JOURNAL).exists()):
             drop_database(scratch)
             if scratch_dir is not None:
                 shutil.rmtree(scratch_dir, ignore_errors=True)
@@ -328,36 +352,65 @@ def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
 
 def switch_over(database: str, scratch: str, previous: str, root: Path | None) -> None:
     """Restored copy in, live data kept under `previous`; undone if a step fails, and
-    recoverable (`recover`) if the process dies in the middle."""
+    recoverable (`recover`) if the process dies at any point."""
     lit = database.replace("'", "''")
     [[busy]] = admin_sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{lit}'")
     if busy != "0":
         raise fmt.BackupError(f"database {database} has {busy} connection(s): stop Odoo first")
+    entry = {
+        "database": database,
+        "scratch": scratch,
+        "previous": previous,
+        "had_database": database_exists(database),
+        "had_dir": root is not None and (root / database).is_dir(),
+    }
     renames = [f"ALTER DATABASE {quote_ident(scratch)} RENAME TO {quote_ident(database)}"]
-    if database_exists(database):
+    if entry["had_database"]:
         renames.insert(
             0, f"ALTER DATABASE {quote_ident(database)} RENAME TO {quote_ident(previous)}"
         )
-    if root is not None:
-        write_journal(root, {"database": database, "scratch": scratch, "previous": previous})
+    if root is None:
+        # Nothing but the databases: the one transaction is the whole switch.
+        admin_sql("BEGIN; " + "; ".join(renames) + "; COMMIT")
+        log(f"switched over: {database} restored, previous data kept as {previous}")
+        return
+    write_journal(root, entry)
     try:
-        if root is not None:
-            if (root / database).exists():
-                (root / database).rename(root / previous)
-            (root / scratch).rename(root / database)
+        if entry["had_dir"]:
+            (root / database).rename(root / previous)
+        (root / scratch).rename(root / database)
+        fsync_dir(root)  # the renames are on disk before the databases commit to them
+    except OSError as exc:
+        undo_filestore_switch(root, entry)
+        (root / JOURNAL).unlink()
+        raise fmt.BackupError(f"switching the filestore failed, nothing changed: {exc}") from None
+    try:
         # The commit point: both databases change names together or not at all.
         admin_sql("BEGIN; " + "; ".join(renames) + "; COMMIT")
-    except (OSError, fmt.BackupError) as exc:
-        if root is not None:
-            undo_filestore_switch(root, database, scratch, previous)
-            (root / JOURNAL).unlink(missing_ok=True)
-        raise fmt.BackupError(f"switching over failed, nothing changed: {exc}") from None
-    if root is not None:
+    except fmt.BackupError as exc:
+        # psql failed, but did the server commit? Ask; if even that fails, the journal stays
+        # and `recover` decides later.
+        if not committed(entry):
+            undo_filestore_switch(root, entry)
+            (root / JOURNAL).unlink()
+            raise fmt.BackupError(f"switching over failed, nothing changed: {exc}") from None
+    try:
         (root / JOURNAL).unlink()
+        fsync_dir(root)
+    except OSError as exc:  # switched all the same; the next recover finds it finished
+        log(f"could not remove the journal: {exc}")
     log(f"switched over: {database} restored, previous data kept as {previous}")
 
 
-def write_journal(root: Path, entry: dict[str, str]) -> None:
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_journal(root: Path, entry: dict[str, Any]) -> None:
     """Durably, before the first rename: a crash after it finds what to undo."""
     tmp = root / (JOURNAL + ".tmp")
     with tmp.open("w") as out:
@@ -365,43 +418,64 @@ def write_journal(root: Path, entry: dict[str, str]) -> None:
         out.flush()
         os.fsync(out.fileno())
     tmp.rename(root / JOURNAL)
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(root)
 
 
-def undo_filestore_switch(root: Path, database: str, scratch: str, previous: str) -> None:
+def committed(entry: dict[str, Any]) -> bool:
+    """Whether the databases' renaming transaction committed. `previous` is a fresh name only
+    that transaction creates; without a live database before, the scratch database is gone
+    and the live name exists (the scratch copy is never dropped while a journal exists)."""
+    if entry["had_database"]:
+        return database_exists(entry["previous"])
+    return not database_exists(entry["scratch"]) and database_exists(entry["database"])
+
+
+def undo_filestore_switch(root: Path, entry: dict[str, Any]) -> None:
     """The filestore directories back to their names before the switch (each step of the
     switch is a rename, so whatever the point reached, the names say what to rename back)."""
-    if not (root / previous).exists():
-        return  # the live filestore was never moved (or there was none)
-    if (root / database).exists() and not (root / scratch).exists():
-        (root / database).rename(root / scratch)  # the restored copy back to its scratch name
-    if not (root / database).exists():
-        (root / previous).rename(root / database)
+    live, scratch, previous = (root / entry[k] for k in ("database", "scratch", "previous"))
+    if live.exists() and not scratch.exists():
+        live.rename(scratch)  # the restored copy back to its scratch name
+    if entry["had_dir"] and previous.exists() and not live.exists():
+        previous.rename(live)
+    fsync_dir(root)
+
+
+def redo_filestore_switch(root: Path, entry: dict[str, Any]) -> None:
+    """After a commit whose filestore renames did not reach the disk (a node crash): the
+    filestore follows the databases."""
+    live, scratch, previous = (root / entry[k] for k in ("database", "scratch", "previous"))
+    if not scratch.exists():
+        return  # both renames are there
+    if live.exists() and not previous.exists():
+        live.rename(previous)
+    if not live.exists():
+        scratch.rename(live)
+    fsync_dir(root)
 
 
 def recover(database: str, root: Path | None) -> dict[str, Any]:
     """Bring the data back to a consistent state after a restore was killed: finish or undo
     an interrupted switch (journal), then drop the scratch copies such a restore left."""
     report: dict[str, Any] = {}
-    journal = root / JOURNAL if root is not None else None
-    if root is not None and journal is not None and journal.is_file():
+    if root is not None and (root / JOURNAL).is_file():
+        journal = root / JOURNAL
         entry = json.loads(journal.read_text())
-        scratch, previous = entry["scratch"], entry["previous"]
         if entry.get("database") != database:
             raise fmt.BackupError(f"{journal} is about database {entry.get('database')!r}")
-        if not database_exists(scratch) and database_exists(database):
-            # The databases were switched (the commit point): only the journal was left.
-            report["recovered"] = f"finished the interrupted restore, previous data: {previous}"
+        if committed(entry):
+            redo_filestore_switch(root, entry)
+            report["recovered"] = (
+                f"finished the interrupted restore, previous data: {entry['previous']}"
+            )
         else:
-            undo_filestore_switch(root, database, scratch, previous)
+            undo_filestore_switch(root, entry)
             report["recovered"] = "rolled back an interrupted restore, the live data is as before"
         journal.unlink()
-        (root / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+        fsync_dir(root)
         log(report["recovered"])
+    if root is not None:
+        (root / (JOURNAL + ".tmp")).unlink(missing_ok=True)
     leftovers = drop_scratch_copies(database, root)
     if leftovers:
         report["dropped_scratch"] = leftovers
