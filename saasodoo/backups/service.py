@@ -592,11 +592,11 @@ class Backups:
         outcome = recovered = None
         try:
             for name, count in replicas.items():
-                # Noted with the generation the scale-down gives the Deployment: trusted later
-                # only if nothing changed it since (a helm upgrade, `tenant resume`).
-                generation = self._generation(namespace, name) + (1 if count else 0)
-                self._annotate_replicas(namespace, name, f"{count}@{generation}")
-                self.kube.scale(namespace, "Deployment", name, 0)
+                # Noted with the generation this very update gives the Deployment (one patch,
+                # one increment): trusted later only if nothing changed it since (a helm
+                # upgrade, `tenant resume`).
+                note = f"{count}@{self._generation(namespace, name) + 1}"
+                self._set_odoo_replicas(namespace, name, 0, note)
             self._wait_no_odoo_pods(namespace, timeout=300)
             safe = False
             outcome = self.run_job(body, timeout=self._timeout(cronjob, timeout))
@@ -610,8 +610,7 @@ class Backups:
         finally:
             if safe:
                 for name, count in replicas.items():
-                    self.kube.scale(namespace, "Deployment", name, count)
-                    self._annotate_replicas(namespace, name, None)
+                    self._set_odoo_replicas(namespace, name, count, None)
         assert outcome is not None
         error = (outcome.result or {}).get("error") or outcome.reason
         if recovered is not None and not recovered.succeeded:
@@ -662,9 +661,11 @@ class Backups:
             )
         return int(d.metadata.generation or 0)
 
-    def _annotate_replicas(self, namespace: str, name: str, note: str | None) -> None:
-        body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}}}
-        with translate(f"annotate deployment {namespace}/{name}"):
+    def _set_odoo_replicas(self, namespace: str, name: str, count: int, note: str | None) -> None:
+        """Scale an Odoo Deployment and set (or, with None, remove) the replicas note."""
+        body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}},
+                "spec": {"replicas": count}}  # fmt: skip
+        with translate(f"scale deployment {namespace}/{name} to {count}"):
             self.kube.apps.patch_namespaced_deployment(
                 name, namespace, body, _request_timeout=self.kube.timeout
             )

@@ -288,6 +288,9 @@ def test_a_failed_restore_job_is_recovered_before_odoo_starts(
         for d in kube.apps.list_namespaced_deployment(tenant.namespace).items
     ]
     assert notes and not any(notes)
+    # Helm still upgrades the Deployment saasodoo scaled (no field ownership conflict).
+    asyncio.run(Tenants(backups.settings).resume(tenant.id, wait=False))
+    assert odoo_replicas() == before
 
 
 def test_prune_applies_the_tenants_retention_to_its_s3_folder(
