@@ -329,7 +329,8 @@ def restore_zip(
     finally:
         # A journal left by the switch means its outcome is unknown: `recover` decides, from
         # the names, and needs the scratch copy for that. Otherwise drop the scratch copy.
-        if not switched and not (root is not None and (root / JOURNAL).exists()):
+        unsettled = args.mode != "verify" and root is not None and (root / JOURNAL).exists()
+        if not switched and not unsettled:
             drop_database(scratch)
             if scratch_dir is not None:
                 shutil.rmtree(scratch_dir, ignore_errors=True)
