@@ -190,7 +190,7 @@ class Tenants:
             raise NotFound(f"tenant '{tenant_id}': namespace {ns.name} has no spec")
         return TenantSpec.model_validate(json.loads(raw))
 
-    def _namespace(self, tenant_id: str) -> Any:
+    def _namespace(self, tenant_id: str) -> Namespace:
         check_tenant_id(tenant_id)
         ns = self.kube.read_namespace(namespace_for(tenant_id))
         if ns is None or ns.labels.get(TENANT_LABEL) != tenant_id:
