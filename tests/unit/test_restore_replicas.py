@@ -1,0 +1,38 @@
+"""Which replicas a restore gives Odoo back (``_replicas_before``): the Deployment's own, or the
+note a failed restore left when it kept Odoo stopped, if nothing changed the Deployment since."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from saasodoo.backups.service import REPLICAS_ANNOTATION, _replicas_before
+
+pytestmark = pytest.mark.unit
+
+
+def deployment(replicas: int, generation: int, note: str | None = None) -> Any:
+    annotations = {REPLICAS_ANNOTATION: note} if note is not None else None
+    return SimpleNamespace(
+        spec=SimpleNamespace(replicas=replicas),
+        metadata=SimpleNamespace(generation=generation, annotations=annotations),
+    )
+
+
+@pytest.mark.parametrize(
+    ("replicas", "generation", "note", "expected"),
+    [
+        (2, 5, None, 2),  # no note: as it is
+        (0, 5, None, 0),  # suspended, no note: stays at zero
+        (0, 5, "3@5", 3),  # left stopped by a failed restore, untouched since: back to 3
+        (0, 6, "3@5", 0),  # changed since (helm upgrade, resume, suspend): the note is stale
+        (1, 5, "3@5", 1),  # running: its own count wins
+        (0, 5, "three@5", 0),  # a note saasodoo did not write
+        (0, 5, "3", 0),  # no generation: not trusted
+    ],
+)
+def test_replicas_to_give_back(replicas: int, generation: int, note: str | None,
+                               expected: int) -> None:  # fmt: skip
+    assert _replicas_before(deployment(replicas, generation, note)) == expected
