@@ -15,8 +15,9 @@ until the spec changes or ``force=True``.
 A killed operation (the orchestrator died while helm ran: the release is left pending, the
 lease names a dead process) is **stuck**: ensure unlocks it (marks the pending revision
 failed, as Flux does), rolls back to the last good revision if there is one, and applies the
-spec again. Create and update record the desired spec before helm runs, so the next ensure
-finishes what the dead process started; nothing is held, since the values did not fail.
+spec again. Create, update, suspend/resume and fleet upgrades record the desired spec before
+helm runs, so the next ensure finishes what the dead process started; nothing is held, since
+the values did not fail.
 """
 
 from __future__ import annotations
@@ -599,22 +600,19 @@ class Fleet:
                     rel.revision if rel else None,
                 )
             try:
-                async with self.tenants._leased(spec.namespace, "fleet upgrade", digest):
-                    rev = await self.helm.install_or_upgrade(
-                        spec.release,
-                        spec.namespace,
-                        values.values,
-                        description="saasodoo: fleet upgrade",
-                        wait=True,
-                        timeout=timeout,
-                    )
+                # The target spec is recorded before helm runs: if this process dies, the
+                # next ensure finishes the upgrade of this tenant.
+                rev = await self.tenants._upgrade_to(
+                    spec, fresh.suspended, (fresh.spec, fresh.suspended), "fleet upgrade",
+                    "saasodoo: fleet upgrade", wait=True, timeout=timeout,
+                    desired=(values, digest),
+                )  # fmt: skip
             except SaasodooError as exc:
-                # The previous spec is still the recorded one: ensure rolls the failed
+                # The previous spec is the recorded one again: ensure rolls the failed
                 # revision back to the last good one.
                 remedy = await self.ensure(tid)
                 detail = f"upgrade failed: {exc.message}; {remedy.outcome.value}: {remedy.detail}"
                 return EnsureResult(tid, Outcome.FAILED, detail, remedy.steps, remedy.revision)
-            self.tenants._record(spec, fresh.suspended, applied=Applied(digest, rev.revision))
             return EnsureResult(tid, Outcome.UPGRADED, "", ["upgrade"], rev.revision)
         except SaasodooError as exc:
             return EnsureResult(tid, Outcome.FAILED, exc.message)

@@ -370,15 +370,23 @@ class Tenants:
         description: str,
         *,
         wait: bool,
-    ) -> None:
+        timeout: str | None = None,
+        desired: tuple[TenantValues, str] | None = None,
+    ) -> Revision:
         """``helm upgrade`` to ``spec``, the desired state recorded first (with the lease, one
         request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
-        fails (or the operation is cancelled), the desired state goes back to ``previous``."""
-        values, digest = await self.desired(spec, suspended=suspended)
+        fails (or the operation is cancelled), the desired state goes back to ``previous``.
+        ``desired``: the values and digest, when the caller computed them already."""
+        values, digest = desired or await self.desired(spec, suspended=suspended)
         self._record(spec, suspended, lease=self.lease_for(operation, digest))
         try:
             rev = await self.helm.install_or_upgrade(
-                spec.release, spec.namespace, values.values, description=description, wait=wait
+                spec.release,
+                spec.namespace,
+                values.values,
+                description=description,
+                wait=wait,
+                timeout=timeout,
             )
         except BaseException:
             try:
@@ -387,6 +395,7 @@ class Tenants:
                 log.warning("could not restore the previous spec of %s", spec.namespace)
             raise
         self._record(spec, suspended, applied=Applied(digest, rev.revision))
+        return rev
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
