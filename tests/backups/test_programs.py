@@ -7,15 +7,21 @@ themselves are proven."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.backups.helpers import (
+    FILES,
     KILL_POINTS,
     PgServer,
     S3Server,
@@ -34,6 +40,20 @@ def result_of(stdout: str) -> dict[str, object]:
     line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
     report: dict[str, object] = json.loads(line.removeprefix("RESULT "))
     return report
+
+
+def backed_up_tenant(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> tuple[Path, Path, dict[str, str], Path]:
+    """Odoo-like data and filestore, backed up by backup.py into a directory: (filestore root,
+    the database's filestore, the tenant role's environment, the backup directory)."""
+    root = tmp_path / "filestore"
+    store = make_tenant_data(pg_server, database, root)
+    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, store, env, dest
 
 
 def test_backup_to_s3_then_restore_gives_back_exactly_what_was_backed_up(
@@ -120,11 +140,7 @@ def test_zip_is_in_odoos_layout_with_our_manifest(
 def test_corrupt_backup_is_refused_and_the_live_data_untouched(
     pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:
-    root = tmp_path / "filestore"
-    store = make_tenant_data(pg_server, database, root)
-    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
-    dest = tmp_path / "backups"
-    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
     [good] = dest.glob("*.zip")
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as out:
@@ -175,21 +191,13 @@ def test_verify_restores_into_a_scratch_database_and_leaves_nothing(
 def test_restore_refuses_to_switch_while_odoo_is_connected(
     pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:
-    import subprocess
-
-    root = tmp_path / "filestore"
-    make_tenant_data(pg_server, database, root)
-    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
-    dest = tmp_path / "backups"
-    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    root, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)
     # An open session on the live database stands for a running Odoo.
     holder = subprocess.Popen(
         ["psql", "--no-psqlrc", "-X", "-c", "SELECT pg_sleep(60)"],
         env={**env, "PATH": env["PATH"]}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        import time
-
         time.sleep(1)
         busy = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
                           {**env, "PGADMINUSER": "postgres"})  # fmt: skip
@@ -204,11 +212,7 @@ def test_restore_refuses_to_switch_while_odoo_is_connected(
 def test_restore_killed_midway_leaves_the_live_data_intact(
     point: str, pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:
-    root = tmp_path / "filestore"
-    store = make_tenant_data(pg_server, database, root)
-    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
-    dest = tmp_path / "backups"
-    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
     backed_up = pg_server.snapshot(database), files_snapshot(store)
     change_tenant_data(pg_server, database, store)
     live = pg_server.snapshot(database), files_snapshot(store)
@@ -255,11 +259,7 @@ def test_restore_killed_with_no_live_filestore_recovers_to_none(
 ) -> None:
     """A tenant without a filestore directory yet: killed once the restored one took the live
     name (the databases not switched), recovery takes it away again."""
-    root = tmp_path / "filestore"
-    store = make_tenant_data(pg_server, database, root)
-    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
-    dest = tmp_path / "backups"
-    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
     shutil.rmtree(store)
     change_tenant_data_db_only = "UPDATE res_partner SET name = 'after' WHERE id = 1"
     pg_server.psql(change_tenant_data_db_only, database, "odoo")
@@ -283,14 +283,6 @@ def test_a_second_restore_waits_for_the_one_running(
     pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:
     """The filestore lock: a recovery started while a (dying) restore still runs waits."""
-    import fcntl
-    import os
-    import subprocess
-    import sys
-    import time
-
-    from tests.backups.helpers import FILES
-
     root = tmp_path / "filestore"
     make_tenant_data(pg_server, database, root)
     env = {**pg_server.env(database), "PGADMINUSER": "postgres"}
