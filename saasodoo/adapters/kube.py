@@ -299,15 +299,6 @@ class Kube:
                 )
         return out
 
-    def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
-        body = {"spec": {"replicas": replicas}}
-        self._count()
-        with translate(f"scale {kind.lower()} {namespace}/{name}"):
-            if kind == "Deployment":
-                self.apps.patch_namespaced_deployment_scale(name, namespace, body)
-            else:
-                self.apps.patch_namespaced_stateful_set_scale(name, namespace, body)
-
     # -- helm release records -------------------------------------------------------
 
     def list_release_heads(
@@ -318,7 +309,7 @@ class Kube:
         Reads metadata only (PartialObjectMetadataList): one request for the whole
         cluster, whatever the number of releases and revisions.
         """
-        path = f"/api/v1/namespaces/{namespace}/secrets" if namespace else "/api/v1/secrets"
+        path = f"/api/v1/namespaces/{quote(namespace)}/secrets" if namespace else "/api/v1/secrets"
         with translate("list helm release records"):
             doc = self.get_json(path, [("labelSelector", "owner=helm")], PARTIAL_METADATA)
         heads: dict[tuple[str, str], ReleaseInfo] = {}

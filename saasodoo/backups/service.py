@@ -584,19 +584,19 @@ class Backups:
         )
         if any(self._running_restores(namespace)):
             raise Conflict(f"a restore of '{tenant_id}' is already running")
-        replicas = self._odoo_replicas(namespace)
+        deployments = self._odoo_deployments(namespace)
+        replicas = {name: count for name, (count, _) in deployments.items()}
         log.info("restore of %s: scaling Odoo to zero (%s)", tenant_id, replicas)
         # Odoo starts again only on data known to be consistent: untouched (the Job never
         # ran), restored, or put right by a recovery. Otherwise it stays at zero.
         safe = True
         outcome = recovered = None
         try:
-            for name, count in replicas.items():
+            for name, (count, generation) in deployments.items():
                 # Noted with the generation this very update gives the Deployment (one patch,
                 # one increment): trusted later only if nothing changed it since (a helm
                 # upgrade, `tenant resume`).
-                note = f"{count}@{self._generation(namespace, name) + 1}"
-                self._set_odoo_replicas(namespace, name, 0, note)
+                self._set_odoo_replicas(namespace, name, 0, f"{count}@{generation + 1}")
             self._wait_no_odoo_pods(namespace, timeout=300)
             safe = False
             outcome = self.run_job(body, timeout=self._timeout(cronjob, timeout))
@@ -654,13 +654,6 @@ class Backups:
         body["spec"]["activeDeadlineSeconds"] = RECOVER_SECONDS
         return self.run_job(body, timeout=RECOVER_SECONDS + 60)
 
-    def _generation(self, namespace: str, name: str) -> int:
-        with translate(f"read deployment {namespace}/{name}"):
-            d = self.kube.apps.read_namespaced_deployment(
-                name, namespace, _request_timeout=self.kube.timeout
-            )
-        return int(d.metadata.generation or 0)
-
     def _set_odoo_replicas(self, namespace: str, name: str, count: int, note: str | None) -> None:
         """Scale an Odoo Deployment and set (or, with None, remove) the replicas note."""
         body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}},
@@ -670,13 +663,16 @@ class Backups:
                 name, namespace, body, _request_timeout=self.kube.timeout
             )
 
-    def _odoo_replicas(self, namespace: str) -> dict[str, int]:
+    def _odoo_deployments(self, namespace: str) -> dict[str, tuple[int, int]]:
+        """Odoo's Deployments: name -> (replicas to give back after a restore, generation)."""
         selector = f"{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
         with translate(f"list Odoo deployments of {namespace}"):
             items = self.kube.apps.list_namespaced_deployment(
                 namespace, label_selector=selector, _request_timeout=self.kube.timeout
             ).items
-        return {d.metadata.name: _replicas_before(d) for d in items}
+        return {
+            d.metadata.name: (_replicas_before(d), int(d.metadata.generation or 0)) for d in items
+        }
 
     def _running_restores(self, namespace: str) -> list[str]:
         with translate(f"list restore jobs of {namespace}"):

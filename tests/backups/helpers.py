@@ -113,7 +113,7 @@ def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.Co
 KILL_POINTS: dict[str, tuple[str, int, str]] = {
     "loading the dump": ("DumpFilter.feed", 1, "after"),
     "checking the copy": ("check_copy", 1, "before"),
-    "after the journal": ("undo_filestore_switch", 0, "never"),  # see run_killed
+    "after the journal": ("write_journal", 1, "after"),  # nothing renamed yet
     "filestore half switched": ("Path.rename", 2, "after"),  # journal.tmp, live -> previous
     "filestore switched": ("Path.rename", 3, "after"),  # ..., scratch -> live
     "databases switched": ("admin_sql", 0, "rename"),  # right after the renaming transaction
@@ -144,12 +144,6 @@ def wrapped(*args, **kwargs):
         die()
     return result
 setattr(owner, attr, wrapped)
-if where == "undo_filestore_switch":  # the journal is written, nothing renamed yet
-    real_write = restore.write_journal
-    def write_then_die(*args, **kwargs):
-        real_write(*args, **kwargs)
-        die()
-    restore.write_journal = write_then_die
 sys.exit(restore.main(sys.argv[5:]))
 """
 
