@@ -32,6 +32,10 @@ $(PY): pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(PY)
 
+.PHONY: system
+system: ## Install the Debian packages the tests and the demo use (scripts/apt-packages.txt; needs root or sudo)
+	@scripts/install-apt.sh
+
 .PHONY: venv
 venv: $(PY) ## Create .venv with saasodoo and its dev dependencies
 
@@ -40,7 +44,7 @@ tools: ## Build or reuse the pinned tools (Kubernetes, etcd, kwok, helm 3 and 4,
 	@scripts/install-tools.sh
 
 .PHONY: cluster
-cluster: venv tools ## Start (or reuse) the simulated cluster and print its kubeconfig path (NODES=3)
+cluster: system venv tools ## Start (or reuse) the simulated cluster and print its kubeconfig path (NODES=3)
 	@PYTHON=$(abspath $(PY)) scripts/cluster.sh up
 
 .PHONY: cluster-status
@@ -111,7 +115,7 @@ api: venv ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth unless SAAS
 	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(or $(PORT),8000) --threads 8 --call saasodoo.api:create_app
 
 .PHONY: test
-test: venv tools ## Run every test: unit and cluster (starts the simulated cluster if needed)
+test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the cluster if needed)
 	@PYTHON=$(abspath $(PY)) $(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
