@@ -1,4 +1,14 @@
-"""Fixtures of the API tests: keys and tokens, the auth double, apps and a live server."""
+"""Fixtures of the API tests: the real Supabase Auth server, apps and a live server.
+
+GoTrue (built by scripts/install-tools.sh) runs on 127.0.0.1 behind nginx serving it under
+``/auth/v1`` (``scripts/gotrue.py``), each configuration with a fresh database on the local
+PostgreSQL (``pg_server``), started once per session when a test first needs it:
+
+- ``gotrue``: ES256 keys published at ``/.well-known/jwks.json``, ``iss`` set, as a current
+  Supabase project;
+- ``gotrue_hs256``: HS256 with the shared secret (older projects);
+- ``gotrue_no_issuer``: no ``GOTRUE_JWT_ISSUER``: its tokens carry no ``iss`` (self-hosted).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,15 +28,69 @@ from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.services import Services
 from saasodoo.settings import Settings
-from tests.api.gotrue_double import GoTrueDouble
+from scripts import gotrue as gotrue_script
+from scripts.gotrue import GoTrue, es256_private_jwk, prepare_database
+from tests.backups.helpers import PgServer
 from tests.support import Cluster
 
 
 @pytest.fixture(scope="session")
-def gotrue() -> Iterator[GoTrueDouble]:
-    double = GoTrueDouble().start()
-    yield double
-    double.stop()
+def gotrue_binary() -> Path:
+    try:
+        return gotrue_script.gotrue_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def _gotrue(
+    name: str, pg: PgServer, binary: Path, tmp: pytest.TempPathFactory, **config: Any
+) -> Iterator[GoTrue]:
+    db_url = prepare_database(pg.host, pg.port, f"auth_{name}", f"pw-{name}")
+    server = GoTrue(tmp.mktemp(f"gotrue-{name}"), db_url, **config)
+    try:
+        server.start(binary)
+    except RuntimeError as exc:
+        pytest.fail(f"GoTrue ({name}) did not start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gotrue(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """ES256 (asymmetric keys, JWKS) and ``iss``, as a current Supabase project."""
+    keys = [es256_private_jwk()]
+    yield from _gotrue("es256", pg_server, gotrue_binary, tmp_path_factory, jwt_keys=keys)
+
+
+@pytest.fixture(scope="session")
+def gotrue_hs256(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """HS256 with the shared JWT secret, ``iss`` set."""
+    yield from _gotrue("hs256", pg_server, gotrue_binary, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def gotrue_no_issuer(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """HS256 and no ``GOTRUE_JWT_ISSUER``: tokens without ``iss``."""
+    yield from _gotrue("noiss", pg_server, gotrue_binary, tmp_path_factory, issuer=False)
+
+
+def supabase_settings(server: GoTrue, url: str | None = None, **overrides: Any) -> ApiSettings:
+    """The API's settings for ``server`` (at ``url`` instead: e.g. where nothing listens)."""
+    env = server.api_env()
+    settings: dict[str, Any] = {
+        "supabase_url": url or env["SAASODOO_API_SUPABASE_URL"],
+        "supabase_key": env["SAASODOO_API_SUPABASE_KEY"],
+        "supabase_jwt_secret": env.get("SAASODOO_API_SUPABASE_JWT_SECRET", ""),
+        "supabase_require_issuer": server.issuer,
+        "cookie_secure": False,
+    }
+    return ApiSettings(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +138,11 @@ def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") 
     return Api(client, body["session"]["access_token"], body["user"]["id"])
 
 
-OPERATOR = "ops@example.com"  # in ``local_app``'s admin list
+OPERATOR = "ops@example.com"  # in ``cluster_app``'s admin list
 
 
 def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
-    """The operator of ``local_app``, signed up by the first test that needs it."""
+    """The operator of ``cluster_app``, signed up by the first test that needs it."""
     res = client.post("/api/auth/login", json={"email": OPERATOR, "password": password})
     if res.status_code != 200:
         return sign_up(client, OPERATOR, password)
@@ -86,17 +151,15 @@ def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
 
 
 @pytest.fixture(scope="session")
-def local_app(
-    cluster_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+def cluster_app(
+    cluster_settings: Settings, gotrue: GoTrue, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    """The app in the development-only local auth mode against the simulated cluster.
+    """The app against the simulated cluster, its users in the real GoTrue (``gotrue``).
 
     Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
     would be mounted (empty here: no container runs on the simulated cluster)."""
-    api = ApiSettings(
-        cookie_secure=False,
-        admins=[OPERATOR],
-        backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"),
+    api = supabase_settings(
+        gotrue, admins=[OPERATOR], backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs")
     )
     app = create_app(api, cluster_settings)
     yield app
@@ -111,21 +174,21 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(local_app: Flask) -> Iterator[LiveServer]:
-    """``local_app`` served by waitress on 127.0.0.1 (a random free port)."""
-    server = create_server(local_app, host="127.0.0.1", port=0, threads=8)
+def live_server(cluster_app: Flask) -> Iterator[LiveServer]:
+    """``cluster_app`` served by waitress on 127.0.0.1 (a random free port)."""
+    server = create_server(cluster_app, host="127.0.0.1", port=0, threads=8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield LiveServer(local_app, f"http://127.0.0.1:{server.effective_port}")  # type: ignore[union-attr]
+    yield LiveServer(cluster_app, f"http://127.0.0.1:{server.effective_port}")  # type: ignore[union-attr]
     server.close()
 
 
 @pytest.fixture
-def delete_after(local_app: Flask) -> Iterator[Callable[[str], None]]:
+def delete_after(cluster_app: Flask) -> Iterator[Callable[[str], None]]:
     """Register tenant ids to delete at the end of the test, whoever owns them."""
     ids: list[str] = []
     yield ids.append
-    svc = services_of(local_app)
+    svc = services_of(cluster_app)
     svc.jobs.wait_idle(300)
     import asyncio
 
