@@ -372,6 +372,11 @@ class GoTrue:
         )
         wait_http(f"{self.issuer_url}/health", self._nginx, "nginx", timeout=30)
 
+    @property
+    def pids(self) -> list[int]:
+        """GoTrue's and nginx's process ids (while they run)."""
+        return [p.pid for p in (self._gotrue, self._nginx) if p is not None and p.poll() is None]
+
     @contextlib.contextmanager
     def fault(self) -> Iterator[None]:
         """Meanwhile the gateway fails (sign-up: 500 from GoTrue; the rest: 502; not the JWKS)."""

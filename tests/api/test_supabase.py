@@ -9,6 +9,7 @@ front of the real server (``GoTrue.fault()``) and an address nothing listens on.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -258,6 +259,21 @@ def test_server_without_issuer(gotrue_no_issuer: GoTrue, make_app: Any) -> None:
         algorithm="HS256",
     )
     assert lenient.get(READ, headers=_bearer(forged)).status_code == 401
+
+
+def test_gotrue_and_nginx_listen_on_loopback_only(gotrue: GoTrue) -> None:
+    out = subprocess.run(
+        ["ss", "--listening", "--tcp", "--udp", "--numeric", "--processes", "--no-header"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    pids = gotrue.pids
+    assert len(pids) == 2
+    listeners = [f.split() for f in out.splitlines() if any(f"pid={p}," in f for p in pids)]
+    assert len(listeners) >= 2, out  # GoTrue's port and the gateway's
+    for fields in listeners:
+        assert fields[4].rsplit(":", 1)[0] == "127.0.0.1", fields
 
 
 # -- faults ----------------------------------------------------------------------------------------
