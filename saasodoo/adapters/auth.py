@@ -274,6 +274,9 @@ def _translated(exc: AuthError) -> SaasodooError:
         return cls(message)
     if not isinstance(exc, AuthApiError) or status == 0 or status >= 500:
         return AuthUnavailable("the auth server is unavailable, retry later")
+    if exc.code == "validation_failed" and "email" in str(exc.message).lower():
+        # GoTrue's own e-mail check can be stricter than ours ("Unable to validate email...")
+        return InvalidInput("invalid e-mail address", [FieldError("email", exc.message[:200])])
     if status == 422 or status == 400:
         if "password" in str(exc.message).lower() and "invalid" not in str(exc.message).lower():
             return InvalidInput("invalid password", [FieldError("password", exc.message[:200])])

@@ -122,6 +122,11 @@ def test_api_verifies_es256_through_the_real_jwks(gotrue: GoTrue, make_app: Any)
     assert duplicate.get_json()["message"] == "an account with this e-mail already exists"
     weak = client.post("/api/auth/register", json={"email": _email(), "password": "12345"})
     assert weak.status_code == 422 and weak.get_json()["fields"][0]["field"] == "password"
+    stricter = client.post(
+        "/api/auth/register", json={"email": "ä@example.com", "password": PASSWORD}
+    )
+    assert stricter.status_code == 422  # GoTrue's own check: 400 validation_failed
+    assert stricter.get_json()["fields"][0]["field"] == "email"
     for wrong in ({**creds, "password": "nope-nope"}, {**creds, "email": _email()}):
         bad = client.post("/api/auth/login", json=wrong)
         assert bad.status_code == 401
