@@ -12,6 +12,7 @@ PostgreSQL (``pg_server``), started once per session when a test first needs it:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,17 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jwt.algorithms import ECAlgorithm
+from supabase import ClientOptions, create_client
 from waitress.server import create_server
 
+from saasodoo.adapters.auth import ADMIN_CLAIM, SupabaseAuth
 from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.services import Services
 from saasodoo.settings import Settings
 from scripts import gotrue as gotrue_script
-from scripts.gotrue import GoTrue, es256_private_jwk, prepare_database
+from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database
 from tests.backups.helpers import PgServer
 from tests.support import Cluster
 
@@ -138,14 +144,31 @@ def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") 
     return Api(client, body["session"]["access_token"], body["user"]["id"])
 
 
-OPERATOR = "ops@example.com"  # in ``cluster_app``'s admin list
+OPERATOR = "ops@example.com"  # made an operator in GoTrue by ``cluster_app``
+OPERATOR_PASSWORD = "correct-horse-1"
 
 
-def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
-    """The operator of ``cluster_app``, signed up by the first test that needs it."""
-    res = client.post("/api/auth/login", json={"email": OPERATOR, "password": password})
-    if res.status_code != 200:
-        return sign_up(client, OPERATOR, password)
+def make_operator(server: GoTrue, user_id: str) -> None:
+    """What an operator does for a colleague with the service role: set
+    ``app_metadata.saasodoo_admin`` through GoTrue's admin API (new tokens carry it)."""
+    now = int(time.time())
+    claims = {"role": "service_role", "iss": server.issuer_url, "iat": now, "exp": now + 60}
+    if server.jwt_keys:
+        jwk = server.jwt_keys[0]
+        key = ECAlgorithm.from_jwk(json.dumps(jwk))
+        service = jwt.encode(claims, key, algorithm="ES256", headers={"kid": jwk["kid"]})
+    else:
+        service = jwt.encode(claims, server.jwt_secret, algorithm="HS256")
+    with httpx.Client() as http:
+        options = ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http)
+        admin = create_client(server.url, service, options=options).auth.admin
+        admin.update_user_by_id(user_id, {"app_metadata": {ADMIN_CLAIM: True}})
+
+
+def operator(client: FlaskClient) -> Api:
+    """The operator of ``cluster_app`` (signed up and made one when the app started)."""
+    res = client.post("/api/auth/login", json={"email": OPERATOR, "password": OPERATOR_PASSWORD})
+    assert res.status_code == 200, res.get_json()
     body = res.get_json()
     return Api(client, body["access_token"], body["user"]["id"])
 
@@ -154,13 +177,14 @@ def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
 def cluster_app(
     cluster_settings: Settings, gotrue: GoTrue, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    """The app against the simulated cluster, its users in the real GoTrue (``gotrue``).
+    """The app against the simulated cluster, its users in the real GoTrue (``gotrue``);
+    ``OPERATOR`` is an operator through ``app_metadata``, as in production.
 
     Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
     would be mounted (empty here: no container runs on the simulated cluster)."""
-    api = supabase_settings(
-        gotrue, admins=[OPERATOR], backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs")
-    )
+    ops = SupabaseAuth(gotrue.url, ANON_KEY).sign_up(OPERATOR, OPERATOR_PASSWORD)
+    make_operator(gotrue, ops.account.id)
+    api = supabase_settings(gotrue, backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"))
     app = create_app(api, cluster_settings)
     yield app
     services_of(app).jobs.wait_idle(300)

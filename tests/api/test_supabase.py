@@ -15,19 +15,16 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from jwt.algorithms import ECAlgorithm
-from supabase import ClientOptions, create_client
 
 from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, SupabaseAuth
 from saasodoo.api import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port
-from tests.api.conftest import services_of, supabase_settings
+from tests.api.conftest import make_operator, services_of, supabase_settings
 
 pytestmark = pytest.mark.auth
 
@@ -150,7 +147,7 @@ def test_api_verifies_es256_through_the_real_jwks(gotrue: GoTrue, make_app: Any)
     assert garbage.status_code == 401  # GoTrue: 400 validation_failed "Refresh token is not valid"
     assert "refresh token" in garbage.get_json()["message"].lower()
 
-    _make_admin(gotrue, session["user"]["id"])
+    make_operator(gotrue, session["user"]["id"])
     admin = _login(client, email)  # a new token carries the new app_metadata
     me = client.get("/api/auth/me", headers=_bearer(admin["access_token"]))
     assert me.get_json()["is_admin"] is True
@@ -162,19 +159,6 @@ def _jwks(server: GoTrue) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server.issuer_url}/.well-known/jwks.json") as res:
         body: dict[str, Any] = json.load(res)
     return body
-
-
-def _make_admin(server: GoTrue, user_id: str) -> None:
-    """What an operator does with the service role: set ``app_metadata`` (admin API)."""
-    jwk = server.jwt_keys[0]
-    now = int(time.time())
-    claims = {"role": "service_role", "iss": server.issuer_url, "iat": now, "exp": now + 60}
-    key = ECAlgorithm.from_jwk(json.dumps(jwk))
-    service = jwt.encode(claims, key, algorithm="ES256", headers={"kid": jwk["kid"]})
-    with httpx.Client() as http:
-        options = ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http)
-        admin = create_client(server.url, service, options=options).auth.admin
-        admin.update_user_by_id(user_id, {"app_metadata": {"saasodoo_admin": True}})
 
 
 # -- log-out -----------------------------------------------------------------------------------
