@@ -110,9 +110,22 @@ fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IM
 distribution: venv ## Tenants per node
 	@$(SAASODOO) cluster distribution
 
+AUTH ?=
+API_PORT = $(or $(PORT),8000)
+# AUTH=gotrue: the real Supabase Auth server (GoTrue + PostgreSQL + nginx, scripts/gotrue.py)
+# runs for as long as the API does, and the API uses it.
+GOTRUE_RUN = $(if $(filter gotrue,$(AUTH)),$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) run --)
+
 .PHONY: api
-api: venv ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth unless SAASODOO_API_SUPABASE_URL is set)
-	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(or $(PORT),8000) --threads 8 --call saasodoo.api:create_app
+api: venv $(if $(filter gotrue,$(AUTH)),gotrue-tool) ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth; AUTH=gotrue: real Supabase Auth; or SAASODOO_API_SUPABASE_URL)
+	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --call saasodoo.api:create_app
+
+.PHONY: gotrue gotrue-tool
+gotrue-tool:
+	@scripts/install-tools.sh gotrue
+
+gotrue: venv gotrue-tool ## Run the real Supabase Auth (GoTrue) on 127.0.0.1:54321/auth/v1 until Ctrl-C; prints the API settings
+	@$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) serve
 
 .PHONY: test
 test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the cluster if needed)
