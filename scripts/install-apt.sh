@@ -46,6 +46,16 @@ if ! command -v apt-get >/dev/null; then
 fi
 
 info "apt: installing ${missing[*]}"
+# Packages such as nginx and postgresql start a system service from their install script where
+# they can (listening on every interface); the project starts its own servers on 127.0.0.1, so
+# forbid service starts for the duration of the install (Debian's policy-rc.d, exit 101), unless
+# the machine already has a policy of its own.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\n# saasodoo install-apt.sh: no service starts during the install\nexit 101\n' |
+    "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+  trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # Another apt/dpkg may hold the lock for a while (unattended upgrades, a second make): wait for it.
 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
 if ! "${apt[@]}" update -qq; then
