@@ -137,3 +137,19 @@ def test_restore_script_imports_backup_beside_it_and_writes_no_bytecode() -> Non
 
 def test_postgres_init_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n", str(FILES / "postgres-init.sh")], check=True)
+
+
+def test_in_pod_programs_need_no_python_newer_than_3_10() -> None:
+    """odoo:17.0 runs Python 3.10: vermin (with `make lint`'s arguments) finds nothing newer in
+    the programs the pods run (datetime.UTC, for one, is 3.11)."""
+    makefile = (CHART.parents[1] / "Makefile").read_text()
+    [line] = [ln for ln in makefile.splitlines() if ln.startswith("VERMIN_ARGS :=")]
+    args = line.split(":=", 1)[1].split()
+    assert "-t=3.10-" in args
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("vermin")), *args, str(FILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -54,6 +54,7 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z-]+)\.zip$")
 CHUNK = 1 << 20
 FORMAT_VERSION = 1
+UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 
 
 def log(message: str) -> None:
@@ -199,7 +200,7 @@ def write_zip(
     """Write the backup zip (Odoo's layout); return its manifest."""
     if kind not in KINDS:
         raise BackupError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(UTC)
     modules, pg_version = installed_modules(database)
     scanner = DumpScanner()
     dump_hash = hashlib.sha256()
@@ -322,7 +323,7 @@ def parse_name(name: str) -> Entry | None:
     match = NAME_RE.match(name)
     if not match or match["kind"] not in KINDS:
         return None
-    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=datetime.UTC)
+    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
     return Entry(name, stamp, match["kind"])
 
 
@@ -502,7 +503,7 @@ class S3Store(Store):
         )
         url = urllib.parse.urlsplit(self.endpoint)
         host = url.netloc
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
         if payload_sha256 is None:
@@ -689,7 +690,7 @@ def run_backup(
     now: datetime.datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """One backup: zip in `work`, upload, manifest last, then retention. Returns the name."""
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(UTC)
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.glob("*.partial"):
         log(f"removing {stale.name}, left by an interrupted run")

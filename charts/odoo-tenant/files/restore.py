@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backup as fmt  # noqa: E402  (the sibling script, mounted beside this one)
 
 MAX_IDENT = 63
+UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 JOURNAL = ".saasodoo-restore.json"
 LOCK = ".saasodoo-restore.lock"
 _LOCKS: list[int] = []
@@ -339,7 +340,7 @@ def restore_zip(
 def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
     """`<db>_r<stamp>` and `<db>_p<stamp>`, neither a database nor a directory yet (two
     restores within a second must not collide with the previous data the first one kept)."""
-    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
     taken = {name for [name] in admin_sql("SELECT datname FROM pg_database")}
     if root is not None and root.is_dir():
         taken |= {path.name for path in root.iterdir()}
