@@ -486,3 +486,34 @@ def test_the_dumping_client_must_be_at_least_the_servers_major(
         assert f"pg_dump {client} is older than the PostgreSQL {server} server" in done.stdout
     else:
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_backup_and_restore_run_the_client_the_pg_client_step_copies(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """pg-client.sh (the init container of the backup Jobs, in the PostgreSQL image) copies that
+    image's pg_dump and psql with their libraries and loader; backup.py and restore.py run them
+    from the copy, as the backup container does (here the server's own Debian build)."""
+    client = tmp_path / "pg-client"
+    env_path = f"{pg_server.bindir}:{os.environ['PATH']}"
+    copied = subprocess.run(
+        ["sh", str(FILES / "pg-client.sh"), str(client)],
+        env={"PATH": env_path}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert f"(PostgreSQL) {pg_server.bindir.parent.name}." in copied.stdout
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    before = pg_server.snapshot(database)
+    # Nothing of the server's bindir on PATH: only the copy can run.
+    bin_ = client / "bin"
+    env = {**pg_server.env(database), "PATH": "/usr/bin:/bin", "SAASODOO_ODOO_VERSION": "18.0",
+           "PG_DUMP": str(bin_ / "pg_dump"), "PSQL": str(bin_ / "psql")}  # fmt: skip
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pg_server.psql("DELETE FROM res_partner WHERE id > 10", database, "odoo")
+    restored = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
+                          {**env, "PGADMINUSER": "postgres"})  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert pg_server.snapshot(database) == before
