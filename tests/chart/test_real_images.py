@@ -227,6 +227,7 @@ def test_backups_dump_with_the_client_of_the_servers_postgresql_image(
     assert backup["image"] == f"docker.io/library/odoo:{series}"
     assert env(backup)["PG_DUMP"] == "/opt/pg-client/bin/pg_dump"
     assert env(backup)["PSQL"] == "/opt/pg-client/bin/psql"
+    assert env(backup)["PGCLIENTENCODING"] == "UTF8"
     mounts = {m["name"]: m["mountPath"] for m in backup["volumeMounts"]}
     assert mounts["pg-client"] == "/opt/pg-client"
     scripts = one(docs, "ConfigMap", f"{RELEASE}-odoo-tenant-backup-scripts")["data"]
