@@ -517,3 +517,15 @@ def test_backup_and_restore_run_the_client_the_pg_client_step_copies(
                           {**env, "PGADMINUSER": "postgres"})  # fmt: skip
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert pg_server.snapshot(database) == before
+
+
+def test_a_missing_bucket_is_not_retried(
+    pg_server: PgServer, s3_server: S3Server, database: str, tmp_path: Path
+) -> None:
+    """Only an unreachable endpoint is worth waiting for; a wrong bucket fails at once."""
+    env = {**pg_server.env(database), **s3_server.env("no-such-bucket"),
+           "SAASODOO_ODOO_VERSION": "17.0"}  # fmt: skip
+    started = time.monotonic()
+    done = run_script("backup.py", ["--s3", "--tenant=acme", f"--work={tmp_path}"], env)
+    assert done.returncode == 1 and "S3 bucket no-such-bucket does not exist" in done.stdout
+    assert "retrying" not in done.stdout and time.monotonic() - started < 20

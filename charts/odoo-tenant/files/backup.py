@@ -695,12 +695,14 @@ class S3Store(Store):
             raise BackupError(f"S3 endpoint {self.endpoint} unreachable: {exc.reason}") from None
 
     def wait_reachable(self) -> None:
-        """The first request (HEAD of the bucket), retried briefly while the endpoint cannot be
+        """The first request (a listing of the tenant's folder, what retention and restores
+        need anyway: no other permission), retried briefly while the endpoint cannot be
         reached; the bucket missing or the credentials refused fail at once."""
 
         def attempt() -> None:
+            query = {"list-type": "2", "max-keys": "1", "prefix": self.key("")}
             try:
-                with self._request("HEAD", None):
+                with self._request("GET", None, query):
                     pass
             except FileNotFoundError:
                 raise BackupError(f"S3 bucket {self.bucket} does not exist") from None
