@@ -82,7 +82,7 @@ the Ingress's websocket route on workers, the cron split, the connection sizing)
 {{- $_ := set $options "max_cron_threads" (int $v.cron.maxCronThreads) }}
 {{- else }}
 {{- $_ := set $options "http_enable" "True" }}
-{{- /* All the pod's addresses; Odoo 19 warns when unset (its default becomes 127.0.0.1 in 20). */}}
+{{- /* All the pod's addresses; Odoo 19 warns when unset (its default changes in Odoo 20). */}}
 {{- $_ := set $options "http_interface" "0.0.0.0" }}
 {{- $_ := set $options "http_port" 8069 }}
 {{- $_ := set $options "gevent_port" 8072 }}
