@@ -174,10 +174,10 @@ spec:
         periodSeconds: {{ int $v.readinessProbe.periodSeconds }}
         timeoutSeconds: {{ int $v.readinessProbe.timeoutSeconds }}
         failureThreshold: {{ int $v.readinessProbe.failureThreshold }}
-      # Liveness: the HTTP port accepts connections. Odoo's main process accepts them and
-      # queues them for the workers, so this holds while every worker is busy with long
-      # requests (up to limit_time_real); /web/health needs a free worker and would get a
-      # healthy, busy pod restarted. Readiness keeps /web/health: a busy pod leaves the Service.
+      # Liveness: the HTTP port accepts connections. The kernel completes them into the
+      # listening socket's backlog while every worker is busy with long requests (Odoo itself
+      # kills those past limit_time_real), where /web/health needs a free worker and would get
+      # a healthy, busy pod restarted. Readiness keeps /web/health: a busy pod leaves the Service.
       livenessProbe:
         tcpSocket:
           port: http
