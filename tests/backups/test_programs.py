@@ -377,11 +377,11 @@ def test_the_first_connection_gives_up_after_its_bound(
 
 
 def database_shape(pg: PgServer, name: str) -> str:
-    """Everything of a database's pg_database row and settings but its name and data."""
+    """The whole pg_database row but what differs between any two databases (oid, name,
+    transaction horizons), with its settings: whatever the server's version has there."""
     return pg.admin(
-        "SELECT pg_encoding_to_char(encoding), datlocprovider, datcollate, datctype, "
-        "daticulocale, datconnlimit, datallowconn, datistemplate, pg_get_userbyid(datdba), "
-        "datacl, (SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = d.oid) "
+        "SELECT to_jsonb(d) - ARRAY['oid', 'datname', 'datfrozenxid', 'datminmxid'], "
+        "(SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = d.oid) "
         f"FROM pg_database d WHERE datname = '{name}'"
     )
 
