@@ -488,17 +488,25 @@ def test_the_dumping_client_must_be_at_least_the_servers_major(
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("pg_major", [True, False], ids=["PG_MAJOR", "PATH-only"])
 def test_backup_and_restore_run_the_client_the_pg_client_step_copies(
-    pg_server: PgServer, database: str, tmp_path: Path
+    pg_major: bool, pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:
     """pg-client.sh (the init container of the backup Jobs, in the PostgreSQL image) copies that
     image's pg_dump and psql with their libraries and loader; backup.py and restore.py run them
-    from the copy, as the backup container does (here the server's own Debian build)."""
+    from the copy, as the backup container does (here the server's own Debian build). The PATH
+    is the official image's: Debian's perl pg_wrapper (/usr/bin/pg_dump) comes first, the
+    binaries' directory last (and PG_MAJOR names it)."""
     client = tmp_path / "pg-client"
-    env_path = f"{pg_server.bindir}:{os.environ['PATH']}"
+    image_env = {"PATH": f"/usr/local/bin:/usr/bin:/bin:{pg_server.bindir}"}
+    if pg_major:
+        image_env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PG_MAJOR": pg_server.bindir.parent.name,
+        }
     copied = subprocess.run(
         ["sh", str(FILES / "pg-client.sh"), str(client)],
-        env={"PATH": env_path}, capture_output=True, text=True, check=False,
+        env=image_env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert copied.returncode == 0, copied.stdout + copied.stderr
     assert f"(PostgreSQL) {pg_server.bindir.parent.name}." in copied.stdout

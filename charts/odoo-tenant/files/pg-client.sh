@@ -9,10 +9,30 @@ set -eu
 
 dest=${1:?usage: pg-client.sh DEST}
 mkdir -p "$dest/bin" "$dest/lib" "$dest/libexec"
+
+# The program itself, not a wrapper: Debian's /usr/bin/pg_dump is postgresql-common's perl
+# pg_wrapper (first on the official image's PATH), the binaries are in
+# /usr/lib/postgresql/$PG_MAJOR/bin; Alpine's are ELF files on PATH.
+find_binary() {
+	old_ifs=$IFS
+	IFS=:
+	for dir in ${PG_MAJOR:+/usr/lib/postgresql/$PG_MAJOR/bin} $PATH; do
+		if [ -f "$dir/$1" ]; then
+			real=$(readlink -f "$dir/$1")
+			if [ "$(head -c 4 "$real" | tail -c 3)" = ELF ]; then
+				IFS=$old_ifs
+				echo "$real"
+				return 0
+			fi
+		fi
+	done
+	IFS=$old_ifs
+	return 1
+}
+
 loader=""
 for prog in pg_dump psql; do
-	path=$(command -v "$prog") || { echo "pg-client: no $prog in this image" >&2; exit 1; }
-	real=$(readlink -f "$path")
+	real=$(find_binary "$prog") || { echo "pg-client: no $prog program in this image" >&2; exit 1; }
 	cp "$real" "$dest/libexec/$prog"
 	# ldd lines: "libpq.so.5 => /usr/lib/.../libpq.so.5 (0x...)" and "/lib64/ld-linux-....so.2 (0x...)"
 	ldd "$real" >"$dest/ldd.txt"
