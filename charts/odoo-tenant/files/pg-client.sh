@@ -39,6 +39,7 @@ for prog in pg_dump psql; do
 	while read -r first arrow target _; do
 		if [ "$arrow" = "=>" ] && [ -f "$target" ]; then
 			cp -L "$target" "$dest/lib/"
+			case $(basename "$target") in ld-linux*.so* | ld-musl*.so*) loader=$(basename "$target") ;; esac
 		elif [ "${first#/}" != "$first" ] && [ -f "$first" ]; then
 			loader=$(basename "$first")
 			cp -L "$first" "$dest/lib/$loader"
