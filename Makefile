@@ -136,10 +136,15 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, and vermin (the in-pod programs run on Python 3.10)
 	@$(VENV)/bin/ruff check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/ruff format --check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/vermin $(VERMIN_ARGS) charts/odoo-tenant/files
+
+# The chart's in-pod programs run on the Odoo images' Python (3.10 in odoo:17.0): vermin fails on
+# anything newer. `str.decode` is excluded: vermin cannot tell bytes.decode (fine) from it.
+VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.decode
 
 .PHONY: bench
 bench: venv tools ## Benchmarks on a cluster of their own; writes docs/benchmarks.md (BENCH_ARGS=--help)
