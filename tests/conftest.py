@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import pg_server  # noqa: F401  (a fixture: local PostgreSQL, shared)
 from tests.support import ROOT, Cluster, Tools
 
-LAYER_MARKERS = ("unit", "chart", "postgres", "cluster")
+LAYER_MARKERS = ("unit", "chart", "postgres", "odoo", "cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,0 +1,82 @@
+"""Fixtures of the Odoo tests: the real Odoo 18 server (see harness.py) and tenants rendered
+by the chart, each with its own database on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.backups.helpers import PgServer
+from tests.odoo.harness import (
+    Harness,
+    OdooProcess,
+    Tenant,
+    create_database,
+    reachable_tree,
+    tarball,
+    unpack,
+)
+from tests.support import Tools
+
+
+@pytest.fixture(scope="session")
+def odoo_tree() -> Path:
+    """The Odoo tree, unpacked and precompiled once into the tool cache."""
+    return unpack(tarball())
+
+
+@pytest.fixture(scope="session")
+def harness(odoo_tree: Path, pg_server: PgServer, tools: Tools) -> Iterator[Harness]:
+    root = Path(tempfile.mkdtemp(prefix="saasodoo-odoo-"))
+    root.chmod(0o755)
+    h = Harness(
+        tree=reachable_tree(odoo_tree, root),
+        pg=pg_server,
+        helm=tools.helm(3),
+        root=root,
+    )
+    try:
+        yield h
+    finally:
+        h.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class InitRuns:
+    tenant: Tenant
+    docs: list[dict[str, Any]]
+    results: list[subprocess.CompletedProcess[str]]
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def initialized(harness: Harness) -> InitRuns:
+    """Tenant `acme`: its database initialized by three Odoo pods starting at once, each
+    running the rendered `odoo-init` init container (as three web replicas would)."""
+    tenant = Tenant(harness, "acme", "owner@acme.example")
+    create_database(harness.pg, tenant.db)
+    docs = tenant.render(config={"workers": 0})
+    pods = [tenant.pod(docs) for _ in range(3)]
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: p.run("odoo-init"), pods))
+    return InitRuns(tenant, docs, results, time.monotonic() - start)
+
+
+@pytest.fixture
+def started() -> Iterator[list[OdooProcess]]:
+    """Odoo processes a test starts; stopped when the test ends, whatever its outcome."""
+    procs: list[OdooProcess] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
