@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chart.helpers import odoo_conf
+from tests.chart.helpers import RenderError, odoo_conf
 from tests.odoo.conftest import InitRuns
 from tests.odoo.harness import (
     ADMIN_PASSWORD,
@@ -204,3 +204,24 @@ def test_cron_jobs_run_where_the_chart_puts_them(server: Server) -> None:
         pg.psql(f"SELECT pg_notify('cron_trigger', '{db}')", db, "odoo")
         assert time.monotonic() < deadline, server.cron.tail()
         time.sleep(2)
+
+
+def test_extra_options_never_break_odoo_s_config(initialized: InitRuns) -> None:
+    """`odoo.config.extraOptions` naming an option the chart writes too (here `log_level`,
+    also `odoo.config.logLevel`) either is refused by helm with a message naming it, or
+    reaches Odoo once: Odoo refuses to start on a duplicate option in odoo.conf."""
+    tenant = initialized.tenant
+    extra = {"limit_request": 8192, "log_level": "warn"}
+    try:
+        docs = tenant.render(config={"workers": 0, "extraOptions": extra})
+    except RenderError as exc:
+        assert "log_level" in str(exc), str(exc)
+        return
+    web = tenant.pod(docs)
+    odoo = web.boot(wait_health=False)
+    try:
+        odoo.wait_healthy()
+    finally:
+        odoo.stop()
+    final = (web.volumes["config"] / "odoo.conf").read_text()
+    assert final.count("\nlog_level =") == 1, final
