@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -34,6 +35,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -528,3 +530,62 @@ def rpc(url: str) -> Iterator[Rpc]:
         yield client
     finally:
         client.close()
+
+
+def start_manager(harness: Harness, master: str) -> OdooProcess:
+    """A test-only Odoo with its database manager on (list_db = True), on the same PostgreSQL
+    server, as a role that may create databases (`odoo_manager`). Its odoo.conf is written
+    here: it is not the chart's configuration (a tenant's Odoo refuses the manager)."""
+    harness.pg.admin(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo_manager') "
+        "THEN CREATE ROLE odoo_manager LOGIN CREATEDB; END IF; END $$"
+    )
+    root = harness.scratch("manager")
+    port = free_port()
+    (root / "data").mkdir()
+    (root / "odoo.conf").write_text(
+        "[options]\n"
+        f"data_dir = {root / 'data'}\n"
+        f"db_host = {harness.pg.host}\ndb_port = {harness.pg.port}\n"
+        "db_user = odoo_manager\ndb_password = unused-with-trust-auth\n"
+        f"admin_passwd = {master}\nlist_db = True\n"
+        f"http_interface = 127.0.0.1\nhttp_port = {port}\ngevent_port = {free_port()}\n"
+        "workers = 0\nmax_cron_threads = 0\n"
+    )
+    give(root)
+    return harness.start(
+        [*run_as(), PYTHON, str(harness.tree / "odoo-bin"), f"--config={root / 'odoo.conf'}"],
+        env={"PATH": f"{harness.pg.bindir}:/usr/bin:/bin", "HOME": str(root), "LANG": "C.UTF-8"},
+        cwd=root,
+        log=root / "odoo.log",
+        url=f"http://127.0.0.1:{port}",
+        gevent_port=0,
+    )
+
+
+class _SecretReader:
+    """The one Secret read saasodoo's restore makes: the database Secret's superuser key."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data = data
+
+    def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> Any:
+        return SimpleNamespace(data={k: b64(v.encode()) for k, v in self.data.items()})
+
+
+def run_restore_job(
+    tenant: Tenant, docs: list[dict[str, Any]], zip_name: str, *, drop_previous: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The Job `saasodoo backup restore` creates from the tenant's CronJob (restore.py), run."""
+    from saasodoo.backups.service import Backups
+    from saasodoo.settings import Settings
+
+    cronjob = copy.deepcopy(one(docs, "CronJob"))
+    cronjob["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
+    secrets = {k: v for (name, k), v in tenant.secrets(docs).items() if name == DB_SECRET}
+    kube = SimpleNamespace(core=_SecretReader(secrets), timeout=30)
+    service = Backups(Settings(), kube=kube)  # type: ignore[arg-type]
+    job = service._restore_job(
+        tenant.id, cronjob, zip_name, mode="restore", drop_previous=drop_previous
+    )
+    return tenant.local_pod(docs, job).run("backup", timeout=900)

@@ -23,30 +23,25 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
-from saasodoo.backups.service import Backups
-from saasodoo.settings import Settings
 from tests.backups.helpers import files_snapshot
 from tests.chart.helpers import one
 from tests.odoo.harness import (
     ADMIN_PASSWORD,
-    PYTHON,
     Harness,
     LocalPod,
     OdooProcess,
     Tenant,
     b64,
     create_database,
-    give,
     rpc,
-    run_as,
+    run_restore_job,
+    start_manager,
 )
-from tests.servers import free_port
 
 pytestmark = pytest.mark.odoo
 
@@ -189,39 +184,8 @@ def empty_filestore(harness: Harness) -> Backup:
 
 @pytest.fixture(scope="module")
 def manager(harness: Harness) -> Iterator[OdooProcess]:
-    """A test-only Odoo with its database manager on (list_db = True), on the same PostgreSQL
-    server, as a role that may create databases. Not the chart's configuration."""
-    harness.pg.admin(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo_manager') "
-        "THEN CREATE ROLE odoo_manager LOGIN CREATEDB; END IF; END $$"
-    )
-    root = harness.scratch("manager")
-    port = free_port()
-    conf = root / "odoo.conf"
-    conf.write_text(
-        "[options]\n"
-        f"data_dir = {root / 'data'}\n"
-        f"db_host = {harness.pg.host}\ndb_port = {harness.pg.port}\n"
-        "db_user = odoo_manager\ndb_password = unused-with-trust-auth\n"
-        f"admin_passwd = {MASTER}\nlist_db = True\n"
-        f"http_interface = 127.0.0.1\nhttp_port = {port}\ngevent_port = {free_port()}\n"
-        "workers = 0\nmax_cron_threads = 0\n"
-    )
-    (root / "data").mkdir()
-    give(root)
-    env = {
-        "PATH": f"{harness.pg.bindir}:/usr/bin:/bin",
-        "HOME": str(root),
-        "LANG": "C.UTF-8",
-    }
-    odoo = harness.start(
-        [*run_as(), PYTHON, str(harness.tree / "odoo-bin"), f"--config={conf}"],
-        env=env,
-        cwd=root,
-        log=root / "odoo.log",
-        url=f"http://127.0.0.1:{port}",
-        gevent_port=0,
-    )
+    """A test-only Odoo with its database manager on (see start_manager)."""
+    odoo = start_manager(harness, MASTER)
     yield odoo
     odoo.stop()
 
@@ -285,16 +249,6 @@ def test_the_manifest_carries_odoo_s_own_fields(
     assert not differ, f"manifest.json differs from Odoo's: {differ}"
 
 
-class _Secrets:
-    """The one Secret read saasodoo's restore makes: the database Secret's superuser key."""
-
-    def __init__(self, data: dict[str, str]) -> None:
-        self.data = data
-
-    def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> Any:
-        return SimpleNamespace(data={k: b64(v.encode()) for k, v in self.data.items()})
-
-
 def test_restore_py_gives_odoo_back_the_same_data(with_data: Backup, harness: Harness) -> None:
     tenant, docs = with_data.tenant, with_data.docs
     web = tenant.pod(docs)
@@ -313,15 +267,7 @@ def test_restore_py_gives_odoo_back_the_same_data(with_data: Backup, harness: Ha
             if path.is_file() and path.parent.name != "checklist":
                 path.unlink()
 
-        cronjob = one(docs, "CronJob")
-        cronjob["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
-        secrets = {k: v for (name, k), v in tenant.secrets(docs).items() if name == "tenant-db"}
-        service = Backups(
-            Settings(),
-            kube=SimpleNamespace(core=_Secrets(secrets), timeout=30),  # type: ignore[arg-type]
-        )
-        job = service._restore_job(tenant.id, cronjob, with_data.zip.name, mode="restore")
-        done = tenant.local_pod(docs, job).run("backup", timeout=600)
+        done = run_restore_job(tenant, docs, with_data.zip.name)
         assert done.returncode == 0, done.stdout + done.stderr
         result = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
         assert result["ok"] is True, result
