@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.odoo import test_backup as tb  # noqa: E402
+from tests.odoo import data as tb  # noqa: E402
 from tests.odoo.harness import (  # noqa: E402
     Harness,
     Tenant,

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 
 from tests.backups.helpers import PgServer
+from tests.odoo.data import MASTER, Backup, make_empty_filestore, make_with_data
 from tests.odoo.harness import (
     Harness,
     OdooProcess,
     Tenant,
     create_database,
     reachable_tree,
+    start_manager,
     tarball,
     unpack,
 )
@@ -80,3 +82,23 @@ def started() -> Iterator[list[OdooProcess]]:
     yield procs
     for proc in procs:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def with_data(harness: Harness) -> Backup:
+    """Tenant `globex` with records and files, backed up (see tests/odoo/data.py)."""
+    return make_with_data(harness)
+
+
+@pytest.fixture(scope="session")
+def empty_filestore(harness: Harness) -> Backup:
+    """Tenant `initech` with an empty filestore, backed up (see tests/odoo/data.py)."""
+    return make_empty_filestore(harness)
+
+
+@pytest.fixture(scope="session")
+def manager(harness: Harness) -> Iterator[OdooProcess]:
+    """A test-only Odoo with its database manager on (see harness.start_manager)."""
+    odoo = start_manager(harness, MASTER)
+    yield odoo
+    odoo.stop()
