@@ -59,6 +59,8 @@ class InitRuns:
     docs: list[dict[str, Any]]
     results: list[subprocess.CompletedProcess[str]]
     seconds: float
+    #: web.base.url and report.url right after the init (an admin's login changes the first)
+    params: dict[str, str]
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +74,13 @@ def initialized(harness: Harness) -> InitRuns:
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda p: p.run("odoo-init"), pods))
-    return InitRuns(tenant, docs, results, time.monotonic() - start)
+    seconds = time.monotonic() - start
+    rows = harness.pg.psql(
+        "SELECT key, value FROM ir_config_parameter WHERE key IN ('web.base.url', 'report.url')",
+        tenant.db,
+    )
+    params = dict(line.split("|", 1) for line in rows.splitlines())
+    return InitRuns(tenant, docs, results, seconds, params)
 
 
 @pytest.fixture

@@ -36,15 +36,7 @@ def test_three_concurrent_pods_initialize_the_database_once(initialized: InitRun
     marker = "SELECT count(*) FROM ir_config_parameter WHERE key = 'saasodoo.admin_initialized'"
     assert pg.psql(marker, db).strip() == "1"
     # web.base.url and report.url from the values (the Ingress URL, the in-cluster Service)
-    params = dict(
-        line.split("|")
-        for line in pg.psql(
-            "SELECT key, value FROM ir_config_parameter "
-            "WHERE key IN ('web.base.url', 'report.url')",
-            db,
-        ).splitlines()
-    )
-    assert params == {
+    assert runs.params == {
         "web.base.url": "https://acme.example.com",
         "report.url": "http://acme-odoo-tenant:8069",
     }
