@@ -201,7 +201,8 @@ def test_cron_jobs_run_where_the_chart_puts_them(server: Server) -> None:
     pg.psql(f"UPDATE ir_cron SET nextcall = now() - interval '1 hour' WHERE id = {job}", db, "odoo")
     deadline = time.monotonic() + 120
     while pg.psql(f"SELECT lastcall FROM ir_cron WHERE id = {job}", db).strip() == before:
-        pg.psql(f"SELECT pg_notify('cron_trigger', '{db}')", db, "odoo")
+        # as Odoo's ir.cron._notifydb: on the `postgres` database, where cron workers listen
+        pg.psql(f"SELECT pg_notify('cron_trigger', '{db}')", "postgres", "odoo")
         assert time.monotonic() < deadline, server.cron.tail()
         time.sleep(2)
 
