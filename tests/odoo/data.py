@@ -105,7 +105,7 @@ class Backup:
 
 def back_up(tenant: Tenant, docs: list[dict[str, Any]]) -> Path:
     pod = tenant.local_pod(docs, one(docs, "CronJob"))
-    done = pod.run("backup", timeout=300)
+    done = pod.run_job("backup", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     backups = sorted(pod.mounts(pod.container("backup"))["/backups"].rglob("*.zip"))
     assert backups, done.stdout

@@ -314,12 +314,25 @@ class LocalPod:
             timeout=timeout,
         )
 
-    def boot(self, *, wait_health: bool = True) -> OdooProcess:
-        """Start the pod as the kubelet does: its init containers one after the other, each
-        to success, then its (one) container."""
+    def run_init_containers(self) -> None:
+        """The pod's init containers one after the other, each to success, as the kubelet runs
+        them. One that runs another image than Odoo's (the Jobs' `pg-client`, in the
+        PostgreSQL image) runs on this machine's Debian PostgreSQL, whose binaries are on
+        PATH as they are in that image."""
         for init in self.spec.get("initContainers", []):
             done = self.run(init["name"])
             assert done.returncode == 0, f"{init['name']}: {done.stdout}{done.stderr}"
+
+    def run_job(
+        self, name: str, extra_env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a Job's pod: its init containers, then the container ``name`` to completion."""
+        self.run_init_containers()
+        return self.run(name, extra_env, timeout)
+
+    def boot(self, *, wait_health: bool = True) -> OdooProcess:
+        """Start the pod as the kubelet does: its init containers, then its (one) container."""
+        self.run_init_containers()
         (main,) = self.spec["containers"]
         return self.start(main["name"], wait_health=wait_health)
 
@@ -588,4 +601,4 @@ def run_restore_job(
     job = service._restore_job(
         tenant.id, cronjob, zip_name, mode="restore", drop_previous=drop_previous
     )
-    return tenant.local_pod(docs, job).run("backup", timeout=900)
+    return tenant.local_pod(docs, job).run_job("backup", timeout=900)
