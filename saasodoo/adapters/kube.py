@@ -330,6 +330,20 @@ class Kube:
             )
         return heads
 
+    def release_description(self, namespace: str, release: str, revision: int) -> str:
+        """The description Helm recorded for one revision (why it failed, for a failed one),
+        from its storage Secret; "" when it cannot be read."""
+        name = f"sh.helm.release.v1.{release}.v{revision}"
+        try:
+            with translate(f"read helm release record {namespace}/{name}"):
+                path = f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
+                secret = self.get_json(path)
+            raw = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
+            doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+            return str((doc.get("info") or {}).get("description") or "")
+        except (SaasodooError, KeyError, ValueError, OSError):
+            return ""
+
     def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
         """Mark a revision stuck in pending-* as failed, as Flux's helm-controller does.
 

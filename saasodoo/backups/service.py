@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from kubernetes import client
 from saasodoo.adapters.kube import Kube, translate
 from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S3Store
 from saasodoo.backups import chart_backup as fmt
+from saasodoo.core.limits import load_json
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
@@ -444,7 +444,7 @@ class Backups:
                 )  # fmt: skip
                 for line in reversed(str(text).splitlines()):
                     if line.startswith("RESULT "):
-                        result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+                        result: dict[str, Any] = load_json(line.removeprefix("RESULT "), "RESULT")
                         return result
         except Exception:  # noqa: BLE001 - logs are a bonus (none on a simulated cluster)
             log.debug("no log for job %s/%s", namespace, job, exc_info=True)
@@ -719,7 +719,7 @@ def list_store(store: BackupStore) -> list[BackupInfo]:
         if not name.endswith(".zip") or name + ".json" not in names:
             continue
         try:
-            manifest = json.loads(store.read(name + ".json"))
+            manifest = load_json(store.read(name + ".json"), name + ".json")
         except (NotFound, ValueError):
             continue  # deleted meanwhile, or not ours
         out.append(BackupInfo.from_manifest(name, manifest))
