@@ -655,13 +655,9 @@ class Backups:
         return self.run_job(body, timeout=RECOVER_SECONDS + 60)
 
     def _set_odoo_replicas(self, namespace: str, name: str, count: int, note: str | None) -> None:
-        """Scale an Odoo Deployment and set (or, with None, remove) the replicas note."""
-        body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}},
-                "spec": {"replicas": count}}  # fmt: skip
-        with translate(f"scale deployment {namespace}/{name} to {count}"):
-            self.kube.apps.patch_namespaced_deployment(
-                name, namespace, body, _request_timeout=self.kube.timeout
-            )
+        """Scale an Odoo Deployment and set (or, with None, remove) the replicas note; Helm
+        stays the owner of ``.spec.replicas`` (see ``Kube.scale_deployment``)."""
+        self.kube.scale_deployment(namespace, name, count, {REPLICAS_ANNOTATION: note})
 
     def _odoo_deployments(self, namespace: str) -> dict[str, tuple[int, int]]:
         """Odoo's Deployments: name -> (replicas to give back after a restore, generation)."""
