@@ -416,18 +416,13 @@ class Tenants:
         self._record(spec, suspended, applied=Applied(digest, rev.revision))
         return rev
 
-    async def rollback(
-        self, tenant_id: str, revision: int | None = None, *, wait: bool = True
-    ) -> Tenant:
-        """Return to ``revision`` (default: the previous one) and make its spec the desired one.
-
-        A plain ``helm rollback`` replays the revision's stored manifests. When that would
-        shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
-        revision's values are applied with ``helm upgrade`` instead, volumes kept at their
-        current size; the new revision's description says which path was taken.
-        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
-        rollback across an Odoo upgrade needs a restore from backup.
-        """
+    async def rollback_target(
+        self, tenant_id: str, revision: int | None = None
+    ) -> tuple[TenantSpec, int, dict[str, Any], TenantSpec | None]:
+        """What ``rollback`` returns to, or why not (the API calls it before queuing): the
+        tenant's spec, the revision (default: the previous one), its values and the spec it
+        recorded. A revision of an older Odoo is refused (core.versions), naming
+        ``revision``."""
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
         history = await self.helm.history(spec.release, spec.namespace)
@@ -448,6 +443,21 @@ class Tenants:
         )
         if restored is not None:  # a revision of an older Odoo: its data is gone
             check_version_change(spec, restored, field="revision")
+        return spec, revision, target_values, restored
+
+    async def rollback(
+        self, tenant_id: str, revision: int | None = None, *, wait: bool = True
+    ) -> Tenant:
+        """Return to ``revision`` (default: the previous one) and make its spec the desired one.
+
+        A plain ``helm rollback`` replays the revision's stored manifests. When that would
+        shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
+        revision's values are applied with ``helm upgrade`` instead, volumes kept at their
+        current size; the new revision's description says which path was taken.
+        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
+        rollback across an Odoo upgrade needs a restore from backup.
+        """
+        spec, revision, target_values, restored = await self.rollback_target(tenant_id, revision)
         suspended = get_path(target_values, "odoo.replicas") == 0
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).

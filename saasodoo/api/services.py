@@ -191,10 +191,8 @@ def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> J
 def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
-    if body.revision is not None:
-        known = {r.revision for r in run(tenants.history(tenant_id))}
-        if body.revision not in known:
-            raise NotFound(f"tenant '{tenant_id}' has no revision {body.revision}")
+    # No such revision (404), none before (409), an older Odoo's (422): refused now.
+    run(tenants.rollback_target(tenant_id, body.revision))
     return svc.jobs.submit(
         "rollback",
         user.id,
