@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings
+from saasodoo.api.openapi import OPERATIONS
 from saasodoo.web.views import safe_redirect_target
 from tests.api.conftest import Api, services_of, sign_up
 
@@ -145,6 +146,15 @@ JSON_ROUTES = [
     ("POST", "/api/admin/fleet/ensure", True),
     ("POST", "/api/admin/fleet/upgrade", True),
 ]
+
+
+def test_every_route_with_a_body_is_in_the_list() -> None:
+    documented = {
+        (op.method.upper(), op.path.replace("{tenant_id}", "acme"))
+        for op in OPERATIONS
+        if op.body is not None
+    }
+    assert documented == {(method, path) for method, path, _ in JSON_ROUTES}
 
 
 @pytest.mark.parametrize(("method", "path", "operator"), JSON_ROUTES)
