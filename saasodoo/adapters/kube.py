@@ -323,7 +323,9 @@ class Kube:
         applies server-side without forcing conflicts: a later ``helm upgrade`` that
         changes the replicas (suspend, resume) then fails with "conflict with <writer> ...
         .spec.replicas", whoever wrote, through a patch or through the scale subresource
-        (which records the same ownership, marked ``subresource: scale``). Having helm
+        (on Kubernetes 1.36 a scale takes the field from helm and, from the second write
+        on, records its writer as owner, ``subresource: scale``: "conflict with "kubectl"
+        with subresource "scale""). Having helm
         carry the change instead would add two release revisions per restore that ensure
         would see as drift. So the write is a plain merge patch as field manager
         ``saasodoo``, then a second patch that changes nothing but managedFields and hands

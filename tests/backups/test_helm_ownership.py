@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_helm_upgrades_suspend_resume_and_rollback_after_restore_verify_and_back
     tenants: Tenants, kube: Cluster
 ) -> None:
     major = tenants.helm.major
-    helm_owner = "helm/Apply" if major == 4 else "helm/Update"
+    # Helm's field manager is its binary's name; helm 4 applies, helm 3 patches (Update).
+    helm_owner = f"{Path(tenants.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
     tid = f"own{major}{uuid.uuid4().hex[:5]}"
     spec = TenantSpec.parse({"id": tid, "admin_email": "owner@own.example"})
     ns = spec.namespace
