@@ -219,3 +219,20 @@ def test_overrides_the_schema_refuses_answer_422_before_any_job(
     assert says in doc["message"], doc
     assert all(f["field"].startswith("values") for f in doc["fields"]), doc
     assert jobs.latest_for("schemacheck") is None  # nothing queued
+
+
+# -- operators named by e-mail ----------------------------------------------------------------
+
+
+def test_email_operators_are_flagged_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    settings = ApiSettings(
+        supabase_url="https://project.supabase.example",
+        supabase_key="sb_publishable_test",
+        admins=["8d5c1f8e-0000-4000-8000-000000000001", "ops@example.com"],
+    )
+    assert settings.email_admins() == ["ops@example.com"]
+    with caplog.at_level(logging.WARNING):
+        app = create_app(settings)
+    services_of(app).jobs.shutdown()
+    assert "names 1 operator(s) by e-mail" in caplog.text and "email_verified" in caplog.text
+    assert "ops@example.com" not in caplog.text  # no addresses in the log
