@@ -455,7 +455,8 @@ class Tenants:
         revision's values are applied with ``helm upgrade`` instead, volumes kept at their
         current size; the new revision's description says which path was taken.
         Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
-        rollback across an Odoo upgrade needs a restore from backup.
+        revision of an older Odoo is refused (``rollback_target``); the way back across an
+        Odoo upgrade is a restore of a backup taken before it.
         """
         spec, revision, target_values, restored = await self.rollback_target(tenant_id, revision)
         suspended = get_path(target_values, "odoo.replicas") == 0
