@@ -417,6 +417,8 @@ class Fleet:
                 )
             digest = obs.desired_digest
             async with tenants._leased(spec.namespace, f"ensure {action.value}", digest):
+                if action is Action.UPGRADE:
+                    self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
                 rev = await self.helm.install_or_upgrade(
                     spec.release,
                     spec.namespace,

@@ -399,6 +399,7 @@ class Tenants:
         values, digest = desired or await self.desired(spec, suspended=suspended)
         self._record(spec, suspended, lease=self.lease_for(operation, digest))
         try:
+            self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self.helm.install_or_upgrade(
                 spec.release,
                 spec.namespace,
@@ -498,6 +499,7 @@ class Tenants:
         }
         current_claims = self.kube.claim_sizes(spec.namespace)
         shrinking = shrinking_claims(target_claims, current_claims)
+        self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
         if not shrinking:
             await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
             return

@@ -334,8 +334,8 @@ class Kube:
         Helm 4 then owns the replicas again and its next apply sets them without a
         conflict; Helm 3's three-way merge never looked at ownership and sets them to
         the chart's value as before. Ownership left by saasodoo versions that wrote as
-        "OpenAPI-Generator" is cleared the same way (a tenant a restore broke before this
-        is mended by its next restore).
+        "OpenAPI-Generator" is cleared the same way, here and by
+        ``mend_replicas_ownership`` before saasodoo runs helm on a release.
         """
         path = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}"
         what = f"scale deployment {namespace}/{name} to {replicas}"
@@ -360,6 +360,31 @@ class Kube:
             self._hand_back(path, written, before, what)
             return
         raise Conflict(f"{what}: the Deployment kept changing; try again")
+
+    def mend_replicas_ownership(self, namespace: str) -> list[str]:
+        """Hand ``.spec.replicas`` back to Helm wherever saasodoo (or an earlier saasodoo
+        writing as "OpenAPI-Generator") still owns it: one list request, a patch only per
+        Deployment to mend. Run before helm changes a release, so a tenant a restore left
+        un-upgradable under helm 4 (before ``scale_deployment``) is upgraded again. Returns
+        the Deployments mended."""
+        where = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments"
+        with translate(f"list deployments of {namespace}"):
+            items = self.get_json(where).get("items") or []
+        ours = {FIELD_MANAGER, *LEGACY_MANAGERS}
+        mended = []
+        for obj in items:
+            entries = (obj.get("metadata") or {}).get("managedFields") or []
+            if not any(
+                e.get("manager") in ours and _has_field(e.get("fieldsV1") or {}, REPLICAS_FIELD)
+                for e in entries
+            ):
+                continue
+            name = obj["metadata"]["name"]
+            self._hand_back(
+                f"{where}/{quote(name)}", obj, entries, f"hand {namespace}/{name}'s replicas back"
+            )
+            mended.append(name)
+        return mended
 
     def _hand_back(self, path: str, written: Any, before: list[Any], what: str) -> None:
         """Give ``.spec.replicas`` back to its owners in ``before`` (see scale_deployment)."""

@@ -119,3 +119,35 @@ def test_helm_upgrades_suspend_resume_and_rollback_after_restore_verify_and_back
             asyncio.run(tenants.delete(tid, final_backup=False, wait=False))
         except NotFound:
             pass
+
+
+def test_a_tenant_an_earlier_restore_left_unupgradable_is_mended(
+    tenants: Tenants, kube: Cluster
+) -> None:
+    """Before the fix a restore scaled Odoo with the client's default field manager
+    ("OpenAPI-Generator"), which kept ``.spec.replicas``: helm 4 could never suspend the
+    tenant again. The lifecycle hands the field back to helm before it runs."""
+    major = tenants.helm.major
+    helm_owner = f"{Path(tenants.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
+    tid = f"mend{major}{uuid.uuid4().hex[:5]}"
+    spec = TenantSpec.parse({"id": tid, "admin_email": "owner@own.example"})
+    ns = spec.namespace
+    try:
+        asyncio.run(tenants.create(spec))
+        running = _replicas(kube, ns)
+        for name, count in running.items():  # what the earlier restore did
+            for replicas in (0, count):
+                kube.apps.patch_namespaced_deployment(name, ns, {"spec": {"replicas": replicas}})
+        assert set().union(*_replicas_owners(kube, ns).values()) >= {"OpenAPI-Generator/Update"}
+
+        assert asyncio.run(tenants.suspend(tid)).status.phase is Phase.SUSPENDED
+        assert set(_replicas(kube, ns).values()) == {0}
+        owners = _replicas_owners(kube, ns)
+        assert all(o == {helm_owner} for o in owners.values()), owners
+        assert asyncio.run(tenants.resume(tid)).status.phase is Phase.READY
+        assert _replicas(kube, ns) == running
+    finally:
+        try:
+            asyncio.run(tenants.delete(tid, final_backup=False, wait=False))
+        except NotFound:
+            pass
