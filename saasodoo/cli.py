@@ -20,6 +20,7 @@ from saasodoo import __version__
 from saasodoo.cli_common import err, out, output_option, tenant_arg
 from saasodoo.cli_common import print_json as _print_json
 from saasodoo.cli_common import run as _run
+from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_depth
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 from saasodoo.settings import Settings
@@ -106,18 +107,61 @@ def _progress(message: str) -> Iterator[None]:
         yield
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: a few bytes of ``*a`` references cannot expand into
+    gigabytes once the values are merged and dumped ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed")
+        return super().compose_node(parent, index)
+
+
+def _set_value(key: str, raw: str) -> Any:
+    """One ``--set`` value, parsed as YAML within the bounds of ``core.limits``."""
+
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput("invalid --set", [FieldError(f"set.{key}"[:80], rule)])
+
+    if len(raw) > MAX_SET_VALUE:
+        raise bad(f"the value is longer than {MAX_SET_VALUE} characters")
+    if not raw:
+        return ""
+    try:
+        value = yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise bad(f"the value nests deeper than {MAX_DEPTH} levels") from None
+    except yaml.YAMLError as exc:
+        raise bad(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return check_depth(value, "the value", MAX_DEPTH - key.count(".") - 1)
+    except LimitExceeded as exc:
+        raise bad(str(exc)) from None
+
+
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--set a.b=value`` pairs into nested values (value parsed as YAML)."""
+    """``--set a.b=value`` pairs into nested values (value parsed as YAML, bounded)."""
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput("invalid --set", [FieldError("set", f"'{pair}' is not key=value")])
-        node = values
         parts = key.split(".")
+        if not sep or not all(parts):
+            raise InvalidInput(
+                "invalid --set", [FieldError("set", f"'{pair[:80]}' is not key=value")]
+            )
+        if len(parts) >= MAX_DEPTH:
+            raise InvalidInput(
+                "invalid --set", [FieldError("set", f"key nests deeper than {MAX_DEPTH} levels")]
+            )
+        node = values
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw else ""
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InvalidInput(
+                    "invalid --set", [FieldError(f"set.{key}"[:80], f"'{part}' is already a value")]
+                )
+            node = child
+        node[parts[-1]] = _set_value(key, raw)
     return values
 
 

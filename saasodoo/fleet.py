@@ -57,7 +57,8 @@ from saasodoo.core.values import (
     get_path,
     helm_merge,
 )
-from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.core.versions import check_version_change
+from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import REPO_ROOT
 from saasodoo.tenants import (
     APPLIED_ANNOTATION,
@@ -209,6 +210,31 @@ class FleetTarget:
         if self.overrides:
             data["overrides"] = helm_merge(spec.overrides, self.overrides)
         return TenantSpec.parse(data)
+
+
+def check_fleet_target(target: FleetTarget, specs: Sequence[TenantSpec]) -> None:
+    """Refuse the whole upgrade, before any tenant is touched, when it would take a tenant
+    to an older Odoo (core.versions): ``InvalidInput`` naming ``odoo_version`` (or
+    ``image_tag``, the API's name of the pinned tag) and the tenants."""
+    refused: list[tuple[str, InvalidInput]] = []
+    for spec in specs:
+        try:
+            new = target.apply(spec)
+        except InvalidInput:
+            continue  # reported with that tenant's result
+        try:
+            check_version_change(spec, new)
+        except InvalidInput as exc:
+            refused.append((spec.id, exc))
+    if not refused:
+        return
+    first = refused[0][1].fields[0]
+    field = "odoo_version" if first.field == "odoo_version" else "image_tag"
+    ids = ", ".join(tid for tid, _ in refused[:10]) + (", ..." if len(refused) > 10 else "")
+    raise InvalidInput(
+        f"fleet upgrade refused: {len(refused)} tenant(s) would go to an older Odoo ({ids})",
+        [FieldError(field, f"{refused[0][0]}: {first.message}")],
+    )
 
 
 class Fleet:
@@ -391,6 +417,8 @@ class Fleet:
                 )
             digest = obs.desired_digest
             async with tenants._leased(spec.namespace, f"ensure {action.value}", digest):
+                if action is Action.UPGRADE:
+                    self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
                 rev = await self.helm.install_or_upgrade(
                     spec.release,
                     spec.namespace,
@@ -437,6 +465,25 @@ class Fleet:
         return TenantValues(values).digest(version)
 
     # -- the fleet ------------------------------------------------------------------
+
+    def check_upgrade(
+        self,
+        target: FleetTarget,
+        tenant_ids: Sequence[str] | None = None,
+        selector: str | None = None,
+    ) -> None:
+        """What ``upgrade`` refuses before touching anything (an older Odoo for any tenant),
+        from one list request: the API calls it before queuing the upgrade."""
+        wanted = set(tenant_ids) if tenant_ids else None
+        specs = []
+        for ns in self.kube.list_tenant_namespaces(selector):
+            if wanted is not None and ns.labels.get(TENANT_LABEL) not in wanted:
+                continue
+            try:
+                specs.append(self.tenants._spec_from_namespace(ns))
+            except (SaasodooError, ValueError):
+                continue  # reported by the upgrade itself
+        check_fleet_target(target, specs)
 
     async def subjects(
         self, tenant_ids: Sequence[str] | None = None, selector: str | None = None
@@ -529,6 +576,7 @@ class Fleet:
         in a state to upgrade (drifted, held, busy, failed) are skipped unless ``force``.
         """
         subjects = await self.subjects(tenant_ids, selector)
+        check_fleet_target(target, [s.spec for s in subjects])
         if on_plan:
             on_plan(len(subjects))
         labelled = [s for s in subjects if _label(s.namespace, CANARY_LABEL) == "true"]
@@ -588,6 +636,7 @@ class Fleet:
             if state not in upgradable and not (force and state in (State.DRIFTED, State.HELD)):
                 return _skipped(fresh, f"{state.value}: run ensure first")
             spec = target.apply(fresh.spec)
+            check_version_change(fresh.spec, spec)  # its spec may have changed since
             values, digest = await self.tenants.desired(spec, suspended=fresh.suspended)
             applied = fresh.observation.applied
             if state is State.IN_SYNC and applied is not None and applied.digest == digest:

@@ -18,12 +18,12 @@ import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from saasodoo.adapters.catalog import load_catalog
-from saasodoo.adapters.helm import Helm, Revision
+from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied, Lease, parse_duration
@@ -49,6 +49,7 @@ from saasodoo.core.values import (
     shrinking_claims,
     validate_against_schema,
 )
+from saasodoo.core.versions import check_version_change
 from saasodoo.errors import Conflict, InvalidInput, NotFound
 from saasodoo.settings import Settings
 
@@ -206,9 +207,14 @@ class Tenants:
         return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), _owner(ns))
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
-        """Every tenant (or ``owner``'s) with its status, in four API requests in all."""
+        """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
+        one per failed release (its record says why it failed; the heads only that it did)."""
         namespaces = self.kube.list_tenant_namespaces()
         heads = self.kube.list_release_heads()
+        for key, head in heads.items():
+            if head.status == "failed" and not head.description:
+                why = self.kube.release_description(key[0], key[1], head.revision)
+                heads[key] = replace(head, description=why)
         workloads = self.kube.list_workloads()
         now = datetime.now(UTC)
         tenants = []
@@ -244,11 +250,23 @@ class Tenants:
     async def _validate(self, spec: TenantSpec, values: TenantValues) -> None:
         """Schema errors before any change: against the local chart's values.schema.json in
         process (no helm run), or by rendering a packaged/OCI chart with ``helm template``."""
-        local = self.helm.local_schema()
+        local = self._helm.local_schema() if self._helm else local_chart_schema(self.settings.chart)
         if local is not None:
             validate_against_schema(local[0], local[1], values.values)
         else:
             await self.helm.template(spec.release, spec.namespace, values.values)
+
+    async def check_change(
+        self, spec: TenantSpec, current: TenantSpec | None = None
+    ) -> TenantValues:
+        """Everything that refuses ``spec`` before any change, as ``InvalidInput``: an older
+        Odoo than ``current`` runs (core.versions), an unknown plan, values (overrides) the
+        chart's schema rejects. The API calls it before queuing, so it answers 422 at once."""
+        if current is not None:
+            check_version_change(current, spec)
+        values = self.values_for(spec)
+        await self._validate(spec, values)
+        return values
 
     async def create(
         self,
@@ -262,8 +280,8 @@ class Tenants:
 
         ``owner`` (e.g. the API user's id) is recorded on the namespace.
         """
-        values = self.values_for(spec)  # unknown plan etc. fail here, before any change
-        await self._validate(spec, values)  # so do schema errors in overrides
+        # Unknown plan, schema errors in overrides: refused here, before any change.
+        values = await self.check_change(spec)
         digest = values.digest(await self.helm.digest_chart_version())
         if self.kube.read_namespace(spec.namespace) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
@@ -338,6 +356,7 @@ class Tenants:
         if not changes:
             raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
         spec = TenantSpec.parse({**current.model_dump(), **changes})
+        await self.check_change(spec, current)  # no older Odoo, no schema errors
         suspended = _is_suspended(ns)
         await self._upgrade_to(
             spec, suspended, (current, suspended), "update",
@@ -380,6 +399,7 @@ class Tenants:
         values, digest = desired or await self.desired(spec, suspended=suspended)
         self._record(spec, suspended, lease=self.lease_for(operation, digest))
         try:
+            self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self.helm.install_or_upgrade(
                 spec.release,
                 spec.namespace,
@@ -397,18 +417,13 @@ class Tenants:
         self._record(spec, suspended, applied=Applied(digest, rev.revision))
         return rev
 
-    async def rollback(
-        self, tenant_id: str, revision: int | None = None, *, wait: bool = True
-    ) -> Tenant:
-        """Return to ``revision`` (default: the previous one) and make its spec the desired one.
-
-        A plain ``helm rollback`` replays the revision's stored manifests. When that would
-        shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
-        revision's values are applied with ``helm upgrade`` instead, volumes kept at their
-        current size; the new revision's description says which path was taken.
-        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
-        rollback across an Odoo upgrade needs a restore from backup.
-        """
+    async def rollback_target(
+        self, tenant_id: str, revision: int | None = None
+    ) -> tuple[TenantSpec, int, dict[str, Any], TenantSpec | None]:
+        """What ``rollback`` returns to, or why not (the API calls it before queuing): the
+        tenant's spec, the revision (default: the previous one), its values and the spec it
+        recorded. A revision of an older Odoo is refused (core.versions), naming
+        ``revision``."""
         ns = self._namespace(tenant_id)
         spec = self._spec_from_namespace(ns)
         history = await self.helm.history(spec.release, spec.namespace)
@@ -427,6 +442,24 @@ class Tenants:
         restored = (
             TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
         )
+        if restored is not None:  # a revision of an older Odoo: its data is gone
+            check_version_change(spec, restored, field="revision")
+        return spec, revision, target_values, restored
+
+    async def rollback(
+        self, tenant_id: str, revision: int | None = None, *, wait: bool = True
+    ) -> Tenant:
+        """Return to ``revision`` (default: the previous one) and make its spec the desired one.
+
+        A plain ``helm rollback`` replays the revision's stored manifests. When that would
+        shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
+        revision's values are applied with ``helm upgrade`` instead, volumes kept at their
+        current size; the new revision's description says which path was taken.
+        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
+        revision of an older Odoo is refused (``rollback_target``); the way back across an
+        Odoo upgrade is a restore of a backup taken before it.
+        """
+        spec, revision, target_values, restored = await self.rollback_target(tenant_id, revision)
         suspended = get_path(target_values, "odoo.replicas") == 0
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).
@@ -466,6 +499,7 @@ class Tenants:
         }
         current_claims = self.kube.claim_sizes(spec.namespace)
         shrinking = shrinking_claims(target_claims, current_claims)
+        self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
         if not shrinking:
             await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
             return

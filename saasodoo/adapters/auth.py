@@ -14,7 +14,8 @@ Two halves:
   this process is refused at once.
 
 Admin rights come from ``app_metadata`` (written only by the auth server) or from a
-configured list of user ids / e-mails, never from ``user_metadata`` (the user writes it).
+configured list of user ids (and e-mails, only in tokens that say the address is
+confirmed), never from ``user_metadata`` (the user writes it): see ``is_admin``.
 Supabase's errors are translated here into saasodoo's; messages never carry secrets.
 """
 
@@ -47,6 +48,8 @@ HS256 = "HS256"
 #: The claim in ``app_metadata`` that makes a user an operator (set by a service-role call).
 ADMIN_CLAIM = "saasodoo_admin"
 REQUIRED_CLAIMS = ["exp", "sub", "aud", "iss", "role"]
+#: The token claim that says the e-mail address is confirmed (top level, set by the server).
+EMAIL_VERIFIED_CLAIM = "email_verified"
 
 
 class AuthFailed(SaasodooError):
@@ -128,14 +131,32 @@ class AuthBackend(Protocol):
 
 
 def is_admin(claims: dict[str, Any], admins: Iterable[str]) -> bool:
-    """Operator rights: ``app_metadata.saasodoo_admin`` or the id/e-mail in ``admins``."""
+    """Operator rights, only from what the user cannot claim for themselves.
+
+    - ``app_metadata.saasodoo_admin: true``: ``app_metadata`` is written by the auth server
+      only (a service-role call), never by the user;
+    - the user id (``sub``) in ``admins``: ids are assigned by the auth server;
+    - the e-mail in ``admins`` only when the token says the address is confirmed: the
+      top-level boolean ``email_verified`` claim (the OpenID Connect claim). Supabase's
+      access tokens do not carry it (their claims: sub, email, phone, app_metadata,
+      user_metadata, role, aal, amr, session_id, is_anonymous); a project adds it with a
+      Custom Access Token Hook from ``auth.users.email_confirmed_at``. Without it an e-mail
+      entry grants nothing: where confirmation is off, anyone could sign up with the
+      address. ``user_metadata.email_verified`` never counts: the user writes
+      ``user_metadata`` (``PUT /user``).
+    """
     app_metadata = claims.get("app_metadata")
     if isinstance(app_metadata, dict) and app_metadata.get(ADMIN_CLAIM) is True:
         return True
     wanted = {a.strip().lower() for a in admins if a.strip()}
+    if str(claims.get("sub", "")).lower() in wanted:
+        return True
     email = claims.get("email")
-    return str(claims.get("sub", "")).lower() in wanted or (
-        isinstance(email, str) and email.lower() in wanted
+    return (
+        isinstance(email, str)
+        and bool(email)
+        and email.lower() in wanted
+        and claims.get(EMAIL_VERIFIED_CLAIM) is True
     )
 
 
@@ -588,6 +609,9 @@ class LocalDevAuth:
             "app_metadata": {"provider": "email"},
             "user_metadata": {},
             "session_id": session_id,
+            # No mailer in this development-only mode: every address counts as confirmed
+            # (so SAASODOO_API_ADMINS may name a developer by e-mail here).
+            EMAIL_VERIFIED_CLAIM: True,
         }
         token = jwt.encode(claims, self.secret, algorithm=HS256)
         refresh = secrets.token_urlsafe(32)

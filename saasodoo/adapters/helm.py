@@ -140,15 +140,7 @@ class Helm:
     def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(values.schema.json, values.yaml) of a chart directory; None for packaged charts."""
         if self._schema is None:
-            root = Path(self.chart_ref)
-            schema, defaults = root / "values.schema.json", root / "values.yaml"
-            if root.is_dir() and schema.is_file() and defaults.is_file():
-                self._schema = (
-                    json.loads(schema.read_text()),
-                    yaml.safe_load(defaults.read_text()) or {},
-                )
-            else:
-                self._schema = ({}, {})
+            self._schema = local_chart_schema(self.chart_ref) or ({}, {})
         return self._schema if self._schema[0] else None
 
     @property
@@ -285,6 +277,18 @@ class Helm:
                 chart, release, values, namespace=namespace
             )
         return yaml.safe_dump_all(list(resources), sort_keys=False)
+
+
+def local_chart_schema(chart_ref: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(values.schema.json, values.yaml) of a chart directory, read without running helm;
+    None for a packaged or OCI chart."""
+    root = Path(chart_ref)
+    schema, defaults = root / "values.schema.json", root / "values.yaml"
+    if chart_ref.startswith(("oci://", "http://", "https://")) or not (
+        root.is_dir() and schema.is_file() and defaults.is_file()
+    ):
+        return None
+    return json.loads(schema.read_text()), yaml.safe_load(defaults.read_text()) or {}
 
 
 def _parse_time(value: Any) -> datetime | None:

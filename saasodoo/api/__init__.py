@@ -67,6 +67,13 @@ def create_app(
 ) -> Flask:
     api = api_settings or ApiSettings()
     api.check()
+    if api.mode == "supabase" and api.email_admins():
+        log.warning(
+            "SAASODOO_API_ADMINS names %d operator(s) by e-mail: such an entry counts only "
+            "for tokens with email_verified=true, which Supabase adds only through a Custom "
+            "Access Token Hook; name operators by user id instead (docs/api.md)",
+            len(api.email_admins()),
+        )
     backend, verifier = auth or build_auth(api)
     app = Flask(
         __name__,

@@ -55,7 +55,9 @@ class ApiSettings(BaseSettings):
         "a confirmed session is trusted this long (0: asked on every call).",
     )
     admins: CommaList = Field(
-        default_factory=list, description="Operator user ids or e-mails, comma-separated."
+        default_factory=list,
+        description="Operators, comma-separated: user ids (the token's `sub`); an e-mail "
+        "counts only in tokens with `email_verified: true` (see docs/api.md).",
     )
     cors_origins: CommaList = Field(
         default_factory=list, description="Origins allowed to call /api/ from a browser."
@@ -110,6 +112,10 @@ class ApiSettings(BaseSettings):
 
     def session_secret(self) -> str:
         return self.secret_key.get_secret_value() or secrets.token_urlsafe(32)
+
+    def email_admins(self) -> list[str]:
+        """Entries of ``admins`` that are e-mail addresses (they need a confirmed claim)."""
+        return [a for a in self.admins if "@" in a]
 
     def check(self) -> None:
         """Refuse settings that are unsafe for ``env`` (called by ``create_app``)."""

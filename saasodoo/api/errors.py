@@ -8,14 +8,14 @@ The web UI gets the same information as an HTML page.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from saasodoo.api.jobs import error_body
+from saasodoo.core.limits import LimitExceeded, load_json
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,15 @@ class MalformedBody(SaasodooError):
 
 
 def json_body() -> Any:
-    """The request's JSON body, whatever its Content-Type; ``{}`` when empty."""
+    """The request's JSON body, whatever its Content-Type; ``{}`` when empty. Bounded: the
+    size by ``MAX_CONTENT_LENGTH`` (413), the nesting by ``core.limits.MAX_DEPTH`` (400)."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedBody("the request body is not valid JSON") from None
+        return load_json(raw, "the request body")
+    except LimitExceeded as exc:
+        raise MalformedBody(str(exc)) from None
 
 
 def json_object() -> dict[str, Any]:
@@ -71,6 +72,9 @@ def handle_http_exception(exc: HTTPException) -> Response:
     message = exc.description or exc.name
     if status == 404 and _wants_json():
         message = "no such API route"
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        message = f"the request body is larger than the limit of {limit} bytes"
     response = _respond(status, {"status": "error", "message": message})
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]

@@ -148,7 +148,8 @@ def _check_overrides(user: User, overrides: dict[str, Any] | None) -> None:
 def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
     _check_overrides(user, body.overrides)
     spec = TenantSpec.parse(body.model_dump(exclude_none=True))
-    svc.tenants.values_for(spec)  # unknown plan, bad overrides: 422 now, nothing created
+    # Unknown plan, overrides the chart's schema refuses: 422 now, nothing queued.
+    run(svc.tenants.check_change(spec))
     try:
         run(svc.tenants.get(spec.id))
     except NotFound:
@@ -175,7 +176,8 @@ def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) 
     _check_overrides(user, body.overrides)
     tenant = owned_tenant(svc, user, tenant_id)
     spec = TenantSpec.parse({**tenant.spec.model_dump(), **changes})
-    svc.tenants.values_for(spec)
+    # An older Odoo, an unknown plan, bad overrides: 422 now, as the lifecycle would refuse.
+    run(svc.tenants.check_change(spec, tenant.spec))
     tenants = svc.tenants
     return svc.jobs.submit(
         "update",
@@ -201,10 +203,8 @@ def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> J
 def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
-    if body.revision is not None:
-        known = {r.revision for r in run(tenants.history(tenant_id))}
-        if body.revision not in known:
-            raise NotFound(f"tenant '{tenant_id}' has no revision {body.revision}")
+    # No such revision (404), none before (409), an older Odoo's (422): refused now.
+    run(tenants.rollback_target(tenant_id, body.revision))
     return svc.jobs.submit(
         "rollback",
         user.id,
@@ -352,6 +352,7 @@ def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) ->
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None
     target = FleetTarget(odoo_version=body.odoo_version, overrides=overrides)
     fleet = Fleet(svc.tenants)
+    fleet.check_upgrade(target, selector=body.selector)  # an older Odoo for any: 422 now
     return svc.jobs.submit(
         "fleet-upgrade",
         user.id,

@@ -31,6 +31,7 @@ from saasodoo.adapters.kube import Kube, translate
 from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S3Store
 from saasodoo.backups import chart_backup as fmt
 from saasodoo.backups import importing
+from saasodoo.core.limits import load_json
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
@@ -449,7 +450,7 @@ class Backups:
                 )  # fmt: skip
                 for line in reversed(str(text).splitlines()):
                     if line.startswith("RESULT "):
-                        result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+                        result: dict[str, Any] = load_json(line.removeprefix("RESULT "), "RESULT")
                         return result
         except Exception:  # noqa: BLE001 - logs are a bonus (none on a simulated cluster)
             log.debug("no log for job %s/%s", namespace, job, exc_info=True)
@@ -695,13 +696,9 @@ class Backups:
         return self.run_job(body, timeout=RECOVER_SECONDS + 60)
 
     def _set_odoo_replicas(self, namespace: str, name: str, count: int, note: str | None) -> None:
-        """Scale an Odoo Deployment and set (or, with None, remove) the replicas note."""
-        body = {"metadata": {"annotations": {REPLICAS_ANNOTATION: note}},
-                "spec": {"replicas": count}}  # fmt: skip
-        with translate(f"scale deployment {namespace}/{name} to {count}"):
-            self.kube.apps.patch_namespaced_deployment(
-                name, namespace, body, _request_timeout=self.kube.timeout
-            )
+        """Scale an Odoo Deployment and set (or, with None, remove) the replicas note; Helm
+        stays the owner of ``.spec.replicas`` (see ``Kube.scale_deployment``)."""
+        self.kube.scale_deployment(namespace, name, count, {REPLICAS_ANNOTATION: note})
 
     def _odoo_deployments(self, namespace: str) -> dict[str, tuple[int, int]]:
         """Odoo's Deployments: name -> (replicas to give back after a restore, generation)."""
@@ -759,7 +756,7 @@ def list_store(store: BackupStore) -> list[BackupInfo]:
         if not name.endswith(".zip") or name + ".json" not in names:
             continue
         try:
-            manifest = json.loads(store.read(name + ".json"))
+            manifest = load_json(store.read(name + ".json"), name + ".json")
         except (NotFound, ValueError):
             continue  # deleted meanwhile, or not ours
         out.append(BackupInfo.from_manifest(name, manifest))

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from saasodoo.core.limits import check_depth
 from saasodoo.errors import FieldError, InvalidInput
 
 #: Odoo series the chart supports (official image tags).
@@ -115,6 +116,11 @@ class TenantSpec(BaseModel):
         default_factory=dict,
         description="Chart values applied last (validated by the chart's schema).",
     )
+
+    @field_validator("overrides")
+    @classmethod
+    def _bounded_overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return dict(check_depth(overrides, "overrides"))
 
     @field_validator("custom_domains")
     @classmethod

@@ -87,7 +87,8 @@ def classify(obs: Observation, now: datetime) -> TenantStatus:
     if rel is None:
         return status(Phase.CREATING, "namespace prepared, release not installed yet")
     if rel.status == "failed":
-        return status(Phase.FAILED, f"revision {rel.revision} failed: {rel.description}".strip())
+        why = rel.description.strip()
+        return status(Phase.FAILED, f"revision {rel.revision} failed" + (f": {why}" if why else ""))
     if rel.status == "pending-install":
         return status(Phase.CREATING, "helm install in progress")
     if rel.status in ("pending-upgrade", "pending-rollback"):

@@ -15,6 +15,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -116,10 +117,36 @@ def _check_csrf() -> None:
         abort(400, "the form expired or did not come from this site; reload and try again")
 
 
+def safe_redirect_target(target: str | None) -> str | None:
+    """``target`` if a browser sent there stays on this site, else None.
+
+    Judged by what a browser does with a ``Location`` value (the WHATWG URL parser): it
+    drops tabs and newlines anywhere and strips leading/trailing control characters and
+    spaces, reads ``\\`` as ``/`` in http(s) URLs, and takes ``//host`` (so ``/\\host``,
+    ``/<tab>/host``) as another site; some servers and proxies decode ``%2f``/``%5c`` once more.
+    So only a same-origin path is accepted: printable ASCII without spaces or backslashes,
+    one leading ``/`` not followed by another ``/`` (literal or percent-encoded, however often
+    decoded), no scheme, no host, no user info.
+    """
+    if not target or len(target) > 2048:
+        return None
+    if any(not ("!" <= ch <= "~") or ch == "\\" for ch in target):
+        return None  # control characters, tabs, newlines, spaces, non-ASCII, backslashes
+    decoded = target
+    for _ in range(3):  # what one or two more rounds of percent-decoding would give
+        if not decoded.startswith("/") or decoded[1:2] in ("/", "\\"):
+            return None
+        if "\\" in decoded or any(not ("!" <= ch <= "~") for ch in decoded):
+            return None
+        decoded = unquote(decoded)
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("web.dashboard")
+    return safe_redirect_target(target) or url_for("web.dashboard")
 
 
 def _field_errors(exc: InvalidInput) -> dict[str, str]:

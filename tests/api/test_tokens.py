@@ -127,12 +127,12 @@ def test_admin_from_app_metadata_not_user_metadata() -> None:
     assert not v.user(t.es256(app_metadata={"saasodoo_admin": "true"})).is_admin
 
 
-def test_admin_from_configured_list() -> None:
+def test_admin_from_configured_list_by_user_id() -> None:
     claims = t.claims()
-    assert is_admin(claims, ["ALICE@example.com"])
     assert is_admin(claims, [claims["sub"]])
+    assert is_admin(claims, [claims["sub"].upper()])
     assert not is_admin(claims, ["bob@example.com", ""])
-    assert t.verifier().user(t.es256(), admins=["alice@example.com"]).is_admin
+    assert t.verifier().user(t.es256(), admins=[" " + claims["sub"]]).is_admin
 
 
 # -- issuer optional (a GoTrue without GOTRUE_JWT_ISSUER) -------------------------------------
@@ -235,3 +235,22 @@ def test_a_token_without_session_id_stands_for_itself() -> None:
     with pytest.raises(AuthFailed, match="session ended"):
         check.check(token, live=False)
     check.check(t.es256(jti="another"), live=True)
+
+
+
+def test_an_email_entry_counts_only_when_the_token_says_it_is_confirmed() -> None:
+    """Supabase's tokens say nothing about confirmation; whoever signs up first with an
+    address where confirmation is off must not become an operator through it."""
+    v, ops = t.verifier(), ["ALICE@example.com"]
+    assert not v.user(t.es256(), admins=ops).is_admin  # GoTrue's claims: no confirmation
+    # The user writes user_metadata (PUT /user): its email_verified proves nothing.
+    assert not v.user(t.es256(user_metadata={"email_verified": True}), admins=ops).is_admin
+    assert not v.user(t.es256(email_verified="true"), admins=ops).is_admin  # not a boolean
+    assert not v.user(t.es256(email_verified=False), admins=ops).is_admin
+    # A confirmed address (the claim a Custom Access Token Hook adds, signed by the server).
+    assert v.user(t.es256(email_verified=True), admins=ops).is_admin
+    assert not v.user(t.es256(email_verified=True), admins=["bob@example.com"]).is_admin
+    # Forged tokens still fail verification before any of this.
+    forged = t.es256(email_verified=True)[:-4] + "AAAA"
+    with pytest.raises(AuthFailed):
+        v.user(forged, admins=ops)

@@ -1,0 +1,238 @@
+"""Hostile input on the app without a cluster (issue #18): redirects after log-in, abusive
+JSON bodies, body size, operators' overrides checked before anything is queued."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from saasodoo.api import create_app
+from saasodoo.api.config import ApiSettings
+from saasodoo.api.openapi import OPERATIONS
+from saasodoo.web.views import safe_redirect_target
+from tests.api.conftest import Api, services_of, sign_up
+
+pytestmark = pytest.mark.unit
+
+OPS = "ops@example.com"
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    app = create_app(ApiSettings(cookie_secure=False, admins=[OPS]))
+    yield app
+    services_of(app).jobs.shutdown()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# -- open redirect after log-in ---------------------------------------------------------------
+
+#: Targets a browser would follow off the site (or that a decoding proxy would turn into one).
+BYPASSES = [
+    "//evil.example",
+    "///evil.example",
+    "////evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "\t//evil.example",
+    " //evil.example",
+    "\x00//evil.example",
+    "/\x0b/evil.example",
+    "\\\\evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "/\\/evil.example",
+    "/%2f/evil.example",
+    "/%2F%2Fevil.example",
+    "%2f%2fevil.example",
+    "/%5cevil.example",
+    "/%5Cevil.example",
+    "/%252f/evil.example",
+    "/%09/evil.example",
+    "/%0d%0a/evil.example",
+    "https://evil.example",
+    "http:evil.example",
+    "http:/evil.example",
+    "HTTPS://evil.example/",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "//user@evil.example",
+    "//ops%40example.com@evil.example",
+    "https://app.example@evil.example",
+    "evil.example",
+    "dashboard",
+    "/\u3002evil.example",  # ideographic full stop
+    "/\uff0f/evil.example",  # fullwidth solidus
+    "/\uff3cevil.example",  # fullwidth reverse solidus
+    "/\u2215evil.example",  # division slash
+    "/dashboard\u202e",
+    "/" + "a" * 3000,
+    "",
+]
+
+SAFE = ["/dashboard", "/tenants/acme", "/tenants/acme?tab=backups", "/tenants/a-b#top", "/"]
+
+
+@pytest.mark.parametrize("target", BYPASSES)
+def test_redirect_targets_that_leave_the_site_are_refused(target: str) -> None:
+    assert safe_redirect_target(target) is None
+
+
+@pytest.mark.parametrize("target", SAFE)
+def test_same_site_paths_are_kept(target: str) -> None:
+    assert safe_redirect_target(target) == target
+
+
+def _login_with_next(client: FlaskClient, next_raw: str) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    res = client.post(
+        f"/login?next={next_raw}",
+        data={"email": "alice@example.com", "password": "correct-horse-1", "csrf_token": csrf},
+    )
+    assert res.status_code == 302, res.get_data(as_text=True)
+    return str(res.headers["Location"])
+
+
+@pytest.mark.parametrize(
+    "next_raw",
+    [
+        "/%09/evil.example",  # the report: Location was //evil.example
+        "//evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%0D%0A/evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "/%252f%252fevil.example",
+        "/%EF%BC%8F/evil.example",
+    ],
+)
+def test_login_never_redirects_off_the_site(client: FlaskClient, next_raw: str) -> None:
+    sign_up(client, "alice@example.com")
+    location = _login_with_next(client, next_raw)
+    assert location == "/dashboard", location
+
+
+def test_login_follows_a_same_site_next(client: FlaskClient) -> None:
+    sign_up(client, "alice@example.com")
+    assert _login_with_next(client, "/tenants/acme") == "/tenants/acme"
+
+
+# -- abusive JSON bodies ----------------------------------------------------------------------
+
+NESTED = "[" * 1000 + "]" * 1000
+#: Every route that reads a JSON body, and whether it needs an operator.
+JSON_ROUTES = [
+    ("POST", "/api/auth/login", False),
+    ("POST", "/api/auth/register", False),
+    ("POST", "/api/auth/refresh", False),
+    ("POST", "/api/tenants", False),
+    ("PATCH", "/api/tenants/acme", False),
+    ("POST", "/api/tenants/acme/rollback", False),
+    ("POST", "/api/tenants/acme/backups/restore", False),
+    ("POST", "/api/tenants/acme/backups/verify", False),
+    ("POST", "/api/admin/fleet/ensure", True),
+    ("POST", "/api/admin/fleet/upgrade", True),
+]
+
+
+def test_every_route_with_a_body_is_in_the_list() -> None:
+    documented = {
+        (op.method.upper(), op.path.replace("{tenant_id}", "acme"))
+        for op in OPERATIONS
+        if op.body is not None
+    }
+    assert documented == {(method, path) for method, path, _ in JSON_ROUTES}
+
+
+@pytest.mark.parametrize(("method", "path", "operator"), JSON_ROUTES)
+@pytest.mark.parametrize(
+    "body",
+    [
+        NESTED,
+        '{"a":' * 1000 + "1" + "}" * 1000,
+        '{"id": "acme", "admin_email": "a@example.com", "overrides": ' + NESTED + "}",
+        '{"email": "a@example.com", "password": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["arrays", "objects", "nested-field", "depth-40"],
+)
+def test_deeply_nested_json_is_a_4xx_without_traceback(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    operator: bool,
+    body: str,
+) -> None:
+    user = sign_up(client, OPS if operator else "alice@example.com")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        res = user.call(method, path, data=body, content_type="application/json")
+    assert res.status_code == 400, res.get_json()
+    doc = res.get_json()
+    assert doc["status"] == "error" and "nests deeper than 32 levels" in doc["message"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+
+
+def test_the_413_answer_says_the_limit(client: FlaskClient) -> None:
+    alice = sign_up(client, "alice@example.com")
+    res = alice.call("POST", "/api/tenants", data="x" * 70_000, content_type="application/json")
+    assert res.status_code == 413
+    assert res.get_json()["message"] == ("the request body is larger than the limit of 65536 bytes")
+    res = client.post("/api/auth/login", data="[" * 70_000, content_type="application/json")
+    assert res.status_code == 413 and "65536 bytes" in res.get_json()["message"]
+
+
+# -- operators' overrides: the chart's schema before anything is queued ------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"odoo": {"replicas": "many"}}, "replicas"),
+        ({"odoo": {"colour": "red"}}, "colour"),
+        ({"backup": {"storage": "tape"}}, "storage"),
+    ],
+)
+def test_overrides_the_schema_refuses_answer_422_before_any_job(
+    client: FlaskClient, overrides: dict[str, object], says: str
+) -> None:
+    ops: Api = sign_up(client, OPS)
+    jobs = services_of(client.application).jobs
+    body = {"id": "schemacheck", "admin_email": "a@example.com", "overrides": overrides}
+    res = ops.call("POST", "/api/tenants", json=body)
+    assert res.status_code == 422, res.get_json()
+    doc = res.get_json()
+    assert says in doc["message"], doc
+    assert all(f["field"].startswith("values") for f in doc["fields"]), doc
+    assert jobs.latest_for("schemacheck") is None  # nothing queued
+
+
+# -- operators named by e-mail ----------------------------------------------------------------
+
+
+def test_email_operators_are_flagged_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    settings = ApiSettings(
+        supabase_url="https://project.supabase.example",
+        supabase_key="sb_publishable_test",
+        admins=["8d5c1f8e-0000-4000-8000-000000000001", "ops@example.com"],
+    )
+    assert settings.email_admins() == ["ops@example.com"]
+    with caplog.at_level(logging.WARNING):
+        app = create_app(settings)
+    services_of(app).jobs.shutdown()
+    assert "names 1 operator(s) by e-mail" in caplog.text and "email_verified" in caplog.text
+    assert "ops@example.com" not in caplog.text  # no addresses in the log

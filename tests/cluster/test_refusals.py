@@ -1,0 +1,97 @@
+"""What the CLI refuses on a live tenant (issue #18): an older Odoo by any path, and a
+failed release's reason in the tenant list."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from saasodoo.cli import cli
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(kube: Cluster, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.setenv("SAASODOO_KUBECONFIG", str(kube.kubeconfig))
+    monkeypatch.setenv("SAASODOO_HELM_BINARY", str(kube.tools.helm(4)))
+    monkeypatch.setenv("SAASODOO_BASE_DOMAIN", "odoo.test")
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def tenant(run: Run) -> Iterator[str]:
+    tid = f"ref{uuid.uuid4().hex[:6]}"
+    created = run("tenant", "create", tid, "--email", "me@ref.example", "--odoo-version", "18.0")
+    assert created.exit_code == 0, created.output
+    yield tid
+    run("tenant", "delete", tid, "--yes", "--no-final-backup", "--no-wait")
+
+
+def _revisions(run: Run, tid: str) -> list[dict[str, Any]]:
+    result = run("tenant", "history", tid, "-o", "json")
+    assert result.exit_code == 0, result.output
+    revisions: list[dict[str, Any]] = json.loads(result.stdout)
+    return revisions
+
+
+def test_an_older_odoo_is_refused_by_update_rollback_and_fleet_upgrade(
+    run: Run, tenant: str
+) -> None:
+    up = run("tenant", "update", tenant, "--odoo-version", "19.0", "-o", "json")
+    assert up.exit_code == 0, up.output
+    assert json.loads(up.stdout)["odoo_version"] == "19.0"
+    history = _revisions(run, tenant)
+    assert len(history) == 2
+
+    refused = [
+        (("tenant", "update", tenant, "--odoo-version", "17.0"), "odoo_version"),
+        (("tenant", "update", tenant, "--odoo-version", "18.0"), "odoo_version"),
+        (("tenant", "update", tenant, "--set", "odoo.image.tag=18.0-20250218"), "overrides"),
+        (("tenant", "rollback", tenant, "1"), "revision"),
+        (("tenant", "rollback", tenant), "revision"),
+        (("fleet", "upgrade", tenant, "--odoo-version", "18.0", "--canaries", "0"),
+         "odoo_version"),
+        (("fleet", "upgrade", tenant, "--odoo-image-tag", "17.0-20240101"), "image_tag"),
+    ]  # fmt: skip
+    for args, field in refused:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{field}: " in result.stderr, result.stderr
+        assert "cannot go from Odoo 19.0 back to" in result.stderr
+        assert "restore a backup taken before the upgrade" in result.stderr
+        assert "Traceback" not in result.output
+    # Nothing was changed: no revision, the spec still says 19.0.
+    assert _revisions(run, tenant) == history
+    status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
+    assert status["odoo_version"] == "19.0" and status["status"] == "ready"
+    # Forward and sideways stay allowed.
+    same = run("tenant", "update", tenant, "--set", "odoo.image.tag=19.0-20251001")
+    assert same.exit_code == 0, same.output
+
+
+def test_the_list_shows_why_a_release_failed(run: Run, tenant: str) -> None:
+    """A label value Kubernetes refuses passes the chart's schema and fails in helm upgrade:
+    the tenant is failed, and `tenant list` says why, as `tenant status` does."""
+    bad = run("tenant", "update", tenant, "--set", "commonLabels.team=not a label value!")
+    assert bad.exit_code == 6, bad.output
+    status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
+    assert status["status"] == "failed", status
+    listed = {t["id"]: t for t in json.loads(run("tenant", "list", "-o", "json").stdout)}
+    reason = listed[tenant]["reason"]
+    assert reason.startswith("revision 2 failed: ") and len(reason) > len("revision 2 failed: ")
+    assert "team" in reason or "label" in reason.lower(), reason
+    assert reason == status["reason"]
