@@ -237,7 +237,6 @@ def test_a_token_without_session_id_stands_for_itself() -> None:
     check.check(t.es256(jti="another"), live=True)
 
 
-
 def test_an_email_entry_counts_only_when_the_token_says_it_is_confirmed() -> None:
     """Supabase's tokens say nothing about confirmation; whoever signs up first with an
     address where confirmation is off must not become an operator through it."""
