@@ -22,12 +22,12 @@ def _refused(res: object, field: str, says: str) -> None:
 
 
 def test_older_odoo_and_bad_overrides_answer_422_with_nothing_queued(
-    local_app: Flask, delete_after: object
+    cluster_app: Flask, delete_after: object
 ) -> None:
-    client = local_app.test_client()
+    client = cluster_app.test_client()
     alice: Api = sign_up(client, f"alice-{uuid.uuid4().hex[:6]}@example.com")
     ops = operator(client)
-    jobs = services_of(local_app).jobs
+    jobs = services_of(cluster_app).jobs
     tid = f"apiref{uuid.uuid4().hex[:6]}"
     delete_after(tid)  # type: ignore[operator]
     body = {"id": tid, "admin_email": "a@x.io", "odoo_version": "18.0"}
