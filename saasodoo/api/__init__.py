@@ -105,9 +105,10 @@ def create_app(
 
 def _register_blueprints(app: Flask) -> None:
     from saasodoo.api import admin, auth, backups, meta, tenants
+    from saasodoo.web import imports as web_imports
     from saasodoo.web import views
 
-    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp):
+    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp, web_imports.bp):
         app.register_blueprint(bp)
 
 
