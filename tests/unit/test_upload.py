@@ -7,8 +7,6 @@ from streams; the route itself on a cluster: tests/api/test_import.py."""
 from __future__ import annotations
 
 import io
-import json
-import random
 import tracemalloc
 import zipfile
 from collections.abc import Iterator
@@ -22,26 +20,9 @@ from saasodoo.api import imports
 from saasodoo.api.imports import CHUNK, BadForm, TooLarge, receive
 from saasodoo.backups.importing import check
 from saasodoo.errors import InvalidInput
+from tests.api.zips import DUMP, odoo_zip
 
 pytestmark = pytest.mark.unit
-
-MANIFEST = {"odoo_dump": "1", "db_name": "customer", "version": "18.0", "major_version": "18.0",
-            "version_info": [18, 0, 0, "final", 0, ""], "pg_version": "15.0",
-            "modules": {"base": "18.0.1.3"}}  # fmt: skip
-DUMP = b"CREATE TABLE public.t (id integer);\nCOPY public.t (id) FROM stdin;\n1\n\\.\n"
-
-
-def odoo_zip(path: Path, big: int = 0, **changes: object) -> Path:
-    """A zip in Odoo's backup format; ``big`` bytes of incompressible filestore data."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("dump.sql", DUMP)
-        if big:
-            noise = random.Random(12)
-            with zf.open("filestore/ab/big", "w", force_zip64=True) as out:
-                for _ in range(0, big, CHUNK):  # block by block
-                    out.write(noise.randbytes(CHUNK))
-        zf.writestr("manifest.json", json.dumps({**MANIFEST, **changes}))
-    return path
 
 
 class Source:
