@@ -140,8 +140,9 @@ def receive_form(
     other parts small fields; with ``csrf``, the field ``csrf_token`` must equal it and come
     before the file."""
     # The decoder's own memory limit counts each block received, file data included: the
-    # fields are bounded below instead (its buffer never holds more than one block: every
-    # event is taken before the next block is given).
+    # fields are bounded below instead, and its buffer after every block (every event is
+    # taken before the next block is given; it keeps only what may hold a boundary, unless
+    # the body has none, or endless part headers).
     decoder = MultipartDecoder(boundary, max_parts=16)
     fields: dict[str, bytearray] = {}
     current: Field | File | None = None
@@ -194,6 +195,8 @@ def receive_form(
                 if isinstance(event, Epilogue):
                     ended = True
                     break
+                if len(decoder.buffer) > CHUNK + FORM_OVERHEAD:
+                    raise BadForm("the body is not valid multipart/form-data (no boundary)")
             if not ended:
                 decoder.receive_data(None)
                 event = decoder.next_event()

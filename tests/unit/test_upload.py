@@ -6,70 +6,21 @@ from streams; the route itself on a cluster: tests/api/test_import.py."""
 
 from __future__ import annotations
 
-import io
 import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask, Request
-from werkzeug.test import EnvironBuilder
+from flask import Flask
 
 from saasodoo.api import imports
 from saasodoo.api.imports import CHUNK, BadForm, TooLarge, receive
 from saasodoo.backups.importing import check
 from saasodoo.errors import InvalidInput
-from tests.api.zips import DUMP, odoo_zip
+from tests.api.zips import DUMP, Source, form, length, odoo_zip, request_for
 
 pytestmark = pytest.mark.unit
-
-
-class Source:
-    """A stream over parts (bytes, or files read lazily) that records its reads' sizes."""
-
-    def __init__(self, *parts: bytes | Path) -> None:
-        self.parts = list(parts)
-        self.reads: list[int] = []
-        self.current: io.BufferedReader | io.BytesIO | None = None
-
-    def _next(self) -> bool:
-        if self.current is not None:
-            self.current.close()
-        if not self.parts:
-            self.current = None
-            return False
-        part = self.parts.pop(0)
-        self.current = part.open("rb") if isinstance(part, Path) else io.BytesIO(part)
-        return True
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.close()
-
-    def read(self, size: int = -1) -> bytes:
-        self.reads.append(size)
-        if self.current is None and not self._next():
-            return b""
-        while True:
-            assert self.current is not None
-            data = self.current.read(size)
-            if data or not self._next():
-                return data
-
-
-def length(*parts: bytes | Path) -> int:
-    return sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in parts)
-
-
-def request_for(source: Source, content_type: str, size: int | None, query: str = "") -> Request:
-    env = EnvironBuilder(method="POST", path="/x", query_string=query).get_environ()
-    env["wsgi.input"] = source  # what the WSGI server hands the app: a stream
-    env["CONTENT_TYPE"] = content_type
-    env.pop("CONTENT_LENGTH", None)
-    if size is not None:
-        env["CONTENT_LENGTH"] = str(size)
-    return Request(env)
 
 
 @pytest.fixture
@@ -78,21 +29,6 @@ def app() -> Iterator[Flask]:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # the API's default body limit
     with app.app_context():
         yield app
-
-
-def form(csrf: str | None, name: str, source: Path | bytes) -> tuple[list[bytes | Path], str]:
-    boundary = "----saasodoo-test-boundary"
-    head = b""
-    if csrf is not None:
-        head += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
-        ).encode()
-    head += (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="zip"; filename="{name}"\r\n'
-        "Content-Type: application/zip\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return [head, source, tail], f"multipart/form-data; boundary={boundary}"
 
 
 def test_a_large_valid_zip_is_streamed_to_disk_in_chunks(app: Flask, tmp_path: Path) -> None:
@@ -175,6 +111,17 @@ def test_the_form_s_csrf_token_is_checked_before_the_file_is_written(
     req = request_for(Source(good), "application/zip", good.stat().st_size)
     with app.test_request_context(), pytest.raises(BadForm):
         receive(req, tmp_path, 1 << 20, csrf="expected")
+
+
+def test_a_form_without_boundaries_is_not_buffered(app: Flask, tmp_path: Path) -> None:
+    """The decoder holds what may still contain a boundary: a body with none is refused after
+    about a block, not kept in memory to the limit."""
+    body = b"--xyz\r\n" + bytes(8 << 20)
+    source = Source(body)
+    req = request_for(source, "multipart/form-data; boundary=xyz", len(body))
+    with app.test_request_context(), pytest.raises(BadForm, match="no boundary"):
+        receive(req, tmp_path, 64 << 20)
+    assert sum(source.reads) <= 3 * CHUNK and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
