@@ -157,7 +157,7 @@ def test_owner_and_operator_imports_are_stored_and_restored(
         name + ".json",
     ]
     listed = owner.call("GET", f"/api/tenants/{owner.tenant_id}/backups").get_json()["backups"]
-    assert [b["name"] for b in listed if b["name"] == name] == [name]
+    assert [b["imported_from"] for b in listed if b["name"] == name] == ["customer.zip"]
 
     ops = operator(cluster_app.test_client())
     ops.tenant_id = owner.tenant_id
@@ -208,6 +208,8 @@ def test_web_upload_form(
         expect(owner_page.locator(".flash")).to_contain_text(f"Import of {owner.tenant_id}")
         last = owner_page.locator("#tenant [data-field=last_job]")
         expect(last).to_have_text("import: succeeded", timeout=120_000)
+        owner_page.reload()  # the page's list shows the imported backup
+        expect(owner_page.locator("#backups tbody")).to_contain_text("imported (customer.zip)")
         _shot(owner_page, "import-02-succeeded")
         owner_page.close()
     finally:
