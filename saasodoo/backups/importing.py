@@ -12,7 +12,9 @@ Refused with InvalidInput naming the zip and the rule, before anything is stored
   event triggers, `COPY ... PROGRAM`, ownership given to other roles;
 - larger than the limit.
 
-The zip is read and written in chunks, never whole in memory. The rewritten zip keeps Odoo's
+``check`` makes the cheap ones (the zip's directory and manifest: readable, Odoo's, the
+version, the size), which the API answers before it queues the import; ``prepare`` makes them
+all. The zip is read and written in chunks, never whole in memory. The rewritten zip keeps Odoo's
 manifest fields and adds ours (checksums of the dump and of every file, row counts and row
 checksums per table computed from the dump, as backup.py does), with kind `on-demand` and
 `imported_from` naming the source file.
