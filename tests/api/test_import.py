@@ -195,6 +195,16 @@ def test_web_upload_form(
         _log_in_as(owner_page, owner)
         owner_page.goto(f"/tenants/{owner.tenant_id}")
         expect(owner_page.locator("#import-form")).to_contain_text("up to 1.0 GiB")
+        # the owner's own session, but no form of this site: no CSRF token, nothing stored
+        before = stored(cluster_app, owner.tenant_id)
+        good = odoo_zip(tmp_path / "customer.zip")
+        forged = owner_page.request.post(
+            f"/tenants/{owner.tenant_id}/import",
+            multipart={"zip": {"name": "customer.zip", "mimeType": "application/zip",
+                               "buffer": good.read_bytes()}},
+        )  # fmt: skip
+        assert forged.status == 400 and "form expired" in forged.text()
+        assert stored(cluster_app, owner.tenant_id) == before
         owner_page.on("dialog", lambda dialog: dialog.accept())
         old = odoo_zip(tmp_path / "v17.zip", version="17.0", major_version="17.0")
         owner_page.set_input_files("#import-zip", str(old))
@@ -203,7 +213,7 @@ def test_web_upload_form(
             "Import refused: zip: v17.zip is a dump of Odoo 17.0"
         )
         _shot(owner_page, "import-01-refused")
-        owner_page.set_input_files("#import-zip", str(odoo_zip(tmp_path / "customer.zip")))
+        owner_page.set_input_files("#import-zip", str(good))
         owner_page.locator("#import").click()
         expect(owner_page.locator(".flash")).to_contain_text(f"Import of {owner.tenant_id}")
         last = owner_page.locator("#tenant [data-field=last_job]")
