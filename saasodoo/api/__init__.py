@@ -2,7 +2,10 @@
 
 Serve it with a production WSGI server, in ONE process (job records live in memory)::
 
-    waitress-serve --host 127.0.0.1 --port 8000 --threads 8 --call saasodoo.api:create_app
+    waitress-serve --host 127.0.0.1 --port 8000 --threads 8 \
+        --max-request-body-size 1074790400 --call saasodoo.api:create_app
+
+(waitress's body limit a little above ``SAASODOO_API_IMPORT_MAX_BYTES``: uploaded imports.)
 
 Settings: ``SAASODOO_*`` (cluster side, as for the CLI) and ``SAASODOO_API_*``
 (``saasodoo.api.config.ApiSettings``: Supabase project, admins, CORS, cookies, backup
@@ -112,9 +115,10 @@ def create_app(
 
 def _register_blueprints(app: Flask) -> None:
     from saasodoo.api import admin, auth, backups, meta, tenants
+    from saasodoo.web import imports as web_imports
     from saasodoo.web import views
 
-    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp):
+    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp, web_imports.bp):
         app.register_blueprint(bp)
 
 

@@ -1,4 +1,5 @@
-"""Blueprint ``backups``: a tenant's backups, on-demand backups, restores and verifications.
+"""Blueprint ``backups``: a tenant's backups, on-demand backups, restores, verifications and
+imports of uploaded zips.
 
 The work is ``saasodoo.backups.Backups`` (Jobs made from the tenant's backup CronJob); the
 changes answer 202 with the job to poll, one operation per tenant at a time (409), and
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from saasodoo.api import imports
 from saasodoo.api import services as ops
 from saasodoo.api.auth import bearer_user
 from saasodoo.api.errors import json_object
 from saasodoo.api.models import BackupList, RestoreRequest, VerifyRequest
 from saasodoo.api.services import parse, services
-from saasodoo.api.tenants import accepted
+from saasodoo.api.tenants import accepted, bool_arg
 
 bp = Blueprint("backups", __name__, url_prefix="/api/tenants/<tenant_id>/backups")
 
@@ -47,3 +49,18 @@ def restore(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 def verify(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     body = parse(VerifyRequest, json_object())
     return accepted(ops.start_verify(services(), bearer_user(), tenant_id, body))
+
+
+@bp.post("/import")
+def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    """A backup zip uploaded (multipart field ``zip``, or the body itself), streamed to disk
+    and checked, then imported by a job (see ``saasodoo.api.imports``)."""
+    drop_previous = bool_arg("drop_previous")
+    job = imports.start_import(
+        services(),
+        bearer_user(),
+        tenant_id,
+        lambda spool, limit: imports.receive(request, spool, limit),
+        drop_previous=drop_previous,
+    )
+    return accepted(job)

@@ -87,8 +87,19 @@ class ApiSettings(BaseSettings):
         gt=0,
         description="Seconds a backup/restore Job is followed; unset: its deadline + 60.",
     )
+    import_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024,
+        description="Largest backup zip a tenant's owner may upload for import (bytes); keep "
+        "the WSGI server's own body limit (waitress: --max-request-body-size) above it.",
+    )
+    import_dir: Path | None = Field(
+        default=None,
+        description="Where uploaded zips are spooled (on disk, never in memory) while they are "
+        "checked and rewritten; unset: the system's temporary directory.",
+    )
 
-    @field_validator("backup_pvc_root", "backup_timeout", mode="before")
+    @field_validator("backup_pvc_root", "backup_timeout", "import_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

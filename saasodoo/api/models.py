@@ -226,6 +226,9 @@ class BackupOut(BaseModel):
     dump_sha256: str | None
     modules: int
     tables: int
+    imported_from: str | None = Field(
+        default=None, description="For an imported zip: the name of the file uploaded."
+    )
 
 
 class BackupList(BaseModel):

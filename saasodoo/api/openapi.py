@@ -21,12 +21,12 @@ from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH
 REF = "#/components/schemas/{model}"
 
 ERRORS = {
-    400: "The body is not valid JSON.",
+    400: "The body is not valid JSON (or not valid multipart/form-data).",
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
     404: "No such tenant, revision, backup or job (or not the caller's), or no metrics API.",
     409: "Clashes with the current state (exists already, operation in progress).",
-    413: "The body is too large.",
+    413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests to the auth server.",
     502: "Helm failed (render, install or upgrade), or the backup storage did.",
@@ -50,6 +50,8 @@ class Op:
     authed: bool = True
     query: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     body_required: bool = True
+    #: A request body that is not JSON: the OpenAPI ``content`` map itself.
+    content: dict[str, Any] | None = None
 
 
 KEEP_VOLUMES = {
@@ -58,6 +60,33 @@ KEEP_VOLUMES = {
     "required": False,
     "description": "Keep the tenant's PersistentVolumes (Retain).",
     "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+DROP_PREVIOUS = {
+    "name": "drop_previous",
+    "in": "query",
+    "required": False,
+    "description": "Drop the data replaced by the import (kept aside by default).",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+FILENAME = {
+    "name": "filename",
+    "in": "query",
+    "required": False,
+    "description": "The zip's file name, for a raw body (recorded as `imported_from`).",
+    "schema": {"type": "string", "maxLength": 200},
+}
+ZIP_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/zip"}
+IMPORT_BODY = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"zip": ZIP_BINARY},
+            "required": ["zip"],
+        },
+    },
+    "application/zip": {"schema": ZIP_BINARY},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }
 
 OPERATIONS = (
@@ -130,6 +159,13 @@ OPERATIONS = (
         "Restore a backup into a scratch database and check it", "backups",
         (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.VerifyRequest,
         body_required=False,
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/backups/import",
+        "Upload a backup zip (Odoo's database manager or another host) and import it; "
+        "Odoo stops meanwhile", "backups",
+        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), content=IMPORT_BODY,
+        query=(DROP_PREVIOUS, FILENAME),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API)", "tenants",
@@ -213,6 +249,8 @@ def _operation(op: Op) -> dict[str, Any]:
     }
     if op.body:
         out["requestBody"] = {"required": op.body_required, "content": _json(op.body)}
+    elif op.content:
+        out["requestBody"] = {"required": True, "content": op.content}
     return out
 
 

@@ -12,7 +12,9 @@ Refused with InvalidInput naming the zip and the rule, before anything is stored
   event triggers, `COPY ... PROGRAM`, ownership given to other roles;
 - larger than the limit.
 
-The zip is read and written in chunks, never whole in memory. The rewritten zip keeps Odoo's
+``check`` makes the cheap ones (the zip's directory and manifest: readable, Odoo's, the
+version, the size), which the API answers before it queues the import; ``prepare`` makes them
+all. The zip is read and written in chunks, never whole in memory. The rewritten zip keeps Odoo's
 manifest fields and adds ours (checksums of the dump and of every file, row counts and row
 checksums per table computed from the dump, as backup.py does), with kind `on-demand` and
 `imported_from` naming the source file.
@@ -149,6 +151,40 @@ def read_manifest(zf: zipfile.ZipFile, label: str) -> dict[str, Any]:
     return manifest
 
 
+def _check_version(manifest: dict[str, Any], label: str, tenant: str, odoo_version: str) -> None:
+    theirs = major(manifest.get("major_version") or manifest.get("version_info")
+                   or manifest.get("version"))  # fmt: skip
+    if theirs != major(odoo_version):
+        raise InvalidInput(
+            f"zip: {label} is a dump of Odoo {theirs or 'of an unknown version'}; "
+            f"tenant '{tenant}' runs Odoo {odoo_version}. Upgrade the database to "
+            f"{odoo_version} first (Odoo's upgrade service), then import that dump"
+        )
+
+
+def _check_size(size: int, label: str, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise InvalidInput(f"zip: {label} has {size} bytes, more than the limit of {max_bytes}")
+
+
+def check(
+    source: Path, *, tenant: str, odoo_version: str, max_bytes: int = MAX_IMPORT_BYTES
+) -> dict[str, Any]:
+    """The cheap checks of ``prepare`` (the zip's directory and its manifest only, not its
+    members' data): size, a readable zip, an Odoo backup, the tenant's Odoo major version.
+    Odoo's manifest, or InvalidInput. What remains for ``prepare``: every member's CRC (a
+    corrupt member) and what the dump asks of the tenant's role."""
+    label = source.name
+    _check_size(source.stat().st_size, label, max_bytes)
+    try:
+        with zipfile.ZipFile(source) as zf:
+            manifest = read_manifest(zf, label)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
+        raise InvalidInput(f"zip: {label} is corrupt or truncated ({exc})") from None
+    _check_version(manifest, label, tenant, odoo_version)
+    return manifest
+
+
 def prepare(
     source: Path,
     work: Path,
@@ -161,23 +197,14 @@ def prepare(
     """Check `source` and rewrite it into `work` in our format; InvalidInput if refused (and
     nothing left in `work`)."""
     label = source.name
-    size = source.stat().st_size
-    if size > max_bytes:
-        raise InvalidInput(f"zip: {label} has {size} bytes, more than the limit of {max_bytes}")
+    _check_size(source.stat().st_size, label, max_bytes)
     now = now or datetime.datetime.now(datetime.UTC)
     name = f"{now.strftime(fmt.STAMP_FORMAT)}-on-demand.zip"
     target = work / f".{name}.partial"
     try:
         with zipfile.ZipFile(source) as zf:
             manifest = read_manifest(zf, label)
-            theirs = major(manifest.get("major_version") or manifest.get("version_info")
-                           or manifest.get("version"))  # fmt: skip
-            if theirs != major(odoo_version):
-                raise InvalidInput(
-                    f"zip: {label} is a dump of Odoo {theirs or 'of an unknown version'}; "
-                    f"tenant '{tenant}' runs Odoo {odoo_version}. Upgrade the database to "
-                    f"{odoo_version} first (Odoo's upgrade service), then import that dump"
-                )
+            _check_version(manifest, label, tenant, odoo_version)
             written = _rewrite(zf, target, label)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
         target.unlink(missing_ok=True)

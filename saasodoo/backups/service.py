@@ -96,6 +96,7 @@ class BackupInfo:
             "dump_sha256": (self.manifest.get("checksums") or {}).get("dump.sql"),
             "modules": len(self.manifest.get("modules") or {}),
             "tables": len(self.manifest.get("tables") or {}),
+            "imported_from": self.manifest.get("imported_from"),
         }
 
 

@@ -1,5 +1,6 @@
 """Blueprint ``web``: landing, sign-up, log-in, dashboard, create form, tenant page (with
-its backups: "Back up now" and a restore per backup).
+its backups: "Back up now", a restore per backup; the upload form to import a zip posts to
+``saasodoo.web.imports``).
 
 The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless configured
 otherwise) holding the Supabase access and refresh tokens; every page verifies the access
@@ -314,6 +315,7 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
         last_job=_last_job(svc, user, tenant_id),
         backups=backups,
         backups_note=backups_note,
+        import_limit=svc.settings.import_max_bytes,
     )
 
 

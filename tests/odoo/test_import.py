@@ -14,9 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from flask import Flask
 
-from saasodoo.backups.importing import prepare
+from saasodoo.api.imports import receive
+from saasodoo.backups.importing import check, prepare
 from saasodoo.errors import InvalidInput
+from tests.api.zips import Source, form, length, request_for
 from tests.odoo.data import MASTER, Backup, odoo_data, restore_in_manager
 from tests.odoo.harness import Harness, OdooProcess, give, run_restore_job
 
@@ -162,3 +165,27 @@ def test_a_dump_needing_a_superuser_is_refused(
 def test_a_zip_over_the_limit_is_refused(odoo_zip: Path, work: Path) -> None:
     message = refused(odoo_zip, work, max_bytes=1000)
     assert "more than the limit of 1000" in message
+
+
+def test_an_odoo_zip_uploaded_through_the_form_passes_every_check(
+    odoo_zip: Path, work: Path, harness: Harness
+) -> None:
+    """The API's and the web form's upload path (``saasodoo.api.imports.receive``: the request
+    stream read in blocks into a spool file) keeps Odoo's zip byte for byte, and the checks
+    made before the job (``check``) and in it (``prepare``) accept it; the same zip cut short
+    in transit is refused by the checks made before the job."""
+    spool = harness.scratch("upload-spool")
+    parts, content_type = form("token", "customer.zip", odoo_zip)
+    source = Source(*parts)
+    with Flask(__name__).test_request_context():
+        request = request_for(source, content_type, length(*parts))
+        upload = receive(request, spool, 1 << 30, csrf="token")
+    source.close()
+    assert upload.path.read_bytes() == odoo_zip.read_bytes()
+    assert check(upload.path, tenant="initech", odoo_version="18.0")["major_version"] == "18.0"
+    prepared = prepare(upload.path, work, tenant="initech", odoo_version="18.0")
+    assert prepared.manifest["imported_from"] == "customer.zip"
+    cut = spool / "cut.zip"
+    cut.write_bytes(odoo_zip.read_bytes()[: odoo_zip.stat().st_size * 2 // 3])
+    with pytest.raises(InvalidInput, match="cut.zip is corrupt or truncated"):
+        check(cut, tenant="initech", odoo_version="18.0")
