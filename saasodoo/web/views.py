@@ -277,10 +277,12 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
             raise
         found = None
     backups, backups_note = _backups(svc, user, tenant_id) if found else ([], "")
+    domains = svc.tenants.domains.states(found.spec) if found else []
     return render_template(
         "tenant.html",
         tenant_id=tenant_id,
         tenant=found,
+        domains=domains,
         job=job,
         last_job=_last_job(svc, user, tenant_id),
         backups=backups,

@@ -86,9 +86,7 @@ def test_platform_rule_names_the_rule_and_allows_the_rest() -> None:
 
 def test_check_names_each_offending_index() -> None:
     with pytest.raises(InvalidInput) as exc:
-        check_custom_domains(
-            "bravo", ["ok.bravo.example", f"alpha.{BASE}", f"api.{BASE}"], BASE
-        )
+        check_custom_domains("bravo", ["ok.bravo.example", f"alpha.{BASE}", f"api.{BASE}"], BASE)
     assert [f.field for f in exc.value.fields] == ["custom_domains[1]", "custom_domains[2]"]
     assert exc.value.exit_code == 2 and exc.value.http_status == 422
 
