@@ -5,7 +5,7 @@ DNS proof is found by a real DNS server on 127.0.0.1 (dnslib).
 Issue 18, point 1: customer B could create a tenant with A's subdomain, A's custom domain,
 the base domain or ``api.<base>`` as a custom domain and got an Ingress rule and a TLS host
 for it. ``takeover_hosts`` lists those forms; ``assert_takeover_refused`` is the check the
-real-node test (with Traefik) can reuse.
+real-node test (with Traefik) can reuse, with ``tests.takeover``.
 """
 
 from __future__ import annotations
@@ -31,38 +31,12 @@ from saasodoo.settings import Settings
 from saasodoo.tenants import SPEC_ANNOTATION, Tenants
 from tests.dns_server import Zone, dns_server
 from tests.support import Cluster, eventually
+from tests.takeover import TAKEOVER_FORMS, attempt_takeover, owners_of, routed_hosts, takeover_hosts
 
 pytestmark = pytest.mark.cluster
 
 BASE = "odoo.test"
 SYSTEM = "saasodoo-system"
-
-
-def takeover_hosts(victim_id: str, victim_domain: str, base: str) -> dict[str, str]:
-    """The forms of the takeover from issue 18, for a victim tenant with a custom domain."""
-    return {
-        "subdomain": f"{victim_id}.{base}",
-        "custom-domain": victim_domain,
-        "custom-domain-respelled": victim_domain.upper() + ".",
-        "base-domain": base,
-        "api": f"api.{base}",
-        "wildcard": f"*.{base}",
-    }
-
-
-def routed_hosts(kube: Cluster) -> dict[str, set[str]]:
-    """Every host in an Ingress rule or TLS entry, by namespace."""
-    out: dict[str, set[str]] = {}
-    for ing in client.NetworkingV1Api(kube.api).list_ingress_for_all_namespaces().items:
-        hosts = out.setdefault(ing.metadata.namespace, set())
-        hosts.update(r.host for r in ing.spec.rules or [] if r.host)
-        for tls in ing.spec.tls or []:
-            hosts.update(tls.hosts or [])
-    return out
-
-
-def owners_of(kube: Cluster, host: str) -> list[str]:
-    return [ns for ns, hosts in routed_hosts(kube).items() if host.lower().rstrip(".") in hosts]
 
 
 @dataclass
@@ -141,18 +115,18 @@ def assert_takeover_refused(world: World, kube: Cluster, form: str, host: str) -
     """B can neither create a tenant with ``host`` nor add it to its own; nothing changes."""
     c = f"dom-c-h{world.major}"
     expected: type[SaasodooError] = HostTaken if form.startswith("custom-domain") else InvalidInput
-    with pytest.raises(expected) as exc:
-        asyncio.run(world.fresh().create(spec(c, "ok.dom-c.example", host), wait=False))
-    assert "custom_domains[1]" in exc.value.message, exc.value.message
-    assert world.a not in exc.value.message  # the holder is never named
+    before = asyncio.run(world.tenants.get(world.b))
+    on_create, on_update = attempt_takeover(world.fresh(), world.b, c, host)
+    assert isinstance(on_create, expected), on_create
+    assert isinstance(on_update, expected), on_update
+    assert "custom_domains[1]" in on_create.message, on_create.message
+    assert "custom_domains[0]" in on_update.message, on_update.message
+    if expected is HostTaken:  # the holder is never named
+        assert world.a not in on_create.message and world.a not in on_update.message
     assert kube.core.list_namespace(field_selector=f"metadata.name=tenant-{c}").items == []
     assert c not in {r["name"] for r in kube.helm_releases(world.major)}
-    assert world.tenants.kube.read_configmap(SYSTEM, claim_name("ok.dom-c.example")) is None
+    assert world.tenants.kube.read_configmap(SYSTEM, claim_name("ok.takeover.example")) is None
 
-    before = asyncio.run(world.tenants.get(world.b))
-    with pytest.raises(expected) as exc:
-        asyncio.run(world.tenants.update(world.b, custom_domains=[host], wait=False))
-    assert "custom_domains[0]" in exc.value.message
     after = asyncio.run(world.tenants.get(world.b))
     assert after.spec == before.spec
     assert after.status.revision == before.status.revision
@@ -161,17 +135,7 @@ def assert_takeover_refused(world: World, kube: Cluster, form: str, host: str) -
     assert owners_of(kube, world.a_domain) == [f"tenant-{world.a}"]
 
 
-@pytest.mark.parametrize(
-    "form",
-    [
-        "subdomain",
-        "custom-domain",
-        "custom-domain-respelled",
-        "base-domain",
-        "api",
-        "wildcard",
-    ],
-)
+@pytest.mark.parametrize("form", TAKEOVER_FORMS)
 def test_takeover_is_refused(world: World, kube: Cluster, form: str) -> None:
     host = takeover_hosts(world.a, world.a_domain, BASE)[form]
     assert_takeover_refused(world, kube, form, host)
