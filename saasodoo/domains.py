@@ -19,7 +19,7 @@ The rules that need no cluster (canonical form, the platform's own names) are in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -73,11 +73,24 @@ class DomainState:
 class Domains:
     """Claims of custom domains in one cluster, and their verification through DNS."""
 
-    def __init__(self, settings: Settings, kube: Kube, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube | Callable[[], Kube],
+        resolver: Resolver | None = None,
+    ) -> None:
+        """``kube``: the adapter, or a function that builds it on first use (the pure
+        rules need no cluster)."""
         self.settings = settings
-        self.kube = kube
+        self._kube = kube
         self._resolver = resolver
         self.namespace = settings.system_namespace
+
+    @property
+    def kube(self) -> Kube:
+        if not isinstance(self._kube, Kube):
+            self._kube = self._kube()
+        return self._kube
 
     @cached_property
     def resolver(self) -> Resolver:

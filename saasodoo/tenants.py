@@ -141,7 +141,7 @@ class Tenants:
     @cached_property
     def domains(self) -> Domains:
         """Platform-wide claims of custom domains and their proof (``saasodoo.domains``)."""
-        return Domains(self.settings, self.kube)
+        return Domains(self.settings, lambda: self.kube)
 
     # -- pure helpers ---------------------------------------------------------------
 
