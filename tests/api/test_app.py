@@ -117,7 +117,8 @@ def test_missing_and_garbage_tokens_answer_401(client: FlaskClient) -> None:
             "custom_domains[0]",
         ),
         (
-            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["x.io", "API.odoo.localhost"]}',
+            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["x.io", "API.odoo.'
+            'LOCALHOST"]}',
             422,
             "custom_domains[1]",
         ),
