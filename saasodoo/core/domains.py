@@ -67,15 +67,25 @@ def canonical_host(value: str) -> str:
     return ascii_host
 
 
+def _domain(value: str) -> str:
+    """A platform domain from the settings, canonical as far as it goes (``localhost`` is
+    fine here, unlike in a custom domain)."""
+    text = value.strip().rstrip(".")
+    try:
+        return idna.encode(text, uts46=True, transitional=False).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return text.lower()
+
+
 def platform_rule(
     host: str, tenant_id: str, base_domain: str, reserved: Iterable[str] = ()
 ) -> str | None:
     """Why ``host`` (canonical) can never be a custom domain of ``tenant_id``; None if it can."""
-    base = canonical_host(base_domain)
+    base = _domain(base_domain)
     own = f"{tenant_id}.{base}"
     if host == own:
         return f"is the tenant's own host ({own}), which is always routed"
-    for domain in (base, *(canonical_host(r) for r in reserved)):
+    for domain in (base, *(_domain(r) for r in reserved)):
         if host == domain or host.endswith("." + domain):
             return (
                 f"belongs to the platform: {domain} and every name under it are never "
@@ -130,7 +140,7 @@ def challenge(tenant_id: str, host: str, nonce: str, base_domain: str) -> Challe
         host=host,
         txt_name=f"{CHALLENGE_LABEL}.{host}",
         txt_value=TOKEN_PREFIX + token,
-        cname_target=f"{tenant_id}.{canonical_host(base_domain)}",
+        cname_target=f"{tenant_id}.{_domain(base_domain)}",
     )
 
 

@@ -334,3 +334,26 @@ def test_cli_refuses_takeovers_and_shows_domains(world: World, kube: Cluster, ru
         assert result.exit_code == 4 and "not verified yet" in result.stderr
     finally:
         run_cli("tenant", "update", world.b, "--clear-domains")
+
+
+def test_rollback_refuses_a_host_now_anothers(world: World, kube: Cluster) -> None:
+    """B rolls back to a revision that routed a host B has since dropped and A has claimed:
+    refused before helm runs; B stays as it is."""
+    b, tenants = world.b, world.tenants
+    host = f"moved-h{world.major}.example"
+    try:
+        asyncio.run(tenants.update(b, custom_domains=[host], wait=False))
+        publish_proof(world, b, host)
+        routed = asyncio.run(tenants.verify_domain(b, host, wait=False)).status.revision
+        asyncio.run(tenants.update(b, custom_domains=[], wait=False))
+        asyncio.run(tenants.update(world.a, custom_domains=[world.a_domain, host], wait=False))
+        before = asyncio.run(tenants.get(b))
+        with pytest.raises(HostTaken, match="belongs to another tenant"):
+            asyncio.run(tenants.rollback(b, routed))
+        after = asyncio.run(tenants.get(b))
+        assert after.status.revision == before.status.revision
+        assert after.spec == before.spec
+        assert host not in routed_hosts(kube).get(f"tenant-{b}", set())
+    finally:
+        asyncio.run(tenants.update(world.a, custom_domains=[world.a_domain], wait=False))
+        asyncio.run(tenants.update(b, custom_domains=[], wait=False))

@@ -170,3 +170,9 @@ def test_claim_names_are_stable_valid_object_names() -> None:
     name = claim_name("shop.bravo.example")
     assert name == claim_name("shop.bravo.example") != claim_name("shop.alpha.example")
     assert name.startswith("domain-") and len(name) <= 63 and name.replace("-", "").isalnum()
+
+
+def test_single_label_base_domain_still_guards_its_names() -> None:
+    assert platform_rule("api.localhost", "bravo", "localhost")
+    assert platform_rule("shop.example", "bravo", "LOCALHOST.") is None
+    assert challenge("bravo", "shop.example", "u", "Localhost").cname_target == "bravo.localhost"
