@@ -319,6 +319,8 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             name = request.form.get("backup", "").strip()
             body = ops.parse(RestoreRequest, {"backup": name} if name else {})
             ops.start_restore(svc, user, tenant_id, body)
+        elif action == "verify-domain":
+            ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":
             if request.form.get("confirm", "").strip() != tenant_id:
                 raise InvalidInput(
