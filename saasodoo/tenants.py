@@ -27,6 +27,7 @@ from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core.plans import Catalog
+from saasodoo.core.domains import canonical_host
 from saasodoo.core.reconcile import Applied, Lease, parse_duration
 from saasodoo.core.spec import (
     MANAGED_BY,
@@ -310,6 +311,7 @@ class Tenants:
         except InvalidInput:
             # The chart refused the values before installing anything (one of its own
             # checks): leave nothing behind.
+            self._release_quietly(spec.id, list(spec.custom_domains))
             self.kube.delete_namespace(spec.namespace)
             self.kube.wait_namespace_gone(spec.namespace, timeout=120)
             raise
@@ -586,8 +588,6 @@ class Tenants:
     async def verify_domain(self, tenant_id: str, host: str, *, wait: bool = True) -> Tenant:
         """Check the DNS proof of ``host`` (NotVerified names the record to create); once
         found, the domain is verified and routed (``helm upgrade``)."""
-        from saasodoo.core.domains import canonical_host
-
         try:
             host = canonical_host(host)
         except ValueError as exc:
