@@ -26,8 +26,8 @@ from typing import Any, Literal
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube, Namespace
-from saasodoo.core.plans import Catalog
 from saasodoo.core.domains import canonical_host
+from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied, Lease, parse_duration
 from saasodoo.core.spec import (
     MANAGED_BY,
