@@ -62,6 +62,10 @@ def created(app: Flask) -> Iterator[list[str]]:
             pass
 
 
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
 def _create(user: Api, tid: str, *domains: str) -> Any:
     body = {"id": tid, "admin_email": f"a@{tid}.example", "custom_domains": list(domains)}
     return user.call("POST", "/api/tenants", json=body)
@@ -121,6 +125,29 @@ def test_takeover_refused_and_domain_verified(app: Flask, zone: Zone, created: l
     assert res.status_code == 404
     res = alice.call("POST", f"/api/tenants/{a}/domains/verify", json={"domain": "*.x.example"})
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "domain"
+
+    # The web UI's tenant page shows the pending domain and the record to create; its
+    # Verify button says what is missing.
+    web = app.test_client()
+    token = _csrf(web.get("/login").get_data(as_text=True))
+    res = web.post(
+        "/login",
+        data={
+            "email": f"alice-{suffix}@example.com",
+            "password": "correct-horse-1",
+            "csrf_token": token,
+        },
+    )
+    assert res.status_code == 302, res.get_data(as_text=True)
+    page = web.get(f"/tenants/{a}").get_data(as_text=True)
+    assert f'data-domain="{shop}"' in page and record["txt_name"] in page
+    assert record["txt_value"] in page and "pending" in page
+    res = web.post(
+        f"/tenants/{a}/verify-domain",
+        data={"domain": shop, "csrf_token": _csrf(page)},
+        follow_redirects=True,
+    )
+    assert "not verified yet" in res.get_data(as_text=True)
 
     zone.set(record["txt_name"], "TXT", record["txt_value"])
     job = alice.wait_job(
