@@ -32,6 +32,10 @@ $(PY): pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(PY)
 
+.PHONY: system
+system: ## Install the Debian packages the tests and the demo use (scripts/apt-packages.txt; needs root or sudo)
+	@scripts/install-apt.sh
+
 .PHONY: venv
 venv: $(PY) ## Create .venv with saasodoo and its dev dependencies
 
@@ -40,7 +44,7 @@ tools: ## Build or reuse the pinned tools (Kubernetes, etcd, kwok, helm 3 and 4,
 	@scripts/install-tools.sh
 
 .PHONY: cluster
-cluster: venv tools ## Start (or reuse) the simulated cluster and print its kubeconfig path (NODES=3)
+cluster: system venv tools ## Start (or reuse) the simulated cluster and print its kubeconfig path (NODES=3)
 	@PYTHON=$(abspath $(PY)) scripts/cluster.sh up
 
 .PHONY: cluster-status
@@ -111,12 +115,25 @@ fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IM
 distribution: venv ## Tenants per node
 	@$(SAASODOO) cluster distribution
 
+AUTH ?=
+API_PORT = $(or $(PORT),8000)
+# AUTH=gotrue: the real Supabase Auth server (GoTrue + PostgreSQL + nginx, scripts/gotrue.py)
+# runs for as long as the API does, and the API uses it.
+GOTRUE_RUN = $(if $(filter gotrue,$(AUTH)),$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) run --)
+
 .PHONY: api
-api: venv ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth unless SAASODOO_API_SUPABASE_URL is set)
-	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(or $(PORT),8000) --threads 8 --call saasodoo.api:create_app
+api: venv $(if $(filter gotrue,$(AUTH)),gotrue-tool) ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth; AUTH=gotrue: real Supabase Auth; or SAASODOO_API_SUPABASE_URL)
+	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --call saasodoo.api:create_app
+
+.PHONY: gotrue gotrue-tool
+gotrue-tool:
+	@scripts/install-tools.sh gotrue
+
+gotrue: venv gotrue-tool ## Run the real Supabase Auth (GoTrue) on 127.0.0.1:54321/auth/v1 until Ctrl-C; prints the API settings
+	@$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) serve
 
 .PHONY: test
-test: venv tools ## Run every test: unit and cluster (starts the simulated cluster if needed)
+test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the cluster if needed)
 	@PYTHON=$(abspath $(PY)) $(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -124,10 +141,15 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, and vermin (the in-pod programs run on Python 3.10)
 	@$(VENV)/bin/ruff check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/ruff format --check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/vermin $(VERMIN_ARGS) charts/odoo-tenant/files
+
+# The chart's in-pod programs run on the Odoo images' Python (3.10 in odoo:17.0): vermin fails on
+# anything newer. `str.decode` is excluded: vermin cannot tell bytes.decode (fine) from it.
+VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.decode
 
 .PHONY: bench
 bench: venv tools ## Benchmarks on a cluster of their own; writes docs/benchmarks.md (BENCH_ARGS=--help)

@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server)
+ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server gotrue)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
@@ -169,6 +169,34 @@ build_metrics_server() {
   chmod -R u+w "$out/../manifests"
 }
 
+build_gotrue() {
+  local out=$1 work=$2 src
+  # The real Supabase Auth server, for the API and web tests and `make api AUTH=gotrue`.
+  # Source: a `git archive` of github.com/supabase/auth (SAASODOO_GOTRUE_SRC); built the
+  # way upstream's Makefile does (static, version string baked in).
+  src=$(gotrue_src) || return 1
+  rm -rf "$work"; mkdir -p "$work"
+  info "gotrue: extracting $src"
+  tar -xzf "$src" -C "$work"
+  local gomod
+  gomod=$(find "$work" -maxdepth 2 -name go.mod | head -n 1)
+  if [[ -z $gomod ]] || ! grep -qx 'module github.com/supabase/auth' "$gomod"; then
+    err "gotrue: $src holds no github.com/supabase/auth go.mod"
+    return 1
+  fi
+  # git archive records the commit in the tar header; the version string shows it in /health.
+  local commit
+  commit=$(gzip -dc "$src" | git get-tar-commit-id 2>/dev/null || true)
+  local mod
+  mod=$(dirname "$gomod")
+  info "gotrue: go mod download (commit ${commit:-unknown})"
+  (cd "$mod" && run_logged gotrue go mod download)
+  info "gotrue: go build (the first build takes about 10 min on 2 cores)"
+  (cd "$mod" && run_logged gotrue go build -trimpath \
+    -ldflags "-s -w -X github.com/supabase/auth/internal/utilities.Version=${commit:0:12}" \
+    -o "$out/gotrue" .)
+}
+
 # install TOOL: reuse the cache entry, link a matching binary from PATH, or build.
 install_one() {
   local tool=$1 dir bin v
@@ -201,6 +229,7 @@ install_one() {
       netpolicy) build_netpolicy "$tmp/bin" "$work" ;;
       helm-docs) build_helm_docs "$tmp/bin" ;;
       metrics-server) build_metrics_server "$tmp/bin" "$work" ;;
+      gotrue) build_gotrue "$tmp/bin" "$work" ;;
       *) err "unknown tool '$tool' (known: ${ALL_TOOLS[*]})"; return 2 ;;
     esac || { err "$tool $v: build FAILED (see above)"; rm -rf "$tmp"; return 1; }
   fi
@@ -221,6 +250,7 @@ main() {
     echo "SAASODOO_HELM4=$(tool_bin helm4 helm)"
     echo "SAASODOO_NETPOLICY=$(tool_bin netpolicy netpolicy)"
     echo "SAASODOO_HELM_DOCS=$(tool_bin helm-docs helm-docs)"
+    echo "SAASODOO_GOTRUE=$(tool_bin gotrue gotrue)"
     return 0
   fi
   if [[ ${1:-} == --list ]]; then

@@ -21,9 +21,31 @@ tool_version() {
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
     metrics-server) echo "$METRICS_SERVER_VERSION" ;;
+    gotrue) gotrue_version ;;
     *) return 1 ;;
   esac
 }
 
 tool_dir() { echo "$TOOLS_DIR/$1-$(tool_version "$1")"; }
 tool_bin() { echo "$(tool_dir "$1")/bin/$2"; }
+
+# GoTrue (Supabase Auth) is built from a source tarball (the module proxy refuses the
+# module itself). SAASODOO_GOTRUE_SRC names it (a glob that must match one file),
+# relative to the project root; its cache entry is keyed by the tarball's hash.
+gotrue_src() {
+  local pattern=${SAASODOO_GOTRUE_SRC:-../shared/vendor/gotrue/gotrue-src-*.tar.gz}
+  [[ $pattern == /* ]] || pattern="$REPO_ROOT/$pattern"
+  local matches=()
+  # shellcheck disable=SC2206  # the glob is meant to expand here
+  matches=($pattern)
+  if [[ ${#matches[@]} -ne 1 || ! -f ${matches[0]} ]]; then
+    err "gotrue: SAASODOO_GOTRUE_SRC ($pattern) must name exactly one source tarball, found: ${matches[*]}"
+    return 1
+  fi
+  echo "${matches[0]}"
+}
+gotrue_version() {
+  local src
+  src=$(gotrue_src) || return 1
+  echo "src-$(sha256sum "$src" | cut -c1-12)"
+}

@@ -9,6 +9,9 @@ Two halves:
 * An ``AuthBackend`` signs users up and in, refreshes and revokes sessions:
   ``SupabaseAuth`` (supabase-py against ``<SUPABASE_URL>/auth/v1``) in production,
   ``LocalDevAuth`` (in memory, HS256 with a development secret) for development only.
+* ``SessionCheck`` makes log-out count: a state-changing call also asks the auth server
+  whether the token's session still lives (remembered briefly); a session ended through
+  this process is refused at once.
 
 Admin rights come from ``app_metadata`` (written only by the auth server) or from a
 configured list of user ids / e-mails, never from ``user_metadata`` (the user writes it).
@@ -24,7 +27,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -143,6 +146,9 @@ def is_admin(claims: dict[str, Any], admins: Iterable[str]) -> bool:
 class VerifierConfig:
     issuer: str
     jwks_url: str | None = None
+    #: False for a GoTrue run without ``GOTRUE_JWT_ISSUER`` (self-hosted): its tokens carry no
+    #: ``iss``; one that carries it must still name ``issuer``.
+    issuer_required: bool = True
     hs256_secret: str | None = None
     audience: str = AUDIENCE
     leeway: float = 10.0
@@ -184,15 +190,16 @@ class TokenVerifier:
         if alg not in self.algorithms:
             raise AuthFailed(f"token algorithm {str(alg)[:20]!r} is not accepted")
         key = self._key(token, str(alg))
+        required = self.config.issuer_required
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[str(alg)],
                 audience=self.config.audience,
-                issuer=self.config.issuer,
+                issuer=self.config.issuer if required else None,
                 leeway=self.config.leeway,
-                options={"require": REQUIRED_CLAIMS},
+                options={"require": [c for c in REQUIRED_CLAIMS if required or c != "iss"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthFailed("access token expired") from None
@@ -204,6 +211,8 @@ class TokenVerifier:
             raise AuthFailed(f"access token lacks the '{exc.claim}' claim") from None
         except jwt.PyJWTError:
             raise AuthFailed("invalid access token") from None
+        if not required and claims.get("iss", self.config.issuer) != self.config.issuer:
+            raise AuthFailed("access token has the wrong issuer")
         if claims.get("role") != ROLE or not str(claims.get("sub") or "").strip():
             raise AuthFailed("access token is not a signed-in user's")
         return claims
@@ -265,6 +274,9 @@ def _translated(exc: AuthError) -> SaasodooError:
         return cls(message)
     if not isinstance(exc, AuthApiError) or status == 0 or status >= 500:
         return AuthUnavailable("the auth server is unavailable, retry later")
+    if exc.code == "validation_failed" and "email" in str(exc.message).lower():
+        # GoTrue's own e-mail check can be stricter than ours ("Unable to validate email...")
+        return InvalidInput("invalid e-mail address", [FieldError("email", exc.message[:200])])
     if status == 422 or status == 400:
         if "password" in str(exc.message).lower() and "invalid" not in str(exc.message).lower():
             return InvalidInput("invalid password", [FieldError("password", exc.message[:200])])
@@ -298,56 +310,171 @@ def _session(s: SupabaseSession) -> Session:
 
 
 class SupabaseAuth:
-    """Supabase Auth through supabase-py. One short-lived client per call: no shared state."""
+    """Supabase Auth through supabase-py. One short-lived client per call (its HTTP connection
+    closed after it): no shared state."""
 
     def __init__(self, url: str, key: str, *, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.key = key
         self.timeout = timeout
 
-    def _auth(self) -> Any:
-        options = ClientOptions(
-            auto_refresh_token=False, persist_session=False, flow_type="implicit"
-        )
-        return create_client(self.url, self.key, options=options).auth
+    @contextlib.contextmanager
+    def _auth(self) -> Iterator[Any]:
+        with httpx.Client(timeout=self.timeout) as http:
+            options = ClientOptions(
+                auto_refresh_token=False,
+                persist_session=False,
+                flow_type="implicit",
+                httpx_client=http,
+            )
+            yield create_client(self.url, self.key, options=options).auth
 
     def sign_up(self, email: str, password: str) -> SignUp:
-        with _supabase_errors():
-            res = self._auth().sign_up({"email": email, "password": password})
+        with _supabase_errors(), self._auth() as auth:
+            res = auth.sign_up({"email": email, "password": password})
         if res.user is None:
             raise AuthUnavailable("the auth server returned no user")
         account = Account(id=res.user.id, email=res.user.email)
         return SignUp(account, _session(res.session) if res.session else None)
 
     def sign_in(self, email: str, password: str) -> Session:
-        with _supabase_errors():
-            res = self._auth().sign_in_with_password({"email": email, "password": password})
+        with _supabase_errors(), self._auth() as auth:
+            res = auth.sign_in_with_password({"email": email, "password": password})
         if res.session is None:
             raise AuthFailed("invalid e-mail or password")
         return _session(res.session)
 
     def refresh(self, refresh_token: str) -> Session:
-        with _supabase_errors():
-            res = self._auth().refresh_session(refresh_token)
+        with _supabase_errors(), self._auth() as auth:
+            res = auth.refresh_session(refresh_token)
         if res.session is None:
             raise AuthFailed("invalid refresh token")
         return _session(res.session)
 
     def sign_out(self, access_token: str) -> None:
-        """Revoke every refresh token of the user (``scope=global``).
-
-        Access tokens stay valid until they expire (Supabase cannot revoke a JWT);
-        keep their lifetime short.
+        """End every session of the user (``scope=global``): refresh tokens are revoked and
+        ``account`` refuses the access tokens (``session_not_found``). Their signatures stay
+        valid until they expire: ``SessionCheck`` makes the API notice.
         """
-        with _supabase_errors():
-            self._auth().admin.sign_out(access_token, "global")
+        with _supabase_errors(), self._auth() as auth:
+            auth.admin.sign_out(access_token, "global")
 
     def account(self, access_token: str) -> Account:
-        with _supabase_errors():
-            res = self._auth().get_user(access_token)
+        with _supabase_errors(), self._auth() as auth:
+            res = auth.get_user(access_token)
         if res is None or res.user is None:
             raise AuthFailed("unknown user")
         return Account(id=res.user.id, email=res.user.email)
+
+
+# -- log-out that counts ---------------------------------------------------------------------
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """Claims of a token the ``TokenVerifier`` already accepted."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AuthFailed("malformed access token") from None
+    if not claims.get("sub") or not isinstance(claims.get("exp"), int | float):
+        raise AuthFailed("access token is not a signed-in user's")
+    return claims
+
+
+class SessionCheck:
+    """Whether an access token's session still lives, so that log-out means something.
+
+    A signature check alone accepts an access token until it expires, log-out or not. Hence:
+
+    * state-changing calls (``live=True``) also ask the auth server (``AuthBackend.account``:
+      GoTrue's ``GET /user`` refuses a token whose session ended); a confirmed session is
+      trusted for ``ttl`` seconds (0: asked every time). When the auth server cannot be asked,
+      they fail closed (``AuthUnavailable``, 503);
+    * a session ended through this process (``end``, after the log-out route; GoTrue ends
+      every session of the user) or found ended by the server is refused at once, reads
+      included, until its tokens expire;
+    * reads of a session ended elsewhere (another app, the dashboard) are accepted until the
+      token expires (its lifetime: ``GOTRUE_JWT_EXP``).
+
+    Sessions are the ``session_id`` claim (a token without one stands for itself). Call
+    ``check`` only with a token the ``TokenVerifier`` accepted.
+    """
+
+    def __init__(
+        self,
+        backend: AuthBackend,
+        ttl: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.ttl = ttl
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._confirmed: dict[str, float] = {}  # session -> when the server confirmed it
+        self._seen: dict[str, dict[str, float]] = {}  # user -> session -> token expiry
+        self._ended: dict[str, float] = {}  # session -> token expiry (forgotten after it)
+        self._pruned = wall()
+
+    @staticmethod
+    def _key(token: str, claims: dict[str, Any]) -> str:
+        session_id = claims.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            return session_id
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()
+
+    def check(self, token: str, *, live: bool) -> None:
+        claims = _unverified_claims(token)
+        key, user, exp = self._key(token, claims), str(claims["sub"]), float(claims["exp"])
+        with self._lock:
+            self._prune()
+            if key in self._ended:
+                raise AuthFailed("session ended, log in again")
+            self._seen.setdefault(user, {})[key] = exp
+            if not live:
+                return
+            confirmed = self._confirmed.get(key)
+            if confirmed is not None and self._clock() - confirmed < self.ttl:
+                return
+        try:
+            self.backend.account(token)
+        except AuthFailed:
+            with self._lock:
+                self._ended[key] = exp
+                self._confirmed.pop(key, None)
+            raise AuthFailed("session ended, log in again") from None
+        with self._lock:
+            self._confirmed[key] = self._clock()
+
+    def end(self, token: str) -> None:
+        """After a log-out: every session of the user seen here is over."""
+        claims = _unverified_claims(token)
+        key, user = self._key(token, claims), str(claims["sub"])
+        with self._lock:
+            sessions = self._seen.pop(user, {})
+            sessions[key] = float(claims["exp"])
+            for session, exp in sessions.items():
+                self._ended[session] = exp
+                self._confirmed.pop(session, None)
+
+    def _prune(self) -> None:
+        """Forget sessions whose tokens expired (at most once a minute)."""
+        now = self._wall()
+        if now - self._pruned < 60:
+            return
+        self._pruned = now
+        for session in [s for s, exp in self._ended.items() if exp < now]:
+            del self._ended[session]
+        for user in list(self._seen):
+            live = {s: exp for s, exp in self._seen[user].items() if exp >= now}
+            if live:
+                self._seen[user] = live
+            else:
+                del self._seen[user]
+        for session in [s for s, at in self._confirmed.items() if self._clock() - at >= self.ttl]:
+            del self._confirmed[session]
 
 
 # -- development only ---------------------------------------------------------------------
@@ -366,7 +493,8 @@ class LocalDevAuth:
 
     Lets the API and web UI run with no Supabase project. Accounts vanish on restart;
     the API refuses this backend when it runs with production settings. Tokens carry the
-    same claims as Supabase's and go through the same ``TokenVerifier``.
+    same claims as Supabase's (``session_id`` too) and go through the same ``TokenVerifier``;
+    log-out ends every session of the user, as GoTrue's ``scope=global`` does.
     """
 
     MIN_PASSWORD: ClassVar[int] = 8
@@ -376,7 +504,8 @@ class LocalDevAuth:
         self.issuer = issuer
         self.token_lifetime = token_lifetime
         self._users: dict[str, _LocalUser] = {}  # by e-mail
-        self._refresh: dict[str, str] = {}  # refresh token -> user id
+        self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (user id, session)
+        self._sessions: dict[str, str] = {}  # session id -> user id
         self._lock = threading.Lock()
 
     def verifier_config(self) -> VerifierConfig:
@@ -399,38 +528,54 @@ class LocalDevAuth:
             if email in self._users:
                 raise Conflict("an account with this e-mail already exists")
             self._users[email] = user
-        return SignUp(Account(user.id, email), self._issue(user))
+        return SignUp(Account(user.id, email), self._issue(user, self._new_session(user)))
 
     def sign_in(self, email: str, password: str) -> Session:
         with self._lock:
             user = self._users.get(email.strip().lower())
         if user is None or not hmac.compare_digest(user.pw_hash, self._hash(password, user.salt)):
             raise AuthFailed("invalid e-mail or password")
-        return self._issue(user)
+        return self._issue(user, self._new_session(user))
 
     def refresh(self, refresh_token: str) -> Session:
         with self._lock:
-            user_id = self._refresh.pop(refresh_token, None)
+            user_id, session_id = self._refresh.pop(refresh_token, ("", ""))
             user = next((u for u in self._users.values() if u.id == user_id), None)
-        if user is None:
+            live = session_id in self._sessions
+        if user is None or not live:
             raise AuthFailed("invalid refresh token")
-        return self._issue(user)
+        return self._issue(user, session_id)
 
     def sign_out(self, access_token: str) -> None:
-        claims = TokenVerifier(self.verifier_config()).verify(access_token)
+        claims = self._live_claims(access_token)
         with self._lock:
-            for token in [t for t, uid in self._refresh.items() if uid == claims["sub"]]:
+            for token in [t for t, (uid, _) in self._refresh.items() if uid == claims["sub"]]:
                 del self._refresh[token]
+            for session in [s for s, uid in self._sessions.items() if uid == claims["sub"]]:
+                del self._sessions[session]
 
     def account(self, access_token: str) -> Account:
-        claims = TokenVerifier(self.verifier_config()).verify(access_token)
+        claims = self._live_claims(access_token)
         with self._lock:
             user = next((u for u in self._users.values() if u.id == claims["sub"]), None)
         if user is None:
             raise AuthFailed("unknown user")
         return Account(user.id, user.email)
 
-    def _issue(self, user: _LocalUser) -> Session:
+    def _live_claims(self, access_token: str) -> dict[str, Any]:
+        claims = TokenVerifier(self.verifier_config()).verify(access_token)
+        with self._lock:
+            if claims.get("session_id") not in self._sessions:
+                raise AuthFailed("session expired, log in again")
+        return claims
+
+    def _new_session(self, user: _LocalUser) -> str:
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self._sessions[session_id] = user.id
+        return session_id
+
+    def _issue(self, user: _LocalUser, session_id: str) -> Session:
         now = int(time.time())
         claims = {
             "sub": user.id,
@@ -442,11 +587,12 @@ class LocalDevAuth:
             "exp": now + self.token_lifetime,
             "app_metadata": {"provider": "email"},
             "user_metadata": {},
+            "session_id": session_id,
         }
         token = jwt.encode(claims, self.secret, algorithm=HS256)
         refresh = secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh[refresh] = user.id
+            self._refresh[refresh] = (user.id, session_id)
         return Session(
             token,
             refresh,

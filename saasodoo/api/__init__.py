@@ -20,6 +20,7 @@ from flask import Flask, Response, request
 from saasodoo.adapters.auth import (
     AuthBackend,
     LocalDevAuth,
+    SessionCheck,
     SupabaseAuth,
     TokenVerifier,
     VerifierConfig,
@@ -47,6 +48,7 @@ def build_auth(api: ApiSettings) -> tuple[AuthBackend, TokenVerifier]:
         return local, TokenVerifier(local.verifier_config())
     config = VerifierConfig(
         issuer=api.issuer,
+        issuer_required=api.supabase_require_issuer,
         jwks_url=f"{api.issuer}/.well-known/jwks.json",
         hs256_secret=api.supabase_jwt_secret.get_secret_value() or None,
         leeway=api.token_leeway,
@@ -91,6 +93,7 @@ def create_app(
         tenants=tenants,
         auth=backend,
         verifier=verifier,
+        sessions=SessionCheck(backend, api.session_check_seconds),
         jobs=JobRunner(api.job_workers, api.job_queue, api.jobs_kept),
         backups=backups,
     )

@@ -1,7 +1,8 @@
 """Blueprint ``auth``: register, log in, refresh, log out, current user (Supabase Auth).
 
 The routes call the configured ``AuthBackend`` (supabase-py, or the development-only local
-backend); every other route only verifies the bearer token locally (``bearer_user``).
+backend); every other route verifies the bearer token locally (``bearer_user``), and a
+state-changing one also has its session confirmed by the auth server (``SessionCheck``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from saasodoo.core.spec import validate_email
 from saasodoo.errors import FieldError, InvalidInput
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+#: Methods that change nothing: their tokens are only verified locally.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def bearer_token() -> str:
@@ -32,9 +35,10 @@ def bearer_token() -> str:
 
 
 def bearer_user() -> User:
-    """The caller of an API route, from a locally verified bearer token (cached per request)."""
+    """The caller of an API route, from a verified bearer token (cached per request); for a
+    state-changing method, with its session confirmed by the auth server."""
     if "user" not in g:
-        g.user = services().user(bearer_token())
+        g.user = services().user(bearer_token(), live=request.method not in READ_METHODS)
     user: User = g.user
     return user
 
@@ -88,7 +92,7 @@ def refresh() -> Response:
 @bp.post("/logout")
 def logout() -> tuple[str, int]:
     bearer_user()
-    services().auth.sign_out(bearer_token())
+    services().sign_out(bearer_token())
     return "", 204
 
 

@@ -42,6 +42,18 @@ class ApiSettings(BaseSettings):
         default=SecretStr(""),
         description="Legacy HS256 JWT secret; empty: only ES256/RS256 tokens (JWKS) accepted.",
     )
+    supabase_require_issuer: bool = Field(
+        default=True,
+        description="Tokens must carry iss=<SUPABASE_URL>/auth/v1; false for a self-hosted "
+        "GoTrue without GOTRUE_JWT_ISSUER (its tokens carry no iss).",
+    )
+    session_check_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="State-changing calls confirm the token's session with the auth server; "
+        "a confirmed session is trusted this long (0: asked on every call).",
+    )
     admins: CommaList = Field(
         default_factory=list, description="Operator user ids or e-mails, comma-separated."
     )

@@ -78,7 +78,7 @@ OPERATIONS = (
         "post", "/api/auth/refresh", "New tokens from a refresh token", "auth",
         (200, m.SessionOut), (*WITH_BODY, 401, 429, 503), m.RefreshRequest, authed=False,
     ),
-    Op("post", "/api/auth/logout", "Revoke the user's refresh tokens", "auth", (204, None)),
+    Op("post", "/api/auth/logout", "End every session of the user", "auth", (204, None)),
     Op("get", "/api/auth/me", "The current user", "auth", (200, m.MeOut)),
     Op("get", "/api/tenants", "The caller's tenants (operators: all)", "tenants",
        (200, m.TenantList)),

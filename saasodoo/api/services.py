@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from pydantic import BaseModel, ValidationError
 
-from saasodoo.adapters.auth import AuthBackend, TokenVerifier, User
+from saasodoo.adapters.auth import AuthBackend, SessionCheck, TokenVerifier, User
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import FLEET, Job, JobRunner
 from saasodoo.api.models import (
@@ -48,6 +48,7 @@ class Services:
     tenants: Tenants
     auth: AuthBackend
     verifier: TokenVerifier
+    sessions: SessionCheck
     jobs: JobRunner
     backups: Backups
 
@@ -55,8 +56,19 @@ class Services:
     def local_auth(self) -> bool:
         return self.settings.mode == "local"
 
-    def user(self, access_token: str) -> User:
-        return self.verifier.user(access_token, self.settings.admins)
+    def user(self, access_token: str, *, live: bool = False) -> User:
+        """The caller of a verified token; ``live`` (state-changing calls): its session is
+        confirmed with the auth server too (``SessionCheck``)."""
+        user = self.verifier.user(access_token, self.settings.admins)
+        self.sessions.check(access_token, live=live)
+        return user
+
+    def sign_out(self, access_token: str) -> None:
+        """End the user's sessions at the auth server, and here at once."""
+        try:
+            self.auth.sign_out(access_token)
+        finally:
+            self.sessions.end(access_token)
 
 
 def services() -> Services:

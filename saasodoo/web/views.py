@@ -3,7 +3,8 @@ its backups: "Back up now" and a restore per backup).
 
 The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless configured
 otherwise) holding the Supabase access and refresh tokens; every page verifies the access
-token like the API does and refreshes it when it expired. Every form post carries a CSRF
+token like the API does (a form post also has its session confirmed by the auth server) and
+refreshes it when it expired. Every form post carries a CSRF
 token tied to the session. Long operations run as jobs; pages poll small JSON endpoints.
 """
 
@@ -58,13 +59,14 @@ def web_user() -> User | None:
     token = session.get("at")
     if not token:
         return None
+    live = request.method == "POST"  # form posts change things: the session must still live
     try:
-        return svc.user(token)
+        return svc.user(token, live=live)
     except AuthFailed:
         pass
     try:
         _store(svc.auth.refresh(str(session.get("rt", ""))))
-        return svc.user(session["at"])
+        return svc.user(session["at"], live=live)
     except SaasodooError:
         session.clear()
         return None
@@ -187,7 +189,7 @@ def logout() -> Response:
     token = session.get("at")
     if token:
         try:
-            services().auth.sign_out(str(token))
+            services().sign_out(str(token))
         except SaasodooError:
             pass  # the cookie goes anyway; the refresh tokens expire on their own
     session.clear()

@@ -1,31 +1,102 @@
-"""Fixtures of the API tests: keys and tokens, the auth double, apps and a live server."""
+"""Fixtures of the API tests: the real Supabase Auth server, apps and a live server.
+
+GoTrue (built by scripts/install-tools.sh) runs on 127.0.0.1 behind nginx serving it under
+``/auth/v1`` (``scripts/gotrue.py``), each configuration with a fresh database on the local
+PostgreSQL (``pg_server``), started once per session when a test first needs it:
+
+- ``gotrue``: ES256 keys published at ``/.well-known/jwks.json``, ``iss`` set, as a current
+  Supabase project;
+- ``gotrue_hs256``: HS256 with the shared secret (older projects);
+- ``gotrue_no_issuer``: no ``GOTRUE_JWT_ISSUER``: its tokens carry no ``iss`` (self-hosted).
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jwt.algorithms import ECAlgorithm
+from supabase import ClientOptions, create_client
 from waitress.server import create_server
 
+from saasodoo.adapters.auth import ADMIN_CLAIM, SupabaseAuth
 from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.services import Services
 from saasodoo.settings import Settings
-from tests.api.gotrue_double import GoTrueDouble
+from scripts import gotrue as gotrue_script
+from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database
+from tests.backups.helpers import PgServer
 from tests.support import Cluster
 
 
 @pytest.fixture(scope="session")
-def gotrue() -> Iterator[GoTrueDouble]:
-    double = GoTrueDouble().start()
-    yield double
-    double.stop()
+def gotrue_binary() -> Path:
+    try:
+        return gotrue_script.gotrue_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def _gotrue(
+    name: str, pg: PgServer, binary: Path, tmp: pytest.TempPathFactory, **config: Any
+) -> Iterator[GoTrue]:
+    db_url = prepare_database(pg.host, pg.port, f"auth_{name}", f"pw-{name}")
+    server = GoTrue(tmp.mktemp(f"gotrue-{name}"), db_url, **config)
+    try:
+        server.start(binary)
+    except RuntimeError as exc:
+        pytest.fail(f"GoTrue ({name}) did not start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gotrue(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """ES256 (asymmetric keys, JWKS) and ``iss``, as a current Supabase project."""
+    keys = [es256_private_jwk()]
+    yield from _gotrue("es256", pg_server, gotrue_binary, tmp_path_factory, jwt_keys=keys)
+
+
+@pytest.fixture(scope="session")
+def gotrue_hs256(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """HS256 with the shared JWT secret, ``iss`` set."""
+    yield from _gotrue("hs256", pg_server, gotrue_binary, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def gotrue_no_issuer(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """HS256 and no ``GOTRUE_JWT_ISSUER``: tokens without ``iss``."""
+    yield from _gotrue("noiss", pg_server, gotrue_binary, tmp_path_factory, issuer=False)
+
+
+def supabase_settings(server: GoTrue, url: str | None = None, **overrides: Any) -> ApiSettings:
+    """The API's settings for ``server`` (at ``url`` instead: e.g. where nothing listens)."""
+    env = server.api_env()
+    settings: dict[str, Any] = {
+        "supabase_url": url or env["SAASODOO_API_SUPABASE_URL"],
+        "supabase_key": env["SAASODOO_API_SUPABASE_KEY"],
+        "supabase_jwt_secret": env.get("SAASODOO_API_SUPABASE_JWT_SECRET", ""),
+        "supabase_require_issuer": server.issuer,
+        "cookie_secure": False,
+    }
+    return ApiSettings(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -73,31 +144,47 @@ def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") 
     return Api(client, body["session"]["access_token"], body["user"]["id"])
 
 
-OPERATOR = "ops@example.com"  # in ``local_app``'s admin list
+OPERATOR = "ops@example.com"  # made an operator in GoTrue by ``cluster_app``
+OPERATOR_PASSWORD = "correct-horse-1"
 
 
-def operator(client: FlaskClient, password: str = "correct-horse-1") -> Api:
-    """The operator of ``local_app``, signed up by the first test that needs it."""
-    res = client.post("/api/auth/login", json={"email": OPERATOR, "password": password})
-    if res.status_code != 200:
-        return sign_up(client, OPERATOR, password)
+def make_operator(server: GoTrue, user_id: str) -> None:
+    """What an operator does for a colleague with the service role: set
+    ``app_metadata.saasodoo_admin`` through GoTrue's admin API (new tokens carry it)."""
+    now = int(time.time())
+    claims = {"role": "service_role", "iss": server.issuer_url, "iat": now, "exp": now + 60}
+    if server.jwt_keys:
+        jwk = server.jwt_keys[0]
+        key = ECAlgorithm.from_jwk(json.dumps(jwk))
+        service = jwt.encode(claims, key, algorithm="ES256", headers={"kid": jwk["kid"]})
+    else:
+        service = jwt.encode(claims, server.jwt_secret, algorithm="HS256")
+    with httpx.Client() as http:
+        options = ClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http)
+        admin = create_client(server.url, service, options=options).auth.admin
+        admin.update_user_by_id(user_id, {"app_metadata": {ADMIN_CLAIM: True}})
+
+
+def operator(client: FlaskClient) -> Api:
+    """The operator of ``cluster_app`` (signed up and made one when the app started)."""
+    res = client.post("/api/auth/login", json={"email": OPERATOR, "password": OPERATOR_PASSWORD})
+    assert res.status_code == 200, res.get_json()
     body = res.get_json()
     return Api(client, body["access_token"], body["user"]["id"])
 
 
 @pytest.fixture(scope="session")
-def local_app(
-    cluster_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+def cluster_app(
+    cluster_settings: Settings, gotrue: GoTrue, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    """The app in the development-only local auth mode against the simulated cluster.
+    """The app against the simulated cluster, its users in the real GoTrue (``gotrue``);
+    ``OPERATOR`` is an operator through ``app_metadata``, as in production.
 
     Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
     would be mounted (empty here: no container runs on the simulated cluster)."""
-    api = ApiSettings(
-        cookie_secure=False,
-        admins=[OPERATOR],
-        backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"),
-    )
+    ops = SupabaseAuth(gotrue.url, ANON_KEY).sign_up(OPERATOR, OPERATOR_PASSWORD)
+    make_operator(gotrue, ops.account.id)
+    api = supabase_settings(gotrue, backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"))
     app = create_app(api, cluster_settings)
     yield app
     services_of(app).jobs.wait_idle(300)
@@ -111,21 +198,21 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(local_app: Flask) -> Iterator[LiveServer]:
-    """``local_app`` served by waitress on 127.0.0.1 (a random free port)."""
-    server = create_server(local_app, host="127.0.0.1", port=0, threads=8)
+def live_server(cluster_app: Flask) -> Iterator[LiveServer]:
+    """``cluster_app`` served by waitress on 127.0.0.1 (a random free port)."""
+    server = create_server(cluster_app, host="127.0.0.1", port=0, threads=8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield LiveServer(local_app, f"http://127.0.0.1:{server.effective_port}")  # type: ignore[union-attr]
+    yield LiveServer(cluster_app, f"http://127.0.0.1:{server.effective_port}")  # type: ignore[union-attr]
     server.close()
 
 
 @pytest.fixture
-def delete_after(local_app: Flask) -> Iterator[Callable[[str], None]]:
+def delete_after(cluster_app: Flask) -> Iterator[Callable[[str], None]]:
     """Register tenant ids to delete at the end of the test, whoever owns them."""
     ids: list[str] = []
     yield ids.append
-    svc = services_of(local_app)
+    svc = services_of(cluster_app)
     svc.jobs.wait_idle(300)
     import asyncio
 

@@ -312,6 +312,23 @@ def test_register_login_refresh_logout_me(client: FlaskClient) -> None:
     assert refused.status_code == 401
 
 
+def test_after_log_out_the_old_token_is_refused(client: FlaskClient) -> None:
+    """Local mode too: log-out ends every session of the user (as GoTrue's global scope)."""
+    creds = {"email": "carol@example.com", "password": "long-enough-1"}
+    client.post("/api/auth/register", json=creds)
+    tokens = [client.post("/api/auth/login", json=creds).get_json() for _ in range(3)]
+    first, second, unseen = ({"Authorization": f"Bearer {s['access_token']}"} for s in tokens)
+    bad_tenant = {"id": "Not Valid!", "admin_email": "a@example.com"}  # 422 once past auth
+    assert client.post("/api/tenants", json=bad_tenant, headers=first).status_code == 422
+    assert client.get("/api/jobs/none", headers=second).status_code == 404
+    assert client.post("/api/auth/logout", headers=first).status_code == 204
+    for headers in (first, second, unseen):
+        refused = client.post("/api/tenants", json=bad_tenant, headers=headers)
+        assert refused.status_code == 401
+        assert refused.get_json()["message"] == "session ended, log in again"
+    assert client.get("/api/jobs/none", headers=second).status_code == 401
+
+
 def test_register_validates_fields(client: FlaskClient) -> None:
     res = client.post("/api/auth/register", json={"email": "nobody", "password": "long-enough"})
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "email"

@@ -1,6 +1,6 @@
 """Custom domains through the API on the simulated cluster (helm 4): 422 for a platform name,
 409 for another customer's host (never naming it), racing creates, and the DNS proof
-(a real DNS server on 127.0.0.1) before a domain is routed."""
+(a real DNS server on 127.0.0.1) before a domain is routed. Users sign up in the real GoTrue."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 
 from saasodoo.api import create_app
-from saasodoo.api.config import ApiSettings
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
-from tests.api.conftest import Api, services_of, sign_up
+from scripts.gotrue import GoTrue
+from tests.api.conftest import Api, services_of, sign_up, supabase_settings
 from tests.dns_server import Zone, dns_server
 from tests.support import Cluster
 
@@ -33,7 +33,7 @@ def zone() -> Iterator[Zone]:
 
 
 @pytest.fixture(scope="module")
-def app(kube: Cluster, zone: Zone) -> Iterator[Flask]:
+def app(kube: Cluster, zone: Zone, gotrue: GoTrue) -> Iterator[Flask]:
     settings = Settings(
         kubeconfig=kube.kubeconfig,
         helm_binary=str(kube.tools.helm(4)),
@@ -42,7 +42,7 @@ def app(kube: Cluster, zone: Zone) -> Iterator[Flask]:
         dns_port=zone.port,
         dns_timeout=3,
     )
-    flask_app = create_app(ApiSettings(cookie_secure=False), settings)
+    flask_app = create_app(supabase_settings(gotrue), settings)
     yield flask_app
     svc = services_of(flask_app)
     svc.jobs.wait_idle(300)

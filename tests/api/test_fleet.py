@@ -14,8 +14,8 @@ from tests.api.conftest import operator, sign_up
 pytestmark = pytest.mark.cluster
 
 
-def test_fleet_ensure_upgrade_and_usage(local_app: Flask, delete_after: object) -> None:
-    client = local_app.test_client()
+def test_fleet_ensure_upgrade_and_usage(cluster_app: Flask, delete_after: object) -> None:
+    client = cluster_app.test_client()
     alice = sign_up(client, f"alice-{uuid.uuid4().hex[:6]}@example.com")
     bob = sign_up(client, f"bob-{uuid.uuid4().hex[:6]}@example.com")
     ops = operator(client)

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.cluster
 NO_SUCH_BACKUP = "20000101T000000Z-on-demand.zip"
 
 
-def test_tenant_lifecycle_and_ownership(local_app: Flask, delete_after: object) -> None:
-    client = local_app.test_client()
+def test_tenant_lifecycle_and_ownership(cluster_app: Flask, delete_after: object) -> None:
+    client = cluster_app.test_client()
     alice = sign_up(client, f"alice-{uuid.uuid4().hex[:6]}@example.com")
     bob = sign_up(client, f"bob-{uuid.uuid4().hex[:6]}@example.com")
     ops = operator(client)
@@ -34,7 +34,7 @@ def test_tenant_lifecycle_and_ownership(local_app: Flask, delete_after: object) 
 
     _bob_sees_nothing(bob, tenant_id, created.get_json()["status_url"])
     _operator_sees_everything(ops, tenant_id)
-    _backups(alice, local_app, tenant_id)
+    _backups(alice, cluster_app, tenant_id)
 
     ids = [t["id"] for t in alice.call("GET", "/api/tenants").get_json()["tenants"]]
     assert tenant_id in ids

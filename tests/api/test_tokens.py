@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 
 import jwt
 import pytest
 
-from saasodoo.adapters.auth import AuthFailed, is_admin
+from saasodoo.adapters.auth import (
+    Account,
+    AuthFailed,
+    AuthUnavailable,
+    SessionCheck,
+    TokenVerifier,
+    is_admin,
+)
 from tests.api import tokens as t
 
 pytestmark = pytest.mark.unit
@@ -125,3 +133,105 @@ def test_admin_from_configured_list() -> None:
     assert is_admin(claims, [claims["sub"]])
     assert not is_admin(claims, ["bob@example.com", ""])
     assert t.verifier().user(t.es256(), admins=["alice@example.com"]).is_admin
+
+
+# -- issuer optional (a GoTrue without GOTRUE_JWT_ISSUER) -------------------------------------
+
+
+def test_issuer_optional_accepts_none_but_checks_one_present() -> None:
+    v = t.verifier()
+    lenient = TokenVerifier(replace(v.config, issuer_required=False))
+    lenient._jwks.fetch_data = t.jwks  # type: ignore[method-assign,union-attr]
+    assert lenient.verify(t.es256(iss=None))["sub"]
+    assert lenient.verify(t.hs256())["iss"] == t.ISSUER
+    with pytest.raises(AuthFailed, match="wrong issuer"):
+        lenient.verify(t.hs256(iss="https://elsewhere.example/auth/v1"))
+    with pytest.raises(AuthFailed, match="lacks the 'iss' claim"):
+        v.verify(t.es256(iss=None))
+
+
+# -- the session check (log-out that counts) ----------------------------------------------------
+
+
+class _Server:
+    """The auth server's view of sessions, for ``SessionCheck`` (what ``account`` answers)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.ended: set[str] = set()
+        self.down = False
+
+    def account(self, access_token: str) -> Account:
+        self.calls += 1
+        if self.down:
+            raise AuthUnavailable("the auth server is unavailable, retry later")
+        claims = jwt.decode(access_token, options={"verify_signature": False})
+        if claims.get("session_id") in self.ended:
+            raise AuthFailed("session expired, log in again")
+        return Account(claims["sub"], claims.get("email"))
+
+
+def _check(ttl: float = 30) -> tuple[SessionCheck, _Server, list[float]]:
+    server, now = _Server(), [1000.0]
+    check = SessionCheck(server, ttl, clock=lambda: now[0])  # type: ignore[arg-type]
+    return check, server, now
+
+
+def test_changes_confirm_the_session_and_trust_it_for_the_ttl() -> None:
+    check, server, now = _check(ttl=30)
+    token = t.es256(session_id="s1")
+    check.check(token, live=False)
+    assert server.calls == 0  # reads: no call
+    check.check(token, live=True)
+    check.check(token, live=True)
+    assert server.calls == 1
+    now[0] += 31
+    check.check(token, live=True)
+    assert server.calls == 2
+
+
+def test_a_session_ended_at_the_server_is_refused_then_for_reads_too() -> None:
+    check, server, now = _check(ttl=0)
+    token = t.es256(session_id="s1")
+    check.check(token, live=True)
+    server.ended.add("s1")
+    check.check(token, live=False)  # a read is trusted until the server says otherwise
+    with pytest.raises(AuthFailed, match="session ended"):
+        check.check(token, live=True)
+    with pytest.raises(AuthFailed, match="session ended"):
+        check.check(token, live=False)
+
+
+def test_log_out_here_ends_every_session_of_the_user_seen_here() -> None:
+    check, server, _ = _check()
+    first, second = t.es256(session_id="s1"), t.es256(session_id="s2")
+    other_user = t.es256(session_id="s3", sub="8d5c1f8e-0000-4000-8000-000000000002")
+    for token in (first, second, other_user):
+        check.check(token, live=True)
+    check.end(first)
+    for token in (first, second):
+        with pytest.raises(AuthFailed, match="session ended"):
+            check.check(token, live=False)
+    check.check(other_user, live=True)
+    assert server.calls == 3  # no new call: refused here, the other user's still trusted
+
+
+def test_changes_fail_closed_when_the_server_cannot_be_asked() -> None:
+    check, server, _ = _check()
+    token = t.es256(session_id="s1")
+    server.down = True
+    with pytest.raises(AuthUnavailable):
+        check.check(token, live=True)
+    check.check(token, live=False)  # reads go on
+    server.down = False
+    check.check(token, live=True)  # not remembered as ended
+
+
+def test_a_token_without_session_id_stands_for_itself() -> None:
+    check, server, _ = _check()
+    token = t.es256()
+    check.check(token, live=True)
+    check.end(token)
+    with pytest.raises(AuthFailed, match="session ended"):
+        check.check(token, live=False)
+    check.check(t.es256(jti="another"), live=True)

@@ -1,6 +1,6 @@
-"""The web UI in headless Chromium (Debian's, driven by playwright): sign up, create a
-tenant (with a field error first), watch it become ready, back it up, delete it with
-confirmation.
+"""The web UI in headless Chromium (Debian's, driven by playwright), its users in the real
+GoTrue: sign up, create a tenant (with a field error first), watch it become ready, back it
+up, delete it with confirmation, log out (the old session cookie no longer signs in).
 
 Screenshots are kept in build/test-artifacts/web/ (gitignored); the path is printed.
 """
@@ -8,6 +8,7 @@ Screenshots are kept in build/test-artifacts/web/ (gitignored); the path is prin
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -107,6 +108,14 @@ def test_sign_up_create_watch_ready_delete(live_server: LiveServer, browser: Bro
         page.reload()
         expect(page.locator(f'tr[data-tenant="{tenant_id}"]')).to_have_count(0)
         _shot(page, "07-deleted")
+
+        signed_in = page.context.cookies()
+        page.get_by_role("button", name="Log out").click()
+        expect(page.locator(".flash")).to_contain_text("Logged out")
+        page.context.add_cookies(signed_in)  # the old session cookie, replayed
+        page.goto("/dashboard")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        _shot(page, "08-old-cookie-after-log-out")
     finally:
         _shot(page, "99-last")
         print(f"web UI screenshots: {ARTIFACTS}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,3 +221,64 @@ def change_tenant_data(pg: PgServer, database: str, store: Path) -> None:
     (store / "cd" / "cdef01").unlink()
     (store / "ef").mkdir()
     (store / "ef" / "ef0000").write_bytes(b"new file")
+
+
+class LateProxy:
+    """A TCP port that refuses connections for `delay` seconds, then forwards to 127.0.0.1:
+    `target` (a server that starts late, or a NetworkPolicy that lets a new pod through a
+    moment after it started). `delay=None`: never opens."""
+
+    def __init__(self, target: int, delay: float | None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.target = target
+        self.delay = delay
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> LateProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for sock in self._sockets:
+            sock.close()
+
+    def _serve(self) -> None:
+        if self.delay is None or self._stop.wait(self.delay):
+            return
+        listener = socket.create_server(("127.0.0.1", self.port))
+        listener.settimeout(0.2)
+        self._sockets.append(listener)
+        while not self._stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()

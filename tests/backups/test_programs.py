@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 from tests.backups.helpers import (
     FILES,
     KILL_POINTS,
+    LateProxy,
     PgServer,
     S3Server,
     change_tenant_data,
@@ -301,3 +303,237 @@ def test_a_second_restore_waits_for_the_one_running(
     assert waiting.returncode == 0, out
     assert "waiting for it to end" in out
     assert result_of(out) == {"database": database, "mode": "recover", "ok": True}
+
+
+# -- the faults of issue #14 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("series", ["17.0", "18.0", "19.0"])
+def test_manifest_takes_the_odoo_version_the_chart_passes_not_the_images(
+    series: str, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    dest = tmp_path / "backups"
+    # An image without ODOO_VERSION (a company's own build), or with another series' value.
+    for image_env in ({}, {"ODOO_VERSION": "16.0"}):
+        env = {**pg_server.env(database), **image_env, "SAASODOO_ODOO_VERSION": series}
+        done = run_script("backup.py", [f"--dest={dest}", "--no-prune"], env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        newest = sorted(dest.glob("*.zip.json"))[-1]
+        manifest = json.loads(newest.read_text())
+        assert manifest["version"] == manifest["major_version"] == series
+        assert manifest["odoo_version"] == series
+        assert manifest["version_info"][:2] == [int(series.split(".")[0]), 0]
+        newest.unlink()
+
+
+def test_a_backup_without_a_known_odoo_version_is_refused(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}"], pg_server.env(database))
+    assert done.returncode == 1 and "SAASODOO_ODOO_VERSION" in done.stdout, done.stdout
+    assert not list(dest.glob("*.zip*")) if dest.exists() else True
+
+
+def test_first_connections_are_retried_until_the_servers_answer(
+    pg_server: PgServer, s3_server: S3Server, bucket: str, database: str, tmp_path: Path
+) -> None:
+    """PostgreSQL and S3 refusing the first connections for 2 and 4 s (a NetworkPolicy opening late,
+    a server starting late): backup, restore and verify wait for them."""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    s3_port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    args = ["--s3", "--tenant=acme", f"--filestore={root}", f"--work={tmp_path}"]
+    for program, extra in (("backup.py", []), ("restore.py", ["--verify-only"]),
+                           ("restore.py", [])):  # fmt: skip
+        with LateProxy(pg_server.port, 2) as pg, LateProxy(s3_port, 4) as s3:
+            env = {
+                **pg_server.env(database), **s3_server.env(bucket),
+                "SAASODOO_ODOO_VERSION": "17.0", "PGPORT": str(pg.port),
+                "S3_ENDPOINT": f"http://127.0.0.1:{s3.port}", "PGADMINUSER": "postgres",
+            }  # fmt: skip
+            done = run_script(program, [*args, *extra], env)
+        assert done.returncode == 0, program + done.stdout + done.stderr
+        assert "PostgreSQL not reachable yet, retrying" in done.stdout
+        if extra != ["--recover"]:
+            assert "S3 endpoint http://127.0.0.1" in done.stdout
+        assert pg.accepted > 0 and s3.accepted > 0
+
+
+@pytest.mark.parametrize("program", ["backup.py", "restore.py"])
+def test_the_first_connection_gives_up_after_its_bound(
+    program: str, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    with LateProxy(pg_server.port, None) as never:
+        env = {**pg_server.env(database), "SAASODOO_ODOO_VERSION": "17.0",
+               "PGPORT": str(never.port), "SAASODOO_CONNECT_RETRY_SECONDS": "2"}  # fmt: skip
+        started = time.monotonic()
+        done = run_script(program, [f"--dest={tmp_path}"], env)
+    assert done.returncode == 1
+    assert "PostgreSQL not reachable after 2s" in done.stdout, done.stdout
+    assert time.monotonic() - started < 20
+
+
+def database_shape(pg: PgServer, name: str) -> str:
+    """The whole pg_database row but what differs between any two databases (oid, name,
+    transaction horizons), with its settings: whatever the server's version has there."""
+    return pg.admin(
+        "SELECT to_jsonb(d) - ARRAY['oid', 'datname', 'datfrozenxid', 'datminmxid'], "
+        "(SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = d.oid) "
+        f"FROM pg_database d WHERE datname = '{name}'"
+    )
+
+
+@pytest.mark.parametrize(
+    "locale",
+    [
+        "LOCALE 'C.UTF-8'",  # libc C.UTF-8, what the chart's initdb gives PostgreSQL < 17
+        "LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C.UTF-8'",
+        "LC_COLLATE 'C'",  # what Odoo itself creates (external database)
+    ],
+)
+def test_a_restored_database_is_shaped_like_the_fresh_one(
+    locale: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    """Collation, ctype, provider, owner, privileges (postgres-init.sh's REVOKE ... FROM PUBLIC)
+    and settings of the restored database are those of the tenant's fresh one."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    pg_server.admin(f'CREATE DATABASE "{name}" OWNER odoo TEMPLATE template0 {locale}')
+    pg_server.admin(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+    pg_server.admin(f"ALTER DATABASE \"{name}\" SET lock_timeout TO '5s'")
+    try:
+        fresh = database_shape(pg_server, name)
+        root, _, env, dest = backed_up_tenant(pg_server, name, tmp_path)
+        restored = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
+                              {**env, "PGADMINUSER": "postgres"})  # fmt: skip
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        previous = str(result_of(restored.stdout)["previous_database"])
+        assert database_shape(pg_server, previous) == fresh  # the fresh one, kept aside
+        assert database_shape(pg_server, name) == fresh
+    finally:
+        for db in pg_server.databases(name):
+            pg_server.admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+UNRESTORABLE = {
+    "extension pg_stat_statements": "CREATE EXTENSION pg_stat_statements",
+    "event trigger audit_ddl": (
+        "CREATE FUNCTION audit() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';"
+        "CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit()"
+    ),
+    "function my_abs(integer) in an untrusted language": (
+        "CREATE FUNCTION my_abs(integer) RETURNS integer LANGUAGE internal AS 'int4abs'"
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(UNRESTORABLE))
+def test_a_backup_the_tenant_role_could_not_restore_is_not_reported_good(
+    what: str, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """A DBA added, as superuser, what the tenant's role may not create: the backup fails,
+    saying what, instead of a zip that restore and verify would then refuse."""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    pg_server.psql(UNRESTORABLE[what], database, "postgres")
+    env = {**pg_server.env(database), "SAASODOO_ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert what in done.stdout and "could not restore" in done.stdout
+    assert not dest.exists() or not [p for p in dest.iterdir() if p.name.endswith(".zip")]
+
+
+def test_trusted_extensions_the_tenant_role_may_create_back_up_and_restore(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """pg_trgm and unaccent (which Odoo uses) are trusted: the owner creates them again."""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    pg_server.psql("CREATE EXTENSION pg_trgm; CREATE EXTENSION unaccent", database, "odoo")
+    env = {**pg_server.env(database), "SAASODOO_ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    assert run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env).returncode == 0
+    restored = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
+                          {**env, "PGADMINUSER": "postgres"})  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert pg_server.psql("SELECT extname FROM pg_extension ORDER BY 1", database).split() == [
+        "pg_trgm", "plpgsql", "unaccent"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+def test_the_dumping_client_must_be_at_least_the_servers_major(
+    offset: int, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """A pg_dump one major older than the server is refused with a message saying what to do
+    (pg_dump's own "server version mismatch" says neither); the same major or newer dumps."""
+    server = int(pg_server.bindir.parent.name)
+    client = server + offset
+    fake = tmp_path / "pg_dump"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = --version ] && echo "pg_dump (PostgreSQL) {client}.3" && exit 0\n'
+        f'exec {pg_server.bindir}/pg_dump "$@"\n'
+    )
+    fake.chmod(0o755)
+    env = {**pg_server.env(database), "SAASODOO_ODOO_VERSION": "17.0", "PG_DUMP": str(fake)}
+    done = run_script("backup.py", [f"--dest={tmp_path / 'backups'}"], env)
+    if offset < 0:
+        assert done.returncode == 1
+        assert f"pg_dump {client} is older than the PostgreSQL {server} server" in done.stdout
+    else:
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("pg_major", [True, False], ids=["PG_MAJOR", "PATH-only"])
+def test_backup_and_restore_run_the_client_the_pg_client_step_copies(
+    pg_major: bool, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """pg-client.sh (the init container of the backup Jobs, in the PostgreSQL image) copies that
+    image's pg_dump and psql with their libraries and loader; backup.py and restore.py run them
+    from the copy, as the backup container does (here the server's own Debian build). The PATH
+    is the official image's: Debian's perl pg_wrapper (/usr/bin/pg_dump) comes first, the
+    binaries' directory last (and PG_MAJOR names it)."""
+    client = tmp_path / "pg-client"
+    image_env = {"PATH": f"/usr/local/bin:/usr/bin:/bin:{pg_server.bindir}"}
+    if pg_major:
+        image_env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PG_MAJOR": pg_server.bindir.parent.name,
+        }
+    copied = subprocess.run(
+        ["sh", str(FILES / "pg-client.sh"), str(client)],
+        env=image_env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert f"(PostgreSQL) {pg_server.bindir.parent.name}." in copied.stdout
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    before = pg_server.snapshot(database)
+    # Nothing of the server's bindir on PATH: only the copy can run.
+    bin_ = client / "bin"
+    env = {**pg_server.env(database), "PATH": "/usr/bin:/bin", "SAASODOO_ODOO_VERSION": "18.0",
+           "PG_DUMP": str(bin_ / "pg_dump"), "PSQL": str(bin_ / "psql")}  # fmt: skip
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pg_server.psql("DELETE FROM res_partner WHERE id > 10", database, "odoo")
+    restored = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
+                          {**env, "PGADMINUSER": "postgres"})  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert pg_server.snapshot(database) == before
+
+
+def test_a_missing_bucket_is_not_retried(
+    pg_server: PgServer, s3_server: S3Server, database: str, tmp_path: Path
+) -> None:
+    """Only an unreachable endpoint is worth waiting for; a wrong bucket fails at once."""
+    env = {**pg_server.env(database), **s3_server.env("no-such-bucket"),
+           "SAASODOO_ODOO_VERSION": "17.0"}  # fmt: skip
+    started = time.monotonic()
+    done = run_script("backup.py", ["--s3", "--tenant=acme", f"--work={tmp_path}"], env)
+    assert done.returncode == 1 and "S3 bucket no-such-bucket does not exist" in done.stdout
+    assert "retrying" not in done.stdout and time.monotonic() - started < 20

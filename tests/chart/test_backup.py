@@ -64,10 +64,13 @@ def test_backup_dumps_its_database_and_filestore_to_its_volume(
     assert variables["PGPASSWORD"] == {"secret": "acme-odoo-tenant-postgresql", "key": "password"}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["backups"]["persistentVolumeClaim"]["claimName"] == NAME
+    # Read-only in the container, read-write at the pod level (tests/chart/test_real_images.py:
+    # a volume gets its fsGroup only from a read-write attachment).
     assert volumes["filestore"]["persistentVolumeClaim"] == {
-        "claimName": "acme-odoo-tenant-filestore",
-        "readOnly": True,
+        "claimName": "acme-odoo-tenant-filestore"
     }
+    mounts = {m["name"]: m for m in backup["volumeMounts"]}
+    assert mounts["filestore"]["readOnly"] is True
     pvc = one(default_docs, "PersistentVolumeClaim", NAME)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
@@ -90,10 +93,10 @@ def test_backup_pod_runs_on_the_odoo_pods_node(default_docs: list[dict[str, Any]
     assert term["topologyKey"] == "kubernetes.io/hostname"
     web = one(default_docs, "Deployment", "acme-odoo-tenant")
     assert term["labelSelector"]["matchLabels"] == web["spec"]["selector"]["matchLabels"]
-    # The web pod mounts the backup volume read-only, so the PVC binds (WaitForFirstConsumer)
-    # at install, on that node.
+    # The web pod mounts the backup volume (read-only in its container), so the PVC binds
+    # (WaitForFirstConsumer) at install, on that node.
     web_volumes = {v["name"]: v for v in pod_template(web)["spec"]["volumes"]}
-    assert web_volumes["backups"]["persistentVolumeClaim"] == {"claimName": NAME, "readOnly": True}
+    assert web_volumes["backups"]["persistentVolumeClaim"] == {"claimName": NAME}
 
 
 def test_no_node_constraint_when_suspended_or_shared_storage(helm3: Path) -> None:

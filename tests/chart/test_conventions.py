@@ -126,7 +126,8 @@ def test_only_official_images(docs: list[dict[str, Any]]) -> None:
         for c in containers(spec):
             image = c["image"]
             assert "bitnami" not in image.lower(), image
-            assert re.fullmatch(r"docker\.io/library/(odoo|postgres):[0-9.]+", image), image
+            official = r"docker\.io/library/(odoo|postgres):[0-9.]+(-[a-z]+)?"
+            assert re.fullmatch(official, image), image
 
 
 def test_no_bitnami_image_or_chart_referenced_anywhere_in_the_chart() -> None:

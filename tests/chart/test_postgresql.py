@@ -50,7 +50,7 @@ def test_statefulset_with_headless_service_and_data_volume(
 def test_official_image_as_uid_999_with_read_only_root(default_docs: list[dict[str, Any]]) -> None:
     spec = pod_template(one(default_docs, "StatefulSet", NAME))["spec"]
     pg = container(spec, "postgresql")
-    assert pg["image"] == "docker.io/library/postgres:17"
+    assert pg["image"] == "docker.io/library/postgres:17.8-trixie"
     assert spec["securityContext"]["runAsUser"] == 999
     assert spec["securityContext"]["fsGroup"] == 999
     assert pg["securityContext"]["readOnlyRootFilesystem"] is True
@@ -104,13 +104,13 @@ def test_server_parameters_and_resources(helm3: Path) -> None:
         "--set", "postgresql.resources.limits.memory=2Gi",
         "--set", "postgresql.persistence.size=20Gi",
         "--set", "postgresql.persistence.storageClass=ssd",
-        "--set", "postgresql.image.tag=16",
+        "--set", "postgresql.image.tag=16.10-bookworm",
     )  # fmt: skip
     sts = one(docs, "StatefulSet", NAME)
     pg = container(pod_template(sts)["spec"], "postgresql")
     assert pg["args"] == ["postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
     assert pg["resources"]["limits"]["memory"] == "2Gi"
-    assert pg["image"] == "docker.io/library/postgres:16"
+    assert pg["image"] == "docker.io/library/postgres:16.10-bookworm"
     claim = one(docs, "PersistentVolumeClaim", f"{NAME}-data")["spec"]
     assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == ("20Gi", "ssd")
 

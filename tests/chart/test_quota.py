@@ -128,7 +128,7 @@ def test_quota_and_limit_range_from_values(helm3: Path) -> None:
     [
         (
             ("--set", "quota.hard.limits\\.memory=3Gi"),
-            "quota.hard.limits.memory=3Gi is below the 3712Mi",
+            "quota.hard.limits.memory=3Gi is below the 4736Mi",
         ),
         (
             ("--set", "quota.hard.requests\\.cpu=400m"),
@@ -139,10 +139,10 @@ def test_quota_and_limit_range_from_values(helm3: Path) -> None:
             ("--set", "quota.hard.requests\\.storage=10Gi"),
             "quota.hard.requests.storage=10Gi is below the 20480Mi",
         ),
-        # The dedicated cron pod (init container larger than its container) counts too.
+        # The dedicated cron pod counts too.
         (
             ("--set", "odoo.cron.dedicated=true", "--set", "quota.hard.limits\\.memory=4Gi"),
-            "quota.hard.limits.memory=4Gi is below the 5248Mi",
+            "quota.hard.limits.memory=4Gi is below the 7808Mi",
         ),
     ],
 )
@@ -157,7 +157,7 @@ def test_a_quota_too_small_for_the_release_fails_early_and_says_why(
 def test_the_chart_check_agrees_with_the_independent_computation(helm3: Path) -> None:
     docs = render(helm3, "--set", "quota.enabled=false")
     need = release_need(docs)
-    assert need["limits.memory"] == 3712 * 2**20
+    assert need["limits.memory"] == 4736 * 2**20
     assert need["requests.cpu"] == pytest.approx(0.46)
     assert need["pods"] == 4
 

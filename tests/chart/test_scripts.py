@@ -79,11 +79,14 @@ def test_backup_writes_odoos_zip_layout_and_applies_the_retention(
     backup = load("backup")
     fake_dump = tmp_path / "pg_dump"
     fake_dump.write_text(
-        '#!/bin/sh\nprintf -- "-- dump of $3\\nCOPY public.t (a) FROM stdin;\\n1\\n2\\n\\\\.\\n"\n'
+        '#!/bin/sh\n[ "$1" = --version ] && echo "pg_dump (PostgreSQL) 17.2" && exit 0\n'
+        'printf -- "-- dump of $3\\nCOPY public.t (a) FROM stdin;\\n1\\n2\\n\\\\.\\n"\n'
     )
     fake_dump.chmod(0o755)
     monkeypatch.setattr(backup, "PG_DUMP", str(fake_dump))
     monkeypatch.setattr(backup, "installed_modules", lambda db: ({"base": "18.0.1.3"}, "17.2"))
+    monkeypatch.setattr(backup, "wait_for_database", lambda db: None)
+    monkeypatch.setattr(backup, "unrestorable_objects", lambda db: [])
     monkeypatch.setenv("PGDATABASE", "odoo")
     monkeypatch.setenv("ODOO_VERSION", "18.0")
     monkeypatch.delenv("BACKUP_KIND", raising=False)
@@ -119,7 +122,11 @@ def test_backup_failure_leaves_no_partial_zip(
     backup = load("backup")
     monkeypatch.setattr(backup, "PG_DUMP", "false")
     monkeypatch.setattr(backup, "installed_modules", lambda db: ({}, "17.2"))
+    monkeypatch.setattr(backup, "wait_for_database", lambda db: None)
+    monkeypatch.setattr(backup, "check_dump_client", lambda version: None)
+    monkeypatch.setattr(backup, "unrestorable_objects", lambda db: [])
     monkeypatch.setenv("PGDATABASE", "odoo")
+    monkeypatch.setenv("SAASODOO_ODOO_VERSION", "18.0")
     assert backup.main([f"--dest={tmp_path}"]) == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -137,3 +144,40 @@ def test_restore_script_imports_backup_beside_it_and_writes_no_bytecode() -> Non
 
 def test_postgres_init_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n", str(FILES / "postgres-init.sh")], check=True)
+
+
+def test_in_pod_programs_need_no_python_newer_than_3_10() -> None:
+    """odoo:17.0 runs Python 3.10: vermin (with `make lint`'s arguments) finds nothing newer in
+    the programs the pods run (datetime.UTC, for one, is 3.11)."""
+    makefile = (CHART.parents[1] / "Makefile").read_text()
+    [line] = [ln for ln in makefile.splitlines() if ln.startswith("VERMIN_ARGS :=")]
+    args = line.split(":=", 1)[1].split()
+    assert "-t=3.10-" in args
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("vermin")), *args, str(FILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["[options]\nworkers = 2\nworkers = 4\n", "[options]\nlog_level = info\nlog_level = warn\n"],
+)
+def test_odoo_init_refuses_an_odoo_conf_with_a_key_twice(tmp_path: Path, template: str) -> None:
+    """Odoo's config parser stops at a duplicate: the init step says which key, at once."""
+    odoo_init = load("odoo-init")
+    conf = tmp_path / "odoo.conf"
+    conf.write_text(template)
+    with pytest.raises(odoo_init.InitError, match="sets (workers|log_level) twice"):
+        odoo_init.write_config(conf, tmp_path / "out.conf", {"db_password": "x"})
+
+
+def test_odoo_init_refuses_an_odoo_conf_holding_a_secret_it_appends(tmp_path: Path) -> None:
+    odoo_init = load("odoo-init")
+    conf = tmp_path / "odoo.conf"
+    conf.write_text("[options]\ndb_password = in-a-configmap\n")
+    with pytest.raises(odoo_init.InitError, match="db_password, which comes from a Secret"):
+        odoo_init.write_config(conf, tmp_path / "out.conf", {"db_password": "x"})

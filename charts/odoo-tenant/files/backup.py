@@ -21,6 +21,14 @@ renamed once complete, so a failed run leaves no half backup. After each backup 
 policy (keep the newest backup of each of the last N days, weeks and months, borg-style, plus
 the newest pre-update ones; `final` backups are never pruned) is applied.
 
+Refused, before anything is written: a pg_dump older than the server's major (it could not
+dump it), a database holding what the tenant's role could not create again on restore
+(extensions only a superuser may create, event triggers, functions in untrusted languages),
+an unknown Odoo version (SAASODOO_ODOO_VERSION, set by the chart from `odoo.version`, else the
+image's ODOO_VERSION). The first connection to PostgreSQL and to S3 is retried for
+SAASODOO_CONNECT_RETRY_SECONDS (default 30): a new pod may be let through its NetworkPolicy a
+moment after it starts.
+
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE). restore.py imports this module for the format and the storage.
 """
@@ -37,6 +45,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -54,6 +63,7 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z-]+)\.zip$")
 CHUNK = 1 << 20
 FORMAT_VERSION = 1
+UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 
 
 def log(message: str) -> None:
@@ -97,7 +107,128 @@ def installed_modules(database: str) -> tuple[dict[str, str], str]:
 
 
 def odoo_version() -> str:
-    return os.environ.get("ODOO_VERSION", "")
+    """The tenant's Odoo series: SAASODOO_ODOO_VERSION, which the chart sets from its
+    `odoo.version` (right for any image), else the official image's ODOO_VERSION. A manifest
+    without a version would defeat the version checks of restores and imports: refused."""
+    version = os.environ.get("SAASODOO_ODOO_VERSION") or os.environ.get("ODOO_VERSION") or ""
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise BackupError(
+            f"Odoo version {version!r} unknown or not a series like 18.0: set "
+            "SAASODOO_ODOO_VERSION (the chart sets it from odoo.version)"
+        )
+    return version
+
+
+# -- the first connection ----------------------------------------------------------------
+
+#: Seconds the first connection to PostgreSQL or S3 is retried: a new pod's address may be
+#: let through by the NetworkPolicy controller a moment after its containers start, and a
+#: just-started server may not listen yet. Later connections are not retried.
+CONNECT_RETRY_SECONDS = float(os.environ.get("SAASODOO_CONNECT_RETRY_SECONDS") or 30)
+#: psql's errors that no retry cures (the server answered).
+PERMANENT = ("authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied")
+
+
+def retrying(what: str, attempt: Any, transient: Any, timeout: float | None = None) -> Any:
+    """attempt() until it returns, retrying for `timeout` seconds while transient(exc)."""
+    limit = CONNECT_RETRY_SECONDS if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    delay = 0.2
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not transient(exc) or time.monotonic() + delay > deadline:
+                if transient(exc):
+                    raise BackupError(f"{what} not reachable after {limit:.0f}s: {exc}") from None
+                raise
+            log(f"{what} not reachable yet, retrying: {str(exc).strip().splitlines()[0]}")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def wait_for_database(database: str | None, env: dict[str, str] | None = None) -> None:
+    """The first connection to PostgreSQL, retried briefly while it is refused or unresolved."""
+
+    def attempt() -> None:
+        cmd = [PSQL, "--no-psqlrc", "-X", "-At", "-c", "SELECT 1"]
+        if database:
+            cmd += ["--dbname", database]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise ConnectionError(proc.stderr.strip() or f"psql exited with {proc.returncode}")
+
+    def transient(exc: Exception) -> bool:
+        return isinstance(exc, ConnectionError) and not any(p in str(exc) for p in PERMANENT)
+
+    try:
+        retrying("PostgreSQL", attempt, transient)
+    except ConnectionError as exc:
+        raise BackupError(f"cannot connect to PostgreSQL: {exc}") from None
+
+
+# -- what the tenant's role could not restore ----------------------------------------------
+
+UNRESTORABLE_QUERIES = (
+    # Extensions a database owner may not create (not marked trusted), so neither may restore.
+    (
+        "extension {0} (only a superuser may create it)",
+        "SELECT e.extname FROM pg_extension e JOIN pg_available_extension_versions v "
+        "ON v.name = e.extname AND v.version = e.extversion "
+        "WHERE e.extname <> 'plpgsql' AND NOT v.trusted ORDER BY 1",
+    ),
+    ("event trigger {0} (only a superuser may create it)", "SELECT evtname FROM pg_event_trigger"),
+    # Functions in untrusted languages (C, internal, plpython3u, ...) outside extensions.
+    (
+        "function {0} in an untrusted language (only a superuser may create it)",
+        "SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE NOT l.lanpltrusted "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS ("
+        "SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
+        "AND d.objid = p.oid AND d.deptype = 'e') ORDER BY 1",
+    ),
+)
+
+
+def unrestorable_objects(database: str) -> list[str]:
+    """What a restore as the tenant's role (a database owner, not a superuser) could not
+    recreate: a backup holding any of it is not a good backup. Empty for a superuser role."""
+    if psql_query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", database) == [
+        ["t"]
+    ]:
+        return []
+    found: list[str] = []
+    for label, sql in UNRESTORABLE_QUERIES:
+        found += [label.format(row[0]) for row in psql_query(sql, database)]
+    return found
+
+
+# -- the dumping client -------------------------------------------------------------------
+
+
+def client_major(program: str) -> int:
+    """Major version of a PostgreSQL client program (`pg_dump (PostgreSQL) 17.2 (...)`)."""
+    try:
+        out = subprocess.run(
+            [program, "--version"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError as exc:
+        raise BackupError(f"{program} cannot run: {exc}") from None
+    match = re.search(r"\(PostgreSQL\) (\d+)", out)
+    if not match:
+        raise BackupError(f"cannot read the version of {program}: {out.strip()!r}")
+    return int(match[1])
+
+
+def check_dump_client(server_version: str) -> None:
+    """pg_dump refuses a server of a newer major than itself: say so clearly, and how to fix."""
+    server = int(server_version.split(".")[0])
+    client = client_major(PG_DUMP)
+    if client < server:
+        raise BackupError(
+            f"pg_dump {client} is older than the PostgreSQL {server} server and cannot dump it: "
+            f"give the backup the PostgreSQL {server} client (the chart's backup.pgClient.image)"
+        )
 
 
 def version_info(version: str) -> list[Any]:
@@ -199,8 +330,17 @@ def write_zip(
     """Write the backup zip (Odoo's layout); return its manifest."""
     if kind not in KINDS:
         raise BackupError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(UTC)
+    version = odoo_version()
     modules, pg_version = installed_modules(database)
+    check_dump_client(pg_version)
+    unrestorable = unrestorable_objects(database)
+    if unrestorable:
+        raise BackupError(
+            "the tenant's database role could not restore this database, which holds "
+            + "; ".join(unrestorable)
+            + ": remove it (or have it created by the platform, not in the tenant's database)"
+        )
     scanner = DumpScanner()
     dump_hash = hashlib.sha256()
     dump_size = 0
@@ -226,7 +366,6 @@ def write_zip(
             name = path.relative_to(filestore).as_posix()
             zf.write(path, "filestore/" + name)
             files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
-        version = odoo_version()
         manifest: dict[str, Any] = {
             # Odoo's own fields (odoo/service/db.py dump_db_manifest).
             "odoo_dump": "1",
@@ -322,7 +461,7 @@ def parse_name(name: str) -> Entry | None:
     match = NAME_RE.match(name)
     if not match or match["kind"] not in KINDS:
         return None
-    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=datetime.UTC)
+    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
     return Entry(name, stamp, match["kind"])
 
 
@@ -502,7 +641,7 @@ class S3Store(Store):
         )
         url = urllib.parse.urlsplit(self.endpoint)
         host = url.netloc
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
         if payload_sha256 is None:
@@ -554,6 +693,25 @@ class S3Store(Store):
             raise BackupError(f"S3 {method} {key or self.bucket}: {exc.code} {detail}") from None
         except urllib.error.URLError as exc:
             raise BackupError(f"S3 endpoint {self.endpoint} unreachable: {exc.reason}") from None
+
+    def wait_reachable(self) -> None:
+        """The first request (a listing of the tenant's folder, what retention and restores
+        need anyway: no other permission), retried briefly while the endpoint cannot be
+        reached; the bucket missing or the credentials refused fail at once."""
+
+        def attempt() -> None:
+            query = {"list-type": "2", "max-keys": "1", "prefix": self.key("")}
+            try:
+                with self._request("GET", None, query):
+                    pass
+            except FileNotFoundError:
+                raise BackupError(f"S3 bucket {self.bucket} does not exist") from None
+
+        retrying(
+            f"S3 endpoint {self.endpoint}",
+            attempt,
+            lambda exc: isinstance(exc, BackupError) and "unreachable" in str(exc),
+        )
 
     def put_bytes(self, name: str, data: bytes) -> None:
         with self._request("PUT", self.key(name), body=data):
@@ -689,7 +847,10 @@ def run_backup(
     now: datetime.datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """One backup: zip in `work`, upload, manifest last, then retention. Returns the name."""
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(UTC)
+    wait_for_database(database)
+    if isinstance(store, S3Store):
+        store.wait_reachable()
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.glob("*.partial"):
         log(f"removing {stale.name}, left by an interrupted run")

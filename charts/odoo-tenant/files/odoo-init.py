@@ -25,6 +25,7 @@ PGPASSWORD, PGSSLMODE).
 from __future__ import annotations
 
 import argparse
+import configparser
 import os
 import subprocess
 import sys
@@ -74,9 +75,26 @@ def check_secret(option: str, value: str) -> None:
         )
 
 
+def check_options(text: str, appended: list[str]) -> None:
+    """Odoo reads odoo.conf with a strict config parser: a key given twice stops it at start-up.
+    Refuse such a template here, naming the key, and one that holds an appended secret."""
+    parser = configparser.RawConfigParser(strict=True, comment_prefixes=(";", "#"))
+    try:
+        parser.read_string(text)
+    except configparser.DuplicateOptionError as exc:
+        raise InitError(f"odoo.conf sets {exc.option} twice (line {exc.lineno})") from None
+    except configparser.Error as exc:
+        raise InitError(f"odoo.conf is not readable: {exc}") from None
+    for option in appended:
+        if parser.has_option("options", option):
+            raise InitError(f"odoo.conf sets {option}, which comes from a Secret")
+
+
 def write_config(template: Path, target: Path, secrets: dict[str, str | None]) -> None:
     """Write template + `option = secret` lines to target, readable by its owner only."""
-    lines = [template.read_text().rstrip("\n"), "; secrets, appended by odoo-init from Secrets"]
+    text = template.read_text()
+    check_options(text, [k for k, v in secrets.items() if v is not None])
+    lines = [text.rstrip("\n"), "; secrets, appended by odoo-init from Secrets"]
     for option, value in secrets.items():
         if value is None:
             continue

@@ -8,7 +8,10 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
    every SHA-256 of its manifest. A mismatch stops here: nothing was touched.
 2. Create a fresh database `<db>_r<stamp>` (through the admin connection PGADMINUSER/
    PGADMINPASSWORD when given, e.g. the chart PostgreSQL's superuser, owned by PGUSER; else as
-   PGUSER, which then needs CREATEDB) and load `dump.sql` into it as PGUSER, in one transaction.
+   PGUSER, which then needs CREATEDB) shaped like the live one: same encoding, locale provider,
+   collation and ctype, owner, privileges (no PUBLIC access, as postgres-init.sh leaves a new
+   tenant's) and settings, so that apart from its data a restored tenant is a fresh one. Load
+   `dump.sql` into it as PGUSER, in one transaction.
    Unpack the filestore into `<filestore root>/<db>_r<stamp>` (same volume: the switch is a
    rename).
 3. Check the copy: every table's row count and row checksum equal the manifest's, every
@@ -18,6 +21,9 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
    Otherwise switch over: the live database must have no connection (Odoo scaled to zero);
    the live database and filestore are renamed to `<db>_p<stamp>` (kept: `--drop-previous`
    drops them), the restored ones take their names. A failure in between renames back.
+
+The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
+a new pod may be let through its NetworkPolicy a moment after it starts.
 
 Interrupted (the pod killed, the node lost) at any point, the live data survives:
 - before the switch, only the scratch copy `<db>_r<stamp>` exists beside the live data; the
@@ -54,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backup as fmt  # noqa: E402  (the sibling script, mounted beside this one)
 
 MAX_IDENT = 63
+UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 JOURNAL = ".saasodoo-restore.json"
 LOCK = ".saasodoo-restore.lock"
 _LOCKS: list[int] = []
@@ -99,12 +106,79 @@ def drop_database(name: str) -> None:
     admin_sql(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
 
 
-def create_database(name: str, owner: str) -> None:
-    owner_clause = f" OWNER {quote_ident(owner)}" if os.environ.get("PGADMINUSER") else ""
-    admin_sql(
-        f"CREATE DATABASE {quote_ident(name)}{owner_clause} TEMPLATE template0 "
-        "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def database_shape(name: str) -> dict[str, Any] | None:
+    """What makes a database what it is apart from its data: encoding, locale provider,
+    collation and ctype (libc, ICU or builtin locale), connection limit, owner, privileges
+    (the REVOKE ... FROM PUBLIC of a new tenant) and its own settings. None if it is absent."""
+    [[num]] = admin_sql("SHOW server_version_num")
+    version = int(num)
+    locale = "datlocale" if version >= 170000 else "daticulocale" if version >= 150000 else "NULL"
+    provider = "datlocprovider" if version >= 150000 else "'c'"
+    rows = admin_sql(
+        "SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
+        f"{provider}, coalesce({locale}, ''), d.datconnlimit, pg_get_userbyid(d.datdba), "
+        "coalesce(d.datacl::text, ''), coalesce((SELECT array_to_json(s.setconfig) "
+        "FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0)::text, '[]') "
+        f"FROM pg_database d WHERE d.datname = {literal(name)}"
     )
+    if not rows:
+        return None
+    [[encoding, collate, ctype, prov, loc, connlimit, owner, acl, settings]] = rows
+    return {
+        "encoding": encoding, "collate": collate, "ctype": ctype, "provider": prov,
+        "locale": loc, "connlimit": int(connlimit), "owner": owner, "acl": acl,
+        "settings": json.loads(settings),
+    }  # fmt: skip
+
+
+def create_database(name: str, owner: str, like: str) -> None:
+    """A new database shaped as the live one `like` (as postgres-init.sh and the server's
+    initdb, or Odoo, made it); without one, as a new tenant database of this server is (the
+    server's default locale, no privileges for PUBLIC)."""
+    shape = database_shape(like)
+    owner_clause = f" OWNER {quote_ident(owner)}" if os.environ.get("PGADMINUSER") else ""
+    clauses = ""
+    if shape is not None:
+        clauses = (
+            f" ENCODING {literal(shape['encoding'])} LC_COLLATE {literal(shape['collate'])}"
+            f" LC_CTYPE {literal(shape['ctype'])} CONNECTION LIMIT {shape['connlimit']}"
+        )
+        provider = {"i": "icu", "b": "builtin"}.get(shape["provider"])
+        if provider:
+            clauses += f" LOCALE_PROVIDER {provider}"
+            key = "ICU_LOCALE" if provider == "icu" else "BUILTIN_LOCALE"
+            clauses += f" {key} {literal(shape['locale'])}"
+        if os.environ.get("PGADMINUSER"):
+            owner_clause = f" OWNER {quote_ident(shape['owner'])}"
+    admin_sql(f"CREATE DATABASE {quote_ident(name)}{owner_clause} TEMPLATE template0{clauses}")
+    ident = quote_ident(name)
+    if shape is None or shape["acl"]:
+        # The privileges of the live database (or of a new tenant's: nothing for PUBLIC).
+        statements = [f"REVOKE ALL ON DATABASE {ident} FROM PUBLIC"]
+        if shape is not None:
+            statements += grants(ident, shape["acl"])
+        admin_sql("; ".join(statements))
+    for setting in (shape or {}).get("settings") or []:
+        key, _, value = setting.partition("=")
+        admin_sql(f"ALTER DATABASE {ident} SET {quote_ident(key)} TO {literal(value)}")
+
+
+def grants(ident: str, acl: str) -> list[str]:
+    """GRANT statements giving a database the privileges of an ACL (`{=Tc/o,o=CTc/o}`)."""
+    names = {"C": "CREATE", "T": "TEMPORARY", "c": "CONNECT"}
+    out = []
+    for item in acl.strip("{}").split(","):
+        grantee, _, rest = item.partition("=")
+        privileges = rest.split("/", 1)[0]
+        granted = [names[ch] for ch in privileges if ch in names]
+        if granted:
+            who = quote_ident(grantee.strip('"')) if grantee else "PUBLIC"
+            out.append(f"GRANT {', '.join(granted)} ON DATABASE {ident} TO {who}")
+    return out
 
 
 class DumpFilter:
@@ -222,6 +296,8 @@ def fetch(args: argparse.Namespace, work: Path) -> tuple[str, Path, bool]:
     if args.zip:
         return args.zip.name, args.zip, False
     store = fmt.open_store(args, args.tenant)
+    if isinstance(store, fmt.S3Store):
+        store.wait_reachable()
     name = args.backup
     if not name:
         entries = fmt.stored_entries(store)
@@ -243,6 +319,9 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
     user = os.environ.get("PGUSER") or ""
     if not database:
         raise fmt.BackupError("PGDATABASE is not set")
+    # The first connections of a new pod: retried briefly (a NetworkPolicy may open a moment
+    # after the pod starts), the maintenance one and the tenant role's.
+    fmt.wait_for_database(None, admin_env())
     if args.mode != "verify":
         if args.filestore is not None:
             lock_filestore(args.filestore)
@@ -291,7 +370,7 @@ def restore_zip(
     scratch_dir = (work if args.mode == "verify" else root) / scratch if root else None
     switched = False
     try:
-        create_database(scratch, user)
+        create_database(scratch, user, like=database)
         with zipfile.ZipFile(local) as zf:
             load_dump(zf, scratch)
             if scratch_dir is not None:
@@ -339,7 +418,7 @@ def restore_zip(
 def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
     """`<db>_r<stamp>` and `<db>_p<stamp>`, neither a database nor a directory yet (two
     restores within a second must not collide with the previous data the first one kept)."""
-    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
     taken = {name for [name] in admin_sql("SELECT datname FROM pg_database")}
     if root is not None and root.is_dir():
         taken |= {path.name for path in root.iterdir()}

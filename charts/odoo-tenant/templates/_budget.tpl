@@ -63,7 +63,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- $pods = append $pods (dict "name" "postgresql" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "containers" (list $v.postgresql.resources)) | fromJson)) -}}
 {{- end -}}
 {{- if $v.backup.enabled -}}
-{{- $pods = append $pods (dict "name" "backup" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "containers" (list $v.backup.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "backup" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "init" $v.backup.resources "containers" (list $v.backup.resources)) | fromJson)) -}}
 {{- end -}}
 {{- $pods = append $pods (dict "name" "test" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "containers" (list $v.tests.resources)) | fromJson)) -}}
 {{- toJson $pods -}}

@@ -36,7 +36,7 @@ spec:
   {{- end }}
   terminationGracePeriodSeconds: {{ int $v.terminationGracePeriodSeconds }}
   securityContext:
-    {{- include "odoo-tenant.podSecurityContext" $v.podSecurityContext | nindent 4 }}
+    {{- include "odoo-tenant.odoo.podSecurityContext" $ctx | nindent 4 }}
   {{- with include "odoo-tenant.podScheduling" $ctx }}{{- . | nindent 2 }}{{- end }}
   affinity:
     {{- if $web }}
@@ -174,9 +174,12 @@ spec:
         periodSeconds: {{ int $v.readinessProbe.periodSeconds }}
         timeoutSeconds: {{ int $v.readinessProbe.timeoutSeconds }}
         failureThreshold: {{ int $v.readinessProbe.failureThreshold }}
+      # Liveness: the HTTP port accepts connections. The kernel completes them into the
+      # listening socket's backlog while every worker is busy with long requests (Odoo itself
+      # kills those past limit_time_real), where /web/health needs a free worker and would get
+      # a healthy, busy pod restarted. Readiness keeps /web/health: a busy pod leaves the Service.
       livenessProbe:
-        httpGet:
-          path: /web/health
+        tcpSocket:
           port: http
         periodSeconds: {{ int $v.livenessProbe.periodSeconds }}
         timeoutSeconds: {{ int $v.livenessProbe.timeoutSeconds }}
@@ -218,13 +221,15 @@ spec:
       persistentVolumeClaim:
         claimName: {{ include "odoo-tenant.filestore.claimName" $ctx }}
     {{- if and $web (include "odoo-tenant.backup.claimed" $ctx) }}
-    # Mounted here (read-only) so that the backup PVC binds at install: with a
-    # WaitForFirstConsumer StorageClass a PVC binds only once a pod uses it, and `helm --wait`
-    # waits for every PVC to be Bound. The backup Job runs on this node anyway.
+    # Mounted here so that the backup PVC binds at install: with a WaitForFirstConsumer
+    # StorageClass a PVC binds only once a pod uses it, and `helm --wait` waits for every PVC
+    # to be Bound. The backup Job runs on this node anyway. Read-write at the pod level (the
+    # container mounts it read-only): the kubelet gives a volume its fsGroup only on a
+    # read-write mount, and plugins such as `local` only on the first mount on a node, so
+    # whichever pod mounts it first must make it writable for the backup Job's group.
     - name: backups
       persistentVolumeClaim:
         claimName: {{ include "odoo-tenant.backup.fullname" $ctx }}
-        readOnly: true
     {{- end }}
 {{- end -}}
 

@@ -36,10 +36,66 @@ Included first by the templates whose rendering depends on them.
 {{- fail "postgresql.enabled=false: Odoo must reach externalDatabase.host through the NetworkPolicies; set networkPolicy.egress.externalDatabase.enabled=true (and networkPolicy.egress.externalDatabase.to to the server's ipBlock or namespace), or networkPolicy.enabled=false" -}}
 {{- end -}}
 {{- end -}}
+{{- $need := include "odoo-tenant.database.connectionsNeeded" . | int -}}
+{{- if $v.postgresql.enabled -}}
+{{- with $v.postgresql.parameters.max_connections -}}
+{{- if lt (int .) $need -}}
+{{- fail (printf "postgresql.parameters.max_connections=%v is below the %d connections the tenant's pods can open at once (%s); raise it, or lower odoo.config.dbMaxconn or the workers" . $need (include "odoo-tenant.database.connectionsWhy" $)) -}}
+{{- end -}}
+{{- end -}}
+{{- else if and (gt (int $v.externalDatabase.maxConnections) 0) (gt $need (int $v.externalDatabase.maxConnections)) -}}
+{{- fail (printf "externalDatabase.maxConnections=%d is below the %d connections the tenant's pods can open at once (%s); lower odoo.config.dbMaxconn or the workers, or give the tenant more of the server" (int $v.externalDatabase.maxConnections) $need (include "odoo-tenant.database.connectionsWhy" $)) -}}
+{{- end -}}
+{{- $hard := int64 $v.odoo.config.limitMemoryHard -}}
+{{- if ge (int64 $v.odoo.config.limitMemorySoft) $hard -}}
+{{- fail (printf "odoo.config.limitMemorySoft=%d must be below odoo.config.limitMemoryHard=%d (a worker is recycled at the soft limit, its request killed at the hard one)" (int64 $v.odoo.config.limitMemorySoft) $hard) -}}
+{{- end -}}
+{{- $containers := dict "odoo.resources" $v.odoo.resources -}}
+{{- if $v.odoo.cron.dedicated -}}{{- $_ := set $containers "odoo.cron.resources" $v.odoo.cron.resources -}}{{- end -}}
+{{- range $where, $res := $containers -}}
+{{- $limit := dig "limits" "memory" "" $res -}}
+{{- if and $limit (lt (include "odoo-tenant.quantity" $limit | float64) (float64 $hard)) -}}
+{{- fail (printf "%s.limits.memory=%v is below odoo.config.limitMemoryHard=%d (%d MiB): one worker at its limit would get the whole pod killed; raise the memory limit or lower limitMemoryHard" $where $limit $hard (div $hard 1048576)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.postgresql.enabled (not $v.postgresql.image.digest) (not (regexMatch "^[0-9]+\\.[0-9]+" (toString $v.postgresql.image.tag))) -}}
+{{- fail (printf "postgresql.image.tag=%v is not a full version (e.g. 17.8-trixie): a bare major moves to new builds and Debian releases, with another C library; give the full version or postgresql.image.digest" $v.postgresql.image.tag) -}}
+{{- end -}}
 {{- if and $v.odoo.smtp.enabled (not $v.odoo.smtp.host) -}}
 {{- fail "odoo.smtp.host is required when odoo.smtp.enabled is true" -}}
 {{- end -}}
 {{- if and $v.odoo.smtp.enabled $v.odoo.smtp.user (not $v.odoo.smtp.existingSecret) -}}
 {{- fail "odoo.smtp.existingSecret is required when odoo.smtp.user is set (a Secret with the SMTP password)" -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/*
+Connections the tenant's pods can open at once, each Odoo process with a pool of db_maxconn:
+a web pod runs the HTTP workers, the cron workers (unless dedicated), the gevent process and
+the main process (threaded, workers = 0: one process); web pods are counted once more during a
+RollingUpdate; the cron pod runs its cron workers and the main process. Plus 5 for the backup
+or restore Job and the init step, and PostgreSQL's 3 reserved superuser slots.
+*/}}
+{{- define "odoo-tenant.database.connectionsNeeded" -}}
+{{- $n := include "odoo-tenant.database.connectionsParts" . | fromJson -}}
+{{- add (mul (int $n.webPods) (int $n.perWeb) (int $n.maxconn)) (mul (int $n.cronProcesses) (int $n.maxconn)) 5 3 -}}
+{{- end -}}
+
+{{- define "odoo-tenant.database.connectionsWhy" -}}
+{{- $n := include "odoo-tenant.database.connectionsParts" . | fromJson -}}
+{{- printf "%d web pod(s) x %d process(es) + %d cron process(es), each with db_maxconn=%d, + 8 for jobs and reserved slots" (int $n.webPods) (int $n.perWeb) (int $n.cronProcesses) (int $n.maxconn) -}}
+{{- end -}}
+
+{{- define "odoo-tenant.database.connectionsParts" -}}
+{{- $v := .Values.odoo -}}
+{{- $workers := int $v.config.workers -}}
+{{- $replicas := max 1 (int $v.replicas) -}}
+{{- if not (include "odoo-tenant.filestore.rwo" .) -}}{{- $replicas = add1 $replicas -}}{{- end -}}
+{{- $cronThreads := ternary 0 (int $v.config.maxCronThreads) $v.cron.dedicated -}}
+{{- $perWeb := 1 -}}
+{{- if gt $workers 0 -}}{{- $perWeb = add $workers $cronThreads 2 -}}{{- end -}}
+{{- $cron := 0 -}}
+{{- if $v.cron.dedicated -}}{{- $cron = add (int $v.cron.maxCronThreads) 1 -}}{{- end -}}
+{{- toJson (dict "webPods" $replicas "perWeb" $perWeb "cronProcesses" $cron "maxconn" (int $v.config.dbMaxconn)) -}}
 {{- end -}}
