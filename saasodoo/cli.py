@@ -166,7 +166,12 @@ def _spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 default="18.0",
                 show_default=True,
             ),
-            click.option("--domain", "domains", multiple=True, help="Extra custom domain."),
+            click.option(
+                "--domain",
+                "domains",
+                multiple=True,
+                help="Extra custom domain, routed once verified (tenant domains, verify-domain).",
+            ),
             click.option("--set", "sets", multiple=True, help="Chart value override a.b=value."),
         ]
     ):
@@ -309,7 +314,9 @@ def tenant_verify_domain(
 @tenant_arg
 @click.option("--plan", default=None, help="New plan.")
 @click.option("--odoo-version", type=click.Choice(ODOO_VERSIONS), default=None)
-@click.option("--domain", "domains", multiple=True, help="Replace the custom domains.")
+@click.option(
+    "--domain", "domains", multiple=True, help="Replace the custom domains (new ones pending)."
+)
 @click.option("--clear-domains", is_flag=True, help="Remove every custom domain.")
 @click.option("--set", "sets", multiple=True, help="Replace the overrides with a.b=value.")
 @wait_option
