@@ -287,6 +287,8 @@ def tenant_domains(ctx: click.Context, tenant_id: str, output: str) -> None:
             record = f'TXT {ch.txt_name} "{ch.txt_value}"  (or CNAME {ch.cname_target})'
         elif state.state == "unclaimed":
             record = "claimed on the next update or fleet ensure"
+        elif state.state == "taken":
+            record = "another tenant holds it now: remove it (tenant update --domain ...)"
         style = "green" if state.state == "verified" else "yellow"
         table.add_row(state.host, f"[{style}]{state.state}[/]", record)
     out.print(table)

@@ -18,9 +18,11 @@ The rules that need no cluster (canonical form, the platform's own names) are in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -37,13 +39,16 @@ from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, Tenan
 from saasodoo.errors import Conflict, NotFound
 from saasodoo.settings import Settings
 
+#: Annotation of a tenant namespace with its spec (as ``saasodoo.tenants`` records it).
+SPEC_ANNOTATION = "saasodoo.dev/spec"
+
 log = logging.getLogger(__name__)
 
 #: Label that marks the platform's domain claims.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 CLAIM_COMPONENT = "domain-claim"
 
-State = Literal["verified", "pending", "unclaimed"]
+State = Literal["verified", "pending", "unclaimed", "taken"]
 
 
 class HostTaken(Conflict):
@@ -122,8 +127,8 @@ class Domains:
 
     def states(self, spec: TenantSpec) -> list[DomainState]:
         """Each custom domain of ``spec``: verified (routed), pending with the record to
-        create, or unclaimed (a tenant from before claims existed; the next update or
-        ensure claims it)."""
+        create, unclaimed (a tenant from before claims existed; the next update or ensure
+        claims it) or taken (another tenant claimed it since: drop it)."""
         claims = self.claims_of(spec.id) if spec.custom_domains else {}
         out = []
         for host in spec.custom_domains:
@@ -133,9 +138,15 @@ class Domains:
                 out.append(DomainState(host, "verified", expected))
             elif claim is not None:
                 out.append(DomainState(host, "pending", expected))
+            elif self._held_by_other(spec.id, host):
+                out.append(DomainState(host, "taken"))
             else:
                 out.append(DomainState(host, "unclaimed"))
         return out
+
+    def _held_by_other(self, tenant_id: str, host: str) -> bool:
+        claim = self.kube.read_configmap(self.namespace, claim_name(host))
+        return claim is not None and _holder(claim) != tenant_id
 
     # -- claiming and releasing ------------------------------------------------------------
 
@@ -191,8 +202,8 @@ class Domains:
             if _holder(claim) == tenant_id and (not claim.owners or owner.uid in claim.owners):
                 return "held"
             if _holder(claim) == tenant_id or self._stale(claim):
-                # Left by a deleted tenant (or an earlier tenant of the same id): replace it,
-                # unless someone replaced it first (the uid precondition).
+                # Left by a deleted tenant (or an earlier tenant of the same id), or pending
+                # for too long: replace it, unless someone replaced it first (uid precondition).
                 log.warning("replacing the stale claim of %s (tenant %s)", host, _holder(claim))
                 self.kube.delete_configmap(self.namespace, name, uid=claim.uid)
                 continue
@@ -200,12 +211,28 @@ class Domains:
         raise Conflict(f"'{host}': its claim keeps changing; try again")
 
     def _stale(self, claim: ConfigMap) -> bool:
-        """Whether the claim's tenant is gone: its namespace does not exist, or is another
-        namespace than the one that claimed."""
+        """Whether the claim may be replaced: its tenant is gone (no namespace, or another
+        namespace than the one that claimed), or it never proved control of the host within
+        ``Settings.domain_pending_hours`` (an abandoned or squatted claim)."""
         ns = self.kube.read_namespace(namespace_for(_holder(claim)))
         if ns is None:
             return True
-        return bool(claim.owners) and ns.uid not in claim.owners
+        if claim.owners and ns.uid not in claim.owners:
+            return True
+        return self._expired(claim, ns)
+
+    def _expired(self, claim: ConfigMap, holder: Namespace) -> bool:
+        if claim.created is None:
+            return False
+        age = datetime.now(UTC) - claim.created
+        if age < timedelta(hours=self.settings.domain_pending_hours):
+            return False
+        raw = holder.annotations.get(SPEC_ANNOTATION)
+        try:
+            verified = json.loads(raw).get("verified_domains") or [] if raw else []
+        except (ValueError, AttributeError):
+            return False
+        return claim.data.get("host") not in verified
 
     def release(self, tenant_id: str, hosts: Iterable[str]) -> None:
         """Drop ``tenant_id``'s claims of ``hosts`` (other tenants' claims are left alone)."""

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default="saasodoo-system",
         description="Namespace of the platform's own objects (the custom domain claims).",
     )
+    domain_pending_hours: float = Field(
+        default=168,
+        ge=0,
+        description="How long a custom domain may stay claimed without proof of control; "
+        "after that another tenant may claim it (so nobody squats a host).",
+    )
     dns_nameserver: str | None = Field(
         default=None,
         description="Nameserver (IP address) asked when verifying custom domains; empty: the "

@@ -107,6 +107,7 @@ class ConfigMap:
     data: Mapping[str, str] = field(default_factory=dict)
     #: uids of the objects owning it (ownerReferences).
     owners: tuple[str, ...] = ()
+    created: datetime | None = None
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ConfigMap:
@@ -117,6 +118,7 @@ class ConfigMap:
             labels=meta.get("labels") or {},
             data=obj.get("data") or {},
             owners=tuple(str(o.get("uid", "")) for o in meta.get("ownerReferences") or []),
+            created=_timestamp(meta.get("creationTimestamp")),
         )
 
 
@@ -505,4 +507,13 @@ def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | Non
     if created:
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
     return None

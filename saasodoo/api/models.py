@@ -283,8 +283,9 @@ class DomainRecordOut(BaseModel):
 
 class DomainOut(BaseModel):
     host: str = Field(description="The custom domain, canonical (lower case, punycode).")
-    state: Literal["verified", "pending", "unclaimed"] = Field(
-        description="verified: routed to the tenant; pending: waiting for the DNS proof."
+    state: Literal["verified", "pending", "unclaimed", "taken"] = Field(
+        description="verified: routed to the tenant; pending: waiting for the DNS proof; "
+        "unclaimed: claimed on the next change; taken: another tenant holds it now."
     )
     record: DomainRecordOut | None = Field(
         description="The DNS record that proves control (null while unclaimed)."

@@ -357,3 +357,30 @@ def test_rollback_refuses_a_host_now_anothers(world: World, kube: Cluster) -> No
     finally:
         asyncio.run(tenants.update(world.a, custom_domains=[world.a_domain], wait=False))
         asyncio.run(tenants.update(b, custom_domains=[], wait=False))
+
+
+def test_a_claim_left_pending_too_long_can_be_taken(world: World, kube: Cluster) -> None:
+    """Nobody squats a host: a claim without proof of control past ``domain_pending_hours``
+    may be taken by another tenant; a verified one never is."""
+    b = world.b
+    host = f"squat-h{world.major}.example"
+    c, d = f"dom-sc-h{world.major}", f"dom-sd-h{world.major}"
+    expiring = Tenants(world.settings.model_copy(update={"domain_pending_hours": 0}))
+    cleanup(world.tenants, c, d)
+    try:
+        asyncio.run(world.tenants.update(b, custom_domains=[host], wait=False))
+        with pytest.raises(HostTaken):  # fresh: still B's
+            asyncio.run(world.fresh().create(spec(c, host), wait=False))
+        asyncio.run(expiring.create(spec(c, host), wait=False))
+        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert claim is not None and claim.labels["saasodoo.dev/tenant"] == c
+        assert [s.state for s in world.tenants.domain_states(b)] == ["taken"]
+        with pytest.raises(HostTaken):
+            asyncio.run(world.tenants.verify_domain(b, host, wait=False))
+        # A's domain is verified: it never expires.
+        with pytest.raises(HostTaken):
+            asyncio.run(expiring.create(spec(d, world.a_domain), wait=False))
+        assert owners_of(kube, world.a_domain) == [f"tenant-{world.a}"]
+    finally:
+        cleanup(world.tenants, c, d)
+        asyncio.run(world.tenants.update(b, custom_domains=[], wait=False))
