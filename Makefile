@@ -155,6 +155,10 @@ VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.
 bench: venv tools ## Benchmarks on a cluster of their own; writes docs/benchmarks.md (BENCH_ARGS=--help)
 	@$(PY) bench/run.py $(BENCH_ARGS)
 
+.PHONY: bench-odoo
+bench-odoo: venv ## Time the real Odoo 18 (init, backup, restore); writes its section of docs/benchmarks.md
+	@$(PY) bench/odoo.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (the tool cache stays)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

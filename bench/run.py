@@ -403,6 +403,15 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def kept_sections(out: Path) -> str:
+    """The sections other programs wrote into the file (bench/odoo.py's), kept as they are."""
+    text = out.read_text() if out.exists() else ""
+    begin, end = "<!-- odoo-bench:", "<!-- /odoo-bench -->"
+    if begin not in text or end not in text:
+        return ""
+    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per path in part 1")
@@ -440,7 +449,8 @@ def main() -> None:
     for name, step in steps:
         if name in parts:
             step()
-            out.write_text(bench.report())  # after each part: a long run keeps what it measured
+            # after each part: a long run keeps what it measured (and bench/odoo.py's section)
+            out.write_text(bench.report() + kept_sections(out))
     print(bench.report())
 
 

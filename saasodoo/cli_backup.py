@@ -1,4 +1,4 @@
-"""``saasodoo backup create|list|restore|prune|verify``: commands only parse options and call
+"""``saasodoo backup create|list|restore|import|prune|verify``: commands only parse options and call
 ``saasodoo.backups``. Mounted under the main group (``cli.add_command(backup)``), whose error
 handling turns saasodoo errors into one line and an exit code."""
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from saasodoo.backups import Backups, Policy, human_size
 from saasodoo.cli_common import err, out, output_option, print_json, tenant_arg
+from saasodoo.errors import InvalidInput
 from saasodoo.settings import Settings
 
 
@@ -149,6 +150,43 @@ def backup_restore(
         _json(result.to_dict())
         return
     out.print(f"[green]restored[/] {tenant_id} from {backup_name or 'the newest backup'} "
+              f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+
+
+@backup.command("import")
+@tenant_arg
+@click.argument("zip_path", metavar="ZIP", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--drop-previous", is_flag=True, help="Drop the data replaced (kept by default).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@timeout_option
+@output_option
+@click.pass_context
+def backup_import(
+    ctx: click.Context,
+    tenant_id: str,
+    zip_path: Path,
+    drop_previous: bool,
+    yes: bool,
+    timeout: float | None,
+    output: str,
+) -> None:
+    """Import ZIP (a backup of Odoo's database manager, or another host's) into TENANT:
+    checked (an Odoo backup of the tenant's Odoo version, intact, nothing its database role
+    may not create), stored beside its backups, then restored like one of them."""
+    if not zip_path.is_file():
+        raise InvalidInput(f"ZIP: no file {zip_path}")
+    if not yes:
+        click.confirm(
+            f"Replace the data of '{tenant_id}' by {zip_path.name} (Odoo is stopped meanwhile)?",
+            abort=True,
+        )
+    result = _service(ctx).import_zip(
+        tenant_id, zip_path, drop_previous=drop_previous, timeout=timeout
+    )
+    if output == "json":
+        _json(result.to_dict())
+        return
+    out.print(f"[green]imported[/] {zip_path.name} into {tenant_id} as {result.backup} "
               f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
 
 

@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages the project needs (scripts/apt-packages.txt) that are missing.
+# Install the Debian packages the project needs that are missing, from two lists:
+#   - scripts/apt-packages.txt: what the project's tools and tests need;
+#   - the vendor list of the Odoo server the `odoo` tests run ($SAASODOO_ODOO_APT_LIST, default
+#     ../shared/vendor/odoo/apt-packages.txt relative to the project root): the Debian 12 packages
+#     Odoo 18 runs on (its python3-* dependencies, fonts, postgresql-client). Kept where the
+#     vendor keeps it, beside the Odoo tarball, so the two cannot drift apart.
 #
 #   scripts/install-apt.sh           # install what is missing (needs root or passwordless sudo)
 #   scripts/install-apt.sh --check   # only report: exit 0 if all present, 3 if some are missing
@@ -15,9 +20,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 check_only=false
 [[ ${1:-} == --check ]] && check_only=true
 
-# The lists: the project's own, plus any list a vendored component brings (one package a line,
-# comments after '#'). Every list named here is read the same way.
-lists=("$SCRIPTS_DIR/apt-packages.txt")
+odoo_list=${SAASODOO_ODOO_APT_LIST:-../shared/vendor/odoo/apt-packages.txt}
+[[ $odoo_list = /* ]] || odoo_list=$REPO_ROOT/$odoo_list
+if [[ ! -f $odoo_list ]]; then
+  err "Odoo's package list not found: $odoo_list (set SAASODOO_ODOO_APT_LIST)"
+  exit 1
+fi
+
+# Every list is read the same way: one package a line, comments after '#'.
+lists=("$SCRIPTS_DIR/apt-packages.txt" "$odoo_list")
 mapfile -t wanted < <(sed 's/#.*//' "${lists[@]}" | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -10,19 +10,16 @@ no cluster can be had they fail and say why.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.gotrue import Postgres
-from tests.backups.helpers import PgServer
+from tests.servers import pg_server  # noqa: F401  (a fixture: local PostgreSQL, shared)
 from tests.support import ROOT, Cluster, Tools
 
-LAYER_MARKERS = ("unit", "chart", "postgres", "auth", "dns", "cluster")
+LAYER_MARKERS = ("unit", "chart", "postgres", "auth", "odoo", "dns", "cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -70,23 +67,3 @@ def kube(tools: Tools) -> Iterator[Cluster]:
         pytest.fail(f"scripts/cluster.sh up failed with exit code {proc.returncode}")
     kubeconfig = Path(proc.stdout.strip().splitlines()[-1])
     yield Cluster(kubeconfig=kubeconfig, simulated=True, tools=tools)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """PostgreSQL on 127.0.0.1 and a free port: Debian's server binaries (package `postgresql`),
-    a throw-away cluster owned by the `postgres` system user (tests run as root; PostgreSQL
-    refuses to), trust authentication (``scripts/gotrue.py``'s ``Postgres``)."""
-    base = Path(tempfile.mkdtemp(prefix="saasodoo-pg-"))
-    try:
-        pg = Postgres(base).start()
-    except RuntimeError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(str(exc))
-    server = PgServer(host="127.0.0.1", port=pg.port, bindir=pg.bindir)
-    try:
-        server.admin("CREATE ROLE odoo LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
-        yield server
-    finally:
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)

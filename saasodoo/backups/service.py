@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from kubernetes import client
 from saasodoo.adapters.kube import Kube, translate
 from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S3Store
 from saasodoo.backups import chart_backup as fmt
+from saasodoo.backups import importing
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
@@ -46,6 +48,9 @@ REPLICAS_ANNOTATION = "saasodoo.dev/replicas-before-restore"
 #: How long a recovery Job may take (it renames directories and drops scratch copies).
 RECOVER_SECONDS = 600
 SCRIPTS = "/opt/odoo-tenant"
+#: Where saasodoo records a tenant's spec (saasodoo.tenants.SPEC_ANNOTATION; that module
+#: imports this one).
+SPEC_ANNOTATION = "saasodoo.dev/spec"
 #: The components whose pods use the database and the filestore (stopped during a restore).
 ODOO_COMPONENTS = ("odoo", "cron")
 
@@ -547,6 +552,41 @@ class Backups:
                 "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": "postgres-password"}},
             },
         ]
+
+    def import_zip(
+        self,
+        tenant_id: str,
+        source: Path,
+        *,
+        drop_previous: bool = False,
+        timeout: float | None = None,
+        max_bytes: int = importing.MAX_IMPORT_BYTES,
+    ) -> RestoreResult:
+        """Bring a zip made elsewhere (Odoo's database manager, another host) into the
+        tenant: checked and rewritten into our format (see ``saasodoo.backups.importing``;
+        refused with InvalidInput before anything is stored), stored beside the tenant's
+        backups, then restored like one of them (scratch copy, checks, switch)."""
+        cronjob = self.cronjob(tenant_id)
+        store = self.store(tenant_id, cronjob)
+        version = self._odoo_version(cronjob["metadata"]["namespace"], tenant_id)
+        with tempfile.TemporaryDirectory(prefix="saasodoo-import-") as work:
+            prepared = importing.prepare(
+                source, Path(work), tenant=tenant_id, odoo_version=version, max_bytes=max_bytes
+            )
+            store.upload(prepared.name, prepared.path)
+            store.write(
+                prepared.name + ".json", json.dumps(prepared.manifest, sort_keys=True).encode()
+            )
+        log.info("import into %s: stored %s (from %s)", tenant_id, prepared.name, source.name)
+        return self.restore(tenant_id, prepared.name, drop_previous=drop_previous, timeout=timeout)
+
+    def _odoo_version(self, namespace: str, tenant_id: str) -> str:
+        """The tenant's Odoo series, from the spec saasodoo records on its namespace."""
+        ns = self.kube.read_namespace(namespace)
+        raw = (ns.annotations if ns else {}).get(SPEC_ANNOTATION)
+        if not raw:
+            raise NotFound(f"tenant '{tenant_id}': namespace {namespace} has no spec")
+        return str(json.loads(raw)["odoo_version"])
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None

@@ -1,34 +1,21 @@
 """Servers of the backup tests, started by the tests themselves and stopped at session end.
 
-- PostgreSQL: ``pg_server`` (tests/conftest.py); like the chart's PostgreSQL it has the
-  superuser `postgres` and a role `odoo` without CREATEDB that owns the tenant database.
+- PostgreSQL: `pg_server` of tests/servers.py (shared with the auth and Odoo tests).
 - S3: moto's server (`moto[server]` from PyPI, in the dev extras): a pure-Python implementation
   of the S3 REST API (SigV4, ListObjectsV2, multipart uploads), on 127.0.0.1 and a free port.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from scripts.gotrue import free_port
 from tests.backups.helpers import PgServer, S3Server
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+from tests.servers import free_port, wait_port
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from saasodoo.cli_backup import backup
 pytestmark = pytest.mark.unit
 
 
-def test_backup_group_has_its_five_commands() -> None:
-    assert set(backup.commands) == {"create", "list", "restore", "prune", "verify"}
+def test_backup_group_has_its_six_commands() -> None:
+    assert set(backup.commands) == {"create", "list", "restore", "import", "prune", "verify"}
     result = CliRunner().invoke(backup, ["create", "acme", "--kind", "scheduled"])
     assert result.exit_code == 2 and "on-demand" in result.output  # scheduled is the CronJob's
 

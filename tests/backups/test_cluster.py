@@ -10,7 +10,11 @@ run from the test, against the local PostgreSQL server."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +26,7 @@ from kubernetes import client
 from saasodoo.backups import Backups, Policy
 from saasodoo.backups.service import JOB_LABEL, REPLICAS_ANNOTATION, JobOutcome
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import NotFound, SaasodooError
+from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.backups.helpers import (
@@ -309,3 +313,60 @@ def test_prune_applies_the_tenants_retention_to_its_s3_folder(
     left = [b.name for b in tenant.backups.list_backups(tenant.id)]
     assert sorted(done.kept) == sorted(left) and len(left) == 3
     assert all(n + ".json" not in left for n in done.deleted)
+
+
+def test_import_checks_the_zip_stores_it_and_restores_it(
+    tenant: Tenant, s3_server: S3Server, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """`saasodoo backup import`: the tenant's Odoo version comes from its recorded spec, a
+    refused zip leaves the storage untouched, an accepted one is stored in our format beside
+    the tenant's backups and restored by a restore Job. (Zips of the real Odoo server and the
+    restore itself: tests/odoo/test_import.py.)"""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "--dbname", database],
+        env={**os.environ, **pg_server.env(database)},
+        capture_output=True,
+        check=True,
+    ).stdout
+    manifest = {"odoo_dump": "1", "db_name": database, "version": "18.0",
+                "major_version": "18.0", "version_info": [18, 0, 0, "final", 0, ""],
+                "pg_version": "15.0", "modules": {"base": "18.0.1.3"}}  # fmt: skip
+
+    def odoo_zip(path: Path, **changes: object) -> Path:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("dump.sql", dump)
+            for f in sorted((root / database).rglob("*")):
+                if f.is_file():
+                    zf.write(f, "filestore/" + f.relative_to(root / database).as_posix())
+            zf.writestr("manifest.json", json.dumps({**manifest, **changes}))
+        return path
+
+    s3 = s3_server.client()
+    folder = f"tenants/{tenant.id}/"
+
+    def stored() -> list[str]:
+        listing = s3.list_objects_v2(Bucket=tenant.bucket, Prefix=folder)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    before = stored()
+    old = odoo_zip(tmp_path / "v17.zip", version="17.0", major_version="17.0")
+    with pytest.raises(InvalidInput, match="a dump of Odoo 17.0; tenant '.*' runs Odoo 18.0"):
+        tenant.backups.import_zip(tenant.id, old, timeout=120)
+    assert stored() == before
+
+    result = tenant.backups.import_zip(tenant.id, odoo_zip(tmp_path / "moving-in.zip"), timeout=120)
+    assert result.ok and result.backup
+    assert sorted(set(stored()) - set(before)) == [
+        folder + result.backup,
+        folder + result.backup + ".json",
+    ]
+    ours = json.loads(s3.get_object(Bucket=tenant.bucket, Key=folder + result.backup + ".json")
+                      ["Body"].read())  # fmt: skip
+    assert ours["imported_from"] == "moving-in.zip" and ours["tenant"] == tenant.id
+    assert ours["sizes"]["filestore_files"] == 3 and ours["tables"]
+    job = client.BatchV1Api(tenant.backups.kube.api).read_namespaced_job(
+        result.job.name, tenant.namespace
+    )
+    assert f"--backup={result.backup}" in job.spec.template.spec.containers[0].command

@@ -93,8 +93,10 @@ def installed_modules(database: str) -> tuple[dict[str, str], str]:
 
     A database without Odoo's tables (not initialized yet) has no modules."""
     [[version]] = psql_query("SHOW server_version_num", database)
-    num = int(version)
-    pg_version = f"{num // 10000}.{num % 10000}"
+    # Written as Odoo's database manager writes it (odoo/service/db.py, dump_db_manifest:
+    # "%d.%d" % divmod(server_version / 100, 100)): "15.0" for 15.18, "9.6" for 9.6.24.
+    major, minor = divmod(int(version) / 100, 100)
+    pg_version = f"{int(major)}.{int(minor)}"
     has_modules = psql_query("SELECT to_regclass('public.ir_module_module') IS NOT NULL", database)
     if has_modules != [["t"]]:
         return {}, pg_version

@@ -1,0 +1,250 @@
+"""Import of a backup made elsewhere: a zip of Odoo's database manager (format zip) or another
+host's, checked and rewritten into our backup format, so that the usual restore (restore.py:
+scratch copy, checks against the manifest, switch; kill-safe) brings it in.
+
+Refused with InvalidInput naming the zip and the rule, before anything is stored:
+- not a zip, or a corrupt or truncated one (every member is read, its CRC checked);
+- not an Odoo backup: no `dump.sql` (plain SQL, Odoo's "zip" format) or no Odoo manifest;
+- a dump of another Odoo major version than the tenant's (Odoo migrates only forward, and
+  only through its upgrade scripts: the database must be upgraded first);
+- a dump needing objects the tenant's database role may not create (it owns its database,
+  nothing more): extensions only a superuser may create, roles, languages, foreign servers,
+  event triggers, `COPY ... PROGRAM`, ownership given to other roles;
+- larger than the limit.
+
+The zip is read and written in chunks, never whole in memory. The rewritten zip keeps Odoo's
+manifest fields and adds ours (checksums of the dump and of every file, row counts and row
+checksums per table computed from the dump, as backup.py does), with kind `on-demand` and
+`imported_from` naming the source file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saasodoo.backups import chart_backup as fmt
+from saasodoo.errors import InvalidInput
+
+#: Default upper bound of an imported zip (bytes).
+MAX_IMPORT_BYTES = 20 * 1024**3
+
+#: Extensions PostgreSQL marks trusted (any database owner may create them), PostgreSQL 13+.
+TRUSTED_EXTENSIONS = frozenset(
+    {
+        "btree_gin", "btree_gist", "citext", "cube", "dict_int", "fuzzystrmatch", "hstore",
+        "intarray", "isn", "lo", "ltree", "pg_trgm", "pgcrypto", "plpgsql", "seg", "tablefunc",
+        "tcn", "tsm_system_rows", "tsm_system_time", "unaccent", "uuid-ossp",
+    }
+)  # fmt: skip
+
+#: Statements of a plain dump that only a superuser (or another role) may run.
+FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = (
+    (re.compile(rb"^CREATE (ROLE|USER|GROUP)\b"), "creates a role"),
+    (re.compile(rb"^ALTER (ROLE|USER|GROUP)\b"), "changes a role"),
+    (re.compile(rb"^CREATE (OR REPLACE )?(TRUSTED )?(PROCEDURAL )?LANGUAGE\b"), "adds a language"),
+    (re.compile(rb"^CREATE EVENT TRIGGER\b"), "creates an event trigger"),
+    (re.compile(rb"^CREATE FOREIGN DATA WRAPPER\b"), "creates a foreign-data wrapper"),
+    (re.compile(rb"^CREATE SERVER\b"), "creates a foreign server"),
+    (re.compile(rb"^CREATE USER MAPPING\b"), "creates a user mapping"),
+    (re.compile(rb"^CREATE SUBSCRIPTION\b"), "creates a subscription"),
+    (re.compile(rb"^ALTER SYSTEM\b"), "changes the server's settings"),
+    (re.compile(rb"^CREATE (DATABASE|TABLESPACE)\b"), "creates a database or tablespace"),
+    (re.compile(rb"^SET (SESSION )?(SESSION AUTHORIZATION|ROLE)\b"), "switches roles"),
+    (re.compile(rb"^ALTER .* OWNER TO\b"), "gives objects to another role"),
+    (re.compile(rb"^COPY .* (FROM|TO) PROGRAM\b"), "runs a program on the server"),
+    (re.compile(rb"^\\connect\b"), "connects to another database"),
+)  # fmt: skip
+EXTENSION_RE = re.compile(rb'^CREATE EXTENSION (IF NOT EXISTS )?"?(?P<name>[\w-]+)"?')
+
+#: Odoo's own manifest fields (odoo/service/db.py dump_db_manifest), kept as they are.
+ODOO_FIELDS = ("odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
+               "modules")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A zip rewritten into our format, ready to store under `name` (+ `name.json`)."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+
+
+class DumpChecker:
+    """Follows plain pg_dump output and collects what the tenant's role may not run."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self._in_copy = False
+        self._pending = b""
+        self._lineno = 0
+
+    def feed(self, data: bytes) -> None:
+        lines = (self._pending + data).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def close(self) -> None:
+        if self._pending:
+            self._line(self._pending)
+            self._pending = b""
+
+    def _line(self, line: bytes) -> None:
+        self._lineno += 1
+        if self._in_copy:
+            self._in_copy = line != b"\\."
+            return
+        if fmt.COPY_RE.match(line):
+            self._in_copy = True
+            return
+        ext = EXTENSION_RE.match(line)
+        if ext and ext["name"].decode() not in TRUSTED_EXTENSIONS:
+            self._problem(
+                f"creates the extension {ext['name'].decode()}, which only a superuser may create"
+            )
+            return
+        for pattern, what in FORBIDDEN:
+            if pattern.match(line):
+                self._problem(f"{what} ({line[:80].decode(errors='replace')!r})")
+                return
+
+    def _problem(self, text: str) -> None:
+        if len(self.problems) < 5:
+            self.problems.append(f"line {self._lineno} {text}")
+
+
+def major(version: Any) -> str:
+    """ "18.0" of "18.0", "saas~18.2", [18, 0, ...]; "" if none."""
+    if isinstance(version, list) and version and isinstance(version[0], int):
+        return f"{version[0]}.0"
+    match = re.search(r"(\d+)\.\d+", str(version or ""))
+    return f"{match[1]}.0" if match else ""
+
+
+def read_manifest(zf: zipfile.ZipFile, label: str) -> dict[str, Any]:
+    names = set(zf.namelist())
+    missing = [n for n in ("dump.sql", "manifest.json") if n not in names]
+    if missing:
+        raise InvalidInput(
+            f"zip: {label} is not an Odoo backup (no {' and no '.join(missing)}); export it "
+            "from Odoo's database manager with the backup format 'zip (includes filestore)'"
+        )
+    try:
+        manifest = json.loads(zf.read("manifest.json"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"zip: {label}: manifest.json is not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not (
+        manifest.get("odoo_dump") or manifest.get("major_version") or manifest.get("version")
+    ):
+        raise InvalidInput(f"zip: {label} is not an Odoo backup (manifest.json is not Odoo's)")
+    return manifest
+
+
+def prepare(
+    source: Path,
+    work: Path,
+    *,
+    tenant: str,
+    odoo_version: str,
+    max_bytes: int = MAX_IMPORT_BYTES,
+    now: datetime.datetime | None = None,
+) -> Prepared:
+    """Check `source` and rewrite it into `work` in our format; InvalidInput if refused (and
+    nothing left in `work`)."""
+    label = source.name
+    size = source.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"zip: {label} has {size} bytes, more than the limit of {max_bytes}")
+    now = now or datetime.datetime.now(datetime.UTC)
+    name = f"{now.strftime(fmt.STAMP_FORMAT)}-on-demand.zip"
+    target = work / f".{name}.partial"
+    try:
+        with zipfile.ZipFile(source) as zf:
+            manifest = read_manifest(zf, label)
+            theirs = major(manifest.get("major_version") or manifest.get("version_info")
+                           or manifest.get("version"))  # fmt: skip
+            if theirs != major(odoo_version):
+                raise InvalidInput(
+                    f"zip: {label} is a dump of Odoo {theirs or 'of an unknown version'}; "
+                    f"tenant '{tenant}' runs Odoo {odoo_version}. Upgrade the database to "
+                    f"{odoo_version} first (Odoo's upgrade service), then import that dump"
+                )
+            written = _rewrite(zf, target, label)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
+        target.unlink(missing_ok=True)
+        raise InvalidInput(f"zip: {label} is corrupt or truncated ({exc})") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    dump_sha, dump_size, files, tables = written
+    ours: dict[str, Any] = {key: manifest[key] for key in ODOO_FIELDS if key in manifest}
+    ours.update(
+        {
+            "saasodoo": fmt.FORMAT_VERSION,
+            "tenant": tenant,
+            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "kind": "on-demand",
+            "odoo_version": odoo_version,
+            "imported_from": label,
+            "sizes": {
+                "dump": dump_size,
+                "filestore": sum(f["size"] for f in files.values()),
+                "filestore_files": len(files),
+            },
+            "checksums": {"dump.sql": dump_sha, "filestore": files},
+            "tables": tables,
+        }
+    )
+    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        zf.writestr("manifest.json", json.dumps(ours, indent=4, sort_keys=True))
+    ours["sizes"]["zip"] = target.stat().st_size
+    final = work / name
+    target.rename(final)
+    return Prepared(name, final, ours)
+
+
+def _rewrite(
+    zf: zipfile.ZipFile, target: Path, label: str
+) -> tuple[str, int, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    scanner = fmt.DumpScanner()
+    checker = DumpChecker()
+    digest = hashlib.sha256()
+    size = 0
+    files: dict[str, dict[str, Any]] = {}
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
+        with zf.open("dump.sql") as src, out.open("dump.sql", "w", force_zip64=True) as dst:
+            for block in iter(lambda: src.read(fmt.CHUNK), b""):
+                dst.write(block)
+                digest.update(block)
+                scanner.feed(block)
+                checker.feed(block)
+                size += len(block)
+        scanner.close()
+        checker.close()
+        if checker.problems:
+            raise InvalidInput(
+                f"zip: {label}: dump.sql needs what the tenant's database role may not do: "
+                + "; ".join(checker.problems)
+            )
+        for info in zf.infolist():
+            if not info.filename.startswith("filestore/") or info.is_dir():
+                continue
+            relative = info.filename.removeprefix("filestore/")
+            if relative.startswith("/") or ".." in relative.split("/"):
+                raise InvalidInput(f"zip: {label}: unsafe path {info.filename!r}")
+            file_digest = hashlib.sha256()
+            with zf.open(info) as src, out.open(info.filename, "w", force_zip64=True) as dst:
+                for block in iter(lambda: src.read(fmt.CHUNK), b""):
+                    dst.write(block)
+                    file_digest.update(block)
+            files[relative] = {"size": info.file_size, "sha256": file_digest.hexdigest()}
+    return digest.hexdigest(), size, files, scanner.result()

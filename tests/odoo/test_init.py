@@ -1,0 +1,76 @@
+"""A new tenant database, initialized exactly as the Odoo pod does it: the rendered `odoo-init`
+init container (files/odoo-init.py from the scripts ConfigMap, with its rendered arguments and
+environment) running the real Odoo 18 server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.odoo.conftest import InitRuns
+from tests.odoo.harness import ADMIN_PASSWORD, RpcError, rpc
+
+pytestmark = pytest.mark.odoo
+
+#: Rows ever written to the database's tables (PostgreSQL's cumulative statistics).
+WRITES = "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables"
+
+
+def outputs(runs: InitRuns) -> str:
+    return "\n\n".join(f"rc={r.returncode}\n{r.stdout}\n{r.stderr}" for r in runs.results)
+
+
+def test_three_concurrent_pods_initialize_the_database_once(initialized: InitRuns) -> None:
+    runs = initialized
+    assert all(r.returncode == 0 for r in runs.results), outputs(runs)
+    installs = [r for r in runs.results if "initializing database acme" in r.stdout]
+    admin_sets = [r for r in runs.results if "setting the admin user's login" in r.stdout]
+    noops = [r for r in runs.results if "is initialized: nothing to do" in r.stdout]
+    assert (len(installs), len(admin_sets), len(noops)) == (1, 1, 2), outputs(runs)
+    pg = runs.tenant.harness.pg
+    db = runs.tenant.db
+    assert pg.psql("SELECT state FROM ir_module_module WHERE name = 'base'", db).strip() == (
+        "installed"
+    )
+    marker = "SELECT count(*) FROM ir_config_parameter WHERE key = 'saasodoo.admin_initialized'"
+    assert pg.psql(marker, db).strip() == "1"
+    # web.base.url and report.url from the values (the Ingress URL, the in-cluster Service)
+    assert runs.params == {
+        "web.base.url": "https://acme.example.com",
+        "report.url": "http://acme-odoo-tenant:8069",
+    }
+    # --without-demo=all (the chart's default demoData: false) reached Odoo
+    assert pg.psql("SELECT count(*) FROM ir_module_module WHERE demo", db).strip() == "0"
+
+
+def test_a_second_run_is_a_no_op(initialized: InitRuns) -> None:
+    tenant = initialized.tenant
+    pg = tenant.harness.pg
+    tables = pg.psql(WRITES, tenant.db)
+    start = time.monotonic()
+    result = tenant.pod(initialized.docs).run("odoo-init")
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is initialized: nothing to do" in result.stdout
+    assert "running:" not in result.stdout  # no Odoo command at all
+    assert seconds < 15, f"a no-op start-up took {seconds:.1f}s"
+    time.sleep(0.6)  # statistics are flushed to the cumulative views at most every 500 ms
+    assert pg.psql(WRITES, tenant.db) == tables, "the second run wrote to the database"
+
+
+def test_the_admin_from_values_and_secret_logs_in_over_json_rpc(
+    initialized: InitRuns, started: list
+) -> None:
+    tenant = initialized.tenant
+    odoo = tenant.pod(initialized.docs).boot()
+    started.append(odoo)
+    with rpc(odoo.url) as client:
+        uid = client.login(tenant.db, tenant.email, ADMIN_PASSWORD)
+        (user,) = client.model("res.users", "read", [uid], ["login", "email"])
+        assert (user["login"], user["email"]) == (tenant.email, tenant.email)
+        groups = client.model("res.users", "has_group", [uid], "base.group_system")
+        assert groups is True
+    for login, password in ((tenant.email, "admin"), ("admin", "admin"), ("admin", ADMIN_PASSWORD)):
+        with rpc(odoo.url) as client, pytest.raises(RpcError, match="AccessDenied"):
+            client.login(tenant.db, login, password)
