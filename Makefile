@@ -73,6 +73,11 @@ tenant-status: venv ## Status of one tenant: make tenant-status ID=acme
 	@test -n "$(ID)" || { echo "usage: make tenant-status ID=<tenant>"; exit 2; }
 	@$(SAASODOO) tenant status $(ID)
 
+.PHONY: tenant-domains
+tenant-domains: venv ## Custom domains of a tenant and the DNS record to create: make tenant-domains ID=acme
+	@test -n "$(ID)" || { echo "usage: make tenant-domains ID=<tenant>"; exit 2; }
+	@$(SAASODOO) tenant domains $(ID)
+
 .PHONY: tenant-delete
 tenant-delete: venv ## Delete a tenant and its data: make tenant-delete ID=acme
 	@test -n "$(ID)" || { echo "usage: make tenant-delete ID=<tenant>"; exit 2; }

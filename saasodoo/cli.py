@@ -178,7 +178,9 @@ def _print_tenant(tenant: Tenant, output: str) -> None:
         table.add_row(f"[bold]{key}[/]", value)
     table.add_row("[bold]revision[/]", f"{d['revision']} ({d['release_status']})")
     if d["custom_domains"]:
-        table.add_row("[bold]domains[/]", ", ".join(d["custom_domains"]))
+        verified = set(tenant.spec.verified_domains)
+        shown = [h if h in verified else f"{h} (pending)" for h in d["custom_domains"]]
+        table.add_row("[bold]domains[/]", ", ".join(shown))
     out.print(table)
 
 
@@ -208,7 +210,12 @@ def _spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 default="18.0",
                 show_default=True,
             ),
-            click.option("--domain", "domains", multiple=True, help="Extra custom domain."),
+            click.option(
+                "--domain",
+                "domains",
+                multiple=True,
+                help="Extra custom domain, routed once verified (tenant domains, verify-domain).",
+            ),
             click.option("--set", "sets", multiple=True, help="Chart value override a.b=value."),
         ]
     ):
@@ -305,11 +312,57 @@ def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
     _print_tenant(_run(_tenants(ctx).get(check_tenant_id(tenant_id))), output)
 
 
+@tenant.command("domains")
+@tenant_arg
+@output_option
+@click.pass_context
+def tenant_domains(ctx: click.Context, tenant_id: str, output: str) -> None:
+    """Show TENANT's custom domains: verified (routed) or pending, with the DNS record
+    that proves control (then: saasodoo tenant verify-domain TENANT DOMAIN)."""
+    states = _tenants(ctx).domain_states(check_tenant_id(tenant_id))
+    if output == "json":
+        _print_json([s.to_dict() for s in states])
+        return
+    table = Table("DOMAIN", "STATE", "RECORD TO CREATE")
+    for state in states:
+        record = ""
+        if state.state == "pending" and state.challenge:
+            ch = state.challenge
+            record = f'TXT {ch.txt_name} "{ch.txt_value}"  (or CNAME {ch.cname_target})'
+        elif state.state == "unclaimed":
+            record = "claimed on the next update or fleet ensure"
+        elif state.state == "taken":
+            record = "another tenant holds it now: remove it (tenant update --domain ...)"
+        style = "green" if state.state == "verified" else "yellow"
+        table.add_row(state.host, f"[{style}]{state.state}[/]", record)
+    out.print(table)
+    err.print(f"{len(states)} custom domain(s)")
+
+
+@tenant.command("verify-domain")
+@tenant_arg
+@click.argument("domain")
+@wait_option
+@output_option
+@click.pass_context
+def tenant_verify_domain(
+    ctx: click.Context, tenant_id: str, domain: str, wait: bool, output: str
+) -> None:
+    """Check DOMAIN's DNS proof; once found it is verified and routed (helm upgrade).
+
+    Exit code 4 when the record is not there yet (the message names it)."""
+    with _progress(f"verifying {domain} for tenant {tenant_id}"):
+        result = _run(_tenants(ctx).verify_domain(check_tenant_id(tenant_id), domain, wait=wait))
+    _print_tenant(result, output)
+
+
 @tenant.command("update")
 @tenant_arg
 @click.option("--plan", default=None, help="New plan.")
 @click.option("--odoo-version", type=click.Choice(ODOO_VERSIONS), default=None)
-@click.option("--domain", "domains", multiple=True, help="Replace the custom domains.")
+@click.option(
+    "--domain", "domains", multiple=True, help="Replace the custom domains (new ones pending)."
+)
 @click.option("--clear-domains", is_flag=True, help="Remove every custom domain.")
 @click.option("--set", "sets", multiple=True, help="Replace the overrides with a.b=value.")
 @wait_option

@@ -55,10 +55,21 @@ class InvalidInput(SaasodooError):
         """From a pydantic ``ValidationError``: one FieldError per failed field."""
         fields = []
         for err in exc.errors(include_url=False, include_input=False):
-            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+            loc = _location(err["loc"]) or "(root)"
             msg = str(err["msg"]).removeprefix("Value error, ")
             fields.append(FieldError(f"{prefix}{loc}", msg))
         return cls(f"invalid {what}", fields)
+
+
+def _location(parts: Sequence[Any]) -> str:
+    """``('custom_domains', 0)`` -> ``custom_domains[0]``; names joined with dots."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 class NotFound(SaasodooError):

@@ -58,6 +58,7 @@ from saasodoo.core.values import (
     helm_merge,
 )
 from saasodoo.core.versions import check_version_change
+from saasodoo.domains import HostTaken
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import REPO_ROOT
 from saasodoo.tenants import (
@@ -332,7 +333,7 @@ class Fleet:
                 retried = steps.count(steps[-1]) > 1
                 if (
                     action not in (Action.INSTALL, Action.UPGRADE, Action.REINSTALL)
-                    or isinstance(exc, InvalidInput)
+                    or isinstance(exc, (InvalidInput, HostTaken))
                     or retried
                 ):
                     # Refused values leave no revision behind; nothing to remediate.
@@ -405,6 +406,8 @@ class Fleet:
                 applied_spec, suspended, applied=Applied(obs.lease.digest, rel.revision)
             )
         elif action in (Action.INSTALL, Action.UPGRADE, Action.REINSTALL):
+            # A recorded spec naming a platform host or another tenant's is not applied.
+            tenants.domains.claim(spec.id, spec.custom_domains)
             if action is Action.REINSTALL:
                 await self.helm.uninstall(spec.release, spec.namespace, wait=True)
             if action is not Action.UPGRADE:
@@ -427,6 +430,7 @@ class Fleet:
                     wait=True,
                 )
             tenants._record(spec, subject.suspended, applied=Applied(digest, rev.revision))
+            tenants.domains.release_except(spec.id, spec.custom_domains)
         elif action is Action.ROLLBACK:
             assert rel is not None and obs.last_good_revision is not None
             good = obs.last_good_revision

@@ -38,6 +38,30 @@ class Settings(BaseSettings):
     base_domain: str = Field(
         default="odoo.localhost", description="Tenants get <id>.<base_domain>."
     )
+    reserved_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains of the platform besides base_domain (e.g. the API's host when it "
+        "lives elsewhere): neither they nor any name under them can be a custom domain.",
+    )
+    system_namespace: str = Field(
+        default="saasodoo-system",
+        description="Namespace of the platform's own objects (the custom domain claims).",
+    )
+    domain_pending_hours: float = Field(
+        default=168,
+        ge=0,
+        description="How long a custom domain may stay claimed without proof of control; "
+        "after that another tenant may claim it (so nobody squats a host).",
+    )
+    dns_nameserver: str | None = Field(
+        default=None,
+        description="Nameserver (IP address) asked when verifying custom domains; empty: the "
+        "system's resolver configuration.",
+    )
+    dns_port: int = Field(default=53, ge=1, le=65535, description="Port of dns_nameserver.")
+    dns_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds one domain verification may take."
+    )
     ingress_class: str = Field(default="traefik", description="IngressClass of tenant Ingresses.")
     storage_class: str = Field(
         default="", description="StorageClass of tenant volumes; empty: the cluster default."
@@ -56,7 +80,7 @@ class Settings(BaseSettings):
     )
     history_max: int = Field(default=10, ge=0, description="Revisions kept per release.")
 
-    @field_validator("kubeconfig", mode="before")
+    @field_validator("kubeconfig", "dns_nameserver", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -20,11 +20,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied, Lease, parse_duration
 from saasodoo.core.spec import (
@@ -50,7 +52,8 @@ from saasodoo.core.values import (
     validate_against_schema,
 )
 from saasodoo.core.versions import check_version_change
-from saasodoo.errors import Conflict, InvalidInput, NotFound
+from saasodoo.domains import Domains, DomainState
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,6 +139,11 @@ class Tenants:
         if self._kube is None:
             self._kube = Kube(self.settings)
         return self._kube
+
+    @cached_property
+    def domains(self) -> Domains:
+        """Platform-wide claims of custom domains and their proof (``saasodoo.domains``)."""
+        return Domains(self.settings, lambda: self.kube)
 
     # -- pure helpers ---------------------------------------------------------------
 
@@ -242,6 +250,7 @@ class Tenants:
 
     async def render(self, spec: TenantSpec) -> str:
         """The manifests of a tenant, rendered by ``helm template`` without a cluster."""
+        self.domains.check_rules(spec)
         values = self.values_for(spec)
         return await self.helm.template(spec.release, spec.namespace, values.values)
 
@@ -278,8 +287,13 @@ class Tenants:
     ) -> Tenant:
         """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
 
-        ``owner`` (e.g. the API user's id) is recorded on the namespace.
+        ``owner`` (e.g. the API user's id) is recorded on the namespace. Custom domains are
+        claimed right after the namespace is created; a host of another tenant removes the
+        namespace again and raises HostTaken. A new tenant's domains start unverified.
         """
+        self.domains.check_rules(spec)  # the platform's own names: before any change
+        if spec.verified_domains:
+            spec = spec.model_copy(update={"verified_domains": ()})
         # Unknown plan, schema errors in overrides: refused here, before any change.
         values = await self.check_change(spec)
         digest = values.digest(await self.helm.digest_chart_version())
@@ -296,6 +310,7 @@ class Tenants:
                 **({OWNER_ANNOTATION: owner} if owner else {}),
             },
         )
+        await self._claim_or_undo_create(spec)
         try:
             self.kube.create_secret_if_absent(
                 spec.namespace,
@@ -314,6 +329,7 @@ class Tenants:
         except InvalidInput:
             # The chart refused the values before installing anything (one of its own
             # checks): leave nothing behind.
+            self._release_quietly(spec.id, list(spec.custom_domains))
             self.kube.delete_namespace(spec.namespace)
             self.kube.wait_namespace_gone(spec.namespace, timeout=120)
             raise
@@ -330,6 +346,15 @@ class Tenants:
         workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])
         obs = Observation(spec.id, "Active", release, tuple(workloads))
         return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner)
+
+    async def _claim_or_undo_create(self, spec: TenantSpec) -> None:
+        """Claim the new tenant's custom domains; if one is taken, remove the namespace."""
+        try:
+            self.domains.claim(spec.id, spec.custom_domains)
+        except BaseException:
+            self.kube.delete_namespace(spec.namespace)
+            await asyncio.to_thread(self.kube.wait_namespace_gone, spec.namespace, 120)
+            raise
 
     async def update(
         self,
@@ -397,6 +422,7 @@ class Tenants:
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
+        claimed = self.domains.claim(spec.id, spec.custom_domains)  # HostTaken: nothing done
         self._record(spec, suspended, lease=self.lease_for(operation, digest))
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
@@ -413,9 +439,18 @@ class Tenants:
                 self._record(*previous, lease=None)
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("could not restore the previous spec of %s", spec.namespace)
+            self._release_quietly(spec.id, claimed)
             raise
         self._record(spec, suspended, applied=Applied(digest, rev.revision))
+        # Hosts the release no longer routes are free for others only now.
+        self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev
+
+    def _release_quietly(self, tenant_id: str, hosts: list[str]) -> None:
+        try:
+            self.domains.release(tenant_id, hosts)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.warning("could not release the domain claims %s of %s", hosts, tenant_id)
 
     async def rollback_target(
         self, tenant_id: str, revision: int | None = None
@@ -469,6 +504,7 @@ class Tenants:
         head = await self.helm.status(spec.release, spec.namespace)
         if restored is not None and head is not None:
             self._record(restored, suspended, applied=Applied(digest, head.revision))
+            self.domains.release_except(spec.id, restored.custom_domains)
         else:
             self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
         return await self.get(tenant_id)
@@ -488,6 +524,9 @@ class Tenants:
         operation lease."""
         if target_values is None:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        # The revision's hosts may have been released and claimed by another tenant since.
+        routed = get_path(target_values, "ingress.customDomains")
+        self.domains.claim(spec.id, [str(h) for h in routed] if isinstance(routed, list) else [])
         manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
         target_claims = {
             d["metadata"]["name"]: (
@@ -533,6 +572,7 @@ class Tenants:
         if keep_volumes:
             self.kube.retain_volumes(spec.namespace, spec.id)
         await self.helm.uninstall(spec.release, spec.namespace, wait=wait)
+        self.domains.release_except(spec.id, ())  # the Ingress is gone: its hosts are free
         self.kube.delete_namespace(spec.namespace)
         if wait:
             self.kube.wait_namespace_gone(spec.namespace, timeout=300)
@@ -571,6 +611,35 @@ class Tenants:
         self.kube.patch_namespace(
             spec.namespace, labels={PLAN_LABEL: spec.plan}, annotations=annotations
         )
+
+    # -- custom domains ---------------------------------------------------------------------
+
+    def domain_states(self, tenant_id: str) -> list[DomainState]:
+        """Each custom domain: verified (routed) or pending, with the DNS record to create."""
+        ns = self._namespace(tenant_id)
+        return self.domains.states(self._spec_from_namespace(ns))
+
+    async def verify_domain(self, tenant_id: str, host: str, *, wait: bool = True) -> Tenant:
+        """Check the DNS proof of ``host`` (NotVerified names the record to create); once
+        found, the domain is verified and routed (``helm upgrade``)."""
+        try:
+            host = canonical_host(host)
+        except ValueError as exc:
+            raise InvalidInput("invalid domain", [FieldError("domain", str(exc))]) from None
+        ns = self._namespace(tenant_id)
+        spec = self._spec_from_namespace(ns)
+        self.domains.prove(spec, host)
+        if host in spec.verified_domains:
+            return await self.get(tenant_id)
+        verified = TenantSpec.parse(
+            {**spec.model_dump(), "verified_domains": [*spec.verified_domains, host]}
+        )
+        suspended = _is_suspended(ns)
+        await self._upgrade_to(
+            verified, suspended, (spec, suspended), "verify domain",
+            f"saasodoo: verify domain {host}", wait=wait,
+        )  # fmt: skip
+        return await self.get(tenant_id)
 
     # -- placement ------------------------------------------------------------------------
 

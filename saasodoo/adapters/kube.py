@@ -92,6 +92,7 @@ class Namespace:
     annotations: Mapping[str, str] = field(default_factory=dict)
     #: Active or Terminating.
     phase: str | None = None
+    uid: str = ""
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Namespace:
@@ -101,6 +102,32 @@ class Namespace:
             labels=meta.get("labels") or {},
             annotations=meta.get("annotations") or {},
             phase=(obj.get("status") or {}).get("phase"),
+            uid=meta.get("uid", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ConfigMap:
+    """What saasodoo reads of a ConfigMap (the platform's own records, e.g. domain claims)."""
+
+    name: str
+    uid: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, str] = field(default_factory=dict)
+    #: uids of the objects owning it (ownerReferences).
+    owners: tuple[str, ...] = ()
+    created: datetime | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ConfigMap:
+        meta = obj.get("metadata") or {}
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            labels=meta.get("labels") or {},
+            data=obj.get("data") or {},
+            owners=tuple(str(o.get("uid", "")) for o in meta.get("ownerReferences") or []),
+            created=_timestamp(meta.get("creationTimestamp")),
         )
 
 
@@ -259,6 +286,82 @@ class Kube:
                     f"namespace {name} still terminating after {timeout:.0f}s"
                 )
             time.sleep(0.5)
+
+    # -- configmaps (the platform's own records) ----------------------------------
+
+    def create_configmap(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        labels: dict[str, str],
+        data: dict[str, str],
+        owner: Namespace | None = None,
+    ) -> ConfigMap:
+        """Create a ConfigMap; Conflict if one of that name exists (an atomic claim: the
+        API server lets exactly one of two racing creates succeed). ``owner``: a namespace
+        whose deletion garbage-collects it. The namespace ``namespace`` is created if absent."""
+        meta: dict[str, Any] = {"name": name, "labels": labels}
+        if owner is not None and owner.uid:
+            meta["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Namespace", "name": owner.name, "uid": owner.uid}
+            ]
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+        for attempt in range(2):
+            self._count()
+            try:
+                with translate(f"create configmap {namespace}/{name}"):
+                    created = self.core.create_namespaced_config_map(
+                        namespace, body, _request_timeout=self.timeout
+                    )
+                break
+            except NotFound:
+                if attempt:
+                    raise
+                self.create_namespace_if_absent(namespace)
+        return ConfigMap.from_json(self.api.sanitize_for_serialization(created))
+
+    def create_namespace_if_absent(self, name: str) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+        }
+        self._count()
+        with contextlib.suppress(Conflict), translate(f"create namespace {name}"):
+            self.core.create_namespace(body, _request_timeout=self.timeout)
+
+    def read_configmap(self, namespace: str, name: str) -> ConfigMap | None:
+        try:
+            with translate(f"read configmap {namespace}/{name}"):
+                path = f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}"
+                return ConfigMap.from_json(self.get_json(path))
+        except NotFound:
+            return None
+
+    def list_configmaps(self, namespace: str, selector: str) -> list[ConfigMap]:
+        with translate(f"list configmaps in {namespace}"):
+            doc = self.get_json(
+                f"/api/v1/namespaces/{quote(namespace)}/configmaps",
+                [("labelSelector", selector)],
+            )
+        return [ConfigMap.from_json(item) for item in doc.get("items") or []]
+
+    def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete it (only if its uid is still ``uid``, when given); False if it was gone
+        or had been replaced."""
+        body = (
+            client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
+        )
+        self._count()
+        try:
+            with translate(f"delete configmap {namespace}/{name}"):
+                self.core.delete_namespaced_config_map(
+                    name, namespace, body=body, _request_timeout=self.timeout
+                )
+        except (NotFound, Conflict):  # a failed uid precondition answers 409
+            return False
+        return True
 
     # -- secrets ------------------------------------------------------------------
 
@@ -627,4 +730,13 @@ def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | Non
     if created:
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
     return None

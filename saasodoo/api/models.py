@@ -272,6 +272,34 @@ class UsageOut(BaseModel):
     pods: list[PodUsageOut] = Field(description="Empty until metrics-server has sampled them.")
 
 
+class DomainVerifyRequest(Strict):
+    domain: str = Field(
+        min_length=1, max_length=300, description="One of the tenant's custom domains."
+    )
+
+
+class DomainRecordOut(BaseModel):
+    txt_name: str = Field(description="Create a TXT record with this name...")
+    txt_value: str = Field(description="...holding this value,")
+    cname_target: str = Field(description="or make the domain a CNAME of this host.")
+
+
+class DomainOut(BaseModel):
+    host: str = Field(description="The custom domain, canonical (lower case, punycode).")
+    state: Literal["verified", "pending", "unclaimed", "taken"] = Field(
+        description="verified: routed to the tenant; pending: waiting for the DNS proof; "
+        "unclaimed: claimed on the next change; taken: another tenant holds it now."
+    )
+    record: DomainRecordOut | None = Field(
+        description="The DNS record that proves control (null while unclaimed)."
+    )
+
+
+class DomainList(BaseModel):
+    tenant_id: str
+    domains: list[DomainOut]
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     auth_mode: Literal["supabase", "local"]
@@ -287,6 +315,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     VerifyRequest,
     FleetEnsureRequest,
     FleetUpgradeRequest,
+    DomainVerifyRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorOut,
@@ -301,6 +330,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     BackupList,
     PlansOut,
     FleetOut,
+    DomainList,
     DistributionOut,
     UsageOut,
     HealthOut,

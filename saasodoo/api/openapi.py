@@ -25,7 +25,8 @@ ERRORS = {
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
     404: "No such tenant, revision, backup or job (or not the caller's), or no metrics API.",
-    409: "Clashes with the current state (exists already, operation in progress).",
+    409: "Clashes with the current state (exists already, operation in progress, a host "
+    "of another tenant, a custom domain not proven through DNS yet).",
     413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests to the auth server.",
@@ -170,6 +171,16 @@ OPERATIONS = (
     Op(
         "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API)", "tenants",
         (200, m.UsageOut), TENANT,
+    ),
+    Op(
+        "get", "/api/tenants/{tenant_id}/domains",
+        "Custom domains: verified (routed) or pending, with the DNS record to create",
+        "tenants", (200, m.DomainList), TENANT,
+    ),
+    Op(
+        "post", "/api/tenants/{tenant_id}/domains/verify",
+        "Check a custom domain's DNS proof; once found it is routed (409 until then)",
+        "tenants", (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.DomainVerifyRequest,
     ),
     Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),
        (403,)),

@@ -30,6 +30,7 @@ from saasodoo.api.models import (
     VerifyRequest,
 )
 from saasodoo.backups import Backups
+from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
@@ -150,6 +151,7 @@ def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
     spec = TenantSpec.parse(body.model_dump(exclude_none=True))
     # Unknown plan, overrides the chart's schema refuses: 422 now, nothing queued.
     run(svc.tenants.check_change(spec))
+    check_domains(svc, spec)
     try:
         run(svc.tenants.get(spec.id))
     except NotFound:
@@ -178,6 +180,7 @@ def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) 
     spec = TenantSpec.parse({**tenant.spec.model_dump(), **changes})
     # An older Odoo, an unknown plan, bad overrides: 422 now, as the lifecycle would refuse.
     run(svc.tenants.check_change(spec, tenant.spec))
+    check_domains(svc, spec)
     tenants = svc.tenants
     return svc.jobs.submit(
         "update",
@@ -224,6 +227,39 @@ def start_delete(svc: Services, user: User, tenant_id: str, keep_volumes: bool) 
     tenants = svc.tenants
     return svc.jobs.submit(
         "delete", user.id, tenant_id, lambda: _delete(tenants, tenant_id, keep_volumes)
+    )
+
+
+# -- custom domains ---------------------------------------------------------------------------
+
+
+def check_domains(svc: Services, spec: TenantSpec) -> None:
+    """422 for a platform name, 409 for another tenant's host, before anything is queued
+    (the claim in the job still decides a race)."""
+    svc.tenants.domains.check(spec)
+
+
+def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    tenant = owned_tenant(svc, user, tenant_id)
+    return [s.to_dict() for s in svc.tenants.domains.states(tenant.spec)]
+
+
+def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job:
+    """The DNS proof is checked now (409 naming the record when it is missing); the job then
+    routes the domain (helm upgrade)."""
+    tenant = owned_tenant(svc, user, tenant_id)
+    try:
+        host = canonical_host(domain)
+    except ValueError as exc:
+        raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
+    svc.tenants.domains.prove(tenant.spec, host)
+    tenants = svc.tenants
+    return svc.jobs.submit(
+        "verify-domain",
+        user.id,
+        tenant_id,
+        lambda: tenants.verify_domain(tenant_id, host, wait=True),
+        tenant_json,
     )
 
 

@@ -14,6 +14,8 @@ from saasodoo.api.errors import json_object
 from saasodoo.api.jobs import Job
 from saasodoo.api.models import (
     Accepted,
+    DomainList,
+    DomainVerifyRequest,
     HistoryOut,
     RollbackRequest,
     TenantCreate,
@@ -110,3 +112,16 @@ def rollback(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 def delete(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     keep = bool_arg("keep_volumes")
     return accepted(ops.start_delete(services(), bearer_user(), tenant_id, keep))
+
+
+@bp.get("/<tenant_id>/domains")
+def domains(tenant_id: str) -> Response:
+    states = ops.domain_states(services(), bearer_user(), tenant_id)
+    body = DomainList.model_validate({"tenant_id": tenant_id, "domains": states})
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("/<tenant_id>/domains/verify")
+def verify_domain(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = parse(DomainVerifyRequest, json_object())
+    return accepted(ops.start_verify_domain(services(), bearer_user(), tenant_id, body.domain))

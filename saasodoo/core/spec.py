@@ -16,9 +16,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
+from saasodoo.core.domains import canonical_host
 from saasodoo.core.limits import check_depth
 from saasodoo.errors import FieldError, InvalidInput
 
@@ -43,9 +45,6 @@ MIN_ID_LENGTH = 3
 MAX_ID_LENGTH = 30
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9-]{1,63})+$")
 
 #: Subdomains a tenant may not take: they belong to the platform, to mail, or mislead.
@@ -80,10 +79,8 @@ def validate_tenant_id(value: str) -> str:
 
 
 def validate_hostname(value: str) -> str:
-    value = value.lower().rstrip(".")
-    if not _HOSTNAME.match(value):
-        raise ValueError(f"'{value}' is not a valid host name")
-    return value
+    """A host name in canonical form (``saasodoo.core.domains.canonical_host``)."""
+    return canonical_host(value)
 
 
 def validate_email(value: str) -> str:
@@ -94,6 +91,9 @@ def validate_email(value: str) -> str:
         raise ValueError("must be an e-mail address like name@example.com")
     return candidate
 
+
+#: Chart values that make host names; never set through overrides.
+HOST_VALUES = ("subdomain", "baseDomain", "customDomains")
 
 TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
 Hostname = Annotated[str, AfterValidator(validate_hostname)]
@@ -110,7 +110,14 @@ class TenantSpec(BaseModel):
     plan: str = Field(default="starter", min_length=1, description="Name of a plan in values/.")
     odoo_version: OdooVersion = Field(default=DEFAULT_ODOO_VERSION)
     custom_domains: tuple[Hostname, ...] = Field(
-        default=(), description="Extra host names routed to the tenant."
+        default=(),
+        description="Extra host names of the tenant; each is routed once its owner proved "
+        "control of it (see verified_domains).",
+    )
+    verified_domains: tuple[Hostname, ...] = Field(
+        default=(),
+        description="The custom domains whose control was proven through DNS; set by "
+        "saasodoo's verification, never by a request. Only these are routed.",
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
@@ -131,6 +138,34 @@ class TenantSpec(BaseModel):
                 raise ValueError(f"'{d}' is listed twice")
             seen.add(d)
         return domains
+
+    @field_validator("verified_domains")
+    @classmethod
+    def _verified_are_custom(
+        cls, verified: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        # A domain dropped from custom_domains loses its verification (added again, it
+        # is claimed anew and needs a new proof).
+        custom = info.data.get("custom_domains") or ()
+        return tuple(d for d in custom if d in set(verified))
+
+    @field_validator("overrides")
+    @classmethod
+    def _no_hosts_in_overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        ingress = overrides.get("ingress")
+        if isinstance(ingress, dict):
+            for key in HOST_VALUES:
+                if key in ingress:
+                    raise ValueError(
+                        f"may not set ingress.{key}: a tenant's hosts come from its id, the "
+                        "base domain and its verified custom_domains"
+                    )
+        return overrides
+
+    @property
+    def live_domains(self) -> tuple[str, ...]:
+        """The custom domains routed to the tenant: the verified ones."""
+        return self.verified_domains
 
     @property
     def namespace(self) -> str:

@@ -91,7 +91,8 @@ def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
             "className": platform.ingress_class,
             "subdomain": spec.id,
             "baseDomain": platform.base_domain,
-            "customDomains": list(spec.custom_domains),
+            # Only the custom domains whose owner proved control are routed.
+            "customDomains": list(spec.live_domains),
         },
     }
 

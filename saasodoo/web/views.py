@@ -307,10 +307,12 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
             raise
         found = None
     backups, backups_note = _backups(svc, user, tenant_id) if found else ([], "")
+    domains = svc.tenants.domains.states(found.spec) if found else []
     return render_template(
         "tenant.html",
         tenant_id=tenant_id,
         tenant=found,
+        domains=domains,
         job=job,
         last_job=_last_job(svc, user, tenant_id),
         backups=backups,
@@ -348,6 +350,8 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             name = request.form.get("backup", "").strip()
             body = ops.parse(RestoreRequest, {"backup": name} if name else {})
             ops.start_restore(svc, user, tenant_id, body)
+        elif action == "verify-domain":
+            ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":
             if request.form.get("confirm", "").strip() != tenant_id:
                 raise InvalidInput(

@@ -110,6 +110,33 @@ def test_missing_and_garbage_tokens_answer_401(client: FlaskClient) -> None:
         ('{"id": "acme", "admin_email": "a@example.com", "plan": "gold"}', 422, None),
         ('{"id": "acme", "admin_email": "a@example.com", "odoo_version": "12.0"}', 422, None),
         ('{"id": "acme", "admin_email": "a@example.com", "custom_domains": ["a b"]}', 422, None),
+        # The platform's names and wildcards are never a custom domain (issue 18).
+        (
+            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["odoo.localhost"]}',
+            422,
+            "custom_domains[0]",
+        ),
+        (
+            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["x.io", "API.odoo.'
+            'LOCALHOST"]}',
+            422,
+            "custom_domains[1]",
+        ),
+        (
+            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["other.odoo.localhost"]}',
+            422,
+            "custom_domains[0]",
+        ),
+        (
+            '{"id": "acme", "admin_email": "a@x.io", "custom_domains": ["*.shop.example"]}',
+            422,
+            "custom_domains[0]",
+        ),
+        (
+            '{"id": "acme", "admin_email": "a@x.io", "overrides": {"ingress": {"subdomain": ""}}}',
+            422,
+            "overrides",
+        ),
         ('{"id": "acme", "admin_email": "a@example.com", "overrides": {}}', 422, "overrides"),
     ],
 )

@@ -106,6 +106,12 @@ def test_a_custom_domain_cannot_repeat_the_main_host(helm3: Path) -> None:
     assert "ingress.customDomains" in error and "repeats a host" in error
 
 
+@pytest.mark.parametrize("host", ["example.com", "api.example.com", "other.example.com"])
+def test_a_custom_domain_is_never_a_platform_name(helm3: Path, host: str) -> None:
+    error = render_error(helm3, "--set", f"ingress.customDomains={{{host}}}")
+    assert "ingress.customDomains" in error and "never a custom domain" in error
+
+
 def test_host_names_are_validated(helm3: Path) -> None:
     error = render_error(helm3, "--set", "ingress.customDomains={Not_A_Host}")
     assert "/ingress/customDomains/0" in error

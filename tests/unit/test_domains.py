@@ -1,0 +1,184 @@
+"""The pure rules of custom domains: canonical form, the platform's names, the DNS proof."""
+
+from __future__ import annotations
+
+import pytest
+
+from saasodoo.core.domains import (
+    canonical_host,
+    challenge,
+    check_custom_domains,
+    claim_name,
+    platform_rule,
+    proven,
+)
+from saasodoo.core.plans import Catalog, Plan
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.values import Platform, compute_values
+from saasodoo.errors import InvalidInput
+
+pytestmark = pytest.mark.unit
+
+BASE = "odoo.example.com"
+GOOD = {"id": "bravo", "admin_email": "b@bravo.example"}
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("ERP.Acme.example.", "erp.acme.example"),
+        ("  erp.acme.example ", "erp.acme.example"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("BÜCHER.example", "xn--bcher-kva.example"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("ＥＲＰ。acme。example", "erp.acme.example"),  # full-width letters and dots
+    ],
+)
+def test_canonical_form(given: str, canonical: str) -> None:
+    assert canonical_host(given) == canonical
+
+
+@pytest.mark.parametrize(
+    ("given", "rule"),
+    [
+        ("*.acme.example", "wildcards are not supported"),
+        ("*", "wildcards are not supported"),
+        ("a..example", "not a valid host name"),
+        ("", "empty"),
+        (".", "empty"),
+        ("localhost", "at least two labels"),
+        ("10.0.0.1", "at least two labels"),
+        ("a_b.example", "not a valid host name"),
+        ("not a host", "not a valid host name"),
+        ("xn--zz.example", "not a valid host name"),
+        ("-acme.example", "not a valid host name"),
+        ("a" * 64 + ".example", "not a valid host name"),
+    ],
+)
+def test_invalid_hosts(given: str, rule: str) -> None:
+    with pytest.raises(ValueError, match=rule):
+        canonical_host(given)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        BASE,  # the base domain itself
+        f"alpha.{BASE}",  # another tenant's subdomain
+        f"api.{BASE}",  # the platform's API
+        f"deep.alpha.{BASE}",
+        f"bravo.{BASE}",  # the tenant's own host: routed anyway
+    ],
+)
+def test_platform_names_are_never_custom_domains(host: str) -> None:
+    assert platform_rule(canonical_host(host), "bravo", BASE) is not None
+
+
+def test_platform_rule_names_the_rule_and_allows_the_rest() -> None:
+    assert "belongs to the platform" in str(platform_rule(f"api.{BASE}", "bravo", BASE))
+    assert "own host" in str(platform_rule(f"bravo.{BASE}", "bravo", BASE))
+    assert platform_rule("shop.bravo.example", "bravo", BASE) is None
+    # A name that merely ends like the base domain is not under it.
+    assert platform_rule(f"evil{BASE}", "bravo", BASE) is None
+    # Reserved domains elsewhere (e.g. the API's own host) count as the platform too.
+    assert platform_rule("x.api.saas.example", "bravo", BASE, ["API.saas.example."])
+
+
+def test_check_names_each_offending_index() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_custom_domains("bravo", ["ok.bravo.example", f"alpha.{BASE}", f"api.{BASE}"], BASE)
+    assert [f.field for f in exc.value.fields] == ["custom_domains[1]", "custom_domains[2]"]
+    assert exc.value.exit_code == 2 and exc.value.http_status == 422
+
+
+def test_spec_puts_hosts_in_canonical_form_and_names_the_index() -> None:
+    spec = TenantSpec.parse({**GOOD, "custom_domains": ["Shop.Bravo.Example.", "bücher.example"]})
+    assert spec.custom_domains == ("shop.bravo.example", "xn--bcher-kva.example")
+    with pytest.raises(InvalidInput) as exc:
+        TenantSpec.parse({**GOOD, "custom_domains": ["ok.example", "*.bravo.example"]})
+    assert exc.value.fields[0].field == "custom_domains[1]"
+    assert "wildcards" in exc.value.fields[0].message
+    # Two spellings of one host are one host.
+    with pytest.raises(InvalidInput, match="listed twice"):
+        TenantSpec.parse({**GOOD, "custom_domains": ["bücher.example", "XN--BCHER-KVA.example."]})
+
+
+def test_overrides_cannot_set_hosts() -> None:
+    for key in ("customDomains", "subdomain", "baseDomain"):
+        with pytest.raises(InvalidInput) as exc:
+            TenantSpec.parse({**GOOD, "overrides": {"ingress": {key: "x"}}})
+        assert exc.value.fields[0].field == "overrides"
+        assert f"ingress.{key}" in exc.value.fields[0].message
+    TenantSpec.parse({**GOOD, "overrides": {"ingress": {"annotations": {"a": "b"}}}})
+
+
+def test_verified_domains_follow_custom_domains() -> None:
+    spec = TenantSpec.parse(
+        {
+            **GOOD,
+            "custom_domains": ["a.bravo.example", "b.bravo.example"],
+            "verified_domains": ["b.bravo.example", "other.example"],
+        }
+    )
+    assert spec.verified_domains == ("b.bravo.example",)
+    dropped = TenantSpec.parse({**spec.model_dump(), "custom_domains": ["a.bravo.example"]})
+    assert dropped.verified_domains == ()
+
+
+def test_only_verified_domains_are_routed() -> None:
+    catalog = Catalog(base={}, plans={"starter": Plan(name="starter")})
+    platform = Platform(base_domain=BASE)
+    spec = TenantSpec.parse(
+        {
+            **GOOD,
+            "custom_domains": ["a.bravo.example", "b.bravo.example"],
+            "verified_domains": ["b.bravo.example"],
+        }
+    )
+    ingress = compute_values(spec, catalog, platform).values["ingress"]
+    assert ingress["customDomains"] == ["b.bravo.example"]
+    pending = TenantSpec.parse({**GOOD, "custom_domains": ["a.bravo.example"]})
+    assert compute_values(pending, catalog, platform).values["ingress"]["customDomains"] == []
+
+
+def test_challenge_is_per_tenant_host_and_claim() -> None:
+    one = challenge("bravo", "shop.bravo.example", "uid-1", BASE)
+    assert one.txt_name == "_saasodoo-challenge.shop.bravo.example"
+    assert one.txt_value.startswith("saasodoo-verify=") and len(one.txt_value) > 40
+    assert one.cname_target == f"bravo.{BASE}"
+    assert one == challenge("bravo", "shop.bravo.example", "uid-1", BASE)
+    others = {
+        challenge("alpha", "shop.bravo.example", "uid-1", BASE).txt_value,
+        challenge("bravo", "www.bravo.example", "uid-1", BASE).txt_value,
+        challenge("bravo", "shop.bravo.example", "uid-2", BASE).txt_value,  # claimed anew
+    }
+    assert one.txt_value not in others and len(others) == 3
+
+
+def test_proof_by_txt_or_cname() -> None:
+    expected = challenge("bravo", "shop.bravo.example", "uid-1", BASE)
+    assert proven(expected, ["v=spf1 -all", expected.txt_value], None)
+    assert proven(expected, [], f"Bravo.{BASE}.")
+    assert not proven(expected, [], None)
+    assert not proven(expected, [expected.txt_value + "x"], None)
+    assert not proven(expected, [challenge("alpha", expected.host, "uid-1", BASE).txt_value], None)
+    assert not proven(expected, [], f"alpha.{BASE}")
+    assert not proven(expected, [], "not a host")
+
+
+def test_claim_names_are_stable_valid_object_names() -> None:
+    name = claim_name("shop.bravo.example")
+    assert name == claim_name("shop.bravo.example") != claim_name("shop.alpha.example")
+    assert name.startswith("domain-") and len(name) <= 63 and name.replace("-", "").isalnum()
+
+
+def test_single_label_base_domain_still_guards_its_names() -> None:
+    assert platform_rule("api.localhost", "bravo", "localhost")
+    assert platform_rule("shop.example", "bravo", "LOCALHOST.") is None
+    assert challenge("bravo", "shop.example", "u", "Localhost").cname_target == "bravo.localhost"
+
+
+def test_the_spec_annotation_is_the_one_tenants_records() -> None:
+    from saasodoo import domains, tenants
+
+    assert domains.SPEC_ANNOTATION == tenants.SPEC_ANNOTATION
