@@ -143,6 +143,7 @@ JSON_ROUTES = [
     ("POST", "/api/tenants/acme/rollback", False),
     ("POST", "/api/tenants/acme/backups/restore", False),
     ("POST", "/api/tenants/acme/backups/verify", False),
+    ("POST", "/api/tenants/acme/domains/verify", False),
     ("POST", "/api/admin/fleet/ensure", True),
     ("POST", "/api/admin/fleet/upgrade", True),
 ]
