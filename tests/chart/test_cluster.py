@@ -415,3 +415,55 @@ def test_two_tenants_side_by_side_are_isolated_by_the_stored_policies(
     finally:
         kube.helm(3, "uninstall", "beta", "-n", beta, check=False)
         delete_namespace(kube, beta)
+
+
+def postgresql_image(kube: Cluster, namespace: str, release: str) -> str:
+    sts = kube.apps.read_namespaced_stateful_set(f"{release}-odoo-tenant-postgresql", namespace)
+    (image,) = [c.image for c in sts.spec.template.spec.containers if c.name == "postgresql"]
+    return str(image)
+
+
+@pytest.mark.parametrize("major", [3, 4], ids=["helm3", "helm4"])
+def test_postgresql_image_change_of_major_or_debian_release_needs_confirmation(
+    kube: Cluster, namespace: str, major: int
+) -> None:
+    """A new build of the running major and Debian release goes through; another release or
+    major (or the floating tag of chart 0.1.0) is refused on upgrade, naming the running
+    image, until `postgresql.upgradeFrom` confirms it (the README's steps done)."""
+    release, chart = "pgimg", str(CHART)
+
+    def upgrade(*sets: str) -> subprocess.CompletedProcess[str]:
+        args = [a for s in sets for a in ("--set", s)]
+        return kube.helm(
+            major, "upgrade", release, chart, "-n", namespace, "--reuse-values", *args,
+            check=False,
+        )  # fmt: skip
+
+    kube.helm(
+        major, "install", release, chart, "-n", namespace,
+        "--set", "postgresql.image.tag=17.8-bookworm",
+    )  # fmt: skip
+    running = postgresql_image(kube, namespace, release)
+    assert running.endswith(":17.8-bookworm")
+
+    same_series = upgrade("postgresql.image.tag=17.9-bookworm")
+    assert same_series.returncode == 0, same_series.stderr
+    running = postgresql_image(kube, namespace, release)
+
+    for tag in ("17.9-trixie", "18.1-bookworm"):
+        refused = upgrade(f"postgresql.image.tag={tag}")
+        assert refused.returncode != 0
+        assert f"runs {running}" in refused.stderr, refused.stderr
+        assert f"postgresql.upgradeFrom={running}" in refused.stderr, refused.stderr
+        assert postgresql_image(kube, namespace, release) == running
+
+    # A confirmation naming another image than the running one confirms nothing.
+    stale = upgrade("postgresql.image.tag=17.9-trixie", "postgresql.upgradeFrom=postgres:17")
+    assert stale.returncode != 0 and "upgradeFrom" in stale.stderr
+
+    confirmed = upgrade("postgresql.image.tag=17.9-trixie", f"postgresql.upgradeFrom={running}")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert postgresql_image(kube, namespace, release).endswith(":17.9-trixie")
+    history = json.loads(kube.helm(major, "history", release, "-n", namespace, "-o", "json").stdout)
+    assert [h["status"] for h in history][-1] == "deployed"
+    kube.helm(major, "uninstall", release, "-n", namespace, check=False)

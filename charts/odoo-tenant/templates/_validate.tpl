@@ -99,3 +99,37 @@ or restore Job and the init step, and PostgreSQL's 3 reserved superuser slots.
 {{- if $v.cron.dedicated -}}{{- $cron = add (int $v.cron.maxCronThreads) 1 -}}{{- end -}}
 {{- toJson (dict "webPods" $replicas "perWeb" $perWeb "cronProcesses" $cron "maxconn" (int $v.config.dbMaxconn)) -}}
 {{- end -}}
+
+{{/*
+A change of the running PostgreSQL's major or Debian release on an upgrade, refused unless
+postgresql.upgradeFrom names the running image (values.yaml explains why). `lookup` reads the
+live StatefulSet; it returns nothing under `helm template` and client-side dry runs, where
+there is nothing running to protect.
+*/}}
+{{- define "odoo-tenant.validate.postgresqlImageChange" -}}
+{{- $v := .Values.postgresql -}}
+{{- if and $v.enabled .Release.IsUpgrade -}}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "odoo-tenant.postgresql.fullname" .) -}}
+{{- $running := "" -}}
+{{- if $sts -}}
+{{- range $sts.spec.template.spec.containers -}}
+{{- if eq .name "postgresql" -}}{{- $running = .image -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $new := include "odoo-tenant.postgresql.image" . -}}
+{{- if and $running (ne $running $new) (ne $v.upgradeFrom $running) -}}
+{{- $was := include "odoo-tenant.postgresql.series" $running -}}
+{{- $next := include "odoo-tenant.postgresql.series" $new -}}
+{{- if ne $was $next -}}
+{{- fail (printf "postgresql.image: the tenant's PostgreSQL runs %s; %s is another PostgreSQL major or Debian release (%s -> %s). Follow the chart README's \"PostgreSQL image upgrades\", then confirm with postgresql.upgradeFrom=%s" $running $new ($was | default "unknown") $next $running) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<major>-<Debian release>" of an image reference (`…postgres:17.8-trixie@sha256:…` ->
+`17-trixie`); a tag without a release (`17`) gives `17-`, which matches no full tag. */}}
+{{- define "odoo-tenant.postgresql.series" -}}
+{{- $tag := regexReplaceAll "@.*$" . "" | regexFind "[^:/]+$" -}}
+{{- printf "%s-%s" (regexFind "^[0-9]+" $tag) (regexFind "[a-z]+$" $tag) -}}
+{{- end -}}
