@@ -21,6 +21,10 @@ tool_version() {
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
     metrics-server) echo "$METRICS_SERVER_VERSION" ;;
+    kubernetes-node) echo "$KUBERNETES_VERSION" ;;
+    kube-router) echo "$KUBE_ROUTER_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
+    traefik) echo "$TRAEFIK_VERSION" ;;
     *) return 1 ;;
   esac
 }
