@@ -29,7 +29,7 @@ IMAGES_SRC=$REPO_ROOT/images
 IMAGE_CACHE=$TOOLS_DIR/images
 ODOO_SOURCE=${SAASODOO_ODOO_SOURCE:-$REPO_ROOT/../shared/vendor/odoo/odoo-18.0-504b0670-min.tar.xz}
 ODOO_APT_PACKAGES=${SAASODOO_ODOO_APT_PACKAGES:-$(dirname "$ODOO_SOURCE")/apt-packages.txt}
-ALL_IMAGES=(pause postgres odoo coredns traefik)
+ALL_IMAGES=(pause postgres odoo coredns traefik busybox)
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # image_ref NAME: the reference the image is tagged with (what the chart's defaults resolve to).
@@ -38,6 +38,7 @@ image_ref() {
     pause) echo "localhost/saasodoo/pause:1" ;;
     postgres) echo "docker.io/library/postgres:17" ;;
     odoo) echo "docker.io/library/odoo:18.0" ;;
+    busybox) echo "docker.io/library/busybox:1.37" ;;
     coredns) echo "localhost/saasodoo/coredns:$COREDNS_VERSION" ;;
     traefik) echo "localhost/saasodoo/traefik:$TRAEFIK_VERSION" ;;
     *) return 1 ;;
@@ -102,6 +103,15 @@ rootfs_static() { # OUT BINARY
 rootfs_coredns() { rootfs_static "$1" "$(tool_bin coredns coredns)"; }
 rootfs_traefik() { rootfs_static "$1" "$(tool_bin traefik traefik)"; }
 
+# busybox (the probe image of scripts/test-network-isolation.py): Debian's static busybox 1.37
+# alone, its applets linked into /bin.
+rootfs_busybox() {
+  sources trixie | mmdebstrap --variant=extract --mode=root --format=tar --include=busybox-static \
+    --customize-hook='chroot "$1" /bin/busybox --install -s /bin' \
+    --customize-hook='mkdir -p "$1"/tmp && chmod 1777 "$1"/tmp' \
+    trixie "$1" -
+}
+
 # PostgreSQL 17 from Debian trixie. The postgres user and group get uid/gid 999 before the
 # package creates them (as in the official image); the package's default cluster is removed.
 # Left out: the LLVM JIT (llvmjit.so, its bitcode and libLLVM, ~150 MB); PostgreSQL then runs
@@ -123,17 +133,15 @@ rootfs_postgres() {
     "$POSTGRES_SUITE" "$out" -
 }
 
-# Odoo 18.0 from its source tree, on the Debian packages the tree's list names. Odoo lives where
-# Debian's odoo package puts it (/usr/lib/python3/dist-packages/odoo, the addons merged in,
-# /usr/bin/odoo), as in the official image; user odoo is uid 100, gid 101. The suite is trixie,
-# like the postgres image: the backup Jobs run pg_dump/psql from this image, which must be at
-# least the server's major version (17; bookworm has only 15). The list is written for bookworm:
-# odoo_packages maps it (python3-pypdf2 -> python3-pypdf, which Odoo 18 also supports;
-# python3-renderpm is part of trixie's python3-reportlab).
-ODOO_SUITE=trixie
+# Odoo 18.0 from its source tree, on the Debian packages the tree's list names (bookworm, Python
+# 3.11). Odoo lives where Debian's odoo package puts it (/usr/lib/python3/dist-packages/odoo,
+# the addons merged in, /usr/bin/odoo), as in the official image; user odoo is uid 100, gid 101.
+# Not trixie: this Odoo 18.0 tree fails there (Python 3.13: safe_eval refuses the new TO_BOOL
+# opcode; Werkzeug 3.1 has no __version__). Its PostgreSQL 17 client is a layer of its own
+# (rootfs_pgclient): bookworm's 15 cannot dump the postgres:17 server.
+ODOO_SUITE=bookworm
 odoo_packages() {
-  sed 's/#.*//' "$ODOO_APT_PACKAGES" | tr -s ' \t' '\n' | grep -v '^$' |
-    sed 's/^python3-pypdf2$/python3-pypdf/; /^python3-renderpm$/d' | paste -sd, -
+  sed 's/#.*//' "$ODOO_APT_PACKAGES" | tr -s ' \t' '\n' | grep -v '^$' | paste -sd, -
 }
 rootfs_odoo() {
   local out=$1 pkgs src tree status=0
@@ -145,7 +153,7 @@ rootfs_odoo() {
   tree=$(echo "$src"/odoo-*)
   sources "$ODOO_SUITE" |
     mmdebstrap "${MMDEBSTRAP_COMMON[@]}" \
-      --include="python3,curl,ca-certificates,$pkgs,postgresql-client-$POSTGRES_MAJOR" \
+      --include="python3,curl,ca-certificates,$pkgs" \
       --essential-hook="$(system_user odoo 100 101 /var/lib/odoo /usr/sbin/nologin)" \
       --customize-hook="cp -a '$tree/odoo' \"\$1\"/usr/lib/python3/dist-packages/odoo" \
       --customize-hook="cp -a '$tree/addons/.' \"\$1\"/usr/lib/python3/dist-packages/odoo/addons/" \
@@ -156,6 +164,42 @@ rootfs_odoo() {
       "$ODOO_SUITE" "$out" - || status=$?
   rm -rf "$src"
   return "$status"
+}
+
+# The PostgreSQL 17 client for the odoo image (bookworm has 15; pg_dump refuses a newer server):
+# trixie's pg_dump, pg_restore, psql and pg_dumpall with the shared libraries they load and
+# trixie's dynamic loader, under /opt/postgresql-17, started through wrappers in /usr/local/bin
+# (which comes before /usr/bin in PATH). A layer of its own, added on top of the odoo rootfs.
+rootfs_pgclient() {
+  local out=$1 tmp v=$POSTGRES_MAJOR status=0
+  tmp=$(mktemp -d)
+  sources "$POSTGRES_SUITE" | mmdebstrap --variant=minbase --mode=root --format=directory \
+    --aptopt='APT::Install-Recommends "false"' --include="postgresql-client-$v" \
+    "$POSTGRES_SUITE" "$tmp/root" - || status=$?
+  if [[ $status == 0 ]]; then
+    local opt=$tmp/layer/opt/postgresql-$v p lib
+    mkdir -p "$opt/bin" "$opt/lib" "$tmp/layer/usr/local/bin"
+    for p in pg_dump pg_restore psql pg_dumpall; do
+      cp "$tmp/root/usr/lib/postgresql/$v/bin/$p" "$opt/bin/"
+      for lib in $(chroot "$tmp/root" ldd "/usr/lib/postgresql/$v/bin/$p" | grep -oE '/[^ ]+\.so[^ ]*'); do
+        cp -L "$tmp/root$lib" "$opt/lib/"
+      done
+      printf '#!/bin/sh\n# PostgreSQL %s client (Debian %s) on its own libraries: see images/README.md.\nexec /opt/postgresql-%s/lib/ld-linux-x86-64.so.2 --library-path /opt/postgresql-%s/lib /opt/postgresql-%s/bin/%s "$@"\n' \
+        "$v" "$POSTGRES_SUITE" "$v" "$v" "$v" "$p" >"$tmp/layer/usr/local/bin/$p"
+      chmod 0755 "$tmp/layer/usr/local/bin/$p"
+    done
+    tar -C "$tmp/layer" --owner=0 --group=0 -cf "$out" opt usr || status=$?
+  fi
+  rm -rf "$tmp"
+  return "$status"
+}
+
+# layers NAME: the root filesystems an image is made of, bottom first.
+layers() {
+  case $1 in
+    odoo) echo odoo pgclient ;;
+    *) echo "$1" ;;
+  esac
 }
 
 # rootfs_key NAME: hash of everything the root filesystem is made from.
@@ -170,12 +214,16 @@ rootfs_key() {
       coredns | traefik) declare -f rootfs_static; sha256sum <"$(tool_bin "$name" "$name")" ;;
       postgres) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
       odoo) echo "$ODOO_SUITE $POSTGRES_MAJOR"; sha256sum <"$ODOO_SOURCE"; cat "$ODOO_APT_PACKAGES" ;;
+      pgclient) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
     esac
   } | sha256sum | cut -c1-16
 }
 
 # --- image configuration (umoci config arguments) ---
 
+config_busybox() {
+  echo --config.cmd=sh "--config.env=$PATH_ENV"
+}
 config_pause() {
   echo --config.entrypoint=/pause --config.user=65535:65535
 }
@@ -200,11 +248,12 @@ config_odoo() {
     --config.exposedports=8072/tcp --config.volume=/var/lib/odoo --config.volume=/mnt/extra-addons
 }
 
-# image_key NAME ROOTFS_KEY: hash of the root filesystem, this folder's files and the config.
+# image_key NAME: hash of its root filesystems, this folder's files and the config.
 image_key() {
-  local name=$1
+  local name=$1 layer
   {
-    echo "$2"
+    declare -f layers
+    for layer in $(layers "$name"); do rootfs_key "$layer"; done
     "config_$name"
     declare -f pack_image
     if [[ -d $IMAGES_SRC/$name ]]; then
@@ -214,14 +263,17 @@ image_key() {
   } | sha256sum | cut -c1-16
 }
 
-# pack_image NAME ROOTFS OUT: rootfs + images/NAME/files/ as two layers, docker-archive OUT.
+# pack_image NAME OUT ROOTFS...: the root filesystems + images/NAME/files/ as layers, docker-archive OUT.
 pack_image() {
-  local name=$1 rootfs=$2 out=$3 ref work
+  local name=$1 out=$2 ref work rootfs
+  shift 2
   ref=$(image_ref "$name")
   work=$(mktemp -d)
   umoci init --layout "$work/oci"
   umoci new --image "$work/oci:img"
-  umoci raw add-layer --image "$work/oci:img" "$rootfs"
+  for rootfs in "$@"; do
+    umoci raw add-layer --image "$work/oci:img" "$rootfs"
+  done
   if [[ -d $IMAGES_SRC/$name/files ]]; then
     # Regular files only: the directories (and their owners) stay those of the rootfs. Files
     # are root's unless images/NAME/owners says otherwise ("PATH UID:GID" lines).
@@ -245,30 +297,40 @@ pack_image() {
   rm -rf "$work"
 }
 
-# build_image NAME: print NAME=ARCHIVE, building the rootfs and the archive when not cached.
-build_image() {
-  local name=$1 rkey ikey rootfs archive start=$SECONDS
+# ensure_rootfs NAME: print the cached root filesystem of NAME, building it when missing.
+ensure_rootfs() {
+  local name=$1 rkey rootfs start=$SECONDS
   rkey=$(rootfs_key "$name")
-  ikey=$(image_key "$name" "$rkey")
   rootfs=$IMAGE_CACHE/rootfs-$name-$rkey.tar
+  if [[ ! -f $rootfs ]]; then
+    info "$name: building its root filesystem (log: $IMAGE_CACHE/$name.log)"
+    rm -f "$rootfs.partial"
+    if ! "rootfs_$name" "$rootfs.partial" >"$IMAGE_CACHE/$name.log" 2>&1; then
+      rm -f "$rootfs.partial"
+      err "$name: root filesystem build failed; last lines of $IMAGE_CACHE/$name.log:"
+      tail -n 25 "$IMAGE_CACHE/$name.log" | sed 's/^/    /' >&2
+      return 1
+    fi
+    mv "$rootfs.partial" "$rootfs"
+    # Older root filesystems of this name are superseded.
+    find "$IMAGE_CACHE" -maxdepth 1 -name "rootfs-$name-*.tar" ! -name "rootfs-$name-$rkey.tar" -delete
+    info "$name: root filesystem $(du -h "$rootfs" | cut -f1) in $((SECONDS - start))s"
+  fi
+  echo "$rootfs"
+}
+
+# build_image NAME: print NAME=ARCHIVE, building the root filesystems and the archive when not cached.
+build_image() {
+  local name=$1 ikey archive layer rootfs=()
+  ikey=$(image_key "$name")
   archive=$IMAGE_CACHE/$name-$ikey.tar
   mkdir -p "$IMAGE_CACHE"
   if [[ ! -f $archive ]]; then
-    if [[ ! -f $rootfs ]]; then
-      info "image $name: building its root filesystem (log: $IMAGE_CACHE/$name.log)"
-      rm -f "$rootfs.partial"
-      if ! "rootfs_$name" "$rootfs.partial" >"$IMAGE_CACHE/$name.log" 2>&1; then
-        err "image $name: root filesystem build failed; last lines of $IMAGE_CACHE/$name.log:"
-        tail -n 25 "$IMAGE_CACHE/$name.log" | sed 's/^/    /' >&2
-        return 1
-      fi
-      mv "$rootfs.partial" "$rootfs"
-      # Older root filesystems of this image are superseded.
-      find "$IMAGE_CACHE" -maxdepth 1 -name "rootfs-$name-*.tar" ! -name "rootfs-$name-$rkey.tar" -delete
-      info "image $name: root filesystem $(du -h "$rootfs" | cut -f1) in $((SECONDS - start))s"
-    fi
+    for layer in $(layers "$name"); do
+      rootfs+=("$(ensure_rootfs "$layer")") || return 1
+    done
     local t=$SECONDS
-    pack_image "$name" "$rootfs" "$archive" >>"$IMAGE_CACHE/$name.log" 2>&1 ||
+    pack_image "$name" "$archive" "${rootfs[@]}" >>"$IMAGE_CACHE/$name.log" 2>&1 ||
       { err "image $name: packing failed; see $IMAGE_CACHE/$name.log"; return 1; }
     find "$IMAGE_CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$ikey.tar" -delete
     info "image $name ($(image_ref "$name")): $(du -h "$archive" | cut -f1), packed in $((SECONDS - t))s"
@@ -280,7 +342,7 @@ main() {
   local images=("$@")
   if [[ ${1:-} == --archives ]]; then
     for n in "${ALL_IMAGES[@]}"; do
-      echo "$n=$IMAGE_CACHE/$n-$(image_key "$n" "$(rootfs_key "$n")").tar"
+      echo "$n=$IMAGE_CACHE/$n-$(image_key "$n").tar"
     done
     return 0
   fi

@@ -147,11 +147,18 @@ build_coredns() {
     -ldflags "-s -w -X $mod/coremain.GitCommit=$v" -o "$out/coredns" "$mod")
 }
 
-# Traefik v3: the ingress controller of the real node (class traefik).
+# Traefik v3: the ingress controller of the real node (class traefik). Its go.mod replaces a
+# few modules by forks; a wrapper module must repeat those replace lines (those naming a
+# module and version; a local-path replace has nothing to point at outside its repository).
 build_traefik() {
   local v=$TRAEFIK_VERSION out=$1 work=$2 mod=github.com/traefik/traefik/v3
   go_wrapper_module "$work"
-  info "traefik: go get $mod/cmd/traefik@$v"
+  local gomod
+  gomod=$(cd "$work" && go mod download -json "$mod@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || { err "traefik: go mod download gave no go.mod for $v"; return 1; }
+  sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$gomod" | sed 's/^replace //; /^(/d; /^)/d' |
+    awk 'NF == 4 && $2 == "=>" {print "replace " $1 " => " $3 " " $4}' >>"$work/go.mod"
+  info "traefik: go get $mod/cmd/traefik@$v ($(grep -c '^replace' "$work/go.mod") replace lines from its go.mod)"
   (cd "$work" && run_logged traefik go get "$mod/cmd/traefik@$v")
   info "traefik: go build traefik"
   (cd "$work" && run_logged traefik go build -trimpath \
