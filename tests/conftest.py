@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import ROOT, Cluster, Tools
 
-LAYER_MARKERS = ("unit", "chart", "postgres", "cluster")
+LAYER_MARKERS = ("unit", "chart", "postgres", "cluster", "realnode")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
