@@ -106,10 +106,20 @@ rootfs_traefik() { rootfs_static "$1" "$(tool_bin traefik traefik)"; }
 # busybox (the probe image of scripts/test-network-isolation.py): Debian's static busybox 1.37
 # alone, its applets linked into /bin.
 rootfs_busybox() {
-  sources trixie | mmdebstrap --variant=extract --mode=root --format=tar --include=busybox-static \
-    --customize-hook='chroot "$1" /bin/busybox --install -s /bin' \
-    --customize-hook='mkdir -p "$1"/tmp && chmod 1777 "$1"/tmp' \
-    trixie "$1" -
+  local out=$1 tmp status=0
+  tmp=$(mktemp -d)
+  # Variant extract unpacks the package and runs no hook: the links are made here.
+  sources trixie | mmdebstrap --variant=extract --mode=root --format=directory \
+    --include=busybox-static trixie "$tmp/root" - || status=$?
+  if [[ $status == 0 ]]; then
+    ln -s usr/bin "$tmp/root/bin"
+    chroot "$tmp/root" /usr/bin/busybox --install -s /usr/bin
+    mkdir -p "$tmp/root/tmp" && chmod 1777 "$tmp/root/tmp"
+    rm -rf "$tmp/root/var" "$tmp/root/usr/share"
+    tar -C "$tmp/root" --owner=0 --group=0 -cf "$out" . || status=$?
+  fi
+  rm -rf "$tmp"
+  return "$status"
 }
 
 # PostgreSQL 17 from Debian trixie. The postgres user and group get uid/gid 999 before the

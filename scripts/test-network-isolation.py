@@ -149,9 +149,12 @@ def probe_pod(kubectl: Kubectl, namespace: str, name: str, node_pool: str = "") 
 
 
 def can_connect_from_probe(kubectl: Kubectl, namespace: str, pod: str, ip: str, port: int) -> bool:
+    # Connect, then end at once (stdin is empty): exit status 0 only if the connection opened.
+    # Portable across busybox builds (`nc -z` exists only in those built with NC_EXTRA).
     return kubectl.ok(
-        "exec", "-n", namespace, pod, "--", "nc", "-z", "-w", str(TIMEOUT), ip, str(port)
-    )
+        "exec", "-n", namespace, pod, "--",
+        "sh", "-c", f'nc -w {TIMEOUT} "$0" "$1" </dev/null', ip, str(port),
+    )  # fmt: skip
 
 
 def can_connect_from_odoo(kubectl: Kubectl, source: Tenant, ip: str, port: int) -> bool:

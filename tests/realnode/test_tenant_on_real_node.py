@@ -10,58 +10,29 @@ the stand-ins of images/build.sh.
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from click.testing import CliRunner
 
-from saasodoo.cli import cli
+from tests.realnode.helpers import (
+    BASE_DOMAIN,
+    NODE_POOL,
+    RealTenant,
+    get_login,
+    pod,
+    psql,
+    real_nodes,
+    run_cli,
+    wait_login,
+)
 from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.realnode
 Proc = subprocess.CompletedProcess[str]
-
-REAL_NODE_LABEL = "saasodoo.dev/real-node"
-NODE_POOL = f"{REAL_NODE_LABEL}=true"
-BASE_DOMAIN = "odoo.test"
-HTTPS_PORT = 8443  # scripts/realnode.sh: Traefik's websecure entrypoint on 127.0.0.1
 TENANTS = ("rna", "rnb")
-
-
-@dataclass(frozen=True)
-class RealTenant:
-    id: str
-    namespace: str
-
-    @property
-    def host(self) -> str:
-        return f"{self.id}.{BASE_DOMAIN}"
-
-
-def run_cli(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """`saasodoo ARGS` as a user runs it, placed on the real node by the node_pool setting."""
-    env = {
-        **kube.env(),
-        "SAASODOO_KUBECONFIG": str(kube.kubeconfig),
-        "SAASODOO_HELM_BINARY": str(kube.tools.helm(4)),
-        "SAASODOO_BASE_DOMAIN": BASE_DOMAIN,
-        "SAASODOO_NODE_POOL": NODE_POOL,
-    }
-    runner = CliRunner(env=env)
-    result = runner.invoke(cli, list(args), catch_exceptions=False)
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
-
-
-def real_nodes(kube: Cluster) -> list[str]:
-    nodes = kube.core.list_node(label_selector=f"{REAL_NODE_LABEL}=true").items
-    return [n.metadata.name for n in nodes]
 
 
 @pytest.fixture(scope="module")
@@ -81,22 +52,6 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
     finally:
         for tid in TENANTS:
             run_cli(kube, "tenant", "delete", tid, "--yes")
-
-
-def pod(kube: Cluster, namespace: str, component: str) -> str:
-    pods = kube.core.list_namespaced_pod(
-        namespace, label_selector=f"app.kubernetes.io/component={component}"
-    ).items
-    running = [p.metadata.name for p in pods if p.status.phase == "Running"]
-    assert running, f"no running {component} pod in {namespace}"
-    return running[0]
-
-
-def psql(kube: Cluster, t: RealTenant, sql: str, db: str = "postgres") -> str:
-    return kube.kubectl(
-        "exec", "-n", t.namespace, pod(kube, t.namespace, "postgresql"), "-c", "postgresql", "--",
-        "psql", "-U", "postgres", "-d", db, "-Atc", sql,
-    ).strip()  # fmt: skip
 
 
 def in_odoo(kube: Cluster, t: RealTenant, code: str, *args: str) -> Proc:
@@ -152,29 +107,9 @@ def test_postgresql_initialized_and_odoo_installed_its_database(kube: Cluster, t
         assert installed >= 10, installed
 
 
-def get_login(host: str) -> tuple[int, str]:
-    """GET https://HOST/web/login through Traefik on 127.0.0.1 (its default certificate)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, timeout=30, context=ctx)
-    try:
-        conn.request("GET", "/web/login", headers={"Host": host})
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode("utf-8", "replace")
-    except OSError as exc:
-        return 0, str(exc)
-    finally:
-        conn.close()
-
-
 def test_login_page_served_through_traefik_at_the_tenant_host(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
     for t in tenants.values():
-        deadline = time.monotonic() + 90
-        status, body = get_login(t.host)
-        while status != 200 and time.monotonic() < deadline:
-            time.sleep(1)
-            status, body = get_login(t.host)
+        status, body = wait_login(t.host)
         assert status == 200, (t.host, status, body[:300])
         assert 'name="login"' in body and "Odoo" in body, body[:500]
     # A host no tenant has: Traefik answers 404, Odoo is not reached.
