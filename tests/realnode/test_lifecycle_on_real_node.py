@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,20 +92,36 @@ def test_rollback_returns_to_the_first_revision(kube: Cluster, tenant) -> None: 
     assert wait_login(tenant.host)[0] == 200
 
 
+def backup_dir(kube: Cluster) -> Path:
+    """The backup PVC's volume: a local directory on the real node (this machine)."""
+    for pvc in kube.core.list_namespaced_persistent_volume_claim(TENANT.namespace).items:
+        if "backup" in pvc.metadata.name and pvc.spec.volume_name:
+            pv = kube.core.read_persistent_volume(pvc.spec.volume_name)
+            assert pv.spec.local is not None, pv.spec
+            return Path(pv.spec.local.path)
+    raise AssertionError(f"no bound backup PVC in {TENANT.namespace}")
+
+
 def test_backup_job_writes_a_zip_and_restore_brings_the_data_back(kube: Cluster, tenant) -> None:  # type: ignore[no-untyped-def]
     db = tenant_db(kube)
     psql(kube, tenant, "UPDATE res_company SET name = 'Before Backup' WHERE id = 1", db)
+    before = set(backup_dir(kube).glob("*.zip"))
     backup = cli_json(kube, "backup", "create", tenant.id)
-    assert backup.get("ok", True), backup
-    listed = cli_json(kube, "backup", "list", tenant.id)
-    assert listed, "no backup listed"
-    newest = listed[-1]
-    assert newest["name"].endswith(".zip"), newest
-    assert int(newest.get("size", 1)) > 0, newest
-    # Change the data, then restore the backup: the change is gone.
+    assert backup["job"]["succeeded"], backup
+    new = set(backup_dir(kube).glob("*.zip")) - before
+    assert len(new) == 1, (before, new)
+    with zipfile.ZipFile(new.pop()) as z:
+        assert z.testzip() is None
+        names = set(z.namelist())
+        assert {"dump.sql", "manifest.json"} <= names, names
+        manifest = json.loads(z.read("manifest.json"))
+        dump = z.read("dump.sql").decode()
+    assert "PostgreSQL database dump" in dump and "res_company" in dump
+    assert "18.0" in json.dumps(manifest), manifest  # ODOO_VERSION of the image
+    # Change the data, then restore the newest backup: the change is gone.
     psql(kube, tenant, "UPDATE res_company SET name = 'After Backup' WHERE id = 1", db)
-    restored = cli_json(kube, "backup", "restore", tenant.id, newest["name"], "--yes")
-    assert restored.get("ok", True), restored
+    restored = cli_json(kube, "backup", "restore", tenant.id, "--yes")
+    assert restored["job"]["succeeded"], restored
     db = tenant_db(kube)
     assert psql(kube, tenant, "SELECT name FROM res_company WHERE id = 1", db) == "Before Backup"
     assert wait_login(tenant.host)[0] == 200
