@@ -658,7 +658,7 @@ cmd_down() {
   done
   # Shims still running for our containerd sockets (normally none after the tasks are deleted).
   local pid
-  for pid in $(pgrep -x containerd-shim-runc-v2 || true); do
+  for pid in $(pgrep -x containerd-shim || true); do  # comm: the first 15 characters
     if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $RUN_DIR/"; then
       kill "$pid" 2>/dev/null || true
     fi
