@@ -16,7 +16,8 @@ from tests.support import Cluster
 REAL_NODE_LABEL = "saasodoo.dev/real-node"
 NODE_POOL = f"{REAL_NODE_LABEL}=true"
 BASE_DOMAIN = "odoo.test"
-HTTPS_PORT = 8443  # scripts/realnode.sh: Traefik's websecure entrypoint on 127.0.0.1
+HTTP_PORT = 8080  # scripts/realnode.sh: Traefik's entrypoints on 127.0.0.1
+HTTPS_PORT = 8443
 
 
 @dataclass(frozen=True)

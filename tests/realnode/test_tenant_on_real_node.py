@@ -10,6 +10,8 @@ the stand-ins of images/build.sh.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 
 from tests.realnode.helpers import (
     BASE_DOMAIN,
+    HTTP_PORT,
     NODE_POOL,
     RealTenant,
     get_login,
@@ -162,3 +165,30 @@ def test_network_isolation_script_holds_for_real(kube: Cluster, tenants) -> None
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAIL" not in proc.stdout
     assert "12/12 expectations hold" in proc.stdout, proc.stdout
+
+
+def test_http_and_websocket_through_traefik(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """Plain HTTP on 127.0.0.1:8080 reaches Odoo; /websocket upgrades on Odoo's gevent port."""
+    t = tenants["rna"]
+    conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=30)
+    conn.request("GET", "/web/health", headers={"Host": t.host})
+    resp = conn.getresponse()
+    assert resp.status == 200, (resp.status, resp.read()[:200])
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=30)
+    conn.request(
+        "GET",
+        "/websocket",
+        headers={
+            "Host": t.host,
+            "Origin": f"http://{t.host}",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(b"saasodoo-realnod").decode(),
+        },
+    )
+    resp = conn.getresponse()
+    assert resp.status == 101, (resp.status, resp.read()[:300])
+    assert resp.getheader("Upgrade", "").lower() == "websocket"
+    conn.close()
