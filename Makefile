@@ -40,8 +40,16 @@ system: ## Install the Debian packages the tests and the demo use (scripts/apt-p
 venv: $(PY) ## Create .venv with saasodoo and its dev dependencies
 
 .PHONY: tools
-tools: ## Build or reuse the pinned tools (Kubernetes, etcd, kwok, helm 3 and 4, netpolicy) in the cache
-	@scripts/install-tools.sh
+tools: ## Build or reuse the pinned tools and the real node's images in the cache (see README)
+	@# The images (images/build.sh: Debian root filesystems, network and disk bound) build
+	@# beside the Go tools (CPU bound); those made from tool binaries follow at cluster start.
+	@if [[ "$${SAASODOO_REAL_NODES:-1}" != 0 ]]; then \
+	  log=$${TMPDIR:-/tmp}/saasodoo-images.$$$$.log; \
+	  images/build.sh pause postgres odoo busybox >"$$log" 2>&1 & images=$$!; \
+	  scripts/install-tools.sh || { kill $$images 2>/dev/null; wait $$images; exit 1; }; \
+	  if ! wait $$images; then cat "$$log" >&2; rm -f "$$log"; echo "[saasodoo] images: build FAILED (above)" >&2; exit 1; fi; \
+	  grep -v '=' "$$log" >&2 || true; rm -f "$$log"; \
+	else scripts/install-tools.sh; fi
 
 .PHONY: cluster
 cluster: system venv tools ## Start (or reuse) the simulated cluster and print its kubeconfig path (NODES=3)

@@ -8,10 +8,17 @@ Every field can be set from the environment with the ``SAASODOO_`` prefix, e.g.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: A label KEY=VALUE: optional DNS-subdomain prefix, name and value of up to 63 characters.
+_NODE_POOL = re.compile(
+    r"(?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+    r"=(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
+)
 
 #: The repository checkout this package runs from (chart and plans live there).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +73,14 @@ class Settings(BaseSettings):
     storage_class: str = Field(
         default="", description="StorageClass of tenant volumes; empty: the cluster default."
     )
+    node_pool: str = Field(
+        default="",
+        description=(
+            "Dedicated nodes of tenants, KEY=VALUE: tenant pods select nodes with that label and "
+            "tolerate the taint KEY=VALUE:NoSchedule; empty: any node. E.g. "
+            "saasodoo.dev/real-node=true (the test cluster's real nodes)."
+        ),
+    )
     plans_dir: Path = Field(
         default=REPO_ROOT / "values", description="Directory with base.yaml and plans/*.yaml."
     )
@@ -79,6 +94,16 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Seconds one Kubernetes API request may take."
     )
     history_max: int = Field(default=10, ge=0, description="Revisions kept per release.")
+
+    @field_validator("node_pool")
+    @classmethod
+    def _node_pool_is_label(cls, value: str) -> str:
+        if value and not _NODE_POOL.fullmatch(value):
+            raise ValueError(
+                "must be KEY=VALUE with a label key ([prefix/]name) and a label value, "
+                "e.g. saasodoo.dev/real-node=true"
+            )
+        return value
 
     @field_validator("kubeconfig", "dns_nameserver", mode="before")
     @classmethod

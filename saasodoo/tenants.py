@@ -125,6 +125,7 @@ class Tenants:
             base_domain=settings.base_domain,
             ingress_class=settings.ingress_class,
             storage_class=settings.storage_class,
+            node_pool=settings.node_pool,
         )
 
     # Adapters are built on first use: `render` needs no cluster, `list` no helm.

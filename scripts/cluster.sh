@@ -12,7 +12,9 @@
 # nodes (default 3). No container runs: pods are scheduled for real and then
 # marked Running/Ready by kwok. The harness adds what a bare control plane
 # lacks: a default StorageClass whose PVCs really bind (scripts/kwok_provisioner.py),
-# IngressClass `traefik` and namespace `traefik`. kwokctl also runs metrics-server
+# IngressClass `traefik` and namespace `traefik`. Next to the fake nodes run
+# SAASODOO_REAL_NODES real nodes (default 1; 0: none): a real kubelet with containerd, so
+# tenants that tolerate them run for real (scripts/realnode.sh; needs root). kwokctl also runs metrics-server
 # (built by scripts/install-tools.sh), so the metrics.k8s.io API serves the CPU and
 # memory kwok simulates for every pod: by default 20m CPU and 64Mi per container, or
 # the pod's annotations kwok.x-k8s.io/usage-cpu / kwok.x-k8s.io/usage-memory. A
@@ -22,7 +24,7 @@
 # With SAASODOO_KUBECONFIG or KUBECONFIG set, `up` and `status` use that cluster
 # instead and start nothing.
 #
-# Environment: SAASODOO_CLUSTER_NAME (default saasodoo), SAASODOO_NODES (3),
+# Environment: SAASODOO_CLUSTER_NAME (default saasodoo), SAASODOO_NODES (3), SAASODOO_REAL_NODES (1),
 # SAASODOO_KWOK_WORKDIR (state, default ~/.cache/saasodoo/kwok), PYTHON (a python
 # with the kubernetes client, default .venv/bin/python).
 set -euo pipefail
@@ -32,6 +34,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CLUSTER=${SAASODOO_CLUSTER_NAME:-saasodoo}
 NODES=${SAASODOO_NODES:-3}
+REAL_NODES=${SAASODOO_REAL_NODES:-1}
 export KWOK_WORKDIR=${SAASODOO_KWOK_WORKDIR:-$(dirname "$TOOLS_DIR")/kwok}
 CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER
 KUBECONFIG_PATH=$CLUSTER_DIR/kubeconfig.yaml
@@ -97,6 +100,23 @@ componentsPatches:
   extraArgs:
   - key: service-cluster-ip-range
     value: 10.96.0.0/16
+  # Real nodes (scripts/realnode.sh): logs, exec and port-forward reach their kubelet at its
+  # InternalIP with the cluster's admin certificate, which the kubelet's webhook authz accepts.
+  - key: kubelet-client-certificate
+    value: $CLUSTER_DIR/pki/admin.crt
+  - key: kubelet-client-key
+    value: $CLUSTER_DIR/pki/admin.key
+  - key: kubelet-preferred-address-types
+    value: InternalIP,Hostname
+# kwok simulates only the nodes `kwokctl scale node` made (annotated kwok.x-k8s.io/node=fake)
+# and leaves real nodes and their pods to their kubelet.
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+    override: true
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 ---
 # Simulated usage behind metrics.k8s.io: a pod's annotations, else a small constant.
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -166,7 +186,7 @@ start_provisioner() {
   info "starting the volume provisioner (log: $PROVISIONER_LOG)"
   mkdir -p "$(dirname "$PROVISIONER_PID")" "$(dirname "$PROVISIONER_LOG")"
   setsid "$PYTHON" "$SCRIPTS_DIR/kwok_provisioner.py" --kubeconfig "$KUBECONFIG_PATH" \
-    >>"$PROVISIONER_LOG" 2>&1 </dev/null &
+    --local-dir "$CLUSTER_DIR/volumes" >>"$PROVISIONER_LOG" 2>&1 </dev/null &
   echo $! >"$PROVISIONER_PID"
   sleep 1
   provisioner_running || { err "volume provisioner exited at once:"; tail -n 20 "$PROVISIONER_LOG" >&2; exit 1; }
@@ -179,16 +199,19 @@ stop_provisioner() {
   rm -f "$PROVISIONER_PID"
 }
 
+# The fake nodes (kwok's); real nodes carry the label saasodoo.dev/real-node.
+FAKE_NODES=-l=!saasodoo.dev/real-node
+
 scale_nodes() {
   local have
-  have=$(kubectl get nodes --no-headers 2>/dev/null | wc -l)
+  have=$(kubectl get nodes "$FAKE_NODES" --no-headers 2>/dev/null | wc -l)
   if [[ $have -ne $NODES ]]; then
     info "scaling fake nodes: $have -> $NODES"
     kwokctl scale node --replicas "$NODES" -v WARN >&2
   fi
   info "waiting for $NODES nodes to be Ready"
   local deadline=$((SECONDS + 120))
-  until [[ $(kubectl get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) -eq $NODES ]]; do
+  until [[ $(kubectl get nodes "$FAKE_NODES" --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) -eq $NODES ]]; do
     if ((SECONDS > deadline)); then
       err "nodes not Ready after 120s:"; kubectl get nodes >&2 || true; exit 1
     fi
@@ -298,11 +321,16 @@ cmd_up() {
   start_provisioner
   scale_nodes
   check_metrics_api
+  if [[ $REAL_NODES != 0 ]]; then
+    SAASODOO_CLUSTER_NAME=$CLUSTER SAASODOO_KWOK_WORKDIR=$KWOK_WORKDIR "$SCRIPTS_DIR/realnode.sh" up ||
+      { err "real nodes failed to start (logs in $CLUSTER_DIR/realnode/logs); SAASODOO_REAL_NODES=0 runs without them"; exit 1; }
+  fi
   info "cluster '$CLUSTER' ready; use it with: export KUBECONFIG=$KUBECONFIG_PATH"
   echo "$KUBECONFIG_PATH"
 }
 
 cmd_down() {
+  SAASODOO_CLUSTER_NAME=$CLUSTER SAASODOO_KWOK_WORKDIR=$KWOK_WORKDIR "$SCRIPTS_DIR/realnode.sh" down
   stop_provisioner
   if [[ -d $CLUSTER_DIR ]]; then
     info "deleting cluster '$CLUSTER' and its state in $CLUSTER_DIR"

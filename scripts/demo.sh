@@ -4,8 +4,10 @@
 #
 #   scripts/demo.sh            # uses SAASODOO_* from the environment (see Makefile)
 #
-# On the simulated cluster no Odoo process runs (kwok marks pods Ready); the
-# tenants' objects, schedules, volumes and Helm releases are all real.
+# On the fake nodes no Odoo process runs (kwok marks pods Ready); the tenants'
+# objects, schedules, volumes and Helm releases are all real. When the cluster has a
+# real node (scripts/realnode.sh), one more tenant, `demo`, runs there for real
+# (SAASODOO_NODE_POOL): its working URL is printed at the end.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,7 +25,38 @@ for entry in $DEMO_TENANTS; do
   "$SAASODOO" tenant create "$id" --email "admin@$id.example" --plan "$plan" >/dev/null
 done
 
+REAL_POOL=saasodoo.dev/real-node=true
+HTTPS_PORT=${SAASODOO_INGRESS_HTTPS_PORT:-8443}
+KUBECTL=$(tool_bin kubernetes kubectl)
+real_node=""
+if [[ -n ${SAASODOO_KUBECONFIG:-} ]]; then
+  real_node=$("$KUBECTL" --kubeconfig "$SAASODOO_KUBECONFIG" get nodes -l "$REAL_POOL" -o name 2>/dev/null | head -n 1)
+fi
+if [[ -n $real_node ]]; then
+  if SAASODOO_NODE_POOL=$REAL_POOL "$SAASODOO" tenant status demo >/dev/null 2>&1; then
+    info "tenant demo exists"
+  else
+    info "creating tenant demo on the real node (${real_node#node/}): PostgreSQL and Odoo run for real (~1-2 min)"
+    SAASODOO_NODE_POOL=$REAL_POOL "$SAASODOO" tenant create demo --email admin@demo.example --plan starter >/dev/null
+  fi
+fi
+
 echo
 "$SAASODOO" tenant list
 echo
 "$SAASODOO" cluster distribution
+
+if [[ -n $real_node ]]; then
+  host=$("$SAASODOO" tenant status demo -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"].split("://")[1].split("/")[0])')
+  url="https://$host:$HTTPS_PORT/web/login"
+  # The URL must answer: Traefik on 127.0.0.1 -> the tenant's Odoo on the real node.
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "$host:$HTTPS_PORT:127.0.0.1" "$url" || true)
+  if [[ $code != 200 ]]; then
+    err "demo tenant: $url answered '$code' (expected 200)"
+    exit 1
+  fi
+  echo
+  info "tenant demo runs for real on ${real_node#node/}: $url (Traefik's self-signed certificate;"
+  info "the admin password: kubectl -n tenant-demo get secret saasodoo-admin -o jsonpath='{.data.admin-password}' | base64 -d)"
+  echo "$url"
+fi

@@ -17,6 +17,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server gotrue)
+# The real node's tools (scripts/realnode.sh), built by the same means.
+ALL_TOOLS+=(kubernetes-node kube-router coredns traefik)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
@@ -55,20 +57,21 @@ go_wrapper_module() {
   (cd "$1" && go mod init saasodoo.local/toolbuild >/dev/null 2>&1)
 }
 
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION out=$1 work=$2
-  local minor=${v#v1.}; minor=${minor%%.*}
+# kubernetes_wrapper_module WORK: a wrapper module whose go.mod replaces every staging
+# module of k8s.io/kubernetes@$KUBERNETES_VERSION by its published release.
+kubernetes_wrapper_module() {
+  local v=$KUBERNETES_VERSION work=$1 tool=$2
   local staging_v="v0.${v#v1.}"
   go_wrapper_module "$work"
-  info "kubernetes: reading the upstream go.mod of k8s.io/kubernetes@$v"
+  info "$tool: reading the upstream go.mod of k8s.io/kubernetes@$v"
   local gomod
   gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [[ -f $gomod ]] || { err "kubernetes: go mod download gave no go.mod for $v"; return 1; }
+  [[ -f $gomod ]] || { err "$tool: go mod download gave no go.mod for $v"; return 1; }
   # Every staging module is required at exactly v0.0.0 and replaced by a local
   # path upstream; outside that repo we point each at its published release.
   local staging
   staging=$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u)
-  [[ -n $staging ]] || { err "kubernetes: no staging modules found in $gomod"; return 1; }
+  [[ -n $staging ]] || { err "$tool: no staging modules found in $gomod"; return 1; }
   local godebug
   godebug=$(grep -E '^godebug ' "$gomod" || true)
   {
@@ -79,21 +82,87 @@ build_kubernetes() {
     echo
     for m in $staging; do echo "replace $m => $m $staging_v"; done
   } >"$work/go.mod"
-  info "kubernetes: resolving $(wc -w <<<"$staging") staging modules at $staging_v"
-  local pkgs=(cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubectl)
-  local args=()
-  for p in "${pkgs[@]}"; do args+=("k8s.io/kubernetes/$p@$v"); done
-  (cd "$work" && run_logged kubernetes go get "${args[@]}")
+  info "$tool: resolving $(wc -w <<<"$staging") staging modules at $staging_v"
+}
+
+# kubernetes_ldflags: the version stamps `kubectl version` and the components report.
+kubernetes_ldflags() {
+  local v=$KUBERNETES_VERSION
+  local minor=${v#v1.}; minor=${minor%%.*}
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v"
   ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
   ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v"
   ld+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  for p in "${pkgs[@]}"; do
-    local name=${p#cmd/}
-    info "kubernetes: go build $name (the first build of all four takes 10-25 min on 2 cores)"
-    (cd "$work" && run_logged kubernetes go build -trimpath -ldflags "$ld" -o "$out/$name" "k8s.io/kubernetes/$p")
+  echo "$ld"
+}
+
+# build_kubernetes_cmds TOOL OUT WORK CMD...: go get and build k8s.io/kubernetes/cmd/CMD...
+build_kubernetes_cmds() {
+  local tool=$1 out=$2 work=$3 v=$KUBERNETES_VERSION; shift 3
+  kubernetes_wrapper_module "$work" "$tool"
+  local args=() p
+  for p in "$@"; do args+=("k8s.io/kubernetes/cmd/$p@$v"); done
+  (cd "$work" && run_logged "$tool" go get "${args[@]}")
+  local ld
+  ld=$(kubernetes_ldflags)
+  for p in "$@"; do
+    info "$tool: go build $p (a first, cold build takes minutes on 2 cores)"
+    (cd "$work" && run_logged "$tool" go build -trimpath -ldflags "$ld" -o "$out/$p" "k8s.io/kubernetes/cmd/$p")
   done
+}
+
+build_kubernetes() {
+  build_kubernetes_cmds kubernetes "$1" "$2" kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+# --- the real node's tools (scripts/realnode.sh) ---
+
+# kubelet and kube-proxy: a tool of their own, so the control plane's cache entry
+# (kubernetes-<version>) stays valid; same version, same wrapper module.
+build_kubernetes_node() {
+  build_kubernetes_cmds kubernetes-node "$1" "$2" kubelet kube-proxy
+}
+
+# kube-router runs only its NetworkPolicy (firewall) controller on the real node.
+# The module proxy serves no release after v2.1.0 (newer ones: 403, not available).
+build_kube_router() {
+  local v=$KUBE_ROUTER_VERSION out=$1 work=$2 mod=github.com/cloudnativelabs/kube-router/v2
+  go_wrapper_module "$work"
+  info "kube-router: go get $mod/cmd/kube-router@$v"
+  (cd "$work" && run_logged kube-router go get "$mod/cmd/kube-router@$v")
+  info "kube-router: go build kube-router"
+  (cd "$work" && run_logged kube-router go build -trimpath \
+    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/kube-router" "$mod/cmd/kube-router")
+}
+
+# CoreDNS: the cluster DNS of the real node (a pod behind Service kube-dns).
+build_coredns() {
+  local v=$COREDNS_VERSION out=$1 work=$2 mod=github.com/coredns/coredns
+  go_wrapper_module "$work"
+  info "coredns: go get $mod@$v"
+  (cd "$work" && run_logged coredns go get "$mod@$v")
+  info "coredns: go build coredns"
+  (cd "$work" && run_logged coredns go build -trimpath \
+    -ldflags "-s -w -X $mod/coremain.GitCommit=$v" -o "$out/coredns" "$mod")
+}
+
+# Traefik v3: the ingress controller of the real node (class traefik). Its go.mod replaces a
+# few modules by forks; a wrapper module must repeat those replace lines (those naming a
+# module and version; a local-path replace has nothing to point at outside its repository).
+build_traefik() {
+  local v=$TRAEFIK_VERSION out=$1 work=$2 mod=github.com/traefik/traefik/v3
+  go_wrapper_module "$work"
+  local gomod
+  gomod=$(cd "$work" && go mod download -json "$mod@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || { err "traefik: go mod download gave no go.mod for $v"; return 1; }
+  sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$gomod" | sed 's/^replace //; /^(/d; /^)/d' |
+    awk 'NF == 4 && $2 == "=>" {print "replace " $1 " => " $3 " " $4}' >>"$work/go.mod"
+  info "traefik: go get $mod/cmd/traefik@$v ($(grep -c '^replace' "$work/go.mod") replace lines from its go.mod)"
+  (cd "$work" && run_logged traefik go get "$mod/cmd/traefik@$v")
+  info "traefik: go build traefik"
+  (cd "$work" && run_logged traefik go build -trimpath \
+    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/traefik" "$mod/cmd/traefik")
 }
 
 build_etcd() {
@@ -230,6 +299,10 @@ install_one() {
       helm-docs) build_helm_docs "$tmp/bin" ;;
       metrics-server) build_metrics_server "$tmp/bin" "$work" ;;
       gotrue) build_gotrue "$tmp/bin" "$work" ;;
+      kubernetes-node) build_kubernetes_node "$tmp/bin" "$work" ;;
+      kube-router) build_kube_router "$tmp/bin" "$work" ;;
+      coredns) build_coredns "$tmp/bin" "$work" ;;
+      traefik) build_traefik "$tmp/bin" "$work" ;;
       *) err "unknown tool '$tool' (known: ${ALL_TOOLS[*]})"; return 2 ;;
     esac || { err "$tool $v: build FAILED (see above)"; rm -rf "$tmp"; return 1; }
   fi

@@ -12,6 +12,11 @@ plays the external provisioner named by the harness' StorageClass:
   capacity are raised, as an external resizer would;
 * a Released PV of ours with reclaim policy Delete is deleted.
 
+On a real node (label ``saasodoo.dev/real-node=true``, scripts/realnode.sh) the volume is a
+real directory: a ``local`` PV on ``<--local-dir>/<pv name>``, created here (mode 0777, as
+local-path provisioners do, so the kubelet's fsGroup handling and any pod user can use it) and
+removed with the PV. Kubernetes applies ``fsGroup`` to ``local`` volumes, not to ``hostPath``.
+
 It is started by ``scripts/cluster.sh up`` and runs until the cluster goes down.
 Only used with the simulated cluster; real clusters bring their own provisioner.
 """
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import threading
 import time
 from typing import Any
@@ -30,15 +37,33 @@ from kubernetes.utils import parse_quantity
 
 PROVISIONER = "saasodoo.dev/kwok-provisioner"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
+REAL_NODE_LABEL = "saasodoo.dev/real-node"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 
 log = logging.getLogger("kwok-provisioner")
 
 
 class Provisioner:
-    def __init__(self, api: client.CoreV1Api, storage: client.StorageV1Api) -> None:
+    def __init__(
+        self, api: client.CoreV1Api, storage: client.StorageV1Api, local_dir: str = ""
+    ) -> None:
         self.core = api
         self.storage = storage
+        self.local_dir = local_dir
+
+    def is_real_node(self, name: str | None) -> bool:
+        if not name or not self.local_dir:
+            return False
+        try:
+            node = self.core.read_node(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return (node.metadata.labels or {}).get(REAL_NODE_LABEL) == "true"
+
+    def local_path(self, pv_name: str) -> str:
+        return os.path.join(self.local_dir, pv_name)
 
     def storage_class(self, name: str | None) -> Any | None:
         if not name:
@@ -71,7 +96,6 @@ class Provisioner:
             "storageClassName": sc.metadata.name,
             "persistentVolumeReclaimPolicy": sc.reclaim_policy or "Delete",
             "volumeMode": pvc.spec.volume_mode or "Filesystem",
-            "hostPath": {"path": f"/var/lib/kwok-volumes/{name}"},
             "claimRef": {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
@@ -80,6 +104,13 @@ class Provisioner:
                 "uid": pvc.metadata.uid,
             },
         }
+        if self.is_real_node(node):
+            path = self.local_path(name)
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, 0o777)
+            spec["local"] = {"path": path}
+        else:
+            spec["hostPath"] = {"path": f"/var/lib/kwok-volumes/{name}"}
         if node:
             spec["nodeAffinity"] = {
                 "required": {
@@ -150,6 +181,10 @@ class Provisioner:
                 if exc.status != 404:
                     raise
                 return
+            if pv.spec.local and self.local_dir:
+                path = self.local_path(pv.metadata.name)
+                if os.path.dirname(path) == self.local_dir:
+                    shutil.rmtree(path, ignore_errors=True)
             log.info("deleted released volume %s", pv.metadata.name)
 
 
@@ -168,10 +203,13 @@ def run_watch(name: str, list_fn: Any, handle: Any, stop: threading.Event) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument(
+        "--local-dir", default="", help="directory of the real nodes' local volumes"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config.load_kube_config(config_file=args.kubeconfig)
-    prov = Provisioner(client.CoreV1Api(), client.StorageV1Api())
+    prov = Provisioner(client.CoreV1Api(), client.StorageV1Api(), args.local_dir)
     stop = threading.Event()
     core = client.CoreV1Api()
     threads = [

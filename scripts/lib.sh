@@ -22,6 +22,10 @@ tool_version() {
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
     metrics-server) echo "$METRICS_SERVER_VERSION" ;;
     gotrue) gotrue_version ;;
+    kubernetes-node) echo "$KUBERNETES_VERSION" ;;
+    kube-router) echo "$KUBE_ROUTER_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
+    traefik) echo "$TRAEFIK_VERSION" ;;
     *) return 1 ;;
   esac
 }

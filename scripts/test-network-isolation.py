@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Live probe of the odoo-tenant NetworkPolicies on a real cluster.
 
-For clusters whose CNI enforces NetworkPolicies (Calico, Cilium, ...). NOT run in CI: the
-simulated cluster runs no container, so nothing could connect; there, tests/chart checks the
-same expectations statically with np-guard (tests/chart/test_networkpolicy.py, test_cluster.py).
+For clusters whose CNI enforces NetworkPolicies (Calico, Cilium, kube-router, ...). In CI it
+runs against the test cluster's real node (scripts/realnode.sh: kube-router enforces the
+policies; tests/realnode/), with `--node-pool saasodoo.dev/real-node=true` so the probe pods
+land there too; tests/chart checks the same expectations statically with np-guard
+(tests/chart/test_networkpolicy.py, test_cluster.py).
 
 Given two installed tenants, it opens TCP connections (to pod IPs, so DNS is not involved) and
 checks each outcome against the chart's promises:
@@ -21,7 +23,11 @@ checks each outcome against the chart's promises:
 Probe pods (busybox `nc`, Pod Security `restricted` compliant) are deleted at the end.
 
     scripts/test-network-isolation.py --tenant tenant-a/a --tenant tenant-b/b \\
-        [--ingress-namespace traefik] [--kubeconfig PATH] [--context NAME]
+        [--ingress-namespace traefik] [--kubeconfig PATH] [--context NAME] \\
+        [--node-pool KEY=VALUE]
+
+--node-pool puts the probe pods on the dedicated nodes labelled and tainted KEY=VALUE (the
+tenants' SAASODOO_NODE_POOL).
 
 Exit status: 0 if every expectation holds, 1 otherwise, 2 on a usage or setup error.
 """
@@ -92,7 +98,16 @@ def tenant(kubectl: Kubectl, spec: str) -> Tenant:
     return Tenant(namespace, release, odoo_pod, odoo_ip, pg_ip)
 
 
-def probe_pod(kubectl: Kubectl, namespace: str, name: str) -> str:
+def probe_pod(kubectl: Kubectl, namespace: str, name: str, node_pool: str = "") -> str:
+    placement: dict[str, object] = {}
+    if node_pool:
+        key, _, value = node_pool.partition("=")
+        placement = {
+            "nodeSelector": {key: value},
+            "tolerations": [
+                {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+            ],
+        }
     manifest = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -102,6 +117,7 @@ def probe_pod(kubectl: Kubectl, namespace: str, name: str) -> str:
             "labels": {"app.kubernetes.io/name": "network-isolation-probe"},
         },
         "spec": {
+            **placement,
             "automountServiceAccountToken": False,
             "securityContext": {
                 "runAsNonRoot": True,
@@ -133,9 +149,12 @@ def probe_pod(kubectl: Kubectl, namespace: str, name: str) -> str:
 
 
 def can_connect_from_probe(kubectl: Kubectl, namespace: str, pod: str, ip: str, port: int) -> bool:
+    # Connect, then end at once (stdin is empty): exit status 0 only if the connection opened.
+    # Portable across busybox builds (`nc -z` exists only in those built with NC_EXTRA).
     return kubectl.ok(
-        "exec", "-n", namespace, pod, "--", "nc", "-z", "-w", str(TIMEOUT), ip, str(port)
-    )
+        "exec", "-n", namespace, pod, "--",
+        "sh", "-c", f'nc -w {TIMEOUT} "$0" "$1" </dev/null', ip, str(port),
+    )  # fmt: skip
 
 
 def can_connect_from_odoo(kubectl: Kubectl, source: Tenant, ip: str, port: int) -> bool:
@@ -153,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     parser.add_argument("--context")
     parser.add_argument("--kubectl", default=os.environ.get("SAASODOO_KUBECTL", "kubectl"))
+    parser.add_argument(
+        "--node-pool", default="", help="KEY=VALUE: probe pods select and tolerate these nodes"
+    )
     args = parser.parse_args(argv)
     if len(args.tenant) != 2:
         parser.error("give exactly two --tenant NAMESPACE/RELEASE")
@@ -169,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         a, b = (tenant(kubectl, spec) for spec in args.tenant)
-        ingress = probe_pod(kubectl, args.ingress_namespace, f"isolation-probe-{suffix}")
+        ingress = probe_pod(
+            kubectl, args.ingress_namespace, f"isolation-probe-{suffix}", args.node_pool
+        )
         probes.append((args.ingress_namespace, ingress))
-        stranger = probe_pod(kubectl, a.namespace, f"isolation-stranger-{suffix}")
+        stranger = probe_pod(kubectl, a.namespace, f"isolation-stranger-{suffix}", args.node_pool)
         probes.append((a.namespace, stranger))
         time.sleep(2)  # let the CNI program the new pods' policies
 

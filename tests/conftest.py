@@ -19,7 +19,7 @@ import pytest
 from tests.servers import pg_server  # noqa: F401  (a fixture: local PostgreSQL, shared)
 from tests.support import ROOT, Cluster, Tools
 
-LAYER_MARKERS = ("unit", "chart", "postgres", "auth", "odoo", "dns", "cluster")
+LAYER_MARKERS = ("unit", "chart", "postgres", "auth", "odoo", "dns", "cluster", "realnode")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

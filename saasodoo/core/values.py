@@ -35,6 +35,20 @@ class Platform:
     base_domain: str
     ingress_class: str = "traefik"
     storage_class: str = ""
+    #: ``KEY=VALUE``: every tenant pod selects nodes labelled so and tolerates the taint of the
+    #: same key and value (effect NoSchedule): a dedicated node pool. Empty: any node.
+    node_pool: str = ""
+
+
+def node_pool_values(node_pool: str) -> dict[str, Any]:
+    """nodeSelector + toleration of a dedicated pool ``KEY=VALUE`` (labelled and tainted so)."""
+    if not node_pool:
+        return {}
+    key, _, value = node_pool.partition("=")
+    return {
+        "nodeSelector": {key: value},
+        "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
+    }
 
 
 def helm_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +88,7 @@ def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
     if platform.storage_class:
         storage = {"storageClass": platform.storage_class}
     return {
+        **node_pool_values(platform.node_pool),
         # The spec rides along in every revision: a rollback knows what it returns to.
         "tenant": {"id": spec.id, "spec": spec.model_dump(mode="json")},
         "odoo": {

@@ -15,6 +15,7 @@ from tests.support import ROOT, Cluster, eventually
 pytestmark = pytest.mark.cluster
 
 CHART = ROOT / "tests" / "charts" / "smoke"
+REAL_NODE_LABEL = "saasodoo.dev/real-node"
 
 
 def test_server_reports_pinned_version(kube: Cluster) -> None:
@@ -35,7 +36,12 @@ def test_nodes_are_ready_with_distinct_hostnames(kube: Cluster) -> None:
     for node in nodes:
         ready = {c.type: c.status for c in node.status.conditions}.get("Ready")
         assert ready == "True", f"node {node.metadata.name} not Ready"
-        assert not [t for t in node.spec.taints or [] if t.effect == "NoSchedule"]
+        no_schedule = [t.key for t in node.spec.taints or [] if t.effect == "NoSchedule"]
+        if (node.metadata.labels or {}).get(REAL_NODE_LABEL) == "true":
+            # scripts/realnode.sh: only pods that tolerate it land on a real node.
+            assert no_schedule == [REAL_NODE_LABEL], node.metadata.name
+        else:
+            assert not no_schedule, node.metadata.name
 
 
 def test_harness_extras_exist(kube: Cluster) -> None:

@@ -21,6 +21,7 @@ SETUP_STEPS = {
     "Debian packages": "scripts/install-apt.sh",
     "virtualenv": "-m venv",
     "pinned tools": "scripts/install-tools.sh",
+    "real node images": "images/build.sh",
 }
 
 

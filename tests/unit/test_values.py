@@ -172,3 +172,34 @@ def test_schema_validation_names_the_values() -> None:
     fields = {f.field: f.message for f in exc.value.fields}
     assert "values.odoo" in fields and "replcas" in fields["values.odoo"]
     assert "values.odoo.config.workers" in fields
+
+
+def test_node_pool_selects_and_tolerates_its_nodes() -> None:
+    pool = Platform(base_domain="odoo.example.com", node_pool="saasodoo.dev/real-node=true")
+    v = compute_values(spec(), catalog(), pool).values
+    assert v["nodeSelector"] == {"saasodoo.dev/real-node": "true"}
+    assert v["tolerations"] == [
+        {
+            "key": "saasodoo.dev/real-node",
+            "operator": "Equal",
+            "value": "true",
+            "effect": "NoSchedule",
+        }
+    ]
+    # No pool: no placement values at all (the chart's defaults: any node).
+    plain = compute_values(spec(), catalog(), PLATFORM).values
+    assert "nodeSelector" not in plain and "tolerations" not in plain
+    # The tenant's own overrides still win.
+    over = compute_values(spec(overrides={"nodeSelector": {"pool": "b"}}), catalog(), pool).values
+    assert over["nodeSelector"] == {"saasodoo.dev/real-node": "true", "pool": "b"}
+
+
+@pytest.mark.parametrize("bad", ["real-node", "=true", "a b=c", "x/=y", "k=v w"])
+def test_node_pool_setting_must_be_a_label(bad: str) -> None:
+    from pydantic import ValidationError
+
+    from saasodoo.settings import Settings
+
+    with pytest.raises(ValidationError, match="node_pool"):
+        Settings(node_pool=bad)
+    assert Settings(node_pool="saasodoo.dev/real-node=true").node_pool

@@ -1,0 +1,22 @@
+/* The pod sandbox's process: holds the pod's namespaces and reaps orphans until told to stop.
+ * A stand-in for the upstream pause image (same role: sleep, exit 0 on SIGINT/SIGTERM). */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void stop(int sig) { (void)sig; _exit(0); }
+
+static void reap(int sig) {
+  (void)sig;
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+}
+
+int main(void) {
+  struct sigaction term = {.sa_handler = stop}, child = {.sa_handler = reap, .sa_flags = SA_NOCLDSTOP};
+  sigaction(SIGINT, &term, NULL);
+  sigaction(SIGTERM, &term, NULL);
+  sigaction(SIGCHLD, &child, NULL);
+  for (;;) pause();
+}

@@ -1,0 +1,91 @@
+"""Helpers of the real node tests: the CLI as a user runs it, Traefik on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+
+from click.testing import CliRunner
+
+from saasodoo.cli import cli
+from tests.support import Cluster
+
+REAL_NODE_LABEL = "saasodoo.dev/real-node"
+NODE_POOL = f"{REAL_NODE_LABEL}=true"
+BASE_DOMAIN = "odoo.test"
+HTTP_PORT = 8080  # scripts/realnode.sh: Traefik's entrypoints on 127.0.0.1
+HTTPS_PORT = 8443
+
+
+@dataclass(frozen=True)
+class RealTenant:
+    id: str
+    namespace: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.id}.{BASE_DOMAIN}"
+
+
+def run_cli(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """`saasodoo ARGS` as a user runs it, placed on the real node by the node_pool setting."""
+    env = {
+        **kube.env(),
+        "SAASODOO_KUBECONFIG": str(kube.kubeconfig),
+        "SAASODOO_HELM_BINARY": str(kube.tools.helm(4)),
+        "SAASODOO_BASE_DOMAIN": BASE_DOMAIN,
+        "SAASODOO_NODE_POOL": NODE_POOL,
+    }
+    runner = CliRunner(env=env)
+    result = runner.invoke(cli, list(args), catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def real_nodes(kube: Cluster) -> list[str]:
+    nodes = kube.core.list_node(label_selector=f"{REAL_NODE_LABEL}=true").items
+    return [n.metadata.name for n in nodes]
+
+
+def get_login(host: str) -> tuple[int, str]:
+    """GET https://HOST/web/login through Traefik on 127.0.0.1 (its default certificate)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, timeout=30, context=ctx)
+    try:
+        conn.request("GET", "/web/login", headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, str(exc)
+    finally:
+        conn.close()
+
+
+def wait_login(host: str, want: int = 200, timeout: float = 120) -> tuple[int, str]:
+    """get_login until it answers ``want`` (or the timeout passes): the last answer."""
+    deadline = time.monotonic() + timeout
+    status, body = get_login(host)
+    while status != want and time.monotonic() < deadline:
+        time.sleep(1)
+        status, body = get_login(host)
+    return status, body
+
+
+def pod(kube: Cluster, namespace: str, component: str) -> str:
+    pods = kube.core.list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/component={component}"
+    ).items
+    running = [p.metadata.name for p in pods if p.status.phase == "Running"]
+    assert running, f"no running {component} pod in {namespace}"
+    return running[0]
+
+
+def psql(kube: Cluster, t: RealTenant, sql: str, db: str = "postgres") -> str:
+    return kube.kubectl(
+        "exec", "-n", t.namespace, pod(kube, t.namespace, "postgresql"), "-c", "postgresql", "--",
+        "psql", "-U", "postgres", "-d", db, "-Atc", sql,
+    ).strip()  # fmt: skip

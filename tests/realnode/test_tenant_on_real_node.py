@@ -1,0 +1,194 @@
+"""Tenants run for real on the test cluster's real node (scripts/realnode.sh).
+
+`saasodoo tenant create` with SAASODOO_NODE_POOL=saasodoo.dev/real-node=true gives every pod
+of the tenant the real node's nodeSelector and toleration, so the chart's defaults run there
+unchanged: PostgreSQL (docker.io/library/postgres:17.8-trixie) initializes, Odoo
+(docker.io/library/odoo:18.0) installs its database, Traefik serves /web/login at the tenant's
+host, `helm test` passes, and kube-router enforces the chart's NetworkPolicies. The images are
+the stand-ins of images/build.sh.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.realnode.helpers import (
+    BASE_DOMAIN,
+    HTTP_PORT,
+    NODE_POOL,
+    RealTenant,
+    get_login,
+    pod,
+    psql,
+    real_nodes,
+    run_cli,
+    wait_login,
+)
+from tests.support import ROOT, Cluster
+
+pytestmark = pytest.mark.realnode
+Proc = subprocess.CompletedProcess[str]
+TENANTS = ("rna", "rnb")
+
+
+@pytest.fixture(scope="module")
+def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
+    assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
+    made = {}
+    try:
+        for tid in TENANTS:
+            run_cli(kube, "tenant", "delete", tid, "--yes")
+            email = f"admin@{tid}.example"
+            result = run_cli(kube, "tenant", "create", tid, "--email", email, "-o", "json")
+            assert result.returncode == 0, result.stdout + result.stderr
+            doc = json.loads(result.stdout)
+            assert doc["status"] == "ready", doc
+            made[tid] = RealTenant(tid, f"tenant-{tid}")
+        yield made
+    finally:
+        for tid in TENANTS:
+            run_cli(kube, "tenant", "delete", tid, "--yes")
+
+
+def in_odoo(kube: Cluster, t: RealTenant, code: str, *args: str) -> Proc:
+    """Run python3 CODE in the tenant's Odoo container."""
+    return subprocess.run(
+        [str(kube.tools.kubectl), "exec", "-n", t.namespace, pod(kube, t.namespace, "odoo"),
+         "-c", "odoo", "--", "python3", "-c", code, *args],
+        env=kube.env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_every_pod_of_the_tenant_runs_on_the_real_node(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    nodes = set(real_nodes(kube))
+    for t in tenants.values():
+        pods = kube.core.list_namespaced_pod(t.namespace).items
+        assert {p.metadata.labels.get("app.kubernetes.io/component") for p in pods} >= {
+            "odoo",
+            "postgresql",
+        }
+        for p in pods:
+            if p.status.phase == "Succeeded":
+                continue  # hook or test pods that already finished
+            assert p.spec.node_name in nodes, (p.metadata.name, p.spec.node_name)
+            assert p.status.phase == "Running", (p.metadata.name, p.status.phase)
+            for c in p.status.container_statuses or []:
+                assert c.ready, (p.metadata.name, c.name)
+                # A real container: containerd gave it an id and its image is ours.
+                assert c.container_id.startswith("containerd://"), c.container_id
+
+
+def test_postgresql_initialized_and_odoo_installed_its_database(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    for t in tenants.values():
+        version = psql(kube, t, "SHOW server_version")
+        assert version.startswith("17."), version
+        assert psql(kube, t, "SHOW listen_addresses") == "*"
+        dbs = psql(kube, t, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
+        tenant_dbs = [d for d in dbs if d != "postgres"]
+        assert len(tenant_dbs) == 1, dbs
+        db = tenant_dbs[0]
+        # postgres-init.sh ran: the Odoo role owns the database and is no superuser.
+        owner = psql(
+            kube, t,
+            f"SELECT r.rolname, r.rolsuper FROM pg_database d JOIN pg_roles r "
+            f"ON r.oid = d.datdba WHERE d.datname = '{db}'",
+        )  # fmt: skip
+        assert owner.endswith("|f") and not owner.startswith("postgres|"), owner
+        # odoo-init installed base (and its auto-install modules).
+        state = psql(kube, t, "SELECT state FROM ir_module_module WHERE name = 'base'", db)
+        assert state == "installed"
+        installed = int(
+            psql(kube, t, "SELECT count(*) FROM ir_module_module WHERE state = 'installed'", db)
+        )
+        assert installed >= 10, installed
+
+
+def test_login_page_served_through_traefik_at_the_tenant_host(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    for t in tenants.values():
+        status, body = wait_login(t.host)
+        assert status == 200, (t.host, status, body[:300])
+        assert 'name="login"' in body and "Odoo" in body, body[:500]
+    # A host no tenant has: Traefik answers 404, Odoo is not reached.
+    assert get_login(f"nobody.{BASE_DOMAIN}")[0] == 404
+
+
+def test_helm_test_passes(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    for t in tenants.values():
+        proc = kube.helm(4, "test", t.id, "--namespace", t.namespace, "--timeout", "3m")
+        assert "Phase:          Succeeded" in proc.stdout or "Succeeded" in proc.stdout, proc.stdout
+
+
+CONNECT = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()\n"
+    "    print('open')\n"
+    "except OSError as exc:\n"
+    "    print('blocked', exc)\n"
+)
+
+
+def test_isolation_between_tenants_with_dns_under_default_deny(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    a, b = tenants["rna"], tenants["rnb"]
+    a_pg = f"{a.id}-odoo-tenant-postgresql.{a.namespace}.svc.cluster.local"
+    b_pg = f"{b.id}-odoo-tenant-postgresql.{b.namespace}.svc.cluster.local"
+    b_odoo = f"{b.id}-odoo-tenant.{b.namespace}.svc.cluster.local"
+    # DNS works under the default-deny policy (the chart allows kube-dns only): names resolve.
+    resolve = "import socket, sys; print(socket.gethostbyname(sys.argv[1]))"
+    resolved = in_odoo(kube, a, resolve, b_pg)
+    assert resolved.returncode == 0 and resolved.stdout.strip().startswith("10."), resolved
+    # A's Odoo reaches A's PostgreSQL, by its Service name.
+    own = in_odoo(kube, a, CONNECT, a_pg, "5432")
+    assert own.stdout.startswith("open"), own
+    # B's PostgreSQL and Odoo are unreachable from A's pod.
+    for host, port in ((b_pg, "5432"), (b_odoo, "8069")):
+        other = in_odoo(kube, a, CONNECT, host, port)
+        assert other.stdout.startswith("blocked"), (host, other)
+
+
+def test_network_isolation_script_holds_for_real(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    a, b = tenants["rna"], tenants["rnb"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "test-network-isolation.py"),
+         "--tenant", f"{a.namespace}/{a.id}", "--tenant", f"{b.namespace}/{b.id}",
+         "--kubeconfig", str(kube.kubeconfig), "--kubectl", str(kube.tools.kubectl),
+         "--node-pool", NODE_POOL],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAIL" not in proc.stdout
+    assert "12/12 expectations hold" in proc.stdout, proc.stdout
+
+
+def test_http_and_websocket_through_traefik(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """Plain HTTP on 127.0.0.1:8080 reaches Odoo; /websocket upgrades on Odoo's gevent port."""
+    t = tenants["rna"]
+    conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=30)
+    conn.request("GET", "/web/health", headers={"Host": t.host})
+    resp = conn.getresponse()
+    assert resp.status == 200, (resp.status, resp.read()[:200])
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=30)
+    conn.request(
+        "GET",
+        "/websocket",
+        headers={
+            "Host": t.host,
+            "Origin": f"http://{t.host}",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(b"saasodoo-realnod").decode(),
+        },
+    )
+    resp = conn.getresponse()
+    assert resp.status == 101, (resp.status, resp.read()[:300])
+    assert resp.getheader("Upgrade", "").lower() == "websocket"
+    conn.close()
