@@ -9,8 +9,16 @@ Refused with InvalidInput naming the zip and the rule, before anything is stored
   only through its upgrade scripts: the database must be upgraded first);
 - a dump needing objects the tenant's database role may not create (it owns its database,
   nothing more): extensions only a superuser may create, roles, languages, foreign servers,
-  event triggers, `COPY ... PROGRAM`, ownership given to other roles;
+  event triggers, `COPY ... PROGRAM`, ownership given to other roles; or with psql backslash
+  commands (`\\!`, `\\o |...`, `\\copy ... program`, ...);
 - larger than the limit.
+
+The dump check (``DumpChecker``) is line by line, not a SQL parser: statements at the start of
+a line or after a `;` (indented or not, any case), a backslash outside a '...' literal on its
+line. It is an early, friendly refusal only. What holds whatever it misses is the restore:
+restore.py loads the dump with psql in restricted mode (`\\restrict`, a random key), so a
+backslash command stops the load, and the SQL runs as the tenant's role, which may do no more
+than its role may.
 
 ``check`` makes the cheap ones (the zip's directory and manifest: readable, Odoo's, the
 version, the size), which the API answers before it queues the import; ``prepare`` makes them
@@ -47,24 +55,53 @@ TRUSTED_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-#: Statements of a plain dump that only a superuser (or another role) may run.
-FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = (
-    (re.compile(rb"^CREATE (ROLE|USER|GROUP)\b"), "creates a role"),
-    (re.compile(rb"^ALTER (ROLE|USER|GROUP)\b"), "changes a role"),
-    (re.compile(rb"^CREATE (OR REPLACE )?(TRUSTED )?(PROCEDURAL )?LANGUAGE\b"), "adds a language"),
-    (re.compile(rb"^CREATE EVENT TRIGGER\b"), "creates an event trigger"),
-    (re.compile(rb"^CREATE FOREIGN DATA WRAPPER\b"), "creates a foreign-data wrapper"),
-    (re.compile(rb"^CREATE SERVER\b"), "creates a foreign server"),
-    (re.compile(rb"^CREATE USER MAPPING\b"), "creates a user mapping"),
-    (re.compile(rb"^CREATE SUBSCRIPTION\b"), "creates a subscription"),
-    (re.compile(rb"^ALTER SYSTEM\b"), "changes the server's settings"),
-    (re.compile(rb"^CREATE (DATABASE|TABLESPACE)\b"), "creates a database or tablespace"),
-    (re.compile(rb"^SET (SESSION )?(SESSION AUTHORIZATION|ROLE)\b"), "switches roles"),
-    (re.compile(rb"^ALTER .* OWNER TO\b"), "gives objects to another role"),
-    (re.compile(rb"^COPY .* (FROM|TO) PROGRAM\b"), "runs a program on the server"),
-    (re.compile(rb"^\\connect\b"), "connects to another database"),
+#: Statements of a plain dump that only a superuser (or another role) may run: at the start
+#: of a line or after a `;`, indented or not, in any case.
+_START = rb"(?:^|;)\s*"
+FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
+    (re.compile(_START + pattern, re.IGNORECASE), what)
+    for pattern, what in (
+        (rb"CREATE\s+(ROLE|USER|GROUP)\b", "creates a role"),
+        (rb"ALTER\s+(ROLE|USER|GROUP)\b", "changes a role"),
+        (rb"CREATE\s+(OR\s+REPLACE\s+)?(TRUSTED\s+)?(PROCEDURAL\s+)?LANGUAGE\b",
+         "adds a language"),
+        (rb"CREATE\s+EVENT\s+TRIGGER\b", "creates an event trigger"),
+        (rb"CREATE\s+FOREIGN\s+DATA\s+WRAPPER\b", "creates a foreign-data wrapper"),
+        (rb"CREATE\s+SERVER\b", "creates a foreign server"),
+        (rb"CREATE\s+USER\s+MAPPING\b", "creates a user mapping"),
+        (rb"CREATE\s+SUBSCRIPTION\b", "creates a subscription"),
+        (rb"ALTER\s+SYSTEM\b", "changes the server's settings"),
+        (rb"CREATE\s+(DATABASE|TABLESPACE)\b", "creates a database or tablespace"),
+        (rb"SET\s+(SESSION\s+)?(SESSION\s+AUTHORIZATION|ROLE)\b", "switches roles"),
+        (rb"ALTER\s[^;]*\sOWNER\s+TO\b", "gives objects to another role"),
+        (rb"COPY\s[^;]*\s(FROM|TO)\s+PROGRAM\b", "runs a program on the server"),
+    )
 )  # fmt: skip
-EXTENSION_RE = re.compile(rb'^CREATE EXTENSION (IF NOT EXISTS )?"?(?P<name>[\w-]+)"?')
+EXTENSION_RE = re.compile(
+    _START + rb'CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?"?(?P<name>[\w-]+)"?', re.IGNORECASE
+)
+#: pg_dump's own framing of a dump (17.6, 16.10, 15.14 and later), left out by restore.py.
+RESTRICT_RE = re.compile(rb"^\\(un)?restrict(\s|$)")
+
+
+def backslash_command(line: bytes) -> bool:
+    """Whether `line` has a backslash outside a '...' literal and a -- comment: a psql
+    command (`\\!`, `\\o |...`, `\\copy ... program`, ...) wherever it is on the line.
+    Line by line only (a literal spanning lines, a $$ body are not followed)."""
+    if RESTRICT_RE.match(line):
+        return False
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == 0x27:  # '
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == 0x5C:  # backslash
+            return True
+        elif line[i : i + 2] == b"--":
+            return False
+    return False
+
 
 #: Odoo's own manifest fields (odoo/service/db.py dump_db_manifest), kept as they are.
 ODOO_FIELDS = ("odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
@@ -108,14 +145,17 @@ class DumpChecker:
         if fmt.COPY_RE.match(line):
             self._in_copy = True
             return
-        ext = EXTENSION_RE.match(line)
-        if ext and ext["name"].decode() not in TRUSTED_EXTENSIONS:
+        if backslash_command(line):
+            self._problem(f"runs a psql command ({line[:80].decode(errors='replace')!r})")
+            return
+        ext = EXTENSION_RE.search(line)
+        if ext and ext["name"].decode().lower() not in TRUSTED_EXTENSIONS:
             self._problem(
                 f"creates the extension {ext['name'].decode()}, which only a superuser may create"
             )
             return
         for pattern, what in FORBIDDEN:
-            if pattern.match(line):
+            if pattern.search(line):
                 self._problem(f"{what} ({line[:80].decode(errors='replace')!r})")
                 return
 
