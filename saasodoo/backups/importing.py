@@ -11,7 +11,10 @@ Refused with InvalidInput naming the zip and the rule, before anything is stored
   nothing more): extensions only a superuser may create, roles, languages, foreign servers,
   event triggers, `COPY ... PROGRAM`, ownership given to other roles; or with psql backslash
   commands (`\\!`, `\\o |...`, `\\copy ... program`, ...);
-- larger than the limit.
+- larger than the limit, with more entries in its directory than MAX_ZIP_ENTRIES (or a
+  directory larger than MAX_ZIP_DIRECTORY_BYTES: checked from the end-of-central-directory
+  record before the zip is opened, as zipfile loads the directory whole in memory), or
+  unpacking to more than MAX_UNCOMPRESSED_BYTES (a zip bomb).
 
 The dump check (``DumpChecker``) is line by line, not a SQL parser: statements at the start of
 a line or after a `;` (indented or not, any case), a backslash outside a '...' literal on its
@@ -34,6 +37,7 @@ import datetime
 import hashlib
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -45,6 +49,14 @@ from saasodoo.errors import InvalidInput
 
 #: Default upper bound of an imported zip (bytes).
 MAX_IMPORT_BYTES = 20 * 1024**3
+#: Upper bounds of a zip's central directory, read before the zip is opened: zipfile loads it
+#: whole, in several times its size of memory (a ZipInfo per entry). An Odoo backup has one
+#: entry per filestore file; a hundred thousand is a large tenant.
+MAX_ZIP_ENTRIES = 100_000
+MAX_ZIP_DIRECTORY_BYTES = 64 * 1024**2
+#: Upper bound of the bytes unpacked from a zip (every member's data, as read): a zip bomb is
+#: refused when it passes it, before the disk fills.
+MAX_UNCOMPRESSED_BYTES = 10 * MAX_IMPORT_BYTES
 
 #: Extensions PostgreSQL marks trusted (any database owner may create them), PostgreSQL 13+.
 TRUSTED_EXTENSIONS = frozenset(
@@ -77,6 +89,8 @@ FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
         (rb"COPY\s[^;]*\s(FROM|TO)\s+PROGRAM\b", "runs a program on the server"),
     )
 )  # fmt: skip
+EOCD_SIZE = 22  # end-of-central-directory record, without its comment
+ZIP64_LOCATOR_SIZE = 20
 EXTENSION_RE = re.compile(
     _START + rb'CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?"?(?P<name>[\w-]+)"?', re.IGNORECASE
 )
@@ -207,15 +221,55 @@ def _check_size(size: int, label: str, max_bytes: int) -> None:
         raise InvalidInput(f"zip: {label} has {size} bytes, more than the limit of {max_bytes}")
 
 
+def _check_directory(source: Path, label: str, max_entries: int = MAX_ZIP_ENTRIES) -> None:
+    """Refuse a zip whose central directory has more than `max_entries` entries or more than
+    MAX_ZIP_DIRECTORY_BYTES, from its end-of-central-directory record (zip64 too), before
+    zipfile reads the directory into memory. A zip without one is left to zipfile (corrupt)."""
+    size = source.stat().st_size
+    tail_start = max(0, size - (EOCD_SIZE + 0xFFFF + ZIP64_LOCATOR_SIZE))
+    with source.open("rb") as fh:
+        fh.seek(tail_start)
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < EOCD_SIZE:
+            return
+        _sig, _disk, _cd_disk, _here, entries, cd_size, _cd_offset, _comment = struct.unpack(
+            "<4s4H2LH", tail[at : at + EOCD_SIZE]
+        )
+        locator = tail[at - ZIP64_LOCATOR_SIZE : at] if at >= ZIP64_LOCATOR_SIZE else b""
+        if locator[:4] == b"PK\x06\x07":
+            _sig, _disk, offset, _disks = struct.unpack("<4sLQL", locator)
+            fh.seek(offset)
+            record = fh.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                fields = struct.unpack("<4sQ2H2L4Q", record)
+                entries, cd_size = fields[7], fields[8]
+    if entries > max_entries:
+        raise InvalidInput(
+            f"zip: {label} has {entries} entries, more than the limit of {max_entries}"
+        )
+    if cd_size > MAX_ZIP_DIRECTORY_BYTES:
+        raise InvalidInput(
+            f"zip: {label} has a directory of {cd_size} bytes, more than the limit of "
+            f"{MAX_ZIP_DIRECTORY_BYTES}"
+        )
+
+
 def check(
-    source: Path, *, tenant: str, odoo_version: str, max_bytes: int = MAX_IMPORT_BYTES
+    source: Path,
+    *,
+    tenant: str,
+    odoo_version: str,
+    max_bytes: int = MAX_IMPORT_BYTES,
+    max_entries: int = MAX_ZIP_ENTRIES,
 ) -> dict[str, Any]:
     """The cheap checks of ``prepare`` (the zip's directory and its manifest only, not its
     members' data): size, a readable zip, an Odoo backup, the tenant's Odoo major version.
     Odoo's manifest, or InvalidInput. What remains for ``prepare``: every member's CRC (a
-    corrupt member) and what the dump asks of the tenant's role."""
+    corrupt member), the unpacked size and what the dump asks of the tenant's role."""
     label = source.name
     _check_size(source.stat().st_size, label, max_bytes)
+    _check_directory(source, label, max_entries)
     try:
         with zipfile.ZipFile(source) as zf:
             manifest = read_manifest(zf, label)
@@ -232,12 +286,15 @@ def prepare(
     tenant: str,
     odoo_version: str,
     max_bytes: int = MAX_IMPORT_BYTES,
+    max_entries: int = MAX_ZIP_ENTRIES,
+    max_uncompressed: int = MAX_UNCOMPRESSED_BYTES,
     now: datetime.datetime | None = None,
 ) -> Prepared:
     """Check `source` and rewrite it into `work` in our format; InvalidInput if refused (and
     nothing left in `work`)."""
     label = source.name
     _check_size(source.stat().st_size, label, max_bytes)
+    _check_directory(source, label, max_entries)
     now = now or datetime.datetime.now(datetime.UTC)
     name = f"{now.strftime(fmt.STAMP_FORMAT)}-on-demand.zip"
     target = work / f".{name}.partial"
@@ -245,7 +302,7 @@ def prepare(
         with zipfile.ZipFile(source) as zf:
             manifest = read_manifest(zf, label)
             _check_version(manifest, label, tenant, odoo_version)
-            written = _rewrite(zf, target, label)
+            written = _rewrite(zf, target, label, max_uncompressed)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
         target.unlink(missing_ok=True)
         raise InvalidInput(f"zip: {label} is corrupt or truncated ({exc})") from None
@@ -280,8 +337,19 @@ def prepare(
 
 
 def _rewrite(
-    zf: zipfile.ZipFile, target: Path, label: str
+    zf: zipfile.ZipFile, target: Path, label: str, max_uncompressed: int
 ) -> tuple[str, int, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    unpacked = 0
+
+    def count(block: bytes) -> bytes:
+        nonlocal unpacked
+        unpacked += len(block)
+        if unpacked > max_uncompressed:
+            raise InvalidInput(
+                f"zip: {label} unpacks to more than the limit of {max_uncompressed} bytes"
+            )
+        return block
+
     scanner = fmt.DumpScanner()
     checker = DumpChecker()
     digest = hashlib.sha256()
@@ -289,7 +357,7 @@ def _rewrite(
     files: dict[str, dict[str, Any]] = {}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         with zf.open("dump.sql") as src, out.open("dump.sql", "w", force_zip64=True) as dst:
-            for block in iter(lambda: src.read(fmt.CHUNK), b""):
+            for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
                 dst.write(block)
                 digest.update(block)
                 scanner.feed(block)
@@ -310,7 +378,7 @@ def _rewrite(
                 raise InvalidInput(f"zip: {label}: unsafe path {info.filename!r}")
             file_digest = hashlib.sha256()
             with zf.open(info) as src, out.open(info.filename, "w", force_zip64=True) as dst:
-                for block in iter(lambda: src.read(fmt.CHUNK), b""):
+                for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
                     dst.write(block)
                     file_digest.update(block)
             files[relative] = {"size": info.file_size, "sha256": file_digest.hexdigest()}
