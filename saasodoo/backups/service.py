@@ -35,6 +35,7 @@ from saasodoo.core.limits import load_json
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
+from saasodoo.tenants import recorded_spec
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,6 @@ REPLICAS_ANNOTATION = "saasodoo.dev/replicas-before-restore"
 #: How long a recovery Job may take (it renames directories and drops scratch copies).
 RECOVER_SECONDS = 600
 SCRIPTS = "/opt/odoo-tenant"
-#: Where saasodoo records a tenant's spec (saasodoo.tenants.SPEC_ANNOTATION; that module
-#: imports this one).
-SPEC_ANNOTATION = "saasodoo.dev/spec"
 #: The components whose pods use the database and the filestore (stopped during a restore).
 ODOO_COMPONENTS = ("odoo", "cron")
 
@@ -585,10 +583,9 @@ class Backups:
     def _odoo_version(self, namespace: str, tenant_id: str) -> str:
         """The tenant's Odoo series, from the spec saasodoo records on its namespace."""
         ns = self.kube.read_namespace(namespace)
-        raw = (ns.annotations if ns else {}).get(SPEC_ANNOTATION)
-        if not raw:
-            raise NotFound(f"tenant '{tenant_id}': namespace {namespace} has no spec")
-        return str(json.loads(raw)["odoo_version"])
+        if ns is None:
+            raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
+        return str(recorded_spec(ns).odoo_version)
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None
