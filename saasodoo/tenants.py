@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import Kube, Namespace
@@ -53,7 +55,7 @@ from saasodoo.core.values import (
 )
 from saasodoo.core.versions import check_version_change
 from saasodoo.domains import Domains, DomainState
-from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -194,11 +196,7 @@ class Tenants:
     # -- reading ------------------------------------------------------------------------
 
     def _spec_from_namespace(self, ns: Namespace) -> TenantSpec:
-        raw = ns.annotations.get(SPEC_ANNOTATION)
-        tenant_id = ns.labels.get(TENANT_LABEL, "")
-        if not raw:
-            raise NotFound(f"tenant '{tenant_id}': namespace {ns.name} has no spec")
-        return TenantSpec.model_validate(json.loads(raw))
+        return recorded_spec(ns)
 
     def _namespace(self, tenant_id: str) -> Namespace:
         check_tenant_id(tenant_id)
@@ -681,3 +679,23 @@ def _is_suspended(ns: Namespace) -> bool:
 
 def count_phases(tenants: list[Tenant]) -> Counter[Phase]:
     return Counter(t.status.phase for t in tenants)
+
+
+def recorded_spec(ns: Namespace) -> TenantSpec:
+    """The spec saasodoo recorded on a tenant's namespace: NotFound when it has none, a
+    SaasodooError naming the namespace and the fault when it is not a valid spec."""
+    raw = ns.annotations.get(SPEC_ANNOTATION)
+    tenant_id = ns.labels.get(TENANT_LABEL, "")
+    if not raw:
+        raise NotFound(f"tenant '{tenant_id}': namespace {ns.name} has no spec")
+    try:
+        return TenantSpec.model_validate(json.loads(raw))
+    except ValidationError as exc:
+        fault = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(spec)'}: {e['msg']}"
+                          for e in exc.errors()[:3])  # fmt: skip
+    except ValueError as exc:
+        fault = f"not JSON ({exc})"
+    raise SaasodooError(
+        f"tenant '{tenant_id}': the spec recorded on namespace {ns.name} ({SPEC_ANNOTATION}) "
+        f"is not valid: {fault}"
+    )

@@ -153,8 +153,8 @@ def receive_form(
 
     def check_csrf() -> None:
         if csrf is not None:
-            sent = bytes(fields.get("csrf_token", b"")).decode(errors="replace")
-            if not csrf or not hmac.compare_digest(sent, csrf):
+            sent = bytes(fields.get("csrf_token", b""))
+            if not csrf or not hmac.compare_digest(sent, csrf.encode()):
                 raise BadForm(FORM_EXPIRED)
 
     def handle(event: Any) -> None:

@@ -9,8 +9,19 @@ Refused with InvalidInput naming the zip and the rule, before anything is stored
   only through its upgrade scripts: the database must be upgraded first);
 - a dump needing objects the tenant's database role may not create (it owns its database,
   nothing more): extensions only a superuser may create, roles, languages, foreign servers,
-  event triggers, `COPY ... PROGRAM`, ownership given to other roles;
-- larger than the limit.
+  event triggers, `COPY ... PROGRAM`, ownership given to other roles; or with psql backslash
+  commands (`\\!`, `\\o |...`, `\\copy ... program`, ...);
+- larger than the limit, with more entries in its directory than MAX_ZIP_ENTRIES (or a
+  directory larger than MAX_ZIP_DIRECTORY_BYTES: checked from the end-of-central-directory
+  record before the zip is opened, as zipfile loads the directory whole in memory), or
+  unpacking to more than MAX_UNCOMPRESSED_BYTES (a zip bomb).
+
+The dump check (``DumpChecker``) is line by line, not a SQL parser: statements at the start of
+a line or after a `;` (indented or not, any case), a backslash outside a '...' literal on its
+line. It is an early, friendly refusal only. What holds whatever it misses is the restore:
+restore.py loads the dump with psql in restricted mode (`\\restrict`, a random key), so a
+backslash command stops the load, and the SQL runs as the tenant's role, which may do no more
+than its role may.
 
 ``check`` makes the cheap ones (the zip's directory and manifest: readable, Odoo's, the
 version, the size), which the API answers before it queues the import; ``prepare`` makes them
@@ -26,6 +37,7 @@ import datetime
 import hashlib
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -37,6 +49,14 @@ from saasodoo.errors import InvalidInput
 
 #: Default upper bound of an imported zip (bytes).
 MAX_IMPORT_BYTES = 20 * 1024**3
+#: Upper bounds of a zip's central directory, read before the zip is opened: zipfile loads it
+#: whole, in several times its size of memory (a ZipInfo per entry). An Odoo backup has one
+#: entry per filestore file; a hundred thousand is a large tenant.
+MAX_ZIP_ENTRIES = 100_000
+MAX_ZIP_DIRECTORY_BYTES = 64 * 1024**2
+#: Upper bound of the bytes unpacked from a zip (every member's data, as read): a zip bomb is
+#: refused when it passes it, before the disk fills.
+MAX_UNCOMPRESSED_BYTES = 10 * MAX_IMPORT_BYTES
 
 #: Extensions PostgreSQL marks trusted (any database owner may create them), PostgreSQL 13+.
 TRUSTED_EXTENSIONS = frozenset(
@@ -47,24 +67,55 @@ TRUSTED_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-#: Statements of a plain dump that only a superuser (or another role) may run.
-FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = (
-    (re.compile(rb"^CREATE (ROLE|USER|GROUP)\b"), "creates a role"),
-    (re.compile(rb"^ALTER (ROLE|USER|GROUP)\b"), "changes a role"),
-    (re.compile(rb"^CREATE (OR REPLACE )?(TRUSTED )?(PROCEDURAL )?LANGUAGE\b"), "adds a language"),
-    (re.compile(rb"^CREATE EVENT TRIGGER\b"), "creates an event trigger"),
-    (re.compile(rb"^CREATE FOREIGN DATA WRAPPER\b"), "creates a foreign-data wrapper"),
-    (re.compile(rb"^CREATE SERVER\b"), "creates a foreign server"),
-    (re.compile(rb"^CREATE USER MAPPING\b"), "creates a user mapping"),
-    (re.compile(rb"^CREATE SUBSCRIPTION\b"), "creates a subscription"),
-    (re.compile(rb"^ALTER SYSTEM\b"), "changes the server's settings"),
-    (re.compile(rb"^CREATE (DATABASE|TABLESPACE)\b"), "creates a database or tablespace"),
-    (re.compile(rb"^SET (SESSION )?(SESSION AUTHORIZATION|ROLE)\b"), "switches roles"),
-    (re.compile(rb"^ALTER .* OWNER TO\b"), "gives objects to another role"),
-    (re.compile(rb"^COPY .* (FROM|TO) PROGRAM\b"), "runs a program on the server"),
-    (re.compile(rb"^\\connect\b"), "connects to another database"),
+#: Statements of a plain dump that only a superuser (or another role) may run: at the start
+#: of a line or after a `;`, indented or not, in any case.
+_START = rb"(?:^|;)\s*"
+FORBIDDEN: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
+    (re.compile(_START + pattern, re.IGNORECASE), what)
+    for pattern, what in (
+        (rb"CREATE\s+(ROLE|USER|GROUP)\b", "creates a role"),
+        (rb"ALTER\s+(ROLE|USER|GROUP)\b", "changes a role"),
+        (rb"CREATE\s+(OR\s+REPLACE\s+)?(TRUSTED\s+)?(PROCEDURAL\s+)?LANGUAGE\b",
+         "adds a language"),
+        (rb"CREATE\s+EVENT\s+TRIGGER\b", "creates an event trigger"),
+        (rb"CREATE\s+FOREIGN\s+DATA\s+WRAPPER\b", "creates a foreign-data wrapper"),
+        (rb"CREATE\s+SERVER\b", "creates a foreign server"),
+        (rb"CREATE\s+USER\s+MAPPING\b", "creates a user mapping"),
+        (rb"CREATE\s+SUBSCRIPTION\b", "creates a subscription"),
+        (rb"ALTER\s+SYSTEM\b", "changes the server's settings"),
+        (rb"CREATE\s+(DATABASE|TABLESPACE)\b", "creates a database or tablespace"),
+        (rb"SET\s+(SESSION\s+)?(SESSION\s+AUTHORIZATION|ROLE)\b", "switches roles"),
+        (rb"ALTER\s[^;]*\sOWNER\s+TO\b", "gives objects to another role"),
+        (rb"COPY\s[^;]*\s(FROM|TO)\s+PROGRAM\b", "runs a program on the server"),
+    )
 )  # fmt: skip
-EXTENSION_RE = re.compile(rb'^CREATE EXTENSION (IF NOT EXISTS )?"?(?P<name>[\w-]+)"?')
+EOCD_SIZE = 22  # end-of-central-directory record, without its comment
+ZIP64_LOCATOR_SIZE = 20
+EXTENSION_RE = re.compile(
+    _START + rb'CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?"?(?P<name>[\w-]+)"?', re.IGNORECASE
+)
+#: pg_dump's own framing of a dump (17.6, 16.10, 15.14 and later), left out by restore.py.
+RESTRICT_RE = re.compile(rb"^\\(un)?restrict(\s|$)")
+
+
+def backslash_command(line: bytes) -> bool:
+    """Whether `line` has a backslash outside a '...' literal and a -- comment: a psql
+    command (`\\!`, `\\o |...`, `\\copy ... program`, ...) wherever it is on the line.
+    Line by line only (a literal spanning lines, a $$ body are not followed)."""
+    if RESTRICT_RE.match(line):
+        return False
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == 0x27:  # '
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == 0x5C:  # backslash
+            return True
+        elif line[i : i + 2] == b"--":
+            return False
+    return False
+
 
 #: Odoo's own manifest fields (odoo/service/db.py dump_db_manifest), kept as they are.
 ODOO_FIELDS = ("odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
@@ -108,14 +159,17 @@ class DumpChecker:
         if fmt.COPY_RE.match(line):
             self._in_copy = True
             return
-        ext = EXTENSION_RE.match(line)
-        if ext and ext["name"].decode() not in TRUSTED_EXTENSIONS:
+        if backslash_command(line):
+            self._problem(f"runs a psql command ({line[:80].decode(errors='replace')!r})")
+            return
+        ext = EXTENSION_RE.search(line)
+        if ext and ext["name"].decode().lower() not in TRUSTED_EXTENSIONS:
             self._problem(
                 f"creates the extension {ext['name'].decode()}, which only a superuser may create"
             )
             return
         for pattern, what in FORBIDDEN:
-            if pattern.match(line):
+            if pattern.search(line):
                 self._problem(f"{what} ({line[:80].decode(errors='replace')!r})")
                 return
 
@@ -167,15 +221,55 @@ def _check_size(size: int, label: str, max_bytes: int) -> None:
         raise InvalidInput(f"zip: {label} has {size} bytes, more than the limit of {max_bytes}")
 
 
+def _check_directory(source: Path, label: str, max_entries: int = MAX_ZIP_ENTRIES) -> None:
+    """Refuse a zip whose central directory has more than `max_entries` entries or more than
+    MAX_ZIP_DIRECTORY_BYTES, from its end-of-central-directory record (zip64 too), before
+    zipfile reads the directory into memory. A zip without one is left to zipfile (corrupt)."""
+    size = source.stat().st_size
+    tail_start = max(0, size - (EOCD_SIZE + 0xFFFF + ZIP64_LOCATOR_SIZE))
+    with source.open("rb") as fh:
+        fh.seek(tail_start)
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < EOCD_SIZE:
+            return
+        _sig, _disk, _cd_disk, _here, entries, cd_size, _cd_offset, _comment = struct.unpack(
+            "<4s4H2LH", tail[at : at + EOCD_SIZE]
+        )
+        locator = tail[at - ZIP64_LOCATOR_SIZE : at] if at >= ZIP64_LOCATOR_SIZE else b""
+        if locator[:4] == b"PK\x06\x07":
+            _sig, _disk, offset, _disks = struct.unpack("<4sLQL", locator)
+            fh.seek(offset)
+            record = fh.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                fields = struct.unpack("<4sQ2H2L4Q", record)
+                entries, cd_size = fields[7], fields[8]
+    if entries > max_entries:
+        raise InvalidInput(
+            f"zip: {label} has {entries} entries, more than the limit of {max_entries}"
+        )
+    if cd_size > MAX_ZIP_DIRECTORY_BYTES:
+        raise InvalidInput(
+            f"zip: {label} has a directory of {cd_size} bytes, more than the limit of "
+            f"{MAX_ZIP_DIRECTORY_BYTES}"
+        )
+
+
 def check(
-    source: Path, *, tenant: str, odoo_version: str, max_bytes: int = MAX_IMPORT_BYTES
+    source: Path,
+    *,
+    tenant: str,
+    odoo_version: str,
+    max_bytes: int = MAX_IMPORT_BYTES,
+    max_entries: int = MAX_ZIP_ENTRIES,
 ) -> dict[str, Any]:
     """The cheap checks of ``prepare`` (the zip's directory and its manifest only, not its
     members' data): size, a readable zip, an Odoo backup, the tenant's Odoo major version.
     Odoo's manifest, or InvalidInput. What remains for ``prepare``: every member's CRC (a
-    corrupt member) and what the dump asks of the tenant's role."""
+    corrupt member), the unpacked size and what the dump asks of the tenant's role."""
     label = source.name
     _check_size(source.stat().st_size, label, max_bytes)
+    _check_directory(source, label, max_entries)
     try:
         with zipfile.ZipFile(source) as zf:
             manifest = read_manifest(zf, label)
@@ -192,12 +286,15 @@ def prepare(
     tenant: str,
     odoo_version: str,
     max_bytes: int = MAX_IMPORT_BYTES,
+    max_entries: int = MAX_ZIP_ENTRIES,
+    max_uncompressed: int = MAX_UNCOMPRESSED_BYTES,
     now: datetime.datetime | None = None,
 ) -> Prepared:
     """Check `source` and rewrite it into `work` in our format; InvalidInput if refused (and
     nothing left in `work`)."""
     label = source.name
     _check_size(source.stat().st_size, label, max_bytes)
+    _check_directory(source, label, max_entries)
     now = now or datetime.datetime.now(datetime.UTC)
     name = f"{now.strftime(fmt.STAMP_FORMAT)}-on-demand.zip"
     target = work / f".{name}.partial"
@@ -205,7 +302,7 @@ def prepare(
         with zipfile.ZipFile(source) as zf:
             manifest = read_manifest(zf, label)
             _check_version(manifest, label, tenant, odoo_version)
-            written = _rewrite(zf, target, label)
+            written = _rewrite(zf, target, label, max_uncompressed)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
         target.unlink(missing_ok=True)
         raise InvalidInput(f"zip: {label} is corrupt or truncated ({exc})") from None
@@ -240,8 +337,19 @@ def prepare(
 
 
 def _rewrite(
-    zf: zipfile.ZipFile, target: Path, label: str
+    zf: zipfile.ZipFile, target: Path, label: str, max_uncompressed: int
 ) -> tuple[str, int, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    unpacked = 0
+
+    def count(block: bytes) -> bytes:
+        nonlocal unpacked
+        unpacked += len(block)
+        if unpacked > max_uncompressed:
+            raise InvalidInput(
+                f"zip: {label} unpacks to more than the limit of {max_uncompressed} bytes"
+            )
+        return block
+
     scanner = fmt.DumpScanner()
     checker = DumpChecker()
     digest = hashlib.sha256()
@@ -249,7 +357,7 @@ def _rewrite(
     files: dict[str, dict[str, Any]] = {}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         with zf.open("dump.sql") as src, out.open("dump.sql", "w", force_zip64=True) as dst:
-            for block in iter(lambda: src.read(fmt.CHUNK), b""):
+            for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
                 dst.write(block)
                 digest.update(block)
                 scanner.feed(block)
@@ -270,7 +378,7 @@ def _rewrite(
                 raise InvalidInput(f"zip: {label}: unsafe path {info.filename!r}")
             file_digest = hashlib.sha256()
             with zf.open(info) as src, out.open(info.filename, "w", force_zip64=True) as dst:
-                for block in iter(lambda: src.read(fmt.CHUNK), b""):
+                for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
                     dst.write(block)
                     file_digest.update(block)
             files[relative] = {"size": info.file_size, "sha256": file_digest.hexdigest()}

@@ -35,6 +35,7 @@ from saasodoo.core.limits import load_json
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
+from saasodoo.tenants import recorded_spec
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,6 @@ REPLICAS_ANNOTATION = "saasodoo.dev/replicas-before-restore"
 #: How long a recovery Job may take (it renames directories and drops scratch copies).
 RECOVER_SECONDS = 600
 SCRIPTS = "/opt/odoo-tenant"
-#: Where saasodoo records a tenant's spec (saasodoo.tenants.SPEC_ANNOTATION; that module
-#: imports this one).
-SPEC_ANNOTATION = "saasodoo.dev/spec"
 #: The components whose pods use the database and the filestore (stopped during a restore).
 ODOO_COMPONENTS = ("odoo", "cron")
 
@@ -567,7 +565,9 @@ class Backups:
         """Bring a zip made elsewhere (Odoo's database manager, another host) into the
         tenant: checked and rewritten into our format (see ``saasodoo.backups.importing``;
         refused with InvalidInput before anything is stored), stored beside the tenant's
-        backups, then restored like one of them (scratch copy, checks, switch)."""
+        backups, then restored like one of them (scratch copy, checks, switch). When the
+        restore does not succeed, the stored zip and its manifest are deleted again: a failed
+        import leaves no backup behind (retention never counts it)."""
         cronjob = self.cronjob(tenant_id)
         store = self.store(tenant_id, cronjob)
         version = self._odoo_version(cronjob["metadata"]["namespace"], tenant_id)
@@ -575,20 +575,30 @@ class Backups:
             prepared = importing.prepare(
                 source, Path(work), tenant=tenant_id, odoo_version=version, max_bytes=max_bytes
             )
-            store.upload(prepared.name, prepared.path)
-            store.write(
-                prepared.name + ".json", json.dumps(prepared.manifest, sort_keys=True).encode()
-            )
+            try:
+                store.upload(prepared.name, prepared.path)
+                store.write(
+                    prepared.name + ".json",
+                    json.dumps(prepared.manifest, sort_keys=True).encode(),
+                )
+            except BaseException:
+                _forget(store, tenant_id, prepared.name)
+                raise
         log.info("import into %s: stored %s (from %s)", tenant_id, prepared.name, source.name)
-        return self.restore(tenant_id, prepared.name, drop_previous=drop_previous, timeout=timeout)
+        try:
+            return self.restore(
+                tenant_id, prepared.name, drop_previous=drop_previous, timeout=timeout
+            )
+        except BaseException:
+            _forget(store, tenant_id, prepared.name)
+            raise
 
     def _odoo_version(self, namespace: str, tenant_id: str) -> str:
         """The tenant's Odoo series, from the spec saasodoo records on its namespace."""
         ns = self.kube.read_namespace(namespace)
-        raw = (ns.annotations if ns else {}).get(SPEC_ANNOTATION)
-        if not raw:
-            raise NotFound(f"tenant '{tenant_id}': namespace {namespace} has no spec")
-        return str(json.loads(raw)["odoo_version"])
+        if ns is None:
+            raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
+        return str(recorded_spec(ns).odoo_version)
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None
@@ -736,6 +746,18 @@ class Backups:
                     f"Odoo pods of {namespace} still there after {timeout:.0f}s"
                 )
             time.sleep(self.poll_seconds)
+
+
+def _forget(store: BackupStore, tenant_id: str, name: str) -> None:
+    """Delete an imported zip and its manifest (the manifest first: a zip without one is
+    never a complete backup); a failure to is logged, the import's own error is the one
+    reported."""
+    for item in (name + ".json", name):
+        try:
+            store.delete(item)
+        except Exception:  # noqa: BLE001  (best effort; the caller re-raises its own error)
+            log.warning("import into %s: could not delete %s again", tenant_id, item, exc_info=True)
+    log.info("import into %s failed: %s deleted again", tenant_id, name)
 
 
 def _replicas_before(deployment: Any) -> int:

@@ -114,7 +114,8 @@ def _check_csrf() -> None:
         return
     sent = request.form.get("csrf_token", "")
     expected = str(session.get("csrf", ""))
-    if not expected or not hmac.compare_digest(sent, expected):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
+    if not expected or not hmac.compare_digest(sent.encode(errors="replace"), expected.encode()):
         abort(400, "the form expired or did not come from this site; reload and try again")
 
 

@@ -3,14 +3,16 @@ JSON bodies, body size, operators' overrides checked before anything is queued."
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from saasodoo.api import create_app
+from saasodoo.api import create_app, imports
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.openapi import OPERATIONS
 from saasodoo.web.views import safe_redirect_target
@@ -237,3 +239,42 @@ def test_email_operators_are_flagged_at_start_up(caplog: pytest.LogCaptureFixtur
     services_of(app).jobs.shutdown()
     assert "names 1 operator(s) by e-mail" in caplog.text and "email_verified" in caplog.text
     assert "ops@example.com" not in caplog.text  # no addresses in the log
+
+
+# -- CSRF tokens that are not ASCII -----------------------------------------------------------
+
+NON_ASCII_TOKENS = ["é", "\u2028", "\U0001f600" * 40]
+
+
+@pytest.mark.parametrize("token", NON_ASCII_TOKENS, ids=["e-acute", "line-separator", "emoji"])
+def test_a_non_ascii_csrf_token_is_a_4xx_without_traceback(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, token: str
+) -> None:
+    """hmac.compare_digest refuses str that are not ASCII: the tokens are compared as bytes."""
+    assert client.get("/login").status_code == 200  # the session now has a token
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        res = client.post(
+            "/login",
+            data={"csrf_token": token, "email": "a@example.com", "password": "x"},
+        )
+    assert res.status_code == 400, res.data
+    assert b"the form expired" in res.data
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["é".encode(), b"\xff\xfe", "\U0001f600".encode()],
+    ids=["e-acute", "not-utf8", "emoji"],
+)
+def test_an_upload_with_a_non_ascii_csrf_token_is_refused(token: bytes, tmp_path: Path) -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n' + token + b"\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="zip"; filename="a.zip"\r\n'
+        b"Content-Type: application/zip\r\n\r\nPK\r\n--b--\r\n"
+    )
+    with pytest.raises(imports.BadForm, match="the form expired"):
+        imports.receive_form(io.BytesIO(body), b"b", tmp_path, 1 << 20, csrf="expected-token")
+    assert list(tmp_path.iterdir()) == []

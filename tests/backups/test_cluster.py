@@ -370,3 +370,77 @@ def test_import_checks_the_zip_stores_it_and_restores_it(
         result.job.name, tenant.namespace
     )
     assert f"--backup={result.backup}" in job.spec.template.spec.containers[0].command
+
+
+def test_an_import_whose_restore_fails_stores_nothing(
+    tenant: Tenant,
+    s3_server: S3Server,
+    pg_server: PgServer,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dump that passes the checks but that psql refuses (a GRANT to a role that does not
+    exist): the restore Job fails, the live data stays, and the zip and its manifest stored
+    for the restore are deleted again (retention never sees a failed import)."""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "--dbname", database],
+        env={**os.environ, **pg_server.env(database)},
+        capture_output=True,
+        check=True,
+    ).stdout
+    dump += b"GRANT SELECT ON public.res_partner TO no_such_role_anywhere;\n"
+    manifest = {"odoo_dump": "1", "db_name": database, "version": "18.0",
+                "major_version": "18.0", "version_info": [18, 0, 0, "final", 0, ""]}  # fmt: skip
+    bad = tmp_path / "grant.zip"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("dump.sql", dump)
+        zf.writestr("manifest.json", json.dumps(manifest))
+
+    # No container runs on the simulated cluster: the restore Job's program, restore.py, runs
+    # here instead, on the zip saasodoo stored in the tenant's S3 folder (as the pod would).
+    real_run_job = tenant.backups.run_job
+    restores: list[subprocess.CompletedProcess[str]] = []
+
+    def run_job(body: dict[str, Any], *, timeout: float) -> JobOutcome:
+        outcome = real_run_job(body, timeout=timeout)
+        if body["metadata"]["labels"][JOB_LABEL] != "restore":
+            return outcome
+        [container] = body["spec"]["template"]["spec"]["containers"]
+        [backup] = [a for a in container["command"] if a.startswith("--backup=")]
+        env = {**pg_server.env(database), **s3_server.env(tenant.bucket, prefix="tenants"),
+               "PGADMINUSER": "postgres"}  # fmt: skip
+        args = [
+            "--s3",
+            f"--tenant={tenant.id}",
+            backup,
+            f"--filestore={root}",
+            f"--work={tmp_path}",
+        ]
+        done = run_script("restore.py", args, env)
+        restores.append(done)
+        [line] = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        result = json.loads(line.removeprefix("RESULT "))
+        return replace(outcome, succeeded=done.returncode == 0, result=result,
+                       reason="" if done.returncode == 0 else "Failed")  # fmt: skip
+
+    monkeypatch.setattr(tenant.backups, "run_job", run_job)
+    s3 = s3_server.client()
+    folder = f"tenants/{tenant.id}/"
+
+    def stored() -> list[str]:
+        listing = s3.list_objects_v2(Bucket=tenant.bucket, Prefix=folder)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    before = stored()
+    live = pg_server.snapshot(database)
+    with pytest.raises(
+        SaasodooError, match="(?s)no_such_role_anywhere.*previous data is still live"
+    ):
+        tenant.backups.import_zip(tenant.id, bad, timeout=120)
+    [done] = restores
+    assert done.returncode == 1 and "loading dump.sql failed" in done.stdout, done.stdout
+    assert stored() == before
+    assert pg_server.snapshot(database) == live

@@ -8,6 +8,7 @@ themselves are proven."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -537,3 +538,85 @@ def test_a_missing_bucket_is_not_retried(
     done = run_script("backup.py", ["--s3", "--tenant=acme", f"--work={tmp_path}"], env)
     assert done.returncode == 1 and "S3 bucket no-such-bucket does not exist" in done.stdout
     assert "retrying" not in done.stdout and time.monotonic() - started < 20
+
+
+#: psql backslash commands a customer's dump (an import) could carry to run programs in the
+#: restore Job, whose environment holds the superuser's password and the S3 keys.
+INJECTED = {
+    "mid-line \\!": "SELECT 1; \\! touch {marker}",
+    "own-line \\!": "\\! touch {marker}",
+    "\\o |sh": "\\o |sh\nSELECT 'touch {marker}';\n\\o",
+    "\\copy to program": "\\copy (SELECT 1) to program 'touch {marker}'",
+    "the dump's own \\unrestrict": "\\unrestrict key\n\\! touch {marker}",
+}
+
+
+def with_dump_lines(good: Path, bad: Path, text: str) -> None:
+    """`good` with `text` added to its dump.sql (after the first line and before the end),
+    the manifest's checksum of the dump updated: only psql stands in the way."""
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as out:
+        first, _, rest = src.read("dump.sql").partition(b"\n")
+        dump = first + b"\n" + text.encode() + b"\n" + rest + b"\n" + text.encode() + b"\n"
+        manifest = json.loads(src.read("manifest.json"))
+        manifest["checksums"]["dump.sql"] = hashlib.sha256(dump).hexdigest()
+        for info in src.infolist():
+            data = {"dump.sql": dump, "manifest.json": json.dumps(manifest).encode()}
+            out.writestr(info, data.get(info.filename) or src.read(info))
+
+
+@pytest.mark.parametrize("what", sorted(INJECTED))
+def test_a_dump_cannot_run_psql_backslash_commands(
+    what: str, pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """psql loads dump.sql in restricted mode under a key of restore.py's own: any backslash
+    command in the dump stops the load; nothing runs, the live data is untouched."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [good] = dest.glob("*.zip")
+    marker = tmp_path / "injected"
+    bad = tmp_path / "bad.zip"
+    with_dump_lines(good, bad, INJECTED[what].format(marker=marker))
+    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
+
+    refused = run_script(
+        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
+        {**env, "PGADMINUSER": "postgres"},
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "loading dump.sql failed" in str(result_of(refused.stdout)["error"])
+    assert not marker.exists()
+    assert pg_server.snapshot(database) == live_tables
+    assert files_snapshot(store) == live_files
+    assert pg_server.databases(database) == [database]
+
+
+def test_a_dump_with_pg_dumps_own_restrict_lines_restores(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """pg_dump 17.6/16.10/15.14 and later frame the dump with `\\restrict KEY` ...
+    `\\unrestrict KEY`: restore.py leaves them out (its own key is in force) and restores."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [good] = dest.glob("*.zip")
+    bad = tmp_path / "framed.zip"
+    with_dump_lines(good, bad, "\\restrict abc\n\\unrestrict abc")
+    before = pg_server.snapshot(database)
+    change_tenant_data(pg_server, database, store)
+    restored = run_script(
+        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
+        {**env, "PGADMINUSER": "postgres"},
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert pg_server.snapshot(database) == before
+
+
+def test_a_psql_without_restrict_stops_at_it(pg_server: PgServer, tmp_path: Path) -> None:
+    """What restore.py relies on with a psql older than `\\restrict`: an unknown backslash
+    command under ON_ERROR_STOP stops psql, so it never goes on to load the dump."""
+    marker = tmp_path / "injected"
+    proc = subprocess.run(
+        ["psql", "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"],
+        input=f"\\restrictx key\n\\! touch {marker}\nSELECT 1;\n",
+        env={**os.environ, **pg_server.env("postgres", "postgres")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "invalid command" in proc.stderr, proc.stderr
+    assert not marker.exists()

@@ -48,6 +48,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -183,9 +184,12 @@ def grants(ident: str, acl: str) -> list[str]:
 
 class DumpFilter:
     """Feeds dump.sql to psql, leaving out the statements a database owner may not run on a
-    fresh database (`COMMENT ON EXTENSION`: the extensions belong to the superuser)."""
+    fresh database (`COMMENT ON EXTENSION`: the extensions belong to the superuser), and the
+    dump's own `\\restrict`/`\\unrestrict` lines (pg_dump 17.6, 16.10, 15.14, 14.19, 13.22
+    and later write them): load_dump puts psql in restricted mode under its own key first."""
 
     SKIP = (b"COMMENT ON EXTENSION ",)
+    RESTRICT_RE = re.compile(rb"^\\(un)?restrict(\s|$)")
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
@@ -209,10 +213,18 @@ class DumpFilter:
             self.in_copy = True
         elif line.startswith(self.SKIP):
             return b"-- (skipped by restore) " + line + b"\n"
+        elif self.RESTRICT_RE.match(line):
+            return b"-- (skipped by restore) " + line.split(b" ", 1)[0] + b"\n"
         return line + b"\n"
 
 
 def load_dump(zf: zipfile.ZipFile, database: str) -> None:
+    """Load dump.sql into `database` in one transaction. The dump may come from a customer
+    (an import): psql runs in restricted mode (`\\restrict`, CVE-2025-8714), refusing every
+    backslash command of the dump (`\\!`, `\\o |...`, `\\copy ... program`, ...) under a
+    key the dump cannot know, so the dump is SQL only and runs as the tenant's role. A psql
+    too old for `\\restrict` stops at it (invalid command, ON_ERROR_STOP): it never loads a
+    dump unrestricted."""
     env = dict(os.environ, PGDATABASE=database)
     cmd = [fmt.PSQL, "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
     with (
@@ -224,6 +236,7 @@ def load_dump(zf: zipfile.ZipFile, database: str) -> None:
         assert psql.stdin is not None and psql.stderr is not None
         filt = DumpFilter(psql.stdin)
         try:
+            psql.stdin.write(b"\\restrict " + secrets.token_hex(32).encode() + b"\n")
             for block in iter(lambda: dump.read(fmt.CHUNK), b""):
                 filt.feed(block)
             filt.close()

@@ -1,0 +1,70 @@
+"""The spec saasodoo records on a tenant's namespace, read back (``tenants.recorded_spec``), by
+the tenants and by an import (the tenant's Odoo version): absent, not JSON, not a valid spec
+each give an error naming the namespace, never a KeyError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from saasodoo.adapters.kube import Namespace
+from saasodoo.backups.service import Backups
+from saasodoo.core.spec import TENANT_LABEL, TenantSpec
+from saasodoo.errors import NotFound, SaasodooError
+from saasodoo.settings import Settings
+from saasodoo.tenants import SPEC_ANNOTATION, recorded_spec
+
+pytestmark = pytest.mark.unit
+
+GOOD = TenantSpec.parse({"id": "acme", "admin_email": "a@example.com", "odoo_version": "17.0"})
+
+
+def namespace(raw: str | None) -> Namespace:
+    annotations = {SPEC_ANNOTATION: raw} if raw is not None else {}
+    return Namespace("tenant-acme", labels={TENANT_LABEL: "acme"}, annotations=annotations)
+
+
+class FakeKube:
+    def __init__(self, ns: Namespace | None) -> None:
+        self.ns = ns
+
+    def read_namespace(self, name: str) -> Namespace | None:
+        return self.ns
+
+
+def odoo_version(ns: Namespace | None) -> str:
+    backups = Backups(Settings(), kube=FakeKube(ns))  # type: ignore[arg-type]
+    return backups._odoo_version("tenant-acme", "acme")
+
+
+def test_the_recorded_spec_is_read_back() -> None:
+    assert recorded_spec(namespace(GOOD.model_dump_json())) == GOOD
+    assert odoo_version(namespace(GOOD.model_dump_json())) == "17.0"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("{not json", "is not valid: not JSON"),
+        ('{"id": "acme"}', "is not valid: admin_email: Field required"),
+        ('{"id": "acme", "admin_email": "a@example.com", "odoo_version": 17}', "odoo_version"),
+        ("[]", "is not valid: (spec):"),
+    ],
+)
+def test_a_bad_spec_is_a_clear_error(raw: str, expected: str) -> None:
+    for read in (recorded_spec, odoo_version):
+        with pytest.raises(SaasodooError) as caught:
+            read(namespace(raw))
+        message = str(caught.value)
+        assert not isinstance(caught.value, NotFound)
+        assert message.startswith(
+            f"tenant 'acme': the spec recorded on namespace tenant-acme ({SPEC_ANNOTATION})"
+        ), message
+        assert expected in message, message
+
+
+@pytest.mark.parametrize("ns", [namespace(None), namespace(""), None])
+def test_no_spec_is_not_found(ns: Any) -> None:
+    with pytest.raises(NotFound, match="tenant 'acme': "):
+        odoo_version(ns)
