@@ -23,10 +23,7 @@ the values did not fail.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,14 +38,14 @@ from saasodoo.core.reconcile import (
     GOOD_STATUSES,
     Action,
     Applied,
-    Lease,
     ReconcileObservation,
     State,
     determine_state,
     next_action,
     parse_duration,
 )
-from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
+from saasodoo.core.record import LEASE_MARGIN, SPEC_ANNOTATION
+from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.values import (
     ADMIN_SECRET_KEY,
@@ -61,16 +58,7 @@ from saasodoo.core.versions import check_version_change
 from saasodoo.domains import HostTaken
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import REPO_ROOT
-from saasodoo.tenants import (
-    APPLIED_ANNOTATION,
-    FAILED_DIGEST_ANNOTATION,
-    LEASE_MARGIN,
-    OPERATION_ANNOTATION,
-    SPEC_ANNOTATION,
-    Tenants,
-    _is_suspended,
-    applied_json,
-)
+from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -125,48 +113,6 @@ class _Subject:
     suspended: bool
     values: TenantValues
     observation: ReconcileObservation
-
-
-def _parse_applied(ns: Namespace) -> Applied | None:
-    raw = ns.annotations.get(APPLIED_ANNOTATION)
-    if not raw:
-        return None
-    try:
-        doc = json.loads(raw)
-        return Applied(str(doc["digest"]), int(doc["revision"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _holder_alive(holder: str) -> bool | None:
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _parse_lease(ns: Namespace) -> Lease | None:
-    raw = ns.annotations.get(OPERATION_ANNOTATION)
-    if not raw:
-        return None
-    try:
-        doc = json.loads(raw)
-        holder = str(doc["holder"])
-        return Lease(
-            holder=holder,
-            operation=str(doc.get("operation", "")),
-            digest=str(doc.get("digest", "")),
-            expires=datetime.fromisoformat(str(doc["expires"])),
-            alive=_holder_alive(holder),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 @dataclass
@@ -244,6 +190,7 @@ class Fleet:
     def __init__(self, tenants: Tenants, *, stale_after: timedelta | None = None) -> None:
         self.tenants = tenants
         self.kube = tenants.kube
+        self.record = tenants.record
         self.stale_after = stale_after or (
             parse_duration(tenants.settings.helm_timeout) + LEASE_MARGIN
         )
@@ -257,25 +204,25 @@ class Fleet:
     async def _subject(
         self, ns: Namespace, release: ReleaseInfo | None, last_good: int | None = None
     ) -> _Subject:
-        spec = self.tenants._spec_from_namespace(ns)
-        suspended = _is_suspended(ns)
+        spec = self.record.spec(ns)
+        suspended = self.record.suspended(ns)
         values, digest = await self.tenants.desired(spec, suspended=suspended)
         obs = ReconcileObservation(
             tenant_id=spec.id,
             namespace_phase=ns.phase,
             release=release,
             desired_digest=digest,
-            applied=_parse_applied(ns),
-            failed_digest=ns.annotations.get(FAILED_DIGEST_ANNOTATION),
-            lease=_parse_lease(ns),
+            applied=self.record.applied(ns),
+            failed_digest=self.record.failed_digest(ns),
+            lease=self.record.lock(ns),
             last_good_revision=last_good,
         )
         return _Subject(ns, spec, suspended, values, obs)
 
     async def observe(self, tenant_id: str) -> _Subject:
         """One tenant, closely: namespace, helm status and, for a failed head, history."""
-        ns = self.tenants._namespace(tenant_id)
-        spec = self.tenants._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         release = await self.helm.status(spec.release, spec.namespace)
         last_good = None
         if release is not None and release.status == "failed":
@@ -312,9 +259,7 @@ class Fleet:
             revision = obs.release.revision if obs.release else None
             if action is Action.NONE:
                 if obs.lease is not None:  # a stale lease of a dead process: drop it
-                    self.kube.patch_namespace(
-                        subject.spec.namespace, annotations={OPERATION_ANNOTATION: None}
-                    )
+                    self.record.unlock(subject.spec.namespace)
                 return EnsureResult(
                     tenant_id, _done_outcome(actions), _detail(actions, errors), steps, revision
                 )
@@ -402,7 +347,7 @@ class Fleet:
             recorded = get_path(values, "tenant.spec")
             applied_spec = TenantSpec.model_validate(recorded) if recorded else spec
             suspended = get_path(values, "odoo.replicas") == 0
-            tenants._record(
+            self.record.write(
                 applied_spec, suspended, applied=Applied(obs.lease.digest, rel.revision)
             )
         elif action in (Action.INSTALL, Action.UPGRADE, Action.REINSTALL):
@@ -416,10 +361,10 @@ class Fleet:
                     spec.namespace,
                     ADMIN_SECRET_NAME,
                     {ADMIN_SECRET_KEY: _password()},
-                    labels={TENANT_LABEL: spec.id, "app.kubernetes.io/managed-by": "saasodoo"},
+                    labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
                 )
             digest = obs.desired_digest
-            async with tenants._leased(spec.namespace, f"ensure {action.value}", digest):
+            async with self.record.locked(spec.namespace, f"ensure {action.value}", digest):
                 if action is Action.UPGRADE:
                     self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
                 rev = await self.helm.install_or_upgrade(
@@ -429,13 +374,13 @@ class Fleet:
                     description=f"saasodoo: ensure ({action.value} to spec)",
                     wait=True,
                 )
-            tenants._record(spec, subject.suspended, applied=Applied(digest, rev.revision))
+            self.record.write(spec, subject.suspended, applied=Applied(digest, rev.revision))
             tenants.domains.release_except(spec.id, spec.custom_domains)
         elif action is Action.ROLLBACK:
             assert rel is not None and obs.last_good_revision is not None
             good = obs.last_good_revision
             digest = await self._digest_of(subject, good)
-            async with tenants._leased(spec.namespace, f"rollback to {good}", digest):
+            async with self.record.locked(spec.namespace, f"rollback to {good}", digest):
                 # Volume-safe: a failed plan upgrade may have grown volumes already.
                 await tenants.return_to(spec, good, wait=True)
             head = await self.helm.status(spec.release, spec.namespace)
@@ -445,14 +390,7 @@ class Fleet:
             # lease when helm fails): its values are tried again on the next step.
             killed = obs.lease is not None
             failed = obs.desired_digest if obs.desired_digest != digest and not killed else None
-            self.kube.patch_namespace(
-                spec.namespace,
-                annotations={
-                    APPLIED_ANNOTATION: applied_json(Applied(digest, revision)),
-                    FAILED_DIGEST_ANNOTATION: failed,
-                    OPERATION_ANNOTATION: None,
-                },
-            )
+            self.record.write_outcome(spec.namespace, Applied(digest, revision), failed)
         else:  # pragma: no cover - next_action returns no other acting action
             raise AssertionError(action)
 
@@ -484,7 +422,7 @@ class Fleet:
             if wanted is not None and ns.labels.get(TENANT_LABEL) not in wanted:
                 continue
             try:
-                specs.append(self.tenants._spec_from_namespace(ns))
+                specs.append(self.record.spec(ns))
             except (SaasodooError, ValueError):
                 continue  # reported by the upgrade itself
         check_fleet_target(target, specs)
@@ -655,7 +593,7 @@ class Fleet:
             try:
                 # The target spec is recorded before helm runs: if this process dies, the
                 # next ensure finishes the upgrade of this tenant.
-                rev = await self.tenants._upgrade_to(
+                rev = await self.tenants.upgrade_to(
                     spec, fresh.suspended, (fresh.spec, fresh.suspended), "fleet upgrade",
                     "saasodoo: fleet upgrade", wait=True, timeout=timeout,
                     desired=(values, digest),
@@ -729,9 +667,9 @@ async def export(
     referenced by name). The HelmRelease manages the same release (name, namespace,
     chart, values), so Flux can take over from saasodoo.
     """
-    ns = tenants._namespace(tenant_id)
-    spec = tenants._spec_from_namespace(ns)
-    values, digest = await tenants.desired(spec, suspended=_is_suspended(ns))
+    ns = tenants.record.namespace(tenant_id)
+    spec = tenants.record.spec(ns)
+    values, digest = await tenants.desired(spec, suspended=tenants.record.suspended(ns))
     chart_version = await tenants.helm.digest_chart_version()
     header = (
         f"# Values of tenant {spec.id} (release {spec.release} in namespace {spec.namespace}),\n"

@@ -32,6 +32,7 @@ from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S
 from saasodoo.backups import chart_backup as fmt
 from saasodoo.backups import importing
 from saasodoo.core.limits import load_json
+from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
@@ -49,9 +50,6 @@ REPLICAS_ANNOTATION = "saasodoo.dev/replicas-before-restore"
 #: How long a recovery Job may take (it renames directories and drops scratch copies).
 RECOVER_SECONDS = 600
 SCRIPTS = "/opt/odoo-tenant"
-#: Where saasodoo records a tenant's spec (saasodoo.tenants.SPEC_ANNOTATION; that module
-#: imports this one).
-SPEC_ANNOTATION = "saasodoo.dev/spec"
 #: The components whose pods use the database and the filestore (stopped during a restore).
 ODOO_COMPONENTS = ("odoo", "cron")
 

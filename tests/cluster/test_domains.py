@@ -23,12 +23,13 @@ from kubernetes import client
 
 from saasodoo.cli import cli
 from saasodoo.core.domains import claim_name
+from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.domains import HostTaken, NotVerified
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, Outcome
 from saasodoo.settings import Settings
-from saasodoo.tenants import SPEC_ANNOTATION, Tenants
+from saasodoo.tenants import Tenants
 from tests.dns_server import Zone, dns_server
 from tests.support import Cluster, eventually
 from tests.takeover import TAKEOVER_FORMS, attempt_takeover, owners_of, routed_hosts, takeover_hosts

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from saasodoo.core.reconcile import State
+from saasodoo.core.record import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
 from saasodoo.fleet import Fleet, Outcome
 from saasodoo.settings import Settings
-from saasodoo.tenants import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION, Tenants
+from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.cluster
