@@ -22,7 +22,9 @@ from rich.table import Table
 from saasodoo.cli_common import err, out
 from saasodoo.cli_common import output_option as _output
 from saasodoo.errors import InvalidInput
-from saasodoo.fleet import EnsureResult, Fleet, FleetSummary, FleetTarget, FluxSource, export
+from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
+from saasodoo.gitops import FluxSource, export
+from saasodoo.reconciler import EnsureResult
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.usage import tenant_usage

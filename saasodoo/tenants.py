@@ -437,7 +437,7 @@ class Tenants:
         # volumes kept at their size the values differ only where Kubernetes forces them).
         digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
         async with self.record.locked(spec.namespace, f"rollback to {revision}", digest):
-            await self.return_to(spec, revision, target_values, wait=wait)
+            await self.rollback_keeping_volumes(spec, revision, target_values, wait=wait)
         head = await self.helm.status(spec.release, spec.namespace)
         if restored is not None and head is not None:
             self.record.write(restored, suspended, applied=Applied(digest, head.revision))
@@ -446,7 +446,7 @@ class Tenants:
             self.record.unlock(spec.namespace)
         return await self.get(tenant_id)
 
-    async def return_to(
+    async def rollback_keeping_volumes(
         self,
         spec: TenantSpec,
         revision: int,

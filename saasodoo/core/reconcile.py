@@ -3,8 +3,8 @@
 Modelled on Flux's helm-controller: *observe* the release (head revision and status),
 what saasodoo last applied (digest and revision, recorded on the namespace) and who
 operates on it now (the operation lease); *classify* that into one ``State``; derive the
-next ``Action`` from the state alone; act; record; observe again. ``ensure`` in
-``saasodoo.fleet`` runs that loop a bounded number of times and ends in a named outcome.
+next ``Action`` from the state alone; act; record; observe again. ``Reconciler.ensure`` in
+``saasodoo.reconciler`` runs that loop a bounded number of times and ends in a named outcome.
 
 The digest (``TenantValues.digest``: chart version + computed values) decides whether
 anything changed: equal digests and an unchanged revision mean no helm call at all.
