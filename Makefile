@@ -105,7 +105,7 @@ backup-prune: venv ## Apply retention: make backup-prune ID=acme [ARGS=--dry-run
 	@$(SAASODOO) backup prune $(ID) $(ARGS)
 
 .PHONY: fleet-ensure fleet-upgrade
-fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also drifted/held ones)
+fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also unmanaged/stalled ones)
 	@$(SAASODOO) fleet ensure $(if $(FORCE),--force)
 
 fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IMAGE_TAG= CHART= CHART_VERSION= CANARIES=1 MAX_FAILURES=0]

@@ -182,7 +182,7 @@ class Fleet:
 
         async def one(subject: ObservedTenant) -> None:
             state = self.reconciler.state_of(subject)
-            if state is State.IN_SYNC and subject.observation.lease is None:
+            if state is State.IN_SYNC and subject.observation.lock is None:
                 rel = subject.observation.release
                 result = EnsureResult(
                     subject.spec.id, Outcome.UNCHANGED, revision=rel.revision if rel else None
@@ -225,7 +225,7 @@ class Fleet:
         Then the others, ``concurrency`` at a time; once more than ``max_failures`` have
         failed no new upgrade starts and the rest are skipped. A failed tenant is rolled
         back to its last good revision and keeps its previous spec. Tenants that are not
-        in a state to upgrade (drifted, held, busy, failed) are skipped unless ``force``.
+        in a state to upgrade (unmanaged, stalled, busy, failed) are skipped unless ``force``.
         """
         subjects = await self.subjects(tenant_ids, selector)
         check_fleet_target(target, [s.spec for s in subjects])
@@ -285,7 +285,9 @@ class Fleet:
             fresh = await self.reconciler.observe(tid)
             state = self.reconciler.state_of(fresh)
             upgradable = {State.IN_SYNC, State.OUT_OF_DATE, State.UNRECORDED}
-            if state not in upgradable and not (force and state in (State.DRIFTED, State.HELD)):
+            if state not in upgradable and not (
+                force and state in (State.UNMANAGED, State.STALLED)
+            ):
                 return _skipped(fresh, f"{state.value}: run ensure first")
             spec = target.apply(fresh.spec)
             check_version_change(fresh.spec, spec)  # its spec may have changed since

@@ -7,17 +7,17 @@ times, ending in a named ``Outcome``. Each acting ``Action`` has its executor be
 ``EXECUTORS``, as Flux's helm-controller runs one small reconciler per action.
 
 What ensure does with hand changes (SREs): a release whose newest revision is not the
-one saasodoo recorded (``helm rollback``/``helm upgrade`` by hand) is **drifted**: it is
+one saasodoo recorded (``helm rollback``/``helm upgrade`` by hand) is **unmanaged**: it is
 reported and left as it is; ``force=True`` upgrades it back to the spec. A failed upgrade
-is rolled back to the last good revision and the failed digest is **held**: not retried
-until the spec changes or ``force=True``.
+is rolled back to the last good revision and the tenant is **stalled** on the failed
+digest: not retried until the spec changes or ``force=True``.
 
 A killed operation (the orchestrator died while helm ran: the release is left pending, the
-operation lock names a dead process) is **stuck**: ensure unlocks it (marks the pending
+operation lock names a dead process) is **locked**: ensure unlocks it (marks the pending
 revision failed, as Flux does), rolls back to the last good revision if there is one, and
 applies the spec again. Create, update, suspend/resume and fleet upgrades record the desired
 spec before helm runs, so the next ensure finishes what the dead process started; nothing
-is held, since the values did not fail.
+stalls, since the values did not fail.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from saasodoo.core.reconcile import (
     next_action,
     parse_duration,
 )
-from saasodoo.core.record import LEASE_MARGIN
+from saasodoo.core.record import LOCK_MARGIN
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME, TenantValues, get_path
@@ -60,10 +60,10 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # in sync: nothing done, no helm call
     INSTALLED = "installed"
     UPGRADED = "upgraded"
-    RECOVERED = "recovered"  # a stuck or interrupted operation brought to the spec
+    RECOVERED = "recovered"  # a locked or interrupted operation brought to the spec
     ROLLED_BACK = "rolled-back"  # a failed upgrade rolled back to the last good revision
-    DRIFTED = "drifted"  # changed by hand: reported, left alone (force reconciles)
-    HELD = "held"  # a digest that failed before: not retried (force retries)
+    UNMANAGED = "unmanaged"  # changed by hand: reported, left alone (force reconciles)
+    STALLED = "stalled"  # a digest that failed before: not retried (force retries)
     BUSY = "busy"  # another operation runs or the tenant is being deleted
     FAILED = "failed"
     GAVE_UP = "gave-up"  # the loop bound was reached
@@ -115,7 +115,7 @@ class Reconciler:
         self.tenants = tenants
         self.record = tenants.record
         self.stale_after = stale_after or (
-            parse_duration(tenants.settings.helm_timeout) + LEASE_MARGIN
+            parse_duration(tenants.settings.helm_timeout) + LOCK_MARGIN
         )
 
     @property
@@ -138,7 +138,7 @@ class Reconciler:
             desired_digest=digest,
             applied=self.record.applied(ns),
             failed_digest=self.record.failed_digest(ns),
-            lease=self.record.lock(ns),
+            lock=self.record.lock(ns),
             last_good_revision=last_good,
         )
         return ObservedTenant(ns, spec, suspended, values, obs)
@@ -182,13 +182,13 @@ class Reconciler:
             action = next_action(state, force=force)
             revision = tenant.revision
             if action is Action.NONE:
-                if obs.lease is not None:  # a stale lock of a dead process: drop it
+                if obs.lock is not None:  # a stale lock of a dead process: drop it
                     self.record.unlock(tenant.spec.namespace)
                 return EnsureResult(
                     tenant_id, _done_outcome(actions), _detail(actions, errors), steps, revision
                 )
             if action is Action.WAIT:
-                why = obs.lease.operation if obs.lease and state is State.LOCKED else ""
+                why = obs.lock.operation if obs.lock and state is State.OPERATING else ""
                 detail = f"{state.value}{': ' + why if why else ''}; try again later"
                 return EnsureResult(tenant_id, Outcome.BUSY, detail, steps, revision)
             if action is Action.REPORT:
@@ -236,7 +236,7 @@ class Reconciler:
 
 
 async def unlock(r: Reconciler, tenant: ObservedTenant) -> None:
-    """Mark the stuck pending revision failed (as Flux does)."""
+    """Mark the locked pending revision failed (as Flux does)."""
     spec, rel = tenant.spec, tenant.observation.release
     assert rel is not None
     before = r.tenants.kube.unlock_release(
@@ -254,12 +254,12 @@ async def adopt(r: Reconciler, tenant: ObservedTenant) -> None:
     """Record what the dead process applied (its lock names the digest)."""
     spec, obs = tenant.spec, tenant.observation
     rel = obs.release
-    assert rel is not None and obs.lease is not None
+    assert rel is not None and obs.lock is not None
     values = await r.helm.get_values(spec.release, spec.namespace, rel.revision)
     recorded = get_path(values, "tenant.spec")
     applied_spec = TenantSpec.model_validate(recorded) if recorded else spec
     suspended = get_path(values, "odoo.replicas") == 0
-    r.record.write(applied_spec, suspended, applied=Applied(obs.lease.digest, rel.revision))
+    r.record.write(applied_spec, suspended, applied=Applied(obs.lock.digest, rel.revision))
 
 
 async def install(r: Reconciler, tenant: ObservedTenant) -> None:
@@ -315,8 +315,8 @@ async def _apply(r: Reconciler, tenant: ObservedTenant, action: Action) -> None:
 
 
 async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
-    """Back to the last good revision (volume-safe); the failed digest is held unless the
-    failure was a killed operation."""
+    """Back to the last good revision (volume-safe); the tenant stalls on the failed digest
+    unless the failure was a killed operation."""
     spec, obs = tenant.spec, tenant.observation
     rel = obs.release
     assert rel is not None and obs.last_good_revision is not None
@@ -327,10 +327,10 @@ async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
         await r.tenants.rollback_keeping_volumes(spec, good, wait=True)
     head = await r.helm.status(spec.release, spec.namespace)
     revision = head.revision if head else rel.revision + 1
-    # Held (not retried) only when the values themselves failed to deploy. A failed
+    # Stalled (not retried) only when the values themselves failed to deploy. A failed
     # head under a dead holder's lock is a killed operation (saasodoo releases its
     # lock when helm fails): its values are tried again on the next step.
-    killed = obs.lease is not None
+    killed = obs.lock is not None
     failed = obs.desired_digest if obs.desired_digest != digest and not killed else None
     r.record.write_outcome(spec.namespace, Applied(digest, revision), failed)
 
@@ -362,20 +362,20 @@ def _report(
     tid = tenant.spec.id
     if Action.ROLLBACK in actions:
         return EnsureResult(tid, Outcome.ROLLED_BACK, _detail(actions, errors), steps, revision)
-    if state is State.DRIFTED:
+    if state is State.UNMANAGED:
         recorded = obs.applied.revision if obs.applied else None
         detail = (
             f"release at revision {revision} ({rel.status if rel else '?'}), saasodoo "
             f"recorded revision {recorded}: changed by hand (helm rollback/upgrade); "
             "left as it is, ensure --force reconciles it to the spec"
         )
-        return EnsureResult(tid, Outcome.DRIFTED, detail, steps, revision)
-    if state is State.HELD:
+        return EnsureResult(tid, Outcome.UNMANAGED, detail, steps, revision)
+    if state is State.STALLED:
         detail = (
             "the spec's values failed to deploy before and were rolled back; not retried "
             "until the spec changes (ensure --force retries)"
         )
-        return EnsureResult(tid, Outcome.HELD, detail, steps, revision)
+        return EnsureResult(tid, Outcome.STALLED, detail, steps, revision)
     status = rel.status if rel else "none"
     return EnsureResult(tid, Outcome.FAILED, f"release status '{status}'", steps, revision)
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core import record as codec
-from saasodoo.core.reconcile import Applied, Lease, parse_duration
+from saasodoo.core.reconcile import Applied, OperationLock, parse_duration
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
@@ -67,21 +67,21 @@ class NamespaceRecord:
         return codec.failed_digest_of(ns.annotations)
 
     @staticmethod
-    def lock(ns: Namespace) -> Lease | None:
+    def lock(ns: Namespace) -> OperationLock | None:
         """The operation lock, with whether its holder still runs (``holder_alive``)."""
         return codec.lock_of(ns.annotations, holder_alive)
 
     # -- writing ------------------------------------------------------------------------
 
-    def lock_for(self, operation: str, digest: str) -> Lease:
+    def lock_for(self, operation: str, digest: str) -> OperationLock:
         """A lock held by this process for ``operation``, expiring after the helm timeout
         plus a margin."""
         timeout = parse_duration(self.settings.helm_timeout)
-        return Lease(
+        return OperationLock(
             holder=f"{socket.gethostname()}:{os.getpid()}",
             operation=operation,
             digest=digest,
-            expires=datetime.now(UTC) + timeout + codec.LEASE_MARGIN,
+            expires=datetime.now(UTC) + timeout + codec.LOCK_MARGIN,
         )
 
     def write(
@@ -91,10 +91,11 @@ class NamespaceRecord:
         *,
         applied: Applied | None = None,
         failed_digest: str | None = None,
-        lock: Lease | None | Literal[False] = False,
+        lock: OperationLock | None | Literal[False] = False,
     ) -> None:
         """Record the spec and, with ``applied``, what was applied (which releases the lock);
-        ``lock`` sets (a Lease) or releases (None) the operation lock in the same request."""
+        ``lock`` sets (an OperationLock) or releases (None) the operation lock in the same
+        request."""
         labels, annotations = codec.spec_patch(
             spec, suspended, applied=applied, failed_digest=failed_digest, lock=lock
         )
@@ -116,7 +117,7 @@ class NamespaceRecord:
         try:
             self.unlock(namespace)
         except Exception:  # noqa: BLE001 - the original error matters more
-            log.warning("could not release the operation lease on %s", namespace)
+            log.warning("could not release the operation lock on %s", namespace)
 
     @asynccontextmanager
     async def locked(self, namespace: str, operation: str, digest: str) -> AsyncIterator[None]:

@@ -354,7 +354,7 @@ class Tenants:
         timeout: str | None = None,
         desired: tuple[TenantValues, str] | None = None,
     ) -> Revision:
-        """``helm upgrade`` to ``spec``, the desired state recorded first (with the lease, one
+        """``helm upgrade`` to ``spec``, the desired state recorded first (with the lock, one
         request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
@@ -458,7 +458,7 @@ class Tenants:
         shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
         values and the volumes kept at their current size (the description says so). Used by
         ``rollback`` and by ensure's remediation of a failed upgrade; the caller holds the
-        operation lease."""
+        operation lock."""
         if target_values is None:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         # The revision's hosts may have been released and claimed by another tenant since.

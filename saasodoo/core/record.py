@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from saasodoo.core.reconcile import Applied, Lease
+from saasodoo.core.reconcile import Applied, OperationLock
 from saasodoo.core.spec import PLAN_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound
 
@@ -33,7 +33,7 @@ FAILED_DIGEST_ANNOTATION = "saasodoo.dev/failed-digest"
 #: dead process tells ``ensure`` that a pending release is stuck, not in progress.
 OPERATION_ANNOTATION = "saasodoo.dev/operation"
 #: Margin added to the helm timeout before a lock of another host counts as expired.
-LEASE_MARGIN = timedelta(minutes=2)
+LOCK_MARGIN = timedelta(minutes=2)
 
 #: A patch of annotations: a value sets the key, None removes it.
 Patch = dict[str, str | None]
@@ -79,7 +79,7 @@ def applied_of(annotations: Mapping[str, str]) -> Applied | None:
 
 def lock_of(
     annotations: Mapping[str, str], alive: Callable[[str], bool | None] | None = None
-) -> Lease | None:
+) -> OperationLock | None:
     """The operation lock; None when there is none or it is unreadable. ``alive`` tells
     whether its holder (``host:pid``) still runs (None: cannot tell); it is the caller's,
     since that is I/O."""
@@ -89,7 +89,7 @@ def lock_of(
     try:
         doc = json.loads(raw)
         holder = str(doc["holder"])
-        lock = Lease(
+        lock = OperationLock(
             holder=holder,
             operation=str(doc.get("operation", "")),
             digest=str(doc.get("digest", "")),
@@ -103,7 +103,7 @@ def lock_of(
 # -- encoding -------------------------------------------------------------------------------
 
 
-def encode_lock(lock: Lease) -> str:
+def encode_lock(lock: OperationLock) -> str:
     return json.dumps(
         {
             "holder": lock.holder,
@@ -118,7 +118,9 @@ def encode_applied(applied: Applied) -> str:
     return json.dumps({"digest": applied.digest, "revision": applied.revision})
 
 
-def new_tenant_annotations(spec: TenantSpec, lock: Lease, owner: str | None) -> dict[str, str]:
+def new_tenant_annotations(
+    spec: TenantSpec, lock: OperationLock, owner: str | None
+) -> dict[str, str]:
     """The annotations of a new tenant's namespace: its spec, the create's operation lock
     (taken with the namespace, so a crash from there on is recoverable) and its owner."""
     return {
@@ -134,11 +136,11 @@ def spec_patch(
     *,
     applied: Applied | None = None,
     failed_digest: str | None = None,
-    lock: Lease | None | Literal[False] = False,
+    lock: OperationLock | None | Literal[False] = False,
 ) -> tuple[Patch, Patch]:
     """Labels and annotations that record ``spec`` (and suspension). With ``applied``, also
     what was applied and the failed digest (None clears it), which releases the lock;
-    ``lock`` sets (a Lease) or releases (None) the lock; False leaves it as it is."""
+    ``lock`` sets (an OperationLock) or releases (None) the lock; False leaves it as it is."""
     annotations: Patch = {
         SPEC_ANNOTATION: spec.model_dump_json(),
         SUSPENDED_ANNOTATION: "true" if suspended else None,

@@ -122,10 +122,10 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
 
     tenants = make_tenants(kube, major)
     reconciler = Reconciler(tenants)
-    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.STUCK
+    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
     result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
-    assert result.steps[0] == "stuck -> unlock"
+    assert result.steps[0] == "locked -> unlock"
     status = asyncio.run(tenants.get(tid))
     assert status.status.phase is Phase.READY, status.status
     assert status.status.release_status == "deployed"
@@ -149,11 +149,11 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     assert json.loads(annotations[SPEC_ANNOTATION])["overrides"] == change
 
     reconciler = Reconciler(tenants)
-    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.STUCK
+    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
     result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
     assert result.steps == [
-        "stuck -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
+        "locked -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
     ]  # fmt: skip
     statuses = release_statuses(kube, tid)
     assert statuses[2] == "failed" and statuses[max(statuses)] == "deployed"
@@ -167,7 +167,9 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
-def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenant_id: str) -> None:
+def test_failed_upgrade_is_rolled_back_and_stalled(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
@@ -189,10 +191,10 @@ def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenan
     applied = json.loads(kube.core.read_namespace(ns_name).metadata.annotations[APPLIED_ANNOTATION])
     assert applied["revision"] == 3
 
-    # Not retried on the next pass (no helm upgrade): held until the spec changes.
+    # Not retried on the next pass (no helm upgrade): stalled until the spec changes.
     calls = tenants.helm.calls
-    held = asyncio.run(reconciler.ensure(tid))
-    assert held.outcome is Outcome.HELD, held
+    stalled = asyncio.run(reconciler.ensure(tid))
+    assert stalled.outcome is Outcome.STALLED, stalled
     assert tenants.helm.calls - calls == 1  # helm status only
     # Back to the good spec: in sync with the rolled-back release, nothing to do.
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
@@ -232,13 +234,13 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
         ns_name, label_selector="app.kubernetes.io/component=odoo"
     ).items[0]
     assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "250m"  # starter
-    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.HELD
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.STALLED
     # Back to the starter spec: in sync (the volumes stay as Kubernetes forces them).
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
-def test_sre_rollback_is_reported_as_drift_and_kept(
+def test_sre_rollback_is_reported_as_unmanaged_and_kept(
     kube: Cluster, major: int, tenant_id: str
 ) -> None:
     tid = tenant_id
@@ -250,9 +252,9 @@ def test_sre_rollback_is_reported_as_drift_and_kept(
     kube.helm(major, "rollback", tid, "1", "-n", ns_name, "--wait")  # by hand
 
     results = asyncio.run(Fleet(tenants).ensure_all([tid]))
-    (drift,) = results.results
-    assert drift.outcome is Outcome.DRIFTED, drift
-    assert "revision 3" in drift.detail and "recorded revision 2" in drift.detail
+    (unmanaged,) = results.results
+    assert unmanaged.outcome is Outcome.UNMANAGED, unmanaged
+    assert "revision 3" in unmanaged.detail and "recorded revision 2" in unmanaged.detail
     history = asyncio.run(tenants.history(tid))
     assert history[-1].revision == 3 and "Rollback to 1" in history[-1].description
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
@@ -260,7 +262,7 @@ def test_sre_rollback_is_reported_as_drift_and_kept(
 
     forced = asyncio.run(reconciler.ensure(tid, force=True))
     assert forced.outcome is Outcome.UPGRADED, forced
-    assert forced.steps == ["drifted -> upgrade"]
+    assert forced.steps == ["unmanaged -> upgrade"]
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from saasodoo.core import record
-from saasodoo.core.reconcile import Applied, Lease
+from saasodoo.core.reconcile import Applied, OperationLock
 from saasodoo.core.spec import PLAN_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound
 
 pytestmark = pytest.mark.unit
 
 SPEC = TenantSpec.parse({"id": "acme", "admin_email": "admin@acme.example", "plan": "starter"})
-LOCK = Lease("host:42", "update", "d-new", datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
+LOCK = OperationLock("host:42", "update", "d-new", datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
 
 
 def written(patch: dict[str, str | None]) -> dict[str, str]:
@@ -46,7 +46,7 @@ def test_a_spec_that_is_not_json_is_a_value_error() -> None:
 def test_the_lock_round_trips_and_its_liveness_comes_from_the_caller() -> None:
     annotations = {record.OPERATION_ANNOTATION: record.encode_lock(LOCK)}
     assert record.lock_of(annotations) == LOCK
-    assert record.lock_of(annotations, lambda holder: holder == "host:42") == Lease(
+    assert record.lock_of(annotations, lambda holder: holder == "host:42") == OperationLock(
         "host:42", "update", "d-new", LOCK.expires, alive=True
     )
 
