@@ -141,10 +141,11 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: venv ## ruff, mypy, and vermin (the in-pod programs run on Python 3.10)
+lint: venv ## ruff, mypy, import-linter (.importlinter: layers, pure core, clients only in adapters), vermin
 	@$(VENV)/bin/ruff check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/ruff format --check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/vermin $(VERMIN_ARGS) charts/odoo-tenant/files
 
 # The chart's in-pod programs run on the Odoo images' Python (3.10 in odoo:17.0): vermin fails on
