@@ -47,7 +47,8 @@ class SaasodooGroup(click.Group):
         except SaasodooError as exc:
             if _debug(ctx):
                 raise
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            hint = " (temporary: try again later)" if exc.retryable else ""
+            err.print(f"[bold red]error:[/] {exc.message}{hint}", markup=True, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
