@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from saasodoo.cli_fleet import export_cmd
+from saasodoo.cli.fleet import export_cmd
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
 from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget

@@ -19,8 +19,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from saasodoo.cli_common import err, out
-from saasodoo.cli_common import output_option as _output
+from saasodoo.cli.common import err, out
+from saasodoo.cli.common import output_option as _output
 from saasodoo.errors import InvalidInput
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
 from saasodoo.gitops import FluxSource, export
