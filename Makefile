@@ -123,7 +123,7 @@ GOTRUE_RUN = $(if $(filter gotrue,$(AUTH)),$(PY) scripts/gotrue.py --site-url ht
 
 .PHONY: api
 api: venv $(if $(filter gotrue,$(AUTH)),gotrue-tool) ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth; AUTH=gotrue: real Supabase Auth; or SAASODOO_API_SUPABASE_URL)
-	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --max-request-body-size $$(( $${SAASODOO_API_IMPORT_MAX_BYTES:-1073741824} + 1048576 )) --call saasodoo.api:create_app
+	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --max-request-body-size $$(( $${SAASODOO_API_IMPORT_MAX_BYTES:-1073741824} + 1048576 )) --call saasodoo.app:create_app
 
 .PHONY: gotrue gotrue-tool
 gotrue-tool:
