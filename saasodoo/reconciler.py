@@ -185,7 +185,7 @@ class Reconciler:
                 if obs.lock is not None:  # a stale lock of a dead process: drop it
                     self.record.unlock(tenant.spec.namespace)
                 return EnsureResult(
-                    tenant_id, _done_outcome(actions), _detail(actions, errors), steps, revision
+                    tenant_id, outcome_of(actions), _detail(actions, errors), steps, revision
                 )
             if action is Action.WAIT:
                 why = obs.lock.operation if obs.lock and state is State.OPERATING else ""
@@ -380,7 +380,8 @@ def _report(
     return EnsureResult(tid, Outcome.FAILED, f"release status '{status}'", steps, revision)
 
 
-def _done_outcome(actions: list[Action]) -> Outcome:
+def outcome_of(actions: list[Action]) -> Outcome:
+    """The outcome of a loop that converged after ``actions`` (in order)."""
     if not actions:
         return Outcome.UNCHANGED
     if any(a in (Action.UNLOCK, Action.ADOPT, Action.REINSTALL) for a in actions):
