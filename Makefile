@@ -113,7 +113,7 @@ backup-prune: venv ## Apply retention: make backup-prune ID=acme [ARGS=--dry-run
 	@$(SAASODOO) backup prune $(ID) $(ARGS)
 
 .PHONY: fleet-ensure fleet-upgrade
-fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also drifted/held ones)
+fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also unmanaged/stalled ones)
 	@$(SAASODOO) fleet ensure $(if $(FORCE),--force)
 
 fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IMAGE_TAG= CHART= CHART_VERSION= CANARIES=1 MAX_FAILURES=0]
@@ -131,7 +131,7 @@ GOTRUE_RUN = $(if $(filter gotrue,$(AUTH)),$(PY) scripts/gotrue.py --site-url ht
 
 .PHONY: api
 api: venv $(if $(filter gotrue,$(AUTH)),gotrue-tool) ## Serve the API and web UI on 127.0.0.1:$(PORT) (dev auth; AUTH=gotrue: real Supabase Auth; or SAASODOO_API_SUPABASE_URL)
-	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --max-request-body-size $$(( $${SAASODOO_API_IMPORT_MAX_BYTES:-1073741824} + 1048576 )) --call saasodoo.api:create_app
+	@$(SAASODOO_ENV) SAASODOO_API_COOKIE_SECURE=$${SAASODOO_API_COOKIE_SECURE:-false} $(GOTRUE_RUN) $(VENV)/bin/waitress-serve --host 127.0.0.1 --port $(API_PORT) --threads 8 --max-request-body-size $$(( $${SAASODOO_API_IMPORT_MAX_BYTES:-1073741824} + 1048576 )) --call saasodoo.app:create_app
 
 .PHONY: gotrue gotrue-tool
 gotrue-tool:
@@ -149,10 +149,11 @@ test-unit: venv ## Run only the unit tests (no cluster, no helm)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: venv ## ruff, mypy, and vermin (the in-pod programs run on Python 3.10)
+lint: venv ## ruff, mypy, import-linter (.importlinter: layers, pure core, clients only in adapters), vermin
 	@$(VENV)/bin/ruff check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/ruff format --check saasodoo tests scripts bench charts/odoo-tenant/files
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/vermin $(VERMIN_ARGS) charts/odoo-tenant/files
 
 # The chart's in-pod programs run on the Odoo images' Python (3.10 in odoo:17.0): vermin fails on

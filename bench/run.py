@@ -42,10 +42,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from saasodoo.core.record import SPEC_ANNOTATION  # noqa: E402
 from saasodoo.core.spec import PLAN_LABEL, TenantSpec  # noqa: E402
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME  # noqa: E402
 from saasodoo.settings import Settings  # noqa: E402
-from saasodoo.tenants import POD_SECURITY, SPEC_ANNOTATION, Tenants  # noqa: E402
+from saasodoo.tenants import POD_SECURITY, Tenants  # noqa: E402
 
 BENCH_CLUSTER = "saasodoo-bench"
 

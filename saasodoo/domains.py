@@ -35,12 +35,10 @@ from saasodoo.core.domains import (
     claim_name,
     proven,
 )
+from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.errors import Conflict, NotFound
 from saasodoo.settings import Settings
-
-#: Annotation of a tenant namespace with its spec (as ``saasodoo.tenants`` records it).
-SPEC_ANNOTATION = "saasodoo.dev/spec"
 
 log = logging.getLogger(__name__)
 

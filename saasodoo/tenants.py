@@ -10,35 +10,27 @@ input leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import secrets
-import socket
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Literal
-
-from pydantic import ValidationError
+from typing import Any
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
-from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.adapters.kube import Kube
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
-from saasodoo.core.reconcile import Applied, Lease, parse_duration
+from saasodoo.core.reconcile import Applied
+from saasodoo.core.record import new_tenant_annotations
 from saasodoo.core.spec import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     PLAN_LABEL,
     TENANT_LABEL,
     TenantSpec,
-    check_tenant_id,
-    namespace_for,
 )
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, TenantStatus, classify
 from saasodoo.core.values import (
@@ -55,25 +47,12 @@ from saasodoo.core.values import (
 )
 from saasodoo.core.versions import check_version_change
 from saasodoo.domains import Domains, DomainState
-from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
+from saasodoo.record import NamespaceRecord
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SPEC_ANNOTATION = "saasodoo.dev/spec"
-SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
-#: Who owns the tenant (the API's user id); ownership lives on the namespace only.
-OWNER_ANNOTATION = "saasodoo.dev/owner"
-#: What saasodoo's last successful operation applied: {"digest", "revision"} (JSON).
-APPLIED_ANNOTATION = "saasodoo.dev/applied"
-#: Digest of an upgrade that failed and was rolled back (not retried until forced).
-FAILED_DIGEST_ANNOTATION = "saasodoo.dev/failed-digest"
-#: The operation in flight (JSON lease: holder host:pid, operation, digest, expires);
-#: set before helm runs, removed when the result is recorded. A lease left by a dead
-#: process tells ``ensure`` that a pending release is stuck, not in progress.
-OPERATION_ANNOTATION = "saasodoo.dev/operation"
-#: Margin added to the helm timeout before a lease of another host counts as expired.
-LEASE_MARGIN = timedelta(minutes=2)
 POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
@@ -123,6 +102,8 @@ class Tenants:
         self._helm = helm
         self._kube = kube
         self.catalog = catalog or load_catalog(settings.plans_dir)
+        #: The tenant record on each namespace (spec, owner, applied, operation lock).
+        self.record = NamespaceRecord(settings, lambda: self.kube)
         self.platform = Platform(
             base_domain=settings.base_domain,
             ingress_class=settings.ingress_class,
@@ -166,52 +147,15 @@ class Tenants:
         values = self.values_for(spec, suspended=suspended)
         return values, values.digest(await self.helm.digest_chart_version())
 
-    # -- bookkeeping for reconcile (see saasodoo.core.reconcile) --------------------------
-
-    def lease_for(self, operation: str, digest: str) -> Lease:
-        timeout = parse_duration(self.settings.helm_timeout)
-        return Lease(
-            holder=f"{socket.gethostname()}:{os.getpid()}",
-            operation=operation,
-            digest=digest,
-            expires=datetime.now(UTC) + timeout + LEASE_MARGIN,
-        )
-
-    @asynccontextmanager
-    async def _leased(self, namespace: str, operation: str, digest: str) -> AsyncIterator[None]:
-        """Hold the operation lease around a helm call; an error (not a crash) releases it."""
-        self.kube.patch_namespace(
-            namespace,
-            annotations={OPERATION_ANNOTATION: lease_json(self.lease_for(operation, digest))},
-        )
-        try:
-            yield
-        except BaseException:
-            try:
-                self.kube.patch_namespace(namespace, annotations={OPERATION_ANNOTATION: None})
-            except Exception:  # noqa: BLE001 - the original error matters more
-                log.warning("could not release the operation lease on %s", namespace)
-            raise
-
-    # -- reading ------------------------------------------------------------------------
-
-    def _spec_from_namespace(self, ns: Namespace) -> TenantSpec:
-        return recorded_spec(ns)
-
-    def _namespace(self, tenant_id: str) -> Namespace:
-        check_tenant_id(tenant_id)
-        ns = self.kube.read_namespace(namespace_for(tenant_id))
-        if ns is None or ns.labels.get(TENANT_LABEL) != tenant_id:
-            raise NotFound(f"tenant '{tenant_id}' not found")
-        return ns
-
     async def get(self, tenant_id: str) -> Tenant:
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         release = await self.helm.status(spec.release, spec.namespace)
         workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
         obs = Observation(tenant_id, ns.phase, release, tuple(workloads))
-        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), _owner(ns))
+        return Tenant(
+            spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), self.record.owner(ns)
+        )
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
         """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
@@ -226,10 +170,10 @@ class Tenants:
         now = datetime.now(UTC)
         tenants = []
         for ns in namespaces:
-            if owner is not None and _owner(ns) != owner:
+            if owner is not None and self.record.owner(ns) != owner:
                 continue
             try:
-                spec = self._spec_from_namespace(ns)
+                spec = self.record.spec(ns)
             except (NotFound, ValueError):
                 log.warning("namespace %s is labelled as a tenant but has no spec", ns.name)
                 continue
@@ -239,12 +183,14 @@ class Tenants:
                 heads.get((spec.namespace, spec.release)),
                 tuple(workloads.get(spec.id, [])),
             )
-            tenants.append(Tenant(spec, classify(obs, now), self.url_for(spec.id), _owner(ns)))
+            tenants.append(
+                Tenant(spec, classify(obs, now), self.url_for(spec.id), self.record.owner(ns))
+            )
         return sorted(tenants, key=lambda t: t.spec.id)
 
     async def history(self, tenant_id: str) -> list[Revision]:
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         return await self.helm.history(spec.release, spec.namespace)
 
     async def render(self, spec: TenantSpec) -> str:
@@ -302,12 +248,8 @@ class Tenants:
             spec.namespace,
             spec.id,
             labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
-            annotations={
-                SPEC_ANNOTATION: spec.model_dump_json(),
-                # The lease is taken with the namespace: a crash from here on is recoverable.
-                OPERATION_ANNOTATION: lease_json(self.lease_for("create", digest)),
-                **({OWNER_ANNOTATION: owner} if owner else {}),
-            },
+            # The lock is taken with the namespace: a crash from here on is recoverable.
+            annotations=new_tenant_annotations(spec, self.record.lock_for("create", digest), owner),
         )
         await self._claim_or_undo_create(spec)
         try:
@@ -333,13 +275,10 @@ class Tenants:
             self.kube.wait_namespace_gone(spec.namespace, timeout=120)
             raise
         except BaseException:
-            # A failure (not a crash) releases the lease: ensure may then act at once.
-            try:
-                self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
-            except Exception:  # noqa: BLE001 - the original error matters more
-                log.warning("could not release the operation lease on %s", spec.namespace)
+            # A failure (not a crash) releases the lock: ensure may then act at once.
+            self.record.unlock_quietly(spec.namespace)
             raise
-        self._record(spec, False, applied=Applied(digest, rev.revision))
+        self.record.write(spec, False, applied=Applied(digest, rev.revision))
         # The install just told us the release's state: no `helm status` round trip.
         release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
         workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])
@@ -366,8 +305,8 @@ class Tenants:
         wait: bool = True,
     ) -> Tenant:
         """Change plan or configuration: new values, ``helm upgrade``, then record the spec."""
-        ns = self._namespace(tenant_id)
-        current = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        current = self.record.spec(ns)
         changes: dict[str, Any] = {}
         if plan is not None:
             changes["plan"] = plan
@@ -381,8 +320,8 @@ class Tenants:
             raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         await self.check_change(spec, current)  # no older Odoo, no schema errors
-        suspended = _is_suspended(ns)
-        await self._upgrade_to(
+        suspended = self.record.suspended(ns)
+        await self.upgrade_to(
             spec, suspended, (current, suspended), "update",
             f"saasodoo: update {', '.join(sorted(changes))}", wait=wait,
         )  # fmt: skip
@@ -395,16 +334,16 @@ class Tenants:
         return await self._set_suspended(tenant_id, False, wait=wait)
 
     async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         operation = "suspend" if suspended else "resume"
-        await self._upgrade_to(
-            spec, suspended, (spec, _is_suspended(ns)), operation, f"saasodoo: {operation}",
+        await self.upgrade_to(
+            spec, suspended, (spec, self.record.suspended(ns)), operation, f"saasodoo: {operation}",
             wait=wait,
         )  # fmt: skip
         return await self.get(tenant_id)
 
-    async def _upgrade_to(
+    async def upgrade_to(
         self,
         spec: TenantSpec,
         suspended: bool,
@@ -416,13 +355,13 @@ class Tenants:
         timeout: str | None = None,
         desired: tuple[TenantValues, str] | None = None,
     ) -> Revision:
-        """``helm upgrade`` to ``spec``, the desired state recorded first (with the lease, one
+        """``helm upgrade`` to ``spec``, the desired state recorded first (with the lock, one
         request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
         claimed = self.domains.claim(spec.id, spec.custom_domains)  # HostTaken: nothing done
-        self._record(spec, suspended, lease=self.lease_for(operation, digest))
+        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self.helm.install_or_upgrade(
@@ -435,12 +374,12 @@ class Tenants:
             )
         except BaseException:
             try:
-                self._record(*previous, lease=None)
+                self.record.write(*previous, lock=None)
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("could not restore the previous spec of %s", spec.namespace)
             self._release_quietly(spec.id, claimed)
             raise
-        self._record(spec, suspended, applied=Applied(digest, rev.revision))
+        self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
         # Hosts the release no longer routes are free for others only now.
         self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev
@@ -458,8 +397,8 @@ class Tenants:
         tenant's spec, the revision (default: the previous one), its values and the spec it
         recorded. A revision of an older Odoo is refused (core.versions), naming
         ``revision``."""
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         history = await self.helm.history(spec.release, spec.namespace)
         known = [r.revision for r in history]
         if revision is None:
@@ -498,17 +437,17 @@ class Tenants:
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).
         digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
-        async with self._leased(spec.namespace, f"rollback to {revision}", digest):
-            await self.return_to(spec, revision, target_values, wait=wait)
+        async with self.record.locked(spec.namespace, f"rollback to {revision}", digest):
+            await self.rollback_keeping_volumes(spec, revision, target_values, wait=wait)
         head = await self.helm.status(spec.release, spec.namespace)
         if restored is not None and head is not None:
-            self._record(restored, suspended, applied=Applied(digest, head.revision))
+            self.record.write(restored, suspended, applied=Applied(digest, head.revision))
             self.domains.release_except(spec.id, restored.custom_domains)
         else:
-            self.kube.patch_namespace(spec.namespace, annotations={OPERATION_ANNOTATION: None})
+            self.record.unlock(spec.namespace)
         return await self.get(tenant_id)
 
-    async def return_to(
+    async def rollback_keeping_volumes(
         self,
         spec: TenantSpec,
         revision: int,
@@ -520,7 +459,7 @@ class Tenants:
         shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
         values and the volumes kept at their current size (the description says so). Used by
         ``rollback`` and by ensure's remediation of a failed upgrade; the caller holds the
-        operation lease."""
+        operation lock."""
         if target_values is None:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         # The revision's hosts may have been released and claimed by another tenant since.
@@ -564,8 +503,8 @@ class Tenants:
         """A final backup (unless ``final_backup`` is False), ``helm uninstall``, then the
         namespace; ``keep_volumes`` retains the PVs. A failed final backup raises before
         anything is deleted."""
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         if final_backup:
             await asyncio.to_thread(self._final_backup, spec.id)
         if keep_volumes:
@@ -586,37 +525,12 @@ class Tenants:
                 "tenant %s has no backup CronJob: deleted without a final backup", tenant_id
             )
 
-    def _record(
-        self,
-        spec: TenantSpec,
-        suspended: bool,
-        *,
-        applied: Applied | None = None,
-        failed_digest: str | None = None,
-        lease: Lease | None | Literal[False] = False,
-    ) -> None:
-        """Record the spec and, with ``applied``, what was applied (which releases the lease);
-        ``lease`` sets (a Lease) or releases (None) the operation lease in the same request."""
-        annotations: dict[str, str | None] = {
-            SPEC_ANNOTATION: spec.model_dump_json(),
-            SUSPENDED_ANNOTATION: "true" if suspended else None,
-        }
-        if applied is not None:
-            annotations[APPLIED_ANNOTATION] = applied_json(applied)
-            annotations[FAILED_DIGEST_ANNOTATION] = failed_digest
-            annotations[OPERATION_ANNOTATION] = None
-        if lease is not False:
-            annotations[OPERATION_ANNOTATION] = lease_json(lease) if lease else None
-        self.kube.patch_namespace(
-            spec.namespace, labels={PLAN_LABEL: spec.plan}, annotations=annotations
-        )
-
     # -- custom domains ---------------------------------------------------------------------
 
     def domain_states(self, tenant_id: str) -> list[DomainState]:
         """Each custom domain: verified (routed) or pending, with the DNS record to create."""
-        ns = self._namespace(tenant_id)
-        return self.domains.states(self._spec_from_namespace(ns))
+        ns = self.record.namespace(tenant_id)
+        return self.domains.states(self.record.spec(ns))
 
     async def verify_domain(self, tenant_id: str, host: str, *, wait: bool = True) -> Tenant:
         """Check the DNS proof of ``host`` (NotVerified names the record to create); once
@@ -625,16 +539,16 @@ class Tenants:
             host = canonical_host(host)
         except ValueError as exc:
             raise InvalidInput("invalid domain", [FieldError("domain", str(exc))]) from None
-        ns = self._namespace(tenant_id)
-        spec = self._spec_from_namespace(ns)
+        ns = self.record.namespace(tenant_id)
+        spec = self.record.spec(ns)
         self.domains.prove(spec, host)
         if host in spec.verified_domains:
             return await self.get(tenant_id)
         verified = TenantSpec.parse(
             {**spec.model_dump(), "verified_domains": [*spec.verified_domains, host]}
         )
-        suspended = _is_suspended(ns)
-        await self._upgrade_to(
+        suspended = self.record.suspended(ns)
+        await self.upgrade_to(
             verified, suspended, (spec, suspended), "verify domain",
             f"saasodoo: verify domain {host}", wait=wait,
         )  # fmt: skip
@@ -653,49 +567,5 @@ class Tenants:
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
 
 
-def lease_json(lease: Lease) -> str:
-    return json.dumps(
-        {
-            "holder": lease.holder,
-            "operation": lease.operation,
-            "digest": lease.digest,
-            "expires": lease.expires.isoformat(),
-        }
-    )
-
-
-def applied_json(applied: Applied) -> str:
-    return json.dumps({"digest": applied.digest, "revision": applied.revision})
-
-
-def _owner(ns: Namespace) -> str | None:
-    owner = ns.annotations.get(OWNER_ANNOTATION)
-    return str(owner) if owner else None
-
-
-def _is_suspended(ns: Namespace) -> bool:
-    return ns.annotations.get(SUSPENDED_ANNOTATION) == "true"
-
-
 def count_phases(tenants: list[Tenant]) -> Counter[Phase]:
     return Counter(t.status.phase for t in tenants)
-
-
-def recorded_spec(ns: Namespace) -> TenantSpec:
-    """The spec saasodoo recorded on a tenant's namespace: NotFound when it has none, a
-    SaasodooError naming the namespace and the fault when it is not a valid spec."""
-    raw = ns.annotations.get(SPEC_ANNOTATION)
-    tenant_id = ns.labels.get(TENANT_LABEL, "")
-    if not raw:
-        raise NotFound(f"tenant '{tenant_id}': namespace {ns.name} has no spec")
-    try:
-        return TenantSpec.model_validate(json.loads(raw))
-    except ValidationError as exc:
-        fault = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(spec)'}: {e['msg']}"
-                          for e in exc.errors()[:3])  # fmt: skip
-    except ValueError as exc:
-        fault = f"not JSON ({exc})"
-    raise SaasodooError(
-        f"tenant '{tenant_id}': the spec recorded on namespace {ns.name} ({SPEC_ANNOTATION}) "
-        f"is not valid: {fault}"
-    )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class StorageError(SaasodooError):
     """The backup storage refused a request (credentials, bucket, permissions)."""
 
-    exit_code = 7
+    exit_code = 8
     http_status = 502
 
 

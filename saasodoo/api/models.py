@@ -94,7 +94,7 @@ def _selector() -> Any:
 
 class FleetEnsureRequest(Strict):
     force: bool = Field(
-        default=False, description="Also reconcile drifted tenants and retry held digests."
+        default=False, description="Also reconcile unmanaged tenants and retry stalled digests."
     )
     selector: str | None = _selector()
 

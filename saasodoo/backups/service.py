@@ -32,10 +32,10 @@ from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S
 from saasodoo.backups import chart_backup as fmt
 from saasodoo.backups import importing
 from saasodoo.core.limits import load_json
+from saasodoo.core.record import spec_of
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
-from saasodoo.tenants import recorded_spec
 
 log = logging.getLogger(__name__)
 
@@ -598,7 +598,7 @@ class Backups:
         ns = self.kube.read_namespace(namespace)
         if ns is None:
             raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
-        return str(recorded_spec(ns).odoo_version)
+        return str(spec_of(ns.annotations, ns.labels, ns.name).odoo_version)
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from saasodoo.errors import FieldError, InvalidInput, NotFound
+from saasodoo.errors import FieldError, InvalidInput
 
 _PLAN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
@@ -51,12 +51,6 @@ class Catalog(BaseModel):
             raise InvalidInput(
                 "invalid tenant", [FieldError("plan", f"unknown plan '{name}' (known: {known})")]
             ) from None
-
-    def require(self, name: str) -> Plan:
-        """Like ``plan`` but a missing plan is a lookup failure, not bad input."""
-        if name not in self.plans:
-            raise NotFound(f"plan '{name}' not found")
-        return self.plans[name]
 
 
 def parse_catalog(base: Any, plans: dict[str, Any]) -> Catalog:

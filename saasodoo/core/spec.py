@@ -188,12 +188,6 @@ def namespace_for(tenant_id: str) -> str:
     return f"{NAMESPACE_PREFIX}{tenant_id}"
 
 
-def tenant_id_from_namespace(namespace: str) -> str | None:
-    if namespace.startswith(NAMESPACE_PREFIX):
-        return namespace[len(NAMESPACE_PREFIX) :]
-    return None
-
-
 def check_tenant_id(value: str) -> str:
     """Validate a bare tenant id (e.g. from a URL or CLI argument)."""
     try:

@@ -30,9 +30,9 @@ from supabase import ClientOptions, create_client
 from waitress.server import create_server
 
 from saasodoo.adapters.auth import ADMIN_CLAIM, SupabaseAuth
-from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.services import Services
+from saasodoo.app import create_app
 from saasodoo.settings import Settings
 from scripts import gotrue as gotrue_script
 from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database

@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from saasodoo.api import create_app
 from saasodoo.api.config import ApiSettings, ConfigError
 from saasodoo.api.openapi import document
+from saasodoo.app import create_app
 from tests.api.conftest import Api, services_of, sign_up
 
 pytestmark = pytest.mark.unit

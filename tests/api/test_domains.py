@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from saasodoo.api import create_app
+from saasodoo.app import create_app
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
 from scripts.gotrue import GoTrue

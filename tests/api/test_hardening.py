@@ -12,9 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from saasodoo.api import create_app, imports
+from saasodoo.api import imports
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.openapi import OPERATIONS
+from saasodoo.app import create_app
 from saasodoo.web.views import safe_redirect_target
 from tests.api.conftest import Api, services_of, sign_up
 

@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, SupabaseAuth
-from saasodoo.api import create_app
+from saasodoo.app import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port
 from tests.api.conftest import make_operator, services_of, supabase_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from saasodoo.cli_backup import backup
+from saasodoo.cli.backup import backup
 
 pytestmark = pytest.mark.unit
 

@@ -23,12 +23,14 @@ from kubernetes import client
 
 from saasodoo.cli import cli
 from saasodoo.core.domains import claim_name
+from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.domains import HostTaken, NotVerified
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
-from saasodoo.fleet import Fleet, Outcome
+from saasodoo.fleet import Fleet
+from saasodoo.reconciler import Outcome
 from saasodoo.settings import Settings
-from saasodoo.tenants import SPEC_ANNOTATION, Tenants
+from saasodoo.tenants import Tenants
 from tests.dns_server import Zone, dns_server
 from tests.support import Cluster, eventually
 from tests.takeover import TAKEOVER_FORMS, attempt_takeover, owners_of, routed_hosts, takeover_hosts
@@ -197,7 +199,7 @@ def test_fleet_ensure_does_not_apply_a_conflicting_spec(
     _record_spec(kube, world.b, {**doc, "custom_domains": [host], "verified_domains": [host]})
     try:
         fleet = Fleet(world.fresh())
-        result = asyncio.run(fleet.ensure(world.b))
+        result = asyncio.run(fleet.reconciler.ensure(world.b))
         assert result.outcome is Outcome.FAILED, result
         rule = "belongs to another tenant" if form == "custom-domain" else "belongs to the platform"
         assert rule in result.detail and "custom_domains[0]" in result.detail

@@ -17,18 +17,12 @@ from click.testing import CliRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from saasodoo.cli_fleet import export_cmd
+from saasodoo.cli.fleet import export_cmd
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
-from saasodoo.fleet import (
-    CANARY_LABEL,
-    EnsureResult,
-    Fleet,
-    FleetSummary,
-    FleetTarget,
-    Outcome,
-    export,
-)
+from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget
+from saasodoo.gitops import export
+from saasodoo.reconciler import EnsureResult, Outcome
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 import pytest
 
 from saasodoo.core.reconcile import State
+from saasodoo.core.record import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
-from saasodoo.fleet import Fleet, Outcome
+from saasodoo.fleet import Fleet
+from saasodoo.reconciler import Outcome, Reconciler
 from saasodoo.settings import Settings
-from saasodoo.tenants import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION, Tenants
+from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.cluster
@@ -119,18 +121,18 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
     assert OPERATION_ANNOTATION in ns.metadata.annotations  # the dead process's lease
 
     tenants = make_tenants(kube, major)
-    fleet = Fleet(tenants)
-    assert fleet.state_of(asyncio.run(fleet.observe(tid))) is State.STUCK
-    result = asyncio.run(fleet.ensure(tid))
+    reconciler = Reconciler(tenants)
+    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
+    result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
-    assert result.steps[0] == "stuck -> unlock"
+    assert result.steps[0] == "locked -> unlock"
     status = asyncio.run(tenants.get(tid))
     assert status.status.phase is Phase.READY, status.status
     assert status.status.release_status == "deployed"
     ns = kube.core.read_namespace(f"tenant-{tid}")
     assert OPERATION_ANNOTATION not in (ns.metadata.annotations or {})
     # Converged: the next ensure does nothing, without running helm beyond its status look.
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
 def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
@@ -146,12 +148,12 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     # The desired spec was recorded before helm ran: the update is not lost with the process.
     assert json.loads(annotations[SPEC_ANNOTATION])["overrides"] == change
 
-    fleet = Fleet(tenants)
-    assert fleet.state_of(asyncio.run(fleet.observe(tid))) is State.STUCK
-    result = asyncio.run(fleet.ensure(tid))
+    reconciler = Reconciler(tenants)
+    assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
+    result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
     assert result.steps == [
-        "stuck -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
+        "locked -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
     ]  # fmt: skip
     statuses = release_statuses(kube, tid)
     assert statuses[2] == "failed" and statuses[max(statuses)] == "deployed"
@@ -162,21 +164,23 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     annotations = kube.core.read_namespace(ns_name).metadata.annotations
     assert OPERATION_ANNOTATION not in annotations
     assert json.loads(annotations[APPLIED_ANNOTATION])["revision"] == max(statuses)
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
-def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenant_id: str) -> None:
+def test_failed_upgrade_is_rolled_back_and_stalled(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
-    fleet = Fleet(tenants)
+    reconciler = Reconciler(tenants)
     spec = TenantSpec.parse({"id": tid, "admin_email": "a@fail.example"})
     asyncio.run(tenants.create(spec))
     # The desired spec changes (as the API records it) to values that cannot become ready.
     bad = TenantSpec.parse({**spec.model_dump(), "overrides": UNSCHEDULABLE})
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
 
-    result = asyncio.run(fleet.ensure(tid))
+    result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.ROLLED_BACK, result
     assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
     assert "upgrade:" in result.detail  # the helm error is reported
@@ -187,14 +191,14 @@ def test_failed_upgrade_is_rolled_back_and_held(kube: Cluster, major: int, tenan
     applied = json.loads(kube.core.read_namespace(ns_name).metadata.annotations[APPLIED_ANNOTATION])
     assert applied["revision"] == 3
 
-    # Not retried on the next pass (no helm upgrade): held until the spec changes.
+    # Not retried on the next pass (no helm upgrade): stalled until the spec changes.
     calls = tenants.helm.calls
-    held = asyncio.run(fleet.ensure(tid))
-    assert held.outcome is Outcome.HELD, held
+    stalled = asyncio.run(reconciler.ensure(tid))
+    assert stalled.outcome is Outcome.STALLED, stalled
     assert tenants.helm.calls - calls == 1  # helm status only
     # Back to the good spec: in sync with the rolled-back release, nothing to do.
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
 def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
@@ -206,13 +210,13 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
-    fleet = Fleet(tenants)
+    reconciler = Reconciler(tenants)
     spec = TenantSpec.parse({"id": tid, "admin_email": "a@grow.example", "plan": "starter"})
     asyncio.run(tenants.create(spec))
     bad = TenantSpec.parse({**spec.model_dump(), "plan": "standard", "overrides": UNSCHEDULABLE})
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
 
-    result = asyncio.run(fleet.ensure(tid))
+    result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.ROLLED_BACK, result
     assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
     sizes = {
@@ -230,35 +234,35 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
         ns_name, label_selector="app.kubernetes.io/component=odoo"
     ).items[0]
     assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "250m"  # starter
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.HELD
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.STALLED
     # Back to the starter spec: in sync (the volumes stay as Kubernetes forces them).
     tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
-def test_sre_rollback_is_reported_as_drift_and_kept(
+def test_sre_rollback_is_reported_as_unmanaged_and_kept(
     kube: Cluster, major: int, tenant_id: str
 ) -> None:
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major)
-    fleet = Fleet(tenants)
+    reconciler = Reconciler(tenants)
     asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@sre.example"})))
     asyncio.run(tenants.update(tid, overrides={"odoo": {"config": {"workers": 3}}}))
     kube.helm(major, "rollback", tid, "1", "-n", ns_name, "--wait")  # by hand
 
-    results = asyncio.run(fleet.ensure_all([tid]))
-    (drift,) = results.results
-    assert drift.outcome is Outcome.DRIFTED, drift
-    assert "revision 3" in drift.detail and "recorded revision 2" in drift.detail
+    results = asyncio.run(Fleet(tenants).ensure_all([tid]))
+    (unmanaged,) = results.results
+    assert unmanaged.outcome is Outcome.UNMANAGED, unmanaged
+    assert "revision 3" in unmanaged.detail and "recorded revision 2" in unmanaged.detail
     history = asyncio.run(tenants.history(tid))
     assert history[-1].revision == 3 and "Rollback to 1" in history[-1].description
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 2  # the SRE's rollback (to the plan's) stands
 
-    forced = asyncio.run(fleet.ensure(tid, force=True))
+    forced = asyncio.run(reconciler.ensure(tid, force=True))
     assert forced.outcome is Outcome.UPGRADED, forced
-    assert forced.steps == ["drifted -> upgrade"]
+    assert forced.steps == ["unmanaged -> upgrade"]
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3
-    assert asyncio.run(fleet.ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED

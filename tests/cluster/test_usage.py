@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from saasodoo.cli_fleet import usage
+from saasodoo.cli.fleet import usage
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings

@@ -6,7 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from saasodoo import __version__
+from saasodoo.adapters.auth import AuthFailed, Forbidden
+from saasodoo.adapters.storage import StorageError
 from saasodoo.cli import cli
+from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound, TransientClusterError
 from saasodoo.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -30,3 +33,31 @@ def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings()
     assert str(settings.kubeconfig) == "/tmp/kc.yaml"
     assert settings.helm_binary == "/opt/helm4/helm"
+
+
+def test_each_error_kind_has_its_own_exit_code() -> None:
+    kinds = {
+        InvalidInput: 2, NotFound: 3, Conflict: 4, TransientClusterError: 5, HelmFailure: 6,
+        AuthFailed: 7, Forbidden: 7, StorageError: 8,
+    }  # fmt: skip
+    assert {kind: kind.exit_code for kind in kinds} == kinds
+
+
+@pytest.mark.parametrize(
+    ("error", "line", "code"),
+    [
+        (TransientClusterError("gone"), "error: gone (temporary: try again later)", 5),
+        (NotFound("tenant 'x' not found"), "error: tenant 'x' not found", 3),
+    ],
+)  # fmt: skip
+def test_an_error_that_may_pass_later_says_so(error: Exception, line: str, code: int) -> None:
+    @cli.command("boom")
+    def boom() -> None:
+        raise error
+
+    try:
+        result = CliRunner().invoke(cli, ["boom"])
+    finally:
+        cli.commands.pop("boom")
+    assert result.exit_code == code
+    assert result.stderr.strip() == line

@@ -176,9 +176,3 @@ def test_single_label_base_domain_still_guards_its_names() -> None:
     assert platform_rule("api.localhost", "bravo", "localhost")
     assert platform_rule("shop.example", "bravo", "LOCALHOST.") is None
     assert challenge("bravo", "shop.example", "u", "Localhost").cname_target == "bravo.localhost"
-
-
-def test_the_spec_annotation_is_the_one_tenants_records() -> None:
-    from saasodoo import domains, tenants
-
-    assert domains.SPEC_ANNOTATION == tenants.SPEC_ANNOTATION

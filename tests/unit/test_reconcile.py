@@ -9,7 +9,7 @@ import pytest
 from saasodoo.core.reconcile import (
     Action,
     Applied,
-    Lease,
+    OperationLock,
     ReconcileObservation,
     State,
     determine_state,
@@ -24,11 +24,11 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STALE = timedelta(minutes=12)
 OLD = NOW - timedelta(hours=1)
 YOUNG = NOW - timedelta(seconds=30)
-LIVE = Lease("host:1", "update", "d-new", NOW + timedelta(minutes=5), alive=True)
-DEAD = Lease("host:1", "create", "d-new", NOW + timedelta(minutes=5), alive=False)
-EXPIRED = Lease("other:1", "update", "d-new", NOW - timedelta(seconds=1), alive=None)
+LIVE = OperationLock("host:1", "update", "d-new", NOW + timedelta(minutes=5), alive=True)
+DEAD = OperationLock("host:1", "create", "d-new", NOW + timedelta(minutes=5), alive=False)
+EXPIRED = OperationLock("other:1", "update", "d-new", NOW - timedelta(seconds=1), alive=None)
 APPLIED = Applied("d1", 3)
-REMOTE = Lease("other:1", "update", "d-new", NOW + timedelta(minutes=5), alive=None)
+REMOTE = OperationLock("other:1", "update", "d-new", NOW + timedelta(minutes=5), alive=None)
 
 
 def rel(revision: int, status: str = "deployed", updated: datetime = OLD) -> ReleaseInfo:
@@ -41,7 +41,7 @@ def obs(
     desired: str = "d1",
     applied: Applied | None = APPLIED,
     failed: str | None = None,
-    lease: Lease | None = None,
+    lock: OperationLock | None = None,
     last_good: int | None = None,
     phase: str | None = "Active",
 ) -> ReconcileObservation:
@@ -52,7 +52,7 @@ def obs(
         desired_digest=desired,
         applied=applied,
         failed_digest=failed,
-        lease=lease,
+        lock=lock,
         last_good_revision=last_good,
     )
 
@@ -62,42 +62,44 @@ def obs(
     [
         pytest.param(obs(rel(3)), State.IN_SYNC, id="same digest, same revision"),
         pytest.param(obs(rel(3), desired="d2"), State.OUT_OF_DATE, id="spec or chart changed"),
-        pytest.param(obs(rel(3), desired="d2", failed="d2"), State.HELD, id="digest failed before"),
+        pytest.param(
+            obs(rel(3), desired="d2", failed="d2"), State.STALLED, id="digest failed before"
+        ),
         pytest.param(
             obs(rel(3), desired="d1", failed="d1"), State.IN_SYNC, id="in sync beats held"
         ),
-        pytest.param(obs(rel(4)), State.DRIFTED, id="newer revision made by hand"),
-        pytest.param(obs(rel(2)), State.DRIFTED, id="older revision: reinstalled by hand"),
-        pytest.param(obs(rel(4), desired="d2"), State.DRIFTED, id="drift wins over change"),
+        pytest.param(obs(rel(4)), State.UNMANAGED, id="newer revision made by hand"),
+        pytest.param(obs(rel(2)), State.UNMANAGED, id="older revision: reinstalled by hand"),
+        pytest.param(obs(rel(4), desired="d2"), State.UNMANAGED, id="drift wins over change"),
         pytest.param(obs(rel(1), applied=None), State.UNRECORDED, id="tenant from before"),
         pytest.param(obs(None, applied=None), State.ABSENT, id="no release"),
-        pytest.param(obs(None, lease=DEAD, applied=None), State.ABSENT, id="crash pre-install"),
-        pytest.param(obs(None, lease=LIVE, applied=None), State.LOCKED, id="create running"),
-        pytest.param(obs(rel(3), lease=LIVE), State.LOCKED, id="live lease"),
-        pytest.param(obs(rel(3), lease=REMOTE), State.LOCKED, id="other host, not expired"),
+        pytest.param(obs(None, lock=DEAD, applied=None), State.ABSENT, id="crash pre-install"),
+        pytest.param(obs(None, lock=LIVE, applied=None), State.OPERATING, id="create running"),
+        pytest.param(obs(rel(3), lock=LIVE), State.OPERATING, id="live lock"),
+        pytest.param(obs(rel(3), lock=REMOTE), State.OPERATING, id="other host, not expired"),
         pytest.param(
-            obs(rel(1, "pending-install"), lease=DEAD, applied=None),
-            State.STUCK,
+            obs(rel(1, "pending-install"), lock=DEAD, applied=None),
+            State.LOCKED,
             id="killed during install",
         ),
         pytest.param(
-            obs(rel(4, "pending-upgrade", YOUNG), lease=EXPIRED), State.STUCK, id="lease expired"
+            obs(rel(4, "pending-upgrade", YOUNG), lock=EXPIRED), State.LOCKED, id="lock expired"
         ),
         pytest.param(
             obs(rel(4, "pending-upgrade", YOUNG)), State.IN_PROGRESS, id="hand upgrade running"
         ),
-        pytest.param(obs(rel(4, "pending-rollback", OLD)), State.STUCK, id="old pending"),
+        pytest.param(obs(rel(4, "pending-rollback", OLD)), State.LOCKED, id="old pending"),
         pytest.param(obs(rel(4, "failed"), last_good=3), State.FAILED_UPGRADE, id="failed up"),
         pytest.param(
             obs(rel(1, "failed"), applied=None), State.FAILED_INSTALL, id="failed install"
         ),
         pytest.param(
-            obs(rel(4), lease=DEAD), State.INTERRUPTED, id="killed after helm, before record"
+            obs(rel(4), lock=DEAD), State.INTERRUPTED, id="killed after helm, before record"
         ),
         pytest.param(
-            obs(rel(1), lease=DEAD, applied=None), State.INTERRUPTED, id="killed after install"
+            obs(rel(1), lock=DEAD, applied=None), State.INTERRUPTED, id="killed after install"
         ),
-        pytest.param(obs(rel(3), lease=DEAD), State.IN_SYNC, id="stale lease, nothing ran"),
+        pytest.param(obs(rel(3), lock=DEAD), State.IN_SYNC, id="stale lock, nothing ran"),
         pytest.param(obs(rel(3), phase="Terminating"), State.DELETING, id="terminating"),
         pytest.param(obs(rel(3, "uninstalling")), State.DELETING, id="uninstalling"),
         pytest.param(obs(rel(3, "superseded")), State.UNKNOWN, id="odd head status"),
@@ -115,15 +117,15 @@ def test_determine_state(observation: ReconcileObservation, state: State) -> Non
         (State.ABSENT, False, Action.INSTALL),
         (State.OUT_OF_DATE, False, Action.UPGRADE),
         (State.UNRECORDED, False, Action.UPGRADE),
-        (State.DRIFTED, False, Action.REPORT),
-        (State.DRIFTED, True, Action.UPGRADE),
-        (State.HELD, False, Action.REPORT),
-        (State.HELD, True, Action.UPGRADE),
-        (State.STUCK, False, Action.UNLOCK),
+        (State.UNMANAGED, False, Action.REPORT),
+        (State.UNMANAGED, True, Action.UPGRADE),
+        (State.STALLED, False, Action.REPORT),
+        (State.STALLED, True, Action.UPGRADE),
+        (State.LOCKED, False, Action.UNLOCK),
         (State.FAILED_UPGRADE, False, Action.ROLLBACK),
         (State.FAILED_INSTALL, False, Action.REINSTALL),
         (State.INTERRUPTED, False, Action.ADOPT),
-        (State.LOCKED, True, Action.WAIT),
+        (State.OPERATING, True, Action.WAIT),
         (State.IN_PROGRESS, False, Action.WAIT),
         (State.DELETING, True, Action.WAIT),
         (State.UNKNOWN, True, Action.REPORT),

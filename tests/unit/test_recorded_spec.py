@@ -1,6 +1,7 @@
-"""The spec saasodoo records on a tenant's namespace, read back (``tenants.recorded_spec``), by
-the tenants and by an import (the tenant's Odoo version): absent, not JSON, not a valid spec
-each give an error naming the namespace, never a KeyError."""
+"""The spec saasodoo records on a tenant's namespace, read back (``core.record.spec_of``,
+which ``record.NamespaceRecord.spec`` uses), by the tenants and by an import (the tenant's Odoo
+version): absent, not JSON, not a valid spec each give an error naming the namespace, never a
+KeyError."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import pytest
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.backups.service import Backups
+from saasodoo.core.record import SPEC_ANNOTATION, spec_of
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound, SaasodooError
 from saasodoo.settings import Settings
-from saasodoo.tenants import SPEC_ANNOTATION, recorded_spec
 
 pytestmark = pytest.mark.unit
 
@@ -31,6 +32,10 @@ class FakeKube:
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.ns
+
+
+def recorded_spec(ns: Namespace) -> TenantSpec:
+    return spec_of(ns.annotations, ns.labels, ns.name)
 
 
 def odoo_version(ns: Namespace | None) -> str:

@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from saasodoo.backups import Backups, Policy, human_size
-from saasodoo.cli_common import err, out, output_option, print_json, tenant_arg
+from saasodoo.cli.common import err, out, output_option, print_json, tenant_arg
 from saasodoo.errors import InvalidInput
 from saasodoo.settings import Settings
 

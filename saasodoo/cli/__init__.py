@@ -17,9 +17,9 @@ import yaml
 from rich.table import Table
 
 from saasodoo import __version__
-from saasodoo.cli_common import err, out, output_option, tenant_arg
-from saasodoo.cli_common import print_json as _print_json
-from saasodoo.cli_common import run as _run
+from saasodoo.cli.common import err, out, output_option, tenant_arg
+from saasodoo.cli.common import print_json as _print_json
+from saasodoo.cli.common import run as _run
 from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_depth
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
@@ -47,7 +47,8 @@ class SaasodooGroup(click.Group):
         except SaasodooError as exc:
             if _debug(ctx):
                 raise
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            hint = " (temporary: try again later)" if exc.retryable else ""
+            err.print(f"[bold red]error:[/] {exc.message}{hint}", markup=True, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -558,8 +559,8 @@ def cluster_distribution(ctx: click.Context, output: str) -> None:
 
 
 # Command groups that live in their own modules.
-from saasodoo.cli_backup import backup  # noqa: E402
-from saasodoo.cli_fleet import export_cmd, fleet, usage  # noqa: E402
+from saasodoo.cli.backup import backup  # noqa: E402
+from saasodoo.cli.fleet import export_cmd, fleet, usage  # noqa: E402
 
 cli.add_command(backup)
 cli.add_command(fleet)

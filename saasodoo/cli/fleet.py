@@ -1,7 +1,7 @@
 """CLI commands for reconcile and fleets: ``fleet ensure``, ``fleet upgrade``, ``export``,
 ``tenant usage``. Wired into ``saasodoo.cli`` (which turns errors into exit codes).
 
-Exit codes: 0 when every tenant ended well (drifted and held tenants are reported, not
+Exit codes: 0 when every tenant ended well (unmanaged and stalled tenants are reported, not
 errors); 1 when one failed, was rolled back, or the fleet upgrade stopped.
 """
 
@@ -19,10 +19,12 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from saasodoo.cli_common import err, out
-from saasodoo.cli_common import output_option as _output
+from saasodoo.cli.common import err, out
+from saasodoo.cli.common import output_option as _output
 from saasodoo.errors import InvalidInput
-from saasodoo.fleet import EnsureResult, Fleet, FleetSummary, FleetTarget, FluxSource, export
+from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
+from saasodoo.gitops import FluxSource, export
+from saasodoo.reconciler import EnsureResult
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.usage import tenant_usage
@@ -33,8 +35,8 @@ OUTCOME_STYLE = {
     "upgraded": "green",
     "recovered": "cyan",
     "rolled-back": "red",
-    "drifted": "yellow",
-    "held": "yellow",
+    "unmanaged": "yellow",
+    "stalled": "yellow",
     "busy": "magenta",
     "failed": "red",
     "gave-up": "red",
@@ -115,7 +117,7 @@ def fleet() -> None:
 
 @fleet.command("ensure")
 @_selection
-@click.option("--force", is_flag=True, help="Also reconcile drifted and held tenants to spec.")
+@click.option("--force", is_flag=True, help="Also reconcile unmanaged and stalled tenants to spec.")
 @click.option("--concurrency", type=int, default=None, help="Tenants handled at once.")
 @_output
 @click.pass_context
@@ -129,9 +131,9 @@ def fleet_ensure(
 ) -> None:
     """Converge every tenant (or TENANT_IDS) to its spec.
 
-    Absent releases are installed, changed specs or charts upgraded, stuck releases
+    Absent releases are installed, changed specs or charts upgraded, locked releases
     recovered, failed upgrades rolled back; tenants in sync cost no helm call. Releases
-    changed by hand (drifted) are reported and left alone unless --force.
+    changed by hand (unmanaged) are reported and left alone unless --force.
     """
     f = Fleet(Tenants(_settings(ctx)))
     with _progress("ensure") as bar:
@@ -172,7 +174,7 @@ def fleet_ensure(
 )
 @click.option("--concurrency", type=int, default=None, help="Upgrades at once after the canaries.")
 @click.option("--timeout", default=None, help="Helm timeout of each upgrade (e.g. 5m).")
-@click.option("--force", is_flag=True, help="Also upgrade drifted and held tenants.")
+@click.option("--force", is_flag=True, help="Also upgrade unmanaged and stalled tenants.")
 @_output
 @click.pass_context
 def fleet_upgrade(

@@ -1,0 +1,144 @@
+"""The application: the Flask app factory that assembles the HTTP API (``saasodoo.api``) and
+the web UI (``saasodoo.web``), above both.
+
+Serve it with a production WSGI server, in ONE process (job records live in memory)::
+
+    waitress-serve --host 127.0.0.1 --port 8000 --threads 8 \
+        --max-request-body-size 1074790400 --call saasodoo.app:create_app
+
+(waitress's body limit a little above ``SAASODOO_API_IMPORT_MAX_BYTES``: uploaded imports.)
+
+Settings: ``SAASODOO_*`` (cluster side, as for the CLI) and ``SAASODOO_API_*``
+(``saasodoo.api.config.ApiSettings``: Supabase project, admins, CORS, cookies, backup
+storage).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask, Response, request
+
+from saasodoo.adapters.auth import (
+    AuthBackend,
+    LocalDevAuth,
+    SessionCheck,
+    SupabaseAuth,
+    TokenVerifier,
+    VerifierConfig,
+)
+from saasodoo.api import errors
+from saasodoo.api.config import ApiSettings
+from saasodoo.api.jobs import JobRunner
+from saasodoo.api.services import Services
+from saasodoo.backups import Backups
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).resolve().parent / "web"
+LOCAL_ISSUER = "saasodoo-local-dev/auth/v1"
+CORS_HEADERS = "Authorization, Content-Type"
+CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+
+
+def build_auth(api: ApiSettings) -> tuple[AuthBackend, TokenVerifier]:
+    """The auth backend and verifier the settings ask for."""
+    if api.mode == "local":
+        log.warning("DEVELOPMENT ONLY: local auth mode (accounts in memory, no Supabase)")
+        local = LocalDevAuth(secrets.token_urlsafe(32), LOCAL_ISSUER)
+        return local, TokenVerifier(local.verifier_config())
+    config = VerifierConfig(
+        issuer=api.issuer,
+        issuer_required=api.supabase_require_issuer,
+        jwks_url=f"{api.issuer}/.well-known/jwks.json",
+        hs256_secret=api.supabase_jwt_secret.get_secret_value() or None,
+        leeway=api.token_leeway,
+    )
+    backend = SupabaseAuth(api.supabase_url, api.supabase_key.get_secret_value())
+    return backend, TokenVerifier(config)
+
+
+def create_app(
+    api_settings: ApiSettings | None = None,
+    settings: Settings | None = None,
+    *,
+    tenants: Tenants | None = None,
+    auth: tuple[AuthBackend, TokenVerifier] | None = None,
+    backups: Backups | None = None,
+) -> Flask:
+    api = api_settings or ApiSettings()
+    api.check()
+    if api.mode == "supabase" and api.email_admins():
+        log.warning(
+            "SAASODOO_API_ADMINS names %d operator(s) by e-mail: such an entry counts only "
+            "for tokens with email_verified=true, which Supabase adds only through a Custom "
+            "Access Token Hook; name operators by user id instead (docs/api.md)",
+            len(api.email_admins()),
+        )
+    backend, verifier = auth or build_auth(api)
+    app = Flask(
+        __name__,
+        template_folder=str(WEB_DIR / "templates"),
+        static_folder=str(WEB_DIR / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=api.session_secret(),
+        SESSION_COOKIE_NAME="saasodoo_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=api.cookie_secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=api.max_body_bytes,
+    )
+    tenants = tenants or Tenants(settings or Settings())
+    backups = backups or Backups(
+        tenants.settings,
+        s3_endpoint=api.backup_s3_endpoint or None,
+        pvc_root=api.backup_pvc_root,
+    )
+    app.extensions["saasodoo"] = Services(
+        settings=api,
+        tenants=tenants,
+        auth=backend,
+        verifier=verifier,
+        sessions=SessionCheck(backend, api.session_check_seconds),
+        jobs=JobRunner(api.job_workers, api.job_queue, api.jobs_kept),
+        backups=backups,
+    )
+    errors.register(app)
+    _register_blueprints(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from saasodoo.api import admin, auth, backups, meta, tenants
+    from saasodoo.web import imports as web_imports
+    from saasodoo.web import views
+
+    for bp in (meta.bp, auth.bp, tenants.bp, backups.bp, admin.bp, views.bp, web_imports.bp):
+        app.register_blueprint(bp)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.path.startswith("/api/"):
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+        )
+        return response
+    origin = request.headers.get("Origin")
+    from saasodoo.api.services import services
+
+    if origin and origin in services().settings.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+    return response

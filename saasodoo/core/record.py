@@ -1,0 +1,180 @@
+"""The tenant record: what saasodoo keeps on a tenant's namespace, and its codec (pure).
+
+A tenant's state outside its Helm release lives in annotations of its namespace
+``tenant-<id>``: the desired spec, whether it is suspended, its owner, what saasodoo's last
+successful operation applied (digest and revision), the digest of an upgrade that failed
+and was rolled back, and the operation in flight (the *operation lock*, an annotation, not
+a ``coordination.k8s.io`` Lease). This module names the keys and turns their text into
+typed values and back; reading and writing the namespace is ``saasodoo.record``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import ValidationError
+
+from saasodoo.core.reconcile import Applied, OperationLock
+from saasodoo.core.spec import PLAN_LABEL, TENANT_LABEL, TenantSpec
+from saasodoo.errors import NotFound, SaasodooError
+
+SPEC_ANNOTATION = "saasodoo.dev/spec"
+SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
+#: Who owns the tenant (the API's user id); ownership lives on the namespace only.
+OWNER_ANNOTATION = "saasodoo.dev/owner"
+#: What saasodoo's last successful operation applied: {"digest", "revision"} (JSON).
+APPLIED_ANNOTATION = "saasodoo.dev/applied"
+#: Digest of an upgrade that failed and was rolled back (not retried until forced).
+FAILED_DIGEST_ANNOTATION = "saasodoo.dev/failed-digest"
+#: The operation in flight, the operation lock (JSON: holder host:pid, operation, digest,
+#: expires); set before helm runs, removed when the result is recorded. A lock left by a
+#: dead process tells ``ensure`` that a pending release is stuck, not in progress.
+OPERATION_ANNOTATION = "saasodoo.dev/operation"
+#: Margin added to the helm timeout before a lock of another host counts as expired.
+LOCK_MARGIN = timedelta(minutes=2)
+
+#: A patch of annotations: a value sets the key, None removes it.
+Patch = dict[str, str | None]
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def spec_of(annotations: Mapping[str, str], labels: Mapping[str, str], name: str) -> TenantSpec:
+    """The recorded spec of namespace ``name``: NotFound when it has none, a SaasodooError
+    naming the namespace and the fault when it is not JSON or not a valid spec."""
+    raw = annotations.get(SPEC_ANNOTATION)
+    tenant_id = labels.get(TENANT_LABEL, "")
+    if not raw:
+        raise NotFound(f"tenant '{tenant_id}': namespace {name} has no spec")
+    try:
+        return TenantSpec.model_validate(json.loads(raw))
+    except ValidationError as exc:
+        fault = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(spec)'}: {e['msg']}"
+                          for e in exc.errors()[:3])  # fmt: skip
+    except ValueError as exc:
+        fault = f"not JSON ({exc})"
+    raise SaasodooError(
+        f"tenant '{tenant_id}': the spec recorded on namespace {name} ({SPEC_ANNOTATION}) "
+        f"is not valid: {fault}"
+    )
+
+
+def suspended_of(annotations: Mapping[str, str]) -> bool:
+    return annotations.get(SUSPENDED_ANNOTATION) == "true"
+
+
+def owner_of(annotations: Mapping[str, str]) -> str | None:
+    owner = annotations.get(OWNER_ANNOTATION)
+    return str(owner) if owner else None
+
+
+def failed_digest_of(annotations: Mapping[str, str]) -> str | None:
+    return annotations.get(FAILED_DIGEST_ANNOTATION)
+
+
+def applied_of(annotations: Mapping[str, str]) -> Applied | None:
+    """What saasodoo last applied; None when nothing is recorded or the record is unreadable."""
+    raw = annotations.get(APPLIED_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+        return Applied(str(doc["digest"]), int(doc["revision"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def lock_of(
+    annotations: Mapping[str, str], alive: Callable[[str], bool | None] | None = None
+) -> OperationLock | None:
+    """The operation lock; None when there is none or it is unreadable. ``alive`` tells
+    whether its holder (``host:pid``) still runs (None: cannot tell); it is the caller's,
+    since that is I/O."""
+    raw = annotations.get(OPERATION_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+        holder = str(doc["holder"])
+        lock = OperationLock(
+            holder=holder,
+            operation=str(doc.get("operation", "")),
+            digest=str(doc.get("digest", "")),
+            expires=datetime.fromisoformat(str(doc["expires"])),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return replace(lock, alive=alive(holder)) if alive else lock
+
+
+# -- encoding -------------------------------------------------------------------------------
+
+
+def encode_lock(lock: OperationLock) -> str:
+    return json.dumps(
+        {
+            "holder": lock.holder,
+            "operation": lock.operation,
+            "digest": lock.digest,
+            "expires": lock.expires.isoformat(),
+        }
+    )
+
+
+def encode_applied(applied: Applied) -> str:
+    return json.dumps({"digest": applied.digest, "revision": applied.revision})
+
+
+def new_tenant_annotations(
+    spec: TenantSpec, lock: OperationLock, owner: str | None
+) -> dict[str, str]:
+    """The annotations of a new tenant's namespace: its spec, the create's operation lock
+    (taken with the namespace, so a crash from there on is recoverable) and its owner."""
+    return {
+        SPEC_ANNOTATION: spec.model_dump_json(),
+        OPERATION_ANNOTATION: encode_lock(lock),
+        **({OWNER_ANNOTATION: owner} if owner else {}),
+    }
+
+
+def spec_patch(
+    spec: TenantSpec,
+    suspended: bool,
+    *,
+    applied: Applied | None = None,
+    failed_digest: str | None = None,
+    lock: OperationLock | None | Literal[False] = False,
+) -> tuple[Patch, Patch]:
+    """Labels and annotations that record ``spec`` (and suspension). With ``applied``, also
+    what was applied and the failed digest (None clears it), which releases the lock;
+    ``lock`` sets (an OperationLock) or releases (None) the lock; False leaves it as it is."""
+    annotations: Patch = {
+        SPEC_ANNOTATION: spec.model_dump_json(),
+        SUSPENDED_ANNOTATION: "true" if suspended else None,
+    }
+    if applied is not None:
+        annotations.update(outcome_patch(applied, failed_digest))
+    if lock is not False:
+        annotations[OPERATION_ANNOTATION] = encode_lock(lock) if lock else None
+    labels: Patch = {PLAN_LABEL: spec.plan}
+    return labels, annotations
+
+
+def outcome_patch(applied: Applied, failed_digest: str | None) -> Patch:
+    """What an operation applied and the digest that failed (None clears it); releases the
+    lock. The spec is left as it is."""
+    return {
+        APPLIED_ANNOTATION: encode_applied(applied),
+        FAILED_DIGEST_ANNOTATION: failed_digest,
+        OPERATION_ANNOTATION: None,
+    }
+
+
+def unlock_patch() -> Patch:
+    """Removes the operation lock."""
+    return {OPERATION_ANNOTATION: None}

@@ -1,0 +1,99 @@
+"""GitOps export: a tenant's computed values file and a Flux ``HelmRelease`` for its release,
+so that Flux can take over from saasodoo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from saasodoo.core.spec import TENANT_LABEL, TenantSpec
+from saasodoo.errors import InvalidInput
+from saasodoo.settings import REPO_ROOT
+from saasodoo.tenants import Tenants
+
+
+@dataclass(frozen=True)
+class FluxSource:
+    """Where Flux finds the chart: a GitRepository (chart path) or a HelmRepository."""
+
+    kind: str = "GitRepository"
+    name: str = "saasodoo"
+    namespace: str = "flux-system"
+    interval: str = "10m"
+
+
+async def export(
+    tenants: Tenants, tenant_id: str, *, flux: bool = False, source: FluxSource | None = None
+) -> dict[str, str]:
+    """The tenant's computed values file and, with ``flux``, a Flux HelmRelease.
+
+    Returns file name -> YAML text. Both come from the recorded spec, exactly as saasodoo
+    computes them; the values hold no secret (the admin password stays in its Secret,
+    referenced by name). The HelmRelease manages the same release (name, namespace,
+    chart, values), so Flux can take over from saasodoo.
+    """
+    ns = tenants.record.namespace(tenant_id)
+    spec = tenants.record.spec(ns)
+    values, digest = await tenants.desired(spec, suspended=tenants.record.suspended(ns))
+    chart_version = await tenants.helm.digest_chart_version()
+    header = (
+        f"# Values of tenant {spec.id} (release {spec.release} in namespace {spec.namespace}),\n"
+        f"# computed by saasodoo for chart version {chart_version}; digest {digest}.\n"
+    )
+    files = {f"{spec.id}.values.yaml": header + yaml.safe_dump(values.values, sort_keys=False)}
+    if flux:
+        doc = helm_release(tenants, spec, values.values, chart_version, source or FluxSource())
+        files[f"{spec.id}.helmrelease.yaml"] = yaml.safe_dump(doc, sort_keys=False)
+    return files
+
+
+def helm_release(
+    tenants: Tenants,
+    spec: TenantSpec,
+    values: dict[str, Any],
+    chart_version: str,
+    source: FluxSource,
+) -> dict[str, Any]:
+    """A ``helm.toolkit.fluxcd.io/v2`` HelmRelease for the tenant's release."""
+    ref = tenants.settings.chart
+    if ref.startswith(("oci://", "http://", "https://")):
+        chart = ref.rstrip("/").rsplit("/", 1)[-1]
+    else:
+        path = Path(ref).resolve()
+        try:
+            chart = "./" + str(path.relative_to(REPO_ROOT))
+        except ValueError:
+            chart = str(path)
+    if source.kind not in ("GitRepository", "HelmRepository", "Bucket"):
+        raise InvalidInput(f"unknown Flux source kind {source.kind!r}")
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {
+            "name": spec.release,
+            "namespace": spec.namespace,
+            "labels": {TENANT_LABEL: spec.id, "app.kubernetes.io/managed-by": "flux"},
+        },
+        "spec": {
+            "releaseName": spec.release,
+            "storageNamespace": spec.namespace,
+            "interval": source.interval,
+            "chart": {
+                "spec": {
+                    "chart": chart,
+                    "version": chart_version,
+                    "sourceRef": {
+                        "kind": source.kind,
+                        "name": source.name,
+                        "namespace": source.namespace,
+                    },
+                }
+            },
+            "install": {"createNamespace": False, "remediation": {"retries": 3}},
+            "upgrade": {"remediation": {"retries": 3, "remediateLastFailure": True}},
+            "values": values,
+        },
+    }

@@ -1,0 +1,150 @@
+"""Reading and writing the tenant record on its namespace (``saasodoo.core.record`` is the
+codec): the one place that patches saasodoo's annotations, takes and releases the operation
+lock and tells whether a lock's holder still runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Literal
+
+from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.core import record as codec
+from saasodoo.core.reconcile import Applied, OperationLock, parse_duration
+from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
+from saasodoo.errors import NotFound
+from saasodoo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NamespaceRecord:
+    """The tenant record of every tenant of one cluster. ``kube`` is called on first use
+    (``Tenants`` builds its Kube lazily)."""
+
+    def __init__(self, settings: Settings, kube: Callable[[], Kube]) -> None:
+        self.settings = settings
+        self._kube = kube
+
+    @property
+    def kube(self) -> Kube:
+        return self._kube()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def namespace(self, tenant_id: str) -> Namespace:
+        """The namespace of ``tenant_id`` (the id checked first); NotFound when there is
+        none or it is not labelled as that tenant's."""
+        check_tenant_id(tenant_id)
+        ns = self.kube.read_namespace(namespace_for(tenant_id))
+        if ns is None or ns.labels.get(TENANT_LABEL) != tenant_id:
+            raise NotFound(f"tenant '{tenant_id}' not found")
+        return ns
+
+    @staticmethod
+    def spec(ns: Namespace) -> TenantSpec:
+        """The recorded (desired) spec; NotFound when there is none."""
+        return codec.spec_of(ns.annotations, ns.labels, ns.name)
+
+    @staticmethod
+    def suspended(ns: Namespace) -> bool:
+        return codec.suspended_of(ns.annotations)
+
+    @staticmethod
+    def owner(ns: Namespace) -> str | None:
+        return codec.owner_of(ns.annotations)
+
+    @staticmethod
+    def applied(ns: Namespace) -> Applied | None:
+        return codec.applied_of(ns.annotations)
+
+    @staticmethod
+    def failed_digest(ns: Namespace) -> str | None:
+        return codec.failed_digest_of(ns.annotations)
+
+    @staticmethod
+    def lock(ns: Namespace) -> OperationLock | None:
+        """The operation lock, with whether its holder still runs (``holder_alive``)."""
+        return codec.lock_of(ns.annotations, holder_alive)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def lock_for(self, operation: str, digest: str) -> OperationLock:
+        """A lock held by this process for ``operation``, expiring after the helm timeout
+        plus a margin."""
+        timeout = parse_duration(self.settings.helm_timeout)
+        return OperationLock(
+            holder=f"{socket.gethostname()}:{os.getpid()}",
+            operation=operation,
+            digest=digest,
+            expires=datetime.now(UTC) + timeout + codec.LOCK_MARGIN,
+        )
+
+    def write(
+        self,
+        spec: TenantSpec,
+        suspended: bool,
+        *,
+        applied: Applied | None = None,
+        failed_digest: str | None = None,
+        lock: OperationLock | None | Literal[False] = False,
+    ) -> None:
+        """Record the spec and, with ``applied``, what was applied (which releases the lock);
+        ``lock`` sets (an OperationLock) or releases (None) the operation lock in the same
+        request."""
+        labels, annotations = codec.spec_patch(
+            spec, suspended, applied=applied, failed_digest=failed_digest, lock=lock
+        )
+        self.kube.patch_namespace(spec.namespace, labels=labels, annotations=annotations)
+
+    def write_outcome(self, namespace: str, applied: Applied, failed_digest: str | None) -> None:
+        """Record what an operation applied (the spec left as it is); releases the lock."""
+        self.kube.patch_namespace(
+            namespace, annotations=codec.outcome_patch(applied, failed_digest)
+        )
+
+    def unlock(self, namespace: str) -> None:
+        """Remove the operation lock."""
+        self.kube.patch_namespace(namespace, annotations=codec.unlock_patch())
+
+    def unlock_quietly(self, namespace: str) -> None:
+        """Remove the operation lock on an error path: a failure to do so is logged, since
+        the original error matters more."""
+        try:
+            self.unlock(namespace)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.warning("could not release the operation lock on %s", namespace)
+
+    @asynccontextmanager
+    async def locked(self, namespace: str, operation: str, digest: str) -> AsyncIterator[None]:
+        """Hold the operation lock around a helm call; an error (not a crash) releases it.
+        Success leaves it held: the caller's ``write(applied=...)`` releases it."""
+        self.kube.patch_namespace(
+            namespace,
+            annotations={
+                codec.OPERATION_ANNOTATION: codec.encode_lock(self.lock_for(operation, digest))
+            },
+        )
+        try:
+            yield
+        except BaseException:
+            self.unlock_quietly(namespace)
+            raise
+
+
+def holder_alive(holder: str) -> bool | None:
+    """Whether the process ``host:pid`` runs; None when it is on another host (cannot tell)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
