@@ -64,7 +64,7 @@ cluster-down: ## Stop the simulated cluster and remove its state
 	@scripts/cluster.sh down
 
 .PHONY: demo
-demo: cluster ## Newcomer's main job: simulated cluster + demo tenants, their status and spread
+demo: cluster ## Newcomer's main job: demo tenants (one running for real on the real node), status, spread, URL
 	@$(SAASODOO_ENV) SAASODOO=$(abspath $(VENV))/bin/saasodoo scripts/demo.sh
 
 .PHONY: tenant-list
