@@ -131,25 +131,14 @@ class Prepared:
     manifest: dict[str, Any]
 
 
-class DumpChecker:
+class DumpChecker(fmt.LineFeed):
     """Follows plain pg_dump output and collects what the tenant's role may not run."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.problems: list[str] = []
         self._in_copy = False
-        self._pending = b""
         self._lineno = 0
-
-    def feed(self, data: bytes) -> None:
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._line(line)
-
-    def close(self) -> None:
-        if self._pending:
-            self._line(self._pending)
-            self._pending = b""
 
     def _line(self, line: bytes) -> None:
         self._lineno += 1

@@ -261,12 +261,11 @@ class RowSum:
 COPY_RE = re.compile(rb"^COPY (?P<table>\S+) \(.*\) FROM stdin;$")
 
 
-class DumpScanner:
-    """Follows plain pg_dump output and checksums each table's COPY data."""
+class LineFeed:
+    """Splits a byte stream fed in chunks into lines and hands each to ``_line`` (without its
+    newline); ``close`` hands over the last line when the stream did not end with one."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, RowSum] = {}
-        self._current: RowSum | None = None
         self._pending = b""
 
     def feed(self, data: bytes) -> None:
@@ -279,6 +278,18 @@ class DumpScanner:
         if self._pending:
             self._line(self._pending)
             self._pending = b""
+
+    def _line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+
+class DumpScanner(LineFeed):
+    """Follows plain pg_dump output and checksums each table's COPY data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, RowSum] = {}
+        self._current: RowSum | None = None
 
     def _line(self, line: bytes) -> None:
         if self._current is not None:
