@@ -161,8 +161,13 @@ lint: venv ## ruff, mypy, import-linter (.importlinter: layers, pure core, clien
 VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.decode
 
 .PHONY: bench
-bench: venv tools ## Benchmarks on a cluster of their own; writes docs/benchmarks.md (BENCH_ARGS=--help)
+bench: system venv tools ## Benchmarks on a cluster of their own (kwok nodes, then its real node); writes docs/benchmarks.md (BENCH_ARGS=--help)
 	@$(PY) bench/run.py $(BENCH_ARGS)
+	@$(PY) bench/realnode.py
+
+.PHONY: bench-realnode
+bench-realnode: system venv tools ## Only the real node's part: 5 tenants, create -> login through Traefik, idle cost
+	@$(PY) bench/realnode.py $(BENCH_ARGS)
 
 .PHONY: bench-odoo
 bench-odoo: venv ## Time the real Odoo 18 (init, backup, restore); writes its section of docs/benchmarks.md

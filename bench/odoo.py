@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import write_section  # noqa: E402
 from tests.odoo import data as tb  # noqa: E402
 from tests.odoo.harness import (  # noqa: E402
     Harness,
@@ -155,17 +156,6 @@ def pg_major() -> str:
     return found[-1].parts[-3] if found else "?"
 
 
-def write_section(out: Path, lines: list[str]) -> None:
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of the backup and restores")
@@ -174,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     helm = args.helm or Tools.from_cache().helm(3)
     lines = run(args.runs, helm)
-    write_section(Path(args.out), lines)
+    write_section(Path(args.out), "odoo", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -42,6 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import kept_sections  # noqa: E402
 from saasodoo.core.record import SPEC_ANNOTATION  # noqa: E402
 from saasodoo.core.spec import PLAN_LABEL, TenantSpec  # noqa: E402
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME  # noqa: E402
@@ -404,15 +405,6 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def kept_sections(out: Path) -> str:
-    """The sections other programs wrote into the file (bench/odoo.py's), kept as they are."""
-    text = out.read_text() if out.exists() else ""
-    begin, end = "<!-- odoo-bench:", "<!-- /odoo-bench -->"
-    if begin not in text or end not in text:
-        return ""
-    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per path in part 1")
@@ -450,7 +442,7 @@ def main() -> None:
     for name, step in steps:
         if name in parts:
             step()
-            # after each part: a long run keeps what it measured (and bench/odoo.py's section)
+            # after each part: a long run keeps what it measured (and the other programs' sections)
             out.write_text(bench.report() + kept_sections(out))
     print(bench.report())
 
