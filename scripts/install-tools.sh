@@ -20,12 +20,17 @@ ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server g
 # The real node's tools (scripts/realnode.sh), built by the same means.
 ALL_TOOLS+=(kubernetes-node kube-router coredns traefik)
 
+# The two lanes of a full install (main): each tool in exactly one, longest first.
+LANE_A=(kubernetes kubernetes-node kwok etcd helm3 helm-docs)
+LANE_B=(traefik kube-router gotrue helm4 metrics-server coredns netpolicy)
+
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
 mkdir -p "$LOG_DIR"
 
 # run_logged TOOL CMD...: run a build step with output in the tool's log file;
-# on failure name the tool, the step and show the end of the log.
+# on failure name the tool, the step and show the end of the log. Build functions end each
+# step with `|| return 1`: they run where `set -e` does not apply (`install_one ... || ...`).
 run_logged() {
   local tool=$1; shift
   local logf="$LOG_DIR/$tool.log"
@@ -65,7 +70,7 @@ kubernetes_wrapper_module() {
   go_wrapper_module "$work"
   info "$tool: reading the upstream go.mod of k8s.io/kubernetes@$v"
   local gomod
-  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') || return 1
   [[ -f $gomod ]] || { err "$tool: go mod download gave no go.mod for $v"; return 1; }
   # Every staging module is required at exactly v0.0.0 and replaced by a local
   # path upstream; outside that repo we point each at its published release.
@@ -100,15 +105,15 @@ kubernetes_ldflags() {
 # build_kubernetes_cmds TOOL OUT WORK CMD...: go get and build k8s.io/kubernetes/cmd/CMD...
 build_kubernetes_cmds() {
   local tool=$1 out=$2 work=$3 v=$KUBERNETES_VERSION; shift 3
-  kubernetes_wrapper_module "$work" "$tool"
+  kubernetes_wrapper_module "$work" "$tool" || return 1
   local args=() p
   for p in "$@"; do args+=("k8s.io/kubernetes/cmd/$p@$v"); done
-  (cd "$work" && run_logged "$tool" go get "${args[@]}")
+  (cd "$work" && run_logged "$tool" go get "${args[@]}") || return 1
   local ld
   ld=$(kubernetes_ldflags)
   for p in "$@"; do
     info "$tool: go build $p (a first, cold build takes minutes on 2 cores)"
-    (cd "$work" && run_logged "$tool" go build -trimpath -ldflags "$ld" -o "$out/$p" "k8s.io/kubernetes/cmd/$p")
+    (cd "$work" && run_logged "$tool" go build -trimpath -ldflags "$ld" -o "$out/$p" "k8s.io/kubernetes/cmd/$p") || return 1
   done
 }
 
@@ -130,21 +135,37 @@ build_kube_router() {
   local v=$KUBE_ROUTER_VERSION out=$1 work=$2 mod=github.com/cloudnativelabs/kube-router/v2
   go_wrapper_module "$work"
   info "kube-router: go get $mod/cmd/kube-router@$v"
-  (cd "$work" && run_logged kube-router go get "$mod/cmd/kube-router@$v")
+  (cd "$work" && run_logged kube-router go get "$mod/cmd/kube-router@$v") || return 1
   info "kube-router: go build kube-router"
   (cd "$work" && run_logged kube-router go build -trimpath \
-    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/kube-router" "$mod/cmd/kube-router")
+    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/kube-router" "$mod/cmd/kube-router") || return 1
 }
 
-# CoreDNS: the cluster DNS of the real node (a pod behind Service kube-dns).
+# CoreDNS: the cluster DNS of the real node (a pod behind Service kube-dns), built as
+# CoreDNS documents for a custom plugin set: a main package that imports the plugins
+# ($COREDNS_PLUGINS) and runs coremain, instead of upstream's main that imports all of them.
 build_coredns() {
-  local v=$COREDNS_VERSION out=$1 work=$2 mod=github.com/coredns/coredns
+  local v=$COREDNS_VERSION out=$1 work=$2 mod=github.com/coredns/coredns p
   go_wrapper_module "$work"
-  info "coredns: go get $mod@$v"
-  (cd "$work" && run_logged coredns go get "$mod@$v")
+  {
+    echo "// CoreDNS $v with the plugins of scripts/versions.env (COREDNS_PLUGINS) only."
+    echo "package main"
+    echo
+    echo "import ("
+    for p in $COREDNS_PLUGINS; do echo "	_ \"$mod/plugin/$p\""; done
+    echo
+    echo "	\"$mod/coremain\""
+    echo ")"
+    echo
+    echo "func main() { coremain.Run() }"
+  } >"$work/main.go"
+  local pkgs=("$mod/coremain@$v")
+  for p in $COREDNS_PLUGINS; do pkgs+=("$mod/plugin/$p@$v"); done
+  info "coredns: go get $mod@$v (plugins: $COREDNS_PLUGINS)"
+  (cd "$work" && run_logged coredns go get "${pkgs[@]}") || return 1
   info "coredns: go build coredns"
   (cd "$work" && run_logged coredns go build -trimpath \
-    -ldflags "-s -w -X $mod/coremain.GitCommit=$v" -o "$out/coredns" "$mod")
+    -ldflags "-s -w -X $mod/coremain.GitCommit=$v" -o "$out/coredns" .) || return 1
 }
 
 # Traefik v3: the ingress controller of the real node (class traefik). Its go.mod replaces a
@@ -159,20 +180,20 @@ build_traefik() {
   sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$gomod" | sed 's/^replace //; /^(/d; /^)/d' |
     awk 'NF == 4 && $2 == "=>" {print "replace " $1 " => " $3 " " $4}' >>"$work/go.mod"
   info "traefik: go get $mod/cmd/traefik@$v ($(grep -c '^replace' "$work/go.mod") replace lines from its go.mod)"
-  (cd "$work" && run_logged traefik go get "$mod/cmd/traefik@$v")
+  (cd "$work" && run_logged traefik go get "$mod/cmd/traefik@$v") || return 1
   info "traefik: go build traefik"
   (cd "$work" && run_logged traefik go build -trimpath \
-    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/traefik" "$mod/cmd/traefik")
+    -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/traefik" "$mod/cmd/traefik") || return 1
 }
 
 build_etcd() {
   local v=$ETCD_VERSION out=$1 work=$2
   go_wrapper_module "$work"
   info "etcd: go get go.etcd.io/etcd/server/v3@$v"
-  (cd "$work" && run_logged etcd go get "go.etcd.io/etcd/server/v3@$v")
+  (cd "$work" && run_logged etcd go get "go.etcd.io/etcd/server/v3@$v") || return 1
   info "etcd: go build etcd"
   (cd "$work" && run_logged etcd go build -trimpath \
-    -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+    -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3) || return 1
 }
 
 build_kwok() {
@@ -181,7 +202,7 @@ build_kwok() {
   local ld="-s -w"
   for c in kwok kwokctl; do
     info "kwok: go install sigs.k8s.io/kwok/cmd/$c@$v"
-    GOBIN=$out run_logged kwok go install -trimpath -ldflags "$ld" "sigs.k8s.io/kwok/cmd/$c@$v"
+    GOBIN=$out run_logged kwok go install -trimpath -ldflags "$ld" "sigs.k8s.io/kwok/cmd/$c@$v" || return 1
   done
 }
 
@@ -190,7 +211,7 @@ build_helm() {
   info "helm$major: go install helm.sh/helm/v$major/cmd/helm@$v"
   GOBIN=$out run_logged "helm$major" go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v$major/internal/version.version=$v -X helm.sh/helm/v$major/internal/version.gitTreeState=clean" \
-    "helm.sh/helm/v$major/cmd/helm@$v"
+    "helm.sh/helm/v$major/cmd/helm@$v" || return 1
 }
 
 build_netpolicy() {
@@ -203,20 +224,20 @@ build_netpolicy() {
   export GONOSUMDB=github.com/np-guard
   go_wrapper_module "$work"
   info "netpolicy: go get $mod/cmd/netpolicy@$v"
-  (cd "$work" && run_logged netpolicy go get "$mod/cmd/netpolicy@$v")
+  (cd "$work" && run_logged netpolicy go get "$mod/cmd/netpolicy@$v") || return 1
   if ! diff <(grep '^github.com/np-guard/' "$work/go.sum" | sort) <(grep -v '^#' "$SCRIPTS_DIR/netpolicy.sum" | sort) >>"$LOG_DIR/netpolicy.log"; then
     err "netpolicy: np-guard module hashes differ from scripts/netpolicy.sum (see $LOG_DIR/netpolicy.log)"
     return 1
   fi
   info "netpolicy: hashes match scripts/netpolicy.sum; go build $mod/cmd/netpolicy"
-  (cd "$work" && run_logged netpolicy go build -trimpath -ldflags "-s -w" -o "$out/netpolicy" "$mod/cmd/netpolicy")
+  (cd "$work" && run_logged netpolicy go build -trimpath -ldflags "-s -w" -o "$out/netpolicy" "$mod/cmd/netpolicy") || return 1
 }
 
 build_helm_docs() {
   local v=$HELM_DOCS_VERSION out=$1
   info "helm-docs: go install github.com/norwoodj/helm-docs/cmd/helm-docs@$v"
   GOBIN=$out run_logged helm-docs go install -trimpath -ldflags "-s -w -X main.version=${v#v}" \
-    "github.com/norwoodj/helm-docs/cmd/helm-docs@$v"
+    "github.com/norwoodj/helm-docs/cmd/helm-docs@$v" || return 1
 }
 
 build_metrics_server() {
@@ -226,15 +247,15 @@ build_metrics_server() {
   # the same module and are kept next to the binary for kwokctl.
   go_wrapper_module "$work"
   info "metrics-server: go get $mod/cmd/metrics-server@$v"
-  (cd "$work" && run_logged metrics-server go get "$mod/cmd/metrics-server@$v")
+  (cd "$work" && run_logged metrics-server go get "$mod/cmd/metrics-server@$v") || return 1
   info "metrics-server: go build metrics-server"
   (cd "$work" && run_logged metrics-server go build -trimpath \
     -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/component-base/version.gitVersion=$v" \
-    -o "$out/metrics-server" "$mod/cmd/metrics-server")
+    -o "$out/metrics-server" "$mod/cmd/metrics-server") || return 1
   local src
-  src=$(cd "$work" && go list -m -f '{{.Dir}}' "$mod")
+  src=$(cd "$work" && go list -m -f '{{.Dir}}' "$mod") || return 1
   mkdir -p "$out/../manifests"
-  cp -r "$src/manifests/base" "$out/../manifests/base"
+  cp -r "$src/manifests/base" "$out/../manifests/base" || return 1
   chmod -R u+w "$out/../manifests"
 }
 
@@ -259,11 +280,11 @@ build_gotrue() {
   local mod
   mod=$(dirname "$gomod")
   info "gotrue: go mod download (commit ${commit:-unknown})"
-  (cd "$mod" && run_logged gotrue go mod download)
+  (cd "$mod" && run_logged gotrue go mod download) || return 1
   info "gotrue: go build (the first build takes about 10 min on 2 cores)"
   (cd "$mod" && run_logged gotrue go build -trimpath \
     -ldflags "-s -w -X github.com/supabase/auth/internal/utilities.Version=${commit:0:12}" \
-    -o "$out/gotrue" .)
+    -o "$out/gotrue" .) || return 1
 }
 
 # install TOOL: reuse the cache entry, link a matching binary from PATH, or build.
@@ -333,13 +354,37 @@ main() {
     return 0
   fi
   command -v go >/dev/null || { err "go is not on PATH: it builds every tool (install Go >= 1.26)"; exit 1; }
-  local tools=("$@") failed=()
-  [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+  local tools=("$@") failed=() start=$SECONDS
   info "tool cache: $TOOLS_DIR ($(go version))"
-  local start=$SECONDS
-  for t in "${tools[@]}"; do
-    install_one "$t" || failed+=("$t")
-  done
+  if [[ ${#tools[@]} -gt 0 || ${SAASODOO_BUILD_JOBS:-2} == 1 ]]; then
+    [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+    for t in "${tools[@]}"; do
+      install_one "$t" || failed+=("$t")
+    done
+  else
+    # All tools: two lanes side by side. A Go build keeps both cores busy only part of the
+    # time (module downloads, the linker, the end of a dependency chain); a second build
+    # fills the gaps. kubernetes-node follows kubernetes in one lane so that it compiles
+    # none of their shared packages twice (it reuses them from the Go build cache).
+    # SAASODOO_BUILD_JOBS=1: one after another.
+    local status_dir
+    status_dir=$(mktemp -d)
+    lane() {
+      local t
+      for t in "$@"; do
+        if install_one "$t"; then echo 0; else echo 1; fi >"$status_dir/$t"
+      done
+    }
+    lane "${LANE_A[@]}" &
+    local a=$!
+    lane "${LANE_B[@]}" &
+    local b=$!
+    wait "$a" "$b" || true
+    for t in "${ALL_TOOLS[@]}"; do
+      [[ $(cat "$status_dir/$t" 2>/dev/null) == 0 ]] || failed+=("$t")
+    done
+    rm -rf "$status_dir"
+  fi
   if [[ ${#failed[@]} -gt 0 ]]; then
     err "failed to install: ${failed[*]}"
     exit 1
