@@ -1,5 +1,7 @@
 """Small fakes of the Kube and Helm adapters for unit tests of the lifecycle, the reconciler
-and the fleet: in memory, only what those call, each call recorded in ``calls``.
+and the fleet: in memory, only what those call, each write recorded in ``calls``. They
+subclass the adapters, so a signature that drifts from the adapter's fails mypy (and a
+method not faked fails loudly: no client is ever built).
 
 A fake keeps the state a test asserts on (namespaces with their labels and annotations,
 ConfigMaps, Secrets; releases as lists of revisions with their values) and fails on demand:
@@ -11,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace
@@ -24,7 +26,7 @@ CHART_VERSION = "1.0.0"
 
 
 @dataclass
-class FakeKube:
+class FakeKube(Kube):
     """Namespaces, ConfigMaps and Secrets in dicts; ``calls`` names every write."""
 
     namespaces: dict[str, Namespace] = field(default_factory=dict)
@@ -33,6 +35,8 @@ class FakeKube:
     calls: list[str] = field(default_factory=list)
     #: Raised by the next ``patch_namespace`` (then cleared).
     fail_patch: SaasodooError | None = None
+    #: The releases' storage (helm keeps them in Secrets): heads listed and unlocked here.
+    helm: FakeHelm | None = None
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -77,8 +81,12 @@ class FakeKube:
     def list_tenant_namespaces(self, selector: str | None = None) -> list[Namespace]:
         return [n for n in self.namespaces.values() if TENANT_LABEL in n.labels]
 
-    def list_release_heads(self) -> dict[tuple[str, str], ReleaseInfo]:
-        return {}
+    def list_release_heads(
+        self, namespace: str | None = None
+    ) -> dict[tuple[str, str], ReleaseInfo]:
+        if self.helm is None:
+            return {}
+        return {key: self.helm.head(key) for key, revs in self.helm.releases.items() if revs}
 
     def create_secret_if_absent(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
@@ -104,7 +112,11 @@ class FakeKube:
 
     def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
         self.calls.append(f"unlock release {namespace}/{release} {revision}")
-        return "pending-upgrade"
+        assert self.helm is not None
+        found = self.helm.releases[(namespace, release)][revision - 1]
+        before = found.revision.status
+        found.revision = _with_status(found.revision, "failed")
+        return before
 
     def create_configmap(
         self,
@@ -157,16 +169,29 @@ class FakeRevision:
 
 
 @dataclass
-class FakeHelm:
-    """Releases by (namespace, name), each a list of revisions with the values applied.
+class FakeHelm(Helm):
+    """Releases by (namespace, name), each a list of revisions with the values applied;
+    ``commands`` names each helm command that changes a release.
     The schema check uses the real chart's values.schema.json (``local_schema``)."""
 
     settings: Settings = field(default_factory=Settings)
     releases: dict[tuple[str, str], list[FakeRevision]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
     #: Raised by the next install/upgrade or rollback (then cleared); the failed upgrade
     #: leaves a failed revision, as helm does.
     fail_next: SaasodooError | None = None
+    #: Raised by every install/upgrade of these releases (by name).
+    failing: dict[str, SaasodooError] = field(default_factory=dict)
+
+    def head(self, key: tuple[str, str]) -> ReleaseInfo:
+        r = self.releases[key][-1].revision
+        return ReleaseInfo(r.revision, r.status, r.updated, r.description, r.chart)
+
+    def add_revision(
+        self, namespace: str, release: str, status: str, values: dict[str, Any], why: str
+    ) -> Revision:
+        """A revision made outside saasodoo (by hand, or by a process that died)."""
+        return self._add((namespace, release), status, values, why)
 
     def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         return local_chart_schema(self.settings.chart)
@@ -176,7 +201,7 @@ class FakeHelm:
 
     def _add(self, key: tuple[str, str], status: str, values: dict[str, Any], why: str) -> Revision:
         revisions = self.releases.setdefault(key, [])
-        for old in revisions:
+        for old in revisions if status == "deployed" else ():
             if old.revision.status == "deployed":
                 old.revision = _with_status(old.revision, "superseded")
         rev = Revision(
@@ -186,8 +211,10 @@ class FakeHelm:
         return rev
 
     def _fail(self, key: tuple[str, str], values: dict[str, Any], why: str) -> None:
-        if self.fail_next is not None:
+        error = self.failing.get(key[1])
+        if error is None and self.fail_next is not None:
             error, self.fail_next = self.fail_next, None
+        if error is not None:
             if key in self.releases or isinstance(error, HelmRan):
                 self._add(key, "failed", values, why)
             raise error
@@ -202,16 +229,14 @@ class FakeHelm:
         wait: bool = True,
         timeout: str | None = None,
     ) -> Revision:
-        self.calls.append(f"upgrade {namespace}/{release}")
+        self.commands.append(f"upgrade {namespace}/{release}")
         self._fail((namespace, release), values, description)
         return self._add((namespace, release), "deployed", values, description)
 
     async def status(self, release: str, namespace: str) -> ReleaseInfo | None:
-        revisions = self.releases.get((namespace, release))
-        if not revisions:
+        if not self.releases.get((namespace, release)):
             return None
-        r = revisions[-1].revision
-        return ReleaseInfo(r.revision, r.status, r.updated, r.description, r.chart)
+        return self.head((namespace, release))
 
     async def history(self, release: str, namespace: str) -> list[Revision]:
         return [r.revision for r in self.releases.get((namespace, release), [])]
@@ -229,16 +254,17 @@ class FakeHelm:
         return []
 
     async def rollback(
-        self, release: str, namespace: str, revision: int, *, wait: bool = True
+        self, release: str, namespace: str, revision: int | None, *, wait: bool = True
     ) -> None:
-        self.calls.append(f"rollback {namespace}/{release} to {revision}")
+        self.commands.append(f"rollback {namespace}/{release} to {revision}")
         key = (namespace, release)
+        revision = revision or len(self.releases[key]) - 1
         values = self.releases[key][revision - 1].values
         self._fail(key, values, f"Rollback to {revision}")
         self._add(key, "deployed", values, f"Rollback to {revision}")
 
     async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
-        self.calls.append(f"uninstall {namespace}/{release}")
+        self.commands.append(f"uninstall {namespace}/{release}")
         return self.releases.pop((namespace, release), None) is not None
 
     async def template(self, release: str, namespace: str, values: dict[str, Any]) -> str:
@@ -253,12 +279,3 @@ class HelmRan(SaasodooError):
 
 def _with_status(rev: Revision, status: str) -> Revision:
     return Revision(rev.revision, status, rev.updated, rev.description, rev.chart, rev.app_version)
-
-
-def as_kube(fake: FakeKube) -> Kube:
-    """The fake where the code asks for a ``Kube`` (typed, it only has what is used)."""
-    return cast(Kube, fake)
-
-
-def as_helm(fake: FakeHelm) -> Helm:
-    return cast(Helm, fake)

@@ -23,7 +23,7 @@ from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.api.conftest import Api, services_of, sign_up
-from tests.fakes import FakeHelm, FakeKube, as_helm, as_kube
+from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +45,7 @@ class Both:
 @pytest.fixture
 def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
     kube, helm = FakeKube(), FakeHelm(SETTINGS)
-    tenants = Tenants(SETTINGS, helm=as_helm(helm), kube=as_kube(kube))
+    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
     monkeypatch.setattr(cli_module, "_tenants", lambda ctx: tenants)
     app: Flask = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
     api = sign_up(app.test_client(), "owner@example.com")
