@@ -21,10 +21,13 @@ def test_version() -> None:
     assert __version__ in result.output
 
 
-def test_help_names_the_product() -> None:
+def test_help_lists_every_command_group() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    assert "Odoo" in result.output
+    listed = {
+        line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()
+    }
+    assert listed == set(cli.commands), result.output  # type: ignore[attr-defined]
 
 
 def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
