@@ -56,13 +56,14 @@ class AuthFailed(SaasodooError):
 class Forbidden(SaasodooError):
     """Authenticated, but not allowed (operators only, e-mail not confirmed, sign-up off)."""
 
-    exit_code = 7
+    exit_code = 9
     http_status = 403
 
 
 class RateLimited(SaasodooError):
     """The auth server asks the caller to slow down."""
 
+    exit_code = 10
     http_status = 429
     retryable = True
 
@@ -70,6 +71,7 @@ class RateLimited(SaasodooError):
 class AuthUnavailable(SaasodooError):
     """The auth server (or its JWKS) cannot be reached; retry later."""
 
+    exit_code = 11
     http_status = 503
     retryable = True
 
