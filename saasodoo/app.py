@@ -21,14 +21,9 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
-from saasodoo.adapters.auth import (
-    AuthBackend,
-    LocalDevAuth,
-    SessionCheck,
-    SupabaseAuth,
-    TokenVerifier,
-    VerifierConfig,
-)
+from saasodoo.adapters.auth import AuthBackend, SessionCheck, TokenVerifier, VerifierConfig
+from saasodoo.adapters.local_auth import LocalDevAuth
+from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import JobRunner

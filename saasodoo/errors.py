@@ -30,7 +30,8 @@ class SaasodooError(Exception):
 
     exit_code: ClassVar[int] = 1
     http_status: ClassVar[int] = 500
-    #: Whether trying again later may succeed (the caller may retry with back-off).
+    #: Whether trying again later may succeed (the caller may retry with back-off): the CLI
+    #: says so, the API answers with a ``Retry-After`` header.
     retryable: ClassVar[bool] = False
 
     def __init__(self, message: str) -> None:

@@ -87,6 +87,28 @@ class Tenant:
         }
 
 
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What ``Tenants.update`` applies: the recorded spec, the new one, whether the tenant
+    is suspended and the names of the changed fields (sorted)."""
+
+    current: TenantSpec
+    spec: TenantSpec
+    suspended: bool
+    changes: tuple[str, ...]
+
+
+def update_changes(**given: Any) -> dict[str, Any]:
+    """The given (not None) fields of an update, by name; InvalidInput when there is none."""
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        raise InvalidInput(
+            "nothing to update",
+            [FieldError("(changes)", "give plan, odoo_version, custom_domains or overrides")],
+        )
+    return changes
+
+
 class Tenants:
     """Lifecycle operations over one cluster, one helm binary and one plans catalog."""
 
@@ -222,6 +244,45 @@ class Tenants:
         await self._validate(spec, values)
         return values
 
+    async def check_create(self, spec: TenantSpec) -> tuple[TenantSpec, TenantValues]:
+        """Everything that refuses creating ``spec``, before any change (the API calls it
+        before queuing, ``create`` before its first write): a platform host among the custom
+        domains (InvalidInput), an unknown plan or overrides the schema rejects
+        (``check_change``), an existing namespace (Conflict), a host another tenant holds
+        (HostTaken). Returns the spec to create (its domains unverified) and its values."""
+        self.domains.check_rules(spec)  # the platform's own names: no cluster call
+        if spec.verified_domains:
+            spec = spec.model_copy(update={"verified_domains": ()})
+        values = await self.check_change(spec)
+        if self.kube.read_namespace(spec.namespace) is not None:
+            raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
+        self.domains.check(spec)  # another tenant's host (the claim still decides a race)
+        return spec, values
+
+    async def plan_update(
+        self,
+        tenant_id: str,
+        *,
+        plan: str | None = None,
+        odoo_version: str | None = None,
+        custom_domains: list[str] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> UpdatePlan:
+        """What ``update`` would apply, or why not, before any change (the API calls it
+        before queuing): InvalidInput when nothing is given, for an older Odoo, an unknown
+        plan or overrides the schema rejects; NotFound for no such tenant; HostTaken for
+        another tenant's host."""
+        changes = update_changes(
+            plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
+            overrides=overrides,
+        )  # fmt: skip
+        ns = self.record.namespace(tenant_id)
+        current = self.record.spec(ns)
+        spec = TenantSpec.parse({**current.model_dump(), **changes})
+        await self.check_change(spec, current)  # no older Odoo, no schema errors
+        self.domains.check(spec)
+        return UpdatePlan(current, spec, self.record.suspended(ns), tuple(sorted(changes)))
+
     async def create(
         self,
         spec: TenantSpec,
@@ -236,14 +297,8 @@ class Tenants:
         claimed right after the namespace is created; a host of another tenant removes the
         namespace again and raises HostTaken. A new tenant's domains start unverified.
         """
-        self.domains.check_rules(spec)  # the platform's own names: before any change
-        if spec.verified_domains:
-            spec = spec.model_copy(update={"verified_domains": ()})
-        # Unknown plan, schema errors in overrides: refused here, before any change.
-        values = await self.check_change(spec)
+        spec, values = await self.check_create(spec)
         digest = values.digest(await self.helm.digest_chart_version())
-        if self.kube.read_namespace(spec.namespace) is not None:
-            raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
         self.kube.create_tenant_namespace(
             spec.namespace,
             spec.id,
@@ -304,26 +359,15 @@ class Tenants:
         overrides: dict[str, Any] | None = None,
         wait: bool = True,
     ) -> Tenant:
-        """Change plan or configuration: new values, ``helm upgrade``, then record the spec."""
-        ns = self.record.namespace(tenant_id)
-        current = self.record.spec(ns)
-        changes: dict[str, Any] = {}
-        if plan is not None:
-            changes["plan"] = plan
-        if odoo_version is not None:
-            changes["odoo_version"] = odoo_version
-        if custom_domains is not None:
-            changes["custom_domains"] = custom_domains
-        if overrides is not None:
-            changes["overrides"] = overrides
-        if not changes:
-            raise InvalidInput("nothing to update: give a plan, version, domains or overrides")
-        spec = TenantSpec.parse({**current.model_dump(), **changes})
-        await self.check_change(spec, current)  # no older Odoo, no schema errors
-        suspended = self.record.suspended(ns)
+        """Change plan or configuration: new values, ``helm upgrade``, then record the spec.
+        Refused before any change as ``plan_update`` says."""
+        planned = await self.plan_update(
+            tenant_id, plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
+            overrides=overrides,
+        )  # fmt: skip
         await self.upgrade_to(
-            spec, suspended, (current, suspended), "update",
-            f"saasodoo: update {', '.join(sorted(changes))}", wait=wait,
+            planned.spec, planned.suspended, (planned.current, planned.suspended), "update",
+            f"saasodoo: update {', '.join(planned.changes)}", wait=wait,
         )  # fmt: skip
         return await self.get(tenant_id)
 
@@ -390,10 +434,11 @@ class Tenants:
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not release the domain claims %s of %s", hosts, tenant_id)
 
-    async def rollback_target(
+    async def check_rollback(
         self, tenant_id: str, revision: int | None = None
     ) -> tuple[TenantSpec, int, dict[str, Any], TenantSpec | None]:
-        """What ``rollback`` returns to, or why not (the API calls it before queuing): the
+        """What ``rollback`` returns to, or why not, before any change (the API calls it
+        before queuing; NotFound for no such revision, Conflict for none before it): the
         tenant's spec, the revision (default: the previous one), its values and the spec it
         recorded. A revision of an older Odoo is refused (core.versions), naming
         ``revision``."""
@@ -429,10 +474,10 @@ class Tenants:
         revision's values are applied with ``helm upgrade`` instead, volumes kept at their
         current size; the new revision's description says which path was taken.
         Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
-        revision of an older Odoo is refused (``rollback_target``); the way back across an
+        revision of an older Odoo is refused (``check_rollback``); the way back across an
         Odoo upgrade is a restore of a backup taken before it.
         """
-        spec, revision, target_values, restored = await self.rollback_target(tenant_id, revision)
+        spec, revision, target_values, restored = await self.check_rollback(tenant_id, revision)
         suspended = get_path(target_values, "odoo.replicas") == 0
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).

@@ -1,14 +1,15 @@
-"""Authentication: Supabase Auth through supabase-py, and local JWT verification with PyJWT.
-
-Two halves:
+"""Authentication: local JWT verification with PyJWT, the auth types and the backend's
+interface. The backends live beside it: ``saasodoo.adapters.supabase`` (production) and
+``saasodoo.adapters.local_auth`` (development only).
 
 * ``TokenVerifier`` checks a bearer token on every request without a network call:
   ES256/RS256 through the project's JWKS (fetched once, cached) or HS256 with the
   project's JWT secret (older projects). The allowed algorithms are pinned; ``exp``,
   ``aud``, ``iss``, ``sub`` and ``role`` are required and checked.
 * An ``AuthBackend`` signs users up and in, refreshes and revokes sessions:
-  ``SupabaseAuth`` (supabase-py against ``<SUPABASE_URL>/auth/v1``) in production,
-  ``LocalDevAuth`` (in memory, HS256 with a development secret) for development only.
+  ``SupabaseAuth`` (``adapters.supabase``: supabase-py against ``<SUPABASE_URL>/auth/v1``)
+  in production, ``LocalDevAuth`` (``adapters.local_auth``: in memory, HS256 with a
+  development secret) for development only.
 * ``SessionCheck`` makes log-out count: a state-changing call also asks the auth server
   whether the token's session still lives (remembered briefly); a session ended through
   this process is refused at once.
@@ -16,29 +17,22 @@ Two halves:
 Admin rights come from ``app_metadata`` (written only by the auth server) or from a
 configured list of user ids (and e-mails, only in tokens that say the address is
 confirmed), never from ``user_metadata`` (the user writes it): see ``is_admin``.
-Supabase's errors are translated here into saasodoo's; messages never carry secrets.
+Supabase's errors are translated into saasodoo's in ``saasodoo.adapters.supabase``;
+messages never carry secrets.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import hmac
-import secrets
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-import httpx
 import jwt
-from supabase import ClientOptions, create_client
-from supabase_auth.errors import AuthApiError, AuthError
-from supabase_auth.types import Session as SupabaseSession
 
-from saasodoo.errors import Conflict, FieldError, InvalidInput, SaasodooError
+from saasodoo.errors import SaasodooError
 
 AUDIENCE = "authenticated"
 ROLE = "authenticated"
@@ -62,13 +56,14 @@ class AuthFailed(SaasodooError):
 class Forbidden(SaasodooError):
     """Authenticated, but not allowed (operators only, e-mail not confirmed, sign-up off)."""
 
-    exit_code = 7
+    exit_code = 9
     http_status = 403
 
 
 class RateLimited(SaasodooError):
     """The auth server asks the caller to slow down."""
 
+    exit_code = 10
     http_status = 429
     retryable = True
 
@@ -76,6 +71,7 @@ class RateLimited(SaasodooError):
 class AuthUnavailable(SaasodooError):
     """The auth server (or its JWKS) cannot be reached; retry later."""
 
+    exit_code = 11
     http_status = 503
     retryable = True
 
@@ -259,135 +255,6 @@ class TokenVerifier:
             raise AuthFailed("access token signed with an unknown key") from None
 
 
-# -- Supabase -----------------------------------------------------------------------------
-
-#: Supabase error codes → (saasodoo error class, message shown to the caller, field).
-_SUPABASE_ERRORS: dict[str, tuple[type[SaasodooError], str, str | None]] = {
-    "invalid_credentials": (AuthFailed, "invalid e-mail or password", None),
-    "user_already_exists": (Conflict, "an account with this e-mail already exists", None),
-    "email_exists": (Conflict, "an account with this e-mail already exists", None),
-    "weak_password": (InvalidInput, "password too weak", "password"),
-    "email_address_invalid": (InvalidInput, "invalid e-mail address", "email"),
-    "email_address_not_authorized": (Forbidden, "this e-mail address may not sign up", None),
-    "email_not_confirmed": (Forbidden, "confirm your e-mail address first", None),
-    "signup_disabled": (Forbidden, "sign-up is disabled", None),
-    "user_banned": (Forbidden, "this account is banned", None),
-    "over_request_rate_limit": (RateLimited, "too many requests, retry later", None),
-    "over_email_send_rate_limit": (RateLimited, "too many e-mails sent, retry later", None),
-    "refresh_token_not_found": (AuthFailed, "invalid refresh token", None),
-    "refresh_token_already_used": (AuthFailed, "refresh token already used", None),
-    "session_not_found": (AuthFailed, "session expired, log in again", None),
-    "session_expired": (AuthFailed, "session expired, log in again", None),
-    "bad_jwt": (AuthFailed, "invalid access token", None),
-    "invalid_jwt": (AuthFailed, "invalid access token", None),
-    "user_not_found": (AuthFailed, "unknown user", None),
-}
-
-
-def _translated(exc: AuthError) -> SaasodooError:
-    status = int(getattr(exc, "status", 0) or 0)
-    known = _SUPABASE_ERRORS.get(str(exc.code or ""))
-    if known:
-        cls, message, field = known
-        if cls is InvalidInput:
-            detail = str(exc.message)[:200]
-            return InvalidInput(message, [FieldError(field or "(body)", detail)])
-        return cls(message)
-    if not isinstance(exc, AuthApiError) or status == 0 or status >= 500:
-        return AuthUnavailable("the auth server is unavailable, retry later")
-    if exc.code == "validation_failed" and "email" in str(exc.message).lower():
-        # GoTrue's own e-mail check can be stricter than ours ("Unable to validate email...")
-        return InvalidInput("invalid e-mail address", [FieldError("email", exc.message[:200])])
-    if status == 422 or status == 400:
-        if "password" in str(exc.message).lower() and "invalid" not in str(exc.message).lower():
-            return InvalidInput("invalid password", [FieldError("password", exc.message[:200])])
-        return AuthFailed(str(exc.message)[:200] or "request refused by the auth server")
-    if status == 429:
-        return RateLimited("too many requests, retry later")
-    if status == 403:
-        return Forbidden(str(exc.message)[:200] or "forbidden")
-    return AuthFailed(str(exc.message)[:200] or "not authenticated")
-
-
-@contextlib.contextmanager
-def _supabase_errors() -> Iterator[None]:
-    try:
-        yield
-    except AuthError as exc:
-        raise _translated(exc) from None
-    except httpx.HTTPError:
-        raise AuthUnavailable("cannot reach the auth server, retry later") from None
-
-
-def _session(s: SupabaseSession) -> Session:
-    expires_at = s.expires_at or int(time.time()) + int(s.expires_in)
-    return Session(
-        access_token=s.access_token,
-        refresh_token=s.refresh_token,
-        expires_in=int(s.expires_in),
-        expires_at=int(expires_at),
-        account=Account(id=s.user.id, email=s.user.email) if s.user else Account("", None),
-    )
-
-
-class SupabaseAuth:
-    """Supabase Auth through supabase-py. One short-lived client per call (its HTTP connection
-    closed after it): no shared state."""
-
-    def __init__(self, url: str, key: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.key = key
-        self.timeout = timeout
-
-    @contextlib.contextmanager
-    def _auth(self) -> Iterator[Any]:
-        with httpx.Client(timeout=self.timeout) as http:
-            options = ClientOptions(
-                auto_refresh_token=False,
-                persist_session=False,
-                flow_type="implicit",
-                httpx_client=http,
-            )
-            yield create_client(self.url, self.key, options=options).auth
-
-    def sign_up(self, email: str, password: str) -> SignUp:
-        with _supabase_errors(), self._auth() as auth:
-            res = auth.sign_up({"email": email, "password": password})
-        if res.user is None:
-            raise AuthUnavailable("the auth server returned no user")
-        account = Account(id=res.user.id, email=res.user.email)
-        return SignUp(account, _session(res.session) if res.session else None)
-
-    def sign_in(self, email: str, password: str) -> Session:
-        with _supabase_errors(), self._auth() as auth:
-            res = auth.sign_in_with_password({"email": email, "password": password})
-        if res.session is None:
-            raise AuthFailed("invalid e-mail or password")
-        return _session(res.session)
-
-    def refresh(self, refresh_token: str) -> Session:
-        with _supabase_errors(), self._auth() as auth:
-            res = auth.refresh_session(refresh_token)
-        if res.session is None:
-            raise AuthFailed("invalid refresh token")
-        return _session(res.session)
-
-    def sign_out(self, access_token: str) -> None:
-        """End every session of the user (``scope=global``): refresh tokens are revoked and
-        ``account`` refuses the access tokens (``session_not_found``). Their signatures stay
-        valid until they expire: ``SessionCheck`` makes the API notice.
-        """
-        with _supabase_errors(), self._auth() as auth:
-            auth.admin.sign_out(access_token, "global")
-
-    def account(self, access_token: str) -> Account:
-        with _supabase_errors(), self._auth() as auth:
-            res = auth.get_user(access_token)
-        if res is None or res.user is None:
-            raise AuthFailed("unknown user")
-        return Account(id=res.user.id, email=res.user.email)
-
-
 # -- log-out that counts ---------------------------------------------------------------------
 
 
@@ -496,131 +363,3 @@ class SessionCheck:
                 del self._seen[user]
         for session in [s for s, at in self._confirmed.items() if self._clock() - at >= self.ttl]:
             del self._confirmed[session]
-
-
-# -- development only ---------------------------------------------------------------------
-
-
-@dataclass
-class _LocalUser:
-    id: str
-    email: str
-    salt: bytes
-    pw_hash: bytes
-
-
-class LocalDevAuth:
-    """DEVELOPMENT ONLY: accounts in this process's memory, HS256 tokens.
-
-    Lets the API and web UI run with no Supabase project. Accounts vanish on restart;
-    the API refuses this backend when it runs with production settings. Tokens carry the
-    same claims as Supabase's (``session_id`` too) and go through the same ``TokenVerifier``;
-    log-out ends every session of the user, as GoTrue's ``scope=global`` does.
-    """
-
-    MIN_PASSWORD: ClassVar[int] = 8
-
-    def __init__(self, secret: str, issuer: str, *, token_lifetime: int = 3600) -> None:
-        self.secret = secret
-        self.issuer = issuer
-        self.token_lifetime = token_lifetime
-        self._users: dict[str, _LocalUser] = {}  # by e-mail
-        self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (user id, session)
-        self._sessions: dict[str, str] = {}  # session id -> user id
-        self._lock = threading.Lock()
-
-    def verifier_config(self) -> VerifierConfig:
-        return VerifierConfig(issuer=self.issuer, hs256_secret=self.secret)
-
-    @staticmethod
-    def _hash(password: str, salt: bytes) -> bytes:
-        return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-
-    def sign_up(self, email: str, password: str) -> SignUp:
-        email = email.strip().lower()
-        if len(password) < self.MIN_PASSWORD:
-            raise InvalidInput(
-                "password too weak",
-                [FieldError("password", f"must be at least {self.MIN_PASSWORD} characters")],
-            )
-        salt = secrets.token_bytes(16)
-        user = _LocalUser(str(uuid.uuid4()), email, salt, self._hash(password, salt))
-        with self._lock:
-            if email in self._users:
-                raise Conflict("an account with this e-mail already exists")
-            self._users[email] = user
-        return SignUp(Account(user.id, email), self._issue(user, self._new_session(user)))
-
-    def sign_in(self, email: str, password: str) -> Session:
-        with self._lock:
-            user = self._users.get(email.strip().lower())
-        if user is None or not hmac.compare_digest(user.pw_hash, self._hash(password, user.salt)):
-            raise AuthFailed("invalid e-mail or password")
-        return self._issue(user, self._new_session(user))
-
-    def refresh(self, refresh_token: str) -> Session:
-        with self._lock:
-            user_id, session_id = self._refresh.pop(refresh_token, ("", ""))
-            user = next((u for u in self._users.values() if u.id == user_id), None)
-            live = session_id in self._sessions
-        if user is None or not live:
-            raise AuthFailed("invalid refresh token")
-        return self._issue(user, session_id)
-
-    def sign_out(self, access_token: str) -> None:
-        claims = self._live_claims(access_token)
-        with self._lock:
-            for token in [t for t, (uid, _) in self._refresh.items() if uid == claims["sub"]]:
-                del self._refresh[token]
-            for session in [s for s, uid in self._sessions.items() if uid == claims["sub"]]:
-                del self._sessions[session]
-
-    def account(self, access_token: str) -> Account:
-        claims = self._live_claims(access_token)
-        with self._lock:
-            user = next((u for u in self._users.values() if u.id == claims["sub"]), None)
-        if user is None:
-            raise AuthFailed("unknown user")
-        return Account(user.id, user.email)
-
-    def _live_claims(self, access_token: str) -> dict[str, Any]:
-        claims = TokenVerifier(self.verifier_config()).verify(access_token)
-        with self._lock:
-            if claims.get("session_id") not in self._sessions:
-                raise AuthFailed("session expired, log in again")
-        return claims
-
-    def _new_session(self, user: _LocalUser) -> str:
-        session_id = str(uuid.uuid4())
-        with self._lock:
-            self._sessions[session_id] = user.id
-        return session_id
-
-    def _issue(self, user: _LocalUser, session_id: str) -> Session:
-        now = int(time.time())
-        claims = {
-            "sub": user.id,
-            "email": user.email,
-            "aud": AUDIENCE,
-            "role": ROLE,
-            "iss": self.issuer,
-            "iat": now,
-            "exp": now + self.token_lifetime,
-            "app_metadata": {"provider": "email"},
-            "user_metadata": {},
-            "session_id": session_id,
-            # No mailer in this development-only mode: every address counts as confirmed
-            # (so SAASODOO_API_ADMINS may name a developer by e-mail here).
-            EMAIL_VERIFIED_CLAIM: True,
-        }
-        token = jwt.encode(claims, self.secret, algorithm=HS256)
-        refresh = secrets.token_urlsafe(32)
-        with self._lock:
-            self._refresh[refresh] = (user.id, session_id)
-        return Session(
-            token,
-            refresh,
-            self.token_lifetime,
-            now + self.token_lifetime,
-            Account(user.id, user.email),
-        )

@@ -1,6 +1,7 @@
 """One error handler for the whole app: every failure becomes ``{"status": "error", ...}``.
 
-saasodoo's errors carry their HTTP status (422 with the fields, 404, 409, 502, 503...);
+saasodoo's errors carry their HTTP status (422 with the fields, 404, 409, 502, 503...), and
+a ``Retry-After`` header when they may pass if tried again (``retryable``);
 Werkzeug's (404 route, 405 method, 413 body too large) keep theirs; anything else is a
 500 that says "internal error" and nothing more (the traceback goes to the log only).
 The web UI gets the same information as an HTML page.
@@ -19,6 +20,9 @@ from saasodoo.core.limits import LimitExceeded, load_json
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client waits before retrying an error that may pass later (``retryable``).
+RETRY_AFTER = 5
 
 
 class MalformedBody(SaasodooError):
@@ -64,7 +68,10 @@ def _respond(status: int, body: dict[str, Any]) -> Response:
 def handle_saasodoo_error(exc: SaasodooError) -> Response:
     if exc.http_status >= 500:
         log.warning("%s %s: %s", request.method, request.path, exc.message)
-    return _respond(exc.http_status, error_body(exc))
+    response = _respond(exc.http_status, error_body(exc))
+    if exc.retryable:  # it may pass if tried again later: say when
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

@@ -32,9 +32,9 @@ from saasodoo.api.models import (
 from saasodoo.backups import Backups
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
-from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
-from saasodoo.tenants import Tenant, Tenants
+from saasodoo.tenants import Tenant, Tenants, update_changes
 from saasodoo.usage import tenant_usage
 
 T = TypeVar("T")
@@ -148,16 +148,9 @@ def _check_overrides(user: User, overrides: dict[str, Any] | None) -> None:
 
 def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
     _check_overrides(user, body.overrides)
-    spec = TenantSpec.parse(body.model_dump(exclude_none=True))
-    # Unknown plan, overrides the chart's schema refuses: 422 now, nothing queued.
-    run(svc.tenants.check_change(spec))
-    check_domains(svc, spec)
-    try:
-        run(svc.tenants.get(spec.id))
-    except NotFound:
-        pass
-    else:
-        raise Conflict(f"tenant '{spec.id}' already exists")
+    # Unknown plan, bad overrides, an existing tenant, a taken host: 422/409 now, nothing
+    # queued (the lifecycle's own checks, everything up to its first write).
+    spec, _ = run(svc.tenants.check_create(TenantSpec.parse(body.model_dump(exclude_none=True))))
     tenants = svc.tenants
     return svc.jobs.submit(
         "create",
@@ -169,18 +162,12 @@ def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
 
 
 def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job:
-    changes = body.model_dump(exclude_none=True)
-    if not changes:
-        raise InvalidInput(
-            "nothing to update",
-            [FieldError("(body)", "give plan, odoo_version, custom_domains or overrides")],
-        )
+    changes = update_changes(**body.model_dump(exclude_none=True))  # 422 before ownership
     _check_overrides(user, body.overrides)
-    tenant = owned_tenant(svc, user, tenant_id)
-    spec = TenantSpec.parse({**tenant.spec.model_dump(), **changes})
-    # An older Odoo, an unknown plan, bad overrides: 422 now, as the lifecycle would refuse.
-    run(svc.tenants.check_change(spec, tenant.spec))
-    check_domains(svc, spec)
+    owned_tenant(svc, user, tenant_id)
+    # An older Odoo, an unknown plan, bad overrides, a taken host: refused now, as the
+    # lifecycle refuses them (the same checks).
+    run(svc.tenants.plan_update(tenant_id, **changes))
     tenants = svc.tenants
     return svc.jobs.submit(
         "update",
@@ -207,7 +194,7 @@ def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequ
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
     # No such revision (404), none before (409), an older Odoo's (422): refused now.
-    run(tenants.rollback_target(tenant_id, body.revision))
+    run(tenants.check_rollback(tenant_id, body.revision))
     return svc.jobs.submit(
         "rollback",
         user.id,
@@ -231,12 +218,6 @@ def start_delete(svc: Services, user: User, tenant_id: str, keep_volumes: bool) 
 
 
 # -- custom domains ---------------------------------------------------------------------------
-
-
-def check_domains(svc: Services, spec: TenantSpec) -> None:
-    """422 for a platform name, 409 for another tenant's host, before anything is queued
-    (the claim in the job still decides a race)."""
-    svc.tenants.domains.check(spec)
 
 
 def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:

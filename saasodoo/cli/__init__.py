@@ -1,8 +1,10 @@
 """The ``saasodoo`` command line. Commands only parse options and call the library.
 
-Errors are one line on stderr and an exit code (2 invalid input, 3 not found,
-4 conflict, 5 cluster unavailable, 6 helm failure, 1 anything else); ``--debug``
-shows tracebacks. ``-o json`` prints machine-readable output on stdout.
+Errors are one line on stderr and an exit code, one per error kind (2 invalid input,
+3 not found, 4 conflict, 5 cluster unavailable, 6 helm failure, 7 not signed in, 8 backup
+storage refused, 9 not allowed, 10 rate limited, 11 auth server unavailable, 1 anything
+else), with a hint when it may pass if tried again (``retryable``); ``--debug`` shows
+tracebacks. ``-o json`` prints machine-readable output on stdout.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from jwt.algorithms import ECAlgorithm
 from supabase import ClientOptions, create_client
 from waitress.server import create_server
 
-from saasodoo.adapters.auth import ADMIN_CLAIM, SupabaseAuth
+from saasodoo.adapters.auth import ADMIN_CLAIM
+from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.services import Services
 from saasodoo.app import create_app

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from saasodoo.api.config import ApiSettings, ConfigError
 from saasodoo.api.openapi import document
 from saasodoo.app import create_app
+from saasodoo.errors import NotFound, TransientClusterError
 from tests.api.conftest import Api, services_of, sign_up
 
 pytestmark = pytest.mark.unit
@@ -382,3 +383,25 @@ def test_openapi_document_is_valid_and_complete(client: FlaskClient, app: Flask)
         if method not in ("HEAD", "OPTIONS")
     }
     assert documented == routed
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "retry_after"),
+    [
+        (TransientClusterError("the cluster is unreachable"), 503, "5"),
+        (NotFound("gone"), 404, None),
+    ],
+)
+def test_an_error_that_may_pass_later_says_when_to_retry(
+    error: Exception, status: int, retry_after: str | None
+) -> None:
+    app = create_app(ApiSettings(cookie_secure=False))
+
+    def boom() -> None:
+        raise error
+
+    app.add_url_rule("/api/boom", "boom", boom)
+    res = app.test_client().get("/api/boom")
+    assert res.status_code == status and res.get_json()["message"] == error.args[0]
+    assert res.headers.get("Retry-After") == retry_after
+    services_of(app).jobs.shutdown()

@@ -20,7 +20,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, SupabaseAuth
+from saasodoo.adapters.auth import AuthFailed, AuthUnavailable
+from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.app import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port

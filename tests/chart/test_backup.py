@@ -149,8 +149,11 @@ def test_disabled_backup_renders_nothing_of_it(helm3: Path) -> None:
     assert not find(docs, "NetworkPolicy", NAME)
     assert not find(docs, "ConfigMap", "acme-odoo-tenant-backup-scripts")
     assert "backup.py" not in one(docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]
+    # PostgreSQL's policy does not change with backups: it still admits the backup
+    # component label (harmless: no such pod runs).
     pg_policy = one(docs, "NetworkPolicy", "acme-odoo-tenant-postgresql")
-    assert pg_policy  # PostgreSQL still admits the backup component label: harmless, no such pod
+    (rule,) = pg_policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
+    assert rule["key"] == "app.kubernetes.io/component" and "backup" in rule["values"]
 
 
 def test_schedule_is_validated(helm3: Path) -> None:

@@ -178,6 +178,15 @@ def test_helpers_are_prefixed_with_the_chart_name() -> None:
                 assert name.startswith("odoo-tenant."), f"{path.name}: {name}"
 
 
+def test_helpers_live_only_in_helper_files() -> None:
+    """bitnami's habit: manifests define nothing; each ``_<concern>.tpl`` holds its helpers."""
+    for path in (CHART / "templates").rglob("*"):
+        if path.is_file() and not path.name.startswith("_"):
+            assert "define " not in path.read_text(), path.name
+    helpers = {p.name for p in (CHART / "templates").glob("_*.tpl")}
+    assert "_helpers.tpl" not in helpers and {"_names.tpl", "_labels.tpl"} <= helpers
+
+
 def test_no_service_account_token_and_an_own_service_account(docs: list[dict[str, Any]]) -> None:
     accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
     assert len(accounts) == 1

@@ -74,7 +74,7 @@ def test_passwords_come_from_a_generated_secret_kept_across_upgrades(
     assert variables["ODOO_DB_USER"] == "odoo"
     assert variables["POSTGRES_DB"] == "odoo"
     # lookup() reads back the stored value: the template says so.
-    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    helpers = (CHART / "templates" / "_passwords.tpl").read_text()
     assert 'lookup "v1" "Secret" .context.Release.Namespace .secret' in helpers
 
 

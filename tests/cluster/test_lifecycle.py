@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -50,96 +52,194 @@ def _deployment(kube: Cluster, namespace: str, component: str) -> object:
     return items[0]
 
 
-def test_whole_lifecycle(tenants: Tenants, kube: Cluster) -> None:
-    tid = f"life-h{tenants.helm.major}"
-    ns = f"tenant-{tid}"
+@dataclass
+class Life:
+    """One tenant taken through the whole lifecycle once (module fixture ``life``), each
+    step's result (or error) and what the cluster showed right after it kept by name, so
+    each behaviour is its own test and one failure does not hide the others."""
+
+    tenants: Tenants
+    tid: str
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ns(self) -> str:
+        return f"tenant-{self.tid}"
+
+    def run(self, name: str, fn: Callable[[], Any]) -> None:
+        try:
+            self.steps[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - kept for the tests that look at it
+            self.steps[name] = exc
+
+    def __getitem__(self, name: str) -> Any:
+        found = self.steps[name]
+        if isinstance(found, Exception):
+            pytest.fail(f"step {name!r} raised {found!r}")
+        return found
+
+    def error(self, name: str) -> Exception:
+        found = self.steps[name]
+        assert isinstance(found, Exception), f"step {name!r} did not raise: {found!r}"
+        return found
+
+
+@pytest.fixture(scope="module", params=[3, 4], ids=["helm3", "helm4"])
+def life(request: pytest.FixtureRequest, kube: Cluster) -> Iterator[Life]:
+    """create, the Secret, update, suspend, resume, history, two rollbacks, an unknown
+    revision, list, a duplicate create and delete, in that order, each step run once."""
+    settings = Settings(
+        kubeconfig=kube.kubeconfig,
+        helm_binary=str(kube.tools.helm(request.param)),
+        base_domain="odoo.test",
+        helm_timeout="5m",
+    )
+    tenants = Tenants(settings)
+    life = Life(tenants, f"life-h{tenants.helm.major}")
+    tid, ns, major = life.tid, life.ns, tenants.helm.major
     _cleanup(tenants, tid)
     spec = TenantSpec.parse({"id": tid, "admin_email": "owner@life.example", "plan": "starter"})
+
+    def cpu() -> str:
+        odoo: Any = _deployment(kube, ns, "odoo")
+        return str(odoo.spec.template.spec.containers[0].resources.requests["cpu"])
+
+    def replicas() -> int:
+        odoo: Any = _deployment(kube, ns, "odoo")
+        return int(odoo.spec.replicas)
+
+    def claims() -> list[Any]:
+        return list(kube.core.list_namespaced_persistent_volume_claim(ns).items)
+
     try:
-        created = asyncio.run(tenants.create(spec))
-        assert created.status.phase is Phase.READY, created.status
-        assert created.status.revision == 1
-        namespace = kube.core.read_namespace(ns)
-        assert namespace.metadata.labels["saasodoo.dev/tenant"] == tid
-        assert namespace.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
-        assert created.url == f"https://{tid}.odoo.test"
-
-        # The admin password is in a Secret, never in the release's values.
-        values = kube.helm(tenants.helm.major, "get", "values", tid, "-n", ns, "-o", "json")
-        secret = kube.core.read_namespaced_secret("saasodoo-admin", ns)
-        password = base64.b64decode(secret.data["admin-password"]).decode()
-        assert len(password) >= 24
-        assert password not in values.stdout
-        assert json.loads(values.stdout)["odoo"]["admin"]["existingSecret"] == "saasodoo-admin"
-
-        # Plan change: a new revision with the plan's resources.
-        updated = asyncio.run(tenants.update(tid, plan="standard"))
-        assert updated.status.phase is Phase.READY
-        assert updated.status.revision == 2
-        assert updated.spec.plan == "standard"
-        odoo = _deployment(kube, ns, "odoo")
-        assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "500m"
-        assert kube.core.read_namespace(ns).metadata.labels["saasodoo.dev/plan"] == "standard"
-
-        # Suspend: Odoo at zero replicas, volumes kept; resume brings it back.
-        suspended = asyncio.run(tenants.suspend(tid))
-        assert suspended.status.phase is Phase.SUSPENDED, suspended.status
-        assert _deployment(kube, ns, "odoo").spec.replicas == 0
-        pvcs = kube.core.list_namespaced_persistent_volume_claim(ns).items
-        assert pvcs and all(p.status.phase == "Bound" for p in pvcs)
-        resumed = asyncio.run(tenants.resume(tid))
-        assert resumed.status.phase is Phase.READY
-        assert _deployment(kube, ns, "odoo").spec.replicas == 1
-        assert resumed.spec.plan == "standard"  # resume keeps the plan
-
-        history = asyncio.run(tenants.history(tid))
-        assert [r.revision for r in history] == [1, 2, 3, 4]
-        assert history[-1].status == "deployed"
-        assert "resume" in history[-1].description
-
-        # Rollback to revision 1 (starter) creates revision 5. The standard plan grew the
-        # volumes and Kubernetes cannot shrink them, so revision 1's values are applied with
-        # the volumes kept at their size, and the spec goes back to the starter plan.
-        rolled = asyncio.run(tenants.rollback(tid, 1))
-        assert rolled.status.revision == 5
-        assert rolled.status.phase is Phase.READY
-        assert rolled.spec.plan == "starter"
-        odoo = _deployment(kube, ns, "odoo")
-        assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "250m"
-        sizes = {
-            p.metadata.name: p.spec.resources.requests["storage"]
-            for p in kube.core.list_namespaced_persistent_volume_claim(ns).items
-        }
-        assert sizes[f"{tid}-odoo-tenant-filestore"] == "20Gi"
-        last = asyncio.run(tenants.history(tid))[-1]
-        assert "rollback to 1" in last.description and "volumes kept" in last.description
-
-        # Back to the previous revision (4): no volume shrinks, so a plain helm rollback.
-        rolled = asyncio.run(tenants.rollback(tid))
-        assert rolled.status.revision == 6
-        assert "Rollback to 4" in asyncio.run(tenants.history(tid))[-1].description
-        assert rolled.spec.plan == "standard"  # revision 4 ran the standard plan
-        with pytest.raises(NotFound, match="no revision 42"):
-            asyncio.run(tenants.rollback(tid, 42))
-
-        listed = {t.spec.id: t for t in tenants.list_tenants()}
-        assert listed[tid].status.phase is Phase.READY
-        assert listed[tid].status.revision == 6
-
-        with pytest.raises(Conflict):
-            asyncio.run(tenants.create(spec))
-
+        life.run("create", lambda: asyncio.run(tenants.create(spec)))
+        life.run("namespace labels", lambda: kube.core.read_namespace(ns).metadata.labels)
+        life.run(
+            "values", lambda: kube.helm(major, "get", "values", tid, "-n", ns, "-o", "json").stdout
+        )
+        life.run("secret", lambda: kube.core.read_namespaced_secret("saasodoo-admin", ns))
+        life.run("update", lambda: asyncio.run(tenants.update(tid, plan="standard")))
+        life.run("update cpu", cpu)
+        life.run("update labels", lambda: kube.core.read_namespace(ns).metadata.labels)
+        life.run("suspend", lambda: asyncio.run(tenants.suspend(tid)))
+        life.run("suspended replicas", replicas)
+        life.run("suspended claims", claims)
+        life.run("resume", lambda: asyncio.run(tenants.resume(tid)))
+        life.run("resumed replicas", replicas)
+        life.run("history", lambda: asyncio.run(tenants.history(tid)))
+        life.run("rollback to 1", lambda: asyncio.run(tenants.rollback(tid, 1)))
+        life.run("rollback to 1 cpu", cpu)
+        life.run("rollback to 1 claims", claims)
+        life.run("rollback to 1 history", lambda: asyncio.run(tenants.history(tid)))
+        life.run("rollback", lambda: asyncio.run(tenants.rollback(tid)))
+        life.run("rollback history", lambda: asyncio.run(tenants.history(tid)))
+        life.run("rollback to 42", lambda: asyncio.run(tenants.rollback(tid, 42)))
+        life.run("list", tenants.list_tenants)
+        life.run("create again", lambda: asyncio.run(tenants.create(spec)))
         # Delete takes a final backup first (a Job from the tenant's CronJob, followed to
         # completion; on the simulated cluster it completes without running anything).
-        asyncio.run(tenants.delete(tid))
+        life.run("delete", lambda: asyncio.run(tenants.delete(tid)))
+        life.run(
+            "namespaces after delete",
+            lambda: kube.core.list_namespace(field_selector=f"metadata.name={ns}").items,
+        )
+        life.run("releases after delete", lambda: kube.helm_releases(major))
+        life.run("get after delete", lambda: asyncio.run(tenants.get(tid)))
+        yield life
     finally:
         _cleanup(tenants, tid)
 
-    assert kube.core.list_namespace(field_selector=f"metadata.name={ns}").items == []
-    releases = {r["name"] for r in kube.helm_releases(tenants.helm.major)}
-    assert tid not in releases
-    with pytest.raises(NotFound):
-        asyncio.run(tenants.get(tid))
+
+def test_create_makes_a_ready_tenant_in_a_restricted_namespace(life: Life) -> None:
+    created = life["create"]
+    assert created.status.phase is Phase.READY, created.status
+    assert created.status.revision == 1
+    assert created.url == f"https://{life.tid}.odoo.test"
+    labels = life["namespace labels"]
+    assert labels["saasodoo.dev/tenant"] == life.tid
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_admin_password_is_in_a_secret_never_in_the_values(life: Life) -> None:
+    password = base64.b64decode(life["secret"].data["admin-password"]).decode()
+    assert len(password) >= 24
+    assert password not in life["values"]
+    assert json.loads(life["values"])["odoo"]["admin"]["existingSecret"] == "saasodoo-admin"
+
+
+def test_a_plan_change_is_a_new_revision_with_the_plans_resources(life: Life) -> None:
+    updated = life["update"]
+    assert updated.status.phase is Phase.READY
+    assert (updated.status.revision, updated.spec.plan) == (2, "standard")
+    assert life["update cpu"] == "500m"
+    assert life["update labels"]["saasodoo.dev/plan"] == "standard"
+
+
+def test_suspend_scales_odoo_to_zero_and_keeps_the_volumes(life: Life) -> None:
+    assert life["suspend"].status.phase is Phase.SUSPENDED, life["suspend"].status
+    assert life["suspended replicas"] == 0
+    pvcs = life["suspended claims"]
+    assert pvcs and all(p.status.phase == "Bound" for p in pvcs)
+
+
+def test_resume_brings_odoo_back_and_keeps_the_plan(life: Life) -> None:
+    resumed = life["resume"]
+    assert resumed.status.phase is Phase.READY
+    assert life["resumed replicas"] == 1
+    assert resumed.spec.plan == "standard"
+
+
+def test_history_lists_every_revision(life: Life) -> None:
+    history = life["history"]
+    assert [r.revision for r in history] == [1, 2, 3, 4]
+    assert history[-1].status == "deployed"
+    assert "resume" in history[-1].description
+
+
+def test_a_rollback_past_grown_volumes_keeps_their_size(life: Life) -> None:
+    # Rollback to revision 1 (starter) creates revision 5. The standard plan grew the
+    # volumes and Kubernetes cannot shrink them, so revision 1's values are applied with
+    # the volumes kept at their size, and the spec goes back to the starter plan.
+    rolled = life["rollback to 1"]
+    assert (rolled.status.revision, rolled.status.phase) == (5, Phase.READY)
+    assert rolled.spec.plan == "starter"
+    assert life["rollback to 1 cpu"] == "250m"
+    sizes = {
+        p.metadata.name: p.spec.resources.requests["storage"] for p in life["rollback to 1 claims"]
+    }
+    assert sizes[f"{life.tid}-odoo-tenant-filestore"] == "20Gi"
+    last = life["rollback to 1 history"][-1]
+    assert "rollback to 1" in last.description and "volumes kept" in last.description
+
+
+def test_a_rollback_to_the_previous_revision_is_a_plain_helm_rollback(life: Life) -> None:
+    rolled = life["rollback"]
+    assert rolled.status.revision == 6
+    assert "Rollback to 4" in life["rollback history"][-1].description
+    assert rolled.spec.plan == "standard"  # revision 4 ran the standard plan
+
+
+def test_a_rollback_to_an_unknown_revision_is_not_found(life: Life) -> None:
+    error = life.error("rollback to 42")
+    assert isinstance(error, NotFound) and "no revision 42" in error.message
+
+
+def test_the_list_shows_the_tenant(life: Life) -> None:
+    listed = {t.spec.id: t for t in life["list"]}
+    assert listed[life.tid].status.phase is Phase.READY
+    assert listed[life.tid].status.revision == 6
+
+
+def test_a_second_create_is_a_conflict(life: Life) -> None:
+    error = life.error("create again")
+    assert isinstance(error, Conflict) and "already exists" in error.message
+
+
+def test_delete_removes_the_namespace_and_the_release(life: Life) -> None:
+    assert life["delete"] is None
+    assert life["namespaces after delete"] == []
+    assert life.tid not in {r["name"] for r in life["releases after delete"]}
+    assert isinstance(life.error("get after delete"), NotFound)
 
 
 def test_sre_changes_made_with_helm_show_truthfully(tenants: Tenants, kube: Cluster) -> None:

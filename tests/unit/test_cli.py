@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from saasodoo import __version__
-from saasodoo.adapters.auth import AuthFailed, Forbidden
+from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Forbidden, RateLimited
 from saasodoo.adapters.storage import StorageError
 from saasodoo.cli import cli
 from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound, TransientClusterError
@@ -21,10 +21,13 @@ def test_version() -> None:
     assert __version__ in result.output
 
 
-def test_help_names_the_product() -> None:
+def test_help_lists_every_command_group() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    assert "Odoo" in result.output
+    listed = {
+        line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()
+    }
+    assert listed == set(cli.commands), result.output  # type: ignore[attr-defined]
 
 
 def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,9 +41,10 @@ def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_each_error_kind_has_its_own_exit_code() -> None:
     kinds = {
         InvalidInput: 2, NotFound: 3, Conflict: 4, TransientClusterError: 5, HelmFailure: 6,
-        AuthFailed: 7, Forbidden: 7, StorageError: 8,
+        AuthFailed: 7, StorageError: 8, Forbidden: 9, RateLimited: 10, AuthUnavailable: 11,
     }  # fmt: skip
     assert {kind: kind.exit_code for kind in kinds} == kinds
+    assert len(set(kinds.values())) == len(kinds)
 
 
 @pytest.mark.parametrize(

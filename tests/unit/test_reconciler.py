@@ -1,12 +1,31 @@
-"""The reconciler's dispatch (saasodoo.reconciler): every action next_action can choose has
-its executor, and the loop's outcome names what was done."""
+"""The reconciler (saasodoo.reconciler): every action next_action can choose has its
+executor, the loop's outcome names what was done, and each executor's success and failure
+path, the operation lock and the stalled state, against small fakes (tests/fakes.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from saasodoo.core.reconcile import Action, State, next_action
-from saasodoo.reconciler import EXECUTORS, Outcome, outcome_of
+from saasodoo.core.reconcile import Action, Applied, OperationLock, State, next_action
+from saasodoo.core.record import (
+    FAILED_DIGEST_ANNOTATION,
+    OPERATION_ANNOTATION,
+    SPEC_ANNOTATION,
+    applied_of,
+)
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.values import ADMIN_SECRET_NAME
+from saasodoo.errors import HelmFailure, InvalidInput
+from saasodoo.reconciler import EXECUTORS, EnsureResult, Outcome, Reconciler, outcome_of
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
 
@@ -34,3 +53,181 @@ def test_every_chosen_action_has_an_executor_and_no_executor_is_idle() -> None:
 )
 def test_the_outcome_names_what_was_done(actions: list[Action], outcome: Outcome) -> None:
     assert outcome_of(actions) is outcome
+
+
+# -- each executor's success and failure path, against tests/fakes.py -----------------------
+
+
+@dataclass
+class World:
+    tenants: Tenants
+    kube: FakeKube
+    helm: FakeHelm
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.tenants)
+
+    def ensure(self, tenant_id: str = "acme", *, force: bool = False) -> EnsureResult:
+        return asyncio.run(self.reconciler.ensure(tenant_id, force=force))
+
+    def annotations(self) -> dict[str, str]:
+        return dict(self.kube.namespaces[NS].annotations)
+
+    def statuses(self) -> list[str]:
+        return [r.revision.status for r in self.helm.releases[KEY]]
+
+    def record(self, spec: TenantSpec, lock: OperationLock | None = None) -> None:
+        """The desired spec as a process records it before helm runs (with its lock)."""
+        self.tenants.record.write(spec, False, lock=lock if lock else False)
+
+
+SETTINGS = Settings(base_domain="odoo.test")
+NS, KEY = "tenant-acme", ("tenant-acme", "acme")
+SPEC = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
+#: A holder on this host whose process is gone (beyond any pid_max).
+DEAD = f"{socket.gethostname()}:{2**23 + 7}"
+
+
+@pytest.fixture
+def world() -> World:
+    helm = FakeHelm(SETTINGS)
+    kube = FakeKube(helm=helm)
+    return World(Tenants(SETTINGS, helm=helm, kube=kube), kube, helm)
+
+
+def lock(holder: str, digest: str = "d", minutes: int = 10) -> OperationLock:
+    expires = datetime.now(UTC) + timedelta(minutes=minutes)
+    return OperationLock(holder=holder, operation="update", digest=digest, expires=expires)
+
+
+def created(world: World) -> World:
+    asyncio.run(world.tenants.create(SPEC))
+    return world
+
+
+def only_namespace(world: World) -> World:
+    """A create that died after the namespace: spec recorded, no Secret, no release."""
+    world.kube.create_tenant_namespace(NS, "acme", {}, {SPEC_ANNOTATION: SPEC.model_dump_json()})
+    return world
+
+
+def test_in_sync_does_nothing(world: World) -> None:
+    created(world)
+    calls = list(world.helm.commands)
+    result = world.ensure()
+    assert (result.outcome, result.steps, result.revision) == (Outcome.UNCHANGED, [], 1)
+    assert world.helm.commands == calls
+
+
+def test_install_creates_the_secret_and_records_what_it_applied(world: World) -> None:
+    only_namespace(world)
+    result = world.ensure()
+    assert (result.outcome, result.steps) == (Outcome.INSTALLED, ["absent -> install"])
+    assert (NS, ADMIN_SECRET_NAME) in world.kube.secrets
+    assert applied_of(world.annotations()) is not None
+    assert OPERATION_ANNOTATION not in world.annotations()
+
+
+def test_a_failed_install_is_tried_once_more_then_fails(world: World) -> None:
+    only_namespace(world)
+    world.helm.failing["acme"] = HelmFailure("helm timed out")
+    result = world.ensure()
+    assert result.outcome is Outcome.FAILED
+    assert result.steps == ["absent -> install", "absent -> install"]
+    assert "install: helm timed out" in result.detail
+    assert OPERATION_ANNOTATION not in world.annotations()  # the lock is released
+
+
+def test_refused_values_fail_at_once(world: World) -> None:
+    only_namespace(world)
+    world.helm.fail_next = InvalidInput("the chart refused the values")
+    result = world.ensure()
+    assert (result.outcome, result.steps) == (Outcome.FAILED, ["absent -> install"])
+
+
+def test_a_failed_first_install_is_reinstalled(world: World) -> None:
+    only_namespace(world)
+    world.helm.add_revision(NS, "acme", "failed", {}, "Install failed")
+    result = world.ensure()
+    assert result.outcome is Outcome.RECOVERED
+    assert result.steps == ["failed-install -> reinstall"]
+    assert f"uninstall {NS}/acme" in world.helm.commands and world.statuses() == ["deployed"]
+
+
+def test_a_changed_spec_is_upgraded(world: World) -> None:
+    created(world)
+    world.record(SPEC.model_copy(update={"plan": "standard"}))
+    result = world.ensure()
+    assert (result.outcome, result.steps, result.revision) == (
+        Outcome.UPGRADED, ["out-of-date -> upgrade"], 2,
+    )  # fmt: skip
+    assert world.ensure().outcome is Outcome.UNCHANGED
+
+
+def test_a_failed_upgrade_is_rolled_back_then_stalls_until_forced(world: World) -> None:
+    created(world)
+    world.record(SPEC.model_copy(update={"plan": "standard"}))
+    world.helm.fail_next = HelmFailure("upgrade failed")
+    result = world.ensure()
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    assert world.statuses() == ["superseded", "failed", "deployed"]
+    assert FAILED_DIGEST_ANNOTATION in world.annotations()
+    stalled = world.ensure()
+    assert (stalled.outcome, stalled.steps) == (Outcome.STALLED, [])
+    forced = world.ensure(force=True)
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["stalled -> upgrade"])
+    assert FAILED_DIGEST_ANNOTATION not in world.annotations()
+
+
+def test_a_live_operation_lock_means_busy(world: World) -> None:
+    created(world)
+    world.record(
+        SPEC.model_copy(update={"plan": "standard"}), lock(f"{socket.gethostname()}:{os.getpid()}")
+    )
+    calls = list(world.helm.commands)
+    result = world.ensure()
+    assert result.outcome is Outcome.BUSY and "operating: update" in result.detail
+    assert world.helm.commands == calls
+
+
+def test_a_killed_upgrade_is_unlocked_rolled_back_and_applied_again(world: World) -> None:
+    created(world)
+    wanted = SPEC.model_copy(update={"plan": "standard"})
+    world.record(wanted, lock(DEAD))
+    world.helm.add_revision(NS, "acme", "pending-upgrade", {}, "Upgrade in progress")
+    result = world.ensure()
+    assert result.outcome is Outcome.RECOVERED, result
+    assert result.steps == [
+        "locked -> unlock", "failed-upgrade -> rollback", "out-of-date -> upgrade",
+    ]  # fmt: skip
+    assert (
+        world.statuses()[-1] == "deployed" and FAILED_DIGEST_ANNOTATION not in world.annotations()
+    )
+    assert OPERATION_ANNOTATION not in world.annotations()
+
+
+def test_what_a_dead_process_deployed_is_adopted(world: World) -> None:
+    created(world)
+    wanted = SPEC.model_copy(update={"plan": "standard"})
+    values, digest = asyncio.run(world.tenants.desired(wanted))
+    world.record(wanted, lock(DEAD, digest))
+    world.helm.add_revision(NS, "acme", "deployed", values.values, "Upgrade complete")
+    result = world.ensure()
+    assert (result.outcome, result.steps) == (Outcome.RECOVERED, ["interrupted -> adopt"])
+    assert applied_of(world.annotations()) == Applied(digest, 2)
+
+
+def test_a_hand_change_is_reported_and_left_unless_forced(world: World) -> None:
+    created(world)
+    world.helm.add_revision(NS, "acme", "deployed", {}, "Rollback to 1")
+    result = world.ensure()
+    assert result.outcome is Outcome.UNMANAGED and "changed by hand" in result.detail
+    assert len(world.statuses()) == 2
+    assert world.ensure(force=True).outcome is Outcome.UPGRADED
+
+
+def test_a_missing_tenant_fails(world: World) -> None:
+    result = world.ensure("nosuch")
+    assert (result.outcome, result.detail) == (Outcome.FAILED, "tenant 'nosuch' not found")

@@ -23,29 +23,39 @@ def rel(status: str = "deployed", revision: int = 1, updated: datetime = OLD) ->
 
 
 @pytest.mark.parametrize(
-    ("ns_phase", "release", "workloads", "phase"),
+    ("ns_phase", "release", "workloads", "phase", "reason"),
     [
-        ("Active", None, (), Phase.CREATING),
-        ("Active", rel("pending-install"), (), Phase.CREATING),
-        ("Active", rel(), (ODOO_READY, PG_READY), Phase.READY),
-        ("Active", rel(updated=NOW), (ODOO_WAIT, PG_READY), Phase.CREATING),
-        ("Active", rel(), (ODOO_WAIT, PG_READY), Phase.DEGRADED),
-        ("Active", rel(revision=2, updated=NOW), (ODOO_WAIT, PG_READY), Phase.DEGRADED),
-        ("Active", rel(), (ODOO_ZERO, PG_READY), Phase.SUSPENDED),
-        ("Active", rel("failed"), (ODOO_READY,), Phase.FAILED),
-        ("Active", rel("pending-upgrade"), (ODOO_READY,), Phase.DEGRADED),
-        ("Active", rel("pending-rollback"), (ODOO_READY,), Phase.DEGRADED),
-        ("Active", rel("uninstalling"), (ODOO_READY,), Phase.DELETING),
-        ("Terminating", rel(), (ODOO_READY,), Phase.DELETING),
-        ("Active", rel(), (), Phase.DEGRADED),
-    ],
+        ("Active", None, (), Phase.CREATING, "release not installed yet"),
+        ("Active", rel("pending-install"), (), Phase.CREATING, "helm install in progress"),
+        ("Active", rel(), (ODOO_READY, PG_READY), Phase.READY, "all workloads ready"),
+        ("Active", rel(updated=NOW), (ODOO_WAIT, PG_READY), Phase.CREATING, "starting: "),
+        ("Active", rel(), (ODOO_WAIT, PG_READY), Phase.DEGRADED, "acme-odoo 0/1 ready"),
+        (
+            "Active",
+            rel(revision=2, updated=NOW),
+            (ODOO_WAIT, PG_READY),
+            Phase.DEGRADED,
+            "acme-odoo 0/1 ready",
+        ),
+        ("Active", rel(), (ODOO_ZERO, PG_READY), Phase.SUSPENDED, "scaled to zero"),
+        ("Active", rel("failed"), (ODOO_READY,), Phase.FAILED, "revision 1 failed: boom"),
+        ("Active", rel("pending-upgrade"), (ODOO_READY,), Phase.DEGRADED, "upgrade in progress"),
+        ("Active", rel("pending-rollback"), (ODOO_READY,), Phase.DEGRADED, "rollback in progress"),
+        ("Active", rel("uninstalling"), (ODOO_READY,), Phase.DELETING, "being deleted"),
+        ("Terminating", rel(), (ODOO_READY,), Phase.DELETING, "being deleted"),
+        ("Active", rel(), (), Phase.DEGRADED, "no workloads found"),
+    ],  # fmt: skip
 )
 def test_classify(
-    ns_phase: str, release: ReleaseInfo | None, workloads: tuple[Workload, ...], phase: Phase
+    ns_phase: str,
+    release: ReleaseInfo | None,
+    workloads: tuple[Workload, ...],
+    phase: Phase,
+    reason: str,
 ) -> None:
     status = classify(Observation("acme", ns_phase, release, workloads), NOW)
     assert status.phase is phase
-    assert status.reason
+    assert reason in status.reason, status.reason
 
 
 def test_reasons_name_the_waiting_workload() -> None:

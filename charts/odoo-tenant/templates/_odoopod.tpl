@@ -232,8 +232,3 @@ spec:
         claimName: {{ include "odoo-tenant.backup.fullname" $ctx }}
     {{- end }}
 {{- end -}}
-
-{{/* Whether the backup writes to a chart-managed PVC. */}}
-{{- define "odoo-tenant.backup.claimed" -}}
-{{- if and .Values.backup.enabled .Values.backup.persistence.enabled -}}true{{- end -}}
-{{- end -}}

@@ -1,0 +1,59 @@
+{{/* Labels and the common metadata of every object. */}}
+
+{{/*
+Standard labels of every object. The selector labels are a small immutable subset of them.
+Usage: include "odoo-tenant.labels" (dict "context" $ "component" "odoo")
+*/}}
+{{- define "odoo-tenant.labels" -}}
+{{- $ctx := .context -}}
+helm.sh/chart: {{ include "odoo-tenant.chart" $ctx }}
+{{ include "odoo-tenant.selectorLabels" . }}
+{{- $version := include "odoo-tenant.odoo.tag" $ctx }}
+{{- if eq (toString .component) "postgresql" }}
+{{- $version = toString $ctx.Values.postgresql.image.tag }}
+{{- end }}
+app.kubernetes.io/version: {{ $version | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+app.kubernetes.io/part-of: saasodoo
+saasodoo.dev/tenant: {{ include "odoo-tenant.tenantId" $ctx | quote }}
+{{- with $ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Selector labels: name, instance and (when given) component. Never add a mutable label here:
+a Deployment's or StatefulSet's selector cannot change after creation.
+*/}}
+{{- define "odoo-tenant.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "odoo-tenant.name" .context }}
+app.kubernetes.io/instance: {{ .context.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Common metadata of every object: name, namespace, labels, annotations.
+Usage: include "odoo-tenant.metadata" (dict "context" $ "name" $name "component" "odoo" "annotations" $extra)
+*/}}
+{{- define "odoo-tenant.metadata" -}}
+name: {{ .name }}
+namespace: {{ .context.Release.Namespace }}
+labels:
+  {{- include "odoo-tenant.labels" . | nindent 2 }}
+{{- $annotations := merge (dict) (.annotations | default dict) (.context.Values.commonAnnotations | default dict) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* `helm.sh/resource-policy: keep` for the data-bearing objects, if odoo.persistence.keepOnUninstall. */}}
+{{- define "odoo-tenant.keepAnnotations" -}}
+{{- if .Values.odoo.persistence.keepOnUninstall -}}
+{{- dict "helm.sh/resource-policy" "keep" | toYaml -}}
+{{- else -}}
+{{- dict | toYaml -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,99 @@
+{{/*
+Names of the release and of its objects. Every helper is prefixed with the chart name: template
+names are global across a chart and its subcharts, so a chart others embed must not clash.
+*/}}
+
+{{/* Chart name, or nameOverride. */}}
+{{- define "odoo-tenant.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Prefix of every object name: fullnameOverride, else the release name if it contains the chart
+name, else "<release>-<chart>". Truncated to 63 characters (DNS label).
+*/}}
+{{- define "odoo-tenant.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of a component object: "<fullname>-<suffix>", the full name being cut first so that the
+suffix always survives and two components never collide.
+Usage: include "odoo-tenant.componentName" (dict "context" $ "suffix" "postgresql" "max" 52)
+"max" (default 63) is lower for controllers whose generated names carry a suffix: a
+StatefulSet's controller-revision-hash label and a CronJob's Job names must stay within 63.
+*/}}
+{{- define "odoo-tenant.componentName" -}}
+{{- $max := int (default 63 .max) -}}
+{{- $prefix := include "odoo-tenant.fullname" .context | trunc (int (sub $max (add 1 (len .suffix)))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $prefix .suffix -}}
+{{- end -}}
+
+{{/* Chart label value: "<name>-<version>". */}}
+{{- define "odoo-tenant.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Tenant id: tenant.id or the release name. */}}
+{{- define "odoo-tenant.tenantId" -}}
+{{- default .Release.Name .Values.tenant.id | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Names of the objects (a component suffix each). */}}
+
+{{- define "odoo-tenant.odoo.fullname" -}}
+{{- include "odoo-tenant.fullname" . -}}
+{{- end -}}
+
+{{- define "odoo-tenant.cron.fullname" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "cron") -}}
+{{- end -}}
+
+{{- define "odoo-tenant.odoo.secretName" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "odoo") -}}
+{{- end -}}
+
+{{- define "odoo-tenant.odoo.configName" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "config") -}}
+{{- end -}}
+
+{{- define "odoo-tenant.scriptsName" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "scripts") -}}
+{{- end -}}
+
+{{- define "odoo-tenant.filestore.claimName" -}}
+{{- default (include "odoo-tenant.componentName" (dict "context" . "suffix" "filestore")) .Values.odoo.persistence.existingClaim -}}
+{{- end -}}
+
+{{- define "odoo-tenant.postgresql.fullname" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "postgresql" "max" 52) -}}
+{{- end -}}
+
+{{- define "odoo-tenant.postgresql.dataClaimName" -}}
+{{- printf "%s-data" (include "odoo-tenant.postgresql.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "odoo-tenant.postgresql.secretName" -}}
+{{- default (include "odoo-tenant.componentName" (dict "context" . "suffix" "postgresql")) .Values.postgresql.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "odoo-tenant.backup.fullname" -}}
+{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "backup" "max" 52) -}}
+{{- end -}}
+
+{{- define "odoo-tenant.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "odoo-tenant.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,281 @@
+"""Small fakes of the Kube and Helm adapters for unit tests of the lifecycle, the reconciler
+and the fleet: in memory, only what those call, each write recorded in ``calls``. They
+subclass the adapters, so a signature that drifts from the adapter's fails mypy (and a
+method not faked fails loudly: no client is ever built).
+
+A fake keeps the state a test asserts on (namespaces with their labels and annotations,
+ConfigMaps, Secrets; releases as lists of revisions with their values) and fails on demand:
+``FakeHelm.fail_next`` raises the given error from the next install/upgrade (or rollback).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
+from saasodoo.adapters.kube import ConfigMap, Kube, Namespace
+from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
+from saasodoo.core.status import ReleaseInfo, Workload
+from saasodoo.errors import Conflict, SaasodooError
+from saasodoo.settings import Settings
+
+CHART_VERSION = "1.0.0"
+
+
+@dataclass
+class FakeKube(Kube):
+    """Namespaces, ConfigMaps and Secrets in dicts; ``calls`` names every write."""
+
+    namespaces: dict[str, Namespace] = field(default_factory=dict)
+    configmaps: dict[tuple[str, str], ConfigMap] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    #: Raised by the next ``patch_namespace`` (then cleared).
+    fail_patch: SaasodooError | None = None
+    #: The releases' storage (helm keeps them in Secrets): heads listed and unlocked here.
+    helm: FakeHelm | None = None
+
+    def read_namespace(self, name: str) -> Namespace | None:
+        return self.namespaces.get(name)
+
+    def create_tenant_namespace(
+        self, name: str, tenant_id: str, labels: dict[str, str], annotations: dict[str, str]
+    ) -> None:
+        if name in self.namespaces:
+            raise Conflict(f"namespace {name} exists")
+        self.calls.append(f"create namespace {name}")
+        self.namespaces[name] = Namespace(
+            name,
+            {TENANT_LABEL: tenant_id, MANAGED_BY_LABEL: MANAGED_BY, **labels},
+            dict(annotations),
+            "Active",
+            uid=f"uid-{name}",
+        )
+
+    def patch_namespace(
+        self,
+        name: str,
+        *,
+        labels: dict[str, str | None] | None = None,
+        annotations: dict[str, str | None] | None = None,
+    ) -> None:
+        if self.fail_patch is not None:
+            error, self.fail_patch = self.fail_patch, None
+            raise error
+        ns = self.namespaces[name]
+        self.calls.append(f"patch namespace {name}")
+        self.namespaces[name] = Namespace(
+            name, _merged(ns.labels, labels), _merged(ns.annotations, annotations), ns.phase, ns.uid
+        )
+
+    def delete_namespace(self, name: str) -> bool:
+        self.calls.append(f"delete namespace {name}")
+        return self.namespaces.pop(name, None) is not None
+
+    def wait_namespace_gone(self, name: str, timeout: float) -> None:
+        assert name not in self.namespaces
+
+    def list_tenant_namespaces(self, selector: str | None = None) -> list[Namespace]:
+        return [n for n in self.namespaces.values() if TENANT_LABEL in n.labels]
+
+    def list_release_heads(
+        self, namespace: str | None = None
+    ) -> dict[tuple[str, str], ReleaseInfo]:
+        if self.helm is None:
+            return {}
+        return {key: self.helm.head(key) for key, revs in self.helm.releases.items() if revs}
+
+    def create_secret_if_absent(
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> bool:
+        if (namespace, name) in self.secrets:
+            return False
+        self.calls.append(f"create secret {namespace}/{name}")
+        self.secrets[(namespace, name)] = dict(data)
+        return True
+
+    def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
+        return {}
+
+    def mend_replicas_ownership(self, namespace: str) -> list[str]:
+        return []
+
+    def claim_sizes(self, namespace: str) -> dict[str, str]:
+        return {}
+
+    def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
+        self.calls.append(f"retain volumes {namespace}")
+        return []
+
+    def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
+        self.calls.append(f"unlock release {namespace}/{release} {revision}")
+        assert self.helm is not None
+        found = self.helm.releases[(namespace, release)][revision - 1]
+        before = found.revision.status
+        found.revision = _with_status(found.revision, "failed")
+        return before
+
+    def create_configmap(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        labels: dict[str, str],
+        data: dict[str, str],
+        owner: Namespace | None = None,
+    ) -> ConfigMap:
+        if (namespace, name) in self.configmaps:
+            raise Conflict(f"configmap {namespace}/{name} exists")
+        owners = (owner.uid,) if owner is not None else ()
+        cm = ConfigMap(name, f"uid-{name}", dict(labels), dict(data), owners, datetime.now(UTC))
+        self.configmaps[(namespace, name)] = cm
+        return cm
+
+    def create_namespace_if_absent(self, name: str) -> None:
+        return None
+
+    def read_configmap(self, namespace: str, name: str) -> ConfigMap | None:
+        return self.configmaps.get((namespace, name))
+
+    def list_configmaps(self, namespace: str, selector: str) -> list[ConfigMap]:
+        wanted = dict(kv.split("=", 1) for kv in selector.split(","))
+        return [
+            cm
+            for (ns, _), cm in self.configmaps.items()
+            if ns == namespace and all(cm.labels.get(k) == v for k, v in wanted.items())
+        ]
+
+    def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        return self.configmaps.pop((namespace, name), None) is not None
+
+
+def _merged(old: Any, patch: dict[str, str | None] | None) -> dict[str, str]:
+    out = dict(old)
+    for key, value in (patch or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class FakeRevision:
+    revision: Revision
+    values: dict[str, Any]
+
+
+@dataclass
+class FakeHelm(Helm):
+    """Releases by (namespace, name), each a list of revisions with the values applied;
+    ``commands`` names each helm command that changes a release.
+    The schema check uses the real chart's values.schema.json (``local_schema``)."""
+
+    settings: Settings = field(default_factory=Settings)
+    releases: dict[tuple[str, str], list[FakeRevision]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    #: Raised by the next install/upgrade or rollback (then cleared); the failed upgrade
+    #: leaves a failed revision, as helm does.
+    fail_next: SaasodooError | None = None
+    #: Raised by every install/upgrade of these releases (by name).
+    failing: dict[str, SaasodooError] = field(default_factory=dict)
+
+    def head(self, key: tuple[str, str]) -> ReleaseInfo:
+        r = self.releases[key][-1].revision
+        return ReleaseInfo(r.revision, r.status, r.updated, r.description, r.chart)
+
+    def add_revision(
+        self, namespace: str, release: str, status: str, values: dict[str, Any], why: str
+    ) -> Revision:
+        """A revision made outside saasodoo (by hand, or by a process that died)."""
+        return self._add((namespace, release), status, values, why)
+
+    def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        return local_chart_schema(self.settings.chart)
+
+    async def digest_chart_version(self) -> str:
+        return CHART_VERSION
+
+    def _add(self, key: tuple[str, str], status: str, values: dict[str, Any], why: str) -> Revision:
+        revisions = self.releases.setdefault(key, [])
+        for old in revisions if status == "deployed" else ():
+            if old.revision.status == "deployed":
+                old.revision = _with_status(old.revision, "superseded")
+        rev = Revision(
+            len(revisions) + 1, status, datetime.now(UTC), why, f"odoo-tenant-{CHART_VERSION}"
+        )
+        revisions.append(FakeRevision(rev, copy.deepcopy(values)))
+        return rev
+
+    def _fail(self, key: tuple[str, str], values: dict[str, Any], why: str) -> None:
+        error = self.failing.get(key[1])
+        if error is None and self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+        if error is not None:
+            if key in self.releases or isinstance(error, HelmRan):
+                self._add(key, "failed", values, why)
+            raise error
+
+    async def install_or_upgrade(
+        self,
+        release: str,
+        namespace: str,
+        values: dict[str, Any],
+        *,
+        description: str,
+        wait: bool = True,
+        timeout: str | None = None,
+    ) -> Revision:
+        self.commands.append(f"upgrade {namespace}/{release}")
+        self._fail((namespace, release), values, description)
+        return self._add((namespace, release), "deployed", values, description)
+
+    async def status(self, release: str, namespace: str) -> ReleaseInfo | None:
+        if not self.releases.get((namespace, release)):
+            return None
+        return self.head((namespace, release))
+
+    async def history(self, release: str, namespace: str) -> list[Revision]:
+        return [r.revision for r in self.releases.get((namespace, release), [])]
+
+    async def get_values(
+        self, release: str, namespace: str, revision: int | None = None
+    ) -> dict[str, Any]:
+        revisions = self.releases.get((namespace, release), [])
+        found = revisions[-1] if revision is None else revisions[revision - 1]
+        return copy.deepcopy(found.values)
+
+    async def get_manifest(
+        self, release: str, namespace: str, revision: int | None = None
+    ) -> list[dict[str, Any]]:
+        return []
+
+    async def rollback(
+        self, release: str, namespace: str, revision: int | None, *, wait: bool = True
+    ) -> None:
+        self.commands.append(f"rollback {namespace}/{release} to {revision}")
+        key = (namespace, release)
+        revision = revision or len(self.releases[key]) - 1
+        values = self.releases[key][revision - 1].values
+        self._fail(key, values, f"Rollback to {revision}")
+        self._add(key, "deployed", values, f"Rollback to {revision}")
+
+    async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
+        self.commands.append(f"uninstall {namespace}/{release}")
+        return self.releases.pop((namespace, release), None) is not None
+
+    async def template(self, release: str, namespace: str, values: dict[str, Any]) -> str:
+        return ""
+
+
+class HelmRan(SaasodooError):
+    """A helm failure that leaves a failed revision even on a first install."""
+
+    exit_code = 6
+
+
+def _with_status(rev: Revision, status: str) -> Revision:
+    return Revision(rev.revision, status, rev.updated, rev.description, rev.chart, rev.app_version)

@@ -1,0 +1,114 @@
+"""The fleet's bookkeeping (saasodoo.fleet) against small fakes (tests/fakes.py): which
+tenants are selected, canaries first (a failed canary stops the rollout), the failure
+threshold, and what ensure_all costs for tenants in sync."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import HelmFailure, InvalidInput, NotFound
+from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget
+from saasodoo.reconciler import Outcome
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.fakes import FakeHelm, FakeKube
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = Settings(base_domain="odoo.test")
+IDS = ("alpha", "bravo", "charlie", "delta")
+TO_19 = FleetTarget(odoo_version="19.0")
+
+
+@dataclass
+class World:
+    fleet: Fleet
+    kube: FakeKube
+    helm: FakeHelm
+
+    def upgrade(self, *ids: str, **kw: object) -> FleetSummary:
+        return asyncio.run(self.fleet.upgrade(TO_19, list(ids) or None, concurrency=1, **kw))  # type: ignore[arg-type]
+
+    def outcomes(self, summary: FleetSummary) -> dict[str, Outcome]:
+        return {r.tenant_id: r.outcome for r in summary.results}
+
+    def upgraded(self) -> list[str]:
+        return sorted(c.split("/")[1] for c in self.helm.commands[len(IDS) :] if "upgrade" in c)
+
+
+@pytest.fixture
+def world() -> World:
+    helm = FakeHelm(SETTINGS)
+    kube = FakeKube(helm=helm)
+    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    for tid in IDS:
+        spec = {"id": tid, "admin_email": f"a@{tid}.example", "odoo_version": "18.0"}
+        asyncio.run(tenants.create(TenantSpec.parse(spec)))
+    return World(Fleet(tenants), kube, helm)
+
+
+def test_the_first_tenant_is_the_canary_and_the_rest_follow(world: World) -> None:
+    summary = world.upgrade()
+    assert set(world.outcomes(summary).values()) == {Outcome.UPGRADED}
+    assert summary.stopped is None and world.upgraded() == sorted(IDS)
+    assert world.helm.commands[len(IDS)] == "upgrade tenant-alpha/alpha"  # the canary first
+
+
+def test_a_failed_canary_stops_the_rollout(world: World) -> None:
+    world.helm.failing["alpha"] = HelmFailure("upgrade failed")
+    summary = world.upgrade()
+    outcomes = world.outcomes(summary)
+    assert outcomes["alpha"] is Outcome.FAILED
+    assert {outcomes[t] for t in IDS[1:]} == {Outcome.SKIPPED}
+    assert summary.stopped == "canary alpha failed"
+    assert world.upgraded() == ["alpha"]  # nobody else was touched
+
+
+def test_labelled_canaries_go_first(world: World) -> None:
+    ns = world.kube.namespaces["tenant-charlie"]
+    world.kube.patch_namespace(ns.name, labels={CANARY_LABEL: "true"})
+    world.helm.failing["charlie"] = HelmFailure("upgrade failed")
+    summary = world.upgrade(canaries=3)
+    assert summary.stopped == "canary charlie failed"
+    assert world.upgraded() == ["charlie"]
+
+
+@pytest.mark.parametrize(("max_failures", "upgraded"), [(0, 2), (1, 3)])
+def test_the_rollout_stops_once_failures_pass_the_threshold(
+    world: World, max_failures: int, upgraded: int
+) -> None:
+    world.helm.failing["bravo"] = HelmFailure("upgrade failed")
+    world.helm.failing["charlie"] = HelmFailure("upgrade failed")
+    summary = world.upgrade(max_failures=max_failures)
+    outcomes = world.outcomes(summary)
+    assert outcomes["alpha"] is Outcome.UPGRADED and outcomes["bravo"] is Outcome.FAILED
+    assert len(world.upgraded()) == upgraded
+    allowed = f"more than the {max_failures} allowed"
+    assert summary.stopped is not None and allowed in summary.stopped
+    assert outcomes["delta"] is Outcome.SKIPPED
+
+
+def test_selection_by_id_and_unknown_ids(world: World) -> None:
+    summary = world.upgrade("bravo", "delta", canaries=0)
+    assert world.outcomes(summary) == {"bravo": Outcome.UPGRADED, "delta": Outcome.UPGRADED}
+    with pytest.raises(NotFound, match="tenants not found: nosuch"):
+        world.upgrade("alpha", "nosuch")
+
+
+def test_an_older_odoo_refuses_the_whole_upgrade_before_any_change(world: World) -> None:
+    world.upgrade("alpha", canaries=0)
+    commands = list(world.helm.commands)
+    with pytest.raises(InvalidInput, match=r"1 tenant\(s\) would go to an older Odoo \(alpha\)"):
+        asyncio.run(world.fleet.upgrade(FleetTarget(odoo_version="18.0")))
+    assert world.helm.commands == commands
+
+
+def test_ensure_all_costs_no_helm_call_for_tenants_in_sync(world: World) -> None:
+    commands = list(world.helm.commands)
+    summary = asyncio.run(world.fleet.ensure_all())
+    assert set(world.outcomes(summary).values()) == {Outcome.UNCHANGED}
+    assert world.helm.commands == commands

@@ -1,0 +1,137 @@
+"""Guards once (#16): the CLI and the HTTP API refuse the same bad input with the same
+error, because both call the lifecycle's own checks (``Tenants.check_create``,
+``plan_update``, ``check_rollback``): exit code and HTTP status of one error kind, the same
+field and message. Against small fakes of Kube and Helm (tests/fakes.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+
+import saasodoo.cli as cli_module
+from saasodoo.api.config import ApiSettings
+from saasodoo.app import create_app
+from saasodoo.cli import cli
+from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.api.conftest import Api, services_of, sign_up
+from tests.fakes import FakeHelm, FakeKube
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = Settings(base_domain="odoo.test")
+
+
+@dataclass
+class Both:
+    """One fake cluster seen through the CLI and through the API (as a signed-in user who
+    owns the tenant ``acme``, at Odoo 19.0, revision 2)."""
+
+    tenants: Tenants
+    api: Api
+    app: Flask
+    helm: FakeHelm
+    kube: FakeKube
+
+
+@pytest.fixture
+def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
+    kube, helm = FakeKube(), FakeHelm(SETTINGS)
+    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    monkeypatch.setattr(cli_module, "_tenants", lambda ctx: tenants)
+    app: Flask = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
+    api = sign_up(app.test_client(), "owner@example.com")
+    spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
+    asyncio.run(tenants.create(spec, owner=api.user_id))
+    asyncio.run(tenants.update("acme", odoo_version="19.0"))
+    yield Both(tenants, api, app, helm, kube)
+    services_of(app).jobs.shutdown()
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+CASES: list[tuple[str, tuple[str, ...], tuple[str, str, dict[str, Any]], type[SaasodooError]]] = [
+    (
+        "unknown plan",
+        ("tenant", "create", "beta", "--email", "a@b.example", "--plan", "gold"),
+        ("POST", "/api/tenants", {"id": "beta", "admin_email": "a@b.example", "plan": "gold"}),
+        InvalidInput,
+    ),
+    (
+        "existing tenant",
+        ("tenant", "create", "acme", "--email", "a@acme.example"),
+        ("POST", "/api/tenants", {"id": "acme", "admin_email": "a@acme.example"}),
+        Conflict,
+    ),
+    (
+        "platform domain",
+        ("tenant", "create", "beta", "--email", "a@b.example", "--domain", "shop.odoo.test"),
+        ("POST", "/api/tenants",
+         {"id": "beta", "admin_email": "a@b.example", "custom_domains": ["shop.odoo.test"]}),
+        InvalidInput,
+    ),
+    (
+        "version downgrade",
+        ("tenant", "update", "acme", "--odoo-version", "18.0"),
+        ("PATCH", "/api/tenants/acme", {"odoo_version": "18.0"}),
+        InvalidInput,
+    ),
+    (
+        "nothing to update",
+        ("tenant", "update", "acme"),
+        ("PATCH", "/api/tenants/acme", {}),
+        InvalidInput,
+    ),
+    (
+        "rollback to a missing revision",
+        ("tenant", "rollback", "acme", "7"),
+        ("POST", "/api/tenants/acme/rollback", {"revision": 7}),
+        NotFound,
+    ),
+    (
+        "rollback across an Odoo upgrade",
+        ("tenant", "rollback", "acme"),
+        ("POST", "/api/tenants/acme/rollback", {}),
+        InvalidInput,
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "request_", "kind"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_the_cli_and_the_api_refuse_alike_and_change_nothing(
+    both: Both,
+    args: tuple[str, ...],
+    request_: tuple[str, str, dict[str, Any]],
+    kind: type[SaasodooError],
+) -> None:
+    before = (dict(both.kube.namespaces), {k: list(v) for k, v in both.helm.releases.items()})
+    jobs = services_of(both.app).jobs
+    last = jobs.latest_for("acme")
+
+    code, stderr = _cli(*args)
+    method, path, body = request_
+    res = both.api.call(method, path, json=body)
+    answer = res.get_json()
+
+    assert (code, res.status_code) == (kind.exit_code, kind.http_status), (stderr, answer)
+    assert answer["message"] in stderr, (stderr, answer)
+    if kind is InvalidInput:
+        assert answer["fields"], answer
+        for f in answer["fields"]:
+            assert f"{f['field']}: {f['message']}" in stderr
+    # Nothing changed, nothing queued.
+    assert (both.kube.namespaces, both.helm.releases) == before
+    assert jobs.latest_for("acme") is last

@@ -1,0 +1,223 @@
+"""The lifecycle (saasodoo.tenants) against small fakes of Kube and Helm (tests/fakes.py):
+what each operation writes, and what its error paths leave behind (nothing half-created,
+the lock released, the previous spec restored)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from saasodoo.core.record import (
+    APPLIED_ANNOTATION,
+    OPERATION_ANNOTATION,
+    SUSPENDED_ANNOTATION,
+    applied_of,
+    spec_of,
+)
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.values import ADMIN_SECRET_NAME, get_path
+from saasodoo.domains import HostTaken
+from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.fakes import FakeHelm, FakeKube
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = Settings(base_domain="odoo.test")
+NS = "tenant-acme"
+KEY = (NS, "acme")
+
+
+@dataclass
+class World:
+    tenants: Tenants
+    kube: FakeKube
+    helm: FakeHelm
+
+    def annotations(self, ns: str = NS) -> dict[str, str]:
+        return dict(self.kube.namespaces[ns].annotations)
+
+    def recorded(self, ns: str = NS) -> TenantSpec:
+        found = self.kube.namespaces[ns]
+        return spec_of(found.annotations, found.labels, ns)
+
+    def claims(self) -> dict[str, str]:
+        """Claimed host -> holding tenant."""
+        return {cm.data["host"]: cm.data["tenant"] for cm in self.kube.configmaps.values()}
+
+
+@pytest.fixture
+def world() -> World:
+    kube, helm = FakeKube(), FakeHelm(SETTINGS)
+    return World(Tenants(SETTINGS, helm=helm, kube=kube), kube, helm)
+
+
+def spec(tenant_id: str = "acme", **fields: Any) -> TenantSpec:
+    return TenantSpec.parse(
+        {"id": tenant_id, "admin_email": "a@acme.example", "odoo_version": "18.0", **fields}
+    )
+
+
+def created(world: World, **fields: Any) -> World:
+    asyncio.run(world.tenants.create(spec(**fields), owner="u1"))
+    return world
+
+
+# -- create ------------------------------------------------------------------------------------
+
+
+def test_create_writes_namespace_secret_release_and_record(world: World) -> None:
+    tenant = asyncio.run(world.tenants.create(spec(), owner="u1"))
+    assert tenant.owner == "u1" and tenant.url == "https://acme.odoo.test"
+    assert (NS, ADMIN_SECRET_NAME) in world.kube.secrets
+    assert [r.revision.revision for r in world.helm.releases[KEY]] == [1]
+    annotations = world.annotations()
+    assert OPERATION_ANNOTATION not in annotations  # the create's lock is released
+    assert applied_of(annotations) is not None and applied_of(annotations).revision == 1  # type: ignore[union-attr]
+
+
+def test_create_refused_by_the_chart_leaves_nothing(world: World) -> None:
+    world.helm.fail_next = InvalidInput("the chart refused the values")
+    with pytest.raises(InvalidInput, match="chart refused"):
+        asyncio.run(world.tenants.create(spec(custom_domains=["shop.acme.example"])))
+    assert world.kube.namespaces == {} and world.claims() == {}
+    assert world.kube.calls[-1] == f"delete namespace {NS}"
+
+
+def test_a_failed_install_keeps_the_namespace_and_releases_the_lock(world: World) -> None:
+    world.helm.fail_next = HelmFailure("helm install timed out")
+    with pytest.raises(HelmFailure):
+        asyncio.run(world.tenants.create(spec()))
+    annotations = world.annotations()
+    assert OPERATION_ANNOTATION not in annotations and APPLIED_ANNOTATION not in annotations
+    assert world.recorded() == spec()  # ensure installs it later
+
+
+def test_create_of_a_taken_host_is_refused_before_any_write(world: World) -> None:
+    created(world, custom_domains=["shop.example.com"])
+    writes = list(world.kube.calls)
+    with pytest.raises(HostTaken, match=r"custom_domains\[0\]"):
+        asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))
+    assert world.kube.calls == writes and "tenant-beta" not in world.kube.namespaces
+
+
+def test_create_forgets_verified_domains(world: World) -> None:
+    fields: dict[str, Any] = {
+        "custom_domains": ["shop.example.com"],
+        "verified_domains": ["shop.example.com"],
+    }
+    tenant = asyncio.run(world.tenants.create(spec(**fields)))
+    assert tenant.spec.verified_domains == () and world.recorded().verified_domains == ()
+
+
+# -- update, suspend, resume ---------------------------------------------------------------
+
+
+def test_update_records_the_new_spec_and_releases_dropped_hosts(world: World) -> None:
+    created(world, custom_domains=["old.example.com"])
+    tenant = asyncio.run(world.tenants.update("acme", custom_domains=["new.example.com"]))
+    assert tenant.spec.custom_domains == ("new.example.com",)
+    assert world.recorded().custom_domains == ("new.example.com",)
+    assert world.claims() == {"new.example.com": "acme"}
+    assert world.helm.releases[KEY][-1].revision.description == "saasodoo: update custom_domains"
+
+
+def test_a_failed_update_restores_the_previous_spec_and_claims(world: World) -> None:
+    created(world, custom_domains=["old.example.com"])
+    world.helm.fail_next = HelmFailure("upgrade failed")
+    with pytest.raises(HelmFailure):
+        asyncio.run(
+            world.tenants.update("acme", plan="standard", custom_domains=["new.example.com"])
+        )
+    assert world.recorded() == spec(custom_domains=["old.example.com"])
+    assert OPERATION_ANNOTATION not in world.annotations()
+    assert world.claims() == {"old.example.com": "acme"}
+
+
+def test_update_refusals_come_before_any_change(world: World) -> None:
+    with pytest.raises(InvalidInput, match=r"nothing to update: \(changes\)"):
+        asyncio.run(world.tenants.update("nosuch"))  # no cluster read needed
+    with pytest.raises(NotFound, match="tenant 'nosuch' not found"):
+        asyncio.run(world.tenants.update("nosuch", plan="standard"))
+    created(world)
+    writes = list(world.kube.calls)
+    with pytest.raises(InvalidInput, match="plan"):
+        asyncio.run(world.tenants.update("acme", plan="gold"))
+    with pytest.raises(InvalidInput, match="odoo_version: cannot go from Odoo 18.0 back to 17.0"):
+        asyncio.run(world.tenants.update("acme", odoo_version="17.0"))
+    assert world.kube.calls == writes
+
+
+def test_suspend_and_resume_scale_odoo_and_keep_the_spec(world: World) -> None:
+    created(world, plan="standard")
+    asyncio.run(world.tenants.suspend("acme"))
+    assert world.annotations()[SUSPENDED_ANNOTATION] == "true"
+    assert get_path(world.helm.releases[KEY][-1].values, "odoo.replicas") == 0
+    assert world.recorded().plan == "standard"
+    asyncio.run(world.tenants.resume("acme"))
+    assert SUSPENDED_ANNOTATION not in world.annotations()
+    assert get_path(world.helm.releases[KEY][-1].values, "odoo.replicas") != 0
+
+
+def test_a_failed_suspend_leaves_the_tenant_running(world: World) -> None:
+    created(world)
+    world.helm.fail_next = HelmFailure("upgrade failed")
+    with pytest.raises(HelmFailure):
+        asyncio.run(world.tenants.suspend("acme"))
+    assert SUSPENDED_ANNOTATION not in world.annotations()
+    assert OPERATION_ANNOTATION not in world.annotations()
+
+
+# -- rollback -------------------------------------------------------------------------------------
+
+
+def test_rollback_returns_to_the_previous_revision_and_its_spec(world: World) -> None:
+    created(world)
+    asyncio.run(world.tenants.update("acme", plan="standard"))
+    tenant = asyncio.run(world.tenants.rollback("acme"))
+    assert tenant.spec.plan == "starter" and world.recorded().plan == "starter"
+    assert world.helm.commands[-1] == f"rollback {NS}/acme to 1"
+    assert applied_of(world.annotations()).revision == 3  # type: ignore[union-attr]
+
+
+def test_rollback_refusals(world: World) -> None:
+    created(world)
+    with pytest.raises(Conflict, match="no previous revision"):
+        asyncio.run(world.tenants.rollback("acme"))
+    with pytest.raises(NotFound, match=r"no revision 5 \(known: 1\)"):
+        asyncio.run(world.tenants.rollback("acme", 5))
+    asyncio.run(world.tenants.update("acme", odoo_version="19.0"))
+    with pytest.raises(InvalidInput, match="revision: cannot go from Odoo 19.0 back to 18.0"):
+        asyncio.run(world.tenants.rollback("acme", 1))
+    assert len(world.helm.releases[KEY]) == 2
+
+
+def test_a_failed_rollback_releases_the_lock(world: World) -> None:
+    created(world)
+    asyncio.run(world.tenants.update("acme", plan="standard"))
+    world.helm.fail_next = HelmFailure("rollback failed")
+    with pytest.raises(HelmFailure):
+        asyncio.run(world.tenants.rollback("acme", 1))
+    assert OPERATION_ANNOTATION not in world.annotations()
+    assert world.recorded().plan == "standard"
+
+
+# -- delete ---------------------------------------------------------------------------------------
+
+
+def test_delete_uninstalls_and_frees_the_hosts(world: World) -> None:
+    created(world, custom_domains=["shop.example.com"])
+    asyncio.run(world.tenants.delete("acme", final_backup=False, keep_volumes=True))
+    assert KEY not in world.helm.releases and NS not in world.kube.namespaces
+    assert world.claims() == {}
+    assert f"retain volumes {NS}" in world.kube.calls
+
+
+def test_delete_of_a_missing_tenant_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound, match="tenant 'nosuch' not found"):
+        asyncio.run(world.tenants.delete("nosuch", final_backup=False))
+    assert world.helm.commands == []
