@@ -5,11 +5,12 @@ storage of a tenant), ``jobs`` (Jobs built from the backup CronJob and followed 
 ``restore`` (the restore choreography: stop Odoo, run, recover, give the replicas back),
 ``results`` (what they report), ``importing`` (zips made elsewhere).
 
-``chart_backup`` is the chart's own ``files/backup.py`` (a symlink): the format and the
-retention rule the pods apply, imported rather than copied.
+``retention`` and ``dumpformat`` are the chart's own ``files/retention.py`` and
+``files/dumpformat.py`` (symlinks): the backup names and retention rule, and the dump's table
+checksums, that the pods apply, imported rather than copied. Nothing else of the chart's
+programs (the pg_dump driver, the S3 client, the CLI) is imported here.
 """
 
-from saasodoo.backups.chart_backup import KINDS, Entry, Policy, parse_name, retention
 from saasodoo.backups.jobs import job_from_cronjob
 from saasodoo.backups.results import (
     BackupInfo,
@@ -19,6 +20,7 @@ from saasodoo.backups.results import (
     RestoreResult,
     human_size,
 )
+from saasodoo.backups.retention import KINDS, Entry, Policy, parse_name, retention
 from saasodoo.backups.service import Backups, list_store, prune_store
 
 __all__ = [

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from saasodoo.backups import chart_backup as fmt
+from saasodoo.backups.retention import parse_name
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class BackupInfo:
 
     @classmethod
     def from_manifest(cls, name: str, manifest: dict[str, Any]) -> BackupInfo:
-        entry = fmt.parse_name(name)
+        entry = parse_name(name)
         stamp = entry.timestamp if entry else datetime.fromtimestamp(0, UTC)
         return cls(
             name=name,

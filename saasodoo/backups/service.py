@@ -24,7 +24,6 @@ from typing import Any
 
 from saasodoo.adapters.kube import Kube
 from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S3Store
-from saasodoo.backups import chart_backup as fmt
 from saasodoo.backups import importing
 from saasodoo.backups.jobs import (
     COMPONENT_LABEL,
@@ -43,6 +42,7 @@ from saasodoo.backups.results import (
     PruneResult,
     RestoreResult,
 )
+from saasodoo.backups.retention import KINDS, Policy, parse_name, retention
 from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
@@ -101,12 +101,12 @@ class Backups:
             raise NotFound(f"tenant '{tenant_id}' has no backup CronJob (backup.enabled=false?)")
         return items[0]
 
-    def policy(self, tenant_id: str, cronjob: dict[str, Any] | None = None) -> fmt.Policy:
+    def policy(self, tenant_id: str, cronjob: dict[str, Any] | None = None) -> Policy:
         """The tenant's retention policy, as its CronJob applies it."""
         container = backup_container(cronjob or self.cronjob(tenant_id))
         args = command_args(list(container.get("command") or []))
-        default = fmt.Policy()
-        return fmt.Policy(
+        default = Policy()
+        return Policy(
             daily=int(args.get("keep") or default.daily),
             weekly=int(args.get("keep-weekly") or default.weekly),
             monthly=int(args.get("keep-monthly") or default.monthly),
@@ -161,7 +161,7 @@ class Backups:
         return list_store(store)
 
     def prune(
-        self, tenant_id: str, policy: fmt.Policy | None = None, *, dry_run: bool = False
+        self, tenant_id: str, policy: Policy | None = None, *, dry_run: bool = False
     ) -> PruneResult:
         """Apply the retention policy (default: the tenant's) to its stored backups."""
         cronjob = self.cronjob(tenant_id)
@@ -180,7 +180,7 @@ class Backups:
     ) -> BackupResult:
         """An on-demand (or pre-update, final) backup: a Job from the tenant's CronJob,
         followed until done. The backup.py in it applies the retention afterwards."""
-        if kind not in fmt.KINDS or kind == "scheduled":
+        if kind not in KINDS or kind == "scheduled":
             raise InvalidInput(f"backup kind must be one of on-demand, pre-update, final: {kind}")
         cronjob = self.cronjob(tenant_id)
         body = job_from_cronjob(cronjob, job_name(cronjob, "manual"), purpose="backup", kind=kind)
@@ -314,15 +314,15 @@ def list_store(store: BackupStore) -> list[BackupInfo]:
     return sorted(out, key=lambda b: (b.timestamp, b.name))
 
 
-def prune_store(store: BackupStore, policy: fmt.Policy, dry_run: bool = False) -> PruneResult:
+def prune_store(store: BackupStore, policy: Policy, dry_run: bool = False) -> PruneResult:
     """Delete what the policy does not keep (the manifest first: the backup stops counting)."""
     names = set(store.names())
     entries = [
         e
-        for e in (fmt.parse_name(n) for n in names if n.endswith(".zip"))
+        for e in (parse_name(n) for n in names if n.endswith(".zip"))
         if e is not None and e.name + ".json" in names
     ]
-    keep = fmt.retention(entries, policy)
+    keep = retention(entries, policy)
     doomed = sorted(e.name for e in entries if e.name not in keep)
     if not dry_run:
         for name in doomed:
