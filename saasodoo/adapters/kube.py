@@ -17,6 +17,7 @@ import contextlib
 import copy
 import gzip
 import json
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -255,8 +256,10 @@ class Kube:
                 f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
             ) from None
         self.timeout = settings.kube_timeout
-        #: API requests made (for benchmarks and the no-op fleet pass checks).
+        #: API requests made (for benchmarks and the no-op fleet pass checks); counted under
+        #: a lock, since the fleet runs tenants in threads sharing this adapter.
         self.requests = 0
+        self._requests_lock = threading.Lock()
 
     @cached_property
     def core(self) -> client.CoreV1Api:
@@ -271,7 +274,8 @@ class Kube:
         return client.CustomObjectsApi(self.api)
 
     def _count(self) -> None:
-        self.requests += 1
+        with self._requests_lock:
+            self.requests += 1
 
     def get_json(
         self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
