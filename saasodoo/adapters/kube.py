@@ -298,6 +298,13 @@ class Kube:
             raise ApiException(status=resp.status, reason=resp.reason, body=data)
         return orjson.loads(data)
 
+    def list_items(self, what: str, path: str, selector: str) -> list[dict[str, Any]]:
+        """The items of the list at ``path`` matching the label selector ``selector``, as
+        parsed JSON; errors translated, naming ``what``."""
+        with translate(what):
+            doc = self.get_json(path, [("labelSelector", selector)])
+        return list(doc.get("items") or [])
+
     # -- namespaces ---------------------------------------------------------------
 
     def read_namespace(self, name: str) -> Namespace | None:
@@ -453,12 +460,9 @@ class Kube:
             return None
 
     def list_configmaps(self, namespace: str, selector: str) -> list[ConfigMap]:
-        with translate(f"list configmaps in {namespace}"):
-            doc = self.get_json(
-                f"/api/v1/namespaces/{quote(namespace)}/configmaps",
-                [("labelSelector", selector)],
-            )
-        return [ConfigMap.from_json(item) for item in doc.get("items") or []]
+        path = f"/api/v1/namespaces/{quote(namespace)}/configmaps"
+        items = self.list_items(f"list configmaps in {namespace}", path, selector)
+        return [ConfigMap.from_json(item) for item in items]
 
     def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
         """Delete it (only if its uid is still ``uid``, when given); False if it was gone
@@ -755,17 +759,14 @@ class Kube:
 
     def list_tenant_pods(self) -> list[Pod]:
         """Pods of every tenant (labelled with a tenant id), in every namespace."""
-        with translate("list tenant pods"):
-            doc = self.get_json("/api/v1/pods", [("labelSelector", TENANT_LABEL)])
-        return [Pod.from_json(item) for item in doc.get("items") or []]
+        items = self.list_items("list tenant pods", "/api/v1/pods", TENANT_LABEL)
+        return [Pod.from_json(item) for item in items]
 
     def list_pods(self, namespace: str, selector: str) -> list[Pod]:
         """Pods of ``namespace`` matching the label selector ``selector``."""
-        with translate(f"list pods of {namespace} ({selector})"):
-            doc = self.get_json(
-                f"/api/v1/namespaces/{quote(namespace)}/pods", [("labelSelector", selector)]
-            )
-        return [Pod.from_json(item) for item in doc.get("items") or []]
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods"
+        items = self.list_items(f"list pods of {namespace} ({selector})", path, selector)
+        return [Pod.from_json(item) for item in items]
 
     def pod_log(self, namespace: str, pod: str, container: str) -> str:
         """The log of one container of a pod, as text."""
@@ -788,24 +789,17 @@ class Kube:
 
     def list_deployments(self, namespace: str, selector: str) -> list[Deployment]:
         """Deployments of ``namespace`` matching the label selector ``selector``."""
-        with translate(f"list deployments of {namespace} ({selector})"):
-            doc = self.get_json(
-                f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments",
-                [("labelSelector", selector)],
-            )
-        return [Deployment.from_json(item) for item in doc.get("items") or []]
+        path = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments"
+        items = self.list_items(f"list deployments of {namespace} ({selector})", path, selector)
+        return [Deployment.from_json(item) for item in items]
 
     # -- cronjobs and jobs ------------------------------------------------------------
 
     def list_cronjobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """CronJobs of ``namespace`` matching ``selector``, as plain JSON objects (camelCase,
         as the API serves them): the backups clone their Job template whole."""
-        with translate(f"list CronJobs of {namespace} ({selector})"):
-            doc = self.get_json(
-                f"/apis/batch/v1/namespaces/{quote(namespace)}/cronjobs",
-                [("labelSelector", selector)],
-            )
-        return list(doc.get("items") or [])
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/cronjobs"
+        return self.list_items(f"list CronJobs of {namespace} ({selector})", path, selector)
 
     def create_job(self, body: dict[str, Any]) -> None:
         """Create the Job ``body`` (a plain JSON object) in its ``metadata.namespace``."""
@@ -824,12 +818,9 @@ class Kube:
 
     def list_jobs(self, namespace: str, selector: str) -> list[Job]:
         """Jobs of ``namespace`` matching the label selector ``selector``."""
-        with translate(f"list jobs of {namespace} ({selector})"):
-            doc = self.get_json(
-                f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs",
-                [("labelSelector", selector)],
-            )
-        return [Job.from_json(item) for item in doc.get("items") or []]
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
+        items = self.list_items(f"list jobs of {namespace} ({selector})", path, selector)
+        return [Job.from_json(item) for item in items]
 
 
 def _has_field(fields: dict[str, Any], path: tuple[str, ...]) -> bool:
