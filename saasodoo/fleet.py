@@ -4,16 +4,30 @@
 A tenant in sync costs no helm call: the fleet pass reads every namespace and every release
 head in two list requests, compares digests, and hands only the tenants that are not in sync
 to ``saasodoo.reconciler`` (one tenant's ensure loop). GitOps export is ``saasodoo.gitops``.
+
+Concurrency model: one tenant's operation is sequential and may block (the Kubernetes
+adapter is the synchronous official client; helm runs as an asyncio subprocess through
+pyhelm3). Tenants run side by side in ``TenantWorkers``: a bounded pool of threads
+(``concurrency`` of them), each running one tenant's coroutine to its end on an event loop
+of its own. So a slow API call stalls only its own tenant, and Kubernetes calls overlap as
+well as helm processes. The fleet's bookkeeping (results, canaries, the failure threshold)
+stays on the caller's event loop, where each tenant's result arrives; no state is shared
+between tenants' threads but the adapters (urllib3's pool and the helm client are
+thread-safe; ``Kube.requests`` is counted under a lock). Cancelling a fleet pass cancels the
+tenants' coroutines in their threads (pyhelm3 then terminates helm), as it did on one loop.
+The API's long operations run the same way (``saasodoo.api.jobs``: a bounded thread pool,
+``asyncio.run`` per job).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.core.reconcile import State
@@ -35,6 +49,43 @@ log = logging.getLogger(__name__)
 
 #: Namespace label that makes a tenant a canary of fleet upgrades.
 CANARY_LABEL = "saasodoo.dev/canary"
+
+T = TypeVar("T")
+
+
+class TenantWorkers:
+    """A bounded pool of threads, each running one tenant's coroutine on an event loop of its
+    own (see the module docstring). Use as a context manager: leaving it waits for the
+    threads."""
+
+    def __init__(self, size: int) -> None:
+        """``size``: how many tenants at most run at once (at least 1)."""
+        self.pool = ThreadPoolExecutor(max_workers=max(size, 1), thread_name_prefix="tenant")
+
+    def __enter__(self) -> TenantWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()`` run to its end in a thread of the pool, on that thread's event loop;
+        its result or exception. When the caller is cancelled, so is ``work``."""
+        started: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+        async def main() -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            started.append((asyncio.get_running_loop(), task))
+            return await work()
+
+        future = asyncio.get_running_loop().run_in_executor(self.pool, lambda: asyncio.run(main()))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            for loop, task in started:
+                loop.call_soon_threadsafe(task.cancel)
+            raise
 
 
 @dataclass
@@ -177,10 +228,10 @@ class Fleet:
         subjects = await self.subjects(tenant_ids, selector)
         if on_plan:
             on_plan(len(subjects))
-        limit = asyncio.Semaphore(concurrency or self.tenants.settings.concurrency)
+        size = concurrency or self.tenants.settings.concurrency
         results: list[EnsureResult] = []
 
-        async def one(subject: ObservedTenant) -> None:
+        async def one(workers: TenantWorkers, subject: ObservedTenant) -> None:
             state = self.reconciler.state_of(subject)
             if state is State.IN_SYNC and subject.observation.lock is None:
                 rel = subject.observation.release
@@ -188,14 +239,15 @@ class Fleet:
                     subject.spec.id, Outcome.UNCHANGED, revision=rel.revision if rel else None
                 )
             else:
-                async with limit:
-                    # Look closer (fresh status, history for failed heads) before acting.
-                    result = await self._safe_ensure(subject.spec.id, force)
+                # Look closer (fresh status, history for failed heads) before acting.
+                tid = subject.spec.id
+                result = await workers.run(lambda: self._safe_ensure(tid, force))
             results.append(result)
             if on_result:
                 on_result(result)
 
-        await asyncio.gather(*(one(s) for s in subjects))
+        with TenantWorkers(size) as workers:
+            await asyncio.gather(*(one(workers, s) for s in subjects))
         return FleetSummary(sorted(results, key=lambda r: r.tenant_id))
 
     async def _safe_ensure(self, tenant_id: str, force: bool) -> EnsureResult:
@@ -244,37 +296,45 @@ class Fleet:
             if on_result:
                 on_result(result)
 
-        for subject in canary:
-            if stopped:
-                done(_skipped(subject, stopped))
-                continue
-            result = await self._upgrade_one(subject, target, timeout, force)
-            done(result)
-            if result.outcome is Outcome.FAILED:
-                failures += 1
-                stopped = f"canary {subject.spec.id} failed"
-        limit = asyncio.Semaphore(concurrency or self.tenants.settings.concurrency)
+        size = concurrency or self.tenants.settings.concurrency
 
-        async def one(subject: ObservedTenant) -> None:
-            nonlocal failures, stopped
-            async with limit:
-                if stopped is None and failures > max_failures:
-                    stopped = f"{failures} failures, more than the {max_failures} allowed"
+        def upgrade_one(subject: ObservedTenant) -> Callable[[], Awaitable[EnsureResult]]:
+            return lambda: self._upgrade_one(subject, target, timeout, force)
+
+        with TenantWorkers(size) as workers:
+            for subject in canary:
                 if stopped:
                     done(_skipped(subject, stopped))
-                    return
-                result = await self._upgrade_one(subject, target, timeout, force)
+                    continue
+                result = await workers.run(upgrade_one(subject))
+                done(result)
                 if result.outcome is Outcome.FAILED:
                     failures += 1
-                done(result)
+                    stopped = f"canary {subject.spec.id} failed"
+            # The threshold is checked as each upgrade is about to start: the semaphore
+            # holds the others back until a thread is free.
+            limit = asyncio.Semaphore(max(size, 1))
 
-        if stopped:
-            for subject in rest:
-                done(_skipped(subject, stopped))
-        else:
-            await asyncio.gather(*(one(s) for s in rest))
-            if stopped is None and failures > max_failures:
-                stopped = f"{failures} failures, more than the {max_failures} allowed"
+            async def one(subject: ObservedTenant) -> None:
+                nonlocal failures, stopped
+                async with limit:
+                    if stopped is None and failures > max_failures:
+                        stopped = f"{failures} failures, more than the {max_failures} allowed"
+                    if stopped:
+                        done(_skipped(subject, stopped))
+                        return
+                    result = await workers.run(upgrade_one(subject))
+                    if result.outcome is Outcome.FAILED:
+                        failures += 1
+                    done(result)
+
+            if stopped:
+                for subject in rest:
+                    done(_skipped(subject, stopped))
+            else:
+                await asyncio.gather(*(one(s) for s in rest))
+                if stopped is None and failures > max_failures:
+                    stopped = f"{failures} failures, more than the {max_failures} allowed"
         return FleetSummary(sorted(results, key=lambda r: r.tenant_id), stopped)
 
     async def _upgrade_one(

@@ -603,10 +603,10 @@ class Tenants:
 
     def distribution(self) -> dict[str, list[str]]:
         """Tenants per node (from the nodes their pods run on); every node listed."""
-        nodes: dict[str, set[str]] = {n.metadata.name: set() for n in self.kube.list_nodes()}
+        nodes: dict[str, set[str]] = {n.name: set() for n in self.kube.list_nodes()}
         for pod in self.kube.list_tenant_pods():
-            node = pod.spec.node_name
-            tenant = (pod.metadata.labels or {}).get(TENANT_LABEL)
+            node = pod.node
+            tenant = pod.labels.get(TENANT_LABEL)
             if node and tenant:
                 nodes.setdefault(node, set()).add(tenant)
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
 from saasodoo.adapters.kube import Kube
 from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
+from saasodoo.core.values import parse_quantity
 from saasodoo.errors import NotFound
 
 

@@ -17,6 +17,7 @@ import contextlib
 import copy
 import gzip
 import json
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,115 @@ class ConfigMap:
         )
 
 
+@dataclass(frozen=True)
+class Node:
+    """What saasodoo reads of a node."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Node:
+        meta = obj.get("metadata") or {}
+        return cls(name=meta.get("name", ""), labels=meta.get("labels") or {})
+
+
+@dataclass(frozen=True)
+class Pod:
+    """What saasodoo reads of a pod."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Pending, Running, Succeeded, Failed or Unknown.
+    phase: str = ""
+    #: The node it is bound to ("" while unscheduled).
+    node: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Pod:
+        meta = obj.get("metadata") or {}
+        return cls(
+            name=meta.get("name", ""),
+            namespace=meta.get("namespace", ""),
+            labels=meta.get("labels") or {},
+            phase=(obj.get("status") or {}).get("phase") or "",
+            node=(obj.get("spec") or {}).get("nodeName") or "",
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What saasodoo reads of a Deployment (a restore scales Odoo's)."""
+
+    name: str
+    #: ``.spec.replicas`` (the API's default, 1, when unset).
+    replicas: int
+    generation: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Deployment:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        return cls(
+            name=meta.get("name", ""),
+            replicas=int(spec.get("replicas", 1) or 0),
+            generation=int(meta.get("generation") or 0),
+            annotations=meta.get("annotations") or {},
+        )
+
+
+@dataclass(frozen=True)
+class JobCondition:
+    """One of a Job's ``.status.conditions`` (type Complete, Failed, SuccessCriteriaMet...)."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What saasodoo reads of a Job it ran."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    conditions: tuple[JobCondition, ...] = ()
+    #: ``.status.completionTime`` is set (it succeeded).
+    completed: bool = False
+    #: Pods that failed (``.status.failed``).
+    failed: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Neither completed nor with a failed pod."""
+        return not self.completed and not self.failed
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Job:
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        return cls(
+            name=meta.get("name", ""),
+            labels=meta.get("labels") or {},
+            conditions=tuple(
+                JobCondition(
+                    type=str(c.get("type", "")),
+                    status=str(c.get("status", "")),
+                    reason=str(c.get("reason") or ""),
+                    message=str(c.get("message") or ""),
+                )
+                for c in status.get("conditions") or []
+            ),
+            completed=bool(status.get("completionTime")),
+            failed=int(status.get("failed") or 0),
+        )
+
+
 class Kube:
     """Typed access to the few API calls saasodoo makes."""
 
@@ -146,8 +256,10 @@ class Kube:
                 f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
             ) from None
         self.timeout = settings.kube_timeout
-        #: API requests made (for benchmarks and the no-op fleet pass checks).
+        #: API requests made (for benchmarks and the no-op fleet pass checks); counted under
+        #: a lock, since the fleet runs tenants in threads sharing this adapter.
         self.requests = 0
+        self._requests_lock = threading.Lock()
 
     @cached_property
     def core(self) -> client.CoreV1Api:
@@ -162,7 +274,8 @@ class Kube:
         return client.CustomObjectsApi(self.api)
 
     def _count(self) -> None:
-        self.requests += 1
+        with self._requests_lock:
+            self.requests += 1
 
     def get_json(
         self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
@@ -184,6 +297,13 @@ class Kube:
         if resp.status >= 400:
             raise ApiException(status=resp.status, reason=resp.reason, body=data)
         return orjson.loads(data)
+
+    def list_items(self, what: str, path: str, selector: str) -> list[dict[str, Any]]:
+        """The items of the list at ``path`` matching the label selector ``selector``, as
+        parsed JSON; errors translated, naming ``what``."""
+        with translate(what):
+            doc = self.get_json(path, [("labelSelector", selector)])
+        return list(doc.get("items") or [])
 
     # -- namespaces ---------------------------------------------------------------
 
@@ -340,12 +460,9 @@ class Kube:
             return None
 
     def list_configmaps(self, namespace: str, selector: str) -> list[ConfigMap]:
-        with translate(f"list configmaps in {namespace}"):
-            doc = self.get_json(
-                f"/api/v1/namespaces/{quote(namespace)}/configmaps",
-                [("labelSelector", selector)],
-            )
-        return [ConfigMap.from_json(item) for item in doc.get("items") or []]
+        path = f"/api/v1/namespaces/{quote(namespace)}/configmaps"
+        items = self.list_items(f"list configmaps in {namespace}", path, selector)
+        return [ConfigMap.from_json(item) for item in items]
 
     def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
         """Delete it (only if its uid is still ``uid``, when given); False if it was gone
@@ -381,6 +498,15 @@ class Kube:
         except Conflict:
             return False
         return True
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """The decoded value of ``key`` in Secret ``namespace/name``; None when the Secret
+        has no such key; NotFound when there is no such Secret. Never logged."""
+        with translate(f"read secret {namespace}/{name}"):
+            path = f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
+            secret = self.get_json(path)
+        raw = (secret.get("data") or {}).get(key)
+        return None if raw is None else base64.b64decode(raw).decode()
 
     # -- workloads ----------------------------------------------------------------
 
@@ -626,19 +752,75 @@ class Kube:
 
     # -- nodes and pods -------------------------------------------------------------
 
-    def list_nodes(self) -> list[client.V1Node]:
-        self._count()
+    def list_nodes(self) -> list[Node]:
         with translate("list nodes"):
-            return list(self.core.list_node(_request_timeout=self.timeout).items)
+            doc = self.get_json("/api/v1/nodes")
+        return [Node.from_json(item) for item in doc.get("items") or []]
 
-    def list_tenant_pods(self) -> list[client.V1Pod]:
+    def list_tenant_pods(self) -> list[Pod]:
+        """Pods of every tenant (labelled with a tenant id), in every namespace."""
+        items = self.list_items("list tenant pods", "/api/v1/pods", TENANT_LABEL)
+        return [Pod.from_json(item) for item in items]
+
+    def list_pods(self, namespace: str, selector: str) -> list[Pod]:
+        """Pods of ``namespace`` matching the label selector ``selector``."""
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods"
+        items = self.list_items(f"list pods of {namespace} ({selector})", path, selector)
+        return [Pod.from_json(item) for item in items]
+
+    def pod_log(self, namespace: str, pod: str, container: str) -> str:
+        """The log of one container of a pod, as text."""
         self._count()
-        with translate("list tenant pods"):
-            return list(
-                self.core.list_pod_for_all_namespaces(
-                    label_selector=TENANT_LABEL, _request_timeout=self.timeout
-                ).items
+        with translate(f"read log of pod {namespace}/{pod}"):
+            text = self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, _request_timeout=self.timeout
             )
+        return str(text)
+
+    def job_pod_logs(self, namespace: str, job: str, container: str) -> list[str]:
+        """The logs of ``container`` in each pod of Job ``job`` (selected by its
+        ``job-name`` label)."""
+        return [
+            self.pod_log(namespace, pod.name, container)
+            for pod in self.list_pods(namespace, f"job-name={job}")
+        ]
+
+    # -- deployments ----------------------------------------------------------------
+
+    def list_deployments(self, namespace: str, selector: str) -> list[Deployment]:
+        """Deployments of ``namespace`` matching the label selector ``selector``."""
+        path = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments"
+        items = self.list_items(f"list deployments of {namespace} ({selector})", path, selector)
+        return [Deployment.from_json(item) for item in items]
+
+    # -- cronjobs and jobs ------------------------------------------------------------
+
+    def list_cronjobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """CronJobs of ``namespace`` matching ``selector``, as plain JSON objects (camelCase,
+        as the API serves them): the backups clone their Job template whole."""
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/cronjobs"
+        return self.list_items(f"list CronJobs of {namespace} ({selector})", path, selector)
+
+    def create_job(self, body: dict[str, Any]) -> None:
+        """Create the Job ``body`` (a plain JSON object) in its ``metadata.namespace``."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        self._count()
+        with translate(f"create job {namespace}/{name}"):
+            client.BatchV1Api(self.api).create_namespaced_job(
+                namespace, body, _request_timeout=self.timeout
+            )
+
+    def read_job(self, namespace: str, name: str) -> Job:
+        """A Job's name, labels and status; NotFound if it is gone."""
+        with translate(f"read job {namespace}/{name}"):
+            path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}"
+            return Job.from_json(self.get_json(path))
+
+    def list_jobs(self, namespace: str, selector: str) -> list[Job]:
+        """Jobs of ``namespace`` matching the label selector ``selector``."""
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
+        items = self.list_items(f"list jobs of {namespace} ({selector})", path, selector)
+        return [Job.from_json(item) for item in items]
 
 
 def _has_field(fields: dict[str, Any], path: tuple[str, ...]) -> bool:

@@ -1,22 +1,27 @@
-"""Backups and restores of tenants: see ``saasodoo.backups.service``.
+"""Backups and restores of tenants.
 
-``chart_backup`` is the chart's own ``files/backup.py`` (a symlink): the format and the
-retention rule the pods apply, imported rather than copied.
+Rooms: ``service`` (the ``Backups`` facade: create, list, prune, verify, restore, import, the
+storage of a tenant), ``jobs`` (Jobs built from the backup CronJob and followed to their end),
+``restore`` (the restore choreography: stop Odoo, run, recover, give the replicas back),
+``results`` (what they report), ``importing`` (zips made elsewhere).
+
+``retention`` and ``dumpformat`` are the chart's own ``files/retention.py`` and
+``files/dumpformat.py`` (symlinks): the backup names and retention rule, and the dump's table
+checksums, that the pods apply, imported rather than copied. Nothing else of the chart's
+programs (the pg_dump driver, the S3 client, the CLI) is imported here.
 """
 
-from saasodoo.backups.chart_backup import KINDS, Entry, Policy, parse_name, retention
-from saasodoo.backups.service import (
+from saasodoo.backups.jobs import job_from_cronjob
+from saasodoo.backups.results import (
     BackupInfo,
     BackupResult,
-    Backups,
     JobOutcome,
     PruneResult,
     RestoreResult,
     human_size,
-    job_from_cronjob,
-    list_store,
-    prune_store,
 )
+from saasodoo.backups.retention import KINDS, Entry, Policy, parse_name, retention
+from saasodoo.backups.service import Backups, list_store, prune_store
 
 __all__ = [
     "KINDS",

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saasodoo.backups import chart_backup as fmt
+from saasodoo.backups.dumpformat import CHUNK, COPY_RE, FORMAT_VERSION, DumpScanner, LineFeed
+from saasodoo.backups.retention import STAMP_FORMAT
 from saasodoo.errors import InvalidInput
 
 #: Default upper bound of an imported zip (bytes).
@@ -131,7 +132,7 @@ class Prepared:
     manifest: dict[str, Any]
 
 
-class DumpChecker(fmt.LineFeed):
+class DumpChecker(LineFeed):
     """Follows plain pg_dump output and collects what the tenant's role may not run."""
 
     def __init__(self) -> None:
@@ -145,7 +146,7 @@ class DumpChecker(fmt.LineFeed):
         if self._in_copy:
             self._in_copy = line != b"\\."
             return
-        if fmt.COPY_RE.match(line):
+        if COPY_RE.match(line):
             self._in_copy = True
             return
         if backslash_command(line):
@@ -285,7 +286,7 @@ def prepare(
     _check_size(source.stat().st_size, label, max_bytes)
     _check_directory(source, label, max_entries)
     now = now or datetime.datetime.now(datetime.UTC)
-    name = f"{now.strftime(fmt.STAMP_FORMAT)}-on-demand.zip"
+    name = f"{now.strftime(STAMP_FORMAT)}-on-demand.zip"
     target = work / f".{name}.partial"
     try:
         with zipfile.ZipFile(source) as zf:
@@ -302,7 +303,7 @@ def prepare(
     ours: dict[str, Any] = {key: manifest[key] for key in ODOO_FIELDS if key in manifest}
     ours.update(
         {
-            "saasodoo": fmt.FORMAT_VERSION,
+            "saasodoo": FORMAT_VERSION,
             "tenant": tenant,
             "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "kind": "on-demand",
@@ -339,14 +340,14 @@ def _rewrite(
             )
         return block
 
-    scanner = fmt.DumpScanner()
+    scanner = DumpScanner()
     checker = DumpChecker()
     digest = hashlib.sha256()
     size = 0
     files: dict[str, dict[str, Any]] = {}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         with zf.open("dump.sql") as src, out.open("dump.sql", "w", force_zip64=True) as dst:
-            for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
+            for block in iter(lambda: count(src.read(CHUNK)), b""):
                 dst.write(block)
                 digest.update(block)
                 scanner.feed(block)
@@ -367,7 +368,7 @@ def _rewrite(
                 raise InvalidInput(f"zip: {label}: unsafe path {info.filename!r}")
             file_digest = hashlib.sha256()
             with zf.open(info) as src, out.open(info.filename, "w", force_zip64=True) as dst:
-                for block in iter(lambda: count(src.read(fmt.CHUNK)), b""):
+                for block in iter(lambda: count(src.read(CHUNK)), b""):
                     dst.write(block)
                     file_digest.update(block)
             files[relative] = {"size": info.file_size, "sha256": file_digest.hexdigest()}

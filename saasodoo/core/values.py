@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from saasodoo.core.plans import Catalog
@@ -210,6 +211,34 @@ def parse_size(quantity: str) -> int:
     if unit not in _UNITS or not number:
         raise ValueError(f"not a storage quantity: {quantity!r}")
     return int(float(number) * _UNITS[unit])
+
+
+#: Exponents of the quantity suffixes (``k``/``Ki`` is 1, ``M``/``Mi`` 2, ...; ``m`` -1).
+_QUANTITY_EXPONENTS = {"n": -3, "u": -2, "m": -1, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4,
+                       "P": 5, "E": 6}  # fmt: skip
+
+
+def parse_quantity(quantity: str | int | float | Decimal) -> Decimal:
+    """The exact value of a Kubernetes quantity: ``250m`` is 0.25, ``1Gi`` 1073741824,
+    ``2k`` 2000 (decimal SI suffixes n u m k M G T P E, binary Ki Mi Gi Ti Pi Ei; ``1e3``
+    forms are read as numbers). ValueError for anything else (``1ki``, ``1KiB``, ``x``)."""
+    if isinstance(quantity, (int, float, Decimal)):
+        return Decimal(quantity)
+    text = str(quantity).strip()
+    number, base, suffix = text, 1000, ""
+    if len(text) >= 2 and text[-1] == "i" and text[-2] in "KMGTPE":
+        number, base, suffix = text[:-2], 1024, text[-2]
+    elif text and text[-1] in _QUANTITY_EXPONENTS:
+        number, suffix = text[:-1], text[-1]
+    try:
+        value = Decimal(number)
+    except InvalidOperation:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    if not suffix:
+        return value
+    return value * Decimal(base) ** _QUANTITY_EXPONENTS[suffix]
 
 
 def validate_against_schema(

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from saasodoo.backups import Backups, Policy
-from saasodoo.backups.service import JOB_LABEL, REPLICAS_ANNOTATION, JobOutcome
+from saasodoo.backups import Backups, JobOutcome, Policy
+from saasodoo.backups.jobs import JOB_LABEL
+from saasodoo.backups.restore import REPLICAS_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings

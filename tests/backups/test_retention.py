@@ -1,5 +1,5 @@
-"""The retention decision (the chart's backup.py, imported by saasodoo): pure, table-tested;
-and the Job saasodoo makes from a backup CronJob."""
+"""The retention decision (the chart's files/retention.py, imported by saasodoo): pure,
+table-tested; and the Job saasodoo makes from a backup CronJob."""
 
 from __future__ import annotations
 

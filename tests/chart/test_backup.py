@@ -75,10 +75,14 @@ def test_backup_dumps_its_database_and_filestore_to_its_volume(
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
     # Its own ConfigMap: backup.py and restore.py (saasodoo's restore and verify Jobs swap the
-    # command of this pod template), exactly as in files/.
+    # command of this pod template) and the modules both import, exactly as in files/; the
+    # Odoo pod's scripts ConfigMap holds none of them.
     scripts = one(default_docs, "ConfigMap", "acme-odoo-tenant-backup-scripts")["data"]
-    assert scripts["backup.py"] == (CHART / "files" / "backup.py").read_text()
-    assert scripts["restore.py"] == (CHART / "files" / "restore.py").read_text()
+    programs = ("backup.py", "restore.py", "retention.py", "dumpformat.py")
+    for name in programs:
+        assert scripts[name] == (CHART / "files" / name).read_text()
+    odoo_scripts = one(default_docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]
+    assert "odoo-init.py" in odoo_scripts and not set(programs) & set(odoo_scripts)
     assert volumes["scripts"]["configMap"] == {"name": "acme-odoo-tenant-backup-scripts"}
     assert "--tenant=acme" in backup["command"] and "--dest=/backups" in backup["command"]
     assert variables["BACKUP_KIND"] == "scheduled"

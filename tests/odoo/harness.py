@@ -35,7 +35,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -577,28 +576,27 @@ def start_manager(harness: Harness, master: str) -> OdooProcess:
 
 
 class _SecretReader:
-    """The one Secret read saasodoo's restore makes: the database Secret's superuser key."""
+    """The one Secret read saasodoo's restore Job makes (``Kube.read_secret_value``): the
+    database Secret's superuser key."""
 
     def __init__(self, data: dict[str, str]) -> None:
         self.data = data
 
-    def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> Any:
-        return SimpleNamespace(data={k: b64(v.encode()) for k, v in self.data.items()})
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return self.data.get(key)
 
 
 def run_restore_job(
     tenant: Tenant, docs: list[dict[str, Any]], zip_name: str, *, drop_previous: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """The Job `saasodoo backup restore` creates from the tenant's CronJob (restore.py), run."""
-    from saasodoo.backups.service import Backups
-    from saasodoo.settings import Settings
+    from saasodoo.backups.jobs import JobRunner
 
     cronjob = copy.deepcopy(one(docs, "CronJob"))
     cronjob["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
     secrets = {k: v for (name, k), v in tenant.secrets(docs).items() if name == DB_SECRET}
-    kube = SimpleNamespace(core=_SecretReader(secrets), timeout=30)
-    service = Backups(Settings(), kube=kube)  # type: ignore[arg-type]
-    job = service._restore_job(
+    jobs = JobRunner(_SecretReader(secrets))  # type: ignore[arg-type]
+    job = jobs.restore_job(
         tenant.id, cronjob, zip_name, mode="restore", drop_previous=drop_previous
     )
     return tenant.local_pod(docs, job).run_job("backup", timeout=900)

@@ -7,7 +7,7 @@
   test_config.py), so this check starts a separate, test-only Odoo with list_db = True and a
   role allowed to create databases (`odoo_manager`): its odoo.conf is written here, not by the
   chart.
-- The restore is the Job saasodoo makes from the CronJob (`Backups._restore_job`, as
+- The restore is the Job saasodoo makes from the CronJob (`JobRunner.restore_job`, as
   `saasodoo backup restore` creates it) running files/restore.py; afterwards the tenant's own
   Odoo, started from the rendered pod, serves the same records and attachment contents over
   JSON-RPC.

@@ -1,24 +1,19 @@
-"""Which replicas a restore gives Odoo back (``_replicas_before``): the Deployment's own, or the
+"""Which replicas a restore gives Odoo back (``replicas_before``): the Deployment's own, or the
 note a failed restore left when it kept Odoo stopped, if nothing changed the Deployment since."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 
-from saasodoo.backups.service import REPLICAS_ANNOTATION, _replicas_before
+from saasodoo.adapters.kube import Deployment
+from saasodoo.backups.restore import REPLICAS_ANNOTATION, replicas_before
 
 pytestmark = pytest.mark.unit
 
 
-def deployment(replicas: int, generation: int, note: str | None = None) -> Any:
-    annotations = {REPLICAS_ANNOTATION: note} if note is not None else None
-    return SimpleNamespace(
-        spec=SimpleNamespace(replicas=replicas),
-        metadata=SimpleNamespace(generation=generation, annotations=annotations),
-    )
+def deployment(replicas: int, generation: int, note: str | None = None) -> Deployment:
+    annotations = {REPLICAS_ANNOTATION: note} if note is not None else {}
+    return Deployment("odoo", replicas, generation, annotations)
 
 
 @pytest.mark.parametrize(
@@ -35,4 +30,4 @@ def deployment(replicas: int, generation: int, note: str | None = None) -> Any:
 )
 def test_replicas_to_give_back(replicas: int, generation: int, note: str | None,
                                expected: int) -> None:  # fmt: skip
-    assert _replicas_before(deployment(replicas, generation, note)) == expected
+    assert replicas_before(deployment(replicas, generation, note)) == expected

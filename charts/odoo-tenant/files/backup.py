@@ -51,18 +51,20 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (read-only in the pod)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The two contracts shared with saasodoo's control plane, mounted beside this script: the
+# backup names and the retention rule; the dump's table checksums and the manifest version.
+from dumpformat import CHUNK, FORMAT_VERSION, DumpScanner  # noqa: E402
+from retention import KINDS, STAMP_FORMAT, Entry, Policy, parse_name, retention  # noqa: E402
+
 PG_DUMP = os.environ.get("PG_DUMP", "pg_dump")
 PSQL = os.environ.get("PSQL", "psql")
-KINDS = ("scheduled", "on-demand", "pre-update", "final")
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z-]+)\.zip$")
-CHUNK = 1 << 20
-FORMAT_VERSION = 1
 UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 
 
@@ -241,74 +243,6 @@ def version_info(version: str) -> list[Any]:
     return [parts[0], parts[1], 0, "final", 0, ""]
 
 
-class RowSum:
-    """Order-independent checksum of a table's rows: the sum of each row's SHA-256 (mod 2^256)."""
-
-    MOD = 1 << 256
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.total = 0
-
-    def add(self, line: bytes) -> None:
-        self.rows += 1
-        self.total = (self.total + int.from_bytes(hashlib.sha256(line).digest(), "big")) % self.MOD
-
-    def hexdigest(self) -> str:
-        return f"{self.total:064x}"
-
-
-COPY_RE = re.compile(rb"^COPY (?P<table>\S+) \(.*\) FROM stdin;$")
-
-
-class LineFeed:
-    """Splits a byte stream fed in chunks into lines and hands each to ``_line`` (without its
-    newline); ``close`` hands over the last line when the stream did not end with one."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, data: bytes) -> None:
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._line(line)
-
-    def close(self) -> None:
-        if self._pending:
-            self._line(self._pending)
-            self._pending = b""
-
-    def _line(self, line: bytes) -> None:
-        raise NotImplementedError
-
-
-class DumpScanner(LineFeed):
-    """Follows plain pg_dump output and checksums each table's COPY data."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, RowSum] = {}
-        self._current: RowSum | None = None
-
-    def _line(self, line: bytes) -> None:
-        if self._current is not None:
-            if line == b"\\.":
-                self._current = None
-            else:
-                self._current.add(line)
-            return
-        match = COPY_RE.match(line)
-        if match:
-            self._current = self.tables.setdefault(match["table"].decode(), RowSum())
-
-    def result(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: {"rows": s.rows, "sha256sum": s.hexdigest()}
-            for name, s in sorted(self.tables.items())
-        }
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -442,74 +376,6 @@ def _zip_member_sha256(zf: zipfile.ZipFile, name: str) -> str:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# -- retention --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
-    weeks and `monthly` months that have backups (borg's rules: a backup kept by an earlier
-    rule does not count for a later one), plus the newest `pre_update` pre-update backups.
-    `final` backups are never pruned."""
-
-    daily: int = 7
-    weekly: int = 4
-    monthly: int = 3
-    pre_update: int = 3
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A stored backup as retention sees it."""
-
-    name: str
-    timestamp: datetime.datetime
-    kind: str
-
-
-def parse_name(name: str) -> Entry | None:
-    """The Entry of a zip's base name `<stamp>-<kind>.zip`; None for anything else."""
-    match = NAME_RE.match(name)
-    if not match or match["kind"] not in KINDS:
-        return None
-    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
-    return Entry(name, stamp, match["kind"])
-
-
-def retention(entries: Iterable[Entry], policy: Policy) -> dict[str, str]:
-    """Which backups to keep, each with the rule that keeps it; every other one may go."""
-    ordered = sorted(entries, key=lambda e: (e.timestamp, e.name), reverse=True)
-    keep: dict[str, str] = {}
-    for entry in ordered:
-        if entry.kind == "final":
-            keep[entry.name] = "final"
-    pre = [e for e in ordered if e.kind == "pre-update"]
-    for entry in pre[: max(policy.pre_update, 0)]:
-        keep[entry.name] = "pre-update"
-    regular = [e for e in ordered if e.kind in ("scheduled", "on-demand")]
-    rules: list[tuple[str, int, Any]] = [
-        ("daily", policy.daily, lambda t: t.date()),
-        ("weekly", policy.weekly, lambda t: t.isocalendar()[:2]),
-        ("monthly", policy.monthly, lambda t: (t.year, t.month)),
-    ]
-    for rule, count, period in rules:
-        # borg's prune_split: the newest backup of each period, newest periods first; one
-        # already kept by an earlier rule covers its period without counting for this rule.
-        last: Any = None
-        kept = 0
-        for entry in regular:
-            if kept >= count:
-                break
-            key = period(entry.timestamp)
-            if key == last:
-                continue
-            last = key
-            if entry.name not in keep:
-                keep[entry.name] = rule
-                kept += 1
-    return keep
 
 
 # -- storage ----------------------------------------------------------------------------

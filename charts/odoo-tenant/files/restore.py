@@ -59,6 +59,7 @@ from typing import IO, Any
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (read-only in the pod)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backup as fmt  # noqa: E402  (the sibling script, mounted beside this one)
+import dumpformat  # noqa: E402  (the dump's table checksums, shared with backup.py)
 
 MAX_IDENT = 63
 UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
@@ -209,7 +210,7 @@ class DumpFilter:
         if self.in_copy:
             self.in_copy = line != b"\\."
             return line + b"\n"
-        if fmt.COPY_RE.match(line):
+        if dumpformat.COPY_RE.match(line):
             self.in_copy = True
         elif line.startswith(self.SKIP):
             return b"-- (skipped by restore) " + line + b"\n"
@@ -237,7 +238,7 @@ def load_dump(zf: zipfile.ZipFile, database: str) -> None:
         filt = DumpFilter(psql.stdin)
         try:
             psql.stdin.write(b"\\restrict " + secrets.token_hex(32).encode() + b"\n")
-            for block in iter(lambda: dump.read(fmt.CHUNK), b""):
+            for block in iter(lambda: dump.read(dumpformat.CHUNK), b""):
                 filt.feed(block)
             filt.close()
             psql.stdin.close()
@@ -253,7 +254,7 @@ def table_sums(database: str, tables: list[str]) -> dict[str, dict[str, Any]]:
     env = dict(os.environ, PGDATABASE=database)
     out: dict[str, dict[str, Any]] = {}
     for table in tables:
-        rows = fmt.RowSum()
+        rows = dumpformat.RowSum()
         with subprocess.Popen(
             [fmt.PSQL, "--no-psqlrc", "-X", "-v", "ON_ERROR_STOP=1", "-c",
              f"COPY {table} TO STDOUT"],
@@ -280,7 +281,7 @@ def unpack_filestore(zf: zipfile.ZipFile, target: Path) -> None:
             raise fmt.BackupError(f"unsafe path in the zip: {info.filename}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         with zf.open(info) as src, dest.open("wb") as out:
-            shutil.copyfileobj(src, out, fmt.CHUNK)
+            shutil.copyfileobj(src, out, dumpformat.CHUNK)
 
 
 def check_copy(manifest: dict[str, Any], database: str, filestore: Path | None) -> list[str]:

@@ -1,0 +1,87 @@
+"""The backups' names and their retention rule: the contract between the chart's backup.py
+(which applies it after each backup) and saasodoo's control plane (which lists and prunes with
+it); the control plane imports this very file (``saasodoo/backups/retention.py`` is a symlink
+to it), so both sides decide the same way.
+
+Standard library only, Python 3.10 (it runs in the Odoo image beside backup.py). A backup is
+``<stamp>-<kind>.zip`` (stamp ``%Y%m%dT%H%M%SZ``, UTC; kind one of ``KINDS``) with its manifest
+``<same>.json``, written last.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("scheduled", "on-demand", "pre-update", "final")
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z-]+)\.zip$")
+UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
+    weeks and `monthly` months that have backups (borg's rules: a backup kept by an earlier
+    rule does not count for a later one), plus the newest `pre_update` pre-update backups.
+    `final` backups are never pruned."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 3
+    pre_update: int = 3
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored backup as retention sees it."""
+
+    name: str
+    timestamp: datetime.datetime
+    kind: str
+
+
+def parse_name(name: str) -> Entry | None:
+    """The Entry of a zip's base name `<stamp>-<kind>.zip`; None for anything else."""
+    match = NAME_RE.match(name)
+    if not match or match["kind"] not in KINDS:
+        return None
+    stamp = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+    return Entry(name, stamp, match["kind"])
+
+
+def retention(entries: Iterable[Entry], policy: Policy) -> dict[str, str]:
+    """Which backups to keep, each with the rule that keeps it; every other one may go."""
+    ordered = sorted(entries, key=lambda e: (e.timestamp, e.name), reverse=True)
+    keep: dict[str, str] = {}
+    for entry in ordered:
+        if entry.kind == "final":
+            keep[entry.name] = "final"
+    pre = [e for e in ordered if e.kind == "pre-update"]
+    for entry in pre[: max(policy.pre_update, 0)]:
+        keep[entry.name] = "pre-update"
+    regular = [e for e in ordered if e.kind in ("scheduled", "on-demand")]
+    rules: list[tuple[str, int, Any]] = [
+        ("daily", policy.daily, lambda t: t.date()),
+        ("weekly", policy.weekly, lambda t: t.isocalendar()[:2]),
+        ("monthly", policy.monthly, lambda t: (t.year, t.month)),
+    ]
+    for rule, count, period in rules:
+        # borg's prune_split: the newest backup of each period, newest periods first; one
+        # already kept by an earlier rule covers its period without counting for this rule.
+        last: Any = None
+        kept = 0
+        for entry in regular:
+            if kept >= count:
+                break
+            key = period(entry.timestamp)
+            if key == last:
+                continue
+            last = key
+            if entry.name not in keep:
+                keep[entry.name] = rule
+                kept += 1
+    return keep

@@ -1,1 +1,0 @@
-../../charts/odoo-tenant/files/backup.py

@@ -1,0 +1,1 @@
+../../charts/odoo-tenant/files/dumpformat.py

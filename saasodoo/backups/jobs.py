@@ -1,0 +1,255 @@
+"""The Jobs of the backups: built from the tenant's backup CronJob and followed to their end.
+
+Every Job is the one ``kubectl create job --from=cronjob/...`` makes from the tenant's backup
+CronJob (its pod template: image, identity, volumes, node, NetworkPolicy), with only the
+command or the backup kind changed: a backup (``backup.py``), or ``restore.py`` in one of its
+modes (restore, verify, recover). All cluster calls go through ``saasodoo.adapters.kube``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from saasodoo.adapters.kube import Kube
+from saasodoo.backups.results import JobOutcome
+from saasodoo.core.limits import load_json
+from saasodoo.errors import SaasodooError, TransientClusterError
+
+log = logging.getLogger(__name__)
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+#: On the Jobs saasodoo runs (and their pods): what for (backup, restore, verify, recover).
+JOB_LABEL = "saasodoo.dev/backup-job"
+KIND_ANNOTATION = "saasodoo.dev/backup-kind"
+#: Where the chart mounts its programs (backup.py, restore.py) in the backup pod.
+SCRIPTS = "/opt/odoo-tenant"
+
+RestoreMode = Literal["restore", "verify", "recover"]
+
+
+def container_of(pod_spec: dict[str, Any], name: str = "backup") -> dict[str, Any]:
+    """The container ``name`` of a pod spec (a copy); SaasodooError if there is none."""
+    for c in pod_spec.get("containers") or []:
+        if c.get("name") == name:
+            return dict(c)
+    raise SaasodooError(f"the backup CronJob has no container {name!r}")
+
+
+def backup_container(cronjob: dict[str, Any]) -> dict[str, Any]:
+    """The ``backup`` container of the CronJob's pod template."""
+    return container_of(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def command_args(command: list[str]) -> dict[str, str]:
+    """`--key=value` and `--flag` arguments of a command, as a dict (a flag's value is "")."""
+    out: dict[str, str] = {}
+    for part in command:
+        if part.startswith("--"):
+            key, _, value = part[2:].partition("=")
+            out[key] = value
+    return out
+
+
+def _set_env(container: dict[str, Any], name: str, value: dict[str, Any]) -> None:
+    env = [e for e in container.get("env") or [] if e.get("name") != name]
+    env.append({"name": name, **value})
+    container["env"] = env
+
+
+def job_from_cronjob(
+    cronjob: dict[str, Any],
+    name: str,
+    *,
+    purpose: str,
+    kind: str | None = None,
+    command: list[str] | None = None,
+    writable_filestore: bool = False,
+    drop_affinity: bool = False,
+    extra_env: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The Job ``kubectl create job --from=cronjob/<name>`` creates (labels and annotations of
+    the job template, ``cronjob.kubernetes.io/instantiate: manual``, the CronJob as controller
+    owner), changed only as asked: the backup kind, the command, the filestore writable."""
+    template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
+    meta = template.get("metadata") or {}
+    spec: dict[str, Any] = template["spec"]
+    labels = {**(meta.get("labels") or {}), JOB_LABEL: purpose}
+    annotations = {**(meta.get("annotations") or {}), "cronjob.kubernetes.io/instantiate": "manual"}
+    if kind:
+        annotations[KIND_ANNOTATION] = kind
+    pod = spec["template"]["spec"]
+    containers = []
+    for c in pod["containers"]:
+        if c.get("name") == "backup":
+            c = copy.deepcopy(c)
+            if kind:
+                _set_env(c, "BACKUP_KIND", {"value": kind})
+            if command is not None:
+                c["command"] = command
+            for env in extra_env or []:
+                _set_env(c, env["name"], {k: v for k, v in env.items() if k != "name"})
+            if writable_filestore:
+                for mount in c.get("volumeMounts") or []:
+                    if mount.get("name") == "filestore":
+                        mount["readOnly"] = False
+        containers.append(c)
+    pod["containers"] = containers
+    if writable_filestore:
+        for volume in pod.get("volumes") or []:
+            claim = volume.get("persistentVolumeClaim")
+            if volume.get("name") == "filestore" and claim:
+                claim["readOnly"] = False
+    if drop_affinity and pod.get("affinity"):
+        pod["affinity"].pop("podAffinity", None)
+        if not pod["affinity"]:
+            del pod["affinity"]
+    spec["template"].setdefault("metadata", {}).setdefault("labels", {})[JOB_LABEL] = purpose
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": cronjob["metadata"]["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": cronjob["metadata"]["name"],
+                    "uid": cronjob["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def job_name(cronjob: dict[str, Any], tag: str) -> str:
+    """A fresh Job name: the CronJob's (at most 40 characters), ``tag``, a millisecond stamp."""
+    base = str(cronjob["metadata"]["name"])[:40].rstrip("-")
+    return f"{base}-{tag}-{int(time.time() * 1000) % 10**10}"
+
+
+def job_timeout(cronjob: dict[str, Any], timeout: float | None) -> float:
+    """Seconds to follow a Job: ``timeout``, else the CronJob's activeDeadlineSeconds (default
+    3600) plus a minute."""
+    if timeout is not None:
+        return timeout
+    deadline = cronjob["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds") or 3600
+    return float(deadline) + 60
+
+
+class JobRunner:
+    """Builds the restore Jobs (which read the database Secret) and runs Jobs to their end."""
+
+    def __init__(self, kube: Kube, *, poll_seconds: float = 1.0) -> None:
+        self.kube = kube
+        self.poll_seconds = poll_seconds
+
+    def run(self, body: dict[str, Any], *, timeout: float) -> JobOutcome:
+        """Create the Job and follow it until it completes or fails; TransientClusterError
+        after ``timeout`` seconds (the Job keeps running)."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        started = datetime.now(UTC)
+        self.kube.create_job(body)
+        log.info("job %s/%s created", namespace, name)
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.kube.read_job(namespace, name)
+            for cond in job.conditions:
+                if cond.status != "True":
+                    continue
+                if cond.type in ("Complete", "SuccessCriteriaMet"):
+                    return JobOutcome(
+                        name, True, cond.reason or "Complete", started, datetime.now(UTC),
+                        self.result(namespace, name),
+                    )  # fmt: skip
+                if cond.type in ("Failed", "FailureTarget"):
+                    reason = f"{cond.reason or 'Failed'}: {cond.message or ''}".strip(": ")
+                    return JobOutcome(
+                        name, False, reason, started, datetime.now(UTC),
+                        self.result(namespace, name),
+                    )  # fmt: skip
+            if time.monotonic() > deadline:
+                raise TransientClusterError(
+                    f"job {namespace}/{name} not finished after {timeout:.0f}s; still running"
+                )
+            time.sleep(self.poll_seconds)
+
+    def result(self, namespace: str, job: str) -> dict[str, Any] | None:
+        """The `RESULT {...}` line of the Job's pod log, if the log can be read."""
+        try:
+            for text in self.kube.job_pod_logs(namespace, job, "backup"):
+                for line in reversed(text.splitlines()):
+                    if line.startswith("RESULT "):
+                        result: dict[str, Any] = load_json(line.removeprefix("RESULT "), "RESULT")
+                        return result
+        except Exception:  # noqa: BLE001 - logs are a bonus (none on a simulated cluster)
+            log.debug("no log for job %s/%s", namespace, job, exc_info=True)
+        return None
+
+    def restore_job(
+        self,
+        tenant_id: str,
+        cronjob: dict[str, Any],
+        backup: str | None,
+        *,
+        mode: RestoreMode,
+        drop_previous: bool = False,
+    ) -> dict[str, Any]:
+        """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
+        a scratch database beside the running Odoo) or ``recover`` (finish or undo a restore
+        that was killed, see restore.py)."""
+        container = backup_container(cronjob)
+        args = command_args(list(container.get("command") or []))
+        command = ["python3", f"{SCRIPTS}/restore.py"]
+        command += ["--s3"] if "s3" in args else [f"--dest={args.get('dest') or '/backups'}"]
+        command += [f"--tenant={args.get('tenant') or tenant_id}", "--work=/backups"]
+        if "filestore" in args:
+            command.append(f"--filestore={args['filestore']}")
+        if backup:
+            command.append(f"--backup={backup}")
+        if mode == "verify":
+            command.append("--verify-only")
+        elif mode == "recover":
+            command.append("--recover")
+        if drop_previous:
+            command.append("--drop-previous")
+        extra = self.admin_env(cronjob["metadata"]["namespace"], container)
+        job = job_from_cronjob(
+            cronjob,
+            job_name(cronjob, mode),
+            purpose=mode,
+            command=command,
+            writable_filestore=mode != "verify",
+            # Odoo is scaled to zero for a restore: no pod to be next to; the volume's own
+            # node affinity still puts the Job where the RWO filestore is.
+            drop_affinity=mode != "verify",
+            extra_env=extra,
+        )
+        job["spec"]["backoffLimit"] = 0
+        return job
+
+    def admin_env(self, namespace: str, container: dict[str, Any]) -> list[dict[str, Any]]:
+        """PGADMINUSER/PGADMINPASSWORD: the chart PostgreSQL's superuser, whose password is in
+        the same Secret as the tenant role's; an external database's role needs CREATEDB."""
+        env = {e["name"]: e for e in container.get("env") or []}
+        ref = ((env.get("PGPASSWORD") or {}).get("valueFrom") or {}).get("secretKeyRef")
+        if not ref:
+            return []
+        if self.kube.read_secret_value(namespace, ref["name"], "postgres-password") is None:
+            return []
+        return [
+            {"name": "PGADMINUSER", "value": "postgres"},
+            {
+                "name": "PGADMINPASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": "postgres-password"}},
+            },
+        ]
