@@ -259,25 +259,6 @@ def list_backups(svc: Services, user: User, tenant_id: str) -> list[dict[str, An
     return [b.to_dict() for b in svc.backups.list_backups(tenant_id)]
 
 
-def _stored_names(svc: Services, tenant_id: str) -> list[str] | None:
-    """Names of the tenant's backups; None when its storage is not readable from here."""
-    try:
-        return [b.name for b in svc.backups.list_backups(tenant_id)]
-    except InvalidInput:
-        return None  # a PVC: the Job's restore.py checks the name itself
-
-
-def _check_backup(svc: Services, tenant_id: str, backup: str | None) -> None:
-    """404 at once, before any Job, when the backup asked for (or any backup) is missing."""
-    names = _stored_names(svc, tenant_id)
-    if names is None:
-        return
-    if backup is None and not names:
-        raise NotFound(f"tenant '{tenant_id}' has no backups yet")
-    if backup is not None and backup not in names:
-        raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
-
-
 def start_backup(svc: Services, user: User, tenant_id: str) -> Job:
     owned_tenant(svc, user, tenant_id)
     backups, timeout = svc.backups, svc.settings.backup_timeout
@@ -292,7 +273,7 @@ def start_backup(svc: Services, user: User, tenant_id: str) -> Job:
 
 def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
-    _check_backup(svc, tenant_id, body.backup)
+    svc.backups.check_restore(tenant_id, body.backup)  # 404 now rather than a failed job
     backups, timeout = svc.backups, svc.settings.backup_timeout
     return svc.jobs.submit(
         "restore",
@@ -308,7 +289,7 @@ def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreReques
 
 def start_verify(svc: Services, user: User, tenant_id: str, body: VerifyRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
-    _check_backup(svc, tenant_id, body.backup)
+    svc.backups.check_restore(tenant_id, body.backup)  # 404 now rather than a failed job
     backups, timeout = svc.backups, svc.settings.backup_timeout
     return svc.jobs.submit(
         "verify",

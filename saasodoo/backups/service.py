@@ -248,12 +248,33 @@ class Backups:
             raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
         return str(spec_of(ns.annotations, ns.labels, ns.name).odoo_version)
 
+    def check_restore(self, tenant_id: str, backup: str | None = None) -> dict[str, Any]:
+        """Everything a restore or a verify checks before its first write; the CLI (through
+        ``restore``/``verify``) and the API (before it queues the job) call it alike.
+
+        Returns the tenant's backup CronJob (NotFound when backups are off). Where the
+        storage is readable from here (S3; a PVC is read by restore.py in the Job itself),
+        NotFound unless ``backup`` is a complete backup (zip and manifest) of the tenant's
+        storage, or, with ``backup`` None (the newest), unless there is at least one."""
+        cronjob = self.cronjob(tenant_id)
+        try:
+            names = set(self.store(tenant_id, cronjob).names())
+        except InvalidInput:
+            return cronjob  # a PVC: restore.py checks the name itself
+        complete = {n for n in names if n.endswith(".zip") and n + ".json" in names}
+        if backup is None and not complete:
+            raise NotFound(f"tenant '{tenant_id}' has no backups yet")
+        if backup is not None and backup not in complete:
+            raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
+        return cronjob
+
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None
     ) -> RestoreResult:
         """Restore ``backup`` (default: the newest) into a scratch database in the cluster,
-        check it against its manifest, drop it; Odoo keeps running."""
-        cronjob = self.cronjob(tenant_id)
+        check it against its manifest, drop it; Odoo keeps running. NotFound as
+        ``check_restore``."""
+        cronjob = self.check_restore(tenant_id, backup)
         body = self.jobs.restore_job(tenant_id, cronjob, backup, mode="verify")
         outcome = self.run_job(body, timeout=job_timeout(cronjob, timeout))
         return RestoreResult(tenant_id, backup, outcome, {}, verify_only=True)
@@ -269,16 +290,9 @@ class Backups:
         """Scale Odoo to zero, restore into a fresh database and filestore, switch over only
         when the copy matches its manifest (restore.py), scale Odoo back, report (see
         ``saasodoo.backups.restore``). The data before the restore is kept (renamed) unless
-        ``drop_previous``; a failed restore leaves it live. NotFound for a backup not in the
-        tenant's storage; Conflict while another restore runs."""
-        cronjob = self.cronjob(tenant_id)
-        if backup is not None:
-            try:
-                names = set(self.store(tenant_id, cronjob).names())
-            except InvalidInput:
-                names = None  # a PVC: restore.py checks the name itself
-            if names is not None and (backup not in names or backup + ".json" not in names):
-                raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
+        ``drop_previous``; a failed restore leaves it live. NotFound as ``check_restore``;
+        Conflict while another restore runs."""
+        cronjob = self.check_restore(tenant_id, backup)
         choreography = RestoreChoreography(
             self.kube, self.jobs, self.run_job, poll_seconds=self.poll_seconds
         )
