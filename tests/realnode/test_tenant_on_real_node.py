@@ -18,7 +18,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from kubernetes import client
 
+from saasodoo.backups.service import job_from_cronjob
 from tests.realnode.helpers import (
     BASE_DOMAIN,
     HTTP_PORT,
@@ -31,7 +33,7 @@ from tests.realnode.helpers import (
     run_cli,
     wait_login,
 )
-from tests.support import ROOT, Cluster
+from tests.support import ROOT, Cluster, eventually
 
 pytestmark = pytest.mark.realnode
 Proc = subprocess.CompletedProcess[str]
@@ -192,3 +194,109 @@ def test_http_and_websocket_through_traefik(kube: Cluster, tenants) -> None:  # 
     assert resp.status == 101, (resp.status, resp.read()[:300])
     assert resp.getheader("Upgrade", "").lower() == "websocket"
     conn.close()
+
+
+PROBE = """
+import json, socket, sys
+out = {}
+for spec in sys.argv[1:]:
+    name, host, port = spec.split(",")
+    try:
+        if port == "dns":
+            out[name] = "resolved " + socket.gethostbyname(host)
+        else:
+            socket.create_connection((host, int(port)), 3).close()
+            out[name] = "open"
+    except OSError as exc:
+        out[name] = "blocked " + str(exc)
+print("RESULT " + json.dumps(out), flush=True)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 8069))
+srv.listen(8)
+socket.create_connection(("127.0.0.1", 8069), 3).close()
+srv.accept()[0].close()
+print("LISTENING", flush=True)
+srv.settimeout(60)
+try:
+    while True:
+        srv.accept()[0].close()
+        print("ACCEPTED", flush=True)
+except OSError:
+    pass
+"""
+
+
+def pod_ip(kube: Cluster, namespace: str, component: str) -> str:
+    ip = kube.core.read_namespaced_pod(pod(kube, namespace, component), namespace).status.pod_ip
+    assert ip, (namespace, component)
+    return str(ip)
+
+
+def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """A pod of B's backup Job template (the CronJob's labels, image, identity and node;
+    only the command is a probe) under the chart's backup NetworkPolicy: egress to B's
+    PostgreSQL on 5432 and to cluster DNS on 53, nothing else; nothing in."""
+    a, b = tenants["rna"], tenants["rnb"]
+    (cron,) = json.loads(
+        kube.kubectl("get", "cronjob", "-n", b.namespace, "-o", "json",
+                     "-l", "app.kubernetes.io/component=backup")
+    )["items"]  # fmt: skip
+    dns = kube.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+    dns_ip = next(p.status.pod_ip for p in dns if p.status.phase == "Running")
+    b_pg = f"{b.id}-odoo-tenant-postgresql.{b.namespace}.svc.cluster.local"
+    a_pg = f"{a.id}-odoo-tenant-postgresql.{a.namespace}.svc.cluster.local"
+    targets = {
+        "dns-own": (b_pg, "dns"),
+        "dns-other": (a_pg, "dns"),
+        "b-pg-service": (b_pg, "5432"),
+        "b-pg-pod": (pod_ip(kube, b.namespace, "postgresql"), "5432"),
+        "a-pg-service": (a_pg, "5432"),
+        "a-pg-pod": (pod_ip(kube, a.namespace, "postgresql"), "5432"),
+        "a-odoo": (pod_ip(kube, a.namespace, "odoo"), "8069"),
+        "a-odoo-ws": (pod_ip(kube, a.namespace, "odoo"), "8072"),
+        "b-odoo": (pod_ip(kube, b.namespace, "odoo"), "8069"),
+        "b-odoo-ws": (pod_ip(kube, b.namespace, "odoo"), "8072"),
+        "dns-health": (dns_ip, "8080"),  # CoreDNS's other ports: only 53 is allowed
+        "dns-ready": (dns_ip, "8181"),
+        "kubernetes-api": ("kubernetes.default.svc.cluster.local", "443"),
+    }
+    name = "netprobe-backup"
+    command = ["python3", "-c", PROBE, *(f"{k},{h},{p}" for k, (h, p) in targets.items())]
+    job = job_from_cronjob(cron, name, purpose="backup", command=command)
+    job["spec"]["backoffLimit"] = 0
+    batch = client.BatchV1Api(kube.api)
+    gone = f"metadata.name={name}"
+    if batch.list_namespaced_job(b.namespace, field_selector=gone).items:
+        batch.delete_namespaced_job(name, b.namespace, propagation_policy="Foreground")
+        eventually(
+            lambda: not batch.list_namespaced_job(b.namespace, field_selector=gone).items,
+            timeout=60, what="the previous probe Job gone",
+        )  # fmt: skip
+    batch.create_namespaced_job(b.namespace, job)
+
+    def logs() -> str:
+        return subprocess.run(
+            [str(kube.tools.kubectl), "logs", "-n", b.namespace, f"job/{name}", "-c", "backup"],
+            env=kube.env(), capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+
+    try:
+        eventually(lambda: "LISTENING" in logs(), timeout=240, what="the probe listening")
+        (p,) = kube.core.list_namespaced_pod(b.namespace, label_selector=f"job-name={name}").items
+        assert p.metadata.labels["app.kubernetes.io/component"] == "backup", p.metadata.labels
+        # Nothing in: B's and A's Odoo cannot connect to the listening probe.
+        for t in (b, a):
+            got = in_odoo(kube, t, CONNECT, p.status.pod_ip, "8069")
+            assert got.stdout.startswith("blocked"), (t.id, got)
+        out = logs()
+    finally:
+        batch.delete_namespaced_job(name, b.namespace, propagation_policy="Background")
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert "ACCEPTED" not in out, out
+    assert result["dns-own"].startswith("resolved 10."), result
+    assert result["dns-other"].startswith("resolved 10."), result  # names resolve; flows don't
+    opened = {k for k, v in result.items() if v == "open"}
+    assert opened == {"b-pg-service", "b-pg-pod"}, result
+    blocked = {k for k, v in result.items() if v.startswith("blocked")}
+    assert blocked == set(targets) - opened - {"dns-own", "dns-other"}, result
