@@ -48,7 +48,9 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
         for tid in TENANTS:
             run_cli(kube, "tenant", "delete", tid, "--yes")
             email = f"admin@{tid}.example"
-            result = run_cli(kube, "tenant", "create", tid, "--email", email, "-o", "json")
+            # rnb's pools need more than PostgreSQL's default 100 connections (#14).
+            sets = ["--set", "odoo.config.dbMaxconn=32"] if tid == "rnb" else []
+            result = run_cli(kube, "tenant", "create", tid, "--email", email, *sets, "-o", "json")
             assert result.returncode == 0, result.stdout + result.stderr
             doc = json.loads(result.stdout)
             assert doc["status"] == "ready", doc
@@ -300,3 +302,87 @@ def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) ->
     assert opened == {"b-pg-service", "b-pg-pod"}, result
     blocked = {k for k, v in result.items() if v.startswith("blocked")}
     assert blocked == set(targets) - opened - {"dns-own", "dns-other"}, result
+
+
+def run_template_job(kube: Cluster, t: RealTenant, name: str, command: list[str]) -> str:
+    """A Job from T's backup CronJob template with ``command``, run to completion: its log."""
+    (cron,) = json.loads(
+        kube.kubectl("get", "cronjob", "-n", t.namespace, "-o", "json",
+                     "-l", "app.kubernetes.io/component=backup")
+    )["items"]  # fmt: skip
+    job = job_from_cronjob(cron, name, purpose="backup", command=command)
+    job["spec"]["backoffLimit"] = 0
+    batch = client.BatchV1Api(kube.api)
+    batch.create_namespaced_job(t.namespace, job)
+    try:
+
+        def finished() -> str | None:
+            status = batch.read_namespaced_job_status(name, t.namespace).status
+            return "ok" if status.succeeded else "failed" if status.failed else None
+
+        state = eventually(finished, timeout=240, what=f"job {name} finished")
+        out = kube.kubectl("logs", "-n", t.namespace, f"job/{name}", "-c", "backup")
+        assert state == "ok", out
+        return out
+    finally:
+        batch.delete_namespaced_job(name, t.namespace, propagation_policy="Background")
+
+
+def odoo_conf(kube: Cluster, t: RealTenant) -> dict[str, str]:
+    text = kube.kubectl(
+        "exec", "-n", t.namespace, pod(kube, t.namespace, "odoo"), "-c", "odoo",
+        "--", "cat", "/run/odoo/odoo.conf",
+    )  # fmt: skip
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_postgresql_locale_and_max_connections_on_the_real_server(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: databases with the builtin provider's C.UTF-8 locale (not the image's glibc);
+    max_connections sized to Odoo's pools (web processes x db_maxconn + 8, at least 100),
+    as the real server runs it; rnb's larger db_maxconn raises it above the default."""
+    seen = {}
+    for t in tenants.values():
+        row = psql(
+            kube, t,
+            "SELECT datlocprovider, datlocale, datcollate, datctype FROM pg_database "
+            "WHERE datname = 'odoo'",
+        )  # fmt: skip
+        assert row == "b|C.UTF-8|C.UTF-8|C.UTF-8", (t.id, row)
+        conf = odoo_conf(kube, t)
+        workers, cron, maxconn = (
+            int(conf[k]) for k in ("workers", "max_cron_threads", "db_maxconn")
+        )
+        # One web pod (ReadWriteOnce filestore): workers + cron threads + 2 processes.
+        needed = (workers + cron + 2) * maxconn + 8
+        got = int(psql(kube, t, "SHOW max_connections"))
+        assert got == max(100, needed), (t.id, conf, got)
+        seen[t.id] = got
+    assert seen["rnb"] > 100, seen  # sized from the pools, not the server's default
+
+
+def test_odoo_runs_as_the_uid_of_its_series(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: the odoo user of the 18.0 image is uid 100, group 101 (fsGroup 101)."""
+    for t in tenants.values():
+        got = in_odoo(kube, t, "import os; print(os.getuid(), os.getgid(), sorted(os.getgroups()))")
+        assert got.returncode == 0, got
+        assert got.stdout.split(None, 2)[:2] == ["100", "101"], got.stdout
+        # The Odoo server itself (PID 1 of the container), not just an exec'd process.
+        status = in_odoo(kube, t, "print(open('/proc/1/status').read())").stdout
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {"100"}, status
+        name = in_odoo(kube, t, "import pwd, os; print(pwd.getpwuid(os.getuid()).pw_name)")
+        assert name.stdout.strip() == "odoo", name
+
+
+def test_backup_pg_client_matches_the_server_major(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: the pg-client init container copies the PostgreSQL image's pg_dump/psql (the
+    server's major) into the backup Job, where they run in the Odoo image and connect."""
+    t = tenants["rnb"]
+    out = run_template_job(
+        kube, t, "pgclient-probe",
+        ["sh", "-c", '"$PG_DUMP" --version && "$PSQL" -X -Atc "SHOW server_version"'],
+    )  # fmt: skip
+    dump_line, server = out.strip().splitlines()[-2:]
+    assert dump_line.startswith("pg_dump (PostgreSQL) 17."), out
+    assert server.startswith("17."), out
