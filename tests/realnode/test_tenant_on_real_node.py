@@ -15,6 +15,8 @@ import http.client
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -386,3 +388,83 @@ def test_backup_pg_client_matches_the_server_major(kube: Cluster, tenants) -> No
     dump_line, server = out.strip().splitlines()[-2:]
     assert dump_line.startswith("pg_dump (PostgreSQL) 17."), out
     assert server.startswith("17."), out
+
+
+def probe_events(kube: Cluster, namespace: str, pod_name: str) -> list[str]:
+    events = kube.core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={pod_name},reason=Unhealthy"
+    ).items
+    return [e.message or "" for e in events]
+
+
+def test_liveness_holds_while_every_worker_is_busy(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: with every Odoo worker busy for longer than several liveness periods, the TCP
+    liveness probe keeps passing (the kernel accepts into the backlog) while /web/health,
+    the readiness probe, times out: the pod leaves the Service but is not restarted."""
+    t = tenants["rna"]
+    odoo = pod(kube, t.namespace, "odoo")
+    conf = odoo_conf(kube, t)
+    workers = int(conf["workers"])
+    assert workers >= 1, conf
+    restarts = kube.core.read_namespaced_pod(odoo, t.namespace).status.container_statuses
+    before = {c.name: c.restart_count for c in restarts}
+    hold = 75  # > 3 liveness periods (20 s), < limit_time_real (Odoo's own kill)
+    assert hold < int(conf["limit_time_real"]), conf
+    # Every request that signs in reads res_users: held behind an exclusive lock.
+    locker = subprocess.Popen(
+        [str(kube.tools.kubectl), "exec", "-n", t.namespace, pod(kube, t.namespace, "postgresql"),
+         "-c", "postgresql", "--", "psql", "-U", "postgres", "-d", "odoo", "-c",
+         f"BEGIN; LOCK TABLE res_users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({hold}); COMMIT;"],
+        env=kube.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started = time.monotonic()
+    answers: list[int] = []
+
+    def sign_in() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=hold + 60)
+        body = {"jsonrpc": "2.0", "method": "call",
+                "params": {"db": "odoo", "login": "nobody", "password": "x"}}  # fmt: skip
+        try:
+            conn.request("POST", "/web/session/authenticate", json.dumps(body),
+                         {"Host": t.host, "Content-Type": "application/json"})  # fmt: skip
+            answers.append(conn.getresponse().status)
+        except OSError:
+            answers.append(0)
+        finally:
+            conn.close()
+
+    try:
+        eventually(
+            lambda: psql(kube, t, "SELECT count(*) FROM pg_locks WHERE relation = "
+                         "'res_users'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+                         "odoo") == "1",
+            timeout=30, what="res_users locked",
+        )  # fmt: skip
+        busy = [threading.Thread(target=sign_in) for _ in range(workers * 3)]
+        for th in busy:
+            th.start()
+        # Every worker is stuck: /web/health from inside the pod gets no answer.
+        time.sleep(5)
+        health = in_odoo(
+            kube, t,
+            "import urllib.request\n"
+            "try:\n"
+            "    urllib.request.urlopen('http://127.0.0.1:8069/web/health', timeout=5)\n"
+            "    print('answered')\n"
+            "except Exception as exc:\n"
+            "    print('no answer', exc)\n",
+        )  # fmt: skip
+        assert health.stdout.startswith("no answer"), health
+        for th in busy:
+            th.join(timeout=hold + 90)
+    finally:
+        out, err = locker.communicate(timeout=hold + 60)
+    assert locker.returncode == 0 and "COMMIT" in out, out + err
+    assert time.monotonic() - started >= hold
+    assert answers and all(a == 200 for a in answers), answers  # served once unlocked
+    events = probe_events(kube, t.namespace, odoo)
+    assert any("Readiness probe failed" in m for m in events), events  # really busy
+    assert not any("Liveness probe failed" in m for m in events), events
+    after = kube.core.read_namespaced_pod(odoo, t.namespace).status.container_statuses
+    assert {c.name: c.restart_count for c in after} == before
+    assert wait_login(t.host)[0] == 200
