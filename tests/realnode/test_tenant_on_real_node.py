@@ -15,10 +15,14 @@ import http.client
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from kubernetes import client
 
+from saasodoo.backups.service import job_from_cronjob
 from tests.realnode.helpers import (
     BASE_DOMAIN,
     HTTP_PORT,
@@ -31,7 +35,7 @@ from tests.realnode.helpers import (
     run_cli,
     wait_login,
 )
-from tests.support import ROOT, Cluster
+from tests.support import ROOT, Cluster, eventually
 
 pytestmark = pytest.mark.realnode
 Proc = subprocess.CompletedProcess[str]
@@ -46,7 +50,9 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
         for tid in TENANTS:
             run_cli(kube, "tenant", "delete", tid, "--yes")
             email = f"admin@{tid}.example"
-            result = run_cli(kube, "tenant", "create", tid, "--email", email, "-o", "json")
+            # rnb's pools need more than PostgreSQL's default 100 connections (#14).
+            sets = ["--set", "odoo.config.dbMaxconn=32"] if tid == "rnb" else []
+            result = run_cli(kube, "tenant", "create", tid, "--email", email, *sets, "-o", "json")
             assert result.returncode == 0, result.stdout + result.stderr
             doc = json.loads(result.stdout)
             assert doc["status"] == "ready", doc
@@ -192,3 +198,273 @@ def test_http_and_websocket_through_traefik(kube: Cluster, tenants) -> None:  # 
     assert resp.status == 101, (resp.status, resp.read()[:300])
     assert resp.getheader("Upgrade", "").lower() == "websocket"
     conn.close()
+
+
+PROBE = """
+import json, socket, sys
+out = {}
+for spec in sys.argv[1:]:
+    name, host, port = spec.split(",")
+    try:
+        if port == "dns":
+            out[name] = "resolved " + socket.gethostbyname(host)
+        else:
+            socket.create_connection((host, int(port)), 3).close()
+            out[name] = "open"
+    except OSError as exc:
+        out[name] = "blocked " + str(exc)
+print("RESULT " + json.dumps(out), flush=True)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 8069))
+srv.listen(8)
+socket.create_connection(("127.0.0.1", 8069), 3).close()
+srv.accept()[0].close()
+print("LISTENING", flush=True)
+srv.settimeout(60)
+try:
+    while True:
+        srv.accept()[0].close()
+        print("ACCEPTED", flush=True)
+except OSError:
+    pass
+"""
+
+
+def pod_ip(kube: Cluster, namespace: str, component: str) -> str:
+    ip = kube.core.read_namespaced_pod(pod(kube, namespace, component), namespace).status.pod_ip
+    assert ip, (namespace, component)
+    return str(ip)
+
+
+def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """A pod of B's backup Job template (the CronJob's labels, image, identity and node;
+    only the command is a probe) under the chart's backup NetworkPolicy: egress to B's
+    PostgreSQL on 5432 and to cluster DNS on 53, nothing else; nothing in."""
+    a, b = tenants["rna"], tenants["rnb"]
+    (cron,) = json.loads(
+        kube.kubectl("get", "cronjob", "-n", b.namespace, "-o", "json",
+                     "-l", "app.kubernetes.io/component=backup")
+    )["items"]  # fmt: skip
+    dns = kube.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+    dns_ip = next(p.status.pod_ip for p in dns if p.status.phase == "Running")
+    b_pg = f"{b.id}-odoo-tenant-postgresql.{b.namespace}.svc.cluster.local"
+    a_pg = f"{a.id}-odoo-tenant-postgresql.{a.namespace}.svc.cluster.local"
+    targets = {
+        "dns-own": (b_pg, "dns"),
+        "dns-other": (a_pg, "dns"),
+        "b-pg-service": (b_pg, "5432"),
+        "b-pg-pod": (pod_ip(kube, b.namespace, "postgresql"), "5432"),
+        "a-pg-service": (a_pg, "5432"),
+        "a-pg-pod": (pod_ip(kube, a.namespace, "postgresql"), "5432"),
+        "a-odoo": (pod_ip(kube, a.namespace, "odoo"), "8069"),
+        "a-odoo-ws": (pod_ip(kube, a.namespace, "odoo"), "8072"),
+        "b-odoo": (pod_ip(kube, b.namespace, "odoo"), "8069"),
+        "b-odoo-ws": (pod_ip(kube, b.namespace, "odoo"), "8072"),
+        "dns-health": (dns_ip, "8080"),  # CoreDNS's other ports: only 53 is allowed
+        "dns-ready": (dns_ip, "8181"),
+        "kubernetes-api": ("kubernetes.default.svc.cluster.local", "443"),
+    }
+    name = "netprobe-backup"
+    command = ["python3", "-c", PROBE, *(f"{k},{h},{p}" for k, (h, p) in targets.items())]
+    job = job_from_cronjob(cron, name, purpose="backup", command=command)
+    job["spec"]["backoffLimit"] = 0
+    batch = client.BatchV1Api(kube.api)
+    gone = f"metadata.name={name}"
+    if batch.list_namespaced_job(b.namespace, field_selector=gone).items:
+        batch.delete_namespaced_job(name, b.namespace, propagation_policy="Foreground")
+        eventually(
+            lambda: not batch.list_namespaced_job(b.namespace, field_selector=gone).items,
+            timeout=60, what="the previous probe Job gone",
+        )  # fmt: skip
+    batch.create_namespaced_job(b.namespace, job)
+
+    def logs() -> str:
+        return subprocess.run(
+            [str(kube.tools.kubectl), "logs", "-n", b.namespace, f"job/{name}", "-c", "backup"],
+            env=kube.env(), capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+
+    try:
+        eventually(lambda: "LISTENING" in logs(), timeout=240, what="the probe listening")
+        (p,) = kube.core.list_namespaced_pod(b.namespace, label_selector=f"job-name={name}").items
+        assert p.metadata.labels["app.kubernetes.io/component"] == "backup", p.metadata.labels
+        # Nothing in: B's and A's Odoo cannot connect to the listening probe.
+        for t in (b, a):
+            got = in_odoo(kube, t, CONNECT, p.status.pod_ip, "8069")
+            assert got.stdout.startswith("blocked"), (t.id, got)
+        out = logs()
+    finally:
+        batch.delete_namespaced_job(name, b.namespace, propagation_policy="Background")
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert "ACCEPTED" not in out, out
+    assert result["dns-own"].startswith("resolved 10."), result
+    assert result["dns-other"].startswith("resolved 10."), result  # names resolve; flows don't
+    opened = {k for k, v in result.items() if v == "open"}
+    assert opened == {"b-pg-service", "b-pg-pod"}, result
+    blocked = {k for k, v in result.items() if v.startswith("blocked")}
+    assert blocked == set(targets) - opened - {"dns-own", "dns-other"}, result
+
+
+def run_template_job(kube: Cluster, t: RealTenant, name: str, command: list[str]) -> str:
+    """A Job from T's backup CronJob template with ``command``, run to completion: its log."""
+    (cron,) = json.loads(
+        kube.kubectl("get", "cronjob", "-n", t.namespace, "-o", "json",
+                     "-l", "app.kubernetes.io/component=backup")
+    )["items"]  # fmt: skip
+    job = job_from_cronjob(cron, name, purpose="backup", command=command)
+    job["spec"]["backoffLimit"] = 0
+    batch = client.BatchV1Api(kube.api)
+    batch.create_namespaced_job(t.namespace, job)
+    try:
+
+        def finished() -> str | None:
+            status = batch.read_namespaced_job_status(name, t.namespace).status
+            return "ok" if status.succeeded else "failed" if status.failed else None
+
+        state = eventually(finished, timeout=240, what=f"job {name} finished")
+        out = kube.kubectl("logs", "-n", t.namespace, f"job/{name}", "-c", "backup")
+        assert state == "ok", out
+        return out
+    finally:
+        batch.delete_namespaced_job(name, t.namespace, propagation_policy="Background")
+
+
+def odoo_conf(kube: Cluster, t: RealTenant) -> dict[str, str]:
+    text = kube.kubectl(
+        "exec", "-n", t.namespace, pod(kube, t.namespace, "odoo"), "-c", "odoo",
+        "--", "cat", "/run/odoo/odoo.conf",
+    )  # fmt: skip
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_postgresql_locale_and_max_connections_on_the_real_server(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: databases with the builtin provider's C.UTF-8 locale (not the image's glibc);
+    max_connections sized to Odoo's pools (web processes x db_maxconn + 8, at least 100),
+    as the real server runs it; rnb's larger db_maxconn raises it above the default."""
+    seen = {}
+    for t in tenants.values():
+        row = psql(
+            kube, t,
+            "SELECT datlocprovider, datlocale, datcollate, datctype FROM pg_database "
+            "WHERE datname = 'odoo'",
+        )  # fmt: skip
+        assert row == "b|C.UTF-8|C.UTF-8|C.UTF-8", (t.id, row)
+        conf = odoo_conf(kube, t)
+        workers, cron, maxconn = (
+            int(conf[k]) for k in ("workers", "max_cron_threads", "db_maxconn")
+        )
+        # One web pod (ReadWriteOnce filestore): workers + cron threads + 2 processes.
+        needed = (workers + cron + 2) * maxconn + 8
+        got = int(psql(kube, t, "SHOW max_connections"))
+        assert got == max(100, needed), (t.id, conf, got)
+        seen[t.id] = got
+    assert seen["rnb"] > 100, seen  # sized from the pools, not the server's default
+
+
+def test_odoo_runs_as_the_uid_of_its_series(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: the odoo user of the 18.0 image is uid 100, group 101 (fsGroup 101)."""
+    for t in tenants.values():
+        got = in_odoo(kube, t, "import os; print(os.getuid(), os.getgid(), sorted(os.getgroups()))")
+        assert got.returncode == 0, got
+        assert got.stdout.split(None, 2)[:2] == ["100", "101"], got.stdout
+        # The Odoo server itself (PID 1 of the container), not just an exec'd process.
+        status = in_odoo(kube, t, "print(open('/proc/1/status').read())").stdout
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {"100"}, status
+        name = in_odoo(kube, t, "import pwd, os; print(pwd.getpwuid(os.getuid()).pw_name)")
+        assert name.stdout.strip() == "odoo", name
+
+
+def test_backup_pg_client_matches_the_server_major(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: the pg-client init container copies the PostgreSQL image's pg_dump/psql (the
+    server's major) into the backup Job, where they run in the Odoo image and connect."""
+    t = tenants["rnb"]
+    out = run_template_job(
+        kube, t, "pgclient-probe",
+        ["sh", "-c", '"$PG_DUMP" --version && "$PSQL" -X -Atc "SHOW server_version"'],
+    )  # fmt: skip
+    dump_line, server = out.strip().splitlines()[-2:]
+    assert dump_line.startswith("pg_dump (PostgreSQL) 17."), out
+    assert server.startswith("17."), out
+
+
+def probe_events(kube: Cluster, namespace: str, pod_name: str) -> list[str]:
+    events = kube.core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={pod_name},reason=Unhealthy"
+    ).items
+    return [e.message or "" for e in events]
+
+
+def test_liveness_holds_while_every_worker_is_busy(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
+    """#14: with every Odoo worker busy for longer than several liveness periods, the TCP
+    liveness probe keeps passing (the kernel accepts into the backlog) while /web/health,
+    the readiness probe, times out: the pod leaves the Service but is not restarted."""
+    t = tenants["rna"]
+    odoo = pod(kube, t.namespace, "odoo")
+    conf = odoo_conf(kube, t)
+    workers = int(conf["workers"])
+    assert workers >= 1, conf
+    restarts = kube.core.read_namespaced_pod(odoo, t.namespace).status.container_statuses
+    before = {c.name: c.restart_count for c in restarts}
+    hold = 75  # > 3 liveness periods (20 s), < limit_time_real (Odoo's own kill)
+    assert hold < int(conf["limit_time_real"]), conf
+    # Every request that signs in reads res_users: held behind an exclusive lock.
+    locker = subprocess.Popen(
+        [str(kube.tools.kubectl), "exec", "-n", t.namespace, pod(kube, t.namespace, "postgresql"),
+         "-c", "postgresql", "--", "psql", "-U", "postgres", "-d", "odoo", "-c",
+         f"BEGIN; LOCK TABLE res_users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({hold}); COMMIT;"],
+        env=kube.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started = time.monotonic()
+    answers: list[int] = []
+
+    def sign_in() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=hold + 60)
+        body = {"jsonrpc": "2.0", "method": "call",
+                "params": {"db": "odoo", "login": "nobody", "password": "x"}}  # fmt: skip
+        try:
+            conn.request("POST", "/web/session/authenticate", json.dumps(body),
+                         {"Host": t.host, "Content-Type": "application/json"})  # fmt: skip
+            answers.append(conn.getresponse().status)
+        except OSError:
+            answers.append(0)
+        finally:
+            conn.close()
+
+    try:
+        eventually(
+            lambda: psql(kube, t, "SELECT count(*) FROM pg_locks WHERE relation = "
+                         "'res_users'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+                         "odoo") == "1",
+            timeout=30, what="res_users locked",
+        )  # fmt: skip
+        busy = [threading.Thread(target=sign_in) for _ in range(workers * 3)]
+        for th in busy:
+            th.start()
+        # Every worker is stuck: /web/health from inside the pod gets no answer.
+        time.sleep(5)
+        health = in_odoo(
+            kube, t,
+            "import urllib.request\n"
+            "try:\n"
+            "    urllib.request.urlopen('http://127.0.0.1:8069/web/health', timeout=5)\n"
+            "    print('answered')\n"
+            "except Exception as exc:\n"
+            "    print('no answer', exc)\n",
+        )  # fmt: skip
+        assert health.stdout.startswith("no answer"), health
+        for th in busy:
+            th.join(timeout=hold + 90)
+    finally:
+        out, err = locker.communicate(timeout=hold + 60)
+    assert locker.returncode == 0 and "COMMIT" in out, out + err
+    assert time.monotonic() - started >= hold
+    assert answers and all(a == 200 for a in answers), answers  # served once unlocked
+    events = probe_events(kube, t.namespace, odoo)
+    assert any("Readiness probe failed" in m for m in events), events  # really busy
+    assert not any("Liveness probe failed" in m for m in events), events
+    after = kube.core.read_namespaced_pod(odoo, t.namespace).status.container_statuses
+    assert {c.name: c.restart_count for c in after} == before
+    assert wait_login(t.host)[0] == 200
