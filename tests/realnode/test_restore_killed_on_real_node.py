@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from saasodoo.backups.service import JOB_LABEL
+from saasodoo.backups.jobs import JOB_LABEL
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME
 from tests.realnode.helpers import HTTP_PORT, RealTenant, psql, real_nodes, run_cli, wait_login
 from tests.support import Cluster, eventually

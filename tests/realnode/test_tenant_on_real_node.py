@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from saasodoo.backups.service import job_from_cronjob
+from saasodoo.backups.jobs import job_from_cronjob
 from tests.realnode.helpers import (
     BASE_DOMAIN,
     HTTP_PORT,
