@@ -22,10 +22,12 @@ The API's long operations run the same way (``saasodoo.api.jobs``: a bounded thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -55,37 +57,62 @@ T = TypeVar("T")
 
 class TenantWorkers:
     """A bounded pool of threads, each running one tenant's coroutine on an event loop of its
-    own (see the module docstring). Use as a context manager: leaving it waits for the
-    threads."""
+    own (see the module docstring). Use as an async context manager: leaving it waits, off
+    the caller's event loop, for the threads."""
 
     def __init__(self, size: int) -> None:
         """``size``: how many tenants at most run at once (at least 1)."""
         self.pool = ThreadPoolExecutor(max_workers=max(size, 1), thread_name_prefix="tenant")
 
-    def __enter__(self) -> TenantWorkers:
+    async def __aenter__(self) -> TenantWorkers:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.pool.shutdown, wait=True, cancel_futures=True)
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """``work()`` run to its end in a thread of the pool, on that thread's event loop;
-        its result or exception. When the caller is cancelled, so is ``work``."""
-        started: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+        its result or exception. When the caller is cancelled, so is ``work``: before it
+        starts (it never does), while it runs, or after it ended (nothing left to cancel)."""
+        handle = _WorkHandle()
 
         async def main() -> T:
-            task = asyncio.current_task()
-            assert task is not None
-            started.append((asyncio.get_running_loop(), task))
+            handle.started(asyncio.get_running_loop())
             return await work()
 
         future = asyncio.get_running_loop().run_in_executor(self.pool, lambda: asyncio.run(main()))
         try:
             return await future
         except asyncio.CancelledError:
-            for loop, task in started:
-                loop.call_soon_threadsafe(task.cancel)
+            handle.cancel()
             raise
+
+
+@dataclass
+class _WorkHandle:
+    """One ``TenantWorkers.run``: the task of its work in its thread, and whether the caller
+    cancelled it; both sides go through the lock, so a cancel is never lost in between."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cancelled: bool = False
+    task: asyncio.Task[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def started(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the worker thread, first thing: register, or stop if already cancelled."""
+        with self.lock:
+            if self.cancelled:
+                raise asyncio.CancelledError
+            self.task, self.loop = asyncio.current_task(), loop
+
+    def cancel(self) -> None:
+        """On the caller's side: cancel the work wherever it is."""
+        with self.lock:
+            self.cancelled = True
+            task, loop = self.task, self.loop
+        if task is not None and loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: the work had ended
+                loop.call_soon_threadsafe(task.cancel)
 
 
 @dataclass
@@ -246,7 +273,7 @@ class Fleet:
             if on_result:
                 on_result(result)
 
-        with TenantWorkers(size) as workers:
+        async with TenantWorkers(size) as workers:
             await asyncio.gather(*(one(workers, s) for s in subjects))
         return FleetSummary(sorted(results, key=lambda r: r.tenant_id))
 
@@ -301,7 +328,7 @@ class Fleet:
         def upgrade_one(subject: ObservedTenant) -> Callable[[], Awaitable[EnsureResult]]:
             return lambda: self._upgrade_one(subject, target, timeout, force)
 
-        with TenantWorkers(size) as workers:
+        async with TenantWorkers(size) as workers:
             for subject in canary:
                 if stopped:
                     done(_skipped(subject, stopped))

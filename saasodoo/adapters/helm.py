@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,19 +106,36 @@ def _schema_errors(stderr: str) -> str:
     return "; ".join(detail) or stderr.strip()
 
 
+class CountingCommand(pyhelm3.Command):  # type: ignore[misc]
+    """pyhelm3 (untyped) Command (given to ``pyhelm3.Client(command=...)``, its way to inject one),
+    counting the helm processes it runs; the fleet's threads share it, so under a lock."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    async def run(self, command: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
+        with self.lock:
+            self.calls += 1
+        out: bytes = await super().run(command, input)
+        return out
+
+
 class Helm:
     """One helm binary, one kubeconfig; every call translated into saasodoo errors."""
 
     def __init__(self, settings: Settings) -> None:
         kubeconfig = settings.effective_kubeconfig()
         try:
-            self.client = pyhelm3.Client(
+            self.command = CountingCommand(
                 executable=settings.helm_binary,
                 kubeconfig=kubeconfig,
                 kubecontext=settings.kube_context,
                 default_timeout=settings.helm_timeout,
                 history_max_revisions=settings.history_max,
             )
+            self.client = pyhelm3.Client(self.command, executable=settings.helm_binary)
         except (AssertionError, OSError) as exc:
             raise HelmFailure(f"cannot run helm '{settings.helm_binary}': {exc}") from None
         self.major: int = self.client.version.major
@@ -125,17 +143,11 @@ class Helm:
         self.chart_version = settings.chart_version
         self._chart: pyhelm3.Chart | None = None
         self._schema: tuple[dict[str, Any], dict[str, Any]] | None = None
-        #: helm invocations made (for the no-op fleet pass checks and benchmarks).
-        self.calls = 0
-        command = self.client._command
-        run = command.run
 
-        async def counted_run(args: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
-            self.calls += 1
-            out: bytes = await run(args, input)
-            return out
-
-        command.run = counted_run
+    @property
+    def calls(self) -> int:
+        """Helm processes run so far (for the no-op fleet pass checks and benchmarks)."""
+        return self.command.calls
 
     def local_schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(values.schema.json, values.yaml) of a chart directory; None for packaged charts."""
@@ -205,7 +217,7 @@ class Helm:
         """The newest revision, or None when there is no release."""
         try:
             with translate(f"helm status {release}"):
-                doc = await self.client._command.status(release, namespace=namespace)
+                doc = await self.command.status(release, namespace=namespace)
         except NotFound:
             return None
         info = doc.get("info", {})
@@ -221,7 +233,7 @@ class Helm:
 
     async def history(self, release: str, namespace: str) -> list[Revision]:
         with translate(f"helm history {release}"):
-            docs = await self.client._command.history(release, namespace=namespace)
+            docs = await self.command.history(release, namespace=namespace)
         return [
             Revision(
                 revision=int(d["revision"]),
@@ -238,13 +250,13 @@ class Helm:
         self, release: str, namespace: str, revision: int | None, *, wait: bool = True
     ) -> None:
         with translate(f"helm rollback {release}"):
-            await self.client._command.rollback(release, revision, namespace=namespace, wait=wait)
+            await self.command.rollback(release, revision, namespace=namespace, wait=wait)
 
     async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
         """Uninstall; False when there was no release."""
         try:
             with translate(f"helm uninstall {release}"):
-                await self.client._command.uninstall(release, namespace=namespace, wait=wait)
+                await self.command.uninstall(release, namespace=namespace, wait=wait)
         except NotFound:
             return False
         return True
@@ -254,9 +266,7 @@ class Helm:
     ) -> dict[str, Any]:
         """The user-supplied values of the newest (or the given) revision."""
         with translate(f"helm get values {release}"):
-            values = await self.client._command.get_values(
-                release, namespace=namespace, revision=revision
-            )
+            values = await self.command.get_values(release, namespace=namespace, revision=revision)
         return dict(values or {})
 
     async def get_manifest(
@@ -264,9 +274,7 @@ class Helm:
     ) -> list[dict[str, Any]]:
         """The objects of the newest (or the given) revision, as stored by Helm."""
         with translate(f"helm get manifest {release}"):
-            docs = await self.client._command.get_resources(
-                release, namespace=namespace, revision=revision
-            )
+            docs = await self.command.get_resources(release, namespace=namespace, revision=revision)
             return [d for d in docs if isinstance(d, dict)]
 
     async def template(self, release: str, namespace: str, values: dict[str, Any]) -> str:

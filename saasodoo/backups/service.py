@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from saasodoo.adapters.kube import Kube
-from saasodoo.adapters.storage import BackupStore, DirectoryStore, S3Location, S3Store
+from saasodoo.adapters.storage import (
+    BackupStore,
+    DirectoryStore,
+    S3Location,
+    S3Store,
+    StorageUnavailable,
+)
 from saasodoo.backups import importing
 from saasodoo.backups.jobs import (
     COMPONENT_LABEL,
@@ -253,7 +259,8 @@ class Backups:
         ``restore``/``verify``) and the API (before it queues the job) call it alike.
 
         Returns the tenant's backup CronJob (NotFound when backups are off). Where the
-        storage is readable from here (S3; a PVC is read by restore.py in the Job itself),
+        storage is readable from here (S3 when reachable; a PVC, or a bucket this process
+        cannot reach, is read by restore.py in the Job itself),
         NotFound unless ``backup`` is a complete backup (zip and manifest) of the tenant's
         storage, or, with ``backup`` None (the newest), unless there is at least one."""
         cronjob = self.cronjob(tenant_id)
@@ -261,6 +268,10 @@ class Backups:
             names = set(self.store(tenant_id, cronjob).names())
         except InvalidInput:
             return cronjob  # a PVC: restore.py checks the name itself
+        except StorageUnavailable as exc:
+            # The bucket may be reachable only from inside the cluster: the Job checks.
+            log.warning("backups of %s not listed from here (%s); the Job checks", tenant_id, exc)
+            return cronjob
         complete = {n for n in names if n.endswith(".zip") and n + ".json" in names}
         if backup is None and not complete:
             raise NotFound(f"tenant '{tenant_id}' has no backups yet")

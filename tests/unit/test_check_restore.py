@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from saasodoo.adapters.storage import DirectoryStore
+from saasodoo.adapters.storage import DirectoryStore, StorageUnavailable
 from saasodoo.backups import Backups
 from saasodoo.errors import InvalidInput, NotFound
 from saasodoo.settings import Settings
@@ -21,10 +21,12 @@ CRONJOB: dict[str, Any] = {"metadata": {"name": "acme-backup", "namespace": "ten
 class OneTenant(Backups):
     """The tenant's CronJob and store without a cluster: a folder, or a PVC not reachable."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, unreachable: bool = False) -> None:
         def factory(tenant_id: str, cronjob: dict[str, Any]) -> DirectoryStore:
             if root is None:
                 raise InvalidInput("the backup PVC is not reachable from here")
+            if unreachable:
+                raise StorageUnavailable("s3://backups: connection refused")
             return DirectoryStore(root)
 
         super().__init__(Settings(), store_factory=factory)
@@ -35,7 +37,7 @@ class OneTenant(Backups):
         return CRONJOB
 
 
-ZIP = "acme-daily-20261130T120000Z.zip"
+ZIP = "20261130T120000Z-on-demand.zip"
 
 
 def test_a_complete_backup_and_the_newest_are_accepted(tmp_path: Path) -> None:
@@ -63,6 +65,10 @@ def test_a_missing_or_incomplete_backup_is_refused_naming_it(
 
 def test_a_pvc_not_reachable_from_here_is_left_to_restore_py() -> None:
     assert OneTenant(None).check_restore("acme", ZIP) is CRONJOB
+
+
+def test_a_bucket_reachable_only_from_the_cluster_is_left_to_restore_py(tmp_path: Path) -> None:
+    assert OneTenant(tmp_path, unreachable=True).check_restore("acme", None) is CRONJOB
 
 
 def test_an_unknown_tenant_is_not_found() -> None:

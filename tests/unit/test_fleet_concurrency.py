@@ -118,7 +118,7 @@ def test_cancelling_the_caller_cancels_the_tenants_work() -> None:
             raise
 
     async def caller() -> None:
-        with TenantWorkers(1) as workers:
+        async with TenantWorkers(1) as workers:
             task = asyncio.ensure_future(workers.run(work))
             await asyncio.to_thread(started.wait, 30)
             task.cancel()
@@ -127,3 +127,22 @@ def test_cancelling_the_caller_cancels_the_tenants_work() -> None:
 
     asyncio.run(caller())
     assert cancelled.is_set()
+
+
+def test_a_cancel_after_the_work_ended_is_a_cancel_not_an_error() -> None:
+    """The work ends and its thread's loop closes while the caller's loop is busy; the caller
+    is cancelled before it sees the result: CancelledError, not 'Event loop is closed'."""
+
+    async def work() -> str:
+        return "done"
+
+    async def caller() -> None:
+        async with TenantWorkers(1) as workers:
+            task = asyncio.ensure_future(workers.run(work))
+            await asyncio.sleep(0)  # submitted; now block this loop until the thread is idle
+            workers.pool.submit(lambda: None).result(timeout=30)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(caller())
