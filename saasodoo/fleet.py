@@ -215,6 +215,18 @@ class Fleet:
                 continue  # reported by the upgrade itself
         check_fleet_target(target, specs)
 
+    def check_selector(self, selector: str | None) -> None:
+        """Before a fleet pass is queued (the API): InvalidInput naming ``selector`` when the
+        label selector is malformed (one list request). The CLI meets the same error at
+        once, from the pass's own first list."""
+        if selector is not None:
+            try:
+                self.tenants.kube.list_tenant_namespaces(selector)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    "invalid request", [FieldError("selector", exc.message)]
+                ) from None
+
     async def subjects(
         self, tenant_ids: Sequence[str] | None = None, selector: str | None = None
     ) -> list[ObservedTenant]:

@@ -104,7 +104,7 @@ def update_changes(**given: Any) -> dict[str, Any]:
     if not changes:
         raise InvalidInput(
             "nothing to update",
-            [FieldError("(changes)", "give plan, odoo_version, custom_domains or overrides")],
+            [FieldError("(body)", "give one of plan, odoo_version, custom_domains, overrides")],
         )
     return changes
 

@@ -247,10 +247,17 @@ class Kube:
     def __init__(self, settings: Settings) -> None:
         kubeconfig = settings.effective_kubeconfig()
         try:
-            self.api = config.new_client_from_config(
+            configuration = client.Configuration()
+            config.load_kube_config(
                 config_file=str(kubeconfig) if kubeconfig else None,
                 context=settings.kube_context,
+                client_configuration=configuration,
             )
+            # One HTTP connection per thread that may call at once: the fleet's tenants
+            # (``concurrency``) and the API's job threads besides (urllib3 would otherwise
+            # discard and reopen connections above its default of 5 per core).
+            configuration.connection_pool_maxsize = settings.concurrency + 16
+            self.api = client.ApiClient(configuration)
         except (config.ConfigException, OSError) as exc:
             raise SaasodooError(
                 f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"

@@ -318,18 +318,9 @@ def _fleet_json(summary: FleetSummary) -> dict[str, Any]:
     return summary.to_dict()
 
 
-def _check_selector(svc: Services, selector: str | None) -> None:
-    """A malformed label selector answers 422 now (one list request), not in the job."""
-    if selector is not None:
-        try:
-            svc.tenants.kube.list_tenant_namespaces(selector)
-        except InvalidInput as exc:
-            raise InvalidInput("invalid request", [FieldError("selector", exc.message)]) from None
-
-
 def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> Job:
-    _check_selector(svc, body.selector)
     fleet = Fleet(svc.tenants)
+    fleet.check_selector(body.selector)
     return svc.jobs.submit(
         "fleet-ensure",
         user.id,
@@ -346,10 +337,10 @@ def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) ->
         raise InvalidInput(
             "nothing to upgrade", [FieldError("odoo_version", why), FieldError("image_tag", why)]
         )
-    _check_selector(svc, body.selector)
+    fleet = Fleet(svc.tenants)
+    fleet.check_selector(body.selector)
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None
     target = FleetTarget(odoo_version=body.odoo_version, overrides=overrides)
-    fleet = Fleet(svc.tenants)
     fleet.check_upgrade(target, selector=body.selector)  # an older Odoo for any: 422 now
     return svc.jobs.submit(
         "fleet-upgrade",
