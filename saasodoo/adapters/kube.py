@@ -509,11 +509,20 @@ class Kube:
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """The decoded value of ``key`` in Secret ``namespace/name``; None when the Secret
         has no such key; NotFound when there is no such Secret. Never logged."""
+        raw = self.secret_data(namespace, name).get(key)
+        return None if raw is None else base64.b64decode(raw).decode()
+
+    def secret_has_key(self, namespace: str, name: str, key: str) -> bool:
+        """Whether Secret ``namespace/name`` has ``key`` (its value is not decoded);
+        NotFound when there is no such Secret."""
+        return key in self.secret_data(namespace, name)
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's ``data``: key -> base64 text, as the API gives it. Never logged."""
         with translate(f"read secret {namespace}/{name}"):
             path = f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
             secret = self.get_json(path)
-        raw = (secret.get("data") or {}).get(key)
-        return None if raw is None else base64.b64decode(raw).decode()
+        return dict(secret.get("data") or {})
 
     # -- workloads ----------------------------------------------------------------
 

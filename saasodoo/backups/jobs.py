@@ -244,7 +244,7 @@ class JobRunner:
         ref = ((env.get("PGPASSWORD") or {}).get("valueFrom") or {}).get("secretKeyRef")
         if not ref:
             return []
-        if self.kube.read_secret_value(namespace, ref["name"], "postgres-password") is None:
+        if not self.kube.secret_has_key(namespace, ref["name"], "postgres-password"):
             return []
         return [
             {"name": "PGADMINUSER", "value": "postgres"},

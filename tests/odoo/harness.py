@@ -576,14 +576,14 @@ def start_manager(harness: Harness, master: str) -> OdooProcess:
 
 
 class _SecretReader:
-    """The one Secret read saasodoo's restore Job makes (``Kube.read_secret_value``): the
-    database Secret's superuser key."""
+    """The one Secret read saasodoo's restore Job makes (``Kube.secret_has_key``): whether
+    the database Secret has the superuser key."""
 
     def __init__(self, data: dict[str, str]) -> None:
         self.data = data
 
-    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        return self.data.get(key)
+    def secret_has_key(self, namespace: str, name: str, key: str) -> bool:
+        return key in self.data
 
 
 def run_restore_job(
