@@ -36,14 +36,20 @@ from saasodoo.core.domains import (
     proven,
 )
 from saasodoo.core.record import SPEC_ANNOTATION
-from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec, namespace_for
+from saasodoo.core.spec import (
+    COMPONENT_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    TENANT_LABEL,
+    TenantSpec,
+    namespace_for,
+)
 from saasodoo.errors import Conflict, NotFound
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Label that marks the platform's domain claims.
-COMPONENT_LABEL = "app.kubernetes.io/component"
 CLAIM_COMPONENT = "domain-claim"
 
 State = Literal["verified", "pending", "unclaimed", "taken"]

@@ -31,7 +31,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
+from saasodoo.core.spec import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from saasodoo.core.status import ReleaseInfo, Workload
 from saasodoo.errors import (
     Conflict,
@@ -42,7 +42,6 @@ from saasodoo.errors import (
 )
 from saasodoo.settings import Settings
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 MERGE_PATCH = "application/merge-patch+json"
 #: The field manager of saasodoo's own writes (the client's default is its User-Agent's

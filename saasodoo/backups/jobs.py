@@ -21,7 +21,6 @@ from saasodoo.errors import SaasodooError, TransientClusterError
 
 log = logging.getLogger(__name__)
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 #: On the Jobs saasodoo runs (and their pods): what for (backup, restore, verify, recover).
 JOB_LABEL = "saasodoo.dev/backup-job"
 KIND_ANNOTATION = "saasodoo.dev/backup-kind"

@@ -17,8 +17,9 @@ import time
 from typing import Any, Protocol
 
 from saasodoo.adapters.kube import Deployment, Kube
-from saasodoo.backups.jobs import COMPONENT_LABEL, JOB_LABEL, JobRunner, job_timeout
+from saasodoo.backups.jobs import JOB_LABEL, JobRunner, job_timeout
 from saasodoo.backups.results import JobOutcome, RestoreResult
+from saasodoo.core.spec import COMPONENT_LABEL
 from saasodoo.errors import Conflict, SaasodooError, TransientClusterError
 
 log = logging.getLogger(__name__)

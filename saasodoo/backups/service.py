@@ -32,7 +32,6 @@ from saasodoo.adapters.storage import (
 )
 from saasodoo.backups import importing
 from saasodoo.backups.jobs import (
-    COMPONENT_LABEL,
     JobRunner,
     backup_container,
     command_args,
@@ -51,7 +50,7 @@ from saasodoo.backups.results import (
 from saasodoo.backups.retention import KINDS, Policy, parse_name, retention
 from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
-from saasodoo.core.spec import TENANT_LABEL, check_tenant_id, namespace_for
+from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 

@@ -33,6 +33,8 @@ DEFAULT_ODOO_VERSION: OdooVersion = "18.0"
 NAMESPACE_PREFIX = "tenant-"
 #: Label on every tenant namespace and every object of its release.
 TENANT_LABEL = "saasodoo.dev/tenant"
+#: The chart's component label (odoo, postgresql, backup, ...): Kubernetes' recommended label.
+COMPONENT_LABEL = "app.kubernetes.io/component"
 #: Label with the tenant's plan, on the namespace.
 PLAN_LABEL = "saasodoo.dev/plan"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
