@@ -171,20 +171,50 @@ def test_values_hold_no_password_key() -> None:
     assert not [k for k in keys if k.lower().endswith("password") and k != "masterPassword"]
 
 
-def test_helpers_are_prefixed_with_the_chart_name() -> None:
-    for path in (CHART / "templates").rglob("*"):
-        if path.is_file():
-            for name in re.findall(r'define "([^"]+)"', path.read_text()):
-                assert name.startswith("odoo-tenant."), f"{path.name}: {name}"
+DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"')
+CALL = re.compile(r'\b(?:include|template)\s+"(odoo-tenant\.[^"]+)"')
 
 
-def test_helpers_live_only_in_helper_files() -> None:
-    """bitnami's habit: manifests define nothing; each ``_<concern>.tpl`` holds its helpers."""
+def test_every_helper_is_named_after_its_file() -> None:
+    """bitnami's habit: ``_<concern>.tpl`` defines only ``odoo-tenant.<concern>.<what>``, so that a
+    helper's name says where it lives (the chart prefix keeps names apart from a parent's)."""
+    helpers = sorted((CHART / "templates").glob("_*.tpl"))
+    assert {"_names.tpl", "_labels.tpl", "_images.tpl"} <= {p.name for p in helpers}
+    assert not (CHART / "templates" / "_helpers.tpl").exists()
+    misnamed = []
+    defined = 0
+    for path in helpers:
+        concern = path.stem.removeprefix("_")
+        names = DEFINE.findall(path.read_text())
+        assert names, f"{path.name} defines no helper"
+        defined += len(names)
+        misnamed += [
+            f"{path.name}: {name}"
+            for name in names
+            if not re.fullmatch(rf"odoo-tenant\.{re.escape(concern)}\.[A-Za-z][A-Za-z0-9]*", name)
+        ]
+    assert not misnamed, f"helpers not named odoo-tenant.<file>.<what>: {misnamed}"
+    assert defined >= 50
+
+
+def test_manifests_define_no_helper() -> None:
+    helpers = set((CHART / "templates").glob("_*.tpl"))
     for path in (CHART / "templates").rglob("*"):
-        if path.is_file() and not path.name.startswith("_"):
-            assert "define " not in path.read_text(), path.name
-    helpers = {p.name for p in (CHART / "templates").glob("_*.tpl")}
-    assert "_helpers.tpl" not in helpers and {"_names.tpl", "_labels.tpl"} <= helpers
+        if path.is_file() and path not in helpers:
+            assert not DEFINE.search(path.read_text()), f"{path.name} defines a helper"
+
+
+def test_every_included_helper_is_defined_once() -> None:
+    """A renamed helper leaves no caller behind, even one that the scenarios do not render."""
+    files = [p for p in (CHART / "templates").rglob("*") if p.is_file()]
+    defined: dict[str, str] = {}
+    for path in files:
+        for name in DEFINE.findall(path.read_text()):
+            assert name not in defined, f"{name} defined in {defined[name]} and {path.name}"
+            defined[name] = path.name
+    called = {(name, path.name) for path in files for name in CALL.findall(path.read_text())}
+    assert len(called) > 100
+    assert not sorted(c for c in called if c[0] not in defined), "calls of undefined helpers"
 
 
 def test_no_service_account_token_and_an_own_service_account(docs: list[dict[str, Any]]) -> None:

@@ -10,14 +10,14 @@
 {{- $i := .Values.backup.pgClient.image -}}
 {{- if $i.tag -}}
 {{- $image := dict "registry" (default .Values.postgresql.image.registry $i.registry) "repository" (default .Values.postgresql.image.repository $i.repository) "digest" $i.digest -}}
-{{- include "odoo-tenant.imageRef" (dict "image" $image "tag" (toString $i.tag)) -}}
+{{- include "odoo-tenant.images.ref" (dict "image" $image "tag" (toString $i.tag)) -}}
 {{- else -}}
-{{- include "odoo-tenant.postgresql.image" . -}}
+{{- include "odoo-tenant.images.postgresql" . -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "odoo-tenant.backup.scriptsName" -}}
-{{- include "odoo-tenant.componentName" (dict "context" . "suffix" "backup-scripts") -}}
+{{- include "odoo-tenant.names.component" (dict "context" . "suffix" "backup-scripts") -}}
 {{- end -}}
 
 {{/* Port of the S3 endpoint: explicit, else 443 (https) or 80 (http). */}}

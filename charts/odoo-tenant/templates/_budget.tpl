@@ -9,7 +9,7 @@ run: the web pods (+1 during a RollingUpdate), the cron pod, PostgreSQL, one bac
 */}}
 
 {{/* A quantity ("250m", "2", "1.5Gi", 512) as a float: cores or bytes. */}}
-{{- define "odoo-tenant.quantity" -}}
+{{- define "odoo-tenant.budget.quantity" -}}
 {{- $s := toString . | trim -}}
 {{- $number := regexFind "^[0-9]*\\.?[0-9]+" $s -}}
 {{- if not $number -}}
@@ -24,21 +24,21 @@ run: the web pods (+1 during a RollingUpdate), the cron pod, PostgreSQL, one bac
 {{- end -}}
 
 {{/*
-Resources one pod needs. Usage: include "odoo-tenant.podNeed" (dict "init" $res "containers" (list $res ...))
+Resources one pod needs. Usage: include "odoo-tenant.budget.podNeed" (dict "init" $res "containers" (list $res ...))
 Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.memory": x}.
 */}}
-{{- define "odoo-tenant.podNeed" -}}
+{{- define "odoo-tenant.budget.podNeed" -}}
 {{- $need := dict -}}
 {{- range $kind := list "requests" "limits" -}}
 {{- range $res := list "cpu" "memory" -}}
 {{- $sum := 0.0 -}}
 {{- range $c := $.containers -}}
 {{- $q := dig $kind $res "0" ($c | default dict) -}}
-{{- $sum = addf $sum (include "odoo-tenant.quantity" $q | float64) -}}
+{{- $sum = addf $sum (include "odoo-tenant.budget.quantity" $q | float64) -}}
 {{- end -}}
 {{- $init := 0.0 -}}
 {{- if $.init -}}
-{{- $init = include "odoo-tenant.quantity" (dig $kind $res "0" $.init) | float64 -}}
+{{- $init = include "odoo-tenant.budget.quantity" (dig $kind $res "0" $.init) | float64 -}}
 {{- end -}}
 {{- $_ := set $need (printf "%s.%s" $kind $res) (maxf $sum $init) -}}
 {{- end -}}
@@ -47,52 +47,52 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- end -}}
 
 {{/* JSON of the pods (name, count, need) the release may run at once. */}}
-{{- define "odoo-tenant.pods" -}}
+{{- define "odoo-tenant.budget.pods" -}}
 {{- $v := .Values -}}
 {{- $replicas := int $v.odoo.replicas -}}
 {{- $pods := list -}}
 {{- $web := $replicas -}}
-{{- if and (gt $replicas 0) (not (include "odoo-tenant.filestore.rwo" .)) -}}
+{{- if and (gt $replicas 0) (not (include "odoo-tenant.odoo.filestoreRwo" .)) -}}
 {{- $web = add1 $replicas -}}
 {{- end -}}
-{{- $pods = append $pods (dict "name" "odoo" "count" $web "need" (include "odoo-tenant.podNeed" (dict "init" $v.odoo.dbInit.resources "containers" (list $v.odoo.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "odoo" "count" $web "need" (include "odoo-tenant.budget.podNeed" (dict "init" $v.odoo.dbInit.resources "containers" (list $v.odoo.resources)) | fromJson)) -}}
 {{- if and $v.odoo.cron.dedicated (gt $replicas 0) -}}
-{{- $pods = append $pods (dict "name" "cron" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "init" $v.odoo.dbInit.resources "containers" (list $v.odoo.cron.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "cron" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "init" $v.odoo.dbInit.resources "containers" (list $v.odoo.cron.resources)) | fromJson)) -}}
 {{- end -}}
 {{- if $v.postgresql.enabled -}}
-{{- $pods = append $pods (dict "name" "postgresql" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "containers" (list $v.postgresql.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "postgresql" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "containers" (list $v.postgresql.resources)) | fromJson)) -}}
 {{- end -}}
 {{- if $v.backup.enabled -}}
-{{- $pods = append $pods (dict "name" "backup" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "init" $v.backup.resources "containers" (list $v.backup.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "backup" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "init" $v.backup.resources "containers" (list $v.backup.resources)) | fromJson)) -}}
 {{- end -}}
-{{- $pods = append $pods (dict "name" "test" "count" 1 "need" (include "odoo-tenant.podNeed" (dict "containers" (list $v.tests.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "test" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "containers" (list $v.tests.resources)) | fromJson)) -}}
 {{- toJson $pods -}}
 {{- end -}}
 
 {{/* Storage the release's PVCs request, in bytes, and their number. */}}
-{{- define "odoo-tenant.storageNeed" -}}
+{{- define "odoo-tenant.budget.storageNeed" -}}
 {{- $v := .Values -}}
 {{- $bytes := 0.0 -}}
 {{- $claims := 0 -}}
 {{- if not $v.odoo.persistence.existingClaim -}}
-{{- $bytes = addf $bytes (include "odoo-tenant.quantity" $v.odoo.persistence.size | float64) -}}
+{{- $bytes = addf $bytes (include "odoo-tenant.budget.quantity" $v.odoo.persistence.size | float64) -}}
 {{- $claims = add1 $claims -}}
 {{- end -}}
 {{- if $v.postgresql.enabled -}}
-{{- $bytes = addf $bytes (include "odoo-tenant.quantity" $v.postgresql.persistence.size | float64) -}}
+{{- $bytes = addf $bytes (include "odoo-tenant.budget.quantity" $v.postgresql.persistence.size | float64) -}}
 {{- $claims = add1 $claims -}}
 {{- end -}}
 {{- if include "odoo-tenant.backup.claimed" . -}}
-{{- $bytes = addf $bytes (include "odoo-tenant.quantity" $v.backup.persistence.size | float64) -}}
+{{- $bytes = addf $bytes (include "odoo-tenant.budget.quantity" $v.backup.persistence.size | float64) -}}
 {{- $claims = add1 $claims -}}
 {{- end -}}
 {{- toJson (dict "requests.storage" $bytes "persistentvolumeclaims" $claims) -}}
 {{- end -}}
 
 {{/* Fails with a readable message if quota.hard is below what the release needs. */}}
-{{- define "odoo-tenant.checkQuota" -}}
-{{- $pods := include "odoo-tenant.pods" . | fromJsonArray -}}
-{{- $need := include "odoo-tenant.storageNeed" . | fromJson -}}
+{{- define "odoo-tenant.budget.checkQuota" -}}
+{{- $pods := include "odoo-tenant.budget.pods" . | fromJsonArray -}}
+{{- $need := include "odoo-tenant.budget.storageNeed" . | fromJson -}}
 {{- $count := 0 -}}
 {{- range $pod := $pods -}}
 {{- $count = add $count (int $pod.count) -}}
@@ -104,7 +104,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- $problems := list -}}
 {{- range $key := list "requests.cpu" "limits.cpu" "requests.memory" "limits.memory" "requests.storage" "pods" "persistentvolumeclaims" -}}
 {{- if hasKey $.Values.quota.hard $key -}}
-{{- $hard := include "odoo-tenant.quantity" (get $.Values.quota.hard $key) | float64 -}}
+{{- $hard := include "odoo-tenant.budget.quantity" (get $.Values.quota.hard $key) | float64 -}}
 {{- $want := get $need $key | float64 -}}
 {{- if gt $want (addf $hard 0.0005) -}}
 {{- $shown := "" -}}
@@ -125,7 +125,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- end -}}
 
 {{/* Fails if a container of the chart has limits above limitRange.max (its pod would be refused). */}}
-{{- define "odoo-tenant.checkLimitRange" -}}
+{{- define "odoo-tenant.budget.checkLimitRange" -}}
 {{- $v := .Values -}}
 {{- $containers := dict "odoo.resources" $v.odoo.resources "odoo.dbInit.resources" $v.odoo.dbInit.resources "tests.resources" $v.tests.resources -}}
 {{- if $v.odoo.cron.dedicated -}}{{- $_ := set $containers "odoo.cron.resources" $v.odoo.cron.resources -}}{{- end -}}
@@ -134,7 +134,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- range $res, $max := $v.limitRange.max -}}
 {{- range $where, $resources := $containers -}}
 {{- $limit := dig "limits" $res "0" $resources -}}
-{{- if gt (include "odoo-tenant.quantity" $limit | float64) (include "odoo-tenant.quantity" $max | float64) -}}
+{{- if gt (include "odoo-tenant.budget.quantity" $limit | float64) (include "odoo-tenant.budget.quantity" $max | float64) -}}
 {{- fail (printf "%s.limits.%s=%v is above limitRange.max.%s=%v: the pod would be refused" $where $res $limit $res $max) -}}
 {{- end -}}
 {{- end -}}

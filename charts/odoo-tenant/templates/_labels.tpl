@@ -2,20 +2,20 @@
 
 {{/*
 Standard labels of every object. The selector labels are a small immutable subset of them.
-Usage: include "odoo-tenant.labels" (dict "context" $ "component" "odoo")
+Usage: include "odoo-tenant.labels.standard" (dict "context" $ "component" "odoo")
 */}}
-{{- define "odoo-tenant.labels" -}}
+{{- define "odoo-tenant.labels.standard" -}}
 {{- $ctx := .context -}}
-helm.sh/chart: {{ include "odoo-tenant.chart" $ctx }}
-{{ include "odoo-tenant.selectorLabels" . }}
-{{- $version := include "odoo-tenant.odoo.tag" $ctx }}
+helm.sh/chart: {{ include "odoo-tenant.names.chart" $ctx }}
+{{ include "odoo-tenant.labels.selector" . }}
+{{- $version := include "odoo-tenant.images.odooTag" $ctx }}
 {{- if eq (toString .component) "postgresql" }}
 {{- $version = toString $ctx.Values.postgresql.image.tag }}
 {{- end }}
 app.kubernetes.io/version: {{ $version | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
 app.kubernetes.io/part-of: saasodoo
-saasodoo.dev/tenant: {{ include "odoo-tenant.tenantId" $ctx | quote }}
+saasodoo.dev/tenant: {{ include "odoo-tenant.names.tenantId" $ctx | quote }}
 {{- with $ctx.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
@@ -25,8 +25,8 @@ saasodoo.dev/tenant: {{ include "odoo-tenant.tenantId" $ctx | quote }}
 Selector labels: name, instance and (when given) component. Never add a mutable label here:
 a Deployment's or StatefulSet's selector cannot change after creation.
 */}}
-{{- define "odoo-tenant.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "odoo-tenant.name" .context }}
+{{- define "odoo-tenant.labels.selector" -}}
+app.kubernetes.io/name: {{ include "odoo-tenant.names.name" .context }}
 app.kubernetes.io/instance: {{ .context.Release.Name }}
 {{- with .component }}
 app.kubernetes.io/component: {{ . }}
@@ -35,13 +35,13 @@ app.kubernetes.io/component: {{ . }}
 
 {{/*
 Common metadata of every object: name, namespace, labels, annotations.
-Usage: include "odoo-tenant.metadata" (dict "context" $ "name" $name "component" "odoo" "annotations" $extra)
+Usage: include "odoo-tenant.labels.metadata" (dict "context" $ "name" $name "component" "odoo" "annotations" $extra)
 */}}
-{{- define "odoo-tenant.metadata" -}}
+{{- define "odoo-tenant.labels.metadata" -}}
 name: {{ .name }}
 namespace: {{ .context.Release.Namespace }}
 labels:
-  {{- include "odoo-tenant.labels" . | nindent 2 }}
+  {{- include "odoo-tenant.labels.standard" . | nindent 2 }}
 {{- $annotations := merge (dict) (.annotations | default dict) (.context.Values.commonAnnotations | default dict) }}
 {{- with $annotations }}
 annotations:
@@ -50,7 +50,7 @@ annotations:
 {{- end -}}
 
 {{/* `helm.sh/resource-policy: keep` for the data-bearing objects, if odoo.persistence.keepOnUninstall. */}}
-{{- define "odoo-tenant.keepAnnotations" -}}
+{{- define "odoo-tenant.labels.keepAnnotations" -}}
 {{- if .Values.odoo.persistence.keepOnUninstall -}}
 {{- dict "helm.sh/resource-policy" "keep" | toYaml -}}
 {{- else -}}

@@ -1,6 +1,6 @@
 {{/* Fragments of the NetworkPolicies (networkpolicy.yaml). */}}
 
-{{- define "odoo-tenant.networkPolicy.odooPorts" -}}
+{{- define "odoo-tenant.networkpolicy.odooPorts" -}}
 - port: 8069
   protocol: TCP
 {{- if include "odoo-tenant.odoo.websocket" . }}
@@ -10,7 +10,7 @@
 {{- end -}}
 
 {{/* DNS egress of every pod that resolves names: networkPolicy.dns.to, else its selectors. */}}
-{{- define "odoo-tenant.networkPolicy.dnsEgress" -}}
+{{- define "odoo-tenant.networkpolicy.dnsEgress" -}}
 - to:
     {{- with .Values.networkPolicy.dns.to }}
     {{- toYaml . | nindent 4 }}
@@ -27,12 +27,12 @@
       protocol: TCP
 {{- end -}}
 
-{{- define "odoo-tenant.networkPolicy.databaseEgress" -}}
+{{- define "odoo-tenant.networkpolicy.databaseEgress" -}}
 {{- if .Values.postgresql.enabled -}}
 - to:
     - podSelector:
         matchLabels:
-          {{- include "odoo-tenant.selectorLabels" (dict "context" . "component" "postgresql") | nindent 10 }}
+          {{- include "odoo-tenant.labels.selector" (dict "context" . "component" "postgresql") | nindent 10 }}
   ports:
     - port: 5432
       protocol: TCP
@@ -48,17 +48,17 @@
 {{- end -}}
 
 {{/* Egress of the Odoo pods (web and cron). */}}
-{{- define "odoo-tenant.networkPolicy.odooEgress" -}}
+{{- define "odoo-tenant.networkpolicy.odooEgress" -}}
 {{- $np := .Values.networkPolicy -}}
-{{ include "odoo-tenant.networkPolicy.databaseEgress" . }}
-{{ include "odoo-tenant.networkPolicy.dnsEgress" . }}
+{{ include "odoo-tenant.networkpolicy.databaseEgress" . }}
+{{ include "odoo-tenant.networkpolicy.dnsEgress" . }}
 # Odoo calling itself through its Service (report.url for PDF reports).
 - to:
     - podSelector:
         matchLabels:
-          {{- include "odoo-tenant.selectorLabels" (dict "context" . "component" "odoo") | nindent 10 }}
+          {{- include "odoo-tenant.labels.selector" (dict "context" . "component" "odoo") | nindent 10 }}
   ports:
-    {{- include "odoo-tenant.networkPolicy.odooPorts" . | nindent 4 }}
+    {{- include "odoo-tenant.networkpolicy.odooPorts" . | nindent 4 }}
 {{- if $np.egress.smtp.enabled }}
 - to:
     {{- toYaml $np.egress.smtp.to | nindent 4 }}

@@ -4,7 +4,7 @@ odoo.config.extraOptions tries to set one of them). Owned in every configuration
 current one writes them or not, so that a values change never turns an extra option into a
 duplicate. Odoo reads odoo.conf with a config parser that refuses a key given twice.
 */}}
-{{- define "odoo-tenant.odoo.confOwners" -}}
+{{- define "odoo-tenant.odooconf.owners" -}}
 {{- toJson (dict
   "db_password" "a Secret (postgresql.auth.existingSecret or externalDatabase.existingSecret)"
   "admin_passwd" "a Secret (odoo.masterPassword.existingSecret)"
@@ -47,12 +47,12 @@ odoo.config.extraOptions go into one map, written once per key: an extra option 
 owns is refused with the value to use instead (overriding it would bypass what depends on it:
 the Ingress's websocket route on workers, the cron split, the connection sizing).
 */}}
-{{- define "odoo-tenant.odoo.conf" -}}
+{{- define "odoo-tenant.odooconf.file" -}}
 {{- $ctx := .context -}}
 {{- $v := $ctx.Values.odoo -}}
 {{- $c := $v.config -}}
 {{- $db := include "odoo-tenant.database.name" $ctx -}}
-{{- $owners := include "odoo-tenant.odoo.confOwners" $ctx | fromJson -}}
+{{- $owners := include "odoo-tenant.odooconf.owners" $ctx | fromJson -}}
 {{- range $key, $_ := $c.extraOptions }}
 {{- if hasKey $owners $key }}
 {{- fail (printf "odoo.config.extraOptions.%s: the chart sets %s from %s; set that instead and remove it from extraOptions" $key $key (get $owners $key)) }}

@@ -1,6 +1,6 @@
 {{/*
 Pod template of the Odoo Deployments.
-Usage: include "odoo-tenant.odoo.podTemplate" (dict "context" $ "component" "odoo"|"cron")
+Usage: include "odoo-tenant.odoopod.template" (dict "context" $ "component" "odoo"|"cron")
 
 - component "odoo": serves HTTP (8069, and 8072 for /websocket with workers > 0); its odoo-init
   container initializes a new database. Runs the cron jobs too unless odoo.cron.dedicated.
@@ -8,7 +8,7 @@ Usage: include "odoo-tenant.odoo.podTemplate" (dict "context" $ "component" "odo
   until the database is initialized. With a ReadWriteOnce filestore it must run on the node
   of the web pod (required pod affinity).
 */}}
-{{- define "odoo-tenant.odoo.podTemplate" -}}
+{{- define "odoo-tenant.odoopod.template" -}}
 {{- $ctx := .context -}}
 {{- $v := $ctx.Values.odoo -}}
 {{- $web := eq .component "odoo" -}}
@@ -16,7 +16,7 @@ Usage: include "odoo-tenant.odoo.podTemplate" (dict "context" $ "component" "odo
 {{- $series := $v.version | trimSuffix ".0" | int -}}
 metadata:
   labels:
-    {{- include "odoo-tenant.labels" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- include "odoo-tenant.labels.standard" (dict "context" $ctx "component" .component) | nindent 4 }}
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -27,7 +27,7 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
-  serviceAccountName: {{ include "odoo-tenant.serviceAccountName" $ctx }}
+  serviceAccountName: {{ include "odoo-tenant.names.serviceAccount" $ctx }}
   automountServiceAccountToken: false
   # No docker-link style variables: the official entrypoint would read DB_PORT_5432_TCP_ADDR.
   enableServiceLinks: false
@@ -36,8 +36,8 @@ spec:
   {{- end }}
   terminationGracePeriodSeconds: {{ int $v.terminationGracePeriodSeconds }}
   securityContext:
-    {{- include "odoo-tenant.odoo.podSecurityContext" $ctx | nindent 4 }}
-  {{- with include "odoo-tenant.podScheduling" $ctx }}{{- . | nindent 2 }}{{- end }}
+    {{- include "odoo-tenant.pod.odooSecurityContext" $ctx | nindent 4 }}
+  {{- with include "odoo-tenant.pod.scheduling" $ctx }}{{- . | nindent 2 }}{{- end }}
   affinity:
     {{- if $web }}
     # Spread the tenant's web pods over nodes (scheduling preference, never a blocker).
@@ -48,16 +48,16 @@ spec:
             topologyKey: kubernetes.io/hostname
             labelSelector:
               matchLabels:
-                saasodoo.dev/tenant: {{ include "odoo-tenant.tenantId" $ctx | quote }}
-                {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 16 }}
-    {{- else if include "odoo-tenant.filestore.rwo" $ctx }}
+                saasodoo.dev/tenant: {{ include "odoo-tenant.names.tenantId" $ctx | quote }}
+                {{- include "odoo-tenant.labels.selector" (dict "context" $ctx "component" "odoo") | nindent 16 }}
+    {{- else if include "odoo-tenant.odoo.filestoreRwo" $ctx }}
     # The ReadWriteOnce filestore is attached to the web pod's node: run there.
     podAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
         - topologyKey: kubernetes.io/hostname
           labelSelector:
             matchLabels:
-              {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 14 }}
+              {{- include "odoo-tenant.labels.selector" (dict "context" $ctx "component" "odoo") | nindent 14 }}
     {{- else }}
     podAntiAffinity:
       preferredDuringSchedulingIgnoredDuringExecution:
@@ -66,11 +66,11 @@ spec:
             topologyKey: kubernetes.io/hostname
             labelSelector:
               matchLabels:
-                {{- include "odoo-tenant.selectorLabels" (dict "context" $ctx "component" "odoo") | nindent 16 }}
+                {{- include "odoo-tenant.labels.selector" (dict "context" $ctx "component" "odoo") | nindent 16 }}
     {{- end }}
   initContainers:
     - name: odoo-init
-      image: {{ include "odoo-tenant.odoo.image" $ctx }}
+      image: {{ include "odoo-tenant.images.odoo" $ctx }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       command:
         - python3
@@ -116,12 +116,12 @@ spec:
         - name: ODOO_LANGUAGE
           value: {{ $v.language | quote }}
         - name: ODOO_BASE_URL
-          value: {{ ternary (include "odoo-tenant.url" $ctx) "" $ctx.Values.ingress.enabled | quote }}
+          value: {{ ternary (include "odoo-tenant.odoo.url" $ctx) "" $ctx.Values.ingress.enabled | quote }}
         - name: ODOO_REPORT_URL
-          value: {{ printf "http://%s:8069" (include "odoo-tenant.odoo.fullname" $ctx) | quote }}
+          value: {{ printf "http://%s:8069" (include "odoo-tenant.names.odoo" $ctx) | quote }}
         {{- end }}
       securityContext:
-        {{- include "odoo-tenant.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
+        {{- include "odoo-tenant.pod.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
       resources:
         {{- toYaml $v.dbInit.resources | nindent 8 }}
       volumeMounts:
@@ -139,7 +139,7 @@ spec:
           mountPath: /tmp
   containers:
     - name: odoo
-      image: {{ include "odoo-tenant.odoo.image" $ctx }}
+      image: {{ include "odoo-tenant.images.odoo" $ctx }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       # Odoo itself, without the image's entrypoint (it would pass the database password on the
       # command line); the configuration, secrets included, is the file odoo-init wrote.
@@ -186,7 +186,7 @@ spec:
         failureThreshold: {{ int $v.livenessProbe.failureThreshold }}
       {{- end }}
       securityContext:
-        {{- include "odoo-tenant.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
+        {{- include "odoo-tenant.pod.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}
       resources:
         {{- toYaml (ternary $v.resources $v.cron.resources $web) | nindent 8 }}
       volumeMounts:
@@ -205,10 +205,10 @@ spec:
   volumes:
     - name: config-template
       configMap:
-        name: {{ include "odoo-tenant.odoo.configName" $ctx }}
+        name: {{ include "odoo-tenant.names.odooConfig" $ctx }}
     - name: scripts
       configMap:
-        name: {{ include "odoo-tenant.scriptsName" $ctx }}
+        name: {{ include "odoo-tenant.names.scripts" $ctx }}
     # The final odoo.conf holds secrets: memory-backed, never written to the node's disk.
     - name: config
       emptyDir:
@@ -219,7 +219,7 @@ spec:
         sizeLimit: 1Gi
     - name: filestore
       persistentVolumeClaim:
-        claimName: {{ include "odoo-tenant.filestore.claimName" $ctx }}
+        claimName: {{ include "odoo-tenant.names.filestoreClaim" $ctx }}
     {{- if and $web (include "odoo-tenant.backup.claimed" $ctx) }}
     # Mounted here so that the backup PVC binds at install: with a WaitForFirstConsumer
     # StorageClass a PVC binds only once a pod uses it, and `helm --wait` waits for every PVC
@@ -229,6 +229,6 @@ spec:
     # whichever pod mounts it first must make it writable for the backup Job's group.
     - name: backups
       persistentVolumeClaim:
-        claimName: {{ include "odoo-tenant.backup.fullname" $ctx }}
+        claimName: {{ include "odoo-tenant.names.backup" $ctx }}
     {{- end }}
 {{- end -}}

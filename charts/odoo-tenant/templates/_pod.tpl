@@ -2,9 +2,9 @@
 
 {{/*
 Pod-level security context of the restricted Pod Security Standard.
-Usage: include "odoo-tenant.podSecurityContext" .Values.odoo.podSecurityContext
+Usage: include "odoo-tenant.pod.securityContext" .Values.odoo.podSecurityContext
 */}}
-{{- define "odoo-tenant.podSecurityContext" -}}
+{{- define "odoo-tenant.pod.securityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ int .runAsUser }}
 runAsGroup: {{ int .runAsGroup }}
@@ -18,7 +18,7 @@ seccompProfile:
 uid/gid of the `odoo` user of the official image of odoo.version: Ubuntu jammy (17.0), where
 uid 100 is `_apt`, gives it 101; Ubuntu noble (18.0, 19.0) gives it 100. The group is 101 in both.
 */}}
-{{- define "odoo-tenant.odoo.imageUser" -}}
+{{- define "odoo-tenant.pod.odooImageUser" -}}
 {{- $uids := dict "17.0" 101 "18.0" 100 "19.0" 100 -}}
 {{- toJson (dict "runAsUser" (get $uids (toString .Values.odoo.version) | default 100) "runAsGroup" 101 "fsGroup" 101) -}}
 {{- end -}}
@@ -28,20 +28,20 @@ Pod security context of every pod running the Odoo image (web, cron, backup/rest
 Jobs, helm test): odoo.podSecurityContext, its empty fields from the image's odoo user. The
 same fsGroup in all of them, so that whichever mounts a volume first gives it that group.
 */}}
-{{- define "odoo-tenant.odoo.podSecurityContext" -}}
-{{- $image := include "odoo-tenant.odoo.imageUser" . | fromJson -}}
+{{- define "odoo-tenant.pod.odooSecurityContext" -}}
+{{- $image := include "odoo-tenant.pod.odooImageUser" . | fromJson -}}
 {{- $set := dict -}}
 {{- range $key, $value := .Values.odoo.podSecurityContext -}}
 {{- if not (kindIs "invalid" $value) -}}{{- $_ := set $set $key $value -}}{{- end -}}
 {{- end -}}
-{{- include "odoo-tenant.podSecurityContext" (merge $set $image) -}}
+{{- include "odoo-tenant.pod.securityContext" (merge $set $image) -}}
 {{- end -}}
 
 {{/*
 Container security context of the restricted Pod Security Standard.
-Usage: include "odoo-tenant.containerSecurityContext" (dict "readOnlyRootFilesystem" true)
+Usage: include "odoo-tenant.pod.containerSecurityContext" (dict "readOnlyRootFilesystem" true)
 */}}
-{{- define "odoo-tenant.containerSecurityContext" -}}
+{{- define "odoo-tenant.pod.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: {{ .readOnlyRootFilesystem }}
 runAsNonRoot: true
@@ -53,7 +53,7 @@ seccompProfile:
 {{- end -}}
 
 {{/* Scheduling shared by every pod: pull secrets, node selector, tolerations. */}}
-{{- define "odoo-tenant.podScheduling" -}}
+{{- define "odoo-tenant.pod.scheduling" -}}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}

@@ -2,7 +2,7 @@
 Checks across values that the schema cannot express, with messages that say what to change.
 Included first by the templates whose rendering depends on them.
 */}}
-{{- define "odoo-tenant.validate" -}}
+{{- define "odoo-tenant.validate.values" -}}
 {{- $v := .Values -}}
 {{- range $where, $map := dict "commonLabels" $v.commonLabels "odoo.podLabels" $v.odoo.podLabels -}}
 {{- range $key, $_ := $map -}}
@@ -22,7 +22,7 @@ Included first by the templates whose rendering depends on them.
 {{- end -}}
 {{- end -}}
 {{- $replicas := int $v.odoo.replicas -}}
-{{- if and (gt $replicas 1) (include "odoo-tenant.filestore.rwo" .) -}}
+{{- if and (gt $replicas 1) (include "odoo-tenant.odoo.filestoreRwo" .) -}}
 {{- fail (printf "odoo.replicas=%d needs a filestore every pod can mount: set odoo.persistence.accessModes to [ReadWriteMany] (with a StorageClass that supports it), or keep odoo.replicas at 1" $replicas) -}}
 {{- end -}}
 {{- if not $v.postgresql.enabled -}}
@@ -54,7 +54,7 @@ Included first by the templates whose rendering depends on them.
 {{- if $v.odoo.cron.dedicated -}}{{- $_ := set $containers "odoo.cron.resources" $v.odoo.cron.resources -}}{{- end -}}
 {{- range $where, $res := $containers -}}
 {{- $limit := dig "limits" "memory" "" $res -}}
-{{- if and $limit (lt (include "odoo-tenant.quantity" $limit | float64) (float64 $hard)) -}}
+{{- if and $limit (lt (include "odoo-tenant.budget.quantity" $limit | float64) (float64 $hard)) -}}
 {{- fail (printf "%s.limits.memory=%v is below odoo.config.limitMemoryHard=%d (%d MiB): one worker at its limit would get the whole pod killed; raise the memory limit or lower limitMemoryHard" $where $limit $hard (div $hard 1048576)) -}}
 {{- end -}}
 {{- end -}}
@@ -71,36 +71,6 @@ Included first by the templates whose rendering depends on them.
 
 
 {{/*
-Connections the tenant's pods can open at once, each Odoo process with a pool of db_maxconn:
-a web pod runs the HTTP workers, the cron workers (unless dedicated), the gevent process and
-the main process (threaded, workers = 0: one process); web pods are counted once more during a
-RollingUpdate; the cron pod runs its cron workers and the main process. Plus 5 for the backup
-or restore Job and the init step, and PostgreSQL's 3 reserved superuser slots.
-*/}}
-{{- define "odoo-tenant.database.connectionsNeeded" -}}
-{{- $n := include "odoo-tenant.database.connectionsParts" . | fromJson -}}
-{{- add (mul (int $n.webPods) (int $n.perWeb) (int $n.maxconn)) (mul (int $n.cronProcesses) (int $n.maxconn)) 5 3 -}}
-{{- end -}}
-
-{{- define "odoo-tenant.database.connectionsWhy" -}}
-{{- $n := include "odoo-tenant.database.connectionsParts" . | fromJson -}}
-{{- printf "%d web pod(s) x %d process(es) + %d cron process(es), each with db_maxconn=%d, + 8 for jobs and reserved slots" (int $n.webPods) (int $n.perWeb) (int $n.cronProcesses) (int $n.maxconn) -}}
-{{- end -}}
-
-{{- define "odoo-tenant.database.connectionsParts" -}}
-{{- $v := .Values.odoo -}}
-{{- $workers := int $v.config.workers -}}
-{{- $replicas := max 1 (int $v.replicas) -}}
-{{- if not (include "odoo-tenant.filestore.rwo" .) -}}{{- $replicas = add1 $replicas -}}{{- end -}}
-{{- $cronThreads := ternary 0 (int $v.config.maxCronThreads) $v.cron.dedicated -}}
-{{- $perWeb := 1 -}}
-{{- if gt $workers 0 -}}{{- $perWeb = add $workers $cronThreads 2 -}}{{- end -}}
-{{- $cron := 0 -}}
-{{- if $v.cron.dedicated -}}{{- $cron = add (int $v.cron.maxCronThreads) 1 -}}{{- end -}}
-{{- toJson (dict "webPods" $replicas "perWeb" $perWeb "cronProcesses" $cron "maxconn" (int $v.config.dbMaxconn)) -}}
-{{- end -}}
-
-{{/*
 A change of the running PostgreSQL's major or Debian release on an upgrade, refused unless
 postgresql.upgradeFrom names the running image (values.yaml explains why). `lookup` reads the
 live StatefulSet; it returns nothing under `helm template` and client-side dry runs, where
@@ -109,14 +79,14 @@ there is nothing running to protect.
 {{- define "odoo-tenant.validate.postgresqlImageChange" -}}
 {{- $v := .Values.postgresql -}}
 {{- if and $v.enabled .Release.IsUpgrade -}}
-{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "odoo-tenant.postgresql.fullname" .) -}}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "odoo-tenant.names.postgresql" .) -}}
 {{- $running := "" -}}
 {{- if $sts -}}
 {{- range $sts.spec.template.spec.containers -}}
 {{- if eq .name "postgresql" -}}{{- $running = .image -}}{{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $new := include "odoo-tenant.postgresql.image" . -}}
+{{- $new := include "odoo-tenant.images.postgresql" . -}}
 {{- if and $running (ne $running $new) (ne $v.upgradeFrom $running) -}}
 {{- $was := include "odoo-tenant.postgresql.series" $running -}}
 {{- $next := include "odoo-tenant.postgresql.series" $new -}}
@@ -125,11 +95,4 @@ there is nothing running to protect.
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- end -}}
-
-{{/* "<major>-<Debian release>" of an image reference (`…postgres:17.8-trixie@sha256:…` ->
-`17-trixie`); a tag without a release (`17`) gives `17-`, which matches no full tag. */}}
-{{- define "odoo-tenant.postgresql.series" -}}
-{{- $tag := regexReplaceAll "@.*$" . "" | regexFind "[^:/]+$" -}}
-{{- printf "%s-%s" (regexFind "^[0-9]+" $tag) (regexFind "[a-z]+$" $tag) -}}
 {{- end -}}
