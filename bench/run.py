@@ -246,15 +246,16 @@ class Bench:
         )
 
     async def _saasodoo_many(self, ids: list[str], level: int) -> list[float]:
-        sem = asyncio.Semaphore(level)
+        """Creates side by side as the fleet runs tenants (saasodoo.fleet.TenantWorkers)."""
+        from saasodoo.fleet import TenantWorkers
 
-        async def one(tid: str) -> float:
-            async with sem:
-                start = time.perf_counter()
-                await self.tenants.create(self.spec(tid))
-                return time.perf_counter() - start
+        async def one(workers: TenantWorkers, tid: str) -> float:
+            start = time.perf_counter()
+            await workers.run(lambda: self.tenants.create(self.spec(tid)))
+            return time.perf_counter() - start
 
-        return list(await asyncio.gather(*(one(t) for t in ids)))
+        async with TenantWorkers(level) as workers:
+            return list(await asyncio.gather(*(one(workers, t) for t in ids)))
 
     def fleet_passes(self, n: int) -> None:
         from saasodoo.fleet import Fleet, FleetTarget
@@ -304,18 +305,19 @@ class Bench:
         start = time.perf_counter()
 
         async def create_all() -> None:
-            sem = asyncio.Semaphore(16)
+            from saasodoo.fleet import TenantWorkers
+
             done = 0
 
-            async def one(tid: str) -> None:
+            async def one(workers: TenantWorkers, tid: str) -> None:
                 nonlocal done
-                async with sem:
-                    await self.tenants.create(self.spec(tid), wait=False)
-                    done += 1
-                    if done % 100 == 0:
-                        log(f"  created {done}/{len(todo)}")
+                await workers.run(lambda: self.tenants.create(self.spec(tid), wait=False))
+                done += 1
+                if done % 100 == 0:
+                    log(f"  created {done}/{len(todo)}")
 
-            await asyncio.gather(*(one(t) for t in todo))
+            async with TenantWorkers(16) as workers:
+                await asyncio.gather(*(one(workers, t) for t in todo))
 
         asyncio.run(create_all())
         self.notes.append(
