@@ -24,6 +24,12 @@ SAASODOO = $(SAASODOO_ENV) $(VENV)/bin/saasodoo
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Where things live (README.md, Layout): saasodoo/core pure rules (spec, plans, values, record,"
+	@echo "reconcile states); saasodoo/adapters the only rooms that talk to helm, Kubernetes, S3, Supabase,"
+	@echo "DNS; record.py the tenant's record; tenants.py the lifecycle and its checks; reconciler.py one"
+	@echo "tenant's ensure; fleet.py many tenants; backups/ (service, jobs, restore, results); entry points"
+	@echo "cli/, api/, web/, app.py. charts/odoo-tenant/templates/_<concern>.tpl: helpers named after their file."
 
 $(PY): pyproject.toml
 	@echo "[saasodoo] creating $(VENV) and installing saasodoo with its dev dependencies"
