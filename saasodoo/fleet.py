@@ -338,7 +338,7 @@ class Fleet:
         size = concurrency or self.tenants.settings.concurrency
 
         def upgrade_one(subject: ObservedTenant) -> Callable[[], Awaitable[EnsureResult]]:
-            return lambda: self._upgrade_one(subject, target, timeout, force)
+            return lambda: self.upgrade_tenant(subject, target, timeout, force)
 
         async with TenantWorkers(size) as workers:
             for subject in canary:
@@ -376,9 +376,11 @@ class Fleet:
                     stopped = f"{failures} failures, more than the {max_failures} allowed"
         return FleetSummary(sorted(results, key=lambda r: r.tenant_id), stopped)
 
-    async def _upgrade_one(
+    async def upgrade_tenant(
         self, subject: ObservedTenant, target: FleetTarget, timeout: str | None, force: bool
     ) -> EnsureResult:
+        """One tenant of ``upgrade``: observed afresh, skipped unless in a state to upgrade
+        (or ``force``), moved to ``target``, rolled back on failure; its EnsureResult."""
         tid = subject.spec.id
         try:
             fresh = await self.reconciler.observe(tid)

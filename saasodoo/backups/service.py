@@ -223,7 +223,7 @@ class Backups:
         import leaves no backup behind (retention never counts it)."""
         cronjob = self.cronjob(tenant_id)
         store = self.store(tenant_id, cronjob)
-        version = self._odoo_version(cronjob["metadata"]["namespace"], tenant_id)
+        version = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
         with tempfile.TemporaryDirectory(prefix="saasodoo-import-") as work:
             prepared = importing.prepare(
                 source, Path(work), tenant=tenant_id, odoo_version=version, max_bytes=max_bytes
@@ -246,8 +246,9 @@ class Backups:
             _forget(store, tenant_id, prepared.name)
             raise
 
-    def _odoo_version(self, namespace: str, tenant_id: str) -> str:
-        """The tenant's Odoo series, from the spec saasodoo records on its namespace."""
+    def recorded_odoo_version(self, namespace: str, tenant_id: str) -> str:
+        """The tenant's Odoo series (``"18.0"``), from the spec saasodoo records on its
+        namespace; NotFound without the namespace, SaasodooError for an unreadable spec."""
         ns = self.kube.read_namespace(namespace)
         if ns is None:
             raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")

@@ -95,7 +95,8 @@ def main() -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _tenants(ctx: click.Context) -> Tenants:
+def tenants_of(ctx: click.Context) -> Tenants:
+    """The lifecycle every tenant command calls, on the settings of this invocation."""
     settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
     return Tenants(settings)
 
@@ -269,7 +270,7 @@ def tenant_create(
     tenant's namespace; it is never printed or stored in Helm values.
     """
     spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
-    tenants = _tenants(ctx)
+    tenants = tenants_of(ctx)
     with _progress(f"creating tenant {spec.id} (plan {spec.plan}, Odoo {spec.odoo_version})"):
         result = _run(tenants.create(spec, wait=wait))
     _print_tenant(result, output)
@@ -285,7 +286,7 @@ def tenant_create(
 @click.pass_context
 def tenant_list(ctx: click.Context, output: str) -> None:
     """List every tenant with its status (read from the cluster)."""
-    tenants = _tenants(ctx).list_tenants()
+    tenants = tenants_of(ctx).list_tenants()
     if output == "json":
         _print_json([t.to_dict() for t in tenants])
         return
@@ -312,7 +313,7 @@ def tenant_list(ctx: click.Context, output: str) -> None:
 @click.pass_context
 def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
     """Show TENANT's status, release revision and URL."""
-    _print_tenant(_run(_tenants(ctx).get(check_tenant_id(tenant_id))), output)
+    _print_tenant(_run(tenants_of(ctx).get(check_tenant_id(tenant_id))), output)
 
 
 @tenant.command("domains")
@@ -322,7 +323,7 @@ def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
 def tenant_domains(ctx: click.Context, tenant_id: str, output: str) -> None:
     """Show TENANT's custom domains: verified (routed) or pending, with the DNS record
     that proves control (then: saasodoo tenant verify-domain TENANT DOMAIN)."""
-    states = _tenants(ctx).domain_states(check_tenant_id(tenant_id))
+    states = tenants_of(ctx).domain_states(check_tenant_id(tenant_id))
     if output == "json":
         _print_json([s.to_dict() for s in states])
         return
@@ -355,7 +356,7 @@ def tenant_verify_domain(
 
     Exit code 4 when the record is not there yet (the message names it)."""
     with _progress(f"verifying {domain} for tenant {tenant_id}"):
-        result = _run(_tenants(ctx).verify_domain(check_tenant_id(tenant_id), domain, wait=wait))
+        result = _run(tenants_of(ctx).verify_domain(check_tenant_id(tenant_id), domain, wait=wait))
     _print_tenant(result, output)
 
 
@@ -386,7 +387,7 @@ def tenant_update(
     custom = [] if clear_domains else (list(domains) if domains else None)
     with _progress(f"updating tenant {tenant_id}"):
         result = _run(
-            _tenants(ctx).update(
+            tenants_of(ctx).update(
                 check_tenant_id(tenant_id),
                 plan=plan,
                 odoo_version=odoo_version,
@@ -406,7 +407,7 @@ def tenant_update(
 def tenant_suspend(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
     """Scale TENANT's Odoo to zero; database and files are kept."""
     with _progress(f"suspending tenant {tenant_id}"):
-        result = _run(_tenants(ctx).suspend(check_tenant_id(tenant_id), wait=wait))
+        result = _run(tenants_of(ctx).suspend(check_tenant_id(tenant_id), wait=wait))
     _print_tenant(result, output)
 
 
@@ -418,7 +419,7 @@ def tenant_suspend(ctx: click.Context, tenant_id: str, wait: bool, output: str) 
 def tenant_resume(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
     """Scale a suspended TENANT back up."""
     with _progress(f"resuming tenant {tenant_id}"):
-        result = _run(_tenants(ctx).resume(check_tenant_id(tenant_id), wait=wait))
+        result = _run(tenants_of(ctx).resume(check_tenant_id(tenant_id), wait=wait))
     _print_tenant(result, output)
 
 
@@ -428,7 +429,7 @@ def tenant_resume(ctx: click.Context, tenant_id: str, wait: bool, output: str) -
 @click.pass_context
 def tenant_history(ctx: click.Context, tenant_id: str, output: str) -> None:
     """Show TENANT's release revisions (including changes made with helm directly)."""
-    revisions = _run(_tenants(ctx).history(check_tenant_id(tenant_id)))
+    revisions = _run(tenants_of(ctx).history(check_tenant_id(tenant_id)))
     if output == "json":
         _print_json([r.__dict__ for r in revisions])
         return
@@ -459,7 +460,7 @@ def tenant_rollback(
     Only the Kubernetes objects go back; Odoo's database is not migrated backwards.
     """
     with _progress(f"rolling back tenant {tenant_id}"):
-        result = _run(_tenants(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))
+        result = _run(tenants_of(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))
     _print_tenant(result, output)
 
 
@@ -488,7 +489,7 @@ def tenant_delete(
         )
     with _progress(f"deleting tenant {tenant_id}"):
         _run(
-            _tenants(ctx).delete(
+            tenants_of(ctx).delete(
                 tenant_id,
                 keep_volumes=keep_volumes,
                 final_backup=not no_final_backup,
@@ -518,7 +519,7 @@ def render(
 ) -> None:
     """Print TENANT's manifests (helm template) without touching a cluster."""
     spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
-    tenants = _tenants(ctx)
+    tenants = tenants_of(ctx)
     if values_only:
         click.echo(yaml.safe_dump(tenants.values_for(spec).values, sort_keys=False), nl=False)
         return
@@ -530,7 +531,7 @@ def render(
 @click.pass_context
 def plans(ctx: click.Context, output: str) -> None:
     """List the plans in the plans directory."""
-    catalog = _tenants(ctx).catalog
+    catalog = tenants_of(ctx).catalog
     if output == "json":
         _print_json({n: p.model_dump() for n, p in catalog.plans.items()})
         return
@@ -550,7 +551,7 @@ def cluster() -> None:
 @click.pass_context
 def cluster_distribution(ctx: click.Context, output: str) -> None:
     """Tenants per node (where their pods run)."""
-    dist = _tenants(ctx).distribution()
+    dist = tenants_of(ctx).distribution()
     if output == "json":
         _print_json(dist)
         return

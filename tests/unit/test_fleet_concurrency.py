@@ -99,7 +99,7 @@ def test_fleet_upgrade_runs_tenants_side_by_side(monkeypatch: pytest.MonkeyPatch
         kube.read_namespace(subject.spec.namespace)
         return EnsureResult(subject.spec.id, Outcome.UPGRADED)
 
-    monkeypatch.setattr(fleet, "_upgrade_one", upgrade_one)
+    monkeypatch.setattr(fleet, "upgrade_tenant", upgrade_one)
     summary = asyncio.run(fleet.upgrade(FleetTarget(), canaries=0, concurrency=2))
     assert summary.ok and summary.count(Outcome.UPGRADED) == len(IDS)
     assert kube.peak == 2

@@ -46,7 +46,7 @@ class Both:
 def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
     kube, helm = FakeKube(), FakeHelm(SETTINGS)
     tenants = Tenants(SETTINGS, helm=helm, kube=kube)
-    monkeypatch.setattr(cli_module, "_tenants", lambda ctx: tenants)
+    monkeypatch.setattr(cli_module, "tenants_of", lambda ctx: tenants)
     app: Flask = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
     api = sign_up(app.test_client(), "owner@example.com")
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})

@@ -40,7 +40,7 @@ def recorded_spec(ns: Namespace) -> TenantSpec:
 
 def odoo_version(ns: Namespace | None) -> str:
     backups = Backups(Settings(), kube=FakeKube(ns))  # type: ignore[arg-type]
-    return backups._odoo_version("tenant-acme", "acme")
+    return backups.recorded_odoo_version("tenant-acme", "acme")
 
 
 def test_the_recorded_spec_is_read_back() -> None:
