@@ -221,7 +221,8 @@ _QUANTITY_EXPONENTS = {"n": -3, "u": -2, "m": -1, "k": 1, "K": 1, "M": 2, "G": 3
 def parse_quantity(quantity: str | int | float | Decimal) -> Decimal:
     """The exact value of a Kubernetes quantity: ``250m`` is 0.25, ``1Gi`` 1073741824,
     ``2k`` 2000 (decimal SI suffixes n u m k M G T P E, binary Ki Mi Gi Ti Pi Ei; ``1e3``
-    forms are read as numbers). ValueError for anything else (``1ki``, ``1KiB``, ``x``)."""
+    forms are read as numbers). ValueError for anything else (``1ki``, ``1KiB``, ``x``,
+    ``1_000``)."""
     if isinstance(quantity, (int, float, Decimal)):
         return Decimal(quantity)
     text = str(quantity).strip()
@@ -234,7 +235,7 @@ def parse_quantity(quantity: str | int | float | Decimal) -> Decimal:
         value = Decimal(number)
     except InvalidOperation:
         raise ValueError(f"not a Kubernetes quantity: {quantity!r}") from None
-    if not value.is_finite():
+    if not value.is_finite() or "_" in number or number != number.strip():
         raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
     if not suffix:
         return value

@@ -34,3 +34,13 @@ def test_refuses_what_the_kubernetes_client_refuses(quantity: str) -> None:
         client_parse_quantity(quantity)
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         parse_quantity(quantity)
+
+
+@pytest.mark.parametrize("quantity", ["1_000", "1_0Mi", "1 Gi"])
+def test_refuses_what_the_api_server_refuses_though_the_python_client_reads_it(
+    quantity: str,
+) -> None:
+    """Decimal reads underscores and inner spaces; Kubernetes' quantity grammar has neither."""
+    assert client_parse_quantity(quantity) > 0
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        parse_quantity(quantity)
