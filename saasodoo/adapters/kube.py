@@ -287,22 +287,34 @@ class Kube:
         self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
     ) -> Any:
         """GET ``path`` as parsed JSON (no client models); callers wrap it in ``translate``."""
+        return self._call_json("GET", path, query or [], {"Accept": accept or "application/json"})
+
+    def _call_json(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: Any = None,
+    ) -> Any:
+        """One counted API request, its answer parsed from JSON; ApiException for >= 400."""
         self._count()
-        method, url, headers, body, post = self.api.param_serialize(
-            method="GET",
+        method, url, headers, data, post = self.api.param_serialize(
+            method=method,
             resource_path=path,
-            query_params=query or [],
-            header_params={"Accept": accept or "application/json"},
+            query_params=query,
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         resp = self.api.call_api(
-            method, url, header_params=headers, body=body, post_params=post,
+            method, url, header_params=headers, body=data, post_params=post,
             _request_timeout=self.timeout,
         )  # fmt: skip
-        data = resp.read()
+        raw = resp.read()
         if resp.status >= 400:
-            raise ApiException(status=resp.status, reason=resp.reason, body=data)
-        return orjson.loads(data)
+            raise ApiException(status=resp.status, reason=resp.reason, body=raw)
+        return orjson.loads(raw)
 
     def list_items(self, what: str, path: str, selector: str) -> list[dict[str, Any]]:
         """The items of the list at ``path`` matching the label selector ``selector``, as
@@ -653,23 +665,8 @@ class Kube:
 
     def _patch(self, path: str, body: dict[str, Any]) -> Any:
         """A JSON merge patch as field manager ``saasodoo``; the object as written, parsed."""
-        self._count()
-        method, url, headers, data, post = self.api.param_serialize(
-            method="PATCH",
-            resource_path=path,
-            query_params=[("fieldManager", FIELD_MANAGER)],
-            header_params={"Accept": "application/json", "Content-Type": MERGE_PATCH},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        resp = self.api.call_api(
-            method, url, header_params=headers, body=data, post_params=post,
-            _request_timeout=self.timeout,
-        )  # fmt: skip
-        raw = resp.read()
-        if resp.status >= 400:
-            raise ApiException(status=resp.status, reason=resp.reason, body=raw)
-        return orjson.loads(raw)
+        headers = {"Accept": "application/json", "Content-Type": MERGE_PATCH}
+        return self._call_json("PATCH", path, [("fieldManager", FIELD_MANAGER)], headers, body)
 
     # -- helm release records -------------------------------------------------------
 
