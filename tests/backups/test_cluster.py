@@ -298,6 +298,18 @@ def test_a_failed_restore_job_is_recovered_before_odoo_starts(
     assert odoo_replicas() == before
 
 
+def tenant_data_dump(pg_server: PgServer, database: str, root: Path) -> bytes:
+    """A tenant's data (make_tenant_data: database and filestore under ROOT), then the plain
+    SQL dump of its database, as Odoo's database manager puts in a zip."""
+    make_tenant_data(pg_server, database, root)
+    return subprocess.run(
+        ["pg_dump", "--no-owner", "--dbname", database],
+        env={**os.environ, **pg_server.env(database)},
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
 def test_prune_applies_the_tenants_retention_to_its_s3_folder(
     tenant: Tenant, s3_server: S3Server
 ) -> None:
@@ -324,13 +336,7 @@ def test_import_checks_the_zip_stores_it_and_restores_it(
     the tenant's backups and restored by a restore Job. (Zips of the real Odoo server and the
     restore itself: tests/odoo/test_import.py.)"""
     root = tmp_path / "filestore"
-    make_tenant_data(pg_server, database, root)
-    dump = subprocess.run(
-        ["pg_dump", "--no-owner", "--dbname", database],
-        env={**os.environ, **pg_server.env(database)},
-        capture_output=True,
-        check=True,
-    ).stdout
+    dump = tenant_data_dump(pg_server, database, root)
     manifest = {"odoo_dump": "1", "db_name": database, "version": "18.0",
                 "major_version": "18.0", "version_info": [18, 0, 0, "final", 0, ""],
                 "pg_version": "15.0", "modules": {"base": "18.0.1.3"}}  # fmt: skip
@@ -385,13 +391,7 @@ def test_an_import_whose_restore_fails_stores_nothing(
     exist): the restore Job fails, the live data stays, and the zip and its manifest stored
     for the restore are deleted again (retention never sees a failed import)."""
     root = tmp_path / "filestore"
-    make_tenant_data(pg_server, database, root)
-    dump = subprocess.run(
-        ["pg_dump", "--no-owner", "--dbname", database],
-        env={**os.environ, **pg_server.env(database)},
-        capture_output=True,
-        check=True,
-    ).stdout
+    dump = tenant_data_dump(pg_server, database, root)
     dump += b"GRANT SELECT ON public.res_partner TO no_such_role_anywhere;\n"
     manifest = {"odoo_dump": "1", "db_name": database, "version": "18.0",
                 "major_version": "18.0", "version_info": [18, 0, 0, "final", 0, ""]}  # fmt: skip

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import json
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -42,6 +46,26 @@ def run_cli(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     runner = CliRunner(env=env)
     result = runner.invoke(cli, list(args), catch_exceptions=False)
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def cli_json(kube: Cluster, *args: str) -> Any:
+    """`saasodoo ARGS -o json`, which must succeed: its parsed output."""
+    result = run_cli(kube, *args, "-o", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+@contextmanager
+def running_tenant(kube: Cluster, t: RealTenant, email: str) -> Iterator[RealTenant]:
+    """Tenant T created on the real node (any leftover deleted first), ready; deleted after."""
+    assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
+    run_cli(kube, "tenant", "delete", t.id, "--yes")
+    doc = cli_json(kube, "tenant", "create", t.id, "--email", email)
+    assert doc["status"] == "ready", doc
+    try:
+        yield t
+    finally:
+        run_cli(kube, "tenant", "delete", t.id, "--yes")
 
 
 def real_nodes(kube: Cluster) -> list[str]:

@@ -11,22 +11,23 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.realnode.helpers import RealTenant, pod, psql, real_nodes, run_cli, wait_login
+from tests.realnode.helpers import (
+    RealTenant,
+    cli_json,
+    pod,
+    psql,
+    run_cli,
+    running_tenant,
+    wait_login,
+)
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.realnode
 
 TENANT = RealTenant("rnl", "tenant-rnl")
-
-
-def cli_json(kube: Cluster, *args: str) -> Any:
-    result = run_cli(kube, *args, "-o", "json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def odoo_pods(kube: Cluster) -> list[str]:
@@ -43,14 +44,8 @@ def tenant_db(kube: Cluster) -> str:
 
 @pytest.fixture(scope="module")
 def tenant(kube: Cluster) -> Iterator[RealTenant]:
-    assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
-    run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
-    doc = cli_json(kube, "tenant", "create", TENANT.id, "--email", "admin@rnl.example")
-    assert doc["status"] == "ready", doc
-    try:
-        yield TENANT
-    finally:
-        run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
+    with running_tenant(kube, TENANT, "admin@rnl.example") as t:
+        yield t
 
 
 def test_update_plan_restarts_odoo_with_the_new_config(kube: Cluster, tenant) -> None:  # type: ignore[no-untyped-def]

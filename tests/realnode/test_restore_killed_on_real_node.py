@@ -30,7 +30,15 @@ from kubernetes import client
 
 from saasodoo.backups.jobs import JOB_LABEL
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME
-from tests.realnode.helpers import HTTP_PORT, RealTenant, psql, real_nodes, run_cli, wait_login
+from tests.realnode.helpers import (
+    HTTP_PORT,
+    RealTenant,
+    cli_json,
+    psql,
+    run_cli,
+    running_tenant,
+    wait_login,
+)
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.realnode
@@ -40,22 +48,10 @@ JOURNAL = ".saasodoo-restore.json"
 Proc = subprocess.CompletedProcess[str]
 
 
-def cli_json(kube: Cluster, *args: str) -> Any:
-    result = run_cli(kube, *args, "-o", "json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
 def tenant(kube: Cluster) -> Iterator[RealTenant]:
-    assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
-    run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
-    doc = cli_json(kube, "tenant", "create", TENANT.id, "--email", "admin@rnk.example")
-    assert doc["status"] == "ready", doc
-    try:
-        yield TENANT
-    finally:
-        run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
+    with running_tenant(kube, TENANT, "admin@rnk.example") as t:
+        yield t
 
 
 def company_through_odoo(kube: Cluster, t: RealTenant) -> str:
