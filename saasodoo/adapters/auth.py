@@ -27,7 +27,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jwt
@@ -98,10 +98,10 @@ class Account:
 
 @dataclass(frozen=True)
 class Session:
-    """Tokens of a signed-in user."""
+    """Tokens of a signed-in user (left out of the repr, which logs and tracebacks show)."""
 
-    access_token: str
-    refresh_token: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
     expires_in: int
     expires_at: int
     account: Account
@@ -166,7 +166,7 @@ class VerifierConfig:
     #: False for a GoTrue run without ``GOTRUE_JWT_ISSUER`` (self-hosted): its tokens carry no
     #: ``iss``; one that carries it must still name ``issuer``.
     issuer_required: bool = True
-    hs256_secret: str | None = None
+    hs256_secret: str | None = field(default=None, repr=False)
     audience: str = AUDIENCE
     leeway: float = 10.0
     jwks_cache_seconds: float = 600.0

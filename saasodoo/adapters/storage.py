@@ -9,7 +9,7 @@ its presence marks a complete backup). Foreign errors become saasodoo's here.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,13 +50,14 @@ class BackupStore(Protocol):
 
 @dataclass(frozen=True)
 class S3Location:
-    """An S3-compatible bucket and the credentials to reach it."""
+    """An S3-compatible bucket and the credentials to reach it (the secret key is left out of
+    the repr, which logs and tracebacks show)."""
 
     endpoint: str
     bucket: str
     prefix: str
     access_key_id: str
-    secret_access_key: str
+    secret_access_key: str = field(repr=False)
     region: str = "us-east-1"
 
 

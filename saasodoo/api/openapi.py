@@ -28,6 +28,7 @@ ERRORS = {
     409: "Clashes with the current state (exists already, operation in progress, a host "
     "of another tenant, a custom domain not proven through DNS yet).",
     413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
+    415: "A body with another Content-Type than application/json.",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests to the auth server.",
     502: "Helm failed (render, install or upgrade), or the backup storage did.",
@@ -237,6 +238,8 @@ def _responses(op: Op) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {str(code): ok}
     codes = set(op.errors) | (set(AUTHED) if op.authed else set())
+    if op.body:  # a JSON body: any other Content-Type is refused
+        codes.add(415)
     for err in sorted(codes):
         responses[str(err)] = {"description": ERRORS[err], "content": _json(m.ErrorOut)}
     return responses

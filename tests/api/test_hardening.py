@@ -12,12 +12,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from saasodoo.adapters.auth import Account, Session, VerifierConfig
+from saasodoo.adapters.storage import S3Location
 from saasodoo.api import imports
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.openapi import OPERATIONS
 from saasodoo.app import create_app
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
 from saasodoo.web.views import safe_redirect_target
 from tests.api.conftest import Api, services_of, sign_up
+from tests.fakes import FakeKube, FakeHelm
 
 pytestmark = pytest.mark.unit
 
@@ -279,3 +284,46 @@ def test_an_upload_with_a_non_ascii_csrf_token_is_refused(token: bytes, tmp_path
     with pytest.raises(imports.BadForm, match="the form expired"):
         imports.receive_form(io.BytesIO(body), b"b", tmp_path, 1 << 20, csrf="expected-token")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- JSON endpoints take JSON only (issue #22, point 16) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
+def test_a_json_body_sent_as_another_type_is_refused_with_415(content_type: str | None) -> None:
+    """A cross-site form or a `fetch` without a CORS preflight can send only these types: the
+    body is refused before it is read (on main a text/plain body created a tenant)."""
+    kube, helm = FakeKube(), FakeHelm(Settings(base_domain="odoo.test"))
+    tenants = Tenants(Settings(base_domain="odoo.test"), helm=helm, kube=kube)
+    app = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
+    try:
+        alice = sign_up(app.test_client(), "alice@example.com")
+        body = '{"id": "acme", "admin_email": "a@acme.example"}'
+        kwargs = {} if content_type is None else {"content_type": content_type}
+        res = alice.call("POST", "/api/tenants", data=body, **kwargs)
+        assert res.status_code == 415, res.get_json()
+        assert res.get_json()["message"] == (
+            f"Content-Type must be application/json, not {(content_type or 'none').split(';')[0]}"
+        )
+        services_of(app).jobs.wait_idle(10)
+        assert kube.namespaces == {}
+        # an empty body needs no type (POST .../suspend), and JSON still works
+        res = alice.call("POST", "/api/tenants", data=body, content_type="application/json")
+        assert res.status_code == 202, res.get_json()
+    finally:
+        services_of(app).jobs.shutdown()
+
+
+def test_reprs_never_show_secrets() -> None:
+    """What a log line or a traceback shows of the S3 location, a session, the verifier."""
+    location = S3Location("http://s3", "b", "p", "AKIA-ID", "s3-secret-key-value")
+    session = Session("access-token-value", "refresh-token-value", 60, 0, Account("u", None))
+    config = VerifierConfig("https://auth", hs256_secret="hs256-secret-value")
+    shown = repr(location) + repr(session) + repr(config)
+    assert "AKIA-ID" in shown
+    for secret in ("s3-secret-key-value", "access-token-value", "refresh-token-value",
+                   "hs256-secret-value"):  # fmt: skip
+        assert secret not in shown
