@@ -22,7 +22,7 @@ from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.web.views import safe_redirect_target
 from tests.api.conftest import Api, services_of, sign_up
-from tests.fakes import FakeKube, FakeHelm
+from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
 
