@@ -56,11 +56,13 @@ def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     """A backup zip uploaded (multipart field ``zip``, or the body itself), streamed to disk
     and checked, then imported by a job (see ``saasodoo.api.imports``)."""
     drop_previous = bool_arg("drop_previous")
+    moved = bool_arg("moved")
     job = imports.start_import(
         services(),
         bearer_user(),
         tenant_id,
         lambda spool, limit: imports.receive(request, spool, limit),
         drop_previous=drop_previous,
+        moved=moved,
     )
     return accepted(job)

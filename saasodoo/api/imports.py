@@ -4,12 +4,15 @@ UI's form on the tenant page.
 The body is read from the request stream in chunks of ``CHUNK`` bytes into a spool file on
 disk (``SAASODOO_API_IMPORT_DIR``), never whole in memory; past the limit
 (``SAASODOO_API_IMPORT_MAX_BYTES``) it is refused with 413 naming the limit (at once when the
-Content-Length says so) and the spool file is removed. Then the cheap checks of
-``saasodoo.backups.importing.check`` (a readable zip, an Odoo backup, the tenant's Odoo major
-version) answer 422 before anything is queued; the job runs ``Backups.import_zip`` (every
-member's CRC, what the dump asks of the tenant's role, the rewrite into our format, the upload
-to the tenant's backup storage, the restore) and removes the spool file, whatever happens.
-A refusal leaves the tenant's storage and data untouched.
+Content-Length says so) and the spool file is removed. That is all this process does with
+the zip: the cheap checks of ``saasodoo.backups.importing.check`` (the zip's directory and
+manifest: sizes, entries, member names, an Odoo backup, the tenant's Odoo series) run in the
+import worker, a process of its own under hard bounds derived from the upload limit, and
+answer 422 before anything is queued; the job runs ``Backups.import_zip`` (in the worker
+again: every member's CRC, what the dump asks of the tenant's role, the rewrite into our
+format, written in the spool directory; then the upload to the tenant's backup storage and
+the restore) and removes the spool directory, whatever happens. A refusal leaves the
+tenant's storage and data untouched.
 
 Two bodies are accepted:
 
@@ -269,23 +272,32 @@ async def _work(
     drop_previous: bool,
     timeout: float | None,
     limit: int,
+    moved: bool,
 ) -> dict[str, Any]:
     try:
         result = backups.import_zip(
-            tenant_id, upload.path, drop_previous=drop_previous, timeout=timeout, max_bytes=limit
-        )
+            tenant_id, upload.path, drop_previous=drop_previous, timeout=timeout,
+            max_bytes=limit, work_dir=upload.path.parent, moved=moved,
+        )  # fmt: skip
     finally:
         shutil.rmtree(upload.path.parent, ignore_errors=True)
     return {"imported_from": upload.path.name, "size": upload.size, **result.to_dict()}
 
 
 def start_import(
-    svc: Services, user: User, tenant_id: str, receiver: Receiver, *, drop_previous: bool = False
+    svc: Services,
+    user: User,
+    tenant_id: str,
+    receiver: Receiver,
+    *,
+    drop_previous: bool = False,
+    moved: bool = False,
 ) -> Job:
     """Owner or operator (404 otherwise); the tenant's backup storage reachable from here
     (404 no backups, 422 a PVC not mounted here) and no operation in progress (409), all
-    before a byte is received; then the upload (413 past the limit), the cheap checks (422),
-    and the job ``import``."""
+    before a byte is received; then the upload (413 past the limit), the cheap checks in the
+    import worker (422), and the job ``import`` (``moved``: the database keeps its uuid and
+    secret; by default it is a copy and gets new ones)."""
     tenant = ops.owned_tenant(svc, user, tenant_id)
     svc.backups.store(tenant_id)
     if svc.jobs.active_for(tenant_id) is not None:
@@ -307,7 +319,7 @@ def start_import(
             tenant_id,
             lambda: _work(
                 backups, tenant_id, upload,
-                drop_previous=drop_previous, timeout=timeout, limit=limit,
+                drop_previous=drop_previous, timeout=timeout, limit=limit, moved=moved,
             ),
         )  # fmt: skip
     except BaseException:

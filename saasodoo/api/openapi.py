@@ -71,6 +71,14 @@ DROP_PREVIOUS = {
     "description": "Drop the data replaced by the import (kept aside by default).",
     "schema": {"type": "string", "enum": ["true", "false"]},
 }
+MOVED = {
+    "name": "moved",
+    "in": "query",
+    "required": False,
+    "description": "The database moves here (it no longer runs where it came from): keep its "
+    "`database.uuid` and `database.secret`. By default an import is a copy and gets new ones.",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
 FILENAME = {
     "name": "filename",
     "in": "query",
@@ -167,7 +175,7 @@ OPERATIONS = (
         "Upload a backup zip (Odoo's database manager or another host) and import it; "
         "Odoo stops meanwhile", "backups",
         (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), content=IMPORT_BODY,
-        query=(DROP_PREVIOUS, FILENAME),
+        query=(DROP_PREVIOUS, MOVED, FILENAME),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API)", "tenants",

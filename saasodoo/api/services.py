@@ -289,7 +289,9 @@ def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreReques
 
 def start_verify(svc: Services, user: User, tenant_id: str, body: VerifyRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
-    svc.backups.check_restore(tenant_id, body.backup)  # 404 now rather than a failed job
+    svc.backups.check_restore(
+        tenant_id, body.backup, series=False
+    )  # 404 now rather than a failed job
     backups, timeout = svc.backups, svc.settings.backup_timeout
     return svc.jobs.submit(
         "verify",

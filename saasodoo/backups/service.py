@@ -14,7 +14,6 @@ the same way.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from saasodoo.adapters.storage import (
     StorageUnavailable,
 )
 from saasodoo.backups import importing
+from saasodoo.backups.dumpformat import manifest_series, odoo_series
 from saasodoo.backups.jobs import (
     JobRunner,
     backup_container,
@@ -214,30 +214,37 @@ class Backups:
         drop_previous: bool = False,
         timeout: float | None = None,
         max_bytes: int = importing.MAX_IMPORT_BYTES,
+        work_dir: Path | None = None,
+        moved: bool = False,
     ) -> RestoreResult:
         """Bring a zip made elsewhere (Odoo's database manager, another host) into the
-        tenant: checked and rewritten into our format (see ``saasodoo.backups.importing``;
-        refused with InvalidInput before anything is stored), stored beside the tenant's
-        backups, then restored like one of them (scratch copy, checks, switch). When the
-        restore does not succeed, the stored zip and its manifest are deleted again: a failed
-        import leaves no backup behind (retention never counts it)."""
+        tenant: checked and rewritten into our format by the import worker, in a temporary
+        directory under ``work_dir`` (default: the system's; see
+        ``saasodoo.backups.importing``; refused with InvalidInput before anything is
+        stored), stored beside the tenant's backups, then restored like one of them
+        (scratch copy, checks, switch). The restored database gets a new ``database.uuid``
+        and ``database.secret`` (a copy), unless ``moved`` (the same database moving
+        here: they are kept). When the restore does not succeed, the stored zip and its
+        manifest are deleted again: a failed import leaves no backup behind (retention
+        never counts it)."""
         cronjob = self.cronjob(tenant_id)
         store = self.store(tenant_id, cronjob)
         version = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
-        with tempfile.TemporaryDirectory(prefix="saasodoo-import-") as work:
+        if work_dir is not None:
+            work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="saasodoo-import-", dir=work_dir) as work:
             prepared = importing.prepare(
-                source, Path(work), tenant=tenant_id, odoo_version=version, max_bytes=max_bytes
-            )
+                source, Path(work), tenant=tenant_id, odoo_version=version,
+                max_bytes=max_bytes, moved=moved,
+            )  # fmt: skip
             try:
                 store.upload(prepared.name, prepared.path)
-                store.write(
-                    prepared.name + ".json",
-                    json.dumps(prepared.manifest, sort_keys=True).encode(),
-                )
+                store.upload(prepared.name + ".json", prepared.manifest_path)
             except BaseException:
                 _forget(store, tenant_id, prepared.name)
                 raise
-        log.info("import into %s: stored %s (from %s)", tenant_id, prepared.name, source.name)
+        log.info("import into %s: stored %s (from %s, identity %s)", tenant_id, prepared.name,
+                 source.name, prepared.identity)  # fmt: skip
         try:
             return self.restore(
                 tenant_id, prepared.name, drop_previous=drop_previous, timeout=timeout
@@ -254,18 +261,23 @@ class Backups:
             raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
         return str(spec_of(ns.annotations, ns.labels, ns.name).odoo_version)
 
-    def check_restore(self, tenant_id: str, backup: str | None = None) -> dict[str, Any]:
+    def check_restore(
+        self, tenant_id: str, backup: str | None = None, *, series: bool = True
+    ) -> dict[str, Any]:
         """Everything a restore or a verify checks before its first write; the CLI (through
         ``restore``/``verify``) and the API (before it queues the job) call it alike.
 
         Returns the tenant's backup CronJob (NotFound when backups are off). Where the
         storage is readable from here (S3 when reachable; a PVC, or a bucket this process
-        cannot reach, is read by restore.py in the Job itself),
+        cannot reach, is read by restore.py in the Job itself, which checks the same),
         NotFound unless ``backup`` is a complete backup (zip and manifest) of the tenant's
-        storage, or, with ``backup`` None (the newest), unless there is at least one."""
+        storage, or, with ``backup`` None (the newest), unless there is at least one; with
+        ``series`` (a restore, not a verification), InvalidInput naming both series when
+        the backup's manifest is of another Odoo series than the tenant's."""
         cronjob = self.cronjob(tenant_id)
         try:
-            names = set(self.store(tenant_id, cronjob).names())
+            store = self.store(tenant_id, cronjob)
+            names = set(store.names())
         except InvalidInput:
             return cronjob  # a PVC: restore.py checks the name itself
         except StorageUnavailable as exc:
@@ -277,7 +289,32 @@ class Backups:
             raise NotFound(f"tenant '{tenant_id}' has no backups yet")
         if backup is not None and backup not in complete:
             raise NotFound(f"tenant '{tenant_id}' has no complete backup {backup}")
+        if series:
+            self.check_series(tenant_id, cronjob, store, backup or max(complete))
         return cronjob
+
+    def check_series(
+        self, tenant_id: str, cronjob: dict[str, Any], store: BackupStore, backup: str
+    ) -> None:
+        """InvalidInput when ``backup`` (its stored manifest) is of another Odoo series than
+        the tenant's: Odoo's data of one series does not run under another's code (only
+        Odoo's upgrade scripts move it forward). A manifest unreadable from here, or naming
+        no series, is left to restore.py, which checks the same."""
+        try:
+            manifest = load_json(store.read(backup + ".json"), backup + ".json")
+        except (NotFound, ValueError):
+            return
+        theirs = manifest_series(manifest) if isinstance(manifest, dict) else ""
+        if not theirs:
+            return  # restore.py refuses a backup of no known series itself
+        ours = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
+        if theirs != odoo_series(ours):
+            raise InvalidInput(
+                f"backup {backup} is of Odoo {theirs or 'an unknown series'}; tenant "
+                f"'{tenant_id}' runs Odoo {ours}. A backup restores only into its own series: "
+                f"restore a backup of Odoo {ours}, or upgrade the data with Odoo's upgrade "
+                "service (or OpenUpgrade) and import it into a tenant of the new series"
+            )
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None
@@ -285,7 +322,7 @@ class Backups:
         """Restore ``backup`` (default: the newest) into a scratch database in the cluster,
         check it against its manifest, drop it; Odoo keeps running. NotFound as
         ``check_restore``."""
-        cronjob = self.check_restore(tenant_id, backup)
+        cronjob = self.check_restore(tenant_id, backup, series=False)
         body = self.jobs.restore_job(tenant_id, cronjob, backup, mode="verify")
         outcome = self.run_job(body, timeout=job_timeout(cronjob, timeout))
         return RestoreResult(tenant_id, backup, outcome, {}, verify_only=True)

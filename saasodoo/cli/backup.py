@@ -157,6 +157,12 @@ def backup_restore(
 @tenant_arg
 @click.argument("zip_path", metavar="ZIP", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--drop-previous", is_flag=True, help="Drop the data replaced (kept by default).")
+@click.option(
+    "--moved",
+    is_flag=True,
+    help="The database moves here (no longer runs where it came from): keep its "
+    "database.uuid and database.secret. By default an import is a copy and gets new ones.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @timeout_option
 @output_option
@@ -166,6 +172,7 @@ def backup_import(
     tenant_id: str,
     zip_path: Path,
     drop_previous: bool,
+    moved: bool,
     yes: bool,
     timeout: float | None,
     output: str,
@@ -181,7 +188,7 @@ def backup_import(
             abort=True,
         )
     result = _service(ctx).import_zip(
-        tenant_id, zip_path, drop_previous=drop_previous, timeout=timeout
+        tenant_id, zip_path, drop_previous=drop_previous, timeout=timeout, moved=moved
     )
     if output == "json":
         _json(result.to_dict())

@@ -74,3 +74,30 @@ def test_a_bucket_reachable_only_from_the_cluster_is_left_to_restore_py(tmp_path
 def test_an_unknown_tenant_is_not_found() -> None:
     with pytest.raises(NotFound, match="tenant 'nobody' not found"):
         OneTenant(None).check_restore("nobody", None)
+
+
+class Tenant18(OneTenant):
+    def recorded_odoo_version(self, namespace: str, tenant_id: str) -> str:
+        return "18.0"
+
+
+@pytest.mark.parametrize("newest", [True, False])
+def test_a_backup_of_another_odoo_series_is_refused_naming_both(
+    tmp_path: Path, newest: bool
+) -> None:
+    """Issue #22 point 5: a 17.0 backup (a pre-update backup after an upgrade) is refused for
+    a restore into an 18.0 tenant before anything is touched; verifying it only reads."""
+    (tmp_path / ZIP).write_bytes(b"zip")
+    (tmp_path / (ZIP + ".json")).write_text(
+        '{"major_version": "17.0", "odoo_version": "17.0", "version": "17.0"}'
+    )
+    backups = Tenant18(tmp_path)
+    with pytest.raises(InvalidInput) as refused:
+        backups.check_restore("acme", None if newest else ZIP)
+    assert refused.value.message.startswith(
+        f"backup {ZIP} is of Odoo 17.0; tenant 'acme' runs Odoo 18.0. A backup restores only "
+        "into its own series"
+    )
+    assert backups.check_restore("acme", ZIP, series=False) is CRONJOB
+    (tmp_path / (ZIP + ".json")).write_text('{"major_version": "18.0"}')
+    assert backups.check_restore("acme", ZIP) is CRONJOB

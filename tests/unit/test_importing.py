@@ -6,23 +6,17 @@ from __future__ import annotations
 import json
 import struct
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from saasodoo.backups.importing import (
-    MAX_IMPORT_BYTES,
-    MAX_UNCOMPRESSED_BYTES,
-    MAX_ZIP_ENTRIES,
-    DumpChecker,
-    check,
-    major,
-    prepare,
-)
+from saasodoo.backups import importcheck
+from saasodoo.backups.dumpformat import odoo_series as major
+from saasodoo.backups.importcheck import MAX_ZIP_ENTRIES, Bounds, DumpChecker, Refused
 from saasodoo.cli import cli
-from saasodoo.errors import InvalidInput
 from tests.api.zips import DUMP as ODOO_DUMP
 from tests.api.zips import MANIFEST, odoo_zip
 
@@ -99,19 +93,39 @@ def test_the_cli_refuses_a_missing_zip_before_touching_anything() -> None:
 
 # -- bounds read before the zip is opened, and while it is unpacked ---------------------------
 
+#: The bounds of a 1 GiB upload limit (the API's default).
+GIB = Bounds.for_limit(1 << 30)
 
-def test_a_zip_with_too_many_entries_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+
+def check(path: Path, bounds: Bounds = GIB) -> dict[str, Any]:
+    return importcheck.check(path, tenant="acme", odoo_version="18.0", bounds=bounds)
+
+
+def prepare(path: Path, work: Path, bounds: Bounds = GIB) -> tuple[str, dict[str, Any]]:
+    return importcheck.prepare(path, work, tenant="acme", odoo_version="18.0", bounds=bounds)
+
+
+def test_every_bound_derives_from_the_upload_limit() -> None:
+    assert GIB == Bounds(1 << 30, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRIES * 200, 64 << 20)
+    small = Bounds.for_limit(1 << 20)
+    assert (small.max_entries, small.max_directory, small.max_line) == (1024, 204800, 64 << 20)
+    tiny = Bounds.for_limit(64 * 1024)
+    assert tiny.max_entries == 1000 and tiny.max_line == 100 * 64 * 1024
+    assert small.max_unpacked(1000) == 100_000
+    assert small.memory < GIB.memory < 1 << 30
+
+
+def test_a_zip_with_too_many_entries_is_refused(tmp_path: Path) -> None:
     many = odoo_zip(tmp_path / "many.zip")
     with zipfile.ZipFile(many, "a") as zf:
         for i in range(12):
             zf.writestr(f"filestore/00/{i}", b"")
+    ten = replace(GIB, max_entries=10)
     for step in (check, prepare):
-        kwargs: dict[str, Any] = {"work": tmp_path} if step is prepare else {}
-        with pytest.raises(
-            InvalidInput, match="many.zip has 15 entries, more than the limit of 10"
-        ):
-            step(many, tenant="acme", odoo_version="18.0", max_entries=10, **kwargs)
-        assert step(many, tenant="acme", odoo_version="18.0", max_entries=15, **kwargs)
+        args: list[Any] = [tmp_path] if step is prepare else []
+        with pytest.raises(Refused, match="many.zip has 15 entries, more than the limit of 10"):
+            step(many, *args, ten)
+        assert step(many, *args, replace(GIB, max_entries=15))
     assert MAX_ZIP_ENTRIES == 100_000
 
 
@@ -126,22 +140,66 @@ def zip64_tail(entries: int, cd_size: int) -> bytes:
     return b"x" * offset + record + locator + end
 
 
-@pytest.mark.parametrize(
-    ("entries", "cd_size", "expected"),
-    [
-        (10**9, 46 * 10**9, "has 1000000000 entries, more than the limit of 100000"),
-        (1000, 10**9, "has a directory of 1000000000 bytes, more than the limit of 67108864"),
-    ],
-)
-def test_a_zip64_directory_is_bounded_from_its_records(
-    tmp_path: Path, entries: int, cd_size: int, expected: str
-) -> None:
-    """zipfile would try to read a directory this large whole (it is not there: the record
-    alone says so, and is refused)."""
+def test_a_zip64_directory_is_bounded_from_its_records(tmp_path: Path) -> None:
+    """A record declaring a directory of 46 GB: zipfile reads at most what the file holds, so
+    that is the bound (here, a few bytes: refused as corrupt)."""
     huge = tmp_path / "huge.zip"
-    huge.write_bytes(zip64_tail(entries, cd_size))
-    with pytest.raises(InvalidInput, match=f"zip: huge.zip {expected}"):
-        check(huge, tenant="acme", odoo_version="18.0")
+    huge.write_bytes(zip64_tail(10**9, 46 * 10**9))
+    assert importcheck.directory_size(huge) == huge.stat().st_size
+    with pytest.raises(Refused, match="zip: huge.zip is corrupt or truncated"):
+        check(huge)
+
+
+def many_entries(path: Path, count: int) -> bytes:
+    """A real zip of ``count`` empty members besides an Odoo backup's, as bytes."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("dump.sql", ODOO_DUMP)
+        zf.writestr("manifest.json", json.dumps(MANIFEST))
+        for i in range(count):
+            zf.writestr(f"filestore/00/{i}", b"")
+    return path.read_bytes()
+
+
+def test_a_lying_entry_count_does_not_let_entries_through(tmp_path: Path) -> None:
+    """The classic record's entry counts say 3; zipfile ignores them and parses the whole
+    directory (its size): the directory's size bounds them, and zipfile's own count is
+    held to the limit."""
+    data = many_entries(tmp_path / "liar.zip", 2000)
+    at = data.rfind(b"PK\x05\x06")
+    record = bytearray(data[at : at + 22])
+    struct.pack_into("<2H", record, 8, 3, 3)
+    (tmp_path / "liar.zip").write_bytes(data[:at] + bytes(record))
+    with zipfile.ZipFile(tmp_path / "liar.zip") as zf:
+        assert len(zf.infolist()) == 2002  # what zipfile reads, whatever the count says
+    small = Bounds.for_limit(1 << 20)  # 1024 entries, a directory of 204800 bytes
+    with pytest.raises(Refused, match="liar.zip has 2002 entries, more than the limit of 1024"):
+        check(tmp_path / "liar.zip", small)
+    with pytest.raises(Refused, match="liar.zip has a directory of 1[0-9]{5} bytes, more than "
+                       "the limit of 100000"):  # fmt: skip
+        check(tmp_path / "liar.zip", replace(small, max_directory=100_000))
+
+
+def test_a_decoy_zip64_record_does_not_hide_the_directory(tmp_path: Path) -> None:
+    """A zip64 locator pointing at a decoy record with a small directory, while zipfile
+    (CPython <= 3.12) reads the real one just before the locator: every record counts."""
+    data = many_entries(tmp_path / "decoy.zip", 2000)
+    at = data.rfind(b"PK\x05\x06")
+    _s, _d, _c, _h, entries, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
+    decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, cd_offset)
+    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                       cd_size, cd_offset)  # fmt: skip
+    body = decoy + data[:at]  # the decoy first: every offset moves by its 56 bytes
+    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                       cd_size, cd_offset + 56)  # fmt: skip
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)  # points at the decoy
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    (tmp_path / "decoy.zip").write_bytes(body + real + locator + end)
+    with zipfile.ZipFile(tmp_path / "decoy.zip") as zf:
+        assert len(zf.infolist()) == 2002  # zipfile reads the real one
+    assert importcheck.directory_size(tmp_path / "decoy.zip") == cd_size
+    loose = replace(Bounds.for_limit(1 << 20), max_directory=100_000, max_entries=10**6)
+    with pytest.raises(Refused, match=f"decoy.zip has a directory of {cd_size} bytes"):
+        check(tmp_path / "decoy.zip", loose)
 
 
 def test_a_real_zip64_directory_is_read(tmp_path: Path) -> None:
@@ -161,23 +219,28 @@ def test_a_real_zip64_directory_is_read(tmp_path: Path) -> None:
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
     path.write_bytes(data[:at] + record + locator + end)
-    assert check(path, tenant="acme", odoo_version="18.0")["version"] == "18.0"
-    with pytest.raises(InvalidInput, match="has 72 entries, more than the limit of 71"):
-        check(path, tenant="acme", odoo_version="18.0", max_entries=71)
+    assert check(path)["version"] == "18.0"
+    with pytest.raises(Refused, match="has 72 entries, more than the limit of 71"):
+        check(path, replace(GIB, max_entries=71))
 
 
-def test_a_zip_bomb_is_refused_while_unpacked(tmp_path: Path) -> None:
+def test_a_zip_bomb_is_refused_from_its_declared_sizes(tmp_path: Path) -> None:
     bomb = odoo_zip(tmp_path / "bomb.zip")
     with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf:
         with zf.open("filestore/ff/zeros", "w") as out:
             for _ in range(8):
                 out.write(bytes(1 << 20))
-    assert bomb.stat().st_size < 64 * 1024
+    size = bomb.stat().st_size
+    assert size < 64 * 1024
     work = tmp_path / "work"
     work.mkdir()
-    with pytest.raises(InvalidInput, match="bomb.zip unpacks to more than the limit of 4194304"):
-        prepare(bomb, work, tenant="acme", odoo_version="18.0", max_uncompressed=4 << 20)
+    for step in (check, prepare):
+        args: list[Any] = [work] if step is prepare else []
+        with pytest.raises(Refused, match=f"bomb.zip unpacks to 8388[0-9]+ bytes, more than 100 "
+                           f"times its size \\({100 * size} bytes\\): a zip bomb"):  # fmt: skip
+            step(bomb, *args)
     assert list(work.iterdir()) == []
-    done = prepare(bomb, work, tenant="acme", odoo_version="18.0", max_uncompressed=16 << 20)
-    assert done.manifest["sizes"]["filestore"] == (8 << 20) + len("attachment €".encode())
-    assert MAX_UNCOMPRESSED_BYTES == 10 * MAX_IMPORT_BYTES
+    name, manifest = prepare(bomb, work, replace(GIB, ratio=1000))
+    assert manifest["sizes"]["filestore"] == (8 << 20) + len("attachment €".encode())
+    assert sorted(p.name for p in work.iterdir()) == [name, name + ".json"]
+    assert manifest["identity"] == "copy"

@@ -5,7 +5,9 @@ Runs in the official Odoo image beside backup.py (whose format and storage it im
 odoo user, standard library + psql only; also runs as it is on a developer's machine (the tests).
 
 1. Fetch the zip (`--backup NAME`, default the newest complete one; or `--zip PATH`) and check
-   every SHA-256 of its manifest. A mismatch stops here: nothing was touched.
+   every SHA-256 of its manifest. A mismatch stops here: nothing was touched. So do member
+   names the unpacking would not give back as they are (dumpformat.member_problems) and, for
+   a restore, a backup of another Odoo series than the live database's.
 2. Create a fresh database `<db>_r<stamp>` (through the admin connection PGADMINUSER/
    PGADMINPASSWORD when given, e.g. the chart PostgreSQL's superuser, owned by PGUSER; else as
    PGUSER, which then needs CREATEDB) shaped like the live one: same encoding, locale provider,
@@ -18,7 +20,10 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
    filestore file's checksum too.
 4. `--verify-only` (the filestore is unpacked into the work directory instead, so the live
    filestore is not written to): report, drop the scratch database and files, done.
-   Otherwise switch over: the live database must have no connection (Odoo scaled to zero);
+   Otherwise, a copy of another database (an import not flagged "moved", another tenant's
+   backup) gets an identity of its own, as Odoo's restore gives a copy: new
+   `database.uuid`, `database.secret`, `database.create_date`. Then switch over: the live
+   database must have no connection (Odoo scaled to zero);
    the live database and filestore are renamed to `<db>_p<stamp>` (kept: `--drop-previous`
    drops them), the restored ones take their names. A failure in between renames back.
 
@@ -36,7 +41,9 @@ Interrupted (the pod killed, the node lost) at any point, the live data survives
   never gets a restored filestore with the old database, or the reverse, once recovered.
 
 The last line printed is `RESULT {json}`: what happened, for the orchestrator and people alike.
-Exit codes: 0 done, 1 failed (live data untouched), 2 bad usage, 3 corrupt backup (refused).
+Exit codes: 0 done, 1 failed (live data untouched), 2 bad usage, 3 refused (a corrupt
+backup, member names it cannot restore as they are, a backup of another Odoo series than
+the live database's): nothing was touched.
 `--recover` only recovers from an interrupted restore (exit 0 when the data is consistent).
 """
 
@@ -52,6 +59,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -183,40 +191,50 @@ def grants(ident: str, acl: str) -> list[str]:
     return out
 
 
-class DumpFilter:
+class DumpFilter(dumpformat.LineFeed):
     """Feeds dump.sql to psql, leaving out the statements a database owner may not run on a
     fresh database (`COMMENT ON EXTENSION`: the extensions belong to the superuser), and the
     dump's own `\\restrict`/`\\unrestrict` lines (pg_dump 17.6, 16.10, 15.14, 14.19, 13.22
-    and later write them): load_dump puts psql in restricted mode under its own key first."""
+    and later write them): load_dump puts psql in restricted mode under its own key first.
+    Line by line through dumpformat.LineFeed (linear in the dump's size, long lines too)."""
 
     SKIP = (b"COMMENT ON EXTENSION ",)
     RESTRICT_RE = re.compile(rb"^\\(un)?restrict(\s|$)")
 
     def __init__(self, out: IO[bytes]) -> None:
+        super().__init__()
         self.out = out
         self.in_copy = False
-        self.pending = b""
+        self.ready: list[bytes] = []
 
     def feed(self, data: bytes) -> None:
-        lines = (self.pending + data).split(b"\n")
-        self.pending = lines.pop()
-        self.out.write(b"".join(self._line(line) for line in lines))
+        super().feed(data)
+        self.flush()
 
     def close(self) -> None:
-        if self.pending:
-            self.out.write(self._line(self.pending))
+        super().close()
+        self.flush()
 
-    def _line(self, line: bytes) -> bytes:
+    def flush(self) -> None:
+        if self.ready:
+            self.out.write(b"".join(self.ready))
+            self.ready = []
+
+    def _line(self, line: bytes) -> None:
+        self.ready.append(self.rewritten(line))
+        self.ready.append(b"\n")
+
+    def rewritten(self, line: bytes) -> bytes:
         if self.in_copy:
             self.in_copy = line != b"\\."
-            return line + b"\n"
+            return line
         if dumpformat.COPY_RE.match(line):
             self.in_copy = True
         elif line.startswith(self.SKIP):
-            return b"-- (skipped by restore) " + line + b"\n"
+            return b"-- (skipped by restore) " + line
         elif self.RESTRICT_RE.match(line):
-            return b"-- (skipped by restore) " + line.split(b" ", 1)[0] + b"\n"
-        return line + b"\n"
+            return b"-- (skipped by restore) " + line.split(b" ", 1)[0]
+        return line
 
 
 def load_dump(zf: zipfile.ZipFile, database: str) -> None:
@@ -378,6 +396,10 @@ def restore_zip(
         report.update(ok=False, corrupt=True, error=str(exc))
         return report
     log(f"{name}: checksums of dump.sql and {len(manifest['checksums']['filestore'])} files ok")
+    refusal = refuse(local, name, manifest, database, series=args.mode != "verify")
+    if refusal:
+        report.update(ok=False, refused=True, error=refusal)
+        return report
     root: Path | None = args.filestore
     scratch, previous = fresh_names(database, root)
     # Verification unpacks into the work directory: the live filestore is not even written to.
@@ -404,6 +426,10 @@ def restore_zip(
         if args.mode == "verify":
             report["ok"] = True
             return report
+        report["identity"] = "kept"
+        if is_copy(manifest, args.tenant):
+            renew_identity(scratch)
+            report["identity"] = "new"
         switch_over(database, scratch, previous, root)
         switched = True
         report.update(ok=True, previous_database=previous)
@@ -427,6 +453,93 @@ def restore_zip(
             drop_database(scratch)
             if scratch_dir is not None:
                 shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+def refuse(
+    local: Path, name: str, manifest: dict[str, Any], database: str, *, series: bool = True
+) -> str:
+    """Why the backup must not be restored into `database` at all (empty: it may), checked
+    before anything is touched: member names the unpacking would not give back as they are
+    (dumpformat.member_problems, the rule saasodoo's import check applies too), or, with
+    `series` (a restore; a verification only reads), a backup of another Odoo series than the
+    live database's (Odoo migrates a database only forward, and only through its upgrade
+    scripts: 17.0 data under 18.0 code breaks, and the reverse)."""
+    with zipfile.ZipFile(local) as zf:
+        problems = dumpformat.member_problems(zf.namelist())
+    if problems:
+        return f"{name}: member names that cannot be restored: " + "; ".join(problems)
+    if not series:
+        return ""
+    theirs = dumpformat.manifest_series(manifest)
+    # The series the tenant's Odoo runs (the chart passes it to the backup CronJob, whose
+    # Jobs these are), else the live database's own.
+    ours = dumpformat.odoo_series(os.environ.get("SAASODOO_ODOO_VERSION")) or live_series(database)
+    if ours and theirs != ours:
+        return (
+            f"{name} is a backup of Odoo {theirs or 'of an unknown series'}; the tenant "
+            f"runs Odoo {ours}. Restore a backup of Odoo {ours}, or move the data "
+            "to another series through Odoo's upgrade service (export, upgrade, import into "
+            "a tenant of that series)"
+        )
+    return ""
+
+
+def live_series(database: str) -> str:
+    """The Odoo series ("18.0") of the live database: its `base` module's version; "" when
+    there is no live database or no Odoo in it yet."""
+    if not database_exists(database):
+        return ""
+    env = dict(admin_env(), PGDATABASE=database)
+    proc = subprocess.run(
+        [fmt.PSQL, "--no-psqlrc", "-X", "-At", "-c",
+         "SELECT latest_version FROM ir_module_module WHERE name = 'base'"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        if "ir_module_module" in proc.stderr and "does not exist" in proc.stderr:
+            return ""  # not initialized by Odoo yet
+        raise fmt.BackupError(f"reading the Odoo version of {database} failed: {proc.stderr}")
+    return dumpformat.odoo_series(proc.stdout.strip())
+
+
+def is_copy(manifest: dict[str, Any], tenant: str) -> bool:
+    """Whether the restored database is a copy of another one, to be given an identity of its
+    own: an import not flagged "moved" (``identity: copy``), or a backup of another tenant.
+    A tenant's own backup, or a "moved" import, keeps the identity it had."""
+    identity = manifest.get("identity")
+    if identity in ("copy", "moved"):
+        return identity == "copy"
+    return bool(tenant and manifest.get("tenant") and manifest["tenant"] != tenant)
+
+
+def renew_identity(database: str) -> None:
+    """What Odoo's own restore does for a copy (odoo/service/db.py restore_db, copy=True:
+    ir.config_parameter's init(force=True)), for the database's identity: a new
+    `database.uuid` (uuid1, as Odoo), `database.secret` (uuid4: the key behind signed links,
+    session tokens and access tokens) and `database.create_date`; two databases must not
+    look like one to Odoo's services, nor share the key. Runs on the scratch copy, after its
+    checks, before the switch."""
+    stamp = datetime.datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    values = {
+        "database.uuid": str(uuid.uuid1()),
+        "database.secret": str(uuid.uuid4()),
+        "database.create_date": stamp,
+    }
+    cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in values.items())
+    keys = ", ".join(literal(k) for k in values)
+    env = dict(os.environ, PGDATABASE=database)
+    sql = (
+        "DO $$ BEGIN IF to_regclass('ir_config_parameter') IS NOT NULL THEN "
+        f"UPDATE ir_config_parameter SET value = CASE key {cases} END, "
+        f"write_date = (now() AT TIME ZONE 'UTC') WHERE key IN ({keys}); END IF; END $$"
+    )
+    proc = subprocess.run(
+        [fmt.PSQL, "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise fmt.BackupError(f"giving the copy its own identity failed: {proc.stderr.strip()}")
+    log("a copy: new database.uuid, database.secret and database.create_date")
 
 
 def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
@@ -628,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     if not report.get("ok"):
         log(f"ERROR: {report.get('error')}; the live data is untouched")
     print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
-    if report.get("corrupt"):
+    if report.get("corrupt") or report.get("refused"):
         return 3
     return 0 if report.get("ok") else 1
 
