@@ -52,8 +52,8 @@ if __package__:
     from saasodoo.backups.retention import STAMP_FORMAT
 else:  # run as a program: its siblings only (the chart's files, through their symlinks)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import dumpformat  # type: ignore[no-redef]
-    from retention import STAMP_FORMAT  # type: ignore[no-redef]
+    import dumpformat  # type: ignore[no-redef,import-not-found]
+    from retention import STAMP_FORMAT  # type: ignore[no-redef,import-not-found]
 
 #: Largest upload by default (bytes): the CLI's, when it is not given.
 MAX_IMPORT_BYTES = 20 * 1024**3
