@@ -1,0 +1,250 @@
+"""Hostile uploads cost the API process almost nothing (issue #22, point 3): the Flask app,
+with the tenant and its backup CronJob in the small fakes of tests/fakes.py (the import path
+itself is real: the upload, the import worker, its refusals). Each zip is one of the issue's
+measured cases, scaled to a 1 MiB upload limit; each is refused with 422 naming the rule,
+while the API process's own CPU time (``getrusage(RUSAGE_SELF)``, the worker being a child)
+and Python allocations (tracemalloc) stay small. The rewritten copy lands in
+``SAASODOO_API_IMPORT_DIR``. (The import on a cluster: tests/api/test_import.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import resource
+import struct
+import tracemalloc
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from saasodoo.adapters.storage import DirectoryStore
+from saasodoo.api.config import ApiSettings
+from saasodoo.app import create_app
+from saasodoo.backups import Backups
+from saasodoo.core.spec import TenantSpec
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.api.conftest import Api, services_of, sign_up
+from tests.api.zips import DUMP, MANIFEST, odoo_zip
+from tests.fakes import FakeHelm, FakeKube
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = Settings(base_domain="odoo.test")
+LIMIT = 1 << 20  # SAASODOO_API_IMPORT_MAX_BYTES of these tests
+#: What the API process may spend on one hostile upload (it receives ~100 KB and waits).
+MAX_API_CPU = 0.3
+MAX_API_PEAK = 2 << 20
+
+
+class BackupKube(FakeKube):
+    """The fake cluster, with each tenant's backup CronJob."""
+
+    def list_cronjobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": "backup", "namespace": namespace}, "spec": {}}]
+
+
+class RecordingStore(DirectoryStore):
+    """The tenant's backup folder, noting where each uploaded file came from."""
+
+    uploaded_from: list[Path] = []
+
+    def upload(self, name: str, source: Path) -> None:
+        RecordingStore.uploaded_from.append(source)
+        super().upload(name, source)
+
+
+@dataclass
+class Setup:
+    app: Flask
+    api: Api
+    spool: Path
+    storage: Path
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    kube, helm = BackupKube(), FakeHelm(SETTINGS)
+    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    storage, spool = tmp_path / "storage", tmp_path / "spool"
+    backups = Backups(
+        SETTINGS, kube=kube, store_factory=lambda t, c: RecordingStore(storage / t), poll_seconds=0
+    )
+    api_settings = ApiSettings(cookie_secure=False, import_max_bytes=LIMIT, import_dir=spool)
+    app = create_app(api_settings, tenants=tenants, backups=backups)
+    api = sign_up(app.test_client(), "owner@example.com")
+    spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
+    asyncio.run(tenants.create(spec, owner=api.user_id))
+    api.tenant_id = "acme"
+    RecordingStore.uploaded_from = []
+    yield Setup(app, api, spool, storage)
+    services_of(app).jobs.shutdown()
+
+
+def upload(api: Api, path: Path) -> Any:
+    with path.open("rb") as fh:
+        return api.call(
+            "POST",
+            f"/api/tenants/acme/backups/import?filename={path.name}",
+            data=fh,
+            content_type="application/zip",
+        )
+
+
+def filler(zf: zipfile.ZipFile, size: int) -> None:
+    """Incompressible filestore data, so that the zip's ratio stays sane."""
+    zf.writestr("filestore/ff/filler", random.Random(7).randbytes(size))
+
+
+def big_manifest(path: Path) -> None:
+    """Issue: a 400 KB zip whose manifest.json inflates to 400 MiB (here 16 MiB, over a
+    1 MiB limit) made the API hold twice that and answer 202."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("dump.sql", DUMP)
+        filler(zf, 200_000)
+        with zf.open("manifest.json", "w") as out:
+            out.write(json.dumps(MANIFEST)[:-1].encode() + b', "padding": "')
+            for _ in range(16):
+                out.write(b" " * (1 << 20))
+            out.write(b'"}')
+
+
+def long_line(path: Path) -> None:
+    """Issue: a 98 KB zip with one 100 MiB line in dump.sql (26 s of API CPU, 436 MiB)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("dump.sql", "w", force_zip64=True) as out:
+            out.write(b"SELECT '")
+            for _ in range(100):
+                out.write(b"x" * (1 << 20))
+            out.write(b"';\n")
+        zf.writestr("manifest.json", json.dumps(MANIFEST))
+
+
+def bomb(path: Path) -> None:
+    """Issue: the unpack bound was a fixed 200 GiB whatever the upload limit, no ratio."""
+    odoo_zip(path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("filestore/00/zeros", "w", force_zip64=True) as out:
+            for _ in range(64):
+                out.write(bytes(1 << 20))
+
+
+def lying_count(path: Path) -> None:
+    """Issue: the entry bound read the end record's count, which zipfile ignores."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("dump.sql", DUMP)
+        zf.writestr("manifest.json", json.dumps(MANIFEST))
+        for i in range(3000):
+            zf.writestr(f"filestore/00/{i}", b"")
+    data = path.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    record = bytearray(data[at : at + 22])
+    struct.pack_into("<2H", record, 8, 3, 3)
+    path.write_bytes(data[:at] + bytes(record))
+
+
+def decoy_zip64(path: Path) -> None:
+    """Issue: a zip64 locator pointing at a decoy record (3 entries) let entries through."""
+    lying_count(path)
+    data = path.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    _s, _d, _c, _h, _e, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
+    decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, 56)
+    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3002, 3002, cd_size,
+                       cd_offset + 56)  # fmt: skip
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path.write_bytes(decoy + data[:at] + real + locator + end)
+
+
+def deep_manifest(path: Path) -> None:
+    """Issue: a deeply nested manifest.json was a 500 with a traceback."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("dump.sql", DUMP)
+        filler(zf, 2000)
+        deep = "[" * 100_000 + "]" * 100_000
+        zf.writestr("manifest.json", json.dumps(MANIFEST)[:-1] + f', "x": {deep}}}')
+
+
+def bad_names(path: Path) -> None:
+    """Issue: names the import check passed and the restore refused (after Odoo stopped)."""
+    odoo_zip(path)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("filestore/0a//double-slash", b"x")
+        zf.writestr("filestore/./0b/dot", b"x")
+
+
+CASES: list[tuple[Callable[[Path], None], str]] = [
+    (big_manifest, r"manifest.json has 16777\d+ bytes, more than the limit of 1050\d+"),
+    (long_line, r"unpacks to 10485\d+ bytes, more than 100 times its size"),
+    (bomb, r"unpacks to 671\d+ bytes, more than 100 times its size"),
+    (lying_count, r"has 3002 entries, more than the limit of 1024"),
+    (decoy_zip64, r"has (a directory of \d+ bytes|3002 entries), more than the limit"),
+    (deep_manifest, r"manifest.json nests deeper than 32 levels"),
+    (bad_names, r"member names the restore cannot use: 'filestore/0a//double-slash': not a "
+     r"plain relative path .*'filestore/./0b/dot'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "rule"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_a_hostile_zip_is_refused_and_costs_the_api_nothing(
+    setup: Setup, tmp_path: Path, make: Callable[[Path], None], rule: str
+) -> None:
+    path = tmp_path / f"{make.__name__}.zip"
+    make(path)
+    assert path.stat().st_size < LIMIT
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    tracemalloc.start()
+    try:
+        res = upload(setup.api, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert res.status_code == 422, res.get_json()
+    message = res.get_json()["message"]
+    assert message.startswith(f"zip: {path.name}"), message
+    assert re.search(rule, message), message
+    assert cpu < MAX_API_CPU, f"the API spent {cpu:.2f} s of CPU on {path.name}"
+    assert peak < MAX_API_PEAK, f"the API held {peak} bytes for {path.name}"
+    assert list(setup.spool.iterdir()) == [] and not setup.storage.exists()
+
+
+def test_a_dump_line_past_the_bound_fails_the_job_with_the_rule(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """A long line within the ratio (a 2 MiB statement, 1 MiB of incompressible filler)
+    passes the cheap checks; the job's full check, in the worker, refuses it with 422."""
+    path = tmp_path / "statement.zip"
+    noise = random.Random(3)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("dump.sql", DUMP + b"SELECT '" + b"y" * (2 << 20) + b"';\n")
+        zf.writestr("filestore/ff/filler", noise.randbytes(600_000))
+        zf.writestr("manifest.json", json.dumps(MANIFEST))
+    res = upload(setup.api, path)
+    assert res.status_code == 202, res.get_json()
+    job = setup.api.wait_job(res, timeout=60)
+    assert job["state"] == "failed" and job["error"]["status_code"] == 422, job
+    assert "dump.sql needs what the tenant's database role may not do: line 6 is a statement " \
+        "longer than the limit of 1048576 bytes" in job["error"]["message"]
+    assert list(setup.spool.iterdir()) == [] and RecordingStore.uploaded_from == []
+
+
+def test_the_rewritten_copy_is_written_in_the_import_dir(setup: Setup, tmp_path: Path) -> None:
+    """Issue: the rewritten copy ignored SAASODOO_API_IMPORT_DIR (it went to the system's
+    temporary directory, perhaps another, smaller disk)."""
+    res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"))
+    assert res.status_code == 202, res.get_json()
+    setup.api.wait_job(res, timeout=60)  # the restore itself needs a cluster: it fails here
+    assert RecordingStore.uploaded_from, "nothing was stored"
+    for source in RecordingStore.uploaded_from:
+        assert setup.spool in source.parents, source
+    assert list(setup.spool.iterdir()) == []
