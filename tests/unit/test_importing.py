@@ -3,8 +3,12 @@ major versions, and the CLI's refusal of a missing file. (Real zips: tests/odoo/
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
+import sys
+import time
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from saasodoo.backups import importcheck
+from saasodoo.backups import dumpformat, importcheck
 from saasodoo.backups.dumpformat import odoo_series as major
 from saasodoo.backups.importcheck import MAX_ZIP_ENTRIES, Bounds, DumpChecker, Refused
 from saasodoo.cli import cli
@@ -186,16 +190,15 @@ def test_a_decoy_zip64_record_does_not_hide_the_directory(tmp_path: Path) -> Non
     at = data.rfind(b"PK\x05\x06")
     _s, _d, _c, _h, entries, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
     decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, cd_offset)
+    body = decoy + data[:at]  # the decoy first: zipfile finds the 56 bytes before the zip
     real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
                        cd_size, cd_offset)  # fmt: skip
-    body = decoy + data[:at]  # the decoy first: every offset moves by its 56 bytes
-    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
-                       cd_size, cd_offset + 56)  # fmt: skip
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)  # points at the decoy
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
     (tmp_path / "decoy.zip").write_bytes(body + real + locator + end)
     with zipfile.ZipFile(tmp_path / "decoy.zip") as zf:
         assert len(zf.infolist()) == 2002  # zipfile reads the real one
+        assert json.loads(zf.read("manifest.json")) == MANIFEST  # a valid zip
     assert importcheck.directory_size(tmp_path / "decoy.zip") == cd_size
     loose = replace(Bounds.for_limit(1 << 20), max_directory=100_000, max_entries=10**6)
     with pytest.raises(Refused, match=f"decoy.zip has a directory of {cd_size} bytes"):
@@ -244,3 +247,79 @@ def test_a_zip_bomb_is_refused_from_its_declared_sizes(tmp_path: Path) -> None:
     assert manifest["sizes"]["filestore"] == (8 << 20) + len("attachment €".encode())
     assert sorted(p.name for p in work.iterdir()) == [name, name + ".json"]
     assert manifest["identity"] == "copy"
+
+
+# -- dump lines, member names ------------------------------------------------------------------
+
+
+def test_a_long_line_is_split_in_time_linear_in_its_length() -> None:
+    """Issue: one 100 MiB line cost the API 26 s of CPU (each chunk copied the pending bytes
+    again). 16 MiB in 16 KiB chunks: joined once."""
+    scanner = dumpformat.DumpScanner()
+    block = b"x" * (16 << 10)
+    started = time.process_time()
+    scanner.feed(b"COPY public.t (a) FROM stdin;\n")
+    for _ in range(1024):
+        scanner.feed(block)
+    scanner.feed(b"\n\\.\n")
+    scanner.close()
+    spent = time.process_time() - started
+    assert scanner.result()["public.t"]["rows"] == 1
+    assert spent < 0.5, f"{spent:.2f} s for a 16 MiB line"
+
+
+def test_a_line_past_the_bound_is_refused_before_it_is_held_whole() -> None:
+    checker = DumpChecker(max_line=1000)
+    checker.feed(b"SELECT 1;\n" + b"y" * 600)
+    with pytest.raises(dumpformat.LineTooLong, match="line 2 is longer than the limit of 1000"):
+        checker.feed(b"y" * 600)
+    statement = DumpChecker(max_statement=100)
+    statement.feed(b"SELECT '" + b"z" * 200 + b"';\nCOPY public.t (a) FROM stdin;\n"
+                   + b"w" * 500 + b"\n\\.\n")  # fmt: skip
+    statement.close()
+    assert statement.problems == ["line 1 is a statement longer than the limit of 100 bytes"]
+
+
+BAD_NAMES = [
+    ("filestore/ab//cd", "not a plain relative path"),
+    ("filestore/./ab", "not a plain relative path"),
+    ("filestore/ab/../../x", "not a plain relative path"),
+    ("filestore//etc/passwd", "not a plain relative path"),
+    ("filestore/ab\\cd", "a backslash or a control character"),
+    ("filestore/ab\ncd", "a backslash or a control character"),
+    ("filestore/" + "n" * 256, "longer than 255 bytes a segment"),
+    ("dump.sql", "dump.sql is in the zip twice"),
+    ("filestore/0a/0a1b2c/x", "'filestore/0a/0a1b2c' is both a file and the directory"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), BAD_NAMES)
+def test_member_names_are_refused_alike_by_the_import_and_the_restore(
+    tmp_path: Path, name: str, rule: str
+) -> None:
+    """One rule (dumpformat.member_problems) for the import's check and restore.py, which
+    refuses before it touches anything: a zip the import accepts is one the restore takes."""
+    path = odoo_zip(tmp_path / "names.zip")
+    with zipfile.ZipFile(path, "a") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name
+        zf.writestr(name, b"x")
+    with pytest.raises(Refused) as refused:
+        check(path)
+    assert "names.zip: member names the restore cannot use" in str(refused.value)
+    assert rule in str(refused.value)
+    restore = restore_program()
+    said = restore.refuse(path, "names.zip", {}, "unused", series=False)
+    assert said.startswith("names.zip: member names that cannot be restored: ") and rule in said
+    assert restore.dumpformat.__file__ == str(Path(dumpformat.__file__).resolve())
+    good = odoo_zip(tmp_path / "good.zip")
+    assert check(good) and restore.refuse(good, "good.zip", {}, "unused", series=False) == ""
+
+
+def restore_program() -> Any:
+    """The chart's restore.py, imported as the Job runs it (beside backup.py, dumpformat.py)."""
+    files = Path(dumpformat.__file__).resolve().parent
+    sys.path.insert(0, str(files))
+    try:
+        return importlib.import_module("restore")
+    finally:
+        sys.path.remove(str(files))
