@@ -57,6 +57,13 @@ class Prepared:
     manifest_path: Path
     identity: str
 
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The rewritten manifest, read from ``manifest_path`` (ours: its size grows with the
+        filestore's files; the import itself uploads the file without reading it)."""
+        value = load_json(self.manifest_path.read_bytes(), self.manifest_path.name)
+        return value if isinstance(value, dict) else {}
+
 
 def check(
     source: Path, *, tenant: str, odoo_version: str, max_bytes: int = MAX_IMPORT_BYTES
