@@ -3,11 +3,13 @@
 Rooms: ``service`` (the ``Backups`` facade: create, list, prune, verify, restore, import, the
 storage of a tenant), ``jobs`` (Jobs built from the backup CronJob and followed to their end),
 ``restore`` (the restore choreography: stop Odoo, run, recover, give the replicas back),
-``results`` (what they report), ``importing`` (zips made elsewhere).
+``results`` (what they report), ``importing`` (zips made elsewhere, checked and rewritten by
+``importcheck``, a standard-library program run as a worker process under hard bounds).
 
 ``retention`` and ``dumpformat`` are the chart's own ``files/retention.py`` and
 ``files/dumpformat.py`` (symlinks): the backup names and retention rule, and the dump's table
-checksums, that the pods apply, imported rather than copied. Nothing else of the chart's
+checksums, the member-name rule and the Odoo series of a manifest, that the pods apply,
+imported rather than copied. Nothing else of the chart's
 programs (the pg_dump driver, the S3 client, the CLI) is imported here.
 """
 
