@@ -221,22 +221,29 @@ def open_zip(path: Path, label: str, bounds: Bounds) -> zipfile.ZipFile:
     return zf
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of ``value`` (a scalar is 0, ``[]`` is 1), counted without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, level + 1)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
+_JSON_TOKENS = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
+
+
+def json_depth(raw: bytes, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of the JSON text ``raw`` (brackets outside strings), read in one linear
+    pass before it is parsed (a deep one never reaches the parser's recursion); stops at
+    ``limit + 1``."""
+    level = deepest = 0
+    quoted = False
+    for token in _JSON_TOKENS.finditer(raw):
+        mark = token.group()
+        if mark == b'"':
+            quoted = not quoted
+        elif quoted:
+            continue  # an escape or a bracket inside a string
+        elif mark in (b"[", b"{"):
+            level += 1
+            if level > deepest:
+                deepest = level
+                if deepest > limit:
+                    return deepest
+        elif mark in (b"]", b"}"):
+            level -= 1
     return deepest
 
 
@@ -266,14 +273,13 @@ def read_manifest(zf: zipfile.ZipFile, label: str, bounds: Bounds) -> dict[str, 
             if held > limit:
                 raise Refused(f"zip: {label}: manifest.json is larger than the limit of {limit}")
             parts.append(block)
-    try:
-        manifest = json.loads(b"".join(parts))
-    except RecursionError:
-        raise Refused(f"zip: {label}: manifest.json nests deeper than {MAX_DEPTH} levels") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Refused(f"zip: {label}: manifest.json is not JSON ({exc})") from None
-    if json_depth(manifest) > MAX_DEPTH:
+    raw = b"".join(parts)
+    if json_depth(raw) > MAX_DEPTH:
         raise Refused(f"zip: {label}: manifest.json nests deeper than {MAX_DEPTH} levels")
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Refused(f"zip: {label}: manifest.json is not JSON ({exc})") from None
     if not isinstance(manifest, dict) or not (
         manifest.get("odoo_dump") or manifest.get("major_version") or manifest.get("version")
     ):

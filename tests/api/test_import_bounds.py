@@ -13,7 +13,6 @@ import json
 import random
 import re
 import resource
-import struct
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -32,7 +31,14 @@ from saasodoo.core.spec import TenantSpec
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.api.conftest import Api, services_of, sign_up
-from tests.api.zips import DUMP, MANIFEST, odoo_zip
+from tests.api.zips import (
+    DUMP,
+    MANIFEST,
+    behind_a_decoy,
+    lie_about_entries,
+    many_entries,
+    odoo_zip,
+)
 from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
@@ -138,30 +144,12 @@ def bomb(path: Path) -> None:
 
 def lying_count(path: Path) -> None:
     """Issue: the entry bound read the end record's count, which zipfile ignores."""
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("dump.sql", DUMP)
-        zf.writestr("manifest.json", json.dumps(MANIFEST))
-        for i in range(3000):
-            zf.writestr(f"filestore/00/{i}", b"")
-    data = path.read_bytes()
-    at = data.rfind(b"PK\x05\x06")
-    record = bytearray(data[at : at + 22])
-    struct.pack_into("<2H", record, 8, 3, 3)
-    path.write_bytes(data[:at] + bytes(record))
+    lie_about_entries(many_entries(path, 3000))
 
 
 def decoy_zip64(path: Path) -> None:
     """Issue: a zip64 locator pointing at a decoy record (3 entries) let entries through."""
-    lying_count(path)
-    data = path.read_bytes()
-    at = data.rfind(b"PK\x05\x06")
-    _s, _d, _c, _h, _e, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
-    decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, 56)
-    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3002, 3002, cd_size,
-                       cd_offset)  # fmt: skip
-    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
-    path.write_bytes(decoy + data[:at] + real + locator + end)  # zipfile skips the decoy
+    behind_a_decoy(many_entries(path, 3000))
 
 
 def deep_manifest(path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import struct
 import zipfile
 from pathlib import Path
 
@@ -38,6 +39,43 @@ def odoo_zip(path: Path, *, big: int = 0, dump: bytes = DUMP, **changes: object)
                     out.write(noise.randbytes(min(BLOCK, big - start)))
         zf.writestr("manifest.json", json.dumps({**MANIFEST, **changes}))
     return path
+
+
+def many_entries(path: Path, count: int) -> Path:
+    """An Odoo backup zip with ``count`` empty filestore files besides."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("dump.sql", DUMP)
+        zf.writestr("manifest.json", json.dumps(MANIFEST))
+        for i in range(count):
+            zf.writestr(f"filestore/00/{i}", b"")
+    return path
+
+
+def lie_about_entries(path: Path, count: int = 3) -> Path:
+    """The zip's end record made to say it has ``count`` entries (zipfile ignores that)."""
+    data = path.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    record = bytearray(data[at : at + 22])
+    struct.pack_into("<2H", record, 8, count, count)
+    path.write_bytes(data[:at] + bytes(record))
+    return path
+
+
+def behind_a_decoy(path: Path) -> tuple[Path, int]:
+    """The zip ended as zip64: its real zip64 record just before the locator (where CPython
+    <= 3.12 reads it), and a decoy record of 3 entries and 100 bytes at the start, where the
+    locator points. Still a valid zip (zipfile skips the 56 bytes before it). Returns the
+    path and the directory's real size."""
+    data = path.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    _s, _d, _c, _h, entries, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
+    decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, cd_offset)
+    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                       cd_size, cd_offset)  # fmt: skip
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)  # points at the decoy
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path.write_bytes(decoy + data[:at] + real + locator + end)
+    return path, cd_size
 
 
 class Source:

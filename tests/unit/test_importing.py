@@ -22,7 +22,7 @@ from saasodoo.backups.dumpformat import odoo_series as major
 from saasodoo.backups.importcheck import MAX_ZIP_ENTRIES, Bounds, DumpChecker, Refused
 from saasodoo.cli import cli
 from tests.api.zips import DUMP as ODOO_DUMP
-from tests.api.zips import MANIFEST, odoo_zip
+from tests.api.zips import MANIFEST, behind_a_decoy, lie_about_entries, many_entries, odoo_zip
 
 pytestmark = pytest.mark.unit
 
@@ -154,25 +154,11 @@ def test_a_zip64_directory_is_bounded_from_its_records(tmp_path: Path) -> None:
         check(huge)
 
 
-def many_entries(path: Path, count: int) -> bytes:
-    """A real zip of ``count`` empty members besides an Odoo backup's, as bytes."""
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("dump.sql", ODOO_DUMP)
-        zf.writestr("manifest.json", json.dumps(MANIFEST))
-        for i in range(count):
-            zf.writestr(f"filestore/00/{i}", b"")
-    return path.read_bytes()
-
-
 def test_a_lying_entry_count_does_not_let_entries_through(tmp_path: Path) -> None:
     """The classic record's entry counts say 3; zipfile ignores them and parses the whole
     directory (its size): the directory's size bounds them, and zipfile's own count is
     held to the limit."""
-    data = many_entries(tmp_path / "liar.zip", 2000)
-    at = data.rfind(b"PK\x05\x06")
-    record = bytearray(data[at : at + 22])
-    struct.pack_into("<2H", record, 8, 3, 3)
-    (tmp_path / "liar.zip").write_bytes(data[:at] + bytes(record))
+    lie_about_entries(many_entries(tmp_path / "liar.zip", 2000))
     with zipfile.ZipFile(tmp_path / "liar.zip") as zf:
         assert len(zf.infolist()) == 2002  # what zipfile reads, whatever the count says
     small = Bounds.for_limit(1 << 20)  # 1024 entries, a directory of 204800 bytes
@@ -186,16 +172,7 @@ def test_a_lying_entry_count_does_not_let_entries_through(tmp_path: Path) -> Non
 def test_a_decoy_zip64_record_does_not_hide_the_directory(tmp_path: Path) -> None:
     """A zip64 locator pointing at a decoy record with a small directory, while zipfile
     (CPython <= 3.12) reads the real one just before the locator: every record counts."""
-    data = many_entries(tmp_path / "decoy.zip", 2000)
-    at = data.rfind(b"PK\x05\x06")
-    _s, _d, _c, _h, entries, cd_size, cd_offset, _l = struct.unpack("<4s4H2LH", data[at : at + 22])
-    decoy = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, cd_offset)
-    body = decoy + data[:at]  # the decoy first: zipfile finds the 56 bytes before the zip
-    real = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
-                       cd_size, cd_offset)  # fmt: skip
-    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)  # points at the decoy
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
-    (tmp_path / "decoy.zip").write_bytes(body + real + locator + end)
+    _, cd_size = behind_a_decoy(many_entries(tmp_path / "decoy.zip", 2000))
     with zipfile.ZipFile(tmp_path / "decoy.zip") as zf:
         assert len(zf.infolist()) == 2002  # zipfile reads the real one
         assert json.loads(zf.read("manifest.json")) == MANIFEST  # a valid zip
