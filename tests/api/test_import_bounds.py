@@ -228,12 +228,24 @@ def test_a_dump_line_past_the_bound_fails_the_job_with_the_rule(
     assert list(setup.spool.iterdir()) == [] and RecordingStore.uploaded_from == []
 
 
-def test_the_rewritten_copy_is_written_in_the_import_dir(setup: Setup, tmp_path: Path) -> None:
-    """Issue: the rewritten copy ignored SAASODOO_API_IMPORT_DIR (it went to the system's
-    temporary directory, perhaps another, smaller disk)."""
-    res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"))
+def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_dir(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """Issue: checking cost the API ~6 s of CPU per MB uploaded (every dump line scanned in
+    its process), and the rewritten copy ignored SAASODOO_API_IMPORT_DIR (it went to the
+    system's temporary directory, perhaps another, smaller disk). A dump of 300,000 COPY
+    rows (8 MiB): the worker scans and rewrites it; the API process only waits."""
+    rows = b"".join(b"%d\tPartner of the month\n" % i for i in range(300_000))
+    path = tmp_path / "customer.zip"
+    odoo_zip(path, dump=DUMP + b"COPY public.t (id, name) FROM stdin;\n" + rows + b"\\.\n")
+    assert path.stat().st_size < LIMIT
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    res = upload(setup.api, path)
     assert res.status_code == 202, res.get_json()
     setup.api.wait_job(res, timeout=60)  # the restore itself needs a cluster: it fails here
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < MAX_API_CPU, f"the API spent {cpu:.2f} s of CPU on a valid import"
     assert RecordingStore.uploaded_from, "nothing was stored"
     for source in RecordingStore.uploaded_from:
         assert setup.spool in source.parents, source
