@@ -61,9 +61,12 @@ class RecordingStore(DirectoryStore):
     """The tenant's backup folder, noting where each uploaded file came from."""
 
     uploaded_from: list[Path] = []
+    identities: list[str] = []
 
     def upload(self, name: str, source: Path) -> None:
         RecordingStore.uploaded_from.append(source)
+        if name.endswith(".json"):
+            RecordingStore.identities.append(json.loads(source.read_text())["identity"])
         super().upload(name, source)
 
 
@@ -89,16 +92,16 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
     asyncio.run(tenants.create(spec, owner=api.user_id))
     api.tenant_id = "acme"
-    RecordingStore.uploaded_from = []
+    RecordingStore.uploaded_from, RecordingStore.identities = [], []
     yield Setup(app, api, spool, storage)
     services_of(app).jobs.shutdown()
 
 
-def upload(api: Api, path: Path) -> Any:
+def upload(api: Api, path: Path, query: str = "") -> Any:
     with path.open("rb") as fh:
         return api.call(
             "POST",
-            f"/api/tenants/acme/backups/import?filename={path.name}",
+            f"/api/tenants/acme/backups/import?filename={path.name}{query}",
             data=fh,
             content_type="application/zip",
         )
@@ -250,3 +253,8 @@ def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_d
     for source in RecordingStore.uploaded_from:
         assert setup.spool in source.parents, source
     assert list(setup.spool.iterdir()) == []
+    # an import is a copy (the restore gives it a new database.uuid and secret), unless the
+    # caller says the database moves here (issue #22, point 4)
+    res = upload(setup.api, odoo_zip(tmp_path / "moving.zip"), "&moved=true")
+    setup.api.wait_job(res, timeout=60)
+    assert RecordingStore.identities == ["copy", "moved"]
