@@ -258,3 +258,24 @@ def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_d
     res = upload(setup.api, odoo_zip(tmp_path / "moving.zip"), "&moved=true")
     setup.api.wait_job(res, timeout=60)
     assert RecordingStore.identities == ["copy", "moved"]
+
+
+def test_a_restore_of_another_series_is_refused_before_any_job(setup: Setup) -> None:
+    """Issue #22, point 5: an 18.0 tenant restoring a 17.0 backup (a pre-update backup after
+    an upgrade) is refused with 422 naming both series before Odoo is stopped; verifying it
+    (it only reads) is accepted. The CLI calls the same Backups.check_restore."""
+    name = "20261201T031700Z-pre-update.zip"
+    folder = setup.storage / "acme"
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(b"zip")
+    (folder / (name + ".json")).write_text(json.dumps({**MANIFEST, "version": "17.0",
+                                                       "major_version": "17.0"}))  # fmt: skip
+    res = setup.api.call("POST", "/api/tenants/acme/backups/restore", json={"backup": name})
+    assert res.status_code == 422, res.get_json()
+    assert res.get_json()["message"].startswith(
+        f"backup {name} is of Odoo 17.0; tenant 'acme' runs Odoo 18.0. A backup restores only "
+        "into its own series"
+    )
+    assert services_of(setup.app).jobs.active_for("acme") is None
+    res = setup.api.call("POST", "/api/tenants/acme/backups/verify", json={"backup": name})
+    assert res.status_code == 202, res.get_json()
