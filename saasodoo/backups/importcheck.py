@@ -136,6 +136,13 @@ class Bounds:
         """The worker's CPU limit for ``unpacked`` bytes of members to read."""
         return BASE_CPU_SECONDS + unpacked // WORK_RATE
 
+    def work(self, mode: str, zip_size: int) -> int:
+        """Bytes the worker may read in ``mode``: the directory and the manifest (check),
+        every member (prepare)."""
+        if mode == "check":
+            return self.max_directory + self.manifest_limit(self.max_entries)
+        return self.max_unpacked(zip_size)
+
 
 # -- the zip's directory -------------------------------------------------------------------
 
@@ -563,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     bounds = Bounds.for_limit(args.max_bytes)
     size = args.zip.stat().st_size if args.zip.is_file() else 0
     limit(resource.RLIMIT_AS, bounds.memory)
-    limit(resource.RLIMIT_CPU, bounds.cpu_seconds(bounds.max_unpacked(size)))
+    limit(resource.RLIMIT_CPU, bounds.cpu_seconds(bounds.work(args.mode, size)))
     limit(resource.RLIMIT_CORE, 0)
     if args.mode == "check":
         limit(resource.RLIMIT_FSIZE, 0)  # writes nothing but its answer (a pipe)

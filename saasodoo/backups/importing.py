@@ -109,8 +109,7 @@ def _run(
     label = source.name
     bounds = Bounds.for_limit(max_bytes)
     size = source.stat().st_size
-    work = bounds.max_unpacked(size) if mode == "prepare" else bounds.max_directory
-    cpu = bounds.cpu_seconds(work)
+    cpu = bounds.cpu_seconds(bounds.work(mode, size))
     wall = WALL_BASE + WALL_PER_CPU * cpu
     command = [
         sys.executable, "-I", "-S", "-B", str(PROGRAM), mode, "--zip", str(source),

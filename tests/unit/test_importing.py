@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import struct
+import subprocess
 import sys
 import time
 import warnings
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from saasodoo.backups import dumpformat, importcheck
+from saasodoo.backups import dumpformat, importcheck, importing
 from saasodoo.backups.dumpformat import odoo_series as major
 from saasodoo.backups.importcheck import MAX_ZIP_ENTRIES, Bounds, DumpChecker, Refused
 from saasodoo.cli import cli
@@ -300,3 +302,33 @@ def restore_program() -> Any:
         return importlib.import_module("restore")
     finally:
         sys.path.remove(str(files))
+
+
+def test_the_worker_runs_under_the_bounds_of_the_upload_limit(tmp_path: Path) -> None:
+    """The program importing runs caps its own address space, CPU time and file size before
+    it opens the zip (here a FIFO no one writes: it waits in its open() while its limits are
+    read from /proc)."""
+    fifo = tmp_path / "upload.zip"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-I", "-S", "-B", str(importing.PROGRAM), "check", "--zip",
+               str(fifo), "--tenant", "acme", "--odoo-version", "18.0", "--max-bytes",
+               str(1 << 20)]  # fmt: skip
+    bounds = Bounds.for_limit(1 << 20)
+    cpu = bounds.cpu_seconds(bounds.work("check", 0))
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows: dict[str, list[str]] = {}
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            limits = Path(f"/proc/{proc.pid}/limits").read_text()
+            rows = {line[:26].strip(): line[26:].split() for line in limits.splitlines()[1:]}
+            if rows["Max file size"][0] == "0":  # the last one it sets
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rows["Max address space"][:2] == [str(bounds.memory)] * 2
+    assert rows["Max cpu time"][:2] == [str(cpu)] * 2
+    assert rows["Max file size"][:2] == ["0", "0"]  # check writes nothing
+    assert rows["Max core file size"][:2] == ["0", "0"]
