@@ -20,7 +20,7 @@ from saasodoo.adapters.kube import Deployment, Kube
 from saasodoo.backups.jobs import JOB_LABEL, JobRunner, job_timeout
 from saasodoo.backups.results import JobOutcome, RestoreResult
 from saasodoo.core.spec import COMPONENT_LABEL
-from saasodoo.errors import Conflict, SaasodooError, TransientClusterError
+from saasodoo.errors import Conflict, InvalidInput, SaasodooError, TransientClusterError
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,10 @@ class RestoreChoreography:
                 f"recovered by job {recovered.name} ({what}); Odoo started again"
             )
         result = RestoreResult(tenant_id, backup, outcome, replicas)
+        if not result.ok and (outcome.result or {}).get("refused"):
+            # restore.py refused the backup before touching anything (its member names, another
+            # Odoo series): bad input, as the same refusals made from here are
+            raise InvalidInput(f"restore of '{tenant_id}' refused (job {outcome.name}): {error}")
         if not result.ok:
             raise SaasodooError(
                 f"restore of '{tenant_id}' failed (job {outcome.name}): {error}; "

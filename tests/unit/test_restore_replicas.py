@@ -3,10 +3,15 @@ note a failed restore left when it kept Odoo stopped, if nothing changed the Dep
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
 from saasodoo.adapters.kube import Deployment
-from saasodoo.backups.restore import REPLICAS_ANNOTATION, replicas_before
+from saasodoo.backups.restore import REPLICAS_ANNOTATION, RestoreChoreography, replicas_before
+from saasodoo.backups.results import JobOutcome
+from saasodoo.errors import InvalidInput
 
 pytestmark = pytest.mark.unit
 
@@ -31,3 +36,48 @@ def deployment(replicas: int, generation: int, note: str | None = None) -> Deplo
 def test_replicas_to_give_back(replicas: int, generation: int, note: str | None,
                                expected: int) -> None:  # fmt: skip
     assert replicas_before(deployment(replicas, generation, note)) == expected
+
+
+class StoppedOdoo:
+    """The cluster calls of a restore (one Odoo Deployment of 1 replica), recorded."""
+
+    def __init__(self) -> None:
+        self.scaled: list[int] = []
+
+    def list_jobs(self, namespace: str, selector: str) -> list[Any]:
+        return []
+
+    def list_deployments(self, namespace: str, selector: str) -> list[Deployment]:
+        return [deployment(1, 3)]
+
+    def scale_deployment(self, namespace: str, name: str, count: int, notes: Any) -> None:
+        self.scaled.append(count)
+
+    def list_pods(self, namespace: str, selector: str) -> list[Any]:
+        return []
+
+
+class OneJob:
+    def restore_job(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"spec": {}}
+
+
+def test_a_backup_the_restore_program_refused_is_bad_input_and_odoo_runs_again() -> None:
+    """restore.py refused the backup before touching anything (issue #22: another Odoo
+    series, member names it cannot restore): InvalidInput with its reason, Odoo scaled back."""
+    now = datetime.now(UTC)
+    error = "x.zip is a backup of Odoo 17.0; the tenant runs Odoo 18.0. Restore ..."
+    outcome = JobOutcome("acme-restore-1", False, "exit code 3", now, now,
+                         {"ok": False, "refused": True, "error": error})  # fmt: skip
+    kube = StoppedOdoo()
+    choreography = RestoreChoreography(
+        kube,  # type: ignore[arg-type]
+        OneJob(),  # type: ignore[arg-type]
+        lambda body, timeout: outcome,
+        poll_seconds=0,
+    )
+    cronjob = {"metadata": {"name": "backup", "namespace": "tenant-acme"}, "spec": {}}
+    with pytest.raises(InvalidInput) as refused:
+        choreography.run("acme", cronjob, "x.zip", timeout=60)
+    assert refused.value.message == f"restore of 'acme' refused (job acme-restore-1): {error}"
+    assert kube.scaled == [0, 1]

@@ -7,7 +7,8 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
 1. Fetch the zip (`--backup NAME`, default the newest complete one; or `--zip PATH`) and check
    every SHA-256 of its manifest. A mismatch stops here: nothing was touched. So do member
    names the unpacking would not give back as they are (dumpformat.member_problems) and, for
-   a restore, a backup of another Odoo series than the live database's.
+   a restore, a backup of another Odoo series than the tenant's (SAASODOO_ODOO_VERSION, which
+   the chart passes to the backup CronJob, else the live database's `base` module).
 2. Create a fresh database `<db>_r<stamp>` (through the admin connection PGADMINUSER/
    PGADMINPASSWORD when given, e.g. the chart PostgreSQL's superuser, owned by PGUSER; else as
    PGUSER, which then needs CREATEDB) shaped like the live one: same encoding, locale provider,
@@ -43,7 +44,7 @@ Interrupted (the pod killed, the node lost) at any point, the live data survives
 The last line printed is `RESULT {json}`: what happened, for the orchestrator and people alike.
 Exit codes: 0 done, 1 failed (live data untouched), 2 bad usage, 3 refused (a corrupt
 backup, member names it cannot restore as they are, a backup of another Odoo series than
-the live database's): nothing was touched.
+the tenant's): nothing was touched.
 `--recover` only recovers from an interrupted restore (exit 0 when the data is consistent).
 """
 
@@ -462,8 +463,8 @@ def refuse(
     before anything is touched: member names the unpacking would not give back as they are
     (dumpformat.member_problems, the rule saasodoo's import check applies too), or, with
     `series` (a restore; a verification only reads), a backup of another Odoo series than the
-    live database's (Odoo migrates a database only forward, and only through its upgrade
-    scripts: 17.0 data under 18.0 code breaks, and the reverse)."""
+    tenant's (Odoo migrates a database only forward, and only through its upgrade scripts:
+    17.0 data under 18.0 code breaks, and the reverse)."""
     with zipfile.ZipFile(local) as zf:
         problems = dumpformat.member_problems(zf.namelist())
     if problems:
