@@ -413,8 +413,11 @@ def check(path: Path, *, tenant: str, odoo_version: str, bounds: Bounds) -> dict
     directory, entries, names, declared unpacked size, an Odoo backup, the tenant's series.
     What the API may answer at once; returns the manifest's Odoo fields. Refused otherwise."""
     label = path.name
-    with open_zip(path, label, bounds) as zf:
-        manifest = read_manifest(zf, label, bounds)
+    try:
+        with open_zip(path, label, bounds) as zf:
+            manifest = read_manifest(zf, label, bounds)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError) as exc:
+        raise Refused(f"zip: {label} is corrupt or truncated ({exc})") from None
     check_version(manifest, label, tenant, odoo_version)
     return {k: manifest[k] for k in ("version", "major_version") if k in manifest}
 

@@ -23,6 +23,7 @@ in restricted mode (``\\restrict``, a random key) as the tenant's role.
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from saasodoo.core.limits import LimitExceeded, load_json
 from saasodoo.errors import InvalidInput, SaasodooError
 
 __all__ = ["MAX_IMPORT_BYTES", "Bounds", "Prepared", "check", "prepare"]
+
+log = logging.getLogger(__name__)
 
 #: The worker program (run by its path: it imports only its siblings, the chart's files).
 PROGRAM = Path(importcheck.__file__)
@@ -135,8 +138,12 @@ def _run(
     except LimitExceeded:
         result = None
     if not isinstance(result, dict):
-        tail = proc.stderr[-500:].decode(errors="replace").strip()
-        raise SaasodooError(f"the import check of {label} failed (exit {proc.returncode}): {tail}")
+        tail = proc.stderr[-2000:].decode(errors="replace").strip()
+        log.warning("the import check of %s failed (exit %s): %s", label, proc.returncode, tail)
+        raise SaasodooError(
+            f"the import check of {label} failed unexpectedly (exit {proc.returncode}); "
+            "see the server's log"
+        )
     if not result.get("ok"):
         message = str(result.get("error") or "refused")
         if result.get("refused"):
