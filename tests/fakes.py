@@ -37,6 +37,8 @@ class FakeKube(Kube):
     fail_patch: SaasodooError | None = None
     #: The releases' storage (helm keeps them in Secrets): heads listed and unlocked here.
     helm: FakeHelm | None = None
+    #: CronJobs by namespace, as the API serves them (plain JSON).
+    cronjobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -105,6 +107,9 @@ class FakeKube(Kube):
 
     def claim_sizes(self, namespace: str) -> dict[str, str]:
         return {}
+
+    def list_cronjobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.cronjobs.get(namespace, []))
 
     def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
         self.calls.append(f"retain volumes {namespace}")
