@@ -195,7 +195,8 @@ class KeptFinals:
                 "name": claim,
                 "labels": {FINAL_LABEL: tenant, MANAGED_BY_LABEL: MANAGED_BY},
                 "annotations": {
-                    k: v for k, v in notes.items()
+                    k: v
+                    for k, v in notes.items()
                     if k in (ZIP_ANNOTATION, DELETED_ANNOTATION, KEEP_UNTIL_ANNOTATION)
                 },  # fmt: skip
             },

@@ -219,7 +219,11 @@ class Backups:
         return BackupResult(tenant_id, kind, outcome, backup)
 
     def check(
-        self, tenant_id: str, backup: str, *, cronjob: dict[str, Any] | None = None,
+        self,
+        tenant_id: str,
+        backup: str,
+        *,
+        cronjob: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> JobOutcome:
         """Prove ``backup`` readable where it is stored: a Job from the tenant's CronJob runs
@@ -246,8 +250,6 @@ class Backups:
             raise refused(tenant_id, "its backups go to an emptyDir (backup.storage=pvc with "
                           "backup.persistence.enabled=false): a final backup would be lost "
                           "with its pod")  # fmt: skip
-        kept = KeptFinals(self.settings, self.kube, poll_seconds=self.poll_seconds)
-        volume = kept.volume_of(tenant_id, claim) if claim else None
         try:
             result = self.create(tenant_id, kind="final", timeout=timeout)
         except (SaasodooError, TransientClusterError) as exc:
@@ -263,6 +265,8 @@ class Backups:
             why = report.get("error") or outcome.reason or "no report in the Job's log"
             raise refused(tenant_id, f"its final backup {name} could not be proven readable "
                           f"(job {outcome.name}: {why})")  # fmt: skip
+        kept = KeptFinals(self.settings, self.kube, poll_seconds=self.poll_seconds)
+        volume = kept.volume_of(tenant_id, claim) if claim else None
         where = str((result.job.result or {}).get("storage") or "")
         if storage == "s3" and not where:
             where = self.store(tenant_id, cronjob).describe()

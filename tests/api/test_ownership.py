@@ -58,9 +58,7 @@ def test_tenant_lifecycle_and_ownership(cluster_app: Flask, delete_after: object
     # No container runs on the simulated cluster: no final backup can be proven (409).
     refused = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}"))
     assert refused["state"] == "failed" and "--no-final-backup" in str(refused), refused
-    deleted = alice.wait_job(
-        alice.call("DELETE", f"/api/tenants/{tenant_id}?final_backup=false")
-    )
+    deleted = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}?final_backup=false"))
     assert deleted["result"] == {
         "id": tenant_id, "deleted": True, "kept_volumes": False, "final_backup": None,
     }  # fmt: skip

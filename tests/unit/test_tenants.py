@@ -217,9 +217,9 @@ def test_delete_uninstalls_and_frees_the_hosts(world: World) -> None:
     assert f"retain volumes {NS}" in world.kube.calls
 
 
-def backup_cronjob(volume: dict[str, Any], command: list[str] | None = None) -> dict[str, Any]:
+def backup_cronjob(volume: dict[str, Any]) -> dict[str, Any]:
     """A backup CronJob as the chart renders it, reduced to what the final backup reads."""
-    container = {"name": "backup", "command": command or ["python3", "backup.py", "--dest=/backups"]}
+    container = {"name": "backup", "command": ["python3", "backup.py", "--dest=/backups"]}
     pod = {"containers": [container], "volumes": [{"name": "backups", **volume}]}
     return {
         "metadata": {"name": "acme-backup", "namespace": NS, "uid": "cj-1"},

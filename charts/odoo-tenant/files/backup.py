@@ -242,10 +242,10 @@ class TenantLock:
         )  # fmt: skip
         assert self.proc.stdin is not None
         wait_ms = max(int(self.wait_seconds * 1000), 1)
-        self.proc.stdin.write(
+        statements = (
             f"SET lock_timeout = {wait_ms};\nSELECT pg_advisory_lock({LOCK_CLASS}, {key});\n"
-            .encode()
         )
+        self.proc.stdin.write(statements.encode())
         self.proc.stdin.flush()
         sql = (
             "SELECT a.application_name, l.granted FROM pg_locks l "
