@@ -706,8 +706,7 @@ def test_a_second_on_demand_backup_keeps_the_first(
     root, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)  # a scheduled one
     for _ in range(2):
         time.sleep(1.1)  # names are stamped to the second
-        done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}", "--keep=7",
-                                        "--keep-on-demand=5", "--keep-on-demand-days=30"],
+        done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"],
                           {**env, "BACKUP_KIND": "on-demand"})  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
     kinds = sorted(p.name.split("-", 1)[1] for p in dest.glob("*.zip"))
@@ -757,7 +756,8 @@ def test_the_replaced_data_is_kept_for_a_bounded_time_then_pruned(
     root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
     admin = {**env, "PGADMINUSER": "postgres"}
     args = [f"--dest={dest}", f"--filestore={root}", f"--work={tmp_path}"]
-    first = run_script("restore.py", [*args, "--keep-previous-hours=48"], admin)
+    # The chart's value reaches the restore Job as SAASODOO_KEEP_PREVIOUS_HOURS.
+    first = run_script("restore.py", args, {**admin, "SAASODOO_KEEP_PREVIOUS_HOURS": "48"})
     assert first.returncode == 0, first.stdout + first.stderr
     previous = result_of(first.stdout)["previous"]
     assert isinstance(previous, dict)
