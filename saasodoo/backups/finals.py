@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,7 +147,7 @@ class KeptFinals:
         )
         log.info("final backup %s of %s: volume %s retained", final.name, final.tenant,
                  final.volume)  # fmt: skip
-        return FinalBackup(**{**final.__dict__, "kept_until": until})
+        return replace(final, kept_until=until)
 
     def adopt(self, volume: str, *, timeout: float = CLAIM_GONE_SECONDS) -> str:
         """Once the deleted tenant's claim on ``volume`` is gone (the volume Released), bind
@@ -161,7 +161,9 @@ class KeptFinals:
                 raise NotFound(f"volume {volume} is gone")
             ref = pv["spec"].get("claimRef") or {}
             if ref.get("namespace") == self.namespace:
-                return str(ref.get("name"))
+                if self.kube.read_claim(self.namespace, ref["name"]) is not None:
+                    return str(ref["name"])
+                break  # pre-bound to a claim an interrupted adoption did not create
             current = self.kube.read_claim(ref["namespace"], ref["name"]) if ref else None
             if ref and (current is None or current["metadata"].get("uid") != ref.get("uid")):
                 break  # the deleted tenant's claim is gone (a same-named new one is not it)
@@ -177,7 +179,9 @@ class KeptFinals:
         tenant = labels.get(FINAL_LABEL, "")
         deleted = notes.get(DELETED_ANNOTATION, datetime.now(UTC).strftime(STAMP))
         stamp = deleted.replace("-", "").replace(":", "").lower().rstrip("z")
-        claim = f"final-{tenant}-{stamp}"[:63]
+        claim = f"final-{tenant}-{stamp}"[:63].rstrip("-")
+        if ref.get("namespace") == self.namespace:
+            claim = str(ref["name"])
         self.kube.create_namespace_if_absent(self.namespace)
         # Pre-bound both ways: the volume to the new claim (the old claim's uid dropped) and
         # the claim to the volume, so the PV controller binds exactly these two.
@@ -219,11 +223,14 @@ class KeptFinals:
         deleted_at, kept_until. Volumes a deletion retained but did not get to adopt (it was
         interrupted) are adopted first."""
         for pv in self.kube.list_volumes(FINAL_LABEL):
-            ref = pv["spec"].get("claimRef") or {}
-            if ref.get("namespace") != self.namespace and pv.get("status", {}).get("phase") in (
-                "Released", "Available",
-            ):  # fmt: skip
-                self.adopt(pv["metadata"]["name"], timeout=0)
+            # Bound: to the tenant's claim (its deletion still running) or to ours; Delete:
+            # pruned, going with its claim.
+            retained = pv["spec"].get("persistentVolumeReclaimPolicy") == "Retain"
+            if retained and (pv.get("status") or {}).get("phase") in ("Released", "Available"):
+                try:
+                    self.adopt(pv["metadata"]["name"], timeout=0)
+                except TransientClusterError as exc:
+                    log.warning("not kept yet: %s", exc.message)
         out = []
         for claim in self.kube.list_claims(self.namespace, FINAL_LABEL):
             meta = claim["metadata"]
@@ -254,7 +261,11 @@ class KeptFinals:
                 continue
             if kept["volume"]:
                 self.kube.patch_volume(
-                    kept["volume"], {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}
+                    kept["volume"],
+                    {
+                        "metadata": {"labels": {FINAL_LABEL: None}},
+                        "spec": {"persistentVolumeReclaimPolicy": "Delete"},
+                    },
                 )
             self.kube.delete_claim(self.namespace, kept["claim"].split("/", 1)[1])
             log.info("kept final backup %s (%s) deleted: kept until %s", kept["claim"],
