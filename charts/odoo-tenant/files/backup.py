@@ -247,6 +247,14 @@ class TenantLock:
         )
         self.proc.stdin.write(statements.encode())
         self.proc.stdin.flush()
+        try:
+            self._wait_granted(key)
+        except BaseException:
+            self.release()
+            raise
+
+    def _wait_granted(self, key: int) -> None:
+        assert self.proc is not None
         sql = (
             "SELECT a.application_name, l.granted FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
@@ -258,7 +266,6 @@ class TenantLock:
         while True:
             if self.proc.poll() is not None:
                 error = (self.proc.stderr.read() if self.proc.stderr else b"").decode().strip()
-                self.proc = None
                 if "lock timeout" in error:
                     raise BackupError(
                         f"another backup or restore of this tenant still ran after "
@@ -276,7 +283,6 @@ class TenantLock:
                     f"{self.wait_seconds:.0f}s)")  # fmt: skip
                 told = True
             if time.monotonic() > deadline:
-                self.release()
                 raise BackupError("the tenant lock was not granted in time")
             time.sleep(0.3)
 
@@ -291,6 +297,9 @@ class TenantLock:
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
+        finally:
+            if proc.stderr is not None:
+                proc.stderr.close()
 
 
 # -- what the tenant's role could not restore ----------------------------------------------
