@@ -863,43 +863,25 @@ def run_backup(
     if isinstance(store, S3Store):
         store.wait_reachable()
     with TenantLock(database, f"backup ({kind})"):
-        return backup_locked(
-            store, database, filestore_root, work, tenant=tenant, kind=kind, policy=policy,
-            now=now,
-        )  # fmt: skip
-
-
-def backup_locked(
-    store: Store,
-    database: str,
-    filestore_root: Path | None,
-    work: Path,
-    *,
-    tenant: str,
-    kind: str,
-    policy: Policy | None,
-    now: datetime.datetime,
-) -> tuple[str, dict[str, Any]]:
-    """run_backup's work, under the tenant lock."""
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("*.partial"):
-        log(f"removing {stale.name}, left by an interrupted run")
-        stale.unlink()
-    name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
-    partial = work / f"{name}.partial"
-    filestore = filestore_root / database if filestore_root else None
-    try:
-        written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
-        store.put_file(name, partial)
-        store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
-    finally:
-        partial.unlink(missing_ok=True)
-    size = written.manifest["sizes"]["zip"]
-    log(f"wrote {name} to {store.describe()} ({size} bytes, {written.files} filestore files)")
-    if policy is not None:
-        for doomed in prune(store, policy, now):
-            log(f"deleted old backup {doomed} (retention)")
-    return name, written.manifest
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in work.glob("*.partial"):
+            log(f"removing {stale.name}, left by an interrupted run")
+            stale.unlink()
+        name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+        partial = work / f"{name}.partial"
+        filestore = filestore_root / database if filestore_root else None
+        try:
+            written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
+            store.put_file(name, partial)
+            store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
+        finally:
+            partial.unlink(missing_ok=True)
+        size = written.manifest["sizes"]["zip"]
+        log(f"wrote {name} to {store.describe()} ({size} bytes, {written.files} filestore files)")
+        if policy is not None:
+            for doomed in prune(store, policy, now):
+                log(f"deleted old backup {doomed} (retention)")
+        return name, written.manifest
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:

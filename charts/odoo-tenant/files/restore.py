@@ -561,9 +561,18 @@ def prune_previous(
             return False
         return stamp_of(name) + datetime.timedelta(hours=hours) <= now
 
+    dropped = drop_copies(root, expired)
+    for name in dropped:
+        log(f"dropped {name}: the replaced data was kept {hours:g} hours")
+    return dropped
+
+
+def drop_copies(root: Path | None, wanted: Any) -> list[str]:
+    """Drop the databases, and the directories of the filestore root, whose name `wanted`
+    accepts; one that cannot be dropped (in use) is left, and said. Returns what went."""
     dropped: list[str] = []
     for [name] in admin_sql("SELECT datname FROM pg_database"):
-        if expired(name):
+        if wanted(name):
             try:
                 drop_database(name)
             except fmt.BackupError as exc:
@@ -572,11 +581,9 @@ def prune_previous(
             dropped.append(name)
     if root is not None and root.is_dir():
         for path in root.iterdir():
-            if path.is_dir() and expired(path.name):
+            if path.is_dir() and wanted(path.name):
                 shutil.rmtree(path, ignore_errors=True)
                 dropped.append(str(path))
-    for name in dropped:
-        log(f"dropped {name}: the replaced data was kept {hours:g} hours")
     return sorted(set(dropped))
 
 
@@ -731,20 +738,7 @@ def drop_scratch_copies(database: str, root: Path | None) -> list[str]:
     """Scratch databases and filestore directories (`<db>_r<stamp>`) of restores that died
     before switching over. One still in use (a verification running now) is left alone."""
     pattern = re.compile(re.escape(database[: MAX_IDENT - 16]) + r"_r\d{14}")
-    dropped: list[str] = []
-    for [name] in admin_sql("SELECT datname FROM pg_database"):
-        if pattern.fullmatch(name):
-            try:
-                drop_database(name)
-            except fmt.BackupError as exc:
-                log(f"left {name}: {exc}")
-                continue
-            dropped.append(name)
-    if root is not None and root.is_dir():
-        for path in root.iterdir():
-            if path.is_dir() and pattern.fullmatch(path.name):
-                shutil.rmtree(path, ignore_errors=True)
-                dropped.append(str(path))
+    dropped = drop_copies(root, pattern.fullmatch)
     for name in dropped:
         log(f"dropped {name}, left by an interrupted restore")
     return sorted(set(dropped))
