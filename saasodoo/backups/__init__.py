@@ -3,7 +3,8 @@
 Rooms: ``service`` (the ``Backups`` facade: create, list, prune, verify, restore, import, the
 storage of a tenant), ``jobs`` (Jobs built from the backup CronJob and followed to their end),
 ``restore`` (the restore choreography: stop Odoo, run, recover, give the replicas back),
-``results`` (what they report), ``importing`` (zips made elsewhere).
+``results`` (what they report), ``importing`` (zips made elsewhere), ``finals`` (final
+backups kept after a tenant's deletion).
 
 ``retention`` and ``dumpformat`` are the chart's own ``files/retention.py`` and
 ``files/dumpformat.py`` (symlinks): the backup names and retention rule, and the dump's table

@@ -192,7 +192,9 @@ class Backups:
         self, tenant_id: str, *, kind: str = "on-demand", timeout: float | None = None
     ) -> BackupResult:
         """An on-demand (or pre-update, final) backup: a Job from the tenant's CronJob,
-        followed until done. The backup.py in it applies the retention afterwards."""
+        followed until done. The backup.py in it applies the retention afterwards. The new
+        backup is found in the storage when it is readable from here, else in backup.py's
+        `RESULT` line (None when neither says: no container ran, or no log)."""
         if kind not in KINDS or kind == "scheduled":
             raise InvalidInput(f"backup kind must be one of on-demand, pre-update, final: {kind}")
         cronjob = self.cronjob(tenant_id)

@@ -242,7 +242,11 @@ class TenantLock:
         )  # fmt: skip
         assert self.proc.stdin is not None
         wait_ms = max(int(self.wait_seconds * 1000), 1)
+        # Keep-alives: a holder whose node is lost (no FIN ever comes) is noticed by the
+        # server within about a minute, which then ends its session and the lock.
         statements = (
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;\n"
+            "SET tcp_keepalives_count = 3;\n"
             f"SET lock_timeout = {wait_ms};\nSELECT pg_advisory_lock({LOCK_CLASS}, {key});\n"
         )
         self.proc.stdin.write(statements.encode())
