@@ -21,7 +21,7 @@ from typing import Any
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import Kube
-from saasodoo.backups.finals import FinalBackup
+from saasodoo.backups.finals import FinalBackup, KeptFinals
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied
@@ -592,7 +592,6 @@ class Tenants:
 
     def _final_backup(self, tenant_id: str) -> FinalBackup:
         from saasodoo.backups import Backups  # the backups package imports this module
-        from saasodoo.backups.finals import KeptFinals
 
         final = Backups(self.settings, kube=self.kube).take_final(tenant_id)
         if final.volume:
@@ -602,8 +601,6 @@ class Tenants:
     def _keep_final(self, final: FinalBackup) -> FinalBackup:
         """The retained backup volume under a claim of the platform's namespace, once the
         tenant's claim is gone; then the kept final backups whose time is up are deleted."""
-        from saasodoo.backups.finals import KeptFinals
-
         kept = KeptFinals(self.settings, self.kube)
         assert final.volume is not None
         claim = kept.adopt(final.volume)
