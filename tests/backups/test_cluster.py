@@ -448,7 +448,12 @@ def test_an_import_whose_restore_fails_stores_nothing(
 
 
 def test_the_cronjobs_history_limits_never_delete_saasodoos_jobs(
-    tenant: Tenant, kube: Cluster
+    tenant: Tenant,
+    kube: Cluster,
+    pg_server: PgServer,
+    s3_server: S3Server,
+    database: str,
+    tmp_path: Path,
 ) -> None:
     """#22 point 10: with `controller: true` the CronJob controller counted saasodoo's Jobs
     as its own, and its history limits (0 is allowed) deleted them as soon as they finished,
@@ -463,15 +468,25 @@ def test_the_cronjobs_history_limits_never_delete_saasodoos_jobs(
         name, tenant.namespace,
         {"spec": {"successfulJobsHistoryLimit": 0, "failedJobsHistoryLimit": 0}},
     )  # fmt: skip
+    name_zip = _real_backup(pg_server, s3_server, database, tmp_path, tenant)
+    replicas = {
+        d.metadata.name: d.spec.replicas
+        for d in kube.apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+    }
     try:
+        # A restore: on main its Job vanished under the poll and Odoo stayed at zero.
+        restored = tenant.backups.restore(tenant.id, name_zip, timeout=120)
+        assert restored.ok and restored.scaled_back == replicas
         backup = tenant.backups.create(tenant.id, kind="on-demand", timeout=120)
-        check = tenant.backups.check(tenant.id, "20200101T000000Z-scheduled.zip", timeout=120)
+        check = tenant.backups.check(tenant.id, name_zip, timeout=120)
         assert backup.job.succeeded and check.succeeded
         # The controller syncs the CronJob when a Job it controls changes: give it the time.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             left = {j.metadata.name for j in batch.list_namespaced_job(tenant.namespace).items}
-            assert {backup.job.name, check.name} <= left, left
+            assert {restored.job.name, backup.job.name, check.name} <= left, left
             time.sleep(1)
     finally:
         batch.patch_namespaced_cron_job(name, tenant.namespace, {"spec": limits})
