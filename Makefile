@@ -93,9 +93,9 @@ tenant-domains: venv ## Custom domains of a tenant and the DNS record to create:
 	@$(SAASODOO) tenant domains $(ID)
 
 .PHONY: tenant-delete
-tenant-delete: venv ## Delete a tenant and its data: make tenant-delete ID=acme
-	@test -n "$(ID)" || { echo "usage: make tenant-delete ID=<tenant>"; exit 2; }
-	@$(SAASODOO) tenant delete $(ID)
+tenant-delete: venv ## Delete a tenant, its final backup kept first: make tenant-delete ID=acme [NO_FINAL_BACKUP=1]
+	@test -n "$(ID)" || { echo "usage: make tenant-delete ID=<tenant> [NO_FINAL_BACKUP=1]"; exit 2; }
+	@$(SAASODOO) tenant delete $(ID) $(if $(NO_FINAL_BACKUP),--no-final-backup)
 
 .PHONY: backup-create backup-list backup-restore backup-verify backup-prune
 backup-create: venv ## Back a tenant up now: make backup-create ID=acme

@@ -52,7 +52,14 @@ class Settings(BaseSettings):
     )
     system_namespace: str = Field(
         default="saasodoo-system",
-        description="Namespace of the platform's own objects (the custom domain claims).",
+        description="Namespace of the platform's own objects (the custom domain claims, the "
+        "kept final backups of deleted tenants).",
+    )
+    final_backup_days: float = Field(
+        default=30,
+        gt=0,
+        description="Days a deleted tenant's final backup is kept, when it was on the tenant's "
+        "backup volume (the volume is then kept under a claim in system_namespace).",
     )
     domain_pending_hours: float = Field(
         default=168,

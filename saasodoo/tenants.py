@@ -21,6 +21,7 @@ from typing import Any
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import Kube
+from saasodoo.backups.finals import FinalBackup, KeptFinals
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied
@@ -84,6 +85,24 @@ class Tenant:
             "revision": self.status.revision,
             "release_status": self.status.release_status,
             "owner": self.owner,
+        }
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What ``Tenants.delete`` did: the tenant deleted, whether its volumes were retained,
+    and its final backup (None with ``final_backup=False``), proven readable and kept."""
+
+    tenant: str
+    kept_volumes: bool
+    final_backup: FinalBackup | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.tenant,
+            "deleted": True,
+            "kept_volumes": self.kept_volumes,
+            "final_backup": self.final_backup.to_dict() if self.final_backup else None,
         }
 
 
@@ -544,31 +563,53 @@ class Tenants:
         keep_volumes: bool = False,
         final_backup: bool = True,
         wait: bool = True,
-    ) -> None:
+    ) -> Deleted:
         """A final backup (unless ``final_backup`` is False), ``helm uninstall``, then the
-        namespace; ``keep_volumes`` retains the PVs. A failed final backup raises before
-        anything is deleted."""
+        namespace; ``keep_volumes`` retains the PVs.
+
+        The final backup is taken and proven readable where it is stored before anything is
+        deleted, and kept where the deletion does not reach: in the S3 bucket, or, on the
+        tenant's backup volume, by keeping that volume under a claim in the platform's
+        namespace for ``Settings.final_backup_days`` (``saasodoo.backups.finals``; the
+        deletion then waits for the tenant's claim to go, whatever ``wait``). When none can
+        be kept or proven, FinalBackupRefused (Conflict) and nothing is deleted. Returns what
+        was deleted and where the final backup is."""
         ns = self.record.namespace(tenant_id)
         spec = self.record.spec(ns)
+        final = None
         if final_backup:
-            await asyncio.to_thread(self._final_backup, spec.id)
+            final = await asyncio.to_thread(self._final_backup, spec.id)
         if keep_volumes:
             self.kube.retain_volumes(spec.namespace, spec.id)
         await self.helm.uninstall(spec.release, spec.namespace, wait=wait)
         self.domains.release_except(spec.id, ())  # the Ingress is gone: its hosts are free
         self.kube.delete_namespace(spec.namespace)
+        if final is not None and final.volume:
+            final = await asyncio.to_thread(self._keep_final, final)
         if wait:
             self.kube.wait_namespace_gone(spec.namespace, timeout=300)
+        return Deleted(spec.id, keep_volumes, final)
 
-    def _final_backup(self, tenant_id: str) -> None:
+    def _final_backup(self, tenant_id: str) -> FinalBackup:
         from saasodoo.backups import Backups  # the backups package imports this module
 
+        final = Backups(self.settings, kube=self.kube).take_final(tenant_id)
+        if final.volume:
+            final = KeptFinals(self.settings, self.kube).retain(final)
+        return final
+
+    def _keep_final(self, final: FinalBackup) -> FinalBackup:
+        """The retained backup volume under a claim of the platform's namespace, once the
+        tenant's claim is gone; then the kept final backups whose time is up are deleted."""
+        kept = KeptFinals(self.settings, self.kube)
+        assert final.volume is not None
+        claim = kept.adopt(final.volume)
         try:
-            Backups(self.settings, kube=self.kube).create(tenant_id, kind="final")
-        except NotFound:  # backup.enabled=false or no release: nothing to back up with
-            log.warning(
-                "tenant %s has no backup CronJob: deleted without a final backup", tenant_id
-            )
+            kept.prune_kept()
+        except Exception:  # noqa: BLE001 - the deletion is done; pruning is retried next time
+            log.warning("could not prune the kept final backups", exc_info=True)
+        where = f"pvc {kept.namespace}/{claim} (volume {final.volume}): {final.name}"
+        return replace(final, claim=f"{kept.namespace}/{claim}", location=where)
 
     # -- custom domains ---------------------------------------------------------------------
 

@@ -37,6 +37,11 @@ class FakeKube(Kube):
     fail_patch: SaasodooError | None = None
     #: The releases' storage (helm keeps them in Secrets): heads listed and unlocked here.
     helm: FakeHelm | None = None
+    #: CronJobs by namespace, as the API serves them (plain JSON).
+    cronjobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: PersistentVolumeClaims by (namespace, name) and PersistentVolumes by name (plain JSON).
+    claims: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -106,6 +111,47 @@ class FakeKube(Kube):
     def claim_sizes(self, namespace: str) -> dict[str, str]:
         return {}
 
+    def list_cronjobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.cronjobs.get(namespace, []))
+
+    def read_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.claims.get((namespace, name)))
+
+    def list_claims(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(c)
+            for (ns, _), c in self.claims.items()
+            if ns == namespace and selector in (c["metadata"].get("labels") or {})
+        ]
+
+    def create_claim(self, namespace: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if (namespace, name) in self.claims:
+            raise Conflict(f"claim {namespace}/{name} exists")
+        self.calls.append(f"create claim {namespace}/{name}")
+        claim = copy.deepcopy(body)
+        claim["metadata"].update(namespace=namespace, uid=f"uid-{name}")
+        self.claims[(namespace, name)] = claim
+
+    def delete_claim(self, namespace: str, name: str) -> bool:
+        self.calls.append(f"delete claim {namespace}/{name}")
+        return self.claims.pop((namespace, name), None) is not None
+
+    def read_volume(self, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.volumes.get(name))
+
+    def list_volumes(self, selector: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(v)
+            for v in self.volumes.values()
+            if selector in (v["metadata"].get("labels") or {})
+        ]
+
+    def patch_volume(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(f"patch volume {name}")
+        self.volumes[name] = _merge_patch(self.volumes[name], body)
+        return copy.deepcopy(self.volumes[name])
+
     def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
         self.calls.append(f"retain volumes {namespace}")
         return []
@@ -150,6 +196,19 @@ class FakeKube(Kube):
 
     def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
         return self.configmaps.pop((namespace, name), None) is not None
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merged, ``None`` removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
 
 
 def _merged(old: Any, patch: dict[str, str | None] | None) -> dict[str, str]:

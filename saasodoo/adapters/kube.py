@@ -400,6 +400,63 @@ class Kube:
             kept.append(pvc.spec.volume_name)
         return kept
 
+    # -- volumes (the final backups kept after a tenant's deletion) ------------------
+
+    def read_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A PersistentVolumeClaim as plain JSON, or None if there is none."""
+        try:
+            with translate(f"read volume claim {namespace}/{name}"):
+                path = f"/api/v1/namespaces/{quote(namespace)}/persistentvolumeclaims/{quote(name)}"
+                doc: dict[str, Any] = self.get_json(path)
+                return doc
+        except NotFound:
+            return None
+
+    def list_claims(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """PersistentVolumeClaims of ``namespace`` matching ``selector``, as plain JSON."""
+        path = f"/api/v1/namespaces/{quote(namespace)}/persistentvolumeclaims"
+        return self.list_items(f"list volume claims of {namespace}", path, selector)
+
+    def create_claim(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the PersistentVolumeClaim ``body`` (plain JSON) in ``namespace``."""
+        self._count()
+        with translate(f"create volume claim {namespace}/{body['metadata']['name']}"):
+            self.core.create_namespaced_persistent_volume_claim(
+                namespace, body, _request_timeout=self.timeout
+            )
+
+    def delete_claim(self, namespace: str, name: str) -> bool:
+        """Delete a PersistentVolumeClaim; False if it was gone."""
+        self._count()
+        try:
+            with translate(f"delete volume claim {namespace}/{name}"):
+                self.core.delete_namespaced_persistent_volume_claim(
+                    name, namespace, _request_timeout=self.timeout
+                )
+        except NotFound:
+            return False
+        return True
+
+    def read_volume(self, name: str) -> dict[str, Any] | None:
+        """A PersistentVolume as plain JSON, or None if there is none."""
+        try:
+            with translate(f"read volume {name}"):
+                doc: dict[str, Any] = self.get_json(f"/api/v1/persistentvolumes/{quote(name)}")
+                return doc
+        except NotFound:
+            return None
+
+    def list_volumes(self, selector: str) -> list[dict[str, Any]]:
+        """PersistentVolumes matching the label selector ``selector``, as plain JSON."""
+        return self.list_items("list volumes", "/api/v1/persistentvolumes", selector)
+
+    def patch_volume(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of a PersistentVolume (``None`` values remove fields); the
+        volume as written."""
+        with translate(f"update volume {name}"):
+            doc: dict[str, Any] = self._patch(f"/api/v1/persistentvolumes/{quote(name)}", body)
+            return doc
+
     def list_tenant_namespaces(self, selector: str | None = None) -> list[Namespace]:
         """Tenant namespaces; ``selector`` (a label selector) narrows them down."""
         label_selector = f"{TENANT_LABEL},{selector}" if selector else TENANT_LABEL

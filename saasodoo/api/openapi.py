@@ -64,6 +64,15 @@ KEEP_VOLUMES = {
     "schema": {"type": "string", "enum": ["true", "false"]},
 }
 
+FINAL_BACKUP = {
+    "name": "final_backup",
+    "in": "query",
+    "required": False,
+    "description": "Take a final backup first, proven readable and kept outside the tenant "
+    "(default true); `false` deletes without one.",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
 DROP_PREVIOUS = {
     "name": "drop_previous",
     "in": "query",
@@ -131,7 +140,7 @@ OPERATIONS = (
     ),
     Op(
         "delete", "/api/tenants/{tenant_id}", "Delete a tenant and its data", "tenants",
-        (202, m.Accepted), (*TENANT, *CHANGE), query=(KEEP_VOLUMES,),
+        (202, m.Accepted), (*TENANT, *CHANGE), query=(KEEP_VOLUMES, FINAL_BACKUP),
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/suspend", "Stop Odoo, keep the data", "tenants",

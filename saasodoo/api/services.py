@@ -204,17 +204,27 @@ def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequ
     )
 
 
-async def _delete(tenants: Tenants, tenant_id: str, keep_volumes: bool) -> dict[str, Any]:
-    await tenants.delete(tenant_id, keep_volumes=keep_volumes, wait=True)
-    return {"id": tenant_id, "deleted": True, "kept_volumes": keep_volumes}
+async def _delete(
+    tenants: Tenants, tenant_id: str, keep_volumes: bool, final_backup: bool
+) -> dict[str, Any]:
+    deleted = await tenants.delete(
+        tenant_id, keep_volumes=keep_volumes, final_backup=final_backup, wait=True
+    )
+    return deleted.to_dict()
 
 
-def start_delete(svc: Services, user: User, tenant_id: str, keep_volumes: bool) -> Job:
+def start_delete(
+    svc: Services, user: User, tenant_id: str, keep_volumes: bool, final_backup: bool = True
+) -> Job:
+    """Delete the tenant in a job: its result names where the final backup is kept
+    (``Deleted.to_dict``); the job fails with 409 when no final backup can be kept or
+    proven readable (nothing deleted) unless ``final_backup`` is False."""
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
     return svc.jobs.submit(
-        "delete", user.id, tenant_id, lambda: _delete(tenants, tenant_id, keep_volumes)
-    )
+        "delete", user.id, tenant_id,
+        lambda: _delete(tenants, tenant_id, keep_volumes, final_backup),
+    )  # fmt: skip
 
 
 # -- custom domains ---------------------------------------------------------------------------

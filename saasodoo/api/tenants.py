@@ -45,8 +45,10 @@ def accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
     return jsonify(body.model_dump(mode="json")), 202, {"Location": status_url}
 
 
-def bool_arg(name: str) -> bool:
+def bool_arg(name: str, default: bool = False) -> bool:
     raw = request.args.get(name, "").strip().lower()
+    if not raw:
+        return default
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -111,7 +113,8 @@ def rollback(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 @bp.delete("/<tenant_id>")
 def delete(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     keep = bool_arg("keep_volumes")
-    return accepted(ops.start_delete(services(), bearer_user(), tenant_id, keep))
+    final = bool_arg("final_backup", default=True)
+    return accepted(ops.start_delete(services(), bearer_user(), tenant_id, keep, final))
 
 
 @bp.get("/<tenant_id>/domains")

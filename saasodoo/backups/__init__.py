@@ -4,7 +4,8 @@ Rooms: ``service`` (the ``Backups`` facade: create, list, prune, verify, restore
 storage of a tenant), ``jobs`` (Jobs built from the backup CronJob and followed to their end),
 ``restore`` (the restore choreography: stop Odoo, run, recover, give the replicas back),
 ``results`` (what they report), ``importing`` (zips made elsewhere, checked and rewritten by
-``importcheck``, a standard-library program run as a worker process under hard bounds).
+``importcheck``, a standard-library program run as a worker process under hard bounds),
+``finals`` (final backups kept after a tenant's deletion).
 
 ``retention`` and ``dumpformat`` are the chart's own ``files/retention.py`` and
 ``files/dumpformat.py`` (symlinks): the backup names and retention rule, and the dump's table

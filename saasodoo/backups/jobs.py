@@ -27,7 +27,7 @@ KIND_ANNOTATION = "saasodoo.dev/backup-kind"
 #: Where the chart mounts its programs (backup.py, restore.py) in the backup pod.
 SCRIPTS = "/opt/odoo-tenant"
 
-RestoreMode = Literal["restore", "verify", "recover"]
+RestoreMode = Literal["restore", "verify", "recover", "check"]
 
 
 def container_of(pod_spec: dict[str, Any], name: str = "backup") -> dict[str, Any]:
@@ -71,8 +71,13 @@ def job_from_cronjob(
     extra_env: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The Job ``kubectl create job --from=cronjob/<name>`` creates (labels and annotations of
-    the job template, ``cronjob.kubernetes.io/instantiate: manual``, the CronJob as controller
-    owner), changed only as asked: the backup kind, the command, the filestore writable."""
+    the job template, ``cronjob.kubernetes.io/instantiate: manual``, the CronJob as owner),
+    changed only as asked: the backup kind, the command, the filestore writable.
+
+    The owner reference has no ``controller`` flag, as kubectl's has none: the CronJob
+    controller counts, limits and deletes only the Jobs it controls, so its history limits
+    (``successfulJobsHistoryLimit: 0`` included) never delete a Job saasodoo is following,
+    while the garbage collector still deletes them with the CronJob."""
     template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
     meta = template.get("metadata") or {}
     spec: dict[str, Any] = template["spec"]
@@ -121,8 +126,6 @@ def job_from_cronjob(
                     "kind": "CronJob",
                     "name": cronjob["metadata"]["name"],
                     "uid": cronjob["metadata"]["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
                 }
             ],
         },
@@ -204,8 +207,9 @@ class JobRunner:
         drop_previous: bool = False,
     ) -> dict[str, Any]:
         """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
-        a scratch database beside the running Odoo) or ``recover`` (finish or undo a restore
-        that was killed, see restore.py)."""
+        a scratch database beside the running Odoo), ``recover`` (finish or undo a restore
+        that was killed, see restore.py) or ``check`` (the zip's checksums against its
+        manifest only)."""
         container = backup_container(cronjob)
         args = command_args(list(container.get("command") or []))
         command = ["python3", f"{SCRIPTS}/restore.py"]
@@ -219,6 +223,8 @@ class JobRunner:
             command.append("--verify-only")
         elif mode == "recover":
             command.append("--recover")
+        elif mode == "check":
+            command.append("--check-only")
         if drop_previous:
             command.append("--drop-previous")
         extra = self.admin_env(cronjob["metadata"]["namespace"], container)
@@ -227,10 +233,10 @@ class JobRunner:
             job_name(cronjob, mode),
             purpose=mode,
             command=command,
-            writable_filestore=mode != "verify",
+            writable_filestore=mode in ("restore", "recover"),
             # Odoo is scaled to zero for a restore: no pod to be next to; the volume's own
             # node affinity still puts the Job where the RWO filestore is.
-            drop_affinity=mode != "verify",
+            drop_affinity=mode in ("restore", "recover"),
             extra_env=extra,
         )
         job["spec"]["backoffLimit"] = 0

@@ -106,6 +106,14 @@ class RestoreResult:
     def ok(self) -> bool:
         return self.job.succeeded and (self.job.result is None or bool(self.job.result.get("ok")))
 
+    @property
+    def previous(self) -> dict[str, Any] | None:
+        """The replaced data the restore kept (restore.py's report): ``database``,
+        ``filestore``, ``bytes`` and ``kept_until`` (UTC); None when it was dropped, or the
+        report could not be read."""
+        previous = (self.job.result or {}).get("previous")
+        return dict(previous) if isinstance(previous, dict) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tenant": self.tenant,
@@ -114,6 +122,7 @@ class RestoreResult:
             "ok": self.ok,
             "job": self.job.to_dict(),
             "scaled_back": dict(self.scaled_back),
+            "previous": self.previous,
         }
 
 

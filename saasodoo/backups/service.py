@@ -31,6 +31,7 @@ from saasodoo.adapters.storage import (
 )
 from saasodoo.backups import importing
 from saasodoo.backups.dumpformat import manifest_series, odoo_series
+from saasodoo.backups.finals import FinalBackup, KeptFinals, refused, storage_of
 from saasodoo.backups.jobs import (
     JobRunner,
     backup_container,
@@ -51,7 +52,7 @@ from saasodoo.backups.retention import KINDS, Policy, parse_name, retention
 from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, check_tenant_id, namespace_for
-from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,18 @@ class Backups:
         container = backup_container(cronjob or self.cronjob(tenant_id))
         args = command_args(list(container.get("command") or []))
         default = Policy()
+
+        def arg(name: str, fallback: int) -> int:
+            value = args.get(name)
+            return int(value) if value not in (None, "") else fallback
+
         return Policy(
-            daily=int(args.get("keep") or default.daily),
-            weekly=int(args.get("keep-weekly") or default.weekly),
-            monthly=int(args.get("keep-monthly") or default.monthly),
-            pre_update=int(args.get("keep-pre-update") or default.pre_update),
+            daily=arg("keep", default.daily),
+            weekly=arg("keep-weekly", default.weekly),
+            monthly=arg("keep-monthly", default.monthly),
+            pre_update=arg("keep-pre-update", default.pre_update),
+            on_demand=arg("keep-on-demand", default.on_demand),
+            on_demand_days=arg("keep-on-demand-days", default.on_demand_days),
         )
 
     # -- storage -----------------------------------------------------------------------------
@@ -184,7 +192,9 @@ class Backups:
         self, tenant_id: str, *, kind: str = "on-demand", timeout: float | None = None
     ) -> BackupResult:
         """An on-demand (or pre-update, final) backup: a Job from the tenant's CronJob,
-        followed until done. The backup.py in it applies the retention afterwards."""
+        followed until done. The backup.py in it applies the retention afterwards. The new
+        backup is found in the storage when it is readable from here, else in backup.py's
+        `RESULT` line (None when neither says: no container ran, or no log)."""
         if kind not in KINDS or kind == "scheduled":
             raise InvalidInput(f"backup kind must be one of on-demand, pre-update, final: {kind}")
         cronjob = self.cronjob(tenant_id)
@@ -204,7 +214,69 @@ class Backups:
                 b for b in list_store(store) if b.kind == kind and b.timestamp >= since
             ]  # fmt: skip
             backup = mine[-1] if mine else None
+        reported = outcome.result or {}
+        if backup is None and reported.get("ok") and reported.get("name"):
+            # The storage is not readable from here (a PVC): backup.py's RESULT line says.
+            backup = BackupInfo.from_manifest(str(reported["name"]), reported)
         return BackupResult(tenant_id, kind, outcome, backup)
+
+    def check(
+        self,
+        tenant_id: str,
+        backup: str,
+        *,
+        cronjob: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> JobOutcome:
+        """Prove ``backup`` readable where it is stored: a Job from the tenant's CronJob runs
+        ``restore.py --check-only`` (fetch the zip, check every checksum against its
+        manifest; no database). The outcome's ``result`` is restore.py's report (None when
+        the Job's log could not be read)."""
+        cronjob = cronjob or self.cronjob(tenant_id)
+        body = self.jobs.restore_job(tenant_id, cronjob, backup, mode="check")
+        return self.run_job(body, timeout=job_timeout(cronjob, timeout))
+
+    def take_final(self, tenant_id: str, *, timeout: float | None = None) -> FinalBackup:
+        """The final backup before ``tenant_id`` is deleted: taken (a Job from its CronJob),
+        then proven readable where it is stored (``check``). FinalBackupRefused (nothing
+        deleted) when backups are off, when the backup volume is an emptyDir (the zip would go
+        with its pod), or when the backup or its check fails or cannot be read. With pvc
+        storage the result names the volume to keep (``finals.KeptFinals``)."""
+        try:
+            cronjob = self.cronjob(tenant_id)
+        except NotFound:
+            raise refused(tenant_id, "it has no backup CronJob (backup.enabled=false), so no "
+                          "final backup can be taken") from None  # fmt: skip
+        storage, claim = storage_of(cronjob)
+        if storage == "emptyDir":
+            raise refused(tenant_id, "its backups go to an emptyDir (backup.storage=pvc with "
+                          "backup.persistence.enabled=false): a final backup would be lost "
+                          "with its pod")  # fmt: skip
+        try:
+            result = self.create(tenant_id, kind="final", timeout=timeout)
+        except (SaasodooError, TransientClusterError) as exc:
+            raise refused(tenant_id, f"its final backup failed ({exc.message})") from None
+        if result.backup is None:
+            raise refused(tenant_id, f"its final backup (job {result.job.name}) cannot be "
+                          "verified: the Job's log has no RESULT line (no container ran, or the "
+                          "log cannot be read)")  # fmt: skip
+        name = result.backup.name
+        outcome = self.check(tenant_id, name, cronjob=cronjob, timeout=timeout)
+        report = outcome.result or {}
+        if not outcome.succeeded or not report.get("ok"):
+            why = report.get("error") or outcome.reason or "no report in the Job's log"
+            raise refused(tenant_id, f"its final backup {name} could not be proven readable "
+                          f"(job {outcome.name}: {why})")  # fmt: skip
+        kept = KeptFinals(self.settings, self.kube, poll_seconds=self.poll_seconds)
+        volume = kept.volume_of(tenant_id, claim) if claim else None
+        where = str((result.job.result or {}).get("storage") or "")
+        if storage == "s3" and not where:
+            where = self.store(tenant_id, cronjob).describe()
+        location = f"{where.rstrip('/')}/{name}" if storage == "s3" else name
+        return FinalBackup(
+            tenant_id, name, storage, location, sha256=report.get("sha256"),
+            size=report.get("size"), volume=volume,
+        )  # fmt: skip
 
     def import_zip(
         self,

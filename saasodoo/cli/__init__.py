@@ -467,9 +467,15 @@ def tenant_rollback(
 @tenant.command("delete")
 @tenant_arg
 @click.option("--keep-volumes", is_flag=True, help="Keep the PersistentVolumes (Retain).")
-@click.option("--no-final-backup", is_flag=True, help="Delete without taking a final backup.")
+@click.option(
+    "--no-final-backup",
+    is_flag=True,
+    help="Delete without a final backup (otherwise one is taken, proven readable and kept "
+    "outside the tenant, or the deletion is refused).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @wait_option
+@output_option
 @click.pass_context
 def tenant_delete(
     ctx: click.Context,
@@ -478,8 +484,10 @@ def tenant_delete(
     no_final_backup: bool,
     yes: bool,
     wait: bool,
+    output: str,
 ) -> None:
-    """Delete TENANT: a final backup, helm uninstall, then its namespace."""
+    """Delete TENANT: a final backup (proven readable, kept outside the tenant), helm
+    uninstall, then its namespace."""
     check_tenant_id(tenant_id)
     if not yes:
         click.confirm(
@@ -488,7 +496,7 @@ def tenant_delete(
             err=True,
         )
     with _progress(f"deleting tenant {tenant_id}"):
-        _run(
+        deleted = _run(
             tenants_of(ctx).delete(
                 tenant_id,
                 keep_volumes=keep_volumes,
@@ -496,7 +504,16 @@ def tenant_delete(
                 wait=wait,
             )
         )
-    err.print(f"tenant {tenant_id} deleted")
+    if output == "json":
+        _print_json(deleted.to_dict())
+        return
+    final = deleted.final_backup
+    if final is None:
+        err.print(f"tenant {tenant_id} deleted (no final backup)")
+        return
+    until = f", kept until {final.kept_until:%Y-%m-%d %H:%M} UTC" if final.kept_until else ""
+    err.print(f"tenant {tenant_id} deleted; final backup {final.name} (checked) in "
+              f"{final.location}{until}")  # fmt: skip
 
 
 # -- render, plans, cluster ---------------------------------------------------------------------

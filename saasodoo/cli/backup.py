@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from saasodoo.backups import Backups, Policy, human_size
+from saasodoo.backups.finals import KeptFinals
 from saasodoo.cli.common import err, out, output_option, print_json, tenant_arg
 from saasodoo.errors import InvalidInput
 from saasodoo.settings import Settings
@@ -151,6 +152,14 @@ def backup_restore(
         return
     out.print(f"[green]restored[/] {tenant_id} from {backup_name or 'the newest backup'} "
               f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+    _print_previous(result.previous)
+
+
+def _print_previous(previous: dict[str, Any] | None) -> None:
+    if previous:
+        out.print(f"the replaced data is kept as {previous.get('database')} "
+                  f"({human_size(previous.get('bytes'))}) until {previous.get('kept_until')}, "
+                  "then dropped")  # fmt: skip
 
 
 @backup.command("import")
@@ -195,6 +204,7 @@ def backup_import(
         return
     out.print(f"[green]imported[/] {zip_path.name} into {tenant_id} as {result.backup} "
               f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+    _print_previous(result.previous)
 
 
 @backup.command("verify")
@@ -225,6 +235,8 @@ def backup_verify(
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=None)
 @click.option("--keep-monthly", type=click.IntRange(min=0), default=None)
 @click.option("--keep-pre-update", type=click.IntRange(min=0), default=None)
+@click.option("--keep-on-demand", type=click.IntRange(min=0), default=None)
+@click.option("--keep-on-demand-days", type=click.IntRange(min=0), default=None)
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
 @output_option
 @click.pass_context
@@ -235,6 +247,8 @@ def backup_prune(
     keep_weekly: int | None,
     keep_monthly: int | None,
     keep_pre_update: int | None,
+    keep_on_demand: int | None,
+    keep_on_demand_days: int | None,
     dry_run: bool,
     output: str,
 ) -> None:
@@ -246,6 +260,8 @@ def backup_prune(
         weekly=base.weekly if keep_weekly is None else keep_weekly,
         monthly=base.monthly if keep_monthly is None else keep_monthly,
         pre_update=base.pre_update if keep_pre_update is None else keep_pre_update,
+        on_demand=base.on_demand if keep_on_demand is None else keep_on_demand,
+        on_demand_days=base.on_demand_days if keep_on_demand_days is None else keep_on_demand_days,
     )
     result = service.prune(tenant_id, policy, dry_run=dry_run)
     if output == "json":
@@ -255,3 +271,30 @@ def backup_prune(
     out.print(f"kept {len(result.kept)}, {verb} {len(result.deleted)}")
     for name in result.deleted:
         out.print(f"  {verb} {name}")
+
+
+@backup.command("finals")
+@click.option("--prune", is_flag=True, help="Delete the kept final backups whose time is up.")
+@click.option("--dry-run", is_flag=True, help="With --prune: show what would be deleted.")
+@output_option
+@click.pass_context
+def backup_finals(ctx: click.Context, prune: bool, dry_run: bool, output: str) -> None:
+    """Final backups of deleted tenants kept on their backup volumes, now claims in the
+    platform's namespace (SAASODOO_SYSTEM_NAMESPACE) until SAASODOO_FINAL_BACKUP_DAYS have
+    passed; the zip is at the volume's root. Volumes a deletion retained but could not keep
+    yet are kept first."""
+    settings = ctx.find_object(Settings) or Settings()
+    kept = KeptFinals(settings, _service(ctx).kube)
+    deleted = kept.prune_kept(dry_run=dry_run) if prune else []
+    finals = kept.list_kept()
+    if output == "json":
+        _json({"kept": finals, "deleted": deleted, "dry_run": dry_run})
+        return
+    table = Table("tenant", "zip", "claim", "volume", "deleted at", "kept until")
+    for f in finals:
+        table.add_row(f["tenant"], f["zip"], f["claim"], f["volume"], f["deleted_at"],
+                      f["kept_until"])  # fmt: skip
+    out.print(table)
+    verb = "would delete" if dry_run else "deleted"
+    for claim in deleted:
+        out.print(f"  {verb} {claim}")

@@ -358,7 +358,8 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
                 raise InvalidInput(
                     "not deleted", [FieldError("confirm", "type the tenant's id to confirm")]
                 )
-            ops.start_delete(svc, user, tenant_id, keep_volumes=False)
+            final = request.form.get("no_final_backup", "") != "1"
+            ops.start_delete(svc, user, tenant_id, keep_volumes=False, final_backup=final)
             flash(f"Deleting {tenant_id}.")
             return redirect(url_for("web.dashboard"))
         else:

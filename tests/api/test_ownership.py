@@ -55,8 +55,13 @@ def test_tenant_lifecycle_and_ownership(cluster_app: Flask, delete_after: object
     )
     assert rolled["state"] == "succeeded" and rolled["result"]["revision"] == 4
 
-    deleted = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}"))
-    assert deleted["result"] == {"id": tenant_id, "deleted": True, "kept_volumes": False}
+    # No container runs on the simulated cluster: no final backup can be proven (409).
+    refused = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}"))
+    assert refused["state"] == "failed" and "--no-final-backup" in str(refused), refused
+    deleted = alice.wait_job(alice.call("DELETE", f"/api/tenants/{tenant_id}?final_backup=false"))
+    assert deleted["result"] == {
+        "id": tenant_id, "deleted": True, "kept_volumes": False, "final_backup": None,
+    }  # fmt: skip
     assert alice.call("GET", f"/api/tenants/{tenant_id}").status_code == 404
 
 

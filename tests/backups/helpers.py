@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,47 @@ def run_killed(
         timeout=120,
         start_new_session=True,
     )
+
+
+PAUSER = """
+import pathlib, sys, time
+sys.dont_write_bytecode = True  # nothing written beside the chart files
+sys.path.insert(0, sys.argv[1])
+module = __import__(sys.argv[2])
+attr, gate = sys.argv[3], pathlib.Path(sys.argv[4])
+real = getattr(module, attr)
+def wrapped(*args, **kwargs):
+    (gate / "paused").touch()
+    while not (gate / "go").exists():
+        time.sleep(0.1)
+    return real(*args, **kwargs)
+setattr(module, attr, wrapped)
+sys.exit(module.main(sys.argv[5:]))
+"""
+
+
+def start_paused(
+    script: str, where: str, args: list[str], env: dict[str, str], gate: Path
+) -> subprocess.Popen[str]:
+    """backup.py or restore.py, started and paused before its first call of the module
+    function ``where`` (e.g. ``write_zip``) until ``gate/go`` exists; ``gate/paused`` tells
+    that it got there (see ``wait_paused``)."""
+    gate.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", PAUSER, str(FILES), script.removesuffix(".py"), where, str(gate),
+         *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def wait_paused(proc: subprocess.Popen[str], gate: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not (gate / "paused").exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"exited before pausing: {proc.communicate()[0]}")
+        if time.monotonic() > deadline:
+            raise AssertionError("never paused")
+        time.sleep(0.1)
 
 
 def files_snapshot(root: Path) -> dict[str, str]:

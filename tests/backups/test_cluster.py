@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from saasodoo.backups import Backups, JobOutcome, Policy
 from saasodoo.backups.jobs import JOB_LABEL
 from saasodoo.backups.restore import REPLICAS_ANNOTATION
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.backups.helpers import (
@@ -112,9 +113,8 @@ def test_on_demand_backup_is_a_job_from_the_cronjob_followed_to_completion(
     )
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     [owner] = job["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["controller"]) == (
-        "CronJob", cronjob["metadata"]["name"], True,
-    )  # fmt: skip
+    assert (owner["kind"], owner["name"]) == ("CronJob", cronjob["metadata"]["name"])
+    assert not owner.get("controller")  # as kubectl's: owned, not controlled
     assert job["status"]["succeeded"] == 1
     # The CronJob's pod template, with only the backup kind set.
     template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
@@ -445,3 +445,62 @@ def test_an_import_whose_restore_fails_stores_nothing(
     assert done.returncode == 1 and "loading dump.sql failed" in done.stdout, done.stdout
     assert stored() == before
     assert pg_server.snapshot(database) == live
+
+
+def test_the_cronjobs_history_limits_never_delete_saasodoos_jobs(
+    tenant: Tenant,
+    kube: Cluster,
+    pg_server: PgServer,
+    s3_server: S3Server,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    """#22 point 10: with `controller: true` the CronJob controller counted saasodoo's Jobs
+    as its own, and its history limits (0 is allowed) deleted them as soon as they finished,
+    while saasodoo still followed them (a restore then left Odoo at zero). Owned without the
+    controller flag, they stay; the CronJob's own history is unaffected."""
+    batch = client.BatchV1Api(kube.api)
+    cronjob = tenant.backups.cronjob(tenant.id)
+    name = cronjob["metadata"]["name"]
+    limits = {k: cronjob["spec"][k] for k in ("successfulJobsHistoryLimit",
+                                               "failedJobsHistoryLimit")}  # fmt: skip
+    batch.patch_namespaced_cron_job(
+        name, tenant.namespace,
+        {"spec": {"successfulJobsHistoryLimit": 0, "failedJobsHistoryLimit": 0}},
+    )  # fmt: skip
+    name_zip = _real_backup(pg_server, s3_server, database, tmp_path, tenant)
+    replicas = {
+        d.metadata.name: d.spec.replicas
+        for d in kube.apps.list_namespaced_deployment(
+            tenant.namespace, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+    }
+    try:
+        # A restore: on main its Job vanished under the poll and Odoo stayed at zero.
+        restored = tenant.backups.restore(tenant.id, name_zip, timeout=120)
+        assert restored.ok and restored.scaled_back == replicas
+        backup = tenant.backups.create(tenant.id, kind="on-demand", timeout=120)
+        check = tenant.backups.check(tenant.id, name_zip, timeout=120)
+        assert backup.job.succeeded and check.succeeded
+        # The controller syncs the CronJob when a Job it controls changes: give it the time.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = {j.metadata.name for j in batch.list_namespaced_job(tenant.namespace).items}
+            assert {restored.job.name, backup.job.name, check.name} <= left, left
+            time.sleep(1)
+    finally:
+        batch.patch_namespaced_cron_job(name, tenant.namespace, {"spec": limits})
+
+
+def test_a_final_backup_that_cannot_be_proven_refuses_the_deletion(
+    tenant: Tenant, kube: Cluster
+) -> None:
+    """#22 point 1: on the simulated cluster no container runs, so the final backup's Job
+    completes without writing or reporting anything: the deletion is refused, naming
+    `--no-final-backup`, and nothing is deleted (main deleted the tenant, backup-less)."""
+    tenants = Tenants(tenant.backups.settings)
+    with pytest.raises(Conflict, match="cannot be verified.*--no-final-backup"):
+        asyncio.run(tenants.delete(tenant.id, wait=False))
+    assert kube.core.read_namespace(tenant.namespace).status.phase == "Active"
+    assert tenant.id in {r["name"] for r in kube.helm_releases(4)}
+    assert tenant.backups.cronjob(tenant.id)

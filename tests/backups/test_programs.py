@@ -33,6 +33,8 @@ from tests.backups.helpers import (
     make_tenant_data,
     run_killed,
     run_script,
+    start_paused,
+    wait_paused,
 )
 
 # Needs the local PostgreSQL and S3 servers the tests start, no Kubernetes.
@@ -620,3 +622,195 @@ def test_a_psql_without_restrict_stops_at_it(pg_server: PgServer, tmp_path: Path
     )  # fmt: skip
     assert proc.returncode != 0 and "invalid command" in proc.stderr, proc.stderr
     assert not marker.exists()
+
+
+# -- the faults of issue #22 -----------------------------------------------------------------
+
+
+def test_a_scheduled_backup_waits_for_a_running_restore(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 10: the CronJob's `Forbid` sees neither saasodoo's restores nor its own
+    backups. The data lock (a PostgreSQL advisory lock both programs take) makes a backup
+    that starts while a restore runs wait for it, naming it, instead of racing it."""
+    root, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    admin = {**env, "PGADMINUSER": "postgres"}
+    [before] = dest.glob("*.zip")
+    gate = tmp_path / "gate"
+    restoring = start_paused(
+        "restore.py", "check_copy", [f"--dest={dest}", f"--filestore={root}",
+                                     f"--work={tmp_path}"], admin, gate,
+    )  # fmt: skip
+    backing_up = None
+    try:
+        wait_paused(restoring, gate)  # mid-restore: the copy loaded, not yet switched
+        backing_up = subprocess.Popen(
+            [sys.executable, str(FILES / "backup.py"), f"--dest={dest}", f"--filestore={root}"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        time.sleep(3)
+        assert backing_up.poll() is None, backing_up.communicate()[0]  # waits, writes nothing
+        assert list(dest.glob("*.zip")) == [before]
+    finally:
+        (gate / "go").touch()
+    restored, _ = restoring.communicate(timeout=120)
+    assert restoring.returncode == 0 and result_of(restored)["ok"], restored
+    backed_up, _ = backing_up.communicate(timeout=120)
+    assert backing_up.returncode == 0, backed_up
+    assert "waiting for the tenant lock, held by saasodoo restore" in backed_up
+    # Then backed up what the restore left (the day's newer scheduled zip replaces the older).
+    assert [p.name for p in dest.glob("*.zip")] == [str(result_of(backed_up)["name"])]
+
+
+def test_a_restore_waits_for_a_running_backup_and_gives_up_clearly(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 10, the other way: a restore that starts while a backup runs waits for it
+    (then restores), and past SAASODOO_LOCK_WAIT_SECONDS fails saying why, not with
+    "database has 1 connection(s): stop Odoo first"; the live data untouched."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    admin = {**env, "PGADMINUSER": "postgres"}
+    live = pg_server.snapshot(database)
+    gate = tmp_path / "gate"
+    backing_up = start_paused("backup.py", "write_zip", [f"--dest={dest}", f"--filestore={root}"],
+                              env, gate)  # fmt: skip
+    try:
+        wait_paused(backing_up, gate)
+        args = [f"--dest={dest}", f"--filestore={root}", f"--work={tmp_path}"]
+        gave_up = run_script("restore.py", args, {**admin, "SAASODOO_LOCK_WAIT_SECONDS": "2"})
+        assert gave_up.returncode == 1, gave_up.stdout + gave_up.stderr
+        assert "held by saasodoo backup (scheduled)" in gave_up.stdout
+        error = str(result_of(gave_up.stdout)["error"])
+        assert "another backup or restore of this tenant still ran after 2s" in error
+        assert pg_server.snapshot(database) == live
+        waiting = subprocess.Popen(
+            [sys.executable, str(FILES / "restore.py"), *args],
+            env=admin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        time.sleep(3)
+        assert waiting.poll() is None, waiting.communicate()[0]
+    finally:
+        (gate / "go").touch()
+    backed_up, _ = backing_up.communicate(timeout=120)
+    assert backing_up.returncode == 0, backed_up
+    restored, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and result_of(restored)["ok"], restored
+
+
+def test_a_second_on_demand_backup_keeps_the_first(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 15(a), through the chart's program: two on-demand backups minutes apart
+    (here: a second apart) and the day's scheduled one are all kept by backup.py's retention
+    step, with the chart's defaults."""
+    root, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)  # a scheduled one
+    for _ in range(2):
+        time.sleep(1.1)  # names are stamped to the second
+        done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"],
+                          {**env, "BACKUP_KIND": "on-demand"})  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    kinds = sorted(p.name.split("-", 1)[1] for p in dest.glob("*.zip"))
+    assert kinds == ["on-demand.zip", "on-demand.zip", "scheduled.zip"]
+    # The RESULT line names the new zip and where it is (the control plane reads it when
+    # the backup volume is not reachable from where saasodoo runs).
+    report = result_of(done.stdout)
+    assert report["ok"] and report["kind"] == "on-demand" and report["storage"] == str(dest)
+    assert (dest / str(report["name"])).is_file()
+
+
+def test_check_only_proves_a_stored_zip_readable(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 1: how a final backup is proven readable before a deletion: the stored zip's
+    checksums against its manifest, no database needed."""
+    _, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [good] = dest.glob("*.zip")
+    args = [f"--dest={dest}", f"--backup={good.name}", f"--work={tmp_path}", "--check-only"]
+    offline = {**env, "PGHOST": "127.0.0.1", "PGPORT": "1"}  # no database reachable
+    checked = run_script("restore.py", args, offline)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = result_of(checked.stdout)
+    assert report["ok"] and report["mode"] == "check" and report["backup"] == good.name
+    assert report["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
+    data = bytearray(good.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte in the stored zip
+    good.write_bytes(bytes(data))
+    broken = run_script("restore.py", args, offline)
+    assert broken.returncode == 3 and result_of(broken.stdout)["ok"] is False, broken.stdout
+
+
+def age_previous(pg: PgServer, root: Path, previous: str, stamp: str) -> str:
+    """Make a kept previous copy look `stamp`-old (renamed as a restore then would have)."""
+    older = previous[:-14] + stamp
+    pg.admin(f'ALTER DATABASE "{previous}" RENAME TO "{older}"')
+    (root / previous).rename(root / older)
+    return older
+
+
+def test_the_replaced_data_is_kept_for_a_bounded_time_then_pruned(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 15(b): every restore kept `<db>_p<stamp>` forever, so a few restores filled
+    the volume. The copy is kept `--keep-previous-hours`, the result says what and until
+    when, and the next restore (or the CronJob's --prune-previous step) drops expired ones."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    admin = {**env, "PGADMINUSER": "postgres"}
+    args = [f"--dest={dest}", f"--filestore={root}", f"--work={tmp_path}"]
+    # The chart's value reaches the restore Job as SAASODOO_KEEP_PREVIOUS_HOURS.
+    first = run_script("restore.py", args, {**admin, "SAASODOO_KEEP_PREVIOUS_HOURS": "48"})
+    assert first.returncode == 0, first.stdout + first.stderr
+    previous = result_of(first.stdout)["previous"]
+    assert isinstance(previous, dict)
+    name = str(previous["database"])
+    assert previous["filestore"] == str(root / name) and int(previous["bytes"]) > 0
+    until = time.strptime(str(previous["kept_until"]), "%Y-%m-%dT%H:%M:%SZ")
+    hours = (time.mktime(until) - time.mktime(time.gmtime())) / 3600
+    assert 47.9 < hours <= 48.01, previous
+    # Not expired yet: kept by the pruning step.
+    pruned = run_script("restore.py", ["--prune-previous", "--keep-previous-hours=48",
+                                       f"--filestore={root}"], env)  # fmt: skip
+    assert pruned.returncode == 0 and name in pg_server.databases(database), pruned.stdout
+    # Three days later (the copy renamed as if so): the pruning step drops it, database and
+    # filestore, as the tenant's role (the CronJob's init step has no admin connection).
+    old = age_previous(pg_server, root, name, "20200101000000")
+    pruned = run_script("restore.py", ["--prune-previous", "--keep-previous-hours=48",
+                                       f"--filestore={root}"], env)  # fmt: skip
+    assert pruned.returncode == 0, pruned.stdout
+    assert old not in pg_server.databases(database) and not (root / old).exists()
+    # A restore drops expired copies first, and says so.
+    second = run_script("restore.py", [*args, "--keep-previous-hours=48"], admin)
+    kept = str(result_of(second.stdout)["previous"]["database"])  # type: ignore[index]
+    old = age_previous(pg_server, root, kept, "20200101000000")
+    third = run_script("restore.py", [*args, "--keep-previous-hours=48"], admin)
+    report = result_of(third.stdout)
+    assert report["ok"] and old in report["pruned_previous"], third.stdout  # type: ignore[operator]
+    assert old not in pg_server.databases(database) and not (root / old).exists()
+
+
+FULL_DISK = """
+import collections, shutil, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import restore
+usage = collections.namedtuple("usage", "total used free")
+shutil.disk_usage = lambda path: usage(10 << 30, (10 << 30) - (1 << 20), 1 << 20)
+sys.exit(restore.main(sys.argv[2:]))
+"""
+
+
+def test_a_restore_the_filestore_volume_has_no_room_for_is_refused_first(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#22 point 15(b): the kept copy counts against the volume. With 1 MiB free (the OS's
+    answer replaced), the restore refuses before creating anything; the live data stays."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    live = pg_server.snapshot(database), files_snapshot(store)
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(FILES), f"--dest={dest}", f"--filestore={root}",
+         f"--work={tmp_path}"],
+        env={**env, "PGADMINUSER": "postgres"}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not enough room on the filestore volume" in str(result_of(done.stdout)["error"])
+    assert (pg_server.snapshot(database), files_snapshot(store)) == live
+    assert pg_server.databases(database) == [database]

@@ -55,9 +55,9 @@ def test_100_daily_backups_keep_exactly_7_daily_4_weekly_3_monthly() -> None:
 CASES = [
     pytest.param([], Policy(), {}, id="nothing"),
     pytest.param(
-        [entry(0, hour=1), entry(0, hour=9), entry(0, "on-demand", hour=12)],
+        [entry(0, hour=1), entry(0, hour=9), entry(0, hour=12)],
         Policy(daily=1, weekly=0, monthly=0),
-        {entry(0, "on-demand", hour=12).name: "daily"},
+        {entry(0, hour=12).name: "daily"},
         id="newest-of-the-day-only",
     ),
     pytest.param(
@@ -109,7 +109,68 @@ CASES = [
 
 @pytest.mark.parametrize(("backups", "policy", "expected"), CASES)
 def test_retention_table(backups: list[Entry], policy: Policy, expected: dict[str, str]) -> None:
+    # Scheduled, pre-update and final backups do not depend on the time of the pruning.
     assert retention(backups, policy) == expected
+
+
+def test_an_on_demand_backup_never_pushes_out_the_one_taken_minutes_before() -> None:
+    """#22 point 15(a): the daily rule kept one backup per day, so an on-demand backup
+    deleted the on-demand backup taken two minutes earlier (the one a customer had just
+    restored from). On-demand backups follow their own rule, apart from the scheduled ones."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    first, second = (
+        Entry(f"{t:%Y%m%dT%H%M%SZ}-on-demand.zip", t, "on-demand")
+        for t in (now - timedelta(minutes=2), now)
+    )
+    nightly = [
+        Entry(f"{t:%Y%m%dT%H%M%SZ}-scheduled.zip", t, "scheduled")
+        for t in (now - timedelta(days=d, hours=1) for d in range(10))
+    ]
+    keep = retention([*nightly, first, second], Policy())
+    assert keep[first.name] == keep[second.name] == "on-demand"
+    # The scheduled ones keep their own seven daily slots (the on-demand ones take none).
+    assert sum(rule == "daily" for rule in keep.values()) == 7
+
+
+NOW = START + timedelta(days=60)
+
+
+def on_demand(days_ago: float) -> Entry:
+    stamp = NOW - timedelta(days=days_ago)
+    return Entry(f"{stamp:%Y%m%dT%H%M%SZ}-on-demand.zip", stamp, "on-demand")
+
+
+@pytest.mark.parametrize(
+    ("backups", "policy", "expected"),
+    [
+        pytest.param(
+            [on_demand(d / 24) for d in range(8)],
+            Policy(on_demand=5, on_demand_days=30),
+            {on_demand(d / 24).name: "on-demand" for d in range(5)},
+            id="the-newest-count-of-them",
+        ),
+        pytest.param(
+            [on_demand(1), on_demand(29), on_demand(31), on_demand(90)],
+            Policy(on_demand=5, on_demand_days=30),
+            {on_demand(1).name: "on-demand", on_demand(29).name: "on-demand"},
+            id="none-older-than-the-age",
+        ),
+        pytest.param(
+            [on_demand(1), on_demand(400)],
+            Policy(on_demand=5, on_demand_days=0),
+            {on_demand(1).name: "on-demand", on_demand(400).name: "on-demand"},
+            id="age-0-no-age-limit",
+        ),
+        pytest.param(
+            [on_demand(0), entry(59, hour=1)],
+            Policy(daily=1, weekly=0, monthly=0, on_demand=0),
+            {entry(59, hour=1).name: "daily"},
+            id="count-0-none-and-the-scheduled-keep-their-slot",
+        ),
+    ],
+)
+def test_on_demand_rule(backups: list[Entry], policy: Policy, expected: dict[str, str]) -> None:
+    assert retention(backups, policy, NOW) == expected
 
 
 def test_names_round_trip_and_strangers_ignored() -> None:
@@ -146,7 +207,10 @@ def test_job_from_cronjob_is_what_kubectl_create_job_from_makes() -> None:
         }}}},
     }  # fmt: skip
     job = job_from_cronjob(cronjob, "cj-manual-1", purpose="backup", kind="final")
-    assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    # Owned, not controlled (#22 point 10): the CronJob's history limits never delete it.
+    assert job["metadata"]["ownerReferences"] == [
+        {"apiVersion": "batch/v1", "kind": "CronJob", "name": "cj", "uid": "u-1"}
+    ]
     assert job["spec"]["template"]["spec"]["containers"][0]["env"] == [
         {"name": "BACKUP_KIND", "value": "final"}
     ]

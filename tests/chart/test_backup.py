@@ -50,6 +50,34 @@ def test_cronjob_schedule_concurrency_and_history(helm3: Path) -> None:
     assert {"--keep-weekly=4", "--keep-monthly=3", "--keep-pre-update=3"} <= set(backup["command"])
 
 
+def test_on_demand_retention_and_the_kept_previous_data_are_values(helm3: Path) -> None:
+    """#22 points 15(a) and 15(b): on-demand backups have their own count and age, and a
+    restore keeps the data it replaced a bounded time, pruned by an init step of every backup
+    pod (the only step writing to the filestore; the backup itself reads it)."""
+    docs = render(
+        helm3,
+        "--set", "backup.keepOnDemand=2",
+        "--set", "backup.keepOnDemandDays=10",
+        "--set", "backup.keepPreviousHours=24",
+    )  # fmt: skip
+    spec = pod_template(one(docs, "CronJob", NAME))["spec"]
+    backup = container(spec, "backup")
+    assert {"--keep-on-demand=2", "--keep-on-demand-days=10"} <= set(backup["command"])
+    assert env(backup)["SAASODOO_KEEP_PREVIOUS_HOURS"] == "24"
+    [pg_client, prune] = spec["initContainers"]
+    assert pg_client["name"] == "pg-client" and prune["name"] == "prune-previous"
+    assert prune["command"] == [
+        "python3", "/opt/odoo-tenant/restore.py", "--prune-previous",
+        "--filestore=/var/lib/odoo/filestore",
+    ]  # fmt: skip
+    assert env(prune)["SAASODOO_KEEP_PREVIOUS_HOURS"] == "24"
+    mounts = {m["name"]: m for m in prune["volumeMounts"]}
+    assert not mounts["filestore"].get("readOnly")
+    assert {m["name"]: m.get("readOnly") for m in backup["volumeMounts"]}["filestore"] is True
+    for bad in ("backup.keepOnDemand=-1", "backup.keepPreviousHours=9000"):
+        assert "keep" in render_error(helm3, "--set", bad)
+
+
 def test_backup_dumps_its_database_and_filestore_to_its_volume(
     default_docs: list[dict[str, Any]],
 ) -> None:

@@ -73,6 +73,19 @@ def test_odoo_init_needs_the_admin_credentials_to_initialize(tmp_path: Path) -> 
     assert code == 1
 
 
+class NoLock:
+    """backup.TenantLock without a PostgreSQL server: always granted at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __enter__(self) -> NoLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def test_backup_writes_odoos_zip_layout_and_applies_the_retention(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -87,6 +100,7 @@ def test_backup_writes_odoos_zip_layout_and_applies_the_retention(
     monkeypatch.setattr(backup, "installed_modules", lambda db: ({"base": "18.0.1.3"}, "17.2"))
     monkeypatch.setattr(backup, "wait_for_database", lambda db: None)
     monkeypatch.setattr(backup, "unrestorable_objects", lambda db: [])
+    monkeypatch.setattr(backup, "TenantLock", NoLock)  # no server here (tests/backups has one)
     monkeypatch.setenv("PGDATABASE", "odoo")
     monkeypatch.setenv("ODOO_VERSION", "18.0")
     monkeypatch.delenv("BACKUP_KIND", raising=False)
@@ -125,6 +139,7 @@ def test_backup_failure_leaves_no_partial_zip(
     monkeypatch.setattr(backup, "wait_for_database", lambda db: None)
     monkeypatch.setattr(backup, "check_dump_client", lambda version: None)
     monkeypatch.setattr(backup, "unrestorable_objects", lambda db: [])
+    monkeypatch.setattr(backup, "TenantLock", NoLock)
     monkeypatch.setenv("PGDATABASE", "odoo")
     monkeypatch.setenv("SAASODOO_ODOO_VERSION", "18.0")
     assert backup.main([f"--dest={tmp_path}"]) == 1

@@ -27,7 +27,7 @@ def run(kube: Cluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
 
 
 def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # type: ignore[no-untyped-def]
-    run("tenant", "delete", "clitest", "--yes")
+    run("tenant", "delete", "clitest", "--yes", "--no-final-backup")
     result = run("tenant", "create", "clitest", "--email", "me@cli.example", "-o", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -54,8 +54,12 @@ def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # t
         dist = json.loads(run("cluster", "distribution", "-o", "json").stdout)
         assert any("clitest" in ids for ids in dist.values())
     finally:
-        result = run("tenant", "delete", "clitest", "--yes")
+        # No container runs here, so no final backup can be proven: refused (#22 point 1).
+        refused = run("tenant", "delete", "clitest", "--yes")
+        assert refused.exit_code == 4 and "--no-final-backup" in refused.stderr
+        result = run("tenant", "delete", "clitest", "--yes", "--no-final-backup")
     assert result.exit_code == 0, result.output
+    assert "deleted (no final backup)" in result.stderr
     gone = run("tenant", "status", "clitest")
     assert gone.exit_code == 3
     assert gone.stderr.strip() == "error: tenant 'clitest' not found"

@@ -137,8 +137,15 @@ def life(request: pytest.FixtureRequest, kube: Cluster) -> Iterator[Life]:
         life.run("list", tenants.list_tenants)
         life.run("create again", lambda: asyncio.run(tenants.create(spec)))
         # Delete takes a final backup first (a Job from the tenant's CronJob, followed to
-        # completion; on the simulated cluster it completes without running anything).
-        life.run("delete", lambda: asyncio.run(tenants.delete(tid)))
+        # completion) and proves it readable: on the simulated cluster the Job completes
+        # without running anything, so the deletion is refused (#22 point 1) unless told to
+        # go without one.
+        life.run("delete refused", lambda: asyncio.run(tenants.delete(tid)))
+        life.run(
+            "namespaces after refusal",
+            lambda: kube.core.list_namespace(field_selector=f"metadata.name={ns}").items,
+        )
+        life.run("delete", lambda: asyncio.run(tenants.delete(tid, final_backup=False)))
         life.run(
             "namespaces after delete",
             lambda: kube.core.list_namespace(field_selector=f"metadata.name={ns}").items,
@@ -235,8 +242,18 @@ def test_a_second_create_is_a_conflict(life: Life) -> None:
     assert isinstance(error, Conflict) and "already exists" in error.message
 
 
+def test_delete_without_a_provable_final_backup_is_refused(life: Life) -> None:
+    error = life.error("delete refused")
+    assert isinstance(error, Conflict) and "--no-final-backup" in error.message
+    assert "cannot be verified" in error.message
+    assert len(life["namespaces after refusal"]) == 1  # nothing deleted
+
+
 def test_delete_removes_the_namespace_and_the_release(life: Life) -> None:
-    assert life["delete"] is None
+    deleted = life["delete"]
+    assert deleted.to_dict() == {
+        "id": life.tid, "deleted": True, "kept_volumes": False, "final_backup": None,
+    }  # fmt: skip
     assert life["namespaces after delete"] == []
     assert life.tid not in {r["name"] for r in life["releases after delete"]}
     assert isinstance(life.error("get after delete"), NotFound)

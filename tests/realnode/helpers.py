@@ -59,13 +59,14 @@ def cli_json(kube: Cluster, *args: str) -> Any:
 def running_tenant(kube: Cluster, t: RealTenant, email: str) -> Iterator[RealTenant]:
     """Tenant T created on the real node (any leftover deleted first), ready; deleted after."""
     assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
-    run_cli(kube, "tenant", "delete", t.id, "--yes")
+    # Clean-ups go without a final backup (a test tenant's data is not kept after it).
+    run_cli(kube, "tenant", "delete", t.id, "--yes", "--no-final-backup")
     doc = cli_json(kube, "tenant", "create", t.id, "--email", email)
     assert doc["status"] == "ready", doc
     try:
         yield t
     finally:
-        run_cli(kube, "tenant", "delete", t.id, "--yes")
+        run_cli(kube, "tenant", "delete", t.id, "--yes", "--no-final-backup")
 
 
 def real_nodes(kube: Cluster) -> list[str]:

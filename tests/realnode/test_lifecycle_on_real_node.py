@@ -6,6 +6,7 @@ PostgreSQL data, the backup zip the Job wrote. The steps depend on each other an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -117,30 +118,91 @@ def test_backup_job_writes_a_zip_and_restore_brings_the_data_back(kube: Cluster,
     psql(kube, tenant, "UPDATE res_company SET name = 'After Backup' WHERE id = 1", db)
     restored = cli_json(kube, "backup", "restore", tenant.id, "--yes")
     assert restored["job"]["succeeded"], restored
+    # The replaced data is kept for backup.keepPreviousHours, and the result says so (#22).
+    previous = restored["previous"]
+    assert previous and previous["database"].startswith("odoo_p") and previous["bytes"] > 0
+    assert previous["kept_until"].endswith("Z"), previous
     db = tenant_db(kube)
     assert psql(kube, tenant, "SELECT name FROM res_company WHERE id = 1", db) == "Before Backup"
     assert wait_login(tenant.host)[0] == 200
 
 
-def test_delete_removes_the_tenant_and_its_volumes(kube: Cluster, tenant) -> None:  # type: ignore[no-untyped-def]
+def checked_zip(path: Path) -> dict[str, object]:
+    """The zip's manifest, once every checksum in it matched (what restore.py checks)."""
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None
+        manifest = json.loads(z.read("manifest.json"))
+        sums = manifest["checksums"]
+        assert hashlib.sha256(z.read("dump.sql")).hexdigest() == sums["dump.sql"]
+        for name, meta in sums["filestore"].items():
+            assert hashlib.sha256(z.read("filestore/" + name)).hexdigest() == meta["sha256"]
+        manifest["dump"] = z.read("dump.sql").decode()
+    return dict(manifest)
+
+
+def test_delete_keeps_a_readable_final_backup_and_removes_the_rest(kube: Cluster, tenant) -> None:  # type: ignore[no-untyped-def]
+    """#22 point 1: the final backup was written to the tenant's backup volume and deleted
+    with it. Now it is proven readable first, and the volume outlives the tenant under a
+    claim in the platform's namespace, named in the delete's result."""
     pvs = {
-        pv.metadata.name: pv.spec.local.path
+        pv.metadata.name: (pv.spec.claim_ref.name, pv.spec.local.path)
         for pv in kube.core.list_persistent_volume().items
         if pv.spec.claim_ref
         and pv.spec.claim_ref.namespace == tenant.namespace
         and pv.spec.local is not None
     }
     assert pvs, "the tenant's volumes are not local volumes on the real node"
-    result = run_cli(kube, "tenant", "delete", tenant.id, "--yes")
+    [backup_pv] = [name for name, (claim, _) in pvs.items() if claim.endswith("-backup")]
+    result = run_cli(kube, "tenant", "delete", tenant.id, "--yes", "-o", "json")
     assert result.returncode == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    final = doc["final_backup"]
+    assert final["storage"] == "pvc" and final["name"].endswith("-final.zip"), doc
+    assert final["volume"] == backup_pv and final["claim"].startswith("saasodoo-system/final-")
+    assert final["kept_until"] and final["name"] in final["location"]
+    namespace, claim = final["claim"].split("/")
 
     def gone() -> bool:
         names = {pv.metadata.name for pv in kube.core.list_persistent_volume().items}
-        return not (set(pvs) & names)
+        return not ((set(pvs) - {backup_pv}) & names)
 
-    eventually(gone, timeout=180, what="the tenant's PersistentVolumes deleted")
+    eventually(gone, timeout=180, what="the tenant's other PersistentVolumes deleted")
     # The provisioner removed their directories (this test runs on the real node's machine).
     eventually(
-        lambda: not any(os.path.exists(p) for p in pvs.values()), timeout=30, what="volume dirs"
+        lambda: not any(os.path.exists(p) for n, (_, p) in pvs.items() if n != backup_pv),
+        timeout=30,
+        what="volume dirs",
     )
     assert wait_login(tenant.host, want=404, timeout=60)[0] == 404
+    # The backup volume: bound to the platform's claim, the final zip on it, readable, with
+    # the tenant's last data (what the restore above brought back).
+    kept = eventually(
+        lambda: (
+            (c := kube.core.read_namespaced_persistent_volume_claim(claim, namespace))
+            and c.status.phase == "Bound"
+            and c
+        ),
+        timeout=60,
+        what="the kept claim bound",
+    )
+    assert kept.spec.volume_name == backup_pv
+    zipped = Path(pvs[backup_pv][1]) / final["name"]
+    assert hashlib.sha256(zipped.read_bytes()).hexdigest() == final["sha256"]
+    manifest = checked_zip(zipped)
+    assert manifest["kind"] == "final" and manifest["tenant"] == tenant.id
+    assert "Before Backup" in str(manifest["dump"])
+    listed = cli_json(kube, "backup", "finals")
+    assert any(k["claim"] == final["claim"] and k["zip"] == final["name"]
+               for k in listed["kept"]), listed  # fmt: skip
+    # Clean up as the pruning does once the time is up: the volume goes with its claim.
+    kube.core.patch_persistent_volume(
+        backup_pv, {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}
+    )
+    kube.core.delete_namespaced_persistent_volume_claim(claim, namespace)
+    eventually(
+        lambda: (
+            backup_pv not in {v.metadata.name for v in kube.core.list_persistent_volume().items}
+        ),
+        timeout=120,
+        what="the kept volume deleted with its claim",
+    )

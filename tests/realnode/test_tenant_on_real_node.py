@@ -48,7 +48,7 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
     made = {}
     try:
         for tid in TENANTS:
-            run_cli(kube, "tenant", "delete", tid, "--yes")
+            run_cli(kube, "tenant", "delete", tid, "--yes", "--no-final-backup")
             email = f"admin@{tid}.example"
             # rnb's pools need more than PostgreSQL's default 100 connections (#14).
             sets = ["--set", "odoo.config.dbMaxconn=32"] if tid == "rnb" else []
@@ -60,7 +60,7 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
         yield made
     finally:
         for tid in TENANTS:
-            run_cli(kube, "tenant", "delete", tid, "--yes")
+            run_cli(kube, "tenant", "delete", tid, "--yes", "--no-final-backup")
 
 
 def in_odoo(kube: Cluster, t: RealTenant, code: str, *args: str) -> Proc:

@@ -43,7 +43,7 @@ def delete_pvs(kube: Cluster) -> None:
 def volumes(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     nodes = real_nodes(kube)
     assert nodes, "no real node in the cluster: scripts/cluster.sh up starts one"
-    run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
+    run_cli(kube, "tenant", "delete", TENANT.id, "--yes", "--no-final-backup")
     delete_pvs(kube)
     root = tmp_path_factory.mktemp("root-0755-volumes")
     dirs = {}
@@ -89,7 +89,7 @@ def volumes(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             kube.core.create_persistent_volume(pv)
         yield dirs
     finally:
-        run_cli(kube, "tenant", "delete", TENANT.id, "--yes")
+        run_cli(kube, "tenant", "delete", TENANT.id, "--yes", "--no-final-backup")
         delete_pvs(kube)
         shutil.rmtree(root, ignore_errors=True)
 

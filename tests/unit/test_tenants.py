@@ -217,6 +217,40 @@ def test_delete_uninstalls_and_frees_the_hosts(world: World) -> None:
     assert f"retain volumes {NS}" in world.kube.calls
 
 
+def backup_cronjob(volume: dict[str, Any]) -> dict[str, Any]:
+    """A backup CronJob as the chart renders it, reduced to what the final backup reads."""
+    container = {"name": "backup", "command": ["python3", "backup.py", "--dest=/backups"]}
+    pod = {"containers": [container], "volumes": [{"name": "backups", **volume}]}
+    return {
+        "metadata": {"name": "acme-backup", "namespace": NS, "uid": "cj-1"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("cronjobs", "why"),
+    [
+        pytest.param([], "no backup CronJob", id="backups-disabled"),
+        pytest.param(
+            [backup_cronjob({"emptyDir": {"sizeLimit": "1Gi"}})], "lost with its pod",
+            id="backup-volume-is-an-emptydir",
+        ),
+    ],
+)  # fmt: skip
+def test_delete_refuses_when_no_final_backup_can_be_kept(
+    world: World, cronjobs: list[dict[str, Any]], why: str
+) -> None:
+    """#22 point 1: a final backup that cannot be kept outside the tenant refuses the
+    deletion, naming why and `--no-final-backup`; nothing is deleted."""
+    created(world, custom_domains=["shop.example.com"])
+    world.kube.cronjobs[NS] = cronjobs
+    with pytest.raises(Conflict, match=f"not deleted: .*{why}.*--no-final-backup"):
+        asyncio.run(world.tenants.delete("acme"))
+    assert KEY in world.helm.releases and NS in world.kube.namespaces
+    assert world.claims() == {"shop.example.com": "acme"}
+    assert not [c for c in world.kube.calls if c.startswith(("delete", "retain"))]
+
+
 def test_delete_of_a_missing_tenant_is_not_found(world: World) -> None:
     with pytest.raises(NotFound, match="tenant 'nosuch' not found"):
         asyncio.run(world.tenants.delete("nosuch", final_backup=False))

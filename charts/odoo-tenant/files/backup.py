@@ -18,8 +18,14 @@ Signature V4, path-style, multipart above S3_MULTIPART_BYTES). Objects are
 `<prefix>/<tenant>/<UTC stamp>-<kind>.zip` and, written last (its presence marks a complete
 backup), `<same>.json`: the manifest. The zip is built as `.partial` in the work directory and
 renamed once complete, so a failed run leaves no half backup. After each backup the retention
-policy (keep the newest backup of each of the last N days, weeks and months, borg-style, plus
-the newest pre-update ones; `final` backups are never pruned) is applied.
+policy (scheduled backups: the newest of each of the last N days, weeks and months,
+borg-style; on-demand ones under their own rule, the newest N within D days; the newest
+pre-update ones; `final` backups are never pruned) is applied. The last line printed is
+`RESULT {json}`: the zip's name, where it is, its sizes and the dump's checksum.
+
+A backup holds the tenant's data lock (`TenantLock`, a PostgreSQL advisory lock that
+restore.py takes too): a backup and a restore of the same tenant never overlap, whoever
+started them (the CronJob's schedule, saasodoo).
 
 Refused, before anything is written: a pg_dump older than the server's major (it could not
 dump it), a database holding what the tenant's role could not create again on restore
@@ -51,6 +57,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +176,134 @@ def wait_for_database(database: str | None, env: dict[str, str] | None = None) -
         retrying("PostgreSQL", attempt, transient)
     except ConnectionError as exc:
         raise BackupError(f"cannot connect to PostgreSQL: {exc}") from None
+
+
+# -- one data operation of a tenant at a time ----------------------------------------------
+
+#: The first key of the advisory lock every backup, restore and recovery of a tenant takes;
+#: the second is derived from the tenant's database name (``lock_key``).
+LOCK_CLASS = 0x5A0D
+#: Seconds a backup or restore waits for another one of the same tenant to end.
+LOCK_WAIT_SECONDS = float(os.environ.get("SAASODOO_LOCK_WAIT_SECONDS") or 1800)
+
+
+def lock_key(database: str) -> int:
+    """The advisory lock's second key for `database`: a positive 31-bit CRC of its name."""
+    return zlib.crc32(database.encode()) & 0x7FFFFFFF
+
+
+class TenantLock:
+    """The tenant's data lock: a PostgreSQL advisory lock (`pg_advisory_lock(LOCK_CLASS,
+    lock_key(database))`) held by a psql session on the maintenance database
+    (PGADMINDATABASE, default `postgres`: never the tenant's own, which a restore renames and
+    which must have no connection for it). A backup (any kind, scheduled by the CronJob or
+    started by saasodoo) and a restore or recovery of the same tenant take it, so they never
+    overlap: the second one waits, up to `wait_seconds` (SAASODOO_LOCK_WAIT_SECONDS, 1800),
+    naming the holder, then fails with that reason. The session ends with this process (its
+    stdin is this process's pipe): a killed backup or restore never leaves the lock held.
+    `env` is the libpq environment of the connection (the tenant role's, or the admin's)."""
+
+    def __init__(
+        self,
+        database: str,
+        holder: str,
+        env: dict[str, str] | None = None,
+        wait_seconds: float | None = None,
+    ) -> None:
+        self.database = database
+        self.holder = holder
+        self.wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+        base = dict(os.environ if env is None else env)
+        base["PGDATABASE"] = base.get("PGADMINDATABASE") or "postgres"
+        self.env = base
+        self.token = f"saasodoo {holder} {os.getpid()}.{int(time.time() * 1000) % 10**6}"[:63]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _query(self, sql: str) -> list[list[str]]:
+        cmd = [PSQL, "--no-psqlrc", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", sql]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=False)
+        if proc.returncode != 0:
+            raise BackupError(f"reading the tenant lock failed: {proc.stderr.strip()}")
+        return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+    def __enter__(self) -> TenantLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        key = lock_key(self.database)
+        env = dict(self.env, PGAPPNAME=self.token)
+        self.proc = subprocess.Popen(
+            [PSQL, "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert self.proc.stdin is not None
+        wait_ms = max(int(self.wait_seconds * 1000), 1)
+        # Keep-alives: a holder whose node is lost (no FIN ever comes) is noticed by the
+        # server within about a minute, which then ends its session and the lock.
+        statements = (
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;\n"
+            "SET tcp_keepalives_count = 3;\n"
+            f"SET lock_timeout = {wait_ms};\nSELECT pg_advisory_lock({LOCK_CLASS}, {key});\n"
+        )
+        self.proc.stdin.write(statements.encode())
+        self.proc.stdin.flush()
+        try:
+            self._wait_granted(key)
+        except BaseException:
+            self.release()
+            raise
+
+    def _wait_granted(self, key: int) -> None:
+        assert self.proc is not None
+        sql = (
+            "SELECT a.application_name, l.granted FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            f"AND l.classid = {LOCK_CLASS} AND l.objid = {key} AND l.objsubid = 2 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        deadline = time.monotonic() + self.wait_seconds + 10
+        told = False
+        while True:
+            if self.proc.poll() is not None:
+                error = (self.proc.stderr.read() if self.proc.stderr else b"").decode().strip()
+                if "lock timeout" in error:
+                    raise BackupError(
+                        f"another backup or restore of this tenant still ran after "
+                        f"{self.wait_seconds:.0f}s: try again once it has ended"
+                    )
+                raise BackupError(f"taking the tenant lock failed: {error}")
+            rows = self._query(sql)
+            if [self.token, "t"] in rows:
+                log(f"tenant lock taken ({self.holder})")
+                return
+            holders = [name for name, granted in rows if granted == "t"]
+            if holders and not told:
+                other = holders[0].rsplit(" ", 1)[0]
+                log(f"waiting for the tenant lock, held by {other} (at most "
+                    f"{self.wait_seconds:.0f}s)")  # fmt: skip
+                told = True
+            if time.monotonic() > deadline:
+                raise BackupError("the tenant lock was not granted in time")
+            time.sleep(0.3)
+
+    def release(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()  # psql ends, and with it the session and its lock
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.stderr is not None:
+                proc.stderr.close()
 
 
 # -- what the tenant's role could not restore ----------------------------------------------
@@ -698,12 +833,13 @@ def stored_entries(store: Store) -> list[Entry]:
     return sorted((e for e in entries if e), key=lambda e: e.timestamp)
 
 
-def prune(store: Store, policy: Policy) -> list[str]:
-    """Apply the retention policy to the store; return the deleted zips."""
+def prune(store: Store, policy: Policy, now: datetime.datetime | None = None) -> list[str]:
+    """Apply the retention policy to the store (on-demand ages measured from `now`); return
+    the deleted zips."""
     names = set(store.names())
     entries = [e for e in (parse_name(n) for n in names if n.endswith(".zip")) if e]
     complete = [e for e in entries if e.name + ".json" in names]
-    keep = retention(complete, policy)
+    keep = retention(complete, policy, now)
     doomed = [e.name for e in complete if e.name not in keep]
     for name in doomed:
         store.delete(name + ".json")  # first: the backup no longer counts as complete
@@ -730,25 +866,26 @@ def run_backup(
     wait_for_database(database)
     if isinstance(store, S3Store):
         store.wait_reachable()
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("*.partial"):
-        log(f"removing {stale.name}, left by an interrupted run")
-        stale.unlink()
-    name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
-    partial = work / f"{name}.partial"
-    filestore = filestore_root / database if filestore_root else None
-    try:
-        written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
-        store.put_file(name, partial)
-        store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
-    finally:
-        partial.unlink(missing_ok=True)
-    size = written.manifest["sizes"]["zip"]
-    log(f"wrote {name} to {store.describe()} ({size} bytes, {written.files} filestore files)")
-    if policy is not None:
-        for doomed in prune(store, policy):
-            log(f"deleted old backup {doomed} (retention)")
-    return name, written.manifest
+    with TenantLock(database, f"backup ({kind})"):
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in work.glob("*.partial"):
+            log(f"removing {stale.name}, left by an interrupted run")
+            stale.unlink()
+        name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+        partial = work / f"{name}.partial"
+        filestore = filestore_root / database if filestore_root else None
+        try:
+            written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
+            store.put_file(name, partial)
+            store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
+        finally:
+            partial.unlink(missing_ok=True)
+        size = written.manifest["sizes"]["zip"]
+        log(f"wrote {name} to {store.describe()} ({size} bytes, {written.files} filestore files)")
+        if policy is not None:
+            for doomed in prune(store, policy, now):
+                log(f"deleted old backup {doomed} (retention)")
+        return name, written.manifest
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
@@ -774,6 +911,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep-weekly", type=int, default=4)
     parser.add_argument("--keep-monthly", type=int, default=3)
     parser.add_argument("--keep-pre-update", type=int, default=3)
+    parser.add_argument("--keep-on-demand", type=int, default=5)
+    parser.add_argument("--keep-on-demand-days", type=int, default=30)
     parser.add_argument("--no-prune", action="store_true", help="skip the retention step")
     args = parser.parse_args(argv)
     database = os.environ.get("PGDATABASE")
@@ -788,16 +927,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = (
             None
             if args.no_prune
-            else Policy(args.daily, args.keep_weekly, args.keep_monthly, args.keep_pre_update)
-        )
-        run_backup(
+            else Policy(
+                args.daily, args.keep_weekly, args.keep_monthly, args.keep_pre_update,
+                args.keep_on_demand, args.keep_on_demand_days,
+            )
+        )  # fmt: skip
+        name, manifest = run_backup(
             store, database, args.filestore, work,
             tenant=args.tenant, kind=args.kind, policy=policy,
         )  # fmt: skip
     except (BackupError, OSError) as exc:
         log(f"ERROR: backup of {database} failed: {exc}")
+        print("RESULT " + json.dumps({"ok": False, "error": str(exc)}, sort_keys=True), flush=True)
         return 1
+    print("RESULT " + json.dumps(backup_summary(name, manifest, store), sort_keys=True), flush=True)
     return 0
+
+
+def backup_summary(name: str, manifest: dict[str, Any], store: Store) -> dict[str, Any]:
+    """What the `RESULT` line of a backup says: the zip's name and where it is, and the
+    manifest's fields saasodoo shows (not its per-file and per-table checksums)."""
+    keep = ("tenant", "kind", "timestamp", "odoo_version", "db_name", "sizes")
+    return {
+        "ok": True,
+        "name": name,
+        "storage": store.describe(),
+        **{key: manifest.get(key) for key in keep},
+        "checksums": {"dump.sql": (manifest.get("checksums") or {}).get("dump.sql")},
+    }
 
 
 if __name__ == "__main__":

@@ -28,6 +28,22 @@ odoo user, standard library + psql only; also runs as it is on a developer's mac
    the live database and filestore are renamed to `<db>_p<stamp>` (kept: `--drop-previous`
    drops them), the restored ones take their names. A failure in between renames back.
 
+The previous data a restore keeps (`<db>_p<stamp>`, database and filestore) is kept for
+`--keep-previous-hours` (SAASODOO_KEEP_PREVIOUS_HOURS, default 72; 0: dropped at once, as
+with `--drop-previous`), then dropped by the next restore, recovery or `--prune-previous` run
+(the backup CronJob's `prune-previous` step, daily). It counts against the filestore volume:
+a restore first drops the expired copies, then refuses, before touching anything, when the
+volume has not room for the restored filestore beside the live one. The result says what
+was kept, its size and until when.
+
+A restore or recovery holds the tenant's data lock (backup.py's `TenantLock`, a PostgreSQL
+advisory lock every backup takes too): a scheduled backup and a restore of the same tenant
+never overlap; the second waits for the first (SAASODOO_LOCK_WAIT_SECONDS), naming it.
+
+`--check-only`: fetch the backup and check every checksum of its zip against its manifest,
+nothing else (no database connection): how saasodoo proves a final backup readable before
+it deletes a tenant.
+
 The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
 a new pod may be let through its NetworkPolicy a moment after it starts.
 
@@ -75,6 +91,11 @@ UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 JOURNAL = ".saasodoo-restore.json"
 LOCK = ".saasodoo-restore.lock"
 _LOCKS: list[int] = []
+_HELD: list[Any] = []  # the tenant lock (backup.TenantLock), held until the process ends
+#: Hours a restore keeps the data it replaced (`<db>_p<stamp>`) before it may be dropped.
+KEEP_PREVIOUS_HOURS = float(os.environ.get("SAASODOO_KEEP_PREVIOUS_HOURS") or 72)
+#: Room left free on the filestore volume beyond a restored filestore (bytes).
+SPACE_MARGIN = 64 << 20
 
 
 def log(message: str) -> None:
@@ -347,21 +368,58 @@ def fetch(args: argparse.Namespace, work: Path) -> tuple[str, Path, bool]:
     return name, local, True
 
 
+def check_only(args: argparse.Namespace) -> dict[str, Any]:
+    """Fetch the backup and check its zip against its manifest; no database involved."""
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    name, local, downloaded = fetch(args, work)
+    report: dict[str, Any] = {"mode": "check", "backup": name}
+    try:
+        manifest = fmt.verify_zip(local)
+        report.update(
+            ok=True,
+            sha256=fmt.sha256_file(local),
+            size=local.stat().st_size,
+            tenant=manifest.get("tenant"),
+            kind=manifest.get("kind"),
+            timestamp=manifest.get("timestamp"),
+            files=len((manifest.get("checksums") or {}).get("filestore") or {}),
+        )
+        log(f"{name}: every checksum matches its manifest")
+    except fmt.BackupError as exc:
+        report.update(ok=False, corrupt=True, error=str(exc))
+    finally:
+        if downloaded:
+            local.unlink(missing_ok=True)
+    return report
+
+
 def restore(args: argparse.Namespace) -> dict[str, Any]:
     database = os.environ.get("PGDATABASE") or ""
     user = os.environ.get("PGUSER") or ""
     if not database:
         raise fmt.BackupError("PGDATABASE is not set")
+    if args.mode == "check":
+        return check_only(args)
     # The first connections of a new pod: retried briefly (a NetworkPolicy may open a moment
     # after the pod starts), the maintenance one and the tenant role's.
     fmt.wait_for_database(None, admin_env())
     if args.mode != "verify":
+        # One backup or restore of the tenant at a time, whoever started it (held until
+        # this process ends).
+        lock = fmt.TenantLock(database, args.mode, admin_env())
+        lock.acquire()
+        _HELD.append(lock)
         if args.filestore is not None:
             lock_filestore(args.filestore)
-        # Odoo is stopped for a restore: the time to clean up after one that was killed.
-        recovered = recover(database, args.filestore)
-        if args.mode == "recover":
-            return {"ok": True, "mode": "recover", "database": database, **recovered}
+        # Odoo is stopped for a restore: the time to clean up after one that was killed (not
+        # for the CronJob's pruning step, which runs beside Odoo).
+        recovered = recover(database, args.filestore) if args.mode != "prune-previous" else {}
+        pruned = prune_previous(database, args.filestore, args.keep_previous_hours)
+        if pruned:
+            recovered["pruned_previous"] = pruned
+        if args.mode in ("recover", "prune-previous"):
+            return {"ok": True, "mode": args.mode, "database": database, **recovered}
     else:
         recovered = {}
     work = args.work
@@ -402,6 +460,8 @@ def restore_zip(
         report.update(ok=False, refused=True, error=refusal)
         return report
     root: Path | None = args.filestore
+    if args.mode != "verify" and root is not None:
+        check_room(local, root)
     scratch, previous = fresh_names(database, root)
     # Verification unpacks into the work directory: the live filestore is not even written to.
     scratch_dir = (work if args.mode == "verify" else root) / scratch if root else None
@@ -436,7 +496,16 @@ def restore_zip(
         report.update(ok=True, previous_database=previous)
         if root is not None:
             report["previous_filestore"] = str(root / previous)
-        if args.drop_previous:
+        if not args.drop_previous and args.keep_previous_hours > 0:
+            until = stamp_of(previous) + datetime.timedelta(hours=args.keep_previous_hours)
+            report["previous"] = {
+                "database": previous,
+                "filestore": str(root / previous) if root is not None else None,
+                "bytes": previous_size(previous, root),
+                "kept_until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            log(f"the replaced data is kept as {previous} until {until:%Y-%m-%d %H:%M} UTC")
+        if args.drop_previous or args.keep_previous_hours <= 0:
             try:
                 drop_database(previous)
                 if root is not None:
@@ -541,6 +610,93 @@ def renew_identity(database: str) -> None:
     if proc.returncode != 0:
         raise fmt.BackupError(f"giving the copy its own identity failed: {proc.stderr.strip()}")
     log("a copy: new database.uuid, database.secret and database.create_date")
+def check_room(local: Path, root: Path) -> None:
+    """Refuse a restore the filestore volume has no room for: the restored filestore is
+    unpacked beside the live one (kept as the previous copy), plus a margin."""
+    with zipfile.ZipFile(local) as zf:
+        need = sum(i.file_size for i in zf.infolist() if i.filename.startswith("filestore/"))
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    if need + SPACE_MARGIN > free:
+        raise fmt.BackupError(
+            f"not enough room on the filestore volume: the restored filestore needs {need} "
+            f"bytes (+{SPACE_MARGIN} spare) beside the live one and {free} are free; drop the "
+            "previous copies sooner (--drop-previous, backup.keepPreviousHours) or grow the "
+            "volume"
+        )
+
+
+def previous_pattern(database: str) -> re.Pattern[str]:
+    """`<db>_p<stamp>`: the data a restore replaced (stamp `%Y%m%d%H%M%S`, UTC)."""
+    return re.compile(re.escape(database[: MAX_IDENT - 16]) + r"_p(\d{14})")
+
+
+def stamp_of(previous: str) -> datetime.datetime:
+    """When the previous copy `<db>_p<stamp>` was replaced."""
+    return datetime.datetime.strptime(previous[-14:], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def previous_size(previous: str, root: Path | None) -> int:
+    """Bytes of a previous copy: its database and its filestore directory."""
+    try:
+        [[size]] = admin_sql(
+            "SELECT coalesce((SELECT pg_database_size(oid) FROM pg_database "
+            f"WHERE datname = {literal(previous)}), 0)"
+        )
+        total = int(size)
+    except (fmt.BackupError, ValueError) as exc:
+        log(f"could not measure the database {previous}: {exc}")
+        total = 0
+    if root is not None and (root / previous).is_dir():
+        total += sum(p.stat().st_size for p in (root / previous).rglob("*") if p.is_file())
+    return total
+
+
+def prune_previous(
+    database: str,
+    root: Path | None,
+    hours: float,
+    now: datetime.datetime | None = None,
+) -> list[str]:
+    """Drop the previous copies (`<db>_p<stamp>`, databases and filestore directories) kept
+    longer than `hours`; one a restore journal names (an unfinished switch) is left alone.
+    Returns what was dropped."""
+    now = now or datetime.datetime.now(UTC)
+    pattern = previous_pattern(database)
+    spared: set[str] = set()
+    if root is not None and (root / JOURNAL).is_file():
+        spared.add(str(json.loads((root / JOURNAL).read_text()).get("previous")))
+
+    def expired(name: str) -> bool:
+        match = pattern.fullmatch(name)
+        if not match or name in spared:
+            return False
+        return stamp_of(name) + datetime.timedelta(hours=hours) <= now
+
+    dropped = drop_copies(root, expired)
+    for name in dropped:
+        log(f"dropped {name}: the replaced data was kept {hours:g} hours")
+    return dropped
+
+
+def drop_copies(root: Path | None, wanted: Any) -> list[str]:
+    """Drop the databases, and the directories of the filestore root, whose name `wanted`
+    accepts; one that cannot be dropped (in use) is left, and said. Returns what went."""
+    dropped: list[str] = []
+    for [name] in admin_sql("SELECT datname FROM pg_database"):
+        if wanted(name):
+            try:
+                drop_database(name)
+            except fmt.BackupError as exc:
+                log(f"left {name}: {exc}")
+                continue
+            dropped.append(name)
+    if root is not None and root.is_dir():
+        for path in root.iterdir():
+            if path.is_dir() and wanted(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+                dropped.append(str(path))
+    return sorted(set(dropped))
 
 
 def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
@@ -694,20 +850,7 @@ def drop_scratch_copies(database: str, root: Path | None) -> list[str]:
     """Scratch databases and filestore directories (`<db>_r<stamp>`) of restores that died
     before switching over. One still in use (a verification running now) is left alone."""
     pattern = re.compile(re.escape(database[: MAX_IDENT - 16]) + r"_r\d{14}")
-    dropped: list[str] = []
-    for [name] in admin_sql("SELECT datname FROM pg_database"):
-        if pattern.fullmatch(name):
-            try:
-                drop_database(name)
-            except fmt.BackupError as exc:
-                log(f"left {name}: {exc}")
-                continue
-            dropped.append(name)
-    if root is not None and root.is_dir():
-        for path in root.iterdir():
-            if path.is_dir() and pattern.fullmatch(path.name):
-                shutil.rmtree(path, ignore_errors=True)
-                dropped.append(str(path))
+    dropped = drop_copies(root, pattern.fullmatch)
     for name in dropped:
         log(f"dropped {name}, left by an interrupted restore")
     return sorted(set(dropped))
@@ -730,15 +873,45 @@ def main(argv: list[str] | None = None) -> int:
         const="recover",
         help="only recover from an interrupted restore (finish or undo its switch-over)",
     )
+    parser.add_argument(
+        "--check-only",
+        dest="mode",
+        action="store_const",
+        const="check",
+        help="only check the backup's zip against its manifest (no database)",
+    )
+    parser.add_argument(
+        "--prune-previous",
+        dest="mode",
+        action="store_const",
+        const="prune-previous",
+        help="only drop the previous copies kept longer than --keep-previous-hours",
+    )
     parser.add_argument("--drop-previous", action="store_true")
+    parser.add_argument(
+        "--keep-previous-hours",
+        type=float,
+        default=KEEP_PREVIOUS_HOURS,
+        help="hours the replaced data (<db>_p<stamp>) is kept (0: dropped at once)",
+    )
     args = parser.parse_args(argv)
-    if args.mode != "recover" and not args.zip and not args.dest and not args.s3:
+    if (
+        args.mode not in ("recover", "prune-previous")
+        and not args.zip
+        and not args.dest
+        and not args.s3
+    ):
         log("ERROR: give --zip, --dest or --s3")
         return 2
     try:
         report = restore(args)
     except (fmt.BackupError, OSError) as exc:
         report = {"ok": False, "error": str(exc), "mode": args.mode}
+    if args.mode == "prune-previous":
+        if not report.get("ok"):  # the backup that follows matters more: it goes on
+            log(f"ERROR: pruning the previous copies failed: {report.get('error')}")
+        print("PRUNED " + json.dumps(report, sort_keys=True), flush=True)
+        return 0
     if not report.get("ok"):
         log(f"ERROR: {report.get('error')}; the live data is untouched")
     print("RESULT " + json.dumps(report, sort_keys=True), flush=True)

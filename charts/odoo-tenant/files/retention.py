@@ -24,15 +24,20 @@ UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 
 @dataclass(frozen=True)
 class Policy:
-    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
-    weeks and `monthly` months that have backups (borg's rules: a backup kept by an earlier
-    rule does not count for a later one), plus the newest `pre_update` pre-update backups.
+    """How many backups to keep. Scheduled backups: the newest of each of the last `daily`
+    days, `weekly` ISO weeks and `monthly` months that have backups (borg's rules: a backup
+    kept by an earlier rule does not count for a later one). Backups a person asked for
+    (`on-demand`) follow their own rule, apart from the scheduled ones: the newest
+    `on_demand` of them taken within the last `on_demand_days` days (0: no age limit), so a
+    second one never pushes out the first. Plus the newest `pre_update` pre-update backups.
     `final` backups are never pruned."""
 
     daily: int = 7
     weekly: int = 4
     monthly: int = 3
     pre_update: int = 3
+    on_demand: int = 5
+    on_demand_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,13 @@ def parse_name(name: str) -> Entry | None:
     return Entry(name, stamp, match["kind"])
 
 
-def retention(entries: Iterable[Entry], policy: Policy) -> dict[str, str]:
-    """Which backups to keep, each with the rule that keeps it; every other one may go."""
+def retention(
+    entries: Iterable[Entry], policy: Policy, now: datetime.datetime | None = None
+) -> dict[str, str]:
+    """Which backups to keep, each with the rule that keeps it (final, pre-update,
+    on-demand, daily, weekly, monthly); every other one may go. `now` (UTC; default: the
+    current time) is what the on-demand backups' age is measured from."""
+    now = now or datetime.datetime.now(UTC)
     ordered = sorted(entries, key=lambda e: (e.timestamp, e.name), reverse=True)
     keep: dict[str, str] = {}
     for entry in ordered:
@@ -63,7 +73,13 @@ def retention(entries: Iterable[Entry], policy: Policy) -> dict[str, str]:
     pre = [e for e in ordered if e.kind == "pre-update"]
     for entry in pre[: max(policy.pre_update, 0)]:
         keep[entry.name] = "pre-update"
-    regular = [e for e in ordered if e.kind in ("scheduled", "on-demand")]
+    on_demand = [e for e in ordered if e.kind == "on-demand"]
+    if policy.on_demand_days > 0:
+        oldest = now - datetime.timedelta(days=policy.on_demand_days)
+        on_demand = [e for e in on_demand if e.timestamp >= oldest]
+    for entry in on_demand[: max(policy.on_demand, 0)]:
+        keep[entry.name] = "on-demand"
+    regular = [e for e in ordered if e.kind == "scheduled"]
     rules: list[tuple[str, int, Any]] = [
         ("daily", policy.daily, lambda t: t.date()),
         ("weekly", policy.weekly, lambda t: t.isocalendar()[:2]),
