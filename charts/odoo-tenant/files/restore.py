@@ -610,6 +610,8 @@ def renew_identity(database: str) -> None:
     if proc.returncode != 0:
         raise fmt.BackupError(f"giving the copy its own identity failed: {proc.stderr.strip()}")
     log("a copy: new database.uuid, database.secret and database.create_date")
+
+
 def check_room(local: Path, root: Path) -> None:
     """Refuse a restore the filestore volume has no room for: the restored filestore is
     unpacked beside the live one (kept as the previous copy), plus a margin."""
