@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
-from saasodoo.adapters.kube import ConfigMap, Kube, Namespace
+from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from saasodoo.core.status import ReleaseInfo, Workload
 from saasodoo.errors import Conflict, SaasodooError
@@ -37,6 +37,9 @@ class FakeKube(Kube):
     fail_patch: SaasodooError | None = None
     #: The releases' storage (helm keeps them in Secrets): heads listed and unlocked here.
     helm: FakeHelm | None = None
+
+    def list_pods(self, namespace: str, selector: str) -> list[Pod]:
+        return []
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -182,6 +185,8 @@ class FakeHelm(Helm):
     fail_next: SaasodooError | None = None
     #: Raised by every install/upgrade of these releases (by name).
     failing: dict[str, SaasodooError] = field(default_factory=dict)
+    #: Raised by every ``helm test`` of these releases (by name).
+    failing_tests: dict[str, SaasodooError] = field(default_factory=dict)
 
     def head(self, key: tuple[str, str]) -> ReleaseInfo:
         r = self.releases[key][-1].revision
@@ -262,6 +267,12 @@ class FakeHelm(Helm):
         values = self.releases[key][revision - 1].values
         self._fail(key, values, f"Rollback to {revision}")
         self._add(key, "deployed", values, f"Rollback to {revision}")
+
+    async def test(self, release: str, namespace: str, *, timeout: str | None = None) -> None:
+        self.commands.append(f"test {namespace}/{release}")
+        error = self.failing_tests.get(release)
+        if error is not None:
+            raise error
 
     async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
         self.commands.append(f"uninstall {namespace}/{release}")

@@ -457,7 +457,8 @@ def tenant_rollback(
 ) -> None:
     """Roll TENANT back to REVISION (default: the previous one).
 
-    Only the Kubernetes objects go back; Odoo's database is not migrated backwards.
+    Only the Kubernetes objects go back, never the database: a revision of another
+    Odoo series or another PostgreSQL major or Debian release is refused.
     """
     with _progress(f"rolling back tenant {tenant_id}"):
         result = _run(tenants_of(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))
