@@ -32,6 +32,7 @@ from saasodoo.core.spec import (
     PLAN_LABEL,
     TENANT_LABEL,
     TenantSpec,
+    check_new_tenant_id,
 )
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, TenantStatus, classify
 from saasodoo.core.values import (
@@ -46,7 +47,11 @@ from saasodoo.core.values import (
     shrinking_claims,
     validate_against_schema,
 )
-from saasodoo.core.versions import check_version_change
+from saasodoo.core.versions import (
+    check_postgresql_image_change,
+    check_version_change,
+    postgresql_image,
+)
 from saasodoo.domains import Domains, DomainState
 from saasodoo.errors import Conflict, FieldError, HelmFailure, InvalidInput, NotFound, NotReady
 from saasodoo.record import NamespaceRecord
@@ -218,6 +223,7 @@ class Tenants:
 
     async def render(self, spec: TenantSpec) -> str:
         """The manifests of a tenant, rendered by ``helm template`` without a cluster."""
+        check_new_tenant_id(spec.id)
         self.domains.check_rules(spec)
         values = self.values_for(spec)
         return await self.helm.template(spec.release, spec.namespace, values.values)
@@ -248,9 +254,10 @@ class Tenants:
     async def check_create(self, spec: TenantSpec) -> tuple[TenantSpec, TenantValues]:
         """Everything that refuses creating ``spec``, before any change (the API calls it
         before queuing, ``create`` before its first write): a platform host among the custom
-        domains (InvalidInput), an unknown plan or overrides the schema rejects
-        (``check_change``), an existing namespace (Conflict), a host another tenant holds
+        domains or an id not starting with a letter (InvalidInput), an unknown plan or
+        overrides the schema rejects (``check_change``), an existing namespace (Conflict), a host another tenant holds
         (HostTaken). Returns the spec to create (its domains unverified) and its values."""
+        check_new_tenant_id(spec.id)  # Services' names: a letter first
         self.domains.check_rules(spec)  # the platform's own names: no cluster call
         if spec.verified_domains:
             spec = spec.model_copy(update={"verified_domains": ()})
@@ -491,7 +498,23 @@ class Tenants:
         )
         if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
+        await self.check_database_image(spec, revision)
         return spec, revision, target_values, restored
+
+    async def check_database_image(
+        self, spec: TenantSpec, revision: int, target: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Refuse (InvalidInput naming ``revision``) going back to ``revision`` when its
+        PostgreSQL image is another major or Debian release than the newest revision's
+        (``core.versions.check_postgresql_image_change``): ``helm rollback`` replays stored
+        manifests, so the chart's own check does not run. ``target``: the revision's
+        manifest, when the caller read it already."""
+        if target is None:
+            target = await self.helm.get_manifest(spec.release, spec.namespace, revision)
+        newest = await self.helm.get_manifest(spec.release, spec.namespace)
+        check_postgresql_image_change(
+            spec.id, postgresql_image(newest), postgresql_image(target), revision
+        )
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
@@ -531,14 +554,16 @@ class Tenants:
         """Make the release what ``revision`` deployed: ``helm rollback``, or, when that would
         shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
         values and the volumes kept at their current size (the description says so). Used by
-        ``rollback`` and by ensure's remediation of a failed upgrade; the caller holds the
-        operation lock."""
+        ``rollback``, ensure's remediation of a failed upgrade and the fleet's undo of an
+        upgrade; the caller holds the operation lock. A revision of another PostgreSQL major
+        or Debian release is refused first (``check_database_image``), before any change."""
         if target_values is None:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
+        await self.check_database_image(spec, revision, manifest)  # before any change
         # The revision's hosts may have been released and claimed by another tenant since.
         routed = get_path(target_values, "ingress.customDomains")
         self.domains.claim(spec.id, [str(h) for h in routed] if isinstance(routed, list) else [])
-        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
         target_claims = {
             d["metadata"]["name"]: (
                 d["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""),

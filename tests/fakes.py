@@ -256,7 +256,16 @@ class FakeHelm(Helm):
     async def get_manifest(
         self, release: str, namespace: str, revision: int | None = None
     ) -> list[dict[str, Any]]:
-        return []
+        """Nothing, or the PostgreSQL StatefulSet with its image when the revision's values
+        set ``postgresql.image.tag``."""
+        revisions = self.releases.get((namespace, release), [])
+        found = revisions[-1] if revision is None else revisions[revision - 1]
+        tag = (found.values.get("postgresql") or {}).get("image", {}).get("tag")
+        if not tag:
+            return []
+        container = {"name": "postgresql", "image": f"docker.io/library/postgres:{tag}"}
+        return [{"kind": "StatefulSet", "metadata": {"name": f"{release}-odoo-tenant-postgresql"},
+                 "spec": {"template": {"spec": {"containers": [container]}}}}]  # fmt: skip
 
     async def rollback(
         self, release: str, namespace: str, revision: int | None, *, wait: bool = True

@@ -16,6 +16,14 @@ tenant created on the new series. New builds of the same series (a dated image t
 The series is the ``odoo_version`` of the spec, or the series a pinned image tag starts
 with (``odoo.image.tag: "17.0-20250218"`` runs Odoo 17.0 whatever ``odoo_version`` says).
 The chart refuses the same for plain Helm users (``odoo-tenant.validate.odooSeries``).
+
+The PostgreSQL image obeys a rule of the same kind: another PostgreSQL major cannot start on
+a data directory, and another Debian release brings another C library whose collations may
+order text indexes differently. The chart refuses such a change on ``helm upgrade`` unless
+``postgresql.upgradeFrom`` confirms it (``odoo-tenant.validate.postgresqlImageChange``); a
+rollback replays a revision's stored manifest without rendering the chart, so saasodoo checks
+every rollback it makes (``tenant rollback``, ensure's remediation of a failed upgrade, a
+fleet upgrade's undo) with ``check_postgresql_image_change``.
 """
 
 from __future__ import annotations
@@ -93,3 +101,56 @@ def check_version_change(current: TenantSpec, new: TenantSpec, field: str | None
     if field is None:
         field = "odoo_version" if new.odoo_version != current.odoo_version else "overrides"
     raise series_change_error(new.id, before, after, field)
+
+
+def postgresql_series(image: str) -> str:
+    """``"<major>-<Debian release>"`` of a PostgreSQL image reference, as the chart's
+    ``odoo-tenant.postgresql.series``: ``17-trixie`` for ``docker.io/library/postgres:
+    17.8-trixie@sha256:…``; a tag without a release (``17``) gives ``17-``."""
+    ref = image.split("@", 1)[0]
+    found = re.search(r"[^:/]+$", ref)
+    tag = found.group() if found else ""
+    major = re.match(r"[0-9]+", tag)
+    release = re.search(r"[a-z]+$", tag)
+    return f"{major.group() if major else ''}-{release.group() if release else ''}"
+
+
+def postgresql_image(manifest: list[dict[str, Any]]) -> str | None:
+    """The image of the ``postgresql`` container of the PostgreSQL StatefulSet among
+    ``manifest``'s objects (as ``helm get manifest`` gives them); None when there is none
+    (an external database)."""
+    for doc in manifest:
+        if doc.get("kind") != "StatefulSet":
+            continue
+        pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in pod.get("containers") or []:
+            if container.get("name") == "postgresql" and container.get("image"):
+                return str(container["image"])
+    return None
+
+
+def check_postgresql_image_change(
+    tenant_id: str, running: str | None, target: str | None, revision: int
+) -> None:
+    """Refuse (``InvalidInput`` naming ``revision``) a rollback to ``revision`` whose
+    PostgreSQL image ``target`` is another major or Debian release than ``running``, the
+    image of the release's newest revision (whose server wrote the data directory). Same
+    series (``17.8-trixie`` -> ``17.9-trixie``), no image on either side, or equal images
+    pass."""
+    if not running or not target or running == target:
+        return
+    was, to = postgresql_series(running), postgresql_series(target)
+    if was == to:
+        return
+    rule = (
+        f"revision {revision} runs PostgreSQL {target} ({to}); the tenant's PostgreSQL runs "
+        f"{running} ({was}), another major or Debian release, on the same data directory: "
+        f"an older major cannot start on it, and another C library may order the text "
+        f"indexes differently. A rollback does not bring the old data back; restore a backup "
+        f"taken before the change into a tenant on {target} instead (the chart README's "
+        f"\"PostgreSQL image upgrades\")"
+    )
+    raise InvalidInput(
+        f"rollback refused for tenant '{tenant_id}': PostgreSQL {was} -> {to}",
+        [FieldError("revision", rule)],
+    )

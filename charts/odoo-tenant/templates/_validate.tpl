@@ -4,6 +4,10 @@ Included first by the templates whose rendering depends on them.
 */}}
 {{- define "odoo-tenant.validate.values" -}}
 {{- $v := .Values -}}
+{{- $full := include "odoo-tenant.names.fullname" . -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $full) -}}
+{{- fail (printf "the release name %q gives the object names \"%s-...\": the chart's Services need DNS-1035 labels (a lowercase letter first, then lowercase letters, digits and '-'); choose a release name starting with a letter, or set fullnameOverride" .Release.Name $full) -}}
+{{- end -}}
 {{- range $where, $map := dict "commonLabels" $v.commonLabels "odoo.podLabels" $v.odoo.podLabels -}}
 {{- range $key, $_ := $map -}}
 {{- if regexMatch "^(app\\.kubernetes\\.io/|helm\\.sh/|saasodoo\\.dev/tenant$)" $key -}}
