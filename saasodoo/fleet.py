@@ -446,9 +446,7 @@ class Fleet:
             await self.tenants.rollback_keeping_volumes(spec, previous, wait=True)
         head = await self.tenants.helm.status(spec.release, spec.namespace)
         now = head.revision if head else revision + 1
-        self.record.write(
-            spec, before.suspended, applied=Applied(good, now), failed_digest=digest
-        )
+        self.record.write(spec, before.suspended, applied=Applied(good, now), failed_digest=digest)
         steps.append(f"rolled back to {previous}")
         detail = f"upgrade deployed revision {revision} but {why}; rolled back to {previous}"
         return EnsureResult(spec.id, Outcome.FAILED, detail, steps, now)

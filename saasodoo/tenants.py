@@ -255,8 +255,9 @@ class Tenants:
         """Everything that refuses creating ``spec``, before any change (the API calls it
         before queuing, ``create`` before its first write): a platform host among the custom
         domains or an id not starting with a letter (InvalidInput), an unknown plan or
-        overrides the schema rejects (``check_change``), an existing namespace (Conflict), a host another tenant holds
-        (HostTaken). Returns the spec to create (its domains unverified) and its values."""
+        overrides the schema rejects (``check_change``), an existing namespace (Conflict), a
+        host another tenant holds (HostTaken). Returns the spec to create (its domains
+        unverified) and its values."""
         check_new_tenant_id(spec.id)  # Services' names: a letter first
         self.domains.check_rules(spec)  # the platform's own names: no cluster call
         if spec.verified_domains:

@@ -82,8 +82,7 @@ def series_change_error(
     rule = (
         f"cannot change from Odoo {was} to {to}: Odoo does not migrate a database to "
         f"another major series when it starts (Odoo {to} would run on an Odoo {was} "
-        f"database and fail on signed-in pages). To move to {to}: "
-        + SUPPORTED_PATH.format(new=to)
+        f"database and fail on signed-in pages). To move to {to}: " + SUPPORTED_PATH.format(new=to)
     )
     return InvalidInput(
         f"Odoo series change refused for tenant '{tenant_id}' ({was} -> {to})",
@@ -148,7 +147,7 @@ def check_postgresql_image_change(
         f"an older major cannot start on it, and another C library may order the text "
         f"indexes differently. A rollback does not bring the old data back; restore a backup "
         f"taken before the change into a tenant on {target} instead (the chart README's "
-        f"\"PostgreSQL image upgrades\")"
+        f'"PostgreSQL image upgrades")'
     )
     raise InvalidInput(
         f"rollback refused for tenant '{tenant_id}': PostgreSQL {was} -> {to}",

@@ -1,5 +1,6 @@
 """What the API refuses on a live tenant before queuing anything (issues #18, #22): another
-Odoo series (update, fleet upgrade; rollback: tests/unit/test_guards.py) and operators' overrides that break the chart's schema."""
+Odoo series (update, fleet upgrade; rollback: tests/unit/test_guards.py) and operators'
+overrides that break the chart's schema."""
 
 from __future__ import annotations
 

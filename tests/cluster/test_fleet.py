@@ -178,7 +178,9 @@ def test_fleet_upgrade_of_ten_with_one_made_to_fail(
     assert summary.stopped == f"canary {BAD} failed"
     assert sorted(seen) == fleet_tenants  # the progress callback saw every tenant
     failed = outcomes_of(summary)[BAD]
-    assert "upgrade failed" in failed.detail and "Odoo 18.0-20251001 is not allowed" in failed.detail
+    assert (
+        "upgrade failed" in failed.detail and "Odoo 18.0-20251001 is not allowed" in failed.detail
+    )
     assert "rolled-back" in failed.detail
     assert asyncio.run(tenants.get(BAD)).spec == before  # keeps its previous spec ...
     assert asyncio.run(tenants.get(BAD)).status.phase.value == "ready"  # ... and runs

@@ -48,9 +48,7 @@ def _revisions(run: Run, tid: str) -> list[dict[str, Any]]:
     return revisions
 
 
-def test_another_odoo_series_is_refused_by_update_and_fleet_upgrade(
-    run: Run, tenant: str
-) -> None:
+def test_another_odoo_series_is_refused_by_update_and_fleet_upgrade(run: Run, tenant: str) -> None:
     """Issue #22 point 2: Odoo does not migrate a database across majors, so 18.0 -> 19.0
     is refused as 18.0 -> 17.0 is, naming both series and the supported path."""
     history = _revisions(run, tenant)

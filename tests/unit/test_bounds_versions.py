@@ -95,7 +95,7 @@ def test_set_refuses_a_key_below_a_value() -> None:
     assert result.exit_code == 2 and "already a value" in result.stderr
 
 
-# -- a tenant keeps its Odoo series (issue #22 point 2) ----------------------------------------------
+# -- a tenant keeps its Odoo series (issue #22 point 2) -----------------------------------------
 
 
 def _spec(version: str = "18.0", tag: str | None = None) -> TenantSpec:

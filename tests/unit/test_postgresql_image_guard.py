@@ -49,8 +49,8 @@ def test_series_of_images_as_the_chart_reads_them() -> None:
     assert postgresql_series("postgres:17.8-trixie@sha256:" + "a" * 64) == "17-trixie"
     assert postgresql_series("registry:5000/pg/postgres:18.1-bookworm") == "18-bookworm"
     assert postgresql_series("docker.io/library/postgres:17") == "17-"
-    sts = {"kind": "StatefulSet", "spec": {"template": {"spec": {"containers": [
-        {"name": "exporter", "image": "x:1"}, {"name": "postgresql", "image": "pg:17.8-trixie"}]}}}}  # fmt: skip
+    pods = [{"name": "exporter", "image": "x:1"}, {"name": "postgresql", "image": "pg:17.8-trixie"}]
+    sts = {"kind": "StatefulSet", "spec": {"template": {"spec": {"containers": pods}}}}
     assert postgresql_image([{"kind": "Service"}, sts]) == "pg:17.8-trixie"
     assert postgresql_image([{"kind": "Service"}]) is None
 
