@@ -363,7 +363,13 @@ def tenant_verify_domain(
 @tenant.command("update")
 @tenant_arg
 @click.option("--plan", default=None, help="New plan.")
-@click.option("--odoo-version", type=click.Choice(ODOO_VERSIONS), default=None)
+@click.option(
+    "--odoo-version",
+    type=click.Choice(ODOO_VERSIONS),
+    default=None,
+    help="Only the tenant's own series: another is refused (Odoo does not migrate a database "
+    "across majors; the error names the supported path).",
+)
 @click.option(
     "--domain", "domains", multiple=True, help="Replace the custom domains (new ones pending)."
 )
