@@ -31,7 +31,7 @@ DB = os.environ["ODOO_DB"]
 LOGIN = os.environ["ODOO_LOGIN"]
 PASSWORD = os.environ["ODOO_PASSWORD"]
 WAIT = float(os.environ.get("CHECK_TIMEOUT", "120"))
-HTTP_TIMEOUT = 60
+HTTP_TIMEOUT = 45  # 120 s of waiting + 3 requests stay within the Job's 300 s deadline
 
 
 class Failed(Exception):
