@@ -91,3 +91,23 @@ def test_the_list_shows_why_a_release_failed(run: Run, tenant: str) -> None:
     assert reason.startswith("revision 2 failed: ") and len(reason) > len("revision 2 failed: ")
     assert "team" in reason or "label" in reason.lower(), reason
     assert reason == status["reason"]
+
+
+def test_a_rollback_to_another_postgresql_release_is_refused(run: Run, tenant: str) -> None:
+    """Issue #22 point 8: `helm rollback` replays the revision's stored StatefulSet, so the
+    chart's own check of the PostgreSQL image does not run; saasodoo refuses a rollback to
+    another major or Debian release than the running one, before any change."""
+    running = "docker.io/library/postgres:17.8-trixie"
+    moved = run(
+        "tenant", "update", tenant, "--set", "postgresql.image.tag=17.8-bookworm",
+        "--set", f"postgresql.upgradeFrom={running}",
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    history = _revisions(run, tenant)
+    assert len(history) == 2
+    for args in (("tenant", "rollback", tenant, "1"), ("tenant", "rollback", tenant)):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"revision: revision 1 runs PostgreSQL {running} (17-trixie)" in result.stderr
+        assert "postgres:17.8-bookworm (17-bookworm)" in result.stderr, result.stderr
+    assert _revisions(run, tenant) == history
