@@ -109,7 +109,7 @@ def test_server_parameters_and_resources(helm3: Path) -> None:
     sts = one(docs, "StatefulSet", NAME)
     pg = container(pod_template(sts)["spec"], "postgresql")
     assert pg["args"] == ["postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
-    assert pg["resources"]["limits"]["memory"] == "2Gi"
+    assert pg["resources"]["limits"]["memory"] == "2304Mi"  # 2Gi + the 256Mi /dev/shm
     assert pg["image"] == "docker.io/library/postgres:16.10-bookworm"
     claim = one(docs, "PersistentVolumeClaim", f"{NAME}-data")["spec"]
     assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == ("20Gi", "ssd")
