@@ -71,6 +71,12 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, str, dict[str, Any]], type[Sa
         InvalidInput,
     ),
     (
+        "id starting with a digit (Services are DNS-1035 labels)",
+        ("tenant", "create", "1acme", "--email", "a@b.example"),
+        ("POST", "/api/tenants", {"id": "1acme", "admin_email": "a@b.example"}),
+        InvalidInput,
+    ),
+    (
         "existing tenant",
         ("tenant", "create", "acme", "--email", "a@acme.example"),
         ("POST", "/api/tenants", {"id": "acme", "admin_email": "a@acme.example"}),
