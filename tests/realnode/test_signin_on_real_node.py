@@ -7,7 +7,8 @@ JSON-RPC with the admin Secret's password; the fleet upgrade runs it after each 
 back a tenant that fails it. Here, with real pods: it passes on a healthy tenant (the fleet
 upgrade goes on), and when a column Odoo reads at sign-in is gone (the same kind of fault as a
 schema of another series) it fails while /web/health still answers 200: the fleet upgrade
-reports the tenant failed, rolls it back, and goes no further.
+reports the tenant failed, rolls it back, and goes no further. (And point 9: PostgreSQL's
+/dev/shm is the plan's memory-backed volume.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.realnode.helpers import (
     HTTPS_PORT,
     NODE_POOL,
     RealTenant,
+    pod,
     psql,
     running_tenant,
 )
@@ -68,6 +70,13 @@ def test_the_signed_in_check_passes_on_a_healthy_tenant_and_fails_when_sign_in_f
     tenants = Tenants(settings)
     fleet = Fleet(tenants)
     with running_tenant(kube, T, "admin@signin.example"):
+        # Issue #22 point 9, on a real pod: PostgreSQL's /dev/shm is the plan's tmpfs (starter:
+        # 256 MiB), not the container runtime's 64 MiB.
+        shm = kube.kubectl(
+            "exec", "-n", T.namespace, pod(kube, T.namespace, "postgresql"), "-c", "postgresql",
+            "--", "df", "-k", "--output=fstype,size", "/dev/shm",
+        ).split()  # fmt: skip
+        assert shm[-2:] == ["tmpfs", str(256 * 1024)], shm
         spec = asyncio.run(tenants.get(T.id)).spec
         asyncio.run(tenants.check_ready(spec))  # healthy: signed in, read, /web
         healthy = asyncio.run(fleet.upgrade(probe(1), [T.id]))
