@@ -122,7 +122,7 @@ backup-prune: venv ## Apply retention: make backup-prune ID=acme [ARGS=--dry-run
 fleet-ensure: venv ## Reconcile every tenant to its spec (FORCE=1: also unmanaged/stalled ones)
 	@$(SAASODOO) fleet ensure $(if $(FORCE),--force)
 
-fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade ODOO_VERSION=19.0 [IMAGE_TAG= CHART= CHART_VERSION= CANARIES=1 MAX_FAILURES=0]
+fleet-upgrade: venv ## Upgrade tenants: make fleet-upgrade IMAGE_TAG=18.0-20251201 [ODOO_VERSION= CHART= CHART_VERSION= CANARIES=1 MAX_FAILURES=0] (same Odoo series only)
 	@$(SAASODOO) fleet upgrade $(if $(ODOO_VERSION),--odoo-version $(ODOO_VERSION)) $(if $(IMAGE_TAG),--odoo-image-tag $(IMAGE_TAG)) $(if $(CHART),--chart $(CHART)) $(if $(CHART_VERSION),--chart-version $(CHART_VERSION)) --canaries $(or $(CANARIES),1) --max-failures $(or $(MAX_FAILURES),0)
 
 .PHONY: distribution

@@ -100,3 +100,8 @@ class HelmFailure(SaasodooError):
 
     exit_code = 6
     http_status = 502
+
+
+class NotReady(HelmFailure):
+    """A release deployed, but the tenant failed its readiness check for users (the chart's
+    ``helm test``: a signed-in request), e.g. after an upgrade."""

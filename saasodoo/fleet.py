@@ -32,12 +32,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
-from saasodoo.core.reconcile import State
+from saasodoo.core.reconcile import Applied, State
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.values import helm_merge
 from saasodoo.core.versions import check_version_change
-from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import FieldError, InvalidInput, NotFound, NotReady, SaasodooError
 from saasodoo.reconciler import (
     BAD_OUTCOMES,
     EnsureResult,
@@ -160,9 +160,10 @@ class FleetTarget:
 
 
 def check_fleet_target(target: FleetTarget, specs: Sequence[TenantSpec]) -> None:
-    """Refuse the whole upgrade, before any tenant is touched, when it would take a tenant
-    to an older Odoo (core.versions): ``InvalidInput`` naming ``odoo_version`` (or
-    ``image_tag``, the API's name of the pinned tag) and the tenants."""
+    """Refuse the whole upgrade, before any tenant is touched, when it would change a
+    tenant's Odoo series (core.versions: Odoo does not migrate a database across majors):
+    ``InvalidInput`` naming ``odoo_version`` (or ``image_tag``, the API's name of the pinned
+    tag), both series and the tenants."""
     refused: list[tuple[str, InvalidInput]] = []
     for spec in specs:
         try:
@@ -179,7 +180,7 @@ def check_fleet_target(target: FleetTarget, specs: Sequence[TenantSpec]) -> None
     field = "odoo_version" if first.field == "odoo_version" else "image_tag"
     ids = ", ".join(tid for tid, _ in refused[:10]) + (", ..." if len(refused) > 10 else "")
     raise InvalidInput(
-        f"fleet upgrade refused: {len(refused)} tenant(s) would go to an older Odoo ({ids})",
+        f"fleet upgrade refused: {len(refused)} tenant(s) would change Odoo series ({ids})",
         [FieldError(field, f"{refused[0][0]}: {first.message}")],
     )
 
@@ -202,7 +203,7 @@ class Fleet:
         tenant_ids: Sequence[str] | None = None,
         selector: str | None = None,
     ) -> None:
-        """What ``upgrade`` refuses before touching anything (an older Odoo for any tenant),
+        """What ``upgrade`` refuses before touching anything (another Odoo series for any tenant),
         from one list request: the API calls it before queuing the upgrade."""
         wanted = set(tenant_ids) if tenant_ids else None
         specs = []
@@ -312,7 +313,10 @@ class Fleet:
         """Move the selected tenants to ``target`` (and this Tenants' chart).
 
         Canaries first, one by one (namespaces labelled ``saasodoo.dev/canary=true``, else
-        the first ``canaries`` tenants by id): if one fails, nothing else is touched.
+        the first ``canaries`` tenants by id): if one fails, nothing else is touched. Each
+        upgraded tenant (not suspended) must then pass its signed-in check
+        (``Tenants.check_ready``: ``helm test``, a sign-in over JSON-RPC, not only
+        ``/web/health``); one that fails it is rolled back and counts as failed.
         Then the others, ``concurrency`` at a time; once more than ``max_failures`` have
         failed no new upgrade starts and the rest are skipped. A failed tenant is rolled
         back to its last good revision and keeps its previous spec. Tenants that are not
@@ -417,9 +421,35 @@ class Fleet:
                 remedy = await self.reconciler.ensure(tid)
                 detail = f"upgrade failed: {exc.message}; {remedy.outcome.value}: {remedy.detail}"
                 return EnsureResult(tid, Outcome.FAILED, detail, remedy.steps, remedy.revision)
-            return EnsureResult(tid, Outcome.UPGRADED, "", ["upgrade"], rev.revision)
+            if not fresh.suspended:  # a suspended tenant has no Odoo to sign in to
+                try:
+                    await self.tenants.check_ready(spec, timeout=timeout)
+                except NotReady as exc:
+                    return await self.undo_upgrade(fresh, digest, rev.revision, exc.message)
+            return EnsureResult(tid, Outcome.UPGRADED, "", ["upgrade", "signed-in check"],
+                                rev.revision)  # fmt: skip
         except SaasodooError as exc:
             return EnsureResult(tid, Outcome.FAILED, exc.message)
+
+    async def undo_upgrade(
+        self, before: ObservedTenant, digest: str, revision: int, why: str
+    ) -> EnsureResult:
+        """An upgrade that deployed (``revision``) but failed the signed-in check: back to
+        the revision ``before`` ran (volume-safe, as ensure's rollback), its spec recorded
+        again and ``digest`` (the upgrade's) recorded as failed; a FAILED result saying so."""
+        spec, previous = before.spec, before.revision
+        steps = ["upgrade", "signed-in check failed"]
+        if previous is None:
+            return EnsureResult(spec.id, Outcome.FAILED, why, steps, revision)
+        good = await self.reconciler.digest_of(before, previous)
+        async with self.record.locked(spec.namespace, f"rollback to {previous}", good):
+            await self.tenants.rollback_keeping_volumes(spec, previous, wait=True)
+        head = await self.tenants.helm.status(spec.release, spec.namespace)
+        now = head.revision if head else revision + 1
+        self.record.write(spec, before.suspended, applied=Applied(good, now), failed_digest=digest)
+        steps.append(f"rolled back to {previous}")
+        detail = f"upgrade deployed revision {revision} but {why}; rolled back to {previous}"
+        return EnsureResult(spec.id, Outcome.FAILED, detail, steps, now)
 
 
 def _label(ns: Namespace, key: str) -> str | None:

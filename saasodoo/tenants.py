@@ -27,11 +27,13 @@ from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied
 from saasodoo.core.record import new_tenant_annotations
 from saasodoo.core.spec import (
+    COMPONENT_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     PLAN_LABEL,
     TENANT_LABEL,
     TenantSpec,
+    check_new_tenant_id,
 )
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, TenantStatus, classify
 from saasodoo.core.values import (
@@ -46,9 +48,13 @@ from saasodoo.core.values import (
     shrinking_claims,
     validate_against_schema,
 )
-from saasodoo.core.versions import check_version_change
+from saasodoo.core.versions import (
+    check_postgresql_image_change,
+    check_version_change,
+    postgresql_image,
+)
 from saasodoo.domains import Domains, DomainState
-from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
+from saasodoo.errors import Conflict, FieldError, HelmFailure, InvalidInput, NotFound, NotReady
 from saasodoo.record import NamespaceRecord
 from saasodoo.settings import Settings
 
@@ -236,6 +242,7 @@ class Tenants:
 
     async def render(self, spec: TenantSpec) -> str:
         """The manifests of a tenant, rendered by ``helm template`` without a cluster."""
+        check_new_tenant_id(spec.id)
         self.domains.check_rules(spec)
         values = self.values_for(spec)
         return await self.helm.template(spec.release, spec.namespace, values.values)
@@ -254,8 +261,8 @@ class Tenants:
     async def check_change(
         self, spec: TenantSpec, current: TenantSpec | None = None
     ) -> TenantValues:
-        """Everything that refuses ``spec`` before any change, as ``InvalidInput``: an older
-        Odoo than ``current`` runs (core.versions), an unknown plan, values (overrides) the
+        """Everything that refuses ``spec`` before any change, as ``InvalidInput``: another
+        Odoo series than ``current`` runs (core.versions), an unknown plan, values (overrides) the
         chart's schema rejects. The API calls it before queuing, so it answers 422 at once."""
         if current is not None:
             check_version_change(current, spec)
@@ -266,9 +273,11 @@ class Tenants:
     async def check_create(self, spec: TenantSpec) -> tuple[TenantSpec, TenantValues]:
         """Everything that refuses creating ``spec``, before any change (the API calls it
         before queuing, ``create`` before its first write): a platform host among the custom
-        domains (InvalidInput), an unknown plan or overrides the schema rejects
-        (``check_change``), an existing namespace (Conflict), a host another tenant holds
-        (HostTaken). Returns the spec to create (its domains unverified) and its values."""
+        domains or an id not starting with a letter (InvalidInput), an unknown plan or
+        overrides the schema rejects (``check_change``), an existing namespace (Conflict), a
+        host another tenant holds (HostTaken). Returns the spec to create (its domains
+        unverified) and its values."""
+        check_new_tenant_id(spec.id)  # Services' names: a letter first
         self.domains.check_rules(spec)  # the platform's own names: no cluster call
         if spec.verified_domains:
             spec = spec.model_copy(update={"verified_domains": ()})
@@ -288,7 +297,7 @@ class Tenants:
         overrides: dict[str, Any] | None = None,
     ) -> UpdatePlan:
         """What ``update`` would apply, or why not, before any change (the API calls it
-        before queuing): InvalidInput when nothing is given, for an older Odoo, an unknown
+        before queuing): InvalidInput when nothing is given, for another Odoo series, an unknown
         plan or overrides the schema rejects; NotFound for no such tenant; HostTaken for
         another tenant's host."""
         changes = update_changes(
@@ -298,7 +307,7 @@ class Tenants:
         ns = self.record.namespace(tenant_id)
         current = self.record.spec(ns)
         spec = TenantSpec.parse({**current.model_dump(), **changes})
-        await self.check_change(spec, current)  # no older Odoo, no schema errors
+        await self.check_change(spec, current)  # no other Odoo series, no schema errors
         self.domains.check(spec)
         return UpdatePlan(current, spec, self.record.suspended(ns), tuple(sorted(changes)))
 
@@ -447,6 +456,34 @@ class Tenants:
         self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev
 
+    async def check_ready(self, spec: TenantSpec, *, timeout: str | None = None) -> None:
+        """Prove that Odoo serves its users, not only ``/web/health`` (which is
+        ``auth='none'`` and answers 200 while every signed-in page may fail): the chart's
+        ``helm test`` Job signs in as the admin over JSON-RPC ``/web/session/authenticate``
+        with the password of the tenant's Secret, reads ``res.users`` and opens ``/web``
+        (``charts/odoo-tenant/files/signin-check.py``). ``timeout``: a Helm duration
+        (default ``Settings.helm_timeout``). Raises ``NotReady`` with the check's own
+        reason (the last line of the test pod's log) when it fails."""
+        try:
+            await self.helm.test(spec.release, spec.namespace, timeout=timeout)
+        except HelmFailure as exc:
+            raise NotReady(
+                f"tenant '{spec.id}' failed its signed-in check: "
+                f"{self._test_reason(spec) or exc.message}"
+            ) from None
+
+    def _test_reason(self, spec: TenantSpec) -> str:
+        """The last line of the ``helm test`` pod's log ("" when it cannot be read)."""
+        try:
+            pods = self.kube.list_pods(spec.namespace, f"{COMPONENT_LABEL}=test")
+            for pod in sorted(pods, key=lambda p: p.name, reverse=True):
+                lines = self.kube.pod_log(spec.namespace, pod.name, "signin").strip()
+                if lines:
+                    return lines.splitlines()[-1][:500]
+        except Exception:  # noqa: BLE001 - helm's own message is the fallback
+            log.warning("could not read the test pod's log in %s", spec.namespace)
+        return ""
+
     def _release_quietly(self, tenant_id: str, hosts: list[str]) -> None:
         try:
             self.domains.release(tenant_id, hosts)
@@ -459,7 +496,7 @@ class Tenants:
         """What ``rollback`` returns to, or why not, before any change (the API calls it
         before queuing; NotFound for no such revision, Conflict for none before it): the
         tenant's spec, the revision (default: the previous one), its values and the spec it
-        recorded. A revision of an older Odoo is refused (core.versions), naming
+        recorded. A revision of another Odoo series is refused (core.versions), naming
         ``revision``."""
         ns = self.record.namespace(tenant_id)
         spec = self.record.spec(ns)
@@ -479,9 +516,25 @@ class Tenants:
         restored = (
             TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
         )
-        if restored is not None:  # a revision of an older Odoo: its data is gone
+        if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
+        await self.check_database_image(spec, revision)
         return spec, revision, target_values, restored
+
+    async def check_database_image(
+        self, spec: TenantSpec, revision: int, target: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Refuse (InvalidInput naming ``revision``) going back to ``revision`` when its
+        PostgreSQL image is another major or Debian release than the newest revision's
+        (``core.versions.check_postgresql_image_change``): ``helm rollback`` replays stored
+        manifests, so the chart's own check does not run. ``target``: the revision's
+        manifest, when the caller read it already."""
+        if target is None:
+            target = await self.helm.get_manifest(spec.release, spec.namespace, revision)
+        newest = await self.helm.get_manifest(spec.release, spec.namespace)
+        check_postgresql_image_change(
+            spec.id, postgresql_image(newest), postgresql_image(target), revision
+        )
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
@@ -492,9 +545,8 @@ class Tenants:
         shrink a volume that has grown since (Kubernetes refuses to shrink a PVC), the
         revision's values are applied with ``helm upgrade`` instead, volumes kept at their
         current size; the new revision's description says which path was taken.
-        Only Kubernetes objects go back: Odoo's database migrations are not undone, so a
-        revision of an older Odoo is refused (``check_rollback``); the way back across an
-        Odoo upgrade is a restore of a backup taken before it.
+        Only Kubernetes objects go back: the database stays as it is, so a revision of
+        another Odoo series is refused (``check_rollback``).
         """
         spec, revision, target_values, restored = await self.check_rollback(tenant_id, revision)
         suspended = get_path(target_values, "odoo.replicas") == 0
@@ -522,14 +574,16 @@ class Tenants:
         """Make the release what ``revision`` deployed: ``helm rollback``, or, when that would
         shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
         values and the volumes kept at their current size (the description says so). Used by
-        ``rollback`` and by ensure's remediation of a failed upgrade; the caller holds the
-        operation lock."""
+        ``rollback``, ensure's remediation of a failed upgrade and the fleet's undo of an
+        upgrade; the caller holds the operation lock. A revision of another PostgreSQL major
+        or Debian release is refused first (``check_database_image``), before any change."""
         if target_values is None:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
+        await self.check_database_image(spec, revision, manifest)  # before any change
         # The revision's hosts may have been released and claimed by another tenant since.
         routed = get_path(target_values, "ingress.customDomains")
         self.domains.claim(spec.id, [str(h) for h in routed] if isinstance(routed, list) else [])
-        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
         target_claims = {
             d["metadata"]["name"]: (
                 d["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""),

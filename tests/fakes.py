@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
-from saasodoo.adapters.kube import ConfigMap, Kube, Namespace
+from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from saasodoo.core.status import ReleaseInfo, Workload
 from saasodoo.errors import Conflict, SaasodooError
@@ -42,6 +42,9 @@ class FakeKube(Kube):
     #: PersistentVolumeClaims by (namespace, name) and PersistentVolumes by name (plain JSON).
     claims: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def list_pods(self, namespace: str, selector: str) -> list[Pod]:
+        return []
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -241,6 +244,8 @@ class FakeHelm(Helm):
     fail_next: SaasodooError | None = None
     #: Raised by every install/upgrade of these releases (by name).
     failing: dict[str, SaasodooError] = field(default_factory=dict)
+    #: Raised by every ``helm test`` of these releases (by name).
+    failing_tests: dict[str, SaasodooError] = field(default_factory=dict)
 
     def head(self, key: tuple[str, str]) -> ReleaseInfo:
         r = self.releases[key][-1].revision
@@ -310,7 +315,16 @@ class FakeHelm(Helm):
     async def get_manifest(
         self, release: str, namespace: str, revision: int | None = None
     ) -> list[dict[str, Any]]:
-        return []
+        """Nothing, or the PostgreSQL StatefulSet with its image when the revision's values
+        set ``postgresql.image.tag``."""
+        revisions = self.releases.get((namespace, release), [])
+        found = revisions[-1] if revision is None else revisions[revision - 1]
+        tag = (found.values.get("postgresql") or {}).get("image", {}).get("tag")
+        if not tag:
+            return []
+        container = {"name": "postgresql", "image": f"docker.io/library/postgres:{tag}"}
+        return [{"kind": "StatefulSet", "metadata": {"name": f"{release}-odoo-tenant-postgresql"},
+                 "spec": {"template": {"spec": {"containers": [container]}}}}]  # fmt: skip
 
     async def rollback(
         self, release: str, namespace: str, revision: int | None, *, wait: bool = True
@@ -321,6 +335,12 @@ class FakeHelm(Helm):
         values = self.releases[key][revision - 1].values
         self._fail(key, values, f"Rollback to {revision}")
         self._add(key, "deployed", values, f"Rollback to {revision}")
+
+    async def test(self, release: str, namespace: str, *, timeout: str | None = None) -> None:
+        self.commands.append(f"test {namespace}/{release}")
+        error = self.failing_tests.get(release)
+        if error is not None:
+            raise error
 
     async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
         self.commands.append(f"uninstall {namespace}/{release}")

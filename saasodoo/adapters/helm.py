@@ -141,6 +141,7 @@ class Helm:
         self.major: int = self.client.version.major
         self.chart_ref = settings.chart
         self.chart_version = settings.chart_version
+        self.default_timeout = settings.helm_timeout
         self._chart: pyhelm3.Chart | None = None
         self._schema: tuple[dict[str, Any], dict[str, Any]] | None = None
 
@@ -251,6 +252,16 @@ class Helm:
     ) -> None:
         with translate(f"helm rollback {release}"):
             await self.command.rollback(release, revision, namespace=namespace, wait=wait)
+
+    async def test(self, release: str, namespace: str, *, timeout: str | None = None) -> None:
+        """``helm test``: run the release's test hooks and wait for them (``timeout``, a
+        duration such as ``5m``; default ``Settings.helm_timeout``). HelmFailure when a test
+        fails or times out (its logs are the test pod's: helm does not collect a Job's)."""
+        with translate(f"helm test {release}"):
+            await self.command.run(
+                ["test", release, "--namespace", namespace,
+                 "--timeout", timeout or self.default_timeout]
+            )  # fmt: skip
 
     async def uninstall(self, release: str, namespace: str, *, wait: bool = True) -> bool:
         """Uninstall; False when there was no release."""

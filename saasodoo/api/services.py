@@ -165,7 +165,7 @@ def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) 
     changes = update_changes(**body.model_dump(exclude_none=True))  # 422 before ownership
     _check_overrides(user, body.overrides)
     owned_tenant(svc, user, tenant_id)
-    # An older Odoo, an unknown plan, bad overrides, a taken host: refused now, as the
+    # Another Odoo series, an unknown plan, bad overrides, a taken host: refused now, as the
     # lifecycle refuses them (the same checks).
     run(svc.tenants.plan_update(tenant_id, **changes))
     tenants = svc.tenants
@@ -193,7 +193,7 @@ def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> J
 def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequest) -> Job:
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
-    # No such revision (404), none before (409), an older Odoo's (422): refused now.
+    # No such revision (404), none before (409), another Odoo series' (422): refused now.
     run(tenants.check_rollback(tenant_id, body.revision))
     return svc.jobs.submit(
         "rollback",
@@ -353,7 +353,7 @@ def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) ->
     fleet.check_selector(body.selector)
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None
     target = FleetTarget(odoo_version=body.odoo_version, overrides=overrides)
-    fleet.check_upgrade(target, selector=body.selector)  # an older Odoo for any: 422 now
+    fleet.check_upgrade(target, selector=body.selector)  # another Odoo series for any: 422 now
     return svc.jobs.submit(
         "fleet-upgrade",
         user.id,

@@ -363,7 +363,13 @@ def tenant_verify_domain(
 @tenant.command("update")
 @tenant_arg
 @click.option("--plan", default=None, help="New plan.")
-@click.option("--odoo-version", type=click.Choice(ODOO_VERSIONS), default=None)
+@click.option(
+    "--odoo-version",
+    type=click.Choice(ODOO_VERSIONS),
+    default=None,
+    help="Only the tenant's own series: another is refused (Odoo does not migrate a database "
+    "across majors; the error names the supported path).",
+)
 @click.option(
     "--domain", "domains", multiple=True, help="Replace the custom domains (new ones pending)."
 )
@@ -457,7 +463,8 @@ def tenant_rollback(
 ) -> None:
     """Roll TENANT back to REVISION (default: the previous one).
 
-    Only the Kubernetes objects go back; Odoo's database is not migrated backwards.
+    Only the Kubernetes objects go back, never the database: a revision of another
+    Odoo series or another PostgreSQL major or Debian release is refused.
     """
     with _progress(f"rolling back tenant {tenant_id}"):
         result = _run(tenants_of(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))

@@ -156,8 +156,17 @@ def fleet_ensure(
 @_selection
 @click.option("--chart", default=None, help="New chart (directory, .tgz or oci:// reference).")
 @click.option("--chart-version", default=None, help="Version of the new chart.")
-@click.option("--odoo-version", default=None, help="Move tenants to this Odoo series.")
-@click.option("--odoo-image-tag", default=None, help="Pin this Odoo image tag (odoo.image.tag).")
+@click.option(
+    "--odoo-version",
+    default=None,
+    help="The tenants' Odoo series (another series than a tenant's is refused: Odoo does not "
+    "migrate a database across majors).",
+)
+@click.option(
+    "--odoo-image-tag",
+    default=None,
+    help="Pin this Odoo image tag (odoo.image.tag), a build of the tenants' series.",
+)
 @click.option(
     "--canaries",
     type=int,

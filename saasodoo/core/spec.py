@@ -41,9 +41,13 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "saasodoo"
 
 MIN_ID_LENGTH = 3
-#: The longest derived name is the chart's ``<id>-odoo-tenant-postgresql-headless``-style
-#: object name; Kubernetes caps CronJob names at 52 and labels at 63 characters. 30
-#: leaves room for every suffix the chart adds (checked by a contract test).
+#: Names the chart derives from the id stay within each kind's own limit for any id (its
+#: ``odoo-tenant.names.component`` cuts the prefix, never the suffix): Namespaces
+#: (``tenant-<id>``), Services and other DNS-1123/1035 labels 63, StatefulSets 52 (the
+#: ``controller-revision-hash`` label is the name plus an 11-character hash), CronJobs 52
+#: (their Jobs add 11), label values 63, Helm release names 53. 30 also keeps the whole id in
+#: every name but the PostgreSQL StatefulSet's at 29-30 characters
+#: (tests/chart/test_names.py renders the grammar's extremes and checks each kind's rule).
 MAX_ID_LENGTH = 30
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -78,6 +82,20 @@ def validate_tenant_id(value: str) -> str:
     if value in RESERVED_IDS:
         raise ValueError(f"'{value}' is reserved")
     return value
+
+
+def check_new_tenant_id(value: str) -> None:
+    """The rule a new tenant's id adds to ``validate_tenant_id``: it starts with a letter,
+    since it starts the names of the chart's Services, which are DNS-1035 labels (a letter
+    first). Checked at creation (and ``render``), not when an existing tenant is read, so a
+    tenant created before this rule can still be shown and deleted. InvalidInput naming
+    ``id``."""
+    if not value[:1].isascii() or not value[:1].isalpha():
+        raise InvalidInput(
+            "invalid tenant",
+            [FieldError("id", "must start with a letter: it starts the names of the tenant's "
+                        "Kubernetes Services, which are DNS-1035 labels")],
+        )  # fmt: skip
 
 
 def validate_hostname(value: str) -> str:

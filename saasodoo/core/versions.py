@@ -1,13 +1,29 @@
-"""Odoo versions only go forward.
+"""A tenant keeps the Odoo series it was created with.
 
-When a newer Odoo starts on a tenant's database it migrates the data (schema and module
-data) to its own version; nothing migrates it back, and an older Odoo on a migrated
-database breaks it. So no path may lower a tenant's Odoo series: not an update, not a
-fleet upgrade, not a rollback to a revision of an older series. The way back is the data
-from before the upgrade: a restore of a backup taken then, into a tenant on that series.
+Odoo does not migrate a database to another major series when it starts: without ``-u``
+it loads the installed modules as they are (``odoo/modules/loading.py``, ``load_modules``:
+only modules marked ``to install``/``to upgrade`` run their migrations, and those scripts
+cover versions within one series). Odoo 19 started on an 18.0 database fails on the first
+signed-in request (odoo/odoo#27446: ``column res_lang.week_start does not exist``); Odoo's
+maintainers answer that a major needs Odoo's upgrade service or OpenUpgrade (odoo/odoo#78877,
+#39381). Going back is as broken: an older Odoo on a newer schema. So no path may change a
+tenant's series: not an update, not a fleet upgrade, not a rollback to a revision of another
+series. The supported path: export the tenant (a backup), upgrade that database with Odoo's
+upgrade service (https://upgrade.odoo.com) or OpenUpgrade, and import the result into a new
+tenant created on the new series. New builds of the same series (a dated image tag such as
+``18.0-20250218``) are fine: they run the series' own minor migrations.
 
 The series is the ``odoo_version`` of the spec, or the series a pinned image tag starts
 with (``odoo.image.tag: "17.0-20250218"`` runs Odoo 17.0 whatever ``odoo_version`` says).
+The chart refuses the same for plain Helm users (``odoo-tenant.validate.odooSeries``).
+
+The PostgreSQL image obeys a rule of the same kind: another PostgreSQL major cannot start on
+a data directory, and another Debian release brings another C library whose collations may
+order text indexes differently. The chart refuses such a change on ``helm upgrade`` unless
+``postgresql.upgradeFrom`` confirms it (``odoo-tenant.validate.postgresqlImageChange``); a
+rollback replays a revision's stored manifest without rendering the chart, so saasodoo checks
+every rollback it makes (``tenant rollback``, ensure's remediation of a failed upgrade, a
+fleet upgrade's undo) with ``check_postgresql_image_change``.
 """
 
 from __future__ import annotations
@@ -44,36 +60,96 @@ def odoo_series(spec: TenantSpec) -> tuple[int, int]:
     return series
 
 
-def _version(spec: TenantSpec) -> tuple[int, int]:
-    return parse_series(spec.odoo_version) or (0, 0)
-
-
-def _text(series: tuple[int, int]) -> str:
+def series_text(series: tuple[int, int]) -> str:
+    """``"18.0"`` for ``(18, 0)``."""
     return f"{series[0]}.{series[1]}"
 
 
-def downgrade_error(
+#: How a tenant moves to another Odoo series (the text of every refusal).
+SUPPORTED_PATH = (
+    "export the tenant's database (saasodoo backup create: a zip in Odoo's own format), "
+    "upgrade it with Odoo's upgrade service (https://upgrade.odoo.com) or OpenUpgrade, then "
+    "create a tenant with odoo_version {new} and import the upgraded zip into it "
+    "(saasodoo backup import)"
+)
+
+
+def series_change_error(
     tenant_id: str, current: tuple[int, int], new: tuple[int, int], field: str
 ) -> InvalidInput:
+    """The refusal of a change from series ``current`` to ``new``, naming ``field``."""
+    was, to = series_text(current), series_text(new)
     rule = (
-        f"cannot go from Odoo {_text(current)} back to {_text(new)}: Odoo {_text(current)} "
-        f"has migrated the database and migrations only go forward. To go back, restore a "
-        f"backup taken before the upgrade (its manifest names its Odoo version) into a "
-        f"tenant on {_text(new)}, e.g. a new tenant created with odoo_version {_text(new)}"
+        f"cannot change from Odoo {was} to {to}: Odoo does not migrate a database to "
+        f"another major series when it starts (Odoo {to} would run on an Odoo {was} "
+        f"database and fail on signed-in pages). To move to {to}: " + SUPPORTED_PATH.format(new=to)
     )
     return InvalidInput(
-        f"Odoo downgrade refused for tenant '{tenant_id}'", [FieldError(field, rule)]
+        f"Odoo series change refused for tenant '{tenant_id}' ({was} -> {to})",
+        [FieldError(field, rule)],
     )
 
 
 def check_version_change(current: TenantSpec, new: TenantSpec, field: str | None = None) -> None:
-    """Refuse (``InvalidInput``) a change to an older Odoo series. The error names
-    ``field``, by default ``odoo_version``, or ``overrides`` when a pinned image tag is
-    what goes back."""
+    """Refuse (``InvalidInput``, exit code 2 / HTTP 422) any change of the Odoo series,
+    newer or older. The error names ``field``, by default ``odoo_version``, or
+    ``overrides`` when a pinned image tag is what changes the series."""
     before, after = odoo_series(current), odoo_series(new)
-    if after >= before:
+    if after == before:
         return
     if field is None:
-        went_back = _version(new) < _version(current)
-        field = "odoo_version" if went_back else "overrides"
-    raise downgrade_error(new.id, before, after, field)
+        field = "odoo_version" if new.odoo_version != current.odoo_version else "overrides"
+    raise series_change_error(new.id, before, after, field)
+
+
+def postgresql_series(image: str) -> str:
+    """``"<major>-<Debian release>"`` of a PostgreSQL image reference, as the chart's
+    ``odoo-tenant.postgresql.series``: ``17-trixie`` for ``docker.io/library/postgres:
+    17.8-trixie@sha256:…``; a tag without a release (``17``) gives ``17-``."""
+    ref = image.split("@", 1)[0]
+    found = re.search(r"[^:/]+$", ref)
+    tag = found.group() if found else ""
+    major = re.match(r"[0-9]+", tag)
+    release = re.search(r"[a-z]+$", tag)
+    return f"{major.group() if major else ''}-{release.group() if release else ''}"
+
+
+def postgresql_image(manifest: list[dict[str, Any]]) -> str | None:
+    """The image of the ``postgresql`` container of the PostgreSQL StatefulSet among
+    ``manifest``'s objects (as ``helm get manifest`` gives them); None when there is none
+    (an external database)."""
+    for doc in manifest:
+        if doc.get("kind") != "StatefulSet":
+            continue
+        pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in pod.get("containers") or []:
+            if container.get("name") == "postgresql" and container.get("image"):
+                return str(container["image"])
+    return None
+
+
+def check_postgresql_image_change(
+    tenant_id: str, running: str | None, target: str | None, revision: int
+) -> None:
+    """Refuse (``InvalidInput`` naming ``revision``) a rollback to ``revision`` whose
+    PostgreSQL image ``target`` is another major or Debian release than ``running``, the
+    image of the release's newest revision (whose server wrote the data directory). Same
+    series (``17.8-trixie`` -> ``17.9-trixie``), no image on either side, or equal images
+    pass."""
+    if not running or not target or running == target:
+        return
+    was, to = postgresql_series(running), postgresql_series(target)
+    if was == to:
+        return
+    rule = (
+        f"revision {revision} runs PostgreSQL {target} ({to}); the tenant's PostgreSQL runs "
+        f"{running} ({was}), another major or Debian release, on the same data directory: "
+        f"an older major cannot start on it, and another C library may order the text "
+        f"indexes differently. A rollback does not bring the old data back; restore a backup "
+        f"taken before the change into a tenant on {target} instead (the chart README's "
+        f'"PostgreSQL image upgrades")'
+    )
+    raise InvalidInput(
+        f"rollback refused for tenant '{tenant_id}': PostgreSQL {was} -> {to}",
+        [FieldError("revision", rule)],
+    )

@@ -243,7 +243,7 @@ def test_lifecycle_install_test_backup_upgrade_rollback_uninstall(
     pvcs = kube.core.list_namespaced_persistent_volume_claim(namespace).items
     assert {p.status.phase for p in pvcs} == {"Bound"} and len(pvcs) == 3
 
-    # helm test: the Job hook GETs /web/health through the Service.
+    # helm test: the Job hook signs in through the Service (no container runs on kwok).
     test = kube.helm(major, "test", release, "-n", namespace, "--timeout", "2m")
     assert "Succeeded" in test.stdout, test.stdout
 
@@ -467,3 +467,50 @@ def test_postgresql_image_change_of_major_or_debian_release_needs_confirmation(
     history = json.loads(kube.helm(major, "history", release, "-n", namespace, "-o", "json").stdout)
     assert [h["status"] for h in history][-1] == "deployed"
     kube.helm(major, "uninstall", release, "-n", namespace, check=False)
+
+
+@pytest.mark.parametrize("major", [3, 4], ids=["helm3", "helm4"])
+def test_an_image_of_another_odoo_series_is_refused_over_the_database(
+    kube: Cluster, namespace: str, major: int
+) -> None:
+    """Issue #22 point 2, for plain Helm users: the chart writes its database's Odoo series at
+    the first install (ConfigMap <fullname>-odoo-series, kept) and a `helm upgrade` to an image
+    of another series fails, naming both series and the supported path; a new build of the
+    same series goes through. (`lookup` is empty under `helm template`: a real upgrade.)"""
+    release, chart = "series", str(CHART)
+
+    def upgrade(*sets: str) -> subprocess.CompletedProcess[str]:
+        args = [a for s in sets for a in ("--set", s)]
+        return kube.helm(
+            major, "upgrade", release, chart, "-n", namespace, "--reuse-values", *args,
+            check=False,
+        )  # fmt: skip
+
+    kube.helm(major, "install", release, chart, "-n", namespace, "--set", "odoo.version=18.0")
+    config = kube.core.read_namespaced_config_map(f"{release}-odoo-tenant-odoo-series", namespace)
+    assert config.data == {"series": "18.0"}
+    assert config.metadata.annotations["helm.sh/resource-policy"] == "keep"
+
+    for sets, new in [
+        (("odoo.version=19.0",), "19.0"),
+        (("odoo.version=17.0",), "17.0"),
+        (("odoo.image.tag=19.0-20251001",), "19.0"),
+    ]:
+        refused = upgrade(*sets)
+        assert refused.returncode != 0, sets
+        assert "this release's database is Odoo 18.0" in refused.stderr, refused.stderr
+        assert f"is Odoo {new}" in refused.stderr and "upgrade service" in refused.stderr
+        assert "OpenUpgrade" in refused.stderr
+
+    same = upgrade("odoo.image.tag=18.0-20251001")
+    assert same.returncode == 0, same.stderr
+    deploy = kube.apps.read_namespaced_deployment(f"{release}-odoo-tenant", namespace)
+    [image] = [c.image for c in deploy.spec.template.spec.containers if c.name == "odoo"]
+    assert image.endswith(":18.0-20251001")
+    # Kept on uninstall with the data: a reinstall over it is checked too.
+    kube.helm(major, "uninstall", release, "-n", namespace)
+    again = kube.helm(
+        major, "install", release, chart, "-n", namespace, "--set", "odoo.version=19.0",
+        check=False,
+    )  # fmt: skip
+    assert again.returncode != 0 and "is Odoo 19.0" in again.stderr, again.stderr

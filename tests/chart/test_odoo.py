@@ -329,3 +329,22 @@ def test_base_url_and_report_url_given_to_the_initialization(
     init = env(container(web_spec(default_docs), "odoo-init"))
     assert init["ODOO_BASE_URL"] == "https://acme.example.com"
     assert init["ODOO_REPORT_URL"] == "http://acme-odoo-tenant:8069"
+
+
+def test_helm_test_signs_in_with_the_admin_secret(helm3: Path) -> None:
+    """Issue #22 point 2: `helm test` proves a signed-in request (files/signin-check.py), not
+    only /web/health: the admin's login, the database and the password from the admin Secret
+    (a reference, never a value), the script from the scripts ConfigMap."""
+    docs = render(helm3, "--set", "odoo.admin.existingSecret=saasodoo-admin")
+    job = one(docs, "Job", "acme-odoo-tenant-test")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod_template(job)["spec"]
+    signin = container(spec, "signin")
+    assert signin["command"] == ["python3", "/scripts/signin-check.py"]
+    variables = env(signin)
+    assert variables["ODOO_URL"] == "http://acme-odoo-tenant:8069"
+    assert variables["ODOO_DB"] == "odoo" and variables["ODOO_LOGIN"] == "admin@example.com"
+    assert variables["ODOO_PASSWORD"] == {"secret": "saasodoo-admin", "key": "admin-password"}
+    scripts = one(docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]["signin-check.py"]
+    assert scripts == (CHART / "files" / "signin-check.py").read_text()
+    assert "/web/session/authenticate" in scripts

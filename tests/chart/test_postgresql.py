@@ -109,7 +109,7 @@ def test_server_parameters_and_resources(helm3: Path) -> None:
     sts = one(docs, "StatefulSet", NAME)
     pg = container(pod_template(sts)["spec"], "postgresql")
     assert pg["args"] == ["postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
-    assert pg["resources"]["limits"]["memory"] == "2Gi"
+    assert pg["resources"]["limits"]["memory"] == "2304Mi"  # 2Gi + the 256Mi /dev/shm
     assert pg["image"] == "docker.io/library/postgres:16.10-bookworm"
     claim = one(docs, "PersistentVolumeClaim", f"{NAME}-data")["spec"]
     assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == ("20Gi", "ssd")
@@ -168,3 +168,54 @@ def test_external_database_needs_host_secret_and_egress(
 def test_superuser_name_cannot_be_odoos_role(helm3: Path) -> None:
     error = render_error(helm3, "--set", "postgresql.auth.username=postgres")
     assert "/postgresql/auth/username" in error
+
+
+# -- /dev/shm (issue #22 point 9) -----------------------------------------------------------------
+
+
+def _plan_docs(helm3: Path, tmp_path: Path, plan: str) -> list[dict[str, Any]]:
+    import yaml
+
+    from saasodoo.adapters.catalog import load_catalog
+    from saasodoo.core.spec import TenantSpec
+    from saasodoo.core.values import Platform, compute_values
+    from tests.support import ROOT
+
+    spec = TenantSpec.parse({"id": "acme", "admin_email": "a@b.example", "plan": plan})
+    values = compute_values(spec, load_catalog(ROOT / "values"), Platform("odoo.test")).values
+    path = tmp_path / f"{plan}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return render(helm3, "--values", str(path))
+
+
+@pytest.mark.parametrize(
+    ("plan", "shm", "limit"),
+    [("starter", "256Mi", "1280Mi"), ("standard", "512Mi", "2560Mi"), ("premium", "1Gi", "5120Mi")],
+)
+def test_postgresql_has_a_memory_backed_dev_shm_sized_by_the_plan_and_counted(
+    helm3: Path, tmp_path: Path, plan: str, shm: str, limit: str
+) -> None:
+    """Without it the container's /dev/shm is 64 MiB and parallel queries fail with `could
+    not resize shared memory segment` (docker-library/postgres#416). tmpfs pages are charged
+    to the container's memory, so its limit is the plan's plus the size (and so is the
+    quota's count, which the chart checks)."""
+    docs = _plan_docs(helm3, tmp_path, plan)
+    spec = pod_template(one(docs, "StatefulSet", NAME))["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["shm"] == {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}}
+    pg = container(spec, "postgresql")
+    assert {"name": "shm", "mountPath": "/dev/shm"} in pg["volumeMounts"]
+    assert pg["resources"]["limits"]["memory"] == limit
+    quota = one(docs, "ResourceQuota")["spec"]["hard"]
+    from tests.chart.test_quota import quantity, release_need
+
+    assert release_need(docs)["limits.memory"] <= quantity(quota["limits.memory"])
+
+
+def test_a_quota_that_leaves_out_the_dev_shm_fails_early(helm3: Path) -> None:
+    from tests.chart.test_quota import release_need
+
+    need = release_need(render(helm3))["limits.memory"]
+    without = int((need - 256 * 2**20) // 2**20)
+    error = render_error(helm3, "--set", f"quota.hard.limits\\.memory={without}Mi")
+    assert "quota.hard.limits.memory" in error and f"{int(need // 2**20)}Mi" in error, error

@@ -128,7 +128,7 @@ def test_quota_and_limit_range_from_values(helm3: Path) -> None:
     [
         (
             ("--set", "quota.hard.limits\\.memory=3Gi"),
-            "quota.hard.limits.memory=3Gi is below the 4736Mi",
+            "quota.hard.limits.memory=3Gi is below the 4992Mi",  # /dev/shm included
         ),
         (
             ("--set", "quota.hard.requests\\.cpu=400m"),
@@ -142,7 +142,7 @@ def test_quota_and_limit_range_from_values(helm3: Path) -> None:
         # The dedicated cron pod counts too.
         (
             ("--set", "odoo.cron.dedicated=true", "--set", "quota.hard.limits\\.memory=4Gi"),
-            "quota.hard.limits.memory=4Gi is below the 7808Mi",
+            "quota.hard.limits.memory=4Gi is below the 8064Mi",
         ),
     ],
 )
@@ -157,7 +157,7 @@ def test_a_quota_too_small_for_the_release_fails_early_and_says_why(
 def test_the_chart_check_agrees_with_the_independent_computation(helm3: Path) -> None:
     docs = render(helm3, "--set", "quota.enabled=false")
     need = release_need(docs)
-    assert need["limits.memory"] == 4736 * 2**20
+    assert need["limits.memory"] == 4992 * 2**20  # PostgreSQL's limit includes its 256Mi /dev/shm
     assert need["requests.cpu"] == pytest.approx(0.46)
     assert need["pods"] == 4
 

@@ -419,9 +419,9 @@ def test_backup_jobs_get_the_charts_odoo_version_and_a_connect_retry(
     assert backup["SAASODOO_ODOO_VERSION"] == series
     assert backup["SAASODOO_CONNECT_RETRY_SECONDS"] == "45"
     test = container(
-        pod_template(one(docs, "Job", f"{RELEASE}-odoo-tenant-test"))["spec"], "health"
+        pod_template(one(docs, "Job", f"{RELEASE}-odoo-tenant-test"))["spec"], "signin"
     )
-    assert "--retry-connrefused" in test["command"]
+    assert test["command"] == ["python3", "/scripts/signin-check.py"]  # waits for Odoo itself
     init = container(pod_template(one(docs, "Deployment", f"{RELEASE}-odoo-tenant"))["spec"],
                      "odoo-init")  # fmt: skip
     assert any(arg.startswith("--timeout=") for arg in init["command"])

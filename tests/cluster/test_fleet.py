@@ -36,8 +36,10 @@ UNSCHEDULABLE = {
     "quota": {"hard": {"requests.cpu": "2000", "limits.cpu": "2000"}},
 }
 #: The tenant made to fail: an admission policy (as a cluster's policy engine might) refuses
-#: its Odoo Deployment on Odoo 19.
+#: its Odoo Deployment on the new build.
 BAD = "flt-6"
+#: A new build of the tenants' Odoo series (another series is refused: core.versions).
+NEW_BUILD = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20251001"}}})
 
 
 def settings(kube: Cluster) -> Settings:
@@ -87,10 +89,10 @@ def test_noop_fleet_ensure_makes_no_helm_call_and_constant_requests(
 
 
 @pytest.fixture
-def refuse_odoo_19_for_bad(kube: Cluster) -> Iterator[None]:
-    """A ValidatingAdmissionPolicy refusing Odoo 19 Deployments in BAD's namespace only."""
+def refuse_new_build_for_bad(kube: Cluster) -> Iterator[None]:
+    """A ValidatingAdmissionPolicy refusing Deployments of the new build in BAD's namespace only."""
     api = client.AdmissionregistrationV1Api(kube.api)
-    name = "test-refuse-odoo-19"
+    name = "test-refuse-new-build"
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -110,8 +112,8 @@ def refuse_odoo_19_for_bad(kube: Cluster) -> Iterator[None]:
             "validations": [
                 {
                     "expression": "!object.spec.template.spec.containers.exists("
-                    "c, c.image.endsWith(':19.0'))",
-                    "message": "Odoo 19 is not allowed here (test policy)",
+                    "c, c.image.endsWith(':18.0-20251001'))",
+                    "message": "Odoo 18.0-20251001 is not allowed here (test policy)",
                 }
             ],  # fmt: skip
         },
@@ -137,7 +139,7 @@ def refuse_odoo_19_for_bad(kube: Cluster) -> Iterator[None]:
             ).items
         ]
         patch = {"spec": {"template": {"spec": {"containers": [
-            {"name": "odoo", "image": "docker.io/library/odoo:19.0"}]}}}}  # fmt: skip
+            {"name": "odoo", "image": "docker.io/library/odoo:18.0-20251001"}]}}}}  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -156,11 +158,11 @@ def refuse_odoo_19_for_bad(kube: Cluster) -> Iterator[None]:
 
 
 def test_fleet_upgrade_of_ten_with_one_made_to_fail(
-    kube: Cluster, fleet_tenants: list[str], refuse_odoo_19_for_bad: None
+    kube: Cluster, fleet_tenants: list[str], refuse_new_build_for_bad: None
 ) -> None:
     tenants = Tenants(settings(kube))
     fleet = Fleet(tenants)
-    good = FleetTarget(odoo_version="19.0")
+    good = NEW_BUILD
     before = asyncio.run(tenants.get(BAD)).spec
     seen: list[str] = []
 
@@ -176,7 +178,9 @@ def test_fleet_upgrade_of_ten_with_one_made_to_fail(
     assert summary.stopped == f"canary {BAD} failed"
     assert sorted(seen) == fleet_tenants  # the progress callback saw every tenant
     failed = outcomes_of(summary)[BAD]
-    assert "upgrade failed" in failed.detail and "Odoo 19 is not allowed" in failed.detail
+    assert (
+        "upgrade failed" in failed.detail and "Odoo 18.0-20251001 is not allowed" in failed.detail
+    )
     assert "rolled-back" in failed.detail
     assert asyncio.run(tenants.get(BAD)).spec == before  # keeps its previous spec ...
     assert asyncio.run(tenants.get(BAD)).status.phase.value == "ready"  # ... and runs
@@ -203,7 +207,7 @@ def test_fleet_upgrade_of_ten_with_one_made_to_fail(
     for tid in fleet_tenants:
         tenant = asyncio.run(tenants.get(tid))
         assert tenant.status.phase.value == "ready", (tid, tenant.status)
-        assert tenant.spec.odoo_version == (before.odoo_version if tid == BAD else "19.0")
+        assert tenant.spec.overrides == (before.overrides if tid == BAD else NEW_BUILD.overrides)
     # Nothing is left for ensure to do: failed tenants were rolled back to what they had.
     calls = tenants.helm.calls
     ensure = asyncio.run(fleet.ensure_all(fleet_tenants))
@@ -231,7 +235,7 @@ def test_fleet_upgrade_threshold_with_rollouts_that_never_become_ready(
     assert summary.stopped == "2 failures, more than the 1 allowed"
     assert all(asyncio.run(tenants.get(t)).spec.overrides == {} for t in subset)
 
-    good = FleetTarget(odoo_version="19.0")
+    good = NEW_BUILD
     summary = asyncio.run(fleet.upgrade(good, fleet_tenants, concurrency=4))
     assert summary.ok, summary.to_dict()
     assert summary.count(Outcome.UNCHANGED) + summary.count(Outcome.UPGRADED) == 10

@@ -1,5 +1,5 @@
-"""What the CLI refuses on a live tenant (issue #18): an older Odoo by any path, and a
-failed release's reason in the tenant list."""
+"""What the CLI refuses on a live tenant (issues #18, #22): another Odoo series by any path,
+and a failed release's reason in the tenant list."""
 
 from __future__ import annotations
 
@@ -48,38 +48,34 @@ def _revisions(run: Run, tid: str) -> list[dict[str, Any]]:
     return revisions
 
 
-def test_an_older_odoo_is_refused_by_update_rollback_and_fleet_upgrade(
-    run: Run, tenant: str
-) -> None:
-    up = run("tenant", "update", tenant, "--odoo-version", "19.0", "-o", "json")
-    assert up.exit_code == 0, up.output
-    assert json.loads(up.stdout)["odoo_version"] == "19.0"
+def test_another_odoo_series_is_refused_by_update_and_fleet_upgrade(run: Run, tenant: str) -> None:
+    """Issue #22 point 2: Odoo does not migrate a database across majors, so 18.0 -> 19.0
+    is refused as 18.0 -> 17.0 is, naming both series and the supported path."""
     history = _revisions(run, tenant)
-    assert len(history) == 2
+    assert len(history) == 1
 
     refused = [
-        (("tenant", "update", tenant, "--odoo-version", "17.0"), "odoo_version"),
-        (("tenant", "update", tenant, "--odoo-version", "18.0"), "odoo_version"),
-        (("tenant", "update", tenant, "--set", "odoo.image.tag=18.0-20250218"), "overrides"),
-        (("tenant", "rollback", tenant, "1"), "revision"),
-        (("tenant", "rollback", tenant), "revision"),
-        (("fleet", "upgrade", tenant, "--odoo-version", "18.0", "--canaries", "0"),
-         "odoo_version"),
-        (("fleet", "upgrade", tenant, "--odoo-image-tag", "17.0-20240101"), "image_tag"),
+        (("tenant", "update", tenant, "--odoo-version", "19.0"), "odoo_version", "19.0"),
+        (("tenant", "update", tenant, "--odoo-version", "17.0"), "odoo_version", "17.0"),
+        (("tenant", "update", tenant, "--set", "odoo.image.tag=19.0-20251001"), "overrides",
+         "19.0"),
+        (("fleet", "upgrade", tenant, "--odoo-version", "19.0", "--canaries", "0"),
+         "odoo_version", "19.0"),
+        (("fleet", "upgrade", tenant, "--odoo-image-tag", "17.0-20240101"), "image_tag", "17.0"),
     ]  # fmt: skip
-    for args, field in refused:
+    for args, field, to in refused:
         result = run(*args)
         assert result.exit_code == 2, (args, result.output)
         assert f"{field}: " in result.stderr, result.stderr
-        assert "cannot go from Odoo 19.0 back to" in result.stderr
-        assert "restore a backup taken before the upgrade" in result.stderr
+        assert f"cannot change from Odoo 18.0 to {to}" in result.stderr, result.stderr
+        assert "upgrade service" in result.stderr and "OpenUpgrade" in result.stderr
         assert "Traceback" not in result.output
-    # Nothing was changed: no revision, the spec still says 19.0.
+    # Nothing was changed: no revision, the spec still says 18.0.
     assert _revisions(run, tenant) == history
     status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
-    assert status["odoo_version"] == "19.0" and status["status"] == "ready"
-    # Forward and sideways stay allowed.
-    same = run("tenant", "update", tenant, "--set", "odoo.image.tag=19.0-20251001")
+    assert status["odoo_version"] == "18.0" and status["status"] == "ready"
+    # A new build of the same series stays allowed.
+    same = run("tenant", "update", tenant, "--set", "odoo.image.tag=18.0-20251001")
     assert same.exit_code == 0, same.output
 
 
@@ -95,3 +91,23 @@ def test_the_list_shows_why_a_release_failed(run: Run, tenant: str) -> None:
     assert reason.startswith("revision 2 failed: ") and len(reason) > len("revision 2 failed: ")
     assert "team" in reason or "label" in reason.lower(), reason
     assert reason == status["reason"]
+
+
+def test_a_rollback_to_another_postgresql_release_is_refused(run: Run, tenant: str) -> None:
+    """Issue #22 point 8: `helm rollback` replays the revision's stored StatefulSet, so the
+    chart's own check of the PostgreSQL image does not run; saasodoo refuses a rollback to
+    another major or Debian release than the running one, before any change."""
+    running = "docker.io/library/postgres:17.8-trixie"
+    moved = run(
+        "tenant", "update", tenant, "--set", "postgresql.image.tag=17.8-bookworm",
+        "--set", f"postgresql.upgradeFrom={running}",
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    history = _revisions(run, tenant)
+    assert len(history) == 2
+    for args in (("tenant", "rollback", tenant, "1"), ("tenant", "rollback", tenant)):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"revision: revision 1 runs PostgreSQL {running} (17-trixie)" in result.stderr
+        assert "postgres:17.8-bookworm (17-bookworm)" in result.stderr, result.stderr
+    assert _revisions(run, tenant) == history

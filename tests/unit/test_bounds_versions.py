@@ -1,4 +1,5 @@
-"""Pure rules of issue #18: input bounds, Odoo versions only go forward, failed reasons."""
+"""Pure rules of issues #18 and #22: input bounds, a tenant keeps its Odoo series, failed
+reasons."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def test_set_refuses_a_key_below_a_value() -> None:
     assert result.exit_code == 2 and "already a value" in result.stderr
 
 
-# -- Odoo versions only go forward ---------------------------------------------------------------
+# -- a tenant keeps its Odoo series (issue #22 point 2) -----------------------------------------
 
 
 def _spec(version: str = "18.0", tag: str | None = None) -> TenantSpec:
@@ -118,39 +119,42 @@ def test_series_of_versions_and_image_tags() -> None:
 @pytest.mark.parametrize(
     ("before", "after"),
     [
-        (_spec("17.0"), _spec("18.0")),
         (_spec("18.0"), _spec("18.0")),
-        (_spec("18.0"), _spec("19.0")),
         (_spec("18.0"), _spec("18.0", tag="18.0-20250218")),
+        (_spec("18.0", tag="18.0-20250218"), _spec("18.0", tag="18.0-20250301")),
         (_spec("18.0", tag="nightly"), _spec("18.0")),
+        (_spec("18.0", tag="18.0-20250218"), _spec("17.0", tag="18.0-20250218")),  # 18.0 runs
     ],
 )
-def test_same_or_newer_odoo_is_allowed(before: TenantSpec, after: TenantSpec) -> None:
+def test_the_same_series_is_allowed(before: TenantSpec, after: TenantSpec) -> None:
     check_version_change(before, after)
 
 
 @pytest.mark.parametrize(
     ("before", "after", "field"),
     [
+        (_spec("18.0"), _spec("19.0"), "odoo_version"),  # up: Odoo does not migrate majors
+        (_spec("17.0"), _spec("18.0"), "odoo_version"),
         (_spec("19.0"), _spec("17.0"), "odoo_version"),
         (_spec("19.0"), _spec("18.0"), "odoo_version"),
         (_spec("18.0"), _spec("18.0", tag="17.0-20240101"), "overrides"),
-        (_spec("18.0", tag="18.0-20250218"), _spec("17.0", tag="18.0-20250218"), None),
+        (_spec("18.0"), _spec("18.0", tag="19.0-20250918"), "overrides"),
     ],
 )
-def test_an_older_odoo_is_refused_naming_the_field_and_the_way_back(
-    before: TenantSpec, after: TenantSpec, field: str | None
+def test_a_change_of_series_is_refused_naming_both_and_the_supported_path(
+    before: TenantSpec, after: TenantSpec, field: str
 ) -> None:
-    if field is None:  # the pinned tag still runs 18.0: nothing goes back
-        check_version_change(before, after)
-        return
     with pytest.raises(InvalidInput) as err:
         check_version_change(before, after)
     assert err.value.exit_code == 2 and err.value.http_status == 422
     [problem] = err.value.fields
     assert problem.field == field
-    assert "back to" in problem.message and "migrat" in problem.message
-    assert "restore a backup taken before the upgrade" in problem.message
+    was, to = (".".join(map(str, odoo_series(s))) for s in (before, after))
+    assert f"cannot change from Odoo {was} to {to}" in problem.message
+    assert f"({was} -> {to})" in err.value.message
+    for step in ("backup create", "upgrade service", "OpenUpgrade", "backup import",
+                 f"odoo_version {to}"):  # fmt: skip
+        assert step in problem.message, problem.message
 
 
 def test_a_rollback_names_the_revision() -> None:
@@ -159,16 +163,19 @@ def test_a_rollback_names_the_revision() -> None:
     assert err.value.fields[0].field == "revision"
 
 
-def test_a_fleet_upgrade_is_refused_as_a_whole_when_one_tenant_would_go_back() -> None:
-    specs = [_spec("17.0"), _spec("18.0").model_copy(update={"id": "newer"})]
+def test_a_fleet_upgrade_is_refused_as_a_whole_when_one_tenant_would_change_series() -> None:
+    specs = [_spec("18.0"), _spec("18.0").model_copy(update={"id": "other"})]
     check_fleet_target(FleetTarget(odoo_version="18.0"), specs)
-    with pytest.raises(InvalidInput) as err:
-        check_fleet_target(FleetTarget(odoo_version="17.0"), specs)
-    assert err.value.fields[0].field == "odoo_version" and "newer" in err.value.message
-    tag = FleetTarget(overrides={"odoo": {"image": {"tag": "17.0-20240101"}}})
-    with pytest.raises(InvalidInput) as err:
-        check_fleet_target(tag, specs)
-    assert err.value.fields[0].field == "image_tag"
+    check_fleet_target(FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-2025"}}}), specs)
+    for version in ("19.0", "17.0"):
+        with pytest.raises(InvalidInput) as err:
+            check_fleet_target(FleetTarget(odoo_version=version), specs)
+        assert err.value.fields[0].field == "odoo_version" and "other" in err.value.message
+        assert f"18.0 to {version}" in err.value.fields[0].message
+    for tag in ("17.0-20240101", "19.0-20250918"):
+        with pytest.raises(InvalidInput) as err:
+            check_fleet_target(FleetTarget(overrides={"odoo": {"image": {"tag": tag}}}), specs)
+        assert err.value.fields[0].field == "image_tag"
 
 
 # -- the reason of a failed tenant ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import HelmFailure, InvalidInput, NotFound
+from saasodoo.errors import HelmFailure, InvalidInput, NotFound, NotReady
 from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget
 from saasodoo.reconciler import Outcome
 from saasodoo.settings import Settings
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.unit
 
 SETTINGS = Settings(base_domain="odoo.test")
 IDS = ("alpha", "bravo", "charlie", "delta")
-TO_19 = FleetTarget(odoo_version="19.0")
+#: A new build of the tenants' series (a change of series is refused: core.versions).
+NEW_BUILD = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20250218"}}})
 
 
 @dataclass
@@ -31,7 +32,7 @@ class World:
     helm: FakeHelm
 
     def upgrade(self, *ids: str, **kw: object) -> FleetSummary:
-        return asyncio.run(self.fleet.upgrade(TO_19, list(ids) or None, concurrency=1, **kw))  # type: ignore[arg-type]
+        return asyncio.run(self.fleet.upgrade(NEW_BUILD, list(ids) or None, concurrency=1, **kw))  # type: ignore[arg-type]
 
     def outcomes(self, summary: FleetSummary) -> dict[str, Outcome]:
         return {r.tenant_id: r.outcome for r in summary.results}
@@ -99,11 +100,13 @@ def test_selection_by_id_and_unknown_ids(world: World) -> None:
         world.upgrade("alpha", "nosuch")
 
 
-def test_an_older_odoo_refuses_the_whole_upgrade_before_any_change(world: World) -> None:
-    world.upgrade("alpha", canaries=0)
+@pytest.mark.parametrize("version", ["19.0", "17.0"])
+def test_another_odoo_series_refuses_the_whole_upgrade_before_any_change(
+    world: World, version: str
+) -> None:
     commands = list(world.helm.commands)
-    with pytest.raises(InvalidInput, match=r"1 tenant\(s\) would go to an older Odoo \(alpha\)"):
-        asyncio.run(world.fleet.upgrade(FleetTarget(odoo_version="18.0")))
+    with pytest.raises(InvalidInput, match=r"4 tenant\(s\) would change Odoo series \(alpha,"):
+        asyncio.run(world.fleet.upgrade(FleetTarget(odoo_version=version)))
     assert world.helm.commands == commands
 
 
@@ -111,4 +114,34 @@ def test_ensure_all_costs_no_helm_call_for_tenants_in_sync(world: World) -> None
     commands = list(world.helm.commands)
     summary = asyncio.run(world.fleet.ensure_all())
     assert set(world.outcomes(summary).values()) == {Outcome.UNCHANGED}
+    assert world.helm.commands == commands
+
+
+def test_each_upgrade_must_pass_the_signed_in_check(world: World) -> None:
+    """Issue #22 point 2: an upgraded tenant counts as upgraded only once its signed-in check
+    (`helm test`) passes; /web/health answering is not enough."""
+    summary = world.upgrade("alpha", canaries=0)
+    assert world.outcomes(summary) == {"alpha": Outcome.UPGRADED}
+    assert world.helm.commands[-2:] == ["upgrade tenant-alpha/alpha", "test tenant-alpha/alpha"]
+
+
+def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollout(
+    world: World,
+) -> None:
+    world.helm.failing_tests["alpha"] = NotReady("sign-in as admin: psycopg2.errors.Undefined")
+    before = world.fleet.record.spec(world.kube.namespaces["tenant-alpha"])
+    summary = world.upgrade()
+    outcomes = world.outcomes(summary)
+    assert outcomes["alpha"] is Outcome.FAILED
+    assert {outcomes[t] for t in IDS[1:]} == {Outcome.SKIPPED}
+    assert summary.stopped == "canary alpha failed" and world.upgraded() == ["alpha"]
+    [alpha] = [r for r in summary.results if r.tenant_id == "alpha"]
+    assert "failed its signed-in check: sign-in as admin" in alpha.detail, alpha.detail
+    assert "rolled back to 1" in alpha.detail
+    assert world.helm.commands[-1] == "rollback tenant-alpha/alpha to 1"
+    ns = world.kube.namespaces["tenant-alpha"]
+    assert world.fleet.record.spec(ns) == before  # its previous spec, recorded again
+    # Nothing left for ensure: the rolled-back revision is the recorded one.
+    commands = list(world.helm.commands)
+    assert asyncio.run(world.fleet.ensure_all(["alpha"])).count(Outcome.UNCHANGED) == 1
     assert world.helm.commands == commands

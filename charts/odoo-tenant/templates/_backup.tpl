@@ -26,3 +26,23 @@
 {{- $parts := splitList ":" $u.host -}}
 {{- if eq (len $parts) 2 -}}{{ last $parts }}{{- else -}}{{ ternary "443" "80" (eq $u.scheme "https") }}{{- end -}}
 {{- end -}}
+
+{{/*
+The backup CronJob's schedule: backup.schedule, else a time in 01:00-04:59 (UTC, or
+backup.timeZone) derived from the tenant id, so that plain `helm install`s spread their backups
+as saasodoo does (saasodoo.core.values.backup_schedule: the first 4 bytes of the id's SHA-256,
+big-endian, modulo the window's 240 minutes).
+*/}}
+{{- define "odoo-tenant.backup.schedule" -}}
+{{- if .Values.backup.schedule -}}
+{{- .Values.backup.schedule -}}
+{{- else -}}
+{{- $digits := dict "0" 0 "1" 1 "2" 2 "3" 3 "4" 4 "5" 5 "6" 6 "7" 7 "8" 8 "9" 9 "a" 10 "b" 11 "c" 12 "d" 13 "e" 14 "f" 15 -}}
+{{- $slot := 0 -}}
+{{- range $c := splitList "" (sha256sum (include "odoo-tenant.names.tenantId" .) | substr 0 8) -}}
+{{- $slot = add (mul $slot 16) (get $digits $c) -}}
+{{- end -}}
+{{- $minutes := mod $slot 240 -}}
+{{- printf "%d %d * * *" (mod $minutes 60) (add 1 (div $minutes 60)) -}}
+{{- end -}}
+{{- end -}}

@@ -3,7 +3,8 @@ What the release's own pods need at once, to check the ResourceQuota against it 
 small for them makes the API server refuse pods: the Deployment then stays unavailable and
 `helm --wait` times out without a clear reason).
 
-A pod needs, for each resource, max(largest init container, sum of containers). At once may
+A pod needs, for each resource, max(largest init container, sum of containers); PostgreSQL's
+memory limit includes its memory-backed /dev/shm (odoo-tenant.postgresql.resources). At once may
 run: the web pods (+1 during a RollingUpdate), the cron pod, PostgreSQL, one backup Job pod
 (concurrencyPolicy Forbid) and the `helm test` Job pod.
 */}}
@@ -60,7 +61,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- $pods = append $pods (dict "name" "cron" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "init" $v.odoo.dbInit.resources "containers" (list $v.odoo.cron.resources)) | fromJson)) -}}
 {{- end -}}
 {{- if $v.postgresql.enabled -}}
-{{- $pods = append $pods (dict "name" "postgresql" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "containers" (list $v.postgresql.resources)) | fromJson)) -}}
+{{- $pods = append $pods (dict "name" "postgresql" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "containers" (list (include "odoo-tenant.postgresql.resources" . | fromYaml))) | fromJson)) -}}
 {{- end -}}
 {{- if $v.backup.enabled -}}
 {{- $pods = append $pods (dict "name" "backup" "count" 1 "need" (include "odoo-tenant.budget.podNeed" (dict "init" $v.backup.resources "containers" (list $v.backup.resources)) | fromJson)) -}}
@@ -129,7 +130,7 @@ Returns JSON {"requests.cpu": x, "requests.memory": x, "limits.cpu": x, "limits.
 {{- $v := .Values -}}
 {{- $containers := dict "odoo.resources" $v.odoo.resources "odoo.dbInit.resources" $v.odoo.dbInit.resources "tests.resources" $v.tests.resources -}}
 {{- if $v.odoo.cron.dedicated -}}{{- $_ := set $containers "odoo.cron.resources" $v.odoo.cron.resources -}}{{- end -}}
-{{- if $v.postgresql.enabled -}}{{- $_ := set $containers "postgresql.resources" $v.postgresql.resources -}}{{- end -}}
+{{- if $v.postgresql.enabled -}}{{- $_ := set $containers "postgresql.resources (+ sharedMemory.sizeLimit)" (include "odoo-tenant.postgresql.resources" . | fromYaml) -}}{{- end -}}
 {{- if $v.backup.enabled -}}{{- $_ := set $containers "backup.resources" $v.backup.resources -}}{{- end -}}
 {{- range $res, $max := $v.limitRange.max -}}
 {{- range $where, $resources := $containers -}}

@@ -68,6 +68,10 @@ StatefulSet's controller-revision-hash label and a CronJob's Job names must stay
 {{- include "odoo-tenant.names.component" (dict "context" . "suffix" "config") -}}
 {{- end -}}
 
+{{- define "odoo-tenant.names.odooSeries" -}}
+{{- include "odoo-tenant.names.component" (dict "context" . "suffix" "odoo-series") -}}
+{{- end -}}
+
 {{- define "odoo-tenant.names.scripts" -}}
 {{- include "odoo-tenant.names.component" (dict "context" . "suffix" "scripts") -}}
 {{- end -}}

@@ -20,3 +20,20 @@ else libc's C.UTF-8 (code-point order in glibc).
 {{- $tag := regexReplaceAll "@.*$" . "" | regexFind "[^:/]+$" -}}
 {{- printf "%s-%s" (regexFind "^[0-9]+" $tag) (regexFind "[a-z]+$" $tag) -}}
 {{- end -}}
+
+{{/*
+Resources of the PostgreSQL container: postgresql.resources with the size of its /dev/shm
+(postgresql.sharedMemory.sizeLimit, a memory-backed emptyDir) added to the memory limit, since
+tmpfs pages are charged to the container's memory cgroup: PostgreSQL keeps the limit the plan
+gives it for itself, and the ResourceQuota (odoo-tenant.budget.checkQuota) counts the sum.
+Returns YAML.
+*/}}
+{{- define "odoo-tenant.postgresql.resources" -}}
+{{- $res := deepCopy (.Values.postgresql.resources | default dict) -}}
+{{- $limit := dig "limits" "memory" "" $res -}}
+{{- if $limit -}}
+{{- $bytes := addf (include "odoo-tenant.budget.quantity" $limit | float64) (include "odoo-tenant.budget.quantity" .Values.postgresql.sharedMemory.sizeLimit | float64) -}}
+{{- $_ := set $res.limits "memory" (printf "%.0fMi" (ceil (divf $bytes 1048576.0))) -}}
+{{- end -}}
+{{- toYaml $res -}}
+{{- end -}}

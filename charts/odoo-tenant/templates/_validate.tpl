@@ -4,6 +4,10 @@ Included first by the templates whose rendering depends on them.
 */}}
 {{- define "odoo-tenant.validate.values" -}}
 {{- $v := .Values -}}
+{{- $full := include "odoo-tenant.names.fullname" . -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $full) -}}
+{{- fail (printf "the release name %q gives the object names \"%s-...\": the chart's Services need DNS-1035 labels (a lowercase letter first, then lowercase letters, digits and '-'); choose a release name starting with a letter, or set fullnameOverride" .Release.Name $full) -}}
+{{- end -}}
 {{- range $where, $map := dict "commonLabels" $v.commonLabels "odoo.podLabels" $v.odoo.podLabels -}}
 {{- range $key, $_ := $map -}}
 {{- if regexMatch "^(app\\.kubernetes\\.io/|helm\\.sh/|saasodoo\\.dev/tenant$)" $key -}}
@@ -94,5 +98,40 @@ there is nothing running to protect.
 {{- fail (printf "postgresql.image: the tenant's PostgreSQL runs %s; %s is another PostgreSQL major or Debian release (%s -> %s). Follow the chart README's \"PostgreSQL image upgrades\", then confirm with postgresql.upgradeFrom=%s" $running $new ($was | default "unknown") $next $running) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/*
+The Odoo series of the release's database: the ConfigMap "<fullname>-odoo-series" written at
+the first install (kept on uninstall with the data), else, on an upgrade of a release from
+before it, the series of the image the Odoo Deployment runs. `lookup` reads them; it returns
+nothing under `helm template` and client-side dry runs. Empty: unknown (a new database).
+*/}}
+{{- define "odoo-tenant.validate.recordedOdooSeries" -}}
+{{- $cm := lookup "v1" "ConfigMap" .Release.Namespace (include "odoo-tenant.names.odooSeries" .) -}}
+{{- if $cm -}}
+{{- dig "data" "series" "" $cm -}}
+{{- else if .Release.IsUpgrade -}}
+{{- $deploy := lookup "apps/v1" "Deployment" .Release.Namespace (include "odoo-tenant.names.odoo" .) -}}
+{{- if $deploy -}}
+{{- range $deploy.spec.template.spec.containers -}}
+{{- if eq .name "odoo" -}}{{- include "odoo-tenant.images.seriesOfRef" .image -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An image of another Odoo series than the release's database, refused: Odoo does not migrate a
+database to another major when it starts (odoo/modules/loading.py loads the installed modules as
+they are without -u; majors need Odoo's upgrade service or OpenUpgrade), so Odoo would run on a
+schema of another series and fail on signed-in pages while /web/health answers 200.
+*/}}
+{{- define "odoo-tenant.validate.odooSeries" -}}
+{{- $new := include "odoo-tenant.images.odooSeries" . -}}
+{{- $was := include "odoo-tenant.validate.recordedOdooSeries" . -}}
+{{- if and $was $new (ne $was $new) -}}
+{{- fail (printf "odoo.version/odoo.image.tag: this release's database is Odoo %s (ConfigMap %s); %s is Odoo %s. Odoo does not migrate a database to another major series when it starts. To move to %s: take a backup of the database (a zip in Odoo's format), upgrade it with Odoo's upgrade service (https://upgrade.odoo.com) or OpenUpgrade, and restore it into a new release installed with odoo.version=%s" $was (include "odoo-tenant.names.odooSeries" .) (include "odoo-tenant.images.odoo" .) $new $new $new) -}}
 {{- end -}}
 {{- end -}}
