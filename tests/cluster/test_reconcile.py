@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,9 @@ def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iter
         "test_failed_upgrade": "recf",
         "test_failed_plan": "recv",
         "test_sre": "recs",
+        "test_hand_upgrade_that_succeeded": "rech",
+        "test_hand_upgrade_that_failed": "recx",
+        "test_stuck_statefulset_pod": "recp",
     }
     name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
     tid = f"{name}-h{major}"
@@ -266,3 +270,128 @@ def test_sre_rollback_is_reported_as_unmanaged_and_kept(
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+# -- issue 22, point 13: one rule for every hand-made revision, failed or not ---------------
+
+CHART = str(ROOT / "charts" / "odoo-tenant")
+
+
+def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@hand.example"})))
+    kube.helm(
+        major,
+        "upgrade",
+        tid,
+        CHART,
+        "-n",
+        ns_name,
+        "--reuse-values",
+        "--set",
+        "odoo.config.workers=3",
+        "--wait",
+    )  # fmt: skip  (by hand)
+
+    calls = tenants.helm.calls
+    (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
+    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+    assert "revision 2 (deployed)" in result.detail and "recorded revision 1" in result.detail
+    assert tenants.helm.calls - calls <= 2  # looks only: no upgrade, no rollback
+    assert release_statuses(kube, tid) == {1: "superseded", 2: "deployed"}
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 3  # the SRE's upgrade stands
+
+    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 2
+
+
+def test_hand_upgrade_that_failed_is_reported_as_unmanaged_and_kept(
+    kube: Cluster, major: int, tenant_id: str, tmp_path: Path
+) -> None:
+    """Seen on the real node: without --force, ensure rolled back a failed revision an SRE
+    had made by hand. A failed hand revision is a hand change like any other."""
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@handx.example"})))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps(UNSCHEDULABLE))
+    hand = kube.helm(
+        major,
+        "upgrade",
+        tid,
+        CHART,
+        "-n",
+        ns_name,
+        "--reuse-values",
+        "-f",
+        str(bad),
+        "--wait",
+        "--timeout",
+        "12s",
+        check=False,
+    )  # fmt: skip  (by hand, and it fails)
+    assert hand.returncode != 0
+    assert release_statuses(kube, tid) == {1: "deployed", 2: "failed"}
+
+    calls = tenants.helm.calls
+    (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
+    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+    assert "revision 2 (failed)" in result.detail and "changed by hand" in result.detail
+    assert tenants.helm.calls - calls <= 2  # looks only: no rollback
+    assert release_statuses(kube, tid) == {1: "deployed", 2: "failed"}
+    # And again: still left alone (no rollback on a later pass either).
+    again = asyncio.run(Reconciler(tenants).ensure(tid))
+    assert again.outcome is Outcome.UNMANAGED and release_statuses(kube, tid)[2] == "failed"
+
+    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+    statuses = release_statuses(kube, tid)
+    assert statuses[max(statuses)] == "deployed"
+    assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
+    assert asyncio.run(Reconciler(tenants).ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+# -- issue 22, point 14: remediation finishes when a StatefulSet pod is stuck ---------------
+
+#: Overrides whose pods no node selects: PostgreSQL's pod of that revision stays Pending.
+NOWHERE = {"nodeSelector": {"saasodoo.dev/nowhere": "true"}}
+
+
+def test_stuck_statefulset_pod_of_the_failed_revision_is_replaced_by_the_rollback(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    """The upgrade moves the pods where no node is (as a dropped node pool did on the real
+    node): PostgreSQL's StatefulSet replaces its pod by one that stays Pending, the upgrade
+    times out. The rollback reverts the template, but the StatefulSet controller never
+    replaces a pod that is not Ready (kubernetes#67250), so a plain rollback waits until its
+    timeout. The remediation deletes that pod once the rollback's template is in place, and
+    the rollback finishes."""
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major, timeout="40s")
+    reconciler = Reconciler(tenants)
+    spec = TenantSpec.parse({"id": tid, "admin_email": "a@stuck.example"})
+    asyncio.run(tenants.create(spec))
+    bad = TenantSpec.parse({**spec.model_dump(), "overrides": NOWHERE})
+    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
+
+    result = asyncio.run(reconciler.ensure(tid))
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    statuses = release_statuses(kube, tid)
+    assert statuses[2] == "failed" and statuses[3] == "deployed", statuses
+    pods = kube.core.list_namespaced_pod(
+        ns_name, label_selector="app.kubernetes.io/component=postgresql"
+    ).items
+    assert [p.status.phase for p in pods] == ["Running"]
+    assert not (pods[0].spec.node_selector or {}).get("saasodoo.dev/nowhere")
+    assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.STALLED
