@@ -51,6 +51,7 @@ from saasodoo.core.values import (
     floor_volume_sizes,
     get_path,
     helm_merge,
+    node_pool_values,
     shrinking_claims,
     validate_against_schema,
 )
@@ -58,7 +59,7 @@ from saasodoo.core.versions import check_version_change
 from saasodoo.domains import Domains, DomainState
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.record import NamespaceRecord
-from saasodoo.settings import Settings
+from saasodoo.settings import Settings, check_node_pool
 
 log = logging.getLogger(__name__)
 
@@ -490,6 +491,33 @@ class Tenants:
         # Hosts the release no longer routes are free for others only now.
         self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev
+
+    async def move(self, tenant_id: str, *, node_pool: str, wait: bool = True) -> Tenant:
+        """Move the tenant's pods to another node pool (``KEY=VALUE``; "" for any node): the
+        explicit operation that changes its recorded placement, which a change of
+        ``SAASODOO_NODE_POOL`` never does (``core.values.CREATION_PATHS``). A ``helm
+        upgrade`` moves the pods; their volumes do not move: with node-local volumes the
+        database's pod cannot start elsewhere, the upgrade fails and ensure rolls it back
+        (move such a tenant by backup, delete, create in the new pool and import).
+        InvalidInput for a pool that is not a label KEY=VALUE."""
+        try:
+            check_node_pool(node_pool)
+        except ValueError as exc:
+            raise InvalidInput("invalid node pool", [FieldError("node_pool", str(exc))]) from None
+        ns = self.record.namespace(tenant_id)
+        spec = await self.settled(ns)
+        placement = node_pool_values(node_pool)
+        facts = {
+            **(spec.created_with or {}),
+            **{key: placement.get(key) for key in ("nodeSelector", "tolerations")},
+        }
+        moved = spec.model_copy(update={"created_with": facts})
+        suspended = self.record.suspended(ns)
+        await self.upgrade_to(
+            moved, suspended, (spec, suspended), "move",
+            f"saasodoo: move to node pool {node_pool or '(any node)'}", wait=wait,
+        )  # fmt: skip
+        return await self.get(tenant_id)
 
     def _release_quietly(self, tenant_id: str, hosts: list[str]) -> None:
         try:

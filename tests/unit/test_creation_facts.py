@@ -24,6 +24,7 @@ from saasodoo.core.values import (
     get_path,
     helm_merge,
 )
+from saasodoo.errors import InvalidInput
 from saasodoo.reconciler import Outcome, Reconciler
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -162,3 +163,24 @@ def test_compute_values_puts_the_creation_facts_over_the_platform() -> None:
     assert "storageClass" not in values["postgresql"]["persistence"]
     assert "nodeSelector" not in values and "tolerations" not in values
     assert creation_facts(values)["odoo.persistence.storageClass"] == "slow"
+
+
+def test_moving_a_tenant_to_another_node_pool_is_an_explicit_operation() -> None:
+    helm = FakeHelm(BASE)
+    kube = FakeKube(helm=helm)
+    asyncio.run(tenants_with(BASE, helm, kube).create(SPEC))
+    other = tenants_with(BASE.model_copy(update={"node_pool": "pool=b"}), helm, kube)
+    assert asyncio.run(Reconciler(other).ensure("acme")).outcome is Outcome.UNCHANGED
+    asyncio.run(other.move("acme", node_pool="pool=c"))
+    values = helm.releases[KEY][-1].values
+    assert values["nodeSelector"] == {"pool": "c"} and values["tolerations"][0]["value"] == "c"
+    assert "move to node pool pool=c" in helm.releases[KEY][-1].revision.description
+    assert asyncio.run(Reconciler(other).ensure("acme")).outcome is Outcome.UNCHANGED
+    asyncio.run(other.move("acme", node_pool=""))
+    values = helm.releases[KEY][-1].values
+    assert "nodeSelector" not in values and "tolerations" not in values
+    # The storage facts stay as they were.
+    assert values["odoo"]["persistence"]["storageClass"] == "slow"
+    with pytest.raises(InvalidInput) as exc:
+        asyncio.run(other.move("acme", node_pool="no pool"))
+    assert exc.value.fields[0].field == "node_pool"
