@@ -20,7 +20,7 @@ from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
 from saasodoo.fleet import Fleet
-from saasodoo.reconciler import Outcome, Reconciler
+from saasodoo.reconciler import EnsureResult, Outcome, Reconciler
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster
@@ -116,6 +116,23 @@ def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: i
         proc.wait()
 
 
+def rolled_back_after(
+    tenants: Tenants, tid: str, email: str, bad: dict[str, object]
+) -> tuple[TenantSpec, EnsureResult]:
+    """Create the tenant, record a spec changed by ``bad`` (as the API records it) whose
+    upgrade fails, run ensure, check that it rolled back: (the good spec, ensure's result)."""
+    spec = TenantSpec.parse({"id": tid, "admin_email": email, "plan": "starter"})
+    asyncio.run(tenants.create(spec))
+    failing = TenantSpec.parse({**spec.model_dump(), **bad})
+    tenants.kube.patch_namespace(
+        f"tenant-{tid}", annotations={SPEC_ANNOTATION: failing.model_dump_json()}
+    )
+    result = asyncio.run(Reconciler(tenants).ensure(tid))
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    return spec, result
+
+
 def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
     tid = tenant_id
     spec = f"TenantSpec.parse({{'id': {tid!r}, 'admin_email': 'a@crash.example'}})"
@@ -178,15 +195,9 @@ def test_failed_upgrade_is_rolled_back_and_stalled(
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
     reconciler = Reconciler(tenants)
-    spec = TenantSpec.parse({"id": tid, "admin_email": "a@fail.example"})
-    asyncio.run(tenants.create(spec))
-    # The desired spec changes (as the API records it) to values that cannot become ready.
-    bad = TenantSpec.parse({**spec.model_dump(), "overrides": UNSCHEDULABLE})
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
-
-    result = asyncio.run(reconciler.ensure(tid))
-    assert result.outcome is Outcome.ROLLED_BACK, result
-    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    # The desired spec changes to values that cannot become ready.
+    bad = {"overrides": UNSCHEDULABLE}
+    spec, result = rolled_back_after(tenants, tid, "a@fail.example", bad)
     assert "upgrade:" in result.detail  # the helm error is reported
     history = asyncio.run(tenants.history(tid))
     assert [(r.revision, r.status) for r in history][:2] == [(1, "superseded"), (2, "failed")]
@@ -215,14 +226,8 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
     reconciler = Reconciler(tenants)
-    spec = TenantSpec.parse({"id": tid, "admin_email": "a@grow.example", "plan": "starter"})
-    asyncio.run(tenants.create(spec))
-    bad = TenantSpec.parse({**spec.model_dump(), "plan": "standard", "overrides": UNSCHEDULABLE})
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
-
-    result = asyncio.run(reconciler.ensure(tid))
-    assert result.outcome is Outcome.ROLLED_BACK, result
-    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    bad = {"plan": "standard", "overrides": UNSCHEDULABLE}
+    spec, _ = rolled_back_after(tenants, tid, "a@grow.example", bad)
     sizes = {
         p.metadata.name: p.spec.resources.requests["storage"]
         for p in kube.core.list_namespaced_persistent_volume_claim(ns_name).items
@@ -277,6 +282,28 @@ def test_sre_rollback_is_reported_as_unmanaged_and_kept(
 CHART = str(ROOT / "charts" / "odoo-tenant")
 
 
+def hand_upgrade(
+    kube: Cluster, major: int, tid: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """An SRE's ``helm upgrade --reuse-values ... --wait`` of the tenant's release."""
+    namespace = f"tenant-{tid}"
+    upgrade = ["upgrade", tid, CHART, "-n", namespace, "--reuse-values", "--wait", *args]
+    return kube.helm(major, *upgrade, check=False)
+
+
+def hand_revision_left_alone(tenants: Tenants, kube: Cluster, tid: str, status: str) -> None:
+    """fleet ensure, twice: revision 2, made by hand with ``status``, is reported unmanaged
+    and left as it is (helm looks only: no upgrade, no rollback)."""
+    for _ in range(2):
+        calls = tenants.helm.calls
+        (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
+        assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+        assert f"revision 2 ({status})" in result.detail and "changed by hand" in result.detail
+        assert tenants.helm.calls - calls <= 2
+        first = "superseded" if status == "deployed" else "deployed"
+        assert release_statuses(kube, tid) == {1: first, 2: status}
+
+
 def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
     kube: Cluster, major: int, tenant_id: str
 ) -> None:
@@ -284,25 +311,9 @@ def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major)
     asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@hand.example"})))
-    kube.helm(
-        major,
-        "upgrade",
-        tid,
-        CHART,
-        "-n",
-        ns_name,
-        "--reuse-values",
-        "--set",
-        "odoo.config.workers=3",
-        "--wait",
-    )  # fmt: skip  (by hand)
+    assert hand_upgrade(kube, major, tid, "--set", "odoo.config.workers=3").returncode == 0
 
-    calls = tenants.helm.calls
-    (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
-    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
-    assert "revision 2 (deployed)" in result.detail and "recorded revision 1" in result.detail
-    assert tenants.helm.calls - calls <= 2  # looks only: no upgrade, no rollback
-    assert release_statuses(kube, tid) == {1: "superseded", 2: "deployed"}
+    hand_revision_left_alone(tenants, kube, tid, "deployed")
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3  # the SRE's upgrade stands
 
@@ -318,38 +329,13 @@ def test_hand_upgrade_that_failed_is_reported_as_unmanaged_and_kept(
     """Seen on the real node: without --force, ensure rolled back a failed revision an SRE
     had made by hand. A failed hand revision is a hand change like any other."""
     tid = tenant_id
-    ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major)
     asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@handx.example"})))
     bad = tmp_path / "bad.yaml"
     bad.write_text(json.dumps(UNSCHEDULABLE))
-    hand = kube.helm(
-        major,
-        "upgrade",
-        tid,
-        CHART,
-        "-n",
-        ns_name,
-        "--reuse-values",
-        "-f",
-        str(bad),
-        "--wait",
-        "--timeout",
-        "12s",
-        check=False,
-    )  # fmt: skip  (by hand, and it fails)
-    assert hand.returncode != 0
-    assert release_statuses(kube, tid) == {1: "deployed", 2: "failed"}
+    assert hand_upgrade(kube, major, tid, "-f", str(bad), "--timeout", "12s").returncode != 0
 
-    calls = tenants.helm.calls
-    (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
-    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
-    assert "revision 2 (failed)" in result.detail and "changed by hand" in result.detail
-    assert tenants.helm.calls - calls <= 2  # looks only: no rollback
-    assert release_statuses(kube, tid) == {1: "deployed", 2: "failed"}
-    # And again: still left alone (no rollback on a later pass either).
-    again = asyncio.run(Reconciler(tenants).ensure(tid))
-    assert again.outcome is Outcome.UNMANAGED and release_statuses(kube, tid)[2] == "failed"
+    hand_revision_left_alone(tenants, kube, tid, "failed")
 
     forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
     assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
@@ -378,14 +364,7 @@ def test_stuck_statefulset_pod_of_the_failed_revision_is_replaced_by_the_rollbac
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="40s")
     reconciler = Reconciler(tenants)
-    spec = TenantSpec.parse({"id": tid, "admin_email": "a@stuck.example"})
-    asyncio.run(tenants.create(spec))
-    bad = TenantSpec.parse({**spec.model_dump(), "overrides": NOWHERE})
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
-
-    result = asyncio.run(reconciler.ensure(tid))
-    assert result.outcome is Outcome.ROLLED_BACK, result
-    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    rolled_back_after(tenants, tid, "a@stuck.example", {"overrides": NOWHERE})
     statuses = release_statuses(kube, tid)
     assert statuses[2] == "failed" and statuses[3] == "deployed", statuses
     pods = kube.core.list_namespaced_pod(
