@@ -47,7 +47,7 @@ from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME, TenantValues, get_path
 from saasodoo.domains import HostTaken
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
-from saasodoo.tenants import Tenants
+from saasodoo.tenants import Tenants, revision_spec
 
 log = logging.getLogger(__name__)
 
@@ -255,9 +255,7 @@ async def adopt(r: Reconciler, tenant: ObservedTenant) -> None:
     assert rel is not None and obs.lock is not None
     values = await r.helm.get_values(spec.release, spec.namespace, rel.revision)
     recorded = get_path(values, "tenant.spec")
-    applied_spec = (
-        r.tenants.same_creation(TenantSpec.model_validate(recorded), spec) if recorded else spec
-    )
+    applied_spec = revision_spec(recorded, values) if isinstance(recorded, dict) else spec
     suspended = get_path(values, "odoo.replicas") == 0
     r.record.write(applied_spec, suspended, applied=Applied(obs.lock.digest, rel.revision))
 

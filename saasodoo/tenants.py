@@ -218,13 +218,6 @@ class Tenants:
         except NotFound:
             return []
 
-    def same_creation(self, spec: TenantSpec, current: TenantSpec) -> TenantSpec:
-        """``spec`` (e.g. read from an older revision's values, which do not repeat them)
-        with ``current``'s creation facts: they are the tenant's, whatever the revision."""
-        if spec.created_with is not None or current.created_with is None:
-            return spec
-        return spec.model_copy(update={"created_with": current.created_with})
-
     async def get(self, tenant_id: str) -> Tenant:
         ns = self.record.namespace(tenant_id)
         spec = self.record.spec(ns)
@@ -549,7 +542,7 @@ class Tenants:
         target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         recorded = get_path(target_values, "tenant.spec")
         restored = (
-            self.same_creation(TenantSpec.model_validate(recorded), spec)
+            revision_spec(recorded, target_values)
             if isinstance(recorded, dict) and recorded
             else None
         )
@@ -736,6 +729,14 @@ class Tenants:
             if node and tenant:
                 nodes.setdefault(node, set()).add(tenant)
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
+
+
+def revision_spec(recorded: dict[str, Any], values: dict[str, Any]) -> TenantSpec:
+    """The spec a revision recorded in its values (``tenant.spec``), with the creation facts
+    its values deploy (``core.values.creation_facts``; the values' spec does not repeat
+    them): what the tenant is once that revision is back."""
+    spec = TenantSpec.model_validate(recorded)
+    return spec.model_copy(update={"created_with": creation_facts(values)})
 
 
 def count_phases(tenants: list[Tenant]) -> Counter[Phase]:
