@@ -184,3 +184,18 @@ def test_moving_a_tenant_to_another_node_pool_is_an_explicit_operation() -> None
     with pytest.raises(InvalidInput) as exc:
         asyncio.run(other.move("acme", node_pool="no pool"))
     assert exc.value.fields[0].field == "node_pool"
+
+
+def test_a_rollback_across_a_move_records_the_placement_it_deploys() -> None:
+    helm = FakeHelm(BASE)
+    kube = FakeKube(helm=helm)
+    tenants = tenants_with(BASE, helm, kube)
+    asyncio.run(tenants.create(SPEC))
+    asyncio.run(tenants.move("acme", node_pool="pool=c"))
+    asyncio.run(tenants.rollback("acme", 1))
+    assert helm.releases[KEY][-1].values["nodeSelector"] == {"pool": "a"}
+    recorded = json.loads(kube.namespaces[NS].annotations[SPEC_ANNOTATION])["created_with"]
+    assert recorded["nodeSelector"] == {"pool": "a"}
+    commands = list(helm.commands)
+    assert asyncio.run(Reconciler(tenants).ensure("acme")).outcome is Outcome.UNCHANGED
+    assert helm.commands == commands
