@@ -44,7 +44,7 @@ class OperationLock:
     def ended(self) -> str:
         """Why the lock no longer holds, for a reason: its expiry or its holder's end."""
         if self.alive is False:
-            return f"its process {self.holder} is gone"
+            return f"ended (its process {self.holder} is gone)"
         return f"expired at {self.expires.isoformat(timespec='seconds')}"
 
 
@@ -181,7 +181,10 @@ def classify(obs: Observation, now: datetime) -> TenantStatus:
     if rel.status.startswith("pending-"):
         stuck = pending_stuck(obs, now)
         if stuck:
-            return status(Phase.DEGRADED, f"locked ({stuck}); saasodoo fleet ensure recovers it")
+            return status(
+                Phase.DEGRADED,
+                f"locked ({stuck}); saasodoo fleet ensure recovers it (--force if helm ran by hand)",
+            )
     if rel.status == "pending-install":
         return status(Phase.CREATING, "helm install in progress")
     if rel.status in ("pending-upgrade", "pending-rollback"):

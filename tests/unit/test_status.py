@@ -96,7 +96,7 @@ def lock(alive: bool | None, expires: datetime) -> OperationLock:
         (
             rel("pending-upgrade", updated=NOW),
             lock(False, NOW + TIMEOUT),
-            "locked (operation 'rollback to 3' its process other:1 is gone)",
+            "locked (operation 'rollback to 3' ended (its process other:1 is gone))",
         ),
         (
             rel("pending-rollback", updated=OLD),
