@@ -183,7 +183,8 @@ def classify(obs: Observation, now: datetime) -> TenantStatus:
         if stuck:
             return status(
                 Phase.DEGRADED,
-                f"locked ({stuck}); saasodoo fleet ensure recovers it (--force if helm ran by hand)",
+                f"locked ({stuck}); saasodoo fleet ensure recovers it "
+                "(--force if helm ran by hand)",
             )
     if rel.status == "pending-install":
         return status(Phase.CREATING, "helm install in progress")
