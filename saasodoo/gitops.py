@@ -36,7 +36,7 @@ async def export(
     chart, values), so Flux can take over from saasodoo.
     """
     ns = tenants.record.namespace(tenant_id)
-    spec = tenants.record.spec(ns)
+    spec = await tenants.settled(ns)
     values, digest = await tenants.desired(spec, suspended=tenants.record.suspended(ns))
     chart_version = await tenants.helm.digest_chart_version()
     header = (

@@ -40,15 +40,14 @@ from saasodoo.core.reconcile import (
     State,
     determine_state,
     next_action,
-    parse_duration,
 )
-from saasodoo.core.record import LOCK_MARGIN
+from saasodoo.core.record import stale_after as stale_after_of
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME, TenantValues, get_path
 from saasodoo.domains import HostTaken
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
-from saasodoo.tenants import Tenants
+from saasodoo.tenants import Tenants, revision_spec
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +113,7 @@ class Reconciler:
     def __init__(self, tenants: Tenants, *, stale_after: timedelta | None = None) -> None:
         self.tenants = tenants
         self.record = tenants.record
-        self.stale_after = stale_after or (
-            parse_duration(tenants.settings.helm_timeout) + LOCK_MARGIN
-        )
+        self.stale_after = stale_after or stale_after_of(tenants.settings.helm_timeout)
 
     @property
     def helm(self) -> Helm:
@@ -128,7 +125,7 @@ class Reconciler:
         self, ns: Namespace, release: ReleaseInfo | None, last_good: int | None = None
     ) -> ObservedTenant:
         """The tenant of namespace ``ns`` with ``release`` (its head, as listed or read)."""
-        spec = self.record.spec(ns)
+        spec = await self.tenants.settled(ns)
         suspended = self.record.suspended(ns)
         values, digest = await self.tenants.desired(spec, suspended=suspended)
         obs = ReconcileObservation(
@@ -139,6 +136,7 @@ class Reconciler:
             applied=self.record.applied(ns),
             failed_digest=self.record.failed_digest(ns),
             lock=self.record.lock(ns),
+            unfinished=self.record.unfinished(ns),
             last_good_revision=last_good,
         )
         return ObservedTenant(ns, spec, suspended, values, obs)
@@ -257,7 +255,7 @@ async def adopt(r: Reconciler, tenant: ObservedTenant) -> None:
     assert rel is not None and obs.lock is not None
     values = await r.helm.get_values(spec.release, spec.namespace, rel.revision)
     recorded = get_path(values, "tenant.spec")
-    applied_spec = TenantSpec.model_validate(recorded) if recorded else spec
+    applied_spec = revision_spec(recorded, values) if isinstance(recorded, dict) else spec
     suspended = get_path(values, "odoo.replicas") == 0
     r.record.write(applied_spec, suspended, applied=Applied(obs.lock.digest, rel.revision))
 
@@ -300,7 +298,7 @@ async def _apply(r: Reconciler, tenant: ObservedTenant, action: Action) -> None:
             labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
         )
     digest = tenant.observation.desired_digest
-    async with r.record.locked(spec.namespace, f"ensure {action.value}", digest):
+    async with r.record.locked(spec, f"ensure {action.value}", digest):
         if action is Action.UPGRADE:
             kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
         rev = await r.helm.install_or_upgrade(
@@ -322,7 +320,7 @@ async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
     assert rel is not None and obs.last_good_revision is not None
     good = obs.last_good_revision
     digest = await r.digest_of(tenant, good)
-    async with r.record.locked(spec.namespace, f"rollback to {good}", digest):
+    async with r.record.locked(spec, f"rollback to {good}", digest):
         # Volume-safe: a failed plan upgrade may have grown volumes already.
         await r.tenants.rollback_keeping_volumes(spec, good, wait=True)
     head = await r.helm.status(spec.release, spec.namespace)
@@ -370,6 +368,23 @@ def _report(
             "left as it is, ensure --force reconciles it to the spec"
         )
         return EnsureResult(tid, Outcome.UNMANAGED, detail, steps, revision)
+    if state is State.UNMANAGED_LOCKED:
+        detail = (
+            f"release at revision {revision} ({rel.status if rel else '?'}) since "
+            f"{rel.updated.isoformat(timespec='seconds') if rel and rel.updated else '?'}, "
+            "left pending by a helm operation saasodoo did not run; left as it is, "
+            "ensure --force marks it failed and reconciles the tenant to the spec"
+        )
+        return EnsureResult(tid, Outcome.UNMANAGED, detail, steps, revision)
+    if state is State.ROLLBACK_FAILED:
+        why = rel.description.strip() if rel else ""
+        detail = (
+            f"saasodoo's {obs.unfinished.operation if obs.unfinished else 'rollback'} failed "
+            f"(revision {revision}{': ' + why if why else ''}); not retried: see "
+            "`saasodoo tenant status` and the tenant's pods, ensure --force tries the "
+            "rollback again"
+        )
+        return EnsureResult(tid, Outcome.STALLED, detail, steps, revision)
     if state is State.STALLED:
         detail = (
             "the spec's values failed to deploy before and were rolled back; not retried "

@@ -14,7 +14,7 @@ from typing import Literal
 
 from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core import record as codec
-from saasodoo.core.reconcile import Applied, OperationLock, parse_duration
+from saasodoo.core.reconcile import Applied, OperationLock, Unfinished, parse_duration
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
@@ -67,6 +67,10 @@ class NamespaceRecord:
         return codec.failed_digest_of(ns.annotations)
 
     @staticmethod
+    def unfinished(ns: Namespace) -> Unfinished | None:
+        return codec.unfinished_of(ns.annotations)
+
+    @staticmethod
     def lock(ns: Namespace) -> OperationLock | None:
         """The operation lock, with whether its holder still runs (``holder_alive``)."""
         return codec.lock_of(ns.annotations, holder_alive)
@@ -101,6 +105,12 @@ class NamespaceRecord:
         )
         self.kube.patch_namespace(spec.namespace, labels=labels, annotations=annotations)
 
+    def write_spec(self, spec: TenantSpec) -> None:
+        """Record ``spec`` alone (suspension, outcome and lock left as they are)."""
+        self.kube.patch_namespace(
+            spec.namespace, annotations={codec.SPEC_ANNOTATION: spec.model_dump_json()}
+        )
+
     def write_outcome(self, namespace: str, applied: Applied, failed_digest: str | None) -> None:
         """Record what an operation applied (the spec left as it is); releases the lock."""
         self.kube.patch_namespace(
@@ -119,12 +129,38 @@ class NamespaceRecord:
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not release the operation lock on %s", namespace)
 
+    def head_revision(self, spec: TenantSpec) -> int:
+        """The newest revision of the tenant's release (0: none), from Helm's storage
+        Secrets (one request): taken before a helm call, so a failure can tell whether
+        that call left a revision."""
+        head = self.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+        return head.revision if head else 0
+
+    def failed(self, spec: TenantSpec, operation: str, digest: str, base: int) -> None:
+        """Release the lock of an operation whose helm call failed, recording the revision
+        it left failed or pending (newer than ``base``, the head before the call) as
+        saasodoo's (``saasodoo.dev/unfinished``): ensure remediates that one and leaves any
+        other failed or pending revision, a hand change, alone. On an error path: a
+        failure to record is logged, since the original error matters more."""
+        try:
+            heads = self.kube.list_release_heads(spec.namespace)
+            head = heads.get((spec.namespace, spec.release))
+            left = None
+            if head is not None and head.revision > base and head.status != "deployed":
+                left = Unfinished(head.revision, operation, digest)
+            self.kube.patch_namespace(spec.namespace, annotations=codec.failure_patch(left))
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.warning("could not record the failed %s on %s", operation, spec.namespace)
+            self.unlock_quietly(spec.namespace)
+
     @asynccontextmanager
-    async def locked(self, namespace: str, operation: str, digest: str) -> AsyncIterator[None]:
-        """Hold the operation lock around a helm call; an error (not a crash) releases it.
-        Success leaves it held: the caller's ``write(applied=...)`` releases it."""
+    async def locked(self, spec: TenantSpec, operation: str, digest: str) -> AsyncIterator[None]:
+        """Hold the operation lock around a helm call; an error (not a crash) releases it,
+        recording the revision the call left (``failed``). Success leaves it held: the
+        caller's ``write(applied=...)`` releases it."""
+        base = self.head_revision(spec)
         self.kube.patch_namespace(
-            namespace,
+            spec.namespace,
             annotations={
                 codec.OPERATION_ANNOTATION: codec.encode_lock(self.lock_for(operation, digest))
             },
@@ -132,7 +168,7 @@ class NamespaceRecord:
         try:
             yield
         except BaseException:
-            self.unlock_quietly(namespace)
+            self.failed(spec, operation, digest, base)
             raise
 
 

@@ -20,6 +20,18 @@ _NODE_POOL = re.compile(
     r"=(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
 )
 
+
+def check_node_pool(value: str) -> str:
+    """A node pool ``KEY=VALUE`` (a label key and value) or "" (any node); ValueError
+    naming the rule otherwise."""
+    if value and not _NODE_POOL.fullmatch(value):
+        raise ValueError(
+            "must be KEY=VALUE with a label key ([prefix/]name) and a label value, "
+            "e.g. saasodoo.dev/real-node=true"
+        )
+    return value
+
+
 #: The repository checkout this package runs from (chart and plans live there).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,12 +117,7 @@ class Settings(BaseSettings):
     @field_validator("node_pool")
     @classmethod
     def _node_pool_is_label(cls, value: str) -> str:
-        if value and not _NODE_POOL.fullmatch(value):
-            raise ValueError(
-                "must be KEY=VALUE with a label key ([prefix/]name) and a label value, "
-                "e.g. saasodoo.dev/real-node=true"
-            )
-        return value
+        return check_node_pool(value)
 
     @field_validator("kubeconfig", "dns_nameserver", mode="before")
     @classmethod

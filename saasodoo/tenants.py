@@ -13,19 +13,20 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from saasodoo.adapters.catalog import load_catalog
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
-from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.backups.finals import FinalBackup, KeptFinals
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
 from saasodoo.core.reconcile import Applied
-from saasodoo.core.record import new_tenant_annotations
+from saasodoo.core.record import new_tenant_annotations, stale_after
 from saasodoo.core.spec import (
     COMPONENT_LABEL,
     MANAGED_BY,
@@ -35,16 +36,25 @@ from saasodoo.core.spec import (
     TenantSpec,
     check_new_tenant_id,
 )
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, TenantStatus, classify
+from saasodoo.core.status import (
+    Observation,
+    Phase,
+    ReleaseInfo,
+    TenantStatus,
+    classify,
+    stuck_pods,
+)
 from saasodoo.core.values import (
     ADMIN_SECRET_KEY,
     ADMIN_SECRET_NAME,
     Platform,
     TenantValues,
     compute_values,
+    creation_facts,
     floor_volume_sizes,
     get_path,
     helm_merge,
+    node_pool_values,
     shrinking_claims,
     validate_against_schema,
 )
@@ -54,9 +64,17 @@ from saasodoo.core.versions import (
     postgresql_image,
 )
 from saasodoo.domains import Domains, DomainState
-from saasodoo.errors import Conflict, FieldError, HelmFailure, InvalidInput, NotFound, NotReady
+from saasodoo.errors import (
+    Conflict,
+    FieldError,
+    HelmFailure,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    SaasodooError,
+)
 from saasodoo.record import NamespaceRecord
-from saasodoo.settings import Settings
+from saasodoo.settings import Settings, check_node_pool
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +82,8 @@ POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
 }
+#: How often a waiting rollback looks for pods the StatefulSet controller leaves stuck.
+STUCK_POD_POLL_SECONDS = 2.0
 #: What suspension changes in the values: no Odoo pod (web and cron); data kept.
 SUSPEND_VALUES: dict[str, Any] = {"odoo": {"replicas": 0}}
 
@@ -176,6 +196,12 @@ class Tenants:
         """Platform-wide claims of custom domains and their proof (``saasodoo.domains``)."""
         return Domains(self.settings, lambda: self.kube)
 
+    @property
+    def stale_after(self) -> timedelta:
+        """How long an operation may run: the helm timeout plus the lock's margin. A pending
+        release older than that, with no live lock, is locked, not in progress."""
+        return stale_after(self.settings.helm_timeout)
+
     # -- pure helpers ---------------------------------------------------------------
 
     def values_for(self, spec: TenantSpec, *, suspended: bool = False) -> TenantValues:
@@ -194,12 +220,45 @@ class Tenants:
         values = self.values_for(spec, suspended=suspended)
         return values, values.digest(await self.helm.digest_chart_version())
 
+    async def settled(self, ns: Namespace) -> TenantSpec:
+        """The spec recorded on ``ns`` with what the tenant was created with
+        (``TenantSpec.created_with``, see ``core.values.CREATION_PATHS``). A tenant created
+        before saasodoo recorded that gets it once, from the values of the revision saasodoo
+        last applied (else the newest deployed one: one or two helm calls), recorded on its
+        namespace: a later change of the platform's settings leaves it as it is. A tenant
+        without a deployed revision takes the platform's settings of now."""
+        spec = self.record.spec(ns)
+        if spec.created_with is not None:
+            return spec
+        applied = self.record.applied(ns)
+        revision = applied.revision if applied else None
+        if revision is None:
+            good = [r.revision for r in await self._history_or_none(spec) if r.status in
+                    ("deployed", "superseded")]  # fmt: skip
+            revision = max(good) if good else None
+        if revision is None:
+            values = self.values_for(spec).values
+        else:
+            values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        spec = spec.model_copy(update={"created_with": creation_facts(values)})
+        self.record.write_spec(spec)
+        log.info("tenant %s: recorded what it was created with (revision %s)", spec.id, revision)
+        return spec
+
+    async def _history_or_none(self, spec: TenantSpec) -> list[Revision]:
+        try:
+            return await self.helm.history(spec.release, spec.namespace)
+        except NotFound:
+            return []
+
     async def get(self, tenant_id: str) -> Tenant:
         ns = self.record.namespace(tenant_id)
         spec = self.record.spec(ns)
         release = await self.helm.status(spec.release, spec.namespace)
         workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
-        obs = Observation(tenant_id, ns.phase, release, tuple(workloads))
+        obs = Observation(
+            tenant_id, ns.phase, release, tuple(workloads), self.record.lock(ns), self.stale_after
+        )
         return Tenant(
             spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), self.record.owner(ns)
         )
@@ -229,6 +288,8 @@ class Tenants:
                 ns.phase,
                 heads.get((spec.namespace, spec.release)),
                 tuple(workloads.get(spec.id, [])),
+                self.record.lock(ns),
+                self.stale_after,
             )
             tenants.append(
                 Tenant(spec, classify(obs, now), self.url_for(spec.id), self.record.owner(ns))
@@ -279,9 +340,10 @@ class Tenants:
         unverified) and its values."""
         check_new_tenant_id(spec.id)  # Services' names: a letter first
         self.domains.check_rules(spec)  # the platform's own names: no cluster call
-        if spec.verified_domains:
-            spec = spec.model_copy(update={"verified_domains": ()})
+        # Its domains start unverified; what it is created with comes from the platform now.
+        spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         values = await self.check_change(spec)
+        spec = spec.model_copy(update={"created_with": creation_facts(values.values)})
         if self.kube.read_namespace(spec.namespace) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
         self.domains.check(spec)  # another tenant's host (the claim still decides a race)
@@ -305,7 +367,7 @@ class Tenants:
             overrides=overrides,
         )  # fmt: skip
         ns = self.record.namespace(tenant_id)
-        current = self.record.spec(ns)
+        current = await self.settled(ns)
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         await self.check_change(spec, current)  # no other Odoo series, no schema errors
         self.domains.check(spec)
@@ -358,8 +420,9 @@ class Tenants:
             self.kube.wait_namespace_gone(spec.namespace, timeout=120)
             raise
         except BaseException:
-            # A failure (not a crash) releases the lock: ensure may then act at once.
-            self.record.unlock_quietly(spec.namespace)
+            # A failure (not a crash) releases the lock, recording the revision it left as
+            # saasodoo's: ensure may then act at once.
+            self.record.failed(spec, "create", digest, 0)
             raise
         self.record.write(spec, False, applied=Applied(digest, rev.revision))
         # The install just told us the release's state: no `helm status` round trip.
@@ -407,7 +470,7 @@ class Tenants:
 
     async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
         ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
+        spec = await self.settled(ns)
         operation = "suspend" if suspended else "resume"
         await self.upgrade_to(
             spec, suspended, (spec, self.record.suspended(ns)), operation, f"saasodoo: {operation}",
@@ -433,6 +496,7 @@ class Tenants:
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
         claimed = self.domains.claim(spec.id, spec.custom_domains)  # HostTaken: nothing done
+        base = self.record.head_revision(spec)
         self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
@@ -446,9 +510,10 @@ class Tenants:
             )
         except BaseException:
             try:
-                self.record.write(*previous, lock=None)
+                self.record.write(*previous)
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("could not restore the previous spec of %s", spec.namespace)
+            self.record.failed(spec, operation, digest, base)
             self._release_quietly(spec.id, claimed)
             raise
         self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
@@ -484,6 +549,33 @@ class Tenants:
             log.warning("could not read the test pod's log in %s", spec.namespace)
         return ""
 
+    async def move(self, tenant_id: str, *, node_pool: str, wait: bool = True) -> Tenant:
+        """Move the tenant's pods to another node pool (``KEY=VALUE``; "" for any node): the
+        explicit operation that changes its recorded placement, which a change of
+        ``SAASODOO_NODE_POOL`` never does (``core.values.CREATION_PATHS``). A ``helm
+        upgrade`` moves the pods; their volumes do not move: with node-local volumes the
+        database's pod cannot start elsewhere, the upgrade fails and ensure rolls it back
+        (move such a tenant by backup, delete, create in the new pool and import).
+        InvalidInput for a pool that is not a label KEY=VALUE."""
+        try:
+            check_node_pool(node_pool)
+        except ValueError as exc:
+            raise InvalidInput("invalid node pool", [FieldError("node_pool", str(exc))]) from None
+        ns = self.record.namespace(tenant_id)
+        spec = await self.settled(ns)
+        placement = node_pool_values(node_pool)
+        facts = {
+            **(spec.created_with or {}),
+            **{key: placement.get(key) for key in ("nodeSelector", "tolerations")},
+        }
+        moved = spec.model_copy(update={"created_with": facts})
+        suspended = self.record.suspended(ns)
+        await self.upgrade_to(
+            moved, suspended, (spec, suspended), "move",
+            f"saasodoo: move to node pool {node_pool or '(any node)'}", wait=wait,
+        )  # fmt: skip
+        return await self.get(tenant_id)
+
     def _release_quietly(self, tenant_id: str, hosts: list[str]) -> None:
         try:
             self.domains.release(tenant_id, hosts)
@@ -499,7 +591,7 @@ class Tenants:
         recorded. A revision of another Odoo series is refused (core.versions), naming
         ``revision``."""
         ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
+        spec = await self.settled(ns)
         history = await self.helm.history(spec.release, spec.namespace)
         known = [r.revision for r in history]
         if revision is None:
@@ -514,7 +606,9 @@ class Tenants:
         target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         recorded = get_path(target_values, "tenant.spec")
         restored = (
-            TenantSpec.model_validate(recorded) if isinstance(recorded, dict) and recorded else None
+            revision_spec(recorded, target_values)
+            if isinstance(recorded, dict) and recorded
+            else None
         )
         if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
@@ -553,7 +647,7 @@ class Tenants:
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).
         digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
-        async with self.record.locked(spec.namespace, f"rollback to {revision}", digest):
+        async with self.record.locked(spec, f"rollback to {revision}", digest):
             await self.rollback_keeping_volumes(spec, revision, target_values, wait=wait)
         head = await self.helm.status(spec.release, spec.namespace)
         if restored is not None and head is not None:
@@ -595,20 +689,53 @@ class Tenants:
         current_claims = self.kube.claim_sizes(spec.namespace)
         shrinking = shrinking_claims(target_claims, current_claims)
         self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
+        call: Awaitable[Any]
         if not shrinking:
-            await self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+            call = self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
+        else:
+            values = floor_volume_sizes(target_values, target_claims, current_claims)
+            call = self.helm.install_or_upgrade(
+                spec.release,
+                spec.namespace,
+                values,
+                description=(
+                    f"saasodoo: rollback to {revision} (its values; volumes kept at their "
+                    f"current size: {', '.join(shrinking)})"
+                ),
+                wait=wait,
+            )
+        if not wait:
+            await call
             return
-        values = floor_volume_sizes(target_values, target_claims, current_claims)
-        await self.helm.install_or_upgrade(
-            spec.release,
-            spec.namespace,
-            values,
-            description=(
-                f"saasodoo: rollback to {revision} (its values; volumes kept at their "
-                f"current size: {', '.join(shrinking)})"
-            ),
-            wait=wait,
-        )
+        await self._replacing_stuck_pods(spec.namespace, call)
+
+    async def _replacing_stuck_pods(self, namespace: str, call: Awaitable[Any]) -> list[str]:
+        """Await ``call`` (a rollback waiting for its workloads) while replacing the pods of
+        the failed revision that the StatefulSet controller never replaces by itself
+        (``core.status.stuck_pods``, kubernetes/kubernetes#67250): once the rollback's
+        template is applied, such a pod is deleted and the controller makes it anew from the
+        template, as the rollback intends. Returns the pods deleted (each one logged)."""
+        deleted: list[str] = []
+        task = asyncio.ensure_future(call)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=STUCK_POD_POLL_SECONDS)
+            if done:
+                await task  # helm's error, if any
+                return deleted
+            try:
+                sets = await asyncio.to_thread(self.kube.statefulset_pods, namespace)
+                for name in stuck_pods(sets):
+                    if name not in deleted:
+                        await asyncio.to_thread(self.kube.delete_pod, namespace, name)
+                        deleted.append(name)
+                        log.warning(
+                            "%s: deleted pod %s of the failed revision: the StatefulSet "
+                            "controller does not replace it (kubernetes#67250)",
+                            namespace,
+                            name,
+                        )
+            except SaasodooError as exc:  # the rollback goes on; helm's wait decides
+                log.warning("%s: could not look for stuck pods: %s", namespace, exc.message)
 
     async def delete(
         self,
@@ -680,7 +807,7 @@ class Tenants:
         except ValueError as exc:
             raise InvalidInput("invalid domain", [FieldError("domain", str(exc))]) from None
         ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
+        spec = await self.settled(ns)
         self.domains.prove(spec, host)
         if host in spec.verified_domains:
             return await self.get(tenant_id)
@@ -705,6 +832,14 @@ class Tenants:
             if node and tenant:
                 nodes.setdefault(node, set()).add(tenant)
         return {node: sorted(tenants) for node, tenants in sorted(nodes.items())}
+
+
+def revision_spec(recorded: dict[str, Any], values: dict[str, Any]) -> TenantSpec:
+    """The spec a revision recorded in its values (``tenant.spec``), with the creation facts
+    its values deploy (``core.values.creation_facts``; the values' spec does not repeat
+    them): what the tenant is once that revision is back."""
+    spec = TenantSpec.model_validate(recorded)
+    return spec.model_copy(update={"created_with": creation_facts(values)})
 
 
 def count_phases(tenants: list[Tenant]) -> Counter[Phase]:

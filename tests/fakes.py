@@ -18,7 +18,7 @@ from typing import Any
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
-from saasodoo.core.status import ReleaseInfo, Workload
+from saasodoo.core.status import ReleaseInfo, StatefulSetPods, Workload
 from saasodoo.errors import Conflict, SaasodooError
 from saasodoo.settings import Settings
 
@@ -45,6 +45,9 @@ class FakeKube(Kube):
 
     def list_pods(self, namespace: str, selector: str) -> list[Pod]:
         return []
+
+    #: StatefulSets with their pods, by namespace (``statefulset_pods``).
+    stateful_sets: dict[str, list[StatefulSetPods]] = field(default_factory=dict)
 
     def read_namespace(self, name: str) -> Namespace | None:
         return self.namespaces.get(name)
@@ -158,6 +161,13 @@ class FakeKube(Kube):
     def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
         self.calls.append(f"retain volumes {namespace}")
         return []
+
+    def statefulset_pods(self, namespace: str) -> list[StatefulSetPods]:
+        return list(self.stateful_sets.get(namespace, []))
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        self.calls.append(f"delete pod {namespace}/{name}")
+        return True
 
     def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
         self.calls.append(f"unlock release {namespace}/{release} {revision}")

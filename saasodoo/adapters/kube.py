@@ -32,7 +32,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from saasodoo.core.spec import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
-from saasodoo.core.status import ReleaseInfo, Workload
+from saasodoo.core.status import ReleaseInfo, SetPod, StatefulSetPods, Workload
 from saasodoo.errors import (
     Conflict,
     InvalidInput,
@@ -620,6 +620,65 @@ class Kube:
                     )
                 )
         return out
+
+    def statefulset_pods(self, namespace: str) -> list[StatefulSetPods]:
+        """The tenant's StatefulSets in ``namespace`` with their pods (two list calls, raw
+        JSON): what ``core.status.stuck_pods`` decides from."""
+        base = quote(namespace)
+        sets = self.list_items(
+            f"list statefulsets of {namespace}",
+            f"/apis/apps/v1/namespaces/{base}/statefulsets",
+            TENANT_LABEL,
+        )
+        pods = self.list_items(
+            f"list pods of {namespace}", f"/api/v1/namespaces/{base}/pods", TENANT_LABEL
+        )
+        owned: dict[str, list[SetPod]] = {}
+        for pod in pods:
+            meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+            owner = next(
+                (o.get("name", "") for o in meta.get("ownerReferences") or []
+                 if o.get("kind") == "StatefulSet"),
+                "",
+            )  # fmt: skip
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            owned.setdefault(owner, []).append(
+                SetPod(
+                    name=meta.get("name", ""),
+                    revision=(meta.get("labels") or {}).get("controller-revision-hash", ""),
+                    ready=ready,
+                    deleting=bool(meta.get("deletionTimestamp")),
+                )
+            )
+        out = []
+        for sts in sets:
+            meta, spec, status = sts["metadata"], sts.get("spec", {}), sts.get("status", {})
+            strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+            policy = spec.get("podManagementPolicy", "OrderedReady")
+            out.append(
+                StatefulSetPods(
+                    name=meta["name"],
+                    update_revision=str(status.get("updateRevision") or ""),
+                    observed=int(status.get("observedGeneration") or 0)
+                    >= int(meta.get("generation") or 0),
+                    ordered_rolling=strategy == "RollingUpdate" and policy == "OrderedReady",
+                    pods=tuple(owned.get(meta["name"], [])),
+                )
+            )
+        return out
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        """Delete a pod (its controller makes a new one); False when it was gone already."""
+        self._count()
+        try:
+            with translate(f"delete pod {namespace}/{name}"):
+                self.core.delete_namespaced_pod(name, namespace, _request_timeout=self.timeout)
+        except NotFound:
+            return False
+        return True
 
     def scale_deployment(
         self,

@@ -429,6 +429,28 @@ def tenant_resume(ctx: click.Context, tenant_id: str, wait: bool, output: str) -
     _print_tenant(result, output)
 
 
+@tenant.command("move")
+@tenant_arg
+@click.option(
+    "--node-pool",
+    required=True,
+    help="KEY=VALUE of the nodes to run on (labelled and tainted so); '' for any node.",
+)
+@wait_option
+@output_option
+@click.pass_context
+def tenant_move(
+    ctx: click.Context, tenant_id: str, node_pool: str, wait: bool, output: str
+) -> None:
+    """Move TENANT's pods to another node pool (SAASODOO_NODE_POOL applies to new tenants
+    only). Volumes do not move: see the README."""
+    with _progress(f"moving tenant {tenant_id} to node pool {node_pool or '(any node)'}"):
+        result = _run(
+            tenants_of(ctx).move(check_tenant_id(tenant_id), node_pool=node_pool, wait=wait)
+        )
+    _print_tenant(result, output)
+
+
 @tenant.command("history")
 @tenant_arg
 @output_option

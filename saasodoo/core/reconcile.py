@@ -10,17 +10,21 @@ and ends in a named outcome.
 The digest (``TenantValues.digest``: chart version + computed values) decides whether
 anything changed: equal digests and an unchanged revision mean no helm call at all.
 
-SREs and hand changes. saasodoo records the revision its last operation produced. When
-the release's newest revision is another one (``helm rollback`` or ``helm upgrade`` by
-hand), the release is **unmanaged** (Flux's word: saasodoo no longer knows what it is):
-ensure reports it and leaves it alone, never undoing an SRE's rollback silently; ``force``
-reconciles it to the spec. When an upgrade failed and was rolled back, the digest that
-failed is remembered and not retried (**stalled**, Flux's word for retries exhausted)
-until the spec changes or ``force`` is given.
+SREs and hand changes. saasodoo records the revision its last operation produced, and the
+revision an operation of its own left failed or pending (``Unfinished``). One rule for
+every other revision (``helm rollback`` or ``helm upgrade`` by hand, deployed, failed or
+left pending): the release is **unmanaged** (Flux's word: saasodoo no longer knows what it
+is): ensure reports it and leaves it alone, never undoing an SRE's change, failed or not;
+``force`` reconciles it to the spec (a hand revision left pending is unlocked first).
+When an upgrade failed and was rolled back, the digest that failed is remembered and not
+retried (**stalled**, Flux's word for retries exhausted) until the spec changes or
+``force`` is given. A rollback of saasodoo's that failed is not run again either
+(``ROLLBACK_FAILED``, reported as stalled with helm's reason) until ``force``.
 
 The state names follow Flux's ``internal/reconcile/state.go`` where saasodoo has the same
 state: ``LOCKED`` is a pending release (Flux's Locked) whose operator is gone, which
 ``UNLOCK`` marks failed; ``UNMANAGED`` and ``OUT_OF_DATE`` (Flux's OutOfSync) as above.
+``UNMANAGED_LOCKED`` and ``ROLLBACK_FAILED`` are saasodoo's own.
 saasodoo does not detect Flux's *Drifted* (cluster objects that differ from the manifest).
 ``OPERATING`` (another saasodoo process holds the lock) and ``STALLED`` are saasodoo's own.
 """
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from saasodoo.core.status import OperationLock as OperationLock
 from saasodoo.core.status import ReleaseInfo
 
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
@@ -43,12 +48,14 @@ class State(StrEnum):
     OPERATING = "operating"  # another saasodoo process holds the operation lock
     ABSENT = "absent"  # no release yet
     IN_PROGRESS = "in-progress"  # a pending release nobody of ours holds, young: a hand operation
-    LOCKED = "locked"  # a pending release whose operator died (or is long gone): Flux's Locked
-    FAILED_INSTALL = "failed-install"  # newest revision failed, nothing good to go back to
-    FAILED_UPGRADE = "failed-upgrade"  # newest revision failed, a good revision exists
+    LOCKED = "locked"  # a pending release of saasodoo's whose operator died: Flux's Locked
+    FAILED_INSTALL = "failed-install"  # saasodoo's newest revision failed, nothing good before
+    FAILED_UPGRADE = "failed-upgrade"  # saasodoo's newest revision failed, a good one exists
+    ROLLBACK_FAILED = "rollback-failed"  # saasodoo's rollback failed: not retried unless forced
     UNRECORDED = "unrecorded"  # deployed, but saasodoo recorded nothing (older tenants)
     INTERRUPTED = "interrupted"  # deployed by a saasodoo process that died before recording
-    UNMANAGED = "unmanaged"  # newest revision is not the one saasodoo made: changed by hand
+    UNMANAGED = "unmanaged"  # newest revision is not one saasodoo made: changed by hand
+    UNMANAGED_LOCKED = "unmanaged-locked"  # a hand operation left pending past the timeout
     STALLED = "stalled"  # desired digest failed before and was rolled back: not retried
     OUT_OF_DATE = "out-of-date"  # spec or chart changed: desired digest != applied digest
     IN_SYNC = "in-sync"  # applied digest == desired, revision unchanged: nothing to do
@@ -76,20 +83,19 @@ class Applied:
 
 
 @dataclass(frozen=True)
-class OperationLock:
-    """The operation in flight on a tenant (namespace annotation), set before helm runs."""
+class Unfinished:
+    """A revision a saasodoo operation left failed or pending (helm failed, timed out or was
+    cancelled): recorded on the namespace, so ensure knows it is saasodoo's and not a hand
+    change."""
 
-    holder: str  # host:pid
-    operation: str
-    digest: str  # the digest the operation applies
-    expires: datetime
-    alive: bool | None = None  # holder process alive (None: cannot tell, another host)
+    revision: int
+    operation: str  # e.g. "update", "ensure upgrade", "rollback to 3"
+    digest: str  # the digest the operation applied
 
-    def held(self, now: datetime) -> bool:
-        """Whether the holder still operates (alive, or unknown and not expired)."""
-        if self.alive is not None:
-            return self.alive and now < self.expires
-        return now < self.expires
+    @property
+    def rollback(self) -> bool:
+        """Whether the operation was a rollback (ensure's remediation or a tenant rollback)."""
+        return self.operation.startswith("rollback")
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class ReconcileObservation:
     applied: Applied | None = None
     failed_digest: str | None = None
     lock: OperationLock | None = None
+    #: The revision saasodoo's last failed operation left (None: none recorded).
+    unfinished: Unfinished | None = None
     #: Newest revision with status deployed/superseded below the head (None: none or unknown).
     last_good_revision: int | None = None
 
@@ -114,12 +122,22 @@ def determine_state(obs: ReconcileObservation, now: datetime, stale_after: timed
         return State.OPERATING
     if rel is None:
         return State.ABSENT
+    # The one rule for hand changes: a pending or failed head is saasodoo's only when a dead
+    # holder's lock is on the namespace (killed during helm) or saasodoo recorded it as the
+    # revision its failed operation left; any other is a hand change, left alone.
+    unfinished = obs.unfinished
+    ours = obs.lock is not None or (unfinished is not None and unfinished.revision == rel.revision)
     if rel.status in PENDING_STATUSES:
         if obs.lock is not None:  # ours, and its holder is gone
             return State.LOCKED
-        young = rel.updated is not None and now - rel.updated < stale_after
-        return State.IN_PROGRESS if young else State.LOCKED
+        if rel.updated is not None and now - rel.updated < stale_after:
+            return State.IN_PROGRESS  # helm may still run (a hand operation, or ours cancelled)
+        return State.LOCKED if ours else State.UNMANAGED_LOCKED
     if rel.status == "failed":
+        if not ours:
+            return State.UNMANAGED
+        if obs.lock is None and unfinished is not None and unfinished.rollback:
+            return State.ROLLBACK_FAILED
         if obs.last_good_revision is None:
             return State.FAILED_INSTALL
         return State.FAILED_UPGRADE
@@ -160,6 +178,10 @@ def next_action(state: State, *, force: bool = False) -> Action:
             return Action.UPGRADE
         case State.UNMANAGED | State.STALLED:
             return Action.UPGRADE if force else Action.REPORT
+        case State.UNMANAGED_LOCKED:
+            return Action.UNLOCK if force else Action.REPORT
+        case State.ROLLBACK_FAILED:
+            return Action.ROLLBACK if force else Action.REPORT
         case State.UNKNOWN:
             return Action.REPORT
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from saasodoo.core.reconcile import Applied, OperationLock
+from saasodoo.core.reconcile import Applied, OperationLock, Unfinished, parse_duration
 from saasodoo.core.spec import PLAN_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound, SaasodooError
 
@@ -34,8 +34,20 @@ FAILED_DIGEST_ANNOTATION = "saasodoo.dev/failed-digest"
 #: expires); set before helm runs, removed when the result is recorded. A lock left by a
 #: dead process tells ``ensure`` that a pending release is stuck, not in progress.
 OPERATION_ANNOTATION = "saasodoo.dev/operation"
+#: The revision a saasodoo operation left failed or pending (JSON: revision, operation,
+#: digest), written when its helm call fails; it tells ``ensure`` that this revision is
+#: saasodoo's to remediate, where any other failed or pending revision is a hand change.
+UNFINISHED_ANNOTATION = "saasodoo.dev/unfinished"
 #: Margin added to the helm timeout before a lock of another host counts as expired.
 LOCK_MARGIN = timedelta(minutes=2)
+
+
+def stale_after(helm_timeout: str) -> timedelta:
+    """How long an operation may run (helm's ``--timeout``, a Go duration, plus the lock's
+    margin): a pending release older than that, with no live lock, is locked, not in
+    progress."""
+    return parse_duration(helm_timeout) + LOCK_MARGIN
+
 
 #: A patch of annotations: a value sets the key, None removes it.
 Patch = dict[str, str | None]
@@ -85,6 +97,18 @@ def applied_of(annotations: Mapping[str, str]) -> Applied | None:
     try:
         doc = json.loads(raw)
         return Applied(str(doc["digest"]), int(doc["revision"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def unfinished_of(annotations: Mapping[str, str]) -> Unfinished | None:
+    """The revision saasodoo's last failed operation left; None when none or unreadable."""
+    raw = annotations.get(UNFINISHED_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+        return Unfinished(int(doc["revision"]), str(doc["operation"]), str(doc["digest"]))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -167,12 +191,29 @@ def spec_patch(
 
 def outcome_patch(applied: Applied, failed_digest: str | None) -> Patch:
     """What an operation applied and the digest that failed (None clears it); releases the
-    lock. The spec is left as it is."""
+    lock and forgets an unfinished revision (it lies behind the applied one). The spec is
+    left as it is."""
     return {
         APPLIED_ANNOTATION: encode_applied(applied),
         FAILED_DIGEST_ANNOTATION: failed_digest,
         OPERATION_ANNOTATION: None,
+        UNFINISHED_ANNOTATION: None,
     }
+
+
+def failure_patch(unfinished: Unfinished | None) -> Patch:
+    """Releases the lock of an operation whose helm call failed, recording the revision it
+    left failed or pending (None: it left none)."""
+    patch: Patch = {OPERATION_ANNOTATION: None}
+    if unfinished is not None:
+        patch[UNFINISHED_ANNOTATION] = json.dumps(
+            {
+                "revision": unfinished.revision,
+                "operation": unfinished.operation,
+                "digest": unfinished.digest,
+            }
+        )
+    return patch
 
 
 def unlock_patch() -> Patch:

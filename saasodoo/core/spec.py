@@ -143,6 +143,13 @@ class TenantSpec(BaseModel):
         default_factory=dict,
         description="Chart values applied last (validated by the chart's schema).",
     )
+    created_with: dict[str, Any] | None = Field(
+        default=None,
+        description="What the tenant was created with that cannot change in place (storage "
+        "class, volume layout, placement): chart value path -> value, null where unset; "
+        "recorded by saasodoo at creation, never by a request "
+        "(saasodoo.core.values.CREATION_PATHS). None: not recorded yet.",
+    )
 
     @field_validator("overrides")
     @classmethod

@@ -26,6 +26,29 @@ CREATING_GRACE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
+class OperationLock:
+    """The operation in flight on a tenant (namespace annotation), set before helm runs."""
+
+    holder: str  # host:pid
+    operation: str
+    digest: str  # the digest the operation applies
+    expires: datetime
+    alive: bool | None = None  # holder process alive (None: cannot tell, another host)
+
+    def held(self, now: datetime) -> bool:
+        """Whether the holder still operates (alive, or unknown and not expired)."""
+        if self.alive is not None:
+            return self.alive and now < self.expires
+        return now < self.expires
+
+    def ended(self) -> str:
+        """Why the lock no longer holds, for a reason: its expiry or its holder's end."""
+        if self.alive is False:
+            return f"ended (its process {self.holder} is gone)"
+        return f"expired at {self.expires.isoformat(timespec='seconds')}"
+
+
+@dataclass(frozen=True)
 class ReleaseInfo:
     """The newest revision of a tenant's Helm release."""
 
@@ -54,11 +77,59 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class SetPod:
+    """A pod of a StatefulSet: its revision (label ``controller-revision-hash``), whether it
+    is Ready, whether it is being deleted."""
+
+    name: str
+    revision: str
+    ready: bool
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class StatefulSetPods:
+    """A StatefulSet of the tenant with its pods, as the controller sees them."""
+
+    name: str
+    #: ``.status.updateRevision``: the revision its pods should run.
+    update_revision: str
+    #: ``.status.observedGeneration`` reached ``.metadata.generation``: the controller has
+    #: seen the current template (so ``update_revision`` is the template's).
+    observed: bool
+    #: ``podManagementPolicy: OrderedReady`` with ``updateStrategy: RollingUpdate``, where a
+    #: pod that never becomes Ready blocks the controller for good (kubernetes#67250).
+    ordered_rolling: bool
+    pods: tuple[SetPod, ...] = ()
+
+
+def stuck_pods(sets: tuple[StatefulSetPods, ...] | list[StatefulSetPods]) -> list[str]:
+    """Pods the StatefulSet controller will never replace by itself: under OrderedReady and
+    RollingUpdate it waits for every pod to be Ready before updating any, so a pod of another
+    revision than the template's (a failed upgrade's) that is not Ready (Pending, crashing)
+    blocks a rollback for good (kubernetes/kubernetes#67250, the documented remedy is to
+    delete it: "Forced rollback"). Only once the controller has seen the current template."""
+    return sorted(
+        pod.name
+        for sts in sets
+        if sts.observed and sts.ordered_rolling and sts.update_revision
+        for pod in sts.pods
+        if pod.revision and pod.revision != sts.update_revision
+        and not pod.ready and not pod.deleting
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Observation:
     tenant_id: str
     namespace_phase: str | None  # Active, Terminating, or None when absent
     release: ReleaseInfo | None
     workloads: tuple[Workload, ...] = field(default=())
+    #: saasodoo's operation lock on the namespace (None: none recorded).
+    lock: OperationLock | None = None
+    #: How long a pending revision nobody holds counts as in progress (the helm timeout plus
+    #: the lock's margin); None: always.
+    stale_after: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +139,24 @@ class TenantStatus:
     reason: str
     revision: int | None = None
     release_status: str | None = None
+
+
+def pending_stuck(obs: Observation, now: datetime) -> str:
+    """Why a pending release is no longer in progress ("" while it may be): the operation
+    lock expired or its process is gone, or, with no lock, the revision is older than
+    ``stale_after``. Such a release is locked until ``ensure`` unlocks it."""
+    rel, lock = obs.release, obs.lock
+    if lock is not None:
+        return "" if lock.held(now) else f"operation '{lock.operation}' {lock.ended()}"
+    if rel is None or rel.updated is None or obs.stale_after is None:
+        return ""
+    expired = rel.updated + obs.stale_after
+    if now < expired:
+        return ""
+    return (
+        f"{rel.status} since {rel.updated.isoformat(timespec='seconds')}, operation "
+        f"expired at {expired.isoformat(timespec='seconds')}"
+    )
 
 
 def classify(obs: Observation, now: datetime) -> TenantStatus:
@@ -89,6 +178,14 @@ def classify(obs: Observation, now: datetime) -> TenantStatus:
     if rel.status == "failed":
         why = rel.description.strip()
         return status(Phase.FAILED, f"revision {rel.revision} failed" + (f": {why}" if why else ""))
+    if rel.status.startswith("pending-"):
+        stuck = pending_stuck(obs, now)
+        if stuck:
+            return status(
+                Phase.DEGRADED,
+                f"locked ({stuck}); saasodoo fleet ensure recovers it "
+                "(--force if helm ran by hand)",
+            )
     if rel.status == "pending-install":
         return status(Phase.CREATING, "helm install in progress")
     if rel.status in ("pending-upgrade", "pending-rollback"):

@@ -90,8 +90,9 @@ def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
         storage = {"storageClass": platform.storage_class}
     return {
         **node_pool_values(platform.node_pool),
-        # The spec rides along in every revision: a rollback knows what it returns to.
-        "tenant": {"id": spec.id, "spec": spec.model_dump(mode="json")},
+        # The spec rides along in every revision: a rollback knows what it returns to (its
+        # creation facts are the tenant's, whatever the revision: not repeated there).
+        "tenant": {"id": spec.id, "spec": spec.model_dump(mode="json", exclude={"created_with"})},
         "odoo": {
             "version": spec.odoo_version,
             "admin": {
@@ -125,14 +126,61 @@ class TenantValues:
         return hashlib.sha256(doc.encode()).hexdigest()
 
 
+#: Values a tenant keeps from its creation, because Kubernetes cannot change them in place
+#: or the tenant's data depends on them: the volumes' StorageClass and access modes (a PVC's
+#: ``storageClassName`` and ``accessModes`` are immutable), which volumes exist (the backup
+#: PVC or an emptyDir, the chart's PostgreSQL or an external one, an existing filestore
+#: claim) and the placement (``nodeSelector``/``tolerations``: node-local volumes stay on
+#: their node). They come from platform settings (``SAASODOO_STORAGE_CLASS``,
+#: ``SAASODOO_NODE_POOL``) and platform files (``values/base.yaml``, the plans); a change of
+#: those applies to new tenants only. ``TenantSpec.created_with`` records them.
+CREATION_PATHS = (
+    "nodeSelector",
+    "tolerations",
+    "odoo.persistence.storageClass",
+    "odoo.persistence.accessModes",
+    "odoo.persistence.existingClaim",
+    "postgresql.enabled",
+    "postgresql.persistence.storageClass",
+    "backup.persistence.enabled",
+    "backup.persistence.storageClass",
+)
+
+
+def creation_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """What ``values`` (a tenant's computed or deployed values) fix at creation: dotted path
+    -> value for every ``CREATION_PATHS`` entry, None where the values leave it to the
+    chart's default (so that a default set on the platform later is not applied either)."""
+    return {path: copy.deepcopy(get_path(values, path)) for path in CREATION_PATHS}
+
+
+def with_creation_facts(values: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with ``facts`` (from ``creation_facts``) put back: each path set to its
+    recorded value, or removed where it was unset."""
+    overlay: dict[str, Any] = {}
+    for path, value in facts.items():
+        if path not in CREATION_PATHS:
+            continue
+        node = overlay
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(value)
+    return helm_merge(values, overlay)
+
+
 def compute_values(spec: TenantSpec, catalog: Catalog, platform: Platform) -> TenantValues:
-    """base < plan < tenant < overrides; raises InvalidInput for an unknown plan."""
+    """base < plan < tenant < creation facts < overrides; raises InvalidInput for an unknown
+    plan. The creation facts (``spec.created_with``) replace what the platform's settings say
+    now; a spec without them (a new tenant) takes the platform's."""
     plan = catalog.plan(spec.plan)
     merged = helm_merge(catalog.base, plan.values)
     derived = tenant_values(spec, platform)
     if get_path(merged, "backup.schedule") is None:
         derived["backup"]["schedule"] = backup_schedule(spec.id)
     merged = helm_merge(merged, derived)
+    if spec.created_with is not None:
+        merged = with_creation_facts(merged, spec.created_with)
     merged = helm_merge(merged, spec.overrides)
     return TenantValues(values=_prune_empty(merged))
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
 from saasodoo.fleet import Fleet
-from saasodoo.reconciler import Outcome, Reconciler
+from saasodoo.reconciler import EnsureResult, Outcome, Reconciler
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster
@@ -64,6 +65,9 @@ def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iter
         "test_failed_upgrade": "recf",
         "test_failed_plan": "recv",
         "test_sre": "recs",
+        "test_hand_upgrade_that_succeeded": "rech",
+        "test_hand_upgrade_that_failed": "recx",
+        "test_stuck_statefulset_pod": "recp",
     }
     name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
     tid = f"{name}-h{major}"
@@ -110,6 +114,23 @@ def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: i
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def rolled_back_after(
+    tenants: Tenants, tid: str, email: str, bad: dict[str, object]
+) -> tuple[TenantSpec, EnsureResult]:
+    """Create the tenant, record a spec changed by ``bad`` (as the API records it) whose
+    upgrade fails, run ensure, check that it rolled back: (the good spec, ensure's result)."""
+    spec = TenantSpec.parse({"id": tid, "admin_email": email, "plan": "starter"})
+    asyncio.run(tenants.create(spec))
+    failing = TenantSpec.parse({**spec.model_dump(), **bad})
+    tenants.kube.patch_namespace(
+        f"tenant-{tid}", annotations={SPEC_ANNOTATION: failing.model_dump_json()}
+    )
+    result = asyncio.run(Reconciler(tenants).ensure(tid))
+    assert result.outcome is Outcome.ROLLED_BACK, result
+    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    return spec, result
 
 
 def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
@@ -174,15 +195,9 @@ def test_failed_upgrade_is_rolled_back_and_stalled(
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
     reconciler = Reconciler(tenants)
-    spec = TenantSpec.parse({"id": tid, "admin_email": "a@fail.example"})
-    asyncio.run(tenants.create(spec))
-    # The desired spec changes (as the API records it) to values that cannot become ready.
-    bad = TenantSpec.parse({**spec.model_dump(), "overrides": UNSCHEDULABLE})
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
-
-    result = asyncio.run(reconciler.ensure(tid))
-    assert result.outcome is Outcome.ROLLED_BACK, result
-    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    # The desired spec changes to values that cannot become ready.
+    bad = {"overrides": UNSCHEDULABLE}
+    spec, result = rolled_back_after(tenants, tid, "a@fail.example", bad)
     assert "upgrade:" in result.detail  # the helm error is reported
     history = asyncio.run(tenants.history(tid))
     assert [(r.revision, r.status) for r in history][:2] == [(1, "superseded"), (2, "failed")]
@@ -211,14 +226,8 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
     reconciler = Reconciler(tenants)
-    spec = TenantSpec.parse({"id": tid, "admin_email": "a@grow.example", "plan": "starter"})
-    asyncio.run(tenants.create(spec))
-    bad = TenantSpec.parse({**spec.model_dump(), "plan": "standard", "overrides": UNSCHEDULABLE})
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: bad.model_dump_json()})
-
-    result = asyncio.run(reconciler.ensure(tid))
-    assert result.outcome is Outcome.ROLLED_BACK, result
-    assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    bad = {"plan": "standard", "overrides": UNSCHEDULABLE}
+    spec, _ = rolled_back_after(tenants, tid, "a@grow.example", bad)
     sizes = {
         p.metadata.name: p.spec.resources.requests["storage"]
         for p in kube.core.list_namespaced_persistent_volume_claim(ns_name).items
@@ -266,3 +275,102 @@ def test_sre_rollback_is_reported_as_unmanaged_and_kept(
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+# -- issue 22, point 13: one rule for every hand-made revision, failed or not ---------------
+
+CHART = str(ROOT / "charts" / "odoo-tenant")
+
+
+def hand_upgrade(
+    kube: Cluster, major: int, tid: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """An SRE's ``helm upgrade --reuse-values ... --wait`` of the tenant's release."""
+    namespace = f"tenant-{tid}"
+    upgrade = ["upgrade", tid, CHART, "-n", namespace, "--reuse-values", "--wait", *args]
+    return kube.helm(major, *upgrade, check=False)
+
+
+def hand_revision_left_alone(tenants: Tenants, kube: Cluster, tid: str, status: str) -> None:
+    """fleet ensure, twice: revision 2, made by hand with ``status``, is reported unmanaged
+    and left as it is (helm looks only: no upgrade, no rollback)."""
+    for _ in range(2):
+        calls = tenants.helm.calls
+        (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
+        assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+        assert f"revision 2 ({status})" in result.detail and "changed by hand" in result.detail
+        assert tenants.helm.calls - calls <= 2
+        first = "superseded" if status == "deployed" else "deployed"
+        assert release_statuses(kube, tid) == {1: first, 2: status}
+
+
+def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@hand.example"})))
+    assert hand_upgrade(kube, major, tid, "--set", "odoo.config.workers=3").returncode == 0
+
+    hand_revision_left_alone(tenants, kube, tid, "deployed")
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 3  # the SRE's upgrade stands
+
+    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+    values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
+    assert values["odoo"]["config"]["workers"] == 2
+
+
+def test_hand_upgrade_that_failed_is_reported_as_unmanaged_and_kept(
+    kube: Cluster, major: int, tenant_id: str, tmp_path: Path
+) -> None:
+    """Seen on the real node: without --force, ensure rolled back a failed revision an SRE
+    had made by hand. A failed hand revision is a hand change like any other."""
+    tid = tenant_id
+    tenants = make_tenants(kube, major)
+    asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@handx.example"})))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps(UNSCHEDULABLE))
+    assert hand_upgrade(kube, major, tid, "-f", str(bad), "--timeout", "12s").returncode != 0
+
+    hand_revision_left_alone(tenants, kube, tid, "failed")
+
+    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+    statuses = release_statuses(kube, tid)
+    assert statuses[max(statuses)] == "deployed"
+    assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
+    assert asyncio.run(Reconciler(tenants).ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+# -- issue 22, point 14: remediation finishes when a StatefulSet pod is stuck ---------------
+
+#: Overrides whose pods no node selects: PostgreSQL's pod of that revision stays Pending.
+NOWHERE = {"nodeSelector": {"saasodoo.dev/nowhere": "true"}}
+
+
+def test_stuck_statefulset_pod_of_the_failed_revision_is_replaced_by_the_rollback(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    """The upgrade moves the pods where no node is (as a dropped node pool did on the real
+    node): PostgreSQL's StatefulSet replaces its pod by one that stays Pending, the upgrade
+    times out. The rollback reverts the template, but the StatefulSet controller never
+    replaces a pod that is not Ready (kubernetes#67250), so a plain rollback waits until its
+    timeout. The remediation deletes that pod once the rollback's template is in place, and
+    the rollback finishes."""
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major, timeout="40s")
+    reconciler = Reconciler(tenants)
+    rolled_back_after(tenants, tid, "a@stuck.example", {"overrides": NOWHERE})
+    statuses = release_statuses(kube, tid)
+    assert statuses[2] == "failed" and statuses[3] == "deployed", statuses
+    pods = kube.core.list_namespaced_pod(
+        ns_name, label_selector="app.kubernetes.io/component=postgresql"
+    ).items
+    assert [p.status.phase for p in pods] == ["Running"]
+    assert not (pods[0].spec.node_selector or {}).get("saasodoo.dev/nowhere")
+    assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
+    assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.STALLED

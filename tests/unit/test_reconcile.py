@@ -12,6 +12,7 @@ from saasodoo.core.reconcile import (
     OperationLock,
     ReconcileObservation,
     State,
+    Unfinished,
     determine_state,
     next_action,
     parse_duration,
@@ -29,6 +30,9 @@ DEAD = OperationLock("host:1", "create", "d-new", NOW + timedelta(minutes=5), al
 EXPIRED = OperationLock("other:1", "update", "d-new", NOW - timedelta(seconds=1), alive=None)
 APPLIED = Applied("d1", 3)
 REMOTE = OperationLock("other:1", "update", "d-new", NOW + timedelta(minutes=5), alive=None)
+#: The revision 4 that saasodoo's failed update (or rollback) left.
+LEFT = Unfinished(4, "update", "d-new")
+LEFT_BY_ROLLBACK = Unfinished(4, "rollback to 3", "d1")
 
 
 def rel(revision: int, status: str = "deployed", updated: datetime = OLD) -> ReleaseInfo:
@@ -42,6 +46,7 @@ def obs(
     applied: Applied | None = APPLIED,
     failed: str | None = None,
     lock: OperationLock | None = None,
+    unfinished: Unfinished | None = None,
     last_good: int | None = None,
     phase: str | None = "Active",
 ) -> ReconcileObservation:
@@ -53,6 +58,7 @@ def obs(
         applied=applied,
         failed_digest=failed,
         lock=lock,
+        unfinished=unfinished,
         last_good_revision=last_good,
     )
 
@@ -88,10 +94,55 @@ def obs(
         pytest.param(
             obs(rel(4, "pending-upgrade", YOUNG)), State.IN_PROGRESS, id="hand upgrade running"
         ),
-        pytest.param(obs(rel(4, "pending-rollback", OLD)), State.LOCKED, id="old pending"),
-        pytest.param(obs(rel(4, "failed"), last_good=3), State.FAILED_UPGRADE, id="failed up"),
         pytest.param(
-            obs(rel(1, "failed"), applied=None), State.FAILED_INSTALL, id="failed install"
+            obs(rel(4, "pending-rollback", OLD)), State.UNMANAGED_LOCKED, id="old hand pending"
+        ),
+        pytest.param(
+            obs(rel(4, "pending-upgrade", OLD), unfinished=LEFT), State.LOCKED, id="old, ours"
+        ),
+        pytest.param(
+            obs(rel(4, "pending-upgrade", YOUNG), unfinished=LEFT),
+            State.IN_PROGRESS,
+            id="ours cancelled, helm may still run",
+        ),
+        pytest.param(
+            obs(rel(4, "failed"), last_good=3, unfinished=LEFT),
+            State.FAILED_UPGRADE,
+            id="our upgrade failed",
+        ),
+        pytest.param(
+            obs(rel(4, "failed"), last_good=3, lock=DEAD),
+            State.FAILED_UPGRADE,
+            id="our killed upgrade, unlocked",
+        ),
+        pytest.param(obs(rel(4, "failed"), last_good=3), State.UNMANAGED, id="hand upgrade failed"),
+        pytest.param(
+            obs(rel(4, "failed"), last_good=3, unfinished=Unfinished(2, "update", "d0")),
+            State.UNMANAGED,
+            id="hand upgrade failed after a failure of ours",
+        ),
+        pytest.param(
+            obs(rel(5, "failed"), last_good=3, applied=Applied("d1", 4)),
+            State.UNMANAGED,
+            id="hand rollback failed",
+        ),
+        pytest.param(
+            obs(rel(4, "failed"), last_good=3, unfinished=LEFT_BY_ROLLBACK),
+            State.ROLLBACK_FAILED,
+            id="our rollback failed",
+        ),
+        pytest.param(
+            obs(rel(4, "failed"), last_good=3, unfinished=LEFT_BY_ROLLBACK, lock=DEAD),
+            State.FAILED_UPGRADE,
+            id="our rollback killed: rolled back again",
+        ),
+        pytest.param(
+            obs(rel(1, "failed"), applied=None, unfinished=Unfinished(1, "create", "d1")),
+            State.FAILED_INSTALL,
+            id="our install failed",
+        ),
+        pytest.param(
+            obs(rel(1, "failed"), applied=None), State.UNMANAGED, id="hand install failed"
         ),
         pytest.param(
             obs(rel(4), lock=DEAD), State.INTERRUPTED, id="killed after helm, before record"
@@ -119,6 +170,10 @@ def test_determine_state(observation: ReconcileObservation, state: State) -> Non
         (State.UNRECORDED, False, Action.UPGRADE),
         (State.UNMANAGED, False, Action.REPORT),
         (State.UNMANAGED, True, Action.UPGRADE),
+        (State.UNMANAGED_LOCKED, False, Action.REPORT),
+        (State.UNMANAGED_LOCKED, True, Action.UNLOCK),
+        (State.ROLLBACK_FAILED, False, Action.REPORT),
+        (State.ROLLBACK_FAILED, True, Action.ROLLBACK),
         (State.STALLED, False, Action.REPORT),
         (State.STALLED, True, Action.UPGRADE),
         (State.LOCKED, False, Action.UNLOCK),

@@ -9,23 +9,29 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from saasodoo import tenants as tenants_module
+from saasodoo.adapters.helm import Revision
 from saasodoo.core.reconcile import Action, Applied, OperationLock, State, next_action
 from saasodoo.core.record import (
     FAILED_DIGEST_ANNOTATION,
     OPERATION_ANNOTATION,
     SPEC_ANNOTATION,
+    UNFINISHED_ANNOTATION,
     applied_of,
+    unfinished_of,
 )
 from saasodoo.core.spec import TenantSpec
+from saasodoo.core.status import SetPod, StatefulSetPods
 from saasodoo.core.values import ADMIN_SECRET_NAME
 from saasodoo.errors import HelmFailure, InvalidInput
 from saasodoo.reconciler import EXECUTORS, EnsureResult, Outcome, Reconciler, outcome_of
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.fakes import FakeHelm, FakeKube
+from tests.fakes import FakeHelm, FakeKube, HelmRan
 
 pytestmark = pytest.mark.unit
 
@@ -147,12 +153,16 @@ def test_refused_values_fail_at_once(world: World) -> None:
 
 
 def test_a_failed_first_install_is_reinstalled(world: World) -> None:
-    only_namespace(world)
-    world.helm.add_revision(NS, "acme", "failed", {}, "Install failed")
+    world.helm.fail_next = HelmRan("helm timed out")
+    with pytest.raises(HelmRan):
+        asyncio.run(world.tenants.create(SPEC))
+    assert world.statuses() == ["failed"]
+    assert UNFINISHED_ANNOTATION in world.annotations()  # saasodoo's failed revision
     result = world.ensure()
     assert result.outcome is Outcome.RECOVERED
     assert result.steps == ["failed-install -> reinstall"]
     assert f"uninstall {NS}/acme" in world.helm.commands and world.statuses() == ["deployed"]
+    assert UNFINISHED_ANNOTATION not in world.annotations()
 
 
 def test_a_changed_spec_is_upgraded(world: World) -> None:
@@ -231,3 +241,141 @@ def test_a_hand_change_is_reported_and_left_unless_forced(world: World) -> None:
 def test_a_missing_tenant_fails(world: World) -> None:
     result = world.ensure("nosuch")
     assert (result.outcome, result.detail) == (Outcome.FAILED, "tenant 'nosuch' not found")
+
+
+# -- issue 22, point 13: one rule for every hand-made revision, failed or not ---------------
+
+
+def test_a_hand_upgrade_that_succeeded_is_reported_and_left_unless_forced(world: World) -> None:
+    created(world)
+    hand = asyncio.run(world.helm.get_values("acme", NS))
+    hand["odoo"]["config"]["workers"] = 5
+    world.helm.add_revision(NS, "acme", "deployed", hand, "Upgrade complete")
+    result = world.ensure()
+    assert result.outcome is Outcome.UNMANAGED and "changed by hand" in result.detail
+    assert world.statuses() == ["superseded", "deployed"]
+    forced = world.ensure(force=True)
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+
+
+@pytest.mark.parametrize("why", ['Upgrade "acme" failed: timed out', 'Rollback "acme" failed'])
+def test_a_failed_hand_revision_is_reported_and_left_unless_forced(world: World, why: str) -> None:
+    """A failed revision an SRE made (helm upgrade or rollback by hand) is left as it is,
+    like a deployed one: no rollback without force (before: rolled back at once)."""
+    created(world)
+    world.helm.add_revision(NS, "acme", "failed", {}, why)
+    calls = list(world.helm.commands)
+    result = world.ensure()
+    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+    assert "revision 2 (failed)" in result.detail and "changed by hand" in result.detail
+    assert world.helm.commands == calls and world.statuses() == ["deployed", "failed"]
+    forced = world.ensure(force=True)
+    assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
+    assert world.statuses()[-1] == "deployed"
+
+
+def test_a_hand_revision_left_pending_is_reported_and_unlocked_only_when_forced(
+    world: World,
+) -> None:
+    created(world)
+    rev = world.helm.add_revision(NS, "acme", "pending-upgrade", {}, "Upgrade in progress")
+    key_revs = world.helm.releases[KEY]
+    old = datetime.now(UTC) - timedelta(hours=1)
+    key_revs[-1].revision = type(rev)(rev.revision, rev.status, old, rev.description, rev.chart)
+    result = world.ensure()
+    assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
+    assert "did not run" in result.detail and world.statuses()[-1] == "pending-upgrade"
+    forced = world.ensure(force=True)
+    assert forced.steps == ["unmanaged-locked -> unlock", "unmanaged -> upgrade"], forced
+    assert world.statuses()[-1] == "deployed"
+
+
+def test_an_upgrade_of_saasodoo_that_failed_records_its_revision(world: World) -> None:
+    created(world)
+    world.helm.fail_next = HelmFailure("timed out")
+    with pytest.raises(HelmFailure):
+        asyncio.run(world.tenants.update("acme", plan="standard"))
+    left = unfinished_of(world.annotations())
+    assert left is not None and (left.revision, left.operation) == (2, "update")
+    assert OPERATION_ANNOTATION not in world.annotations()
+    result = world.ensure()
+    assert result.steps == ["failed-upgrade -> rollback"], result
+    assert UNFINISHED_ANNOTATION not in world.annotations()
+
+
+def test_a_refused_upgrade_does_not_claim_a_hand_revision(world: World) -> None:
+    """A helm call that made no revision (values refused) records none: the failed head an
+    SRE left stays a hand change."""
+    created(world)
+    world.helm.add_revision(NS, "acme", "failed", {}, "by hand")
+    revisions = len(world.helm.releases[KEY])
+
+    async def refuse(*args: Any, **kwargs: Any) -> Revision:
+        raise InvalidInput("the chart refused the values")
+
+    world.helm.install_or_upgrade = refuse  # type: ignore[method-assign]
+    with pytest.raises(InvalidInput):
+        asyncio.run(world.tenants.update("acme", plan="standard"))
+    assert len(world.helm.releases[KEY]) == revisions
+    assert UNFINISHED_ANNOTATION not in world.annotations()
+    assert world.ensure().outcome is Outcome.UNMANAGED
+
+
+def test_a_failed_rollback_of_saasodoo_stops_and_says_so(world: World) -> None:
+    """The remediation's rollback failed (e.g. a pod it waited for never became Ready):
+    ensure does not run it again and again; it reports why; force tries again."""
+    created(world)
+    world.record(SPEC.model_copy(update={"plan": "standard"}))
+    world.helm.fail_next = HelmFailure("upgrade failed")
+    first = world.ensure()
+    assert first.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
+    # Now make the same remediation fail at its rollback.
+    world.record(SPEC.model_copy(update={"plan": "premium"}))
+    world.helm.failing["acme"] = HelmRan("timed out waiting for the condition")
+    failed = world.ensure()
+    assert failed.outcome is Outcome.FAILED, failed
+    world.helm.failing.clear()
+    world.helm.releases[KEY][-1].revision = _described(world, "timed out waiting")
+    calls = list(world.helm.commands)
+    stalled = world.ensure()
+    assert (stalled.outcome, stalled.steps) == (Outcome.STALLED, []), stalled
+    assert "rollback to" in stalled.detail and "timed out waiting" in stalled.detail
+    assert world.helm.commands == calls  # no helm call beyond the look
+    forced = world.ensure(force=True)
+    assert forced.steps[0] == "rollback-failed -> rollback", forced
+
+
+def _described(world: World, why: str) -> Revision:
+    r = world.helm.releases[KEY][-1].revision
+    return Revision(r.revision, r.status, r.updated, why, r.chart)
+
+
+def test_a_rollback_replaces_the_stuck_pod_of_the_failed_revision(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubernetes#67250: while the rollback waits, a pod of the failed revision that is not
+    Ready, once the controller has the rollback's template, is deleted (the controller makes
+    it anew from the template); pods of the template's revision and Ready ones are kept."""
+    monkeypatch.setattr(tenants_module, "STUCK_POD_POLL_SECONDS", 0.01)
+    created(world)
+    world.helm.add_revision(NS, "acme", "failed", {}, "Upgrade failed")
+    world.kube.stateful_sets[NS] = [
+        StatefulSetPods(
+            "acme-pg", "good", observed=True, ordered_rolling=True,
+            pods=(SetPod("acme-pg-0", "bad", ready=False), SetPod("acme-pg-1", "good", False),
+                  SetPod("acme-pg-2", "bad", ready=True)),
+        ),
+    ]  # fmt: skip
+    real = world.helm.rollback
+
+    async def waiting_rollback(*args: Any, **kwargs: Any) -> None:
+        for _ in range(500):  # as helm --wait does, until the pod is replaced
+            if f"delete pod {NS}/acme-pg-0" in world.kube.calls:
+                break
+            await asyncio.sleep(0.01)
+        await real(*args, **kwargs)
+
+    world.helm.rollback = waiting_rollback  # type: ignore[method-assign]
+    asyncio.run(world.tenants.rollback("acme", 1))
+    deleted = [c for c in world.kube.calls if c.startswith("delete pod")]
+    assert deleted == [f"delete pod {NS}/acme-pg-0"]

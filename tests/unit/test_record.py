@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from saasodoo.core import record
-from saasodoo.core.reconcile import Applied, OperationLock
+from saasodoo.core.reconcile import Applied, OperationLock, Unfinished
 from saasodoo.core.spec import PLAN_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound, SaasodooError
 
@@ -80,6 +80,7 @@ def test_recording_what_was_applied_releases_the_lock_and_sets_or_clears_the_fai
     assert outcome == {
         record.APPLIED_ANNOTATION: record.encode_applied(Applied("d2", 4)),
         record.FAILED_DIGEST_ANNOTATION: None,
+        record.UNFINISHED_ANNOTATION: None,
         record.OPERATION_ANNOTATION: None,
     }
     assert record.SPEC_ANNOTATION not in outcome  # the spec is left as it is
@@ -100,3 +101,14 @@ def test_a_new_tenant_has_its_spec_its_lock_and_its_owner_if_any() -> None:
     assert record.lock_of(annotations) == LOCK
     assert record.owner_of(annotations) == "user-1"
     assert record.owner_of(record.new_tenant_annotations(SPEC, LOCK, None)) is None
+
+
+def test_the_unfinished_revision_round_trips_and_an_unreadable_one_is_none() -> None:
+    left = Unfinished(5, "rollback to 3", "d1")
+    patch = record.failure_patch(left)
+    assert patch[record.OPERATION_ANNOTATION] is None  # the lock is released
+    assert record.unfinished_of(written(patch)) == left
+    assert record.failure_patch(None) == {record.OPERATION_ANNOTATION: None}
+    assert record.unfinished_of({record.UNFINISHED_ANNOTATION: '{"revision": 2}'}) is None
+    # Recording an outcome forgets it.
+    assert record.outcome_patch(Applied("d", 6), None)[record.UNFINISHED_ANNOTATION] is None

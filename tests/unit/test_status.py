@@ -6,7 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, Workload, classify
+from saasodoo.core.status import (
+    Observation,
+    OperationLock,
+    Phase,
+    ReleaseInfo,
+    SetPod,
+    StatefulSetPods,
+    Workload,
+    classify,
+    stuck_pods,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +73,69 @@ def test_reasons_name_the_waiting_workload() -> None:
     assert "deployment/acme-odoo 0/1 ready" in status.reason
     failed = classify(Observation("acme", "Active", rel("failed"), ()), NOW)
     assert "boom" in failed.reason
+
+
+# -- issue 22, point 14: a lock older than its operation's timeout is never "in progress" ----
+
+TIMEOUT = timedelta(minutes=12)
+EXPIRES = NOW - timedelta(minutes=20)
+
+
+def lock(alive: bool | None, expires: datetime) -> OperationLock:
+    return OperationLock("other:1", "rollback to 3", "d", expires, alive=alive)
+
+
+@pytest.mark.parametrize(
+    ("release", "held", "reason"),
+    [
+        (
+            rel("pending-rollback"),
+            lock(None, EXPIRES),
+            "locked (operation 'rollback to 3' expired at 2026-01-01T11:40:00+00:00)",
+        ),
+        (
+            rel("pending-upgrade", updated=NOW),
+            lock(False, NOW + TIMEOUT),
+            "locked (operation 'rollback to 3' ended (its process other:1 is gone))",
+        ),
+        (
+            rel("pending-rollback", updated=OLD),
+            None,
+            "locked (pending-rollback since 2026-01-01T10:00:00+00:00, operation expired at "
+            "2026-01-01T10:12:00+00:00)",
+        ),
+        (rel("pending-install", updated=OLD), None, "locked (pending-install since"),
+        (rel("pending-rollback", updated=NOW), lock(None, NOW + TIMEOUT), "rollback in progress"),
+        (rel("pending-rollback", updated=NOW), lock(True, NOW + TIMEOUT), "rollback in progress"),
+        (rel("pending-upgrade", updated=NOW - timedelta(minutes=5)), None, "upgrade in progress"),
+    ],  # fmt: skip
+)
+def test_an_expired_lock_is_shown_locked_not_in_progress(
+    release: ReleaseInfo, held: OperationLock | None, reason: str
+) -> None:
+    obs = Observation("acme", "Active", release, (ODOO_READY,), held, TIMEOUT)
+    status = classify(obs, NOW)
+    assert reason in status.reason, status.reason
+    if reason.startswith("locked"):
+        assert status.phase is Phase.DEGRADED and "in progress" not in status.reason
+
+
+def sts(*pods: SetPod, observed: bool = True, ordered: bool = True) -> StatefulSetPods:
+    return StatefulSetPods("acme-pg", "rev-good", observed, ordered, pods)
+
+
+@pytest.mark.parametrize(
+    ("sets", "stuck"),
+    [
+        ((sts(SetPod("pg-0", "rev-bad", ready=False)),), ["pg-0"]),
+        ((sts(SetPod("pg-0", "rev-bad", ready=True)),), []),  # Ready: the controller moves on
+        ((sts(SetPod("pg-0", "rev-good", ready=False)),), []),  # the template's: starting
+        ((sts(SetPod("pg-0", "rev-bad", ready=False, deleting=True)),), []),
+        ((sts(SetPod("pg-0", "rev-bad", ready=False), observed=False),), []),  # not seen yet
+        ((sts(SetPod("pg-0", "rev-bad", ready=False), ordered=False),), []),  # Parallel
+    ],
+)
+def test_stuck_pods_are_those_the_statefulset_controller_never_replaces(
+    sets: tuple[StatefulSetPods, ...], stuck: list[str]
+) -> None:
+    assert stuck_pods(sets) == stuck

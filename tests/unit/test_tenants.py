@@ -42,8 +42,11 @@ class World:
         return dict(self.kube.namespaces[ns].annotations)
 
     def recorded(self, ns: str = NS) -> TenantSpec:
+        """The recorded spec, without what the tenant was created with (test_creation_facts)."""
         found = self.kube.namespaces[ns]
-        return spec_of(found.annotations, found.labels, ns)
+        return spec_of(found.annotations, found.labels, ns).model_copy(
+            update={"created_with": None}
+        )
 
     def claims(self) -> dict[str, str]:
         """Claimed host -> holding tenant."""
