@@ -404,7 +404,8 @@ class Tenants:
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
-        claimed = self.domains.claim(spec.id, spec.custom_domains)  # HostTaken: nothing done
+        # HostTaken (another tenant proved a host, or claims one this spec routes): nothing done
+        claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
         self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
@@ -509,7 +510,8 @@ class Tenants:
             target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
         # The revision's hosts may have been released and claimed by another tenant since.
         routed = get_path(target_values, "ingress.customDomains")
-        self.domains.claim(spec.id, [str(h) for h in routed] if isinstance(routed, list) else [])
+        hosts = [str(h) for h in routed] if isinstance(routed, list) else []
+        self.domains.claim(spec.id, hosts, routed=hosts)
         manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
         target_claims = {
             d["metadata"]["name"]: (
