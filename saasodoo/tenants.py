@@ -160,7 +160,8 @@ class Tenants:
         return computed
 
     def url_for(self, tenant_id: str) -> str:
-        return f"https://{tenant_id}.{self.settings.base_domain}"
+        """The tenant's public address (``Settings.public_url``: scheme, host, port)."""
+        return self.settings.tenant_url(f"{tenant_id}.{self.settings.base_domain}")
 
     async def desired(
         self, spec: TenantSpec, *, suspended: bool = False
