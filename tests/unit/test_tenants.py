@@ -13,6 +13,7 @@ import pytest
 from saasodoo.core.record import (
     APPLIED_ANNOTATION,
     OPERATION_ANNOTATION,
+    SPEC_ANNOTATION,
     SUSPENDED_ANNOTATION,
     applied_of,
     spec_of,
@@ -98,11 +99,22 @@ def test_a_failed_install_keeps_the_namespace_and_releases_the_lock(world: World
 
 
 def test_create_of_a_taken_host_is_refused_before_any_write(world: World) -> None:
+    """Taken: another tenant proved the host (an unproven claim only makes it contested)."""
     created(world, custom_domains=["shop.example.com"])
+    proved = spec(custom_domains=["shop.example.com"], verified_domains=["shop.example.com"])
+    world.kube.patch_namespace(NS, annotations={SPEC_ANNOTATION: proved.model_dump_json()})
     writes = list(world.kube.calls)
     with pytest.raises(HostTaken, match=r"custom_domains\[0\]"):
         asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))
     assert world.kube.calls == writes and "tenant-beta" not in world.kube.namespaces
+
+
+def test_an_unproven_claim_leaves_the_host_contested(world: World) -> None:
+    created(world, custom_domains=["shop.example.com"])
+    tenant = asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))
+    assert tenant.spec.custom_domains == ("shop.example.com",)
+    assert world.claims() == {"shop.example.com": "acme"}  # still acme's, not routed by beta
+    assert [s.state for s in world.tenants.domain_states("beta")] == ["contested"]
 
 
 def test_create_forgets_verified_domains(world: World) -> None:
