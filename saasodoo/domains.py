@@ -205,10 +205,11 @@ class Domains:
         if owner is None:
             raise NotFound(f"tenant '{tenant_id}' not found")
         routed, proven = set(routed), set(proven)
+        history = first_claims(owner.annotations.get(FIRST_CLAIMS_ANNOTATION))
         created: list[str] = []
         try:
             for i, host in enumerate(hosts):
-                outcome = self._claim_one(tenant_id, host, owner, proven=host in proven)
+                outcome = self._claim_one(tenant_id, host, owner, history, proven=host in proven)
                 if outcome == "taken" or (outcome == "contested" and host in routed):
                     raise _taken(i, host)
                 if outcome == "created":
@@ -219,8 +220,17 @@ class Domains:
         return created
 
     def _claim_one(
-        self, tenant_id: str, host: str, owner: Namespace, *, proven: bool = False
+        self,
+        tenant_id: str,
+        host: str,
+        owner: Namespace,
+        history: dict[str, str],
+        *,
+        proven: bool = False,
     ) -> Literal["created", "held", "contested", "taken"]:
+        """One host: created, held already, contested (another tenant's unproven claim
+        stays) or taken (another tenant proved it). ``history``: the tenant's first claims
+        (``FIRST_CLAIMS_ANNOTATION``), updated in place when a new one is recorded."""
         name = claim_name(host)
         labels = {
             TENANT_LABEL: tenant_id,
@@ -228,7 +238,6 @@ class Domains:
             MANAGED_BY_LABEL: MANAGED_BY,
         }
         now = datetime.now(UTC)
-        history = first_claims(owner.annotations.get(FIRST_CLAIMS_ANNOTATION))
         since = first_claim_since(history, host, now)
         for _ in range(3):
             try:

@@ -233,3 +233,17 @@ def test_delete_of_a_missing_tenant_is_not_found(world: World) -> None:
     with pytest.raises(NotFound, match="tenant 'nosuch' not found"):
         asyncio.run(world.tenants.delete("nosuch", final_backup=False))
     assert world.helm.commands == []
+
+
+def test_re_adding_a_host_keeps_its_first_claim_time(world: World) -> None:
+    """Issue 22, point 6 (b): the pending time counts from the first claim, whatever drops
+    and re-adds (remembered on the namespace and copied into each new claim)."""
+    created(world, custom_domains=["shop.example.com"])
+    (first,) = world.kube.configmaps.values()
+    asyncio.run(world.tenants.update("acme", custom_domains=["other.example.com"]))
+    assert world.claims() == {"other.example.com": "acme"}
+    asyncio.run(world.tenants.update("acme", custom_domains=["shop.example.com"]))
+    (again,) = world.kube.configmaps.values()
+    assert again.created != first.created and again.data["since"] == first.data["since"]
+    remembered = world.annotations()["saasodoo.dev/domain-first-claims"]
+    assert "shop.example.com" in remembered and "other.example.com" in remembered
