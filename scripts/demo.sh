@@ -13,6 +13,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SAASODOO=${SAASODOO:-$REPO_ROOT/.venv/bin/saasodoo}
+# Addresses are shown as SAASODOO_PUBLIC_URL says; the simulated cluster's Traefik listens on
+# 127.0.0.1:$SAASODOO_INGRESS_HTTPS_PORT (8443), so that port is in every address shown here.
+if [[ -z ${SAASODOO_PUBLIC_URL:-} && ${SAASODOO_KUBECONFIG:-} == "$("$REPO_ROOT/scripts/cluster.sh" kubeconfig)" ]]; then
+  export SAASODOO_PUBLIC_URL="https://{host}:${SAASODOO_INGRESS_HTTPS_PORT:-8443}"
+fi
 DEMO_TENANTS=${DEMO_TENANTS:-"acme:starter globex:standard initech:premium"}
 
 for entry in $DEMO_TENANTS; do
