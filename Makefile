@@ -17,7 +17,11 @@ export SAASODOO_NODES := $(NODES)
 # saasodoo commands (demo, tenant-*) run against the simulated cluster with the pinned
 # helm $(HELM), unless SAASODOO_KUBECONFIG / KUBECONFIG / SAASODOO_HELM_BINARY are set.
 # (Lazy: only evaluated by the targets that use it; `make test` sets up its own.)
-SAASODOO_ENV = $(if $(SAASODOO_KUBECONFIG)$(KUBECONFIG),,SAASODOO_KUBECONFIG=$(shell scripts/cluster.sh kubeconfig)) \
+# The simulated cluster's Traefik listens on 127.0.0.1:$(INGRESS_HTTPS_PORT): every address shown
+# carries that port (SAASODOO_PUBLIC_URL).
+INGRESS_HTTPS_PORT := $(or $(SAASODOO_INGRESS_HTTPS_PORT),8443)
+SAASODOO_ENV = $(if $(SAASODOO_KUBECONFIG)$(KUBECONFIG),,SAASODOO_KUBECONFIG=$(shell scripts/cluster.sh kubeconfig) \
+	SAASODOO_PUBLIC_URL='$(or $(SAASODOO_PUBLIC_URL),https://{host}:$(INGRESS_HTTPS_PORT))') \
 	SAASODOO_HELM_BINARY=$(or $(SAASODOO_HELM_BINARY),$(shell scripts/install-tools.sh --env | sed -n 's/^SAASODOO_HELM$(HELM)=//p'))
 SAASODOO = $(SAASODOO_ENV) $(VENV)/bin/saasodoo
 

@@ -27,6 +27,7 @@ from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import JobRunner
+from saasodoo.api.ratelimit import RateLimit
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
 from saasodoo.settings import Settings
@@ -102,6 +103,9 @@ def create_app(
         sessions=SessionCheck(backend, api.session_check_seconds),
         jobs=JobRunner(api.job_workers, api.job_queue, api.jobs_kept),
         backups=backups,
+        verify_limit=RateLimit(
+            "domain verifications", api.domain_verify_limit, api.domain_verify_window
+        ),
     )
     errors.register(app)
     _register_blueprints(app)

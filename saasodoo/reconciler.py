@@ -281,9 +281,10 @@ async def reinstall(r: Reconciler, tenant: ObservedTenant) -> None:
 
 
 def _claim_domains(r: Reconciler, tenant: ObservedTenant) -> None:
-    """A recorded spec naming a platform host or another tenant's is not applied
-    (HostTaken, before any change)."""
-    r.tenants.domains.claim(tenant.spec.id, tenant.spec.custom_domains)
+    """A recorded spec naming a platform host, a host another tenant proved, or routing one
+    another tenant claims at all is not applied (HostTaken, before any change)."""
+    spec = tenant.spec
+    r.tenants.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
 
 
 async def _apply(r: Reconciler, tenant: ObservedTenant, action: Action) -> None:

@@ -32,6 +32,9 @@ def check_node_pool(value: str) -> str:
     return value
 
 
+#: ``public_url``: a scheme, the ``{host}`` placeholder and an optional port.
+_PUBLIC_URL = re.compile(r"https?://\{host\}(?::(?P<port>[0-9]{1,5}))?")
+
 #: The repository checkout this package runs from (chart and plans live there).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +59,13 @@ class Settings(BaseSettings):
     helm_binary: str = Field(default="helm", description="Path of the helm binary (3.x or 4.x).")
     base_domain: str = Field(
         default="odoo.localhost", description="Tenants get <id>.<base_domain>."
+    )
+    public_url: str = Field(
+        default="https://{host}",
+        description="Public address of a tenant through the ingress, the one shown everywhere "
+        "(CLI, API, web UI, the demo): scheme, '{host}' (replaced by the tenant's "
+        "<id>.<base_domain>) and the port when it is not the scheme's default, e.g. "
+        "https://{host}:8443 for an ingress published on 8443.",
     )
     reserved_domains: list[str] = Field(
         default_factory=list,
@@ -118,6 +128,25 @@ class Settings(BaseSettings):
     @classmethod
     def _node_pool_is_label(cls, value: str) -> str:
         return check_node_pool(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, value: str) -> str:
+        match = _PUBLIC_URL.fullmatch(value.strip())
+        if not match:
+            raise ValueError(
+                "must be http(s)://{host} with an optional :PORT and nothing else, "
+                f"e.g. https://{{host}}:8443; got {value!r}"
+            )
+        port = match.group("port")
+        if port is not None and not 1 <= int(port) <= 65535:
+            raise ValueError(f"port {port} is not in 1-65535")
+        return value.strip()
+
+    def tenant_url(self, host: str) -> str:
+        """The public address of ``host`` (a tenant's ``<id>.<base_domain>`` or a custom
+        domain) through the ingress, from ``public_url``; no trailing slash."""
+        return self.public_url.replace("{host}", host)
 
     @field_validator("kubeconfig", "dns_nameserver", mode="before")
     @classmethod

@@ -211,7 +211,8 @@ class Tenants:
         return computed
 
     def url_for(self, tenant_id: str) -> str:
-        return f"https://{tenant_id}.{self.settings.base_domain}"
+        """The tenant's public address (``Settings.public_url``: scheme, host, port)."""
+        return self.settings.tenant_url(f"{tenant_id}.{self.settings.base_domain}")
 
     async def desired(
         self, spec: TenantSpec, *, suspended: bool = False
@@ -495,7 +496,8 @@ class Tenants:
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
-        claimed = self.domains.claim(spec.id, spec.custom_domains)  # HostTaken: nothing done
+        # HostTaken (another tenant proved a host, or claims one this spec routes): nothing done
+        claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
         base = self.record.head_revision(spec)
         self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
         try:
@@ -677,7 +679,8 @@ class Tenants:
         await self.check_database_image(spec, revision, manifest)  # before any change
         # The revision's hosts may have been released and claimed by another tenant since.
         routed = get_path(target_values, "ingress.customDomains")
-        self.domains.claim(spec.id, [str(h) for h in routed] if isinstance(routed, list) else [])
+        hosts = [str(h) for h in routed] if isinstance(routed, list) else []
+        self.domains.claim(spec.id, hosts, routed=hosts)
         target_claims = {
             d["metadata"]["name"]: (
                 d["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""),

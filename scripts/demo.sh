@@ -13,6 +13,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SAASODOO=${SAASODOO:-$REPO_ROOT/.venv/bin/saasodoo}
+# Addresses are shown as SAASODOO_PUBLIC_URL says; the simulated cluster's Traefik listens on
+# 127.0.0.1:$SAASODOO_INGRESS_HTTPS_PORT (8443), so that port is in every address shown here.
+if [[ -z ${SAASODOO_PUBLIC_URL:-} && ${SAASODOO_KUBECONFIG:-} == "$("$REPO_ROOT/scripts/cluster.sh" kubeconfig)" ]]; then
+  export SAASODOO_PUBLIC_URL="https://{host}:${SAASODOO_INGRESS_HTTPS_PORT:-8443}"
+fi
 DEMO_TENANTS=${DEMO_TENANTS:-"acme:starter globex:standard initech:premium"}
 
 for entry in $DEMO_TENANTS; do
@@ -26,7 +31,6 @@ for entry in $DEMO_TENANTS; do
 done
 
 REAL_POOL=saasodoo.dev/real-node=true
-HTTPS_PORT=${SAASODOO_INGRESS_HTTPS_PORT:-8443}
 KUBECTL=$(tool_bin kubernetes kubectl)
 real_node=""
 if [[ -n ${SAASODOO_KUBECONFIG:-} ]]; then
@@ -47,10 +51,15 @@ echo
 "$SAASODOO" cluster distribution
 
 if [[ -n $real_node ]]; then
-  host=$("$SAASODOO" tenant status demo -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"].split("://")[1].split("/")[0])')
-  url="https://$host:$HTTPS_PORT/web/login"
+  # The address saasodoo shows (SAASODOO_PUBLIC_URL: scheme, host and the ingress's port).
+  base=$("$SAASODOO" tenant status demo -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  url="$base/web/login"
+  hostport=${base#*://}
+  host=${hostport%%:*}
+  port=${hostport##*:}
+  [[ $port == "$hostport" ]] && port=443
   # The URL must answer: Traefik on 127.0.0.1 -> the tenant's Odoo on the real node.
-  code=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "$host:$HTTPS_PORT:127.0.0.1" "$url" || true)
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "$host:$port:127.0.0.1" "$url" || true)
   if [[ $code != 200 ]]; then
     err "demo tenant: $url answered '$code' (expected 200)"
     exit 1

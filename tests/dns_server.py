@@ -8,6 +8,7 @@ server over the wire (``SAASODOO_DNS_NAMESERVER=127.0.0.1``, ``SAASODOO_DNS_PORT
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Zone(BaseResolver):  # type: ignore[misc]
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    #: Seconds every answer is held back (a slow nameserver).
+    delay: float = 0.0
 
     def set(self, name: str, rtype: str, *values: str) -> None:
         with self.lock:
@@ -35,6 +38,8 @@ class Zone(BaseResolver):  # type: ignore[misc]
             self.records.clear()
 
     def resolve(self, request: Any, handler: Any) -> Any:
+        if self.delay:
+            time.sleep(self.delay)
         reply = request.reply()
         qname = str(request.q.qname).lower().rstrip(".")
         qtype = QTYPE[request.q.qtype]

@@ -11,10 +11,12 @@ ConfigMaps, Secrets; releases as lists of revisions with their values) and fails
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from saasodoo.adapters.dns import Resolver
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
@@ -23,6 +25,7 @@ from saasodoo.errors import Conflict, SaasodooError
 from saasodoo.settings import Settings
 
 CHART_VERSION = "1.0.0"
+_UIDS = itertools.count(1)
 
 
 @dataclass
@@ -63,7 +66,7 @@ class FakeKube(Kube):
             {TENANT_LABEL: tenant_id, MANAGED_BY_LABEL: MANAGED_BY, **labels},
             dict(annotations),
             "Active",
-            uid=f"uid-{name}",
+            uid=f"uid-{name}-{next(_UIDS)}",  # each life of a name has its own, as in Kubernetes
         )
 
     def patch_namespace(
@@ -368,3 +371,21 @@ class HelmRan(SaasodooError):
 
 def _with_status(rev: Revision, status: str) -> Revision:
     return Revision(rev.revision, status, rev.updated, rev.description, rev.chart, rev.app_version)
+
+
+@dataclass
+class FakeResolver(Resolver):
+    """DNS answers from ``records``: (name, "TXT" or "CNAME") -> values; ``looked_up`` lists
+    every question asked."""
+
+    records: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    looked_up: list[str] = field(default_factory=list)
+
+    def txt(self, name: str) -> list[str]:
+        self.looked_up.append(f"TXT {name}")
+        return list(self.records.get((name, "TXT"), []))
+
+    def cname(self, name: str) -> str | None:
+        self.looked_up.append(f"CNAME {name}")
+        values = self.records.get((name, "CNAME"), [])
+        return values[0] if values else None

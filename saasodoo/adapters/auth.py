@@ -258,6 +258,41 @@ class TokenVerifier:
 # -- log-out that counts ---------------------------------------------------------------------
 
 
+def end_sessions(
+    backend: AuthBackend, access_token: str | None, refresh_token: str | None
+) -> str | None:
+    """End every session of the user at the auth server, whatever the access token's state;
+    returns the access token the server accepted for the log-out (None: nothing was left to
+    end).
+
+    GoTrue's ``POST /logout`` (``AuthBackend.sign_out``, scope ``global``: every session and
+    refresh token of the user deleted) runs behind its ``requireAuthentication``, so it
+    refuses an expired access token (401 ``bad_jwt``) and the session would live on through
+    its refresh token. Then the refresh token is exchanged first (``POST
+    /token?grant_type=refresh_token``: a fresh access token of the same session, ``internal/
+    tokens/service.go``) and the log-out runs with that. A refresh token the server refuses
+    (``refresh_token_not_found``, ``session_not_found``; or ``refresh_token_already_used``,
+    after which GoTrue revokes the token's whole family) leaves nothing to end with it.
+    ``AuthUnavailable``: the server could not be asked, nothing was ended; the caller must
+    not report a log-out. ``AuthFailed``: no refresh token and the access token refused."""
+    if access_token:
+        try:
+            backend.sign_out(access_token)
+        except AuthFailed:
+            if not refresh_token:
+                raise
+        else:
+            return access_token
+    if not refresh_token:
+        raise AuthFailed("missing bearer token (Authorization: Bearer <access token>)")
+    try:
+        fresh = backend.refresh(refresh_token)
+    except AuthFailed:
+        return None
+    backend.sign_out(fresh.access_token)
+    return fresh.access_token
+
+
 def _unverified_claims(token: str) -> dict[str, Any]:
     """Claims of a token the ``TokenVerifier`` already accepted."""
     try:

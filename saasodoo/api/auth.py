@@ -13,6 +13,7 @@ from saasodoo.adapters.auth import AuthFailed, Session, User
 from saasodoo.api.errors import json_object
 from saasodoo.api.models import (
     Credentials,
+    LogoutRequest,
     MeOut,
     RefreshRequest,
     SessionOut,
@@ -91,8 +92,17 @@ def refresh() -> Response:
 
 @bp.post("/logout")
 def logout() -> tuple[str, int]:
-    bearer_user()
-    services().sign_out(bearer_token())
+    """End every session of the user at the auth server. With ``{"refresh_token": ...}`` in
+    the body it works after the access token expired too (the refresh token is exchanged
+    for a fresh one first); without it the bearer token must be valid."""
+    body = parse(LogoutRequest, json_object())
+    if body.refresh_token is None:
+        bearer_user()
+        services().sign_out(bearer_token())
+        return "", 204
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    access = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    services().sign_out(access, body.refresh_token)
     return "", 204
 
 

@@ -87,6 +87,16 @@ class ApiSettings(BaseSettings):
         gt=0,
         description="Seconds a backup/restore Job is followed; unset: its deadline + 60.",
     )
+    domain_verify_limit: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Custom domain verifications one user may start per "
+        "domain_verify_window seconds (each runs DNS look-ups); more answer 429.",
+    )
+    domain_verify_window: float = Field(
+        default=600.0, gt=0, le=86400, description="Window of domain_verify_limit, seconds."
+    )
     import_max_bytes: int = Field(
         default=1024**3,
         ge=1024,

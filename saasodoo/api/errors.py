@@ -95,7 +95,7 @@ def handle_saasodoo_error(exc: SaasodooError) -> Response:
         log.warning("%s %s: %s", request.method, request.path, exc.message)
     response = _respond(exc.http_status, error_body(exc))
     if exc.retryable:  # it may pass if tried again later: say when
-        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", RETRY_AFTER))
     return response
 
 

@@ -38,6 +38,16 @@ class RefreshRequest(Strict):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
+class LogoutRequest(Strict):
+    refresh_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="The session's refresh token: log-out then works after the access token "
+        "expired too (without it the bearer token must be valid).",
+    )
+
+
 class TenantCreate(Strict):
     id: str = Field(
         min_length=MIN_ID_LENGTH,
@@ -286,12 +296,13 @@ class DomainRecordOut(BaseModel):
 
 class DomainOut(BaseModel):
     host: str = Field(description="The custom domain, canonical (lower case, punycode).")
-    state: Literal["verified", "pending", "unclaimed", "taken"] = Field(
-        description="verified: routed to the tenant; pending: waiting for the DNS proof; "
-        "unclaimed: claimed on the next change; taken: another tenant holds it now."
+    state: Literal["verified", "pending", "contested", "unclaimed", "taken"] = Field(
+        description="verified: routed to the tenant; pending: claimed, waiting for the DNS "
+        "proof; contested: another tenant claims it without proof, the tenant's proof wins "
+        "it; unclaimed: claimed on the next change; taken: another tenant proved it."
     )
     record: DomainRecordOut | None = Field(
-        description="The DNS record that proves control (null while unclaimed)."
+        description="The DNS record that proves control (null when taken)."
     )
 
 
@@ -308,6 +319,7 @@ class HealthOut(BaseModel):
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Credentials,
     RefreshRequest,
+    LogoutRequest,
     TenantCreate,
     TenantUpdate,
     RollbackRequest,

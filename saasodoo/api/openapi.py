@@ -30,7 +30,7 @@ ERRORS = {
     413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
     415: "A body with another Content-Type than application/json.",
     422: "Invalid input; `fields` names each invalid field.",
-    429: "Too many requests to the auth server.",
+    429: "Too many requests (to the auth server, or past a per-user limit): see Retry-After.",
     502: "Helm failed (render, install or upgrade), or the backup storage did.",
     503: "The cluster, the auth server or the job queue is unavailable; retry later.",
 }
@@ -125,7 +125,12 @@ OPERATIONS = (
         "post", "/api/auth/refresh", "New tokens from a refresh token", "auth",
         (200, m.SessionOut), (*WITH_BODY, 401, 429, 503), m.RefreshRequest, authed=False,
     ),
-    Op("post", "/api/auth/logout", "End every session of the user", "auth", (204, None)),
+    Op(
+        "post", "/api/auth/logout",
+        "End every session of the user at the auth server (expired access token: send the "
+        "refresh token in the body)", "auth", (204, None), (*WITH_BODY, 503),
+        m.LogoutRequest, body_required=False,
+    ),
     Op("get", "/api/auth/me", "The current user", "auth", (200, m.MeOut)),
     Op("get", "/api/tenants", "The caller's tenants (operators: all)", "tenants",
        (200, m.TenantList)),
@@ -197,8 +202,10 @@ OPERATIONS = (
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/domains/verify",
-        "Check a custom domain's DNS proof; once found it is routed (409 until then)",
-        "tenants", (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.DomainVerifyRequest,
+        "Queue the check of a custom domain's DNS proof (job verify-domain: routed once "
+        "found, failed with 409 naming the record until then); per-user limit: 429",
+        "tenants", (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE, 429),
+        m.DomainVerifyRequest,
     ),
     Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),
        (403,)),

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 from flask import current_app
 from pydantic import BaseModel, ValidationError
 
-from saasodoo.adapters.auth import AuthBackend, SessionCheck, TokenVerifier, User
+from saasodoo.adapters.auth import (
+    AuthBackend,
+    SessionCheck,
+    TokenVerifier,
+    User,
+    end_sessions,
+)
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import FLEET, Job, JobRunner
 from saasodoo.api.models import (
@@ -29,6 +35,7 @@ from saasodoo.api.models import (
     TenantUpdate,
     VerifyRequest,
 )
+from saasodoo.api.ratelimit import RateLimit
 from saasodoo.backups import Backups
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
@@ -51,6 +58,8 @@ class Services:
     sessions: SessionCheck
     jobs: JobRunner
     backups: Backups
+    #: Domain verifications per user (``ApiSettings.domain_verify_limit``).
+    verify_limit: RateLimit
 
     @property
     def local_auth(self) -> bool:
@@ -63,12 +72,13 @@ class Services:
         self.sessions.check(access_token, live=live)
         return user
 
-    def sign_out(self, access_token: str) -> None:
-        """End the user's sessions at the auth server, and here at once."""
-        try:
-            self.auth.sign_out(access_token)
-        finally:
-            self.sessions.end(access_token)
+    def sign_out(self, access_token: str | None, refresh_token: str | None = None) -> None:
+        """End the user's sessions at the auth server (with ``refresh_token`` when the access
+        token expired: ``adapters.auth.end_sessions``), then here at once. AuthUnavailable:
+        nothing ended, try again."""
+        used = end_sessions(self.auth, access_token, refresh_token)
+        if used is not None:
+            self.sessions.end(used)
 
 
 def services() -> Services:
@@ -236,14 +246,19 @@ def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, A
 
 
 def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job:
-    """The DNS proof is checked now (409 naming the record when it is missing); the job then
-    routes the domain (helm upgrade)."""
+    """Queue the DNS check of ``domain`` (and, once proven, its routing: helm upgrade) as a
+    job: no DNS look-up or cluster write runs in the request. Refused at once: a bad host
+    (422), one the tenant does not have (404), more than ``ApiSettings.domain_verify_limit``
+    verifications of the user per window (429 with Retry-After). A missing record fails the
+    job with 409 naming the record to create."""
     tenant = owned_tenant(svc, user, tenant_id)
     try:
         host = canonical_host(domain)
     except ValueError as exc:
         raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
-    svc.tenants.domains.prove(tenant.spec, host)
+    if host not in tenant.spec.custom_domains:
+        raise NotFound(f"tenant '{tenant_id}' has no custom domain '{host}'")
+    svc.verify_limit.hit(user.id)
     tenants = svc.tenants
     return svc.jobs.submit(
         "verify-domain",

@@ -330,13 +330,15 @@ def tenant_domains(ctx: click.Context, tenant_id: str, output: str) -> None:
     table = Table("DOMAIN", "STATE", "RECORD TO CREATE")
     for state in states:
         record = ""
-        if state.state == "pending" and state.challenge:
+        if state.state in ("pending", "contested") and state.challenge:
             ch = state.challenge
             record = f'TXT {ch.txt_name} "{ch.txt_value}"  (or CNAME {ch.cname_target})'
+            if state.state == "contested":
+                record += "  (another tenant claims it without proof: yours wins it)"
         elif state.state == "unclaimed":
             record = "claimed on the next update or fleet ensure"
         elif state.state == "taken":
-            record = "another tenant holds it now: remove it (tenant update --domain ...)"
+            record = "another tenant proved it: remove it (tenant update --domain ...)"
         style = "green" if state.state == "verified" else "yellow"
         table.add_row(state.host, f"[{style}]{state.state}[/]", record)
     out.print(table)

@@ -14,18 +14,31 @@ arbitrates races); the DNS records are read by ``saasodoo.adapters.dns``.
   elsewhere).
 - **Proof of control.** A custom domain is routed (rendered into the Ingress) only once its
   owner published either ``TXT _saasodoo-challenge.<host> = "saasodoo-verify=<token>"`` or
-  ``<host> CNAME <id>.<base>``. The token is derived from the tenant, the host and the claim's
-  uid, so it changes when the host is released and claimed again (an old record left in DNS
-  proves nothing for a new claim).
+  ``<host> CNAME <token>.<id>.<base>``. The token is derived from the tenant id, the host and
+  the uid of the tenant's namespace, so each tenant (each life of an id) has its own: when a
+  tenant is deleted and another customer creates the same id, the CNAME or TXT record the
+  first customer left in their DNS proves nothing for the new tenant (the dangling-CNAME
+  takeover). Both records are per claimant, as Heroku's per-domain DNS targets
+  (``<random>.herokudns.com``) and Vercel's/GitHub Pages' TXT verification are; the CNAME
+  target resolves through the platform's wildcard ``*.<base>`` record like ``<id>.<base>``.
+  The token needs no claim, so a tenant can prove a host another tenant claimed without
+  proof (``Standing``: a valid proof beats an unproven claim).
+- **Pending time.** A claim without proof may be taken by another tenant once it is older
+  than ``Settings.domain_pending_hours``. The time counts from the tenant's first claim of
+  the host, remembered on its namespace (``FIRST_CLAIMS_ANNOTATION``) for
+  ``FIRST_CLAIM_MEMORY_DAYS``: dropping and re-adding a host does not restart it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 import idna
 
@@ -37,6 +50,19 @@ CHALLENGE_LABEL = "_saasodoo-challenge"
 TOKEN_PREFIX = "saasodoo-verify="
 #: Prefix of the claim objects' names (followed by a hash of the canonical host).
 CLAIM_PREFIX = "domain-"
+#: Annotation of a tenant's namespace: JSON ``{host: ISO 8601 time}``, when the tenant first
+#: claimed each host (the pending time counts from there, whatever drops and re-adds).
+FIRST_CLAIMS_ANNOTATION = "saasodoo.dev/domain-first-claims"
+#: How long a first claim is remembered (days), and for how many hosts at most (the oldest
+#: are forgotten first; an annotation is bounded in size).
+FIRST_CLAIM_MEMORY_DAYS = 30
+FIRST_CLAIM_MEMORY_MAX = 200
+
+#: Where another tenant's claim of a host stands: ``verified`` (its holder proved it: never
+#: taken over), ``pending`` (no proof yet: a valid proof of another tenant replaces it),
+#: ``stale`` (its tenant is gone, or it stayed unproven past the pending time: anyone may
+#: replace it).
+Standing = Literal["verified", "pending", "stale"]
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -133,19 +159,23 @@ class Challenge:
 
 
 def challenge(tenant_id: str, host: str, nonce: str, base_domain: str) -> Challenge:
-    """The proof expected for ``host`` claimed by ``tenant_id``; ``nonce`` is the claim's uid."""
+    """The proof expected for ``host`` claimed by ``tenant_id``; ``nonce`` is the uid of the
+    tenant's namespace (one per life of the id). The token is 32 base32 characters (160 bits),
+    the TXT value's tail and the first label of the CNAME target."""
     digest = hashlib.sha256(f"{tenant_id}\n{host}\n{nonce}".encode()).digest()[:20]
     token = base64.b32encode(digest).decode("ascii").lower()
     return Challenge(
         host=host,
         txt_name=f"{CHALLENGE_LABEL}.{host}",
         txt_value=TOKEN_PREFIX + token,
-        cname_target=f"{tenant_id}.{_domain(base_domain)}",
+        cname_target=f"{token}.{tenant_id}.{_domain(base_domain)}",
     )
 
 
 def proven(expected: Challenge, txt_values: Iterable[str], cname: str | None) -> bool:
-    """Whether the records found prove control: the exact TXT value, or the CNAME."""
+    """Whether the records found prove control: the exact TXT value, or the CNAME to the
+    claimant's own target (``<id>.<base>`` alone proves nothing: any later tenant of that id
+    would inherit it)."""
     if any(value.strip() == expected.txt_value for value in txt_values):
         return True
     if cname:
@@ -154,6 +184,69 @@ def proven(expected: Challenge, txt_values: Iterable[str], cname: str | None) ->
         except ValueError:
             return False
     return False
+
+
+def standing(
+    *, holder_alive: bool, verified_by_holder: bool, since: datetime, now: datetime,
+    pending_hours: float,
+) -> Standing:  # fmt: skip
+    """Where a claim stands (see ``Standing``): ``holder_alive`` is False when the tenant that
+    claimed is gone (no namespace, or a new namespace of the same id); ``since`` is when that
+    tenant first claimed the host."""
+    if not holder_alive:
+        return "stale"
+    if verified_by_holder:
+        return "verified"
+    if now - since >= timedelta(hours=pending_hours):
+        return "stale"
+    return "pending"
+
+
+def first_claims(raw: str | None) -> dict[str, str]:
+    """The ``FIRST_CLAIMS_ANNOTATION`` value as ``{host: ISO time}`` ({} when absent or bad)."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def first_claim_since(history: Mapping[str, str], host: str, now: datetime) -> datetime:
+    """When the tenant first claimed ``host``: the remembered time if it is younger than
+    ``FIRST_CLAIM_MEMORY_DAYS``, else ``now`` (a new claim)."""
+    try:
+        since = datetime.fromisoformat(history[host])
+    except (KeyError, ValueError):
+        return now
+    if since.tzinfo is None or since > now:
+        return now
+    if now - since > timedelta(days=FIRST_CLAIM_MEMORY_DAYS):
+        return now
+    return since
+
+
+def remember_first_claim(
+    history: Mapping[str, str], host: str, since: datetime, now: datetime
+) -> dict[str, str] | None:
+    """``history`` with ``host`` claimed first at ``since`` and forgotten entries dropped
+    (older than ``FIRST_CLAIM_MEMORY_DAYS``; beyond ``FIRST_CLAIM_MEMORY_MAX`` hosts, the
+    oldest); None when nothing changes."""
+    kept: dict[str, datetime] = {}
+    for name, raw in history.items():
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            continue
+        if when.tzinfo is not None and now - when <= timedelta(days=FIRST_CLAIM_MEMORY_DAYS):
+            kept[name] = when
+    kept[host] = since
+    newest = sorted(kept.items(), key=lambda item: item[1], reverse=True)
+    out = {name: when.isoformat() for name, when in newest[:FIRST_CLAIM_MEMORY_MAX]}
+    return None if out == dict(history) else out
 
 
 def live_domains(custom_domains: Sequence[str], verified: Iterable[str]) -> list[str]:

@@ -32,7 +32,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from saasodoo.adapters.auth import AuthFailed, Session, User
+from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Session, User
 from saasodoo.api import services as ops
 from saasodoo.api.models import RestoreRequest, TenantCreate
 from saasodoo.api.services import Services, services
@@ -215,12 +215,19 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> Response:
-    token = session.get("at")
-    if token:
+    """End the session at the auth server with the cookie's tokens (an expired access token
+    is replaced through the refresh token first), so a copy of the cookie signs in no more.
+    When the auth server cannot be asked, the cookie is kept and the page says so: the
+    session still lives there, so log-out must be tried again."""
+    token, refresh = session.get("at"), session.get("rt")
+    if token or refresh:
         try:
-            services().sign_out(str(token))
-        except SaasodooError:
-            pass  # the cookie goes anyway; the refresh tokens expire on their own
+            services().sign_out(str(token or "") or None, str(refresh or "") or None)
+        except AuthUnavailable as exc:
+            flash(f"Not logged out: {exc.message}. Try again.")
+            return redirect(url_for("web.index"))
+        except AuthFailed:
+            pass  # neither token is valid any more: no session is left to end
     session.clear()
     flash("Logged out.")
     return redirect(url_for("web.index"))

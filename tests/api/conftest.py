@@ -71,6 +71,22 @@ def gotrue(
     yield from _gotrue("es256", pg_server, gotrue_binary, tmp_path_factory, jwt_keys=keys)
 
 
+#: Lifetime of ``gotrue_short_lived``'s access tokens (``GOTRUE_JWT_EXP``), seconds.
+SHORT_JWT_EXP = 3
+
+
+@pytest.fixture(scope="session")
+def gotrue_short_lived(
+    pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GoTrue]:
+    """ES256 as ``gotrue``, with access tokens that expire after ``SHORT_JWT_EXP`` seconds
+    (GoTrue checks ``exp`` without leeway), to log out with an expired one."""
+    keys = [es256_private_jwk()]
+    yield from _gotrue(
+        "short", pg_server, gotrue_binary, tmp_path_factory, jwt_keys=keys, jwt_exp=SHORT_JWT_EXP
+    )
+
+
 @pytest.fixture(scope="session")
 def gotrue_hs256(
     pg_server: PgServer, gotrue_binary: Path, tmp_path_factory: pytest.TempPathFactory

@@ -146,6 +146,7 @@ JSON_ROUTES = [
     ("POST", "/api/auth/login", False),
     ("POST", "/api/auth/register", False),
     ("POST", "/api/auth/refresh", False),
+    ("POST", "/api/auth/logout", False),
     ("POST", "/api/tenants", False),
     ("PATCH", "/api/tenants/acme", False),
     ("POST", "/api/tenants/acme/rollback", False),

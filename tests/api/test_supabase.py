@@ -25,7 +25,7 @@ from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.app import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port
-from tests.api.conftest import make_operator, services_of, supabase_settings
+from tests.api.conftest import SHORT_JWT_EXP, make_operator, services_of, supabase_settings
 
 pytestmark = pytest.mark.auth
 
@@ -206,6 +206,71 @@ def test_log_out_elsewhere_is_refused_for_changes(gotrue: GoTrue, make_app: Any)
     assert refused.status_code == 401
     assert refused.get_json()["message"] == "session ended, log in again"
     assert client.get(READ, headers=headers).status_code == 401  # known ended now
+
+
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_log_out_after_the_access_token_expired_ends_the_session(
+    gotrue_short_lived: GoTrue, make_app: Any
+) -> None:
+    """Issue 22, point 7: the web log-out sent only the (expired) access token to GoTrue's
+    ``/logout``, which refused it; the refresh token in the cookie lived on, so a copy of the
+    cookie signed in again (and could change things). Now the log-out refreshes first and
+    ends the session at the auth server: the copied cookie is refused by any API process,
+    form posts included, and GoTrue refuses its refresh token."""
+    server = gotrue_short_lived
+    secret = "a-shared-cookie-secret-" + "x" * 20  # as several API processes share it
+    client = make_app(server, secret_key=secret, token_leeway=0)
+    email = _email()
+    SupabaseAuth(server.url, ANON_KEY).sign_up(email, PASSWORD)
+    login = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": _csrf(client.get("/login").text)},
+    )
+    assert login.status_code == 302, login.text
+    csrf = _csrf(client.get("/login").text)  # the signed-in session's (no refresh on this page)
+    cookie = client.get_cookie("saasodoo_session")
+    assert cookie is not None
+    copied = cookie.value
+    app = client.application
+    tokens = app.session_interface.get_signing_serializer(app).loads(copied)
+    time.sleep(SHORT_JWT_EXP + 1.5)  # the access token in the cookie has expired
+
+    res = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=True)
+    assert res.status_code == 200 and "Logged out." in res.text
+
+    with pytest.raises(AuthFailed):  # the session is over at the auth server
+        SupabaseAuth(server.url, ANON_KEY).refresh(tokens["rt"])
+    other = make_app(server, secret_key=secret, token_leeway=0)  # another API process
+    for thief in (other, client.application.test_client()):
+        thief.set_cookie("saasodoo_session", copied)
+        page = thief.get("/dashboard")
+        assert page.status_code == 302 and "/login" in page.headers["Location"], page.text
+        thief.set_cookie("saasodoo_session", copied)
+        change = thief.post("/tenants/no-such/suspend", data={"csrf_token": tokens["csrf"]})
+        assert change.status_code == 302 and "/login" in change.headers["Location"]
+
+
+def test_api_log_out_with_an_expired_access_token(
+    gotrue_short_lived: GoTrue, make_app: Any
+) -> None:
+    """Issue 22, point 7, for API clients: ``POST /api/auth/logout`` with the refresh token
+    in the body ends the session even after the access token expired."""
+    client = make_app(gotrue_short_lived, token_leeway=0)
+    email = _email()
+    SupabaseAuth(gotrue_short_lived.url, ANON_KEY).sign_up(email, PASSWORD)
+    session = _login(client, email)
+    time.sleep(SHORT_JWT_EXP + 1.5)
+    expired = _bearer(session["access_token"])
+    assert client.post("/api/auth/logout", headers=expired).status_code == 401  # no refresh token
+    res = client.post(
+        "/api/auth/logout", headers=expired, json={"refresh_token": session["refresh_token"]}
+    )
+    assert res.status_code == 204, res.get_json()
+    refresh = client.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]})
+    assert refresh.status_code == 401
 
 
 # -- HS256, no issuer ----------------------------------------------------------------------------

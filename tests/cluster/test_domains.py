@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -144,8 +145,9 @@ def test_takeover_is_refused(world: World, kube: Cluster, form: str) -> None:
 
 
 def test_racing_creates_one_wins(world: World, kube: Cluster) -> None:
-    """Four creates at once, each with the same new host: exactly one tenant gets it; the
-    others leave nothing behind."""
+    """Four creates at once, each with the same new host: exactly one tenant claims it; the
+    others see it contested (claimed without proof: their own proof would win it) and
+    nothing routes it."""
     host = f"race-h{world.major}.example"
     ids = [f"dom-r{i}-h{world.major}" for i in range(4)]
     cleanup(world.tenants, *ids)
@@ -167,15 +169,14 @@ def test_racing_creates_one_wins(world: World, kube: Cluster) -> None:
             t.start()
         for t in threads:
             t.join(300)
-        winners = [tid for tid, exc in results.items() if exc is None]
-        assert len(winners) == 1, results
-        losers = [exc for exc in results.values() if exc is not None]
-        assert all(isinstance(exc, HostTaken) for exc in losers), losers
+        assert all(exc is None for exc in results.values()), results
         claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
-        assert claim is not None and claim.labels["saasodoo.dev/tenant"] == winners[0]
+        assert claim is not None
+        winner = claim.labels["saasodoo.dev/tenant"]
         for tid in ids:
-            present = kube.core.list_namespace(field_selector=f"metadata.name=tenant-{tid}").items
-            assert bool(present) == (tid == winners[0]), tid
+            (state,) = world.tenants.domain_states(tid)
+            assert state.state == ("pending" if tid == winner else "contested"), (tid, state)
+            assert host not in routed_hosts(kube).get(f"tenant-{tid}", set())
     finally:
         cleanup(world.tenants, *ids)
     assert world.tenants.kube.read_configmap(SYSTEM, claim_name(host)) is None
@@ -244,8 +245,14 @@ def test_domain_is_routed_only_once_proven(world: World, kube: Cluster) -> None:
         assert erp in {h for t in ingress.spec.tls for h in t.hosts}
         assert www not in routed_hosts(kube)[ns]
 
-        # The CNAME proof.
+        # The CNAME proof: to the tenant's own target, not to <id>.<base> (which any later
+        # tenant of the same id would inherit).
         world.zone.set(www, "CNAME", f"{b}.{BASE}")
+        with pytest.raises(NotVerified):
+            asyncio.run(tenants.verify_domain(b, www, wait=False))
+        www_ch = states[www].challenge
+        assert www_ch is not None and www_ch.cname_target.endswith(f".{b}.{BASE}")
+        world.zone.set(www, "CNAME", www_ch.cname_target)
         asyncio.run(tenants.verify_domain(b, www, wait=False))
         assert {erp, www} <= routed_hosts(kube)[ns]
         assert {s.state for s in tenants.domain_states(b)} == {"verified"}
@@ -255,11 +262,12 @@ def test_domain_is_routed_only_once_proven(world: World, kube: Cluster) -> None:
         assert erp not in routed_hosts(kube)[ns] and www in routed_hosts(kube)[ns]
         assert tenants.kube.read_configmap(SYSTEM, claim_name(erp)) is None
         tenants.domains.check(spec(world.a, erp))  # available to another tenant now
-        # Added again, it is claimed anew: the old proof no longer counts.
+        # Added again, it is pending (not routed) until verified again; the proof is the
+        # tenant's (bound to its namespace), so its record still counts.
         asyncio.run(tenants.update(b, custom_domains=[www, erp], wait=False))
         assert erp not in routed_hosts(kube)[ns]
-        with pytest.raises(NotVerified):
-            asyncio.run(tenants.verify_domain(b, erp, wait=False))
+        asyncio.run(tenants.verify_domain(b, erp, wait=False))
+        assert erp in routed_hosts(kube)[ns]
     finally:
         asyncio.run(tenants.update(b, custom_domains=[], wait=False))
         world.zone.clear()
@@ -371,13 +379,17 @@ def test_a_claim_left_pending_too_long_can_be_taken(world: World, kube: Cluster)
     cleanup(world.tenants, c, d)
     try:
         asyncio.run(world.tenants.update(b, custom_domains=[host], wait=False))
-        with pytest.raises(HostTaken):  # fresh: still B's
-            asyncio.run(world.fresh().create(spec(c, host), wait=False))
+        asyncio.run(world.fresh().create(spec(c, host), wait=False))  # fresh: still B's
+        assert [s.state for s in world.tenants.domain_states(c)] == ["contested"]
+        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert claim is not None and claim.labels["saasodoo.dev/tenant"] == b
+        asyncio.run(world.tenants.delete(c, final_backup=False))
         asyncio.run(expiring.create(spec(c, host), wait=False))
         claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == c
-        assert [s.state for s in world.tenants.domain_states(b)] == ["taken"]
-        with pytest.raises(HostTaken):
+        # C's claim is unproven too: B sees the host contested, and only a proof wins it.
+        assert [s.state for s in world.tenants.domain_states(b)] == ["contested"]
+        with pytest.raises(NotVerified):
             asyncio.run(world.tenants.verify_domain(b, host, wait=False))
         # A's domain is verified: it never expires.
         with pytest.raises(HostTaken):
@@ -385,4 +397,96 @@ def test_a_claim_left_pending_too_long_can_be_taken(world: World, kube: Cluster)
         assert owners_of(kube, world.a_domain) == [f"tenant-{world.a}"]
     finally:
         cleanup(world.tenants, c, d)
+        asyncio.run(world.tenants.update(b, custom_domains=[], wait=False))
+
+
+def test_recycled_id_does_not_inherit_a_cname_proven_host(world: World, kube: Cluster) -> None:
+    """Issue 22, point 6 (a): a customer proves a host by CNAME, then deletes the tenant; the
+    CNAME stays in their DNS. Another owner creates the same id and lists the host: it is not
+    routed for them, and the customer's CNAME does not verify it (the target carried the first
+    tenant's token; ``<id>.<base>`` alone proves nothing)."""
+    r = f"dom-rc-h{world.major}"
+    host = f"recycled-h{world.major}.example"
+    cleanup(world.tenants, r)
+    try:
+        asyncio.run(world.tenants.create(spec(r, host), owner="first-customer", wait=False))
+        (state,) = world.tenants.domain_states(r)
+        assert state.challenge is not None
+        world.zone.set(host, "CNAME", state.challenge.cname_target)
+        asyncio.run(world.tenants.verify_domain(r, host, wait=False))
+        assert host in routed_hosts(kube)[f"tenant-{r}"]
+        asyncio.run(world.tenants.delete(r, final_backup=False))
+
+        asyncio.run(world.fresh().create(spec(r, host), owner="second-customer", wait=False))
+        (again,) = world.tenants.domain_states(r)
+        assert again.state == "pending" and again.challenge is not None
+        assert again.challenge.cname_target != state.challenge.cname_target
+        with pytest.raises(NotVerified):
+            asyncio.run(world.tenants.verify_domain(r, host, wait=False))
+        world.zone.set(host, "CNAME", f"{r}.{BASE}")  # the old, shared target: no proof either
+        with pytest.raises(NotVerified):
+            asyncio.run(world.tenants.verify_domain(r, host, wait=False))
+        assert host not in routed_hosts(kube).get(f"tenant-{r}", set())
+        assert asyncio.run(world.tenants.get(r)).spec.verified_domains == ()
+    finally:
+        cleanup(world.tenants, r)
+        world.zone.clear()
+        publish_proof(world, world.a, world.a_domain)
+
+
+def test_a_proof_beats_an_unproven_claim(world: World, kube: Cluster) -> None:
+    """Issue 22, point 6 (b): a squatter (B) claims a host first and never proves it; the
+    real owner (O), who controls its DNS, adds it (contested, with its own record), publishes
+    the record and verifies: O gets the claim and the route. B's drop and re-add gains
+    nothing: the host is O's, proven."""
+    b, o = world.b, f"dom-own-h{world.major}"
+    host = f"owned-h{world.major}.example"
+    cleanup(world.tenants, o)
+    try:
+        asyncio.run(world.tenants.update(b, custom_domains=[host], wait=False))
+        asyncio.run(world.fresh().create(spec(o, host), wait=False))
+        (state,) = world.tenants.domain_states(o)
+        assert state.state == "contested" and state.challenge is not None
+        world.zone.set(state.challenge.txt_name, "TXT", state.challenge.txt_value)
+        verified = asyncio.run(world.fresh().verify_domain(o, host, wait=False))
+        assert verified.spec.verified_domains == (host,)
+        assert host in routed_hosts(kube)[f"tenant-{o}"]
+        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert claim is not None and claim.labels["saasodoo.dev/tenant"] == o
+        assert [s.state for s in world.tenants.domain_states(b)] == ["taken"]
+        # The squatter drops and re-adds it: refused now (O proved it); nothing of O's moves.
+        asyncio.run(world.tenants.update(b, custom_domains=[], wait=False))
+        with pytest.raises(HostTaken):
+            asyncio.run(world.tenants.update(b, custom_domains=[host], wait=False))
+        assert owners_of(kube, host) == [f"tenant-{o}"]
+    finally:
+        cleanup(world.tenants, o)
+        asyncio.run(world.tenants.update(b, custom_domains=[], wait=False))
+        world.zone.clear()
+        publish_proof(world, world.a, world.a_domain)
+
+
+def test_re_claim_does_not_restart_the_pending_time(world: World, kube: Cluster) -> None:
+    """Issue 22, point 6 (b): dropping and re-adding a host does not give the squatter a new
+    pending period: it counts from the tenant's first claim, so once it has passed another
+    tenant may take the host at once."""
+    b, c = world.b, f"dom-rp-h{world.major}"
+    host = f"reclaim-h{world.major}.example"
+    short = Tenants(world.settings.model_copy(update={"domain_pending_hours": 3 / 3600}))
+    cleanup(world.tenants, c)
+    try:
+        asyncio.run(short.update(b, custom_domains=[host], wait=False))
+        first = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert first is not None
+        time.sleep(4)  # the pending time (3 s) has passed
+        asyncio.run(short.update(b, custom_domains=[], wait=False))
+        asyncio.run(short.update(b, custom_domains=[host], wait=False))  # claimed anew
+        again = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert again is not None and again.uid != first.uid
+        assert again.data.get("since") == first.data.get("since")
+        asyncio.run(short.create(spec(c, host), wait=False))  # expired: C takes it at once
+        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        assert claim is not None and claim.labels["saasodoo.dev/tenant"] == c
+    finally:
+        cleanup(world.tenants, c)
         asyncio.run(world.tenants.update(b, custom_domains=[], wait=False))

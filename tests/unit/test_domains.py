@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from saasodoo.core.domains import (
+    FIRST_CLAIM_MEMORY_DAYS,
+    FIRST_CLAIM_MEMORY_MAX,
     canonical_host,
     challenge,
     check_custom_domains,
     claim_name,
+    first_claim_since,
+    first_claims,
     platform_rule,
     proven,
+    remember_first_claim,
+    standing,
 )
 from saasodoo.core.plans import Catalog, Plan
 from saasodoo.core.spec import TenantSpec
@@ -145,25 +154,89 @@ def test_challenge_is_per_tenant_host_and_claim() -> None:
     one = challenge("bravo", "shop.bravo.example", "uid-1", BASE)
     assert one.txt_name == "_saasodoo-challenge.shop.bravo.example"
     assert one.txt_value.startswith("saasodoo-verify=") and len(one.txt_value) > 40
-    assert one.cname_target == f"bravo.{BASE}"
+    token = one.txt_value.removeprefix("saasodoo-verify=")
+    assert one.cname_target == f"{token}.bravo.{BASE}"
     assert one == challenge("bravo", "shop.bravo.example", "uid-1", BASE)
-    others = {
-        challenge("alpha", "shop.bravo.example", "uid-1", BASE).txt_value,
-        challenge("bravo", "www.bravo.example", "uid-1", BASE).txt_value,
-        challenge("bravo", "shop.bravo.example", "uid-2", BASE).txt_value,  # claimed anew
-    }
-    assert one.txt_value not in others and len(others) == 3
+    others = [
+        challenge("alpha", "shop.bravo.example", "uid-1", BASE),
+        challenge("bravo", "www.bravo.example", "uid-1", BASE),
+        challenge("bravo", "shop.bravo.example", "uid-2", BASE),  # another life of the id
+    ]
+    assert one.txt_value not in {o.txt_value for o in others}
+    assert one.cname_target not in {o.cname_target for o in others}
+    assert len({o.cname_target for o in others}) == 3
+
+
+def test_cname_proof_is_bound_to_the_tenant_not_to_its_id() -> None:
+    """Issue 22, point 6 (a): ``<host> CNAME <id>.<base>`` was the proof for every tenant of
+    that id, so whoever created a deleted tenant's id again inherited the customer's host
+    through the CNAME left in their DNS. The CNAME target now carries the tenant's token: a
+    later tenant of the same id (another namespace uid) needs its own record."""
+    first = challenge("bravo", "shop.example", "ns-uid-of-the-first-bravo", BASE)
+    second = challenge("bravo", "shop.example", "ns-uid-of-the-second-bravo", BASE)
+    assert proven(first, [], first.cname_target)
+    assert not proven(second, [], first.cname_target)  # the CNAME the first one left
+    assert not proven(second, [], f"bravo.{BASE}")  # the old, shared target
+    assert not proven(first, [], f"bravo.{BASE}")
+    label = first.cname_target.split(".")[0]
+    assert len(label) <= 63 and canonical_host(first.cname_target) == first.cname_target
 
 
 def test_proof_by_txt_or_cname() -> None:
     expected = challenge("bravo", "shop.bravo.example", "uid-1", BASE)
     assert proven(expected, ["v=spf1 -all", expected.txt_value], None)
-    assert proven(expected, [], f"Bravo.{BASE}.")
+    assert proven(expected, [], expected.cname_target.upper() + ".")
     assert not proven(expected, [], None)
     assert not proven(expected, [expected.txt_value + "x"], None)
     assert not proven(expected, [challenge("alpha", expected.host, "uid-1", BASE).txt_value], None)
-    assert not proven(expected, [], f"alpha.{BASE}")
+    assert not proven(expected, [], challenge("alpha", expected.host, "uid-1", BASE).cname_target)
     assert not proven(expected, [], "not a host")
+
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("alive", "verified", "age_hours", "expected"),
+    [
+        (False, True, 1, "stale"),  # its tenant is gone: even a verified claim
+        (True, True, 10_000, "verified"),  # proved: never taken over, however old
+        (True, False, 1, "pending"),  # unproven: another tenant's proof replaces it
+        (True, False, 168, "stale"),  # unproven past the pending time: anyone may take it
+    ],
+)
+def test_standing_of_a_claim(alive: bool, verified: bool, age_hours: float, expected: str) -> None:
+    got = standing(
+        holder_alive=alive,
+        verified_by_holder=verified,
+        since=NOW - timedelta(hours=age_hours),
+        now=NOW,
+        pending_hours=168,
+    )
+    assert got == expected
+
+
+def test_first_claim_is_remembered_across_drop_and_re_add() -> None:
+    """Issue 22, point 6 (b): the pending time counts from the tenant's first claim of the
+    host, so dropping and re-adding it does not start a new period."""
+    first = NOW - timedelta(days=3)
+    history = remember_first_claim({}, "shop.example", first, first)
+    assert history is not None and first_claims(json.dumps(history)) == history
+    assert first_claim_since(history, "shop.example", NOW) == first
+    assert first_claim_since(history, "other.example", NOW) == NOW  # never claimed: now
+    assert remember_first_claim(history, "shop.example", first, NOW) is None  # no change
+    # Forgotten after FIRST_CLAIM_MEMORY_DAYS (a host claimed again a month later is new).
+    later = first + timedelta(days=FIRST_CLAIM_MEMORY_DAYS + 1)
+    assert first_claim_since(history, "shop.example", later) == later
+    # Bounded: at most FIRST_CLAIM_MEMORY_MAX hosts, the newest kept.
+    many: dict[str, str] = {}
+    for i in range(FIRST_CLAIM_MEMORY_MAX + 5):
+        when = NOW - timedelta(minutes=FIRST_CLAIM_MEMORY_MAX + 5 - i)
+        many = remember_first_claim(many, f"h{i}.example", when, NOW) or many
+    assert len(many) == FIRST_CLAIM_MEMORY_MAX and "h0.example" not in many
+    assert f"h{FIRST_CLAIM_MEMORY_MAX + 4}.example" in many
+    assert first_claims("not json") == {} and first_claims('["a"]') == {}
+    assert first_claim_since({"x.example": "garbage"}, "x.example", NOW) == NOW
 
 
 def test_claim_names_are_stable_valid_object_names() -> None:
@@ -175,4 +248,6 @@ def test_claim_names_are_stable_valid_object_names() -> None:
 def test_single_label_base_domain_still_guards_its_names() -> None:
     assert platform_rule("api.localhost", "bravo", "localhost")
     assert platform_rule("shop.example", "bravo", "LOCALHOST.") is None
-    assert challenge("bravo", "shop.example", "u", "Localhost").cname_target == "bravo.localhost"
+    assert challenge("bravo", "shop.example", "u", "Localhost").cname_target.endswith(
+        ".bravo.localhost"
+    )

@@ -13,17 +13,18 @@ import pytest
 from saasodoo.core.record import (
     APPLIED_ANNOTATION,
     OPERATION_ANNOTATION,
+    SPEC_ANNOTATION,
     SUSPENDED_ANNOTATION,
     applied_of,
     spec_of,
 )
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.values import ADMIN_SECRET_NAME, get_path
-from saasodoo.domains import HostTaken
+from saasodoo.domains import Domains, HostTaken, NotVerified
 from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.fakes import FakeHelm, FakeKube
+from tests.fakes import FakeHelm, FakeKube, FakeResolver
 
 pytestmark = pytest.mark.unit
 
@@ -101,11 +102,22 @@ def test_a_failed_install_keeps_the_namespace_and_releases_the_lock(world: World
 
 
 def test_create_of_a_taken_host_is_refused_before_any_write(world: World) -> None:
+    """Taken: another tenant proved the host (an unproven claim only makes it contested)."""
     created(world, custom_domains=["shop.example.com"])
+    proved = spec(custom_domains=["shop.example.com"], verified_domains=["shop.example.com"])
+    world.kube.patch_namespace(NS, annotations={SPEC_ANNOTATION: proved.model_dump_json()})
     writes = list(world.kube.calls)
     with pytest.raises(HostTaken, match=r"custom_domains\[0\]"):
         asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))
     assert world.kube.calls == writes and "tenant-beta" not in world.kube.namespaces
+
+
+def test_an_unproven_claim_leaves_the_host_contested(world: World) -> None:
+    created(world, custom_domains=["shop.example.com"])
+    tenant = asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))
+    assert tenant.spec.custom_domains == ("shop.example.com",)
+    assert world.claims() == {"shop.example.com": "acme"}  # still acme's, not routed by beta
+    assert [s.state for s in world.tenants.domain_states("beta")] == ["contested"]
 
 
 def test_create_forgets_verified_domains(world: World) -> None:
@@ -264,3 +276,71 @@ def test_delete_of_a_missing_tenant_is_not_found(world: World) -> None:
     with pytest.raises(NotFound, match="tenant 'nosuch' not found"):
         asyncio.run(world.tenants.delete("nosuch", final_backup=False))
     assert world.helm.commands == []
+
+
+def test_re_adding_a_host_keeps_its_first_claim_time(world: World) -> None:
+    """Issue 22, point 6 (b): the pending time counts from the first claim, whatever drops
+    and re-adds (remembered on the namespace and copied into each new claim)."""
+    created(world, custom_domains=["shop.example.com"])
+    (first,) = world.kube.configmaps.values()
+    asyncio.run(world.tenants.update("acme", custom_domains=["other.example.com"]))
+    assert world.claims() == {"other.example.com": "acme"}
+    asyncio.run(world.tenants.update("acme", custom_domains=["shop.example.com"]))
+    (again,) = world.kube.configmaps.values()
+    assert again.created != first.created and again.data["since"] == first.data["since"]
+    remembered = world.annotations()["saasodoo.dev/domain-first-claims"]
+    assert "shop.example.com" in remembered and "other.example.com" in remembered
+
+
+# -- custom domains: the proof and who wins a host (issue 22, point 6) -------------------------
+
+
+def _resolver(world: World) -> FakeResolver:
+    resolver = FakeResolver()
+    world.tenants.domains = Domains(SETTINGS, world.kube, resolver)
+    return resolver
+
+
+def test_a_recycled_id_does_not_inherit_a_cname_left_in_dns(world: World) -> None:
+    dns = _resolver(world)
+    created(world, custom_domains=["shop.example.com"])
+    (state,) = world.tenants.domain_states("acme")
+    assert state.challenge is not None
+    dns.records[("shop.example.com", "CNAME")] = [state.challenge.cname_target]
+    asyncio.run(world.tenants.verify_domain("acme", "shop.example.com"))
+    assert world.recorded().verified_domains == ("shop.example.com",)
+    asyncio.run(world.tenants.delete("acme", final_backup=False))
+
+    asyncio.run(world.tenants.create(spec(custom_domains=["shop.example.com"]), owner="u2"))
+    (again,) = world.tenants.domain_states("acme")
+    assert again.state == "pending" and again.challenge is not None
+    assert again.challenge.cname_target != state.challenge.cname_target
+    for left in (state.challenge.cname_target, "acme.odoo.test"):
+        dns.records[("shop.example.com", "CNAME")] = [left]
+        with pytest.raises(NotVerified, match="is not verified yet"):
+            asyncio.run(world.tenants.verify_domain("acme", "shop.example.com"))
+    assert world.recorded().verified_domains == ()
+
+
+def test_a_valid_proof_beats_an_unproven_claim(world: World) -> None:
+    dns = _resolver(world)
+    created(world, custom_domains=["shop.example.com"])  # acme squats it, unproven
+    asyncio.run(world.tenants.create(spec("owner", custom_domains=["shop.example.com"])))
+    (state,) = world.tenants.domain_states("owner")
+    assert state.state == "contested" and state.challenge is not None
+    with pytest.raises(NotVerified):  # no record yet: the squatter keeps its claim
+        asyncio.run(world.tenants.verify_domain("owner", "shop.example.com"))
+    assert world.claims() == {"shop.example.com": "acme"}
+    dns.records[(state.challenge.txt_name, "TXT")] = [state.challenge.txt_value]
+    tenant = asyncio.run(world.tenants.verify_domain("owner", "shop.example.com"))
+    assert tenant.spec.verified_domains == ("shop.example.com",)
+    assert world.claims() == {"shop.example.com": "owner"}
+    assert [s.state for s in world.tenants.domain_states("acme")] == ["taken"]
+    # The squatter drops and re-adds it: refused (the owner proved it).
+    asyncio.run(world.tenants.update("acme", custom_domains=[]))
+    with pytest.raises(HostTaken):
+        asyncio.run(world.tenants.update("acme", custom_domains=["shop.example.com"]))
+    # A proof of the squatter's own would not move a proven host either.
+    squat = world.tenants.domains.challenge_for("acme", "shop.example.com")
+    dns.records[(squat.txt_name, "TXT")] = [squat.txt_value]
+    assert world.claims() == {"shop.example.com": "owner"}
