@@ -183,7 +183,8 @@ def pin_report_url(database: str, url: str) -> None:
             cur.execute(
                 "INSERT INTO ir_config_parameter"
                 " (key, value, create_uid, write_uid, create_date, write_date)"
-                " VALUES ('report.url', %s, 1, 1, now() at time zone 'UTC', now() at time zone 'UTC')"
+                " VALUES ('report.url', %s, 1, 1,"
+                " now() at time zone 'UTC', now() at time zone 'UTC')"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
                 " write_date = EXCLUDED.write_date"
                 " WHERE ir_config_parameter.value IS DISTINCT FROM EXCLUDED.value",
