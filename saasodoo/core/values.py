@@ -244,9 +244,10 @@ def parse_quantity(quantity: str | int | float | Decimal) -> Decimal:
 
 #: Why ``odoo.config.workers`` may not be 1 (the chart's _validate.tpl says the same).
 ONE_WORKER_REASON = (
-    "a single HTTP worker deadlocks PDF reports (wkhtmltopdf fetches the report's pages and "
-    "assets from the same server while the worker waits for it, until limit_time_real kills "
-    "the request: odoo/odoo#199880); use 0 (threaded) or 2 or more"
+    'Odoo prints no PDF report with a single HTTP worker (its web client refuses: "You need '
+    "to start Odoo with at least two workers\"; wkhtmltopdf fetches the report's assets from "
+    "the same server while that worker waits for it: odoo/odoo#199880); use 0 (threaded) or 2 "
+    "or more"
 )
 
 

@@ -22,7 +22,7 @@ Included first by the templates whose rendering depends on them.
 {{- end -}}
 {{- end -}}
 {{- if eq (int $v.odoo.config.workers) 1 -}}
-{{- fail "odoo.config.workers=1: a single HTTP worker deadlocks PDF reports (wkhtmltopdf fetches the report's pages and assets from the same server while the worker waits for it, until limit_time_real kills the request: odoo/odoo#199880); use 0 (threaded) or 2 or more" -}}
+{{- fail "odoo.config.workers=1: Odoo prints no PDF report with a single HTTP worker (its web client refuses: \"You need to start Odoo with at least two workers\"; wkhtmltopdf fetches the report's assets from the same server while that worker waits for it: odoo/odoo#199880); use 0 (threaded) or 2 or more" -}}
 {{- end -}}
 {{- $replicas := int $v.odoo.replicas -}}
 {{- if and (gt $replicas 1) (include "odoo-tenant.odoo.filestoreRwo" .) -}}
