@@ -111,7 +111,9 @@ def test_starter_plan_prints_two_pdf_reports_at_once_through_wkhtmltopdf(
                            "wkhtmltopdf", "--version")  # fmt: skip
     assert "wkhtmltopdf 0.12" in version
     cookie = sign_in(kube, tenant)
-    ids = call_kw(tenant, cookie, "ir.module.module", "search", [["name", "in", ["web", "base_setup"]]])
+    ids = call_kw(
+        tenant, cookie, "ir.module.module", "search", [["name", "in", ["web", "base_setup"]]]
+    )
     assert len(ids) == 2, ids
     results: dict[int, tuple[int, dict[str, str], bytes, float]] = {}
 
