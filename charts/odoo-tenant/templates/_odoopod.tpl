@@ -33,11 +33,10 @@ spec:
   enableServiceLinks: false
   {{- if $web }}
   # report.url names the Odoo Service (odoo-init pins it at every start; _odoo.tpl says which
-  # port): in the web pods that name is the pod itself, so wkhtmltopdf fetches a report's pages
-  # and assets over loopback,
-  # never through the Service back to its own pod (hairpin traffic, which some CNIs drop under
-  # the NetworkPolicies: kubernetes/kubernetes#125611). The dedicated cron pod serves no HTTP:
-  # there the name is the Service, i.e. the web pods.
+  # port): in the web pods that name is the pod itself, so wkhtmltopdf fetches a report's assets
+  # over loopback, never through the Service back to its own pod (hairpin traffic, which some
+  # CNIs drop under the NetworkPolicies: kubernetes/kubernetes#125611). The dedicated cron pod
+  # serves no HTTP: there the name is the Service, i.e. the web pods.
   hostAliases:
     - ip: 127.0.0.1
       hostnames:
