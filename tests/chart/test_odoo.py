@@ -121,7 +121,7 @@ def test_generated_secret_is_kept_on_uninstall(default_docs: list[dict[str, Any]
 
 
 @pytest.mark.parametrize(
-    ("workers", "ports"), [(0, ["http"]), (1, ["http", "websocket"]), (4, ["http", "websocket"])]
+    ("workers", "ports"), [(0, ["http"]), (2, ["http", "websocket"]), (4, ["http", "websocket"])]
 )
 def test_ports_8069_and_gevent_8072_with_workers(
     helm3: Path, workers: int, ports: list[str]

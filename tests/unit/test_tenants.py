@@ -153,7 +153,7 @@ def test_update_refusals_come_before_any_change(world: World) -> None:
 
 
 def test_one_odoo_worker_is_refused_before_any_change(world: World) -> None:
-    """``odoo.config.workers: 1`` deadlocks PDF reports (wkhtmltopdf asks the same server for
+    """``odoo.config.workers: 1`` prints no PDF (wkhtmltopdf asks the same server for
     the report's assets): refused on create and update, naming the field and why (#22, 11)."""
     overrides = {"odoo": {"config": {"workers": 1}}}
     rule = r"values\.odoo\.config\.workers: 1 is refused: Odoo prints no PDF report.*0 \(threaded\)"
