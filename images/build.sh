@@ -152,7 +152,11 @@ rootfs_postgres() {
 # Not trixie: this Odoo 18.0 tree fails there (Python 3.13: safe_eval refuses the new TO_BOOL
 # opcode; Werkzeug 3.1 has no __version__). Its PostgreSQL 17 client is a layer of its own
 # (rootfs_pgclient): bookworm's 15 cannot dump the postgres:17 server.
+# wkhtmltopdf (Debian's 0.12.6, Qt WebKit without wkhtmltopdf's patched Qt, as in the official
+# image's Ubuntu package) prints Odoo's PDF reports; Odoo finds it in PATH. It runs headless,
+# with no X server (tried: Debian's build prints without DISPLAY).
 ODOO_SUITE=bookworm
+ODOO_EXTRA_PACKAGES=python3,curl,ca-certificates,wkhtmltopdf
 odoo_packages() {
   sed 's/#.*//' "$ODOO_APT_PACKAGES" | tr -s ' \t' '\n' | grep -v '^$' | paste -sd, -
 }
@@ -166,7 +170,7 @@ rootfs_odoo() {
   tree=$(echo "$src"/odoo-*)
   sources "$ODOO_SUITE" |
     mmdebstrap "${MMDEBSTRAP_COMMON[@]}" \
-      --include="python3,curl,ca-certificates,$pkgs" \
+      --include="$ODOO_EXTRA_PACKAGES,$pkgs" \
       --essential-hook="$(system_user odoo 100 101 /var/lib/odoo /usr/sbin/nologin)" \
       --customize-hook="cp -a '$tree/odoo' \"\$1\"/usr/lib/python3/dist-packages/odoo" \
       --customize-hook="cp -a '$tree/addons/.' \"\$1\"/usr/lib/python3/dist-packages/odoo/addons/" \
@@ -226,7 +230,7 @@ rootfs_key() {
       pause) cat "$IMAGES_SRC/pause/pause.c"; gcc --version | head -n 1 ;;
       coredns | traefik) declare -f rootfs_static; sha256sum <"$(tool_bin "$name" "$name")" ;;
       postgres) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
-      odoo) echo "$ODOO_SUITE $POSTGRES_MAJOR"; sha256sum <"$ODOO_SOURCE"; cat "$ODOO_APT_PACKAGES" ;;
+      odoo) echo "$ODOO_SUITE $POSTGRES_MAJOR $ODOO_EXTRA_PACKAGES"; sha256sum <"$ODOO_SOURCE"; cat "$ODOO_APT_PACKAGES" ;;
       pgclient) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
     esac
   } | sha256sum | cut -c1-16

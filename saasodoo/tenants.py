@@ -49,6 +49,7 @@ from saasodoo.core.values import (
     ADMIN_SECRET_NAME,
     Platform,
     TenantValues,
+    check_values,
     compute_values,
     creation_facts,
     floor_volume_sizes,
@@ -314,6 +315,7 @@ class Tenants:
     async def _validate(self, spec: TenantSpec, values: TenantValues) -> None:
         """Schema errors before any change: against the local chart's values.schema.json in
         process (no helm run), or by rendering a packaged/OCI chart with ``helm template``."""
+        check_values(values.values)
         local = self._helm.local_schema() if self._helm else local_chart_schema(self.settings.chart)
         if local is not None:
             validate_against_schema(local[0], local[1], values.values)

@@ -59,6 +59,7 @@ SERVICE_CIDR=10.96.0.0/16
 CLUSTER_CIDR=10.244.0.0/16
 DNS_IP=10.96.0.10
 API_PROXY_PORT=8001
+MAINTENANCE_RETRY_AFTER=30 # seconds, the maintenance page's Retry-After (see apply_system_pods)
 LABEL=saasodoo.dev/real-node
 # Sysctls the kubelet (setupNode) and the CNI bridge plugin change; `down` restores them.
 SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward
@@ -370,6 +371,7 @@ image_ref_of() { # NAME: the reference images/build.sh tags NAME with
   case $1 in
     coredns) echo "localhost/saasodoo/coredns:$COREDNS_VERSION" ;;
     traefik) echo "localhost/saasodoo/traefik:$TRAEFIK_VERSION" ;;
+    busybox) echo "docker.io/library/busybox:1.37" ;;
   esac
 }
 
@@ -442,6 +444,42 @@ spec:
   - {name: dns, port: 53, protocol: UDP}
   - {name: dns-tcp, port: 53, protocol: TCP}
 ---
+# The maintenance page (#22, point 15c): while a tenant's Odoo has no Ready pod (a restore, an
+# update, a suspension) its Ingress keeps its router (allowEmptyServices) and Traefik's 503 "no
+# available server", or a 502 from a pod going away, becomes this page with 503 and Retry-After.
+# The errors middleware sits on both entrypoints and keeps the page's headers; the page comes
+# from busybox httpd beside Traefik (127.0.0.1:8081), a CGI so it can send Retry-After.
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: traefik-maintenance, namespace: traefik}
+data:
+  dynamic.yaml: |
+    http:
+      middlewares:
+        maintenance:
+          errors:
+            status: ["502-503"]
+            statusRewrites: {"502": 503}
+            service: maintenance
+            query: /cgi-bin/maintenance
+      services:
+        maintenance:
+          loadBalancer:
+            servers: [{url: "http://127.0.0.1:8081"}]
+  maintenance: |
+    #!/bin/sh
+    printf 'Status: 503 Service Unavailable\r\nRetry-After: $MAINTENANCE_RETRY_AFTER\r\n'
+    printf 'Cache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\r\n'
+    cat <<'PAGE'
+    <!doctype html>
+    <html lang="en"><head><meta charset="utf-8"><title>Maintenance</title>
+    <meta http-equiv="refresh" content="$MAINTENANCE_RETRY_AFTER"></head>
+    <body style="font-family: sans-serif; margin: 4em auto; max-width: 36em">
+    <h1>Down for maintenance</h1>
+    <p>This Odoo is being restored, updated or restarted. It will be back in a moment;
+    this page reloads by itself.</p></body></html>
+    PAGE
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: traefik, namespace: traefik, labels: {app.kubernetes.io/name: traefik}}
@@ -472,6 +510,10 @@ spec:
         - --providers.kubernetesingress=true
         - --providers.kubernetesingress.endpoint=$api
         - --providers.kubernetesingress.ingressclass=traefik
+        - --providers.kubernetesingress.allowemptyservices=true
+        - --providers.file.filename=/etc/traefik/dynamic/dynamic.yaml
+        - --entrypoints.web.http.middlewares=maintenance@file
+        - --entrypoints.websecure.http.middlewares=maintenance@file
         - --global.checknewversion=false
         - --global.sendanonymoususage=false
         - --log.level=INFO
@@ -483,7 +525,7 @@ spec:
         - {name: web, containerPort: 8000, hostPort: $HTTP_PORT, hostIP: 127.0.0.1}
         - {name: websecure, containerPort: 8443, hostPort: $HTTPS_PORT, hostIP: 127.0.0.1}
         readinessProbe: {httpGet: {path: /ping, port: 9000}, periodSeconds: 2}
-        securityContext:
+        securityContext: &restricted
           runAsUser: 65532
           runAsGroup: 65532
           runAsNonRoot: true
@@ -491,6 +533,21 @@ spec:
           allowPrivilegeEscalation: false
           capabilities: {drop: [ALL]}
           seccompProfile: {type: RuntimeDefault}
+        volumeMounts: [{name: dynamic, mountPath: /etc/traefik/dynamic, readOnly: true}]
+      - name: maintenance
+        image: $(image_ref_of busybox)
+        imagePullPolicy: Never
+        command: [httpd, -f, -p, "127.0.0.1:8081", -h, /www]
+        securityContext: *restricted
+        volumeMounts: [{name: maintenance, mountPath: /www/cgi-bin, readOnly: true}]
+      volumes:
+      - name: dynamic
+        configMap: {name: traefik-maintenance, items: [{key: dynamic.yaml, path: dynamic.yaml}]}
+      - name: maintenance
+        configMap:
+          name: traefik-maintenance
+          items: [{key: maintenance, path: maintenance}]
+          defaultMode: 0755
 EOF
 }
 

@@ -181,15 +181,33 @@ class Deployment:
     replicas: int
     generation: int
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: ``.status.readyReplicas``, ``.status.updatedReplicas``, ``.status.observedGeneration``.
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    observed_generation: int = 0
+
+    @property
+    def ready(self) -> bool:
+        """The controller saw the latest spec and every wanted pod of it passes its readiness
+        probe (what ``kubectl rollout status`` waits for, old pods aside)."""
+        return (
+            self.observed_generation >= self.generation
+            and self.updated_replicas >= self.replicas
+            and self.ready_replicas >= self.replicas
+        )
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Deployment:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        status = obj.get("status") or {}
         return cls(
             name=meta.get("name", ""),
             replicas=int(spec.get("replicas", 1) or 0),
             generation=int(meta.get("generation") or 0),
             annotations=meta.get("annotations") or {},
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            updated_replicas=int(status.get("updatedReplicas") or 0),
+            observed_generation=int(status.get("observedGeneration") or 0),
         )
 
 

@@ -1,5 +1,5 @@
 """The restore choreography: stop Odoo, run the restore Job, recover if it died, give Odoo its
-replicas back.
+replicas back and wait until it is Ready again (the restore is complete only then).
 
 Odoo starts again only on data known to be consistent: untouched (the Job never ran),
 restored, or put right by a recovery (``restore.py --recover``); otherwise it stays at zero
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Protocol
 
 from saasodoo.adapters.kube import Deployment, Kube
@@ -33,6 +34,10 @@ RECOVER_SECONDS = 600
 ODOO_COMPONENTS = ("odoo", "cron")
 #: Seconds Odoo's pods get to go away once scaled to zero.
 STOP_SECONDS = 300
+#: Seconds Odoo gets to be Ready again once scaled back (its init container, start-up probe).
+READY_SECONDS = 600
+#: Seconds between two progress lines while waiting for Odoo.
+PROGRESS_SECONDS = 15
 
 
 class RunJob(Protocol):
@@ -61,9 +66,11 @@ class RestoreChoreography:
         drop_previous: bool = False,
         timeout: float | None = None,
     ) -> RestoreResult:
-        """Scale Odoo to zero, restore ``backup`` (default: the newest), scale Odoo back.
-        Conflict when a restore of the tenant is running; SaasodooError when the restore
-        failed (saying whether the previous data is live, recovered, or Odoo left stopped)."""
+        """Scale Odoo to zero, restore ``backup`` (default: the newest), scale Odoo back and
+        return once its Deployments are Ready again (``READY_SECONDS`` at most), with the
+        seconds that took in the result. Conflict when a restore of the tenant is running;
+        SaasodooError when the restore failed (saying whether the previous data is live,
+        recovered, or Odoo left stopped) or Odoo is not Ready in time (the data restored)."""
         namespace = cronjob["metadata"]["namespace"]
         body = self.jobs.restore_job(
             tenant_id, cronjob, backup, mode="restore", drop_previous=drop_previous
@@ -122,7 +129,14 @@ class RestoreChoreography:
                 f"restore of '{tenant_id}' failed (job {outcome.name}): {error}; "
                 "the previous data is still live"
             )
-        return result
+        try:
+            seconds = self.wait_odoo_ready(namespace, replicas, timeout=READY_SECONDS)
+        except TransientClusterError as exc:
+            raise SaasodooError(
+                f"restore of '{tenant_id}' done (job {outcome.name}), but {exc}; "
+                f"`saasodoo tenant status {tenant_id}` says why"
+            ) from exc
+        return replace(result, ready_seconds=seconds)
 
     def recover(self, tenant_id: str, cronjob: dict[str, Any], died: str) -> JobOutcome:
         """Run `restore.py --recover` once the dead restore's pod is gone (restore.py's
@@ -158,6 +172,33 @@ class RestoreChoreography:
         jobs = self.kube.list_jobs(namespace, f"{JOB_LABEL} in (restore,recover)")
         return [j.name for j in jobs if j.active]
 
+    def wait_odoo_ready(self, namespace: str, replicas: dict[str, int], timeout: float) -> float:
+        """Return the seconds until every Deployment of ``replicas`` (name -> count) is Ready
+        with its count (``Deployment.ready``; one at zero is at once), logging progress every
+        ``PROGRESS_SECONDS``; TransientClusterError naming the ones not Ready after
+        ``timeout`` seconds."""
+        start = time.monotonic()
+        said = start
+        while True:
+            found = {d.name: d for d in self.kube.list_deployments(namespace, _odoo_selector())}
+            waiting = {
+                name: f"{found[name].ready_replicas if name in found else 0}/{count} ready"
+                for name, count in replicas.items()
+                if count and not (name in found and found[name].ready)
+            }
+            now = time.monotonic()
+            if not waiting:
+                log.info("%s: Odoo Ready again after %.0fs", namespace, now - start)
+                return round(now - start, 1)
+            if now - start > timeout:
+                raise TransientClusterError(
+                    f"Odoo of {namespace} not Ready after {timeout:.0f}s ({_listing(waiting)})"
+                )
+            if now - said >= PROGRESS_SECONDS:
+                log.info("%s: waiting for Odoo to be Ready (%s)", namespace, _listing(waiting))
+                said = now
+            time.sleep(self.poll_seconds)
+
     def wait_no_odoo_pods(self, namespace: str, timeout: float) -> None:
         """Return once no Odoo pod is left; TransientClusterError after ``timeout`` seconds."""
         selector = f"{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
@@ -170,6 +211,14 @@ class RestoreChoreography:
                     f"Odoo pods of {namespace} still there after {timeout:.0f}s"
                 )
             time.sleep(self.poll_seconds)
+
+
+def _odoo_selector() -> str:
+    return f"{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
+
+
+def _listing(waiting: dict[str, str]) -> str:
+    return ", ".join(f"{name} {state}" for name, state in sorted(waiting.items()))
 
 
 def replicas_before(deployment: Deployment) -> int:

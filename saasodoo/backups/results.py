@@ -101,6 +101,8 @@ class RestoreResult:
     #: Replicas Odoo's Deployments were scaled back to.
     scaled_back: dict[str, int]
     verify_only: bool = False
+    #: Seconds from scaling Odoo back until its Deployments were Ready (None: not waited for).
+    ready_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -123,6 +125,7 @@ class RestoreResult:
             "job": self.job.to_dict(),
             "scaled_back": dict(self.scaled_back),
             "previous": self.previous,
+            "odoo_ready_after_seconds": self.ready_seconds,
         }
 
 

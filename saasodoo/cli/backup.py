@@ -151,7 +151,8 @@ def backup_restore(
         _json(result.to_dict())
         return
     out.print(f"[green]restored[/] {tenant_id} from {backup_name or 'the newest backup'} "
-              f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+              f"(job {result.job.name}); Odoo Ready again after {result.ready_seconds}s: "
+              f"{result.scaled_back}")  # fmt: skip
     _print_previous(result.previous)
 
 
@@ -203,7 +204,8 @@ def backup_import(
         _json(result.to_dict())
         return
     out.print(f"[green]imported[/] {zip_path.name} into {tenant_id} as {result.backup} "
-              f"(job {result.job.name}); Odoo scaled back: {result.scaled_back}")  # fmt: skip
+              f"(job {result.job.name}); Odoo Ready again after {result.ready_seconds}s: "
+              f"{result.scaled_back}")  # fmt: skip
     _print_previous(result.previous)
 
 

@@ -290,6 +290,26 @@ def parse_quantity(quantity: str | int | float | Decimal) -> Decimal:
     return value * Decimal(base) ** _QUANTITY_EXPONENTS[suffix]
 
 
+#: Why ``odoo.config.workers`` may not be 1 (the chart's _validate.tpl says the same).
+ONE_WORKER_REASON = (
+    'Odoo prints no PDF report with a single HTTP worker (its web client refuses: "You need '
+    "to start Odoo with at least two workers\"; wkhtmltopdf fetches the report's assets from "
+    "the same server while that worker waits for it: odoo/odoo#199880); use 0 (threaded) or 2 "
+    "or more"
+)
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """Rules across the final values that the chart's schema cannot say with a reason (the
+    chart's ``_validate.tpl`` refuses the same at render time): ``odoo.config.workers`` is 0
+    (threaded) or at least 2. Raises InvalidInput naming the field and the rule."""
+    if get_path(values, "odoo.config.workers") == 1:
+        raise InvalidInput(
+            "the values break a rule of the chart",
+            [FieldError("values.odoo.config.workers", f"1 is refused: {ONE_WORKER_REASON}")],
+        )
+
+
 def validate_against_schema(
     schema: dict[str, Any], chart_defaults: dict[str, Any], values: dict[str, Any]
 ) -> None:

@@ -121,7 +121,7 @@ def test_generated_secret_is_kept_on_uninstall(default_docs: list[dict[str, Any]
 
 
 @pytest.mark.parametrize(
-    ("workers", "ports"), [(0, ["http"]), (1, ["http", "websocket"]), (4, ["http", "websocket"])]
+    ("workers", "ports"), [(0, ["http"]), (2, ["http", "websocket"]), (4, ["http", "websocket"])]
 )
 def test_ports_8069_and_gevent_8072_with_workers(
     helm3: Path, workers: int, ports: list[str]
@@ -328,7 +328,7 @@ def test_base_url_and_report_url_given_to_the_initialization(
 ) -> None:
     init = env(container(web_spec(default_docs), "odoo-init"))
     assert init["ODOO_BASE_URL"] == "https://acme.example.com"
-    assert init["ODOO_REPORT_URL"] == "http://acme-odoo-tenant:8069"
+    assert init["ODOO_REPORT_URL"] == "http://acme-odoo-tenant:8072"
 
 
 def test_helm_test_signs_in_with_the_admin_secret(helm3: Path) -> None:
@@ -348,3 +348,40 @@ def test_helm_test_signs_in_with_the_admin_secret(helm3: Path) -> None:
     scripts = one(docs, "ConfigMap", "acme-odoo-tenant-scripts")["data"]["signin-check.py"]
     assert scripts == (CHART / "files" / "signin-check.py").read_text()
     assert "/web/session/authenticate" in scripts
+
+
+def test_report_url_is_the_web_pod_itself_over_loopback(
+    default_docs: list[dict[str, Any]], helm3: Path
+) -> None:
+    """wkhtmltopdf fetches a PDF report's assets from report.url: the Service's name, which in
+    the web pods resolves to the pod itself (no hairpin through the Service, which some CNIs
+    drop: kubernetes/kubernetes#125611); the dedicated cron pod, which serves no HTTP, keeps
+    the Service (#22, point 11)."""
+    web = web_spec(default_docs)
+    # With workers: the gevent process, which serves the assets while every HTTP worker prints.
+    assert env(container(web, "odoo-init"))["ODOO_REPORT_URL"] == "http://acme-odoo-tenant:8072"
+    assert web["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["acme-odoo-tenant"]}]
+    threaded = web_spec(render(helm3, "--set", "odoo.config.workers=0"))
+    assert (
+        env(container(threaded, "odoo-init"))["ODOO_REPORT_URL"] == "http://acme-odoo-tenant:8069"
+    )
+    docs = render(helm3, "--set", "odoo.cron.dedicated=true")
+    assert "hostAliases" not in pod_template(one(docs, "Deployment", CRON))["spec"]
+    conf = odoo_conf(docs)
+    assert (conf["http_interface"], conf["http_port"]) == ("0.0.0.0", "8069")  # loopback too
+
+
+@pytest.mark.parametrize("workers", [0, 2, 3])
+def test_workers_other_than_one_render(helm3: Path, workers: int) -> None:
+    assert odoo_conf(render(helm3, "--set", f"odoo.config.workers={workers}"))["workers"] == str(
+        workers
+    )
+
+
+def test_one_worker_is_refused_with_the_reason(helm3: Path) -> None:
+    """One HTTP worker deadlocks PDF reports: wkhtmltopdf asks the same server for the report's
+    assets while the only worker waits on it (odoo/odoo#199880, #120987)."""
+    error = render_error(helm3, "--set", "odoo.config.workers=1")
+    assert "odoo.config.workers=1" in error
+    assert "prints no PDF report with a single HTTP worker" in error
+    assert "use 0 (threaded) or 2 or more" in error

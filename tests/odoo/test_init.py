@@ -59,6 +59,28 @@ def test_a_second_run_is_a_no_op(initialized: InitRuns) -> None:
     assert pg.psql(WRITES, tenant.db) == tables, "the second run wrote to the database"
 
 
+def test_every_start_pins_report_url_to_the_pods_own_address(initialized: InitRuns) -> None:
+    """A database restored from another tenant (or imported, or initialized by an older chart)
+    carries a report.url this pod may not reach: wkhtmltopdf would then print PDFs without
+    their pages' assets or time out. Each start of a web pod sets it back (#22, point 11)."""
+    tenant = initialized.tenant
+    pg = tenant.harness.pg
+    query = "SELECT value FROM ir_config_parameter WHERE key = 'report.url'"
+    pg.psql(
+        "UPDATE ir_config_parameter SET value = 'http://other-odoo-tenant.tenant-other:8069'"
+        " WHERE key = 'report.url'",
+        tenant.db,
+    )
+    result = tenant.pod(initialized.docs).run("odoo-init")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pg.psql(query, tenant.db).strip() == "http://acme-odoo-tenant:8069", result.stdout
+    assert "report.url set to http://acme-odoo-tenant:8069" in result.stdout
+    pg.psql("DELETE FROM ir_config_parameter WHERE key = 'report.url'", tenant.db)
+    result = tenant.pod(initialized.docs).run("odoo-init")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pg.psql(query, tenant.db).strip() == "http://acme-odoo-tenant:8069", result.stdout
+
+
 def test_the_admin_from_values_and_secret_logs_in_over_json_rpc(
     initialized: InitRuns, started: list
 ) -> None:

@@ -170,6 +170,25 @@ def test_update_refusals_come_before_any_change(world: World) -> None:
     assert world.kube.calls == writes
 
 
+def test_one_odoo_worker_is_refused_before_any_change(world: World) -> None:
+    """``odoo.config.workers: 1`` prints no PDF (wkhtmltopdf asks the same server for
+    the report's assets): refused on create and update, naming the field and why (#22, 11)."""
+    overrides = {"odoo": {"config": {"workers": 1}}}
+    rule = r"values\.odoo\.config\.workers: 1 is refused: Odoo prints no PDF report.*0 \(threaded\)"
+    with pytest.raises(InvalidInput, match=rule):
+        asyncio.run(world.tenants.create(spec(overrides=overrides), owner="u1"))
+    assert world.kube.calls == [] and world.helm.releases == {}
+    created(world)
+    writes = list(world.kube.calls)
+    with pytest.raises(InvalidInput, match=rule):
+        asyncio.run(world.tenants.update("acme", overrides=overrides))
+    assert world.kube.calls == writes
+    for workers in (0, 2):
+        asyncio.run(
+            world.tenants.update("acme", overrides={"odoo": {"config": {"workers": workers}}})
+        )
+
+
 def test_suspend_and_resume_scale_odoo_and_keep_the_spec(world: World) -> None:
     created(world, plan="standard")
     asyncio.run(world.tenants.suspend("acme"))

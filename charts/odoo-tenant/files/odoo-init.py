@@ -16,6 +16,10 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
+   On every start it also pins `report.url` (ODOO_REPORT_URL, one SQL statement when it
+   differs): the address wkhtmltopdf fetches a PDF report's pages and assets from. The chart
+   makes that name resolve to the pod itself (hostAliases), so a database initialized before,
+   restored from another tenant or imported carries no address that this pod cannot reach.
    --wait (dedicated cron pod): waits until the database carries the marker.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
@@ -165,6 +169,32 @@ def database_state(database: str) -> tuple[bool, bool]:
         conn.close()
 
 
+def pin_report_url(database: str, url: str) -> None:
+    """Set the parameter `report.url` of an initialized database to URL unless it is already.
+    Odoo's ir_config_parameter has a unique key (constraint key_uniq); Odoo caches parameters
+    per process, and this runs before the pod's Odoo starts."""
+    conn = connect(database)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT value FROM ir_config_parameter WHERE key = 'report.url'")
+            row = cur.fetchone()
+            if row and row[0] == url:
+                return
+            cur.execute(
+                "INSERT INTO ir_config_parameter"
+                " (key, value, create_uid, write_uid, create_date, write_date)"
+                " VALUES ('report.url', %s, 1, 1,"
+                " now() at time zone 'UTC', now() at time zone 'UTC')"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
+                " write_date = EXCLUDED.write_date"
+                " WHERE ir_config_parameter.value IS DISTINCT FROM EXCLUDED.value",
+                (url,),
+            )
+            log(f"report.url set to {url} (was {row[0] if row else 'unset'})")
+    finally:
+        conn.close()
+
+
 def run_odoo(args: list[str], stdin: str | None = None) -> str:
     command = [os.environ.get("ODOO_BIN", "odoo"), *args]
     log("running: " + " ".join(command))
@@ -186,6 +216,8 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
         base, marker = database_state(database)
         if base and marker:
             log(f"database {database} is initialized: nothing to do")
+            if os.environ.get("ODOO_REPORT_URL"):
+                pin_report_url(database, os.environ["ODOO_REPORT_URL"])
             return
         common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
         if not base:

@@ -52,7 +52,8 @@
 {{- $np := .Values.networkPolicy -}}
 {{ include "odoo-tenant.networkpolicy.databaseEgress" . }}
 {{ include "odoo-tenant.networkpolicy.dnsEgress" . }}
-# Odoo calling itself through its Service (report.url for PDF reports).
+# The dedicated cron pod printing PDF reports: report.url, the Service, i.e. the web pods (a web
+# pod reaches itself over loopback, see hostAliases in _odoopod.tpl).
 - to:
     - podSelector:
         matchLabels:

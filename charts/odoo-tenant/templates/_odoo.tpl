@@ -14,6 +14,18 @@
 {{- if gt (int .Values.odoo.config.workers) 0 -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+report.url: where wkhtmltopdf fetches a PDF report's pages and assets (odoo-init pins it at every
+start). With workers, the gevent process (8072): it serves any route concurrently, so N reports
+printing at once in the N HTTP workers never wait for a free worker to serve their own assets
+(with report.url on 8069, two reports at once on 2 workers hold both until limit_time_real;
+odoo/odoo#199880, #120987). Threaded (workers 0): 8069, its threads serve them. The host is the
+Service's name, which the web pods resolve to themselves (hostAliases in _odoopod.tpl).
+*/}}
+{{- define "odoo-tenant.odoo.reportUrl" -}}
+{{- printf "http://%s:%d" (include "odoo-tenant.names.odoo" .) (ternary 8072 8069 (eq (include "odoo-tenant.odoo.websocket" .) "true")) -}}
+{{- end -}}
+
 {{/* Whether the filestore is ReadWriteOnce (one node at a time). */}}
 {{- define "odoo-tenant.odoo.filestoreRwo" -}}
 {{- if has "ReadWriteOnce" .Values.odoo.persistence.accessModes -}}true{{- end -}}

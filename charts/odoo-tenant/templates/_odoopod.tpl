@@ -31,6 +31,17 @@ spec:
   automountServiceAccountToken: false
   # No docker-link style variables: the official entrypoint would read DB_PORT_5432_TCP_ADDR.
   enableServiceLinks: false
+  {{- if $web }}
+  # report.url names the Odoo Service (odoo-init pins it at every start; _odoo.tpl says which
+  # port): in the web pods that name is the pod itself, so wkhtmltopdf fetches a report's assets
+  # over loopback, never through the Service back to its own pod (hairpin traffic, which some
+  # CNIs drop under the NetworkPolicies: kubernetes/kubernetes#125611). The dedicated cron pod
+  # serves no HTTP: there the name is the Service, i.e. the web pods.
+  hostAliases:
+    - ip: 127.0.0.1
+      hostnames:
+        - {{ include "odoo-tenant.names.odoo" $ctx }}
+  {{- end }}
   {{- with $ctx.Values.priorityClassName }}
   priorityClassName: {{ . }}
   {{- end }}
@@ -118,7 +129,7 @@ spec:
         - name: ODOO_BASE_URL
           value: {{ ternary (include "odoo-tenant.odoo.url" $ctx) "" $ctx.Values.ingress.enabled | quote }}
         - name: ODOO_REPORT_URL
-          value: {{ printf "http://%s:8069" (include "odoo-tenant.names.odoo" $ctx) | quote }}
+          value: {{ include "odoo-tenant.odoo.reportUrl" $ctx | quote }}
         {{- end }}
       securityContext:
         {{- include "odoo-tenant.pod.containerSecurityContext" (dict "readOnlyRootFilesystem" $v.readOnlyRootFilesystem) | nindent 8 }}

@@ -25,6 +25,9 @@ Included first by the templates whose rendering depends on them.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if eq (int $v.odoo.config.workers) 1 -}}
+{{- fail "odoo.config.workers=1: Odoo prints no PDF report with a single HTTP worker (its web client refuses: \"You need to start Odoo with at least two workers\"; wkhtmltopdf fetches the report's assets from the same server while that worker waits for it: odoo/odoo#199880); use 0 (threaded) or 2 or more" -}}
+{{- end -}}
 {{- $replicas := int $v.odoo.replicas -}}
 {{- if and (gt $replicas 1) (include "odoo-tenant.odoo.filestoreRwo" .) -}}
 {{- fail (printf "odoo.replicas=%d needs a filestore every pod can mount: set odoo.persistence.accessModes to [ReadWriteMany] (with a StorageClass that supports it), or keep odoo.replicas at 1" $replicas) -}}
