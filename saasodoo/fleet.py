@@ -442,7 +442,7 @@ class Fleet:
         if previous is None:
             return EnsureResult(spec.id, Outcome.FAILED, why, steps, revision)
         good = await self.reconciler.digest_of(before, previous)
-        async with self.record.locked(spec.namespace, f"rollback to {previous}", good):
+        async with self.record.locked(spec, f"rollback to {previous}", good):
             await self.tenants.rollback_keeping_volumes(spec, previous, wait=True)
         head = await self.tenants.helm.status(spec.release, spec.namespace)
         now = head.revision if head else revision + 1
