@@ -52,6 +52,7 @@ def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
     api = sign_up(app.test_client(), "owner@example.com")
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
     asyncio.run(tenants.create(spec, owner=api.user_id))
+    spec = tenants.record.spec(tenants.record.namespace("acme"))  # with its creation facts
     on_19 = spec.model_copy(update={"odoo_version": "19.0"})
     asyncio.run(tenants.upgrade_to(on_19, False, (spec, False), "update", "by hand", wait=True))
     yield Both(tenants, api, app, helm, kube)
