@@ -67,8 +67,11 @@ apiserver_ready() {
 
 create_cluster() {
   info "creating cluster '$CLUSTER' (kwokctl, binary runtime, Kubernetes $KUBERNETES_VERSION) in $CLUSTER_DIR"
-  local config=$CLUSTER_DIR.kwokctl.yaml
-  mkdir -p "$(dirname "$config")"
+  # The config and kwokctl's output live outside kwokctl's clusters directory (a file there
+  # makes kwokctl warn "Found non-directory entry in clusters directory").
+  local scratch
+  scratch=$(mktemp -d)
+  local config=$scratch/kwokctl.yaml log=$scratch/create.log
   cat >"$config" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -137,24 +140,26 @@ spec:
           ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-memory"])
           : Quantity("64Mi")
 EOF
-  # kwokctl first looks for a cluster of that name and logs its absence as an error
-  # ("Cluster does not exist"): expected here, and read by a newcomer as a failure. Its output
-  # is kept in a log and shown without those lines (in full when the create fails).
-  local log=$CLUSTER_DIR.create.log
+  # On the way, kwokctl runs a step that first looks for the cluster's kwok.yaml and reports
+  # its absence ("Cluster does not exist", then "Execute exit ... kwok.yaml: no such file or
+  # directory" at level ERROR): expected before a first create, and read by a newcomer as a
+  # failure. kwokctl's output is kept and shown without those lines (in full if create fails).
   if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m -v WARN >"$log" 2>&1; then
     cat "$log" >&2
     err "kwokctl create cluster failed; component logs are in $CLUSTER_DIR/logs"
-    rm -f "$config" "$log"
+    rm -rf "$scratch"
     exit 1
   fi
   without_expected_absence <"$log" >&2
-  rm -f "$config" "$log"
+  rm -rf "$scratch"
   info "cluster '$CLUSTER' created"
 }
 
 # kwokctl's output without its report that the cluster does not exist yet (true before a
 # create: the cluster is being created).
-without_expected_absence() { grep -v -i 'cluster does not exist' || true; }
+without_expected_absence() {
+  grep -v -i -e 'cluster does not exist' -e 'kwok\.yaml: no such file or directory' || true
+}
 
 # The extras a bare control plane lacks (idempotent: server-side apply).
 apply_addons() {
