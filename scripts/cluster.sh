@@ -67,8 +67,14 @@ apiserver_ready() {
 
 create_cluster() {
   info "creating cluster '$CLUSTER' (kwokctl, binary runtime, Kubernetes $KUBERNETES_VERSION) in $CLUSTER_DIR"
-  local config=$CLUSTER_DIR.kwokctl.yaml
-  mkdir -p "$(dirname "$config")"
+  # The config lives outside kwokctl's clusters directory (a file there makes kwokctl warn
+  # "Found non-directory entry in clusters directory"). The here-document expands $(...) and
+  # backquotes: its comments must hold neither (a quoted command in one ran
+  # "kwokctl scale node" against the cluster not created yet, whose "Cluster does not exist"
+  # and ERROR lines a newcomer read as a failure).
+  local scratch
+  scratch=$(mktemp -d)
+  local config=$scratch/kwokctl.yaml
   cat >"$config" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -108,7 +114,7 @@ componentsPatches:
     value: $CLUSTER_DIR/pki/admin.key
   - key: kubelet-preferred-address-types
     value: InternalIP,Hostname
-# kwok simulates only the nodes `kwokctl scale node` made (annotated kwok.x-k8s.io/node=fake)
+# kwok simulates only the nodes that "kwokctl scale node" made (annotated kwok.x-k8s.io/node=fake)
 # and leaves real nodes and their pods to their kubelet.
 - name: kwok-controller
   extraArgs:
@@ -137,24 +143,14 @@ spec:
           ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-memory"])
           : Quantity("64Mi")
 EOF
-  # kwokctl first looks for a cluster of that name and logs its absence as an error
-  # ("Cluster does not exist"): expected here, and read by a newcomer as a failure. Its output
-  # is kept in a log and shown without those lines (in full when the create fails).
-  local log=$CLUSTER_DIR.create.log
-  if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m -v WARN >"$log" 2>&1; then
-    cat "$log" >&2
+  if ! kwokctl create cluster --config "$config" --kubeconfig "" --wait 3m -v WARN >&2; then
     err "kwokctl create cluster failed; component logs are in $CLUSTER_DIR/logs"
-    rm -f "$config" "$log"
+    rm -rf "$scratch"
     exit 1
   fi
-  without_expected_absence <"$log" >&2
-  rm -f "$config" "$log"
+  rm -rf "$scratch"
   info "cluster '$CLUSTER' created"
 }
-
-# kwokctl's output without its report that the cluster does not exist yet (true before a
-# create: the cluster is being created).
-without_expected_absence() { grep -v -i 'cluster does not exist' || true; }
 
 # The extras a bare control plane lacks (idempotent: server-side apply).
 apply_addons() {

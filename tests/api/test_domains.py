@@ -218,14 +218,16 @@ def test_verification_runs_off_the_request_path_and_is_limited(
     created.append(tid)
     try:
         assert user.wait_job(_create(user, tid, host))["state"] == "succeeded"
-        zone.delay = 1.5  # each look-up (TXT, CNAME) waits 1.5 s
+        zone.delay = 2.5  # each look-up (TXT, CNAME) waits 2.5 s
         started = time.monotonic()
         res = user.call("POST", f"/api/tenants/{tid}/domains/verify", json={"domain": host})
         elapsed = time.monotonic() - started
         assert res.status_code == 202, res.get_json()
-        assert elapsed < 1.0, f"the request waited {elapsed:.1f}s for the nameserver"
-        job = user.wait_job(res)
-        assert job["state"] == "failed" and job["error"]["status_code"] == 409, job
+        # Answered before a single look-up could (the request still reads the cluster and
+        # confirms the session with GoTrue; on main it waited for both look-ups, 5 s).
+        assert elapsed < zone.delay, f"the request waited {elapsed:.1f}s for the nameserver"
+        job = user.wait_job(res)  # the job waited instead: 503 (a try timed out) or 409
+        assert job["state"] == "failed" and job["error"]["status_code"] in (409, 503), job
         zone.delay = 0
         assert (
             user.wait_job(
