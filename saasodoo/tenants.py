@@ -546,9 +546,10 @@ class Tenants:
         try:
             pods = self.kube.list_pods(spec.namespace, f"{COMPONENT_LABEL}=test")
             for pod in sorted(pods, key=lambda p: p.name, reverse=True):
-                lines = self.kube.pod_log(spec.namespace, pod.name, "signin").strip()
-                if lines:
-                    return lines.splitlines()[-1][:500]
+                lines = self.kube.pod_log(spec.namespace, pod.name, "signin").splitlines()
+                said = [line for line in lines if line.startswith("signed-in check failed")]
+                if said or lines:
+                    return (said or lines)[-1].strip()[:500]
         except Exception:  # noqa: BLE001 - helm's own message is the fallback
             log.warning("could not read the test pod's log in %s", spec.namespace)
         return ""

@@ -31,6 +31,7 @@ KEPT = {
     ("PersistentVolumeClaim", "{r}-odoo-tenant-postgresql-data"),
     ("Secret", "{r}-odoo-tenant-odoo"),
     ("Secret", "{r}-odoo-tenant-postgresql"),
+    ("ConfigMap", "{r}-odoo-tenant-odoo-series"),  # the database's Odoo series, kept with it
 }
 RELEASE_KINDS = (
     "deployments,statefulsets,cronjobs,jobs,pods,services,configmaps,secrets,"

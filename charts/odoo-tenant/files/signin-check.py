@@ -39,7 +39,8 @@ class Failed(Exception):
 
 
 def fail(step: str, why: str) -> NoReturn:
-    print(f"signed-in check failed: {step}: {why}", file=sys.stderr)
+    """One line on stderr (PostgreSQL's errors span lines: `LINE 1: ...`, a caret), exit 1."""
+    print(f"signed-in check failed: {step}: {' '.join(why.split())}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -132,4 +133,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001 - one line saying why, not a traceback
+        fail("unexpected error", f"{type(exc).__name__}: {exc}")
