@@ -48,6 +48,8 @@ REPORT = "base.report_irmodulereference"
 @pytest.fixture(scope="module")
 def tenant(kube: Cluster) -> Iterator[RealTenant]:
     with running_tenant(kube, TENANT, "admin@rnpdf.example") as t:
+        # Ready in Kubernetes; Traefik serves it once its endpoint watch has seen the pod.
+        assert wait_login(t.host)[0] == 200
         yield t
 
 
