@@ -411,8 +411,12 @@ def test_an_import_whose_restore_fails_stores_nothing(
             return outcome
         [container] = body["spec"]["template"]["spec"]["containers"]
         [backup] = [a for a in container["command"] if a.startswith("--backup=")]
+        # The tenant's Odoo series, as the chart gives it to the pod (restore.py compares it
+        # with the backup's: the fake data's own series is not the tenant's).
+        series = {e["name"]: e.get("value") for e in container.get("env", [])}
         env = {**pg_server.env(database), **s3_server.env(tenant.bucket, prefix="tenants"),
-               "PGADMINUSER": "postgres"}  # fmt: skip
+               "PGADMINUSER": "postgres",
+               "SAASODOO_ODOO_VERSION": series.get("SAASODOO_ODOO_VERSION") or "18.0"}  # fmt: skip
         args = [
             "--s3",
             f"--tenant={tenant.id}",
