@@ -54,7 +54,8 @@ def test_a_second_run_is_a_no_op(initialized: InitRuns) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is initialized: nothing to do" in result.stdout
     assert "running:" not in result.stdout  # no Odoo command at all
-    assert seconds < 15, f"a no-op start-up took {seconds:.1f}s"
+    # A generous bound (no Odoo is started, asserted above); speed targets live in make bench.
+    assert seconds < 60, f"a no-op start-up took {seconds:.1f}s"
     time.sleep(0.6)  # statistics are flushed to the cumulative views at most every 500 ms
     assert pg.psql(WRITES, tenant.db) == tables, "the second run wrote to the database"
 
