@@ -116,6 +116,24 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=4, ge=1, le=64, description="Tenants handled at once by fleet operations."
     )
+    operator_workers: int = Field(
+        default=10,
+        ge=1,
+        le=64,
+        description="Tenants the operator reconciles at once: its bound on concurrent helm "
+        "calls (Flux's helm-controller finds more than 10 no faster).",
+    )
+    operator_resync_seconds: float = Field(
+        default=300.0,
+        ge=5,
+        description="Seconds between the operator's full passes over every tenant (10 % "
+        "jitter); a pass costs a few list requests and no helm call for tenants in sync.",
+    )
+    operator_lease: str = Field(
+        default="saasodoo-operator",
+        description="Name of the operator's Lease (coordination.k8s.io) in system_namespace: "
+        "one replica works, the others stand by.",
+    )
     helm_timeout: str = Field(
         default="10m", description="Timeout of one helm install/upgrade/rollback (--timeout)."
     )

@@ -305,9 +305,9 @@ class Kube:
         self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
     ) -> Any:
         """GET ``path`` as parsed JSON (no client models); callers wrap it in ``translate``."""
-        return self._call_json("GET", path, query or [], {"Accept": accept or "application/json"})
+        return self.call_json("GET", path, query or [], {"Accept": accept or "application/json"})
 
-    def _call_json(
+    def call_json(
         self,
         method: str,
         path: str,
@@ -800,7 +800,7 @@ class Kube:
     def _patch(self, path: str, body: dict[str, Any]) -> Any:
         """A JSON merge patch as field manager ``saasodoo``; the object as written, parsed."""
         headers = {"Accept": "application/json", "Content-Type": MERGE_PATCH}
-        return self._call_json("PATCH", path, [("fieldManager", FIELD_MANAGER)], headers, body)
+        return self.call_json("PATCH", path, [("fieldManager", FIELD_MANAGER)], headers, body)
 
     # -- helm release records -------------------------------------------------------
 
