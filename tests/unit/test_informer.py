@@ -5,6 +5,7 @@ is tests/cluster/test_operator_runtime.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import random
@@ -234,6 +235,20 @@ def server() -> FakeServer:
     return FakeServer()
 
 
+@contextlib.contextmanager
+def following(informer: Informer, server: FakeServer | None = None) -> Iterator[None]:
+    """Run the informer until its first list is handed out (and, given the server, its watch
+    is open); stop it after."""
+    informer.start()
+    try:
+        assert informer.wait_for_sync(5)
+        if server is not None:
+            wait_until(lambda: server.live, what="the watch")
+        yield
+    finally:
+        informer.stop()
+
+
 def make(server: FakeServer, **options: Any) -> tuple[Informer, Recorder]:
     recorder = Recorder()
     options.setdefault("inactivity_timeout", 5.0)
@@ -247,9 +262,7 @@ def test_lists_then_follows_from_the_lists_resource_version(server: FakeServer) 
     server.put("b", "1")
     list_rv = str(server.rv)
     informer, rec = make(server, inactivity_timeout=70.0)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
+    with following(informer):
         assert sorted(rec.kinds("ADDED")) == [f"{NS}/a", f"{NS}/b"]
         wait_until(lambda: server.live, what="the watch")
         kwargs = server.watch_kwargs[0]
@@ -267,8 +280,6 @@ def test_lists_then_follows_from_the_lists_resource_version(server: FakeServer) 
         assert rec.kinds("MODIFIED") == [f"{NS}/a"]
         assert informer.last_resource_version == str(server.rv)
         assert (informer.stats.lists, informer.stats.watches) == (1, 1)
-    finally:
-        informer.stop()
     assert not informer.running
 
 
@@ -280,10 +291,7 @@ def test_410_gone_re_lists_instead_of_re_watching_the_stale_version(
     server.put("a", "1")
     server.put("b", "1")
     informer, rec = make(server)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
-        wait_until(lambda: server.live, what="the watch")
+    with following(informer, server):
         stale = informer.last_resource_version
         with server.lock:  # changes the informer misses: its watch is cut, then compacted away
             server.end_watches()
@@ -304,17 +312,12 @@ def test_410_gone_re_lists_instead_of_re_watching_the_stale_version(
         assert rec.kinds("RESYNC") == []
         assert sorted(informer.keys()) == [f"{NS}/a", f"{NS}/c"]
         assert informer.stats.errors == 0
-    finally:
-        informer.stop()
 
 
 def test_bookmark_version_is_kept_and_used_on_reconnect(server: FakeServer) -> None:
     server.put("a", "1")
     informer, rec = make(server)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
-        wait_until(lambda: server.live, what="the watch")
+    with following(informer, server):
         bookmark_rv = server.bookmark()
         wait_until(lambda: informer.stats.bookmarks == 1, what="the bookmark")
         assert informer.last_resource_version == bookmark_rv
@@ -323,16 +326,12 @@ def test_bookmark_version_is_kept_and_used_on_reconnect(server: FakeServer) -> N
         assert server.watch_rvs()[1] == bookmark_rv
         assert informer.stats.lists == 1  # resumed, not re-listed
         assert rec.events == [("ADDED", f"{NS}/a")]  # a bookmark is not an event
-    finally:
-        informer.stop()
 
 
 def test_inactivity_timeout_reconnects_from_the_last_version(server: FakeServer) -> None:
     server.put("a", "1")
     informer, _ = make(server, inactivity_timeout=0.2)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
+    with following(informer):
         wait_until(lambda: informer.stats.inactivity_reconnects >= 2, what="silent-stream drops")
         rvs = server.watch_rvs()
         assert len(rvs) >= 3 and set(rvs) == {str(server.rv)}
@@ -341,8 +340,6 @@ def test_inactivity_timeout_reconnects_from_the_last_version(server: FakeServer)
         wait_until(
             lambda: (informer.get(f"{NS}/a") or {}).get("data") == {"v": "2"}, what="the update"
         )
-    finally:
-        informer.stop()
 
 
 def test_resync_interval_stays_within_the_jitter() -> None:
@@ -357,9 +354,7 @@ def test_periodic_resync_re_lists_and_hands_out_every_object(server: FakeServer)
     server.put("a", "1")
     server.put("b", "1")
     informer, rec = make(server, resync_period=0.5, resync_jitter=0.1)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
+    with following(informer):
         wait_until(lambda: informer.stats.resyncs >= 3, timeout=10, what="three resyncs")
         gaps = [b - a for a, b in zip(server.list_times, server.list_times[1:], strict=False)]
         assert all(0.44 <= gap <= 0.9 for gap in gaps), gaps
@@ -368,17 +363,13 @@ def test_periodic_resync_re_lists_and_hands_out_every_object(server: FakeServer)
         # One list and one watch per resync, whatever the number of objects.
         stats = informer.stats
         assert stats.watches <= stats.lists + 1 and stats.errors == 0
-    finally:
-        informer.stop()
 
 
 def test_errors_back_off_doubling_and_a_failed_watch_resumes(server: FakeServer) -> None:
     server.put("a", "1")
     server.fail_lists = 3
     informer, _ = make(server, backoff_initial=0.1, backoff_max=0.2)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
+    with following(informer):
         gaps = [b - a for a, b in zip(server.list_times, server.list_times[1:], strict=False)]
         assert len(gaps) == 3
         # 0.1 s, doubled to 0.2 s, capped at 0.2 s (uncapped it would be 0.4 s).
@@ -390,8 +381,6 @@ def test_errors_back_off_doubling_and_a_failed_watch_resumes(server: FakeServer)
         wait_until(lambda: len(server.live) == 1 and informer.stats.watches == 3, what="resume")
         assert server.watch_rvs()[-2:] == [rv, rv]  # resumed from the last version
         assert informer.stats.lists == 4 and informer.stats.errors == 4
-    finally:
-        informer.stop()
 
 
 def test_a_failing_handler_does_not_stop_the_informer(server: FakeServer) -> None:
@@ -403,15 +392,10 @@ def test_a_failing_handler_does_not_stop_the_informer(server: FakeServer) -> Non
 
     server.put("a", "1")
     informer = Informer(server, on_event=handler, resync_period=None, inactivity_timeout=5)
-    informer.start()
-    try:
-        assert informer.wait_for_sync(5)
-        wait_until(lambda: server.live, what="the watch")
+    with following(informer, server):
         server.put("b", "1")
         wait_until(lambda: seen == ["a", "b"], what="both events")
         assert len(informer.list()) == 2
-    finally:
-        informer.stop()
 
 
 def test_stop_is_prompt_with_a_long_open_watch(server: FakeServer) -> None:
