@@ -163,34 +163,34 @@ def timestamp(moment: datetime) -> str:
 
 
 def get_condition(
-    conditions: Iterable[Mapping[str, Any]] | None, type_: str
+    conditions: Iterable[Mapping[str, Any]] | None, type: str
 ) -> dict[str, Any] | None:
-    """The condition of type ``type_`` (a copy), or None."""
+    """The condition of type ``type`` (a copy), or None."""
     for condition in conditions or ():
-        if condition.get("type") == type_:
+        if condition.get("type") == type:
             return dict(condition)
     return None
 
 
 def set_condition(
     conditions: list[dict[str, Any]],
-    type_: str,
+    type: str,
     status: str,
     reason: str,
     message: str,
     generation: int,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """``conditions`` with the condition ``type_`` set (a new list; the input is not
+    """``conditions`` with the condition ``type`` set (a new list; the input is not
     changed). Its ``lastTransitionTime`` is kept when its status does not change, else
     ``now``; a new type is appended. ``ValueError`` for a status other than True, False,
     Unknown. The message is cut at ``MAX_MESSAGE`` characters."""
     if status not in (TRUE, FALSE, UNKNOWN):
         raise ValueError(f"condition status must be True, False or Unknown, got {status!r}")
-    old = get_condition(conditions, type_)
+    old = get_condition(conditions, type)
     keep = old is not None and old.get("status") == status and old.get("lastTransitionTime")
     new = {
-        "type": type_,
+        "type": type,
         "status": status,
         "observedGeneration": generation,
         "lastTransitionTime": old["lastTransitionTime"] if keep and old else timestamp(now),
@@ -199,15 +199,15 @@ def set_condition(
     }
     out = [dict(c) for c in conditions]
     for i, condition in enumerate(out):
-        if condition.get("type") == type_:
+        if condition.get("type") == type:
             out[i] = new
             return out
     return [*out, new]
 
 
-def remove_condition(conditions: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
-    """``conditions`` without the condition ``type_`` (a new list)."""
-    return [dict(c) for c in conditions if c.get("type") != type_]
+def remove_condition(conditions: list[dict[str, Any]], type: str) -> list[dict[str, Any]]:
+    """``conditions`` without the condition ``type`` (a new list)."""
+    return [dict(c) for c in conditions if c.get("type") != type]
 
 
 def ready_for(obj: Mapping[str, Any]) -> bool:

@@ -119,45 +119,43 @@ def _shared_validators() -> dict[str, Any]:
     return out
 
 
-_FIELDS: dict[str, Any] = {
-    name: (TenantSpec.model_fields[name].annotation, _shared_field(name)) for name in SHARED_FIELDS
-}
-_FIELDS["suspended"] = (
-    bool,
-    Field(
+class ResourceFields(BaseModel):
+    """The fields only an OdooTenant's spec has (typed for readers of ``parse_spec``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+
+    suspended: bool = Field(
         default=False,
         description="Scale the tenant's workloads to zero and keep its data; false runs it.",
-    ),
-)
-_FIELDS["owner"] = (
-    str | None,
-    Field(
+    )
+    owner: str | None = Field(
         default=None,
         min_length=1,
         max_length=253,
         description="User id of the tenant's owner (the API's ownership check); absent for a "
         "tenant no user owns.",
-    ),
-)
-_FIELDS["final_backup"] = (
-    bool,
-    Field(
+    )
+    final_backup: bool = Field(
         default=True,
         description="On deletion, take a final backup first and keep the resource until it "
         "succeeded; false deletes without one.",
-    ),
-)
+    )
+
+
+_SHARED: dict[str, Any] = {
+    name: (TenantSpec.model_fields[name].annotation, _shared_field(name)) for name in SHARED_FIELDS
+}
 
 #: The ``.spec`` of an OdooTenant: TenantSpec's fields (but ``id``, ``verified_domains``,
-#: ``created_with``) in camelCase, with its validators, plus ``suspended``, ``owner`` and
-#: ``finalBackup``; unknown fields are refused. Python names are snake_case.
-OdooTenantSpec: type[BaseModel] = create_model(
+#: ``created_with``) in camelCase, with their validators, plus ``ResourceFields``; unknown
+#: fields are refused. Python names are snake_case (``admin_email``, ``final_backup``).
+OdooTenantSpec: type[ResourceFields] = create_model(
     "OdooTenantSpec",
-    __config__=ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel),
+    __base__=ResourceFields,
     __doc__="The desired state of one tenant; its id is the resource's metadata.name.",
     __module__=__name__,
     __validators__=_shared_validators(),
-    **_FIELDS,
+    **_SHARED,
 )
 
 
@@ -262,11 +260,11 @@ class OdooTenantStatus(BaseModel):
     last_backup: LastBackup | None = Field(default=None)
 
 
-def parse_spec(spec: Any, field: str = "spec") -> BaseModel:
+def parse_spec(spec: Any, field: str = "spec") -> ResourceFields:
     """An OdooTenant's ``.spec`` (a dict) as an ``OdooTenantSpec``; ``InvalidInput`` naming
     each bad field as ``spec.<camelCase path>`` and its rule otherwise (unknown fields
-    included). Read its fields by their snake_case names (``admin_email``, ``suspended``,
-    ``final_backup``, ...)."""
+    included). Its fields have their snake_case names (``suspended``, ``owner``,
+    ``final_backup`` typed; the shared ones, ``admin_email``, ..., through ``getattr``)."""
     if not isinstance(spec, dict):
         raise InvalidInput("invalid OdooTenant", [FieldError(field, "must be an object")])
     try:
@@ -405,6 +403,10 @@ def structural_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def spec_schema() -> dict[str, Any]:
     """The structural schema of ``.spec``, with the transition rule on ``odooVersion``."""
     schema = structural_schema(OdooTenantSpec.model_json_schema(by_alias=True))
+    # TenantSpec's fields first, in its order, then the resource's own.
+    props = schema["properties"]
+    first = [to_camel(f) for f in SHARED_FIELDS]
+    schema["properties"] = {k: props[k] for k in [*first, *(k for k in props if k not in first)]}
     overrides = schema["properties"]["overrides"]
     overrides.setdefault("default", {})
     schema["properties"]["odooVersion"]["x-kubernetes-validations"] = [

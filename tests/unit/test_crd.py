@@ -339,7 +339,7 @@ def test_round_trip() -> None:
     back = crd.to_tenant_spec("acme", spec, verified_domains=tenant.verified_domains)
     assert back == tenant
     parsed = crd.parse_spec(spec)
-    assert (parsed.suspended, parsed.owner, parsed.final_backup) == (True, "user-1", False)  # type: ignore[attr-defined]
+    assert (parsed.suspended, parsed.owner, parsed.final_backup) == (True, "user-1", False)
 
 
 def test_from_tenant_spec_leaves_out_an_absent_owner() -> None:
