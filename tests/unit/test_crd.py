@@ -396,3 +396,16 @@ def test_spec_model_holds_tenant_spec_validators() -> None:
             node["x"] = {}
             node = node["x"]
         crd.parse_spec({**GOOD, "overrides": deep})
+
+
+def test_spec_model_carries_every_shared_validator() -> None:
+    """Each TenantSpec field validator whose fields a resource carries is on OdooTenantSpec
+    (a validator added to TenantSpec later is picked up, not re-declared)."""
+    tenant = TenantSpec.__pydantic_decorators__.field_validators
+    shared = {
+        name
+        for name, decorator in tenant.items()
+        if all(f in crd.SHARED_FIELDS for f in decorator.info.fields)
+    }
+    assert len(shared) >= 3
+    assert set(crd.OdooTenantSpec.__pydantic_decorators__.field_validators) == shared
