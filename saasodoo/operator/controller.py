@@ -35,7 +35,12 @@ from typing import Any
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core.conditions import ReconcileReport, next_status, status_changed
-from saasodoo.core.crd import FINALIZER, RECONCILE_REQUESTED_AT, to_tenant_spec
+from saasodoo.core.crd import (
+    FINALIZER,
+    FORCE_REQUESTED_AT,
+    RECONCILE_REQUESTED_AT,
+    to_tenant_spec,
+)
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
@@ -47,9 +52,8 @@ from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
-#: Annotation asking for one forced reconcile (an unmanaged or stalled tenant is brought
-#: back to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
-FORCE_ANNOTATION = "saasodoo.dev/force-requested-at"
+#: Annotation asking for one forced reconcile (``saasodoo.core.crd.FORCE_REQUESTED_AT``).
+FORCE_ANNOTATION = FORCE_REQUESTED_AT
 #: How soon a tenant whose workloads are still starting is looked at again (seconds).
 POLL_SECONDS = 5.0
 #: How soon a tenant another operation holds is looked at again (seconds).
