@@ -60,6 +60,8 @@ POLL_SECONDS = 5.0
 BUSY_SECONDS = 15.0
 #: Failed attempts at one generation before the tenant is Stalled.
 MAX_RETRIES = 3
+#: First retry interval after a failure (seconds); doubles per failure, at most 600.
+RETRY_SECONDS = 10.0
 #: Spec fields that ``Tenants.update`` changes, by TenantSpec name.
 UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
 
@@ -67,7 +69,8 @@ UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
 @dataclass(frozen=True)
 class Result:
     """What the work queue does next with a key: nothing (None), or look again after
-    ``requeue_after`` seconds; ``failed`` asks for the queue's back-off instead."""
+    ``requeue_after`` seconds; ``failed`` counts a failure (retried after ``requeue_after``,
+    or at the queue's back-off when None)."""
 
     requeue_after: float | None = None
     failed: bool = False
@@ -430,7 +433,10 @@ class TenantController:
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status)
         if failed:
-            return Result(failed=True)
+            # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
+            # this generation (Flux's retryInterval), not at the queue's millisecond back-off.
+            tries = int(status.get("failures") or 1)
+            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600))
         return Result(requeue_after=requeue)
 
     def chart_version(self) -> str | None:
