@@ -50,6 +50,8 @@ class TenantView:
     generation: int
     observed_generation: int | None
     conditions: list[dict[str, Any]] = field(default_factory=list)
+    admin_email: str = ""
+    custom_domains: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> TenantView:
@@ -70,6 +72,8 @@ class TenantView:
             generation=int(meta.get("generation") or 0),
             observed_generation=status.get("observedGeneration"),
             conditions=list(status.get("conditions") or []),
+            admin_email=spec.get("adminEmail", ""),
+            custom_domains=list(spec.get("customDomains") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +92,8 @@ class TenantView:
             "generation": self.generation,
             "observed_generation": self.observed_generation,
             "conditions": self.conditions,
+            "admin_email": self.admin_email,
+            "custom_domains": self.custom_domains,
         }
 
 
