@@ -11,7 +11,7 @@ after its 202 loses nothing.
 
 from __future__ import annotations
 
-import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 import saasodoo
+from saasodoo.api.openapi import document
 from scripts.gotrue import GoTrue
 from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
 from tests.support import Cluster
@@ -45,29 +47,11 @@ def free_port() -> int:
 
 
 @dataclass
-class ApiProcess:
-    """One API process (waitress), in its own process group."""
+class ApiProcess(OperatorProcess):
+    """One API process (waitress) in its own process group: ``kill`` is a SIGKILL (a crash,
+    a node lost), ``stop`` a SIGTERM."""
 
-    proc: subprocess.Popen[bytes]
     url: str
-    log: Path
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up, as a crashed process or a node lost."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +75,13 @@ def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
     ) as op:  # fmt: skip
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
-    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+        # What a failed test left: deleted without a final backup while the operator runs
+        # (its finalizer would hold the namespace's deletion otherwise).
+        for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
+            kube.kubectl("-n", NAMESPACE, "patch", name, "--type=merge",
+                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
+        kube.kubectl("-n", NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+    kube.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s")
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +105,7 @@ def start_api(
             proc = subprocess.Popen(
                 args, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
-        api = ApiProcess(proc, f"http://127.0.0.1:{port}", log)
+        api = ApiProcess(proc, log, name, f"http://127.0.0.1:{port}")
         started.append(api)
 
         def healthy() -> bool:
@@ -152,6 +142,12 @@ def sign_up(api: ApiProcess, email: str) -> Client:
     assert res.status_code == 201, res.text
     body = res.json()
     return Client(body["session"]["access_token"], body["user"]["id"])
+
+
+def conforms(body: Any, model: str) -> None:
+    """``body`` is what the OpenAPI document says of ``model`` (a component schema)."""
+    schema = {"$ref": f"#/components/schemas/{model}", "components": document()["components"]}
+    jsonschema.Draft202012Validator(schema).validate(body)
 
 
 def follow(user: Client, api: ApiProcess, location: str, op: OperatorProcess) -> dict[str, Any]:
@@ -191,13 +187,16 @@ def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
                      json={"id": "apiop-a", "admin_email": "admin@apiop-a.example"})  # fmt: skip
     assert res.status_code == 202, res.text
     body = res.json()
+    conforms(body, "TenantAccepted")
     assert body["status"] == "accepted" and "job" not in body
     assert res.headers["Location"] == body["status_url"] == "/api/tenants/apiop-a"
     tenant = body["tenant"]
     assert (tenant["id"], tenant["plan"], tenant["owner"]) == ("apiop-a", "starter", owner.user_id)
     assert tenant["generation"] == 1 and tenant["observed_generation"] is None
+    assert tenant["status"] == "InProgress"  # not yet reconciled: not kstatus' Current
 
     ready = follow(owner, api, res.headers["Location"], operator)
+    conforms(ready, "TenantResourceOut")
     assert ready["status"] == "Current" and ready["revision"] == 1, ready
     assert ready["url"] and ready["admin_email"] == "admin@apiop-a.example"
     assert any(c["type"] == "Ready" for c in ready["conditions"])
@@ -209,13 +208,15 @@ def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
         kwargs = {"json": {"plan": "standard"}} if method == "PATCH" else {}
         assert other.call(api, method, path, **kwargs).status_code == 404, (method, path)
     assert other.call(api, "GET", "/api/tenants").json() == {"tenants": []}
-    mine = owner.call(api, "GET", "/api/tenants").json()["tenants"]
-    assert [t["id"] for t in mine] == ["apiop-a"]
+    mine = owner.call(api, "GET", "/api/tenants").json()
+    conforms(mine, "TenantResourceList")
+    assert [t["id"] for t in mine["tenants"]] == ["apiop-a"]
 
     # A refused change is the same 422 naming the field as without the operator, and
     # writes nothing (the generation stays).
     refused = owner.call(api, "PATCH", "/api/tenants/apiop-a", json={"plan": "gold"})
     assert refused.status_code == 422, refused.text
+    conforms(refused.json(), "ErrorOut")
     assert [f["field"] for f in refused.json()["fields"]] == ["plan"]
     series = owner.call(api, "PATCH", "/api/tenants/apiop-a", json={"odoo_version": "17.0"})
     assert series.status_code == 422 and "odoo_version" in series.text, series.text
@@ -278,3 +279,60 @@ def test_a_process_killed_after_its_202_loses_nothing(
     listed = owner.call(again, "GET", "/api/tenants").json()["tenants"]
     assert [t["id"] for t in listed] == ["apiop-c"]
     delete(owner, again, "apiop-c", operator)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:2000]
+    return found.group(1)
+
+
+def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+) -> None:
+    api = start_api("web")
+    sign_up(api, "owner-d@example.com")
+    with httpx.Client(base_url=api.url, timeout=60) as web:
+        signed_in = web.post("/login", data={"email": "owner-d@example.com",
+                                             "password": "correct-horse-1",
+                                             "csrf_token": csrf_of(web.get("/login"))})  # fmt: skip
+        assert signed_in.status_code == 302, signed_in.text
+        form = {"id": "apiop-d", "admin_email": "admin@apiop-d.example", "plan": "starter",
+                "odoo_version": "18.0", "csrf_token": csrf_of(web.get("/tenants/new"))}  # fmt: skip
+        created = web.post("/tenants/new", data=form)
+        assert created.status_code == 302, created.text
+        assert created.headers["Location"] == "/tenants/apiop-d"
+
+        def status() -> dict[str, Any]:
+            res = web.get("/tenants/apiop-d/status.json")
+            assert res.status_code == 200, res.text
+            found: dict[str, Any] = res.json()
+            return found
+
+        wait_for(lambda: status()["status"] == "Current", SETTLE, "the page to say Current",
+                 operator)  # fmt: skip
+        page = web.get("/tenants/apiop-d")
+        assert page.status_code == 200 and 'id="suspend"' in page.text, page.text
+        assert "Plan starter" in page.text and "admin@apiop-d.example" in page.text
+        dashboard = web.get("/dashboard")
+        row = dashboard.text[dashboard.text.find('data-tenant="apiop-d"') :]
+        assert 'data-field="status">Current<' in row, dashboard.text
+        assert web.get("/dashboard/status.json").json()["tenants"]["apiop-d"]["status"] == "Current"
+
+        suspend = web.post("/tenants/apiop-d/suspend", data={"csrf_token": csrf_of(page)})
+        assert suspend.status_code == 302, suspend.text
+
+        def resumable() -> bool:
+            shown = 'id="resume"' in web.get("/tenants/apiop-d").text
+            return shown and status()["status"] == "Current"
+
+        wait_for(resumable, SETTLE, "a Resume button", operator)
+        assert "suspended" in status()["reason"], status()
+
+        gone = web.post("/tenants/apiop-d/delete", data={"csrf_token": csrf_of(page),
+                                                         "confirm": "apiop-d",
+                                                         "no_final_backup": "1"})  # fmt: skip
+        assert gone.status_code == 302 and gone.headers["Location"] == "/dashboard", gone.text
+        wait_for(lambda: status()["status"] == "deleted", SETTLE, "the page to say deleted",
+                 operator)  # fmt: skip
+        assert 'data-tenant="apiop-d"' not in web.get("/dashboard").text
