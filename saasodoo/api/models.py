@@ -240,8 +240,9 @@ class TenantResourceOut(BaseModel):
     reason: str = Field(description="The Ready condition's reason (Flux's vocabulary).")
     message: str = Field(description="The Ready condition's message.")
     status: Literal["Current", "InProgress", "Failed", "Terminating"] = Field(
-        description="kstatus: Current (Ready for this generation), InProgress, Failed "
-        "(Stalled: the operator cannot apply the spec), Terminating (being deleted)."
+        description="kstatus: Current (Ready for this generation), InProgress (also until "
+        "the operator first reconciled it), Failed (Stalled: the operator cannot apply the "
+        "spec), Terminating (being deleted)."
     )
     revision: int | None = Field(description="Helm revision the operator last applied.")
     url: str | None
