@@ -25,10 +25,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
@@ -38,6 +39,7 @@ from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.values import helm_merge
 from saasodoo.core.versions import check_version_change
 from saasodoo.errors import FieldError, InvalidInput, NotFound, NotReady, SaasodooError
+from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.reconciler import (
     BAD_OUTCOMES,
     EnsureResult,
@@ -157,6 +159,16 @@ class FleetTarget:
         if self.overrides:
             data["overrides"] = helm_merge(spec.overrides, self.overrides)
         return TenantSpec.parse(data)
+
+    def changes(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The update (``Tenants.update``'s keywords) that applies the target to a tenant
+        whose overrides are ``overrides``."""
+        out: dict[str, Any] = {}
+        if self.odoo_version is not None:
+            out["odoo_version"] = self.odoo_version
+        if self.overrides:
+            out["overrides"] = helm_merge(overrides, self.overrides)
+        return out
 
 
 def check_fleet_target(target: FleetTarget, specs: Sequence[TenantSpec]) -> None:
@@ -460,3 +472,105 @@ def _label(ns: Namespace, key: str) -> str | None:
 def _skipped(subject: ObservedTenant, reason: str) -> EnsureResult:
     rel = subject.observation.release
     return EnsureResult(subject.spec.id, Outcome.SKIPPED, reason, [], rel.revision if rel else None)
+
+
+# -- the fleet through OdooTenants (the operator applies; Settings.operator) ---------------------
+
+
+class ResourceFleet:
+    """The fleet when the operator applies tenant changes: no helm here. ``request`` asks the
+    operator to reconcile tenants now (annotation ``saasodoo.dev/reconcile-requested-at``,
+    with ``force`` also ``saasodoo.dev/force-requested-at``) and follows them until each has
+    handled it; ``upgrade`` writes a ``FleetTarget`` into the specs in waves (the canaries
+    one by one, then ``concurrency`` at a time), each wave followed until its tenants are
+    Ready for their new generation, stopping once more than ``max_failures`` failed (a
+    tenant Stalled, refused by the checks, or not Ready within ``timeout`` seconds)."""
+
+    def __init__(self, objects: OdooTenants) -> None:
+        self.objects = objects
+
+    def selected(self, tenant_ids: Sequence[str] | None) -> list[str]:
+        known = [v.id for v in self.objects.list()]
+        if not tenant_ids:
+            return known
+        missing = sorted(set(tenant_ids) - set(known))
+        if missing:
+            raise NotFound(f"tenants not found: {', '.join(missing)}")
+        return sorted(tenant_ids)
+
+    def request(
+        self, tenant_ids: Sequence[str] | None = None, *, force: bool = False, timeout: float
+    ) -> FleetSummary:
+        """Ask for a reconcile of every selected tenant; their outcomes once handled."""
+        ids = self.selected(tenant_ids)
+        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for tid in ids:
+            self.objects.request_reconcile(tid, token, force=force)
+        results = [self.follow(tid, timeout=timeout, token=token) for tid in ids]
+        return FleetSummary(results)
+
+    def follow(self, tid: str, *, timeout: float, token: str | None = None) -> EnsureResult:
+        """Wait until the operator has handled the tenant's current generation (and the
+        request ``token``), as an EnsureResult: upgraded/unchanged when Ready, unmanaged
+        when Drifted, stalled, or failed (also when not done within ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.objects.read(tid)
+            status = obj.get("status") or {}
+            view = TenantView.of(obj)
+            handled = token is None or token in (status.get("lastHandledReconcileAt"),
+                                                 status.get("lastHandledForceAt"))  # fmt: skip
+            current = view.observed_generation == view.generation and handled
+            if current and view.kstatus == "Current" and view.ready == "True":
+                return EnsureResult(tid, Outcome.UPGRADED if token is None else Outcome.UNCHANGED,
+                                    view.message, revision=view.revision)  # fmt: skip
+            if current and view.reason == "Unmanaged":
+                return EnsureResult(tid, Outcome.UNMANAGED, view.message, revision=view.revision)
+            if current and view.kstatus == "Failed":
+                return EnsureResult(tid, Outcome.STALLED, view.message, revision=view.revision)
+            if current and view.ready == "False":
+                return EnsureResult(tid, Outcome.FAILED, view.message, revision=view.revision)
+            if time.monotonic() > deadline:
+                return EnsureResult(tid, Outcome.FAILED, f"not Ready after {timeout:.0f}s: "
+                                    f"{view.message or 'no status'}")  # fmt: skip
+            time.sleep(0.5)
+
+    async def upgrade(
+        self,
+        target: FleetTarget,
+        tenant_ids: Sequence[str] | None = None,
+        *,
+        canaries: int = 1,
+        max_failures: int = 0,
+        concurrency: int = 4,
+        timeout: float,
+        on_result: Callable[[EnsureResult], None] | None = None,
+    ) -> FleetSummary:
+        ids = self.selected(tenant_ids)
+        first, rest = ids[:canaries], ids[canaries:]
+        waves = [[tid] for tid in first] + [
+            rest[i : i + concurrency] for i in range(0, len(rest), concurrency)
+        ]
+        results: list[EnsureResult] = []
+        for n, wave in enumerate(waves):
+            started = []
+            for tid in wave:
+                overrides = (self.objects.read(tid).get("spec") or {}).get("overrides") or {}
+                try:
+                    await self.objects.update(tid, **target.changes(overrides))
+                    started.append(tid)
+                except SaasodooError as exc:
+                    results.append(EnsureResult(tid, Outcome.FAILED, exc.message))
+            for tid in started:
+                results.append(self.follow(tid, timeout=timeout))
+            for r in results[-len(wave) :]:
+                if on_result:
+                    on_result(r)
+            failed = sum(1 for r in results if r.outcome in BAD_OUTCOMES)
+            if failed > max_failures:
+                skipped = [t for w in waves[n + 1 :] for t in w]
+                results += [EnsureResult(t, Outcome.SKIPPED, "the fleet upgrade stopped")
+                            for t in skipped]  # fmt: skip
+                why = "a canary failed" if n < len(first) else f"{failed} tenants failed"
+                return FleetSummary(results, stopped=why)
+        return FleetSummary(results)

@@ -1,5 +1,6 @@
-"""GitOps export: a tenant's computed values file and a Flux ``HelmRelease`` for its release,
-so that Flux can take over from saasodoo."""
+"""GitOps export: a tenant's ``OdooTenant`` (what a GitOps repository keeps when saasodoo's
+operator applies it), its computed values file, and a Flux ``HelmRelease`` for its release
+(so that Flux can take over from saasodoo instead)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from saasodoo.core.crd import API_VERSION, KIND, from_tenant_spec
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import InvalidInput
 from saasodoo.settings import REPO_ROOT
@@ -26,9 +28,15 @@ class FluxSource:
 
 
 async def export(
-    tenants: Tenants, tenant_id: str, *, flux: bool = False, source: FluxSource | None = None
+    tenants: Tenants,
+    tenant_id: str,
+    *,
+    flux: bool = False,
+    odootenant: bool = False,
+    source: FluxSource | None = None,
 ) -> dict[str, str]:
-    """The tenant's computed values file and, with ``flux``, a Flux HelmRelease.
+    """The tenant's computed values file, with ``odootenant`` its OdooTenant, and with
+    ``flux`` a Flux HelmRelease.
 
     Returns file name -> YAML text. Both come from the recorded spec, exactly as saasodoo
     computes them; the values hold no secret (the admin password stays in its Secret,
@@ -44,10 +52,31 @@ async def export(
         f"# computed by saasodoo for chart version {chart_version}; digest {digest}.\n"
     )
     files = {f"{spec.id}.values.yaml": header + yaml.safe_dump(values.values, sort_keys=False)}
+    if odootenant:
+        doc = odootenant_manifest(
+            spec, suspended=tenants.record.suspended(ns), owner=tenants.record.owner(ns),
+            namespace=tenants.settings.system_namespace,
+        )  # fmt: skip
+        files[f"{spec.id}.odootenant.yaml"] = yaml.safe_dump(doc, sort_keys=False)
     if flux:
         doc = helm_release(tenants, spec, values.values, chart_version, source or FluxSource())
         files[f"{spec.id}.helmrelease.yaml"] = yaml.safe_dump(doc, sort_keys=False)
     return files
+
+
+def odootenant_manifest(
+    spec: TenantSpec, *, suspended: bool, owner: str | None, namespace: str
+) -> dict[str, Any]:
+    """The ``saasodoo.dev/v1alpha1`` OdooTenant of ``spec`` in the platform's ``namespace``
+    (no status, no secret: the admin password stays in the tenant's Secret). Applied to a
+    cluster whose operator already runs the tenant, it changes nothing (the adoption's
+    spec)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": spec.id, "namespace": namespace},
+        "spec": from_tenant_spec(spec, suspended=suspended, owner=owner),
+    }
 
 
 def helm_release(

@@ -18,7 +18,7 @@ from typing import Any
 
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core.conditions import get_condition, kstatus
-from saasodoo.core.crd import from_tenant_spec
+from saasodoo.core.crd import FORCE_REQUESTED_AT, RECONCILE_REQUESTED_AT, from_tenant_spec
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
@@ -147,6 +147,16 @@ class OdooTenants:
             old = (self.read(tenant_id).get("spec") or {}).get("overrides") or {}
             patch["overrides"] = merge_patch_for(old, patch["overrides"])
         return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
+
+    def request_reconcile(self, tenant_id: str, token: str, *, force: bool = False) -> None:
+        """Ask the operator to reconcile now (Flux's ``requestedAt``): the annotation
+        ``saasodoo.dev/reconcile-requested-at`` (and with ``force``
+        ``saasodoo.dev/force-requested-at``) set to ``token``, echoed in the status once
+        handled."""
+        notes = {RECONCILE_REQUESTED_AT: token}
+        if force:
+            notes[FORCE_REQUESTED_AT] = token
+        self.resources.patch(tenant_id, {"metadata": {"annotations": notes}})
 
     def set_suspended(self, tenant_id: str, suspended: bool) -> TenantView:
         self.read(tenant_id)

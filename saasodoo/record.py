@@ -76,6 +76,13 @@ class NamespaceRecord:
     def unfinished(ns: Namespace) -> Unfinished | None:
         return codec.unfinished_of(ns.annotations)
 
+    @staticmethod
+    def revisions(ns: Namespace) -> tuple[int, ...]:
+        """The revisions saasodoo knows it made: the one it last applied and one its failed
+        operation left (``Observation.saasodoo_revisions``); empty when none is recorded."""
+        applied, unfinished = codec.applied_of(ns.annotations), codec.unfinished_of(ns.annotations)
+        return tuple(r.revision for r in (applied, unfinished) if r is not None)
+
     def lock(self, ns: Namespace) -> OperationLock | None:
         """The operation lock, with whether its holder still runs (``holder_alive``)."""
         return codec.lock_of(ns.annotations, self.alive or holder_alive)

@@ -259,8 +259,9 @@ class Tenants:
         release = await self.helm.status(spec.release, spec.namespace)
         workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
         obs = Observation(
-            tenant_id, ns.phase, release, tuple(workloads), self.record.lock(ns), self.stale_after
-        )
+            tenant_id, ns.phase, release, tuple(workloads), self.record.lock(ns), self.stale_after,
+            self.record.revisions(ns),
+        )  # fmt: skip
         return Tenant(
             spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), self.record.owner(ns)
         )
@@ -292,6 +293,7 @@ class Tenants:
                 tuple(workloads.get(spec.id, [])),
                 self.record.lock(ns),
                 self.stale_after,
+                self.record.revisions(ns),
             )
             tenants.append(
                 Tenant(spec, classify(obs, now), self.url_for(spec.id), self.record.owner(ns))

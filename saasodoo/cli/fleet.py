@@ -21,9 +21,11 @@ from rich.table import Table
 
 from saasodoo.cli.common import err, out
 from saasodoo.cli.common import output_option as _output
+from saasodoo.core.reconcile import parse_duration
 from saasodoo.errors import InvalidInput
-from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
+from saasodoo.fleet import Fleet, FleetSummary, FleetTarget, ResourceFleet
 from saasodoo.gitops import FluxSource, export
+from saasodoo.odootenants import OdooTenants
 from saasodoo.reconciler import EnsureResult
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -111,8 +113,34 @@ def _print_summary(summary: FleetSummary, output: str, title: str) -> None:
 
 
 @click.group("fleet")
-def fleet() -> None:
-    """Reconcile and upgrade many tenants."""
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Break-glass: run helm in this process even when SAASODOO_OPERATOR is set.",
+)
+@click.pass_context
+def fleet(ctx: click.Context, local: bool) -> None:
+    """Reconcile and upgrade many tenants.
+
+    With SAASODOO_OPERATOR=1 the operator runs helm: `ensure` asks it for a reconcile of
+    each tenant now (annotations) and follows them; `upgrade` writes the target into the
+    OdooTenants' specs in waves (canaries first) and follows their Ready condition.
+    """
+    ctx.meta["saasodoo.local"] = local
+
+
+def _resource_fleet(ctx: click.Context, selector: str | None) -> ResourceFleet | None:
+    settings = _settings(ctx)
+    if not settings.operator or ctx.meta.get("saasodoo.local"):
+        return None
+    if selector:
+        raise InvalidInput("--selector selects tenant namespaces; through the operator name "
+                           "the tenants (TENANT_IDS)")  # fmt: skip
+    return ResourceFleet(OdooTenants(settings))
+
+
+def _follow_timeout(ctx: click.Context, timeout: str | None) -> float:
+    return parse_duration(timeout or _settings(ctx).helm_timeout).total_seconds() + 120
 
 
 @fleet.command("ensure")
@@ -135,6 +163,15 @@ def fleet_ensure(
     recovered, failed upgrades rolled back; tenants in sync cost no helm call. Releases
     changed by hand (unmanaged) are reported and left alone unless --force.
     """
+    objects = _resource_fleet(ctx, selector)
+    if objects is not None:
+        summary = objects.request(
+            list(tenant_ids) or None, force=force, timeout=_follow_timeout(ctx, None)
+        )
+        _print_summary(summary, output, "fleet ensure (through the operator)")
+        if not summary.ok:
+            ctx.exit(1)
+        return
     f = Fleet(Tenants(_settings(ctx)))
     with _progress("ensure") as bar:
         summary = asyncio.run(
@@ -205,6 +242,26 @@ def fleet_upgrade(
     if not (chart or chart_version or odoo_version or odoo_image_tag):
         raise InvalidInput("nothing to upgrade to: give --chart/--chart-version/--odoo-*")
     settings = _settings(ctx)
+    objects = _resource_fleet(ctx, selector)
+    if objects is not None:
+        if chart or chart_version:
+            raise InvalidInput(
+                "through the operator, the chart is the operator's setting "
+                "(SAASODOO_CHART/SAASODOO_CHART_VERSION of its process): change it there"
+            )
+        overrides = {"odoo": {"image": {"tag": odoo_image_tag}}} if odoo_image_tag else None
+        target = FleetTarget(odoo_version=odoo_version, overrides=overrides)
+        summary = asyncio.run(
+            objects.upgrade(
+                target, list(tenant_ids) or None, canaries=canaries,
+                max_failures=max_failures, concurrency=concurrency or settings.concurrency,
+                timeout=_follow_timeout(ctx, timeout),
+            )
+        )  # fmt: skip
+        _print_summary(summary, output, "fleet upgrade (through the operator)")
+        if not summary.ok:
+            ctx.exit(1)
+        return
     updates: dict[str, Any] = {}
     if chart:
         updates["chart"] = chart
@@ -258,6 +315,12 @@ def fleet_upgrade(
     show_default=True,
     help="Flux source kind holding the chart (GitRepository, HelmRepository, Bucket).",
 )
+@click.option(
+    "--odootenant",
+    is_flag=True,
+    help="Also write the tenant's OdooTenant (what a GitOps repository keeps when the operator "
+    "applies tenants).",
+)
 @click.option("--source-name", default="saasodoo", show_default=True)
 @click.option("--source-namespace", default="flux-system", show_default=True)
 @click.pass_context
@@ -267,13 +330,15 @@ def export_cmd(
     flux: bool,
     directory: Path | None,
     source_kind: str,
+    odootenant: bool,
     source_name: str,
     source_namespace: str,
 ) -> None:
-    """Write TENANT_ID's computed values file (and a Flux HelmRelease) for GitOps."""
+    """Write TENANT_ID's computed values file (and its OdooTenant, a Flux HelmRelease) for
+    GitOps."""
     tenants = Tenants(_settings(ctx))
     source = FluxSource(kind=source_kind, name=source_name, namespace=source_namespace)
-    files = asyncio.run(export(tenants, tenant_id, flux=flux, source=source))
+    files = asyncio.run(export(tenants, tenant_id, flux=flux, odootenant=odootenant, source=source))
     if directory is None:
         click.echo("\n---\n".join(text.rstrip("\n") for text in files.values()))
         return

@@ -64,6 +64,9 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 RECONCILE_REQUESTED_AT = "saasodoo.dev/reconcile-requested-at"
 #: The operator's finalizer: deletion waits for the final backup and the uninstall.
 FINALIZER = "saasodoo.dev/finalizer"
+#: Annotation asking for one forced reconcile (an unmanaged or stalled tenant brought back
+#: to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
+FORCE_REQUESTED_AT = "saasodoo.dev/force-requested-at"
 #: Where the generated manifest lives in the package (``make crd`` writes it).
 MANIFEST_RESOURCE = ("saasodoo.crds", f"{CRD_NAME}.yaml")
 

@@ -130,6 +130,10 @@ class Observation:
     #: How long a pending revision nobody holds counts as in progress (the helm timeout plus
     #: the lock's margin); None: always.
     stale_after: timedelta | None = None
+    #: The revisions saasodoo knows it made (the one it last applied, one its failed
+    #: operation left); empty: unknown (nothing recorded). Another deployed head is a hand
+    #: change (an SRE's helm rollback/upgrade).
+    saasodoo_revisions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,13 @@ def classify(obs: Observation, now: datetime) -> TenantStatus:
     if rel.status != "deployed":
         return status(Phase.DEGRADED, f"release status is {rel.status}")
 
+    if obs.saasodoo_revisions and rel.revision not in obs.saasodoo_revisions:
+        return status(
+            Phase.DEGRADED,
+            f"changed by hand: revision {rel.revision} is not saasodoo's (its last is "
+            f"{max(obs.saasodoo_revisions)}); left alone: `saasodoo fleet ensure --force` "
+            "(or the OdooTenant's saasodoo.dev/force-requested-at) brings it back to its spec",
+        )
     odoo = [w for w in obs.workloads if w.component in ("odoo", "cron")]
     if odoo and all(w.desired == 0 for w in odoo):
         return status(Phase.SUSPENDED, "Odoo scaled to zero; data kept")

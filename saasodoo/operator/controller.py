@@ -35,7 +35,12 @@ from typing import Any
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core.conditions import ReconcileReport, next_status, status_changed
-from saasodoo.core.crd import FINALIZER, RECONCILE_REQUESTED_AT, to_tenant_spec
+from saasodoo.core.crd import (
+    FINALIZER,
+    FORCE_REQUESTED_AT,
+    RECONCILE_REQUESTED_AT,
+    to_tenant_spec,
+)
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
@@ -47,15 +52,16 @@ from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
-#: Annotation asking for one forced reconcile (an unmanaged or stalled tenant is brought
-#: back to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
-FORCE_ANNOTATION = "saasodoo.dev/force-requested-at"
+#: Annotation asking for one forced reconcile (``saasodoo.core.crd.FORCE_REQUESTED_AT``).
+FORCE_ANNOTATION = FORCE_REQUESTED_AT
 #: How soon a tenant whose workloads are still starting is looked at again (seconds).
 POLL_SECONDS = 5.0
 #: How soon a tenant another operation holds is looked at again (seconds).
 BUSY_SECONDS = 15.0
 #: Failed attempts at one generation before the tenant is Stalled.
 MAX_RETRIES = 3
+#: First retry interval after a failure (seconds); doubles per failure, at most 600.
+RETRY_SECONDS = 10.0
 #: Spec fields that ``Tenants.update`` changes, by TenantSpec name.
 UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
 
@@ -63,7 +69,8 @@ UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
 @dataclass(frozen=True)
 class Result:
     """What the work queue does next with a key: nothing (None), or look again after
-    ``requeue_after`` seconds; ``failed`` asks for the queue's back-off instead."""
+    ``requeue_after`` seconds; ``failed`` counts a failure (retried after ``requeue_after``,
+    or at the queue's back-off when None)."""
 
     requeue_after: float | None = None
     failed: bool = False
@@ -426,7 +433,10 @@ class TenantController:
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status)
         if failed:
-            return Result(failed=True)
+            # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
+            # this generation (Flux's retryInterval), not at the queue's millisecond back-off.
+            tries = int(status.get("failures") or 1)
+            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600))
         return Result(requeue_after=requeue)
 
     def chart_version(self) -> str | None:

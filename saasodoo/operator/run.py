@@ -172,7 +172,10 @@ class Operator:
             self.stats.reconciles += 1
             if result.failed:
                 self.stats.failures += 1
-                self.queue.add_rate_limited(name)
+                if result.requeue_after is not None:  # the controller's retry interval
+                    self.queue.add_after(name, result.requeue_after)
+                else:
+                    self.queue.add_rate_limited(name)
             else:
                 self.queue.forget(name)
                 if result.requeue_after is not None:
@@ -196,7 +199,9 @@ class Operator:
         """One leadership term (on the elector's thread): a fresh queue filled from the
         informer's cache, the workers, then, when the term ends, the work in flight
         cancelled and the workers joined."""
-        self.informer.wait_for_sync(timeout=None)
+        while not self.informer.wait_for_sync(timeout=1.0):
+            if term.is_set():
+                return
         self.queue = WorkQueue()
         for obj in self.informer.list():
             self.queue.add(obj["metadata"]["name"])

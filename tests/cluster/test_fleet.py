@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from saasodoo.adapters.resources import apply_crd
 from saasodoo.cli.fleet import export_cmd
+from saasodoo.core.crd import crd_manifest
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
 from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget
@@ -249,8 +251,19 @@ def test_export_values_and_flux_helmrelease(
 ) -> None:
     tenants = Tenants(settings(kube))
     tid = fleet_tenants[0]
-    files = asyncio.run(export(tenants, tid, flux=True))
-    assert sorted(files) == [f"{tid}.helmrelease.yaml", f"{tid}.values.yaml"]
+    files = asyncio.run(export(tenants, tid, flux=True, odootenant=True))
+    assert sorted(files) == [
+        f"{tid}.helmrelease.yaml", f"{tid}.odootenant.yaml", f"{tid}.values.yaml"
+    ]  # fmt: skip
+    # The OdooTenant passes the API server's own validation (server-side dry run).
+    apply_crd(tenants.kube, crd_manifest())
+    tenants.kube.create_namespace_if_absent(tenants.settings.system_namespace)
+    ot = tmp_path / "ot.yaml"
+    ot.write_text(files[f"{tid}.odootenant.yaml"])
+    kube.kubectl("apply", "--dry-run=server", "-f", str(ot))
+    doc = yaml.safe_load(files[f"{tid}.odootenant.yaml"])
+    assert doc["kind"] == "OdooTenant" and doc["metadata"]["name"] == tid
+    assert "status" not in doc and doc["spec"]["plan"]
     values = yaml.safe_load(files[f"{tid}.values.yaml"])
     deployed = json.loads(
         kube.helm(4, "get", "values", tid, "-n", f"tenant-{tid}", "-o", "json").stdout
@@ -296,7 +309,7 @@ def test_export_values_and_flux_helmrelease(
     # The CLI writes the same files.
     result = CliRunner().invoke(
         export_cmd,
-        [tid, "--flux", "-d", str(tmp_path)],
+        [tid, "--flux", "--odootenant", "-d", str(tmp_path)],
         obj=settings(kube),
     )
     assert result.exit_code == 0, result.output

@@ -40,7 +40,10 @@ def ctl(kube: Cluster) -> Iterator[TenantController]:
     tenants = Tenants(settings)
     apply_crd(tenants.kube, crd_manifest())
     tenants.kube.create_namespace_if_absent(settings.system_namespace)
-    yield TenantController(tenants, TenantResources(tenants.kube, settings.system_namespace))
+    ctl = TenantController(tenants, TenantResources(tenants.kube, settings.system_namespace))
+    yield ctl
+    for item in ctl.resources.list().get("items") or []:  # what a failed test left
+        remove(ctl, item["metadata"]["name"])
     kube.kubectl("delete", "namespace", settings.system_namespace, "--wait=false")
 
 

@@ -64,10 +64,10 @@ def test_kubectl_apply_runs_odoo_for_real_and_delete_keeps_a_final_backup(
         listed = cli_json(kube, "backup", "finals")
         mine = [k for k in listed["kept"] if k["tenant"] == name]
         assert len(mine) == 1, listed
-        events = kube.kubectl("-n", NAMESPACE, "get", "events", "-o", "json")
+        events = kube.kubectl("-n", NAMESPACE, "get", "events.events.k8s.io", "-o", "json")
         notes = [e.get("note", "") for e in json.loads(events)["items"]
                  if e.get("regarding", {}).get("name") == name]  # fmt: skip
-        assert any("final backup kept" in n and mine[0]["zip"] in n for n in notes), notes
+        assert any("final backup kept" in n and mine[0]["claim"] in n for n in notes), notes
         # Clean up as the pruning does once the time is up: the volume goes with its claim.
         claim_ns, claim = mine[0]["claim"].split("/", 1)
         kube.core.patch_persistent_volume(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -139,3 +140,18 @@ def test_stuck_pods_are_those_the_statefulset_controller_never_replaces(
     sets: tuple[StatefulSetPods, ...], stuck: list[str]
 ) -> None:
     assert stuck_pods(sets) == stuck
+
+
+def test_a_hand_rollback_to_a_suspended_revision_is_not_shown_as_suspended() -> None:
+    """An SRE's `helm rollback` to a revision where Odoo was scaled to zero: the head is not
+    the revision saasodoo applied, so every view says it was changed by hand (#23)."""
+    obs = Observation("acme", "Active", rel(revision=3), (ODOO_ZERO, PG_READY),
+                      saasodoo_revisions=(2,))  # fmt: skip
+    seen = classify(obs, NOW)
+    assert seen.phase is Phase.DEGRADED
+    assert "changed by hand: revision 3 is not saasodoo's (its last is 2)" in seen.reason
+    # saasodoo's own head (applied, or the one its failed operation left): as before
+    mine = classify(replace(obs, saasodoo_revisions=(3,)), NOW)
+    assert mine.phase is Phase.SUSPENDED
+    unknown = classify(replace(obs, saasodoo_revisions=()), NOW)
+    assert unknown.phase is Phase.SUSPENDED  # nothing recorded: no claim either way
