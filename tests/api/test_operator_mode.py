@@ -25,7 +25,6 @@ import httpx
 import jsonschema
 import pytest
 
-import saasodoo
 from saasodoo.api.openapi import document
 from scripts.gotrue import GoTrue
 from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
@@ -34,7 +33,6 @@ from tests.support import Cluster
 pytestmark = pytest.mark.cluster
 
 NAMESPACE = "saasodoo-api-op"
-CRD = Path(saasodoo.__file__).parent / "crds" / "odootenants.saasodoo.dev.yaml"
 #: Seconds a tenant may take to become Ready (or gone) on the simulated cluster.
 SETTLE = 180
 
@@ -61,18 +59,9 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
-    # The CRD applied with kubectl and waited for here: the operator's --install-crds fails
-    # once on a cluster that never had it (apply_crd reads a CRD status without conditions).
-    kube.kubectl("apply", "--server-side", "-f", str(CRD))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                 "customresourcedefinition/odootenants.saasodoo.dev")  # fmt: skip
-    namespace = logs / "namespace.yaml"
-    namespace.write_text(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n")
-    kube.kubectl("apply", "-f", str(namespace))
     with running_operator(
-        kube, logs, "api-op", install_crds=False, system_namespace=NAMESPACE,
-        operator_workers="2",
-    ) as op:  # fmt: skip
+        kube, logs, "api-op", system_namespace=NAMESPACE, operator_workers="2"
+    ) as op:
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
         # What a failed test left: deleted without a final backup while the operator runs
