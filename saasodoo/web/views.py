@@ -297,13 +297,14 @@ def tenant_new() -> ResponseReturnValue:
     form["odoo_version"] = request.form.get("odoo_version", "18.0")
     try:
         body = ops.parse(TenantCreate, form)
-        ops.start_create(svc, user, body)
+        done = ops.start_create(svc, user, body)
     except InvalidInput as exc:
         return _create_form(svc, form=form, errors=_field_errors(exc)), 422
     except SaasodooError as exc:
         return _create_form(svc, form=form, errors={"form": exc.message}), exc.http_status
-    flash(f"Creating {body.id}: this takes a moment.")
-    return redirect(url_for("web.tenant", tenant_id=body.id))
+    tenant_id = done.id if isinstance(done, TenantView) else done.tenant_id
+    flash(f"Creating {tenant_id}: this takes a moment.")
+    return redirect(url_for("web.tenant", tenant_id=tenant_id))
 
 
 def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
