@@ -1,7 +1,10 @@
 """The application: the Flask app factory that assembles the HTTP API (``saasodoo.api``) and
 the web UI (``saasodoo.web``), above both.
 
-Serve it with a production WSGI server, in ONE process (job records live in memory)::
+Serve it with a production WSGI server. Without the operator, in ONE process (job records
+live in memory); with it (``SAASODOO_OPERATOR=1``) tenant changes live on their OdooTenants
+and any number of processes may serve (backups, restores, imports, rollbacks and domain
+verifications are still jobs of the process that took them)::
 
     waitress-serve --host 127.0.0.1 --port 8000 --threads 8 \
         --max-request-body-size 1074790400 --call saasodoo.app:create_app
@@ -30,6 +33,7 @@ from saasodoo.api.jobs import JobRunner
 from saasodoo.api.ratelimit import RateLimit
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
+from saasodoo.odootenants import OdooTenants
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -106,6 +110,9 @@ def create_app(
         verify_limit=RateLimit(
             "domain verifications", api.domain_verify_limit, api.domain_verify_window
         ),
+        objects=OdooTenants(tenants.settings, tenants=tenants)
+        if tenants.settings.operator
+        else None,
     )
     errors.register(app)
     _register_blueprints(app)

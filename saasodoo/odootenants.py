@@ -44,12 +44,17 @@ class TenantView:
     ready: str  # the Ready condition's status: True, False, Unknown ("" before any)
     reason: str
     message: str
-    kstatus: str  # Current, InProgress, Failed, Terminating
+    #: Current, InProgress, Failed, Terminating: kstatus, except that an object the operator
+    #: has not reconciled yet (no ``status.observedGeneration``) is InProgress, where kstatus'
+    #: generic rules would call a resource without conditions Current.
+    kstatus: str
     revision: int | None
     url: str | None
     generation: int
     observed_generation: int | None
     conditions: list[dict[str, Any]] = field(default_factory=list)
+    admin_email: str = ""
+    custom_domains: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> TenantView:
@@ -64,12 +69,14 @@ class TenantView:
             ready=ready.get("status", ""),
             reason=ready.get("reason", ""),
             message=ready.get("message", ""),
-            kstatus=kstatus(obj),
+            kstatus=kstatus(obj) if observed(obj) else "InProgress",
             revision=status.get("revision"),
             url=status.get("url"),
             generation=int(meta.get("generation") or 0),
             observed_generation=status.get("observedGeneration"),
             conditions=list(status.get("conditions") or []),
+            admin_email=spec.get("adminEmail", ""),
+            custom_domains=list(spec.get("customDomains") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +95,8 @@ class TenantView:
             "generation": self.generation,
             "observed_generation": self.observed_generation,
             "conditions": self.conditions,
+            "admin_email": self.admin_email,
+            "custom_domains": self.custom_domains,
         }
 
 
@@ -201,6 +210,13 @@ class OdooTenants:
                     f"{timeout:.0f}s: {view.message or 'no status yet (is the operator running?)'}"
                 )
             time.sleep(POLL_SECONDS)
+
+
+def observed(obj: dict[str, Any]) -> bool:
+    """Whether the operator reconciled ``obj`` once (``status.observedGeneration`` set) or it
+    is being deleted."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    return status.get("observedGeneration") is not None or bool(meta.get("deletionTimestamp"))
 
 
 def merge_patch_for(old: Any, new: Any) -> Any:

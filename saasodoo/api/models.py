@@ -211,6 +211,62 @@ class Accepted(BaseModel):
     status_url: str
 
 
+class ConditionOut(BaseModel):
+    """One of the OdooTenant's conditions (Kubernetes' ``metav1.Condition``)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    observedGeneration: int | None = None
+    lastTransitionTime: str
+
+
+class TenantResourceOut(BaseModel):
+    """A tenant as its OdooTenant shows it (``SAASODOO_OPERATOR``): the spec, and the
+    status the operator wrote. The change asked for is done when ``observed_generation``
+    equals ``generation`` and ``ready`` is ``True`` (``status`` ``Current``)."""
+
+    id: str
+    plan: str
+    odoo_version: str
+    admin_email: str
+    custom_domains: list[str]
+    suspended: bool
+    owner: str | None
+    ready: Literal["True", "False", "Unknown", ""] = Field(
+        description="The Ready condition's status (empty before the operator's first word)."
+    )
+    reason: str = Field(description="The Ready condition's reason (Flux's vocabulary).")
+    message: str = Field(description="The Ready condition's message.")
+    status: Literal["Current", "InProgress", "Failed", "Terminating"] = Field(
+        description="kstatus: Current (Ready for this generation), InProgress (also until "
+        "the operator first reconciled it), Failed (Stalled: the operator cannot apply the "
+        "spec), Terminating (being deleted)."
+    )
+    revision: int | None = Field(description="Helm revision the operator last applied.")
+    url: str | None
+    generation: int = Field(description="metadata.generation: bumped by each spec change.")
+    observed_generation: int | None = Field(
+        description="The generation the operator last reconciled (null before its first)."
+    )
+    conditions: list[ConditionOut]
+
+
+class TenantResourceList(BaseModel):
+    tenants: list[TenantResourceOut]
+
+
+class TenantAccepted(BaseModel):
+    """A tenant change written to its OdooTenant (``SAASODOO_OPERATOR``): follow the tenant
+    at ``status_url`` until ``observed_generation == generation`` and ``ready == "True"``
+    (a deletion: until it answers 404)."""
+
+    status: Literal["accepted"] = "accepted"
+    tenant: TenantResourceOut
+    status_url: str
+
+
 class RevisionOut(BaseModel):
     revision: int
     status: str
@@ -338,6 +394,9 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     TenantList,
     JobOut,
     Accepted,
+    TenantResourceOut,
+    TenantResourceList,
+    TenantAccepted,
     HistoryOut,
     BackupList,
     PlansOut,

@@ -34,6 +34,8 @@ ERRORS = {
     502: "Helm failed (render, install or upgrade), or the backup storage did.",
     503: "The cluster, the auth server or the job queue is unavailable; retry later.",
 }
+#: A tenant change: a job to poll, or (operator) the tenant's OdooTenant to follow.
+TENANT_CHANGE = (m.Accepted, m.TenantAccepted)
 AUTHED = (401, 503)
 WITH_BODY = (400, 413, 422)
 TENANT = (404, 422, 502)
@@ -46,7 +48,9 @@ class Op:
     path: str
     summary: str
     tag: str
-    ok: tuple[int, type[BaseModel] | None]
+    #: The success code and its body: one model, or several (``anyOf``: the answer without
+    #: and with the operator), or None.
+    ok: tuple[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
     errors: tuple[int, ...] = ()
     body: type[BaseModel] | None = None
     authed: bool = True
@@ -133,27 +137,28 @@ OPERATIONS = (
     ),
     Op("get", "/api/auth/me", "The current user", "auth", (200, m.MeOut)),
     Op("get", "/api/tenants", "The caller's tenants (operators: all)", "tenants",
-       (200, m.TenantList)),
+       (200, (m.TenantList, m.TenantResourceList))),
     Op(
         "post", "/api/tenants", "Create a tenant owned by the caller", "tenants",
-        (202, m.Accepted), (*WITH_BODY, *CHANGE, 502), m.TenantCreate,
+        (202, TENANT_CHANGE), (*WITH_BODY, *CHANGE, 502), m.TenantCreate,
     ),
-    Op("get", "/api/tenants/{tenant_id}", "One tenant", "tenants", (200, m.TenantOut), TENANT),
+    Op("get", "/api/tenants/{tenant_id}", "One tenant", "tenants",
+       (200, (m.TenantOut, m.TenantResourceOut)), TENANT),
     Op(
         "patch", "/api/tenants/{tenant_id}", "Change plan or configuration", "tenants",
-        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.TenantUpdate,
+        (202, TENANT_CHANGE), (*WITH_BODY, *TENANT, *CHANGE), m.TenantUpdate,
     ),
     Op(
         "delete", "/api/tenants/{tenant_id}", "Delete a tenant and its data", "tenants",
-        (202, m.Accepted), (*TENANT, *CHANGE), query=(KEEP_VOLUMES, FINAL_BACKUP),
+        (202, TENANT_CHANGE), (*TENANT, *CHANGE), query=(KEEP_VOLUMES, FINAL_BACKUP),
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/suspend", "Stop Odoo, keep the data", "tenants",
-        (202, m.Accepted), (*TENANT, *CHANGE),
+        (202, TENANT_CHANGE), (*TENANT, *CHANGE),
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/resume", "Start a suspended tenant", "tenants",
-        (202, m.Accepted), (*TENANT, *CHANGE),
+        (202, TENANT_CHANGE), (*TENANT, *CHANGE),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/history", "Release revisions", "tenants",
@@ -246,8 +251,11 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def _json(model: type[BaseModel] | None) -> dict[str, Any]:
-    schema = _ref(model) if model else {"type": "object"}
+def _json(model: type[BaseModel] | tuple[type[BaseModel], ...] | None) -> dict[str, Any]:
+    if isinstance(model, tuple):
+        schema: dict[str, Any] = {"anyOf": [_ref(x) for x in model]}
+    else:
+        schema = _ref(model) if model else {"type": "object"}
     return {"application/json": {"schema": schema}}
 
 
@@ -258,7 +266,11 @@ def _responses(op: Op) -> dict[str, Any]:
         ok["content"] = _json(model)
     if code == 202:
         ok["headers"] = {
-            "Location": {"description": "The job's status URL.", "schema": {"type": "string"}}
+            "Location": {
+                "description": "The job's status URL; with the operator, for a tenant's own "
+                "change (`tenant` in the body), the tenant's URL.",
+                "schema": {"type": "string"},
+            }
         }
     responses: dict[str, Any] = {str(code): ok}
     codes = set(op.errors) | (set(AUTHED) if op.authed else set())
@@ -305,7 +317,11 @@ def document() -> dict[str, Any]:
             "description": (
                 "Tenants (Odoo instances) of a multi-tenant SaaS on Kubernetes. "
                 "Authenticate with a Supabase access token (`Authorization: Bearer ...`). "
-                "Long operations answer 202 with a job to poll at `status_url`. "
+                "Long operations answer 202 with a job to poll at `status_url`; with the "
+                "operator (SAASODOO_OPERATOR), a tenant's create, update, suspend, resume "
+                "and delete answer 202 with the tenant (`tenant`), to follow at "
+                "`status_url` until `observed_generation == generation` and `ready` is "
+                '"True" (a deletion: until 404). '
                 'Every error is `{"status": "error", "message": ...}`.'
             ),
         },

@@ -5,6 +5,12 @@ that is not the caller's (unless the caller is an operator) is "not found", exac
 one that does not exist. Long operations are queued on the ``JobRunner`` and return the
 job; validation that needs no cluster change happens before queuing, so bad input
 answers 422 at once.
+
+With the operator (``Settings.operator``: ``Services.objects`` set) the tenant's own
+changes (create, update, suspend, resume, delete) are checked the same way, then written to
+its OdooTenant and returned as the object shows them (``TenantView``): no job, nothing in
+this process's memory, so any API process answers for them. Rollback, domain verification,
+backups, restores and imports stay jobs of this process until they have request resources.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
+from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.tenants import Tenant, Tenants, update_changes
 from saasodoo.usage import tenant_usage
 
@@ -60,6 +67,9 @@ class Services:
     backups: Backups
     #: Domain verifications per user (``ApiSettings.domain_verify_limit``).
     verify_limit: RateLimit
+    #: The OdooTenants when the operator applies tenant changes (``Settings.operator``);
+    #: None: this process runs them as jobs.
+    objects: OdooTenants | None = None
 
     @property
     def local_auth(self) -> bool:
@@ -125,6 +135,24 @@ def owned_tenant(svc: Services, user: User, tenant_id: str) -> Tenant:
     return tenant
 
 
+def owned_view(objects: OdooTenants, user: User, tenant_id: str) -> TenantView:
+    """The tenant's OdooTenant if the caller may see it (its ``spec.owner``); otherwise the
+    same 404 as a missing one."""
+    check_tenant_id(tenant_id)
+    try:
+        view = objects.get(tenant_id)
+    except NotFound:
+        raise not_found(tenant_id) from None
+    if not user.is_admin and view.owner != user.id:
+        raise not_found(tenant_id)
+    return view
+
+
+def visible_views(objects: OdooTenants, user: User) -> list[TenantView]:
+    """The caller's OdooTenants (an operator's: all), by id."""
+    return objects.list(owner=None if user.is_admin else user.id)
+
+
 def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
     owned_tenant(svc, user, tenant_id)
     revisions = run(svc.tenants.history(tenant_id))
@@ -156,11 +184,15 @@ def _check_overrides(user: User, overrides: dict[str, Any] | None) -> None:
         raise InvalidInput("invalid request", [FieldError("overrides", OPERATORS_ONLY)])
 
 
-def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
+def start_create(svc: Services, user: User, body: TenantCreate) -> Job | TenantView:
+    """The create job, or (operator) the new OdooTenant owned by the caller."""
     _check_overrides(user, body.overrides)
     # Unknown plan, bad overrides, an existing tenant, a taken host: 422/409 now, nothing
-    # queued (the lifecycle's own checks, everything up to its first write).
-    spec, _ = run(svc.tenants.check_create(TenantSpec.parse(body.model_dump(exclude_none=True))))
+    # queued or written (the lifecycle's own checks, everything up to its first write).
+    asked = TenantSpec.parse(body.model_dump(exclude_none=True))
+    if svc.objects is not None:
+        return run(svc.objects.create(asked, owner=user.id))
+    spec, _ = run(svc.tenants.check_create(asked))
     tenants = svc.tenants
     return svc.jobs.submit(
         "create",
@@ -171,9 +203,12 @@ def start_create(svc: Services, user: User, body: TenantCreate) -> Job:
     )
 
 
-def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job:
+def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job | TenantView:
     changes = update_changes(**body.model_dump(exclude_none=True))  # 422 before ownership
     _check_overrides(user, body.overrides)
+    if svc.objects is not None:
+        owned_view(svc.objects, user, tenant_id)
+        return run(svc.objects.update(tenant_id, **changes))  # plan_update's checks first
     owned_tenant(svc, user, tenant_id)
     # Another Odoo series, an unknown plan, bad overrides, a taken host: refused now, as the
     # lifecycle refuses them (the same checks).
@@ -188,7 +223,10 @@ def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) 
     )
 
 
-def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> Job:
+def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> Job | TenantView:
+    if svc.objects is not None:
+        owned_view(svc.objects, user, tenant_id)
+        return svc.objects.set_suspended(tenant_id, suspend)
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
     if suspend:
@@ -225,10 +263,20 @@ async def _delete(
 
 def start_delete(
     svc: Services, user: User, tenant_id: str, keep_volumes: bool, final_backup: bool = True
-) -> Job:
+) -> Job | TenantView:
     """Delete the tenant in a job: its result names where the final backup is kept
     (``Deleted.to_dict``); the job fails with 409 when no final backup can be kept or
-    proven readable (nothing deleted) unless ``final_backup`` is False."""
+    proven readable (nothing deleted) unless ``final_backup`` is False.
+
+    Operator: the OdooTenant's deletion is asked for (its finalizer takes the final backup
+    unless ``final_backup`` is False, or holds the deletion with the Ready condition's
+    reason ``FinalBackupFailed``); ``keep_volumes`` is refused (422) there for now."""
+    if svc.objects is not None:
+        if keep_volumes:
+            why = "not available through the operator yet"
+            raise InvalidInput("invalid query", [FieldError("keep_volumes", why)])
+        owned_view(svc.objects, user, tenant_id)
+        return svc.objects.delete(tenant_id, final_backup=final_backup)
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
     return svc.jobs.submit(

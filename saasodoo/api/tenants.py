@@ -1,6 +1,9 @@
 """Blueprint ``tenants``: a customer's tenants. The caller owns what it creates.
 
 Reads answer at once; changes answer 202 with the job to poll (``GET /api/jobs/<id>``).
+With the operator (``Settings.operator``) the tenant's own changes answer 202 with the
+tenant as its OdooTenant shows it, ``Location`` the tenant itself: follow it until
+``observed_generation == generation`` and ``ready == "True"`` (a deletion: until 404).
 A tenant that is not the caller's answers 404 like a missing one (operators see all).
 """
 
@@ -18,14 +21,18 @@ from saasodoo.api.models import (
     DomainVerifyRequest,
     HistoryOut,
     RollbackRequest,
+    TenantAccepted,
     TenantCreate,
     TenantList,
     TenantOut,
+    TenantResourceList,
+    TenantResourceOut,
     TenantUpdate,
     UsageOut,
 )
 from saasodoo.api.services import parse, services
 from saasodoo.errors import FieldError, InvalidInput
+from saasodoo.odootenants import TenantView
 
 bp = Blueprint("tenants", __name__, url_prefix="/api/tenants")
 
@@ -39,10 +46,18 @@ def _authenticate() -> None:
         bearer_user()
 
 
-def accepted(job: Job) -> tuple[Response, int, dict[str, str]]:
+def accepted(job: Job | TenantView) -> tuple[Response, int, dict[str, str]]:
+    if isinstance(job, TenantView):  # the operator's: the tenant is what to follow
+        tenant_url = url_for("tenants.get", tenant_id=job.id)
+        out = TenantAccepted(tenant=resource_out(job), status_url=tenant_url)
+        return jsonify(out.model_dump(mode="json")), 202, {"Location": tenant_url}
     status_url = url_for("meta.job", job_id=job.id)
     body = Accepted(job=job.to_dict(), status_url=status_url)  # type: ignore[arg-type]
     return jsonify(body.model_dump(mode="json")), 202, {"Location": status_url}
+
+
+def resource_out(view: TenantView) -> TenantResourceOut:
+    return TenantResourceOut.model_validate(view.to_dict())
 
 
 def bool_arg(name: str, default: bool = False) -> bool:
@@ -58,7 +73,12 @@ def bool_arg(name: str, default: bool = False) -> bool:
 
 @bp.get("")
 def list_tenants() -> Response:
-    tenants = ops.visible_tenants(services(), bearer_user())
+    svc, user = services(), bearer_user()
+    if svc.objects is not None:
+        views = ops.visible_views(svc.objects, user)
+        listed = TenantResourceList(tenants=[resource_out(v) for v in views])
+        return jsonify(listed.model_dump(mode="json"))
+    tenants = ops.visible_tenants(svc, user)
     body = TenantList(tenants=[TenantOut.model_validate(t.to_dict()) for t in tenants])
     return jsonify(body.model_dump(mode="json"))
 
@@ -71,7 +91,11 @@ def create() -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/<tenant_id>")
 def get(tenant_id: str) -> Response:
-    tenant = ops.owned_tenant(services(), bearer_user(), tenant_id)
+    svc, user = services(), bearer_user()
+    if svc.objects is not None:
+        view = ops.owned_view(svc.objects, user, tenant_id)
+        return jsonify(resource_out(view).model_dump(mode="json"))
+    tenant = ops.owned_tenant(svc, user, tenant_id)
     return jsonify(TenantOut.model_validate(tenant.to_dict()).model_dump(mode="json"))
 
 

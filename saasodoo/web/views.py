@@ -38,7 +38,10 @@ from saasodoo.api.models import RestoreRequest, TenantCreate
 from saasodoo.api.services import Services, services
 from saasodoo.backups import human_size
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
+from saasodoo.core.status import Phase
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.odootenants import TenantView
+from saasodoo.tenants import Tenant
 
 bp = Blueprint("web", __name__)
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
@@ -236,21 +239,46 @@ def logout() -> Response:
 # -- pages: signed in ---------------------------------------------------------------------------
 
 
+def shown(tenant: Tenant | TenantView) -> dict[str, Any]:
+    """What the pages show of a tenant: ``status`` and ``reason`` are the API's own for it,
+    the phase and its reason, or with the operator the OdooTenant's kstatus (Current,
+    InProgress, Failed, Terminating) and its Ready condition's message."""
+    if isinstance(tenant, TenantView):
+        return {"id": tenant.id, "plan": tenant.plan, "odoo_version": tenant.odoo_version,
+                "admin_email": tenant.admin_email, "url": tenant.url or "",
+                "status": tenant.kstatus, "reason": tenant.message,
+                "revision": tenant.revision, "suspended": tenant.suspended}  # fmt: skip
+    return {"id": tenant.spec.id, "plan": tenant.spec.plan,
+            "odoo_version": tenant.spec.odoo_version, "admin_email": tenant.spec.admin_email,
+            "url": tenant.url, "status": tenant.status.phase.value,
+            "reason": tenant.status.reason, "revision": tenant.status.revision,
+            "suspended": tenant.status.phase is Phase.SUSPENDED}  # fmt: skip
+
+
+def _visible(svc: Services, user: User) -> list[dict[str, Any]]:
+    if svc.objects is not None:
+        return [shown(v) for v in ops.visible_views(svc.objects, user)]
+    return [shown(t) for t in ops.visible_tenants(svc, user)]
+
+
+def _owned(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
+    if svc.objects is not None:
+        return shown(ops.owned_view(svc.objects, user, tenant_id))
+    return shown(ops.owned_tenant(svc, user, tenant_id))
+
+
 @bp.get("/dashboard")
 @login_required
 def dashboard() -> ResponseReturnValue:
-    tenants = ops.visible_tenants(services(), current())
-    return render_template("dashboard.html", tenants=tenants)
+    return render_template("dashboard.html", tenants=_visible(services(), current()))
 
 
 @bp.get("/dashboard/status.json")
 @login_required
 def dashboard_status() -> ResponseReturnValue:
-    tenants = ops.visible_tenants(services(), current())
-    return jsonify(
-        {"tenants": {t.spec.id: {"status": t.status.phase.value, "reason": t.status.reason}
-                     for t in tenants}}
-    )  # fmt: skip
+    tenants = _visible(services(), current())
+    return jsonify({"tenants": {t["id"]: {"status": t["status"], "reason": t["reason"]}
+                                for t in tenants}})  # fmt: skip
 
 
 def _create_form(svc: Services, **ctx: Any) -> str:
@@ -269,13 +297,14 @@ def tenant_new() -> ResponseReturnValue:
     form["odoo_version"] = request.form.get("odoo_version", "18.0")
     try:
         body = ops.parse(TenantCreate, form)
-        job = ops.start_create(svc, user, body)
+        done = ops.start_create(svc, user, body)
     except InvalidInput as exc:
         return _create_form(svc, form=form, errors=_field_errors(exc)), 422
     except SaasodooError as exc:
         return _create_form(svc, form=form, errors={"form": exc.message}), exc.http_status
-    flash(f"Creating {job.tenant_id}: this takes a moment.")
-    return redirect(url_for("web.tenant", tenant_id=job.tenant_id))
+    tenant_id = done.id if isinstance(done, TenantView) else done.tenant_id
+    flash(f"Creating {tenant_id}: this takes a moment.")
+    return redirect(url_for("web.tenant", tenant_id=tenant_id))
 
 
 def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
@@ -300,6 +329,16 @@ def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, 
         return [], exc.message
 
 
+def _domains(svc: Services, user: User, tenant_id: str) -> list[Any]:
+    """The tenant's custom domains and their states; none yet while an OdooTenant's
+    namespace is still being made (operator)."""
+    try:
+        tenant = ops.owned_tenant(svc, user, tenant_id)
+    except NotFound:
+        return []
+    return list(svc.tenants.domains.states(tenant.spec))
+
+
 bp.add_app_template_filter(human_size, "human_size")
 
 
@@ -309,13 +348,13 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
     svc, user = services(), current()
     job = _pending_job(svc, user, tenant_id)
     try:
-        found = ops.owned_tenant(svc, user, tenant_id)
+        found = _owned(svc, user, tenant_id)
     except (NotFound, InvalidInput):
         if job is None:
             raise
         found = None
     backups, backups_note = _backups(svc, user, tenant_id) if found else ([], "")
-    domains = svc.tenants.domains.states(found.spec) if found else []
+    domains = _domains(svc, user, tenant_id) if found else []
     return render_template(
         "tenant.html",
         tenant_id=tenant_id,
@@ -335,13 +374,13 @@ def tenant_status(tenant_id: str) -> ResponseReturnValue:
     svc, user = services(), current()
     job = _pending_job(svc, user, tenant_id)
     try:
-        found = ops.owned_tenant(svc, user, tenant_id)
+        found = _owned(svc, user, tenant_id)
     except (NotFound, InvalidInput):
         status = "creating" if job and job["kind"] == "create" else "deleted"
         return jsonify({"status": status, "reason": "", "job": job})
     return jsonify(
-        {"status": found.status.phase.value, "reason": found.status.reason, "job": job,
-         "revision": found.status.revision, "last_job": _last_job(svc, user, tenant_id)}
+        {"status": found["status"], "reason": found["reason"], "job": job,
+         "revision": found["revision"], "last_job": _last_job(svc, user, tenant_id)}
     )  # fmt: skip
 
 

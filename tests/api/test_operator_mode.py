@@ -1,0 +1,327 @@
+"""The API with the operator (``SAASODOO_OPERATOR=1``), as real processes: waitress serving
+``saasodoo.app:create_app`` on loopback ports, users in the real GoTrue (``gotrue``), the
+operator a ``saasodoo operator run`` process on the simulated cluster, in a system namespace
+of these tests' own.
+
+A tenant's create, update, suspend, resume and delete write its OdooTenant and answer 202
+with the tenant; its status is read back from the object. Nothing lives in an API process's
+memory, so a second process follows what the first started, and a process killed right
+after its 202 loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from saasodoo.api.openapi import document
+from scripts.gotrue import GoTrue
+from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "saasodoo-api-op"
+#: Seconds a tenant may take to become Ready (or gone) on the simulated cluster.
+SETTLE = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ApiProcess(OperatorProcess):
+    """One API process (waitress) in its own process group: ``kill`` is a SIGKILL (a crash,
+    a node lost), ``stop`` a SIGTERM."""
+
+    url: str
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("api-operator")
+
+
+@pytest.fixture(scope="module")
+def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
+    with running_operator(
+        kube, logs, "api-op", system_namespace=NAMESPACE, operator_workers="2"
+    ) as op:
+        wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
+        yield op
+        # What a failed test left: deleted without a final backup while the operator runs
+        # (its finalizer would hold the namespace's deletion otherwise).
+        for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
+            kube.kubectl("-n", NAMESPACE, "patch", name, "--type=merge",
+                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
+        kube.kubectl("-n", NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+    kube.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s")
+
+
+@pytest.fixture(scope="module")
+def start_api(
+    kube: Cluster, gotrue: GoTrue, operator: OperatorProcess, logs: Path
+) -> Iterator[Callable[[str], ApiProcess]]:
+    """Start an API process named ``name`` (a fresh loopback port); all stopped at the end."""
+    started: list[ApiProcess] = []
+    env = {
+        **operator_env(kube, system_namespace=NAMESPACE, operator="1"),
+        **gotrue.api_env(),
+        "SAASODOO_API_COOKIE_SECURE": "false",
+    }
+
+    def start(name: str) -> ApiProcess:
+        port = free_port()
+        log = logs / f"api-{name}-{port}.log"
+        args = [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
+                "--threads", "4", "--call", "saasodoo.app:create_app"]  # fmt: skip
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                args, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        api = ApiProcess(proc, log, name, f"http://127.0.0.1:{port}")
+        started.append(api)
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"API process {name} exited:\n{api.output()[-3000:]}")
+            try:
+                return httpx.get(f"{api.url}/api/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, 60, f"API process {name} to answer")
+        return api
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+@dataclass
+class Client:
+    """A signed-in user calling one API process or another (``at``)."""
+
+    token: str
+    user_id: str
+
+    def call(self, api: ApiProcess, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, f"{api.url}{path}", headers=headers, timeout=60, **kwargs)
+
+
+def sign_up(api: ApiProcess, email: str) -> Client:
+    res = httpx.post(f"{api.url}/api/auth/register", timeout=30,
+                     json={"email": email, "password": "correct-horse-1"})  # fmt: skip
+    assert res.status_code == 201, res.text
+    body = res.json()
+    return Client(body["session"]["access_token"], body["user"]["id"])
+
+
+def conforms(body: Any, model: str) -> None:
+    """``body`` is what the OpenAPI document says of ``model`` (a component schema)."""
+    schema = {"$ref": f"#/components/schemas/{model}", "components": document()["components"]}
+    jsonschema.Draft202012Validator(schema).validate(body)
+
+
+def follow(user: Client, api: ApiProcess, location: str, op: OperatorProcess) -> dict[str, Any]:
+    """GET the tenant until the operator observed its generation and it is Ready."""
+
+    def settled() -> dict[str, Any] | None:
+        res = user.call(api, "GET", location)
+        assert res.status_code == 200, res.text
+        t: dict[str, Any] = res.json()
+        done = t["observed_generation"] == t["generation"] and t["ready"] == "True"
+        return t if done else None
+
+    found: dict[str, Any] = wait_for(settled, SETTLE, f"{location} Ready", op)
+    return found
+
+
+def follow_gone(user: Client, api: ApiProcess, location: str, op: OperatorProcess) -> None:
+    wait_for(lambda: user.call(api, "GET", location).status_code == 404, SETTLE,
+             f"{location} gone", op)  # fmt: skip
+
+
+def delete(user: Client, api: ApiProcess, tenant_id: str, op: OperatorProcess) -> None:
+    """Delete without a final backup (the simulated cluster runs no backup Job) and follow."""
+    res = user.call(api, "DELETE", f"/api/tenants/{tenant_id}?final_backup=false")
+    assert res.status_code == 202, res.text
+    assert res.headers["Location"] == f"/api/tenants/{tenant_id}"
+    follow_gone(user, api, res.headers["Location"], op)
+
+
+def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+) -> None:
+    api = start_api("a")
+    owner, other = sign_up(api, "owner-a@example.com"), sign_up(api, "other-a@example.com")
+
+    res = owner.call(api, "POST", "/api/tenants",
+                     json={"id": "apiop-a", "admin_email": "admin@apiop-a.example"})  # fmt: skip
+    assert res.status_code == 202, res.text
+    body = res.json()
+    conforms(body, "TenantAccepted")
+    assert body["status"] == "accepted" and "job" not in body
+    assert res.headers["Location"] == body["status_url"] == "/api/tenants/apiop-a"
+    tenant = body["tenant"]
+    assert (tenant["id"], tenant["plan"], tenant["owner"]) == ("apiop-a", "starter", owner.user_id)
+    assert tenant["generation"] == 1 and tenant["observed_generation"] is None
+    assert tenant["status"] == "InProgress"  # not yet reconciled: not kstatus' Current
+
+    ready = follow(owner, api, res.headers["Location"], operator)
+    conforms(ready, "TenantResourceOut")
+    assert ready["status"] == "Current" and ready["revision"] == 1, ready
+    assert ready["url"] and ready["admin_email"] == "admin@apiop-a.example"
+    assert any(c["type"] == "Ready" for c in ready["conditions"])
+
+    # Another user: 404 like a missing tenant, on every route; not in their list.
+    for method, path in (("GET", "/api/tenants/apiop-a"), ("PATCH", "/api/tenants/apiop-a"),
+                         ("POST", "/api/tenants/apiop-a/suspend"),
+                         ("DELETE", "/api/tenants/apiop-a?final_backup=false")):  # fmt: skip
+        kwargs = {"json": {"plan": "standard"}} if method == "PATCH" else {}
+        assert other.call(api, method, path, **kwargs).status_code == 404, (method, path)
+    assert other.call(api, "GET", "/api/tenants").json() == {"tenants": []}
+    mine = owner.call(api, "GET", "/api/tenants").json()
+    conforms(mine, "TenantResourceList")
+    assert [t["id"] for t in mine["tenants"]] == ["apiop-a"]
+
+    # A refused change is the same 422 naming the field as without the operator, and
+    # writes nothing (the generation stays).
+    refused = owner.call(api, "PATCH", "/api/tenants/apiop-a", json={"plan": "gold"})
+    assert refused.status_code == 422, refused.text
+    conforms(refused.json(), "ErrorOut")
+    assert [f["field"] for f in refused.json()["fields"]] == ["plan"]
+    series = owner.call(api, "PATCH", "/api/tenants/apiop-a", json={"odoo_version": "17.0"})
+    assert series.status_code == 422 and "odoo_version" in series.text, series.text
+    assert owner.call(api, "GET", "/api/tenants/apiop-a").json()["generation"] == 1
+    keep = owner.call(api, "DELETE", "/api/tenants/apiop-a?keep_volumes=true")
+    assert keep.status_code == 422 and "keep_volumes" in keep.text, keep.text
+
+    patched = owner.call(api, "PATCH", "/api/tenants/apiop-a", json={"plan": "standard"})
+    assert patched.status_code == 202, patched.text
+    assert patched.json()["tenant"]["generation"] == 2
+    assert patched.json()["tenant"]["plan"] == "standard"
+    upgraded = follow(owner, api, patched.headers["Location"], operator)
+    assert upgraded["observed_generation"] == 2 and upgraded["revision"] == 2, upgraded
+
+    suspended = owner.call(api, "POST", "/api/tenants/apiop-a/suspend")
+    assert suspended.status_code == 202 and suspended.json()["tenant"]["suspended"] is True
+    assert follow(owner, api, "/api/tenants/apiop-a", operator)["suspended"] is True
+    resumed = owner.call(api, "POST", "/api/tenants/apiop-a/resume")
+    assert resumed.status_code == 202 and resumed.json()["tenant"]["suspended"] is False
+    assert follow(owner, api, "/api/tenants/apiop-a", operator)["observed_generation"] == 4
+
+    delete(owner, api, "apiop-a", operator)
+
+
+def test_an_operation_started_through_one_process_is_followed_through_another(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+) -> None:
+    one, two = start_api("one"), start_api("two")
+    owner = sign_up(one, "owner-b@example.com")
+    res = owner.call(one, "POST", "/api/tenants",
+                     json={"id": "apiop-b", "admin_email": "admin@apiop-b.example"})  # fmt: skip
+    assert res.status_code == 202, res.text
+    ready = follow(owner, two, res.headers["Location"], operator)
+    assert ready["owner"] == owner.user_id
+    assert [t["id"] for t in owner.call(two, "GET", "/api/tenants").json()["tenants"]] == [
+        "apiop-b"
+    ]
+    # A change through the second, followed through the first; the deletion likewise.
+    patched = owner.call(two, "PATCH", "/api/tenants/apiop-b", json={"plan": "standard"})
+    assert patched.status_code == 202, patched.text
+    assert follow(owner, one, patched.headers["Location"], operator)["plan"] == "standard"
+    res = owner.call(one, "DELETE", "/api/tenants/apiop-b?final_backup=false")
+    assert res.status_code == 202, res.text
+    follow_gone(owner, two, res.headers["Location"], operator)
+
+
+def test_a_process_killed_after_its_202_loses_nothing(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+) -> None:
+    first = start_api("killed")
+    owner = sign_up(first, "owner-c@example.com")
+    res = owner.call(first, "POST", "/api/tenants",
+                     json={"id": "apiop-c", "admin_email": "admin@apiop-c.example"})  # fmt: skip
+    assert res.status_code == 202, res.text
+    first.kill()
+    assert first.proc.returncode == -signal.SIGKILL
+    again = start_api("restarted")
+    ready = follow(owner, again, res.headers["Location"], operator)
+    assert ready["id"] == "apiop-c" and ready["owner"] == owner.user_id
+    listed = owner.call(again, "GET", "/api/tenants").json()["tenants"]
+    assert [t["id"] for t in listed] == ["apiop-c"]
+    delete(owner, again, "apiop-c", operator)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:2000]
+    return found.group(1)
+
+
+def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+) -> None:
+    api = start_api("web")
+    sign_up(api, "owner-d@example.com")
+    with httpx.Client(base_url=api.url, timeout=60) as web:
+        signed_in = web.post("/login", data={"email": "owner-d@example.com",
+                                             "password": "correct-horse-1",
+                                             "csrf_token": csrf_of(web.get("/login"))})  # fmt: skip
+        assert signed_in.status_code == 302, signed_in.text
+        form = {"id": "apiop-d", "admin_email": "admin@apiop-d.example", "plan": "starter",
+                "odoo_version": "18.0", "csrf_token": csrf_of(web.get("/tenants/new"))}  # fmt: skip
+        created = web.post("/tenants/new", data=form)
+        assert created.status_code == 302, created.text
+        assert created.headers["Location"] == "/tenants/apiop-d"
+
+        def status() -> dict[str, Any]:
+            res = web.get("/tenants/apiop-d/status.json")
+            assert res.status_code == 200, res.text
+            found: dict[str, Any] = res.json()
+            return found
+
+        wait_for(lambda: status()["status"] == "Current", SETTLE, "the page to say Current",
+                 operator)  # fmt: skip
+        page = web.get("/tenants/apiop-d")
+        assert page.status_code == 200 and 'id="suspend"' in page.text, page.text
+        assert "Plan starter" in page.text and "admin@apiop-d.example" in page.text
+        dashboard = web.get("/dashboard")
+        row = dashboard.text[dashboard.text.find('data-tenant="apiop-d"') :]
+        assert 'data-field="status">Current<' in row, dashboard.text
+        assert web.get("/dashboard/status.json").json()["tenants"]["apiop-d"]["status"] == "Current"
+
+        suspend = web.post("/tenants/apiop-d/suspend", data={"csrf_token": csrf_of(page)})
+        assert suspend.status_code == 302, suspend.text
+
+        def resumable() -> bool:
+            shown = 'id="resume"' in web.get("/tenants/apiop-d").text
+            return shown and status()["status"] == "Current"
+
+        wait_for(resumable, SETTLE, "a Resume button", operator)
+        assert "suspended" in status()["reason"], status()
+
+        gone = web.post("/tenants/apiop-d/delete", data={"csrf_token": csrf_of(page),
+                                                         "confirm": "apiop-d",
+                                                         "no_final_backup": "1"})  # fmt: skip
+        assert gone.status_code == 302 and gone.headers["Location"] == "/dashboard", gone.text
+        wait_for(lambda: status()["status"] == "deleted", SETTLE, "the page to say deleted",
+                 operator)  # fmt: skip
+        assert 'data-tenant="apiop-d"' not in web.get("/dashboard").text
