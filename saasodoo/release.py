@@ -117,12 +117,8 @@ class TenantRelease:
         try:
             self._admin_secret(spec, admin_password)
             log.info("installing tenant %s (plan %s)", spec.id, spec.plan)
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=f"saasodoo: create (plan {spec.plan})",
-                wait=wait,
+            rev = await self._install_or_upgrade(
+                spec, values.values, f"saasodoo: create (plan {spec.plan})", wait=wait
             )
         except InvalidInput:
             # The chart refused the values before installing anything (one of its own
@@ -183,13 +179,8 @@ class TenantRelease:
         self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=description,
-                wait=wait,
-                timeout=timeout,
+            rev = await self._install_or_upgrade(
+                spec, values.values, description, wait=wait, timeout=timeout
             )
         except BaseException:
             try:
@@ -218,12 +209,8 @@ class TenantRelease:
         async with self.record.locked(spec, f"ensure {action.value}", digest):
             if action is Action.UPGRADE:
                 self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=f"saasodoo: ensure ({action.value} to spec)",
-                wait=True,
+            rev = await self._install_or_upgrade(
+                spec, values.values, f"saasodoo: ensure ({action.value} to spec)", wait=True
             )
         self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
         self.domains.release_except(spec.id, spec.custom_domains)
@@ -237,6 +224,21 @@ class TenantRelease:
         failed install is recorded as the revision it left."""
         await self.uninstall(spec, f"ensure {Action.REINSTALL.value}", wait=True)
         return await self.apply(spec, suspended, values, digest, Action.REINSTALL)
+
+    def _install_or_upgrade(
+        self,
+        spec: TenantSpec,
+        values: dict[str, Any],
+        description: str,
+        *,
+        wait: bool,
+        timeout: str | None = None,
+    ) -> Awaitable[Revision]:
+        """The one ``helm upgrade --install`` of the tenant's release (its coroutine)."""
+        return self.helm.install_or_upgrade(
+            spec.release, spec.namespace, values, description=description, wait=wait,
+            timeout=timeout,
+        )  # fmt: skip
 
     # -- uninstall --------------------------------------------------------------------
 
@@ -327,14 +329,11 @@ class TenantRelease:
             call = self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
         else:
             values = floor_volume_sizes(target_values, target_claims, current_claims)
-            call = self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
+            call = self._install_or_upgrade(
+                spec,
                 values,
-                description=(
-                    f"saasodoo: rollback to {revision} (its values; volumes kept at their "
-                    f"current size: {', '.join(shrinking)})"
-                ),
+                f"saasodoo: rollback to {revision} (its values; volumes kept at their "
+                f"current size: {', '.join(shrinking)})",
                 wait=wait,
             )
         if not wait:

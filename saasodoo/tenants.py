@@ -535,18 +535,8 @@ class Tenants:
         )
         if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
-        await self.check_database_image(spec, revision)
+        await self.release.check_database_image(spec, revision)
         return spec, revision, target_values, restored
-
-    async def check_database_image(
-        self, spec: TenantSpec, revision: int, target: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Refuse (InvalidInput naming ``revision``) going back to ``revision`` when its
-        PostgreSQL image is another major or Debian release than the newest revision's
-        (``core.versions.check_postgresql_image_change``): ``helm rollback`` replays stored
-        manifests, so the chart's own check does not run. ``target``: the revision's
-        manifest, when the caller read it already."""
-        await self.release.check_database_image(spec, revision, target)
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
@@ -571,23 +561,6 @@ class Tenants:
             wait=wait,
         )  # fmt: skip
         return await self.get(tenant_id)
-
-    async def rollback_keeping_volumes(
-        self,
-        spec: TenantSpec,
-        revision: int,
-        target_values: dict[str, Any] | None = None,
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Make the release what ``revision`` deployed: ``helm rollback``, or, when that would
-        shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
-        values and the volumes kept at their current size (the description says so); the
-        caller holds the operation lock. ``TenantRelease.rollback_keeping_volumes``, which
-        ``TenantRelease.rollback`` (this lifecycle's, ensure's and the fleet's) runs under
-        the lock. A revision of another PostgreSQL major or Debian release is refused
-        first (``check_database_image``), before any change."""
-        await self.release.rollback_keeping_volumes(spec, revision, target_values, wait=wait)
 
     async def delete(
         self,
