@@ -170,6 +170,13 @@ lint: venv ## ruff, mypy, import-linter (.importlinter: layers, pure core, clien
 # anything newer. `str.decode` is excluded: vermin cannot tell bytes.decode (fine) from it.
 VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.decode
 
+CRD_FILE := saasodoo/crds/odootenants.saasodoo.dev.yaml
+
+.PHONY: crd
+crd: venv ## Write $(CRD_FILE) (the OdooTenant CRD) from saasodoo/core/crd.py; a unit test fails on drift
+	@$(PY) -m saasodoo.core.crd > $(CRD_FILE).tmp && mv $(CRD_FILE).tmp $(CRD_FILE)
+	@echo "[saasodoo] wrote $(CRD_FILE)"
+
 .PHONY: bench
 bench: system venv tools ## Benchmarks on a cluster of their own (kwok nodes, then its real node); writes docs/benchmarks.md (BENCH_ARGS=--help)
 	@$(PY) bench/run.py $(BENCH_ARGS)

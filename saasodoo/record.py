@@ -26,6 +26,12 @@ class NamespaceRecord:
     """The tenant record of every tenant of one cluster. ``kube`` is called on first use
     (``Tenants`` builds its Kube lazily)."""
 
+    #: Who takes the operation lock: ``host:pid`` by default; the operator sets its Lease
+    #: identity (``operator:<identity>``) and ``alive`` (a lock of another operator identity
+    #: is dead once this one holds the Lease, whatever host it ran on).
+    holder: str | None = None
+    alive: Callable[[str], bool | None] | None = None
+
     def __init__(self, settings: Settings, kube: Callable[[], Kube]) -> None:
         self.settings = settings
         self._kube = kube
@@ -70,10 +76,9 @@ class NamespaceRecord:
     def unfinished(ns: Namespace) -> Unfinished | None:
         return codec.unfinished_of(ns.annotations)
 
-    @staticmethod
-    def lock(ns: Namespace) -> OperationLock | None:
+    def lock(self, ns: Namespace) -> OperationLock | None:
         """The operation lock, with whether its holder still runs (``holder_alive``)."""
-        return codec.lock_of(ns.annotations, holder_alive)
+        return codec.lock_of(ns.annotations, self.alive or holder_alive)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -82,7 +87,7 @@ class NamespaceRecord:
         plus a margin."""
         timeout = parse_duration(self.settings.helm_timeout)
         return OperationLock(
-            holder=f"{socket.gethostname()}:{os.getpid()}",
+            holder=self.holder or f"{socket.gethostname()}:{os.getpid()}",
             operation=operation,
             digest=digest,
             expires=datetime.now(UTC) + timeout + codec.LOCK_MARGIN,

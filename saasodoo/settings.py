@@ -116,6 +116,45 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=4, ge=1, le=64, description="Tenants handled at once by fleet operations."
     )
+    operator: bool = Field(
+        default=False,
+        description="The operator applies tenant changes: the CLI and the Makefile write "
+        "OdooTenant objects and follow their status, and never run helm on a tenant "
+        "(`saasodoo tenant --local` is the break-glass way back).",
+    )
+    operator_workers: int = Field(
+        default=10,
+        ge=1,
+        le=64,
+        description="Tenants the operator reconciles at once: its bound on concurrent helm "
+        "calls (Flux's helm-controller finds more than 10 no faster).",
+    )
+    operator_resync_seconds: float = Field(
+        default=300.0,
+        ge=5,
+        description="Seconds between the operator's full passes over every tenant (10 % "
+        "jitter); a pass costs a few list requests and no helm call for tenants in sync.",
+    )
+    operator_lease: str = Field(
+        default="saasodoo-operator",
+        description="Name of the operator's Lease (coordination.k8s.io) in system_namespace: "
+        "one replica works, the others stand by.",
+    )
+    operator_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long the operator's Lease holds without renewal: a standby takes "
+        "over this long after the leader died (client-go's default).",
+    )
+    operator_renew_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long the leader keeps trying to renew before it stops all work "
+        "(client-go's renew deadline; less than operator_lease_seconds).",
+    )
+    operator_retry_seconds: float = Field(
+        default=2.0, gt=0, description="Seconds between the Lease's renewals and tries."
+    )
     helm_timeout: str = Field(
         default="10m", description="Timeout of one helm install/upgrade/rollback (--timeout)."
     )

@@ -1,0 +1,547 @@
+"""The OdooTenant custom resource: its spec model, the CustomResourceDefinition, and the
+conversion between the resource's ``.spec`` and ``saasodoo.core.spec.TenantSpec``.
+
+An ``OdooTenant`` (``saasodoo.dev/v1alpha1``, namespaced, living in the platform namespace)
+is one tenant: ``metadata.name`` is the tenant id, ``.spec`` what it should be (admin,
+plan, Odoo series, domains, suspended, overrides, owner, final backup on deletion), and
+``.status`` what the operator last did, written through the status subresource only (its
+conditions: ``saasodoo.core.conditions``).
+
+One source: ``OdooTenantSpec`` is built from ``TenantSpec``'s fields (types, validators,
+defaults, descriptions), renamed to Kubernetes' camelCase, plus the fields only a resource
+has (``suspended``, ``owner``, ``finalBackup``). The CRD's structural OpenAPI schema is
+generated from its JSON schema (``crd_manifest``); ``make crd`` writes it to
+``saasodoo/crds/odootenants.saasodoo.dev.yaml`` and a unit test fails when the two differ.
+Not in ``.spec``: ``id`` (= ``metadata.name``), ``verified_domains`` and ``created_with``
+(recorded by saasodoo, never by a request).
+
+What the API server checks itself (so ``kubectl apply`` of a bad resource is refused with
+a message naming the field): the schema (types, enums, required ``adminEmail``, unknown
+fields under kubectl's default ``--validate=strict``), and CEL rules
+(``x-kubernetes-validations``): the tenant id grammar on ``metadata.name`` (3 to 30
+characters, a DNS label starting with a letter, no ``--`` at positions 3-4) and the
+transition rule that keeps ``spec.odooVersion`` fixed (a change of series is an export,
+an upgrade of the database and an import). What only saasodoo checks (the operator reports
+it as ``Stalled`` with reason ``InvalidSpec``): reserved ids (the list may change), the
+e-mail and host name grammars, plans that exist, overrides against the chart's schema.
+Both CEL rules read strings of bounded length (``metadata.name`` is a DNS subdomain,
+``odooVersion`` an enum with ``maxLength``), so their cost estimate stays far below the
+API server's budget.
+
+Pure: no I/O, no client library; ``python -m saasodoo.core.crd`` prints the manifest as
+YAML (what ``make crd`` writes).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
+
+from saasodoo.core.conditions import HISTORY_LIMIT, READY
+from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, TenantSpec
+from saasodoo.errors import FieldError, InvalidInput
+
+GROUP = "saasodoo.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "OdooTenant"
+LIST_KIND = "OdooTenantList"
+PLURAL = "odootenants"
+SINGULAR = "odootenant"
+SHORT_NAME = "ot"
+CATEGORY = "saasodoo"
+#: ``metadata.name`` of the CustomResourceDefinition.
+CRD_NAME = f"{PLURAL}.{GROUP}"
+#: Annotation asking for a reconcile now (any new value, e.g. a timestamp); the operator
+#: echoes the value it handled in ``status.lastHandledReconcileAt`` (Flux's
+#: ``reconcile.fluxcd.io/requestedAt``). Annotations do not change ``metadata.generation``.
+RECONCILE_REQUESTED_AT = "saasodoo.dev/reconcile-requested-at"
+#: The operator's finalizer: deletion waits for the final backup and the uninstall.
+FINALIZER = "saasodoo.dev/finalizer"
+#: Where the generated manifest lives in the package (``make crd`` writes it).
+MANIFEST_RESOURCE = ("saasodoo.crds", f"{CRD_NAME}.yaml")
+
+#: TenantSpec fields an OdooTenant's ``.spec`` carries, under their camelCase names.
+SHARED_FIELDS = ("admin_email", "plan", "odoo_version", "custom_domains", "overrides")
+#: Descriptions the resource states differently from TenantSpec (what differs on a resource).
+_DESCRIPTIONS = {
+    "odoo_version": "Odoo series (the official image tag). Fixed once the tenant exists: a "
+    "change of series is an export, an upgrade of the database (Odoo's upgrade service or "
+    "OpenUpgrade) and an import into a new tenant of that series.",
+    "custom_domains": "Extra host names of the tenant (canonical, each listed once). Each is "
+    "routed once its owner proved control of it through DNS (saasodoo records which ones; "
+    "they are not part of the spec).",
+}
+
+_ID_GRAMMAR = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+#: How a tenant moves to a newer Odoo series (saasodoo never changes it in place).
+SERIES_PATH = (
+    "export the tenant, upgrade its database with Odoo's upgrade service or OpenUpgrade, and "
+    "import it into a new tenant of the newer series"
+)
+#: The transition rule's message (CEL): both series, and the supported path. Series compare
+#: as strings ("17.0" < "18.0"), which holds for every series in ``ODOO_VERSIONS``.
+SERIES_MESSAGE = (
+    '"the Odoo series of a tenant cannot change in place (" + oldSelf + " to " + self + "): "'
+    " + (self < oldSelf"
+    ' ? "an Odoo database cannot be downgraded; keep " + oldSelf'
+    ' : "to move to " + self + ", export the tenant, upgrade its database to " + self'
+    " + \" with Odoo's upgrade service or OpenUpgrade, and import it into a new tenant of"
+    ' series " + self)'
+)
+
+
+def _shared_field(name: str) -> FieldInfo:
+    info = copy.copy(TenantSpec.model_fields[name])
+    if name in _DESCRIPTIONS:
+        info.description = _DESCRIPTIONS[name]
+    return info
+
+
+def _shared_validators() -> dict[str, Any]:
+    """TenantSpec's field validators on the shared fields (uniqueness of custom domains,
+    no host names in overrides, bounded depth), so the resource's spec is held to them too.
+    Validators that read fields a resource does not carry are left out."""
+    out: dict[str, Any] = {}
+    decorators = TenantSpec.__pydantic_decorators__.field_validators
+    for name, decorator in decorators.items():
+        fields = decorator.info.fields
+        if fields and all(f in SHARED_FIELDS for f in fields):
+            # Bound to TenantSpec there: rebind the function to the new model.
+            validator = classmethod(getattr(decorator.func, "__func__", decorator.func))
+            out[name] = field_validator(*fields, mode=decorator.info.mode)(validator)
+    return out
+
+
+class ResourceFields(BaseModel):
+    """The fields only an OdooTenant's spec has (typed for readers of ``parse_spec``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+
+    suspended: bool = Field(
+        default=False,
+        description="Scale the tenant's workloads to zero and keep its data; false runs it.",
+    )
+    owner: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="User id of the tenant's owner (the API's ownership check); absent for a "
+        "tenant no user owns.",
+    )
+    final_backup: bool = Field(
+        default=True,
+        description="On deletion, take a final backup first and keep the resource until it "
+        "succeeded; false deletes without one.",
+    )
+
+
+_SHARED: dict[str, Any] = {
+    name: (TenantSpec.model_fields[name].annotation, _shared_field(name)) for name in SHARED_FIELDS
+}
+
+#: The ``.spec`` of an OdooTenant: TenantSpec's fields (but ``id``, ``verified_domains``,
+#: ``created_with``) in camelCase, with their validators, plus ``ResourceFields``; unknown
+#: fields are refused. Python names are snake_case (``admin_email``, ``final_backup``).
+OdooTenantSpec: type[ResourceFields] = create_model(
+    "OdooTenantSpec",
+    __base__=ResourceFields,
+    __doc__="The desired state of one tenant; its id is the resource's metadata.name.",
+    __module__=__name__,
+    __validators__=_shared_validators(),
+    **_SHARED,
+)
+
+
+class Condition(BaseModel):
+    """Kubernetes' metav1.Condition: one aspect of the tenant's state."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="Type of condition in CamelCase: Ready, Reconciling, Stalled, Released, "
+        "Remediated, Drifted, BackupSucceeded.",
+    )
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="The metadata.generation the condition was set for: a condition of an "
+        "older generation says nothing about the current spec.",
+    )
+    last_transition_time: datetime = Field(
+        description="When the condition's status last changed (not its reason or message)."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Machine-readable CamelCase reason of the last transition.",
+    )
+    message: str = Field(max_length=32768, description="Human-readable details.")
+
+
+class HistoryEntry(BaseModel):
+    """One helm operation the operator ran on the tenant's release."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    operation: str = Field(description="install, upgrade, rollback, uninstall, ...")
+    revision: int | None = Field(default=None, ge=0, description="Helm revision it made.")
+    digest: str | None = Field(default=None, description="Digest of chart version + values.")
+    outcome: str = Field(description="How the reconcile that ran it ended.")
+    started_at: datetime | None = Field(default=None, description="When it started.")
+    finished_at: datetime = Field(description="When it ended.")
+    message: str = Field(default="", description="What happened, in words.")
+
+
+class LastBackup(BaseModel):
+    """The tenant's last scheduled or on-demand backup."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    name: str = Field(description="Name of the backup in storage.")
+    outcome: str = Field(description="succeeded or failed.")
+    time: datetime = Field(description="When it ended.")
+
+
+class OdooTenantStatus(BaseModel):
+    """What the operator last observed and did; written through the status subresource."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation the operator last reconciled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Ready (the summary), Reconciling and Stalled (present only when True), "
+        "Released, Remediated, Drifted, BackupSucceeded.",
+    )
+    url: str | None = Field(default=None, description="Address of the tenant's Odoo.")
+    revision: int | None = Field(
+        default=None, ge=0, description="Helm revision the operator last applied."
+    )
+    chart_version: str | None = Field(default=None, description="Chart version last applied.")
+    applied_digest: str | None = Field(
+        default=None, description="Digest of chart version + values last applied."
+    )
+    last_applied_at: datetime | None = Field(
+        default=None, description="When the operator last installed or upgraded the release."
+    )
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        description=f"Value of the annotation {RECONCILE_REQUESTED_AT} the operator last handled.",
+    )
+    failures: int | None = Field(
+        default=None, ge=0, description="Failed reconciles since the last success."
+    )
+    install_failures: int | None = Field(
+        default=None, ge=0, description="Failed installs since the last success."
+    )
+    upgrade_failures: int | None = Field(
+        default=None, ge=0, description="Failed upgrades since the last success."
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        max_length=HISTORY_LIMIT,
+        description=f"The operator's last {HISTORY_LIMIT} helm operations, newest first.",
+    )
+    last_backup: LastBackup | None = Field(default=None)
+
+
+def parse_spec(spec: Any, field: str = "spec") -> ResourceFields:
+    """An OdooTenant's ``.spec`` (a dict) as an ``OdooTenantSpec``; ``InvalidInput`` naming
+    each bad field as ``spec.<camelCase path>`` and its rule otherwise (unknown fields
+    included). Its fields have their snake_case names (``suspended``, ``owner``,
+    ``final_backup`` typed; the shared ones, ``admin_email``, ..., through ``getattr``)."""
+    if not isinstance(spec, dict):
+        raise InvalidInput("invalid OdooTenant", [FieldError(field, "must be an object")])
+    try:
+        return OdooTenantSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation("OdooTenant", exc, prefix=f"{field}.") from None
+
+
+def to_tenant_spec(
+    name: str,
+    spec: dict[str, Any],
+    *,
+    verified_domains: tuple[str, ...] | list[str] = (),
+    created_with: dict[str, Any] | None = None,
+) -> TenantSpec:
+    """The ``TenantSpec`` of the OdooTenant ``name`` with ``.spec`` ``spec``, plus what
+    saasodoo recorded itself (``verified_domains``: kept only where still in
+    ``customDomains``; ``created_with``). Bad input raises ``InvalidInput`` naming the
+    resource's field (``metadata.name``, ``spec.adminEmail``, ``spec.customDomains[1]``,
+    ...) and its rule; a reserved id is refused here (the CRD does not know that list)."""
+    parsed = parse_spec(spec)
+    data = {f: getattr(parsed, f) for f in SHARED_FIELDS}
+    try:
+        return TenantSpec.model_validate(
+            {
+                "id": name,
+                **data,
+                "verified_domains": tuple(verified_domains),
+                "created_with": created_with,
+            }
+        )
+    except ValidationError as exc:
+        fields = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = list(err["loc"])
+            head = loc[0] if loc else ""
+            if head == "id":
+                where = "metadata.name"
+            elif head in SHARED_FIELDS:
+                where = "spec." + to_camel(str(head))
+            else:
+                where = str(head)
+            where += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+            fields.append(FieldError(where, str(err["msg"]).removeprefix("Value error, ")))
+        raise InvalidInput("invalid OdooTenant", fields) from None
+
+
+def from_tenant_spec(
+    spec: TenantSpec, *, suspended: bool, owner: str | None, final_backup: bool = True
+) -> dict[str, Any]:
+    """The ``.spec`` dict of an OdooTenant for ``spec`` (its id goes to ``metadata.name``;
+    ``verified_domains`` and ``created_with`` are not part of a resource's spec). Every
+    field is present (defaults included) but ``owner`` when None."""
+    model = OdooTenantSpec.model_validate(
+        {
+            **{to_camel(f): getattr(spec, f) for f in SHARED_FIELDS},
+            "suspended": suspended,
+            "owner": owner,
+            "finalBackup": final_backup,
+        }
+    )
+    out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return out
+
+
+# --- the CustomResourceDefinition -------------------------------------------------------
+
+#: OpenAPI keywords a CRD's structural schema may carry that the generator passes through.
+_PASSED = frozenset(
+    {
+        "type", "format", "description", "default", "enum", "required",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "minLength", "maxLength", "pattern", "minItems", "maxItems",
+    }
+)  # fmt: skip
+
+
+#: Order of keys in a schema node, for a readable manifest: type and description first,
+#: nested schemas last, the rest in pydantic's order.
+_KEY_ORDER = {"type": 0, "description": 1, "required": 3, "properties": 4, "items": 4}
+
+
+def structural_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema (``model_json_schema(by_alias=True)``) as a CRD's structural
+    OpenAPI v3 schema: ``$ref`` resolved, ``Optional`` (``anyOf`` with null) reduced to its
+    type (a null value is pruned by the API server, so the field is absent: its default),
+    ``const`` as a one-value ``enum``, a string enum bounded by ``maxLength``, free-form
+    objects (``dict[str, Any]``) as ``x-kubernetes-preserve-unknown-fields``, titles and
+    ``additionalProperties: false`` dropped (Kubernetes refuses unknown fields itself).
+    ``ValueError`` for a construct a structural schema cannot express (unions, ...)."""
+    defs = schema.get("$defs", {})
+
+    def convert(node: dict[str, Any]) -> dict[str, Any]:
+        node = dict(node)
+        if "$ref" in node:
+            target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+            node = {**target, **node}
+        if "anyOf" in node:
+            branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+            if len(branches) != 1:
+                raise ValueError(f"a structural schema cannot express the union {branches}")
+            if node.get("default", 0) is None:
+                del node["default"]
+            return convert({**branches[0], **node})
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("title", "$defs"):
+                continue
+            if key == "properties":
+                out[key] = {name: convert(sub) for name, sub in value.items()}
+            elif key == "items":
+                out[key] = convert(value)
+            elif key == "additionalProperties":
+                if value is True:
+                    out["x-kubernetes-preserve-unknown-fields"] = True
+                elif value is not False:
+                    out[key] = convert(value)
+            elif key == "const":
+                out["enum"] = [value]
+            elif key in _PASSED:
+                out[key] = value
+            else:
+                raise ValueError(f"a structural schema cannot carry {key!r}: {node}")
+        if not out.get("type"):
+            if not out.get("x-kubernetes-preserve-unknown-fields"):
+                out["x-kubernetes-preserve-unknown-fields"] = True  # Any: free-form
+        elif out["type"] == "object" and out.get("x-kubernetes-preserve-unknown-fields"):
+            out.pop("properties", None)
+        if out.get("type") == "string" and "enum" in out:
+            out.setdefault("maxLength", max(len(str(v)) for v in out["enum"]))
+        return dict(sorted(out.items(), key=lambda item: _KEY_ORDER.get(item[0], 2)))
+
+    return convert(schema)
+
+
+def spec_schema() -> dict[str, Any]:
+    """The structural schema of ``.spec``, with the transition rule on ``odooVersion``."""
+    schema = structural_schema(OdooTenantSpec.model_json_schema(by_alias=True))
+    # TenantSpec's fields first, in its order, then the resource's own.
+    props = schema["properties"]
+    first = [to_camel(f) for f in SHARED_FIELDS]
+    schema["properties"] = {k: props[k] for k in [*first, *(k for k in props if k not in first)]}
+    overrides = schema["properties"]["overrides"]
+    overrides.setdefault("default", {})
+    schema["properties"]["odooVersion"]["x-kubernetes-validations"] = [
+        {
+            "rule": "self == oldSelf",
+            "message": f"the Odoo series of a tenant cannot change in place: {SERIES_PATH}",
+            "messageExpression": SERIES_MESSAGE,
+        }
+    ]
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    """The structural schema of ``.status`` (every field the operator writes, so the API
+    server prunes none); conditions are a list-map keyed by ``type``."""
+    schema = structural_schema(OdooTenantStatus.model_json_schema(by_alias=True))
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    conditions.pop("default", None)
+    schema["properties"]["history"].pop("default", None)
+    return schema
+
+
+def name_rules() -> list[dict[str, str]]:
+    """The tenant id grammar as CEL rules on ``self.metadata.name`` (at the schema's root,
+    the only place ``metadata.name`` is visible), one message per rule. Reserved ids are
+    not here: saasodoo refuses them (the list may change)."""
+    name = "self.metadata.name"
+    rules = [
+        (
+            f"size({name}) >= {MIN_ID_LENGTH} && size({name}) <= {MAX_ID_LENGTH}",
+            f"must be {MIN_ID_LENGTH} to {MAX_ID_LENGTH} characters long",
+        ),
+        (
+            f"{name}.matches('{_ID_GRAMMAR}')",
+            "must be a DNS label (lowercase letters, digits and '-') that starts with a letter "
+            "and ends with a letter or digit",
+        ),
+        (
+            f"!{name}.matches('^..--')",
+            "may not have '--' at positions 3-4 (reserved for IDN 'xn--' names)",
+        ),
+    ]
+    return [
+        {
+            "rule": rule,
+            "message": f"the tenant id {message}",
+            "fieldPath": ".metadata.name",
+            "reason": "FieldValueInvalid",
+        }
+        for rule, message in rules
+    ]
+
+
+def printer_columns() -> list[dict[str, Any]]:
+    """Columns of ``kubectl get odootenants`` (Status only with ``-o wide``)."""
+    ready = f'.status.conditions[?(@.type=="{READY}")]'
+    return [
+        {"name": "Plan", "type": "string", "jsonPath": ".spec.plan"},
+        {"name": "Version", "type": "string", "jsonPath": ".spec.odooVersion"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": "Status", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
+        {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def crd_manifest() -> dict[str, Any]:
+    """The ``apiextensions.k8s.io/v1`` CustomResourceDefinition of ``OdooTenant``
+    (``odootenants.saasodoo.dev``): namespaced, one served and stored version
+    ``v1alpha1``, the status subresource, printer columns, short name ``ot`` and category
+    ``saasodoo``. Deterministic: the same code gives the same dict."""
+    root = {
+        "type": "object",
+        "description": "A tenant of saasodoo: one Odoo with its own PostgreSQL, one Helm "
+        "release in the namespace tenant-<metadata.name>, reconciled by the saasodoo "
+        "operator.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            # Declared so the rules' fieldPath can name it (the only metadata field a CRD's
+            # schema may describe, with generateName).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": spec_schema(),
+            "status": status_schema(),
+        },
+        "x-kubernetes-validations": name_rules(),
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {
+                "app.kubernetes.io/name": "saasodoo",
+                "app.kubernetes.io/part-of": "saasodoo",
+            },
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": LIST_KIND,
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": [SHORT_NAME],
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": printer_columns(),
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+HEADER = (
+    "# generated by make crd, do not edit (source: saasodoo/core/crd.py, "
+    "python -m saasodoo.core.crd)\n"
+)
+
+
+def manifest_yaml() -> str:
+    """The CRD as YAML with its header: the text of the committed file."""
+    return HEADER + yaml.safe_dump(crd_manifest(), sort_keys=False, width=100)
+
+
+if __name__ == "__main__":  # make crd
+    print(manifest_yaml(), end="")
