@@ -22,7 +22,10 @@ export SAASODOO_NODES := $(NODES)
 INGRESS_HTTPS_PORT := $(or $(SAASODOO_INGRESS_HTTPS_PORT),8443)
 SAASODOO_ENV = $(if $(SAASODOO_KUBECONFIG)$(KUBECONFIG),,SAASODOO_KUBECONFIG=$(shell scripts/cluster.sh kubeconfig) \
 	SAASODOO_PUBLIC_URL='$(or $(SAASODOO_PUBLIC_URL),https://{host}:$(INGRESS_HTTPS_PORT))') \
-	SAASODOO_HELM_BINARY=$(or $(SAASODOO_HELM_BINARY),$(shell scripts/install-tools.sh --env | sed -n 's/^SAASODOO_HELM$(HELM)=//p'))
+	SAASODOO_HELM_BINARY=$(or $(SAASODOO_HELM_BINARY),$(shell scripts/install-tools.sh --env | sed -n 's/^SAASODOO_HELM$(HELM)=//p')) \
+	SAASODOO_OPERATOR=$(or $(SAASODOO_OPERATOR),$(shell scripts/operator.sh status >/dev/null 2>&1 && echo 1 || echo 0))
+# With the local operator running (make operator, make demo), tenant changes go through
+# OdooTenant objects and the operator runs helm (SAASODOO_OPERATOR=1).
 SAASODOO = $(SAASODOO_ENV) $(VENV)/bin/saasodoo
 
 .PHONY: help
@@ -72,6 +75,13 @@ cluster-status: ## Show the simulated cluster: version, nodes, storage and ingre
 .PHONY: cluster-down
 cluster-down: ## Stop the simulated cluster and remove its state
 	@scripts/cluster.sh down
+
+.PHONY: operator operator-stop
+operator: cluster ## Start the OdooTenant operator beside the simulated cluster (log in the cluster's state dir); adopts older tenants
+	@$(SAASODOO_ENV) SAASODOO=$(abspath $(VENV))/bin/saasodoo scripts/operator.sh start
+
+operator-stop: ## Stop the local operator (graceful: its Lease released)
+	@scripts/operator.sh stop
 
 .PHONY: demo
 demo: cluster ## Newcomer's main job: demo tenants (one running for real on the real node), status, spread, URL

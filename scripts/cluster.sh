@@ -337,6 +337,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  SAASODOO_CLUSTER_NAME=$CLUSTER SAASODOO_KWOK_WORKDIR=$KWOK_WORKDIR "$SCRIPTS_DIR/operator.sh" stop
   SAASODOO_CLUSTER_NAME=$CLUSTER SAASODOO_KWOK_WORKDIR=$KWOK_WORKDIR "$SCRIPTS_DIR/realnode.sh" down
   stop_provisioner
   if [[ -d $CLUSTER_DIR ]]; then

@@ -4,10 +4,12 @@
 #
 #   scripts/demo.sh            # uses SAASODOO_* from the environment (see Makefile)
 #
-# On the fake nodes no Odoo process runs (kwok marks pods Ready); the tenants'
+# The tenants are OdooTenant objects applied by the operator (scripts/operator.sh starts it
+# beside the simulated cluster, the only caller of helm; tenants made by an older saasodoo
+# are adopted). On the fake nodes no Odoo process runs (kwok marks pods Ready); the tenants'
 # objects, schedules, volumes and Helm releases are all real. When the cluster has a
 # real node (scripts/realnode.sh), one more tenant, `demo`, runs there for real
-# (SAASODOO_NODE_POOL): its working URL is printed at the end.
+# (its spec.nodePool): its working URL is printed at the end.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,6 +21,9 @@ if [[ -z ${SAASODOO_PUBLIC_URL:-} && ${SAASODOO_KUBECONFIG:-} == "$("$REPO_ROOT/
   export SAASODOO_PUBLIC_URL="https://{host}:${SAASODOO_INGRESS_HTTPS_PORT:-8443}"
 fi
 DEMO_TENANTS=${DEMO_TENANTS:-"acme:starter globex:standard initech:premium"}
+
+"$REPO_ROOT/scripts/operator.sh" start
+export SAASODOO_OPERATOR=1
 
 for entry in $DEMO_TENANTS; do
   id=${entry%%:*} plan=${entry#*:}
@@ -48,6 +53,10 @@ fi
 echo
 "$SAASODOO" tenant list
 echo
+if [[ -n ${SAASODOO_KUBECONFIG:-} ]]; then
+  "$KUBECTL" --kubeconfig "$SAASODOO_KUBECONFIG" -n "${SAASODOO_SYSTEM_NAMESPACE:-saasodoo-system}" get odootenants
+  echo
+fi
 "$SAASODOO" cluster distribution
 
 if [[ -n $real_node ]]; then

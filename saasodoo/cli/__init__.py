@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from saasodoo import __version__
@@ -23,10 +24,12 @@ from saasodoo.cli.common import err, out, output_option, tenant_arg
 from saasodoo.cli.common import print_json as _print_json
 from saasodoo.cli.common import run as _run
 from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_depth
+from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
+from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenant, Tenants
+from saasodoo.tenants import Tenant, Tenants, update_changes
 
 T = TypeVar("T")
 
@@ -199,8 +202,56 @@ wait_option = click.option(
 
 
 @cli.group()
-def tenant() -> None:
-    """Create and manage tenants (one namespace + one Helm release each)."""
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Break-glass: run the lifecycle (helm) in this process even when SAASODOO_OPERATOR "
+    "is set (a cluster whose operator is down). Never while an operator runs.",
+)
+@click.pass_context
+def tenant(ctx: click.Context, local: bool) -> None:
+    """Create and manage tenants (one namespace + one Helm release each).
+
+    With SAASODOO_OPERATOR=1, create, update, suspend, resume, delete, status and list
+    write and read OdooTenant objects and the operator runs helm; --wait then follows the
+    object's conditions. Otherwise (and with --local) they run helm in this process.
+    """
+    ctx.meta["saasodoo.local"] = local
+
+
+def _objects(ctx: click.Context) -> OdooTenants | None:
+    """The OdooTenants when the operator applies tenant changes (SAASODOO_OPERATOR and no
+    --local), else None (this process runs the lifecycle)."""
+    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    if not settings.operator or ctx.meta.get("saasodoo.local"):
+        return None
+    return OdooTenants(settings)
+
+
+def _follow(ctx: click.Context, objects: OdooTenants, tenant_id: str, *, gone: bool = False
+            ) -> TenantView | None:  # fmt: skip
+    """Wait for the operator (SAASODOO_HELM_TIMEOUT plus a margin), printing each new
+    message of the OdooTenant's Ready condition to stderr."""
+    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    timeout = parse_duration(settings.helm_timeout).total_seconds() + 120
+
+    def show(view: TenantView) -> None:
+        if view.message:
+            err.print(f"{tenant_id}: {view.message}", markup=False)
+
+    return objects.wait(tenant_id, timeout=timeout, gone=gone, on_progress=show)
+
+
+def _print_view(view: TenantView, output: str) -> None:
+    if output == "json":
+        _print_json(view.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    d = view.to_dict()
+    for key in ("id", "url", "status", "ready", "reason", "message", "plan", "odoo_version",
+                "revision", "generation", "observed_generation"):  # fmt: skip
+        table.add_row(f"[bold]{key}[/]", escape(str(d[key] if d[key] is not None else "-")))
+    out.print(table)
 
 
 def _spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -270,6 +321,11 @@ def tenant_create(
     tenant's namespace; it is never printed or stored in Helm values.
     """
     spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
+    objects = _objects(ctx)
+    if objects is not None:
+        view = _run(objects.create(spec))
+        _print_view((_follow(ctx, objects, spec.id) if wait else None) or view, output)
+        return
     tenants = tenants_of(ctx)
     with _progress(f"creating tenant {spec.id} (plan {spec.plan}, Odoo {spec.odoo_version})"):
         result = _run(tenants.create(spec, wait=wait))
@@ -286,6 +342,19 @@ def tenant_create(
 @click.pass_context
 def tenant_list(ctx: click.Context, output: str) -> None:
     """List every tenant with its status (read from the cluster)."""
+    objects = _objects(ctx)
+    if objects is not None:
+        views = objects.list()
+        if output == "json":
+            _print_json([v.to_dict() for v in views])
+            return
+        table = Table("TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE")
+        for v in views:
+            table.add_row(v.id, v.ready or "-", v.kstatus, v.plan, v.odoo_version,
+                          str(v.revision or "-"), v.url or "-", escape(v.message))  # fmt: skip
+        out.print(table)
+        err.print(f"{len(views)} tenant(s)")
+        return
     tenants = tenants_of(ctx).list_tenants()
     if output == "json":
         _print_json([t.to_dict() for t in tenants])
@@ -313,6 +382,10 @@ def tenant_list(ctx: click.Context, output: str) -> None:
 @click.pass_context
 def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
     """Show TENANT's status, release revision and URL."""
+    objects = _objects(ctx)
+    if objects is not None:
+        _print_view(objects.get(tenant_id), output)
+        return
     _print_tenant(_run(tenants_of(ctx).get(check_tenant_id(tenant_id))), output)
 
 
@@ -393,6 +466,13 @@ def tenant_update(
 ) -> None:
     """Change TENANT's plan or configuration (helm upgrade)."""
     custom = [] if clear_domains else (list(domains) if domains else None)
+    objects = _objects(ctx)
+    if objects is not None:
+        changes = update_changes(plan=plan, odoo_version=odoo_version, custom_domains=custom,
+                                 overrides=_parse_sets(sets) if sets else None)  # fmt: skip
+        view = _run(objects.update(check_tenant_id(tenant_id), **changes))
+        _print_view((_follow(ctx, objects, tenant_id) if wait else None) or view, output)
+        return
     with _progress(f"updating tenant {tenant_id}"):
         result = _run(
             tenants_of(ctx).update(
@@ -414,6 +494,11 @@ def tenant_update(
 @click.pass_context
 def tenant_suspend(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
     """Scale TENANT's Odoo to zero; database and files are kept."""
+    objects = _objects(ctx)
+    if objects is not None:
+        view = objects.set_suspended(check_tenant_id(tenant_id), True)
+        _print_view((_follow(ctx, objects, tenant_id) if wait else None) or view, output)
+        return
     with _progress(f"suspending tenant {tenant_id}"):
         result = _run(tenants_of(ctx).suspend(check_tenant_id(tenant_id), wait=wait))
     _print_tenant(result, output)
@@ -426,6 +511,11 @@ def tenant_suspend(ctx: click.Context, tenant_id: str, wait: bool, output: str) 
 @click.pass_context
 def tenant_resume(ctx: click.Context, tenant_id: str, wait: bool, output: str) -> None:
     """Scale a suspended TENANT back up."""
+    objects = _objects(ctx)
+    if objects is not None:
+        view = objects.set_suspended(check_tenant_id(tenant_id), False)
+        _print_view((_follow(ctx, objects, tenant_id) if wait else None) or view, output)
+        return
     with _progress(f"resuming tenant {tenant_id}"):
         result = _run(tenants_of(ctx).resume(check_tenant_id(tenant_id), wait=wait))
     _print_tenant(result, output)
@@ -526,6 +616,19 @@ def tenant_delete(
             abort=True,
             err=True,
         )
+    objects = _objects(ctx)
+    if objects is not None:
+        if keep_volumes:
+            raise InvalidInput("--keep-volumes is not available through the operator yet; "
+                               "use --local")  # fmt: skip
+        objects.delete(tenant_id, final_backup=not no_final_backup)
+        if wait:
+            _follow(ctx, objects, tenant_id, gone=True)
+            err.print(f"tenant {tenant_id} deleted (kubectl get events -n "
+                      f"{objects.resources.namespace} names its final backup)")  # fmt: skip
+        else:
+            err.print(f"tenant {tenant_id}: deletion requested")
+        return
     with _progress(f"deleting tenant {tenant_id}"):
         deleted = _run(
             tenants_of(ctx).delete(
@@ -612,10 +715,12 @@ def cluster_distribution(ctx: click.Context, output: str) -> None:
 # Command groups that live in their own modules.
 from saasodoo.cli.backup import backup  # noqa: E402
 from saasodoo.cli.fleet import export_cmd, fleet, usage  # noqa: E402
+from saasodoo.cli.operator import operator  # noqa: E402
 
 cli.add_command(backup)
 cli.add_command(fleet)
 cli.add_command(export_cmd)
+cli.add_command(operator)
 tenant.add_command(usage)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -140,6 +140,14 @@ class ResourceFields(BaseModel):
         description="On deletion, take a final backup first and keep the resource until it "
         "succeeded; false deletes without one.",
     )
+    node_pool: str | None = Field(
+        default=None,
+        max_length=317,
+        pattern=r"^([^=\s]+=[^=\s]*)?$",
+        description="KEY=VALUE of the nodes the tenant runs on (labelled and tainted so), "
+        "chosen at creation: '' any node; absent: the platform's SAASODOO_NODE_POOL. Fixed "
+        "once set (its volumes stay where they were made; `saasodoo tenant move` moves pods).",
+    )
 
 
 _SHARED: dict[str, Any] = {
@@ -258,6 +266,18 @@ class OdooTenantStatus(BaseModel):
         description=f"The operator's last {HISTORY_LIMIT} helm operations, newest first.",
     )
     last_backup: LastBackup | None = Field(default=None)
+    last_handled_force_at: str | None = Field(
+        default=None,
+        description="Value of the annotation saasodoo.dev/force-requested-at the operator "
+        "last handled (a forced reconcile: an unmanaged or stalled tenant brought back to its "
+        "spec).",
+    )
+    inventory: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="The release's Deployments, StatefulSets and Services (Kind/name) when "
+        "last ready: one deleted by hand is put back by the next reconcile.",
+    )
 
 
 def parse_spec(spec: Any, field: str = "spec") -> ResourceFields:
@@ -409,6 +429,11 @@ def spec_schema() -> dict[str, Any]:
     schema["properties"] = {k: props[k] for k in [*first, *(k for k in props if k not in first)]}
     overrides = schema["properties"]["overrides"]
     overrides.setdefault("default", {})
+    schema["properties"]["nodePool"]["x-kubernetes-validations"] = [
+        {"rule": "self == oldSelf",
+         "message": "the node pool is chosen at creation and cannot change here "
+                    "(saasodoo tenant move moves a tenant's pods)"}
+    ]  # fmt: skip
     schema["properties"]["odooVersion"]["x-kubernetes-validations"] = [
         {
             "rule": "self == oldSelf",

@@ -136,6 +136,7 @@ def test_spec_schema_comes_from_tenant_spec() -> None:
         "suspended",
         "owner",
         "finalBackup",
+        "nodePool",
     ]
     assert spec["required"] == ["adminEmail"]
     assert root_schema()["required"] == ["spec"]
@@ -178,6 +179,8 @@ def test_status_schema_declares_every_status_field() -> None:
         "upgradeFailures",
         "history",
         "lastBackup",
+        "lastHandledForceAt",
+        "inventory",
     }
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"

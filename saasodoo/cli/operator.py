@@ -1,0 +1,104 @@
+"""CLI commands of the operator: ``operator run``, ``operator adopt``, ``operator install-crds``.
+Wired into ``saasodoo.cli`` (which turns errors into exit codes)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from saasodoo.cli.common import err, out
+from saasodoo.settings import Settings
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings)  # type: ignore[return-value]
+
+
+@click.group()
+def operator() -> None:
+    """The OdooTenant operator: the one caller of helm for tenants."""
+
+
+@operator.command("run")
+@click.option("--install-crds", is_flag=True,
+              help="Create or update the CustomResourceDefinitions first (development; the "
+              "platform chart installs them in a cluster).")  # fmt: skip
+@click.option("--adopt", "adopt", is_flag=True,
+              help="Before starting, make OdooTenants of the tenants made by saasodoo before "
+              "the operator (see `operator adopt`).")  # fmt: skip
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
+              show_default=True)  # fmt: skip
+@click.pass_context
+def operator_run(ctx: click.Context, install_crds: bool, adopt: bool, log_level: str) -> None:
+    """Reconcile every OdooTenant of SAASODOO_SYSTEM_NAMESPACE until SIGTERM or Ctrl-C.
+
+    One replica leads (the Lease SAASODOO_OPERATOR_LEASE) and runs at most
+    SAASODOO_OPERATOR_WORKERS reconciles (helm calls) at once; others stand by. Exits 0
+    after a graceful stop (the Lease released), 1 when leadership was lost.
+    """
+    from saasodoo.operator.run import Operator, install_signal_handlers
+
+    logging.getLogger().setLevel(log_level.upper())
+    settings = settings_of(ctx)
+    op = Operator(settings)
+    prepare(op, install_crds=install_crds, adopt=adopt)
+    install_signal_handlers(op)
+    err.print(f"operator {op.identity}: watching odootenants in {settings.system_namespace}")
+    ctx.exit(op.run())
+
+
+def prepare(op: object, *, install_crds: bool, adopt: bool) -> None:
+    from saasodoo.adapters.resources import apply_crd
+    from saasodoo.core.crd import crd_manifest
+    from saasodoo.operator.adopt import adopt_all
+    from saasodoo.operator.run import Operator
+
+    assert isinstance(op, Operator)
+    if install_crds:
+        apply_crd(op.tenants.kube, crd_manifest())
+        op.tenants.kube.create_namespace_if_absent(op.settings.system_namespace)
+    if adopt:
+        done = adopt_all(op.tenants, op.resources)
+        err.print(f"adopted {len(done.adopted)} tenant(s)")
+
+
+@operator.command("adopt")
+@click.option("--dry-run", is_flag=True, help="Only say which tenants would be adopted.")
+@click.pass_context
+def operator_adopt(ctx: click.Context, dry_run: bool) -> None:
+    """Make an OdooTenant of every tenant created before the operator (namespace
+    annotations), without a helm call: its release revision does not change. Idempotent."""
+    from saasodoo.adapters.resources import TenantResources
+    from saasodoo.operator.adopt import adopt_all
+    from saasodoo.tenants import Tenants
+
+    settings = settings_of(ctx)
+    tenants = Tenants(settings)
+    done = adopt_all(tenants, TenantResources(tenants.kube, settings.system_namespace),
+                     dry_run=dry_run)  # fmt: skip
+    verb = "would adopt" if dry_run else "adopted"
+    for tid in done.adopted:
+        out.print(f"{verb} {tid}")
+    for tid, why in done.failed.items():
+        err.print(f"[red]not adopted[/] {tid}: {why}")
+    err.print(f"{len(done.adopted)} {verb}, {len(done.present)} already OdooTenants, "
+              f"{len(done.failed)} failed")  # fmt: skip
+    if done.failed:
+        ctx.exit(1)
+
+
+@operator.command("install-crds")
+@click.pass_context
+def operator_install_crds(ctx: click.Context) -> None:
+    """Create or update the CustomResourceDefinitions (server-side apply) and the platform
+    namespace; waits until the API server serves them."""
+    from saasodoo.adapters.kube import Kube
+    from saasodoo.adapters.resources import apply_crd
+    from saasodoo.core.crd import crd_manifest
+
+    settings = settings_of(ctx)
+    kube = Kube(settings)
+    apply_crd(kube, crd_manifest())
+    kube.create_namespace_if_absent(settings.system_namespace)
+    out.print("odootenants.saasodoo.dev established")

@@ -1,0 +1,204 @@
+"""Tenants as OdooTenant objects: what the CLI, the API and the Makefile write when the
+operator runs (``Settings.operator``), and what they read back.
+
+Writing a tenant here never runs helm: the change is checked first with the lifecycle's own
+checks (``Tenants.check_create``, ``Tenants.plan_update``: a refusal names the field and
+nothing is written), then written to the OdooTenant's ``.spec``; the operator applies it and
+reports on ``.status``. ``wait`` follows the object until the operator has observed the new
+generation and says Ready (kstatus ``Current``), or says it cannot (``Stalled``: raised as
+``SaasodooError`` with the operator's message), calling back with each new message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from saasodoo.adapters.resources import TenantResources
+from saasodoo.core.conditions import get_condition, kstatus
+from saasodoo.core.crd import from_tenant_spec
+from saasodoo.core.spec import TenantSpec, check_tenant_id
+from saasodoo.errors import Conflict, NotFound, SaasodooError
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+
+#: How often ``wait`` reads the object (seconds).
+POLL_SECONDS = 0.5
+
+
+class TenantStalled(SaasodooError):
+    """The operator cannot bring the tenant to its spec (the OdooTenant is Stalled)."""
+
+
+@dataclass(frozen=True)
+class TenantView:
+    """A tenant as its OdooTenant shows it (``.spec`` and ``.status``)."""
+
+    id: str
+    plan: str
+    odoo_version: str
+    suspended: bool
+    owner: str | None
+    ready: str  # the Ready condition's status: True, False, Unknown ("" before any)
+    reason: str
+    message: str
+    kstatus: str  # Current, InProgress, Failed, Terminating
+    revision: int | None
+    url: str | None
+    generation: int
+    observed_generation: int | None
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> TenantView:
+        meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+        ready = get_condition(status.get("conditions") or [], "Ready") or {}
+        return cls(
+            id=meta["name"],
+            plan=spec.get("plan", ""),
+            odoo_version=spec.get("odooVersion", ""),
+            suspended=bool(spec.get("suspended", False)),
+            owner=spec.get("owner"),
+            ready=ready.get("status", ""),
+            reason=ready.get("reason", ""),
+            message=ready.get("message", ""),
+            kstatus=kstatus(obj),
+            revision=status.get("revision"),
+            url=status.get("url"),
+            generation=int(meta.get("generation") or 0),
+            observed_generation=status.get("observedGeneration"),
+            conditions=list(status.get("conditions") or []),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "odoo_version": self.odoo_version,
+            "suspended": self.suspended,
+            "owner": self.owner,
+            "ready": self.ready,
+            "reason": self.reason,
+            "message": self.message,
+            "status": self.kstatus,
+            "revision": self.revision,
+            "url": self.url,
+            "generation": self.generation,
+            "observed_generation": self.observed_generation,
+            "conditions": self.conditions,
+        }
+
+
+class OdooTenants:
+    """The OdooTenants of the platform namespace (``Settings.system_namespace``)."""
+
+    def __init__(self, settings: Settings, *, tenants: Tenants | None = None) -> None:
+        self.tenants = tenants or Tenants(settings)
+        self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
+
+    def read(self, tenant_id: str) -> dict[str, Any]:
+        obj = self.resources.get(check_tenant_id(tenant_id))
+        if obj is None:
+            raise NotFound(f"tenant '{tenant_id}' not found")
+        return obj
+
+    def get(self, tenant_id: str) -> TenantView:
+        return TenantView.of(self.read(tenant_id))
+
+    def list(self, owner: str | None = None) -> list[TenantView]:
+        """Every tenant (one list request), or those of ``owner``."""
+        views = [TenantView.of(o) for o in self.resources.list().get("items") or []]
+        return sorted((v for v in views if owner is None or v.owner == owner),
+                      key=lambda v: v.id)  # fmt: skip
+
+    async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
+        """Check ``spec`` as ``Tenants.create`` would (InvalidInput naming the field, Conflict
+        for an existing tenant, HostTaken), then write its OdooTenant."""
+        if self.resources.get(spec.id) is not None:
+            raise Conflict(f"tenant '{spec.id}' already exists")
+        await self.tenants.check_create(spec)
+        body = {"metadata": {"name": spec.id},
+                "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
+        if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
+            body["spec"]["nodePool"] = self.tenants.settings.node_pool
+        return TenantView.of(self.resources.create(body))
+
+    async def update(self, tenant_id: str, **changes: Any) -> TenantView:
+        """Check the change as ``Tenants.update`` would (``plan_update``), then patch the
+        spec. ``changes``: plan, odoo_version, custom_domains, overrides."""
+        self.read(tenant_id)
+        planned = await self.tenants.plan_update(tenant_id, **changes)
+        new = from_tenant_spec(planned.spec, suspended=planned.suspended, owner=None)
+        patch = {k: v for k, v in new.items() if k in ("plan", "odooVersion", "customDomains",
+                                                        "overrides")}  # fmt: skip
+        if "overrides" in patch:
+            # A merge patch merges maps: null out what the new overrides drop.
+            old = (self.read(tenant_id).get("spec") or {}).get("overrides") or {}
+            patch["overrides"] = merge_patch_for(old, patch["overrides"])
+        return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
+
+    def set_suspended(self, tenant_id: str, suspended: bool) -> TenantView:
+        self.read(tenant_id)
+        return TenantView.of(self.resources.patch(tenant_id, {"spec": {"suspended": suspended}}))
+
+    def delete(self, tenant_id: str, *, final_backup: bool = True) -> TenantView:
+        """Ask for deletion; the operator takes the final backup first unless
+        ``final_backup`` is False (which is written to the spec before the deletion)."""
+        obj = self.read(tenant_id)
+        if not final_backup and (obj.get("spec") or {}).get("finalBackup", True):
+            obj = self.resources.patch(tenant_id, {"spec": {"finalBackup": False}})
+        self.resources.delete(tenant_id)
+        return TenantView.of(self.resources.get(tenant_id) or obj)
+
+    def wait(
+        self,
+        tenant_id: str,
+        *,
+        timeout: float,
+        gone: bool = False,
+        on_progress: Callable[[TenantView], None] | None = None,
+    ) -> TenantView | None:
+        """Follow the OdooTenant until it is Ready for its current generation (or, with
+        ``gone``, deleted: returns None). TenantStalled when the operator says Stalled (or a
+        held deletion's reason); NotReady-like SaasodooError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            obj = self.resources.get(tenant_id)
+            if obj is None:
+                if gone:
+                    return None
+                raise NotFound(f"tenant '{tenant_id}' is gone")
+            view = TenantView.of(obj)
+            if view.message != last and on_progress is not None:
+                on_progress(view)
+                last = view.message
+            if not gone and view.kstatus == "Current" and view.ready == "True":
+                return view
+            stalled = get_condition(view.conditions, "Stalled")
+            if (stalled and stalled.get("status") == "True"
+                    and view.observed_generation == view.generation):  # fmt: skip
+                raise TenantStalled(
+                    f"tenant '{tenant_id}': {stalled.get('message') or view.message}"
+                )
+            if gone and view.reason == "FinalBackupFailed":
+                raise TenantStalled(f"tenant '{tenant_id}' not deleted: {view.message}")
+            if time.monotonic() > deadline:
+                raise SaasodooError(
+                    f"tenant '{tenant_id}' not {'deleted' if gone else 'Ready'} after "
+                    f"{timeout:.0f}s: {view.message or 'no status yet (is the operator running?)'}"
+                )
+            time.sleep(POLL_SECONDS)
+
+
+def merge_patch_for(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7396) that turns ``old`` into ``new``."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for k, v in new.items():
+        if k not in old or old[k] != v:
+            patch[k] = merge_patch_for(old.get(k), v)
+    return patch

@@ -1,0 +1,463 @@
+"""The OdooTenant controller: one reconcile per tenant, on the house's lifecycle and rules.
+
+``TenantController.reconcile(name)`` brings one ``OdooTenant`` (``saasodoo.dev/v1alpha1``,
+in the platform namespace) and its tenant together, one step per call, and writes what it
+saw and did to the object's status (``saasodoo.core.conditions.next_status``: Flux's
+conditions) and as Events. The steps, in order:
+
+1. deletion requested: the finalizer's work (final backup unless ``spec.finalBackup`` is
+   false, ``helm uninstall``, the domain claims released, the namespace removed), then the
+   finalizer goes. A final backup that cannot be kept holds the deletion, with
+   ``Ready=False`` reason ``FinalBackupFailed`` naming the way out;
+2. the finalizer is added before anything is created;
+3. no tenant yet: ``Tenants.create`` (the namespace, the admin Secret, ``helm install``);
+4. the spec differs from the tenant's record: ``Tenants.update`` / ``suspend`` / ``resume``
+   (their checks run first: a refused change is ``Stalled`` with reason ``InvalidSpec``);
+5. else the reconcile rules (``Reconciler.ensure``): in sync costs no helm call; a locked,
+   interrupted or failed operation is recovered; an SRE's ``helm rollback`` is reported as
+   drift and left alone unless ``saasodoo.dev/force-requested-at`` asks otherwise.
+
+A tenant whose workloads are not ready yet is looked at again after ``POLL_SECONDS``; a
+failure goes back to the work queue with its back-off, at most ``MAX_RETRIES`` times per
+generation, then the tenant is ``Stalled`` until its spec changes or a reconcile is forced.
+The tenant's own record (namespace annotations: applied digest, operation lock, verified
+domains, what it was created with) stays the controller's working memory; the spec comes
+from the OdooTenant.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from saasodoo.adapters.kube import Namespace
+from saasodoo.adapters.resources import TenantResources
+from saasodoo.core.conditions import ReconcileReport, next_status, status_changed
+from saasodoo.core.crd import FINALIZER, RECONCILE_REQUESTED_AT, to_tenant_spec
+from saasodoo.core.reconcile import State
+from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
+from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
+from saasodoo.core.status import Observation, Phase, classify
+from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
+from saasodoo.reconciler import upgrade as upgrade_executor
+from saasodoo.tenants import Tenants
+
+log = logging.getLogger(__name__)
+
+#: Annotation asking for one forced reconcile (an unmanaged or stalled tenant is brought
+#: back to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
+FORCE_ANNOTATION = "saasodoo.dev/force-requested-at"
+#: How soon a tenant whose workloads are still starting is looked at again (seconds).
+POLL_SECONDS = 5.0
+#: How soon a tenant another operation holds is looked at again (seconds).
+BUSY_SECONDS = 15.0
+#: Failed attempts at one generation before the tenant is Stalled.
+MAX_RETRIES = 3
+#: Spec fields that ``Tenants.update`` changes, by TenantSpec name.
+UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the work queue does next with a key: nothing (None), or look again after
+    ``requeue_after`` seconds; ``failed`` asks for the queue's back-off instead."""
+
+    requeue_after: float | None = None
+    failed: bool = False
+
+
+DONE = Result()
+
+
+def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+class TenantController:
+    """Reconciles the OdooTenants of ``resources`` through one ``Tenants``."""
+
+    def __init__(self, tenants: Tenants, resources: TenantResources) -> None:
+        self.tenants = tenants
+        self.resources = resources
+        self.reconciler = Reconciler(tenants)
+
+    # -- one reconcile --------------------------------------------------------------
+
+    async def reconcile(self, name: str) -> Result:
+        """Reconcile the OdooTenant ``name`` (see the module docstring). Raises nothing a
+        worker must handle beyond what the returned Result says; unexpected errors
+        propagate (the worker logs them and backs the key off)."""
+        obj = self.resources.get(name)
+        if obj is None:
+            return DONE
+        if obj["metadata"].get("deletionTimestamp"):
+            return await self.finalize(obj)
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            obj = self.resources.set_finalizer(obj, FINALIZER, True)
+        generation = int(obj["metadata"].get("generation") or 0)
+        previous = dict(obj.get("status") or {})
+        attempts = int(previous.get("failures") or 0)
+        if previous.get("observedGeneration") != generation:
+            attempts = 0  # a new generation gets its own tries
+        force = self.force_requested(obj)
+        ns = self.tenants.kube.read_namespace(namespace_for(name))
+        try:
+            spec = self.desired_spec(obj, ns)
+        except InvalidInput as exc:
+            return self.report(obj, outcome="invalid", detail=exc.message)
+        if attempts >= MAX_RETRIES and not force:
+            return self.report(
+                obj, outcome="stalled",
+                detail=f"gave up after {attempts} failed attempts at generation {generation}: "
+                f"{previous_message(previous)}; change the spec or annotate "
+                f"{FORCE_ANNOTATION} to try again",
+            )  # fmt: skip
+        try:
+            if ns is None:
+                return await self.create(obj, spec)
+            if ns.phase == "Terminating":
+                return self.report(obj, outcome="busy", detail="its namespace is terminating",
+                                   requeue=BUSY_SECONDS)  # fmt: skip
+            changed = await self.apply_spec(obj, spec, ns)
+            if changed is not None:
+                return changed
+            return await self.ensure(obj, ns, force=force)
+        except InvalidInput as exc:
+            return self.report(obj, outcome="invalid", detail=exc.message)
+        except SaasodooError as exc:
+            log.warning("tenant %s: %s", name, exc.message)
+            return self.report(obj, outcome="failed", detail=exc.message, failed=True)
+
+    def desired_spec(self, obj: dict[str, Any], ns: Namespace | None) -> TenantSpec:
+        """The TenantSpec the OdooTenant asks for, with what only saasodoo records (verified
+        domains, creation facts) from the tenant's record. InvalidInput names the field."""
+        verified: tuple[str, ...] = ()
+        created_with = None
+        if ns is not None and self.has_record(ns):
+            recorded = self.tenants.record.spec(ns)
+            verified, created_with = recorded.verified_domains, recorded.created_with
+        spec = to_tenant_spec(
+            obj["metadata"]["name"], obj.get("spec") or {},
+            verified_domains=verified, created_with=created_with,
+        )  # fmt: skip
+        self.tenants.catalog.plan(spec.plan)  # an unknown plan: InvalidInput naming it
+        return spec
+
+    @staticmethod
+    def has_record(ns: Namespace) -> bool:
+        return SPEC_ANNOTATION in ns.annotations
+
+    def force_requested(self, obj: dict[str, Any]) -> bool:
+        token = annotations_of(obj).get(FORCE_ANNOTATION)
+        return bool(token) and token != (obj.get("status") or {}).get("lastHandledForceAt")
+
+    async def create(self, obj: dict[str, Any], spec: TenantSpec) -> Result:
+        obj = self.progress(obj, f"installing (plan {spec.plan}, Odoo {spec.odoo_version})")
+        owner = (obj.get("spec") or {}).get("owner")
+        started = datetime.now(UTC)
+        self.event(obj, "Normal", "Progressing", f"helm install of {spec.id}", "Install")
+        try:
+            await self.placed((obj.get("spec") or {}).get("nodePool")).create(
+                spec, owner=owner, wait=True
+            )
+        except InvalidInput:
+            raise
+        except SaasodooError as exc:
+            self.event(obj, "Warning", "InstallFailed", exc.message, "Install")
+            return self.report(obj, outcome="failed", detail=exc.message, failed=True,
+                               operation="install", started=started)  # fmt: skip
+        self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
+        ns = self.tenants.kube.read_namespace(spec.namespace)
+        return self.observe(obj, ns, outcome="installed", operation="install", started=started)
+
+    def placed(self, node_pool: str | None) -> Tenants:
+        """The lifecycle that creates a tenant on ``node_pool`` (None: the platform's
+        setting); what it is created with is then recorded and kept (``created_with``)."""
+        tenants = self.tenants
+        if node_pool is None or node_pool == tenants.settings.node_pool:
+            return tenants
+        settings = tenants.settings.model_copy(update={"node_pool": node_pool})
+        placed = Tenants(settings, helm=tenants.helm, kube=tenants.kube, catalog=tenants.catalog)
+        placed.record.holder, placed.record.alive = tenants.record.holder, tenants.record.alive
+        return placed
+
+    async def apply_spec(
+        self, obj: dict[str, Any], spec: TenantSpec, ns: Namespace
+    ) -> Result | None:
+        """Apply a changed spec through the lifecycle's checks; None when nothing changed."""
+        if not self.has_record(ns):
+            raise InvalidInput(
+                f"namespace {ns.name} exists but is not a saasodoo tenant's; "
+                "delete it or choose another name"
+            )
+        record = self.tenants.record
+        current = record.spec(ns)
+        owner = (obj.get("spec") or {}).get("owner")
+        if owner and record.owner(ns) != owner:
+            self.tenants.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
+        changes = {
+            f: getattr(spec, f) for f in UPDATABLE if getattr(spec, f) != getattr(current, f)
+        }
+        suspended = bool((obj.get("spec") or {}).get("suspended", False))
+        if not changes and suspended == record.suspended(ns):
+            return None
+        started = datetime.now(UTC)
+        if changes:
+            what = ", ".join(sorted(changes))
+            obj = self.progress(obj, f"upgrading ({what})")
+            self.event(obj, "Normal", "Progressing", f"helm upgrade: {what}", "Upgrade")
+            args: dict[str, Any] = {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in changes.items()
+            }
+            try:
+                await self.tenants.update(spec.id, wait=True, **args)
+            except InvalidInput:
+                raise
+            except SaasodooError as exc:
+                self.event(obj, "Warning", "UpgradeFailed", exc.message, "Upgrade")
+                return self.report(obj, outcome="failed", detail=exc.message, failed=True,
+                                   operation="upgrade", started=started)  # fmt: skip
+        if suspended != record.suspended(self.tenants.record.namespace(spec.id)):
+            verb = "suspend" if suspended else "resume"
+            obj = self.progress(obj, f"{verb}ing")
+            try:
+                if suspended:
+                    await self.tenants.suspend(spec.id, wait=True)
+                else:
+                    await self.tenants.resume(spec.id, wait=True)
+            except SaasodooError as exc:
+                self.event(obj, "Warning", "UpgradeFailed", exc.message, verb.capitalize())
+                return self.report(obj, outcome="failed", detail=exc.message, failed=True,
+                                   operation=verb, started=started)  # fmt: skip
+        self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
+        ns = self.tenants.kube.read_namespace(spec.namespace) or ns
+        return self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
+
+    async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
+        """The reconcile rules on the tenant as the cluster shows it: no helm call when it
+        is in sync (the head revision is read from Helm's storage records)."""
+        kube = self.tenants.kube
+        head = kube.list_release_heads(ns.name).get((ns.name, obj["metadata"]["name"]))
+        first = None
+        if head is None or head.status != "failed":  # a failed head needs helm's history
+            first = await self.reconciler.observed(ns, head)
+            state = self.reconciler.state_of(first)
+            if state is State.IN_SYNC and first.observation.lock is None and not force:
+                missing = sorted(set(inventory_of(obj)) - set(self.inventory(ns.name)))
+                if not missing:
+                    return self.observe(obj, ns, outcome="unchanged", state=state.value)
+                return await self.correct_drift(obj, first, missing)
+        started = datetime.now(UTC)
+        result = await self.reconciler.ensure(obj["metadata"]["name"], force=force, first=first)
+        operation = None
+        if result.steps:
+            operation = result.steps[-1].rsplit("-> ", 1)[-1]
+            kind = (
+                "Warning" if result.outcome in (Outcome.FAILED, Outcome.ROLLED_BACK) else "Normal"
+            )
+            self.event(obj, kind, reason_of(result.outcome), result.detail or result.outcome.value,
+                       operation.capitalize())  # fmt: skip
+        ns = kube.read_namespace(ns.name) or ns
+        if result.outcome is Outcome.BUSY:
+            return self.report(obj, outcome="busy", detail=result.detail, requeue=BUSY_SECONDS)
+        if result.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
+            return self.report(obj, outcome=result.outcome.value, detail=result.detail,
+                               failed=True, operation=operation, started=started)  # fmt: skip
+        return self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
+                            operation=operation, started=started, handled_force=force)  # fmt: skip
+
+    async def correct_drift(
+        self, obj: dict[str, Any], tenant: ObservedTenant, missing: list[str]
+    ) -> Result:
+        """Objects of the release deleted by hand (``missing``, as ``Kind/name``) are put
+        back by an upgrade to the same values (helm creates what its manifest has and the
+        cluster lacks), as Flux's drift correction does."""
+        what = ", ".join(missing)
+        self.event(obj, "Warning", "DriftDetected", f"deleted by hand: {what}", "Upgrade")
+        started = datetime.now(UTC)
+        try:
+            await upgrade_executor(self.reconciler, tenant)
+        except SaasodooError as exc:
+            return self.report(obj, outcome="failed", detail=f"correcting drift ({what}): "
+                               f"{exc.message}", failed=True, operation="upgrade",
+                               started=started)  # fmt: skip
+        self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
+        ns = self.tenants.kube.read_namespace(tenant.namespace.name) or tenant.namespace
+        return self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
+                            operation="upgrade", started=started)  # fmt: skip
+
+    def inventory(self, namespace: str) -> list[str]:
+        """The release's Deployments, StatefulSets and Services now, as sorted ``Kind/name``
+        (three list requests): what a later reconcile expects to find (Flux's inventory)."""
+        name = namespace.removeprefix(NAMESPACE_PREFIX)
+        kube = self.tenants.kube
+        found = [f"{w.kind}/{w.name}" for w in kube.list_workloads(namespace).get(name, [])]
+        services = kube.list_items(
+            "list tenant services", f"/api/v1/namespaces/{namespace}/services",
+            f"{TENANT_LABEL}={name}",
+        )  # fmt: skip
+        found += [f"Service/{s['metadata']['name']}" for s in services]
+        return sorted(found)
+
+    # -- deletion -------------------------------------------------------------------
+
+    async def finalize(self, obj: dict[str, Any]) -> Result:
+        """The finalizer's work, then the finalizer goes (see the module docstring)."""
+        name = obj["metadata"]["name"]
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return DONE
+        final_backup = bool((obj.get("spec") or {}).get("finalBackup", True))
+        obj = self.progress(obj, "deleting" + (": taking the final backup" if final_backup else ""),
+                            deleting=True)  # fmt: skip
+        note = "no final backup (spec.finalBackup is false)"
+        try:
+            deleted = await self.tenants.delete(name, final_backup=final_backup, wait=True)
+            if deleted.final_backup is not None:
+                note = f"final backup kept: {deleted.final_backup.location}"
+        except NotFound:
+            note = "the tenant was already gone"
+        except SaasodooError as exc:
+            why = (
+                f"{exc.message}; nothing was deleted. To delete without a final backup: "
+                f"kubectl -n {self.resources.namespace} patch odootenant {name} --type merge "
+                '-p \'{"spec":{"finalBackup":false}}\''
+            )
+            self.event(obj, "Warning", "FinalBackupFailed", why, "Delete")
+            return self.report(obj, outcome="final-backup-failed", detail=why, failed=True,
+                               deleting=True)  # fmt: skip
+        self.event(obj, "Normal", "Deleted", f"{name} deleted; {note}", "Delete")
+        self.resources.set_finalizer(obj, FINALIZER, False)
+        return DONE
+
+    # -- status ---------------------------------------------------------------------
+
+    def observe(
+        self,
+        obj: dict[str, Any],
+        ns: Namespace | None,
+        *,
+        outcome: str,
+        detail: str = "",
+        state: str = "",
+        operation: str | None = None,
+        started: datetime | None = None,
+        handled_force: bool = False,
+    ) -> Result:
+        """Status from the tenant's workloads (two list requests, no helm call); a tenant
+        still starting is looked at again after POLL_SECONDS."""
+        name = obj["metadata"]["name"]
+        kube = self.tenants.kube
+        namespace = namespace_for(name)
+        head = kube.list_release_heads(namespace).get((namespace, name))
+        workloads = kube.list_workloads(namespace).get(name, [])
+        lock = self.tenants.record.lock(ns) if ns is not None else None
+        seen = classify(
+            Observation(name, ns.phase if ns else None, head, tuple(workloads), lock=lock,
+                        stale_after=self.tenants.stale_after),
+            datetime.now(UTC),
+        )  # fmt: skip
+        ready = seen.phase in (Phase.READY, Phase.SUSPENDED)
+        message = detail or seen.reason
+        if not ready and outcome not in ("unmanaged", "stalled", "rolled-back"):
+            message = f"{seen.phase.value}: {seen.reason}"
+        applied = self.tenants.record.applied(ns) if ns is not None else None
+        inventory = self.inventory(namespace) if ns is not None and ready else None
+        return self.report(
+            obj, outcome=outcome, detail=message, state=state, operation=operation,
+            started=started, workloads_ready=ready, revision=head.revision if head else None,
+            digest=applied.digest if applied else None, handled_force=handled_force,
+            inventory=inventory,
+            requeue=None if ready or outcome in ("unmanaged", "stalled") else POLL_SECONDS,
+        )  # fmt: skip
+
+    def progress(self, obj: dict[str, Any], what: str, *, deleting: bool = False) -> dict[str, Any]:
+        """Mark the object Reconciling before a long step (so ``kubectl wait`` and every view
+        see it at once); returns the object as written."""
+        self.report(obj, outcome="progressing", detail=what, deleting=deleting)
+        return self.resources.get(obj["metadata"]["name"]) or obj
+
+    def report(
+        self,
+        obj: dict[str, Any],
+        *,
+        outcome: str,
+        detail: str,
+        state: str = "",
+        operation: str | None = None,
+        started: datetime | None = None,
+        workloads_ready: bool | None = None,
+        revision: int | None = None,
+        digest: str | None = None,
+        failed: bool = False,
+        deleting: bool = False,
+        requeue: float | None = None,
+        handled_force: bool = False,
+        inventory: list[str] | None = None,
+    ) -> Result:
+        """Write the status the report makes (only when it changed) and say what next."""
+        meta = obj["metadata"]
+        previous = dict(obj.get("status") or {})
+        spec = obj.get("spec") or {}
+        report = ReconcileReport(
+            generation=int(meta.get("generation") or 0),
+            outcome=outcome,
+            detail=detail,
+            state=state,
+            revision=revision if revision is not None else previous.get("revision"),
+            chart_version=self.chart_version(),
+            digest=digest or previous.get("appliedDigest"),
+            url=self.tenants.url_for(meta["name"]),
+            suspended=bool(spec.get("suspended", False)),
+            workloads_ready=workloads_ready,
+            deleting=deleting,
+            reconcile_requested_at=annotations_of(obj).get(RECONCILE_REQUESTED_AT),
+            operation=operation,
+            started_at=started,
+        )
+        status = next_status(previous, report, datetime.now(UTC))
+        if handled_force:
+            status["lastHandledForceAt"] = annotations_of(obj).get(FORCE_ANNOTATION)
+        elif previous.get("lastHandledForceAt"):
+            status["lastHandledForceAt"] = previous["lastHandledForceAt"]
+        status["inventory"] = inventory if inventory is not None else inventory_of(obj)
+        if status_changed(previous, status):
+            self.resources.patch_status(meta["name"], status)
+        if failed:
+            return Result(failed=True)
+        return Result(requeue_after=requeue)
+
+    def chart_version(self) -> str | None:
+        meta = getattr(self.tenants.helm, "chart_version", None)
+        return str(meta) if meta else None
+
+    def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:
+        self.resources.event(obj, kind, reason, note, action)
+
+
+def inventory_of(obj: dict[str, Any]) -> list[str]:
+    """The inventory the last reconcile recorded in the object's status."""
+    return list((obj.get("status") or {}).get("inventory") or [])
+
+
+def previous_message(status: dict[str, Any]) -> str:
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("message") or "")
+    return ""
+
+
+def reason_of(outcome: Outcome) -> str:
+    """The Event reason of an ensure outcome, in Flux's words where Flux has one."""
+    return {
+        Outcome.INSTALLED: "InstallSucceeded",
+        Outcome.UPGRADED: "UpgradeSucceeded",
+        Outcome.RECOVERED: "UpgradeSucceeded",
+        Outcome.ROLLED_BACK: "RollbackSucceeded",
+        Outcome.UNMANAGED: "DriftDetected",
+        Outcome.STALLED: "RetriesExceeded",
+        Outcome.FAILED: "ReconciliationFailed",
+        Outcome.GAVE_UP: "RetriesExceeded",
+    }.get(outcome, "ReconciliationSucceeded")

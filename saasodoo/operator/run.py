@@ -1,0 +1,265 @@
+"""``saasodoo operator run``: the operator process, the same program on a laptop against the
+simulated cluster and in the platform's Deployment.
+
+Wiring, client-go's shape:
+
+- an ``Informer`` lists then watches the OdooTenants of the platform namespace; an event
+  that changes what a reconcile reads (generation, annotations, finalizers, deletion) puts
+  the object's name on the work queue; the operator's own status writes do not;
+- a ``WorkQueue`` (per-item exponential back-off and an overall rate limit, client-go's
+  defaults) feeds ``Settings.operator_workers`` worker threads (default 10, the bound on
+  concurrent helm calls); a name is never reconciled by two workers at once; each reconcile
+  runs on the worker's own event loop (pyhelm3 is asyncio);
+- every ``Settings.operator_resync_seconds`` (± 10 %) a sweep reads every tenant from a few
+  list requests (namespaces, Helm's storage records, workloads) and queues only the
+  tenants that need a look: a generation not observed, a release not in sync, workloads
+  not ready or missing. A fleet in sync costs no helm call and a constant number of
+  requests, whatever its size;
+- a ``LeaderElector`` on a Lease: only the leader starts workers; when leadership is lost,
+  the reconciles in flight are cancelled (pyhelm3 terminates its helm process) and the
+  process ends with exit code 1, as client-go controllers do, so its supervisor restarts
+  it as a standby. On SIGTERM/SIGINT the workers finish or are cancelled, then the Lease is
+  released so a standby takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from saasodoo.adapters.resources import TenantResources
+from saasodoo.core.crd import FINALIZER, GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
+from saasodoo.operator.controller import TenantController
+from saasodoo.operator.election import LeaderElector
+from saasodoo.operator.informer import Informer
+from saasodoo.operator.workqueue import WorkQueue
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+
+log = logging.getLogger(__name__)
+
+#: How often an idle worker looks whether it should stop (seconds).
+POLL = 0.5
+
+
+def identity() -> str:
+    """This replica's name in the Lease: the pod's name (downward API ``POD_NAME``) or
+    ``host:pid`` for a local process."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def trigger(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether an object change needs a reconcile: anything but the status (which the
+    operator writes itself: reacting to it would loop)."""
+    if old is None:
+        return True
+    o, n = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(
+        o.get(k) != n.get(k) for k in ("generation", "annotations", "finalizers",
+                                       "deletionTimestamp", "labels")
+    )  # fmt: skip
+
+
+@dataclass
+class Stats:
+    """What the operator did, for logs, benchmarks and tests."""
+
+    reconciles: int = 0
+    failures: int = 0
+    sweeps: int = 0
+    queued_by_sweep: int = 0
+    cancelled: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_sync: float | None = None
+
+
+class Operator:
+    """The operator of one cluster: informer, queue, workers, sweeps, leader election."""
+
+    def __init__(self, settings: Settings, *, tenants: Tenants | None = None) -> None:
+        self.settings = settings
+        self.tenants = tenants or Tenants(settings)
+        self.identity = identity()
+        # Operation locks name this replica; a lock of another replica is dead once this
+        # one leads (the Lease says the other stopped), whatever host it ran on.
+        self.tenants.record.holder = f"operator:{self.identity}"
+        self.tenants.record.alive = self.lock_holder_alive
+        self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
+        self.controller = TenantController(self.tenants, self.resources)
+        self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
+        self.stats = Stats()
+        self.stopping = threading.Event()
+        self.lost = threading.Event()
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.seen_lock = threading.Lock()
+        self.informer = Informer.for_custom_objects(
+            self.tenants.kube.api, GROUP, VERSION, PLURAL, settings.system_namespace,
+            on_event=self.on_event, resync_period=settings.operator_resync_seconds,
+        )  # fmt: skip
+        self.elector = LeaderElector(
+            self.tenants.kube.api, settings.operator_lease, settings.system_namespace,
+            identity=self.identity, lease_duration=int(settings.operator_lease_seconds),
+            renew_deadline=settings.operator_renew_seconds,
+            retry_period=settings.operator_retry_seconds,
+            on_started_leading=self.lead, on_stopped_leading=self.on_stopped,
+        )  # fmt: skip
+
+    # -- events and sweeps ----------------------------------------------------------
+
+    def on_event(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        with self.seen_lock:
+            old = self.seen.get(name)
+            if kind == "DELETED":
+                self.seen.pop(name, None)
+            else:
+                self.seen[name] = obj
+        if kind == "DELETED":
+            self.queue.forget(name)
+            return
+        if trigger(old, obj):  # a re-list's objects too: only what changed is queued
+            self.queue.add(name)
+
+    def sweep(self) -> int:
+        """Queue the tenants that need a look (see the module docstring); returns how many."""
+        from saasodoo.operator.sweep import needs_look
+
+        with self.seen_lock:
+            objects = list(self.seen.values())
+        names = asyncio.run(needs_look(self.tenants, objects))
+        for name in names:
+            self.queue.add(name)
+        self.stats.sweeps += 1
+        self.stats.queued_by_sweep += len(names)
+        return len(names)
+
+    def lock_holder_alive(self, holder: str) -> bool | None:
+        if holder.startswith("operator:"):
+            return holder == f"operator:{self.identity}"
+        from saasodoo.record import holder_alive
+
+        return holder_alive(holder)
+
+    # -- workers --------------------------------------------------------------------
+
+    def work(self, term: threading.Event) -> None:
+        """One worker of a leadership term: reconciles until the term ends."""
+        while not term.is_set():
+            name = self.queue.get(timeout=POLL)
+            if name is None:
+                continue
+            try:
+                result = asyncio.run(self.guarded(name, term))
+            except asyncio.CancelledError:
+                self.stats.cancelled += 1
+                self.queue.done(name)
+                continue
+            except Exception:  # noqa: BLE001 - one tenant's error must not stop the worker
+                log.exception("reconcile of %s failed", name)
+                self.stats.failures += 1
+                self.queue.add_rate_limited(name)
+                self.queue.done(name)
+                continue
+            self.stats.reconciles += 1
+            if result.failed:
+                self.stats.failures += 1
+                self.queue.add_rate_limited(name)
+            else:
+                self.queue.forget(name)
+                if result.requeue_after is not None:
+                    self.queue.add_after(name, result.requeue_after)
+            self.queue.done(name)
+
+    async def guarded(self, name: str, term: threading.Event) -> Any:
+        """The reconcile of ``name``, cancelled as soon as the leadership term ends (pyhelm3
+        then terminates its helm process)."""
+        task = asyncio.ensure_future(self.controller.reconcile(name))
+        while not task.done():
+            if term.is_set():
+                task.cancel()
+                break
+            await asyncio.wait({task}, timeout=0.25)
+        return await task
+
+    # -- the whole ------------------------------------------------------------------
+
+    def lead(self, term: threading.Event) -> None:
+        """One leadership term (on the elector's thread): a fresh queue filled from the
+        informer's cache, the workers, then, when the term ends, the work in flight
+        cancelled and the workers joined."""
+        self.informer.wait_for_sync(timeout=None)
+        self.queue = WorkQueue()
+        for obj in self.informer.list():
+            self.queue.add(obj["metadata"]["name"])
+        log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
+        workers = [
+            threading.Thread(target=self.work, args=(term,), name=f"reconcile-{i}", daemon=True)
+            for i in range(self.settings.operator_workers)
+        ]
+        for t in workers:
+            t.start()
+        term.wait()
+        self.queue.shutdown()
+        for t in workers:
+            t.join(timeout=60)
+        log.info("%s: workers stopped", self.identity)
+
+    def on_stopped(self) -> None:
+        if not self.stopping.is_set():
+            log.error("%s lost its leadership: the work in flight was cancelled", self.identity)
+            self.lost.set()
+
+    def run(self, *, until: Callable[[], bool] | None = None) -> int:
+        """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop, 1
+        when leadership was lost."""
+        self.informer.start()
+        log.info("operator %s: standing by for the Lease %s/%s", self.identity,
+                 self.settings.system_namespace, self.settings.operator_lease)  # fmt: skip
+        self.elector.start()
+        period = self.settings.operator_resync_seconds
+        next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
+        try:
+            while not self.stopping.is_set() and not self.lost.is_set():
+                if until is not None and until():
+                    break
+                if self.stats.first_sync is None and self.informer.has_synced():
+                    self.stats.first_sync = time.monotonic() - self.stats.started
+                    log.info("first full list after %.2fs", self.stats.first_sync)
+                if time.monotonic() >= next_sweep:
+                    if self.elector.is_leader:
+                        try:
+                            self.sweep()
+                        except Exception:  # noqa: BLE001 - the next sweep tries again
+                            log.exception("sweep failed")
+                    next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
+                time.sleep(POLL)
+        finally:
+            self.stop()
+        return 1 if self.lost.is_set() else 0
+
+    def stop(self) -> None:
+        """Graceful: the term ends (work cancelled, workers joined), the Lease released."""
+        self.stopping.set()
+        self.elector.stop(release=True)
+        self.informer.stop()
+
+
+def install_signal_handlers(op: Operator) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        op.stopping.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+__all__ = ["FINALIZER", "RECONCILE_REQUESTED_AT", "Operator", "identity", "trigger"]

@@ -1,0 +1,84 @@
+"""The operator's periodic sweep: which tenants need a reconcile, from a few list requests.
+
+Five list requests whatever the number of tenants (namespaces, Helm's storage records, and
+the Deployments, StatefulSets and Services of every tenant) and no helm call: the desired digest
+of each tenant is computed from its spec (pure), its state from ``determine_state``.
+A tenant needs a look when its OdooTenant is being deleted, asks for a reconcile or a
+force not yet handled, has a generation not yet observed, or when the cluster disagrees
+with its status: no namespace or release, a release not in sync with the spec, a
+revision other than the one recorded, workloads missing or not ready while Ready=True,
+or all ready while Ready is not True.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import RECONCILE_REQUESTED_AT
+from saasodoo.core.reconcile import State
+from saasodoo.core.record import SPEC_ANNOTATION
+from saasodoo.core.spec import TENANT_LABEL, namespace_for
+from saasodoo.errors import SaasodooError
+from saasodoo.operator.controller import FORCE_ANNOTATION, annotations_of, inventory_of
+from saasodoo.reconciler import Reconciler
+from saasodoo.tenants import Tenants
+
+log = logging.getLogger(__name__)
+
+
+def requested(obj: dict[str, Any]) -> bool:
+    """A reconcile or force asked for through annotations and not handled yet."""
+    notes, status = annotations_of(obj), obj.get("status") or {}
+    return bool(
+        (notes.get(RECONCILE_REQUESTED_AT)
+         and notes[RECONCILE_REQUESTED_AT] != status.get("lastHandledReconcileAt"))
+        or (notes.get(FORCE_ANNOTATION)
+            and notes[FORCE_ANNOTATION] != status.get("lastHandledForceAt"))
+    )  # fmt: skip
+
+
+async def needs_look(tenants: Tenants, objects: list[dict[str, Any]]) -> list[str]:
+    """Names of the OdooTenants in ``objects`` that need a reconcile (module docstring)."""
+    kube = tenants.kube
+    namespaces = {ns.labels.get(TENANT_LABEL, ""): ns for ns in kube.list_tenant_namespaces()}
+    heads = kube.list_release_heads()
+    workloads = kube.list_workloads()
+    services: dict[str, set[str]] = {}
+    for svc in kube.list_items("list tenant services", "/api/v1/services", TENANT_LABEL):
+        tid = (svc["metadata"].get("labels") or {}).get(TENANT_LABEL, "")
+        services.setdefault(tid, set()).add(f"Service/{svc['metadata']['name']}")
+    reconciler = Reconciler(tenants)
+    out = []
+    for obj in objects:
+        meta, status = obj["metadata"], obj.get("status") or {}
+        name = meta["name"]
+        ready = get_condition(status.get("conditions") or [], "Ready")
+        is_ready = bool(ready and ready.get("status") == "True")
+        ns = namespaces.get(name)
+        head = heads.get((namespace_for(name), name))
+        if (
+            meta.get("deletionTimestamp")
+            or requested(obj)
+            or status.get("observedGeneration") != meta.get("generation")
+            or ns is None
+            or SPEC_ANNOTATION not in ns.annotations
+            or head is None
+            or head.revision != status.get("revision")
+        ):
+            out.append(name)
+            continue
+        try:
+            state = reconciler.state_of(await reconciler.observed(ns, head))
+        except (SaasodooError, ValueError) as exc:
+            log.warning("tenant %s: %s", name, exc)
+            out.append(name)
+            continue
+        mine = workloads.get(name, [])
+        present = {f"{w.kind}/{w.name}" for w in mine} | services.get(name, set())
+        expected = set(inventory_of(obj))
+        all_ready = bool(mine) and all(w.is_ready for w in mine)
+        if state is not State.IN_SYNC or expected - present or all_ready != is_ready:
+            out.append(name)
+    return out

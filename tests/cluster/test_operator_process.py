@@ -1,0 +1,183 @@
+"""The operator as a process on the simulated cluster: `kubectl apply` and the CLI write
+OdooTenants, the operator (the only caller of helm) applies them; two replicas elect one
+leader on a Lease, and the standby finishes what a killed leader started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from saasodoo.cli import cli
+from saasodoo.core.conditions import get_condition
+from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "saasodoo-optest-p"
+#: Short Lease timings so a takeover is seen in seconds (client-go's are 15 s / 10 s / 2 s).
+LEASE = {"operator_lease_seconds": "6", "operator_renew_seconds": "4",
+         "operator_retry_seconds": "1"}  # fmt: skip
+
+
+def settings(**extra: str) -> dict[str, str]:
+    return {"system_namespace": NAMESPACE, "operator_workers": "2", **LEASE, **extra}
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("operator")
+
+
+def obj(kube: Cluster, name: str) -> dict[str, Any] | None:
+    proc = subprocess.run(
+        [str(kube.tools.kubectl), "-n", NAMESPACE, "get", "odootenant", name, "-o", "json"],
+        env=kube.env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def ready(o: dict[str, Any] | None) -> bool:
+    if not o:
+        return False
+    st = o.get("status") or {}
+    cond = get_condition(st.get("conditions") or [], "Ready") or {}
+    gen = o["metadata"]["generation"]
+    return (cond.get("status") == "True" and st.get("observedGeneration") == gen
+            and cond.get("observedGeneration") == gen)  # fmt: skip
+
+
+def history(kube: Cluster, name: str) -> list[dict[str, Any]]:
+    out = kube.helm(4, "history", name, "-n", f"tenant-{name}", "-o", "json", check=False)
+    return list(json.loads(out.stdout)) if out.returncode == 0 else []
+
+
+def cli_run(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**operator_env(kube, **settings()), "SAASODOO_OPERATOR": "1"}
+    result = CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
+    with running_operator(kube, logs, "op-a", **settings()) as op:
+        wait_for(lambda: "leads" in op.output(), 60, "op-a to lead", op)
+        yield op
+    # What a failed test left: deleted through an operator (their finalizers), then the
+    # namespace (an OdooTenant whose finalizer no operator runs would hold it for ever).
+    with running_operator(kube, logs, "op-cleanup", install_crds=False, **settings()) as op:
+        for item in json.loads(kube.kubectl("-n", NAMESPACE, "get", "ot", "-o", "json"))["items"]:
+            name = item["metadata"]["name"]
+            kube.kubectl("-n", NAMESPACE, "patch", "ot", name, "--type", "merge",
+                         "-p", '{"spec":{"finalBackup":false}}')  # fmt: skip
+            kube.kubectl("-n", NAMESPACE, "delete", "ot", name, "--timeout=180s")
+    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+def test_kubectl_apply_makes_a_ready_tenant_through_reconciling(
+    kube: Cluster, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    name = "op-apply"
+    manifest = tmp_path / "t.yaml"
+    manifest.write_text(
+        "apiVersion: saasodoo.dev/v1alpha1\nkind: OdooTenant\n"
+        f"metadata:\n  name: {name}\n  namespace: {NAMESPACE}\n"
+        "spec:\n  adminEmail: admin@op-apply.example\n  plan: starter\n  finalBackup: false\n"
+    )
+    kube.kubectl("apply", "-f", str(manifest))
+    seen: set[str] = set()
+
+    def reconciled() -> bool:
+        o = obj(kube, name)
+        for c in ((o or {}).get("status") or {}).get("conditions") or []:
+            if c["status"] == "True":
+                seen.add(c["type"])
+        return ready(o)
+
+    wait_for(reconciled, 120, f"{name} Ready", operator)
+    kube.kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", f"odootenant/{name}",
+                 "--timeout=5s")  # fmt: skip
+    assert "Reconciling" in seen, seen  # the install was shown as in progress
+    table = kube.kubectl("-n", NAMESPACE, "get", "ot", name)
+    assert "starter" in table and "True" in table, table
+    kube.kubectl("-n", NAMESPACE, "delete", "odootenant", name, "--timeout=120s")
+    assert obj(kube, name) is None
+    assert history(kube, name) == []
+
+
+def test_the_cli_writes_odootenants_and_follows_their_status(
+    kube: Cluster, operator: OperatorProcess
+) -> None:
+    name = "op-cli"
+    created = cli_run(kube, "tenant", "create", name, "--email", "a@op-cli.example",
+                      "-o", "json")  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr + operator.output()[-3000:]
+    doc = json.loads(created.stdout)
+    assert doc["ready"] == "True" and doc["status"] == "Current", doc
+    listed = cli_run(kube, "tenant", "list", "-o", "json")
+    assert name in [t["id"] for t in json.loads(listed.stdout)]
+    updated = cli_run(kube, "tenant", "update", name, "--plan", "standard", "-o", "json")
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["plan"] == "standard"
+    assert json.loads(updated.stdout)["observed_generation"] == 2
+    refused = cli_run(kube, "tenant", "update", name, "--plan", "gold")
+    assert refused.returncode == 2 and "plan" in refused.stderr, refused.stderr
+    assert (obj(kube, name) or {})["metadata"]["generation"] == 2  # nothing written
+    gone = cli_run(kube, "tenant", "delete", name, "--yes", "--no-final-backup")
+    assert gone.returncode == 0, gone.stderr
+    assert obj(kube, name) is None
+    # Only the operator ran helm: each revision's description is the operator's.
+    assert history(kube, name) == []
+
+
+def test_the_standby_takes_the_lease_and_finishes_a_killed_leaders_upgrade(
+    kube: Cluster, operator: OperatorProcess, logs: Path
+) -> None:
+    name = "op-ha"
+    created = cli_run(kube, "tenant", "create", name, "--email", "a@op-ha.example")
+    assert created.returncode == 0, created.stderr
+    with running_operator(kube, logs, "op-b", install_crds=False, **settings()) as standby:
+        wait_for(lambda: "standing by" in standby.output(),
+                 30, "op-b to stand by", standby)  # fmt: skip
+        lease = json.loads(kube.kubectl("-n", NAMESPACE, "get", "lease", "saasodoo-operator",
+                                        "-o", "json"))  # fmt: skip
+        assert lease["spec"]["holderIdentity"] == "op-a"
+        # A spec change, and the leader killed while it runs helm on it.
+        cli_run(kube, "tenant", "update", name, "--plan", "standard", "--no-wait")
+
+        def operating() -> bool:  # the operation lock is taken right before helm runs
+            ns = kube.core.read_namespace(f"tenant-{name}")
+            return "saasodoo.dev/operation" in (ns.metadata.annotations or {})
+
+        wait_for(operating, 60, "the upgrade to start", operator)
+        operator.kill()
+        wait_for(
+            lambda: (
+                json.loads(
+                    kube.kubectl("-n", NAMESPACE, "get", "lease", "saasodoo-operator", "-o", "json")
+                )["spec"].get("holderIdentity")
+                == "op-b"
+            ),
+            30,
+            "op-b to take the Lease",
+            standby,
+        )
+        wait_for(lambda: ready(obj(kube, name)), 180, f"{name} Ready again", standby)
+        revs = history(kube, name)
+        assert not [r for r in revs if r["status"].startswith("pending")], revs
+        assert revs[-1]["status"] == "deployed", revs
+        values = json.loads(kube.helm(4, "get", "values", name, "-n", f"tenant-{name}",
+                                      "-o", "json").stdout)  # fmt: skip
+        assert values["tenant"]["spec"]["plan"] == "standard"
+        deleted = cli_run(kube, "tenant", "delete", name, "--yes", "--no-final-backup")
+        assert deleted.returncode == 0, deleted.stderr + standby.output()[-3000:]
+        assert standby.stop() == 0  # a graceful stop releases the Lease
+        lease = json.loads(kube.kubectl("-n", NAMESPACE, "get", "lease", "saasodoo-operator",
+                                        "-o", "json"))  # fmt: skip
+        assert not lease["spec"].get("holderIdentity"), lease["spec"]
