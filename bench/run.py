@@ -46,8 +46,9 @@ from bench.sections import kept_sections  # noqa: E402
 from saasodoo.core.record import SPEC_ANNOTATION  # noqa: E402
 from saasodoo.core.spec import PLAN_LABEL, TenantSpec  # noqa: E402
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME  # noqa: E402
+from saasodoo.release import POD_SECURITY  # noqa: E402
 from saasodoo.settings import Settings  # noqa: E402
-from saasodoo.tenants import POD_SECURITY, Tenants  # noqa: E402
+from saasodoo.tenants import Tenants  # noqa: E402
 
 BENCH_CLUSTER = "saasodoo-bench"
 

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
-from saasodoo.core.reconcile import Applied, State
+from saasodoo.core.reconcile import State
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.values import helm_merge
@@ -454,11 +454,11 @@ class Fleet:
         if previous is None:
             return EnsureResult(spec.id, Outcome.FAILED, why, steps, revision)
         good = await self.reconciler.digest_of(before, previous)
-        async with self.record.locked(spec, f"rollback to {previous}", good):
-            await self.tenants.rollback_keeping_volumes(spec, previous, wait=True)
-        head = await self.tenants.helm.status(spec.release, spec.namespace)
-        now = head.revision if head else revision + 1
-        self.record.write(spec, before.suspended, applied=Applied(good, now), failed_digest=digest)
+        head = await self.tenants.release.rollback(
+            spec, previous, good, restores=(spec, before.suspended), failed_digest=digest,
+            wait=True,
+        )  # fmt: skip
+        now = head if head is not None else revision + 1
         steps.append(f"rolled back to {previous}")
         detail = f"upgrade deployed revision {revision} but {why}; rolled back to {previous}"
         return EnsureResult(spec.id, Outcome.FAILED, detail, steps, now)

@@ -23,7 +23,6 @@ stalls, since the values did not fail.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,11 +41,12 @@ from saasodoo.core.reconcile import (
     next_action,
 )
 from saasodoo.core.record import stale_after as stale_after_of
-from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantSpec
+from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import ReleaseInfo
-from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME, TenantValues, get_path
+from saasodoo.core.values import TenantValues, get_path
 from saasodoo.domains import HostTaken
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.release import TenantRelease
 from saasodoo.tenants import Tenants, revision_spec
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,11 @@ class Reconciler:
     @property
     def helm(self) -> Helm:
         return self.tenants.helm
+
+    @property
+    def release(self) -> TenantRelease:
+        """The helm calls that change a release, with their lock and record steps."""
+        return self.tenants.release
 
     # -- observing --------------------------------------------------------------------
 
@@ -274,10 +279,9 @@ async def upgrade(r: Reconciler, tenant: ObservedTenant) -> None:
 
 async def reinstall(r: Reconciler, tenant: ObservedTenant) -> None:
     """Uninstall the failed first install, then install the spec again."""
-    spec = tenant.spec
     _claim_domains(r, tenant)
-    await r.helm.uninstall(spec.release, spec.namespace, wait=True)
-    await _apply(r, tenant, Action.REINSTALL)
+    obs = tenant.observation
+    await r.release.reinstall(tenant.spec, tenant.suspended, tenant.values, obs.desired_digest)
 
 
 def _claim_domains(r: Reconciler, tenant: ObservedTenant) -> None:
@@ -289,28 +293,8 @@ def _claim_domains(r: Reconciler, tenant: ObservedTenant) -> None:
 
 async def _apply(r: Reconciler, tenant: ObservedTenant, action: Action) -> None:
     """Install or upgrade to the spec under the operation lock, then record it."""
-    spec, kube = tenant.spec, r.tenants.kube
-    if action is not Action.UPGRADE:
-        # A crash between namespace and install may have left no admin Secret.
-        kube.create_secret_if_absent(
-            spec.namespace,
-            ADMIN_SECRET_NAME,
-            {ADMIN_SECRET_KEY: secrets.token_urlsafe(24)},
-            labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
-        )
     digest = tenant.observation.desired_digest
-    async with r.record.locked(spec, f"ensure {action.value}", digest):
-        if action is Action.UPGRADE:
-            kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
-        rev = await r.helm.install_or_upgrade(
-            spec.release,
-            spec.namespace,
-            tenant.values.values,
-            description=f"saasodoo: ensure ({action.value} to spec)",
-            wait=True,
-        )
-    r.record.write(spec, tenant.suspended, applied=Applied(digest, rev.revision))
-    r.tenants.domains.release_except(spec.id, spec.custom_domains)
+    await r.release.apply(tenant.spec, tenant.suspended, tenant.values, digest, action)
 
 
 async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
@@ -321,17 +305,13 @@ async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
     assert rel is not None and obs.last_good_revision is not None
     good = obs.last_good_revision
     digest = await r.digest_of(tenant, good)
-    async with r.record.locked(spec, f"rollback to {good}", digest):
-        # Volume-safe: a failed plan upgrade may have grown volumes already.
-        await r.tenants.rollback_keeping_volumes(spec, good, wait=True)
-    head = await r.helm.status(spec.release, spec.namespace)
-    revision = head.revision if head else rel.revision + 1
     # Stalled (not retried) only when the values themselves failed to deploy. A failed
     # head under a dead holder's lock is a killed operation (saasodoo releases its
     # lock when helm fails): its values are tried again on the next step.
     killed = obs.lock is not None
     failed = obs.desired_digest if obs.desired_digest != digest and not killed else None
-    r.record.write_outcome(spec.namespace, Applied(digest, revision), failed)
+    # Volume-safe: a failed plan upgrade may have grown volumes already.
+    await r.release.rollback(spec, good, digest, failed_digest=failed, wait=True)
 
 
 #: The executor of each acting ``Action`` (``next_action`` returns no other).

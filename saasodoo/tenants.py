@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import Counter
-from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -25,13 +23,9 @@ from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.backups.finals import FinalBackup, KeptFinals
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.plans import Catalog
-from saasodoo.core.reconcile import Applied
-from saasodoo.core.record import new_tenant_annotations, stale_after
+from saasodoo.core.record import stale_after
 from saasodoo.core.spec import (
     COMPONENT_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    PLAN_LABEL,
     TENANT_LABEL,
     TenantSpec,
     check_new_tenant_id,
@@ -42,27 +36,20 @@ from saasodoo.core.status import (
     ReleaseInfo,
     TenantStatus,
     classify,
-    stuck_pods,
 )
 from saasodoo.core.values import (
-    ADMIN_SECRET_KEY,
-    ADMIN_SECRET_NAME,
     Platform,
     TenantValues,
     check_values,
     compute_values,
     creation_facts,
-    floor_volume_sizes,
     get_path,
     helm_merge,
     node_pool_values,
-    shrinking_claims,
     validate_against_schema,
 )
 from saasodoo.core.versions import (
-    check_postgresql_image_change,
     check_version_change,
-    postgresql_image,
 )
 from saasodoo.domains import Domains, DomainState
 from saasodoo.errors import (
@@ -72,19 +59,13 @@ from saasodoo.errors import (
     InvalidInput,
     NotFound,
     NotReady,
-    SaasodooError,
 )
 from saasodoo.record import NamespaceRecord
+from saasodoo.release import TenantRelease
 from saasodoo.settings import Settings, check_node_pool
 
 log = logging.getLogger(__name__)
 
-POD_SECURITY = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/warn": "restricted",
-}
-#: How often a waiting rollback looks for pods the StatefulSet controller leaves stuck.
-STUCK_POD_POLL_SECONDS = 2.0
 #: What suspension changes in the values: no Odoo pod (web and cron); data kept.
 SUSPEND_VALUES: dict[str, Any] = {"odoo": {"replicas": 0}}
 
@@ -172,6 +153,13 @@ class Tenants:
         self.catalog = catalog or load_catalog(settings.plans_dir)
         #: The tenant record on each namespace (spec, owner, applied, operation lock).
         self.record = NamespaceRecord(settings, lambda: self.kube)
+        #: Every helm call that changes a release, with its lock and record steps.
+        self.release = TenantRelease(
+            self.record,
+            helm=lambda: self.helm,
+            kube=lambda: self.kube,
+            domains=lambda: self.domains,
+        )
         self.platform = Platform(
             base_domain=settings.base_domain,
             ingress_class=settings.ingress_class,
@@ -394,56 +382,14 @@ class Tenants:
         """
         spec, values = await self.check_create(spec)
         digest = values.digest(await self.helm.digest_chart_version())
-        self.kube.create_tenant_namespace(
-            spec.namespace,
-            spec.id,
-            labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
-            # The lock is taken with the namespace: a crash from here on is recoverable.
-            annotations=new_tenant_annotations(spec, self.record.lock_for("create", digest), owner),
+        rev = await self.release.install(
+            spec, values, digest, admin_password=admin_password, owner=owner, wait=wait
         )
-        await self._claim_or_undo_create(spec)
-        try:
-            self.kube.create_secret_if_absent(
-                spec.namespace,
-                ADMIN_SECRET_NAME,
-                {ADMIN_SECRET_KEY: admin_password or secrets.token_urlsafe(24)},
-                labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
-            )
-            log.info("installing tenant %s (plan %s)", spec.id, spec.plan)
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=f"saasodoo: create (plan {spec.plan})",
-                wait=wait,
-            )
-        except InvalidInput:
-            # The chart refused the values before installing anything (one of its own
-            # checks): leave nothing behind.
-            self._release_quietly(spec.id, list(spec.custom_domains))
-            self.kube.delete_namespace(spec.namespace)
-            self.kube.wait_namespace_gone(spec.namespace, timeout=120)
-            raise
-        except BaseException:
-            # A failure (not a crash) releases the lock, recording the revision it left as
-            # saasodoo's: ensure may then act at once.
-            self.record.failed(spec, "create", digest, 0)
-            raise
-        self.record.write(spec, False, applied=Applied(digest, rev.revision))
         # The install just told us the release's state: no `helm status` round trip.
         release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
         workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])
         obs = Observation(spec.id, "Active", release, tuple(workloads))
         return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner)
-
-    async def _claim_or_undo_create(self, spec: TenantSpec) -> None:
-        """Claim the new tenant's custom domains; if one is taken, remove the namespace."""
-        try:
-            self.domains.claim(spec.id, spec.custom_domains)
-        except BaseException:
-            self.kube.delete_namespace(spec.namespace)
-            await asyncio.to_thread(self.kube.wait_namespace_gone, spec.namespace, 120)
-            raise
 
     async def update(
         self,
@@ -500,32 +446,10 @@ class Tenants:
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
-        # HostTaken (another tenant proved a host, or claims one this spec routes): nothing done
-        claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
-        base = self.record.head_revision(spec)
-        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
-        try:
-            self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
-            rev = await self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values.values,
-                description=description,
-                wait=wait,
-                timeout=timeout,
-            )
-        except BaseException:
-            try:
-                self.record.write(*previous)
-            except Exception:  # noqa: BLE001 - the original error matters more
-                log.warning("could not restore the previous spec of %s", spec.namespace)
-            self.record.failed(spec, operation, digest, base)
-            self._release_quietly(spec.id, claimed)
-            raise
-        self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
-        # Hosts the release no longer routes are free for others only now.
-        self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
-        return rev
+        return await self.release.upgrade(
+            spec, suspended, values, digest, previous=previous, operation=operation,
+            description=description, wait=wait, timeout=timeout,
+        )  # fmt: skip
 
     async def check_ready(self, spec: TenantSpec, *, timeout: str | None = None) -> None:
         """Prove that Odoo serves its users, not only ``/web/health`` (which is
@@ -583,12 +507,6 @@ class Tenants:
         )  # fmt: skip
         return await self.get(tenant_id)
 
-    def _release_quietly(self, tenant_id: str, hosts: list[str]) -> None:
-        try:
-            self.domains.release(tenant_id, hosts)
-        except Exception:  # noqa: BLE001 - the original error matters more
-            log.warning("could not release the domain claims %s of %s", hosts, tenant_id)
-
     async def check_rollback(
         self, tenant_id: str, revision: int | None = None
     ) -> tuple[TenantSpec, int, dict[str, Any], TenantSpec | None]:
@@ -619,23 +537,8 @@ class Tenants:
         )
         if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
-        await self.check_database_image(spec, revision)
+        await self.release.check_database_image(spec, revision)
         return spec, revision, target_values, restored
-
-    async def check_database_image(
-        self, spec: TenantSpec, revision: int, target: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Refuse (InvalidInput naming ``revision``) going back to ``revision`` when its
-        PostgreSQL image is another major or Debian release than the newest revision's
-        (``core.versions.check_postgresql_image_change``): ``helm rollback`` replays stored
-        manifests, so the chart's own check does not run. ``target``: the revision's
-        manifest, when the caller read it already."""
-        if target is None:
-            target = await self.helm.get_manifest(spec.release, spec.namespace, revision)
-        newest = await self.helm.get_manifest(spec.release, spec.namespace)
-        check_postgresql_image_change(
-            spec.id, postgresql_image(newest), postgresql_image(target), revision
-        )
 
     async def rollback(
         self, tenant_id: str, revision: int | None = None, *, wait: bool = True
@@ -654,96 +557,12 @@ class Tenants:
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).
         digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
-        async with self.record.locked(spec, f"rollback to {revision}", digest):
-            await self.rollback_keeping_volumes(spec, revision, target_values, wait=wait)
-        head = await self.helm.status(spec.release, spec.namespace)
-        if restored is not None and head is not None:
-            self.record.write(restored, suspended, applied=Applied(digest, head.revision))
-            self.domains.release_except(spec.id, restored.custom_domains)
-        else:
-            self.record.unlock(spec.namespace)
+        await self.release.rollback(
+            spec, revision, digest, restores=(restored, suspended) if restored else None,
+            record=restored is not None, release_domains=True, target_values=target_values,
+            wait=wait,
+        )  # fmt: skip
         return await self.get(tenant_id)
-
-    async def rollback_keeping_volumes(
-        self,
-        spec: TenantSpec,
-        revision: int,
-        target_values: dict[str, Any] | None = None,
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Make the release what ``revision`` deployed: ``helm rollback``, or, when that would
-        shrink a volume grown since (Kubernetes refuses), ``helm upgrade`` with the revision's
-        values and the volumes kept at their current size (the description says so). Used by
-        ``rollback``, ensure's remediation of a failed upgrade and the fleet's undo of an
-        upgrade; the caller holds the operation lock. A revision of another PostgreSQL major
-        or Debian release is refused first (``check_database_image``), before any change."""
-        if target_values is None:
-            target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
-        manifest = await self.helm.get_manifest(spec.release, spec.namespace, revision)
-        await self.check_database_image(spec, revision, manifest)  # before any change
-        # The revision's hosts may have been released and claimed by another tenant since.
-        routed = get_path(target_values, "ingress.customDomains")
-        hosts = [str(h) for h in routed] if isinstance(routed, list) else []
-        self.domains.claim(spec.id, hosts, routed=hosts)
-        target_claims = {
-            d["metadata"]["name"]: (
-                d["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""),
-                str(d["spec"]["resources"]["requests"]["storage"]),
-            )
-            for d in manifest
-            if d.get("kind") == "PersistentVolumeClaim"
-        }
-        current_claims = self.kube.claim_sizes(spec.namespace)
-        shrinking = shrinking_claims(target_claims, current_claims)
-        self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
-        call: Awaitable[Any]
-        if not shrinking:
-            call = self.helm.rollback(spec.release, spec.namespace, revision, wait=wait)
-        else:
-            values = floor_volume_sizes(target_values, target_claims, current_claims)
-            call = self.helm.install_or_upgrade(
-                spec.release,
-                spec.namespace,
-                values,
-                description=(
-                    f"saasodoo: rollback to {revision} (its values; volumes kept at their "
-                    f"current size: {', '.join(shrinking)})"
-                ),
-                wait=wait,
-            )
-        if not wait:
-            await call
-            return
-        await self._replacing_stuck_pods(spec.namespace, call)
-
-    async def _replacing_stuck_pods(self, namespace: str, call: Awaitable[Any]) -> list[str]:
-        """Await ``call`` (a rollback waiting for its workloads) while replacing the pods of
-        the failed revision that the StatefulSet controller never replaces by itself
-        (``core.status.stuck_pods``, kubernetes/kubernetes#67250): once the rollback's
-        template is applied, such a pod is deleted and the controller makes it anew from the
-        template, as the rollback intends. Returns the pods deleted (each one logged)."""
-        deleted: list[str] = []
-        task = asyncio.ensure_future(call)
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=STUCK_POD_POLL_SECONDS)
-            if done:
-                await task  # helm's error, if any
-                return deleted
-            try:
-                sets = await asyncio.to_thread(self.kube.statefulset_pods, namespace)
-                for name in stuck_pods(sets):
-                    if name not in deleted:
-                        await asyncio.to_thread(self.kube.delete_pod, namespace, name)
-                        deleted.append(name)
-                        log.warning(
-                            "%s: deleted pod %s of the failed revision: the StatefulSet "
-                            "controller does not replace it (kubernetes#67250)",
-                            namespace,
-                            name,
-                        )
-            except SaasodooError as exc:  # the rollback goes on; helm's wait decides
-                log.warning("%s: could not look for stuck pods: %s", namespace, exc.message)
 
     async def delete(
         self,
@@ -770,7 +589,7 @@ class Tenants:
             final = await asyncio.to_thread(self._final_backup, spec.id)
         if keep_volumes:
             self.kube.retain_volumes(spec.namespace, spec.id)
-        await self.helm.uninstall(spec.release, spec.namespace, wait=wait)
+        await self.release.uninstall(spec, "delete", wait=wait)
         self.domains.release_except(spec.id, ())  # the Ingress is gone: its hosts are free
         self.kube.delete_namespace(spec.namespace)
         if final is not None and final.volume:

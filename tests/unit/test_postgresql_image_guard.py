@@ -2,7 +2,7 @@
 Debian release, rollbacks included (``helm rollback`` replays a stored manifest, so the chart's
 own check never runs): ``tenant rollback`` (CLI and API call ``check_rollback``), ensure's
 remediation of a failed upgrade, and the fleet's undo of an upgrade that failed its signed-in
-check all go through ``Tenants.rollback_keeping_volumes``. Against tests/fakes.py, whose
+check all go through ``TenantRelease.rollback_keeping_volumes``. Against tests/fakes.py, whose
 manifests carry the PostgreSQL image of ``postgresql.image.tag``."""
 
 from __future__ import annotations

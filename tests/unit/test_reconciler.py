@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from saasodoo import tenants as tenants_module
+from saasodoo import release as release_module
 from saasodoo.adapters.helm import Revision
 from saasodoo.core.reconcile import Action, Applied, OperationLock, State, next_action
 from saasodoo.core.record import (
@@ -356,7 +356,7 @@ def test_a_rollback_replaces_the_stuck_pod_of_the_failed_revision(
     """kubernetes#67250: while the rollback waits, a pod of the failed revision that is not
     Ready, once the controller has the rollback's template, is deleted (the controller makes
     it anew from the template); pods of the template's revision and Ready ones are kept."""
-    monkeypatch.setattr(tenants_module, "STUCK_POD_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(release_module, "STUCK_POD_POLL_SECONDS", 0.01)
     created(world)
     world.helm.add_revision(NS, "acme", "failed", {}, "Upgrade failed")
     world.kube.stateful_sets[NS] = [

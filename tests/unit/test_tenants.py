@@ -257,6 +257,28 @@ def test_delete_uninstalls_and_frees_the_hosts(world: World) -> None:
     assert f"retain volumes {NS}" in world.kube.calls
 
 
+def test_delete_uninstalls_under_the_operation_lock(world: World) -> None:
+    """#23 point 3: helm uninstall runs under the lock (ensure waits instead of installing
+    the tenant again meanwhile); a failed uninstall releases it and deletes nothing."""
+    created(world)
+    seen: list[str | None] = []
+    real = world.helm.uninstall
+
+    async def uninstall(release: str, namespace: str, *, wait: bool = True) -> bool:
+        seen.append(world.annotations().get(OPERATION_ANNOTATION))
+        if len(seen) == 1:
+            raise HelmFailure("helm uninstall timed out")
+        return await real(release, namespace, wait=wait)
+
+    world.helm.uninstall = uninstall  # type: ignore[method-assign]
+    with pytest.raises(HelmFailure):
+        asyncio.run(world.tenants.delete("acme", final_backup=False))
+    assert OPERATION_ANNOTATION not in world.annotations() and NS in world.kube.namespaces
+    asyncio.run(world.tenants.delete("acme", final_backup=False))
+    assert [lock and '"operation": "delete"' in lock for lock in seen] == [True, True]
+    assert NS not in world.kube.namespaces
+
+
 def backup_cronjob(volume: dict[str, Any]) -> dict[str, Any]:
     """A backup CronJob as the chart renders it, reduced to what the final backup reads."""
     container = {"name": "backup", "command": ["python3", "backup.py", "--dest=/backups"]}

@@ -1,86 +1,28 @@
-"""The Kubernetes API, through the official client, with errors translated.
+"""Kubernetes objects saasodoo reads and writes, as small types and as the ``KubeObjects``
+part of the ``Kube`` adapter: namespaces, volume claims and volumes, ConfigMaps, Secrets,
+workloads and pods, Jobs and CronJobs, nodes and pod metrics.
 
-Fleet reads are list calls with label selectors (a constant number per fleet, never one
-per tenant); Helm's release records are read as metadata only (their labels carry
-name, revision and status), so listing 1,000 tenants does not download 1,000 manifests.
-The reads on the status path (namespaces, workloads, release heads) go through the
-client's ApiClient as raw JSON, parsed with orjson into the few fields saasodoo uses: the
-client's typed models cost more than the request (building them for 2,000 workloads took
-94% of a 1,000-tenant list, and importing CoreV1Api alone takes about a second). The
-typed API objects (``core``, ``apps``, ``custom``) are created on first use.
+Fleet reads are list calls with label selectors (a constant number per fleet, never one per
+tenant), served as raw JSON (``KubeTransport.get_json``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import copy
-import gzip
-import json
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-import urllib3
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
 
+from saasodoo.adapters.kube.transport import KubeTransport, translate
 from saasodoo.core.spec import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
-from saasodoo.core.status import ReleaseInfo, SetPod, StatefulSetPods, Workload
-from saasodoo.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    SaasodooError,
-    TransientClusterError,
-)
-from saasodoo.settings import Settings
-
-PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-MERGE_PATCH = "application/merge-patch+json"
-#: The field manager of saasodoo's own writes (the client's default is its User-Agent's
-#: product, "OpenAPI-Generator", which is what earlier versions of saasodoo wrote as).
-FIELD_MANAGER = "saasodoo"
-LEGACY_MANAGERS = frozenset({"OpenAPI-Generator"})
-#: ``.spec.replicas`` in managedFields' fieldsV1 notation.
-REPLICAS_FIELD = ("f:spec", "f:replicas")
-TEMPLATE_FIELD = ("f:spec", "f:template")
-
-
-def _reason(exc: ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "{}")
-        return str(body.get("message") or exc.reason)
-    except (ValueError, TypeError):
-        return str(exc.reason)
-
-
-@contextlib.contextmanager
-def translate(what: str) -> Iterator[None]:
-    """Map the kubernetes client's errors into saasodoo's, naming the operation."""
-    try:
-        yield
-    except ApiException as exc:
-        reason = _reason(exc)
-        if exc.status == 404:
-            raise NotFound(f"{what}: not found") from None
-        if exc.status == 409:
-            raise Conflict(f"{what}: {reason}") from None
-        if exc.status in (400, 422):
-            raise InvalidInput(f"{what}: {reason}") from None
-        if exc.status in (401, 403):
-            raise SaasodooError(f"{what}: the cluster refused the request: {reason}") from None
-        if exc.status in (429,) or (exc.status or 0) >= 500 or exc.status == 0:
-            raise TransientClusterError(f"{what}: {reason}") from None
-        raise SaasodooError(f"{what}: {exc.status} {reason}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransientClusterError(f"{what}: cannot reach the cluster ({exc})") from None
+from saasodoo.core.status import SetPod, StatefulSetPods, Workload
+from saasodoo.errors import Conflict, NotFound, TransientClusterError
 
 
 @dataclass(frozen=True)
@@ -258,88 +200,8 @@ class Job:
         )
 
 
-class Kube:
-    """Typed access to the few API calls saasodoo makes."""
-
-    def __init__(self, settings: Settings) -> None:
-        kubeconfig = settings.effective_kubeconfig()
-        try:
-            configuration = client.Configuration()
-            config.load_kube_config(
-                config_file=str(kubeconfig) if kubeconfig else None,
-                context=settings.kube_context,
-                client_configuration=configuration,
-            )
-            # One HTTP connection per thread that may call at once: the fleet's tenants
-            # (``concurrency``) and the API's job threads besides (urllib3 would otherwise
-            # discard and reopen connections above its default of 5 per core).
-            configuration.connection_pool_maxsize = settings.concurrency + 16
-            self.api = client.ApiClient(configuration)
-        except (config.ConfigException, OSError) as exc:
-            raise SaasodooError(
-                f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
-            ) from None
-        self.timeout = settings.kube_timeout
-        #: API requests made (for benchmarks and the no-op fleet pass checks); counted under
-        #: a lock, since the fleet runs tenants in threads sharing this adapter.
-        self.requests = 0
-        self._requests_lock = threading.Lock()
-
-    @cached_property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
-
-    @cached_property
-    def apps(self) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api)
-
-    @cached_property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
-
-    def _count(self) -> None:
-        with self._requests_lock:
-            self.requests += 1
-
-    def get_json(
-        self, path: str, query: list[tuple[str, str]] | None = None, accept: str | None = None
-    ) -> Any:
-        """GET ``path`` as parsed JSON (no client models); callers wrap it in ``translate``."""
-        return self.call_json("GET", path, query or [], {"Accept": accept or "application/json"})
-
-    def call_json(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: dict[str, str],
-        body: Any = None,
-    ) -> Any:
-        """One counted API request, its answer parsed from JSON; ApiException for >= 400."""
-        self._count()
-        method, url, headers, data, post = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query,
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        resp = self.api.call_api(
-            method, url, header_params=headers, body=data, post_params=post,
-            _request_timeout=self.timeout,
-        )  # fmt: skip
-        raw = resp.read()
-        if resp.status >= 400:
-            raise ApiException(status=resp.status, reason=resp.reason, body=raw)
-        return orjson.loads(raw)
-
-    def list_items(self, what: str, path: str, selector: str) -> list[dict[str, Any]]:
-        """The items of the list at ``path`` matching the label selector ``selector``, as
-        parsed JSON; errors translated, naming ``what``."""
-        with translate(what):
-            doc = self.get_json(path, [("labelSelector", selector)])
-        return list(doc.get("items") or [])
+class KubeObjects(KubeTransport):
+    """Namespaces, volumes, ConfigMaps, Secrets, workloads, pods, Jobs, nodes, metrics."""
 
     # -- namespaces ---------------------------------------------------------------
 
@@ -360,7 +222,7 @@ class Kube:
                 annotations=annotations,
             )
         )
-        self._count()
+        self.count_request()
         with translate(f"create namespace {name}"):
             self.core.create_namespace(body, _request_timeout=self.timeout)
 
@@ -377,13 +239,13 @@ class Kube:
             meta["labels"] = labels
         if annotations:
             meta["annotations"] = annotations
-        self._count()
+        self.count_request()
         with translate(f"update namespace {name}"):
             self.core.patch_namespace(name, {"metadata": meta}, _request_timeout=self.timeout)
 
     def claim_sizes(self, namespace: str) -> dict[str, str]:
         """Requested size of every PVC in ``namespace`` (what a rollback may not go below)."""
-        self._count()
+        self.count_request()
         with translate(f"list volumes of {namespace}"):
             claims = self.core.list_namespaced_persistent_volume_claim(
                 namespace, _request_timeout=self.timeout
@@ -397,7 +259,7 @@ class Kube:
     def retain_volumes(self, namespace: str, tenant_id: str) -> list[str]:
         """Switch the PVs bound in ``namespace`` to reclaim policy Retain, so deleting the
         namespace keeps the data; each PV is labelled with the tenant id."""
-        self._count()
+        self.count_request()
         with translate(f"list volumes of {namespace}"):
             claims = self.core.list_namespaced_persistent_volume_claim(
                 namespace, _request_timeout=self.timeout
@@ -410,7 +272,7 @@ class Kube:
                 "metadata": {"labels": {TENANT_LABEL: tenant_id}},
                 "spec": {"persistentVolumeReclaimPolicy": "Retain"},
             }
-            self._count()
+            self.count_request()
             with translate(f"retain volume {pvc.spec.volume_name}"):
                 self.core.patch_persistent_volume(
                     pvc.spec.volume_name, patch, _request_timeout=self.timeout
@@ -437,7 +299,7 @@ class Kube:
 
     def create_claim(self, namespace: str, body: dict[str, Any]) -> None:
         """Create the PersistentVolumeClaim ``body`` (plain JSON) in ``namespace``."""
-        self._count()
+        self.count_request()
         with translate(f"create volume claim {namespace}/{body['metadata']['name']}"):
             self.core.create_namespaced_persistent_volume_claim(
                 namespace, body, _request_timeout=self.timeout
@@ -445,7 +307,7 @@ class Kube:
 
     def delete_claim(self, namespace: str, name: str) -> bool:
         """Delete a PersistentVolumeClaim; False if it was gone."""
-        self._count()
+        self.count_request()
         try:
             with translate(f"delete volume claim {namespace}/{name}"):
                 self.core.delete_namespaced_persistent_volume_claim(
@@ -472,7 +334,7 @@ class Kube:
         """A JSON merge patch of a PersistentVolume (``None`` values remove fields); the
         volume as written."""
         with translate(f"update volume {name}"):
-            doc: dict[str, Any] = self._patch(f"/api/v1/persistentvolumes/{quote(name)}", body)
+            doc: dict[str, Any] = self.merge_patch(f"/api/v1/persistentvolumes/{quote(name)}", body)
             return doc
 
     def list_tenant_namespaces(self, selector: str | None = None) -> list[Namespace]:
@@ -483,7 +345,7 @@ class Kube:
         return [Namespace.from_json(item) for item in doc.get("items") or []]
 
     def delete_namespace(self, name: str) -> bool:
-        self._count()
+        self.count_request()
         try:
             with translate(f"delete namespace {name}"):
                 self.core.delete_namespace(name, _request_timeout=self.timeout)
@@ -521,7 +383,7 @@ class Kube:
             ]
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
         for attempt in range(2):
-            self._count()
+            self.count_request()
             try:
                 with translate(f"create configmap {namespace}/{name}"):
                     created = self.core.create_namespaced_config_map(
@@ -540,7 +402,7 @@ class Kube:
             "kind": "Namespace",
             "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
         }
-        self._count()
+        self.count_request()
         with contextlib.suppress(Conflict), translate(f"create namespace {name}"):
             self.core.create_namespace(body, _request_timeout=self.timeout)
 
@@ -563,7 +425,7 @@ class Kube:
         body = (
             client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
         )
-        self._count()
+        self.count_request()
         try:
             with translate(f"delete configmap {namespace}/{name}"):
                 self.core.delete_namespaced_config_map(
@@ -584,7 +446,7 @@ class Kube:
             type="Opaque",
             string_data=data,
         )
-        self._count()
+        self.count_request()
         try:
             with translate(f"create secret {namespace}/{name}"):
                 self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
@@ -690,7 +552,7 @@ class Kube:
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod (its controller makes a new one); False when it was gone already."""
-        self._count()
+        self.count_request()
         try:
             with translate(f"delete pod {namespace}/{name}"):
                 self.core.delete_namespaced_pod(name, namespace, _request_timeout=self.timeout)
@@ -698,193 +560,12 @@ class Kube:
             return False
         return True
 
-    def scale_deployment(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int,
-        annotations: dict[str, str | None] | None = None,
-    ) -> None:
-        """Set the replicas (and annotations) of a Deployment that Helm manages, and leave
-        ``.spec.replicas`` owned by whoever owned it before: Helm.
-
-        The only write saasodoo makes to an object of a release (a restore stops Odoo and
-        starts it again). Any write takes ownership of the fields it changes, and Helm 4
-        applies server-side without forcing conflicts: a later ``helm upgrade`` that
-        changes the replicas (suspend, resume) then fails with "conflict with <writer> ...
-        .spec.replicas", whoever wrote, through a patch or through the scale subresource
-        (on Kubernetes 1.36 a scale takes the field from helm and, from the second write
-        on, records its writer as owner, ``subresource: scale``: "conflict with "kubectl"
-        with subresource "scale""). Having helm
-        carry the change instead would add two release revisions per restore that ensure
-        would see as drift. So the write is a plain merge patch as field manager
-        ``saasodoo``, then a second patch that changes nothing but managedFields and hands
-        the field back to its previous owners (the API lets clients edit managedFields;
-        one that changes no value takes no ownership), each guarded by resourceVersion.
-        Helm 4 then owns the replicas again and its next apply sets them without a
-        conflict; Helm 3's three-way merge never looked at ownership and sets them to
-        the chart's value as before. Ownership left by saasodoo versions that wrote as
-        "OpenAPI-Generator" is cleared the same way, here and by
-        ``mend_replicas_ownership`` before saasodoo runs helm on a release.
-        """
-        path = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}"
-        what = f"scale deployment {namespace}/{name} to {replicas}"
-        for _ in range(5):
-            with translate(what):
-                live = self.get_json(path)
-            meta = live.get("metadata") or {}
-            before = list(meta.get("managedFields") or [])
-            body: dict[str, Any] = {
-                "metadata": {"resourceVersion": meta.get("resourceVersion")},
-                "spec": {"replicas": replicas},
-            }
-            if annotations:
-                body["metadata"]["annotations"] = annotations
-            try:
-                written = self._patch(path, body)
-            except ApiException as exc:
-                if exc.status == 409:
-                    continue  # changed since read: read again
-                with translate(what):
-                    raise
-            self._hand_back(path, written, before, what)
-            return
-        raise Conflict(f"{what}: the Deployment kept changing; try again")
-
-    def mend_replicas_ownership(self, namespace: str) -> list[str]:
-        """Hand ``.spec.replicas`` back to Helm wherever saasodoo (or an earlier saasodoo
-        writing as "OpenAPI-Generator") still owns it: one list request, a patch only per
-        Deployment to mend. Run before helm changes a release, so a tenant a restore left
-        un-upgradable under helm 4 (before ``scale_deployment``) is upgraded again. Returns
-        the Deployments mended."""
-        where = f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments"
-        with translate(f"list deployments of {namespace}"):
-            items = self.get_json(where).get("items") or []
-        ours = {FIELD_MANAGER, *LEGACY_MANAGERS}
-        mended = []
-        for obj in items:
-            entries = (obj.get("metadata") or {}).get("managedFields") or []
-            if not any(
-                e.get("manager") in ours and _has_field(e.get("fieldsV1") or {}, REPLICAS_FIELD)
-                for e in entries
-            ):
-                continue
-            name = obj["metadata"]["name"]
-            self._hand_back(
-                f"{where}/{quote(name)}", obj, entries, f"hand {namespace}/{name}'s replicas back"
-            )
-            mended.append(name)
-        return mended
-
-    def _hand_back(self, path: str, written: Any, before: list[Any], what: str) -> None:
-        """Give ``.spec.replicas`` back to its owners in ``before`` (see scale_deployment)."""
-        for _ in range(5):
-            meta = written.get("metadata") or {}
-            entries = list(meta.get("managedFields") or [])
-            fields = hand_back_field(entries, before, REPLICAS_FIELD, FIELD_MANAGER)
-            if fields == entries:
-                return
-            body = {"metadata": {"resourceVersion": meta.get("resourceVersion"),
-                                 "managedFields": fields}}  # fmt: skip
-            try:
-                self._patch(path, body)
-                return
-            except ApiException as exc:
-                if exc.status != 409:
-                    with translate(f"{what} (field ownership)"):
-                        raise
-            with translate(what):
-                written = self.get_json(path)
-        raise Conflict(f"{what}: the Deployment kept changing; try again")
-
-    def _patch(self, path: str, body: dict[str, Any]) -> Any:
-        """A JSON merge patch as field manager ``saasodoo``; the object as written, parsed."""
-        headers = {"Accept": "application/json", "Content-Type": MERGE_PATCH}
-        return self.call_json("PATCH", path, [("fieldManager", FIELD_MANAGER)], headers, body)
-
-    # -- helm release records -------------------------------------------------------
-
-    def list_release_heads(
-        self, namespace: str | None = None
-    ) -> dict[tuple[str, str], ReleaseInfo]:
-        """Newest revision of every Helm release, from the labels of Helm's storage Secrets.
-
-        Reads metadata only (PartialObjectMetadataList): one request for the whole
-        cluster, whatever the number of releases and revisions.
-        """
-        path = f"/api/v1/namespaces/{quote(namespace)}/secrets" if namespace else "/api/v1/secrets"
-        with translate("list helm release records"):
-            doc = self.get_json(path, [("labelSelector", "owner=helm")], PARTIAL_METADATA)
-        heads: dict[tuple[str, str], ReleaseInfo] = {}
-        for item in doc.get("items") or []:
-            meta = item.get("metadata", {})
-            labels = meta.get("labels", {})
-            try:
-                version = int(labels["version"])
-                key = (meta["namespace"], labels["name"])
-            except (KeyError, ValueError):
-                continue
-            if key in heads and heads[key].revision >= version:
-                continue
-            heads[key] = ReleaseInfo(
-                revision=version,
-                status=labels.get("status", "unknown"),
-                updated=_modified_at(labels, meta),
-            )
-        return heads
-
-    def release_description(self, namespace: str, release: str, revision: int) -> str:
-        """The description Helm recorded for one revision (why it failed, for a failed one),
-        from its storage Secret; "" when it cannot be read."""
-        name = f"sh.helm.release.v1.{release}.v{revision}"
-        try:
-            with translate(f"read helm release record {namespace}/{name}"):
-                path = f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}"
-                secret = self.get_json(path)
-            raw = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
-            doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-            return str((doc.get("info") or {}).get("description") or "")
-        except (SaasodooError, KeyError, ValueError, OSError):
-            return ""
-
-    def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
-        """Mark a revision stuck in pending-* as failed, as Flux's helm-controller does.
-
-        Edits Helm's storage Secret (``sh.helm.release.v1.<name>.v<revision>``): the
-        release record (base64 of gzipped JSON) and its ``status`` label. Returns the
-        status it had. Only for a pending revision whose operator is gone: Helm itself
-        offers no command for it.
-        """
-        name = f"sh.helm.release.v1.{release}.v{revision}"
-        self._count()
-        with translate(f"read helm release record {namespace}/{name}"):
-            secret = self.core.read_namespaced_secret(
-                name, namespace, _request_timeout=self.timeout
-            )
-        raw = base64.b64decode(base64.b64decode(secret.data["release"]))
-        gzipped = raw[:2] == b"\x1f\x8b"
-        doc = json.loads(gzip.decompress(raw) if gzipped else raw)
-        before = str(doc.get("info", {}).get("status", ""))
-        doc.setdefault("info", {})["status"] = "failed"
-        doc["info"]["description"] = reason
-        encoded = json.dumps(doc).encode()
-        if gzipped:
-            encoded = gzip.compress(encoded)
-        secret.data["release"] = base64.b64encode(base64.b64encode(encoded)).decode()
-        secret.metadata.labels = {**(secret.metadata.labels or {}), "status": "failed"}
-        self._count()
-        with translate(f"unlock helm release record {namespace}/{name}"):
-            self.core.replace_namespaced_secret(
-                name, namespace, secret, _request_timeout=self.timeout
-            )
-        return before
-
     # -- metrics --------------------------------------------------------------------
 
     def list_pod_metrics(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """PodMetrics (metrics.k8s.io/v1beta1) of tenant pods: one request for all."""
         kw: dict[str, Any] = {"label_selector": TENANT_LABEL, "_request_timeout": self.timeout}
-        self._count()
+        self.count_request()
         with translate("list pod metrics (metrics.k8s.io)"):
             if namespace:
                 doc = self.custom.list_namespaced_custom_object(
@@ -916,7 +597,7 @@ class Kube:
 
     def pod_log(self, namespace: str, pod: str, container: str) -> str:
         """The log of one container of a pod, as text."""
-        self._count()
+        self.count_request()
         with translate(f"read log of pod {namespace}/{pod}"):
             text = self.core.read_namespaced_pod_log(
                 pod, namespace, container=container, _request_timeout=self.timeout
@@ -950,7 +631,7 @@ class Kube:
     def create_job(self, body: dict[str, Any]) -> None:
         """Create the Job ``body`` (a plain JSON object) in its ``metadata.namespace``."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-        self._count()
+        self.count_request()
         with translate(f"create job {namespace}/{name}"):
             client.BatchV1Api(self.api).create_namespaced_job(
                 namespace, body, _request_timeout=self.timeout
@@ -967,98 +648,6 @@ class Kube:
         path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
         items = self.list_items(f"list jobs of {namespace} ({selector})", path, selector)
         return [Job.from_json(item) for item in items]
-
-
-def _has_field(fields: dict[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = fields
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def _with_field(fields: dict[str, Any], path: tuple[str, ...], present: bool) -> dict[str, Any]:
-    """A copy of a fieldsV1 set with ``path`` added or removed (empty parents pruned)."""
-    out = copy.deepcopy(fields)
-    if present:
-        node = out
-        for part in path:
-            node = node.setdefault(part, {})
-        return out
-    chain = [out]
-    for part in path[:-1]:
-        nxt = chain[-1].get(part)
-        if not isinstance(nxt, dict):
-            return out
-        chain.append(nxt)
-    chain[-1].pop(path[-1], None)
-    for depth in range(len(path) - 1, 0, -1):
-        if not chain[depth]:
-            chain[depth - 1].pop(path[depth - 1], None)
-        else:
-            break
-    return out
-
-
-def _entry_key(entry: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (
-        str(entry.get("manager", "")),
-        str(entry.get("operation", "")),
-        str(entry.get("subresource", "")),
-        str(entry.get("apiVersion", "")),
-    )
-
-
-def hand_back_field(
-    entries: list[dict[str, Any]],
-    before: list[dict[str, Any]],
-    path: tuple[str, ...],
-    writer: str,
-) -> list[dict[str, Any]]:
-    """managedFields after ``writer`` wrote the field at ``path``, with that field owned
-    again by those who owned it in ``before`` (the writer and saasodoo's former manager
-    name excluded), or, when nobody else did, by the managers of the pod template (the
-    object's applier: Helm). Entries left with no field are dropped."""
-    ours = {writer, *LEGACY_MANAGERS}
-    owners = [
-        e for e in before
-        if _has_field(e.get("fieldsV1") or {}, path) and e.get("manager") not in ours
-    ]  # fmt: skip
-    if not owners:
-        owners = [
-            e for e in entries
-            if _has_field(e.get("fieldsV1") or {}, TEMPLATE_FIELD) and e.get("manager") not in ours
-        ]  # fmt: skip
-    keys = {_entry_key(e) for e in owners}
-    out, seen = [], set()
-    for entry in entries:
-        fields = entry.get("fieldsV1") or {}
-        key = _entry_key(entry)
-        if key in keys:
-            seen.add(key)
-            if not _has_field(fields, path):
-                fields = _with_field(fields, path, True)
-        elif entry.get("manager") in ours and _has_field(fields, path):
-            fields = _with_field(fields, path, False)
-        if fields:
-            out.append({**entry, "fieldsV1": fields} if fields is not entry.get("fieldsV1")
-                       else entry)  # fmt: skip
-    for owner in owners:  # an owner whose only field it was lost its entry
-        if _entry_key(owner) not in seen:
-            out.append({**owner, "fieldsV1": _with_field({}, path, True)})
-    return out
-
-
-def _modified_at(labels: dict[str, str], meta: dict[str, Any]) -> datetime | None:
-    if "modifiedAt" in labels:
-        with contextlib.suppress(ValueError):
-            return datetime.fromtimestamp(int(labels["modifiedAt"]), tz=UTC)
-    created = meta.get("creationTimestamp")
-    if created:
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-    return None
 
 
 def _timestamp(value: Any) -> datetime | None:
