@@ -35,7 +35,7 @@ def operator_run(ctx: click.Context, install_crds: bool, adopt: bool, log_level:
 
     One replica leads (the Lease SAASODOO_OPERATOR_LEASE) and runs at most
     SAASODOO_OPERATOR_WORKERS reconciles (helm calls) at once; others stand by. Exits 0
-    after a graceful stop (the Lease released), 1 when leadership was lost.
+    after a graceful stop (the Lease released); a replica whose term ends stands by again.
     """
     from saasodoo.operator.run import Operator, install_signal_handlers
 

@@ -15,11 +15,14 @@ Wiring, client-go's shape:
   tenants that need a look: a generation not observed, a release not in sync, workloads
   not ready or missing. A fleet in sync costs no helm call and a constant number of
   requests, whatever its size;
-- a ``LeaderElector`` on a Lease: only the leader starts workers; when leadership is lost,
-  the reconciles in flight are cancelled (pyhelm3 terminates its helm process) and the
-  process ends with exit code 1, as client-go controllers do, so its supervisor restarts
-  it as a standby. On SIGTERM/SIGINT the workers finish or are cancelled, then the Lease is
-  released so a standby takes over at once.
+- a ``LeaderElector`` on a Lease: only the leader starts workers; when a leadership term
+  ends (the Lease taken over, or not renewed within the renew deadline), the reconciles in
+  flight are cancelled (pyhelm3 terminates its helm process), the workers joined, and the
+  process stands by again (client-go controllers exit instead; a local operator has no
+  supervisor to restart it). Operation locks name the term (``operator:<identity>#<term>``):
+  a lock of an earlier term, this replica's or another's, is dead, so a term never waits
+  on work a cancelled one left. On SIGTERM/SIGINT the work in flight is cancelled, then the
+  Lease is released so a standby takes over at once.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Stats:
     sweeps: int = 0
     queued_by_sweep: int = 0
     cancelled: int = 0
+    terms_lost: int = 0
     started: float = field(default_factory=time.monotonic)
     first_sync: float | None = None
 
@@ -91,14 +95,13 @@ class Operator:
         self.identity = identity()
         # Operation locks name this replica; a lock of another replica is dead once this
         # one leads (the Lease says the other stopped), whatever host it ran on.
-        self.tenants.record.holder = f"operator:{self.identity}"
+        self.tenants.record.holder = f"operator:{self.identity}#0"
         self.tenants.record.alive = self.lock_holder_alive
         self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
         self.controller = TenantController(self.tenants, self.resources)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
         self.stats = Stats()
         self.stopping = threading.Event()
-        self.lost = threading.Event()
         self.seen: dict[str, dict[str, Any]] = {}
         self.seen_lock = threading.Lock()
         self.informer = Informer.for_custom_objects(
@@ -143,8 +146,9 @@ class Operator:
         return len(names)
 
     def lock_holder_alive(self, holder: str) -> bool | None:
+        """An operator's lock lives only as long as the term that took it (this one's)."""
         if holder.startswith("operator:"):
-            return holder == f"operator:{self.identity}"
+            return holder == self.tenants.record.holder
         from saasodoo.record import holder_alive
 
         return holder_alive(holder)
@@ -203,6 +207,7 @@ class Operator:
             if term.is_set():
                 return
         self.queue = WorkQueue()
+        self.tenants.record.holder = f"operator:{self.identity}#{self.elector.terms}"
         for obj in self.informer.list():
             self.queue.add(obj["metadata"]["name"])
         log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
@@ -220,12 +225,12 @@ class Operator:
 
     def on_stopped(self) -> None:
         if not self.stopping.is_set():
-            log.error("%s lost its leadership: the work in flight was cancelled", self.identity)
-            self.lost.set()
+            self.stats.terms_lost += 1
+            log.error("%s lost its leadership: the work in flight was cancelled; standing by",
+                      self.identity)  # fmt: skip
 
     def run(self, *, until: Callable[[], bool] | None = None) -> int:
-        """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop, 1
-        when leadership was lost."""
+        """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop."""
         self.informer.start()
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
                  self.settings.system_namespace, self.settings.operator_lease)  # fmt: skip
@@ -233,7 +238,7 @@ class Operator:
         period = self.settings.operator_resync_seconds
         next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
         try:
-            while not self.stopping.is_set() and not self.lost.is_set():
+            while not self.stopping.is_set():
                 if until is not None and until():
                     break
                 if self.stats.first_sync is None and self.informer.has_synced():
@@ -249,7 +254,7 @@ class Operator:
                 time.sleep(POLL)
         finally:
             self.stop()
-        return 1 if self.lost.is_set() else 0
+        return 0
 
     def stop(self) -> None:
         """Graceful: the term ends (work cancelled, workers joined), the Lease released."""

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.cluster
 
 NAMESPACE = "saasodoo-optest-p"
 #: Short Lease timings so a takeover is seen in seconds (client-go's are 15 s / 10 s / 2 s).
-LEASE = {"operator_lease_seconds": "6", "operator_renew_seconds": "4",
+LEASE = {"operator_lease_seconds": "8", "operator_renew_seconds": "6",
          "operator_retry_seconds": "1"}  # fmt: skip
 
 
