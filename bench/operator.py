@@ -55,6 +55,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
 from bench.run import Bench, cluster_up, log, tools  # noqa: E402
 from bench.sections import markers, write_section  # noqa: E402
 from saasodoo.adapters.resources import TenantResources, apply_crd  # noqa: E402
@@ -77,9 +79,17 @@ RESYNC = "20"
 LEASE = {"SAASODOO_OPERATOR_LEASE_SECONDS": "6", "SAASODOO_OPERATOR_RENEW_SECONDS": "4",
          "SAASODOO_OPERATOR_RETRY_SECONDS": "1"}  # fmt: skip
 #: The namespaced kinds a clone copies (API path prefix, plural).
-KINDS = (("/api/v1", "secrets"), ("/api/v1", "configmaps"), ("/api/v1", "services"),
-         ("/apis/apps/v1", "deployments"), ("/apis/apps/v1", "statefulsets"),
-         ("/apis/batch/v1", "cronjobs"))  # fmt: skip
+KINDS = (
+    ("/api/v1", "serviceaccounts"), ("/api/v1", "secrets"), ("/api/v1", "configmaps"),
+    ("/api/v1", "persistentvolumeclaims"), ("/api/v1", "services"),
+    ("/api/v1", "resourcequotas"), ("/api/v1", "limitranges"),
+    ("/apis/networking.k8s.io/v1", "networkpolicies"), ("/apis/networking.k8s.io/v1", "ingresses"),
+    ("/apis/apps/v1", "deployments"), ("/apis/apps/v1", "statefulsets"),
+    ("/apis/batch/v1", "cronjobs"),
+)  # fmt: skip
+#: Annotations the API server or controllers set, not copied.
+SERVER_SET = ("deployment.kubernetes.io/", "pv.kubernetes.io/", "volume.kubernetes.io/",
+              "volume.beta.kubernetes.io/")  # fmt: skip
 KEEP_META = ("name", "namespace", "labels", "annotations")
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 MERGE = {"Accept": "application/json", "Content-Type": "application/merge-patch+json"}
@@ -147,6 +157,7 @@ class OperatorBench:
         self.sections: list[str] = []
         self.verdicts: list[str] = []
         self.count = 0
+        self.started: list[OperatorProcess] = []
 
     # -- the cluster's tenants --------------------------------------------------------
 
@@ -165,16 +176,20 @@ class OperatorBench:
         for prefix, plural in KINDS:
             doc = self.kube.get_json(f"{prefix}/namespaces/tenant-{TEMPLATE}/{plural}")
             for item in doc.get("items") or []:
+                meta = item["metadata"]
+                by_helm = "meta.helm.sh/release-name" in (meta.get("annotations") or {})
+                helm_record = (meta.get("labels") or {}).get("owner") == "helm"
+                if not (by_helm or helm_record or plural == "secrets"):
+                    continue  # made by a controller (the StatefulSet's claims, "default")
                 if item.get("type") == "kubernetes.io/service-account-token":
-                    continue
-                if plural == "configmaps" and item["metadata"]["name"] == "kube-root-ca.crt":
                     continue
                 objects.append((f"{prefix}/namespaces/{{ns}}/{plural}", item))
         return ns, objects
 
     def clone(self, ids: list[str]) -> float:
         """Clones of the template tenant (module docstring); returns the seconds taken."""
-        todo = sorted(set(ids) - self.existing())
+        adopted = {i["metadata"]["name"] for i in self.resources.list().get("items") or []}
+        todo = sorted(set(ids) - adopted)  # a half-made clone of an earlier run is completed
         if not todo:
             return 0.0
         start = time.perf_counter()
@@ -192,10 +207,9 @@ class OperatorBench:
             meta["annotations"][SPEC_ANNOTATION] = json.dumps(doc)
             meta["annotations"][APPLIED_ANNOTATION] = json.dumps({**applied, "digest": digest})
             meta["labels"].pop("kubernetes.io/metadata.name", None)
-            self.kube.call_json("POST", "/api/v1/namespaces", [], JSON, {"metadata": meta})
+            self.create("/api/v1/namespaces", {"metadata": meta})
             for path, item in objects:
-                body = copy_object(item, tid)
-                self.kube.call_json("POST", path.format(ns=f"tenant-{tid}"), [], JSON, body)
+                self.create(path.format(ns=f"tenant-{tid}"), copy_object(item, tid))
 
         done = 0
         with ThreadPoolExecutor(12) as pool:
@@ -204,6 +218,15 @@ class OperatorBench:
                 if done % 100 == 0:
                     log(f"  cloned {done}/{len(todo)}")
         return time.perf_counter() - start
+
+    def create(self, path: str, body: dict[str, Any]) -> None:
+        """POST BODY to PATH; an object that exists already (a retried request, an earlier
+        run) is fine."""
+        try:
+            self.kube.call_json("POST", path, [], JSON, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     def wait_workloads_ready(self, ids: list[str], timeout: float = 900) -> float:
         start = time.perf_counter()
@@ -246,7 +269,9 @@ class OperatorBench:
             started = time.monotonic()
             proc = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # fmt: skip
-        return OperatorProcess(identity, proc, stats, logf, started)
+        op = OperatorProcess(identity, proc, stats, logf, started)
+        self.started.append(op)
+        return op
 
     def lease_holder(self) -> str:
         path = (f"/apis/coordination.k8s.io/v1/namespaces/{self.settings.system_namespace}"
@@ -401,11 +426,15 @@ class OperatorBench:
             files[tid] = self.bench.values_file(spec)
 
         def one(tid: str) -> None:
-            subprocess.run(
+            # the flags the operator's helm upgrade has (pyhelm3's, in its log)
+            done = subprocess.run(
                 [self.bench.helm, "upgrade", tid, self.settings.chart, "-n", f"tenant-{tid}",
-                 "-f", files[tid], "--wait", "--timeout", "10m"],
-                check=True, capture_output=True, env=self.bench.env(),
+                 "-f", files[tid], "--history-max", "10", "--wait", "--wait-for-jobs",
+                 "--timeout", "10m"],
+                capture_output=True, text=True, env=self.bench.env(),
             )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"helm upgrade {tid}: {done.stderr.strip()}")
 
         try:
             start = time.perf_counter()
@@ -448,7 +477,9 @@ def copy_object(item: dict[str, Any], tid: str) -> dict[str, Any]:
     template's id replaced everywhere (Helm's storage record decoded for it)."""
     body = {k: v for k, v in item.items() if k not in ("status",)}
     body["metadata"] = {k: v for k, v in item["metadata"].items() if k in KEEP_META}
-    body["metadata"].get("annotations", {}).pop("deployment.kubernetes.io/revision", None)
+    notes = body["metadata"].get("annotations") or {}
+    for key in [k for k in notes if k.startswith(SERVER_SET)]:
+        del notes[key]
     release = (item.get("data") or {}).get("release")
     if item.get("kind", "Secret") == "Secret" and release:
         raw = base64.b64decode(base64.b64decode(release))
@@ -462,9 +493,10 @@ def copy_object(item: dict[str, Any], tid: str) -> dict[str, Any]:
     if "data" in body:
         out["data"] = body["data"]
     spec = out.get("spec") or {}
-    if out.get("kind") == "Service" or "clusterIP" in spec:
+    if spec.get("clusterIP") not in (None, "None"):  # a Service's address is its own
         for key in ("clusterIP", "clusterIPs"):
             spec.pop(key, None)
+    spec.pop("volumeName", None)  # a claim binds its own volume
     return out
 
 
@@ -493,6 +525,8 @@ def main() -> None:
         try:
             text = run(ob, args)
         finally:
+            for op in ob.started:
+                op.stop()
             for name in os.listdir(tmp):
                 if name.endswith(".log"):
                     Path("/tmp", f"saasodoo-{name}").write_bytes(Path(tmp, name).read_bytes())
@@ -556,11 +590,15 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
 
     log("part 2: tenant list")
     list_rows = ob.list_status()
+    before = op.stats() or {}
     log(f"part 3: {args.changes} spec changes -> helm")
     latency_rows = ob.spec_to_helm(fleet, args.changes)
     log(f"part 4: fleet upgrade of {args.m} tenants through the operator")
     t_op = ob.fleet_operator(fleet, "18.0-20260201")
     log(f"  operator: {t_op:.1f}s")
+    after = op.stats() or {}
+    upgrades = {k: after.get(k, 0) - before.get(k, 0) for k in ("reconciles", "failures",
+                                                             "helm_calls")}  # fmt: skip
     log(f"part 5: takeovers ({args.takeovers} each)")
     kills, terms = [], []
     for _ in range(args.takeovers):
@@ -622,7 +660,8 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
         "|---|---:|---:|",
         f"| through the operator (OdooTenants patched, until all Ready) | {t_op:.1f} "
         f"| {m / t_op:.2f} |",
-        f"| bare `helm upgrade --wait`, 10 at a time | {t_helm:.1f} | {m / t_helm:.2f} |",
+        f"| bare `helm upgrade --wait --wait-for-jobs`, 10 at a time | {t_helm:.1f} "
+        f"| {m / t_helm:.2f} |",
         "",
         "### 5. Takeover (Lease 6 s / renew 4 s / retry 1 s)",
         "",
@@ -643,6 +682,9 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
         "",
         "Notes: "
         + " ".join(notes)
+        + f" During parts 3 and 4 ({args.changes + m} spec changes) the operator made "
+        f"{upgrades['reconciles']} reconciles, {upgrades['failures']} of them failed (retried "
+        f"with back-off), and ran {upgrades['helm_calls']} helm processes."
         + f" The last operator's counters: {last.get('reconciles')} reconciles, "
         f"{last.get('failures')} failures, {last.get('helm_calls')} helm calls. API requests per "
         "sweep count every request of the operator's own client between two sweeps (the "
