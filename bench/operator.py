@@ -71,6 +71,7 @@ from saasodoo.core.spec import TENANT_LABEL, TenantSpec  # noqa: E402
 from saasodoo.operator.adopt import adopt_all  # noqa: E402
 from saasodoo.settings import Settings  # noqa: E402
 from saasodoo.tenants import Tenants  # noqa: E402
+from tests.operator_process import OperatorProcess as TestedProcess  # noqa: E402
 
 BENCH_CLUSTER = "saasodoo-bench-op"
 TEMPLATE = "zqtmpl"  # the tenant the clones copy; an id no other string contains
@@ -101,14 +102,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 @dataclass
-class OperatorProcess:
-    """One ``saasodoo operator run`` in its own process group, with its stats file."""
+class OperatorProcess(TestedProcess):
+    """One ``saasodoo operator run`` in its own process group (the tests' handle: SIGKILL of
+    the group, SIGTERM), with its stats file."""
 
-    identity: str
-    proc: subprocess.Popen[bytes]
-    stats_path: Path
-    log_path: Path
-    started: float  # time.monotonic() just before exec
+    stats_path: Path = Path()
+    started: float = 0.0  # time.monotonic() just before exec
     offset: float | None = None  # exec -> the Operator object's clock start (s)
 
     def stats(self) -> dict[str, Any] | None:
@@ -128,22 +127,9 @@ class OperatorProcess:
             if doc is not None and probe(doc):
                 return doc
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.identity} exited: {self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{self.identity} exited: {self.output()[-3000:]}")
             time.sleep(every)
         raise TimeoutError(f"{self.identity}: {what} not within {timeout}s")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self, timeout: float = 90) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 class OperatorBench:
@@ -269,7 +255,7 @@ class OperatorBench:
             started = time.monotonic()
             proc = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # fmt: skip
-        op = OperatorProcess(identity, proc, stats, logf, started)
+        op = OperatorProcess(proc, logf, identity, stats_path=stats, started=started)
         self.started.append(op)
         return op
 
