@@ -498,6 +498,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
 
+    # SIGTERM ends the run through its clean-up (the operator processes stopped)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t = tools()
     own = not os.environ.get("SAASODOO_KUBECONFIG")
     kubeconfig = os.environ.get("SAASODOO_KUBECONFIG") or cluster_up(BENCH_CLUSTER, args.nodes, 0)
