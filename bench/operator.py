@@ -144,6 +144,7 @@ class OperatorBench:
         self.verdicts: list[str] = []
         self.count = 0
         self.started: list[OperatorProcess] = []
+        self.leader: OperatorProcess | None = None  # the process parts 3 and 4 rely on
 
     # -- the cluster's tenants --------------------------------------------------------
 
@@ -346,6 +347,11 @@ class OperatorBench:
         return int(doc["metadata"]["generation"])
 
     def ready_at(self, tid: str, generation: int) -> bool:
+        if self.leader is not None and self.leader.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.leader.identity} exited "
+                f"({self.leader.proc.returncode}): {self.leader.output()[-2000:]}"
+            )
         obj = self.resources.get(tid) or {}
         st = obj.get("status") or {}
         cond = get_condition(st.get("conditions") or [], "Ready") or {}
@@ -579,12 +585,14 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
     log("part 2: tenant list")
     list_rows = ob.list_status()
     before = op.stats() or {}
+    ob.leader = op
     log(f"part 3: {args.changes} spec changes -> helm")
     latency_rows = ob.spec_to_helm(fleet, args.changes)
     log(f"part 4: fleet upgrade of {args.m} tenants through the operator")
     t_op = ob.fleet_operator(fleet, "18.0-20260201")
     log(f"  operator: {t_op:.1f}s")
     after = op.stats() or {}
+    ob.leader = None
     upgrades = {k: after.get(k, 0) - before.get(k, 0) for k in ("reconciles", "failures",
                                                              "helm_calls")}  # fmt: skip
     log(f"part 5: takeovers ({args.takeovers} each)")
