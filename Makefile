@@ -188,9 +188,14 @@ crd: venv ## Write $(CRD_FILE) (the OdooTenant CRD) from saasodoo/core/crd.py; a
 	@echo "[saasodoo] wrote $(CRD_FILE)"
 
 .PHONY: bench
-bench: system venv tools ## Benchmarks on a cluster of their own (kwok nodes, then its real node); writes docs/benchmarks.md (BENCH_ARGS=--help)
+bench: system venv tools ## Benchmarks on clusters of their own (kwok nodes, the operator at scale, then a real node); writes docs/benchmarks.md (BENCH_ARGS=--help)
 	@$(PY) bench/run.py $(BENCH_ARGS)
+	@$(PY) bench/operator.py
 	@$(PY) bench/realnode.py
+
+.PHONY: bench-operator
+bench-operator: system venv tools ## Only the operator's part: 1,000 idle OdooTenants (memory, start-up, requests per sweep), tenant list, spec change -> helm, fleet upgrade vs bare helm, takeover
+	@$(PY) bench/operator.py $(BENCH_ARGS)
 
 .PHONY: bench-realnode
 bench-realnode: system venv tools ## Only the real node's part: 5 tenants, create -> login through Traefik, idle cost

@@ -402,6 +402,18 @@ class Bench:
         return "\n".join(lines)
 
 
+def cluster_up(name: str, nodes: int, real_nodes: int | None = None) -> str:
+    """Start (or find) the simulated cluster NAME with NODES fake nodes (and REAL_NODES
+    real ones; None: scripts/cluster.sh's default); returns its kubeconfig's path."""
+    env = {**os.environ, "SAASODOO_CLUSTER_NAME": name, "SAASODOO_NODES": str(nodes)}
+    if real_nodes is not None:
+        env["SAASODOO_REAL_NODES"] = str(real_nodes)
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts/cluster.sh"), "up"],
+        check=True, stdout=subprocess.PIPE, text=True, env=env,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+
+
 def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
@@ -422,14 +434,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t = tools()
-    kubeconfig = os.environ.get("SAASODOO_KUBECONFIG")
-    if not kubeconfig:
-        env = {**os.environ, "SAASODOO_CLUSTER_NAME": BENCH_CLUSTER,
-               "SAASODOO_NODES": str(args.nodes)}  # fmt: skip
-        kubeconfig = subprocess.run(
-            ["bash", str(ROOT / "scripts/cluster.sh"), "up"],
-            check=True, stdout=subprocess.PIPE, text=True, env=env,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
+    kubeconfig = os.environ.get("SAASODOO_KUBECONFIG") or cluster_up(BENCH_CLUSTER, args.nodes)
     helm = t[f"SAASODOO_HELM{args.helm}"]
     settings = Settings(kubeconfig=Path(kubeconfig), helm_binary=helm, helm_timeout="10m")
     bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Tenants(settings))

@@ -165,8 +165,8 @@ def apply_crd(kube: Kube, manifest: dict[str, Any], *, timeout: float = 60.0) ->
     while True:
         with translate(f"read the CustomResourceDefinition {name}"):
             crd = kube.get_json(path)
-        status = crd.get("status") or {}
-        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+        found = (crd.get("status") or {}).get("conditions") or []  # null on a new CRD
+        conditions = {c["type"]: c["status"] for c in found}
         if conditions.get("Established") == "True":
             return
         if time.monotonic() > deadline:

@@ -4,6 +4,7 @@ Wired into ``saasodoo.cli`` (which turns errors into exit codes)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -29,8 +30,21 @@ def operator() -> None:
               "the operator (see `operator adopt`).")  # fmt: skip
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
               show_default=True)  # fmt: skip
+@click.option("--stats-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the operator's counters (reconciles, sweeps, informer requests, API "
+              "requests, helm calls, resident memory) to this file as JSON every "
+              "--stats-every seconds and at exit (benchmarks, debugging).")  # fmt: skip
+@click.option("--stats-every", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between two writes of --stats-file.")  # fmt: skip
 @click.pass_context
-def operator_run(ctx: click.Context, install_crds: bool, adopt: bool, log_level: str) -> None:
+def operator_run(
+    ctx: click.Context,
+    install_crds: bool,
+    adopt: bool,
+    log_level: str,
+    stats_file: Path | None,
+    stats_every: float,
+) -> None:
     """Reconcile every OdooTenant of SAASODOO_SYSTEM_NAMESPACE until SIGTERM or Ctrl-C.
 
     One replica leads (the Lease SAASODOO_OPERATOR_LEASE) and runs at most
@@ -41,7 +55,7 @@ def operator_run(ctx: click.Context, install_crds: bool, adopt: bool, log_level:
 
     logging.getLogger().setLevel(log_level.upper())
     settings = settings_of(ctx)
-    op = Operator(settings)
+    op = Operator(settings, stats_file=stats_file, stats_every=stats_every)
     prepare(op, install_crds=install_crds, adopt=adopt)
     install_signal_handlers(op)
     err.print(f"operator {op.identity}: watching odootenants in {settings.system_namespace}")

@@ -28,6 +28,7 @@ Wiring, client-go's shape:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -36,7 +37,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from saasodoo.adapters.resources import TenantResources
@@ -89,8 +91,17 @@ class Stats:
 class Operator:
     """The operator of one cluster: informer, queue, workers, sweeps, leader election."""
 
-    def __init__(self, settings: Settings, *, tenants: Tenants | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tenants: Tenants | None = None,
+        stats_file: Path | None = None,
+        stats_every: float = 5.0,
+    ) -> None:
         self.settings = settings
+        self.stats_file = stats_file
+        self.stats_every = stats_every
         self.tenants = tenants or Tenants(settings)
         self.identity = identity()
         # Operation locks name this replica; a lock of another replica is dead once this
@@ -144,6 +155,36 @@ class Operator:
         self.stats.sweeps += 1
         self.stats.queued_by_sweep += len(names)
         return len(names)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as one JSON-able dict: ``Stats`` (``started`` dropped; ``first_sync``
+        in seconds since start), ``uptime`` (s), ``leader`` (bool), ``queued`` (keys ready in
+        the work queue), ``informer`` (``InformerStats`` plus its ``requests``),
+        ``kube_requests`` (``Kube.requests``: every API request but the informer's and the
+        Lease's), ``helm_calls`` (helm processes run) and ``rss_kib`` / ``peak_rss_kib``
+        (VmRSS / VmHWM of /proc/self/status; 0 where /proc is missing)."""
+        stats = asdict(self.stats)
+        stats.pop("started")
+        informer = self.informer.stats
+        return {
+            **stats,
+            "uptime": time.monotonic() - self.stats.started,
+            "leader": self.elector.is_leader,
+            "queued": len(self.queue),
+            "informer": {**asdict(informer), "requests": informer.requests},
+            "kube_requests": self.tenants.kube.requests,
+            "helm_calls": self.tenants.helm.calls,
+            **memory_kib(),
+        }
+
+    def write_stats(self) -> None:
+        """Replace ``stats_file`` with ``snapshot()`` as JSON (written aside, then renamed:
+        a reader never sees half a file)."""
+        if self.stats_file is None:
+            return
+        tmp = self.stats_file.with_name(self.stats_file.name + ".tmp")
+        tmp.write_text(json.dumps(self.snapshot()))
+        tmp.replace(self.stats_file)
 
     def lock_holder_alive(self, holder: str) -> bool | None:
         """An operator's lock lives only as long as the term that took it (this one's)."""
@@ -237,10 +278,14 @@ class Operator:
         self.elector.start()
         period = self.settings.operator_resync_seconds
         next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
+        next_stats = time.monotonic()
         try:
             while not self.stopping.is_set():
                 if until is not None and until():
                     break
+                if self.stats_file is not None and time.monotonic() >= next_stats:
+                    self.write_stats()
+                    next_stats = time.monotonic() + self.stats_every
                 if self.stats.first_sync is None and self.informer.has_synced():
                     self.stats.first_sync = time.monotonic() - self.stats.started
                     log.info("first full list after %.2fs", self.stats.first_sync)
@@ -254,6 +299,7 @@ class Operator:
                 time.sleep(POLL)
         finally:
             self.stop()
+            self.write_stats()
         return 0
 
     def stop(self) -> None:
@@ -261,6 +307,20 @@ class Operator:
         self.stopping.set()
         self.elector.stop(release=True)
         self.informer.stop()
+
+
+def memory_kib() -> dict[str, int]:
+    """This process's resident memory now and at its peak, in KiB (``rss_kib``,
+    ``peak_rss_kib``: VmRSS and VmHWM of /proc/self/status); zeros without /proc."""
+    found = {"VmRSS": 0, "VmHWM": 0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in found:
+                found[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return {"rss_kib": found["VmRSS"], "peak_rss_kib": found["VmHWM"]}
 
 
 def install_signal_handlers(op: Operator) -> None:
@@ -272,4 +332,4 @@ def install_signal_handlers(op: Operator) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-__all__ = ["FINALIZER", "RECONCILE_REQUESTED_AT", "Operator", "identity", "trigger"]
+__all__ = ["FINALIZER", "RECONCILE_REQUESTED_AT", "Operator", "identity", "memory_kib", "trigger"]
