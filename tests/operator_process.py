@@ -78,7 +78,8 @@ def running_operator(
         op.stop()
 
 
-def wait_for(probe, timeout: float, what: str, op: OperatorProcess | None = None):  # type: ignore[no-untyped-def]
+def wait_for(probe, timeout: float, what: str, op: OperatorProcess | None = None,  # type: ignore[no-untyped-def]
+             interval: float = 0.5):  # fmt: skip
     """Poll ``probe`` until truthy; on timeout, fail with the operator's log tail."""
     deadline = time.monotonic() + timeout
     while True:
@@ -88,4 +89,4 @@ def wait_for(probe, timeout: float, what: str, op: OperatorProcess | None = None
         if time.monotonic() > deadline:
             tail = op.output()[-4000:] if op else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
-        time.sleep(0.5)
+        time.sleep(interval)
