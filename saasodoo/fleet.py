@@ -528,8 +528,7 @@ class ResourceFleet:
                 return EnsureResult(tid, Outcome.UNMANAGED, view.message, revision=view.revision)
             if current and view.kstatus == "Failed":
                 return EnsureResult(tid, Outcome.STALLED, view.message, revision=view.revision)
-            if current and view.ready == "False":
-                return EnsureResult(tid, Outcome.FAILED, view.message, revision=view.revision)
+            # Ready=False without Stalled: the operator is still retrying (MAX_RETRIES).
             if time.monotonic() > deadline:
                 return EnsureResult(tid, Outcome.FAILED, f"not Ready after {timeout:.0f}s: "
                                     f"{view.message or 'no status'}")  # fmt: skip

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from saasodoo.adapters.resources import TenantResources
+from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.core.conditions import get_condition, kstatus
 from saasodoo.core.crd import FORCE_REQUESTED_AT, RECONCILE_REQUESTED_AT, from_tenant_spec
 from saasodoo.core.spec import TenantSpec, check_tenant_id
@@ -145,7 +145,7 @@ class OdooTenants:
         if "overrides" in patch:
             # A merge patch merges maps: null out what the new overrides drop.
             old = (self.read(tenant_id).get("spec") or {}).get("overrides") or {}
-            patch["overrides"] = merge_patch_for(old, patch["overrides"])
+            patch["overrides"] = merge_patch(old, patch["overrides"])
         return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
 
     def request_reconcile(self, tenant_id: str, token: str, *, force: bool = False) -> None:
@@ -217,14 +217,3 @@ def observed(obj: dict[str, Any]) -> bool:
     is being deleted."""
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     return status.get("observedGeneration") is not None or bool(meta.get("deletionTimestamp"))
-
-
-def merge_patch_for(old: Any, new: Any) -> Any:
-    """The JSON merge patch (RFC 7396) that turns ``old`` into ``new``."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    for k, v in new.items():
-        if k not in old or old[k] != v:
-            patch[k] = merge_patch_for(old.get(k), v)
-    return patch

@@ -80,13 +80,15 @@ class TenantResources:
         with translate(f"patch {KIND} {name}"):
             return dict(self._send("PATCH", self.path(name), patch, MERGE_PATCH))
 
-    def patch_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """Replace what ``status`` names through the status subresource (a merge patch:
-        lists such as ``conditions`` are replaced whole)."""
+    def patch_status(
+        self, name: str, status: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Make the status ``status`` through the status subresource: a merge patch from
+        ``previous`` (the status as read), so a field ``status`` drops is removed (sent as
+        null) rather than kept; lists such as ``conditions`` are replaced whole."""
+        body = {"status": merge_patch(previous or {}, status)}
         with translate(f"write the status of {KIND} {name}"):
-            return dict(
-                self._send("PATCH", self.path(name, "status"), {"status": status}, MERGE_PATCH)
-            )
+            return dict(self._send("PATCH", self.path(name, "status"), body, MERGE_PATCH))
 
     def delete(self, name: str) -> bool:
         """Ask for deletion (finalizers run first); False when there was no such object."""
@@ -149,6 +151,18 @@ class TenantResources:
             self._send("POST", path, body, "application/json")
         except Exception:  # noqa: BLE001 - best effort
             log.debug("could not write an Event", exc_info=True)
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7396) that turns ``old`` into ``new``: keys ``new`` lacks
+    are null, maps are patched key by key, anything else (lists included) is replaced."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for k, v in new.items():
+        if k not in old or old[k] != v:
+            patch[k] = merge_patch(old.get(k), v)
+    return patch
 
 
 def apply_crd(kube: Kube, manifest: dict[str, Any], *, timeout: float = 60.0) -> None:

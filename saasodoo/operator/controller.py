@@ -431,7 +431,7 @@ class TenantController:
             status["lastHandledForceAt"] = previous["lastHandledForceAt"]
         status["inventory"] = inventory if inventory is not None else inventory_of(obj)
         if status_changed(previous, status):
-            self.resources.patch_status(meta["name"], status)
+            self.resources.patch_status(meta["name"], status, previous)
         if failed:
             # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
             # this generation (Flux's retryInterval), not at the queue's millisecond back-off.

@@ -111,6 +111,8 @@ class Operator:
         self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
         self.controller = TenantController(self.tenants, self.resources)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
+        self.workers: list[threading.Thread] = []
+        self.term_started = 0.0
         self.stats = Stats()
         self.stopping = threading.Event()
         self.seen: dict[str, dict[str, Any]] = {}
@@ -187,45 +189,52 @@ class Operator:
         tmp.replace(self.stats_file)
 
     def lock_holder_alive(self, holder: str) -> bool | None:
-        """An operator's lock lives only as long as the term that took it (this one's)."""
+        """An operator's lock lives only as long as the term that took it: this term's is
+        alive; another's is dead once this term has led longer than the Lease's duration
+        plus the renew deadline (by then that term's helm was cancelled: its replica stopped
+        at its renew deadline, and a terminated helm has had time to exit)."""
         if holder.startswith("operator:"):
-            return holder == self.tenants.record.holder
+            if holder == self.tenants.record.holder:
+                return True
+            grace = self.settings.operator_lease_seconds + self.settings.operator_renew_seconds
+            return time.monotonic() - self.term_started < grace
         from saasodoo.record import holder_alive
 
         return holder_alive(holder)
 
     # -- workers --------------------------------------------------------------------
 
-    def work(self, term: threading.Event) -> None:
-        """One worker of a leadership term: reconciles until the term ends."""
+    def work(self, term: threading.Event, queue: WorkQueue[str]) -> None:
+        """One worker of a leadership term: reconciles from the term's ``queue`` until the
+        term ends."""
         while not term.is_set():
-            name = self.queue.get(timeout=POLL)
+            name = queue.get(timeout=POLL)
             if name is None:
                 continue
             try:
                 result = asyncio.run(self.guarded(name, term))
             except asyncio.CancelledError:
                 self.stats.cancelled += 1
-                self.queue.done(name)
+                queue.done(name)
                 continue
             except Exception:  # noqa: BLE001 - one tenant's error must not stop the worker
                 log.exception("reconcile of %s failed", name)
                 self.stats.failures += 1
-                self.queue.add_rate_limited(name)
-                self.queue.done(name)
+                queue.add_rate_limited(name)
+                queue.done(name)
                 continue
             self.stats.reconciles += 1
             if result.failed:
                 self.stats.failures += 1
                 if result.requeue_after is not None:  # the controller's retry interval
-                    self.queue.add_after(name, result.requeue_after)
+                    queue.add_after(name, result.requeue_after)
                 else:
-                    self.queue.add_rate_limited(name)
+                    queue.add_rate_limited(name)
             else:
-                self.queue.forget(name)
+                queue.forget(name)
                 if result.requeue_after is not None:
-                    self.queue.add_after(name, result.requeue_after)
-            self.queue.done(name)
+                    queue.add_after(name, result.requeue_after)
+            queue.done(name)
 
     async def guarded(self, name: str, term: threading.Event) -> Any:
         """The reconcile of ``name``, cancelled as soon as the leadership term ends (pyhelm3
@@ -241,26 +250,46 @@ class Operator:
     # -- the whole ------------------------------------------------------------------
 
     def lead(self, term: threading.Event) -> None:
-        """One leadership term (on the elector's thread): a fresh queue filled from the
-        informer's cache, the workers, then, when the term ends, the work in flight
-        cancelled and the workers joined."""
+        """One leadership term (on the elector's thread): the previous term's workers gone,
+        a fresh queue filled from the informer's cache, the workers, then, when the term
+        ends, the work in flight cancelled and the workers joined. Raising ends the process
+        (the elector stops campaigning for good)."""
+        try:
+            self.run_term(term)
+        except Exception:
+            log.exception("%s: the leadership term failed: stopping", self.identity)
+            self.stopping.set()
+            raise
+
+    def run_term(self, term: threading.Event) -> None:
+        # A worker of an earlier term still inside a reconcile (a blocking call cancellation
+        # cannot interrupt) must be gone before this term takes keys or names locks.
+        for old in self.workers:
+            while old.is_alive():
+                old.join(timeout=1.0)
+                if term.is_set():
+                    return
         while not self.informer.wait_for_sync(timeout=1.0):
             if term.is_set():
                 return
-        self.queue = WorkQueue()
+        queue: WorkQueue[str] = WorkQueue()
+        self.queue = queue
         self.tenants.record.holder = f"operator:{self.identity}#{self.elector.terms}"
+        self.term_started = time.monotonic()
         for obj in self.informer.list():
-            self.queue.add(obj["metadata"]["name"])
+            queue.add(obj["metadata"]["name"])
         log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
-        workers = [
-            threading.Thread(target=self.work, args=(term,), name=f"reconcile-{i}", daemon=True)
+        self.workers = [
+            threading.Thread(
+                target=self.work, args=(term, queue), name=f"reconcile-{i}", daemon=True
+            )  # fmt: skip
             for i in range(self.settings.operator_workers)
         ]
-        for t in workers:
+        for t in self.workers:
             t.start()
         term.wait()
-        self.queue.shutdown()
-        for t in workers:
+        queue.shutdown()
+        for t in self.workers:
             t.join(timeout=60)
         log.info("%s: workers stopped", self.identity)
 
