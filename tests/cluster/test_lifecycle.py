@@ -288,12 +288,16 @@ def test_sre_changes_made_with_helm_show_truthfully(tenants: Tenants, kube: Clus
             "odoo.replicas=0",
             "--wait",
         )
+        # Odoo scaled to zero by hand is not an ordinary suspended tenant: every view says
+        # the release was changed by hand (#23), status and list alike.
         status = asyncio.run(tenants.get(tid))
         assert status.status.revision == 4
-        assert status.status.phase is Phase.SUSPENDED
+        assert status.status.phase is Phase.DEGRADED
+        assert "changed by hand: revision 4 is not saasodoo's" in status.status.reason
         listed = {t.spec.id: t for t in tenants.list_tenants()}
         assert listed[tid].status.revision == 4
-        assert listed[tid].status.phase is Phase.SUSPENDED
+        assert listed[tid].status.phase is Phase.DEGRADED
+        assert listed[tid].status.reason == status.status.reason
     finally:
         _cleanup(tenants, tid)
 
