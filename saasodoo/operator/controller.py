@@ -34,7 +34,12 @@ from typing import Any
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
-from saasodoo.core.conditions import ReconcileReport, next_status, status_changed
+from saasodoo.core.conditions import (
+    ReconcileReport,
+    get_condition,
+    next_status,
+    status_changed,
+)
 from saasodoo.core.crd import (
     FINALIZER,
     FORCE_REQUESTED_AT,
@@ -453,10 +458,9 @@ def inventory_of(obj: dict[str, Any]) -> list[str]:
 
 
 def previous_message(status: dict[str, Any]) -> str:
-    for c in status.get("conditions") or []:
-        if c.get("type") == "Ready":
-            return str(c.get("message") or "")
-    return ""
+    """The message of the Ready condition in ``status`` ("" when none)."""
+    ready = get_condition(status.get("conditions") or [], "Ready") or {}
+    return str(ready.get("message") or "")
 
 
 def reason_of(outcome: Outcome) -> str:
