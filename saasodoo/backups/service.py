@@ -290,15 +290,36 @@ class Backups:
         moved: bool = False,
     ) -> RestoreResult:
         """Bring a zip made elsewhere (Odoo's database manager, another host) into the
-        tenant: checked and rewritten into our format by the import worker, in a temporary
-        directory under ``work_dir`` (default: the system's; see
-        ``saasodoo.backups.importing``; refused with InvalidInput before anything is
-        stored), stored beside the tenant's backups, then restored like one of them
-        (scratch copy, checks, switch). The restored database gets a new ``database.uuid``
-        and ``database.secret`` (a copy), unless ``moved`` (the same database moving
-        here: they are kept). When the restore does not succeed, the stored zip and its
-        manifest are deleted again: a failed import leaves no backup behind (retention
+        tenant: ``stage_import``, then restored like one of its backups (scratch copy,
+        checks, switch). The restored database gets a new ``database.uuid`` and
+        ``database.secret`` (a copy), unless ``moved`` (the same database moving here:
+        they are kept). When the restore does not succeed, the stored zip and its manifest
+        are deleted again (``discard``): a failed import leaves no backup behind (retention
         never counts it)."""
+        name = self.stage_import(
+            tenant_id, source, max_bytes=max_bytes, work_dir=work_dir, moved=moved
+        )
+        try:
+            return self.restore(tenant_id, name, drop_previous=drop_previous, timeout=timeout)
+        except BaseException:
+            self.discard(tenant_id, name)
+            raise
+
+    def stage_import(
+        self,
+        tenant_id: str,
+        source: Path,
+        *,
+        max_bytes: int = importing.MAX_IMPORT_BYTES,
+        work_dir: Path | None = None,
+        moved: bool = False,
+    ) -> str:
+        """The first half of an import: ``source`` checked and rewritten into our format by
+        the import worker, in a temporary directory under ``work_dir`` (default: the
+        system's; see ``saasodoo.backups.importing``; refused with InvalidInput before
+        anything is stored), then stored beside the tenant's backups. Returns the stored
+        backup's name (restore it, or ``discard`` it). ``moved`` marks the database as
+        moving here (a restore keeps its uuid and secret) rather than a copy."""
         cronjob = self.cronjob(tenant_id)
         store = self.store(tenant_id, cronjob)
         version = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
@@ -317,13 +338,12 @@ class Backups:
                 raise
         log.info("import into %s: stored %s (from %s, identity %s)", tenant_id, prepared.name,
                  source.name, prepared.identity)  # fmt: skip
-        try:
-            return self.restore(
-                tenant_id, prepared.name, drop_previous=drop_previous, timeout=timeout
-            )
-        except BaseException:
-            _forget(store, tenant_id, prepared.name)
-            raise
+        return prepared.name
+
+    def discard(self, tenant_id: str, name: str) -> None:
+        """Delete the staged import ``name`` (zip and manifest) from the tenant's storage,
+        best effort (a failure is logged): what a failed import leaves behind."""
+        _forget(self.store(tenant_id), tenant_id, name)
 
     def recorded_odoo_version(self, namespace: str, tenant_id: str) -> str:
         """The tenant's Odoo series (``"18.0"``), from the spec saasodoo records on its
