@@ -78,8 +78,8 @@ def tenants(kube: Cluster) -> Iterator[TenantResources]:
     res = TenantResources(k, NAMESPACE)
     with operating(kube):
         if res.get(TENANT) is None:
-            res.create({"metadata": {"name": TENANT}, "spec": {
-                "adminEmail": "admin@rq.example", "plan": "starter", "finalBackup": False}})  # fmt: skip
+            spec = {"adminEmail": "admin@rq.example", "plan": "starter", "finalBackup": False}
+            res.create({"metadata": {"name": TENANT}, "spec": spec})
             converged(res)
             res.patch(TENANT, {"spec": {"plan": "standard"}})
             converged(res)
@@ -197,9 +197,10 @@ def test_the_sweep_deletes_finished_requests_after_their_ttl(
         name = old["metadata"]["name"]
         res.patch_status(name, {"completedAt": past.strftime("%Y-%m-%dT%H:%M:%SZ")})
         informer = op.request_informers[ops.BACKUP.kind]
-        eventually(lambda: ops.expired(informer.get(f"{NAMESPACE}/{name}") or {},
-                                       datetime.now(UTC), op.settings.operator_request_ttl_seconds),
-                   timeout=30, interval=0.1, what="the informer to see the old completedAt")  # fmt: skip
+        ttl = op.settings.operator_request_ttl_seconds
+        cached = f"{NAMESPACE}/{name}"
+        eventually(lambda: ops.expired(informer.get(cached) or {}, datetime.now(UTC), ttl),
+                   timeout=30, interval=0.1, what="the old completedAt cached")  # fmt: skip
         op.sweep()
         assert res.get(name) is None
         assert res.get(recent["metadata"]["name"]) is not None

@@ -143,7 +143,9 @@ def test_running_then_succeeded_moves_the_conditions_and_stamps() -> None:
                           backup="acme-2026.zip", result={"ok": True})  # fmt: skip
     assert types(done) == {"Ready": "True"}
     assert (done["backup"], done["result"], done["completedAt"]) == (
-        "acme-2026.zip", {"ok": True}, "2026-12-06T08:00:05Z"
+        "acme-2026.zip",
+        {"ok": True},
+        "2026-12-06T08:00:05Z",
     )
     assert running["phase"] == "Running"  # the input is not changed
 
@@ -196,8 +198,13 @@ def test_the_owner_reference_is_added_once() -> None:
 
 def test_the_index_holds_pending_requests_oldest_first_across_kinds() -> None:
     index = RequestIndex()
-    assert index.update("OdooTenantRollback", request("OdooTenantRollback", "acme-rb-b",
-                                                      created="2026-12-06T08:00:01Z")) == "acme"
+    assert (
+        index.update(
+            "OdooTenantRollback",
+            request("OdooTenantRollback", "acme-rb-b", created="2026-12-06T08:00:01Z"),
+        )
+        == "acme"
+    )
     assert index.update("OdooTenantBackup", request(name="acme-backup-z")) == "acme"
     assert index.update("OdooTenantVerify", request("OdooTenantVerify", "acme-verify-a")) == "acme"
     index.update("OdooTenantBackup", request(name="other-backup-a", tenant="other"))
