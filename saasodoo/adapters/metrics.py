@@ -101,6 +101,15 @@ class OperatorMetrics:
         )  # fmt: skip
         self._lock = threading.Lock()
 
+    def reconciled(self, result: str, seconds: float) -> None:
+        """One reconcile ended with ``result`` (one of ``RESULTS``) after ``seconds``."""
+        self.reconciles.labels(result).inc()
+        self.reconcile_seconds.observe(seconds)
+
+    def helm_seconds_observe(self, action: str, seconds: float) -> None:
+        """One helm process ran ``action`` for ``seconds`` (``CountingCommand.observer``)."""
+        self.helm_seconds.labels(action).observe(seconds)
+
     def observe_tenants(self, objects: Iterable[Mapping[str, Any]]) -> None:
         """Set the per-condition and per-tenant gauges from OdooTenant objects (the informer's
         cache); tenants no longer there lose their series."""

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from saasodoo.adapters.metrics import OperatorMetrics, serve
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core import operations
 from saasodoo.core.crd import FINALIZER, GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 #: How often an idle worker looks whether it should stop (seconds).
 POLL = 0.5
+#: How often the gauges of ``OperatorMetrics`` are brought up to date (seconds).
+METRICS_EVERY = 5.0
 #: How long a new term waits for the request informers' first lists (seconds).
 REQUESTS_SYNC_SECONDS = 10.0
 
@@ -122,6 +125,8 @@ class Operator:
         self.tenants.record.alive = self.lock_holder_alive
         self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
         self.controller = TenantController(self.tenants, self.resources)
+        self.metrics = OperatorMetrics()
+        self.tenants.helm.command.observer = self.metrics.helm_seconds_observe
         self.index = RequestIndex()
         self.turns = RequestController(self.controller, self.index)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
@@ -254,26 +259,32 @@ class Operator:
             name = queue.get(timeout=POLL)
             if name is None:
                 continue
+            started = time.monotonic()
             try:
                 result = asyncio.run(self.guarded(name, term))
             except asyncio.CancelledError:
                 self.stats.cancelled += 1
+                self.metrics.reconciled("cancelled", time.monotonic() - started)
                 queue.done(name)
                 continue
             except Exception:  # noqa: BLE001 - one tenant's error must not stop the worker
                 log.exception("reconcile of %s failed", name)
                 self.stats.failures += 1
+                self.metrics.reconciled("error", time.monotonic() - started)
                 queue.add_rate_limited(name)
                 queue.done(name)
                 continue
             self.stats.reconciles += 1
+            seconds = time.monotonic() - started
             if result.failed:
                 self.stats.failures += 1
+                self.metrics.reconciled("failure", seconds)
                 if result.requeue_after is not None:  # the controller's retry interval
                     queue.add_after(name, result.requeue_after)
                 else:
                     queue.add_rate_limited(name)
             else:
+                self.metrics.reconciled("success", seconds)
                 queue.forget(name)
                 if result.requeue_after is not None:
                     queue.add_after(name, result.requeue_after)
@@ -361,13 +372,20 @@ class Operator:
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
                  self.settings.system_namespace, self.settings.operator_lease)  # fmt: skip
         self.elector.start()
+        if self.settings.metrics_port:
+            serve(self.metrics.registry, self.settings.metrics_port)
+            log.info("metrics on :%d/metrics", self.settings.metrics_port)
         period = self.settings.operator_resync_seconds
         next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
         next_stats = time.monotonic()
+        next_metrics = time.monotonic()
         try:
             while not self.stopping.is_set():
                 if until is not None and until():
                     break
+                if time.monotonic() >= next_metrics:
+                    self.update_metrics()
+                    next_metrics = time.monotonic() + METRICS_EVERY
                 if self.stats_file is not None and time.monotonic() >= next_stats:
                     self.write_stats()
                     next_stats = time.monotonic() + self.stats_every
@@ -386,6 +404,19 @@ class Operator:
             self.stop()
             self.write_stats()
         return 0
+
+    def update_metrics(self) -> None:
+        """The gauges: leadership, queue depth and, on the leader only (one series per
+        tenant across replicas), the tenants' conditions from the informer's cache."""
+        leader = self.elector.is_leader
+        self.metrics.leader.set(1 if leader else 0)
+        self.metrics.queue_depth.set(len(self.queue) if leader else 0)
+        if leader:
+            with self.seen_lock:
+                objects = list(self.seen.values())
+            self.metrics.observe_tenants(objects)
+        else:
+            self.metrics.observe_tenants([])
 
     def stop(self) -> None:
         """Graceful: the term ends (work cancelled, workers joined), the Lease released."""
