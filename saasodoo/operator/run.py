@@ -28,7 +28,10 @@ Wiring, client-go's shape:
   supervisor to restart it). Operation locks name the term (``operator:<identity>#<term>``):
   a lock of an earlier term, this replica's or another's, is dead, so a term never waits
   on work a cancelled one left. On SIGTERM/SIGINT the work in flight is cancelled, then the
-  Lease is released so a standby takes over at once.
+  Lease is released so a standby takes over at once;
+- with ``Settings.metrics_port`` the Prometheus metrics (``saasodoo.adapters.metrics``:
+  reconciles, their durations, queue depth, helm calls, leadership, tenants by condition)
+  are served on that port; the tenant gauges only by the leader.
 """
 
 from __future__ import annotations
