@@ -205,10 +205,18 @@ class OperationRequests:
         (tests pass fakes)."""
         self.settings = settings
         self.tenants = tenants or Tenants(settings)
-        self.backups = backups or Backups(settings, kube=self.tenants.kube)
+        self.backups = backups or Backups(settings)
         namespace = settings.system_namespace
+        # The cluster is reached on first use (a refused option needs none).
         self.objects = objects or (lambda op: RequestObjects(self.tenants.kube, namespace, op))
-        self.tenant_objects = tenant_objects or TenantResources(self.tenants.kube, namespace)
+        self._tenant_objects = tenant_objects
+
+    @property
+    def tenant_objects(self) -> TenantResources:
+        if self._tenant_objects is None:
+            self._tenant_objects = TenantResources(self.tenants.kube,
+                                                   self.settings.system_namespace)  # fmt: skip
+        return self._tenant_objects
 
     # -- writing ----------------------------------------------------------------------------
 
