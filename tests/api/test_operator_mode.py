@@ -4,13 +4,15 @@ operator a ``saasodoo operator run`` process on the simulated cluster, in a syst
 of these tests' own.
 
 A tenant's create, update, suspend, resume and delete write its OdooTenant and answer 202
-with the tenant; its status is read back from the object. Nothing lives in an API process's
-memory, so a second process follows what the first started, and a process killed right
-after its 202 loses nothing.
+with the tenant; its status is read back from the object. A rollback or a backup writes a
+request resource (OdooTenantRollback, OdooTenantBackup) and answers 202 with it, followed at
+``GET /api/operations/<name>``. Nothing lives in an API process's memory, so a second process
+follows what the first started, and a process killed right after its 202 loses nothing.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -18,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import jsonschema
 import pytest
 
 from saasodoo.api.openapi import document
+from saasodoo.core.operations import KINDS, RUNNING, SUCCEEDED, crd_manifest, transition
 from scripts.gotrue import GoTrue
 from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
 from tests.support import Cluster
@@ -63,6 +67,13 @@ def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
         kube, logs, "api-op", system_namespace=NAMESPACE, operator_workers="2"
     ) as op:
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
+        for kind in KINDS.values():  # the request kinds' CRDs (the operator's own, later)
+            manifest = logs / f"{kind.plural}.json"
+            manifest.write_text(json.dumps(crd_manifest(kind)))
+            kube.kubectl("apply", "--server-side", "-f", str(manifest))
+        for kind in KINDS.values():
+            kube.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                         f"crd/{kind.crd_name}")  # fmt: skip
         yield op
         # What a failed test left: deleted without a final backup while the operator runs
         # (its finalizer would hold the namespace's deletion otherwise).
@@ -166,6 +177,46 @@ def delete(user: Client, api: ApiProcess, tenant_id: str, op: OperatorProcess) -
     follow_gone(user, api, res.headers["Location"], op)
 
 
+def play_operator(kube: Cluster, kind: str, name: str, message: str, **fields: Any) -> None:
+    """Write the request's status through the status subresource as the operator does:
+    Running, then Succeeded with ``fields`` (``backup``, ``revision``, ``result``)."""
+    status: dict[str, Any] | None = None
+    for phase, extra in ((RUNNING, {}), (SUCCEEDED, fields)):
+        status = transition(status, phase, generation=1, now=datetime.now(UTC),
+                            message=message, **extra)  # fmt: skip
+        kube.kubectl("-n", NAMESPACE, "patch", kind, name, "--subresource=status",
+                     "--type=merge", "-p", json.dumps({"status": status}))  # fmt: skip
+
+
+def follow_operation(
+    user: Client, api: ApiProcess, location: str, op: OperatorProcess
+) -> dict[str, Any]:
+    """GET the request until its phase is final."""
+
+    def ended() -> dict[str, Any] | None:
+        res = user.call(api, "GET", location)
+        assert res.status_code == 200, res.text
+        found: dict[str, Any] = res.json()
+        return found if found["phase"] in ("Succeeded", "Failed") else None
+
+    done: dict[str, Any] = wait_for(ended, SETTLE, f"{location} to end", op)
+    conforms(done, "OperationOut")
+    return done
+
+
+def accepted_operation(res: httpx.Response, kind: str, tenant_id: str) -> dict[str, Any]:
+    """The 202 of a one-shot operation: its request resource, no job."""
+    assert res.status_code == 202, res.text
+    body = res.json()
+    conforms(body, "OperationAccepted")
+    assert "job" not in body
+    found: dict[str, Any] = body["operation"]
+    assert (found["kind"], found["tenant_id"], found["phase"]) == (kind, tenant_id, "Pending")
+    assert found["name"].startswith(f"{tenant_id}-{found['operation']}-")
+    assert res.headers["Location"] == body["status_url"] == f"/api/operations/{found['name']}"
+    return found
+
+
 def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
     start_api: Callable[[str], ApiProcess], operator: OperatorProcess
 ) -> None:
@@ -231,7 +282,7 @@ def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
 
 
 def test_an_operation_started_through_one_process_is_followed_through_another(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     one, two = start_api("one"), start_api("two")
     owner = sign_up(one, "owner-b@example.com")
@@ -243,17 +294,49 @@ def test_an_operation_started_through_one_process_is_followed_through_another(
     assert [t["id"] for t in owner.call(two, "GET", "/api/tenants").json()["tenants"]] == [
         "apiop-b"
     ]
+    # No revision before the first: refused at once, nothing written.
+    refused = owner.call(one, "POST", "/api/tenants/apiop-b/rollback")
+    assert refused.status_code == 409 and "no previous revision" in refused.text, refused.text
     # A change through the second, followed through the first; the deletion likewise.
     patched = owner.call(two, "PATCH", "/api/tenants/apiop-b", json={"plan": "standard"})
     assert patched.status_code == 202, patched.text
     assert follow(owner, one, patched.headers["Location"], operator)["plan"] == "standard"
+
+    # A rollback: an OdooTenantRollback written through the second process, its request
+    # followed through the first. Refusals first: a revision helm does not have, and 0.
+    missing = owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 9})
+    assert missing.status_code == 404 and "no revision 9" in missing.text, missing.text
+    zero = owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 0})
+    assert zero.status_code == 422, zero.text
+    assert [f["field"] for f in zero.json()["fields"]] == ["revision"]
+    asked = accepted_operation(
+        owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 1}),
+        "OdooTenantRollback", "apiop-b",
+    )  # fmt: skip
+    assert asked["spec"] == {"revision": 1}
+    location = f"/api/operations/{asked['name']}"
+    other = sign_up(two, "other-b@example.com")
+    for method, path in (("GET", location), ("GET", "/api/tenants/apiop-b/operations"),
+                         ("POST", "/api/tenants/apiop-b/rollback"),
+                         ("POST", "/api/tenants/apiop-b/backups")):  # fmt: skip
+        assert other.call(one, method, path).status_code == 404, (method, path)
+    assert owner.call(one, "GET", "/api/operations/No_Such").status_code == 422
+    assert owner.call(one, "GET", "/api/operations/apiop-b-backup-zzzzz").status_code == 404
+    play_operator(kube, "odootenantrollbacks", asked["name"],
+                  "rolled back to revision 1", revision=3)  # fmt: skip
+    done = follow_operation(owner, one, location, operator)
+    assert (done["phase"], done["revision"], done["reason"]) == ("Succeeded", 3, "Succeeded")
+    listed = owner.call(one, "GET", "/api/tenants/apiop-b/operations")
+    assert listed.status_code == 200, listed.text
+    conforms(listed.json(), "OperationList")
+    assert [o["name"] for o in listed.json()["operations"]] == [asked["name"]]
     res = owner.call(one, "DELETE", "/api/tenants/apiop-b?final_backup=false")
     assert res.status_code == 202, res.text
     follow_gone(owner, two, res.headers["Location"], operator)
 
 
 def test_a_process_killed_after_its_202_loses_nothing(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     first = start_api("killed")
     owner = sign_up(first, "owner-c@example.com")
@@ -267,7 +350,22 @@ def test_a_process_killed_after_its_202_loses_nothing(
     assert ready["id"] == "apiop-c" and ready["owner"] == owner.user_id
     listed = owner.call(again, "GET", "/api/tenants").json()["tenants"]
     assert [t["id"] for t in listed] == ["apiop-c"]
-    delete(owner, again, "apiop-c", operator)
+
+    # A backup asked through a process killed right after its 202: the request is on the
+    # cluster, and the next process follows it to its end.
+    asked = accepted_operation(owner.call(again, "POST", "/api/tenants/apiop-c/backups"),
+                               "OdooTenantBackup", "apiop-c")  # fmt: skip
+    again.kill()
+    third = start_api("third")
+    location = f"/api/operations/{asked['name']}"
+    assert owner.call(third, "GET", location).json()["name"] == asked["name"]
+    play_operator(kube, "odootenantbackups", asked["name"], "backup taken",
+                  backup="20261206T080000Z-on-demand.zip")  # fmt: skip
+    done = follow_operation(owner, third, location, operator)
+    assert done["phase"] == "Succeeded", done
+    operations = owner.call(third, "GET", "/api/tenants/apiop-c/operations").json()
+    assert [o["name"] for o in operations["operations"]] == [asked["name"]]
+    delete(owner, third, "apiop-c", operator)
 
 
 def csrf_of(page: httpx.Response) -> str:
