@@ -375,7 +375,7 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     api = start_api("web")
     sign_up(api, "owner-d@example.com")
@@ -405,6 +405,16 @@ def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
         row = dashboard.text[dashboard.text.find('data-tenant="apiop-d"') :]
         assert 'data-field="status">Current<' in row, dashboard.text
         assert web.get("/dashboard/status.json").json()["tenants"]["apiop-d"]["status"] == "Current"
+
+        # "Back up now": an OdooTenantBackup, shown as the page's operation, no job.
+        backup = web.post("/tenants/apiop-d/backup", data={"csrf_token": csrf_of(page)})
+        assert backup.status_code == 302, backup.text
+        asked = status()["job"]
+        assert (asked["kind"], asked["state"]) == ("backup", "pending"), asked
+        play_operator(kube, "odootenantbackups", asked["name"], "backup taken")
+        wait_for(lambda: status()["job"] is None, SETTLE, "the backup to end", operator)
+        assert status()["last_job"]["state"] == "succeeded", status()
+        assert "backup: succeeded" in web.get("/tenants/apiop-d").text
 
         suspend = web.post("/tenants/apiop-d/suspend", data={"csrf_token": csrf_of(page)})
         assert suspend.status_code == 302, suspend.text
