@@ -31,7 +31,13 @@ import pytest
 from saasodoo.api.openapi import document
 from saasodoo.core.operations import KINDS, RUNNING, SUCCEEDED, crd_manifest, transition
 from scripts.gotrue import GoTrue
-from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.operator_process import (
+    OperatorProcess,
+    operator_env,
+    run_cli,
+    running_operator,
+    wait_for,
+)
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -365,7 +371,26 @@ def test_a_process_killed_after_its_202_loses_nothing(
     assert done["phase"] == "Succeeded", done
     operations = owner.call(third, "GET", "/api/tenants/apiop-c/operations").json()
     assert [o["name"] for o in operations["operations"]] == [asked["name"]]
+
+    # The CLI writes the same requests and lists them; --wait gives up after --timeout
+    # saying what it saw.
+    made = cli_run(kube, "backup", "create", "apiop-c", "--no-wait", "-o", "json")
+    assert made.returncode == 0, made.stderr
+    second = json.loads(made.stdout)
+    assert (second["kind"], second["phase"]) == ("OdooTenantBackup", "Pending"), second
+    listed = cli_run(kube, "tenant", "operations", "apiop-c", "-o", "json")
+    assert [o["name"] for o in json.loads(listed.stdout)] == [asked["name"], second["name"]]
+    waited = cli_run(kube, "backup", "verify", "apiop-c", "--timeout", "1")
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "OdooTenantVerify apiop-c-verify-" in waited.stderr, waited.stderr
+    assert "not finished after 1s (Pending)" in waited.stderr, waited.stderr
+    missing = cli_run(kube, "tenant", "rollback", "apiop-zz", "2")
+    assert missing.returncode == 3 and "apiop-zz" in missing.stderr, missing.stderr
     delete(owner, third, "apiop-c", operator)
+
+
+def cli_run(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(kube, {"system_namespace": NAMESPACE}, *args)
 
 
 def csrf_of(page: httpx.Response) -> str:
