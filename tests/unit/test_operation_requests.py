@@ -37,40 +37,11 @@ from saasodoo.operation_requests import (
     operation_of,
 )
 from saasodoo.settings import Settings
+from tests.fakes import FakeResources
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
-
-
-class FakeObjects:
-    """One kind's objects in a dict; ``create`` names from ``generateName`` as the API
-    server does; ``calls`` records reads and writes."""
-
-    def __init__(self, kind: str, calls: list[str], clock: itertools.count[int]) -> None:
-        self.kind, self.calls, self.clock = kind, calls, clock
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def get(self, name: str) -> dict[str, Any] | None:
-        self.calls.append(f"get {self.kind} {name}")
-        return self.items.get(name)
-
-    def list(self, selector: str | None = None) -> dict[str, Any]:
-        self.calls.append(f"list {self.kind} {selector}")
-        key, _, value = (selector or "").partition("=")
-        found = [o for o in self.items.values()
-                 if not selector or o["metadata"]["labels"].get(key) == value]  # fmt: skip
-        return {"items": found}
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        meta = dict(body["metadata"])
-        tick = next(self.clock)
-        meta["name"] = meta.pop("generateName") + f"x{tick:04d}"
-        meta.update(generation=1, creationTimestamp=f"2026-12-06T08:00:{tick:02d}Z")
-        obj = {**body, "metadata": meta}
-        self.items[meta["name"]] = obj
-        self.calls.append(f"create {self.kind} {meta['name']}")
-        return obj
 
 
 class FakeTenantObjects:
@@ -124,10 +95,10 @@ def client(
     deleting: tuple[str, ...] = (),
     backups_refuse: Exception | None = None,
     rollback_refuse: Exception | None = None,
-) -> tuple[OperationRequests, dict[str, FakeObjects], list[str]]:
+) -> tuple[OperationRequests, dict[str, FakeResources], list[str]]:
     calls: list[str] = []
     clock = itertools.count(1)
-    kinds = {op.kind: FakeObjects(op.kind, calls, clock) for op in KINDS.values()}
+    kinds = {op.kind: FakeResources(op.kind, calls=calls, clock=clock) for op in KINDS.values()}
     requests = OperationRequests(
         Settings(),
         tenants=FakeTenants(calls, rollback_refuse),  # type: ignore[arg-type]
@@ -167,7 +138,7 @@ def test_a_request_is_written_after_the_checks_of_its_operation(
     op = requests.kind(operation)
     assert calls == [*checked, f"create {op.kind} {view.name}"]
     assert view.name.startswith(f"acme-{operation}-") and view.phase == "Pending"
-    obj = kinds[op.kind].items[view.name]
+    obj = kinds[op.kind].objs[view.name]
     assert obj["spec"] == body
     assert obj["metadata"]["labels"] == {"saasodoo.dev/tenant": "acme"}
     assert obj["metadata"]["namespace"] == "saasodoo-system"
@@ -216,7 +187,7 @@ def test_an_import_stages_then_requests_a_restore_that_discards_on_failure(tmp_p
     zip_path = tmp_path / "db.zip"
     staged = requests.stage_import("acme", zip_path, moved=True)
     view = asyncio.run(requests.request_import("acme", staged, drop_previous=True))
-    spec = kinds[RESTORE.kind].items[view.name]["spec"]
+    spec = kinds[RESTORE.kind].objs[view.name]["spec"]
     assert spec == {"tenant": "acme", "backup": staged, "dropPrevious": True,
                     "discardOnFailure": True}  # fmt: skip
     # The staged zip is in storage already: no check of it before the request.
@@ -244,7 +215,7 @@ def test_a_request_is_found_by_its_name_reading_the_kind_it_names_first() -> Non
     assert requests.get(view.name).kind == "OdooTenantRollback"
     assert calls == [f"get OdooTenantRollback {view.name}"]
     # kubectl create -f with a name of one's own: every kind is read.
-    kinds[VERIFY.kind].items["check-it"] = {
+    kinds[VERIFY.kind].objs["check-it"] = {
         "kind": VERIFY.kind, "metadata": {"name": "check-it"}, "spec": {"tenant": "my-shop"}
     }  # fmt: skip
     assert requests.get("check-it").operation == "verify"
@@ -268,7 +239,7 @@ def test_a_tenants_requests_are_listed_oldest_first_from_one_list_per_kind() -> 
 def test_the_view_reads_phase_outcome_and_what_was_asked() -> None:
     requests, kinds, _ = client("acme")
     view = asyncio.run(requests.create("restore", "acme", backup="b.zip"))
-    obj = kinds[RESTORE.kind].items[view.name]
+    obj = kinds[RESTORE.kind].objs[view.name]
     assert RequestView.of(obj).phase == "Pending" and RequestView.of(obj).reason == ""
     status(obj, RUNNING, "restoring b.zip")
     running = RequestView.of(obj)
@@ -312,10 +283,10 @@ def follow(
     return seen, result
 
 
-def new(requests: OperationRequests, kinds: dict[str, FakeObjects], op: OperationKind
+def new(requests: OperationRequests, kinds: dict[str, FakeResources], op: OperationKind
         ) -> dict[str, Any]:  # fmt: skip
     view = asyncio.run(requests.create(op.operation, "acme", checked=True))
-    return kinds[op.kind].items[view.name]
+    return kinds[op.kind].objs[view.name]
 
 
 def test_wait_shows_each_new_phase_or_message_and_returns_a_success() -> None:
