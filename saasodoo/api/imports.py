@@ -12,7 +12,9 @@ answer 422 before anything is queued; the job runs ``Backups.import_zip`` (in th
 again: every member's CRC, what the dump asks of the tenant's role, the rewrite into our
 format, written in the spool directory; then the upload to the tenant's backup storage and
 the restore) and removes the spool directory, whatever happens. A refusal leaves the
-tenant's storage and data untouched.
+tenant's storage and data untouched. With the operator there is no job: the request itself
+runs the worker's full check and rewrite and stores the zip (``Backups.stage_import``), then
+writes an OdooTenantRestore of it with ``discardOnFailure`` and removes the spool directory.
 
 Two bodies are accepted:
 
