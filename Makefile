@@ -83,6 +83,11 @@ operator: cluster ## Start the OdooTenant operator beside the simulated cluster 
 operator-stop: ## Stop the local operator (graceful: its Lease released)
 	@scripts/operator.sh stop
 
+.PHONY: deploy
+deploy: tools ## Install or upgrade the platform (charts/saasodoo) into the current kubeconfig's cluster: make deploy VALUES=my-values.yaml [DEPLOY_ARGS=--dry-run]
+	@test -n "$(VALUES)" || { echo "usage: make deploy VALUES=my-values.yaml [DEPLOY_ARGS=--dry-run]" >&2; exit 2; }
+	@scripts/deploy.sh --values $(VALUES) $(DEPLOY_ARGS)
+
 .PHONY: demo
 demo: cluster ## Newcomer's main job: demo tenants (one running for real on the real node), status, spread, URL
 	@$(SAASODOO_ENV) SAASODOO=$(abspath $(VENV))/bin/saasodoo scripts/demo.sh

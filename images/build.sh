@@ -32,7 +32,7 @@ ODOO_SOURCE=${SAASODOO_ODOO_TARBALL:-../shared/vendor/odoo/odoo-18.0-504b0670-mi
 [[ $ODOO_SOURCE = /* ]] || ODOO_SOURCE=$REPO_ROOT/$ODOO_SOURCE
 ODOO_APT_PACKAGES=${SAASODOO_ODOO_APT_LIST:-../shared/vendor/odoo/apt-packages.txt}
 [[ $ODOO_APT_PACKAGES = /* ]] || ODOO_APT_PACKAGES=$REPO_ROOT/$ODOO_APT_PACKAGES
-ALL_IMAGES=(pause postgres odoo coredns traefik busybox)
+ALL_IMAGES=(pause postgres odoo coredns traefik busybox saasodoo)
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # image_ref NAME: the reference the image is tagged with (what the chart's defaults resolve to).
@@ -44,6 +44,7 @@ image_ref() {
     busybox) echo "docker.io/library/busybox:1.37" ;;
     coredns) echo "localhost/saasodoo/coredns:$COREDNS_VERSION" ;;
     traefik) echo "localhost/saasodoo/traefik:$TRAEFIK_VERSION" ;;
+    saasodoo) echo "localhost/saasodoo/saasodoo:$(saasodoo_version)" ;;
     *) return 1 ;;
   esac
 }
@@ -211,10 +212,69 @@ rootfs_pgclient() {
   return "$status"
 }
 
+# The platform's image (charts/saasodoo): saasodoo, its CLI, the odoo-tenant chart, the plans
+# and the pinned helm, on Debian bookworm's Python 3.11, user saasodoo 10001, nothing written
+# at run time outside /tmp (the chart mounts a read-only root filesystem). Two layers: the
+# dependencies (keyed by pyproject.toml: rebuilt when they change) and the application (keyed
+# by its sources: repacked in seconds on every change). The wheels are resolved on this host
+# by its pip (and its index settings) for CPython 3.11, and installed offline in the image.
+SAASODOO_SUITE=bookworm
+SAASODOO_PYTHON=python3.11
+SAASODOO_PREFIX=/opt/saasodoo
+saasodoo_version() {
+  sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/pyproject.toml" | head -n 1
+}
+host_python() { echo "${PYTHON:-$REPO_ROOT/.venv/bin/python}"; }
+rootfs_saasodoo() {
+  local out=$1 wheels status=0 py
+  py=$(host_python)
+  wheels=$(mktemp -d)
+  "$py" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
+    "$REPO_ROOT/pyproject.toml" >"$wheels/requirements.txt"
+  "$py" -m pip wheel --quiet --wheel-dir "$wheels" -r "$wheels/requirements.txt" || status=$?
+  if [[ $status == 0 ]]; then
+    sources "$SAASODOO_SUITE" | mmdebstrap "${MMDEBSTRAP_COMMON[@]}" \
+      --include=python3,python3-venv,ca-certificates,tzdata \
+      --essential-hook="$(system_user saasodoo 10001 10001 /tmp /usr/sbin/nologin)" \
+      --customize-hook="mkdir -p \"\$1\"/tmp/wheels && cp '$wheels'/*.whl \"\$1\"/tmp/wheels/" \
+      --customize-hook="chroot \"\$1\" python3 -m venv $SAASODOO_PREFIX/venv" \
+      --customize-hook="chroot \"\$1\" sh -ec '$SAASODOO_PREFIX/venv/bin/pip install --quiet --no-index --no-cache-dir /tmp/wheels/*.whl'" \
+      --customize-hook="chroot \"\$1\" $SAASODOO_PREFIX/venv/bin/python -m compileall -q $SAASODOO_PREFIX/venv >/dev/null" \
+      --customize-hook='rm -rf "$1"/tmp/wheels' \
+      "$SAASODOO_SUITE" "$out" - || status=$?
+  fi
+  rm -rf "$wheels"
+  return "$status"
+}
+# The application layer: the saasodoo wheel unpacked into the venv (a wheel is a zip; pip
+# would do the same), its console script, the tenant chart, the plans and helm.
+rootfs_saasodooapp() {
+  local out=$1 tmp py site status=0
+  py=$(host_python)
+  tmp=$(mktemp -d)
+  site=$tmp/root$SAASODOO_PREFIX/venv/lib/$SAASODOO_PYTHON/site-packages
+  mkdir -p "$site" "$tmp/root$SAASODOO_PREFIX/venv/bin" "$tmp/root$SAASODOO_PREFIX/charts" "$tmp/root/usr/local/bin"
+  "$py" -m pip wheel --quiet --no-deps --wheel-dir "$tmp/wheel" "$REPO_ROOT" || status=$?
+  if [[ $status == 0 ]]; then
+    "$py" -m zipfile -e "$tmp"/wheel/saasodoo-*.whl "$site"
+    "$py" -m compileall -q "$site/saasodoo" >/dev/null
+    printf '#!%s/venv/bin/python3\nimport sys\nfrom saasodoo.cli import main\nsys.exit(main())\n' \
+      "$SAASODOO_PREFIX" >"$tmp/root$SAASODOO_PREFIX/venv/bin/saasodoo"
+    chmod 0755 "$tmp/root$SAASODOO_PREFIX/venv/bin/saasodoo"
+    cp -a "$REPO_ROOT/charts/odoo-tenant" "$tmp/root$SAASODOO_PREFIX/charts/odoo-tenant"
+    cp -a "$REPO_ROOT/values" "$tmp/root$SAASODOO_PREFIX/values"
+    install -m 0755 "$(tool_bin helm4 helm)" "$tmp/root/usr/local/bin/helm"
+    tar -C "$tmp/root" --owner=0 --group=0 --mtime=@0 -cf "$out" opt usr || status=$?
+  fi
+  rm -rf "$tmp"
+  return "$status"
+}
+
 # layers NAME: the root filesystems an image is made of, bottom first.
 layers() {
   case $1 in
     odoo) echo odoo pgclient ;;
+    saasodoo) echo saasodoo saasodooapp ;;
     *) echo "$1" ;;
   esac
 }
@@ -232,6 +292,11 @@ rootfs_key() {
       postgres) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
       odoo) echo "$ODOO_SUITE $POSTGRES_MAJOR $ODOO_EXTRA_PACKAGES"; sha256sum <"$ODOO_SOURCE"; cat "$ODOO_APT_PACKAGES" ;;
       pgclient) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
+      saasodoo) declare -f saasodoo_version host_python; echo "$SAASODOO_SUITE $SAASODOO_PREFIX"
+        sed -n '/^dependencies = \[/,/^\]/p' "$REPO_ROOT/pyproject.toml" ;;
+      saasodooapp) echo "$SAASODOO_PYTHON $SAASODOO_PREFIX"; sha256sum <"$(tool_bin helm4 helm)"
+        (cd "$REPO_ROOT" && git ls-files -s pyproject.toml saasodoo charts/odoo-tenant values
+         git diff --no-ext-diff HEAD -- pyproject.toml saasodoo charts/odoo-tenant values) ;;
     esac
   } | sha256sum | cut -c1-16
 }
@@ -257,6 +322,14 @@ config_postgres() {
     --config.env=LANG=C.UTF-8 "--config.env=PG_MAJOR=$POSTGRES_MAJOR" \
     --config.env=PGDATA=/var/lib/postgresql/data \
     --config.exposedports=5432/tcp --config.volume=/var/lib/postgresql/data --config.stopsignal=SIGINT
+}
+config_saasodoo() {
+  echo "--config.entrypoint=$SAASODOO_PREFIX/venv/bin/saasodoo" --config.user=10001:10001 \
+    "--config.env=PATH=$SAASODOO_PREFIX/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --config.env=LANG=C.UTF-8 --config.env=HOME=/tmp \
+    "--config.env=SAASODOO_CHART=$SAASODOO_PREFIX/charts/odoo-tenant" \
+    "--config.env=SAASODOO_PLANS_DIR=$SAASODOO_PREFIX/values" \
+    --config.env=SAASODOO_HELM_BINARY=/usr/local/bin/helm --config.exposedports=8080/tcp
 }
 config_odoo() {
   echo --config.entrypoint=/entrypoint.sh --config.cmd=odoo "--config.env=$PATH_ENV" \

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from saasodoo import __version__
-from saasodoo.cli.common import err, out, output_option, tenant_arg
+from saasodoo.cli.common import err, out, output_option, print_columns, tenant_arg
 from saasodoo.cli.common import print_json as _print_json
 from saasodoo.cli.common import run as _run
 from saasodoo.cli.requests import LOCAL, ask, requests_of, tenant_operations
@@ -350,31 +350,23 @@ def tenant_list(ctx: click.Context, output: str) -> None:
         if output == "json":
             _print_json([v.to_dict() for v in views])
             return
-        table = Table("TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE")
-        for v in views:
-            table.add_row(v.id, v.ready or "-", v.kstatus, v.plan, v.odoo_version,
-                          str(v.revision or "-"), v.url or "-", escape(v.message))  # fmt: skip
-        out.print(table)
+        print_columns(
+            ["TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE"],
+            [[v.id, v.ready or "-", v.kstatus, v.plan, v.odoo_version, str(v.revision or "-"),
+              v.url or "-", v.message] for v in views],
+        )  # fmt: skip
         err.print(f"{len(views)} tenant(s)")
         return
     tenants = tenants_of(ctx).list_tenants()
     if output == "json":
         _print_json([t.to_dict() for t in tenants])
         return
-    table = Table("TENANT", "STATUS", "PLAN", "ODOO", "REV", "URL", "REASON")
+    rows = []
     for t in tenants:
         d = t.to_dict()
-        style = PHASE_STYLE.get(d["status"], "")
-        table.add_row(
-            d["id"],
-            f"[{style}]{d['status']}[/]",
-            d["plan"],
-            d["odoo_version"],
-            str(d["revision"] or "-"),
-            d["url"],
-            d["reason"],
-        )
-    out.print(table)
+        rows.append([d["id"], d["status"], d["plan"], d["odoo_version"],
+                     str(d["revision"] or "-"), d["url"], d["reason"] or ""])  # fmt: skip
+    print_columns(["TENANT", "STATUS", "PLAN", "ODOO", "REV", "URL", "REASON"], rows)
     err.print(f"{len(tenants)} tenant(s)")
 
 

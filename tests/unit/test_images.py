@@ -17,8 +17,9 @@ def image_ref(name: str) -> str:
     """What images/build.sh tags ``name`` with: its ``image_ref`` function, run alone."""
     build = ROOT / "images" / "build.sh"
     proc = subprocess.run(
-        ["bash", "-c", f"source {ROOT}/scripts/versions.env; "
-         f"eval \"$(sed -n '/^image_ref()/,/^}}/p' {build})\"; image_ref {name}"],
+        ["bash", "-c", f"source {ROOT}/scripts/versions.env; REPO_ROOT={ROOT}; "
+         f"eval \"$(sed -n '/^image_ref()/,/^}}/p; /^saasodoo_version()/,/^}}/p' {build})\"; "
+         f"image_ref {name}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return proc.stdout.strip()
@@ -32,3 +33,12 @@ def test_images_are_tagged_with_the_chart_defaults() -> None:
     assert image_ref("odoo") == (
         f"{odoo['image']['registry']}/{odoo['image']['repository']}:{odoo_tag}"
     )
+
+
+def test_the_platform_image_is_the_platform_chart_s_default() -> None:
+    chart = yaml.safe_load((ROOT / "charts/saasodoo/Chart.yaml").read_text())
+    image = yaml.safe_load((ROOT / "charts/saasodoo/values.yaml").read_text())["image"]
+    project = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{chart["appVersion"]}"' in project, "appVersion is the package's version"
+    tag = image["tag"] or chart["appVersion"]
+    assert image_ref("saasodoo") == f"{image['repository']}:{tag}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterator
 from functools import cached_property
@@ -69,6 +70,14 @@ def translate(what: str) -> Iterator[None]:
         raise TransientClusterError(f"{what}: cannot reach the cluster ({exc})") from None
 
 
+def in_cluster() -> bool:
+    """Whether this process runs in a pod with a ServiceAccount token (and no kubeconfig was
+    given): ``KUBERNETES_SERVICE_HOST`` set and the token mounted, as client-go decides."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )
+
+
 class KubeTransport:
     """One cluster's API client: counted requests, raw JSON, translated errors."""
 
@@ -76,11 +85,16 @@ class KubeTransport:
         kubeconfig = settings.effective_kubeconfig()
         try:
             configuration = client.Configuration()
-            config.load_kube_config(
-                config_file=str(kubeconfig) if kubeconfig else None,
-                context=settings.kube_context,
-                client_configuration=configuration,
-            )
+            if kubeconfig is None and in_cluster():
+                # A pod (the platform chart's operator and API): its ServiceAccount's
+                # projected token and the cluster's CA, as helm reads them there too.
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                config.load_kube_config(
+                    config_file=str(kubeconfig) if kubeconfig else None,
+                    context=settings.kube_context,
+                    client_configuration=configuration,
+                )
             # One HTTP connection per thread that may call at once: the fleet's tenants
             # (``concurrency``) and the API's job threads besides (urllib3 would otherwise
             # discard and reopen connections above its default of 5 per core).
