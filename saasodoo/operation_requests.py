@@ -61,8 +61,9 @@ POLL_SECONDS = 0.5
 MARGIN_SECONDS = 120.0
 #: The most a restore waits for Odoo to be Ready again after it (``backups.restore``).
 RESTORE_READY_SECONDS = 600.0
-#: Kubernetes' DNS subdomain bound on an object's name.
+#: Kubernetes' DNS subdomain bound on an object's name, and its characters.
 MAX_NAME = 253
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
 class RequestFailed(SaasodooError):
@@ -177,7 +178,7 @@ def operation_of(name: str) -> OperationKind | None:
 
 def check_name(name: str) -> str:
     """``name`` if it can be an object's name (DNS subdomain), else InvalidInput."""
-    ok = 0 < len(name) <= MAX_NAME and all(c.islower() or c.isdigit() or c in "-." for c in name)
+    ok = 0 < len(name) <= MAX_NAME and all(c in NAME_CHARACTERS for c in name)
     if not ok or not name[0].isalnum() or not name[-1].isalnum():
         raise InvalidInput(
             "invalid request name",

@@ -221,8 +221,9 @@ def test_a_request_is_found_by_its_name_reading_the_kind_it_names_first() -> Non
     assert requests.get("check-it").operation == "verify"
     with pytest.raises(NotFound, match="operation 'absent' not found"):
         requests.get("absent")
-    with pytest.raises(InvalidInput, match="name"):
-        requests.get("../etc")
+    for bad in ("../etc", "Upper", "café", "-x", "x" * 254):
+        with pytest.raises(InvalidInput, match="name"):
+            requests.get(bad)
 
 
 def test_a_tenants_requests_are_listed_oldest_first_from_one_list_per_kind() -> None:
