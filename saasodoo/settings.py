@@ -162,6 +162,13 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Seconds one Kubernetes API request may take."
     )
     history_max: int = Field(default=10, ge=0, description="Revisions kept per release.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics of the operator and the API "
+        "(saasodoo/adapters/metrics.py); 0: not served.",
+    )
 
     @field_validator("node_pool")
     @classmethod

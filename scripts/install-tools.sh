@@ -16,12 +16,12 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server gotrue)
+ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server gotrue promtool)
 # The real node's tools (scripts/realnode.sh), built by the same means.
 ALL_TOOLS+=(kubernetes-node kube-router coredns traefik)
 
 # The two lanes of a full install (main): each tool in exactly one, longest first.
-LANE_A=(kubernetes kubernetes-node kwok etcd helm3 helm-docs)
+LANE_A=(kubernetes kubernetes-node kwok etcd helm3 helm-docs promtool)
 LANE_B=(traefik kube-router gotrue helm4 metrics-server coredns netpolicy)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
@@ -240,6 +240,15 @@ build_helm_docs() {
     "github.com/norwoodj/helm-docs/cmd/helm-docs@$v" || return 1
 }
 
+# promtool alone (check rules, test rules): Prometheus' module pulls its service discovery's
+# cloud SDKs, which promtool links; built once into the cache.
+build_promtool() {
+  local v=$PROMETHEUS_VERSION out=$1
+  info "promtool: go install github.com/prometheus/prometheus/cmd/promtool@$v"
+  GOBIN=$out run_logged promtool go install -trimpath -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$v" || return 1
+}
+
 build_metrics_server() {
   local v=$METRICS_SERVER_VERSION out=$1 work=$2 mod=sigs.k8s.io/metrics-server
   # Served by kwokctl's metrics-server support (binary runtime); it scrapes the resource
@@ -318,6 +327,7 @@ install_one() {
       helm4) build_helm 4 "$v" "$tmp/bin" ;;
       netpolicy) build_netpolicy "$tmp/bin" "$work" ;;
       helm-docs) build_helm_docs "$tmp/bin" ;;
+      promtool) build_promtool "$tmp/bin" ;;
       metrics-server) build_metrics_server "$tmp/bin" "$work" ;;
       gotrue) build_gotrue "$tmp/bin" "$work" ;;
       kubernetes-node) build_kubernetes_node "$tmp/bin" "$work" ;;
@@ -344,6 +354,7 @@ main() {
     echo "SAASODOO_HELM4=$(tool_bin helm4 helm)"
     echo "SAASODOO_NETPOLICY=$(tool_bin netpolicy netpolicy)"
     echo "SAASODOO_HELM_DOCS=$(tool_bin helm-docs helm-docs)"
+    echo "SAASODOO_PROMTOOL=$(tool_bin promtool promtool)"
     echo "SAASODOO_GOTRUE=$(tool_bin gotrue gotrue)"
     return 0
   fi

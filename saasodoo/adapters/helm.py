@@ -12,7 +12,8 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -114,11 +115,20 @@ class CountingCommand(pyhelm3.Command):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.calls = 0
         self.lock = threading.Lock()
+        #: Called with (action, seconds) after each helm process, whatever its outcome
+        #: (``upgrade``, ``history``, ...: helm's subcommand); the operator's metrics.
+        self.observer: Callable[[str, float], None] | None = None
 
     async def run(self, command: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
         with self.lock:
             self.calls += 1
-        out: bytes = await super().run(command, input)
+        start = time.monotonic()
+        try:
+            out: bytes = await super().run(command, input)
+        finally:
+            if self.observer is not None:
+                action = str(command[0]) if command else "unknown"
+                self.observer(action, time.monotonic() - start)
         return out
 
 

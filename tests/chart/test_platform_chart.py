@@ -197,14 +197,19 @@ def test_rbac_has_no_wildcard_and_the_api_no_secret_pod_or_exec(helm: Path) -> N
 def test_network_policies_admit_the_api_only_from_the_ingress_controller(helm: Path) -> None:
     docs = render(helm, "--set", "networkPolicy.kubeApiCidrs={10.0.0.1/32}")
     api = one(docs, "NetworkPolicy", "platform-saasodoo-api")["spec"]
-    (allowed,) = api["ingress"]
+    scrapers, allowed = api["ingress"]
+    assert scrapers["ports"] == [{"port": "metrics"}]
+    assert scrapers["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
     sources = allowed["from"]
     assert sources[0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "traefik"
     }
     assert sources[1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
     operator = one(docs, "NetworkPolicy", "platform-saasodoo-operator")["spec"]
-    assert operator["ingress"] == [] and operator["policyTypes"] == ["Ingress", "Egress"]
+    assert [r["ports"] for r in operator["ingress"]] == [[{"port": "metrics"}]]
+    assert operator["policyTypes"] == ["Ingress", "Egress"]
     cidrs = [b["ipBlock"]["cidr"] for b in operator["egress"][1]["to"]]
     assert cidrs == ["10.0.0.1/32"]
 
@@ -219,3 +224,20 @@ def test_readme_is_generated_from_values(tools: Tools, tmp_path: Path) -> None:
     table = re.findall(r"^\| ([^ |]+) \| [a-z]+ \| .* \| (.*) \|$",
                        (PLATFORM / "README.md").read_text(), re.M)  # fmt: skip
     assert len(table) > 40 and all(desc.strip() for _, desc in table)
+
+
+def test_metrics_are_served_beside_the_ingress_and_monitored_on_request(helm: Path) -> None:
+    docs = render(helm)
+    assert not [d for d in docs if d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+    ingress = one(docs, "Ingress", "platform-saasodoo-api")
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert [p["backend"]["service"]["port"]["name"] for p in paths] == ["http"]
+    service = one(docs, "Service", "platform-saasodoo-operator-metrics")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics"}]
+    docs = render(helm, "--set", "metrics.serviceMonitor.enabled=true",
+                  "--set", "metrics.prometheusRule.enabled=true")  # fmt: skip
+    monitor = one(docs, "ServiceMonitor", "platform-saasodoo")
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "30s"}]
+    rule = one(docs, "PrometheusRule", "platform-saasodoo")
+    shipped = yaml.safe_load((PLATFORM / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"] == shipped

@@ -100,6 +100,8 @@ podAntiAffinity:
   value: {{ .Values.settings.finalBackupDays | quote }}
 - name: SAASODOO_OPERATOR_LEASE
   value: {{ .Values.operator.lease.name | quote }}
+- name: SAASODOO_METRICS_PORT
+  value: {{ .Values.metrics.port | quote }}
 {{- range $name, $value := .Values.settings.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
