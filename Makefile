@@ -185,12 +185,14 @@ lint: venv ## ruff, mypy, import-linter (.importlinter: layers, pure core, clien
 # anything newer. `str.decode` is excluded: vermin cannot tell bytes.decode (fine) from it.
 VERMIN_ARGS := -t=3.10- --violations --no-tips --eval-annotations --exclude str.decode
 
-CRD_FILE := saasodoo/crds/odootenants.saasodoo.dev.yaml
+CRD_DIR := saasodoo/crds
 
 .PHONY: crd
-crd: venv ## Write $(CRD_FILE) (the OdooTenant CRD) from saasodoo/core/crd.py; a unit test fails on drift
-	@$(PY) -m saasodoo.core.crd > $(CRD_FILE).tmp && mv $(CRD_FILE).tmp $(CRD_FILE)
-	@echo "[saasodoo] wrote $(CRD_FILE)"
+crd: venv ## Write the CRDs (OdooTenant and the request kinds) into $(CRD_DIR) from saasodoo/core; a unit test fails on drift
+	@for f in $$($(PY) -m saasodoo.core.operations); do \
+	  $(PY) -m saasodoo.core.operations $$f > $(CRD_DIR)/$$f.tmp && mv $(CRD_DIR)/$$f.tmp $(CRD_DIR)/$$f \
+	  && echo "[saasodoo] wrote $(CRD_DIR)/$$f" || exit 1; \
+	done
 
 .PHONY: bench
 bench: system venv tools ## Benchmarks on clusters of their own (kwok nodes, the operator at scale, then a real node); writes docs/benchmarks.md (BENCH_ARGS=--help)

@@ -61,7 +61,7 @@ from bench.run import Bench, cluster_up, log, tools  # noqa: E402
 from bench.sections import markers, write_section  # noqa: E402
 from saasodoo.adapters.resources import TenantResources, apply_crd  # noqa: E402
 from saasodoo.core.conditions import get_condition  # noqa: E402
-from saasodoo.core.crd import crd_manifest  # noqa: E402
+from saasodoo.core.operations import crd_manifests  # noqa: E402
 from saasodoo.core.record import (  # noqa: E402
     APPLIED_ANNOTATION,
     OPERATION_ANNOTATION,
@@ -549,7 +549,8 @@ def main() -> None:
 
 
 def run(ob: OperatorBench, args: argparse.Namespace) -> str:
-    apply_crd(ob.kube, crd_manifest())
+    for manifest in crd_manifests():
+        apply_crd(ob.kube, manifest)
     ob.kube.create_namespace_if_absent(ob.settings.system_namespace)
     fleet = [f"of-{i:03d}" for i in range(args.m)]
     small = [f"oi-{i:04d}" for i in range(args.small)]

@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         description="Seconds between the operator's full passes over every tenant (10 % "
         "jitter); a pass costs a few list requests and no helm call for tenants in sync.",
     )
+    operator_request_ttl_seconds: float = Field(
+        default=604800.0,
+        ge=0,
+        description="Seconds a finished one-shot operation request (OdooTenantBackup, "
+        "...Restore, ...Verify, ...Rollback) is kept after its completedAt before the "
+        "operator's sweep deletes it (7 days; a Job's ttlSecondsAfterFinished).",
+    )
     operator_lease: str = Field(
         default="saasodoo-operator",
         description="Name of the operator's Lease (coordination.k8s.io) in system_namespace: "

@@ -11,6 +11,7 @@ through ``events.k8s.io/v1``. Errors are translated as in ``saasodoo.adapters.ku
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 import time
@@ -29,15 +30,18 @@ JSON_PATCH = "application/json-patch+json"
 CONTROLLER = "saasodoo.dev/operator"
 
 
-class TenantResources:
-    """The OdooTenant objects of one namespace (the platform's, ``system_namespace``)."""
+class CustomResources:
+    """The objects of one of saasodoo's custom resources (``plural`` of the group
+    ``saasodoo.dev``, kind ``kind``) in one namespace (the platform's)."""
 
-    def __init__(self, kube: Kube, namespace: str) -> None:
+    def __init__(self, kube: Kube, namespace: str, plural: str, kind: str) -> None:
         self.kube = kube
         self.namespace = namespace
+        self.plural = plural
+        self.kind = kind
 
     def path(self, name: str | None = None, sub: str = "") -> str:
-        base = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(self.namespace)}/{PLURAL}"
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(self.namespace)}/{self.plural}"
         if name is None:
             return base
         return f"{base}/{quote(name)}" + (f"/{sub}" if sub else "")
@@ -53,7 +57,7 @@ class TenantResources:
 
     def get(self, name: str) -> dict[str, Any] | None:
         """The object named ``name``, None when there is none."""
-        with translate(f"read {KIND} {name}"):
+        with translate(f"read {self.kind} {name}"):
             try:
                 return dict(self.kube.get_json(self.path(name)))
             except Exception as exc:  # noqa: BLE001 - 404 means absent, the rest is translated
@@ -64,20 +68,21 @@ class TenantResources:
     def list(self, selector: str | None = None) -> dict[str, Any]:
         """The list document (``items`` and ``metadata.resourceVersion``)."""
         query = [("labelSelector", selector)] if selector else []
-        with translate(f"list {PLURAL}"):
+        with translate(f"list {self.plural}"):
             return dict(self.kube.get_json(self.path(), query))
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create the object ``body`` (kind and apiVersion are filled in)."""
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, **body}
-        name = body.get("metadata", {}).get("name", "")
-        with translate(f"create {KIND} {name}"):
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": self.kind, **body}
+        meta = body.get("metadata", {})
+        name = meta.get("name") or meta.get("generateName", "")
+        with translate(f"create {self.kind} {name}"):
             return dict(self._send("POST", self.path(), body, "application/json"))
 
     def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A merge patch of the object (spec, labels, annotations); ``.status`` is ignored
         by the API server here."""
-        with translate(f"patch {KIND} {name}"):
+        with translate(f"patch {self.kind} {name}"):
             return dict(self._send("PATCH", self.path(name), patch, MERGE_PATCH))
 
     def patch_status(
@@ -87,12 +92,12 @@ class TenantResources:
         ``previous`` (the status as read), so a field ``status`` drops is removed (sent as
         null) rather than kept; lists such as ``conditions`` are replaced whole."""
         body = {"status": merge_patch(previous or {}, status)}
-        with translate(f"write the status of {KIND} {name}"):
+        with translate(f"write the status of {self.kind} {name}"):
             return dict(self._send("PATCH", self.path(name, "status"), body, MERGE_PATCH))
 
     def delete(self, name: str) -> bool:
         """Ask for deletion (finalizers run first); False when there was no such object."""
-        with translate(f"delete {KIND} {name}"):
+        with translate(f"delete {self.kind} {name}"):
             try:
                 self._send("DELETE", self.path(name))
             except Exception as exc:  # noqa: BLE001 - 404 means absent
@@ -117,6 +122,19 @@ class TenantResources:
         with translate(f"{'add' if present else 'remove'} the finalizer of {meta['name']}"):
             return dict(self._send("PATCH", self.path(meta["name"]), ops, JSON_PATCH))
 
+    def set_owner_references(
+        self, obj: dict[str, Any], references: builtins.list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Make ``metadata.ownerReferences`` of ``obj`` (as read) ``references``; its
+        resourceVersion is tested first (Conflict when the object changed since)."""
+        meta = obj["metadata"]
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "add", "path": "/metadata/ownerReferences", "value": references},
+        ]
+        with translate(f"set the owner of {self.kind} {meta['name']}"):
+            return dict(self._send("PATCH", self.path(meta["name"]), ops, JSON_PATCH))
+
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:
         """An ``events.k8s.io/v1`` Event about ``obj``: ``kind`` Normal or Warning,
         ``reason`` in UpperCamelCase, ``note`` at most 1 kB. Best effort: an Event that
@@ -139,7 +157,7 @@ class TenantResources:
             "reportingInstance": CONTROLLER,
             "regarding": {
                 "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": KIND,
+                "kind": obj.get("kind") or self.kind,
                 "name": meta["name"],
                 "namespace": self.namespace,
                 "uid": meta.get("uid"),
@@ -151,6 +169,13 @@ class TenantResources:
             self._send("POST", path, body, "application/json")
         except Exception:  # noqa: BLE001 - best effort
             log.debug("could not write an Event", exc_info=True)
+
+
+class TenantResources(CustomResources):
+    """The OdooTenant objects of one namespace (the platform's, ``system_namespace``)."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        super().__init__(kube, namespace, PLURAL, KIND)
 
 
 def merge_patch(old: Any, new: Any) -> Any:

@@ -23,8 +23,9 @@ def operator() -> None:
 
 @operator.command("run")
 @click.option("--install-crds", is_flag=True,
-              help="Create or update the CustomResourceDefinitions first (development; the "
-              "platform chart installs them in a cluster).")  # fmt: skip
+              help="Create or update the CustomResourceDefinitions first, OdooTenant and the "
+              "request kinds (development; the platform chart installs them in a "
+              "cluster).")  # fmt: skip
 @click.option("--adopt", "adopt", is_flag=True,
               help="Before starting, make OdooTenants of the tenants made by saasodoo before "
               "the operator (see `operator adopt`).")  # fmt: skip
@@ -64,13 +65,14 @@ def operator_run(
 
 def prepare(op: object, *, install_crds: bool, adopt: bool) -> None:
     from saasodoo.adapters.resources import apply_crd
-    from saasodoo.core.crd import crd_manifest
+    from saasodoo.core.operations import crd_manifests
     from saasodoo.operator.adopt import adopt_all
     from saasodoo.operator.run import Operator
 
     assert isinstance(op, Operator)
     if install_crds:
-        apply_crd(op.tenants.kube, crd_manifest())
+        for manifest in crd_manifests():
+            apply_crd(op.tenants.kube, manifest)
         op.tenants.kube.create_namespace_if_absent(op.settings.system_namespace)
     if adopt:
         done = adopt_all(op.tenants, op.resources)
@@ -106,13 +108,16 @@ def operator_adopt(ctx: click.Context, dry_run: bool) -> None:
 @click.pass_context
 def operator_install_crds(ctx: click.Context) -> None:
     """Create or update the CustomResourceDefinitions (server-side apply) and the platform
-    namespace; waits until the API server serves them."""
+    namespace; waits until the API server serves them: OdooTenant and the one-shot
+    operations' requests (OdooTenantBackup, OdooTenantRestore, OdooTenantVerify,
+    OdooTenantRollback)."""
     from saasodoo.adapters.kube import Kube
     from saasodoo.adapters.resources import apply_crd
-    from saasodoo.core.crd import crd_manifest
+    from saasodoo.core.operations import crd_manifests
 
     settings = settings_of(ctx)
     kube = Kube(settings)
-    apply_crd(kube, crd_manifest())
+    for manifest in crd_manifests():
+        apply_crd(kube, manifest)
+        out.print(f"{manifest['metadata']['name']} established")
     kube.create_namespace_if_absent(settings.system_namespace)
-    out.print("odootenants.saasodoo.dev established")

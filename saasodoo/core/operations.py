@@ -26,13 +26,16 @@ Pure: no I/O, no client library.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from saasodoo.core import crd
 from saasodoo.core.conditions import (
     READY,
     RECONCILING,
@@ -67,7 +70,9 @@ REASON_INTERRUPTED = "Interrupted"
 #: The spec is one saasodoo refuses (a rule the API server's schema cannot express).
 REASON_INVALID = "InvalidSpec"
 
-#: How many times a request that was running when its operator stopped is started again.
+#: How many times a request is started in all: one found ``Running`` when its turn comes (its
+#: operator stopped or lost its term while it ran) is started again while ``attempts`` is
+#: below this, else it fails with reason ``Interrupted``.
 MAX_ATTEMPTS = 2
 
 
@@ -257,6 +262,64 @@ def is_terminal(obj: dict[str, Any]) -> bool:
     return phase_of(obj) in TERMINAL
 
 
+def tenant_of(obj: dict[str, Any]) -> str:
+    """``spec.tenant`` of a request ("" when absent)."""
+    return str((obj.get("spec") or {}).get("tenant") or "")
+
+
+def order_key(obj: dict[str, Any]) -> tuple[str, str]:
+    """The order the operator runs a tenant's requests in: ``creationTimestamp`` (RFC 3339
+    in UTC, so it sorts as text), then ``metadata.name``."""
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+
+
+def interrupted(obj: dict[str, Any]) -> bool:
+    """Whether a request found ``Running`` at the start of its turn has used up its
+    ``MAX_ATTEMPTS`` (then it fails with ``REASON_INTERRUPTED``; else it starts again)."""
+    status = obj.get("status") or {}
+    return phase_of(obj) == RUNNING and int(status.get("attempts") or 0) >= MAX_ATTEMPTS
+
+
+def expired(obj: dict[str, Any], now: datetime, ttl_seconds: float) -> bool:
+    """Whether a finished request's time is up: ``completedAt`` more than ``ttl_seconds``
+    before ``now`` (timezone-aware). A request that is not finished, or has no (readable)
+    ``completedAt``, never expires."""
+    if not is_terminal(obj):
+        return False
+    stamp = (obj.get("status") or {}).get("completedAt")
+    try:
+        completed = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return now - completed > timedelta(seconds=ttl_seconds)
+
+
+def owner_reference(tenant: dict[str, Any]) -> dict[str, Any]:
+    """The ``ownerReference`` a request gets to its OdooTenant (read from the API server:
+    its ``uid``), so deleting the tenant garbage-collects its requests. Not the controller
+    reference, and it does not block the owner's deletion."""
+    meta = tenant["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": crd.KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+
+
+def with_owner(obj: dict[str, Any], tenant: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The request's ``metadata.ownerReferences`` with ``owner_reference(tenant)`` added;
+    None when it is there already (same ``uid``)."""
+    refs = list((obj.get("metadata") or {}).get("ownerReferences") or [])
+    ref = owner_reference(tenant)
+    if any(r.get("uid") == ref["uid"] for r in refs):
+        return None
+    return [*refs, ref]
+
+
 def transition(
     status: dict[str, Any] | None,
     phase: str,
@@ -265,13 +328,15 @@ def transition(
     now: datetime,
     message: str,
     reason: str | None = None,
+    restart: bool = False,
     **fields: Any,
 ) -> dict[str, Any]:
     """The request's next ``.status`` (a new dict; the input is not changed) for ``phase``:
     the conditions set as the module docstring says (``reason`` overrides the phase's
-    default reason), ``startedAt`` and ``attempts`` moved on entering ``Running``,
-    ``completedAt`` set on a final phase, and ``fields`` (snake_case: ``backup``,
-    ``revision``, ``result``) set. ``ValueError`` for an unknown phase."""
+    default reason), ``startedAt`` and ``attempts`` moved on entering ``Running`` (and on
+    ``restart``: a request found ``Running`` that starts again), ``completedAt`` set on a
+    final phase, and ``fields`` (snake_case: ``backup``, ``revision``, ``result``) set.
+    ``ValueError`` for an unknown phase."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}")
     out = dict(status or {})
@@ -282,7 +347,7 @@ def transition(
         conditions = set_condition(conditions, READY, "False", why, message, generation, now)
         conditions = set_condition(conditions, RECONCILING, "True", why, message, generation, now)
         conditions = remove_condition(conditions, STALLED)
-        if phase == RUNNING and out.get("phase") != RUNNING:
+        if phase == RUNNING and (restart or out.get("phase") != RUNNING):
             out["startedAt"] = stamp
             out["attempts"] = int(out.get("attempts") or 0) + 1
     elif phase == SUCCEEDED:
@@ -309,6 +374,9 @@ def transition(
 
 # --- the CustomResourceDefinitions ------------------------------------------------------
 
+#: Where ``make crd`` writes the CustomResourceDefinitions (package data, one file each).
+CRD_PACKAGE = "saasodoo.crds"
+
 
 def printer_columns(op: OperationKind) -> list[dict[str, Any]]:
     """Columns of ``kubectl get <plural>``: Tenant, Phase, what it names, Age."""
@@ -333,6 +401,7 @@ def crd_manifest(op: OperationKind) -> dict[str, Any]:
     its short name and the category ``saasodoo``; ``.spec`` required and immutable (CEL).
     Deterministic."""
     spec = structural_schema(op.spec_model.model_json_schema(by_alias=True))
+    spec["description"] = " ".join(str(spec.get("description", "")).split())  # one paragraph
     spec["x-kubernetes-validations"] = [
         {"rule": "self == oldSelf",
          "message": "a request's spec cannot change: create a new request"}
@@ -388,3 +457,33 @@ def crd_manifest(op: OperationKind) -> dict[str, Any]:
             ],
         },
     }
+
+
+def crd_manifests() -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition saasodoo ships: ``OdooTenant`` first, then the request
+    kinds (what ``operator install-crds`` applies)."""
+    return [crd.crd_manifest(), *(crd_manifest(op) for op in KINDS.values())]
+
+
+def manifest_files() -> dict[str, str]:
+    """The files ``make crd`` writes into ``saasodoo/crds``: ``<plural>.saasodoo.dev.yaml``
+    -> its text (a header, then the manifest as YAML)."""
+    out = {f"{crd.CRD_NAME}.yaml": crd.manifest_yaml()}
+    for op in KINDS.values():
+        body = yaml.safe_dump(crd_manifest(op), sort_keys=False, width=100)
+        out[f"{op.crd_name}.yaml"] = HEADER + body
+    return out
+
+
+HEADER = (
+    "# generated by make crd, do not edit (source: saasodoo/core/operations.py, "
+    "python -m saasodoo.core.operations)\n"
+)
+
+
+if __name__ == "__main__":  # make crd: `python -m saasodoo.core.operations FILE` prints it
+    files = manifest_files()
+    if len(sys.argv) < 2:
+        print("\n".join(files))
+    else:
+        print(files[sys.argv[1]], end="")

@@ -6,6 +6,10 @@ Wiring, client-go's shape:
 - an ``Informer`` lists then watches the OdooTenants of the platform namespace; an event
   that changes what a reconcile reads (generation, annotations, finalizers, deletion) puts
   the object's name on the work queue; the operator's own status writes do not;
+- one ``Informer`` per request kind (``OdooTenantBackup``, ...: ``saasodoo.core.operations``)
+  keeps the ``RequestIndex`` of requests not finished; an event on one puts its
+  ``spec.tenant`` on the work queue, and the workers run it in the tenant's turn
+  (``saasodoo.operator.requests``: the tenant's oldest pending request, else its reconcile);
 - a ``WorkQueue`` (per-item exponential back-off and an overall rate limit, client-go's
   defaults) feeds ``Settings.operator_workers`` worker threads (default 10, the bound on
   concurrent helm calls); a name is never reconciled by two workers at once; each reconcile
@@ -14,7 +18,9 @@ Wiring, client-go's shape:
   list requests (namespaces, Helm's storage records, workloads) and queues only the
   tenants that need a look: a generation not observed, a release not in sync, workloads
   not ready or missing. A fleet in sync costs no helm call and a constant number of
-  requests, whatever its size;
+  requests, whatever its size. The same sweep deletes the finished requests older than
+  ``Settings.operator_request_ttl_seconds`` (read from the informers' caches) and queues the
+  tenants with a request pending;
 - a ``LeaderElector`` on a Lease: only the leader starts workers; when a leadership term
   ends (the Lease taken over, or not renewed within the renew deadline), the reconciles in
   flight are cancelled (pyhelm3 terminates its helm process), the workers joined, and the
@@ -28,6 +34,7 @@ Wiring, client-go's shape:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -42,10 +49,12 @@ from pathlib import Path
 from typing import Any
 
 from saasodoo.adapters.resources import TenantResources
+from saasodoo.core import operations
 from saasodoo.core.crd import FINALIZER, GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
 from saasodoo.operator.controller import TenantController
 from saasodoo.operator.election import LeaderElector
-from saasodoo.operator.informer import Informer
+from saasodoo.operator.informer import DELETED, Informer, InformerStats
+from saasodoo.operator.requests import RequestController, RequestIndex
 from saasodoo.operator.workqueue import WorkQueue
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -54,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: How often an idle worker looks whether it should stop (seconds).
 POLL = 0.5
+#: How long a new term waits for the request informers' first lists (seconds).
+REQUESTS_SYNC_SECONDS = 10.0
 
 
 def identity() -> str:
@@ -82,6 +93,7 @@ class Stats:
     failures: int = 0
     sweeps: int = 0
     queued_by_sweep: int = 0
+    requests_expired: int = 0
     cancelled: int = 0
     terms_lost: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -110,6 +122,8 @@ class Operator:
         self.tenants.record.alive = self.lock_holder_alive
         self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
         self.controller = TenantController(self.tenants, self.resources)
+        self.index = RequestIndex()
+        self.turns = RequestController(self.controller, self.index)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
         self.workers: list[threading.Thread] = []
         self.term_started = 0.0
@@ -121,6 +135,14 @@ class Operator:
             self.tenants.kube.api, GROUP, VERSION, PLURAL, settings.system_namespace,
             on_event=self.on_event, resync_period=settings.operator_resync_seconds,
         )  # fmt: skip
+        self.request_informers = {
+            op.kind: Informer.for_custom_objects(
+                self.tenants.kube.api, GROUP, VERSION, op.plural, settings.system_namespace,
+                on_event=functools.partial(self.on_request_event, op.kind),
+                resync_period=settings.operator_resync_seconds,
+            )
+            for op in operations.KINDS.values()
+        }  # fmt: skip
         self.elector = LeaderElector(
             self.tenants.kube.api, settings.operator_lease, settings.system_namespace,
             identity=self.identity, lease_duration=int(settings.operator_lease_seconds),
@@ -145,15 +167,32 @@ class Operator:
         if trigger(old, obj):  # a re-list's objects too: only what changed is queued
             self.queue.add(name)
 
+    def on_request_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        """A request changed: the index follows; a request not finished queues its tenant
+        (the operator's own writes of Running do too: one more turn, which finds it done)."""
+        if event == DELETED:
+            self.index.remove(kind, obj)
+            return
+        tenant = self.index.update(kind, obj)
+        if tenant:
+            self.queue.add(tenant)
+
     def sweep(self) -> int:
-        """Queue the tenants that need a look (see the module docstring); returns how many."""
-        from saasodoo.operator.sweep import needs_look
+        """Queue the tenants that need a look and the tenants with a request pending, delete
+        the finished requests whose time is up (see the module docstring); returns how many
+        tenants were queued."""
+        from saasodoo.operator.sweep import expire_requests, needs_look
 
         with self.seen_lock:
             objects = list(self.seen.values())
-        names = asyncio.run(needs_look(self.tenants, objects))
-        for name in names:
+        names = set(asyncio.run(needs_look(self.tenants, objects)))
+        names.update(self.index.tenants())
+        for name in sorted(names):
             self.queue.add(name)
+        requests = {kind: inf.list() for kind, inf in self.request_informers.items()}
+        self.stats.requests_expired += expire_requests(
+            self.turns.requests, requests, self.settings.operator_request_ttl_seconds
+        )
         self.stats.sweeps += 1
         self.stats.queued_by_sweep += len(names)
         return len(names)
@@ -161,13 +200,17 @@ class Operator:
     def snapshot(self) -> dict[str, Any]:
         """The counters as one JSON-able dict: ``Stats`` (``started`` dropped; ``first_sync``
         in seconds since start), ``uptime`` (s), ``leader`` (bool), ``queued`` (keys ready in
-        the work queue), ``informer`` (``InformerStats`` plus its ``requests``),
+        the work queue), ``informer`` (the ``InformerStats`` of every informer, OdooTenants and
+        request kinds, summed, plus their ``requests``),
         ``kube_requests`` (``Kube.requests``: every API request but the informer's and the
         Lease's), ``helm_calls`` (helm processes run) and ``rss_kib`` / ``peak_rss_kib``
         (VmRSS / VmHWM of /proc/self/status; 0 where /proc is missing)."""
         stats = asdict(self.stats)
         stats.pop("started")
-        informer = self.informer.stats
+        informer = InformerStats()
+        for each in (self.informer, *self.request_informers.values()):
+            for key, value in asdict(each.stats).items():
+                setattr(informer, key, getattr(informer, key) + value)
         return {
             **stats,
             "uptime": time.monotonic() - self.stats.started,
@@ -239,7 +282,7 @@ class Operator:
     async def guarded(self, name: str, term: threading.Event) -> Any:
         """The reconcile of ``name``, cancelled as soon as the leadership term ends (pyhelm3
         then terminates its helm process)."""
-        task = asyncio.ensure_future(self.controller.reconcile(name))
+        task = asyncio.ensure_future(self.turns.reconcile(name))
         while not task.done():
             if term.is_set():
                 task.cancel()
@@ -272,12 +315,23 @@ class Operator:
         while not self.informer.wait_for_sync(timeout=1.0):
             if term.is_set():
                 return
+        # The requests' lists, briefly: without their CRDs (an operator newer than the CRDs
+        # installed) tenants are still reconciled; a request informer that syncs later
+        # queues the tenants of its pending requests then.
+        deadline = time.monotonic() + REQUESTS_SYNC_SECONDS
+        for kind, informer in self.request_informers.items():
+            if not informer.wait_for_sync(timeout=max(0.0, deadline - time.monotonic())):
+                log.warning("%s: %s not listed yet (is its CRD installed? `saasodoo "
+                            "operator install-crds`); its requests run once it is",
+                            self.identity, kind)  # fmt: skip
         queue: WorkQueue[str] = WorkQueue()
         self.queue = queue
         self.tenants.record.holder = f"operator:{self.identity}#{self.elector.terms}"
         self.term_started = time.monotonic()
         for obj in self.informer.list():
             queue.add(obj["metadata"]["name"])
+        for tenant in self.index.tenants():  # requests of tenants with no OdooTenant too
+            queue.add(tenant)
         log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
         self.workers = [
             threading.Thread(
@@ -302,6 +356,8 @@ class Operator:
     def run(self, *, until: Callable[[], bool] | None = None) -> int:
         """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop."""
         self.informer.start()
+        for informer in self.request_informers.values():
+            informer.start()
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
                  self.settings.system_namespace, self.settings.operator_lease)  # fmt: skip
         self.elector.start()
@@ -336,6 +392,8 @@ class Operator:
         self.stopping.set()
         self.elector.stop(release=True)
         self.informer.stop()
+        for informer in self.request_informers.values():
+            informer.stop()
 
 
 def memory_kib() -> dict[str, int]:

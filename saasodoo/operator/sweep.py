@@ -8,13 +8,21 @@ force not yet handled, has a generation not yet observed, or when the cluster di
 with its status: no namespace or release, a release not in sync with the spec, a
 revision other than the one recorded, workloads missing or not ready while Ready=True,
 or all ready while Ready is not True.
+
+The sweep also deletes the one-shot operation requests finished more than
+``Settings.operator_request_ttl_seconds`` ago (``expire_requests``, from the request
+informers' caches: no list request), as Kubernetes' TTL controller does with a finished
+Job's ``ttlSecondsAfterFinished``.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from saasodoo.adapters.resources import CustomResources
+from saasodoo.core import operations
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import RECONCILE_REQUESTED_AT
 from saasodoo.core.reconcile import State
@@ -82,3 +90,28 @@ async def needs_look(tenants: Tenants, objects: list[dict[str, Any]]) -> list[st
         if state is not State.IN_SYNC or expected - present or all_ready != is_ready:
             out.append(name)
     return out
+
+
+def expire_requests(
+    resources: dict[str, CustomResources],
+    requests: dict[str, list[dict[str, Any]]],
+    ttl_seconds: float,
+    now: datetime | None = None,
+) -> int:
+    """Delete the requests (``requests``: kind -> objects, as cached) finished more than
+    ``ttl_seconds`` before ``now`` (``operations.expired``) through ``resources`` (kind ->
+    its resources); returns how many were deleted. A failed deletion is logged and tried
+    again by the next sweep."""
+    now = now or datetime.now(UTC)
+    deleted = 0
+    for kind, objects in requests.items():
+        for obj in objects:
+            if not operations.expired(obj, now, ttl_seconds):
+                continue
+            name = obj["metadata"]["name"]
+            try:
+                if resources[kind].delete(name):
+                    deleted += 1
+            except SaasodooError as exc:
+                log.warning("%s %s not deleted: %s", kind, name, exc)
+    return deleted

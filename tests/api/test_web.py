@@ -82,19 +82,25 @@ def test_sign_up_create_watch_ready_delete(live_server: LiveServer, browser: Bro
         expect(page).to_have_url(f"{live_server.url}/tenants/{tenant_id}")
         status = page.locator("#tenant [data-field=status]")
         expect(status).to_have_text("ready", timeout=120_000)  # updated by the page's polling
-        expect(page.locator("#url")).to_have_text(f"https://{tenant_id}.odoo.localhost")
+        # The page reloads itself while it polls: on a loaded machine a reload may be in flight
+        # when Ready shows (CI: "#url" not found within expect's default 5 s).
+        expect(page.locator("#url")).to_have_text(
+            f"https://{tenant_id}.odoo.localhost", timeout=30_000
+        )
         _shot(page, "04-tenant-ready")
 
         expect(page.locator("#no-backups")).to_be_visible()  # no container runs: no zip
         page.get_by_role("button", name="Back up now").click()
-        expect(page.locator(".flash")).to_contain_text(f"Backup of {tenant_id} started")
+        expect(page.locator(".flash")).to_contain_text(
+            f"Backup of {tenant_id} started", timeout=30_000
+        )
         last = page.locator("#tenant [data-field=last_job]")
         expect(last).to_have_text("backup: succeeded", timeout=120_000)
         _shot(page, "04b-backed-up")
 
         page.get_by_role("link", name="Dashboard").click()
         row = page.locator(f'tr[data-tenant="{tenant_id}"]')
-        expect(row.locator("[data-field=status]")).to_have_text("ready")
+        expect(row.locator("[data-field=status]")).to_have_text("ready", timeout=30_000)
         _shot(page, "05-dashboard-ready")
 
         page.locator(f'tr[data-tenant="{tenant_id}"] a').first.click()

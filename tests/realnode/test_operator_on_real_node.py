@@ -1,21 +1,42 @@
 """An OdooTenant applied with kubectl, run for real on the real node by the operator process:
-Ready only once Odoo serves, its login page through Traefik; deleted through the finalizer,
-which keeps a readable final backup before the release goes."""
+Ready only once Odoo serves, its login page through Traefik; backed up, the backup verified
+and restored through request resources (OdooTenantBackup, OdooTenantVerify,
+OdooTenantRestore) run by the operator; deleted through the finalizer, which keeps a
+readable final backup before the release goes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.operator_process import running_operator, wait_for
+from saasodoo.core.conditions import get_condition
+from tests.operator_process import OperatorProcess, running_operator, wait_for
 from tests.realnode.helpers import NODE_POOL, cli_json, real_nodes, wait_login
 from tests.support import Cluster
 
 pytestmark = pytest.mark.realnode
 
 NAMESPACE = "saasodoo-system"
+
+
+def request(kube: Cluster, op: OperatorProcess, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """``kubectl create`` a request of ``kind``, then wait until the operator finished it."""
+    body = {"apiVersion": "saasodoo.dev/v1alpha1", "kind": kind,
+            "metadata": {"generateName": f"{spec['tenant']}-", "namespace": NAMESPACE},
+            "spec": spec}  # fmt: skip
+    source = Path(op.log.parent / f"{kind}.json")
+    source.write_text(json.dumps(body))
+    name = kube.kubectl("create", "-f", str(source), "-o", "name").strip()
+
+    def done() -> dict[str, Any] | None:
+        got: dict[str, Any] = json.loads(kube.kubectl("-n", NAMESPACE, "get", name, "-o", "json"))
+        return got if (got.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+    found: dict[str, Any] = wait_for(done, 600, f"{name} finished", op, interval=2)
+    return found
 
 
 def odootenant(kube: Cluster, name: str) -> dict | None:  # type: ignore[type-arg]
@@ -25,7 +46,7 @@ def odootenant(kube: Cluster, name: str) -> dict | None:  # type: ignore[type-ar
         return None
 
 
-def test_kubectl_apply_runs_odoo_for_real_and_delete_keeps_a_final_backup(
+def test_kubectl_apply_runs_odoo_backup_verify_restore_requests_and_delete_keeps_a_final_backup(
     kube: Cluster, tmp_path: Path
 ) -> None:
     assert real_nodes(kube), "no real node in the cluster"
@@ -58,6 +79,24 @@ def test_kubectl_apply_runs_odoo_for_real_and_delete_keeps_a_final_backup(
         assert {p.spec.node_name for p in pods if p.status.phase == "Running"} <= set(
             real_nodes(kube)
         )
+
+        # One-shot operations as request resources, in the tenant's turn: a backup, that
+        # backup verified, then restored; the tenant Ready and serving again.
+        taken = request(kube, op, "OdooTenantBackup", {"tenant": name})["status"]
+        assert taken["phase"] == "Succeeded" and taken["backup"], taken
+        backup = taken["backup"]
+        status = (odootenant(kube, name) or {}).get("status") or {}
+        assert status["lastBackup"]["name"] == backup, status
+        assert get_condition(status["conditions"], "BackupSucceeded")["status"] == "True"
+        verified = request(kube, op, "OdooTenantVerify", {"tenant": name, "backup": backup})
+        assert verified["status"]["phase"] == "Succeeded", verified["status"]
+        assert verified["status"]["result"]["ok"] is True
+        restored = request(kube, op, "OdooTenantRestore", {"tenant": name, "backup": backup})
+        assert restored["status"]["phase"] == "Succeeded", restored["status"]
+        assert restored["status"]["backup"] == backup
+        wait_for(ready, 120, f"{name} Ready after the restore", op)
+        status, body = wait_login(f"{name}.odoo.test", timeout=120)
+        assert status == 200 and "login" in body.lower(), (status, body[:300])
 
         kube.kubectl("-n", NAMESPACE, "delete", "odootenant", name, "--wait=false")
         wait_for(lambda: odootenant(kube, name) is None, 420, f"{name} deleted", op)
