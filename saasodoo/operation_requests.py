@@ -26,13 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from saasodoo.adapters.kube import Kube
-from saasodoo.adapters.resources import TenantResources
+from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.backups import Backups
 from saasodoo.core.conditions import get_condition
-from saasodoo.core.crd import GROUP, VERSION
 from saasodoo.core.operations import (
     BACKUP,
     BY_OPERATION,
@@ -155,21 +152,6 @@ class RequestView:
         }
 
 
-class RequestObjects(TenantResources):
-    """The requests of one kind in the platform namespace (the OdooTenants' paths, with the
-    kind's plural)."""
-
-    def __init__(self, kube: Kube, namespace: str, op: OperationKind) -> None:
-        super().__init__(kube, namespace)
-        self.op = op
-
-    def path(self, name: str | None = None, sub: str = "") -> str:
-        base = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(self.namespace)}/{self.op.plural}"
-        if name is None:
-            return base
-        return f"{base}/{quote(name)}" + (f"/{sub}" if sub else "")
-
-
 def operation_of(name: str) -> OperationKind | None:
     """The kind a generated name says (``<tenant>-<operation>-<suffix>``), else None."""
     parts = name.rsplit("-", 2)
@@ -198,7 +180,7 @@ class OperationRequests:
         *,
         tenants: Tenants | None = None,
         backups: Backups | None = None,
-        objects: Callable[[OperationKind], TenantResources] | None = None,
+        objects: Callable[[OperationKind], CustomResources] | None = None,
         tenant_objects: TenantResources | None = None,
     ) -> None:
         """``backups``: the service that checks and stages (default: one on ``settings``);
@@ -209,7 +191,9 @@ class OperationRequests:
         self.backups = backups or Backups(settings)
         namespace = settings.system_namespace
         # The cluster is reached on first use (a refused option needs none).
-        self.objects = objects or (lambda op: RequestObjects(self.tenants.kube, namespace, op))
+        self.objects = objects or (
+            lambda op: CustomResources(self.tenants.kube, namespace, op.plural, op.kind)
+        )
         self._tenant_objects = tenant_objects
 
     @property
