@@ -435,6 +435,17 @@ def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
         wait_for(resumable, SETTLE, "a Resume button", operator)
         assert "suspended" in status()["reason"], status()
 
+        # "Roll back" (to the previous revision: not suspended): an OdooTenantRollback.
+        page = web.get("/tenants/apiop-d")
+        assert 'id="rollback"' in page.text, page.text
+        back = web.post("/tenants/apiop-d/rollback", data={"csrf_token": csrf_of(page)})
+        assert back.status_code == 302, back.text
+        wait_for(lambda: (status()["last_job"] or {}).get("kind") == "rollback"
+                 and status()["job"] is None, SETTLE, "the rollback to end", operator)  # fmt: skip
+        assert status()["last_job"]["state"] == "succeeded", status()
+        wait_for(lambda: 'id="suspend"' in web.get("/tenants/apiop-d").text, SETTLE,
+                 "a Suspend button again", operator)  # fmt: skip
+
         gone = web.post("/tenants/apiop-d/delete", data={"csrf_token": csrf_of(page),
                                                          "confirm": "apiop-d",
                                                          "no_final_backup": "1"})  # fmt: skip
