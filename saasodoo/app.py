@@ -2,9 +2,10 @@
 the web UI (``saasodoo.web``), above both.
 
 Serve it with a production WSGI server. Without the operator, in ONE process (job records
-live in memory); with it (``SAASODOO_OPERATOR=1``) tenant changes live on their OdooTenants
-and any number of processes may serve (backups, restores, imports, rollbacks and domain
-verifications are still jobs of the process that took them)::
+live in memory); with it (``SAASODOO_OPERATOR=1``) tenant changes live on their OdooTenants,
+backups, restores, verifications, imports and rollbacks on their request resources, and any
+number of processes may serve (domain verifications and fleet operations are still jobs of
+the process that took them)::
 
     waitress-serve --host 127.0.0.1 --port 8000 --threads 8 \
         --max-request-body-size 1074790400 --call saasodoo.app:create_app
@@ -34,6 +35,7 @@ from saasodoo.api.ratelimit import RateLimit
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
 from saasodoo.odootenants import OdooTenants
+from saasodoo.operation_requests import OperationRequests
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -111,6 +113,9 @@ def create_app(
             "domain verifications", api.domain_verify_limit, api.domain_verify_window
         ),
         objects=OdooTenants(tenants.settings, tenants=tenants)
+        if tenants.settings.operator
+        else None,
+        requests=OperationRequests(tenants.settings, tenants=tenants, backups=backups)
         if tenants.settings.operator
         else None,
     )

@@ -389,3 +389,45 @@ class FakeResolver(Resolver):
         self.looked_up.append(f"CNAME {name}")
         values = self.records.get((name, "CNAME"), [])
         return values[0] if values else None
+
+
+@dataclass
+class FakeResources:
+    """saasodoo's custom resources of one kind in a dict (OdooTenants, requests): what
+    ``TenantResources`` offers its readers and writers; ``create`` names an object from
+    ``generateName`` as the API server does (a counter for the random suffix)."""
+
+    kind: str = "OdooTenant"
+    objs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    clock: Any = field(default_factory=lambda: itertools.count(1))
+    #: Raised by the next ``create`` (then cleared).
+    fail_create: SaasodooError | None = None
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        self.calls.append(f"get {self.kind} {name}")
+        found = self.objs.get(name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def list(self, selector: str | None = None) -> dict[str, Any]:
+        self.calls.append(f"list {self.kind} {selector}")
+        key, _, value = (selector or "").partition("=")
+        labels = [(o, o["metadata"].get("labels") or {}) for o in self.objs.values()]
+        found = [copy.deepcopy(o) for o, mine in labels if not selector or mine.get(key) == value]
+        return {"items": found}
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.fail_create is not None:
+            error, self.fail_create = self.fail_create, None
+            raise error
+        meta = dict(body["metadata"])
+        tick = next(self.clock)
+        if "generateName" in meta:
+            meta["name"] = meta.pop("generateName") + f"x{tick:04d}"
+        meta.update(
+            generation=1, creationTimestamp=f"2026-12-06T08:{tick // 60:02d}:{tick % 60:02d}Z"
+        )
+        obj = {"kind": self.kind, **body, "metadata": meta}
+        self.objs[meta["name"]] = obj
+        self.calls.append(f"create {self.kind} {meta['name']}")
+        return copy.deepcopy(obj)

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from saasodoo.cli import cli
 from tests.support import Cluster
 
 
@@ -54,6 +57,16 @@ def operator_env(kube: Cluster, **settings: str) -> dict[str, str]:
     }
     env.update({f"SAASODOO_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+def run_cli(
+    kube: Cluster, settings: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``saasodoo ARGS`` in this process with the operator (``SAASODOO_OPERATOR=1``) and
+    ``settings`` (as ``operator_env``): its exit code, stdout and stderr."""
+    env = {**operator_env(kube, **settings), "SAASODOO_OPERATOR": "1"}
+    result = CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 @contextmanager

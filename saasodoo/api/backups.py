@@ -3,7 +3,10 @@ imports of uploaded zips.
 
 The work is ``saasodoo.backups.Backups`` (Jobs made from the tenant's backup CronJob); the
 changes answer 202 with the job to poll, one operation per tenant at a time (409), and
-another user's tenant answers 404 like a missing one, exactly as the tenant routes.
+another user's tenant answers 404 like a missing one, exactly as the tenant routes. With the
+operator they answer 202 with the request resource the operator runs (OdooTenantBackup,
+OdooTenantRestore, OdooTenantVerify; an import: the zip staged, then an OdooTenantRestore),
+``Location`` ``GET /api/operations/<name>``.
 """
 
 from __future__ import annotations

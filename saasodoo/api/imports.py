@@ -12,7 +12,9 @@ answer 422 before anything is queued; the job runs ``Backups.import_zip`` (in th
 again: every member's CRC, what the dump asks of the tenant's role, the rewrite into our
 format, written in the spool directory; then the upload to the tenant's backup storage and
 the restore) and removes the spool directory, whatever happens. A refusal leaves the
-tenant's storage and data untouched.
+tenant's storage and data untouched. With the operator there is no job: the request itself
+runs the worker's full check and rewrite and stores the zip (``Backups.stage_import``), then
+writes an OdooTenantRestore of it with ``discardOnFailure`` and removes the spool directory.
 
 Two bodies are accepted:
 
@@ -52,6 +54,7 @@ from saasodoo.api.jobs import Job
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups, human_size, importing
 from saasodoo.errors import Conflict, FieldError, InvalidInput, SaasodooError
+from saasodoo.operation_requests import RequestView
 
 #: Bytes read from the request stream at a time (the most held in memory).
 CHUNK = 1 << 20
@@ -292,21 +295,28 @@ def start_import(
     *,
     drop_previous: bool = False,
     moved: bool = False,
-) -> Job:
+) -> Job | RequestView:
     """Owner or operator (404 otherwise); the tenant's backup storage reachable from here
     (404 no backups, 422 a PVC not mounted here) and no operation in progress (409), all
     before a byte is received; then the upload (413 past the limit), the cheap checks in the
     import worker (422), and the job ``import`` (``moved``: the database keeps its uuid and
-    secret; by default it is a copy and gets new ones)."""
+    secret; by default it is a copy and gets new ones).
+
+    With the operator (``Services.requests``): the same checks, except that requests queue
+    in the tenant's turn (no 409); then, in this request, the zip is staged into the
+    tenant's storage (``OperationRequests.stage_import``: the worker's full checks, a
+    refusal 422 with nothing stored) and an OdooTenantRestore of it with
+    ``discardOnFailure`` is returned."""
+    if svc.requests is not None and svc.objects is not None:
+        view = ops.owned_view(svc.objects, user, tenant_id)
+        svc.backups.store(tenant_id)
+        return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved)
     tenant = ops.owned_tenant(svc, user, tenant_id)
     svc.backups.store(tenant_id)
     if svc.jobs.active_for(tenant_id) is not None:
         raise Conflict(f"tenant '{tenant_id}' has an operation in progress")
     limit = svc.settings.import_max_bytes
-    root = svc.settings.import_dir
-    if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
-    spool = Path(tempfile.mkdtemp(prefix="saasodoo-import-", dir=root))
+    spool = _spool(svc)
     try:
         upload = receiver(spool, limit)
         importing.check(
@@ -325,3 +335,35 @@ def start_import(
     except BaseException:
         shutil.rmtree(spool, ignore_errors=True)
         raise
+
+
+def _spool(svc: Services) -> Path:
+    root = svc.settings.import_dir
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="saasodoo-import-", dir=root))
+
+
+def _stage(
+    svc: Services,
+    tenant_id: str,
+    odoo_version: str,
+    receiver: Receiver,
+    drop_previous: bool,
+    moved: bool,
+) -> RequestView:
+    """The operator's import: received, checked, staged, requested; the spool removed."""
+    assert svc.requests is not None
+    limit = svc.settings.import_max_bytes
+    spool = _spool(svc)
+    try:
+        upload = receiver(spool, limit)
+        importing.check(upload.path, tenant=tenant_id, odoo_version=odoo_version,
+                        max_bytes=limit)  # fmt: skip
+        staged = svc.requests.stage_import(
+            tenant_id, upload.path, moved=moved, max_bytes=limit, work_dir=spool
+        )
+        return ops.run(svc.requests.request_import(tenant_id, staged,
+                                                   drop_previous=drop_previous))  # fmt: skip
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Routes about the API itself: health, the OpenAPI document, plans, job status."""
+"""Routes about the API itself: health, the OpenAPI document, plans, job status, and (with
+the operator) a one-shot operation's request resource."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from flask import Blueprint, Response, jsonify
 
 from saasodoo.api import services as ops
 from saasodoo.api.auth import bearer_user
-from saasodoo.api.models import HealthOut, JobOut, PlansOut
+from saasodoo.api.models import HealthOut, JobOut, OperationOut, PlansOut
 from saasodoo.api.openapi import document
 from saasodoo.api.services import services
 
@@ -37,3 +38,11 @@ def plans() -> Response:
 def job(job_id: str) -> Response:
     found = ops.job_for(services(), bearer_user(), job_id)
     return jsonify(JobOut.model_validate(found.to_dict()).model_dump(mode="json"))
+
+
+@bp.get("/operations/<name>")
+def operation(name: str) -> Response:
+    """A request resource (OdooTenantBackup, ...) of one of the caller's tenants (404
+    otherwise, and without the operator)."""
+    found = ops.owned_request(services(), bearer_user(), name)
+    return jsonify(OperationOut.model_validate(found.to_dict()).model_dump(mode="json"))

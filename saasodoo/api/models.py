@@ -267,6 +267,54 @@ class TenantAccepted(BaseModel):
     status_url: str
 
 
+class OperationOut(BaseModel):
+    """A one-shot operation's request resource (``SAASODOO_OPERATOR``): OdooTenantBackup,
+    OdooTenantRestore, OdooTenantVerify or OdooTenantRollback, as the operator's status
+    shows it. Done when ``phase`` is ``Succeeded`` or ``Failed`` (``message`` says why)."""
+
+    name: str = Field(description="metadata.name: `<tenant>-<operation>-<5 characters>`.")
+    kind: Literal["OdooTenantBackup", "OdooTenantRestore", "OdooTenantVerify",
+                  "OdooTenantRollback"]  # fmt: skip
+    operation: Literal["backup", "restore", "verify", "rollback"]
+    tenant_id: str
+    spec: dict[str, Any] = Field(
+        description="What was asked besides the tenant (camelCase, as on the resource: "
+        "backup, dropPrevious, discardOnFailure, revision)."
+    )
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
+        description="Pending (also until the operator's first word), Running, then "
+        "Succeeded or Failed (final: a failed request is never retried by itself)."
+    )
+    reason: str = Field(description="The Ready condition's reason (e.g. TenantNotFound).")
+    message: str
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    attempts: int = Field(description="How many times the operator started it.")
+    backup: str | None = Field(description="The backup taken, restored or verified.")
+    revision: int | None = Field(description="The Helm revision a rollback returned to.")
+    result: dict[str, Any] | None = Field(
+        description="The operation's report (what the job's result was without the operator)."
+    )
+    generation: int
+    observed_generation: int | None
+    conditions: list[ConditionOut]
+
+
+class OperationAccepted(BaseModel):
+    """A one-shot operation written as its request resource (``SAASODOO_OPERATOR``): follow
+    it at ``status_url`` until ``phase`` is ``Succeeded`` or ``Failed``."""
+
+    status: Literal["accepted"] = "accepted"
+    operation: OperationOut
+    status_url: str
+
+
+class OperationList(BaseModel):
+    tenant_id: str
+    operations: list[OperationOut] = Field(description="Oldest first.")
+
+
 class RevisionOut(BaseModel):
     revision: int
     status: str
@@ -397,6 +445,9 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     TenantResourceOut,
     TenantResourceList,
     TenantAccepted,
+    OperationOut,
+    OperationAccepted,
+    OperationList,
     HistoryOut,
     BackupList,
     PlansOut,

@@ -24,7 +24,8 @@ ERRORS = {
     400: "The body is not valid JSON (or not valid multipart/form-data).",
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
-    404: "No such tenant, revision, backup or job (or not the caller's), or no metrics API.",
+    404: "No such tenant, revision, backup, job or operation (or not the caller's), or no "
+    "metrics API.",
     409: "Clashes with the current state (exists already, operation in progress, a host "
     "of another tenant, a custom domain not proven through DNS yet).",
     413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
@@ -36,6 +37,8 @@ ERRORS = {
 }
 #: A tenant change: a job to poll, or (operator) the tenant's OdooTenant to follow.
 TENANT_CHANGE = (m.Accepted, m.TenantAccepted)
+#: A one-shot operation: a job to poll, or (operator) its request resource to follow.
+OPERATION = (m.Accepted, m.OperationAccepted)
 AUTHED = (401, 503)
 WITH_BODY = (400, 413, 422)
 TENANT = (404, 422, 502)
@@ -166,8 +169,18 @@ OPERATIONS = (
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/rollback", "Roll back to a revision", "tenants",
-        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.RollbackRequest,
+        (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), m.RollbackRequest,
         body_required=False,
+    ),
+    Op(
+        "get", "/api/tenants/{tenant_id}/operations",
+        "The tenant's one-shot operation requests, oldest first (with the operator; none "
+        "without)", "tenants", (200, m.OperationList), TENANT,
+    ),
+    Op(
+        "get", "/api/operations/{name}",
+        "A one-shot operation's request resource (with the operator)", "meta",
+        (200, m.OperationOut), (404, 422),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/backups", "Complete backups, from their manifests",
@@ -175,25 +188,25 @@ OPERATIONS = (
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/backups", "Back up now (on-demand)", "backups",
-        (202, m.Accepted), (*TENANT, *CHANGE),
+        (202, OPERATION), (*TENANT, *CHANGE),
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/backups/restore",
         "Restore a backup (default: the newest); Odoo stops meanwhile", "backups",
-        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.RestoreRequest,
+        (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), m.RestoreRequest,
         body_required=False,
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/backups/verify",
         "Restore a backup into a scratch database and check it", "backups",
-        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), m.VerifyRequest,
+        (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), m.VerifyRequest,
         body_required=False,
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/backups/import",
         "Upload a backup zip (Odoo's database manager or another host) and import it; "
         "Odoo stops meanwhile", "backups",
-        (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE), content=IMPORT_BODY,
+        (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), content=IMPORT_BODY,
         query=(DROP_PREVIOUS, MOVED, FILENAME),
     ),
     Op(
@@ -236,6 +249,12 @@ PATH_PARAMS = {
         "pattern": m.TENANT_ID_PATTERN,
     },
     "job_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 253,
+        "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    },
 }
 
 
@@ -268,7 +287,8 @@ def _responses(op: Op) -> dict[str, Any]:
         ok["headers"] = {
             "Location": {
                 "description": "The job's status URL; with the operator, for a tenant's own "
-                "change (`tenant` in the body), the tenant's URL.",
+                "change (`tenant` in the body), the tenant's URL, for a one-shot operation "
+                "(`operation` in the body), `/api/operations/<name>`.",
                 "schema": {"type": "string"},
             }
         }
@@ -321,7 +341,9 @@ def document() -> dict[str, Any]:
                 "operator (SAASODOO_OPERATOR), a tenant's create, update, suspend, resume "
                 "and delete answer 202 with the tenant (`tenant`), to follow at "
                 "`status_url` until `observed_generation == generation` and `ready` is "
-                '"True" (a deletion: until 404). '
+                '"True" (a deletion: until 404); a backup, restore, verify, import and '
+                "rollback answer 202 with their request resource (`operation`), to follow "
+                "at `status_url` until `phase` is `Succeeded` or `Failed`. "
                 'Every error is `{"status": "error", "message": ...}`.'
             ),
         },

@@ -9,8 +9,11 @@ answers 422 at once.
 With the operator (``Settings.operator``: ``Services.objects`` set) the tenant's own
 changes (create, update, suspend, resume, delete) are checked the same way, then written to
 its OdooTenant and returned as the object shows them (``TenantView``): no job, nothing in
-this process's memory, so any API process answers for them. Rollback, domain verification,
-backups, restores and imports stay jobs of this process until they have request resources.
+this process's memory, so any API process answers for them. Rollbacks, backups, restores,
+verifications and imports are written as request resources (``Services.requests``:
+``OperationRequests``, after the same checks) and returned as the request shows them
+(``RequestView``); the operator runs them. Domain verifications and fleet operations stay
+jobs of this process.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
 from saasodoo.odootenants import OdooTenants, TenantView
+from saasodoo.operation_requests import OperationRequests, RequestView
 from saasodoo.tenants import Tenant, Tenants, update_changes
 from saasodoo.usage import tenant_usage
 
@@ -70,6 +74,9 @@ class Services:
     #: The OdooTenants when the operator applies tenant changes (``Settings.operator``);
     #: None: this process runs them as jobs.
     objects: OdooTenants | None = None
+    #: The one-shot operations' request resources when the operator runs them (set with
+    #: ``objects``); None: this process runs them as jobs.
+    requests: OperationRequests | None = None
 
     @property
     def local_auth(self) -> bool:
@@ -238,7 +245,12 @@ def start_suspend(svc: Services, user: User, tenant_id: str, suspend: bool) -> J
     )
 
 
-def start_rollback(svc: Services, user: User, tenant_id: str, body: RollbackRequest) -> Job:
+def start_rollback(
+    svc: Services, user: User, tenant_id: str, body: RollbackRequest
+) -> Job | RequestView:
+    """The rollback job, or (operator) an OdooTenantRollback after the same checks."""
+    if svc.requests is not None:
+        return ask(svc, user, "rollback", tenant_id, revision=body.revision)
     owned_tenant(svc, user, tenant_id)
     tenants = svc.tenants
     # No such revision (404), none before (409), another Odoo series' (422): refused now.
@@ -332,7 +344,9 @@ def list_backups(svc: Services, user: User, tenant_id: str) -> list[dict[str, An
     return [b.to_dict() for b in svc.backups.list_backups(tenant_id)]
 
 
-def start_backup(svc: Services, user: User, tenant_id: str) -> Job:
+def start_backup(svc: Services, user: User, tenant_id: str) -> Job | RequestView:
+    if svc.requests is not None:
+        return ask(svc, user, "backup", tenant_id)
     owned_tenant(svc, user, tenant_id)
     backups, timeout = svc.backups, svc.settings.backup_timeout
     backups.cronjob(tenant_id)  # backups disabled: 404 now rather than a failed job
@@ -344,7 +358,12 @@ def start_backup(svc: Services, user: User, tenant_id: str) -> Job:
     )
 
 
-def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreRequest) -> Job:
+def start_restore(
+    svc: Services, user: User, tenant_id: str, body: RestoreRequest
+) -> Job | RequestView:
+    if svc.requests is not None:
+        return ask(svc, user, "restore", tenant_id, backup=body.backup,
+                   drop_previous=body.drop_previous)  # fmt: skip
     owned_tenant(svc, user, tenant_id)
     svc.backups.check_restore(tenant_id, body.backup)  # 404 now rather than a failed job
     backups, timeout = svc.backups, svc.settings.backup_timeout
@@ -360,7 +379,11 @@ def start_restore(svc: Services, user: User, tenant_id: str, body: RestoreReques
     )
 
 
-def start_verify(svc: Services, user: User, tenant_id: str, body: VerifyRequest) -> Job:
+def start_verify(
+    svc: Services, user: User, tenant_id: str, body: VerifyRequest
+) -> Job | RequestView:
+    if svc.requests is not None:
+        return ask(svc, user, "verify", tenant_id, backup=body.backup)
     owned_tenant(svc, user, tenant_id)
     svc.backups.check_restore(
         tenant_id, body.backup, series=False
@@ -384,6 +407,44 @@ def _verify(
             f"verification of '{tenant_id}' failed (job {result.job.name}): {detail}"
         )
     return result.to_dict()
+
+
+# -- request resources (the operator) ---------------------------------------------------------
+
+
+def ask(svc: Services, user: User, operation: str, tenant_id: str, **spec: Any) -> RequestView:
+    """A request of ``operation`` for the caller's tenant (404 otherwise), written after the
+    checks the job would make before its first change (``OperationRequests.check``)."""
+    assert svc.requests is not None and svc.objects is not None
+    owned_view(svc.objects, user, tenant_id)
+    return run(svc.requests.create(operation, tenant_id, **spec))
+
+
+def operation_not_found(name: str) -> NotFound:
+    return NotFound(f"operation '{name[:80]}' not found")
+
+
+def owned_request(svc: Services, user: User, name: str) -> RequestView:
+    """The request ``name`` if its tenant is the caller's (operators: any); otherwise, and
+    without the operator, the same 404 as a missing one."""
+    if svc.requests is None or svc.objects is None:
+        raise operation_not_found(name)
+    try:
+        view = svc.requests.get(name)
+        owned_view(svc.objects, user, view.tenant)
+    except NotFound:
+        raise operation_not_found(name) from None
+    return view
+
+
+def tenant_requests(svc: Services, user: User, tenant_id: str) -> list[RequestView]:
+    """The caller's tenant's requests, oldest first (404 for another's tenant; without the
+    operator there are none: its operations are jobs)."""
+    if svc.requests is None or svc.objects is None:
+        owned_tenant(svc, user, tenant_id)
+        return []
+    owned_view(svc.objects, user, tenant_id)
+    return svc.requests.list(tenant_id)
 
 
 # -- the fleet (operators only: the admin blueprint checks) -----------------------------------

@@ -3,7 +3,9 @@
 Reads answer at once; changes answer 202 with the job to poll (``GET /api/jobs/<id>``).
 With the operator (``Settings.operator``) the tenant's own changes answer 202 with the
 tenant as its OdooTenant shows it, ``Location`` the tenant itself: follow it until
-``observed_generation == generation`` and ``ready == "True"`` (a deletion: until 404).
+``observed_generation == generation`` and ``ready == "True"`` (a deletion: until 404); a
+rollback (and the backups blueprint's operations) answers 202 with its request resource,
+``Location`` ``GET /api/operations/<name>``: follow it until ``phase`` is final.
 A tenant that is not the caller's answers 404 like a missing one (operators see all).
 """
 
@@ -20,6 +22,9 @@ from saasodoo.api.models import (
     DomainList,
     DomainVerifyRequest,
     HistoryOut,
+    OperationAccepted,
+    OperationList,
+    OperationOut,
     RollbackRequest,
     TenantAccepted,
     TenantCreate,
@@ -33,6 +38,7 @@ from saasodoo.api.models import (
 from saasodoo.api.services import parse, services
 from saasodoo.errors import FieldError, InvalidInput
 from saasodoo.odootenants import TenantView
+from saasodoo.operation_requests import RequestView
 
 bp = Blueprint("tenants", __name__, url_prefix="/api/tenants")
 
@@ -46,7 +52,11 @@ def _authenticate() -> None:
         bearer_user()
 
 
-def accepted(job: Job | TenantView) -> tuple[Response, int, dict[str, str]]:
+def accepted(job: Job | TenantView | RequestView) -> tuple[Response, int, dict[str, str]]:
+    if isinstance(job, RequestView):  # the operator's request resource: follow it
+        request_url = url_for("meta.operation", name=job.name)
+        asked = OperationAccepted(operation=operation_out(job), status_url=request_url)
+        return jsonify(asked.model_dump(mode="json")), 202, {"Location": request_url}
     if isinstance(job, TenantView):  # the operator's: the tenant is what to follow
         tenant_url = url_for("tenants.get", tenant_id=job.id)
         out = TenantAccepted(tenant=resource_out(job), status_url=tenant_url)
@@ -54,6 +64,10 @@ def accepted(job: Job | TenantView) -> tuple[Response, int, dict[str, str]]:
     status_url = url_for("meta.job", job_id=job.id)
     body = Accepted(job=job.to_dict(), status_url=status_url)  # type: ignore[arg-type]
     return jsonify(body.model_dump(mode="json")), 202, {"Location": status_url}
+
+
+def operation_out(view: RequestView) -> OperationOut:
+    return OperationOut.model_validate(view.to_dict())
 
 
 def resource_out(view: TenantView) -> TenantResourceOut:
@@ -132,6 +146,14 @@ def usage(tenant_id: str) -> Response:
 def rollback(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     body = parse(RollbackRequest, json_object())
     return accepted(ops.start_rollback(services(), bearer_user(), tenant_id, body))
+
+
+@bp.get("/<tenant_id>/operations")
+def operations(tenant_id: str) -> Response:
+    """The tenant's one-shot operation requests (with the operator; none without)."""
+    views = ops.tenant_requests(services(), bearer_user(), tenant_id)
+    body = OperationList(tenant_id=tenant_id, operations=[operation_out(v) for v in views])
+    return jsonify(body.model_dump(mode="json"))
 
 
 @bp.delete("/<tenant_id>")

@@ -23,6 +23,7 @@ from saasodoo import __version__
 from saasodoo.cli.common import err, out, output_option, print_columns, tenant_arg
 from saasodoo.cli.common import print_json as _print_json
 from saasodoo.cli.common import run as _run
+from saasodoo.cli.requests import LOCAL, ask, requests_of, tenant_operations
 from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_depth
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
@@ -213,17 +214,18 @@ def tenant(ctx: click.Context, local: bool) -> None:
     """Create and manage tenants (one namespace + one Helm release each).
 
     With SAASODOO_OPERATOR=1, create, update, suspend, resume, delete, status and list
-    write and read OdooTenant objects and the operator runs helm; --wait then follows the
-    object's conditions. Otherwise (and with --local) they run helm in this process.
+    write and read OdooTenant objects and the operator runs helm; rollback writes an
+    OdooTenantRollback request (operations lists a tenant's requests); --wait then follows
+    the object's conditions. Otherwise (and with --local) they run helm in this process.
     """
-    ctx.meta["saasodoo.local"] = local
+    ctx.meta[LOCAL] = local
 
 
 def _objects(ctx: click.Context) -> OdooTenants | None:
     """The OdooTenants when the operator applies tenant changes (SAASODOO_OPERATOR and no
     --local), else None (this process runs the lifecycle)."""
     settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
-    if not settings.operator or ctx.meta.get("saasodoo.local"):
+    if not settings.operator or ctx.meta.get(LOCAL):
         return None
     return OdooTenants(settings)
 
@@ -570,8 +572,15 @@ def tenant_rollback(
     """Roll TENANT back to REVISION (default: the previous one).
 
     Only the Kubernetes objects go back, never the database: a revision of another
-    Odoo series or another PostgreSQL major or Debian release is refused.
+    Odoo series or another PostgreSQL major or Debian release is refused. With
+    SAASODOO_OPERATOR=1 an OdooTenantRollback is written (after the same checks) and the
+    operator rolls back and makes that revision's spec the OdooTenant's.
     """
+    requests = requests_of(ctx)
+    if requests is not None:
+        ask(requests, "rollback", check_tenant_id(tenant_id), wait=wait, output=output,
+            revision=revision)  # fmt: skip
+        return
     with _progress(f"rolling back tenant {tenant_id}"):
         result = _run(tenants_of(ctx).rollback(check_tenant_id(tenant_id), revision, wait=wait))
     _print_tenant(result, output)
@@ -714,6 +723,7 @@ cli.add_command(fleet)
 cli.add_command(export_cmd)
 cli.add_command(operator)
 tenant.add_command(usage)
+tenant.add_command(tenant_operations)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

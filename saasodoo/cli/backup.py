@@ -14,7 +14,8 @@ from rich.table import Table
 from saasodoo.backups import Backups, Policy, human_size
 from saasodoo.backups.finals import KeptFinals
 from saasodoo.cli.common import err, out, output_option, print_json, tenant_arg
-from saasodoo.errors import InvalidInput
+from saasodoo.cli.requests import LOCAL, ask, requests_of, wait_option
+from saasodoo.errors import FieldError, InvalidInput
 from saasodoo.settings import Settings
 
 
@@ -23,7 +24,9 @@ def timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--timeout",
         type=click.FloatRange(min=1),
         default=None,
-        help="Seconds to follow the Job (default: its activeDeadlineSeconds + 60).",
+        help="Seconds to follow the Job (default: its activeDeadlineSeconds + 60); with "
+        "SAASODOO_OPERATOR=1, the request (default: that deadline, a restore's 600 s for "
+        "Odoo to start, plus 120 s).",
     )(f)
 
 
@@ -54,16 +57,26 @@ def _json(data: Any) -> None:
     default=None,
     help="Where the tenants' backup PVCs are mounted here (<root>/<tenant>), if anywhere.",
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Break-glass: run create, restore, verify and import in this process even when "
+    "SAASODOO_OPERATOR is set (a cluster whose operator is down).",
+)
 @click.pass_context
-def backup(ctx: click.Context, s3_endpoint: str | None, pvc_root: Path | None) -> None:
+def backup(ctx: click.Context, s3_endpoint: str | None, pvc_root: Path | None, local: bool) -> None:
     """Backups of tenants: Odoo-format zips (dump.sql, filestore/, manifest.json).
 
     Backups, restores and verifications run in the tenant namespace as Jobs made from the
-    tenant's backup CronJob; listing and pruning read the storage (S3) from here.
+    tenant's backup CronJob; listing and pruning read the storage (S3) from here. With
+    SAASODOO_OPERATOR=1, create, restore, verify and import write a request resource
+    (OdooTenantBackup, OdooTenantRestore, OdooTenantVerify; an import stages the zip from
+    here first) that the operator runs; --wait follows its status.
     """
     if not isinstance(ctx.find_object(Settings), Settings):
         ctx.obj = Settings()  # run on its own, not under the main `saasodoo` group
     ctx.meta[STORAGE_META] = (s3_endpoint, pvc_root)
+    ctx.meta[LOCAL] = local
 
 
 @backup.command("create")
@@ -75,12 +88,20 @@ def backup(ctx: click.Context, s3_endpoint: str | None, pvc_root: Path | None) -
     show_default=True,
 )
 @timeout_option
+@wait_option
 @output_option
 @click.pass_context
 def backup_create(
-    ctx: click.Context, tenant_id: str, kind: str, timeout: float | None, output: str
+    ctx: click.Context, tenant_id: str, kind: str, timeout: float | None, wait: bool, output: str
 ) -> None:
     """Back TENANT up now: a Job from its CronJob, followed until done."""
+    requests = requests_of(ctx, _service(ctx))
+    if requests is not None:
+        if kind != "on-demand":
+            why = "only on-demand backups are requested through the operator (or use --local)"
+            raise InvalidInput("invalid option", [FieldError("--kind", why)])
+        ask(requests, "backup", tenant_id, wait=wait, output=output, timeout=timeout)
+        return
     result = _service(ctx).create(tenant_id, kind=kind, timeout=timeout)
     if output == "json":
         _json(result.to_dict())
@@ -125,6 +146,7 @@ def backup_list(ctx: click.Context, tenant_id: str, output: str) -> None:
 @click.option("--drop-previous", is_flag=True, help="Drop the data replaced (kept by default).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @timeout_option
+@wait_option
 @output_option
 @click.pass_context
 def backup_restore(
@@ -134,6 +156,7 @@ def backup_restore(
     drop_previous: bool,
     yes: bool,
     timeout: float | None,
+    wait: bool,
     output: str,
 ) -> None:
     """Restore BACKUP (default: the newest) into TENANT: Odoo stops meanwhile; the current
@@ -144,6 +167,11 @@ def backup_restore(
             "(Odoo is stopped meanwhile)?",
             abort=True,
         )
+    requests = requests_of(ctx, _service(ctx))
+    if requests is not None:
+        ask(requests, "restore", tenant_id, wait=wait, output=output, timeout=timeout,
+            backup=backup_name, drop_previous=drop_previous)  # fmt: skip
+        return
     result = _service(ctx).restore(
         tenant_id, backup_name, drop_previous=drop_previous, timeout=timeout
     )
@@ -175,6 +203,7 @@ def _print_previous(previous: dict[str, Any] | None) -> None:
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @timeout_option
+@wait_option
 @output_option
 @click.pass_context
 def backup_import(
@@ -185,6 +214,7 @@ def backup_import(
     moved: bool,
     yes: bool,
     timeout: float | None,
+    wait: bool,
     output: str,
 ) -> None:
     """Import ZIP (a backup of Odoo's database manager, or another host's) into TENANT:
@@ -197,6 +227,13 @@ def backup_import(
             f"Replace the data of '{tenant_id}' by {zip_path.name} (Odoo is stopped meanwhile)?",
             abort=True,
         )
+    requests = requests_of(ctx, _service(ctx))
+    if requests is not None:
+        staged = requests.stage_import(tenant_id, zip_path, moved=moved)
+        err.print(f"{zip_path.name} checked and stored for {tenant_id} as {staged}")
+        ask(requests, "restore", tenant_id, wait=wait, output=output, timeout=timeout,
+            staged=staged, drop_previous=drop_previous)  # fmt: skip
+        return
     result = _service(ctx).import_zip(
         tenant_id, zip_path, drop_previous=drop_previous, timeout=timeout, moved=moved
     )
@@ -213,13 +250,24 @@ def backup_import(
 @tenant_arg
 @click.argument("backup_name", metavar="[BACKUP]", required=False)
 @timeout_option
+@wait_option
 @output_option
 @click.pass_context
 def backup_verify(
-    ctx: click.Context, tenant_id: str, backup_name: str | None, timeout: float | None, output: str
+    ctx: click.Context,
+    tenant_id: str,
+    backup_name: str | None,
+    timeout: float | None,
+    wait: bool,
+    output: str,
 ) -> None:
     """Restore BACKUP (default: the newest) into a scratch database and check it; exit 1 if
     it fails. Odoo keeps running."""
+    requests = requests_of(ctx, _service(ctx))
+    if requests is not None:
+        ask(requests, "verify", tenant_id, wait=wait, output=output, timeout=timeout,
+            backup=backup_name)  # fmt: skip
+        return
     result = _service(ctx).verify(tenant_id, backup_name, timeout=timeout)
     if output == "json":
         _json(result.to_dict())

@@ -1,12 +1,15 @@
 """Blueprint ``web``: landing, sign-up, log-in, dashboard, create form, tenant page (with
-its backups: "Back up now", a restore per backup; the upload form to import a zip posts to
+its backups: "Back up now", a restore and a verification per backup, "Roll back"; the
+upload form to import a zip posts to
 ``saasodoo.web.imports``).
 
 The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless configured
 otherwise) holding the Supabase access and refresh tokens; every page verifies the access
 token like the API does (a form post also has its session confirmed by the auth server) and
 refreshes it when it expired. Every form post carries a CSRF
-token tied to the session. Long operations run as jobs; pages poll small JSON endpoints.
+token tied to the session. Long operations run as jobs (with the operator: the one-shot
+operations as request resources, shown as the tenant's pending and last operation); pages
+poll small JSON endpoints.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from werkzeug.wrappers import Response
 
 from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Session, User
 from saasodoo.api import services as ops
-from saasodoo.api.models import RestoreRequest, TenantCreate
+from saasodoo.api.models import RestoreRequest, RollbackRequest, TenantCreate, VerifyRequest
 from saasodoo.api.services import Services, services
 from saasodoo.backups import human_size
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
 from saasodoo.core.status import Phase
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.odootenants import TenantView
+from saasodoo.operation_requests import RequestView
 from saasodoo.tenants import Tenant
 
 bp = Blueprint("web", __name__)
@@ -307,7 +311,25 @@ def tenant_new() -> ResponseReturnValue:
     return redirect(url_for("web.tenant", tenant_id=tenant_id))
 
 
+def request_shown(view: RequestView) -> dict[str, Any]:
+    """A request resource in the shape the page shows a job in (``kind``, ``state``,
+    ``error.message``): its operation and phase, lower case."""
+    error = {"message": view.message} if view.phase == "Failed" else None
+    return {"kind": view.operation, "state": view.phase.lower(), "error": error,
+            "name": view.name}  # fmt: skip
+
+
+def _requests(svc: Services, user: User, tenant_id: str) -> list[RequestView]:
+    try:
+        return ops.tenant_requests(svc, user, tenant_id)
+    except (NotFound, InvalidInput):
+        return []
+
+
 def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
+    if svc.requests is not None:  # the operator's: the oldest request not finished
+        pending = [v for v in _requests(svc, user, tenant_id) if not v.done]
+        return request_shown(pending[0]) if pending else None
     job = svc.jobs.active_for(tenant_id)
     if job is None or not (user.is_admin or job.owner == user.id):
         return None
@@ -315,6 +337,9 @@ def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | 
 
 
 def _last_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
+    if svc.requests is not None:
+        found = _requests(svc, user, tenant_id)
+        return request_shown(found[-1]) if found else None
     job = svc.jobs.latest_for(tenant_id)
     if job is None or not (user.is_admin or job.owner == user.id):
         return None
@@ -397,6 +422,12 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             name = request.form.get("backup", "").strip()
             body = ops.parse(RestoreRequest, {"backup": name} if name else {})
             ops.start_restore(svc, user, tenant_id, body)
+        elif action == "verify":
+            name = request.form.get("backup", "").strip()
+            verify = ops.parse(VerifyRequest, {"backup": name} if name else {})
+            ops.start_verify(svc, user, tenant_id, verify)
+        elif action == "rollback":
+            ops.start_rollback(svc, user, tenant_id, RollbackRequest())
         elif action == "verify-domain":
             ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":

@@ -13,6 +13,7 @@ import json
 import random
 import re
 import resource
+import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ from saasodoo.api.config import ApiSettings
 from saasodoo.app import create_app
 from saasodoo.backups import Backups
 from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import TransientClusterError
+from saasodoo.odootenants import OdooTenants
+from saasodoo.operation_requests import OperationRequests
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.api.conftest import Api, services_of, sign_up
@@ -39,7 +43,7 @@ from tests.api.zips import (
     many_entries,
     odoo_zip,
 )
-from tests.fakes import FakeHelm, FakeKube
+from tests.fakes import FakeHelm, FakeKube, FakeResources
 
 pytestmark = pytest.mark.unit
 
@@ -279,3 +283,63 @@ def test_a_restore_of_another_series_is_refused_before_any_job(setup: Setup) -> 
     assert services_of(setup.app).jobs.active_for("acme") is None
     res = setup.api.call("POST", "/api/tenants/acme/backups/verify", json={"backup": name})
     assert res.status_code == 202, res.get_json()
+
+
+@pytest.fixture
+def with_operator(setup: Setup) -> tuple[FakeResources, FakeResources]:
+    """The same app as if ``SAASODOO_OPERATOR=1``: the tenant an OdooTenant of the caller,
+    the requests in memory. Returns the OdooTenants and the OdooTenantRestores."""
+    svc = services_of(setup.app)
+    tenants = FakeResources("OdooTenant")
+    spec = {"tenant": "acme", "plan": "starter", "odooVersion": "18.0", "owner": setup.api.user_id}
+    tenants.objs["acme"] = {"kind": "OdooTenant", "metadata": {"name": "acme", "generation": 1},
+                            "spec": spec}  # fmt: skip
+    restores = FakeResources("OdooTenantRestore")
+    svc.objects = OdooTenants(SETTINGS, tenants=svc.tenants)
+    svc.objects.resources = tenants  # type: ignore[assignment]
+    svc.requests = OperationRequests(
+        SETTINGS, tenants=svc.tenants, backups=svc.backups,
+        objects=lambda op: restores, tenant_objects=tenants,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    return tenants, restores
+
+
+def test_with_the_operator_an_import_is_staged_then_requested_as_a_restore(
+    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
+) -> None:
+    """No job: the zip is checked, rewritten and stored in the request (the bytes never go
+    to etcd), then an OdooTenantRestore of it that discards it on failure is the 202."""
+    _, restores = with_operator
+    res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"), "&drop_previous=true")
+    assert res.status_code == 202, res.get_json()
+    body = res.get_json()
+    assert "job" not in body and body["operation"]["kind"] == "OdooTenantRestore"
+    assert res.headers["Location"] == f"/api/operations/{body['operation']['name']}"
+    (stored,) = [p.name for p in (setup.storage / "acme").iterdir() if p.suffix == ".zip"]
+    (request,) = restores.objs.values()
+    assert request["spec"] == {"tenant": "acme", "backup": stored, "dropPrevious": True,
+                               "discardOnFailure": True}  # fmt: skip
+    assert list(setup.spool.iterdir()) == [] and services_of(setup.app).jobs.get("x") is None
+    # A refused zip: 422 with the rule, nothing stored, no request.
+    refused = upload(setup.api, odoo_zip(tmp_path / "old.zip", version="17.0",
+                                         major_version="17.0"))  # fmt: skip
+    assert refused.status_code == 422 and "17.0" in refused.get_json()["message"]
+    assert len(restores.objs) == 1 and len(list((setup.storage / "acme").iterdir())) == 2
+    # The request cannot be written: the staged zip is deleted again. (A later second: an
+    # import is named by the second it is stored in.)
+    time.sleep(1.05)
+    restores.fail_create = TransientClusterError("the API server is unavailable")
+    failed = upload(setup.api, odoo_zip(tmp_path / "again.zip"))
+    assert failed.status_code == 503, failed.get_json()
+    assert len(list((setup.storage / "acme").iterdir())) == 2
+    assert list(setup.spool.iterdir()) == []
+
+
+def test_with_the_operator_another_users_tenant_is_404_before_a_byte_is_read(
+    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
+) -> None:
+    tenants, restores = with_operator
+    tenants.objs["acme"]["spec"]["owner"] = "someone-else"
+    res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"))
+    assert res.status_code == 404 and res.get_json()["message"] == "tenant 'acme' not found"
+    assert restores.objs == {} and not setup.storage.exists()

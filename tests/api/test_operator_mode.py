@@ -4,13 +4,16 @@ operator a ``saasodoo operator run`` process on the simulated cluster, in a syst
 of these tests' own.
 
 A tenant's create, update, suspend, resume and delete write its OdooTenant and answer 202
-with the tenant; its status is read back from the object. Nothing lives in an API process's
-memory, so a second process follows what the first started, and a process killed right
-after its 202 loses nothing.
+with the tenant; its status is read back from the object. A rollback or a backup writes a
+request resource (OdooTenantRollback, OdooTenantBackup) and answers 202 with it, followed at
+``GET /api/operations/<name>`` while the operator runs it in the tenant's turn. Nothing
+lives in an API process's memory, so a second process follows what the first started, and a
+process killed right after its 202 loses nothing.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -27,7 +30,13 @@ import pytest
 
 from saasodoo.api.openapi import document
 from scripts.gotrue import GoTrue
-from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.operator_process import (
+    OperatorProcess,
+    operator_env,
+    run_cli,
+    running_operator,
+    wait_for,
+)
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -166,6 +175,35 @@ def delete(user: Client, api: ApiProcess, tenant_id: str, op: OperatorProcess) -
     follow_gone(user, api, res.headers["Location"], op)
 
 
+def follow_operation(
+    user: Client, api: ApiProcess, location: str, op: OperatorProcess
+) -> dict[str, Any]:
+    """GET the request until its phase is final."""
+
+    def ended() -> dict[str, Any] | None:
+        res = user.call(api, "GET", location)
+        assert res.status_code == 200, res.text
+        found: dict[str, Any] = res.json()
+        return found if found["phase"] in ("Succeeded", "Failed") else None
+
+    done: dict[str, Any] = wait_for(ended, SETTLE, f"{location} to end", op)
+    conforms(done, "OperationOut")
+    return done
+
+
+def accepted_operation(res: httpx.Response, kind: str, tenant_id: str) -> dict[str, Any]:
+    """The 202 of a one-shot operation: its request resource, no job."""
+    assert res.status_code == 202, res.text
+    body = res.json()
+    conforms(body, "OperationAccepted")
+    assert "job" not in body
+    found: dict[str, Any] = body["operation"]
+    assert (found["kind"], found["tenant_id"], found["phase"]) == (kind, tenant_id, "Pending")
+    assert found["name"].startswith(f"{tenant_id}-{found['operation']}-")
+    assert res.headers["Location"] == body["status_url"] == f"/api/operations/{found['name']}"
+    return found
+
+
 def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
     start_api: Callable[[str], ApiProcess], operator: OperatorProcess
 ) -> None:
@@ -231,7 +269,7 @@ def test_tenant_changes_answer_202_with_the_tenant_and_are_followed_on_it(
 
 
 def test_an_operation_started_through_one_process_is_followed_through_another(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     one, two = start_api("one"), start_api("two")
     owner = sign_up(one, "owner-b@example.com")
@@ -243,17 +281,54 @@ def test_an_operation_started_through_one_process_is_followed_through_another(
     assert [t["id"] for t in owner.call(two, "GET", "/api/tenants").json()["tenants"]] == [
         "apiop-b"
     ]
+    # No revision before the first: refused at once, nothing written.
+    refused = owner.call(one, "POST", "/api/tenants/apiop-b/rollback")
+    assert refused.status_code == 409 and "no previous revision" in refused.text, refused.text
     # A change through the second, followed through the first; the deletion likewise.
     patched = owner.call(two, "PATCH", "/api/tenants/apiop-b", json={"plan": "standard"})
     assert patched.status_code == 202, patched.text
     assert follow(owner, one, patched.headers["Location"], operator)["plan"] == "standard"
+
+    # A rollback: an OdooTenantRollback written through the second process, its request
+    # followed through the first. Refusals first: a revision helm does not have, and 0.
+    missing = owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 9})
+    assert missing.status_code == 404 and "no revision 9" in missing.text, missing.text
+    zero = owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 0})
+    assert zero.status_code == 422, zero.text
+    assert [f["field"] for f in zero.json()["fields"]] == ["revision"]
+    asked = accepted_operation(
+        owner.call(two, "POST", "/api/tenants/apiop-b/rollback", json={"revision": 1}),
+        "OdooTenantRollback", "apiop-b",
+    )  # fmt: skip
+    assert asked["spec"] == {"revision": 1}
+    location = f"/api/operations/{asked['name']}"
+    other = sign_up(two, "other-b@example.com")
+    for method, path in (("GET", location), ("GET", "/api/tenants/apiop-b/operations"),
+                         ("POST", "/api/tenants/apiop-b/rollback"),
+                         ("POST", "/api/tenants/apiop-b/backups")):  # fmt: skip
+        assert other.call(one, method, path).status_code == 404, (method, path)
+    assert owner.call(one, "GET", "/api/operations/No_Such").status_code == 422
+    assert owner.call(one, "GET", "/api/operations/apiop-b-backup-zzzzz").status_code == 404
+    done = follow_operation(owner, one, location, operator)
+    assert (done["phase"], done["revision"], done["reason"]) == ("Succeeded", 3, "Succeeded")
+    # The operator rolled back and made revision 1's spec the OdooTenant's: the next
+    # reconcile found it in sync (helm history gains the rollback only).
+    back = follow(owner, one, "/api/tenants/apiop-b", operator)
+    assert (back["plan"], back["revision"]) == ("starter", 3), back
+    revisions = json.loads(kube.helm(4, "history", "apiop-b", "-n", "tenant-apiop-b",
+                                     "-o", "json").stdout)  # fmt: skip
+    assert [r["revision"] for r in revisions] == [1, 2, 3], revisions
+    listed = owner.call(one, "GET", "/api/tenants/apiop-b/operations")
+    assert listed.status_code == 200, listed.text
+    conforms(listed.json(), "OperationList")
+    assert [o["name"] for o in listed.json()["operations"]] == [asked["name"]]
     res = owner.call(one, "DELETE", "/api/tenants/apiop-b?final_backup=false")
     assert res.status_code == 202, res.text
     follow_gone(owner, two, res.headers["Location"], operator)
 
 
 def test_a_process_killed_after_its_202_loses_nothing(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     first = start_api("killed")
     owner = sign_up(first, "owner-c@example.com")
@@ -267,7 +342,38 @@ def test_a_process_killed_after_its_202_loses_nothing(
     assert ready["id"] == "apiop-c" and ready["owner"] == owner.user_id
     listed = owner.call(again, "GET", "/api/tenants").json()["tenants"]
     assert [t["id"] for t in listed] == ["apiop-c"]
-    delete(owner, again, "apiop-c", operator)
+
+    # A backup asked through a process killed right after its 202: the request is on the
+    # cluster, and the next process follows it to its end.
+    asked = accepted_operation(owner.call(again, "POST", "/api/tenants/apiop-c/backups"),
+                               "OdooTenantBackup", "apiop-c")  # fmt: skip
+    again.kill()
+    third = start_api("third")
+    location = f"/api/operations/{asked['name']}"
+    assert owner.call(third, "GET", location).json()["name"] == asked["name"]
+    done = follow_operation(owner, third, location, operator)
+    assert done["phase"] == "Succeeded", done  # no container runs here: the Job completes
+    operations = owner.call(third, "GET", "/api/tenants/apiop-c/operations").json()
+    assert [o["name"] for o in operations["operations"]] == [asked["name"]]
+
+    # The CLI writes the same requests, follows them (progress on stderr) and lists them.
+    made = cli_run(kube, "backup", "create", "apiop-c", "-o", "json")
+    assert made.returncode == 0, made.stderr + operator.output()[-3000:]
+    second = json.loads(made.stdout)
+    assert (second["kind"], second["phase"]) == ("OdooTenantBackup", "Succeeded"), second
+    assert f"{second['name']}: Succeeded" in made.stderr, made.stderr
+    listed = cli_run(kube, "tenant", "operations", "apiop-c", "-o", "json")
+    assert [o["name"] for o in json.loads(listed.stdout)] == [asked["name"], second["name"]]
+    asked_only = cli_run(kube, "backup", "verify", "apiop-c", "--no-wait", "-o", "json")
+    assert asked_only.returncode == 0, asked_only.stderr
+    assert json.loads(asked_only.stdout)["phase"] == "Pending"
+    missing = cli_run(kube, "tenant", "rollback", "apiop-zz", "2")
+    assert missing.returncode == 3 and "apiop-zz" in missing.stderr, missing.stderr
+    delete(owner, third, "apiop-c", operator)
+
+
+def cli_run(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(kube, {"system_namespace": NAMESPACE}, *args)
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -277,7 +383,7 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
-    start_api: Callable[[str], ApiProcess], operator: OperatorProcess
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
 ) -> None:
     api = start_api("web")
     sign_up(api, "owner-d@example.com")
@@ -308,6 +414,17 @@ def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
         assert 'data-field="status">Current<' in row, dashboard.text
         assert web.get("/dashboard/status.json").json()["tenants"]["apiop-d"]["status"] == "Current"
 
+        # "Back up now": an OdooTenantBackup, shown as the page's operation, no job.
+        backup = web.post("/tenants/apiop-d/backup", data={"csrf_token": csrf_of(page)})
+        assert backup.status_code == 302, backup.text
+        shown = status()
+        asked = shown["job"] or shown["last_job"]  # pending, running, or done already
+        assert asked["kind"] == "backup" and asked["name"].startswith("apiop-d-backup-"), shown
+        wait_for(lambda: status()["job"] is None, SETTLE, "the backup to end", operator)
+        assert status()["last_job"]["state"] == "succeeded", status()
+        assert status()["last_job"]["name"] == asked["name"]
+        assert "backup: succeeded" in web.get("/tenants/apiop-d").text
+
         suspend = web.post("/tenants/apiop-d/suspend", data={"csrf_token": csrf_of(page)})
         assert suspend.status_code == 302, suspend.text
 
@@ -317,6 +434,17 @@ def test_the_web_ui_creates_shows_suspends_and_deletes_through_the_objects(
 
         wait_for(resumable, SETTLE, "a Resume button", operator)
         assert "suspended" in status()["reason"], status()
+
+        # "Roll back" (to the previous revision: not suspended): an OdooTenantRollback.
+        page = web.get("/tenants/apiop-d")
+        assert 'id="rollback"' in page.text, page.text
+        back = web.post("/tenants/apiop-d/rollback", data={"csrf_token": csrf_of(page)})
+        assert back.status_code == 302, back.text
+        wait_for(lambda: (status()["last_job"] or {}).get("kind") == "rollback"
+                 and status()["job"] is None, SETTLE, "the rollback to end", operator)  # fmt: skip
+        assert status()["last_job"]["state"] == "succeeded", status()
+        wait_for(lambda: 'id="suspend"' in web.get("/tenants/apiop-d").text, SETTLE,
+                 "a Suspend button again", operator)  # fmt: skip
 
         gone = web.post("/tenants/apiop-d/delete", data={"csrf_token": csrf_of(page),
                                                          "confirm": "apiop-d",

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from saasodoo.cli import cli
 from saasodoo.core.conditions import get_condition
-from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.operator_process import (
+    OperatorProcess,
+    run_cli,
+    running_operator,
+    wait_for,
+)
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -59,9 +62,7 @@ def history(kube: Cluster, name: str) -> list[dict[str, Any]]:
 
 
 def cli_run(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**operator_env(kube, **settings()), "SAASODOO_OPERATOR": "1"}
-    result = CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+    return run_cli(kube, settings(), *args)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,357 @@
+"""One-shot operations as request resources (``saasodoo.core.operations``): what the CLI,
+the HTTP API and the web UI write when the operator runs (``Settings.operator``), and what
+they read back.
+
+A request is written only after the checks the in-process operation makes before its first
+change (``OperationRequests.check``: the tenant's OdooTenant exists, its backups are on,
+the backup exists and is of the tenant's Odoo series, the revision exists...): a refusal
+names the field and writes nothing. The operator runs it in the tenant's turn and writes its
+``.status``; ``wait`` follows it until it Succeeded, or raises its failure as a
+``SaasodooError`` whose kind follows the failure's reason (``RequestFailed`` and its exit
+code 1 unless the reason says more), calling back with each new phase or message.
+
+An import is the upload staged into the tenant's backup storage from here
+(``Backups.stage_import``: the bytes never go to etcd), then an ``OdooTenantRestore`` of the
+stored zip with ``discardOnFailure`` (the operator deletes it when the restore fails).
+
+Names: the API server names a request ``<tenant>-<operation>-<5 characters>``
+(``generateName``); ``get`` finds a request by its name alone, reading first the kind its
+name says, then the others (a request made by ``kubectl create -f`` may be named anyhow).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saasodoo.adapters.resources import CustomResources, TenantResources
+from saasodoo.backups import Backups
+from saasodoo.core.conditions import get_condition
+from saasodoo.core.operations import (
+    BACKUP,
+    BY_OPERATION,
+    FAILED,
+    KINDS,
+    REASON_INVALID,
+    REASON_TENANT_NOT_FOUND,
+    RESTORE,
+    ROLLBACK,
+    SUCCEEDED,
+    TENANT_LABEL,
+    VERIFY,
+    OperationKind,
+    phase_of,
+    request_body,
+)
+from saasodoo.core.reconcile import parse_duration
+from saasodoo.core.spec import check_tenant_id
+from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+
+#: How often ``wait`` reads the request (seconds).
+POLL_SECONDS = 0.5
+#: What ``wait`` allows beyond the operation's own bound (the operator's turn, its writes).
+MARGIN_SECONDS = 120.0
+#: The most a restore waits for Odoo to be Ready again after it (``backups.restore``).
+RESTORE_READY_SECONDS = 600.0
+#: Kubernetes' DNS subdomain bound on an object's name, and its characters.
+MAX_NAME = 253
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+class RequestFailed(SaasodooError):
+    """The operator ran the request and it failed (its ``status.message`` says why)."""
+
+
+#: The error a Failed request raises in ``wait``, by its reason (default ``RequestFailed``).
+FAILURES: dict[str, type[SaasodooError]] = {
+    REASON_TENANT_NOT_FOUND: NotFound,
+    REASON_INVALID: InvalidInput,
+}
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A request as its resource shows it (``.metadata``, ``.spec``, ``.status``)."""
+
+    name: str
+    kind: str
+    operation: str  # backup, restore, verify, rollback
+    tenant: str
+    spec: dict[str, Any]
+    phase: str  # Pending (also before the operator's first word), Running, Succeeded, Failed
+    reason: str  # the Ready condition's reason ("" before any)
+    message: str
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    attempts: int = 0
+    backup: str | None = None
+    revision: int | None = None
+    result: dict[str, Any] | None = None
+    generation: int = 0
+    observed_generation: int | None = None
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> RequestView:
+        op = KINDS[str(obj.get("kind"))]
+        meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+        conditions = list(status.get("conditions") or [])
+        ready = get_condition(conditions, "Ready") or {}
+        return cls(
+            name=meta["name"],
+            kind=op.kind,
+            operation=op.operation,
+            tenant=str(spec.get("tenant") or (meta.get("labels") or {}).get(TENANT_LABEL, "")),
+            spec={k: v for k, v in spec.items() if k != "tenant"},
+            phase=phase_of(obj),
+            reason=str(ready.get("reason") or ""),
+            message=str(status.get("message") or ready.get("message") or ""),
+            created_at=str(meta.get("creationTimestamp") or ""),
+            started_at=status.get("startedAt"),
+            completed_at=status.get("completedAt"),
+            attempts=int(status.get("attempts") or 0),
+            backup=status.get("backup"),
+            revision=status.get("revision"),
+            result=status.get("result"),
+            generation=int(meta.get("generation") or 0),
+            observed_generation=status.get("observedGeneration"),
+            conditions=conditions,
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.phase in (SUCCEEDED, FAILED)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, snake_case: what ``--json`` prints and the API answers."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "operation": self.operation,
+            "tenant_id": self.tenant,
+            "spec": self.spec,
+            "phase": self.phase,
+            "reason": self.reason,
+            "message": self.message,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "attempts": self.attempts,
+            "backup": self.backup,
+            "revision": self.revision,
+            "result": self.result,
+            "generation": self.generation,
+            "observed_generation": self.observed_generation,
+            "conditions": self.conditions,
+        }
+
+
+def operation_of(name: str) -> OperationKind | None:
+    """The kind a generated name says (``<tenant>-<operation>-<suffix>``), else None."""
+    parts = name.rsplit("-", 2)
+    return BY_OPERATION.get(parts[1]) if len(parts) == 3 else None
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can be an object's name (DNS subdomain), else InvalidInput."""
+    ok = 0 < len(name) <= MAX_NAME and all(c in NAME_CHARACTERS for c in name)
+    if not ok or not name[0].isalnum() or not name[-1].isalnum():
+        raise InvalidInput(
+            "invalid request name",
+            [FieldError("name", "a DNS subdomain: lower-case letters, digits, '-' and '.', "
+                        f"at most {MAX_NAME} characters")],
+        )  # fmt: skip
+    return name
+
+
+class OperationRequests:
+    """The one-shot operation requests of the platform namespace
+    (``Settings.system_namespace``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tenants: Tenants | None = None,
+        backups: Backups | None = None,
+        objects: Callable[[OperationKind], CustomResources] | None = None,
+        tenant_objects: TenantResources | None = None,
+    ) -> None:
+        """``backups``: the service that checks and stages (default: one on ``settings``);
+        ``objects`` and ``tenant_objects``: the requests of a kind and the OdooTenants
+        (tests pass fakes)."""
+        self.settings = settings
+        self.tenants = tenants or Tenants(settings)
+        self.backups = backups or Backups(settings)
+        namespace = settings.system_namespace
+        # The cluster is reached on first use (a refused option needs none).
+        self.objects = objects or (
+            lambda op: CustomResources(self.tenants.kube, namespace, op.plural, op.kind)
+        )
+        self._tenant_objects = tenant_objects
+
+    @property
+    def tenant_objects(self) -> TenantResources:
+        if self._tenant_objects is None:
+            self._tenant_objects = TenantResources(self.tenants.kube,
+                                                   self.settings.system_namespace)  # fmt: skip
+        return self._tenant_objects
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> dict[str, Any]:
+        """The tenant's OdooTenant; NotFound when there is none (or it is being deleted)."""
+        obj = self.tenant_objects.get(check_tenant_id(tenant_id))
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            raise NotFound(f"tenant '{tenant_id}' not found")
+        return obj
+
+    async def check(self, op: OperationKind, tenant_id: str, **spec: Any) -> None:
+        """What the in-process operation checks before its first change, here before the
+        request is written: the spec's fields (InvalidInput naming ``spec.<field>``), the
+        OdooTenant (NotFound); a backup, restore or verify: the tenant's backups are on
+        (NotFound), the named backup, or any, exists where the storage is readable from here
+        (NotFound), a restore's is of the tenant's Odoo series (InvalidInput); a rollback:
+        the revision exists (NotFound), there is one before (Conflict), it is of the tenant's
+        Odoo series (InvalidInput naming ``revision``)."""
+        request_body(op, self.settings.system_namespace, tenant_id, **spec)
+        self.tenant(tenant_id)
+        if op is BACKUP:
+            self.backups.cronjob(tenant_id)
+        elif op in (RESTORE, VERIFY) and not spec.get("discard_on_failure"):
+            self.backups.check_restore(tenant_id, spec.get("backup"), series=op is RESTORE)
+        elif op is ROLLBACK:
+            await self.tenants.check_rollback(tenant_id, spec.get("revision"))
+
+    async def create(self, operation: str, tenant_id: str, *, checked: bool = False,
+                     **spec: Any) -> RequestView:  # fmt: skip
+        """Check (unless ``checked``: the caller just did), then write a new request of
+        ``operation`` (backup, restore, verify, rollback) for ``tenant_id``; ``spec`` in
+        snake_case (``backup``, ``drop_previous``, ``revision``...). Returns it as written
+        (phase Pending)."""
+        op = self.kind(operation)
+        if not checked:
+            await self.check(op, tenant_id, **spec)
+        body = request_body(op, self.settings.system_namespace, tenant_id, **spec)
+        return RequestView.of(self.objects(op).create(body))
+
+    def stage_import(
+        self,
+        tenant_id: str,
+        source: Path,
+        *,
+        moved: bool = False,
+        max_bytes: int | None = None,
+        work_dir: Path | None = None,
+    ) -> str:
+        """The first half of an import, in this process: ``source`` checked and rewritten by
+        the import worker and stored beside the tenant's backups (``Backups.stage_import``;
+        InvalidInput before anything is stored). Returns the stored backup's name."""
+        self.tenant(tenant_id)
+        extra: dict[str, Any] = {} if max_bytes is None else {"max_bytes": max_bytes}
+        return self.backups.stage_import(tenant_id, source, moved=moved, work_dir=work_dir,
+                                         **extra)  # fmt: skip
+
+    async def request_import(
+        self, tenant_id: str, staged: str, *, drop_previous: bool = False
+    ) -> RequestView:
+        """The second half: a restore of the staged backup ``staged`` that deletes it when
+        it does not succeed. Should the request not be written, the staged zip is deleted
+        here (``Backups.discard``)."""
+        try:
+            return await self.create(
+                RESTORE.operation, tenant_id, backup=staged, drop_previous=drop_previous,
+                discard_on_failure=True,
+            )  # fmt: skip
+        except BaseException:
+            self.backups.discard(tenant_id, staged)
+            raise
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def kind(operation: str) -> OperationKind:
+        op = BY_OPERATION.get(operation)
+        if op is None:
+            raise InvalidInput(
+                "unknown operation",
+                [FieldError("operation", f"must be one of {', '.join(BY_OPERATION)}")],
+            )
+        return op
+
+    def read(self, name: str) -> dict[str, Any]:
+        """The request named ``name`` (any kind); NotFound when there is none."""
+        check_name(name)
+        first = operation_of(name)
+        order = [first] if first else []
+        order += [k for k in KINDS.values() if k is not first]
+        for op in order:
+            obj = self.objects(op).get(name)
+            if obj is not None:
+                return obj
+        raise NotFound(f"operation '{name[:80]}' not found")
+
+    def get(self, name: str) -> RequestView:
+        return RequestView.of(self.read(name))
+
+    def list(self, tenant_id: str | None = None) -> list[RequestView]:
+        """The requests of ``tenant_id`` (every tenant's: None), oldest first (one list
+        request per kind)."""
+        selector = f"{TENANT_LABEL}={check_tenant_id(tenant_id)}" if tenant_id else None
+        views = [RequestView.of({"kind": op.kind, **o})
+                 for op in KINDS.values()
+                 for o in self.objects(op).list(selector).get("items") or []]  # fmt: skip
+        return sorted(views, key=lambda v: (v.created_at, v.name))
+
+    def default_timeout(self, operation: str, tenant_id: str) -> float:
+        """Seconds ``wait`` allows by default: the operation's own bound (a backup Job's
+        deadline; a restore's plus Odoo's start; a rollback: ``SAASODOO_HELM_TIMEOUT``)
+        plus ``MARGIN_SECONDS``."""
+        op = self.kind(operation)
+        if op is ROLLBACK:
+            return parse_duration(self.settings.helm_timeout).total_seconds() + MARGIN_SECONDS
+        cronjob = self.backups.cronjob(tenant_id)
+        deadline = cronjob["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds") or 3600
+        extra = RESTORE_READY_SECONDS if op is RESTORE else 0.0
+        return float(deadline) + extra + MARGIN_SECONDS
+
+    def wait(
+        self,
+        name: str,
+        *,
+        timeout: float,
+        on_progress: Callable[[RequestView], None] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> RequestView:
+        """Follow the request until it ends. Succeeded: returned. Failed: raised, as
+        ``FAILURES`` says for its reason (``RequestFailed`` otherwise) with its message.
+        NotFound when it is deleted meanwhile; SaasodooError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        last: tuple[str, str] | None = None
+        while True:
+            view = self.get(name)
+            if (view.phase, view.message) != last and on_progress is not None:
+                on_progress(view)
+            last = (view.phase, view.message)
+            if view.phase == SUCCEEDED:
+                return view
+            if view.phase == FAILED:
+                raise failure(view)
+            if time.monotonic() > deadline:
+                raise SaasodooError(
+                    f"{view.kind} {name} not finished after {timeout:.0f}s ({view.phase}): "
+                    f"{view.message or 'no status yet (is the operator running?)'}"
+                )
+            time.sleep(poll_seconds)
+
+
+def failure(view: RequestView) -> SaasodooError:
+    """The error a Failed request stands for (``FAILURES`` by its reason)."""
+    error = FAILURES.get(view.reason, RequestFailed)
+    return error(f"{view.kind} {view.name} failed: {view.message or view.reason}")
