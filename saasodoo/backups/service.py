@@ -52,7 +52,7 @@ from saasodoo.backups.retention import KINDS, Policy, parse_name, retention
 from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, check_tenant_id, namespace_for
-from saasodoo.errors import InvalidInput, NotFound, SaasodooError, TransientClusterError
+from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
 from saasodoo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -330,6 +330,14 @@ class Backups:
                 source, Path(work), tenant=tenant_id, odoo_version=version,
                 max_bytes=max_bytes, moved=moved,
             )  # fmt: skip
+            # Names are the UTC second (the retention's format): another import or backup of
+            # the same second would be overwritten, and a restore pending on it would then
+            # restore other data. Refused instead; asking again a second later works.
+            if {prepared.name, prepared.name + ".json"} & set(store.names()):
+                raise Conflict(
+                    f"a backup named {prepared.name} already exists for '{tenant_id}' (another "
+                    "import or backup in the same second): try again"
+                )
             try:
                 store.upload(prepared.name, prepared.path)
                 store.upload(prepared.name + ".json", prepared.manifest_path)
