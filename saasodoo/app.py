@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from saasodoo.adapters.auth import AuthBackend, SessionCheck, TokenVerifier, VerifierConfig
 from saasodoo.adapters.local_auth import LocalDevAuth
+from saasodoo.adapters.metrics import ApiMetrics, serve
 from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
@@ -122,7 +124,35 @@ def create_app(
     errors.register(app)
     _register_blueprints(app)
     app.after_request(_security_headers)
+    _instrument(app, tenants.settings.metrics_port)
     return app
+
+
+def _instrument(app: Flask, port: int) -> None:
+    """Count and time every request by its URL rule (``ApiMetrics``, in
+    ``app.extensions["saasodoo_metrics"]``); with ``port`` (``SAASODOO_METRICS_PORT``) serve
+    them there, beside the API's own port (never through its Ingress)."""
+    metrics = ApiMetrics()
+    app.extensions["saasodoo_metrics"] = metrics
+
+    def start() -> None:
+        g.saasodoo_started = time.monotonic()
+
+    def observe(response: Response) -> Response:
+        started = g.get("saasodoo_started")
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.observe(request.method, rule, response.status_code,
+                            time.monotonic() - started)  # fmt: skip
+        return response
+
+    app.before_request(start)
+    app.after_request(observe)
+    if port:
+        try:
+            serve(metrics.registry, port)
+        except OSError as exc:  # another app of this process serves it already
+            log.warning("metrics not served on :%d: %s", port, exc)
 
 
 def _register_blueprints(app: Flask) -> None:

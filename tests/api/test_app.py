@@ -405,3 +405,22 @@ def test_an_error_that_may_pass_later_says_when_to_retry(
     assert res.status_code == status and res.get_json()["message"] == error.args[0]
     assert res.headers.get("Retry-After") == retry_after
     services_of(app).jobs.shutdown()
+
+
+def test_requests_are_counted_by_route_for_prometheus(app: Flask, client: FlaskClient) -> None:
+    """saasodoo_api_requests_total by method, URL rule (never the path: ids make no series)
+    and status; the durations beside them (#24 point 7)."""
+    assert client.get("/api/health").status_code == 200
+    assert client.get("/api/tenants/nobody-here").status_code == 401
+    assert client.get("/no/such/page").status_code == 404
+    registry = app.extensions["saasodoo_metrics"].registry
+    get = registry.get_sample_value
+    assert get("saasodoo_api_requests_total",
+               {"method": "GET", "route": "/api/health", "status": "200"}) == 1.0  # fmt: skip
+    tenant = {"method": "GET", "route": "/api/tenants/<tenant_id>", "status": "401"}
+    assert get("saasodoo_api_requests_total", tenant) == 1.0
+    assert get("saasodoo_api_requests_total",
+               {"method": "GET", "route": "unmatched", "status": "404"}) == 1.0  # fmt: skip
+    count = get("saasodoo_api_request_duration_seconds_count",
+                {"method": "GET", "route": "/api/health"})  # fmt: skip
+    assert count == 1.0
