@@ -525,11 +525,26 @@ def crd_manifest() -> dict[str, Any]:
         },
         "x-kubernetes-validations": name_rules(),
     }
+    return crd_document(KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAME, printer_columns(), root)
+
+
+def crd_document(
+    kind: str,
+    list_kind: str,
+    plural: str,
+    singular: str,
+    short_name: str,
+    columns: list[dict[str, Any]],
+    root: dict[str, Any],
+) -> dict[str, Any]:
+    """A CustomResourceDefinition of the group ``saasodoo.dev`` as saasodoo ships each of its
+    kinds: namespaced, ``v1alpha1`` served and stored, the status subresource, printer
+    ``columns``, one short name, the category ``saasodoo``, ``root`` as its schema."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": CRD_NAME,
+            "name": f"{plural}.{GROUP}",
             "labels": {
                 "app.kubernetes.io/name": "saasodoo",
                 "app.kubernetes.io/part-of": "saasodoo",
@@ -539,11 +554,11 @@ def crd_manifest() -> dict[str, Any]:
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": LIST_KIND,
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": [SHORT_NAME],
+                "kind": kind,
+                "listKind": list_kind,
+                "plural": plural,
+                "singular": singular,
+                "shortNames": [short_name],
                 "categories": [CATEGORY],
             },
             "versions": [
@@ -552,7 +567,7 @@ def crd_manifest() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer_columns(),
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],

@@ -44,7 +44,7 @@ from saasodoo.core.conditions import (
     set_condition,
     timestamp,
 )
-from saasodoo.core.crd import API_VERSION, CATEGORY, GROUP, VERSION, Condition, structural_schema
+from saasodoo.core.crd import API_VERSION, GROUP, Condition, structural_schema
 from saasodoo.errors import FieldError, InvalidInput
 
 #: Label every request carries: the tenant it is for (a selector for ``kubectl get``).
@@ -424,39 +424,9 @@ def crd_manifest(op: OperationKind) -> dict[str, Any]:
             "status": status,
         },
     }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": op.crd_name,
-            "labels": {
-                "app.kubernetes.io/name": "saasodoo",
-                "app.kubernetes.io/part-of": "saasodoo",
-            },
-        },
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": op.kind,
-                "listKind": op.list_kind,
-                "plural": op.plural,
-                "singular": op.singular,
-                "shortNames": [op.short_name],
-                "categories": [CATEGORY],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer_columns(op),
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
-        },
-    }
+    return crd.crd_document(
+        op.kind, op.list_kind, op.plural, op.singular, op.short_name, printer_columns(op), root
+    )
 
 
 def crd_manifests() -> list[dict[str, Any]]:
