@@ -14,15 +14,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from saasodoo.adapters.kube import Kube
 from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.core.conditions import get_condition, kstatus
 from saasodoo.core.crd import FORCE_REQUESTED_AT, RECONCILE_REQUESTED_AT, from_tenant_spec
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
+
+if TYPE_CHECKING:
+    from saasodoo.tenants import Tenants
 
 #: How often ``wait`` reads the object (seconds).
 POLL_SECONDS = 0.5
@@ -104,8 +107,20 @@ class OdooTenants:
     """The OdooTenants of the platform namespace (``Settings.system_namespace``)."""
 
     def __init__(self, settings: Settings, *, tenants: Tenants | None = None) -> None:
-        self.tenants = tenants or Tenants(settings)
-        self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
+        self.settings = settings
+        self._tenants = tenants
+        kube = tenants.kube if tenants is not None else Kube(settings)
+        self.resources = TenantResources(kube, settings.system_namespace)
+
+    @property
+    def tenants(self) -> Tenants:
+        """The lifecycle whose checks a change goes through, made on first use (reading and
+        listing need only the resources: `tenant list` loads no helm, plans or DNS)."""
+        if self._tenants is None:
+            from saasodoo.tenants import Tenants
+
+            self._tenants = Tenants(self.settings, kube=self.resources.kube)
+        return self._tenants
 
     def read(self, tenant_id: str) -> dict[str, Any]:
         obj = self.resources.get(check_tenant_id(tenant_id))

@@ -212,14 +212,16 @@ class OperationRequests:
             raise NotFound(f"tenant '{tenant_id}' not found")
         return obj
 
-    async def check(self, op: OperationKind, tenant_id: str, **spec: Any) -> None:
+    async def check(self, op: OperationKind, tenant_id: str, **spec: Any) -> dict[str, Any]:
         """What the in-process operation checks before its first change, here before the
         request is written: the spec's fields (InvalidInput naming ``spec.<field>``), the
         OdooTenant (NotFound); a backup, restore or verify: the tenant's backups are on
         (NotFound), the named backup, or any, exists where the storage is readable from here
         (NotFound), a restore's is of the tenant's Odoo series (InvalidInput); a rollback:
         the revision exists (NotFound), there is one before (Conflict), it is of the tenant's
-        Odoo series (InvalidInput naming ``revision``)."""
+        Odoo series (InvalidInput naming ``revision``). Returns what the request must name
+        that the caller left to "now": a rollback's revision (the previous one as of this
+        check, so a second click or a restarted request never rolls back the rollback)."""
         request_body(op, self.settings.system_namespace, tenant_id, **spec)
         self.tenant(tenant_id)
         if op is BACKUP:
@@ -227,7 +229,9 @@ class OperationRequests:
         elif op in (RESTORE, VERIFY) and not spec.get("discard_on_failure"):
             self.backups.check_restore(tenant_id, spec.get("backup"), series=op is RESTORE)
         elif op is ROLLBACK:
-            await self.tenants.check_rollback(tenant_id, spec.get("revision"))
+            _, revision, _, _ = await self.tenants.check_rollback(tenant_id, spec.get("revision"))
+            return {"revision": revision}
+        return {}
 
     async def create(self, operation: str, tenant_id: str, *, checked: bool = False,
                      **spec: Any) -> RequestView:  # fmt: skip
@@ -237,7 +241,7 @@ class OperationRequests:
         (phase Pending)."""
         op = self.kind(operation)
         if not checked:
-            await self.check(op, tenant_id, **spec)
+            spec = {**spec, **await self.check(op, tenant_id, **spec)}
         body = request_body(op, self.settings.system_namespace, tenant_id, **spec)
         return RequestView.of(self.objects(op).create(body))
 

@@ -50,6 +50,8 @@ SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800
 API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 RESULTS = ("success", "failure", "cancelled", "error")
+#: The HTTP methods the API's request metrics name; any other is ``other``.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def unix_seconds(stamp: str) -> float | None:
@@ -155,6 +157,9 @@ class ApiMetrics:
         )  # fmt: skip
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request answered; a method outside HTTP's standard ones counts as ``other``
+        (anyone may send any method through the Ingress: labels stay a bounded set)."""
+        method = method if method in HTTP_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.seconds.labels(method, route).observe(seconds)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
@@ -28,9 +28,11 @@ from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
-from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenant, Tenants, update_changes
+
+if TYPE_CHECKING:  # imported where used: `saasodoo --help` and `tenant list` load less
+    from saasodoo.odootenants import OdooTenants, TenantView
+    from saasodoo.tenants import Tenant, Tenants
 
 T = TypeVar("T")
 
@@ -102,6 +104,8 @@ def main() -> None:
 def tenants_of(ctx: click.Context) -> Tenants:
     """The lifecycle every tenant command calls, on the settings of this invocation."""
     settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    from saasodoo.tenants import Tenants
+
     return Tenants(settings)
 
 
@@ -227,6 +231,8 @@ def _objects(ctx: click.Context) -> OdooTenants | None:
     settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
     if not settings.operator or ctx.meta.get(LOCAL):
         return None
+    from saasodoo.odootenants import OdooTenants
+
     return OdooTenants(settings)
 
 
@@ -462,6 +468,8 @@ def tenant_update(
     custom = [] if clear_domains else (list(domains) if domains else None)
     objects = _objects(ctx)
     if objects is not None:
+        from saasodoo.tenants import update_changes
+
         changes = update_changes(plan=plan, odoo_version=odoo_version, custom_domains=custom,
                                  overrides=_parse_sets(sets) if sets else None)  # fmt: skip
         view = _run(objects.update(check_tenant_id(tenant_id), **changes))

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
-from saasodoo.backups import Backups, Policy, human_size
-from saasodoo.backups.finals import KeptFinals
 from saasodoo.cli.common import err, out, output_option, print_json, tenant_arg
 from saasodoo.cli.requests import LOCAL, ask, requests_of, wait_option
 from saasodoo.errors import FieldError, InvalidInput
 from saasodoo.settings import Settings
+
+if TYPE_CHECKING:  # imported where used (a light `saasodoo --help`)
+    from saasodoo.backups import Backups
 
 
 def timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,6 +37,8 @@ STORAGE_META = "saasodoo.backup.storage"
 def _service(ctx: click.Context) -> Backups:
     settings = ctx.find_object(Settings) or Settings()
     s3_endpoint, pvc_root = ctx.meta.get(STORAGE_META, (None, None))
+    from saasodoo.backups import Backups
+
     return Backups(settings, s3_endpoint=s3_endpoint, pvc_root=pvc_root)
 
 
@@ -110,7 +113,7 @@ def backup_create(
     seconds = (job.finished - job.started).total_seconds()
     out.print(f"[green]backup job {job.name} completed[/] in {seconds:.0f}s")
     if result.backup:
-        out.print(f"backup {result.backup.name} ({human_size(result.backup.sizes.get('zip'))})")
+        out.print(f"backup {result.backup.name} ({_human_size(result.backup.sizes.get('zip'))})")
     else:
         out.print("no new backup found in the storage (not readable from here, or none written)")
 
@@ -133,7 +136,7 @@ def backup_list(ctx: click.Context, tenant_id: str, output: str) -> None:
             b.kind,
             d["timestamp"],
             b.odoo_version,
-            human_size(b.sizes.get("zip")),
+            _human_size(b.sizes.get("zip")),
             str(b.sizes.get("filestore_files", "-")),
             str(d["tables"]),
         )
@@ -187,7 +190,7 @@ def backup_restore(
 def _print_previous(previous: dict[str, Any] | None) -> None:
     if previous:
         out.print(f"the replaced data is kept as {previous.get('database')} "
-                  f"({human_size(previous.get('bytes'))}) until {previous.get('kept_until')}, "
+                  f"({_human_size(previous.get('bytes'))}) until {previous.get('kept_until')}, "
                   "then dropped")  # fmt: skip
 
 
@@ -305,6 +308,8 @@ def backup_prune(
     """Apply the retention policy (default: the tenant's, from its CronJob) now."""
     service = _service(ctx)
     base = service.policy(tenant_id)
+    from saasodoo.backups import Policy
+
     policy = Policy(
         daily=base.daily if keep_daily is None else keep_daily,
         weekly=base.weekly if keep_weekly is None else keep_weekly,
@@ -334,6 +339,8 @@ def backup_finals(ctx: click.Context, prune: bool, dry_run: bool, output: str) -
     passed; the zip is at the volume's root. Volumes a deletion retained but could not keep
     yet are kept first."""
     settings = ctx.find_object(Settings) or Settings()
+    from saasodoo.backups.finals import KeptFinals
+
     kept = KeptFinals(settings, _service(ctx).kube)
     deleted = kept.prune_kept(dry_run=dry_run) if prune else []
     finals = kept.list_kept()
@@ -348,3 +355,9 @@ def backup_finals(ctx: click.Context, prune: bool, dry_run: bool, output: str) -
     verb = "would delete" if dry_run else "deleted"
     for claim in deleted:
         out.print(f"  {verb} {claim}")
+
+
+def _human_size(n: Any) -> str:
+    from saasodoo.backups import human_size
+
+    return human_size(n)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,13 +23,11 @@ from saasodoo.cli.common import err, out
 from saasodoo.cli.common import output_option as _output
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.errors import InvalidInput
-from saasodoo.fleet import Fleet, FleetSummary, FleetTarget, ResourceFleet
-from saasodoo.gitops import FluxSource, export
-from saasodoo.odootenants import OdooTenants
-from saasodoo.reconciler import EnsureResult
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
-from saasodoo.usage import tenant_usage
+
+if TYPE_CHECKING:  # imported where used (a light `saasodoo --help`)
+    from saasodoo.fleet import FleetSummary, ResourceFleet
+    from saasodoo.reconciler import EnsureResult
 
 OUTCOME_STYLE = {
     "unchanged": "dim",
@@ -136,6 +134,9 @@ def _resource_fleet(ctx: click.Context, selector: str | None) -> ResourceFleet |
     if selector:
         raise InvalidInput("--selector selects tenant namespaces; through the operator name "
                            "the tenants (TENANT_IDS)")  # fmt: skip
+    from saasodoo.fleet import ResourceFleet
+    from saasodoo.odootenants import OdooTenants
+
     return ResourceFleet(OdooTenants(settings))
 
 
@@ -172,6 +173,9 @@ def fleet_ensure(
         if not summary.ok:
             ctx.exit(1)
         return
+    from saasodoo.fleet import Fleet
+    from saasodoo.tenants import Tenants
+
     f = Fleet(Tenants(_settings(ctx)))
     with _progress("ensure") as bar:
         summary = asyncio.run(
@@ -250,6 +254,8 @@ def fleet_upgrade(
                 "(SAASODOO_CHART/SAASODOO_CHART_VERSION of its process): change it there"
             )
         overrides = {"odoo": {"image": {"tag": odoo_image_tag}}} if odoo_image_tag else None
+        from saasodoo.fleet import FleetTarget
+
         target = FleetTarget(odoo_version=odoo_version, overrides=overrides)
         summary = asyncio.run(
             objects.upgrade(
@@ -267,6 +273,9 @@ def fleet_upgrade(
         updates["chart"] = chart
     if chart_version:
         updates["chart_version"] = chart_version
+    from saasodoo.fleet import Fleet, FleetTarget
+    from saasodoo.tenants import Tenants
+
     tenants = Tenants(settings.model_copy(update=updates))
     overrides = {"odoo": {"image": {"tag": odoo_image_tag}}} if odoo_image_tag else None
     target = FleetTarget(odoo_version=odoo_version, overrides=overrides)
@@ -336,6 +345,9 @@ def export_cmd(
 ) -> None:
     """Write TENANT_ID's computed values file (and its OdooTenant, a Flux HelmRelease) for
     GitOps."""
+    from saasodoo.gitops import FluxSource, export
+    from saasodoo.tenants import Tenants
+
     tenants = Tenants(_settings(ctx))
     source = FluxSource(kind=source_kind, name=source_name, namespace=source_namespace)
     files = asyncio.run(export(tenants, tenant_id, flux=flux, odootenant=odootenant, source=source))
@@ -354,6 +366,9 @@ def export_cmd(
 @click.pass_context
 def usage(ctx: click.Context, tenant_id: str | None, output: str) -> None:
     """CPU and memory used by every tenant (or TENANT_ID), from metrics.k8s.io."""
+    from saasodoo.tenants import Tenants
+    from saasodoo.usage import tenant_usage
+
     usages = tenant_usage(Tenants(_settings(ctx)).kube, tenant_id)
     if output == "json":
         click.echo(json.dumps([u.to_dict() for u in usages], indent=2))

@@ -8,17 +8,19 @@ code: 3 when the tenant is gone, 2 for a spec saasodoo refuses, 1 otherwise).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from saasodoo.backups import Backups
 from saasodoo.cli.common import err, out, output_option, print_json, run, tenant_arg
 from saasodoo.core.spec import check_tenant_id
-from saasodoo.operation_requests import OperationRequests, RequestView
 from saasodoo.settings import Settings
+
+if TYPE_CHECKING:  # imported where used (a light `saasodoo --help`)
+    from saasodoo.backups import Backups
+    from saasodoo.operation_requests import OperationRequests, RequestView
 
 #: ``ctx.meta`` key: the command runs in-process (``--local``) whatever SAASODOO_OPERATOR says.
 LOCAL = "saasodoo.local"
@@ -33,6 +35,8 @@ def requests_of(ctx: click.Context, backups: Backups | None = None) -> Operation
         return None
     if ctx.meta.get(LOCAL):  # click shares ``meta`` along the context chain
         return None
+    from saasodoo.operation_requests import OperationRequests
+
     return OperationRequests(settings, backups=backups)
 
 
@@ -100,6 +104,8 @@ def tenant_operations(ctx: click.Context, tenant_id: str, output: str) -> None:
     -Rollback), oldest first, with their phase and message. The operator deletes finished
     ones after SAASODOO_OPERATOR_REQUEST_TTL_SECONDS."""
     settings = ctx.find_object(Settings) or Settings()
+    from saasodoo.operation_requests import OperationRequests
+
     views = OperationRequests(settings).list(check_tenant_id(tenant_id))
     if output == "json":
         print_json([v.to_dict() for v in views])

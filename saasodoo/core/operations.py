@@ -37,6 +37,7 @@ from pydantic.alias_generators import to_camel
 
 from saasodoo.core import crd
 from saasodoo.core.conditions import (
+    MAX_MESSAGE,
     READY,
     RECONCILING,
     STALLED,
@@ -365,7 +366,7 @@ def transition(
     out["phase"] = phase
     out["conditions"] = conditions
     out["observedGeneration"] = generation
-    out["message"] = message
+    out["message"] = message[:MAX_MESSAGE]  # the CRD's maxLength: a longer one is refused
     for key, value in fields.items():
         if value is not None:
             out[to_camel(key)] = value

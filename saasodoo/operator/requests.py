@@ -46,7 +46,7 @@ from saasodoo.backups import Backups
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import BackupReport, record_backup
 from saasodoo.core.crd import from_tenant_spec
-from saasodoo.errors import InvalidInput, SaasodooError
+from saasodoo.errors import Conflict, InvalidInput, SaasodooError
 from saasodoo.operator.controller import DONE, Result, TenantController
 from saasodoo.tenants import Tenants
 
@@ -189,6 +189,14 @@ class RequestController:
                         "stopped while it ran); create a new request to try again")  # fmt: skip
             return
         restart = ops.phase_of(request) == ops.RUNNING
+        if restart and op is ops.ROLLBACK and getattr(spec, "revision", None) is None:
+            # "the previous revision" of a restarted rollback may be the one it made: never
+            # roll the rollback back (the CLI and the API always name the revision)
+            self.finish(request, tenant, ops.FAILED, reason=ops.REASON_INTERRUPTED,
+                        message="interrupted: a rollback to the previous revision is not "
+                        "started twice; see helm history and ask again naming "
+                        "spec.revision")  # fmt: skip
+            return
         refs = ops.with_owner(request, tenant)
         if refs is not None:
             request = self.requests[op.kind].set_owner_references(request, refs)
@@ -245,9 +253,20 @@ class RequestController:
             restored = await asyncio.to_thread(
                 self.backups.restore, spec.tenant, spec.backup, drop_previous=spec.drop_previous
             )
+        except Conflict as exc:
+            # Another restore of the tenant runs (a restarted request's first Job, still
+            # reading the zip): nothing is discarded under it.
+            return Done(False, exc.message, backup=spec.backup)
         except SaasodooError as exc:
             if spec.discard_on_failure and spec.backup:
-                await asyncio.to_thread(self.backups.discard, spec.tenant, spec.backup)
+                try:
+                    await asyncio.to_thread(self.backups.discard, spec.tenant, spec.backup)
+                except SaasodooError as gone:
+                    log.warning("restore of %s: %s not discarded: %s", spec.tenant,
+                                spec.backup, gone.message)  # fmt: skip
+                    return Done(False, f"{exc.message}; {spec.backup} could not be deleted "
+                                f"from the tenant's storage: {gone.message}",
+                                backup=spec.backup)  # fmt: skip
                 return Done(False, f"{exc.message}; {spec.backup} was deleted from the "
                             "tenant's storage (discardOnFailure)", backup=spec.backup)  # fmt: skip
             return Done(False, exc.message, backup=spec.backup)

@@ -170,6 +170,8 @@ def test_values_are_strict(helm: Path) -> None:
     assert "replica" in proc.stderr and "not allowed" in proc.stderr, proc.stderr
     proc = template(helm, *REQUIRED, "--set", "api.env=staging")
     assert proc.returncode != 0 and "env" in proc.stderr, proc.stderr
+    proc = template(helm, *REQUIRED, "--set", "metrics.port=8080")  # the API's own port
+    assert proc.returncode != 0 and "port" in proc.stderr, proc.stderr
 
 
 def rules(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -71,3 +71,14 @@ def test_api_requests_are_counted_by_route_not_path() -> None:
     labels = {"method": "GET", "route": "/api/tenants/<tenant_id>"}
     assert get("saasodoo_api_requests_total", {**labels, "status": "200"}) == 1.0
     assert get("saasodoo_api_request_duration_seconds_count", labels) == 2.0
+
+
+def test_a_made_up_method_makes_no_series_of_its_own() -> None:
+    m = ApiMetrics()
+    for method in ("FOO1", "FOO2", "XYZ"):
+        m.observe(method, "unmatched", 405, 0.001)
+    get = m.registry.get_sample_value
+    assert get("saasodoo_api_requests_total",
+               {"method": "other", "route": "unmatched", "status": "405"}) == 3.0  # fmt: skip
+    assert get("saasodoo_api_requests_total",
+               {"method": "FOO1", "route": "unmatched", "status": "405"}) is None  # fmt: skip

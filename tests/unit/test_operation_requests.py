@@ -84,10 +84,14 @@ class FakeTenants:
     def __init__(self, calls: list[str], refuse: Exception | None = None) -> None:
         self.calls, self.refuse = calls, refuse
 
-    async def check_rollback(self, tenant_id: str, revision: int | None) -> None:
+    async def check_rollback(
+        self, tenant_id: str, revision: int | None
+    ) -> tuple[None, int, dict[str, Any], None]:
+        """As Tenants.check_rollback: the revision it returns to (here the previous of 2)."""
         self.calls.append(f"check_rollback {tenant_id} {revision}")
         if self.refuse is not None:
             raise self.refuse
+        return None, revision or 1, {}, None
 
 
 def client(
@@ -344,3 +348,11 @@ def test_the_cli_refuses_a_backup_kind_the_operator_does_not_take(
     result = CliRunner().invoke(cli, ["backup", "create", "acme", "--kind", "pre-update"])
     assert result.exit_code == 2, result.output
     assert "--kind" in result.output and "--local" in result.output
+
+
+def test_a_rollback_to_the_previous_revision_names_it_when_asked() -> None:
+    """Resolved at the check, not when the operator runs it: a second click or a restarted
+    request never rolls the first rollback back (review of #23)."""
+    requests, objects, _ = client("acme")
+    view = asyncio.run(requests.create("rollback", "acme"))
+    assert view.to_dict()["spec"]["revision"] == 1

@@ -17,7 +17,7 @@ import pytest
 from saasodoo.backups.results import BackupInfo, BackupResult, JobOutcome, RestoreResult
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
-from saasodoo.errors import SaasodooError
+from saasodoo.errors import Conflict, SaasodooError
 from saasodoo.operator.controller import Result
 from saasodoo.operator.requests import AGAIN, RequestController, RequestIndex
 
@@ -62,6 +62,7 @@ class StubBackups:
     def __init__(self) -> None:
         self.discarded: list[tuple[str, str]] = []
         self.restore_error: str | None = None
+        self.restore_conflict: str | None = None
         self.verify_ok = True
 
     def job(self, succeeded: bool, **result: Any) -> JobOutcome:
@@ -80,6 +81,8 @@ class StubBackups:
         return RestoreResult(tenant, backup, job, {}, verify_only=True)
 
     def restore(self, tenant: str, backup: str | None, *, drop_previous: bool) -> RestoreResult:
+        if self.restore_conflict:
+            raise Conflict(self.restore_conflict)
         if self.restore_error:
             raise SaasodooError(self.restore_error)
         return RestoreResult(tenant, backup, self.job(True, ok=True), {"odoo": 1})
@@ -182,3 +185,26 @@ def test_a_request_for_a_tenant_being_deleted_fails_without_starting() -> None:
     assert "attempts" not in st and stub.reconciled == []
     asyncio.run(ctl.reconcile("acme"))
     assert stub.reconciled == ["acme"]  # then the finalizer's turn
+
+
+def test_a_restore_refused_because_another_runs_discards_nothing() -> None:
+    """A restarted import's restore finds its first attempt's Job still restoring from the
+    staged zip: the zip stays (review of #23)."""
+    ctl, backups, _, _ = setup()
+    backups.restore_conflict = "a restore of 'acme' is already running (job r-1)"
+    ask(ctl, ops.RESTORE, "acme-restore-1", backup="acme-import.zip", discardOnFailure=True)
+    asyncio.run(ctl.reconcile("acme"))
+    st = status(ctl, ops.RESTORE, "acme-restore-1")
+    assert st["phase"] == "Failed" and "already running" in st["message"], st
+    assert backups.discarded == []
+
+
+def test_a_restarted_rollback_to_the_previous_revision_is_not_run_again() -> None:
+    ctl, _, _, _ = setup()
+    ask(ctl, ops.ROLLBACK, "acme-rollback-1")
+    obj = ctl.requests[ops.ROLLBACK.kind].items["acme-rollback-1"]  # type: ignore[attr-defined]
+    obj["status"] = ops.transition(None, ops.RUNNING, generation=1, now=NOW, message="rollback")
+    asyncio.run(ctl.reconcile("acme"))
+    st = status(ctl, ops.ROLLBACK, "acme-rollback-1")
+    assert st["phase"] == "Failed" and st["conditions"][0]["reason"] == "Interrupted", st
+    assert "naming spec.revision" in st["message"]
