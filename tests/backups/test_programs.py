@@ -814,3 +814,32 @@ def test_a_restore_the_filestore_volume_has_no_room_for_is_refused_first(
     assert "not enough room on the filestore volume" in str(result_of(done.stdout)["error"])
     assert (pg_server.snapshot(database), files_snapshot(store)) == live
     assert pg_server.databases(database) == [database]
+
+
+def test_a_backup_never_overwrites_one_of_the_same_second(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """Names are the UTC second: an import the control plane staged in the second an
+    on-demand backup starts has the same name. backup.py refuses, the stored zip intact (a
+    restore pending on the import would otherwise restore the backup). A taken name moves a
+    backup's start to the next second, at most five times; here every name of the next two
+    minutes is taken."""
+    import datetime
+
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    now = datetime.datetime.now(datetime.UTC)
+    taken = [
+        (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ") + "-on-demand.zip"
+        for s in range(-1, 120)
+    ]
+    for name in taken:
+        (dest / name).write_bytes(b"the staged import")
+    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}",
+                                    "--kind=on-demand", "--no-prune"], env)  # fmt: skip
+    assert done.returncode == 1 and "already stored" in done.stdout, done.stdout + done.stderr
+    assert all((dest / n).read_bytes() == b"the staged import" for n in taken)
+    assert not list(dest.glob("*.json")) and not list(dest.glob("*.partial"))

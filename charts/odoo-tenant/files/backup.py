@@ -872,10 +872,18 @@ def run_backup(
             log(f"removing {stale.name}, left by an interrupted run")
             stale.unlink()
         name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+        for _ in range(5):  # a name of this second already stored: start in the next one
+            if {name, name + ".json"}.isdisjoint(store.names()):
+                break
+            time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
+            now = datetime.datetime.now(UTC)
+            name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+        refuse_taken(store, name)
         partial = work / f"{name}.partial"
         filestore = filestore_root / database if filestore_root else None
         try:
             written = write_zip(partial, database, filestore, tenant=tenant, kind=kind, now=now)
+            refuse_taken(store, name)  # again: an import may have been stored meanwhile
             store.put_file(name, partial)
             store.put_bytes(name + ".json", json.dumps(written.manifest, sort_keys=True).encode())
         finally:
@@ -886,6 +894,16 @@ def run_backup(
             for doomed in prune(store, policy, now):
                 log(f"deleted old backup {doomed} (retention)")
         return name, written.manifest
+
+
+def refuse_taken(store: Any, name: str) -> None:
+    """Names are the UTC second of their start: an on-demand backup and an import staged by the
+    control plane in the same second get the same one. Never overwrite: BackupError."""
+    if {name, name + ".json"} & set(store.names()):
+        raise BackupError(
+            f"a backup named {name} is already stored (an import or another backup of the "
+            "same second): not overwritten; run the backup again"
+        )
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
