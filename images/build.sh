@@ -216,8 +216,9 @@ rootfs_pgclient() {
 # and the pinned helm, on Debian bookworm's Python 3.11, user saasodoo 10001, nothing written
 # at run time outside /tmp (the chart mounts a read-only root filesystem). Two layers: the
 # dependencies (keyed by pyproject.toml: rebuilt when they change) and the application (keyed
-# by its sources: repacked in seconds on every change). The wheels are resolved on this host
-# by its pip (and its index settings) for CPython 3.11, and installed offline in the image.
+# by its sources: repacked in seconds on every change). The wheels are downloaded on this host
+# by its pip (and its index settings) for CPython 3.11 on x86-64 Linux, whatever the host's
+# Python, and installed offline in the image.
 SAASODOO_SUITE=bookworm
 SAASODOO_PYTHON=python3.11
 SAASODOO_PREFIX=/opt/saasodoo
@@ -231,7 +232,11 @@ rootfs_saasodoo() {
   wheels=$(mktemp -d)
   "$py" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
     "$REPO_ROOT/pyproject.toml" >"$wheels/requirements.txt"
-  "$py" -m pip wheel --quiet --wheel-dir "$wheels" -r "$wheels/requirements.txt" || status=$?
+  # CPython 3.11 on x86-64 Linux (the image's), whatever this host's Python: wheels only
+  "$py" -m pip download --quiet --dest "$wheels" --only-binary=:all: \
+    --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
+    --platform manylinux_2_28_x86_64 --platform linux_x86_64 --platform any \
+    -r "$wheels/requirements.txt" || status=$?
   if [[ $status == 0 ]]; then
     sources "$SAASODOO_SUITE" | mmdebstrap "${MMDEBSTRAP_COMMON[@]}" \
       --include=python3,python3-venv,ca-certificates,tzdata \
@@ -296,7 +301,9 @@ rootfs_key() {
         sed -n '/^dependencies = \[/,/^\]/p' "$REPO_ROOT/pyproject.toml" ;;
       saasodooapp) echo "$SAASODOO_PYTHON $SAASODOO_PREFIX"; sha256sum <"$(tool_bin helm4 helm)"
         (cd "$REPO_ROOT" && git ls-files -s pyproject.toml saasodoo charts/odoo-tenant values
-         git diff --no-ext-diff HEAD -- pyproject.toml saasodoo charts/odoo-tenant values) ;;
+         git diff --no-ext-diff HEAD -- pyproject.toml saasodoo charts/odoo-tenant values
+         git ls-files --others --exclude-standard -- saasodoo charts/odoo-tenant values |
+           xargs -r sha256sum) ;;
     esac
   } | sha256sum | cut -c1-16
 }
