@@ -7,7 +7,6 @@ belong to the other tests of the session (`crds.enabled: false`)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -28,8 +27,7 @@ def deploy(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
             **kube.env(),
             "HELM": str(kube.tools.helm(4)),
             "KUBECTL": str(kube.tools.kubectl),
-            "SAASODOO_TOOLS_DIR": os.environ.get("SAASODOO_TOOLS_DIR", ""),
-        },  # fmt: skip
+        },
         capture_output=True,
         text=True,
         check=False,

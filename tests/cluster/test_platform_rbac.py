@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from saasodoo.adapters.kube import Kube
 from saasodoo.adapters.resources import apply_crd
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
 from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.cluster
@@ -80,9 +80,9 @@ MAY_NOT = [
 
 @pytest.fixture(scope="module")
 def platform(kube: Cluster) -> Iterator[Cluster]:
-    tenants = Tenants(Settings(kubeconfig=kube.kubeconfig))
+    client = Kube(Settings(kubeconfig=kube.kubeconfig))
     for path in sorted((ROOT / "saasodoo" / "crds").glob("*.yaml")):
-        apply_crd(tenants.kube, yaml.safe_load(path.read_text()))
+        apply_crd(client, yaml.safe_load(path.read_text()))
     kube.kubectl("create", "namespace", NAMESPACE)
     try:
         kube.helm(
