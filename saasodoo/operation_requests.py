@@ -31,7 +31,6 @@ from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.backups import Backups
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.operations import (
-    BACKUP,
     BY_OPERATION,
     FAILED,
     KINDS,
@@ -41,14 +40,13 @@ from saasodoo.core.operations import (
     ROLLBACK,
     SUCCEEDED,
     TENANT_LABEL,
-    VERIFY,
     OperationKind,
     phase_of,
     request_body,
 )
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import check_tenant_id
-from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -213,24 +211,20 @@ class OperationRequests:
         return obj
 
     async def check(self, op: OperationKind, tenant_id: str, **spec: Any) -> dict[str, Any]:
-        """What the in-process operation checks before its first change, here before the
-        request is written: the spec's fields (InvalidInput naming ``spec.<field>``), the
-        OdooTenant (NotFound); a backup, restore or verify: the tenant's backups are on
-        (NotFound), the named backup, or any, exists where the storage is readable from here
-        (NotFound), a restore's is of the tenant's Odoo series (InvalidInput); a rollback:
-        the revision exists (NotFound), there is one before (Conflict), it is of the tenant's
-        Odoo series (InvalidInput naming ``revision``). Returns what the request must name
-        that the caller left to "now": a rollback's revision (the previous one as of this
-        check, so a second click or a restarted request never rolls back the rollback)."""
+        """What can be checked from the resources alone (the API's ServiceAccount reads
+        nothing else), before the request is written: the spec's fields (InvalidInput naming
+        ``spec.<field>``), the OdooTenant (NotFound); a rollback: against the release history
+        the operator records (``status.releases``), the revision exists (NotFound) and there
+        is one before it (Conflict). The rest is the operator's to check when it runs the
+        request, which then fails with the reason in its status: backups off, no such backup
+        or one of another Odoo series (a restore), a revision of another Odoo series (reason
+        ``InvalidSpec``). Returns what the request must name that the caller left to "now":
+        a rollback's revision (the previous one as of this check, so a second click or a
+        restarted request never rolls back the rollback)."""
         request_body(op, self.settings.system_namespace, tenant_id, **spec)
-        self.tenant(tenant_id)
-        if op is BACKUP:
-            self.backups.cronjob(tenant_id)
-        elif op in (RESTORE, VERIFY) and not spec.get("discard_on_failure"):
-            self.backups.check_restore(tenant_id, spec.get("backup"), series=op is RESTORE)
-        elif op is ROLLBACK:
-            _, revision, _, _ = await self.tenants.check_rollback(tenant_id, spec.get("revision"))
-            return {"revision": revision}
+        obj = self.tenant(tenant_id)
+        if op is ROLLBACK:
+            return {"revision": rollback_target(obj, spec.get("revision"))}
         return {}
 
     async def create(self, operation: str, tenant_id: str, *, checked: bool = False,
@@ -353,6 +347,33 @@ class OperationRequests:
                     f"{view.message or 'no status yet (is the operator running?)'}"
                 )
             time.sleep(poll_seconds)
+
+
+def rollback_target(tenant: dict[str, Any], revision: int | None) -> int | None:
+    """The revision a rollback of the OdooTenant ``tenant`` returns to, checked against the
+    history its status records (``status.releases``): ``revision``, or the one before the
+    newest. NotFound for a revision helm does not have, Conflict when there is none before;
+    Conflict for "the previous one" while the operator has recorded no history yet (a named
+    revision is then left to the operator to check)."""
+    tenant_id = tenant["metadata"]["name"]
+    releases = (tenant.get("status") or {}).get("releases") or []
+    known = sorted(int(r["revision"]) for r in releases if r.get("revision"))
+    if not known:
+        if revision is None:
+            raise Conflict(
+                f"tenant '{tenant_id}': its release history is not recorded yet (the operator "
+                "writes it once the tenant is reconciled); name the revision or try again"
+            )
+        return revision
+    if revision is None:
+        if len(known) < 2:
+            raise Conflict(f"tenant '{tenant_id}' has no previous revision to roll back to")
+        return known[-2]
+    if revision not in known:
+        raise NotFound(
+            f"tenant '{tenant_id}' has no revision {revision} (known: {', '.join(map(str, known))})"
+        )
+    return revision
 
 
 def failure(view: RequestView) -> SaasodooError:

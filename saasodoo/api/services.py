@@ -161,6 +161,17 @@ def visible_views(objects: OdooTenants, user: User) -> list[TenantView]:
 
 
 def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    """The release's helm history, oldest first. Operator: as its OdooTenant's status
+    records it (``status.releases``: the newest revisions, read by the operator when the
+    head changes; empty before its first reconcile)."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        return [
+            {"revision": r.get("revision"), "status": r.get("status", ""),
+             "updated": r.get("updated", ""), "description": r.get("description", ""),
+             "chart": r.get("chart", ""), "app_version": r.get("appVersion", "")}
+            for r in reversed(view.releases)
+        ]  # fmt: skip
     owned_tenant(svc, user, tenant_id)
     revisions = run(svc.tenants.history(tenant_id))
     return [
@@ -176,8 +187,23 @@ def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
     ]
 
 
+class NotAvailable(SaasodooError):
+    """What this API cannot show with the operator: its ServiceAccount reads nothing but
+    the platform's resources."""
+
+    http_status = 501
+
+
 def usage(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
-    """CPU and memory of the tenant from the metrics API (no pods measured yet: zeros)."""
+    """CPU and memory of the tenant from the metrics API (no pods measured yet: zeros).
+    Operator: NotAvailable (501) for the caller's tenant: the pods' metrics are not the
+    platform's resources."""
+    if svc.objects is not None:
+        owned_view(svc.objects, user, tenant_id)
+        raise NotAvailable(
+            "usage is not available through the API with the operator: its ServiceAccount "
+            f"reads no pod metrics; an SRE sees them with kubectl top pods -n tenant-{tenant_id}"
+        )
     owned_tenant(svc, user, tenant_id)
     (found,) = tenant_usage(svc.tenants.kube, tenant_id)
     return found.to_dict()

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from saasodoo.adapters.helm import Revision
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core.conditions import (
@@ -39,17 +40,19 @@ from saasodoo.core.conditions import (
     get_condition,
     next_status,
     status_changed,
+    timestamp,
 )
 from saasodoo.core.crd import (
     FINALIZER,
     FORCE_REQUESTED_AT,
     RECONCILE_REQUESTED_AT,
+    RELEASES_LIMIT,
     to_tenant_spec,
 )
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
-from saasodoo.core.status import Observation, Phase, classify
+from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
@@ -183,7 +186,9 @@ class TenantController:
                                operation="install", started=started)  # fmt: skip
         self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
         ns = self.tenants.kube.read_namespace(spec.namespace)
-        return self.observe(obj, ns, outcome="installed", operation="install", started=started)
+        return await self.observe(
+            obj, ns, outcome="installed", operation="install", started=started
+        )
 
     def placed(self, node_pool: str | None) -> Tenants:
         """The lifecycle that creates a tenant on ``node_pool`` (None: the platform's
@@ -209,6 +214,13 @@ class TenantController:
         current = record.spec(ns)
         owner = (obj.get("spec") or {}).get("owner")
         if owner and record.owner(ns) != owner:
+            if record.owner(ns) and (obj.get("status") or {}).get("observedGeneration") is None:
+                # A new OdooTenant naming a tenant of another owner (the API checks no
+                # namespace): never handed over.
+                raise InvalidInput(
+                    f"tenant '{spec.id}' already exists (namespace {ns.name}) and belongs to "
+                    "another owner"
+                )
             self.tenants.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
         changes = {
             f: getattr(spec, f) for f in UPDATABLE if getattr(spec, f) != getattr(current, f)
@@ -246,7 +258,7 @@ class TenantController:
                                    operation=verb, started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
         ns = self.tenants.kube.read_namespace(spec.namespace) or ns
-        return self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
+        return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
         """The reconcile rules on the tenant as the cluster shows it: no helm call when it
@@ -260,7 +272,7 @@ class TenantController:
             if state is State.IN_SYNC and first.observation.lock is None and not force:
                 missing = sorted(set(inventory_of(obj)) - set(self.inventory(ns.name)))
                 if not missing:
-                    return self.observe(obj, ns, outcome="unchanged", state=state.value)
+                    return await self.observe(obj, ns, outcome="unchanged", state=state.value)
                 return await self.correct_drift(obj, first, missing)
         started = datetime.now(UTC)
         result = await self.reconciler.ensure(obj["metadata"]["name"], force=force, first=first)
@@ -278,7 +290,7 @@ class TenantController:
         if result.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
             return self.report(obj, outcome=result.outcome.value, detail=result.detail,
                                failed=True, operation=operation, started=started)  # fmt: skip
-        return self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
+        return await self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
                             operation=operation, started=started, handled_force=force)  # fmt: skip
 
     async def correct_drift(
@@ -298,7 +310,7 @@ class TenantController:
                                started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
         ns = self.tenants.kube.read_namespace(tenant.namespace.name) or tenant.namespace
-        return self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
+        return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
 
     def inventory(self, namespace: str) -> list[str]:
@@ -346,7 +358,7 @@ class TenantController:
 
     # -- status ---------------------------------------------------------------------
 
-    def observe(
+    async def observe(
         self,
         obj: dict[str, Any],
         ns: Namespace | None,
@@ -377,13 +389,32 @@ class TenantController:
             message = f"{seen.phase.value}: {seen.reason}"
         applied = self.tenants.record.applied(ns) if ns is not None else None
         inventory = self.inventory(namespace) if ns is not None and ready else None
+        releases = await self.releases(obj, head)
         return self.report(
             obj, outcome=outcome, detail=message, state=state, operation=operation,
             started=started, workloads_ready=ready, revision=head.revision if head else None,
             digest=applied.digest if applied else None, handled_force=handled_force,
-            inventory=inventory,
+            inventory=inventory, releases=releases,
             requeue=None if ready or outcome in ("unmanaged", "stalled") else POLL_SECONDS,
         )  # fmt: skip
+
+    async def releases(self, obj: dict[str, Any], head: ReleaseInfo | None) -> list[Any] | None:
+        """The release's helm history for ``status.releases`` (newest first, at most
+        ``RELEASES_LIMIT``), read with one ``helm history`` only when the head revision or
+        its status differs from what the status shows; None: keep the status' own."""
+        shown = list((obj.get("status") or {}).get("releases") or [])
+        if head is None:
+            return None
+        newest = shown[0] if shown else {}
+        if newest.get("revision") == head.revision and newest.get("status") == head.status:
+            return None
+        name = obj["metadata"]["name"]
+        try:
+            revisions = await self.tenants.helm.history(name, namespace_for(name))
+        except SaasodooError as exc:
+            log.warning("tenant %s: helm history not read: %s", name, exc.message)
+            return None
+        return release_entries(revisions)
 
     def progress(self, obj: dict[str, Any], what: str, *, deleting: bool = False) -> dict[str, Any]:
         """Mark the object Reconciling before a long step (so ``kubectl wait`` and every view
@@ -408,6 +439,7 @@ class TenantController:
         requeue: float | None = None,
         handled_force: bool = False,
         inventory: list[str] | None = None,
+        releases: list[Any] | None = None,
     ) -> Result:
         """Write the status the report makes (only when it changed) and say what next."""
         meta = obj["metadata"]
@@ -435,6 +467,8 @@ class TenantController:
         elif previous.get("lastHandledForceAt"):
             status["lastHandledForceAt"] = previous["lastHandledForceAt"]
         status["inventory"] = inventory if inventory is not None else inventory_of(obj)
+        if releases is not None:
+            status["releases"] = releases
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status, previous)
         if failed:
@@ -450,6 +484,16 @@ class TenantController:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:
         self.resources.event(obj, kind, reason, note, action)
+
+
+def release_entries(revisions: list[Revision]) -> list[dict[str, Any]]:
+    """Helm's history (oldest first) as ``status.releases`` (newest first, bounded)."""
+    newest = sorted(revisions, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]
+    return [
+        {"revision": r.revision, "status": r.status, "updated": timestamp(r.updated),
+         "description": r.description[:1024], "chart": r.chart, "appVersion": r.app_version}
+        for r in newest
+    ]  # fmt: skip
 
 
 def inventory_of(obj: dict[str, Any]) -> list[str]:

@@ -122,6 +122,8 @@ class Done:
     backup: str | None = None
     revision: int | None = None
     result: dict[str, Any] | None = None
+    #: The Failed request's reason when it says more than ``Failed`` (``InvalidSpec``).
+    reason: str | None = None
 
 
 class RequestController:
@@ -208,14 +210,16 @@ class RequestController:
         self.event(request, tenant, "Normal", ops.REASON_PROGRESSING, what, op)
         try:
             done = await self.execute(op, spec, request, tenant)
+        except InvalidInput as exc:  # a check only the operator can make (a revision of
+            done = Done(False, exc.message, reason=ops.REASON_INVALID)  # another series, ...)
         except SaasodooError as exc:
             done = Done(False, exc.message)
         except Exception as exc:  # noqa: BLE001 - the request fails, the operator goes on
             log.exception("%s %s failed", op.kind, request["metadata"]["name"])
             done = Done(False, f"unexpected error: {type(exc).__name__}: {exc}"[:MAX_ERROR])
         self.finish(request, tenant, ops.SUCCEEDED if done.ok else ops.FAILED,
-                    message=done.message, backup=done.backup, revision=done.revision,
-                    result=done.result)  # fmt: skip
+                    message=done.message, reason=None if done.ok else done.reason,
+                    backup=done.backup, revision=done.revision, result=done.result)  # fmt: skip
 
     # -- the executors --------------------------------------------------------------
 

@@ -181,6 +181,8 @@ def test_status_schema_declares_every_status_field() -> None:
         "lastBackup",
         "lastHandledForceAt",
         "inventory",
+        "releases",
+        "domains",
     }
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
