@@ -408,6 +408,17 @@ class DomainOut(BaseModel):
     record: DomainRecordOut | None = Field(
         description="The DNS record that proves control (null when taken)."
     )
+    message: str | None = Field(
+        default=None, description="With the operator: what its last DNS check found."
+    )
+    checked_at: str | None = Field(
+        default=None, description="With the operator: when it last looked (UTC, ISO 8601)."
+    )
+    next_check_at: str | None = Field(
+        default=None,
+        description="With the operator: when it looks again unless asked sooner (UTC, "
+        "ISO 8601; back-off from one minute to an hour).",
+    )
 
 
 class DomainList(BaseModel):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -327,21 +328,53 @@ def start_delete(
 
 
 def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    """Each custom domain's state (``DomainOut``). Operator: as the OdooTenant's status
+    shows it (``status.domains``); a domain the operator has not looked at yet is
+    ``unclaimed`` with no record."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        return domains_of(view)
     tenant = owned_tenant(svc, user, tenant_id)
     return [s.to_dict() for s in svc.tenants.domains.states(tenant.spec)]
 
 
-def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job:
+def domains_of(view: TenantView) -> list[dict[str, Any]]:
+    """``status.domains`` of an OdooTenant as ``DomainOut``s, in the spec's order."""
+    shown = {str(d.get("host")): d for d in view.domains}
+    out = []
+    for host in view.custom_domains:
+        d = shown.get(host) or {"state": "unclaimed", "message": "not looked at yet"}
+        record = None
+        if d.get("txtName"):
+            record = {"txt_name": d["txtName"], "txt_value": d.get("txtValue", ""),
+                      "cname_target": d.get("cnameTarget", "")}  # fmt: skip
+        out.append({"host": host, "state": d.get("state", "unclaimed"), "record": record,
+                    "message": d.get("message"), "checked_at": d.get("checkedAt"),
+                    "next_check_at": d.get("nextCheckAt")})  # fmt: skip
+    return out
+
+
+def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job | TenantView:
     """Queue the DNS check of ``domain`` (and, once proven, its routing: helm upgrade) as a
     job: no DNS look-up or cluster write runs in the request. Refused at once: a bad host
     (422), one the tenant does not have (404), more than ``ApiSettings.domain_verify_limit``
     verifications of the user per window (429 with Retry-After). A missing record fails the
-    job with 409 naming the record to create."""
+    job with 409 naming the record to create.
+
+    Operator: no job. The same refusals, then a reconcile of the OdooTenant is asked for
+    (the ``saasodoo.dev/reconcile-requested-at`` annotation): the operator looks for the
+    proof of every unproven domain at once and routes the proven ones; the tenant is
+    returned (202) and ``GET .../domains`` shows each domain's state and last check."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        host = _host(domain)
+        if host not in view.custom_domains:
+            raise NotFound(f"tenant '{tenant_id}' has no custom domain '{host}'")
+        svc.verify_limit.hit(user.id)
+        svc.objects.request_reconcile(tenant_id, datetime.now(UTC).isoformat())
+        return svc.objects.get(tenant_id)
     tenant = owned_tenant(svc, user, tenant_id)
-    try:
-        host = canonical_host(domain)
-    except ValueError as exc:
-        raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
+    host = _host(domain)
     if host not in tenant.spec.custom_domains:
         raise NotFound(f"tenant '{tenant_id}' has no custom domain '{host}'")
     svc.verify_limit.hit(user.id)
@@ -353,6 +386,13 @@ def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) 
         lambda: tenants.verify_domain(tenant_id, host, wait=True),
         tenant_json,
     )
+
+
+def _host(domain: str) -> str:
+    try:
+        return canonical_host(domain)
+    except ValueError as exc:
+        raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
 
 
 # -- backups --------------------------------------------------------------------------------------

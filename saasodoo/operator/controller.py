@@ -28,6 +28,7 @@ from the OdooTenant.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,12 +44,14 @@ from saasodoo.core.conditions import (
     timestamp,
 )
 from saasodoo.core.crd import (
+    DOMAINS_LIMIT,
     FINALIZER,
     FORCE_REQUESTED_AT,
     RECONCILE_REQUESTED_AT,
     RELEASES_LIMIT,
     to_tenant_spec,
 )
+from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
@@ -272,7 +275,16 @@ class TenantController:
             if state is State.IN_SYNC and first.observation.lock is None and not force:
                 missing = sorted(set(inventory_of(obj)) - set(self.inventory(ns.name)))
                 if not missing:
-                    return await self.observe(obj, ns, outcome="unchanged", state=state.value)
+                    domains, routed, recheck = await self.check_domains(obj, ns)
+                    if routed:
+                        ns = kube.read_namespace(ns.name) or ns
+                        return await self.observe(
+                            obj, ns, outcome="upgraded", detail=f"custom domain routed: "
+                            f"{', '.join(routed)}", operation="upgrade", started=started_at(),
+                            domains=domains, recheck=recheck,
+                        )  # fmt: skip
+                    return await self.observe(obj, ns, outcome="unchanged", state=state.value,
+                                              domains=domains, recheck=recheck)  # fmt: skip
                 return await self.correct_drift(obj, first, missing)
         started = datetime.now(UTC)
         result = await self.reconciler.ensure(obj["metadata"]["name"], force=force, first=first)
@@ -292,6 +304,66 @@ class TenantController:
                                failed=True, operation=operation, started=started)  # fmt: skip
         return await self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
                             operation=operation, started=started, handled_force=force)  # fmt: skip
+
+    async def check_domains(
+        self, obj: dict[str, Any], ns: Namespace
+    ) -> tuple[list[dict[str, Any]] | None, list[str], float | None]:
+        """The custom domains of a tenant in sync: each unproven one whose check is due
+        (``core.domains.domain_check_due``: asked for through the reconcile-request
+        annotation, never checked, or its back-off over) is looked for in DNS (bounded by
+        ``Settings.dns_timeout``) and, once proven, claimed and routed
+        (``Tenants.verify_domain``: a helm upgrade). Returns ``status.domains`` (None: no
+        change, no request made), the hosts routed now, and the seconds until the next check
+        is due (None: none)."""
+        name = obj["metadata"]["name"]
+        status = obj.get("status") or {}
+        hosts = list((obj.get("spec") or {}).get("customDomains") or [])
+        previous = {str(d.get("host")): d for d in status.get("domains") or []}
+        if not hosts:
+            return ([] if previous else None), [], None
+        now = datetime.now(UTC)
+        asked = annotations_of(obj).get(RECONCILE_REQUESTED_AT)
+        requested = bool(asked) and asked != status.get("lastHandledReconcileAt")
+        record = self.tenants.record
+        verified = set(record.spec(ns).verified_domains)
+        due = [h for h in hosts if h not in verified
+               and domain_check_due(previous.get(h), now, requested)]  # fmt: skip
+        if not due and list(previous) == hosts[:DOMAINS_LIMIT]:
+            return None, [], seconds_to_next_check(previous.values(), verified, now)
+        checks: dict[str, str] = {}
+        routed: list[str] = []
+        for host in due:
+            try:
+                await self.tenants.verify_domain(name, host, wait=True)
+            except SaasodooError as exc:  # no proof yet, taken, DNS unavailable
+                checks[host] = exc.message
+            else:
+                routed.append(host)
+        spec = record.spec(record.namespace(name)) if routed else record.spec(ns)
+        entries = []
+        for state in self.tenants.domains.states(spec)[:DOMAINS_LIMIT]:
+            old = previous.get(state.host) or {}
+            entry: dict[str, Any] = {"host": state.host, "state": state.state}
+            if state.challenge is not None:
+                entry.update(txtName=state.challenge.txt_name,
+                             txtValue=state.challenge.txt_value,
+                             cnameTarget=state.challenge.cname_target)  # fmt: skip
+            if state.host in routed:
+                entry.update(message="proven through DNS: routed", checkedAt=timestamp(now))
+            elif state.host in checks:
+                failed = 1 if requested else int(old.get("failedChecks") or 0) + 1
+                entry.update(message=checks[state.host][:1024], checkedAt=timestamp(now),
+                             nextCheckAt=timestamp(next_domain_check(failed, now)),
+                             failedChecks=failed)  # fmt: skip
+            else:
+                entry.update({k: old[k] for k in ("message", "checkedAt", "nextCheckAt",
+                                                  "failedChecks") if k in old})  # fmt: skip
+            if state.state == "verified":
+                entry.pop("nextCheckAt", None)
+                entry.pop("failedChecks", None)
+            entries.append(entry)
+        verified = set(spec.verified_domains)
+        return entries, routed, seconds_to_next_check(entries, verified, now)
 
     async def correct_drift(
         self, obj: dict[str, Any], tenant: ObservedTenant, missing: list[str]
@@ -369,9 +441,12 @@ class TenantController:
         operation: str | None = None,
         started: datetime | None = None,
         handled_force: bool = False,
+        domains: list[dict[str, Any]] | None = None,
+        recheck: float | None = None,
     ) -> Result:
         """Status from the tenant's workloads (two list requests, no helm call); a tenant
-        still starting is looked at again after POLL_SECONDS."""
+        still starting is looked at again after POLL_SECONDS, one with a domain check due
+        after ``recheck`` seconds."""
         name = obj["metadata"]["name"]
         kube = self.tenants.kube
         namespace = namespace_for(name)
@@ -394,8 +469,9 @@ class TenantController:
             obj, outcome=outcome, detail=message, state=state, operation=operation,
             started=started, workloads_ready=ready, revision=head.revision if head else None,
             digest=applied.digest if applied else None, handled_force=handled_force,
-            inventory=inventory, releases=releases,
-            requeue=None if ready or outcome in ("unmanaged", "stalled") else POLL_SECONDS,
+            inventory=inventory, releases=releases, domains=domains,
+            requeue=sooner(None if ready or outcome in ("unmanaged", "stalled")
+                           else POLL_SECONDS, recheck),
         )  # fmt: skip
 
     async def releases(self, obj: dict[str, Any], head: ReleaseInfo | None) -> list[Any] | None:
@@ -440,6 +516,7 @@ class TenantController:
         handled_force: bool = False,
         inventory: list[str] | None = None,
         releases: list[Any] | None = None,
+        domains: list[dict[str, Any]] | None = None,
     ) -> Result:
         """Write the status the report makes (only when it changed) and say what next."""
         meta = obj["metadata"]
@@ -469,6 +546,8 @@ class TenantController:
         status["inventory"] = inventory if inventory is not None else inventory_of(obj)
         if releases is not None:
             status["releases"] = releases
+        if domains is not None:
+            status["domains"] = domains
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status, previous)
         if failed:
@@ -494,6 +573,33 @@ def release_entries(revisions: list[Revision]) -> list[dict[str, Any]]:
          "description": r.description[:1024], "chart": r.chart, "appVersion": r.app_version}
         for r in newest
     ]  # fmt: skip
+
+
+def started_at() -> datetime:
+    return datetime.now(UTC)
+
+
+def sooner(a: float | None, b: float | None) -> float | None:
+    """The earlier of two requeue delays (None: not at all)."""
+    given = [x for x in (a, b) if x is not None]
+    return min(given) if given else None
+
+
+def seconds_to_next_check(
+    entries: Iterable[dict[str, Any]], verified: set[str], now: datetime
+) -> float | None:
+    """Seconds until the earliest ``nextCheckAt`` of the unproven domains (None: none)."""
+    waits = []
+    for entry in entries:
+        raw = entry.get("nextCheckAt")
+        if entry.get("host") in verified or not isinstance(raw, str):
+            continue
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        waits.append(max((when - now).total_seconds(), 1.0))
+    return min(waits) if waits else None
 
 
 def inventory_of(obj: dict[str, Any]) -> list[str]:
