@@ -49,7 +49,7 @@ from saasodoo.api.ratelimit import RateLimit
 from saasodoo.backups import Backups
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
-from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
 from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.operation_requests import OperationRequests, RequestView
@@ -520,6 +520,42 @@ def _fleet_json(summary: FleetSummary) -> dict[str, Any]:
     return summary.to_dict()
 
 
+def fleet_views(svc: Services, selector: str | None = None) -> list[TenantView]:
+    """Operator: the OdooTenants (``selector``: a label selector over them; malformed:
+    InvalidInput naming ``selector``)."""
+    assert svc.objects is not None
+    try:
+        items = svc.objects.resources.list(selector).get("items") or []
+    except InvalidInput as exc:
+        raise InvalidInput("invalid request", [FieldError("selector", exc.message)]) from None
+    return sorted((TenantView.of(o) for o in items), key=lambda v: v.id)
+
+
+def request_fleet_ensure(svc: Services, body: FleetEnsureRequest) -> dict[str, Any]:
+    """Operator: a reconcile asked of every (selected) OdooTenant (the annotation
+    ``saasodoo.dev/reconcile-requested-at``, with ``force`` also
+    ``saasodoo.dev/force-requested-at``), nothing followed here; what was asked."""
+    assert svc.objects is not None
+    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    asked = []
+    for view in fleet_views(svc, body.selector):
+        try:
+            svc.objects.request_reconcile(view.id, token, force=body.force)
+        except NotFound:  # deleted meanwhile
+            continue
+        asked.append(view.id)
+    return {"requested_at": token, "force": body.force, "tenants": asked}
+
+
+#: Why the API runs no fleet upgrade with the operator.
+FLEET_UPGRADE_CLI = (
+    "with the operator, a fleet upgrade is spec changes in waves (canaries first, stopping at "
+    "the failure threshold) followed until Ready, which no API request can wait for: run "
+    "`saasodoo fleet upgrade` (it writes the OdooTenants' specs and follows them), or change "
+    "tenants one by one with PATCH /api/tenants/<id>"
+)
+
+
 def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> Job:
     fleet = Fleet(svc.tenants)
     fleet.check_selector(body.selector)
@@ -534,11 +570,15 @@ def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> J
 
 
 def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) -> Job:
+    """The fleet upgrade job. Operator: Conflict (409) saying to use the CLI
+    (``FLEET_UPGRADE_CLI``)."""
     if body.odoo_version is None and body.image_tag is None:
         why = "give odoo_version or image_tag"
         raise InvalidInput(
             "nothing to upgrade", [FieldError("odoo_version", why), FieldError("image_tag", why)]
         )
+    if svc.objects is not None:
+        raise Conflict(FLEET_UPGRADE_CLI)
     fleet = Fleet(svc.tenants)
     fleet.check_selector(body.selector)
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None

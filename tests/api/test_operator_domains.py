@@ -146,3 +146,42 @@ def test_the_operator_verifies_and_routes_a_domain_the_api_asked_it_to_look_at(
     while owner.call("GET", "/api/tenants/dom-a").status_code != 404:
         assert time.monotonic() < deadline, "dom-a not deleted"
         time.sleep(1)
+
+
+def test_fleet_ensure_asks_each_odootenant_and_fleet_upgrade_points_to_the_cli(
+    app: Flask, kube: Cluster, operator: OperatorProcess
+) -> None:
+    """#23 point 4: the fleet endpoints without a job (same module: its operator)."""
+    client = app.test_client()
+    admin, user = sign_up(client, "admin@fleet.example.com"), sign_up(client, "u@fleet.example")
+    app.extensions["saasodoo"].settings.admins.append(admin.user_id)
+    res = user.call("POST", "/api/tenants", json={"id": "fleet-b", "admin_email": "a@b.example"})
+    assert res.status_code == 202, res.get_json()
+    wait_for(lambda: user.call("GET", "/api/tenants/fleet-b").get_json()["status"] == "Current",
+             SETTLE, "fleet-b Ready", operator)  # fmt: skip
+
+    assert user.call("POST", "/api/admin/fleet/ensure", json={}).status_code == 403
+    asked = admin.call("POST", "/api/admin/fleet/ensure", json={"force": False})
+    assert asked.status_code == 202, asked.get_json()
+    body = asked.get_json()
+    assert body["tenants"] == ["fleet-b"] and "job" not in body
+    assert asked.headers["Location"] == "/api/admin/fleet"
+
+    def handled() -> bool:
+        obj = json.loads(kube.kubectl("-n", NAMESPACE, "get", "odootenant", "fleet-b",
+                                      "-o", "json"))  # fmt: skip
+        return bool((obj.get("status") or {}).get("lastHandledReconcileAt") == body["requested_at"])
+
+    wait_for(handled, SETTLE, "the reconcile request to be handled", operator)
+    fleet = admin.call("GET", "/api/admin/fleet").get_json()
+    assert (fleet["total"], fleet["statuses"]) == (1, {"Current": 1}), fleet
+    none = admin.call("POST", "/api/admin/fleet/ensure", json={"selector": "tier=gold"})
+    assert none.status_code == 202 and none.get_json()["tenants"] == []
+    bad = admin.call("POST", "/api/admin/fleet/ensure", json={"selector": "a b c"})
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "selector"
+
+    upgrade = admin.call("POST", "/api/admin/fleet/upgrade", json={"odoo_version": "18.0"})
+    assert upgrade.status_code == 409 and "saasodoo fleet upgrade" in upgrade.get_json()["message"]
+    assert admin.call("GET", "/api/admin/distribution").status_code == 501
+    assert user.call("GET", "/api/tenants/fleet-b/usage").status_code == 501
+    assert user.call("DELETE", "/api/tenants/fleet-b?final_backup=false").status_code == 202
