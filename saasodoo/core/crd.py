@@ -238,7 +238,9 @@ class ReleaseEntry(BaseModel):
 
     revision: int = Field(ge=1, description="Helm revision.")
     status: str = Field(description="deployed, superseded, failed, pending-upgrade, ...")
-    updated: datetime = Field(description="When helm last changed the revision.")
+    updated: datetime | None = Field(
+        default=None, description="When helm last deployed the revision."
+    )
     description: str = Field(default="", max_length=1024, description="Helm's description.")
     chart: str = Field(default="", description="Chart name and version.")
     app_version: str = Field(default="", description="The chart's appVersion.")

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from saasodoo.adapters.helm import Revision
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core.conditions import (
@@ -474,10 +473,14 @@ class TenantController:
                            else POLL_SECONDS, recheck),
         )  # fmt: skip
 
-    async def releases(self, obj: dict[str, Any], head: ReleaseInfo | None) -> list[Any] | None:
+    async def releases(
+        self, obj: dict[str, Any], head: ReleaseInfo | None
+    ) -> list[dict[str, Any]] | None:
         """The release's helm history for ``status.releases`` (newest first, at most
-        ``RELEASES_LIMIT``), read with one ``helm history`` only when the head revision or
-        its status differs from what the status shows; None: keep the status' own."""
+        ``RELEASES_LIMIT``), read from Helm's storage records only when the head revision or
+        its status differs from what the status shows: one metadata-only list, and one
+        record read per revision not shown yet (no helm process). None: keep the status'
+        own."""
         shown = list((obj.get("status") or {}).get("releases") or [])
         if head is None:
             return None
@@ -485,11 +488,23 @@ class TenantController:
         if newest.get("revision") == head.revision and newest.get("status") == head.status:
             return None
         name = obj["metadata"]["name"]
+        kube, namespace = self.tenants.kube, namespace_for(name)
+        known = {int(r["revision"]): r for r in shown if r.get("revision")}
         try:
-            revisions = await self.tenants.helm.history(name, namespace_for(name))
+            labels = kube.release_revisions(namespace, name)
         except SaasodooError as exc:
-            log.warning("tenant %s: helm history not read: %s", name, exc.message)
+            log.warning("tenant %s: helm's release records not read: %s", name, exc.message)
             return None
+        revisions = []
+        for info in sorted(labels, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]:
+            old = known.get(info.revision)
+            if old is not None:  # what a revision records does not change, its status may
+                revisions.append(replace(info, description=str(old.get("description", "")),
+                                         chart=str(old.get("chart", "")),
+                                         app_version=str(old.get("appVersion", ""))))  # fmt: skip
+                continue
+            full = kube.release_revision(namespace, name, info.revision)
+            revisions.append(replace(full, status=info.status) if full else info)
         return release_entries(revisions)
 
     def progress(self, obj: dict[str, Any], what: str, *, deleting: bool = False) -> dict[str, Any]:
@@ -565,14 +580,18 @@ class TenantController:
         self.resources.event(obj, kind, reason, note, action)
 
 
-def release_entries(revisions: list[Revision]) -> list[dict[str, Any]]:
-    """Helm's history (oldest first) as ``status.releases`` (newest first, bounded)."""
+def release_entries(revisions: list[ReleaseInfo]) -> list[dict[str, Any]]:
+    """Helm's revisions as ``status.releases`` (newest first, bounded; ``updated`` left
+    out when unknown)."""
     newest = sorted(revisions, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]
-    return [
-        {"revision": r.revision, "status": r.status, "updated": timestamp(r.updated),
-         "description": r.description[:1024], "chart": r.chart, "appVersion": r.app_version}
-        for r in newest
-    ]  # fmt: skip
+    entries = []
+    for r in newest:
+        entry: dict[str, Any] = {"revision": r.revision, "status": r.status}
+        if r.updated is not None:
+            entry["updated"] = timestamp(r.updated)
+        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version)
+        entries.append(entry)
+    return entries
 
 
 def started_at() -> datetime:

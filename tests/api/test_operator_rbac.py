@@ -40,6 +40,7 @@ pytestmark = pytest.mark.cluster
 NAMESPACE = "saasodoo-api-rbac"
 RELEASE = "rbac"
 ACCOUNT = f"{RELEASE}-saasodoo-api"
+SHOP = "shop.rbac-a.example"
 
 
 def chart_api_rbac(kube: Cluster) -> list[dict[str, Any]]:
@@ -85,7 +86,10 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
-    with running_operator(kube, logs, "api-rbac", system_namespace=NAMESPACE) as op:
+    # DNS at a port where nothing answers: the custom domain's checks fail fast.
+    with running_operator(kube, logs, "api-rbac", system_namespace=NAMESPACE,
+                          dns_nameserver="127.0.0.1", dns_port=str(free_port()),
+                          dns_timeout="1") as op:  # fmt: skip
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
         for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
@@ -148,9 +152,16 @@ def test_the_api_runs_create_backup_rollback_delete_with_the_charts_rights_alone
 ) -> None:
     owner: Client = sign_up(api, "owner@rbac.example.com")
     created = answered(owner.call(api, "POST", "/api/tenants",
-                                  json={"id": "rbac-a", "admin_email": "admin@rbac.example"}),
-                       202)  # fmt: skip
+                                  json={"id": "rbac-a", "admin_email": "admin@rbac.example",
+                                        "custom_domains": [SHOP]}), 202)  # fmt: skip
     follow(owner, api, created.headers["Location"], operator)
+    # Its custom domain: the states the operator writes, a verification asked of it.
+    (pending,) = wait_for(lambda: [d for d in answered(owner.call(
+        api, "GET", "/api/tenants/rbac-a/domains"), 200).json()["domains"]
+        if d["checked_at"]], 60, "the domain to be checked", operator)  # fmt: skip
+    assert pending["state"] == "pending" and pending["record"]["txt_value"], pending
+    answered(owner.call(api, "POST", "/api/tenants/rbac-a/domains/verify",
+                        json={"domain": SHOP}), 202)  # fmt: skip
     listed = answered(owner.call(api, "GET", "/api/tenants"), 200).json()["tenants"]
     assert [t["id"] for t in listed] == ["rbac-a"]
     # A refused change: the same 422 naming the field, checked without the cluster.
@@ -168,7 +179,10 @@ def test_the_api_runs_create_backup_rollback_delete_with_the_charts_rights_alone
     # The history is the operator's record on the OdooTenant (helm's are Secrets).
     revisions = answered(owner.call(api, "GET", "/api/tenants/rbac-a/history"), 200).json()
     assert [r["revision"] for r in revisions["revisions"]] == [1, 2], revisions
-    assert revisions["revisions"][-1]["status"] == "deployed"
+    newest = revisions["revisions"][-1]
+    assert newest["status"] == "deployed" and newest["description"], newest
+    assert newest["chart"].startswith("odoo-tenant-") and newest["updated"], newest
+    assert revisions["revisions"][0]["status"] == "superseded", revisions
     missing = answered(owner.call(api, "POST", "/api/tenants/rbac-a/rollback",
                                   json={"revision": 7}), 404)  # fmt: skip
     assert "no revision 7 (known: 1, 2)" in missing.text
