@@ -405,8 +405,13 @@ async def _blocking(fn: Callable[[], T]) -> T:
 
 def list_backups(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
     """The tenant's complete backups, oldest first (422 when its storage is not readable
-    from here, e.g. a PVC without ``SAASODOO_API_BACKUP_PVC_ROOT``)."""
-    owned_tenant(svc, user, tenant_id)
+    from here, e.g. a PVC without ``SAASODOO_API_BACKUP_PVC_ROOT``). Operator: ownership
+    from the OdooTenant; the storage is still read from here (the chart's API account may
+    not: issue 24 point 6)."""
+    if svc.objects is not None:
+        owned_view(svc.objects, user, tenant_id)
+    else:
+        owned_tenant(svc, user, tenant_id)
     return [b.to_dict() for b in svc.backups.list_backups(tenant_id)]
 
 
