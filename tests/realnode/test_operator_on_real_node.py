@@ -88,6 +88,10 @@ def test_kubectl_apply_runs_odoo_backup_verify_restore_requests_and_delete_keeps
         status = (odootenant(kube, name) or {}).get("status") or {}
         assert status["lastBackup"]["name"] == backup, status
         assert get_condition(status["conditions"], "BackupSucceeded")["status"] == "True"
+        # The backup PVC is not readable from the control plane: listed by a Job (#24 p6).
+        listed = cli_json(kube, "backup", "list", name)
+        assert [b["name"] for b in listed] == [backup], listed
+        assert listed[0]["kind"] == "on-demand" and listed[0]["tables"] > 0, listed
         verified = request(kube, op, "OdooTenantVerify", {"tenant": name, "backup": backup})
         assert verified["status"]["phase"] == "Succeeded", verified["status"]
         assert verified["status"]["result"]["ok"] is True

@@ -44,6 +44,12 @@ never overlap; the second waits for the first (SAASODOO_LOCK_WAIT_SECONDS), nami
 nothing else (no database connection): how saasodoo proves a final backup readable before
 it deletes a tenant.
 
+`--list`: the complete backups of the tenant's folder (zip and manifest), oldest first, one
+summary each in the RESULT line (`backups`: name, tenant, kind, timestamp, odoo_version,
+db_name, sizes, dump_sha256, modules and tables counted, imported_from: the shape of
+saasodoo's `BackupInfo.to_dict`); no zip is read, no database connection. How the control
+plane lists backups it cannot read itself (a backup PVC).
+
 The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
 a new pod may be let through its NetworkPolicy a moment after it starts.
 
@@ -394,7 +400,46 @@ def check_only(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def backup_summary(name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """One backup as `--list` reports it (saasodoo's `BackupInfo.to_dict` shape): the
+    manifest's small fields, its per-table and per-module maps counted."""
+    entry = fmt.parse_name(name)
+    stamp = entry.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ") if entry else None
+    return {
+        "name": name,
+        "tenant": str(manifest.get("tenant", "")),
+        "kind": str(manifest.get("kind", entry.kind if entry else "")),
+        "timestamp": stamp,
+        "odoo_version": str(manifest.get("odoo_version", manifest.get("version", ""))),
+        "db_name": str(manifest.get("db_name", "")),
+        "sizes": {k: int(v) for k, v in (manifest.get("sizes") or {}).items()},
+        "dump_sha256": (manifest.get("checksums") or {}).get("dump.sql"),
+        "modules": len(manifest.get("modules") or {}),
+        "tables": len(manifest.get("tables") or {}),
+        "imported_from": manifest.get("imported_from"),
+    }
+
+
+def list_stored(args: argparse.Namespace) -> dict[str, Any]:
+    """The complete backups of the tenant's folder, oldest first (see `--list`)."""
+    store = fmt.open_store(args, args.tenant)
+    if isinstance(store, fmt.S3Store):
+        store.wait_reachable()
+    backups = []
+    for entry in fmt.stored_entries(store):
+        try:
+            manifest = json.loads(store.get_bytes(entry.name + ".json"))
+        except (fmt.BackupError, ValueError):
+            continue  # deleted meanwhile (retention), or not ours
+        if isinstance(manifest, dict):
+            backups.append(backup_summary(entry.name, manifest))
+    log(f"{len(backups)} complete backup(s) in {store.describe()}")
+    return {"mode": "list", "ok": True, "backups": backups}
+
+
 def restore(args: argparse.Namespace) -> dict[str, Any]:
+    if args.mode == "list":
+        return list_stored(args)
     database = os.environ.get("PGDATABASE") or ""
     user = os.environ.get("PGUSER") or ""
     if not database:
@@ -881,6 +926,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_const",
         const="check",
         help="only check the backup's zip against its manifest (no database)",
+    )
+    parser.add_argument(
+        "--list",
+        dest="mode",
+        action="store_const",
+        const="list",
+        help="only list the complete backups in the storage (no zip read, no database)",
     )
     parser.add_argument(
         "--prune-previous",
