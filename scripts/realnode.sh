@@ -4,6 +4,7 @@
 #
 #   scripts/realnode.sh up       # start SAASODOO_REAL_NODES real nodes (default 1) in the cluster
 #   scripts/realnode.sh status   # nodes, processes, system pods
+#   scripts/realnode.sh import IMAGE...  # build images/build.sh's IMAGEs, import them into the nodes
 #   scripts/realnode.sh down     # stop them and undo every change to this machine
 #
 # Called by scripts/cluster.sh (up after the control plane, down before it); needs root and
@@ -247,8 +248,8 @@ start_containerd() {
   wait_for 30 "containerd of node $i" ctr "$i" version
 }
 
-import_images() {
-  local i=$1 name archive
+import_images() { # NODE [LIST]: the images of LIST (NAME=ARCHIVE lines; default images.list)
+  local i=$1 list=${2:-$RUN_DIR/images.list} name archive
   while IFS='=' read -r name archive; do
     local marker
     marker=$(node_dir "$i")/imported-$(basename "$archive")
@@ -256,7 +257,7 @@ import_images() {
     info "node $i: importing image $name ($(du -h "$archive" | cut -f1))"
     ctr "$i" images import "$archive" >/dev/null
     touch "$marker"
-  done <"$RUN_DIR/images.list"
+  done <"$list"
 }
 
 kubelet_config() {
@@ -757,12 +758,28 @@ cmd_status() {
   fi
 }
 
+# import NAME...: build (or reuse) images/build.sh's images NAME... and import them into the
+# containerd of every running node (images a node has imported already are skipped).
+cmd_import() {
+  (($# > 0)) || { err "usage: scripts/realnode.sh import IMAGE... (names of images/build.sh)"; exit 2; }
+  [[ -d $RUN_DIR ]] || { err "no real node is running (scripts/cluster.sh up starts one)"; exit 1; }
+  local list=$RUN_DIR/import.list i found=0
+  "$REPO_ROOT/images/build.sh" "$@" >"$list"
+  for ((i = 1; i <= 9; i++)); do
+    running "containerd-$i" || continue
+    import_images "$i" "$list"
+    found=1
+  done
+  ((found)) || { err "no node's containerd is running"; exit 1; }
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  import) shift; cmd_import "$@" ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -216,7 +216,8 @@ class HistoryEntry(BaseModel):
 
 
 class LastBackup(BaseModel):
-    """The tenant's last scheduled or on-demand backup."""
+    """The tenant's last scheduled or on-demand backup (a scheduled one is named after the
+    CronJob's Job)."""
 
     model_config = ConfigDict(alias_generator=to_camel)
 
@@ -269,6 +270,11 @@ class OdooTenantStatus(BaseModel):
         description=f"The operator's last {HISTORY_LIMIT} helm operations, newest first.",
     )
     last_backup: LastBackup | None = Field(default=None)
+    last_successful_backup: LastBackup | None = Field(
+        default=None,
+        description="The last backup that succeeded (kept when a later one fails): what the "
+        "age of the newest good backup is measured from.",
+    )
     last_handled_force_at: str | None = Field(
         default=None,
         description="Value of the annotation saasodoo.dev/force-requested-at the operator "

@@ -179,6 +179,7 @@ def test_status_schema_declares_every_status_field() -> None:
         "upgradeFailures",
         "history",
         "lastBackup",
+        "lastSuccessfulBackup",
         "lastHandledForceAt",
         "inventory",
     }
