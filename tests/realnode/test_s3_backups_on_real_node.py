@@ -52,10 +52,14 @@ def s3_tenant(kube: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     # Only the S3 server's pods, on the endpoint's port (the chart adds DNS and PostgreSQL).
     peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "s3"}},
               "podSelector": {"matchLabels": {"app.kubernetes.io/name": "versitygw"}}}]  # fmt: skip
-    sets = ["backup.storage=s3", f"backup.s3.endpoint={env['SAASODOO_S3_ENDPOINT']}",
-            f"backup.s3.bucket={env['SAASODOO_S3_BUCKET']}",
-            f"backup.s3.region={env['SAASODOO_S3_REGION']}",
-            f"backup.s3.existingSecret={CREDENTIALS}", f"backup.s3.egressTo={json.dumps(peers)}"]  # fmt: skip
+    sets = [
+        "backup.storage=s3",
+        f"backup.s3.endpoint={env['SAASODOO_S3_ENDPOINT']}",
+        f"backup.s3.bucket={env['SAASODOO_S3_BUCKET']}",
+        f"backup.s3.region={env['SAASODOO_S3_REGION']}",
+        f"backup.s3.existingSecret={CREDENTIALS}",
+        f"backup.s3.egressTo={json.dumps(peers)}",
+    ]
     run_cli(kube, "tenant", "delete", TENANT.id, "--yes", "--no-final-backup")
     doc = cli_json(kube, "tenant", "create", TENANT.id, "--email", "admin@rns3.example",
                    *[a for s in sets for a in ("--set", s)])  # fmt: skip
