@@ -8,7 +8,7 @@
 #   scripts/realnode.sh down     # stop them and undo every change to this machine
 #
 # Called by scripts/cluster.sh (up after the control plane, down before it); needs root and
-# the tools of scripts/install-tools.sh (kubernetes-node, kube-router, coredns, traefik) and
+# the tools of scripts/install-tools.sh (kubernetes-node, kube-router, coredns, traefik, versitygw) and
 # scripts/install-apt.sh (containerd, runc, CNI plugins, iptables, ipset, mmdebstrap, ...).
 #
 # Per node i (realnode-i): a veth link with the private node IP 10.250.0.i/32 (nothing outside
@@ -25,7 +25,8 @@
 # $SAASODOO_INGRESS_HTTPS_PORT (8443, Traefik's default certificate for hosts without one).
 #
 # The images (images/build.sh) are imported into each node's containerd: pause, postgres:17.8-trixie,
-# odoo:18.0 (stand-ins built from Debian packages and the Odoo sources), coredns, traefik.
+# odoo:18.0 (stand-ins built from Debian packages and the Odoo sources), coredns, traefik, versitygw
+# (the S3 server of the tenants' backups, run by scripts/s3.sh).
 #
 # What this changes on the machine, and `down` undoes: processes (by PID), links, iptables
 # chains KUBE-*/CNI-* (v4 and v6) and ipsets made by kube-router, mounts and files under the
@@ -123,7 +124,7 @@ preflight() {
     { err "SAASODOO_REAL_NODES must be a number from 0 to 9 (got '$REAL_NODES')"; exit 2; }
   local missing=() b
   for b in "$KUBECTL" "$KUBELET" "$KUBE_PROXY" "$KUBE_ROUTER" "$(tool_bin coredns coredns)" \
-    "$(tool_bin traefik traefik)"; do
+    "$(tool_bin traefik traefik)" "$(tool_bin versitygw versitygw)"; do
     [[ -x $b ]] || missing+=("$b")
   done
   [[ ${#missing[@]} -eq 0 ]] ||
@@ -167,8 +168,8 @@ restore_kubelet_sysctls() {
 }
 
 build_images() {
-  info "images: building or reusing pause, postgres:17.8-trixie, odoo:18.0, coredns, traefik, busybox"
-  "$REPO_ROOT/images/build.sh" pause postgres odoo coredns traefik busybox >"$RUN_DIR/images.list"
+  info "images: building or reusing pause, postgres:17.8-trixie, odoo:18.0, coredns, traefik, busybox, versitygw"
+  "$REPO_ROOT/images/build.sh" pause postgres odoo coredns traefik busybox versitygw >"$RUN_DIR/images.list"
 }
 
 setup_link() {
@@ -580,6 +581,7 @@ cmd_up() {
   start_api_proxy
   apply_system_pods
   wait_system_pods
+  "$SCRIPTS_DIR/s3.sh" up  # the S3 server of the tenants' backups (namespace s3)
   info "real nodes ready: $(kubectl get nodes -l "$LABEL=true" -o name | tr '\n' ' ')"
 }
 
