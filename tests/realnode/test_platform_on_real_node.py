@@ -57,6 +57,10 @@ def platform(kube: Cluster) -> Iterator[Cluster]:
             kube.kubectl("-n", NS, "patch", "odootenant", tenant, "--type=merge",
                          "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
             kube.kubectl("-n", NS, "delete", "odootenant", tenant, "--timeout=300s")
+        # The platform goes (its operator would otherwise reconcile the OdooTenants the next
+        # tests make in the same namespace); the CRDs stay (crds.keep), as after any uninstall.
+        kube.helm(4, "uninstall", "saasodoo", "-n", NS, "--wait", "--timeout", "5m")
+        demo_platform.gotrue_cluster.down()
 
 
 @pytest.fixture(scope="module")
