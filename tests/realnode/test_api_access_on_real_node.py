@@ -17,7 +17,6 @@ still resolves, an Ingress still routes, and ``kubectl auth can-i`` shows their 
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import subprocess
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.realnode.helpers import HTTP_PORT, REAL_NODE_LABEL, real_nodes
+from tests.realnode.helpers import REAL_NODE_LABEL, get_https, real_nodes
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.realnode
@@ -293,19 +292,8 @@ def test_coredns_resolves_a_new_service_and_traefik_routes_to_it(
 
     eventually(resolved, timeout=60, interval=1, what=f"{name} -> {ip} through CoreDNS")
 
-    def routed() -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=10)
-        try:
-            conn.request("GET", "/", headers={"Host": WEB_HOST})
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode("utf-8", "replace")
-        except OSError as exc:
-            return 0, str(exc)
-        finally:
-            conn.close()
-
     def served() -> str:
-        status, body = routed()
+        status, body = get_https(WEB_HOST, "/")
         return body if status == 200 else ""
 
     body = eventually(served, timeout=60, interval=1, what=f"Traefik routing {WEB_HOST}")
