@@ -29,8 +29,8 @@
 # 10.96.0.1:443) has that address and the apiserver's port as its endpoint; its certificate
 # carries 10.96.0.1, 10.250.0.1 and kubernetes.default.svc. Pods reach it through kube-proxy and
 # the forwarder, which only relays TCP: TLS ends at the apiserver, which authenticates every
-# request itself (a pod's projected ServiceAccount token, signed by the apiserver, issued to the
-# kubelet through TokenRequest; no token: anonymous) and authorizes it with RBAC. Clients use
+# request itself (a pod's projected ServiceAccount token, which the kubelet gets through
+# TokenRequest; without one the request is anonymous) and authorizes it with RBAC. Clients use
 # their in-cluster config unchanged (KUBERNETES_SERVICE_HOST/PORT, the token and
 # kube-root-ca.crt). The forwarder listens on the first node's private address only (a veth
 # link on this machine; nothing outside reaches it), never on a public interface. Binding the
@@ -40,7 +40,8 @@
 # lists and watches Services, EndpointSlices and Namespaces (no Pods: `pods insecure`); Traefik's
 # Ingress provider lists and watches Ingresses, IngressClasses, Services, EndpointSlices,
 # Secrets (TLS certificates, as every Ingress controller) and Nodes, and updates no Ingress
-# status (no ingressEndpoint is set). Other system containers get no token.
+# status (no ingressEndpoint is set). Other system containers (Traefik's maintenance page, the
+# S3 server) get no token.
 #
 # The images (images/build.sh) are imported into each node's containerd: pause, postgres:17.8-trixie,
 # odoo:18.0 (stand-ins built from Debian packages and the Odoo sources), coredns, traefik, versitygw
