@@ -74,6 +74,9 @@ def values(image_tag: str, supabase_url: str) -> dict[str, Any]:
         "operator": {**on_real_node},
         "api": {
             **on_real_node,
+            # The auth server is reached inside the cluster over plain HTTP, which production
+            # settings refuse (SAASODOO_API_SUPABASE_URL must use https): a demo's settings.
+            "env": "development",
             "supabase": {"url": supabase_url, "existingSecret": "saasodoo-supabase"},
             "session": {"existingSecret": "saasodoo-session"},
             "ingress": {"host": WEB_HOST},
