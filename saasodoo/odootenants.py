@@ -19,8 +19,13 @@ from typing import TYPE_CHECKING, Any
 from saasodoo.adapters.kube import Kube
 from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.core.conditions import get_condition, kstatus
-from saasodoo.core.crd import FORCE_REQUESTED_AT, RECONCILE_REQUESTED_AT, from_tenant_spec
-from saasodoo.core.spec import TenantSpec, check_tenant_id
+from saasodoo.core.crd import (
+    FORCE_REQUESTED_AT,
+    RECONCILE_REQUESTED_AT,
+    from_tenant_spec,
+    to_tenant_spec,
+)
+from saasodoo.core.spec import TenantSpec, check_new_tenant_id, check_tenant_id
 from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
 
@@ -58,6 +63,10 @@ class TenantView:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     admin_email: str = ""
     custom_domains: list[str] = field(default_factory=list)
+    #: helm's history as the operator last read it (``status.releases``), newest first.
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    #: Each custom domain's state as the operator last saw it (``status.domains``).
+    domains: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> TenantView:
@@ -80,6 +89,8 @@ class TenantView:
             conditions=list(status.get("conditions") or []),
             admin_email=spec.get("adminEmail", ""),
             custom_domains=list(spec.get("customDomains") or []),
+            releases=list(status.get("releases") or []),
+            domains=list(status.get("domains") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,12 +148,26 @@ class OdooTenants:
         return sorted((v for v in views if owner is None or v.owner == owner),
                       key=lambda v: v.id)  # fmt: skip
 
+    async def check(self, spec: TenantSpec, current: TenantSpec | None = None) -> None:
+        """What refuses ``spec`` without reading the cluster (the API's ServiceAccount reads
+        only OdooTenants and their requests): InvalidInput naming the field for an id not
+        starting with a letter (a new tenant), a platform host among the custom domains,
+        another Odoo series than ``current``'s, an unknown plan, overrides the chart's schema
+        rejects. What needs the cluster is the operator's to check, and its refusal is the
+        OdooTenant's status (a namespace of another tenant or a host another tenant proved:
+        ``Ready`` False with the reason)."""
+        if current is None:
+            check_new_tenant_id(spec.id)
+        self.tenants.domains.check_rules(spec)
+        await self.tenants.check_change(spec, current)
+
     async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
-        """Check ``spec`` as ``Tenants.create`` would (InvalidInput naming the field, Conflict
-        for an existing tenant, HostTaken), then write its OdooTenant."""
+        """Check ``spec`` (``check``; Conflict for an existing OdooTenant, also when the API
+        server says so), then write its OdooTenant."""
         if self.resources.get(spec.id) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists")
-        await self.tenants.check_create(spec)
+        spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
+        await self.check(spec)
         body = {"metadata": {"name": spec.id},
                 "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
@@ -150,16 +175,22 @@ class OdooTenants:
         return TenantView.of(self.resources.create(body))
 
     async def update(self, tenant_id: str, **changes: Any) -> TenantView:
-        """Check the change as ``Tenants.update`` would (``plan_update``), then patch the
-        spec. ``changes``: plan, odoo_version, custom_domains, overrides."""
-        self.read(tenant_id)
-        planned = await self.tenants.plan_update(tenant_id, **changes)
-        new = from_tenant_spec(planned.spec, suspended=planned.suspended, owner=None)
+        """Check the change against the OdooTenant's spec (``check``; InvalidInput when
+        nothing is given), then patch the spec. ``changes``: plan, odoo_version,
+        custom_domains, overrides."""
+        from saasodoo.tenants import update_changes
+
+        changes = update_changes(**changes)
+        obj = self.read(tenant_id)
+        current = to_tenant_spec(tenant_id, obj.get("spec") or {})
+        spec = TenantSpec.parse({**current.model_dump(), **changes})
+        await self.check(spec, current)
+        new = from_tenant_spec(spec, suspended=False, owner=None)
         patch = {k: v for k, v in new.items() if k in ("plan", "odooVersion", "customDomains",
                                                         "overrides")}  # fmt: skip
         if "overrides" in patch:
             # A merge patch merges maps: null out what the new overrides drop.
-            old = (self.read(tenant_id).get("spec") or {}).get("overrides") or {}
+            old = (obj.get("spec") or {}).get("overrides") or {}
             patch["overrides"] = merge_patch(old, patch["overrides"])
         return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
 
