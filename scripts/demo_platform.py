@@ -117,11 +117,13 @@ def install_platform(overrides: dict[str, Any] | None = None) -> None:
     gotrue_cluster.up(NAMESPACE, timeout=300)
     auth = gotrue_cluster.api_env()
     info("the platform image into the real node's containerd")
-    subprocess.run(
+    imported = subprocess.run(
         ["bash", str(ROOT / "scripts" / "realnode.sh"), "import", "saasodoo"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    # Its reference stays <version> while the code changes: pods of an earlier import keep
+    # the old image, so a new one restarts them (below).
+    new_image = "importing image saasodoo" in imported.stderr
     tag = gotrue_cluster.image_refs()["saasodoo"].rsplit(":", 1)[1]
     namespace = {
         "apiVersion": "v1",
@@ -154,6 +156,11 @@ def install_platform(overrides: dict[str, Any] | None = None) -> None:
         )
     finally:
         os.unlink(f.name)
+    if new_image:
+        for name in ("saasodoo-operator", "saasodoo-api"):
+            kubectl("-n", NAMESPACE, "rollout", "restart", f"deploy/{name}")
+        for name in ("saasodoo-operator", "saasodoo-api"):
+            kubectl("-n", NAMESPACE, "rollout", "status", f"deploy/{name}", "--timeout=300s")
 
 
 def apply_fake_node_tenants() -> None:
@@ -224,20 +231,24 @@ def demo_tenant_through_the_api() -> str:
         raise RuntimeError(f"sign-up through the API answered {status}: {body}")
     web.token = body["session"]["access_token"]
     info(f"signed up {email} through the API (GoTrue in the cluster)")
+    # A tenant of the demo's earlier run belongs to that run's user: 404 to this one, and
+    # its id taken (409): kept as it is.
     status, body = web.call("GET", f"/api/tenants/{DEMO_TENANT}")
     if status == 404:
-        status, body = web.call(
-            "POST",
-            "/api/tenants",
-            {"id": DEMO_TENANT, "admin_email": f"admin@{DEMO_TENANT}.example"},
-        )
-        if status not in (200, 201, 202):
-            raise RuntimeError(
-                f"creating tenant {DEMO_TENANT} through the API answered {status}: {body}"
+        body_in = {"id": DEMO_TENANT, "admin_email": f"admin@{DEMO_TENANT}.example"}
+        status, body = web.call("POST", "/api/tenants", body_in)
+        if status == 409:
+            info(f"tenant {DEMO_TENANT} exists (made by an earlier run's user); kept")
+        elif status not in (200, 201, 202):
+            raise RuntimeError(f"creating tenant {DEMO_TENANT} through the API: {status} {body}")
+        else:
+            info(
+                f"tenant {DEMO_TENANT} created through the API: it runs on the real node (~1-2 min)"
             )
-        info(f"tenant {DEMO_TENANT} created through the API: it runs on the real node (~1-2 min)")
-    elif status != 200:
-        info(f"tenant {DEMO_TENANT} exists (another user's: {status}); kept")
+    elif status == 200:
+        info(f"tenant {DEMO_TENANT} exists; kept")
+    else:
+        raise RuntimeError(f"reading tenant {DEMO_TENANT} through the API: {status} {body}")
 
     def ready() -> Any:
         got = kubectl("-n", NAMESPACE, "get", "odootenant", DEMO_TENANT, "-o", "json", check=False)
