@@ -95,12 +95,13 @@ def copy_spec(
     if source_name == new_name:
         raise InvalidInput("invalid copy", [FieldError("to", SELF_COPY_MESSAGE)])
     source = parse_spec(source_spec, field="source.spec")
+    fields = source.model_dump()  # the shared fields are not typed on ResourceFields
     body: dict[str, Any] = {
-        "adminEmail": admin_email or getattr(source, "admin_email"),
-        "plan": plan or getattr(source, "plan"),
-        "odooVersion": getattr(source, "odoo_version"),
+        "adminEmail": admin_email or fields["admin_email"],
+        "plan": plan or fields["plan"],
+        "odooVersion": fields["odoo_version"],
         "customDomains": [],
-        "overrides": getattr(source, "overrides"),
+        "overrides": fields["overrides"],
         "suspended": False,
         "finalBackup": True,
         "copyOf": {"tenant": source_name, **({"backup": backup} if backup else {})},
@@ -149,7 +150,7 @@ def copy_plan(
         raise NotFound(f"the source tenant '{source.name}' of the copy does not exist")
     if source.deleting:
         raise Conflict(f"the source tenant '{source.name}' of the copy is being deleted")
-    series = getattr(spec, "odoo_version")
+    series = spec.model_dump()["odoo_version"]
     if source.odoo_version and series != source.odoo_version:
         raise InvalidInput("invalid copy", [FieldError(
             "spec.odooVersion",
