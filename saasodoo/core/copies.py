@@ -75,6 +75,12 @@ def expired(spec: dict[str, Any], now: datetime) -> bool:
     return expires_at is not None and expires_at <= now
 
 
+def check_copy_ids(source_name: str, new_name: str) -> None:
+    """A copy names another tenant than itself: InvalidInput naming ``to`` otherwise."""
+    if source_name == new_name:
+        raise InvalidInput("invalid copy", [FieldError("to", SELF_COPY_MESSAGE)])
+
+
 def copy_spec(
     source_name: str,
     source_spec: dict[str, Any],
@@ -92,8 +98,7 @@ def copy_spec(
     custom domains (a copy has its own hosts: ``<new_name>.<base domain>``); the source's
     owner unless ``owner``. Validated as the API server and saasodoo would: InvalidInput
     naming the field (``spec.copyOf.tenant`` for a copy of itself)."""
-    if source_name == new_name:
-        raise InvalidInput("invalid copy", [FieldError("to", SELF_COPY_MESSAGE)])
+    check_copy_ids(source_name, new_name)
     source = parse_spec(source_spec, field="source.spec")
     fields = source.model_dump()  # the shared fields are not typed on ResourceFields
     body: dict[str, Any] = {
