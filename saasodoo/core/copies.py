@@ -75,6 +75,34 @@ def expired(spec: dict[str, Any], now: datetime) -> bool:
     return expires_at is not None and expires_at <= now
 
 
+#: Chart values a copy never takes from its source's overrides: its outgoing mail (the SMTP
+#: relay and the NetworkPolicy's SMTP egress). The operator forces them off in the copy's
+#: values too, whatever the plan says (a second wall behind Odoo's neutralization).
+MAIL_VALUES = (("odoo", "smtp"), ("networkPolicy", "egress", "smtp"))
+
+
+def without_mail(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` without ``MAIL_VALUES`` (a deep copy where they were; empty parents
+    dropped)."""
+
+    def drop(node: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+        head, rest = path[0], path[1:]
+        if head not in node:
+            return node
+        out = dict(node)
+        if not rest:
+            del out[head]
+        elif isinstance(out[head], dict):
+            out[head] = drop(out[head], rest)
+            if not out[head]:
+                del out[head]
+        return out
+
+    for path in MAIL_VALUES:
+        overrides = drop(overrides, path)
+    return overrides
+
+
 def check_copy_ids(source_name: str, new_name: str) -> None:
     """A copy names another tenant than itself: InvalidInput naming ``to`` otherwise."""
     if source_name == new_name:
@@ -94,10 +122,11 @@ def copy_spec(
 ) -> dict[str, Any]:
     """The ``.spec`` of the OdooTenant ``new_name``, a copy of ``source_name`` whose
     ``.spec`` is ``source_spec``: the source's admin e-mail (or ``admin_email``), plan (or
-    ``plan``), Odoo series and overrides (the database may need what they install); no
-    custom domains (a copy has its own hosts: ``<new_name>.<base domain>``); the source's
-    owner unless ``owner``. Validated as the API server and saasodoo would: InvalidInput
-    naming the field (``spec.copyOf.tenant`` for a copy of itself)."""
+    ``plan``), Odoo series and overrides (the database may need what they install) but its
+    outgoing mail (``MAIL_VALUES``); no custom domains (a copy has its own hosts:
+    ``<new_name>.<base domain>``); the source's owner unless ``owner``. Validated as the
+    API server and saasodoo would: InvalidInput naming the field (``to`` for a copy of
+    itself)."""
     check_copy_ids(source_name, new_name)
     source = parse_spec(source_spec, field="source.spec")
     fields = source.model_dump()  # the shared fields are not typed on ResourceFields
@@ -106,7 +135,7 @@ def copy_spec(
         "plan": plan or fields["plan"],
         "odooVersion": fields["odoo_version"],
         "customDomains": [],
-        "overrides": fields["overrides"],
+        "overrides": without_mail(fields["overrides"]),
         "suspended": False,
         "finalBackup": True,
         "copyOf": {"tenant": source_name, **({"backup": backup} if backup else {})},

@@ -74,6 +74,17 @@ def test_bad_copy_fields_are_refused_naming_the_field(
     assert f"{field}:" in caught.value.message and words in caught.value.message
 
 
+def test_a_copy_takes_no_outgoing_mail_from_the_source_s_overrides() -> None:
+    mail = {
+        "odoo": {"smtp": {"enabled": True, "host": "smtp.acme.example"}, "config": {"x": 1}},
+        "networkPolicy": {"egress": {"smtp": {"enabled": True}}},
+    }
+    spec = copies.copy_spec("acme", {**SOURCE, "overrides": mail}, "acme-staging")
+    assert spec["overrides"] == {"odoo": {"config": {"x": 1}}}
+    assert mail["odoo"]["smtp"]["enabled"] is True  # the source's spec is left as it was
+    assert copies.without_mail({"odoo": {"smtp": {}}}) == {}
+
+
 def test_a_copy_of_itself_is_refused() -> None:
     with pytest.raises(InvalidInput, match=r"^invalid copy: to: a tenant cannot be a copy of"):
         copies.copy_spec("acme", SOURCE, "acme")
