@@ -6,6 +6,7 @@ no copy. No operator runs here: the objects are only written and read."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from saasodoo.adapters.resources import TenantResources
 from saasodoo.cli import cli
 from saasodoo.core import crd
+from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import COPY_OF_LABEL
+from saasodoo.operator.controller import TenantController
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
 from tests.cluster.test_crd import MANIFEST, kubectl
 from tests.support import Cluster
 
@@ -193,3 +200,31 @@ def test_copy_of_is_fixed_and_expiry_may_move(copy_kube: Cluster) -> None:
     obj = get(copy_kube, "acme-fixed") or {}
     assert obj["spec"]["expiresAt"] == "2031-01-01T00:00:00Z"
     assert obj["spec"]["copyOf"] == {"tenant": "acme-src"}
+
+
+def test_today_s_operator_stalls_a_copy_rather_than_install_an_empty_tenant(
+    copy_kube: Cluster,
+) -> None:
+    """Until the copy executor exists (issue 25's next step), the controller refuses a copy
+    with Stalled/InvalidSpec naming spec.copyOf and installs nothing."""
+    settings = Settings(kubeconfig=copy_kube.kubeconfig, helm_binary=str(copy_kube.tools.helm(4)),
+                        base_domain="odoo.test", system_namespace=NAMESPACE)  # fmt: skip
+    tenants = Tenants(settings)
+    ctl = TenantController(tenants, TenantResources(tenants.kube, NAMESPACE))
+    ctl.resources.create({"metadata": {"name": "acme-early", "labels": {COPY_OF_LABEL: "acme-src"}},
+                          "spec": {**SOURCE, "copyOf": {"tenant": "acme-src"},
+                                   "finalBackup": False}})  # fmt: skip
+    try:
+        asyncio.run(ctl.reconcile("acme-early"))
+        status = (ctl.resources.get("acme-early") or {}).get("status") or {}
+        stalled = get_condition(status.get("conditions") or [], "Stalled") or {}
+        assert (stalled.get("status"), stalled.get("reason")) == ("True", "InvalidSpec"), status
+        assert "spec.copyOf: this operator does not make staging copies yet" in stalled["message"]
+        assert tenants.kube.read_namespace("tenant-acme-early") is None
+    finally:
+        ctl.resources.delete("acme-early")
+        for _ in range(30):
+            if ctl.resources.get("acme-early") is None:
+                break
+            asyncio.run(ctl.reconcile("acme-early"))
+        assert ctl.resources.get("acme-early") is None
