@@ -25,16 +25,19 @@ COPY_PASSWORD = "C0py-only-pässword"
 COPY_ENV = {"ODOO_ADMIN_EMAIL": COPY_EMAIL, "ODOO_ADMIN_PASSWORD": COPY_PASSWORD}
 
 
-def neutralize_pod(tenant: Tenant, docs: list[dict[str, Any]]) -> LocalPod:
-    """The web pod with its odoo-init container switched to --neutralize (the Job the
-    operator makes from the web Deployment's template)."""
+def init_pod(tenant: Tenant, docs: list[dict[str, Any]], *mode: str) -> LocalPod:
+    """The web pod with its odoo-init container's --initialize replaced by ``mode``:
+    ``--neutralize`` is the Job the operator makes from the web Deployment's template;
+    ``--initialize --copy`` what the chart renders for a copy (tests/chart/test_copy.py)."""
     pod = tenant.pod(copy.deepcopy(docs))
     init = pod.container("odoo-init")
-    for key in ("command", "args"):
-        if key in init:
-            init[key] = ["--neutralize" if a == "--initialize" else a for a in init[key]]
-    assert "--neutralize" in init["command"] + init.get("args", [])
+    at = init["command"].index("--initialize")
+    init["command"][at : at + 1] = list(mode)
     return pod
+
+
+def neutralize_pod(tenant: Tenant, docs: list[dict[str, Any]]) -> LocalPod:
+    return init_pod(tenant, docs, "--neutralize")
 
 
 def result_of(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -121,3 +124,41 @@ def test_neutralize_a_copy_then_a_second_run_changes_nothing(
     for login, password in ((tenant.email, ADMIN_PASSWORD), (COPY_EMAIL, ADMIN_PASSWORD)):
         with rpc_session(odoo.url) as client, pytest.raises(RpcError, match="AccessDenied"):
             client.login(tenant.db, login, password)
+
+
+def test_a_copy_s_pods_neutralize_a_new_identity_at_start_once(
+    production: tuple[Tenant, list[dict[str, Any]]],
+) -> None:
+    """odoo-init --copy: the web pod neutralizes a database that got a new identity since it
+    was (a restore, a refresh), the cron pod waits for that; a later start leaves a copy
+    neutralized as itself alone, even with a mail server someone turned back on."""
+    tenant, docs = production
+    pg = tenant.harness.pg
+    renewed = (
+        "UPDATE ir_config_parameter SET value = gen_random_uuid()::text WHERE key = 'database.uuid'"
+    )
+    pg.psql(renewed + "; UPDATE ir_mail_server SET active = true WHERE name = 'production'",
+            tenant.db)  # fmt: skip
+    waiting = init_pod(tenant, docs, "--wait", "--copy")
+    command = waiting.container("odoo-init")["command"]
+    command[:] = [("--timeout=3" if a.startswith("--timeout=") else a) for a in command]
+    refused = waiting.run("odoo-init")
+    assert refused.returncode == 1 and "not neutralized after 3s" in refused.stdout, refused.stdout
+
+    start = init_pod(tenant, docs, "--initialize", "--copy").run("odoo-init", COPY_ENV)
+    assert start.returncode == 0, start.stdout + start.stderr
+    assert "is initialized: nothing to do" in start.stdout  # the source's admin marker
+    assert result_of(start)["neutralized"] is True, start.stdout
+    assert (
+        q(tenant, "SELECT count(*) FROM ir_mail_server WHERE active AND name = 'production'") == "0"
+    )
+    assert waiting.run("odoo-init").returncode == 0
+
+    pg.psql("UPDATE ir_mail_server SET active = true WHERE name = 'production'", tenant.db)
+    again = init_pod(tenant, docs, "--initialize", "--copy").run("odoo-init", COPY_ENV)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "was neutralized as this copy: nothing to do" in again.stdout
+    assert "running: odoo neutralize" not in again.stdout
+    assert (
+        q(tenant, "SELECT count(*) FROM ir_mail_server WHERE active AND name = 'production'") == "1"
+    )

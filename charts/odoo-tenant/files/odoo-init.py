@@ -34,6 +34,10 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    Idempotent: a database already in that state is only read (no Odoo command). The last line
    is `RESULT {json}` (what was done); exit 1 when the database is not neutralized after it
    (the copy must not start).
+   --copy (the chart passes it when `tenant.copyOf` is set): the web pod's --initialize then
+   neutralizes the database the same way unless it was as this copy (the marker), so no Odoo
+   ever starts on a copy's database that was not (a restore, a refresh, a hand restore); the
+   cron pod's --wait also waits for that marker before its Odoo runs any cron.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
@@ -375,9 +379,13 @@ def copy_state(database: str) -> CopyState:
         conn.close()
 
 
-def neutralize(conf: Path, database: str, timeout: float) -> dict[str, object]:
+def neutralize(
+    conf: Path, database: str, timeout: float, *, once: bool = False
+) -> dict[str, object]:
     """Neutralize the copy's database and give it its own admin and URL (see the module's
-    docstring, step 3); the report of what was done."""
+    docstring, step 3); the report of what was done. ``once`` (a copy's pod starting): a
+    database neutralized since it got its identity is left as it is, even if someone turned
+    a mail server or a cron back on in the copy since."""
     lock_db = wait_for_server(database, timeout)
     if lock_db != database:
         raise InitError(f"database {database} does not exist: restore the copy first")
@@ -392,6 +400,10 @@ def neutralize(conf: Path, database: str, timeout: float) -> dict[str, object]:
             log(f"taking the initialization lock of {database}")
             cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         state = copy_state(database)
+        if once and state.marked:
+            log(f"database {database} was neutralized as this copy: nothing to do")
+            report["ok"] = True
+            return report
         if state.gaps or not state.marked:
             why = "; ".join(state.gaps) or "not neutralized since it got its identity"
             log(f"neutralizing database {database} ({why})")
@@ -435,6 +447,18 @@ def wait_initialized(database: str, timeout: float) -> None:
         time.sleep(5)
 
 
+def wait_neutralized(database: str, timeout: float) -> None:
+    """Wait until the copy's database was neutralized since it got its identity (the web
+    pod's odoo-init --initialize --copy, or the operator's Job, does it)."""
+    deadline = time.monotonic() + timeout
+    while not copy_state(database).marked:
+        if time.monotonic() > deadline:
+            raise InitError(f"database {database} not neutralized after {timeout:.0f}s")
+        log(f"waiting for the web pod to neutralize the copy's database {database}")
+        time.sleep(5)
+    log(f"database {database} is neutralized")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", type=Path, required=True, help="odoo.conf from the ConfigMap")
@@ -444,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--wait", action="store_true", help="wait until the database is initialized")
     mode.add_argument(
         "--neutralize", action="store_true", help="neutralize a staging copy's database"
+    )
+    parser.add_argument(
+        "--copy",
+        action="store_true",
+        help="a staging copy: --initialize neutralizes the database unless it was as this "
+        "copy; --wait also waits for that",
     )
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the server")
     parser.add_argument("--init-flag", action="append", default=[], help="extra flag for -i base")
@@ -461,23 +491,23 @@ def main(argv: list[str] | None = None) -> int:
         database = os.environ.get("PGDATABASE", "")
         if (args.initialize or args.wait or args.neutralize) and not database:
             raise InitError("PGDATABASE is not set")
-        if args.neutralize:
+        if args.neutralize or args.initialize:
             for var in ("ODOO_ADMIN_EMAIL", "ODOO_ADMIN_PASSWORD"):
                 if not os.environ.get(var):
                     raise InitError(f"{var} is not set")
+        if args.initialize:
+            initialize(args.config, database, args.init_flag, args.timeout)
+        if args.neutralize or (args.initialize and args.copy):
             try:
-                report = neutralize(args.config, database, args.timeout)
+                report = neutralize(args.config, database, args.timeout, once=args.initialize)
             except InitError as exc:
                 print("RESULT " + json.dumps({"ok": False, "error": str(exc)}), flush=True)
                 raise
             print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
-        elif args.initialize:
-            for var in ("ODOO_ADMIN_EMAIL", "ODOO_ADMIN_PASSWORD"):
-                if not os.environ.get(var):
-                    raise InitError(f"{var} is not set")
-            initialize(args.config, database, args.init_flag, args.timeout)
-        elif args.wait:
+        if args.wait:
             wait_initialized(database, args.timeout)
+            if args.copy:
+                wait_neutralized(database, args.timeout)
     except InitError as exc:
         log(f"ERROR: {exc}")
         return 1
