@@ -199,3 +199,43 @@ def test_plan_refusals(kw: dict[str, Any], error: type[Exception], words: str) -
 def test_plan_of_a_tenant_that_is_no_copy() -> None:
     with pytest.raises(InvalidInput, match=r"spec\.copyOf: is not set"):
         copies.copy_plan(facts(), SOURCE)
+
+
+# --- the copy's restore Job -----------------------------------------------------------
+
+
+class _NoAdminSecret:
+    def secret_has_key(self, namespace: str, name: str, key: str) -> bool:
+        return False
+
+
+def test_the_copy_s_restore_job_reads_the_source_s_folder() -> None:
+    """JobRunner.restore_job(source_tenant=...): restore.py --source-tenant in the copy's
+    namespace, with the copy's own storage settings, database and filestore."""
+    from saasodoo.backups.jobs import JobRunner
+
+    backup = {
+        "name": "backup",
+        "command": [
+            "python3",
+            "/opt/odoo-tenant/backup.py",
+            "--s3",
+            "--tenant=acme-stg",
+            "--filestore=/odoo/filestore",
+        ],
+    }
+    cronjob = {
+        "metadata": {"namespace": "tenant-acme-stg", "name": "acme-stg-backup", "uid": "u"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [backup]}}}}},
+    }  # fmt: skip
+    runner = JobRunner(_NoAdminSecret())  # type: ignore[arg-type]
+    job = runner.restore_job("acme-stg", cronjob, "20261206T010203Z-on-demand.zip",
+                             mode="restore", source_tenant="acme")  # fmt: skip
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][2:] == [
+        "--s3", "--tenant=acme-stg", "--work=/backups", "--filestore=/odoo/filestore",
+        "--source-tenant=acme", "--backup=20261206T010203Z-on-demand.zip",
+    ]  # fmt: skip
+    plain = runner.restore_job("acme-stg", cronjob, None, mode="restore")
+    assert not any("--source-tenant" in a for a in plain["spec"]["template"]["spec"]
+                   ["containers"][0]["command"])  # fmt: skip
