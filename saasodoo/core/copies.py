@@ -71,8 +71,15 @@ def check_expires_at(expires_at: datetime, now: datetime, field: str = "expiresA
 
 def expired(spec: dict[str, Any], now: datetime) -> bool:
     """Whether the copy with ``.spec`` ``spec`` is past its ``expiresAt`` (False without)."""
+    left = seconds_to_expiry(spec, now)
+    return left is not None and left <= 0
+
+
+def seconds_to_expiry(spec: dict[str, Any], now: datetime) -> float | None:
+    """Seconds from ``now`` until the copy's ``expiresAt`` (negative: past it), None
+    without one: when the operator looks at the copy again (``requeue_after``)."""
     expires_at = parse_spec(spec).expires_at
-    return expires_at is not None and expires_at <= now
+    return None if expires_at is None else (expires_at - now).total_seconds()
 
 
 #: Chart values a copy never takes from its source's overrides: its outgoing mail (the SMTP

@@ -151,6 +151,9 @@ def test_expiry_in_the_past_is_the_client_s_check_and_expired_reads_the_spec() -
     assert not copies.expired(spec, NOW)
     assert copies.expired(spec, NOW + timedelta(hours=1))
     assert not copies.expired(copy_of(), NOW + timedelta(days=3650))
+    assert copies.seconds_to_expiry(spec, NOW) == 3600
+    assert copies.seconds_to_expiry(spec, NOW + timedelta(hours=2)) == -3600
+    assert copies.seconds_to_expiry(copy_of(), NOW) is None
 
 
 # --- the plan -------------------------------------------------------------------------
