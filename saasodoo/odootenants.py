@@ -27,7 +27,7 @@ from saasodoo.core.crd import (
     from_tenant_spec,
     to_tenant_spec,
 )
-from saasodoo.core.spec import TenantSpec, check_tenant_id
+from saasodoo.core.spec import TenantSpec, check_new_tenant_id, check_tenant_id
 from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
 
@@ -69,6 +69,10 @@ class TenantView:
     copy_of: str | None = None
     #: When the operator deletes the copy (``spec.expiresAt``, RFC 3339), None: never.
     expires_at: str | None = None
+    #: helm's history as the operator last read it (``status.releases``), newest first.
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    #: Each custom domain's state as the operator last saw it (``status.domains``).
+    domains: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> TenantView:
@@ -93,6 +97,8 @@ class TenantView:
             custom_domains=list(spec.get("customDomains") or []),
             copy_of=(spec.get("copyOf") or {}).get("tenant"),
             expires_at=spec.get("expiresAt"),
+            releases=list(status.get("releases") or []),
+            domains=list(status.get("domains") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,12 +158,26 @@ class OdooTenants:
         return sorted((v for v in views if owner is None or v.owner == owner),
                       key=lambda v: v.id)  # fmt: skip
 
+    async def check(self, spec: TenantSpec, current: TenantSpec | None = None) -> None:
+        """What refuses ``spec`` without reading the cluster (the API's ServiceAccount reads
+        only OdooTenants and their requests): InvalidInput naming the field for an id not
+        starting with a letter (a new tenant), a platform host among the custom domains,
+        another Odoo series than ``current``'s, an unknown plan, overrides the chart's schema
+        rejects. What needs the cluster is the operator's to check, and its refusal is the
+        OdooTenant's status (a namespace of another tenant or a host another tenant proved:
+        ``Ready`` False with the reason)."""
+        if current is None:
+            check_new_tenant_id(spec.id)
+        self.tenants.domains.check_rules(spec)
+        await self.tenants.check_change(spec, current)
+
     async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
-        """Check ``spec`` as ``Tenants.create`` would (InvalidInput naming the field, Conflict
-        for an existing tenant, HostTaken), then write its OdooTenant."""
+        """Check ``spec`` (``check``; Conflict for an existing OdooTenant, also when the API
+        server says so), then write its OdooTenant."""
         if self.resources.get(spec.id) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists")
-        await self.tenants.check_create(spec)
+        spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
+        await self.check(spec)
         body = {"metadata": {"name": spec.id},
                 "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
@@ -194,7 +214,7 @@ class OdooTenants:
             raise Conflict(f"tenant '{new_id}' already exists (--to names a new tenant)")
         body_spec = copy_spec(source_id, source.get("spec") or {}, new_id, backup=backup,
                               plan=plan, expires_at=expires_at)  # fmt: skip
-        await self.tenants.check_create(to_tenant_spec(new_id, body_spec, copies=True))
+        await self.check(to_tenant_spec(new_id, body_spec, copies=True))
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
             body_spec["nodePool"] = self.tenants.settings.node_pool
         body = {"metadata": {"name": new_id, "labels": copy_labels(source_id)},
@@ -202,16 +222,22 @@ class OdooTenants:
         return TenantView.of(self.resources.create(body))
 
     async def update(self, tenant_id: str, **changes: Any) -> TenantView:
-        """Check the change as ``Tenants.update`` would (``plan_update``), then patch the
-        spec. ``changes``: plan, odoo_version, custom_domains, overrides."""
-        self.read(tenant_id)
-        planned = await self.tenants.plan_update(tenant_id, **changes)
-        new = from_tenant_spec(planned.spec, suspended=planned.suspended, owner=None)
+        """Check the change against the OdooTenant's spec (``check``; InvalidInput when
+        nothing is given), then patch the spec. ``changes``: plan, odoo_version,
+        custom_domains, overrides."""
+        from saasodoo.tenants import update_changes
+
+        changes = update_changes(**changes)
+        obj = self.read(tenant_id)
+        current = to_tenant_spec(tenant_id, obj.get("spec") or {})
+        spec = TenantSpec.parse({**current.model_dump(), **changes})
+        await self.check(spec, current)
+        new = from_tenant_spec(spec, suspended=False, owner=None)
         patch = {k: v for k, v in new.items() if k in ("plan", "odooVersion", "customDomains",
                                                         "overrides")}  # fmt: skip
         if "overrides" in patch:
             # A merge patch merges maps: null out what the new overrides drop.
-            old = (self.read(tenant_id).get("spec") or {}).get("overrides") or {}
+            old = (obj.get("spec") or {}).get("overrides") or {}
             patch["overrides"] = merge_patch(old, patch["overrides"])
         return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
 

@@ -21,9 +21,11 @@ name says, then the others (a request made by ``kubectl create -f`` may be named
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,6 @@ from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.backups import Backups
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.operations import (
-    BACKUP,
     BY_OPERATION,
     FAILED,
     KINDS,
@@ -41,14 +42,13 @@ from saasodoo.core.operations import (
     ROLLBACK,
     SUCCEEDED,
     TENANT_LABEL,
-    VERIFY,
     OperationKind,
     phase_of,
     request_body,
 )
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import check_tenant_id
-from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -58,6 +58,9 @@ POLL_SECONDS = 0.5
 MARGIN_SECONDS = 120.0
 #: The most a restore waits for Odoo to be Ready again after it (``backups.restore``).
 RESTORE_READY_SECONDS = 600.0
+#: How long after it succeeded an import's request still answers a retry of the same upload
+#: (seconds): a client that timed out and sent the zip again gets the first import.
+IMPORT_RETRY_SECONDS = 900.0
 #: Kubernetes' DNS subdomain bound on an object's name, and its characters.
 MAX_NAME = 253
 NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -152,6 +155,23 @@ class RequestView:
         }
 
 
+def import_name(tenant_id: str, key: str) -> str:
+    """The name of the import request keyed by ``key`` (a client's ``Idempotency-Key`` or
+    the upload's SHA-256, with the import's options): ``<tenant>-restore-i<16 hex digits of
+    the key's SHA-256>``."""
+    token = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return f"{check_tenant_id(tenant_id)}-{RESTORE.operation}-i{token}"
+
+
+def _within(completed_at: str | None, now: datetime) -> bool:
+    """Whether ``completed_at`` (ISO 8601) is less than ``IMPORT_RETRY_SECONDS`` before now."""
+    try:
+        done = datetime.fromisoformat(str(completed_at).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return done.tzinfo is not None and (now - done).total_seconds() < IMPORT_RETRY_SECONDS
+
+
 def operation_of(name: str) -> OperationKind | None:
     """The kind a generated name says (``<tenant>-<operation>-<suffix>``), else None."""
     parts = name.rsplit("-", 2)
@@ -213,36 +233,36 @@ class OperationRequests:
         return obj
 
     async def check(self, op: OperationKind, tenant_id: str, **spec: Any) -> dict[str, Any]:
-        """What the in-process operation checks before its first change, here before the
-        request is written: the spec's fields (InvalidInput naming ``spec.<field>``), the
-        OdooTenant (NotFound); a backup, restore or verify: the tenant's backups are on
-        (NotFound), the named backup, or any, exists where the storage is readable from here
-        (NotFound), a restore's is of the tenant's Odoo series (InvalidInput); a rollback:
-        the revision exists (NotFound), there is one before (Conflict), it is of the tenant's
-        Odoo series (InvalidInput naming ``revision``). Returns what the request must name
-        that the caller left to "now": a rollback's revision (the previous one as of this
-        check, so a second click or a restarted request never rolls back the rollback)."""
+        """What can be checked from the resources alone (the API's ServiceAccount reads
+        nothing else), before the request is written: the spec's fields (InvalidInput naming
+        ``spec.<field>``), the OdooTenant (NotFound); a rollback: against the release history
+        the operator records (``status.releases``), the revision exists (NotFound) and there
+        is one before it (Conflict). The rest is the operator's to check when it runs the
+        request, which then fails with the reason in its status: backups off, no such backup
+        or one of another Odoo series (a restore), a revision of another Odoo series (reason
+        ``InvalidSpec``). Returns what the request must name that the caller left to "now":
+        a rollback's revision (the previous one as of this check, so a second click or a
+        restarted request never rolls back the rollback)."""
         request_body(op, self.settings.system_namespace, tenant_id, **spec)
-        self.tenant(tenant_id)
-        if op is BACKUP:
-            self.backups.cronjob(tenant_id)
-        elif op in (RESTORE, VERIFY) and not spec.get("discard_on_failure"):
-            self.backups.check_restore(tenant_id, spec.get("backup"), series=op is RESTORE)
-        elif op is ROLLBACK:
-            _, revision, _, _ = await self.tenants.check_rollback(tenant_id, spec.get("revision"))
-            return {"revision": revision}
+        obj = self.tenant(tenant_id)
+        if op is ROLLBACK:
+            return {"revision": rollback_target(obj, spec.get("revision"))}
         return {}
 
     async def create(self, operation: str, tenant_id: str, *, checked: bool = False,
-                     **spec: Any) -> RequestView:  # fmt: skip
+                     name: str | None = None, **spec: Any) -> RequestView:  # fmt: skip
         """Check (unless ``checked``: the caller just did), then write a new request of
         ``operation`` (backup, restore, verify, rollback) for ``tenant_id``; ``spec`` in
-        snake_case (``backup``, ``drop_previous``, ``revision``...). Returns it as written
-        (phase Pending)."""
+        snake_case (``backup``, ``drop_previous``, ``revision``...). ``name``: the request's
+        name (default: the API server's ``<tenant>-<operation>-<suffix>``; taken: Conflict).
+        Returns it as written (phase Pending)."""
         op = self.kind(operation)
         if not checked:
             spec = {**spec, **await self.check(op, tenant_id, **spec)}
         body = request_body(op, self.settings.system_namespace, tenant_id, **spec)
+        if name is not None:
+            body["metadata"].pop("generateName", None)
+            body["metadata"]["name"] = check_name(name)
         return RequestView.of(self.objects(op).create(body))
 
     def stage_import(
@@ -263,19 +283,45 @@ class OperationRequests:
                                          **extra)  # fmt: skip
 
     async def request_import(
-        self, tenant_id: str, staged: str, *, drop_previous: bool = False
+        self, tenant_id: str, staged: str, *, drop_previous: bool = False, key: str | None = None
     ) -> RequestView:
         """The second half: a restore of the staged backup ``staged`` that deletes it when
         it does not succeed. Should the request not be written, the staged zip is deleted
-        here (``Backups.discard``)."""
+        here (``Backups.discard``). With ``key`` (``import_name``) the request has the key's
+        name: when another process wrote it first (a retry of the same upload raced this
+        one), this staged zip is deleted and that request returned."""
+        name = import_name(tenant_id, key) if key is not None else None
         try:
             return await self.create(
                 RESTORE.operation, tenant_id, backup=staged, drop_previous=drop_previous,
-                discard_on_failure=True,
+                discard_on_failure=True, name=name,
             )  # fmt: skip
+        except Conflict:
+            self.backups.discard(tenant_id, staged)
+            if name is None:
+                raise
+            return self.get(name)
         except BaseException:
             self.backups.discard(tenant_id, staged)
             raise
+
+    def asked_import(
+        self, tenant_id: str, key: str, now: datetime | None = None
+    ) -> RequestView | None:
+        """The import already asked with ``key`` (a client's retry of the same upload): its
+        request when it is not finished, or succeeded less than ``IMPORT_RETRY_SECONDS``
+        ago; then nothing is staged again. A failed or older one is deleted (the key starts
+        a new import) and None returned."""
+        name = import_name(tenant_id, key)
+        obj = self.objects(RESTORE).get(name)
+        if obj is None:
+            return None
+        view = RequestView.of({"kind": RESTORE.kind, **obj})
+        now = now or datetime.now(UTC)
+        if not view.done or (view.phase == SUCCEEDED and _within(view.completed_at, now)):
+            return view
+        self.objects(RESTORE).delete(name)
+        return None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -353,6 +399,33 @@ class OperationRequests:
                     f"{view.message or 'no status yet (is the operator running?)'}"
                 )
             time.sleep(poll_seconds)
+
+
+def rollback_target(tenant: dict[str, Any], revision: int | None) -> int | None:
+    """The revision a rollback of the OdooTenant ``tenant`` returns to, checked against the
+    history its status records (``status.releases``): ``revision``, or the one before the
+    newest. NotFound for a revision helm does not have, Conflict when there is none before;
+    Conflict for "the previous one" while the operator has recorded no history yet (a named
+    revision is then left to the operator to check)."""
+    tenant_id = tenant["metadata"]["name"]
+    releases = (tenant.get("status") or {}).get("releases") or []
+    known = sorted(int(r["revision"]) for r in releases if r.get("revision"))
+    if not known:
+        if revision is None:
+            raise Conflict(
+                f"tenant '{tenant_id}': its release history is not recorded yet (the operator "
+                "writes it once the tenant is reconciled); name the revision or try again"
+            )
+        return revision
+    if revision is None:
+        if len(known) < 2:
+            raise Conflict(f"tenant '{tenant_id}' has no previous revision to roll back to")
+        return known[-2]
+    if revision not in known:
+        raise NotFound(
+            f"tenant '{tenant_id}' has no revision {revision} (known: {', '.join(map(str, known))})"
+        )
+    return revision
 
 
 def failure(view: RequestView) -> SaasodooError:

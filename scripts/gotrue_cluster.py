@@ -144,7 +144,13 @@ def up(platform_ns: str, timeout: int) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=saasodoo-auth",
             "-f", "-", stdin=manifests(image_refs(), platform_ns))  # fmt: skip
     for name in ("gotrue-db", "gotrue"):
-        kubectl("-n", NAMESPACE, "rollout", "status", f"deploy/{name}", f"--timeout={timeout}s")
+        try:
+            kubectl("-n", NAMESPACE, "rollout", "status", f"deploy/{name}", f"--timeout={timeout}s")
+        except RuntimeError as exc:
+            pods = kubectl("-n", NAMESPACE, "get", "pods", "-o", "wide", check=False)
+            logs = kubectl("-n", NAMESPACE, "logs", f"deploy/{name}", "--all-containers",
+                           "--tail=15", check=False)  # fmt: skip
+            raise RuntimeError(f"{exc}\n{pods}\nlast lines of deploy/{name}:\n{logs}") from None
     print(f"[gotrue] Supabase Auth at {URL}{PREFIX} (namespace {NAMESPACE})", file=sys.stderr)
 
 

@@ -424,6 +424,8 @@ class FakeResources:
         tick = next(self.clock)
         if "generateName" in meta:
             meta["name"] = meta.pop("generateName") + f"x{tick:04d}"
+        elif meta["name"] in self.objs:  # the API server's AlreadyExists
+            raise Conflict(f"create {self.kind} {meta['name']}: already exists")
         meta.update(
             generation=1, creationTimestamp=f"2026-12-06T08:{tick // 60:02d}:{tick % 60:02d}Z"
         )
@@ -431,3 +433,7 @@ class FakeResources:
         self.objs[meta["name"]] = obj
         self.calls.append(f"create {self.kind} {meta['name']}")
         return copy.deepcopy(obj)
+
+    def delete(self, name: str) -> bool:
+        self.calls.append(f"delete {self.kind} {name}")
+        return self.objs.pop(name, None) is not None

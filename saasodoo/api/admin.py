@@ -6,7 +6,9 @@ poll, like the tenant changes; one fleet operation at a time (409 otherwise).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from collections import Counter
+
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from saasodoo.adapters.auth import Forbidden
 from saasodoo.api import services as ops
@@ -16,11 +18,13 @@ from saasodoo.api.models import (
     DistributionOut,
     FleetEnsureRequest,
     FleetOut,
+    FleetRequestedOut,
+    FleetResourcesOut,
     FleetUpgradeRequest,
     TenantOut,
 )
 from saasodoo.api.services import parse, services
-from saasodoo.api.tenants import accepted
+from saasodoo.api.tenants import accepted, resource_out
 from saasodoo.tenants import count_phases
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -34,7 +38,17 @@ def _operators_only() -> None:
 
 @bp.get("/fleet")
 def fleet() -> Response:
-    tenants = services().tenants.list_tenants()
+    svc = services()
+    if svc.objects is not None:  # the OdooTenants (the API reads no namespace or release)
+        views = ops.fleet_views(svc)
+        counts = Counter(v.kstatus for v in views)
+        out = FleetResourcesOut(
+            total=len(views),
+            statuses=dict(sorted(counts.items())),
+            tenants=[resource_out(v) for v in views],
+        )
+        return jsonify(out.model_dump(mode="json"))
+    tenants = svc.tenants.list_tenants()
     phases = {phase.value: n for phase, n in sorted(count_phases(tenants).items())}
     body = FleetOut(
         total=len(tenants),
@@ -46,14 +60,27 @@ def fleet() -> Response:
 
 @bp.get("/distribution")
 def distribution() -> Response:
+    """Tenants per node; with the operator 501: nodes and pods are not the platform's
+    resources (its API account reads neither)."""
+    if services().objects is not None:
+        raise ops.NotAvailable(
+            "the distribution over nodes is not available through the API with the "
+            "operator: its ServiceAccount reads no nodes or pods (kubectl get pods -A -o wide)"
+        )
     body = DistributionOut(nodes=services().tenants.distribution())
     return jsonify(body.model_dump(mode="json"))
 
 
 @bp.post("/fleet/ensure")
 def fleet_ensure() -> tuple[Response, int, dict[str, str]]:
+    """A fleet reconcile job; with the operator, a reconcile asked of every (selected)
+    OdooTenant at once: 202 with what was asked (``FleetRequestedOut``), no job."""
     body = parse(FleetEnsureRequest, json_object())
-    return accepted(ops.start_fleet_ensure(services(), bearer_user(), body))
+    svc = services()
+    if svc.objects is not None:
+        asked = FleetRequestedOut.model_validate(ops.request_fleet_ensure(svc, body))
+        return jsonify(asked.model_dump(mode="json")), 202, {"Location": url_for("admin.fleet")}
+    return accepted(ops.start_fleet_ensure(svc, bearer_user(), body))
 
 
 @bp.post("/fleet/upgrade")

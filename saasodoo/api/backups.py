@@ -57,7 +57,8 @@ def verify(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 @bp.post("/import")
 def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     """A backup zip uploaded (multipart field ``zip``, or the body itself), streamed to disk
-    and checked, then imported by a job (see ``saasodoo.api.imports``)."""
+    and checked, then imported by a job (see ``saasodoo.api.imports``); with the operator,
+    once per ``Idempotency-Key`` header (else per upload digest)."""
     drop_previous = bool_arg("drop_previous")
     moved = bool_arg("moved")
     job = imports.start_import(
@@ -67,5 +68,6 @@ def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
         lambda spool, limit: imports.receive(request, spool, limit),
         drop_previous=drop_previous,
         moved=moved,
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return accepted(job)

@@ -28,6 +28,7 @@ Two bodies are accepted:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import shutil
@@ -295,6 +296,7 @@ def start_import(
     *,
     drop_previous: bool = False,
     moved: bool = False,
+    idempotency_key: str | None = None,
 ) -> Job | RequestView:
     """Owner or operator (404 otherwise); the tenant's backup storage reachable from here
     (404 no backups, 422 a PVC not mounted here) and no operation in progress (409), all
@@ -306,11 +308,17 @@ def start_import(
     in the tenant's turn (no 409); then, in this request, the zip is staged into the
     tenant's storage (``OperationRequests.stage_import``: the worker's full checks, a
     refusal 422 with nothing stored) and an OdooTenantRestore of it with
-    ``discardOnFailure`` is returned."""
+    ``discardOnFailure`` is returned. The import is keyed (``idempotency_key``, the
+    client's ``Idempotency-Key``, else the upload's SHA-256; with the options): a retry of
+    the same upload while its import is pending or running, or up to
+    ``IMPORT_RETRY_SECONDS`` after it succeeded, answers with that import's request and
+    stages nothing (``OperationRequests.asked_import``); two racing ones write one request
+    (``request_import``)."""
     if svc.requests is not None and svc.objects is not None:
+        key = _checked_key(idempotency_key)
         view = ops.owned_view(svc.objects, user, tenant_id)
         svc.backups.store(tenant_id)
-        return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved)
+        return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved, key)
     tenant = ops.owned_tenant(svc, user, tenant_id)
     svc.backups.store(tenant_id)
     if svc.jobs.active_for(tenant_id) is not None:
@@ -351,19 +359,50 @@ def _stage(
     receiver: Receiver,
     drop_previous: bool,
     moved: bool,
+    key: str | None = None,
 ) -> RequestView:
-    """The operator's import: received, checked, staged, requested; the spool removed."""
+    """The operator's import: received, checked, staged, requested (once per key); the
+    spool removed."""
     assert svc.requests is not None
     limit = svc.settings.import_max_bytes
     spool = _spool(svc)
     try:
         upload = receiver(spool, limit)
+        named = f"key:{key}" if key is not None else f"sha256:{file_digest(upload.path)}"
+        key = f"{named} drop_previous={drop_previous} moved={moved}"
+        asked = svc.requests.asked_import(tenant_id, key)
+        if asked is not None:  # a retry of an import asked already: nothing staged again
+            return asked
         importing.check(upload.path, tenant=tenant_id, odoo_version=odoo_version,
                         max_bytes=limit)  # fmt: skip
         staged = svc.requests.stage_import(
             tenant_id, upload.path, moved=moved, max_bytes=limit, work_dir=spool
         )
-        return ops.run(svc.requests.request_import(tenant_id, staged,
+        return ops.run(svc.requests.request_import(tenant_id, staged, key=key,
                                                    drop_previous=drop_previous))  # fmt: skip
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+#: The longest ``Idempotency-Key`` accepted, and its characters (printable ASCII).
+MAX_KEY = 255
+
+
+def _checked_key(key: str | None) -> str | None:
+    """The client's ``Idempotency-Key`` (None when absent); InvalidInput naming the header
+    when it is empty, longer than ``MAX_KEY`` or not printable ASCII."""
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_KEY or not all(" " <= c <= "~" for c in key):
+        raise InvalidInput("invalid request", [FieldError(
+            "Idempotency-Key", f"1 to {MAX_KEY} printable ASCII characters")])  # fmt: skip
+    return key
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file at ``path`` (hex), read in blocks of ``CHUNK`` bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while block := source.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()

@@ -365,6 +365,25 @@ class FleetOut(BaseModel):
     tenants: list[TenantOut]
 
 
+class FleetResourcesOut(BaseModel):
+    """The fleet with the operator: every OdooTenant, and counts by kstatus (``status``)."""
+
+    total: int
+    statuses: dict[str, int] = Field(description="Current, InProgress, Failed, Terminating.")
+    tenants: list[TenantResourceOut]
+
+
+class FleetRequestedOut(BaseModel):
+    """With the operator: the reconciles asked for (no job). A tenant has handled the
+    request once its status' ``last_handled_reconcile_at`` is ``requested_at``
+    (``GET /api/tenants/<id>``: then its ``status`` says how it ended)."""
+
+    status: Literal["accepted"] = "accepted"
+    requested_at: str = Field(description="The annotation's value (UTC, ISO 8601).")
+    force: bool
+    tenants: list[str] = Field(description="The OdooTenants asked, by id.")
+
+
 class DistributionOut(BaseModel):
     nodes: dict[str, list[str]]
 
@@ -407,6 +426,17 @@ class DomainOut(BaseModel):
     )
     record: DomainRecordOut | None = Field(
         description="The DNS record that proves control (null when taken)."
+    )
+    message: str | None = Field(
+        default=None, description="With the operator: what its last DNS check found."
+    )
+    checked_at: str | None = Field(
+        default=None, description="With the operator: when it last looked (UTC, ISO 8601)."
+    )
+    next_check_at: str | None = Field(
+        default=None,
+        description="With the operator: when it looks again unless asked sooner (UTC, "
+        "ISO 8601; back-off from one minute to an hour).",
     )
 
 

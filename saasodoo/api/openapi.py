@@ -32,6 +32,8 @@ ERRORS = {
     415: "A body with another Content-Type than application/json.",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests (to the auth server, or past a per-user limit): see Retry-After.",
+    501: "Not available with the operator (what the API's account may not read: pod metrics, "
+    "nodes).",
     502: "Helm failed (render, install or upgrade), or the backup storage did.",
     503: "The cluster, the auth server or the job queue is unavailable; retry later.",
 }
@@ -210,8 +212,8 @@ OPERATIONS = (
         query=(DROP_PREVIOUS, MOVED, FILENAME),
     ),
     Op(
-        "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API)", "tenants",
-        (200, m.UsageOut), TENANT,
+        "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API; operator: "
+        "501)", "tenants", (200, m.UsageOut), (*TENANT, 501),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/domains",
@@ -221,24 +223,28 @@ OPERATIONS = (
     Op(
         "post", "/api/tenants/{tenant_id}/domains/verify",
         "Queue the check of a custom domain's DNS proof (job verify-domain: routed once "
-        "found, failed with 409 naming the record until then); per-user limit: 429",
-        "tenants", (202, m.Accepted), (*WITH_BODY, *TENANT, *CHANGE, 429),
+        "found, failed with 409 naming the record until then; with the operator: a reconcile "
+        "asked for, the tenant returned, the states in GET domains); per-user limit: 429",
+        "tenants", (202, TENANT_CHANGE), (*WITH_BODY, *TENANT, *CHANGE, 429),
         m.DomainVerifyRequest,
     ),
-    Op("get", "/api/admin/fleet", "Every tenant and phase counts", "admin", (200, m.FleetOut),
-       (403,)),
+    Op("get", "/api/admin/fleet", "Every tenant and phase (operator: kstatus) counts", "admin",
+       (200, (m.FleetOut, m.FleetResourcesOut)), (403,)),
     Op(
-        "post", "/api/admin/fleet/ensure", "Reconcile every (selected) tenant with its spec",
-        "admin", (202, m.Accepted), (*WITH_BODY, 403, 409), m.FleetEnsureRequest,
-        body_required=False,
+        "post", "/api/admin/fleet/ensure",
+        "Reconcile every (selected) tenant with its spec (operator: a reconcile asked of each "
+        "OdooTenant, no job)",
+        "admin", (202, (m.Accepted, m.FleetRequestedOut)), (*WITH_BODY, 403, 409),
+        m.FleetEnsureRequest, body_required=False,
     ),
     Op(
         "post", "/api/admin/fleet/upgrade",
-        "Move the (selected) tenants to an Odoo version or image tag, canaries first",
+        "Move the (selected) tenants to an Odoo version or image tag, canaries first "
+        "(operator: 409, use `saasodoo fleet upgrade`)",
         "admin", (202, m.Accepted), (*WITH_BODY, 403, 409), m.FleetUpgradeRequest,
     ),
-    Op("get", "/api/admin/distribution", "Tenants per node", "admin", (200, m.DistributionOut),
-       (403,)),
+    Op("get", "/api/admin/distribution", "Tenants per node (operator: 501)", "admin",
+       (200, m.DistributionOut), (403, 501)),
 )  # fmt: skip
 
 PATH_PARAMS = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -48,7 +49,7 @@ from saasodoo.api.ratelimit import RateLimit
 from saasodoo.backups import Backups
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
-from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.fleet import Fleet, FleetSummary, FleetTarget
 from saasodoo.odootenants import OdooTenants, TenantView
 from saasodoo.operation_requests import OperationRequests, RequestView
@@ -161,6 +162,17 @@ def visible_views(objects: OdooTenants, user: User) -> list[TenantView]:
 
 
 def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    """The release's helm history, oldest first. Operator: as its OdooTenant's status
+    records it (``status.releases``: the newest revisions, read by the operator when the
+    head changes; empty before its first reconcile)."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        return [
+            {"revision": r.get("revision"), "status": r.get("status", ""),
+             "updated": r.get("updated", ""), "description": r.get("description", ""),
+             "chart": r.get("chart", ""), "app_version": r.get("appVersion", "")}
+            for r in reversed(view.releases)
+        ]  # fmt: skip
     owned_tenant(svc, user, tenant_id)
     revisions = run(svc.tenants.history(tenant_id))
     return [
@@ -176,8 +188,23 @@ def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
     ]
 
 
+class NotAvailable(SaasodooError):
+    """What this API cannot show with the operator: its ServiceAccount reads nothing but
+    the platform's resources."""
+
+    http_status = 501
+
+
 def usage(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
-    """CPU and memory of the tenant from the metrics API (no pods measured yet: zeros)."""
+    """CPU and memory of the tenant from the metrics API (no pods measured yet: zeros).
+    Operator: NotAvailable (501) for the caller's tenant: the pods' metrics are not the
+    platform's resources."""
+    if svc.objects is not None:
+        owned_view(svc.objects, user, tenant_id)
+        raise NotAvailable(
+            "usage is not available through the API with the operator: its ServiceAccount "
+            f"reads no pod metrics; an SRE sees them with kubectl top pods -n tenant-{tenant_id}"
+        )
     owned_tenant(svc, user, tenant_id)
     (found,) = tenant_usage(svc.tenants.kube, tenant_id)
     return found.to_dict()
@@ -301,21 +328,53 @@ def start_delete(
 
 
 def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
+    """Each custom domain's state (``DomainOut``). Operator: as the OdooTenant's status
+    shows it (``status.domains``); a domain the operator has not looked at yet is
+    ``unclaimed`` with no record."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        return domains_of(view)
     tenant = owned_tenant(svc, user, tenant_id)
     return [s.to_dict() for s in svc.tenants.domains.states(tenant.spec)]
 
 
-def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job:
+def domains_of(view: TenantView) -> list[dict[str, Any]]:
+    """``status.domains`` of an OdooTenant as ``DomainOut``s, in the spec's order."""
+    shown = {str(d.get("host")): d for d in view.domains}
+    out = []
+    for host in view.custom_domains:
+        d = shown.get(host) or {"state": "unclaimed", "message": "not looked at yet"}
+        record = None
+        if d.get("txtName"):
+            record = {"txt_name": d["txtName"], "txt_value": d.get("txtValue", ""),
+                      "cname_target": d.get("cnameTarget", "")}  # fmt: skip
+        out.append({"host": host, "state": d.get("state", "unclaimed"), "record": record,
+                    "message": d.get("message"), "checked_at": d.get("checkedAt"),
+                    "next_check_at": d.get("nextCheckAt")})  # fmt: skip
+    return out
+
+
+def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) -> Job | TenantView:
     """Queue the DNS check of ``domain`` (and, once proven, its routing: helm upgrade) as a
     job: no DNS look-up or cluster write runs in the request. Refused at once: a bad host
     (422), one the tenant does not have (404), more than ``ApiSettings.domain_verify_limit``
     verifications of the user per window (429 with Retry-After). A missing record fails the
-    job with 409 naming the record to create."""
+    job with 409 naming the record to create.
+
+    Operator: no job. The same refusals, then a reconcile of the OdooTenant is asked for
+    (the ``saasodoo.dev/reconcile-requested-at`` annotation): the operator looks for the
+    proof of every unproven domain at once and routes the proven ones; the tenant is
+    returned (202) and ``GET .../domains`` shows each domain's state and last check."""
+    if svc.objects is not None:
+        view = owned_view(svc.objects, user, tenant_id)
+        host = _host(domain)
+        if host not in view.custom_domains:
+            raise NotFound(f"tenant '{tenant_id}' has no custom domain '{host}'")
+        svc.verify_limit.hit(user.id)
+        svc.objects.request_reconcile(tenant_id, datetime.now(UTC).isoformat())
+        return svc.objects.get(tenant_id)
     tenant = owned_tenant(svc, user, tenant_id)
-    try:
-        host = canonical_host(domain)
-    except ValueError as exc:
-        raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
+    host = _host(domain)
     if host not in tenant.spec.custom_domains:
         raise NotFound(f"tenant '{tenant_id}' has no custom domain '{host}'")
     svc.verify_limit.hit(user.id)
@@ -327,6 +386,13 @@ def start_verify_domain(svc: Services, user: User, tenant_id: str, domain: str) 
         lambda: tenants.verify_domain(tenant_id, host, wait=True),
         tenant_json,
     )
+
+
+def _host(domain: str) -> str:
+    try:
+        return canonical_host(domain)
+    except ValueError as exc:
+        raise InvalidInput("invalid request", [FieldError("domain", str(exc))]) from None
 
 
 # -- backups --------------------------------------------------------------------------------------
@@ -454,6 +520,42 @@ def _fleet_json(summary: FleetSummary) -> dict[str, Any]:
     return summary.to_dict()
 
 
+def fleet_views(svc: Services, selector: str | None = None) -> list[TenantView]:
+    """Operator: the OdooTenants (``selector``: a label selector over them; malformed:
+    InvalidInput naming ``selector``)."""
+    assert svc.objects is not None
+    try:
+        items = svc.objects.resources.list(selector).get("items") or []
+    except InvalidInput as exc:
+        raise InvalidInput("invalid request", [FieldError("selector", exc.message)]) from None
+    return sorted((TenantView.of(o) for o in items), key=lambda v: v.id)
+
+
+def request_fleet_ensure(svc: Services, body: FleetEnsureRequest) -> dict[str, Any]:
+    """Operator: a reconcile asked of every (selected) OdooTenant (the annotation
+    ``saasodoo.dev/reconcile-requested-at``, with ``force`` also
+    ``saasodoo.dev/force-requested-at``), nothing followed here; what was asked."""
+    assert svc.objects is not None
+    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    asked = []
+    for view in fleet_views(svc, body.selector):
+        try:
+            svc.objects.request_reconcile(view.id, token, force=body.force)
+        except NotFound:  # deleted meanwhile
+            continue
+        asked.append(view.id)
+    return {"requested_at": token, "force": body.force, "tenants": asked}
+
+
+#: Why the API runs no fleet upgrade with the operator.
+FLEET_UPGRADE_CLI = (
+    "with the operator, a fleet upgrade is spec changes in waves (canaries first, stopping at "
+    "the failure threshold) followed until Ready, which no API request can wait for: run "
+    "`saasodoo fleet upgrade` (it writes the OdooTenants' specs and follows them), or change "
+    "tenants one by one with PATCH /api/tenants/<id>"
+)
+
+
 def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> Job:
     fleet = Fleet(svc.tenants)
     fleet.check_selector(body.selector)
@@ -468,11 +570,15 @@ def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> J
 
 
 def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) -> Job:
+    """The fleet upgrade job. Operator: Conflict (409) saying to use the CLI
+    (``FLEET_UPGRADE_CLI``)."""
     if body.odoo_version is None and body.image_tag is None:
         why = "give odoo_version or image_tag"
         raise InvalidInput(
             "nothing to upgrade", [FieldError("odoo_version", why), FieldError("image_tag", why)]
         )
+    if svc.objects is not None:
+        raise Conflict(FLEET_UPGRADE_CLI)
     fleet = Fleet(svc.tenants)
     fleet.check_selector(body.selector)
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None

@@ -74,11 +74,12 @@ class Backups:
         poll_seconds: float = 1.0,
     ) -> None:
         """``s3_endpoint`` overrides the endpoint the tenant's pods use (when the control
-        plane reaches the bucket by another address); ``pvc_root`` is where the tenants'
-        backup PVCs are reachable from here (``<pvc_root>/<tenant>``), if anywhere."""
+        plane reaches the bucket by another address; default ``settings.backup_s3_endpoint``,
+        empty: the pods' own); ``pvc_root`` is where the tenants' backup PVCs are reachable
+        from here (``<pvc_root>/<tenant>``), if anywhere."""
         self.settings = settings
         self._kube = kube
-        self.s3_endpoint = s3_endpoint
+        self.s3_endpoint = s3_endpoint or settings.backup_s3_endpoint or None
         self.pvc_root = pvc_root
         self.store_factory = store_factory
         self.poll_seconds = poll_seconds

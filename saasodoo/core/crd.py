@@ -302,6 +302,55 @@ class LastBackup(BaseModel):
     time: datetime = Field(description="When it ended.")
 
 
+#: The most helm revisions ``status.releases`` keeps (newest first).
+RELEASES_LIMIT = 20
+#: The most custom domains ``status.domains`` reports.
+DOMAINS_LIMIT = 64
+
+
+class ReleaseEntry(BaseModel):
+    """One revision of the tenant's release as helm's history shows it."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    revision: int = Field(ge=1, description="Helm revision.")
+    status: str = Field(description="deployed, superseded, failed, pending-upgrade, ...")
+    updated: datetime | None = Field(
+        default=None, description="When helm last deployed the revision."
+    )
+    description: str = Field(default="", max_length=1024, description="Helm's description.")
+    chart: str = Field(default="", description="Chart name and version.")
+    app_version: str = Field(default="", description="The chart's appVersion.")
+
+
+class DomainEntry(BaseModel):
+    """One custom domain of the spec: whether it is routed, or the DNS record that proves it."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    host: str = Field(description="The custom domain (canonical host name).")
+    state: Literal["verified", "pending", "contested", "unclaimed", "taken"] = Field(
+        description="verified (proven and routed), pending (claimed, waiting for its DNS "
+        "proof), contested (another tenant claimed it without proof), unclaimed, or taken "
+        "(another tenant proved it)."
+    )
+    txt_name: str | None = Field(default=None, description="TXT record that proves the host.")
+    txt_value: str | None = Field(default=None, description="The value it must hold.")
+    cname_target: str | None = Field(
+        default=None, description="Or: the host as a CNAME of this target."
+    )
+    message: str = Field(default="", max_length=1024, description="The last check's outcome.")
+    checked_at: datetime | None = Field(
+        default=None, description="When the operator last looked for the proof in DNS."
+    )
+    next_check_at: datetime | None = Field(
+        default=None, description="When it looks again (back-off), unless asked sooner."
+    )
+    failed_checks: int | None = Field(
+        default=None, ge=0, description="Checks that found no proof since the last request."
+    )
+
+
 class OdooTenantStatus(BaseModel):
     """What the operator last observed and did; written through the status subresource."""
 
@@ -362,6 +411,19 @@ class OdooTenantStatus(BaseModel):
         max_length=256,
         description="The release's Deployments, StatefulSets and Services (Kind/name) when "
         "last ready: one deleted by hand is put back by the next reconcile.",
+    )
+    releases: list[ReleaseEntry] = Field(
+        default_factory=list,
+        max_length=RELEASES_LIMIT,
+        description=f"The release's helm history, newest first (at most {RELEASES_LIMIT} "
+        "revisions), read when the head revision changes: what the API shows and checks a "
+        "rollback against without reading helm's records.",
+    )
+    domains: list[DomainEntry] = Field(
+        default_factory=list,
+        max_length=DOMAINS_LIMIT,
+        description="Each custom domain of the spec: routed, or the DNS record that proves "
+        "it; the operator looks for unproven ones' records with back-off.",
     )
 
 

@@ -253,3 +253,32 @@ def live_domains(custom_domains: Sequence[str], verified: Iterable[str]) -> list
     """The custom domains that are routed: the verified ones, in the spec's order."""
     done = set(verified)
     return [d for d in custom_domains if d in done]
+
+
+#: First wait (seconds) before the operator looks again for an unproven custom domain's DNS
+#: record; doubled after each check that found none, at most ``DOMAIN_CHECK_MAX_SECONDS``.
+DOMAIN_CHECK_SECONDS = 60.0
+DOMAIN_CHECK_MAX_SECONDS = 3600.0
+
+
+def next_domain_check(failed_checks: int, now: datetime) -> datetime:
+    """When to look again after ``failed_checks`` (>= 1) checks found no proof: 1, 2, 4...
+    minutes, at most an hour (a published record is seen within that; asking for a reconcile
+    looks at once)."""
+    wait = DOMAIN_CHECK_SECONDS * 2 ** max(failed_checks - 1, 0)
+    return now + timedelta(seconds=min(wait, DOMAIN_CHECK_MAX_SECONDS))
+
+
+def domain_check_due(entry: Mapping[str, object] | None, now: datetime, requested: bool) -> bool:
+    """Whether an unproven domain's DNS proof is to be looked for now: asked for (a reconcile
+    request not handled yet), never checked, or its ``nextCheckAt`` (ISO 8601) has come."""
+    if requested or not entry:
+        return True
+    raw = entry.get("nextCheckAt")
+    if not isinstance(raw, str) or not raw:
+        return True
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return when.tzinfo is None or now >= when

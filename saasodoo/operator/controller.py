@@ -28,7 +28,8 @@ from the OdooTenant.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,17 +40,21 @@ from saasodoo.core.conditions import (
     get_condition,
     next_status,
     status_changed,
+    timestamp,
 )
 from saasodoo.core.crd import (
+    DOMAINS_LIMIT,
     FINALIZER,
     FORCE_REQUESTED_AT,
     RECONCILE_REQUESTED_AT,
+    RELEASES_LIMIT,
     to_tenant_spec,
 )
+from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
-from saasodoo.core.status import Observation, Phase, classify
+from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
@@ -183,7 +188,9 @@ class TenantController:
                                operation="install", started=started)  # fmt: skip
         self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
         ns = self.tenants.kube.read_namespace(spec.namespace)
-        return self.observe(obj, ns, outcome="installed", operation="install", started=started)
+        return await self.observe(
+            obj, ns, outcome="installed", operation="install", started=started
+        )
 
     def placed(self, node_pool: str | None) -> Tenants:
         """The lifecycle that creates a tenant on ``node_pool`` (None: the platform's
@@ -209,6 +216,13 @@ class TenantController:
         current = record.spec(ns)
         owner = (obj.get("spec") or {}).get("owner")
         if owner and record.owner(ns) != owner:
+            if record.owner(ns) and (obj.get("status") or {}).get("observedGeneration") is None:
+                # A new OdooTenant naming a tenant of another owner (the API checks no
+                # namespace): never handed over.
+                raise InvalidInput(
+                    f"tenant '{spec.id}' already exists (namespace {ns.name}) and belongs to "
+                    "another owner"
+                )
             self.tenants.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
         changes = {
             f: getattr(spec, f) for f in UPDATABLE if getattr(spec, f) != getattr(current, f)
@@ -246,7 +260,7 @@ class TenantController:
                                    operation=verb, started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
         ns = self.tenants.kube.read_namespace(spec.namespace) or ns
-        return self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
+        return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
         """The reconcile rules on the tenant as the cluster shows it: no helm call when it
@@ -260,7 +274,21 @@ class TenantController:
             if state is State.IN_SYNC and first.observation.lock is None and not force:
                 missing = sorted(set(inventory_of(obj)) - set(self.inventory(ns.name)))
                 if not missing:
-                    return self.observe(obj, ns, outcome="unchanged", state=state.value)
+                    try:
+                        domains, routed, recheck = await self.check_domains(obj, ns)
+                    except SaasodooError as exc:  # the claims unreadable now: next time
+                        log.warning("tenant %s: custom domains not checked: %s",
+                                    obj["metadata"]["name"], exc.message)  # fmt: skip
+                        domains, routed, recheck = None, [], POLL_SECONDS * 12
+                    if routed:
+                        ns = kube.read_namespace(ns.name) or ns
+                        return await self.observe(
+                            obj, ns, outcome="upgraded", detail=f"custom domain routed: "
+                            f"{', '.join(routed)}", operation="upgrade", started=started_at(),
+                            domains=domains, recheck=recheck,
+                        )  # fmt: skip
+                    return await self.observe(obj, ns, outcome="unchanged", state=state.value,
+                                              domains=domains, recheck=recheck)  # fmt: skip
                 return await self.correct_drift(obj, first, missing)
         started = datetime.now(UTC)
         result = await self.reconciler.ensure(obj["metadata"]["name"], force=force, first=first)
@@ -278,8 +306,68 @@ class TenantController:
         if result.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
             return self.report(obj, outcome=result.outcome.value, detail=result.detail,
                                failed=True, operation=operation, started=started)  # fmt: skip
-        return self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
+        return await self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
                             operation=operation, started=started, handled_force=force)  # fmt: skip
+
+    async def check_domains(
+        self, obj: dict[str, Any], ns: Namespace
+    ) -> tuple[list[dict[str, Any]] | None, list[str], float | None]:
+        """The custom domains of a tenant in sync: each unproven one whose check is due
+        (``core.domains.domain_check_due``: asked for through the reconcile-request
+        annotation, never checked, or its back-off over) is looked for in DNS (bounded by
+        ``Settings.dns_timeout``) and, once proven, claimed and routed
+        (``Tenants.verify_domain``: a helm upgrade). Returns ``status.domains`` (None: no
+        change, no request made), the hosts routed now, and the seconds until the next check
+        is due (None: none)."""
+        name = obj["metadata"]["name"]
+        status = obj.get("status") or {}
+        hosts = list((obj.get("spec") or {}).get("customDomains") or [])
+        previous = {str(d.get("host")): d for d in status.get("domains") or []}
+        if not hosts:
+            return ([] if previous else None), [], None
+        now = datetime.now(UTC)
+        asked = annotations_of(obj).get(RECONCILE_REQUESTED_AT)
+        requested = bool(asked) and asked != status.get("lastHandledReconcileAt")
+        record = self.tenants.record
+        verified = set(record.spec(ns).verified_domains)
+        due = [h for h in hosts if h not in verified
+               and domain_check_due(previous.get(h), now, requested)]  # fmt: skip
+        if not due and list(previous) == hosts[:DOMAINS_LIMIT]:
+            return None, [], seconds_to_next_check(previous.values(), verified, now)
+        checks: dict[str, str] = {}
+        routed: list[str] = []
+        for host in due:
+            try:
+                await self.tenants.verify_domain(name, host, wait=True)
+            except SaasodooError as exc:  # no proof yet, taken, DNS unavailable
+                checks[host] = exc.message
+            else:
+                routed.append(host)
+        spec = record.spec(record.namespace(name)) if routed else record.spec(ns)
+        entries = []
+        for state in self.tenants.domains.states(spec)[:DOMAINS_LIMIT]:
+            old = previous.get(state.host) or {}
+            entry: dict[str, Any] = {"host": state.host, "state": state.state}
+            if state.challenge is not None:
+                entry.update(txtName=state.challenge.txt_name,
+                             txtValue=state.challenge.txt_value,
+                             cnameTarget=state.challenge.cname_target)  # fmt: skip
+            if state.host in routed:
+                entry.update(message="proven through DNS: routed", checkedAt=timestamp(now))
+            elif state.host in checks:
+                failed = 1 if requested else int(old.get("failedChecks") or 0) + 1
+                entry.update(message=checks[state.host][:1024], checkedAt=timestamp(now),
+                             nextCheckAt=timestamp(next_domain_check(failed, now)),
+                             failedChecks=failed)  # fmt: skip
+            else:
+                entry.update({k: old[k] for k in ("message", "checkedAt", "nextCheckAt",
+                                                  "failedChecks") if k in old})  # fmt: skip
+            if state.state == "verified":
+                entry.pop("nextCheckAt", None)
+                entry.pop("failedChecks", None)
+            entries.append(entry)
+        verified = set(spec.verified_domains)
+        return entries, routed, seconds_to_next_check(entries, verified, now)
 
     async def correct_drift(
         self, obj: dict[str, Any], tenant: ObservedTenant, missing: list[str]
@@ -298,7 +386,7 @@ class TenantController:
                                started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
         ns = self.tenants.kube.read_namespace(tenant.namespace.name) or tenant.namespace
-        return self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
+        return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
 
     def inventory(self, namespace: str) -> list[str]:
@@ -346,7 +434,7 @@ class TenantController:
 
     # -- status ---------------------------------------------------------------------
 
-    def observe(
+    async def observe(
         self,
         obj: dict[str, Any],
         ns: Namespace | None,
@@ -357,9 +445,12 @@ class TenantController:
         operation: str | None = None,
         started: datetime | None = None,
         handled_force: bool = False,
+        domains: list[dict[str, Any]] | None = None,
+        recheck: float | None = None,
     ) -> Result:
         """Status from the tenant's workloads (two list requests, no helm call); a tenant
-        still starting is looked at again after POLL_SECONDS."""
+        still starting is looked at again after POLL_SECONDS, one with a domain check due
+        after ``recheck`` seconds."""
         name = obj["metadata"]["name"]
         kube = self.tenants.kube
         namespace = namespace_for(name)
@@ -377,13 +468,49 @@ class TenantController:
             message = f"{seen.phase.value}: {seen.reason}"
         applied = self.tenants.record.applied(ns) if ns is not None else None
         inventory = self.inventory(namespace) if ns is not None and ready else None
+        releases = self.releases(obj, head)
         return self.report(
             obj, outcome=outcome, detail=message, state=state, operation=operation,
             started=started, workloads_ready=ready, revision=head.revision if head else None,
             digest=applied.digest if applied else None, handled_force=handled_force,
-            inventory=inventory,
-            requeue=None if ready or outcome in ("unmanaged", "stalled") else POLL_SECONDS,
+            inventory=inventory, releases=releases, domains=domains,
+            requeue=sooner(None if ready or outcome in ("unmanaged", "stalled")
+                           else POLL_SECONDS, recheck),
         )  # fmt: skip
+
+    def releases(
+        self, obj: dict[str, Any], head: ReleaseInfo | None
+    ) -> list[dict[str, Any]] | None:
+        """The release's helm history for ``status.releases`` (newest first, at most
+        ``RELEASES_LIMIT``), read from Helm's storage records only when the head revision or
+        its status differs from what the status shows: one metadata-only list, and one
+        record read per revision not shown yet (no helm process). None: keep the status'
+        own."""
+        shown = list((obj.get("status") or {}).get("releases") or [])
+        if head is None:
+            return None
+        newest = shown[0] if shown else {}
+        if newest.get("revision") == head.revision and newest.get("status") == head.status:
+            return None
+        name = obj["metadata"]["name"]
+        kube, namespace = self.tenants.kube, namespace_for(name)
+        known = {int(r["revision"]): r for r in shown if r.get("revision")}
+        try:
+            labels = kube.release_revisions(namespace, name)
+        except SaasodooError as exc:
+            log.warning("tenant %s: helm's release records not read: %s", name, exc.message)
+            return None
+        revisions = []
+        for info in sorted(labels, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]:
+            old = known.get(info.revision)
+            if old is not None:  # what a revision records does not change, its status may
+                revisions.append(replace(info, description=str(old.get("description", "")),
+                                         chart=str(old.get("chart", "")),
+                                         app_version=str(old.get("appVersion", ""))))  # fmt: skip
+                continue
+            full = kube.release_revision(namespace, name, info.revision)
+            revisions.append(replace(full, status=info.status) if full else info)
+        return release_entries(revisions)
 
     def progress(self, obj: dict[str, Any], what: str, *, deleting: bool = False) -> dict[str, Any]:
         """Mark the object Reconciling before a long step (so ``kubectl wait`` and every view
@@ -408,6 +535,8 @@ class TenantController:
         requeue: float | None = None,
         handled_force: bool = False,
         inventory: list[str] | None = None,
+        releases: list[Any] | None = None,
+        domains: list[dict[str, Any]] | None = None,
     ) -> Result:
         """Write the status the report makes (only when it changed) and say what next."""
         meta = obj["metadata"]
@@ -435,6 +564,19 @@ class TenantController:
         elif previous.get("lastHandledForceAt"):
             status["lastHandledForceAt"] = previous["lastHandledForceAt"]
         status["inventory"] = inventory if inventory is not None else inventory_of(obj)
+        if releases is None and failed and not deleting:  # a failed revision shows too
+            namespace = namespace_for(meta["name"])
+            try:
+                head = self.tenants.kube.list_release_heads(namespace).get(
+                    (namespace, meta["name"])
+                )
+            except SaasodooError:
+                head = None  # the next reconcile reads it
+            releases = self.releases(obj, head)
+        if releases is not None:
+            status["releases"] = releases
+        if domains is not None:
+            status["domains"] = domains
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status, previous)
         if failed:
@@ -450,6 +592,47 @@ class TenantController:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:
         self.resources.event(obj, kind, reason, note, action)
+
+
+def release_entries(revisions: list[ReleaseInfo]) -> list[dict[str, Any]]:
+    """Helm's revisions as ``status.releases`` (newest first, bounded; ``updated`` left
+    out when unknown)."""
+    newest = sorted(revisions, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]
+    entries = []
+    for r in newest:
+        entry: dict[str, Any] = {"revision": r.revision, "status": r.status}
+        if r.updated is not None:
+            entry["updated"] = timestamp(r.updated)
+        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version)
+        entries.append(entry)
+    return entries
+
+
+def started_at() -> datetime:
+    return datetime.now(UTC)
+
+
+def sooner(a: float | None, b: float | None) -> float | None:
+    """The earlier of two requeue delays (None: not at all)."""
+    given = [x for x in (a, b) if x is not None]
+    return min(given) if given else None
+
+
+def seconds_to_next_check(
+    entries: Iterable[dict[str, Any]], verified: set[str], now: datetime
+) -> float | None:
+    """Seconds until the earliest ``nextCheckAt`` of the unproven domains (None: none)."""
+    waits = []
+    for entry in entries:
+        raw = entry.get("nextCheckAt")
+        if entry.get("host") in verified or not isinstance(raw, str):
+            continue
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        waits.append(max((when - now).total_seconds(), 1.0))
+    return min(waits) if waits else None
 
 
 def inventory_of(obj: dict[str, Any]) -> list[str]:

@@ -43,9 +43,11 @@ from typing import Any
 
 from saasodoo.adapters.resources import CustomResources, TenantResources, merge_patch
 from saasodoo.backups import Backups
+from saasodoo.backups.restore import RestoreChoreography
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import BackupReport
 from saasodoo.core.crd import from_tenant_spec
+from saasodoo.core.spec import check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, SaasodooError
 from saasodoo.operator.backups import write_backup
 from saasodoo.operator.controller import DONE, Result, TenantController
@@ -123,6 +125,8 @@ class Done:
     backup: str | None = None
     revision: int | None = None
     result: dict[str, Any] | None = None
+    #: The Failed request's reason when it says more than ``Failed`` (``InvalidSpec``).
+    reason: str | None = None
 
 
 class RequestController:
@@ -157,9 +161,10 @@ class RequestController:
         tenant = self.resources.get(name)
         if tenant is None or tenant["metadata"].get("deletionTimestamp"):
             why = "is being deleted" if tenant is not None else "does not exist"
+            note = await self.discard_staged(request)
             self.finish(request, tenant, ops.FAILED, reason=ops.REASON_TENANT_NOT_FOUND,
                         message=f"the OdooTenant {name} {why} (namespace "
-                        f"{self.resources.namespace})")  # fmt: skip
+                        f"{self.resources.namespace}){note}")  # fmt: skip
             return AGAIN
         await self.run(request, tenant)
         return AGAIN
@@ -180,14 +185,17 @@ class RequestController:
         try:
             spec = ops.parse_spec(op, request.get("spec"))
         except InvalidInput as exc:
+            note = await self.discard_staged(request)
             self.finish(request, tenant, ops.FAILED, reason=ops.REASON_INVALID,
-                        message=exc.message)  # fmt: skip
+                        message=exc.message + note)  # fmt: skip
             return
         status = request.get("status") or {}
         if ops.interrupted(request):
+            note = await self.discard_staged(request)
             self.finish(request, tenant, ops.FAILED, reason=ops.REASON_INTERRUPTED,
                         message=f"interrupted {status.get('attempts')} times (the operator "
-                        "stopped while it ran); create a new request to try again")  # fmt: skip
+                        "stopped while it ran); create a new request to try again"
+                        + note)  # fmt: skip
             return
         restart = ops.phase_of(request) == ops.RUNNING
         if restart and op is ops.ROLLBACK and getattr(spec, "revision", None) is None:
@@ -209,14 +217,16 @@ class RequestController:
         self.event(request, tenant, "Normal", ops.REASON_PROGRESSING, what, op)
         try:
             done = await self.execute(op, spec, request, tenant)
+        except InvalidInput as exc:  # a check only the operator can make (a revision of
+            done = Done(False, exc.message, reason=ops.REASON_INVALID)  # another series, ...)
         except SaasodooError as exc:
             done = Done(False, exc.message)
         except Exception as exc:  # noqa: BLE001 - the request fails, the operator goes on
             log.exception("%s %s failed", op.kind, request["metadata"]["name"])
             done = Done(False, f"unexpected error: {type(exc).__name__}: {exc}"[:MAX_ERROR])
         self.finish(request, tenant, ops.SUCCEEDED if done.ok else ops.FAILED,
-                    message=done.message, backup=done.backup, revision=done.revision,
-                    result=done.result)  # fmt: skip
+                    message=done.message, reason=None if done.ok else done.reason,
+                    backup=done.backup, revision=done.revision, result=done.result)  # fmt: skip
 
     # -- the executors --------------------------------------------------------------
 
@@ -306,6 +316,41 @@ class RequestController:
         message = (f"rolled back to {to}: the release is at revision {rolled.status.revision}, "
                    "the OdooTenant's spec is that revision's")  # fmt: skip
         return Done(True, message, revision=rolled.status.revision, result=rolled.to_dict())
+
+    async def discard_staged(self, request: dict[str, Any]) -> str:
+        """An import's restore (``discardOnFailure`` with a ``backup``) failing before it
+        ran (tenant gone, spec refused, interrupted): the staged zip deleted from the
+        tenant's storage (``Backups.discard``), unless a restore Job of the tenant still runs
+        (it may be reading the zip). Returns what to add to the request's message ("" for
+        any other request)."""
+        spec = request.get("spec") or {}
+        backup, tenant_id = spec.get("backup"), spec.get("tenant")
+        if ops.kind_of(request) is not ops.RESTORE or not spec.get("discardOnFailure"):
+            return ""
+        if not isinstance(backup, str) or not backup or not isinstance(tenant_id, str):
+            return ""
+        try:
+            running = await asyncio.to_thread(self.restores_running, tenant_id)
+            if running:
+                return (f"; {backup} kept in the tenant's storage: the restore job "
+                        f"{', '.join(running)} still runs")  # fmt: skip
+            await asyncio.to_thread(self.backups.discard, tenant_id, backup)
+        except (SaasodooError, ValueError) as exc:
+            message = exc.message if isinstance(exc, SaasodooError) else str(exc)
+            log.warning("%s: staged %s not discarded: %s", tenant_id, backup, message)
+            return f"; {backup} could not be deleted from the tenant's storage: {message}"
+        return f"; {backup} was deleted from the tenant's storage (discardOnFailure)"
+
+    def restores_running(self, tenant_id: str) -> list[str]:
+        """The tenant's restore (or recovery) Jobs still running (none without its
+        namespace)."""
+        namespace = namespace_for(check_tenant_id(tenant_id))
+        if self.backups.kube.read_namespace(namespace) is None:
+            return []
+        backups = self.backups
+        return RestoreChoreography(backups.kube, backups.jobs, backups.run_job).running_restores(
+            namespace
+        )
 
     # -- status and Events ----------------------------------------------------------
 

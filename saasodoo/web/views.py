@@ -357,6 +357,12 @@ def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, 
 def _domains(svc: Services, user: User, tenant_id: str) -> list[Any]:
     """The tenant's custom domains and their states; none yet while an OdooTenant's
     namespace is still being made (operator)."""
+    if svc.objects is not None:  # the operator's status (no claim or namespace read here)
+        try:
+            states = ops.domain_states(svc, user, tenant_id)
+        except NotFound:
+            return []
+        return [{**d, "challenge": d["record"]} for d in states]
     try:
         tenant = ops.owned_tenant(svc, user, tenant_id)
     except NotFound:

@@ -101,11 +101,13 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     services_of(app).jobs.shutdown()
 
 
-def upload(api: Api, path: Path, query: str = "") -> Any:
+def upload(api: Api, path: Path, query: str = "", key: str | None = None) -> Any:
+    headers = {**api.headers, **({"Idempotency-Key": key} if key else {})}
     with path.open("rb") as fh:
-        return api.call(
-            "POST",
+        return api.client.open(
             f"/api/tenants/acme/backups/import?filename={path.name}{query}",
+            method="POST",
+            headers=headers,
             data=fh,
             content_type="application/zip",
         )
@@ -343,3 +345,46 @@ def test_with_the_operator_another_users_tenant_is_404_before_a_byte_is_read(
     res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"))
     assert res.status_code == 404 and res.get_json()["message"] == "tenant 'acme' not found"
     assert restores.objs == {} and not setup.storage.exists()
+
+
+def test_with_the_operator_a_retried_upload_is_imported_once(
+    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
+) -> None:
+    """Review of #23 (c): the staging runs in the request, so a client (or an ingress) that
+    gives up and sends the zip again gets the first import's request: keyed by the
+    upload's digest, or by the client's Idempotency-Key; nothing is staged twice."""
+    _, restores = with_operator
+    zip_path = odoo_zip(tmp_path / "customer.zip")
+    first = upload(setup.api, zip_path)
+    assert first.status_code == 202, first.get_json()
+    name = first.get_json()["operation"]["name"]
+    assert name.startswith("acme-restore-i")
+    time.sleep(1.05)  # a second stage would get another name (the second it is stored in)
+    again = upload(setup.api, zip_path)
+    assert again.status_code == 202 and again.get_json()["operation"]["name"] == name
+    assert len(restores.objs) == 1 and len(list((setup.storage / "acme").iterdir())) == 2
+    # Other options are another import.
+    other = upload(setup.api, zip_path, "&drop_previous=true")
+    assert other.get_json()["operation"]["name"] != name and len(restores.objs) == 2
+    # A client's key: the same import whatever the bytes; a bad key is refused by name.
+    time.sleep(1.05)
+    keyed = upload(setup.api, zip_path, key="upload-42")
+    time.sleep(1.05)
+    retried = upload(setup.api, odoo_zip(tmp_path / "renamed.zip"), key="upload-42")
+    assert retried.get_json()["operation"]["name"] == keyed.get_json()["operation"]["name"]
+    bad = upload(setup.api, zip_path, key="\u00e9" * 3)
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "Idempotency-Key"
+    # A failed import may be asked again: its request makes way for a new one.
+    restores.objs[name]["status"] = {"phase": "Failed", "completedAt": "2026-12-06T08:00:00Z"}
+    time.sleep(1.05)
+    anew = upload(setup.api, zip_path)
+    assert anew.status_code == 202 and anew.get_json()["operation"]["phase"] == "Pending"
+    assert "status" not in restores.objs[name]
+    # Two racing retries: the second to write the request deletes its own staged zip.
+    stored = sorted((setup.storage / "acme").iterdir())
+    svc = services_of(setup.app)
+    svc.requests.asked_import = lambda *args, **kwargs: None  # type: ignore[union-attr,method-assign]
+    time.sleep(1.05)
+    raced = upload(setup.api, zip_path)
+    assert raced.status_code == 202 and raced.get_json()["operation"]["name"] == name
+    assert sorted((setup.storage / "acme").iterdir()) == stored

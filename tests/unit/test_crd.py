@@ -184,6 +184,8 @@ def test_status_schema_declares_every_status_field() -> None:
         "lastSuccessfulBackup",
         "lastHandledForceAt",
         "inventory",
+        "releases",
+        "domains",
     }
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,14 @@ NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
 class FakeTenantObjects:
-    def __init__(self, *names: str, deleting: tuple[str, ...] = ()) -> None:
-        self.objs = {n: {"metadata": {"name": n}} for n in names}
+    """OdooTenants whose status records ``releases`` (helm revisions, oldest first)."""
+
+    def __init__(
+        self, *names: str, deleting: tuple[str, ...] = (), releases: tuple[int, ...] = (1, 2)
+    ) -> None:
+        recorded = [{"revision": r, "status": "superseded"} for r in reversed(releases)]
+        self.objs = {n: {"metadata": {"name": n}, "status": {"releases": recorded}}
+                     for n in names}  # fmt: skip
         for n in deleting:
             self.objs[n] = {"metadata": {"name": n, "deletionTimestamp": "2026-12-06T08:00:00Z"}}
 
@@ -97,6 +104,7 @@ class FakeTenants:
 def client(
     *tenants: str,
     deleting: tuple[str, ...] = (),
+    releases: tuple[int, ...] = (1, 2),
     backups_refuse: Exception | None = None,
     rollback_refuse: Exception | None = None,
 ) -> tuple[OperationRequests, dict[str, FakeResources], list[str]]:
@@ -108,7 +116,7 @@ def client(
         tenants=FakeTenants(calls, rollback_refuse),  # type: ignore[arg-type]
         backups=FakeBackups(calls, backups_refuse),  # type: ignore[arg-type]
         objects=lambda op: kinds[op.kind],  # type: ignore[arg-type,return-value]
-        tenant_objects=FakeTenantObjects(*tenants, deleting=deleting),  # type: ignore[arg-type]
+        tenant_objects=FakeTenantObjects(*tenants, deleting=deleting, releases=releases),  # type: ignore[arg-type]
     )
     return requests, kinds, calls
 
@@ -123,24 +131,24 @@ def status(obj: dict[str, Any], phase: str, message: str, **fields: Any) -> None
 
 
 @pytest.mark.parametrize(
-    ("operation", "spec", "checked", "body"),
+    ("operation", "spec", "body"),
     [
-        ("backup", {}, ["cronjob acme"], {"tenant": "acme"}),
+        ("backup", {}, {"tenant": "acme"}),
         ("restore", {"backup": "b.zip", "drop_previous": True},
-         ["check_restore acme b.zip series=True"],
          {"tenant": "acme", "backup": "b.zip", "dropPrevious": True, "discardOnFailure": False}),
-        ("verify", {}, ["check_restore acme None series=False"], {"tenant": "acme"}),
-        ("rollback", {"revision": 2}, ["check_rollback acme 2"],
-         {"tenant": "acme", "revision": 2}),
+        ("verify", {}, {"tenant": "acme"}),
+        ("rollback", {"revision": 2}, {"tenant": "acme", "revision": 2}),
     ],
 )  # fmt: skip
-def test_a_request_is_written_after_the_checks_of_its_operation(
-    operation: str, spec: dict[str, Any], checked: list[str], body: dict[str, Any]
+def test_a_request_is_written_after_checks_that_read_only_the_resources(
+    operation: str, spec: dict[str, Any], body: dict[str, Any]
 ) -> None:
+    """No CronJob, storage, namespace or helm read: the API's ServiceAccount may read none
+    (the operator checks those when it runs the request)."""
     requests, kinds, calls = client("acme")
     view = asyncio.run(requests.create(operation, "acme", **spec))
     op = requests.kind(operation)
-    assert calls == [*checked, f"create {op.kind} {view.name}"]
+    assert calls == [f"create {op.kind} {view.name}"]
     assert view.name.startswith(f"acme-{operation}-") and view.phase == "Pending"
     obj = kinds[op.kind].objs[view.name]
     assert obj["spec"] == body
@@ -176,14 +184,25 @@ def test_a_refused_request_names_why_and_writes_nothing(
     assert writes(calls) == []
 
 
-def test_the_operations_own_refusals_write_nothing() -> None:
-    requests, _, calls = client("acme", backups_refuse=NotFound("tenant 'acme' has no backups"))
-    with pytest.raises(NotFound, match="no backups"):
-        asyncio.run(requests.create("restore", "acme"))
-    requests, _, calls2 = client("acme", rollback_refuse=Conflict("no previous revision"))
-    with pytest.raises(Conflict):
-        asyncio.run(requests.create("rollback", "acme"))
-    assert writes(calls) == writes(calls2) == []
+@pytest.mark.parametrize(
+    ("releases", "revision", "error", "message"),
+    [
+        ((1,), None, Conflict, "no previous revision to roll back to"),
+        ((1, 2), 7, NotFound, "no revision 7 (known: 1, 2)"),
+        ((), None, Conflict, "release history is not recorded yet"),
+    ],
+)
+def test_a_rollback_is_checked_against_the_history_the_operator_records(
+    releases: tuple[int, ...], revision: int | None, error: type[Exception], message: str
+) -> None:
+    requests, _, calls = client("acme", releases=releases)
+    with pytest.raises(error, match=re.escape(message)):
+        asyncio.run(requests.create("rollback", "acme", revision=revision))
+    assert writes(calls) == []
+    # A named revision before the operator recorded any history: its to check.
+    requests, kinds, _ = client("acme", releases=())
+    view = asyncio.run(requests.create("rollback", "acme", revision=3))
+    assert kinds[ROLLBACK.kind].objs[view.name]["spec"] == {"tenant": "acme", "revision": 3}
 
 
 def test_an_import_stages_then_requests_a_restore_that_discards_on_failure(tmp_path: Path) -> None:

@@ -208,3 +208,50 @@ def test_a_restarted_rollback_to_the_previous_revision_is_not_run_again() -> Non
     st = status(ctl, ops.ROLLBACK, "acme-rollback-1")
     assert st["phase"] == "Failed" and st["conditions"][0]["reason"] == "Interrupted", st
     assert "naming spec.revision" in st["message"]
+
+
+@pytest.mark.parametrize(
+    ("case", "running", "kept"),
+    [("tenant-gone", [], False), ("invalid", [], False), ("interrupted", [], False),
+     ("interrupted", ["acme-restore-r1"], True)],
+)  # fmt: skip
+def test_an_import_restore_failing_before_it_runs_discards_the_staged_zip(
+    case: str, running: list[str], kept: bool
+) -> None:
+    """Review of #23 (e): a staged import is not left behind when its restore fails
+    TenantNotFound, InvalidSpec or Interrupted, unless a restore Job still reads it."""
+    ctl, backups, tenants, _ = setup()
+    ctl.restores_running = lambda tenant_id: running  # type: ignore[method-assign]
+    extra: dict[str, Any] = {"bogus": 1} if case == "invalid" else {}
+    ask(ctl, ops.RESTORE, "acme-restore-1", backup="acme-import.zip", discardOnFailure=True,
+        **extra)  # fmt: skip
+    if case == "tenant-gone":
+        del tenants.items["acme"]
+    if case == "interrupted":
+        obj = ctl.requests[ops.RESTORE.kind].items["acme-restore-1"]  # type: ignore[attr-defined]
+        status_ = None
+        for _ in range(ops.MAX_ATTEMPTS):
+            status_ = ops.transition(status_, ops.RUNNING, generation=1, now=NOW,
+                                     message="restoring", restart=status_ is not None)  # fmt: skip
+        obj["status"] = status_
+    asyncio.run(ctl.reconcile("acme"))
+    st = status(ctl, ops.RESTORE, "acme-restore-1")
+    reason = {"tenant-gone": "TenantNotFound", "invalid": "InvalidSpec",
+              "interrupted": "Interrupted"}[case]  # fmt: skip
+    assert (
+        st["phase"] == "Failed" and get_condition(st["conditions"], "Stalled")["reason"] == reason
+    )
+    if kept:
+        assert backups.discarded == [] and "still runs" in st["message"], st
+    else:
+        assert backups.discarded == [("acme", "acme-import.zip")], st
+        assert "acme-import.zip was deleted" in st["message"]
+
+
+def test_a_plain_restore_failing_before_it_runs_discards_nothing() -> None:
+    ctl, backups, tenants, _ = setup()
+    ask(ctl, ops.RESTORE, "acme-restore-1", backup="acme-old.zip")
+    del tenants.items["acme"]
+    asyncio.run(ctl.reconcile("acme"))
+    assert status(ctl, ops.RESTORE, "acme-restore-1")["phase"] == "Failed"
+    assert backups.discarded == []

@@ -54,9 +54,49 @@ class HelmStorage(KubeTransport):
             )
         return heads
 
+    def release_revisions(self, namespace: str, release: str) -> list[ReleaseInfo]:
+        """Every revision Helm keeps of ``release`` (revision, status, modifiedAt), oldest
+        first, from its storage Secrets' labels: one metadata-only list request."""
+        path = f"/api/v1/namespaces/{quote(namespace)}/secrets"
+        with translate(f"list helm release records of {namespace}/{release}"):
+            doc = self.get_json(path, [("labelSelector", f"owner=helm,name={release}")],
+                                PARTIAL_METADATA)  # fmt: skip
+        found = []
+        for item in doc.get("items") or []:
+            meta = item.get("metadata", {})
+            labels = meta.get("labels", {})
+            try:
+                version = int(labels["version"])
+            except (KeyError, ValueError):
+                continue
+            found.append(ReleaseInfo(version, labels.get("status", "unknown"),
+                                     _modified_at(labels, meta)))  # fmt: skip
+        return sorted(found, key=lambda r: r.revision)
+
+    def release_revision(self, namespace: str, release: str, revision: int) -> ReleaseInfo | None:
+        """One revision as its storage Secret records it: status, last deployed, description
+        (why it failed, for a failed one), chart (``<name>-<version>``, as ``helm history``
+        shows it) and app version; None when it cannot be read."""
+        doc = self._record(namespace, release, revision)
+        if doc is None:
+            return None
+        info, chart = doc.get("info") or {}, (doc.get("chart") or {}).get("metadata") or {}
+        updated = None
+        with contextlib.suppress(ValueError, TypeError):
+            updated = datetime.fromisoformat(str(info.get("last_deployed")).replace("Z", "+00:00"))
+        name = f"{chart.get('name')}-{chart.get('version')}" if chart.get("name") else ""
+        return ReleaseInfo(revision, str(info.get("status") or "unknown"), updated,
+                           str(info.get("description") or ""), name,
+                           str(chart.get("appVersion") or ""))  # fmt: skip
+
     def release_description(self, namespace: str, release: str, revision: int) -> str:
         """The description Helm recorded for one revision (why it failed, for a failed one),
         from its storage Secret; "" when it cannot be read."""
+        doc = self._record(namespace, release, revision)
+        return str(((doc or {}).get("info") or {}).get("description") or "")
+
+    def _record(self, namespace: str, release: str, revision: int) -> dict[str, Any] | None:
+        """The decoded release record of one revision; None when it cannot be read."""
         name = f"sh.helm.release.v1.{release}.v{revision}"
         try:
             with translate(f"read helm release record {namespace}/{name}"):
@@ -64,9 +104,9 @@ class HelmStorage(KubeTransport):
                 secret = self.get_json(path)
             raw = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
             doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-            return str((doc.get("info") or {}).get("description") or "")
         except (SaasodooError, KeyError, ValueError, OSError):
-            return ""
+            return None
+        return doc if isinstance(doc, dict) else None
 
     def unlock_release(self, namespace: str, release: str, revision: int, reason: str) -> str:
         """Mark a revision stuck in pending-* as failed, as Flux's helm-controller does.
