@@ -25,7 +25,9 @@ from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
 #: The longest life a copy may be given at creation (``--expires-in``); expiresAt may be
 #: moved later by hand.
 MAX_EXPIRY = timedelta(days=365)
-_DURATION = re.compile(r"(\d+)([dhm])")
+#: One term of a duration: at most 6 digits (a longer number is no sensible life, and an
+#: unbounded one would overflow ``timedelta``).
+_DURATION = re.compile(r"(\d{1,6})([dhm])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60}
 
 #: The steps of a copy, in order (``copy_plan``).
@@ -49,13 +51,14 @@ def parse_expires_in(text: str, field: str = "expires_in") -> timedelta:
     if not rest or "".join(n + u for n, u in parts) != rest:
         raise InvalidInput("invalid copy", [FieldError(field, f"'{text[:40]}' is not a duration "
                                             "like 7d, 12h, 90m or 1d12h")])  # fmt: skip
-    delta = timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
-    if delta <= timedelta(0):
-        raise InvalidInput("invalid copy", [FieldError(field, "must be longer than zero")])
-    if delta > MAX_EXPIRY:
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds > MAX_EXPIRY.total_seconds():
         raise InvalidInput(
             "invalid copy", [FieldError(field, f"must be at most {MAX_EXPIRY.days}d")]
         )
+    delta = timedelta(seconds=seconds)
+    if delta <= timedelta(0):
+        raise InvalidInput("invalid copy", [FieldError(field, "must be longer than zero")])
     return delta
 
 

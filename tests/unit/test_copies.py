@@ -136,7 +136,8 @@ def test_expires_in(text: str, delta: timedelta) -> None:
     ("text", "words"),
     [("", "not a duration"), ("7", "not a duration"), ("7w", "not a duration"),
      ("-1d", "not a duration"), ("0d", "longer than zero"), ("366d", "at most 365d"),
-     ("1d 2h", "not a duration")],
+     ("1d 2h", "not a duration"), ("8761h", "at most 365d"), ("999999d", "at most 365d"),
+     ("9" * 40 + "d", "not a duration")],
 )  # fmt: skip
 def test_bad_expires_in_names_the_field(text: str, words: str) -> None:
     with pytest.raises(InvalidInput, match=f"expires_in: .*{words}"):
