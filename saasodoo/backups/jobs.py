@@ -205,11 +205,14 @@ class JobRunner:
         *,
         mode: RestoreMode,
         drop_previous: bool = False,
+        source_tenant: str | None = None,
     ) -> dict[str, Any]:
         """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
         a scratch database beside the running Odoo), ``recover`` (finish or undo a restore
         that was killed, see restore.py), ``check`` (the zip's checksums against its
-        manifest only) or ``list`` (the stored backups' summaries; ``backup`` ignored)."""
+        manifest only) or ``list`` (the stored backups' summaries; ``backup`` ignored).
+        ``source_tenant``: the backup is read from that tenant's folder of the storage, and a
+        restore makes a copy of it (a staging copy: restore.py ``--source-tenant``)."""
         container = backup_container(cronjob)
         args = command_args(list(container.get("command") or []))
         command = ["python3", f"{SCRIPTS}/restore.py"]
@@ -217,6 +220,8 @@ class JobRunner:
         command += [f"--tenant={args.get('tenant') or tenant_id}", "--work=/backups"]
         if "filestore" in args:
             command.append(f"--filestore={args['filestore']}")
+        if source_tenant:
+            command.append(f"--source-tenant={source_tenant}")
         if backup and mode != "list":
             command.append(f"--backup={backup}")
         if mode == "list":

@@ -40,6 +40,12 @@ A restore or recovery holds the tenant's data lock (backup.py's `TenantLock`, a 
 advisory lock every backup takes too): a scheduled backup and a restore of the same tenant
 never overlap; the second waits for the first (SAASODOO_LOCK_WAIT_SECONDS), naming it.
 
+`--source-tenant SOURCE`: a staging copy of SOURCE. The backup is read from SOURCE's folder
+of the storage (S3: its prefix; `--per-tenant-dir`: its directory), which this program only
+reads, never writes; the restored database is a copy (new identity, step 4) whatever the
+manifest says (an import SOURCE received "moved" included). The rest is `--tenant`'s (its
+database, filestore, lock).
+
 `--check-only`: fetch the backup and check every checksum of its zip against its manifest,
 nothing else (no database connection): how saasodoo proves a final backup readable before
 it deletes a tenant.
@@ -355,7 +361,7 @@ def fetch(args: argparse.Namespace, work: Path) -> tuple[str, Path, bool]:
     """Name and local path of the backup, and whether that is a download to delete after."""
     if args.zip:
         return args.zip.name, args.zip, False
-    store = fmt.open_store(args, args.tenant)
+    store = fmt.open_store(args, args.source_tenant or args.tenant)
     if isinstance(store, fmt.S3Store):
         store.wait_reachable()
     name = args.backup
@@ -422,7 +428,7 @@ def backup_summary(name: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def list_stored(args: argparse.Namespace) -> dict[str, Any]:
     """The complete backups of the tenant's folder, oldest first (see `--list`)."""
-    store = fmt.open_store(args, args.tenant)
+    store = fmt.open_store(args, args.source_tenant or args.tenant)
     if isinstance(store, fmt.S3Store):
         store.wait_reachable()
     backups = []
@@ -533,7 +539,8 @@ def restore_zip(
             report["ok"] = True
             return report
         report["identity"] = "kept"
-        if is_copy(manifest, args.tenant):
+        staging = bool(args.source_tenant) and args.source_tenant != args.tenant
+        if staging or is_copy(manifest, args.tenant):
             renew_identity(scratch)
             report["identity"] = "new"
         switch_over(database, scratch, previous, root)
@@ -908,6 +915,12 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_storage_arguments(parser)
     parser.add_argument("--backup", help="zip name in the storage (default: the newest)")
     parser.add_argument("--zip", type=Path, help="a local zip instead of the storage")
+    parser.add_argument(
+        "--source-tenant",
+        default="",
+        help="read the backup from this tenant's folder (a staging copy of it: only read, "
+        "the restored database gets an identity of its own)",
+    )
     parser.add_argument("--filestore", type=Path, help="Odoo's filestore root (data_dir/filestore)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
     parser.add_argument(
