@@ -40,7 +40,7 @@ from tests.realnode.helpers import BASE_DOMAIN, NODE_POOL, get_login  # noqa: E4
 BENCH_CLUSTER = "saasodoo-bench"
 RUN_DIR = Path("/run/saasodoo-realnode")  # scripts/realnode.sh: one PID file per daemon
 BEGIN, END = markers("realnode")
-HOST_DAEMONS = ("containerd-1", "kubelet-1", "kube-proxy", "kube-router-1", "api-proxy")
+HOST_DAEMONS = ("containerd-1", "kubelet-1", "kube-proxy", "kube-router-1", "api-forwarder")
 POD_DAEMONS = ("coredns", "traefik")  # pods on the real node, found by their process name
 TICK = os.sysconf("SC_CLK_TCK")
 

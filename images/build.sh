@@ -3,6 +3,7 @@
 #
 #   images/build.sh pause postgres odoo   # build what is missing; print NAME=ARCHIVE lines
 #   images/build.sh --archives            # NAME=ARCHIVE of every image (nothing is built)
+#   images/build.sh --refs                # NAME=REFERENCE of every image (nothing is built)
 #
 # Each image is a Debian root filesystem made by mmdebstrap (minbase, no recommends) plus one
 # small layer of this folder's files (entrypoints, configs), packed by umoci and converted by
@@ -32,7 +33,7 @@ ODOO_SOURCE=${SAASODOO_ODOO_TARBALL:-../shared/vendor/odoo/odoo-18.0-504b0670-mi
 [[ $ODOO_SOURCE = /* ]] || ODOO_SOURCE=$REPO_ROOT/$ODOO_SOURCE
 ODOO_APT_PACKAGES=${SAASODOO_ODOO_APT_LIST:-../shared/vendor/odoo/apt-packages.txt}
 [[ $ODOO_APT_PACKAGES = /* ]] || ODOO_APT_PACKAGES=$REPO_ROOT/$ODOO_APT_PACKAGES
-ALL_IMAGES=(pause postgres odoo coredns traefik busybox saasodoo)
+ALL_IMAGES=(pause postgres odoo coredns traefik busybox saasodoo gotrue versitygw)
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # image_ref NAME: the reference the image is tagged with (what the chart's defaults resolve to).
@@ -44,6 +45,8 @@ image_ref() {
     busybox) echo "docker.io/library/busybox:1.37" ;;
     coredns) echo "localhost/saasodoo/coredns:$COREDNS_VERSION" ;;
     traefik) echo "localhost/saasodoo/traefik:$TRAEFIK_VERSION" ;;
+    gotrue) echo "localhost/saasodoo/gotrue:$(gotrue_version)" ;;
+    versitygw) echo "localhost/saasodoo/versitygw:$VERSITYGW_VERSION" ;;
     saasodoo) echo "localhost/saasodoo/saasodoo:$(saasodoo_version)" ;;
     *) return 1 ;;
   esac
@@ -95,7 +98,8 @@ rootfs_pause() {
   rm -rf "$dir"
 }
 
-# CoreDNS and Traefik: their static binary from the tool cache (scripts/install-tools.sh) alone.
+# CoreDNS, Traefik and versitygw: their static binary from the tool cache
+# (scripts/install-tools.sh) alone.
 rootfs_static() { # OUT BINARY
   local dir
   dir=$(mktemp -d)
@@ -106,6 +110,9 @@ rootfs_static() { # OUT BINARY
 }
 rootfs_coredns() { rootfs_static "$1" "$(tool_bin coredns coredns)"; }
 rootfs_traefik() { rootfs_static "$1" "$(tool_bin traefik traefik)"; }
+# Supabase Auth (GoTrue, from the vendored source; its migrations are embedded in the binary).
+rootfs_gotrue() { rootfs_static "$1" "$(tool_bin gotrue gotrue)"; }
+rootfs_versitygw() { rootfs_static "$1" "$(tool_bin versitygw versitygw)"; }
 
 # busybox (the probe image of scripts/test-network-isolation.py): Debian's static busybox 1.37
 # alone, its applets linked into /bin.
@@ -293,7 +300,7 @@ rootfs_key() {
     printf '%s\n' "${MMDEBSTRAP_COMMON[@]}"
     case $name in
       pause) cat "$IMAGES_SRC/pause/pause.c"; gcc --version | head -n 1 ;;
-      coredns | traefik) declare -f rootfs_static; sha256sum <"$(tool_bin "$name" "$name")" ;;
+      coredns | traefik | gotrue | versitygw) declare -f rootfs_static; sha256sum <"$(tool_bin "$name" "$name")" ;;
       postgres) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
       odoo) echo "$ODOO_SUITE $POSTGRES_MAJOR $ODOO_EXTRA_PACKAGES"; sha256sum <"$ODOO_SOURCE"; cat "$ODOO_APT_PACKAGES" ;;
       pgclient) echo "$POSTGRES_SUITE $POSTGRES_MAJOR" ;;
@@ -322,6 +329,14 @@ config_coredns() {
 }
 config_traefik() {
   echo --config.entrypoint=/traefik --config.user=65532:65532 --config.exposedports=80/tcp
+}
+config_gotrue() {
+  echo --config.entrypoint=/gotrue --config.user=65532:65532 --config.exposedports=9999/tcp
+}
+# versitygw (scripts/s3.sh): the S3 API on 7070; the command line (backend, data directory) and
+# the root credentials (ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY) come from the pod.
+config_versitygw() {
+  echo --config.entrypoint=/versitygw --config.user=65532:65532 --config.exposedports=7070/tcp
 }
 config_postgres() {
   echo --config.entrypoint=/usr/local/bin/docker-entrypoint.sh --config.cmd=postgres \
@@ -442,6 +457,10 @@ main() {
     for n in "${ALL_IMAGES[@]}"; do
       echo "$n=$IMAGE_CACHE/$n-$(image_key "$n").tar"
     done
+    return 0
+  fi
+  if [[ ${1:-} == --refs ]]; then
+    for n in "${ALL_IMAGES[@]}"; do echo "$n=$(image_ref "$n")"; done
     return 0
   fi
   [[ ${#images[@]} -gt 0 ]] || images=("${ALL_IMAGES[@]}")

@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from saasodoo.adapters.kube import Kube
 from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.core.conditions import get_condition, kstatus
+from saasodoo.core.copies import check_copy_ids, copy_labels, copy_spec, parse_expires_in
 from saasodoo.core.crd import (
     FORCE_REQUESTED_AT,
     RECONCILE_REQUESTED_AT,
@@ -63,6 +65,10 @@ class TenantView:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     admin_email: str = ""
     custom_domains: list[str] = field(default_factory=list)
+    #: The tenant this one is a staging copy of (``spec.copyOf.tenant``), None for others.
+    copy_of: str | None = None
+    #: When the operator deletes the copy (``spec.expiresAt``, RFC 3339), None: never.
+    expires_at: str | None = None
     #: helm's history as the operator last read it (``status.releases``), newest first.
     releases: list[dict[str, Any]] = field(default_factory=list)
     #: Each custom domain's state as the operator last saw it (``status.domains``).
@@ -89,6 +95,8 @@ class TenantView:
             conditions=list(status.get("conditions") or []),
             admin_email=spec.get("adminEmail", ""),
             custom_domains=list(spec.get("customDomains") or []),
+            copy_of=(spec.get("copyOf") or {}).get("tenant"),
+            expires_at=spec.get("expiresAt"),
             releases=list(status.get("releases") or []),
             domains=list(status.get("domains") or []),
         )
@@ -111,6 +119,8 @@ class TenantView:
             "conditions": self.conditions,
             "admin_email": self.admin_email,
             "custom_domains": self.custom_domains,
+            "copy_of": self.copy_of,
+            "expires_at": self.expires_at,
         }
 
 
@@ -172,6 +182,43 @@ class OdooTenants:
                 "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
             body["spec"]["nodePool"] = self.tenants.settings.node_pool
+        return TenantView.of(self.resources.create(body))
+
+    async def copy(
+        self,
+        source_id: str,
+        new_id: str,
+        *,
+        backup: str | None = None,
+        plan: str | None = None,
+        expires_in: str | None = None,
+        now: datetime | None = None,
+    ) -> TenantView:
+        """Write the OdooTenant ``new_id``, a staging copy of ``source_id`` (``spec.copyOf``,
+        label ``saasodoo.dev/copy-of``): the source's admin, series, plan (or ``plan``),
+        owner and overrides, its own hosts, ``spec.expiresAt`` = ``now`` + ``expires_in``
+        (``7d``, ``12h``, ...). The operator makes it (README, "Staging copies"). Refusals
+        before anything is written: InvalidInput naming ``to``, ``expires_in``, ``plan`` or
+        ``backup``; NotFound for no source; Conflict for a source being deleted or an
+        existing ``new_id``."""
+        check_copy_ids(source_id, check_tenant_id(new_id))
+        expires_at = None
+        if expires_in is not None:
+            expires_at = (now or datetime.now(UTC)) + parse_expires_in(expires_in)
+        source = self.resources.get(check_tenant_id(source_id))
+        if source is None:
+            raise NotFound(f"source tenant '{source_id}' not found")
+        if (source.get("metadata") or {}).get("deletionTimestamp"):
+            raise Conflict(f"source tenant '{source_id}' is being deleted")
+        if self.resources.get(new_id) is not None:
+            raise Conflict(f"tenant '{new_id}' already exists (--to names a new tenant)")
+        body_spec = copy_spec(source_id, source.get("spec") or {}, new_id, backup=backup,
+                              plan=plan, expires_at=expires_at)  # fmt: skip
+        await self.check(to_tenant_spec(new_id, body_spec, copies=True))
+        if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
+            body_spec["nodePool"] = self.tenants.settings.node_pool
+        body = {"metadata": {"name": new_id, "labels": copy_labels(source_id)},
+                "spec": body_spec}  # fmt: skip
         return TenantView.of(self.resources.create(body))
 
     async def update(self, tenant_id: str, **changes: Any) -> TenantView:

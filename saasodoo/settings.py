@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     dns_timeout: float = Field(
         default=5.0, gt=0, le=60, description="Seconds one domain verification may take."
     )
+    backup_s3_endpoint: str = Field(
+        default="",
+        description="URL at which this process reaches the tenants' backup bucket when it is "
+        "not the one their pods use (backup.s3.endpoint), e.g. the ClusterIP of an in-cluster "
+        "S3 server seen from a host outside the cluster; empty: the pods' URL.",
+    )
     ingress_class: str = Field(default="traefik", description="IngressClass of tenant Ingresses.")
     storage_class: str = Field(
         default="", description="StorageClass of tenant volumes; empty: the cluster default."

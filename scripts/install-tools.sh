@@ -18,11 +18,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server gotrue promtool)
 # The real node's tools (scripts/realnode.sh), built by the same means.
-ALL_TOOLS+=(kubernetes-node kube-router coredns traefik)
+ALL_TOOLS+=(kubernetes-node kube-router coredns traefik versitygw)
 
 # The two lanes of a full install (main): each tool in exactly one, longest first.
 LANE_A=(kubernetes kubernetes-node kwok etcd helm3 helm-docs promtool)
-LANE_B=(traefik kube-router gotrue helm4 metrics-server coredns netpolicy)
+LANE_B=(traefik kube-router gotrue versitygw helm4 metrics-server coredns netpolicy)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
@@ -186,6 +186,16 @@ build_traefik() {
     -ldflags "-s -w -X $mod/pkg/version.Version=$v" -o "$out/traefik" "$mod/cmd/traefik") || return 1
 }
 
+# versitygw: the real node's S3-compatible server (scripts/s3.sh; the posix backend keeps
+# objects as files). Its go.mod replaces nothing, so `go install` builds it as published; its
+# RDMA and GPU parts sit behind build tags and cgo, left out here (CGO_ENABLED=0).
+build_versitygw() {
+  local v=$VERSITYGW_VERSION out=$1 mod=github.com/versity/versitygw
+  info "versitygw: go install $mod/cmd/versitygw@$v"
+  GOBIN=$out run_logged versitygw go install -trimpath \
+    -ldflags "-s -w -X main.Version=$v -X main.Build=$v" "$mod/cmd/versitygw@$v" || return 1
+}
+
 build_etcd() {
   local v=$ETCD_VERSION out=$1 work=$2
   go_wrapper_module "$work"
@@ -334,6 +344,7 @@ install_one() {
       kube-router) build_kube_router "$tmp/bin" "$work" ;;
       coredns) build_coredns "$tmp/bin" "$work" ;;
       traefik) build_traefik "$tmp/bin" "$work" ;;
+      versitygw) build_versitygw "$tmp/bin" ;;
       *) err "unknown tool '$tool' (known: ${ALL_TOOLS[*]})"; return 2 ;;
     esac || { err "$tool $v: build FAILED (see above)"; rm -rf "$tmp"; return 1; }
   fi
@@ -356,6 +367,7 @@ main() {
     echo "SAASODOO_HELM_DOCS=$(tool_bin helm-docs helm-docs)"
     echo "SAASODOO_PROMTOOL=$(tool_bin promtool promtool)"
     echo "SAASODOO_GOTRUE=$(tool_bin gotrue gotrue)"
+    echo "SAASODOO_VERSITYGW=$(tool_bin versitygw versitygw)"
     return 0
   fi
   if [[ ${1:-} == --list ]]; then

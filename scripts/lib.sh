@@ -27,6 +27,7 @@ tool_version() {
     kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     coredns) echo "$COREDNS_VERSION-p$(printf %s "$COREDNS_PLUGINS" | sha256sum | cut -c1-8)" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
+    versitygw) echo "$VERSITYGW_VERSION" ;;
     *) return 1 ;;
   esac
 }

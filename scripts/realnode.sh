@@ -4,10 +4,11 @@
 #
 #   scripts/realnode.sh up       # start SAASODOO_REAL_NODES real nodes (default 1) in the cluster
 #   scripts/realnode.sh status   # nodes, processes, system pods
+#   scripts/realnode.sh import IMAGE...  # build images/build.sh's IMAGEs, import them into the nodes
 #   scripts/realnode.sh down     # stop them and undo every change to this machine
 #
 # Called by scripts/cluster.sh (up after the control plane, down before it); needs root and
-# the tools of scripts/install-tools.sh (kubernetes-node, kube-router, coredns, traefik) and
+# the tools of scripts/install-tools.sh (kubernetes-node, kube-router, coredns, traefik, versitygw) and
 # scripts/install-apt.sh (containerd, runc, CNI plugins, iptables, ipset, mmdebstrap, ...).
 #
 # Per node i (realnode-i): a veth link with the private node IP 10.250.0.i/32 (nothing outside
@@ -15,16 +16,36 @@
 # the pod range 10.244.(49+i).0/24; a kubelet registered with label and taint
 # saasodoo.dev/real-node=true (NoSchedule: only pods that tolerate it and select it land there),
 # its cgroups under /saasodoo-rn<i>; kube-router running only its NetworkPolicy controller.
-# Once for all nodes: kube-proxy (iptables mode); a read-only `kubectl proxy` on 10.250.0.1:8001
-# through which CoreDNS and Traefik read the API (the apiserver listens on 127.0.0.1 only);
+# Once for all nodes: kube-proxy (iptables mode); a TCP forwarder (socat) from 10.250.0.1 to the
+# apiserver's port on 127.0.0.1, so pods reach the API server as in any cluster (below);
 # CoreDNS as a pod behind Service kube-system/kube-dns (10.96.0.10): a pod, because
 # NetworkPolicy peers never match host processes, and the chart allows DNS only to kube-dns
 # pods; Traefik as a pod in namespace traefik (IngressClass traefik), its entrypoints published
 # on this machine's 127.0.0.1: HTTP on $SAASODOO_INGRESS_HTTP_PORT (8080), HTTPS on
 # $SAASODOO_INGRESS_HTTPS_PORT (8443, Traefik's default certificate for hosts without one).
 #
+# Pods and the Kubernetes API. The apiserver (kwokctl, scripts/cluster.sh) listens on 127.0.0.1
+# only and advertises 10.250.0.1 (--advertise-address), so Service kubernetes (default,
+# 10.96.0.1:443) has that address and the apiserver's port as its endpoint; its certificate
+# carries 10.96.0.1, 10.250.0.1 and kubernetes.default.svc. Pods reach it through kube-proxy and
+# the forwarder, which only relays TCP: TLS ends at the apiserver, which authenticates every
+# request itself (a pod's projected ServiceAccount token, which the kubelet gets through
+# TokenRequest; without one the request is anonymous) and authorizes it with RBAC. Clients use
+# their in-cluster config unchanged (KUBERNETES_SERVICE_HOST/PORT, the token and
+# kube-root-ca.crt). The forwarder listens on the first node's private address only (a veth
+# link on this machine; nothing outside reaches it), never on a public interface. Binding the
+# apiserver itself there instead would cut off the host's 127.0.0.1 kubeconfig, and the
+# address exists only while a real node runs. CoreDNS (ServiceAccount kube-system/coredns) and
+# Traefik (traefik/traefik) each get a ClusterRole with exactly what their code reads: CoreDNS
+# lists and watches Services, EndpointSlices and Namespaces (no Pods: `pods insecure`); Traefik's
+# Ingress provider lists and watches Ingresses, IngressClasses, Services, EndpointSlices,
+# Secrets (TLS certificates, as every Ingress controller) and Nodes, and updates no Ingress
+# status (no ingressEndpoint is set). Other system containers (Traefik's maintenance page, the
+# S3 server) get no token.
+#
 # The images (images/build.sh) are imported into each node's containerd: pause, postgres:17.8-trixie,
-# odoo:18.0 (stand-ins built from Debian packages and the Odoo sources), coredns, traefik.
+# odoo:18.0 (stand-ins built from Debian packages and the Odoo sources), coredns, traefik, versitygw
+# (the S3 server of the tenants' backups, run by scripts/s3.sh).
 #
 # What this changes on the machine, and `down` undoes: processes (by PID), links, iptables
 # chains KUBE-*/CNI-* (v4 and v6) and ipsets made by kube-router, mounts and files under the
@@ -58,7 +79,7 @@ STATE=$CLUSTER_DIR/realnode
 SERVICE_CIDR=10.96.0.0/16
 CLUSTER_CIDR=10.244.0.0/16
 DNS_IP=10.96.0.10
-API_PROXY_PORT=8001
+API_ADDRESS=10.250.0.1 # node_ip 1; scripts/cluster.sh passes it as --advertise-address
 MAINTENANCE_RETRY_AFTER=30 # seconds, the maintenance page's Retry-After (see apply_system_pods)
 LABEL=saasodoo.dev/real-node
 # Sysctls the kubelet (setupNode) and the CNI bridge plugin change; `down` restores them.
@@ -122,12 +143,12 @@ preflight() {
     { err "SAASODOO_REAL_NODES must be a number from 0 to 9 (got '$REAL_NODES')"; exit 2; }
   local missing=() b
   for b in "$KUBECTL" "$KUBELET" "$KUBE_PROXY" "$KUBE_ROUTER" "$(tool_bin coredns coredns)" \
-    "$(tool_bin traefik traefik)"; do
+    "$(tool_bin traefik traefik)" "$(tool_bin versitygw versitygw)"; do
     [[ -x $b ]] || missing+=("$b")
   done
   [[ ${#missing[@]} -eq 0 ]] ||
     { err "missing tools: ${missing[*]}; build them: scripts/install-tools.sh"; exit 1; }
-  for b in containerd runc ctr iptables ip6tables ipset mmdebstrap umoci skopeo; do
+  for b in containerd runc ctr iptables ip6tables ipset mmdebstrap umoci skopeo socat; do
     command -v "$b" >/dev/null || missing+=("$b")
   done
   [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
@@ -138,6 +159,15 @@ preflight() {
   # kwok must leave the real nodes alone: cluster.sh creates clusters with that patch.
   grep -q 'manage-nodes-with-annotation-selector' "$CLUSTER_DIR/kwok.yaml" || {
     err "cluster '$CLUSTER' was created before real nodes existed (kwok would manage them):"
+    err "recreate it: scripts/cluster.sh down && scripts/cluster.sh up"
+    exit 1
+  }
+  # Pods reach the API as their ServiceAccount: cluster.sh creates clusters whose apiserver
+  # advertises the real node's address, with a certificate valid for Service kubernetes.
+  grep -q "advertise-address=$API_ADDRESS" "$CLUSTER_DIR/kwok.yaml" &&
+    openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>/dev/null |
+    grep -q 'IP Address:10.96.0.1' || {
+    err "cluster '$CLUSTER' was created before pods reached the API through Service kubernetes:"
     err "recreate it: scripts/cluster.sh down && scripts/cluster.sh up"
     exit 1
   }
@@ -166,8 +196,8 @@ restore_kubelet_sysctls() {
 }
 
 build_images() {
-  info "images: building or reusing pause, postgres:17.8-trixie, odoo:18.0, coredns, traefik, busybox"
-  "$REPO_ROOT/images/build.sh" pause postgres odoo coredns traefik busybox >"$RUN_DIR/images.list"
+  info "images: building or reusing pause, postgres:17.8-trixie, odoo:18.0, coredns, traefik, busybox, versitygw"
+  "$REPO_ROOT/images/build.sh" pause postgres odoo coredns traefik busybox versitygw >"$RUN_DIR/images.list"
 }
 
 setup_link() {
@@ -247,8 +277,8 @@ start_containerd() {
   wait_for 30 "containerd of node $i" ctr "$i" version
 }
 
-import_images() {
-  local i=$1 name archive
+import_images() { # NODE [LIST]: the images of LIST (NAME=ARCHIVE lines; default images.list)
+  local i=$1 list=${2:-$RUN_DIR/images.list} name archive
   while IFS='=' read -r name archive; do
     local marker
     marker=$(node_dir "$i")/imported-$(basename "$archive")
@@ -256,7 +286,7 @@ import_images() {
     info "node $i: importing image $name ($(du -h "$archive" | cut -f1))"
     ctr "$i" images import "$archive" >/dev/null
     touch "$marker"
-  done <"$RUN_DIR/images.list"
+  done <"$list"
 }
 
 kubelet_config() {
@@ -356,15 +386,27 @@ EOF
   start kube-proxy "$STATE/logs/kube-proxy.log" "$KUBE_PROXY" --config "$STATE/kube-proxy.yaml"
 }
 
-# A read-only API proxy on the first node's IP for CoreDNS and Traefik: GET/LIST/WATCH of what
-# they read, nothing else (the apiserver itself listens on 127.0.0.1 only).
-start_api_proxy() {
-  running api-proxy && return 0
-  start api-proxy "$STATE/logs/api-proxy.log" "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" proxy \
-    --address "$(node_ip 1)" --port "$API_PROXY_PORT" --accept-hosts '.*' \
-    --reject-methods '^(POST|PUT|PATCH|DELETE)$' \
-    --accept-paths '^/(version|api|apis)/?$|^/api/v1/((namespaces/[^/]+/)?(services|endpoints|secrets|namespaces|pods|nodes))(/[^/]*)?$|^/apis/(discovery\.k8s\.io|networking\.k8s\.io|traefik\.io|gateway\.networking\.k8s\.io)(/.*)?$'
-  wait_for 20 "kubectl proxy" curl -sf "http://$(node_ip 1):$API_PROXY_PORT/version"
+# The apiserver's port (127.0.0.1 only, chosen by kwokctl): the kubeconfig's server.
+api_port() { kubectl config view -o jsonpath='{.clusters[0].cluster.server}' | sed 's/.*://'; }
+
+# Service kubernetes's endpoint (API_ADDRESS and the apiserver's port, see the header): a plain
+# TCP relay to the apiserver on 127.0.0.1; TLS and authentication are the apiserver's own.
+start_api_forwarder() {
+  running api-forwarder && return 0
+  local port
+  port=$(api_port)
+  [[ $port =~ ^[0-9]+$ ]] || { err "no apiserver port in $KUBECONFIG_PATH"; return 1; }
+  start api-forwarder "$STATE/logs/api-forwarder.log" socat \
+    "TCP-LISTEN:$port,bind=$API_ADDRESS,reuseaddr,fork" "TCP:127.0.0.1:$port"
+  wait_for 20 "the API forwarder on $API_ADDRESS:$port" \
+    curl -sf --cacert "$CLUSTER_DIR/pki/ca.crt" "https://$API_ADDRESS:$port/readyz"
+}
+
+# The forwarder and the relays it forked for open connections (its process group).
+stop_api_forwarder() {
+  local pidf=$RUN_DIR/api-forwarder.pid
+  [[ -f $pidf ]] && kill -- -"$(cat "$pidf")" 2>/dev/null || true
+  stop api-forwarder
 }
 
 image_ref_of() { # NAME: the reference images/build.sh tags NAME with
@@ -376,9 +418,28 @@ image_ref_of() { # NAME: the reference images/build.sh tags NAME with
 }
 
 apply_system_pods() {
-  local api="http://$(node_ip 1):$API_PROXY_PORT"
   info "CoreDNS (kube-system/kube-dns $DNS_IP) and Traefik (traefik, 127.0.0.1:$HTTP_PORT/$HTTPS_PORT) on the real node"
   kubectl apply --server-side --force-conflicts --field-manager=saasodoo-realnode -f - >/dev/null <<EOF
+# CoreDNS's kubernetes plugin ($COREDNS_VERSION, plugin/kubernetes/controller.go): informers on
+# Services, EndpointSlices and Namespaces; Pods only with "pods verified", Nodes only for
+# federation: neither here.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: coredns, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: saasodoo:coredns}
+rules:
+- {apiGroups: [""], resources: [services, namespaces], verbs: [list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: saasodoo:coredns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: saasodoo:coredns}
+subjects: [{kind: ServiceAccount, name: coredns, namespace: kube-system}]
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: coredns, namespace: kube-system}
@@ -389,7 +450,6 @@ data:
         health :8080
         ready :8181
         kubernetes cluster.local in-addr.arpa ip6.arpa {
-            endpoint $api
             pods insecure
             fallthrough in-addr.arpa ip6.arpa
             ttl 30
@@ -411,7 +471,7 @@ spec:
       nodeSelector: {$LABEL: "true"}
       tolerations: [{key: $LABEL, operator: Exists, effect: NoSchedule}]
       dnsPolicy: Default
-      automountServiceAccountToken: false
+      serviceAccountName: coredns
       enableServiceLinks: false
       containers:
       - name: coredns
@@ -480,6 +540,28 @@ data:
     this page reloads by itself.</p></body></html>
     PAGE
 ---
+# Traefik's Ingress provider ($TRAEFIK_VERSION, pkg/provider/kubernetes/ingress/client.go):
+# informers on Ingresses, Services, EndpointSlices and Secrets in every namespace, IngressClasses
+# and Nodes cluster-wide; its listers answer every get. It writes an Ingress's status only with
+# an ingressEndpoint, which is not set: no ingresses/status.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: traefik, namespace: traefik}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: saasodoo:traefik}
+rules:
+- {apiGroups: [""], resources: [services, secrets, nodes], verbs: [list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [ingresses, ingressclasses], verbs: [list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: saasodoo:traefik}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: saasodoo:traefik}
+subjects: [{kind: ServiceAccount, name: traefik, namespace: traefik}]
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: traefik, namespace: traefik, labels: {app.kubernetes.io/name: traefik}}
@@ -492,6 +574,9 @@ spec:
     spec:
       nodeSelector: {$LABEL: "true", kubernetes.io/hostname: $(node_name 1)}
       tolerations: [{key: $LABEL, operator: Exists, effect: NoSchedule}]
+      serviceAccountName: traefik
+      # Traefik's container alone gets the token (the volume kube-api-access below, what
+      # automounting would put in every container, the maintenance page's too).
       automountServiceAccountToken: false
       enableServiceLinks: false
       containers:
@@ -508,7 +593,6 @@ spec:
         - --ping=true
         - --ping.entrypoint=traefik
         - --providers.kubernetesingress=true
-        - --providers.kubernetesingress.endpoint=$api
         - --providers.kubernetesingress.ingressclass=traefik
         - --providers.kubernetesingress.allowemptyservices=true
         - --providers.file.filename=/etc/traefik/dynamic/dynamic.yaml
@@ -518,9 +602,6 @@ spec:
         - --global.sendanonymoususage=false
         - --log.level=INFO
         - --accesslog=true
-        # The API through the read-only proxy, not "in cluster" (no ServiceAccount token): Traefik
-        # takes the in-cluster path whenever KUBERNETES_SERVICE_HOST is set.
-        env: [{name: KUBERNETES_SERVICE_HOST, value: ""}]
         ports:
         - {name: web, containerPort: 8000, hostPort: $HTTP_PORT, hostIP: 127.0.0.1}
         - {name: websecure, containerPort: 8443, hostPort: $HTTPS_PORT, hostIP: 127.0.0.1}
@@ -533,7 +614,9 @@ spec:
           allowPrivilegeEscalation: false
           capabilities: {drop: [ALL]}
           seccompProfile: {type: RuntimeDefault}
-        volumeMounts: [{name: dynamic, mountPath: /etc/traefik/dynamic, readOnly: true}]
+        volumeMounts:
+        - {name: dynamic, mountPath: /etc/traefik/dynamic, readOnly: true}
+        - {name: kube-api-access, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
       - name: maintenance
         image: $(image_ref_of busybox)
         imagePullPolicy: Never
@@ -541,6 +624,14 @@ spec:
         securityContext: *restricted
         volumeMounts: [{name: maintenance, mountPath: /www/cgi-bin, readOnly: true}]
       volumes:
+      - name: kube-api-access
+        projected:
+          defaultMode: 0444
+          sources:
+          - serviceAccountToken: {path: token, expirationSeconds: 3607}
+          - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
+          - downwardAPI:
+              items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]
       - name: dynamic
         configMap: {name: traefik-maintenance, items: [{key: dynamic.yaml, path: dynamic.yaml}]}
       - name: maintenance
@@ -576,9 +667,10 @@ cmd_up() {
   for ((i = 1; i <= REAL_NODES; i++)); do
     kubectl wait --for=condition=Ready "node/$(node_name "$i")" --timeout=120s >/dev/null
   done
-  start_api_proxy
+  start_api_forwarder
   apply_system_pods
   wait_system_pods
+  "$SCRIPTS_DIR/s3.sh" up  # the S3 server of the tenants' backups (namespace s3)
   info "real nodes ready: $(kubectl get nodes -l "$LABEL=true" -o name | tr '\n' ' ')"
 }
 
@@ -704,7 +796,8 @@ cmd_down() {
   local i n=0 f
   for f in "$RUN_DIR"/kubelet-*.pid; do [[ -e $f ]] && n=$((n + 1)); done
   n=$((n > REAL_NODES ? n : REAL_NODES))
-  stop api-proxy
+  stop_api_forwarder
+  stop api-proxy # a node started before the forwarder replaced the kubectl proxy
   stop kube-proxy
   for ((i = 1; i <= n; i++)); do
     stop "kube-router-$i"
@@ -757,12 +850,28 @@ cmd_status() {
   fi
 }
 
+# import NAME...: build (or reuse) images/build.sh's images NAME... and import them into the
+# containerd of every running node (images a node has imported already are skipped).
+cmd_import() {
+  (($# > 0)) || { err "usage: scripts/realnode.sh import IMAGE... (names of images/build.sh)"; exit 2; }
+  [[ -d $RUN_DIR ]] || { err "no real node is running (scripts/cluster.sh up starts one)"; exit 1; }
+  local list=$RUN_DIR/import.list i found=0
+  "$REPO_ROOT/images/build.sh" "$@" >"$list"
+  for ((i = 1; i <= 9; i++)); do
+    running "containerd-$i" || continue
+    import_images "$i" "$list"
+    found=1
+  done
+  ((found)) || { err "no node's containerd is running"; exit 1; }
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  import) shift; cmd_import "$@" ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from saasodoo.cli import cli
 from tests.support import Cluster
@@ -103,3 +105,15 @@ def wait_for(probe, timeout: float, what: str, op: OperatorProcess | None = None
             tail = op.output()[-4000:] if op else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
         time.sleep(interval)
+
+
+def metric(port: int, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name`` with ``labels`` (all of them) at the operator's
+    ``/metrics``, parsed by prometheus_client's parser; None when absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None

@@ -23,7 +23,10 @@ The operator:
 - ``saasodoo_tenant_ready{tenant}``: 1 when the tenant's ``Ready`` is True for its current
   generation, else 0;
 - ``saasodoo_tenant_last_backup_success_timestamp_seconds{tenant}``: when the tenant's last
-  successful backup ended (its status' ``lastBackup``), absent before the first one.
+  successful backup ended (its status' ``lastSuccessfulBackup``, kept when a later backup
+  fails), absent before the first one;
+- ``saasodoo_tenant_last_backup_succeeded{tenant}``: 1 when the tenant's last backup
+  (scheduled, on-demand or final: ``lastBackup``) succeeded, 0 when it failed.
 
 The API:
 
@@ -101,6 +104,11 @@ class OperatorMetrics:
             "When the tenant's last successful backup ended (Unix time).",
             ["tenant"], registry=r,
         )  # fmt: skip
+        self.last_backup_ok = Gauge(
+            "saasodoo_tenant_last_backup_succeeded",
+            "1 when the tenant's last backup (scheduled or not) succeeded, 0 when it failed.",
+            ["tenant"], registry=r,
+        )  # fmt: skip
         self._lock = threading.Lock()
 
     def reconciled(self, result: str, seconds: float) -> None:
@@ -118,6 +126,7 @@ class OperatorMetrics:
         counts: dict[tuple[str, str], int] = {}
         ready: dict[str, float] = {}
         backups: dict[str, float] = {}
+        outcomes: dict[str, float] = {}
         for obj in objects:
             name = str(obj["metadata"]["name"])
             status = obj.get("status") or {}
@@ -126,10 +135,14 @@ class OperatorMetrics:
                 counts[key] = counts.get(key, 0) + 1
             ready[name] = 1.0 if ready_for(obj) else 0.0
             last = status.get("lastBackup") or {}
-            if last.get("outcome") == "succeeded" and last.get("time"):
-                seconds = unix_seconds(str(last["time"]))
-                if seconds is not None:
-                    backups[name] = seconds
+            if last.get("outcome") in ("succeeded", "failed"):
+                outcomes[name] = 1.0 if last["outcome"] == "succeeded" else 0.0
+            good = status.get("lastSuccessfulBackup") or (
+                last if last.get("outcome") == "succeeded" else {}
+            )
+            seconds = unix_seconds(str(good["time"])) if good.get("time") else None
+            if seconds is not None:
+                backups[name] = seconds
         with self._lock:
             self.tenants.clear()
             for (condition, state), n in counts.items():
@@ -140,6 +153,9 @@ class OperatorMetrics:
             self.last_backup.clear()
             for name, seconds in backups.items():
                 self.last_backup.labels(name).set(seconds)
+            self.last_backup_ok.clear()
+            for name, value in outcomes.items():
+                self.last_backup_ok.labels(name).set(value)
 
 
 class ApiMetrics:

@@ -27,7 +27,7 @@ KIND_ANNOTATION = "saasodoo.dev/backup-kind"
 #: Where the chart mounts its programs (backup.py, restore.py) in the backup pod.
 SCRIPTS = "/opt/odoo-tenant"
 
-RestoreMode = Literal["restore", "verify", "recover", "check"]
+RestoreMode = Literal["restore", "verify", "recover", "check", "list"]
 
 
 def container_of(pod_spec: dict[str, Any], name: str = "backup") -> dict[str, Any]:
@@ -205,11 +205,14 @@ class JobRunner:
         *,
         mode: RestoreMode,
         drop_previous: bool = False,
+        source_tenant: str | None = None,
     ) -> dict[str, Any]:
         """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
         a scratch database beside the running Odoo), ``recover`` (finish or undo a restore
-        that was killed, see restore.py) or ``check`` (the zip's checksums against its
-        manifest only)."""
+        that was killed, see restore.py), ``check`` (the zip's checksums against its
+        manifest only) or ``list`` (the stored backups' summaries; ``backup`` ignored).
+        ``source_tenant``: the backup is read from that tenant's folder of the storage, and a
+        restore makes a copy of it (a staging copy: restore.py ``--source-tenant``)."""
         container = backup_container(cronjob)
         args = command_args(list(container.get("command") or []))
         command = ["python3", f"{SCRIPTS}/restore.py"]
@@ -217,9 +220,13 @@ class JobRunner:
         command += [f"--tenant={args.get('tenant') or tenant_id}", "--work=/backups"]
         if "filestore" in args:
             command.append(f"--filestore={args['filestore']}")
-        if backup:
+        if source_tenant:
+            command.append(f"--source-tenant={source_tenant}")
+        if backup and mode != "list":
             command.append(f"--backup={backup}")
-        if mode == "verify":
+        if mode == "list":
+            command.append("--list")
+        elif mode == "verify":
             command.append("--verify-only")
         elif mode == "recover":
             command.append("--recover")
@@ -227,7 +234,12 @@ class JobRunner:
             command.append("--check-only")
         if drop_previous:
             command.append("--drop-previous")
-        extra = self.admin_env(cronjob["metadata"]["namespace"], container)
+        # Only a restore or a recovery creates databases: the others get no admin password.
+        extra = (
+            self.admin_env(cronjob["metadata"]["namespace"], container)
+            if mode in ("restore", "recover", "verify")
+            else []
+        )
         job = job_from_cronjob(
             cronjob,
             job_name(cronjob, mode),

@@ -13,7 +13,8 @@ from saasodoo.backups.retention import parse_name
 
 @dataclass(frozen=True)
 class BackupInfo:
-    """A complete backup in storage, from its manifest."""
+    """A complete backup in storage, from its manifest (``from_manifest``) or from the
+    summary restore.py's ``--list`` prints (``from_summary``, the ``to_dict`` shape)."""
 
     name: str
     tenant: str
@@ -22,7 +23,13 @@ class BackupInfo:
     odoo_version: str
     db_name: str
     sizes: dict[str, int]
-    manifest: dict[str, Any] = field(repr=False)
+    dump_sha256: str | None = None
+    #: Modules and tables the manifest records (counted).
+    modules: int = 0
+    tables: int = 0
+    imported_from: str | None = None
+    #: The whole manifest when it was read here (empty from a summary).
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_manifest(cls, name: str, manifest: dict[str, Any]) -> BackupInfo:
@@ -36,7 +43,33 @@ class BackupInfo:
             odoo_version=str(manifest.get("odoo_version", manifest.get("version", ""))),
             db_name=str(manifest.get("db_name", "")),
             sizes={k: int(v) for k, v in (manifest.get("sizes") or {}).items()},
+            dump_sha256=(manifest.get("checksums") or {}).get("dump.sql"),
+            modules=len(manifest.get("modules") or {}),
+            tables=len(manifest.get("tables") or {}),
+            imported_from=manifest.get("imported_from"),
             manifest=manifest,
+        )
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> BackupInfo:
+        """From one entry of restore.py's ``--list`` report (the ``to_dict`` shape); the
+        timestamp is the name's, as for ``from_manifest``. ValueError: no name."""
+        name = str(summary.get("name") or "")
+        if not name:
+            raise ValueError("a listed backup without a name")
+        entry = parse_name(name)
+        return cls(
+            name=name,
+            tenant=str(summary.get("tenant", "")),
+            kind=str(summary.get("kind") or (entry.kind if entry else "")),
+            timestamp=entry.timestamp if entry else datetime.fromtimestamp(0, UTC),
+            odoo_version=str(summary.get("odoo_version", "")),
+            db_name=str(summary.get("db_name", "")),
+            sizes={k: int(v) for k, v in (summary.get("sizes") or {}).items()},
+            dump_sha256=summary.get("dump_sha256"),
+            modules=int(summary.get("modules") or 0),
+            tables=int(summary.get("tables") or 0),
+            imported_from=summary.get("imported_from"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,10 +81,10 @@ class BackupInfo:
             "odoo_version": self.odoo_version,
             "db_name": self.db_name,
             "sizes": dict(self.sizes),
-            "dump_sha256": (self.manifest.get("checksums") or {}).get("dump.sql"),
-            "modules": len(self.manifest.get("modules") or {}),
-            "tables": len(self.manifest.get("tables") or {}),
-            "imported_from": self.manifest.get("imported_from"),
+            "dump_sha256": self.dump_sha256,
+            "modules": self.modules,
+            "tables": self.tables,
+            "imported_from": self.imported_from,
         }
 
 

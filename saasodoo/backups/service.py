@@ -74,11 +74,12 @@ class Backups:
         poll_seconds: float = 1.0,
     ) -> None:
         """``s3_endpoint`` overrides the endpoint the tenant's pods use (when the control
-        plane reaches the bucket by another address); ``pvc_root`` is where the tenants'
-        backup PVCs are reachable from here (``<pvc_root>/<tenant>``), if anywhere."""
+        plane reaches the bucket by another address; default ``settings.backup_s3_endpoint``,
+        empty: the pods' own); ``pvc_root`` is where the tenants' backup PVCs are reachable
+        from here (``<pvc_root>/<tenant>``), if anywhere."""
         self.settings = settings
         self._kube = kube
-        self.s3_endpoint = s3_endpoint
+        self.s3_endpoint = s3_endpoint or settings.backup_s3_endpoint or None
         self.pvc_root = pvc_root
         self.store_factory = store_factory
         self.poll_seconds = poll_seconds
@@ -168,10 +169,38 @@ class Backups:
             "here: use backup.storage=s3, or give the directory where the PVCs are mounted"
         )
 
-    def list_backups(self, tenant_id: str) -> list[BackupInfo]:
-        """Complete backups of the tenant, oldest first, with their manifest data."""
-        store = self.store(tenant_id)
+    def list_backups(self, tenant_id: str, *, timeout: float | None = None) -> list[BackupInfo]:
+        """Complete backups of the tenant, oldest first. Read here when the storage is
+        reachable from here (S3, a mounted PVC directory); else (the tenant's backup PVC) by
+        a short-lived Job from the tenant's CronJob, which mounts the PVC read-only and runs
+        ``restore.py --list`` (one Job, its RESULT line: a summary per backup, no manifest;
+        a few seconds on a live node). SaasodooError: the Job failed or its log was not
+        readable."""
+        cronjob = self.cronjob(tenant_id)
+        try:
+            store = self.store(tenant_id, cronjob)
+        except InvalidInput:
+            return self.list_by_job(tenant_id, cronjob, timeout=timeout)
         return list_store(store)
+
+    def list_by_job(
+        self, tenant_id: str, cronjob: dict[str, Any], *, timeout: float | None = None
+    ) -> list[BackupInfo]:
+        """The tenant's backups as a Job in its namespace sees them (see ``list_backups``)."""
+        body = self.jobs.restore_job(tenant_id, cronjob, None, mode="list")
+        outcome = self.run_job(body, timeout=job_timeout(cronjob, timeout))
+        report = outcome.result or {}
+        if not outcome.succeeded or not report.get("ok"):
+            why = report.get("error") or outcome.reason or "no RESULT in its log"
+            raise SaasodooError(
+                f"listing the backups of '{tenant_id}' failed: job {outcome.name}: {why}"
+            )
+        try:
+            found = [BackupInfo.from_summary(b) for b in report.get("backups") or []]
+        except (TypeError, ValueError) as exc:
+            raise SaasodooError(f"listing the backups of '{tenant_id}': job {outcome.name} "
+                                f"reported an unreadable list: {exc}") from None  # fmt: skip
+        return sorted(found, key=lambda b: (b.timestamp, b.name))
 
     def prune(
         self, tenant_id: str, policy: Policy | None = None, *, dry_run: bool = False

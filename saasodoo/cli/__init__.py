@@ -217,7 +217,7 @@ wait_option = click.option(
 def tenant(ctx: click.Context, local: bool) -> None:
     """Create and manage tenants (one namespace + one Helm release each).
 
-    With SAASODOO_OPERATOR=1, create, update, suspend, resume, delete, status and list
+    With SAASODOO_OPERATOR=1, create, copy, update, suspend, resume, delete, status and list
     write and read OdooTenant objects and the operator runs helm; rollback writes an
     OdooTenantRollback request (operations lists a tenant's requests); --wait then follows
     the object's conditions. Otherwise (and with --local) they run helm in this process.
@@ -259,6 +259,9 @@ def _print_view(view: TenantView, output: str) -> None:
     for key in ("id", "url", "status", "ready", "reason", "message", "plan", "odoo_version",
                 "revision", "generation", "observed_generation"):  # fmt: skip
         table.add_row(f"[bold]{key}[/]", escape(str(d[key] if d[key] is not None else "-")))
+    for key in ("copy_of", "expires_at"):  # staging copies only
+        if d[key]:
+            table.add_row(f"[bold]{key}[/]", escape(str(d[key])))
     out.print(table)
 
 
@@ -343,6 +346,50 @@ def tenant_create(
             f"admin password: kubectl -n {spec.namespace} get secret saasodoo-admin "
             "-o jsonpath='{.data.admin-password}' | base64 -d"
         )
+
+
+@tenant.command("copy")
+@tenant_arg
+@click.option("--to", "new_id", required=True, help="Id of the new tenant, the copy.")
+@click.option(
+    "--backup", default=None, help="A backup of TENANT to copy (default: a fresh one, online)."
+)
+@click.option("--plan", default=None, help="The copy's plan (default: TENANT's).")
+@click.option(
+    "--expires-in",
+    default=None,
+    help="Delete the copy after this long, without a final backup (7d, 12h, 90m; at most 365d).",
+)
+@wait_option
+@output_option
+@click.pass_context
+def tenant_copy(
+    ctx: click.Context,
+    tenant_id: str,
+    new_id: str,
+    backup: str | None,
+    plan: str | None,
+    expires_in: str | None,
+    wait: bool,
+    output: str,
+) -> None:
+    """Make a staging copy of TENANT: a new tenant from a backup of it, neutralized (no
+    mail, crons off, payment providers in test mode, a banner), with its own identity,
+    admin password (Secret saasodoo-admin of its namespace) and hosts.
+
+    Needs the operator (SAASODOO_OPERATOR=1): an OdooTenant with spec.copyOf is written
+    and followed until Ready. TENANT keeps serving throughout.
+    """
+    objects = _objects(ctx)
+    if objects is None:
+        raise InvalidInput(
+            "staging copies are made by the operator: set SAASODOO_OPERATOR=1 with the "
+            "operator running (there is no --local copy)"
+        )
+    view = _run(objects.copy(check_tenant_id(tenant_id), new_id, backup=backup, plan=plan,
+                             expires_in=expires_in))  # fmt: skip
+    err.print(f"OdooTenant {view.id} written: a copy of {tenant_id}", markup=False)
+    _print_view((_follow(ctx, objects, view.id) if wait else None) or view, output)
 
 
 @tenant.command("list")

@@ -123,7 +123,8 @@ def backup_create(
 @output_option
 @click.pass_context
 def backup_list(ctx: click.Context, tenant_id: str, output: str) -> None:
-    """TENANT's complete backups, oldest first, with their manifest data."""
+    """TENANT's complete backups, oldest first, with their manifest data. Backups on the
+    tenant's PVC are listed by a short Job in its namespace (a few seconds)."""
     backups = _service(ctx).list_backups(tenant_id)
     if output == "json":
         _json([b.to_dict() for b in backups])

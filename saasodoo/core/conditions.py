@@ -479,11 +479,72 @@ def _backup(
         "outcome": "succeeded" if backup.succeeded else "failed",
         "time": timestamp(backup.time),
     }
+    if backup.succeeded:
+        status["lastSuccessfulBackup"] = dict(status["lastBackup"])
     value, reason = (
         (TRUE, Reason.BACKUP_SUCCEEDED) if backup.succeeded else (FALSE, Reason.BACKUP_FAILED)
     )
     message = backup.message or f"backup {backup.name} {status['lastBackup']['outcome']}"
     return set_condition(conditions, BACKUP_SUCCEEDED, value, reason, message, generation, now)
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 time of the API server (``2026-12-06T01:00:00Z``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def scheduled_backup(cronjob: Mapping[str, Any]) -> BackupReport | None:
+    """The outcome of the last backup the tenant's CronJob ran on its schedule, from the
+    CronJob's status as the CronJob controller keeps it (``lastScheduleTime``: when its last
+    Job was created; ``lastSuccessfulTime``: when its last Job completed; ``active``: its Jobs
+    running). None while that Job runs or when none ran yet.
+
+    - succeeded: ``lastSuccessfulTime`` at or after ``lastScheduleTime``;
+    - failed: a Job scheduled after the last success (or with none) ended, none active (the
+      controller records only completions: a Job that failed leaves ``lastScheduleTime``
+      newer than ``lastSuccessfulTime``); its time is when it was scheduled.
+
+    The name is the Job's, as the CronJob controller makes it (``<cronjob>-<scheduled time
+    in minutes since the epoch>``, kubernetes ``pkg/controller/cronjob/utils.go``
+    ``getJobName``). Jobs saasodoo makes from the CronJob (on-demand, final) carry no
+    controller reference and do not count here."""
+    meta = cronjob.get("metadata") or {}
+    status = cronjob.get("status") or {}
+    scheduled = parse_time(status.get("lastScheduleTime"))
+    succeeded = parse_time(status.get("lastSuccessfulTime"))
+    name = str(meta.get("name") or "backup")
+
+    def job(moment: datetime) -> str:
+        return f"{name}-{int(moment.timestamp()) // 60}"
+
+    if succeeded is not None and (scheduled is None or succeeded >= scheduled):
+        run = scheduled or succeeded
+        return BackupReport(job(run), True, succeeded, f"scheduled backup {job(run)} succeeded")
+    if scheduled is None or status.get("active"):
+        return None
+    return BackupReport(
+        job(scheduled), False, scheduled,
+        f"scheduled backup {job(scheduled)} failed (see kubectl -n "
+        f"{meta.get('namespace', '<tenant namespace>')} logs job/{job(scheduled)})",
+    )  # fmt: skip
+
+
+def newer_backup(status: Mapping[str, Any] | None, backup: BackupReport) -> bool:
+    """Whether ``backup`` is news for ``status``: no backup recorded yet, or the recorded
+    one ended before it (or is the same Job with another outcome)."""
+    last = (status or {}).get("lastBackup") or {}
+    when = parse_time(last.get("time"))
+    if when is None:
+        return True
+    if last.get("name") == backup.name:
+        return (last.get("outcome") == "succeeded") != backup.succeeded
+    return backup.time > when
 
 
 def record_backup(

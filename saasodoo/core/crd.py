@@ -39,7 +39,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
@@ -83,6 +91,29 @@ _DESCRIPTIONS = {
 }
 
 _ID_GRAMMAR = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+#: A backup's name in storage: one path segment, a zip (backup.py names them
+#: ``<UTC stamp>-<kind>.zip``; imported ones keep that form).
+BACKUP_NAME_GRAMMAR = r"^[A-Za-z0-9][A-Za-z0-9._-]*\.zip$"
+#: Why only a copy may expire (the API server's rule and pydantic's say the same).
+EXPIRY_MESSAGE = (
+    "expiresAt is only for a staging copy (copyOf): an expired tenant is deleted without a "
+    "final backup"
+)
+#: Why a tenant cannot become, or stop being, a copy.
+COPY_FIXED_MESSAGE = (
+    "copyOf is set when the tenant is created and cannot be added, changed or removed "
+    "(refresh a copy from its source with a request; a new source is a new copy)"
+)
+#: Why a tenant cannot copy itself.
+SELF_COPY_MESSAGE = "a tenant cannot be a copy of itself: copyOf.tenant names the source"
+#: Why an operator that does not make copies yet refuses one (it would be an empty tenant).
+COPIES_NOT_MADE = (
+    "this operator does not make staging copies yet (it would install an empty tenant "
+    "instead of a copy of the source); delete this OdooTenant and ask again once it does"
+)
+#: Label on a copy's OdooTenant (and its namespace): the tenant it is a copy of, so
+#: ``kubectl get ot -l saasodoo.dev/copy-of=acme`` lists acme's copies.
+COPY_OF_LABEL = "saasodoo.dev/copy-of"
 #: How a tenant moves to a newer Odoo series (saasodoo never changes it in place).
 SERIES_PATH = (
     "export the tenant, upgrade its database with Odoo's upgrade service or OpenUpgrade, and "
@@ -122,6 +153,28 @@ def _shared_validators() -> dict[str, Any]:
     return out
 
 
+class CopySource(BaseModel):
+    """Where a staging copy comes from: a tenant, and optionally one of its backups."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+
+    tenant: str = Field(
+        min_length=MIN_ID_LENGTH,
+        max_length=MAX_ID_LENGTH,
+        pattern=_ID_GRAMMAR,
+        description="Name of the OdooTenant (the tenant id) copied: its Odoo series must be "
+        "this tenant's.",
+    )
+    backup: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=BACKUP_NAME_GRAMMAR,
+        description="Name of a backup in the source's storage; absent: a fresh backup of "
+        "the source, taken online (the source keeps serving).",
+    )
+
+
 class ResourceFields(BaseModel):
     """The fields only an OdooTenant's spec has (typed for readers of ``parse_spec``)."""
 
@@ -151,6 +204,29 @@ class ResourceFields(BaseModel):
         "chosen at creation: '' any node; absent: the platform's SAASODOO_NODE_POOL. Fixed "
         "once set (its volumes stay where they were made; `saasodoo tenant move` moves pods).",
     )
+    copy_of: CopySource | None = Field(
+        default=None,
+        description="Makes the tenant a staging copy of another one: created from a backup "
+        "of that tenant (a fresh one taken online, or the one named), given an identity of "
+        "its own (database.uuid and database.secret), neutralized (no mail, crons off, "
+        "payment providers in test mode, a banner) and its own admin password and hosts. "
+        "Set at creation only; refresh a copy with a request.",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the copy is deleted by the operator, without a final backup (RFC "
+        "3339). Only on a copy (copyOf); may be moved later or earlier.",
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry_only_on_copies(
+        cls, expires_at: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        # copy_of absent from info.data: it failed its own checks (said once, there).
+        if expires_at is not None and "copy_of" in info.data and info.data["copy_of"] is None:
+            raise ValueError(EXPIRY_MESSAGE)
+        return expires_at
 
 
 _SHARED: dict[str, Any] = {
@@ -216,7 +292,8 @@ class HistoryEntry(BaseModel):
 
 
 class LastBackup(BaseModel):
-    """The tenant's last scheduled or on-demand backup."""
+    """The tenant's last scheduled or on-demand backup (a scheduled one is named after the
+    CronJob's Job)."""
 
     model_config = ConfigDict(alias_generator=to_camel)
 
@@ -318,6 +395,11 @@ class OdooTenantStatus(BaseModel):
         description=f"The operator's last {HISTORY_LIMIT} helm operations, newest first.",
     )
     last_backup: LastBackup | None = Field(default=None)
+    last_successful_backup: LastBackup | None = Field(
+        default=None,
+        description="The last backup that succeeded (kept when a later one fails): what the "
+        "age of the newest good backup is measured from.",
+    )
     last_handled_force_at: str | None = Field(
         default=None,
         description="Value of the annotation saasodoo.dev/force-requested-at the operator "
@@ -364,13 +446,25 @@ def to_tenant_spec(
     *,
     verified_domains: tuple[str, ...] | list[str] = (),
     created_with: dict[str, Any] | None = None,
+    copies: bool = False,
 ) -> TenantSpec:
     """The ``TenantSpec`` of the OdooTenant ``name`` with ``.spec`` ``spec``, plus what
     saasodoo recorded itself (``verified_domains``: kept only where still in
     ``customDomains``; ``created_with``). Bad input raises ``InvalidInput`` naming the
     resource's field (``metadata.name``, ``spec.adminEmail``, ``spec.customDomains[1]``,
-    ...) and its rule; a reserved id is refused here (the CRD does not know that list)."""
+    ...) and its rule; a reserved id is refused here (the CRD does not know that list).
+
+    A staging copy (``spec.copyOf``) is refused naming ``spec.copyOf`` unless ``copies``
+    (the caller makes copies: restores the source's backup into it and neutralizes it), so
+    an operator that cannot make one never installs it as an empty new tenant; a copy of
+    itself is refused naming ``spec.copyOf.tenant`` (the API server refuses it too)."""
     parsed = parse_spec(spec)
+    source = parsed.copy_of
+    if source is not None and source.tenant == name:
+        raise InvalidInput("invalid OdooTenant",
+                           [FieldError("spec.copyOf.tenant", SELF_COPY_MESSAGE)])  # fmt: skip
+    if source is not None and not copies:
+        raise InvalidInput("invalid OdooTenant", [FieldError("spec.copyOf", COPIES_NOT_MADE)])
     data = {f: getattr(parsed, f) for f in SHARED_FIELDS}
     try:
         return TenantSpec.model_validate(
@@ -499,6 +593,15 @@ def spec_schema() -> dict[str, Any]:
          "message": "the node pool is chosen at creation and cannot change here "
                     "(saasodoo tenant move moves a tenant's pods)"}
     ]  # fmt: skip
+    schema["properties"]["copyOf"]["x-kubernetes-validations"] = [
+        {"rule": "self == oldSelf", "message": COPY_FIXED_MESSAGE}
+    ]
+    schema["x-kubernetes-validations"] = [
+        {"rule": "has(self.copyOf) == has(oldSelf.copyOf)", "message": COPY_FIXED_MESSAGE,
+         "fieldPath": ".copyOf", "reason": "FieldValueInvalid"},
+        {"rule": "!has(self.expiresAt) || has(self.copyOf)", "message": EXPIRY_MESSAGE,
+         "fieldPath": ".expiresAt", "reason": "FieldValueInvalid"},
+    ]  # fmt: skip
     schema["properties"]["odooVersion"]["x-kubernetes-validations"] = [
         {
             "rule": "self == oldSelf",
@@ -552,6 +655,19 @@ def name_rules() -> list[dict[str, str]]:
     ]
 
 
+def copy_rules() -> list[dict[str, str]]:
+    """A copy cannot name itself as its source: a CEL rule at the schema's root (where
+    ``metadata.name`` is visible)."""
+    return [
+        {
+            "rule": "!has(self.spec.copyOf) || self.spec.copyOf.tenant != self.metadata.name",
+            "message": SELF_COPY_MESSAGE,
+            "fieldPath": ".spec.copyOf.tenant",
+            "reason": "FieldValueInvalid",
+        }
+    ]
+
+
 def printer_columns() -> list[dict[str, Any]]:
     """Columns of ``kubectl get odootenants`` (Status only with ``-o wide``)."""
     ready = f'.status.conditions[?(@.type=="{READY}")]'
@@ -585,7 +701,7 @@ def crd_manifest() -> dict[str, Any]:
             "spec": spec_schema(),
             "status": status_schema(),
         },
-        "x-kubernetes-validations": name_rules(),
+        "x-kubernetes-validations": [*name_rules(), *copy_rules()],
     }
     return crd_document(KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAME, printer_columns(), root)
 

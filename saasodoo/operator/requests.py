@@ -45,10 +45,11 @@ from saasodoo.adapters.resources import CustomResources, TenantResources, merge_
 from saasodoo.backups import Backups
 from saasodoo.backups.restore import RestoreChoreography
 from saasodoo.core import operations as ops
-from saasodoo.core.conditions import BackupReport, record_backup
+from saasodoo.core.conditions import BackupReport
 from saasodoo.core.crd import from_tenant_spec
 from saasodoo.core.spec import check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, SaasodooError
+from saasodoo.operator.backups import write_backup
 from saasodoo.operator.controller import DONE, Result, TenantController
 from saasodoo.tenants import Tenants
 
@@ -355,13 +356,7 @@ class RequestController:
 
     def record_backup(self, tenant_id: str, report: BackupReport) -> None:
         """The OdooTenant's ``lastBackup`` and ``BackupSucceeded`` from ``report``."""
-        obj = self.resources.get(tenant_id)
-        if obj is None:
-            return
-        previous = dict(obj.get("status") or {})
-        generation = int(previous.get("observedGeneration") or obj["metadata"]["generation"])
-        status = record_backup(previous, report, generation, datetime.now(UTC))
-        self.resources.patch_status(tenant_id, status, previous)
+        write_backup(self.resources, tenant_id, report)
 
     def write(
         self, request: dict[str, Any], phase: str, *, message: str, reason: str | None = None,

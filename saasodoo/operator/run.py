@@ -29,6 +29,9 @@ Wiring, client-go's shape:
   a lock of an earlier term, this replica's or another's, is dead, so a term never waits
   on work a cancelled one left. On SIGTERM/SIGINT the work in flight is cancelled, then the
   Lease is released so a standby takes over at once;
+- an ``Informer`` on the tenants' backup CronJobs (every namespace) writes the outcome of
+  each scheduled backup on its OdooTenant in the tenant's turn
+  (``saasodoo.operator.backups``);
 - with ``Settings.metrics_port`` the Prometheus metrics (``saasodoo.adapters.metrics``:
   reconciles, their durations, queue depth, helm calls, leadership, tenants by condition)
   are served on that port; the tenant gauges only by the leader.
@@ -51,10 +54,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from saasodoo.adapters.metrics import OperatorMetrics, serve
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core import operations
 from saasodoo.core.crd import FINALIZER, GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
+from saasodoo.core.spec import TENANT_LABEL
+from saasodoo.operator.backups import BACKUP_CRONJOBS, ScheduledBackups
 from saasodoo.operator.controller import TenantController
 from saasodoo.operator.election import LeaderElector
 from saasodoo.operator.informer import DELETED, Informer, InformerStats
@@ -151,6 +158,15 @@ class Operator:
             )
             for op in operations.KINDS.values()
         }  # fmt: skip
+        self.scheduled = ScheduledBackups(self.resources)
+        self.backup_informer = Informer(
+            functools.partial(
+                client.BatchV1Api(self.tenants.kube.api).list_cron_job_for_all_namespaces,
+                label_selector=BACKUP_CRONJOBS,
+            ),
+            on_event=self.on_cronjob_event, name="cronjobs.batch (backups)",
+            resync_period=settings.operator_resync_seconds,
+        )  # fmt: skip
         self.elector = LeaderElector(
             self.tenants.kube.api, settings.operator_lease, settings.system_namespace,
             identity=self.identity, lease_duration=int(settings.operator_lease_seconds),
@@ -185,6 +201,18 @@ class Operator:
         if tenant:
             self.queue.add(tenant)
 
+    def on_cronjob_event(self, kind: str, obj: dict[str, Any]) -> None:
+        """A tenant's backup CronJob changed: its tenant is queued when its last scheduled
+        backup is news for the OdooTenant (``ScheduledBackups.observe``)."""
+        if kind == DELETED:
+            return
+        tenant = ((obj.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL)
+        with self.seen_lock:
+            cached = self.seen.get(tenant) if tenant else None
+        queued = self.scheduled.observe(obj, cached)
+        if queued:
+            self.queue.add(queued)
+
     def sweep(self) -> int:
         """Queue the tenants that need a look and the tenants with a request pending, delete
         the finished requests whose time is up (see the module docstring); returns how many
@@ -216,7 +244,7 @@ class Operator:
         stats = asdict(self.stats)
         stats.pop("started")
         informer = InformerStats()
-        for each in (self.informer, *self.request_informers.values()):
+        for each in (self.informer, self.backup_informer, *self.request_informers.values()):
             for key, value in asdict(each.stats).items():
                 setattr(informer, key, getattr(informer, key) + value)
         return {
@@ -296,6 +324,8 @@ class Operator:
     async def guarded(self, name: str, term: threading.Event) -> Any:
         """The reconcile of ``name``, cancelled as soon as the leadership term ends (pyhelm3
         then terminates its helm process)."""
+        # A scheduled backup's outcome first (a status patch), then the tenant's turn.
+        await asyncio.to_thread(self.scheduled.record, name)
         task = asyncio.ensure_future(self.turns.reconcile(name))
         while not task.done():
             if term.is_set():
@@ -346,6 +376,8 @@ class Operator:
             queue.add(obj["metadata"]["name"])
         for tenant in self.index.tenants():  # requests of tenants with no OdooTenant too
             queue.add(tenant)
+        for tenant in self.scheduled.pending():  # scheduled backups seen while standing by
+            queue.add(tenant)
         log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
         self.workers = [
             threading.Thread(
@@ -370,6 +402,7 @@ class Operator:
     def run(self, *, until: Callable[[], bool] | None = None) -> int:
         """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop."""
         self.informer.start()
+        self.backup_informer.start()
         for informer in self.request_informers.values():
             informer.start()
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
@@ -426,6 +459,7 @@ class Operator:
         self.stopping.set()
         self.elector.stop(release=True)
         self.informer.stop()
+        self.backup_informer.stop()
         for informer in self.request_informers.values():
             informer.stop()
 

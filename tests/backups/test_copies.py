@@ -21,6 +21,7 @@ import pytest
 from saasodoo.backups import importing
 from tests.backups.helpers import (
     PgServer,
+    S3Server,
     files_snapshot,
     make_tenant_data,
     run_script,
@@ -116,6 +117,49 @@ def test_a_copy_gets_its_own_identity_the_original_keeps_its_own(
         now = identity(pg_server, database)
         assert (now["database.uuid"] == original["database.uuid"]) is moved
         assert (now["database.secret"] == original["database.secret"]) is moved
+
+
+def test_a_staging_copy_reads_the_source_s_s3_folder_and_never_writes_it(
+    pg_server: PgServer, s3_server: S3Server, bucket: str, database: str, other: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """restore.py --source-tenant (issue 25 point 1): the copy's restore Job runs in the
+    copy's namespace with the copy's database and filestore, and reads the source's prefix of
+    the bucket; the restored database is a copy even if the manifest says "moved"."""
+    root, env, zip_path = backed_up(pg_server, database, tmp_path)
+    s3 = s3_server.env(bucket)
+    done = run_script("backup.py", ["--s3", "--tenant=acme", f"--filestore={root}",
+                                    f"--work={tmp_path}"], {**env, **s3})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = s3_server.client()
+    # Beside it in acme's folder, an import acme received "moved" (it kept its identity):
+    # a copy of it must not share that identity either.
+    work = tmp_path / "import"
+    work.mkdir()
+    moved = importing.prepare(zip_path, work, tenant="acme", odoo_version="17.0", moved=True)
+    client.upload_file(str(moved.path), bucket, f"backups/acme/{moved.name}")
+    client.upload_file(str(moved.manifest_path), bucket, f"backups/acme/{moved.name}.json")
+
+    def objects() -> dict[str, str]:
+        listed = client.list_objects_v2(Bucket=bucket).get("Contents") or []
+        return {o["Key"]: o["ETag"] for o in listed}
+
+    before = objects()
+    assert before and all(k.startswith("backups/acme/") for k in before)
+    copy_root = tmp_path / "copy-filestore"
+    copy_env = {**pg_server.env(other), **s3, "SAASODOO_ODOO_VERSION": "17.0",
+                "PGADMINUSER": "postgres"}  # fmt: skip
+    restored = run_script("restore.py", ["--s3", "--tenant=globex", "--source-tenant=acme",
+                                         f"--backup={moved.name}", f"--filestore={copy_root}",
+                                         f"--work={tmp_path}"], copy_env)  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    report = result_of(restored.stdout)
+    assert (report["ok"], report["identity"], report["backup"]) == (True, "new", moved.name)
+    assert objects() == before  # read only: nothing written, nothing under backups/globex/
+    original, copied = identity(pg_server, database), identity(pg_server, other)
+    for key in IDENTITY:
+        assert copied[key] != original[key], key
+    assert files_snapshot(copy_root / other) == files_snapshot(root / database)
 
 
 @pytest.mark.parametrize("where", ["the chart's series", "the live database's"])

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from saasodoo.adapters.storage import DirectoryStore
+from saasodoo.backups.results import BackupInfo
+from saasodoo.backups.service import list_store
 from tests.backups.helpers import (
     FILES,
     KILL_POINTS,
@@ -737,6 +740,27 @@ def test_check_only_proves_a_stored_zip_readable(
     good.write_bytes(bytes(data))
     broken = run_script("restore.py", args, offline)
     assert broken.returncode == 3 and result_of(broken.stdout)["ok"] is False, broken.stdout
+
+
+def test_list_reports_the_complete_backups_as_the_control_plane_reads_them(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """#24 point 6: how the control plane lists backups on a PVC it cannot read: restore.py
+    --list in a Job, one summary per complete backup in ``BackupInfo.to_dict``'s shape (equal
+    to what reading the folder itself gives), no database; a zip without its manifest (a
+    backup still being written) is not listed."""
+    _, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    (dest / "20991231T000000Z-on-demand.zip").write_bytes(b"being written")  # no manifest
+    offline = {**env, "PGHOST": "127.0.0.1", "PGPORT": "1"}  # no database reachable
+    done = run_script("restore.py", [f"--dest={dest}", "--list"], offline)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = result_of(done.stdout)
+    assert report["ok"] and report["mode"] == "list"
+    listed = [BackupInfo.from_summary(b) for b in report["backups"]]  # type: ignore[union-attr]
+    direct = list_store(DirectoryStore(dest))
+    assert [b.to_dict() for b in listed] == [b.to_dict() for b in direct]
+    [only] = listed
+    assert only.kind == "scheduled" and only.tables > 0 and only.dump_sha256
 
 
 def age_previous(pg: PgServer, root: Path, previous: str, stamp: str) -> str:

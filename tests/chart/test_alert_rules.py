@@ -31,7 +31,7 @@ def promtool(tools: Tools, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_rules_pass_promtool_check(tools: Tools) -> None:
     proc = promtool(tools, "check", "rules", str(RULES))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 4 rules found" in proc.stdout, proc.stdout
+    assert "SUCCESS: 5 rules found" in proc.stdout, proc.stdout
 
 
 def test_the_alerts_fire_when_they_should_and_only_then(tools: Tools) -> None:

@@ -84,22 +84,31 @@ def delete(kube: Cluster, name: str) -> None:
     kubectl(kube, "delete", crd.SHORT_NAME, name, "-n", NAMESPACE, "--ignore-not-found", "--wait")
 
 
-@pytest.fixture(scope="module")
-def crd_kube(kube: Cluster) -> Iterator[Cluster]:
+def crd_namespace(kube: Cluster, namespace: str) -> None:
     """The CRD applied (server-side, so a second run or another version is just an update)
-    and Established, and an empty namespace for the test's objects."""
+    and Established, and ``namespace`` holding no OdooTenant."""
     kubectl(
         kube, "apply", "--server-side", "--force-conflicts", "--field-manager=saasodoo-tests",
         "-f", str(MANIFEST),
     )  # fmt: skip
     kubectl(kube, "wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
-    if kubectl(kube, "get", "namespace", NAMESPACE, check=False).returncode == 0:
-        kubectl(kube, "delete", crd.SHORT_NAME, "--all", "-n", NAMESPACE, "--wait")
+    if kubectl(kube, "get", "namespace", namespace, check=False).returncode == 0:
+        kubectl(kube, "delete", crd.SHORT_NAME, "--all", "-n", namespace, "--wait")
     else:
-        kubectl(kube, "create", "namespace", NAMESPACE)
+        kubectl(kube, "create", "namespace", namespace)
+
+
+def drop_namespace(kube: Cluster, namespace: str) -> None:
+    kubectl(kube, "delete", crd.SHORT_NAME, "--all", "-n", namespace, "--wait")
+    kubectl(kube, "delete", "namespace", namespace, "--wait", "--timeout=120s")
+
+
+@pytest.fixture(scope="module")
+def crd_kube(kube: Cluster) -> Iterator[Cluster]:
+    """The CRD, and an empty namespace for the test's objects."""
+    crd_namespace(kube, NAMESPACE)
     yield kube
-    kubectl(kube, "delete", crd.SHORT_NAME, "--all", "-n", NAMESPACE, "--wait")
-    kubectl(kube, "delete", "namespace", NAMESPACE, "--wait", "--timeout=120s")
+    drop_namespace(kube, NAMESPACE)
 
 
 def test_crd_is_established_as_generated(crd_kube: Cluster) -> None:

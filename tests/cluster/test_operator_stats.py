@@ -5,20 +5,19 @@ client library's own parser, and the tenant gauges follow the OdooTenants (#24 p
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.operator_process import operator_env, wait_for
+from tests.operator_process import metric, operator_env, wait_for
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -81,6 +80,7 @@ def test_the_stats_file_has_the_operators_counters_and_is_rewritten_at_exit(
         assert metric(port, "saasodoo_tenant_ready", tenant="metrics-stalled") == 0.0
         assert (metric(port, "saasodoo_reconciles_total", result="success") or 0) >= 1
         assert metric(port, "saasodoo_helm_call_duration_seconds_count") is None  # no helm
+        scheduled_backups_follow_the_cronjob(kube, port, tmp_path)
         kube.kubectl("delete", "-f", str(manifest), "--timeout=60s")  # its finalizer runs
         wait_for(
             lambda: metric(port, "saasodoo_tenant_ready", tenant="metrics-stalled") is None,
@@ -99,13 +99,60 @@ def test_the_stats_file_has_the_operators_counters_and_is_rewritten_at_exit(
         kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
 
 
-def metric(port: int, name: str, **labels: str) -> float | None:
-    """The value of the sample ``name`` with ``labels`` (all of them) at the operator's
-    ``/metrics``, parsed by prometheus_client's parser; None when absent."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
+def scheduled_backups_follow_the_cronjob(kube: Cluster, port: int, tmp_path: Path) -> None:
+    """#23 point 1 / #24 point 7: the outcome of a scheduled backup, as the CronJob
+    controller records it in the tenant's backup CronJob's status, is written on the
+    OdooTenant (lastBackup, lastSuccessfulBackup, BackupSucceeded) and shows in the gauges; a
+    failed one is a Warning Event and keeps the last good one's time. The CronJob here never
+    fires (suspended); its status is written as the controller writes it."""
+    ns = "saasodoo-optest-stats-tenant"
+    kube.kubectl("create", "namespace", ns)
+    try:
+        cron = tmp_path / "cronjob.yaml"
+        cron.write_text(yaml.safe_dump({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "metrics-stalled-backup", "namespace": ns, "labels": {
+                "app.kubernetes.io/component": "backup", "saasodoo.dev/tenant": "metrics-stalled"}},
+            "spec": {"schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {
+                "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "backup", "image": "docker.io/library/busybox:1.37"}]}}}}},
+        }))  # fmt: skip
+        kube.kubectl("apply", "-f", str(cron))
+
+        def status(**fields: str) -> None:
+            kube.kubectl("-n", ns, "patch", "cronjob", "metrics-stalled-backup",
+                         "--subresource=status", "--type=merge", "-p",
+                         json.dumps({"status": fields}))  # fmt: skip
+
+        def tenant_status() -> dict[str, Any]:
+            got = kube.kubectl(
+                "-n", NAMESPACE, "get", "odootenant", "metrics-stalled", "-o", "json"
+            )
+            found: dict[str, Any] = json.loads(got).get("status") or {}
+            return found
+
+        good = "2026-12-06T03:04:05Z"
+        status(lastScheduleTime="2026-12-06T03:00:00Z", lastSuccessfulTime=good)
+        wait_for(lambda: (tenant_status().get("lastBackup") or {}).get("time") == good, 60,
+                 "the scheduled backup on the OdooTenant")  # fmt: skip
+        outcome = functools.partial(metric, port, "saasodoo_tenant_last_backup_succeeded",
+                                    tenant="metrics-stalled")  # fmt: skip
+        wait_for(lambda: outcome() == 1.0, 30, "the backup gauge at 1")
+        assert metric(port, "saasodoo_tenant_last_backup_success_timestamp_seconds",
+                      tenant="metrics-stalled") == 1796526245.0  # fmt: skip
+        status(lastScheduleTime="2026-12-07T03:00:00Z")  # the next night's Job did not succeed
+        wait_for(lambda: outcome() == 0.0, 60, "the backup gauge at 0")
+        after = tenant_status()
+        assert after["lastBackup"]["outcome"] == "failed", after
+        assert after["lastSuccessfulBackup"]["time"] == good, after
+        backup = next(c for c in after["conditions"] if c["type"] == "BackupSucceeded")
+        assert (backup["status"], backup["reason"]) == ("False", "BackupFailed"), backup
+        assert metric(port, "saasodoo_tenant_last_backup_success_timestamp_seconds",
+                      tenant="metrics-stalled") == 1796526245.0  # fmt: skip
+        events = json.loads(kube.kubectl("-n", NAMESPACE, "get", "events.events.k8s.io",
+                                         "-o", "json"))["items"]  # fmt: skip
+        assert any(e.get("reason") == "BackupFailed"
+                   and e.get("regarding", {}).get("name") == "metrics-stalled"
+                   for e in events), events  # fmt: skip
+    finally:
+        kube.kubectl("delete", "namespace", ns, "--wait=false")

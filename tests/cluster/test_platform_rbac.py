@@ -35,6 +35,7 @@ MAY = [
     (OPERATOR, "list", "secrets", None),  # the sweep's one list of release heads
     (OPERATOR, "create", "deployments.apps", TENANT_NS),
     (OPERATOR, "patch", "statefulsets.apps", TENANT_NS),
+    (OPERATOR, "list", "replicasets.apps", TENANT_NS),  # helm 4's --wait reads them
     (OPERATOR, "create", "networkpolicies.networking.k8s.io", TENANT_NS),
     (OPERATOR, "create", "ingresses.networking.k8s.io", TENANT_NS),
     (OPERATOR, "create", "jobs.batch", TENANT_NS),
@@ -57,6 +58,7 @@ MAY = [
 ]
 
 MAY_NOT = [
+    (OPERATOR, "delete", "replicasets.apps", TENANT_NS),  # read only: the Deployments own them
     (OPERATOR, "create", "pods/exec", TENANT_NS),
     (OPERATOR, "create", "rolebindings.rbac.authorization.k8s.io", TENANT_NS),
     (OPERATOR, "create", "clusterroles.rbac.authorization.k8s.io", None),

@@ -76,12 +76,17 @@ def real_nodes(kube: Cluster) -> list[str]:
 
 def get_login(host: str) -> tuple[int, str]:
     """GET https://HOST/web/login through Traefik on 127.0.0.1 (its default certificate)."""
+    return get_https(host, "/web/login")
+
+
+def get_https(host: str, path: str) -> tuple[int, str]:
+    """GET https://HOST/PATH through Traefik on 127.0.0.1: (status, body); (0, error) if none."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     conn = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, timeout=30, context=ctx)
     try:
-        conn.request("GET", "/web/login", headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host})
         resp = conn.getresponse()
         return resp.status, resp.read().decode("utf-8", "replace")
     except OSError as exc:

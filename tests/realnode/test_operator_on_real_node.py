@@ -7,19 +7,26 @@ readable final backup before the release goes."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from saasodoo.core.conditions import get_condition
-from tests.operator_process import OperatorProcess, running_operator, wait_for
+from saasodoo.core.conditions import get_condition, parse_time
+from tests.operator_process import OperatorProcess, metric, running_operator, wait_for
 from tests.realnode.helpers import NODE_POOL, cli_json, real_nodes, wait_login
 from tests.support import Cluster
 
 pytestmark = pytest.mark.realnode
 
 NAMESPACE = "saasodoo-system"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def request(kube: Cluster, op: OperatorProcess, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +58,9 @@ def test_kubectl_apply_runs_odoo_backup_verify_restore_requests_and_delete_keeps
 ) -> None:
     assert real_nodes(kube), "no real node in the cluster"
     name = "opreal"
+    port = free_port()
     with running_operator(kube, tmp_path, "op-real", node_pool=NODE_POOL,
-                          system_namespace=NAMESPACE) as op:  # fmt: skip
+                          system_namespace=NAMESPACE, metrics_port=str(port)) as op:  # fmt: skip
         manifest = tmp_path / "t.yaml"
         manifest.write_text(
             "apiVersion: saasodoo.dev/v1alpha1\nkind: OdooTenant\n"
@@ -88,6 +96,15 @@ def test_kubectl_apply_runs_odoo_backup_verify_restore_requests_and_delete_keeps
         status = (odootenant(kube, name) or {}).get("status") or {}
         assert status["lastBackup"]["name"] == backup, status
         assert get_condition(status["conditions"], "BackupSucceeded")["status"] == "True"
+        # Its metrics follow (#24 point 7), read with the client library's parser.
+        wait_for(lambda: metric(port, "saasodoo_tenant_last_backup_succeeded", tenant=name)
+                 == 1.0, 30, "the backup gauge", op)  # fmt: skip
+        stamp = metric(port, "saasodoo_tenant_last_backup_success_timestamp_seconds", tenant=name)
+        assert stamp == parse_time(status["lastBackup"]["time"]).timestamp()  # type: ignore[union-attr]
+        # The backup PVC is not readable from the control plane: listed by a Job (#24 p6).
+        listed = cli_json(kube, "backup", "list", name)
+        assert [b["name"] for b in listed] == [backup], listed
+        assert listed[0]["kind"] == "on-demand" and listed[0]["tables"] > 0, listed
         verified = request(kube, op, "OdooTenantVerify", {"tenant": name, "backup": backup})
         assert verified["status"]["phase"] == "Succeeded", verified["status"]
         assert verified["status"]["result"]["ok"] is True

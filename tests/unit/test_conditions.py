@@ -356,7 +356,48 @@ def test_backups() -> None:
         "S3 refused",
     )
     assert cond(after, "Ready") == cond(status, "Ready")  # a backup does not change Ready
+    # The last good one is kept when a later one fails (the age alert measures from it).
+    assert after["lastSuccessfulBackup"] == status["lastBackup"]
+    assert after["lastBackup"]["outcome"] == "failed"
     jsonschema.validate(after, status_schema())
+
+
+def cronjob(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "acme-backup", "namespace": "tenant-acme"}, "status": status}
+
+
+def test_the_last_scheduled_backup_is_read_from_the_cronjobs_status() -> None:
+    """#23 point 1 (the last scheduled backup's outcome), #24 point 7 (the age of the last
+    good backup): what the CronJob controller records of its last Job."""
+    assert c.scheduled_backup(cronjob()) is None  # never ran
+    ran = cronjob(
+        lastScheduleTime="2026-12-06T01:00:00Z", lastSuccessfulTime="2026-12-06T01:03:10Z"
+    )
+    ok = c.scheduled_backup(ran)
+    assert ok is not None and ok.succeeded
+    assert ok.time == datetime(2026, 12, 6, 1, 3, 10, tzinfo=UTC)
+    assert ok.name == f"acme-backup-{int(datetime(2026, 12, 6, 1, tzinfo=UTC).timestamp()) // 60}"
+    running = cronjob(lastScheduleTime="2026-12-07T01:00:00Z",
+                      lastSuccessfulTime="2026-12-06T01:03:10Z",
+                      active=[{"name": "j"}])  # fmt: skip
+    assert c.scheduled_backup(running) is None
+    failed = c.scheduled_backup(cronjob(lastScheduleTime="2026-12-07T01:00:00Z",
+                                        lastSuccessfulTime="2026-12-06T01:03:10Z"))  # fmt: skip
+    assert failed is not None and not failed.succeeded
+    assert failed.time == datetime(2026, 12, 7, 1, tzinfo=UTC)
+    assert "kubectl -n tenant-acme logs job/acme-backup-" in failed.message
+    never_ok = c.scheduled_backup(cronjob(lastScheduleTime="2026-12-07T01:00:00Z"))
+    assert never_ok is not None and not never_ok.succeeded
+
+
+def test_only_a_newer_backup_is_news() -> None:
+    nightly = c.BackupReport("acme-backup-1", True, T1)
+    assert c.newer_backup(None, nightly) and c.newer_backup({}, nightly)
+    status = c.record_backup({}, nightly, 1, T1)
+    assert not c.newer_backup(status, nightly)  # the same Job again (a resync)
+    on_demand = c.record_backup(status, c.BackupReport("b.zip", True, T2), 1, T2)
+    assert not c.newer_backup(on_demand, nightly)  # an older scheduled one never overwrites
+    assert c.newer_backup(on_demand, c.BackupReport("acme-backup-2", False, T2 + (T2 - T1)))
 
 
 def test_deleting() -> None:

@@ -55,6 +55,27 @@ def test_tenant_gauges_follow_the_objects() -> None:
     assert get("saasodoo_tenants", {"condition": "Ready", "status": "False"}) is None
 
 
+def test_a_failed_backup_shows_and_the_last_good_one_still_counts() -> None:
+    """#24 point 7: a failed backup shows in the gauges; the age of the last good backup
+    stays measurable (the 26-hour alert fires on it), not absent."""
+    m = OperatorMetrics()
+    obj = tenant("acme", ready=True)
+    obj["status"]["lastBackup"] = {
+        "name": "n2",
+        "outcome": "failed",
+        "time": "2026-12-07T01:00:00Z",
+    }
+    obj["status"]["lastSuccessfulBackup"] = {"name": "n1", "outcome": "succeeded",
+                                             "time": "2026-12-06T03:00:00Z"}  # fmt: skip
+    m.observe_tenants([obj])
+    get = m.registry.get_sample_value
+    assert get("saasodoo_tenant_last_backup_succeeded", {"tenant": "acme"}) == 0.0
+    when = get("saasodoo_tenant_last_backup_success_timestamp_seconds", {"tenant": "acme"})
+    assert when == 1796526000.0  # the last good one, 2026-12-06T03:00:00Z
+    m.observe_tenants([tenant("acme", ready=True, backup="2026-12-08T03:00:00Z")])
+    assert get("saasodoo_tenant_last_backup_succeeded", {"tenant": "acme"}) == 1.0
+
+
 def test_a_ready_of_an_older_generation_is_not_ready() -> None:
     m = OperatorMetrics()
     obj = tenant("acme", ready=True)

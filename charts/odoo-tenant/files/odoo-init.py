@@ -21,6 +21,23 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    makes that name resolve to the pod itself (hostAliases), so a database initialized before,
    restored from another tenant or imported carries no address that this pod cannot reach.
    --wait (dedicated cron pod): waits until the database carries the marker.
+3. --neutralize (a staging copy, after its restore and before any Odoo starts on it; the
+   operator runs it in a Job made from the web pod's template): under the same advisory lock,
+   runs Odoo's own `odoo neutralize -d <db>` (every installed module's data/neutralize.sql:
+   outgoing mail servers off plus a dummy one, so Odoo cannot fall back to odoo.conf's
+   smtp_server; crons off but the autovacuum; `database.is_neutralized`; webhooks off; the
+   web banner; payment and delivery providers in test mode and fetchmail off where those
+   modules are installed), checks the result, then gives the copy its own admin (login and
+   e-mail ODOO_ADMIN_EMAIL, password ODOO_ADMIN_PASSWORD, from the copy's Secret) and
+   `web.base.url` (ODOO_BASE_URL), and records `saasodoo.neutralized` = the database's
+   `database.uuid` (a copy of a copy has a new uuid, so it is neutralized again).
+   Idempotent: a database already in that state is only read (no Odoo command). The last line
+   is `RESULT {json}` (what was done); exit 1 when the database is not neutralized after it
+   (the copy must not start).
+   --copy (the chart passes it when `tenant.copyOf` is set): the web pod's --initialize then
+   neutralizes the database the same way unless it was as this copy (the marker), so no Odoo
+   ever starts on a copy's database that was not (a restore, a refresh, a hand restore); the
+   cron pod's --wait also waits for that marker before its Odoo runs any cron.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
@@ -30,10 +47,12 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 MARKER = "saasodoo.admin_initialized"
@@ -58,6 +77,35 @@ now = datetime.datetime.now(datetime.timezone.utc)
 params.set_param("{MARKER}", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
 env.cr.commit()
 print("{OK}")
+"""
+
+
+NEUTRALIZED = "saasodoo.neutralized"
+#: The mail server Odoo's base/data/neutralize.sql inserts (active, to an invalid host).
+DUMMY_MAIL_SERVER = "neutralization - disable emails"
+DUMMY_WEBHOOK = "neutralization - disable webhook"
+NEUTRALIZE_OK = "SAASODOO-NEUTRALIZE-OK"
+
+NEUTRALIZE_SCRIPT = f"""
+import os
+values = {{}}
+admin = env.ref("base.user_admin")
+email = os.environ["ODOO_ADMIN_EMAIL"]
+if admin.login != email:
+    values["login"] = email
+if admin.email != email:
+    values["email"] = email
+if os.environ.get("SAASODOO_SET_PASSWORD"):
+    values["password"] = os.environ["ODOO_ADMIN_PASSWORD"]
+if values:
+    admin.write(values)
+params = env["ir.config_parameter"].sudo()
+url = os.environ.get("ODOO_BASE_URL")
+if url and params.get_param("web.base.url") != url:
+    params.set_param("web.base.url", url)
+params.set_param("{NEUTRALIZED}", params.get_param("database.uuid"))
+env.cr.commit()
+print("{NEUTRALIZE_OK}")
 """
 
 
@@ -195,10 +243,11 @@ def pin_report_url(database: str, url: str) -> None:
         conn.close()
 
 
-def run_odoo(args: list[str], stdin: str | None = None) -> str:
+def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     command = [os.environ.get("ODOO_BIN", "odoo"), *args]
     log("running: " + " ".join(command))
-    proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True, check=False,
+                          env={**os.environ, **env} if env else None)  # fmt: skip
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
         raise InitError(f"{' '.join(command[:3])} … exited with {proc.returncode}")
@@ -232,6 +281,158 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
         lock.close()  # releases the advisory lock
 
 
+def neutralization_gaps(cur) -> list[str]:  # type: ignore[no-untyped-def]
+    """What in the database is not as Odoo's neutralization leaves it (empty: neutralized)."""
+
+    def count(sql: str, *args: object) -> int:
+        cur.execute(sql, args)
+        return int(cur.fetchone()[0])
+
+    def table(name: str) -> bool:
+        return count("SELECT count(*) FROM pg_class WHERE relname = %s AND relkind = 'r'",
+                     name) == 1  # fmt: skip
+
+    gaps = []
+    flag = "SELECT count(*) FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
+    if not count(flag + " AND lower(value) IN ('true', '1')"):
+        gaps.append("database.is_neutralized is not set")
+    active = count("SELECT count(*) FROM ir_mail_server WHERE active"
+                   " AND NOT (name = %s AND smtp_host = 'invalid')", DUMMY_MAIL_SERVER)  # fmt: skip
+    if active:
+        gaps.append(f"{active} outgoing mail server(s) active")
+    if not count("SELECT count(*) FROM ir_mail_server WHERE active AND name = %s"
+                 " AND smtp_host = 'invalid'", DUMMY_MAIL_SERVER):  # fmt: skip
+        gaps.append("no neutralization mail server (Odoo would fall back to odoo.conf's)")
+    crons = count(
+        "SELECT count(*) FROM ir_cron WHERE active AND id NOT IN (SELECT res_id FROM"
+        " ir_model_data WHERE model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')"
+    )
+    if crons:
+        gaps.append(f"{crons} cron(s) active besides the autovacuum")
+    if count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'ir_act_server'"
+             " AND column_name = 'webhook_url'"):  # fmt: skip
+        hooks = count("SELECT count(*) FROM ir_act_server WHERE state = 'webhook'"
+                      " AND webhook_url IS DISTINCT FROM %s", DUMMY_WEBHOOK)  # fmt: skip
+        if hooks:
+            gaps.append(f"{hooks} webhook(s) active")
+    if count("SELECT count(*) FROM ir_ui_view WHERE key = 'web.neutralize_banner' AND NOT active"):
+        gaps.append("the neutralization banner is off")
+    if table("fetchmail_server") and count("SELECT count(*) FROM fetchmail_server WHERE active"):
+        gaps.append("incoming mail server(s) active")
+    return gaps
+
+
+def password_matches(password: str, hashed: str) -> bool:
+    """Whether `password` is the one stored (Odoo's CryptContext: pbkdf2_sha512; passlib is
+    in the Odoo image). Verifying writes nothing, unlike a login."""
+    if not hashed:
+        return False
+    from passlib.context import CryptContext
+
+    try:
+        return bool(CryptContext(["pbkdf2_sha512", "plaintext"]).verify(password, hashed))
+    except ValueError:  # a hash of another scheme
+        return False
+
+
+@dataclass(frozen=True)
+class CopyState:
+    """The facts --neutralize decides on, read without Odoo."""
+
+    gaps: list[str]  # what is not neutralized (neutralization_gaps)
+    marked: bool  # saasodoo.neutralized is the database's current database.uuid
+    base_url: str | None
+    login: str
+    email: str | None
+    hashed: str  # the admin's password hash
+
+
+def copy_state(database: str) -> CopyState:
+    conn = connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.ir_config_parameter') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                raise InitError(f"database {database} is not an initialized Odoo database")
+            cur.execute("SELECT key, value FROM ir_config_parameter WHERE key IN"
+                        " ('database.uuid', 'web.base.url', %s)", (NEUTRALIZED,))  # fmt: skip
+            params = dict(cur.fetchall())
+            cur.execute(
+                "SELECT u.login, p.email, COALESCE(u.password, '') FROM res_users u"
+                " JOIN res_partner p ON p.id = u.partner_id JOIN ir_model_data d"
+                " ON d.res_id = u.id AND d.model = 'res.users' AND d.module = 'base'"
+                " AND d.name = 'user_admin'"
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise InitError(f"database {database} has no admin user (base.user_admin)")
+            uuid = params.get("database.uuid")
+            return CopyState(
+                gaps=neutralization_gaps(cur),
+                marked=bool(uuid) and params.get(NEUTRALIZED) == uuid,
+                base_url=params.get("web.base.url"),
+                login=row[0],
+                email=row[1],
+                hashed=row[2],
+            )
+    finally:
+        conn.close()
+
+
+def neutralize(
+    conf: Path, database: str, timeout: float, *, once: bool = False
+) -> dict[str, object]:
+    """Neutralize the copy's database and give it its own admin and URL (see the module's
+    docstring, step 3); the report of what was done. ``once`` (a copy's pod starting): a
+    database neutralized since it got its identity is left as it is, even if someone turned
+    a mail server or a cron back on in the copy since."""
+    lock_db = wait_for_server(database, timeout)
+    if lock_db != database:
+        raise InitError(f"database {database} does not exist: restore the copy first")
+    email, password = os.environ["ODOO_ADMIN_EMAIL"], os.environ["ODOO_ADMIN_PASSWORD"]
+    base_url = os.environ.get("ODOO_BASE_URL") or ""
+    lock = connect(database)
+    lock.autocommit = True
+    report: dict[str, object] = {"database": database, "neutralized": False, "admin": False,
+                                 "base_url": False}  # fmt: skip
+    try:
+        with lock.cursor() as cur:
+            log(f"taking the initialization lock of {database}")
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        state = copy_state(database)
+        if once and state.marked:
+            log(f"database {database} was neutralized as this copy: nothing to do")
+            report["ok"] = True
+            return report
+        if state.gaps or not state.marked:
+            why = "; ".join(state.gaps) or "not neutralized since it got its identity"
+            log(f"neutralizing database {database} ({why})")
+            run_odoo(["neutralize", "-c", str(conf), "-d", database])
+            report["neutralized"] = True
+            state = copy_state(database)
+            if state.gaps:
+                raise InitError(
+                    "odoo neutralize left the database not neutralized: " + "; ".join(state.gaps)
+                )
+        new_password = not password_matches(password, state.hashed)
+        admin = new_password or state.login != email or state.email != email
+        url = bool(base_url) and state.base_url != base_url
+        if admin or url or not state.marked:
+            log("setting the copy's admin user, web.base.url and neutralization marker")
+            common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
+            env_extra = {"SAASODOO_SET_PASSWORD": "1"} if new_password else {}
+            out = run_odoo(["shell", *common], stdin=NEUTRALIZE_SCRIPT, env=env_extra)
+            if NEUTRALIZE_OK not in out:
+                raise InitError("odoo shell did not confirm the copy's admin user update")
+            report.update(admin=admin, password=new_password, base_url=url)
+        if not report["neutralized"] and not admin and not url and state.marked:
+            log(f"database {database} is neutralized: nothing to do")
+        report["ok"] = True
+        return report
+    finally:
+        lock.close()
+
+
 def wait_initialized(database: str, timeout: float) -> None:
     wait_for_server(database, timeout)
     deadline = time.monotonic() + timeout
@@ -246,6 +447,18 @@ def wait_initialized(database: str, timeout: float) -> None:
         time.sleep(5)
 
 
+def wait_neutralized(database: str, timeout: float) -> None:
+    """Wait until the copy's database was neutralized since it got its identity (the web
+    pod's odoo-init --initialize --copy, or the operator's Job, does it)."""
+    deadline = time.monotonic() + timeout
+    while not copy_state(database).marked:
+        if time.monotonic() > deadline:
+            raise InitError(f"database {database} not neutralized after {timeout:.0f}s")
+        log(f"waiting for the web pod to neutralize the copy's database {database}")
+        time.sleep(5)
+    log(f"database {database} is neutralized")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", type=Path, required=True, help="odoo.conf from the ConfigMap")
@@ -253,6 +466,15 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--initialize", action="store_true", help="initialize a new database")
     mode.add_argument("--wait", action="store_true", help="wait until the database is initialized")
+    mode.add_argument(
+        "--neutralize", action="store_true", help="neutralize a staging copy's database"
+    )
+    parser.add_argument(
+        "--copy",
+        action="store_true",
+        help="a staging copy: --initialize neutralizes the database unless it was as this "
+        "copy; --wait also waits for that",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the server")
     parser.add_argument("--init-flag", action="append", default=[], help="extra flag for -i base")
     args = parser.parse_args(argv)
@@ -267,15 +489,25 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         database = os.environ.get("PGDATABASE", "")
-        if (args.initialize or args.wait) and not database:
+        if (args.initialize or args.wait or args.neutralize) and not database:
             raise InitError("PGDATABASE is not set")
-        if args.initialize:
+        if args.neutralize or args.initialize:
             for var in ("ODOO_ADMIN_EMAIL", "ODOO_ADMIN_PASSWORD"):
                 if not os.environ.get(var):
                     raise InitError(f"{var} is not set")
+        if args.initialize:
             initialize(args.config, database, args.init_flag, args.timeout)
-        elif args.wait:
+        if args.neutralize or (args.initialize and args.copy):
+            try:
+                report = neutralize(args.config, database, args.timeout, once=args.initialize)
+            except InitError as exc:
+                print("RESULT " + json.dumps({"ok": False, "error": str(exc)}), flush=True)
+                raise
+            print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
+        if args.wait:
             wait_initialized(database, args.timeout)
+            if args.copy:
+                wait_neutralized(database, args.timeout)
     except InitError as exc:
         log(f"ERROR: {exc}")
         return 1

@@ -40,9 +40,21 @@ A restore or recovery holds the tenant's data lock (backup.py's `TenantLock`, a 
 advisory lock every backup takes too): a scheduled backup and a restore of the same tenant
 never overlap; the second waits for the first (SAASODOO_LOCK_WAIT_SECONDS), naming it.
 
+`--source-tenant SOURCE`: a staging copy of SOURCE. The backup is read from SOURCE's folder
+of the storage (S3: its prefix; `--per-tenant-dir`: its directory), which this program only
+reads, never writes; the restored database is a copy (new identity, step 4) whatever the
+manifest says (an import SOURCE received "moved" included). The rest is `--tenant`'s (its
+database, filestore, lock).
+
 `--check-only`: fetch the backup and check every checksum of its zip against its manifest,
 nothing else (no database connection): how saasodoo proves a final backup readable before
 it deletes a tenant.
+
+`--list`: the complete backups of the tenant's folder (zip and manifest), oldest first, one
+summary each in the RESULT line (`backups`: name, tenant, kind, timestamp, odoo_version,
+db_name, sizes, dump_sha256, modules and tables counted, imported_from: the shape of
+saasodoo's `BackupInfo.to_dict`); no zip is read, no database connection. How the control
+plane lists backups it cannot read itself (a backup PVC).
 
 The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
 a new pod may be let through its NetworkPolicy a moment after it starts.
@@ -349,7 +361,7 @@ def fetch(args: argparse.Namespace, work: Path) -> tuple[str, Path, bool]:
     """Name and local path of the backup, and whether that is a download to delete after."""
     if args.zip:
         return args.zip.name, args.zip, False
-    store = fmt.open_store(args, args.tenant)
+    store = fmt.open_store(args, args.source_tenant or args.tenant)
     if isinstance(store, fmt.S3Store):
         store.wait_reachable()
     name = args.backup
@@ -394,7 +406,46 @@ def check_only(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def backup_summary(name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """One backup as `--list` reports it (saasodoo's `BackupInfo.to_dict` shape): the
+    manifest's small fields, its per-table and per-module maps counted."""
+    entry = fmt.parse_name(name)
+    stamp = entry.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ") if entry else None
+    return {
+        "name": name,
+        "tenant": str(manifest.get("tenant", "")),
+        "kind": str(manifest.get("kind", entry.kind if entry else "")),
+        "timestamp": stamp,
+        "odoo_version": str(manifest.get("odoo_version", manifest.get("version", ""))),
+        "db_name": str(manifest.get("db_name", "")),
+        "sizes": {k: int(v) for k, v in (manifest.get("sizes") or {}).items()},
+        "dump_sha256": (manifest.get("checksums") or {}).get("dump.sql"),
+        "modules": len(manifest.get("modules") or {}),
+        "tables": len(manifest.get("tables") or {}),
+        "imported_from": manifest.get("imported_from"),
+    }
+
+
+def list_stored(args: argparse.Namespace) -> dict[str, Any]:
+    """The complete backups of the tenant's folder, oldest first (see `--list`)."""
+    store = fmt.open_store(args, args.source_tenant or args.tenant)
+    if isinstance(store, fmt.S3Store):
+        store.wait_reachable()
+    backups = []
+    for entry in fmt.stored_entries(store):
+        try:
+            manifest = json.loads(store.get_bytes(entry.name + ".json"))
+        except (fmt.BackupError, ValueError):
+            continue  # deleted meanwhile (retention), or not ours
+        if isinstance(manifest, dict):
+            backups.append(backup_summary(entry.name, manifest))
+    log(f"{len(backups)} complete backup(s) in {store.describe()}")
+    return {"mode": "list", "ok": True, "backups": backups}
+
+
 def restore(args: argparse.Namespace) -> dict[str, Any]:
+    if args.mode == "list":
+        return list_stored(args)
     database = os.environ.get("PGDATABASE") or ""
     user = os.environ.get("PGUSER") or ""
     if not database:
@@ -488,7 +539,8 @@ def restore_zip(
             report["ok"] = True
             return report
         report["identity"] = "kept"
-        if is_copy(manifest, args.tenant):
+        staging = bool(args.source_tenant) and args.source_tenant != args.tenant
+        if staging or is_copy(manifest, args.tenant):
             renew_identity(scratch)
             report["identity"] = "new"
         switch_over(database, scratch, previous, root)
@@ -863,6 +915,12 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_storage_arguments(parser)
     parser.add_argument("--backup", help="zip name in the storage (default: the newest)")
     parser.add_argument("--zip", type=Path, help="a local zip instead of the storage")
+    parser.add_argument(
+        "--source-tenant",
+        default="",
+        help="read the backup from this tenant's folder (a staging copy of it: only read, "
+        "the restored database gets an identity of its own)",
+    )
     parser.add_argument("--filestore", type=Path, help="Odoo's filestore root (data_dir/filestore)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
     parser.add_argument(
@@ -881,6 +939,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_const",
         const="check",
         help="only check the backup's zip against its manifest (no database)",
+    )
+    parser.add_argument(
+        "--list",
+        dest="mode",
+        action="store_const",
+        const="list",
+        help="only list the complete backups in the storage (no zip read, no database)",
     )
     parser.add_argument(
         "--prune-previous",

@@ -102,6 +102,11 @@ spec:
         {{- else }}
         - --wait
         {{- end }}
+        {{- if $ctx.Values.tenant.copyOf }}
+        # A staging copy: web pods neutralize its database before Odoo starts on it (unless it
+        # was as this copy); the cron pod waits for that (files/odoo-init.py --copy).
+        - --copy
+        {{- end }}
       env:
         {{- include "odoo-tenant.database.env" $ctx | nindent 8 }}
         - name: ODOO_MASTER_PASSWORD

@@ -74,6 +74,12 @@ Included first by the templates whose rendering depends on them.
 {{- if and $v.odoo.smtp.enabled $v.odoo.smtp.user (not $v.odoo.smtp.existingSecret) -}}
 {{- fail "odoo.smtp.existingSecret is required when odoo.smtp.user is set (a Secret with the SMTP password)" -}}
 {{- end -}}
+{{- if and $v.tenant.copyOf $v.odoo.smtp.enabled -}}
+{{- fail (printf "odoo.smtp.enabled must be false: this tenant is a staging copy of %s (tenant.copyOf), and a copy sends no mail" $v.tenant.copyOf) -}}
+{{- end -}}
+{{- if and $v.tenant.copyOf $v.networkPolicy.egress.smtp.enabled -}}
+{{- fail (printf "networkPolicy.egress.smtp.enabled must be false: this tenant is a staging copy of %s (tenant.copyOf), and a copy sends no mail" $v.tenant.copyOf) -}}
+{{- end -}}
 {{- end -}}
 
 

@@ -1,0 +1,260 @@
+"""The saasodoo platform in the cluster, on the real node (issue 24 point 8): `charts/saasodoo`
+installed as `make demo` installs it (scripts/demo_platform.py: Supabase Auth in the cluster,
+the platform image, scripts/deploy.sh with its `helm test`), then, in this order on one
+tenant made through the web UI:
+
+1. the web UI in Chromium through Traefik: sign up against the real GoTrue, create a tenant,
+   see it Ready, open its Odoo login page;
+2. an API replica killed while a backup request is followed: the other replica answers, the
+   operation is not lost (it lives on its OdooTenantBackup), and the metrics of the leading
+   operator (scraped through a port-forward, parsed with the client library) show it;
+3. the NetworkPolicies enforced: the tenant's Odoo pod reaches neither the API's pods, nor
+   the operator's, nor the Kubernetes API;
+4. the leading operator replica killed: the standby takes the Lease;
+5. `helm upgrade` of the platform with the tenant running: its release revision unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.operator_process import metric
+from tests.realnode.helpers import real_nodes
+from tests.support import ROOT, Cluster
+
+pytestmark = pytest.mark.realnode
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_platform  # noqa: E402  (scripts/ is not a package)
+
+NS = demo_platform.NAMESPACE
+WEB = f"https://{demo_platform.WEB_HOST}:{demo_platform.HTTPS_PORT}"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+ARTIFACTS = ROOT / "build" / "test-artifacts" / "platform"
+STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def platform(kube: Cluster) -> Iterator[Cluster]:
+    assert real_nodes(kube), "no real node in the cluster"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECONFIG", str(kube.kubeconfig))
+        demo_platform.install_platform()
+        yield kube
+        tenant = STATE.get("tenant")
+        if tenant:  # a test tenant's data is not kept: no final backup
+            kube.kubectl("-n", NS, "patch", "odootenant", tenant, "--type=merge",
+                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
+            kube.kubectl("-n", NS, "delete", "odootenant", tenant, "--timeout=300s")
+        # The platform goes (its operator would otherwise reconcile the OdooTenants the next
+        # tests make in the same namespace); the CRDs stay (crds.keep), as after any uninstall.
+        kube.helm(4, "uninstall", "saasodoo", "-n", NS, "--wait", "--timeout", "5m")
+        demo_platform.gotrue_cluster.down()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def pods(kube: Cluster, component: str) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/component={component}"
+    got = json.loads(kube.kubectl("-n", NS, "get", "pods", "-l", selector, "-o", "json"))
+    return [p for p in got["items"] if p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
+
+
+def wait(probe: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {seconds:.0f}s (last: {value!r})"
+        time.sleep(1)
+
+
+def odootenant(kube: Cluster, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        kube.kubectl("-n", NS, "get", "odootenant", name, "-o", "json")
+    )
+    return found
+
+
+def test_web_ui_sign_up_create_ready_and_open_odoo(platform: Cluster, browser: Browser) -> None:
+    tenant = f"plat{uuid.uuid4().hex[:6]}"
+    STATE["tenant"] = tenant
+    page = browser.new_page(base_url=WEB, ignore_https_errors=True)
+    page.set_default_timeout(30_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page.goto("/")
+        page.get_by_role("link", name="Sign up").first.click()
+        STATE["login"] = {"email": f"web-{uuid.uuid4().hex[:6]}@example.com",
+                          "password": f"pw-{uuid.uuid4().hex}"}  # fmt: skip
+        page.fill("#email", STATE["login"]["email"])
+        page.fill("#password", STATE["login"]["password"])
+        page.get_by_role("button", name="Sign up").click()
+        expect(page).to_have_url(f"{WEB}/dashboard")
+        page.get_by_role("link", name="New Odoo").first.click()
+        page.fill("#id", tenant)
+        page.get_by_role("button", name="Create").click()
+        expect(page).to_have_url(f"{WEB}/tenants/{tenant}")
+        status = page.locator("#tenant [data-field=status]")
+        expect(status).to_have_text("ready", timeout=420_000)  # Odoo initialized for real
+        url = f"https://{tenant}.{demo_platform.BASE_DOMAIN}:{demo_platform.HTTPS_PORT}"
+        expect(page.locator("#url")).to_have_text(url, timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "01-ready.png"), full_page=True)
+        odoo = page.context.new_page()
+        odoo.goto(f"{url}/web/login")
+        expect(odoo.locator("form.oe_login_form")).to_be_visible(timeout=60_000)
+        odoo.screenshot(path=str(ARTIFACTS / "02-odoo-login.png"), full_page=True)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "99-last.png"), full_page=True)
+        print(f"screenshots: {ARTIFACTS}")
+    ns_pods = platform.core.list_namespaced_pod(f"tenant-{tenant}").items
+    assert {p.spec.node_name for p in ns_pods if p.status.phase == "Running"} <= set(
+        real_nodes(platform)
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_api_replica_killed_loses_no_operation_and_the_metrics_follow(platform: Cluster) -> None:
+    tenant = STATE["tenant"]
+    api = pods(platform, "api")
+    assert len(api) == 2, [p["metadata"]["name"] for p in api]
+    web = demo_platform.Web()
+    status, body = web.call("POST", "/api/auth/login", STATE["login"])
+    assert status == 200, (status, body)
+    web.token = body["access_token"]
+    status, body = web.call("POST", f"/api/tenants/{tenant}/backups")
+    assert status == 202, (status, body)
+    name = body["name"]
+    # One replica gone at once (no graceful stop), while the operation is followed through
+    # Traefik: the other replica answers, the operation lives on its OdooTenantBackup.
+    victim = api[0]["metadata"]["name"]
+    platform.kubectl(
+        "-n", NS, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false"
+    )
+    codes: list[int] = []
+
+    def done() -> Any:
+        code, got = web.call("GET", f"/api/operations/{name}")
+        codes.append(code)
+        phase = got.get("phase") if code == 200 and isinstance(got, dict) else None
+        return phase in ("Succeeded", "Failed") and phase
+
+    assert wait(done, 300, f"{name} finished through the API") == "Succeeded", codes
+    assert codes.count(200) >= len(codes) - 3, codes  # at most a moment of 502 while it went
+    leader = leader_pod(platform)
+    port = free_port()
+    forward = subprocess.Popen([str(platform.tools.kubectl), "-n", NS, "port-forward", leader,
+                                f"{port}:9090"], env=platform.env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait(lambda: _metric(port, "saasodoo_leader") == 1.0, 60, "the leader's /metrics")
+        wait(lambda: _metric(port, "saasodoo_tenant_last_backup_succeeded", tenant=tenant) == 1.0,
+             30, "the backup gauge")  # fmt: skip
+        assert _metric(port, "saasodoo_tenant_ready", tenant=tenant) == 1.0
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
+def _metric(port: int, name: str, **labels: str) -> float | None:
+    try:
+        return metric(port, name, **labels)
+    except OSError:
+        return None
+
+
+def leader_pod(kube: Cluster) -> str:
+    lease = json.loads(kube.kubectl("-n", NS, "get", "lease", "saasodoo-operator", "-o", "json"))
+    holder = str(lease["spec"].get("holderIdentity") or "")
+    names = [p["metadata"]["name"] for p in pods(kube, "operator")]
+    match = [n for n in names if n in holder]
+    assert match, (holder, names)
+    return match[0]
+
+
+def test_network_policies_keep_tenant_pods_from_the_platform(platform: Cluster) -> None:
+    tenant = STATE["tenant"]
+    targets = [(p["status"]["podIP"], 8080) for p in pods(platform, "api")]
+    targets += [(p["status"]["podIP"], 9090) for p in pods(platform, "operator")]
+    targets += [("10.96.0.1", 443)]  # the Kubernetes API's Service
+    selector = "kubernetes.io/service-name=kubernetes"
+    slices = json.loads(
+        platform.kubectl("-n", "default", "get", "endpointslices", "-l", selector, "-o", "json")
+    )
+    for s in slices["items"]:
+        for e in s.get("endpoints") or []:
+            for addr in e.get("addresses") or []:
+                targets += [(addr, port["port"]) for port in s.get("ports") or []]
+    probe = ("import socket,sys\n"
+             "for h,p in [(a.split(':')[0],int(a.split(':')[1])) for a in sys.argv[1:]]:\n"
+             "    s=socket.socket(); s.settimeout(3)\n"
+             "    try: s.connect((h,p)); print('OPEN',h,p)\n"
+             "    except OSError as e: print('CLOSED',h,p,type(e).__name__)\n")  # fmt: skip
+    odoo = [p.metadata.name for p in platform.core.list_namespaced_pod(
+        f"tenant-{tenant}", label_selector="app.kubernetes.io/component=odoo").items
+        if p.status.phase == "Running"]  # fmt: skip
+    assert odoo
+    out = platform.kubectl("-n", f"tenant-{tenant}", "exec", odoo[0], "-c", "odoo", "--",
+                           "python3", "-c", probe, *[f"{h}:{p}" for h, p in targets])  # fmt: skip
+    assert "OPEN" not in out and out.count("CLOSED") == len(targets), out
+
+
+def test_the_standby_operator_takes_the_lease_when_the_leader_is_killed(platform: Cluster) -> None:
+    assert len(pods(platform, "operator")) == 2
+    leader = leader_pod(platform)
+    started = time.monotonic()
+    platform.kubectl(
+        "-n", NS, "delete", "pod", leader, "--grace-period=0", "--force", "--wait=false"
+    )
+
+    def other() -> str | None:
+        lease = json.loads(
+            platform.kubectl("-n", NS, "get", "lease", "saasodoo-operator", "-o", "json")
+        )
+        holder = str(lease["spec"].get("holderIdentity") or "")
+        return holder if holder and leader not in holder else None
+
+    holder = wait(other, 60, "another replica holding the Lease")
+    took = time.monotonic() - started
+    print(f"takeover by {holder} after {took:.1f}s")
+    assert took < 15 + 10  # the Lease's duration plus the standby's retry and a margin
+
+
+def test_helm_upgrade_of_the_platform_keeps_the_tenants_revisions(platform: Cluster) -> None:
+    ns = f"tenant-{STATE['tenant']}"
+    [release] = json.loads(platform.helm(4, "list", "-n", ns, "-o", "json").stdout)
+    platform_release = json.loads(platform.helm(4, "list", "-n", NS, "-o", "json").stdout)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECONFIG", str(platform.kubeconfig))
+        demo_platform.install_platform({"api": {"threads": 6}})  # a change of its values
+    upgraded = json.loads(platform.helm(4, "list", "-n", NS, "-o", "json").stdout)
+    assert int(upgraded[0]["revision"]) == int(platform_release[0]["revision"]) + 1, upgraded
+    # The new operator replicas list every tenant and resync them: no helm call for one in sync.
+    wait(lambda: leader_pod(platform), 90, "a leader among the new operator pods")
+    time.sleep(15)
+    [after] = json.loads(platform.helm(4, "list", "-n", ns, "-o", "json").stdout)
+    assert (after["name"], after["revision"]) == (release["name"], release["revision"]), after
