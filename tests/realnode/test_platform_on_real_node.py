@@ -11,7 +11,9 @@ tenant made through the web UI:
 3. the NetworkPolicies enforced: the tenant's Odoo pod reaches neither the API's pods, nor
    the operator's, nor the Kubernetes API;
 4. the leading operator replica killed: the standby takes the Lease;
-5. `helm upgrade` of the platform with the tenant running: its release revision unchanged.
+5. `helm upgrade` of the platform with the tenant running: its release revision unchanged;
+6. its last backup verified and restored through request resources, its backups (on its
+   PVC) listed by a Job, then deleted through the finalizer with a final backup kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,6 +204,9 @@ def test_network_policies_keep_tenant_pods_from_the_platform(platform: Cluster) 
     targets = [(p["status"]["podIP"], 8080) for p in pods(platform, "api")]
     targets += [(p["status"]["podIP"], 9090) for p in pods(platform, "operator")]
     targets += [("10.96.0.1", 443)]  # the Kubernetes API's Service
+    auth = json.loads(platform.kubectl("-n", "saasodoo-auth", "get", "pods", "-l",
+                                       "app.kubernetes.io/name=gotrue", "-o", "json"))  # fmt: skip
+    targets += [(p["status"]["podIP"], 8000) for p in auth["items"]]  # the auth server
     selector = "kubernetes.io/service-name=kubernetes"
     slices = json.loads(
         platform.kubectl("-n", "default", "get", "endpointslices", "-l", selector, "-o", "json")
@@ -258,3 +264,65 @@ def test_helm_upgrade_of_the_platform_keeps_the_tenants_revisions(platform: Clus
     time.sleep(15)
     [after] = json.loads(platform.helm(4, "list", "-n", ns, "-o", "json").stdout)
     assert (after["name"], after["revision"]) == (release["name"], release["revision"]), after
+
+
+def request(kube: Cluster, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """``kubectl create`` a request of ``kind``; the in-cluster operator runs it: its status
+    once finished."""
+    meta = {"generateName": f"{spec['tenant']}-", "namespace": NS}
+    body = {"apiVersion": "saasodoo.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
+    done = subprocess.run([str(kube.tools.kubectl), "create", "-f", "-", "-o", "name"],
+                          input=json.dumps(body), text=True, env=kube.env(), check=True,
+                          capture_output=True)  # fmt: skip
+    name = done.stdout.strip()
+
+    def finished() -> dict[str, Any] | None:
+        got = json.loads(kube.kubectl("-n", NS, "get", name, "-o", "json")).get("status") or {}
+        return got if got.get("phase") in ("Succeeded", "Failed") else None
+
+    found: dict[str, Any] = wait(finished, 600, f"{name} finished")
+    return found
+
+
+def test_verify_restore_list_then_delete_keeps_a_final_backup(platform: Cluster) -> None:
+    """Issue 23 point 6 on the real node, by the operator in the cluster: requests as
+    resources (the last backup verified, then restored: Ready and serving again), backups on
+    the tenant's PVC listed from the control plane by a Job (#24 point 6), and the deletion
+    through the finalizer keeping a readable final backup before the release goes."""
+    tenant = STATE["tenant"]
+    backup = odootenant(platform, tenant)["status"]["lastBackup"]["name"]
+    listed = json.loads(subprocess.run(
+        [str(Path(sys.executable).parent / "saasodoo"), "backup", "list", tenant, "-o", "json"],
+        env={**platform.env(), "SAASODOO_KUBECONFIG": str(platform.kubeconfig)},
+        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    assert backup in [b["name"] for b in listed], listed
+    verified = request(platform, "OdooTenantVerify", {"tenant": tenant, "backup": backup})
+    assert verified["phase"] == "Succeeded" and verified["result"]["ok"] is True, verified
+    restored = request(platform, "OdooTenantRestore", {"tenant": tenant, "backup": backup})
+    assert restored["phase"] == "Succeeded" and restored["backup"] == backup, restored
+    host = f"{tenant}.{demo_platform.BASE_DOMAIN}"
+    web = demo_platform.Web()
+    wait(lambda: web.call("GET", "/web/login", host=host)[0] == 200, 180, "Odoo after the restore")
+
+    platform.kubectl("-n", NS, "delete", "odootenant", tenant, "--wait=false")
+
+    def gone() -> bool:
+        got = platform.kubectl(
+            "-n", NS, "get", "odootenant", tenant, "--ignore-not-found", "-o", "name"
+        )
+        return not got.strip()
+
+    wait(gone, 420, f"{tenant} deleted through its finalizer")
+    STATE.pop("tenant")
+    finals = json.loads(subprocess.run(
+        [str(Path(sys.executable).parent / "saasodoo"), "backup", "finals", "-o", "json"],
+        env={**platform.env(), "SAASODOO_KUBECONFIG": str(platform.kubeconfig)},
+        capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    mine = [k for k in finals["kept"] if k["tenant"] == tenant]
+    assert len(mine) == 1, finals
+    # Clean up as the pruning does once the time is up: the volume goes with its claim.
+    claim_ns, claim = mine[0]["claim"].split("/", 1)
+    platform.core.patch_persistent_volume(
+        mine[0]["volume"], {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}
+    )
+    platform.core.delete_namespaced_persistent_volume_claim(claim, claim_ns)
