@@ -47,6 +47,7 @@ from saasodoo.api.models import (
 )
 from saasodoo.api.ratelimit import RateLimit
 from saasodoo.backups import Backups
+from saasodoo.backups.results import BackupInfo
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.spec import TenantSpec, check_tenant_id
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
@@ -404,14 +405,17 @@ async def _blocking(fn: Callable[[], T]) -> T:
 
 
 def list_backups(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
-    """The tenant's complete backups, oldest first (422 when its storage is not readable
-    from here, e.g. a PVC without ``SAASODOO_API_BACKUP_PVC_ROOT``). Operator: ownership
-    from the OdooTenant; the storage is still read from here (the chart's API account may
-    not: issue 24 point 6)."""
+    """The tenant's complete backups, oldest first. With the operator: as it last listed
+    them into the OdooTenant's ``status.backups`` (after each backup it runs or sees; the
+    API's account reads no tenant storage), ownership checked on the OdooTenant. Without:
+    read from the storage here (422 when it is not readable from here, e.g. a PVC without
+    ``SAASODOO_API_BACKUP_PVC_ROOT``)."""
     if svc.objects is not None:
         owned_view(svc.objects, user, tenant_id)
-    else:
-        owned_tenant(svc, user, tenant_id)
+        status = svc.objects.read(tenant_id).get("status") or {}
+        listed = [BackupInfo.from_status(tenant_id, e) for e in status.get("backups") or []]
+        return [b.to_dict() for b in sorted(listed, key=lambda b: (b.timestamp, b.name))]
+    owned_tenant(svc, user, tenant_id)
     return [b.to_dict() for b in svc.backups.list_backups(tenant_id)]
 
 

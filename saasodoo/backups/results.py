@@ -72,6 +72,35 @@ class BackupInfo:
             imported_from=summary.get("imported_from"),
         )
 
+    def to_status(self) -> dict[str, Any]:
+        """As the OdooTenant's ``status.backups`` lists it (``core.crd.StoredBackup``)."""
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "time": self.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "odooVersion": self.odoo_version,
+            "dbName": self.db_name,
+            "sizes": dict(self.sizes),
+            "modules": self.modules,
+            "tables": self.tables,
+        }
+        if self.dump_sha256:
+            entry["dumpSha256"] = self.dump_sha256
+        if self.imported_from:
+            entry["importedFrom"] = self.imported_from
+        return entry
+
+    @classmethod
+    def from_status(cls, tenant: str, entry: dict[str, Any]) -> BackupInfo:
+        """From one entry of an OdooTenant's ``status.backups`` (``to_status``)."""
+        return cls.from_summary({
+            "name": entry.get("name"), "tenant": tenant, "kind": entry.get("kind"),
+            "odoo_version": entry.get("odooVersion", ""), "db_name": entry.get("dbName", ""),
+            "sizes": entry.get("sizes") or {}, "dump_sha256": entry.get("dumpSha256"),
+            "modules": entry.get("modules"), "tables": entry.get("tables"),
+            "imported_from": entry.get("importedFrom"),
+        })  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

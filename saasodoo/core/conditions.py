@@ -57,6 +57,8 @@ CONDITION_TYPES = (READY, RECONCILING, STALLED, RELEASED, REMEDIATED, DRIFTED, B
 
 #: Entries kept in ``status.history`` (newest first).
 HISTORY_LIMIT = 10
+#: Backups listed in an OdooTenant's status (the newest).
+BACKUPS_LIMIT = 30
 #: Longest condition message (``metav1.Condition``'s limit).
 MAX_MESSAGE = 32768
 
@@ -545,6 +547,18 @@ def newer_backup(status: Mapping[str, Any] | None, backup: BackupReport) -> bool
     if last.get("name") == backup.name:
         return (last.get("outcome") == "succeeded") != backup.succeeded
     return backup.time > when
+
+
+def record_inventory(
+    previous: Mapping[str, Any] | None, backups: Iterable[Mapping[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """``previous`` status with ``backups`` (entries in ``StoredBackup``'s form, any order)
+    kept newest first, at most ``BACKUPS_LIMIT``, and ``backupsListedAt`` now."""
+    status: dict[str, Any] = copy.deepcopy(dict(previous or {}))
+    ordered = sorted(backups, key=lambda b: (str(b.get("time", "")), str(b.get("name", ""))))
+    status["backups"] = [dict(b) for b in reversed(ordered)][:BACKUPS_LIMIT]
+    status["backupsListedAt"] = timestamp(now)
+    return status
 
 
 def record_backup(

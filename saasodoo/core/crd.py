@@ -51,7 +51,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from saasodoo.core.conditions import HISTORY_LIMIT, READY
+from saasodoo.core.conditions import BACKUPS_LIMIT, HISTORY_LIMIT, READY
 from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, TenantSpec
 from saasodoo.errors import FieldError, InvalidInput
 
@@ -277,6 +277,28 @@ class Condition(BaseModel):
     message: str = Field(max_length=32768, description="Human-readable details.")
 
 
+class StoredBackup(BaseModel):
+    """A complete backup in the tenant's storage, as the operator last listed it (the API
+    and the web UI read backups from here: the storage is the operator's to read)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    name: str = Field(description="Name of the zip in storage.")
+    kind: str = Field(description="scheduled, on-demand, pre-update, final or imported.")
+    time: datetime = Field(description="When it was taken (from its name).")
+    odoo_version: str = Field(default="", description="The Odoo series of its database.")
+    db_name: str = Field(default="", description="The database it was taken of.")
+    sizes: dict[str, int] = Field(
+        default_factory=dict, description="Bytes (zip, dump.sql...) and filestore counts."
+    )
+    dump_sha256: str | None = Field(default=None, description="SHA-256 of its dump.sql.")
+    modules: int = Field(default=0, ge=0, description="Modules its manifest records.")
+    tables: int = Field(default=0, ge=0, description="Tables its manifest records.")
+    imported_from: str | None = Field(
+        default=None, description="For an imported zip: the name of the file uploaded."
+    )
+
+
 class HistoryEntry(BaseModel):
     """One helm operation the operator ran on the tenant's release."""
 
@@ -399,6 +421,15 @@ class OdooTenantStatus(BaseModel):
         default=None,
         description="The last backup that succeeded (kept when a later one fails): what the "
         "age of the newest good backup is measured from.",
+    )
+    backups: list[StoredBackup] = Field(
+        default_factory=list,
+        max_length=BACKUPS_LIMIT,
+        description=f"The tenant's complete backups, newest first (at most {BACKUPS_LIMIT}), "
+        "as the operator last listed its storage (after each backup it runs or sees).",
+    )
+    backups_listed_at: datetime | None = Field(
+        default=None, description="When the operator last listed the tenant's backups."
     )
     last_handled_force_at: str | None = Field(
         default=None,

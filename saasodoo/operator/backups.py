@@ -11,6 +11,10 @@ failed, or still running) and, when it is news for the OdooTenant's status, keep
 says which tenant to queue. The status is written in the tenant's turn (``record``, called
 by the worker before the tenant's reconcile), so it never races the reconcile's own status
 write. A failed scheduled backup is a Warning Event on the OdooTenant too.
+
+After each backup it runs or sees, and after a restore or an import, the operator lists the
+tenant's stored backups into ``status.backups`` (``list_into_status``): the API and the web UI
+show them from there, whatever the storage (a PVC is read by a short Job).
 """
 
 from __future__ import annotations
@@ -21,8 +25,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasodoo.adapters.resources import TenantResources
-from saasodoo.core.conditions import BackupReport, newer_backup, record_backup, scheduled_backup
+from saasodoo.backups import Backups
+from saasodoo.core.conditions import (
+    BackupReport,
+    newer_backup,
+    record_backup,
+    record_inventory,
+    scheduled_backup,
+)
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
+from saasodoo.errors import SaasodooError
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +56,33 @@ def write_backup(resources: TenantResources, tenant_id: str, report: BackupRepor
     return True
 
 
+def list_into_status(resources: TenantResources, backups: Backups, tenant_id: str) -> bool:
+    """List the tenant's stored backups (``Backups.list_backups``: S3 read from here, a
+    backup PVC through a short Job) into its OdooTenant's ``status.backups``, which the API
+    and the web UI read (their account may read no tenant storage). Best effort: a failed
+    listing is logged and keeps the previous list; False then, or when there is no such
+    OdooTenant."""
+    try:
+        found = backups.list_backups(tenant_id)
+    except SaasodooError as exc:
+        log.warning("tenant %s: backups not listed: %s", tenant_id, exc.message)
+        return False
+    obj = resources.get(tenant_id)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return False
+    previous = dict(obj.get("status") or {})
+    status = record_inventory(previous, [b.to_status() for b in found], datetime.now(UTC))
+    resources.patch_status(tenant_id, status, previous)
+    return True
+
+
 class ScheduledBackups:
     """The scheduled backups' outcomes waiting to be written (see the module docstring).
     Thread-safe: ``observe`` runs on the informer's thread, ``record`` on the workers'."""
 
-    def __init__(self, resources: TenantResources) -> None:
+    def __init__(self, resources: TenantResources, backups: Backups) -> None:
         self.resources = resources
+        self.backups = backups
         self._news: dict[str, BackupReport] = {}
         self._lock = threading.Lock()
 
@@ -93,4 +126,6 @@ class ScheduledBackups:
         if not report.succeeded:
             self.resources.event(obj, "Warning", "BackupFailed", report.message, "Backup")
         log.info("tenant %s: %s", tenant_id, report.message)
+        # The nightly Job also applied the retention: the list changed either way.
+        list_into_status(self.resources, self.backups, tenant_id)
         return report

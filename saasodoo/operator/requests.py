@@ -49,7 +49,7 @@ from saasodoo.core.conditions import BackupReport
 from saasodoo.core.crd import from_tenant_spec
 from saasodoo.core.spec import check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, SaasodooError
-from saasodoo.operator.backups import write_backup
+from saasodoo.operator.backups import list_into_status, write_backup
 from saasodoo.operator.controller import DONE, Result, TenantController
 from saasodoo.tenants import Tenants
 
@@ -227,6 +227,8 @@ class RequestController:
         self.finish(request, tenant, ops.SUCCEEDED if done.ok else ops.FAILED,
                     message=done.message, reason=None if done.ok else done.reason,
                     backup=done.backup, revision=done.revision, result=done.result)  # fmt: skip
+        if done.ok and op in (ops.BACKUP, ops.RESTORE):  # a new zip; an import stored one
+            await asyncio.to_thread(list_into_status, self.resources, self.backups, spec.tenant)
 
     # -- the executors --------------------------------------------------------------
 

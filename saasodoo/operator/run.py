@@ -158,7 +158,7 @@ class Operator:
             )
             for op in operations.KINDS.values()
         }  # fmt: skip
-        self.scheduled = ScheduledBackups(self.resources)
+        self.scheduled = ScheduledBackups(self.resources, self.turns.backups)
         self.backup_informer = Informer(
             functools.partial(
                 client.BatchV1Api(self.tenants.kube.api).list_cron_job_for_all_namespaces,

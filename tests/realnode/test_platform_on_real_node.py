@@ -168,6 +168,15 @@ def test_an_api_replica_killed_loses_no_operation_and_the_metrics_follow(platfor
 
     assert wait(done, 300, f"{name} finished through the API") == "Succeeded", codes
     assert codes.count(200) >= len(codes) - 3, codes  # at most a moment of 502 while it went
+    # The customer lists it through the API (#24 point 6): the operator listed the tenant's
+    # backup PVC (a short Job) into its status; the API's account reads no tenant storage.
+    taken = web.call("GET", f"/api/operations/{name}")[1]["backup"]
+
+    def listed() -> Any:
+        code, got = web.call("GET", f"/api/tenants/{tenant}/backups")
+        return code == 200 and taken in [b["name"] for b in got["backups"]] and got
+
+    assert wait(listed, 90, f"{taken} listed through the API")["backups"][-1]["tables"] > 0
     leader = leader_pod(platform)
     port = free_port()
     forward = subprocess.Popen([str(platform.tools.kubectl), "-n", NS, "port-forward", leader,

@@ -483,3 +483,16 @@ def test_kstatus_of_built_statuses() -> None:
     assert c.kstatus(obj(1, ready)) == "Current"
     assert c.kstatus(obj(2, ready)) == "InProgress"
     assert c.ready_for(obj(1, ready)) and not c.ready_for(obj(2, ready))
+
+
+def test_the_inventory_is_kept_newest_first_and_bounded() -> None:
+    """#24 point 6: the backups the API and the web UI show, as the operator listed them."""
+    entries = [{"name": f"2026120{d}T010000Z-scheduled.zip", "kind": "scheduled",
+                "time": f"2026-12-0{d}T01:00:00Z"} for d in range(1, 10)]  # fmt: skip
+    status = c.record_inventory({"conditions": []}, entries, T0)
+    assert [b["name"][:9] for b in status["backups"][:2]] == ["20261209T", "20261208T"]
+    assert status["backupsListedAt"] == "2026-12-05T10:00:00Z"
+    many = [dict(e, name=f"x{i}.zip", time=f"2026-11-{i % 28 + 1:02d}T00:00:00Z")
+            for i, e in enumerate(entries * 5)]  # fmt: skip
+    assert len(c.record_inventory({}, many, T0)["backups"]) == c.BACKUPS_LIMIT
+    jsonschema.validate(status, status_schema())

@@ -119,7 +119,9 @@ def test_schema_is_structural() -> None:
             keys = node["x-kubernetes-list-map-keys"]
             assert set(keys) <= set(node["items"]["required"]), path
         if "default" in node:  # a default must satisfy its own node
-            kind = {"string": str, "boolean": bool, "array": list, "object": dict}[node["type"]]
+            kind = {"string": str, "boolean": bool, "array": list, "object": dict, "integer": int}[
+                node["type"]
+            ]
             assert isinstance(node["default"], kind), path
             assert node["default"] in node.get("enum", [node["default"]]), path
 
@@ -182,6 +184,8 @@ def test_status_schema_declares_every_status_field() -> None:
         "history",
         "lastBackup",
         "lastSuccessfulBackup",
+        "backups",
+        "backupsListedAt",
         "lastHandledForceAt",
         "inventory",
         "releases",
