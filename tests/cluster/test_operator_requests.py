@@ -5,7 +5,8 @@ tenant that does not exist, a request interrupted by the operator's stop (starte
 once, then ``Interrupted``), and finished requests deleted by the sweep after their TTL.
 
 Backups, restores and verifications run Jobs that need a real node: the real-node test
-(tests/realnode/test_operator_on_real_node.py) chains them on one tenant.
+(tests/realnode/test_platform_on_real_node.py) chains them on one tenant, run by the
+operator in the cluster.
 """
 
 from __future__ import annotations
