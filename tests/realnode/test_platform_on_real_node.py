@@ -129,6 +129,10 @@ def test_web_ui_sign_up_create_ready_and_open_odoo(platform: Cluster, browser: B
     finally:
         page.screenshot(path=str(ARTIFACTS / "99-last.png"), full_page=True)
         print(f"screenshots: {ARTIFACTS}")
+    obj = odootenant(platform, tenant)
+    ready = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True", obj["status"]
+    assert ready[0]["observedGeneration"] == obj["metadata"]["generation"], obj["status"]
     ns_pods = platform.core.list_namespaced_pod(f"tenant-{tenant}").items
     assert {p.spec.node_name for p in ns_pods if p.status.phase == "Running"} <= set(
         real_nodes(platform)
