@@ -266,7 +266,13 @@ rootfs_saasodooapp() {
   tmp=$(mktemp -d)
   site=$tmp/root$SAASODOO_PREFIX/venv/lib/$SAASODOO_PYTHON/site-packages
   mkdir -p "$site" "$tmp/root$SAASODOO_PREFIX/venv/bin" "$tmp/root$SAASODOO_PREFIX/charts" "$tmp/root/usr/local/bin"
-  "$py" -m pip wheel --quiet --no-deps --wheel-dir "$tmp/wheel" "$REPO_ROOT" || status=$?
+  # From a copy of the files git knows (tracked and new, not ignored): a build in the work
+  # tree would reuse its stale build/ and *.egg-info (a module deleted since, or a data file
+  # list of another day).
+  mkdir -p "$tmp/src"
+  (cd "$REPO_ROOT" && git ls-files -z --cached --others --exclude-standard |
+    tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -C "$tmp/src" -xf - || status=$?
+  [[ $status == 0 ]] && { "$py" -m pip wheel --quiet --no-deps --wheel-dir "$tmp/wheel" "$tmp/src" || status=$?; }
   if [[ $status == 0 ]]; then
     "$py" -m zipfile -e "$tmp"/wheel/saasodoo-*.whl "$site"
     "$py" -m compileall -q "$site/saasodoo" >/dev/null
