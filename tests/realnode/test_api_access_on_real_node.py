@@ -198,14 +198,14 @@ def test_a_pod_reads_no_secret_without_a_token_nor_with_its_default_token_nor_th
     out = in_pod(kube, namespace, "python3", "-c", PROBE, VICTIM, old_proxy)
     seen = json.loads(out)
     # Service kubernetes, reached over TLS the in-cluster way (the certificate checked).
-    assert seen["service"] == "10.96.0.1:443", seen
+    assert seen["service"] == "10.96.0.1:443", out
     # The token authenticates (so the refusals below are RBAC's, not a broken token).
-    assert seen["whoami"] == [201, f"system:serviceaccount:{namespace}:default"], seen
-    assert seen["anonymous_get"] in (401, 403), seen
-    assert seen["anonymous_list"] in (401, 403), seen
-    assert seen["token_get"] == 403, seen
-    assert seen["token_list"] == 403, seen
-    assert seen["old_proxy_get"] == "refused", seen
+    assert seen["whoami"] == [201, f"system:serviceaccount:{namespace}:default"], out
+    assert seen["anonymous_get"] in (401, 403), out
+    assert seen["anonymous_list"] in (401, 403), out
+    assert seen["token_get"] == 403, out
+    assert seen["token_list"] == 403, out
+    assert seen["old_proxy_get"] == "refused", out
 
 
 def test_service_kubernetes_names_the_real_nodes_address(kube: Cluster) -> None:
