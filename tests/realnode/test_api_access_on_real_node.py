@@ -40,17 +40,18 @@ WEB_HOST = "rnauth.odoo.test"
 OLD_PROXY = ("10.250.0.1", 8001)  # where the kubectl proxy listened
 IMAGE = "docker.io/library/odoo:18.0"  # on the real node (images/build.sh), with python3
 
-#: Run in the attacker pod: what the API server answers, per way in (a JSON object).
+#: Run in the attacker pod: what the API server answers, per way in (a JSON object): an HTTP
+#: status, "refused" when nothing listens, or the error met.
 PROBE = r"""
-import json, os, socket, ssl, sys, urllib.error, urllib.request
-victim, old_host, old_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import json, os, ssl, sys, urllib.error, urllib.request
+victim, old_proxy = sys.argv[1], sys.argv[2]
 host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 token = open(sa + "/token").read()
 ctx = ssl.create_default_context(cafile=sa + "/ca.crt")  # checks the certificate's IP SAN too
 
-def call(method, path, bearer=None, body=None):
-    req = urllib.request.Request(f"https://{host}:{port}{path}", method=method,
+def call(method, url, bearer=None, body=None):
+    req = urllib.request.Request(url, method=method,
                                  data=json.dumps(body).encode() if body else None)
     if bearer:
         req.add_header("Authorization", "Bearer " + bearer)
@@ -61,25 +62,24 @@ def call(method, path, bearer=None, body=None):
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as exc:
         return exc.code, None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError):
+            return "refused", None
+        return repr(exc.reason), None
 
+api = f"https://{host}:{port}"
 secret = f"/api/v1/namespaces/{victim}/secrets/saasodoo-admin"
 review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-status, who = call("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", token, review)
-try:
-    socket.create_connection((old_host, old_port), timeout=5).close()
-    old = "open"
-except ConnectionRefusedError:
-    old = "refused"
-except OSError as exc:
-    old = repr(exc)
+status, who = call("POST", api + "/apis/authentication.k8s.io/v1/selfsubjectreviews", token,
+                   review)
 print(json.dumps({
     "service": f"{host}:{port}",
-    "anonymous_get": call("GET", secret)[0],
-    "anonymous_list": call("GET", "/api/v1/secrets")[0],
-    "token_get": call("GET", secret, token)[0],
-    "token_list": call("GET", "/api/v1/secrets", token)[0],
-    "whoami": [status, (who or {}).get("status", {}).get("userInfo", {}).get("username")],
-    "old_proxy": old,
+    "anonymous_get": call("GET", api + secret)[0],
+    "anonymous_list": call("GET", api + "/api/v1/secrets")[0],
+    "token_get": call("GET", api + secret, token)[0],
+    "token_list": call("GET", api + "/api/v1/secrets", token)[0],
+    "whoami": [status, ((who or {}).get("status") or {}).get("userInfo", {}).get("username")],
+    "old_proxy_get": call("GET", f"http://{old_proxy}{secret}")[0],
 }))
 """
 
@@ -194,17 +194,18 @@ def in_pod(kube: Cluster, namespace: str, *command: str) -> str:
 def test_a_pod_reads_no_secret_without_a_token_nor_with_its_default_token_nor_through_the_old_proxy(
     kube: Cluster, attackers: None, namespace: str
 ) -> None:
-    out = in_pod(kube, namespace, "python3", "-c", PROBE, VICTIM, OLD_PROXY[0], str(OLD_PROXY[1]))
+    old_proxy = f"{OLD_PROXY[0]}:{OLD_PROXY[1]}"
+    out = in_pod(kube, namespace, "python3", "-c", PROBE, VICTIM, old_proxy)
     seen = json.loads(out)
     # Service kubernetes, reached over TLS the in-cluster way (the certificate checked).
-    assert seen["service"] == "10.96.0.1:443", seen
+    assert seen["service"] == "10.96.0.1:443", out
     # The token authenticates (so the refusals below are RBAC's, not a broken token).
-    assert seen["whoami"] == [201, f"system:serviceaccount:{namespace}:default"], seen
-    assert seen["anonymous_get"] in (401, 403), seen
-    assert seen["anonymous_list"] in (401, 403), seen
-    assert seen["token_get"] == 403, seen
-    assert seen["token_list"] == 403, seen
-    assert seen["old_proxy"] == "refused", seen
+    assert seen["whoami"] == [201, f"system:serviceaccount:{namespace}:default"], out
+    assert seen["anonymous_get"] in (401, 403), out
+    assert seen["anonymous_list"] in (401, 403), out
+    assert seen["token_get"] == 403, out
+    assert seen["token_list"] == 403, out
+    assert seen["old_proxy_get"] == "refused", out
 
 
 def test_service_kubernetes_names_the_real_nodes_address(kube: Cluster) -> None:
