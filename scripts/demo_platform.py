@@ -125,22 +125,7 @@ def install_platform(overrides: dict[str, Any] | None = None) -> None:
     # the old image, so a new one restarts them (below).
     new_image = "importing image saasodoo" in imported.stderr
     tag = gotrue_cluster.image_refs()["saasodoo"].rsplit(":", 1)[1]
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": NAMESPACE,
-            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-        },
-    }
-    kubectl(
-        "apply",
-        "--server-side",
-        "--field-manager=saasodoo-demo",
-        "-f",
-        "-",
-        stdin=json.dumps(namespace),
-    )
+    gotrue_cluster.apply_namespace(NAMESPACE, "saasodoo-demo")
     ensure_secret("saasodoo-supabase", {"anon-key": auth["SAASODOO_API_SUPABASE_KEY"]})
     ensure_secret("saasodoo-session", {"secret-key": secrets.token_urlsafe(48)})
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:

@@ -126,19 +126,18 @@ def api_env() -> dict[str, str]:
     return {"SAASODOO_API_SUPABASE_URL": URL, "SAASODOO_API_SUPABASE_KEY": ANON_KEY}
 
 
+def apply_namespace(name: str, manager: str) -> None:
+    """Namespace ``name`` with Pod Security ``restricted`` enforced (server-side apply)."""
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}  # fmt: skip
+    kubectl("apply", "--server-side", f"--field-manager={manager}", "-f", "-",
+            stdin=json.dumps(body))  # fmt: skip
+
+
 def up(platform_ns: str, timeout: int) -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "realnode.sh"), "import", "gotrue", "postgres",
                     "traefik"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": NAMESPACE,
-            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-        },
-    }
-    kubectl("apply", "--server-side", "--field-manager=saasodoo-auth", "-f", "-",
-            stdin=json.dumps(namespace))  # fmt: skip
+    apply_namespace(NAMESPACE, "saasodoo-auth")
     if not kubectl("-n", NAMESPACE, "get", "secret", "gotrue", "--ignore-not-found", "-o", "name"):
         kubectl("create", "-f", "-", stdin=json.dumps(secret()))
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=saasodoo-auth",
