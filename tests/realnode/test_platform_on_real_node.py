@@ -118,7 +118,8 @@ def test_web_ui_sign_up_create_ready_and_open_odoo(platform: Cluster, browser: B
         page.get_by_role("button", name="Create").click()
         expect(page).to_have_url(f"{WEB}/tenants/{tenant}")
         status = page.locator("#tenant [data-field=status]")
-        expect(status).to_have_text("ready", timeout=420_000)  # Odoo initialized for real
+        # kstatus's word with the operator: Current once Ready for its generation.
+        expect(status).to_have_text("Current", timeout=420_000)  # Odoo initialized for real
         url = f"https://{tenant}.{demo_platform.BASE_DOMAIN}:{demo_platform.HTTPS_PORT}"
         expect(page.locator("#url")).to_have_text(url, timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "01-ready.png"), full_page=True)
