@@ -1,6 +1,7 @@
 """Custom domains against the cluster, with helm 3 and helm 4 where helm acts (the claim
-registry's own rules with helm 4 only: ``claims_only``): no host takeover on any path
-(create, update, CLI, fleet ensure, racing creates), and a domain is routed only once its
+registry's own rules and the refusals made before any helm call with helm 4 only:
+``claims_only``): no host takeover on any path (create, update, CLI, fleet ensure, racing
+creates), and a domain is routed only once its
 DNS proof is found by a real DNS server on 127.0.0.1 (dnslib).
 
 Issue 18, point 1: customer B could create a tenant with A's subdomain, A's custom domain,
@@ -96,9 +97,10 @@ def zone() -> Iterator[Zone]:
         yield z
 
 
-#: The tests of the claim registry alone (who may hold a host, for how long): helm only installs
-#: the tenants they need, so they run with helm 4 only (issue 18: "helm 3 and helm 4 where helm
-#: is involved"); the world's helm-4 instance is shared with the other tests (indirect).
+#: The tests of the claim registry alone (who may hold a host, for how long) and of refusals
+#: made before any helm call: helm only installs the tenants they need, so they run with helm 4
+#: only (issue 18: "helm 3 and helm 4 where helm is involved"); routing, deletion and rollback,
+#: where helm acts, run with both; the world's helm-4 instance is shared (indirect).
 claims_only = pytest.mark.parametrize("world", [4], ids=["helm4"], indirect=True)
 
 
@@ -145,6 +147,7 @@ def assert_takeover_refused(world: World, kube: Cluster, form: str, host: str) -
     assert owners_of(kube, world.a_domain) == [f"tenant-{world.a}"]
 
 
+@claims_only  # refused before any helm call
 @pytest.mark.parametrize("form", TAKEOVER_FORMS)
 def test_takeover_is_refused(world: World, kube: Cluster, form: str) -> None:
     host = takeover_hosts(world.a, world.a_domain, BASE)[form]
@@ -196,6 +199,7 @@ def _record_spec(kube: Cluster, tid: str, doc: dict[str, Any]) -> None:
     )
 
 
+@claims_only  # not applied: no helm call
 @pytest.mark.parametrize("form", ["custom-domain", "api"])
 def test_fleet_ensure_does_not_apply_a_conflicting_spec(
     world: World, kube: Cluster, form: str
@@ -327,6 +331,7 @@ def run_cli(world: World, kube: Cluster, monkeypatch: pytest.MonkeyPatch):  # ty
     return invoke
 
 
+@claims_only  # refused before any helm call
 def test_cli_refuses_takeovers_and_shows_domains(world: World, kube: Cluster, run_cli) -> None:  # type: ignore[no-untyped-def]
     c = f"dom-c-h{world.major}"
     result = run_cli("tenant", "create", c, "--email", "c@c.example", "--domain", f"api.{BASE}")
