@@ -56,6 +56,21 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/warn: restricted
 YAML
+# CRDs installed before the platform (`saasodoo operator install-crds`, a local operator) carry
+# no Helm ownership, which Helm refuses to take over ("invalid ownership metadata"): they are
+# handed to this release the way Helm adopts an existing resource (its label and annotations;
+# the objects themselves are then updated by the upgrade). One owned by another release is
+# left as it is: Helm then says which. Only when this release installs CRDs (crds.enabled).
+rendered=$("$helm" template "$release" "$chart" --namespace "$namespace" "${values[@]}" 2>/dev/null || true)
+[[ $rendered == *$'\nkind: CustomResourceDefinition'* ]] && for crd in "$chart"/files/crds/*.yaml; do
+  owner=$("$kubectl" get -f "$crd" --ignore-not-found \
+    -o jsonpath='{.metadata.name} {.metadata.annotations.meta\.helm\.sh/release-name}' 2>/dev/null || true)
+  [[ -n $owner && $owner != *" "?* ]] || continue
+  info "CRD ${owner% }: made without Helm (saasodoo operator install-crds); adopted by release $release"
+  "$kubectl" label -f "$crd" app.kubernetes.io/managed-by=Helm --overwrite >/dev/null
+  "$kubectl" annotate -f "$crd" "meta.helm.sh/release-name=$release" \
+    "meta.helm.sh/release-namespace=$namespace" --overwrite >/dev/null
+done
 info "helm upgrade --install $release ($chart) in $namespace, waiting up to $timeout"
 "$helm" upgrade --install "$release" "$chart" --namespace "$namespace" "${values[@]}" \
   --wait --timeout "$timeout"
