@@ -22,7 +22,7 @@ from tests.api.conftest import Api, services_of, sign_up
 
 pytestmark = pytest.mark.cluster
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 6
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

@@ -39,6 +39,13 @@ def major(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
+#: The cases whose helm steps are those of another case already run with both helms (an
+#: upgrade killed or failed, a hand upgrade seen as the SRE rollback is): helm 4 only, for CI
+#: time; the killed create, the failed upgrade's rollback, the SRE rollback and the stuck
+#: StatefulSet pod run with both.
+helm4_only = pytest.mark.parametrize("major", [4], ids=["helm4"], indirect=True)
+
+
 def make_tenants(kube: Cluster, major: int, timeout: str = "5m") -> Tenants:
     return Tenants(
         Settings(
@@ -156,6 +163,7 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
+@helm4_only
 def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_id: str) -> None:
     tid = tenant_id
     ns_name = f"tenant-{tid}"
@@ -216,6 +224,7 @@ def test_failed_upgrade_is_rolled_back_and_stalled(
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
+@helm4_only
 def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     kube: Cluster, major: int, tenant_id: str
 ) -> None:
@@ -304,6 +313,7 @@ def hand_revision_left_alone(tenants: Tenants, kube: Cluster, tid: str, status: 
         assert release_statuses(kube, tid) == {1: first, 2: status}
 
 
+@helm4_only
 def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
     kube: Cluster, major: int, tenant_id: str
 ) -> None:
@@ -323,6 +333,7 @@ def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
     assert values["odoo"]["config"]["workers"] == 2
 
 
+@helm4_only
 def test_hand_upgrade_that_failed_is_reported_as_unmanaged_and_kept(
     kube: Cluster, major: int, tenant_id: str, tmp_path: Path
 ) -> None:

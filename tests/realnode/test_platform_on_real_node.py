@@ -60,10 +60,8 @@ def platform(kube: Cluster) -> Iterator[Cluster]:
             kube.kubectl("-n", NS, "patch", "odootenant", tenant, "--type=merge",
                          "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
             kube.kubectl("-n", NS, "delete", "odootenant", tenant, "--timeout=300s")
-        # The platform goes: its pods' requests would narrow the real node for the next
-        # tests' tenants; the CRDs stay (crds.keep), as after any uninstall.
-        kube.helm(4, "uninstall", "saasodoo", "-n", NS, "--wait", "--timeout", "5m")
-        demo_platform.gotrue_cluster.down()
+        # The platform stays installed: this module runs last (tests/conftest.py), and
+        # `make demo` upgrades it in place.
 
 
 @pytest.fixture(scope="module")
