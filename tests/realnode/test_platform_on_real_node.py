@@ -154,7 +154,7 @@ def test_an_api_replica_killed_loses_no_operation_and_the_metrics_follow(platfor
     web.token = body["access_token"]
     status, body = web.call("POST", f"/api/tenants/{tenant}/backups")
     assert status == 202, (status, body)
-    name = body["name"]
+    name = body["operation"]["name"]  # 202: {operation, status_url}
     # One replica gone at once (no graceful stop), while the operation is followed through
     # Traefik: the other replica answers, the operation lives on its OdooTenantBackup.
     victim = api[0]["metadata"]["name"]
