@@ -216,6 +216,26 @@ def test_network_policies_admit_the_api_only_from_the_ingress_controller(helm: P
     assert cidrs == ["10.0.0.1/32"]
 
 
+def test_notes_say_where_the_platform_reaches_the_kubernetes_api(tools: Tools) -> None:
+    # helm 4: helm 3's `install --dry-run=client` still wants a cluster when a template looks
+    # something up; NOTES are rendered the same by both.
+    def notes(*args: str) -> str:
+        proc = subprocess.run(
+            [str(tools.helm(4)), "install", "platform", str(PLATFORM), "--namespace", NAMESPACE,
+             "--dry-run=client", *REQUIRED, *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("NOTES:", 1)[1]
+
+    # No addresses given and none looked up (a dry run reads no cluster): the wide rule, said.
+    assert "addresses are unknown" in notes()
+    assert "may reach any address\non ports 443, 6443" in notes()
+    given = notes("--set", "networkPolicy.kubeApiCidrs={10.0.0.1/32}")
+    assert "reach the Kubernetes API at 10.0.0.1/32 (ports 443, 6443)." in given
+    assert "unknown" not in given
+
+
 def test_readme_is_generated_from_values(tools: Tools, tmp_path: Path) -> None:
     copy = tmp_path / "saasodoo"
     shutil.copytree(PLATFORM, copy, symlinks=True)

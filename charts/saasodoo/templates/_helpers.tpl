@@ -123,3 +123,23 @@ podAntiAffinity:
 {{- fail "api.session.existingSecret is required (a Secret with the key that signs session cookies)" -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The Kubernetes API server's addresses and ports for the platform's egress, as JSON
+{"cidrs": [...], "ports": [...]}: networkPolicy.kubeApiCidrs, else the addresses of the
+`kubernetes` Service's EndpointSlices (looked up at install; empty under `helm template`); the
+ports are networkPolicy.kubeApiPorts plus the EndpointSlices' ports. */ -}}
+{{- define "saasodoo.kubeApi" -}}
+{{- $np := .Values.networkPolicy }}
+{{- $cidrs := $np.kubeApiCidrs }}
+{{- $ports := $np.kubeApiPorts }}
+{{- if not $cidrs }}
+{{- $slices := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "" }}
+{{- range (($slices).items | default list) }}
+{{- if eq (index (.metadata.labels | default dict) "kubernetes.io/service-name" | default "") "kubernetes" }}
+{{- range .endpoints }}{{ range .addresses }}{{ $cidrs = append $cidrs (printf "%s/32" .) }}{{ end }}{{ end }}
+{{- range .ports }}{{ $ports = append $ports .port }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- dict "cidrs" $cidrs "ports" (uniq $ports) | toJson }}
+{{- end }}
