@@ -43,8 +43,8 @@ KWOKCTL=$(tool_bin kwok kwokctl)
 KUBECTL=$(tool_bin kubernetes kubectl)
 PROVISIONER_PID=$CLUSTER_DIR/pids/saasodoo-provisioner.pid
 PROVISIONER_LOG=$CLUSTER_DIR/logs/saasodoo-provisioner.log
-# The first real node's address (scripts/realnode.sh, node_ip 1).
-API_ADVERTISE_ADDRESS=10.250.0.1
+# The apiserver's address for pods (scripts/realnode.sh, API_ADDRESS: a host of its own).
+API_ADVERTISE_ADDRESS=10.250.1.1
 
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 kwokctl() { "$KWOKCTL" --name "$CLUSTER" "$@"; }
@@ -95,8 +95,8 @@ options:
   metricsServerManifests:
   - $(tool_dir metrics-server)/manifests/base
   # Pods reach the apiserver as in any cluster: through Service kubernetes (10.96.0.1:443,
-  # kubernetes.default.svc), whose endpoint is the real node's address (advertise-address
-  # below), with TLS its certificate must pass for both.
+  # kubernetes.default.svc), whose endpoint is the apiserver's own address for pods
+  # (advertise-address below), with TLS its certificate must pass for both.
   kubeApiserverCertSANs: [10.96.0.1, $API_ADVERTISE_ADDRESS]
 # The fake nodes' InternalIPs (192.0.2.x) lead nowhere; their Hostname (localhost) reaches
 # kwok, which serves each node's /metrics/resource.
@@ -121,8 +121,8 @@ componentsPatches:
   - key: kubelet-preferred-address-types
     value: InternalIP,Hostname
   # The address Service kubernetes's endpoints name (the apiserver itself listens on
-  # 127.0.0.1 only): the first real node's private address, where scripts/realnode.sh
-  # forwards TCP to the apiserver (nothing listens there without a real node).
+  # 127.0.0.1 only): a private address on a network namespace of its own, where
+  # scripts/realnode.sh relays TCP to the apiserver (nothing listens there without a real node).
   - key: advertise-address
     value: $API_ADVERTISE_ADDRESS
 # kwok simulates only the nodes that "kwokctl scale node" made (annotated kwok.x-k8s.io/node=fake)

@@ -16,8 +16,8 @@
 # the pod range 10.244.(49+i).0/24; a kubelet registered with label and taint
 # saasodoo.dev/real-node=true (NoSchedule: only pods that tolerate it and select it land there),
 # its cgroups under /saasodoo-rn<i>; kube-router running only its NetworkPolicy controller.
-# Once for all nodes: kube-proxy (iptables mode); a TCP forwarder (socat) from 10.250.0.1 to the
-# apiserver's port on 127.0.0.1, so pods reach the API server as in any cluster (below);
+# Once for all nodes: kube-proxy (iptables mode); the apiserver's address for pods, 10.250.1.1,
+# on a host of its own (below);
 # CoreDNS as a pod behind Service kube-system/kube-dns (10.96.0.10): a pod, because
 # NetworkPolicy peers never match host processes, and the chart allows DNS only to kube-dns
 # pods; Traefik as a pod in namespace traefik (IngressClass traefik), its entrypoints published
@@ -25,17 +25,21 @@
 # $SAASODOO_INGRESS_HTTPS_PORT (8443, Traefik's default certificate for hosts without one).
 #
 # Pods and the Kubernetes API. The apiserver (kwokctl, scripts/cluster.sh) listens on 127.0.0.1
-# only and advertises 10.250.0.1 (--advertise-address), so Service kubernetes (default,
+# only and advertises 10.250.1.1 (--advertise-address), so Service kubernetes (default,
 # 10.96.0.1:443) has that address and the apiserver's port as its endpoint; its certificate
-# carries 10.96.0.1, 10.250.0.1 and kubernetes.default.svc. Pods reach it through kube-proxy and
-# the forwarder, which only relays TCP: TLS ends at the apiserver, which authenticates every
-# request itself (a pod's projected ServiceAccount token, which the kubelet gets through
-# TokenRequest; without one the request is anonymous) and authorizes it with RBAC. Clients use
-# their in-cluster config unchanged (KUBERNETES_SERVICE_HOST/PORT, the token and
-# kube-root-ca.crt). The forwarder listens on the first node's private address only (a veth
-# link on this machine; nothing outside reaches it), never on a public interface. Binding the
-# apiserver itself there instead would cut off the host's 127.0.0.1 kubeconfig, and the
-# address exists only while a real node runs. CoreDNS (ServiceAccount kube-system/coredns) and
+# carries 10.96.0.1, 10.250.1.1 and kubernetes.default.svc. 10.250.1.1 lives in a network
+# namespace of its own (saasodoo-apiserver, a veth link to this machine), as a control-plane
+# host would: pods reach it through kube-proxy and this machine's forwarding, so kube-router's
+# egress NetworkPolicies apply to that traffic as to any other host's (traffic from a pod to its
+# own node's addresses is never filtered by them, which is why the address is not a node's). A
+# TCP relay listens there and hands each connection, through a Unix socket, to a relay on this
+# machine that connects to 127.0.0.1: relays only, TLS ends at the apiserver, which
+# authenticates every request itself (a pod's projected ServiceAccount token, which the kubelet
+# gets through TokenRequest; without one the request is anonymous) and authorizes it with RBAC.
+# Clients use their in-cluster config unchanged (KUBERNETES_SERVICE_HOST/PORT, the token and
+# kube-root-ca.crt). Nothing outside this machine reaches the address. Binding the apiserver
+# itself there instead would cut off the host's 127.0.0.1 kubeconfig, and the address exists
+# only while a real node runs. CoreDNS (ServiceAccount kube-system/coredns) and
 # Traefik (traefik/traefik) each get a ClusterRole with exactly what their code reads: CoreDNS
 # lists and watches Services, EndpointSlices and Namespaces (no Pods: `pods insecure`); Traefik's
 # Ingress provider lists and watches Ingresses, IngressClasses, Services, EndpointSlices,
@@ -79,7 +83,12 @@ STATE=$CLUSTER_DIR/realnode
 SERVICE_CIDR=10.96.0.0/16
 CLUSTER_CIDR=10.244.0.0/16
 DNS_IP=10.96.0.10
-API_ADDRESS=10.250.0.1 # node_ip 1; scripts/cluster.sh passes it as --advertise-address
+# The apiserver's address for pods, on a host of its own (a network namespace, start_api_forwarder);
+# scripts/cluster.sh passes it as --advertise-address.
+API_ADDRESS=10.250.1.1
+API_NETNS=saasodoo-apiserver
+API_LINK=rnapi-host
+API_LINK_PEER=rnapi-ns
 MAINTENANCE_RETRY_AFTER=30 # seconds, the maintenance page's Retry-After (see apply_system_pods)
 LABEL=saasodoo.dev/real-node
 # Sysctls the kubelet (setupNode) and the CNI bridge plugin change; `down` restores them.
@@ -163,7 +172,7 @@ preflight() {
     exit 1
   }
   # Pods reach the API as their ServiceAccount: cluster.sh creates clusters whose apiserver
-  # advertises the real node's address, with a certificate valid for Service kubernetes.
+  # advertises API_ADDRESS, with a certificate valid for Service kubernetes.
   grep -q "advertise-address=$API_ADDRESS" "$CLUSTER_DIR/kwok.yaml" &&
     openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>/dev/null |
     grep -q 'IP Address:10.96.0.1' || {
@@ -389,24 +398,50 @@ EOF
 # The apiserver's port (127.0.0.1 only, chosen by kwokctl): the kubeconfig's server.
 api_port() { kubectl config view -o jsonpath='{.clusters[0].cluster.server}' | sed 's/.*://'; }
 
-# Service kubernetes's endpoint (API_ADDRESS and the apiserver's port, see the header): a plain
-# TCP relay to the apiserver on 127.0.0.1; TLS and authentication are the apiserver's own.
+# Service kubernetes's endpoint (API_ADDRESS and the apiserver's port, see the header): the
+# apiserver's own host, a network namespace of its own joined to this machine by a veth link,
+# where a plain TCP relay listens and hands each connection through a Unix socket to a second
+# relay on this machine, which connects to the apiserver on 127.0.0.1. TLS and authentication
+# stay the apiserver's own.
+setup_api_host() {
+  [[ -e /run/netns/$API_NETNS ]] || ip netns add "$API_NETNS"
+  if ! ip link show "$API_LINK" >/dev/null 2>&1; then
+    ip link add "$API_LINK" type veth peer name "$API_LINK_PEER" netns "$API_NETNS"
+  fi
+  ip link set "$API_LINK" up
+  ip route replace "$API_ADDRESS/32" dev "$API_LINK"
+  ip -n "$API_NETNS" link set lo up
+  ip -n "$API_NETNS" addr replace "$API_ADDRESS/32" dev "$API_LINK_PEER"
+  ip -n "$API_NETNS" link set "$API_LINK_PEER" up
+  # Back to the pods and the nodes through this machine (the first node's address answers ARP).
+  ip -n "$API_NETNS" route replace default via "$(node_ip 1)" dev "$API_LINK_PEER" onlink
+}
+
 start_api_forwarder() {
-  running api-forwarder && return 0
-  local port
+  running api-forwarder && running api-relay && return 0
+  local port sock=$RUN_DIR/apiserver.sock
   port=$(api_port)
   [[ $port =~ ^[0-9]+$ ]] || { err "no apiserver port in $KUBECONFIG_PATH"; return 1; }
-  start api-forwarder "$STATE/logs/api-forwarder.log" socat \
-    "TCP-LISTEN:$port,bind=$API_ADDRESS,reuseaddr,fork" "TCP:127.0.0.1:$port"
+  setup_api_host
+  start api-relay "$STATE/logs/api-forwarder.log" socat \
+    "UNIX-LISTEN:$sock,mode=600,unlink-early,fork" "TCP:127.0.0.1:$port"
+  start api-forwarder "$STATE/logs/api-forwarder.log" ip netns exec "$API_NETNS" socat \
+    "TCP-LISTEN:$port,bind=$API_ADDRESS,reuseaddr,fork" "UNIX-CONNECT:$sock"
   wait_for 20 "the API forwarder on $API_ADDRESS:$port" \
     curl -sf --cacert "$CLUSTER_DIR/pki/ca.crt" "https://$API_ADDRESS:$port/readyz"
 }
 
-# The forwarder and the relays it forked for open connections (its process group).
+# The relays and the ones they forked for open connections (their process groups), then the
+# apiserver's namespace and link.
 stop_api_forwarder() {
-  local pidf=$RUN_DIR/api-forwarder.pid
-  [[ -f $pidf ]] && kill -- -"$(cat "$pidf")" 2>/dev/null || true
-  stop api-forwarder
+  local name pidf
+  for name in api-forwarder api-relay; do
+    pidf=$RUN_DIR/$name.pid
+    [[ -f $pidf ]] && kill -- -"$(cat "$pidf")" 2>/dev/null || true
+    stop "$name"
+  done
+  ip netns del "$API_NETNS" 2>/dev/null || true
+  ip link del "$API_LINK" 2>/dev/null || true
 }
 
 image_ref_of() { # NAME: the reference images/build.sh tags NAME with
