@@ -166,8 +166,8 @@ gotrue: venv gotrue-tool ## Run the real Supabase Auth (GoTrue) on 127.0.0.1:543
 	@$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) serve
 
 .PHONY: test
-test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the cluster if needed)
-	@PYTHON=$(abspath $(PY)) $(PY) -m pytest $(PYTEST_ARGS)
+test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the clusters; two lanes side by side, scripts/test.sh)
+	@PYTHON=$(abspath $(PY)) scripts/test.sh $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Run only the unit tests (no cluster, no helm)
