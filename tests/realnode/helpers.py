@@ -69,6 +69,17 @@ def running_tenant(kube: Cluster, t: RealTenant, email: str) -> Iterator[RealTen
         run_cli(kube, "tenant", "delete", t.id, "--yes", "--no-final-backup")
 
 
+def api_endpoints(kube: Cluster) -> list[tuple[str, int]]:
+    """Where Service kubernetes leads: its EndpointSlices' addresses and ports (the apiserver's
+    own address for pods, scripts/realnode.sh)."""
+    slices = json.loads(
+        kube.kubectl("-n", "default", "get", "endpointslices", "-o", "json",
+                     "-l", "kubernetes.io/service-name=kubernetes")
+    )["items"]  # fmt: skip
+    return [(a, int(p["port"])) for sl in slices for e in sl["endpoints"]
+            for a in e["addresses"] for p in sl["ports"]]  # fmt: skip
+
+
 def real_nodes(kube: Cluster) -> list[str]:
     nodes = kube.core.list_node(label_selector=f"{REAL_NODE_LABEL}=true").items
     return [n.metadata.name for n in nodes]

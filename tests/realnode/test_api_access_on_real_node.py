@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.realnode.helpers import REAL_NODE_LABEL, get_https, real_nodes
+from tests.realnode.helpers import REAL_NODE_LABEL, api_endpoints, get_https, real_nodes
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.realnode
@@ -211,12 +211,8 @@ def test_a_pod_reads_no_secret_without_a_token_nor_with_its_default_token_nor_th
 def test_service_kubernetes_names_the_apiservers_own_address(kube: Cluster) -> None:
     """Not a node's address: the apiserver's host of its own (scripts/realnode.sh), so traffic
     from pods to it is forwarded and NetworkPolicies apply to it."""
-    slices = json.loads(
-        kube.kubectl("-n", "default", "get", "endpointslices", "-l",
-                     "kubernetes.io/service-name=kubernetes", "-o", "json")
-    )["items"]  # fmt: skip
-    addresses = {a for s in slices for e in s["endpoints"] for a in e["addresses"]}
-    assert addresses == {"10.250.1.1"}, slices
+    endpoints = api_endpoints(kube)
+    assert {a for a, _ in endpoints} == {"10.250.1.1"}, endpoints
 
 
 def can_i(kube: Cluster, account: str, verb: str, resource: str, *extra: str) -> bool:

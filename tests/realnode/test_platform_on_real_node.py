@@ -33,8 +33,8 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.operator_process import metric
-from tests.realnode.helpers import real_nodes
-from tests.support import ROOT, Cluster
+from tests.realnode.helpers import api_endpoints, real_nodes
+from tests.support import ROOT, Cluster, eventually
 
 pytestmark = pytest.mark.realnode
 
@@ -81,13 +81,8 @@ def pods(kube: Cluster, component: str) -> list[dict[str, Any]]:
 
 
 def wait(probe: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {seconds:.0f}s (last: {value!r})"
-        time.sleep(1)
+    """``eventually`` at the pace of pods (one probe a second)."""
+    return eventually(probe, timeout=seconds, interval=1, what=what)
 
 
 def odootenant(kube: Cluster, name: str) -> dict[str, Any]:
@@ -220,11 +215,8 @@ def test_network_policies_keep_tenant_pods_from_the_platform(platform: Cluster) 
                                        "app.kubernetes.io/name=gotrue", "-o", "json"))  # fmt: skip
     targets += [(p["status"]["podIP"], 8000) for p in auth["items"]]  # the auth server
     # The Kubernetes API, by its Service and by the address its EndpointSlice names.
-    slices = json.loads(platform.kubectl("-n", "default", "get", "endpointslices", "-l",
-                                         "kubernetes.io/service-name=kubernetes", "-o", "json"))
     targets.append(("10.96.0.1", 443))
-    targets += [(a, port["port"]) for sl in slices["items"] for e in sl["endpoints"]
-                for a in e["addresses"] for port in sl["ports"]]  # fmt: skip
+    targets += api_endpoints(platform)
     probe = ("import socket,sys\n"
              "for h,p in [(a.split(':')[0],int(a.split(':')[1])) for a in sys.argv[1:]]:\n"
              "    s=socket.socket(); s.settimeout(3)\n"
@@ -239,8 +231,9 @@ def test_network_policies_keep_tenant_pods_from_the_platform(platform: Cluster) 
     assert "OPEN" not in out and out.count("CLOSED") == len(targets), out
     # Nor would it carry credentials there: no ServiceAccount token is mounted.
     token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    check = f"import os; print('TOKEN', os.path.exists({token!r}))"
     out = platform.kubectl("-n", f"tenant-{tenant}", "exec", odoo[0], "-c", "odoo", "--",
-                           "python3", "-c", f"import os; print('TOKEN', os.path.exists({token!r}))")  # fmt: skip
+                           "python3", "-c", check)  # fmt: skip
     assert "TOKEN False" in out, out
 
 

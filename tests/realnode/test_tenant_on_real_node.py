@@ -28,6 +28,7 @@ from tests.realnode.helpers import (
     HTTP_PORT,
     NODE_POOL,
     RealTenant,
+    api_endpoints,
     get_login,
     pod,
     psql,
@@ -237,13 +238,6 @@ def pod_ip(kube: Cluster, namespace: str, component: str) -> str:
     return str(ip)
 
 
-def api_endpoint(kube: Cluster) -> tuple[str, str]:
-    """The address and port Service kubernetes's EndpointSlice names (the apiserver's)."""
-    [sl] = json.loads(kube.kubectl("-n", "default", "get", "endpointslices", "-l",
-                                   "kubernetes.io/service-name=kubernetes", "-o", "json"))["items"]
-    return sl["endpoints"][0]["addresses"][0], str(sl["ports"][0]["port"])
-
-
 def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
     """A pod of B's backup Job template (the CronJob's labels, image, identity and node;
     only the command is a probe) under the chart's backup NetworkPolicy: egress to B's
@@ -271,7 +265,7 @@ def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) ->
         "dns-health": (dns_ip, "8080"),  # CoreDNS's other ports: only 53 is allowed
         "dns-ready": (dns_ip, "8181"),
         "kubernetes-api": ("kubernetes.default.svc.cluster.local", "443"),
-        "kubernetes-api-endpoint": api_endpoint(kube),
+        "kubernetes-api-endpoint": tuple(map(str, api_endpoints(kube)[0])),
     }
     name = "netprobe-backup"
     command = ["python3", "-c", PROBE, *(f"{k},{h},{p}" for k, (h, p) in targets.items())]
