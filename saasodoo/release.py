@@ -51,6 +51,8 @@ POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
 }
+#: The keys of ``Settings.backup_s3_secret``.
+S3_KEYS = ("access-key-id", "secret-access-key")
 #: How often a waiting rollback looks for pods the StatefulSet controller leaves stuck.
 STUCK_POD_POLL_SECONDS = 2.0
 
@@ -153,6 +155,27 @@ class TenantRelease:
             labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
         )
 
+    def _backup_credentials(self, spec: TenantSpec, values: dict[str, Any]) -> None:
+        """With ``Settings.backup_s3_secret`` and values that keep backups in S3, the
+        platform's access key pair copied into the tenant's namespace as the values name it
+        (``backup.s3.existingSecret`` and its key names): a rotation of the platform's
+        Secret reaches each tenant at its next install or upgrade. NotFound/InvalidInput
+        when the platform's Secret is missing or lacks a key (helm is not called)."""
+        source = self.record.settings.backup_s3_secret
+        name = get_path(values, "backup.s3.existingSecret")
+        if not source or get_path(values, "backup.storage") != "s3" or not name:
+            return
+        namespace, _, secret = source.partition("/")
+        keys = {
+            get_path(values, "backup.s3.accessKeyIdKey") or S3_KEYS[0]: S3_KEYS[0],
+            get_path(values, "backup.s3.secretAccessKeyKey") or S3_KEYS[1]: S3_KEYS[1],
+        }
+        if self.kube.copy_secret_keys(
+            (namespace, secret), spec.namespace, str(name), keys,
+            labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
+        ):  # fmt: skip
+            log.info("backup credentials of %s copied from %s", spec.namespace, source)
+
     async def upgrade(
         self,
         spec: TenantSpec,
@@ -234,7 +257,9 @@ class TenantRelease:
         wait: bool,
         timeout: str | None = None,
     ) -> Awaitable[Revision]:
-        """The one ``helm upgrade --install`` of the tenant's release (its coroutine)."""
+        """The one ``helm upgrade --install`` of the tenant's release (its coroutine), the
+        tenant's backup storage credentials made current first."""
+        self._backup_credentials(spec, values)
         return self.helm.install_or_upgrade(
             spec.release, spec.namespace, values, description=description, wait=wait,
             timeout=timeout,

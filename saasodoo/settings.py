@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,9 @@ def check_node_pool(value: str) -> str:
         )
     return value
 
+
+#: ``backup_s3_secret``: a namespace and a Secret name.
+_SECRET_REF = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 #: ``public_url``: a scheme, the ``{host}`` placeholder and an optional port.
 _PUBLIC_URL = re.compile(r"https?://\{host\}(?::(?P<port>[0-9]{1,5}))?")
@@ -103,6 +107,20 @@ class Settings(BaseSettings):
         description="URL at which this process reaches the tenants' backup bucket when it is "
         "not the one their pods use (backup.s3.endpoint), e.g. the ClusterIP of an in-cluster "
         "S3 server seen from a host outside the cluster; empty: the pods' URL.",
+    )
+    backup_s3_secret: str = Field(
+        default="",
+        description="NAMESPACE/NAME of the Secret with the S3 access key pair (keys "
+        "access-key-id and secret-access-key) of tenants that keep their backups in S3 "
+        "(values backup.storage=s3): before each install or upgrade its keys are copied into "
+        "the tenant's namespace, under the name the values give (backup.s3.existingSecret). "
+        "Empty: that Secret is the tenant's own to provide.",
+    )
+    tenant_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="odoo-tenant chart values for every tenant, merged over "
+        "plans_dir/base.yaml (the plan, the tenant and its overrides still win); JSON in "
+        "SAASODOO_TENANT_VALUES, e.g. the backup bucket. Secrets are named here, never carried.",
     )
     ingress_class: str = Field(default="traefik", description="IngressClass of tenant Ingresses.")
     storage_class: str = Field(
@@ -187,6 +205,15 @@ class Settings(BaseSettings):
     @classmethod
     def _node_pool_is_label(cls, value: str) -> str:
         return check_node_pool(value)
+
+    @field_validator("backup_s3_secret")
+    @classmethod
+    def _secret_reference(cls, value: str) -> str:
+        if value and not _SECRET_REF.fullmatch(value):
+            raise ValueError(
+                "must be NAMESPACE/NAME of a Secret (DNS labels), e.g. saasodoo-system/backup-s3"
+            )
+        return value
 
     @field_validator("public_url")
     @classmethod

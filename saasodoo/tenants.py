@@ -150,7 +150,7 @@ class Tenants:
         self.settings = settings
         self._helm = helm
         self._kube = kube
-        self.catalog = catalog or load_catalog(settings.plans_dir)
+        self.catalog = catalog or load_catalog(settings.plans_dir, settings.tenant_values)
         #: The tenant record on each namespace (spec, owner, applied, operation lock).
         self.record = NamespaceRecord(settings, lambda: self.kube)
         #: Every helm call that changes a release, with its lock and record steps.

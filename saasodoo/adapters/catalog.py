@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from saasodoo.core.plans import Catalog, parse_catalog
+from saasodoo.core.values import helm_merge
 from saasodoo.errors import FieldError, InvalidInput
 
 
@@ -20,10 +21,16 @@ def _load(path: Path) -> Any:
         raise InvalidInput(f"invalid YAML in {path}", [FieldError(str(path), str(exc))]) from None
 
 
-def load_catalog(directory: Path) -> Catalog:
-    """Parse and validate ``directory``; errors name the file and the field."""
+def load_catalog(directory: Path, platform_values: dict[str, Any] | None = None) -> Catalog:
+    """Parse and validate ``directory``; errors name the file and the field.
+    ``platform_values`` (``Settings.tenant_values``) are merged over ``base.yaml`` as Helm
+    merges values files, so they are the platform's layer under every plan."""
     base_path = directory / "base.yaml"
     base = _load(base_path) if base_path.exists() else {}
+    if platform_values and isinstance(base, dict):
+        base = helm_merge(base, platform_values)
+    elif platform_values and base is None:
+        base = dict(platform_values)
     plans_dir = directory / "plans"
     if not plans_dir.is_dir():
         raise InvalidInput(

@@ -6,6 +6,7 @@ its README is generated from values.yaml (#24 points 1-2)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -92,7 +93,9 @@ def test_renders_the_platform(helm: Path) -> None:
 
 def test_settings_reach_both_components_as_saasodoo_variables(helm: Path) -> None:
     docs = render(helm, "--set", "settings.baseDomain=odoo.example.net",
-                  "--set", "settings.extraEnv.SAASODOO_CONCURRENCY=4")  # fmt: skip
+                  "--set", "settings.extraEnv.SAASODOO_CONCURRENCY=4",
+                  "--set", "tenants.backupS3Secret=backup-s3",
+                  "--set-json", 'tenants.values={"backup": {"storage": "s3"}}')  # fmt: skip
     for name in ("platform-saasodoo-operator", "platform-saasodoo-api"):
         env = {
             e["name"]: e.get("value")
@@ -104,6 +107,9 @@ def test_settings_reach_both_components_as_saasodoo_variables(helm: Path) -> Non
         assert env["SAASODOO_SYSTEM_NAMESPACE"] == NAMESPACE
         assert env["SAASODOO_OPERATOR"] == "true"
         assert env["SAASODOO_CONCURRENCY"] == "4"
+        # The tenants' platform layer and where their S3 keys come from (a name, no key).
+        assert json.loads(env["SAASODOO_TENANT_VALUES"]) == {"backup": {"storage": "s3"}}
+        assert env["SAASODOO_BACKUP_S3_SECRET"] == f"{NAMESPACE}/backup-s3"
     refused = template(helm, *REQUIRED, "--set", "settings.extraEnv.AWS_SECRET=x")
     assert refused.returncode != 0 and "AWS_SECRET" in refused.stderr, refused.stderr
 

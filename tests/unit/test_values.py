@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from saasodoo.adapters.catalog import load_catalog
@@ -155,7 +157,6 @@ def test_volume_floors_for_rollback() -> None:
 
 
 def test_schema_validation_names_the_values() -> None:
-    import json
 
     from saasodoo.core.values import validate_against_schema
 
@@ -203,3 +204,36 @@ def test_node_pool_setting_must_be_a_label(bad: str) -> None:
     with pytest.raises(ValidationError, match="node_pool"):
         Settings(node_pool=bad)
     assert Settings(node_pool="saasodoo.dev/real-node=true").node_pool
+
+
+def test_platform_tenant_values_are_a_layer_under_every_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saasodoo.settings import Settings
+
+    layer = {"backup": {"storage": "s3", "s3": {"bucket": "b", "existingSecret": "k"}}}
+    monkeypatch.setenv(
+        "SAASODOO_TENANT_VALUES",
+        '{"backup": {"storage": "s3", "s3": {"bucket": "b", "existingSecret": "k"}}}',
+    )
+    assert Settings().tenant_values == layer  # JSON from the environment
+    cat = load_catalog(ROOT / "values", layer)
+    values = compute_values(spec(plan="starter"), cat, PLATFORM).values
+    assert values["backup"]["storage"] == "s3" and values["backup"]["s3"]["bucket"] == "b"
+    assert values["backup"]["keep"] == 7  # base.yaml's, merged key by key
+    # The tenant's overrides still win over the platform's layer.
+    over = compute_values(
+        spec(plan="starter", overrides={"backup": {"storage": "pvc"}}), cat, PLATFORM
+    ).values
+    assert over["backup"]["storage"] == "pvc"
+
+
+@pytest.mark.parametrize("bad", ["backup-s3", "ns/", "/name", "NS/name", "a/b/c"])
+def test_backup_s3_secret_setting_is_namespace_slash_name(bad: str) -> None:
+    from pydantic import ValidationError
+
+    from saasodoo.settings import Settings
+
+    with pytest.raises(ValidationError, match="backup_s3_secret"):
+        Settings(backup_s3_secret=bad)
+    assert Settings(backup_s3_secret="saasodoo-system/backup-s3").backup_s3_secret

@@ -102,6 +102,14 @@ podAntiAffinity:
   value: {{ .Values.operator.lease.name | quote }}
 - name: SAASODOO_METRICS_PORT
   value: {{ .Values.metrics.port | quote }}
+{{- with .Values.tenants.values }}
+- name: SAASODOO_TENANT_VALUES
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.tenants.backupS3Secret }}
+- name: SAASODOO_BACKUP_S3_SECRET
+  value: {{ printf "%s/%s" $.Release.Namespace . | quote }}
+{{- end }}
 {{- range $name, $value := .Values.settings.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}

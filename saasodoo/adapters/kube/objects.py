@@ -22,7 +22,7 @@ from kubernetes import client
 from saasodoo.adapters.kube.transport import KubeTransport, translate
 from saasodoo.core.spec import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from saasodoo.core.status import SetPod, StatefulSetPods, Workload
-from saasodoo.errors import Conflict, NotFound, TransientClusterError
+from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, TransientClusterError
 
 
 @dataclass(frozen=True)
@@ -452,6 +452,46 @@ class KubeObjects(KubeTransport):
                 self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
         except Conflict:
             return False
+        return True
+
+    def copy_secret_keys(
+        self,
+        source: tuple[str, str],
+        namespace: str,
+        name: str,
+        keys: Mapping[str, str],
+        labels: dict[str, str],
+    ) -> bool:
+        """Make Secret ``namespace/name`` hold exactly ``keys`` (its key -> the source's key)
+        of Secret ``source`` (namespace, name): created, or replaced when its data differs;
+        values are copied as the API gives them (base64) and never decoded here. NotFound
+        when the source is missing, InvalidInput naming a missing key. True when something
+        was written."""
+        data = self.secret_data(*source)
+        missing = sorted({k for k in keys.values() if k not in data})
+        if missing:
+            raise InvalidInput(
+                f"secret {source[0]}/{source[1]} has no key {', '.join(missing)}",
+                [FieldError("backup_s3_secret", f"needs the keys {', '.join(keys.values())}")],
+            )
+        want = {mine: data[theirs] for mine, theirs in keys.items()}
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, labels=labels), type="Opaque", data=want
+        )
+        try:
+            current = self.secret_data(namespace, name)
+        except NotFound:
+            self.count_request()
+            with translate(f"create secret {namespace}/{name}"):
+                self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
+            return True
+        if current == want:
+            return False
+        self.count_request()
+        with translate(f"replace secret {namespace}/{name}"):
+            self.core.replace_namespaced_secret(
+                name, namespace, body, _request_timeout=self.timeout
+            )
         return True
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
