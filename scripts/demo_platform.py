@@ -5,10 +5,11 @@
    (``scripts/gotrue_cluster.py up``);
 2. the platform image (``images/build.sh saasodoo``) imported into the real node, the
    platform's Secrets made (the auth server's publishable key, a random session key; never
-   printed), then ``charts/saasodoo`` installed by ``scripts/deploy.sh`` with the values
-   below (operator and API on the real node, the web UI at https://app.odoo.localhost:<port>
-   through Traefik, new tenants on the real node: ``*.localhost`` names resolve to 127.0.0.1
-   in browsers and curl), and its ``helm test``;
+   printed; the S3 server's key pair copied as the tenants' backup credentials), then
+   ``charts/saasodoo`` installed by ``scripts/deploy.sh`` with the values below (operator and
+   API on the real node, the web UI at https://app.odoo.localhost:<port> through Traefik, new
+   tenants on the real node: ``*.localhost`` names resolve to 127.0.0.1 in browsers and curl;
+   their backups in the real node's S3 server, scripts/s3.sh), and its ``helm test``;
 3. three OdooTenants applied with kubectl on the simulated nodes (``nodePool: ""``; no Odoo
    process runs there), as any GitOps tool would;
 4. a user signed up through the platform's API (a random e-mail and password, kept nowhere),
@@ -46,6 +47,10 @@ REAL_POOL = "saasodoo.dev/real-node=true"
 HTTPS_PORT = int(os.environ.get("SAASODOO_INGRESS_HTTPS_PORT") or 8443)
 FAKE_TENANTS = {"acme": "starter", "globex": "standard", "initech": "premium"}
 DEMO_TENANT = "demo"
+# The real node's S3 server (scripts/s3.sh) and the platform's copy of its key pair.
+S3_NAMESPACE, S3_SECRET = "s3", "s3-root"
+S3_ENDPOINT, S3_BUCKET = "http://s3.s3.svc:7070", "saasodoo-backups"
+BACKUP_SECRET = "saasodoo-backup-s3"
 
 
 def info(message: str) -> None:
@@ -81,10 +86,49 @@ def values(image_tag: str, supabase_url: str) -> dict[str, Any]:
             "session": {"existingSecret": "saasodoo-session"},
             "ingress": {"host": WEB_HOST},
         },
+        # Tenants keep their backups in the cluster's S3 server (scripts/s3.sh); its key pair
+        # reaches their namespaces through the platform's Secret, never as a value.
+        "tenants": {
+            "values": {
+                "backup": {
+                    "storage": "s3",
+                    "s3": {
+                        "endpoint": S3_ENDPOINT,
+                        "bucket": S3_BUCKET,
+                        "existingSecret": BACKUP_SECRET,
+                        "egressTo": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": S3_NAMESPACE}
+                                },
+                                "podSelector": {
+                                    "matchLabels": {"app.kubernetes.io/name": "versitygw"}
+                                },
+                            }
+                        ],
+                    },
+                }
+            },
+            "backupS3Secret": BACKUP_SECRET,
+        },
         # The auth server (saasodoo-auth, 8000) and the S3 server (s3, 7070) are in-cluster
         # Services here; on a real cluster they are external (443).
         "networkPolicy": {"externalPorts": [443, gotrue_cluster.PORT, 7070]},
     }
+
+
+def copy_s3_keys() -> None:
+    """The S3 server's key pair (Secret s3/s3-root, scripts/s3.sh) as the platform's
+    ``BACKUP_SECRET``; the keys pass from one API object to the other, never printed."""
+    source = json.loads(kubectl("-n", S3_NAMESPACE, "get", "secret", S3_SECRET, "-o", "json"))
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": BACKUP_SECRET, "namespace": NAMESPACE},
+        "data": {k: source["data"][k] for k in ("access-key-id", "secret-access-key")},
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(body))
 
 
 def ensure_secret(name: str, data: dict[str, str]) -> None:
@@ -128,6 +172,7 @@ def install_platform(overrides: dict[str, Any] | None = None) -> None:
     gotrue_cluster.apply_namespace(NAMESPACE, "saasodoo-demo")
     ensure_secret("saasodoo-supabase", {"anon-key": auth["SAASODOO_API_SUPABASE_KEY"]})
     ensure_secret("saasodoo-session", {"secret-key": secrets.token_urlsafe(48)})
+    copy_s3_keys()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         json.dump(
             merged(values(tag, auth["SAASODOO_API_SUPABASE_URL"]), overrides or {}), f
