@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: A label KEY=VALUE: optional DNS-subdomain prefix, name and value of up to 63 characters.
@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         "(values backup.storage=s3): before each install or upgrade its keys are copied into "
         "the tenant's namespace, under the name the values give (backup.s3.existingSecret). "
         "Empty: that Secret is the tenant's own to provide.",
+    )
+    backup_s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        description="The platform's S3 access key id (backup_s3_secret's), with which the "
+        "API reads a tenant's backup from S3 for a download, its account reading no tenant "
+        "Secret; the platform chart sets it from tenants.backupS3Secret. Never logged.",
+    )
+    backup_s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="The secret access key of backup_s3_access_key_id."
     )
     tenant_values: dict[str, Any] = Field(
         default_factory=dict,

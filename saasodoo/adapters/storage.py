@@ -8,15 +8,30 @@ its presence marks a complete backup). Foreign errors become saasodoo's here.
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from saasodoo.errors import NotFound, SaasodooError, TransientClusterError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+CHUNK = 1 << 20
+
+
+def chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """``fh`` read in chunks of up to ``CHUNK`` bytes, closed at the end or when the
+    iterator is closed."""
+    try:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+    finally:
+        fh.close()
 
 
 class StorageError(SaasodooError):
@@ -36,6 +51,8 @@ class BackupStore(Protocol):
     def names(self) -> list[str]: ...
 
     def read(self, name: str) -> bytes: ...
+
+    def stream(self, name: str) -> tuple[int, Iterator[bytes]]: ...
 
     def download(self, name: str, target: Path) -> None: ...
 
@@ -127,6 +144,12 @@ class S3Store:
         data: bytes = resp["Body"].read()
         return data
 
+    def stream(self, name: str) -> tuple[int, Iterator[bytes]]:
+        """Size in bytes and the object's content in chunks of up to 1 MiB (read as the
+        caller iterates; close the iterator to stop early)."""
+        resp = self._call(f"read {name}", self.client.get_object, Key=self.folder + name)
+        return int(resp["ContentLength"]), chunks(resp["Body"])
+
     def download(self, name: str, target: Path) -> None:
         resp = self._call(f"download {name}", self.client.get_object, Key=self.folder + name)
         with target.open("wb") as out:
@@ -167,6 +190,14 @@ class DirectoryStore:
             return self._path(name).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"{name}: not found in {self.root}") from None
+
+    def stream(self, name: str) -> tuple[int, Iterator[bytes]]:
+        """Size in bytes and the file's content in chunks of up to 1 MiB."""
+        try:
+            fh = self._path(name).open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"{name}: not found in {self.root}") from None
+        return os.fstat(fh.fileno()).st_size, chunks(fh)
 
     def download(self, name: str, target: Path) -> None:
         try:

@@ -11,6 +11,8 @@ OdooTenantRestore, OdooTenantVerify; an import: the zip staged, then an OdooTena
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Blueprint, Response, jsonify, request
 
 from saasodoo.api import imports
@@ -35,6 +37,28 @@ def list_backups(tenant_id: str) -> Response:
     backups = ops.list_backups(services(), bearer_user(), tenant_id)
     body = BackupList(tenant_id=tenant_id, backups=backups)  # type: ignore[arg-type]
     return jsonify(body.model_dump(mode="json"))
+
+
+@bp.get("/<backup>")
+def download(tenant_id: str, backup: str) -> Response:
+    """The backup zip itself, streamed (``Content-Length`` its size), as an attachment."""
+    return zip_attachment(
+        tenant_id, backup, *ops.download_backup(services(), bearer_user(), tenant_id, backup)
+    )
+
+
+def zip_attachment(tenant_id: str, backup: str, size: int, content: Iterator[bytes]) -> Response:
+    """A backup zip's answer (the API's and the web UI's): streamed, ``Content-Length`` its
+    size in bytes, an attachment named ``<tenant>-<backup>``, never cached."""
+    return Response(
+        content,
+        mimetype="application/zip",
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{tenant_id}-{backup}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.post("")

@@ -63,6 +63,8 @@ class Op:
     body_required: bool = True
     #: A request body that is not JSON: the OpenAPI ``content`` map itself.
     content: dict[str, Any] | None = None
+    #: A success answer that is not JSON: its OpenAPI ``content`` map.
+    ok_content: dict[str, Any] | None = None
 
 
 KEEP_VOLUMES = {
@@ -189,6 +191,13 @@ OPERATIONS = (
         "backups", (200, m.BackupList), TENANT,
     ),
     Op(
+        "get", "/api/tenants/{tenant_id}/backups/{backup}",
+        "Download a backup zip (one listed; with the operator, from S3 storage: a backup "
+        "volume answers 409)", "backups", (200, None), (*TENANT, *CHANGE),
+        ok_content={"application/zip": {"schema": {"type": "string",
+                                                   "contentMediaType": "application/zip"}}},
+    ),
+    Op(
         "post", "/api/tenants/{tenant_id}/backups", "Back up now (on-demand)", "backups",
         (202, OPERATION), (*TENANT, *CHANGE),
     ),
@@ -261,6 +270,12 @@ PATH_PARAMS = {
         "maxLength": 253,
         "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
     },
+    "backup": {
+        "type": "string",
+        "minLength": 5,
+        "maxLength": 255,
+        "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*\.zip$",
+    },
 }
 
 
@@ -287,7 +302,9 @@ def _json(model: type[BaseModel] | tuple[type[BaseModel], ...] | None) -> dict[s
 def _responses(op: Op) -> dict[str, Any]:
     code, model = op.ok
     ok: dict[str, Any] = {"description": op.summary}
-    if code != 204:
+    if op.ok_content is not None:
+        ok["content"] = op.ok_content
+    elif code != 204:
         ok["content"] = _json(model)
     if code == 202:
         ok["headers"] = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,62 @@ class Backups:
             f"tenant '{tenant_id}' keeps its backups on its PVC, which is not reachable from "
             "here: use backup.storage=s3, or give the directory where the PVCs are mounted"
         )
+
+    def location(self, tenant_id: str, cronjob: dict[str, Any] | None = None) -> dict[str, str]:
+        """Where the tenant's backups are, without credentials, in the form of an
+        OdooTenant's ``status.backupStorage``: ``{"type": "s3", "endpoint", "bucket",
+        "prefix", "region"}`` (the endpoint as this process reaches it) or ``{"type":
+        "pvc"}``. NotFound without a backup CronJob."""
+        cronjob = cronjob or self.cronjob(tenant_id)
+        container = backup_container(cronjob)
+        if "s3" not in command_args(list(container.get("command") or [])):
+            return {"type": "pvc"}
+        env = {e["name"]: str(e.get("value", "")) for e in container.get("env") or []}
+        return {
+            "type": "s3",
+            "endpoint": self.s3_endpoint or env.get("S3_ENDPOINT", ""),
+            "bucket": env.get("S3_BUCKET", ""),
+            "prefix": env.get("S3_PREFIX", ""),
+            "region": env.get("S3_REGION") or "us-east-1",
+        }
+
+    def download(
+        self, tenant_id: str, name: str, where: Mapping[str, str] | None = None
+    ) -> tuple[int, Iterator[bytes]]:
+        """The size in bytes and the content (chunks of up to 1 MiB, read as they are
+        iterated) of the tenant's backup ``name``. ``where``: an OdooTenant's
+        ``status.backupStorage`` (the operator's listing), read with the platform's S3 key
+        pair (``Settings.backup_s3_access_key_id``/``_secret_access_key``), so no tenant
+        Secret is read; None: the storage as ``store`` reaches it from here. NotFound (no
+        such backup), Conflict (a backup volume, which only a pod in the tenant's namespace
+        reads, or no platform key pair), StorageError/StorageUnavailable from S3."""
+        if where is None:
+            return self.store(tenant_id).stream(name)
+        if where.get("type") != "s3":
+            raise Conflict(
+                f"tenant '{tenant_id}' keeps its backups on its backup volume, which the "
+                "platform does not serve for download: keep backups in S3 (the platform "
+                "chart's tenants.values backup.storage=s3) to download them"
+            )
+        key_id, secret = (
+            self.settings.backup_s3_access_key_id,
+            self.settings.backup_s3_secret_access_key,
+        )
+        if key_id is None or secret is None:
+            raise Conflict(
+                "downloads of backups need the platform's S3 key pair "
+                "(SAASODOO_BACKUP_S3_ACCESS_KEY_ID and SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY; "
+                "the platform chart sets them from tenants.backupS3Secret)"
+            )
+        location = S3Location(
+            endpoint=self.s3_endpoint or where.get("endpoint", ""),
+            bucket=where.get("bucket", ""),
+            prefix=where.get("prefix", ""),
+            access_key_id=key_id.get_secret_value(),
+            secret_access_key=secret.get_secret_value(),
+            region=where.get("region") or "us-east-1",
+        )
+        return S3Store(location, tenant_id).stream(name)
 
     def list_backups(self, tenant_id: str, *, timeout: float | None = None) -> list[BackupInfo]:
         """Complete backups of the tenant, oldest first. Read here when the storage is

@@ -277,6 +277,20 @@ class Condition(BaseModel):
     message: str = Field(max_length=32768, description="Human-readable details.")
 
 
+class BackupStorage(BaseModel):
+    """Where a tenant's backups are kept, as its backup CronJob says (no credentials)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    type: Literal["s3", "pvc"] = Field(
+        description="s3: an S3-compatible bucket; pvc: the tenant's backup volume."
+    )
+    endpoint: str = Field(default="", description="s3: the endpoint URL the operator uses.")
+    bucket: str = Field(default="", description="s3: the bucket.")
+    prefix: str = Field(default="", description="s3: the key prefix (then <tenant id>/).")
+    region: str = Field(default="", description="s3: the region of the signature.")
+
+
 class StoredBackup(BaseModel):
     """A complete backup in the tenant's storage, as the operator last listed it (the API
     and the web UI read backups from here: the storage is the operator's to read)."""
@@ -430,6 +444,11 @@ class OdooTenantStatus(BaseModel):
     )
     backups_listed_at: datetime | None = Field(
         default=None, description="When the operator last listed the tenant's backups."
+    )
+    backup_storage: BackupStorage | None = Field(
+        default=None,
+        description="Where the listed backups are (no credentials): what the API downloads "
+        "a backup from.",
     )
     last_handled_force_at: str | None = Field(
         default=None,

@@ -59,11 +59,14 @@ def write_backup(resources: TenantResources, tenant_id: str, report: BackupRepor
 def list_into_status(resources: TenantResources, backups: Backups, tenant_id: str) -> bool:
     """List the tenant's stored backups (``Backups.list_backups``: S3 read from here, a
     backup PVC through a short Job) into its OdooTenant's ``status.backups``, which the API
-    and the web UI read (their account may read no tenant storage). Best effort: a failed
+    and the web UI read (their account may read no tenant storage), with where they are
+    (``status.backupStorage``, no credentials: the API downloads from S3 with the platform's
+    key pair). Best effort: a failed
     listing is logged and keeps the previous list; False then, or when there is no such
     OdooTenant."""
     try:
         found = backups.list_backups(tenant_id)
+        where = backups.location(tenant_id)
     except SaasodooError as exc:
         log.warning("tenant %s: backups not listed: %s", tenant_id, exc.message)
         return False
@@ -72,6 +75,7 @@ def list_into_status(resources: TenantResources, backups: Backups, tenant_id: st
         return False
     previous = dict(obj.get("status") or {})
     status = record_inventory(previous, [b.to_status() for b in found], datetime.now(UTC))
+    status["backupStorage"] = where
     resources.patch_status(tenant_id, status, previous)
     return True
 

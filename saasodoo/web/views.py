@@ -37,6 +37,7 @@ from werkzeug.wrappers import Response
 
 from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Session, User
 from saasodoo.api import services as ops
+from saasodoo.api.backups import zip_attachment
 from saasodoo.api.models import RestoreRequest, RollbackRequest, TenantCreate, VerifyRequest
 from saasodoo.api.services import Services, services
 from saasodoo.backups import human_size
@@ -413,6 +414,21 @@ def tenant_status(tenant_id: str) -> ResponseReturnValue:
         {"status": found["status"], "reason": found["reason"], "job": job,
          "revision": found["revision"], "last_job": _last_job(svc, user, tenant_id)}
     )  # fmt: skip
+
+
+@bp.get("/tenants/<tenant_id>/backups/<backup>")
+@login_required
+def download_backup(tenant_id: str, backup: str) -> ResponseReturnValue:
+    """The backup zip, streamed as an attachment (``ops.download_backup``); a backup that
+    cannot be downloaded is said on the tenant's page."""
+    try:
+        size, content = ops.download_backup(services(), current(), tenant_id, backup)
+    except SaasodooError as exc:
+        if isinstance(exc, NotFound) and exc.message == ops.not_found(tenant_id).message:
+            raise  # not the caller's tenant: the 404 page
+        flash(exc.message)
+        return redirect(url_for("web.tenant", tenant_id=tenant_id))
+    return zip_attachment(tenant_id, backup, size, content)
 
 
 @bp.post("/tenants/<tenant_id>/<action>")

@@ -110,6 +110,16 @@ def test_settings_reach_both_components_as_saasodoo_variables(helm: Path) -> Non
         # The tenants' platform layer and where their S3 keys come from (a name, no key).
         assert json.loads(env["SAASODOO_TENANT_VALUES"]) == {"backup": {"storage": "s3"}}
         assert env["SAASODOO_BACKUP_S3_SECRET"] == f"{NAMESPACE}/backup-s3"
+    api = one(docs, "Deployment", "platform-saasodoo-api")["spec"]["template"]["spec"]
+    refs = {
+        e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in api["containers"][0]["env"]
+    }
+    # The API downloads from S3 with the platform's key pair, from the Secret, never a value.
+    assert refs["SAASODOO_BACKUP_S3_ACCESS_KEY_ID"] == {"name": "backup-s3", "key": "access-key-id"}
+    assert refs["SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY"] == {
+        "name": "backup-s3",
+        "key": "secret-access-key",
+    }
     refused = template(helm, *REQUIRED, "--set", "settings.extraEnv.AWS_SECRET=x")
     assert refused.returncode != 0 and "AWS_SECRET" in refused.stderr, refused.stderr
 

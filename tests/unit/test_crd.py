@@ -186,6 +186,7 @@ def test_status_schema_declares_every_status_field() -> None:
         "lastSuccessfulBackup",
         "backups",
         "backupsListedAt",
+        "backupStorage",
         "lastHandledForceAt",
         "inventory",
         "releases",

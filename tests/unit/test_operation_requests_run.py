@@ -93,6 +93,9 @@ class StubBackups:
     def list_backups(self, tenant: str) -> list[BackupInfo]:
         return [self.create(tenant, kind="on-demand").backup]  # type: ignore[list-item]
 
+    def location(self, tenant: str) -> dict[str, str]:
+        return {"type": "pvc"}
+
 
 class StubController:
     def __init__(self, tenants: Objects) -> None:
@@ -142,6 +145,7 @@ def test_a_backup_request_records_the_backup_on_the_request_and_the_tenant() -> 
     assert tenant["status"]["lastBackup"]["name"] == st["backup"]
     # The tenant's backups listed into its status for the API (#24 point 6).
     assert [b["name"] for b in tenant["status"]["backups"]] == [st["backup"]]
+    assert tenant["status"]["backupStorage"] == {"type": "pvc"}
     cond = get_condition(tenant["status"]["conditions"], "BackupSucceeded")
     assert cond["status"] == "True" and cond["observedGeneration"] == 2
     owner = ctl.requests[ops.BACKUP.kind].items["acme-backup-1"]  # type: ignore[attr-defined]

@@ -1,0 +1,142 @@
+"""A customer downloads a backup through the API with the operator (#24 point 6): the API
+reads the OdooTenant's status (the backups the operator listed, and where they are) and
+streams the zip from S3 with the platform's key pair, its account reading no tenant
+Secret; another user's tenant is a 404, an unlisted backup a 404, a bad name a 422, a
+backup volume a 409 that says why, and no platform key pair a 409 naming the settings.
+
+The API runs in this process (Flask's test client, local auth), the OdooTenants are written
+as the operator writes them (status subresource), the S3 server is moto's (a real S3 API)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from kubernetes import client
+
+from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.resources import apply_crd
+from saasodoo.api.config import ApiSettings
+from saasodoo.app import create_app
+from saasodoo.core.operations import crd_manifests
+from saasodoo.settings import Settings
+from tests.api.conftest import sign_up
+from tests.backups.conftest import s3_server  # noqa: F401  (a fixture: moto's S3 server)
+from tests.backups.helpers import S3_KEY, S3_SECRET, S3Server
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "saasodoo-api-dl"
+BUCKET = "dl-backups"
+PREFIX = "saasodoo"
+NAME = "20261206T101500Z-on-demand.zip"
+GROUP = ("saasodoo.dev", "v1alpha1")
+
+
+def settings(kube: Cluster, **kw: Any) -> Settings:
+    return Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
+                    base_domain="odoo.test", operator=True, system_namespace=NAMESPACE,
+                    **kw)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def crds(kube: Cluster) -> Iterator[None]:
+    api = Kube(settings(kube))
+    for manifest in crd_manifests():
+        apply_crd(api, manifest)
+    api.create_namespace_if_absent(NAMESPACE)
+    yield
+    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+def odootenant(kube: Cluster, tid: str, owner: str, storage: dict[str, str]) -> None:
+    """An OdooTenant as the operator leaves it after listing one backup."""
+    body = {
+        "apiVersion": "saasodoo.dev/v1alpha1",
+        "kind": "OdooTenant",
+        "metadata": {"name": tid, "namespace": NAMESPACE},
+        "spec": {"adminEmail": f"admin@{tid}.example", "plan": "starter", "owner": owner},
+    }
+    objects = client.CustomObjectsApi(kube.api)
+    try:
+        objects.create_namespaced_custom_object(*GROUP, NAMESPACE, "odootenants", body)
+    except client.ApiException as exc:
+        assert exc.status == 409, exc
+    status = {
+        "backups": [{"name": NAME, "kind": "on-demand", "time": "2026-12-06T10:15:00Z"}],
+        "backupsListedAt": "2026-12-06T10:16:00Z",
+        "backupStorage": storage,
+    }
+    objects.patch_namespaced_custom_object_status(
+        *GROUP, NAMESPACE, "odootenants", tid, {"status": status}
+    )
+
+
+def test_a_customer_downloads_a_listed_backup_from_s3(
+    kube: Cluster,
+    crds: None,
+    s3_server: S3Server,  # noqa: F811
+) -> None:
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket=BUCKET)
+    content = os.urandom(3 * (1 << 20) + 17)  # more than one chunk
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dl-a/{NAME}", Body=content)
+    app: Flask = create_app(
+        ApiSettings(auth_mode="local", cookie_secure=False),
+        settings(kube, backup_s3_access_key_id=S3_KEY, backup_s3_secret_access_key=S3_SECRET),
+    )
+    web = app.test_client()
+    owner = sign_up(web, "owner@dl.example.com")
+    where = {"type": "s3", "endpoint": s3_server.endpoint, "bucket": BUCKET,
+             "prefix": PREFIX, "region": "us-east-1"}  # fmt: skip
+    odootenant(kube, "dl-a", owner.user_id, where)
+
+    res = owner.call("GET", f"/api/tenants/dl-a/backups/{NAME}")
+    assert res.status_code == 200, res.get_data()[:300]
+    assert res.headers["Content-Type"] == "application/zip"
+    assert res.headers["Content-Length"] == str(len(content))
+    assert res.headers["Content-Disposition"] == f'attachment; filename="dl-a-{NAME}"'
+    assert hashlib.sha256(res.get_data()).digest() == hashlib.sha256(content).digest()
+
+    # The web UI's tenant page links it, and the link serves the same bytes.
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"email": "owner@dl.example.com", "password": "correct-horse-1", "csrf_token": token}
+    signed_in = browser.post("/login", data=form)
+    assert signed_in.status_code == 302, signed_in.get_data()[:300]
+    link = f"/tenants/dl-a/backups/{NAME}"
+    assert f'href="{link}"' in browser.get("/tenants/dl-a").get_data(as_text=True)
+    got = browser.get(link)
+    assert got.status_code == 200 and got.get_data() == content
+
+    # Someone else's tenant is as missing as a tenant that does not exist.
+    other = sign_up(web, "other@dl.example.com")
+    assert other.call("GET", f"/api/tenants/dl-a/backups/{NAME}").status_code == 404
+    # A backup the operator did not list, a name that is no zip name.
+    unknown = owner.call("GET", "/api/tenants/dl-a/backups/20200101T000000Z-on-demand.zip")
+    assert unknown.status_code == 404, unknown.get_json()
+    bad = owner.call("GET", "/api/tenants/dl-a/backups/..%2Fx.zip")
+    assert bad.status_code in (404, 422), bad.get_data()[:200]
+    bad = owner.call("GET", "/api/tenants/dl-a/backups/dump.sql")
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "name"
+
+    # A tenant whose backups are on its volume: 409, saying why and what to do.
+    odootenant(kube, "dl-b", owner.user_id, {"type": "pvc"})
+    pvc = owner.call("GET", f"/api/tenants/dl-b/backups/{NAME}")
+    assert pvc.status_code == 409 and "backup volume" in pvc.get_json()["message"], pvc.get_json()
+    said = browser.get(f"/tenants/dl-b/backups/{NAME}", follow_redirects=True)
+    assert "backup volume" in said.get_data(as_text=True)
+
+    # A platform without the key pair: 409 naming the settings.
+    bare = create_app(ApiSettings(auth_mode="local", cookie_secure=False), settings(kube))
+    again = sign_up(bare.test_client(), "owner2@dl.example.com")
+    odootenant(kube, "dl-c", again.user_id, where)
+    keyless = again.call("GET", f"/api/tenants/dl-c/backups/{NAME}")
+    assert keyless.status_code == 409, keyless.get_json()
+    assert "SAASODOO_BACKUP_S3_ACCESS_KEY_ID" in keyless.get_json()["message"]
