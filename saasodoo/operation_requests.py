@@ -22,6 +22,7 @@ name says, then the others (a request made by ``kubectl create -f`` may be named
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.backups import Backups
 from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import to_tenant_spec
 from saasodoo.core.operations import (
     BY_OPERATION,
     FAILED,
@@ -48,9 +50,12 @@ from saasodoo.core.operations import (
 )
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import check_tenant_id
+from saasodoo.core.values import backup_storage
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
+
+log = logging.getLogger(__name__)
 
 #: How often ``wait`` reads the request (seconds).
 POLL_SECONDS = 0.5
@@ -276,11 +281,31 @@ class OperationRequests:
     ) -> str:
         """The first half of an import, in this process: ``source`` checked and rewritten by
         the import worker and stored beside the tenant's backups (``Backups.stage_import``;
-        InvalidInput before anything is stored). Returns the stored backup's name."""
-        self.tenant(tenant_id)
+        InvalidInput before anything is stored). Returns the stored backup's name. With the
+        platform's S3 key pair (the API in the cluster, whose account reads no tenant
+        object) the storage and the Odoo series come from the OdooTenant itself
+        (``platform_storage``)."""
+        obj = self.tenant(tenant_id)
         extra: dict[str, Any] = {} if max_bytes is None else {"max_bytes": max_bytes}
+        where = self.platform_storage(tenant_id, obj)
+        if where is not None:
+            extra["where"] = where
         return self.backups.stage_import(tenant_id, source, moved=moved, work_dir=work_dir,
                                          **extra)  # fmt: skip
+
+    def platform_storage(
+        self, tenant_id: str, obj: dict[str, Any] | None = None
+    ) -> tuple[dict[str, str], str] | None:
+        """With the platform's S3 key pair (``Settings.backup_s3_access_key_id``): where the
+        OdooTenant's values keep its backups (``core.values.backup_storage`` of the values
+        its spec makes, as the operator applies them) and its Odoo series; None without the
+        key pair (then the tenant's CronJob and namespace say, read with this process's
+        rights)."""
+        if self.settings.backup_s3_access_key_id is None:
+            return None
+        obj = obj if obj is not None else self.tenant(tenant_id)
+        spec = to_tenant_spec(tenant_id, obj.get("spec") or {}, copies=True)
+        return backup_storage(self.tenants.values_for(spec).values), spec.odoo_version
 
     async def request_import(
         self, tenant_id: str, staged: str, *, drop_previous: bool = False, key: str | None = None
@@ -297,13 +322,24 @@ class OperationRequests:
                 discard_on_failure=True, name=name,
             )  # fmt: skip
         except Conflict:
-            self.backups.discard(tenant_id, staged)
+            self._discard(tenant_id, staged)
             if name is None:
                 raise
             return self.get(name)
         except BaseException:
-            self.backups.discard(tenant_id, staged)
+            self._discard(tenant_id, staged)
             raise
+
+    def _discard(self, tenant_id: str, staged: str) -> None:
+        """``Backups.discard``, best effort: the tenant may be gone meanwhile."""
+        try:
+            where = self.platform_storage(tenant_id)
+            if where is None:
+                self.backups.discard(tenant_id, staged)
+            else:
+                self.backups.discard(tenant_id, staged, where[0])
+        except SaasodooError as exc:
+            log.warning("staged import %s of %s not discarded: %s", staged, tenant_id, exc)
 
     def asked_import(
         self, tenant_id: str, key: str, now: datetime | None = None

@@ -305,7 +305,9 @@ def start_import(
     secret; by default it is a copy and gets new ones).
 
     With the operator (``Services.requests``): the same checks, except that requests queue
-    in the tenant's turn (no 409); then, in this request, the zip is staged into the
+    in the tenant's turn (no 409; with the platform's S3 key pair the storage is the one the
+    OdooTenant's values name, 409 for a backup volume, which only a pod in the tenant's
+    namespace reads); then, in this request, the zip is staged into the
     tenant's storage (``OperationRequests.stage_import``: the worker's full checks, a
     refusal 422 with nothing stored) and an OdooTenantRestore of it with
     ``discardOnFailure`` is returned. The import is keyed (``idempotency_key``, the
@@ -317,7 +319,12 @@ def start_import(
     if svc.requests is not None and svc.objects is not None:
         key = _checked_key(idempotency_key)
         view = ops.owned_view(svc.objects, user, tenant_id)
-        svc.backups.store(tenant_id)
+        # Where it will be stored, before a byte is received (409: a backup volume).
+        where = svc.requests.platform_storage(tenant_id)
+        if where is not None:
+            svc.backups.platform_store(tenant_id, where[0])
+        else:
+            svc.backups.store(tenant_id)
         return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved, key)
     tenant = ops.owned_tenant(svc, user, tenant_id)
     svc.backups.store(tenant_id)

@@ -191,29 +191,31 @@ class Backups:
         self, tenant_id: str, name: str, where: Mapping[str, str] | None = None
     ) -> tuple[int, Iterator[bytes]]:
         """The size in bytes and the content (chunks of up to 1 MiB, read as they are
-        iterated) of the tenant's backup ``name``. ``where``: an OdooTenant's
-        ``status.backupStorage`` (the operator's listing), read with the platform's S3 key
-        pair (``Settings.backup_s3_access_key_id``/``_secret_access_key``), so no tenant
-        Secret is read; None: the storage as ``store`` reaches it from here. NotFound (no
-        such backup), Conflict (a backup volume, which only a pod in the tenant's namespace
-        reads, or no platform key pair), StorageError/StorageUnavailable from S3."""
-        if where is None:
-            return self.store(tenant_id).stream(name)
+        iterated) of the tenant's backup ``name``. ``where``: see ``platform_store``; None:
+        the storage as ``store`` reaches it from here. NotFound (no such backup), Conflict
+        (from ``platform_store``), StorageError/StorageUnavailable from S3."""
+        store = self.store(tenant_id) if where is None else self.platform_store(tenant_id, where)
+        return store.stream(name)
+
+    def platform_store(self, tenant_id: str, where: Mapping[str, str]) -> BackupStore:
+        """The tenant's backup folder as ``where`` describes it (an OdooTenant's
+        ``status.backupStorage``, or ``core.values.backup_storage`` of its values), reached
+        with the platform's S3 key pair (``Settings.backup_s3_access_key_id`` and
+        ``_secret_access_key``): no tenant Secret or CronJob is read. Conflict for a backup
+        volume (only a pod in the tenant's namespace reads it) or without that key pair."""
         if where.get("type") != "s3":
             raise Conflict(
                 f"tenant '{tenant_id}' keeps its backups on its backup volume, which the "
-                "platform does not serve for download: keep backups in S3 (the platform "
-                "chart's tenants.values backup.storage=s3) to download them"
+                "platform's API does not read (downloads, imports): keep backups in S3 (the "
+                "platform chart's tenants.values backup.storage=s3)"
             )
-        key_id, secret = (
-            self.settings.backup_s3_access_key_id,
-            self.settings.backup_s3_secret_access_key,
-        )
+        key_id = self.settings.backup_s3_access_key_id
+        secret = self.settings.backup_s3_secret_access_key
         if key_id is None or secret is None:
             raise Conflict(
-                "downloads of backups need the platform's S3 key pair "
-                "(SAASODOO_BACKUP_S3_ACCESS_KEY_ID and SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY; "
-                "the platform chart sets them from tenants.backupS3Secret)"
+                "the platform's S3 key pair is not set (SAASODOO_BACKUP_S3_ACCESS_KEY_ID and "
+                "SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY; the platform chart sets them from "
+                "tenants.backupS3Secret)"
             )
         location = S3Location(
             endpoint=self.s3_endpoint or where.get("endpoint", ""),
@@ -223,7 +225,7 @@ class Backups:
             secret_access_key=secret.get_secret_value(),
             region=where.get("region") or "us-east-1",
         )
-        return S3Store(location, tenant_id).stream(name)
+        return S3Store(location, tenant_id)
 
     def list_backups(self, tenant_id: str, *, timeout: float | None = None) -> list[BackupInfo]:
         """Complete backups of the tenant, oldest first. Read here when the storage is
@@ -398,16 +400,23 @@ class Backups:
         max_bytes: int = importing.MAX_IMPORT_BYTES,
         work_dir: Path | None = None,
         moved: bool = False,
+        where: tuple[Mapping[str, str], str] | None = None,
     ) -> str:
         """The first half of an import: ``source`` checked and rewritten into our format by
         the import worker, in a temporary directory under ``work_dir`` (default: the
         system's; see ``saasodoo.backups.importing``; refused with InvalidInput before
         anything is stored), then stored beside the tenant's backups. Returns the stored
         backup's name (restore it, or ``discard`` it). ``moved`` marks the database as
-        moving here (a restore keeps its uuid and secret) rather than a copy."""
-        cronjob = self.cronjob(tenant_id)
-        store = self.store(tenant_id, cronjob)
-        version = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
+        moving here (a restore keeps its uuid and secret) rather than a copy. ``where``:
+        the storage (see ``platform_store``) and the tenant's Odoo series, when the caller
+        knows them from the OdooTenant (the platform's API, which reads no tenant object);
+        None: both read from the tenant's CronJob and namespace."""
+        if where is not None:
+            store, version = self.platform_store(tenant_id, where[0]), where[1]
+        else:
+            cronjob = self.cronjob(tenant_id)
+            store = self.store(tenant_id, cronjob)
+            version = self.recorded_odoo_version(cronjob["metadata"]["namespace"], tenant_id)
         if work_dir is not None:
             work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="saasodoo-import-", dir=work_dir) as work:
@@ -433,10 +442,12 @@ class Backups:
                  source.name, prepared.identity)  # fmt: skip
         return prepared.name
 
-    def discard(self, tenant_id: str, name: str) -> None:
+    def discard(self, tenant_id: str, name: str, where: Mapping[str, str] | None = None) -> None:
         """Delete the staged import ``name`` (zip and manifest) from the tenant's storage,
-        best effort (a failure is logged): what a failed import leaves behind."""
-        _forget(self.store(tenant_id), tenant_id, name)
+        best effort (a failure is logged): what a failed import leaves behind. ``where``:
+        as ``stage_import``'s storage."""
+        store = self.store(tenant_id) if where is None else self.platform_store(tenant_id, where)
+        _forget(store, tenant_id, name)
 
     def recorded_odoo_version(self, namespace: str, tenant_id: str) -> str:
         """The tenant's Odoo series (``"18.0"``), from the spec saasodoo records on its

@@ -75,6 +75,27 @@ def get_path(values: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+#: The odoo-tenant chart's defaults of ``backup.s3`` that values may leave out
+#: (charts/odoo-tenant/values.yaml; a unit test keeps them equal).
+S3_CHART_DEFAULTS = {"prefix": "saasodoo", "region": "us-east-1"}
+
+
+def backup_storage(values: dict[str, Any]) -> dict[str, str]:
+    """Where a tenant with these values keeps its backups, without credentials, in the form
+    of an OdooTenant's ``status.backupStorage``: ``{"type": "s3", "endpoint", "bucket",
+    "prefix", "region"}`` or ``{"type": "pvc"}`` (the chart's default storage)."""
+    if get_path(values, "backup.storage") != "s3":
+        return {"type": "pvc"}
+    s3 = get_path(values, "backup.s3") or {}
+    return {
+        "type": "s3",
+        "endpoint": str(s3.get("endpoint") or ""),
+        "bucket": str(s3.get("bucket") or ""),
+        "prefix": str(s3.get("prefix", S3_CHART_DEFAULTS["prefix"]) or ""),
+        "region": str(s3.get("region") or S3_CHART_DEFAULTS["region"]),
+    }
+
+
 def backup_schedule(tenant_id: str) -> str:
     """A cron schedule in the backup window, stable per tenant and spread across tenants."""
     start, end = BACKUP_WINDOW_HOURS

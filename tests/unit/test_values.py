@@ -237,3 +237,16 @@ def test_backup_s3_secret_setting_is_namespace_slash_name(bad: str) -> None:
     with pytest.raises(ValidationError, match="backup_s3_secret"):
         Settings(backup_s3_secret=bad)
     assert Settings(backup_s3_secret="saasodoo-system/backup-s3").backup_s3_secret
+
+
+def test_backup_storage_follows_the_values_and_the_chart_s_defaults() -> None:
+    import yaml
+
+    from saasodoo.core.values import S3_CHART_DEFAULTS, backup_storage
+
+    chart = yaml.safe_load((ROOT / "charts" / "odoo-tenant" / "values.yaml").read_text())
+    assert {k: chart["backup"]["s3"][k] for k in S3_CHART_DEFAULTS} == S3_CHART_DEFAULTS
+    assert backup_storage({}) == {"type": "pvc"}
+    s3 = {"backup": {"storage": "s3", "s3": {"endpoint": "http://s3:7070", "bucket": "b"}}}
+    assert backup_storage(s3) == {"type": "s3", "endpoint": "http://s3:7070", "bucket": "b",
+                                  "prefix": "saasodoo", "region": "us-east-1"}  # fmt: skip

@@ -1,8 +1,10 @@
-"""A customer downloads a backup through the API with the operator (#24 point 6): the API
-reads the OdooTenant's status (the backups the operator listed, and where they are) and
-streams the zip from S3 with the platform's key pair, its account reading no tenant
-Secret; another user's tenant is a 404, an unlisted backup a 404, a bad name a 422, a
-backup volume a 409 that says why, and no platform key pair a 409 naming the settings.
+"""Backups through the platform's API with the operator (#24 point 6), whose account reads
+no tenant object: a customer downloads a backup (the API reads the OdooTenant's status, the
+backups the operator listed and where they are, and streams the zip from S3 with the
+platform's key pair; another user's tenant is a 404, an unlisted backup a 404, a bad name a
+422, a backup volume a 409 that says why, no platform key pair a 409 naming the settings),
+and imports one (staged into the bucket where the tenant's values keep its backups, then an
+OdooTenantRestore that the operator runs).
 
 The API runs in this process (Flask's test client, local auth), the OdooTenants are written
 as the operator writes them (status subresource), the S3 server is moto's (a real S3 API)."""
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from saasodoo.app import create_app
 from saasodoo.core.operations import crd_manifests
 from saasodoo.settings import Settings
 from tests.api.conftest import sign_up
+from tests.api.zips import odoo_zip
 from tests.backups.conftest import s3_server  # noqa: F401  (a fixture: moto's S3 server)
 from tests.backups.helpers import S3_KEY, S3_SECRET, S3Server
 from tests.support import Cluster
@@ -77,6 +81,15 @@ def odootenant(kube: Cluster, tid: str, owner: str, storage: dict[str, str]) -> 
     )
 
 
+def platform_settings(kube: Cluster, s3_server: S3Server) -> Settings:  # noqa: F811
+    """The platform's: tenants keep backups in the bucket, the API holds the key pair."""
+    s3 = {"endpoint": s3_server.endpoint, "bucket": BUCKET, "existingSecret": "backup-s3"}
+    return settings(
+        kube, backup_s3_access_key_id=S3_KEY, backup_s3_secret_access_key=S3_SECRET,
+        tenant_values={"backup": {"storage": "s3", "s3": s3}},
+    )  # fmt: skip
+
+
 def test_a_customer_downloads_a_listed_backup_from_s3(
     kube: Cluster,
     crds: None,
@@ -87,8 +100,7 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     content = os.urandom(3 * (1 << 20) + 17)  # more than one chunk
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dl-a/{NAME}", Body=content)
     app: Flask = create_app(
-        ApiSettings(auth_mode="local", cookie_secure=False),
-        settings(kube, backup_s3_access_key_id=S3_KEY, backup_s3_secret_access_key=S3_SECRET),
+        ApiSettings(auth_mode="local", cookie_secure=False), platform_settings(kube, s3_server)
     )
     web = app.test_client()
     owner = sign_up(web, "owner@dl.example.com")
@@ -140,3 +152,40 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     keyless = again.call("GET", f"/api/tenants/dl-c/backups/{NAME}")
     assert keyless.status_code == 409, keyless.get_json()
     assert "SAASODOO_BACKUP_S3_ACCESS_KEY_ID" in keyless.get_json()["message"]
+
+
+def test_a_customer_imports_a_backup_into_the_tenant_s_bucket(
+    kube: Cluster,
+    crds: None,
+    s3_server: S3Server,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    s3 = s3_server.client()
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    app = create_app(
+        ApiSettings(auth_mode="local", cookie_secure=False, import_dir=tmp_path / "spool"),
+        platform_settings(kube, s3_server),
+    )
+    owner = sign_up(app.test_client(), "owner@dl-imp.example.com")
+    odootenant(kube, "dl-imp", owner.user_id, {"type": "s3"})
+    source = odoo_zip(tmp_path / "customer.zip")
+    with source.open("rb") as fh:
+        form = {"zip": (fh, source.name)}
+        url = "/api/tenants/dl-imp/backups/import"
+        res = owner.call("POST", url, data=form, content_type="multipart/form-data")
+    assert res.status_code == 202, res.get_json()
+    operation = res.get_json()["operation"]
+    # Staged where the tenant's values keep its backups: the zip and its manifest.
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/dl-imp/")["Contents"]
+    keys = sorted(o["Key"].rsplit("/", 1)[1] for o in listed)
+    assert len(keys) == 2 and keys[1] == keys[0] + ".json", keys
+    staged = keys[0]
+    # The restore the operator runs, deleting the staged zip if it does not succeed.
+    request = client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+        *GROUP, NAMESPACE, "odootenantrestores", operation["name"]
+    )
+    assert request["spec"]["tenant"] == "dl-imp" and request["spec"]["backup"] == staged
+    assert request["spec"]["discardOnFailure"] is True
