@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from saasodoo.core.crd import COPY_OF_LABEL, SELF_COPY_MESSAGE, parse_spec
+from saasodoo.core.limits import load_json
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
 
 #: The longest life a copy may be given at creation (``--expires-in``); expiresAt may be
@@ -404,3 +405,27 @@ def neutralize_job(deployment: dict[str, Any], name: str) -> dict[str, Any]:
         },
         "spec": {"backoffLimit": 0, "template": template},
     }
+
+
+def last_result(logs: list[str]) -> dict[str, Any] | None:
+    """The last ``RESULT {json}`` line of a Job's pod logs (odoo-init.py, restore.py), None
+    when there is none or it is not a JSON object."""
+    for text in logs:
+        for line in reversed(text.splitlines()):
+            if line.startswith("RESULT "):
+                try:
+                    found = load_json(line.removeprefix("RESULT "), "RESULT")
+                except ValueError:  # LimitExceeded: not JSON, too deep
+                    return None
+                return found if isinstance(found, dict) else None
+    return None
+
+
+def with_reason(conditions: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+    """``conditions`` with the reason of Ready, Reconciling and Stalled (those present)
+    made ``reason``: a copy's step (``STEP_REASONS``) in the house's vocabulary of
+    conditions. Statuses, messages and transition times are left as they are."""
+    return [
+        {**c, "reason": reason} if c.get("type") in ("Ready", "Reconciling", "Stalled") else c
+        for c in conditions
+    ]

@@ -392,6 +392,7 @@ class CopyProgress(BaseModel):
         default=None, description="When its data was in place (or it failed)."
     )
     message: str | None = Field(default=None, description="The last step's outcome, in words.")
+    failed_step: str | None = Field(default=None, description="The step that failed.")
     neutralized: dict[str, Any] | None = Field(
         default=None, description="The RESULT of odoo-init.py --neutralize (what it turned off)."
     )
