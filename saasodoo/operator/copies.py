@@ -125,7 +125,7 @@ class CopyExecutor:
                 except SaasodooError as exc:
                     return self.fail(obj, source, progress, step, exc.message)
                 if step == copies.INSTALL:
-                    continue  # installed (helm waited): the next step in this turn
+                    continue  # installed: the next step in this turn
             return self.controller.report(
                 obj, outcome="progressing", detail=copies.STEP_WORDS[step],
                 requeue=POLL_SECONDS, copy=progress,
@@ -224,7 +224,9 @@ class CopyExecutor:
         elif step == copies.INSTALL:
             owner = (obj.get("spec") or {}).get("owner")
             placed = self.controller.placed((obj.get("spec") or {}).get("nodePool"))
-            await placed.create(spec, owner=owner, wait=True, suspended=True)
+            # No helm --wait: with Odoo at zero nothing mounts the filestore volume yet, and a
+            # WaitForFirstConsumer claim stays Pending until the restore Job does.
+            await placed.create(spec, owner=owner, wait=False, suspended=True)
         elif step == copies.RESTORE:
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
             body = self.backups.jobs.restore_job(spec.id, cronjob, backup, mode="restore",
