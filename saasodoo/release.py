@@ -112,8 +112,11 @@ class TenantRelease:
         self.kube.create_tenant_namespace(
             spec.namespace,
             spec.id,
-            labels={PLAN_LABEL: spec.plan, **POD_SECURITY,
-                    **({COPY_OF_LABEL: spec.copy_of} if spec.copy_of else {})},  # fmt: skip
+            labels={
+                PLAN_LABEL: spec.plan,
+                **POD_SECURITY,
+                **({COPY_OF_LABEL: spec.copy_of} if spec.copy_of else {}),
+            },  # fmt: skip
             # The lock is taken with the namespace: a crash from here on is recoverable.
             annotations=new_tenant_annotations(spec, self.record.lock_for("create", digest), owner),
         )

@@ -429,3 +429,19 @@ def with_reason(conditions: list[dict[str, Any]], reason: str) -> list[dict[str,
         {**c, "reason": reason} if c.get("type") in ("Ready", "Reconciling", "Stalled") else c
         for c in conditions
     ]
+
+
+#: The backup container's variables that carry the S3 key pair (the chart's CronJob).
+S3_KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def storage_secrets(container: dict[str, Any]) -> list[str]:
+    """The Secrets (names, sorted) the backup container ``container`` reads its S3 key pair
+    from: what a copy's namespace needs before its restore Job reads the source's prefix
+    (the source's Secret of that name is copied there when the copy has none)."""
+    names = set()
+    for env in container.get("env") or []:
+        ref = ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+        if env.get("name") in S3_KEY_VARS and ref:
+            names.add(str(ref))
+    return sorted(names)

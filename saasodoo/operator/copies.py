@@ -28,6 +28,7 @@ A failed step leaves Odoo at zero and the copy ``Stalled`` with the step's reaso
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,10 @@ from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import CustomResources
 from saasodoo.backups import Backups
 from saasodoo.backups.finals import storage_of
+from saasodoo.backups.jobs import backup_container
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
-from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec
+from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: How soon a copy whose step's work runs is looked at again (seconds).
 POLL_SECONDS = 5.0
+#: How soon a copy whose source is not installed yet is looked at again (seconds).
+WAIT_SOURCE_SECONDS = 15.0
 #: Steps taken in one turn at most (each start ends the turn; advances may chain).
 MAX_MOVES = 8
 
@@ -75,8 +79,17 @@ class CopyExecutor:
         progress = dict((obj.get("status") or {}).get("copy") or {})
         if progress.get("step") == copies.COPIED:
             return None
+        facts = self.source_facts(source)
+        if facts.exists and not facts.deleting and not facts.storage:
+            if self.tenants.kube.read_namespace(namespace_for(source)) is None:
+                # A source written beside its copy, not installed yet: the copy waits.
+                return self.controller.report(
+                    obj, outcome="progressing", requeue=WAIT_SOURCE_SECONDS,
+                    detail=f"waiting for the source {source} to be installed",
+                    reason="CopyWaitingForSource",
+                )  # fmt: skip
         try:
-            plan = copies.copy_plan(self.source_facts(source), obj.get("spec") or {})
+            plan = copies.copy_plan(facts, obj.get("spec") or {})
         except (NotFound, Conflict, InvalidInput) as exc:
             return self.controller.report(obj, outcome="invalid", detail=exc.message)
         names = copies.work_names(spec.id, str(obj["metadata"].get("uid") or ""))
@@ -229,6 +242,7 @@ class CopyExecutor:
             await placed.create(spec, owner=owner, wait=False, suspended=True)
         elif step == copies.RESTORE:
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
+            await asyncio.to_thread(self.share_storage_secrets, cronjob, source, spec)
             body = self.backups.jobs.restore_job(spec.id, cronjob, backup, mode="restore",
                                                  source_tenant=source)  # fmt: skip
             body["metadata"]["name"] = names[step]
@@ -246,6 +260,29 @@ class CopyExecutor:
             except ValueError as exc:
                 raise SaasodooError(str(exc)) from None
             await asyncio.to_thread(self.create_job, body)
+
+    def share_storage_secrets(self, cronjob: dict[str, Any], source: str, spec: TenantSpec) -> None:
+        """The S3 key pair Secrets the copy's backup container reads, copied from the
+        source's namespace where the copy's has none (its restore Job reads the source's
+        prefix with the source's keys; the values never hold them). SaasodooError naming a
+        Secret neither namespace has."""
+        kube = self.tenants.kube
+        for name in copies.storage_secrets(backup_container(cronjob)):
+            try:
+                kube.secret_data(spec.namespace, name)
+                continue
+            except NotFound:
+                pass
+            try:
+                data = kube.secret_data(namespace_for(source), name)
+            except NotFound:
+                raise SaasodooError(
+                    f"the backup storage Secret {name} is in neither the copy's namespace nor "
+                    f"the source's ({namespace_for(source)})"
+                ) from None
+            decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            kube.create_secret_if_absent(spec.namespace, name, decoded,
+                                         labels={TENANT_LABEL: spec.id})  # fmt: skip
 
     def create_job(self, body: dict[str, Any]) -> None:
         try:

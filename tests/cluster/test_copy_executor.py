@@ -33,7 +33,7 @@ NAMESPACE = "saasodoo-copyexec"
 S3 = {
     "backup": {
         "storage": "s3",
-        "s3": {"endpoint": "http://s3.invalid:9000", "bucket": "b", "existingSecret": "keys"},
+        "s3": {"endpoint": "http://s3.invalid:9000", "bucket": "backups", "existingSecret": "keys"},
     }
 }
 BACKUP = "20261206T120000Z-on-demand.zip"
@@ -114,6 +114,11 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         ctl.resources.create({"metadata": {"name": source}, "spec": {
             "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
         converge(ctl, source)
+        assert condition(ctl, source, "Ready")["status"] == "True", status(ctl, source)
+        # the source's S3 key pair, by hand as for any tenant (tests/realnode: s3_tenant)
+        ctl.tenants.kube.create_secret_if_absent(
+            f"tenant-{source}", "keys", {"access-key-id": "id", "secret-access-key": "sk"}, {}
+        )
         source_revisions = [r["revision"] for r in json.loads(kube.helm(
             4, "history", source, "-n", f"tenant-{source}", "-o", "json").stdout)]  # fmt: skip
         obj = ctl.resources.create({
@@ -153,6 +158,9 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         assert values["networkPolicy"]["egress"]["smtp"]["enabled"] is False
         namespace = ctl.tenants.kube.read_namespace(f"tenant-{copy}")
         assert namespace is not None and namespace.labels[COPY_OF_LABEL] == source
+        # the key pair the restore Job reads the source's prefix with, copied beside it
+        shared = ctl.tenants.kube.read_secret_value(f"tenant-{copy}", "keys", "secret-access-key")
+        assert shared == "sk"
         command = job_command(ctl, f"tenant-{copy}", names[copies.RESTORE])
         assert command[:2] == ["python3", "/opt/odoo-tenant/restore.py"], command
         assert {"--s3", f"--source-tenant={source}", f"--backup={BACKUP}",

@@ -243,3 +243,15 @@ def test_a_tenant_that_is_no_copy_keeps_its_values() -> None:
     assert "copyOf" not in values["tenant"]
     assert "copy_of" not in values["tenant"]["spec"]
     assert "smtp" not in values.get("odoo", {})
+
+
+def test_storage_secrets_are_the_s3_key_pair_s() -> None:
+    container = {"env": [
+        {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "password"}}},
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "keys", "key": "a"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY",
+         "valueFrom": {"secretKeyRef": {"name": "keys", "key": "b"}}},
+        {"name": "S3_BUCKET", "value": "b"},
+    ]}  # fmt: skip
+    assert copies.storage_secrets(container) == ["keys"]
+    assert copies.storage_secrets({}) == []
