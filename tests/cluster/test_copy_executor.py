@@ -140,7 +140,8 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
         # while the request runs the copy only waits (a requeue, no second request)
         turn(ctl, copy)
-        assert len(requests.list().get("items") or []) == 1
+        mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
+        assert len(mine) == 1
         # the request controller's part: the backup taken
         requests.patch_status(names[copies.BACKUP_SOURCE],
                               {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
@@ -227,3 +228,39 @@ def test_a_copy_of_a_missing_source_stalls_and_installs_nothing(ctl: TenantContr
         assert ctl.tenants.kube.read_namespace(f"tenant-{name}") is None
     finally:
         remove(ctl, name)
+
+
+def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
+    ctl: TenantController,
+) -> None:
+    source, copy = "cpx-src2", "cpx-stg2"
+    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    try:
+        ctl.resources.create({"metadata": {"name": source}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
+        converge(ctl, source)
+        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3,
+            "copyOf": {"tenant": source}}})  # fmt: skip
+        names = copies.work_names(copy, obj["metadata"]["uid"])
+        turn(ctl, copy)
+        requests.patch_status(names[copies.BACKUP_SOURCE],
+                              {"phase": "Failed", "message": "the backup Job failed"})  # fmt: skip
+        assert turn(ctl, copy) == Result()
+        stalled = condition(ctl, copy, "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "CopySourceBackupFailed")
+        assert "the backup Job failed" in stalled["message"], stalled
+        assert condition(ctl, copy, "Ready")["status"] == "False"
+        progress = status(ctl, copy)["copy"]
+        assert (progress["step"], progress["failedStep"]) == ("failed", copies.BACKUP_SOURCE)
+        assert progress["finishedAt"]
+        assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
+        # looked at again, it stays so (no new request, no write)
+        version = (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"]
+        assert turn(ctl, copy) == Result()
+        assert (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"] == version
+        mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
+        assert len(mine) == 1
+    finally:
+        remove(ctl, copy)
+        remove(ctl, source)
