@@ -27,6 +27,7 @@ from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube
+from saasodoo.core.crd import COPY_OF_LABEL
 from saasodoo.core.reconcile import Action, Applied
 from saasodoo.core.record import new_tenant_annotations
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, PLAN_LABEL, TENANT_LABEL, TenantSpec
@@ -100,6 +101,7 @@ class TenantRelease:
         admin_password: str | None = None,
         owner: str | None = None,
         wait: bool = True,
+        suspended: bool = False,
     ) -> Revision:
         """Create a tenant whose spec ``check_create`` accepted: namespace (the lock taken
         with it, in one request, so a crash from there on is recoverable by ensure), its
@@ -107,11 +109,16 @@ class TenantRelease:
         (``admin_password`` or a random one), ``helm install``, the record of what was
         applied. ``owner`` is recorded on the namespace. Values the chart itself refuses
         (InvalidInput) leave nothing behind; another failure releases the lock, recording
-        the revision it left. Returns the installed revision."""
+        the revision it left. ``suspended``: recorded so (the values are the caller's).
+        Returns the installed revision."""
         self.kube.create_tenant_namespace(
             spec.namespace,
             spec.id,
-            labels={PLAN_LABEL: spec.plan, **POD_SECURITY},
+            labels={
+                PLAN_LABEL: spec.plan,
+                **POD_SECURITY,
+                **({COPY_OF_LABEL: spec.copy_of} if spec.copy_of else {}),
+            },  # fmt: skip
             # The lock is taken with the namespace: a crash from here on is recoverable.
             annotations=new_tenant_annotations(spec, self.record.lock_for("create", digest), owner),
         )
@@ -134,7 +141,7 @@ class TenantRelease:
             # saasodoo's: ensure may then act at once.
             self.record.failed(spec, "create", digest, 0)
             raise
-        self.record.write(spec, False, applied=Applied(digest, rev.revision))
+        self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
         return rev
 
     async def _claim_or_undo_create(self, spec: TenantSpec) -> None:

@@ -373,18 +373,24 @@ class Tenants:
         admin_password: str | None = None,
         owner: str | None = None,
         wait: bool = True,
+        suspended: bool = False,
     ) -> Tenant:
         """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
 
         ``owner`` (e.g. the API user's id) is recorded on the namespace. Custom domains are
         claimed right after the namespace is created; a host of another tenant removes the
         namespace again and raises HostTaken. A new tenant's domains start unverified.
+        ``suspended``: installed and recorded suspended (Odoo at zero replicas, web and cron:
+        a staging copy until its data is restored and neutralized; ``resume`` starts it).
         """
         spec, values = await self.check_create(spec)
+        if suspended:
+            values = TenantValues(helm_merge(values.values, SUSPEND_VALUES))
         digest = values.digest(await self.helm.digest_chart_version())
         rev = await self.release.install(
-            spec, values, digest, admin_password=admin_password, owner=owner, wait=wait
-        )
+            spec, values, digest, admin_password=admin_password, owner=owner, wait=wait,
+            suspended=suspended,
+        )  # fmt: skip
         # The install just told us the release's state: no `helm status` round trip.
         release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
         workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])

@@ -14,12 +14,14 @@ Pure: no I/O. Bad input raises ``InvalidInput`` naming the field and the rule.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from saasodoo.core.crd import COPY_OF_LABEL, SELF_COPY_MESSAGE, parse_spec
+from saasodoo.core.limits import load_json
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
 
 #: The longest life a copy may be given at creation (``--expires-in``); expiresAt may be
@@ -219,3 +221,227 @@ def copy_plan(
         steps.append(TRANSFER)
     steps += [RESTORE, NEUTRALIZE, START]
     return steps
+
+
+# -- the executor's step machine (the operator runs one step per turn) ---------------------
+
+#: ``status.copy.step`` once the copy's data is in place (restored and neutralized): from
+#: then on the copy is reconciled as any tenant (its ``spec.suspended`` honoured).
+COPIED = "copied"
+#: ``status.copy.step`` of a copy that failed: Stalled until it is deleted.
+FAILED = "failed"
+
+#: The Reconciling reason of each step, and the Stalled reason of its failure.
+STEP_REASONS = {
+    BACKUP_SOURCE: ("CopyBackingUpSource", "CopySourceBackupFailed"),
+    INSTALL: ("CopyInstalling", "CopyInstallFailed"),
+    TRANSFER: ("CopyTransferring", "CopyTransferFailed"),
+    RESTORE: ("CopyRestoring", "CopyRestoreFailed"),
+    NEUTRALIZE: ("CopyNeutralizing", "CopyNeutralizeFailed"),
+    START: ("CopyStarting", "CopyStartFailed"),
+}
+#: What each step does, for messages and Events.
+STEP_WORDS = {
+    BACKUP_SOURCE: "taking a fresh online backup of the source",
+    INSTALL: "installing the copy's release with Odoo at zero replicas",
+    TRANSFER: "carrying the source's backup to the copy's namespace",
+    RESTORE: "restoring the source's backup into the copy",
+    NEUTRALIZE: "neutralizing the copy's database",
+    START: "starting the copy's Odoo",
+}
+
+#: What the operator found of a step's work (a Job, a request, a release).
+ABSENT = "absent"  # not started: start it
+RUNNING = "running"  # started, not finished: look again later
+SUCCEEDED = "succeeded"  # done: the next step
+FAILED_WORK = "failed"  # failed: the copy is Stalled
+
+
+@dataclass(frozen=True)
+class CopyAction:
+    """What the executor does next for a copy: ``verb`` is ``start`` (create the step's
+    work), ``wait`` (look again later), ``advance`` (the step is done: record ``step`` as
+    done and go on with ``next_step``), ``fail`` (Stalled) or ``done`` (nothing left: the
+    tenant's ordinary reconcile)."""
+
+    verb: str
+    step: str
+    next_step: str = ""
+
+
+def current_step(plan: list[str], copy_status: dict[str, Any] | None) -> str:
+    """The step a copy is at: ``status.copy.step`` when it is one of ``plan``, ``COPIED``
+    or ``FAILED``, else the plan's first (a copy not started, or a status from an older
+    plan)."""
+    step = (copy_status or {}).get("step")
+    if step in (COPIED, FAILED) or step in plan:
+        return str(step)
+    return plan[0] if plan else COPIED
+
+
+def next_copy_action(plan: list[str], step: str, seen: str) -> CopyAction:
+    """The executor's decision for the copy at ``step`` of ``plan`` whose work was found
+    ``seen`` (``ABSENT``, ``RUNNING``, ``SUCCEEDED``, ``FAILED_WORK``). ``START`` has no
+    work of its own: the copy is then handed to the ordinary reconcile, which scales Odoo
+    up (unless ``spec.suspended``); so ``START`` advances to ``COPIED`` whatever ``seen``.
+    ValueError for a step not in ``plan`` or an unknown ``seen``."""
+    if step == COPIED:
+        return CopyAction("done", step)
+    if step == FAILED:
+        return CopyAction("fail", step)
+    if step not in plan:
+        raise ValueError(f"step {step!r} is not in the plan {plan}")
+    if seen not in (ABSENT, RUNNING, SUCCEEDED, FAILED_WORK):
+        raise ValueError(f"unknown state of a step's work: {seen!r}")
+    index = plan.index(step)
+    following = plan[index + 1] if index + 1 < len(plan) else COPIED
+    if step == START or seen == SUCCEEDED:
+        return CopyAction("advance", step, following)
+    if seen == FAILED_WORK:
+        return CopyAction("fail", step)
+    return CopyAction("start" if seen == ABSENT else "wait", step)
+
+
+def job_state(conditions: list[tuple[str, str]]) -> str:
+    """A Job's state from its conditions as ``(type, status)`` pairs: ``SUCCEEDED``
+    (Complete or SuccessCriteriaMet True), ``FAILED_WORK`` (Failed or FailureTarget True),
+    else ``RUNNING``."""
+    true = {t for t, s in conditions if s == "True"}
+    if true & {"Complete", "SuccessCriteriaMet"}:
+        return SUCCEEDED
+    if true & {"Failed", "FailureTarget"}:
+        return FAILED_WORK
+    return RUNNING
+
+
+def request_state(phase: str | None) -> str:
+    """A one-shot request's state from its ``status.phase`` (None: not created)."""
+    if phase is None:
+        return ABSENT
+    return {"Succeeded": SUCCEEDED, "Failed": FAILED_WORK}.get(phase, RUNNING)
+
+
+def work_names(copy_name: str, uid: str) -> dict[str, str]:
+    """The names of a copy's work, fixed for the copy's object (``uid``: its
+    ``metadata.uid``), so a step started again after an operator restart finds its own:
+    the source's ``OdooTenantBackup`` and the copy's restore and neutralize Jobs."""
+    tag = uid.replace("-", "")[:8] or "0"
+    base = copy_name[:40].rstrip("-")
+    return {
+        BACKUP_SOURCE: f"{base}-copy-{tag}",
+        RESTORE: f"{base}-copy-restore-{tag}",
+        NEUTRALIZE: f"{base}-copy-neutralize-{tag}",
+    }
+
+
+def copy_status(
+    previous: dict[str, Any] | None,
+    *,
+    source: str,
+    step: str,
+    now: datetime,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The copy's ``status.copy`` block after a move to ``step``: ``source``, ``step``,
+    ``startedAt`` (kept from ``previous``, else ``now``), ``finishedAt`` once ``COPIED`` or
+    ``FAILED``, and ``fields`` (``backup``, ``backupRequest``, ``message``,
+    ``neutralized``: camelCase keys, None drops one). Times are RFC 3339 UTC."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out: dict[str, Any] = dict(previous or {})
+    out.update(source=source, step=step)
+    out.setdefault("startedAt", stamp)
+    if step in (COPIED, FAILED):
+        out.setdefault("finishedAt", stamp)
+    for key, value in fields.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+#: On the Jobs the copy executor runs (and their pods): which step.
+COPY_JOB_LABEL = "saasodoo.dev/copy-job"
+#: odoo-init.py's arguments a neutralize Job drops from the web pod's (its mode and what
+#: only an ``-i base`` uses).
+_INIT_ONLY = ("--initialize", "--wait", "--copy")
+
+
+def neutralize_job(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    """The Job that neutralizes a copy's database, from its web Deployment ``deployment``
+    (a plain JSON object, as the API serves it): the pod template's ``odoo-init`` init
+    container run as the Job's one container with ``--neutralize`` instead of
+    ``--initialize`` (its ``--init-flag``s and ``--copy`` dropped), the template's volumes,
+    identity, placement and labels (so its NetworkPolicy reaches PostgreSQL) plus
+    ``COPY_JOB_LABEL``; a readiness probe that never passes keeps the pod out of the web
+    Service's endpoints. ``backoffLimit`` 0: a failure is the step's (the copy Stalled).
+    ValueError when the template has no ``odoo-init`` init container."""
+    meta = deployment["metadata"]
+    template = copy.deepcopy(deployment["spec"]["template"])
+    pod = template["spec"]
+    init = [c for c in pod.get("initContainers") or [] if c.get("name") == "odoo-init"]
+    if not init:
+        raise ValueError(f"deployment {meta.get('name')} has no odoo-init init container")
+    container = init[0]
+    command = [
+        part
+        for part in container.get("command") or []
+        if part not in _INIT_ONLY and not part.startswith("--init-flag")
+    ]
+    container["command"] = [*command, "--neutralize"]
+    container["readinessProbe"] = {"exec": {"command": ["false"]}, "periodSeconds": 3600}
+    pod["initContainers"] = []
+    pod["containers"] = [container]
+    pod["restartPolicy"] = "Never"
+    labels = {**(template.get("metadata") or {}).get("labels", {}), COPY_JOB_LABEL: NEUTRALIZE}
+    template.setdefault("metadata", {})["labels"] = labels
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {**(meta.get("labels") or {}), COPY_JOB_LABEL: NEUTRALIZE},
+        },
+        "spec": {"backoffLimit": 0, "template": template},
+    }
+
+
+def last_result(logs: list[str]) -> dict[str, Any] | None:
+    """The last ``RESULT {json}`` line of a Job's pod logs (odoo-init.py, restore.py), None
+    when there is none or it is not a JSON object."""
+    for text in logs:
+        for line in reversed(text.splitlines()):
+            if line.startswith("RESULT "):
+                try:
+                    found = load_json(line.removeprefix("RESULT "), "RESULT")
+                except ValueError:  # LimitExceeded: not JSON, too deep
+                    return None
+                return found if isinstance(found, dict) else None
+    return None
+
+
+def with_reason(conditions: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+    """``conditions`` with the reason of Ready, Reconciling and Stalled (those present)
+    made ``reason``: a copy's step (``STEP_REASONS``) in the house's vocabulary of
+    conditions. Statuses, messages and transition times are left as they are."""
+    return [
+        {**c, "reason": reason} if c.get("type") in ("Ready", "Reconciling", "Stalled") else c
+        for c in conditions
+    ]
+
+
+#: The backup container's variables that carry the S3 key pair (the chart's CronJob).
+S3_KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def storage_secrets(container: dict[str, Any]) -> list[str]:
+    """The Secrets (names, sorted) the backup container ``container`` reads its S3 key pair
+    from: what a copy's namespace needs before its restore Job reads the source's prefix
+    (the source's Secret of that name is copied there when the copy has none)."""
+    names = set()
+    for env in container.get("env") or []:
+        ref = ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+        if env.get("name") in S3_KEY_VARS and ref:
+            names.add(str(ref))
+    return sorted(names)

@@ -387,6 +387,31 @@ class DomainEntry(BaseModel):
     )
 
 
+class CopyProgress(BaseModel):
+    """A staging copy's making (``saasodoo.core.copies``: ``copy_plan``, ``copy_status``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    source: str = Field(description="The tenant it is a copy of (spec.copyOf.tenant).")
+    step: str = Field(
+        description="backup-source, install-stopped, restore, neutralize, start; copied once "
+        "its data is in place (from then on it is reconciled as any tenant), failed."
+    )
+    backup: str | None = Field(default=None, description="The source's backup it is made from.")
+    backup_request: str | None = Field(
+        default=None, description="The OdooTenantBackup of the source that took it fresh."
+    )
+    started_at: datetime | None = Field(default=None, description="When the copy began.")
+    finished_at: datetime | None = Field(
+        default=None, description="When its data was in place (or it failed)."
+    )
+    message: str | None = Field(default=None, description="The last step's outcome, in words.")
+    failed_step: str | None = Field(default=None, description="The step that failed.")
+    neutralized: dict[str, Any] | None = Field(
+        default=None, description="The RESULT of odoo-init.py --neutralize (what it turned off)."
+    )
+
+
 class OdooTenantStatus(BaseModel):
     """What the operator last observed and did; written through the status subresource."""
 
@@ -475,6 +500,9 @@ class OdooTenantStatus(BaseModel):
         description="Each custom domain of the spec: routed, or the DNS record that proves "
         "it; the operator looks for unproven ones' records with back-off.",
     )
+    copy_: CopyProgress | None = Field(
+        default=None, alias="copy", description="A staging copy's making (spec.copyOf)."
+    )
 
 
 def parse_spec(spec: Any, field: str = "spec") -> ResourceFields:
@@ -523,6 +551,7 @@ def to_tenant_spec(
                 **data,
                 "verified_domains": tuple(verified_domains),
                 "created_with": created_with,
+                "copy_of": source.tenant if source is not None else None,
             }
         )
     except ValidationError as exc:

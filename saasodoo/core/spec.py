@@ -150,6 +150,12 @@ class TenantSpec(BaseModel):
         "recorded by saasodoo at creation, never by a request "
         "(saasodoo.core.values.CREATION_PATHS). None: not recorded yet.",
     )
+    copy_of: TenantId | None = Field(
+        default=None,
+        description="The tenant this one is a staging copy of (an OdooTenant's "
+        "spec.copyOf.tenant, fixed at creation); its values then carry tenant.copyOf and no "
+        "outgoing mail (saasodoo.core.values.COPY_VALUES). None: not a copy.",
+    )
 
     @field_validator("overrides")
     @classmethod

@@ -104,6 +104,26 @@ def backup_schedule(tenant_id: str) -> str:
     return f"{minutes % 60} {start + minutes // 60} * * *"
 
 
+def spec_record(spec: TenantSpec) -> dict[str, Any]:
+    """The spec as it rides in the values (``tenant.spec``): without its creation facts,
+    and without ``copy_of`` unless it is a copy (so the values of every other tenant, and
+    their digest, stay as they were)."""
+    exclude = {"created_with"} | ({"copy_of"} if spec.copy_of is None else set())
+    out: dict[str, Any] = spec.model_dump(mode="json", exclude=exclude)
+    return out
+
+
+def copy_values(source: str) -> dict[str, Any]:
+    """What a staging copy of ``source`` always has, whatever its plan and overrides say:
+    ``tenant.copyOf`` (its web pods neutralize a database not yet neutralized as this copy)
+    and no outgoing mail (no SMTP relay, no SMTP egress; the chart refuses them on a copy)."""
+    return {
+        "tenant": {"copyOf": source},
+        "odoo": {"smtp": {"enabled": False}},
+        "networkPolicy": {"egress": {"smtp": {"enabled": False}}},
+    }
+
+
 def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
     """The values that follow from the tenant spec itself."""
     storage: dict[str, Any] = {}
@@ -113,7 +133,7 @@ def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
         **node_pool_values(platform.node_pool),
         # The spec rides along in every revision: a rollback knows what it returns to (its
         # creation facts are the tenant's, whatever the revision: not repeated there).
-        "tenant": {"id": spec.id, "spec": spec.model_dump(mode="json", exclude={"created_with"})},
+        "tenant": {"id": spec.id, "spec": spec_record(spec)},
         "odoo": {
             "version": spec.odoo_version,
             "admin": {
@@ -191,7 +211,8 @@ def with_creation_facts(values: dict[str, Any], facts: dict[str, Any]) -> dict[s
 
 
 def compute_values(spec: TenantSpec, catalog: Catalog, platform: Platform) -> TenantValues:
-    """base < plan < tenant < creation facts < overrides; raises InvalidInput for an unknown
+    """base < plan < tenant < creation facts < overrides (< ``copy_values`` for a staging
+    copy); raises InvalidInput for an unknown
     plan. The creation facts (``spec.created_with``) replace what the platform's settings say
     now; a spec without them (a new tenant) takes the platform's."""
     plan = catalog.plan(spec.plan)
@@ -203,6 +224,8 @@ def compute_values(spec: TenantSpec, catalog: Catalog, platform: Platform) -> Te
     if spec.created_with is not None:
         merged = with_creation_facts(merged, spec.created_with)
     merged = helm_merge(merged, spec.overrides)
+    if spec.copy_of is not None:  # last: no override turns a copy's mail back on
+        merged = helm_merge(merged, copy_values(spec.copy_of))
     return TenantValues(values=_prune_empty(merged))
 
 

@@ -42,6 +42,7 @@ from saasodoo.core.conditions import (
     status_changed,
     timestamp,
 )
+from saasodoo.core.copies import seconds_to_expiry, with_reason
 from saasodoo.core.crd import (
     DOMAINS_LIMIT,
     FINALIZER,
@@ -56,6 +57,7 @@ from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
+from saasodoo.operator.copies import CopyExecutor
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
 from saasodoo.tenants import Tenants
@@ -100,18 +102,46 @@ class TenantController:
         self.tenants = tenants
         self.resources = resources
         self.reconciler = Reconciler(tenants)
+        self.copier = CopyExecutor(self)
 
     # -- one reconcile --------------------------------------------------------------
 
     async def reconcile(self, name: str) -> Result:
         """Reconcile the OdooTenant ``name`` (see the module docstring). Raises nothing a
         worker must handle beyond what the returned Result says; unexpected errors
-        propagate (the worker logs them and backs the key off)."""
+        propagate (the worker logs them and backs the key off). A staging copy past its
+        ``spec.expiresAt`` is deleted without a final backup; one with an expiry is looked
+        at again then."""
         obj = self.resources.get(name)
         if obj is None:
             return DONE
         if obj["metadata"].get("deletionTimestamp"):
             return await self.finalize(obj)
+        try:
+            left = seconds_to_expiry(obj.get("spec") or {}, datetime.now(UTC))
+        except InvalidInput:
+            left = None  # the spec's own refusal is reported below
+        if left is not None and left <= 0:
+            return self.expire(obj)
+        result = await self.turn(name, obj)
+        if left is None:
+            return result
+        return replace(result, requeue_after=sooner(result.requeue_after, left))
+
+    def expire(self, obj: dict[str, Any]) -> Result:
+        """The copy is past its ``expiresAt``: ``finalBackup: false`` on its spec (visible),
+        then deleted; the finalizer uninstalls it without a final backup."""
+        name = obj["metadata"]["name"]
+        expires = (obj.get("spec") or {}).get("expiresAt")
+        if (obj.get("spec") or {}).get("finalBackup", True):
+            self.resources.patch(name, {"spec": {"finalBackup": False}})
+        self.event(obj, "Normal", "Expired", f"expired at {expires}: deleted without a final "
+                   "backup", "Delete")  # fmt: skip
+        self.resources.delete(name)
+        return Result(requeue_after=0.0)
+
+    async def turn(self, name: str, obj: dict[str, Any]) -> Result:
+        """The reconcile of the OdooTenant ``obj`` that is not being deleted."""
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = self.resources.set_finalizer(obj, FINALIZER, True)
         generation = int(obj["metadata"].get("generation") or 0)
@@ -133,6 +163,12 @@ class TenantController:
                 f"{FORCE_ANNOTATION} to try again",
             )  # fmt: skip
         try:
+            if spec.copy_of is not None:  # a staging copy: made first (saasodoo.operator.copies)
+                made = await self.copier.step(obj, spec, ns)
+                if made is not None:
+                    return made
+                obj = self.resources.get(name) or obj
+                ns = self.tenants.kube.read_namespace(namespace_for(name))
             if ns is None:
                 return await self.create(obj, spec)
             if ns.phase == "Terminating":
@@ -158,7 +194,7 @@ class TenantController:
             verified, created_with = recorded.verified_domains, recorded.created_with
         spec = to_tenant_spec(
             obj["metadata"]["name"], obj.get("spec") or {},
-            verified_domains=verified, created_with=created_with,
+            verified_domains=verified, created_with=created_with, copies=True,
         )  # fmt: skip
         self.tenants.catalog.plan(spec.plan)  # an unknown plan: InvalidInput naming it
         return spec
@@ -537,8 +573,12 @@ class TenantController:
         inventory: list[str] | None = None,
         releases: list[Any] | None = None,
         domains: list[dict[str, Any]] | None = None,
+        copy: dict[str, Any] | None = None,
+        reason: str | None = None,
     ) -> Result:
-        """Write the status the report makes (only when it changed) and say what next."""
+        """Write the status the report makes (only when it changed) and say what next.
+        ``copy``: a staging copy's ``status.copy``; ``reason``: the reason of its Ready,
+        Reconciling and Stalled conditions instead of the outcome's (a copy's step)."""
         meta = obj["metadata"]
         previous = dict(obj.get("status") or {})
         spec = obj.get("spec") or {}
@@ -577,6 +617,10 @@ class TenantController:
             status["releases"] = releases
         if domains is not None:
             status["domains"] = domains
+        if copy is not None:
+            status["copy"] = copy
+        if reason is not None:
+            status["conditions"] = with_reason(status.get("conditions") or [], reason)
         if status_changed(previous, status):
             self.resources.patch_status(meta["name"], status, previous)
         if failed:

@@ -185,11 +185,12 @@ def test_copy_of_is_fixed_and_expiry_may_move(copy_kube: Cluster) -> None:
     assert obj["spec"]["copyOf"] == {"tenant": "acme-src"}
 
 
-def test_today_s_operator_stalls_a_copy_rather_than_install_an_empty_tenant(
+def test_the_operator_waits_for_a_source_not_installed_rather_than_install_an_empty_tenant(
     copy_kube: Cluster,
 ) -> None:
-    """Until the copy executor exists (issue 25's next step), the controller refuses a copy
-    with Stalled/InvalidSpec naming spec.copyOf and installs nothing."""
+    """The copy executor checks the source first: a copy of a tenant whose OdooTenant exists
+    but is not installed yet waits for it (Reconciling, CopyWaitingForSource), and nothing is
+    installed (the executor's steps: tests/cluster/test_copy_executor.py)."""
     settings = Settings(kubeconfig=copy_kube.kubeconfig, helm_binary=str(copy_kube.tools.helm(4)),
                         base_domain="odoo.test", system_namespace=NAMESPACE)  # fmt: skip
     tenants = Tenants(settings)
@@ -200,9 +201,9 @@ def test_today_s_operator_stalls_a_copy_rather_than_install_an_empty_tenant(
     try:
         asyncio.run(ctl.reconcile("acme-early"))
         status = (ctl.resources.get("acme-early") or {}).get("status") or {}
-        stalled = get_condition(status.get("conditions") or [], "Stalled") or {}
-        assert (stalled.get("status"), stalled.get("reason")) == ("True", "InvalidSpec"), status
-        assert "spec.copyOf: this operator does not make staging copies yet" in stalled["message"]
+        waiting = get_condition(status.get("conditions") or [], "Reconciling") or {}
+        assert (waiting.get("status"), waiting.get("reason")) == ("True", "CopyWaitingForSource")
+        assert "waiting for the source acme-src to be installed" in waiting["message"], status
         assert tenants.kube.read_namespace("tenant-acme-early") is None
     finally:
         ctl.resources.delete("acme-early")

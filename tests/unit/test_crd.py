@@ -191,7 +191,9 @@ def test_status_schema_declares_every_status_field() -> None:
         "inventory",
         "releases",
         "domains",
+        "copy",
     }
+    assert set(status["properties"]["copy"]["required"]) == {"source", "step"}
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]

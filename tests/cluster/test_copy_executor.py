@@ -1,0 +1,266 @@
+"""The operator's staging-copy executor on the simulated cluster (issue 25 point 1): the
+copy's reconcile, called step by step as the work queue would, against the real API server
+and real helm. The source keeps its backups in S3 (a PVC source is refused: unit-tested in
+tests/unit/test_copies.py). No request controller runs here: the test plays its part for
+the source's OdooTenantBackup (marks it Succeeded, naming a backup); the Jobs complete by
+themselves (kwok runs no container: restore.py and odoo-init.py are tested on real
+PostgreSQL and Odoo in tests/backups/test_copies.py and tests/odoo/test_neutralize.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.core import copies
+from saasodoo.core import operations as ops
+from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
+from saasodoo.operator.controller import Result, TenantController
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "saasodoo-copyexec"
+S3 = {
+    "backup": {
+        "storage": "s3",
+        "s3": {"endpoint": "http://s3.invalid:9000", "bucket": "backups", "existingSecret": "keys"},
+    }
+}
+BACKUP = "20261206T120000Z-on-demand.zip"
+
+
+@pytest.fixture(scope="module")
+def ctl(kube: Cluster) -> Iterator[TenantController]:
+    settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
+                        base_domain="odoo.test", helm_timeout="5m",
+                        system_namespace=NAMESPACE)  # fmt: skip
+    tenants = Tenants(settings)
+    apply_crd(tenants.kube, crd_manifest())
+    for op in ops.KINDS.values():
+        apply_crd(tenants.kube, ops.crd_manifest(op))
+    tenants.kube.create_namespace_if_absent(NAMESPACE)
+    ctl = TenantController(tenants, TenantResources(tenants.kube, NAMESPACE))
+    yield ctl
+    for item in ctl.resources.list().get("items") or []:  # what a failed test left
+        remove(ctl, item["metadata"]["name"])
+    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+def turn(ctl: TenantController, name: str) -> Result:
+    return asyncio.run(ctl.reconcile(name))
+
+
+def converge(ctl: TenantController, name: str, *, limit: float = 180) -> Result:
+    deadline = time.monotonic() + limit
+    while True:
+        result = turn(ctl, name)
+        if not result.failed and (result.requeue_after is None or result.requeue_after > 600):
+            return result
+        assert time.monotonic() < deadline, f"{name} did not converge: {status(ctl, name)}"
+        time.sleep(min(result.requeue_after or 1.0, 2.0))
+
+
+def status(ctl: TenantController, name: str) -> dict[str, Any]:
+    obj = ctl.resources.get(name)
+    assert obj is not None
+    return dict(obj.get("status") or {})
+
+
+def remove(ctl: TenantController, name: str) -> None:
+    if ctl.resources.get(name) is None:
+        return
+    ctl.resources.patch(name, {"spec": {"finalBackup": False}})
+    ctl.resources.delete(name)
+    converge(ctl, name)
+    assert ctl.resources.get(name) is None
+
+
+def values_of(kube: Cluster, name: str) -> dict[str, Any]:
+    out = kube.helm(4, "get", "values", name, "-n", f"tenant-{name}", "-o", "json").stdout
+    return dict(json.loads(out))
+
+
+def job_command(ctl: TenantController, namespace: str, name: str) -> list[str]:
+    path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+    job = ctl.tenants.kube.get_json(path)
+    return list(job["spec"]["template"]["spec"]["containers"][0]["command"])
+
+
+def condition(ctl: TenantController, name: str, type_: str) -> dict[str, Any]:
+    return get_condition(status(ctl, name).get("conditions") or [], type_) or {}
+
+
+def step_of(ctl: TenantController, name: str) -> str:
+    return str((status(ctl, name).get("copy") or {}).get("step"))
+
+
+def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    source, copy = "cpx-src", "cpx-stg"
+    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    expires = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        ctl.resources.create({"metadata": {"name": source}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
+        converge(ctl, source)
+        assert condition(ctl, source, "Ready")["status"] == "True", status(ctl, source)
+        # the source's S3 key pair, by hand as for any tenant (tests/realnode: s3_tenant)
+        ctl.tenants.kube.create_secret_if_absent(
+            f"tenant-{source}", "keys", {"access-key-id": "id", "secret-access-key": "sk"}, {}
+        )
+        source_revisions = [r["revision"] for r in json.loads(kube.helm(
+            4, "history", source, "-n", f"tenant-{source}", "-o", "json").stdout)]  # fmt: skip
+        obj = ctl.resources.create({
+            "metadata": {"name": copy, "labels": {COPY_OF_LABEL: source}},
+            "spec": {"adminEmail": "boss@cpx.example", "finalBackup": True, "overrides": S3,
+                     "copyOf": {"tenant": source}, "expiresAt": expires},
+        })  # fmt: skip
+        names = copies.work_names(copy, obj["metadata"]["uid"])
+
+        # 1-2: the source checked, a fresh backup asked of it as an OdooTenantBackup
+        result = turn(ctl, copy)
+        assert result.requeue_after == 5.0, result
+        request = requests.get(names[copies.BACKUP_SOURCE])
+        assert request is not None and request["spec"] == {"tenant": source}
+        assert request["metadata"]["labels"][COPY_OF_LABEL] == source
+        assert step_of(ctl, copy) == copies.BACKUP_SOURCE
+        reconciling = condition(ctl, copy, "Reconciling")
+        assert (reconciling["status"], reconciling["reason"]) == ("True", "CopyBackingUpSource")
+        assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
+        # while the request runs the copy only waits (a requeue, no second request)
+        turn(ctl, copy)
+        mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
+        assert len(mine) == 1
+        # the request controller's part: the backup taken
+        requests.patch_status(names[copies.BACKUP_SOURCE],
+                              {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
+
+        # 3-4: the release installed with Odoo at zero and the copy's values; restore Job
+        turn(ctl, copy)
+        st = status(ctl, copy)
+        assert st["copy"]["backup"] == BACKUP, st
+        assert st["copy"]["backupRequest"] == names[copies.BACKUP_SOURCE]
+        assert st["copy"]["step"] == copies.RESTORE, st
+        values = values_of(kube, copy)
+        assert values["tenant"]["copyOf"] == source
+        assert values["odoo"]["replicas"] == 0
+        assert values["odoo"]["smtp"]["enabled"] is False
+        assert values["networkPolicy"]["egress"]["smtp"]["enabled"] is False
+        namespace = ctl.tenants.kube.read_namespace(f"tenant-{copy}")
+        assert namespace is not None and namespace.labels[COPY_OF_LABEL] == source
+        # the key pair the restore Job reads the source's prefix with, copied beside it
+        shared = ctl.tenants.kube.read_secret_value(f"tenant-{copy}", "keys", "secret-access-key")
+        assert shared == "sk"
+        command = job_command(ctl, f"tenant-{copy}", names[copies.RESTORE])
+        assert command[:2] == ["python3", "/opt/odoo-tenant/restore.py"], command
+        assert {"--s3", f"--source-tenant={source}", f"--backup={BACKUP}",
+                f"--tenant={copy}"} <= set(command)  # fmt: skip
+
+        # 5: once the restore Job completed, the neutralize Job from the web pod template
+        deadline = time.monotonic() + 120
+        while step_of(ctl, copy) == copies.RESTORE:
+            assert time.monotonic() < deadline, status(ctl, copy)
+            time.sleep(1)
+            turn(ctl, copy)
+        assert step_of(ctl, copy) == copies.NEUTRALIZE, status(ctl, copy)
+        assert condition(ctl, copy, "Reconciling")["reason"] == "CopyNeutralizing"
+        command = job_command(ctl, f"tenant-{copy}", names[copies.NEUTRALIZE])
+        assert command[:2] == ["python3", "/opt/odoo-tenant/odoo-init.py"], command
+        assert command[-1] == "--neutralize" and "--initialize" not in command
+
+        # 6: started with the normal values, Ready
+        converge(ctl, copy)
+        st = status(ctl, copy)
+        assert st["copy"]["step"] == copies.COPIED and st["copy"]["finishedAt"], st
+        ready = condition(ctl, copy, "Ready")
+        assert ready["status"] == "True", st
+        values = values_of(kube, copy)
+        assert "replicas" not in values.get("odoo", {}) or values["odoo"]["replicas"] > 0
+        assert values["tenant"]["copyOf"] == source
+        events = ctl.tenants.kube.list_items(
+            "events", f"/api/v1/namespaces/{NAMESPACE}/events",
+            "")  # fmt: skip
+        notes = [
+            e.get("note") or e.get("message") or ""
+            for e in events
+            if (e.get("regarding") or e.get("involvedObject") or {}).get("name") == copy
+        ]
+        assert any("restoring the source's backup" in n for n in notes), notes
+        # the source untouched: no helm operation on it, its own values
+        after = [r["revision"] for r in json.loads(kube.helm(
+            4, "history", source, "-n", f"tenant-{source}", "-o", "json").stdout)]  # fmt: skip
+        assert after == source_revisions
+        assert "copyOf" not in values_of(kube, source).get("tenant", {})
+
+        # 7: expiry: deleted without a final backup
+        ctl.resources.patch(copy, {"spec": {"expiresAt": "2020-01-01T00:00:00Z"}})
+        turn(ctl, copy)
+        gone = ctl.resources.get(copy)
+        assert gone is None or gone["spec"]["finalBackup"] is False
+        converge(ctl, copy)
+        assert ctl.resources.get(copy) is None
+    finally:
+        remove(ctl, copy)
+        remove(ctl, source)
+
+
+def test_a_copy_of_a_missing_source_stalls_and_installs_nothing(ctl: TenantController) -> None:
+    name = "cpx-orphan"
+    try:
+        ctl.resources.create({"metadata": {"name": name}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False,
+            "copyOf": {"tenant": "cpx-nobody"}}})  # fmt: skip
+        assert turn(ctl, name) == Result()
+        stalled = condition(ctl, name, "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
+        assert "cpx-nobody" in stalled["message"] and "does not exist" in stalled["message"]
+        assert ctl.tenants.kube.read_namespace(f"tenant-{name}") is None
+    finally:
+        remove(ctl, name)
+
+
+def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
+    ctl: TenantController,
+) -> None:
+    source, copy = "cpx-src2", "cpx-stg2"
+    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    try:
+        ctl.resources.create({"metadata": {"name": source}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
+        converge(ctl, source)
+        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3,
+            "copyOf": {"tenant": source}}})  # fmt: skip
+        names = copies.work_names(copy, obj["metadata"]["uid"])
+        turn(ctl, copy)
+        requests.patch_status(names[copies.BACKUP_SOURCE],
+                              {"phase": "Failed", "message": "the backup Job failed"})  # fmt: skip
+        assert turn(ctl, copy) == Result()
+        stalled = condition(ctl, copy, "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "CopySourceBackupFailed")
+        assert "the backup Job failed" in stalled["message"], stalled
+        assert condition(ctl, copy, "Ready")["status"] == "False"
+        progress = status(ctl, copy)["copy"]
+        assert (progress["step"], progress["failedStep"]) == ("failed", copies.BACKUP_SOURCE)
+        assert progress["finishedAt"]
+        assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
+        # looked at again, it stays so (no new request, no write)
+        version = (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"]
+        assert turn(ctl, copy) == Result()
+        assert (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"] == version
+        mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
+        assert len(mine) == 1
+    finally:
+        remove(ctl, copy)
+        remove(ctl, source)

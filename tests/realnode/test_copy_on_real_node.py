@@ -1,0 +1,175 @@
+"""A staging copy made by the operator on the real node (issue 25, points 1 and 4): the
+source keeps its backups in the real node's S3 server (scripts/s3.sh); its copy is an
+OdooTenant with spec.copyOf, made by the operator's controllers (run here in process, one
+turn at a time as the work queue runs them): a fresh online backup of the source through an
+OdooTenantBackup, the copy installed with Odoo at zero, the backup restored into it from the
+source's S3 prefix, neutralized, started. The copy serves the source's data through
+Traefik, neutralized (only the dummy mail server and the autovacuum active), with its own
+database.uuid; the source keeps its data, its uuid and its helm history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.core import copies
+from saasodoo.core import operations as ops
+from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
+from saasodoo.operator.controller import TenantController
+from saasodoo.operator.requests import RequestController, RequestIndex
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.realnode.helpers import BASE_DOMAIN, NODE_POOL, RealTenant, psql, real_nodes, wait_login
+from tests.realnode.test_s3_backups_on_real_node import key_pair, s3_env
+from tests.support import Cluster
+
+pytestmark = pytest.mark.realnode
+
+NAMESPACE = "saasodoo-rncopy"
+SOURCE = RealTenant("rnsrc", "tenant-rnsrc")
+COPY = RealTenant("rnstg", "tenant-rnstg")
+CREDENTIALS = "backup-s3"
+PARAM = "SELECT value FROM ir_config_parameter WHERE key = '{}'"
+
+
+class Operator:
+    """The operator's controllers in process: a turn of a tenant is its oldest request, or
+    its reconcile (saasodoo.operator.requests)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.tenants = Tenants(settings)
+        self.controller = TenantController(self.tenants, TenantResources(self.tenants.kube,
+                                                                         NAMESPACE))  # fmt: skip
+        self.index = RequestIndex()
+        self.requests = RequestController(self.controller, self.index)
+        self.backups = CustomResources(self.tenants.kube, NAMESPACE, ops.BACKUP.plural,
+                                       ops.BACKUP.kind)  # fmt: skip
+
+    def turn(self, name: str) -> float | None:
+        for item in self.backups.list().get("items") or []:  # the request informer's part
+            self.index.update(ops.BACKUP.kind, {"kind": ops.BACKUP.kind, **item})
+        result = asyncio.run(self.requests.reconcile(name))
+        return result.requeue_after
+
+    def ready(self, name: str) -> bool:
+        obj = self.controller.resources.get(name) or {}
+        ready = get_condition((obj.get("status") or {}).get("conditions") or [], "Ready") or {}
+        return ready.get("status") == "True"
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict((self.controller.resources.get(name) or {}).get("status") or {})
+
+    def run_until(self, done: Any, names: list[str], limit: float, what: str) -> None:
+        deadline = time.monotonic() + limit
+        while not done():
+            assert time.monotonic() < deadline, f"{what}: {[self.status(n) for n in names]}"
+            for name in names:
+                self.turn(name)
+            time.sleep(2)
+
+    def remove(self, name: str) -> None:
+        res = self.controller.resources
+        if res.get(name) is None:
+            return
+        res.patch(name, {"spec": {"finalBackup": False}})
+        res.delete(name)
+        self.run_until(lambda: res.get(name) is None, [name], 300, f"{name} not deleted")
+
+
+def tenant_db(kube: Cluster, t: RealTenant) -> str:
+    dbs = psql(kube, t, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
+    return next(d for d in dbs if d != "postgres" and not d.startswith("odoo_p"))
+
+
+@pytest.fixture
+def operator(kube: Cluster) -> Iterator[Operator]:
+    assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
+    env = s3_env(kube)
+    settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
+                        base_domain=BASE_DOMAIN, node_pool=NODE_POOL, system_namespace=NAMESPACE,
+                        backup_s3_endpoint=env["SAASODOO_BACKUP_S3_ENDPOINT"])  # fmt: skip
+    op = Operator(settings)
+    apply_crd(op.tenants.kube, crd_manifest())
+    for kind in ops.KINDS.values():
+        apply_crd(op.tenants.kube, ops.crd_manifest(kind))
+    op.tenants.kube.create_namespace_if_absent(NAMESPACE)
+    try:
+        yield op
+    finally:
+        op.remove(COPY.id)
+        op.remove(SOURCE.id)
+
+
+def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
+    kube: Cluster, operator: Operator
+) -> None:
+    env = s3_env(kube)
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "s3"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "versitygw"}}}]  # fmt: skip
+    s3 = {"backup": {"storage": "s3", "s3": {
+        "endpoint": env["SAASODOO_S3_ENDPOINT"], "bucket": env["SAASODOO_S3_BUCKET"],
+        "region": env["SAASODOO_S3_REGION"], "existingSecret": CREDENTIALS, "egressTo": peers,
+    }}}  # fmt: skip
+    res = operator.controller.resources
+    res.create({"metadata": {"name": SOURCE.id}, "spec": {
+        "adminEmail": "boss@rnsrc.example", "finalBackup": False, "overrides": s3}})  # fmt: skip
+    # The source's key pair in its namespace (by hand, as for any tenant), once it exists.
+    operator.run_until(lambda: operator.tenants.kube.read_namespace(SOURCE.namespace) is not None,
+                       [SOURCE.id], 120, "the source's namespace")  # fmt: skip
+    pair = key_pair(kube, env)
+    operator.tenants.kube.create_secret_if_absent(SOURCE.namespace, CREDENTIALS, {
+        k: pair[k] for k in ("access-key-id", "secret-access-key")}, {})  # fmt: skip
+    operator.run_until(lambda: operator.ready(SOURCE.id), [SOURCE.id], 600, "source not Ready")
+    db = tenant_db(kube, SOURCE)
+    psql(kube, SOURCE, "UPDATE res_company SET name = 'Copied Company' WHERE id = 1", db)
+    source_uuid = psql(kube, SOURCE, PARAM.format("database.uuid"), db)
+    history = kube.helm(4, "history", SOURCE.id, "-n", SOURCE.namespace, "-o", "json").stdout
+
+    spec = copies.copy_spec(SOURCE.id, res.get(SOURCE.id)["spec"], COPY.id)  # type: ignore[index]
+    res.create({"metadata": {"name": COPY.id, "labels": copies.copy_labels(SOURCE.id)},
+                "spec": {**spec, "finalBackup": False}})  # fmt: skip
+    operator.run_until(lambda: operator.ready(COPY.id), [COPY.id, SOURCE.id], 900,
+                       "copy not Ready")  # fmt: skip
+
+    progress = operator.status(COPY.id)["copy"]
+    assert progress["step"] == copies.COPIED and progress["backup"].endswith(".zip"), progress
+    assert progress["neutralized"]["ok"] is True, progress
+    request = operator.backups.get(progress["backupRequest"]) or {}
+    assert request["spec"] == {"tenant": SOURCE.id}
+    assert request["status"]["phase"] == "Succeeded", request
+    namespace = operator.tenants.kube.read_namespace(COPY.namespace)
+    assert namespace is not None and namespace.labels[COPY_OF_LABEL] == SOURCE.id
+
+    # The copy serves the source's data through Traefik, neutralized, with its own identity.
+    assert wait_login(COPY.host)[0] == 200
+    copy_db = tenant_db(kube, COPY)
+    assert psql(kube, COPY, "SELECT name FROM res_company WHERE id = 1", copy_db) == (
+        "Copied Company"
+    )
+    copy_uuid = psql(kube, COPY, PARAM.format("database.uuid"), copy_db)
+    assert copy_uuid and copy_uuid != source_uuid
+    assert psql(kube, COPY, "SELECT name, smtp_host FROM ir_mail_server WHERE active",
+                copy_db) == "neutralization - disable emails|invalid"  # fmt: skip
+    crons = ("SELECT d.name FROM ir_cron c JOIN ir_model_data d ON d.res_id = c.id"
+             " AND d.model = 'ir.cron' WHERE c.active")  # fmt: skip
+    assert psql(kube, COPY, crons, copy_db) == "autovacuum_job"
+    assert psql(kube, COPY, PARAM.format("database.is_neutralized"), copy_db) == "true"
+    values = json.loads(kube.helm(4, "get", "values", COPY.id, "-n", COPY.namespace, "-o",
+                                  "json").stdout)  # fmt: skip
+    assert values["tenant"]["copyOf"] == SOURCE.id
+    assert values["odoo"]["smtp"]["enabled"] is False
+
+    # The source untouched: its data, its identity, its release.
+    assert psql(kube, SOURCE, "SELECT name FROM res_company WHERE id = 1", db) == "Copied Company"
+    assert psql(kube, SOURCE, PARAM.format("database.uuid"), db) == source_uuid
+    assert psql(kube, SOURCE, PARAM.format("database.is_neutralized"), db) in ("", "false")
+    after = kube.helm(4, "history", SOURCE.id, "-n", SOURCE.namespace, "-o", "json").stdout
+    assert json.loads(after) == json.loads(history)
+    assert wait_login(SOURCE.host)[0] == 200
