@@ -80,6 +80,26 @@ def _backup_name(what: str) -> Any:
     return Field(default=None, max_length=64, pattern=BACKUP_NAME_PATTERN, description=what)
 
 
+class CopyRequest(Strict):
+    """A staging copy of a tenant (README, "Staging copies"): made by the operator."""
+
+    to: str = Field(
+        min_length=MIN_ID_LENGTH,
+        max_length=MAX_ID_LENGTH,
+        description="Id of the new tenant, the copy (a DNS label; its hosts are its own).",
+    )
+    backup: str | None = _backup_name("A backup of the source to copy. Default: a fresh one.")
+    plan: str | None = Field(
+        default=None, min_length=1, max_length=63, description="Default: the source's plan."
+    )
+    expires_in: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Delete the copy (without a final backup) after this long: 7d, 12h, 90m, "
+        "1d12h, at most 365 days. Default: kept until deleted.",
+    )
+
+
 class RestoreRequest(Strict):
     backup: str | None = _backup_name("Name of the backup to restore. Default: the newest.")
     drop_previous: bool = Field(
@@ -251,6 +271,12 @@ class TenantResourceOut(BaseModel):
         description="The generation the operator last reconciled (null before its first)."
     )
     conditions: list[ConditionOut]
+    copy_of: str | None = Field(
+        default=None, description="A staging copy: the tenant it was copied from."
+    )
+    expires_at: str | None = Field(
+        default=None, description="A staging copy: when it is deleted (RFC 3339), if ever."
+    )
 
 
 class TenantResourceList(BaseModel):

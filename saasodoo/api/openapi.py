@@ -187,6 +187,12 @@ OPERATIONS = (
         (200, m.OperationOut), (404, 422),
     ),
     Op(
+        "post", "/api/tenants/{tenant_id}/copy",
+        "Make a staging copy (a new tenant from a backup, neutralized; operator only: 409 "
+        "without)", "tenants", (202, m.TenantAccepted), (*WITH_BODY, *TENANT, *CHANGE),
+        m.CopyRequest,
+    ),
+    Op(
         "get", "/api/tenants/{tenant_id}/backups", "Complete backups, from their manifests",
         "backups", (200, m.BackupList), TENANT,
     ),

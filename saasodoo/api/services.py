@@ -38,6 +38,7 @@ from saasodoo.adapters.auth import (
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import FLEET, Job, JobRunner
 from saasodoo.api.models import (
+    CopyRequest,
     FleetEnsureRequest,
     FleetUpgradeRequest,
     RestoreRequest,
@@ -237,6 +238,17 @@ def start_create(svc: Services, user: User, body: TenantCreate) -> Job | TenantV
         lambda: tenants.create(spec, owner=user.id, wait=True),
         tenant_json,
     )
+
+
+def start_copy(svc: Services, user: User, tenant_id: str, body: CopyRequest) -> TenantView:
+    """A staging copy of the caller's tenant (the OdooTenant ``body.to`` with
+    ``spec.copyOf``, owned as the source is; ``OdooTenants.copy``'s refusals before anything
+    is written). Only the operator makes copies: 409 without it; 404 for another's tenant."""
+    if svc.objects is None:
+        raise Conflict("staging copies are made by the operator (SAASODOO_OPERATOR=1)")
+    owned_view(svc.objects, user, tenant_id)
+    return run(svc.objects.copy(tenant_id, body.to, backup=body.backup, plan=body.plan,
+                                expires_in=body.expires_in))  # fmt: skip
 
 
 def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job | TenantView:

@@ -19,6 +19,7 @@ from saasodoo.api.errors import json_object
 from saasodoo.api.jobs import Job
 from saasodoo.api.models import (
     Accepted,
+    CopyRequest,
     DomainList,
     DomainVerifyRequest,
     HistoryOut,
@@ -140,6 +141,13 @@ def history(tenant_id: str) -> Response:
 def usage(tenant_id: str) -> Response:
     body = UsageOut.model_validate(ops.usage(services(), bearer_user(), tenant_id))
     return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("/<tenant_id>/copy")
+def copy(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    """A staging copy of the tenant: 202 with the new OdooTenant to follow."""
+    body = parse(CopyRequest, json_object())
+    return accepted(ops.start_copy(services(), bearer_user(), tenant_id, body))
 
 
 @bp.post("/<tenant_id>/rollback")

@@ -38,7 +38,13 @@ from werkzeug.wrappers import Response
 from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Session, User
 from saasodoo.api import services as ops
 from saasodoo.api.backups import zip_attachment
-from saasodoo.api.models import RestoreRequest, RollbackRequest, TenantCreate, VerifyRequest
+from saasodoo.api.models import (
+    CopyRequest,
+    RestoreRequest,
+    RollbackRequest,
+    TenantCreate,
+    VerifyRequest,
+)
 from saasodoo.api.services import Services, services
 from saasodoo.backups import human_size
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
@@ -252,7 +258,8 @@ def shown(tenant: Tenant | TenantView) -> dict[str, Any]:
         return {"id": tenant.id, "plan": tenant.plan, "odoo_version": tenant.odoo_version,
                 "admin_email": tenant.admin_email, "url": tenant.url or "",
                 "status": tenant.kstatus, "reason": tenant.message,
-                "revision": tenant.revision, "suspended": tenant.suspended}  # fmt: skip
+                "revision": tenant.revision, "suspended": tenant.suspended,
+                "copy_of": tenant.copy_of, "expires_at": tenant.expires_at}  # fmt: skip
     return {"id": tenant.spec.id, "plan": tenant.spec.plan,
             "odoo_version": tenant.spec.odoo_version, "admin_email": tenant.spec.admin_email,
             "url": tenant.url, "status": tenant.status.phase.value,
@@ -397,6 +404,7 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
         backups=backups,
         backups_note=backups_note,
         import_limit=svc.settings.import_max_bytes,
+        copies=svc.objects is not None,  # staging copies are the operator's
     )
 
 
@@ -450,6 +458,13 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             ops.start_verify(svc, user, tenant_id, verify)
         elif action == "rollback":
             ops.start_rollback(svc, user, tenant_id, RollbackRequest())
+        elif action == "copy":
+            asked = {"to": request.form.get("to", "").strip(),
+                     "expires_in": request.form.get("expires_in", "").strip() or None}  # fmt: skip
+            copy = ops.start_copy(svc, user, tenant_id, ops.parse(CopyRequest, asked))
+            flash(f"Making {copy.id}, a staging copy of {tenant_id} (neutralized: no mail, "
+                  "crons off, payment providers in test mode).")  # fmt: skip
+            return redirect(url_for("web.tenant", tenant_id=copy.id))
         elif action == "verify-domain":
             ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":

@@ -1,10 +1,14 @@
-"""Backups through the platform's API with the operator (#24 point 6), whose account reads
-no tenant object: a customer downloads a backup (the API reads the OdooTenant's status, the
-backups the operator listed and where they are, and streams the zip from S3 with the
+"""Backups and staging copies through the platform's API with the operator, whose account
+reads no tenant object.
+
+Backups (#24 point 6): a customer downloads a backup (the API reads the OdooTenant's status,
+the backups the operator listed and where they are, and streams the zip from S3 with the
 platform's key pair; another user's tenant is a 404, an unlisted backup a 404, a bad name a
 422, a backup volume a 409 that says why, no platform key pair a 409 naming the settings),
 and imports one (staged into the bucket where the tenant's values keep its backups, then an
-OdooTenantRestore that the operator runs).
+OdooTenantRestore that the operator runs). Copies (#25 point 1): the API and the web UI
+write the copy's OdooTenant (spec.copyOf, the source's owner, the copy-of label, expiresAt),
+refusing another's source, an existing id and a bad expiry before anything is written.
 
 The API runs in this process (Flask's test client, local auth), the OdooTenants are written
 as the operator writes them (status subresource), the S3 server is moto's (a real S3 API)."""
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +194,56 @@ def test_a_customer_imports_a_backup_into_the_tenant_s_bucket(
     )
     assert request["spec"]["tenant"] == "dl-imp" and request["spec"]["backup"] == staged
     assert request["spec"]["discardOnFailure"] is True
+
+
+def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
+    kube: Cluster, crds: None
+) -> None:
+    app = create_app(ApiSettings(auth_mode="local", cookie_secure=False), settings(kube))
+    web = app.test_client()
+    owner = sign_up(web, "owner@cp.example.com")
+    odootenant(kube, "cp-src", owner.user_id, {"type": "s3"})
+    objects = client.CustomObjectsApi(kube.api)
+
+    res = owner.call(
+        "POST", "/api/tenants/cp-src/copy", json={"to": "cp-stage", "expires_in": "7d"}
+    )
+    assert res.status_code == 202, res.get_json()
+    assert res.headers["Location"].endswith("/api/tenants/cp-stage")
+    copy = objects.get_namespaced_custom_object(*GROUP, NAMESPACE, "odootenants", "cp-stage")
+    assert copy["spec"]["copyOf"] == {"tenant": "cp-src"}
+    assert copy["spec"]["owner"] == owner.user_id  # the source's owner
+    assert copy["metadata"]["labels"]["saasodoo.dev/copy-of"] == "cp-src"
+    expires = datetime.fromisoformat(copy["spec"]["expiresAt"].replace("Z", "+00:00"))
+    assert abs(expires - datetime.now(UTC) - timedelta(days=7)) < timedelta(minutes=5)
+    # The copy is the owner's to see, as a copy.
+    seen = owner.call("GET", "/api/tenants/cp-stage")
+    assert seen.status_code == 200 and seen.get_json()["copy_of"] == "cp-src", seen.get_json()
+
+    # Refused before anything is written: another's source, an existing id, a bad expiry.
+    other = sign_up(web, "other@cp.example.com")
+    assert other.call("POST", "/api/tenants/cp-src/copy", json={"to": "cp-x"}).status_code == 404
+    taken = owner.call("POST", "/api/tenants/cp-src/copy", json={"to": "cp-stage"})
+    assert taken.status_code == 409, taken.get_json()
+    bad = owner.call("POST", "/api/tenants/cp-src/copy", json={"to": "cp-y", "expires_in": "0d"})
+    assert bad.status_code == 422, bad.get_json()
+    assert [f["field"] for f in bad.get_json()["fields"]] == ["expires_in"]
+    names = [o["metadata"]["name"] for o in objects.list_namespaced_custom_object(
+        *GROUP, NAMESPACE, "odootenants")["items"]]  # fmt: skip
+    assert "cp-x" not in names and "cp-y" not in names
+
+    # The web UI: the source's page offers a copy; the copy's page says what it is.
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"email": "owner@cp.example.com", "password": "correct-horse-1", "csrf_token": token}
+    assert browser.post("/login", data=form).status_code == 302
+    source_page = browser.get("/tenants/cp-src").get_data(as_text=True)
+    assert 'id="copy-now"' in source_page
+    token = source_page.split('name="csrf_token" value="')[1].split('"')[0]
+    made = browser.post("/tenants/cp-src/copy",
+                        data={"to": "cp-web", "expires_in": "1d", "csrf_token": token})  # fmt: skip
+    assert made.status_code == 302 and made.headers["Location"].endswith("/tenants/cp-web")
+    copy_page = browser.get("/tenants/cp-web").get_data(as_text=True)
+    assert 'id="copy-of"' in copy_page and "cp-src" in copy_page
+    assert 'id="copy-now"' not in copy_page  # no copy of a copy offered
