@@ -297,15 +297,19 @@ class OperationRequests:
         self, tenant_id: str, obj: dict[str, Any] | None = None
     ) -> tuple[dict[str, str], str] | None:
         """With the platform's S3 key pair (``Settings.backup_s3_access_key_id``): where the
-        OdooTenant's values keep its backups (``core.values.backup_storage`` of the values
-        its spec makes, as the operator applies them) and its Odoo series; None without the
-        key pair (then the tenant's CronJob and namespace say, read with this process's
-        rights)."""
+        tenant keeps its backups (the OdooTenant's ``status.backupStorage``, as the operator
+        last listed them; else ``core.values.backup_storage`` of the values its spec makes)
+        and its Odoo series; None without the key pair (then the tenant's CronJob and
+        namespace say, read with this process's rights)."""
         if self.settings.backup_s3_access_key_id is None:
             return None
         obj = obj if obj is not None else self.tenant(tenant_id)
         spec = to_tenant_spec(tenant_id, obj.get("spec") or {}, copies=True)
-        return backup_storage(self.tenants.values_for(spec).values), spec.odoo_version
+        # Where the operator last saw them (its CronJob), else where the values put them: a
+        # platform change of tenants.values reaches a tenant only at its next upgrade.
+        seen = (obj.get("status") or {}).get("backupStorage")
+        where = seen or backup_storage(self.tenants.values_for(spec).values)
+        return dict(where), spec.odoo_version
 
     async def request_import(
         self, tenant_id: str, staged: str, *, drop_previous: bool = False, key: str | None = None
@@ -316,24 +320,30 @@ class OperationRequests:
         name: when another process wrote it first (a retry of the same upload raced this
         one), this staged zip is deleted and that request returned."""
         name = import_name(tenant_id, key) if key is not None else None
+        # Where to discard from, read before the request (the tenant may go meanwhile).
+        try:
+            where = self.platform_storage(tenant_id)
+        except SaasodooError:  # already gone: the create below says so
+            where = None
         try:
             return await self.create(
                 RESTORE.operation, tenant_id, backup=staged, drop_previous=drop_previous,
                 discard_on_failure=True, name=name,
             )  # fmt: skip
         except Conflict:
-            self._discard(tenant_id, staged)
+            self._discard(tenant_id, staged, where)
             if name is None:
                 raise
             return self.get(name)
         except BaseException:
-            self._discard(tenant_id, staged)
+            self._discard(tenant_id, staged, where)
             raise
 
-    def _discard(self, tenant_id: str, staged: str) -> None:
-        """``Backups.discard``, best effort: the tenant may be gone meanwhile."""
+    def _discard(
+        self, tenant_id: str, staged: str, where: tuple[dict[str, str], str] | None
+    ) -> None:
+        """``Backups.discard`` from ``where`` (``platform_storage``), best effort."""
         try:
-            where = self.platform_storage(tenant_id)
             if where is None:
                 self.backups.discard(tenant_id, staged)
             else:

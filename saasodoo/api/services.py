@@ -454,7 +454,10 @@ def download_backup(
         status = svc.objects.read(tenant_id).get("status") or {}
         if name not in [b.get("name") for b in status.get("backups") or []]:
             raise NotFound(f"tenant '{tenant_id}' has no backup {name}")
-        return svc.backups.download(tenant_id, name, status.get("backupStorage") or {})
+        where = status.get("backupStorage")
+        if where is None and svc.requests is not None:  # listed before it was recorded
+            where = (svc.requests.platform_storage(tenant_id) or ({"type": "pvc"}, ""))[0]
+        return svc.backups.download(tenant_id, name, where or {"type": "pvc"})
     owned_tenant(svc, user, tenant_id)
     return svc.backups.download(tenant_id, name)
 

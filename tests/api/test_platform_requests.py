@@ -63,7 +63,7 @@ def crds(kube: Cluster) -> Iterator[None]:
     kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
 
 
-def odootenant(kube: Cluster, tid: str, owner: str, storage: dict[str, str]) -> None:
+def odootenant(kube: Cluster, tid: str, owner: str, storage: dict[str, str] | None) -> None:
     """An OdooTenant as the operator leaves it after listing one backup."""
     body = {
         "apiVersion": "saasodoo.dev/v1alpha1",
@@ -79,7 +79,7 @@ def odootenant(kube: Cluster, tid: str, owner: str, storage: dict[str, str]) -> 
     status = {
         "backups": [{"name": NAME, "kind": "on-demand", "time": "2026-12-06T10:15:00Z"}],
         "backupsListedAt": "2026-12-06T10:16:00Z",
-        "backupStorage": storage,
+        **({"backupStorage": storage} if storage else {}),
     }
     objects.patch_namespaced_custom_object_status(
         *GROUP, NAMESPACE, "odootenants", tid, {"status": status}
@@ -132,6 +132,12 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     got = browser.get(link)
     assert got.status_code == 200 and got.get_data() == content
 
+    # Listed by an operator that did not record where (an older one): its values say.
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dl-old/{NAME}", Body=b"old")
+    odootenant(kube, "dl-old", owner.user_id, None)
+    old = owner.call("GET", f"/api/tenants/dl-old/backups/{NAME}")
+    assert old.status_code == 200 and old.get_data() == b"old", old.get_data()[:300]
+
     # Someone else's tenant is as missing as a tenant that does not exist.
     other = sign_up(web, "other@dl.example.com")
     assert other.call("GET", f"/api/tenants/dl-a/backups/{NAME}").status_code == 404
@@ -175,7 +181,8 @@ def test_a_customer_imports_a_backup_into_the_tenant_s_bucket(
         platform_settings(kube, s3_server),
     )
     owner = sign_up(app.test_client(), "owner@dl-imp.example.com")
-    odootenant(kube, "dl-imp", owner.user_id, {"type": "s3"})
+    # Never listed yet (no status.backupStorage): its values say where (tenants.values).
+    odootenant(kube, "dl-imp", owner.user_id, None)
     source = odoo_zip(tmp_path / "customer.zip")
     with source.open("rb") as fh:
         form = {"zip": (fh, source.name)}
