@@ -33,7 +33,7 @@ from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import JobRunner
-from saasodoo.api.ratelimit import RateLimit
+from saasodoo.api.ratelimit import RateLimit, Slots
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
 from saasodoo.odootenants import OdooTenants
@@ -114,6 +114,7 @@ def create_app(
         verify_limit=RateLimit(
             "domain verifications", api.domain_verify_limit, api.domain_verify_window
         ),
+        downloads=Slots("backup downloads", api.download_slots),
         objects=OdooTenants(tenants.settings, tenants=tenants)
         if tenants.settings.operator
         else None,

@@ -87,6 +87,13 @@ class ApiSettings(BaseSettings):
         gt=0,
         description="Seconds a backup/restore Job is followed; unset: its deadline + 60.",
     )
+    download_slots: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Backup downloads streamed at once by one API process (each holds a server "
+        "thread for as long as its client reads); one more answers 429 with Retry-After.",
+    )
     domain_verify_limit: int = Field(
         default=10,
         ge=1,

@@ -199,7 +199,8 @@ OPERATIONS = (
     Op(
         "get", "/api/tenants/{tenant_id}/backups/{backup}",
         "Download a backup zip (one listed; with the operator, from S3 storage: a backup "
-        "volume answers 409)", "backups", (200, None), (*TENANT, *CHANGE),
+        "volume answers 409; 429 while this server streams its most)", "backups", (200, None),
+        (*TENANT, *CHANGE, 429),
         ok_content={"application/zip": {"schema": {"type": "string",
                                                    "contentMediaType": "application/zip"}}},
     ),

@@ -1,4 +1,6 @@
-"""Per-user limits on costly calls (e.g. domain verification: DNS look-ups and cluster writes).
+"""Limits on costly calls: per user (e.g. domain verification: DNS look-ups and cluster
+writes, ``RateLimit``) and per process (backup downloads, each holding a server thread while it
+streams, ``Slots``).
 
 A sliding window per key: at most ``limit`` calls in any ``window`` seconds; the next one is
 refused with ``TooManyRequests`` (429) carrying the seconds until a slot frees
@@ -11,7 +13,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from saasodoo.errors import SaasodooError
 
@@ -65,3 +67,54 @@ class RateLimit:
                     wait,
                 )
             calls.append(now)
+
+
+class Slots:
+    """At most ``limit`` of ``what`` at once in this process: ``hold`` refuses one more with
+    ``TooManyRequests`` (429, ``Retry-After``) rather than let them take every server thread
+    (a download streams for as long as its client reads)."""
+
+    def __init__(self, what: str, limit: int, retry_after: int = 30) -> None:
+        self.what = what
+        self.limit = limit
+        self.retry_after = retry_after
+        self._free = threading.BoundedSemaphore(limit)
+
+    def hold(self, content: Iterator[bytes]) -> Iterator[bytes]:
+        """``content`` holding a slot until it is closed (the WSGI server closes a response's
+        iterable when it is done or its client went away); TooManyRequests when none is free
+        (``content`` is closed then)."""
+        if not self._free.acquire(blocking=False):
+            close = getattr(content, "close", None)
+            if close is not None:
+                close()
+            raise TooManyRequests(
+                f"{self.limit} {self.what} are running on this server: try again shortly",
+                self.retry_after,
+            )
+        return _Held(content, self._free.release)
+
+
+class _Held:
+    """An iterator that releases its slot once, when closed."""
+
+    def __init__(self, content: Iterator[bytes], release: Callable[[], None]) -> None:
+        self._content = content
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> _Held:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._content)
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is None:
+            return
+        try:
+            close = getattr(self._content, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release()

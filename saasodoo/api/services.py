@@ -47,7 +47,7 @@ from saasodoo.api.models import (
     TenantUpdate,
     VerifyRequest,
 )
-from saasodoo.api.ratelimit import RateLimit
+from saasodoo.api.ratelimit import RateLimit, Slots
 from saasodoo.backups import Backups
 from saasodoo.backups.results import BackupInfo
 from saasodoo.core.domains import canonical_host
@@ -75,6 +75,8 @@ class Services:
     backups: Backups
     #: Domain verifications per user (``ApiSettings.domain_verify_limit``).
     verify_limit: RateLimit
+    #: Backup downloads streaming at once in this process (``ApiSettings.download_slots``).
+    downloads: Slots
     #: The OdooTenants when the operator applies tenant changes (``Settings.operator``);
     #: None: this process runs them as jobs.
     objects: OdooTenants | None = None
@@ -457,9 +459,11 @@ def download_backup(
         where = status.get("backupStorage")
         if where is None and svc.requests is not None:  # listed before it was recorded
             where = (svc.requests.platform_storage(tenant_id) or ({"type": "pvc"}, ""))[0]
-        return svc.backups.download(tenant_id, name, where or {"type": "pvc"})
-    owned_tenant(svc, user, tenant_id)
-    return svc.backups.download(tenant_id, name)
+        size, content = svc.backups.download(tenant_id, name, where or {"type": "pvc"})
+    else:
+        owned_tenant(svc, user, tenant_id)
+        size, content = svc.backups.download(tenant_id, name)
+    return size, svc.downloads.hold(content)
 
 
 def start_backup(svc: Services, user: User, tenant_id: str) -> Job | RequestView:

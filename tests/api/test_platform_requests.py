@@ -119,6 +119,7 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     assert res.headers["Content-Length"] == str(len(content))
     assert res.headers["Content-Disposition"] == f'attachment; filename="dl-a-{NAME}"'
     assert hashlib.sha256(res.get_data()).digest() == hashlib.sha256(content).digest()
+    res.close()  # as a WSGI server closes every answer: the download's slot is free again
 
     # The web UI's tenant page links it, and the link serves the same bytes.
     browser = app.test_client()
@@ -131,12 +132,24 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     assert f'href="{link}"' in browser.get("/tenants/dl-a").get_data(as_text=True)
     got = browser.get(link)
     assert got.status_code == 200 and got.get_data() == content
+    got.close()
 
     # Listed by an operator that did not record where (an older one): its values say.
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dl-old/{NAME}", Body=b"old")
     odootenant(kube, "dl-old", owner.user_id, None)
     old = owner.call("GET", f"/api/tenants/dl-old/backups/{NAME}")
     assert old.status_code == 200 and old.get_data() == b"old", old.get_data()[:300]
+    old.close()
+    # Two downloads stream at once per server (download_slots): a third waits its turn.
+    held = [owner.call("GET", f"/api/tenants/dl-old/backups/{NAME}") for _ in range(2)]
+    assert [r.status_code for r in held] == [200, 200]
+    busy = owner.call("GET", f"/api/tenants/dl-old/backups/{NAME}")
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "30", busy.get_json()
+    for r in held:
+        r.close()
+    again = owner.call("GET", f"/api/tenants/dl-old/backups/{NAME}")
+    assert again.status_code == 200
+    again.close()
 
     # Someone else's tenant is as missing as a tenant that does not exist.
     other = sign_up(web, "other@dl.example.com")

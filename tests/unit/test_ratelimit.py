@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saasodoo.api.ratelimit import RateLimit, TooManyRequests
+from saasodoo.api.ratelimit import RateLimit, Slots, TooManyRequests
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +35,44 @@ def test_bad_limits_are_refused() -> None:
         RateLimit("x", 0, 60)
     with pytest.raises(ValueError):
         RateLimit("x", 1, 0)
+
+
+class Body:
+    """A streamed body that records its closing."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self.chunks = iter([b"a", b"b"])
+
+    def __iter__(self) -> Body:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_slots_refuse_one_more_until_a_body_is_closed() -> None:
+    slots = Slots("backup downloads", 2, retry_after=7)
+    first, second = Body(), Body()
+    held = [slots.hold(first), slots.hold(second)]
+    third = Body()
+    with pytest.raises(TooManyRequests) as refused:
+        slots.hold(third)
+    assert refused.value.retry_after == 7 and "2 backup downloads" in str(refused.value)
+    assert third.closed == 1  # the refused one's stream is closed at once
+    assert b"".join(held[0]) == b"ab"
+    held[0].close()  # type: ignore[attr-defined]
+    held[0].close()  # type: ignore[attr-defined]  # twice: released once
+    assert first.closed == 1
+    again = slots.hold(Body())  # the freed slot
+    with pytest.raises(TooManyRequests):
+        slots.hold(Body())
+    held[1].close()  # type: ignore[attr-defined]
+    again.close()  # type: ignore[attr-defined]
+    for _ in range(2):
+        slots.hold(Body())  # both free again, no more
+    with pytest.raises(TooManyRequests):
+        slots.hold(Body())
