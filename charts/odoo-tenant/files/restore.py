@@ -88,6 +88,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -101,6 +102,8 @@ import dumpformat  # noqa: E402  (the dump's table checksums, shared with backup
 MAX_IDENT = 63
 UTC = datetime.timezone.utc  # datetime.UTC is Python 3.11+; odoo:17.0 runs 3.10
 JOURNAL = ".saasodoo-restore.json"
+#: Seconds the switch-over waits for the last client sessions on the live database to end.
+DRAIN_SECONDS = 10
 LOCK = ".saasodoo-restore.lock"
 _LOCKS: list[int] = []
 _HELD: list[Any] = []  # the tenant lock (backup.TenantLock), held until the process ends
@@ -768,13 +771,41 @@ def fresh_names(database: str, root: Path | None) -> tuple[str, str]:
         now += datetime.timedelta(seconds=1)
 
 
+def client_sessions(database: str) -> list[str]:
+    """The client sessions on `database`, each as "application from address, state".
+    Only client backends count: an autovacuum worker is not a client, and PostgreSQL's own
+    ALTER DATABASE RENAME stops it (CountOtherDBBackends in procarray.c sends it SIGTERM and
+    waits), where counting it refused restores at random after writes."""
+    lit = database.replace("'", "''")
+    rows = admin_sql(
+        "SELECT coalesce(nullif(application_name, ''), 'unnamed'), "
+        "coalesce(host(client_addr), 'local socket'), coalesce(state, '') "
+        f"FROM pg_stat_activity WHERE datname = '{lit}' AND backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid() ORDER BY backend_start"
+    )
+    return [f"{app} from {addr}, {state}" for app, addr, state in rows]
+
+
+def wait_for_clients_to_leave(database: str) -> list[str]:
+    """The client sessions on `database` still there after `DRAIN_SECONDS` ([] at once when
+    none): the backend of an Odoo pod that just stopped may outlive the pod by a moment."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
+        sessions = client_sessions(database)
+        if not sessions or time.monotonic() >= deadline:
+            return sessions
+        time.sleep(0.5)
+
+
 def switch_over(database: str, scratch: str, previous: str, root: Path | None) -> None:
     """Restored copy in, live data kept under `previous`; undone if a step fails, and
     recoverable (`recover`) if the process dies at any point."""
-    lit = database.replace("'", "''")
-    [[busy]] = admin_sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{lit}'")
-    if busy != "0":
-        raise fmt.BackupError(f"database {database} has {busy} connection(s): stop Odoo first")
+    sessions = wait_for_clients_to_leave(database)
+    if sessions:
+        raise fmt.BackupError(
+            f"database {database} has {len(sessions)} connection(s) "
+            f"({'; '.join(sessions)}) still after {DRAIN_SECONDS}s: stop Odoo first"
+        )
     entry = {
         "database": database,
         "scratch": scratch,
