@@ -22,6 +22,7 @@ from typing import Any
 
 from saasodoo.core.crd import COPY_OF_LABEL, SELF_COPY_MESSAGE, parse_spec
 from saasodoo.core.limits import load_json
+from saasodoo.core.status import OperationLock, ReleaseInfo
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound
 
 #: The longest life a copy may be given at creation (``--expires-in``); expiresAt may be
@@ -312,6 +313,31 @@ def job_state(conditions: list[tuple[str, str]]) -> str:
     if true & {"Failed", "FailureTarget"}:
         return FAILED_WORK
     return RUNNING
+
+
+def install_state(
+    head: ReleaseInfo | None, lock: OperationLock | None, now: datetime, stale_after: timedelta
+) -> tuple[str, str]:
+    """The state of the copy's install from its release's newest revision (``head``; None:
+    no revision) and the operation lock on its namespace: ``(SUCCEEDED, what)`` once
+    deployed, ``(RUNNING, "")`` while the operation may still run (its lock held, or, with
+    no lock, a pending revision younger than ``stale_after``), else ``(FAILED_WORK, why)``:
+    an install whose operator was stopped mid-helm is never finished by anyone (the copy's
+    steps replace the ordinary reconcile until its data is in place), so it fails instead
+    of waiting for ever."""
+    status = head.status if head is not None else None
+    if status == "deployed":
+        assert head is not None
+        return SUCCEEDED, f"release installed (revision {head.revision})"
+    if status is not None and not status.startswith("pending"):
+        return FAILED_WORK, f"helm install left the release {status}"
+    if lock is not None and lock.held(now):
+        return RUNNING, ""
+    if lock is None and head is not None and head.updated and now - head.updated < stale_after:
+        return RUNNING, ""  # pending with no lock: helm may still run
+    left = f"the release {status}" if status else "no release"
+    why = f"operation '{lock.operation}' {lock.ended()}" if lock else "no operation holds it"
+    return FAILED_WORK, f"the copy's helm install was interrupted ({why}), leaving {left}"
 
 
 def request_state(phase: str | None) -> str:

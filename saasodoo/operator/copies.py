@@ -192,11 +192,9 @@ class CopyExecutor:
             head = self.tenants.kube.list_release_heads(spec.namespace).get(
                 (spec.namespace, spec.release)
             )
-            if head is None or head.status.startswith("pending"):
-                return copies.RUNNING, ""
-            if head.status == "deployed":
-                return copies.SUCCEEDED, f"release installed (revision {head.revision})"
-            return copies.FAILED_WORK, f"helm install left the release {head.status}"
+            lock = self.tenants.record.lock(namespace)
+            stale_after = self.controller.reconciler.stale_after
+            return copies.install_state(head, lock, datetime.now(UTC), stale_after)
         try:
             job = self.tenants.kube.read_job(spec.namespace, names[step])
         except NotFound:

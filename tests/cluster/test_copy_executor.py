@@ -22,6 +22,8 @@ from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
+from saasodoo.core.record import new_tenant_annotations
+from saasodoo.core.status import OperationLock
 from saasodoo.operator.controller import Result, TenantController
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -261,6 +263,42 @@ def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
         assert (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"] == version
         mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
         assert len(mine) == 1
+    finally:
+        remove(ctl, copy)
+        remove(ctl, source)
+
+
+def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
+    ctl: TenantController,
+) -> None:
+    """An operator stopped mid-helm leaves the copy's namespace with its create lock and no
+    release: nobody else finishes a copy's install, so the copy fails with the reason."""
+    source, copy = "cpx-src3", "cpx-stg3"
+    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    try:
+        ctl.resources.create({"metadata": {"name": source}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
+        converge(ctl, source)
+        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3,
+            "copyOf": {"tenant": source}}})  # fmt: skip
+        names = copies.work_names(copy, obj["metadata"]["uid"])
+        turn(ctl, copy)
+        requests.patch_status(names[copies.BACKUP_SOURCE],
+                              {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
+        # What a create stopped mid-helm leaves: the namespace with the record and a lock
+        # whose time is up (its operator gone), no release.
+        spec = ctl.desired_spec(obj, None)
+        gone = OperationLock("op-gone:1", "create", "d0", datetime.now(UTC) - timedelta(minutes=1))
+        ctl.tenants.kube.create_tenant_namespace(
+            f"tenant-{copy}", copy, labels={}, annotations=new_tenant_annotations(spec, gone, None)
+        )
+        assert turn(ctl, copy) == Result()
+        stalled = condition(ctl, copy, "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "CopyInstallFailed"), stalled
+        assert "helm install was interrupted (operation 'create' expired at" in stalled["message"]
+        progress = status(ctl, copy)["copy"]
+        assert (progress["step"], progress["failedStep"]) == ("failed", copies.INSTALL)
     finally:
         remove(ctl, copy)
         remove(ctl, source)

@@ -13,6 +13,7 @@ import pytest
 from saasodoo.core import copies
 from saasodoo.core.plans import Catalog, Plan
 from saasodoo.core.spec import TenantSpec
+from saasodoo.core.status import OperationLock, ReleaseInfo
 from saasodoo.core.values import Platform, compute_values
 
 pytestmark = pytest.mark.unit
@@ -255,3 +256,40 @@ def test_storage_secrets_are_the_s3_key_pair_s() -> None:
     ]}  # fmt: skip
     assert copies.storage_secrets(container) == ["keys"]
     assert copies.storage_secrets({}) == []
+
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+STALE = timedelta(minutes=7)
+
+
+def lock(expires_in: timedelta, alive: bool | None = None) -> OperationLock:
+    return OperationLock("op-0:1", "create", "d1", NOW + expires_in, alive)
+
+
+def head(status: str, age: timedelta = timedelta(0)) -> ReleaseInfo:
+    return ReleaseInfo(1, status, updated=NOW - age)
+
+
+@pytest.mark.parametrize(
+    ("release", "held", "state", "words"),
+    [
+        (head("deployed"), None, copies.SUCCEEDED, "release installed (revision 1)"),
+        (head("failed"), None, copies.FAILED_WORK, "helm install left the release failed"),
+        (None, lock(timedelta(minutes=5)), copies.RUNNING, ""),
+        (head("pending-install"), lock(timedelta(minutes=5), True), copies.RUNNING, ""),
+        (head("pending-install"), None, copies.RUNNING, ""),  # young, no lock: helm may run
+        # An operator stopped mid-helm: nobody finishes the copy's install, so it fails.
+        (None, lock(timedelta(minutes=5), alive=False), copies.FAILED_WORK,
+         "interrupted (operation 'create' ended (its process op-0:1 is gone)), leaving no release"),
+        (head("pending-install"), lock(-timedelta(minutes=1)), copies.FAILED_WORK,
+         "leaving the release pending-install"),
+        (head("pending-install", age=timedelta(minutes=8)), None, copies.FAILED_WORK,
+         "(no operation holds it), leaving the release pending-install"),
+        (None, None, copies.FAILED_WORK, "no operation holds it"),
+    ],
+)  # fmt: skip
+def test_an_interrupted_copy_install_fails_instead_of_waiting_for_ever(
+    release: ReleaseInfo | None, held: OperationLock | None, state: str, words: str
+) -> None:
+    seen, why = copies.install_state(release, held, NOW, STALE)
+    assert seen == state and words in why, why
