@@ -111,6 +111,9 @@ class TenantRelease:
         (InvalidInput) leave nothing behind; another failure releases the lock, recording
         the revision it left. ``suspended``: recorded so (the values are the caller's).
         Returns the installed revision."""
+        # A platform Secret that cannot serve the tenant refuses the create before its
+        # namespace exists (else each retry made and removed one).
+        self._check_backup_credentials(values.values)
         self.kube.create_tenant_namespace(
             spec.namespace,
             spec.id,
@@ -162,26 +165,45 @@ class TenantRelease:
             labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
         )
 
-    def _backup_credentials(self, spec: TenantSpec, values: dict[str, Any]) -> None:
-        """With ``Settings.backup_s3_secret`` and values that keep backups in S3, the
-        platform's access key pair copied into the tenant's namespace as the values name it
-        (``backup.s3.existingSecret`` and its key names): a rotation of the platform's
-        Secret reaches each tenant at its next install or upgrade. NotFound/InvalidInput
-        when the platform's Secret is missing or lacks a key (helm is not called)."""
+    def _backup_credentials_source(
+        self, values: dict[str, Any]
+    ) -> tuple[tuple[str, str], str, dict[str, str]] | None:
+        """With ``Settings.backup_s3_secret`` and values that keep backups in S3: the
+        platform's Secret (namespace, name), the tenant's Secret name
+        (``backup.s3.existingSecret``) and its keys (tenant's key -> platform's key), as the
+        values name them; None otherwise."""
         source = self.record.settings.backup_s3_secret
         name = get_path(values, "backup.s3.existingSecret")
         if not source or get_path(values, "backup.storage") != "s3" or not name:
-            return
+            return None
         namespace, _, secret = source.partition("/")
         keys = {
             get_path(values, "backup.s3.accessKeyIdKey") or S3_KEYS[0]: S3_KEYS[0],
             get_path(values, "backup.s3.secretAccessKeyKey") or S3_KEYS[1]: S3_KEYS[1],
         }
+        return (namespace, secret), str(name), keys
+
+    def _check_backup_credentials(self, values: dict[str, Any]) -> None:
+        """The platform's backup Secret readable with the keys the values need, checked
+        before a new tenant's namespace is made (NotFound/InvalidInput: nothing created)."""
+        wanted = self._backup_credentials_source(values)
+        if wanted is not None:
+            self.kube.check_secret_keys(wanted[0], set(wanted[2].values()))
+
+    def _backup_credentials(self, spec: TenantSpec, values: dict[str, Any]) -> None:
+        """The platform's access key pair (``_backup_credentials_source``) copied into the
+        tenant's namespace: a rotation of the platform's Secret reaches each tenant at its
+        next install or upgrade. NotFound/InvalidInput when the platform's Secret is
+        missing or lacks a key (helm is not called)."""
+        wanted = self._backup_credentials_source(values)
+        if wanted is None:
+            return
+        source, name, keys = wanted
         if self.kube.copy_secret_keys(
-            (namespace, secret), spec.namespace, str(name), keys,
+            source, spec.namespace, name, keys,
             labels={TENANT_LABEL: spec.id, MANAGED_BY_LABEL: MANAGED_BY},
         ):  # fmt: skip
-            log.info("backup credentials of %s copied from %s", spec.namespace, source)
+            log.info("backup credentials of %s copied from %s/%s", spec.namespace, *source)
 
     async def upgrade(
         self,

@@ -419,6 +419,7 @@ setup_api_host() {
 
 start_api_forwarder() {
   running api-forwarder && running api-relay && return 0
+  stop_api_relays # one left alive (the other died) would hold the address or the socket
   local port sock=$RUN_DIR/apiserver.sock
   port=$(api_port)
   [[ $port =~ ^[0-9]+$ ]] || { err "no apiserver port in $KUBECONFIG_PATH"; return 1; }
@@ -431,15 +432,19 @@ start_api_forwarder() {
     curl -sf --cacert "$CLUSTER_DIR/pki/ca.crt" "https://$API_ADDRESS:$port/readyz"
 }
 
-# The relays and the ones they forked for open connections (their process groups), then the
-# apiserver's namespace and link.
-stop_api_forwarder() {
+# The relays and the ones they forked for open connections (their process groups).
+stop_api_relays() {
   local name pidf
   for name in api-forwarder api-relay; do
     pidf=$RUN_DIR/$name.pid
     [[ -f $pidf ]] && kill -- -"$(cat "$pidf")" 2>/dev/null || true
     stop "$name"
   done
+}
+
+# The relays, then the apiserver's namespace and link.
+stop_api_forwarder() {
+  stop_api_relays
   ip netns del "$API_NETNS" 2>/dev/null || true
   ip link del "$API_LINK" 2>/dev/null || true
 }

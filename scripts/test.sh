@@ -38,9 +38,25 @@ logs=${SAASODOO_TEST_LOGS:-$(dirname "$TOOLS_DIR")/test-logs}
 mkdir -p "$logs"
 SIM_MARKERS="not ($NODE_MARKERS)"
 start=$SECONDS
+# Job control: each lane runs in a process group of its own, so a stop (Ctrl-C, SIGTERM from
+# CI) reaches every process of every lane, pytest's children included; the simulated clusters
+# are deleted then too (the node lane's is kept, as after a run).
+set -m
 pids=()
-stop_lanes() { kill "${pids[@]}" 2>/dev/null || true; }
-trap stop_lanes INT TERM
+stop_lanes() {
+  trap - INT TERM
+  err "stopped by SIG$1: stopping the lanes, deleting the simulated clusters"
+  local pid lane
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for lane in sim sim2; do
+    SAASODOO_CLUSTER_NAME=$CLUSTER-$lane SAASODOO_REAL_NODES=0 scripts/cluster.sh down || true
+  done
+  if [[ $1 == INT ]]; then exit 130; fi
+  exit 143
+}
+trap 'stop_lanes INT' INT
+trap 'stop_lanes TERM' TERM
 
 info "three lanes: node (-m \"$NODE_MARKERS\", cluster '$CLUSTER', log $logs/node-lane.log), sim2 (tests/cluster, cluster '$CLUSTER-sim2', log $logs/sim2-lane.log) and sim (the rest, cluster '$CLUSTER-sim', below)"
 SAASODOO_CLUSTER_NAME=$CLUSTER "$PYTHON" -m pytest -m "$NODE_MARKERS" -p no:cacheprovider \
@@ -54,8 +70,11 @@ pids+=($!)
 pids+=($!)
 
 sim_rc=0
+# In the background too (its own process group; its output here): `wait` returns on a stop.
 SAASODOO_CLUSTER_NAME=$CLUSTER-sim SAASODOO_REAL_NODES=0 \
-  "$PYTHON" -m pytest -m "$SIM_MARKERS" --ignore=tests/cluster --durations=25 || sim_rc=$?
+  "$PYTHON" -m pytest -m "$SIM_MARKERS" --ignore=tests/cluster --durations=25 &
+pids+=($!)
+wait "${pids[2]}" || sim_rc=$?
 info "sim lane done in $((SECONDS - start))s (exit $sim_rc); deleting its cluster"
 SAASODOO_CLUSTER_NAME=$CLUSTER-sim SAASODOO_REAL_NODES=0 scripts/cluster.sh down || true
 

@@ -28,7 +28,6 @@ A failed step leaves Odoo at zero and the copy ``Stalled`` with the step's reaso
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -271,16 +270,17 @@ class CopyExecutor:
                 continue
             except NotFound:
                 pass
+            theirs = (namespace_for(source), name)
             try:
-                data = kube.secret_data(namespace_for(source), name)
+                keys = {key: key for key in kube.secret_data(*theirs)}
+                # copied as the API gives it (base64), never decoded here
+                kube.copy_secret_keys(theirs, spec.namespace, name, keys,
+                                      labels={TENANT_LABEL: spec.id})  # fmt: skip
             except NotFound:
                 raise SaasodooError(
                     f"the backup storage Secret {name} is in neither the copy's namespace nor "
                     f"the source's ({namespace_for(source)})"
                 ) from None
-            decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
-            kube.create_secret_if_absent(spec.namespace, name, decoded,
-                                         labels={TENANT_LABEL: spec.id})  # fmt: skip
 
     def create_job(self, body: dict[str, Any]) -> None:
         try:

@@ -454,6 +454,19 @@ class KubeObjects(KubeTransport):
             return False
         return True
 
+    def check_secret_keys(self, source: tuple[str, str], keys: set[str]) -> dict[str, str]:
+        """The data of Secret ``source`` (namespace, name; base64 values as the API gives
+        them), which must hold ``keys``: NotFound when it is missing, InvalidInput naming
+        the missing keys (field ``backup_s3_secret``)."""
+        data = self.secret_data(*source)
+        missing = sorted(keys - set(data))
+        if missing:
+            raise InvalidInput(
+                f"secret {source[0]}/{source[1]} has no key {', '.join(missing)}",
+                [FieldError("backup_s3_secret", f"needs the keys {', '.join(sorted(keys))}")],
+            )
+        return data
+
     def copy_secret_keys(
         self,
         source: tuple[str, str],
@@ -467,13 +480,7 @@ class KubeObjects(KubeTransport):
         values are copied as the API gives them (base64) and never decoded here. NotFound
         when the source is missing, InvalidInput naming a missing key. True when something
         was written."""
-        data = self.secret_data(*source)
-        missing = sorted({k for k in keys.values() if k not in data})
-        if missing:
-            raise InvalidInput(
-                f"secret {source[0]}/{source[1]} has no key {', '.join(missing)}",
-                [FieldError("backup_s3_secret", f"needs the keys {', '.join(keys.values())}")],
-            )
+        data = self.check_secret_keys(source, set(keys.values()))
         want = {mine: data[theirs] for mine, theirs in keys.items()}
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, labels=labels), type="Opaque", data=want
