@@ -8,6 +8,7 @@ themselves are proven."""
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
@@ -897,3 +900,78 @@ def test_a_backup_never_overwrites_one_of_the_same_second(
     assert done.returncode == 1 and "already stored" in done.stdout, done.stdout + done.stderr
     assert all((dest / n).read_bytes() == b"the staged import" for n in taken)
     assert not list(dest.glob("*.json")) and not list(dest.glob("*.partial"))
+
+
+def start_serving(
+    dest: Path, name: str, token: str, seconds: int
+) -> tuple[subprocess.Popen[str], str]:
+    """restore.py --serve of ``name`` on a free port of 127.0.0.1: (process, base URL)."""
+    env = {"PATH": os.environ["PATH"], "SAASODOO_SERVE_SECONDS": str(seconds),
+           "SAASODOO_SERVE_TOKEN_SHA256": hashlib.sha256(token.encode()).hexdigest()}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(FILES / "restore.py"), "--serve", f"--dest={dest}", f"--backup={name}",
+         "--port=0", "--bind=127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if " on 127.0.0.1:" in line:  # "serving NAME on 127.0.0.1:PORT for 30s"
+            return proc, "http://" + line.split(" on ", 1)[1].split()[0]
+    raise AssertionError(f"never served: {proc.communicate()[0]}")
+
+
+def http_get(base: str, path: str, token: str | None) -> tuple[int, bytes]:
+    """GET ``base + path`` with ``token`` as a bearer token: (status, body)."""
+    request = urllib.request.Request(base + path)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_serve_hands_the_zip_once_to_the_token_holder_only(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """How the platform reads a backup kept on a volume (#24 point 6): a short-lived pod
+    serves that one zip to whoever shows the token the API made (its SHA-256 is all the pod
+    knows), then ends."""
+    _, _, _, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [zip_path] = dest.glob("*.zip")
+    proc, base = start_serving(dest, zip_path.name, "s3cr3t-token", 60)
+    try:
+        get = functools.partial(http_get, base)
+        assert get(f"/{zip_path.name}", None)[0] == 403
+        assert get(f"/{zip_path.name}", "wrong")[0] == 403
+        assert get("/other.zip", "s3cr3t-token")[0] == 404
+        status, body = get(f"/{zip_path.name}", "s3cr3t-token")
+        assert status == 200 and body == zip_path.read_bytes()
+        out, _ = proc.communicate(timeout=30)  # one complete download: it ends
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    report = result_of(out)
+    assert report["served"] is True and report["denied"] == 3, report
+    assert report["size"] == zip_path.stat().st_size
+    assert "s3cr3t-token" not in out
+
+
+def test_serve_gives_up_without_a_download_and_refuses_bad_input(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    _, _, _, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [zip_path] = dest.glob("*.zip")
+    proc, _ = start_serving(dest, zip_path.name, "t", 2)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "no complete download within 2s" in out, out
+    env = {"PATH": os.environ["PATH"], "SAASODOO_SERVE_TOKEN_SHA256": "not-hex"}
+    bad = run_script("restore.py", ["--serve", f"--dest={dest}", f"--backup={zip_path.name}"], env)
+    assert bad.returncode == 1 and "must be a SHA-256 in hex" in bad.stdout, bad.stdout
+    env["SAASODOO_SERVE_TOKEN_SHA256"] = "0" * 64
+    refusals = [("../etc/passwd", "needs --backup NAME"),
+                ("20200101T000000Z-on-demand.zip", "no backup 20200101T000000Z")]  # fmt: skip
+    for name, words in refusals:
+        bad = run_script("restore.py", ["--serve", f"--dest={dest}", f"--backup={name}"], env)
+        assert bad.returncode == 1 and words in bad.stdout, bad.stdout

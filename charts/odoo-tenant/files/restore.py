@@ -56,6 +56,13 @@ db_name, sizes, dump_sha256, modules and tables counted, imported_from: the shap
 saasodoo's `BackupInfo.to_dict`); no zip is read, no database connection. How the control
 plane lists backups it cannot read itself (a backup PVC).
 
+`--serve --backup NAME`: serve that one zip of the backup volume (`--dest`) over HTTP on
+`--port`, once, to a client showing the token whose SHA-256 (hex) is in
+SAASODOO_SERVE_TOKEN_SHA256 (`Authorization: Bearer TOKEN`; the token itself is never given to
+this program); it ends after one complete download, or after SAASODOO_SERVE_SECONDS (600)
+without one. How the platform hands a customer a backup kept on a volume it cannot mount:
+a short-lived pod in the tenant's namespace, no database connection.
+
 The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
 a new pod may be let through its NetworkPolicy a moment after it starts.
 
@@ -81,6 +88,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import fcntl
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -91,8 +100,10 @@ import sys
 import time
 import uuid
 import zipfile
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (read-only in the pod)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -105,6 +116,8 @@ JOURNAL = ".saasodoo-restore.json"
 #: Seconds the switch-over waits for the last client sessions on the live database to end.
 DRAIN_SECONDS = 10
 LOCK = ".saasodoo-restore.lock"
+#: Seconds `--serve` waits for its one complete download.
+SERVE_SECONDS = float(os.environ.get("SAASODOO_SERVE_SECONDS") or 600)
 _LOCKS: list[int] = []
 _HELD: list[Any] = []  # the tenant lock (backup.TenantLock), held until the process ends
 #: Hours a restore keeps the data it replaced (`<db>_p<stamp>`) before it may be dropped.
@@ -446,9 +459,71 @@ def list_stored(args: argparse.Namespace) -> dict[str, Any]:
     return {"mode": "list", "ok": True, "backups": backups}
 
 
+def serve(args: argparse.Namespace) -> dict[str, Any]:
+    """`--serve` (see the module docstring): the report says whether the zip was served and
+    how many requests were denied (no or a wrong token, another path)."""
+    expected = os.environ.get("SAASODOO_SERVE_TOKEN_SHA256", "")
+    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise fmt.BackupError("SAASODOO_SERVE_TOKEN_SHA256 must be a SHA-256 in hex (64 digits)")
+    store = fmt.open_store(args, args.tenant)
+    if not isinstance(store, fmt.DirStore):
+        raise fmt.BackupError("--serve serves a backup of the backup volume: give --dest")
+    if not args.backup or not fmt.parse_name(args.backup):
+        raise fmt.BackupError("--serve needs --backup NAME, a backup's zip name")
+    path = store.root / args.backup
+    if not path.is_file():
+        raise fmt.BackupError(f"no backup {args.backup} in {store.describe()}")
+    wanted = "/" + quote(args.backup)
+    state = {"served": False, "denied": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            if not token or not hmac.compare_digest(digest, expected):
+                state["denied"] += 1
+                self.send_error(403, "a valid bearer token is needed")
+                return
+            if self.path != wanted:
+                state["denied"] += 1
+                self.send_error(404, "only the backup this pod was started for")
+                return
+            size = path.stat().st_size
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with path.open("rb") as f:
+                shutil.copyfileobj(f, self.wfile, 1 << 20)
+            self.wfile.flush()
+            state["served"] = True
+            log(f"served {args.backup} ({size} bytes) to {self.client_address[0]}")
+
+        def log_message(self, format: str, *values: Any) -> None:  # noqa: A002
+            log(f"{self.client_address[0]} {format % values}")
+
+    server = HTTPServer((args.bind, args.port), Handler)
+    server.timeout = 1.0
+    log(f"serving {args.backup} on {args.bind}:{server.server_address[1]} for {SERVE_SECONDS:.0f}s")
+    deadline = time.monotonic() + SERVE_SECONDS
+    try:
+        while not state["served"] and time.monotonic() < deadline:
+            server.handle_request()  # a client gone mid-way leaves it unserved: it may ask again
+    finally:
+        server.server_close()
+    report: dict[str, Any] = {"mode": "serve", "backup": args.backup, **state}
+    if state["served"]:
+        report.update(ok=True, size=path.stat().st_size)
+    else:
+        report.update(ok=False, error=f"no complete download within {SERVE_SECONDS:.0f}s")
+    return report
+
+
 def restore(args: argparse.Namespace) -> dict[str, Any]:
     if args.mode == "list":
         return list_stored(args)
+    if args.mode == "serve":
+        return serve(args)
     database = os.environ.get("PGDATABASE") or ""
     user = os.environ.get("PGUSER") or ""
     if not database:
@@ -978,6 +1053,15 @@ def main(argv: list[str] | None = None) -> int:
         const="list",
         help="only list the complete backups in the storage (no zip read, no database)",
     )
+    parser.add_argument(
+        "--serve",
+        dest="mode",
+        action="store_const",
+        const="serve",
+        help="only serve --backup once over HTTP on --port (token: SAASODOO_SERVE_TOKEN_SHA256)",
+    )
+    parser.add_argument("--port", type=int, default=8070, help="--serve's port (0: any free one)")
+    parser.add_argument("--bind", default="0.0.0.0", help="--serve's address (a pod's: all)")
     parser.add_argument(
         "--prune-previous",
         dest="mode",
