@@ -21,16 +21,19 @@ name says, then the others (a request made by ``kubectl create -f`` may be named
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from saasodoo.adapters.resources import CustomResources, TenantResources
+from saasodoo.adapters.storage import served_stream
 from saasodoo.backups import Backups
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import to_tenant_spec
@@ -63,6 +66,8 @@ POLL_SECONDS = 0.5
 MARGIN_SECONDS = 120.0
 #: The most a restore waits for Odoo to be Ready again after it (``backups.restore``).
 RESTORE_READY_SECONDS = 600.0
+#: Seconds a download waits for the operator's reader pod of a backup volume to listen.
+SERVE_WAIT_SECONDS = 180.0
 #: How long after it succeeded an import's request still answers a retry of the same upload
 #: (seconds): a client that timed out and sent the zip again gets the first import.
 IMPORT_RETRY_SECONDS = 900.0
@@ -269,6 +274,23 @@ class OperationRequests:
             body["metadata"].pop("generateName", None)
             body["metadata"]["name"] = check_name(name)
         return RequestView.of(self.objects(op).create(body))
+
+    def served_backup(
+        self, tenant_id: str, backup: str, *, timeout: float = SERVE_WAIT_SECONDS
+    ) -> tuple[int, Iterator[bytes]]:
+        """A backup kept on the tenant's backup volume, which no platform process mounts:
+        an ``OdooTenantDownload`` naming the SHA-256 of a token made here (the token itself
+        never leaves this process), followed until the operator's reader pod listens
+        (``timeout`` seconds), then read from it once (``storage.served_stream``): its size
+        in bytes and its content in chunks. The request's failure as ``wait`` raises it."""
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        view = asyncio.run(self.create("download", tenant_id, backup=backup, token_sha256=digest))
+        served = self.wait(view.name, timeout=timeout)
+        address = str((served.result or {}).get("address") or "")
+        if not address:
+            raise SaasodooError(f"{view.kind} {view.name} succeeded but named no address")
+        return served_stream(address, token, backup)
 
     def stage_import(
         self,

@@ -219,3 +219,38 @@ class DirectoryStore:
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
+
+
+def served_stream(address: str, token: str, name: str, *, timeout: float = 30) -> tuple[
+    int, Iterator[bytes]
+]:  # fmt: skip
+    """Backup ``name`` from a reader pod (restore.py ``--serve`` at ``address``,
+    ``host:port``) that hands it once to the holder of ``token``: its size in bytes and its
+    content in chunks of up to 1 MiB, read as the caller iterates (the connection is closed
+    at the end, or when the iterator is closed). StorageError when the reader refuses
+    (403, 404), StorageUnavailable when it cannot be reached."""
+    import httpx
+
+    client = httpx.Client(timeout=timeout)
+    try:
+        request = client.build_request(
+            "GET", f"http://{address}/{name}", headers={"Authorization": f"Bearer {token}"}
+        )
+        answer = client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        client.close()
+        raise StorageUnavailable(f"the reader of {name} at {address} answered no: {exc}") from None
+    if answer.status_code != 200:
+        answer.close()
+        client.close()
+        raise StorageError(f"the reader of {name} at {address} refused: HTTP {answer.status_code}")
+    size = int(answer.headers.get("Content-Length") or 0)
+
+    def content() -> Iterator[bytes]:
+        try:
+            yield from answer.iter_bytes(1 << 20)
+        finally:
+            answer.close()
+            client.close()
+
+    return size, content()

@@ -459,7 +459,12 @@ def download_backup(
         where = status.get("backupStorage")
         if where is None and svc.requests is not None:  # listed before it was recorded
             where = (svc.requests.platform_storage(tenant_id) or ({"type": "pvc"}, ""))[0]
-        size, content = svc.backups.download(tenant_id, name, where or {"type": "pvc"})
+        where = where or {"type": "pvc"}
+        if where.get("type") == "pvc" and svc.requests is not None:
+            # A volume no platform process mounts: the operator's reader pod serves it once.
+            size, content = svc.requests.served_backup(tenant_id, name)
+        else:
+            size, content = svc.backups.download(tenant_id, name, where)
     else:
         owned_tenant(svc, user, tenant_id)
         size, content = svc.backups.download(tenant_id, name)

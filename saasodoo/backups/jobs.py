@@ -27,7 +27,11 @@ KIND_ANNOTATION = "saasodoo.dev/backup-kind"
 #: Where the chart mounts its programs (backup.py, restore.py) in the backup pod.
 SCRIPTS = "/opt/odoo-tenant"
 
-RestoreMode = Literal["restore", "verify", "recover", "check", "list"]
+RestoreMode = Literal["restore", "verify", "recover", "check", "list", "serve"]
+#: The port restore.py ``--serve`` listens on in its pod.
+SERVE_PORT = 8070
+#: Seconds a reader pod waits for its one download (restore.py SAASODOO_SERVE_SECONDS).
+SERVE_SECONDS = 600
 
 
 def container_of(pod_spec: dict[str, Any], name: str = "backup") -> dict[str, Any]:
@@ -232,6 +236,8 @@ class JobRunner:
             command.append("--recover")
         elif mode == "check":
             command.append("--check-only")
+        elif mode == "serve":
+            command += ["--serve", f"--port={SERVE_PORT}"]
         if drop_previous:
             command.append("--drop-previous")
         # Only a restore or a recovery creates databases: the others get no admin password.
@@ -254,6 +260,28 @@ class JobRunner:
         job["spec"]["backoffLimit"] = 0
         return job
 
+    def serve_job(
+        self, tenant_id: str, cronjob: dict[str, Any], backup: str, token_sha256: str
+    ) -> dict[str, Any]:
+        """A reader pod's Job: restore.py ``--serve`` of ``backup`` from the backup volume, on
+        ``SERVE_PORT``, to the holder of the token whose SHA-256 is ``token_sha256``; Ready
+        once it listens, gone ``SERVE_SECONDS`` (plus a minute) later at the latest, its Job
+        removed a minute after it ends."""
+        job = self.restore_job(tenant_id, cronjob, backup, mode="serve")
+        spec = job["spec"]
+        spec["activeDeadlineSeconds"] = SERVE_SECONDS + 60
+        spec["ttlSecondsAfterFinished"] = 60
+        for container in spec["template"]["spec"]["containers"]:
+            if container.get("name") != "backup":
+                continue
+            _set_env(container, "SAASODOO_SERVE_TOKEN_SHA256", {"value": token_sha256})
+            _set_env(container, "SAASODOO_SERVE_SECONDS", {"value": str(SERVE_SECONDS)})
+            container["ports"] = [{"name": "serve", "containerPort": SERVE_PORT}]
+            container["readinessProbe"] = {
+                "tcpSocket": {"port": SERVE_PORT}, "periodSeconds": 1, "failureThreshold": 3,
+            }  # fmt: skip
+        return job
+
     def admin_env(self, namespace: str, container: dict[str, Any]) -> list[dict[str, Any]]:
         """PGADMINUSER/PGADMINPASSWORD: the chart PostgreSQL's superuser, whose password is in
         the same Secret as the tenant role's; an external database's role needs CREATEDB."""
@@ -270,3 +298,39 @@ class JobRunner:
                 "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": "postgres-password"}},
             },
         ]
+
+
+def serve_policy(job: dict[str, Any], uid: str, from_namespace: str) -> dict[str, Any]:
+    """The NetworkPolicy that lets pods of ``from_namespace`` (the platform's) reach the
+    reader pod of ``job`` (a ``serve_job`` created with ``uid``) on ``SERVE_PORT``, and
+    nothing else: the tenant chart's policies deny ingress to backup pods. Owned by the Job,
+    so the garbage collector removes it with the Job."""
+    name = str(job["metadata"]["name"])
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": job["metadata"]["namespace"],
+            "labels": {JOB_LABEL: "serve"},
+            "ownerReferences": [
+                {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+            ],
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {"batch.kubernetes.io/job-name": name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": from_namespace}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": SERVE_PORT}],
+                }
+            ],
+        },
+    }

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,15 @@ from saasodoo.backups import importing
 from saasodoo.backups.dumpformat import manifest_series, odoo_series
 from saasodoo.backups.finals import FinalBackup, KeptFinals, refused, storage_of
 from saasodoo.backups.jobs import (
+    SERVE_PORT,
+    SERVE_SECONDS,
     JobRunner,
     backup_container,
     command_args,
     job_from_cronjob,
     job_name,
     job_timeout,
+    serve_policy,
 )
 from saasodoo.backups.restore import RestoreChoreography
 from saasodoo.backups.results import (
@@ -511,6 +515,44 @@ class Backups:
                 f"restore a backup of Odoo {ours}, or upgrade the data with Odoo's upgrade "
                 "service (or OpenUpgrade) and import it into a tenant of the new series"
             )
+
+    def serve(
+        self, tenant_id: str, backup: str, token_sha256: str, *, timeout: float = 120
+    ) -> dict[str, Any]:
+        """A reader pod for ``backup`` on the tenant's backup volume (``JobRunner.serve_job``:
+        restore.py ``--serve``, reachable from the platform's namespace only), started and
+        followed until it listens: ``{"address": "<pod IP>:<port>", "job", "expiresAt"}``
+        (ISO 8601, UTC; it serves once, until then). Conflict when the tenant keeps its
+        backups in S3 (read there); NotFound without backups, or when the reader ends at
+        once (no such backup: its error); TransientClusterError when it does not listen
+        within ``timeout`` seconds."""
+        cronjob = self.cronjob(tenant_id)
+        kept = storage_of(cronjob)[0]
+        if kept != "pvc":
+            where = "in S3: read them there" if kept == "s3" else "on no volume (emptyDir)"
+            raise Conflict(f"tenant '{tenant_id}' keeps its backups {where}")
+        body = self.jobs.serve_job(tenant_id, cronjob, backup, token_sha256)
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        uid = self.kube.create_job(body)
+        self.kube.create_network_policy(serve_policy(body, uid, self.settings.system_namespace))
+        started = datetime.now(UTC)
+        deadline = time.monotonic() + timeout
+        while True:
+            for pod in self.kube.list_pods(namespace, f"job-name={name}"):
+                if pod.ready and pod.ip:
+                    log.info("backup %s of %s served by %s", backup, tenant_id, pod.name)
+                    until = started + timedelta(seconds=SERVE_SECONDS)
+                    return {"address": f"{pod.ip}:{SERVE_PORT}", "job": name,
+                            "expiresAt": until.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+                if pod.finished:
+                    why = (self.jobs.result(namespace, name) or {}).get("error")
+                    why = why or f"its reader pod {pod.name} ended at once"
+                    raise NotFound(f"backup {backup} of '{tenant_id}' cannot be served: {why}")
+            if time.monotonic() > deadline:
+                raise TransientClusterError(
+                    f"the reader pod of job {namespace}/{name} did not listen within {timeout:.0f}s"
+                )
+            time.sleep(self.poll_seconds)
 
     def verify(
         self, tenant_id: str, backup: str | None = None, *, timeout: float | None = None

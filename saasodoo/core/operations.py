@@ -1,5 +1,6 @@
 """One-shot operations on a tenant as request resources: ``OdooTenantBackup``,
-``OdooTenantRestore``, ``OdooTenantVerify`` and ``OdooTenantRollback``
+``OdooTenantRestore``, ``OdooTenantVerify``, ``OdooTenantRollback`` and
+``OdooTenantDownload``
 (``saasodoo.dev/v1alpha1``, namespaced, beside the OdooTenants in the platform namespace).
 
 A request is a fact with its own lifecycle (Velero's ``Backup``/``Restore``, bemade's
@@ -127,6 +128,25 @@ class VerifyRequestSpec(_Spec):
     )
 
 
+class DownloadRequestSpec(_Spec):
+    """Serve one backup kept on the tenant's backup volume to the API for a download: a
+    short-lived pod in the tenant's namespace (restore.py ``--serve``) hands the zip once to
+    the holder of the token whose SHA-256 this names (Velero's DownloadRequest, for a volume
+    no platform process mounts). The token itself is never written to the cluster."""
+
+    backup: str = Field(
+        min_length=5,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\.zip$",
+        description="Name of the backup (a zip) on the tenant's backup volume.",
+    )
+    token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the bearer token the reader pod accepts; the token "
+        "stays with whoever asked.",
+    )
+
+
 class RollbackRequestSpec(_Spec):
     """Return the tenant's Helm release to an earlier revision and make that revision's spec
     the OdooTenant's spec (the database stays as it is)."""
@@ -209,8 +229,13 @@ ROLLBACK = OperationKind(
     RollbackRequestSpec, "A request to return a tenant's Helm release to an earlier revision.",
 )  # fmt: skip
 
+DOWNLOAD = OperationKind(
+    "OdooTenantDownload", "odootenantdownloads", "odootenantdownload", "otdl", "download",
+    DownloadRequestSpec, "A request to serve one backup of a tenant's backup volume once.",
+)  # fmt: skip
+
 #: Every request kind, by ``kind``.
-KINDS: dict[str, OperationKind] = {k.kind: k for k in (BACKUP, RESTORE, VERIFY, ROLLBACK)}
+KINDS: dict[str, OperationKind] = {k.kind: k for k in (BACKUP, RESTORE, VERIFY, ROLLBACK, DOWNLOAD)}
 #: Every request kind, by the CLI/API verb.
 BY_OPERATION: dict[str, OperationKind] = {k.operation: k for k in KINDS.values()}
 

@@ -1,5 +1,6 @@
 """The one-shot operation requests (``OdooTenantBackup``, ``OdooTenantRestore``,
-``OdooTenantVerify``, ``OdooTenantRollback``: ``saasodoo.core.operations``), run by the
+``OdooTenantVerify``, ``OdooTenantRollback``, ``OdooTenantDownload``:
+``saasodoo.core.operations``), run by the
 operator in the tenant's turn of the work queue.
 
 The work queue's key stays the tenant's name: an event on a request queues its
@@ -26,10 +27,11 @@ being deleted, fails with ``TenantNotFound``. A failed request is never retried 
 The executors are the existing services: backup ``Backups.create(kind="on-demand")`` (the
 OdooTenant's ``BackupSucceeded`` and ``lastBackup`` follow, ``core.conditions.record_backup``);
 restore ``Backups.restore`` (and ``Backups.discard`` of the backup when it fails with
-``discardOnFailure``: an import); verify ``Backups.verify``; rollback ``Tenants.rollback``,
-then the OdooTenant's ``.spec`` is made the spec of the revision returned to, so the next
-reconcile finds the tenant in sync and runs no helm. Blocking calls run in a thread, as the
-controller's.
+``discardOnFailure``: an import); verify ``Backups.verify``; download ``Backups.serve`` (a
+reader pod for a backup kept on the tenant's volume, its address in ``status.result``);
+rollback ``Tenants.rollback``, then the OdooTenant's ``.spec`` is made the spec of the
+revision returned to, so the next reconcile finds the tenant in sync and runs no helm.
+Blocking calls run in a thread, as the controller's.
 """
 
 from __future__ import annotations
@@ -241,6 +243,8 @@ class RequestController:
             return await self.restore(spec)
         if op is ops.VERIFY:
             return await self.verify(spec)
+        if op is ops.DOWNLOAD:
+            return await self.download(spec)
         return await self.rollback(spec, tenant)
 
     async def backup(self, tenant_id: str) -> Done:
@@ -298,6 +302,16 @@ class RequestController:
             why = (checked.job.result or {}).get("error") or checked.job.reason
             message = f"{what} failed verification (job {checked.job.name}): {why}"
         return Done(checked.ok, message, backup=name, result=checked.to_dict())
+
+    async def download(self, spec: ops.DownloadRequestSpec) -> Done:
+        """A reader pod serving the backup once (``Backups.serve``); its address and expiry
+        in ``status.result``."""
+        served = await asyncio.to_thread(
+            self.backups.serve, spec.tenant, spec.backup, spec.token_sha256
+        )
+        message = (f"{spec.backup} served once at {served['address']} until "
+                   f"{served['expiresAt']} (job {served['job']})")  # fmt: skip
+        return Done(True, message, backup=spec.backup, result=served)
 
     async def rollback(self, spec: ops.RollbackRequestSpec, tenant: dict[str, Any]) -> Done:
         """``Tenants.rollback``, then the OdooTenant's spec made the revision's (its fields

@@ -11,6 +11,7 @@ operator in the cluster.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pytest
 from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition, ready_for
+from saasodoo.errors import InvalidInput
 from saasodoo.operator.run import Operator
 from saasodoo.settings import Settings
 from tests.support import Cluster, eventually
@@ -206,3 +208,41 @@ def test_the_sweep_deletes_finished_requests_after_their_ttl(
         assert res.get(name) is None
         assert res.get(recent["metadata"]["name"]) is not None
         assert op.stats.requests_expired == 1
+
+
+def test_a_download_request_starts_a_reader_pod_the_platform_alone_may_reach(
+    kube: Cluster, tenants: TenantResources
+) -> None:
+    """#24 point 6: a backup kept on the tenant's volume, which no platform process mounts,
+    is served once by a short-lived reader pod the operator starts (the bytes themselves are
+    tested on the real node and in tests/backups: kwok runs no container)."""
+    digest = hashlib.sha256(b"the-api-keeps-this").hexdigest()
+    backup = "20261206T120000Z-on-demand.zip"
+    with pytest.raises(InvalidInput) as refused:  # the API server checks the spec itself
+        ask(kube, ops.DOWNLOAD, TENANT, backup=backup, token_sha256="not-a-digest")
+    assert "spec.tokenSha256" in refused.value.message, refused.value.message
+    with operating(kube):
+        done = finished(kube, ask(kube, ops.DOWNLOAD, TENANT, backup=backup,
+                                  token_sha256=digest))  # fmt: skip
+    status = done["status"]
+    assert status["phase"] == ops.SUCCEEDED, status
+    served = status["result"]
+    assert served["address"].endswith(":8070") and served["expiresAt"], served
+    namespace = f"tenant-{TENANT}"
+    job = json.loads(kube.kubectl("-n", namespace, "get", "job", served["job"], "-o", "json"))
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert "--serve" in container["command"] and f"--backup={backup}" in container["command"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SAASODOO_SERVE_TOKEN_SHA256"] == digest  # the token itself is nowhere
+    assert job["spec"]["activeDeadlineSeconds"] and job["spec"]["ttlSecondsAfterFinished"]
+    policy = json.loads(kube.kubectl("-n", namespace, "get", "networkpolicy", served["job"],
+                                     "-o", "json"))  # fmt: skip
+    assert policy["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {"batch.kubernetes.io/job-name": served["job"]}
+    }
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}
+    ]
+    assert rule["ports"] == [{"port": 8070, "protocol": "TCP"}]

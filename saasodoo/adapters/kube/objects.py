@@ -97,6 +97,10 @@ class Pod:
     phase: str = ""
     #: The node it is bound to ("" while unscheduled).
     node: str = ""
+    #: Its address on the pod network ("" before it has one).
+    ip: str = ""
+    #: Its Ready condition is True.
+    ready: bool = False
 
     @property
     def finished(self) -> bool:
@@ -111,6 +115,11 @@ class Pod:
             labels=meta.get("labels") or {},
             phase=(obj.get("status") or {}).get("phase") or "",
             node=(obj.get("spec") or {}).get("nodeName") or "",
+            ip=(obj.get("status") or {}).get("podIP") or "",
+            ready=any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (obj.get("status") or {}).get("conditions") or []
+            ),
         )
 
 
@@ -675,12 +684,23 @@ class KubeObjects(KubeTransport):
         path = f"/apis/batch/v1/namespaces/{quote(namespace)}/cronjobs"
         return self.list_items(f"list CronJobs of {namespace} ({selector})", path, selector)
 
-    def create_job(self, body: dict[str, Any]) -> None:
-        """Create the Job ``body`` (a plain JSON object) in its ``metadata.namespace``."""
+    def create_job(self, body: dict[str, Any]) -> str:
+        """Create the Job ``body`` (a plain JSON object) in its ``metadata.namespace``;
+        returns its uid."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         self.count_request()
         with translate(f"create job {namespace}/{name}"):
-            client.BatchV1Api(self.api).create_namespaced_job(
+            made = client.BatchV1Api(self.api).create_namespaced_job(
+                namespace, body, _request_timeout=self.timeout
+            )
+        return str(made.metadata.uid)
+
+    def create_network_policy(self, body: dict[str, Any]) -> None:
+        """Create the NetworkPolicy ``body`` (a plain JSON object) in its namespace."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        self.count_request()
+        with translate(f"create network policy {namespace}/{name}"):
+            client.NetworkingV1Api(self.api).create_namespaced_network_policy(
                 namespace, body, _request_timeout=self.timeout
             )
 
