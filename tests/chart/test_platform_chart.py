@@ -230,6 +230,15 @@ def test_network_policies_admit_the_api_only_from_the_ingress_controller(helm: P
     assert operator["policyTypes"] == ["Ingress", "Egress"]
     cidrs = [b["ipBlock"]["cidr"] for b in operator["egress"][1]["to"]]
     assert cidrs == ["10.0.0.1/32"]
+    # The API alone reaches the operator's reader pods of tenant backup volumes (downloads).
+    readers = api["egress"][-1]
+    assert readers["to"] == [{
+        "namespaceSelector": {"matchExpressions": [
+            {"key": "saasodoo.dev/tenant", "operator": "Exists"}]},
+        "podSelector": {"matchLabels": {"saasodoo.dev/backup-job": "serve"}},
+    }]  # fmt: skip
+    assert readers["ports"] == [{"port": 8070, "protocol": "TCP"}]
+    assert len(operator["egress"]) == len(api["egress"]) - 1
 
 
 def test_notes_say_where_the_platform_reaches_the_kubernetes_api(tools: Tools) -> None:

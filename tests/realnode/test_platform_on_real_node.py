@@ -19,12 +19,15 @@ tenant made through the web UI:
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import socket
 import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,7 +181,29 @@ def test_an_api_replica_killed_loses_no_operation_and_the_metrics_follow(platfor
         code, got = web.call("GET", f"/api/tenants/{tenant}/backups")
         return code == 200 and taken in [b["name"] for b in got["backups"]] and got
 
-    assert wait(listed, 90, f"{taken} listed through the API")["backups"][-1]["tables"] > 0
+    backups = wait(listed, 90, f"{taken} listed through the API")["backups"]
+    assert backups[-1]["tables"] > 0
+    # Downloaded by the customer through the API (#24 point 6): the operator's reader pod
+    # serves the zip from the tenant's volume once, the API streams it on.
+    code, data = fetch_bytes(web, f"/api/tenants/{tenant}/backups/{taken}")
+    assert code == 200, data[:300]
+    assert len(data) == [b for b in backups if b["name"] == taken][0]["sizes"]["zip"]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None and "dump.sql" in zf.namelist(), zf.namelist()
+    readers = json.loads(
+        platform.kubectl(
+            "-n",
+            f"tenant-{tenant}",
+            "get",
+            "jobs",
+            "-l",
+            "saasodoo.dev/backup-job=serve",
+            "-o",
+            "json",
+        )
+    )
+    assert all(j["status"].get("succeeded") == 1 or j["status"].get("active")
+               for j in readers["items"]), readers  # fmt: skip
     leader = leader_pod(platform)
     port = free_port()
     forward = subprocess.Popen([str(platform.tools.kubectl), "-n", NS, "port-forward", leader,
@@ -192,6 +217,19 @@ def test_an_api_replica_killed_loses_no_operation_and_the_metrics_follow(platfor
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+
+
+def fetch_bytes(web: demo_platform.Web, path: str) -> tuple[int, bytes]:
+    """GET ``path`` of the API through Traefik as ``web``'s user: (status, body bytes)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", demo_platform.HTTPS_PORT, timeout=300,
+                                       context=web.ctx)  # fmt: skip
+    try:
+        conn.request("GET", path, headers={"Host": demo_platform.WEB_HOST,
+                                           "Authorization": f"Bearer {web.token}"})  # fmt: skip
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
 
 
 def _metric(port: int, name: str, **labels: str) -> float | None:
