@@ -27,7 +27,7 @@ KIND_ANNOTATION = "saasodoo.dev/backup-kind"
 #: Where the chart mounts its programs (backup.py, restore.py) in the backup pod.
 SCRIPTS = "/opt/odoo-tenant"
 
-RestoreMode = Literal["restore", "verify", "recover", "check", "list", "serve"]
+RestoreMode = Literal["restore", "verify", "recover", "check", "list", "serve", "fetch"]
 #: The port restore.py ``--serve`` listens on in its pod.
 SERVE_PORT = 8070
 #: Seconds a reader pod waits for its one download (restore.py SAASODOO_SERVE_SECONDS).
@@ -282,6 +282,22 @@ class JobRunner:
             }  # fmt: skip
         return job
 
+    def fetch_job(
+        self, tenant_id: str, cronjob: dict[str, Any], backup: str, address: str, secret: str
+    ) -> dict[str, Any]:
+        """A Job of ``tenant_id`` running restore.py ``--fetch``: ``backup`` taken from the
+        reader pod at ``address`` (``host:port``) into the tenant's own storage, with the
+        token in key ``token`` of Secret ``secret`` (SAASODOO_FETCH_TOKEN)."""
+        job = self.restore_job(tenant_id, cronjob, backup, mode="fetch")
+        spec = job["spec"]
+        spec["activeDeadlineSeconds"] = SERVE_SECONDS + 60
+        for container in spec["template"]["spec"]["containers"]:
+            if container.get("name") == "backup":
+                container["command"].append(f"--fetch={address}")
+                ref = {"secretKeyRef": {"name": secret, "key": "token"}}
+                _set_env(container, "SAASODOO_FETCH_TOKEN", {"valueFrom": ref})
+        return job
+
     def admin_env(self, namespace: str, container: dict[str, Any]) -> list[dict[str, Any]]:
         """PGADMINUSER/PGADMINPASSWORD: the chart PostgreSQL's superuser, whose password is in
         the same Secret as the tenant role's; an external database's role needs CREATEDB."""
@@ -301,36 +317,53 @@ class JobRunner:
 
 
 def serve_policy(job: dict[str, Any], uid: str, from_namespace: str) -> dict[str, Any]:
-    """The NetworkPolicy that lets pods of ``from_namespace`` (the platform's) reach the
-    reader pod of ``job`` (a ``serve_job`` created with ``uid``) on ``SERVE_PORT``, and
-    nothing else: the tenant chart's policies deny ingress to backup pods. Owned by the Job,
-    so the garbage collector removes it with the Job."""
+    """The NetworkPolicy that lets pods of ``from_namespace`` (the platform's, or a staging
+    copy's) reach the reader pod of ``job`` (a ``serve_job`` created with ``uid``) on
+    ``SERVE_PORT``, and nothing else: the tenant chart's policies deny ingress to backup
+    pods. Owned by the Job, so the garbage collector removes it with the Job."""
+    peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: from_namespace}}}
+    return _job_policy(job, uid, "Ingress", {"from": [peer]})
+
+
+def fetch_policy(
+    job: dict[str, Any], uid: str, reader_namespace: str, reader_job: str
+) -> dict[str, Any]:
+    """The NetworkPolicy that lets the pod of ``job`` (a ``fetch_job`` created with ``uid``)
+    reach the reader pod of Job ``reader_job`` in ``reader_namespace`` on ``SERVE_PORT``:
+    the tenant chart's policies keep backup pods to their database, DNS and storage. Owned
+    by the Job."""
+    peer = {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: reader_namespace}},
+        "podSelector": {"matchLabels": {POD_JOB_LABEL: reader_job}},
+    }
+    return _job_policy(job, uid, "Egress", {"to": [peer]})
+
+
+#: The label Kubernetes gives every namespace: its name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+#: The label the Job controller gives a Job's pods: the Job's name.
+POD_JOB_LABEL = "batch.kubernetes.io/job-name"
+
+
+def _job_policy(
+    job: dict[str, Any], uid: str, direction: str, rule: dict[str, Any]
+) -> dict[str, Any]:
     name = str(job["metadata"]["name"])
+    key = "ingress" if direction == "Ingress" else "egress"
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
             "name": name,
             "namespace": job["metadata"]["namespace"],
-            "labels": {JOB_LABEL: "serve"},
+            "labels": {JOB_LABEL: job["metadata"]["labels"].get(JOB_LABEL, "")},
             "ownerReferences": [
                 {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
             ],
         },
         "spec": {
-            "podSelector": {"matchLabels": {"batch.kubernetes.io/job-name": name}},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": from_namespace}
-                            }
-                        }
-                    ],
-                    "ports": [{"protocol": "TCP", "port": SERVE_PORT}],
-                }
-            ],
+            "podSelector": {"matchLabels": {POD_JOB_LABEL: name}},
+            "policyTypes": [direction],
+            key: [{**rule, "ports": [{"protocol": "TCP", "port": SERVE_PORT}]}],
         },
     }

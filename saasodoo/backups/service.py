@@ -517,10 +517,17 @@ class Backups:
             )
 
     def serve(
-        self, tenant_id: str, backup: str, token_sha256: str, *, timeout: float = 120
+        self,
+        tenant_id: str,
+        backup: str,
+        token_sha256: str,
+        *,
+        timeout: float = 120,
+        from_namespace: str | None = None,
     ) -> dict[str, Any]:
         """A reader pod for ``backup`` on the tenant's backup volume (``JobRunner.serve_job``:
-        restore.py ``--serve``, reachable from the platform's namespace only), started and
+        restore.py ``--serve``, reachable from ``from_namespace`` only: default the
+        platform's; a staging copy's fetches from its own), started and
         followed until it listens: ``{"address": "<pod IP>:<port>", "job", "expiresAt"}``
         (ISO 8601, UTC; it serves once, until then). Conflict when the tenant keeps its
         backups in S3 (read there); NotFound without backups, or when the reader ends at
@@ -534,7 +541,8 @@ class Backups:
         body = self.jobs.serve_job(tenant_id, cronjob, backup, token_sha256)
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         uid = self.kube.create_job(body)
-        self.kube.create_network_policy(serve_policy(body, uid, self.settings.system_namespace))
+        peer = from_namespace or self.settings.system_namespace
+        self.kube.create_network_policy(serve_policy(body, uid, peer))
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
         while True:

@@ -36,7 +36,7 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60}
 #: The steps of a copy, in order (``copy_plan``).
 BACKUP_SOURCE = "backup-source"  # an on-demand backup of the source, online (its CronJob)
 INSTALL = "install-stopped"  # the copy's release, Odoo at zero replicas (no `-i base`)
-TRANSFER = "transfer"  # a PVC-kept backup carried to the copy's namespace (Job pair)
+TRANSFER = "transfer"  # a PVC-kept backup carried to the copy's storage (reader + fetch Jobs)
 RESTORE = "restore"  # restore.py in the copy's namespace: a copy, a new identity
 NEUTRALIZE = "neutralize"  # odoo-init.py --neutralize, before any Odoo starts on it
 START = "start"  # Odoo scaled up (unless spec.suspended), followed to Ready
@@ -179,15 +179,14 @@ class SourceFacts:
     storage: str = PVC
 
 
-def copy_plan(
-    source: SourceFacts, copy_spec_: dict[str, Any], *, pvc_transfer: bool = False
-) -> list[str]:
+def copy_plan(source: SourceFacts, copy_spec_: dict[str, Any]) -> list[str]:
     """The steps that make the copy whose ``.spec`` is ``copy_spec_`` from ``source``, in
-    order. Refusals (nothing is created): NotFound when the source does not exist,
-    Conflict while it is being deleted, InvalidInput naming ``spec.odooVersion`` for
-    another series than the source's (Odoo does not migrate a database when it starts) and
-    ``spec.copyOf.tenant`` for a source that keeps no backups, or keeps them on its PVC while
-    the transfer Job pair is not built (``pvc_transfer``)."""
+    order (a source that keeps its backups on its PVC: the backup carried over first by the
+    transfer Job pair, ``TRANSFER``). Refusals (nothing is created): NotFound when the
+    source does not exist, Conflict while it is being deleted, InvalidInput naming
+    ``spec.odooVersion`` for another series than the source's (Odoo does not migrate a
+    database when it starts) and ``spec.copyOf.tenant`` for a source that keeps no
+    backups."""
     spec = parse_spec(copy_spec_)
     if spec.copy_of is None:
         raise InvalidInput("not a copy", [FieldError("spec.copyOf", "is not set")])
@@ -208,13 +207,6 @@ def copy_plan(
         raise InvalidInput("invalid copy", [FieldError(
             "spec.copyOf.tenant",
             f"'{source.name}' keeps no backups (backup.enabled is false): a copy is made from one",
-        )])  # fmt: skip
-    if source.storage == PVC and not pvc_transfer:
-        raise InvalidInput("invalid copy", [FieldError(
-            "spec.copyOf.tenant",
-            f"'{source.name}' keeps its backups on its PVC, which another namespace cannot "
-            "mount; copies are made from S3 backup storage (backup.storage=s3) until the "
-            "transfer Job pair is built",
         )])  # fmt: skip
     steps = [] if spec.copy_of.backup else [BACKUP_SOURCE]
     steps.append(INSTALL)
@@ -350,11 +342,12 @@ def request_state(phase: str | None) -> str:
 def work_names(copy_name: str, uid: str) -> dict[str, str]:
     """The names of a copy's work, fixed for the copy's object (``uid``: its
     ``metadata.uid``), so a step started again after an operator restart finds its own:
-    the source's ``OdooTenantBackup`` and the copy's restore and neutralize Jobs."""
+    the source's ``OdooTenantBackup`` and the copy's fetch, restore and neutralize Jobs."""
     tag = uid.replace("-", "")[:8] or "0"
     base = copy_name[:40].rstrip("-")
     return {
         BACKUP_SOURCE: f"{base}-copy-{tag}",
+        TRANSFER: f"{base}-copy-fetch-{tag}",
         RESTORE: f"{base}-copy-restore-{tag}",
         NEUTRALIZE: f"{base}-copy-neutralize-{tag}",
     }

@@ -28,7 +28,9 @@ A failed step leaves Odoo at zero and the copy ``Stalled`` with the step's reaso
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,7 @@ from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import CustomResources
 from saasodoo.backups import Backups
 from saasodoo.backups.finals import storage_of
-from saasodoo.backups.jobs import backup_container
+from saasodoo.backups.jobs import backup_container, fetch_policy
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
@@ -131,7 +133,7 @@ class CopyExecutor:
                 obj = self.write(obj, progress, step)
                 self.event(obj, "Normal", "CopyProgressing", copies.STEP_WORDS[step])
                 try:
-                    await self.start(step, obj, spec, names, backup)
+                    await self.start(step, obj, spec, names, backup, copies.TRANSFER in plan)
                 except InvalidInput:
                     raise
                 except SaasodooError as exc:
@@ -200,7 +202,7 @@ class CopyExecutor:
             return copies.ABSENT, ""
         seen = copies.job_state([(c.type, c.status) for c in job.conditions])
         if seen == copies.FAILED_WORK:
-            container = "backup" if step == copies.RESTORE else "odoo-init"
+            container = "backup" if step in (copies.RESTORE, copies.TRANSFER) else "odoo-init"
             result = self.job_result(spec, names[step], container) or {}
             return seen, f"job {names[step]} failed: {result.get('error') or 'see its log'}"
         return seen, f"job {names[step]} completed" if seen == copies.SUCCEEDED else ""
@@ -218,9 +220,11 @@ class CopyExecutor:
 
     async def start(
         self, step: str, obj: dict[str, Any], spec: TenantSpec, names: dict[str, str],
-        backup: str | None,
+        backup: str | None, transferred: bool = False,
     ) -> None:  # fmt: skip
-        """Create ``step``'s work (a request, the release, a Job)."""
+        """Create ``step``'s work (a request, the release, a Job). ``transferred``: the
+        backup is carried into the copy's own storage first (a source keeping its backups
+        on its PVC), so the restore reads it there."""
         source = spec.copy_of or ""
         if step == copies.BACKUP_SOURCE:
             request: dict[str, Any] = {
@@ -237,11 +241,16 @@ class CopyExecutor:
             # No helm --wait: with Odoo at zero nothing mounts the filestore volume yet, and a
             # WaitForFirstConsumer claim stays Pending until the restore Job does.
             await placed.create(spec, owner=owner, wait=False, suspended=True)
+        elif step == copies.TRANSFER:
+            await asyncio.to_thread(self.transfer, source, spec, backup, names[step])
         elif step == copies.RESTORE:
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
-            await asyncio.to_thread(self.share_storage_secrets, cronjob, source, spec)
-            body = self.backups.jobs.restore_job(spec.id, cronjob, backup, mode="restore",
-                                                 source_tenant=source)  # fmt: skip
+            if not transferred:  # read from the source's folder of the S3 storage
+                await asyncio.to_thread(self.share_storage_secrets, cronjob, source, spec)
+            body = self.backups.jobs.restore_job(
+                spec.id, cronjob, backup, mode="restore",
+                source_tenant=None if transferred else source,
+            )  # fmt: skip
             body["metadata"]["name"] = names[step]
             body["metadata"]["labels"][copies.COPY_JOB_LABEL] = copies.RESTORE
             await asyncio.to_thread(self.create_job, body)
@@ -257,6 +266,33 @@ class CopyExecutor:
             except ValueError as exc:
                 raise SaasodooError(str(exc)) from None
             await asyncio.to_thread(self.create_job, body)
+
+    def transfer(self, source: str, spec: TenantSpec, backup: str | None, name: str) -> None:
+        """The transfer Job pair: a reader pod in the source's namespace serving ``backup``
+        from its volume to the copy's namespace only (``Backups.serve``), and the copy's
+        Job ``name`` fetching it into the copy's own storage (restore.py ``--fetch``, the
+        token in a Secret of the same name; a NetworkPolicy lets that Job's pod reach the
+        reader and nothing more). The source keeps serving; its volume is only read."""
+        if not backup:
+            raise SaasodooError("no backup of the source to carry over")
+        kube = self.tenants.kube
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        served = self.backups.serve(source, backup, digest, from_namespace=spec.namespace)
+        cronjob = self.backups.cronjob(spec.id)
+        body = self.backups.jobs.fetch_job(spec.id, cronjob, backup, served["address"], name)
+        body["metadata"]["name"] = name
+        body["metadata"]["labels"][copies.COPY_JOB_LABEL] = copies.TRANSFER
+        try:
+            uid = kube.create_job(body)
+        except Conflict:
+            return  # created by an earlier turn
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+        kube.create_secret_if_absent(spec.namespace, name, {"token": token},
+                                     labels={TENANT_LABEL: spec.id}, owner=owner)  # fmt: skip
+        kube.create_network_policy(
+            fetch_policy(body, uid, namespace_for(source), str(served["job"]))
+        )
 
     def share_storage_secrets(self, cronjob: dict[str, Any], source: str, spec: TenantSpec) -> None:
         """The S3 key pair Secrets the copy's backup container reads, copied from the

@@ -975,3 +975,33 @@ def test_serve_gives_up_without_a_download_and_refuses_bad_input(
     for name, words in refusals:
         bad = run_script("restore.py", ["--serve", f"--dest={dest}", f"--backup={name}"], env)
         assert bad.returncode == 1 and words in bad.stdout, bad.stdout
+
+
+def test_fetch_takes_a_served_backup_into_another_tenant_s_storage(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """A staging copy of a tenant that keeps its backups on its volume (#25 point 1): the
+    copy's Job fetches the zip and its manifest from the source's reader pod, checks them
+    and stores them in the copy's own storage; a wrong token is refused, nothing stored."""
+    _, _, _, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [zip_path] = dest.glob("*.zip")
+    theirs = tmp_path / "copy-backups"
+    env = {"PATH": os.environ["PATH"], "SAASODOO_FETCH_TOKEN": "wrong"}
+    args = [f"--dest={theirs}", "--tenant=stg", f"--backup={zip_path.name}", f"--work={tmp_path}"]
+    proc, base = start_serving(dest, zip_path.name, "fetch-token", 60)
+    try:
+        address = base.removeprefix("http://")
+        refused = run_script("restore.py", [f"--fetch={address}", *args], env)
+        assert refused.returncode == 1 and "refused: HTTP 403" in refused.stdout, refused.stdout
+        assert not theirs.exists() or not list(theirs.iterdir())
+        fetched = run_script("restore.py", [f"--fetch={address}", *args],
+                             {**env, "SAASODOO_FETCH_TOKEN": "fetch-token"})  # fmt: skip
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert fetched.returncode == 0 and result_of(fetched.stdout)["ok"], fetched.stdout
+    assert (theirs / zip_path.name).read_bytes() == zip_path.read_bytes()
+    manifest = zip_path.with_name(zip_path.name + ".json")
+    assert (theirs / manifest.name).read_bytes() == manifest.read_bytes()
+    assert sorted(p.name for p in theirs.iterdir()) == sorted([zip_path.name, manifest.name])
+    assert result_of(out)["served"] is True, out  # the manifest first, then the zip: once

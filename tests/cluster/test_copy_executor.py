@@ -302,3 +302,69 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
     finally:
         remove(ctl, copy)
         remove(ctl, source)
+
+
+def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_over(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """A source with the default backup storage (its PVC, which no other namespace mounts):
+    the transfer Job pair, a reader pod in the source's namespace admitting the copy's
+    namespace only and the copy's fetch Job allowed to reach that pod only; the restore then
+    reads the copy's own storage. (The bytes: tests/backups, the real node.)"""
+    source, copy = "cpx-srcp", "cpx-stgp"
+    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    try:
+        ctl.resources.create({"metadata": {"name": source}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False}})  # fmt: skip
+        converge(ctl, source)
+        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
+            "adminEmail": "boss@cpx.example", "finalBackup": False,
+            "copyOf": {"tenant": source}}})  # fmt: skip
+        names = copies.work_names(copy, obj["metadata"]["uid"])
+        turn(ctl, copy)
+        requests.patch_status(names[copies.BACKUP_SOURCE],
+                              {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
+        turn(ctl, copy)  # installed, then the transfer started
+        assert step_of(ctl, copy) == copies.TRANSFER, status(ctl, copy)
+        src_ns, copy_ns = f"tenant-{source}", f"tenant-{copy}"
+        [reader] = json.loads(kube.kubectl("-n", src_ns, "get", "jobs", "-l",
+                                           "saasodoo.dev/backup-job=serve", "-o", "json"))["items"]  # fmt: skip
+        command = reader["spec"]["template"]["spec"]["containers"][0]["command"]
+        assert "--serve" in command and f"--backup={BACKUP}" in command
+        admits = json.loads(kube.kubectl("-n", src_ns, "get", "networkpolicy",
+                                         reader["metadata"]["name"], "-o", "json"))  # fmt: skip
+        assert admits["spec"]["ingress"][0]["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": copy_ns}}}
+        ]
+        fetch = json.loads(kube.kubectl("-n", copy_ns, "get", "job", names[copies.TRANSFER],
+                                        "-o", "json"))  # fmt: skip
+        [container] = fetch["spec"]["template"]["spec"]["containers"]
+        fetching = [a for a in container["command"] if a.startswith("--fetch=")]
+        assert len(fetching) == 1 and fetching[0].endswith(":8070"), container["command"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SAASODOO_FETCH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": names[copies.TRANSFER], "key": "token"}  # fmt: skip
+        secret = ctl.tenants.kube.core.read_namespaced_secret(names[copies.TRANSFER], copy_ns)
+        assert secret.metadata.owner_references[0].uid == fetch["metadata"]["uid"]
+        reaches = json.loads(kube.kubectl("-n", copy_ns, "get", "networkpolicy",
+                                          names[copies.TRANSFER], "-o", "json"))  # fmt: skip
+        assert reaches["spec"]["policyTypes"] == ["Egress"]
+        assert reaches["spec"]["egress"][0]["to"] == [{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": src_ns}},
+            "podSelector": {"matchLabels": {
+                "batch.kubernetes.io/job-name": reader["metadata"]["name"]}},
+        }]  # fmt: skip
+        # the fetch Job completed: the restore reads the copy's own storage
+        deadline = time.monotonic() + 120
+        while step_of(ctl, copy) == copies.TRANSFER:
+            assert time.monotonic() < deadline, status(ctl, copy)
+            time.sleep(1)
+            turn(ctl, copy)
+        command = job_command(ctl, copy_ns, names[copies.RESTORE])
+        assert f"--backup={BACKUP}" in command and not any(
+            a.startswith("--source-tenant") for a in command), command  # fmt: skip
+        converge(ctl, copy)
+        assert status(ctl, copy)["copy"]["step"] == copies.COPIED, status(ctl, copy)
+    finally:
+        remove(ctl, copy)
+        remove(ctl, source)

@@ -176,10 +176,8 @@ def test_plan_from_a_named_backup_takes_none() -> None:
     assert copies.copy_plan(facts(), spec) == ["install-stopped", "restore", "neutralize", "start"]
 
 
-def test_plan_from_a_pvc_needs_the_transfer() -> None:
-    with pytest.raises(InvalidInput, match=r"spec\.copyOf\.tenant: .*PVC.*backup\.storage=s3"):
-        copies.copy_plan(facts(storage=copies.PVC), copy_of())
-    steps = copies.copy_plan(facts(storage=copies.PVC), copy_of(), pvc_transfer=True)
+def test_plan_from_a_pvc_carries_the_backup_over_first() -> None:
+    steps = copies.copy_plan(facts(storage=copies.PVC), copy_of())
     assert steps == ["backup-source", "install-stopped", "transfer", "restore", "neutralize",
                      "start"]  # fmt: skip
 

@@ -63,6 +63,10 @@ this program); it ends after one complete download, or after SAASODOO_SERVE_SECO
 without one. How the platform hands a customer a backup kept on a volume it cannot mount:
 a short-lived pod in the tenant's namespace, no database connection.
 
+`--fetch ADDRESS --backup NAME`: the other end: fetch that zip and its manifest from a reader
+pod (token in SAASODOO_FETCH_TOKEN), check every checksum, store both in this tenant's storage
+(how a staging copy gets a backup its source keeps on a volume).
+
 The first connection (PostgreSQL, S3) is retried for SAASODOO_CONNECT_RETRY_SECONDS (30 s):
 a new pod may be let through its NetworkPolicy a moment after it starts.
 
@@ -98,6 +102,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -484,20 +490,26 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
                 state["denied"] += 1
                 self.send_error(403, "a valid bearer token is needed")
                 return
-            if self.path != wanted:
+            if self.path not in (wanted, wanted + ".json"):
                 state["denied"] += 1
                 self.send_error(404, "only the backup this pod was started for")
                 return
-            size = path.stat().st_size
+            manifest = self.path.endswith(".json")
+            source = path.with_name(path.name + ".json") if manifest else path
+            if not source.is_file():
+                self.send_error(404, f"no {source.name}")
+                return
+            size = source.stat().st_size
             self.send_response(200)
-            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Type", "application/json" if manifest else "application/zip")
             self.send_header("Content-Length", str(size))
             self.end_headers()
-            with path.open("rb") as f:
+            with source.open("rb") as f:
                 shutil.copyfileobj(f, self.wfile, 1 << 20)
             self.wfile.flush()
-            state["served"] = True
-            log(f"served {args.backup} ({size} bytes) to {self.client_address[0]}")
+            if not manifest:  # the zip, whole: the one download this pod is for
+                state["served"] = True
+            log(f"served {source.name} ({size} bytes) to {self.client_address[0]}")
 
         def log_message(self, format: str, *values: Any) -> None:  # noqa: A002
             log(f"{self.client_address[0]} {format % values}")
@@ -519,11 +531,64 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def fetch_served(args: argparse.Namespace) -> dict[str, Any]:
+    """`--fetch ADDRESS`: the backup `--backup` and its manifest from the reader pod at
+    ADDRESS (`host:port`, another tenant's restore.py `--serve`), with the token in
+    SAASODOO_FETCH_TOKEN, checked against its manifest, then stored in this tenant's storage
+    under the same name (how a staging copy gets a backup its source keeps on a volume).
+    The first connection is retried (SAASODOO_CONNECT_RETRY_SECONDS: the NetworkPolicies
+    may open a moment after the pods start)."""
+    token = os.environ.get("SAASODOO_FETCH_TOKEN", "")
+    if not token:
+        raise fmt.BackupError("SAASODOO_FETCH_TOKEN is not set")
+    if not args.backup or not fmt.parse_name(args.backup):
+        raise fmt.BackupError("--fetch needs --backup NAME, a backup's zip name")
+    store = fmt.open_store(args, args.tenant)
+    if isinstance(store, fmt.S3Store):
+        store.wait_reachable()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    local = work / f".{args.backup}.fetching"
+
+    def get(name: str, target: Path) -> None:
+        request = urllib.request.Request(f"http://{args.fetch}/{quote(name)}")
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=60) as answer, target.open("wb") as out:
+            shutil.copyfileobj(answer, out, 1 << 20)
+
+    def transient(exc: Exception) -> bool:
+        return isinstance(exc, OSError) and not isinstance(exc, urllib.error.HTTPError)
+
+    manifest_path = work / f".{args.backup}.json.fetching"
+    try:
+        fmt.retrying(
+            f"the reader at {args.fetch}",
+            lambda: get(args.backup + ".json", manifest_path),
+            transient,
+        )
+        get(args.backup, local)
+        fmt.verify_zip(local)
+        log(
+            f"fetched {args.backup} ({local.stat().st_size} bytes) from {args.fetch}: "
+            "every checksum matches its manifest"
+        )
+        store.put_file(args.backup, local)
+        store.put_bytes(args.backup + ".json", manifest_path.read_bytes())
+    except urllib.error.HTTPError as exc:
+        raise fmt.BackupError(f"the reader at {args.fetch} refused: HTTP {exc.code}") from None
+    finally:
+        local.unlink(missing_ok=True)
+        manifest_path.unlink(missing_ok=True)
+    return {"mode": "fetch", "ok": True, "backup": args.backup, "from": args.fetch}
+
+
 def restore(args: argparse.Namespace) -> dict[str, Any]:
     if args.mode == "list":
         return list_stored(args)
     if args.mode == "serve":
         return serve(args)
+    if args.mode == "fetch":
+        return fetch_served(args)
     database = os.environ.get("PGDATABASE") or ""
     user = os.environ.get("PGUSER") or ""
     if not database:
@@ -1060,6 +1125,12 @@ def main(argv: list[str] | None = None) -> int:
         const="serve",
         help="only serve --backup once over HTTP on --port (token: SAASODOO_SERVE_TOKEN_SHA256)",
     )
+    parser.add_argument(
+        "--fetch",
+        metavar="ADDRESS",
+        help="only fetch --backup from the reader pod at ADDRESS (host:port, token: "
+        "SAASODOO_FETCH_TOKEN) into this tenant's storage",
+    )
     parser.add_argument("--port", type=int, default=8070, help="--serve's port (0: any free one)")
     parser.add_argument("--bind", default="0.0.0.0", help="--serve's address (a pod's: all)")
     parser.add_argument(
@@ -1077,6 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
         help="hours the replaced data (<db>_p<stamp>) is kept (0: dropped at once)",
     )
     args = parser.parse_args(argv)
+    if args.fetch:
+        args.mode = "fetch"
     if (
         args.mode not in ("recover", "prune-previous")
         and not args.zip

@@ -447,11 +447,26 @@ class KubeObjects(KubeTransport):
     # -- secrets ------------------------------------------------------------------
 
     def create_secret_if_absent(
-        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        labels: dict[str, str],
+        owner: dict[str, str] | None = None,
     ) -> bool:
-        """Create an Opaque Secret unless one exists (it is never overwritten)."""
+        """Create an Opaque Secret unless one exists (it is never overwritten); ``owner``:
+        an ownerReference (``apiVersion``, ``kind``, ``name``, ``uid``) the garbage
+        collector deletes it with."""
+        refs = None
+        if owner:
+            refs = [
+                client.V1OwnerReference(
+                    api_version=owner["apiVersion"], kind=owner["kind"], name=owner["name"],
+                    uid=owner["uid"],
+                )
+            ]  # fmt: skip
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            metadata=client.V1ObjectMeta(name=name, labels=labels, owner_references=refs),
             type="Opaque",
             string_data=data,
         )
