@@ -327,8 +327,9 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
         turn(ctl, copy)  # installed, then the transfer started
         assert step_of(ctl, copy) == copies.TRANSFER, status(ctl, copy)
         src_ns, copy_ns = f"tenant-{source}", f"tenant-{copy}"
-        [reader] = json.loads(kube.kubectl("-n", src_ns, "get", "jobs", "-l",
-                                           "saasodoo.dev/backup-job=serve", "-o", "json"))["items"]  # fmt: skip
+        readers = kube.kubectl("-n", src_ns, "get", "jobs", "-l", "saasodoo.dev/backup-job=serve",
+                               "-o", "json")  # fmt: skip
+        [reader] = json.loads(readers)["items"]
         command = reader["spec"]["template"]["spec"]["containers"][0]["command"]
         assert "--serve" in command and f"--backup={BACKUP}" in command
         admits = json.loads(kube.kubectl("-n", src_ns, "get", "networkpolicy",
