@@ -1,5 +1,6 @@
 """A staging copy made by the operator on the real node (issue 25, points 1 and 4): the
-source keeps its backups in the real node's S3 server (scripts/s3.sh); its copy is an
+source keeps its backups in the real node's S3 server (scripts/s3.sh), or on its PVC (the
+default: carried over by the transfer Job pair); its copy is an
 OdooTenant with spec.copyOf, made by the operator's controllers (run here in process, one
 turn at a time as the work queue runs them): a fresh online backup of the source through an
 OdooTenantBackup, the copy installed with Odoo at zero, the backup restored into it from the
@@ -107,9 +108,13 @@ def operator(kube: Cluster) -> Iterator[Operator]:
         op.remove(SOURCE.id)
 
 
+@pytest.mark.parametrize("storage", ["s3", "pvc"])
 def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
-    kube: Cluster, operator: Operator
+    kube: Cluster, operator: Operator, storage: str
 ) -> None:
+    """``storage``: where the source keeps its backups (its PVC: the default, carried over
+    by the transfer Job pair, a reader pod in the source's namespace and the copy's fetch
+    Job, through the NetworkPolicies they get)."""
     env = s3_env(kube)
     peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "s3"}},
               "podSelector": {"matchLabels": {"app.kubernetes.io/name": "versitygw"}}}]  # fmt: skip
@@ -118,14 +123,19 @@ def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
         "region": env["SAASODOO_S3_REGION"], "existingSecret": CREDENTIALS, "egressTo": peers,
     }}}  # fmt: skip
     res = operator.controller.resources
-    res.create({"metadata": {"name": SOURCE.id}, "spec": {
-        "adminEmail": "boss@rnsrc.example", "finalBackup": False, "overrides": s3}})  # fmt: skip
-    # The source's key pair in its namespace (by hand, as for any tenant), once it exists.
-    operator.run_until(lambda: operator.tenants.kube.read_namespace(SOURCE.namespace) is not None,
-                       [SOURCE.id], 120, "the source's namespace")  # fmt: skip
-    pair = key_pair(kube, env)
-    operator.tenants.kube.create_secret_if_absent(SOURCE.namespace, CREDENTIALS, {
-        k: pair[k] for k in ("access-key-id", "secret-access-key")}, {})  # fmt: skip
+    overrides = s3 if storage == "s3" else {}
+    res.create({"metadata": {"name": SOURCE.id}, "spec": {"adminEmail": "boss@rnsrc.example",
+                                                         "finalBackup": False,
+                                                         "overrides": overrides}})  # fmt: skip
+    if storage == "s3":
+        # The source's key pair in its namespace (by hand, as for any tenant), once it exists.
+        operator.run_until(
+            lambda: operator.tenants.kube.read_namespace(SOURCE.namespace) is not None,
+            [SOURCE.id], 120, "the source's namespace",
+        )  # fmt: skip
+        pair = key_pair(kube, env)
+        operator.tenants.kube.create_secret_if_absent(SOURCE.namespace, CREDENTIALS, {
+            k: pair[k] for k in ("access-key-id", "secret-access-key")}, {})  # fmt: skip
     operator.run_until(lambda: operator.ready(SOURCE.id), [SOURCE.id], 600, "source not Ready")
     db = tenant_db(kube, SOURCE)
     psql(kube, SOURCE, "UPDATE res_company SET name = 'Copied Company' WHERE id = 1", db)
@@ -140,6 +150,9 @@ def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
 
     progress = operator.status(COPY.id)["copy"]
     assert progress["step"] == copies.COPIED and progress["backup"].endswith(".zip"), progress
+    if storage == "pvc":  # carried over by the fetch Job, which completed
+        fetched = operator.tenants.kube.list_jobs(COPY.namespace, "saasodoo.dev/copy-job=transfer")
+        assert [j.completed for j in fetched] == [True], fetched
     assert progress["neutralized"]["ok"] is True, progress
     request = operator.backups.get(progress["backupRequest"]) or {}
     assert request["spec"] == {"tenant": SOURCE.id}
