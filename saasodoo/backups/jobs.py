@@ -166,6 +166,14 @@ class JobRunner:
         started = datetime.now(UTC)
         self.kube.create_job(body)
         log.info("job %s/%s created", namespace, name)
+        return self.follow(namespace, name, timeout=timeout, started=started)
+
+    def follow(
+        self, namespace: str, name: str, *, timeout: float, started: datetime | None = None
+    ) -> JobOutcome:
+        """Follow the Job ``namespace/name`` (created by the caller) until it completes or
+        fails; TransientClusterError after ``timeout`` seconds (the Job keeps running)."""
+        started = started or datetime.now(UTC)
         deadline = time.monotonic() + timeout
         while True:
             job = self.kube.read_job(namespace, name)

@@ -14,7 +14,9 @@ the same way.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +41,7 @@ from saasodoo.backups.jobs import (
     JobRunner,
     backup_container,
     command_args,
+    fetch_policy,
     job_from_cronjob,
     job_name,
     job_timeout,
@@ -580,18 +583,61 @@ class Backups:
         *,
         drop_previous: bool = False,
         timeout: float | None = None,
+        source_tenant: str | None = None,
     ) -> RestoreResult:
         """Scale Odoo to zero, restore into a fresh database and filestore, switch over only
         when the copy matches its manifest (restore.py), scale Odoo back, report (see
         ``saasodoo.backups.restore``). The data before the restore is kept (renamed) unless
-        ``drop_previous``; a failed restore leaves it live. NotFound as ``check_restore``;
-        Conflict while another restore runs."""
-        cronjob = self.check_restore(tenant_id, backup)
+        ``drop_previous``; a failed restore leaves it live. ``source_tenant``: a backup of
+        that tenant, read from its S3 folder (a staging copy's refresh; restore.py checks
+        it, the series included). NotFound as ``check_restore``; Conflict while another
+        restore runs."""
+        if source_tenant:
+            cronjob = self.cronjob(tenant_id)
+        else:
+            cronjob = self.check_restore(tenant_id, backup)
         choreography = RestoreChoreography(
             self.kube, self.jobs, self.run_job, poll_seconds=self.poll_seconds
         )
         return choreography.run(
-            tenant_id, cronjob, backup, drop_previous=drop_previous, timeout=timeout
+            tenant_id, cronjob, backup, drop_previous=drop_previous, timeout=timeout,
+            source_tenant=source_tenant,
+        )  # fmt: skip
+
+    def carry_over(
+        self,
+        source: str,
+        tenant_id: str,
+        backup: str,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """The transfer Job pair that brings ``backup`` of ``source``, kept on its volume,
+        into ``tenant_id``'s own storage (a staging copy): a reader pod in the source's
+        namespace (``serve``, admitting ``tenant_id``'s namespace only) and ``tenant_id``'s
+        Job ``name`` (restore.py ``--fetch``: checks every checksum, stores zip and
+        manifest), with the token in a Secret of the same name owned by that Job and a
+        NetworkPolicy letting its pod reach the reader and nothing more; ``labels`` added to
+        the Job's. Follow the Job with ``jobs.follow``. Already created (an earlier attempt):
+        nothing done."""
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        served = self.serve(source, backup, digest, from_namespace=namespace_for(tenant_id))
+        body = self.jobs.fetch_job(tenant_id, self.cronjob(tenant_id), backup,
+                                   str(served["address"]), name)  # fmt: skip
+        body["metadata"]["name"] = name
+        body["metadata"]["labels"].update(labels or {})
+        try:
+            uid = self.kube.create_job(body)
+        except Conflict:
+            return
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+        namespace = body["metadata"]["namespace"]
+        self.kube.create_secret_if_absent(
+            namespace, name, {"token": token}, labels={TENANT_LABEL: tenant_id}, owner=owner
+        )
+        self.kube.create_network_policy(
+            fetch_policy(body, uid, namespace_for(source), str(served["job"]))
         )
 
 

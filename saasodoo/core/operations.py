@@ -1,6 +1,6 @@
 """One-shot operations on a tenant as request resources: ``OdooTenantBackup``,
-``OdooTenantRestore``, ``OdooTenantVerify``, ``OdooTenantRollback`` and
-``OdooTenantDownload``
+``OdooTenantRestore``, ``OdooTenantVerify``, ``OdooTenantRollback``,
+``OdooTenantRefresh`` and ``OdooTenantDownload``
 (``saasodoo.dev/v1alpha1``, namespaced, beside the OdooTenants in the platform namespace).
 
 A request is a fact with its own lifecycle (Velero's ``Backup``/``Restore``, bemade's
@@ -147,6 +147,21 @@ class DownloadRequestSpec(_Spec):
     )
 
 
+class RefreshRequestSpec(_Spec):
+    """Copy the source into an existing staging copy again ("refresh from production"): a
+    fresh backup of the copy's ``copyOf.tenant`` (or the one named), restored into the copy
+    as a copy (a new identity), neutralized before its Odoo starts. The source is never
+    named here: it is always the copy's."""
+
+    backup: str | None = Field(
+        default=None,
+        min_length=5,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\.zip$",
+        description="Name of a backup of the source; absent: a fresh one, taken online.",
+    )
+
+
 class RollbackRequestSpec(_Spec):
     """Return the tenant's Helm release to an earlier revision and make that revision's spec
     the OdooTenant's spec (the database stays as it is)."""
@@ -229,13 +244,19 @@ ROLLBACK = OperationKind(
     RollbackRequestSpec, "A request to return a tenant's Helm release to an earlier revision.",
 )  # fmt: skip
 
+REFRESH = OperationKind(
+    "OdooTenantRefresh", "odootenantrefreshes", "odootenantrefresh", "otrf", "refresh",
+    RefreshRequestSpec, "A request to copy a staging copy's source into it again.",
+)  # fmt: skip
 DOWNLOAD = OperationKind(
     "OdooTenantDownload", "odootenantdownloads", "odootenantdownload", "otdl", "download",
     DownloadRequestSpec, "A request to serve one backup of a tenant's backup volume once.",
 )  # fmt: skip
 
 #: Every request kind, by ``kind``.
-KINDS: dict[str, OperationKind] = {k.kind: k for k in (BACKUP, RESTORE, VERIFY, ROLLBACK, DOWNLOAD)}
+KINDS: dict[str, OperationKind] = {
+    k.kind: k for k in (BACKUP, RESTORE, VERIFY, ROLLBACK, REFRESH, DOWNLOAD)
+}
 #: Every request kind, by the CLI/API verb.
 BY_OPERATION: dict[str, OperationKind] = {k.operation: k for k in KINDS.values()}
 

@@ -28,9 +28,7 @@ A failed step leaves Odoo at zero and the copy ``Stalled`` with the step's reaso
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +36,7 @@ from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import CustomResources
 from saasodoo.backups import Backups
 from saasodoo.backups.finals import storage_of
-from saasodoo.backups.jobs import backup_container, fetch_policy
+from saasodoo.backups.jobs import backup_container
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
@@ -242,7 +240,12 @@ class CopyExecutor:
             # WaitForFirstConsumer claim stays Pending until the restore Job does.
             await placed.create(spec, owner=owner, wait=False, suspended=True)
         elif step == copies.TRANSFER:
-            await asyncio.to_thread(self.transfer, source, spec, backup, names[step])
+            if not backup:
+                raise SaasodooError("no backup of the source to carry over")
+            await asyncio.to_thread(
+                self.backups.carry_over, source, spec.id, backup, names[step],
+                {copies.COPY_JOB_LABEL: copies.TRANSFER},
+            )  # fmt: skip
         elif step == copies.RESTORE:
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
             if not transferred:  # read from the source's folder of the S3 storage
@@ -266,33 +269,6 @@ class CopyExecutor:
             except ValueError as exc:
                 raise SaasodooError(str(exc)) from None
             await asyncio.to_thread(self.create_job, body)
-
-    def transfer(self, source: str, spec: TenantSpec, backup: str | None, name: str) -> None:
-        """The transfer Job pair: a reader pod in the source's namespace serving ``backup``
-        from its volume to the copy's namespace only (``Backups.serve``), and the copy's
-        Job ``name`` fetching it into the copy's own storage (restore.py ``--fetch``, the
-        token in a Secret of the same name; a NetworkPolicy lets that Job's pod reach the
-        reader and nothing more). The source keeps serving; its volume is only read."""
-        if not backup:
-            raise SaasodooError("no backup of the source to carry over")
-        kube = self.tenants.kube
-        token = secrets.token_urlsafe(32)
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        served = self.backups.serve(source, backup, digest, from_namespace=spec.namespace)
-        cronjob = self.backups.cronjob(spec.id)
-        body = self.backups.jobs.fetch_job(spec.id, cronjob, backup, served["address"], name)
-        body["metadata"]["name"] = name
-        body["metadata"]["labels"][copies.COPY_JOB_LABEL] = copies.TRANSFER
-        try:
-            uid = kube.create_job(body)
-        except Conflict:
-            return  # created by an earlier turn
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
-        kube.create_secret_if_absent(spec.namespace, name, {"token": token},
-                                     labels={TENANT_LABEL: spec.id}, owner=owner)  # fmt: skip
-        kube.create_network_policy(
-            fetch_policy(body, uid, namespace_for(source), str(served["job"]))
-        )
 
     def share_storage_secrets(self, cronjob: dict[str, Any], source: str, spec: TenantSpec) -> None:
         """The S3 key pair Secrets the copy's backup container reads, copied from the

@@ -1,5 +1,5 @@
 """The one-shot operation requests (``OdooTenantBackup``, ``OdooTenantRestore``,
-``OdooTenantVerify``, ``OdooTenantRollback``, ``OdooTenantDownload``:
+``OdooTenantVerify``, ``OdooTenantRollback``, ``OdooTenantRefresh``, ``OdooTenantDownload``:
 ``saasodoo.core.operations``), run by the
 operator in the tenant's turn of the work queue.
 
@@ -29,6 +29,7 @@ OdooTenant's ``BackupSucceeded`` and ``lastBackup`` follow, ``core.conditions.re
 restore ``Backups.restore`` (and ``Backups.discard`` of the backup when it fails with
 ``discardOnFailure``: an import); verify ``Backups.verify``; download ``Backups.serve`` (a
 reader pod for a backup kept on the tenant's volume, its address in ``status.result``);
+refresh (a staging copy's source copied into it again: ``refresh``);
 rollback ``Tenants.rollback``, then the OdooTenant's ``.spec`` is made the spec of the
 revision returned to, so the next reconcile finds the tenant in sync and runs no helm.
 Blocking calls run in a thread, as the controller's.
@@ -45,6 +46,8 @@ from typing import Any
 
 from saasodoo.adapters.resources import CustomResources, TenantResources, merge_patch
 from saasodoo.backups import Backups
+from saasodoo.backups.finals import storage_of
+from saasodoo.backups.jobs import SERVE_SECONDS
 from saasodoo.backups.restore import RestoreChoreography
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import BackupReport
@@ -229,7 +232,7 @@ class RequestController:
         self.finish(request, tenant, ops.SUCCEEDED if done.ok else ops.FAILED,
                     message=done.message, reason=None if done.ok else done.reason,
                     backup=done.backup, revision=done.revision, result=done.result)  # fmt: skip
-        if done.ok and op in (ops.BACKUP, ops.RESTORE):  # a new zip; an import stored one
+        if done.ok and op in (ops.BACKUP, ops.RESTORE, ops.REFRESH):  # new zips
             await asyncio.to_thread(list_into_status, self.resources, self.backups, spec.tenant)
 
     # -- the executors --------------------------------------------------------------
@@ -245,6 +248,8 @@ class RequestController:
             return await self.verify(spec)
         if op is ops.DOWNLOAD:
             return await self.download(spec)
+        if op is ops.REFRESH:
+            return await self.refresh(spec, request, tenant)
         return await self.rollback(spec, tenant)
 
     async def backup(self, tenant_id: str) -> Done:
@@ -312,6 +317,51 @@ class RequestController:
         message = (f"{spec.backup} served once at {served['address']} until "
                    f"{served['expiresAt']} (job {served['job']})")  # fmt: skip
         return Done(True, message, backup=spec.backup, result=served)
+
+    async def refresh(
+        self, spec: ops.RefreshRequestSpec, request: dict[str, Any], tenant: dict[str, Any]
+    ) -> Done:
+        """A staging copy's source copied into it again: a fresh backup of the source taken
+        online (or the one named), carried into the copy's own storage first when the
+        source keeps it on its volume (``Backups.carry_over``), then restored into the copy
+        as a copy (a new identity; Odoo at zero meanwhile, and its pods neutralize the new
+        data before any Odoo runs on it: odoo-init.py ``--initialize --copy``)."""
+        source = ((tenant.get("spec") or {}).get("copyOf") or {}).get("tenant")
+        if not source:
+            return Done(False, f"'{spec.tenant}' is no staging copy (its spec.copyOf is not "
+                        "set): there is no source to refresh it from",
+                        reason=ops.REASON_INVALID)  # fmt: skip
+        backup = spec.backup
+        if backup is None:
+            taken = await asyncio.to_thread(self.backups.create, source, kind="on-demand")
+            backup = taken.backup.name if taken.backup else None
+            if not backup:
+                return Done(False, f"the backup of {source} (job {taken.job.name}) named no "
+                            "backup: its storage is not readable from here")  # fmt: skip
+        cronjob = await asyncio.to_thread(self.backups.cronjob, source)
+        kept, _ = storage_of(cronjob)
+        if kept not in ("s3", "pvc"):
+            return Done(False, f"{source} keeps no backups", reason=ops.REASON_INVALID)
+        reads_from: str | None = source
+        if kept == "pvc":  # its volume: carried into the copy's own storage first
+            uid = str(request["metadata"].get("uid") or "").replace("-", "")[:8]
+            name = f"{spec.tenant[:40]}-refresh-fetch-{uid}"
+            await asyncio.to_thread(self.backups.carry_over, source, spec.tenant, backup, name)
+            fetched = await asyncio.to_thread(
+                self.backups.jobs.follow, namespace_for(spec.tenant), name,
+                timeout=SERVE_SECONDS + 120,
+            )  # fmt: skip
+            if not fetched.succeeded:
+                why = (fetched.result or {}).get("error") or fetched.reason
+                return Done(False, f"carrying {backup} over from {source} failed (job "
+                            f"{name}): {why}", backup=backup)  # fmt: skip
+            reads_from = None
+        restored = await asyncio.to_thread(
+            self.backups.restore, spec.tenant, backup, source_tenant=reads_from
+        )
+        message = (f"refreshed from {source}'s backup {backup} (job {restored.job.name}); "
+                   f"Odoo Ready again after {restored.ready_seconds}s")  # fmt: skip
+        return Done(True, message, backup=backup, result=restored.to_dict())
 
     async def rollback(self, spec: ops.RollbackRequestSpec, tenant: dict[str, Any]) -> Done:
         """``Tenants.rollback``, then the OdooTenant's spec made the revision's (its fields

@@ -48,7 +48,8 @@ def test_every_crd_is_committed_as_generated_and_is_package_data() -> None:
     assert sorted(files) == sorted(
         f"{p}.saasodoo.dev.yaml"
         for p in ("odootenants", "odootenantbackups", "odootenantrestores",
-                  "odootenantverifies", "odootenantrollbacks", "odootenantdownloads")
+                  "odootenantverifies", "odootenantrollbacks", "odootenantrefreshes",
+                  "odootenantdownloads")
     )  # fmt: skip
     committed = sorted(p.name for p in CRDS.glob("*.yaml"))
     assert committed == sorted(files), "saasodoo/crds differs: run `make crd` and commit it"
@@ -60,7 +61,8 @@ def test_every_crd_is_committed_as_generated_and_is_package_data() -> None:
     assert [m["metadata"]["name"] for m in ops.crd_manifests()] == [
         "odootenants.saasodoo.dev", "odootenantbackups.saasodoo.dev",
         "odootenantrestores.saasodoo.dev", "odootenantverifies.saasodoo.dev",
-        "odootenantrollbacks.saasodoo.dev", "odootenantdownloads.saasodoo.dev",
+        "odootenantrollbacks.saasodoo.dev", "odootenantrefreshes.saasodoo.dev",
+        "odootenantdownloads.saasodoo.dev",
     ]  # fmt: skip
 
 
