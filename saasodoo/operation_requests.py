@@ -35,6 +35,7 @@ from typing import Any
 from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.adapters.storage import served_stream
 from saasodoo.backups import Backups
+from saasodoo.backups.jobs import SERVE_SECONDS
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import to_tenant_spec
 from saasodoo.core.operations import (
@@ -43,6 +44,7 @@ from saasodoo.core.operations import (
     KINDS,
     REASON_INVALID,
     REASON_TENANT_NOT_FOUND,
+    REFRESH,
     RESTORE,
     ROLLBACK,
     SUCCEEDED,
@@ -255,6 +257,10 @@ class OperationRequests:
         restarted request never rolls back the rollback)."""
         request_body(op, self.settings.system_namespace, tenant_id, **spec)
         obj = self.tenant(tenant_id)
+        if op is REFRESH and not ((obj.get("spec") or {}).get("copyOf") or {}).get("tenant"):
+            raise InvalidInput("invalid refresh", [FieldError(
+                "tenant", f"'{tenant_id}' is no staging copy (its spec.copyOf is not set): "
+                "only a copy is refreshed from its source")])  # fmt: skip
         if op is ROLLBACK:
             return {"revision": rollback_target(obj, spec.get("revision"))}
         return {}
@@ -437,6 +443,8 @@ class OperationRequests:
         cronjob = self.backups.cronjob(tenant_id)
         deadline = cronjob["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds") or 3600
         extra = RESTORE_READY_SECONDS if op is RESTORE else 0.0
+        if op is REFRESH:  # the source's backup, its transfer, the restore, Odoo's start
+            extra = float(deadline) + SERVE_SECONDS + RESTORE_READY_SECONDS
         return float(deadline) + extra + MARGIN_SECONDS
 
     def wait(

@@ -100,6 +100,12 @@ class CopyRequest(Strict):
     )
 
 
+class CopyRefreshRequest(Strict):
+    """A staging copy refreshed from its source (README, "Staging copies"): by the operator."""
+
+    backup: str | None = _backup_name("A backup of the source to copy. Default: a fresh one.")
+
+
 class RestoreRequest(Strict):
     backup: str | None = _backup_name("Name of the backup to restore. Default: the newest.")
     drop_previous: bool = Field(
@@ -295,13 +301,14 @@ class TenantAccepted(BaseModel):
 
 class OperationOut(BaseModel):
     """A one-shot operation's request resource (``SAASODOO_OPERATOR``): OdooTenantBackup,
-    OdooTenantRestore, OdooTenantVerify or OdooTenantRollback, as the operator's status
-    shows it. Done when ``phase`` is ``Succeeded`` or ``Failed`` (``message`` says why)."""
+    OdooTenantRestore, OdooTenantVerify, OdooTenantRollback, OdooTenantRefresh or
+    OdooTenantDownload, as the operator's status shows it. Done when ``phase`` is
+    ``Succeeded`` or ``Failed`` (``message`` says why)."""
 
     name: str = Field(description="metadata.name: `<tenant>-<operation>-<5 characters>`.")
     kind: Literal["OdooTenantBackup", "OdooTenantRestore", "OdooTenantVerify",
-                  "OdooTenantRollback"]  # fmt: skip
-    operation: Literal["backup", "restore", "verify", "rollback"]
+                  "OdooTenantRollback", "OdooTenantRefresh", "OdooTenantDownload"]  # fmt: skip
+    operation: Literal["backup", "restore", "verify", "rollback", "refresh", "download"]
     tenant_id: str
     spec: dict[str, Any] = Field(
         description="What was asked besides the tenant (camelCase, as on the resource: "

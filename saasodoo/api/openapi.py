@@ -193,13 +193,21 @@ OPERATIONS = (
         m.CopyRequest,
     ),
     Op(
+        "post", "/api/tenants/{tenant_id}/refresh",
+        "Refresh a staging copy from its source (a fresh backup of it restored into the copy, "
+        "neutralized; operator only: 409 without; 422 for a tenant that is no copy)",
+        "tenants", (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), m.CopyRefreshRequest,
+        body_required=False,
+    ),
+    Op(
         "get", "/api/tenants/{tenant_id}/backups", "Complete backups, from their manifests",
         "backups", (200, m.BackupList), TENANT,
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/backups/{backup}",
-        "Download a backup zip (one listed; with the operator, from S3 storage: a backup "
-        "volume answers 409; 429 while this server streams its most)", "backups", (200, None),
+        "Download a backup zip (one listed; with the operator, from S3 storage, or from a "
+        "backup volume through the operator's reader pod; 429 while this server streams its "
+        "most)", "backups", (200, None),
         (*TENANT, *CHANGE, 429),
         ok_content={"application/zip": {"schema": {"type": "string",
                                                    "contentMediaType": "application/zip"}}},

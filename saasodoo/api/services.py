@@ -38,6 +38,7 @@ from saasodoo.adapters.auth import (
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.jobs import FLEET, Job, JobRunner
 from saasodoo.api.models import (
+    CopyRefreshRequest,
     CopyRequest,
     FleetEnsureRequest,
     FleetUpgradeRequest,
@@ -251,6 +252,17 @@ def start_copy(svc: Services, user: User, tenant_id: str, body: CopyRequest) -> 
     owned_view(svc.objects, user, tenant_id)
     return run(svc.objects.copy(tenant_id, body.to, backup=body.backup, plan=body.plan,
                                 expires_in=body.expires_in))  # fmt: skip
+
+
+def start_refresh(
+    svc: Services, user: User, tenant_id: str, body: CopyRefreshRequest
+) -> RequestView:
+    """An ``OdooTenantRefresh`` of the caller's staging copy (``OperationRequests.check``:
+    422 naming ``tenant`` for a tenant that is no copy). The operator only: 409 without it;
+    404 for another's tenant."""
+    if svc.requests is None:
+        raise Conflict("staging copies are refreshed by the operator (SAASODOO_OPERATOR=1)")
+    return ask(svc, user, "refresh", tenant_id, backup=body.backup)
 
 
 def start_update(svc: Services, user: User, tenant_id: str, body: TenantUpdate) -> Job | TenantView:

@@ -19,6 +19,7 @@ from saasodoo.api.errors import json_object
 from saasodoo.api.jobs import Job
 from saasodoo.api.models import (
     Accepted,
+    CopyRefreshRequest,
     CopyRequest,
     DomainList,
     DomainVerifyRequest,
@@ -141,6 +142,13 @@ def history(tenant_id: str) -> Response:
 def usage(tenant_id: str) -> Response:
     body = UsageOut.model_validate(ops.usage(services(), bearer_user(), tenant_id))
     return jsonify(body.model_dump(mode="json"))
+
+
+@bp.post("/<tenant_id>/refresh")
+def refresh(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Refresh a staging copy from its source: 202 with the OdooTenantRefresh to follow."""
+    body = parse(CopyRefreshRequest, json_object())
+    return accepted(ops.start_refresh(services(), bearer_user(), tenant_id, body))
 
 
 @bp.post("/<tenant_id>/copy")

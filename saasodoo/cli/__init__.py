@@ -392,6 +392,33 @@ def tenant_copy(
     _print_view((_follow(ctx, objects, view.id) if wait else None) or view, output)
 
 
+@tenant.command("refresh")
+@tenant_arg
+@click.option(
+    "--backup", default=None, help="A backup of the source to copy (default: a fresh one, online)."
+)
+@wait_option
+@output_option
+@click.pass_context
+def tenant_refresh(
+    ctx: click.Context, tenant_id: str, backup: str | None, wait: bool, output: str
+) -> None:
+    """Refresh the staging copy TENANT from its source ("refresh from production"): a fresh
+    backup of the source (or --backup), restored into the copy as a copy, neutralized
+    before its Odoo starts. The copy's data before is kept as a restore keeps it.
+
+    Needs the operator (SAASODOO_OPERATOR=1): an OdooTenantRefresh is written (refused at
+    once for a tenant that is no copy) and followed to its end.
+    """
+    requests = requests_of(ctx)
+    if requests is None:
+        raise InvalidInput(
+            "staging copies are refreshed by the operator: set SAASODOO_OPERATOR=1 with the "
+            "operator running (there is no --local refresh)"
+        )
+    ask(requests, "refresh", check_tenant_id(tenant_id), wait=wait, output=output, backup=backup)
+
+
 @tenant.command("list")
 @output_option
 @click.pass_context

@@ -151,6 +151,7 @@ JSON_ROUTES = [
     ("PATCH", "/api/tenants/acme", False),
     ("POST", "/api/tenants/acme/rollback", False),
     ("POST", "/api/tenants/acme/copy", False),
+    ("POST", "/api/tenants/acme/refresh", False),
     ("POST", "/api/tenants/acme/backups/restore", False),
     ("POST", "/api/tenants/acme/backups/verify", False),
     ("POST", "/api/tenants/acme/domains/verify", False),

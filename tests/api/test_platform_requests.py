@@ -4,7 +4,8 @@ reads no tenant object.
 Backups (#24 point 6): a customer downloads a backup (the API reads the OdooTenant's status,
 the backups the operator listed and where they are, and streams the zip from S3 with the
 platform's key pair; another user's tenant is a 404, an unlisted backup a 404, a bad name a
-422, a backup volume a 409 that says why, no platform key pair a 409 naming the settings),
+422, a backup volume through an OdooTenantDownload and the reader program, no platform key
+pair a 409 naming the settings),
 and imports one (staged into the bucket where the tenant's values keep its backups, then an
 OdooTenantRestore that the operator runs). Copies (#25 point 1): the API and the web UI
 write the copy's OdooTenant (spec.copyOf, the source's owner, the copy-of label, expiresAt),
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +38,7 @@ from saasodoo.settings import Settings
 from tests.api.conftest import sign_up
 from tests.api.zips import odoo_zip
 from tests.backups.conftest import s3_server  # noqa: F401  (a fixture: moto's S3 server)
-from tests.backups.helpers import S3_KEY, S3_SECRET, S3Server
+from tests.backups.helpers import S3_KEY, S3_SECRET, S3Server, start_serving
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -95,10 +98,37 @@ def platform_settings(kube: Cluster, s3_server: S3Server) -> Settings:  # noqa: 
     )  # fmt: skip
 
 
+def requests_of(kube: Cluster, plural: str, tenant: str) -> list[dict[str, Any]]:
+    items = client.CustomObjectsApi(kube.api).list_namespaced_custom_object(
+        *GROUP, NAMESPACE, plural
+    )["items"]
+    return [r for r in items if r["spec"]["tenant"] == tenant]
+
+
+def play_the_reader(kube: Cluster, tenant: str, volume: Path) -> None:
+    """The operator's part of an OdooTenantDownload: once the API wrote one for ``tenant``,
+    the reader program serves ``volume``'s zip for the digest it names, and the request is
+    marked Succeeded with the reader's address."""
+    deadline = time.monotonic() + 60
+    while not (asked := requests_of(kube, "odootenantdownloads", tenant)):
+        assert time.monotonic() < deadline, "no OdooTenantDownload written"
+        time.sleep(0.2)
+    spec, name = asked[0]["spec"], asked[0]["metadata"]["name"]
+    proc, base = start_serving(volume, spec["backup"], "", 60, digest=spec["tokenSha256"])
+    served = {"address": base.removeprefix("http://"), "job": "reader",
+              "expiresAt": "2030-01-01T00:00:00Z"}  # fmt: skip
+    status = {"phase": "Succeeded", "result": served}
+    client.CustomObjectsApi(kube.api).patch_namespaced_custom_object_status(
+        *GROUP, NAMESPACE, "odootenantdownloads", name, {"status": status}
+    )
+    proc.communicate(timeout=60)  # served once, it ends
+
+
 def test_a_customer_downloads_a_listed_backup_from_s3(
     kube: Cluster,
     crds: None,
     s3_server: S3Server,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     s3 = s3_server.client()
     s3.create_bucket(Bucket=BUCKET)
@@ -162,12 +192,23 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     bad = owner.call("GET", "/api/tenants/dl-a/backups/dump.sql")
     assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "name"
 
-    # A tenant whose backups are on its volume: 409, saying why and what to do.
+    # A tenant whose backups are on its volume: the API writes an OdooTenantDownload naming
+    # the SHA-256 of a token it keeps and streams from the reader the operator starts. The
+    # test plays the operator: the real reader program (restore.py --serve) on 127.0.0.1.
     odootenant(kube, "dl-b", owner.user_id, {"type": "pvc"})
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / NAME).write_bytes(content)
+    played = threading.Thread(target=play_the_reader, args=(kube, "dl-b", volume), daemon=True)
+    played.start()
     pvc = owner.call("GET", f"/api/tenants/dl-b/backups/{NAME}")
-    assert pvc.status_code == 409 and "backup volume" in pvc.get_json()["message"], pvc.get_json()
-    said = browser.get(f"/tenants/dl-b/backups/{NAME}", follow_redirects=True)
-    assert "backup volume" in said.get_data(as_text=True)
+    assert pvc.status_code == 200, pvc.get_data()[:300]
+    assert pvc.headers["Content-Length"] == str(len(content))
+    assert hashlib.sha256(pvc.get_data()).digest() == hashlib.sha256(content).digest()
+    pvc.close()
+    played.join(timeout=60)
+    [asked] = requests_of(kube, "odootenantdownloads", "dl-b")
+    assert asked["spec"]["backup"] == NAME and len(asked["spec"]["tokenSha256"]) == 64
 
     # A platform without the key pair: 409 naming the settings.
     bare = create_app(ApiSettings(auth_mode="local", cookie_secure=False), settings(kube))
@@ -240,8 +281,21 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     seen = owner.call("GET", "/api/tenants/cp-stage")
     assert seen.status_code == 200 and seen.get_json()["copy_of"] == "cp-src", seen.get_json()
 
-    # Refused before anything is written: another's source, an existing id, a bad expiry.
     other = sign_up(web, "other@cp.example.com")
+    # A refresh from the source (an OdooTenantRefresh for the operator); a tenant that is no
+    # copy is refused naming the field, nothing written.
+    asked = owner.call("POST", "/api/tenants/cp-stage/refresh", json={})
+    assert asked.status_code == 202, asked.get_json()
+    [refresh] = requests_of(kube, "odootenantrefreshes", "cp-stage")
+    assert refresh["spec"] == {"tenant": "cp-stage"}
+    assert asked.get_json()["operation"]["name"] == refresh["metadata"]["name"]
+    no_copy = owner.call("POST", "/api/tenants/cp-src/refresh", json={})
+    assert no_copy.status_code == 422, no_copy.get_json()
+    assert [f["field"] for f in no_copy.get_json()["fields"]] == ["tenant"]
+    assert not requests_of(kube, "odootenantrefreshes", "cp-src")
+    assert other.call("POST", "/api/tenants/cp-stage/refresh", json={}).status_code == 404
+
+    # Refused before anything is written: another's source, an existing id, a bad expiry.
     assert other.call("POST", "/api/tenants/cp-src/copy", json={"to": "cp-x"}).status_code == 404
     taken = owner.call("POST", "/api/tenants/cp-src/copy", json={"to": "cp-stage"})
     assert taken.status_code == 409, taken.get_json()

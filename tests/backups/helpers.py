@@ -198,6 +198,26 @@ def start_paused(
     )  # fmt: skip
 
 
+def start_serving(
+    dest: Path, name: str, token: str, seconds: int, *, digest: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """restore.py --serve of ``name`` from the backup directory ``dest`` on a free port of
+    127.0.0.1, for ``token`` (or the SHA-256 ``digest`` of one): (process, base URL)."""
+    digest = digest or hashlib.sha256(token.encode()).hexdigest()
+    env = {"PATH": os.environ["PATH"], "SAASODOO_SERVE_SECONDS": str(seconds),
+           "SAASODOO_SERVE_TOKEN_SHA256": digest}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(FILES / "restore.py"), "--serve", f"--dest={dest}", f"--backup={name}",
+         "--port=0", "--bind=127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if " on 127.0.0.1:" in line:  # "serving NAME on 127.0.0.1:PORT for 30s"
+            return proc, "http://" + line.split(" on ", 1)[1].split()[0]
+    raise AssertionError(f"never served: {proc.communicate()[0]}")
+
+
 def wait_paused(proc: subprocess.Popen[str], gate: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not (gate / "paused").exists():

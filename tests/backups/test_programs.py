@@ -40,6 +40,7 @@ from tests.backups.helpers import (
     run_killed,
     run_script,
     start_paused,
+    start_serving,
     wait_paused,
 )
 
@@ -900,24 +901,6 @@ def test_a_backup_never_overwrites_one_of_the_same_second(
     assert done.returncode == 1 and "already stored" in done.stdout, done.stdout + done.stderr
     assert all((dest / n).read_bytes() == b"the staged import" for n in taken)
     assert not list(dest.glob("*.json")) and not list(dest.glob("*.partial"))
-
-
-def start_serving(
-    dest: Path, name: str, token: str, seconds: int
-) -> tuple[subprocess.Popen[str], str]:
-    """restore.py --serve of ``name`` on a free port of 127.0.0.1: (process, base URL)."""
-    env = {"PATH": os.environ["PATH"], "SAASODOO_SERVE_SECONDS": str(seconds),
-           "SAASODOO_SERVE_TOKEN_SHA256": hashlib.sha256(token.encode()).hexdigest()}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, str(FILES / "restore.py"), "--serve", f"--dest={dest}", f"--backup={name}",
-         "--port=0", "--bind=127.0.0.1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if " on 127.0.0.1:" in line:  # "serving NAME on 127.0.0.1:PORT for 30s"
-            return proc, "http://" + line.split(" on ", 1)[1].split()[0]
-    raise AssertionError(f"never served: {proc.communicate()[0]}")
 
 
 def http_get(base: str, path: str, token: str | None) -> tuple[int, bytes]:

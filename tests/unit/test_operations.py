@@ -223,3 +223,13 @@ def test_the_index_holds_pending_requests_oldest_first_across_kinds() -> None:
     assert index.pending("acme") == [("OdooTenantRollback", "acme-rb-b")]
     index.remove("OdooTenantBackup", request(name="other-backup-a", tenant="other"))
     assert index.tenants() == ["acme"] and index.pending("other") == []
+
+
+def test_the_api_s_operation_model_names_every_kind() -> None:
+    from typing import get_args
+
+    from saasodoo.api.models import OperationOut
+
+    fields = OperationOut.model_fields
+    assert set(get_args(fields["kind"].annotation)) == set(ops.KINDS)
+    assert set(get_args(fields["operation"].annotation)) == set(ops.BY_OPERATION)
