@@ -39,6 +39,7 @@ from saasodoo.adapters.auth import AuthFailed, AuthUnavailable, Session, User
 from saasodoo.api import services as ops
 from saasodoo.api.backups import zip_attachment
 from saasodoo.api.models import (
+    CopyRefreshRequest,
     CopyRequest,
     RestoreRequest,
     RollbackRequest,
@@ -465,6 +466,10 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             flash(f"Making {copy.id}, a staging copy of {tenant_id} (neutralized: no mail, "
                   "crons off, payment providers in test mode).")  # fmt: skip
             return redirect(url_for("web.tenant", tenant_id=copy.id))
+        elif action == "refresh":
+            ops.start_refresh(svc, user, tenant_id, CopyRefreshRequest())
+            flash(f"Refreshing {tenant_id} from its source: a fresh backup of it, restored "
+                  "here and neutralized; this copy is stopped meanwhile.")  # fmt: skip
         elif action == "verify-domain":
             ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":

@@ -321,3 +321,11 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     copy_page = browser.get("/tenants/cp-web").get_data(as_text=True)
     assert 'id="copy-of"' in copy_page and "cp-src" in copy_page
     assert 'id="copy-now"' not in copy_page  # no copy of a copy offered
+    # ...but a refresh from its source, which writes an OdooTenantRefresh
+    assert 'id="refresh-now"' in copy_page and 'id="refresh-now"' not in source_page
+    token = copy_page.split('name="csrf_token" value="')[1].split('"')[0]
+    refreshed = browser.post("/tenants/cp-web/refresh", data={"csrf_token": token})
+    assert refreshed.status_code == 302, refreshed.get_data()[:300]
+    assert [r["spec"] for r in requests_of(kube, "odootenantrefreshes", "cp-web")] == [
+        {"tenant": "cp-web"}
+    ]
