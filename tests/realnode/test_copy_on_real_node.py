@@ -50,12 +50,14 @@ class Operator:
                                                                          NAMESPACE))  # fmt: skip
         self.index = RequestIndex()
         self.requests = RequestController(self.controller, self.index)
-        self.backups = CustomResources(self.tenants.kube, NAMESPACE, ops.BACKUP.plural,
-                                       ops.BACKUP.kind)  # fmt: skip
+        self.kinds = {op.kind: CustomResources(self.tenants.kube, NAMESPACE, op.plural, op.kind)
+                      for op in (ops.BACKUP, ops.REFRESH)}  # fmt: skip
+        self.backups = self.kinds[ops.BACKUP.kind]
 
     def turn(self, name: str) -> float | None:
-        for item in self.backups.list().get("items") or []:  # the request informer's part
-            self.index.update(ops.BACKUP.kind, {"kind": ops.BACKUP.kind, **item})
+        for kind, objects in self.kinds.items():  # the request informers' part
+            for item in objects.list().get("items") or []:
+                self.index.update(kind, {"kind": kind, **item})
         result = asyncio.run(self.requests.reconcile(name))
         return result.requeue_after
 
@@ -186,3 +188,31 @@ def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
     after = kube.helm(4, "history", SOURCE.id, "-n", SOURCE.namespace, "-o", "json").stdout
     assert json.loads(after) == json.loads(history)
     assert wait_login(SOURCE.host)[0] == 200
+
+    # Refreshed from production: the source's newer data in the copy, neutralized again
+    # (its pods' odoo-init before Odoo starts), an identity of its own again.
+    psql(kube, SOURCE, "UPDATE res_company SET name = 'Refreshed Company' WHERE id = 1", db)
+    refreshes = operator.kinds[ops.REFRESH.kind]
+    asked = refreshes.create(ops.request_body(ops.REFRESH, NAMESPACE, COPY.id))
+    name = asked["metadata"]["name"]
+
+    def refreshed() -> bool:
+        return ops.is_terminal(refreshes.get(name) or {})
+
+    operator.run_until(refreshed, [COPY.id, SOURCE.id], 900, "refresh not finished")
+    done = refreshes.get(name) or {}
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert (
+        done["status"]["backup"].endswith(".zip") and done["status"]["backup"] != progress["backup"]
+    )
+    assert wait_login(COPY.host)[0] == 200
+    copy_db = tenant_db(kube, COPY)
+    assert psql(kube, COPY, "SELECT name FROM res_company WHERE id = 1", copy_db) == (
+        "Refreshed Company"
+    )
+    renewed = psql(kube, COPY, PARAM.format("database.uuid"), copy_db)
+    assert renewed and renewed not in (source_uuid, copy_uuid)
+    assert psql(kube, COPY, PARAM.format("database.is_neutralized"), copy_db) == "true"
+    assert psql(kube, COPY, "SELECT name, smtp_host FROM ir_mail_server WHERE active",
+                copy_db) == "neutralization - disable emails|invalid"  # fmt: skip
+    assert psql(kube, COPY, crons, copy_db) == "autovacuum_job"
