@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ from typing import Any
 from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.adapters.storage import served_stream
 from saasodoo.backups import Backups
-from saasodoo.backups.jobs import SERVE_SECONDS
+from saasodoo.backups.jobs import SERVE_SECONDS, reader_token
 from saasodoo.core.conditions import get_condition
+from saasodoo.core.copies import COPIED
 from saasodoo.core.crd import to_tenant_spec
 from saasodoo.core.operations import (
     BY_OPERATION,
@@ -160,7 +160,8 @@ class RequestView:
             "attempts": self.attempts,
             "backup": self.backup,
             "revision": self.revision,
-            "result": self.result,
+            # a reader pod's address is the platform's business, not its users'
+            "result": self.result if self.operation != "download" else None,
             "generation": self.generation,
             "observed_generation": self.observed_generation,
             "conditions": self.conditions,
@@ -261,6 +262,11 @@ class OperationRequests:
             raise InvalidInput("invalid refresh", [FieldError(
                 "tenant", f"'{tenant_id}' is no staging copy (its spec.copyOf is not set): "
                 "only a copy is refreshed from its source")])  # fmt: skip
+        if op is REFRESH:
+            step = ((obj.get("status") or {}).get("copy") or {}).get("step")
+            if step != COPIED:
+                raise Conflict(f"the copy '{tenant_id}' is not made yet (step {step}): "
+                               "refresh it once it is")  # fmt: skip
         if op is ROLLBACK:
             return {"revision": rollback_target(obj, spec.get("revision"))}
         return {}
@@ -289,8 +295,7 @@ class OperationRequests:
         never leaves this process), followed until the operator's reader pod listens
         (``timeout`` seconds), then read from it once (``storage.served_stream``): its size
         in bytes and its content in chunks. The request's failure as ``wait`` raises it."""
-        token = secrets.token_urlsafe(32)
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        token, digest = reader_token()
         view = asyncio.run(self.create("download", tenant_id, backup=backup, token_sha256=digest))
         served = self.wait(view.name, timeout=timeout)
         address = str((served.result or {}).get("address") or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,18 +229,30 @@ def served_stream(address: str, token: str, name: str, *, timeout: float = 30) -
     ``host:port``) that hands it once to the holder of ``token``: its size in bytes and its
     content in chunks of up to 1 MiB, read as the caller iterates (the connection is closed
     at the end, or when the iterator is closed). StorageError when the reader refuses
-    (403, 404), StorageUnavailable when it cannot be reached."""
+    (403, 404), StorageUnavailable when it cannot be reached (connecting is retried for
+    ``timeout`` seconds)."""
     import httpx
 
     client = httpx.Client(timeout=timeout)
-    try:
-        request = client.build_request(
-            "GET", f"http://{address}/{name}", headers={"Authorization": f"Bearer {token}"}
-        )
-        answer = client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        client.close()
-        raise StorageUnavailable(f"the reader of {name} at {address} answered no: {exc}") from None
+    request = client.build_request(
+        "GET", f"http://{address}/{name}", headers={"Authorization": f"Bearer {token}"}
+    )
+    # A reader is Ready once it listens, which its NetworkPolicy does not gate: the CNI may
+    # let this connection through a moment later. Connecting is retried for ``timeout``.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = client.send(request, stream=True)
+            break
+        except httpx.ConnectError as exc:
+            if time.monotonic() < deadline:
+                time.sleep(1)
+                continue
+            client.close()
+            raise StorageUnavailable(f"the reader of {name} at {address}: {exc}") from None
+        except httpx.HTTPError as exc:
+            client.close()
+            raise StorageUnavailable(f"the reader of {name} at {address}: {exc}") from None
     if answer.status_code != 200:
         answer.close()
         client.close()

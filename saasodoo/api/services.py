@@ -456,8 +456,9 @@ def download_backup(
     """A backup of the caller's tenant: its size in bytes and its content in chunks. With the
     operator: one the operator listed into the OdooTenant's status, read from where it says
     (S3, with the platform's key pair: the API's account reads no tenant Secret; a backup
-    volume answers 409). Without: read from the storage here. 404 for another's tenant or
-    an unknown backup, 422 for a name that is no zip name."""
+    volume through an ``OdooTenantDownload``: the operator's reader pod serves it once).
+    Without: read from the storage here. 404 for another's tenant or an unknown backup, 422
+    for a name that is no zip name."""
     if not BACKUP_NAME.fullmatch(name):
         raise InvalidInput(
             "invalid backup name",

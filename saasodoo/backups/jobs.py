@@ -9,7 +9,9 @@ modes (restore, verify, recover). All cluster calls go through ``saasodoo.adapte
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -218,13 +220,16 @@ class JobRunner:
         mode: RestoreMode,
         drop_previous: bool = False,
         source_tenant: str | None = None,
+        as_copy: bool = False,
     ) -> dict[str, Any]:
         """A Job running restore.py in ``mode``: ``restore`` (Odoo stopped), ``verify`` (into
         a scratch database beside the running Odoo), ``recover`` (finish or undo a restore
         that was killed, see restore.py), ``check`` (the zip's checksums against its
         manifest only) or ``list`` (the stored backups' summaries; ``backup`` ignored).
         ``source_tenant``: the backup is read from that tenant's folder of the storage, and a
-        restore makes a copy of it (a staging copy: restore.py ``--source-tenant``)."""
+        restore makes a copy of it (a staging copy: restore.py ``--source-tenant``);
+        ``as_copy``: a copy whatever the manifest says, the backup in this tenant's own
+        storage (carried over from a source's volume: restore.py ``--as-copy``)."""
         container = backup_container(cronjob)
         args = command_args(list(container.get("command") or []))
         command = ["python3", f"{SCRIPTS}/restore.py"]
@@ -234,6 +239,8 @@ class JobRunner:
             command.append(f"--filestore={args['filestore']}")
         if source_tenant:
             command.append(f"--source-tenant={source_tenant}")
+        if as_copy:  # another tenant's backup, carried into this one's own storage
+            command.append("--as-copy")
         if backup and mode != "list":
             command.append(f"--backup={backup}")
         if mode == "list":
@@ -271,17 +278,27 @@ class JobRunner:
     def serve_job(
         self, tenant_id: str, cronjob: dict[str, Any], backup: str, token_sha256: str
     ) -> dict[str, Any]:
-        """A reader pod's Job: restore.py ``--serve`` of ``backup`` from the backup volume, on
-        ``SERVE_PORT``, to the holder of the token whose SHA-256 is ``token_sha256``; Ready
-        once it listens, gone ``SERVE_SECONDS`` (plus a minute) later at the latest, its Job
-        removed a minute after it ends."""
+        """A reader pod's Job: restore.py ``--serve`` of ``backup`` from the backup volume
+        (mounted read-only), on ``SERVE_PORT``, to the holder of the token whose SHA-256 is
+        ``token_sha256``; Ready once it listens. A pod exposed on the network gets nothing it
+        does not need: no Secret-backed variable (database password, S3 keys), no init
+        container. It ends after its one download or ``SERVE_SECONDS`` without one; its Job's
+        deadline leaves room for the transfer (``transfer_deadline``); the Job is removed a
+        minute after it ends."""
         job = self.restore_job(tenant_id, cronjob, backup, mode="serve")
         spec = job["spec"]
-        spec["activeDeadlineSeconds"] = SERVE_SECONDS + 60
+        spec["activeDeadlineSeconds"] = transfer_deadline(cronjob)
         spec["ttlSecondsAfterFinished"] = 60
-        for container in spec["template"]["spec"]["containers"]:
+        pod = spec["template"]["spec"]
+        pod.pop("initContainers", None)
+        for container in pod["containers"]:
             if container.get("name") != "backup":
                 continue
+            container.pop("envFrom", None)
+            container["env"] = [e for e in container.get("env") or [] if "valueFrom" not in e]
+            for mount in container.get("volumeMounts") or []:
+                if mount.get("name") == "backups":
+                    mount["readOnly"] = True
             _set_env(container, "SAASODOO_SERVE_TOKEN_SHA256", {"value": token_sha256})
             _set_env(container, "SAASODOO_SERVE_SECONDS", {"value": str(SERVE_SECONDS)})
             container["ports"] = [{"name": "serve", "containerPort": SERVE_PORT}]
@@ -296,9 +313,12 @@ class JobRunner:
         """A Job of ``tenant_id`` running restore.py ``--fetch``: ``backup`` taken from the
         reader pod at ``address`` (``host:port``) into the tenant's own storage, with the
         token in key ``token`` of Secret ``secret`` (SAASODOO_FETCH_TOKEN)."""
-        job = self.restore_job(tenant_id, cronjob, backup, mode="fetch")
+        job = self.restore_job(tenant_id, cronjob, backup, mode="fetch", as_copy=False)
         spec = job["spec"]
-        spec["activeDeadlineSeconds"] = SERVE_SECONDS + 60
+        spec["activeDeadlineSeconds"] = transfer_deadline(cronjob)
+        # Looked at by the step that made it within seconds; gone (with its Secret and
+        # NetworkPolicy, which it owns) an hour after it ends.
+        spec["ttlSecondsAfterFinished"] = 3600
         for container in spec["template"]["spec"]["containers"]:
             if container.get("name") == "backup":
                 container["command"].append(f"--fetch={address}")
@@ -324,12 +344,19 @@ class JobRunner:
         ]
 
 
-def serve_policy(job: dict[str, Any], uid: str, from_namespace: str) -> dict[str, Any]:
-    """The NetworkPolicy that lets pods of ``from_namespace`` (the platform's, or a staging
-    copy's) reach the reader pod of ``job`` (a ``serve_job`` created with ``uid``) on
-    ``SERVE_PORT``, and nothing else: the tenant chart's policies deny ingress to backup
-    pods. Owned by the Job, so the garbage collector removes it with the Job."""
-    peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: from_namespace}}}
+def serve_policy(
+    job: dict[str, Any], uid: str, from_namespace: str, from_job: str | None = None
+) -> dict[str, Any]:
+    """The NetworkPolicy that lets pods of ``from_namespace`` (the platform's), or only the
+    pod of Job ``from_job`` there (a staging copy's fetch Job), reach the reader pod of
+    ``job`` (a ``serve_job`` created with ``uid``) on ``SERVE_PORT``, and nothing else: the
+    tenant chart's policies deny ingress to backup pods. Owned by the Job, so the garbage
+    collector removes it with the Job."""
+    peer: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: from_namespace}}
+    }
+    if from_job:
+        peer["podSelector"] = {"matchLabels": {POD_JOB_LABEL: from_job}}
     return _job_policy(job, uid, "Ingress", {"from": [peer]})
 
 
@@ -349,8 +376,9 @@ def fetch_policy(
 
 #: The label Kubernetes gives every namespace: its name.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-#: The label the Job controller gives a Job's pods: the Job's name.
-POD_JOB_LABEL = "batch.kubernetes.io/job-name"
+#: The label the Job controller gives a Job's pods: the Job's name (``job-name``, on every
+#: Kubernetes version; ``batch.kubernetes.io/job-name`` only from 1.27).
+POD_JOB_LABEL = "job-name"
 
 
 def _job_policy(
@@ -375,3 +403,17 @@ def _job_policy(
             key: [{**rule, "ports": [{"protocol": "TCP", "port": SERVE_PORT}]}],
         },
     }
+
+
+def transfer_deadline(cronjob: dict[str, Any]) -> int:
+    """Seconds a reader or fetch Job may run: the wait for its client (``SERVE_SECONDS``)
+    plus the backup Jobs' own deadline (the CronJob's ``activeDeadlineSeconds``, default
+    3600), which bounds writing the zip and so, at the same pace, carrying it."""
+    deadline = cronjob["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds") or 3600
+    return int(deadline) + SERVE_SECONDS
+
+
+def reader_token() -> tuple[str, str]:
+    """A one-time token for a reader pod and its SHA-256 (hex), which is all the pod gets."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).hexdigest()

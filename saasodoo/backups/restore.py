@@ -66,18 +66,20 @@ class RestoreChoreography:
         drop_previous: bool = False,
         timeout: float | None = None,
         source_tenant: str | None = None,
+        as_copy: bool = False,
     ) -> RestoreResult:
         """Scale Odoo to zero, restore ``backup`` (default: the newest), scale Odoo back and
         return once its Deployments are Ready again (``READY_SECONDS`` at most), with the
         seconds that took in the result. ``source_tenant``: the backup is that tenant's, read
         from its folder of the S3 storage (a staging copy's refresh: restore.py
-        ``--source-tenant``). Conflict when a restore of the tenant is running;
+        ``--source-tenant``); ``as_copy``: restored as a copy whatever its manifest says
+        (``--as-copy``). Conflict when a restore of the tenant is running;
         SaasodooError when the restore failed (saying whether the previous data is live,
         recovered, or Odoo left stopped) or Odoo is not Ready in time (the data restored)."""
         namespace = cronjob["metadata"]["namespace"]
         body = self.jobs.restore_job(
             tenant_id, cronjob, backup, mode="restore", drop_previous=drop_previous,
-            source_tenant=source_tenant,
+            source_tenant=source_tenant, as_copy=as_copy,
         )  # fmt: skip
         if any(self.running_restores(namespace)):
             raise Conflict(f"a restore of '{tenant_id}' is already running")

@@ -14,9 +14,7 @@ the same way.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,6 +43,7 @@ from saasodoo.backups.jobs import (
     job_from_cronjob,
     job_name,
     job_timeout,
+    reader_token,
     serve_policy,
 )
 from saasodoo.backups.restore import RestoreChoreography
@@ -213,8 +212,9 @@ class Backups:
         if where.get("type") != "s3":
             raise Conflict(
                 f"tenant '{tenant_id}' keeps its backups on its backup volume, which the "
-                "platform's API does not read (downloads, imports): keep backups in S3 (the "
-                "platform chart's tenants.values backup.storage=s3)"
+                "platform's API does not mount: a download goes through the operator's reader "
+                "pod (OdooTenantDownload); an import needs S3 (the platform chart's "
+                "tenants.values backup.storage=s3)"
             )
         key_id = self.settings.backup_s3_access_key_id
         secret = self.settings.backup_s3_secret_access_key
@@ -527,10 +527,12 @@ class Backups:
         *,
         timeout: float = 120,
         from_namespace: str | None = None,
+        from_job: str | None = None,
     ) -> dict[str, Any]:
         """A reader pod for ``backup`` on the tenant's backup volume (``JobRunner.serve_job``:
         restore.py ``--serve``, reachable from ``from_namespace`` only: default the
-        platform's; a staging copy's fetches from its own), started and
+        platform's; or only from the pod of Job ``from_job`` there: a staging copy's fetch),
+        started and
         followed until it listens: ``{"address": "<pod IP>:<port>", "job", "expiresAt"}``
         (ISO 8601, UTC; it serves once, until then). Conflict when the tenant keeps its
         backups in S3 (read there); NotFound without backups, or when the reader ends at
@@ -545,7 +547,7 @@ class Backups:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         uid = self.kube.create_job(body)
         peer = from_namespace or self.settings.system_namespace
-        self.kube.create_network_policy(serve_policy(body, uid, peer))
+        self.kube.create_network_policy(serve_policy(body, uid, peer, from_job))
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
         while True:
@@ -584,15 +586,17 @@ class Backups:
         drop_previous: bool = False,
         timeout: float | None = None,
         source_tenant: str | None = None,
+        as_copy: bool = False,
     ) -> RestoreResult:
         """Scale Odoo to zero, restore into a fresh database and filestore, switch over only
         when the copy matches its manifest (restore.py), scale Odoo back, report (see
         ``saasodoo.backups.restore``). The data before the restore is kept (renamed) unless
         ``drop_previous``; a failed restore leaves it live. ``source_tenant``: a backup of
         that tenant, read from its S3 folder (a staging copy's refresh; restore.py checks
-        it, the series included). NotFound as ``check_restore``; Conflict while another
-        restore runs."""
-        if source_tenant:
+        it, the series included); ``as_copy``: another tenant's backup carried into this
+        one's own storage, restored as a copy whatever its manifest says. NotFound as
+        ``check_restore``; Conflict while another restore runs."""
+        if source_tenant or as_copy:
             cronjob = self.cronjob(tenant_id)
         else:
             cronjob = self.check_restore(tenant_id, backup)
@@ -601,7 +605,7 @@ class Backups:
         )
         return choreography.run(
             tenant_id, cronjob, backup, drop_previous=drop_previous, timeout=timeout,
-            source_tenant=source_tenant,
+            source_tenant=source_tenant, as_copy=as_copy,
         )  # fmt: skip
 
     def carry_over(
@@ -614,28 +618,30 @@ class Backups:
     ) -> None:
         """The transfer Job pair that brings ``backup`` of ``source``, kept on its volume,
         into ``tenant_id``'s own storage (a staging copy): a reader pod in the source's
-        namespace (``serve``, admitting ``tenant_id``'s namespace only) and ``tenant_id``'s
-        Job ``name`` (restore.py ``--fetch``: checks every checksum, stores zip and
-        manifest), with the token in a Secret of the same name owned by that Job and a
-        NetworkPolicy letting its pod reach the reader and nothing more; ``labels`` added to
-        the Job's. Follow the Job with ``jobs.follow``. Already created (an earlier attempt):
-        nothing done."""
-        token = secrets.token_urlsafe(32)
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        served = self.serve(source, backup, digest, from_namespace=namespace_for(tenant_id))
+        namespace (``serve``, admitting only the pod of ``tenant_id``'s Job ``name``) and
+        that Job (restore.py ``--fetch``: checks every checksum, stores zip and manifest),
+        with the token in a Secret of the same name (written first, then owned by the Job)
+        and a NetworkPolicy letting its pod reach the reader and nothing more; ``labels``
+        added to the Job's. Follow the Job with ``jobs.follow``. When Job ``name`` exists
+        already (an earlier attempt, its reader serving it), nothing is done."""
+        namespace = namespace_for(tenant_id)
+        try:
+            self.kube.read_job(namespace, name)
+            return
+        except NotFound:
+            pass
+        token, digest = reader_token()
+        served = self.serve(source, backup, digest, from_namespace=namespace, from_job=name)
         body = self.jobs.fetch_job(tenant_id, self.cronjob(tenant_id), backup,
                                    str(served["address"]), name)  # fmt: skip
         body["metadata"]["name"] = name
         body["metadata"]["labels"].update(labels or {})
-        try:
-            uid = self.kube.create_job(body)
-        except Conflict:
-            return
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
-        namespace = body["metadata"]["namespace"]
-        self.kube.create_secret_if_absent(
-            namespace, name, {"token": token}, labels={TENANT_LABEL: tenant_id}, owner=owner
-        )
+        # The token before the Job that reads it (a pod never waits for a missing Secret);
+        # a later attempt writes its own token over an earlier one's.
+        self.kube.put_secret(namespace, name, {"token": token}, labels={TENANT_LABEL: tenant_id})
+        uid = self.kube.create_job(body)
+        self.kube.own_secret(namespace, name, {"apiVersion": "batch/v1", "kind": "Job",
+                                               "name": name, "uid": uid})  # fmt: skip
         self.kube.create_network_policy(
             fetch_policy(body, uid, namespace_for(source), str(served["job"]))
         )

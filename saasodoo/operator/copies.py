@@ -252,7 +252,7 @@ class CopyExecutor:
                 await asyncio.to_thread(self.share_storage_secrets, cronjob, source, spec)
             body = self.backups.jobs.restore_job(
                 spec.id, cronjob, backup, mode="restore",
-                source_tenant=None if transferred else source,
+                source_tenant=None if transferred else source, as_copy=transferred,
             )  # fmt: skip
             body["metadata"]["name"] = names[step]
             body["metadata"]["labels"][copies.COPY_JOB_LABEL] = copies.RESTORE

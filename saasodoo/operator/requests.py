@@ -38,6 +38,7 @@ Blocking calls run in a thread, as the controller's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ from typing import Any
 from saasodoo.adapters.resources import CustomResources, TenantResources, merge_patch
 from saasodoo.backups import Backups
 from saasodoo.backups.finals import storage_of
-from saasodoo.backups.jobs import SERVE_SECONDS
+from saasodoo.backups.jobs import transfer_deadline
 from saasodoo.backups.restore import RestoreChoreography
+from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import BackupReport
 from saasodoo.core.crd import from_tenant_spec
@@ -331,6 +333,10 @@ class RequestController:
             return Done(False, f"'{spec.tenant}' is no staging copy (its spec.copyOf is not "
                         "set): there is no source to refresh it from",
                         reason=ops.REASON_INVALID)  # fmt: skip
+        step = ((tenant.get("status") or {}).get("copy") or {}).get("step")
+        if step != copies.COPIED:  # its own steps still run (or failed): they would clash
+            return Done(False, f"the copy '{spec.tenant}' is not made yet (step {step}): "
+                        "refresh it once it is", reason=ops.REASON_INVALID)  # fmt: skip
         backup = spec.backup
         if backup is None:
             taken = await asyncio.to_thread(self.backups.create, source, kind="on-demand")
@@ -344,12 +350,15 @@ class RequestController:
             return Done(False, f"{source} keeps no backups", reason=ops.REASON_INVALID)
         reads_from: str | None = source
         if kept == "pvc":  # its volume: carried into the copy's own storage first
+            # Named by the request and the backup: a request started again after an
+            # operator restart (which may have taken another backup) finds its own Job.
             uid = str(request["metadata"].get("uid") or "").replace("-", "")[:8]
-            name = f"{spec.tenant[:40]}-refresh-fetch-{uid}"
+            which = hashlib.sha256(backup.encode()).hexdigest()[:6]
+            name = f"{spec.tenant[:30]}-refresh-fetch-{uid}-{which}"
             await asyncio.to_thread(self.backups.carry_over, source, spec.tenant, backup, name)
             fetched = await asyncio.to_thread(
                 self.backups.jobs.follow, namespace_for(spec.tenant), name,
-                timeout=SERVE_SECONDS + 120,
+                timeout=transfer_deadline(cronjob) + 120,
             )  # fmt: skip
             if not fetched.succeeded:
                 why = (fetched.result or {}).get("error") or fetched.reason
@@ -357,8 +366,9 @@ class RequestController:
                             f"{name}): {why}", backup=backup)  # fmt: skip
             reads_from = None
         restored = await asyncio.to_thread(
-            self.backups.restore, spec.tenant, backup, source_tenant=reads_from
-        )
+            self.backups.restore, spec.tenant, backup, source_tenant=reads_from,
+            as_copy=reads_from is None,
+        )  # fmt: skip
         message = (f"refreshed from {source}'s backup {backup} (job {restored.job.name}); "
                    f"Odoo Ready again after {restored.ready_seconds}s")  # fmt: skip
         return Done(True, message, backup=backup, result=restored.to_dict())

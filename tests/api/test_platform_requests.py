@@ -105,6 +105,14 @@ def requests_of(kube: Cluster, plural: str, tenant: str) -> list[dict[str, Any]]
     return [r for r in items if r["spec"]["tenant"] == tenant]
 
 
+def copied(kube: Cluster, tid: str) -> None:
+    """The copy's status as the operator leaves it once its data is in place."""
+    client.CustomObjectsApi(kube.api).patch_namespaced_custom_object_status(
+        *GROUP, NAMESPACE, "odootenants", tid,
+        {"status": {"copy": {"source": "cp-src", "step": "copied"}}},
+    )  # fmt: skip
+
+
 def play_the_reader(kube: Cluster, tenant: str, volume: Path) -> None:
     """The operator's part of an OdooTenantDownload: once the API wrote one for ``tenant``,
     the reader program serves ``volume``'s zip for the digest it names, and the request is
@@ -282,8 +290,11 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     assert seen.status_code == 200 and seen.get_json()["copy_of"] == "cp-src", seen.get_json()
 
     other = sign_up(web, "other@cp.example.com")
-    # A refresh from the source (an OdooTenantRefresh for the operator); a tenant that is no
-    # copy is refused naming the field, nothing written.
+    # A refresh from the source (an OdooTenantRefresh for the operator) once the copy is
+    # made; a copy not made yet, or a tenant that is no copy, is refused, nothing written.
+    early = owner.call("POST", "/api/tenants/cp-stage/refresh", json={})
+    assert early.status_code == 409 and "not made yet" in early.get_json()["message"]
+    copied(kube, "cp-stage")
     asked = owner.call("POST", "/api/tenants/cp-stage/refresh", json={})
     assert asked.status_code == 202, asked.get_json()
     [refresh] = requests_of(kube, "odootenantrefreshes", "cp-stage")
@@ -324,6 +335,7 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     # ...but a refresh from its source, which writes an OdooTenantRefresh
     assert 'id="refresh-now"' in copy_page and 'id="refresh-now"' not in source_page
     token = copy_page.split('name="csrf_token" value="')[1].split('"')[0]
+    copied(kube, "cp-web")
     refreshed = browser.post("/tenants/cp-web/refresh", data={"csrf_token": token})
     assert refreshed.status_code == 302, refreshed.get_data()[:300]
     assert [r["spec"] for r in requests_of(kube, "odootenantrefreshes", "cp-web")] == [

@@ -334,9 +334,13 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
         assert "--serve" in command and f"--backup={BACKUP}" in command
         admits = json.loads(kube.kubectl("-n", src_ns, "get", "networkpolicy",
                                          reader["metadata"]["name"], "-o", "json"))  # fmt: skip
-        assert admits["spec"]["ingress"][0]["from"] == [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": copy_ns}}}
-        ]
+        assert admits["spec"]["ingress"][0]["from"] == [{  # the copy's fetch pod, only
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": copy_ns}},
+            "podSelector": {"matchLabels": {"job-name": names[copies.TRANSFER]}},
+        }]  # fmt: skip
+        [reader_pod] = reader["spec"]["template"]["spec"]["containers"]
+        assert not [e for e in reader_pod.get("env") or [] if "valueFrom" in e]  # no Secret
+        assert "initContainers" not in reader["spec"]["template"]["spec"]
         fetch = json.loads(kube.kubectl("-n", copy_ns, "get", "job", names[copies.TRANSFER],
                                         "-o", "json"))  # fmt: skip
         [container] = fetch["spec"]["template"]["spec"]["containers"]
@@ -347,13 +351,14 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
             "name": names[copies.TRANSFER], "key": "token"}  # fmt: skip
         secret = ctl.tenants.kube.core.read_namespaced_secret(names[copies.TRANSFER], copy_ns)
         assert secret.metadata.owner_references[0].uid == fetch["metadata"]["uid"]
+        assert fetch["spec"]["ttlSecondsAfterFinished"] == 3600
         reaches = json.loads(kube.kubectl("-n", copy_ns, "get", "networkpolicy",
                                           names[copies.TRANSFER], "-o", "json"))  # fmt: skip
         assert reaches["spec"]["policyTypes"] == ["Egress"]
         assert reaches["spec"]["egress"][0]["to"] == [{
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": src_ns}},
             "podSelector": {"matchLabels": {
-                "batch.kubernetes.io/job-name": reader["metadata"]["name"]}},
+                "job-name": reader["metadata"]["name"]}},
         }]  # fmt: skip
         # the fetch Job completed: the restore reads the copy's own storage
         deadline = time.monotonic() + 120
@@ -362,8 +367,8 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
             time.sleep(1)
             turn(ctl, copy)
         command = job_command(ctl, copy_ns, names[copies.RESTORE])
-        assert f"--backup={BACKUP}" in command and not any(
-            a.startswith("--source-tenant") for a in command), command  # fmt: skip
+        assert f"--backup={BACKUP}" in command and "--as-copy" in command, command
+        assert not any(a.startswith("--source-tenant") for a in command), command
         converge(ctl, copy)
         assert status(ctl, copy)["copy"]["step"] == copies.COPIED, status(ctl, copy)
     finally:

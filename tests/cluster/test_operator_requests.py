@@ -238,9 +238,7 @@ def test_a_download_request_starts_a_reader_pod_the_platform_alone_may_reach(
     policy = json.loads(kube.kubectl("-n", namespace, "get", "networkpolicy", served["job"],
                                      "-o", "json"))  # fmt: skip
     assert policy["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
-    assert policy["spec"]["podSelector"] == {
-        "matchLabels": {"batch.kubernetes.io/job-name": served["job"]}
-    }
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"job-name": served["job"]}}
     [rule] = policy["spec"]["ingress"]
     assert rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}

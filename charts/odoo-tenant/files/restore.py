@@ -60,7 +60,8 @@ plane lists backups it cannot read itself (a backup PVC).
 `--port`, once, to a client showing the token whose SHA-256 (hex) is in
 SAASODOO_SERVE_TOKEN_SHA256 (`Authorization: Bearer TOKEN`; the token itself is never given to
 this program); it ends after one complete download, or after SAASODOO_SERVE_SECONDS (600)
-without one. How the platform hands a customer a backup kept on a volume it cannot mount:
+without one (a connection silent for 60 s is dropped). How the platform hands a customer a
+backup kept on a volume it cannot mount:
 a short-lived pod in the tenant's namespace, no database connection.
 
 `--fetch ADDRESS --backup NAME`: the other end: fetch that zip and its manifest from a reader
@@ -483,6 +484,9 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
     state = {"served": False, "denied": 0}
 
     class Handler(BaseHTTPRequestHandler):
+        # A client silent this long is dropped: one idle connection cannot hold the reader.
+        timeout = 60
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             digest = hashlib.sha256(token.encode()).hexdigest()
@@ -548,6 +552,8 @@ def fetch_served(args: argparse.Namespace) -> dict[str, Any]:
         store.wait_reachable()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
+    for left in work.glob(".*.fetching"):  # of an attempt that was killed
+        left.unlink(missing_ok=True)
     local = work / f".{args.backup}.fetching"
 
     def get(name: str, target: Path) -> None:
@@ -567,7 +573,10 @@ def fetch_served(args: argparse.Namespace) -> dict[str, Any]:
             transient,
         )
         get(args.backup, local)
-        fmt.verify_zip(local)
+        inside = fmt.verify_zip(local)
+        beside = json.loads(manifest_path.read_bytes())
+        if not isinstance(beside, dict) or beside.get("checksums") != inside.get("checksums"):
+            raise fmt.BackupError(f"the manifest of {args.backup} differs from the one in its zip")
         log(
             f"fetched {args.backup} ({local.stat().st_size} bytes) from {args.fetch}: "
             "every checksum matches its manifest"
@@ -682,7 +691,7 @@ def restore_zip(
             report["ok"] = True
             return report
         report["identity"] = "kept"
-        staging = bool(args.source_tenant) and args.source_tenant != args.tenant
+        staging = args.as_copy or (bool(args.source_tenant) and args.source_tenant != args.tenant)
         if staging or is_copy(manifest, args.tenant):
             renew_identity(scratch)
             report["identity"] = "new"
@@ -1091,6 +1100,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="read the backup from this tenant's folder (a staging copy of it: only read, "
         "the restored database gets an identity of its own)",
+    )
+    parser.add_argument(
+        "--as-copy",
+        action="store_true",
+        help="give the restored database an identity of its own whatever the manifest says "
+        "(a staging copy whose backup was carried into this tenant's own storage)",
     )
     parser.add_argument("--filestore", type=Path, help="Odoo's filestore root (data_dir/filestore)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))

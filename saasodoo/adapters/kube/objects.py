@@ -447,26 +447,11 @@ class KubeObjects(KubeTransport):
     # -- secrets ------------------------------------------------------------------
 
     def create_secret_if_absent(
-        self,
-        namespace: str,
-        name: str,
-        data: dict[str, str],
-        labels: dict[str, str],
-        owner: dict[str, str] | None = None,
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> bool:
-        """Create an Opaque Secret unless one exists (it is never overwritten); ``owner``:
-        an ownerReference (``apiVersion``, ``kind``, ``name``, ``uid``) the garbage
-        collector deletes it with."""
-        refs = None
-        if owner:
-            refs = [
-                client.V1OwnerReference(
-                    api_version=owner["apiVersion"], kind=owner["kind"], name=owner["name"],
-                    uid=owner["uid"],
-                )
-            ]  # fmt: skip
+        """Create an Opaque Secret unless one exists (it is never overwritten)."""
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, labels=labels, owner_references=refs),
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
             type="Opaque",
             string_data=data,
         )
@@ -477,6 +462,38 @@ class KubeObjects(KubeTransport):
         except Conflict:
             return False
         return True
+
+    def put_secret(
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> None:
+        """Make the Opaque Secret ``namespace/name`` hold exactly ``data`` (created, or
+        replaced when it exists: a one-time token written again by a later attempt)."""
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, labels=labels), type="Opaque",
+            string_data=data,
+        )  # fmt: skip
+        self.count_request()
+        try:
+            with translate(f"create secret {namespace}/{name}"):
+                self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
+            return
+        except Conflict:
+            pass
+        self.count_request()
+        with translate(f"replace secret {namespace}/{name}"):
+            self.core.replace_namespaced_secret(
+                name, namespace, body, _request_timeout=self.timeout
+            )
+
+    def own_secret(self, namespace: str, name: str, owner: dict[str, str]) -> None:
+        """Make ``owner`` (an ownerReference: ``apiVersion``, ``kind``, ``name``, ``uid``, in
+        the same namespace) the Secret's owner: the garbage collector deletes it with it."""
+        self.count_request()
+        with translate(f"patch secret {namespace}/{name}"):
+            self.core.patch_namespaced_secret(
+                name, namespace, {"metadata": {"ownerReferences": [owner]}},
+                _request_timeout=self.timeout,
+            )  # fmt: skip
 
     def check_secret_keys(self, source: tuple[str, str], keys: set[str]) -> dict[str, str]:
         """The data of Secret ``source`` (namespace, name; base64 values as the API gives
