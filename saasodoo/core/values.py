@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from saasodoo.core.plans import Catalog
-from saasodoo.core.spec import TenantSpec
+from saasodoo.core.spec import PERSONAL_FIELDS, TenantSpec
 from saasodoo.errors import FieldError, InvalidInput
 
 #: Secret (in the tenant namespace) holding the admin password of a new database,
@@ -106,9 +106,12 @@ def backup_schedule(tenant_id: str) -> str:
 
 def spec_record(spec: TenantSpec) -> dict[str, Any]:
     """The spec as it rides in the values (``tenant.spec``): without its creation facts,
-    and without ``copy_of`` unless it is a copy (so the values of every other tenant, and
+    without ``copy_of`` unless it is a copy, and without the personalization fields
+    (``PERSONAL_FIELDS``) left unset (so the values of every other tenant, and
     their digest, stay as they were)."""
     exclude = {"created_with"} | ({"copy_of"} if spec.copy_of is None else set())
+    # The create request's personalization only where given: the same reason.
+    exclude |= {name for name in PERSONAL_FIELDS if getattr(spec, name) is None}
     out: dict[str, Any] = spec.model_dump(mode="json", exclude=exclude)
     return out
 
