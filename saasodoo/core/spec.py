@@ -189,7 +189,7 @@ class TenantSpec(BaseModel):
     company_name: CompanyName | None = Field(
         default=None,
         description="Name of the tenant's Odoo company (1 to 128 characters); unset: Odoo's "
-        "default (\"My Company\"). Applied when the database is created.",
+        'default ("My Company"). Applied when the database is created.',
     )
     language: Language | None = Field(
         default=None,
