@@ -127,11 +127,35 @@ def copy_values(source: str) -> dict[str, Any]:
     }
 
 
+def personal_values(spec: TenantSpec) -> dict[str, Any]:
+    """The chart values of the create request's personalization (``PERSONAL_FIELDS``), only
+    those set: ``odoo.admin.login``, ``odoo.language``, ``odoo.company.name`` and
+    ``.country``, ``odoo.timezone`` (the web pod's odoo-init applies them to a new database)."""
+    odoo: dict[str, Any] = {}
+    if spec.admin_login is not None:
+        odoo["admin"] = {"login": spec.admin_login}
+    if spec.language is not None:
+        odoo["language"] = spec.language
+    company = {k: v for k, v in (("name", spec.company_name), ("country", spec.country)) if v}
+    if company:
+        odoo["company"] = company
+    if spec.timezone is not None:
+        odoo["timezone"] = spec.timezone
+    return {"odoo": odoo} if odoo else {}
+
+
 def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
     """The values that follow from the tenant spec itself."""
     storage: dict[str, Any] = {}
     if platform.storage_class:
         storage = {"storageClass": platform.storage_class}
+    return helm_merge(base_tenant_values(spec, platform, storage), personal_values(spec))
+
+
+def base_tenant_values(
+    spec: TenantSpec, platform: Platform, storage: dict[str, Any]
+) -> dict[str, Any]:
+    """``tenant_values`` but the personalization."""
     return {
         **node_pool_values(platform.node_pool),
         # The spec rides along in every revision: a rollback knows what it returns to (its

@@ -104,3 +104,13 @@ def test_an_odootenant_carries_them_and_names_a_bad_one_by_its_resource_field() 
         to_tenant_spec("acme", {**resource, "country": "XX"})
     assert [f.field for f in exc.value.fields] == ["spec.country"]
     assert "not a country code Odoo knows" in exc.value.message
+
+
+def test_they_become_chart_values_only_when_set() -> None:
+    from saasodoo.core.values import personal_values
+
+    assert personal_values(TenantSpec.parse(GOOD)) == {}
+    spec = TenantSpec.parse({**GOOD, "company_name": "Acme", "country": "be", "language": "nl_BE"})
+    assert personal_values(spec) == {
+        "odoo": {"language": "nl_BE", "company": {"name": "Acme", "country": "BE"}}
+    }
