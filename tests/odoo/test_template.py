@@ -7,7 +7,8 @@ CronJob's container (backup.py) writing its zip under `templates/KEY` of a backu
 shared by tenants. A new tenant gets it through the restore Job saasodoo makes
 (restore.py `--source-tenant templates/KEY`: a copy, so a new identity), then its web pod's
 ordinary `odoo-init --initialize` finds base installed without the admin marker and
-personalizes the database from the create request (files/odoo-init.py ADMIN_SCRIPT, Odoo's
+personalizes the database from the create request (the spec's fields, through the values
+saasodoo computes and the environment the chart renders) (files/odoo-init.py ADMIN_SCRIPT, Odoo's
 own calls): no `-i base` for the tenant."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import pytest
 
 from saasodoo.backups.jobs import JobRunner
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.values import personal_values
 from tests.chart.helpers import one
 from tests.odoo.harness import (
     ADMIN_PASSWORD,
@@ -37,13 +40,13 @@ pytestmark = pytest.mark.odoo
 
 KEY = "odoo-18.0-test"
 FOLDER = f"templates/{KEY}"
-#: What the create request asked for, as the chart gives it to the web pod's odoo-init.
+#: What the create request asked for (TenantSpec fields), rendered into the tenant's values.
 PERSONAL = {
-    "ODOO_ADMIN_LOGIN": "chef@tarte.example",
-    "ODOO_COMPANY_NAME": "Tarte & Tatin SARL",
-    "ODOO_LANGUAGE": "fr_FR",
-    "ODOO_COUNTRY": "FR",
-    "ODOO_TIMEZONE": "Europe/Paris",
+    "admin_login": "chef@tarte.example",
+    "company_name": "Tarte & Tatin SARL",
+    "language": "fr_FR",
+    "country": "FR",
+    "timezone": "Europe/Paris",
 }
 
 
@@ -121,12 +124,13 @@ def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
 
     tenant = Tenant(harness, "tarte", "owner@tarte.example")
     create_database(harness.pg, tenant.db)
-    docs = tenant.render(config={"workers": 0})
+    spec = TenantSpec(id=tenant.id, admin_email=tenant.email, **PERSONAL)
+    docs = tenant.render(config={"workers": 0}, **personal_values(spec)["odoo"])
     tenant.claims[backup_claim(docs)] = shared  # the platform's backup location
     begin = time.monotonic()
     restore_template(tenant, docs)
     restored = time.monotonic()
-    init = tenant.pod(docs).run("odoo-init", PERSONAL)
+    init = tenant.pod(docs).run("odoo-init")
     assert init.returncode == 0, init.stdout + init.stderr
     personalized = time.monotonic()
     assert "-i base" not in init.stdout, init.stdout  # no Odoo install for the tenant
@@ -141,7 +145,7 @@ def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
     odoo = tenant.pod(docs).boot()  # its init container again: initialized, nothing to do
     started.append(odoo)
     with rpc(odoo.url) as client:
-        uid = client.login(db, PERSONAL["ODOO_ADMIN_LOGIN"], ADMIN_PASSWORD)
+        uid = client.login(db, PERSONAL["admin_login"], ADMIN_PASSWORD)
         (user,) = client.model("res.users", "read", [uid], ["login", "email", "lang", "tz"])
         assert (user["login"], user["email"], user["lang"], user["tz"]) == (
             "chef@tarte.example", "owner@tarte.example", "fr_FR", "Europe/Paris"
