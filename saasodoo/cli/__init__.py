@@ -334,14 +334,22 @@ def tenant_create(
     sets: tuple[str, ...],
     wait: bool,
     output: str,
-    **personal: str | None,
+    admin_login: str | None,
+    company_name: str | None,
+    language: str | None,
+    country: str | None,
+    timezone: str | None,
 ) -> None:
     """Create TENANT (its subdomain): namespace, admin Secret, helm install.
 
     The admin password is generated and kept in the Secret saasodoo-admin of the
     tenant's namespace; it is never printed or stored in Helm values.
     """
-    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets, personal)
+    spec = _spec(
+        tenant_id, admin_email, plan, odoo_version, domains, sets,
+        {"admin_login": admin_login, "company_name": company_name, "language": language,
+         "country": country, "timezone": timezone},
+    )  # fmt: skip
     objects = _objects(ctx)
     if objects is not None:
         view = _run(objects.create(spec))
@@ -733,10 +741,18 @@ def render(
     domains: tuple[str, ...],
     sets: tuple[str, ...],
     values_only: bool,
-    **personal: str | None,
+    admin_login: str | None,
+    company_name: str | None,
+    language: str | None,
+    country: str | None,
+    timezone: str | None,
 ) -> None:
     """Print TENANT's manifests (helm template) without touching a cluster."""
-    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets, personal)
+    spec = _spec(
+        tenant_id, admin_email, plan, odoo_version, domains, sets,
+        {"admin_login": admin_login, "company_name": company_name, "language": language,
+         "country": country, "timezone": timezone},
+    )  # fmt: skip
     tenants = tenants_of(ctx)
     if values_only:
         click.echo(yaml.safe_dump(tenants.values_for(spec).values, sort_keys=False), nl=False)
