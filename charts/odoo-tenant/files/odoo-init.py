@@ -11,8 +11,15 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    that concurrent pods initialize one at a time, and unless the database carries the marker
    parameter `saasodoo.admin_initialized`:
      - installs base if needed: `odoo -i base --stop-after-init` (+ demo/language flags);
-     - sets the admin user's login, e-mail and password (ODOO_ADMIN_EMAIL, ODOO_ADMIN_PASSWORD),
-       `web.base.url`, `report.url` and the marker, in one transaction (`odoo shell`).
+     - personalizes the database in one transaction (`odoo shell`, ADMIN_SCRIPT: Odoo's own
+       calls): the admin user's login (ODOO_ADMIN_LOGIN, default ODOO_ADMIN_EMAIL), e-mail and
+       password (ODOO_ADMIN_EMAIL, ODOO_ADMIN_PASSWORD); when set, the language (ODOO_LANGUAGE:
+       activated with its terms, on the admin, the company and the partner default), the
+       company's name (ODOO_COMPANY_NAME), country and currency (ODOO_COUNTRY), the admin's
+       time zone (ODOO_TIMEZONE); `web.base.url`, `report.url` and the marker. A database
+       restored from a template (base installed, no marker) is personalized the same way,
+       without `-i base`; one still carrying the template's identity first gets a new
+       `database.uuid`/`database.secret` (ir.config_parameter init(force=True)).
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
@@ -38,6 +45,12 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    neutralizes the database the same way unless it was as this copy (the marker), so no Odoo
    ever starts on a copy's database that was not (a restore, a refresh, a hand restore); the
    cron pod's --wait also waits for that marker before its Odoo runs any cron.
+
+4. --build-template KEY (a template job, in the web pod's image and configuration): makes the
+   empty database PGDATABASE a template: `odoo -i base` (+ --init-flag), then the parameters
+   `saasodoo.template` = KEY and `saasodoo.template_uuid` = its database.uuid and a random
+   admin password, no marker. backup.py then stores it (`--tenant templates/KEY`). A database
+   already built as KEY is left alone; one with other Odoo data is refused. `RESULT {json}`.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
