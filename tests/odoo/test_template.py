@@ -117,6 +117,33 @@ def restore_template(tenant: Tenant, docs: list[dict[str, Any]]) -> str:
     return done.stdout
 
 
+def assert_personalized(odoo: OdooProcess, db: str, languages: set[str]) -> None:
+    """What Odoo serves is what PERSONAL asked for; only the requested login signs in.
+    ``languages``: the active ones. A database made by `-i base --load-language=fr_FR` has
+    fr_FR only (res.lang's install_lang activates that one); one made from the en_US template
+    keeps en_US beside it, as any database to which Odoo's "Add languages" added one (Odoo
+    refuses to archive the language it was set up in: its inactive users use it)."""
+    with rpc(odoo.url) as client:
+        uid = client.login(db, PERSONAL["admin_login"], ADMIN_PASSWORD)
+        (user,) = client.model("res.users", "read", [uid], ["login", "email", "lang", "tz"])
+        assert (user["login"], user["email"], user["lang"], user["tz"]) == (
+            "chef@tarte.example", f"owner@{db}.example", "fr_FR", "Europe/Paris"
+        )  # fmt: skip
+        (company,) = client.model(
+            "res.company", "search_read", [], ["name", "country_id", "currency_id"]
+        )
+        assert company["name"] == "Tarte & Tatin SARL"
+        (country,) = client.model("res.country", "read", [company["country_id"][0]], ["code"])
+        assert country["code"] == "FR"
+        assert company["currency_id"][1] == "EUR"
+        langs = client.model("res.lang", "search_read", [["active", "=", True]], ["code"])
+        assert {lang["code"] for lang in langs} == languages
+    # Neither the template's admin nor the default one signs in.
+    for login in ("admin", f"owner@{db}.example"):
+        with rpc(odoo.url) as client, pytest.raises(RpcError, match="AccessDenied"):
+            client.login(db, login, ADMIN_PASSWORD)
+
+
 def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
     harness: Harness, template: tuple[Path, dict[str, str]], started: list[OdooProcess]
 ) -> None:
@@ -144,25 +171,7 @@ def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
 
     odoo = tenant.pod(docs).boot()  # its init container again: initialized, nothing to do
     started.append(odoo)
-    with rpc(odoo.url) as client:
-        uid = client.login(db, PERSONAL["admin_login"], ADMIN_PASSWORD)
-        (user,) = client.model("res.users", "read", [uid], ["login", "email", "lang", "tz"])
-        assert (user["login"], user["email"], user["lang"], user["tz"]) == (
-            "chef@tarte.example", "owner@tarte.example", "fr_FR", "Europe/Paris"
-        )  # fmt: skip
-        (company,) = client.model(
-            "res.company", "search_read", [], ["name", "country_id", "currency_id"]
-        )
-        assert company["name"] == "Tarte & Tatin SARL"
-        (country,) = client.model("res.country", "read", [company["country_id"][0]], ["code"])
-        assert country["code"] == "FR"
-        assert company["currency_id"][1] == "EUR"
-        langs = client.model("res.lang", "search_read", [["active", "=", True]], ["code"])
-        assert {lang["code"] for lang in langs} == {"en_US", "fr_FR"}
-    # Neither the template's admin nor the default one signs in.
-    for login in ("admin", "owner@tarte.example"):
-        with rpc(odoo.url) as client, pytest.raises(RpcError, match="AccessDenied"):
-            client.login(db, login, ADMIN_PASSWORD)
+    assert_personalized(odoo, db, {"en_US", "fr_FR"})
 
 
 def test_a_template_copied_without_a_new_identity_gets_one_before_anything_else(
@@ -181,3 +190,17 @@ def test_a_template_copied_without_a_new_identity_gets_one_before_anything_else(
     assert '["identity"]' in init.stdout, init.stdout
     for key, value in old.items():
         assert param(harness, tenant.db, key) not in ("", value), key
+
+
+def test_the_i_base_path_applies_the_same_fields(
+    harness: Harness, started: list[OdooProcess]
+) -> None:
+    """Today's create path, kept as the fallback: the web pod's --initialize runs `-i base`
+    (with --load-language from the values) and the same personalization."""
+    tenant = Tenant(harness, "crepe", "owner@crepe.example")
+    create_database(harness.pg, tenant.db)
+    spec = TenantSpec(id=tenant.id, admin_email=tenant.email, **PERSONAL)
+    docs = tenant.render(config={"workers": 0}, **personal_values(spec)["odoo"])
+    odoo = tenant.pod(docs).boot()
+    started.append(odoo)
+    assert_personalized(odoo, tenant.db, {"fr_FR"})
