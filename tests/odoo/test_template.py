@@ -22,6 +22,7 @@ import pytest
 
 from saasodoo.backups.jobs import JobRunner
 from saasodoo.core.spec import TenantSpec
+from saasodoo.core.templates import template_folder
 from saasodoo.core.values import personal_values
 from tests.chart.helpers import one
 from tests.odoo.harness import (
@@ -39,7 +40,7 @@ from tests.odoo.test_neutralize import init_pod, result_of
 pytestmark = pytest.mark.odoo
 
 KEY = "odoo-18.0-test"
-FOLDER = f"templates/{KEY}"
+FOLDER = template_folder(KEY)
 #: What the create request asked for (TenantSpec fields), rendered into the tenant's values.
 PERSONAL = {
     "admin_login": "chef@tarte.example",
