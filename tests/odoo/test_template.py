@@ -170,6 +170,11 @@ def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
     assert param(harness, db, "database.secret") not in ("", identity["database.secret"])
     assert param(harness, db, "web.base.url") == "https://tarte.example.com"
 
+    # A tenant's database, though made from the template, is never taken for one.
+    refused = init_pod(tenant, docs, f"--build-template={KEY}").run("odoo-init")
+    assert refused.returncode == 1, refused.stdout
+    assert "already holds Odoo data (not a template" in result_of(refused)["error"]
+
     odoo = tenant.pod(docs).boot()  # its init container again: initialized, nothing to do
     started.append(odoo)
     assert_personalized(odoo, db, {"en_US", "fr_FR"})

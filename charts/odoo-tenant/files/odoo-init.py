@@ -360,10 +360,13 @@ print("{TEMPLATE_OK}")
 
 def template_state(database: str) -> str | None:
     """The template key a database was built as (`saasodoo.template`), "" for an Odoo
-    database that is not a template, None when Odoo's base is not installed in it."""
-    base, _ = database_state(database)
+    database that is not a template (none, or a tenant's: personalized, with the admin
+    marker, even if made from one), None when Odoo's base is not installed in it."""
+    base, marker = database_state(database)
     if not base:
         return None
+    if marker:
+        return ""
     conn = connect(database)
     try:
         with conn.cursor() as cur:
@@ -397,8 +400,9 @@ def build_template(
             return {"ok": True, "database": database, "template": key, "built": False}
         if built is not None:
             raise InitError(
-                f"database {database} already holds Odoo data (template {built!r}): a template "
-                "is built in an empty database"
+                f"database {database} already holds Odoo data"
+                + (f" (the template {built})" if built else " (not a template: a tenant's?)")
+                + ": a template is built in an empty database"
             )
         common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
         log(f"building the template {key} in {database} (odoo -i base)")
