@@ -20,20 +20,19 @@ from typing import Any
 
 import pytest
 
-from saasodoo.backups.jobs import JobRunner
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.templates import template_folder
 from saasodoo.core.values import personal_values
 from tests.chart.helpers import one
 from tests.odoo.harness import (
     ADMIN_PASSWORD,
-    DB_SECRET,
     Harness,
     OdooProcess,
     RpcError,
     Tenant,
     create_database,
     rpc,
+    run_restore_job,
 )
 from tests.odoo.test_neutralize import init_pod, result_of
 
@@ -51,14 +50,6 @@ PERSONAL = {
 }
 
 
-class _Secrets:
-    def __init__(self, data: dict[str, str]) -> None:
-        self.data = data
-
-    def secret_has_key(self, namespace: str, name: str, key: str) -> bool:
-        return key in self.data
-
-
 def backup_claim(docs: list[dict[str, Any]]) -> str:
     (name,) = [
         d["metadata"]["name"]
@@ -66,7 +57,7 @@ def backup_claim(docs: list[dict[str, Any]]) -> str:
         if d["kind"] == "PersistentVolumeClaim"
         and d["metadata"]["labels"].get("app.kubernetes.io/component") == "backup"
     ]
-    return name
+    return str(name)
 
 
 def param(harness: Harness, db: str, key: str) -> str:
@@ -104,15 +95,8 @@ def template(harness: Harness) -> tuple[Path, dict[str, str]]:
 
 def restore_template(tenant: Tenant, docs: list[dict[str, Any]]) -> str:
     """saasodoo's restore Job for the tenant, reading the newest zip of templates/KEY."""
-    cronjob = copy.deepcopy(one(docs, "CronJob"))
-    cronjob["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
-    secrets = {k: v for (name, k), v in tenant.secrets(docs).items() if name == DB_SECRET}
-    job = JobRunner(_Secrets(secrets)).restore_job(  # type: ignore[arg-type]
-        tenant.id, cronjob, None, mode="restore", drop_previous=True, source_tenant=FOLDER
-    )
-    pod = tenant.local_pod(docs, job, "restore")
-    pod.container("backup")["command"].append("--per-tenant-dir")
-    done = pod.run_job("backup", timeout=600)
+    done = run_restore_job(tenant, docs, None, drop_previous=True, source_tenant=FOLDER,
+                           extra_args=("--per-tenant-dir",))  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert result_of(done)["identity"] == "new", done.stdout
     return done.stdout
@@ -152,7 +136,7 @@ def test_a_tenant_from_the_template_is_personalized_and_has_its_own_identity(
 
     tenant = Tenant(harness, "tarte", "owner@tarte.example")
     create_database(harness.pg, tenant.db)
-    spec = TenantSpec(id=tenant.id, admin_email=tenant.email, **PERSONAL)
+    spec = TenantSpec.parse({"id": tenant.id, "admin_email": tenant.email, **PERSONAL})
     docs = tenant.render(config={"workers": 0}, **personal_values(spec)["odoo"])
     tenant.claims[backup_claim(docs)] = shared  # the platform's backup location
     begin = time.monotonic()
@@ -205,7 +189,7 @@ def test_the_i_base_path_applies_the_same_fields(
     (with --load-language from the values) and the same personalization."""
     tenant = Tenant(harness, "crepe", "owner@crepe.example")
     create_database(harness.pg, tenant.db)
-    spec = TenantSpec(id=tenant.id, admin_email=tenant.email, **PERSONAL)
+    spec = TenantSpec.parse({"id": tenant.id, "admin_email": tenant.email, **PERSONAL})
     docs = tenant.render(config={"workers": 0}, **personal_values(spec)["odoo"])
     odoo = tenant.pod(docs).boot()
     started.append(odoo)
