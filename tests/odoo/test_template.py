@@ -194,3 +194,31 @@ def test_the_i_base_path_applies_the_same_fields(
     odoo = tenant.pod(docs).boot()
     started.append(odoo)
     assert_personalized(odoo, tenant.db, {"fr_FR"})
+
+
+def test_an_imported_database_keeps_its_company_and_language(
+    harness: Harness, template: tuple[Path, dict[str, str]]
+) -> None:
+    """A database without the admin marker that is neither new nor a template (an import, a
+    hand restore) gets only its admin's credentials from the tenant: the create request's
+    company, language, country and time zone are for a new database."""
+    tenant = Tenant(harness, "galette", "owner@galette.example")
+    harness.pg.admin(f'CREATE DATABASE "{tenant.db}" OWNER odoo TEMPLATE "tplbuild"')
+    harness.pg.psql(
+        "DELETE FROM ir_config_parameter WHERE key LIKE 'saasodoo.%';"
+        " UPDATE res_partner SET name = 'Imported Ltd' WHERE id = (SELECT partner_id FROM"
+        " res_company WHERE id = 1); UPDATE res_company SET name = 'Imported Ltd' WHERE id = 1",
+        tenant.db,
+    )
+    spec = TenantSpec.parse({"id": tenant.id, "admin_email": tenant.email, **PERSONAL})
+    docs = tenant.render(config={"workers": 0}, **personal_values(spec)["odoo"])
+    init = tenant.pod(docs).run("odoo-init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "SAASODOO-ADMIN-OK []" in init.stdout, init.stdout
+    q = harness.pg.psql
+    assert q("SELECT name FROM res_company WHERE id = 1", tenant.db).strip() == "Imported Ltd"
+    assert q("SELECT count(*) FROM res_lang WHERE active", tenant.db).strip() == "1"
+    country = "SELECT p.country_id IS NULL FROM res_company c JOIN res_partner p"
+    country += " ON p.id = c.partner_id"
+    assert q(country + " WHERE c.id = 1", tenant.db).strip() == "t"  # res.company's is related
+    assert q("SELECT login FROM res_users WHERE id = 2", tenant.db).strip() == "chef@tarte.example"

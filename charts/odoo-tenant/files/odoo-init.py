@@ -17,9 +17,11 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
        activated with its terms, on the admin, the company and the partner default), the
        company's name (ODOO_COMPANY_NAME), country and currency (ODOO_COUNTRY), the admin's
        time zone (ODOO_TIMEZONE); `web.base.url`, `report.url` and the marker. A database
-       restored from a template (base installed, no marker) is personalized the same way,
-       without `-i base`; one still carrying the template's identity first gets a new
-       `database.uuid`/`database.secret` (ir.config_parameter init(force=True)).
+       restored from a template (base installed, no marker, `saasodoo.template`) is
+       personalized the same way, without `-i base`; one still carrying the template's
+       identity first gets a new `database.uuid`/`database.secret` (ir.config_parameter
+       init(force=True)). Any other database without the marker (restored, imported) gets
+       its admin's credentials and URLs only: it keeps its language, company and zones.
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
@@ -102,7 +104,10 @@ values = {{
     "email": get("ODOO_ADMIN_EMAIL"),
     "password": get("ODOO_ADMIN_PASSWORD"),
 }}
-code = get("ODOO_LANGUAGE")
+# What the tenant was created with, only into a new database (-i base just ran, or made from
+# a template): an imported or restored one keeps its own language, company and time zones.
+new = bool(get("SAASODOO_NEW_DATABASE"))
+code = get("ODOO_LANGUAGE") if new else None
 if code:
     langs = env["res.lang"]
     active = bool(langs.search([("code", "=", code)]))
@@ -115,10 +120,10 @@ if code:
     env["ir.default"].set("res.partner", "lang", code)
     company.partner_id.write({{"lang": code}})
     values["lang"] = code
-if get("ODOO_COMPANY_NAME"):
+if new and get("ODOO_COMPANY_NAME"):
     company.write({{"name": get("ODOO_COMPANY_NAME")}})
     done.append("company")
-country_code = get("ODOO_COUNTRY")
+country_code = get("ODOO_COUNTRY") if new else None
 if country_code:
     country = env["res.country"].search([("code", "=ilike", country_code)], limit=1)
     if not country:
@@ -128,7 +133,7 @@ if country_code:
     zones = country_timezones.get(country_code.upper(), [])
     if not get("ODOO_TIMEZONE") and len(zones) == 1:
         env["res.users"].search([]).write({{"tz": zones[0]}})
-if get("ODOO_TIMEZONE"):
+if new and get("ODOO_TIMEZONE"):
     values["tz"] = get("ODOO_TIMEZONE")
 admin.write(values)
 for key, var in (("web.base.url", "ODOO_BASE_URL"), ("report.url", "ODOO_REPORT_URL")):
@@ -330,6 +335,9 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
                 pin_report_url(database, os.environ["ODOO_REPORT_URL"])
             return
         common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
+        # A new database gets what the tenant was created with; one restored or imported
+        # without the marker only its admin's credentials.
+        new = not base or bool(template_state(database))
         if not base:
             log(f"initializing database {database} (base module); this takes a few minutes")
             run_odoo([*common, "--max-cron-threads=0", "-i", "base", "--stop-after-init", *flags])
@@ -337,7 +345,8 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
             "setting the admin user's login, e-mail and password, and what the tenant was "
             "created with (language, company, country, time zone)"
         )
-        out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT)
+        out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT,
+                       env={"SAASODOO_NEW_DATABASE": "1" if new else ""})  # fmt: skip
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
         log(f"database {database} initialized")
