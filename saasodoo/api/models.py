@@ -61,6 +61,21 @@ class TenantCreate(Strict):
     overrides: dict[str, Any] | None = Field(
         default=None, description="Chart values applied last. Operators only."
     )
+    admin_login: str | None = Field(
+        default=None, max_length=320, description="Admin login if not admin_email (e-mail-like)."
+    )
+    company_name: str | None = Field(
+        default=None, max_length=512, description="Company name (1 to 128 characters)."
+    )
+    language: str | None = Field(
+        default=None, max_length=16, description="Odoo language code installed, e.g. fr_FR."
+    )
+    country: str | None = Field(
+        default=None, max_length=8, description="Company country, ISO 3166-1 alpha-2 (FR)."
+    )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="Admin's IANA time zone, e.g. Europe/Paris."
+    )
 
 
 class TenantUpdate(Strict):

@@ -26,7 +26,7 @@ from saasodoo.cli.common import run as _run
 from saasodoo.cli.requests import LOCAL, ask, requests_of, tenant_operations
 from saasodoo.core.limits import MAX_DEPTH, MAX_SET_VALUE, LimitExceeded, check_depth
 from saasodoo.core.reconcile import parse_duration
-from saasodoo.core.spec import ODOO_VERSIONS, TenantSpec, check_tenant_id
+from saasodoo.core.spec import ODOO_VERSIONS, PERSONAL_FIELDS, TenantSpec, check_tenant_id
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 from saasodoo.settings import Settings
 
@@ -283,6 +283,11 @@ def _spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Extra custom domain, routed once verified (tenant domains, verify-domain).",
             ),
             click.option("--set", "sets", multiple=True, help="Chart value override a.b=value."),
+            click.option("--admin-login", help="Admin login if not --email (e-mail-like)."),
+            click.option("--company", "company_name", help="Company name of the new database."),
+            click.option("--language", help="Odoo language code installed, e.g. fr_FR."),
+            click.option("--country", help="Company country, ISO 3166-1 alpha-2 (e.g. FR)."),
+            click.option("--timezone", help="Admin's IANA time zone, e.g. Europe/Paris."),
         ]
     ):
         f = decorator(f)
@@ -296,7 +301,10 @@ def _spec(
     odoo_version: str,
     domains: tuple[str, ...],
     sets: tuple[str, ...],
+    personal: dict[str, str | None],
 ) -> TenantSpec:
+    """The spec of the options; ``personal``: the personalization options
+    (``PERSONAL_FIELDS``), those not given left out."""
     return TenantSpec.parse(
         {
             "id": tenant_id,
@@ -305,6 +313,7 @@ def _spec(
             "odoo_version": odoo_version,
             "custom_domains": list(domains),
             "overrides": _parse_sets(sets),
+            **{k: v for k, v in personal.items() if v is not None and k in PERSONAL_FIELDS},
         }
     )
 
@@ -325,13 +334,22 @@ def tenant_create(
     sets: tuple[str, ...],
     wait: bool,
     output: str,
+    admin_login: str | None,
+    company_name: str | None,
+    language: str | None,
+    country: str | None,
+    timezone: str | None,
 ) -> None:
     """Create TENANT (its subdomain): namespace, admin Secret, helm install.
 
     The admin password is generated and kept in the Secret saasodoo-admin of the
     tenant's namespace; it is never printed or stored in Helm values.
     """
-    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
+    spec = _spec(
+        tenant_id, admin_email, plan, odoo_version, domains, sets,
+        {"admin_login": admin_login, "company_name": company_name, "language": language,
+         "country": country, "timezone": timezone},
+    )  # fmt: skip
     objects = _objects(ctx)
     if objects is not None:
         view = _run(objects.create(spec))
@@ -750,9 +768,18 @@ def render(
     domains: tuple[str, ...],
     sets: tuple[str, ...],
     values_only: bool,
+    admin_login: str | None,
+    company_name: str | None,
+    language: str | None,
+    country: str | None,
+    timezone: str | None,
 ) -> None:
     """Print TENANT's manifests (helm template) without touching a cluster."""
-    spec = _spec(tenant_id, admin_email, plan, odoo_version, domains, sets)
+    spec = _spec(
+        tenant_id, admin_email, plan, odoo_version, domains, sets,
+        {"admin_login": admin_login, "company_name": company_name, "language": language,
+         "country": country, "timezone": timezone},
+    )  # fmt: skip
     tenants = tenants_of(ctx)
     if values_only:
         click.echo(yaml.safe_dump(tenants.values_for(spec).values, sort_keys=False), nl=False)

@@ -79,7 +79,11 @@ FORCE_REQUESTED_AT = "saasodoo.dev/force-requested-at"
 MANIFEST_RESOURCE = ("saasodoo.crds", f"{CRD_NAME}.yaml")
 
 #: TenantSpec fields an OdooTenant's ``.spec`` carries, under their camelCase names.
-SHARED_FIELDS = ("admin_email", "plan", "odoo_version", "custom_domains", "overrides")
+SHARED_FIELDS = (
+    "admin_email", "plan", "odoo_version", "custom_domains", "overrides",
+    # The create request's personalization (issue #25 point 3), applied once at creation.
+    "admin_login", "company_name", "language", "country", "timezone",
+)  # fmt: skip
 #: Descriptions the resource states differently from TenantSpec (what differs on a resource).
 _DESCRIPTIONS = {
     "odoo_version": "Odoo series (the official image tag). Fixed once the tenant exists: a "

@@ -22,6 +22,7 @@ from pydantic import (
 
 from saasodoo.core.domains import canonical_host
 from saasodoo.core.limits import check_depth
+from saasodoo.core.locales import ODOO_COUNTRIES, ODOO_LANGUAGES, timezones
 from saasodoo.errors import FieldError, InvalidInput
 
 #: Odoo series the chart supports (official image tags).
@@ -112,12 +113,65 @@ def validate_email(value: str) -> str:
     return candidate
 
 
+#: Longest company name a create request may give (characters).
+MAX_COMPANY_NAME = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_company_name(value: str) -> str:
+    """The name of the tenant's Odoo company (``res.company.name``), stripped: 1 to
+    ``MAX_COMPANY_NAME`` characters, no control character (tab, newline)."""
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_COMPANY_NAME:
+        raise ValueError(f"must be 1 to {MAX_COMPANY_NAME} characters long, got {len(value)}")
+    if _CONTROL.search(value):
+        raise ValueError("may not contain control characters (tab, newline, ...)")
+    return value
+
+
+def validate_language(value: str) -> str:
+    """An Odoo 18 language code (``res.lang.code``: ``fr_FR``, ``es_419``, ``sr@latin``)."""
+    if value not in ODOO_LANGUAGES:
+        raise ValueError(
+            f"'{value}' is not a language code of Odoo (res.lang code, e.g. fr_FR, de_DE, "
+            "pt_BR, es_419; case matters)"
+        )
+    return value
+
+
+def validate_country(value: str) -> str:
+    """An ISO 3166-1 alpha-2 country code Odoo 18 knows (``res.country.code``), upper-cased."""
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code (two letters, e.g. FR)")
+    if code not in ODOO_COUNTRIES:
+        raise ValueError(f"'{code}' is not a country code Odoo knows (ISO 3166-1 alpha-2)")
+    return code
+
+
+def validate_timezone(value: str) -> str:
+    """An IANA time zone name (``Europe/Paris``, ``America/New_York``, ``UTC``), as Odoo's
+    ``tz`` fields take it; case matters."""
+    if value not in timezones():
+        raise ValueError(
+            f"'{value}' is not an IANA time zone name (e.g. Europe/Paris, America/New_York, "
+            "UTC; case matters)"
+        )
+    return value
+
+
 #: Chart values that make host names; never set through overrides.
 HOST_VALUES = ("subdomain", "baseDomain", "customDomains")
 
 TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
 Hostname = Annotated[str, AfterValidator(validate_hostname)]
 Email = Annotated[str, AfterValidator(validate_email)]
+CompanyName = Annotated[str, AfterValidator(validate_company_name)]
+Language = Annotated[str, AfterValidator(validate_language)]
+Country = Annotated[str, AfterValidator(validate_country)]
+Timezone = Annotated[str, AfterValidator(validate_timezone)]
+#: What a create request personalizes in the tenant's new Odoo database (TenantSpec fields).
+PERSONAL_FIELDS = ("admin_login", "company_name", "language", "country", "timezone")
 
 
 class TenantSpec(BaseModel):
@@ -127,6 +181,31 @@ class TenantSpec(BaseModel):
 
     id: TenantId = Field(description="Subdomain and id of the tenant.")
     admin_email: Email = Field(description="Login and e-mail of the tenant's Odoo admin.")
+    admin_login: Email | None = Field(
+        default=None,
+        description="Login of the Odoo admin when it differs from admin_email (e-mail-like); "
+        "unset: the admin e-mail. Applied when the database is created.",
+    )
+    company_name: CompanyName | None = Field(
+        default=None,
+        description="Name of the tenant's Odoo company (1 to 128 characters); unset: Odoo's "
+        'default ("My Company"). Applied when the database is created.',
+    )
+    language: Language | None = Field(
+        default=None,
+        description="Odoo language code (res.lang, e.g. fr_FR) installed into the new database "
+        "and set on the admin user and the company; unset: en_US only.",
+    )
+    country: Country | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 code of the company's country (e.g. FR); its currency "
+        "becomes the company's, as Odoo's database manager does. Unset: no country.",
+    )
+    timezone: Timezone | None = Field(
+        default=None,
+        description="IANA time zone of the admin user (e.g. Europe/Paris); unset: the "
+        "country's only zone if it has exactly one (as Odoo's database manager), else unset.",
+    )
     plan: str = Field(default="starter", min_length=1, description="Name of a plan in values/.")
     odoo_version: OdooVersion = Field(default=DEFAULT_ODOO_VERSION)
     custom_domains: tuple[Hostname, ...] = Field(

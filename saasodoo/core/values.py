@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from saasodoo.core.plans import Catalog
-from saasodoo.core.spec import TenantSpec
+from saasodoo.core.spec import PERSONAL_FIELDS, TenantSpec
 from saasodoo.errors import FieldError, InvalidInput
 
 #: Secret (in the tenant namespace) holding the admin password of a new database,
@@ -106,9 +106,12 @@ def backup_schedule(tenant_id: str) -> str:
 
 def spec_record(spec: TenantSpec) -> dict[str, Any]:
     """The spec as it rides in the values (``tenant.spec``): without its creation facts,
-    and without ``copy_of`` unless it is a copy (so the values of every other tenant, and
+    without ``copy_of`` unless it is a copy, and without the personalization fields
+    (``PERSONAL_FIELDS``) left unset (so the values of every other tenant, and
     their digest, stay as they were)."""
     exclude = {"created_with"} | ({"copy_of"} if spec.copy_of is None else set())
+    # The create request's personalization only where given: the same reason.
+    exclude |= {name for name in PERSONAL_FIELDS if getattr(spec, name) is None}
     out: dict[str, Any] = spec.model_dump(mode="json", exclude=exclude)
     return out
 
@@ -124,11 +127,35 @@ def copy_values(source: str) -> dict[str, Any]:
     }
 
 
+def personal_values(spec: TenantSpec) -> dict[str, Any]:
+    """The chart values of the create request's personalization (``PERSONAL_FIELDS``), only
+    those set: ``odoo.admin.login``, ``odoo.language``, ``odoo.company.name`` and
+    ``.country``, ``odoo.timezone`` (the web pod's odoo-init applies them to a new database)."""
+    odoo: dict[str, Any] = {}
+    if spec.admin_login is not None:
+        odoo["admin"] = {"login": spec.admin_login}
+    if spec.language is not None:
+        odoo["language"] = spec.language
+    company = {k: v for k, v in (("name", spec.company_name), ("country", spec.country)) if v}
+    if company:
+        odoo["company"] = company
+    if spec.timezone is not None:
+        odoo["timezone"] = spec.timezone
+    return {"odoo": odoo} if odoo else {}
+
+
 def tenant_values(spec: TenantSpec, platform: Platform) -> dict[str, Any]:
     """The values that follow from the tenant spec itself."""
     storage: dict[str, Any] = {}
     if platform.storage_class:
         storage = {"storageClass": platform.storage_class}
+    return helm_merge(base_tenant_values(spec, platform, storage), personal_values(spec))
+
+
+def base_tenant_values(
+    spec: TenantSpec, platform: Platform, storage: dict[str, Any]
+) -> dict[str, Any]:
+    """``tenant_values`` but the personalization."""
     return {
         **node_pool_values(platform.node_pool),
         # The spec rides along in every revision: a rollback knows what it returns to (its

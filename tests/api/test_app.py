@@ -139,6 +139,13 @@ def test_missing_and_garbage_tokens_answer_401(client: FlaskClient) -> None:
             "overrides",
         ),
         ('{"id": "acme", "admin_email": "a@example.com", "overrides": {}}', 422, "overrides"),
+        # What the new database is made with (issue 25 point 3): each named with its rule.
+        ('{"id": "acme", "admin_email": "a@x.io", "country": "ZZ"}', 422, "country"),
+        ('{"id": "acme", "admin_email": "a@x.io", "language": "fr"}', 422, "language"),
+        ('{"id": "acme", "admin_email": "a@x.io", "timezone": "Paris"}', 422, "timezone"),
+        ('{"id": "acme", "admin_email": "a@x.io", "company_name": " "}', 422, "company_name"),
+        ('{"id": "acme", "admin_email": "a@x.io", "admin_login": "admin"}', 422, "admin_login"),
+        ('{"id": "acme", "admin_email": "a@x.io", "country": 33}', 422, "country"),
     ],
 )
 def test_bad_create_input_never_500(api: Api, data: str, status: int, field: str | None) -> None:

@@ -587,9 +587,17 @@ class _SecretReader:
 
 
 def run_restore_job(
-    tenant: Tenant, docs: list[dict[str, Any]], zip_name: str, *, drop_previous: bool = False
+    tenant: Tenant,
+    docs: list[dict[str, Any]],
+    zip_name: str | None,
+    *,
+    drop_previous: bool = False,
+    source_tenant: str | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """The Job `saasodoo backup restore` creates from the tenant's CronJob (restore.py), run."""
+    """The Job `saasodoo backup restore` creates from the tenant's CronJob (restore.py), run
+    (``zip_name`` None: the newest; ``source_tenant``: read from that folder, a copy;
+    ``extra_args`` appended to restore.py's)."""
     from saasodoo.backups.jobs import JobRunner
 
     cronjob = copy.deepcopy(one(docs, "CronJob"))
@@ -597,6 +605,9 @@ def run_restore_job(
     secrets = {k: v for (name, k), v in tenant.secrets(docs).items() if name == DB_SECRET}
     jobs = JobRunner(_SecretReader(secrets))  # type: ignore[arg-type]
     job = jobs.restore_job(
-        tenant.id, cronjob, zip_name, mode="restore", drop_previous=drop_previous
-    )
-    return tenant.local_pod(docs, job).run_job("backup", timeout=900)
+        tenant.id, cronjob, zip_name, mode="restore", drop_previous=drop_previous,
+        source_tenant=source_tenant,
+    )  # fmt: skip
+    pod = tenant.local_pod(docs, job)
+    pod.container("backup")["command"].extend(extra_args)
+    return pod.run_job("backup", timeout=900)

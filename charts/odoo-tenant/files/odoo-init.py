@@ -11,8 +11,17 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    that concurrent pods initialize one at a time, and unless the database carries the marker
    parameter `saasodoo.admin_initialized`:
      - installs base if needed: `odoo -i base --stop-after-init` (+ demo/language flags);
-     - sets the admin user's login, e-mail and password (ODOO_ADMIN_EMAIL, ODOO_ADMIN_PASSWORD),
-       `web.base.url`, `report.url` and the marker, in one transaction (`odoo shell`).
+     - personalizes the database in one transaction (`odoo shell`, ADMIN_SCRIPT: Odoo's own
+       calls): the admin user's login (ODOO_ADMIN_LOGIN, default ODOO_ADMIN_EMAIL), e-mail and
+       password (ODOO_ADMIN_EMAIL, ODOO_ADMIN_PASSWORD); when set, the language (ODOO_LANGUAGE:
+       activated with its terms, on the admin, the company and the partner default), the
+       company's name (ODOO_COMPANY_NAME), country and currency (ODOO_COUNTRY), the admin's
+       time zone (ODOO_TIMEZONE); `web.base.url`, `report.url` and the marker. A database
+       restored from a template (base installed, no marker, `saasodoo.template`) is
+       personalized the same way, without `-i base`; one still carrying the template's
+       identity first gets a new `database.uuid`/`database.secret` (ir.config_parameter
+       init(force=True)). Any other database without the marker (restored, imported) gets
+       its admin's credentials and URLs only: it keeps its language, company and zones.
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
@@ -39,6 +48,12 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    ever starts on a copy's database that was not (a restore, a refresh, a hand restore); the
    cron pod's --wait also waits for that marker before its Odoo runs any cron.
 
+4. --build-template KEY (a template job, in the web pod's image and configuration): makes the
+   empty database PGDATABASE a template: `odoo -i base` (+ --init-flag), then the parameters
+   `saasodoo.template` = KEY and `saasodoo.template_uuid` = its database.uuid and a random
+   admin password, no marker. backup.py then stores it (`--tenant templates/KEY`). A database
+   already built as KEY is left alone; one with other Odoo data is refused. `RESULT {json}`.
+
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
 """
@@ -59,24 +74,75 @@ MARKER = "saasodoo.admin_initialized"
 LOCK_KEY = 0x6F646F6F  # "odoo": advisory lock serializing initializations of a database
 OK = "SAASODOO-ADMIN-OK"
 
+#: Parameters a template database carries (odoo-init.py --build-template): the template's key
+#: and the database.uuid it was built with, so a database restored from it without a new
+#: identity is given one before anything else (Odoo's own copy step).
+TEMPLATE_KEY = "saasodoo.template"
+TEMPLATE_UUID = "saasodoo.template_uuid"
+
+#: The new database's personalization, in Odoo's own calls (odoo/service/db.py
+#: `_initialize_db`, which Odoo's database manager runs for a new database, and
+#: base.language.install's `lang_install` / res.lang's `install_lang` for the language). Every
+#: setting but the admin's credentials is optional: ODOO_ADMIN_LOGIN (default ODOO_ADMIN_EMAIL),
+#: ODOO_LANGUAGE, ODOO_COMPANY_NAME, ODOO_COUNTRY, ODOO_TIMEZONE, ODOO_BASE_URL,
+#: ODOO_REPORT_URL. Prints OK and a JSON summary of what it set.
 ADMIN_SCRIPT = f"""
-import datetime, os
-values = {{
-    "login": os.environ["ODOO_ADMIN_EMAIL"],
-    "email": os.environ["ODOO_ADMIN_EMAIL"],
-    "password": os.environ["ODOO_ADMIN_PASSWORD"],
-}}
-if os.environ.get("ODOO_LANGUAGE"):
-    values["lang"] = os.environ["ODOO_LANGUAGE"]
-env.ref("base.user_admin").write(values)
+import datetime, json, os
+from pytz import country_timezones
+get = os.environ.get
+done = []
 params = env["ir.config_parameter"].sudo()
+template_uuid = params.get_param("{TEMPLATE_UUID}")
+if template_uuid and params.get_param("database.uuid") == template_uuid:
+    # Restored from a template without a new identity: what Odoo's restore does for a copy.
+    params.init(force=True)
+    done.append("identity")
+company = env.ref("base.main_company")
+admin = env.ref("base.user_admin")
+values = {{
+    "login": get("ODOO_ADMIN_LOGIN") or get("ODOO_ADMIN_EMAIL"),
+    "email": get("ODOO_ADMIN_EMAIL"),
+    "password": get("ODOO_ADMIN_PASSWORD"),
+}}
+# What the tenant was created with, only into a new database (-i base just ran, or made from
+# a template): an imported or restored one keeps its own language, company and time zones.
+new = bool(get("SAASODOO_NEW_DATABASE"))
+code = get("ODOO_LANGUAGE") if new else None
+if code:
+    langs = env["res.lang"]
+    active = bool(langs.search([("code", "=", code)]))
+    lang = langs._activate_lang(code) or langs._create_lang(code)
+    if not active:  # base.language.install's lang_install: load every module's terms
+        modules = env["ir.module.module"].search([("state", "=", "installed")])
+        modules._update_translations([code])
+        done.append("language")
+    # As res.lang's install_lang for the language a database is created with.
+    env["ir.default"].set("res.partner", "lang", code)
+    company.partner_id.write({{"lang": code}})
+    values["lang"] = code
+if new and get("ODOO_COMPANY_NAME"):
+    company.write({{"name": get("ODOO_COMPANY_NAME")}})
+    done.append("company")
+country_code = get("ODOO_COUNTRY") if new else None
+if country_code:
+    country = env["res.country"].search([("code", "=ilike", country_code)], limit=1)
+    if not country:
+        raise ValueError("country %s is not in res.country" % country_code)
+    company.write({{"country_id": country.id, "currency_id": country.currency_id.id}})
+    done.append("country")
+    zones = country_timezones.get(country_code.upper(), [])
+    if not get("ODOO_TIMEZONE") and len(zones) == 1:
+        env["res.users"].search([]).write({{"tz": zones[0]}})
+if new and get("ODOO_TIMEZONE"):
+    values["tz"] = get("ODOO_TIMEZONE")
+admin.write(values)
 for key, var in (("web.base.url", "ODOO_BASE_URL"), ("report.url", "ODOO_REPORT_URL")):
-    if os.environ.get(var):
-        params.set_param(key, os.environ[var])
+    if get(var):
+        params.set_param(key, get(var))
 now = datetime.datetime.now(datetime.timezone.utc)
 params.set_param("{MARKER}", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
 env.cr.commit()
-print("{OK}")
+print("{OK} " + json.dumps(done))
 """
 
 
@@ -269,16 +335,98 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
                 pin_report_url(database, os.environ["ODOO_REPORT_URL"])
             return
         common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
+        # A new database gets what the tenant was created with; one restored or imported
+        # without the marker only its admin's credentials.
+        new = not base or bool(template_state(database))
         if not base:
             log(f"initializing database {database} (base module); this takes a few minutes")
             run_odoo([*common, "--max-cron-threads=0", "-i", "base", "--stop-after-init", *flags])
-        log("setting the admin user's login, e-mail and password")
-        out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT)
+        log(
+            "setting the admin user's login, e-mail and password, and what the tenant was "
+            "created with (language, company, country, time zone)"
+        )
+        out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT,
+                       env={"SAASODOO_NEW_DATABASE": "1" if new else ""})  # fmt: skip
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
         log(f"database {database} initialized")
     finally:
         lock.close()  # releases the advisory lock
+
+
+TEMPLATE_OK = "SAASODOO-TEMPLATE-OK"
+TEMPLATE_SCRIPT = f"""
+import os, secrets
+params = env["ir.config_parameter"].sudo()
+params.set_param("{TEMPLATE_KEY}", os.environ["SAASODOO_TEMPLATE_KEY"])
+params.set_param("{TEMPLATE_UUID}", params.get_param("database.uuid"))
+# base's admin/admin must not be a known password in any database made from the template.
+env.ref("base.user_admin").write({{"password": secrets.token_urlsafe(32)}})
+env.cr.commit()
+print("{TEMPLATE_OK}")
+"""
+
+
+def template_state(database: str) -> str | None:
+    """The template key a database was built as (`saasodoo.template`), "" for an Odoo
+    database that is not a template (none, or a tenant's: personalized, with the admin
+    marker, even if made from one), None when Odoo's base is not installed in it."""
+    base, marker = database_state(database)
+    if not base:
+        return None
+    if marker:
+        return ""
+    conn = connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT value FROM ir_config_parameter WHERE key = %s", (TEMPLATE_KEY,))
+            row = cur.fetchone()
+            return str(row[0]) if row else ""
+    finally:
+        conn.close()
+
+
+def build_template(
+    conf: Path, database: str, key: str, flags: list[str], timeout: float
+) -> dict[str, object]:
+    """Make `database` (empty, made for it) a template: Odoo's `-i base` (with `flags`, e.g.
+    --without-demo=all), then the parameters `saasodoo.template` = KEY and
+    `saasodoo.template_uuid` = its database.uuid, and a random admin password. No admin
+    login, no marker (`saasodoo.admin_initialized`): a tenant restored from it is
+    personalized by its web pod's --initialize. A database already built as KEY is left
+    alone; one holding other Odoo data is refused (a template never carries a tenant's)."""
+    lock_db = wait_for_server(database, timeout)
+    if lock_db != database:
+        raise InitError(f"database {database} does not exist: create it (empty) first")
+    lock = connect(database)
+    lock.autocommit = True
+    try:
+        with lock.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        built = template_state(database)
+        if built == key:
+            log(f"database {database} is already the template {key}: nothing to do")
+            return {"ok": True, "database": database, "template": key, "built": False}
+        if built is not None:
+            raise InitError(
+                f"database {database} already holds Odoo data"
+                + (f" (the template {built})" if built else " (not a template: a tenant's?)")
+                + ": a template is built in an empty database"
+            )
+        common = ["-c", str(conf), "-d", database, "--no-http", "--workers=0"]
+        log(f"building the template {key} in {database} (odoo -i base)")
+        started = time.monotonic()
+        run_odoo([*common, "--max-cron-threads=0", "-i", "base", "--stop-after-init", *flags])
+        out = run_odoo(["shell", *common], stdin=TEMPLATE_SCRIPT,
+                       env={"SAASODOO_TEMPLATE_KEY": key})  # fmt: skip
+        if TEMPLATE_OK not in out:
+            raise InitError("odoo shell did not confirm the template's parameters")
+        seconds = round(time.monotonic() - started, 1)
+        log(f"template {key} built in {database} ({seconds} s)")
+        return {"ok": True, "database": database, "template": key, "built": True,
+                "seconds": seconds}  # fmt: skip
+    finally:
+        lock.close()
 
 
 def neutralization_gaps(cur) -> list[str]:  # type: ignore[no-untyped-def]
@@ -469,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument(
         "--neutralize", action="store_true", help="neutralize a staging copy's database"
     )
+    mode.add_argument(
+        "--build-template",
+        metavar="KEY",
+        help="build a template database (odoo -i base) in the empty PGDATABASE, keyed KEY",
+    )
     parser.add_argument(
         "--copy",
         action="store_true",
@@ -489,12 +642,23 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         database = os.environ.get("PGDATABASE", "")
-        if (args.initialize or args.wait or args.neutralize) and not database:
+        if (args.initialize or args.wait or args.neutralize or args.build_template) and (
+            not database
+        ):
             raise InitError("PGDATABASE is not set")
         if args.neutralize or args.initialize:
             for var in ("ODOO_ADMIN_EMAIL", "ODOO_ADMIN_PASSWORD"):
                 if not os.environ.get(var):
                     raise InitError(f"{var} is not set")
+        if args.build_template:
+            try:
+                report = build_template(
+                    args.config, database, args.build_template, args.init_flag, args.timeout
+                )
+            except InitError as exc:
+                print("RESULT " + json.dumps({"ok": False, "error": str(exc)}), flush=True)
+                raise
+            print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
         if args.initialize:
             initialize(args.config, database, args.init_flag, args.timeout)
         if args.neutralize or (args.initialize and args.copy):

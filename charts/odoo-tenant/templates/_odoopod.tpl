@@ -131,6 +131,24 @@ spec:
               key: {{ include "odoo-tenant.odoo.adminSecretKey" $ctx }}
         - name: ODOO_LANGUAGE
           value: {{ $v.language | quote }}
+        {{- /* The create request's personalization: rendered only when set, so the pods of a
+        tenant created without it do not change. */}}
+        {{- with $v.admin.login }}
+        - name: ODOO_ADMIN_LOGIN
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $v.company.name }}
+        - name: ODOO_COMPANY_NAME
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $v.company.country }}
+        - name: ODOO_COUNTRY
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $v.timezone }}
+        - name: ODOO_TIMEZONE
+          value: {{ . | quote }}
+        {{- end }}
         - name: ODOO_BASE_URL
           value: {{ ternary (include "odoo-tenant.odoo.url" $ctx) "" $ctx.Values.ingress.enabled | quote }}
         - name: ODOO_REPORT_URL
