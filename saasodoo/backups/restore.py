@@ -206,11 +206,13 @@ class RestoreChoreography:
             time.sleep(self.poll_seconds)
 
     def wait_no_odoo_pods(self, namespace: str, timeout: float) -> None:
-        """Return once no Odoo pod is left; TransientClusterError after ``timeout`` seconds."""
+        """Return once no Odoo pod is left running (a finished one, such as a staging copy's
+        neutralize Job's, made from the web pod's template, holds nothing);
+        TransientClusterError after ``timeout`` seconds."""
         selector = f"{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
         deadline = time.monotonic() + timeout
         while True:
-            if not self.kube.list_pods(namespace, selector):
+            if not [p for p in self.kube.list_pods(namespace, selector) if not p.finished]:
                 return
             if time.monotonic() > deadline:
                 raise TransientClusterError(

@@ -11,7 +11,7 @@ import pytest
 from saasodoo.adapters.kube import Deployment
 from saasodoo.backups.restore import REPLICAS_ANNOTATION, RestoreChoreography, replicas_before
 from saasodoo.backups.results import JobOutcome
-from saasodoo.errors import InvalidInput
+from saasodoo.errors import InvalidInput, TransientClusterError
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +81,24 @@ def test_a_backup_the_restore_program_refused_is_bad_input_and_odoo_runs_again()
         choreography.run("acme", cronjob, "x.zip", timeout=60)
     assert refused.value.message == f"restore of 'acme' refused (job acme-restore-1): {error}"
     assert kube.scaled == [0, 1]
+
+
+def test_a_finished_pod_of_odoo_s_labels_does_not_hold_a_restore() -> None:
+    """A staging copy's neutralize Job runs a pod from the web pod's template (its labels):
+    once finished it holds no connection, so the restore does not wait for it to go (a
+    refresh of a copy waited for it until its deadline)."""
+    from saasodoo.adapters.kube import Pod
+
+    class FinishedNeutralizer(StoppedOdoo):
+        def list_pods(self, namespace: str, selector: str) -> list[Any]:
+            return [Pod("rnstg-copy-neutralize-1-abcde", namespace, phase="Succeeded")]
+
+    class RunningOdoo(StoppedOdoo):
+        def list_pods(self, namespace: str, selector: str) -> list[Any]:
+            return [Pod("rnstg-odoo-1-abcde", namespace, phase="Running")]
+
+    done = RestoreChoreography(FinishedNeutralizer(), None, None, poll_seconds=0)  # type: ignore[arg-type]
+    done.wait_no_odoo_pods("tenant-rnstg", timeout=0)
+    waiting = RestoreChoreography(RunningOdoo(), None, None, poll_seconds=0)  # type: ignore[arg-type]
+    with pytest.raises(TransientClusterError, match="still there after 0s"):
+        waiting.wait_no_odoo_pods("tenant-rnstg", timeout=0)
