@@ -470,6 +470,7 @@ def tenant_action(tenant_id: str, action: str) -> ResponseReturnValue:
             ops.start_refresh(svc, user, tenant_id, CopyRefreshRequest())
             flash(f"Refreshing {tenant_id} from its source: a fresh backup of it, restored "
                   "here and neutralized; this copy is stopped meanwhile.")  # fmt: skip
+            return redirect(url_for("web.tenant", tenant_id=tenant_id))
         elif action == "verify-domain":
             ops.start_verify_domain(svc, user, tenant_id, request.form.get("domain", ""))
         elif action == "delete":
