@@ -40,6 +40,7 @@ from saasodoo.core.copies import COPIED
 from saasodoo.core.crd import to_tenant_spec
 from saasodoo.core.operations import (
     BY_OPERATION,
+    DOWNLOAD,
     FAILED,
     KINDS,
     REASON_INVALID,
@@ -294,10 +295,19 @@ class OperationRequests:
         an ``OdooTenantDownload`` naming the SHA-256 of a token made here (the token itself
         never leaves this process), followed until the operator's reader pod listens
         (``timeout`` seconds), then read from it once (``storage.served_stream``): its size
-        in bytes and its content in chunks. The request's failure as ``wait`` raises it."""
+        in bytes and its content in chunks. The request's failure as ``wait`` raises it; the
+        request is deleted then (a pending one never starts a reader for nobody)."""
         token, digest = reader_token()
         view = asyncio.run(self.create("download", tenant_id, backup=backup, token_sha256=digest))
-        served = self.wait(view.name, timeout=timeout)
+        try:
+            served = self.wait(view.name, timeout=timeout)
+        except SaasodooError:
+            # Given up (not served in time, or failed): no reader is started for nobody later.
+            try:
+                self.objects(DOWNLOAD).delete(view.name)
+            except SaasodooError:
+                log.warning("%s %s not deleted", view.kind, view.name, exc_info=True)
+            raise
         address = str((served.result or {}).get("address") or "")
         if not address:
             raise SaasodooError(f"{view.kind} {view.name} succeeded but named no address")

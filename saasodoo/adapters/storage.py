@@ -258,12 +258,28 @@ def served_stream(address: str, token: str, name: str, *, timeout: float = 30) -
         client.close()
         raise StorageError(f"the reader of {name} at {address} refused: HTTP {answer.status_code}")
     size = int(answer.headers.get("Content-Length") or 0)
+    return size, _Answer(answer, client)
 
-    def content() -> Iterator[bytes]:
+
+class _Answer:
+    """A reader's answer as chunks of up to 1 MiB; ``close`` (also before the first chunk,
+    where a generator's ``finally`` would not run) closes the connection."""
+
+    def __init__(self, answer: Any, client: Any) -> None:
+        self._answer, self._client = answer, client
+        self._chunks = answer.iter_bytes(1 << 20)
+
+    def __iter__(self) -> _Answer:
+        return self
+
+    def __next__(self) -> bytes:
         try:
-            yield from answer.iter_bytes(1 << 20)
-        finally:
-            answer.close()
-            client.close()
+            chunk: bytes = next(self._chunks)
+        except StopIteration:
+            self.close()
+            raise
+        return chunk
 
-    return size, content()
+    def close(self) -> None:
+        self._answer.close()
+        self._client.close()

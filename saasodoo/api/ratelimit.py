@@ -88,11 +88,28 @@ class Slots:
             close = getattr(content, "close", None)
             if close is not None:
                 close()
-            raise TooManyRequests(
-                f"{self.limit} {self.what} are running on this server: try again shortly",
-                self.retry_after,
-            )
+            raise self._busy()
         return _Held(content, self._free.release)
+
+    def open(self, start: Callable[[], tuple[int, Iterator[bytes]]]) -> tuple[int, Iterator[bytes]]:
+        """A slot taken first, then ``start()`` (its size and content; it may do slow work
+        first, such as a reader pod started for a download), the content holding the slot
+        until it is closed. TooManyRequests before any of that work when none is free; the
+        slot is given back when ``start`` fails."""
+        if not self._free.acquire(blocking=False):
+            raise self._busy()
+        try:
+            size, content = start()
+        except BaseException:
+            self._free.release()
+            raise
+        return size, _Held(content, self._free.release)
+
+    def _busy(self) -> TooManyRequests:
+        return TooManyRequests(
+            f"{self.limit} {self.what} are running on this server: try again shortly",
+            self.retry_after,
+        )
 
 
 class _Held:

@@ -473,11 +473,12 @@ def download_backup(
         if where is None and svc.requests is not None:  # listed before it was recorded
             where = (svc.requests.platform_storage(tenant_id) or ({"type": "pvc"}, ""))[0]
         where = where or {"type": "pvc"}
-        if where.get("type") == "pvc" and svc.requests is not None:
-            # A volume no platform process mounts: the operator's reader pod serves it once.
-            size, content = svc.requests.served_backup(tenant_id, name)
-        else:
-            size, content = svc.backups.download(tenant_id, name, where)
+        requests = svc.requests
+        if where.get("type") == "pvc" and requests is not None:
+            # A volume no platform process mounts: the operator's reader pod serves it once
+            # (the slot taken first: over the limit, no reader is started for nothing).
+            return svc.downloads.open(lambda: requests.served_backup(tenant_id, name))
+        size, content = svc.backups.download(tenant_id, name, where)
     else:
         owned_tenant(svc, user, tenant_id)
         size, content = svc.backups.download(tenant_id, name)

@@ -132,6 +132,19 @@ def play_the_reader(kube: Cluster, tenant: str, volume: Path) -> None:
     proc.communicate(timeout=60)  # served once, it ends
 
 
+def fail_the_reader(kube: Cluster, tenant: str) -> None:
+    """The operator's part of an OdooTenantDownload whose reader ends at once."""
+    deadline = time.monotonic() + 60
+    while not (asked := requests_of(kube, "odootenantdownloads", tenant)):
+        assert time.monotonic() < deadline, "no OdooTenantDownload written"
+        time.sleep(0.2)
+    status = {"phase": "Failed", "message": "its reader pod ended at once"}
+    client.CustomObjectsApi(kube.api).patch_namespaced_custom_object_status(
+        *GROUP, NAMESPACE, "odootenantdownloads", asked[0]["metadata"]["name"],
+        {"status": status},
+    )  # fmt: skip
+
+
 def test_a_customer_downloads_a_listed_backup_from_s3(
     kube: Cluster,
     crds: None,
@@ -217,6 +230,18 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     played.join(timeout=60)
     [asked] = requests_of(kube, "odootenantdownloads", "dl-b")
     assert asked["spec"]["backup"] == NAME and len(asked["spec"]["tokenSha256"]) == 64
+    # One the operator fails (no such backup on the volume): the error, the request deleted.
+    client.CustomObjectsApi(kube.api).delete_namespaced_custom_object(
+        *GROUP, NAMESPACE, "odootenantdownloads", asked["metadata"]["name"]
+    )
+    failing = threading.Thread(target=fail_the_reader, args=(kube, "dl-b"), daemon=True)
+    failing.start()
+    gone = owner.call("GET", f"/api/tenants/dl-b/backups/{NAME}")
+    failing.join(timeout=60)
+    assert gone.status_code >= 400 and "ended at once" in gone.get_json()["message"], (
+        gone.get_json()
+    )
+    assert not requests_of(kube, "odootenantdownloads", "dl-b")
 
     # A platform without the key pair: 409 naming the settings.
     bare = create_app(ApiSettings(auth_mode="local", cookie_secure=False), settings(kube))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from saasodoo.api.ratelimit import RateLimit, Slots, TooManyRequests
@@ -76,3 +78,28 @@ def test_slots_refuse_one_more_until_a_body_is_closed() -> None:
         slots.hold(Body())  # both free again, no more
     with pytest.raises(TooManyRequests):
         slots.hold(Body())
+
+
+def test_a_slot_is_taken_before_a_download_s_slow_start_and_given_back_when_it_fails() -> None:
+    """A backup on a volume starts a reader pod before its first byte: over the limit no
+    start is made at all; a start that fails gives its slot back."""
+    slots = Slots("backup downloads", 1, retry_after=7)
+    started: list[str] = []
+
+    def start() -> tuple[int, Iterator[bytes]]:
+        started.append("reader")
+        return 2, Body()
+
+    size, held = slots.open(start)
+    assert size == 2 and started == ["reader"]
+    with pytest.raises(TooManyRequests):
+        slots.open(start)
+    assert started == ["reader"]  # refused before any work
+    held.close()  # type: ignore[attr-defined]
+
+    def failing() -> tuple[int, Iterator[bytes]]:
+        raise TimeoutError("the reader did not listen")
+
+    with pytest.raises(TimeoutError):
+        slots.open(failing)
+    assert slots.open(start)[0] == 2  # the slot came back
