@@ -36,7 +36,7 @@ from saasodoo.adapters.storage import served_stream
 from saasodoo.backups import Backups
 from saasodoo.backups.jobs import SERVE_SECONDS, reader_token
 from saasodoo.core.conditions import get_condition
-from saasodoo.core.copies import COPIED
+from saasodoo.core.copies import refresh_source
 from saasodoo.core.crd import to_tenant_spec
 from saasodoo.core.operations import (
     BY_OPERATION,
@@ -259,15 +259,8 @@ class OperationRequests:
         restarted request never rolls back the rollback)."""
         request_body(op, self.settings.system_namespace, tenant_id, **spec)
         obj = self.tenant(tenant_id)
-        if op is REFRESH and not ((obj.get("spec") or {}).get("copyOf") or {}).get("tenant"):
-            raise InvalidInput("invalid refresh", [FieldError(
-                "tenant", f"'{tenant_id}' is no staging copy (its spec.copyOf is not set): "
-                "only a copy is refreshed from its source")])  # fmt: skip
         if op is REFRESH:
-            step = ((obj.get("status") or {}).get("copy") or {}).get("step")
-            if step != COPIED:
-                raise Conflict(f"the copy '{tenant_id}' is not made yet (step {step}): "
-                               "refresh it once it is")  # fmt: skip
+            refresh_source(obj)
         if op is ROLLBACK:
             return {"revision": rollback_target(obj, spec.get("revision"))}
         return {}

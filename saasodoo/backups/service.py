@@ -34,6 +34,7 @@ from saasodoo.backups import importing
 from saasodoo.backups.dumpformat import manifest_series, odoo_series
 from saasodoo.backups.finals import FinalBackup, KeptFinals, refused, storage_of
 from saasodoo.backups.jobs import (
+    POD_JOB_LABEL,
     SERVE_PORT,
     SERVE_SECONDS,
     JobRunner,
@@ -532,9 +533,9 @@ class Backups:
         """A reader pod for ``backup`` on the tenant's backup volume (``JobRunner.serve_job``:
         restore.py ``--serve``, reachable from ``from_namespace`` only: default the
         platform's; or only from the pod of Job ``from_job`` there: a staging copy's fetch),
-        started and
-        followed until it listens: ``{"address": "<pod IP>:<port>", "job", "expiresAt"}``
-        (ISO 8601, UTC; it serves once, until then). Conflict when the tenant keeps its
+        started and followed until it listens:
+        ``{"address": "<pod IP>:<port>", "job", "expiresAt"}`` (ISO 8601, UTC; it serves
+        once, until then). Conflict when the tenant keeps its
         backups in S3 (read there); NotFound without backups, or when the reader ends at
         once (no such backup: its error); TransientClusterError when it does not listen
         within ``timeout`` seconds."""
@@ -551,7 +552,7 @@ class Backups:
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
         while True:
-            for pod in self.kube.list_pods(namespace, f"job-name={name}"):
+            for pod in self.kube.list_pods(namespace, f"{POD_JOB_LABEL}={name}"):
                 if pod.ready and pod.ip:
                     log.info("backup %s of %s served by %s", backup, tenant_id, pod.name)
                     until = started + timedelta(seconds=SERVE_SECONDS)

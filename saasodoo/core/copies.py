@@ -307,6 +307,24 @@ def job_state(conditions: list[tuple[str, str]]) -> str:
     return RUNNING
 
 
+def refresh_source(tenant: dict[str, Any]) -> str:
+    """The source a refresh of the OdooTenant ``tenant`` copies from again (its
+    ``spec.copyOf.tenant``). InvalidInput naming ``tenant`` when it is no staging copy;
+    Conflict while the copy is not made yet (its own steps still run, or failed: a refresh
+    would clash with them). The API checks it before writing the request, the operator
+    again when it runs it."""
+    name = str((tenant.get("metadata") or {}).get("name") or "")
+    source = ((tenant.get("spec") or {}).get("copyOf") or {}).get("tenant")
+    if not source:
+        raise InvalidInput("invalid refresh", [FieldError(
+            "tenant", f"'{name}' is no staging copy (its spec.copyOf is not set): only a "
+            "copy is refreshed from its source")])  # fmt: skip
+    step = ((tenant.get("status") or {}).get("copy") or {}).get("step")
+    if step != COPIED:
+        raise Conflict(f"the copy '{name}' is not made yet (step {step}): refresh it once it is")
+    return str(source)
+
+
 def install_state(
     head: ReleaseInfo | None, lock: OperationLock | None, now: datetime, stale_after: timedelta
 ) -> tuple[str, str]:

@@ -328,15 +328,10 @@ class RequestController:
         source keeps it on its volume (``Backups.carry_over``), then restored into the copy
         as a copy (a new identity; Odoo at zero meanwhile, and its pods neutralize the new
         data before any Odoo runs on it: odoo-init.py ``--initialize --copy``)."""
-        source = ((tenant.get("spec") or {}).get("copyOf") or {}).get("tenant")
-        if not source:
-            return Done(False, f"'{spec.tenant}' is no staging copy (its spec.copyOf is not "
-                        "set): there is no source to refresh it from",
-                        reason=ops.REASON_INVALID)  # fmt: skip
-        step = ((tenant.get("status") or {}).get("copy") or {}).get("step")
-        if step != copies.COPIED:  # its own steps still run (or failed): they would clash
-            return Done(False, f"the copy '{spec.tenant}' is not made yet (step {step}): "
-                        "refresh it once it is", reason=ops.REASON_INVALID)  # fmt: skip
+        try:
+            source = copies.refresh_source(tenant)
+        except (InvalidInput, Conflict) as exc:
+            return Done(False, exc.message, reason=ops.REASON_INVALID)
         backup = spec.backup
         if backup is None:
             taken = await asyncio.to_thread(self.backups.create, source, kind="on-demand")

@@ -232,20 +232,28 @@ def test_a_copy_of_a_missing_source_stalls_and_installs_nothing(ctl: TenantContr
         remove(ctl, name)
 
 
+def source_and_copy(
+    ctl: TenantController, source: str, copy: str, overrides: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``source`` made (its backups where ``overrides`` say), then ``copy`` of it written and
+    turned once (the source's backup asked for): the copy's object and its work names."""
+    common = {"adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": overrides}
+    ctl.resources.create({"metadata": {"name": source}, "spec": common})
+    converge(ctl, source)
+    obj = ctl.resources.create(
+        {"metadata": {"name": copy}, "spec": {**common, "copyOf": {"tenant": source}}}
+    )
+    turn(ctl, copy)
+    return obj, copies.work_names(copy, obj["metadata"]["uid"])
+
+
 def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
     ctl: TenantController,
 ) -> None:
     source, copy = "cpx-src2", "cpx-stg2"
     requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
-        ctl.resources.create({"metadata": {"name": source}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
-        converge(ctl, source)
-        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3,
-            "copyOf": {"tenant": source}}})  # fmt: skip
-        names = copies.work_names(copy, obj["metadata"]["uid"])
-        turn(ctl, copy)
+        _, names = source_and_copy(ctl, source, copy, S3)
         requests.patch_status(names[copies.BACKUP_SOURCE],
                               {"phase": "Failed", "message": "the backup Job failed"})  # fmt: skip
         assert turn(ctl, copy) == Result()
@@ -276,14 +284,7 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
     source, copy = "cpx-src3", "cpx-stg3"
     requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
-        ctl.resources.create({"metadata": {"name": source}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3}})  # fmt: skip
-        converge(ctl, source)
-        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False, "overrides": S3,
-            "copyOf": {"tenant": source}}})  # fmt: skip
-        names = copies.work_names(copy, obj["metadata"]["uid"])
-        turn(ctl, copy)
+        obj, names = source_and_copy(ctl, source, copy, S3)
         requests.patch_status(names[copies.BACKUP_SOURCE],
                               {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
         # What a create stopped mid-helm leaves: the namespace with the record and a lock
@@ -314,14 +315,7 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
     source, copy = "cpx-srcp", "cpx-stgp"
     requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
-        ctl.resources.create({"metadata": {"name": source}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False}})  # fmt: skip
-        converge(ctl, source)
-        obj = ctl.resources.create({"metadata": {"name": copy}, "spec": {
-            "adminEmail": "boss@cpx.example", "finalBackup": False,
-            "copyOf": {"tenant": source}}})  # fmt: skip
-        names = copies.work_names(copy, obj["metadata"]["uid"])
-        turn(ctl, copy)
+        _, names = source_and_copy(ctl, source, copy, {})  # backups on its volume
         requests.patch_status(names[copies.BACKUP_SOURCE],
                               {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
         turn(ctl, copy)  # installed, then the transfer started

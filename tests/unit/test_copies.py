@@ -241,3 +241,15 @@ def test_the_copy_s_restore_job_reads_the_source_s_folder() -> None:
     plain = runner.restore_job("acme-stg", cronjob, None, mode="restore")
     assert not any("--source-tenant" in a for a in plain["spec"]["template"]["spec"]
                    ["containers"][0]["command"])  # fmt: skip
+
+
+def test_a_refresh_is_of_a_copy_made_and_copies_its_own_source() -> None:
+    made = {"metadata": {"name": "acme-stg"}, "spec": {"copyOf": {"tenant": "acme"}},
+            "status": {"copy": {"source": "acme", "step": copies.COPIED}}}  # fmt: skip
+    assert copies.refresh_source(made) == "acme"
+    with pytest.raises(InvalidInput) as no_copy:
+        copies.refresh_source({"metadata": {"name": "acme"}, "spec": {}})
+    assert [f.field for f in no_copy.value.fields] == ["tenant"]
+    making = {**made, "status": {"copy": {"source": "acme", "step": copies.RESTORE}}}
+    with pytest.raises(Conflict, match="not made yet \\(step restore\\)"):
+        copies.refresh_source(making)

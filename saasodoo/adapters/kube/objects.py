@@ -450,11 +450,7 @@ class KubeObjects(KubeTransport):
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> bool:
         """Create an Opaque Secret unless one exists (it is never overwritten)."""
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, labels=labels),
-            type="Opaque",
-            string_data=data,
-        )
+        body = _opaque_secret(name, data, labels)
         self.count_request()
         try:
             with translate(f"create secret {namespace}/{name}"):
@@ -468,10 +464,7 @@ class KubeObjects(KubeTransport):
     ) -> None:
         """Make the Opaque Secret ``namespace/name`` hold exactly ``data`` (created, or
         replaced when it exists: a one-time token written again by a later attempt)."""
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, labels=labels), type="Opaque",
-            string_data=data,
-        )  # fmt: skip
+        body = _opaque_secret(name, data, labels)
         self.count_request()
         try:
             with translate(f"create secret {namespace}/{name}"):
@@ -747,6 +740,13 @@ class KubeObjects(KubeTransport):
         path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
         items = self.list_items(f"list jobs of {namespace} ({selector})", path, selector)
         return [Job.from_json(item) for item in items]
+
+
+def _opaque_secret(name: str, data: dict[str, str], labels: dict[str, str]) -> client.V1Secret:
+    """An Opaque Secret's body from ``data`` as text (``stringData``)."""
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name, labels=labels), type="Opaque", string_data=data
+    )
 
 
 def _timestamp(value: Any) -> datetime | None:
