@@ -44,6 +44,7 @@ from saasodoo.core.versions import check_postgresql_image_change, postgresql_ima
 from saasodoo.domains import Domains
 from saasodoo.errors import InvalidInput, SaasodooError
 from saasodoo.record import NamespaceRecord
+from saasodoo.settings import S3_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
 }
-#: The keys of ``Settings.backup_s3_secret``.
-S3_KEYS = ("access-key-id", "secret-access-key")
 #: How often a waiting rollback looks for pods the StatefulSet controller leaves stuck.
 STUCK_POD_POLL_SECONDS = 2.0
 

@@ -34,6 +34,8 @@ def check_node_pool(value: str) -> str:
 
 
 #: ``backup_s3_secret``: a namespace and a Secret name.
+#: The keys of the Secret ``backup_s3_secret`` names: the platform's S3 access key pair.
+S3_KEYS = ("access-key-id", "secret-access-key")
 _SECRET_REF = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 #: ``public_url``: a scheme, the ``{host}`` placeholder and an optional port.
@@ -161,6 +163,13 @@ class Settings(BaseSettings):
         le=64,
         description="Tenants the operator reconciles at once: its bound on concurrent helm "
         "calls (Flux's helm-controller finds more than 10 no faster).",
+    )
+    templates: bool = Field(
+        default=True,
+        description="The operator creates new tenants from a template database of their Odoo "
+        "image (issue #25 point 3: restored instead of Odoo's `-i base`) when their backups are "
+        "kept in S3, and builds a missing template in the first such tenant's namespace after "
+        "it is created. False: every new tenant runs `-i base`.",
     )
     operator_resync_seconds: float = Field(
         default=300.0,

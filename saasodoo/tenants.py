@@ -38,6 +38,7 @@ from saasodoo.core.status import (
     classify,
 )
 from saasodoo.core.values import (
+    TEMPLATE_KEY_PATH,
     Platform,
     TenantValues,
     check_values,
@@ -46,6 +47,7 @@ from saasodoo.core.values import (
     get_path,
     helm_merge,
     node_pool_values,
+    template_values,
     validate_against_schema,
 )
 from saasodoo.core.versions import (
@@ -374,6 +376,7 @@ class Tenants:
         owner: str | None = None,
         wait: bool = True,
         suspended: bool = False,
+        template: str | None = None,
     ) -> Tenant:
         """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
 
@@ -382,8 +385,15 @@ class Tenants:
         namespace again and raises HostTaken. A new tenant's domains start unverified.
         ``suspended``: installed and recorded suspended (Odoo at zero replicas, web and cron:
         a staging copy until its data is restored and neutralized; ``resume`` starts it).
+        ``template``: a templated create (``core.templates``): the web pod waits for the
+        restore of that template key, which the caller starts (no ``helm --wait`` then:
+        ``wait`` is for the caller to leave False); recorded as a creation fact.
         """
         spec, values = await self.check_create(spec)
+        if template:
+            values = TenantValues(helm_merge(values.values, template_values(template)))
+            facts = {**(spec.created_with or {}), TEMPLATE_KEY_PATH: template}
+            spec = spec.model_copy(update={"created_with": facts})
         if suspended:
             values = TenantValues(helm_merge(values.values, SUSPEND_VALUES))
         digest = values.digest(await self.helm.digest_chart_version())

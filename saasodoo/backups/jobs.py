@@ -417,3 +417,132 @@ def reader_token() -> tuple[str, str]:
     """A one-time token for a reader pod and its SHA-256 (hex), which is all the pod gets."""
     token = secrets.token_urlsafe(32)
     return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+#: ``JOB_LABEL`` of a template build Job (``template_build_job``).
+TEMPLATE_BUILD = "template-build"
+#: Arguments of the web pod's ``odoo-init`` that a template build drops: its mode, what is
+#: the tenant's (its language, a copy) and a templated create's wait.
+_TENANT_ONLY_ARGS = ("--initialize", "--wait", "--copy", "--from-template", "--template-wait",
+                     "--init-flag=--load-language")  # fmt: skip
+
+
+def template_scratch(database: str, key: str) -> str:
+    """The scratch database a template build of ``key`` uses beside the tenant's
+    ``database``: ``<database>_tpl_<8 hex of the key's SHA-256>`` (at most 63 bytes, as
+    PostgreSQL keeps names)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"{database[: 63 - 13]}_tpl_{digest}"
+
+
+def template_build_job(
+    deployment: dict[str, Any],
+    cronjob: dict[str, Any],
+    key: str,
+    name: str,
+    admin_env: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The Job that builds the template ``key`` (issue #25 point 3) in a tenant's namespace,
+    from its web Deployment and its backup CronJob (plain JSON objects, as the API serves
+    them), one pod in three steps, each a container of theirs with its command changed:
+
+    1. init ``pg-client`` (the CronJob's): the PostgreSQL client programs backup.py runs;
+    2. init ``odoo-init`` (the web pod's): ``odoo-init.py --build-template KEY``: creates the
+       scratch database ``template_scratch`` through ``admin_env`` (the chart PostgreSQL's
+       superuser), owned by the tenant's role, and runs Odoo's ``-i base`` into it (the
+       tenant's demo flag kept, its language not: a template is en_US);
+    3. init ``backup`` (the CronJob's): ``backup.py --tenant templates/KEY --no-prune`` of
+       the scratch database and its filestore: the template, an ordinary backup zip, in the
+       platform's backup location;
+    4. ``odoo-init`` again, ``--drop-template``: drops the scratch database and filestore.
+
+    Volumes are the two templates' (the CronJob's ``scripts`` renamed ``backup-scripts``:
+    another ConfigMap at the same path); the pod has the backup pods' labels (their
+    NetworkPolicy reaches PostgreSQL and the S3 endpoint) and the web pod's placement (the
+    ReadWriteOnce filestore is attached there). ``backoffLimit`` 0 (a failed build is seen
+    and another one started later), removed an hour after it ends. ValueError when a
+    template lacks a container the build needs."""
+    web = copy.deepcopy(deployment["spec"]["template"]["spec"])
+    job_template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
+    backup_pod = job_template["spec"]["template"]
+    backup = backup_pod["spec"]
+    inits = {c.get("name"): c for c in web.get("initContainers") or []}
+    backup_inits = {c.get("name"): c for c in backup.get("initContainers") or []}
+    if "odoo-init" not in inits:
+        raise ValueError("the web Deployment has no odoo-init init container")
+    if "pg-client" not in backup_inits:
+        raise ValueError("the backup CronJob has no pg-client init container")
+    store = container_of(backup)
+    env = {e["name"]: e for e in store.get("env") or []}
+    database = str((env.get("PGDATABASE") or {}).get("value") or "")
+    if not database or "s3" not in command_args(list(store.get("command") or [])):
+        raise ValueError("a template is kept in S3 (backup.storage=s3) from a tenant's database")
+    scratch = template_scratch(database, key)
+
+    def scratch_env(container: dict[str, Any]) -> dict[str, Any]:
+        container = copy.deepcopy(container)
+        _set_env(container, "PGDATABASE", {"value": scratch})
+        return container
+
+    def backup_scripts(container: dict[str, Any]) -> dict[str, Any]:
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") == "scripts":
+                mount["name"] = "backup-scripts"
+        return container
+
+    init = scratch_env(inits["odoo-init"])
+    command = [p for p in init.get("command") or [] if not p.startswith(_TENANT_ONLY_ARGS)]
+    init.pop("readinessProbe", None)
+    build = {**init, "command": [*command, f"--build-template={key}"]}
+    for entry in admin_env:
+        _set_env(build, entry["name"], {k: v for k, v in entry.items() if k != "name"})
+    drop = {**copy.deepcopy(init), "name": "drop-scratch",
+            "command": [*command, "--drop-template"]}  # fmt: skip
+    store = backup_scripts(scratch_env(store))
+    store["name"] = "store"
+    store["command"] = [
+        f"--tenant=templates/{key}" if p.startswith("--tenant=") else p
+        for p in store.get("command") or []
+        if not p.startswith("--keep")
+    ] + ["--no-prune"]
+    _set_env(store, "BACKUP_KIND", {"value": "on-demand"})
+    volumes = {v["name"]: v for v in web.get("volumes") or []}
+    for volume in backup.get("volumes") or []:
+        volume = copy.deepcopy(volume)
+        if volume["name"] == "scripts":
+            volume["name"] = "backup-scripts"
+        if volume["name"] in volumes and volumes[volume["name"]] != volume:
+            if volume["name"] in ("tmp", "backups"):
+                continue  # both scratch space, or the same claim: the web pod's will do
+            raise ValueError(f"volume {volume['name']!r} differs between the web pod and "
+                             "the backup pod")  # fmt: skip
+        volumes[volume["name"]] = volume
+    pod: dict[str, Any] = {
+        **{k: v for k, v in web.items() if k not in ("initContainers", "containers", "volumes")},
+        "restartPolicy": "Never",
+        "initContainers": [
+            backup_scripts(copy.deepcopy(backup_inits["pg-client"])),
+            build,
+            store,
+        ],  # fmt: skip
+        "containers": [drop],
+        "volumes": list(volumes.values()),
+    }
+    labels = {**(backup_pod.get("metadata") or {}).get("labels", {}), JOB_LABEL: TEMPLATE_BUILD}
+    meta = deployment["metadata"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {**labels},
+            "annotations": {"saasodoo.dev/template": key},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 1800,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }

@@ -60,7 +60,7 @@ from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, check_tenant_id, namespace_for
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError, TransientClusterError
-from saasodoo.settings import Settings
+from saasodoo.settings import S3_KEYS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -217,23 +217,37 @@ class Backups:
                 "pod (OdooTenantDownload); an import needs S3 (the platform chart's "
                 "tenants.values backup.storage=s3)"
             )
-        key_id = self.settings.backup_s3_access_key_id
-        secret = self.settings.backup_s3_secret_access_key
-        if key_id is None or secret is None:
-            raise Conflict(
-                "the platform's S3 key pair is not set (SAASODOO_BACKUP_S3_ACCESS_KEY_ID and "
-                "SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY; the platform chart sets them from "
-                "tenants.backupS3Secret)"
-            )
+        key_id, secret = self.platform_key_pair()
         location = S3Location(
             endpoint=self.s3_endpoint or where.get("endpoint", ""),
             bucket=where.get("bucket", ""),
             prefix=where.get("prefix", ""),
-            access_key_id=key_id.get_secret_value(),
-            secret_access_key=secret.get_secret_value(),
+            access_key_id=key_id,
+            secret_access_key=secret,
             region=where.get("region") or "us-east-1",
         )
         return S3Store(location, tenant_id)
+
+    def platform_key_pair(self) -> tuple[str, str]:
+        """The platform's S3 access key pair: ``Settings.backup_s3_access_key_id`` and
+        ``_secret_access_key`` (the API's, set by the platform chart), else the keys of the
+        Secret ``Settings.backup_s3_secret`` (the operator's: it copies that Secret into the
+        tenants' namespaces, so it reads it). Conflict naming both when neither is there."""
+        key_id = self.settings.backup_s3_access_key_id
+        secret = self.settings.backup_s3_secret_access_key
+        if key_id is not None and secret is not None:
+            return key_id.get_secret_value(), secret.get_secret_value()
+        source = self.settings.backup_s3_secret
+        if source:
+            namespace, _, name = source.partition("/")
+            pair = [self.kube.read_secret_value(namespace, name, key) for key in S3_KEYS]
+            if pair[0] and pair[1]:
+                return pair[0], pair[1]
+        raise Conflict(
+            "the platform's S3 key pair is not set (SAASODOO_BACKUP_S3_ACCESS_KEY_ID and "
+            "SAASODOO_BACKUP_S3_SECRET_ACCESS_KEY; the platform chart sets them from "
+            "tenants.backupS3Secret), nor readable from SAASODOO_BACKUP_S3_SECRET"
+        )
 
     def list_backups(self, tenant_id: str, *, timeout: float | None = None) -> list[BackupInfo]:
         """Complete backups of the tenant, oldest first. Read here when the storage is

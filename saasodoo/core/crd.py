@@ -416,6 +416,24 @@ class CopyProgress(BaseModel):
     )
 
 
+class TemplateProgress(BaseModel):
+    """A new tenant's template database (``saasodoo.core.templates``): the one it was made
+    from (state restoring, then restored, or fell-back to ``-i base``), or the missing one
+    whose build its namespace hosts (building, then built or build-failed)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    key: str = Field(description="The template key (its Odoo image).")
+    state: str = Field(
+        description="restoring, restored, fell-back; or building, built, build-failed."
+    )
+    backup: str | None = Field(default=None, description="The template zip restored.")
+    job: str | None = Field(default=None, description="The restore or build Job.")
+    started_at: datetime | None = Field(default=None, description="When its Job started.")
+    finished_at: datetime | None = Field(default=None, description="When it was seen to end.")
+    message: str | None = Field(default=None, description="Why it fell back, or failed.")
+
+
 class OdooTenantStatus(BaseModel):
     """What the operator last observed and did; written through the status subresource."""
 
@@ -506,6 +524,10 @@ class OdooTenantStatus(BaseModel):
     )
     copy_: CopyProgress | None = Field(
         default=None, alias="copy", description="A staging copy's making (spec.copyOf)."
+    )
+    template: TemplateProgress | None = Field(
+        default=None,
+        description="The template database it was made from, or whose build it hosts.",
     )
 
 

@@ -15,6 +15,7 @@ follow each build.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -65,3 +66,40 @@ def template_folder(key: str) -> str:
     """Where the template ``key`` is kept in the backup location (backup.py and restore.py's
     ``--tenant`` / ``--source-tenant``): ``templates/<key>``."""
     return f"{TEMPLATES_FOLDER}/{key}"
+
+
+# -- the operator's templated create (saasodoo.operator.templates) -----------------------
+
+#: ``status.template.state`` of a tenant: its create restores the template (``RESTORING``,
+#: then ``RESTORED``, or ``FELL_BACK`` when its web pod ran ``-i base`` instead: the restore
+#: failed or came too late); or it hosts the build of a missing template (``BUILDING``, then
+#: ``BUILT`` or ``BUILD_FAILED``).
+RESTORING, RESTORED, FELL_BACK = "restoring", "restored", "fell-back"
+BUILDING, BUILT, BUILD_FAILED = "building", "built", "build-failed"
+#: States after which nothing is followed any more.
+SETTLED = (RESTORED, FELL_BACK, BUILT, BUILD_FAILED)
+
+
+def job_outcome(state: str, job: str) -> str | None:
+    """The next ``status.template.state`` of a tenant in ``state`` (``RESTORING`` or
+    ``BUILDING``) whose Job is ``job`` (saasodoo.core.copies' ``SUCCEEDED``, ``RUNNING``,
+    ``FAILED_WORK`` or ``ABSENT``: deleted, e.g. by its TTL, before it was seen to end);
+    None while it runs. A restore that did not succeed leaves the tenant initialized by
+    `-i base` (its web pod stops waiting after ``odoo.dbInit.template.waitSeconds``)."""
+    if job == "running":
+        return None
+    if state == RESTORING:
+        return RESTORED if job == "succeeded" else FELL_BACK
+    return BUILT if job == "succeeded" else BUILD_FAILED
+
+
+def build_job_name(key: str) -> str:
+    """The name of the Job that builds the template ``key`` in a tenant's namespace:
+    ``template-build-<12 hex of the key's SHA-256>`` (one build per key and namespace)."""
+    return f"template-build-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def restore_job_name(tenant_id: str) -> str:
+    """The name of a templated create's restore Job in the tenant's namespace (fixed: a turn
+    that finds it does not start another)."""
+    return f"{tenant_id[:40]}-template-restore"

@@ -194,6 +194,16 @@ class TenantValues:
         return hashlib.sha256(doc.encode()).hexdigest()
 
 
+#: Where a templated create puts the template key (the chart's ``odoo.dbInit.template.key``).
+TEMPLATE_KEY_PATH = "odoo.dbInit.template.key"
+
+
+def template_values(key: str) -> dict[str, Any]:
+    """The values of a tenant made from the template ``key`` (``core.templates``): its web
+    pod waits for the template's restore instead of running ``-i base``."""
+    return {"odoo": {"dbInit": {"template": {"key": key}}}}
+
+
 #: Values a tenant keeps from its creation, because Kubernetes cannot change them in place
 #: or the tenant's data depends on them: the volumes' StorageClass and access modes (a PVC's
 #: ``storageClassName`` and ``accessModes`` are immutable), which volumes exist (the backup
@@ -212,14 +222,23 @@ CREATION_PATHS = (
     "postgresql.persistence.storageClass",
     "backup.persistence.enabled",
     "backup.persistence.storageClass",
+    # The template a tenant was made from (its web pod waits for that restore while its
+    # database is new): kept so that a later upgrade does not change the pods for nothing.
+    TEMPLATE_KEY_PATH,
 )
+
+#: Creation facts recorded only when set (``creation_facts``).
+OPTIONAL_FACTS = (TEMPLATE_KEY_PATH,)
 
 
 def creation_facts(values: dict[str, Any]) -> dict[str, Any]:
     """What ``values`` (a tenant's computed or deployed values) fix at creation: dotted path
     -> value for every ``CREATION_PATHS`` entry, None where the values leave it to the
-    chart's default (so that a default set on the platform later is not applied either)."""
-    return {path: copy.deepcopy(get_path(values, path)) for path in CREATION_PATHS}
+    chart's default (so that a default set on the platform later is not applied either);
+    the template key only when set (``OPTIONAL_FACTS``: a tenant made without one has no
+    such value, and gets none later)."""
+    facts = {path: copy.deepcopy(get_path(values, path)) for path in CREATION_PATHS}
+    return {p: v for p, v in facts.items() if v is not None or p not in OPTIONAL_FACTS}
 
 
 def with_creation_facts(values: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,9 @@ conditions) and as Events. The steps, in order:
    finalizer goes. A final backup that cannot be kept holds the deletion, with
    ``Ready=False`` reason ``FinalBackupFailed`` naming the way out;
 2. the finalizer is added before anything is created;
-3. no tenant yet: ``Tenants.create`` (the namespace, the admin Secret, ``helm install``);
+3. no tenant yet: ``Tenants.create`` (the namespace, the admin Secret, ``helm install``),
+   from its Odoo image's template database when there is one, else with ``-i base`` and
+   the template then built (``saasodoo.operator.templates``);
 4. the spec differs from the tenant's record: ``Tenants.update`` / ``suspend`` / ``resume``
    (their checks run first: a refused change is ``Stalled`` with reason ``InvalidSpec``);
 5. else the reconcile rules (``Reconciler.ensure``): in sync costs no helm call; a locked,
@@ -27,6 +29,7 @@ from the OdooTenant.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -56,8 +59,11 @@ from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
+from saasodoo.core.templates import BUILDING, RESTORING
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
+from saasodoo.operator.templates import FOLLOW_SECONDS as TEMPLATE_FOLLOW_SECONDS
+from saasodoo.operator.templates import TemplateCreates
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
 from saasodoo.tenants import Tenants
@@ -103,6 +109,7 @@ class TenantController:
         self.resources = resources
         self.reconciler = Reconciler(tenants)
         self.copier = CopyExecutor(self)
+        self.templates = TemplateCreates(self)
 
     # -- one reconcile --------------------------------------------------------------
 
@@ -208,14 +215,23 @@ class TenantController:
         return bool(token) and token != (obj.get("status") or {}).get("lastHandledForceAt")
 
     async def create(self, obj: dict[str, Any], spec: TenantSpec) -> Result:
-        obj = self.progress(obj, f"installing (plan {spec.plan}, Odoo {spec.odoo_version})")
+        """Install a new tenant: from its image's template when there is one (restored
+        beside the install, no ``helm --wait``: saasodoo.operator.templates), else with
+        ``-i base`` (``helm --wait``), after which a missing template is built here."""
+        plan = await asyncio.to_thread(self.templates.plan, spec)
+        templated = plan is not None and plan.backup is not None
+        how = f", from the template {plan.key}" if plan is not None and templated else ""
+        obj = self.progress(obj, f"installing (plan {spec.plan}, Odoo {spec.odoo_version}{how})")
         owner = (obj.get("spec") or {}).get("owner")
         started = datetime.now(UTC)
-        self.event(obj, "Normal", "Progressing", f"helm install of {spec.id}", "Install")
+        self.event(obj, "Normal", "Progressing", f"helm install of {spec.id}{how}", "Install")
+        placed = self.placed((obj.get("spec") or {}).get("nodePool"))
+        template: dict[str, Any] | None = None
         try:
-            await self.placed((obj.get("spec") or {}).get("nodePool")).create(
-                spec, owner=owner, wait=True
-            )
+            if plan is not None and templated:
+                template = await self.templates.create_from(obj, spec, plan, placed, owner)
+            else:
+                await placed.create(spec, owner=owner, wait=True)
         except InvalidInput:
             raise
         except SaasodooError as exc:
@@ -223,10 +239,13 @@ class TenantController:
             return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                operation="install", started=started)  # fmt: skip
         self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
+        if plan is not None and not templated:
+            template = await self.templates.build(obj, spec, plan)
         ns = self.tenants.kube.read_namespace(spec.namespace)
         return await self.observe(
-            obj, ns, outcome="installed", operation="install", started=started
-        )
+            obj, ns, outcome="installed", operation="install", started=started,
+            template=template,
+        )  # fmt: skip
 
     def placed(self, node_pool: str | None) -> Tenants:
         """The lifecycle that creates a tenant on ``node_pool`` (None: the platform's
@@ -483,10 +502,13 @@ class TenantController:
         handled_force: bool = False,
         domains: list[dict[str, Any]] | None = None,
         recheck: float | None = None,
+        template: dict[str, Any] | None = None,
     ) -> Result:
         """Status from the tenant's workloads (two list requests, no helm call); a tenant
         still starting is looked at again after POLL_SECONDS, one with a domain check due
-        after ``recheck`` seconds."""
+        after ``recheck`` seconds. ``template``: a new ``status.template``; one already
+        there is followed (``TemplateCreates.follow``: its Job's outcome, and sooner looks
+        while it runs)."""
         name = obj["metadata"]["name"]
         kube = self.tenants.kube
         namespace = namespace_for(name)
@@ -505,13 +527,18 @@ class TenantController:
         applied = self.tenants.record.applied(ns) if ns is not None else None
         inventory = self.inventory(namespace) if ns is not None and ready else None
         releases = self.releases(obj, head)
+        follow = None
+        if template is None:
+            template, follow = await asyncio.to_thread(self.templates.follow, obj, ready)
+        elif template.get("state") in (RESTORING, BUILDING):
+            follow = TEMPLATE_FOLLOW_SECONDS
         return self.report(
             obj, outcome=outcome, detail=message, state=state, operation=operation,
             started=started, workloads_ready=ready, revision=head.revision if head else None,
             digest=applied.digest if applied else None, handled_force=handled_force,
-            inventory=inventory, releases=releases, domains=domains,
-            requeue=sooner(None if ready or outcome in ("unmanaged", "stalled")
-                           else POLL_SECONDS, recheck),
+            inventory=inventory, releases=releases, domains=domains, template=template,
+            requeue=sooner(sooner(None if ready or outcome in ("unmanaged", "stalled")
+                                  else POLL_SECONDS, recheck), follow),
         )  # fmt: skip
 
     def releases(
@@ -575,6 +602,7 @@ class TenantController:
         domains: list[dict[str, Any]] | None = None,
         copy: dict[str, Any] | None = None,
         reason: str | None = None,
+        template: dict[str, Any] | None = None,
     ) -> Result:
         """Write the status the report makes (only when it changed) and say what next.
         ``copy``: a staging copy's ``status.copy``; ``reason``: the reason of its Ready,
@@ -619,6 +647,8 @@ class TenantController:
             status["domains"] = domains
         if copy is not None:
             status["copy"] = copy
+        if template is not None:
+            status["template"] = template
         if reason is not None:
             status["conditions"] = with_reason(status.get("conditions") or [], reason)
         if status_changed(previous, status):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,50 @@ def test_an_imported_database_keeps_its_company_and_language(
     country += " ON p.id = c.partner_id"
     assert q(country + " WHERE c.id = 1", tenant.db).strip() == "t"  # res.company's is related
     assert q("SELECT login FROM res_users WHERE id = 2", tenant.db).strip() == "chef@tarte.example"
+
+
+def test_the_web_pod_waits_for_the_template_restore_instead_of_installing_base(
+    harness: Harness, template: tuple[Path, dict[str, str]]
+) -> None:
+    """The templated create as the operator runs it: the tenant's web pod (values
+    `odoo.dbInit.template.key`) starts beside the restore Job; its odoo-init waits for the
+    restore's switch-over, holding no connection to the live database (restore.py refuses
+    to switch while a client is connected to it), then personalizes: no `-i base`."""
+    shared, identity = template
+    tenant = Tenant(harness, "brioche", "owner@brioche.example")
+    create_database(harness.pg, tenant.db)
+    spec = TenantSpec.parse({"id": tenant.id, "admin_email": tenant.email, **PERSONAL})
+    odoo_values = personal_values(spec)["odoo"]
+    odoo_values["dbInit"] = {"template": {"key": KEY, "waitSeconds": 120}}
+    docs = tenant.render(config={"workers": 0}, **odoo_values)
+    tenant.claims[backup_claim(docs)] = shared
+    init_command = tenant.pod(docs).container("odoo-init")["command"]
+    assert f"--from-template={KEY}" in init_command and "--template-wait=120" in init_command
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(tenant.pod(docs).run, "odoo-init")
+        time.sleep(3)  # the init container is waiting when the Job starts
+        assert not waiting.done()
+        restore_template(tenant, docs)
+        init = waiting.result(timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert f"template {KEY} restored into {tenant.db}" in init.stdout, init.stdout
+    assert "-i base" not in init.stdout, init.stdout
+    assert '["language", "company", "country"]' in init.stdout, init.stdout
+    assert param(harness, tenant.db, "database.uuid") not in ("", identity["database.uuid"])
+    assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""
+
+
+def test_without_the_template_restore_the_web_pod_falls_back_to_i_base(harness: Harness) -> None:
+    """The restore never comes (the template was deleted, the Job failed): past
+    `waitSeconds` the web pod initializes the database with `-i base`, as without a
+    template, and the tenant still gets what it asked for."""
+    tenant = Tenant(harness, "far", "owner@far.example")
+    create_database(harness.pg, tenant.db)
+    docs = tenant.render(config={"workers": 0},
+                         dbInit={"template": {"key": KEY, "waitSeconds": 2}})  # fmt: skip
+    init = tenant.pod(docs).run("odoo-init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert f"was not restored into {tenant.db} within 2s" in init.stdout, init.stdout
+    assert "-i base" in init.stdout, init.stdout
+    assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""

@@ -175,6 +175,7 @@ def test_spec_schema_comes_from_tenant_spec() -> None:
 def test_status_schema_declares_every_status_field() -> None:
     status = root_schema()["properties"]["status"]
     assert set(status["properties"]) == {
+        "template",
         "observedGeneration",
         "conditions",
         "url",

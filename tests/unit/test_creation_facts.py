@@ -18,6 +18,8 @@ from saasodoo.core.record import APPLIED_ANNOTATION, SPEC_ANNOTATION, applied_of
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.values import (
     CREATION_PATHS,
+    OPTIONAL_FACTS,
+    TEMPLATE_KEY_PATH,
     Platform,
     compute_values,
     creation_facts,
@@ -109,7 +111,8 @@ def test_creation_facts_are_recorded_on_the_namespace_and_kept_out_of_revisions(
     kube = FakeKube(helm=helm)
     asyncio.run(tenants_with(BASE, helm, kube).create(SPEC))
     recorded = json.loads(kube.namespaces[NS].annotations[SPEC_ANNOTATION])["created_with"]
-    assert set(recorded) == set(CREATION_PATHS)
+    # Every fact, but the template key, which a tenant made without a template lacks.
+    assert set(recorded) == set(CREATION_PATHS) - set(OPTIONAL_FACTS)
     assert recorded["nodeSelector"] == {"pool": "a"}
     assert recorded["odoo.persistence.storageClass"] == "slow"
     assert recorded["odoo.persistence.accessModes"] is None  # the chart's default
@@ -199,3 +202,21 @@ def test_a_rollback_across_a_move_records_the_placement_it_deploys() -> None:
     commands = list(helm.commands)
     assert asyncio.run(Reconciler(tenants).ensure("acme")).outcome is Outcome.UNCHANGED
     assert helm.commands == commands
+
+
+def test_a_templated_create_records_its_template_and_keeps_it_in_later_values() -> None:
+    """The template key of a templated create (the web pod waits for that restore) is a
+    creation fact: recorded, and rendered the same by every later computation, so an
+    upgrade does not change the pods for it."""
+    helm = FakeHelm(BASE)
+    kube = FakeKube(helm=helm)
+    tenants = tenants_with(BASE, helm, kube)
+    asyncio.run(tenants.create(SPEC, wait=False, template="docker.io-library-odoo-18.0"))
+    recorded = json.loads(kube.namespaces[NS].annotations[SPEC_ANNOTATION])["created_with"]
+    assert recorded[TEMPLATE_KEY_PATH] == "docker.io-library-odoo-18.0"
+    installed = helm.releases[(NS, SPEC.id)][-1].values
+    assert get_path(installed, TEMPLATE_KEY_PATH) == "docker.io-library-odoo-18.0"
+    spec = tenants.record.spec(kube.read_namespace(NS))
+    assert get_path(tenants.values_for(spec).values, TEMPLATE_KEY_PATH) == (
+        "docker.io-library-odoo-18.0"
+    )

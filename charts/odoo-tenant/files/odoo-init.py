@@ -22,6 +22,10 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
        identity first gets a new `database.uuid`/`database.secret` (ir.config_parameter
        init(force=True)). Any other database without the marker (restored, imported) gets
        its admin's credentials and URLs only: it keeps its language, company and zones.
+   With --from-template KEY (a new tenant made from a template: saasodoo's restore Job
+   loads it beside), a database without base installed is first waited for
+   (wait_for_template: up to --template-wait seconds, holding no connection to it, for the
+   restore's switch-over) instead of running `-i base`; past that, `-i base` as without.
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
@@ -53,6 +57,10 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    `saasodoo.template` = KEY and `saasodoo.template_uuid` = its database.uuid and a random
    admin password, no marker. backup.py then stores it (`--tenant templates/KEY`). A database
    already built as KEY is left alone; one with other Odoo data is refused. `RESULT {json}`.
+   A PGDATABASE that does not exist is created first, empty, owned by PGUSER, through the
+   superuser PGADMINUSER/PGADMINPASSWORD (saasodoo's template build Job gives it).
+   --drop-template: drops that database (a template only, never a tenant's) and its
+   filestore once backup.py stored it.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
@@ -64,6 +72,8 @@ import argparse
 import configparser
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -397,7 +407,7 @@ def build_template(
     alone; one holding other Odoo data is refused (a template never carries a tenant's)."""
     lock_db = wait_for_server(database, timeout)
     if lock_db != database:
-        raise InitError(f"database {database} does not exist: create it (empty) first")
+        create_scratch(database)
     lock = connect(database)
     lock.autocommit = True
     try:
@@ -427,6 +437,72 @@ def build_template(
                 "seconds": seconds}  # fmt: skip
     finally:
         lock.close()
+
+
+def admin_connect():  # type: ignore[no-untyped-def]
+    """A connection to the server's `postgres` database as PGADMINUSER (PGADMINPASSWORD):
+    the chart PostgreSQL's superuser, which the template build Job is given."""
+    import psycopg2
+
+    user = os.environ.get("PGADMINUSER")
+    if not user:
+        raise InitError("PGADMINUSER is not set: a scratch database is created by the superuser")
+    conn = psycopg2.connect(dbname="postgres", user=user, password=os.environ.get(
+        "PGADMINPASSWORD"), connect_timeout=5, application_name="odoo-init")  # fmt: skip
+    conn.autocommit = True
+    return conn
+
+
+def create_scratch(database: str) -> None:
+    """Create the empty `database` for a template build, owned by PGUSER (the tenant's role,
+    which may not create databases), UTF-8 from template0, no PUBLIC access (as
+    postgres-init.sh leaves a tenant's)."""
+    from psycopg2 import sql
+
+    role = os.environ.get("PGUSER", "")
+    conn = admin_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'")
+                        .format(sql.Identifier(database), sql.Identifier(role)))  # fmt: skip
+            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC")
+                        .format(sql.Identifier(database)))  # fmt: skip
+    finally:
+        conn.close()
+    log(f"created the scratch database {database} (owner {role})")
+
+
+def drop_template(conf: Path, database: str) -> dict[str, object]:
+    """Drop the template build's scratch `database` and its filestore (after backup.py
+    stored it, or after a build that failed). Only a scratch database is dropped: its name
+    ends in `_tpl_<8 hex>` (saasodoo.backups.jobs.template_scratch) and it holds a template
+    (`saasodoo.template`, no admin marker) or no Odoo at all; a tenant's never is."""
+    from psycopg2 import sql
+
+    if not re.search(r"_tpl_[0-9a-f]{8}$", database):
+        raise InitError(f"database {database} is not a template build's scratch database")
+    built = template_state(database)
+    if built == "":
+        raise InitError(f"database {database} holds a tenant's Odoo data: not dropped")
+    conn = admin_connect() if os.environ.get("PGADMINUSER") else connect("postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                        .format(sql.Identifier(database)))  # fmt: skip
+    finally:
+        conn.close()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(conf)
+    data_dir = parser.get("options", "data_dir", fallback="/var/lib/odoo")
+    filestore = Path(data_dir) / "filestore" / database
+    if filestore.is_dir():
+        shutil.rmtree(filestore)
+    log(
+        f"dropped the scratch database {database} (template {built or 'not built'}) and its "
+        "filestore"
+    )
+    return {"ok": True, "database": database, "template": built, "dropped": True}
 
 
 def neutralization_gaps(cur) -> list[str]:  # type: ignore[no-untyped-def]
@@ -581,6 +657,55 @@ def neutralize(
         lock.close()
 
 
+def database_oid(cur, database: str) -> int | None:  # type: ignore[no-untyped-def]
+    cur.execute("SELECT oid FROM pg_database WHERE datname = %s", (database,))
+    row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def wait_for_template(database: str, key: str, seconds: float, timeout: float) -> bool:
+    """A new tenant made from the template KEY: saasodoo's restore Job (restore.py
+    --source-tenant templates/KEY) loads it into a scratch database beside the empty live one
+    and switches them over by renaming, which it refuses while a client is connected to the
+    live one. So this waits without a connection to it: from the server's `postgres`
+    database, until the database named PGDATABASE is another one (its oid changed: the
+    switch), for up to SECONDS. True once a database with base installed is in place (also
+    when it already was); False past SECONDS, or when the live database holds Odoo data
+    already: the caller then goes on as without a template (`-i base`)."""
+    import psycopg2
+
+    lock_db = wait_for_server(database, timeout)
+    base, _ = database_state(database)
+    if base:
+        return True
+    conn = connect("postgres")
+    conn.autocommit = True
+    started = time.monotonic()
+    try:
+        with conn.cursor() as cur:
+            first = database_oid(cur, database) if lock_db == database else None
+            log(f"waiting up to {seconds:.0f}s for the template {key} to be restored into "
+                f"{database} (restore.py --source-tenant templates/{key})")  # fmt: skip
+            while time.monotonic() - started < seconds:
+                time.sleep(0.5)
+                now = database_oid(cur, database)
+                if now is not None and now != first:
+                    break
+            else:
+                log(f"the template {key} was not restored into {database} within "
+                    f"{seconds:.0f}s: initializing it with -i base instead")  # fmt: skip
+                return False
+    except psycopg2.Error as exc:
+        log(f"waiting for the template {key}: {exc}: initializing with -i base instead")
+        return False
+    finally:
+        conn.close()
+    base, _ = database_state(database)
+    log(f"template {key} restored into {database} after {time.monotonic() - started:.1f}s"
+        + ("" if base else ", but without base installed: -i base"))  # fmt: skip
+    return base
+
+
 def wait_initialized(database: str, timeout: float) -> None:
     wait_for_server(database, timeout)
     deadline = time.monotonic() + timeout
@@ -622,11 +747,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY",
         help="build a template database (odoo -i base) in the empty PGDATABASE, keyed KEY",
     )
+    mode.add_argument(
+        "--drop-template",
+        action="store_true",
+        help="drop the template build's scratch database PGDATABASE and its filestore",
+    )
     parser.add_argument(
         "--copy",
         action="store_true",
         help="a staging copy: --initialize neutralizes the database unless it was as this "
         "copy; --wait also waits for that",
+    )
+    parser.add_argument(
+        "--from-template",
+        metavar="KEY",
+        help="--initialize: a new tenant made from the template KEY, whose restore saasodoo "
+        "runs beside: wait for it (--template-wait) instead of -i base",
+    )
+    parser.add_argument(
+        "--template-wait",
+        type=float,
+        default=60,
+        help="seconds --from-template waits before falling back to -i base",
     )
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the server")
     parser.add_argument("--init-flag", action="append", default=[], help="extra flag for -i base")
@@ -642,9 +784,13 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         database = os.environ.get("PGDATABASE", "")
-        if (args.initialize or args.wait or args.neutralize or args.build_template) and (
-            not database
-        ):
+        if (
+            args.initialize
+            or args.wait
+            or args.neutralize
+            or args.build_template
+            or args.drop_template
+        ) and (not database):
             raise InitError("PGDATABASE is not set")
         if args.neutralize or args.initialize:
             for var in ("ODOO_ADMIN_EMAIL", "ODOO_ADMIN_PASSWORD"):
@@ -659,7 +805,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("RESULT " + json.dumps({"ok": False, "error": str(exc)}), flush=True)
                 raise
             print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
+        if args.drop_template:
+            print("RESULT " + json.dumps(drop_template(args.config, database)), flush=True)
         if args.initialize:
+            if args.from_template:
+                wait_for_template(database, args.from_template, args.template_wait, args.timeout)
             initialize(args.config, database, args.init_flag, args.timeout)
         if args.neutralize or (args.initialize and args.copy):
             try:

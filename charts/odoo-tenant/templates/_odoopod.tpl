@@ -99,6 +99,11 @@ spec:
         {{- with $v.language }}
         - --init-flag=--load-language={{ . }}
         {{- end }}
+        {{- with $v.dbInit.template.key }}
+        # A new tenant made from a template: its restore is awaited instead of `-i base`.
+        - --from-template={{ . }}
+        - --template-wait={{ int $v.dbInit.template.waitSeconds }}
+        {{- end }}
         {{- else }}
         - --wait
         {{- end }}
