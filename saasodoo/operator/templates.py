@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 FOUND_SECONDS = 300.0
 #: Seconds a template found missing is taken as missing (its build may store it meanwhile).
 MISSING_SECONDS = 10.0
+#: Seconds new tenants of a key take the ``-i base`` path without asking S3 again after
+#: the templates could not be read (no key pair, S3 refusing or unreachable).
+UNREADABLE_SECONDS = 60.0
 #: How often a tenant whose template restore or build runs is looked at (seconds).
 FOLLOW_SECONDS = 1.0
 #: Once Ready, how often a build still running is looked at (seconds).
@@ -79,6 +82,7 @@ class TemplateCreates:
         self.tenants = controller.tenants
         self.backups = backups or Backups(self.tenants.settings, kube=self.tenants.kube)
         self._listed: dict[str, tuple[float, str | None]] = {}
+        self._unreadable: dict[str, float] = {}  # key -> when its listing last failed
         self._builds: dict[str, tuple[str, str]] = {}  # key -> (namespace, Job) started here
 
     # -- which template ----------------------------------------------------------------
@@ -100,11 +104,17 @@ class TemplateCreates:
         except ValueError as exc:
             log.warning("tenant %s: no template: %s", spec.id, exc)
             return None
+        failed = self._unreadable.get(key)
+        if failed is not None and time.monotonic() - failed < UNREADABLE_SECONDS:
+            return None
         try:
             backup = self.newest(key, where)
-        except (Conflict, SaasodooError) as exc:
-            log.warning("tenant %s: templates not readable (%s): -i base", spec.id, exc.message)
+        except SaasodooError as exc:  # no key pair, S3 refusing or unreachable
+            self._unreadable[key] = time.monotonic()
+            log.warning("tenant %s: templates not readable (%s): -i base for %.0f s",
+                        spec.id, exc.message, UNREADABLE_SECONDS)  # fmt: skip
             return None
+        self._unreadable.pop(key, None)
         return TemplatePlan(key, where, backup)
 
     def newest(self, key: str, where: dict[str, str]) -> str | None:
@@ -117,11 +127,15 @@ class TemplateCreates:
             at, name = seen
             if now - at < (FOUND_SECONDS if name else MISSING_SECONDS):
                 return name
-        store = self.backups.platform_store(tpl.template_folder(key), where)
-        stored = list_store(store)
-        name = stored[-1].name if stored else None
+        name = self.list_newest(key, where)
         self._listed[key] = (now, name)
         return name
+
+    def list_newest(self, key: str, where: dict[str, str]) -> str | None:
+        """The newest complete zip of ``templates/<key>`` in S3 (None: none), listed now
+        with the platform's key pair (``Backups.platform_store``)."""
+        stored = list_store(self.backups.platform_store(tpl.template_folder(key), where))
+        return stored[-1].name if stored else None
 
     # -- a templated create ------------------------------------------------------------
 

@@ -10,24 +10,18 @@ database.uuid; the source keeps its data, its uuid and its helm history."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.adapters.resources import apply_crd
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
-from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
-from saasodoo.operator.controller import TenantController
-from saasodoo.operator.requests import RequestController, RequestIndex
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
 from tests.realnode.helpers import BASE_DOMAIN, NODE_POOL, RealTenant, psql, real_nodes, wait_login
+from tests.realnode.operator_turns import Operator
 from tests.realnode.test_s3_backups_on_real_node import key_pair, s3_env
 from tests.support import Cluster
 
@@ -38,52 +32,6 @@ SOURCE = RealTenant("rnsrc", "tenant-rnsrc")
 COPY = RealTenant("rnstg", "tenant-rnstg")
 CREDENTIALS = "backup-s3"
 PARAM = "SELECT value FROM ir_config_parameter WHERE key = '{}'"
-
-
-class Operator:
-    """The operator's controllers in process: a turn of a tenant is its oldest request, or
-    its reconcile (saasodoo.operator.requests)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.tenants = Tenants(settings)
-        self.controller = TenantController(self.tenants, TenantResources(self.tenants.kube,
-                                                                         NAMESPACE))  # fmt: skip
-        self.index = RequestIndex()
-        self.requests = RequestController(self.controller, self.index)
-        self.kinds = {op.kind: CustomResources(self.tenants.kube, NAMESPACE, op.plural, op.kind)
-                      for op in (ops.BACKUP, ops.REFRESH)}  # fmt: skip
-        self.backups = self.kinds[ops.BACKUP.kind]
-
-    def turn(self, name: str) -> float | None:
-        for kind, objects in self.kinds.items():  # the request informers' part
-            for item in objects.list().get("items") or []:
-                self.index.update(kind, {"kind": kind, **item})
-        result = asyncio.run(self.requests.reconcile(name))
-        return result.requeue_after
-
-    def ready(self, name: str) -> bool:
-        obj = self.controller.resources.get(name) or {}
-        ready = get_condition((obj.get("status") or {}).get("conditions") or [], "Ready") or {}
-        return ready.get("status") == "True"
-
-    def status(self, name: str) -> dict[str, Any]:
-        return dict((self.controller.resources.get(name) or {}).get("status") or {})
-
-    def run_until(self, done: Any, names: list[str], limit: float, what: str) -> None:
-        deadline = time.monotonic() + limit
-        while not done():
-            assert time.monotonic() < deadline, f"{what}: {[self.status(n) for n in names]}"
-            for name in names:
-                self.turn(name)
-            time.sleep(2)
-
-    def remove(self, name: str) -> None:
-        res = self.controller.resources
-        if res.get(name) is None:
-            return
-        res.patch(name, {"spec": {"finalBackup": False}})
-        res.delete(name)
-        self.run_until(lambda: res.get(name) is None, [name], 300, f"{name} not deleted")
 
 
 def tenant_db(kube: Cluster, t: RealTenant) -> str:
@@ -98,7 +46,7 @@ def operator(kube: Cluster) -> Iterator[Operator]:
     settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
                         base_domain=BASE_DOMAIN, node_pool=NODE_POOL, system_namespace=NAMESPACE,
                         backup_s3_endpoint=env["SAASODOO_BACKUP_S3_ENDPOINT"])  # fmt: skip
-    op = Operator(settings)
+    op = Operator(settings, NAMESPACE)
     apply_crd(op.tenants.kube, crd_manifest())
     for kind in ops.KINDS.values():
         apply_crd(op.tenants.kube, ops.crd_manifest(kind))

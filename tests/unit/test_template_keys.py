@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from saasodoo.adapters.catalog import load_catalog
+from saasodoo.core import templates as tpl
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.templates import odoo_image, template_folder, template_key
 from saasodoo.core.values import Platform, compute_values, helm_merge
@@ -54,3 +55,30 @@ def test_a_bad_digest_is_refused_naming_the_value() -> None:
     image = {"registry": "docker.io", "repository": "library/odoo", "digest": "sha256:xyz"}
     with pytest.raises(ValueError, match=r"odoo.image.digest 'sha256:xyz' is not sha256:<64"):
         template_key({"odoo": {"version": "18.0", "image": image}})
+
+
+@pytest.mark.parametrize(
+    ("state", "job", "after"),
+    [
+        (tpl.RESTORING, "running", None),
+        (tpl.RESTORING, "succeeded", tpl.RESTORED),
+        (tpl.RESTORING, "failed", tpl.FELL_BACK),  # the web pod ran -i base after its wait
+        (tpl.RESTORING, "absent", tpl.FELL_BACK),  # gone before it was seen to end
+        (tpl.BUILDING, "running", None),
+        (tpl.BUILDING, "succeeded", tpl.BUILT),
+        (tpl.BUILDING, "failed", tpl.BUILD_FAILED),
+        (tpl.BUILDING, "absent", tpl.BUILD_FAILED),
+    ],
+)
+def test_a_template_job_s_outcome_moves_the_tenant_s_template_state(
+    state: str, job: str, after: str | None
+) -> None:
+    assert tpl.job_outcome(state, job) == after
+
+
+def test_template_jobs_have_fixed_names_within_kubernetes_limits() -> None:
+    key = template_key(values(digest=DIGEST))
+    assert tpl.build_job_name(key) == tpl.build_job_name(key)
+    assert tpl.build_job_name(key) != tpl.build_job_name(key + "x")
+    assert len(tpl.build_job_name(key)) <= 63
+    assert tpl.restore_job_name("a" * 63) == "a" * 40 + "-template-restore"

@@ -1,0 +1,108 @@
+"""Templated creates in the chart (issue #25 point 3): what the values render, and the
+template build Job saasodoo makes from a tenant's rendered web Deployment and backup CronJob
+(saasodoo.backups.jobs.template_build_job), on objects helm really renders. The programs it
+runs are tested on the real Odoo and PostgreSQL (tests/odoo/test_template.py) and the whole
+on the real node (tests/realnode/test_templates_on_real_node.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from saasodoo.backups.jobs import JOB_LABEL, template_build_job, template_scratch
+from tests.chart.helpers import find, one, render
+
+pytestmark = pytest.mark.chart
+
+S3 = (
+    "--set", "backup.storage=s3", "--set", "backup.s3.endpoint=http://s3.example:9000",
+    "--set", "backup.s3.bucket=backups", "--set", "backup.s3.existingSecret=keys",
+)  # fmt: skip
+KEY = "docker.io-library-odoo-18.0"
+ADMIN = [{"name": "PGADMINUSER", "value": "postgres"}]
+
+
+def web(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    component = "app.kubernetes.io/component"
+    (deployment,) = [
+        d for d in find(docs, "Deployment") if d["metadata"]["labels"][component] == "odoo"
+    ]
+    return deployment
+
+
+def init_command(docs: list[dict[str, Any]]) -> list[str]:
+    pod = web(docs)["spec"]["template"]["spec"]
+    (init,) = [c for c in pod["initContainers"] if c["name"] == "odoo-init"]
+    return list(init["command"])
+
+
+def test_a_templated_tenant_s_web_pod_waits_for_its_template(helm: Path) -> None:
+    plain = init_command(render(helm, *S3))
+    assert not [a for a in plain if a.startswith(("--from-template", "--template-wait"))]
+    templated = init_command(render(helm, *S3, "--set", f"odoo.dbInit.template.key={KEY}",
+                                    "--set", "odoo.dbInit.template.waitSeconds=45"))  # fmt: skip
+    assert templated[templated.index("--initialize") + 1 :][-2:] == [
+        f"--from-template={KEY}", "--template-wait=45",
+    ]  # fmt: skip
+    # The startup probe looks every second (a started Odoo is Ready within a second) and
+    # still gives a first boot its ten minutes.
+    odoo = web(render(helm, *S3))["spec"]["template"]["spec"]["containers"][0]
+    probe = odoo["startupProbe"]
+    assert (probe["periodSeconds"], probe["periodSeconds"] * probe["failureThreshold"]) == (1, 600)
+
+
+def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Path) -> None:
+    docs = render(helm, *S3)
+    cronjob = one(docs, "CronJob")
+    cronjob["metadata"]["uid"] = "u"
+    deployment = web(docs)
+    job = template_build_job(deployment, cronjob, KEY, "template-build-x", ADMIN)
+    assert job["metadata"]["name"] == "template-build-x"
+    assert job["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["ttlSecondsAfterFinished"] == 3600
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["pg-client", "odoo-init", "store"]
+    assert [c["name"] for c in pod["containers"]] == ["drop-scratch"]
+    pg_client, build, store = pod["initContainers"]
+    (drop,) = pod["containers"]
+    env = {c["name"]: {e["name"]: e for e in c.get("env") or []} for c in (build, store, drop)}
+    database = env["store"]["PGDATABASE"]["value"]
+    backup_pod = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    tenant_db = next(e["value"] for e in backup_pod["containers"][0]["env"]
+                     if e["name"] == "PGDATABASE")  # fmt: skip
+    assert database == template_scratch(tenant_db, KEY) == f"{tenant_db}_tpl_{database[-8:]}"
+    assert {env[c]["PGDATABASE"]["value"] for c in env} == {database}
+    # Built as the web pod's odoo-init: a template in en_US, without the tenant's language.
+    assert build["command"][-1] == f"--build-template={KEY}"
+    assert "--initialize" not in build["command"]
+    assert not [a for a in build["command"] if "load-language" in a]
+    assert env["odoo-init"]["PGADMINUSER"]["value"] == "postgres"
+    assert "PGADMINUSER" not in env["drop-scratch"]
+    assert drop["command"][-1] == "--drop-template"
+    # Stored by backup.py under templates/KEY, never pruned there by a tenant's policy.
+    assert store["command"][:2] == ["python3", "/opt/odoo-tenant/backup.py"]
+    assert f"--tenant=templates/{KEY}" in store["command"] and "--no-prune" in store["command"]
+    assert not [a for a in store["command"] if a.startswith("--keep")]
+    assert env["store"]["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "keys"
+    # backup.py, restore.py beside odoo-init.py: two ConfigMaps, two volumes.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["backup-scripts"]["configMap"]["name"].endswith("backup-scripts")
+    assert volumes["scripts"]["configMap"]["name"] != volumes["backup-scripts"]["configMap"]["name"]
+    for container in (pg_client, store):
+        mounts = {m["name"] for m in container["volumeMounts"]}
+        assert "backup-scripts" in mounts and "scripts" not in mounts
+    for container in pod["initContainers"] + pod["containers"]:
+        assert {m["name"] for m in container.get("volumeMounts") or []} <= set(volumes)
+    # The backup pods' labels: their NetworkPolicy reaches PostgreSQL and S3.
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "backup" and labels[JOB_LABEL]
+    assert pod["restartPolicy"] == "Never"
+
+
+def test_a_tenant_keeping_its_backups_on_its_volume_builds_no_template(helm: Path) -> None:
+    docs = render(helm)
+    cronjob = one(docs, "CronJob")
+    with pytest.raises(ValueError, match="kept in S3"):
+        template_build_job(web(docs), cronjob, KEY, "x", ADMIN)
