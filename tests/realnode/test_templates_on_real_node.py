@@ -95,16 +95,17 @@ def test_the_first_tenant_builds_the_template_and_the_next_is_made_from_it(
     res = operator.controller.resources
     creates = operator.controller.templates
     # No template of this image yet: the first tenant takes the -i base path and builds it.
-    plan = creates.plan(TenantSpec.parse({"id": FIRST.id, "admin_email": "a@rntpla.example",
-                                          "node_pool": NODE_POOL, "overrides": overrides}))  # fmt: skip
+    first_spec = {"id": FIRST.id, "admin_email": "a@rntpla.example", "overrides": overrides}
+    plan = creates.plan(TenantSpec.parse(first_spec))
     assert plan is not None, "templates apply to a tenant keeping its backups in S3"
     store = creates.backups.platform_store(tpl.template_folder(plan.key), plan.where)
     for name in store.names():
         store.delete(name)
     creates._listed.clear()
 
-    res.create({"metadata": {"name": FIRST.id}, "spec": {
-        "adminEmail": "boss@rntpla.example", "finalBackup": False, "overrides": overrides}})  # fmt: skip
+    res.create({"metadata": {"name": FIRST.id}, "spec": {"adminEmail": "boss@rntpla.example",
+                                                        "finalBackup": False,
+                                                        "overrides": overrides}})  # fmt: skip
     operator.run_until(lambda: operator.ready(FIRST.id), [FIRST.id], 600, "first not Ready")
     first = operator.status(FIRST.id)["template"]
     assert first["key"] == plan.key and first["state"] == tpl.BUILDING, first
@@ -149,8 +150,9 @@ def test_the_first_tenant_builds_the_template_and_the_next_is_made_from_it(
     country = ("SELECT c.code FROM res_company co JOIN res_partner p ON p.id = co.partner_id"
                " JOIN res_country c ON c.id = p.country_id WHERE co.id = 1")  # fmt: skip
     assert q(kube, SECOND, country, db) == "FR"
-    assert q(kube, SECOND, "SELECT login, tz FROM res_users u JOIN res_partner p ON "
-             "p.id = u.partner_id WHERE u.id = 2", db) == "chef@rntplb.example|Europe/Paris"  # fmt: skip
+    admin = ("SELECT login, tz FROM res_users u JOIN res_partner p ON p.id = u.partner_id"
+             " WHERE u.id = 2")  # fmt: skip
+    assert q(kube, SECOND, admin, db) == "chef@rntplb.example|Europe/Paris"
     active = q(kube, SECOND, "SELECT string_agg(code, ' ' ORDER BY code) FROM res_lang "
                "WHERE active", db)  # fmt: skip
     assert "fr_FR" in active.split(), active

@@ -20,8 +20,12 @@ from tests.support import ROOT
 
 pytestmark = pytest.mark.unit
 
-S3 = {"backup": {"storage": "s3", "s3": {"endpoint": "http://s3.example:9000",
-                                         "bucket": "backups", "existingSecret": "keys"}}}  # fmt: skip
+S3 = {
+    "backup": {
+        "storage": "s3",
+        "s3": {"endpoint": "http://s3.example:9000", "bucket": "backups", "existingSecret": "keys"},
+    }
+}
 KEY = "docker.io-library-odoo-18.0"
 
 
