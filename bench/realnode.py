@@ -1,25 +1,34 @@
-"""``make bench`` (part real node): a tenant on the real node, create -> login page through Traefik.
+"""``make bench`` (part real node): a tenant on the real node, create -> login page through
+Traefik, made by the operator with `-i base` and from a template database (issue #25 point 3).
 
 Runs on the real node of a cluster of its own (``saasodoo-bench``, started by
-``scripts/cluster.sh up`` with its real node) unless SAASODOO_KUBECONFIG names another with a
-real node. Each run creates a tenant with ``saasodoo tenant create`` (the CLI, as a user runs it,
-placed on the real node by the ``node_pool`` setting), polls ``https://<tenant>.<base>/web/login``
-through Traefik on 127.0.0.1 every 0.2 s until Odoo's login page answers, then deletes it.
+``scripts/cluster.sh up`` with its real node and its S3 server) unless SAASODOO_KUBECONFIG names
+another with a real node. The operator runs as a process (``saasodoo operator run``), tenants
+keep their backups in the S3 server (``SAASODOO_TENANT_VALUES``), where the templates are kept
+too. For each path, `-i base` (``SAASODOO_TEMPLATES=0``) then the template
+(``SAASODOO_TEMPLATES=1``: a first tenant builds it, untimed), tenants are created with
+``saasodoo tenant create`` in operator mode (the CLI as a user runs it: writes the OdooTenant,
+follows its status until Ready), one after another (``--runs``) and then ``--batch`` at once;
+each run polls ``https://<tenant>.<base>/web/login`` through Traefik on 127.0.0.1 every 0.2 s
+until Odoo's login page answers, then the tenants are deleted.
 
-    python bench/realnode.py [--runs 5] [--idle 30] [--out docs/benchmarks.md]
+    python bench/realnode.py [--runs 5] [--batch 5] [--idle 30] [--out docs/benchmarks.md]
 
 The breakdown comes from the pods' own status (Kubernetes keeps whole seconds): image start
 (PodScheduled -> the first container started; images are local, so this is the sandbox and the
-container start), PostgreSQL init (its container started -> Ready), Odoo init (the ``odoo-init``
-init container, ``-i base`` on a new database), Odoo ready (its container started -> Ready) and
-the route (Odoo Ready -> Traefik serves the page). Then the idle CPU (percent of one core over
-``--idle`` seconds) and memory (PSS, MiB) of the real node's components and of one idle tenant.
-Writes its section of docs/benchmarks.md between ``<!-- realnode-bench: -->`` markers.
+container start), PostgreSQL init (its container started -> Ready), the template's restore Job
+(its container started -> finished), Odoo init (the ``odoo-init`` init container: ``-i base``,
+or the wait for the restore and the personalization), Odoo ready (its container started ->
+Ready) and the route (Odoo Ready -> Traefik serves the page). Then the idle CPU (percent of one
+core over ``--idle`` seconds) and memory (PSS, MiB) of the real node's components and of one
+idle tenant. Writes its section of docs/benchmarks.md between ``<!-- realnode-bench: -->``
+markers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -28,6 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,15 +62,23 @@ def log(msg: str) -> None:
 @dataclass(frozen=True)
 class Run:
     total: float  # create started -> login page served through Traefik (s)
-    cli: float  # create started -> `saasodoo tenant create` returned (s)
+    cli: float  # create started -> `saasodoo tenant create` returned (tenant Ready) (s)
     image_start: float
     postgres_init: float
+    restore: float | None  # the template's restore Job (None: -i base)
     odoo_init: float
     odoo_ready: float
     route: float
 
 
 SAASODOO = str(Path(sys.executable).with_name("saasodoo"))  # the venv's console script
+#: The paths measured: (name in the report, SAASODOO_TEMPLATES).
+PATHS = (("`-i base`", "0"), ("template", "1"))
+#: Namespace of the OdooTenants (the operator's system namespace here).
+SYSTEM_NAMESPACE = "saasodoo-bench"
+#: The platform's S3 key pair: the S3 server's own Secret (scripts/s3.sh), copied into each
+#: tenant's namespace as backup.s3.existingSecret by the operator.
+S3_SECRET, TENANT_SECRET = "s3/s3-root", "backup-s3"
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -81,13 +99,15 @@ def finish(proc: subprocess.Popen[str], what: str) -> None:
         raise SystemExit(f"{what} failed (exit {proc.returncode}): {out}{err}")
 
 
-def pod_of(core: client.CoreV1Api, namespace: str, component: str) -> client.V1Pod:
-    pods = core.list_namespaced_pod(
-        namespace, label_selector=f"app.kubernetes.io/component={component}"
-    ).items
+def pod_of(core: client.CoreV1Api, namespace: str, selector: str) -> client.V1Pod:
+    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     if not pods:
-        raise SystemExit(f"no {component} pod in {namespace}")
+        raise SystemExit(f"no pod {selector} in {namespace}")
     return max(pods, key=lambda p: p.metadata.creation_timestamp)
+
+
+def component(core: client.CoreV1Api, namespace: str, name: str) -> client.V1Pod:
+    return pod_of(core, namespace, f"app.kubernetes.io/component={name}")
 
 
 def condition(pod: client.V1Pod, kind: str) -> datetime:
@@ -104,52 +124,102 @@ def started(pod: client.V1Pod, container: str) -> datetime:
     raise SystemExit(f"container {container} of {pod.metadata.name} is not running")
 
 
-def init_span(pod: client.V1Pod, container: str) -> float:
-    for s in pod.status.init_container_statuses or []:
+def span(statuses: list[client.V1ContainerStatus] | None, container: str, pod: str) -> float:
+    for s in statuses or []:
         if s.name == container and s.state.terminated:
             t = s.state.terminated
-            return (t.finished_at - t.started_at).total_seconds()
-    raise SystemExit(f"init container {container} of {pod.metadata.name} did not finish")
+            return float((t.finished_at - t.started_at).total_seconds())
+    raise SystemExit(f"container {container} of {pod} did not finish")
 
 
-def one_run(core: client.CoreV1Api, env: dict[str, str], tid: str) -> Run:
-    delete(env, tid)
-    host = f"{tid}.{BASE_DOMAIN}"
+def restore_span(core: client.CoreV1Api, namespace: str, tid: str) -> float | None:
+    """The template restore Job's container, started -> finished (None: no such Job)."""
+    pods = core.list_namespaced_pod(
+        namespace, label_selector=f"job-name={tid[:40]}-template-restore"
+    ).items
+    if not pods:
+        return None
+    return span(pods[0].status.container_statuses, "backup", pods[0].metadata.name)
+
+
+def batch(core: client.CoreV1Api, env: dict[str, str], tids: list[str]) -> list[Run]:
+    """Create ``tids`` at once; each one's times once its login page is served."""
+    for tid in tids:
+        delete(env, tid)
     t0 = time.monotonic()
     wall0 = datetime.now(UTC)
-    proc = cli(env, "tenant", "create", tid, "--email", f"admin@{tid}.example", "-o", "json")
-    cli_done = None
-    served = None
-    deadline = t0 + 600
-    while served is None and time.monotonic() < deadline:
-        if cli_done is None and proc.poll() is not None:
-            cli_done = time.monotonic() - t0
-            finish(proc, f"create {tid}")
-        try:
-            if get_login(host)[0] == 200:
-                served = time.monotonic() - t0
-        except OSError:
-            pass
+    procs = {tid: cli(env, "tenant", "create", tid, "--email", f"admin@{tid}.example",
+                      "-o", "json") for tid in tids}  # fmt: skip
+    cli_done: dict[str, float] = {}
+    served: dict[str, float] = {}
+    deadline = t0 + 900
+    while len(served) < len(tids) and time.monotonic() < deadline:
+        for tid in tids:
+            proc = procs[tid]
+            if tid not in cli_done and proc.poll() is not None:
+                cli_done[tid] = time.monotonic() - t0
+                finish(proc, f"create {tid}")
+            if tid not in served:
+                try:
+                    if get_login(f"{tid}.{BASE_DOMAIN}")[0] == 200:
+                        served[tid] = time.monotonic() - t0
+                except OSError:
+                    pass
         time.sleep(0.2)
-    if served is None:
-        raise SystemExit(f"{host}: no login page within 600 s")
-    if cli_done is None:
-        finish(proc, f"create {tid}")
-        cli_done = time.monotonic() - t0
-    ns = f"tenant-{tid}"
-    pg, odoo = pod_of(core, ns, "postgresql"), pod_of(core, ns, "odoo")
-    pg_started = started(pg, "postgresql")
-    odoo_ready = condition(odoo, "Ready")
-    served_wall = wall0.timestamp() + served
-    return Run(
-        total=served,
-        cli=cli_done,
-        image_start=(pg_started - condition(pg, "PodScheduled")).total_seconds(),
-        postgres_init=(condition(pg, "Ready") - pg_started).total_seconds(),
-        odoo_init=init_span(odoo, "odoo-init"),
-        odoo_ready=(odoo_ready - started(odoo, "odoo")).total_seconds(),
-        route=max(0.0, served_wall - odoo_ready.timestamp()),
-    )
+    if len(served) < len(tids):
+        raise SystemExit(f"no login page within 900 s: {sorted(set(tids) - set(served))}")
+    out = []
+    for tid in tids:
+        if tid not in cli_done:
+            finish(procs[tid], f"create {tid}")
+            cli_done[tid] = time.monotonic() - t0
+        ns = f"tenant-{tid}"
+        pg, odoo = component(core, ns, "postgresql"), component(core, ns, "odoo")
+        pg_started = started(pg, "postgresql")
+        odoo_ready = condition(odoo, "Ready")
+        out.append(Run(
+            total=served[tid],
+            cli=cli_done[tid],
+            image_start=(pg_started - condition(pg, "PodScheduled")).total_seconds(),
+            postgres_init=(condition(pg, "Ready") - pg_started).total_seconds(),
+            restore=restore_span(core, ns, tid),
+            odoo_init=span(odoo.status.init_container_statuses, "odoo-init", odoo.metadata.name),
+            odoo_ready=(odoo_ready - started(odoo, "odoo")).total_seconds(),
+            route=max(0.0, wall0.timestamp() + served[tid] - odoo_ready.timestamp()),
+        ))  # fmt: skip
+    return out
+
+
+def start_operator(env: dict[str, str], templates: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """`saasodoo operator run` with SAASODOO_TEMPLATES=``templates``, once it leads."""
+    out = log_path.open("ab")
+    proc = subprocess.Popen(
+        [SAASODOO, "operator", "run", "--install-crds", "--adopt"],
+        env={**env, "SAASODOO_TEMPLATES": templates}, stdout=out, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while " leads" not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the operator did not lead; see {log_path}")
+        time.sleep(0.5)
+    return proc
+
+
+def stop_operator(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def template_built(core: client.CustomObjectsApi, tid: str) -> str:
+    """The state of ``tid``'s status.template (its build of the image's template)."""
+    obj = core.get_namespaced_custom_object("saasodoo.dev", "v1alpha1", SYSTEM_NAMESPACE,
+                                            "odootenants", tid)  # fmt: skip
+    return str(((obj.get("status") or {}).get("template") or {}).get("state") or "")
 
 
 # -- idle cost ----------------------------------------------------------------------------
@@ -244,44 +314,61 @@ def stat(values: list[float]) -> tuple[str, str]:
     return f"{statistics.median(values):.1f}", f"{max(values):.1f}"
 
 
-def report(runs: list[Run], idle: list[tuple[str, str, str]], seconds: float) -> str:
+#: Targets of issue #25 point 3 for a templated create: p50 and max (seconds).
+TARGET_P50, TARGET_MAX = 12.0, 20.0
+
+
+def report(
+    results: dict[tuple[str, str], list[Run]], idle: list[tuple[str, str, str]], seconds: float
+) -> str:
+    """``results``: (path, "one at a time" or "N at once") -> runs."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    columns = list(results)
     lines = [
         BEGIN + " written by bench/realnode.py (make bench); edits here are overwritten -->",
         "## Real node: a tenant created until its login page is served through Traefik (seconds)",
         "",
-        f"{len(runs)} tenants, one after another, on the real node of the bench cluster ({when};",
-        "2 shared cores; the stand-in images of images/build.sh, local, so nothing is pulled).",
-        "Target: under 30 s from `saasodoo tenant create` to the login page.",
+        f"Made by the operator (a `saasodoo operator run` process) from `saasodoo tenant create`, "
+        f"on the real node of the bench cluster ({when}; 2 shared cores; the stand-in images "
+        "of images/build.sh, local, so nothing is pulled); backups and templates in the "
+        "cluster's S3 server. Each column: p50 / max over its tenants. Targets for a templated "
+        f"create: p50 under {TARGET_P50:.0f} s, max under {TARGET_MAX:.0f} s.",
         "",
-        "| step | p50 | max |",
-        "|---|---:|---:|",
+        "| step | " + " | ".join(f"{path}, {how}" for path, how in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
-    parts = [
-        ("**create -> login page served through Traefik**", [r.total for r in runs]),
-        ("`saasodoo tenant create` returned (tenant ready)", [r.cli for r in runs]),
-        ("image start (PostgreSQL pod scheduled -> started)", [r.image_start for r in runs]),
-        ("PostgreSQL init (started -> Ready: initdb, scripts)", [r.postgres_init for r in runs]),
-        ("Odoo init (`odoo-init`: waits for PostgreSQL, `-i base`)", [r.odoo_init for r in runs]),
-        ("Odoo ready (container started -> Ready)", [r.odoo_ready for r in runs]),
-        ("route (Odoo Ready -> Traefik serves the page)", [r.route for r in runs]),
-    ]
-    for name, values in parts:
-        p50, top = stat(values)
-        lines.append(f"| {name} | {p50} | {top} |")
-    total50, total_max = stat([r.total for r in runs])
-    verdict = [
-        f"{name} {value} s: {'met' if float(value) < 30 else 'missed'}"
-        for name, value in (("p50", total50), ("max", total_max))
-    ]
+    parts: list[tuple[str, Any]] = [
+        ("**create -> login page served through Traefik**", lambda r: r.total),
+        ("`saasodoo tenant create` returned (OdooTenant Ready)", lambda r: r.cli),
+        ("image start (PostgreSQL pod scheduled -> started)", lambda r: r.image_start),
+        ("PostgreSQL init (started -> Ready: initdb, scripts)", lambda r: r.postgres_init),
+        ("template restore Job (restore.py, started -> done)", lambda r: r.restore),
+        ("Odoo init (`odoo-init`: `-i base`, or the wait for the restore and the "
+         "personalization)", lambda r: r.odoo_init),
+        ("Odoo ready (container started -> Ready)", lambda r: r.odoo_ready),
+        ("route (Odoo Ready -> Traefik serves the page)", lambda r: r.route),
+    ]  # fmt: skip
+    for name, get in parts:
+        cells = []
+        for key in columns:
+            values = [get(r) for r in results[key] if get(r) is not None]
+            cells.append(" / ".join(stat(values)) if values else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    verdicts = []
+    for (path, how), runs in results.items():
+        if path != "template":
+            continue
+        p50, top = stat([r.total for r in runs])
+        met = float(p50) < TARGET_P50 and float(top) < TARGET_MAX
+        verdicts.append(f"{how}: p50 {p50} s, max {top} s: {'met' if met else 'missed'}")
     lines += [
         "",
-        f"Target under 30 s: {'; '.join(verdict)}.",
+        "Templated create, targets: " + "; ".join(verdicts) + ".",
         "",
         "Pod timestamps have whole seconds, so the steps are +-1 s each. Both pods start together,",
-        "so Odoo's init overlaps PostgreSQL's; the helm install and the scheduling come before",
-        "them. The first create on a fresh node reads the images' files from disk (cold page",
-        "cache): the max is usually that one.",
+        "so Odoo's init overlaps PostgreSQL's (and, templated, the restore Job's, which waits",
+        "for PostgreSQL); the operator's turn, the helm install and the scheduling come before",
+        "them. Tenants created at once share the two cores.",
         "",
         f"Idle cost of the real node's components and of one idle tenant (CPU over {seconds:.0f}",
         "s, percent of one core; memory: PSS, shared pages divided among their users):",
@@ -294,16 +381,35 @@ def report(runs: list[Run], idle: list[tuple[str, str, str]], seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
+def s3_values(cluster: str) -> dict[str, Any]:
+    """Tenants' backups in the S3 server of the cluster ``cluster`` (scripts/s3.sh env),
+    reached through the NetworkPolicy's egress to its pods only."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "s3.sh"), "env"], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "SAASODOO_CLUSTER_NAME": cluster})  # fmt: skip
+    s3 = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "s3"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "versitygw"}}}]  # fmt: skip
+    return {
+        "endpoint": s3["SAASODOO_BACKUP_S3_ENDPOINT"],
+        "values": {"backup": {"storage": "s3", "s3": {
+            "endpoint": s3["SAASODOO_S3_ENDPOINT"], "bucket": s3["SAASODOO_S3_BUCKET"],
+            "region": s3["SAASODOO_S3_REGION"], "existingSecret": TENANT_SECRET,
+            "egressTo": peers}}},
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="tenants created one after another")
+    parser.add_argument("--batch", type=int, default=5, help="tenants created at once")
     parser.add_argument("--idle", type=float, default=30, help="seconds of the idle measurement")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
 
     kubeconfig = os.environ.get("SAASODOO_KUBECONFIG")
+    name = os.environ.get("SAASODOO_CLUSTER_NAME", BENCH_CLUSTER)
     if not kubeconfig:
-        name = os.environ.get("SAASODOO_CLUSTER_NAME", BENCH_CLUSTER)
         env = {**os.environ, "SAASODOO_CLUSTER_NAME": name}
         log(f"cluster {env['SAASODOO_CLUSTER_NAME']}: scripts/cluster.sh up (with its real node)")
         kubeconfig = subprocess.run(
@@ -317,38 +423,77 @@ def main() -> None:
             check=True, capture_output=True, text=True,
         ).stdout.splitlines()
     )  # fmt: skip
+    s3 = s3_values(name)
     env = {
         **os.environ,
         "SAASODOO_KUBECONFIG": kubeconfig,
         "SAASODOO_HELM_BINARY": tools["SAASODOO_HELM4"],
         "SAASODOO_BASE_DOMAIN": BASE_DOMAIN,
         "SAASODOO_NODE_POOL": NODE_POOL,
+        "SAASODOO_OPERATOR": "1",
+        "SAASODOO_SYSTEM_NAMESPACE": SYSTEM_NAMESPACE,
+        "SAASODOO_TENANT_VALUES": json.dumps(s3["values"]),
+        "SAASODOO_BACKUP_S3_SECRET": S3_SECRET,
+        "SAASODOO_BACKUP_S3_ENDPOINT": s3["endpoint"],
+        "SAASODOO_METRICS_PORT": "0",
     }
     config.load_kube_config(config_file=kubeconfig)
     core = client.CoreV1Api()
+    custom = client.CustomObjectsApi()
     if not core.list_node(label_selector=NODE_POOL).items:
         raise SystemExit("the cluster has no real node (label saasodoo.dev/real-node=true)")
+    log_path = Path(kubeconfig).parent / "bench-operator.log"
 
-    runs: list[Run] = []
-    for i in range(1, args.runs + 1):
-        tid = f"rbench{i}"
-        run = one_run(core, env, tid)
-        log(f"{tid}: login page after {run.total:.1f} s (create returned after {run.cli:.1f} s)")
-        runs.append(run)
-        if i < args.runs:
-            delete(env, tid)
+    results: dict[tuple[str, str], list[Run]] = {}
+    last = ""
+    for path, templates in PATHS:
+        operator = start_operator(env, templates, log_path)
+        try:
+            if templates == "1":  # the image's template, built by a first tenant (untimed)
+                log("template: a first tenant builds the image's template (untimed)")
+                batch(core, env, ["rbenchw"])
+                deadline = time.monotonic() + 900
+                while template_built(custom, "rbenchw") not in ("built", "restored"):
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the template was not built within 900 s")
+                    time.sleep(2)
+                delete(env, "rbenchw")
+            tag = "t" if templates == "1" else "b"
+            one_by_one = []
+            for i in range(1, args.runs + 1):
+                tid = f"rbench{tag}{i}"
+                [run] = batch(core, env, [tid])
+                log(f"{path} {tid}: login page after {run.total:.1f} s")
+                one_by_one.append(run)
+                delete(env, tid)
+            results[(path, "one at a time")] = one_by_one
+            tids = [f"rbench{tag}c{i}" for i in range(1, args.batch + 1)]
+            together = batch(core, env, tids)
+            log(f"{path} {len(tids)} at once: login pages after "
+                f"{', '.join(f'{r.total:.1f}' for r in together)} s")  # fmt: skip
+            results[(path, f"{len(tids)} at once")] = together
+            for tid in tids[:-1]:
+                delete(env, tid)
+            if last:
+                delete(env, last)
+            last = tids[-1]
+        finally:
+            stop_operator(operator)
     # The last tenant stays for the idle measurement: one idle tenant beside the daemons.
-    last = f"rbench{args.runs}"
     time.sleep(10)  # past the login's own work
     groups = daemon_groups()
     ns = f"tenant-{last}"
-    for component in ("odoo", "postgresql"):
-        uid = pod_of(core, ns, component).metadata.uid
-        groups[f"idle tenant: {component} pod"] = in_pod(uid)
+    for name in ("odoo", "postgresql"):
+        uid = component(core, ns, name).metadata.uid
+        groups[f"idle tenant: {name} pod"] = in_pod(uid)
     log(f"idle cost over {args.idle:.0f} s")
     idle = idle_cost(groups, args.idle)
-    delete(env, last)
-    section = report(runs, idle, args.idle)
+    operator = start_operator(env, "1", log_path)
+    try:
+        delete(env, last)
+    finally:
+        stop_operator(operator)
+    section = report(results, idle, args.idle)
     write_section(Path(args.out), "realnode", section)
     print(section)
 
