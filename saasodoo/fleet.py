@@ -565,7 +565,9 @@ class ResourceFleet:
             for r in results[-len(wave) :]:
                 if on_result:
                     on_result(r)
-            failed = sum(1 for r in results if r.outcome in BAD_OUTCOMES)
+            # A tenant the operator left Stalled failed too (its doc says so): a Stalled
+            # canary stops the rollout like a failed one.
+            failed = sum(1 for r in results if r.outcome in BAD_OUTCOMES | {Outcome.STALLED})
             if failed > max_failures:
                 skipped = [t for w in waves[n + 1 :] for t in w]
                 results += [EnsureResult(t, Outcome.SKIPPED, "the fleet upgrade stopped")
