@@ -273,6 +273,13 @@ class JobRunner:
             extra_env=extra,
         )
         job["spec"]["backoffLimit"] = 0
+        if mode in ("restore", "recover"):
+            # restore.py prunes the expired previous data itself, under the tenant's lock:
+            # the CronJob's prune-previous step would only wait for PostgreSQL once more (a
+            # new tenant's restore of its template waits on it).
+            pod = job["spec"]["template"]["spec"]
+            pod["initContainers"] = [c for c in pod.get("initContainers") or []
+                                     if c.get("name") != "prune-previous"]  # fmt: skip
         return job
 
     def serve_job(

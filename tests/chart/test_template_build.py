@@ -106,3 +106,29 @@ def test_a_tenant_keeping_its_backups_on_its_volume_builds_no_template(helm: Pat
     cronjob = one(docs, "CronJob")
     with pytest.raises(ValueError, match="kept in S3"):
         template_build_job(web(docs), cronjob, KEY, "x", ADMIN)
+
+
+class _Kube:
+    """No Secret holds a superuser password (an external database's case)."""
+
+    def secret_has_key(self, namespace: str, name: str, key: str) -> bool:
+        return False
+
+
+def test_a_restore_job_does_not_wait_on_the_cronjob_s_pruning_step(helm: Path) -> None:
+    """restore.py prunes the expired previous data itself under the tenant's lock: the
+    CronJob's prune-previous init container would only wait for PostgreSQL once more before
+    it (up to connectRetrySeconds for a new tenant's template restore); a verification, which
+    does not prune, keeps it."""
+    from saasodoo.backups.jobs import JobRunner
+
+    cronjob = one(render(helm, *S3), "CronJob")
+    cronjob["metadata"]["uid"] = "u"
+    runner = JobRunner(_Kube())  # type: ignore[arg-type]
+
+    def inits(mode: str) -> list[str]:
+        job = runner.restore_job("acme", cronjob, "a.zip", mode=mode)  # type: ignore[arg-type]
+        return [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]]
+
+    assert inits("restore") == inits("recover") == ["pg-client"]
+    assert inits("verify") == ["pg-client", "prune-previous"]
