@@ -9,8 +9,9 @@
 # Versions come from scripts/versions.env. Each tool lands in
 # $SAASODOO_TOOLS_DIR/<tool>-<version>/bin (default ~/.cache/saasodoo/tools) and is
 # reused when present, so a second run takes seconds. Everything is built from
-# source through the Go module proxy (no prebuilt downloads). A binary already on
-# PATH at exactly the pinned version is linked instead of built.
+# source through the Go module proxy, except promtool: Debian's prometheus package (the
+# distribution's build). A binary already on PATH at exactly the pinned version is linked
+# instead of built.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -250,13 +251,25 @@ build_helm_docs() {
     "github.com/norwoodj/helm-docs/cmd/helm-docs@$v" || return 1
 }
 
-# promtool alone (check rules, test rules): Prometheus' module pulls its service discovery's
-# cloud SDKs, which promtool links; built once into the cache.
+# promtool alone (check rules, test rules), from Debian's prometheus package: `apt-get download`
+# fetches the .deb (nothing is installed) and dpkg-deb unpacks only usr/bin/promtool.
+promtool_deb_hint() {
+  err "promtool: Debian's prometheus $PROMTOOL_DEB_VERSION cannot be downloaded; 'apt-cache policy prometheus' shows the versions apt knows (after 'apt-get update'): set PROMTOOL_DEB_VERSION in scripts/versions.env"
+  return 1
+}
 build_promtool() {
-  local v=$PROMETHEUS_VERSION out=$1
-  info "promtool: go install github.com/prometheus/prometheus/cmd/promtool@$v"
-  GOBIN=$out run_logged promtool go install -trimpath -ldflags "-s -w" \
-    "github.com/prometheus/prometheus/cmd/promtool@$v" || return 1
+  local v=$PROMTOOL_DEB_VERSION out=$1 work=$2 deb
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+    { err "promtool: needs apt-get and dpkg-deb (Debian's prometheus $v package)"; return 1; }
+  rm -rf "$work"; mkdir -p "$work/root"
+  info "promtool: apt-get download prometheus=$v (only usr/bin/promtool is unpacked)"
+  (cd "$work" && run_logged promtool apt-get download "prometheus=$v") || promtool_deb_hint || return 1
+  deb=$(find "$work" -maxdepth 1 -name 'prometheus_*.deb' | head -n 1)
+  [[ -n $deb ]] || { err "promtool: apt-get download left no prometheus .deb in $work"; return 1; }
+  run_logged promtool bash -c 'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./usr/bin/promtool' \
+    _ "$deb" "$work/root" || return 1
+  run_logged promtool install -m 0755 "$work/root/usr/bin/promtool" "$out/promtool" || return 1
+  run_logged promtool "$out/promtool" --version || return 1
 }
 
 build_metrics_server() {
@@ -337,7 +350,7 @@ install_one() {
       helm4) build_helm 4 "$v" "$tmp/bin" ;;
       netpolicy) build_netpolicy "$tmp/bin" "$work" ;;
       helm-docs) build_helm_docs "$tmp/bin" ;;
-      promtool) build_promtool "$tmp/bin" ;;
+      promtool) build_promtool "$tmp/bin" "$work" ;;
       metrics-server) build_metrics_server "$tmp/bin" "$work" ;;
       gotrue) build_gotrue "$tmp/bin" "$work" ;;
       kubernetes-node) build_kubernetes_node "$tmp/bin" "$work" ;;

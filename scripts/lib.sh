@@ -20,7 +20,7 @@ tool_version() {
     helm4) echo "$HELM4_VERSION" ;;
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
-    promtool) echo "$PROMETHEUS_VERSION" ;;
+    promtool) echo "deb-$PROMTOOL_DEB_VERSION" ;;
     metrics-server) echo "$METRICS_SERVER_VERSION" ;;
     gotrue) gotrue_version ;;
     kubernetes-node) echo "$KUBERNETES_VERSION" ;;
