@@ -4,6 +4,7 @@
 #   scripts/install-tools.sh            # all tools
 #   scripts/install-tools.sh helm3 kwok # only some
 #   scripts/install-tools.sh --list     # tools, versions and cache paths
+#   scripts/install-tools.sh --names    # the tools' names, on one line
 #   scripts/install-tools.sh --env      # KEY=PATH of every binary, for tests and scripts
 #
 # Versions come from scripts/versions.env. Each tool lands in
@@ -21,9 +22,11 @@ ALL_TOOLS=(kubernetes etcd kwok helm3 helm4 netpolicy helm-docs metrics-server g
 # The real node's tools (scripts/realnode.sh), built by the same means.
 ALL_TOOLS+=(kubernetes-node kube-router coredns traefik versitygw)
 
-# The two lanes of a full install (main): each tool in exactly one, longest first.
+# The two lanes of a full install (main): each tool in exactly one, longest first, those of
+# NODE_LANE_TOOLS (scripts/lib.sh: what `make test`'s node lane needs, started as soon as they
+# are in) before the others.
 LANE_A=(kubernetes kubernetes-node kwok etcd helm3 helm-docs promtool)
-LANE_B=(traefik kube-router gotrue versitygw helm4 metrics-server coredns netpolicy)
+LANE_B=(traefik kube-router versitygw helm4 metrics-server coredns gotrue netpolicy)
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 LOG_DIR="$TOOLS_DIR/logs"
@@ -383,6 +386,10 @@ main() {
     echo "SAASODOO_VERSITYGW=$(tool_bin versitygw versitygw)"
     return 0
   fi
+  if [[ ${1:-} == --names ]]; then
+    echo "${ALL_TOOLS[*]}"
+    return 0
+  fi
   if [[ ${1:-} == --list ]]; then
     for t in "${ALL_TOOLS[@]}"; do
       printf '%-11s %-9s %s\n' "$t" "$(tool_version "$t")" "$(tool_dir "$t")/bin"
@@ -392,35 +399,37 @@ main() {
   command -v go >/dev/null || { err "go is not on PATH: it builds every tool (install Go >= 1.26)"; exit 1; }
   local tools=("$@") failed=() start=$SECONDS
   info "tool cache: $TOOLS_DIR ($(go version))"
+  # Each tool's result goes to <status dir>/<tool> (0 or 1) as soon as it is known;
+  # SAASODOO_TOOLS_STATUS names that folder for scripts/test.sh, which starts a test lane once
+  # its tools are in.
+  local status_dir=${SAASODOO_TOOLS_STATUS:-}
+  if [[ -z $status_dir ]]; then status_dir=$(mktemp -d); else mkdir -p "$status_dir"; fi
+  build() {
+    local t
+    for t in "$@"; do
+      if install_one "$t"; then echo 0; else echo 1; fi >"$status_dir/$t"
+    done
+  }
   if [[ ${#tools[@]} -gt 0 || ${SAASODOO_BUILD_JOBS:-2} == 1 ]]; then
     [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
-    for t in "${tools[@]}"; do
-      install_one "$t" || failed+=("$t")
-    done
+    build "${tools[@]}"
   else
     # All tools: two lanes side by side. A Go build keeps both cores busy only part of the
     # time (module downloads, the linker, the end of a dependency chain); a second build
     # fills the gaps. kubernetes-node follows kubernetes in one lane so that it compiles
     # none of their shared packages twice (it reuses them from the Go build cache).
     # SAASODOO_BUILD_JOBS=1: one after another.
-    local status_dir
-    status_dir=$(mktemp -d)
-    lane() {
-      local t
-      for t in "$@"; do
-        if install_one "$t"; then echo 0; else echo 1; fi >"$status_dir/$t"
-      done
-    }
-    lane "${LANE_A[@]}" &
+    tools=("${ALL_TOOLS[@]}")
+    build "${LANE_A[@]}" &
     local a=$!
-    lane "${LANE_B[@]}" &
+    build "${LANE_B[@]}" &
     local b=$!
     wait "$a" "$b" || true
-    for t in "${ALL_TOOLS[@]}"; do
-      [[ $(cat "$status_dir/$t" 2>/dev/null) == 0 ]] || failed+=("$t")
-    done
-    rm -rf "$status_dir"
   fi
+  for t in "${tools[@]}"; do
+    [[ $(cat "$status_dir/$t" 2>/dev/null) == 0 ]] || failed+=("$t")
+  done
+  [[ -n ${SAASODOO_TOOLS_STATUS:-} ]] || rm -rf "$status_dir"
   if [[ ${#failed[@]} -gt 0 ]]; then
     err "failed to install: ${failed[*]}"
     exit 1
