@@ -26,7 +26,7 @@ tool_version() {
     kubernetes-node) echo "$KUBERNETES_VERSION" ;;
     kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     coredns) echo "$COREDNS_VERSION-p$(printf %s "$COREDNS_PLUGINS" | sha256sum | cut -c1-8)" ;;
-    traefik) echo "$TRAEFIK_VERSION" ;;
+    traefik) echo "$TRAEFIK_VERSION-nodns" ;;
     versitygw) echo "$VERSITYGW_VERSION" ;;
     *) return 1 ;;
   esac
