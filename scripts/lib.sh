@@ -32,11 +32,13 @@ tool_version() {
   esac
 }
 
-# The tools `make test`'s node lane needs (scripts/test.sh starts it once these and the images
-# are built, while the others still build): the simulated cluster's, helm 3 (the Odoo tests)
-# and 4, the real node's, and GoTrue (its image, for the platform's real-node test).
+# The tools `make test`'s node lane needs to start (scripts/test.sh starts it once these and the
+# images are built, while the others still build): the simulated cluster's, helm 3 (the Odoo
+# tests) and 4, and the real node's. Not GoTrue: only the platform's real-node test uses it (its
+# image), and that test runs last (tests/conftest.py), ~40 minutes in; GoTrue builds next in
+# its build lane (~1.5 min), and a failed build stops the node lane.
 NODE_LANE_TOOLS=(kubernetes etcd kwok metrics-server helm3 helm4 kubernetes-node kube-router coredns
-  traefik versitygw gotrue)
+  traefik versitygw)
 
 tool_dir() { echo "$TOOLS_DIR/$1-$(tool_version "$1")"; }
 tool_bin() { echo "$(tool_dir "$1")/bin/$2"; }

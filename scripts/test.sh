@@ -66,6 +66,7 @@ stop_all() {
   { for pid in "${pids[@]}" "${builds[@]}"; do kill -TERM -- "-$pid" || true; done
     wait
     jobs; } >/dev/null 2>&1 || true
+  [[ -z $status ]] || rm -rf "$status"
 }
 stop_lanes() {
   trap - INT TERM
@@ -85,6 +86,7 @@ if $build; then
   # The tools in two build lanes (scripts/install-tools.sh), their results in $status as they
   # come; the images (network and disk bound) beside them, as `make tools` does.
   status=$(mktemp -d)
+  read -r -a all_tools <<<"$(scripts/install-tools.sh --names)"
   SAASODOO_TOOLS_STATUS=$status scripts/install-tools.sh &
   tools_pid=$!
   builds+=("$tools_pid")
@@ -100,7 +102,6 @@ tools_failed() {
   trap - INT TERM
   err "$1"
   stop_all
-  rm -rf "$status"
   exit 1
 }
 
@@ -119,32 +120,33 @@ check_images() {
   tools_failed "images: build FAILED (images/build.sh, its output above); no test lane runs"
 }
 
-# wait_tools TOOL...: until each TOOL is built (its status 0); any failed, or the build gone
-# without it: tools_failed. A failed images build stops the wait too.
+# wait_tools WHAT TOOL...: until each TOOL is built (its status 0). Any tool failed (not only
+# these), or the build gone without them: tools_failed, saying WHAT. A failed images build
+# stops it too.
 wait_tools() {
-  local t alive pending failed
+  local what=$1 t alive pending failed
+  shift
   while :; do
     check_images || true
     alive=true
     kill -0 "$tools_pid" 2>/dev/null || alive=false
     pending=() failed=()
-    for t in "$@"; do
-      case $(cat "$status/$t" 2>/dev/null) in
-        0) ;;
-        1) failed+=("$t") ;;
-        *) pending+=("$t") ;;
-      esac
+    for t in "${all_tools[@]}"; do
+      [[ $(cat "$status/$t" 2>/dev/null) != 1 ]] || failed+=("$t")
     done
-    ((${#failed[@]} == 0)) || tools_failed "tool build FAILED: ${failed[*]} (its log above); no test lane runs"
+    for t in "$@"; do
+      [[ $(cat "$status/$t" 2>/dev/null) == 0 ]] || pending+=("$t")
+    done
+    ((${#failed[@]} == 0)) || tools_failed "tool build FAILED: ${failed[*]} (its log above); $what"
     ((${#pending[@]} > 0)) || return 0
-    $alive || tools_failed "tools not built: ${pending[*]} (scripts/install-tools.sh ended without them)"
+    $alive || tools_failed "tools not built: ${pending[*]} (scripts/install-tools.sh ended without them); $what"
     sleep 2
   done
 }
 
 if $build; then
   info "node lane: waiting for its tools (${NODE_LANE_TOOLS[*]})$(real_nodes && echo " and the images") (t=$((SECONDS - start))s)"
-  wait_tools "${NODE_LANE_TOOLS[@]}"
+  wait_tools "no test lane runs" "${NODE_LANE_TOOLS[@]}"
   check_images wait
 fi
 
@@ -156,13 +158,8 @@ pids+=($!)
 
 if $build; then
   info "sim lanes: waiting for every tool (t=$((SECONDS - start))s)"
-  if ! wait "$tools_pid"; then
-    failed=()
-    for t in $(scripts/install-tools.sh --names); do
-      [[ $(cat "$status/$t" 2>/dev/null) == 0 ]] || failed+=("$t")
-    done
-    tools_failed "tool build FAILED: ${failed[*]} (its log above); the node lane is stopped"
-  fi
+  wait_tools "the node lane is stopped" "${all_tools[@]}"
+  wait "$tools_pid" || tools_failed "scripts/install-tools.sh failed (above); the node lane is stopped"
   rm -rf "$status"
   builds=()
 fi
