@@ -166,8 +166,11 @@ gotrue: venv gotrue-tool ## Run the real Supabase Auth (GoTrue) on 127.0.0.1:543
 	@$(PY) scripts/gotrue.py --site-url http://127.0.0.1:$(API_PORT) serve
 
 .PHONY: test
-test: system venv tools ## Run every test (installs Debian packages, venv and tools first; starts the clusters; two lanes side by side, scripts/test.sh)
-	@PYTHON=$(abspath $(PY)) scripts/test.sh $(PYTEST_ARGS)
+test: system venv ## Run every test (installs Debian packages, venv, tools and images first; starts the clusters; three lanes side by side, scripts/test.sh)
+	@# scripts/test.sh --build: the tools (scripts/install-tools.sh) and the real node's images
+	@# (images/build.sh) as `make tools` builds them, staged: the node lane starts once its own
+	@# tools and the images are in, the sim lanes once every tool is.
+	@PYTHON=$(abspath $(PY)) scripts/test.sh --build $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Run only the unit tests (no cluster, no helm)

@@ -20,17 +20,25 @@ tool_version() {
     helm4) echo "$HELM4_VERSION" ;;
     netpolicy) echo "$NETPOL_ANALYZER_VERSION" ;;
     helm-docs) echo "$HELM_DOCS_VERSION" ;;
-    promtool) echo "$PROMETHEUS_VERSION" ;;
+    promtool) echo "deb-$PROMTOOL_DEB_VERSION" ;;
     metrics-server) echo "$METRICS_SERVER_VERSION" ;;
     gotrue) gotrue_version ;;
     kubernetes-node) echo "$KUBERNETES_VERSION" ;;
     kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     coredns) echo "$COREDNS_VERSION-p$(printf %s "$COREDNS_PLUGINS" | sha256sum | cut -c1-8)" ;;
-    traefik) echo "$TRAEFIK_VERSION" ;;
+    traefik) echo "$TRAEFIK_VERSION-nodns" ;;
     versitygw) echo "$VERSITYGW_VERSION" ;;
     *) return 1 ;;
   esac
 }
+
+# The tools `make test`'s node lane needs to start (scripts/test.sh starts it once these and the
+# images are built, while the others still build): the simulated cluster's, helm 3 (the Odoo
+# tests) and 4, and the real node's. Not GoTrue: only the platform's real-node test uses it (its
+# image), and that test runs last (tests/conftest.py), ~40 minutes in; GoTrue builds next in
+# its build lane (~1.5 min), and a failed build stops the node lane.
+NODE_LANE_TOOLS=(kubernetes etcd kwok metrics-server helm3 helm4 kubernetes-node kube-router coredns
+  traefik versitygw)
 
 tool_dir() { echo "$TOOLS_DIR/$1-$(tool_version "$1")"; }
 tool_bin() { echo "$(tool_dir "$1")/bin/$2"; }

@@ -23,7 +23,7 @@ UNIT_TESTS = sorted((Path(__file__).parent / "alerts").glob("*_test.yaml"))
 
 def promtool(tools: Tools, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(tools.paths["SAASODOO_PROMTOOL"]), *args], capture_output=True, text=True,
+        [str(tools.path("SAASODOO_PROMTOOL")), *args], capture_output=True, text=True,
         check=False,
     )  # fmt: skip
 

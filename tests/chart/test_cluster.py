@@ -382,7 +382,7 @@ def test_two_tenants_side_by_side_are_isolated_by_the_stored_policies(
 
         proc = subprocess.run(
             [
-                str(kube.tools.paths["SAASODOO_NETPOLICY"]), "list",
+                str(kube.tools.path("SAASODOO_NETPOLICY")), "list",
                 "--kubeconfig", str(kube.kubeconfig), "-o", "json",
             ],
             capture_output=True,

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.chart
 
 def helm_docs(tools: Tools, chart: Path) -> None:
     proc = subprocess.run(
-        [str(tools.paths["SAASODOO_HELM_DOCS"]), "--chart-search-root", str(chart)],
+        [str(tools.path("SAASODOO_HELM_DOCS")), "--chart-search-root", str(chart)],
         capture_output=True,
         text=True,
         check=False,
@@ -36,7 +36,7 @@ def test_readme_is_up_to_date(tools: Tools, tmp_path: Path) -> None:
     generated = (copy / "README.md").read_text()
     assert (CHART / "README.md").read_text() == generated, (
         "charts/odoo-tenant/README.md is stale: run "
-        f"{tools.paths['SAASODOO_HELM_DOCS']} --chart-search-root charts/odoo-tenant"
+        f"{tools.path('SAASODOO_HELM_DOCS')} --chart-search-root charts/odoo-tenant"
     )
 
 

@@ -94,7 +94,7 @@ def expected(ns: str, release: str, cron: bool, backup: bool) -> set[tuple[str, 
 
 def netpolicy_list(tools: Tools, directory: Path) -> set[tuple[str, str, str]]:
     proc = subprocess.run(
-        [str(tools.paths["SAASODOO_NETPOLICY"]), "list", "--dirpath", str(directory), "-o", "json"],
+        [str(tools.path("SAASODOO_NETPOLICY")), "list", "--dirpath", str(directory), "-o", "json"],
         capture_output=True,
         text=True,
         check=False,

@@ -25,8 +25,15 @@ SETUP_STEPS = {
 }
 
 
+def code(text: str) -> str:
+    """Shell text without its comment lines."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
 def dry_run(target: str) -> str:
-    """What `make TARGET` would run from a clone without .venv (prerequisites included)."""
+    """What `make TARGET` would run from a clone without .venv (prerequisites included).
+    `scripts/test.sh --build` (make test) builds the tools and images itself, staged: its code
+    is part of the plan."""
     proc = subprocess.run(
         ["make", "--dry-run", "--always-make", target, "VENV=/nonexistent/venv"],
         cwd=ROOT,
@@ -34,7 +41,10 @@ def dry_run(target: str) -> str:
         text=True,
         check=True,
     )
-    return proc.stdout
+    plan = code(proc.stdout)
+    if "scripts/test.sh --build" in plan:
+        plan += "\n" + code((ROOT / "scripts" / "test.sh").read_text())
+    return plan
 
 
 @pytest.mark.parametrize("target", ["test", "demo"])
