@@ -160,6 +160,7 @@ class TemplateCreates:
             )  # fmt: skip
             body["metadata"]["name"] = job
             body["spec"]["ttlSecondsAfterFinished"] = 3600
+            reserve_little(body)
             await asyncio.to_thread(self.create_job, body)
         except SaasodooError as exc:
             log.warning("tenant %s: template restore not started: %s", spec.id, exc.message)
@@ -268,6 +269,22 @@ class TemplateCreates:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str) -> None:
         self.controller.event(obj, kind, reason, note, "Template")
+
+
+#: The CPU a templated create's restore Job reserves (``resources.requests.cpu`` of its
+#: containers; their limits are the CronJob's).
+RESTORE_CPU_REQUEST = "10m"
+
+
+def reserve_little(job: dict[str, Any]) -> None:
+    """The restore Job of a templated create reserves ``RESTORE_CPU_REQUEST`` of CPU: it runs
+    seconds beside the tenant's first start, and a pod reserving the backup CronJob's
+    request would wait for room on a full node (or take it from the tenant's own pods, which
+    then wait for it). Its limit stays, so it cannot take more than a backup does."""
+    pod = job["spec"]["template"]["spec"]
+    for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+        requests = container.setdefault("resources", {}).setdefault("requests", {})
+        requests["cpu"] = RESTORE_CPU_REQUEST
 
 
 def now() -> str:
