@@ -161,6 +161,7 @@ class TemplateCreates:
             body["metadata"]["name"] = job
             body["spec"]["ttlSecondsAfterFinished"] = 3600
             reserve_little(body)
+            wait_longer_for_the_server(body)
             await asyncio.to_thread(self.create_job, body)
         except SaasodooError as exc:
             log.warning("tenant %s: template restore not started: %s", spec.id, exc.message)
@@ -285,6 +286,27 @@ def reserve_little(job: dict[str, Any]) -> None:
     for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
         requests = container.setdefault("resources", {}).setdefault("requests", {})
         requests["cpu"] = RESTORE_CPU_REQUEST
+
+
+#: Seconds the restore of a templated create retries its first connection to PostgreSQL
+#: (SAASODOO_CONNECT_RETRY_SECONDS; the CronJob's is 30). It starts with the tenant's
+#: PostgreSQL: a lookup of the server's name made before the server's pod has an address is
+#: answered NXDOMAIN, which CoreDNS caches for its negative TTL (30 s with the usual
+#: `kubernetes { ttl 30 }` and `cache 30`, seen on the real node): the restore must outlast it,
+#: and still end within the web pod's wait (odoo.dbInit.template.waitSeconds, 60 s).
+RESTORE_CONNECT_RETRY_SECONDS = 45
+
+
+def wait_longer_for_the_server(job: dict[str, Any]) -> None:
+    """Set SAASODOO_CONNECT_RETRY_SECONDS of the restore Job's containers to
+    ``RESTORE_CONNECT_RETRY_SECONDS``."""
+    pod = job["spec"]["template"]["spec"]
+    for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+        env = [e for e in container.get("env") or []
+               if e.get("name") != "SAASODOO_CONNECT_RETRY_SECONDS"]  # fmt: skip
+        env.append({"name": "SAASODOO_CONNECT_RETRY_SECONDS",
+                    "value": str(RESTORE_CONNECT_RETRY_SECONDS)})  # fmt: skip
+        container["env"] = env
 
 
 def now() -> str:

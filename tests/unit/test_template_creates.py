@@ -111,3 +111,21 @@ def test_unreadable_templates_mean_i_base_without_asking_again_for_a_while(
     assert len(made.listed) == 1  # type: ignore[attr-defined]
     clock[0] += 2
     assert made.plan(spec(overrides=S3)).backup == "a.zip"  # type: ignore[union-attr]
+
+
+def test_the_restore_job_reserves_little_and_outlasts_a_cached_nxdomain() -> None:
+    job = {"spec": {"template": {"spec": {
+        "initContainers": [{"name": "pg-client", "resources": {"requests": {"cpu": "100m"},
+                                                               "limits": {"cpu": "1"}}}],
+        "containers": [{"name": "backup", "env": [
+            {"name": "SAASODOO_CONNECT_RETRY_SECONDS", "value": "30"}]}],
+    }}}}  # fmt: skip
+    module.reserve_little(job)
+    module.wait_longer_for_the_server(job)
+    pod = job["spec"]["template"]["spec"]
+    init, main = pod["initContainers"][0], pod["containers"][0]
+    assert init["resources"] == {"requests": {"cpu": "10m"}, "limits": {"cpu": "1"}}
+    assert main["resources"]["requests"]["cpu"] == "10m"
+    assert [e for e in main["env"] if e["name"] == "SAASODOO_CONNECT_RETRY_SECONDS"] == [
+        {"name": "SAASODOO_CONNECT_RETRY_SECONDS", "value": "45"}
+    ]
