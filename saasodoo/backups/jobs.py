@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from saasodoo.adapters.kube import Kube
 from saasodoo.backups.results import JobOutcome
+from saasodoo.core.copies import WEB_START_ARGS
 from saasodoo.core.limits import load_json
 from saasodoo.errors import SaasodooError, TransientClusterError
 
@@ -428,9 +429,10 @@ def reader_token() -> tuple[str, str]:
 
 #: ``JOB_LABEL`` of a template build Job (``template_build_job``).
 TEMPLATE_BUILD = "template-build"
-#: Arguments of the web pod's ``odoo-init`` that a template build drops: its mode, what is
-#: the tenant's (its language, a copy) and a templated create's wait.
-_TENANT_ONLY_ARGS = ("--initialize", "--wait", "--copy", "--from-template", "--template-wait",
+#: Arguments of the web pod's ``odoo-init`` that a template build drops: its start
+#: arguments (``copies.WEB_START_ARGS``), a templated create's wait and the tenant's
+#: language; it keeps the other ``-i base`` flags (demo data).
+_TENANT_ONLY_ARGS = (*WEB_START_ARGS, "--from-template", "--template-wait",
                      "--init-flag=--load-language")  # fmt: skip
 
 

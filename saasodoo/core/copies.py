@@ -399,20 +399,24 @@ def copy_status(
 
 #: On the Jobs the copy executor runs (and their pods): which step.
 COPY_JOB_LABEL = "saasodoo.dev/copy-job"
-#: odoo-init.py's arguments a neutralize Job drops from the web pod's (its mode and what
-#: only an ``-i base`` uses).
-_INIT_ONLY = ("--initialize", "--wait", "--copy")
+#: odoo-init.py's arguments that a Job made from the web pod's ``odoo-init`` drops
+#: (``odoo_init_job``): the pod's mode, and what only a web pod's start uses (the ``-i base``
+#: flags, a copy's neutralization on start, a templated create's wait).
+WEB_START_ARGS = ("--initialize", "--wait", "--copy", "--neutralize")
+WEB_START_PREFIXES = ("--init-flag", "--from-template", "--template-wait")
 
 
-def neutralize_job(deployment: dict[str, Any], name: str) -> dict[str, Any]:
-    """The Job that neutralizes a copy's database, from its web Deployment ``deployment``
-    (a plain JSON object, as the API serves it): the pod template's ``odoo-init`` init
-    container run as the Job's one container with ``--neutralize`` instead of
-    ``--initialize`` (its ``--init-flag``s and ``--copy`` dropped), the template's volumes,
-    identity, placement and labels (so its NetworkPolicy reaches PostgreSQL) plus
-    ``COPY_JOB_LABEL``; a readiness probe that never passes keeps the pod out of the web
-    Service's endpoints. ``backoffLimit`` 0: a failure is the step's (the copy Stalled).
-    ValueError when the template has no ``odoo-init`` init container."""
+def odoo_init_job(
+    deployment: dict[str, Any], name: str, mode: str, label: tuple[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Job running the web pod's ``odoo-init`` with ``mode``, from the web Deployment
+    ``deployment`` (a plain JSON object, as the API serves it): the pod template's
+    ``odoo-init`` init container as the Job's one container (``WEB_START_ARGS`` and
+    ``WEB_START_PREFIXES`` dropped, ``mode`` appended), the template's volumes, identity,
+    placement and labels (so its NetworkPolicy reaches PostgreSQL) plus ``label`` (key,
+    value) on the Job and its pod; a readiness probe that never passes keeps the pod out of
+    the web Service's endpoints. ``backoffLimit`` 0. Returns the Job and its container (to
+    adjust). ValueError when the template has no ``odoo-init`` init container."""
     meta = deployment["metadata"]
     template = copy.deepcopy(deployment["spec"]["template"])
     pod = template["spec"]
@@ -423,25 +427,35 @@ def neutralize_job(deployment: dict[str, Any], name: str) -> dict[str, Any]:
     command = [
         part
         for part in container.get("command") or []
-        if part not in _INIT_ONLY and not part.startswith("--init-flag")
+        if part not in WEB_START_ARGS and not part.startswith(WEB_START_PREFIXES)
     ]
-    container["command"] = [*command, "--neutralize"]
+    container["command"] = [*command, mode]
     container["readinessProbe"] = {"exec": {"command": ["false"]}, "periodSeconds": 3600}
     pod["initContainers"] = []
     pod["containers"] = [container]
     pod["restartPolicy"] = "Never"
-    labels = {**(template.get("metadata") or {}).get("labels", {}), COPY_JOB_LABEL: NEUTRALIZE}
+    key, value = label
+    labels = {**(template.get("metadata") or {}).get("labels", {}), key: value}
     template.setdefault("metadata", {})["labels"] = labels
-    return {
+    job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
             "name": name,
             "namespace": meta["namespace"],
-            "labels": {**(meta.get("labels") or {}), COPY_JOB_LABEL: NEUTRALIZE},
+            "labels": {**(meta.get("labels") or {}), key: value},
         },
         "spec": {"backoffLimit": 0, "template": template},
     }
+    return job, container
+
+
+def neutralize_job(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    """The Job that neutralizes a copy's database (``odoo_init_job`` with ``--neutralize``
+    and ``COPY_JOB_LABEL``: a failure is the step's, the copy Stalled). ValueError when the
+    template has no ``odoo-init`` init container."""
+    job, _ = odoo_init_job(deployment, name, "--neutralize", (COPY_JOB_LABEL, NEUTRALIZE))
+    return job
 
 
 def last_result(logs: list[str]) -> dict[str, Any] | None:

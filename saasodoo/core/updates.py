@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED
+from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED, odoo_init_job
 from saasodoo.core.status import OperationLock, ReleaseInfo
 from saasodoo.core.templates import odoo_image
 from saasodoo.core.values import get_path
@@ -622,10 +622,6 @@ UPDATE_JOB_LABEL = "saasodoo.dev/update-job"
 #: 6. print ``RESULT {json}`` last: ``ok``, ``updated`` (module count), the modules whose
 #:    ``latest_version`` changed (before -> after), or ``error``.
 UPDATE_MODE = "--update"
-#: odoo-init.py's arguments the update Job drops from the web pod's: the other modes and
-#: what only they use.
-_NOT_UPDATE = ("--initialize", "--wait", "--copy", "--neutralize")
-_NOT_UPDATE_PREFIXES = ("--init-flag", "--from-template", "--template-wait")
 #: Seconds the update Job may run (bemade's OdooUpgradeJob uses the same hour).
 UPDATE_DEADLINE_SECONDS = 3600
 
@@ -639,56 +635,25 @@ def update_job(
 ) -> dict[str, Any]:
     """The Job that runs ``odoo -u`` on the tenant's database, from its web Deployment
     ``deployment`` as the API serves it, read after ``STOP``: the revision staged with the
-    new image, odoo.conf and odoo-init.py, Odoo at zero. The pod template's ``odoo-init``
-    init container is the Job's one container, with ``UPDATE_MODE`` instead of its mode
-    (``_NOT_UPDATE``: ``--initialize``, ``--copy``, ...; ``--init-flag``, ``--from-template``,
-    ``--template-wait`` dropped) and the web container's resources (``-u`` loads every module
-    as a worker does; the web pods are at zero, so the quota has room); the template's
-    volumes, identity, placement and labels (its NetworkPolicy reaches PostgreSQL) plus
-    ``UPDATE_JOB_LABEL``, and a readiness probe that never passes (the pod carries the web
-    labels: it stays out of the Service). ``backoffLimit`` 0 (a failed ``-u`` is not run
-    again on a half-updated database), ``activeDeadlineSeconds`` ``deadline_seconds``.
-    ``image``: the image the update is for (``CodeChange.to_image``): ValueError when the
-    Deployment runs another one (it was read before the stop: the update must never run the
-    old code). ValueError when the template has no ``odoo-init`` init container."""
-    meta = deployment["metadata"]
-    template = copy.deepcopy(deployment["spec"]["template"])
-    pod = template["spec"]
-    init = [c for c in pod.get("initContainers") or [] if c.get("name") == "odoo-init"]
-    if not init:
-        raise ValueError(f"deployment {meta.get('name')} has no odoo-init init container")
-    container = init[0]
+    new image, odoo.conf and odoo-init.py, Odoo at zero. ``copies.odoo_init_job`` with
+    ``UPDATE_MODE`` and ``UPDATE_JOB_LABEL`` (the web pod's ``odoo-init`` as its one
+    container, its start arguments dropped, the template's volumes, identity, placement and
+    labels, a readiness probe that never passes, ``backoffLimit`` 0: a failed ``-u`` is not
+    run again on a half-updated database), with the web container's resources (``-u`` loads
+    every module as a worker does; the web pods are at zero, so the quota has room) and
+    ``activeDeadlineSeconds`` ``deadline_seconds``. ``image``: the image the update is for
+    (``CodeChange.to_image``): ValueError when the Deployment runs another one (it was read
+    before the stop: the update must never run the old code). ValueError when the template
+    has no ``odoo-init`` init container."""
+    job, container = odoo_init_job(deployment, name, UPDATE_MODE, (UPDATE_JOB_LABEL, UPDATE))
     if image is not None and container.get("image") != image:
         raise ValueError(
-            f"deployment {meta.get('name')} runs {container.get('image')}, not the update's "
-            f"image {image}: stop (stage) the new revision first"
+            f"deployment {deployment['metadata'].get('name')} runs {container.get('image')}, "
+            f"not the update's image {image}: stop (stage) the new revision first"
         )
-    command = [
-        part
-        for part in container.get("command") or []
-        if part not in _NOT_UPDATE and not part.startswith(_NOT_UPDATE_PREFIXES)
-    ]
-    container["command"] = [*command, UPDATE_MODE]
+    pod = deployment["spec"]["template"]["spec"]
     web = [c for c in pod.get("containers") or [] if c.get("name") == "odoo"]
     if web and web[0].get("resources"):
         container["resources"] = copy.deepcopy(web[0]["resources"])
-    container["readinessProbe"] = {"exec": {"command": ["false"]}, "periodSeconds": 3600}
-    pod["initContainers"] = []
-    pod["containers"] = [container]
-    pod["restartPolicy"] = "Never"
-    labels = {**(template.get("metadata") or {}).get("labels", {}), UPDATE_JOB_LABEL: UPDATE}
-    template.setdefault("metadata", {})["labels"] = labels
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": {**(meta.get("labels") or {}), UPDATE_JOB_LABEL: UPDATE},
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": deadline_seconds,
-            "template": template,
-        },
-    }
+    job["spec"]["activeDeadlineSeconds"] = deadline_seconds
+    return job

@@ -130,3 +130,9 @@ def psql(kube: Cluster, t: RealTenant, sql: str, db: str = "postgres") -> str:
         "exec", "-n", t.namespace, pod(kube, t.namespace, "postgresql"), "-c", "postgresql", "--",
         "psql", "-U", "postgres", "-d", db, "-Atc", sql,
     ).strip()  # fmt: skip
+
+
+def tenant_db(kube: Cluster, t: RealTenant) -> str:
+    """The tenant's live database: not ``postgres``, not a previous one a restore kept."""
+    dbs = psql(kube, t, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
+    return next(d for d in dbs if d != "postgres" and not d.startswith("odoo_p"))

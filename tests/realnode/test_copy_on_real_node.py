@@ -20,7 +20,15 @@ from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
 from saasodoo.settings import Settings
-from tests.realnode.helpers import BASE_DOMAIN, NODE_POOL, RealTenant, psql, real_nodes, wait_login
+from tests.realnode.helpers import (
+    BASE_DOMAIN,
+    NODE_POOL,
+    RealTenant,
+    psql,
+    real_nodes,
+    tenant_db,
+    wait_login,
+)
 from tests.realnode.operator_turns import Operator
 from tests.realnode.test_s3_backups_on_real_node import key_pair, s3_env
 from tests.support import Cluster
@@ -32,11 +40,6 @@ SOURCE = RealTenant("rnsrc", "tenant-rnsrc")
 COPY = RealTenant("rnstg", "tenant-rnstg")
 CREDENTIALS = "backup-s3"
 PARAM = "SELECT value FROM ir_config_parameter WHERE key = '{}'"
-
-
-def tenant_db(kube: Cluster, t: RealTenant) -> str:
-    dbs = psql(kube, t, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
-    return next(d for d in dbs if d != "postgres" and not d.startswith("odoo_p"))
 
 
 @pytest.fixture

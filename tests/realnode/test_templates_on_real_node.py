@@ -31,6 +31,7 @@ from tests.realnode.helpers import (
     pod,
     psql,
     real_nodes,
+    tenant_db,
     wait_login,
 )
 from tests.realnode.operator_turns import Operator
@@ -51,11 +52,6 @@ PERSONAL = {
     "country": "FR",
     "timezone": "Europe/Paris",
 }
-
-
-def tenant_db(kube: Cluster, t: RealTenant) -> str:
-    dbs = psql(kube, t, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
-    return next(d for d in dbs if d != "postgres" and not d.startswith("odoo_p"))
 
 
 @pytest.fixture
