@@ -304,11 +304,16 @@ class Tenants:
 
     # -- changing -----------------------------------------------------------------------
 
+    def local_chart(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(values.schema.json, values.yaml) of the tenant chart when it is a directory
+        (kept by the Helm adapter once read), None for a packaged or OCI chart."""
+        return self._helm.local_schema() if self._helm else local_chart_schema(self.settings.chart)
+
     async def _validate(self, spec: TenantSpec, values: TenantValues) -> None:
         """Schema errors before any change: against the local chart's values.schema.json in
         process (no helm run), or by rendering a packaged/OCI chart with ``helm template``."""
         check_values(values.values)
-        local = self._helm.local_schema() if self._helm else local_chart_schema(self.settings.chart)
+        local = self.local_chart()
         if local is not None:
             validate_against_schema(local[0], local[1], values.values)
         else:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from saasodoo.adapters.helm import local_chart_schema
 from saasodoo.backups import Backups
 from saasodoo.backups.jobs import backup_container, template_build_job
 from saasodoo.backups.service import list_store
@@ -94,7 +93,7 @@ class TemplateCreates:
         if not settings.templates or spec.copy_of is not None:
             return None
         values = self.tenants.values_for(spec).values
-        local = local_chart_schema(settings.chart)
+        local = self.tenants.local_chart()
         merged = helm_merge(local[1], values) if local else values
         where = backup_storage(merged)
         if where["type"] != "s3" or get_path(merged, "backup.enabled") is False:
