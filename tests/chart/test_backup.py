@@ -87,7 +87,7 @@ def test_backup_dumps_its_database_and_filestore_to_its_volume(
     assert "--dest=/backups" in backup["command"]
     assert "--filestore=/var/lib/odoo/filestore" in backup["command"]
     variables = env(backup)
-    assert variables["PGHOST"] == "acme-odoo-tenant-postgresql"
+    assert variables["PGHOST"] == "acme-odoo-tenant-postgresql-rw"
     assert variables["PGDATABASE"] == "odoo"
     assert variables["PGPASSWORD"] == {"secret": "acme-odoo-tenant-postgresql", "key": "password"}
     volumes = {v["name"]: v for v in spec["volumes"]}

@@ -46,7 +46,7 @@ def test_odoo_conf_is_rendered_from_values_and_pinned_to_the_tenant_database(
     assert conf["dbfilter"] == "^odoo$"
     assert conf["list_db"] == "False"
     assert conf["data_dir"] == "/var/lib/odoo"
-    assert conf["db_host"] == "acme-odoo-tenant-postgresql"
+    assert conf["db_host"] == "acme-odoo-tenant-postgresql-rw"
     assert conf["db_user"] == "odoo"
     assert conf["http_port"] == "8069"
     assert conf["gevent_port"] == "8072"

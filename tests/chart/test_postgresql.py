@@ -36,6 +36,9 @@ def test_statefulset_with_headless_service_and_data_volume(
     assert service["spec"]["ports"] == [
         {"name": "postgresql", "port": 5432, "targetPort": "postgresql", "protocol": "TCP"}
     ]
+    clients = one(default_docs, "Service", f"{NAME}-rw")
+    assert clients["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
+    assert clients["spec"]["ports"] == service["spec"]["ports"]
     # The data volume is a PVC of the release, not a volumeClaimTemplate (immutable): a plan
     # change can grow it, and keepOnUninstall applies to it like to the filestore.
     assert "volumeClaimTemplates" not in sts["spec"]

@@ -377,9 +377,23 @@ def test_pods_run_as_the_odoo_user_of_their_series_image(
 def test_postgresql_name_resolves_before_the_server_is_ready(
     default_docs: list[dict[str, Any]],
 ) -> None:
-    service = one(default_docs, "Service", PG)
-    assert service["spec"]["clusterIP"] == "None"
-    assert service["spec"]["publishNotReadyAddresses"] is True
+    # Clients connect through a ClusterIP Service: its name resolves as soon as it exists,
+    # where a headless Service's name is NXDOMAIN (cached by CoreDNS for 30 s) until the
+    # pod has an address.
+    clients = one(default_docs, "Service", f"{PG}-rw")
+    assert clients["spec"].get("clusterIP") != "None"
+    assert clients["spec"]["type"] == "ClusterIP"
+    assert clients["spec"]["publishNotReadyAddresses"] is True
+    web = pod_template(one(default_docs, "Deployment", f"{RELEASE}-odoo-tenant"))["spec"]
+    hosts = {
+        e["value"]
+        for c in web["initContainers"] + web["containers"]
+        for e in c.get("env", [])
+        if e["name"] == "PGHOST"
+    }
+    assert hosts == {f"{PG}-rw"}
+    # The headless Service stays the StatefulSet's governing Service (serviceName is immutable).
+    assert one(default_docs, "Service", PG)["spec"]["clusterIP"] == "None"
 
 
 # -- 13: volumes writable for their group whichever pod mounts them first -------------------

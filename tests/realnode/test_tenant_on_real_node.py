@@ -144,8 +144,8 @@ CONNECT = (
 
 def test_isolation_between_tenants_with_dns_under_default_deny(kube: Cluster, tenants) -> None:  # type: ignore[no-untyped-def]
     a, b = tenants["rna"], tenants["rnb"]
-    a_pg = f"{a.id}-odoo-tenant-postgresql.{a.namespace}.svc.cluster.local"
-    b_pg = f"{b.id}-odoo-tenant-postgresql.{b.namespace}.svc.cluster.local"
+    a_pg = f"{a.id}-odoo-tenant-postgresql-rw.{a.namespace}.svc.cluster.local"
+    b_pg = f"{b.id}-odoo-tenant-postgresql-rw.{b.namespace}.svc.cluster.local"
     b_odoo = f"{b.id}-odoo-tenant.{b.namespace}.svc.cluster.local"
     # DNS works under the default-deny policy (the chart allows kube-dns only): names resolve.
     resolve = "import socket, sys; print(socket.gethostbyname(sys.argv[1]))"
@@ -249,8 +249,8 @@ def test_backup_pod_reaches_only_its_database_and_dns(kube: Cluster, tenants) ->
     )["items"]  # fmt: skip
     dns = kube.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
     dns_ip = next(p.status.pod_ip for p in dns if p.status.phase == "Running")
-    b_pg = f"{b.id}-odoo-tenant-postgresql.{b.namespace}.svc.cluster.local"
-    a_pg = f"{a.id}-odoo-tenant-postgresql.{a.namespace}.svc.cluster.local"
+    b_pg = f"{b.id}-odoo-tenant-postgresql-rw.{b.namespace}.svc.cluster.local"
+    a_pg = f"{a.id}-odoo-tenant-postgresql-rw.{a.namespace}.svc.cluster.local"
     targets = {
         "dns-own": (b_pg, "dns"),
         "dns-other": (a_pg, "dns"),

@@ -2,7 +2,7 @@
 
 {{- define "odoo-tenant.database.host" -}}
 {{- if .Values.postgresql.enabled -}}
-{{- include "odoo-tenant.names.postgresql" . -}}
+{{- include "odoo-tenant.names.postgresqlClients" . -}}
 {{- else -}}
 {{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host -}}
 {{- end -}}

@@ -84,6 +84,14 @@ StatefulSet's controller-revision-hash label and a CronJob's Job names must stay
 {{- include "odoo-tenant.names.component" (dict "context" . "suffix" "postgresql" "max" 52) -}}
 {{- end -}}
 
+{{/*
+The ClusterIP Service clients connect to ("-rw", CloudNativePG's name for the read-write
+endpoint). The headless Service keeps the StatefulSet's name (its serviceName is immutable).
+*/}}
+{{- define "odoo-tenant.names.postgresqlClients" -}}
+{{- printf "%s-rw" (include "odoo-tenant.names.postgresql" .) -}}
+{{- end -}}
+
 {{- define "odoo-tenant.names.postgresqlDataClaim" -}}
 {{- printf "%s-data" (include "odoo-tenant.names.postgresql" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
