@@ -436,6 +436,12 @@ _TENANT_ONLY_ARGS = (*WEB_START_ARGS, "--from-template", "--template-wait",
                      "--init-flag=--load-language")  # fmt: skip
 
 
+#: The template build pod's memory volume holding its role's libpq password file.
+BUILD_RUN_VOLUME = "template-build"
+BUILD_RUN_DIR = "/run/template-build"
+BUILD_PASSFILE = f"{BUILD_RUN_DIR}/pgpass"
+
+
 def template_scratch(database: str, key: str) -> str:
     """The scratch database a template build of ``key`` uses beside the tenant's
     ``database``: ``<database>_tpl_<8 hex of the key's SHA-256>`` (at most 63 bytes, as
@@ -456,20 +462,24 @@ def template_build_job(
     them), one pod in three steps, each a container of theirs with its command changed:
 
     1. init ``pg-client`` (the CronJob's): the PostgreSQL client programs backup.py runs;
-    2. init ``odoo-init`` (the web pod's): ``odoo-init.py --build-template KEY``: creates the
-       scratch database ``template_scratch`` through ``admin_env`` (the chart PostgreSQL's
-       superuser), owned by the tenant's role, and runs Odoo's ``-i base`` into it (the
-       tenant's demo flag kept, its language not: a template is en_US);
+    2. init ``odoo-init`` (the web pod's): ``odoo-init.py --build-template KEY``: through
+       ``admin_env`` (the chart PostgreSQL's superuser) makes a role of the build's own, named
+       as the scratch database ``template_scratch``, with a password it generates (written
+       to a libpq password file on a memory volume of the pod), creates the scratch database
+       owned by that role without PUBLIC access (the tenant's role cannot connect to it), and
+       runs Odoo's ``-i base`` into it as that role (the tenant's demo flag kept, its language
+       not: a template is en_US);
     3. init ``backup`` (the CronJob's): ``backup.py --tenant templates/KEY --no-prune`` of
-       the scratch database and its filestore: the template, an ordinary backup zip, in the
-       platform's backup location;
-    4. ``odoo-init`` again, ``--drop-template``: drops the scratch database and filestore.
+       the scratch database (as the build's role) and its filestore: the template, an
+       ordinary backup zip, in the platform's backup location;
+    4. ``odoo-init`` again, ``--drop-template``: drops the scratch database and the role.
+
+    The filestore is an emptyDir of the pod, not the tenant's volume.
 
     Volumes are the two templates' (the CronJob's ``scripts`` renamed ``backup-scripts``:
     another ConfigMap at the same path); the pod has the backup pods' labels (their
-    NetworkPolicy reaches PostgreSQL and the S3 endpoint) and the web pod's placement (the
-    ReadWriteOnce filestore is attached there). ``backoffLimit`` 0 (a failed build is seen
-    and another one started later), removed an hour after it ends. ValueError when a
+    NetworkPolicy reaches PostgreSQL and the S3 endpoint). ``backoffLimit`` 0 (a failed
+    build is seen and another one started later), removed an hour after it ends. ValueError when a
     template lacks a container the build needs."""
     web = copy.deepcopy(deployment["spec"]["template"]["spec"])
     job_template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
@@ -499,15 +509,33 @@ def template_build_job(
                 mount["name"] = "backup-scripts"
         return container
 
+    def build_role(container: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+        # The build's own role (odoo-init's build_role): its password, made by the build,
+        # reaches the next containers in a libpq password file of a memory volume.
+        container.setdefault("volumeMounts", []).append(
+            {"name": BUILD_RUN_VOLUME, "mountPath": BUILD_RUN_DIR}
+        )
+        _set_env(container, "SAASODOO_BUILD_PGPASSFILE", {"value": BUILD_PASSFILE})
+        if admin:
+            for entry in admin_env:
+                _set_env(container, entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        return container
+
+    def as_build_role(container: dict[str, Any]) -> dict[str, Any]:
+        container["env"] = [e for e in container.get("env") or [] if e.get("name") != "PGPASSWORD"]
+        _set_env(container, "PGUSER", {"value": scratch})
+        _set_env(container, "PGPASSFILE", {"value": BUILD_PASSFILE})
+        return container
+
     init = scratch_env(inits["odoo-init"])
     command = [p for p in init.get("command") or [] if not p.startswith(_TENANT_ONLY_ARGS)]
     init.pop("readinessProbe", None)
-    build = {**init, "command": [*command, f"--build-template={key}"]}
-    for entry in admin_env:
-        _set_env(build, entry["name"], {k: v for k, v in entry.items() if k != "name"})
+    build = build_role({**copy.deepcopy(init), "command": [*command, f"--build-template={key}"]},
+                       admin=True)  # fmt: skip
     drop = {**copy.deepcopy(init), "name": "drop-scratch",
             "command": [*command, "--drop-template"]}  # fmt: skip
-    store = backup_scripts(scratch_env(store))
+    drop = as_build_role(build_role(drop, admin=True))
+    store = as_build_role(build_role(backup_scripts(scratch_env(store)), admin=False))
     store["name"] = "store"
     store["command"] = [
         f"--tenant=templates/{key}" if p.startswith("--tenant=") else p
@@ -526,6 +554,13 @@ def template_build_job(
             raise ValueError(f"volume {volume['name']!r} differs between the web pod and "
                              "the backup pod")  # fmt: skip
         volumes[volume["name"]] = volume
+    # The scratch filestore on a volume of the pod's own, never on the tenant's (whose Odoo
+    # could write into a template's attachments while it is built).
+    volumes["filestore"] = {"name": "filestore", "emptyDir": {}}
+    volumes[BUILD_RUN_VOLUME] = {
+        "name": BUILD_RUN_VOLUME,
+        "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"},
+    }
     pod: dict[str, Any] = {
         **{k: v for k, v in web.items() if k not in ("initContainers", "containers", "volumes")},
         "restartPolicy": "Never",

@@ -78,8 +78,19 @@ def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Pat
     assert build["command"][-1] == f"--build-template={KEY}"
     assert "--initialize" not in build["command"]
     assert not [a for a in build["command"] if "load-language" in a]
+    # The build runs as a role of its own (the scratch database's name) whose password the
+    # build makes and passes on in a libpq password file on the pod's memory volume: the
+    # superuser makes and drops it; the store and the drop connect as it, never as the
+    # tenant's role (whose password they are not given).
     assert env["odoo-init"]["PGADMINUSER"]["value"] == "postgres"
-    assert "PGADMINUSER" not in env["drop-scratch"]
+    assert env["drop-scratch"]["PGADMINUSER"]["value"] == "postgres"
+    assert "PGADMINUSER" not in env["store"]
+    for name in ("store", "drop-scratch"):
+        assert env[name]["PGUSER"] == {"name": "PGUSER", "value": database}
+        assert env[name]["PGPASSFILE"]["value"] == "/run/template-build/pgpass"
+        assert "PGPASSWORD" not in env[name]
+    for name in env:
+        assert env[name]["SAASODOO_BUILD_PGPASSFILE"]["value"] == "/run/template-build/pgpass"
     assert drop["command"][-1] == "--drop-template"
     # Stored by backup.py under templates/KEY, never pruned there by a tenant's policy.
     assert store["command"][:2] == ["python3", "/opt/odoo-tenant/backup.py"]
@@ -95,6 +106,15 @@ def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Pat
         assert "backup-scripts" in mounts and "scripts" not in mounts
     for container in pod["initContainers"] + pod["containers"]:
         assert {m["name"] for m in container.get("volumeMounts") or []} <= set(volumes)
+    for container in (build, store, drop):
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["template-build"] == "/run/template-build"
+    assert volumes["template-build"]["emptyDir"]["medium"] == "Memory"
+    # The scratch filestore is the pod's own, never the tenant's volume.
+    assert volumes["filestore"] == {"name": "filestore", "emptyDir": {}}
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values()
+              if "persistentVolumeClaim" in v}  # fmt: skip
+    assert not [c for c in claims if "filestore" in c], claims
     # The backup pods' labels: their NetworkPolicy reaches PostgreSQL and S3.
     labels = job["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "backup" and labels[JOB_LABEL]

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.backups.jobs import template_scratch
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.templates import template_folder
 from saasodoo.core.values import personal_values
@@ -270,3 +271,51 @@ def test_without_the_template_restore_the_web_pod_falls_back_to_i_base(harness: 
     assert f"was not restored into {tenant.db} within 2s" in init.stdout, init.stdout
     assert "-i base" in init.stdout, init.stdout
     assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""
+
+
+def test_a_build_given_the_superuser_runs_as_a_role_of_its_own(harness: Harness) -> None:
+    """With PGADMINUSER (saasodoo's build Job gives the chart PostgreSQL's superuser), the
+    scratch database is created owned by a role named as it, with a password the build
+    makes (passed on in a libpq password file, 0600): the tenant's role cannot connect to a
+    template while it is built. The drop removes the database and that role."""
+    owner = Tenant(harness, "tplrole", "unused@template.example")
+    docs = owner.render(config={"workers": 0})
+    scratch = template_scratch(owner.db, KEY)
+    build = init_pod(owner, docs, f"--build-template={KEY}")
+    tenant_role = build.env(build.container("odoo-init"))["PGUSER"]
+    passfile = build.root / "run" / "pgpass"
+    admin = {"PGDATABASE": scratch, "PGADMINUSER": "postgres", "PGADMINPASSWORD": "unused",
+             "SAASODOO_BUILD_PGPASSFILE": str(passfile)}  # fmt: skip
+    built = build.run("odoo-init", admin)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert result_of(built)["built"] is True, built.stdout
+    assert harness.pg.psql(
+        f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{scratch}'"
+    ).strip() == scratch  # fmt: skip
+    assert harness.pg.psql(
+        f"SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles WHERE rolname = '{scratch}'"
+    ).strip() == "f"  # fmt: skip
+    assert param(harness, scratch, "saasodoo.template") == KEY
+    with pytest.raises(AssertionError, match="permission denied for database"):
+        harness.pg.psql("SELECT 1", scratch, user=tenant_role)
+    assert passfile.stat().st_mode & 0o777 == 0o600
+    assert passfile.read_text().startswith(f"*:*:*:{scratch}:")
+    password = passfile.read_text().strip().split(":")[-1]
+    assert password not in built.stdout + built.stderr
+
+    # The build of an existing template as the same role again: nothing to do (a new password).
+    again = init_pod(owner, docs, f"--build-template={KEY}").run("odoo-init", admin)
+    assert again.returncode == 0 and result_of(again)["built"] is False, again.stdout
+
+    # The drop, as the Job's last container: the build's role through the password file.
+    drop = init_pod(owner, docs, "--drop-template")
+    container = drop.container("odoo-init")
+    container["env"] = [e for e in container["env"] if e["name"] != "PGPASSWORD"]
+    as_role = {**admin, "PGUSER": scratch, "PGPASSFILE": str(passfile)}
+    dropped = drop.run("odoo-init", as_role)
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert result_of(dropped)["dropped"] is True
+    gone = f"SELECT count(*) FROM pg_database WHERE datname = '{scratch}'"
+    assert harness.pg.psql(gone).strip() == "0"
+    assert harness.pg.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{scratch}'").strip() \
+        == "0"  # fmt: skip

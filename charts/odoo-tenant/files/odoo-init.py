@@ -57,10 +57,13 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    `saasodoo.template` = KEY and `saasodoo.template_uuid` = its database.uuid and a random
    admin password, no marker. backup.py then stores it (`--tenant templates/KEY`). A database
    already built as KEY is left alone; one with other Odoo data is refused. `RESULT {json}`.
-   A PGDATABASE that does not exist is created first, empty, owned by PGUSER, through the
-   superuser PGADMINUSER/PGADMINPASSWORD (saasodoo's template build Job gives it).
-   --drop-template: drops that database (a template only, never a tenant's) and its
-   filestore once backup.py stored it.
+   With the superuser PGADMINUSER/PGADMINPASSWORD (saasodoo's template build Job gives it),
+   the build runs as a role of its own named as PGDATABASE (a random password, also written
+   to SAASODOO_BUILD_PGPASSFILE for the pod's next containers), and a PGDATABASE that does
+   not exist is created empty, owned by that role, without PUBLIC access: the tenant's role
+   cannot reach a template while it is built.
+   --drop-template: drops that database (a template only, never a tenant's), its filestore
+   and (with PGADMINUSER) the build's role, once backup.py stored it.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
@@ -73,6 +76,7 @@ import configparser
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -228,12 +232,7 @@ def write_config(template: Path, target: Path, secrets: dict[str, str | None]) -
             continue
         check_secret(option, value)
         lines.append(f"{option} = {value}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(partial, target)
+    write_private(target, lambda handle: handle.write("\n".join(lines) + "\n"))
     filled = ", ".join(k for k, v in secrets.items() if v is not None)
     log(f"wrote {target} ({filled} from Secrets)")
 
@@ -405,6 +404,8 @@ def build_template(
     login, no marker (`saasodoo.admin_initialized`): a tenant restored from it is
     personalized by its web pod's --initialize. A database already built as KEY is left
     alone; one holding other Odoo data is refused (a template never carries a tenant's)."""
+    if os.environ.get("PGADMINUSER"):
+        build_role(conf, database, timeout)
     lock_db = wait_for_server(database, timeout)
     if lock_db != database:
         create_scratch(database)
@@ -454,9 +455,9 @@ def admin_connect():  # type: ignore[no-untyped-def]
 
 
 def create_scratch(database: str) -> None:
-    """Create the empty `database` for a template build, owned by PGUSER (the tenant's role,
-    which may not create databases), UTF-8 from template0, no PUBLIC access (as
-    postgres-init.sh leaves a tenant's)."""
+    """Create the empty `database` for a template build, owned by PGUSER (the build's role:
+    `build_role` made it), UTF-8 from template0, no PUBLIC access (as postgres-init.sh
+    leaves a tenant's): the tenant's own role cannot connect to it."""
     from psycopg2 import sql
 
     role = os.environ.get("PGUSER", "")
@@ -472,6 +473,77 @@ def create_scratch(database: str) -> None:
     log(f"created the scratch database {database} (owner {role})")
 
 
+SCRATCH = re.compile(r"_tpl_[0-9a-f]{8}$")
+
+
+def build_role(conf: Path, database: str, timeout: float) -> None:
+    """Give the template build a PostgreSQL role of its own, named as its scratch `database`
+    (`<db>_tpl_<8 hex>`), with a random password made here: the scratch database is created
+    owned by it, so the tenant's role (Odoo's, in the same server) can neither connect to
+    the template while it is built nor change it (a template is restored into every later
+    tenant of its image). Created through the superuser (PGADMINUSER); an existing one (a
+    build that failed) gets a new password, and a leftover scratch database owned by
+    another role is dropped. The credentials go into this process's libpq environment,
+    into `conf` (`db_user`, `db_password`: the Odoo it runs) and, when
+    SAASODOO_BUILD_PGPASSFILE is set, into that libpq password file (mode 0600, in a
+    memory volume of the Job's pod) for the pod's next containers (backup.py, the drop)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    if not SCRATCH.search(database):
+        raise InitError(f"database {database} is not a template build's scratch database")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = admin_connect()
+            break
+        except psycopg2.OperationalError as exc:
+            if time.monotonic() > deadline:
+                why = f"database server not reachable after {timeout:.0f}s: {exc}"
+                raise InitError(why) from exc
+            log("waiting for the database server")
+            time.sleep(3)
+    password = secrets.token_urlsafe(32)
+    role = sql.Identifier(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (database,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                "PASSWORD %s").format(role), (password,))  # fmt: skip
+            cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                        (database,))  # fmt: skip
+            row = cur.fetchone()
+            if row and row[0] != database:
+                log(f"dropping the leftover scratch database {database} (owner {row[0]})")
+                cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(role))
+    finally:
+        conn.close()
+    log(f"{verb.lower()}d the build's role {database}")
+    os.environ["PGUSER"] = database
+    os.environ["PGPASSWORD"] = password
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(conf)
+    parser.set("options", "db_user", database)
+    parser.set("options", "db_password", password)
+    write_private(conf, lambda handle: parser.write(handle))
+    passfile = os.environ.get("SAASODOO_BUILD_PGPASSFILE")
+    if passfile:
+        escaped = [v.replace("\\", "\\\\").replace(":", "\\:") for v in (database, password)]
+        line = f"*:*:*:{escaped[0]}:{escaped[1]}\n"
+        write_private(Path(passfile), lambda handle: handle.write(line))
+
+
+def write_private(target: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Write `target` (mode 0600) through a partial file renamed over it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        write(handle)
+    os.replace(partial, target)
+
+
 def drop_template(conf: Path, database: str) -> dict[str, object]:
     """Drop the template build's scratch `database` and its filestore (after backup.py
     stored it, or after a build that failed). Only a scratch database is dropped: its name
@@ -479,7 +551,7 @@ def drop_template(conf: Path, database: str) -> dict[str, object]:
     (`saasodoo.template`, no admin marker) or no Odoo at all; a tenant's never is."""
     from psycopg2 import sql
 
-    if not re.search(r"_tpl_[0-9a-f]{8}$", database):
+    if not SCRATCH.search(database):
         raise InitError(f"database {database} is not a template build's scratch database")
     built = template_state(database)
     if built == "":
@@ -490,6 +562,9 @@ def drop_template(conf: Path, database: str) -> dict[str, object]:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
                         .format(sql.Identifier(database)))  # fmt: skip
+            if os.environ.get("PGADMINUSER"):
+                # The build's role (build_role), named as the database; never the tenant's.
+                cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(database)))
     finally:
         conn.close()
     parser = configparser.ConfigParser(interpolation=None)
