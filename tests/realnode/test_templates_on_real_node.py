@@ -113,8 +113,10 @@ def test_the_first_tenant_builds_the_template_and_the_next_is_made_from_it(
     assert built["state"] == tpl.BUILT, built
     stored = [n for n in store.names() if n.endswith(".zip")]
     assert len(stored) == 1, stored
-    # The scratch database is gone, the first tenant's own untouched and serving.
+    # The scratch database and the build's own role are gone, the first tenant's own
+    # database untouched and serving.
     assert "_tpl_" not in psql(kube, FIRST, "SELECT string_agg(datname, ' ') FROM pg_database")
+    assert "_tpl_" not in psql(kube, FIRST, "SELECT string_agg(rolname, ' ') FROM pg_roles")
     assert wait_login(FIRST.host)[0] == 200
     first_uuid = psql(kube, FIRST, PARAM.format("database.uuid"), tenant_db(kube, FIRST))
 
