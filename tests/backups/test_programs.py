@@ -220,6 +220,46 @@ def test_restore_refuses_to_switch_while_odoo_is_connected(
     assert pg_server.databases(database) == [database]
 
 
+def test_a_switch_held_by_a_walsender_names_it(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """No client left, but a logical replication connection (a walsender, not a client
+    backend: the drain does not wait for it) is on the live database: PostgreSQL refuses the
+    rename with its generic "being accessed by other users"; the error names the walsender,
+    its pid and what to do, and the live data is untouched."""
+    root, _, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    live = pg_server.snapshot(database)
+    holder = subprocess.Popen(
+        ["psql", "--no-psqlrc", "-X", f"dbname={database} replication=database",
+         "-c", "SELECT pg_sleep(60)"],
+        env={**env, "PGUSER": "postgres", "PGAPPNAME": "subscriber"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        kinds = ""
+        for _ in range(50):
+            kinds = pg_server.psql(
+                f"SELECT string_agg(backend_type, ',') FROM pg_stat_activity "
+                f"WHERE datname = '{database}' AND application_name = 'subscriber'"
+            ).strip()  # fmt: skip
+            if kinds:
+                break
+            time.sleep(0.2)
+        assert kinds == "walsender", kinds
+        held = run_script("restore.py", [f"--dest={dest}", f"--filestore={root}"],
+                          {**env, "PGADMINUSER": "postgres"})  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert held.returncode == 1, held.stdout
+    error = str(result_of(held.stdout)["error"])
+    assert "is being accessed by other users" in error, error
+    assert f"sessions on {database}: walsender subscriber from" in error, error
+    assert "stop that replication or worker" in error
+    assert pg_server.databases(database) == [database]
+    assert pg_server.snapshot(database) == live
+
+
 def hold_session(env: dict[str, str], name: str, seconds: int) -> subprocess.Popen[bytes]:
     """A client session on the tenant's database named `name`, busy for `seconds`."""
     return subprocess.Popen(

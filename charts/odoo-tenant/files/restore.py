@@ -935,6 +935,41 @@ def client_sessions(database: str) -> list[str]:
     return [f"{app} from {addr}, {state}" for app, addr, state in rows]
 
 
+def other_backends(database: str) -> list[str]:
+    """Every other session on `database`, of any kind, each as "<backend type> <application>
+    from <address> (pid N)": what holds a rename PostgreSQL refuses after the clients left
+    (a walsender of logical replication, a background worker of an extension)."""
+    lit = database.replace("'", "''")
+    rows = admin_sql(
+        "SELECT coalesce(backend_type, 'backend'), coalesce(nullif(application_name, ''), "
+        "'unnamed'), coalesce(host(client_addr), 'local socket'), pid "
+        f"FROM pg_stat_activity WHERE datname = '{lit}' AND pid <> pg_backend_pid() "
+        "ORDER BY backend_start"
+    )
+    return [f"{kind} {app} from {addr} (pid {pid})" for kind, app, addr, pid in rows]
+
+
+def switch_refused(database: str, exc: fmt.BackupError) -> str:
+    """The message of a failed switch: PostgreSQL's own words and, when it refused because
+    the database "is being accessed by other users" (clients were gone: something else is
+    there), which sessions those are and what to do."""
+    text = f"switching over failed, nothing changed: {exc}"
+    if "being accessed by other users" not in str(exc):
+        return text
+    try:
+        held = other_backends(database)
+    except fmt.BackupError:
+        return text
+    if not held:
+        return text
+    return (
+        f"{text}; sessions on {database}: {'; '.join(held)}. PostgreSQL renames a database "
+        "only when no other session is on it (it stops autovacuum workers itself): stop that "
+        "replication or worker (or pg_terminate_backend the pid as the superuser), then restore "
+        "again"
+    )
+
+
 def wait_for_clients_to_leave(database: str) -> list[str]:
     """The client sessions on `database` still there after `DRAIN_SECONDS` ([] at once when
     none): the backend of an Odoo pod that just stopped may outlive the pod by a moment."""
@@ -969,7 +1004,10 @@ def switch_over(database: str, scratch: str, previous: str, root: Path | None) -
         )
     if root is None:
         # Nothing but the databases: the one transaction is the whole switch.
-        admin_sql("BEGIN; " + "; ".join(renames) + "; COMMIT")
+        try:
+            admin_sql("BEGIN; " + "; ".join(renames) + "; COMMIT")
+        except fmt.BackupError as exc:
+            raise fmt.BackupError(switch_refused(database, exc)) from None
         log(f"switched over: {database} restored, previous data kept as {previous}")
         return
     write_journal(root, entry)
@@ -991,7 +1029,7 @@ def switch_over(database: str, scratch: str, previous: str, root: Path | None) -
         if not committed(entry):
             undo_filestore_switch(root, entry)
             (root / JOURNAL).unlink()
-            raise fmt.BackupError(f"switching over failed, nothing changed: {exc}") from None
+            raise fmt.BackupError(switch_refused(database, exc)) from None
     try:
         (root / JOURNAL).unlink()
         fsync_dir(root)
