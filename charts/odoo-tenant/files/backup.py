@@ -145,6 +145,7 @@ def retrying(what: str, attempt: Any, transient: Any, timeout: float | None = No
     limit = CONNECT_RETRY_SECONDS if timeout is None else timeout
     deadline = time.monotonic() + limit
     delay = 0.2
+    said = ""
     while True:
         try:
             return attempt()
@@ -153,9 +154,12 @@ def retrying(what: str, attempt: Any, transient: Any, timeout: float | None = No
                 if transient(exc):
                     raise BackupError(f"{what} not reachable after {limit:.0f}s: {exc}") from None
                 raise
-            log(f"{what} not reachable yet, retrying: {str(exc).strip().splitlines()[0]}")
+            why = (str(exc).strip().splitlines() or ["?"])[0]
+            if why != said:  # once per reason, not once per try
+                log(f"{what} not reachable yet, retrying: {why}")
+                said = why
             time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)  # a refused connection is cheap; start promptly
 
 
 def wait_for_database(database: str | None, env: dict[str, str] | None = None) -> None:
