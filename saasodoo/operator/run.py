@@ -32,6 +32,10 @@ Wiring, client-go's shape:
 - an ``Informer`` on the tenants' backup CronJobs (every namespace) writes the outcome of
   each scheduled backup on its OdooTenant in the tenant's turn
   (``saasodoo.operator.backups``);
+- an ``Informer`` on the tenants' Odoo Deployments (every namespace, slimmed in its cache)
+  queues a tenant when one of them changes readiness or is deleted
+  (``saasodoo.operator.workloads``): Ready is written as soon as the pods are, and a
+  Deployment deleted by hand is put back at once;
 - with ``Settings.metrics_port`` the Prometheus metrics (``saasodoo.adapters.metrics``:
   reconciles, their durations, queue depth, helm calls, leadership, tenants by condition)
   are served on that port; the tenant gauges only by the leader.
@@ -66,6 +70,7 @@ from saasodoo.operator.controller import TenantController
 from saasodoo.operator.election import LeaderElector
 from saasodoo.operator.informer import DELETED, Informer, InformerStats
 from saasodoo.operator.requests import RequestController, RequestIndex
+from saasodoo.operator.workloads import TENANT_WORKLOADS, WorkloadWatch, slim
 from saasodoo.operator.workqueue import WorkQueue
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -106,6 +111,7 @@ class Stats:
     failures: int = 0
     sweeps: int = 0
     queued_by_sweep: int = 0
+    queued_by_workloads: int = 0  # a tenant's Deployment changed readiness or was deleted
     requests_expired: int = 0
     cancelled: int = 0
     terms_lost: int = 0
@@ -167,6 +173,15 @@ class Operator:
             on_event=self.on_cronjob_event, name="cronjobs.batch (backups)",
             resync_period=settings.operator_resync_seconds,
         )  # fmt: skip
+        self.workloads = WorkloadWatch()
+        self.workload_informer = Informer(
+            functools.partial(
+                client.AppsV1Api(self.tenants.kube.api).list_deployment_for_all_namespaces,
+                label_selector=TENANT_WORKLOADS,
+            ),
+            on_event=self.on_workload_event, name="deployments.apps (tenants' Odoo)",
+            resync_period=settings.operator_resync_seconds, transform=slim,
+        )  # fmt: skip
         self.elector = LeaderElector(
             self.tenants.kube.api, settings.operator_lease, settings.system_namespace,
             identity=self.identity, lease_duration=int(settings.operator_lease_seconds),
@@ -213,6 +228,15 @@ class Operator:
         if queued:
             self.queue.add(queued)
 
+    def on_workload_event(self, kind: str, obj: dict[str, Any]) -> None:
+        """A tenant's Odoo Deployment changed readiness or was deleted: its tenant is queued
+        now, not at its next poll or resync (``workloads.WorkloadWatch``)."""
+        first = not self.workload_informer.has_synced()
+        tenant = self.workloads.observe(kind, obj, first_list=first)
+        if tenant:
+            self.stats.queued_by_workloads += 1
+            self.queue.add(tenant)
+
     def sweep(self) -> int:
         """Queue the tenants that need a look and the tenants with a request pending, delete
         the finished requests whose time is up (see the module docstring); returns how many
@@ -244,7 +268,8 @@ class Operator:
         stats = asdict(self.stats)
         stats.pop("started")
         informer = InformerStats()
-        for each in (self.informer, self.backup_informer, *self.request_informers.values()):
+        for each in (self.informer, self.backup_informer, self.workload_informer,
+                     *self.request_informers.values()):  # fmt: skip
             for key, value in asdict(each.stats).items():
                 setattr(informer, key, getattr(informer, key) + value)
         return {
@@ -403,6 +428,7 @@ class Operator:
         """Run until SIGTERM/SIGINT (or ``until()`` is true); 0 after a graceful stop."""
         self.informer.start()
         self.backup_informer.start()
+        self.workload_informer.start()
         for informer in self.request_informers.values():
             informer.start()
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
@@ -460,6 +486,7 @@ class Operator:
         self.elector.stop(release=True)
         self.informer.stop()
         self.backup_informer.stop()
+        self.workload_informer.stop()
         for informer in self.request_informers.values():
             informer.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,37 @@ def test_kubectl_apply_makes_a_ready_tenant_through_reconciling(
     kube.kubectl("-n", NAMESPACE, "delete", "odootenant", name, "--timeout=120s")
     assert obj(kube, name) is None
     assert history(kube, name) == []
+
+
+def test_a_deployment_deleted_by_hand_is_put_back_at_once(
+    kube: Cluster, operator: OperatorProcess
+) -> None:
+    """The operator watches the tenants' Odoo Deployments: one deleted by hand queues its
+    tenant now, not at the next resync (300 s by default, this operator's too), and the
+    reconcile puts it back."""
+    name = "op-gone-p"
+    created = cli_run(kube, "tenant", "create", name, "--email", "a@op-gone-p.example",
+                      "-o", "json")  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr + operator.output()[-3000:]
+    ns = f"tenant-{name}"
+    (dep,) = kube.apps.list_namespaced_deployment(
+        ns, label_selector="app.kubernetes.io/component=odoo"
+    ).items
+    uid = dep.metadata.uid
+    kube.kubectl("delete", "deployment", "-n", ns, dep.metadata.name, "--wait=true")
+    started = time.monotonic()
+
+    def back() -> bool:
+        found = kube.apps.list_namespaced_deployment(
+            ns, label_selector="app.kubernetes.io/component=odoo"
+        ).items
+        return bool(found) and found[0].metadata.uid != uid
+
+    wait_for(back, 60, f"{name}'s Deployment put back", operator)
+    assert time.monotonic() - started < 60  # the resync is 300 s away
+    wait_for(lambda: ready(obj(kube, name)), 60, f"{name} Ready again", operator)
+    gone = cli_run(kube, "tenant", "delete", name, "--yes", "--no-final-backup")
+    assert gone.returncode == 0, gone.stderr
 
 
 def test_the_cli_writes_odootenants_and_follows_their_status(
