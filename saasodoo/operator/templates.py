@@ -289,10 +289,11 @@ def reserve_little(job: dict[str, Any]) -> None:
 
 #: Seconds the restore of a templated create retries its first connection to PostgreSQL
 #: (SAASODOO_CONNECT_RETRY_SECONDS; the CronJob's is 30). It starts with the tenant's
-#: PostgreSQL: a lookup of the server's name made before the server's pod has an address is
-#: answered NXDOMAIN, which CoreDNS caches for its negative TTL (30 s with the usual
-#: `kubernetes { ttl 30 }` and `cache 30`, seen on the real node): the restore must outlast it,
-#: and still end within the web pod's wait (odoo.dbInit.template.waitSeconds, 60 s).
+#: PostgreSQL, whose first start (its image pulled on a new node, initdb, the init scripts on
+#: a temporary server, five at once on a busy node) can take tens of seconds: the restore
+#: must outlast it, and a restore that cannot still gives up within the web pod's wait
+#: (odoo.dbInit.template.waitSeconds, 60 s), which then falls back to `-i base`. (Chart
+#: 0.2 clients also met a cached NXDOMAIN for the headless Service's name, up to 30 s.)
 RESTORE_CONNECT_RETRY_SECONDS = 45
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import yaml
 from tests.chart.helpers import (
     CHART,
     NAMESPACE,
+    RELEASE,
     SCENARIO_IDS,
     SCENARIOS,
     containers,
@@ -53,12 +56,40 @@ def test_every_object_has_the_standard_labels_and_the_release_namespace(
 
 
 def test_every_pod_carries_the_labels_and_a_component(docs: list[dict[str, Any]]) -> None:
+    """...but the chart's version: a chart version that changes nothing in a pod must not
+    restart it (a pod template's new label is a rollout: PostgreSQL's one pod stops for it)."""
+    pod_standard = [k for k in STANDARD_LABELS if k != "helm.sh/chart"]
     for workload, _ in workloads(docs):
         pod_labels = pod_template(workload)["metadata"]["labels"]
-        missing = [
-            k for k in (*STANDARD_LABELS, "app.kubernetes.io/component") if k not in pod_labels
-        ]
+        missing = [k for k in (*pod_standard, "app.kubernetes.io/component") if k not in pod_labels]
         assert not missing, f"{workload['metadata']['name']} pods lack {missing}"
+        assert "helm.sh/chart" not in pod_labels, workload["metadata"]["name"]
+
+
+def test_a_new_chart_version_alone_restarts_no_pod(helm3: Path, tmp_path: Path) -> None:
+    """The same values rendered by this chart and by a copy with only another version in
+    Chart.yaml: every pod template is the same (no rollout, PostgreSQL not restarted), the
+    objects' own labels name the new version."""
+    copy = tmp_path / "odoo-tenant"
+    shutil.copytree(CHART, copy)
+    meta = copy / "Chart.yaml"
+    meta.write_text(re.sub(r"(?m)^version: .*$", "version: 99.0.0", meta.read_text()))
+
+    def pods(chart: Path) -> dict[str, Any]:
+        out = subprocess.run(
+            [str(helm3), "template", RELEASE, str(chart), "--namespace", NAMESPACE],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        docs = [d for d in yaml.safe_load_all(out) if d]
+        return {d["metadata"]["name"]: pod_template(d) for d, _ in workloads(docs)}
+
+    before, after = pods(CHART), pods(copy)
+    assert before and before == after
+    newer = subprocess.run(
+        [str(helm3), "template", RELEASE, str(copy), "--namespace", NAMESPACE],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "helm.sh/chart: odoo-tenant-99.0.0" in newer
 
 
 def test_selectors_are_only_the_immutable_labels(docs: list[dict[str, Any]]) -> None:

@@ -43,6 +43,10 @@
   value: {{ include "odoo-tenant.database.name" . | quote }}
 - name: PGUSER
   value: {{ include "odoo-tenant.database.user" . | quote }}
+- name: PGCONNECT_TIMEOUT
+  # Seconds a connection attempt may take: a dropped SYN (a proxy that drops rather than
+  # rejects while a Service has no endpoint) fails it instead of hanging; clients retry.
+  value: "10"
 - name: PGSSLMODE
   value: {{ ternary "disable" .Values.externalDatabase.sslmode .Values.postgresql.enabled | quote }}
 - name: PGPASSWORD

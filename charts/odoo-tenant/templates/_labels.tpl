@@ -3,10 +3,15 @@
 {{/*
 Standard labels of every object. The selector labels are a small immutable subset of them.
 Usage: include "odoo-tenant.labels.standard" (dict "context" $ "component" "odoo")
+With "pod" true (the pod templates of the Deployments, the StatefulSet and the CronJob), no
+`helm.sh/chart`: a chart version that changes nothing in the pods must not restart them (a
+new label in a pod template is a rollout: PostgreSQL's one pod would stop for it).
 */}}
 {{- define "odoo-tenant.labels.standard" -}}
 {{- $ctx := .context -}}
+{{- if not .pod }}
 helm.sh/chart: {{ include "odoo-tenant.names.chart" $ctx }}
+{{- end }}
 {{ include "odoo-tenant.labels.selector" . }}
 {{- $version := include "odoo-tenant.images.odooTag" $ctx }}
 {{- if eq (toString .component) "postgresql" }}

@@ -16,12 +16,13 @@ Usage: include "odoo-tenant.odoopod.template" (dict "context" $ "component" "odo
 {{- $series := $v.version | trimSuffix ".0" | int -}}
 metadata:
   labels:
-    {{- include "odoo-tenant.labels.standard" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- include "odoo-tenant.labels.standard" (dict "context" $ctx "pod" true "component" .component) | nindent 4 }}
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
-    checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+    # Its own odoo.conf, not the whole ConfigMap (whose labels name the chart's version).
+    checksum/config: {{ include "odoo-tenant.odooconf.file" (dict "context" $ctx "component" .component) | sha256sum }}
     checksum/scripts: {{ $ctx.Files.Get "files/odoo-init.py" | sha256sum }}
     {{- with $v.podAnnotations }}
     {{- toYaml . | nindent 4 }}
