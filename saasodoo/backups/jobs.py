@@ -436,6 +436,19 @@ _TENANT_ONLY_ARGS = (*WEB_START_ARGS, "--from-template", "--template-wait",
                      "--init-flag=--load-language")  # fmt: skip
 
 
+def template_cleanup_job(build: dict[str, Any], name: str) -> dict[str, Any]:
+    """The Job that cleans up after a failed template build, from ``build`` (the body
+    ``template_build_job`` makes, not the live Job): its pod without the build's steps, so only its last
+    container runs, ``odoo-init --drop-template`` as the superuser, which drops the scratch
+    database (if it was made) and the build's role. A failed build's pod never reached that
+    container, and the next build of that key runs in another tenant's namespace."""
+    job = copy.deepcopy(build)
+    job["metadata"]["name"] = name
+    job["spec"]["template"]["spec"]["initContainers"] = []
+    job["spec"]["activeDeadlineSeconds"] = 600
+    return job
+
+
 #: The template build pod's memory volume holding its role's libpq password file.
 BUILD_RUN_VOLUME = "template-build"
 BUILD_RUN_DIR = "/run/template-build"
@@ -532,6 +545,8 @@ def template_build_job(
     init.pop("readinessProbe", None)
     build = build_role({**copy.deepcopy(init), "command": [*command, f"--build-template={key}"]},
                        admin=True)  # fmt: skip
+    # The build never needs the tenant's role: its own is made through the superuser.
+    build["env"] = [e for e in build.get("env") or [] if e.get("name") != "PGPASSWORD"]
     drop = {**copy.deepcopy(init), "name": "drop-scratch",
             "command": [*command, "--drop-template"]}  # fmt: skip
     drop = as_build_role(build_role(drop, admin=True))
@@ -556,7 +571,7 @@ def template_build_job(
         volumes[volume["name"]] = volume
     # The scratch filestore on a volume of the pod's own, never on the tenant's (whose Odoo
     # could write into a template's attachments while it is built).
-    volumes["filestore"] = {"name": "filestore", "emptyDir": {}}
+    volumes["filestore"] = {"name": "filestore", "emptyDir": {"sizeLimit": "2Gi"}}
     volumes[BUILD_RUN_VOLUME] = {
         "name": BUILD_RUN_VOLUME,
         "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"},

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from saasodoo.backups import Backups
-from saasodoo.backups.jobs import backup_container, template_build_job
+from saasodoo.backups.jobs import backup_container, template_build_job, template_cleanup_job
 from saasodoo.backups.service import list_store
 from saasodoo.core import copies
 from saasodoo.core import templates as tpl
@@ -188,7 +188,7 @@ class TemplateCreates:
         self._builds.pop(plan.key, None)
         name = tpl.build_job_name(plan.key)
         try:
-            body = await asyncio.to_thread(self.build_job, spec, plan.key, name)
+            body = await asyncio.to_thread(self.build_job, spec.id, spec.namespace, plan.key, name)
             await asyncio.to_thread(self.create_job, body)
         except (SaasodooError, ValueError) as exc:
             why = exc.message if isinstance(exc, SaasodooError) else str(exc)
@@ -201,15 +201,17 @@ class TemplateCreates:
                    f"(job {name}): the next tenants of this image are made from it")  # fmt: skip
         return {"key": plan.key, "job": name, "state": tpl.BUILDING, "startedAt": now()}
 
-    def build_job(self, spec: TenantSpec, key: str, name: str) -> dict[str, Any]:
+    def build_job(self, tenant_id: str, namespace: str, key: str, name: str) -> dict[str, Any]:
+        """The build Job of ``key`` named ``name`` from the tenant's web Deployment and backup
+        CronJob (``backups.jobs.template_build_job``)."""
         kube = self.tenants.kube
-        selector = f"{COMPONENT_LABEL}=odoo,{TENANT_LABEL}={spec.id}"
-        path = f"/apis/apps/v1/namespaces/{spec.namespace}/deployments"
-        found = kube.list_items(f"list deployments of {spec.namespace}", path, selector)
+        selector = f"{COMPONENT_LABEL}=odoo,{TENANT_LABEL}={tenant_id}"
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        found = kube.list_items(f"list deployments of {namespace}", path, selector)
         if not found:
             raise NotFound(f"the tenant has no web Deployment ({selector})")
-        cronjob = self.backups.cronjob(spec.id)
-        admin = self.backups.jobs.admin_env(spec.namespace, backup_container(cronjob))
+        cronjob = self.backups.cronjob(tenant_id)
+        admin = self.backups.jobs.admin_env(namespace, backup_container(cronjob))
         if not admin:
             raise Conflict("a template is built on the chart's own PostgreSQL (its superuser "
                            "creates the scratch database)")  # fmt: skip
@@ -251,8 +253,27 @@ class TemplateCreates:
         else:
             self._builds.pop(key, None)
             progress["message"] = f"the build job {progress.get('job')} {seen}"
+            cleanup = self.clean_up(name, namespace, key, str(progress.get("job") or ""))
+            if cleanup:
+                progress["message"] += f"; job {cleanup} drops its scratch database and role"
             self.event(obj, "Warning", "TemplateBuildFailed", progress["message"])
         return progress, None
+
+    def clean_up(self, tenant_id: str, namespace: str, key: str, build: str) -> str | None:
+        """Start the cleanup after the failed build ``build`` of ``key`` in the tenant's
+        namespace (``backups.jobs.template_cleanup_job``): its Job's name, None when it
+        could not be made (logged; the scratch database and the build's role stay until an
+        SRE drops them, see the README)."""
+        name = f"{build[:52]}-cleanup"
+        try:
+            body = self.build_job(tenant_id, namespace, key, build)
+            self.create_job(template_cleanup_job(body, name))
+        except (SaasodooError, ValueError) as exc:
+            why = exc.message if isinstance(exc, SaasodooError) else str(exc)
+            log.warning("tenant %s: no cleanup after the failed build %s: %s", tenant_id,
+                        build, why)  # fmt: skip
+            return None
+        return name
 
     def job_state(self, namespace: str, job: str) -> str:
         try:

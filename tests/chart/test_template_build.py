@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from saasodoo.backups.jobs import JOB_LABEL, template_build_job, template_scratch
+from saasodoo.backups.jobs import (
+    JOB_LABEL,
+    template_build_job,
+    template_cleanup_job,
+    template_scratch,
+)
 from tests.chart.helpers import find, one, render
 
 pytestmark = pytest.mark.chart
@@ -85,6 +90,7 @@ def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Pat
     assert env["odoo-init"]["PGADMINUSER"]["value"] == "postgres"
     assert env["drop-scratch"]["PGADMINUSER"]["value"] == "postgres"
     assert "PGADMINUSER" not in env["store"]
+    assert "PGPASSWORD" not in env["odoo-init"]  # the build never uses the tenant's role
     for name in ("store", "drop-scratch"):
         assert env[name]["PGUSER"] == {"name": "PGUSER", "value": database}
         assert env[name]["PGPASSFILE"]["value"] == "/run/template-build/pgpass"
@@ -111,7 +117,7 @@ def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Pat
         assert mounts["template-build"] == "/run/template-build"
     assert volumes["template-build"]["emptyDir"]["medium"] == "Memory"
     # The scratch filestore is the pod's own, never the tenant's volume.
-    assert volumes["filestore"] == {"name": "filestore", "emptyDir": {}}
+    assert volumes["filestore"] == {"name": "filestore", "emptyDir": {"sizeLimit": "2Gi"}}
     claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values()
               if "persistentVolumeClaim" in v}  # fmt: skip
     assert not [c for c in claims if "filestore" in c], claims
@@ -119,6 +125,24 @@ def test_the_build_job_builds_stores_and_drops_the_template_in_one_pod(helm: Pat
     labels = job["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "backup" and labels[JOB_LABEL]
     assert pod["restartPolicy"] == "Never"
+
+
+def test_the_cleanup_after_a_failed_build_runs_only_the_drop(helm: Path) -> None:
+    """A failed build's pod never reaches its last container: the cleanup Job is that pod
+    without the build's steps, the drop as the superuser."""
+    docs = render(helm, *S3)
+    cronjob = one(docs, "CronJob")
+    cronjob["metadata"]["uid"] = "u"
+    build = template_build_job(web(docs), cronjob, KEY, "template-build-x", ADMIN)
+    job = template_cleanup_job(build, "template-build-x-cleanup")
+    assert job["metadata"]["name"] == "template-build-x-cleanup"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["initContainers"] == []
+    (drop,) = pod["containers"]
+    assert drop["command"][-1] == "--drop-template"
+    env = {e["name"]: e for e in drop["env"]}
+    assert env["PGADMINUSER"]["value"] == "postgres"
+    assert build["spec"]["template"]["spec"]["initContainers"]  # the build is left as it was
 
 
 def test_a_tenant_keeping_its_backups_on_its_volume_builds_no_template(helm: Path) -> None:

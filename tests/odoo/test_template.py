@@ -296,6 +296,9 @@ def test_a_build_given_the_superuser_runs_as_a_role_of_its_own(harness: Harness)
         f"SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles WHERE rolname = '{scratch}'"
     ).strip() == "f"  # fmt: skip
     assert param(harness, scratch, "saasodoo.template") == KEY
+    # Only its SCRAM verifier reached the server (never the password, whatever it logs).
+    stored = harness.pg.psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{scratch}'")
+    assert stored.startswith("SCRAM-SHA-256$"), stored
     with pytest.raises(AssertionError, match="permission denied for database"):
         harness.pg.psql("SELECT 1", scratch, user=tenant_role)
     assert passfile.stat().st_mode & 0o777 == 0o600
@@ -317,5 +320,17 @@ def test_a_build_given_the_superuser_runs_as_a_role_of_its_own(harness: Harness)
     assert result_of(dropped)["dropped"] is True
     gone = f"SELECT count(*) FROM pg_database WHERE datname = '{scratch}'"
     assert harness.pg.psql(gone).strip() == "0"
+    assert harness.pg.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{scratch}'").strip() \
+        == "0"  # fmt: skip
+
+    # The cleanup after a build that failed before its database existed (the role made,
+    # the pod gone with its password file): the drop as the superuser alone drops the role.
+    harness.pg.psql(f'CREATE ROLE "{scratch}" LOGIN')
+    cleanup = init_pod(owner, docs, "--drop-template")
+    container = cleanup.container("odoo-init")
+    container["env"] = [e for e in container["env"] if e["name"] != "PGPASSWORD"]
+    cleaned = cleanup.run("odoo-init", {k: v for k, v in admin.items()
+                                        if k != "SAASODOO_BUILD_PGPASSFILE"})  # fmt: skip
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert harness.pg.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{scratch}'").strip() \
         == "0"  # fmt: skip

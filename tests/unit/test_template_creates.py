@@ -129,3 +129,54 @@ def test_the_restore_job_reserves_little_and_outlasts_a_cached_nxdomain() -> Non
     assert [e for e in main["env"] if e["name"] == "SAASODOO_CONNECT_RETRY_SECONDS"] == [
         {"name": "SAASODOO_CONNECT_RETRY_SECONDS", "value": "45"}
     ]
+
+
+def building(job: str = "template-build-0123456789ab") -> dict[str, Any]:
+    return {"metadata": {"name": "acme"},
+            "status": {"template": {"key": KEY, "job": job, "state": "building"}}}  # fmt: skip
+
+
+def test_a_failed_build_is_cleaned_up_by_a_job_of_its_own() -> None:
+    """The failed pod never ran its drop: a cleanup Job drops the scratch database and the
+    build's role, and the status and the Event say so."""
+    from saasodoo.core import copies
+
+    made = creates([])
+    made.job_state = lambda namespace, job: copies.FAILED  # type: ignore[method-assign]
+    created: list[dict[str, Any]] = []
+    built = {
+        "metadata": {"name": "b"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [{"name": "odoo-init"}],
+                    "containers": [{"name": "drop-scratch"}],
+                }
+            }
+        },
+    }
+    made.build_job = lambda *args: built  # type: ignore[method-assign]
+    made.create_job = created.append  # type: ignore[method-assign]
+    progress, after = made.follow(building(), ready=True)
+    assert progress is not None and progress["state"] == "build-failed" and after is None
+    (job,) = created
+    assert job["metadata"]["name"] == "template-build-0123456789ab-cleanup"
+    assert job["spec"]["template"]["spec"]["initContainers"] == []
+    assert "job template-build-0123456789ab-cleanup drops its scratch" in progress["message"]
+    assert made.controller.events[-1][0] == "TemplateBuildFailed"  # type: ignore[attr-defined]
+
+
+def test_a_cleanup_that_cannot_be_made_leaves_the_failure_said() -> None:
+    from saasodoo.core import copies
+    from saasodoo.errors import NotFound
+
+    made = creates([])
+    made.job_state = lambda namespace, job: copies.FAILED  # type: ignore[method-assign]
+
+    def gone(*args: Any) -> dict[str, Any]:
+        raise NotFound("the tenant has no web Deployment")
+
+    made.build_job = gone  # type: ignore[method-assign]
+    progress, _ = made.follow(building(), ready=True)
+    assert progress is not None and progress["state"] == "build-failed"
+    assert "cleanup" not in progress["message"]

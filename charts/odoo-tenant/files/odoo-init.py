@@ -324,10 +324,13 @@ def pin_report_url(database: str, url: str) -> None:
 
 
 def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Run Odoo (`odoo ARGS`), its output passed on; InitError on a non-zero exit. Odoo gets
+    this process's environment but the superuser's password (a template build's)."""
     command = [os.environ.get("ODOO_BIN", "odoo"), *args]
     log("running: " + " ".join(command))
+    child = {k: v for k, v in os.environ.items() if k != "PGADMINPASSWORD"}
     proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True, check=False,
-                          env={**os.environ, **env} if env else None)  # fmt: skip
+                          env={**child, **(env or {})})  # fmt: skip
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
         raise InitError(f"{' '.join(command[:3])} … exited with {proc.returncode}")
@@ -469,9 +472,14 @@ def create_scratch(database: str) -> None:
     conn = admin_connect()
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'")
+            # No connection at all until PUBLIC's CONNECT is revoked: a session opened in
+            # between would keep its access after the REVOKE.
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' "
+                                "ALLOW_CONNECTIONS false")
                         .format(sql.Identifier(database), sql.Identifier(role)))  # fmt: skip
             cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC")
+                        .format(sql.Identifier(database)))  # fmt: skip
+            cur.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true")
                         .format(sql.Identifier(database)))  # fmt: skip
     finally:
         conn.close()
@@ -493,6 +501,7 @@ def build_role(conf: Path, database: str, timeout: float) -> None:
     SAASODOO_BUILD_PGPASSFILE is set, into that libpq password file (mode 0600, in a
     memory volume of the Job's pod) for the pod's next containers (backup.py, the drop)."""
     import psycopg2
+    import psycopg2.extensions
     from psycopg2 import sql
 
     if not SCRATCH.search(database):
@@ -514,8 +523,14 @@ def build_role(conf: Path, database: str, timeout: float) -> None:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (database,))
             verb = "ALTER" if cur.fetchone() else "CREATE"
+            # Only the SCRAM verifier goes to the server: the password itself never reaches
+            # its log, whatever log_statement says.
+            verifier = psycopg2.extensions.encrypt_password(
+                password, database, conn, "scram-sha-256"
+            )
             cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                                "PASSWORD %s").format(role), (password,))  # fmt: skip
+                                "NOREPLICATION NOBYPASSRLS PASSWORD %s").format(role),
+                        (verifier,))  # fmt: skip
             cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
                         (database,))  # fmt: skip
             row = cur.fetchone()
@@ -558,7 +573,13 @@ def drop_template(conf: Path, database: str) -> dict[str, object]:
 
     if not SCRATCH.search(database):
         raise InitError(f"database {database} is not a template build's scratch database")
-    built = template_state(database)
+    if os.environ.get("PGADMINUSER"):
+        # Read the database as the superuser: the cleanup after a failed build runs without
+        # the build role's password (it was on the failed pod's memory volume).
+        os.environ.pop("PGPASSFILE", None)
+        os.environ["PGUSER"] = os.environ["PGADMINUSER"]
+        os.environ["PGPASSWORD"] = os.environ.get("PGADMINPASSWORD", "")
+    built = template_state(database)  # None as well when it was never created
     if built == "":
         raise InitError(f"database {database} holds a tenant's Odoo data: not dropped")
     conn = admin_connect() if os.environ.get("PGADMINUSER") else connect("postgres")

@@ -941,8 +941,8 @@ def other_backends(database: str) -> list[str]:
     (a walsender of logical replication, a background worker of an extension)."""
     lit = database.replace("'", "''")
     rows = admin_sql(
-        "SELECT coalesce(backend_type, 'backend'), coalesce(nullif(application_name, ''), "
-        "'unnamed'), coalesce(host(client_addr), 'local socket'), pid "
+        "SELECT coalesce(backend_type, 'hidden backend'), coalesce(nullif(application_name, "
+        "''), 'unnamed'), coalesce(host(client_addr), 'no client address'), pid "
         f"FROM pg_stat_activity WHERE datname = '{lit}' AND pid <> pg_backend_pid() "
         "ORDER BY backend_start"
     )
@@ -954,16 +954,18 @@ def switch_refused(database: str, exc: fmt.BackupError) -> str:
     the database "is being accessed by other users" (clients were gone: something else is
     there), which sessions those are and what to do."""
     text = f"switching over failed, nothing changed: {exc}"
-    if "being accessed by other users" not in str(exc):
+    refused = re.search(r'database "((?:[^"]|"")+)" is being accessed by other users', str(exc))
+    if refused is None:
         return text
+    held_db = refused.group(1).replace('""', '"')  # the live database or the restored copy
     try:
-        held = other_backends(database)
+        held = other_backends(held_db)
     except fmt.BackupError:
         return text
     if not held:
         return text
     return (
-        f"{text}; sessions on {database}: {'; '.join(held)}. PostgreSQL renames a database "
+        f"{text}; sessions on {held_db}: {'; '.join(held)}. PostgreSQL renames a database "
         "only when no other session is on it (it stops autovacuum workers itself): stop that "
         "replication or worker (or pg_terminate_backend the pid as the superuser), then restore "
         "again"
