@@ -438,9 +438,9 @@ _TENANT_ONLY_ARGS = (*WEB_START_ARGS, "--from-template", "--template-wait",
 
 def template_cleanup_job(build: dict[str, Any], name: str) -> dict[str, Any]:
     """The Job that cleans up after a failed template build, from ``build`` (the body
-    ``template_build_job`` makes, not the live Job): its pod without the build's steps, so only its last
-    container runs, ``odoo-init --drop-template`` as the superuser, which drops the scratch
-    database (if it was made) and the build's role. A failed build's pod never reached that
+    ``template_build_job`` makes, not the live Job): its pod without the build's steps, so
+    only its last container runs, ``odoo-init --drop-template`` as the superuser, which
+    drops the scratch database (if it was made) and the build's role. A failed build's pod never reached that
     container, and the next build of that key runs in another tenant's namespace."""
     job = copy.deepcopy(build)
     job["metadata"]["name"] = name
