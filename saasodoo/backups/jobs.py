@@ -440,8 +440,9 @@ def template_cleanup_job(build: dict[str, Any], name: str) -> dict[str, Any]:
     """The Job that cleans up after a failed template build, from ``build`` (the body
     ``template_build_job`` makes, not the live Job): its pod without the build's steps, so
     only its last container runs, ``odoo-init --drop-template`` as the superuser, which
-    drops the scratch database (if it was made) and the build's role. A failed build's pod never reached that
-    container, and the next build of that key runs in another tenant's namespace."""
+    drops the scratch database (if it was made) and the build's role. A failed build's pod
+    never reached that container, and the next build of that key runs in another tenant's
+    namespace."""
     job = copy.deepcopy(build)
     job["metadata"]["name"] = name
     job["spec"]["template"]["spec"]["initContainers"] = []
