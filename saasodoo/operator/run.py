@@ -233,7 +233,11 @@ class Operator:
         now, not at its next poll or resync (``workloads.WorkloadWatch``)."""
         first = not self.workload_informer.has_synced()
         tenant = self.workloads.observe(kind, obj, first_list=first)
-        if tenant:
+        if not tenant:
+            return
+        with self.seen_lock:
+            known = tenant in self.seen  # an OdooTenant (not a tenant made without one)
+        if known:
             self.stats.queued_by_workloads += 1
             self.queue.add(tenant)
 
