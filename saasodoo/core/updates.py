@@ -489,14 +489,15 @@ def move(
     **fields: Any,
 ) -> dict[str, Any]:
     """``status.update`` after the executor carried out ``action`` (``advance`` or ``fail``;
-    others change nothing): the next step, ``fields``, ``work`` cleared, and what a failure
-    records:
+    others change nothing): the next step, ``fields``, ``work`` and ``stepFrom`` cleared (the
+    next helm step records its own: one left from ``STOP`` would make ``ROLLOUT`` look done),
+    and what a failure records:
     a forward step's failure ``failedStep`` and ``message`` ``why``; a revert step's
     ``revertFailedStep``, ``revertMessage`` ``why`` and ``reverted`` false (the first
     failure's message is kept); ``ROLLBACK`` succeeded: ``reverted`` true."""
     if action.verb not in ("advance", "fail") or not action.next_step:
         return dict(progress)
-    extra: dict[str, Any] = {"work": None, **fields}
+    extra: dict[str, Any] = {"work": None, "stepFrom": None, **fields}
     if action.verb == "fail" and action.step in REVERT:
         extra.update(revertFailedStep=action.step, revertMessage=why[:1024] or "failed",
                      reverted=False)  # fmt: skip

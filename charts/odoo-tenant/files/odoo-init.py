@@ -82,6 +82,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import contextlib
 import json
 import os
 import re
@@ -89,6 +90,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,14 +344,25 @@ def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | No
     return proc.stdout
 
 
-def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
-    lock_db = wait_for_server(database, timeout)
+@contextlib.contextmanager
+def init_lock(lock_db: str, database: str) -> Iterator[None]:
+    """Hold the advisory lock LOCK_KEY (in `lock_db`: the database itself, or the server's
+    `postgres` before it exists) that serializes the changes of `database`: initializations,
+    neutralizations and updates never run beside each other. Released on exit."""
     lock = connect(lock_db)
     lock.autocommit = True
     try:
         with lock.cursor() as cur:
             log(f"taking the initialization lock of {database}")
             cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield
+    finally:
+        lock.close()  # releases the advisory lock
+
+
+def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
+    lock_db = wait_for_server(database, timeout)
+    with init_lock(lock_db, database):
         base, marker = database_state(database)
         if base and marker:
             log(f"database {database} is initialized: nothing to do")
@@ -372,8 +385,6 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
         log(f"database {database} initialized")
-    finally:
-        lock.close()  # releases the advisory lock
 
 
 TEMPLATE_OK = "SAASODOO-TEMPLATE-OK"
@@ -527,12 +538,7 @@ def update(conf: Path, database: str, timeout: float) -> dict[str, object]:
     lock_db = wait_for_server(database, timeout)
     if lock_db != database:
         raise InitError(f"database {database} does not exist: nothing to update")
-    lock = connect(database)
-    lock.autocommit = True
-    try:
-        with lock.cursor() as cur:
-            log(f"taking the initialization lock of {database}")
-            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    with init_lock(database, database):
         base, _ = database_state(database)
         if not base:
             log(f"database {database} has no Odoo installed: nothing to update")
@@ -566,8 +572,6 @@ def update(conf: Path, database: str, timeout: float) -> dict[str, object]:
             f"({len(changed)} changed version)")  # fmt: skip
         return {"ok": True, "database": database, "updated": len(modules), "changed": changed,
                 "seconds": seconds}  # fmt: skip
-    finally:
-        lock.close()
 
 
 def admin_connect():  # type: ignore[no-untyped-def]
