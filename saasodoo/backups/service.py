@@ -312,22 +312,36 @@ class Backups:
         if not outcome.succeeded:
             raise SaasodooError(f"backup of '{tenant_id}' failed: job {outcome.name}: "
                                 f"{outcome.reason}")  # fmt: skip
+        backup = self.taken(tenant_id, cronjob, kind, outcome.started, outcome.result)
+        return BackupResult(tenant_id, kind, outcome, backup)
+
+    def taken(
+        self,
+        tenant_id: str,
+        cronjob: dict[str, Any],
+        kind: str,
+        started: datetime,
+        reported: dict[str, Any] | None,
+    ) -> BackupInfo | None:
+        """The backup of ``kind`` a Job started at ``started`` took: the newest such in the
+        storage when it is readable from here, else backup.py's ``RESULT`` (``reported``:
+        the storage is a PVC); None when neither says."""
         backup = None
         try:
             store = self.store(tenant_id, cronjob)
         except InvalidInput:
             store = None
         if store is not None:
-            since = outcome.started - timedelta(seconds=5)
+            since = started - timedelta(seconds=5)
             mine = [
                 b for b in list_store(store) if b.kind == kind and b.timestamp >= since
             ]  # fmt: skip
             backup = mine[-1] if mine else None
-        reported = outcome.result or {}
+        reported = reported or {}
         if backup is None and reported.get("ok") and reported.get("name"):
             # The storage is not readable from here (a PVC): backup.py's RESULT line says.
             backup = BackupInfo.from_manifest(str(reported["name"]), reported)
-        return BackupResult(tenant_id, kind, outcome, backup)
+        return backup
 
     def check(
         self,

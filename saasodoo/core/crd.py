@@ -434,6 +434,59 @@ class TemplateProgress(BaseModel):
     message: str | None = Field(default=None, description="Why it fell back, or failed.")
 
 
+class UpdateChange(BaseModel):
+    """Why an update alters Odoo's code (``core.updates.CodeChange.to_status``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    reasons: list[str] = Field(description="image, config, modules.")
+    from_image: str | None = Field(default=None, description="The Odoo image before.")
+    to_image: str | None = Field(default=None, description="The Odoo image after.")
+    from_chart: str | None = Field(default=None, description="The chart version before.")
+    to_chart: str | None = Field(default=None, description="The chart version after.")
+
+
+class UpdateProgress(BaseModel):
+    """An update that runs ``odoo -u`` (``saasodoo.core.updates``, docs/updates.md): its step,
+    its work, and on failure what failed, whether it was undone and the backup used."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    step: str = Field(
+        description="stop, pre-update-backup, update, rollout, signed-in-check; restore, "
+        "rollback after a failure; done, or stalled."
+    )
+    generation: int | None = Field(default=None, description="The spec the update is for.")
+    attempt: int | None = Field(default=None, description="1, then one more per force.")
+    change: UpdateChange | None = Field(default=None, description="Why it runs odoo -u.")
+    from_revision: int | None = Field(
+        default=None, description="The release's revision before the update (the rollback's)."
+    )
+    step_from: int | None = Field(
+        default=None, description="The revision a helm step started from."
+    )
+    staged_revision: int | None = Field(
+        default=None, description="The revision the stop made (new code, Odoo at zero)."
+    )
+    backup: str | None = Field(default=None, description="The pre-update backup (its zip).")
+    backup_job: str | None = Field(default=None, description="The Job that took it.")
+    job: str | None = Field(default=None, description="The update Job (odoo -u).")
+    work: str | None = Field(default=None, description="The step whose Job was created.")
+    result: dict[str, Any] | None = Field(
+        default=None, description="The RESULT of odoo-init.py --update (modules, versions)."
+    )
+    failed_step: str | None = Field(default=None, description="The step that failed.")
+    message: str | None = Field(default=None, description="Why it failed.")
+    reverted: bool | None = Field(
+        default=None, description="True once the backup was restored and the release rolled "
+        "back; false when that failed (Odoo stays at zero).",
+    )  # fmt: skip
+    revert_failed_step: str | None = Field(default=None, description="restore or rollback.")
+    revert_message: str | None = Field(default=None, description="Why the revert failed.")
+    started_at: datetime | None = Field(default=None, description="When the update began.")
+    finished_at: datetime | None = Field(default=None, description="When it ended.")
+
+
 class OdooTenantStatus(BaseModel):
     """What the operator last observed and did; written through the status subresource."""
 
@@ -528,6 +581,11 @@ class OdooTenantStatus(BaseModel):
     template: TemplateProgress | None = Field(
         default=None,
         description="The template database it was made from, or whose build it hosts.",
+    )
+    update: UpdateProgress | None = Field(
+        default=None,
+        description="The last update that ran odoo -u (docs/updates.md): done, under way, or "
+        "stalled with the backup it restored.",
     )
 
 

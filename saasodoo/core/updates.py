@@ -489,14 +489,15 @@ def move(
     **fields: Any,
 ) -> dict[str, Any]:
     """``status.update`` after the executor carried out ``action`` (``advance`` or ``fail``;
-    others change nothing): the next step, ``fields``, ``work`` cleared, and what a failure
-    records:
+    others change nothing): the next step, ``fields``, ``work`` and ``stepFrom`` cleared (the
+    next helm step records its own: one left from ``STOP`` would make ``ROLLOUT`` look done),
+    and what a failure records:
     a forward step's failure ``failedStep`` and ``message`` ``why``; a revert step's
     ``revertFailedStep``, ``revertMessage`` ``why`` and ``reverted`` false (the first
     failure's message is kept); ``ROLLBACK`` succeeded: ``reverted`` true."""
     if action.verb not in ("advance", "fail") or not action.next_step:
         return dict(progress)
-    extra: dict[str, Any] = {"work": None, **fields}
+    extra: dict[str, Any] = {"work": None, "stepFrom": None, **fields}
     if action.verb == "fail" and action.step in REVERT:
         extra.update(revertFailedStep=action.step, revertMessage=why[:1024] or "failed",
                      reverted=False)  # fmt: skip
@@ -603,9 +604,9 @@ def rollback_state(
 
 #: On the update Job and its pod.
 UPDATE_JOB_LABEL = "saasodoo.dev/update-job"
-#: odoo-init.py's mode the update Job runs. What it must do (not built yet in
-#: charts/odoo-tenant/files/odoo-init.py; an odoo-init without it exits 2 on the unknown
-#: flag, which fails the step and reverts the update):
+#: odoo-init.py's mode the update Job runs (charts/odoo-tenant/files/odoo-init.py ``update``;
+#: an odoo-init of a chart before it exits 2 on the unknown flag, which fails the step and
+#: reverts the update). What it does:
 #:
 #: 1. write odoo.conf as every mode does; wait for the server; take the advisory lock
 #:    ``LOCK_KEY`` (never beside an initialization or a neutralization);
@@ -618,7 +619,8 @@ UPDATE_JOB_LABEL = "saasodoo.dev/update-job"
 #:    installed modules, comma-separated, from ir_module_module state 'installed'>
 #:    --stop-after-init``; a non-zero exit is the step's failure;
 #: 5. check afterwards that no module is left ``to %`` and that ``base``'s
-#:    ``latest_version`` is the image's (a ``-u`` that loaded nothing is a failure);
+#:    ``latest_version`` is of the image's series (``odoo --version``); after a failed
+#:    ``-u``, a module left ``to ...`` is reset as Odoo's ``reset_modules_state`` does;
 #: 6. print ``RESULT {json}`` last: ``ok``, ``updated`` (module count), the modules whose
 #:    ``latest_version`` changed (before -> after), or ``error``.
 UPDATE_MODE = "--update"

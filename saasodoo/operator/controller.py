@@ -13,9 +13,12 @@ conditions) and as Events. The steps, in order:
 3. no tenant yet: ``Tenants.create`` (the namespace, the admin Secret, ``helm install``),
    from its Odoo image's template database when there is one, else with ``-i base`` and
    the template then built (``saasodoo.operator.templates``);
-4. the spec differs from the tenant's record: ``Tenants.update`` / ``suspend`` / ``resume``
+4. an update that changes Odoo's code (a new image of the series, a code option of
+   odoo.conf): ``odoo -u`` with a pre-update backup, undone on failure
+   (``saasodoo.operator.updates``), before 5 and 6 could apply it with a plain helm upgrade;
+5. the spec differs from the tenant's record: ``Tenants.update`` / ``suspend`` / ``resume``
    (their checks run first: a refused change is ``Stalled`` with reason ``InvalidSpec``);
-5. else the reconcile rules (``Reconciler.ensure``): in sync costs no helm call; a locked,
+6. else the reconcile rules (``Reconciler.ensure``): in sync costs no helm call; a locked,
    interrupted or failed operation is recovered; an SRE's ``helm rollback`` is reported as
    drift and left alone unless ``saasodoo.dev/force-requested-at`` asks otherwise.
 
@@ -64,6 +67,7 @@ from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
 from saasodoo.operator.templates import FOLLOW_SECONDS as TEMPLATE_FOLLOW_SECONDS
 from saasodoo.operator.templates import TemplateCreates
+from saasodoo.operator.updates import UpdateExecutor
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
 from saasodoo.tenants import Tenants
@@ -110,6 +114,7 @@ class TenantController:
         self.reconciler = Reconciler(tenants)
         self.copier = CopyExecutor(self)
         self.templates = TemplateCreates(self)
+        self.updater = UpdateExecutor(self)
 
     # -- one reconcile --------------------------------------------------------------
 
@@ -181,6 +186,12 @@ class TenantController:
             if ns.phase == "Terminating":
                 return self.report(obj, outcome="busy", detail="its namespace is terminating",
                                    requeue=BUSY_SECONDS)  # fmt: skip
+            # A change of Odoo's code goes through odoo -u (saasodoo.operator.updates), never
+            # through apply_spec's or ensure's plain helm upgrade.
+            updating = await self.updater.step(obj, spec, ns)
+            if updating is not None:
+                return updating
+            obj = self.resources.get(name) or obj
             changed = await self.apply_spec(obj, spec, ns)
             if changed is not None:
                 return changed
@@ -603,10 +614,12 @@ class TenantController:
         copy: dict[str, Any] | None = None,
         reason: str | None = None,
         template: dict[str, Any] | None = None,
+        update: dict[str, Any] | None = None,
     ) -> Result:
         """Write the status the report makes (only when it changed) and say what next.
-        ``copy``: a staging copy's ``status.copy``; ``reason``: the reason of its Ready,
-        Reconciling and Stalled conditions instead of the outcome's (a copy's step)."""
+        ``copy``: a staging copy's ``status.copy``; ``update``: an update's
+        ``status.update``; ``reason``: the reason of its Ready, Reconciling and Stalled
+        conditions instead of the outcome's (a copy's or an update's step)."""
         meta = obj["metadata"]
         previous = dict(obj.get("status") or {})
         spec = obj.get("spec") or {}
@@ -649,6 +662,8 @@ class TenantController:
             status["copy"] = copy
         if template is not None:
             status["template"] = template
+        if update is not None:
+            status["update"] = update
         if reason is not None:
             status["conditions"] = with_reason(status.get("conditions") or [], reason)
         if status_changed(previous, status):

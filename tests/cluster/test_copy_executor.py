@@ -41,21 +41,27 @@ S3 = {
 BACKUP = "20261206T120000Z-on-demand.zip"
 
 
-@pytest.fixture(scope="module")
-def ctl(kube: Cluster) -> Iterator[TenantController]:
+def controller_in(kube: Cluster, namespace: str) -> Iterator[TenantController]:
+    """A TenantController of the OdooTenants in ``namespace`` (the CRDs applied); what a
+    test left is removed after."""
     settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
                         base_domain="odoo.test", helm_timeout="5m",
-                        system_namespace=NAMESPACE)  # fmt: skip
+                        system_namespace=namespace)  # fmt: skip
     tenants = Tenants(settings)
     apply_crd(tenants.kube, crd_manifest())
     for op in ops.KINDS.values():
         apply_crd(tenants.kube, ops.crd_manifest(op))
-    tenants.kube.create_namespace_if_absent(NAMESPACE)
-    ctl = TenantController(tenants, TenantResources(tenants.kube, NAMESPACE))
+    tenants.kube.create_namespace_if_absent(namespace)
+    ctl = TenantController(tenants, TenantResources(tenants.kube, namespace))
     yield ctl
     for item in ctl.resources.list().get("items") or []:  # what a failed test left
         remove(ctl, item["metadata"]["name"])
-    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+    kube.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def ctl(kube: Cluster) -> Iterator[TenantController]:
+    yield from controller_in(kube, NAMESPACE)
 
 
 def turn(ctl: TenantController, name: str) -> Result:

@@ -198,6 +198,7 @@ def test_status_schema_declares_every_status_field() -> None:
         "releases",
         "domains",
         "copy",
+        "update",
     }
     assert set(status["properties"]["copy"]["required"]) == {"source", "step"}
     conditions = status["properties"]["conditions"]

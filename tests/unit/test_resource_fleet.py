@@ -1,6 +1,8 @@
 """The operator's fleet upgrade (saasodoo.fleet.ResourceFleet.upgrade) with the OdooTenants
 played by a small fake: a canary the operator leaves Stalled stops the rollout, as a failed
-one does; a Ready one lets it go on."""
+one does; a Ready one lets it go on. Also with the status the operator writes for an update
+through odoo -u (saasodoo.operator.updates): a canary whose update failed and was undone is
+Stalled, so the fleet stops before the other tenants get the new image."""
 
 from __future__ import annotations
 
@@ -9,7 +11,12 @@ from typing import Any
 import pytest
 
 from saasodoo.fleet import FleetTarget, ResourceFleet
+from saasodoo.operator.controller import TenantController
+from saasodoo.operator.updates import UpdateExecutor
 from saasodoo.reconciler import Outcome
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants as Lifecycle
+from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
 
@@ -66,5 +73,63 @@ def test_a_stalled_canary_stops_the_fleet_upgrade() -> None:
 
 def test_ready_canaries_let_the_rollout_go_on() -> None:
     tenants = Tenants(["a", "b", "c"], stalls=set())
+    summary = upgrade(tenants)
+    assert tenants.updated == ["a", "b", "c"] and summary.stopped is None
+
+
+class UpdatingTenants(Tenants):
+    """OdooTenants whose update is one the operator's update executor ran: the status is the
+    one ``TenantController.report`` writes for it (``UpdateExecutor.stalled`` when the
+    tenant's ``odoo -u`` failed and was undone, the ordinary success otherwise)."""
+
+    def __init__(self, ids: list[str], stalls: set[str]) -> None:
+        super().__init__(ids, stalls)
+        settings = Settings(base_domain="odoo.test")
+        lifecycle = Lifecycle(settings, helm=FakeHelm(settings), kube=FakeKube())
+        self.controller = TenantController(lifecycle, self)  # type: ignore[arg-type]
+        self.executor = UpdateExecutor(self.controller)
+
+    namespace = "saasodoo-system"
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.objects[name]
+
+    def patch_status(self, name: str, status: dict[str, Any], previous: Any = None) -> None:
+        self.objects[name]["status"] = status
+
+    def event(self, *args: Any) -> None:
+        pass
+
+    async def update(self, tid: str, **changes: Any) -> None:
+        self.updated.append(tid)
+        obj = self.objects[tid]
+        obj["metadata"]["generation"] += 1
+        if tid not in self.stalls:
+            self.controller.report(obj, outcome="upgraded", detail="updated",
+                                   workloads_ready=True)  # fmt: skip
+            return
+        progress = {"step": "stalled", "generation": obj["metadata"]["generation"],
+                    "failedStep": "update", "message": "job x-update failed: RuntimeError",
+                    "backup": "20261207T010000Z-pre-update.zip", "fromRevision": 3,
+                    "reverted": True}  # fmt: skip
+        self.executor.stalled(obj, progress, announce=True)
+
+
+def test_a_canary_whose_update_failed_and_was_undone_stops_the_fleet() -> None:
+    tenants = UpdatingTenants(["a", "b", "c"], stalls={"a"})
+    summary = upgrade(tenants)
+    assert tenants.updated == ["a"]
+    assert [r.outcome for r in summary.results] == [Outcome.STALLED, Outcome.SKIPPED,
+                                                    Outcome.SKIPPED]  # fmt: skip
+    assert summary.stopped == "a canary failed"
+    assert "pre-update backup 20261207T010000Z-pre-update.zip restored" in (
+        summary.results[0].detail
+    )
+    stalled = [c for c in tenants.objects["a"]["status"]["conditions"] if c["type"] == "Stalled"]
+    assert stalled[0]["reason"] == "ModuleUpdateFailed"
+
+
+def test_updates_that_pass_let_the_fleet_go_on() -> None:
+    tenants = UpdatingTenants(["a", "b", "c"], stalls=set())
     summary = upgrade(tenants)
     assert tenants.updated == ["a", "b", "c"] and summary.stopped is None

@@ -318,6 +318,16 @@ def test_move_records_failures_and_the_revert() -> None:
     assert up.move(stalled, up.UpdateAction("wait", up.STALLED), now=NOW) == stalled
 
 
+def test_move_clears_the_revision_a_helm_step_started_from() -> None:
+    """``stepFrom`` belongs to one helm step: left from the stop, the rollout's own revision
+    would be judged against it and found done before it ran."""
+    stopped = up.update_status(None, step=up.STOP, now=NOW, stepFrom=4, work=up.STOP)
+    on = up.move(stopped, up.next_update_action(FULL, up.STOP, SUCCEEDED), now=NOW,
+                 stagedRevision=5)  # fmt: skip
+    assert on["step"] == up.BACKUP and on["stagedRevision"] == 5
+    assert "stepFrom" not in on and "work" not in on
+
+
 def test_move_when_the_restore_fails() -> None:
     progress = {"step": up.RESTORE, "failedStep": up.CHECK, "message": "sign-in refused",
                 "backup": "b.zip", "fromRevision": 4}  # fmt: skip

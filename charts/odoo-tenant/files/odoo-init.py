@@ -65,6 +65,18 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    --drop-template: drops that database (a template only, never a tenant's), its filestore
    and (with PGADMINUSER) the build's role, once backup.py stored it.
 
+5. --update (the operator's update Job, made from the web pod's template of the revision staged
+   with Odoo at zero replicas: the new image, odoo.conf and this file): under the same advisory
+   lock, `odoo -u <every installed module> --stop-after-init` (the modules by name, not `all`:
+   naming them goes through Odoo's button_upgrade, which also installs a dependency the new code
+   added; docs/updates.md). A database without base installed is left alone; one with a module
+   `to install`, `to upgrade` or `to remove` (an Odoo killed during -u) is refused. After a
+   failed -u no module is left `to ...` (Odoo resets the states when it caught the error; this
+   resets them when it could not); the data -u committed stays: the operator restores its
+   pre-update backup. Checked afterwards: no module left `to ...`, base's version of the image's
+   series. `RESULT {json}` last: ok, updated (modules named), changed ({module: [before,
+   after]}), or error; exit 1 on failure.
+
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
 """
@@ -73,6 +85,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import contextlib
 import json
 import os
 import re
@@ -81,6 +94,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,14 +351,25 @@ def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | No
     return proc.stdout
 
 
-def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
-    lock_db = wait_for_server(database, timeout)
+@contextlib.contextmanager
+def init_lock(lock_db: str, database: str) -> Iterator[None]:
+    """Hold the advisory lock LOCK_KEY (in `lock_db`: the database itself, or the server's
+    `postgres` before it exists) that serializes the changes of `database`: initializations,
+    neutralizations and updates never run beside each other. Released on exit."""
     lock = connect(lock_db)
     lock.autocommit = True
     try:
         with lock.cursor() as cur:
             log(f"taking the initialization lock of {database}")
             cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield
+    finally:
+        lock.close()  # releases the advisory lock
+
+
+def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
+    lock_db = wait_for_server(database, timeout)
+    with init_lock(lock_db, database):
         base, marker = database_state(database)
         if base and marker:
             log(f"database {database} is initialized: nothing to do")
@@ -367,8 +392,6 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
         log(f"database {database} initialized")
-    finally:
-        lock.close()  # releases the advisory lock
 
 
 TEMPLATE_OK = "SAASODOO-TEMPLATE-OK"
@@ -446,6 +469,118 @@ def build_template(
                 "seconds": seconds}  # fmt: skip
     finally:
         lock.close()
+
+
+#: Module states an Odoo killed during -u/-i leaves (odoo/modules/loading.py
+#: reset_modules_state resets them only on an error it caught).
+PENDING_STATES = ("to install", "to upgrade", "to remove")
+
+
+def module_versions(database: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({installed module: latest_version}, {module: state} of those in PENDING_STATES)."""
+    conn = connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT name, COALESCE(latest_version, '') FROM ir_module_module"
+                        " WHERE state = 'installed'")  # fmt: skip
+            installed = {str(n): str(v) for n, v in cur.fetchall()}
+            cur.execute("SELECT name, state FROM ir_module_module WHERE state = ANY(%s)",
+                        (list(PENDING_STATES),))  # fmt: skip
+            return installed, {str(n): str(s) for n, s in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def reset_module_states(database: str) -> int:
+    """Odoo's own reset_modules_state (odoo/modules/loading.py) after a -u that could not run
+    it: `to upgrade`/`to remove` back to installed, `to install` back to uninstalled. The
+    number of modules reset."""
+    conn = connect(database)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE ir_module_module SET state = 'installed'"
+                        " WHERE state IN ('to remove', 'to upgrade')")  # fmt: skip
+            count = cur.rowcount
+            cur.execute("UPDATE ir_module_module SET state = 'uninstalled'"
+                        " WHERE state = 'to install'")  # fmt: skip
+            return int(count + cur.rowcount)
+    finally:
+        conn.close()
+
+
+def odoo_series() -> str:
+    """The image's Odoo series (`odoo --version`: "Odoo Server 18.0"), "" if not readable."""
+    command = [os.environ.get("ODOO_BIN", "odoo"), "--version"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = re.search(r"(\d+\.\d+)", proc.stdout)
+    return found.group(1) if found else ""
+
+
+def last_exception(log_text: str) -> str:
+    """The last exception line of Odoo's log (the line ending a traceback), "" if none."""
+    found = ""
+    in_traceback = False
+    for line in log_text.splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and line and not line[0].isspace():
+            found, in_traceback = line.strip(), False
+    return found[:500]
+
+
+def run_update(conf: Path, database: str, modules: list[str]) -> tuple[int, str]:
+    """`odoo -u` of `modules`, its output passed through; (exit code, its log)."""
+    command = [os.environ.get("ODOO_BIN", "odoo"), "-c", str(conf), "-d", database,
+               "--no-http", "--workers=0", "--max-cron-threads=0", "-u", ",".join(modules),
+               "--stop-after-init"]  # fmt: skip
+    log(f"running: {' '.join(command[:8])} -u <{len(modules)} modules> --stop-after-init")
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)  # fmt: skip
+    sys.stdout.write(proc.stdout)
+    sys.stdout.flush()
+    return proc.returncode, proc.stdout
+
+
+def update(conf: Path, database: str, timeout: float) -> dict[str, object]:
+    """Update every installed module of `database` to the image's code (see the module's
+    docstring, step 5); the report. InitError when it failed (the report's error)."""
+    lock_db = wait_for_server(database, timeout)
+    if lock_db != database:
+        raise InitError(f"database {database} does not exist: nothing to update")
+    with init_lock(database, database):
+        base, _ = database_state(database)
+        if not base:
+            log(f"database {database} has no Odoo installed: nothing to update")
+            return {"ok": True, "database": database, "updated": False}
+        before, pending = module_versions(database)
+        if pending:
+            raise InitError(
+                "modules left in a pending state (an Odoo stopped during -u or -i?): "
+                + ", ".join(f"{n} {s}" for n, s in sorted(pending.items()))
+                + "; restore a backup or reset their states first"
+            )
+        modules = sorted(before)
+        log(f"updating the {len(modules)} installed modules of {database}: {','.join(modules)}")
+        started = time.monotonic()
+        code, output = run_update(conf, database, modules)
+        after, pending = module_versions(database)
+        if code != 0 or pending:
+            reset = reset_module_states(database) if pending else 0
+            why = last_exception(output) or "see the log above"
+            raise InitError(f"odoo -u exited with {code}: {why}"
+                            + (f" ({reset} module states reset)" if reset else ""))  # fmt: skip
+        series = odoo_series()
+        base_version = after.get("base", "")
+        if series and not base_version.startswith(series + "."):
+            raise InitError(f"base is at version {base_version or '(none)'} after -u, not of the "
+                            f"image's series {series}")  # fmt: skip
+        changed = {n: [before.get(n, ""), v] for n, v in sorted(after.items())
+                   if before.get(n) != v}  # fmt: skip
+        seconds = round(time.monotonic() - started, 1)
+        log(f"updated {len(modules)} modules of {database} in {seconds} s "
+            f"({len(changed)} changed version)")  # fmt: skip
+        return {"ok": True, "database": database, "updated": len(modules), "changed": changed,
+                "seconds": seconds}  # fmt: skip
 
 
 def admin_connect():  # type: ignore[no-untyped-def]
@@ -849,6 +984,11 @@ def main(argv: list[str] | None = None) -> int:
         help="build a template database (odoo -i base) in the empty PGDATABASE, keyed KEY",
     )
     mode.add_argument(
+        "--update",
+        action="store_true",
+        help="update every installed module of PGDATABASE to the image's code (odoo -u)",
+    )
+    mode.add_argument(
         "--drop-template",
         action="store_true",
         help="drop the template build's scratch database PGDATABASE and its filestore",
@@ -891,6 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
             or args.neutralize
             or args.build_template
             or args.drop_template
+            or args.update
         ) and (not database):
             raise InitError("PGDATABASE is not set")
         if args.neutralize or args.initialize:
@@ -908,6 +1049,14 @@ def main(argv: list[str] | None = None) -> int:
             print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
         if args.drop_template:
             print("RESULT " + json.dumps(drop_template(args.config, database)), flush=True)
+        if args.update:
+            try:
+                report = update(args.config, database, args.timeout)
+            except InitError as exc:
+                print("RESULT " + json.dumps({"ok": False, "database": database,
+                                              "error": str(exc)}), flush=True)  # fmt: skip
+                raise
+            print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
         if args.initialize:
             if args.from_template:
                 wait_for_template(database, args.from_template, args.template_wait, args.timeout)

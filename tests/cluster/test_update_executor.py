@@ -1,0 +1,139 @@
+"""The operator's update executor on the simulated cluster (issue 25 point 2): an OdooTenant
+whose spec moves to another Odoo image of its series is reconciled turn by turn, as the work
+queue would, against the real API server and real helm. What kwok cannot run is played
+here: its Jobs complete without running a container (odoo-init --update and the restore are
+tested on real Odoo in tests/odoo/test_update.py), no backup storage is reachable (the
+pre-update backup's name is given by a stub when the test wants the backup to be known), and
+the signed-in check (helm test) is a stub. Real pods: tests/realnode/test_update_on_real_node.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from saasodoo.backups.results import BackupInfo
+from saasodoo.core import updates as up
+from saasodoo.operator.controller import TenantController
+from tests.cluster.test_copy_executor import condition, controller_in, converge, status, turn
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "saasodoo-updexec"
+NEW_TAG = {"odoo": {"image": {"tag": "18.0-20990101"}}}
+
+
+@pytest.fixture(scope="module")
+def ctl(kube: Cluster) -> Iterator[TenantController]:
+    yield from controller_in(kube, NAMESPACE)
+
+
+def history(kube: Cluster, name: str) -> list[dict[str, Any]]:
+    out = kube.helm(4, "history", name, "-n", f"tenant-{name}", "-o", "json").stdout
+    return list(json.loads(out))
+
+
+def image_of(kube: Cluster, name: str) -> str:
+    out = kube.kubectl("-n", f"tenant-{name}", "get", "deploy", "-l",
+                       "app.kubernetes.io/component=odoo", "-o",
+                       "jsonpath={.items[0].spec.template.spec.containers[0].image}")  # fmt: skip
+    return str(out)
+
+
+def steps_seen(ctl: TenantController, name: str, limit: float = 240) -> list[str]:
+    """Turns until the update is over; the steps ``status.update`` showed."""
+    seen: list[str] = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        result = turn(ctl, name)
+        step = str((status(ctl, name).get("update") or {}).get("step"))
+        if not seen or seen[-1] != step:
+            seen.append(step)
+        if step in (up.DONE, up.STALLED):
+            return seen
+        time.sleep(min(result.requeue_after or 1.0, 2.0))
+    raise AssertionError(f"{name}: the update did not end: {status(ctl, name)}")
+
+
+def create(ctl: TenantController, name: str) -> None:
+    spec = {"adminEmail": f"boss@{name}.example", "finalBackup": False}
+    ctl.resources.create({"metadata": {"name": name}, "spec": spec})
+    converge(ctl, name)
+    assert condition(ctl, name, "Ready")["status"] == "True", status(ctl, name)
+
+
+def test_a_new_image_goes_through_stop_backup_update_rollout_and_check(
+    ctl: TenantController, kube: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "upd-good"
+    create(ctl, name)
+    before = history(kube, name)[-1]["revision"]
+    checks: list[str] = []
+
+    async def signed_in(spec: Any, *, timeout: str | None = None) -> None:
+        checks.append(spec.id)
+
+    def taken(tenant_id: str, cronjob: Any, kind: str, started: datetime, reported: Any) -> Any:
+        return BackupInfo(f"{started:%Y%m%dT%H%M%SZ}-pre-update.zip", tenant_id, kind,
+                          datetime.now(UTC), "18.0", tenant_id, {})  # fmt: skip
+
+    monkeypatch.setattr(ctl.tenants, "check_ready", signed_in)
+    monkeypatch.setattr(ctl.updater.backups, "taken", taken)
+    ctl.resources.patch(name, {"spec": {"overrides": NEW_TAG}})
+    seen = steps_seen(ctl, name)
+    assert seen == [up.STOP, up.BACKUP, up.UPDATE, up.ROLLOUT, up.DONE], seen
+    progress = status(ctl, name)["update"]
+    assert progress["change"]["reasons"] == ["image"]
+    assert progress["change"]["toImage"].endswith(":18.0-20990101")
+    assert progress["fromRevision"] == before and progress["backup"].endswith("-pre-update.zip")
+    assert progress["job"] == up.work_names(name, ctl.resources.get(name)["metadata"]["uid"],
+                                            progress["generation"])[up.UPDATE]  # fmt: skip
+    assert checks == [name]
+    # The update Job ran the staged revision's odoo-init with --update and the new image.
+    job = kube.kubectl("-n", f"tenant-{name}", "get", "job", progress["job"], "-o", "json")
+    container = json.loads(job)["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "--update" and container["image"].endswith("20990101")
+    # Two revisions: the stop (Odoo at zero, the new code staged) and the rollout.
+    revisions = history(kube, name)
+    assert [r["revision"] for r in revisions][-2:] == [before + 1, before + 2]
+    assert "update stop" in revisions[-2]["description"]
+    assert image_of(kube, name).endswith(":18.0-20990101")
+    converge(ctl, name)  # the ordinary reconcile: in sync, Ready
+    assert condition(ctl, name, "Ready")["status"] == "True", status(ctl, name)
+    assert len(history(kube, name)) == len(revisions)
+
+
+def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """Without a reachable storage or a log the pre-update backup has no name: the update is
+    not run (it could not be undone), the release goes back to its revision before, Stalled."""
+    name = "upd-bad"
+    create(ctl, name)
+    before = history(kube, name)[-1]["revision"]
+    old_image = image_of(kube, name)
+    ctl.resources.patch(name, {"spec": {"overrides": NEW_TAG}})
+    seen = steps_seen(ctl, name)
+    assert seen == [up.STOP, up.BACKUP, up.ROLLBACK, up.STALLED], seen
+    progress = status(ctl, name)["update"]
+    assert progress["failedStep"] == up.BACKUP and progress["reverted"] is True
+    assert "its backup is not known" in progress["message"]
+    stalled = condition(ctl, name, "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "PreUpdateBackupFailed"
+    assert "rolled back to revision" in stalled["message"]
+    assert condition(ctl, name, "Ready")["status"] == "False"
+    revisions = history(kube, name)
+    assert revisions[-1]["description"] == f"Rollback to {before}", revisions
+    assert image_of(kube, name) == old_image
+    # Held: later turns change nothing (no helm call, no new revision).
+    assert turn(ctl, name).requeue_after is None
+    assert len(history(kube, name)) == len(revisions)
+    uid = ctl.resources.get(name)["metadata"]["uid"]
+    names = up.work_names(name, uid, progress["generation"])
+    job = ctl.tenants.kube.read_job(f"tenant-{name}", names[up.BACKUP])
+    assert job.labels[up.UPDATE_JOB_LABEL] == up.BACKUP

@@ -1,0 +1,274 @@
+"""The operator's update executor (saasodoo.operator.updates.UpdateExecutor) over small fakes:
+the controller records what is reported, the cluster's answers per step are given by the test
+(``observe``), and the work started is listed (``start``). The decisions themselves are the
+pure core's (tests/unit/test_update_steps.py); this checks the executor's turn: what it writes
+before and after each step, when it hands back to the ordinary reconcile, Stalled, force."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from saasodoo.core import updates as up
+from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED
+from saasodoo.core.spec import TenantSpec
+from saasodoo.errors import SaasodooError
+from saasodoo.operator.controller import Result
+from saasodoo.operator.updates import UpdateExecutor, odoo_pods_left
+
+pytestmark = pytest.mark.unit
+
+CHANGE = up.CodeChange(("image",), ("Odoo image a:18.0 -> a:18.0-2",), "a:18.0", "a:18.0-2")
+
+
+@dataclass
+class Reports:
+    """The controller as the executor sees it: reports make the object's status."""
+
+    obj: dict[str, Any]
+    force: bool = False
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def report(self, obj: dict[str, Any], **kw: Any) -> Result:
+        self.reports.append(kw)
+        status = self.obj.setdefault("status", {})
+        if kw.get("update") is not None:
+            status["update"] = kw["update"]
+        if kw.get("reason"):
+            status["reason"] = kw["reason"]
+        status["outcome"] = kw["outcome"]
+        if kw.get("handled_force"):
+            self.force = False
+        return Result(requeue_after=kw.get("requeue"))
+
+    def event(self, obj: Any, kind: str, reason: str, note: str, action: str) -> None:
+        self.events.append((kind, reason, note))
+
+    def force_requested(self, obj: Any) -> bool:
+        return self.force
+
+    @staticmethod
+    def has_record(ns: Any) -> bool:
+        return True
+
+    @property
+    def resources(self) -> Reports:
+        return self
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.obj
+
+
+class Executor(UpdateExecutor):
+    """The executor with the cluster played by ``answers``: per step, the states its work is
+    seen in, one per look (the last one repeats)."""
+
+    def __init__(self, controller: Reports, change: up.CodeChange | None = CHANGE) -> None:
+        self.controller = controller  # type: ignore[assignment]
+        self.change = change
+        self.answers: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        self.started: list[str] = []
+        self.begun: set[tuple[str, Any]] = set()
+        self.fail_start: dict[str, str] = {}
+        self.changes_asked = 0
+
+    async def change_of(self, spec: Any, ns: Any, suspended: bool) -> up.CodeChange | None:
+        self.changes_asked += 1
+        return self.change
+
+    def backups_on(self, spec: Any, suspended: bool) -> bool:
+        return True
+
+    def head(self, spec: Any) -> Any:
+        return type("Head", (), {"revision": 4})()
+
+    async def observe(
+        self, step: str, spec: Any, progress: dict[str, Any], names: dict[str, str]
+    ) -> tuple[str, str, dict[str, Any]]:
+        if step in (up.DONE, up.STALLED):
+            return SUCCEEDED, "", {}
+        if (step, progress.get("attempt")) not in self.begun:  # a new attempt: new names
+            return ABSENT, "", {}
+        seen = self.answers.get(step) or [(SUCCEEDED, "", {})]
+        return seen.pop(0) if len(seen) > 1 else seen[0]
+
+    async def start(
+        self, step: str, spec: Any, progress: dict[str, Any], names: dict[str, str]
+    ) -> None:
+        self.started.append(step)
+        self.begun.add((step, progress.get("attempt")))
+        if step in self.fail_start:
+            raise SaasodooError(self.fail_start[step])
+
+
+class Tenants:
+    async def settled(self, ns: Any) -> TenantSpec:
+        return SPEC
+
+    async def check_change(self, spec: Any, current: Any) -> None:
+        return None
+
+
+SPEC = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example"})
+
+
+def tenant(generation: int = 7, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "acme", "uid": "1a2b3c4d-0000", "generation": generation},
+            "spec": {}, "status": dict(status)}  # fmt: skip
+
+
+def executor(obj: dict[str, Any], change: up.CodeChange | None = CHANGE) -> Executor:
+    made = Executor(Reports(obj), change)
+    made.tenants = Tenants()  # type: ignore[assignment]
+    return made
+
+
+def turn(made: Executor) -> Result | None:
+    return asyncio.run(made.step(made.controller.obj, SPEC, object()))  # type: ignore[arg-type]
+
+
+def update_of(made: Executor) -> dict[str, Any]:
+    return dict(made.controller.obj["status"]["update"])
+
+
+def test_no_code_change_is_the_ordinary_reconcile() -> None:
+    made = executor(tenant(), change=None)
+    assert turn(made) is None
+    assert made.controller.reports == [] and made.started == []
+
+
+def test_an_update_starts_by_stopping_odoo_and_says_so() -> None:
+    made = executor(tenant())
+    result = turn(made)
+    assert result == Result(requeue_after=5.0)
+    progress = update_of(made)
+    assert progress["step"] == up.STOP and progress["generation"] == 7
+    assert progress["attempt"] == 1 and progress["fromRevision"] == 4
+    assert progress["change"] == {"reasons": ["image"], "fromImage": "a:18.0",
+                                  "toImage": "a:18.0-2"}  # fmt: skip
+    assert made.started == [up.STOP]
+    assert made.controller.obj["status"]["reason"] == "UpdateStopping"
+    assert ("Normal", "UpdateProgressing", "update started: Odoo image a:18.0 -> a:18.0-2") in (
+        made.controller.events
+    )
+
+
+def test_a_good_update_goes_through_every_step_then_hands_back() -> None:
+    made = executor(tenant())
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "b.zip", "backupJob": "j"})]
+    made.answers[up.UPDATE] = [(RUNNING, "", {}),
+                               (SUCCEEDED, "", {"result": {"ok": True, "updated": 9}})]  # fmt: skip
+    results = [turn(made) for _ in range(8)]
+    assert made.started == list(up.FORWARD)
+    assert results[-1] is None  # done: the ordinary reconcile goes on
+    progress = update_of(made)
+    assert progress["step"] == up.DONE and progress["backup"] == "b.zip"
+    assert progress["result"] == {"ok": True, "updated": 9} and "finishedAt" in progress
+    assert [e for e in made.controller.events if e[1] == "UpdateSucceeded"]
+    # Once done for this generation, no update and no comparison of values.
+    asked = made.changes_asked
+    assert turn(made) is None and made.changes_asked == asked
+
+
+def test_the_update_job_is_recorded_right_after_it_is_created() -> None:
+    made = executor(tenant())
+    made.answers[up.UPDATE] = [(RUNNING, "", {})]
+    for _ in range(4):
+        turn(made)
+    progress = update_of(made)
+    assert progress["step"] == up.UPDATE and progress["work"] == up.UPDATE
+    assert progress["job"] == "acme-update-1a2b3c4d-7"
+
+
+def test_a_failed_module_update_restores_rolls_back_and_stalls_naming_the_backup() -> None:
+    made = executor(tenant())
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip", "backupJob": "j"})]
+    made.answers[up.UPDATE] = [(FAILED_WORK, "job acme-update-1a2b3c4d-7 failed: boom", {})]
+    results = [turn(made) for _ in range(8)]
+    assert made.started == [up.STOP, up.BACKUP, up.UPDATE, up.RESTORE, up.ROLLBACK]
+    progress = update_of(made)
+    assert progress["step"] == up.STALLED and progress["reverted"] is True
+    assert progress["failedStep"] == up.UPDATE
+    assert made.controller.reports[-1]["outcome"] == "stalled"
+    assert made.controller.obj["status"]["reason"] == "ModuleUpdateFailed"
+    message = made.controller.reports[-1]["detail"]
+    assert "failed: boom" in message and "pre-update backup pre.zip restored" in message
+    assert "rolled back to revision 4" in message
+    assert results[-1] == Result(requeue_after=None)
+    warnings = [e[1] for e in made.controller.events if e[0] == "Warning"]
+    assert warnings == ["ModuleUpdateFailed", "ModuleUpdateFailed"]  # the step, then Stalled
+    # Held: the same generation is not tried again, nothing is compared or started.
+    asked, started = made.changes_asked, list(made.started)
+    assert turn(made) == Result(requeue_after=None)
+    assert made.changes_asked == asked and made.started == started
+
+
+def test_a_stop_that_helm_refuses_rolls_back_without_a_restore() -> None:
+    made = executor(tenant())
+    made.fail_start[up.STOP] = "helm upgrade failed: quota"
+    turn(made)
+    turn(made)
+    progress = update_of(made)
+    assert made.started == [up.STOP, up.ROLLBACK]
+    assert progress["step"] == up.STALLED and progress["failedStep"] == up.STOP
+    assert made.controller.obj["status"]["reason"] == "UpdateStopFailed"
+
+
+def test_a_failed_restore_stalls_without_rollback_and_a_force_retries_it() -> None:
+    made = executor(tenant())
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
+    made.answers[up.UPDATE] = [(FAILED_WORK, "update failed", {})]
+    made.answers[up.RESTORE] = [(FAILED_WORK, "restore failed", {})]
+    for _ in range(6):
+        turn(made)
+    progress = update_of(made)
+    assert progress["reverted"] is False and progress["revertFailedStep"] == up.RESTORE
+    assert up.ROLLBACK not in made.started
+    assert made.controller.obj["status"]["reason"] == "UpdateRestoreFailed"
+    assert turn(made) == Result(requeue_after=None)  # held, whatever the spec
+    made.controller.force = True
+    made.answers[up.RESTORE] = [(SUCCEEDED, "", {})]
+    for _ in range(3):
+        turn(made)
+    progress = update_of(made)
+    assert progress["attempt"] == 2 and progress["reverted"] is True
+    assert made.started.count(up.RESTORE) == 2 and made.started[-1] == up.ROLLBACK
+    assert made.controller.force is False  # the force was handled once
+
+
+def test_a_suspended_tenant_is_updated_without_rollout_or_check() -> None:
+    obj = tenant()
+    obj["spec"]["suspended"] = True
+    made = executor(obj)
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
+    for _ in range(5):
+        turn(made)
+    assert made.started == [up.STOP, up.BACKUP, up.UPDATE]
+    assert update_of(made)["step"] == up.DONE
+
+
+def test_a_new_generation_after_a_reverted_update_starts_a_new_one() -> None:
+    stalled = {"step": up.STALLED, "generation": 7, "attempt": 1, "reverted": True,
+               "failedStep": up.UPDATE}  # fmt: skip
+    made = executor(tenant(generation=8, update=stalled))
+    turn(made)
+    progress = update_of(made)
+    assert progress["step"] == up.STOP and progress["generation"] == 8
+    assert progress["attempt"] == 1 and "failedStep" not in progress
+
+
+def test_odoo_pods_left_leave_out_jobs_and_finished_pods() -> None:
+    pod = type("Pod", (), {})
+
+    def make(name: str, labels: dict[str, str], phase: str = "Running") -> Any:
+        found = pod()
+        found.name, found.labels, found.phase = name, labels, phase
+        return found
+
+    pods = [make("web-1", {}), make("upd", {"job-name": "acme-update-x"}),
+            make("cron-1", {}, "Succeeded"), make("cron-2", {}, "Pending")]  # fmt: skip
+    assert odoo_pods_left(pods) == ["cron-2", "web-1"]
