@@ -445,6 +445,27 @@ def next_status(
     return status
 
 
+def revert_conditions(
+    conditions: list[dict[str, Any]],
+    *,
+    reverted: bool,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """``conditions`` after a failed update through ``odoo -u`` (``saasodoo.core.updates``)
+    in Flux's remediation terms: Released False ``UpgradeFailed`` (the target is not what
+    runs), and Remediated True ``RollbackSucceeded`` when it was ``reverted`` (the
+    pre-update backup restored, the release rolled back), False ``RollbackFailed`` when the
+    revert failed. ``message``: the Stalled message (what failed, the backup used)."""
+    conditions = set_condition(conditions, RELEASED, FALSE, Reason.UPGRADE_FAILED, message,
+                               generation, now)  # fmt: skip
+    remediated = (TRUE, Reason.ROLLBACK_SUCCEEDED) if reverted else (
+        FALSE, Reason.ROLLBACK_FAILED)  # fmt: skip
+    conditions = set_condition(conditions, REMEDIATED, *remediated, message, generation, now)
+    return _ordered(conditions)
+
+
 def _released(
     status: Mapping[str, Any], conditions: list[dict[str, Any]], report: ReconcileReport
 ) -> tuple[str, str]:

@@ -41,10 +41,12 @@ from typing import Any
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
+from saasodoo.core import updates as up
 from saasodoo.core.conditions import (
     ReconcileReport,
     get_condition,
     next_status,
+    revert_conditions,
     status_changed,
     timestamp,
 )
@@ -639,7 +641,13 @@ class TenantController:
             operation=operation,
             started_at=started,
         )
-        status = next_status(previous, report, datetime.now(UTC))
+        moment = datetime.now(UTC)
+        status = next_status(previous, report, moment)
+        if update is not None and update.get("step") == up.STALLED:
+            status["conditions"] = revert_conditions(
+                status.get("conditions") or [], reverted=bool(update.get("reverted")),
+                message=detail, generation=report.generation, now=moment,
+            )  # fmt: skip
         if handled_force:
             status["lastHandledForceAt"] = annotations_of(obj).get(FORCE_ANNOTATION)
         elif previous.get("lastHandledForceAt"):

@@ -127,6 +127,10 @@ def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
     assert stalled["status"] == "True" and stalled["reason"] == "PreUpdateBackupFailed"
     assert "rolled back to revision" in stalled["message"]
     assert condition(ctl, name, "Ready")["status"] == "False"
+    # Flux's remediation terms: the target is not released, the rollback remediated it.
+    released, remediated = condition(ctl, name, "Released"), condition(ctl, name, "Remediated")
+    assert (released["status"], released["reason"]) == ("False", "UpgradeFailed")
+    assert (remediated["status"], remediated["reason"]) == ("True", "RollbackSucceeded")
     revisions = history(kube, name)
     assert revisions[-1]["description"] == f"Rollback to {before}", revisions
     assert image_of(kube, name) == old_image

@@ -496,3 +496,19 @@ def test_the_inventory_is_kept_newest_first_and_bounded() -> None:
             for i, e in enumerate(entries * 5)]  # fmt: skip
     assert len(c.record_inventory({}, many, T0)["backups"]) == c.BACKUPS_LIMIT
     jsonschema.validate(status, status_schema())
+
+
+def test_a_failed_update_is_said_in_flux_s_remediation_terms() -> None:
+    """After an update through odoo -u failed: Released False UpgradeFailed; Remediated True
+    RollbackSucceeded when reverted, False RollbackFailed when the revert failed."""
+    base = c.next_status(None, report("stalled", detail="update failed"), T0)["conditions"]
+    for reverted, expected in ((True, ("True", "RollbackSucceeded")),
+                               (False, ("False", "RollbackFailed"))):  # fmt: skip
+        got = {"conditions": c.revert_conditions(base, reverted=reverted, message="m",
+                                                 generation=1, now=T1)}  # fmt: skip
+        assert (cond(got, "Released")["status"], cond(got, "Released")["reason"]) == (
+            "False", "UpgradeFailed")  # fmt: skip
+        remediated = cond(got, "Remediated")
+        assert (remediated["status"], remediated["reason"]) == expected
+        assert remediated["observedGeneration"] == 1 and remediated["message"] == "m"
+        assert cond(got, "Stalled")["status"] == "True"  # left as it was
