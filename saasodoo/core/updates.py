@@ -604,6 +604,10 @@ def rollback_state(
 
 #: On the update Job and its pod.
 UPDATE_JOB_LABEL = "saasodoo.dev/update-job"
+#: How long a finished update Job (and its pod's log: what -u said) is kept: a week. The
+#: operator sees its end within seconds; one gone before that counts as failed (``work_state``:
+#: a revert, never a second -u), which only an operator down for a week could meet.
+UPDATE_JOB_TTL_SECONDS = 7 * 24 * 3600
 #: odoo-init.py's mode the update Job runs (charts/odoo-tenant/files/odoo-init.py ``update``;
 #: an odoo-init of a chart before it exits 2 on the unknown flag, which fails the step and
 #: reverts the update). What it does:
@@ -658,4 +662,5 @@ def update_job(
     if web and web[0].get("resources"):
         container["resources"] = copy.deepcopy(web[0]["resources"])
     job["spec"]["activeDeadlineSeconds"] = deadline_seconds
+    job["spec"]["ttlSecondsAfterFinished"] = UPDATE_JOB_TTL_SECONDS
     return job

@@ -534,6 +534,7 @@ def test_update_job_runs_odoo_init_update_with_the_staged_revision() -> None:
     }
     spec = job["spec"]
     assert spec["backoffLimit"] == 0 and spec["activeDeadlineSeconds"] == 3600
+    assert spec["ttlSecondsAfterFinished"] == 7 * 24 * 3600  # kept a week, then removed
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["initContainers"] == []
     (container,) = pod["containers"]
