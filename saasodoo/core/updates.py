@@ -263,8 +263,33 @@ STEP_WORDS = {
 }
 
 
+def backup_refusal(values: dict[str, Any]) -> FieldError | None:
+    """Why the tenant's values (merged over the chart's defaults) keep no pre-update backup
+    that could undo ``odoo -u``, as the field and the rule; None when they do. Backups off;
+    ``keepPreUpdate`` 0 (backup.py's retention would delete the zip it just wrote); a
+    ``pvc`` storage on an emptyDir (the zip is gone with its pod)."""
+    if not get_path(values, "backup.enabled"):
+        return FieldError("values.backup.enabled", "an update runs odoo -u, which only a "
+                          "pre-update backup can undo; enable backups first")  # fmt: skip
+    keep = get_path(values, "backup.keepPreUpdate")
+    if keep is not None and int(keep) < 1:
+        return FieldError("values.backup.keepPreUpdate", "must be at least 1 for an update: "
+                          "the pre-update backup is what undoes odoo -u")  # fmt: skip
+    storage = get_path(values, "backup.storage") or "pvc"
+    if storage == "pvc" and get_path(values, "backup.persistence.enabled") is False:
+        return FieldError("values.backup.persistence.enabled", "backups on an emptyDir "
+                          "(storage pvc without persistence) are lost with their pod: no "
+                          "pre-update backup would be left to undo odoo -u")  # fmt: skip
+    return None
+
+
 def update_plan(
-    change: CodeChange | None, *, initialized: bool, suspended: bool, backups: bool = True
+    change: CodeChange | None,
+    *,
+    initialized: bool,
+    suspended: bool,
+    backups: bool = True,
+    refusal: FieldError | None = None,
 ) -> list[str]:
     """The forward steps of an update carrying ``change``; ``[]`` when it needs none (no
     code change, or a database not initialized yet: the new image's ``-i base`` makes it,
@@ -275,15 +300,17 @@ def update_plan(
     ``initialized``: the tenant's database carries Odoo (it ran on a deployed revision: a
     copy once ``copied``, a templated create once its template state settled; odoo-init
     ``--update`` also finds a database without base and reports it skipped).
-    InvalidInput naming ``values.backup.enabled`` when the tenant keeps no backups: an
-    update that cannot be undone is not run."""
+    InvalidInput naming ``values.backup.enabled`` when the tenant keeps no backups, or the
+    field of ``refusal`` (``backup_refusal``): an update that cannot be undone is not run."""
     if change is None or not initialized:
         return []
-    if not backups:
+    if not backups and refusal is None:
+        refusal = FieldError("values.backup.enabled", "an update runs odoo -u, which only a "
+                             "pre-update backup can undo; enable backups first")  # fmt: skip
+    if refusal is not None:
         raise InvalidInput(
-            "update refused: it changes Odoo's code and the tenant keeps no backups",
-            [FieldError("values.backup.enabled", f"{change.message}: an update runs odoo -u, "
-                        "which only a pre-update backup can undo; enable backups first")],
+            "update refused: it changes Odoo's code and the tenant keeps no pre-update backup",
+            [FieldError(refusal.field, f"{change.message}: {refusal.message}")],
         )  # fmt: skip
     return [STOP, BACKUP, UPDATE] if suspended else list(FORWARD)
 
@@ -368,6 +395,15 @@ START = "start"  # a new update (attempt 1 for a new generation, the next for a 
 HOLD = "hold"  # a stalled update of this generation: report it, do nothing
 RETRY_REVERT = "retry-revert"  # a force on an update whose revert failed: that step again
 NONE = "none"  # no update: the ordinary reconcile
+
+
+def in_progress(progress: dict[str, Any] | None) -> bool:
+    """Whether an update is under way (``status.update`` at a step that is neither ``done``
+    nor ``stalled``): its steps own the tenant until it ends; a one-shot operation waits
+    (a rollback or a restore in between would put old code on an updated database, or an
+    old database under new code), and failed attempts do not stop it (``MAX_RETRIES``)."""
+    step = (progress or {}).get("step")
+    return bool(step) and step not in (DONE, STALLED)
 
 
 def update_due(

@@ -169,7 +169,9 @@ class TenantController:
             spec = self.desired_spec(obj, ns)
         except InvalidInput as exc:
             return self.report(obj, outcome="invalid", detail=exc.message)
-        if attempts >= MAX_RETRIES and not force:
+        # An update under way is never given up half-way (Odoo may be at zero): its own
+        # steps decide, whatever failed turns came before.
+        if attempts >= MAX_RETRIES and not force and not up.in_progress(previous.get("update")):
             return self.report(
                 obj, outcome="stalled",
                 detail=f"gave up after {attempts} failed attempts at generation {generation}: "

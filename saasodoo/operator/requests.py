@@ -52,6 +52,7 @@ from saasodoo.backups.jobs import transfer_deadline
 from saasodoo.backups.restore import RestoreChoreography
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
+from saasodoo.core import updates as up
 from saasodoo.core.conditions import BackupReport
 from saasodoo.core.crd import from_tenant_spec
 from saasodoo.core.spec import check_tenant_id, namespace_for
@@ -166,6 +167,9 @@ class RequestController:
         if request is None:
             return await self.controller.reconcile(name)
         tenant = self.resources.get(name)
+        if tenant is not None and up.in_progress((tenant.get("status") or {}).get("update")):
+            # The update's steps own the tenant until it ends: the request waits (Pending).
+            return await self.controller.reconcile(name)
         if tenant is None or tenant["metadata"].get("deletionTimestamp"):
             why = "is being deleted" if tenant is not None else "does not exist"
             note = await self.discard_staged(request)

@@ -47,8 +47,8 @@ from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED, job_st
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.templates import BUILDING, RESTORING
-from saasodoo.core.values import get_path, helm_merge
-from saasodoo.errors import Conflict, NotFound, SaasodooError
+from saasodoo.core.values import helm_merge
+from saasodoo.errors import Conflict, FieldError, NotFound, SaasodooError, TransientClusterError
 
 if TYPE_CHECKING:
     from saasodoo.operator.controller import Result, TenantController
@@ -110,9 +110,9 @@ class UpdateExecutor:
             assert change is not None
             current = await self.tenants.settled(ns)
             await self.tenants.check_change(spec, current)  # InvalidInput: Stalled, InvalidSpec
-            backups = self.backups_on(spec, suspended)
+            refusal = self.backup_refusal(spec, suspended)
             plan = up.update_plan(change, initialized=self.initialized(obj),
-                                  suspended=suspended, backups=backups)  # fmt: skip
+                                  suspended=suspended, refusal=refusal)  # fmt: skip
             if not plan:
                 return None
             head = self.head(spec)
@@ -166,6 +166,15 @@ class UpdateExecutor:
                 self.event(obj, "Normal", "UpdateProgressing", up.STEP_WORDS[step])
                 try:
                     await self.start(step, spec, progress, names)
+                except (TransientClusterError, Conflict) as exc:
+                    # Not the step's failure: the cluster's blip, or another operation's
+                    # lock. Started again next turn (its work has a fixed name: a Job made
+                    # before the error is found, never made twice).
+                    return self.controller.report(
+                        obj, outcome="progressing",
+                        detail=f"{up.STEP_WORDS.get(step, step)}: {exc.message}; trying again",
+                        requeue=POLL_SECONDS, update=progress, reason=up.STEP_REASONS[step][0],
+                    )  # fmt: skip
                 except SaasodooError as exc:
                     failed = up.next_update_action(plan, step, FAILED_WORK)
                     progress = up.move(progress, failed, now=datetime.now(UTC), why=exc.message)
@@ -218,11 +227,12 @@ class UpdateExecutor:
         template = (obj.get("status") or {}).get("template") or {}
         return template.get("state") not in (RESTORING, BUILDING)
 
-    def backups_on(self, spec: TenantSpec, suspended: bool) -> bool:
+    def backup_refusal(self, spec: TenantSpec, suspended: bool) -> FieldError | None:
+        """Why the tenant keeps no pre-update backup (``core.updates.backup_refusal`` of its
+        values over the chart's defaults), None when it does."""
         values = self.tenants.values_for(spec, suspended=suspended).values
         chart = self.tenants.local_chart()
-        merged = helm_merge(chart[1] if chart else {}, values)
-        return bool(get_path(merged, "backup.enabled"))
+        return up.backup_refusal(helm_merge(chart[1] if chart else {}, values))
 
     def head(self, spec: TenantSpec) -> ReleaseInfo | None:
         return self.tenants.kube.list_release_heads(spec.namespace).get(

@@ -15,7 +15,7 @@ import pytest
 from saasodoo.core import updates as up
 from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import SaasodooError
+from saasodoo.errors import Conflict, SaasodooError, TransientClusterError
 from saasodoo.operator.controller import Result
 from saasodoo.operator.updates import UpdateExecutor, odoo_pods_left
 
@@ -73,15 +73,15 @@ class Executor(UpdateExecutor):
         self.answers: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
         self.started: list[str] = []
         self.begun: set[tuple[str, Any]] = set()
-        self.fail_start: dict[str, str] = {}
+        self.fail_start: dict[str, Any] = {}
         self.changes_asked = 0
 
     async def change_of(self, spec: Any, ns: Any, suspended: bool) -> up.CodeChange | None:
         self.changes_asked += 1
         return self.change
 
-    def backups_on(self, spec: Any, suspended: bool) -> bool:
-        return True
+    def backup_refusal(self, spec: Any, suspended: bool) -> None:
+        return None
 
     def head(self, spec: Any) -> Any:
         return type("Head", (), {"revision": 4})()
@@ -102,7 +102,8 @@ class Executor(UpdateExecutor):
         self.started.append(step)
         self.begun.add((step, progress.get("attempt")))
         if step in self.fail_start:
-            raise SaasodooError(self.fail_start[step])
+            error = self.fail_start[step]
+            raise error if isinstance(error, SaasodooError) else SaasodooError(error)
 
 
 class Tenants:
@@ -216,6 +217,43 @@ def test_a_stop_that_helm_refuses_rolls_back_without_a_restore() -> None:
     assert made.started == [up.STOP, up.ROLLBACK]
     assert progress["step"] == up.STALLED and progress["failedStep"] == up.STOP
     assert made.controller.obj["status"]["reason"] == "UpdateStopFailed"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TransientClusterError("the API server did not answer"),
+     Conflict("operating: backup; try again later")],
+)  # fmt: skip
+def test_a_step_whose_start_meets_a_blip_or_a_lock_is_started_again_not_failed(
+    error: SaasodooError,
+) -> None:
+    """An API error or another operation's lock when a step's work is started is not the
+    step's failure (which would roll back and hold the update, or leave a restore half-way):
+    the step is started again next turn."""
+    made = executor(tenant())
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
+    made.fail_start[up.UPDATE] = error
+    result = None
+    for _ in range(5):  # stop, pre-update backup, then the update's start meets the error
+        result = turn(made)
+        if up.UPDATE in made.started:
+            break
+    assert result is not None and result.requeue_after is not None
+    progress = update_of(made)
+    assert progress["step"] == up.UPDATE and "failedStep" not in progress
+    assert made.controller.reports[-1]["outcome"] == "progressing"
+    assert "trying again" in made.controller.reports[-1]["detail"]
+    del made.fail_start[up.UPDATE]
+    made.begun.discard((up.UPDATE, progress.get("attempt")))
+    turn(made)
+    assert made.started.count(up.UPDATE) == 2 and up.RESTORE not in made.started
+    assert update_of(made)["step"] != up.STALLED
+
+
+def test_an_update_under_way_owns_the_tenant() -> None:
+    assert up.in_progress({"step": up.UPDATE}) and up.in_progress({"step": up.RESTORE})
+    assert not up.in_progress(None) and not up.in_progress({})
+    assert not up.in_progress({"step": up.DONE}) and not up.in_progress({"step": up.STALLED})
 
 
 def test_a_failed_restore_stalls_without_rollback_and_a_force_retries_it() -> None:

@@ -157,6 +157,31 @@ def test_update_plan_refuses_an_update_that_cannot_be_undone() -> None:
     assert up.update_plan(None, initialized=True, suspended=False, backups=False) == []
 
 
+@pytest.mark.parametrize(
+    ("backup", "field"),
+    [
+        ({"enabled": False}, "values.backup.enabled"),
+        ({"enabled": True, "keepPreUpdate": 0}, "values.backup.keepPreUpdate"),
+        ({"enabled": True, "storage": "pvc", "persistence": {"enabled": False}},
+         "values.backup.persistence.enabled"),
+        ({"enabled": True, "storage": "s3", "persistence": {"enabled": False}}, None),
+        ({"enabled": True, "keepPreUpdate": 3, "persistence": {"enabled": True}}, None),
+    ],
+)  # fmt: skip
+def test_an_update_needs_a_pre_update_backup_that_survives(
+    backup: dict[str, Any], field: str | None
+) -> None:
+    """keepPreUpdate 0 would prune the zip backup.py just wrote; a pvc storage on an
+    emptyDir loses it with its pod: either way nothing could undo odoo -u."""
+    refusal = up.backup_refusal({"backup": backup})
+    assert (refusal.field if refusal else None) == field
+    if refusal is not None:
+        with pytest.raises(InvalidInput) as err:
+            up.update_plan(CHANGE, initialized=True, suspended=False, refusal=refusal)
+        assert err.value.fields[0].field == field
+        assert CHANGE.message in err.value.fields[0].message
+
+
 # -- the step machine -------------------------------------------------------------------
 
 
