@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
+from saasodoo.core import updates as up
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
@@ -48,6 +49,11 @@ from saasodoo.reconciler import (
     Reconciler,
 )
 from saasodoo.tenants import Tenants
+
+#: Seconds a fleet upgrade through the operator follows a tenant past its timeout while an
+#: update through odoo -u runs on it: the pre-update backup's and the -u Job's deadlines
+#: (an hour each by default).
+UPDATE_FOLLOW_SECONDS = 2 * 3600.0
 
 log = logging.getLogger(__name__)
 
@@ -514,6 +520,9 @@ class ResourceFleet:
         request ``token``), as an EnsureResult: upgraded/unchanged when Ready, unmanaged
         when Drifted, stalled, or failed (also when not done within ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
+        # An update through odoo -u (saasodoo.operator.updates) is followed to its end: its
+        # backup and -u Jobs have deadlines of their own, longer than one helm timeout.
+        update_deadline = deadline + UPDATE_FOLLOW_SECONDS
         while True:
             obj = self.objects.read(tid)
             status = obj.get("status") or {}
@@ -529,8 +538,11 @@ class ResourceFleet:
             if current and view.kstatus == "Failed":
                 return EnsureResult(tid, Outcome.STALLED, view.message, revision=view.revision)
             # Ready=False without Stalled: the operator is still retrying (MAX_RETRIES).
-            if time.monotonic() > deadline:
-                return EnsureResult(tid, Outcome.FAILED, f"not Ready after {timeout:.0f}s: "
+            now = time.monotonic()
+            updating = up.in_progress(status.get("update"))
+            if now > deadline and not (updating and now < update_deadline):
+                waited = timeout + (UPDATE_FOLLOW_SECONDS if updating else 0)
+                return EnsureResult(tid, Outcome.FAILED, f"not Ready after {waited:.0f}s: "
                                     f"{view.message or 'no status'}")  # fmt: skip
             time.sleep(0.5)
 

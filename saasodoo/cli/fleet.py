@@ -223,7 +223,13 @@ def fleet_ensure(
     help="Stop once more tenants than this have failed.",
 )
 @click.option("--concurrency", type=int, default=None, help="Upgrades at once after the canaries.")
-@click.option("--timeout", default=None, help="Helm timeout of each upgrade (e.g. 5m).")
+@click.option(
+    "--timeout",
+    default=None,
+    help="Helm timeout of each upgrade (e.g. 5m). "
+    "Through the operator, a tenant whose upgrade is an update through odoo -u "
+    "(a new image) is followed up to two hours more, until the update ends.",
+)
 @click.option("--force", is_flag=True, help="Also upgrade unmanaged and stalled tenants.")
 @_output
 @click.pass_context

@@ -133,3 +133,29 @@ def test_updates_that_pass_let_the_fleet_go_on() -> None:
     tenants = UpdatingTenants(["a", "b", "c"], stalls=set())
     summary = upgrade(tenants)
     assert tenants.updated == ["a", "b", "c"] and summary.stopped is None
+
+
+def test_an_update_under_way_is_followed_past_the_helm_timeout() -> None:
+    """A new image is an update through odoo -u (backup, -u, rollout): longer than one helm
+    timeout. While status.update is at a step, follow keeps waiting; a tenant that is not
+    updating times out as before."""
+    reads: list[int] = []
+    updating = Tenants.obj("a", 2, ready=False)
+    unknown = {"type": "Ready", "status": "Unknown", "reason": "UpdatingModules",
+               "message": "odoo -u"}  # fmt: skip
+    updating["status"] = {"observedGeneration": 1, "update": {"step": "update"},
+                          "conditions": [unknown]}  # fmt: skip
+    done = Tenants.obj("a", 2, ready=True)
+
+    class Slow(Tenants):
+        def read(self, tid: str) -> dict[str, Any]:
+            reads.append(1)
+            return updating if len(reads) < 4 else done
+
+    fleet = ResourceFleet(Slow(["a"], set()))  # type: ignore[arg-type]
+    result = fleet.follow("a", timeout=0)
+    assert result.outcome is Outcome.UPGRADED and len(reads) == 4
+    plain = Tenants.obj("a", 2, ready=False)
+    plain["status"] = {"observedGeneration": 1, "conditions": []}
+    still = ResourceFleet(type("One", (Tenants,), {"read": lambda self, tid: plain})(["a"], set()))
+    assert still.follow("a", timeout=0).outcome is Outcome.FAILED  # type: ignore[arg-type]
