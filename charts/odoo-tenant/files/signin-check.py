@@ -6,7 +6,10 @@ still looks healthy there. This check, run by the chart's `helm test` Job with t
 Python (3.10+, standard library only):
 1. waits for `GET /web/health` (200);
 2. signs in as the admin through Odoo's JSON-RPC `/web/session/authenticate` (database, login
-   and password from the environment; the password from the tenant's Secret);
+   and password from the environment; the password from the tenant's Secret). When Odoo
+   refuses those credentials (AccessDenied: changed in Odoo since saasodoo set them), no
+   session can be had: the check then proves that `/web/login` renders from the database
+   (200, its form) and passes, saying so; any other error fails it;
 3. with that session, reads the admin user (`/web/dataset/call_kw`, `res.users.read`) and
    opens the web client (`GET /web`, which must not send it back to the login page).
 Exit 0 when all pass; otherwise exit 1 with one line saying which step failed and why.
@@ -87,6 +90,29 @@ def rpc(path: str, params: dict, cookie: str = "") -> tuple[object, str]:
     return answer.get("result"), session
 
 
+#: The error Odoo answers a sign-in with when the password (or login) is not the user's.
+ACCESS_DENIED = "odoo.exceptions.AccessDenied"
+
+
+def login_page() -> NoReturn:
+    """The admin's credentials were refused: they were changed in Odoo since saasodoo set
+    them (a customer's own password, or another login). There is no session to prove with;
+    what is proved instead is that Odoo renders a page from this database: `GET /web/login`
+    (a QWeb view of the database, through its registry), 200 with its login form. Exit 0
+    saying so, else fail."""
+    try:
+        status, url, text, _ = request("/web/login")
+    except OSError as exc:
+        fail("GET /web/login (the admin's credentials were refused)", str(exc))
+    if status != 200 or 'name="login"' not in text or 'name="password"' not in text:
+        fail("GET /web/login (the admin's credentials were refused)", f"HTTP {status} at {url}")
+    print(
+        f"ok: /web/health 200; the credentials of {LOGIN} were refused (changed in Odoo): "
+        f"not signed in; /web/login {status} with its form, rendered from the database"
+    )
+    sys.exit(0)
+
+
 def main() -> None:
     deadline = time.monotonic() + WAIT
     while True:
@@ -107,10 +133,12 @@ def main() -> None:
             "/web/session/authenticate", {"db": DB, "login": LOGIN, "password": PASSWORD}
         )
     except (Failed, OSError) as exc:
+        if str(exc).startswith(ACCESS_DENIED):
+            login_page()
         fail(f"sign-in as {LOGIN} (/web/session/authenticate)", str(exc))
     uid = result.get("uid") if isinstance(result, dict) else None
     if not uid or not cookie:
-        fail(f"sign-in as {LOGIN}", "no user id or session in the answer (credentials refused)")
+        login_page()
 
     try:
         users, _ = rpc(
