@@ -116,6 +116,13 @@ class UpdateExecutor:
             if not plan:
                 return None
             head = self.head(spec)
+            if head is not None and str(head.status).startswith("pending"):
+                # helm still runs on the release (another operation): not a revision to come
+                # back to. Looked at again later; nothing is applied meanwhile.
+                return self.controller.report(
+                    obj, outcome="busy", requeue=POLL_SECONDS,
+                    detail=f"revision {head.revision} is {head.status}: the update waits",
+                )  # fmt: skip
             progress = up.update_status(
                 None, step=plan[0], now=datetime.now(UTC), generation=generation,
                 attempt=up.next_attempt(progress, generation), change=change.to_status(),

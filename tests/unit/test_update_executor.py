@@ -84,7 +84,7 @@ class Executor(UpdateExecutor):
         return None
 
     def head(self, spec: Any) -> Any:
-        return type("Head", (), {"revision": 4})()
+        return type("Head", (), {"revision": 4, "status": "deployed"})()
 
     async def observe(
         self, step: str, spec: Any, progress: dict[str, Any], names: dict[str, str]
@@ -310,3 +310,14 @@ def test_odoo_pods_left_leave_out_jobs_and_finished_pods() -> None:
     pods = [make("web-1", {}), make("upd", {"job-name": "acme-update-x"}),
             make("cron-1", {}, "Succeeded"), make("cron-2", {}, "Pending")]  # fmt: skip
     assert odoo_pods_left(pods) == ["cron-2", "web-1"]
+
+
+def test_an_update_does_not_start_while_helm_runs_on_the_release() -> None:
+    """A pending head (another operation's helm) is no revision to come back to: the update
+    waits, and nothing is started or applied meanwhile."""
+    made = executor(tenant())
+    made.head = lambda spec: type("Head", (), {"revision": 5, "status": "pending-upgrade"})()  # type: ignore[method-assign]
+    result = turn(made)
+    assert result is not None and result.requeue_after is not None
+    assert made.started == [] and "update" not in made.controller.obj["status"]
+    assert made.controller.reports[-1]["outcome"] == "busy"
