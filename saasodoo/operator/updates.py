@@ -343,6 +343,11 @@ class UpdateExecutor:
             log.debug("no log for job %s/%s", spec.namespace, job, exc_info=True)
             return None
 
+    def pods_of_job(self, spec: TenantSpec, job: str) -> list[str]:
+        """The pods of the Job ``job`` that have not ended (running or terminating)."""
+        pods = self.tenants.kube.list_pods(spec.namespace, f"job-name={job}")
+        return sorted(p.name for p in pods if p.phase not in ("Succeeded", "Failed"))
+
     def odoo_pods(self, spec: TenantSpec) -> list[str]:
         selector = f"{TENANT_LABEL}={spec.id},{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
         return odoo_pods_left(self.tenants.kube.list_pods(spec.namespace, selector))
@@ -394,6 +399,10 @@ class UpdateExecutor:
                 raise SaasodooError("no pre-update backup is recorded: nothing to restore")
             if await asyncio.to_thread(self.stop_odoo, spec):
                 return  # Odoo's pods are still stopping: the Job on a next turn
+            if await asyncio.to_thread(self.pods_of_job, spec, names[up.UPDATE]):
+                # The -u Job's pod outlives its Job's failure (a deadline, a deletion) by its
+                # grace period: odoo -u may still write. The restore on a next turn.
+                return
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
             body = self.backups.jobs.restore_job(spec.id, cronjob, str(backup), mode="restore")
             body["metadata"]["name"] = names[step]

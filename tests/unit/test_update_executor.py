@@ -321,3 +321,21 @@ def test_an_update_does_not_start_while_helm_runs_on_the_release() -> None:
     assert result is not None and result.requeue_after is not None
     assert made.started == [] and "update" not in made.controller.obj["status"]
     assert made.controller.reports[-1]["outcome"] == "busy"
+
+
+def test_the_restore_waits_for_the_update_job_s_pod_to_end() -> None:
+    """odoo -u's pod outlives its Job's deadline by its grace period: a pod of that Job not
+    ended (running or terminating) holds the restore back."""
+    pods = [type("Pod", (), {"name": n, "phase": ph})() for n, ph in
+            (("u-1", "Running"), ("u-0", "Failed"), ("u-2", "Pending"))]  # fmt: skip
+    asked: list[tuple[str, str]] = []
+
+    class Kube:
+        def list_pods(self, namespace: str, selector: str) -> list[Any]:
+            asked.append((namespace, selector))
+            return pods
+
+    made = executor(tenant())
+    made.tenants = type("T", (), {"kube": Kube()})()  # type: ignore[assignment]
+    assert made.pods_of_job(SPEC, "acme-update-1a2b3c4d-7") == ["u-1", "u-2"]
+    assert asked == [(SPEC.namespace, "job-name=acme-update-1a2b3c4d-7")]
