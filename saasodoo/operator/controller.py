@@ -480,6 +480,16 @@ class TenantController:
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             return DONE
         final_backup = bool((obj.get("spec") or {}).get("finalBackup", True))
+        writing = await asyncio.to_thread(self.updater.writing_job, obj)
+        if writing:
+            # odoo -u or the restore of the pre-update backup is writing the database: a
+            # final backup now would keep a half-done state. Deleted once that Job ends.
+            update = (obj.get("status") or {}).get("update") or {}
+            return self.report(
+                obj, outcome="busy", deleting=True, requeue=BUSY_SECONDS,
+                detail=f"deleting once the update's Job {writing} ends (pre-update backup "
+                f"{update.get('backup') or 'not taken'})",
+            )  # fmt: skip
         obj = self.progress(obj, "deleting" + (": taking the final backup" if final_backup else ""),
                             deleting=True)  # fmt: skip
         note = "no final backup (spec.finalBackup is false)"

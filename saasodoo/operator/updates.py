@@ -44,7 +44,7 @@ from saasodoo.backups import Backups
 from saasodoo.backups.jobs import job_from_cronjob
 from saasodoo.core import updates as up
 from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED, job_state, last_result
-from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec
+from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.templates import BUILDING, RESTORING
 from saasodoo.core.values import helm_merge
@@ -343,9 +343,31 @@ class UpdateExecutor:
             log.debug("no log for job %s/%s", spec.namespace, job, exc_info=True)
             return None
 
-    def pods_of_job(self, spec: TenantSpec, job: str) -> list[str]:
+    def writing_job(self, obj: dict[str, Any]) -> str | None:
+        """The update's Job that writes the tenant's database now (``odoo -u`` or the
+        restore of the pre-update backup, while its step is current and the Job has not
+        ended), else None: what a deletion waits for before its final backup."""
+        progress = (obj.get("status") or {}).get("update") or {}
+        step = progress.get("step")
+        if step not in (up.UPDATE, up.RESTORE):
+            return None
+        name = obj["metadata"]["name"]
+        names = up.work_names(name, str(obj["metadata"].get("uid") or ""),
+                              int(progress.get("generation") or 0),
+                              int(progress.get("attempt") or 1))  # fmt: skip
+        job = names[str(step)]
+        try:
+            found = self.tenants.kube.read_job(namespace_for(name), job)
+        except NotFound:
+            return None
+        ended = job_state([(c.type, c.status) for c in found.conditions]) != RUNNING
+        if ended and not self.pods_of_job(namespace_for(name), job):
+            return None
+        return job
+
+    def pods_of_job(self, namespace: str, job: str) -> list[str]:
         """The pods of the Job ``job`` that have not ended (running or terminating)."""
-        pods = self.tenants.kube.list_pods(spec.namespace, f"job-name={job}")
+        pods = self.tenants.kube.list_pods(namespace, f"job-name={job}")
         return sorted(p.name for p in pods if p.phase not in ("Succeeded", "Failed"))
 
     def odoo_pods(self, spec: TenantSpec) -> list[str]:
@@ -399,7 +421,7 @@ class UpdateExecutor:
                 raise SaasodooError("no pre-update backup is recorded: nothing to restore")
             if await asyncio.to_thread(self.stop_odoo, spec):
                 return  # Odoo's pods are still stopping: the Job on a next turn
-            if await asyncio.to_thread(self.pods_of_job, spec, names[up.UPDATE]):
+            if await asyncio.to_thread(self.pods_of_job, spec.namespace, names[up.UPDATE]):
                 # The -u Job's pod outlives its Job's failure (a deadline, a deletion) by its
                 # grace period: odoo -u may still write. The restore on a next turn.
                 return

@@ -337,5 +337,31 @@ def test_the_restore_waits_for_the_update_job_s_pod_to_end() -> None:
 
     made = executor(tenant())
     made.tenants = type("T", (), {"kube": Kube()})()  # type: ignore[assignment]
-    assert made.pods_of_job(SPEC, "acme-update-1a2b3c4d-7") == ["u-1", "u-2"]
+    assert made.pods_of_job(SPEC.namespace, "acme-update-1a2b3c4d-7") == ["u-1", "u-2"]
     assert asked == [(SPEC.namespace, "job-name=acme-update-1a2b3c4d-7")]
+
+
+def test_a_deletion_waits_for_the_job_that_writes_the_database() -> None:
+    """While odoo -u (or the restore of the pre-update backup) runs, the finalizer's final
+    backup would keep a half-done database: the Job that writes is named until it ends."""
+    state = {"conditions": [], "pods": ["u-1"]}
+
+    class Kube:
+        def read_job(self, namespace: str, name: str) -> Any:
+            conditions = [type("C", (), {"type": t, "status": "True"})()
+                          for t in state["conditions"]]  # fmt: skip
+            return type("Job", (), {"conditions": conditions})()
+
+        def list_pods(self, namespace: str, selector: str) -> list[Any]:
+            return [type("Pod", (), {"name": n, "phase": "Running"})() for n in state["pods"]]
+
+    obj = tenant(update={"step": up.UPDATE, "generation": 7, "attempt": 1})
+    made = executor(obj)
+    made.tenants = type("T", (), {"kube": Kube()})()  # type: ignore[assignment]
+    job = up.work_names("acme", "1a2b3c4d-0000", 7)[up.UPDATE]
+    assert made.writing_job(obj) == job  # running
+    state["conditions"] = ["FailureTarget"]
+    assert made.writing_job(obj) == job  # failed, its pod still terminating
+    state["pods"] = []
+    assert made.writing_job(obj) is None
+    assert made.writing_job(tenant(update={"step": up.ROLLOUT})) is None
