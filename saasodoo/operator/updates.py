@@ -478,9 +478,13 @@ class UpdateExecutor:
         if (obj.get("status") or {}).get("update") != progress:
             result = progress.get("result") or {}
             changed = ", ".join(sorted(result.get("changed") or {})) or "no module version"
-            self.event(obj, "Normal", "UpdateSucceeded",
-                       f"odoo -u ran on {result.get('updated', '?')} modules ({changed} "
-                       "changed); signed-in check passed")  # fmt: skip
+            updated = result.get("updated", "?")
+            ran = ("odoo -u skipped: no Odoo in the database" if updated is False
+                   else f"odoo -u ran on {updated} modules ({changed} changed)")  # fmt: skip
+            suspended = bool((obj.get("spec") or {}).get("suspended"))
+            check = ("suspended: not rolled out, no signed-in check" if suspended
+                     else "signed-in check passed")  # fmt: skip
+            self.event(obj, "Normal", "UpdateSucceeded", f"{ran}; {check}")
             self.write(obj, progress)
 
     def stalled(
