@@ -567,9 +567,13 @@ def stalled_message(progress: dict[str, Any]) -> str:
     broken = progress.get("revertFailedStep") or "?"
     return (f"{text}; then {broken} failed: {progress.get('revertMessage') or 'failed'}. Odoo "
             f"stays at zero replicas. The pre-update backup is {backup or '(none taken)'}, "
-            f"the revision before the update {before}: restore the one and roll back to the "
-            "other by hand, or annotate saasodoo.dev/force-requested-at to retry "
-            f"{broken}")  # fmt: skip
+            f"the revision before the update {before}. Either annotate "
+            f"saasodoo.dev/force-requested-at to retry {broken} (it runs the revert from that "
+            "step again: not after users wrote to a database fixed by hand), or restore the "
+            "one and roll back to the other by hand, set the spec's image to the one that "
+            "runs, and remove status.update (kubectl patch odootenant <id> "
+            "--subresource=status --type=json -p '[{\"op\":\"remove\",\"path\":"
+            "\"/status/update\"}]')")  # fmt: skip
 
 
 # -- observing helm steps ---------------------------------------------------------------
