@@ -141,7 +141,7 @@ class Informer:
     ``resync_period`` ``None`` or 0 turns the periodic resync off. ``request_timeout`` bounds
     a list request and the connection of a watch. ``transform``: applied to every object
     before it is cached and handed out (keep only what the handler reads: a cache of 2,000
-    full Deployments would cost the operator tens of MiB).
+    full Deployments would cost the operator tens of MiB, by estimate).
     """
 
     def __init__(
