@@ -10,8 +10,9 @@ once (before, at the next resync: ``Settings.operator_resync_seconds``, 300 s).
 One list and one watch over every namespace (``TENANT_WORKLOADS``), whatever the number of
 tenants; each object is cached slimmed to what ``readiness`` reads (``slim``), so 2,000
 tenants' Deployments should cost a few MiB (an estimate, not measured), not the tens a full
-cache would. Only a change of ``readiness`` queues the tenant: the status writes of a rolling update that change nothing
-of it (a condition's heartbeat, a new ReplicaSet's name) cost no reconcile.
+cache would. Only a change of ``readiness`` queues the tenant: the status writes of a
+rolling update that change nothing of it (a condition's heartbeat, a new ReplicaSet's name)
+cost no reconcile.
 """
 
 from __future__ import annotations
