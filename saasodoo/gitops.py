@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from saasodoo.core.crd import API_VERSION, KIND, from_tenant_spec
+from saasodoo.core.crd import API_VERSION, KIND, from_tenant_spec, owner_labels
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import InvalidInput
 from saasodoo.settings import REPO_ROOT
@@ -71,12 +71,11 @@ def odootenant_manifest(
     (no status, no secret: the admin password stays in the tenant's Secret). Applied to a
     cluster whose operator already runs the tenant, it changes nothing (the adoption's
     spec)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": spec.id, "namespace": namespace},
-        "spec": from_tenant_spec(spec, suspended=suspended, owner=owner),
-    }
+    body_spec = from_tenant_spec(spec, suspended=suspended, owner=owner)
+    meta: dict[str, Any] = {"name": spec.id, "namespace": namespace}
+    if owner_labels(body_spec):
+        meta["labels"] = owner_labels(body_spec)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": body_spec}
 
 
 def helm_release(

@@ -23,8 +23,11 @@ from saasodoo.core.conditions import get_condition, kstatus
 from saasodoo.core.copies import check_copy_ids, copy_labels, copy_spec, parse_expires_in
 from saasodoo.core.crd import (
     FORCE_REQUESTED_AT,
+    OWNER_LABEL,
     RECONCILE_REQUESTED_AT,
     from_tenant_spec,
+    owner_label,
+    owner_labels,
     to_tenant_spec,
 )
 from saasodoo.core.spec import TenantSpec, check_new_tenant_id, check_tenant_id
@@ -153,8 +156,12 @@ class OdooTenants:
         return TenantView.of(self.read(tenant_id))
 
     def list(self, owner: str | None = None) -> list[TenantView]:
-        """Every tenant (one list request), or those of ``owner``."""
-        views = [TenantView.of(o) for o in self.resources.list().get("items") or []]
+        """Every tenant (one list request), or those of ``owner``: selected by the
+        ``OWNER_LABEL`` label on the API server (a user's list reads only the user's
+        tenants, whatever the size of the platform), then checked against ``spec.owner``
+        (a label the operator has not brought in step yet never shows another's tenant)."""
+        selector = f"{OWNER_LABEL}={owner_label(owner)}" if owner else None
+        views = [TenantView.of(o) for o in self.resources.list(selector).get("items") or []]
         return sorted((v for v in views if owner is None or v.owner == owner),
                       key=lambda v: v.id)  # fmt: skip
 
@@ -178,10 +185,11 @@ class OdooTenants:
             raise Conflict(f"tenant '{spec.id}' already exists")
         spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         await self.check(spec)
-        body = {"metadata": {"name": spec.id},
-                "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
+        body_spec = from_tenant_spec(spec, suspended=False, owner=owner)
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
-            body["spec"]["nodePool"] = self.tenants.settings.node_pool
+            body_spec["nodePool"] = self.tenants.settings.node_pool
+        body = {"metadata": {"name": spec.id, "labels": owner_labels(body_spec)},
+                "spec": body_spec}  # fmt: skip
         return TenantView.of(self.resources.create(body))
 
     async def copy(
@@ -217,8 +225,8 @@ class OdooTenants:
         await self.check(to_tenant_spec(new_id, body_spec, copies=True))
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
             body_spec["nodePool"] = self.tenants.settings.node_pool
-        body = {"metadata": {"name": new_id, "labels": copy_labels(source_id)},
-                "spec": body_spec}  # fmt: skip
+        labels = {**copy_labels(source_id), **owner_labels(body_spec)}
+        body = {"metadata": {"name": new_id, "labels": labels}, "spec": body_spec}
         return TenantView.of(self.resources.create(body))
 
     async def update(self, tenant_id: str, **changes: Any) -> TenantView:

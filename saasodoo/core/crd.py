@@ -35,6 +35,8 @@ YAML (what ``make crd`` writes).
 from __future__ import annotations
 
 import copy
+import hashlib
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -75,6 +77,11 @@ FINALIZER = "saasodoo.dev/finalizer"
 #: Annotation asking for one forced reconcile (an unmanaged or stalled tenant brought back
 #: to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
 FORCE_REQUESTED_AT = "saasodoo.dev/force-requested-at"
+#: Label mirroring ``spec.owner`` (``owner_label``): the API lists a user's OdooTenants with
+#: a label selector instead of reading every tenant of the platform. Written with the object
+#: by saasodoo and kept in step by the operator (a ``kubectl apply`` or an owner changed by
+#: hand is labelled in the tenant's next turn); readers still check ``spec.owner``.
+OWNER_LABEL = "saasodoo.dev/owner"
 #: Where the generated manifest lives in the package (``make crd`` writes it).
 MANIFEST_RESOURCE = ("saasodoo.crds", f"{CRD_NAME}.yaml")
 
@@ -652,6 +659,24 @@ def to_tenant_spec(
             where += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
             fields.append(FieldError(where, str(err["msg"]).removeprefix("Value error, ")))
         raise InvalidInput("invalid OdooTenant", fields) from None
+
+
+def owner_label(owner: str | None) -> str | None:
+    """The ``OWNER_LABEL`` value of ``owner``: the id itself when it is a valid label value
+    (a Supabase user id, a UUID, is), else ``h.`` and the first 60 hex digits of its
+    SHA-256 (any string the spec allows, 253 characters at most); None for no owner."""
+    if not owner:
+        return None
+    if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?", owner):
+        return owner
+    return "h." + hashlib.sha256(owner.encode()).hexdigest()[:60]
+
+
+def owner_labels(spec: dict[str, Any]) -> dict[str, str]:
+    """The labels an OdooTenant with the spec ``spec`` (API field names) carries for its
+    owner: ``{OWNER_LABEL: owner_label(...)}``, or none."""
+    value = owner_label(spec.get("owner"))
+    return {OWNER_LABEL: value} if value else {}
 
 
 def from_tenant_spec(

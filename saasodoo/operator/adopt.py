@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from saasodoo.adapters.resources import TenantResources
-from saasodoo.core.crd import from_tenant_spec
+from saasodoo.core.crd import from_tenant_spec, owner_labels
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL
 from saasodoo.errors import Conflict, SaasodooError
@@ -53,14 +53,16 @@ def adopt_all(tenants: Tenants, resources: TenantResources, *, dry_run: bool = F
             continue
         try:
             spec = record.spec(ns)
+            body_spec = from_tenant_spec(
+                spec, suspended=record.suspended(ns), owner=record.owner(ns)
+            )
             body = {
                 "metadata": {
                     "name": tid,
+                    "labels": owner_labels(body_spec),
                     "annotations": {ADOPTED_ANNOTATION: f"namespace/{ns.name}"},
                 },
-                "spec": from_tenant_spec(
-                    spec, suspended=record.suspended(ns), owner=record.owner(ns)
-                ),
+                "spec": body_spec,
             }
             if not dry_run:
                 resources.create(body)

@@ -80,6 +80,28 @@ def list_into_status(resources: TenantResources, backups: Backups, tenant_id: st
     return True
 
 
+#: What of a backup CronJob's status ``scheduled_backup`` reads.
+_CRONJOB_STATUS = ("lastScheduleTime", "lastSuccessfulTime", "active")
+
+
+def slim_cronjob(obj: dict[str, Any]) -> dict[str, Any]:
+    """A backup CronJob reduced to what ``ScheduledBackups.observe`` reads (its identity, its
+    tenant label and ``_CRONJOB_STATUS``): the informer's cache holds only this, not the
+    Job template with its scripts (several KiB per tenant)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    labels = meta.get("labels") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": {k: v for k, v in labels.items() if k == TENANT_LABEL},
+        },
+        "status": {k: status[k] for k in _CRONJOB_STATUS if k in status},
+    }
+
+
 class ScheduledBackups:
     """The scheduled backups' outcomes waiting to be written (see the module docstring).
     Thread-safe: ``observe`` runs on the informer's thread, ``record`` on the workers'."""

@@ -55,8 +55,10 @@ from saasodoo.core.crd import (
     DOMAINS_LIMIT,
     FINALIZER,
     FORCE_REQUESTED_AT,
+    OWNER_LABEL,
     RECONCILE_REQUESTED_AT,
     RELEASES_LIMIT,
+    owner_label,
     to_tenant_spec,
 )
 from saasodoo.core.domains import domain_check_due, next_domain_check
@@ -158,6 +160,11 @@ class TenantController:
         """The reconcile of the OdooTenant ``obj`` that is not being deleted."""
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = self.resources.set_finalizer(obj, FINALIZER, True)
+        owner = owner_label((obj.get("spec") or {}).get("owner"))
+        if (obj["metadata"].get("labels") or {}).get(OWNER_LABEL) != owner:
+            # The label the API lists a user's tenants by follows spec.owner (a kubectl
+            # apply, an owner changed by hand, an OdooTenant older than the label).
+            obj = self.resources.patch(name, {"metadata": {"labels": {OWNER_LABEL: owner}}})
         generation = int(obj["metadata"].get("generation") or 0)
         previous = dict(obj.get("status") or {})
         attempts = int(previous.get("failures") or 0)

@@ -25,8 +25,12 @@ The protocol (the pitfalls of operator.md §2; client-go's reflector, KEP-956):
 - **Periodic resync** with jitter: every ``resync_period`` ± ``resync_jitter`` (default
   300 s ± 10 %) the watch is closed, the resource re-listed, and the handler called for
   every object: ``RESYNC`` for an unchanged one, ``ADDED``/``MODIFIED``/``DELETED`` for what
-  the re-list shows changed. One list and one watch request per resync, whatever the number
-  of objects (``stats``); making a resync cost no helm call is the controller's job.
+  the re-list shows changed. One watch request and one list request per 500 objects
+  (``page_size``) per resync (``stats``); making a resync cost no helm call is the
+  controller's job.
+- **Paged lists** (``limit`` and ``continue``, as client-go's pager): one page of full objects
+  is parsed at a time and ``transform`` keeps what the handlers read, so a list's memory is
+  the transformed cache plus one page; an expired continue token (410) lists unpaged once.
 - **Other errors** (connection refused, 5xx, a broken stream) back off ``backoff_initial``
   doubling to ``backoff_max`` seconds (1 s to 30 s), then resume: a failed list is listed
   again, a failed watch resumes from the last resourceVersion.
@@ -82,6 +86,8 @@ DEFAULT_RESYNC_PERIOD = 300.0
 DEFAULT_RESYNC_JITTER = 0.1
 DEFAULT_INACTIVITY_TIMEOUT = 70.0
 DEFAULT_WATCH_TIMEOUT = 300.0
+#: Objects per list request (client-go's reflector: 500).
+DEFAULT_PAGE_SIZE = 500
 
 
 def object_key(obj: dict[str, Any]) -> str:
@@ -141,7 +147,8 @@ class Informer:
     ``resync_period`` ``None`` or 0 turns the periodic resync off. ``request_timeout`` bounds
     a list request and the connection of a watch. ``transform``: applied to every object
     before it is cached and handed out (keep only what the handler reads: a cache of 2,000
-    full Deployments would cost the operator tens of MiB, by estimate).
+    full Deployments would cost the operator tens of MiB, by estimate). ``page_size``: objects
+    per list request (``_list``; 0: one unpaged list).
     """
 
     def __init__(
@@ -159,6 +166,7 @@ class Informer:
         backoff_max: float = 30.0,
         rng: random.Random | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
         if not 0 <= resync_jitter < 1:
             raise ValueError(f"resync_jitter must be in [0, 1), got {resync_jitter}")
@@ -185,6 +193,7 @@ class Informer:
         self.backoff_max = backoff_max
         self.stats = InformerStats()
         self._transform = transform
+        self.page_size = page_size
         self._rng = rng or random.Random()
         self._handlers: list[EventHandler] = [on_event] if on_event else []
         self._lock = threading.Lock()
@@ -342,20 +351,49 @@ class Informer:
     def _resync_due(self) -> bool:
         return time.monotonic() >= self._next_resync
 
+    def _list(self) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Every object (transformed) and the list's resourceVersion, in pages of
+        ``page_size`` (client-go's reflector pages by 500 too): only one page of full
+        objects is parsed at a time, so a list of 1,000 large objects costs the memory of
+        its transformed objects plus one page, not of the whole answer. The pages are one
+        snapshot (the API server serves every page at the first one's resourceVersion); a
+        continue token that expired (410) gives one unpaged list instead, as client-go's
+        pager does."""
+        items: builtins.list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            paging: dict[str, Any] = {"limit": self.page_size} if self.page_size else {}
+            if token:
+                paging["_continue"] = token
+            self.stats.lists += 1
+            try:
+                resp = self.list_func(
+                    _preload_content=False, _request_timeout=self.request_timeout, **paging
+                )
+            except ApiException as exc:
+                if exc.status != GONE or not token:
+                    raise
+                log.info("%s: the list's continue token expired: listing unpaged", self.name)
+                items, token, paging = [], None, {}
+                resp = self.list_func(_preload_content=False, _request_timeout=self.request_timeout)
+            try:
+                doc = orjson.loads(resp.data)
+            finally:
+                resp.release_conn()
+            page = doc.pop("items", None) or []  # the page's full objects go with it
+            if self._transform is not None:
+                page = [self._transform(obj) for obj in page]
+            items.extend(page)
+            token = (doc.get("metadata") or {}).get("continue") if paging else None
+            if not token:
+                return items, resource_version(doc)
+
     def _relist(self, resync: bool) -> None:
-        self.stats.lists += 1
-        resp = self.list_func(_preload_content=False, _request_timeout=self.request_timeout)
-        try:
-            doc = orjson.loads(resp.data)
-        finally:
-            resp.release_conn()
-        items = doc.get("items") or []
-        if self._transform is not None:
-            items = [self._transform(obj) for obj in items]
+        items, rv = self._list()
         fresh = {object_key(obj): obj for obj in items}
         with self._lock:
             old, self._cache = self._cache, fresh
-            self._rv = resource_version(doc)
+            self._rv = rv
         if resync:
             self.stats.resyncs += 1
         if self.resync_period > 0:

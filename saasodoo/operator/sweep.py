@@ -21,6 +21,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from saasodoo.adapters.kube import PARTIAL_METADATA, translate
 from saasodoo.adapters.resources import CustomResources
 from saasodoo.core import operations
 from saasodoo.core.conditions import get_condition
@@ -54,7 +55,10 @@ async def needs_look(tenants: Tenants, objects: list[dict[str, Any]]) -> list[st
     heads = kube.list_release_heads()
     workloads = kube.list_workloads()
     services: dict[str, set[str]] = {}
-    for svc in kube.list_items("list tenant services", "/api/v1/services", TENANT_LABEL):
+    with translate("list tenant services"):  # names and labels: metadata only
+        found = kube.get_json("/api/v1/services", [("labelSelector", TENANT_LABEL)],
+                              PARTIAL_METADATA).get("items") or []  # fmt: skip
+    for svc in found:
         tid = (svc["metadata"].get("labels") or {}).get(TENANT_LABEL, "")
         services.setdefault(tid, set()).add(f"Service/{svc['metadata']['name']}")
     reconciler = Reconciler(tenants)

@@ -115,6 +115,10 @@ class FakeServer:
         self.list_times: list[float] = []
         self.fail_lists = 0
         self.fail_watches = 0
+        #: (limit, continue) of each list request, in order.
+        self.pages: list[tuple[int | None, str | None]] = []
+        #: A list request with a continue token is answered 410 (the token expired).
+        self.expire_continue = False
 
     # -- the client side ---------------------------------------------------------------
 
@@ -128,12 +132,17 @@ class FakeServer:
             if self.fail_lists:
                 self.fail_lists -= 1
                 raise ApiException(status=500, reason="Internal Server Error")
+            self.pages.append((kwargs.get("limit"), kwargs.get("_continue")))
+            if kwargs.get("_continue") and self.expire_continue:
+                raise ApiException(status=410, reason="Expired")
+            items = sorted(self.objects.values(), key=object_key)
+            start = int(kwargs.get("_continue") or 0)
+            end = start + kwargs["limit"] if kwargs.get("limit") else len(items)
+            meta = {"resourceVersion": str(self.rv)}
+            if end < len(items):  # as the API server pages: a continue token, same RV
+                meta["continue"] = str(end)
             return FakeListResponse(
-                {
-                    "kind": "ConfigMapList",
-                    "metadata": {"resourceVersion": str(self.rv)},
-                    "items": list(self.objects.values()),
-                }
+                {"kind": "ConfigMapList", "metadata": meta, "items": items[start:end]}
             )
 
     def open_watch(self, kwargs: dict[str, Any]) -> FakeStream:
@@ -416,3 +425,31 @@ def test_bad_settings_are_refused_with_their_names(server: FakeServer) -> None:
         Informer(server, inactivity_timeout=0)
     with pytest.raises(ValueError, match="backoff_max"):
         Informer(server, backoff_initial=2, backoff_max=1)
+
+
+def test_lists_in_pages_and_caches_what_the_transform_keeps(server: FakeServer) -> None:
+    for i in range(5):
+        server.put(f"o{i}", str(i))
+    list_rv = str(server.rv)
+
+    def keep_name(obj: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": obj["metadata"]}  # "data" dropped
+
+    informer, rec = make(server, page_size=2, transform=keep_name)
+    with following(informer, server):
+        assert server.pages == [(2, None), (2, "2"), (2, "4")]
+        assert sorted(rec.kinds("ADDED")) == [f"{NS}/o{i}" for i in range(5)]
+        assert informer.get(f"{NS}/o3") == {"metadata": server.objects["o3"]["metadata"]}
+        assert server.watch_kwargs[0]["resource_version"] == list_rv  # the list's snapshot
+        assert informer.stats.lists == 3  # one per page
+
+
+def test_an_expired_continue_token_lists_unpaged_once(server: FakeServer) -> None:
+    for i in range(3):
+        server.put(f"o{i}", str(i))
+    server.expire_continue = True
+    informer, rec = make(server, page_size=2)
+    with following(informer, server):
+        assert server.pages == [(2, None), (2, "2"), (None, None)]
+        assert sorted(informer.keys()) == [f"{NS}/o{i}" for i in range(3)]
+        assert len(rec.kinds("ADDED")) == 3  # the first page's objects once, not twice

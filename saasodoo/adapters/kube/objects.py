@@ -556,31 +556,36 @@ class KubeObjects(KubeTransport):
     # -- workloads ----------------------------------------------------------------
 
     def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
-        """Deployments and StatefulSets of tenants, by tenant id (two list calls, raw JSON)."""
+        """Deployments and StatefulSets of tenants, by tenant id (raw JSON, one list request
+        per kind and per 500 objects: each page is reduced to ``Workload`` before the next
+        is read, so 3,000 full objects never sit in memory at once)."""
         out: dict[str, list[Workload]] = {}
         where = f"/apis/apps/v1/namespaces/{quote(namespace)}" if namespace else "/apis/apps/v1"
         query = [("labelSelector", TENANT_LABEL)]
         with translate("list tenant workloads"):
-            docs = [
-                (kind, self.get_json(f"{where}/{plural}", query).get("items") or [])
-                for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets"))
-            ]
-        for kind, items in docs:
-            for obj in items:
-                meta, spec, status = obj["metadata"], obj.get("spec", {}), obj.get("status", {})
-                labels = meta.get("labels") or {}
-                current = meta.get("generation") == status.get("observedGeneration")
-                out.setdefault(labels[TENANT_LABEL], []).append(
-                    Workload(
-                        kind=kind,
-                        name=meta["name"],
-                        component=labels.get(COMPONENT_LABEL, ""),
-                        desired=spec.get("replicas", 1),
-                        ready=status.get("readyReplicas", 0),
-                        updated=status.get("updatedReplicas", 0) if current else 0,
-                    )
-                )
+            for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
+                for items in self.list_pages(f"{where}/{plural}", query):
+                    self._add_workloads(out, kind, items)
         return out
+
+    @staticmethod
+    def _add_workloads(
+        out: dict[str, list[Workload]], kind: str, items: list[dict[str, Any]]
+    ) -> None:
+        for obj in items:
+            meta, spec, status = obj["metadata"], obj.get("spec", {}), obj.get("status", {})
+            labels = meta.get("labels") or {}
+            current = meta.get("generation") == status.get("observedGeneration")
+            out.setdefault(labels[TENANT_LABEL], []).append(
+                Workload(
+                    kind=kind,
+                    name=meta["name"],
+                    component=labels.get(COMPONENT_LABEL, ""),
+                    desired=spec.get("replicas", 1),
+                    ready=status.get("readyReplicas", 0),
+                    updated=status.get("updatedReplicas", 0) if current else 0,
+                )
+            )
 
     def statefulset_pods(self, namespace: str) -> list[StatefulSetPods]:
         """The tenant's StatefulSets in ``namespace`` with their pods (two list calls, raw

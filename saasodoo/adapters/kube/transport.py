@@ -35,6 +35,8 @@ from saasodoo.settings import Settings
 
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 MERGE_PATCH = "application/merge-patch+json"
+#: Objects per page of ``Transport.list_pages`` (client-go's pager: 500).
+LIST_PAGE_SIZE = 500
 #: The field manager of saasodoo's own writes (the client's default is its User-Agent's
 #: product, "OpenAPI-Generator", which is what earlier versions of saasodoo wrote as).
 FIELD_MANAGER = "saasodoo"
@@ -159,6 +161,21 @@ class KubeTransport:
         if resp.status >= 400:
             raise ApiException(status=resp.status, reason=resp.reason, body=raw)
         return orjson.loads(raw)
+
+    def list_pages(
+        self, path: str, query: list[tuple[str, str]], page_size: int = LIST_PAGE_SIZE
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of the list at ``path`` page by page (``limit`` and ``continue``, as
+        client-go's pager; one snapshot): a caller that reduces each page holds one page of
+        full objects at a time, not the whole answer. Callers wrap it in ``translate``."""
+        token = ""
+        while True:
+            paging = [("limit", str(page_size))] + ([("continue", token)] if token else [])
+            doc = self.get_json(path, query + paging)
+            yield doc.pop("items", None) or []
+            token = (doc.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
 
     def list_items(self, what: str, path: str, selector: str) -> list[dict[str, Any]]:
         """The items of the list at ``path`` matching the label selector ``selector``, as
