@@ -11,6 +11,7 @@ generation and says Ready (kstatus ``Current``), or says it cannot (``Stalled``:
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from saasodoo.core.crd import (
     from_tenant_spec,
     owner_label,
     owner_labels,
+    row_object,
     to_tenant_spec,
 )
 from saasodoo.core.spec import TenantSpec, check_new_tenant_id, check_tenant_id
@@ -164,6 +166,17 @@ class OdooTenants:
         views = [TenantView.of(o) for o in self.resources.list(selector).get("items") or []]
         return sorted((v for v in views if owner is None or v.owner == owner),
                       key=lambda v: v.id)  # fmt: skip
+
+    def summaries(self) -> builtins.list[TenantView]:
+        """Every tenant as its printer columns tell it (``TenantResources.table``,
+        ``crd.row_object``), by id: id, plan, series, Ready and its message, kstatus,
+        revision and URL; the other fields empty. What ``tenant list`` shows, read as the
+        API server prints it (about 200 KiB for 1,000 tenants, where ``list`` reads every
+        status whole)."""
+        table = self.resources.table()
+        columns = table.get("columnDefinitions") or []
+        views = [TenantView.of(row_object(columns, row)) for row in table.get("rows") or []]
+        return sorted(views, key=lambda v: v.id)
 
     async def check(self, spec: TenantSpec, current: TenantSpec | None = None) -> None:
         """What refuses ``spec`` without reading the cluster (the API's ServiceAccount reads

@@ -26,6 +26,8 @@ from saasodoo.errors import TransientClusterError
 log = logging.getLogger(__name__)
 
 JSON_PATCH = "application/json-patch+json"
+#: A list answered as ``kubectl get`` prints it (server-side printing).
+TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1"
 #: The ``reportingController`` of saasodoo's Events.
 CONTROLLER = "saasodoo.dev/operator"
 
@@ -70,6 +72,17 @@ class CustomResources:
         query = [("labelSelector", selector)] if selector else []
         with translate(f"list {self.plural}"):
             return dict(self.kube.get_json(self.path(), query))
+
+    def table(self, selector: str | None = None) -> dict[str, Any]:
+        """The objects as the API server prints them: a ``meta.k8s.io/v1`` Table of the
+        CRD's printer columns (``columnDefinitions``, ``rows`` with ``cells`` and each
+        object's partial metadata), what ``kubectl get`` reads. A fraction of ``list``'s
+        size for objects with a large status."""
+        query = [("includeObject", "Metadata")]
+        if selector:
+            query.append(("labelSelector", selector))
+        with translate(f"list {self.plural}"):
+            return dict(self.kube.get_json(self.path(), query, TABLE))
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create the object ``body`` (kind and apiVersion are filled in)."""

@@ -441,13 +441,15 @@ def tenant_refresh(
 @output_option
 @click.pass_context
 def tenant_list(ctx: click.Context, output: str) -> None:
-    """List every tenant with its status (read from the cluster)."""
+    """List every tenant with its status (read from the cluster). With the operator the
+    table is the OdooTenants' printer columns (as `kubectl get odootenants -o wide` reads
+    them); `-o json` gives each tenant whole."""
     objects = _objects(ctx)
     if objects is not None:
-        views = objects.list()
         if output == "json":
-            _print_json([v.to_dict() for v in views])
+            _print_json([v.to_dict() for v in objects.list()])
             return
+        views = objects.summaries()
         print_columns(
             ["TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE"],
             [[v.id, v.ready or "-", v.kstatus, v.plan, v.odoo_version, str(v.revision or "-"),

@@ -53,7 +53,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from saasodoo.core.conditions import BACKUPS_LIMIT, HISTORY_LIMIT, READY
+from saasodoo.core.conditions import BACKUPS_LIMIT, HISTORY_LIMIT, READY, RECONCILING, STALLED
 from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, TenantSpec
 from saasodoo.errors import FieldError, InvalidInput
 
@@ -857,8 +857,14 @@ def copy_rules() -> list[dict[str, str]]:
 
 
 def printer_columns() -> list[dict[str, Any]]:
-    """Columns of ``kubectl get odootenants`` (Status only with ``-o wide``)."""
-    ready = f'.status.conditions[?(@.type=="{READY}")]'
+    """Columns of ``kubectl get odootenants`` (priority 1: only with ``-o wide``). The API
+    server computes them for any reader asking for a Table (``row_object``): ``saasodoo
+    tenant list`` reads 1,000 tenants as about 200 KiB instead of their 20-40 MiB."""
+
+    def condition(kind: str) -> str:
+        return f'.status.conditions[?(@.type=="{kind}")]'
+
+    ready = condition(READY)
     return [
         {"name": "Plan", "type": "string", "jsonPath": ".spec.plan"},
         {"name": "Version", "type": "string", "jsonPath": ".spec.odooVersion"},
@@ -866,7 +872,45 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Status", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
         {"name": "URL", "type": "string", "jsonPath": ".status.url"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
+        {"name": "Revision", "type": "integer", "jsonPath": ".status.revision", "priority": 1},
+        {"name": "Reconciling", "type": "string", "jsonPath": f"{condition(RECONCILING)}.status",
+         "priority": 1},
+        {"name": "Stalled", "type": "string", "jsonPath": f"{condition(STALLED)}.status",
+         "priority": 1},
+        {"name": "Observed", "type": "integer", "jsonPath": ".status.observedGeneration",
+         "priority": 1, "description": "status.observedGeneration: the generation the status "
+         "describes (behind metadata.generation: the operator has not handled the spec yet)"},
+    ]  # fmt: skip
+
+
+def row_object(columns: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]:
+    """An OdooTenant as far as one row of its Table (``meta.k8s.io/v1`` Table with
+    ``includeObject=Metadata``: ``columns`` its ``columnDefinitions``, ``row`` one of its
+    ``rows``) tells it: the row's partial metadata (name, generation, deletionTimestamp,
+    labels), ``spec.plan``/``odooVersion`` and a status with ``revision``, ``url``,
+    ``observedGeneration`` and the conditions Ready (status, message), Reconciling and
+    Stalled (status) as present. Enough for ``conditions.kstatus`` and a tenant list; not
+    the Ready reason, the owner or the status' lists."""
+    cells = dict(zip((c.get("name") for c in columns), row.get("cells") or [], strict=False))
+    meta = dict((row.get("object") or {}).get("metadata") or {})
+    meta.setdefault("name", cells.get("Name"))
+    meta.pop("managedFields", None)
+    conditions = [{"type": kind, "status": cells[kind]}
+                  for kind in (RECONCILING, STALLED) if cells.get(kind)]  # fmt: skip
+    if cells.get(READY):
+        conditions.append({"type": READY, "status": cells[READY],
+                           "message": cells.get("Status") or ""})  # fmt: skip
+    status: dict[str, Any] = {"conditions": conditions}
+    for key, column in (
+        ("revision", "Revision"),
+        ("url", "URL"),
+        ("observedGeneration", "Observed"),
+    ):
+        if cells.get(column) not in (None, ""):
+            status[key] = cells[column]
+    spec = {key: cells[column] for key, column in (("plan", "Plan"), ("odooVersion", "Version"))
+            if cells.get(column)}  # fmt: skip
+    return {"metadata": meta, "spec": spec, "status": status}
 
 
 def crd_manifest() -> dict[str, Any]:

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from saasodoo.core.conditions import get_condition
+from saasodoo.core.crd import OWNER_LABEL
+from saasodoo.odootenants import OdooTenants
+from saasodoo.settings import Settings
 from tests.operator_process import (
     OperatorProcess,
     run_cli,
@@ -155,13 +158,33 @@ def test_the_cli_writes_odootenants_and_follows_their_status(
     assert doc["ready"] == "True" and doc["status"] == "Current", doc
     listed = cli_run(kube, "tenant", "list", "-o", "json")
     assert name in [t["id"] for t in json.loads(listed.stdout)]
+    # The table: the printer columns the API server computes (a Table, not the objects).
+    table = cli_run(kube, "tenant", "list")
+    row = next(line.split() for line in table.stdout.splitlines() if line.startswith(name))
+    revision = str((obj(kube, name) or {})["status"]["revision"])
+    assert row[:6] == [name, "True", "Current", "starter", doc["odoo_version"], revision], row
+    # An owner set by hand: the operator labels the object, and the owner's list (by that
+    # label, as the API reads it) finds it.
+    owner = "6f1c2a9e-4b7d-4f0e-9a51-0c3d2e1f4a5b"
+    kube.kubectl("-n", NAMESPACE, "patch", "odootenant", name, "--type=merge",
+                 "-p", json.dumps({"spec": {"owner": owner}}))  # fmt: skip
+
+    def labelled() -> bool:
+        labels = (obj(kube, name) or {})["metadata"].get("labels") or {}
+        return bool(labels.get(OWNER_LABEL) == owner)
+
+    wait_for(labelled, 60, f"{name} labelled with its owner", operator)
+    objects = OdooTenants(Settings(kubeconfig=kube.kubeconfig, system_namespace=NAMESPACE))
+    assert [v.id for v in objects.list(owner=owner)] == [name]
+    assert objects.list(owner="someone-else") == []
+    wait_for(lambda: ready(obj(kube, name)), 60, f"{name} Ready after the owner change", operator)
     updated = cli_run(kube, "tenant", "update", name, "--plan", "standard", "-o", "json")
     assert updated.returncode == 0, updated.stderr
     assert json.loads(updated.stdout)["plan"] == "standard"
-    assert json.loads(updated.stdout)["observed_generation"] == 2
+    assert json.loads(updated.stdout)["observed_generation"] == 3
     refused = cli_run(kube, "tenant", "update", name, "--plan", "gold")
     assert refused.returncode == 2 and "plan" in refused.stderr, refused.stderr
-    assert (obj(kube, name) or {})["metadata"]["generation"] == 2  # nothing written
+    assert (obj(kube, name) or {})["metadata"]["generation"] == 3  # nothing written
     gone = cli_run(kube, "tenant", "delete", name, "--yes", "--no-final-backup")
     assert gone.returncode == 0, gone.stderr
     assert obj(kube, name) is None

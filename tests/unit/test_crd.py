@@ -21,6 +21,7 @@ from saasodoo.core.spec import (
     validate_tenant_id,
 )
 from saasodoo.errors import InvalidInput
+from saasodoo.odootenants import TenantView
 from tests.support import ROOT
 
 pytestmark = pytest.mark.unit
@@ -66,7 +67,10 @@ def test_names_scope_and_version() -> None:
 def test_printer_columns() -> None:
     (version,) = crd.crd_manifest()["spec"]["versions"]
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Plan", "Version", "Ready", "Status", "URL", "Age"]
+    assert list(columns) == ["Plan", "Version", "Ready", "Status", "URL", "Age", "Revision",
+                             "Reconciling", "Stalled", "Observed"]  # fmt: skip
+    wide = [name for name, c in columns.items() if c.get("priority") == 1]
+    assert wide == ["Status", "Revision", "Reconciling", "Stalled", "Observed"]
     assert columns["Plan"]["jsonPath"] == ".spec.plan"
     assert columns["Version"]["jsonPath"] == ".spec.odooVersion"
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
@@ -434,3 +438,67 @@ def test_spec_model_carries_every_shared_validator() -> None:
     assert len(shared) >= 3
     own = set(crd.ResourceFields.__pydantic_decorators__.field_validators)
     assert set(crd.OdooTenantSpec.__pydantic_decorators__.field_validators) - own == shared
+
+
+def table_of(*objects: dict[str, Any]) -> dict[str, Any]:
+    """What the API server answers for a Table of ``objects`` (``includeObject=Metadata``):
+    the printer columns evaluated as its JSONPath would (a condition absent: no value)."""
+    (version,) = crd.crd_manifest()["spec"]["versions"]
+    names = ["Name", *(c["name"] for c in version["additionalPrinterColumns"])]
+
+    def cond(obj: dict[str, Any], kind: str, key: str) -> Any:
+        found = [c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind]
+        return found[0].get(key) if found else None
+
+    rows = []
+    for obj in objects:
+        status, meta = obj.get("status", {}), obj["metadata"]
+        cells = {"Name": meta["name"], "Plan": obj["spec"].get("plan"),
+                 "Version": obj["spec"].get("odooVersion"), "Ready": cond(obj, "Ready", "status"),
+                 "Status": cond(obj, "Ready", "message"), "URL": status.get("url"), "Age": "5m",
+                 "Revision": status.get("revision"),
+                 "Reconciling": cond(obj, "Reconciling", "status"),
+                 "Stalled": cond(obj, "Stalled", "status"),
+                 "Observed": status.get("observedGeneration")}  # fmt: skip
+        rows.append({"cells": [cells[n] for n in names],
+                     "object": {"kind": "PartialObjectMetadata", "metadata": {
+                         **meta, "managedFields": [{"manager": "saasodoo"}]}}})  # fmt: skip
+    return {"kind": "Table", "columnDefinitions": [{"name": n} for n in names], "rows": rows}
+
+
+@pytest.mark.parametrize(
+    ("generation", "observed", "conditions", "deleting", "expected"),
+    [
+        (2, 2, [("Ready", "True")], False, "Current"),
+        (3, 2, [("Ready", "True")], False, "InProgress"),  # a spec not handled yet
+        (2, 2, [("Reconciling", "True"), ("Ready", "Unknown")], False, "InProgress"),
+        (2, 2, [("Stalled", "True"), ("Ready", "False")], False, "Failed"),
+        (2, 2, [("Ready", "False")], False, "InProgress"),
+        (2, None, [], False, "InProgress"),  # never reconciled
+        (2, 2, [("Ready", "True")], True, "Terminating"),
+    ],
+)
+def test_a_table_row_gives_the_kstatus_of_the_whole_object(
+    generation: int, observed: int | None, conditions: list[tuple[str, str]], deleting: bool,
+    expected: str,
+) -> None:  # fmt: skip
+    meta: dict[str, Any] = {"name": "acme", "generation": generation}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-07T04:00:00Z"
+    status: dict[str, Any] = {
+        "conditions": [{"type": t, "status": s, "reason": "R", "message": f"{t} says {s}"}
+                       for t, s in conditions],
+        "revision": 7, "url": "https://acme.odoo.test",
+        "backups": [{"name": "b"}] * 30,
+    }  # fmt: skip
+    if observed is not None:
+        status["observedGeneration"] = observed
+    obj = {"metadata": meta, "spec": {"plan": "starter", "odooVersion": "18.0"}, "status": status}
+    table = table_of(obj)
+    row = crd.row_object(table["columnDefinitions"], table["rows"][0])
+    whole, seen = TenantView.of(obj), TenantView.of(row)
+    assert seen.kstatus == whole.kstatus == expected
+    for field in ("id", "plan", "odoo_version", "ready", "message", "revision", "url",
+                  "generation", "observed_generation"):  # fmt: skip
+        assert getattr(seen, field) == getattr(whole, field), field
+    assert "managedFields" not in row["metadata"]
