@@ -196,3 +196,12 @@ def test_odoo_init_refuses_an_odoo_conf_holding_a_secret_it_appends(tmp_path: Pa
     conf.write_text("[options]\ndb_password = in-a-configmap\n")
     with pytest.raises(odoo_init.InitError, match="db_password, which comes from a Secret"):
         odoo_init.write_config(conf, tmp_path / "out.conf", {"db_password": "x"})
+
+
+def test_odoo_init_takes_backup_py_s_data_lock() -> None:
+    """`odoo-init --update` and backup.py (each in its own pod) take the same advisory lock."""
+    init, backup = load("odoo-init"), load("backup")
+    assert init.DATA_LOCK_CLASS == backup.LOCK_CLASS
+    for database in ("acme", "t-0001", "x" * 63):
+        assert init.data_lock_key(database) == backup.lock_key(database)
+    assert init.DATA_LOCK_WAIT_SECONDS == backup.LOCK_WAIT_SECONDS

@@ -7,8 +7,16 @@ a failing one fails the Job with its error in ``RESULT`` and no module left ``to
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,6 +28,17 @@ from tests.odoo.test_neutralize import init_pod, result_of
 pytestmark = pytest.mark.odoo
 
 CONF = "/run/odoo/odoo.conf"
+FILES = Path(__file__).resolve().parents[2] / "charts" / "odoo-tenant" / "files"
+
+
+def load_program(name: str) -> ModuleType:
+    """One of the chart's programs (charts/odoo-tenant/files) as a module."""
+    spec = importlib.util.spec_from_file_location(f"chart_{name}", FILES / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 class Probed:
@@ -130,3 +149,63 @@ def test_an_update_of_a_database_without_odoo_does_nothing(probed: Probed) -> No
     run = init_pod(tenant, tenant.render(config={"workers": 0}), "--update").run("odoo-init")
     assert run.returncode == 0, run.stdout + run.stderr
     assert result_of(run) == {"ok": True, "database": "vega-empty", "updated": False}
+
+
+def test_sigterm_stops_odoo_at_once_and_fails_the_update(probed: Probed) -> None:
+    """The Job's pod deleted mid-update: odoo-init passes SIGTERM on to `odoo -u`, which stops
+    at once (not at the kubelet's SIGKILL 30 s later), and the update fails saying so."""
+    probed.version(GOOD)  # the version installed: -u reloads every module's data all the same
+    pod = probed.update_pod()
+    container = pod.container("odoo-init")
+    lines: list[str] = []
+    with subprocess.Popen([*run_as(), *pod.argv(container)], env=pod.env(container),
+                          cwd=pod.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:  # fmt: skip
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 300
+        while not any("odoo.modules.loading" in line for line in list(lines)):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        time.sleep(1.0)  # well into the update
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        stopped_in = time.monotonic() - signalled
+        reader.join(timeout=10)
+    output = "".join(lines)
+    assert code == 1, output
+    assert stopped_in < 20, f"{stopped_in:.1f} s after SIGTERM\n{output}"
+    assert "[odoo-init] SIGTERM received: stopping odoo -u" in output
+    report = result_of(subprocess.CompletedProcess([], code, output, ""))
+    assert report["ok"] is False and report["error"].startswith("odoo -u stopped by SIGTERM"), (
+        report
+    )
+    # Odoo is gone (no session of it on the database) and no module is left `to ...`.
+    sessions = probed.q("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND pid <> pg_backend_pid()"
+                        " AND application_name LIKE 'odoo%'")  # fmt: skip
+    assert sessions == "0"
+    assert probed.q("SELECT count(*) FROM ir_module_module WHERE state LIKE 'to %'") == "0"
+
+
+def test_an_update_waits_for_a_backup_holding_the_data_lock(probed: Probed) -> None:
+    """backup.py's own tenant lock held (a scheduled backup dumping the database): `-u` does
+    not start beside it; past SAASODOO_LOCK_WAIT_SECONDS the update fails saying why."""
+    backup = load_program("backup")
+    probed.version(GOOD)
+    pod = probed.update_pod()
+    env = {**os.environ, **pod.env(pod.container("odoo-init"))}
+    with backup.TenantLock(probed.tenant.db, "scheduled backup (test)", env=env):
+        run = pod.run("odoo-init", {"SAASODOO_LOCK_WAIT_SECONDS": "2"})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert result_of(run)["error"] == (
+        f"a backup or restore of {probed.tenant.db} held its data lock for 2 s: try the update "
+        "again once it ended"
+    )
+    assert f"waiting for the data lock of {probed.tenant.db}" in run.stdout
+    assert "running:" not in run.stdout  # no Odoo ran
+    # Once the backup ended, the update runs (and holds the lock while -u runs).
+    again = pod.run("odoo-init")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"took the data lock of {probed.tenant.db}" in again.stdout

@@ -73,9 +73,12 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    `to install`, `to upgrade` or `to remove` (an Odoo killed during -u) is refused. After a
    failed -u no module is left `to ...` (Odoo resets the states when it caught the error; this
    resets them when it could not); the data -u committed stays: the operator restores its
-   pre-update backup. Checked afterwards: no module left `to ...`, base's version of the image's
-   series. `RESULT {json}` last: ok, updated (modules named), changed ({module: [before,
-   after]}), or error; exit 1 on failure.
+   pre-update backup. SIGTERM (the Job's pod deleted or evicted) is passed on to Odoo, which
+   stops at once and fails the update. `-u` holds backup.py's tenant data lock too (a
+   scheduled backup waits for it instead of dumping a half-updated database). Checked
+   afterwards: no module left `to ...`, base's version of the image's series. `RESULT {json}`
+   last: ok, updated (modules named), changed ({module: [before, after]}), or error; exit 1 on
+   failure.
 
 The database connection comes from the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
 PGPASSWORD, PGSSLMODE).
@@ -91,9 +94,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,6 +372,50 @@ def init_lock(lock_db: str, database: str) -> Iterator[None]:
         lock.close()  # releases the advisory lock
 
 
+#: backup.py's tenant data lock (its `LOCK_CLASS` and `lock_key`; the chart tests check they
+#: match): every backup, restore and recovery of the tenant holds it, and so does `odoo -u`,
+#: so no scheduled backup dumps a database half-updated (Odoo commits module by module).
+DATA_LOCK_CLASS = 0x5A0D
+#: Seconds --update waits for a backup or restore of the tenant to end (backup.py's default).
+DATA_LOCK_WAIT_SECONDS = float(os.environ.get("SAASODOO_LOCK_WAIT_SECONDS") or 1800)
+
+
+def data_lock_key(database: str) -> int:
+    """The data lock's second key for `database`: a positive 31-bit CRC of its name."""
+    return zlib.crc32(database.encode()) & 0x7FFFFFFF
+
+
+@contextlib.contextmanager
+def data_lock(database: str, wait_seconds: float) -> Iterator[None]:
+    """Hold the tenant's data lock (`DATA_LOCK_CLASS`, `data_lock_key`) as backup.py takes it:
+    in the maintenance database (PGADMINDATABASE, default `postgres`), waiting at most
+    `wait_seconds` for a backup or restore holding it. InitError when not granted in time.
+    Released on exit (the session ends)."""
+    import psycopg2
+    import psycopg2.errors
+
+    conn = connect(os.environ.get("PGADMINDATABASE") or "postgres")
+    conn.autocommit = True
+    key = (DATA_LOCK_CLASS, data_lock_key(database))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            if not cur.fetchone()[0]:
+                log(f"waiting for the data lock of {database} (a backup or restore runs; at "
+                    f"most {wait_seconds:.0f} s)")  # fmt: skip
+                cur.execute("SET lock_timeout = %s", (int(wait_seconds * 1000),))
+                try:
+                    cur.execute("SELECT pg_advisory_lock(%s, %s)", key)
+                except psycopg2.errors.LockNotAvailable:
+                    raise InitError(f"a backup or restore of {database} held its data lock for "
+                                    f"{wait_seconds:.0f} s: try the update again once it "
+                                    "ended") from None  # fmt: skip
+            log(f"took the data lock of {database}: no backup or restore runs during -u")
+        yield
+    finally:
+        conn.close()  # ends the session and releases the lock
+
+
 def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
     lock_db = wait_for_server(database, timeout)
     with init_lock(lock_db, database):
@@ -528,17 +577,53 @@ def last_exception(log_text: str) -> str:
     return found[:500]
 
 
-def run_update(conf: Path, database: str, modules: list[str]) -> tuple[int, str]:
-    """`odoo -u` of `modules`, its output passed through; (exit code, its log)."""
+@dataclass
+class UpdateRun:
+    """How an `odoo -u` ended: its exit code, its log, and the signal that stopped it (the
+    name, "" when none did)."""
+
+    code: int
+    output: str
+    signal: str = ""
+
+
+def run_update(conf: Path, database: str, modules: list[str]) -> UpdateRun:
+    """`odoo -u` of `modules`, its output passed through line by line (`kubectl logs` follows
+    the update as it goes). SIGTERM or SIGINT received meanwhile (the Job's pod deleted,
+    evicted, its deadline reached) is passed on to Odoo, which stops at once (its handler
+    raises KeyboardInterrupt, rolling back the module being updated; the modules before it
+    were committed one by one, so the database is half-updated: the operator restores the
+    pre-update backup) instead of running on until the kubelet's SIGKILL. As the container's
+    PID 1 this process would otherwise ignore SIGTERM altogether."""
     command = [os.environ.get("ODOO_BIN", "odoo"), "-c", str(conf), "-d", database,
                "--no-http", "--workers=0", "--max-cron-threads=0", "-u", ",".join(modules),
                "--stop-after-init"]  # fmt: skip
     log(f"running: {' '.join(command[:8])} -u <{len(modules)} modules> --stop-after-init")
-    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          check=False)  # fmt: skip
-    sys.stdout.write(proc.stdout)
-    sys.stdout.flush()
-    return proc.returncode, proc.stdout
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    stopped: list[str] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if not stopped:
+            log(f"{name} received: stopping odoo -u")
+        stopped.append(name)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return UpdateRun(code, "".join(lines), stopped[0] if stopped else "")
 
 
 def update(conf: Path, database: str, timeout: float) -> dict[str, object]:
@@ -560,15 +645,20 @@ def update(conf: Path, database: str, timeout: float) -> dict[str, object]:
                 + "; restore a backup or reset their states first"
             )
         modules = sorted(before)
-        log(f"updating the {len(modules)} installed modules of {database}: {','.join(modules)}")
-        started = time.monotonic()
-        code, output = run_update(conf, database, modules)
+        with data_lock(database, DATA_LOCK_WAIT_SECONDS):
+            log(f"updating the {len(modules)} installed modules of {database}: "
+                f"{','.join(modules)}")  # fmt: skip
+            started = time.monotonic()
+            run = run_update(conf, database, modules)
         after, pending = module_versions(database)
-        if code != 0 or pending:
+        if run.code != 0 or pending or run.signal:
             reset = reset_module_states(database) if pending else 0
-            why = last_exception(output) or "see the log above"
-            raise InitError(f"odoo -u exited with {code}: {why}"
-                            + (f" ({reset} module states reset)" if reset else ""))  # fmt: skip
+            states = f" ({reset} module states reset)" if reset else ""
+            if run.signal:
+                raise InitError(f"odoo -u stopped by {run.signal} (exit {run.code}): the "
+                                f"modules updated before it are committed{states}")  # fmt: skip
+            why = last_exception(run.output) or "see the log above"
+            raise InitError(f"odoo -u exited with {run.code}: {why}{states}")
         series = odoo_series()
         base_version = after.get("base", "")
         if series and not base_version.startswith(series + "."):
