@@ -64,6 +64,7 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 from bench.run import Bench, cluster_up, log, tools  # noqa: E402
 from bench.sections import markers, write_section  # noqa: E402
 from saasodoo.adapters.resources import TenantResources, apply_crd  # noqa: E402
+from saasodoo.context import Context  # noqa: E402
 from saasodoo.core.conditions import get_condition  # noqa: E402
 from saasodoo.core.operations import crd_manifests  # noqa: E402
 from saasodoo.core.record import (  # noqa: E402
@@ -145,8 +146,9 @@ class OperatorBench:
     def __init__(self, bench: Bench, settings: Settings, workdir: Path) -> None:
         self.bench = bench
         self.settings = settings
+        self.ctx = bench.ctx
         self.tenants: Tenants = bench.tenants
-        self.kube = bench.tenants.kube
+        self.kube = bench.ctx.kube
         self.resources = TenantResources(self.kube, settings.system_namespace)
         self.workdir = workdir
         self.sections: list[str] = []
@@ -261,7 +263,7 @@ class OperatorBench:
 
     def adopt(self) -> tuple[int, float]:
         start = time.perf_counter()
-        done = adopt_all(self.tenants, self.resources)
+        done = adopt_all(self.ctx, self.resources)
         if done.failed:
             raise RuntimeError(f"adoption failed: {done.failed}")
         return len(done.adopted), time.perf_counter() - start
@@ -449,7 +451,7 @@ class OperatorBench:
         for tid in ids:
             ns = self.kube.read_namespace(f"tenant-{tid}")
             assert ns is not None
-            spec = self.tenants.record.spec(ns)
+            spec = self.ctx.record.spec(ns)
             spec = spec.model_copy(update={"overrides": ROLLOUT(tag)})
             files[tid] = self.bench.values_file(spec)
 
@@ -547,7 +549,7 @@ def main() -> None:
     kubeconfig = os.environ.get("SAASODOO_KUBECONFIG") or cluster_up(BENCH_CLUSTER, args.nodes, 0)
     helm = t["SAASODOO_HELM4"]
     settings = Settings(kubeconfig=Path(kubeconfig), helm_binary=helm, helm_timeout="10m")
-    bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Tenants(settings))
+    bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Context(settings))
     load0 = os.getloadavg()
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="bench-op-") as tmp:

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.sections import kept_sections  # noqa: E402
+from saasodoo.context import Context  # noqa: E402
 from saasodoo.core.record import SPEC_ANNOTATION  # noqa: E402
 from saasodoo.core.spec import PLAN_LABEL, TenantSpec  # noqa: E402
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME  # noqa: E402
@@ -70,9 +71,13 @@ class Bench:
     kubeconfig: Path
     helm: str
     kubectl: str
-    tenants: Tenants
+    ctx: Context
+    tenants: Tenants = field(init=False)
     rows: dict[str, list[list[str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tenants = Tenants(self.ctx)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -84,7 +89,7 @@ class Bench:
 
     def prepare_namespace(self, spec: TenantSpec) -> None:
         """What saasodoo does before helm runs, done the same way for helm and the floor."""
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         kube.create_tenant_namespace(
             spec.namespace,
             spec.id,
@@ -105,7 +110,7 @@ class Bench:
         path = self.values_file(spec)
         try:
             return subprocess.run(
-                [self.helm, "template", spec.release, self.tenants.settings.chart,
+                [self.helm, "template", spec.release, self.ctx.settings.chart,
                  "-n", spec.namespace, "-f", path, "--skip-tests"],
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
@@ -114,7 +119,7 @@ class Bench:
 
     def wait_ready(self, namespace: str, timeout: float = 300) -> None:
         """Poll the API until every Deployment and StatefulSet is ready (the floor's wait)."""
-        apps = self.tenants.kube.apps
+        apps = self.ctx.kube.apps
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             objs = [
@@ -131,7 +136,7 @@ class Bench:
         raise TimeoutError(f"{namespace} not ready after {timeout}s")
 
     def delete(self, tids: list[str]) -> None:
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         for tid in tids:
             kube.delete_namespace(f"tenant-{tid}")
         for tid in tids:
@@ -151,7 +156,7 @@ class Bench:
             start = time.perf_counter()
             self.prepare_namespace(spec)
             subprocess.run(
-                [self.helm, "upgrade", "--install", spec.release, self.tenants.settings.chart,
+                [self.helm, "upgrade", "--install", spec.release, self.ctx.settings.chart,
                  "-n", spec.namespace, "-f", path, "--wait", "--timeout", "5m"],
                 check=True, capture_output=True, env=self.env(),
             )  # fmt: skip
@@ -265,26 +270,26 @@ class Bench:
         ids = [f"b3-{i:03d}" for i in range(n)]
         self.delete(ids)
         asyncio.run(self._saasodoo_many(ids, 8))
-        fleet = Fleet(self.tenants)
+        fleet = Fleet(self.ctx)
         rows = []
         for subset in (ids[: n // 2], ids):
-            helm0, api0 = self.tenants.helm.calls, self.tenants.kube.requests
+            helm0, api0 = self.ctx.helm.calls, self.ctx.kube.requests
             start = time.perf_counter()
             summary = asyncio.run(fleet.ensure_all(subset))
             took = time.perf_counter() - start
             rows.append([
                 f"no-op fleet ensure, {len(subset)} tenants", f"{took:.2f}",
-                str(self.tenants.helm.calls - helm0), str(self.tenants.kube.requests - api0),
+                str(self.ctx.helm.calls - helm0), str(self.ctx.kube.requests - api0),
                 json.dumps(summary.to_dict()["counts"]),
             ])  # fmt: skip
         target = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20251201"}}})
-        helm0, api0 = self.tenants.helm.calls, self.tenants.kube.requests
+        helm0, api0 = self.ctx.helm.calls, self.ctx.kube.requests
         start = time.perf_counter()
         summary = asyncio.run(fleet.upgrade(target, ids, canaries=1, max_failures=0))
         took = time.perf_counter() - start
         rows.append([
             f"fleet upgrade (image tag), {n} tenants", f"{took:.2f}",
-            str(self.tenants.helm.calls - helm0), str(self.tenants.kube.requests - api0),
+            str(self.ctx.helm.calls - helm0), str(self.ctx.kube.requests - api0),
             json.dumps(summary.to_dict()["counts"]),
         ])  # fmt: skip
         self.rows["fleet"] = rows
@@ -437,7 +442,7 @@ def main() -> None:
     kubeconfig = os.environ.get("SAASODOO_KUBECONFIG") or cluster_up(BENCH_CLUSTER, args.nodes)
     helm = t[f"SAASODOO_HELM{args.helm}"]
     settings = Settings(kubeconfig=Path(kubeconfig), helm_binary=helm, helm_timeout="10m")
-    bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Tenants(settings))
+    bench = Bench(Path(kubeconfig), helm, t["SAASODOO_KUBECTL"], Context(settings))
     parts = set(args.only.split(","))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from saasodoo.api.jobs import JobRunner
 from saasodoo.api.ratelimit import RateLimit, Slots
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
+from saasodoo.context import Context
 from saasodoo.odootenants import OdooTenants
 from saasodoo.operation_requests import OperationRequests
 from saasodoo.settings import Settings
@@ -97,9 +98,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=api.max_body_bytes,
     )
-    tenants = tenants or Tenants(settings or Settings())
+    tenants = tenants or Tenants(Context(settings or Settings()))
     backups = backups or Backups(
-        tenants.settings,
+        tenants.ctx.settings,
         s3_endpoint=api.backup_s3_endpoint or None,
         pvc_root=api.backup_pvc_root,
     )
@@ -115,17 +116,17 @@ def create_app(
             "domain verifications", api.domain_verify_limit, api.domain_verify_window
         ),
         downloads=Slots("backup downloads", api.download_slots),
-        objects=OdooTenants(tenants.settings, tenants=tenants)
-        if tenants.settings.operator
+        objects=OdooTenants(tenants.ctx.settings, ctx=tenants.ctx)
+        if tenants.ctx.settings.operator
         else None,
-        requests=OperationRequests(tenants.settings, tenants=tenants, backups=backups)
-        if tenants.settings.operator
+        requests=OperationRequests(tenants.ctx, tenants=tenants, backups=backups)
+        if tenants.ctx.settings.operator
         else None,
     )
     errors.register(app)
     _register_blueprints(app)
     app.after_request(_security_headers)
-    _instrument(app, tenants.settings.metrics_port)
+    _instrument(app, tenants.ctx.settings.metrics_port)
     return app
 
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from saasodoo.adapters.kube import Namespace
+from saasodoo.context import Context
 from saasodoo.core import updates as up
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import SPEC_ANNOTATION
@@ -150,7 +151,7 @@ class FleetSummary:
 class FleetTarget:
     """What a fleet upgrade changes in every selected tenant's spec.
 
-    A new chart (or chart version) is given by the ``Tenants`` the fleet runs with
+    A new chart (or chart version) is given by the context the fleet runs with
     (``Settings.chart``/``chart_version``); an Odoo image with ``overrides`` such as
     ``{"odoo": {"image": {"tag": "18.0-20250218"}}}``, merged into each spec's overrides.
     """
@@ -204,14 +205,13 @@ def check_fleet_target(target: FleetTarget, specs: Sequence[TenantSpec]) -> None
 
 
 class Fleet:
-    """Reconcile and upgrade tenants through one ``Tenants`` (its cluster, helm, chart);
-    each tenant's loop is the ``reconciler``'s."""
+    """Reconcile and upgrade the tenants of one context (its cluster, helm, chart) through
+    its lifecycle (``Tenants``); each tenant's loop is the ``reconciler``'s."""
 
-    def __init__(self, tenants: Tenants, *, stale_after: timedelta | None = None) -> None:
-        self.tenants = tenants
-        self.kube = tenants.kube
-        self.record = tenants.record
-        self.reconciler = Reconciler(tenants, stale_after=stale_after)
+    def __init__(self, ctx: Context, *, stale_after: timedelta | None = None) -> None:
+        self.ctx = ctx
+        self.tenants = Tenants(ctx)
+        self.reconciler = Reconciler(ctx, stale_after=stale_after)
 
     # -- the fleet ------------------------------------------------------------------
 
@@ -225,11 +225,11 @@ class Fleet:
         from one list request: the API calls it before queuing the upgrade."""
         wanted = set(tenant_ids) if tenant_ids else None
         specs = []
-        for ns in self.kube.list_tenant_namespaces(selector):
+        for ns in self.ctx.kube.list_tenant_namespaces(selector):
             if wanted is not None and ns.labels.get(TENANT_LABEL) not in wanted:
                 continue
             try:
-                specs.append(self.record.spec(ns))
+                specs.append(self.ctx.record.spec(ns))
             except (SaasodooError, ValueError):
                 continue  # reported by the upgrade itself
         check_fleet_target(target, specs)
@@ -240,7 +240,7 @@ class Fleet:
         once, from the pass's own first list."""
         if selector is not None:
             try:
-                self.tenants.kube.list_tenant_namespaces(selector)
+                self.ctx.kube.list_tenant_namespaces(selector)
             except InvalidInput as exc:
                 raise InvalidInput(
                     "invalid request", [FieldError("selector", exc.message)]
@@ -250,8 +250,8 @@ class Fleet:
         self, tenant_ids: Sequence[str] | None = None, selector: str | None = None
     ) -> list[ObservedTenant]:
         """Every tenant (or the selected ones) from two list requests, no helm call."""
-        namespaces = self.kube.list_tenant_namespaces(selector)
-        heads = self.kube.list_release_heads()
+        namespaces = self.ctx.kube.list_tenant_namespaces(selector)
+        heads = self.ctx.kube.list_release_heads()
         wanted = set(tenant_ids) if tenant_ids else None
         out = []
         for ns in namespaces:
@@ -286,7 +286,7 @@ class Fleet:
         subjects = await self.subjects(tenant_ids, selector)
         if on_plan:
             on_plan(len(subjects))
-        size = concurrency or self.tenants.settings.concurrency
+        size = concurrency or self.ctx.settings.concurrency
         results: list[EnsureResult] = []
 
         async def one(workers: TenantWorkers, subject: ObservedTenant) -> None:
@@ -357,7 +357,7 @@ class Fleet:
             if on_result:
                 on_result(result)
 
-        size = concurrency or self.tenants.settings.concurrency
+        size = concurrency or self.ctx.settings.concurrency
 
         def upgrade_one(subject: ObservedTenant) -> Callable[[], Awaitable[EnsureResult]]:
             return lambda: self.upgrade_tenant(subject, target, timeout, force)
@@ -460,7 +460,7 @@ class Fleet:
         if previous is None:
             return EnsureResult(spec.id, Outcome.FAILED, why, steps, revision)
         good = await self.reconciler.digest_of(before, previous)
-        head = await self.tenants.release.rollback(
+        head = await self.ctx.release.rollback(
             spec, previous, good, restores=(spec, before.suspended), failed_digest=digest,
             wait=True,
         )  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from saasodoo.context import Context
 from saasodoo.core.crd import API_VERSION, KIND, from_tenant_spec, owner_labels
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import InvalidInput
@@ -28,7 +29,7 @@ class FluxSource:
 
 
 async def export(
-    tenants: Tenants,
+    ctx: Context,
     tenant_id: str,
     *,
     flux: bool = False,
@@ -43,10 +44,11 @@ async def export(
     referenced by name). The HelmRelease manages the same release (name, namespace,
     chart, values), so Flux can take over from saasodoo.
     """
-    ns = tenants.record.namespace(tenant_id)
+    tenants = Tenants(ctx)
+    ns = ctx.record.namespace(tenant_id)
     spec = await tenants.settled(ns)
-    values, digest = await tenants.desired(spec, suspended=tenants.record.suspended(ns))
-    chart_version = await tenants.helm.digest_chart_version()
+    values, digest = await tenants.desired(spec, suspended=ctx.record.suspended(ns))
+    chart_version = await ctx.helm.digest_chart_version()
     header = (
         f"# Values of tenant {spec.id} (release {spec.release} in namespace {spec.namespace}),\n"
         f"# computed by saasodoo for chart version {chart_version}; digest {digest}.\n"
@@ -54,12 +56,12 @@ async def export(
     files = {f"{spec.id}.values.yaml": header + yaml.safe_dump(values.values, sort_keys=False)}
     if odootenant:
         doc = odootenant_manifest(
-            spec, suspended=tenants.record.suspended(ns), owner=tenants.record.owner(ns),
-            namespace=tenants.settings.system_namespace,
+            spec, suspended=ctx.record.suspended(ns), owner=ctx.record.owner(ns),
+            namespace=ctx.settings.system_namespace,
         )  # fmt: skip
         files[f"{spec.id}.odootenant.yaml"] = yaml.safe_dump(doc, sort_keys=False)
     if flux:
-        doc = helm_release(tenants, spec, values.values, chart_version, source or FluxSource())
+        doc = helm_release(ctx, spec, values.values, chart_version, source or FluxSource())
         files[f"{spec.id}.helmrelease.yaml"] = yaml.safe_dump(doc, sort_keys=False)
     return files
 
@@ -79,14 +81,14 @@ def odootenant_manifest(
 
 
 def helm_release(
-    tenants: Tenants,
+    ctx: Context,
     spec: TenantSpec,
     values: dict[str, Any],
     chart_version: str,
     source: FluxSource,
 ) -> dict[str, Any]:
     """A ``helm.toolkit.fluxcd.io/v2`` HelmRelease for the tenant's release."""
-    ref = tenants.settings.chart
+    ref = ctx.settings.chart
     if ref.startswith(("oci://", "http://", "https://")):
         chart = ref.rstrip("/").rsplit("/", 1)[-1]
     else:

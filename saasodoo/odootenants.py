@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from saasodoo.adapters.kube import Kube
@@ -37,6 +38,7 @@ from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
 
 if TYPE_CHECKING:
+    from saasodoo.context import Context
     from saasodoo.tenants import Tenants
 
 #: How often ``wait`` reads the object (seconds).
@@ -132,21 +134,28 @@ class TenantView:
 class OdooTenants:
     """The OdooTenants of the platform namespace (``Settings.system_namespace``)."""
 
-    def __init__(self, settings: Settings, *, tenants: Tenants | None = None) -> None:
+    def __init__(self, settings: Settings, *, ctx: Context | None = None) -> None:
         self.settings = settings
-        self._tenants = tenants
-        kube = tenants.kube if tenants is not None else Kube(settings)
+        self._ctx = ctx
+        kube = ctx.kube if ctx is not None else Kube(settings)
         self.resources = TenantResources(kube, settings.system_namespace)
 
     @property
-    def tenants(self) -> Tenants:
-        """The lifecycle whose checks a change goes through, made on first use (reading and
-        listing need only the resources: `tenant list` loads no helm, plans or DNS)."""
-        if self._tenants is None:
-            from saasodoo.tenants import Tenants
+    def ctx(self) -> Context:
+        """The context of the lifecycle's checks, made on first use (reading and listing
+        need only the resources: `tenant list` loads no helm, plans or DNS)."""
+        if self._ctx is None:
+            from saasodoo.context import Context
 
-            self._tenants = Tenants(self.settings, kube=self.resources.kube)
-        return self._tenants
+            self._ctx = Context(self.settings, kube=self.resources.kube)
+        return self._ctx
+
+    @cached_property
+    def tenants(self) -> Tenants:
+        """The lifecycle whose checks a change goes through (on the context)."""
+        from saasodoo.tenants import Tenants
+
+        return Tenants(self.ctx)
 
     def read(self, tenant_id: str) -> dict[str, Any]:
         obj = self.resources.get(check_tenant_id(tenant_id))
@@ -188,7 +197,7 @@ class OdooTenants:
         ``Ready`` False with the reason)."""
         if current is None:
             check_new_tenant_id(spec.id)
-        self.tenants.domains.check_rules(spec)
+        self.ctx.domains.check_rules(spec)
         await self.tenants.check_change(spec, current)
 
     async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
@@ -199,8 +208,8 @@ class OdooTenants:
         spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         await self.check(spec)
         body_spec = from_tenant_spec(spec, suspended=False, owner=owner)
-        if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
-            body_spec["nodePool"] = self.tenants.settings.node_pool
+        if self.ctx.settings.node_pool:  # this caller's placement, kept with the tenant
+            body_spec["nodePool"] = self.ctx.settings.node_pool
         body = {"metadata": {"name": spec.id, "labels": owner_labels(body_spec)},
                 "spec": body_spec}  # fmt: skip
         return TenantView.of(self.resources.create(body))
@@ -236,8 +245,8 @@ class OdooTenants:
         body_spec = copy_spec(source_id, source.get("spec") or {}, new_id, backup=backup,
                               plan=plan, expires_at=expires_at)  # fmt: skip
         await self.check(to_tenant_spec(new_id, body_spec, copies=True))
-        if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
-            body_spec["nodePool"] = self.tenants.settings.node_pool
+        if self.ctx.settings.node_pool:  # this caller's placement, kept with the tenant
+            body_spec["nodePool"] = self.ctx.settings.node_pool
         labels = {**copy_labels(source_id), **owner_labels(body_spec)}
         body = {"metadata": {"name": new_id, "labels": labels}, "spec": body_spec}
         return TenantView.of(self.resources.create(body))

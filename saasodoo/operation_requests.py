@@ -35,6 +35,7 @@ from saasodoo.adapters.resources import CustomResources, TenantResources
 from saasodoo.adapters.storage import served_stream
 from saasodoo.backups import Backups
 from saasodoo.backups.jobs import SERVE_SECONDS, reader_token
+from saasodoo.context import Context
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.copies import refresh_source
 from saasodoo.core.crd import to_tenant_spec
@@ -58,7 +59,6 @@ from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import check_tenant_id
 from saasodoo.core.values import backup_storage
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
-from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
@@ -210,31 +210,32 @@ class OperationRequests:
 
     def __init__(
         self,
-        settings: Settings,
+        ctx: Context,
         *,
         tenants: Tenants | None = None,
         backups: Backups | None = None,
         objects: Callable[[OperationKind], CustomResources] | None = None,
         tenant_objects: TenantResources | None = None,
     ) -> None:
-        """``backups``: the service that checks and stages (default: one on ``settings``);
-        ``objects`` and ``tenant_objects``: the requests of a kind and the OdooTenants
-        (tests pass fakes)."""
-        self.settings = settings
-        self.tenants = tenants or Tenants(settings)
-        self.backups = backups or Backups(settings)
-        namespace = settings.system_namespace
+        """``tenants``: the lifecycle whose checks a request goes through (default: the
+        context's); ``backups``: the service that checks and stages (default: one on the
+        context's settings); ``objects`` and ``tenant_objects``: the requests of a kind and
+        the OdooTenants (tests pass fakes)."""
+        self.ctx = ctx
+        self.tenants = tenants or Tenants(ctx)
+        self.backups = backups or Backups(ctx.settings)
+        namespace = ctx.settings.system_namespace
         # The cluster is reached on first use (a refused option needs none).
         self.objects = objects or (
-            lambda op: CustomResources(self.tenants.kube, namespace, op.plural, op.kind)
+            lambda op: CustomResources(self.ctx.kube, namespace, op.plural, op.kind)
         )
         self._tenant_objects = tenant_objects
 
     @property
     def tenant_objects(self) -> TenantResources:
         if self._tenant_objects is None:
-            self._tenant_objects = TenantResources(self.tenants.kube,
-                                                   self.settings.system_namespace)  # fmt: skip
+            self._tenant_objects = TenantResources(self.ctx.kube,
+                                                   self.ctx.settings.system_namespace)  # fmt: skip
         return self._tenant_objects
 
     # -- writing ----------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class OperationRequests:
         ``InvalidSpec``). Returns what the request must name that the caller left to "now":
         a rollback's revision (the previous one as of this check, so a second click or a
         restarted request never rolls back the rollback)."""
-        request_body(op, self.settings.system_namespace, tenant_id, **spec)
+        request_body(op, self.ctx.settings.system_namespace, tenant_id, **spec)
         obj = self.tenant(tenant_id)
         if op is REFRESH:
             refresh_source(obj)
@@ -275,7 +276,7 @@ class OperationRequests:
         op = self.kind(operation)
         if not checked:
             spec = {**spec, **await self.check(op, tenant_id, **spec)}
-        body = request_body(op, self.settings.system_namespace, tenant_id, **spec)
+        body = request_body(op, self.ctx.settings.system_namespace, tenant_id, **spec)
         if name is not None:
             body["metadata"].pop("generateName", None)
             body["metadata"]["name"] = check_name(name)
@@ -337,7 +338,7 @@ class OperationRequests:
         last listed them; else ``core.values.backup_storage`` of the values its spec makes)
         and its Odoo series; None without the key pair (then the tenant's CronJob and
         namespace say, read with this process's rights)."""
-        if self.settings.backup_s3_access_key_id is None:
+        if self.ctx.settings.backup_s3_access_key_id is None:
             return None
         obj = obj if obj is not None else self.tenant(tenant_id)
         spec = to_tenant_spec(tenant_id, obj.get("spec") or {}, copies=True)
@@ -447,7 +448,7 @@ class OperationRequests:
         plus ``MARGIN_SECONDS``."""
         op = self.kind(operation)
         if op is ROLLBACK:
-            return parse_duration(self.settings.helm_timeout).total_seconds() + MARGIN_SECONDS
+            return parse_duration(self.ctx.settings.helm_timeout).total_seconds() + MARGIN_SECONDS
         cronjob = self.backups.cronjob(tenant_id)
         deadline = cronjob["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds") or 3600
         extra = RESTORE_READY_SECONDS if op is RESTORE else 0.0

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from saasodoo.adapters.helm import Helm
 from saasodoo.adapters.kube import Namespace
+from saasodoo.context import Context
 from saasodoo.core.reconcile import (
     GOOD_STATUSES,
     Action,
@@ -40,13 +40,11 @@ from saasodoo.core.reconcile import (
     determine_state,
     next_action,
 )
-from saasodoo.core.record import stale_after as stale_after_of
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.values import TenantValues, get_path
 from saasodoo.domains import HostTaken
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
-from saasodoo.release import TenantRelease
 from saasodoo.tenants import Tenants, revision_spec
 
 log = logging.getLogger(__name__)
@@ -108,21 +106,13 @@ class ObservedTenant:
 
 
 class Reconciler:
-    """Observe, classify and converge single tenants through one ``Tenants``."""
+    """Observe, classify and converge single tenants of one context (its lifecycle,
+    ``Tenants``, and its adapters)."""
 
-    def __init__(self, tenants: Tenants, *, stale_after: timedelta | None = None) -> None:
-        self.tenants = tenants
-        self.record = tenants.record
-        self.stale_after = stale_after or stale_after_of(tenants.settings.helm_timeout)
-
-    @property
-    def helm(self) -> Helm:
-        return self.tenants.helm
-
-    @property
-    def release(self) -> TenantRelease:
-        """The helm calls that change a release, with their lock and record steps."""
-        return self.tenants.release
+    def __init__(self, ctx: Context, *, stale_after: timedelta | None = None) -> None:
+        self.ctx = ctx
+        self.tenants = Tenants(ctx)
+        self.stale_after = stale_after or ctx.stale_after
 
     # -- observing --------------------------------------------------------------------
 
@@ -131,33 +121,33 @@ class Reconciler:
     ) -> ObservedTenant:
         """The tenant of namespace ``ns`` with ``release`` (its head, as listed or read)."""
         spec = await self.tenants.settled(ns)
-        suspended = self.record.suspended(ns)
+        suspended = self.ctx.record.suspended(ns)
         values, digest = await self.tenants.desired(spec, suspended=suspended)
         obs = ReconcileObservation(
             tenant_id=spec.id,
             namespace_phase=ns.phase,
             release=release,
             desired_digest=digest,
-            applied=self.record.applied(ns),
-            failed_digest=self.record.failed_digest(ns),
-            lock=self.record.lock(ns),
-            unfinished=self.record.unfinished(ns),
+            applied=self.ctx.record.applied(ns),
+            failed_digest=self.ctx.record.failed_digest(ns),
+            lock=self.ctx.record.lock(ns),
+            unfinished=self.ctx.record.unfinished(ns),
             last_good_revision=last_good,
         )
         return ObservedTenant(ns, spec, suspended, values, obs)
 
     async def observe(self, tenant_id: str) -> ObservedTenant:
         """One tenant, closely: namespace, helm status and, for a failed head, history."""
-        ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
-        release = await self.helm.status(spec.release, spec.namespace)
+        ns = self.ctx.record.namespace(tenant_id)
+        spec = self.ctx.record.spec(ns)
+        release = await self.ctx.helm.status(spec.release, spec.namespace)
         last_good = None
         if release is not None and release.status == "failed":
             last_good = await self._last_good(spec, release.revision)
         return await self.observed(ns, release, last_good)
 
     async def _last_good(self, spec: TenantSpec, below: int) -> int | None:
-        history = await self.helm.history(spec.release, spec.namespace)
+        history = await self.ctx.helm.history(spec.release, spec.namespace)
         good = [r.revision for r in history if r.status in GOOD_STATUSES and r.revision < below]
         return max(good) if good else None
 
@@ -186,7 +176,7 @@ class Reconciler:
             revision = tenant.revision
             if action is Action.NONE:
                 if obs.lock is not None:  # a stale lock of a dead process: drop it
-                    self.record.unlock(tenant.spec.namespace)
+                    self.ctx.record.unlock(tenant.spec.namespace)
                 return EnsureResult(
                     tenant_id, outcome_of(actions), _detail(actions, errors), steps, revision
                 )
@@ -228,8 +218,8 @@ class Reconciler:
         if applied is not None and applied.revision == revision:
             return applied.digest
         spec = tenant.spec
-        values = await self.helm.get_values(spec.release, spec.namespace, revision)
-        history = {r.revision: r for r in await self.helm.history(spec.release, spec.namespace)}
+        values = await self.ctx.helm.get_values(spec.release, spec.namespace, revision)
+        history = {r.revision: r for r in await self.ctx.helm.history(spec.release, spec.namespace)}
         chart = history[revision].chart if revision in history else ""
         version = chart.rsplit("-", 1)[-1] if "-" in chart else chart
         return TenantValues(values).digest(version)
@@ -242,7 +232,7 @@ async def unlock(r: Reconciler, tenant: ObservedTenant) -> None:
     """Mark the locked pending revision failed (as Flux does)."""
     spec, rel = tenant.spec, tenant.observation.release
     assert rel is not None
-    before = r.tenants.kube.unlock_release(
+    before = r.ctx.kube.unlock_release(
         spec.namespace,
         spec.release,
         rel.revision,
@@ -258,11 +248,11 @@ async def adopt(r: Reconciler, tenant: ObservedTenant) -> None:
     spec, obs = tenant.spec, tenant.observation
     rel = obs.release
     assert rel is not None and obs.lock is not None
-    values = await r.helm.get_values(spec.release, spec.namespace, rel.revision)
+    values = await r.ctx.helm.get_values(spec.release, spec.namespace, rel.revision)
     recorded = get_path(values, "tenant.spec")
     applied_spec = revision_spec(recorded, values) if isinstance(recorded, dict) else spec
     suspended = get_path(values, "odoo.replicas") == 0
-    r.record.write(applied_spec, suspended, applied=Applied(obs.lock.digest, rel.revision))
+    r.ctx.record.write(applied_spec, suspended, applied=Applied(obs.lock.digest, rel.revision))
 
 
 async def install(r: Reconciler, tenant: ObservedTenant) -> None:
@@ -281,20 +271,20 @@ async def reinstall(r: Reconciler, tenant: ObservedTenant) -> None:
     """Uninstall the failed first install, then install the spec again."""
     _claim_domains(r, tenant)
     obs = tenant.observation
-    await r.release.reinstall(tenant.spec, tenant.suspended, tenant.values, obs.desired_digest)
+    await r.ctx.release.reinstall(tenant.spec, tenant.suspended, tenant.values, obs.desired_digest)
 
 
 def _claim_domains(r: Reconciler, tenant: ObservedTenant) -> None:
     """A recorded spec naming a platform host, a host another tenant proved, or routing one
     another tenant claims at all is not applied (HostTaken, before any change)."""
     spec = tenant.spec
-    r.tenants.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
+    r.ctx.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
 
 
 async def _apply(r: Reconciler, tenant: ObservedTenant, action: Action) -> None:
     """Install or upgrade to the spec under the operation lock, then record it."""
     digest = tenant.observation.desired_digest
-    await r.release.apply(tenant.spec, tenant.suspended, tenant.values, digest, action)
+    await r.ctx.release.apply(tenant.spec, tenant.suspended, tenant.values, digest, action)
 
 
 async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
@@ -311,7 +301,7 @@ async def rollback(r: Reconciler, tenant: ObservedTenant) -> None:
     killed = obs.lock is not None
     failed = obs.desired_digest if obs.desired_digest != digest and not killed else None
     # Volume-safe: a failed plan upgrade may have grown volumes already.
-    await r.release.rollback(spec, good, digest, failed_digest=failed, wait=True)
+    await r.ctx.release.rollback(spec, good, digest, failed_digest=failed, wait=True)
 
 
 #: The executor of each acting ``Action`` (``next_action`` returns no other).

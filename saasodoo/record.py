@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 class NamespaceRecord:
     """The tenant record of every tenant of one cluster. ``kube`` is called on first use
-    (``Tenants`` builds its Kube lazily)."""
+    (the context, ``saasodoo.context``, builds its Kube lazily)."""
 
     #: Who takes the operation lock: ``host:pid`` by default; the operator sets its Lease
     #: identity (``operator:<identity>``) and ``alive`` (a lock of another operator identity

@@ -11,7 +11,8 @@ routes. A failed helm call releases the lock, recording the revision it left
 (``NamespaceRecord.failed``), so ``ensure`` remediates that one and no hand change.
 
 Callers: ``saasodoo.tenants`` (the lifecycle), ``saasodoo.reconciler`` (ensure's
-executors) and ``saasodoo.fleet`` (the undo of an upgrade), through ``Tenants.release``.
+executors) and ``saasodoo.fleet`` (the undo of an upgrade), through the context
+(``saasodoo.context``: ``ctx.release``), which alone builds it.
 ``.importlinter`` keeps the entry points (CLI, API, web) and the other rooms from importing
 this module; tests/unit/test_helm_callers.py keeps every other module from calling the Helm
 adapter's mutating methods (``install_or_upgrade``, ``rollback``, ``uninstall``).
@@ -60,7 +61,7 @@ STUCK_POD_POLL_SECONDS = 2.0
 class TenantRelease:
     """The helm calls that change tenants' releases, each with its lock and record steps.
 
-    ``helm``, ``kube`` and ``domains`` are called on first use (``Tenants`` builds its
+    ``helm``, ``kube`` and ``domains`` are called on first use (the context builds its
     adapters lazily); ``record`` is the tenant record they share with the lifecycle.
     """
 

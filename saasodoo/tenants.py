@@ -13,17 +13,14 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from datetime import UTC, datetime
 from typing import Any
 
-from saasodoo.adapters.catalog import load_catalog
-from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
-from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.adapters.helm import Revision, local_chart_schema
+from saasodoo.adapters.kube import Namespace
 from saasodoo.backups.finals import FinalBackup, KeptFinals
+from saasodoo.context import Context
 from saasodoo.core.domains import canonical_host
-from saasodoo.core.plans import Catalog
-from saasodoo.core.record import stale_after
 from saasodoo.core.spec import (
     COMPONENT_LABEL,
     TENANT_LABEL,
@@ -39,7 +36,6 @@ from saasodoo.core.status import (
 )
 from saasodoo.core.values import (
     TEMPLATE_KEY_PATH,
-    Platform,
     TenantValues,
     check_values,
     compute_values,
@@ -53,7 +49,7 @@ from saasodoo.core.values import (
 from saasodoo.core.versions import (
     check_version_change,
 )
-from saasodoo.domains import Domains, DomainState
+from saasodoo.domains import DomainState
 from saasodoo.errors import (
     Conflict,
     FieldError,
@@ -62,9 +58,7 @@ from saasodoo.errors import (
     NotFound,
     NotReady,
 )
-from saasodoo.record import NamespaceRecord
-from saasodoo.release import TenantRelease
-from saasodoo.settings import Settings, check_node_pool
+from saasodoo.settings import check_node_pool
 
 log = logging.getLogger(__name__)
 
@@ -139,78 +133,30 @@ def update_changes(**given: Any) -> dict[str, Any]:
 
 
 class Tenants:
-    """Lifecycle operations over one cluster, one helm binary and one plans catalog."""
+    """Lifecycle operations over one context (``saasodoo.context``: one cluster, one helm
+    binary and one plans catalog); the adapters are the context's (``self.ctx``)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        helm: Helm | None = None,
-        kube: Kube | None = None,
-        catalog: Catalog | None = None,
-    ) -> None:
-        self.settings = settings
-        self._helm = helm
-        self._kube = kube
-        self.catalog = catalog or load_catalog(settings.plans_dir, settings.tenant_values)
-        #: The tenant record on each namespace (spec, owner, applied, operation lock).
-        self.record = NamespaceRecord(settings, lambda: self.kube)
-        #: Every helm call that changes a release, with its lock and record steps.
-        self.release = TenantRelease(
-            self.record,
-            helm=lambda: self.helm,
-            kube=lambda: self.kube,
-            domains=lambda: self.domains,
-        )
-        self.platform = Platform(
-            base_domain=settings.base_domain,
-            ingress_class=settings.ingress_class,
-            storage_class=settings.storage_class,
-            node_pool=settings.node_pool,
-        )
-
-    # Adapters are built on first use: `render` needs no cluster, `list` no helm.
-    @property
-    def helm(self) -> Helm:
-        if self._helm is None:
-            self._helm = Helm(self.settings)
-        return self._helm
-
-    @property
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = Kube(self.settings)
-        return self._kube
-
-    @cached_property
-    def domains(self) -> Domains:
-        """Platform-wide claims of custom domains and their proof (``saasodoo.domains``)."""
-        return Domains(self.settings, lambda: self.kube)
-
-    @property
-    def stale_after(self) -> timedelta:
-        """How long an operation may run: the helm timeout plus the lock's margin. A pending
-        release older than that, with no live lock, is locked, not in progress."""
-        return stale_after(self.settings.helm_timeout)
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     # -- pure helpers ---------------------------------------------------------------
 
     def values_for(self, spec: TenantSpec, *, suspended: bool = False) -> TenantValues:
-        computed = compute_values(spec, self.catalog, self.platform)
+        computed = compute_values(spec, self.ctx.catalog, self.ctx.platform)
         if suspended:
             return TenantValues(helm_merge(computed.values, SUSPEND_VALUES))
         return computed
 
     def url_for(self, tenant_id: str) -> str:
         """The tenant's public address (``Settings.public_url``: scheme, host, port)."""
-        return self.settings.tenant_url(f"{tenant_id}.{self.settings.base_domain}")
+        return self.ctx.settings.tenant_url(f"{tenant_id}.{self.ctx.settings.base_domain}")
 
     async def desired(
         self, spec: TenantSpec, *, suspended: bool = False
     ) -> tuple[TenantValues, str]:
         """The values of ``spec`` and their digest (chart version + values)."""
         values = self.values_for(spec, suspended=suspended)
-        return values, values.digest(await self.helm.digest_chart_version())
+        return values, values.digest(await self.ctx.helm.digest_chart_version())
 
     async def settled(self, ns: Namespace) -> TenantSpec:
         """The spec recorded on ``ns`` with what the tenant was created with
@@ -219,10 +165,10 @@ class Tenants:
         last applied (else the newest deployed one: one or two helm calls), recorded on its
         namespace: a later change of the platform's settings leaves it as it is. A tenant
         without a deployed revision takes the platform's settings of now."""
-        spec = self.record.spec(ns)
+        spec = self.ctx.record.spec(ns)
         if spec.created_with is not None:
             return spec
-        applied = self.record.applied(ns)
+        applied = self.ctx.record.applied(ns)
         revision = applied.revision if applied else None
         if revision is None:
             good = [r.revision for r in await self._history_or_none(spec) if r.status in
@@ -231,48 +177,51 @@ class Tenants:
         if revision is None:
             values = self.values_for(spec).values
         else:
-            values = await self.helm.get_values(spec.release, spec.namespace, revision)
+            values = await self.ctx.helm.get_values(spec.release, spec.namespace, revision)
         spec = spec.model_copy(update={"created_with": creation_facts(values)})
-        self.record.write_spec(spec)
+        self.ctx.record.write_spec(spec)
         log.info("tenant %s: recorded what it was created with (revision %s)", spec.id, revision)
         return spec
 
     async def _history_or_none(self, spec: TenantSpec) -> list[Revision]:
         try:
-            return await self.helm.history(spec.release, spec.namespace)
+            return await self.ctx.helm.history(spec.release, spec.namespace)
         except NotFound:
             return []
 
     async def get(self, tenant_id: str) -> Tenant:
-        ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
-        release = await self.helm.status(spec.release, spec.namespace)
-        workloads = self.kube.list_workloads(spec.namespace).get(tenant_id, [])
+        ns = self.ctx.record.namespace(tenant_id)
+        spec = self.ctx.record.spec(ns)
+        release = await self.ctx.helm.status(spec.release, spec.namespace)
+        workloads = self.ctx.kube.list_workloads(spec.namespace).get(tenant_id, [])
         obs = Observation(
-            tenant_id, ns.phase, release, tuple(workloads), self.record.lock(ns), self.stale_after,
-            self.record.revisions(ns),
+            tenant_id, ns.phase, release, tuple(workloads), self.ctx.record.lock(ns),
+            self.ctx.stale_after, self.ctx.record.revisions(ns),
         )  # fmt: skip
         return Tenant(
-            spec, classify(obs, datetime.now(UTC)), self.url_for(tenant_id), self.record.owner(ns)
+            spec,
+            classify(obs, datetime.now(UTC)),
+            self.url_for(tenant_id),
+            self.ctx.record.owner(ns),
         )
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
         """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
         one per failed release (its record says why it failed; the heads only that it did)."""
-        namespaces = self.kube.list_tenant_namespaces()
-        heads = self.kube.list_release_heads()
+        namespaces = self.ctx.kube.list_tenant_namespaces()
+        heads = self.ctx.kube.list_release_heads()
         for key, head in heads.items():
             if head.status == "failed" and not head.description:
-                why = self.kube.release_description(key[0], key[1], head.revision)
+                why = self.ctx.kube.release_description(key[0], key[1], head.revision)
                 heads[key] = replace(head, description=why)
-        workloads = self.kube.list_workloads()
+        workloads = self.ctx.kube.list_workloads()
         now = datetime.now(UTC)
         tenants = []
         for ns in namespaces:
-            if owner is not None and self.record.owner(ns) != owner:
+            if owner is not None and self.ctx.record.owner(ns) != owner:
                 continue
             try:
-                spec = self.record.spec(ns)
+                spec = self.ctx.record.spec(ns)
             except (NotFound, ValueError):
                 log.warning("namespace %s is labelled as a tenant but has no spec", ns.name)
                 continue
@@ -281,33 +230,37 @@ class Tenants:
                 ns.phase,
                 heads.get((spec.namespace, spec.release)),
                 tuple(workloads.get(spec.id, [])),
-                self.record.lock(ns),
-                self.stale_after,
-                self.record.revisions(ns),
+                self.ctx.record.lock(ns),
+                self.ctx.stale_after,
+                self.ctx.record.revisions(ns),
             )
             tenants.append(
-                Tenant(spec, classify(obs, now), self.url_for(spec.id), self.record.owner(ns))
+                Tenant(spec, classify(obs, now), self.url_for(spec.id), self.ctx.record.owner(ns))
             )
         return sorted(tenants, key=lambda t: t.spec.id)
 
     async def history(self, tenant_id: str) -> list[Revision]:
-        ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
-        return await self.helm.history(spec.release, spec.namespace)
+        ns = self.ctx.record.namespace(tenant_id)
+        spec = self.ctx.record.spec(ns)
+        return await self.ctx.helm.history(spec.release, spec.namespace)
 
     async def render(self, spec: TenantSpec) -> str:
         """The manifests of a tenant, rendered by ``helm template`` without a cluster."""
         check_new_tenant_id(spec.id)
-        self.domains.check_rules(spec)
+        self.ctx.domains.check_rules(spec)
         values = self.values_for(spec)
-        return await self.helm.template(spec.release, spec.namespace, values.values)
+        return await self.ctx.helm.template(spec.release, spec.namespace, values.values)
 
     # -- changing -----------------------------------------------------------------------
 
     def local_chart(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(values.schema.json, values.yaml) of the tenant chart when it is a directory
         (kept by the Helm adapter once read), None for a packaged or OCI chart."""
-        return self._helm.local_schema() if self._helm else local_chart_schema(self.settings.chart)
+        return (
+            helm.local_schema()
+            if (helm := self.ctx.built_helm)
+            else local_chart_schema(self.ctx.settings.chart)
+        )
 
     async def _validate(self, spec: TenantSpec, values: TenantValues) -> None:
         """Schema errors before any change: against the local chart's values.schema.json in
@@ -317,7 +270,7 @@ class Tenants:
         if local is not None:
             validate_against_schema(local[0], local[1], values.values)
         else:
-            await self.helm.template(spec.release, spec.namespace, values.values)
+            await self.ctx.helm.template(spec.release, spec.namespace, values.values)
 
     async def check_change(
         self, spec: TenantSpec, current: TenantSpec | None = None
@@ -339,14 +292,14 @@ class Tenants:
         host another tenant holds (HostTaken). Returns the spec to create (its domains
         unverified) and its values."""
         check_new_tenant_id(spec.id)  # Services' names: a letter first
-        self.domains.check_rules(spec)  # the platform's own names: no cluster call
+        self.ctx.domains.check_rules(spec)  # the platform's own names: no cluster call
         # Its domains start unverified; what it is created with comes from the platform now.
         spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         values = await self.check_change(spec)
         spec = spec.model_copy(update={"created_with": creation_facts(values.values)})
-        if self.kube.read_namespace(spec.namespace) is not None:
+        if self.ctx.kube.read_namespace(spec.namespace) is not None:
             raise Conflict(f"tenant '{spec.id}' already exists (namespace {spec.namespace})")
-        self.domains.check(spec)  # another tenant's host (the claim still decides a race)
+        self.ctx.domains.check(spec)  # another tenant's host (the claim still decides a race)
         return spec, values
 
     async def plan_update(
@@ -366,12 +319,12 @@ class Tenants:
             plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
             overrides=overrides,
         )  # fmt: skip
-        ns = self.record.namespace(tenant_id)
+        ns = self.ctx.record.namespace(tenant_id)
         current = await self.settled(ns)
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         await self.check_change(spec, current)  # no other Odoo series, no schema errors
-        self.domains.check(spec)
-        return UpdatePlan(current, spec, self.record.suspended(ns), tuple(sorted(changes)))
+        self.ctx.domains.check(spec)
+        return UpdatePlan(current, spec, self.ctx.record.suspended(ns), tuple(sorted(changes)))
 
     async def create(
         self,
@@ -401,14 +354,14 @@ class Tenants:
             spec = spec.model_copy(update={"created_with": facts})
         if suspended:
             values = TenantValues(helm_merge(values.values, SUSPEND_VALUES))
-        digest = values.digest(await self.helm.digest_chart_version())
-        rev = await self.release.install(
+        digest = values.digest(await self.ctx.helm.digest_chart_version())
+        rev = await self.ctx.release.install(
             spec, values, digest, admin_password=admin_password, owner=owner, wait=wait,
             suspended=suspended,
         )  # fmt: skip
         # The install just told us the release's state: no `helm status` round trip.
         release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
-        workloads = self.kube.list_workloads(spec.namespace).get(spec.id, [])
+        workloads = self.ctx.kube.list_workloads(spec.namespace).get(spec.id, [])
         obs = Observation(spec.id, "Active", release, tuple(workloads))
         return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner)
 
@@ -441,12 +394,12 @@ class Tenants:
         return await self._set_suspended(tenant_id, False, wait=wait)
 
     async def _set_suspended(self, tenant_id: str, suspended: bool, *, wait: bool) -> Tenant:
-        ns = self.record.namespace(tenant_id)
+        ns = self.ctx.record.namespace(tenant_id)
         spec = await self.settled(ns)
         operation = "suspend" if suspended else "resume"
         await self.upgrade_to(
-            spec, suspended, (spec, self.record.suspended(ns)), operation, f"saasodoo: {operation}",
-            wait=wait,
+            spec, suspended, (spec, self.ctx.record.suspended(ns)), operation,
+            f"saasodoo: {operation}", wait=wait,
         )  # fmt: skip
         return await self.get(tenant_id)
 
@@ -467,7 +420,7 @@ class Tenants:
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
-        return await self.release.upgrade(
+        return await self.ctx.release.upgrade(
             spec, suspended, values, digest, previous=previous, operation=operation,
             description=description, wait=wait, timeout=timeout,
         )  # fmt: skip
@@ -481,7 +434,7 @@ class Tenants:
         (default ``Settings.helm_timeout``). Raises ``NotReady`` with the check's own
         reason (the last line of the test pod's log) when it fails."""
         try:
-            await self.helm.test(spec.release, spec.namespace, timeout=timeout)
+            await self.ctx.helm.test(spec.release, spec.namespace, timeout=timeout)
         except HelmFailure as exc:
             raise NotReady(
                 f"tenant '{spec.id}' failed its signed-in check: "
@@ -491,9 +444,9 @@ class Tenants:
     def _test_reason(self, spec: TenantSpec) -> str:
         """The last line of the ``helm test`` pod's log ("" when it cannot be read)."""
         try:
-            pods = self.kube.list_pods(spec.namespace, f"{COMPONENT_LABEL}=test")
+            pods = self.ctx.kube.list_pods(spec.namespace, f"{COMPONENT_LABEL}=test")
             for pod in sorted(pods, key=lambda p: p.name, reverse=True):
-                lines = self.kube.pod_log(spec.namespace, pod.name, "signin").splitlines()
+                lines = self.ctx.kube.pod_log(spec.namespace, pod.name, "signin").splitlines()
                 said = [line for line in lines if line.startswith("signed-in check failed")]
                 if said or lines:
                     return (said or lines)[-1].strip()[:500]
@@ -513,7 +466,7 @@ class Tenants:
             check_node_pool(node_pool)
         except ValueError as exc:
             raise InvalidInput("invalid node pool", [FieldError("node_pool", str(exc))]) from None
-        ns = self.record.namespace(tenant_id)
+        ns = self.ctx.record.namespace(tenant_id)
         spec = await self.settled(ns)
         placement = node_pool_values(node_pool)
         facts = {
@@ -521,7 +474,7 @@ class Tenants:
             **{key: placement.get(key) for key in ("nodeSelector", "tolerations")},
         }
         moved = spec.model_copy(update={"created_with": facts})
-        suspended = self.record.suspended(ns)
+        suspended = self.ctx.record.suspended(ns)
         await self.upgrade_to(
             moved, suspended, (spec, suspended), "move",
             f"saasodoo: move to node pool {node_pool or '(any node)'}", wait=wait,
@@ -536,9 +489,9 @@ class Tenants:
         tenant's spec, the revision (default: the previous one), its values and the spec it
         recorded. A revision of another Odoo series is refused (core.versions), naming
         ``revision``."""
-        ns = self.record.namespace(tenant_id)
+        ns = self.ctx.record.namespace(tenant_id)
         spec = await self.settled(ns)
-        history = await self.helm.history(spec.release, spec.namespace)
+        history = await self.ctx.helm.history(spec.release, spec.namespace)
         known = [r.revision for r in history]
         if revision is None:
             if len(known) < 2:
@@ -549,7 +502,7 @@ class Tenants:
                 f"tenant '{tenant_id}' has no revision {revision} "
                 f"(known: {', '.join(map(str, known)) or 'none'})"
             )
-        target_values = await self.helm.get_values(spec.release, spec.namespace, revision)
+        target_values = await self.ctx.helm.get_values(spec.release, spec.namespace, revision)
         recorded = get_path(target_values, "tenant.spec")
         restored = (
             revision_spec(recorded, target_values)
@@ -558,7 +511,7 @@ class Tenants:
         )
         if restored is not None:  # a revision of another Odoo series: not its database
             check_version_change(spec, restored, field="revision")
-        await self.release.check_database_image(spec, revision)
+        await self.ctx.release.check_database_image(spec, revision)
         return spec, revision, target_values, restored
 
     async def rollback(
@@ -578,7 +531,7 @@ class Tenants:
         # What the rollback applies, as ensure will compute it from the restored spec (with
         # volumes kept at their size the values differ only where Kubernetes forces them).
         digest = (await self.desired(restored, suspended=suspended))[1] if restored else ""
-        await self.release.rollback(
+        await self.ctx.release.rollback(
             spec, revision, digest, restores=(restored, suspended) if restored else None,
             record=restored is not None, release_domains=True, target_values=target_values,
             wait=wait,
@@ -603,34 +556,34 @@ class Tenants:
         deletion then waits for the tenant's claim to go, whatever ``wait``). When none can
         be kept or proven, FinalBackupRefused (Conflict) and nothing is deleted. Returns what
         was deleted and where the final backup is."""
-        ns = self.record.namespace(tenant_id)
-        spec = self.record.spec(ns)
+        ns = self.ctx.record.namespace(tenant_id)
+        spec = self.ctx.record.spec(ns)
         final = None
         if final_backup:
             final = await asyncio.to_thread(self._final_backup, spec.id)
         if keep_volumes:
-            self.kube.retain_volumes(spec.namespace, spec.id)
-        await self.release.uninstall(spec, "delete", wait=wait)
-        self.domains.release_except(spec.id, ())  # the Ingress is gone: its hosts are free
-        self.kube.delete_namespace(spec.namespace)
+            self.ctx.kube.retain_volumes(spec.namespace, spec.id)
+        await self.ctx.release.uninstall(spec, "delete", wait=wait)
+        self.ctx.domains.release_except(spec.id, ())  # the Ingress is gone: its hosts are free
+        self.ctx.kube.delete_namespace(spec.namespace)
         if final is not None and final.volume:
             final = await asyncio.to_thread(self._keep_final, final)
         if wait:
-            self.kube.wait_namespace_gone(spec.namespace, timeout=300)
+            self.ctx.kube.wait_namespace_gone(spec.namespace, timeout=300)
         return Deleted(spec.id, keep_volumes, final)
 
     def _final_backup(self, tenant_id: str) -> FinalBackup:
         from saasodoo.backups import Backups  # the backups package imports this module
 
-        final = Backups(self.settings, kube=self.kube).take_final(tenant_id)
+        final = Backups(self.ctx.settings, kube=self.ctx.kube).take_final(tenant_id)
         if final.volume:
-            final = KeptFinals(self.settings, self.kube).retain(final)
+            final = KeptFinals(self.ctx.settings, self.ctx.kube).retain(final)
         return final
 
     def _keep_final(self, final: FinalBackup) -> FinalBackup:
         """The retained backup volume under a claim of the platform's namespace, once the
         tenant's claim is gone; then the kept final backups whose time is up are deleted."""
-        kept = KeptFinals(self.settings, self.kube)
+        kept = KeptFinals(self.ctx.settings, self.ctx.kube)
         assert final.volume is not None
         claim = kept.adopt(final.volume)
         try:
@@ -644,8 +597,8 @@ class Tenants:
 
     def domain_states(self, tenant_id: str) -> list[DomainState]:
         """Each custom domain: verified (routed) or pending, with the DNS record to create."""
-        ns = self.record.namespace(tenant_id)
-        return self.domains.states(self.record.spec(ns))
+        ns = self.ctx.record.namespace(tenant_id)
+        return self.ctx.domains.states(self.ctx.record.spec(ns))
 
     async def verify_domain(self, tenant_id: str, host: str, *, wait: bool = True) -> Tenant:
         """Check the DNS proof of ``host`` (NotVerified names the record to create); once
@@ -654,15 +607,15 @@ class Tenants:
             host = canonical_host(host)
         except ValueError as exc:
             raise InvalidInput("invalid domain", [FieldError("domain", str(exc))]) from None
-        ns = self.record.namespace(tenant_id)
+        ns = self.ctx.record.namespace(tenant_id)
         spec = await self.settled(ns)
-        self.domains.prove(spec, host)
+        self.ctx.domains.prove(spec, host)
         if host in spec.verified_domains:
             return await self.get(tenant_id)
         verified = TenantSpec.parse(
             {**spec.model_dump(), "verified_domains": [*spec.verified_domains, host]}
         )
-        suspended = self.record.suspended(ns)
+        suspended = self.ctx.record.suspended(ns)
         await self.upgrade_to(
             verified, suspended, (spec, suspended), "verify domain",
             f"saasodoo: verify domain {host}", wait=wait,
@@ -673,8 +626,8 @@ class Tenants:
 
     def distribution(self) -> dict[str, list[str]]:
         """Tenants per node (from the nodes their pods run on); every node listed."""
-        nodes: dict[str, set[str]] = {n.name: set() for n in self.kube.list_nodes()}
-        for pod in self.kube.list_tenant_pods():
+        nodes: dict[str, set[str]] = {n.name: set() for n in self.ctx.kube.list_nodes()}
+        for pod in self.ctx.kube.list_tenant_pods():
             node = pod.node
             tenant = pod.labels.get(TENANT_LABEL)
             if node and tenant:

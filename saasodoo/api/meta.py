@@ -27,7 +27,7 @@ def openapi() -> Response:
 @bp.get("/plans")
 def plans() -> Response:
     bearer_user()
-    catalog = services().tenants.catalog
+    catalog = services().tenants.ctx.catalog
     body = PlansOut.model_validate(
         {"plans": [{"name": n, "description": p.description} for n, p in catalog.plans.items()]}
     )

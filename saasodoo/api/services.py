@@ -212,7 +212,7 @@ def usage(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
             f"reads no pod metrics; an SRE sees them with kubectl top pods -n tenant-{tenant_id}"
         )
     owned_tenant(svc, user, tenant_id)
-    (found,) = tenant_usage(svc.tenants.kube, tenant_id)
+    (found,) = tenant_usage(svc.tenants.ctx.kube, tenant_id)
     return found.to_dict()
 
 
@@ -363,7 +363,7 @@ def domain_states(svc: Services, user: User, tenant_id: str) -> list[dict[str, A
         view = owned_view(svc.objects, user, tenant_id)
         return domains_of(view)
     tenant = owned_tenant(svc, user, tenant_id)
-    return [s.to_dict() for s in svc.tenants.domains.states(tenant.spec)]
+    return [s.to_dict() for s in svc.tenants.ctx.domains.states(tenant.spec)]
 
 
 def domains_of(view: TenantView) -> list[dict[str, Any]]:
@@ -632,7 +632,7 @@ FLEET_UPGRADE_CLI = (
 
 
 def start_fleet_ensure(svc: Services, user: User, body: FleetEnsureRequest) -> Job:
-    fleet = Fleet(svc.tenants)
+    fleet = Fleet(svc.tenants.ctx)
     fleet.check_selector(body.selector)
     return svc.jobs.submit(
         "fleet-ensure",
@@ -654,7 +654,7 @@ def start_fleet_upgrade(svc: Services, user: User, body: FleetUpgradeRequest) ->
         )
     if svc.objects is not None:
         raise Conflict(FLEET_UPGRADE_CLI)
-    fleet = Fleet(svc.tenants)
+    fleet = Fleet(svc.tenants.ctx)
     fleet.check_selector(body.selector)
     overrides = {"odoo": {"image": {"tag": body.image_tag}}} if body.image_tag else None
     target = FleetTarget(odoo_version=body.odoo_version, overrides=overrides)

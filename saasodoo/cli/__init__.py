@@ -31,6 +31,7 @@ from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 from saasodoo.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: `saasodoo --help` and `tenant list` load less
+    from saasodoo.context import Context
     from saasodoo.odootenants import OdooTenants, TenantView
     from saasodoo.tenants import Tenant, Tenants
 
@@ -101,12 +102,19 @@ def main() -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def tenants_of(ctx: click.Context) -> Tenants:
-    """The lifecycle every tenant command calls, on the settings of this invocation."""
+def context_of(ctx: click.Context) -> Context:
+    """The context (settings, plans, adapters) of this invocation."""
     settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    from saasodoo.context import Context
+
+    return Context(settings)
+
+
+def tenants_of(ctx: click.Context) -> Tenants:
+    """The lifecycle every tenant command calls, on the context of this invocation."""
     from saasodoo.tenants import Tenants
 
-    return Tenants(settings)
+    return Tenants(context_of(ctx))
 
 
 @contextmanager
@@ -794,7 +802,7 @@ def render(
 @click.pass_context
 def plans(ctx: click.Context, output: str) -> None:
     """List the plans in the plans directory."""
-    catalog = tenants_of(ctx).catalog
+    catalog = context_of(ctx).catalog
     if output == "json":
         _print_json({n: p.model_dump() for n, p in catalog.plans.items()})
         return

@@ -173,10 +173,10 @@ def fleet_ensure(
         if not summary.ok:
             ctx.exit(1)
         return
+    from saasodoo.context import Context
     from saasodoo.fleet import Fleet
-    from saasodoo.tenants import Tenants
 
-    f = Fleet(Tenants(_settings(ctx)))
+    f = Fleet(Context(_settings(ctx)))
     with _progress("ensure") as bar:
         summary = asyncio.run(
             f.ensure_all(
@@ -279,13 +279,13 @@ def fleet_upgrade(
         updates["chart"] = chart
     if chart_version:
         updates["chart_version"] = chart_version
+    from saasodoo.context import Context
     from saasodoo.fleet import Fleet, FleetTarget
-    from saasodoo.tenants import Tenants
 
-    tenants = Tenants(settings.model_copy(update=updates))
+    context = Context(settings.model_copy(update=updates))
     overrides = {"odoo": {"image": {"tag": odoo_image_tag}}} if odoo_image_tag else None
     target = FleetTarget(odoo_version=odoo_version, overrides=overrides)
-    f = Fleet(tenants)
+    f = Fleet(context)
     with _progress("upgrade") as bar:
         summary = asyncio.run(
             f.upgrade(
@@ -351,12 +351,12 @@ def export_cmd(
 ) -> None:
     """Write TENANT_ID's computed values file (and its OdooTenant, a Flux HelmRelease) for
     GitOps."""
+    from saasodoo.context import Context
     from saasodoo.gitops import FluxSource, export
-    from saasodoo.tenants import Tenants
 
-    tenants = Tenants(_settings(ctx))
+    context = Context(_settings(ctx))
     source = FluxSource(kind=source_kind, name=source_name, namespace=source_namespace)
-    files = asyncio.run(export(tenants, tenant_id, flux=flux, odootenant=odootenant, source=source))
+    files = asyncio.run(export(context, tenant_id, flux=flux, odootenant=odootenant, source=source))
     if directory is None:
         click.echo("\n---\n".join(text.rstrip("\n") for text in files.values()))
         return
@@ -372,10 +372,10 @@ def export_cmd(
 @click.pass_context
 def usage(ctx: click.Context, tenant_id: str | None, output: str) -> None:
     """CPU and memory used by every tenant (or TENANT_ID), from metrics.k8s.io."""
-    from saasodoo.tenants import Tenants
+    from saasodoo.context import Context
     from saasodoo.usage import tenant_usage
 
-    usages = tenant_usage(Tenants(_settings(ctx)).kube, tenant_id)
+    usages = tenant_usage(Context(_settings(ctx)).kube, tenant_id)
     if output == "json":
         click.echo(json.dumps([u.to_dict() for u in usages], indent=2))
         return

@@ -52,11 +52,12 @@ def operator_run(
     SAASODOO_OPERATOR_WORKERS reconciles (helm calls) at once; others stand by. Exits 0
     after a graceful stop (the Lease released); a replica whose term ends stands by again.
     """
+    from saasodoo.context import Context
     from saasodoo.operator.run import Operator, install_signal_handlers
 
     logging.getLogger().setLevel(log_level.upper())
     settings = settings_of(ctx)
-    op = Operator(settings, stats_file=stats_file, stats_every=stats_every)
+    op = Operator(Context(settings), stats_file=stats_file, stats_every=stats_every)
     prepare(op, install_crds=install_crds, adopt=adopt)
     install_signal_handlers(op)
     err.print(f"operator {op.identity}: watching odootenants in {settings.system_namespace}")
@@ -72,10 +73,10 @@ def prepare(op: object, *, install_crds: bool, adopt: bool) -> None:
     assert isinstance(op, Operator)
     if install_crds:
         for manifest in crd_manifests():
-            apply_crd(op.tenants.kube, manifest)
-        op.tenants.kube.create_namespace_if_absent(op.settings.system_namespace)
+            apply_crd(op.ctx.kube, manifest)
+        op.ctx.kube.create_namespace_if_absent(op.ctx.settings.system_namespace)
     if adopt:
-        done = adopt_all(op.tenants, op.resources)
+        done = adopt_all(op.ctx, op.resources)
         err.print(f"adopted {len(done.adopted)} tenant(s)")
 
 
@@ -86,12 +87,12 @@ def operator_adopt(ctx: click.Context, dry_run: bool) -> None:
     """Make an OdooTenant of every tenant created before the operator (namespace
     annotations), without a helm call: its release revision does not change. Idempotent."""
     from saasodoo.adapters.resources import TenantResources
+    from saasodoo.context import Context
     from saasodoo.operator.adopt import adopt_all
-    from saasodoo.tenants import Tenants
 
     settings = settings_of(ctx)
-    tenants = Tenants(settings)
-    done = adopt_all(tenants, TenantResources(tenants.kube, settings.system_namespace),
+    context = Context(settings)
+    done = adopt_all(context, TenantResources(context.kube, settings.system_namespace),
                      dry_run=dry_run)  # fmt: skip
     verb = "would adopt" if dry_run else "adopted"
     for tid in done.adopted:

@@ -35,9 +35,10 @@ def requests_of(ctx: click.Context, backups: Backups | None = None) -> Operation
         return None
     if ctx.meta.get(LOCAL):  # click shares ``meta`` along the context chain
         return None
+    from saasodoo.context import Context
     from saasodoo.operation_requests import OperationRequests
 
-    return OperationRequests(settings, backups=backups)
+    return OperationRequests(Context(settings), backups=backups)
 
 
 def ask(
@@ -104,9 +105,10 @@ def tenant_operations(ctx: click.Context, tenant_id: str, output: str) -> None:
     -Rollback), oldest first, with their phase and message. The operator deletes finished
     ones after SAASODOO_OPERATOR_REQUEST_TTL_SECONDS."""
     settings = ctx.find_object(Settings) or Settings()
+    from saasodoo.context import Context
     from saasodoo.operation_requests import OperationRequests
 
-    views = OperationRequests(settings).list(check_tenant_id(tenant_id))
+    views = OperationRequests(Context(settings)).list(check_tenant_id(tenant_id))
     if output == "json":
         print_json([v.to_dict() for v in views])
         return

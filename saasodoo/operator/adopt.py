@@ -15,11 +15,11 @@ import logging
 from dataclasses import dataclass, field
 
 from saasodoo.adapters.resources import TenantResources
+from saasodoo.context import Context
 from saasodoo.core.crd import from_tenant_spec, owner_labels
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL
 from saasodoo.errors import Conflict, SaasodooError
-from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ class Adoption:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def adopt_all(tenants: Tenants, resources: TenantResources, *, dry_run: bool = False) -> Adoption:
+def adopt_all(ctx: Context, resources: TenantResources, *, dry_run: bool = False) -> Adoption:
     """Create an OdooTenant for every tenant namespace that has none (see the module
     docstring). Two list requests plus one create per adopted tenant."""
     result = Adoption()
     existing = {i["metadata"]["name"] for i in resources.list().get("items") or []}
-    record = tenants.record
-    for ns in tenants.kube.list_tenant_namespaces():
+    record = ctx.record
+    for ns in ctx.kube.list_tenant_namespaces():
         tid = ns.labels.get(TENANT_LABEL, "")
         if not tid or SPEC_ANNOTATION not in ns.annotations:
             continue

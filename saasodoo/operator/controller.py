@@ -41,6 +41,7 @@ from typing import Any
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.resources import TenantResources
+from saasodoo.context import Context
 from saasodoo.core import updates as up
 from saasodoo.core.conditions import (
     ReconcileReport,
@@ -110,12 +111,14 @@ def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
 
 
 class TenantController:
-    """Reconciles the OdooTenants of ``resources`` through one ``Tenants``."""
+    """Reconciles the OdooTenants of ``resources`` with one context's adapters and
+    lifecycle (``Tenants``)."""
 
-    def __init__(self, tenants: Tenants, resources: TenantResources) -> None:
-        self.tenants = tenants
+    def __init__(self, ctx: Context, resources: TenantResources) -> None:
+        self.ctx = ctx
+        self.tenants = Tenants(ctx)
         self.resources = resources
-        self.reconciler = Reconciler(tenants)
+        self.reconciler = Reconciler(ctx)
         self.copier = CopyExecutor(self)
         self.templates = TemplateCreates(self)
         self.updater = UpdateExecutor(self)
@@ -171,7 +174,7 @@ class TenantController:
         if previous.get("observedGeneration") != generation:
             attempts = 0  # a new generation gets its own tries
         force = self.force_requested(obj)
-        ns = self.tenants.kube.read_namespace(namespace_for(name))
+        ns = self.ctx.kube.read_namespace(namespace_for(name))
         try:
             spec = self.desired_spec(obj, ns)
         except InvalidInput as exc:
@@ -191,7 +194,7 @@ class TenantController:
                 if made is not None:
                     return made
                 obj = self.resources.get(name) or obj
-                ns = self.tenants.kube.read_namespace(namespace_for(name))
+                ns = self.ctx.kube.read_namespace(namespace_for(name))
             if ns is None:
                 return await self.create(obj, spec)
             if ns.phase == "Terminating":
@@ -219,13 +222,13 @@ class TenantController:
         verified: tuple[str, ...] = ()
         created_with = None
         if ns is not None and self.has_record(ns):
-            recorded = self.tenants.record.spec(ns)
+            recorded = self.ctx.record.spec(ns)
             verified, created_with = recorded.verified_domains, recorded.created_with
         spec = to_tenant_spec(
             obj["metadata"]["name"], obj.get("spec") or {},
             verified_domains=verified, created_with=created_with, copies=True,
         )  # fmt: skip
-        self.tenants.catalog.plan(spec.plan)  # an unknown plan: InvalidInput naming it
+        self.ctx.catalog.plan(spec.plan)  # an unknown plan: InvalidInput naming it
         return spec
 
     @staticmethod
@@ -263,7 +266,7 @@ class TenantController:
         self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
         if plan is not None and not templated:
             template = await self.templates.build(obj, spec, plan)
-        ns = self.tenants.kube.read_namespace(spec.namespace)
+        ns = self.ctx.kube.read_namespace(spec.namespace)
         return await self.observe(
             obj, ns, outcome="installed", operation="install", started=started,
             template=template,
@@ -272,13 +275,13 @@ class TenantController:
     def placed(self, node_pool: str | None) -> Tenants:
         """The lifecycle that creates a tenant on ``node_pool`` (None: the platform's
         setting); what it is created with is then recorded and kept (``created_with``)."""
-        tenants = self.tenants
-        if node_pool is None or node_pool == tenants.settings.node_pool:
-            return tenants
-        settings = tenants.settings.model_copy(update={"node_pool": node_pool})
-        placed = Tenants(settings, helm=tenants.helm, kube=tenants.kube, catalog=tenants.catalog)
-        placed.record.holder, placed.record.alive = tenants.record.holder, tenants.record.alive
-        return placed
+        ctx = self.ctx
+        if node_pool is None or node_pool == ctx.settings.node_pool:
+            return self.tenants
+        settings = ctx.settings.model_copy(update={"node_pool": node_pool})
+        placed = Context(settings, helm=ctx.helm, kube=ctx.kube, catalog=ctx.catalog)
+        placed.record.holder, placed.record.alive = ctx.record.holder, ctx.record.alive
+        return Tenants(placed)
 
     async def apply_spec(
         self, obj: dict[str, Any], spec: TenantSpec, ns: Namespace
@@ -289,7 +292,7 @@ class TenantController:
                 f"namespace {ns.name} exists but is not a saasodoo tenant's; "
                 "delete it or choose another name"
             )
-        record = self.tenants.record
+        record = self.ctx.record
         current = record.spec(ns)
         owner = (obj.get("spec") or {}).get("owner")
         if owner and record.owner(ns) != owner:
@@ -300,7 +303,7 @@ class TenantController:
                     f"tenant '{spec.id}' already exists (namespace {ns.name}) and belongs to "
                     "another owner"
                 )
-            self.tenants.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
+            self.ctx.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
         changes = {
             f: getattr(spec, f) for f in UPDATABLE if getattr(spec, f) != getattr(current, f)
         }
@@ -323,7 +326,7 @@ class TenantController:
                 self.event(obj, "Warning", "UpgradeFailed", exc.message, "Upgrade")
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation="upgrade", started=started)  # fmt: skip
-        if suspended != record.suspended(self.tenants.record.namespace(spec.id)):
+        if suspended != record.suspended(self.ctx.record.namespace(spec.id)):
             verb = "suspend" if suspended else "resume"
             obj = self.progress(obj, f"{verb}ing")
             try:
@@ -336,13 +339,13 @@ class TenantController:
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation=verb, started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
-        ns = self.tenants.kube.read_namespace(spec.namespace) or ns
+        ns = self.ctx.kube.read_namespace(spec.namespace) or ns
         return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
         """The reconcile rules on the tenant as the cluster shows it: no helm call when it
         is in sync (the head revision is read from Helm's storage records)."""
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         head = kube.list_release_heads(ns.name).get((ns.name, obj["metadata"]["name"]))
         first = None
         if head is None or head.status != "failed":  # a failed head needs helm's history
@@ -405,7 +408,7 @@ class TenantController:
         now = datetime.now(UTC)
         asked = annotations_of(obj).get(RECONCILE_REQUESTED_AT)
         requested = bool(asked) and asked != status.get("lastHandledReconcileAt")
-        record = self.tenants.record
+        record = self.ctx.record
         verified = set(record.spec(ns).verified_domains)
         due = [h for h in hosts if h not in verified
                and domain_check_due(previous.get(h), now, requested)]  # fmt: skip
@@ -422,7 +425,7 @@ class TenantController:
                 routed.append(host)
         spec = record.spec(record.namespace(name)) if routed else record.spec(ns)
         entries = []
-        for state in self.tenants.domains.states(spec)[:DOMAINS_LIMIT]:
+        for state in self.ctx.domains.states(spec)[:DOMAINS_LIMIT]:
             old = previous.get(state.host) or {}
             entry: dict[str, Any] = {"host": state.host, "state": state.state}
             if state.challenge is not None:
@@ -462,7 +465,7 @@ class TenantController:
                                f"{exc.message}", failed=True, operation="upgrade",
                                started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
-        ns = self.tenants.kube.read_namespace(tenant.namespace.name) or tenant.namespace
+        ns = self.ctx.kube.read_namespace(tenant.namespace.name) or tenant.namespace
         return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
 
@@ -470,7 +473,7 @@ class TenantController:
         """The release's Deployments, StatefulSets and Services now, as sorted ``Kind/name``
         (three list requests): what a later reconcile expects to find (Flux's inventory)."""
         name = namespace.removeprefix(NAMESPACE_PREFIX)
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         found = [f"{w.kind}/{w.name}" for w in kube.list_workloads(namespace).get(name, [])]
         services = kube.list_items(
             "list tenant services", f"/api/v1/namespaces/{namespace}/services",
@@ -542,21 +545,21 @@ class TenantController:
         there is followed (``TemplateCreates.follow``: its Job's outcome, and sooner looks
         while it runs)."""
         name = obj["metadata"]["name"]
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         namespace = namespace_for(name)
         head = kube.list_release_heads(namespace).get((namespace, name))
         workloads = kube.list_workloads(namespace).get(name, [])
-        lock = self.tenants.record.lock(ns) if ns is not None else None
+        lock = self.ctx.record.lock(ns) if ns is not None else None
         seen = classify(
             Observation(name, ns.phase if ns else None, head, tuple(workloads), lock=lock,
-                        stale_after=self.tenants.stale_after),
+                        stale_after=self.ctx.stale_after),
             datetime.now(UTC),
         )  # fmt: skip
         ready = seen.phase in (Phase.READY, Phase.SUSPENDED)
         message = detail or seen.reason
         if not ready and outcome not in ("unmanaged", "stalled", "rolled-back"):
             message = f"{seen.phase.value}: {seen.reason}"
-        applied = self.tenants.record.applied(ns) if ns is not None else None
+        applied = self.ctx.record.applied(ns) if ns is not None else None
         inventory = self.inventory(namespace) if ns is not None and ready else None
         releases = self.releases(obj, head)
         follow = None
@@ -588,7 +591,7 @@ class TenantController:
         if newest.get("revision") == head.revision and newest.get("status") == head.status:
             return None
         name = obj["metadata"]["name"]
-        kube, namespace = self.tenants.kube, namespace_for(name)
+        kube, namespace = self.ctx.kube, namespace_for(name)
         known = {int(r["revision"]): r for r in shown if r.get("revision")}
         try:
             labels = kube.release_revisions(namespace, name)
@@ -675,9 +678,7 @@ class TenantController:
         if releases is None and failed and not deleting:  # a failed revision shows too
             namespace = namespace_for(meta["name"])
             try:
-                head = self.tenants.kube.list_release_heads(namespace).get(
-                    (namespace, meta["name"])
-                )
+                head = self.ctx.kube.list_release_heads(namespace).get((namespace, meta["name"]))
             except SaasodooError:
                 head = None  # the next reconcile reads it
             releases = self.releases(obj, head)
@@ -703,7 +704,7 @@ class TenantController:
         return Result(requeue_after=requeue)
 
     def chart_version(self) -> str | None:
-        meta = getattr(self.tenants.helm, "chart_version", None)
+        meta = getattr(self.ctx.helm, "chart_version", None)
         return str(meta) if meta else None
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:

@@ -61,10 +61,11 @@ class CopyExecutor:
     def __init__(self, controller: TenantController, backups: Backups | None = None) -> None:
         self.controller = controller
         self.tenants = controller.tenants
+        self.ctx = controller.ctx
         self.resources = controller.resources
-        self.backups = backups or Backups(self.tenants.settings, kube=self.tenants.kube)
+        self.backups = backups or Backups(self.ctx.settings, kube=self.ctx.kube)
         self.requests = CustomResources(
-            self.tenants.kube, self.resources.namespace, ops.BACKUP.plural, ops.BACKUP.kind
+            self.ctx.kube, self.resources.namespace, ops.BACKUP.plural, ops.BACKUP.kind
         )
 
     # -- the turn -------------------------------------------------------------------
@@ -80,7 +81,7 @@ class CopyExecutor:
             return None
         facts = self.source_facts(source)
         if facts.exists and not facts.deleting and not facts.storage:
-            if self.tenants.kube.read_namespace(namespace_for(source)) is None:
+            if self.ctx.kube.read_namespace(namespace_for(source)) is None:
                 # A source written beside its copy, not installed yet: the copy waits.
                 return self.controller.report(
                     obj, outcome="progressing", requeue=WAIT_SOURCE_SECONDS,
@@ -182,20 +183,20 @@ class CopyExecutor:
                 )
             return seen, str(status.get("backup") or status.get("message") or "")
         if step == copies.INSTALL:
-            namespace = self.tenants.kube.read_namespace(spec.namespace)
+            namespace = self.ctx.kube.read_namespace(spec.namespace)
             if namespace is None:
                 return copies.ABSENT, ""
             if not self.controller.has_record(namespace):
                 return copies.FAILED_WORK, (f"namespace {namespace.name} exists but is not a "
                                             "saasodoo tenant's")  # fmt: skip
-            head = self.tenants.kube.list_release_heads(spec.namespace).get(
+            head = self.ctx.kube.list_release_heads(spec.namespace).get(
                 (spec.namespace, spec.release)
             )
-            lock = self.tenants.record.lock(namespace)
+            lock = self.ctx.record.lock(namespace)
             stale_after = self.controller.reconciler.stale_after
             return copies.install_state(head, lock, datetime.now(UTC), stale_after)
         try:
-            job = self.tenants.kube.read_job(spec.namespace, names[step])
+            job = self.ctx.kube.read_job(spec.namespace, names[step])
         except NotFound:
             return copies.ABSENT, ""
         seen = copies.job_state([(c.type, c.status) for c in job.conditions])
@@ -208,7 +209,7 @@ class CopyExecutor:
     def job_result(self, spec: TenantSpec, job: str, container: str) -> dict[str, Any] | None:
         """The Job's ``RESULT`` line (None when its log cannot be read: a simulated node)."""
         try:
-            logs = self.tenants.kube.job_pod_logs(spec.namespace, job, container)
+            logs = self.ctx.kube.job_pod_logs(spec.namespace, job, container)
             return copies.last_result(logs)
         except Exception:  # noqa: BLE001 - the log is a bonus
             log.debug("no log for job %s/%s", spec.namespace, job, exc_info=True)
@@ -260,7 +261,7 @@ class CopyExecutor:
         elif step == copies.NEUTRALIZE:
             selector = f"{COMPONENT_LABEL}=odoo,{TENANT_LABEL}={spec.id}"
             path = f"/apis/apps/v1/namespaces/{spec.namespace}/deployments"
-            found = self.tenants.kube.list_items(f"list deployments of {spec.namespace}",
+            found = self.ctx.kube.list_items(f"list deployments of {spec.namespace}",
                                                  path, selector)  # fmt: skip
             if not found:
                 raise NotFound(f"the copy has no web Deployment ({selector})")
@@ -275,7 +276,7 @@ class CopyExecutor:
         source's namespace where the copy's has none (its restore Job reads the source's
         prefix with the source's keys; the values never hold them). SaasodooError naming a
         Secret neither namespace has."""
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         for name in copies.storage_secrets(backup_container(cronjob)):
             try:
                 kube.secret_data(spec.namespace, name)
@@ -296,7 +297,7 @@ class CopyExecutor:
 
     def create_job(self, body: dict[str, Any]) -> None:
         try:
-            self.tenants.kube.create_job(body)
+            self.ctx.kube.create_job(body)
         except Conflict:
             pass  # created by an earlier turn
 

@@ -151,11 +151,12 @@ class RequestController:
         self.controller = controller
         self.index = index
         self.tenants: Tenants = controller.tenants
+        self.ctx = controller.ctx
         self.resources: TenantResources = controller.resources
-        self.backups = backups or Backups(self.tenants.settings, kube=self.tenants.kube)
+        self.backups = backups or Backups(self.ctx.settings, kube=self.ctx.kube)
         namespace = self.resources.namespace
         self.requests = {
-            op.kind: CustomResources(self.tenants.kube, namespace, op.plural, op.kind)
+            op.kind: CustomResources(self.ctx.kube, namespace, op.plural, op.kind)
             for op in ops.KINDS.values()
         }
 
@@ -376,7 +377,7 @@ class RequestController:
         """``Tenants.rollback``, then the OdooTenant's spec made the revision's (its fields
         not part of a tenant's spec, such as ``nodePool``, kept)."""
         rolled = await self.tenants.rollback(spec.tenant, spec.revision, wait=True)
-        record = self.tenants.record
+        record = self.ctx.record
         suspended = record.suspended(record.namespace(spec.tenant))
         current = dict(tenant.get("spec") or {})
         desired = {

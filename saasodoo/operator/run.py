@@ -63,6 +63,7 @@ from kubernetes import client
 
 from saasodoo.adapters.metrics import OperatorMetrics, serve
 from saasodoo.adapters.resources import TenantResources
+from saasodoo.context import Context
 from saasodoo.core import operations
 from saasodoo.core.crd import FINALIZER, GROUP, PLURAL, RECONCILE_REQUESTED_AT, VERSION
 from saasodoo.core.spec import TENANT_LABEL
@@ -73,8 +74,6 @@ from saasodoo.operator.informer import DELETED, Informer, InformerStats
 from saasodoo.operator.requests import RequestController, RequestIndex
 from saasodoo.operator.workloads import TENANT_WORKLOADS, WorkloadWatch, slim
 from saasodoo.operator.workqueue import WorkQueue
-from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -151,26 +150,21 @@ class Operator:
     """The operator of one cluster: informer, queue, workers, sweeps, leader election."""
 
     def __init__(
-        self,
-        settings: Settings,
-        *,
-        tenants: Tenants | None = None,
-        stats_file: Path | None = None,
-        stats_every: float = 5.0,
+        self, ctx: Context, *, stats_file: Path | None = None, stats_every: float = 5.0
     ) -> None:
-        self.settings = settings
+        self.ctx = ctx
+        settings = ctx.settings
         self.stats_file = stats_file
         self.stats_every = stats_every
-        self.tenants = tenants or Tenants(settings)
         self.identity = identity()
         # Operation locks name this replica; a lock of another replica is dead once this
         # one leads (the Lease says the other stopped), whatever host it ran on.
-        self.tenants.record.holder = f"operator:{self.identity}#0"
-        self.tenants.record.alive = self.lock_holder_alive
-        self.resources = TenantResources(self.tenants.kube, settings.system_namespace)
-        self.controller = TenantController(self.tenants, self.resources)
+        self.ctx.record.holder = f"operator:{self.identity}#0"
+        self.ctx.record.alive = self.lock_holder_alive
+        self.resources = TenantResources(self.ctx.kube, settings.system_namespace)
+        self.controller = TenantController(ctx, self.resources)
         self.metrics = OperatorMetrics()
-        self.tenants.helm.command.observer = self.metrics.helm_seconds_observe
+        self.ctx.helm.command.observer = self.metrics.helm_seconds_observe
         self.index = RequestIndex()
         self.turns = RequestController(self.controller, self.index)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
@@ -181,13 +175,13 @@ class Operator:
         self.seen: dict[str, dict[str, Any]] = {}
         self.seen_lock = threading.Lock()
         self.informer = Informer.for_custom_objects(
-            self.tenants.kube.api, GROUP, VERSION, PLURAL, settings.system_namespace,
+            self.ctx.kube.api, GROUP, VERSION, PLURAL, settings.system_namespace,
             on_event=self.on_event, resync_period=settings.operator_resync_seconds,
             transform=cached,
         )  # fmt: skip
         self.request_informers = {
             op.kind: Informer.for_custom_objects(
-                self.tenants.kube.api, GROUP, VERSION, op.plural, settings.system_namespace,
+                self.ctx.kube.api, GROUP, VERSION, op.plural, settings.system_namespace,
                 on_event=functools.partial(self.on_request_event, op.kind),
                 resync_period=settings.operator_resync_seconds,
             )
@@ -196,7 +190,7 @@ class Operator:
         self.scheduled = ScheduledBackups(self.resources, self.turns.backups)
         self.backup_informer = Informer(
             functools.partial(
-                client.BatchV1Api(self.tenants.kube.api).list_cron_job_for_all_namespaces,
+                client.BatchV1Api(self.ctx.kube.api).list_cron_job_for_all_namespaces,
                 label_selector=BACKUP_CRONJOBS,
             ),
             on_event=self.on_cronjob_event, name="cronjobs.batch (backups)",
@@ -205,14 +199,14 @@ class Operator:
         self.workloads = WorkloadWatch()
         self.workload_informer = Informer(
             functools.partial(
-                client.AppsV1Api(self.tenants.kube.api).list_deployment_for_all_namespaces,
+                client.AppsV1Api(self.ctx.kube.api).list_deployment_for_all_namespaces,
                 label_selector=TENANT_WORKLOADS,
             ),
             on_event=self.on_workload_event, name="deployments.apps (tenants' Odoo)",
             resync_period=settings.operator_resync_seconds, transform=slim,
         )  # fmt: skip
         self.elector = LeaderElector(
-            self.tenants.kube.api, settings.operator_lease, settings.system_namespace,
+            self.ctx.kube.api, settings.operator_lease, settings.system_namespace,
             identity=self.identity, lease_duration=int(settings.operator_lease_seconds),
             renew_deadline=settings.operator_renew_seconds,
             retry_period=settings.operator_retry_seconds,
@@ -278,13 +272,13 @@ class Operator:
 
         with self.seen_lock:
             objects = list(self.seen.values())
-        names = set(asyncio.run(needs_look(self.tenants, objects)))
+        names = set(asyncio.run(needs_look(self.ctx, objects)))
         names.update(self.index.tenants())
         for name in sorted(names):
             self.queue.add(name)
         requests = {kind: inf.list() for kind, inf in self.request_informers.items()}
         self.stats.requests_expired += expire_requests(
-            self.turns.requests, requests, self.settings.operator_request_ttl_seconds
+            self.turns.requests, requests, self.ctx.settings.operator_request_ttl_seconds
         )
         self.stats.sweeps += 1
         self.stats.queued_by_sweep += len(names)
@@ -311,8 +305,8 @@ class Operator:
             "leader": self.elector.is_leader,
             "queued": len(self.queue),
             "informer": {**asdict(informer), "requests": informer.requests},
-            "kube_requests": self.tenants.kube.requests,
-            "helm_calls": self.tenants.helm.calls,
+            "kube_requests": self.ctx.kube.requests,
+            "helm_calls": self.ctx.helm.calls,
             **memory_kib(),
         }
 
@@ -331,9 +325,10 @@ class Operator:
         plus the renew deadline (by then that term's helm was cancelled: its replica stopped
         at its renew deadline, and a terminated helm has had time to exit)."""
         if holder.startswith("operator:"):
-            if holder == self.tenants.record.holder:
+            if holder == self.ctx.record.holder:
                 return True
-            grace = self.settings.operator_lease_seconds + self.settings.operator_renew_seconds
+            settings = self.ctx.settings
+            grace = settings.operator_lease_seconds + settings.operator_renew_seconds
             return time.monotonic() - self.term_started < grace
         from saasodoo.record import holder_alive
 
@@ -428,7 +423,7 @@ class Operator:
                             self.identity, kind)  # fmt: skip
         queue: WorkQueue[str] = WorkQueue()
         self.queue = queue
-        self.tenants.record.holder = f"operator:{self.identity}#{self.elector.terms}"
+        self.ctx.record.holder = f"operator:{self.identity}#{self.elector.terms}"
         self.term_started = time.monotonic()
         for obj in self.informer.list():
             queue.add(obj["metadata"]["name"])
@@ -436,12 +431,12 @@ class Operator:
             queue.add(tenant)
         for tenant in self.scheduled.pending():  # scheduled backups seen while standing by
             queue.add(tenant)
-        log.info("%s leads: %d workers", self.identity, self.settings.operator_workers)
+        log.info("%s leads: %d workers", self.identity, self.ctx.settings.operator_workers)
         self.workers = [
             threading.Thread(
                 target=self.work, args=(term, queue), name=f"reconcile-{i}", daemon=True
             )  # fmt: skip
-            for i in range(self.settings.operator_workers)
+            for i in range(self.ctx.settings.operator_workers)
         ]
         for t in self.workers:
             t.start()
@@ -465,12 +460,12 @@ class Operator:
         for informer in self.request_informers.values():
             informer.start()
         log.info("operator %s: standing by for the Lease %s/%s", self.identity,
-                 self.settings.system_namespace, self.settings.operator_lease)  # fmt: skip
+                 self.ctx.settings.system_namespace, self.ctx.settings.operator_lease)  # fmt: skip
         self.elector.start()
-        if self.settings.metrics_port:
-            serve(self.metrics.registry, self.settings.metrics_port)
-            log.info("metrics on :%d/metrics", self.settings.metrics_port)
-        period = self.settings.operator_resync_seconds
+        if self.ctx.settings.metrics_port:
+            serve(self.metrics.registry, self.ctx.settings.metrics_port)
+            log.info("metrics on :%d/metrics", self.ctx.settings.metrics_port)
+        period = self.ctx.settings.operator_resync_seconds
         next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
         next_stats = time.monotonic()
         next_metrics = time.monotonic()

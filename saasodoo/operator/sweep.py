@@ -23,6 +23,7 @@ from typing import Any
 
 from saasodoo.adapters.kube import PARTIAL_METADATA, translate
 from saasodoo.adapters.resources import CustomResources
+from saasodoo.context import Context
 from saasodoo.core import operations
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import RECONCILE_REQUESTED_AT
@@ -32,7 +33,6 @@ from saasodoo.core.spec import TENANT_LABEL, namespace_for
 from saasodoo.errors import SaasodooError
 from saasodoo.operator.controller import FORCE_ANNOTATION, annotations_of, inventory_of
 from saasodoo.reconciler import Reconciler
-from saasodoo.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ def requested(obj: dict[str, Any]) -> bool:
     )  # fmt: skip
 
 
-async def needs_look(tenants: Tenants, objects: list[dict[str, Any]]) -> list[str]:
+async def needs_look(ctx: Context, objects: list[dict[str, Any]]) -> list[str]:
     """Names of the OdooTenants in ``objects`` that need a reconcile (module docstring)."""
-    kube = tenants.kube
+    kube = ctx.kube
     namespaces = {ns.labels.get(TENANT_LABEL, ""): ns for ns in kube.list_tenant_namespaces()}
     heads = kube.list_release_heads()
     workloads = kube.list_workloads()
@@ -61,7 +61,7 @@ async def needs_look(tenants: Tenants, objects: list[dict[str, Any]]) -> list[st
     for svc in found:
         tid = (svc["metadata"].get("labels") or {}).get(TENANT_LABEL, "")
         services.setdefault(tid, set()).add(f"Service/{svc['metadata']['name']}")
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(ctx)
     out = []
     for obj in objects:
         meta, status = obj["metadata"], obj.get("status") or {}

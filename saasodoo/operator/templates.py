@@ -79,7 +79,8 @@ class TemplateCreates:
     def __init__(self, controller: TenantController, backups: Backups | None = None) -> None:
         self.controller = controller
         self.tenants = controller.tenants
-        self.backups = backups or Backups(self.tenants.settings, kube=self.tenants.kube)
+        self.ctx = controller.ctx
+        self.backups = backups or Backups(self.ctx.settings, kube=self.ctx.kube)
         self._listed: dict[str, tuple[float, str | None]] = {}
         self._unreadable: dict[str, float] = {}  # key -> when its listing last failed
         self._builds: dict[str, tuple[str, str]] = {}  # key -> (namespace, Job) started here
@@ -89,7 +90,7 @@ class TemplateCreates:
     def plan(self, spec: TenantSpec) -> TemplatePlan | None:
         """The template of the new tenant ``spec`` (module docstring); None when templates
         do not apply to it, or the storage cannot be read now (logged: ``-i base`` then)."""
-        settings = self.tenants.settings
+        settings = self.ctx.settings
         if not settings.templates or spec.copy_of is not None:
             return None
         values = self.tenants.values_for(spec).values
@@ -204,7 +205,7 @@ class TemplateCreates:
     def build_job(self, tenant_id: str, namespace: str, key: str, name: str) -> dict[str, Any]:
         """The build Job of ``key`` named ``name`` from the tenant's web Deployment and backup
         CronJob (``backups.jobs.template_build_job``)."""
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         selector = f"{COMPONENT_LABEL}=odoo,{TENANT_LABEL}={tenant_id}"
         path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
         found = kube.list_items(f"list deployments of {namespace}", path, selector)
@@ -277,14 +278,14 @@ class TemplateCreates:
 
     def job_state(self, namespace: str, job: str) -> str:
         try:
-            found = self.tenants.kube.read_job(namespace, job)
+            found = self.ctx.kube.read_job(namespace, job)
         except NotFound:
             return copies.ABSENT
         return copies.job_state([(c.type, c.status) for c in found.conditions])
 
     def create_job(self, body: dict[str, Any]) -> None:
         try:
-            self.tenants.kube.create_job(body)
+            self.ctx.kube.create_job(body)
         except Conflict:
             pass  # created by an earlier turn
 

@@ -78,7 +78,8 @@ class UpdateExecutor:
     def __init__(self, controller: TenantController, backups: Backups | None = None) -> None:
         self.controller = controller
         self.tenants = controller.tenants
-        self.backups = backups or Backups(self.tenants.settings, kube=self.tenants.kube)
+        self.ctx = controller.ctx
+        self.backups = backups or Backups(self.ctx.settings, kube=self.ctx.kube)
 
     # -- the turn -------------------------------------------------------------------
 
@@ -212,10 +213,10 @@ class UpdateExecutor:
         """The code change from the applied revision to the desired spec (None: none, or
         the desired values are the applied ones: no helm call then)."""
         values, digest = await self.tenants.desired(spec, suspended=suspended)
-        applied = self.tenants.record.applied(ns)
+        applied = self.ctx.record.applied(ns)
         if applied is None or applied.revision is None or applied.digest == digest:
             return None
-        old = await self.tenants.helm.get_values(spec.release, spec.namespace, applied.revision)
+        old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
         chart = self.tenants.local_chart()
         defaults = chart[1] if chart else {}
         version = self.controller.chart_version() or ""
@@ -242,9 +243,7 @@ class UpdateExecutor:
         return up.backup_refusal(helm_merge(chart[1] if chart else {}, values))
 
     def head(self, spec: TenantSpec) -> ReleaseInfo | None:
-        return self.tenants.kube.list_release_heads(spec.namespace).get(
-            (spec.namespace, spec.release)
-        )
+        return self.ctx.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
 
     # -- what the cluster shows -----------------------------------------------------
 
@@ -256,13 +255,13 @@ class UpdateExecutor:
         if step in (up.DONE, up.STALLED):
             return SUCCEEDED, "", {}
         now = datetime.now(UTC)
-        stale = self.tenants.stale_after
+        stale = self.ctx.stale_after
         if step in HELM_STEPS:
             if step != up.ROLLBACK and progress.get("stepFrom") is None:
                 return ABSENT, "", {}
             head = self.head(spec)
-            ns = self.tenants.kube.read_namespace(spec.namespace)
-            lock = self.tenants.record.lock(ns) if ns is not None else None
+            ns = self.ctx.kube.read_namespace(spec.namespace)
+            lock = self.ctx.record.lock(ns) if ns is not None else None
             started = int(progress.get("stepFrom") or 0)
             if step == up.ROLLBACK:
                 if progress.get("stepFrom") is None and not (
@@ -285,7 +284,7 @@ class UpdateExecutor:
                     return RUNNING, "", {}
                 return seen, "", {"stagedRevision": head.revision}
             if step == up.ROLLOUT:
-                workloads = self.tenants.kube.list_workloads(spec.namespace).get(spec.id, [])
+                workloads = self.ctx.kube.list_workloads(spec.namespace).get(spec.id, [])
                 if all(w.is_ready for w in workloads) and workloads:
                     return seen, "", {}
                 if head.updated is not None and now - head.updated > stale:
@@ -308,7 +307,7 @@ class UpdateExecutor:
         """A Job step's state (``BACKUP``, ``UPDATE``, ``RESTORE``)."""
         name = names[step]
         try:
-            job = self.tenants.kube.read_job(spec.namespace, name)
+            job = self.ctx.kube.read_job(spec.namespace, name)
         except NotFound:
             return up.work_state(step, ABSENT, progress), f"job {name} is gone", {}
         seen = up.work_state(step, job_state([(c.type, c.status) for c in job.conditions]),
@@ -338,7 +337,7 @@ class UpdateExecutor:
     def job_result(self, spec: TenantSpec, job: str) -> dict[str, Any] | None:
         """The update Job's ``RESULT`` (None when its log cannot be read: a simulated node)."""
         try:
-            return last_result(self.tenants.kube.job_pod_logs(spec.namespace, job, "odoo-init"))
+            return last_result(self.ctx.kube.job_pod_logs(spec.namespace, job, "odoo-init"))
         except Exception:  # noqa: BLE001 - the log is a bonus
             log.debug("no log for job %s/%s", spec.namespace, job, exc_info=True)
             return None
@@ -357,7 +356,7 @@ class UpdateExecutor:
                               int(progress.get("attempt") or 1))  # fmt: skip
         job = names[str(step)]
         try:
-            found = self.tenants.kube.read_job(namespace_for(name), job)
+            found = self.ctx.kube.read_job(namespace_for(name), job)
         except NotFound:
             return None
         ended = job_state([(c.type, c.status) for c in found.conditions]) != RUNNING
@@ -367,12 +366,12 @@ class UpdateExecutor:
 
     def pods_of_job(self, namespace: str, job: str) -> list[str]:
         """The pods of the Job ``job`` that have not ended (running or terminating)."""
-        pods = self.tenants.kube.list_pods(namespace, f"job-name={job}")
+        pods = self.ctx.kube.list_pods(namespace, f"job-name={job}")
         return sorted(p.name for p in pods if p.phase not in ("Succeeded", "Failed"))
 
     def odoo_pods(self, spec: TenantSpec) -> list[str]:
         selector = f"{TENANT_LABEL}={spec.id},{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"
-        return odoo_pods_left(self.tenants.kube.list_pods(spec.namespace, selector))
+        return odoo_pods_left(self.ctx.kube.list_pods(spec.namespace, selector))
 
     # -- the work -------------------------------------------------------------------
 
@@ -380,18 +379,18 @@ class UpdateExecutor:
         self, step: str, spec: TenantSpec, progress: dict[str, Any], names: dict[str, str]
     ) -> None:
         """Start ``step``'s work: a helm call without ``--wait``, or a Job."""
-        tenants = self.tenants
+        tenants, record = self.tenants, self.ctx.record
         change = progress.get("change") or {}
         if step == up.STOP:
-            ns = tenants.record.namespace(spec.id)
+            ns = record.namespace(spec.id)
             current = await tenants.settled(ns)
             await tenants.upgrade_to(
-                spec, True, (current, tenants.record.suspended(ns)), "update",
+                spec, True, (current, record.suspended(ns)), "update",
                 f"saasodoo: update stop (Odoo at zero; {change.get('fromImage')} -> "
                 f"{change.get('toImage')})", wait=False,
             )  # fmt: skip
         elif step == up.ROLLOUT:
-            ns = tenants.record.namespace(spec.id)
+            ns = record.namespace(spec.id)
             target = await tenants.settled(ns)  # the spec the stop recorded
             await tenants.upgrade_to(target, False, (target, True), "update",
                                      "saasodoo: update rollout", wait=False)  # fmt: skip
@@ -399,9 +398,9 @@ class UpdateExecutor:
             before = progress.get("fromRevision")
             if not before:
                 raise SaasodooError("no revision before the update is recorded")
-            ns = tenants.record.namespace(spec.id)
-            if tenants.record.lock(ns) is not None:
-                tenants.record.unlock(ns.name)  # a failed or abandoned helm step's
+            ns = record.namespace(spec.id)
+            if record.lock(ns) is not None:
+                record.unlock(ns.name)  # a failed or abandoned helm step's
             await tenants.rollback(spec.id, int(before), wait=False)
         elif step == up.BACKUP:
             cronjob = await asyncio.to_thread(self.backups.cronjob, spec.id)
@@ -434,7 +433,7 @@ class UpdateExecutor:
     def web_deployment(self, spec: TenantSpec) -> dict[str, Any]:
         selector = f"{COMPONENT_LABEL}=odoo,{TENANT_LABEL}={spec.id}"
         path = f"/apis/apps/v1/namespaces/{spec.namespace}/deployments"
-        found = self.tenants.kube.list_items(f"list deployments of {spec.namespace}", path,
+        found = self.ctx.kube.list_items(f"list deployments of {spec.namespace}", path,
                                              selector)  # fmt: skip
         if not found:
             raise NotFound(f"the tenant has no web Deployment ({selector})")
@@ -443,7 +442,7 @@ class UpdateExecutor:
     def stop_odoo(self, spec: TenantSpec) -> list[str]:
         """Web and cron Deployments to zero replicas (``scale_deployment``: helm keeps owning
         the field; the rollback that follows sets them again); the Odoo pods still left."""
-        kube = self.tenants.kube
+        kube = self.ctx.kube
         for component in ODOO_COMPONENTS:
             selector = f"{COMPONENT_LABEL}={component},{TENANT_LABEL}={spec.id}"
             for found in kube.list_deployments(spec.namespace, selector):
@@ -453,7 +452,7 @@ class UpdateExecutor:
 
     def create_job(self, body: dict[str, Any]) -> None:
         try:
-            self.tenants.kube.create_job(body)
+            self.ctx.kube.create_job(body)
         except Conflict:
             pass  # created by an earlier turn
 

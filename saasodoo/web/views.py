@@ -295,7 +295,7 @@ def dashboard_status() -> ResponseReturnValue:
 
 
 def _create_form(svc: Services, **ctx: Any) -> str:
-    plans = list(svc.tenants.catalog.plans.items())
+    plans = list(svc.tenants.ctx.catalog.plans.items())
     return render_template("tenant_new.html", plans=plans, versions=ODOO_VERSIONS, **ctx)
 
 
@@ -376,7 +376,7 @@ def _domains(svc: Services, user: User, tenant_id: str) -> list[Any]:
         tenant = ops.owned_tenant(svc, user, tenant_id)
     except NotFound:
         return []
-    return list(svc.tenants.domains.states(tenant.spec))
+    return list(svc.tenants.ctx.domains.states(tenant.spec))
 
 
 bp.add_app_template_filter(human_size, "human_size")

@@ -134,7 +134,7 @@ def test_takeover_refused_and_domain_verified(app: Flask, zone: Zone, created: l
     assert job["state"] == "succeeded", job
     listed = alice.call("GET", f"/api/tenants/{a}/domains").get_json()
     assert [d["state"] for d in listed["domains"]] == ["verified"]
-    ingress = services_of(app).tenants.kube.get_json(
+    ingress = services_of(app).tenants.ctx.kube.get_json(
         f"/apis/networking.k8s.io/v1/namespaces/tenant-{a}/ingresses"
     )["items"][0]
     assert shop in {r["host"] for r in ingress["spec"]["rules"]}
@@ -208,7 +208,7 @@ def test_verification_runs_off_the_request_path_and_is_limited(
     writes) in the request thread, so a slow nameserver held a thread for seconds, without
     limit. Now the request only queues a job (202 at once) and each user may start
     ``domain_verify_limit`` verifications per window; more answer 429 with Retry-After."""
-    settings = services_of(app).tenants.settings
+    settings = services_of(app).tenants.ctx.settings
     limited = create_app(
         supabase_settings(gotrue, domain_verify_limit=2, domain_verify_window=600), settings
     )

@@ -18,6 +18,7 @@ from saasodoo.api import imports
 from saasodoo.api.config import ApiSettings
 from saasodoo.api.openapi import OPERATIONS
 from saasodoo.app import create_app
+from saasodoo.context import Context
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.web.views import safe_redirect_target
@@ -300,7 +301,7 @@ def test_a_json_body_sent_as_another_type_is_refused_with_415(content_type: str 
     """A cross-site form or a `fetch` without a CORS preflight can send only these types: the
     body is refused before it is read (on main a text/plain body created a tenant)."""
     kube, helm = FakeKube(), FakeHelm(Settings(base_domain="odoo.test"))
-    tenants = Tenants(Settings(base_domain="odoo.test"), helm=helm, kube=kube)
+    tenants = Tenants(Context(Settings(base_domain="odoo.test"), helm=helm, kube=kube))
     app = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
     try:
         alice = sign_up(app.test_client(), "alice@example.com")

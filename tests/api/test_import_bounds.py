@@ -28,6 +28,7 @@ from saasodoo.adapters.storage import DirectoryStore
 from saasodoo.api.config import ApiSettings
 from saasodoo.app import create_app
 from saasodoo.backups import Backups
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import TransientClusterError
 from saasodoo.odootenants import OdooTenants
@@ -85,7 +86,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
     kube, helm = BackupKube(), FakeHelm(SETTINGS)
-    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    tenants = Tenants(Context(SETTINGS, helm=helm, kube=kube))
     storage, spool = tmp_path / "storage", tmp_path / "spool"
     backups = Backups(
         SETTINGS, kube=kube, store_factory=lambda t, c: RecordingStore(storage / t), poll_seconds=0
@@ -297,10 +298,10 @@ def with_operator(setup: Setup) -> tuple[FakeResources, FakeResources]:
     tenants.objs["acme"] = {"kind": "OdooTenant", "metadata": {"name": "acme", "generation": 1},
                             "spec": spec}  # fmt: skip
     restores = FakeResources("OdooTenantRestore")
-    svc.objects = OdooTenants(SETTINGS, tenants=svc.tenants)
+    svc.objects = OdooTenants(SETTINGS, ctx=svc.tenants.ctx)
     svc.objects.resources = tenants  # type: ignore[assignment]
     svc.requests = OperationRequests(
-        SETTINGS, tenants=svc.tenants, backups=svc.backups,
+        svc.tenants.ctx, tenants=svc.tenants, backups=svc.backups,
         objects=lambda op: restores, tenant_objects=tenants,  # type: ignore[arg-type,return-value]
     )  # fmt: skip
     return tenants, restores

@@ -27,6 +27,7 @@ from kubernetes import client
 from saasodoo.backups import Backups, JobOutcome, Policy
 from saasodoo.backups.jobs import JOB_LABEL
 from saasodoo.backups.restore import REPLICAS_ANNOTATION
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
@@ -61,7 +62,7 @@ def tenant(kube: Cluster, s3_server: S3Server) -> Iterator[Tenant]:
         base_domain="odoo.test",
         helm_timeout="5m",
     )
-    tenants = Tenants(settings)
+    tenants = Tenants(Context(settings))
     tid = f"bak{uuid.uuid4().hex[:6]}"
     bucket = f"bak-{tid}"
     s3_server.client().create_bucket(Bucket=bucket)
@@ -294,7 +295,7 @@ def test_a_failed_restore_job_is_recovered_before_odoo_starts(
     ]
     assert notes and not any(notes)
     # Helm still upgrades the Deployment saasodoo scaled (no field ownership conflict).
-    asyncio.run(Tenants(backups.settings).resume(tenant.id, wait=False))
+    asyncio.run(Tenants(Context(backups.settings)).resume(tenant.id, wait=False))
     assert odoo_replicas() == before
 
 
@@ -502,7 +503,7 @@ def test_a_final_backup_that_cannot_be_proven_refuses_the_deletion(
     """#22 point 1: on the simulated cluster no container runs, so the final backup's Job
     completes without writing or reporting anything: the deletion is refused, naming
     `--no-final-backup`, and nothing is deleted (main deleted the tenant, backup-less)."""
-    tenants = Tenants(tenant.backups.settings)
+    tenants = Tenants(Context(tenant.backups.settings))
     with pytest.raises(Conflict, match="cannot be verified.*--no-final-backup"):
         asyncio.run(tenants.delete(tenant.id, wait=False))
     assert kube.core.read_namespace(tenant.namespace).status.phase == "Active"

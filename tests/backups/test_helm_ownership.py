@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from saasodoo.backups import Backups
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
@@ -40,7 +41,7 @@ def tenants(request: pytest.FixtureRequest, kube: Cluster) -> Iterator[Tenants]:
         base_domain="odoo.test",
         helm_timeout="5m",
     )
-    yield Tenants(settings)
+    yield Tenants(Context(settings))
 
 
 def _replicas(kube: Cluster, namespace: str) -> dict[str, int]:
@@ -63,13 +64,15 @@ def _replicas_owners(kube: Cluster, namespace: str) -> dict[str, set[str]]:
 def test_helm_upgrades_suspend_resume_and_rollback_after_restore_verify_and_backup(
     tenants: Tenants, kube: Cluster
 ) -> None:
-    major = tenants.helm.major
+    major = tenants.ctx.helm.major
     # Helm's field manager is its binary's name; helm 4 applies, helm 3 patches (Update).
-    helm_owner = f"{Path(tenants.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
+    helm_owner = (
+        f"{Path(tenants.ctx.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
+    )
     tid = f"own{major}{uuid.uuid4().hex[:5]}"
     spec = TenantSpec.parse({"id": tid, "admin_email": "owner@own.example"})
     ns = spec.namespace
-    backups = Backups(tenants.settings, poll_seconds=0.5)
+    backups = Backups(tenants.ctx.settings, poll_seconds=0.5)
     try:
         assert asyncio.run(tenants.create(spec)).status.phase is Phase.READY
         running = _replicas(kube, ns)
@@ -127,8 +130,10 @@ def test_a_tenant_an_earlier_restore_left_unupgradable_is_mended(
     """Before the fix a restore scaled Odoo with the client's default field manager
     ("OpenAPI-Generator"), which kept ``.spec.replicas``: helm 4 could never suspend the
     tenant again. The lifecycle hands the field back to helm before it runs."""
-    major = tenants.helm.major
-    helm_owner = f"{Path(tenants.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
+    major = tenants.ctx.helm.major
+    helm_owner = (
+        f"{Path(tenants.ctx.settings.helm_binary).name}/{'Apply' if major == 4 else 'Update'}"
+    )
     tid = f"mend{major}{uuid.uuid4().hex[:5]}"
     spec = TenantSpec.parse({"id": tid, "admin_email": "owner@own.example"})
     ns = spec.namespace

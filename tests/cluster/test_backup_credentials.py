@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import InvalidInput, NotFound
 from saasodoo.settings import Settings
@@ -85,7 +86,7 @@ def test_a_tenant_gets_the_platform_s_keys_and_its_values_none(
     kube: Cluster, core: client.CoreV1Api
 ) -> None:
     put_source(core, KEYS)
-    tenants = Tenants(settings(kube))
+    tenants = Tenants(Context(settings(kube)))
     spec = TenantSpec.parse({"id": "bcred-a", "admin_email": "a@bcred.example"})
     delete(tenants, spec.id)
     try:
@@ -119,7 +120,7 @@ def test_a_platform_secret_without_a_key_refuses_the_create_and_leaves_nothing(
     kube: Cluster, core: client.CoreV1Api
 ) -> None:
     put_source(core, {"access-key-id": "AKIDBCRED"})
-    tenants = Tenants(settings(kube))
+    tenants = Tenants(Context(settings(kube)))
     spec = TenantSpec.parse({"id": "bcred-b", "admin_email": "b@bcred.example"})
     delete(tenants, spec.id)
     with pytest.raises(InvalidInput) as err:

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.cli import cli
+from saasodoo.context import Context
 from saasodoo.core import copies, crd
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import COPY_OF_LABEL
@@ -193,8 +194,8 @@ def test_the_operator_waits_for_a_source_not_installed_rather_than_install_an_em
     installed (the executor's steps: tests/cluster/test_copy_executor.py)."""
     settings = Settings(kubeconfig=copy_kube.kubeconfig, helm_binary=str(copy_kube.tools.helm(4)),
                         base_domain="odoo.test", system_namespace=NAMESPACE)  # fmt: skip
-    tenants = Tenants(settings)
-    ctl = TenantController(tenants, TenantResources(tenants.kube, NAMESPACE))
+    tenants = Tenants(Context(settings))
+    ctl = TenantController(tenants.ctx, TenantResources(tenants.ctx.kube, NAMESPACE))
     ctl.resources.create({"metadata": {"name": "acme-early", "labels": {COPY_OF_LABEL: "acme-src"}},
                           "spec": {**SOURCE, "copyOf": {"tenant": "acme-src"},
                                    "finalBackup": False}})  # fmt: skip
@@ -204,7 +205,7 @@ def test_the_operator_waits_for_a_source_not_installed_rather_than_install_an_em
         waiting = get_condition(status.get("conditions") or [], "Reconciling") or {}
         assert (waiting.get("status"), waiting.get("reason")) == ("True", "CopyWaitingForSource")
         assert "waiting for the source acme-src to be installed" in waiting["message"], status
-        assert tenants.kube.read_namespace("tenant-acme-early") is None
+        assert tenants.ctx.kube.read_namespace("tenant-acme-early") is None
     finally:
         ctl.resources.delete("acme-early")
         for _ in range(30):

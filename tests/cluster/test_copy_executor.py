@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.context import Context
 from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
@@ -47,12 +48,12 @@ def controller_in(kube: Cluster, namespace: str) -> Iterator[TenantController]:
     settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
                         base_domain="odoo.test", helm_timeout="5m",
                         system_namespace=namespace)  # fmt: skip
-    tenants = Tenants(settings)
-    apply_crd(tenants.kube, crd_manifest())
+    tenants = Tenants(Context(settings))
+    apply_crd(tenants.ctx.kube, crd_manifest())
     for op in ops.KINDS.values():
-        apply_crd(tenants.kube, ops.crd_manifest(op))
-    tenants.kube.create_namespace_if_absent(namespace)
-    ctl = TenantController(tenants, TenantResources(tenants.kube, namespace))
+        apply_crd(tenants.ctx.kube, ops.crd_manifest(op))
+    tenants.ctx.kube.create_namespace_if_absent(namespace)
+    ctl = TenantController(tenants.ctx, TenantResources(tenants.ctx.kube, namespace))
     yield ctl
     for item in ctl.resources.list().get("items") or []:  # what a failed test left
         remove(ctl, item["metadata"]["name"])
@@ -100,7 +101,7 @@ def values_of(kube: Cluster, name: str) -> dict[str, Any]:
 
 def job_command(ctl: TenantController, namespace: str, name: str) -> list[str]:
     path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
-    job = ctl.tenants.kube.get_json(path)
+    job = ctl.ctx.kube.get_json(path)
     return list(job["spec"]["template"]["spec"]["containers"][0]["command"])
 
 
@@ -116,7 +117,7 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
     ctl: TenantController, kube: Cluster
 ) -> None:
     source, copy = "cpx-src", "cpx-stg"
-    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    requests = CustomResources(ctl.ctx.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     expires = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         ctl.resources.create({"metadata": {"name": source}, "spec": {
@@ -124,7 +125,7 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         converge(ctl, source)
         assert condition(ctl, source, "Ready")["status"] == "True", status(ctl, source)
         # the source's S3 key pair, by hand as for any tenant (tests/realnode: s3_tenant)
-        ctl.tenants.kube.create_secret_if_absent(
+        ctl.ctx.kube.create_secret_if_absent(
             f"tenant-{source}", "keys", {"access-key-id": "id", "secret-access-key": "sk"}, {}
         )
         source_revisions = [r["revision"] for r in json.loads(kube.helm(
@@ -145,7 +146,7 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         assert step_of(ctl, copy) == copies.BACKUP_SOURCE
         reconciling = condition(ctl, copy, "Reconciling")
         assert (reconciling["status"], reconciling["reason"]) == ("True", "CopyBackingUpSource")
-        assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
+        assert ctl.ctx.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
         # while the request runs the copy only waits (a requeue, no second request)
         turn(ctl, copy)
         mine = [r for r in requests.list().get("items") or [] if r["spec"]["tenant"] == source]
@@ -165,10 +166,10 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         assert values["odoo"]["replicas"] == 0
         assert values["odoo"]["smtp"]["enabled"] is False
         assert values["networkPolicy"]["egress"]["smtp"]["enabled"] is False
-        namespace = ctl.tenants.kube.read_namespace(f"tenant-{copy}")
+        namespace = ctl.ctx.kube.read_namespace(f"tenant-{copy}")
         assert namespace is not None and namespace.labels[COPY_OF_LABEL] == source
         # the key pair the restore Job reads the source's prefix with, copied beside it
-        shared = ctl.tenants.kube.read_secret_value(f"tenant-{copy}", "keys", "secret-access-key")
+        shared = ctl.ctx.kube.read_secret_value(f"tenant-{copy}", "keys", "secret-access-key")
         assert shared == "sk"
         command = job_command(ctl, f"tenant-{copy}", names[copies.RESTORE])
         assert command[:2] == ["python3", "/opt/odoo-tenant/restore.py"], command
@@ -196,7 +197,7 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
         values = values_of(kube, copy)
         assert "replicas" not in values.get("odoo", {}) or values["odoo"]["replicas"] > 0
         assert values["tenant"]["copyOf"] == source
-        events = ctl.tenants.kube.list_items(
+        events = ctl.ctx.kube.list_items(
             "events", f"/api/v1/namespaces/{NAMESPACE}/events",
             "")  # fmt: skip
         notes = [
@@ -233,7 +234,7 @@ def test_a_copy_of_a_missing_source_stalls_and_installs_nothing(ctl: TenantContr
         stalled = condition(ctl, name, "Stalled")
         assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
         assert "cpx-nobody" in stalled["message"] and "does not exist" in stalled["message"]
-        assert ctl.tenants.kube.read_namespace(f"tenant-{name}") is None
+        assert ctl.ctx.kube.read_namespace(f"tenant-{name}") is None
     finally:
         remove(ctl, name)
 
@@ -257,7 +258,7 @@ def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
     ctl: TenantController,
 ) -> None:
     source, copy = "cpx-src2", "cpx-stg2"
-    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    requests = CustomResources(ctl.ctx.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
         _, names = source_and_copy(ctl, source, copy, S3)
         requests.patch_status(names[copies.BACKUP_SOURCE],
@@ -270,7 +271,7 @@ def test_a_failed_source_backup_stalls_the_copy_with_the_step_s_reason(
         progress = status(ctl, copy)["copy"]
         assert (progress["step"], progress["failedStep"]) == ("failed", copies.BACKUP_SOURCE)
         assert progress["finishedAt"]
-        assert ctl.tenants.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
+        assert ctl.ctx.kube.read_namespace(f"tenant-{copy}") is None  # nothing installed
         # looked at again, it stays so (no new request, no write)
         version = (ctl.resources.get(copy) or {})["metadata"]["resourceVersion"]
         assert turn(ctl, copy) == Result()
@@ -288,7 +289,7 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
     """An operator stopped mid-helm leaves the copy's namespace with its create lock and no
     release: nobody else finishes a copy's install, so the copy fails with the reason."""
     source, copy = "cpx-src3", "cpx-stg3"
-    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    requests = CustomResources(ctl.ctx.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
         obj, names = source_and_copy(ctl, source, copy, S3)
         requests.patch_status(names[copies.BACKUP_SOURCE],
@@ -297,7 +298,7 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
         # whose time is up (its operator gone), no release.
         spec = ctl.desired_spec(obj, None)
         gone = OperationLock("op-gone:1", "create", "d0", datetime.now(UTC) - timedelta(minutes=1))
-        ctl.tenants.kube.create_tenant_namespace(
+        ctl.ctx.kube.create_tenant_namespace(
             f"tenant-{copy}", copy, labels={}, annotations=new_tenant_annotations(spec, gone, None)
         )
         assert turn(ctl, copy) == Result()
@@ -319,7 +320,7 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
     namespace only and the copy's fetch Job allowed to reach that pod only; the restore then
     reads the copy's own storage. (The bytes: tests/backups, the real node.)"""
     source, copy = "cpx-srcp", "cpx-stgp"
-    requests = CustomResources(ctl.tenants.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
+    requests = CustomResources(ctl.ctx.kube, NAMESPACE, ops.BACKUP.plural, ops.BACKUP.kind)
     try:
         _, names = source_and_copy(ctl, source, copy, {})  # backups on its volume
         requests.patch_status(names[copies.BACKUP_SOURCE],
@@ -349,7 +350,7 @@ def test_a_copy_of_a_source_keeping_backups_on_its_volume_carries_the_backup_ove
         env = {e["name"]: e for e in container["env"]}
         assert env["SAASODOO_FETCH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
             "name": names[copies.TRANSFER], "key": "token"}  # fmt: skip
-        secret = ctl.tenants.kube.core.read_namespaced_secret(names[copies.TRANSFER], copy_ns)
+        secret = ctl.ctx.kube.core.read_namespaced_secret(names[copies.TRANSFER], copy_ns)
         assert secret.metadata.owner_references[0].uid == fetch["metadata"]["uid"]
         assert fetch["spec"]["ttlSecondsAfterFinished"] == 3600
         reaches = json.loads(kube.kubectl("-n", copy_ns, "get", "networkpolicy",

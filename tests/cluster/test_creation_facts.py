@@ -16,6 +16,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from saasodoo.context import Context
 from saasodoo.core.record import APPLIED_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
@@ -79,7 +80,7 @@ def existing(kube: Cluster) -> Iterator[str]:
     except client.ApiException as exc:
         if exc.status != 409:
             raise
-    tenants = Tenants(settings(kube))
+    tenants = Tenants(Context(settings(kube)))
     delete(tenants, TID)
     asyncio.run(tenants.create(TenantSpec.parse({"id": TID, "admin_email": "a@crf.example"})))
     yield TID
@@ -127,12 +128,12 @@ def test_a_setting_change_leaves_existing_tenants_and_applies_to_new_ones(
     extra: dict[str, Any] = {}
     if changed_base:
         extra["plans_dir"] = plans_with_base(tmp_path, changed_base)
-    tenants = Tenants(settings(kube, **changed_settings, **extra))
+    tenants = Tenants(Context(settings(kube, **changed_settings, **extra)))
 
-    calls = tenants.helm.calls
-    (result,) = asyncio.run(Fleet(tenants).ensure_all([existing])).results
+    calls = tenants.ctx.helm.calls
+    (result,) = asyncio.run(Fleet(tenants.ctx).ensure_all([existing])).results
     assert (result.outcome, result.steps) == (Outcome.UNCHANGED, []), result
-    assert tenants.helm.calls - calls <= 1  # no helm upgrade (at most helm status)
+    assert tenants.ctx.helm.calls - calls <= 1  # no helm upgrade (at most helm status)
     after_ns = kube.core.read_namespace(ns_name).metadata.annotations
     assert after_ns[APPLIED_ANNOTATION] == before_ns[APPLIED_ANNOTATION]  # same digest
     assert kube.helm(MAJOR, "history", existing, "-n", ns_name, "-o", "json").stdout == revisions
@@ -171,11 +172,11 @@ def test_a_tenant_from_before_the_record_is_kept_as_deployed(kube: Cluster, exis
         ns_name, {"metadata": {"annotations": {SPEC_ANNOTATION: json.dumps(spec)}}}
     )
     before = observed(kube, existing)
-    tenants = Tenants(settings(kube, storage_class=FAST, node_pool=POOL))
-    calls = tenants.helm.calls
-    (result,) = asyncio.run(Fleet(tenants).ensure_all([existing])).results
+    tenants = Tenants(Context(settings(kube, storage_class=FAST, node_pool=POOL)))
+    calls = tenants.ctx.helm.calls
+    (result,) = asyncio.run(Fleet(tenants.ctx).ensure_all([existing])).results
     assert (result.outcome, result.steps) == (Outcome.UNCHANGED, []), result
-    assert tenants.helm.calls - calls <= 2  # helm get values once, then nothing
+    assert tenants.ctx.helm.calls - calls <= 2  # helm get values once, then nothing
     after = kube.core.read_namespace(ns_name).metadata.annotations
     assert after[APPLIED_ANNOTATION] == annotations[APPLIED_ANNOTATION]
     recorded = json.loads(after[SPEC_ANNOTATION])["created_with"]

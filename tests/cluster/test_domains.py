@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from kubernetes import client
 
 from saasodoo.cli import cli
+from saasodoo.context import Context
 from saasodoo.core.domains import claim_name
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
@@ -56,7 +57,7 @@ class World:
 
     def fresh(self) -> Tenants:
         """Another Tenants (its own API client), as a second process would have."""
-        return Tenants(self.settings)
+        return Tenants(Context(self.settings))
 
 
 def make_settings(kube: Cluster, major: int, zone: Zone) -> Settings:
@@ -84,7 +85,7 @@ def cleanup(tenants: Tenants, *ids: str, wait: bool = True) -> None:
             pass
     if wait:
         for tid in ids:
-            tenants.kube.wait_namespace_gone(f"tenant-{tid}", timeout=300)
+            tenants.ctx.kube.wait_namespace_gone(f"tenant-{tid}", timeout=300)
 
 
 def spec(tid: str, *domains: str) -> TenantSpec:
@@ -117,7 +118,7 @@ claims_only = pytest.mark.parametrize("world", [4], ids=["helm4"], indirect=True
 def world(request: pytest.FixtureRequest, kube: Cluster, zone: Zone) -> Iterator[World]:
     major = request.param
     settings = make_settings(kube, major, zone)
-    tenants = Tenants(settings)
+    tenants = Tenants(Context(settings))
     a, b = f"dom-a-h{major}", f"dom-b-h{major}"
     a_domain = f"shop-h{major}.alpha.example"  # names nothing of A's id
     cleanup(tenants, a, b)
@@ -146,7 +147,7 @@ def assert_takeover_refused(world: World, kube: Cluster, form: str, host: str) -
         assert world.a not in on_create.message and world.a not in on_update.message
     assert kube.core.list_namespace(field_selector=f"metadata.name=tenant-{c}").items == []
     assert c not in {r["name"] for r in kube.helm_releases(world.major)}
-    assert world.tenants.kube.read_configmap(SYSTEM, claim_name("ok.takeover.example")) is None
+    assert world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name("ok.takeover.example")) is None
 
     after = asyncio.run(world.tenants.get(world.b))
     assert after.spec == before.spec
@@ -190,7 +191,7 @@ def test_racing_creates_one_wins(world: World, kube: Cluster) -> None:
         for t in threads:
             t.join(300)
         assert all(exc is None for exc in results.values()), results
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None
         winner = claim.labels["saasodoo.dev/tenant"]
         for tid in ids:
@@ -199,7 +200,7 @@ def test_racing_creates_one_wins(world: World, kube: Cluster) -> None:
             assert host not in routed_hosts(kube).get(f"tenant-{tid}", set())
     finally:
         cleanup(world.tenants, *ids, wait=False)
-    assert world.tenants.kube.read_configmap(SYSTEM, claim_name(host)) is None
+    assert world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host)) is None
 
 
 def _record_spec(kube: Cluster, tid: str, doc: dict[str, Any]) -> None:
@@ -220,7 +221,7 @@ def test_fleet_ensure_does_not_apply_a_conflicting_spec(
     doc = original.spec.model_dump(mode="json")
     _record_spec(kube, world.b, {**doc, "custom_domains": [host], "verified_domains": [host]})
     try:
-        fleet = Fleet(world.fresh())
+        fleet = Fleet(world.fresh().ctx)
         result = asyncio.run(fleet.reconciler.ensure(world.b))
         assert result.outcome is Outcome.FAILED, result
         rule = "belongs to another tenant" if form == "custom-domain" else "belongs to the platform"
@@ -281,8 +282,8 @@ def test_domain_is_routed_only_once_proven(world: World, kube: Cluster) -> None:
         # Dropping a domain stops routing it and frees it for others.
         asyncio.run(tenants.update(b, custom_domains=[www], wait=False))
         assert erp not in routed_hosts(kube)[ns] and www in routed_hosts(kube)[ns]
-        assert tenants.kube.read_configmap(SYSTEM, claim_name(erp)) is None
-        tenants.domains.check(spec(world.a, erp))  # available to another tenant now
+        assert tenants.ctx.kube.read_configmap(SYSTEM, claim_name(erp)) is None
+        tenants.ctx.domains.check(spec(world.a, erp))  # available to another tenant now
         # Added again, it is pending (not routed) until verified again; the proof is the
         # tenant's (bound to its namespace), so its record still counts.
         asyncio.run(tenants.update(b, custom_domains=[www, erp], wait=False))
@@ -294,7 +295,7 @@ def test_domain_is_routed_only_once_proven(world: World, kube: Cluster) -> None:
         world.zone.clear()
         publish_proof(world, world.a, world.a_domain)
     assert not {erp, www} & routed_hosts(kube)[ns]
-    assert tenants.domains.claims_of(b) == {}
+    assert tenants.ctx.domains.claims_of(b) == {}
 
 
 def test_deleted_tenant_frees_its_hosts(world: World, kube: Cluster) -> None:
@@ -305,12 +306,12 @@ def test_deleted_tenant_frees_its_hosts(world: World, kube: Cluster) -> None:
     cleanup(world.tenants, d)
     asyncio.run(world.tenants.create(spec(d, host), wait=False))
     asyncio.run(world.tenants.delete(d, final_backup=False))
-    assert world.tenants.kube.read_configmap(SYSTEM, claim_name(host)) is None
+    assert world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host)) is None
 
     asyncio.run(world.tenants.create(spec(d, other), wait=False))
-    claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(other))
+    claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(other))
     assert claim is not None and claim.owners
-    asyncio.run(world.tenants.helm.uninstall(d, f"tenant-{d}", wait=True))
+    asyncio.run(world.tenants.ctx.helm.uninstall(d, f"tenant-{d}", wait=True))
     kube.core.delete_namespace(f"tenant-{d}")
     eventually(
         lambda: not kube.core.list_namespace(field_selector=f"metadata.name=tenant-{d}").items,
@@ -319,7 +320,7 @@ def test_deleted_tenant_frees_its_hosts(world: World, kube: Cluster) -> None:
     )
     try:
         asyncio.run(world.tenants.update(world.b, custom_domains=[other], wait=False))
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(other))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(other))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == world.b
     finally:
         asyncio.run(world.tenants.update(world.b, custom_domains=[], wait=False))
@@ -399,17 +400,17 @@ def test_a_claim_left_pending_too_long_can_be_taken(world: World, kube: Cluster)
     b = world.b
     host = f"squat-h{world.major}.example"
     c, d = f"dom-sc-h{world.major}", f"dom-sd-h{world.major}"
-    expiring = Tenants(world.settings.model_copy(update={"domain_pending_hours": 0}))
+    expiring = Tenants(Context(world.settings.model_copy(update={"domain_pending_hours": 0})))
     cleanup(world.tenants, c, d)
     try:
         asyncio.run(world.tenants.update(b, custom_domains=[host], wait=False))
         asyncio.run(world.fresh().create(spec(c, host), wait=False))  # fresh: still B's
         assert [s.state for s in world.tenants.domain_states(c)] == ["contested"]
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == b
         asyncio.run(world.tenants.delete(c, final_backup=False))
         asyncio.run(expiring.create(spec(c, host), wait=False))
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == c
         # C's claim is unproven too: B sees the host contested, and only a proof wins it.
         assert [s.state for s in world.tenants.domain_states(b)] == ["contested"]
@@ -477,7 +478,7 @@ def test_a_proof_beats_an_unproven_claim(world: World, kube: Cluster) -> None:
         verified = asyncio.run(world.fresh().verify_domain(o, host, wait=False))
         assert verified.spec.verified_domains == (host,)
         assert host in routed_hosts(kube)[f"tenant-{o}"]
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == o
         assert [s.state for s in world.tenants.domain_states(b)] == ["taken"]
         # The squatter drops and re-adds it: refused now (O proved it); nothing of O's moves.
@@ -499,20 +500,20 @@ def test_re_claim_does_not_restart_the_pending_time(world: World, kube: Cluster)
     tenant may take the host at once."""
     b, c = world.b, f"dom-rp-h{world.major}"
     host = f"reclaim-h{world.major}.example"
-    short = Tenants(world.settings.model_copy(update={"domain_pending_hours": 3 / 3600}))
+    short = Tenants(Context(world.settings.model_copy(update={"domain_pending_hours": 3 / 3600})))
     cleanup(world.tenants, c)
     try:
         asyncio.run(short.update(b, custom_domains=[host], wait=False))
-        first = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        first = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert first is not None
         time.sleep(4)  # the pending time (3 s) has passed
         asyncio.run(short.update(b, custom_domains=[], wait=False))
         asyncio.run(short.update(b, custom_domains=[host], wait=False))  # claimed anew
-        again = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        again = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert again is not None and again.uid != first.uid
         assert again.data.get("since") == first.data.get("since")
         asyncio.run(short.create(spec(c, host), wait=False))  # expired: C takes it at once
-        claim = world.tenants.kube.read_configmap(SYSTEM, claim_name(host))
+        claim = world.tenants.ctx.kube.read_configmap(SYSTEM, claim_name(host))
         assert claim is not None and claim.labels["saasodoo.dev/tenant"] == c
     finally:
         cleanup(world.tenants, c, wait=False)

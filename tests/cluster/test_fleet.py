@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from saasodoo.adapters.resources import apply_crd
 from saasodoo.cli.fleet import export_cmd
+from saasodoo.context import Context
 from saasodoo.core.crd import crd_manifest
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
@@ -55,7 +56,7 @@ def settings(kube: Cluster) -> Settings:
 
 @pytest.fixture(scope="module")
 def fleet_tenants(kube: Cluster) -> Iterator[list[str]]:
-    tenants = Tenants(settings(kube))
+    tenants = Tenants(Context(settings(kube)))
 
     async def delete_all(wait: bool) -> None:
         async def one(tid: str) -> None:
@@ -79,14 +80,16 @@ def fleet_tenants(kube: Cluster) -> Iterator[list[str]]:
 def test_noop_fleet_ensure_makes_no_helm_call_and_constant_requests(
     kube: Cluster, fleet_tenants: list[str]
 ) -> None:
-    tenants = Tenants(settings(kube))
-    fleet = Fleet(tenants)
+    tenants = Tenants(Context(settings(kube)))
+    fleet = Fleet(tenants.ctx)
     costs = []
     for n in (5, 10):
-        helm_before, requests_before = tenants.helm.calls, tenants.kube.requests
+        helm_before, requests_before = tenants.ctx.helm.calls, tenants.ctx.kube.requests
         summary = asyncio.run(fleet.ensure_all(fleet_tenants[:n]))
         assert [r.outcome for r in summary.results] == [Outcome.UNCHANGED] * n, summary
-        costs.append((tenants.helm.calls - helm_before, tenants.kube.requests - requests_before))
+        costs.append(
+            (tenants.ctx.helm.calls - helm_before, tenants.ctx.kube.requests - requests_before)
+        )
     assert costs == [(0, 2), (0, 2)]  # list namespaces + list release heads, whatever N
 
 
@@ -162,8 +165,8 @@ def refuse_new_build_for_bad(kube: Cluster) -> Iterator[None]:
 def test_fleet_upgrade_of_ten_with_one_made_to_fail(
     kube: Cluster, fleet_tenants: list[str], refuse_new_build_for_bad: None
 ) -> None:
-    tenants = Tenants(settings(kube))
-    fleet = Fleet(tenants)
+    tenants = Tenants(Context(settings(kube)))
+    fleet = Fleet(tenants.ctx)
     good = NEW_BUILD
     before = asyncio.run(tenants.get(BAD)).spec
     seen: list[str] = []
@@ -211,9 +214,9 @@ def test_fleet_upgrade_of_ten_with_one_made_to_fail(
         assert tenant.status.phase.value == "ready", (tid, tenant.status)
         assert tenant.spec.overrides == (before.overrides if tid == BAD else NEW_BUILD.overrides)
     # Nothing is left for ensure to do: failed tenants were rolled back to what they had.
-    calls = tenants.helm.calls
+    calls = tenants.ctx.helm.calls
     ensure = asyncio.run(fleet.ensure_all(fleet_tenants))
-    assert ensure.count(Outcome.UNCHANGED) == 10 and tenants.helm.calls == calls
+    assert ensure.count(Outcome.UNCHANGED) == 10 and tenants.ctx.helm.calls == calls
 
 
 def outcomes_of(summary: FleetSummary) -> dict[str, EnsureResult]:
@@ -226,8 +229,8 @@ def test_fleet_upgrade_threshold_with_rollouts_that_never_become_ready(
     """A target whose pods can never be scheduled: helm's wait times out; with one failure
     allowed and one at a time, two fail (rolled back) and the rest is skipped. Then the
     fleet converges (BAD too, its policy gone)."""
-    tenants = Tenants(settings(kube))
-    fleet = Fleet(tenants)
+    tenants = Tenants(Context(settings(kube)))
+    fleet = Fleet(tenants.ctx)
     subset = fleet_tenants[:4]
     bad = FleetTarget(overrides=UNSCHEDULABLE)
     before = {t: asyncio.run(tenants.get(t)).spec.overrides for t in subset}
@@ -249,15 +252,15 @@ def test_fleet_upgrade_threshold_with_rollouts_that_never_become_ready(
 def test_export_values_and_flux_helmrelease(
     kube: Cluster, fleet_tenants: list[str], tmp_path: Path
 ) -> None:
-    tenants = Tenants(settings(kube))
+    tenants = Tenants(Context(settings(kube)))
     tid = fleet_tenants[0]
-    files = asyncio.run(export(tenants, tid, flux=True, odootenant=True))
+    files = asyncio.run(export(tenants.ctx, tid, flux=True, odootenant=True))
     assert sorted(files) == [
         f"{tid}.helmrelease.yaml", f"{tid}.odootenant.yaml", f"{tid}.values.yaml"
     ]  # fmt: skip
     # The OdooTenant passes the API server's own validation (server-side dry run).
-    apply_crd(tenants.kube, crd_manifest())
-    tenants.kube.create_namespace_if_absent(tenants.settings.system_namespace)
+    apply_crd(tenants.ctx.kube, crd_manifest())
+    tenants.ctx.kube.create_namespace_if_absent(tenants.ctx.settings.system_namespace)
     ot = tmp_path / "ot.yaml"
     ot.write_text(files[f"{tid}.odootenant.yaml"])
     kube.kubectl("apply", "--dry-run=server", "-f", str(ot))

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
@@ -22,7 +23,7 @@ def test_twenty_tenants_created_concurrently_are_ready_and_spread(kube: Cluster)
     settings = Settings(
         kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)), helm_timeout="5m"
     )
-    tenants = Tenants(settings)
+    tenants = Tenants(Context(settings))
     ids = [f"fleet{i:02d}" for i in range(COUNT)]
 
     async def cleanup() -> None:
@@ -42,7 +43,7 @@ def test_twenty_tenants_created_concurrently_are_ready_and_spread(kube: Cluster)
     for tid in ids:
         kube_ns = f"tenant-{tid}"
         if kube.core.list_namespace(field_selector=f"metadata.name={kube_ns}").items:
-            tenants.kube.wait_namespace_gone(kube_ns, timeout=120)
+            tenants.ctx.kube.wait_namespace_gone(kube_ns, timeout=120)
     try:
         created = asyncio.run(create_all())
         assert [t.status.phase for t in created] == [Phase.READY] * COUNT

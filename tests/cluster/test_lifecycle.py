@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import Conflict, InvalidInput, NotFound
@@ -33,7 +34,7 @@ def tenants(request: pytest.FixtureRequest, kube: Cluster) -> Iterator[Tenants]:
         base_domain="odoo.test",
         helm_timeout="5m",
     )
-    yield Tenants(settings)
+    yield Tenants(Context(settings))
 
 
 def _cleanup(tenants: Tenants, *ids: str, wait: bool = True) -> None:
@@ -97,9 +98,9 @@ def life(request: pytest.FixtureRequest, kube: Cluster) -> Iterator[Life]:
         base_domain="odoo.test",
         helm_timeout="5m",
     )
-    tenants = Tenants(settings)
-    life = Life(tenants, f"life-h{tenants.helm.major}")
-    tid, ns, major = life.tid, life.ns, tenants.helm.major
+    tenants = Tenants(Context(settings))
+    life = Life(tenants, f"life-h{tenants.ctx.helm.major}")
+    tid, ns, major = life.tid, life.ns, tenants.ctx.helm.major
     _cleanup(tenants, tid)
     spec = TenantSpec.parse({"id": tid, "admin_email": "owner@life.example", "plan": "starter"})
 
@@ -263,9 +264,9 @@ def test_delete_removes_the_namespace_and_the_release(life: Life) -> None:
 
 
 def test_sre_changes_made_with_helm_show_truthfully(tenants: Tenants, kube: Cluster) -> None:
-    tid = f"sre-h{tenants.helm.major}"
+    tid = f"sre-h{tenants.ctx.helm.major}"
     ns = f"tenant-{tid}"
-    major = tenants.helm.major
+    major = tenants.ctx.helm.major
     _cleanup(tenants, tid)
     spec = TenantSpec.parse({"id": tid, "admin_email": "sre@sre.example"})
     try:
@@ -283,7 +284,7 @@ def test_sre_changes_made_with_helm_show_truthfully(tenants: Tenants, kube: Clus
             major,
             "upgrade",
             tid,
-            str(tenants.settings.chart),
+            str(tenants.ctx.settings.chart),
             "-n",
             ns,
             "--reuse-values",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from saasodoo.adapters.resources import TenantResources, apply_crd
+from saasodoo.context import Context
 from saasodoo.core.conditions import get_condition, ready_for
 from saasodoo.core.crd import FINALIZER, crd_manifest
 from saasodoo.core.spec import TenantSpec
@@ -37,10 +38,12 @@ def ctl(kube: Cluster) -> Iterator[TenantController]:
         helm_timeout="5m",
         system_namespace="saasodoo-optest",
     )
-    tenants = Tenants(settings)
-    apply_crd(tenants.kube, crd_manifest())
-    tenants.kube.create_namespace_if_absent(settings.system_namespace)
-    ctl = TenantController(tenants, TenantResources(tenants.kube, settings.system_namespace))
+    tenants = Tenants(Context(settings))
+    apply_crd(tenants.ctx.kube, crd_manifest())
+    tenants.ctx.kube.create_namespace_if_absent(settings.system_namespace)
+    ctl = TenantController(
+        tenants.ctx, TenantResources(tenants.ctx.kube, settings.system_namespace)
+    )
     yield ctl
     for item in ctl.resources.list().get("items") or []:  # what a failed test left
         remove(ctl, item["metadata"]["name"])
@@ -114,12 +117,12 @@ def test_a_new_odootenant_is_installed_and_ready_for_its_generation(
         assert [r["revision"] for r in helm_history(kube, name)] == [1]
 
         # A resync of an unchanged tenant: no helm call, no status write.
-        calls = ctl.tenants.helm.command.calls
+        calls = ctl.ctx.helm.command.calls
         version = obj["metadata"]["resourceVersion"]
         assert converge(ctl, name) == Result()
         after = ctl.resources.get(name)
         assert after is not None and after["metadata"]["resourceVersion"] == version
-        assert ctl.tenants.helm.command.calls == calls
+        assert ctl.ctx.helm.command.calls == calls
         ready = get_condition(after["status"]["conditions"], "Ready")
         assert ready == get_condition(st["conditions"], "Ready")  # lastTransitionTime kept
 
@@ -235,7 +238,7 @@ def test_a_failing_final_backup_holds_the_deletion_until_opted_out(
     converge(ctl, name)
     assert ctl.resources.get(name) is None
     with pytest.raises(NotFound):
-        ctl.tenants.record.namespace(name)
+        ctl.ctx.record.namespace(name)
 
 
 def test_tenants_of_the_current_version_are_adopted_without_a_helm_upgrade(
@@ -246,9 +249,9 @@ def test_tenants_of_the_current_version_are_adopted_without_a_helm_upgrade(
     spec = TenantSpec.parse({"id": name, "admin_email": "a@op-adopt.example", "plan": "starter"})
     try:
         asyncio.run(tenants.create(spec, owner="user-1"))
-        first = adopt_all(tenants, ctl.resources)
+        first = adopt_all(tenants.ctx, ctl.resources)
         assert name in first.adopted
-        again = adopt_all(tenants, ctl.resources)
+        again = adopt_all(tenants.ctx, ctl.resources)
         assert name in again.present and name not in again.adopted  # idempotent
         converge(ctl, name)
         obj = ctl.resources.get(name)

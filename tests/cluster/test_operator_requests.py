@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.context import Context
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition, ready_for
 from saasodoo.errors import InvalidInput
@@ -47,7 +48,7 @@ def settings(kube: Cluster) -> Settings:
 def operating(kube: Cluster) -> Iterator[Operator]:
     """An operator running in this process (its own thread) until the block ends; then
     stopped gracefully (the Lease released)."""
-    op = Operator(settings(kube))
+    op = Operator(Context(settings(kube)))
     done = threading.Event()
     thread = threading.Thread(target=op.run, kwargs={"until": done.is_set}, daemon=True)
     thread.start()
@@ -142,11 +143,14 @@ def test_a_rollback_request_returns_the_release_and_the_spec_without_another_hel
         after = converged(tenants)
         assert after["spec"]["plan"] == "starter"
         assert after["metadata"]["generation"] == tenant["metadata"]["generation"] + 1
-        calls = op.tenants.helm.calls
+        calls = op.ctx.helm.calls
         assert helm_history(kube) == [*before, before[-1] + 1]
         eventually(lambda: not op.queue.processing() and len(op.queue) == 0, timeout=30,
                    interval=0.1, what="the queue idle")  # fmt: skip
-        assert op.tenants.helm.calls == calls and helm_history(kube) == [*before, before[-1] + 1]
+        assert op.ctx.helm.calls == calls and helm_history(kube) == [
+            *before,
+            before[-1] + 1,
+        ]
     name = req["metadata"]["name"]
     notes = events_about(kube, name)
     assert any("rollback of rq-roll" in n for n in notes) and any("rolled back" in n for n in notes)
@@ -196,11 +200,13 @@ def test_the_sweep_deletes_finished_requests_after_their_ttl(
     res = kinds(kube)[ops.BACKUP.kind]
     with operating(kube) as op:
         old, recent = (finished(kube, ask(kube, ops.BACKUP, "rq-gone")) for _ in range(2))
-        past = datetime.now(UTC) - timedelta(seconds=op.settings.operator_request_ttl_seconds + 60)
+        past = datetime.now(UTC) - timedelta(
+            seconds=op.ctx.settings.operator_request_ttl_seconds + 60
+        )
         name = old["metadata"]["name"]
         res.patch_status(name, {"completedAt": past.strftime("%Y-%m-%dT%H:%M:%SZ")})
         informer = op.request_informers[ops.BACKUP.kind]
-        ttl = op.settings.operator_request_ttl_seconds
+        ttl = op.ctx.settings.operator_request_ttl_seconds
         cached = f"{NAMESPACE}/{name}"
         eventually(lambda: ops.expired(informer.get(cached) or {}, datetime.now(UTC), ttl),
                    timeout=30, interval=0.1, what="the old completedAt cached")  # fmt: skip

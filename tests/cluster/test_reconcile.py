@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import TenantSpec
@@ -48,10 +49,12 @@ helm4_only = pytest.mark.parametrize("major", [4], ids=["helm4"], indirect=True)
 
 def make_tenants(kube: Cluster, major: int, timeout: str = "5m") -> Tenants:
     return Tenants(
-        Settings(
-            kubeconfig=kube.kubeconfig,
-            helm_binary=str(kube.tools.helm(major)),
-            helm_timeout=timeout,
+        Context(
+            Settings(
+                kubeconfig=kube.kubeconfig,
+                helm_binary=str(kube.tools.helm(major)),
+                helm_timeout=timeout,
+            )
         )
     )
 
@@ -100,8 +103,8 @@ def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: i
         "from saasodoo.core.spec import TenantSpec\n"
         "from saasodoo.settings import Settings\n"
         "from saasodoo.tenants import Tenants\n"
-        f"t = Tenants(Settings(kubeconfig={str(kube.kubeconfig)!r}, "
-        f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m'))\n"
+        f"t = Tenants(Context(Settings(kubeconfig={str(kube.kubeconfig)!r}, "
+        f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m')))\n"
         f"asyncio.run({call})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
@@ -131,10 +134,10 @@ def rolled_back_after(
     spec = TenantSpec.parse({"id": tid, "admin_email": email, "plan": "starter"})
     asyncio.run(tenants.create(spec))
     failing = TenantSpec.parse({**spec.model_dump(), **bad})
-    tenants.kube.patch_namespace(
+    tenants.ctx.kube.patch_namespace(
         f"tenant-{tid}", annotations={SPEC_ANNOTATION: failing.model_dump_json()}
     )
-    result = asyncio.run(Reconciler(tenants).ensure(tid))
+    result = asyncio.run(Reconciler(tenants.ctx).ensure(tid))
     assert result.outcome is Outcome.ROLLED_BACK, result
     assert result.steps == ["out-of-date -> upgrade", "failed-upgrade -> rollback"]
     return spec, result
@@ -149,7 +152,7 @@ def test_killed_create_is_recovered_by_ensure(kube: Cluster, major: int, tenant_
     assert OPERATION_ANNOTATION in ns.metadata.annotations  # the dead process's lease
 
     tenants = make_tenants(kube, major)
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
     result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
@@ -177,7 +180,7 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     # The desired spec was recorded before helm ran: the update is not lost with the process.
     assert json.loads(annotations[SPEC_ANNOTATION])["overrides"] == change
 
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
     result = asyncio.run(reconciler.ensure(tid))
     assert result.outcome is Outcome.RECOVERED, result
@@ -202,7 +205,7 @@ def test_failed_upgrade_is_rolled_back_and_stalled(
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     # The desired spec changes to values that cannot become ready.
     bad = {"overrides": UNSCHEDULABLE}
     spec, result = rolled_back_after(tenants, tid, "a@fail.example", bad)
@@ -215,12 +218,12 @@ def test_failed_upgrade_is_rolled_back_and_stalled(
     assert applied["revision"] == 3
 
     # Not retried on the next pass (no helm upgrade): stalled until the spec changes.
-    calls = tenants.helm.calls
+    calls = tenants.ctx.helm.calls
     stalled = asyncio.run(reconciler.ensure(tid))
     assert stalled.outcome is Outcome.STALLED, stalled
-    assert tenants.helm.calls - calls == 1  # helm status only
+    assert tenants.ctx.helm.calls - calls == 1  # helm status only
     # Back to the good spec: in sync with the rolled-back release, nothing to do.
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
+    tenants.ctx.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
@@ -234,7 +237,7 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="12s")
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     bad = {"plan": "standard", "overrides": UNSCHEDULABLE}
     spec, _ = rolled_back_after(tenants, tid, "a@grow.example", bad)
     sizes = {
@@ -254,7 +257,7 @@ def test_failed_plan_upgrade_is_rolled_back_with_grown_volumes_kept(
     assert odoo.spec.template.spec.containers[0].resources.requests["cpu"] == "250m"  # starter
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.STALLED
     # Back to the starter spec: in sync (the volumes stay as Kubernetes forces them).
-    tenants.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
+    tenants.ctx.kube.patch_namespace(ns_name, annotations={SPEC_ANNOTATION: spec.model_dump_json()})
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
 
 
@@ -264,12 +267,12 @@ def test_sre_rollback_is_reported_as_unmanaged_and_kept(
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major)
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@sre.example"})))
     asyncio.run(tenants.update(tid, overrides={"odoo": {"config": {"workers": 3}}}))
     kube.helm(major, "rollback", tid, "1", "-n", ns_name, "--wait")  # by hand
 
-    results = asyncio.run(Fleet(tenants).ensure_all([tid]))
+    results = asyncio.run(Fleet(tenants.ctx).ensure_all([tid]))
     (unmanaged,) = results.results
     assert unmanaged.outcome is Outcome.UNMANAGED, unmanaged
     assert "revision 3" in unmanaged.detail and "recorded revision 2" in unmanaged.detail
@@ -304,11 +307,11 @@ def hand_revision_left_alone(tenants: Tenants, kube: Cluster, tid: str, status: 
     """fleet ensure, twice: revision 2, made by hand with ``status``, is reported unmanaged
     and left as it is (helm looks only: no upgrade, no rollback)."""
     for _ in range(2):
-        calls = tenants.helm.calls
-        (result,) = asyncio.run(Fleet(tenants).ensure_all([tid])).results
+        calls = tenants.ctx.helm.calls
+        (result,) = asyncio.run(Fleet(tenants.ctx).ensure_all([tid])).results
         assert (result.outcome, result.steps) == (Outcome.UNMANAGED, []), result
         assert f"revision 2 ({status})" in result.detail and "changed by hand" in result.detail
-        assert tenants.helm.calls - calls <= 2
+        assert tenants.ctx.helm.calls - calls <= 2
         first = "superseded" if status == "deployed" else "deployed"
         assert release_statuses(kube, tid) == {1: first, 2: status}
 
@@ -327,7 +330,7 @@ def test_hand_upgrade_that_succeeded_is_reported_as_unmanaged_and_kept(
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 3  # the SRE's upgrade stands
 
-    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    forced = asyncio.run(Reconciler(tenants.ctx).ensure(tid, force=True))
     assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
     values = json.loads(kube.helm(major, "get", "values", tid, "-n", ns_name, "-o", "json").stdout)
     assert values["odoo"]["config"]["workers"] == 2
@@ -348,12 +351,12 @@ def test_hand_upgrade_that_failed_is_reported_as_unmanaged_and_kept(
 
     hand_revision_left_alone(tenants, kube, tid, "failed")
 
-    forced = asyncio.run(Reconciler(tenants).ensure(tid, force=True))
+    forced = asyncio.run(Reconciler(tenants.ctx).ensure(tid, force=True))
     assert (forced.outcome, forced.steps) == (Outcome.UPGRADED, ["unmanaged -> upgrade"])
     statuses = release_statuses(kube, tid)
     assert statuses[max(statuses)] == "deployed"
     assert asyncio.run(tenants.get(tid)).status.phase is Phase.READY
-    assert asyncio.run(Reconciler(tenants).ensure(tid)).outcome is Outcome.UNCHANGED
+    assert asyncio.run(Reconciler(tenants.ctx).ensure(tid)).outcome is Outcome.UNCHANGED
 
 
 # -- issue 22, point 14: remediation finishes when a StatefulSet pod is stuck ---------------
@@ -374,7 +377,7 @@ def test_stuck_statefulset_pod_of_the_failed_revision_is_replaced_by_the_rollbac
     tid = tenant_id
     ns_name = f"tenant-{tid}"
     tenants = make_tenants(kube, major, timeout="40s")
-    reconciler = Reconciler(tenants)
+    reconciler = Reconciler(tenants.ctx)
     rolled_back_after(tenants, tid, "a@stuck.example", {"overrides": NOWHERE})
     statuses = release_statuses(kube, tid)
     assert statuses[2] == "failed" and statuses[3] == "deployed", statuses

@@ -139,5 +139,5 @@ def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
     assert len(history(kube, name)) == len(revisions)
     uid = ctl.resources.get(name)["metadata"]["uid"]
     names = up.work_names(name, uid, progress["generation"])
-    job = ctl.tenants.kube.read_job(f"tenant-{name}", names[up.BACKUP])
+    job = ctl.ctx.kube.read_job(f"tenant-{name}", names[up.BACKUP])
     assert job.labels[up.UPDATE_JOB_LABEL] == up.BACKUP

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from saasodoo.cli.fleet import usage
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
@@ -25,7 +26,11 @@ TID = "use-metrics"
 @pytest.fixture
 def tenants(kube: Cluster) -> Iterator[Tenants]:
     t = Tenants(
-        Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)), helm_timeout="5m")
+        Context(
+            Settings(
+                kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)), helm_timeout="5m"
+            )
+        )
     )
 
     def cleanup(wait: bool) -> None:
@@ -43,7 +48,7 @@ def test_usage_of_a_tenant_from_metrics_api(kube: Cluster, tenants: Tenants) -> 
     asyncio.run(tenants.create(TenantSpec.parse({"id": TID, "admin_email": "a@use.example"})))
 
     def measured() -> TenantUsage | None:
-        (u,) = tenant_usage(tenants.kube, TID)
+        (u,) = tenant_usage(tenants.ctx.kube, TID)
         components = {p.component for p in u.pods}
         complete = {"odoo", "postgresql"} <= components
         return u if complete and all(p.cpu_millicores > 0 for p in u.pods) else None
@@ -55,12 +60,12 @@ def test_usage_of_a_tenant_from_metrics_api(kube: Cluster, tenants: Tenants) -> 
     assert all(p.namespace == f"tenant-{TID}" for p in found.pods)
 
     # The fleet call lists it too, from one request.
-    before = tenants.kube.requests
-    everyone = {u.tenant_id: u for u in tenant_usage(tenants.kube)}
-    assert tenants.kube.requests - before == 1
+    before = tenants.ctx.kube.requests
+    everyone = {u.tenant_id: u for u in tenant_usage(tenants.ctx.kube)}
+    assert tenants.ctx.kube.requests - before == 1
     assert everyone[TID].memory_bytes > 0
 
-    result = CliRunner().invoke(usage, [TID, "-o", "json"], obj=tenants.settings)
+    result = CliRunner().invoke(usage, [TID, "-o", "json"], obj=tenants.ctx.settings)
     assert result.exit_code == 0, result.output
     (doc,) = json.loads(result.output)
     assert doc["id"] == TID and doc["cpu_millicores"] > 0 and doc["memory_bytes"] > 0

@@ -8,13 +8,13 @@ import time
 from typing import Any
 
 from saasodoo.adapters.resources import CustomResources, TenantResources, apply_crd
+from saasodoo.context import Context
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import crd_manifest
 from saasodoo.operator.controller import TenantController
 from saasodoo.operator.requests import RequestController, RequestIndex
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants
 
 
 class Operator:
@@ -24,21 +24,21 @@ class Operator:
     def __init__(self, settings: Settings, namespace: str) -> None:
         self.settings = settings
         self.namespace = namespace
-        self.tenants = Tenants(settings)
-        self.controller = TenantController(self.tenants, TenantResources(self.tenants.kube,
-                                                                         namespace))  # fmt: skip
+        self.ctx = Context(settings)
+        self.controller = TenantController(self.ctx, TenantResources(self.ctx.kube, namespace))
+        self.tenants = self.controller.tenants
         self.index = RequestIndex()
         self.requests = RequestController(self.controller, self.index)
-        self.kinds = {op.kind: CustomResources(self.tenants.kube, namespace, op.plural, op.kind)
+        self.kinds = {op.kind: CustomResources(self.ctx.kube, namespace, op.plural, op.kind)
                       for op in (ops.BACKUP, ops.REFRESH)}  # fmt: skip
         self.backups = self.kinds[ops.BACKUP.kind]
 
     def install(self) -> Operator:
         """The CRDs applied and the platform namespace made, as the operator's start does."""
-        apply_crd(self.tenants.kube, crd_manifest())
+        apply_crd(self.ctx.kube, crd_manifest())
         for kind in ops.KINDS.values():
-            apply_crd(self.tenants.kube, ops.crd_manifest(kind))
-        self.tenants.kube.create_namespace_if_absent(self.namespace)
+            apply_crd(self.ctx.kube, ops.crd_manifest(kind))
+        self.ctx.kube.create_namespace_if_absent(self.namespace)
         return self
 
     def turn(self, name: str) -> float | None:

@@ -50,10 +50,10 @@ def operator(kube: Cluster) -> Iterator[Operator]:
                         base_domain=BASE_DOMAIN, node_pool=NODE_POOL, system_namespace=NAMESPACE,
                         backup_s3_endpoint=env["SAASODOO_BACKUP_S3_ENDPOINT"])  # fmt: skip
     op = Operator(settings, NAMESPACE)
-    apply_crd(op.tenants.kube, crd_manifest())
+    apply_crd(op.ctx.kube, crd_manifest())
     for kind in ops.KINDS.values():
-        apply_crd(op.tenants.kube, ops.crd_manifest(kind))
-    op.tenants.kube.create_namespace_if_absent(NAMESPACE)
+        apply_crd(op.ctx.kube, ops.crd_manifest(kind))
+    op.ctx.kube.create_namespace_if_absent(NAMESPACE)
     try:
         yield op
     finally:
@@ -83,11 +83,11 @@ def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
     if storage == "s3":
         # The source's key pair in its namespace (by hand, as for any tenant), once it exists.
         operator.run_until(
-            lambda: operator.tenants.kube.read_namespace(SOURCE.namespace) is not None,
+            lambda: operator.ctx.kube.read_namespace(SOURCE.namespace) is not None,
             [SOURCE.id], 120, "the source's namespace",
         )  # fmt: skip
         pair = key_pair(kube, env)
-        operator.tenants.kube.create_secret_if_absent(SOURCE.namespace, CREDENTIALS, {
+        operator.ctx.kube.create_secret_if_absent(SOURCE.namespace, CREDENTIALS, {
             k: pair[k] for k in ("access-key-id", "secret-access-key")}, {})  # fmt: skip
     operator.run_until(lambda: operator.ready(SOURCE.id), [SOURCE.id], 600, "source not Ready")
     db = tenant_db(kube, SOURCE)
@@ -104,13 +104,13 @@ def test_a_copy_serves_the_source_s_data_neutralized_with_its_own_identity(
     progress = operator.status(COPY.id)["copy"]
     assert progress["step"] == copies.COPIED and progress["backup"].endswith(".zip"), progress
     if storage == "pvc":  # carried over by the fetch Job, which completed
-        fetched = operator.tenants.kube.list_jobs(COPY.namespace, "saasodoo.dev/copy-job=transfer")
+        fetched = operator.ctx.kube.list_jobs(COPY.namespace, "saasodoo.dev/copy-job=transfer")
         assert [j.completed for j in fetched] == [True], fetched
     assert progress["neutralized"]["ok"] is True, progress
     request = operator.backups.get(progress["backupRequest"]) or {}
     assert request["spec"] == {"tenant": SOURCE.id}
     assert request["status"]["phase"] == "Succeeded", request
-    namespace = operator.tenants.kube.read_namespace(COPY.namespace)
+    namespace = operator.ctx.kube.read_namespace(COPY.namespace)
     assert namespace is not None and namespace.labels[COPY_OF_LABEL] == SOURCE.id
 
     # The copy serves the source's data through Traefik, neutralized, with its own identity.

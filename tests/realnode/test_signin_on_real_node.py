@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.errors import NotReady
 from saasodoo.fleet import Fleet, FleetTarget
 from saasodoo.reconciler import Outcome
@@ -77,8 +78,8 @@ def test_the_signed_in_check_passes_on_a_healthy_tenant_and_fails_when_sign_in_f
         base_domain=BASE_DOMAIN,
         node_pool=NODE_POOL,
     )
-    tenants = Tenants(settings)
-    fleet = Fleet(tenants)
+    tenants = Tenants(Context(settings))
+    fleet = Fleet(tenants.ctx)
     with running_tenant(kube, T, "admin@signin.example"):
         # Issue #22 point 9, on a real pod: PostgreSQL's /dev/shm is the plan's tmpfs (starter:
         # 256 MiB), not the container runtime's 64 MiB.

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.values import ADMIN_SECRET_KEY, ADMIN_SECRET_NAME
 from saasodoo.domains import HostTaken
@@ -140,7 +141,7 @@ def password(kube: Cluster, t: RealTenant) -> str:
 def world(kube: Cluster, helm4: str) -> Iterator[World]:
     assert real_nodes(kube), "no real node in the cluster: scripts/cluster.sh up starts one"
     with dns_server() as zone:
-        tenants = Tenants(settings(kube, helm4, zone))
+        tenants = Tenants(Context(settings(kube, helm4, zone)))
         delete(tenants, A, B, C)
         try:
             asyncio.run(tenants.create(spec_of(A, A_DOMAIN)))
@@ -191,7 +192,9 @@ def test_b_never_answers_a_host_of_a_or_the_platform(kube: Cluster, world: World
     assert set(hosts) == set(TAKEOVER_FORMS)
     for form, host in hosts.items():
         expected = HostTaken if form.startswith("custom-domain") else InvalidInput
-        on_create, on_update = attempt_takeover(Tenants(world.tenants.settings), B, C, host)
+        on_create, on_update = attempt_takeover(
+            Tenants(Context(world.tenants.ctx.settings)), B, C, host
+        )
         assert isinstance(on_create, expected), (form, on_create)
         assert isinstance(on_update, expected), (form, on_update)
     assert kube.core.list_namespace(field_selector=f"metadata.name=tenant-{C}").items == []

@@ -63,10 +63,10 @@ def operator(kube: Cluster) -> Iterator[Operator]:
                         backup_s3_endpoint=env["SAASODOO_BACKUP_S3_ENDPOINT"],
                         backup_s3_secret=env["SAASODOO_S3_SECRET"])  # fmt: skip
     op = Operator(settings, NAMESPACE)
-    apply_crd(op.tenants.kube, crd_manifest())
+    apply_crd(op.ctx.kube, crd_manifest())
     for kind in ops.KINDS.values():
-        apply_crd(op.tenants.kube, ops.crd_manifest(kind))
-    op.tenants.kube.create_namespace_if_absent(NAMESPACE)
+        apply_crd(op.ctx.kube, ops.crd_manifest(kind))
+    op.ctx.kube.create_namespace_if_absent(NAMESPACE)
     try:
         yield op
     finally:

@@ -93,7 +93,7 @@ def fleet_upgrade(op: Operator, target: FleetTarget) -> Any:
     thread = threading.Thread(target=turns, daemon=True)
     thread.start()
     try:
-        fleet = ResourceFleet(OdooTenants(op.settings, tenants=op.tenants))
+        fleet = ResourceFleet(OdooTenants(op.settings, ctx=op.ctx))
         return asyncio.run(fleet.upgrade(target, [TENANT.id, OTHER.id], canaries=1,
                                          timeout=900))  # fmt: skip
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.plans import Catalog
 from saasodoo.core.record import APPLIED_ANNOTATION, SPEC_ANNOTATION, applied_of
 from saasodoo.core.spec import TenantSpec
@@ -40,14 +41,16 @@ BASE = Settings(base_domain="odoo.test", storage_class="slow", node_pool="pool=a
 
 
 def tenants_with(settings: Settings, helm: FakeHelm, kube: FakeKube) -> Tenants:
-    return Tenants(settings, helm=helm, kube=kube)
+    return Tenants(Context(settings, helm=helm, kube=kube))
 
 
 def with_base(change: dict[str, Any]) -> Callable[[Tenants], None]:
     """A change of values/base.yaml (the platform's file, SAASODOO_PLANS_DIR)."""
 
     def apply(t: Tenants) -> None:
-        t.catalog = Catalog(base=helm_merge(t.catalog.base, change), plans=t.catalog.plans)
+        t.ctx.catalog = Catalog(
+            base=helm_merge(t.ctx.catalog.base, change), plans=t.ctx.catalog.plans
+        )
 
     return apply
 
@@ -90,10 +93,10 @@ def test_a_setting_change_leaves_existing_tenants_and_applies_to_new_ones(name: 
     if file_change:
         file_change(changed)
     commands = list(helm.commands)
-    result = asyncio.run(Reconciler(changed).ensure("acme"))
+    result = asyncio.run(Reconciler(changed.ctx).ensure("acme"))
     assert (result.outcome, result.steps) == (Outcome.UNCHANGED, []), result
     assert helm.commands == commands  # no helm upgrade
-    digest = asyncio.run(Reconciler(changed).observe("acme")).observation.desired_digest
+    digest = asyncio.run(Reconciler(changed.ctx).observe("acme")).observation.desired_digest
     assert applied_of(before) is not None and digest == applied_of(before).digest  # type: ignore[union-attr]
     assert kube.namespaces[NS].annotations[APPLIED_ANNOTATION] == before[APPLIED_ANNOTATION]
     # A plan change of the existing tenant keeps them too.
@@ -140,7 +143,7 @@ def test_a_tenant_from_before_the_record_keeps_what_its_revision_deployed() -> N
 
     changed = tenants_with(Settings(base_domain="odoo.test", storage_class="fast"), helm, kube)
     commands = list(helm.commands)
-    result = asyncio.run(Reconciler(changed).ensure("acme"))
+    result = asyncio.run(Reconciler(changed.ctx).ensure("acme"))
     assert (result.outcome, result.steps) == (Outcome.UNCHANGED, []), result
     assert helm.commands == commands
     assert kube.namespaces[NS].annotations[APPLIED_ANNOTATION] == applied
@@ -173,12 +176,12 @@ def test_moving_a_tenant_to_another_node_pool_is_an_explicit_operation() -> None
     kube = FakeKube(helm=helm)
     asyncio.run(tenants_with(BASE, helm, kube).create(SPEC))
     other = tenants_with(BASE.model_copy(update={"node_pool": "pool=b"}), helm, kube)
-    assert asyncio.run(Reconciler(other).ensure("acme")).outcome is Outcome.UNCHANGED
+    assert asyncio.run(Reconciler(other.ctx).ensure("acme")).outcome is Outcome.UNCHANGED
     asyncio.run(other.move("acme", node_pool="pool=c"))
     values = helm.releases[KEY][-1].values
     assert values["nodeSelector"] == {"pool": "c"} and values["tolerations"][0]["value"] == "c"
     assert "move to node pool pool=c" in helm.releases[KEY][-1].revision.description
-    assert asyncio.run(Reconciler(other).ensure("acme")).outcome is Outcome.UNCHANGED
+    assert asyncio.run(Reconciler(other.ctx).ensure("acme")).outcome is Outcome.UNCHANGED
     asyncio.run(other.move("acme", node_pool=""))
     values = helm.releases[KEY][-1].values
     assert "nodeSelector" not in values and "tolerations" not in values
@@ -200,7 +203,7 @@ def test_a_rollback_across_a_move_records_the_placement_it_deploys() -> None:
     recorded = json.loads(kube.namespaces[NS].annotations[SPEC_ANNOTATION])["created_with"]
     assert recorded["nodeSelector"] == {"pool": "a"}
     commands = list(helm.commands)
-    assert asyncio.run(Reconciler(tenants).ensure("acme")).outcome is Outcome.UNCHANGED
+    assert asyncio.run(Reconciler(tenants.ctx).ensure("acme")).outcome is Outcome.UNCHANGED
     assert helm.commands == commands
 
 
@@ -216,7 +219,7 @@ def test_a_templated_create_records_its_template_and_keeps_it_in_later_values() 
     assert recorded[TEMPLATE_KEY_PATH] == "docker.io-library-odoo-18.0"
     installed = helm.releases[(NS, SPEC.id)][-1].values
     assert get_path(installed, TEMPLATE_KEY_PATH) == "docker.io-library-odoo-18.0"
-    spec = tenants.record.spec(kube.read_namespace(NS))
+    spec = tenants.ctx.record.spec(kube.read_namespace(NS))
     assert get_path(tenants.values_for(spec).values, TEMPLATE_KEY_PATH) == (
         "docker.io-library-odoo-18.0"
     )

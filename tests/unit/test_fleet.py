@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import HelmFailure, InvalidInput, NotFound, NotReady
 from saasodoo.fleet import CANARY_LABEL, Fleet, FleetSummary, FleetTarget
@@ -45,11 +46,11 @@ class World:
 def world() -> World:
     helm = FakeHelm(SETTINGS)
     kube = FakeKube(helm=helm)
-    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    tenants = Tenants(Context(SETTINGS, helm=helm, kube=kube))
     for tid in IDS:
         spec = {"id": tid, "admin_email": f"a@{tid}.example", "odoo_version": "18.0"}
         asyncio.run(tenants.create(TenantSpec.parse(spec)))
-    return World(Fleet(tenants), kube, helm)
+    return World(Fleet(tenants.ctx), kube, helm)
 
 
 def test_the_first_tenant_is_the_canary_and_the_rest_follow(world: World) -> None:
@@ -129,7 +130,7 @@ def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollo
     world: World,
 ) -> None:
     world.helm.failing_tests["alpha"] = NotReady("sign-in as admin: psycopg2.errors.Undefined")
-    before = world.fleet.record.spec(world.kube.namespaces["tenant-alpha"])
+    before = world.fleet.ctx.record.spec(world.kube.namespaces["tenant-alpha"])
     summary = world.upgrade()
     outcomes = world.outcomes(summary)
     assert outcomes["alpha"] is Outcome.FAILED
@@ -140,7 +141,7 @@ def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollo
     assert "rolled back to 1" in alpha.detail
     assert world.helm.commands[-1] == "rollback tenant-alpha/alpha to 1"
     ns = world.kube.namespaces["tenant-alpha"]
-    assert world.fleet.record.spec(ns) == before  # its previous spec, recorded again
+    assert world.fleet.ctx.record.spec(ns) == before  # its previous spec, recorded again
     # Nothing left for ensure: the rolled-back revision is the recorded one.
     commands = list(world.helm.commands)
     assert asyncio.run(world.fleet.ensure_all(["alpha"])).count(Outcome.UNCHANGED) == 1

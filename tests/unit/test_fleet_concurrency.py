@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.reconcile import State
 from saasodoo.core.spec import TenantSpec
 from saasodoo.fleet import Fleet, FleetTarget, TenantWorkers
@@ -60,8 +61,7 @@ def subject(tid: str) -> Any:
 
 
 def fleet_with(kube: SlowKube, monkeypatch: pytest.MonkeyPatch) -> Fleet:
-    tenants = SimpleNamespace(settings=Settings(), kube=kube, record=SimpleNamespace())
-    fleet = Fleet(tenants)  # type: ignore[arg-type]
+    fleet = Fleet(Context(Settings(), kube=kube))  # type: ignore[arg-type]
     subjects = [subject(tid) for tid in IDS]
 
     async def all_subjects(*_: Any) -> list[Any]:

@@ -18,6 +18,7 @@ import saasodoo.cli as cli_module
 from saasodoo.api.config import ApiSettings
 from saasodoo.app import create_app
 from saasodoo.cli import cli
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import Conflict, InvalidInput, NotFound, SaasodooError
 from saasodoo.settings import Settings
@@ -46,13 +47,13 @@ class Both:
 @pytest.fixture
 def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
     kube, helm = FakeKube(), FakeHelm(SETTINGS)
-    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    tenants = Tenants(Context(SETTINGS, helm=helm, kube=kube))
     monkeypatch.setattr(cli_module, "tenants_of", lambda ctx: tenants)
     app: Flask = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
     api = sign_up(app.test_client(), "owner@example.com")
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
     asyncio.run(tenants.create(spec, owner=api.user_id))
-    spec = tenants.record.spec(tenants.record.namespace("acme"))  # with its creation facts
+    spec = tenants.ctx.record.spec(tenants.ctx.record.namespace("acme"))  # with its creation facts
     on_19 = spec.model_copy(update={"odoo_version": "19.0"})
     asyncio.run(tenants.upgrade_to(on_19, False, (spec, False), "update", "by hand", wait=True))
     yield Both(tenants, api, app, helm, kube)

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from saasodoo.cli import cli
+from saasodoo.context import Context
 from saasodoo.core.operations import (
     BACKUP,
     FAILED,
@@ -112,7 +113,7 @@ def client(
     clock = itertools.count(1)
     kinds = {op.kind: FakeResources(op.kind, calls=calls, clock=clock) for op in KINDS.values()}
     requests = OperationRequests(
-        Settings(),
+        Context(Settings()),
         tenants=FakeTenants(calls, rollback_refuse),  # type: ignore[arg-type]
         backups=FakeBackups(calls, backups_refuse),  # type: ignore[arg-type]
         objects=lambda op: kinds[op.kind],  # type: ignore[arg-type,return-value]

@@ -100,7 +100,8 @@ class StubBackups:
 class StubController:
     def __init__(self, tenants: Objects) -> None:
         self.resources = tenants
-        self.tenants = SimpleNamespace(settings=None, kube=None)
+        self.tenants = SimpleNamespace()
+        self.ctx = SimpleNamespace(settings=None, kube=None)
         self.reconciled: list[str] = []
 
     async def reconcile(self, name: str) -> Result:

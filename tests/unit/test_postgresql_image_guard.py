@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.versions import (
     check_postgresql_image_change,
@@ -38,7 +39,7 @@ def _pg(tag: str, **more: Any) -> dict[str, Any]:
 def _world(tag: str) -> tuple[Tenants, FakeHelm]:
     helm = FakeHelm(SETTINGS)
     kube = FakeKube(helm=helm)
-    tenants = Tenants(SETTINGS, helm=helm, kube=kube)
+    tenants = Tenants(Context(SETTINGS, helm=helm, kube=kube))
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "overrides": _pg(tag)})
     asyncio.run(tenants.create(spec))
     return tenants, helm
@@ -116,7 +117,7 @@ def test_remediation_does_not_put_the_old_major_back_on_upgraded_data() -> None:
     with pytest.raises(HelmFailure):
         asyncio.run(tenants.update("acme", overrides=upgrade))
     assert [r.revision.status for r in helm.releases[KEY]] == ["deployed", "failed"]
-    result = asyncio.run(Reconciler(tenants).ensure("acme"))
+    result = asyncio.run(Reconciler(tenants.ctx).ensure("acme"))
     assert result.outcome is Outcome.FAILED, result
     assert "rollback: rollback refused for tenant 'acme': PostgreSQL 18-trixie -> 17-trixie" in (
         result.detail
@@ -132,7 +133,7 @@ def test_the_fleet_undo_of_an_upgrade_is_guarded_too() -> None:
     target = FleetTarget(
         overrides=_pg("17.8-trixie", upgradeFrom="docker.io/library/postgres:17.8-bookworm")
     )
-    summary = asyncio.run(Fleet(tenants).upgrade(target, ["acme"], canaries=0))
+    summary = asyncio.run(Fleet(tenants.ctx).upgrade(target, ["acme"], canaries=0))
     [result] = summary.results
     assert result.outcome is Outcome.FAILED and "PostgreSQL 17-trixie -> 17-bookworm" in (
         result.detail

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from saasodoo.context import Context
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 
@@ -19,15 +20,15 @@ pytestmark = pytest.mark.unit
 def test_the_address_carries_the_ingress_port(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAASODOO_PUBLIC_URL", "https://{host}:8443")
     settings = Settings(base_domain="odoo.localhost")
-    assert Tenants(settings).url_for("demo") == "https://demo.odoo.localhost:8443"
+    assert Tenants(Context(settings)).url_for("demo") == "https://demo.odoo.localhost:8443"
     assert settings.tenant_url("erp.acme.example") == "https://erp.acme.example:8443"
 
 
 def test_default_is_https_on_its_own_port() -> None:
     settings = Settings(base_domain="odoo.example.com")
-    assert Tenants(settings).url_for("acme") == "https://acme.odoo.example.com"
+    assert Tenants(Context(settings)).url_for("acme") == "https://acme.odoo.example.com"
     plain = Settings(base_domain="odoo.localhost", public_url="http://{host}:8080")
-    assert Tenants(plain).url_for("acme") == "http://acme.odoo.localhost:8080"
+    assert Tenants(Context(plain)).url_for("acme") == "http://acme.odoo.localhost:8080"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import pytest
 
 from saasodoo import release as release_module
 from saasodoo.adapters.helm import Revision
+from saasodoo.context import Context
 from saasodoo.core.reconcile import Action, Applied, OperationLock, State, next_action
 from saasodoo.core.record import (
     FAILED_DIGEST_ANNOTATION,
@@ -72,7 +73,7 @@ class World:
 
     @property
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.tenants)
+        return Reconciler(self.tenants.ctx)
 
     def ensure(self, tenant_id: str = "acme", *, force: bool = False) -> EnsureResult:
         return asyncio.run(self.reconciler.ensure(tenant_id, force=force))
@@ -85,7 +86,7 @@ class World:
 
     def record(self, spec: TenantSpec, lock: OperationLock | None = None) -> None:
         """The desired spec as a process records it before helm runs (with its lock)."""
-        self.tenants.record.write(spec, False, lock=lock if lock else False)
+        self.tenants.ctx.record.write(spec, False, lock=lock if lock else False)
 
 
 SETTINGS = Settings(base_domain="odoo.test")
@@ -99,7 +100,7 @@ DEAD = f"{socket.gethostname()}:{2**23 + 7}"
 def world() -> World:
     helm = FakeHelm(SETTINGS)
     kube = FakeKube(helm=helm)
-    return World(Tenants(SETTINGS, helm=helm, kube=kube), kube, helm)
+    return World(Tenants(Context(SETTINGS, helm=helm, kube=kube)), kube, helm)
 
 
 def lock(holder: str, digest: str = "d", minutes: int = 10) -> OperationLock:

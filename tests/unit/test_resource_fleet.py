@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.fleet import FleetTarget, ResourceFleet
 from saasodoo.operator.controller import TenantController
 from saasodoo.operator.updates import UpdateExecutor
 from saasodoo.reconciler import Outcome
 from saasodoo.settings import Settings
-from saasodoo.tenants import Tenants as Lifecycle
 from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
@@ -85,8 +85,8 @@ class UpdatingTenants(Tenants):
     def __init__(self, ids: list[str], stalls: set[str]) -> None:
         super().__init__(ids, stalls)
         settings = Settings(base_domain="odoo.test")
-        lifecycle = Lifecycle(settings, helm=FakeHelm(settings), kube=FakeKube())
-        self.controller = TenantController(lifecycle, self)  # type: ignore[arg-type]
+        ctx = Context(settings, helm=FakeHelm(settings), kube=FakeKube())
+        self.controller = TenantController(ctx, self)  # type: ignore[arg-type]
         self.executor = UpdateExecutor(self.controller)
 
     namespace = "saasodoo-system"

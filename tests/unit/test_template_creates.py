@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import Conflict
 from saasodoo.operator import templates as module
@@ -31,7 +32,8 @@ KEY = "docker.io-library-odoo-18.0"
 
 class Controller:
     def __init__(self, settings: Settings) -> None:
-        self.tenants = Tenants(settings, helm=FakeHelm(settings), kube=FakeKube())
+        self.ctx = Context(settings, helm=FakeHelm(settings), kube=FakeKube())
+        self.tenants = Tenants(self.ctx)
         self.events: list[tuple[str, str]] = []
 
     def event(self, obj: Any, kind: str, reason: str, note: str, action: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.context import Context
 from saasodoo.core.record import (
     APPLIED_ANNOTATION,
     OPERATION_ANNOTATION,
@@ -57,7 +58,7 @@ class World:
 @pytest.fixture
 def world() -> World:
     kube, helm = FakeKube(), FakeHelm(SETTINGS)
-    return World(Tenants(SETTINGS, helm=helm, kube=kube), kube, helm)
+    return World(Tenants(Context(SETTINGS, helm=helm, kube=kube)), kube, helm)
 
 
 def spec(tenant_id: str = "acme", **fields: Any) -> TenantSpec:
@@ -338,7 +339,7 @@ def test_re_adding_a_host_keeps_its_first_claim_time(world: World) -> None:
 
 def _resolver(world: World) -> FakeResolver:
     resolver = FakeResolver()
-    world.tenants.domains = Domains(SETTINGS, world.kube, resolver)
+    world.tenants.ctx.domains = Domains(SETTINGS, world.kube, resolver)
     return resolver
 
 
@@ -382,6 +383,6 @@ def test_a_valid_proof_beats_an_unproven_claim(world: World) -> None:
     with pytest.raises(HostTaken):
         asyncio.run(world.tenants.update("acme", custom_domains=["shop.example.com"]))
     # A proof of the squatter's own would not move a proven host either.
-    squat = world.tenants.domains.challenge_for("acme", "shop.example.com")
+    squat = world.tenants.ctx.domains.challenge_for("acme", "shop.example.com")
     dns.records[(squat.txt_name, "TXT")] = [squat.txt_value]
     assert world.claims() == {"shop.example.com": "owner"}

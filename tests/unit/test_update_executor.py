@@ -336,7 +336,7 @@ def test_the_restore_waits_for_the_update_job_s_pod_to_end() -> None:
             return pods
 
     made = executor(tenant())
-    made.tenants = type("T", (), {"kube": Kube()})()  # type: ignore[assignment]
+    made.ctx = type("C", (), {"kube": Kube()})()  # type: ignore[assignment]
     assert made.pods_of_job(SPEC.namespace, "acme-update-1a2b3c4d-7") == ["u-1", "u-2"]
     assert asked == [(SPEC.namespace, "job-name=acme-update-1a2b3c4d-7")]
 
@@ -357,7 +357,7 @@ def test_a_deletion_waits_for_the_job_that_writes_the_database() -> None:
 
     obj = tenant(update={"step": up.UPDATE, "generation": 7, "attempt": 1})
     made = executor(obj)
-    made.tenants = type("T", (), {"kube": Kube()})()  # type: ignore[assignment]
+    made.ctx = type("C", (), {"kube": Kube()})()  # type: ignore[assignment]
     job = up.work_names("acme", "1a2b3c4d-0000", 7)[up.UPDATE]
     assert made.writing_job(obj) == job  # running
     state["conditions"] = ["FailureTarget"]
