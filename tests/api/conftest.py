@@ -32,12 +32,17 @@ from waitress.server import create_server
 from saasodoo.adapters.auth import ADMIN_CLAIM
 from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api.config import ApiSettings
-from saasodoo.api.services import Services
+from saasodoo.api.services import LeaderCheck, Services
 from saasodoo.app import create_app
+from saasodoo.core.leader import Leader
+from saasodoo.core.operations import KINDS
+from saasodoo.odootenants import OdooTenants
+from saasodoo.operation_requests import OperationRequests
 from saasodoo.settings import Settings
 from scripts import gotrue as gotrue_script
 from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database
 from tests.backups.helpers import PgServer
+from tests.fakes import FakeResources
 from tests.support import Cluster
 
 
@@ -124,6 +129,32 @@ def cluster_settings(kube: Cluster) -> Settings:
 def services_of(app: Flask) -> Services:
     svc: Services = app.extensions["saasodoo"]
     return svc
+
+
+def fake_resources(app: Flask) -> dict[str, FakeResources]:
+    """The app's OdooTenants and request resources in memory (``tests.fakes.FakeResources``,
+    by kind: ``OdooTenant``, ``OdooTenantRestore``...), for unit tests without a cluster;
+    the Lease as an operator holds it."""
+    svc = services_of(app)
+    kinds = {op.kind: FakeResources(op.kind) for op in KINDS.values()}
+    kinds["OdooTenant"] = FakeResources("OdooTenant")
+    svc.objects = OdooTenants(svc.tenants.settings, tenants=svc.tenants)
+    svc.objects.resources = kinds["OdooTenant"]  # type: ignore[assignment]
+    svc.requests = OperationRequests(
+        svc.tenants.settings, tenants=svc.tenants, backups=svc.backups,
+        objects=lambda op: kinds[op.kind],  # type: ignore[arg-type,return-value]
+        tenant_objects=kinds["OdooTenant"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    svc.leader = LeaderCheck(lambda: Leader(True, "op-0", "op-0 leads"))
+    return kinds
+
+
+def odoo_tenant(tenant_id: str, owner: str, **spec: Any) -> dict[str, Any]:
+    """An OdooTenant as the API server returns it (``spec`` in camelCase, added)."""
+    body = {"plan": "starter", "odooVersion": "18.0", "owner": owner,
+            "adminEmail": f"admin@{tenant_id}.example", **spec}  # fmt: skip
+    return {"kind": "OdooTenant", "metadata": {"name": tenant_id, "generation": 1},
+            "spec": body}  # fmt: skip
 
 
 @dataclass
