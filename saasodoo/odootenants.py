@@ -185,12 +185,12 @@ class OdooTenants:
         await self.tenants.check_change(spec, current)
 
     async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
-        """Check ``spec`` (``check``; Conflict for an existing OdooTenant, also when the API
-        server says so), then write its OdooTenant."""
-        if self.resources.get(spec.id) is not None:
-            raise Conflict(f"tenant '{spec.id}' already exists")
+        """Check ``spec`` (``check``, which reads nothing; then Conflict for an existing
+        OdooTenant, also when the API server says so), then write its OdooTenant."""
         spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         await self.check(spec)
+        if self.resources.get(spec.id) is not None:
+            raise Conflict(f"tenant '{spec.id}' already exists")
         body = {"metadata": {"name": spec.id},
                 "spec": from_tenant_spec(spec, suspended=False, owner=owner)}  # fmt: skip
         if self.tenants.settings.node_pool:  # this caller's placement, kept with the tenant
