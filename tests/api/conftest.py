@@ -271,14 +271,22 @@ def operator(client: FlaskClient) -> Api:
 
 @pytest.fixture(scope="session")
 def cluster_app(
-    cluster_settings: Settings, gotrue: GoTrue, api_operator: OperatorProcess
+    cluster_settings: Settings,
+    gotrue: GoTrue,
+    api_operator: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Flask]:
     """The app against the simulated cluster, its users in the real GoTrue (``gotrue``);
     ``OPERATOR`` is an operator through ``app_metadata``, as in production. Its changes
-    are OdooTenants and requests of ``API_NAMESPACE``, run by ``api_operator``."""
+    are OdooTenants and requests of ``API_NAMESPACE``, run by ``api_operator``.
+
+    Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
+    would be mounted for the API (an import is staged there; empty otherwise: no container
+    runs on the simulated cluster)."""
     ops = SupabaseAuth(gotrue.url, ANON_KEY).sign_up(OPERATOR, OPERATOR_PASSWORD)
     make_operator(gotrue, ops.account.id)
-    yield create_app(supabase_settings(gotrue), cluster_settings)
+    api = supabase_settings(gotrue, backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"))
+    yield create_app(api, cluster_settings)
 
 
 @dataclass

@@ -5,7 +5,6 @@ Bounded: a few examples per operation; tenants it manages to create are deleted 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -42,22 +41,19 @@ def fuzzer(cluster_app: Flask) -> Iterator[Api]:
     """The fuzzing user, owning one real tenant that the fuzzed routes may hit."""
     api = sign_up(cluster_app.test_client(), f"fuzz-{uuid.uuid4().hex[:8]}@example.com")
     own = f"apifz{uuid.uuid4().hex[:6]}"
-    job = api.wait_job(api.call("POST", "/api/tenants", json={"id": own, "admin_email": "a@b.io"}))
-    assert job["state"] == "succeeded", job
+    tenant = api.wait_tenant(
+        api.call("POST", "/api/tenants", json={"id": own, "admin_email": "a@b.io"})
+    )
+    assert tenant["ready"] == "True", tenant
     api.tenant_id = own
     yield api
-    services_of(cluster_app).jobs.wait_idle(300)
-    _delete(cluster_app, own)
-    for tenant in services_of(cluster_app).tenants.list_tenants(owner=api.user_id):
-        _delete(cluster_app, tenant.spec.id)
-
-
-def _delete(app: Flask, tenant_id: str) -> None:
-    try:
-        # Not waiting for the namespace (~10 s a tenant): the ids are never reused.
-        asyncio.run(services_of(app).tenants.delete(tenant_id, final_backup=False, wait=False))
-    except NotFound:
-        pass
+    objects = services_of(cluster_app).objects
+    for view in objects.list(owner=api.user_id):  # its own and what the fuzzing created
+        try:
+            # Not waiting for the operator (~10 s a tenant): the ids are never reused.
+            objects.delete(view.id, final_backup=False)
+        except NotFound:
+            pass
 
 
 def _throwaway_session(app: Flask) -> dict[str, str]:
