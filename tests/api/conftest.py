@@ -44,7 +44,7 @@ from scripts import gotrue as gotrue_script
 from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database
 from tests.backups.helpers import PgServer
 from tests.fakes import FakeResources
-from tests.operator_process import OperatorProcess, running_operator, wait_for
+from tests.operator_process import OperatorProcess, delete_tenants, running_operator, wait_for
 from tests.support import Cluster
 
 
@@ -147,10 +147,7 @@ def api_operator(
                           operator_workers="2") as op:  # fmt: skip
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
-        for name in kube.kubectl("-n", API_NAMESPACE, "get", "odootenants", "-o", "name").split():
-            kube.kubectl("-n", API_NAMESPACE, "patch", name, "--type=merge",
-                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
-        kube.kubectl("-n", API_NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+        delete_tenants(kube, API_NAMESPACE)
     kube.kubectl("delete", "namespace", API_NAMESPACE, "--timeout=120s")
 
 
