@@ -11,8 +11,10 @@ it says is a report for people, never a decision: nothing waits on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from saasodoo.core.conditions import parse_time
 
 #: Seconds of clock difference allowed between the operator's host and the reader's.
 SKEW = 5.0
@@ -30,18 +32,6 @@ class Leader:
         return {"leading": self.leading, "holder": self.holder, "message": self.message}
 
 
-def _time(value: Any) -> datetime | None:
-    """A Lease's MicroTime (RFC 3339, e.g. ``2026-12-06T08:00:00.123456Z``), None if absent
-    or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return found if found.tzinfo else found.replace(tzinfo=UTC)
-
-
 def leader_of(
     lease: dict[str, Any] | None, now: datetime, where: str, *, skew: float = SKEW
 ) -> Leader:
@@ -55,7 +45,7 @@ def leader_of(
     holder = spec.get("holderIdentity") or None
     if holder is None:
         return Leader(False, None, f"no operator leads: the Lease {where} was released")
-    renewed = _time(spec.get("renewTime")) or _time(spec.get("acquireTime"))
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds")
     if renewed is None or not isinstance(duration, int | float):
         return Leader(False, holder, f"no operator leads: the Lease {where} has no renewal")
