@@ -1,11 +1,11 @@
 """The application: the Flask app factory that assembles the HTTP API (``saasodoo.api``) and
 the web UI (``saasodoo.web``), above both.
 
-Serve it with a production WSGI server. Without the operator, in ONE process (job records
-live in memory); with it (``SAASODOO_OPERATOR=1``) tenant changes live on their OdooTenants,
-backups, restores, verifications, imports and rollbacks on their request resources, and any
-number of processes may serve (domain verifications and fleet operations are still jobs of
-the process that took them)::
+Serve it with a production WSGI server. Tenant changes live on their OdooTenants; backups,
+restores, verifications, imports, rollbacks and refreshes on their request resources; the
+operator (``saasodoo operator run``) does the work. Nothing lives in the process's memory,
+so any number of processes may serve, whatever ``SAASODOO_OPERATOR`` says (it concerns the
+CLI)::
 
     waitress-serve --host 127.0.0.1 --port 8000 --threads 8 \
         --max-request-body-size 1074790400 --call saasodoo.app:create_app
@@ -32,7 +32,6 @@ from saasodoo.adapters.metrics import ApiMetrics, serve
 from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api import errors
 from saasodoo.api.config import ApiSettings
-from saasodoo.api.jobs import JobRunner
 from saasodoo.api.ratelimit import RateLimit, Slots
 from saasodoo.api.services import Services
 from saasodoo.backups import Backups
@@ -73,7 +72,11 @@ def create_app(
     tenants: Tenants | None = None,
     auth: tuple[AuthBackend, TokenVerifier] | None = None,
     backups: Backups | None = None,
+    objects: OdooTenants | None = None,
+    requests: OperationRequests | None = None,
 ) -> Flask:
+    """The app. ``tenants``, ``auth``, ``backups``, ``objects`` (the OdooTenants) and
+    ``requests`` (the request resources) replace what the settings would make (tests)."""
     api = api_settings or ApiSettings()
     api.check()
     if api.mode == "supabase" and api.email_admins():
@@ -110,18 +113,13 @@ def create_app(
         auth=backend,
         verifier=verifier,
         sessions=SessionCheck(backend, api.session_check_seconds),
-        jobs=JobRunner(api.job_workers, api.job_queue, api.jobs_kept),
         backups=backups,
         verify_limit=RateLimit(
             "domain verifications", api.domain_verify_limit, api.domain_verify_window
         ),
         downloads=Slots("backup downloads", api.download_slots),
-        objects=OdooTenants(tenants.ctx.settings, ctx=tenants.ctx)
-        if tenants.ctx.settings.operator
-        else None,
-        requests=OperationRequests(tenants.ctx, tenants=tenants, backups=backups)
-        if tenants.ctx.settings.operator
-        else None,
+        objects=objects or OdooTenants(tenants.ctx.settings, ctx=tenants.ctx),
+        requests=requests or OperationRequests(tenants.ctx, tenants=tenants, backups=backups),
     )
     errors.register(app)
     _register_blueprints(app)

@@ -15,8 +15,6 @@ stays on the caller's event loop, where each tenant's result arrives; no state i
 between tenants' threads but the adapters (urllib3's pool and the helm client are
 thread-safe; ``Kube.requests`` is counted under a lock). Cancelling a fleet pass cancels the
 tenants' coroutines in their threads (pyhelm3 then terminates helm), as it did on one loop.
-The API's long operations run the same way (``saasodoo.api.jobs``: a bounded thread pool,
-``asyncio.run`` per job).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.kube import Kube, translate
 from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.core.conditions import get_condition, kstatus
 from saasodoo.core.copies import check_copy_ids, copy_labels, copy_spec, parse_expires_in
@@ -33,6 +33,7 @@ from saasodoo.core.crd import (
     row_object,
     to_tenant_spec,
 )
+from saasodoo.core.leader import Leader, leader_of
 from saasodoo.core.spec import TenantSpec, check_new_tenant_id, check_tenant_id
 from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
@@ -137,8 +138,20 @@ class OdooTenants:
     def __init__(self, settings: Settings, *, ctx: Context | None = None) -> None:
         self.settings = settings
         self._ctx = ctx
-        kube = ctx.kube if ctx is not None else Kube(settings)
-        self.resources = TenantResources(kube, settings.system_namespace)
+        self._resources: TenantResources | None = None
+
+    @property
+    def resources(self) -> TenantResources:
+        """The OdooTenants through the cluster, reached on first use (an app that refuses a
+        request before reading needs no cluster)."""
+        if self._resources is None:
+            kube = self._ctx.kube if self._ctx is not None else Kube(self.settings)
+            self._resources = TenantResources(kube, self.settings.system_namespace)
+        return self._resources
+
+    @resources.setter
+    def resources(self, resources: TenantResources) -> None:
+        self._resources = resources
 
     @property
     def ctx(self) -> Context:
@@ -201,12 +214,12 @@ class OdooTenants:
         await self.tenants.check_change(spec, current)
 
     async def create(self, spec: TenantSpec, *, owner: str | None = None) -> TenantView:
-        """Check ``spec`` (``check``; Conflict for an existing OdooTenant, also when the API
-        server says so), then write its OdooTenant."""
-        if self.resources.get(spec.id) is not None:
-            raise Conflict(f"tenant '{spec.id}' already exists")
+        """Check ``spec`` (``check``, which reads nothing; then Conflict for an existing
+        OdooTenant, also when the API server says so), then write its OdooTenant."""
         spec = spec.model_copy(update={"verified_domains": (), "created_with": None})
         await self.check(spec)
+        if self.resources.get(spec.id) is not None:
+            raise Conflict(f"tenant '{spec.id}' already exists")
         body_spec = from_tenant_spec(spec, suspended=False, owner=owner)
         if self.ctx.settings.node_pool:  # this caller's placement, kept with the tenant
             body_spec["nodePool"] = self.ctx.settings.node_pool
@@ -280,6 +293,32 @@ class OdooTenants:
         if force:
             notes[FORCE_REQUESTED_AT] = token
         self.resources.patch(tenant_id, {"metadata": {"annotations": notes}})
+
+    def leader(self, now: datetime | None = None) -> Leader:
+        """Whether an operator leads (``saasodoo.core.leader``): the OdooTenant kind served
+        (one object listed) and the Lease ``Settings.operator_lease`` of the system namespace
+        held. Errors are the answer's message (this is a report: nothing waits on it)."""
+        namespace, name = self.resources.namespace, self.settings.operator_lease
+        where = f"{namespace}/{name}"
+        kube = self.resources.kube
+        try:
+            with translate(f"list {self.resources.plural}"):
+                kube.get_json(self.resources.path(), [("limit", "1")])
+        except NotFound:
+            return Leader(False, None, "no operator can run: the OdooTenant kind is not "
+                          "installed (saasodoo operator run --install-crds, or the platform "
+                          "chart)")  # fmt: skip
+        except SaasodooError as exc:
+            return Leader(False, None, f"not known: {exc.message}")
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+        try:
+            with translate(f"read the Lease {where}"):
+                lease = kube.get_json(path)
+        except NotFound:
+            lease = None
+        except SaasodooError as exc:
+            return Leader(False, None, f"not known: {exc.message}")
+        return leader_of(lease, now or datetime.now(UTC), where)
 
     def set_suspended(self, tenant_id: str, suspended: bool) -> TenantView:
         self.read(tenant_id)

@@ -93,6 +93,16 @@ def running_operator(
         op.stop()
 
 
+def delete_tenants(kube: Cluster, namespace: str) -> None:
+    """Delete what tests left in an operator's system ``namespace``, without final backups,
+    while the operator still runs (its finalizer would hold the namespace's deletion
+    otherwise)."""
+    for name in kube.kubectl("-n", namespace, "get", "odootenants", "-o", "name").split():
+        kube.kubectl("-n", namespace, "patch", name, "--type=merge",
+                     "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
+    kube.kubectl("-n", namespace, "delete", "odootenants", "--all", "--timeout=180s")
+
+
 def wait_for(probe, timeout: float, what: str, op: OperatorProcess | None = None,  # type: ignore[no-untyped-def]
              interval: float = 0.5):  # fmt: skip
     """Poll ``probe`` until truthy; on timeout, fail with the operator's log tail."""

@@ -1,12 +1,11 @@
 """Blueprint ``backups``: a tenant's backups, on-demand backups, restores, verifications and
 imports of uploaded zips.
 
-The work is ``saasodoo.backups.Backups`` (Jobs made from the tenant's backup CronJob); the
-changes answer 202 with the job to poll, one operation per tenant at a time (409), and
-another user's tenant answers 404 like a missing one, exactly as the tenant routes. With the
-operator they answer 202 with the request resource the operator runs (OdooTenantBackup,
+The changes answer 202 with the request resource the operator runs (OdooTenantBackup,
 OdooTenantRestore, OdooTenantVerify; an import: the zip staged, then an OdooTenantRestore),
-``Location`` ``GET /api/operations/<name>``.
+``Location`` ``GET /api/operations/<name>``; another user's tenant answers 404 like a missing
+one, exactly as the tenant routes. The list is the one the operator keeps in the
+OdooTenant's status; a download reads the storage it names.
 """
 
 from __future__ import annotations
@@ -81,11 +80,12 @@ def verify(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 @bp.post("/import")
 def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
     """A backup zip uploaded (multipart field ``zip``, or the body itself), streamed to disk
-    and checked, then imported by a job (see ``saasodoo.api.imports``); with the operator,
-    once per ``Idempotency-Key`` header (else per upload digest)."""
+    and checked, staged into the tenant's storage and requested as an OdooTenantRestore
+    (see ``saasodoo.api.imports``), once per ``Idempotency-Key`` header (else per upload
+    digest)."""
     drop_previous = bool_arg("drop_previous")
     moved = bool_arg("moved")
-    job = imports.start_import(
+    asked = imports.start_import(
         services(),
         bearer_user(),
         tenant_id,
@@ -94,4 +94,4 @@ def import_zip(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
         moved=moved,
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-    return accepted(job)
+    return accepted(asked)

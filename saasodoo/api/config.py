@@ -67,9 +67,6 @@ class ApiSettings(BaseSettings):
         description="Signs the session cookie; random per process when empty (development).",
     )
     cookie_secure: bool = Field(default=True, description="Session cookie only over HTTPS.")
-    job_workers: int = Field(default=4, ge=1, le=32, description="Long operations run at once.")
-    job_queue: int = Field(default=64, ge=1, description="Operations queued before 503.")
-    jobs_kept: int = Field(default=1000, ge=10, description="Finished job records kept.")
     token_leeway: float = Field(default=10.0, ge=0, le=120, description="Clock skew, seconds.")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body.")
     backup_s3_endpoint: str = Field(

@@ -15,7 +15,6 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from saasodoo.api.jobs import error_body
 from saasodoo.core.limits import LimitExceeded, load_json
 from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 
@@ -23,6 +22,13 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client waits before retrying an error that may pass later (``retryable``).
 RETRY_AFTER = 5
+
+
+def error_body(exc: SaasodooError) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": "error", "message": exc.message}
+    if isinstance(exc, InvalidInput):
+        body["fields"] = [{"field": f.field, "message": f.message} for f in exc.fields]
+    return body
 
 
 class MalformedBody(SaasodooError):

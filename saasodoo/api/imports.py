@@ -8,13 +8,12 @@ Content-Length says so) and the spool file is removed. That is all this process 
 the zip: the cheap checks of ``saasodoo.backups.importing.check`` (the zip's directory and
 manifest: sizes, entries, member names, an Odoo backup, the tenant's Odoo series) run in the
 import worker, a process of its own under hard bounds derived from the upload limit, and
-answer 422 before anything is queued; the job runs ``Backups.import_zip`` (in the worker
-again: every member's CRC, what the dump asks of the tenant's role, the rewrite into our
-format, written in the spool directory; then the upload to the tenant's backup storage and
-the restore) and removes the spool directory, whatever happens. A refusal leaves the
-tenant's storage and data untouched. With the operator there is no job: the request itself
-runs the worker's full check and rewrite and stores the zip (``Backups.stage_import``), then
-writes an OdooTenantRestore of it with ``discardOnFailure`` and removes the spool directory.
+answer 422 before anything is stored; then the request itself runs the worker's full check
+and rewrite (every member's CRC, what the dump asks of the tenant's role, the rewrite into
+our format) and stores the zip in the tenant's backup storage
+(``OperationRequests.stage_import``), writes an OdooTenantRestore of it with
+``discardOnFailure`` for the operator to run, and removes the spool directory, whatever
+happens. A refusal leaves the tenant's storage and data untouched.
 
 Two bodies are accepted:
 
@@ -51,10 +50,9 @@ from werkzeug.sansio.multipart import (
 
 from saasodoo.adapters.auth import User
 from saasodoo.api import services as ops
-from saasodoo.api.jobs import Job
 from saasodoo.api.services import Services
-from saasodoo.backups import Backups, human_size, importing
-from saasodoo.errors import Conflict, FieldError, InvalidInput, SaasodooError
+from saasodoo.backups import human_size, importing
+from saasodoo.errors import FieldError, InvalidInput, SaasodooError
 from saasodoo.operation_requests import RequestView
 
 #: Bytes read from the request stream at a time (the most held in memory).
@@ -268,26 +266,6 @@ def receive(request: Request, spool: Path, limit: int, *, csrf: str | None = Non
 Receiver = Callable[[Path, int], Upload]
 
 
-async def _work(
-    backups: Backups,
-    tenant_id: str,
-    upload: Upload,
-    *,
-    drop_previous: bool,
-    timeout: float | None,
-    limit: int,
-    moved: bool,
-) -> dict[str, Any]:
-    try:
-        result = backups.import_zip(
-            tenant_id, upload.path, drop_previous=drop_previous, timeout=timeout,
-            max_bytes=limit, work_dir=upload.path.parent, moved=moved,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(upload.path.parent, ignore_errors=True)
-    return {"imported_from": upload.path.name, "size": upload.size, **result.to_dict()}
-
-
 def start_import(
     svc: Services,
     user: User,
@@ -297,59 +275,31 @@ def start_import(
     drop_previous: bool = False,
     moved: bool = False,
     idempotency_key: str | None = None,
-) -> Job | RequestView:
+) -> RequestView:
     """Owner or operator (404 otherwise); the tenant's backup storage reachable from here
-    (404 no backups, 422 a PVC not mounted here) and no operation in progress (409), all
-    before a byte is received; then the upload (413 past the limit), the cheap checks in the
-    import worker (422), and the job ``import`` (``moved``: the database keeps its uuid and
-    secret; by default it is a copy and gets new ones).
-
-    With the operator (``Services.requests``): the same checks, except that requests queue
-    in the tenant's turn (no 409; with the platform's S3 key pair the storage is the one the
+    (404 no backups; with the platform's S3 key pair the storage is the one the
     OdooTenant's values name, 409 for a backup volume, which only a pod in the tenant's
-    namespace reads); then, in this request, the zip is staged into the
-    tenant's storage (``OperationRequests.stage_import``: the worker's full checks, a
+    namespace reads), all before a byte is received; then the upload (413 past the limit),
+    the cheap checks in the import worker (422), and, in this request, the zip staged into
+    the tenant's storage (``OperationRequests.stage_import``: the worker's full checks, a
     refusal 422 with nothing stored) and an OdooTenantRestore of it with
-    ``discardOnFailure`` is returned. The import is keyed (``idempotency_key``, the
-    client's ``Idempotency-Key``, else the upload's SHA-256; with the options): a retry of
-    the same upload while its import is pending or running, or up to
-    ``IMPORT_RETRY_SECONDS`` after it succeeded, answers with that import's request and
-    stages nothing (``OperationRequests.asked_import``); two racing ones write one request
-    (``request_import``)."""
-    if svc.requests is not None and svc.objects is not None:
-        key = _checked_key(idempotency_key)
-        view = ops.owned_view(svc.objects, user, tenant_id)
-        # Where it will be stored, before a byte is received (409: a backup volume).
-        where = svc.requests.platform_storage(tenant_id)
-        if where is not None:
-            svc.backups.platform_store(tenant_id, where[0])
-        else:
-            svc.backups.store(tenant_id)
-        return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved, key)
-    tenant = ops.owned_tenant(svc, user, tenant_id)
-    svc.backups.store(tenant_id)
-    if svc.jobs.active_for(tenant_id) is not None:
-        raise Conflict(f"tenant '{tenant_id}' has an operation in progress")
-    limit = svc.settings.import_max_bytes
-    spool = _spool(svc)
-    try:
-        upload = receiver(spool, limit)
-        importing.check(
-            upload.path, tenant=tenant_id, odoo_version=tenant.spec.odoo_version, max_bytes=limit
-        )
-        backups, timeout = svc.backups, svc.settings.backup_timeout
-        return svc.jobs.submit(
-            "import",
-            user.id,
-            tenant_id,
-            lambda: _work(
-                backups, tenant_id, upload,
-                drop_previous=drop_previous, timeout=timeout, limit=limit, moved=moved,
-            ),
-        )  # fmt: skip
-    except BaseException:
-        shutil.rmtree(spool, ignore_errors=True)
-        raise
+    ``discardOnFailure`` returned (``moved``: the database keeps its uuid and secret; by
+    default it is a copy and gets new ones). Requests queue in the tenant's turn (no 409).
+
+    The import is keyed (``idempotency_key``, the client's ``Idempotency-Key``, else the
+    upload's SHA-256; with the options): a retry of the same upload while its import is
+    pending or running, or up to ``IMPORT_RETRY_SECONDS`` after it succeeded, answers with
+    that import's request and stages nothing (``OperationRequests.asked_import``); two
+    racing ones write one request (``request_import``)."""
+    key = _checked_key(idempotency_key)
+    view = ops.owned_view(svc.objects, user, tenant_id)
+    # Where it will be stored, before a byte is received (409: a backup volume).
+    where = svc.requests.platform_storage(tenant_id)
+    if where is not None:
+        svc.backups.platform_store(tenant_id, where[0])
+    else:
+        svc.backups.store(tenant_id)
+    return _stage(svc, tenant_id, view.odoo_version, receiver, drop_previous, moved, key)
 
 
 def _spool(svc: Services) -> Path:
@@ -368,9 +318,8 @@ def _stage(
     moved: bool,
     key: str | None = None,
 ) -> RequestView:
-    """The operator's import: received, checked, staged, requested (once per key); the
-    spool removed."""
-    assert svc.requests is not None
+    """The import: received, checked, staged, requested (once per key); the spool
+    removed."""
     limit = svc.settings.import_max_bytes
     spool = _spool(svc)
     try:

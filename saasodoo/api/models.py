@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from saasodoo.core.spec import MAX_ID_LENGTH, MIN_ID_LENGTH, OdooVersion
-from saasodoo.core.status import Phase
 
 TENANT_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: A backup's name, as the chart's backup.py writes it: ``<UTC stamp>-<kind>.zip``.
@@ -208,50 +207,6 @@ class MeOut(BaseModel):
     is_admin: bool
 
 
-class TenantOut(BaseModel):
-    id: str
-    namespace: str
-    url: str
-    plan: str
-    odoo_version: str
-    admin_email: str
-    custom_domains: list[str]
-    status: Phase
-    reason: str
-    revision: int | None
-    release_status: str | None
-    owner: str | None
-
-
-class TenantList(BaseModel):
-    tenants: list[TenantOut]
-
-
-class JobError(BaseModel):
-    status: Literal["error"] = "error"
-    status_code: int
-    message: str
-    fields: list[FieldErrorOut] | None = None
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: str
-    tenant_id: str | None
-    state: Literal["queued", "running", "succeeded", "failed"]
-    created_at: str
-    updated_at: str
-    result: TenantOut | dict[str, Any] | None = None
-    error: JobError | None = None
-    status_url: str
-
-
-class Accepted(BaseModel):
-    status: Literal["accepted"] = "accepted"
-    job: JobOut
-    status_url: str
-
-
 class ConditionOut(BaseModel):
     """One of the OdooTenant's conditions (Kubernetes' ``metav1.Condition``)."""
 
@@ -264,7 +219,7 @@ class ConditionOut(BaseModel):
 
 
 class TenantResourceOut(BaseModel):
-    """A tenant as its OdooTenant shows it (``SAASODOO_OPERATOR``): the spec, and the
+    """A tenant as its OdooTenant shows it: the spec, and the
     status the operator wrote. The change asked for is done when ``observed_generation``
     equals ``generation`` and ``ready`` is ``True`` (``status`` ``Current``)."""
 
@@ -305,7 +260,7 @@ class TenantResourceList(BaseModel):
 
 
 class TenantAccepted(BaseModel):
-    """A tenant change written to its OdooTenant (``SAASODOO_OPERATOR``): follow the tenant
+    """A tenant change written to its OdooTenant: follow the tenant
     at ``status_url`` until ``observed_generation == generation`` and ``ready == "True"``
     (a deletion: until it answers 404)."""
 
@@ -315,7 +270,7 @@ class TenantAccepted(BaseModel):
 
 
 class OperationOut(BaseModel):
-    """A one-shot operation's request resource (``SAASODOO_OPERATOR``): OdooTenantBackup,
+    """A one-shot operation's request resource: OdooTenantBackup,
     OdooTenantRestore, OdooTenantVerify, OdooTenantRollback, OdooTenantRefresh or
     OdooTenantDownload, as the operator's status shows it. Done when ``phase`` is
     ``Succeeded`` or ``Failed`` (``message`` says why)."""
@@ -342,7 +297,7 @@ class OperationOut(BaseModel):
     backup: str | None = Field(description="The backup taken, restored or verified.")
     revision: int | None = Field(description="The Helm revision a rollback returned to.")
     result: dict[str, Any] | None = Field(
-        description="The operation's report (what the job's result was without the operator)."
+        description="The operation's report (what the backup, restore or verification found)."
     )
     generation: int
     observed_generation: int | None
@@ -350,7 +305,7 @@ class OperationOut(BaseModel):
 
 
 class OperationAccepted(BaseModel):
-    """A one-shot operation written as its request resource (``SAASODOO_OPERATOR``): follow
+    """A one-shot operation written as its request resource: follow
     it at ``status_url`` until ``phase`` is ``Succeeded`` or ``Failed``."""
 
     status: Literal["accepted"] = "accepted"
@@ -407,14 +362,8 @@ class PlansOut(BaseModel):
     plans: list[PlanOut]
 
 
-class FleetOut(BaseModel):
-    total: int
-    phases: dict[str, int]
-    tenants: list[TenantOut]
-
-
 class FleetResourcesOut(BaseModel):
-    """The fleet with the operator: every OdooTenant, and counts by kstatus (``status``)."""
+    """The fleet: every OdooTenant, and counts by kstatus (``status``)."""
 
     total: int
     statuses: dict[str, int] = Field(description="Current, InProgress, Failed, Terminating.")
@@ -422,7 +371,7 @@ class FleetResourcesOut(BaseModel):
 
 
 class FleetRequestedOut(BaseModel):
-    """With the operator: the reconciles asked for (no job). A tenant has handled the
+    """The reconciles asked for. A tenant has handled the
     request once its status' ``last_handled_reconcile_at`` is ``requested_at``
     (``GET /api/tenants/<id>``: then its ``status`` says how it ended)."""
 
@@ -430,27 +379,6 @@ class FleetRequestedOut(BaseModel):
     requested_at: str = Field(description="The annotation's value (UTC, ISO 8601).")
     force: bool
     tenants: list[str] = Field(description="The OdooTenants asked, by id.")
-
-
-class DistributionOut(BaseModel):
-    nodes: dict[str, list[str]]
-
-
-class PodUsageOut(BaseModel):
-    namespace: str
-    pod: str
-    component: str
-    cpu_millicores: float
-    memory_bytes: int
-    window: str
-    timestamp: str
-
-
-class UsageOut(BaseModel):
-    id: str
-    cpu_millicores: float = Field(description="Sum over the tenant's pods.")
-    memory_bytes: int = Field(description="Working set, summed over the tenant's pods.")
-    pods: list[PodUsageOut] = Field(description="Empty until metrics-server has sampled them.")
 
 
 class DomainVerifyRequest(Strict):
@@ -476,14 +404,14 @@ class DomainOut(BaseModel):
         description="The DNS record that proves control (null when taken)."
     )
     message: str | None = Field(
-        default=None, description="With the operator: what its last DNS check found."
+        default=None, description="What the operator's last DNS check found."
     )
     checked_at: str | None = Field(
-        default=None, description="With the operator: when it last looked (UTC, ISO 8601)."
+        default=None, description="When the operator last looked (UTC, ISO 8601)."
     )
     next_check_at: str | None = Field(
         default=None,
-        description="With the operator: when it looks again unless asked sooner (UTC, "
+        description="When the operator looks again unless asked sooner (UTC, "
         "ISO 8601; back-off from one minute to an hour).",
     )
 
@@ -493,9 +421,22 @@ class DomainList(BaseModel):
     domains: list[DomainOut]
 
 
+class LeaderOut(BaseModel):
+    """Whether an operator leads: the holder of its Lease, renewed within its duration. While
+    none leads, changes are recorded (202) and wait for one."""
+
+    leading: bool
+    holder: str | None = Field(description="The Lease's holder (a pod's name), if any.")
+    message: str = Field(description="What was found, or why it is not known.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     auth_mode: Literal["supabase", "local"]
+    operator: LeaderOut = Field(
+        description='As last read (at most ~10 s old; never waited for): "not known yet" '
+        "right after start."
+    )
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -516,10 +457,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     SessionOut,
     SignUpOut,
     MeOut,
-    TenantOut,
-    TenantList,
-    JobOut,
-    Accepted,
     TenantResourceOut,
     TenantResourceList,
     TenantAccepted,
@@ -529,9 +466,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     HistoryOut,
     BackupList,
     PlansOut,
-    FleetOut,
     DomainList,
-    DistributionOut,
-    UsageOut,
     HealthOut,
 )

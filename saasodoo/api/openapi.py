@@ -24,23 +24,22 @@ ERRORS = {
     400: "The body is not valid JSON (or not valid multipart/form-data).",
     401: "Missing, invalid or expired bearer token, or wrong credentials.",
     403: "Not allowed (operators only, e-mail not confirmed, sign-up disabled).",
-    404: "No such tenant, revision, backup, job or operation (or not the caller's), or no "
-    "metrics API.",
-    409: "Clashes with the current state (exists already, operation in progress, a host "
-    "of another tenant, a custom domain not proven through DNS yet).",
+    404: "No such tenant, revision, backup or operation (or not the caller's).",
+    409: "Clashes with the current state (exists already, no revision to roll back to, a "
+    "backup volume the API cannot read, a fleet upgrade: run the CLI).",
+    410: "Gone for good: the API keeps no jobs (follow the tenant or the operation).",
     413: "The body is too large (an import: larger than SAASODOO_API_IMPORT_MAX_BYTES).",
     415: "A body with another Content-Type than application/json.",
     422: "Invalid input; `fields` names each invalid field.",
     429: "Too many requests (to the auth server, or past a per-user limit): see Retry-After.",
-    501: "Not available with the operator (what the API's account may not read: pod metrics, "
-    "nodes).",
-    502: "Helm failed (render, install or upgrade), or the backup storage did.",
-    503: "The cluster, the auth server or the job queue is unavailable; retry later.",
+    501: "Not available through the API (what its account may not read: pod metrics, nodes).",
+    502: "Helm (rendering the chart for a check) or the backup storage failed.",
+    503: "The cluster or the auth server is unavailable; retry later.",
 }
-#: A tenant change: a job to poll, or (operator) the tenant's OdooTenant to follow.
-TENANT_CHANGE = (m.Accepted, m.TenantAccepted)
-#: A one-shot operation: a job to poll, or (operator) its request resource to follow.
-OPERATION = (m.Accepted, m.OperationAccepted)
+#: A tenant change: the tenant's OdooTenant to follow.
+TENANT_CHANGE = m.TenantAccepted
+#: A one-shot operation: its request resource to follow.
+OPERATION = m.OperationAccepted
 AUTHED = (401, 503)
 WITH_BODY = (400, 413, 422)
 TENANT = (404, 422, 502)
@@ -53,9 +52,9 @@ class Op:
     path: str
     summary: str
     tag: str
-    #: The success code and its body: one model, or several (``anyOf``: the answer without
-    #: and with the operator), or None.
-    ok: tuple[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
+    #: The success code and its body: one model, or several (``anyOf``), or None; no
+    #: success at all (a route that only refuses, kept to say why): None.
+    ok: tuple[int, type[BaseModel] | tuple[type[BaseModel], ...] | None] | None
     errors: tuple[int, ...] = ()
     body: type[BaseModel] | None = None
     authed: bool = True
@@ -120,10 +119,12 @@ IMPORT_BODY = {
 }
 
 OPERATIONS = (
-    Op("get", "/api/health", "Liveness and auth mode", "meta", (200, m.HealthOut), authed=False),
+    Op("get", "/api/health", "Liveness, auth mode, and whether an operator leads", "meta",
+       (200, m.HealthOut), authed=False),
     Op("get", "/api/openapi.json", "This document", "meta", (200, None), authed=False),
     Op("get", "/api/plans", "Plans a tenant can have", "meta", (200, m.PlansOut)),
-    Op("get", "/api/jobs/{job_id}", "Status of a long operation", "meta", (200, m.JobOut), (404,)),
+    Op("get", "/api/jobs/{job_id}", "Gone: the API keeps no jobs (410 says where to look)",
+       "meta", None, (410,), authed=False),
     Op(
         "post", "/api/auth/register", "Create an account", "auth", (201, m.SignUpOut),
         (*WITH_BODY, 403, 409, 429, 503), m.Credentials, authed=False,
@@ -144,13 +145,13 @@ OPERATIONS = (
     ),
     Op("get", "/api/auth/me", "The current user", "auth", (200, m.MeOut)),
     Op("get", "/api/tenants", "The caller's tenants (operators: all)", "tenants",
-       (200, (m.TenantList, m.TenantResourceList))),
+       (200, m.TenantResourceList)),
     Op(
         "post", "/api/tenants", "Create a tenant owned by the caller", "tenants",
         (202, TENANT_CHANGE), (*WITH_BODY, *CHANGE, 502), m.TenantCreate,
     ),
     Op("get", "/api/tenants/{tenant_id}", "One tenant", "tenants",
-       (200, (m.TenantOut, m.TenantResourceOut)), TENANT),
+       (200, m.TenantResourceOut), TENANT),
     Op(
         "patch", "/api/tenants/{tenant_id}", "Change plan or configuration", "tenants",
         (202, TENANT_CHANGE), (*WITH_BODY, *TENANT, *CHANGE), m.TenantUpdate,
@@ -178,24 +179,24 @@ OPERATIONS = (
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/operations",
-        "The tenant's one-shot operation requests, oldest first (with the operator; none "
-        "without)", "tenants", (200, m.OperationList), TENANT,
+        "The tenant's one-shot operation requests, oldest first", "tenants",
+        (200, m.OperationList), TENANT,
     ),
     Op(
         "get", "/api/operations/{name}",
-        "A one-shot operation's request resource (with the operator)", "meta",
+        "A one-shot operation's request resource", "meta",
         (200, m.OperationOut), (404, 422),
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/copy",
-        "Make a staging copy (a new tenant from a backup, neutralized; operator only: 409 "
-        "without)", "tenants", (202, m.TenantAccepted), (*WITH_BODY, *TENANT, *CHANGE),
+        "Make a staging copy (a new tenant from a backup, neutralized)", "tenants",
+        (202, m.TenantAccepted), (*WITH_BODY, *TENANT, *CHANGE),
         m.CopyRequest,
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/refresh",
         "Refresh a staging copy from its source (a fresh backup of it restored into the copy, "
-        "neutralized; operator only: 409 without; 422 for a tenant that is no copy)",
+        "neutralized; 422 for a tenant that is no copy)",
         "tenants", (202, OPERATION), (*WITH_BODY, *TENANT, *CHANGE), m.CopyRefreshRequest,
         body_required=False,
     ),
@@ -205,9 +206,9 @@ OPERATIONS = (
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/backups/{backup}",
-        "Download a backup zip (one listed; with the operator, from S3 storage, or from a "
-        "backup volume through the operator's reader pod; 429 while this server streams its "
-        "most)", "backups", (200, None),
+        "Download a backup zip (one listed: from S3 storage, or from a backup volume "
+        "through the operator's reader pod; 429 while this server streams its most)",
+        "backups", (200, None),
         (*TENANT, *CHANGE, 429),
         ok_content={"application/zip": {"schema": {"type": "string",
                                                    "contentMediaType": "application/zip"}}},
@@ -236,8 +237,8 @@ OPERATIONS = (
         query=(DROP_PREVIOUS, MOVED, FILENAME),
     ),
     Op(
-        "get", "/api/tenants/{tenant_id}/usage", "CPU and memory now (metrics API; operator: "
-        "501)", "tenants", (200, m.UsageOut), (*TENANT, 501),
+        "get", "/api/tenants/{tenant_id}/usage", "CPU and memory: not available through the "
+        "API (501: it reads no pod metrics)", "tenants", None, (*TENANT, 501),
     ),
     Op(
         "get", "/api/tenants/{tenant_id}/domains",
@@ -246,29 +247,29 @@ OPERATIONS = (
     ),
     Op(
         "post", "/api/tenants/{tenant_id}/domains/verify",
-        "Queue the check of a custom domain's DNS proof (job verify-domain: routed once "
-        "found, failed with 409 naming the record until then; with the operator: a reconcile "
-        "asked for, the tenant returned, the states in GET domains); per-user limit: 429",
+        "Ask for the check of a custom domain's DNS proof (a reconcile asked of the "
+        "OdooTenant: routed once found; the tenant returned, the states in GET domains); "
+        "per-user limit: 429",
         "tenants", (202, TENANT_CHANGE), (*WITH_BODY, *TENANT, *CHANGE, 429),
         m.DomainVerifyRequest,
     ),
-    Op("get", "/api/admin/fleet", "Every tenant and phase (operator: kstatus) counts", "admin",
-       (200, (m.FleetOut, m.FleetResourcesOut)), (403,)),
+    Op("get", "/api/admin/fleet", "Every tenant and kstatus counts", "admin",
+       (200, m.FleetResourcesOut), (403,)),
     Op(
         "post", "/api/admin/fleet/ensure",
-        "Reconcile every (selected) tenant with its spec (operator: a reconcile asked of each "
-        "OdooTenant, no job)",
-        "admin", (202, (m.Accepted, m.FleetRequestedOut)), (*WITH_BODY, 403, 409),
+        "Reconcile every (selected) tenant with its spec (a reconcile asked of each "
+        "OdooTenant)",
+        "admin", (202, m.FleetRequestedOut), (*WITH_BODY, 403),
         m.FleetEnsureRequest, body_required=False,
     ),
     Op(
         "post", "/api/admin/fleet/upgrade",
-        "Move the (selected) tenants to an Odoo version or image tag, canaries first "
-        "(operator: 409, use `saasodoo fleet upgrade`)",
-        "admin", (202, m.Accepted), (*WITH_BODY, 403, 409), m.FleetUpgradeRequest,
+        "Refused: a fleet upgrade (waves followed until Ready) is run by "
+        "`saasodoo fleet upgrade`; 409 says so, 422 when nothing is asked",
+        "admin", None, (*WITH_BODY, 403, 409), m.FleetUpgradeRequest,
     ),
-    Op("get", "/api/admin/distribution", "Tenants per node (operator: 501)", "admin",
-       (200, m.DistributionOut), (403, 501)),
+    Op("get", "/api/admin/distribution", "Tenants per node: not available through the API "
+       "(501: it reads no nodes or pods)", "admin", None, (403, 501)),
 )  # fmt: skip
 
 PATH_PARAMS = {
@@ -315,22 +316,24 @@ def _json(model: type[BaseModel] | tuple[type[BaseModel], ...] | None) -> dict[s
 
 
 def _responses(op: Op) -> dict[str, Any]:
-    code, model = op.ok
-    ok: dict[str, Any] = {"description": op.summary}
-    if op.ok_content is not None:
-        ok["content"] = op.ok_content
-    elif code != 204:
-        ok["content"] = _json(model)
-    if code == 202:
-        ok["headers"] = {
-            "Location": {
-                "description": "The job's status URL; with the operator, for a tenant's own "
-                "change (`tenant` in the body), the tenant's URL, for a one-shot operation "
-                "(`operation` in the body), `/api/operations/<name>`.",
-                "schema": {"type": "string"},
+    responses: dict[str, Any] = {}
+    if op.ok is not None:
+        code, model = op.ok
+        ok: dict[str, Any] = {"description": op.summary}
+        if op.ok_content is not None:
+            ok["content"] = op.ok_content
+        elif code != 204:
+            ok["content"] = _json(model)
+        if code == 202:
+            ok["headers"] = {
+                "Location": {
+                    "description": "What to follow: for a tenant's own change (`tenant` in "
+                    "the body) the tenant's URL, for a one-shot operation (`operation` in the "
+                    "body) `/api/operations/<name>`, for a fleet reconcile the fleet.",
+                    "schema": {"type": "string"},
+                }
             }
-        }
-    responses: dict[str, Any] = {str(code): ok}
+        responses[str(code)] = ok
     codes = set(op.errors) | (set(AUTHED) if op.authed else set())
     if op.body:  # a JSON body: any other Content-Type is refused
         codes.add(415)
@@ -375,13 +378,14 @@ def document() -> dict[str, Any]:
             "description": (
                 "Tenants (Odoo instances) of a multi-tenant SaaS on Kubernetes. "
                 "Authenticate with a Supabase access token (`Authorization: Bearer ...`). "
-                "Long operations answer 202 with a job to poll at `status_url`; with the "
-                "operator (SAASODOO_OPERATOR), a tenant's create, update, suspend, resume "
-                "and delete answer 202 with the tenant (`tenant`), to follow at "
+                "Changes are written to Kubernetes resources that the operator acts on: "
+                "a tenant's create, update, suspend, resume, delete, copy and domain "
+                "verification answer 202 with the tenant (`tenant`), to follow at "
                 "`status_url` until `observed_generation == generation` and `ready` is "
-                '"True" (a deletion: until 404); a backup, restore, verify, import and '
-                "rollback answer 202 with their request resource (`operation`), to follow "
-                "at `status_url` until `phase` is `Succeeded` or `Failed`. "
+                '"True" (a deletion: until 404); a backup, restore, verify, import, '
+                "rollback and refresh answer 202 with their request resource (`operation`), "
+                "to follow at `status_url` until `phase` is `Succeeded` or `Failed`. "
+                "`GET /api/health` says whether an operator leads. "
                 'Every error is `{"status": "error", "message": ...}`.'
             ),
         },

@@ -1,24 +1,24 @@
 """Blueprint ``tenants``: a customer's tenants. The caller owns what it creates.
 
-Reads answer at once; changes answer 202 with the job to poll (``GET /api/jobs/<id>``).
-With the operator (``Settings.operator``) the tenant's own changes answer 202 with the
-tenant as its OdooTenant shows it, ``Location`` the tenant itself: follow it until
+Reads answer at once, from the tenant's OdooTenant. The tenant's own changes answer 202
+with the tenant as its OdooTenant shows it, ``Location`` the tenant itself: follow it until
 ``observed_generation == generation`` and ``ready == "True"`` (a deletion: until 404); a
 rollback (and the backups blueprint's operations) answers 202 with its request resource,
-``Location`` ``GET /api/operations/<name>``: follow it until ``phase`` is final.
+``Location`` ``GET /api/operations/<name>``: follow it until ``phase`` is final. The
+operator does the work; this process keeps nothing of it.
 A tenant that is not the caller's answers 404 like a missing one (operators see all).
 """
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from saasodoo.api import services as ops
 from saasodoo.api.auth import bearer_user
 from saasodoo.api.errors import json_object
-from saasodoo.api.jobs import Job
 from saasodoo.api.models import (
-    Accepted,
     CopyRefreshRequest,
     CopyRequest,
     DomainList,
@@ -30,12 +30,9 @@ from saasodoo.api.models import (
     RollbackRequest,
     TenantAccepted,
     TenantCreate,
-    TenantList,
-    TenantOut,
     TenantResourceList,
     TenantResourceOut,
     TenantUpdate,
-    UsageOut,
 )
 from saasodoo.api.services import parse, services
 from saasodoo.errors import FieldError, InvalidInput
@@ -54,18 +51,16 @@ def _authenticate() -> None:
         bearer_user()
 
 
-def accepted(job: Job | TenantView | RequestView) -> tuple[Response, int, dict[str, str]]:
-    if isinstance(job, RequestView):  # the operator's request resource: follow it
-        request_url = url_for("meta.operation", name=job.name)
-        asked = OperationAccepted(operation=operation_out(job), status_url=request_url)
-        return jsonify(asked.model_dump(mode="json")), 202, {"Location": request_url}
-    if isinstance(job, TenantView):  # the operator's: the tenant is what to follow
-        tenant_url = url_for("tenants.get", tenant_id=job.id)
-        out = TenantAccepted(tenant=resource_out(job), status_url=tenant_url)
-        return jsonify(out.model_dump(mode="json")), 202, {"Location": tenant_url}
-    status_url = url_for("meta.job", job_id=job.id)
-    body = Accepted(job=job.to_dict(), status_url=status_url)  # type: ignore[arg-type]
-    return jsonify(body.model_dump(mode="json")), 202, {"Location": status_url}
+def accepted(asked: TenantView | RequestView) -> tuple[Response, int, dict[str, str]]:
+    """202 with what to follow: a request resource (``GET /api/operations/<name>``) or the
+    tenant itself."""
+    if isinstance(asked, RequestView):
+        request_url = url_for("meta.operation", name=asked.name)
+        out = OperationAccepted(operation=operation_out(asked), status_url=request_url)
+        return jsonify(out.model_dump(mode="json")), 202, {"Location": request_url}
+    tenant_url = url_for("tenants.get", tenant_id=asked.id)
+    changed = TenantAccepted(tenant=resource_out(asked), status_url=tenant_url)
+    return jsonify(changed.model_dump(mode="json")), 202, {"Location": tenant_url}
 
 
 def operation_out(view: RequestView) -> OperationOut:
@@ -89,14 +84,9 @@ def bool_arg(name: str, default: bool = False) -> bool:
 
 @bp.get("")
 def list_tenants() -> Response:
-    svc, user = services(), bearer_user()
-    if svc.objects is not None:
-        views = ops.visible_views(svc.objects, user)
-        listed = TenantResourceList(tenants=[resource_out(v) for v in views])
-        return jsonify(listed.model_dump(mode="json"))
-    tenants = ops.visible_tenants(svc, user)
-    body = TenantList(tenants=[TenantOut.model_validate(t.to_dict()) for t in tenants])
-    return jsonify(body.model_dump(mode="json"))
+    views = ops.visible_views(services().objects, bearer_user())
+    listed = TenantResourceList(tenants=[resource_out(v) for v in views])
+    return jsonify(listed.model_dump(mode="json"))
 
 
 @bp.post("")
@@ -107,12 +97,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/<tenant_id>")
 def get(tenant_id: str) -> Response:
-    svc, user = services(), bearer_user()
-    if svc.objects is not None:
-        view = ops.owned_view(svc.objects, user, tenant_id)
-        return jsonify(resource_out(view).model_dump(mode="json"))
-    tenant = ops.owned_tenant(svc, user, tenant_id)
-    return jsonify(TenantOut.model_validate(tenant.to_dict()).model_dump(mode="json"))
+    view = ops.owned_view(services().objects, bearer_user(), tenant_id)
+    return jsonify(resource_out(view).model_dump(mode="json"))
 
 
 @bp.patch("/<tenant_id>")
@@ -139,9 +125,9 @@ def history(tenant_id: str) -> Response:
 
 
 @bp.get("/<tenant_id>/usage")
-def usage(tenant_id: str) -> Response:
-    body = UsageOut.model_validate(ops.usage(services(), bearer_user(), tenant_id))
-    return jsonify(body.model_dump(mode="json"))
+def usage(tenant_id: str) -> NoReturn:
+    """501: the API reads no pod metrics (404 for another's tenant)."""
+    ops.usage(services(), bearer_user(), tenant_id)
 
 
 @bp.post("/<tenant_id>/refresh")
@@ -166,7 +152,7 @@ def rollback(tenant_id: str) -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/<tenant_id>/operations")
 def operations(tenant_id: str) -> Response:
-    """The tenant's one-shot operation requests (with the operator; none without)."""
+    """The tenant's one-shot operation requests, oldest first."""
     views = ops.tenant_requests(services(), bearer_user(), tenant_id)
     body = OperationList(tenant_id=tenant_id, operations=[operation_out(v) for v in views])
     return jsonify(body.model_dump(mode="json"))

@@ -7,9 +7,9 @@ The session is Flask's signed cookie (httpOnly, SameSite=Lax, Secure unless conf
 otherwise) holding the Supabase access and refresh tokens; every page verifies the access
 token like the API does (a form post also has its session confirmed by the auth server) and
 refreshes it when it expired. Every form post carries a CSRF
-token tied to the session. Long operations run as jobs (with the operator: the one-shot
-operations as request resources, shown as the tenant's pending and last operation); pages
-poll small JSON endpoints.
+token tied to the session. Tenants are their OdooTenants; the one-shot operations are request
+resources, shown as the tenant's pending and last operation; pages poll small JSON
+endpoints. While no operator leads (``Services.leader``), every page says so.
 """
 
 from __future__ import annotations
@@ -49,11 +49,9 @@ from saasodoo.api.models import (
 from saasodoo.api.services import Services, services
 from saasodoo.backups import human_size
 from saasodoo.core.spec import ODOO_VERSIONS, validate_email
-from saasodoo.core.status import Phase
 from saasodoo.errors import FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.odootenants import TenantView
 from saasodoo.operation_requests import RequestView
-from saasodoo.tenants import Tenant
 
 bp = Blueprint("web", __name__)
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
@@ -114,7 +112,19 @@ def _template_globals() -> dict[str, Any]:
         "csrf_token": _csrf_token,
         "local_auth": svc.local_auth,
         "signed_in_email": session.get("email"),
+        "operator_note": _operator_note(svc),
     }
+
+
+def _operator_note(svc: Services) -> str:
+    """What signed-in pages say while no operator is known to lead (changes wait for one);
+    nothing before the Lease was first read."""
+    if not session.get("at"):
+        return ""
+    state = svc.leader.state()
+    if state.leading or state is ops.NOT_CHECKED:
+        return ""
+    return f"Changes are recorded but wait: {state.message}."
 
 
 def _csrf_token() -> str:
@@ -251,33 +261,22 @@ def logout() -> Response:
 # -- pages: signed in ---------------------------------------------------------------------------
 
 
-def shown(tenant: Tenant | TenantView) -> dict[str, Any]:
-    """What the pages show of a tenant: ``status`` and ``reason`` are the API's own for it,
-    the phase and its reason, or with the operator the OdooTenant's kstatus (Current,
-    InProgress, Failed, Terminating) and its Ready condition's message."""
-    if isinstance(tenant, TenantView):
-        return {"id": tenant.id, "plan": tenant.plan, "odoo_version": tenant.odoo_version,
-                "admin_email": tenant.admin_email, "url": tenant.url or "",
-                "status": tenant.kstatus, "reason": tenant.message,
-                "revision": tenant.revision, "suspended": tenant.suspended,
-                "copy_of": tenant.copy_of, "expires_at": tenant.expires_at}  # fmt: skip
-    return {"id": tenant.spec.id, "plan": tenant.spec.plan,
-            "odoo_version": tenant.spec.odoo_version, "admin_email": tenant.spec.admin_email,
-            "url": tenant.url, "status": tenant.status.phase.value,
-            "reason": tenant.status.reason, "revision": tenant.status.revision,
-            "suspended": tenant.status.phase is Phase.SUSPENDED}  # fmt: skip
+def shown(tenant: TenantView) -> dict[str, Any]:
+    """What the pages show of a tenant: ``status`` and ``reason`` are the OdooTenant's
+    kstatus (Current, InProgress, Failed, Terminating) and its Ready condition's message."""
+    return {"id": tenant.id, "plan": tenant.plan, "odoo_version": tenant.odoo_version,
+            "admin_email": tenant.admin_email, "url": tenant.url or "",
+            "status": tenant.kstatus, "reason": tenant.message,
+            "revision": tenant.revision, "suspended": tenant.suspended,
+            "copy_of": tenant.copy_of, "expires_at": tenant.expires_at}  # fmt: skip
 
 
 def _visible(svc: Services, user: User) -> list[dict[str, Any]]:
-    if svc.objects is not None:
-        return [shown(v) for v in ops.visible_views(svc.objects, user)]
-    return [shown(t) for t in ops.visible_tenants(svc, user)]
+    return [shown(v) for v in ops.visible_views(svc.objects, user)]
 
 
 def _owned(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:
-    if svc.objects is not None:
-        return shown(ops.owned_view(svc.objects, user, tenant_id))
-    return shown(ops.owned_tenant(svc, user, tenant_id))
+    return shown(ops.owned_view(svc.objects, user, tenant_id))
 
 
 @bp.get("/dashboard")
@@ -315,9 +314,8 @@ def tenant_new() -> ResponseReturnValue:
         return _create_form(svc, form=form, errors=_field_errors(exc)), 422
     except SaasodooError as exc:
         return _create_form(svc, form=form, errors={"form": exc.message}), exc.http_status
-    tenant_id = done.id if isinstance(done, TenantView) else done.tenant_id
-    flash(f"Creating {tenant_id}: this takes a moment.")
-    return redirect(url_for("web.tenant", tenant_id=tenant_id))
+    flash(f"Creating {done.id}: this takes a moment.")
+    return redirect(url_for("web.tenant", tenant_id=done.id))
 
 
 def request_shown(view: RequestView) -> dict[str, Any]:
@@ -336,27 +334,18 @@ def _requests(svc: Services, user: User, tenant_id: str) -> list[RequestView]:
 
 
 def _pending_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
-    if svc.requests is not None:  # the operator's: the oldest request not finished
-        pending = [v for v in _requests(svc, user, tenant_id) if not v.done]
-        return request_shown(pending[0]) if pending else None
-    job = svc.jobs.active_for(tenant_id)
-    if job is None or not (user.is_admin or job.owner == user.id):
-        return None
-    return job.to_dict()
+    """The oldest of the tenant's requests not finished."""
+    pending = [v for v in _requests(svc, user, tenant_id) if not v.done]
+    return request_shown(pending[0]) if pending else None
 
 
 def _last_job(svc: Services, user: User, tenant_id: str) -> dict[str, Any] | None:
-    if svc.requests is not None:
-        found = _requests(svc, user, tenant_id)
-        return request_shown(found[-1]) if found else None
-    job = svc.jobs.latest_for(tenant_id)
-    if job is None or not (user.is_admin or job.owner == user.id):
-        return None
-    return job.to_dict()
+    found = _requests(svc, user, tenant_id)
+    return request_shown(found[-1]) if found else None
 
 
 def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, Any]], str]:
-    """The tenant's backups for its page, or none and why (storage not readable from here)."""
+    """The tenant's backups for its page, or none and why."""
     try:
         return ops.list_backups(svc, user, tenant_id), ""
     except SaasodooError as exc:  # no backup CronJob, a PVC not mounted here, S3 down...
@@ -364,19 +353,12 @@ def _backups(svc: Services, user: User, tenant_id: str) -> tuple[list[dict[str, 
 
 
 def _domains(svc: Services, user: User, tenant_id: str) -> list[Any]:
-    """The tenant's custom domains and their states; none yet while an OdooTenant's
-    namespace is still being made (operator)."""
-    if svc.objects is not None:  # the operator's status (no claim or namespace read here)
-        try:
-            states = ops.domain_states(svc, user, tenant_id)
-        except NotFound:
-            return []
-        return [{**d, "challenge": d["record"]} for d in states]
+    """The tenant's custom domains and their states, as the operator's status shows them."""
     try:
-        tenant = ops.owned_tenant(svc, user, tenant_id)
+        states = ops.domain_states(svc, user, tenant_id)
     except NotFound:
         return []
-    return list(svc.tenants.ctx.domains.states(tenant.spec))
+    return [{**d, "challenge": d["record"]} for d in states]
 
 
 bp.add_app_template_filter(human_size, "human_size")
@@ -405,7 +387,6 @@ def tenant(tenant_id: str) -> ResponseReturnValue:
         backups=backups,
         backups_note=backups_note,
         import_limit=svc.settings.import_max_bytes,
-        copies=svc.objects is not None,  # staging copies are the operator's
     )
 
 

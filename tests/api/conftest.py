@@ -32,12 +32,19 @@ from waitress.server import create_server
 from saasodoo.adapters.auth import ADMIN_CLAIM
 from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.api.config import ApiSettings
-from saasodoo.api.services import Services
+from saasodoo.api.services import LeaderCheck, Services
 from saasodoo.app import create_app
+from saasodoo.core.leader import Leader
+from saasodoo.core.operations import KINDS
+from saasodoo.errors import NotFound
+from saasodoo.odootenants import OdooTenants
+from saasodoo.operation_requests import OperationRequests
 from saasodoo.settings import Settings
 from scripts import gotrue as gotrue_script
 from scripts.gotrue import ANON_KEY, GoTrue, es256_private_jwk, prepare_database
 from tests.backups.helpers import PgServer
+from tests.fakes import FakeResources
+from tests.operator_process import OperatorProcess, delete_tenants, running_operator, wait_for
 from tests.support import Cluster
 
 
@@ -116,14 +123,63 @@ def supabase_settings(server: GoTrue, url: str | None = None, **overrides: Any) 
     return ApiSettings(**{**settings, **overrides})
 
 
+#: The system namespace of the API tests' own operator (its Lease, the OdooTenants, the
+#: requests): apart from any other operator the session runs.
+API_NAMESPACE = "saasodoo-api-tests"
+
+
 @pytest.fixture(scope="session")
 def cluster_settings(kube: Cluster) -> Settings:
-    return Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)))
+    return Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
+                    system_namespace=API_NAMESPACE)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def api_operator(
+    kube: Cluster, cluster_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """``saasodoo operator run`` for the API's cluster tests (``cluster_app``), in the
+    system namespace ``API_NAMESPACE``, with the API's base domain; what a test left is
+    deleted at the end without a final backup, then the namespace."""
+    logs = tmp_path_factory.mktemp("api-operator")
+    with running_operator(kube, logs, "api-tests", system_namespace=API_NAMESPACE,
+                          base_domain=cluster_settings.base_domain,
+                          operator_workers="2") as op:  # fmt: skip
+        wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
+        yield op
+        delete_tenants(kube, API_NAMESPACE)
+    kube.kubectl("delete", "namespace", API_NAMESPACE, "--timeout=120s")
 
 
 def services_of(app: Flask) -> Services:
     svc: Services = app.extensions["saasodoo"]
     return svc
+
+
+def fake_resources(app: Flask) -> dict[str, FakeResources]:
+    """The app's OdooTenants and request resources in memory (``tests.fakes.FakeResources``,
+    by kind: ``OdooTenant``, ``OdooTenantRestore``...), for unit tests without a cluster;
+    the Lease as an operator holds it."""
+    svc = services_of(app)
+    kinds = {op.kind: FakeResources(op.kind) for op in KINDS.values()}
+    kinds["OdooTenant"] = FakeResources("OdooTenant")
+    svc.objects = OdooTenants(svc.tenants.ctx.settings, ctx=svc.tenants.ctx)
+    svc.objects.resources = kinds["OdooTenant"]  # type: ignore[assignment]
+    svc.requests = OperationRequests(
+        svc.tenants.ctx, tenants=svc.tenants, backups=svc.backups,
+        objects=lambda op: kinds[op.kind],  # type: ignore[arg-type,return-value]
+        tenant_objects=kinds["OdooTenant"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    svc.leader = LeaderCheck(lambda: Leader(True, "op-0", "op-0 leads"))
+    return kinds
+
+
+def odoo_tenant(tenant_id: str, owner: str, **spec: Any) -> dict[str, Any]:
+    """An OdooTenant as the API server returns it (``spec`` in camelCase, added)."""
+    body = {"plan": "starter", "odooVersion": "18.0", "owner": owner,
+            "adminEmail": f"admin@{tenant_id}.example", **spec}  # fmt: skip
+    return {"kind": "OdooTenant", "metadata": {"name": tenant_id, "generation": 1},
+            "spec": body}  # fmt: skip
 
 
 @dataclass
@@ -142,16 +198,36 @@ class Api:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.client.open(path, method=method, headers=self.headers, **kwargs)
 
-    def wait_job(self, response: Any, timeout: float = 120) -> dict[str, Any]:
+    def wait_tenant(self, response: Any, timeout: float = 180) -> dict[str, Any]:
+        """The tenant of a 202 (``tenant``, ``Location`` its URL) once the operator observed
+        the change and says how it ended: Ready True, or Stalled (``status`` Failed); a
+        deletion: ``{}`` once the tenant answers 404."""
         assert response.status_code == 202, response.get_json()
-        url = response.get_json()["status_url"]
+        url, asked = response.headers["Location"], response.get_json()["tenant"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job: dict[str, Any] = self.call("GET", url).get_json()
-            if job["state"] in ("succeeded", "failed"):
-                return job
+            res = self.call("GET", url)
+            if res.status_code == 404:
+                return {}
+            seen: dict[str, Any] = res.get_json()
+            done = seen["ready"] == "True" or seen["status"] == "Failed"
+            if seen["observed_generation"] == asked["generation"] and done:
+                return seen
             time.sleep(0.5)
-        raise AssertionError(f"job {url} did not finish in {timeout}s")
+        raise AssertionError(f"tenant {url} did not settle in {timeout}s: {seen}")
+
+    def wait_operation(self, response: Any, timeout: float = 180) -> dict[str, Any]:
+        """The request resource of a 202 (``operation``) once its phase is final."""
+        assert response.status_code == 202, response.get_json()
+        url = response.headers["Location"]
+        assert url.startswith("/api/operations/"), url
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found: dict[str, Any] = self.call("GET", url).get_json()
+            if found["phase"] in ("Succeeded", "Failed"):
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"operation {url} did not finish in {timeout}s: {found}")
 
 
 def sign_up(client: FlaskClient, email: str, password: str = "correct-horse-1") -> Api:
@@ -192,20 +268,22 @@ def operator(client: FlaskClient) -> Api:
 
 @pytest.fixture(scope="session")
 def cluster_app(
-    cluster_settings: Settings, gotrue: GoTrue, tmp_path_factory: pytest.TempPathFactory
+    cluster_settings: Settings,
+    gotrue: GoTrue,
+    api_operator: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Flask]:
     """The app against the simulated cluster, its users in the real GoTrue (``gotrue``);
-    ``OPERATOR`` is an operator through ``app_metadata``, as in production.
+    ``OPERATOR`` is an operator through ``app_metadata``, as in production. Its changes
+    are OdooTenants and requests of ``API_NAMESPACE``, run by ``api_operator``.
 
     Tenants keep their backups on their PVC; ``backup_pvc_root`` stands for where the PVCs
-    would be mounted (empty here: no container runs on the simulated cluster)."""
+    would be mounted for the API (an import is staged there; empty otherwise: no container
+    runs on the simulated cluster)."""
     ops = SupabaseAuth(gotrue.url, ANON_KEY).sign_up(OPERATOR, OPERATOR_PASSWORD)
     make_operator(gotrue, ops.account.id)
     api = supabase_settings(gotrue, backup_pvc_root=tmp_path_factory.mktemp("backup-pvcs"))
-    app = create_app(api, cluster_settings)
-    yield app
-    services_of(app).jobs.wait_idle(300)
-    services_of(app).jobs.shutdown()
+    yield create_app(api, cluster_settings)
 
 
 @dataclass
@@ -230,14 +308,9 @@ def delete_after(cluster_app: Flask) -> Iterator[Callable[[str], None]]:
     ids: list[str] = []
     yield ids.append
     svc = services_of(cluster_app)
-    svc.jobs.wait_idle(300)
-    import asyncio
-
-    from saasodoo.errors import NotFound
-
     for tenant_id in ids:
         try:
-            # Not waiting for the namespace (~10 s a tenant): the ids are never reused.
-            asyncio.run(svc.tenants.delete(tenant_id, final_backup=False, wait=False))
+            # Not waiting for the operator (~10 s a tenant): the ids are never reused.
+            svc.objects.delete(tenant_id, final_backup=False)
         except NotFound:
             pass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 
 from saasodoo.api.config import ApiSettings, ConfigError
 from saasodoo.api.openapi import document
+from saasodoo.api.services import NOT_CHECKED, LeaderCheck
 from saasodoo.app import create_app
+from saasodoo.core.leader import Leader
 from saasodoo.errors import NotFound, TransientClusterError
 from tests.api.conftest import Api, services_of, sign_up
 
@@ -24,8 +26,9 @@ def app() -> Iterator[Flask]:
     app = create_app(
         ApiSettings(cookie_secure=False, cors_origins=["https://app.example.com"]),
     )
+    # No cluster in unit tests: the Lease as an operator holds it.
+    services_of(app).leader = LeaderCheck(lambda: Leader(True, "op-0", "op-0 leads"))
     yield app
-    services_of(app).jobs.shutdown()
 
 
 @pytest.fixture
@@ -48,8 +51,42 @@ def _is_error(body: dict[str, object], status: int) -> None:
 
 
 def test_local_auth_is_the_default_and_is_announced(client: FlaskClient) -> None:
-    assert client.get("/api/health").get_json() == {"status": "ok", "auth_mode": "local"}
+    body = client.get("/api/health").get_json()
+    assert (body["status"], body["auth_mode"]) == ("ok", "local")
     assert "DEVELOPMENT MODE" in client.get("/").get_data(as_text=True)
+
+
+def test_health_says_whether_an_operator_leads_without_waiting(app: Flask) -> None:
+    """The first answer does not wait for the Lease (not known yet); the next ones say what
+    the last look found, and a signed-in page says when none leads; no request waits."""
+    looked: list[int] = []
+
+    def look() -> Leader:
+        time.sleep(0.2)  # a slow cluster
+        looked.append(1)
+        return Leader(False, "op-0", "no operator leads: op-0 last renewed it 60 s ago")
+
+    svc = services_of(app)
+    svc.leader = LeaderCheck(look, ttl=60)
+    client = app.test_client()
+    started = time.monotonic()
+    first = client.get("/api/health").get_json()["operator"]
+    assert time.monotonic() - started < 0.2
+    assert first == NOT_CHECKED.to_dict()
+    deadline = time.monotonic() + 5
+    while not looked and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.05)
+    second = client.get("/api/health").get_json()["operator"]
+    assert second == {"leading": False, "holder": "op-0",
+                      "message": "no operator leads: op-0 last renewed it 60 s ago"}  # fmt: skip
+    assert len(looked) == 1  # within its ttl: not read again
+    signup = client.get("/signup").get_data(as_text=True)
+    token = signup.split('name="csrf_token" value="')[1].split('"')[0]
+    creds = {"email": "dana@example.com", "password": "long-enough-1", "csrf_token": token}
+    assert client.post("/signup", data=creds).status_code == 302
+    page = client.get("/tenants/new").get_data(as_text=True)
+    assert "Changes are recorded but wait: no operator leads" in page
 
 
 def test_production_refuses_the_local_auth_mode() -> None:
@@ -172,7 +209,8 @@ def test_bad_input_on_other_routes(api: Api) -> None:
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "revision"
     res = api.call("DELETE", "/api/tenants/acme?keep_volumes=maybe")
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "keep_volumes"
-    assert api.call("GET", "/api/jobs/unknown").status_code == 404
+    gone = api.call("GET", "/api/jobs/unknown")
+    assert gone.status_code == 410 and "GET /api/operations/<name>" in gone.get_json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -211,7 +249,6 @@ def test_backup_storage_settings_reach_the_library(
     svc = services_of(app)
     assert svc.backups.s3_endpoint == "http://minio.internal:9000"
     assert svc.backups.pvc_root == tmp_path and svc.settings.backup_timeout == 900
-    svc.jobs.shutdown()
     monkeypatch.setenv("SAASODOO_API_BACKUP_S3_ENDPOINT", "")
     monkeypatch.setenv("SAASODOO_API_BACKUP_PVC_ROOT", "")
     monkeypatch.setenv("SAASODOO_API_BACKUP_TIMEOUT", "")
@@ -262,38 +299,19 @@ def test_bad_fleet_bodies_answer_422_naming_the_fields(
     route: str, data: str, fields: set[str]
 ) -> None:
     app = create_app(ApiSettings(cookie_secure=False, admins=["ops@example.com"]))
-    try:
-        ops = sign_up(app.test_client(), "ops@example.com")
-        res = ops.call(
-            "POST", f"/api/admin/fleet/{route}", data=data, content_type="application/json"
-        )
-        assert res.status_code == 422, res.get_json()
-        _is_error(res.get_json(), 422)
-        assert fields <= {f["field"] for f in res.get_json()["fields"]}, res.get_json()
-    finally:
-        services_of(app).jobs.shutdown()
+    ops = sign_up(app.test_client(), "ops@example.com")
+    res = ops.call("POST", f"/api/admin/fleet/{route}", data=data, content_type="application/json")
+    assert res.status_code == 422, res.get_json()
+    _is_error(res.get_json(), 422)
+    assert fields <= {f["field"] for f in res.get_json()["fields"]}, res.get_json()
 
 
-def test_one_fleet_job_at_a_time() -> None:
-    from saasodoo.api.jobs import FLEET, JobRunner
-    from saasodoo.errors import Conflict
-
-    runner = JobRunner(workers=1)
-    gate = threading.Event()
-
-    async def wait() -> str:
-        gate.wait(10)
-        return "done"
-
-    try:
-        runner.submit("fleet-ensure", "ops", None, wait, key=FLEET)
-        with pytest.raises(Conflict, match="fleet operation"):
-            runner.submit("fleet-upgrade", "ops", None, wait, key=FLEET)
-        runner.submit("update", "ops", "fleet", wait)  # a tenant named so is another key
-    finally:
-        gate.set()
-        assert runner.wait_idle(10)
-        runner.shutdown()
+def test_a_fleet_upgrade_is_refused_with_the_cli_to_run() -> None:
+    """No API request can follow an upgrade's waves until Ready: 409 naming the command."""
+    app = create_app(ApiSettings(cookie_secure=False, admins=["ops@example.com"]))
+    ops = sign_up(app.test_client(), "ops@example.com")
+    res = ops.call("POST", "/api/admin/fleet/upgrade", json={"odoo_version": "18.0"})
+    assert res.status_code == 409 and "saasodoo fleet upgrade" in res.get_json()["message"]
 
 
 # -- auth routes (local backend) ----------------------------------------------------------------
@@ -328,13 +346,13 @@ def test_after_log_out_the_old_token_is_refused(client: FlaskClient) -> None:
     first, second, unseen = ({"Authorization": f"Bearer {s['access_token']}"} for s in tokens)
     bad_tenant = {"id": "Not Valid!", "admin_email": "a@example.com"}  # 422 once past auth
     assert client.post("/api/tenants", json=bad_tenant, headers=first).status_code == 422
-    assert client.get("/api/jobs/none", headers=second).status_code == 404
+    assert client.get("/api/tenants/Not_Valid", headers=second).status_code == 422
     assert client.post("/api/auth/logout", headers=first).status_code == 204
     for headers in (first, second, unseen):
         refused = client.post("/api/tenants", json=bad_tenant, headers=headers)
         assert refused.status_code == 401
         assert refused.get_json()["message"] == "session ended, log in again"
-    assert client.get("/api/jobs/none", headers=second).status_code == 401
+    assert client.get("/api/tenants/Not_Valid", headers=second).status_code == 401
 
 
 def test_register_validates_fields(client: FlaskClient) -> None:
@@ -411,7 +429,6 @@ def test_an_error_that_may_pass_later_says_when_to_retry(
     res = app.test_client().get("/api/boom")
     assert res.status_code == status and res.get_json()["message"] == error.args[0]
     assert res.headers.get("Retry-After") == retry_after
-    services_of(app).jobs.shutdown()
 
 
 def test_requests_are_counted_by_route_for_prometheus(app: Flask, client: FlaskClient) -> None:

@@ -22,7 +22,7 @@ from saasodoo.context import Context
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.web.views import safe_redirect_target
-from tests.api.conftest import Api, services_of, sign_up
+from tests.api.conftest import Api, fake_resources, sign_up
 from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
@@ -33,8 +33,8 @@ OPS = "ops@example.com"
 @pytest.fixture
 def app() -> Iterator[Flask]:
     app = create_app(ApiSettings(cookie_secure=False, admins=[OPS]))
+    app.extensions["fakes"] = fake_resources(app)
     yield app
-    services_of(app).jobs.shutdown()
 
 
 @pytest.fixture
@@ -220,18 +220,18 @@ def test_the_413_answer_says_the_limit(client: FlaskClient) -> None:
         ({"backup": {"storage": "tape"}}, "storage"),
     ],
 )
-def test_overrides_the_schema_refuses_answer_422_before_any_job(
+def test_overrides_the_schema_refuses_answer_422_before_anything_is_written(
     client: FlaskClient, overrides: dict[str, object], says: str
 ) -> None:
     ops: Api = sign_up(client, OPS)
-    jobs = services_of(client.application).jobs
+    fakes = client.application.extensions["fakes"]
     body = {"id": "schemacheck", "admin_email": "a@example.com", "overrides": overrides}
     res = ops.call("POST", "/api/tenants", json=body)
     assert res.status_code == 422, res.get_json()
     doc = res.get_json()
     assert says in doc["message"], doc
     assert all(f["field"].startswith("values") for f in doc["fields"]), doc
-    assert jobs.latest_for("schemacheck") is None  # nothing queued
+    assert fakes["OdooTenant"].calls == []  # nothing read or written
 
 
 # -- operators named by e-mail ----------------------------------------------------------------
@@ -245,8 +245,7 @@ def test_email_operators_are_flagged_at_start_up(caplog: pytest.LogCaptureFixtur
     )
     assert settings.email_admins() == ["ops@example.com"]
     with caplog.at_level(logging.WARNING):
-        app = create_app(settings)
-    services_of(app).jobs.shutdown()
+        create_app(settings)
     assert "names 1 operator(s) by e-mail" in caplog.text and "email_verified" in caplog.text
     assert "ops@example.com" not in caplog.text  # no addresses in the log
 
@@ -303,22 +302,20 @@ def test_a_json_body_sent_as_another_type_is_refused_with_415(content_type: str 
     kube, helm = FakeKube(), FakeHelm(Settings(base_domain="odoo.test"))
     tenants = Tenants(Context(Settings(base_domain="odoo.test"), helm=helm, kube=kube))
     app = create_app(ApiSettings(cookie_secure=False), tenants=tenants)
-    try:
-        alice = sign_up(app.test_client(), "alice@example.com")
-        body = '{"id": "acme", "admin_email": "a@acme.example"}'
-        kwargs = {} if content_type is None else {"content_type": content_type}
-        res = alice.call("POST", "/api/tenants", data=body, **kwargs)
-        assert res.status_code == 415, res.get_json()
-        assert res.get_json()["message"] == (
-            f"Content-Type must be application/json, not {(content_type or 'none').split(';')[0]}"
-        )
-        services_of(app).jobs.wait_idle(10)
-        assert kube.namespaces == {}
-        # an empty body needs no type (POST .../suspend), and JSON still works
-        res = alice.call("POST", "/api/tenants", data=body, content_type="application/json")
-        assert res.status_code == 202, res.get_json()
-    finally:
-        services_of(app).jobs.shutdown()
+    written = fake_resources(app)["OdooTenant"].objs
+    alice = sign_up(app.test_client(), "alice@example.com")
+    body = '{"id": "acme", "admin_email": "a@acme.example"}'
+    kwargs = {} if content_type is None else {"content_type": content_type}
+    res = alice.call("POST", "/api/tenants", data=body, **kwargs)
+    assert res.status_code == 415, res.get_json()
+    assert res.get_json()["message"] == (
+        f"Content-Type must be application/json, not {(content_type or 'none').split(';')[0]}"
+    )
+    assert written == {}
+    # an empty body needs no type (POST .../suspend), and JSON still works
+    res = alice.call("POST", "/api/tenants", data=body, content_type="application/json")
+    assert res.status_code == 202, res.get_json()
+    assert list(written) == ["acme"] and written["acme"]["spec"]["owner"] == alice.user_id
 
 
 def test_reprs_never_show_secrets() -> None:

@@ -1,16 +1,17 @@
 """Import of an uploaded backup zip through the API and the web UI, on the simulated cluster,
-users in the real GoTrue: the owner's (and an operator's) upload becomes an `import` job that
-stores the zip in our format beside the tenant's backups (its PVC, mounted at
-``backup_pvc_root``) and restores it; another user gets 404; too large is 413 naming the
-limit; not a zip, truncated, not an Odoo backup, another Odoo version are 422 before any job;
-a dump asking for a role fails the job with 422. Every refusal leaves the storage and the
-spool directory empty. (Zips of the real Odoo server: tests/odoo/test_import.py.)"""
+users in the real GoTrue, the operator a process of its own (``cluster_app``): the owner's
+(and an operator's) upload is checked and rewritten in the request, stored in our format
+beside the tenant's backups (its PVC, mounted at ``backup_pvc_root``) and requested as an
+OdooTenantRestore with ``discardOnFailure``, which the operator runs; another user gets 404;
+too large is 413 naming the limit; not a zip, truncated, not an Odoo backup, another Odoo
+version, a dump asking for a role are 422 before anything is stored. Every refusal leaves
+the storage and the spool directory empty. (Zips of the real Odoo server:
+tests/odoo/test_import.py.)"""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import re
-import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -34,33 +35,37 @@ def owner(cluster_app: Flask) -> Iterator[Api]:
     """A user owning one ready tenant (PVC backups, mounted at ``backup_pvc_root``)."""
     alice = sign_up(cluster_app.test_client(), f"imp-{uuid.uuid4().hex[:6]}@example.com")
     tenant_id = f"apiimp{uuid.uuid4().hex[:6]}"
-    job = alice.wait_job(
+    tenant = alice.wait_tenant(
         alice.call("POST", "/api/tenants", json={"id": tenant_id, "admin_email": "a@x.io"})
     )
-    assert job["state"] == "succeeded", job
+    assert tenant["ready"] == "True", tenant
     alice.tenant_id = tenant_id
     yield alice
-    svc = services_of(cluster_app)
-    svc.jobs.wait_idle(300)
     try:
-        # Not waiting for the namespace (~10 s): the id is never reused.
-        asyncio.run(svc.tenants.delete(tenant_id, final_backup=False, wait=False))
+        # Not waiting for the operator (~10 s): the id is never reused.
+        services_of(cluster_app).objects.delete(tenant_id, final_backup=False)
     except NotFound:
         pass
 
 
 @pytest.fixture
 def spool(cluster_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The app's spool directory for this test (empty after every refusal and every job)."""
+    """The app's spool directory for this test (empty after every refusal and every
+    import)."""
     path = tmp_path / "spool"
     monkeypatch.setattr(services_of(cluster_app).settings, "import_dir", path)
     return path
 
 
-def stored(app: Flask, tenant_id: str) -> list[str]:
+def storage(app: Flask, tenant_id: str) -> Path:
+    """The tenant's backup folder as the API reaches it (``backup_pvc_root``)."""
     root = services_of(app).backups.pvc_root
     assert root is not None
-    folder = root / tenant_id
+    return root / tenant_id
+
+
+def stored(app: Flask, tenant_id: str) -> list[str]:
+    folder = storage(app, tenant_id)
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
@@ -118,25 +123,18 @@ def test_refusals_store_nothing(
     res = owner.call("POST", f"/api/tenants/{owner.tenant_id}/backups/import", json={"zip": "x"})
     assert res.status_code == 422 and res.get_json()["fields"][0]["field"] == "(body)"
 
-    # the dump is read in the job (every byte of it): refused there, with the rule, as a 422
+    # The dump is read in the request (every byte of it, by the import worker) before
+    # anything is stored: refused with the rule, as a 422.
     role = odoo_zip(tmp_path / "role.zip", dump=DUMP + b"CREATE ROLE customer_admin;\n")
-    job = owner.wait_job(upload(owner, role))
-    assert job["state"] == "failed" and job["kind"] == "import", job
-    assert job["error"]["status_code"] == 422
-    assert "may not do: line 6 creates a role" in job["error"]["message"]
+    res = upload(owner, role)
+    assert res.status_code == 422, res.get_json()
+    assert "may not do: line 6 creates a role" in res.get_json()["message"]
 
-    release = threading.Event()
-
-    async def hold() -> None:
-        release.wait(30)
-
-    services_of(cluster_app).jobs.submit("hold", owner.user_id, owner.tenant_id, hold)
-    try:
-        busy = upload(owner, good)
-        assert busy.status_code == 409 and "in progress" in busy.get_json()["message"]
-    finally:
-        release.set()
-    services_of(cluster_app).jobs.wait_idle(60)
+    # No refusal wrote a request for the operator, none stored anything.
+    assert (
+        owner.call("GET", f"/api/tenants/{owner.tenant_id}/operations").get_json()["operations"]
+        == []
+    )
     assert stored(cluster_app, owner.tenant_id) == before
     assert list(spool.iterdir()) == []
 
@@ -146,27 +144,38 @@ def test_owner_and_operator_imports_are_stored_and_restored(
 ) -> None:
     before = stored(cluster_app, owner.tenant_id)
     res = upload(owner, odoo_zip(tmp_path / "customer.zip"))
+    assert res.status_code == 202, res.get_json()
     assert res.headers["Location"] == res.get_json()["status_url"]
-    job = owner.wait_job(res)
-    assert job["state"] == "succeeded" and job["kind"] == "import", job
-    result = job["result"]
-    assert result["imported_from"] == "customer.zip" and result["mode"] == "restore"
-    assert result["ok"] is True and result["job"]["succeeded"] is True
-    name = result["backup"]
+    asked = res.get_json()["operation"]
+    assert (asked["kind"], asked["tenant_id"]) == ("OdooTenantRestore", owner.tenant_id)
+    assert asked["spec"]["discardOnFailure"] is True, asked
+    name = asked["spec"]["backup"]
+    # Staged in our format beside the tenant's backups before the 202: the zip and its
+    # manifest, which says where it came from.
     assert sorted(set(stored(cluster_app, owner.tenant_id)) - set(before)) == [
         name,
         name + ".json",
     ]
-    listed = owner.call("GET", f"/api/tenants/{owner.tenant_id}/backups").get_json()["backups"]
-    assert [b["imported_from"] for b in listed if b["name"] == name] == ["customer.zip"]
+    manifest = json.loads((storage(cluster_app, owner.tenant_id) / (name + ".json")).read_text())
+    assert (manifest["imported_from"], manifest["identity"]) == ("customer.zip", "copy")
+    # The operator restores it in the tenant's turn (on the simulated cluster the restore
+    # Job completes without a container).
+    done = owner.wait_operation(res)
+    assert (done["phase"], done["backup"]) == ("Succeeded", name), done
+    assert f"restored {name}" in done["message"], done
+    assert name in stored(cluster_app, owner.tenant_id)  # kept: it succeeded
 
     ops = operator(cluster_app.test_client())
     ops.tenant_id = owner.tenant_id
     res = upload(ops, odoo_zip(tmp_path / "x.zip"), raw=True,
-                 query="?filename=moving%20in.zip&drop_previous=true")  # fmt: skip
-    job = ops.wait_job(res)
-    assert job["state"] == "succeeded", job
-    assert job["result"]["imported_from"] == "moving_in.zip"
+                 query="?filename=moving%20in.zip&drop_previous=true&moved=true")  # fmt: skip
+    done = ops.wait_operation(res)
+    assert done["phase"] == "Succeeded", done
+    assert done["spec"]["dropPrevious"] is True, done
+    manifest = json.loads(
+        (storage(cluster_app, owner.tenant_id) / (done["backup"] + ".json")).read_text()
+    )
+    assert (manifest["imported_from"], manifest["identity"]) == ("moving_in.zip", "moved")
     assert list(spool.iterdir()) == []
 
 
@@ -178,7 +187,7 @@ def test_web_upload_form(
     tmp_path: Path,
 ) -> None:
     """The owner's tenant page: a refused zip is flashed with the rule, an accepted one shows
-    the import job until it succeeded."""
+    its restore request until the operator finished it."""
     email = f"web-imp-{uuid.uuid4().hex[:6]}@example.com"
     page = browser.new_page(base_url=live_server.url)
     page.set_default_timeout(30_000)
@@ -218,9 +227,7 @@ def test_web_upload_form(
         owner_page.locator("#import").click()
         expect(owner_page.locator(".flash")).to_contain_text(f"Import of {owner.tenant_id}")
         last = owner_page.locator("#tenant [data-field=last_job]")
-        expect(last).to_have_text("import: succeeded", timeout=120_000)
-        owner_page.reload()  # the page's list shows the imported backup
-        expect(owner_page.locator("#backups tbody")).to_contain_text("imported (customer.zip)")
+        expect(last).to_have_text("restore: succeeded", timeout=120_000)
         _shot(owner_page, "import-02-succeeded")
         owner_page.close()
     finally:

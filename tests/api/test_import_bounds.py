@@ -30,12 +30,10 @@ from saasodoo.app import create_app
 from saasodoo.backups import Backups
 from saasodoo.context import Context
 from saasodoo.core.spec import TenantSpec
-from saasodoo.errors import TransientClusterError
-from saasodoo.odootenants import OdooTenants
-from saasodoo.operation_requests import OperationRequests
+from saasodoo.errors import InvalidInput, TransientClusterError
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.api.conftest import Api, services_of, sign_up
+from tests.api.conftest import Api, fake_resources, odoo_tenant, services_of, sign_up
 from tests.api.zips import (
     DUMP,
     MANIFEST,
@@ -81,6 +79,9 @@ class Setup:
     api: Api
     spool: Path
     storage: Path
+    #: The OdooTenants and the OdooTenantRestores (``tests.api.conftest.fake_resources``).
+    tenants: FakeResources
+    restores: FakeResources
 
 
 @pytest.fixture
@@ -93,13 +94,14 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     )
     api_settings = ApiSettings(cookie_secure=False, import_max_bytes=LIMIT, import_dir=spool)
     app = create_app(api_settings, tenants=tenants, backups=backups)
+    fakes = fake_resources(app)
     api = sign_up(app.test_client(), "owner@example.com")
     spec = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_version": "18.0"})
-    asyncio.run(tenants.create(spec, owner=api.user_id))
+    asyncio.run(tenants.create(spec, owner=api.user_id))  # its namespace and backup CronJob
+    fakes["OdooTenant"].objs["acme"] = odoo_tenant("acme", api.user_id)
     api.tenant_id = "acme"
     RecordingStore.uploaded_from, RecordingStore.identities = [], []
-    yield Setup(app, api, spool, storage)
-    services_of(app).jobs.shutdown()
+    yield Setup(app, api, spool, storage, fakes["OdooTenant"], fakes["OdooTenantRestore"])
 
 
 def upload(api: Api, path: Path, query: str = "", key: str | None = None) -> Any:
@@ -216,11 +218,10 @@ def test_a_hostile_zip_is_refused_and_costs_the_api_nothing(
     assert list(setup.spool.iterdir()) == [] and not setup.storage.exists()
 
 
-def test_a_dump_line_past_the_bound_fails_the_job_with_the_rule(
-    setup: Setup, tmp_path: Path
-) -> None:
+def test_a_dump_line_past_the_bound_is_refused_with_the_rule(setup: Setup, tmp_path: Path) -> None:
     """A long line within the ratio (a 2 MiB statement, 1 MiB of incompressible filler)
-    passes the cheap checks; the job's full check, in the worker, refuses it with 422."""
+    passes the cheap checks; the full check, in the worker, refuses it with 422 before
+    anything is stored or requested."""
     path = tmp_path / "statement.zip"
     noise = random.Random(3)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -228,14 +229,13 @@ def test_a_dump_line_past_the_bound_fails_the_job_with_the_rule(
         zf.writestr("filestore/ff/filler", noise.randbytes(600_000))
         zf.writestr("manifest.json", json.dumps(MANIFEST))
     res = upload(setup.api, path)
-    assert res.status_code == 202, res.get_json()
-    job = setup.api.wait_job(res, timeout=60)
-    assert job["state"] == "failed" and job["error"]["status_code"] == 422, job
+    assert res.status_code == 422, res.get_json()
     assert (
         "dump.sql needs what the tenant's database role may not do: line 6 is a statement "
-        "longer than the limit of 1048576 bytes" in job["error"]["message"]
+        "longer than the limit of 1048576 bytes" in res.get_json()["message"]
     )
     assert list(setup.spool.iterdir()) == [] and RecordingStore.uploaded_from == []
+    assert setup.restores.objs == {}
 
 
 def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_dir(
@@ -251,8 +251,8 @@ def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_d
     assert path.stat().st_size < LIMIT
     before = resource.getrusage(resource.RUSAGE_SELF)
     res = upload(setup.api, path)
-    assert res.status_code == 202, res.get_json()
-    setup.api.wait_job(res, timeout=60)  # the restore itself needs a cluster: it fails here
+    assert res.status_code == 202, res.get_json()  # the OdooTenantRestore, for the operator
+    assert res.get_json()["operation"]["kind"] == "OdooTenantRestore"
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < MAX_API_CPU, f"the API spent {cpu:.2f} s of CPU on a valid import"
@@ -263,14 +263,16 @@ def test_a_valid_import_is_checked_and_rewritten_outside_the_api_in_the_import_d
     # an import is a copy (the restore gives it a new database.uuid and secret), unless the
     # caller says the database moves here (issue #22, point 4)
     res = upload(setup.api, odoo_zip(tmp_path / "moving.zip"), "&moved=true")
-    setup.api.wait_job(res, timeout=60)
-    assert RecordingStore.identities == ["copy", "moved"]
+    assert res.status_code == 202, res.get_json()
+    assert RecordingStore.identities == ["copy", "moved"] and len(setup.restores.objs) == 2
 
 
-def test_a_restore_of_another_series_is_refused_before_any_job(setup: Setup) -> None:
+def test_a_restore_of_another_series_is_refused_before_odoo_stops(setup: Setup) -> None:
     """Issue #22, point 5: an 18.0 tenant restoring a 17.0 backup (a pre-update backup after
     an upgrade) is refused with 422 naming both series before Odoo is stopped; verifying it
-    (it only reads) is accepted. The CLI calls the same Backups.check_restore."""
+    (it only reads) is accepted. The API's account reads no tenant storage: it writes the
+    request, and the operator's run refuses it with Backups.check_restore before its first
+    write (the CLI calls the same check)."""
     name = "20261201T031700Z-pre-update.zip"
     folder = setup.storage / "acme"
     folder.mkdir(parents=True)
@@ -278,41 +280,23 @@ def test_a_restore_of_another_series_is_refused_before_any_job(setup: Setup) -> 
     (folder / (name + ".json")).write_text(json.dumps({**MANIFEST, "version": "17.0",
                                                        "major_version": "17.0"}))  # fmt: skip
     res = setup.api.call("POST", "/api/tenants/acme/backups/restore", json={"backup": name})
-    assert res.status_code == 422, res.get_json()
-    assert res.get_json()["message"].startswith(
+    assert res.status_code == 202, res.get_json()
+    assert res.get_json()["operation"]["spec"]["backup"] == name
+    with pytest.raises(InvalidInput) as refused:
+        services_of(setup.app).backups.check_restore("acme", name)
+    assert refused.value.message.startswith(
         f"backup {name} is of Odoo 17.0; tenant 'acme' runs Odoo 18.0. A backup restores only "
         "into its own series"
     )
-    assert services_of(setup.app).jobs.active_for("acme") is None
+    services_of(setup.app).backups.check_restore("acme", name, series=False)  # a verify
     res = setup.api.call("POST", "/api/tenants/acme/backups/verify", json={"backup": name})
     assert res.status_code == 202, res.get_json()
 
 
-@pytest.fixture
-def with_operator(setup: Setup) -> tuple[FakeResources, FakeResources]:
-    """The same app as if ``SAASODOO_OPERATOR=1``: the tenant an OdooTenant of the caller,
-    the requests in memory. Returns the OdooTenants and the OdooTenantRestores."""
-    svc = services_of(setup.app)
-    tenants = FakeResources("OdooTenant")
-    spec = {"tenant": "acme", "plan": "starter", "odooVersion": "18.0", "owner": setup.api.user_id}
-    tenants.objs["acme"] = {"kind": "OdooTenant", "metadata": {"name": "acme", "generation": 1},
-                            "spec": spec}  # fmt: skip
-    restores = FakeResources("OdooTenantRestore")
-    svc.objects = OdooTenants(SETTINGS, ctx=svc.tenants.ctx)
-    svc.objects.resources = tenants  # type: ignore[assignment]
-    svc.requests = OperationRequests(
-        svc.tenants.ctx, tenants=svc.tenants, backups=svc.backups,
-        objects=lambda op: restores, tenant_objects=tenants,  # type: ignore[arg-type,return-value]
-    )  # fmt: skip
-    return tenants, restores
-
-
-def test_with_the_operator_an_import_is_staged_then_requested_as_a_restore(
-    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
-) -> None:
-    """No job: the zip is checked, rewritten and stored in the request (the bytes never go
-    to etcd), then an OdooTenantRestore of it that discards it on failure is the 202."""
-    _, restores = with_operator
+def test_an_import_is_staged_then_requested_as_a_restore(setup: Setup, tmp_path: Path) -> None:
+    """The zip is checked, rewritten and stored in the request (the bytes never go to
+    etcd), then an OdooTenantRestore of it that discards it on failure is the 202."""
+    restores = setup.restores
     res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"), "&drop_previous=true")
     assert res.status_code == 202, res.get_json()
     body = res.get_json()
@@ -322,7 +306,7 @@ def test_with_the_operator_an_import_is_staged_then_requested_as_a_restore(
     (request,) = restores.objs.values()
     assert request["spec"] == {"tenant": "acme", "backup": stored, "dropPrevious": True,
                                "discardOnFailure": True}  # fmt: skip
-    assert list(setup.spool.iterdir()) == [] and services_of(setup.app).jobs.get("x") is None
+    assert list(setup.spool.iterdir()) == []
     # A refused zip: 422 with the rule, nothing stored, no request.
     refused = upload(setup.api, odoo_zip(tmp_path / "old.zip", version="17.0",
                                          major_version="17.0"))  # fmt: skip
@@ -338,23 +322,19 @@ def test_with_the_operator_an_import_is_staged_then_requested_as_a_restore(
     assert list(setup.spool.iterdir()) == []
 
 
-def test_with_the_operator_another_users_tenant_is_404_before_a_byte_is_read(
-    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
-) -> None:
-    tenants, restores = with_operator
+def test_another_users_tenant_is_404_before_a_byte_is_read(setup: Setup, tmp_path: Path) -> None:
+    tenants, restores = setup.tenants, setup.restores
     tenants.objs["acme"]["spec"]["owner"] = "someone-else"
     res = upload(setup.api, odoo_zip(tmp_path / "customer.zip"))
     assert res.status_code == 404 and res.get_json()["message"] == "tenant 'acme' not found"
     assert restores.objs == {} and not setup.storage.exists()
 
 
-def test_with_the_operator_a_retried_upload_is_imported_once(
-    setup: Setup, with_operator: tuple[FakeResources, FakeResources], tmp_path: Path
-) -> None:
+def test_a_retried_upload_is_imported_once(setup: Setup, tmp_path: Path) -> None:
     """Review of #23 (c): the staging runs in the request, so a client (or an ingress) that
     gives up and sends the zip again gets the first import's request: keyed by the
     upload's digest, or by the client's Idempotency-Key; nothing is staged twice."""
-    _, restores = with_operator
+    restores = setup.restores
     zip_path = odoo_zip(tmp_path / "customer.zip")
     first = upload(setup.api, zip_path)
     assert first.status_code == 202, first.get_json()

@@ -25,7 +25,7 @@ from saasodoo.core.crd import RECONCILE_REQUESTED_AT
 from saasodoo.settings import Settings
 from tests.api.conftest import Api, sign_up
 from tests.dns_server import Zone, dns_server
-from tests.operator_process import OperatorProcess, running_operator, wait_for
+from tests.operator_process import OperatorProcess, delete_tenants, running_operator, wait_for
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -51,10 +51,7 @@ def operator(
                           dns_timeout="3") as op:  # fmt: skip
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
-        for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
-            kube.kubectl("-n", NAMESPACE, "patch", name, "--type=merge",
-                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
-        kube.kubectl("-n", NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+        delete_tenants(kube, NAMESPACE)
     kube.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s")
 
 

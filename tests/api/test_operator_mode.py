@@ -32,6 +32,7 @@ from saasodoo.api.openapi import document
 from scripts.gotrue import GoTrue
 from tests.operator_process import (
     OperatorProcess,
+    delete_tenants,
     operator_env,
     run_cli,
     running_operator,
@@ -73,12 +74,7 @@ def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
     ) as op:
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
-        # What a failed test left: deleted without a final backup while the operator runs
-        # (its finalizer would hold the namespace's deletion otherwise).
-        for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
-            kube.kubectl("-n", NAMESPACE, "patch", name, "--type=merge",
-                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
-        kube.kubectl("-n", NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+        delete_tenants(kube, NAMESPACE)
     kube.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s")
 
 

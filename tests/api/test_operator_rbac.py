@@ -32,7 +32,13 @@ from tests.api.test_operator_mode import (
     free_port,
     sign_up,
 )
-from tests.operator_process import OperatorProcess, operator_env, running_operator, wait_for
+from tests.operator_process import (
+    OperatorProcess,
+    delete_tenants,
+    operator_env,
+    running_operator,
+    wait_for,
+)
 from tests.support import ROOT, Cluster
 
 pytestmark = pytest.mark.cluster
@@ -92,10 +98,7 @@ def operator(kube: Cluster, logs: Path) -> Iterator[OperatorProcess]:
                           dns_timeout="1") as op:  # fmt: skip
         wait_for(lambda: "leads" in op.output(), 60, "the operator to lead", op)
         yield op
-        for name in kube.kubectl("-n", NAMESPACE, "get", "odootenants", "-o", "name").split():
-            kube.kubectl("-n", NAMESPACE, "patch", name, "--type=merge",
-                         "-p", '{"spec": {"finalBackup": false}}')  # fmt: skip
-        kube.kubectl("-n", NAMESPACE, "delete", "odootenants", "--all", "--timeout=180s")
+        delete_tenants(kube, NAMESPACE)
     kube.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s")
 
 

@@ -25,13 +25,13 @@ from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.app import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port
-from tests.api.conftest import SHORT_JWT_EXP, make_operator, services_of, supabase_settings
+from tests.api.conftest import SHORT_JWT_EXP, make_operator, supabase_settings
 
 pytestmark = pytest.mark.auth
 
 PASSWORD = "correct-horse-1"
 BAD_TENANT = {"id": "Not Valid!", "admin_email": "a@example.com"}  # 422 once past auth
-READ = "/api/jobs/no-such-job"  # a read that answers 404 once past auth (and needs no cluster)
+READ = "/api/tenants/Not_Valid"  # a read that answers 422 once past auth (needs no cluster)
 
 
 def _email() -> str:
@@ -49,8 +49,6 @@ def make_app() -> Iterator[Any]:
         return app.test_client()
 
     yield make
-    for app in apps:
-        services_of(app).jobs.shutdown()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -143,7 +141,7 @@ def test_api_verifies_es256_through_the_real_jwks(gotrue: GoTrue, make_app: Any)
     assert refreshed.status_code == 200  # rotated (the old one stays usable for GoTrue's 10 s
     renewed = refreshed.get_json()  # reuse interval, for clients racing each other)
     assert renewed["refresh_token"] != session["refresh_token"]
-    assert client.get(READ, headers=_bearer(renewed["access_token"])).status_code == 404
+    assert client.get(READ, headers=_bearer(renewed["access_token"])).status_code == 422
     garbage = client.post("/api/auth/refresh", json={"refresh_token": "not-a-refresh-token"})
     assert garbage.status_code == 401  # GoTrue: 400 validation_failed "Refresh token is not valid"
     assert "refresh token" in garbage.get_json()["message"].lower()
@@ -173,7 +171,7 @@ def test_after_log_out_the_old_token_is_refused(gotrue: GoTrue, make_app: Any) -
     other = _login(client, email)  # a second session of the same user (another device)
     old, other_token = _bearer(session["access_token"]), _bearer(other["access_token"])
     assert client.post("/api/tenants", json=BAD_TENANT, headers=old).status_code == 422
-    assert client.get(READ, headers=other_token).status_code == 404
+    assert client.get(READ, headers=other_token).status_code == 422
 
     assert client.post("/api/auth/logout", headers=old).status_code == 204
     # The signature is still valid for an hour; the API refuses the token anyway.
@@ -361,7 +359,7 @@ def test_gateway_5xx_is_503_and_changes_fail_closed(gotrue: GoTrue, make_app: An
         login = client.post("/api/auth/login", json={"email": _email(), "password": PASSWORD})
         assert login.status_code == 503  # nginx's 502 page, not JSON: still "unavailable"
         assert login.get_json()["message"] == "the auth server is unavailable, retry later"
-        assert client.get(READ, headers=headers).status_code == 404  # reads: checked here
+        assert client.get(READ, headers=headers).status_code == 422  # reads: checked here
         change = client.post("/api/tenants", json=BAD_TENANT, headers=headers)
         assert change.status_code == 503  # the session cannot be confirmed: not trusted
         assert "secret" not in json.dumps(change.get_json()).lower()

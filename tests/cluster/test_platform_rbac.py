@@ -27,7 +27,11 @@ OPERATOR = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-saasodoo-operator"
 API = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-saasodoo-api"
 TENANT_NS = "tenant-someone"
 
-#: (account, verb, resource, namespace or None for cluster-wide / all namespaces)
+#: The operator's Lease (``Settings.operator_lease``), which the API reads for /api/health.
+LEASE = "leases.coordination.k8s.io saasodoo-operator"
+
+#: (account, verb, resource (``TYPE NAME``: one object), namespace or None for cluster-wide /
+#: all namespaces)
 MAY = [
     (OPERATOR, "create", "namespaces", None),
     (OPERATOR, "delete", "namespaces", None),
@@ -55,6 +59,7 @@ MAY = [
     (API, "watch", "odootenants.saasodoo.dev", NAMESPACE),
     (API, "create", "odootenantrestores.saasodoo.dev", NAMESPACE),
     (API, "list", "events", NAMESPACE),
+    (API, "get", LEASE, NAMESPACE),  # whether an operator leads (GET /api/health)
 ]
 
 MAY_NOT = [
@@ -76,6 +81,10 @@ MAY_NOT = [
     (API, "patch", "odootenants.saasodoo.dev/status", NAMESPACE),
     (API, "create", "odootenants.saasodoo.dev", TENANT_NS),
     (API, "update", "leases.coordination.k8s.io", NAMESPACE),
+    (API, "update", LEASE, NAMESPACE),  # read only
+    (API, "list", "leases.coordination.k8s.io", NAMESPACE),
+    (API, "get", "leases.coordination.k8s.io another-lease", NAMESPACE),  # that one only
+    (API, "get", LEASE, "kube-system"),
     (API, "create", "deployments.apps", TENANT_NS),
 ]
 
@@ -104,8 +113,11 @@ def platform(kube: Cluster) -> Iterator[Cluster]:
 def can_i(kube: Cluster, account: str, verb: str, resource: str, namespace: str | None) -> str:
     where = ["--namespace", namespace] if namespace else ["--all-namespaces"]
     # `TYPE/NAME` is a name to kubectl auth can-i: a subresource goes in --subresource
+    resource, _, name = resource.partition(" ")
     resource, _, sub = resource.partition("/")
     subresource = [f"--subresource={sub}"] if sub else []
+    if name:
+        resource = f"{resource}/{name}"
     proc = subprocess.run(
         [
             str(kube.tools.kubectl),
