@@ -192,7 +192,7 @@ class Tenants:
     async def get(self, tenant_id: str) -> Tenant:
         ns = self.ctx.record.namespace(tenant_id)
         spec = self.ctx.record.spec(ns)
-        release = await self.ctx.helm.status(spec.release, spec.namespace)
+        release = self.ctx.kube.release_head(spec.namespace, spec.release)  # no helm process
         workloads = self.ctx.kube.list_workloads(spec.namespace).get(tenant_id, [])
         obs = Observation(
             tenant_id, ns.phase, release, tuple(workloads), self.ctx.record.lock(ns),

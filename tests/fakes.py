@@ -102,6 +102,18 @@ class FakeKube(Kube):
             return {}
         return {key: self.helm.head(key) for key, revs in self.helm.releases.items() if revs}
 
+    def _fake_revision(self, namespace: str, release: str, revision: int) -> FakeRevision | None:
+        revisions = (self.helm.releases if self.helm else {}).get((namespace, release), [])
+        return revisions[revision - 1] if 0 < revision <= len(revisions) else None
+
+    def release_description(self, namespace: str, release: str, revision: int) -> str:
+        found = self._fake_revision(namespace, release, revision)
+        return found.revision.description if found else ""
+
+    def release_values(self, namespace: str, release: str, revision: int) -> dict[str, Any] | None:
+        found = self._fake_revision(namespace, release, revision)
+        return copy.deepcopy(found.values) if found else None
+
     def create_secret_if_absent(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> bool:

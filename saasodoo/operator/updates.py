@@ -216,7 +216,9 @@ class UpdateExecutor:
         applied = self.ctx.record.applied(ns)
         if applied is None or applied.revision is None or applied.digest == digest:
             return None
-        old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
+        old = self.ctx.kube.release_values(spec.namespace, spec.release, applied.revision)
+        if old is None:  # its record unreadable from here: ask helm
+            old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
         chart = self.tenants.local_chart()
         defaults = chart[1] if chart else {}
         version = self.controller.chart_version() or ""

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from saasodoo.adapters.kube import Kube
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import OWNER_LABEL
 from saasodoo.odootenants import OdooTenants
@@ -182,6 +183,21 @@ def test_the_cli_writes_odootenants_and_follows_their_status(
     assert updated.returncode == 0, updated.stderr
     assert json.loads(updated.stdout)["plan"] == "standard"
     assert json.loads(updated.stdout)["observed_generation"] == 3
+    # What the operator reads from Helm's storage instead of running helm (one helm process
+    # per spec change: the upgrade): the values of a revision and the head, as helm says.
+    helm, ns = str(kube.tools.helm(4)), f"tenant-{name}"
+    storage = Kube(Settings(kubeconfig=kube.kubeconfig))
+    for revision in (1, 2):
+        said = subprocess.run([helm, "get", "values", name, "-n", ns, "--revision",
+                               str(revision), "-o", "json"], env=kube.env(), capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        assert storage.release_values(ns, name, revision) == json.loads(said.stdout)
+    status = json.loads(subprocess.run([helm, "status", name, "-n", ns, "-o", "json"],
+                                       env=kube.env(), capture_output=True, text=True,
+                                       check=True).stdout)  # fmt: skip
+    head = storage.release_head(ns, name)
+    assert head is not None
+    assert (head.revision, head.status) == (status["version"], status["info"]["status"])
     refused = cli_run(kube, "tenant", "update", name, "--plan", "gold")
     assert refused.returncode == 2 and "plan" in refused.stderr, refused.stderr
     assert (obj(kube, name) or {})["metadata"]["generation"] == 3  # nothing written

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import gzip
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -88,6 +89,29 @@ class HelmStorage(KubeTransport):
         return ReleaseInfo(revision, str(info.get("status") or "unknown"), updated,
                            str(info.get("description") or ""), name,
                            str(chart.get("appVersion") or ""))  # fmt: skip
+
+    def release_values(
+        self, namespace: str, release: str, revision: int
+    ) -> dict[str, Any] | None:
+        """The values one revision was given (its record's ``config``: what ``helm get
+        values --revision N`` prints, without the chart's defaults), read from its storage
+        Secret without a helm process; None when the record cannot be read."""
+        doc = self._record(namespace, release, revision)
+        if doc is None:
+            return None
+        config = doc.get("config")
+        return dict(config) if isinstance(config, dict) else {}
+
+    def release_head(self, namespace: str, release: str) -> ReleaseInfo | None:
+        """The newest revision of ``release`` as ``list_release_heads`` reads it (its storage
+        Secrets' labels, one metadata-only list), with the recorded description of a failed
+        one (why it failed: one more read); None when there is no release. What ``helm
+        status`` answers, without a helm process."""
+        head = self.list_release_heads(namespace).get((namespace, release))
+        if head is not None and head.status == "failed" and not head.description:
+            why = self.release_description(namespace, release, head.revision)
+            head = replace(head, description=why)
+        return head
 
     def release_description(self, namespace: str, release: str, revision: int) -> str:
         """The description Helm recorded for one revision (why it failed, for a failed one),
