@@ -90,9 +90,7 @@ class HelmStorage(KubeTransport):
                            str(info.get("description") or ""), name,
                            str(chart.get("appVersion") or ""))  # fmt: skip
 
-    def release_values(
-        self, namespace: str, release: str, revision: int
-    ) -> dict[str, Any] | None:
+    def release_values(self, namespace: str, release: str, revision: int) -> dict[str, Any] | None:
         """The values one revision was given (its record's ``config``: what ``helm get
         values --revision N`` prints, without the chart's defaults), read from its storage
         Secret without a helm process; None when the record cannot be read."""
