@@ -354,7 +354,7 @@ config_postgres() {
 config_saasodoo() {
   echo "--config.entrypoint=$SAASODOO_PREFIX/venv/bin/saasodoo" --config.user=10001:10001 \
     "--config.env=PATH=$SAASODOO_PREFIX/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    --config.env=LANG=C.UTF-8 --config.env=HOME=/tmp \
+    --config.env=LANG=C.UTF-8 --config.env=HOME=/tmp --config.env=MALLOC_ARENA_MAX=2 \
     "--config.env=SAASODOO_CHART=$SAASODOO_PREFIX/charts/odoo-tenant" \
     "--config.env=SAASODOO_PLANS_DIR=$SAASODOO_PREFIX/values" \
     --config.env=SAASODOO_HELM_BINARY=/usr/local/bin/helm --config.exposedports=8080/tcp
