@@ -380,6 +380,7 @@ class Informer:
                     raise
                 log.info("%s: the list's continue token expired: listing unpaged", self.name)
                 items, token, paging = [], None, {}
+                self.stats.lists += 1
                 resp = self.list_func(_preload_content=False, _request_timeout=self.request_timeout)
             try:
                 doc = orjson.loads(resp.data)

@@ -451,5 +451,6 @@ def test_an_expired_continue_token_lists_unpaged_once(server: FakeServer) -> Non
     informer, rec = make(server, page_size=2)
     with following(informer, server):
         assert server.pages == [(2, None), (2, "2"), (None, None)]
+        assert informer.stats.lists == 3  # the expired page's request counts too
         assert sorted(informer.keys()) == [f"{NS}/o{i}" for i in range(3)]
         assert len(rec.kinds("ADDED")) == 3  # the first page's objects once, not twice
