@@ -91,7 +91,9 @@ def test_tenant_copy_writes_the_copy_s_odootenant(run, copy_kube: Cluster) -> No
     assert json.loads(result.stdout)["copy_of"] == "acme-src"
     obj = get(copy_kube, "acme-stg")
     assert obj is not None
-    assert obj["metadata"]["labels"] == {"saasodoo.dev/copy-of": "acme-src"}
+    # Marked a copy of its source, and labelled with the owner it keeps (the API lists by it).
+    assert obj["metadata"]["labels"] == {"saasodoo.dev/copy-of": "acme-src",
+                                         "saasodoo.dev/owner": "user-1"}  # fmt: skip
     spec = obj["spec"]
     expires = datetime.fromisoformat(spec.pop("expiresAt"))
     assert start + timedelta(days=7) <= expires <= datetime.now(UTC) + timedelta(days=7)

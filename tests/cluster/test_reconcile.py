@@ -100,6 +100,7 @@ def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: i
     release is pending."""
     code = (
         "import asyncio\n"
+        "from saasodoo.context import Context\n"
         "from saasodoo.core.spec import TenantSpec\n"
         "from saasodoo.settings import Settings\n"
         "from saasodoo.tenants import Tenants\n"
