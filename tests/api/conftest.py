@@ -151,6 +151,11 @@ def api_operator(
     kube.kubectl("delete", "namespace", API_NAMESPACE, "--timeout=120s")
 
 
+def csrf_token(page: str) -> str:
+    """The CSRF token a web UI page's form carries (its hidden ``csrf_token`` field)."""
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
 def services_of(app: Flask) -> Services:
     svc: Services = app.extensions["saasodoo"]
     return svc

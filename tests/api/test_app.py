@@ -16,7 +16,7 @@ from saasodoo.api.services import NOT_CHECKED, LeaderCheck
 from saasodoo.app import create_app
 from saasodoo.core.leader import Leader
 from saasodoo.errors import NotFound, TransientClusterError
-from tests.api.conftest import Api, services_of, sign_up
+from tests.api.conftest import Api, csrf_token, services_of, sign_up
 
 pytestmark = pytest.mark.unit
 
@@ -82,7 +82,7 @@ def test_health_says_whether_an_operator_leads_without_waiting(app: Flask) -> No
                       "message": "no operator leads: op-0 last renewed it 60 s ago"}  # fmt: skip
     assert len(looked) == 1  # within its ttl: not read again
     signup = client.get("/signup").get_data(as_text=True)
-    token = signup.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(signup)
     creds = {"email": "dana@example.com", "password": "long-enough-1", "csrf_token": token}
     assert client.post("/signup", data=creds).status_code == 302
     page = client.get("/tenants/new").get_data(as_text=True)
@@ -380,7 +380,7 @@ def test_web_forms_need_the_csrf_token(client: FlaskClient) -> None:
     assert res.status_code == 400
     assert "did not come from this site" in res.get_data(as_text=True)
     page = client.get("/signup").get_data(as_text=True)
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(page)
     res = client.post(
         "/signup", data={"email": "c@example.com", "password": "long-enough-1", "csrf_token": token}
     )

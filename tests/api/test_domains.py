@@ -28,7 +28,7 @@ from saasodoo.core.crd import RECONCILE_REQUESTED_AT
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
 from scripts.gotrue import GoTrue
-from tests.api.conftest import Api, services_of, sign_up, supabase_settings
+from tests.api.conftest import Api, csrf_token, services_of, sign_up, supabase_settings
 from tests.dns_server import Zone, dns_server
 from tests.operator_process import OperatorProcess, delete_tenants, running_operator, wait_for
 from tests.support import Cluster
@@ -86,10 +86,6 @@ def created(app: Flask) -> Iterator[list[str]]:
             svc.objects.delete(tid, final_backup=False)
         except NotFound:
             pass
-
-
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
 
 
 def _create(user: Api, tid: str, *domains: str) -> Any:
@@ -180,7 +176,7 @@ def test_takeover_refused_and_domain_verified(
     # The web UI's tenant page shows the pending domain and the record to create; its
     # Verify button asks the operator, whose check the page then shows.
     web = app.test_client()
-    token = _csrf(web.get("/login").get_data(as_text=True))
+    token = csrf_token(web.get("/login").get_data(as_text=True))
     res = web.post(
         "/login",
         data={
@@ -195,7 +191,7 @@ def test_takeover_refused_and_domain_verified(
     assert record["txt_value"] in page and "pending" in page
     res = web.post(
         f"/tenants/{a}/verify-domain",
-        data={"domain": shop, "csrf_token": _csrf(page)},
+        data={"domain": shop, "csrf_token": csrf_token(page)},
         follow_redirects=True,
     )
     assert res.status_code == 200

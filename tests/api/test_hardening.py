@@ -22,7 +22,7 @@ from saasodoo.context import Context
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from saasodoo.web.views import safe_redirect_target
-from tests.api.conftest import Api, fake_resources, sign_up
+from tests.api.conftest import Api, csrf_token, fake_resources, sign_up
 from tests.fakes import FakeHelm, FakeKube
 
 pytestmark = pytest.mark.unit
@@ -105,7 +105,7 @@ def test_same_site_paths_are_kept(target: str) -> None:
 
 def _login_with_next(client: FlaskClient, next_raw: str) -> str:
     page = client.get("/login").get_data(as_text=True)
-    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    csrf = csrf_token(page)
     res = client.post(
         f"/login?next={next_raw}",
         data={"email": "alice@example.com", "password": "correct-horse-1", "csrf_token": csrf},

@@ -35,7 +35,7 @@ from saasodoo.api.config import ApiSettings
 from saasodoo.app import create_app
 from saasodoo.core.operations import crd_manifests
 from saasodoo.settings import Settings
-from tests.api.conftest import sign_up
+from tests.api.conftest import csrf_token, sign_up
 from tests.api.zips import odoo_zip
 from tests.backups.conftest import s3_server  # noqa: F401  (a fixture: moto's S3 server)
 from tests.backups.helpers import S3_KEY, S3_SECRET, S3Server, start_serving
@@ -175,7 +175,7 @@ def test_a_customer_downloads_a_listed_backup_from_s3(
     # The web UI's tenant page links it, and the link serves the same bytes.
     browser = app.test_client()
     page = browser.get("/login").get_data(as_text=True)
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(page)
     form = {"email": "owner@dl.example.com", "password": "correct-horse-1", "csrf_token": token}
     signed_in = browser.post("/login", data=form)
     assert signed_in.status_code == 302, signed_in.get_data()[:300]
@@ -345,12 +345,12 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     # The web UI: the source's page offers a copy; the copy's page says what it is.
     browser = app.test_client()
     page = browser.get("/login").get_data(as_text=True)
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(page)
     form = {"email": "owner@cp.example.com", "password": "correct-horse-1", "csrf_token": token}
     assert browser.post("/login", data=form).status_code == 302
     source_page = browser.get("/tenants/cp-src").get_data(as_text=True)
     assert 'id="copy-now"' in source_page
-    token = source_page.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(source_page)
     made = browser.post("/tenants/cp-src/copy",
                         data={"to": "cp-web", "expires_in": "1d", "csrf_token": token})  # fmt: skip
     assert made.status_code == 302 and made.headers["Location"].endswith("/tenants/cp-web")
@@ -359,7 +359,7 @@ def test_a_customer_asks_for_a_staging_copy_through_the_api_and_the_web_ui(
     assert 'id="copy-now"' not in copy_page  # no copy of a copy offered
     # ...but a refresh from its source, which writes an OdooTenantRefresh
     assert 'id="refresh-now"' in copy_page and 'id="refresh-now"' not in source_page
-    token = copy_page.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token(copy_page)
     copied(kube, "cp-web")
     refreshed = browser.post("/tenants/cp-web/refresh", data={"csrf_token": token})
     assert refreshed.status_code == 302, refreshed.get_data()[:300]

@@ -25,7 +25,7 @@ from saasodoo.adapters.supabase import SupabaseAuth
 from saasodoo.app import create_app
 from saasodoo.errors import Conflict, InvalidInput
 from scripts.gotrue import ANON_KEY, GoTrue, free_port
-from tests.api.conftest import SHORT_JWT_EXP, make_operator, supabase_settings
+from tests.api.conftest import SHORT_JWT_EXP, csrf_token, make_operator, supabase_settings
 
 pytestmark = pytest.mark.auth
 
@@ -206,10 +206,6 @@ def test_log_out_elsewhere_is_refused_for_changes(gotrue: GoTrue, make_app: Any)
     assert client.get(READ, headers=headers).status_code == 401  # known ended now
 
 
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
-
-
 def test_log_out_after_the_access_token_expired_ends_the_session(
     gotrue_short_lived: GoTrue, make_app: Any
 ) -> None:
@@ -225,10 +221,16 @@ def test_log_out_after_the_access_token_expired_ends_the_session(
     SupabaseAuth(server.url, ANON_KEY).sign_up(email, PASSWORD)
     login = client.post(
         "/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": _csrf(client.get("/login").text)},
+        data={
+            "email": email,
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client.get("/login").text),
+        },
     )
     assert login.status_code == 302, login.text
-    csrf = _csrf(client.get("/login").text)  # the signed-in session's (no refresh on this page)
+    csrf = csrf_token(
+        client.get("/login").text
+    )  # the signed-in session's (no refresh on this page)
     cookie = client.get_cookie("saasodoo_session")
     assert cookie is not None
     copied = cookie.value
