@@ -209,11 +209,7 @@ class Tenants:
         """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
         one per failed release (its record says why it failed; the heads only that it did)."""
         namespaces = self.ctx.kube.list_tenant_namespaces()
-        heads = self.ctx.kube.list_release_heads()
-        for key, head in heads.items():
-            if head.status == "failed" and not head.description:
-                why = self.ctx.kube.release_description(key[0], key[1], head.revision)
-                heads[key] = replace(head, description=why)
+        heads = self.ctx.kube.list_release_heads(explain_failed=True)
         workloads = self.ctx.kube.list_workloads()
         now = datetime.now(UTC)
         tenants = []

@@ -96,7 +96,7 @@ class FakeKube(Kube):
         return [n for n in self.namespaces.values() if TENANT_LABEL in n.labels]
 
     def list_release_heads(
-        self, namespace: str | None = None
+        self, namespace: str | None = None, *, explain_failed: bool = False
     ) -> dict[tuple[str, str], ReleaseInfo]:
         if self.helm is None:
             return {}

@@ -27,12 +27,13 @@ class HelmStorage(KubeTransport):
     """Helm's release records, from their storage Secrets."""
 
     def list_release_heads(
-        self, namespace: str | None = None
+        self, namespace: str | None = None, *, explain_failed: bool = False
     ) -> dict[tuple[str, str], ReleaseInfo]:
         """Newest revision of every Helm release, from the labels of Helm's storage Secrets.
 
         Reads metadata only (PartialObjectMetadataList): one request for the whole
-        cluster, whatever the number of releases and revisions.
+        cluster, whatever the number of releases and revisions. ``explain_failed``: a failed
+        head gets the description its record gives (why it failed: one read per failed head).
         """
         path = f"/api/v1/namespaces/{quote(namespace)}/secrets" if namespace else "/api/v1/secrets"
         with translate("list helm release records"):
@@ -53,6 +54,11 @@ class HelmStorage(KubeTransport):
                 status=labels.get("status", "unknown"),
                 updated=_modified_at(labels, meta),
             )
+        if explain_failed:
+            for (ns, name), head in heads.items():
+                if head.status == "failed" and not head.description:
+                    why = self.release_description(ns, name, head.revision)
+                    heads[(ns, name)] = replace(head, description=why)
         return heads
 
     def release_revisions(self, namespace: str, release: str) -> list[ReleaseInfo]:
@@ -105,11 +111,8 @@ class HelmStorage(KubeTransport):
         Secrets' labels, one metadata-only list), with the recorded description of a failed
         one (why it failed: one more read); None when there is no release. What ``helm
         status`` answers, without a helm process."""
-        head = self.list_release_heads(namespace).get((namespace, release))
-        if head is not None and head.status == "failed" and not head.description:
-            why = self.release_description(namespace, release, head.revision)
-            head = replace(head, description=why)
-        return head
+        heads = self.list_release_heads(namespace, explain_failed=True)
+        return heads.get((namespace, release))
 
     def release_description(self, namespace: str, release: str, revision: int) -> str:
         """The description Helm recorded for one revision (why it failed, for a failed one),
