@@ -279,6 +279,7 @@ class OperatorBench:
             "SAASODOO_OPERATOR_RESYNC_SECONDS": RESYNC,
             "SAASODOO_OPERATOR": "0",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the venv points at
             "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),  # as the image sets it
             "POD_NAME": identity,
             **LEASE,

@@ -447,6 +447,7 @@ def main() -> None:
         "SAASODOO_BACKUP_S3_SECRET": S3_SECRET,
         "SAASODOO_BACKUP_S3_ENDPOINT": s3["endpoint"],
         "SAASODOO_METRICS_PORT": "0",
+        "PYTHONPATH": str(ROOT),  # the venv's ``saasodoo`` runs this checkout's code
     }
     config.load_kube_config(config_file=kubeconfig)
     core = client.CoreV1Api()

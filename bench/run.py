@@ -82,7 +82,8 @@ class Bench:
     # -- helpers ------------------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        # PYTHONPATH: a ``saasodoo`` process started from the venv runs this checkout's code.
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": str(ROOT)}
 
     def spec(self, tid: str) -> TenantSpec:
         return TenantSpec.parse({"id": tid, "admin_email": f"admin@{tid}.example"})

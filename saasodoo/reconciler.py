@@ -113,6 +113,9 @@ class Reconciler:
         self.ctx = ctx
         self.tenants = Tenants(ctx)
         self.stale_after = stale_after or ctx.stale_after
+        #: tenant id -> ((spec as JSON, suspended, chart version), desired digest): what
+        #: ``sweep_state`` computed last (a sweep asks for every tenant's digest).
+        self._digests: dict[str, tuple[tuple[str, bool, str], str]] = {}
 
     # -- observing --------------------------------------------------------------------
 
@@ -123,7 +126,36 @@ class Reconciler:
         spec = await self.tenants.settled(ns)
         suspended = self.ctx.record.suspended(ns)
         values, digest = await self.tenants.desired(spec, suspended=suspended)
-        obs = ReconcileObservation(
+        obs = self._observation(ns, spec, release, digest, last_good)
+        return ObservedTenant(ns, spec, suspended, values, obs)
+
+    async def sweep_state(self, ns: Namespace, release: ReleaseInfo | None) -> State:
+        """The state of the tenant of ``ns`` with ``release`` (its head), as
+        ``state_of(observed(...))`` says, for a sweep over every tenant: the desired digest
+        is computed again only when the tenant's spec, suspension or the chart version
+        changed since this Reconciler last computed it (values take about 2.5 ms a tenant;
+        the spec's JSON about 0.05)."""
+        spec = await self.tenants.settled(ns)
+        suspended = self.ctx.record.suspended(ns)
+        key = (spec.model_dump_json(), suspended, await self.ctx.helm.digest_chart_version())
+        known = self._digests.get(spec.id)
+        if known is not None and known[0] == key:
+            digest = known[1]
+        else:
+            _, digest = await self.tenants.desired(spec, suspended=suspended)
+            self._digests[spec.id] = (key, digest)
+        obs = self._observation(ns, spec, release, digest, None)
+        return determine_state(obs, datetime.now(UTC), self.stale_after)
+
+    def _observation(
+        self,
+        ns: Namespace,
+        spec: TenantSpec,
+        release: ReleaseInfo | None,
+        digest: str,
+        last_good: int | None,
+    ) -> ReconcileObservation:
+        return ReconcileObservation(
             tenant_id=spec.id,
             namespace_phase=ns.phase,
             release=release,
@@ -134,7 +166,6 @@ class Reconciler:
             unfinished=self.ctx.record.unfinished(ns),
             last_good_revision=last_good,
         )
-        return ObservedTenant(ns, spec, suspended, values, obs)
 
     async def observe(self, tenant_id: str) -> ObservedTenant:
         """One tenant, closely: namespace, helm status and, for a failed head, history."""

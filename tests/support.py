@@ -78,7 +78,11 @@ class Cluster:
         return client.AppsV1Api(self.api)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        """The environment of a process run against this cluster. PYTHONPATH names this
+        checkout, so a ``saasodoo`` console script started from the venv runs the code under
+        test, not whichever checkout the venv's editable install points at (worktrees may
+        share one venv)."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": str(ROOT)}
 
     def helm(self, major: int, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(

@@ -7,9 +7,13 @@ creating, ready, degraded, failed, suspended, deleting, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
 
 
 class Phase(StrEnum):
@@ -74,6 +78,31 @@ class Workload:
     @property
     def is_ready(self) -> bool:
         return self.ready >= self.desired and (self.updated is None or self.updated >= self.desired)
+
+
+def add_workloads(
+    out: dict[str, list[Workload]], kind: str, items: Iterable[Mapping[str, Any]]
+) -> dict[str, list[Workload]]:
+    """Reduce raw Deployments or StatefulSets (``kind``; the API's JSON, whole or slimmed to
+    metadata name/generation/labels, ``spec.replicas`` and the status counts) into ``out``:
+    tenant id (label ``TENANT_LABEL``) -> its Workloads. A replica count of a generation
+    the controller has not observed yet counts no replica as updated. Returns ``out``."""
+    for obj in items:
+        meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+        labels = meta.get("labels") or {}
+        current = meta.get("generation") == status.get("observedGeneration")
+        replicas = spec.get("replicas")
+        out.setdefault(labels[TENANT_LABEL], []).append(
+            Workload(
+                kind=kind,
+                name=meta["name"],
+                component=labels.get(COMPONENT_LABEL, ""),
+                desired=1 if replicas is None else replicas,
+                ready=status.get("readyReplicas", 0),
+                updated=status.get("updatedReplicas", 0) if current else 0,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

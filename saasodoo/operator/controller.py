@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +66,7 @@ from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
+from saasodoo.core.status import Observation, Phase, ReleaseInfo, Workload, classify
 from saasodoo.core.templates import BUILDING, RESTORING
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
@@ -104,6 +104,16 @@ class Result:
 
 
 DONE = Result()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a reconcile has just read of its tenant, handed to ``observe`` so it reads none
+    of it again: the release head, the tenant's workloads and its inventory."""
+
+    head: ReleaseInfo | None
+    workloads: Sequence[Workload]
+    inventory: list[str]
 
 
 def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
@@ -352,7 +362,10 @@ class TenantController:
             first = await self.reconciler.observed(ns, head)
             state = self.reconciler.state_of(first)
             if state is State.IN_SYNC and first.observation.lock is None and not force:
-                missing = sorted(set(inventory_of(obj)) - set(self.inventory(ns.name)))
+                # What observe reads, read once here: the head, the workloads, the inventory.
+                workloads = kube.list_workloads(ns.name).get(obj["metadata"]["name"], [])
+                found = self.inventory(ns.name, workloads)
+                missing = sorted(set(inventory_of(obj)) - set(found))
                 if not missing:
                     try:
                         domains, routed, recheck = await self.check_domains(obj, ns)
@@ -368,7 +381,8 @@ class TenantController:
                             domains=domains, recheck=recheck,
                         )  # fmt: skip
                     return await self.observe(obj, ns, outcome="unchanged", state=state.value,
-                                              domains=domains, recheck=recheck)  # fmt: skip
+                                              domains=domains, recheck=recheck,
+                                              already=Seen(head, workloads, found))  # fmt: skip
                 return await self.correct_drift(obj, first, missing)
         started = datetime.now(UTC)
         result = await self.reconciler.ensure(obj["metadata"]["name"], force=force, first=first)
@@ -469,12 +483,15 @@ class TenantController:
         return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
 
-    def inventory(self, namespace: str) -> list[str]:
+    def inventory(self, namespace: str, workloads: Iterable[Workload] | None = None) -> list[str]:
         """The release's Deployments, StatefulSets and Services now, as sorted ``Kind/name``
-        (three list requests): what a later reconcile expects to find (Flux's inventory)."""
+        (three list requests; one with the tenant's ``workloads`` as just listed): what a
+        later reconcile expects to find (Flux's inventory)."""
         name = namespace.removeprefix(NAMESPACE_PREFIX)
         kube = self.ctx.kube
-        found = [f"{w.kind}/{w.name}" for w in kube.list_workloads(namespace).get(name, [])]
+        if workloads is None:
+            workloads = kube.list_workloads(namespace).get(name, [])
+        found = [f"{w.kind}/{w.name}" for w in workloads]
         services = kube.list_items(
             "list tenant services", f"/api/v1/namespaces/{namespace}/services",
             f"{TENANT_LABEL}={name}",
@@ -538,17 +555,22 @@ class TenantController:
         domains: list[dict[str, Any]] | None = None,
         recheck: float | None = None,
         template: dict[str, Any] | None = None,
+        already: Seen | None = None,
     ) -> Result:
-        """Status from the tenant's workloads (two list requests, no helm call); a tenant
-        still starting is looked at again after POLL_SECONDS, one with a domain check due
-        after ``recheck`` seconds. ``template``: a new ``status.template``; one already
+        """Status from the tenant's workloads (three list requests, four when Ready: the
+        inventory; none with ``already``, what the caller has just read; no helm call); a
+        tenant still starting is looked at again after POLL_SECONDS, one with a domain check
+        due after ``recheck`` seconds. ``template``: a new ``status.template``; one already
         there is followed (``TemplateCreates.follow``: its Job's outcome, and sooner looks
         while it runs)."""
         name = obj["metadata"]["name"]
         kube = self.ctx.kube
         namespace = namespace_for(name)
-        head = kube.list_release_heads(namespace).get((namespace, name))
-        workloads = kube.list_workloads(namespace).get(name, [])
+        if already is None:
+            head = kube.list_release_heads(namespace).get((namespace, name))
+            workloads = kube.list_workloads(namespace).get(name, [])
+        else:
+            head, workloads = already.head, list(already.workloads)
         lock = self.ctx.record.lock(ns) if ns is not None else None
         seen = classify(
             Observation(name, ns.phase if ns else None, head, tuple(workloads), lock=lock,
@@ -560,7 +582,11 @@ class TenantController:
         if not ready and outcome not in ("unmanaged", "stalled", "rolled-back"):
             message = f"{seen.phase.value}: {seen.reason}"
         applied = self.ctx.record.applied(ns) if ns is not None else None
-        inventory = self.inventory(namespace) if ns is not None and ready else None
+        inventory = None
+        if ns is not None and ready:
+            inventory = (
+                already.inventory if already is not None else self.inventory(namespace, workloads)
+            )
         releases = self.releases(obj, head)
         follow = None
         if template is None:

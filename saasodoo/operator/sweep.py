@@ -1,7 +1,9 @@
 """The operator's periodic sweep: which tenants need a reconcile, from a few list requests.
 
-Five list requests whatever the number of tenants (namespaces, Helm's storage records, and
-the Deployments, StatefulSets and Services of every tenant) and no helm call: the desired digest
+A few list requests (namespaces, and Helm's storage records and the tenants' Services as
+metadata only; pages of 500 past that), the tenants' Deployments and StatefulSets from the
+operator's workload informers (``saasodoo.operator.workloads``; listed, in pages, only
+while those have not synced), and no helm call: the desired digest
 of each tenant is computed from its spec (pure), its state from ``determine_state``.
 A tenant needs a look when its OdooTenant is being deleted, asks for a reconcile or a
 force not yet handled, has a generation not yet observed, or when the cluster disagrees
@@ -30,6 +32,7 @@ from saasodoo.core.crd import RECONCILE_REQUESTED_AT
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, namespace_for
+from saasodoo.core.status import Workload
 from saasodoo.errors import SaasodooError
 from saasodoo.operator.controller import FORCE_ANNOTATION, annotations_of, inventory_of
 from saasodoo.reconciler import Reconciler
@@ -48,12 +51,23 @@ def requested(obj: dict[str, Any]) -> bool:
     )  # fmt: skip
 
 
-async def needs_look(ctx: Context, objects: list[dict[str, Any]]) -> list[str]:
-    """Names of the OdooTenants in ``objects`` that need a reconcile (module docstring)."""
+async def needs_look(
+    ctx: Context,
+    objects: list[dict[str, Any]],
+    *,
+    workloads: dict[str, list[Workload]] | None = None,
+    reconciler: Reconciler | None = None,
+) -> list[str]:
+    """Names of the OdooTenants in ``objects`` that need a reconcile (module docstring).
+    ``workloads``: every tenant's Deployments and StatefulSets by tenant id, as
+    ``Kube.list_workloads`` answers (the informers' caches); None: listed here.
+    ``reconciler``: one kept from sweep to sweep remembers the desired digests
+    (``Reconciler.sweep_state``); None: a new one."""
     kube = ctx.kube
     namespaces = {ns.labels.get(TENANT_LABEL, ""): ns for ns in kube.list_tenant_namespaces()}
     heads = kube.list_release_heads()
-    workloads = kube.list_workloads()
+    if workloads is None:
+        workloads = kube.list_workloads()
     services: dict[str, set[str]] = {}
     with translate("list tenant services"):  # names and labels: metadata only
         found = kube.get_json("/api/v1/services", [("labelSelector", TENANT_LABEL)],
@@ -61,7 +75,7 @@ async def needs_look(ctx: Context, objects: list[dict[str, Any]]) -> list[str]:
     for svc in found:
         tid = (svc["metadata"].get("labels") or {}).get(TENANT_LABEL, "")
         services.setdefault(tid, set()).add(f"Service/{svc['metadata']['name']}")
-    reconciler = Reconciler(ctx)
+    reconciler = reconciler or Reconciler(ctx)
     out = []
     for obj in objects:
         meta, status = obj["metadata"], obj.get("status") or {}
@@ -82,7 +96,7 @@ async def needs_look(ctx: Context, objects: list[dict[str, Any]]) -> list[str]:
             out.append(name)
             continue
         try:
-            state = reconciler.state_of(await reconciler.observed(ns, head))
+            state = await reconciler.sweep_state(ns, head)
         except (SaasodooError, ValueError) as exc:
             log.warning("tenant %s: %s", name, exc)
             out.append(name)

@@ -1,18 +1,21 @@
-"""The operator's watch on the tenants' Deployments (Odoo's web and cron): a tenant is queued
-when one of its Deployments changes readiness or is deleted, instead of when the next poll or
-resync comes round (controller-runtime's ``Owns``).
+"""The operator's watch on the tenants' Deployments (Odoo's web and cron) and StatefulSets
+(PostgreSQL): a tenant is queued when one of its workloads changes readiness or is deleted,
+instead of when the next poll or resync comes round (controller-runtime's ``Owns``); and the
+sweep reads every tenant's workloads from these caches instead of listing them
+(``workloads_of``).
 
 Two things get faster: a new or updated tenant is marked Ready as soon as its pods are (the
 reconcile polls a tenant that is not Ready every ``controller.POLL_SECONDS``, 5 s, which a
-sign-up waited for on top of Odoo's start), and a Deployment deleted by hand is put back at
+sign-up waited for on top of Odoo's start), and a workload deleted by hand is put back at
 once (before, at the next resync: ``Settings.operator_resync_seconds``, 300 s).
 
-One list and one watch over every namespace (``TENANT_WORKLOADS``), whatever the number of
-tenants; each object is cached slimmed to what ``readiness`` reads (``slim``), so 2,000
-tenants' Deployments should cost a few MiB (an estimate, not measured), not the tens a full
-cache would. Only a change of ``readiness`` queues the tenant: the status writes of a
-rolling update that change nothing of it (a condition's heartbeat, a new ReplicaSet's name)
-cost no reconcile.
+One list and one watch per kind over every namespace (``TENANT_WORKLOADS``), whatever the
+number of tenants; each object is cached slimmed to what ``readiness`` reads (``slim``:
+about 0.5 KiB, where a whole Deployment is 5-8 KiB), so the sweep parses no workload at all:
+before, it listed every tenant's Deployments and StatefulSets whole, pages of 500, and each
+sweep left CPython's and glibc's allocators holding tens of MiB at 1,000 tenants. Only a
+change of ``readiness`` queues the tenant: the status writes of a rolling update that change
+nothing of it (a condition's heartbeat, a new ReplicaSet's name) cost no reconcile.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import threading
 from typing import Any
 
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
+from saasodoo.core.status import Workload, add_workloads
 
-#: The label selector of the tenants' Odoo Deployments (the odoo-tenant chart's labels).
-TENANT_WORKLOADS = f"{COMPONENT_LABEL} in (odoo,cron),{TENANT_LABEL}"
+#: The label selector of the tenants' Deployments and StatefulSets (the odoo-tenant chart's
+#: labels; ``Kube.list_workloads`` selects the same).
+TENANT_WORKLOADS = TENANT_LABEL
 
 #: The status fields that make a Deployment's readiness (kstatus reads the same).
 _STATUS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
@@ -31,8 +36,9 @@ _STATUS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
 
 
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Deployment reduced to its identity, its tenant label, its generation, its wanted
-    replicas and the status fields of ``_STATUS`` (the informer's cache holds only this)."""
+    """A Deployment or StatefulSet reduced to its identity, its tenant label, its
+    generation, its wanted replicas and the status fields of ``_STATUS`` (the informer's
+    cache holds only this; ``add_workloads`` reads no more)."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     return {
@@ -65,24 +71,32 @@ def readiness(obj: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class WorkloadWatch:
-    """Which tenant a Deployment event queues (``observe``); thread-safe (the informer's
-    thread calls it, a new leadership term may ``forget`` everything)."""
+    """Which tenant a workload event queues (``observe``); thread-safe (the informers'
+    threads call it, a new leadership term may ``forget`` everything)."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self._lock = threading.Lock()
 
-    def observe(self, kind: str, obj: dict[str, Any], *, first_list: bool = False) -> str | None:
+    def observe(
+        self,
+        kind: str,
+        obj: dict[str, Any],
+        *,
+        first_list: bool = False,
+        workload: str = "Deployment",
+    ) -> str | None:
         """The tenant to queue for the event ``kind`` (``ADDED``, ``MODIFIED``, ``DELETED``,
-        ``RESYNC``) on the Deployment ``obj``, or None. A deletion always queues (the
-        reconcile puts the Deployment back); a change of ``readiness`` or a new Deployment
-        queues; a resync, a change of nothing ``readiness`` reads, or the informer's
-        ``first_list`` (a new leadership term queues every tenant itself) does not."""
+        ``RESYNC``) on ``obj``, a ``workload`` (Deployment or StatefulSet), or None. A
+        deletion always queues (the reconcile puts the workload back); a change of
+        ``readiness`` or a new workload queues; a resync, a change of nothing ``readiness``
+        reads, or the informer's ``first_list`` (a new leadership term queues every tenant
+        itself) does not."""
         meta = obj.get("metadata") or {}
         tenant = (meta.get("labels") or {}).get(TENANT_LABEL)
         if not tenant:
             return None
-        key = (str(meta.get("namespace")), str(meta.get("name")))
+        key = (workload, str(meta.get("namespace")), str(meta.get("name")))
         with self._lock:
             if kind == "DELETED":
                 self._seen.pop(key, None)
@@ -93,3 +107,13 @@ class WorkloadWatch:
         if first_list or kind == "RESYNC" or before == now:
             return None
         return str(tenant)
+
+
+def workloads_of(
+    deployments: list[dict[str, Any]], statefulsets: list[dict[str, Any]]
+) -> dict[str, list[Workload]]:
+    """Every tenant's workloads from the two informers' caches (slimmed objects): what
+    ``Kube.list_workloads`` answers, without a request."""
+    out: dict[str, list[Workload]] = {}
+    add_workloads(out, "Deployment", deployments)
+    return add_workloads(out, "StatefulSet", statefulsets)

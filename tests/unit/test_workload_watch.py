@@ -1,4 +1,5 @@
-"""Which Deployment events queue a tenant (saasodoo.operator.workloads)."""
+"""Which workload events queue a tenant, and the sweep's workloads from the informers'
+caches (saasodoo.operator.workloads)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 import pytest
 
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
-from saasodoo.operator.workloads import WorkloadWatch, readiness, slim
+from saasodoo.core.status import Workload, add_workloads
+from saasodoo.operator.workloads import WorkloadWatch, readiness, slim, workloads_of
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +58,30 @@ def test_a_deployment_without_the_tenant_label_queues_nothing() -> None:
     obj = deployment()
     del obj["metadata"]["labels"][TENANT_LABEL]
     assert WorkloadWatch().observe("DELETED", slim(obj)) is None
+
+
+def test_a_statefulset_and_a_deployment_of_one_name_are_watched_apart() -> None:
+    watch = WorkloadWatch()
+    assert watch.observe("ADDED", slim(deployment(ready=1)), first_list=True) is None
+    assert watch.observe("ADDED", slim(deployment()), first_list=True,
+                         workload="StatefulSet") is None  # fmt: skip
+    # The Deployment's readiness is unchanged; the StatefulSet's own entry changes.
+    assert watch.observe("MODIFIED", slim(deployment(ready=1))) is None
+    assert watch.observe("MODIFIED", slim(deployment(ready=1)), workload="StatefulSet") == "acme"
+
+
+def test_the_sweeps_workloads_from_the_slim_caches_equal_those_of_whole_objects() -> None:
+    whole_deployments = [deployment(ready=1, updatedReplicas=1), deployment(generation=3)]
+    whole_sets = [deployment(ready=1, updatedReplicas=1)]
+    whole_sets[0]["metadata"]["labels"][COMPONENT_LABEL] = "postgresql"
+    whole_deployments[1]["status"]["observedGeneration"] = 2  # a rollout not observed yet
+    expected: dict[str, list[Workload]] = {}
+    add_workloads(expected, "Deployment", whole_deployments)
+    add_workloads(expected, "StatefulSet", whole_sets)
+    got = workloads_of([slim(d) for d in whole_deployments], [slim(s) for s in whole_sets])
+    assert got == expected
+    assert [(w.kind, w.component, w.is_ready) for w in got["acme"]] == [
+        ("Deployment", "odoo", True), ("Deployment", "odoo", False),
+        ("StatefulSet", "postgresql", True),
+    ]  # fmt: skip
+    assert got["acme"][1].updated == 0

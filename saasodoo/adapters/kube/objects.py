@@ -20,8 +20,8 @@ from urllib.parse import quote
 from kubernetes import client
 
 from saasodoo.adapters.kube.transport import KubeTransport, translate
-from saasodoo.core.spec import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
-from saasodoo.core.status import SetPod, StatefulSetPods, Workload
+from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
+from saasodoo.core.status import SetPod, StatefulSetPods, Workload, add_workloads
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, TransientClusterError
 
 
@@ -565,27 +565,8 @@ class KubeObjects(KubeTransport):
         with translate("list tenant workloads"):
             for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
                 for items in self.list_pages(f"{where}/{plural}", query):
-                    self._add_workloads(out, kind, items)
+                    add_workloads(out, kind, items)
         return out
-
-    @staticmethod
-    def _add_workloads(
-        out: dict[str, list[Workload]], kind: str, items: list[dict[str, Any]]
-    ) -> None:
-        for obj in items:
-            meta, spec, status = obj["metadata"], obj.get("spec", {}), obj.get("status", {})
-            labels = meta.get("labels") or {}
-            current = meta.get("generation") == status.get("observedGeneration")
-            out.setdefault(labels[TENANT_LABEL], []).append(
-                Workload(
-                    kind=kind,
-                    name=meta["name"],
-                    component=labels.get(COMPONENT_LABEL, ""),
-                    desired=spec.get("replicas", 1),
-                    ready=status.get("readyReplicas", 0),
-                    updated=status.get("updatedReplicas", 0) if current else 0,
-                )
-            )
 
     def statefulset_pods(self, namespace: str) -> list[StatefulSetPods]:
         """The tenant's StatefulSets in ``namespace`` with their pods (two list calls, raw
