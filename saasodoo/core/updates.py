@@ -60,6 +60,8 @@ Pure: no I/O. Decisions and their reasons are also in docs/updates.md.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,6 +115,10 @@ class CodeChange:
     to_image: str
     from_chart: str = ""
     to_chart: str = ""
+    #: What the database would run after the update: the image, the ``CODE_OPTIONS`` and
+    #: the modules of the new values, as a short digest (``code_target``). A failed update's
+    #: target is not started again by a later spec change that asks for the same code.
+    target: str = ""
 
     @property
     def message(self) -> str:
@@ -122,6 +128,8 @@ class CodeChange:
         """The change as ``status.update`` records it (camelCase keys)."""
         out: dict[str, Any] = {"reasons": list(self.reasons), "fromImage": self.from_image,
                                "toImage": self.to_image}  # fmt: skip
+        if self.target:
+            out["target"] = self.target
         if self.from_chart != self.to_chart:
             out.update(fromChart=self.from_chart, toChart=self.to_chart)
         return out
@@ -218,7 +226,33 @@ def code_change(
     if not reasons:
         return None
     return CodeChange(tuple(reasons), tuple(details), from_image, to_image,
-                      old_chart_version, new_chart_version)  # fmt: skip
+                      old_chart_version, new_chart_version, code_target(new_values))  # fmt: skip
+
+
+def code_target(values: dict[str, Any]) -> str:
+    """The Odoo code a database runs with ``values`` (rendered, as ``code_change`` takes
+    them): the image (``templates.odoo_image``; its digest alone when pinned), the
+    ``CODE_OPTIONS`` (a set for ``server_wide_modules``) and the modules, as 16 hex digits
+    of their SHA-256. Equal targets run the same code."""
+    digest = get_path(values, "odoo.image.digest")
+    doc = {
+        "image": digest or odoo_image(values),
+        "options": {k: sorted(_option(values, k)) if k == "server_wide_modules"
+                    else _option(values, k) for k in CODE_OPTIONS},
+        "modules": sorted(_modules(values)),
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def retries_failed_target(progress: dict[str, Any] | None, change: CodeChange) -> bool:
+    """Whether ``change`` asks again for the code of the update that failed and was reverted
+    (``status.update`` ``progress``, stalled): a later spec change that leaves the image and
+    the code options as they were (a domain, a plan) must not start the same failing
+    ``odoo -u`` again, with its stop, backup and restore; a force or another target does."""
+    if not progress or progress.get("step") != STALLED or not progress.get("reverted"):
+        return False
+    failed = (progress.get("change") or {}).get("target")
+    return bool(failed) and failed == change.target
 
 
 # -- the steps --------------------------------------------------------------------------
@@ -423,7 +457,8 @@ def update_due(
       step (``RETRY_REVERT``);
     - a ``STALLED`` update that was reverted holds this generation (``HOLD``: never
       retried by itself); a new generation that still changes the code, or a force, starts
-      a new one;
+      a new one, unless it asks for the code that failed (``retries_failed_target``, which
+      the executor checks once the change is known: held too, with the message saying so);
     - an update ``DONE`` for this generation is ``NONE`` unless forced (the applied values
       are its target: a code change still seen is not run again in a loop);
     - otherwise a code change starts one (``START``), and no code change is ``NONE``."""
@@ -563,7 +598,8 @@ def stalled_message(progress: dict[str, Any]) -> str:
         used = f"pre-update backup {backup} restored, " if backup and failed in CHANGES_DATA \
             else ""  # fmt: skip
         return (f"{text}; {used}release rolled back to revision {before}: the tenant serves "
-                "its previous data. Not retried until the spec changes or a force")  # fmt: skip
+                "its previous data. Not retried until the spec asks for other Odoo code, or "
+                "a force")  # fmt: skip
     broken = progress.get("revertFailedStep") or "?"
     return (f"{text}; then {broken} failed: {progress.get('revertMessage') or 'failed'}. Odoo "
             f"stays at zero replicas. The pre-update backup is {backup or '(none taken)'}, "

@@ -98,6 +98,8 @@ class UpdateExecutor:
         if due == up.START:
             change = await self.change_of(spec, ns, suspended)
             due = up.START if change is not None else up.NONE
+            if change is not None and not force and up.retries_failed_target(progress, change):
+                return self.stalled(obj, progress, waiting=generation)
         if due == up.NONE:
             return None
         if due == up.HOLD:
@@ -489,10 +491,23 @@ class UpdateExecutor:
             self.write(obj, progress)
 
     def stalled(
-        self, obj: dict[str, Any], progress: dict[str, Any], *, announce: bool = False
+        self,
+        obj: dict[str, Any],
+        progress: dict[str, Any],
+        *,
+        announce: bool = False,
+        waiting: int | None = None,
     ) -> Result:
-        """Stalled with the failed step's reason and what was done about it."""
+        """Stalled with the failed step's reason and what was done about it; ``waiting``: a
+        later generation held because it asks for the same code (``retries_failed_target``)."""
         reason, message = up.stalled_reason(progress), up.stalled_message(progress)
+        if waiting is not None:
+            message += (
+                f". Generation {waiting} asks for the same Odoo code "
+                f"({(progress.get('change') or {}).get('toImage')}): held, not applied; change "
+                "the image or the code options, or annotate saasodoo.dev/force-requested-at "
+                "to try this update again"
+            )
         if announce:
             self.event(obj, "Warning", reason, message)
         return self.controller.report(obj, outcome="stalled", detail=message, update=progress,

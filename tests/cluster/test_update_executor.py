@@ -141,3 +141,20 @@ def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
     names = up.work_names(name, uid, progress["generation"])
     job = ctl.ctx.kube.read_job(f"tenant-{name}", names[up.BACKUP])
     assert job.labels[up.UPDATE_JOB_LABEL] == up.BACKUP
+    # A later spec change that asks for the same code (a pod annotation beside the same
+    # image) is held too: the failing update is not started again, nothing is applied.
+    pod_note = {"odoo": {**NEW_TAG["odoo"], "podAnnotations": {"example.com/note": "x"}}}
+    ctl.resources.patch(name, {"spec": {"overrides": pod_note}})
+    assert turn(ctl, name).requeue_after is None
+    assert len(history(kube, name)) == len(revisions)
+    assert status(ctl, name)["update"]["generation"] == progress["generation"]
+    held = condition(ctl, name, "Stalled")
+    generation = ctl.resources.get(name)["metadata"]["generation"]
+    assert held["status"] == "True" and held["observedGeneration"] == generation, held
+    assert f"Generation {generation} asks for the same Odoo code" in held["message"]
+    assert condition(ctl, name, "Ready")["status"] == "False"
+    # Another image is another target: a new update starts (and fails the same way here).
+    other = {"odoo": {"image": {"tag": "18.0-20990102"}}}
+    ctl.resources.patch(name, {"spec": {"overrides": other}})
+    assert steps_seen(ctl, name)[0] == up.STOP
+    assert status(ctl, name)["update"]["generation"] == generation + 1

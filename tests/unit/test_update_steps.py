@@ -88,7 +88,39 @@ def test_a_new_build_of_the_series_is_a_code_change() -> None:
     assert change.to_image == "docker.io/library/odoo:18.0-20251201"
     assert "18.0-20251201" in change.message
     assert change.to_status() == {"reasons": ["image"], "fromImage": change.from_image,
-                                  "toImage": change.to_image}  # fmt: skip
+                                  "toImage": change.to_image,
+                                  "target": up.code_target(values(image={"tag": "18.0-20251201"}))}  # fmt: skip
+
+
+def test_the_code_target_names_the_code_not_the_rest_of_the_values() -> None:
+    new = values(image={"tag": "18.0-20251201"})
+    # Replicas, workers, another option, a server-wide list in another order: same code.
+    same = helm_merge(new, {"odoo": {"replicas": 0, "config": {"workers": 4, "extraOptions": {
+        "limit_request": 8192}}}})  # fmt: skip
+    assert up.code_target(same) == up.code_target(new)
+    wide = {"config": {"extraOptions": {"server_wide_modules": "base,web,queue_job"}}}
+    reordered = {"config": {"extraOptions": {"server_wide_modules": "queue_job,web,base"}}}
+    assert up.code_target(helm_merge(new, {"odoo": wide})) == up.code_target(
+        helm_merge(new, {"odoo": reordered}))  # fmt: skip
+    # Another image, code option or module: another target.
+    assert up.code_target(values(image={"tag": "18.0-20251202"})) != up.code_target(new)
+    assert up.code_target(helm_merge(new, {"odoo": wide})) != up.code_target(new)
+    assert up.code_target(helm_merge(new, {"odoo": {"modules": ["sale"]}})) != up.code_target(new)
+
+
+def test_a_later_spec_change_does_not_retry_the_code_of_a_reverted_update() -> None:
+    change = up.code_change(values(), values(image={"tag": "18.0-20251201"}), "1", "1")
+    assert change is not None
+    stalled = {"step": up.STALLED, "reverted": True, "generation": 3,
+               "change": change.to_status()}  # fmt: skip
+    assert up.retries_failed_target(stalled, change)
+    other = up.code_change(values(), values(image={"tag": "18.0-20251202"}), "1", "1")
+    assert other is not None and not up.retries_failed_target(stalled, other)
+    # Not reverted (held whatever the spec: update_due), done, or recorded before targets.
+    assert not up.retries_failed_target({**stalled, "reverted": False}, change)
+    assert not up.retries_failed_target({**stalled, "step": up.DONE}, change)
+    assert not up.retries_failed_target({**stalled, "change": {"toImage": "x"}}, change)
+    assert not up.retries_failed_target(None, change)
 
 
 def test_a_chart_whose_defaults_move_the_image_is_a_code_change() -> None:
