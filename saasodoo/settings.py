@@ -22,6 +22,10 @@ _NODE_POOL = re.compile(
 )
 
 
+#: A memory quantity as Kubernetes writes one: a plain number, decimal or binary suffix.
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+
+
 def check_node_pool(value: str) -> str:
     """A node pool ``KEY=VALUE`` (a label key and value) or "" (any node); ValueError
     naming the rule otherwise."""
@@ -218,6 +222,31 @@ class Settings(BaseSettings):
         description="Port of the Prometheus /metrics of the operator and the API "
         "(saasodoo/adapters/metrics.py); 0: not served.",
     )
+    update_deadline_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="Seconds the update Job (odoo -u of a new image of the tenant's series, "
+        "docs/updates.md) may run: its activeDeadlineSeconds. Past it Kubernetes stops the "
+        "Job, and the update fails and is undone from its pre-update backup.",
+    )
+    update_memory: str | None = Field(
+        default=None,
+        description="Memory request and limit of the update Job, a Kubernetes quantity such "
+        "as 2Gi; unset: the web container's. odoo -u loads every installed module in one "
+        "process: a large database may need more than a web worker. The web pods are at "
+        "zero meanwhile; the tenant's ResourceQuota still applies.",
+    )
+
+    @field_validator("update_memory")
+    @classmethod
+    def _memory_quantity(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _MEMORY.fullmatch(value) or not float(value.rstrip("KMGTPEik")):
+            raise ValueError(
+                f"must be a memory quantity above 0 such as 2Gi or 1500M, got {value!r}"
+            )
+        return value
 
     @field_validator("node_pool")
     @classmethod

@@ -714,6 +714,7 @@ def update_job(
     *,
     image: str | None = None,
     deadline_seconds: int = UPDATE_DEADLINE_SECONDS,
+    memory: str | None = None,
 ) -> dict[str, Any]:
     """The Job that runs ``odoo -u`` on the tenant's database, from its web Deployment
     ``deployment`` as the API serves it, read after ``STOP``: the revision staged with the
@@ -723,7 +724,9 @@ def update_job(
     labels, a readiness probe that never passes, ``backoffLimit`` 0: a failed ``-u`` is not
     run again on a half-updated database), with the web container's resources (``-u`` loads
     every module as a worker does; the web pods are at zero, so the quota has room) and
-    ``activeDeadlineSeconds`` ``deadline_seconds``. ``image``: the image the update is for
+    ``activeDeadlineSeconds`` ``deadline_seconds`` (``Settings.update_deadline_seconds``);
+    ``memory`` (``Settings.update_memory``, a quantity) replaces the memory request and limit
+    of those resources. ``image``: the image the update is for
     (``CodeChange.to_image``): ValueError when the Deployment runs another one (it was read
     before the stop: the update must never run the old code). ValueError when the template
     has no ``odoo-init`` init container."""
@@ -737,6 +740,10 @@ def update_job(
     web = [c for c in pod.get("containers") or [] if c.get("name") == "odoo"]
     if web and web[0].get("resources"):
         container["resources"] = copy.deepcopy(web[0]["resources"])
+    if memory:
+        resources = container.setdefault("resources", {})
+        resources.setdefault("requests", {})["memory"] = memory
+        resources.setdefault("limits", {})["memory"] = memory
     job["spec"]["activeDeadlineSeconds"] = deadline_seconds
     job["spec"]["ttlSecondsAfterFinished"] = UPDATE_JOB_TTL_SECONDS
     return job

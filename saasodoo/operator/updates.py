@@ -414,7 +414,12 @@ class UpdateExecutor:
         elif step == up.UPDATE:
             deployment = self.web_deployment(spec)
             try:
-                body = up.update_job(deployment, names[step], image=change.get("toImage"))
+                settings = self.ctx.settings
+                body = up.update_job(
+                    deployment, names[step], image=change.get("toImage"),
+                    deadline_seconds=settings.update_deadline_seconds,
+                    memory=settings.update_memory,
+                )  # fmt: skip
             except ValueError as exc:
                 raise SaasodooError(str(exc)) from None
             await asyncio.to_thread(self.create_job, body)

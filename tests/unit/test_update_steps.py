@@ -14,6 +14,7 @@ from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED
 from saasodoo.core.status import OperationLock, ReleaseInfo
 from saasodoo.core.values import helm_merge
 from saasodoo.errors import InvalidInput
+from saasodoo.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -87,9 +88,9 @@ def test_a_new_build_of_the_series_is_a_code_change() -> None:
     assert change.from_image == "docker.io/library/odoo:18.0"
     assert change.to_image == "docker.io/library/odoo:18.0-20251201"
     assert "18.0-20251201" in change.message
+    target = up.code_target(values(image={"tag": "18.0-20251201"}))
     assert change.to_status() == {"reasons": ["image"], "fromImage": change.from_image,
-                                  "toImage": change.to_image,
-                                  "target": up.code_target(values(image={"tag": "18.0-20251201"}))}  # fmt: skip
+                                  "toImage": change.to_image, "target": target}  # fmt: skip
 
 
 def test_the_code_target_names_the_code_not_the_rest_of_the_values() -> None:
@@ -605,6 +606,22 @@ def test_update_job_runs_odoo_init_update_with_the_staged_revision() -> None:
     assert pod["volumes"] == [{"name": "config", "emptyDir": {}}]
     assert spec["template"]["metadata"]["labels"][up.UPDATE_JOB_LABEL] == up.UPDATE
     assert source == deployment()  # the input is not changed
+
+
+def test_update_job_memory_and_deadline_come_from_the_settings() -> None:
+    source = deployment()
+    job = up.update_job(source, "j", image=IMAGE, deadline_seconds=7200, memory="6Gi")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"] == {"limits": {"memory": "6Gi"}, "requests": {"memory": "6Gi"}}
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+    assert source == deployment()  # the web container's resources are not changed
+    settings = Settings(update_deadline_seconds=600, update_memory="1500M")
+    assert (settings.update_deadline_seconds, settings.update_memory) == (600, "1500M")
+    for bad in ("0", "2GB", "lots"):
+        with pytest.raises(ValueError, match="update_memory"):
+            Settings(update_memory=bad)
+    with pytest.raises(ValueError, match="update_deadline_seconds"):
+        Settings(update_deadline_seconds=10)
 
 
 def test_update_job_refuses_the_old_code_and_a_template_without_odoo_init() -> None:
