@@ -451,6 +451,12 @@ class UpdateChange(BaseModel):
     to_image: str | None = Field(default=None, description="The Odoo image after.")
     from_chart: str | None = Field(default=None, description="The chart version before.")
     to_chart: str | None = Field(default=None, description="The chart version after.")
+    target: str | None = Field(
+        default=None,
+        description="The Odoo code after (image, code options, modules: 16 hex digits, "
+        "core.updates.code_target); a failed update's target is not started again by a "
+        "later spec change that asks for the same code.",
+    )
 
 
 class UpdateProgress(BaseModel):
