@@ -85,6 +85,10 @@ BENCH_CLUSTER = "saasodoo-bench-op"
 TEMPLATE = "zqtmpl"  # the tenant the clones copy; an id no other string contains
 SAASODOO = str(ROOT / ".venv" / "bin" / "saasodoo")
 RESYNC = "20"
+#: This run's mark in the pod annotations it rolls out: a kept cluster's second run changes
+#: every spec again (the same annotation would be no change, and the bare helm upgrades of
+#: the run before are a hand change the operator leaves alone).
+RUN = time.strftime("%Y%m%dT%H%M%S")
 #: The resync of the operator of parts 3-5: the platform's default
 #: (``Settings.operator_resync_seconds``).
 PLATFORM_RESYNC = "300"
@@ -411,7 +415,7 @@ class OperatorBench:
             ns = f"tenant-{tid}"
             before = self.kube.list_release_heads(ns)[(ns, tid)].revision
             t0 = time.perf_counter()
-            gen = self.patch_tag(tid, f"18.0-2026010{i % 10}-{i}")
+            gen = self.patch_tag(tid, f"{RUN}-change-{i}")
             t_lock = t_pending = None
             deadline = t0 + 120
             while (t_lock is None or t_pending is None) and time.perf_counter() < deadline:
@@ -648,7 +652,7 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
     log(f"part 3: {args.changes} spec changes -> helm")
     latency_rows = ob.spec_to_helm(fleet, args.changes)
     log(f"part 4: fleet upgrade of {args.m} tenants through the operator")
-    t_op = ob.fleet_operator(fleet, "18.0-20260201")
+    t_op = ob.fleet_operator(fleet, f"{RUN}-operator")
     log(f"  operator: {t_op:.1f}s")
     after = op.stats() or {}
     ob.leader = None
@@ -664,7 +668,7 @@ def run(ob: OperatorBench, args: argparse.Namespace) -> str:
     last = op.stats() or {}
     op.stop()
     log(f"part 4: bare helm upgrade of {args.m} releases, 10 at a time")
-    t_helm = ob.fleet_helm(fleet, "18.0-20260202")
+    t_helm = ob.fleet_helm(fleet, f"{RUN}-helm")
     log(f"  bare helm: {t_helm:.1f}s")
 
     big_res, small_res = results[-1], results[0]
