@@ -450,9 +450,7 @@ class OperatorBench:
     def fleet_helm(self, ids: list[str], tag: str) -> float:
         files = {}
         for tid in ids:
-            ns = self.kube.read_namespace(f"tenant-{tid}")
-            assert ns is not None
-            spec = self.ctx.record.spec(ns)
+            spec = self.ctx.record.spec(self.ctx.record.namespace(tid))
             spec = spec.model_copy(update={"overrides": ROLLOUT(tag)})
             files[tid] = self.bench.values_file(spec)
 

@@ -23,7 +23,7 @@ from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
-from saasodoo.core.record import new_tenant_annotations
+from saasodoo.core.record import new_tenant_record
 from saasodoo.core.status import OperationLock
 from saasodoo.operator.controller import Result, TenantController
 from saasodoo.settings import Settings
@@ -299,7 +299,7 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
         spec = ctl.desired_spec(obj, None)
         gone = OperationLock("op-gone:1", "create", "d0", datetime.now(UTC) - timedelta(minutes=1))
         ctl.ctx.kube.create_tenant_namespace(
-            f"tenant-{copy}", copy, labels={}, annotations=new_tenant_annotations(spec, gone, None)
+            f"tenant-{copy}", copy, labels={}, annotations=new_tenant_record(spec, gone, None)
         )
         assert turn(ctl, copy) == Result()
         stalled = condition(ctl, copy, "Stalled")
