@@ -525,7 +525,11 @@ class TenantController:
             return self.report(obj, outcome="final-backup-failed", detail=why, failed=True,
                                deleting=True)  # fmt: skip
         self.event(obj, "Normal", "Deleted", f"{name} deleted; {note}", "Delete")
-        self.resources.set_finalizer(obj, FINALIZER, False)
+        # Read again: the deletion wrote the tenant's record (status.record) meanwhile, and
+        # the finalizer's patch tests the resourceVersion it was computed from.
+        current = self.resources.get(name)
+        if current is not None:
+            self.resources.set_finalizer(current, FINALIZER, False)
         return DONE
 
     # -- status ---------------------------------------------------------------------
