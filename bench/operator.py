@@ -9,15 +9,16 @@ every second), as a user or the platform's Deployment runs it.
 
 1. idle fleets of ``--small`` and ``--n`` OdooTenants (tenants cloned from one made by helm,
    then ``adopt_all``, which moves their records onto their OdooTenants, each given a
-   30-day backup inventory in its status: ``seed_backups``): the operator's resident memory (VmRSS; peak VmHWM), the time from
-   ``exec`` to its first full list and to the end of its first pass over every tenant, the API
-   requests and helm calls between two sweeps (resync every 20 s), at both sizes;
+   30-day backup inventory in its status: ``seed_backups``): the operator's resident memory
+   (VmRSS; peak VmHWM), the time from ``exec`` to its first full list and to the end of its
+   first pass over every tenant, the API requests and helm calls between two sweeps (resync
+   every 20 s), at both sizes;
 2. ``saasodoo tenant list`` over them with SAASODOO_OPERATOR=1 (the table, from the printer
    columns; ``-o json``, every object) and without (namespaces), beside ``helm list -A``,
    interleaved;
 3. a spec change (a merge patch of one OdooTenant's overrides) -> the operator's operation
-   lock in the OdooTenant's ``status.record`` (written just before helm starts) and -> helm's pending
-   revision, over ``--changes`` changes, one at a time;
+   lock in the OdooTenant's ``status.record`` (written just before helm starts) and -> helm's
+   pending revision, over ``--changes`` changes, one at a time;
 4. a fleet upgrade of ``--m`` tenants (a new pod annotation in every OdooTenant's overrides:
    a rollout by helm alone; a new image would be an update through ``odoo -u``, which needs
    real pods: saasodoo.operator.updates)
