@@ -206,8 +206,9 @@ class Tenants:
         )
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
-        """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
-        one per failed release (its record says why it failed; the heads only that it did)."""
+        """Every tenant (or ``owner``'s) with its status, in five API requests in all (the
+        OdooTenants among them, for the records they hold), plus one per failed release
+        (its record says why it failed; the heads only that it did)."""
         namespaces = self.ctx.record.list()
         heads = self.ctx.kube.list_release_heads(explain_failed=True)
         workloads = self.ctx.kube.list_workloads()
