@@ -34,6 +34,7 @@ from saasodoo.operator.adopt import adopt_all
 from saasodoo.operator.controller import FORCE_ANNOTATION, Result, TenantController
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
+from tests.operator_process import run_cli
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -260,6 +261,34 @@ def test_a_failing_final_backup_holds_the_deletion_until_opted_out(
     assert ctl.resources.get(name) is None
     with pytest.raises(NotFound):
         ctl.ctx.record.namespace(name)
+
+
+def test_local_writes_the_record_of_an_operator_managed_tenant_on_its_odootenant(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """``saasodoo tenant --local`` (the operator down) on a tenant with an OdooTenant takes
+    the lock and records its outcome where the operator keeps them (status.record, none on
+    the namespace): the operator then finds the tenant in sync and runs no helm."""
+    name = "op-local"
+    try:
+        new_tenant(ctl, name)
+        converge(ctl, name)
+        ctl.resources.patch(name, {"spec": {"suspended": True}})  # no reconcile: "down"
+        done = run_cli(kube, {"system_namespace": ctl.resources.namespace},
+                       "tenant", "--local", "suspend", name)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert namespace_record(kube, name) == {}
+        record = status(ctl, name)["record"]
+        assert record["suspended"] is True and "operation" not in record, record
+        assert record["applied"]["revision"] == 2
+        calls = ctl.ctx.helm.command.calls
+        converge(ctl, name)
+        assert ctl.ctx.helm.command.calls == calls  # what --local did is not done again
+        obj = ctl.resources.get(name)
+        assert obj is not None and ready_for(obj), obj["status"]
+        assert [r["revision"] for r in helm_history(kube, name)] == [1, 2]
+    finally:
+        remove(ctl, name)
 
 
 def test_tenants_of_the_current_version_are_adopted_without_a_helm_upgrade(
