@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from saasodoo.adapters.resources import merge_patch
+from saasodoo.adapters.resources import TenantResources, merge_patch
 from saasodoo.context import Context
 from saasodoo.core import record as codec
 from saasodoo.core.conditions import ReconcileReport, next_status
@@ -98,12 +98,20 @@ def test_removing_an_entry_is_a_null_and_an_unreadable_object_entry_is_dropped()
 
 def test_the_controllers_status_writes_never_touch_the_record() -> None:
     """The controller patches the status it computed from the status it read: a record
-    written meanwhile (by the lifecycle) is neither sent again nor removed."""
+    written meanwhile (by the lifecycle) is neither sent again nor removed, even by a
+    status that dropped or changed it."""
     previous = {"record": {"spec": "{}", "operation": {"holder": "h", "expires": "x"}}}
     status = next_status(previous, ReconcileReport(generation=1, outcome="progressing"),
                          datetime.now(UTC))  # fmt: skip
     assert status["record"] == previous["record"]
     assert "record" not in merge_patch(previous, status)
+    kube = FakeKube()
+    kube.odootenants["acme"] = odootenant(record={"spec": "{}", "owner": "u"})
+    resources = TenantResources(kube, SETTINGS.system_namespace)
+    resources.patch_status("acme", {"url": "https://acme"}, previous)  # record dropped
+    resources.patch_status("acme", {"record": {"owner": "x"}}, previous)  # record changed
+    assert held(kube) == {"spec": "{}", "owner": "u"}
+    assert kube.odootenants["acme"]["status"]["url"] == "https://acme"
 
 
 # -- which store ------------------------------------------------------------------------------
