@@ -25,7 +25,6 @@ from saasodoo.core.record import (
     OPERATION_ANNOTATION,
     SPEC_ANNOTATION,
     applied_of,
-    entries_of_annotations,
     entries_of_status,
 )
 from saasodoo.core.spec import TenantSpec
@@ -35,7 +34,7 @@ from saasodoo.operator.controller import FORCE_ANNOTATION, Result, TenantControl
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.operator_process import run_cli
-from tests.support import Cluster
+from tests.support import Cluster, namespace_record
 
 pytestmark = pytest.mark.cluster
 
@@ -94,12 +93,6 @@ def remove(ctl: TenantController, name: str) -> None:
     ctl.resources.delete(name)
     converge(ctl, name)
     assert ctl.resources.get(name) is None
-
-
-def namespace_record(kube: Cluster, name: str) -> dict[str, str]:
-    """The tenant record's entries on the namespace of tenant ``name``."""
-    notes = kube.core.read_namespace(f"tenant-{name}").metadata.annotations or {}
-    return entries_of_annotations(notes)
 
 
 def helm_history(kube: Cluster, name: str) -> list[dict[str, Any]]:
