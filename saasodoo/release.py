@@ -107,7 +107,7 @@ class TenantRelease:
         with it, in one request, so a crash from there on is recoverable by ensure), its
         custom domains claimed (HostTaken removes the namespace again), the admin Secret
         (``admin_password`` or a random one), ``helm install``, the record of what was
-        applied. ``owner`` is recorded on the namespace. Values the chart itself refuses
+        applied. ``owner`` is recorded in its record. Values the chart itself refuses
         (InvalidInput) leave nothing behind; another failure releases the lock, recording
         the revision it left. ``suspended``: recorded so (the values are the caller's).
         Returns the installed revision."""

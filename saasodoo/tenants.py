@@ -1,8 +1,9 @@
 """The tenant lifecycle: create, status, list, update, suspend, resume, history, rollback, delete.
 
 The one library the CLI, the HTTP API and the Makefile call. A tenant is the namespace
-``tenant-<id>`` (labelled ``saasodoo.dev/tenant=<id>``, its spec in the annotation
-``saasodoo.dev/spec``) plus the Helm release ``<id>`` in it; there is no other state.
+``tenant-<id>`` (labelled ``saasodoo.dev/tenant=<id>``) plus the Helm release ``<id>`` in
+it, and saasodoo's record of it (its spec among it: ``saasodoo.record``, kept on its
+OdooTenant or, without one, on its namespace); there is no other state.
 Every input is validated and the values rendered before anything is created, so bad
 input leaves nothing behind.
 """
@@ -335,7 +336,7 @@ class Tenants:
     ) -> Tenant:
         """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
 
-        ``owner`` (e.g. the API user's id) is recorded on the namespace. Custom domains are
+        ``owner`` (e.g. the API user's id) is recorded in its record. Custom domains are
         claimed right after the namespace is created; a host of another tenant removes the
         namespace again and raises HostTaken. A new tenant's domains start unverified.
         ``suspended``: installed and recorded suspended (Odoo at zero replicas, web and cron:
