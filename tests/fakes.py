@@ -242,8 +242,10 @@ class FakeKube(Kube):
         headers: dict[str, str],
         body: Any = None,
     ) -> Any:
-        """The OdooTenants' paths only (GET one or the list, PATCH of the status); any
-        other request fails the test."""
+        """The OdooTenants' paths (GET one or the list, PATCH of the status) and the list
+        of Services (none: the sweep's); any other request fails the test."""
+        if method == "GET" and path == "/api/v1/services":
+            return {"items": []}
         base, found, rest = path.partition("/odootenants")
         if not found or not base.startswith("/apis/saasodoo.dev/"):
             raise AssertionError(f"not faked: {method} {path}")

@@ -21,6 +21,7 @@ from saasodoo.core.conditions import ReconcileReport, next_status
 from saasodoo.core.reconcile import Applied, OperationLock, Unfinished
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import HelmFailure, TransientClusterError
+from saasodoo.operator.sweep import needs_look
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
 from tests.fakes import FakeHelm, FakeKube
@@ -234,3 +235,25 @@ def test_the_first_write_to_a_tenant_adopted_by_an_earlier_version_moves_its_rec
     record = held(kube)
     assert record["suspended"] is True and record["owner"] == "user-1"
     assert record["applied"]["revision"] == 2
+
+
+# -- the sweep reads the record from the cached OdooTenant -------------------------------------
+
+
+def test_the_sweep_reads_the_record_from_the_cached_object_and_flags_one_left_on_a_namespace() -> (
+    None
+):
+    kube = FakeKube()
+    kube.helm = FakeHelm(SETTINGS)
+    kube.odootenants["acme"] = odootenant()
+    ctx = Context(SETTINGS, helm=kube.helm, kube=kube)
+    asyncio.run(Tenants(ctx).create(SPEC))
+    cached = kube.odootenants["acme"]
+    cached["status"].update(observedGeneration=1, revision=1)
+    calls = len(kube.calls)
+    assert asyncio.run(needs_look(ctx, [cached])) == []  # in sync, from the cached record
+    assert kube.calls[calls:] == []  # no write, no record read beyond the cache
+    without = {**cached, "status": {"observedGeneration": 1, "revision": 1}}
+    assert asyncio.run(needs_look(ctx, [without])) == ["acme"]  # no record: a look
+    kube.patch_namespace(NS, annotations={codec.SPEC_ANNOTATION: SPEC.model_dump_json()})
+    assert asyncio.run(needs_look(ctx, [cached])) == ["acme"]  # one left to move
