@@ -8,10 +8,11 @@ every second), as a user or the platform's Deployment runs it.
     python bench/operator.py [--n 1000] [--small 100] [--m 20] [--changes 10] [--takeovers 2]
 
 1. idle fleets of ``--small`` and ``--n`` OdooTenants (tenants cloned from one made by helm,
-   then ``adopt_all``, each given a 30-day backup inventory in its status:
-   ``seed_backups``): the operator's resident memory (VmRSS; peak VmHWM), the time from
-   ``exec`` to its first full list and to the end of its first pass over every tenant, the API
-   requests and helm calls between two sweeps (resync every 20 s), at both sizes;
+   then ``adopt_all``, which moves their records onto their OdooTenants, each given a
+   30-day backup inventory in its status: ``seed_backups``): the operator's resident memory
+   (VmRSS; peak VmHWM), the time from ``exec`` to its first full list and to the end of its
+   first pass over every tenant, the API requests and helm calls between two sweeps (resync
+   every 20 s), at both sizes;
 2. ``saasodoo tenant list`` over them with SAASODOO_OPERATOR=1 (the table, from the printer
    columns; ``-o json``, every object) and without (namespaces), beside ``helm list -A``,
    interleaved;
@@ -19,8 +20,8 @@ Parts 3 to 5 run with a new operator whose resync is the platform's default (300
 every OdooTenant of part 1, after its first pass:
 
 3. a spec change (a merge patch of one OdooTenant's overrides) -> the operator's operation
-   lock on the tenant's namespace (written just before helm starts) and -> helm's pending
-   revision, over ``--changes`` changes, one at a time;
+   lock in the OdooTenant's ``status.record`` (written just before helm starts) and -> helm's
+   pending revision, over ``--changes`` changes, one at a time;
 4. a fleet upgrade of ``--m`` tenants (a new pod annotation in every OdooTenant's overrides:
    a rollout by helm alone; a new image would be an update through ``odoo -u``, which needs
    real pods: saasodoo.operator.updates)
@@ -420,8 +421,8 @@ class OperatorBench:
             deadline = t0 + 120
             while (t_lock is None or t_pending is None) and time.perf_counter() < deadline:
                 if t_lock is None:
-                    got = self.kube.read_namespace(ns)
-                    if got is not None and OPERATION_ANNOTATION in got.annotations:
+                    got = self.ctx.record.read(ns)
+                    if got is not None and OPERATION_ANNOTATION in got.record:
                         t_lock = time.perf_counter() - t0
                 head = self.kube.list_release_heads(ns).get((ns, tid))
                 if t_pending is None and head is not None and head.revision > before:
@@ -439,7 +440,7 @@ class OperatorBench:
                     raise TimeoutError(f"{tid} not Ready at generation {gen}")
                 time.sleep(0.2)
         return [
-            ["spec change -> operation lock on the namespace (helm starts)",
+            ["spec change -> operation lock on the OdooTenant (helm starts)",
              f"{statistics.median(lock_lat):.2f}", f"{max(lock_lat):.2f}"],
             ["spec change -> helm's pending revision recorded",
              f"{statistics.median(pending_lat):.2f}", f"{max(pending_lat):.2f}"],
@@ -461,9 +462,7 @@ class OperatorBench:
     def fleet_helm(self, ids: list[str], tag: str) -> float:
         files = {}
         for tid in ids:
-            ns = self.kube.read_namespace(f"tenant-{tid}")
-            assert ns is not None
-            spec = self.ctx.record.spec(ns)
+            spec = self.ctx.record.spec(self.ctx.record.namespace(tid))
             spec = spec.model_copy(update={"overrides": ROLLOUT(tag)})
             files[tid] = self.bench.values_file(spec)
 

@@ -2,10 +2,10 @@
 
 A ``Context`` holds the ``Settings``, the plans ``Catalog`` (read when it is built) and
 the values' ``Platform``, and builds the adapters on first use: ``kube`` (the cluster),
-``helm`` (the helm binary), ``domains`` (the claims of custom domains); ``record`` (the
-tenant record on each namespace) and ``release`` (every helm call that changes a release)
-are made at once but reach the cluster and helm only when called. So ``render`` needs no
-cluster and ``list`` no helm.
+``helm`` (the helm binary), ``domains`` (the claims of custom domains); ``record`` (each
+tenant's record, on its OdooTenant or its namespace) and ``release`` (every helm call that
+changes a release) are made at once but reach the cluster and helm only when called. So
+``render`` needs no cluster and ``list`` no helm.
 
 Who builds it: the entry points (the CLI, the API app, the operator's run, the bench), then
 pass it down to the lifecycle (``saasodoo.tenants.Tenants``), the reconciler, the fleet,
@@ -28,7 +28,7 @@ from saasodoo.core.plans import Catalog
 from saasodoo.core.record import stale_after
 from saasodoo.core.values import Platform
 from saasodoo.domains import Domains
-from saasodoo.record import NamespaceRecord
+from saasodoo.record import TenantRecord
 from saasodoo.release import TenantRelease
 from saasodoo.settings import Settings
 
@@ -51,8 +51,9 @@ class Context:
         self._helm = helm
         self._kube = kube
         self.catalog = catalog or load_catalog(settings.plans_dir, settings.tenant_values)
-        #: The tenant record on each namespace (spec, owner, applied, operation lock).
-        self.record = NamespaceRecord(settings, lambda: self.kube)
+        #: Each tenant's record (spec, owner, applied, operation lock), kept on its
+        #: OdooTenant or, for a tenant without one, on its namespace.
+        self.record = TenantRecord(settings, lambda: self.kube)
         #: Every helm call that changes a release, with its lock and record steps.
         self.release = TenantRelease(
             self.record,

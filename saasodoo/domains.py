@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from saasodoo.adapters.dns import Resolver
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace
+from saasodoo.adapters.records import RecordStore
 from saasodoo.core.domains import (
     FIRST_CLAIMS_ANNOTATION,
     Challenge,
@@ -291,11 +292,11 @@ class Domains:
         (no namespace, or another namespace than the one that claimed) is stale; proved by
         its tenant, verified; else pending until ``Settings.domain_pending_hours`` after its
         tenant first claimed the host."""
-        ns = self.kube.read_namespace(namespace_for(_holder(claim)))
+        ns = RecordStore(lambda: self.kube, self.namespace).read(namespace_for(_holder(claim)))
         alive = ns is not None and not (claim.owners and ns.uid not in claim.owners)
         verified = False
         if ns is not None:
-            raw = ns.annotations.get(SPEC_ANNOTATION)
+            raw = ns.record.get(SPEC_ANNOTATION)
             try:
                 verified = claim.data.get("host") in (
                     (json.loads(raw).get("verified_domains") or []) if raw else []

@@ -1,9 +1,10 @@
 """The fleet: reconcile every tenant (``ensure_all``) and move tenants to a new chart or Odoo
 (``upgrade``), with canaries, bounded concurrency and a failure threshold.
 
-A tenant in sync costs no helm call: the fleet pass reads every namespace and every release
-head in two list requests, compares digests, and hands only the tenants that are not in sync
-to ``saasodoo.reconciler`` (one tenant's ensure loop). GitOps export is ``saasodoo.gitops``.
+A tenant in sync costs no helm call: the fleet pass reads every namespace, the OdooTenants
+holding their records and every release head in three list requests, compares digests, and
+hands only the tenants that are not in sync to ``saasodoo.reconciler`` (one tenant's ensure
+loop). GitOps export is ``saasodoo.gitops``.
 
 Concurrency model: one tenant's operation is sequential and may block (the Kubernetes
 adapter is the synchronous official client; helm runs as an asyncio subprocess through
@@ -34,7 +35,6 @@ from saasodoo.adapters.kube import Namespace
 from saasodoo.context import Context
 from saasodoo.core import updates as up
 from saasodoo.core.reconcile import State
-from saasodoo.core.record import SPEC_ANNOTATION
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.values import helm_merge
 from saasodoo.core.versions import check_version_change
@@ -220,10 +220,10 @@ class Fleet:
         selector: str | None = None,
     ) -> None:
         """What ``upgrade`` refuses before touching anything (another Odoo series for any tenant),
-        from one list request: the API calls it before queuing the upgrade."""
+        from two list requests: the API calls it before queuing the upgrade."""
         wanted = set(tenant_ids) if tenant_ids else None
         specs = []
-        for ns in self.ctx.kube.list_tenant_namespaces(selector):
+        for ns in self.ctx.record.list(selector):
             if wanted is not None and ns.labels.get(TENANT_LABEL) not in wanted:
                 continue
             try:
@@ -247,8 +247,9 @@ class Fleet:
     async def subjects(
         self, tenant_ids: Sequence[str] | None = None, selector: str | None = None
     ) -> list[ObservedTenant]:
-        """Every tenant (or the selected ones) from two list requests, no helm call."""
-        namespaces = self.ctx.kube.list_tenant_namespaces(selector)
+        """Every tenant (or the selected ones) from three list requests (namespaces,
+        OdooTenants for their records, Helm's records), no helm call."""
+        namespaces = self.ctx.record.list(selector)
         heads = self.ctx.kube.list_release_heads()
         wanted = set(tenant_ids) if tenant_ids else None
         out = []
@@ -256,7 +257,7 @@ class Fleet:
             tid = ns.labels.get(TENANT_LABEL, "")
             if wanted is not None and tid not in wanted:
                 continue
-            if SPEC_ANNOTATION not in ns.annotations:
+            if not self.ctx.record.has_spec(ns):
                 log.warning("namespace %s is labelled as a tenant but has no spec", ns.name)
                 continue
             try:

@@ -1,18 +1,21 @@
-"""Reading and writing the tenant record on its namespace (``saasodoo.core.record`` is the
-codec): the one place that patches saasodoo's annotations, takes and releases the operation
-lock and tells whether a lock's holder still runs."""
+"""Reading and writing the tenant record (``saasodoo.core.record`` is the codec): the one
+place that writes it, takes and releases the operation lock and tells whether a lock's
+holder still runs. Where a tenant's record is kept (its OdooTenant's ``status.record``, or
+annotations of its namespace for a tenant without one) is ``saasodoo.adapters.records``'
+choice, per tenant; nothing here or above it branches on it."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.adapters.records import RecordStore
 from saasodoo.core import record as codec
 from saasodoo.core.reconcile import Applied, OperationLock, Unfinished, parse_duration
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
@@ -22,9 +25,11 @@ from saasodoo.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class NamespaceRecord:
+class TenantRecord:
     """The tenant record of every tenant of one cluster. ``kube`` is called on first use
-    (the context, ``saasodoo.context``, builds its Kube lazily)."""
+    (the context, ``saasodoo.context``, builds its Kube lazily). Every reader takes the
+    namespace as ``read``, ``namespace`` or ``list`` return it (``Namespace.record``
+    filled); a namespace read otherwise has an empty record."""
 
     #: Who takes the operation lock: ``host:pid`` by default; the operator sets its Lease
     #: identity (``operator:<identity>``) and ``alive`` (a lock of another operator identity
@@ -35,6 +40,8 @@ class NamespaceRecord:
     def __init__(self, settings: Settings, kube: Callable[[], Kube]) -> None:
         self.settings = settings
         self._kube = kube
+        #: Where each tenant's record is kept (``saasodoo.adapters.records``).
+        self.store = RecordStore(kube, settings.system_namespace)
 
     @property
     def kube(self) -> Kube:
@@ -42,50 +49,76 @@ class NamespaceRecord:
 
     # -- reading ------------------------------------------------------------------------
 
+    def read(self, namespace: str) -> Namespace | None:
+        """The namespace ``namespace`` with its record; None when it does not exist."""
+        return self.store.read(namespace)
+
+    def list(self, selector: str | None = None) -> list[Namespace]:
+        """Every tenant namespace (``selector``: a label selector) with its record."""
+        return self.store.list(selector)
+
+    def of(self, tenant_id: str, obj: Mapping[str, Any] | None) -> Namespace | None:
+        """The namespace of the tenant whose OdooTenant is ``obj`` (as just read; None: it
+        has none) with its record, None without a namespace. A record still on the
+        namespace (a tenant adopted by an earlier version) is moved onto ``obj`` first
+        (``RecordStore.move``, no helm call). One request when nothing moves."""
+        raw = self.kube.read_namespace(namespace_for(tenant_id))
+        if raw is None:
+            return None
+        if obj is not None and codec.entries_of_annotations(raw.annotations):
+            self.store.move(tenant_id, obj, raw)
+            return self.read(raw.name)
+        return self.store.attach(raw, obj)
+
     def namespace(self, tenant_id: str) -> Namespace:
-        """The namespace of ``tenant_id`` (the id checked first); NotFound when there is
-        none or it is not labelled as that tenant's."""
+        """The namespace of ``tenant_id`` (the id checked first) with its record; NotFound
+        when there is none or it is not labelled as that tenant's."""
         check_tenant_id(tenant_id)
-        ns = self.kube.read_namespace(namespace_for(tenant_id))
+        ns = self.read(namespace_for(tenant_id))
         if ns is None or ns.labels.get(TENANT_LABEL) != tenant_id:
             raise NotFound(f"tenant '{tenant_id}' not found")
         return ns
 
     @staticmethod
+    def has_spec(ns: Namespace) -> bool:
+        """Whether ``ns`` has a recorded spec (a saasodoo tenant's namespace)."""
+        return codec.SPEC_ANNOTATION in ns.record
+
+    @staticmethod
     def spec(ns: Namespace) -> TenantSpec:
         """The recorded (desired) spec; NotFound when there is none."""
-        return codec.spec_of(ns.annotations, ns.labels, ns.name)
+        return codec.spec_of(ns.record, ns.labels, ns.name)
 
     @staticmethod
     def suspended(ns: Namespace) -> bool:
-        return codec.suspended_of(ns.annotations)
+        return codec.suspended_of(ns.record)
 
     @staticmethod
     def owner(ns: Namespace) -> str | None:
-        return codec.owner_of(ns.annotations)
+        return codec.owner_of(ns.record)
 
     @staticmethod
     def applied(ns: Namespace) -> Applied | None:
-        return codec.applied_of(ns.annotations)
+        return codec.applied_of(ns.record)
 
     @staticmethod
     def failed_digest(ns: Namespace) -> str | None:
-        return codec.failed_digest_of(ns.annotations)
+        return codec.failed_digest_of(ns.record)
 
     @staticmethod
     def unfinished(ns: Namespace) -> Unfinished | None:
-        return codec.unfinished_of(ns.annotations)
+        return codec.unfinished_of(ns.record)
 
     @staticmethod
     def revisions(ns: Namespace) -> tuple[int, ...]:
         """The revisions saasodoo knows it made: the one it last applied and one its failed
         operation left (``Observation.saasodoo_revisions``); empty when none is recorded."""
-        applied, unfinished = codec.applied_of(ns.annotations), codec.unfinished_of(ns.annotations)
+        applied, unfinished = codec.applied_of(ns.record), codec.unfinished_of(ns.record)
         return tuple(r.revision for r in (applied, unfinished) if r is not None)
 
     def lock(self, ns: Namespace) -> OperationLock | None:
         """The operation lock, with whether its holder still runs (``holder_alive``)."""
-        return codec.lock_of(ns.annotations, self.alive or holder_alive)
+        return codec.lock_of(ns.record, self.alive or holder_alive)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -112,26 +145,40 @@ class NamespaceRecord:
         """Record the spec and, with ``applied``, what was applied (which releases the lock);
         ``lock`` sets (an OperationLock) or releases (None) the operation lock in the same
         request."""
-        labels, annotations = codec.spec_patch(
+        labels, entries = codec.spec_patch(
             spec, suspended, applied=applied, failed_digest=failed_digest, lock=lock
         )
-        self.kube.patch_namespace(spec.namespace, labels=labels, annotations=annotations)
+        self.store.write(spec.namespace, entries, labels)
 
     def write_spec(self, spec: TenantSpec) -> None:
         """Record ``spec`` alone (suspension, outcome and lock left as they are)."""
-        self.kube.patch_namespace(
-            spec.namespace, annotations={codec.SPEC_ANNOTATION: spec.model_dump_json()}
-        )
+        self.store.write(spec.namespace, {codec.SPEC_ANNOTATION: spec.model_dump_json()})
+
+    def write_owner(self, namespace: str, owner: str) -> None:
+        """Record ``owner`` as the tenant's owner."""
+        self.store.write(namespace, {codec.OWNER_ANNOTATION: owner})
 
     def write_outcome(self, namespace: str, applied: Applied, failed_digest: str | None) -> None:
         """Record what an operation applied (the spec left as it is); releases the lock."""
-        self.kube.patch_namespace(
-            namespace, annotations=codec.outcome_patch(applied, failed_digest)
-        )
+        self.store.write(namespace, codec.outcome_patch(applied, failed_digest))
+
+    def create(
+        self, spec: TenantSpec, labels: dict[str, str], lock: OperationLock, owner: str | None
+    ) -> None:
+        """Make a new tenant's namespace (``labels``) and its record (its spec, the create's
+        operation lock, its owner; nothing else): the lock is taken with the namespace, so
+        a crash from there on is recoverable."""
+        entries = codec.new_tenant_record(spec, lock, owner)
+        self.store.create(spec.namespace, spec.id, labels, entries)
+
+    def move(self, tenant_id: str) -> bool:
+        """Move a record left on the tenant's namespace onto its OdooTenant
+        (``RecordStore.move``); True when something moved."""
+        return self.store.move(tenant_id)
 
     def unlock(self, namespace: str) -> None:
         """Remove the operation lock."""
-        self.kube.patch_namespace(namespace, annotations=codec.unlock_patch())
+        self.store.write(namespace, codec.unlock_patch())
 
     def unlock_quietly(self, namespace: str) -> None:
         """Remove the operation lock on an error path: a failure to do so is logged, since
@@ -160,7 +207,7 @@ class NamespaceRecord:
             left = None
             if head is not None and head.revision > base and head.status != "deployed":
                 left = Unfinished(head.revision, operation, digest)
-            self.kube.patch_namespace(spec.namespace, annotations=codec.failure_patch(left))
+            self.store.write(spec.namespace, codec.failure_patch(left))
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not record the failed %s on %s", operation, spec.namespace)
             self.unlock_quietly(spec.namespace)
@@ -171,12 +218,8 @@ class NamespaceRecord:
         recording the revision the call left (``failed``). Success leaves it held: the
         caller's ``write(applied=...)`` releases it."""
         base = self.head_revision(spec)
-        self.kube.patch_namespace(
-            spec.namespace,
-            annotations={
-                codec.OPERATION_ANNOTATION: codec.encode_lock(self.lock_for(operation, digest))
-            },
-        )
+        lock = self.lock_for(operation, digest)
+        self.store.write(spec.namespace, {codec.OPERATION_ANNOTATION: codec.encode_lock(lock)})
         try:
             yield
         except BaseException:

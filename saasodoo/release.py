@@ -1,14 +1,15 @@
 """Every helm call that changes a tenant's release, in one place: install, upgrade, ensure's
 apply, reinstall, rollback (volume-safe) and uninstall.
 
-Each runs the same steps: the operation lock on the tenant's namespace (``NamespaceRecord``;
-taken with the namespace on create, with the desired spec on an upgrade, by
-``NamespaceRecord.locked`` elsewhere), Helm 4's ownership mend before helm changes an
+Each runs the same steps: the operation lock in the tenant's record (``TenantRecord``: its
+OdooTenant's status, or its namespace's annotations for a tenant without one; taken with
+the namespace on create, with the desired spec on an upgrade, by ``TenantRecord.locked``
+elsewhere), Helm 4's ownership mend before helm changes an
 existing release (``Kube.mend_replicas_ownership``: a field saasodoo wrote, such as a
 restore's replicas, would otherwise conflict), the helm call, then the record of what was
 applied (which releases the lock) and the release of the domain claims the release no longer
 routes. A failed helm call releases the lock, recording the revision it left
-(``NamespaceRecord.failed``), so ``ensure`` remediates that one and no hand change.
+(``TenantRecord.failed``), so ``ensure`` remediates that one and no hand change.
 
 Callers: ``saasodoo.tenants`` (the lifecycle), ``saasodoo.reconciler`` (ensure's
 executors) and ``saasodoo.fleet`` (the undo of an upgrade), through the context
@@ -30,7 +31,6 @@ from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube
 from saasodoo.core.crd import COPY_OF_LABEL
 from saasodoo.core.reconcile import Action, Applied
-from saasodoo.core.record import new_tenant_annotations
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, PLAN_LABEL, TENANT_LABEL, TenantSpec
 from saasodoo.core.status import stuck_pods
 from saasodoo.core.values import (
@@ -44,7 +44,7 @@ from saasodoo.core.values import (
 from saasodoo.core.versions import check_postgresql_image_change, postgresql_image
 from saasodoo.domains import Domains
 from saasodoo.errors import InvalidInput, SaasodooError
-from saasodoo.record import NamespaceRecord
+from saasodoo.record import TenantRecord
 from saasodoo.settings import S3_KEYS
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class TenantRelease:
 
     def __init__(
         self,
-        record: NamespaceRecord,
+        record: TenantRecord,
         *,
         helm: Callable[[], Helm],
         kube: Callable[[], Kube],
@@ -107,23 +107,23 @@ class TenantRelease:
         with it, in one request, so a crash from there on is recoverable by ensure), its
         custom domains claimed (HostTaken removes the namespace again), the admin Secret
         (``admin_password`` or a random one), ``helm install``, the record of what was
-        applied. ``owner`` is recorded on the namespace. Values the chart itself refuses
+        applied. ``owner`` is recorded in its record. Values the chart itself refuses
         (InvalidInput) leave nothing behind; another failure releases the lock, recording
         the revision it left. ``suspended``: recorded so (the values are the caller's).
         Returns the installed revision."""
         # A platform Secret that cannot serve the tenant refuses the create before its
         # namespace exists (else each retry made and removed one).
         self._check_backup_credentials(values.values)
-        self.kube.create_tenant_namespace(
-            spec.namespace,
-            spec.id,
+        # The lock is taken with the namespace: a crash from here on is recoverable.
+        self.record.create(
+            spec,
             labels={
                 PLAN_LABEL: spec.plan,
                 **POD_SECURITY,
                 **({COPY_OF_LABEL: spec.copy_of} if spec.copy_of else {}),
             },  # fmt: skip
-            # The lock is taken with the namespace: a crash from here on is recoverable.
-            annotations=new_tenant_annotations(spec, self.record.lock_for("create", digest), owner),
+            lock=self.record.lock_for("create", digest),
+            owner=owner,
         )
         await self._claim_or_undo_create(spec)
         try:

@@ -1,8 +1,9 @@
 """The tenant lifecycle: create, status, list, update, suspend, resume, history, rollback, delete.
 
 The one library the CLI, the HTTP API and the Makefile call. A tenant is the namespace
-``tenant-<id>`` (labelled ``saasodoo.dev/tenant=<id>``, its spec in the annotation
-``saasodoo.dev/spec``) plus the Helm release ``<id>`` in it; there is no other state.
+``tenant-<id>`` (labelled ``saasodoo.dev/tenant=<id>``) plus the Helm release ``<id>`` in
+it, and saasodoo's record of it (its spec among it: ``saasodoo.record``, kept on its
+OdooTenant or, without one, on its namespace); there is no other state.
 Every input is validated and the values rendered before anything is created, so bad
 input leaves nothing behind.
 """
@@ -206,9 +207,10 @@ class Tenants:
         )
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
-        """Every tenant (or ``owner``'s) with its status, in four API requests in all, plus
-        one per failed release (its record says why it failed; the heads only that it did)."""
-        namespaces = self.ctx.kube.list_tenant_namespaces()
+        """Every tenant (or ``owner``'s) with its status, in five API requests in all (the
+        OdooTenants among them, for the records they hold), plus one per failed release
+        (its record says why it failed; the heads only that it did)."""
+        namespaces = self.ctx.record.list()
         heads = self.ctx.kube.list_release_heads(explain_failed=True)
         workloads = self.ctx.kube.list_workloads()
         now = datetime.now(UTC)
@@ -334,7 +336,7 @@ class Tenants:
     ) -> Tenant:
         """Namespace, admin Secret, then ``helm install``. Refuses an existing tenant.
 
-        ``owner`` (e.g. the API user's id) is recorded on the namespace. Custom domains are
+        ``owner`` (e.g. the API user's id) is recorded in its record. Custom domains are
         claimed right after the namespace is created; a host of another tenant removes the
         namespace again and raises HostTaken. A new tenant's domains start unverified.
         ``suspended``: installed and recorded suspended (Odoo at zero replicas, web and cron:

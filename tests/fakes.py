@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from saasodoo.adapters.dns import Resolver
 from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
@@ -224,6 +226,45 @@ class FakeKube(Kube):
 
     def delete_configmap(self, namespace: str, name: str, uid: str | None = None) -> bool:
         return self.configmaps.pop((namespace, name), None) is not None
+
+    #: OdooTenants by name (the platform namespace's), as the API serves them: what the
+    #: tenant record's store (``saasodoo.adapters.records``) reads and writes through
+    #: ``call_json``. None of them: every tenant's record is on its namespace.
+    odootenants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Raised by the next PATCH of an OdooTenant's status (then cleared).
+    fail_status: SaasodooError | None = None
+
+    def call_json(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: Any = None,
+    ) -> Any:
+        """The OdooTenants' paths (GET one or the list, PATCH of the status) and the list
+        of Services (none: the sweep's); any other request fails the test."""
+        if method == "GET" and path == "/api/v1/services":
+            return {"items": []}
+        base, found, rest = path.partition("/odootenants")
+        if not found or not base.startswith("/apis/saasodoo.dev/"):
+            raise AssertionError(f"not faked: {method} {path}")
+        name, _, sub = rest.strip("/").partition("/")
+        if not name and method == "GET":
+            return {"items": [copy.deepcopy(o) for o in self.odootenants.values()]}
+        obj = self.odootenants.get(name)
+        if obj is None:
+            raise ApiException(status=404, reason="Not Found")
+        if method == "GET":
+            return copy.deepcopy(obj)
+        if method == "PATCH" and sub == "status":
+            if self.fail_status is not None:
+                error, self.fail_status = self.fail_status, None
+                raise error
+            self.calls.append(f"patch odootenant {name} status")
+            obj["status"] = _merge_patch(obj.get("status") or {}, body["status"])
+            return copy.deepcopy(obj)
+        raise AssertionError(f"not faked: {method} {path}")
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

@@ -128,3 +128,13 @@ def eventually(
         time.sleep(interval)
         last = probe()
     return last
+
+
+def namespace_record(cluster: Cluster, tenant_id: str) -> dict[str, str]:
+    """The tenant record's entries (``saasodoo.dev/spec``, ``operation``, ...) on the
+    namespace of ``tenant_id``: none for a tenant with an OdooTenant, whose record is the
+    object's ``status.record``."""
+    from saasodoo.core.record import entries_of_annotations
+
+    found = cluster.core.read_namespace(f"tenant-{tenant_id}")
+    return entries_of_annotations(found.metadata.annotations or {})

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from saasodoo.adapters.kube import FIELD_MANAGER, MERGE_PATCH, Kube, translate
 from saasodoo.core.crd import GROUP, KIND, PLURAL, VERSION
+from saasodoo.core.record import STATUS_RECORD
 from saasodoo.errors import TransientClusterError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,18 @@ class TenantResources(CustomResources):
 
     def __init__(self, kube: Kube, namespace: str) -> None:
         super().__init__(kube, namespace, PLURAL, KIND)
+
+    def patch_status(
+        self, name: str, status: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """As ``CustomResources.patch_status``; a status made from ``previous`` (the
+        controller's conditions, backups, ...) never names ``status.record``, the tenant's
+        record, which only ``saasodoo.adapters.records`` writes (``previous`` None, the
+        record's fields alone): neither undoes the other's writes."""
+        if previous is not None:
+            status = {k: v for k, v in status.items() if k != STATUS_RECORD}
+            previous = {k: v for k, v in previous.items() if k != STATUS_RECORD}
+        return super().patch_status(name, status, previous)
 
 
 def merge_patch(old: Any, new: Any) -> Any:

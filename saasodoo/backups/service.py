@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.records import RecordStore
 from saasodoo.adapters.storage import (
     BackupStore,
     DirectoryStore,
@@ -486,12 +487,13 @@ class Backups:
         _forget(store, tenant_id, name)
 
     def recorded_odoo_version(self, namespace: str, tenant_id: str) -> str:
-        """The tenant's Odoo series (``"18.0"``), from the spec saasodoo records on its
-        namespace; NotFound without the namespace, SaasodooError for an unreadable spec."""
-        ns = self.kube.read_namespace(namespace)
+        """The tenant's Odoo series (``"18.0"``), from the spec saasodoo records for it (on
+        its OdooTenant, or its namespace); NotFound without the namespace, SaasodooError for
+        an unreadable spec."""
+        ns = RecordStore(lambda: self.kube, self.settings.system_namespace).read(namespace)
         if ns is None:
             raise NotFound(f"tenant '{tenant_id}': no namespace {namespace}")
-        return str(spec_of(ns.annotations, ns.labels, ns.name).odoo_version)
+        return str(spec_of(ns.record, ns.labels, ns.name).odoo_version)
 
     def check_restore(
         self, tenant_id: str, backup: str | None = None, *, series: bool = True

@@ -84,8 +84,9 @@ def prepare(op: object, *, install_crds: bool, adopt: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only say which tenants would be adopted.")
 @click.pass_context
 def operator_adopt(ctx: click.Context, dry_run: bool) -> None:
-    """Make an OdooTenant of every tenant created before the operator (namespace
-    annotations), without a helm call: its release revision does not change. Idempotent."""
+    """Make an OdooTenant of every tenant created before the operator (its record in
+    namespace annotations) and move the record onto it (then off the namespace), without a
+    helm call: its release revision does not change. Idempotent."""
     from saasodoo.adapters.resources import TenantResources
     from saasodoo.context import Context
     from saasodoo.operator.adopt import adopt_all
@@ -99,8 +100,9 @@ def operator_adopt(ctx: click.Context, dry_run: bool) -> None:
         out.print(f"{verb} {tid}")
     for tid, why in done.failed.items():
         err.print(f"[red]not adopted[/] {tid}: {why}")
+    moved = "records to move" if dry_run else "records moved"
     err.print(f"{len(done.adopted)} {verb}, {len(done.present)} already OdooTenants, "
-              f"{len(done.failed)} failed")  # fmt: skip
+              f"{len(done.moved)} {moved} onto them, {len(done.failed)} failed")  # fmt: skip
     if done.failed:
         ctx.exit(1)
 

@@ -500,6 +500,70 @@ class UpdateProgress(BaseModel):
     finished_at: datetime | None = Field(default=None, description="When it ended.")
 
 
+class AppliedRecord(BaseModel):
+    """What saasodoo's last successful operation applied."""
+
+    digest: str = Field(description="Digest of chart version + values applied.")
+    revision: int = Field(ge=0, description="The Helm revision it made.")
+
+
+class OperationRecord(BaseModel):
+    """The operation lock: a helm operation in flight on the tenant's release."""
+
+    holder: str = Field(
+        description="Who runs it: host:pid, or operator:<Lease identity>#<term> for the "
+        "operator (a holder that stopped leaves a dead lock, which ensure recovers)."
+    )
+    operation: str = Field(default="", description="create, update, rollback to 3, ...")
+    digest: str = Field(default="", description="Digest of what it applies.")
+    expires: str = Field(description="When the lock counts as expired (helm's timeout plus a "
+                         "margin), ISO 8601.")  # fmt: skip
+
+
+class UnfinishedRecord(BaseModel):
+    """The revision a saasodoo operation left failed or pending: saasodoo's to remediate
+    (any other failed or pending revision is a hand change, left alone)."""
+
+    revision: int = Field(ge=0, description="The Helm revision it left.")
+    operation: str = Field(description="The operation that left it.")
+    digest: str = Field(description="Digest of what it applied.")
+
+
+class RecordStatus(BaseModel):
+    """saasodoo's record of the tenant (``saasodoo.core.record``): its bookkeeping around
+    helm, written by whoever runs helm on the tenant (the operator, or ``--local``) with
+    merge patches of these fields alone."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    spec: str | None = Field(
+        default=None,
+        description="The tenant spec saasodoo last recorded (JSON text of "
+        "saasodoo.core.spec.TenantSpec): what a change of .spec is applied against, with "
+        "the custom domains proven through DNS (verified_domains) and what the tenant was "
+        "created with (created_with). Set before an upgrade's helm call, put back when it "
+        "fails.",
+    )
+    suspended: bool | None = Field(default=None, description="Recorded as suspended.")
+    owner: str | None = Field(default=None, description="The owner saasodoo recorded.")
+    applied: AppliedRecord | None = Field(
+        default=None, description="What saasodoo's last successful operation applied."
+    )
+    failed_digest: str | None = Field(
+        default=None,
+        description="Digest of an upgrade that failed and was rolled back: not retried "
+        "until the spec changes or a reconcile is forced.",
+    )
+    operation: OperationRecord | None = Field(
+        default=None,
+        description="The operation lock: set before helm runs, removed when its result is "
+        "recorded.",
+    )
+    unfinished: UnfinishedRecord | None = Field(
+        default=None, description="The revision saasodoo's last failed operation left."
+    )
+
+
 class OdooTenantStatus(BaseModel):
     """What the operator last observed and did; written through the status subresource."""
 
@@ -599,6 +663,12 @@ class OdooTenantStatus(BaseModel):
         default=None,
         description="The last update that ran odoo -u (docs/updates.md): done, under way, or "
         "stalled with the backup it restored.",
+    )
+    record: RecordStatus | None = Field(
+        default=None,
+        description="saasodoo's record of the tenant: the spec it last applied, the "
+        "operation lock, what it applied, a failed digest, an unfinished revision "
+        "(README: who writes what).",
     )
 
 

@@ -1,8 +1,8 @@
 """Reconcile, the pure part: what state a tenant's release is in, and what to do next.
 
 Modelled on Flux's helm-controller: *observe* the release (head revision and status),
-what saasodoo last applied (digest and revision, recorded on the namespace) and who
-operates on it now (the operation lock, an annotation); *classify* that into one
+what saasodoo last applied (digest and revision, in the tenant's record) and who
+operates on it now (the operation lock, in the record too); *classify* that into one
 ``State``; derive the next ``Action`` from the state alone; act; record; observe again.
 ``Reconciler.ensure`` in ``saasodoo.reconciler`` runs that loop a bounded number of times
 and ends in a named outcome.
@@ -85,7 +85,7 @@ class Applied:
 @dataclass(frozen=True)
 class Unfinished:
     """A revision a saasodoo operation left failed or pending (helm failed, timed out or was
-    cancelled): recorded on the namespace, so ensure knows it is saasodoo's and not a hand
+    cancelled): recorded in the tenant's record, so ensure knows it is saasodoo's and not a hand
     change."""
 
     revision: int
@@ -123,7 +123,7 @@ def determine_state(obs: ReconcileObservation, now: datetime, stale_after: timed
     if rel is None:
         return State.ABSENT
     # The one rule for hand changes: a pending or failed head is saasodoo's only when a dead
-    # holder's lock is on the namespace (killed during helm) or saasodoo recorded it as the
+    # holder's lock is in the record (killed during helm) or saasodoo recorded it as the
     # revision its failed operation left; any other is a hand change, left alone.
     unfinished = obs.unfinished
     ours = obs.lock is not None or (unfinished is not None and unfinished.revision == rel.revision)

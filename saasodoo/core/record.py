@@ -1,11 +1,22 @@
-"""The tenant record: what saasodoo keeps on a tenant's namespace, and its codec (pure).
+"""The tenant record: what saasodoo keeps of a tenant outside its Helm release, and its
+codec (pure).
 
-A tenant's state outside its Helm release lives in annotations of its namespace
-``tenant-<id>``: the desired spec, whether it is suspended, its owner, what saasodoo's last
-successful operation applied (digest and revision), the digest of an upgrade that failed
-and was rolled back, and the operation in flight (the *operation lock*, an annotation, not
-a ``coordination.k8s.io`` Lease). This module names the keys and turns their text into
-typed values and back; reading and writing the namespace is ``saasodoo.record``.
+The record's entries: the spec saasodoo last recorded (the one the lifecycle diffs a change
+against, with the verified domains and what the tenant was created with), whether it is
+suspended, its owner, what saasodoo's last successful operation applied (digest and
+revision), the digest of an upgrade that failed and was rolled back, the revision a failed
+operation left, and the operation in flight (the *operation lock*, not a
+``coordination.k8s.io`` Lease). Each entry is named by a key (``saasodoo.dev/spec``, ...)
+and held as text; this module turns that text into typed values and back, and names where
+each entry lives in either place a record is kept (``saasodoo.adapters.records`` chooses one
+per tenant):
+
+- a tenant with an OdooTenant: its ``status.record`` (``STATUS_FIELDS``: ``spec`` as the
+  spec's JSON text, ``suspended``, ``owner``, ``applied``, ``failedDigest``, ``operation``,
+  ``unfinished``), written by merge patches of the status subresource that name only those
+  fields (``status_patch``);
+- a tenant without one (made by ``--local`` on a cluster without the operator, or before its
+  adoption): annotations of its namespace ``tenant-<id>``, under the entries' own keys.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -24,7 +35,7 @@ from saasodoo.errors import NotFound, SaasodooError
 
 SPEC_ANNOTATION = "saasodoo.dev/spec"
 SUSPENDED_ANNOTATION = "saasodoo.dev/suspended"
-#: Who owns the tenant (the API's user id); ownership lives on the namespace only.
+#: Who owns the tenant (the API's user id); ownership lives in the record only.
 OWNER_ANNOTATION = "saasodoo.dev/owner"
 #: What saasodoo's last successful operation applied: {"digest", "revision"} (JSON).
 APPLIED_ANNOTATION = "saasodoo.dev/applied"
@@ -49,8 +60,85 @@ def stale_after(helm_timeout: str) -> timedelta:
     return parse_duration(helm_timeout) + LOCK_MARGIN
 
 
-#: A patch of annotations: a value sets the key, None removes it.
+#: A patch of the record's entries: a value sets the key, None removes it.
 Patch = dict[str, str | None]
+
+#: Where each entry lives in an OdooTenant's ``status.record`` (``RecordStatus`` in
+#: ``saasodoo.core.crd``). The spec stays its JSON text: a merge patch would merge a new spec
+#: into the old one (an override removed would stay) and drop its null values (what the
+#: tenant was created with names unset values as null).
+STATUS_FIELDS = {
+    SPEC_ANNOTATION: "spec",
+    SUSPENDED_ANNOTATION: "suspended",
+    OWNER_ANNOTATION: "owner",
+    APPLIED_ANNOTATION: "applied",
+    FAILED_DIGEST_ANNOTATION: "failedDigest",
+    OPERATION_ANNOTATION: "operation",
+    UNFINISHED_ANNOTATION: "unfinished",
+}
+#: Every entry's key, as a namespace carries them.
+RECORD_KEYS = tuple(STATUS_FIELDS)
+#: The status field that holds the record.
+STATUS_RECORD = "record"
+#: Entries whose text is a JSON object, held as that object in ``status.record``.
+_OBJECTS = (APPLIED_ANNOTATION, OPERATION_ANNOTATION, UNFINISHED_ANNOTATION)
+
+
+# -- where the entries live ------------------------------------------------------------------
+
+
+def entries_of_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The record's entries among a namespace's annotations."""
+    return {k: str(annotations[k]) for k in RECORD_KEYS if annotations.get(k)}
+
+
+def entries_of_status(record: Mapping[str, Any] | None) -> dict[str, str]:
+    """The record's entries held in an OdooTenant's ``status.record`` (as text again)."""
+    entries: dict[str, str] = {}
+    for key, name in STATUS_FIELDS.items():
+        value = (record or {}).get(name)
+        if value is None or value == "" or value is False:
+            continue
+        if key in _OBJECTS:
+            entries[key] = json.dumps(value)
+        elif key == SUSPENDED_ANNOTATION:
+            entries[key] = "true"
+        else:
+            entries[key] = str(value)
+    return entries
+
+
+def status_patch(patch: Patch) -> dict[str, Any]:
+    """``patch`` as the merge patch of ``status.record`` that makes it (only the fields it
+    names; None removes one). An object entry whose text is no JSON object is removed: the
+    codec reads it as absent anyway."""
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        name = STATUS_FIELDS[key]
+        if value is None:
+            out[name] = None
+        elif key in _OBJECTS:
+            try:
+                doc = json.loads(value)
+            except ValueError:
+                doc = None
+            out[name] = doc if isinstance(doc, dict) else None
+        elif key == SUSPENDED_ANNOTATION:
+            out[name] = True if value == "true" else None
+        else:
+            out[name] = value
+    return out
+
+
+def moved_patch(entries: Mapping[str, str]) -> Patch:
+    """The patch that makes a record exactly ``entries`` (every other entry removed): what
+    a record moved from a namespace to its OdooTenant writes."""
+    return {k: entries.get(k) for k in RECORD_KEYS}
+
+
+def removal_patch() -> Patch:
+    """Removes every entry (a namespace's record, once moved)."""
+    return dict.fromkeys(RECORD_KEYS)
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -154,11 +242,9 @@ def encode_applied(applied: Applied) -> str:
     return json.dumps({"digest": applied.digest, "revision": applied.revision})
 
 
-def new_tenant_annotations(
-    spec: TenantSpec, lock: OperationLock, owner: str | None
-) -> dict[str, str]:
-    """The annotations of a new tenant's namespace: its spec, the create's operation lock
-    (taken with the namespace, so a crash from there on is recoverable) and its owner."""
+def new_tenant_record(spec: TenantSpec, lock: OperationLock, owner: str | None) -> dict[str, str]:
+    """The record of a new tenant: its spec, the create's operation lock (taken with the
+    namespace, so a crash from there on is recoverable) and its owner."""
     return {
         SPEC_ANNOTATION: spec.model_dump_json(),
         OPERATION_ANNOTATION: encode_lock(lock),

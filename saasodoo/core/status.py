@@ -31,7 +31,7 @@ CREATING_GRACE = timedelta(minutes=15)
 
 @dataclass(frozen=True)
 class OperationLock:
-    """The operation in flight on a tenant (namespace annotation), set before helm runs."""
+    """The operation in flight on a tenant (in its record), set before helm runs."""
 
     holder: str  # host:pid
     operation: str

@@ -25,9 +25,14 @@ conditions) and as Events. The steps, in order:
 A tenant whose workloads are not ready yet is looked at again after ``POLL_SECONDS``; a
 failure goes back to the work queue with its back-off, at most ``MAX_RETRIES`` times per
 generation, then the tenant is ``Stalled`` until its spec changes or a reconcile is forced.
-The tenant's own record (namespace annotations: applied digest, operation lock, verified
-domains, what it was created with) stays the controller's working memory; the spec comes
-from the OdooTenant.
+The spec comes from the OdooTenant; saasodoo's record of the tenant (the spec it last
+applied, with the verified domains and what it was created with; the applied digest and
+revision, the operation lock, a failed digest, an unfinished revision) is the OdooTenant's
+``status.record`` too, written by the lifecycle (``saasodoo.record``) with merge patches of
+those fields alone, so this controller's condition writes and the record's never undo each
+other; the namespace carries only its labels. A record still on the namespace (a tenant
+adopted by an earlier version) is moved onto the OdooTenant at the start of its first
+reconcile, without a helm call.
 """
 
 from __future__ import annotations
@@ -64,7 +69,6 @@ from saasodoo.core.crd import (
 )
 from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
-from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import Observation, Phase, ReleaseInfo, Workload, classify
 from saasodoo.core.templates import BUILDING, RESTORING
@@ -184,7 +188,9 @@ class TenantController:
         if previous.get("observedGeneration") != generation:
             attempts = 0  # a new generation gets its own tries
         force = self.force_requested(obj)
-        ns = self.ctx.kube.read_namespace(namespace_for(name))
+        # The tenant's record is on this object; one left on its namespace by an earlier
+        # version is moved here first (no helm call).
+        ns = self.ctx.record.of(name, obj)
         try:
             spec = self.desired_spec(obj, ns)
         except InvalidInput as exc:
@@ -204,7 +210,7 @@ class TenantController:
                 if made is not None:
                     return made
                 obj = self.resources.get(name) or obj
-                ns = self.ctx.kube.read_namespace(namespace_for(name))
+                ns = self.ctx.record.read(namespace_for(name))
             if ns is None:
                 return await self.create(obj, spec)
             if ns.phase == "Terminating":
@@ -231,7 +237,7 @@ class TenantController:
         domains, creation facts) from the tenant's record. InvalidInput names the field."""
         verified: tuple[str, ...] = ()
         created_with = None
-        if ns is not None and self.has_record(ns):
+        if ns is not None and self.ctx.record.has_spec(ns):
             recorded = self.ctx.record.spec(ns)
             verified, created_with = recorded.verified_domains, recorded.created_with
         spec = to_tenant_spec(
@@ -241,9 +247,9 @@ class TenantController:
         self.ctx.catalog.plan(spec.plan)  # an unknown plan: InvalidInput naming it
         return spec
 
-    @staticmethod
-    def has_record(ns: Namespace) -> bool:
-        return SPEC_ANNOTATION in ns.annotations
+    def has_record(self, ns: Namespace) -> bool:
+        """Whether the tenant of ``ns`` (as the record reads it) has a recorded spec."""
+        return self.ctx.record.has_spec(ns)
 
     def force_requested(self, obj: dict[str, Any]) -> bool:
         token = annotations_of(obj).get(FORCE_ANNOTATION)
@@ -276,7 +282,7 @@ class TenantController:
         self.event(obj, "Normal", "InstallSucceeded", f"{spec.id} installed", "Install")
         if plan is not None and not templated:
             template = await self.templates.build(obj, spec, plan)
-        ns = self.ctx.kube.read_namespace(spec.namespace)
+        ns = self.ctx.record.read(spec.namespace)
         return await self.observe(
             obj, ns, outcome="installed", operation="install", started=started,
             template=template,
@@ -297,7 +303,7 @@ class TenantController:
         self, obj: dict[str, Any], spec: TenantSpec, ns: Namespace
     ) -> Result | None:
         """Apply a changed spec through the lifecycle's checks; None when nothing changed."""
-        if not self.has_record(ns):
+        if not self.ctx.record.has_spec(ns):
             raise InvalidInput(
                 f"namespace {ns.name} exists but is not a saasodoo tenant's; "
                 "delete it or choose another name"
@@ -313,7 +319,7 @@ class TenantController:
                     f"tenant '{spec.id}' already exists (namespace {ns.name}) and belongs to "
                     "another owner"
                 )
-            self.ctx.kube.patch_namespace(ns.name, annotations={OWNER_ANNOTATION: owner})
+            record.write_owner(ns.name, owner)
         changes = {
             f: getattr(spec, f) for f in UPDATABLE if getattr(spec, f) != getattr(current, f)
         }
@@ -349,7 +355,7 @@ class TenantController:
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation=verb, started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
-        ns = self.ctx.kube.read_namespace(spec.namespace) or ns
+        ns = self.ctx.record.read(spec.namespace) or ns
         return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
@@ -374,7 +380,7 @@ class TenantController:
                                     obj["metadata"]["name"], exc.message)  # fmt: skip
                         domains, routed, recheck = None, [], POLL_SECONDS * 12
                     if routed:
-                        ns = kube.read_namespace(ns.name) or ns
+                        ns = self.ctx.record.read(ns.name) or ns
                         return await self.observe(
                             obj, ns, outcome="upgraded", detail=f"custom domain routed: "
                             f"{', '.join(routed)}", operation="upgrade", started=started_at(),
@@ -394,7 +400,7 @@ class TenantController:
             )
             self.event(obj, kind, reason_of(result.outcome), result.detail or result.outcome.value,
                        operation.capitalize())  # fmt: skip
-        ns = kube.read_namespace(ns.name) or ns
+        ns = self.ctx.record.read(ns.name) or ns
         if result.outcome is Outcome.BUSY:
             return self.report(obj, outcome="busy", detail=result.detail, requeue=BUSY_SECONDS)
         if result.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
@@ -479,7 +485,7 @@ class TenantController:
                                f"{exc.message}", failed=True, operation="upgrade",
                                started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
-        ns = self.ctx.kube.read_namespace(tenant.namespace.name) or tenant.namespace
+        ns = self.ctx.record.read(tenant.namespace.name) or tenant.namespace
         return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
 
@@ -536,7 +542,11 @@ class TenantController:
             return self.report(obj, outcome="final-backup-failed", detail=why, failed=True,
                                deleting=True)  # fmt: skip
         self.event(obj, "Normal", "Deleted", f"{name} deleted; {note}", "Delete")
-        self.resources.set_finalizer(obj, FINALIZER, False)
+        # Read again: the deletion wrote the tenant's record (status.record) meanwhile, and
+        # the finalizer's patch tests the resourceVersion it was computed from.
+        current = self.resources.get(name)
+        if current is not None:
+            self.resources.set_finalizer(current, FINALIZER, False)
         return DONE
 
     # -- status ---------------------------------------------------------------------

@@ -183,10 +183,10 @@ class CopyExecutor:
                 )
             return seen, str(status.get("backup") or status.get("message") or "")
         if step == copies.INSTALL:
-            namespace = self.ctx.kube.read_namespace(spec.namespace)
+            namespace = self.ctx.record.read(spec.namespace)
             if namespace is None:
                 return copies.ABSENT, ""
-            if not self.controller.has_record(namespace):
+            if not self.ctx.record.has_spec(namespace):
                 return copies.FAILED_WORK, (f"namespace {namespace.name} exists but is not a "
                                             "saasodoo tenant's")  # fmt: skip
             head = self.ctx.kube.list_release_heads(spec.namespace).get(

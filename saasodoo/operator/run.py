@@ -109,12 +109,13 @@ def trigger(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
 
 #: What of an OdooTenant's status the operator's cache keeps: what ``trigger``, the sweep
-#: (``sweep.needs_look``), the scheduled backups (``conditions.newer_backup``) and the
-#: gauges (``OperatorMetrics.observe_tenants``) read. A reconcile reads its OdooTenant from
-#: the API server, so the status' lists (backups, releases, history, domains) stay out.
+#: (``sweep.needs_look``, the tenant's record included), the scheduled backups
+#: (``conditions.newer_backup``) and the gauges (``OperatorMetrics.observe_tenants``) read.
+#: A reconcile reads its OdooTenant from the API server, so the status' lists (backups,
+#: releases, history, domains) stay out.
 CACHED_STATUS = (
     "observedGeneration", "conditions", "revision", "inventory", "lastHandledReconcileAt",
-    "lastHandledForceAt", "lastBackup", "lastSuccessfulBackup",
+    "lastHandledForceAt", "lastBackup", "lastSuccessfulBackup", "record",
 )  # fmt: skip
 #: kubectl apply's copy of the whole object it applied.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

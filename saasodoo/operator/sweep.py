@@ -7,9 +7,10 @@ while those have not synced), and no helm call: the desired digest
 of each tenant is computed from its spec (pure), its state from ``determine_state``.
 A tenant needs a look when its OdooTenant is being deleted, asks for a reconcile or a
 force not yet handled, has a generation not yet observed, or when the cluster disagrees
-with its status: no namespace or release, a release not in sync with the spec, a
-revision other than the one recorded, workloads missing or not ready while Ready=True,
-or all ready while Ready is not True.
+with its status: no namespace, record or release, a record still on the namespace (to be
+moved onto the OdooTenant), a release not in sync with the spec, a revision other than the
+one recorded, workloads missing or not ready while Ready=True, or all ready while Ready is
+not True. The tenant's record is read from the cached OdooTenant (no request).
 
 The sweep also deletes the one-shot operation requests finished more than
 ``Settings.operator_request_ttl_seconds`` ago (``expire_requests``, from the request
@@ -30,7 +31,7 @@ from saasodoo.core import operations
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import RECONCILE_REQUESTED_AT
 from saasodoo.core.reconcile import State
-from saasodoo.core.record import SPEC_ANNOTATION
+from saasodoo.core.record import entries_of_annotations
 from saasodoo.core.spec import TENANT_LABEL, namespace_for
 from saasodoo.core.status import Workload
 from saasodoo.errors import SaasodooError
@@ -82,14 +83,17 @@ async def needs_look(
         name = meta["name"]
         ready = get_condition(status.get("conditions") or [], "Ready")
         is_ready = bool(ready and ready.get("status") == "True")
-        ns = namespaces.get(name)
+        raw = namespaces.get(name)
+        # The record as the cached object holds it (run.CACHED_STATUS keeps it).
+        ns = ctx.record.store.attach(raw, obj) if raw is not None else None
         head = heads.get((namespace_for(name), name))
         if (
             meta.get("deletionTimestamp")
             or requested(obj)
             or status.get("observedGeneration") != meta.get("generation")
             or ns is None
-            or SPEC_ANNOTATION not in ns.annotations
+            or not ctx.record.has_spec(ns)
+            or entries_of_annotations(ns.annotations)  # a record to move onto the object
             or head is None
             or head.revision != status.get("revision")
         ):

@@ -264,7 +264,7 @@ class UpdateExecutor:
             if step != up.ROLLBACK and progress.get("stepFrom") is None:
                 return ABSENT, "", {}
             head = self.head(spec)
-            ns = self.ctx.kube.read_namespace(spec.namespace)
+            ns = self.ctx.record.read(spec.namespace)
             lock = self.ctx.record.lock(ns) if ns is not None else None
             started = int(progress.get("stepFrom") or 0)
             if step == up.ROLLBACK:

@@ -23,12 +23,11 @@ from saasodoo.core import copies
 from saasodoo.core import operations as ops
 from saasodoo.core.conditions import get_condition
 from saasodoo.core.crd import COPY_OF_LABEL, crd_manifest
-from saasodoo.core.record import new_tenant_annotations
 from saasodoo.core.status import OperationLock
 from saasodoo.operator.controller import Result, TenantController
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.support import Cluster
+from tests.support import Cluster, namespace_record
 
 pytestmark = pytest.mark.cluster
 
@@ -206,6 +205,9 @@ def test_a_copy_is_backed_up_installed_stopped_restored_neutralized_and_started(
             if (e.get("regarding") or e.get("involvedObject") or {}).get("name") == copy
         ]
         assert any("restoring the source's backup" in n for n in notes), notes
+        # its record on its OdooTenant, none on its namespace
+        assert namespace_record(kube, copy) == {}
+        assert status(ctl, copy)["record"]["applied"]["revision"] >= 1
         # the source untouched: no helm operation on it, its own values
         after = [r["revision"] for r in json.loads(kube.helm(
             4, "history", source, "-n", f"tenant-{source}", "-o", "json").stdout)]  # fmt: skip
@@ -294,13 +296,12 @@ def test_a_copy_whose_install_was_interrupted_stalls_instead_of_waiting(
         obj, names = source_and_copy(ctl, source, copy, S3)
         requests.patch_status(names[copies.BACKUP_SOURCE],
                               {"phase": "Succeeded", "backup": BACKUP})  # fmt: skip
-        # What a create stopped mid-helm leaves: the namespace with the record and a lock
-        # whose time is up (its operator gone), no release.
+        # What a create stopped mid-helm leaves: the record with a lock whose time is up
+        # (its operator gone) on the OdooTenant, the namespace, no release.
         spec = ctl.desired_spec(obj, None)
         gone = OperationLock("op-gone:1", "create", "d0", datetime.now(UTC) - timedelta(minutes=1))
-        ctl.ctx.kube.create_tenant_namespace(
-            f"tenant-{copy}", copy, labels={}, annotations=new_tenant_annotations(spec, gone, None)
-        )
+        ctl.ctx.record.create(spec, labels={}, lock=gone, owner=None)
+        assert status(ctl, copy)["record"]["operation"]["holder"] == "op-gone:1"
         assert turn(ctl, copy) == Result()
         stalled = condition(ctl, copy, "Stalled")
         assert (stalled["status"], stalled["reason"]) == ("True", "CopyInstallFailed"), stalled

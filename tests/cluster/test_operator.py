@@ -8,23 +8,33 @@ cannot be taken here (which the deletion tests use: it must hold the deletion).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from saasodoo.adapters.resources import TenantResources, apply_crd
 from saasodoo.context import Context
 from saasodoo.core.conditions import get_condition, ready_for
 from saasodoo.core.crd import FINALIZER, crd_manifest
+from saasodoo.core.record import (
+    APPLIED_ANNOTATION,
+    OPERATION_ANNOTATION,
+    SPEC_ANNOTATION,
+    applied_of,
+    entries_of_status,
+)
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import NotFound
 from saasodoo.operator.adopt import adopt_all
 from saasodoo.operator.controller import FORCE_ANNOTATION, Result, TenantController
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.support import Cluster
+from tests.operator_process import run_cli
+from tests.support import Cluster, namespace_record
 
 pytestmark = pytest.mark.cluster
 
@@ -86,8 +96,6 @@ def remove(ctl: TenantController, name: str) -> None:
 
 
 def helm_history(kube: Cluster, name: str) -> list[dict[str, Any]]:
-    import json
-
     out = kube.helm(4, "history", name, "-n", f"tenant-{name}", "-o", "json").stdout
     return list(json.loads(out))
 
@@ -115,6 +123,13 @@ def test_a_new_odootenant_is_installed_and_ready_for_its_generation(
         assert st["history"][0]["operation"] == "install"
         assert any(i.startswith("Deployment/") for i in st["inventory"]), st
         assert [r["revision"] for r in helm_history(kube, name)] == [1]
+        # saasodoo's record is the object's status.record, none of it on the namespace.
+        assert namespace_record(kube, name) == {}
+        shown = yaml.safe_load(kube.kubectl("-n", ctl.resources.namespace, "get", "odootenant",
+                                            name, "-o", "yaml"))  # fmt: skip
+        record = shown["status"]["record"]
+        assert record["applied"] == {"digest": st["appliedDigest"], "revision": 1}, record
+        assert json.loads(record["spec"])["id"] == name and "operation" not in record
 
         # A resync of an unchanged tenant: no helm call, no status write.
         calls = ctl.ctx.helm.command.calls
@@ -241,6 +256,34 @@ def test_a_failing_final_backup_holds_the_deletion_until_opted_out(
         ctl.ctx.record.namespace(name)
 
 
+def test_local_writes_the_record_of_an_operator_managed_tenant_on_its_odootenant(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """``saasodoo tenant --local`` (the operator down) on a tenant with an OdooTenant takes
+    the lock and records its outcome where the operator keeps them (status.record, none on
+    the namespace): the operator then finds the tenant in sync and runs no helm."""
+    name = "op-local"
+    try:
+        new_tenant(ctl, name)
+        converge(ctl, name)
+        ctl.resources.patch(name, {"spec": {"suspended": True}})  # no reconcile: "down"
+        done = run_cli(kube, {"system_namespace": ctl.resources.namespace},
+                       "tenant", "--local", "suspend", name)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert namespace_record(kube, name) == {}
+        record = status(ctl, name)["record"]
+        assert record["suspended"] is True and "operation" not in record, record
+        assert record["applied"]["revision"] == 2
+        calls = ctl.ctx.helm.command.calls
+        converge(ctl, name)
+        assert ctl.ctx.helm.command.calls == calls  # what --local did is not done again
+        obj = ctl.resources.get(name)
+        assert obj is not None and ready_for(obj), obj["status"]
+        assert [r["revision"] for r in helm_history(kube, name)] == [1, 2]
+    finally:
+        remove(ctl, name)
+
+
 def test_tenants_of_the_current_version_are_adopted_without_a_helm_upgrade(
     ctl: TenantController, kube: Cluster
 ) -> None:
@@ -248,16 +291,51 @@ def test_tenants_of_the_current_version_are_adopted_without_a_helm_upgrade(
     tenants = ctl.tenants
     spec = TenantSpec.parse({"id": name, "admin_email": "a@op-adopt.example", "plan": "starter"})
     try:
-        asyncio.run(tenants.create(spec, owner="user-1"))
+        asyncio.run(tenants.create(spec, owner="user-1"))  # no OdooTenant: on its namespace
+        before = namespace_record(kube, name)
+        assert SPEC_ANNOTATION in before and APPLIED_ANNOTATION in before
         first = adopt_all(tenants.ctx, ctl.resources)
-        assert name in first.adopted
+        assert name in first.adopted and name in first.moved
+        # The record moved onto the OdooTenant, whole; the namespace keeps none of it.
+        assert namespace_record(kube, name) == {}
+        assert entries_of_status(status(ctl, name)["record"]) == before
         again = adopt_all(tenants.ctx, ctl.resources)
         assert name in again.present and name not in again.adopted  # idempotent
+        assert name not in again.moved
         converge(ctl, name)
         obj = ctl.resources.get(name)
         assert obj is not None and ready_for(obj), obj["status"]
         assert obj["spec"]["owner"] == "user-1"
         assert obj["spec"]["plan"] == "starter"
+        assert [r["revision"] for r in helm_history(kube, name)] == [1]  # no helm upgrade
+        assert namespace_record(kube, name) == {}
+        assert applied_of(entries_of_status(status(ctl, name)["record"])) == applied_of(before)
+    finally:
+        remove(ctl, name)
+
+
+def test_a_tenant_adopted_by_the_previous_version_has_its_record_moved_by_a_reconcile(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """The previous version's adoption made the OdooTenant and left the record on the
+    namespace: the operator's first reconcile moves it onto the OdooTenant (written first,
+    the annotations removed last), without a helm call."""
+    name = "op-moved"
+    tenants = ctl.tenants
+    spec = TenantSpec.parse({"id": name, "admin_email": "a@op-moved.example"})
+    try:
+        asyncio.run(tenants.create(spec, owner="user-2"))
+        before = namespace_record(kube, name)
+        # As the previous adopt_all wrote it: the spec only, no status.
+        new_tenant(ctl, name, adminEmail="a@op-moved.example", owner="user-2")
+        assert "record" not in status(ctl, name)
+        converge(ctl, name)
+        assert namespace_record(kube, name) == {}
+        moved = entries_of_status(status(ctl, name)["record"])
+        assert moved[SPEC_ANNOTATION] == before[SPEC_ANNOTATION]
+        assert applied_of(moved) == applied_of(before) and OPERATION_ANNOTATION not in moved
+        obj = ctl.resources.get(name)
+        assert obj is not None and ready_for(obj), obj["status"]
         assert [r["revision"] for r in helm_history(kube, name)] == [1]  # no helm upgrade
     finally:
         remove(ctl, name)

@@ -28,7 +28,7 @@ from saasodoo.core.conditions import get_condition, ready_for
 from saasodoo.errors import InvalidInput
 from saasodoo.operator.run import Operator
 from saasodoo.settings import Settings
-from tests.support import Cluster, eventually
+from tests.support import Cluster, eventually, namespace_record
 
 pytestmark = pytest.mark.cluster
 
@@ -142,6 +142,12 @@ def test_a_rollback_request_returns_the_release_and_the_spec_without_another_hel
         # reconcile runs no helm.
         after = converged(tenants)
         assert after["spec"]["plan"] == "starter"
+        # The rollback's record: on the OdooTenant (the revision's spec, what it applied),
+        # none on the namespace.
+        assert namespace_record(kube, TENANT) == {}
+        record = after["status"]["record"]
+        assert json.loads(record["spec"])["plan"] == "starter", record
+        assert record["applied"]["revision"] == st["revision"] and "operation" not in record
         assert after["metadata"]["generation"] == tenant["metadata"]["generation"] + 1
         calls = op.ctx.helm.calls
         assert helm_history(kube) == [*before, before[-1] + 1]

@@ -11,12 +11,20 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from saasodoo.adapters.resources import TenantResources, apply_crd
 from saasodoo.context import Context
+from saasodoo.core.crd import crd_manifest
 from saasodoo.core.reconcile import State
-from saasodoo.core.record import APPLIED_ANNOTATION, OPERATION_ANNOTATION, SPEC_ANNOTATION
+from saasodoo.core.record import (
+    APPLIED_ANNOTATION,
+    OPERATION_ANNOTATION,
+    SPEC_ANNOTATION,
+    entries_of_annotations,
+)
 from saasodoo.core.spec import TenantSpec
 from saasodoo.core.status import Phase
 from saasodoo.errors import NotFound
@@ -47,6 +55,10 @@ def major(request: pytest.FixtureRequest) -> int:
 helm4_only = pytest.mark.parametrize("major", [4], ids=["helm4"], indirect=True)
 
 
+#: The platform namespace of the OdooTenants these tests make (no operator watches it).
+SYSTEM_NAMESPACE = "saasodoo-rectest"
+
+
 def make_tenants(kube: Cluster, major: int, timeout: str = "5m") -> Tenants:
     return Tenants(
         Context(
@@ -54,6 +66,7 @@ def make_tenants(kube: Cluster, major: int, timeout: str = "5m") -> Tenants:
                 kubeconfig=kube.kubeconfig,
                 helm_binary=str(kube.tools.helm(major)),
                 helm_timeout=timeout,
+                system_namespace=SYSTEM_NAMESPACE,
             )
         )
     )
@@ -78,6 +91,7 @@ def tenant_id(request: pytest.FixtureRequest, major: int, kube: Cluster) -> Iter
         "test_hand_upgrade_that_succeeded": "rech",
         "test_hand_upgrade_that_failed": "recx",
         "test_stuck_statefulset_pod": "recp",
+        "test_killed_operator_managed": "reco",
     }
     name = next(v for k, v in prefix.items() if request.node.name.startswith(k))
     tid = f"{name}-h{major}"
@@ -105,7 +119,8 @@ def kill_during_helm(kube: Cluster, major: int, tid: str, call: str, revision: i
         "from saasodoo.settings import Settings\n"
         "from saasodoo.tenants import Tenants\n"
         f"t = Tenants(Context(Settings(kubeconfig={str(kube.kubeconfig)!r}, "
-        f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m')))\n"
+        f"helm_binary={str(kube.tools.helm(major))!r}, helm_timeout='5m', "
+        f"system_namespace={SYSTEM_NAMESPACE!r})))\n"
         f"asyncio.run({call})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
@@ -198,6 +213,58 @@ def test_killed_upgrade_is_finished_by_ensure(kube: Cluster, major: int, tenant_
     assert OPERATION_ANNOTATION not in annotations
     assert json.loads(annotations[APPLIED_ANNOTATION])["revision"] == max(statuses)
     assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
+
+
+@helm4_only
+def test_killed_operator_managed_upgrade_is_finished_by_ensure(
+    kube: Cluster, major: int, tenant_id: str
+) -> None:
+    """A tenant with an OdooTenant keeps its record (the lock among it) in the object's
+    status.record and none on its namespace: a process killed during helm leaves its lock
+    there, and ensure recovers the tenant from it as from a namespace's."""
+    tid = tenant_id
+    ns_name = f"tenant-{tid}"
+    tenants = make_tenants(kube, major)
+    ctx = tenants.ctx
+    apply_crd(ctx.kube, crd_manifest())
+    ctx.kube.create_namespace_if_absent(ctx.settings.system_namespace)
+    resources = TenantResources(ctx.kube, ctx.settings.system_namespace)
+    if resources.get(tid) is None:
+        resources.create({"metadata": {"name": tid}, "spec": {"adminEmail": "a@kill.example"}})
+
+    def record() -> dict[str, Any]:
+        obj = resources.get(tid)
+        assert obj is not None
+        return dict((obj.get("status") or {}).get("record") or {})
+
+    def namespace_record() -> dict[str, str]:
+        notes = kube.core.read_namespace(ns_name).metadata.annotations or {}
+        return entries_of_annotations(notes)
+
+    try:
+        asyncio.run(tenants.create(TenantSpec.parse({"id": tid, "admin_email": "a@kill.example"})))
+        assert namespace_record() == {}
+        assert record()["applied"]["revision"] == 1 and "operation" not in record()
+        change = {"odoo": {"config": {"workers": 3}}}
+        kill_during_helm(kube, major, tid, f"t.update({tid!r}, overrides={change!r})", revision=2)
+        assert release_statuses(kube, tid) == {1: "deployed", 2: "pending-upgrade"}
+        held = record()
+        assert held["operation"]["operation"] == "update"  # the dead process's lock
+        assert json.loads(held["spec"])["overrides"] == change  # recorded before helm ran
+        assert namespace_record() == {}
+
+        reconciler = Reconciler(ctx)
+        assert reconciler.state_of(asyncio.run(reconciler.observe(tid))) is State.LOCKED
+        result = asyncio.run(reconciler.ensure(tid))
+        assert result.outcome is Outcome.RECOVERED, result
+        statuses = release_statuses(kube, tid)
+        held = record()
+        assert "operation" not in held and held["applied"]["revision"] == max(statuses)
+        assert namespace_record() == {}
+        assert asyncio.run(reconciler.ensure(tid)).outcome is Outcome.UNCHANGED
+    finally:
+        cleanup(tenants, tid, wait=False)
+        resources.delete(tid)
 
 
 def test_failed_upgrade_is_rolled_back_and_stalled(

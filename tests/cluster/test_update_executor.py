@@ -20,7 +20,7 @@ from saasodoo.backups.results import BackupInfo
 from saasodoo.core import updates as up
 from saasodoo.operator.controller import TenantController
 from tests.cluster.test_copy_executor import condition, controller_in, converge, status, turn
-from tests.support import Cluster
+from tests.support import Cluster, namespace_record
 
 pytestmark = pytest.mark.cluster
 
@@ -106,6 +106,10 @@ def test_a_new_image_goes_through_stop_backup_update_rollout_and_check(
     converge(ctl, name)  # the ordinary reconcile: in sync, Ready
     assert condition(ctl, name, "Ready")["status"] == "True", status(ctl, name)
     assert len(history(kube, name)) == len(revisions)
+    # The record the update's helm steps wrote: on the OdooTenant, none on the namespace.
+    assert namespace_record(kube, name) == {}
+    record = status(ctl, name)["record"]
+    assert record["applied"]["revision"] == before + 2 and "operation" not in record
 
 
 def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(

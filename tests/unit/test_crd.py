@@ -203,6 +203,7 @@ def test_status_schema_declares_every_status_field() -> None:
         "domains",
         "copy",
         "update",
+        "record",
     }
     assert set(status["properties"]["copy"]["required"]) == {"source", "step"}
     conditions = status["properties"]["conditions"]

@@ -219,7 +219,7 @@ def test_a_templated_create_records_its_template_and_keeps_it_in_later_values() 
     assert recorded[TEMPLATE_KEY_PATH] == "docker.io-library-odoo-18.0"
     installed = helm.releases[(NS, SPEC.id)][-1].values
     assert get_path(installed, TEMPLATE_KEY_PATH) == "docker.io-library-odoo-18.0"
-    spec = tenants.ctx.record.spec(kube.read_namespace(NS))
+    spec = tenants.ctx.record.spec(tenants.ctx.record.namespace(SPEC.id))
     assert get_path(tenants.values_for(spec).values, TEMPLATE_KEY_PATH) == (
         "docker.io-library-odoo-18.0"
     )

@@ -130,7 +130,7 @@ def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollo
     world: World,
 ) -> None:
     world.helm.failing_tests["alpha"] = NotReady("sign-in as admin: psycopg2.errors.Undefined")
-    before = world.fleet.ctx.record.spec(world.kube.namespaces["tenant-alpha"])
+    before = world.fleet.ctx.record.spec(world.fleet.ctx.record.namespace("alpha"))
     summary = world.upgrade()
     outcomes = world.outcomes(summary)
     assert outcomes["alpha"] is Outcome.FAILED
@@ -140,7 +140,7 @@ def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollo
     assert "failed its signed-in check: sign-in as admin" in alpha.detail, alpha.detail
     assert "rolled back to 1" in alpha.detail
     assert world.helm.commands[-1] == "rollback tenant-alpha/alpha to 1"
-    ns = world.kube.namespaces["tenant-alpha"]
+    ns = world.fleet.ctx.record.namespace("alpha")
     assert world.fleet.ctx.record.spec(ns) == before  # its previous spec, recorded again
     # Nothing left for ensure: the rolled-back revision is the recorded one.
     commands = list(world.helm.commands)

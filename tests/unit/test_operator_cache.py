@@ -39,6 +39,7 @@ def tenant(**status: Any) -> dict[str, Any]:
             "releases": [{"revision": r} for r in range(20)],
             "history": [{"operation": "upgrade"}] * 10,
             "domains": [{"host": "erp.acme.test"}],
+            "record": {"spec": '{"id": "acme"}', "applied": {"digest": "d", "revision": 7}},
             **status,
         },
     }  # fmt: skip

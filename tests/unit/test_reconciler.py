@@ -23,6 +23,7 @@ from saasodoo.core.record import (
     SPEC_ANNOTATION,
     UNFINISHED_ANNOTATION,
     applied_of,
+    entries_of_annotations,
     unfinished_of,
 )
 from saasodoo.core.spec import TenantSpec
@@ -79,7 +80,13 @@ class World:
         return asyncio.run(self.reconciler.ensure(tenant_id, force=force))
 
     def annotations(self) -> dict[str, str]:
-        return dict(self.kube.namespaces[NS].annotations)
+        """The tenant's record, wherever it is kept; one kept on its OdooTenant leaves none
+        on its namespace."""
+        found = self.tenants.ctx.record.read(NS)
+        assert found is not None
+        if "acme" in self.kube.odootenants:
+            assert not entries_of_annotations(found.annotations), found.annotations
+        return dict(found.record)
 
     def statuses(self) -> list[str]:
         return [r.revision.status for r in self.helm.releases[KEY]]
@@ -96,10 +103,14 @@ SPEC = TenantSpec.parse({"id": "acme", "admin_email": "a@acme.example", "odoo_ve
 DEAD = f"{socket.gethostname()}:{2**23 + 7}"
 
 
-@pytest.fixture
-def world() -> World:
+@pytest.fixture(params=("namespace", "odootenant"))
+def world(request: pytest.FixtureRequest) -> World:
+    """A cluster whose tenant ``acme`` keeps its record on its namespace (no OdooTenant) or
+    on its OdooTenant."""
     helm = FakeHelm(SETTINGS)
     kube = FakeKube(helm=helm)
+    if request.param == "odootenant":
+        kube.odootenants["acme"] = {"metadata": {"name": "acme", "generation": 1}}
     return World(Tenants(Context(SETTINGS, helm=helm, kube=kube)), kube, helm)
 
 
@@ -115,7 +126,7 @@ def created(world: World) -> World:
 
 def only_namespace(world: World) -> World:
     """A create that died after the namespace: spec recorded, no Secret, no release."""
-    world.kube.create_tenant_namespace(NS, "acme", {}, {SPEC_ANNOTATION: SPEC.model_dump_json()})
+    world.tenants.ctx.record.store.create(NS, "acme", {}, {SPEC_ANNOTATION: SPEC.model_dump_json()})
     return world
 
 

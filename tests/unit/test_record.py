@@ -96,11 +96,11 @@ def test_the_lock_is_set_released_or_left_alone_with_the_spec() -> None:
 
 
 def test_a_new_tenant_has_its_spec_its_lock_and_its_owner_if_any() -> None:
-    annotations = record.new_tenant_annotations(SPEC, LOCK, "user-1")
+    annotations = record.new_tenant_record(SPEC, LOCK, "user-1")
     assert record.spec_of(annotations, {}, "tenant-acme") == SPEC
     assert record.lock_of(annotations) == LOCK
     assert record.owner_of(annotations) == "user-1"
-    assert record.owner_of(record.new_tenant_annotations(SPEC, LOCK, None)) is None
+    assert record.owner_of(record.new_tenant_record(SPEC, LOCK, None)) is None
 
 
 def test_the_unfinished_revision_round_trips_and_an_unreadable_one_is_none() -> None:

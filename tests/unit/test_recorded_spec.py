@@ -1,5 +1,5 @@
 """The spec saasodoo records on a tenant's namespace, read back (``core.record.spec_of``,
-which ``record.NamespaceRecord.spec`` uses), by the tenants and by an import (the tenant's Odoo
+which ``record.TenantRecord.spec`` uses), by the tenants and by an import (the tenant's Odoo
 version): absent, not JSON, not a valid spec each give an error naming the namespace, never a
 KeyError."""
 
@@ -15,6 +15,7 @@ from saasodoo.core.record import SPEC_ANNOTATION, spec_of
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.errors import NotFound, SaasodooError
 from saasodoo.settings import Settings
+from tests.fakes import FakeKube
 
 pytestmark = pytest.mark.unit
 
@@ -26,26 +27,28 @@ def namespace(raw: str | None) -> Namespace:
     return Namespace("tenant-acme", labels={TENANT_LABEL: "acme"}, annotations=annotations)
 
 
-class FakeKube:
-    def __init__(self, ns: Namespace | None) -> None:
-        self.ns = ns
-
-    def read_namespace(self, name: str) -> Namespace | None:
-        return self.ns
-
-
 def recorded_spec(ns: Namespace) -> TenantSpec:
     return spec_of(ns.annotations, ns.labels, ns.name)
 
 
-def odoo_version(ns: Namespace | None) -> str:
-    backups = Backups(Settings(), kube=FakeKube(ns))  # type: ignore[arg-type]
+def odoo_version(ns: Namespace | None, odootenant: dict[str, Any] | None = None) -> str:
+    kube = FakeKube(namespaces={ns.name: ns} if ns is not None else {})
+    if odootenant is not None:
+        kube.odootenants["acme"] = odootenant
+    backups = Backups(Settings(), kube=kube)
     return backups.recorded_odoo_version("tenant-acme", "acme")
 
 
 def test_the_recorded_spec_is_read_back() -> None:
     assert recorded_spec(namespace(GOOD.model_dump_json())) == GOOD
     assert odoo_version(namespace(GOOD.model_dump_json())) == "17.0"
+
+
+def test_an_import_reads_the_spec_an_odootenant_records() -> None:
+    """A tenant with an OdooTenant: its record is the OdooTenant's status.record, its
+    namespace carries none."""
+    held = {"metadata": {"name": "acme"}, "status": {"record": {"spec": GOOD.model_dump_json()}}}
+    assert odoo_version(namespace(None), held) == "17.0"
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ from saasodoo.context import Context
 from saasodoo.core.record import (
     APPLIED_ANNOTATION,
     OPERATION_ANNOTATION,
-    SPEC_ANNOTATION,
     SUSPENDED_ANNOTATION,
     applied_of,
+    entries_of_annotations,
     spec_of,
 )
-from saasodoo.core.spec import TenantSpec
+from saasodoo.core.spec import TENANT_LABEL, TenantSpec
 from saasodoo.core.values import ADMIN_SECRET_NAME, get_path
 from saasodoo.domains import Domains, HostTaken, NotVerified
 from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound
@@ -41,23 +41,36 @@ class World:
     helm: FakeHelm
 
     def annotations(self, ns: str = NS) -> dict[str, str]:
-        return dict(self.kube.namespaces[ns].annotations)
+        """The namespace's annotations with the tenant's record, wherever it is kept. A
+        tenant with an OdooTenant has its record there and none on its namespace."""
+        found = self.tenants.ctx.record.read(ns)
+        assert found is not None
+        if found.labels.get(TENANT_LABEL) in self.kube.odootenants:
+            assert not entries_of_annotations(found.annotations), found.annotations
+        return {**found.annotations, **found.record}
 
     def recorded(self, ns: str = NS) -> TenantSpec:
         """The recorded spec, without what the tenant was created with (test_creation_facts)."""
-        found = self.kube.namespaces[ns]
-        return spec_of(found.annotations, found.labels, ns).model_copy(
-            update={"created_with": None}
-        )
+        found = self.annotations(ns)
+        return spec_of(found, {}, ns).model_copy(update={"created_with": None})
 
     def claims(self) -> dict[str, str]:
         """Claimed host -> holding tenant."""
         return {cm.data["host"]: cm.data["tenant"] for cm in self.kube.configmaps.values()}
 
 
-@pytest.fixture
-def world() -> World:
+#: Where the tenants' records are kept: on their namespaces (no OdooTenant: ``--local`` on
+#: a cluster without the operator), or on their OdooTenants (every lifecycle operation the
+#: operator or ``--local`` runs on an operator-managed tenant).
+STORES = ("namespace", "odootenant")
+
+
+@pytest.fixture(params=STORES)
+def world(request: pytest.FixtureRequest) -> World:
     kube, helm = FakeKube(), FakeHelm(SETTINGS)
+    if request.param == "odootenant":
+        for tid in ("acme", "beta", "owner"):
+            kube.odootenants[tid] = {"metadata": {"name": tid, "generation": 1}}
     return World(Tenants(Context(SETTINGS, helm=helm, kube=kube)), kube, helm)
 
 
@@ -106,7 +119,7 @@ def test_create_of_a_taken_host_is_refused_before_any_write(world: World) -> Non
     """Taken: another tenant proved the host (an unproven claim only makes it contested)."""
     created(world, custom_domains=["shop.example.com"])
     proved = spec(custom_domains=["shop.example.com"], verified_domains=["shop.example.com"])
-    world.kube.patch_namespace(NS, annotations={SPEC_ANNOTATION: proved.model_dump_json()})
+    world.tenants.ctx.record.write_spec(proved)
     writes = list(world.kube.calls)
     with pytest.raises(HostTaken, match=r"custom_domains\[0\]"):
         asyncio.run(world.tenants.create(spec("beta", custom_domains=["shop.example.com"])))

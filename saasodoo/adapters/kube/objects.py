@@ -35,6 +35,9 @@ class Namespace:
     #: Active or Terminating.
     phase: str | None = None
     uid: str = ""
+    #: The tenant record's entries (``saasodoo.core.record``), wherever they are kept:
+    #: filled by ``saasodoo.adapters.records``, empty as read here.
+    record: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Namespace:
