@@ -29,7 +29,7 @@ from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.core import record as codec
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, namespace_for
-from saasodoo.errors import NotFound
+from saasodoo.errors import NotFound, SaasodooError
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,22 @@ class OdooTenantStore:
         self.tenants = tenants
 
     def write(self, namespace: str, patch: codec.Patch) -> None:
-        body = {codec.STATUS_RECORD: codec.status_patch(patch)}
-        self.tenants.patch_status(tenant_of(namespace), body)
+        """The record's fields of ``patch`` written to ``status.record``; SaasodooError when
+        the API server did not keep them: an OdooTenant CRD older than this saasodoo (no
+        ``status.record`` in its schema) prunes the field silently, and a record moved there
+        would then be lost with the namespace's annotations removed after it."""
+        fields = codec.status_patch(patch)
+        name = tenant_of(namespace)
+        written = self.tenants.patch_status(name, {codec.STATUS_RECORD: fields})
+        kept = ((written.get("status") or {}).get(codec.STATUS_RECORD)) or {}
+        lost = sorted(k for k, v in fields.items() if v is not None and k not in kept)
+        if lost:
+            raise SaasodooError(
+                f"OdooTenant {name}: the API server dropped status.record "
+                f"({', '.join(lost)}): the OdooTenant CRD in the cluster is older than this "
+                "saasodoo. Apply this version's CRDs first (saasodoo operator run "
+                "--install-crds, or upgrade the platform chart); nothing was moved"
+            )
 
     def create(
         self, namespace: str, tenant_id: str, labels: dict[str, str], entries: dict[str, str]
