@@ -66,7 +66,7 @@ from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
 from saasodoo.core.record import OWNER_ANNOTATION, SPEC_ANNOTATION
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, Workload, classify
+from saasodoo.core.status import Observation, ReleaseInfo, Workload, classify
 from saasodoo.core.templates import BUILDING, RESTORING
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
@@ -577,10 +577,10 @@ class TenantController:
                         stale_after=self.ctx.stale_after),
             datetime.now(UTC),
         )  # fmt: skip
-        ready = seen.phase in (Phase.READY, Phase.SUSPENDED)
-        message = detail or seen.reason
+        ready = seen.ready == "True"  # Ready, or Suspended: in sync
+        message = detail or seen.detail
         if not ready and outcome not in ("unmanaged", "stalled", "rolled-back"):
-            message = f"{seen.phase.value}: {seen.reason}"
+            message = seen.detail
         applied = self.ctx.record.applied(ns) if ns is not None else None
         inventory = None
         if ns is not None and ready:

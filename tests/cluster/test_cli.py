@@ -31,7 +31,7 @@ def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # t
     result = run("tenant", "create", "clitest", "--email", "me@cli.example", "-o", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["status"] == "ready"
+    assert doc["ready"] == "True"
     assert doc["url"] == "https://clitest.odoo.test"
     try:
         result = run("tenant", "create", "clitest", "--email", "me@cli.example")
