@@ -45,7 +45,9 @@ from saasodoo.core.values import (
     validate_against_schema,
 )
 from saasodoo.core.versions import (
+    check_rollback_series,
     check_version_change,
+    odoo_series,
 )
 from saasodoo.domains import DomainState
 from saasodoo.errors import (
@@ -526,7 +528,7 @@ class Tenants:
             else None
         )
         if restored is not None:  # a revision of another Odoo series: not its database
-            check_version_change(spec, restored, field="revision")
+            check_rollback_series(spec.id, revision, odoo_series(spec), odoo_series(restored))
         await self.ctx.release.check_database_image(spec, revision)
         return spec, revision, target_values, restored
 

@@ -67,6 +67,10 @@ class ReleaseInfo:
     description: str = ""
     chart: str = ""
     app_version: str = ""
+    #: The Odoo series and image the revision runs (``core.versions.revision_odoo``), when
+    #: read from its record ("": not read, or not said).
+    odoo_series: str = ""
+    odoo_image: str = ""
 
 
 @dataclass(frozen=True)

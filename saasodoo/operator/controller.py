@@ -614,7 +614,8 @@ class TenantController:
         if head is None:
             return None
         newest = shown[0] if shown else {}
-        if newest.get("revision") == head.revision and newest.get("status") == head.status:
+        if (newest.get("revision") == head.revision and newest.get("status") == head.status
+                and all("odooSeries" in r for r in shown)):  # fmt: skip
             return None
         name = obj["metadata"]["name"]
         kube, namespace = self.ctx.kube, namespace_for(name)
@@ -627,10 +628,14 @@ class TenantController:
         revisions = []
         for info in sorted(labels, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]:
             old = known.get(info.revision)
-            if old is not None:  # what a revision records does not change, its status may
+            # What a revision records does not change, its status may; an entry written
+            # before the series was recorded is read once more.
+            if old is not None and "odooSeries" in old:
                 revisions.append(replace(info, description=str(old.get("description", "")),
                                          chart=str(old.get("chart", "")),
-                                         app_version=str(old.get("appVersion", ""))))  # fmt: skip
+                                         app_version=str(old.get("appVersion", "")),
+                                         odoo_series=str(old.get("odooSeries", "")),
+                                         odoo_image=str(old.get("odooImage", ""))))  # fmt: skip
                 continue
             full = kube.release_revision(namespace, name, info.revision)
             revisions.append(replace(full, status=info.status) if full else info)
@@ -746,7 +751,8 @@ def release_entries(revisions: list[ReleaseInfo]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"revision": r.revision, "status": r.status}
         if r.updated is not None:
             entry["updated"] = timestamp(r.updated)
-        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version)
+        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version,
+                     odooSeries=r.odoo_series, odooImage=r.odoo_image)  # fmt: skip
         entries.append(entry)
     return entries
 
