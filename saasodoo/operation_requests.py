@@ -58,6 +58,7 @@ from saasodoo.core.operations import (
 from saasodoo.core.reconcile import parse_duration
 from saasodoo.core.spec import check_tenant_id
 from saasodoo.core.values import backup_storage
+from saasodoo.core.versions import check_rollback_series, odoo_series, parse_series
 from saasodoo.errors import Conflict, FieldError, InvalidInput, NotFound, SaasodooError
 from saasodoo.tenants import Tenants
 
@@ -251,13 +252,15 @@ class OperationRequests:
         """What can be checked from the resources alone (the API's ServiceAccount reads
         nothing else), before the request is written: the spec's fields (InvalidInput naming
         ``spec.<field>``), the OdooTenant (NotFound); a rollback: against the release history
-        the operator records (``status.releases``), the revision exists (NotFound) and there
-        is one before it (Conflict). The rest is the operator's to check when it runs the
-        request, which then fails with the reason in its status: backups off, no such backup
-        or one of another Odoo series (a restore), a revision of another Odoo series (reason
-        ``InvalidSpec``). Returns what the request must name that the caller left to "now":
-        a rollback's revision (the previous one as of this check, so a second click or a
-        restarted request never rolls back the rollback)."""
+        the operator records (``status.releases``), the revision exists (NotFound), there
+        is one before it (Conflict) and it ran the tenant's Odoo series (InvalidInput naming
+        ``revision``). The rest is the operator's to check when it runs the request, which
+        then fails with the reason in its status: backups off, no such backup or one of
+        another Odoo series (a restore), a revision of another Odoo series whose series the
+        history did not record yet (reason ``InvalidSpec``). Returns what the request must
+        name that the caller left to "now": a rollback's revision (the previous one as of
+        this check, so a second click or a restarted request never rolls back the
+        rollback)."""
         request_body(op, self.ctx.settings.system_namespace, tenant_id, **spec)
         obj = self.tenant(tenant_id)
         if op is REFRESH:
@@ -491,7 +494,8 @@ def rollback_target(tenant: dict[str, Any], revision: int | None) -> int | None:
     history its status records (``status.releases``): ``revision``, or the one before the
     newest. NotFound for a revision helm does not have, Conflict when there is none before;
     Conflict for "the previous one" while the operator has recorded no history yet (a named
-    revision is then left to the operator to check)."""
+    revision is then left to the operator to check); InvalidInput naming ``revision`` for a
+    revision of another Odoo series (``check_recorded_series``)."""
     tenant_id = tenant["metadata"]["name"]
     releases = (tenant.get("status") or {}).get("releases") or []
     known = sorted(int(r["revision"]) for r in releases if r.get("revision"))
@@ -505,12 +509,31 @@ def rollback_target(tenant: dict[str, Any], revision: int | None) -> int | None:
     if revision is None:
         if len(known) < 2:
             raise Conflict(f"tenant '{tenant_id}' has no previous revision to roll back to")
-        return known[-2]
-    if revision not in known:
+        revision = known[-2]
+    elif revision not in known:
         raise NotFound(
             f"tenant '{tenant_id}' has no revision {revision} (known: {', '.join(map(str, known))})"
         )
+    entry = next(r for r in releases if int(r.get("revision") or 0) == revision)
+    check_recorded_series(tenant, entry)
     return revision
+
+
+def check_recorded_series(tenant: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Refuse (InvalidInput naming ``revision``) a rollback of the OdooTenant ``tenant`` to the
+    revision ``entry`` of its ``status.releases`` when that revision ran another Odoo series
+    than the tenant's database (its spec's: ``core.versions.odoo_series``). An entry without
+    a recorded series (written before saasodoo recorded it), or a spec that does not parse,
+    is left to the operator, which checks the revision's values itself."""
+    target = parse_series(str(entry.get("odooSeries") or ""))
+    if target is None:
+        return
+    tenant_id = tenant["metadata"]["name"]
+    try:
+        current = odoo_series(to_tenant_spec(tenant_id, tenant.get("spec") or {}, copies=True))
+    except InvalidInput:
+        return
+    check_rollback_series(tenant_id, int(entry["revision"]), current, target)
 
 
 def failure(view: RequestView) -> SaasodooError:

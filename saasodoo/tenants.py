@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +29,6 @@ from saasodoo.core.spec import (
 )
 from saasodoo.core.status import (
     Observation,
-    Phase,
     ReleaseInfo,
     TenantStatus,
     classify,
@@ -48,7 +46,9 @@ from saasodoo.core.values import (
     validate_against_schema,
 )
 from saasodoo.core.versions import (
+    check_rollback_series,
     check_version_change,
+    odoo_series,
 )
 from saasodoo.domains import DomainState
 from saasodoo.errors import (
@@ -69,27 +69,41 @@ SUSPEND_VALUES: dict[str, Any] = {"odoo": {"replicas": 0}}
 
 @dataclass(frozen=True)
 class Tenant:
-    """A tenant as the cluster shows it."""
+    """A tenant as the cluster shows it without the operator: its recorded spec, and its
+    status in the conditions an OdooTenant carries (``core.status.classify``)."""
 
     spec: TenantSpec
     status: TenantStatus
     url: str
     owner: str | None = None
+    #: Recorded suspended (Odoo at zero replicas by saasodoo's own change).
+    suspended: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The keys ``saasodoo.odootenants.TenantView.to_dict`` gives a tenant the operator
+        reports on (a script reading ``-o json`` reads both alike): ``ready``, ``reason`` and
+        ``message`` of the Ready condition, ``status`` its kstatus; ``generation`` and
+        ``observed_generation`` are None (no object), ``expires_at`` too (a copy's expiry is
+        the operator's)."""
         return {
             "id": self.spec.id,
-            "namespace": self.spec.namespace,
-            "url": self.url,
             "plan": self.spec.plan,
             "odoo_version": self.spec.odoo_version,
+            "suspended": self.suspended,
+            "owner": self.owner,
+            "ready": self.status.ready,
+            "reason": self.status.reason,
+            "message": self.status.message,
+            "status": self.status.kstatus,
+            "revision": self.status.revision,
+            "url": self.url,
+            "generation": None,
+            "observed_generation": None,
+            "conditions": [dict(c) for c in self.status.conditions],
             "admin_email": self.spec.admin_email,
             "custom_domains": list(self.spec.custom_domains),
-            "status": self.status.phase.value,
-            "reason": self.status.reason,
-            "revision": self.status.revision,
-            "release_status": self.status.release_status,
-            "owner": self.owner,
+            "copy_of": self.spec.copy_of,
+            "expires_at": None,
         }
 
 
@@ -204,6 +218,7 @@ class Tenants:
             classify(obs, datetime.now(UTC)),
             self.url_for(tenant_id),
             self.ctx.record.owner(ns),
+            self.ctx.record.suspended(ns),
         )
 
     def list_tenants(self, owner: str | None = None) -> list[Tenant]:
@@ -233,7 +248,13 @@ class Tenants:
                 self.ctx.record.revisions(ns),
             )
             tenants.append(
-                Tenant(spec, classify(obs, now), self.url_for(spec.id), self.ctx.record.owner(ns))
+                Tenant(
+                    spec,
+                    classify(obs, now),
+                    self.url_for(spec.id),
+                    self.ctx.record.owner(ns),
+                    self.ctx.record.suspended(ns),
+                )
             )
         return sorted(tenants, key=lambda t: t.spec.id)
 
@@ -361,7 +382,8 @@ class Tenants:
         release = ReleaseInfo(rev.revision, rev.status, rev.updated, rev.description)
         workloads = self.ctx.kube.list_workloads(spec.namespace).get(spec.id, [])
         obs = Observation(spec.id, "Active", release, tuple(workloads))
-        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner)
+        return Tenant(spec, classify(obs, datetime.now(UTC)), self.url_for(spec.id), owner,
+                      suspended)  # fmt: skip
 
     async def update(
         self,
@@ -508,7 +530,7 @@ class Tenants:
             else None
         )
         if restored is not None:  # a revision of another Odoo series: not its database
-            check_version_change(spec, restored, field="revision")
+            check_rollback_series(spec.id, revision, odoo_series(spec), odoo_series(restored))
         await self.ctx.release.check_database_image(spec, revision)
         return spec, revision, target_values, restored
 
@@ -639,7 +661,3 @@ def revision_spec(recorded: dict[str, Any], values: dict[str, Any]) -> TenantSpe
     them): what the tenant is once that revision is back."""
     spec = TenantSpec.model_validate(recorded)
     return spec.model_copy(update={"created_with": creation_facts(values)})
-
-
-def count_phases(tenants: list[Tenant]) -> Counter[Phase]:
-    return Counter(t.status.phase for t in tenants)

@@ -324,7 +324,13 @@ class RevisionOut(BaseModel):
     updated: str
     description: str
     chart: str
-    app_version: str
+    app_version: str = Field(description="The chart's appVersion (not the tenant's series).")
+    odoo_series: str = Field(
+        default="",
+        description='The Odoo series the revision runs ("" until the operator read it): a '
+        "rollback to a revision of another series than the tenant's is refused (422).",
+    )
+    odoo_image: str = Field(default="", description="The Odoo image the revision runs.")
 
 
 class HistoryOut(BaseModel):

@@ -196,7 +196,8 @@ def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:
     return [
         {"revision": r.get("revision"), "status": r.get("status", ""),
          "updated": r.get("updated", ""), "description": r.get("description", ""),
-         "chart": r.get("chart", ""), "app_version": r.get("appVersion", "")}
+         "chart": r.get("chart", ""), "app_version": r.get("appVersion", ""),
+         "odoo_series": r.get("odooSeries", ""), "odoo_image": r.get("odooImage", "")}
         for r in reversed(view.releases)
     ]  # fmt: skip
 

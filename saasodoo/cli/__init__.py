@@ -37,15 +37,6 @@ if TYPE_CHECKING:  # imported where used: `saasodoo --help` and `tenant list` lo
 
 T = TypeVar("T")
 
-PHASE_STYLE = {
-    "ready": "green",
-    "creating": "cyan",
-    "suspended": "yellow",
-    "degraded": "yellow",
-    "failed": "red",
-    "deleting": "magenta",
-}
-
 
 class SaasodooGroup(click.Group):
     """Turns saasodoo errors into one line and an exit code."""
@@ -186,22 +177,9 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _print_tenant(tenant: Tenant, output: str) -> None:
-    if output == "json":
-        _print_json(tenant.to_dict())
-        return
-    d = tenant.to_dict()
-    table = Table(show_header=False, box=None)
-    for key in ("id", "url", "status", "reason", "plan", "odoo_version", "admin_email"):
-        value = str(d[key])
-        if key == "status":
-            value = f"[{PHASE_STYLE.get(value, '')}]{value}[/]"
-        table.add_row(f"[bold]{key}[/]", value)
-    table.add_row("[bold]revision[/]", f"{d['revision']} ({d['release_status']})")
-    if d["custom_domains"]:
-        verified = set(tenant.spec.verified_domains)
-        shown = [h if h in verified else f"{h} (pending)" for h in d["custom_domains"]]
-        table.add_row("[bold]domains[/]", ", ".join(shown))
-    out.print(table)
+    """A tenant seen in this process (``--local``, no operator), printed as ``_print_view``
+    prints an OdooTenant: the same rows, the same JSON keys."""
+    _print_status(tenant.to_dict(), output)
 
 
 wait_option = click.option(
@@ -259,17 +237,24 @@ def _follow(ctx: click.Context, objects: OdooTenants, tenant_id: str, *, gone: b
 
 
 def _print_view(view: TenantView, output: str) -> None:
+    _print_status(view.to_dict(), output)
+
+
+def _print_status(d: dict[str, Any], output: str) -> None:
+    """A tenant's ``to_dict`` (``TenantView``'s or, with ``--local``, ``Tenant``'s: the same
+    keys): JSON, or its rows."""
     if output == "json":
-        _print_json(view.to_dict())
+        _print_json(d)
         return
     table = Table(show_header=False, box=None)
-    d = view.to_dict()
     for key in ("id", "url", "status", "ready", "reason", "message", "plan", "odoo_version",
                 "revision", "generation", "observed_generation"):  # fmt: skip
         table.add_row(f"[bold]{key}[/]", escape(str(d[key] if d[key] is not None else "-")))
     for key in ("copy_of", "expires_at"):  # staging copies only
         if d[key]:
             table.add_row(f"[bold]{key}[/]", escape(str(d[key])))
+    if d["custom_domains"]:
+        table.add_row("[bold]domains[/]", escape(", ".join(d["custom_domains"])))
     out.print(table)
 
 
@@ -449,33 +434,29 @@ def tenant_refresh(
 @output_option
 @click.pass_context
 def tenant_list(ctx: click.Context, output: str) -> None:
-    """List every tenant with its status (read from the cluster). With the operator the
-    table is the OdooTenants' printer columns (as `kubectl get odootenants -o wide` reads
-    them); `-o json` gives each tenant whole."""
+    """List every tenant with its status (read from the cluster): Ready, kstatus and the
+    Ready message of its conditions. With the operator the table is the OdooTenants' printer
+    columns (as `kubectl get odootenants -o wide` reads them); without (or --local) the same
+    conditions computed from its namespace, release and workloads. `-o json` gives each
+    tenant whole, with the same keys in both modes."""
     objects = _objects(ctx)
     if objects is not None:
         if output == "json":
             _print_json([v.to_dict() for v in objects.list()])
             return
-        views = objects.summaries()
-        print_columns(
-            ["TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE"],
-            [[v.id, v.ready or "-", v.kstatus, v.plan, v.odoo_version, str(v.revision or "-"),
-              v.url or "-", v.message] for v in views],
-        )  # fmt: skip
-        err.print(f"{len(views)} tenant(s)")
-        return
-    tenants = tenants_of(ctx).list_tenants()
-    if output == "json":
-        _print_json([t.to_dict() for t in tenants])
-        return
-    rows = []
-    for t in tenants:
-        d = t.to_dict()
-        rows.append([d["id"], d["status"], d["plan"], d["odoo_version"],
-                     str(d["revision"] or "-"), d["url"], d["reason"] or ""])  # fmt: skip
-    print_columns(["TENANT", "STATUS", "PLAN", "ODOO", "REV", "URL", "REASON"], rows)
-    err.print(f"{len(tenants)} tenant(s)")
+        rows = [v.to_dict() for v in objects.summaries()]
+    else:
+        tenants = tenants_of(ctx).list_tenants()
+        if output == "json":
+            _print_json([t.to_dict() for t in tenants])
+            return
+        rows = [t.to_dict() for t in tenants]
+    print_columns(
+        ["TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV", "URL", "MESSAGE"],
+        [[d["id"], d["ready"] or "-", d["status"], d["plan"], d["odoo_version"],
+          str(d["revision"] or "-"), d["url"] or "-", d["message"]] for d in rows],
+    )  # fmt: skip
+    err.print(f"{len(rows)} tenant(s)")
 
 
 @tenant.command("status")
@@ -483,7 +464,8 @@ def tenant_list(ctx: click.Context, output: str) -> None:
 @output_option
 @click.pass_context
 def tenant_status(ctx: click.Context, tenant_id: str, output: str) -> None:
-    """Show TENANT's status, release revision and URL."""
+    """Show TENANT's status (its conditions: Ready, kstatus, reason, message), release
+    revision and URL; the same rows and `-o json` keys with the operator or without."""
     objects = _objects(ctx)
     if objects is not None:
         _print_view(objects.get(tenant_id), output)

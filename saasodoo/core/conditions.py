@@ -63,6 +63,8 @@ BACKUPS_LIMIT = 30
 MAX_MESSAGE = 32768
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+#: What Ready and Reconciling say while a release's workloads start.
+WAITING = "waiting for the workloads to become ready"
 
 
 class Reason(StrEnum):
@@ -361,11 +363,9 @@ def next_status(
             )
             drop(RECONCILING)
         elif report.workloads_ready is False:
-            waiting = f"{message}; waiting for the workloads to become ready"
-            if detail and detail != message:
-                waiting += f": {detail}"
-            put(READY, UNKNOWN, Reason.PROGRESSING, waiting)
-            put(RECONCILING, TRUE, Reason.PROGRESSING, waiting)
+            wait = waiting(message, detail)
+            put(READY, UNKNOWN, Reason.PROGRESSING, wait)
+            put(RECONCILING, TRUE, Reason.PROGRESSING, wait)
         else:
             put(READY, TRUE, reason, message)
             drop(RECONCILING)
@@ -441,7 +441,7 @@ def next_status(
             status["lastAppliedAt"] = timestamp(now)
     elif outcome == ROLLED_BACK and report.revision is not None:
         status["revision"] = report.revision
-    status["conditions"] = _ordered(conditions)
+    status["conditions"] = ordered(conditions)
     return status
 
 
@@ -463,7 +463,7 @@ def revert_conditions(
     remediated = (TRUE, Reason.ROLLBACK_SUCCEEDED) if reverted else (
         FALSE, Reason.ROLLBACK_FAILED)  # fmt: skip
     conditions = set_condition(conditions, REMEDIATED, *remediated, message, generation, now)
-    return _ordered(conditions)
+    return ordered(conditions)
 
 
 def _released(
@@ -480,14 +480,28 @@ def _released(
         install = True
     else:
         install = operation_kind(report.operation, report.state) == "install"
+    return released(install, revision, report.chart_version or status.get("chartVersion"))
+
+
+def released(install: bool, revision: int | None, chart: str | None = None) -> tuple[str, str]:
+    """Reason and message of ``Released`` True: ``InstallSucceeded``/``UpgradeSucceeded``,
+    "Helm install succeeded (revision 1, chart 0.1.0)"."""
     verb = "install" if install else "upgrade"
     reason = Reason.INSTALL_SUCCEEDED if install else Reason.UPGRADE_SUCCEEDED
     message = f"Helm {verb} succeeded"
     if revision is not None:
         message += f" (revision {revision}"
-        chart = report.chart_version or status.get("chartVersion")
         message += f", chart {chart})" if chart else ")"
     return reason, message
+
+
+def waiting(released_message: str, detail: str = "") -> str:
+    """The Ready and Reconciling message of a release applied whose workloads are not ready
+    yet: ``released_message``, and ``detail`` (which workloads) when it says more."""
+    out = f"{released_message}; {WAITING}"
+    if detail and detail != released_message:
+        out += f": {detail}"
+    return out
 
 
 def _backup(
@@ -576,8 +590,8 @@ def record_inventory(
     """``previous`` status with ``backups`` (entries in ``StoredBackup``'s form, any order)
     kept newest first, at most ``BACKUPS_LIMIT``, and ``backupsListedAt`` now."""
     status: dict[str, Any] = copy.deepcopy(dict(previous or {}))
-    ordered = sorted(backups, key=lambda b: (str(b.get("time", "")), str(b.get("name", ""))))
-    status["backups"] = [dict(b) for b in reversed(ordered)][:BACKUPS_LIMIT]
+    by_time = sorted(backups, key=lambda b: (str(b.get("time", "")), str(b.get("name", ""))))
+    status["backups"] = [dict(b) for b in reversed(by_time)][:BACKUPS_LIMIT]
     status["backupsListedAt"] = timestamp(now)
     return status
 
@@ -589,7 +603,7 @@ def record_backup(
     (nothing else changes: a backup does not make a tenant more or less Ready)."""
     status: dict[str, Any] = copy.deepcopy(dict(previous or {}))
     conditions = _backup(status, list(status.get("conditions") or []), backup, generation, now)
-    status["conditions"] = _ordered(conditions)
+    status["conditions"] = ordered(conditions)
     return status
 
 
@@ -606,7 +620,7 @@ def _record_history(status: dict[str, Any], report: ReconcileReport, now: dateti
     status["history"] = [entry, *(status.get("history") or [])][:HISTORY_LIMIT]
 
 
-def _ordered(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def ordered(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Known types in ``CONDITION_TYPES`` order, then any other in its previous order."""
     rank = {t: i for i, t in enumerate(CONDITION_TYPES)}
     return sorted(conditions, key=lambda c: rank.get(str(c.get("type")), len(rank)))

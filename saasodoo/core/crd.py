@@ -367,7 +367,19 @@ class ReleaseEntry(BaseModel):
     )
     description: str = Field(default="", max_length=1024, description="Helm's description.")
     chart: str = Field(default="", description="Chart name and version.")
-    app_version: str = Field(default="", description="The chart's appVersion.")
+    app_version: str = Field(
+        default="", description="The chart's appVersion (not the tenant's Odoo series)."
+    )
+    odoo_series: str = Field(
+        default="",
+        max_length=16,
+        description="The Odoo series the revision runs (its image tag's, else odoo.version), "
+        "read from its values in Helm's storage record: a rollback to a revision of another "
+        "series than the tenant's database is refused before any request is written.",
+    )
+    odoo_image: str = Field(
+        default="", max_length=512, description="The Odoo image the revision runs."
+    )
 
 
 class DomainEntry(BaseModel):

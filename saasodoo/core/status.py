@@ -1,8 +1,10 @@
 """A tenant's status, classified from what the cluster says (release + namespace + workloads).
 
 Pure: the adapters gather a ``Observation`` with as few API calls as possible (for a
-whole fleet, a constant number of list calls), and ``classify`` turns it into one of
-creating, ready, degraded, failed, suspended, deleting, with the reason.
+whole fleet, a constant number of list calls), and ``classify`` turns it into conditions in
+an OdooTenant's form and Flux's vocabulary (``saasodoo.core.conditions``: Ready, Reconciling,
+Released, Remediated, Drifted): the one status vocabulary of every view, with the operator
+(which writes them on the OdooTenant) and without (``--local``, computed from this).
 """
 
 from __future__ import annotations
@@ -10,23 +12,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
+from saasodoo.core.conditions import (
+    DRIFTED,
+    FALSE,
+    READY,
+    RECONCILING,
+    RELEASED,
+    REMEDIATED,
+    TRUE,
+    UNKNOWN,
+    Reason,
+    get_condition,
+    kstatus,
+    ordered,
+    released,
+    timestamp,
+    waiting,
+)
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
-
-
-class Phase(StrEnum):
-    CREATING = "creating"
-    READY = "ready"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-    SUSPENDED = "suspended"
-    DELETING = "deleting"
-
-
-#: A first install whose pods are not Ready yet counts as "creating" for this long.
-CREATING_GRACE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ class ReleaseInfo:
     description: str = ""
     chart: str = ""
     app_version: str = ""
+    #: The Odoo series and image the revision runs (``core.versions.revision_odoo``), when
+    #: read from its record ("": not read, or not said).
+    odoo_series: str = ""
+    odoo_image: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,11 +176,49 @@ class Observation:
 
 @dataclass(frozen=True)
 class TenantStatus:
+    """A tenant's status as ``classify`` computes it from an ``Observation``: conditions in
+    an OdooTenant's form and vocabulary (``saasodoo.core.conditions``), so a tenant observed
+    without the operator (``--local``) reads as one the operator reports on. ``detail``:
+    what was seen, in words (the workloads not ready, the helm operation under way), which
+    the operator puts in its own conditions' messages."""
+
     tenant_id: str
-    phase: Phase
-    reason: str
+    conditions: tuple[dict[str, Any], ...]
+    detail: str
     revision: int | None = None
     release_status: str | None = None
+    #: The namespace or the release is being deleted (kstatus ``Terminating``).
+    deleting: bool = False
+
+    def condition(self, type: str) -> dict[str, Any]:
+        return get_condition(self.conditions, type) or {}
+
+    @property
+    def ready(self) -> str:
+        """The Ready condition's status: True, False or Unknown."""
+        return str(self.condition(READY).get("status", ""))
+
+    @property
+    def reason(self) -> str:
+        """The Ready condition's reason (Flux's: ``UpgradeSucceeded``, ``Suspended``,
+        ``Progressing``, ``UpgradeFailed``, ``Unmanaged``, ``Deleting``, ...)."""
+        return str(self.condition(READY).get("reason", ""))
+
+    @property
+    def message(self) -> str:
+        """The Ready condition's message."""
+        return str(self.condition(READY).get("message", ""))
+
+    @property
+    def kstatus(self) -> str:
+        """kstatus of the status (``conditions.kstatus``): Terminating while deleting."""
+        if self.deleting:
+            return "Terminating"
+        return kstatus({"status": {"conditions": list(self.conditions)}})
+
+    def to_status(self) -> dict[str, Any]:
+        """The status as an OdooTenant's ``.status`` carries it (conditions, revision)."""
+        return {"conditions": [dict(c) for c in self.conditions], "revision": self.revision}
 
 
 def pending_stuck(obs: Observation, now: datetime) -> str:
@@ -193,56 +240,119 @@ def pending_stuck(obs: Observation, now: datetime) -> str:
 
 
 def classify(obs: Observation, now: datetime) -> TenantStatus:
-    def status(phase: Phase, reason: str) -> TenantStatus:
-        rel = obs.release
+    """The conditions of a tenant from what the cluster shows (its namespace, its release's
+    head, its workloads, saasodoo's lock and record), as the operator would report them:
+
+    - namespace Terminating or release uninstalling: Ready False ``Deleting``, Reconciling;
+    - no release: Reconciling ``Progressing`` while the create's lock is held, else Ready
+      and Released False ``InstallFailed`` (``fleet ensure`` installs it);
+    - head failed: Released and Ready False ``InstallFailed`` (revision 1) or
+      ``UpgradeFailed``, with helm's description;
+    - head pending-*: Reconciling ``Progressing`` while its operation may run; once its lock
+      ended or it is older than ``stale_after``, Ready False with the operation's failure
+      reason (locked: ``fleet ensure`` recovers it);
+    - head deployed but not saasodoo's (an SRE's ``helm rollback``/``upgrade``): Drifted True
+      ``DriftDetected``, Ready False ``Unmanaged``;
+    - deployed and saasodoo's (or nothing recorded): Released True (``InstallSucceeded`` for
+      revision 1, else ``UpgradeSucceeded``), Drifted False when saasodoo's revisions are
+      known; Ready True (``Suspended`` when Odoo is scaled to zero), or Unknown with
+      Reconciling ``Progressing`` while workloads are not ready (or none is found).
+
+    ``lastTransitionTime`` is when helm last deployed the head (``now`` when unknown): the
+    observation does not know when a condition changed; ``observedGeneration`` is absent
+    (no object has a generation here)."""
+    rel = obs.release
+    since = timestamp(rel.updated if rel is not None and rel.updated is not None else now)
+    found: list[dict[str, Any]] = []
+
+    def put(type_: str, value: str, reason: str, message: str) -> None:
+        found.append({"type": type_, "status": value, "lastTransitionTime": since,
+                      "reason": str(reason), "message": message})  # fmt: skip
+
+    def status(detail: str, *, deleting: bool = False) -> TenantStatus:
         return TenantStatus(
             obs.tenant_id,
-            phase,
-            reason,
+            tuple(ordered(found)),
+            detail,
             revision=rel.revision if rel else None,
             release_status=rel.status if rel else None,
+            deleting=deleting,
         )
 
-    rel = obs.release
+    def progressing(detail: str) -> None:
+        put(READY, UNKNOWN, Reason.PROGRESSING, detail)
+        put(RECONCILING, TRUE, Reason.PROGRESSING, detail)
+
     if obs.namespace_phase == "Terminating" or (rel and rel.status == "uninstalling"):
-        return status(Phase.DELETING, "the release or namespace is being deleted")
+        detail = "the release or namespace is being deleted"
+        put(READY, FALSE, Reason.DELETING, detail)
+        put(RECONCILING, TRUE, Reason.PROGRESSING, detail)
+        return status(detail, deleting=True)
     if rel is None:
-        return status(Phase.CREATING, "namespace prepared, release not installed yet")
+        if obs.lock is not None and obs.lock.held(now):
+            progressing(detail := "namespace prepared, helm install in progress")
+            return status(detail)
+        detail = "namespace prepared, release not installed"
+        if obs.lock is not None:
+            detail += f" (operation '{obs.lock.operation}' {obs.lock.ended()})"
+        detail += "; saasodoo fleet ensure installs it"
+        put(READY, FALSE, Reason.INSTALL_FAILED, detail)
+        put(RELEASED, FALSE, Reason.INSTALL_FAILED, detail)
+        return status(detail)
+    install = rel.revision == 1
+    failed_reason = Reason.INSTALL_FAILED if install else Reason.UPGRADE_FAILED
     if rel.status == "failed":
         why = rel.description.strip()
-        return status(Phase.FAILED, f"revision {rel.revision} failed" + (f": {why}" if why else ""))
+        detail = f"revision {rel.revision} failed" + (f": {why}" if why else "")
+        put(READY, FALSE, failed_reason, detail)
+        put(RELEASED, FALSE, failed_reason, detail)
+        return status(detail)
     if rel.status.startswith("pending-"):
+        operation = rel.status.removeprefix("pending-")
         stuck = pending_stuck(obs, now)
-        if stuck:
-            return status(
-                Phase.DEGRADED,
-                f"locked ({stuck}); saasodoo fleet ensure recovers it "
-                "(--force if helm ran by hand)",
-            )
-    if rel.status == "pending-install":
-        return status(Phase.CREATING, "helm install in progress")
-    if rel.status in ("pending-upgrade", "pending-rollback"):
-        return status(Phase.DEGRADED, f"helm {rel.status.removeprefix('pending-')} in progress")
+        if not stuck:
+            progressing(detail := f"helm {operation} in progress")
+            return status(detail)
+        detail = (f"locked ({stuck}); saasodoo fleet ensure recovers it (--force if helm ran "
+                  "by hand)")  # fmt: skip
+        if operation == "rollback":
+            put(READY, FALSE, Reason.ROLLBACK_FAILED, detail)
+            put(REMEDIATED, FALSE, Reason.ROLLBACK_FAILED, detail)
+        else:
+            why_failed = Reason.INSTALL_FAILED if operation == "install" else Reason.UPGRADE_FAILED
+            put(READY, FALSE, why_failed, detail)
+            put(RELEASED, FALSE, why_failed, detail)
+        return status(detail)
     if rel.status != "deployed":
-        return status(Phase.DEGRADED, f"release status is {rel.status}")
+        detail = f"release status is {rel.status}"
+        put(READY, UNKNOWN, Reason.PROGRESSING, detail)
+        return status(detail)
 
     if obs.saasodoo_revisions and rel.revision not in obs.saasodoo_revisions:
-        return status(
-            Phase.DEGRADED,
+        detail = (
             f"changed by hand: revision {rel.revision} is not saasodoo's (its last is "
             f"{max(obs.saasodoo_revisions)}); left alone: `saasodoo fleet ensure --force` "
-            "(or the OdooTenant's saasodoo.dev/force-requested-at) brings it back to its spec",
+            "(or the OdooTenant's saasodoo.dev/force-requested-at) brings it back to its spec"
         )
+        put(READY, FALSE, Reason.UNMANAGED, detail)
+        put(DRIFTED, TRUE, Reason.DRIFT_DETECTED, detail)
+        return status(detail)
+    reason, message = released(install, rel.revision)
+    put(RELEASED, TRUE, reason, message)
+    if obs.saasodoo_revisions:
+        put(DRIFTED, FALSE, Reason.NO_DRIFT_DETECTED, "the release's head is saasodoo's")
     odoo = [w for w in obs.workloads if w.component in ("odoo", "cron")]
     if odoo and all(w.desired == 0 for w in odoo):
-        return status(Phase.SUSPENDED, "Odoo scaled to zero; data kept")
+        detail = "Odoo scaled to zero; data kept"
+        put(READY, TRUE, Reason.SUSPENDED, f"suspended: {detail}")
+        return status(detail)
     if not obs.workloads:
-        return status(Phase.DEGRADED, "no workloads found for the release")
-    waiting = [w for w in obs.workloads if not w.is_ready]
-    if not waiting:
-        return status(Phase.READY, "all workloads ready")
-    detail = ", ".join(f"{w.kind.lower()}/{w.name} {w.ready}/{w.desired} ready" for w in waiting)
-    young = rel.updated is not None and now - rel.updated < CREATING_GRACE
-    if rel.revision == 1 and young:
-        return status(Phase.CREATING, f"starting: {detail}")
-    return status(Phase.DEGRADED, detail)
+        progressing(waiting(message, detail := "no workloads found for the release"))
+        return status(detail)
+    unready = [w for w in obs.workloads if not w.is_ready]
+    if not unready:
+        put(READY, TRUE, reason, message)
+        return status("all workloads ready")
+    detail = ", ".join(f"{w.kind.lower()}/{w.name} {w.ready}/{w.desired} ready" for w in unready)
+    progressing(waiting(message, detail))
+    return status(detail)

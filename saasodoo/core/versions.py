@@ -32,6 +32,8 @@ import re
 from typing import Any
 
 from saasodoo.core.spec import TenantSpec
+from saasodoo.core.templates import odoo_image
+from saasodoo.core.values import get_path, helm_merge
 from saasodoo.errors import FieldError, InvalidInput
 
 _SERIES = re.compile(r"^(\d{1,4})\.(\d{1,4})(?![\d])")
@@ -44,6 +46,7 @@ def parse_series(text: str) -> tuple[int, int] | None:
 
 
 def _image_tag(overrides: dict[str, Any]) -> str | None:
+    """``odoo.image.tag`` of ``overrides`` (or of whole values), None when unset."""
     odoo = overrides.get("odoo")
     image = odoo.get("image") if isinstance(odoo, dict) else None
     tag = image.get("tag") if isinstance(image, dict) else None
@@ -87,6 +90,57 @@ def series_change_error(
     return InvalidInput(
         f"Odoo series change refused for tenant '{tenant_id}' ({was} -> {to})",
         [FieldError(field, rule)],
+    )
+
+
+def revision_odoo(
+    config: dict[str, Any], chart_values: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """The Odoo series (``"18.0"``) and image one helm revision runs, from what its storage
+    record keeps: the values it was given (``config``) over its chart's own
+    (``chart_values``), merged as Helm merges them. The series is the image tag's when it
+    leads with one (``18.0-20250218``), else ``odoo.version``, else the spec the revision
+    recorded (``tenant.spec.odoo_version``); "" when none says. The image as
+    ``templates.odoo_image`` renders it; "" when the values do not name one."""
+    values = helm_merge(chart_values or {}, config)
+    odoo = values.get("odoo")
+    odoo = odoo if isinstance(odoo, dict) else {}
+    tag = _image_tag(values)
+    series = parse_series(tag) if tag else None
+    for fallback in (odoo.get("version"), get_path(values, "tenant.spec.odoo_version")):
+        if series is None and fallback is not None:
+            series = parse_series(str(fallback))
+    try:
+        image = odoo_image(values)
+    except ValueError:
+        image = ""
+    return (series_text(series) if series else "", image)
+
+
+def check_rollback_series(
+    tenant_id: str, revision: int, current: tuple[int, int], target: tuple[int, int]
+) -> None:
+    """Refuse (``InvalidInput`` naming ``revision``, exit code 2 / HTTP 422) a rollback to
+    ``revision``, made with the Odoo series ``target``, of a tenant whose database is of
+    series ``current``: a rollback returns the Kubernetes objects, never the database. The
+    API and the CLI check it against ``status.releases`` before a request is written, the
+    lifecycle (``Tenants.check_rollback``, which the operator runs) against the revision's
+    recorded spec: the same words either way."""
+    if target == current:
+        return
+    was, to = series_text(current), series_text(target)
+    older = "an older Odoo cannot run on a newer series' database" if target < current else (
+        "a newer Odoo does not migrate an older series' database when it starts")  # fmt: skip
+    rule = (
+        f"revision {revision} runs Odoo {to}; the tenant's database (its PostgreSQL data) is "
+        f"of Odoo {was}. A rollback returns the Kubernetes objects, never the database, and "
+        f"{older}: PostgreSQL data of one Odoo series cannot be rolled back to another. Roll "
+        f"back to a revision of Odoo {was}, or restore a backup taken on Odoo {to} into a new "
+        f"tenant of that series"
+    )
+    raise InvalidInput(
+        f"rollback refused for tenant '{tenant_id}': Odoo {was} -> {to}",
+        [FieldError("revision", rule)],
     )
 
 

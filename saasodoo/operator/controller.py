@@ -70,7 +70,7 @@ from saasodoo.core.crd import (
 from saasodoo.core.domains import domain_check_due, next_domain_check
 from saasodoo.core.reconcile import State
 from saasodoo.core.spec import NAMESPACE_PREFIX, TENANT_LABEL, TenantSpec, namespace_for
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, Workload, classify
+from saasodoo.core.status import Observation, ReleaseInfo, Workload, classify
 from saasodoo.core.templates import BUILDING, RESTORING
 from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
@@ -587,10 +587,10 @@ class TenantController:
                         stale_after=self.ctx.stale_after),
             datetime.now(UTC),
         )  # fmt: skip
-        ready = seen.phase in (Phase.READY, Phase.SUSPENDED)
-        message = detail or seen.reason
+        ready = seen.ready == "True"  # Ready, or Suspended: in sync
+        message = detail or seen.detail
         if not ready and outcome not in ("unmanaged", "stalled", "rolled-back"):
-            message = f"{seen.phase.value}: {seen.reason}"
+            message = seen.detail
         applied = self.ctx.record.applied(ns) if ns is not None else None
         inventory = None
         if ns is not None and ready:
@@ -624,7 +624,8 @@ class TenantController:
         if head is None:
             return None
         newest = shown[0] if shown else {}
-        if newest.get("revision") == head.revision and newest.get("status") == head.status:
+        if (newest.get("revision") == head.revision and newest.get("status") == head.status
+                and all("odooSeries" in r for r in shown)):  # fmt: skip
             return None
         name = obj["metadata"]["name"]
         kube, namespace = self.ctx.kube, namespace_for(name)
@@ -637,10 +638,14 @@ class TenantController:
         revisions = []
         for info in sorted(labels, key=lambda r: r.revision, reverse=True)[:RELEASES_LIMIT]:
             old = known.get(info.revision)
-            if old is not None:  # what a revision records does not change, its status may
+            # What a revision records does not change, its status may; an entry written
+            # before the series was recorded is read once more.
+            if old is not None and "odooSeries" in old:
                 revisions.append(replace(info, description=str(old.get("description", "")),
                                          chart=str(old.get("chart", "")),
-                                         app_version=str(old.get("appVersion", ""))))  # fmt: skip
+                                         app_version=str(old.get("appVersion", "")),
+                                         odoo_series=str(old.get("odooSeries", "")),
+                                         odoo_image=str(old.get("odooImage", ""))))  # fmt: skip
                 continue
             full = kube.release_revision(namespace, name, info.revision)
             revisions.append(replace(full, status=info.status) if full else info)
@@ -756,7 +761,8 @@ def release_entries(revisions: list[ReleaseInfo]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"revision": r.revision, "status": r.status}
         if r.updated is not None:
             entry["updated"] = timestamp(r.updated)
-        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version)
+        entry.update(description=r.description[:1024], chart=r.chart, appVersion=r.app_version,
+                     odooSeries=r.odoo_series, odooImage=r.odoo_image)  # fmt: skip
         entries.append(entry)
     return entries
 

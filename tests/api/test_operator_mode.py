@@ -368,6 +368,63 @@ def test_a_process_killed_after_its_202_loses_nothing(
     delete(owner, third, "apiop-c", operator)
 
 
+def test_a_rollback_to_a_revision_of_another_odoo_series_is_refused_at_once(
+    start_api: Callable[[str], ApiProcess], operator: OperatorProcess, kube: Cluster
+) -> None:
+    """The operator records each revision's Odoo series in ``status.releases`` (from its
+    values in Helm's storage record): the API and the CLI refuse a rollback to a revision of
+    another series before any request is written (422 / exit code 2, naming ``revision``).
+    And ``tenant status`` says the same in both CLI modes (#23 points 4, 5)."""
+    api = start_api("series")
+    owner = sign_up(api, "owner-s@example.com")
+    tid, ns = "apiop-s", "tenant-apiop-s"
+    res = owner.call(api, "POST", "/api/tenants",
+                     json={"id": tid, "admin_email": f"admin@{tid}.example"})  # fmt: skip
+    assert res.status_code == 202, res.text
+    follow(owner, api, res.headers["Location"], operator)
+    history = owner.call(api, "GET", f"/api/tenants/{tid}/history").json()["revisions"]
+    assert [(r["revision"], r["odoo_series"]) for r in history] == [(1, "18.0")], history
+    assert history[0]["odoo_image"] == "docker.io/library/odoo:18.0", history
+    # An SRE runs Odoo 17.0 by hand: the chart refuses another series than the one its
+    # ConfigMap records, so that record is edited first.
+    names = kube.kubectl("-n", ns, "get", "configmap", "-o", "name").split()
+    (record,) = [n for n in names if n.endswith("-odoo-series")]
+    kube.kubectl("-n", ns, "patch", record, "--type", "merge", "-p", '{"data":{"series":"17.0"}}')
+    chart = str(Path(__file__).resolve().parents[2] / "charts" / "odoo-tenant")
+    kube.helm(4, "upgrade", tid, chart, "-n", ns, "--reuse-values", "--set", "odoo.version=17.0")
+    kube.kubectl("-n", NAMESPACE, "annotate", "odootenant", tid, "--overwrite",
+                 "saasodoo.dev/reconcile-requested-at=series")  # fmt: skip
+
+    def recorded() -> list[dict[str, Any]] | None:
+        found = owner.call(api, "GET", f"/api/tenants/{tid}/history").json()["revisions"]
+        return found if len(found) == 2 else None
+
+    history = wait_for(recorded, SETTLE, "the hand revision in the history", operator)
+    assert [(r["revision"], r["odoo_series"]) for r in history] == [(1, "18.0"), (2, "17.0")]
+    assert history[1]["app_version"] == history[0]["app_version"]  # the chart's: no help
+    refused = owner.call(api, "POST", f"/api/tenants/{tid}/rollback", json={"revision": 2})
+    assert refused.status_code == 422, refused.text
+    (field,) = refused.json()["fields"]
+    assert field["field"] == "revision", field
+    assert "revision 2 runs Odoo 17.0; the tenant's database (its PostgreSQL data) is of " \
+        "Odoo 18.0" in field["message"], field  # fmt: skip
+    cli = cli_run(kube, "tenant", "rollback", tid, "2")
+    assert cli.returncode == 2 and field["message"] in " ".join(cli.stderr.split()), cli.stderr
+    operations = owner.call(api, "GET", f"/api/tenants/{tid}/operations").json()
+    assert operations["operations"] == [], operations  # nothing written
+    # The hand revision, as the operator reports it and as --local computes it: Drifted.
+    shown = json.loads(cli_run(kube, "tenant", "status", tid, "-o", "json").stdout)
+    local = json.loads(cli_run(kube, "tenant", "--local", "status", tid, "-o", "json").stdout)
+    assert list(local) == list(shown)
+    assert (shown["ready"], shown["reason"]) == ("False", "Unmanaged"), shown
+    assert (local["ready"], local["reason"], local["revision"]) == ("False", "Unmanaged", 2)
+    drifted = [c for c in local["conditions"] if c["type"] == "Drifted"]
+    assert drifted and drifted[0]["status"] == "True", local["conditions"]
+    table = cli_run(kube, "tenant", "--local", "list").stdout.splitlines()
+    assert table[0].split() == cli_run(kube, "tenant", "list").stdout.splitlines()[0].split()
+    delete(owner, api, tid, operator)
+
+
 def cli_run(kube: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(kube, {"system_namespace": NAMESPACE}, *args)
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from saasodoo.cli import cli
+from saasodoo.odootenants import TenantView
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -31,7 +32,7 @@ def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # t
     result = run("tenant", "create", "clitest", "--email", "me@cli.example", "-o", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["status"] == "ready"
+    assert doc["ready"] == "True"
     assert doc["url"] == "https://clitest.odoo.test"
     try:
         result = run("tenant", "create", "clitest", "--email", "me@cli.example")
@@ -41,6 +42,11 @@ def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # t
 
         status = json.loads(run("tenant", "status", "clitest", "-o", "json").stdout)
         assert status["revision"] == 1
+        # The conditions an OdooTenant carries, computed here without the operator (#23).
+        assert (status["ready"], status["reason"], status["status"]) == (
+            "True", "InstallSucceeded", "Current")  # fmt: skip
+        assert list(status) == list(TenantView.of({"metadata": {"name": "x"}}).to_dict())
+        assert {c["type"] for c in status["conditions"]} == {"Ready", "Released", "Drifted"}
 
         listed = json.loads(run("tenant", "list", "-o", "json").stdout)
         assert "clitest" in {t["id"] for t in listed}
@@ -50,6 +56,8 @@ def test_cli_create_status_list_history_delete(run, kube: Cluster) -> None:  # t
 
         table = run("tenant", "list")
         assert table.exit_code == 0 and "clitest" in table.stdout
+        assert table.stdout.split()[:8] == ["TENANT", "READY", "STATUS", "PLAN", "ODOO", "REV",
+                                            "URL", "MESSAGE"]  # fmt: skip
 
         dist = json.loads(run("cluster", "distribution", "-o", "json").stdout)
         assert any("clitest" in ids for ids in dist.values())

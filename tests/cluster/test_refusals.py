@@ -73,7 +73,7 @@ def test_another_odoo_series_is_refused_by_update_and_fleet_upgrade(run: Run, te
     # Nothing was changed: no revision, the spec still says 18.0.
     assert _revisions(run, tenant) == history
     status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
-    assert status["odoo_version"] == "18.0" and status["status"] == "ready"
+    assert status["odoo_version"] == "18.0" and status["ready"] == "True"
     # A new build of the same series stays allowed.
     same = run("tenant", "update", tenant, "--set", "odoo.image.tag=18.0-20251001")
     assert same.exit_code == 0, same.output
@@ -85,12 +85,12 @@ def test_the_list_shows_why_a_release_failed(run: Run, tenant: str) -> None:
     bad = run("tenant", "update", tenant, "--set", "commonLabels.team=not a label value!")
     assert bad.exit_code == 6, bad.output
     status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
-    assert status["status"] == "failed", status
+    assert (status["ready"], status["reason"]) == ("False", "UpgradeFailed"), status
     listed = {t["id"]: t for t in json.loads(run("tenant", "list", "-o", "json").stdout)}
-    reason = listed[tenant]["reason"]
-    assert reason.startswith("revision 2 failed: ") and len(reason) > len("revision 2 failed: ")
-    assert "team" in reason or "label" in reason.lower(), reason
-    assert reason == status["reason"]
+    message = listed[tenant]["message"]
+    assert message.startswith("revision 2 failed: ") and len(message) > len("revision 2 failed: ")
+    assert "team" in message or "label" in message.lower(), message
+    assert (message, listed[tenant]["reason"]) == (status["message"], status["reason"])
 
 
 def test_a_rollback_to_another_postgresql_release_is_refused(run: Run, tenant: str) -> None:

@@ -62,7 +62,7 @@ def running_tenant(kube: Cluster, t: RealTenant, email: str) -> Iterator[RealTen
     # Clean-ups go without a final backup (a test tenant's data is not kept after it).
     run_cli(kube, "tenant", "delete", t.id, "--yes", "--no-final-backup")
     doc = cli_json(kube, "tenant", "create", t.id, "--email", email)
-    assert doc["status"] == "ready", doc
+    assert doc["ready"] == "True", doc
     try:
         yield t
     finally:

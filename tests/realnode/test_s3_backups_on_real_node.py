@@ -63,7 +63,7 @@ def s3_tenant(kube: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     run_cli(kube, "tenant", "delete", TENANT.id, "--yes", "--no-final-backup")
     doc = cli_json(kube, "tenant", "create", TENANT.id, "--email", "admin@rns3.example",
                    *[a for s in sets for a in ("--set", s)])  # fmt: skip
-    assert doc["status"] == "ready", doc
+    assert doc["ready"] == "True", doc
     try:
         pair = key_pair(kube, env)
         kube.core.create_namespaced_secret(TENANT.namespace, {

@@ -56,7 +56,7 @@ def tenants(kube: Cluster) -> Iterator[dict[str, RealTenant]]:
             result = run_cli(kube, "tenant", "create", tid, "--email", email, *sets, "-o", "json")
             assert result.returncode == 0, result.stdout + result.stderr
             doc = json.loads(result.stdout)
-            assert doc["status"] == "ready", doc
+            assert doc["ready"] == "True", doc
             made[tid] = RealTenant(tid, f"tenant-{tid}")
         yield made
     finally:

@@ -102,7 +102,7 @@ def test_tenant_runs_and_backs_up_on_root_owned_0755_volumes(kube: Cluster, volu
         kube, "tenant", "create", TENANT.id, "--email", "admin@rnv.example", "-o", "json"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["status"] == "ready", result.stdout
+    assert json.loads(result.stdout)["ready"] == "True", result.stdout
     # The tenant's PVCs are bound to the test's volumes, not to provisioned ones.
     for suffix in VOLUMES:
         pvc = kube.core.read_namespaced_persistent_volume_claim(

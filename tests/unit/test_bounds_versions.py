@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from saasodoo.cli import cli
 from saasodoo.core.limits import MAX_DEPTH, LimitExceeded, check_depth, depth, load_json
 from saasodoo.core.spec import TenantSpec
-from saasodoo.core.status import Observation, Phase, ReleaseInfo, classify
+from saasodoo.core.status import Observation, ReleaseInfo, classify
 from saasodoo.core.versions import check_version_change, odoo_series, parse_series
 from saasodoo.errors import InvalidInput
 from saasodoo.fleet import FleetTarget, check_fleet_target
@@ -184,8 +184,8 @@ def test_a_fleet_upgrade_is_refused_as_a_whole_when_one_tenant_would_change_seri
 def test_a_failed_release_without_description_has_no_dangling_colon() -> None:
     now = datetime.now(UTC)
     bare = classify(Observation("acme", "Active", ReleaseInfo(2, "failed")), now)
-    assert bare.phase is Phase.FAILED and bare.reason == "revision 2 failed"
+    assert bare.reason == "UpgradeFailed" and bare.message == "revision 2 failed"
     told = ReleaseInfo(2, "failed", description='Upgrade "acme" failed: timed out')
-    assert classify(Observation("acme", "Active", told), now).reason == (
+    assert classify(Observation("acme", "Active", told), now).message == (
         'revision 2 failed: Upgrade "acme" failed: timed out'
     )

@@ -61,8 +61,9 @@ def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[Both]:
     asyncio.run(tenants.upgrade_to(on_19, False, (spec, False), "update", "by hand", wait=True))
     # Its OdooTenant as the operator keeps it: the spec, the release history in the status.
     obj = odoo_tenant("acme", api.user_id, odooVersion="19.0", adminEmail="a@acme.example")
-    obj["status"] = {"releases": [{"revision": 2, "status": "deployed"},
-                                  {"revision": 1, "status": "superseded"}]}  # fmt: skip
+    obj["status"] = {"releases": [{"revision": 2, "status": "deployed", "odooSeries": "19.0"},
+                                  {"revision": 1, "status": "superseded",
+                                   "odooSeries": "18.0"}]}  # fmt: skip
     resources["OdooTenant"].objs["acme"] = obj
     yield Both(tenants, api, app, helm, kube, resources)
 
@@ -111,6 +112,12 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, str, dict[str, Any]], type[Sa
         InvalidInput,
     ),
     (
+        "rollback to a revision of another Odoo series",
+        ("tenant", "rollback", "acme", "1"),
+        ("POST", "/api/tenants/acme/rollback", {"revision": 1}),
+        InvalidInput,
+    ),
+    (
         "rollback to a missing revision",
         ("tenant", "rollback", "acme", "7"),
         ("POST", "/api/tenants/acme/rollback", {"revision": 7}),
@@ -147,17 +154,43 @@ def test_the_cli_and_the_api_refuse_alike_and_change_nothing(
     assert {kind: repr(r.objs) for kind, r in both.resources.items()} == resources
 
 
-def test_a_rollback_across_an_odoo_upgrade_is_refused_by_the_cli_and_the_operator(
+def test_a_rollback_across_an_odoo_upgrade_is_refused_at_once_with_one_rule(
     both: Both,
 ) -> None:
-    """The API's account reads no helm release: it cannot see that revision 1 ran another
-    series, so it writes the rollback request; the operator refuses it when it runs it
-    (``InvalidSpec``, through the same ``Tenants.check_rollback``) before helm runs."""
+    """The operator records each revision's Odoo series in ``status.releases`` (read from
+    the revision's values in Helm's storage): the API and the CLI refuse a rollback to a
+    revision of another series before any request is written (422 / exit code 2, naming
+    ``revision``), with the words of the operator's own check (``Tenants.check_rollback``)."""
     code, stderr = _cli("tenant", "rollback", "acme")
     assert code == InvalidInput.exit_code and "19.0" in stderr and "18.0" in stderr, stderr
     res = both.api.call("POST", "/api/tenants/acme/rollback", json={})
-    assert res.status_code == 202, res.get_json()
-    assert res.get_json()["operation"]["spec"] == {"revision": 1}
+    answer = res.get_json()
+    assert res.status_code == 422, answer
+    (field,) = answer["fields"]
+    assert field["field"] == "revision", answer
+    assert (
+        "revision 1 runs Odoo 18.0; the tenant's database (its PostgreSQL data) is of Odoo 19.0"
+        in field["message"]
+        and "an older Odoo cannot run on a newer" in field["message"]
+    )
+    assert not both.resources["OdooTenantRollback"].objs  # nothing written
     with pytest.raises(InvalidInput) as refused:
         asyncio.run(both.tenants.check_rollback("acme", 1))
-    assert refused.value.message in stderr
+    assert refused.value.message == answer["message"] and refused.value.message in stderr
+    assert refused.value.fields[0].message == field["message"]
+
+
+def test_a_history_recorded_before_the_series_leaves_the_refusal_to_the_operator(
+    both: Both,
+) -> None:
+    """Entries of ``status.releases`` written by an earlier operator carry no series: the
+    request is written and the operator refuses it when it runs it (``InvalidSpec``,
+    through ``Tenants.check_rollback``) before helm runs; its next read of the history
+    records the series."""
+    for entry in both.resources["OdooTenant"].objs["acme"]["status"]["releases"]:
+        del entry["odooSeries"]
+    res = both.api.call("POST", "/api/tenants/acme/rollback", json={})
+    assert res.status_code == 202, res.get_json()
+    assert res.get_json()["operation"]["spec"] == {"revision": 1}
+    with pytest.raises(InvalidInput):
+        asyncio.run(both.tenants.check_rollback("acme", 1))

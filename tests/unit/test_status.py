@@ -1,4 +1,4 @@
-"""Status classification from what the cluster shows."""
+"""Status classification from what the cluster shows: the conditions of an OdooTenant."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from saasodoo.core.conditions import CONDITION_TYPES
+from saasodoo.core.crd import Condition
 from saasodoo.core.status import (
     Observation,
     OperationLock,
-    Phase,
     ReleaseInfo,
     SetPod,
     StatefulSetPods,
+    TenantStatus,
     Workload,
     classify,
     stuck_pods,
@@ -33,47 +35,107 @@ def rel(status: str = "deployed", revision: int = 1, updated: datetime = OLD) ->
     return ReleaseInfo(revision=revision, status=status, updated=updated, description="boom")
 
 
+def conditions(status: TenantStatus) -> dict[str, tuple[str, str]]:
+    """Each condition's (status, reason), by type."""
+    return {c["type"]: (c["status"], c["reason"]) for c in status.conditions}
+
+
+RELEASED_1 = {"Released": ("True", "InstallSucceeded")}
+PROGRESSING = {"Ready": ("Unknown", "Progressing"), "Reconciling": ("True", "Progressing")}
+
+
 @pytest.mark.parametrize(
-    ("ns_phase", "release", "workloads", "phase", "reason"),
+    ("ns_phase", "release", "workloads", "expected", "kstatus", "message"),
     [
-        ("Active", None, (), Phase.CREATING, "release not installed yet"),
-        ("Active", rel("pending-install"), (), Phase.CREATING, "helm install in progress"),
-        ("Active", rel(), (ODOO_READY, PG_READY), Phase.READY, "all workloads ready"),
-        ("Active", rel(updated=NOW), (ODOO_WAIT, PG_READY), Phase.CREATING, "starting: "),
-        ("Active", rel(), (ODOO_WAIT, PG_READY), Phase.DEGRADED, "acme-odoo 0/1 ready"),
-        (
-            "Active",
-            rel(revision=2, updated=NOW),
-            (ODOO_WAIT, PG_READY),
-            Phase.DEGRADED,
-            "acme-odoo 0/1 ready",
-        ),
-        ("Active", rel(), (ODOO_ZERO, PG_READY), Phase.SUSPENDED, "scaled to zero"),
-        ("Active", rel("failed"), (ODOO_READY,), Phase.FAILED, "revision 1 failed: boom"),
-        ("Active", rel("pending-upgrade"), (ODOO_READY,), Phase.DEGRADED, "upgrade in progress"),
-        ("Active", rel("pending-rollback"), (ODOO_READY,), Phase.DEGRADED, "rollback in progress"),
-        ("Active", rel("uninstalling"), (ODOO_READY,), Phase.DELETING, "being deleted"),
-        ("Terminating", rel(), (ODOO_READY,), Phase.DELETING, "being deleted"),
-        ("Active", rel(), (), Phase.DEGRADED, "no workloads found"),
-    ],  # fmt: skip
-)
-def test_classify(
+        pytest.param("Active", rel(), (ODOO_READY, PG_READY),
+                     {"Ready": ("True", "InstallSucceeded"), **RELEASED_1}, "Current",
+                     "Helm install succeeded (revision 1)", id="deployed and ready"),
+        pytest.param("Active", rel(revision=3), (ODOO_READY, PG_READY),
+                     {"Ready": ("True", "UpgradeSucceeded"),
+                      "Released": ("True", "UpgradeSucceeded")}, "Current",
+                     "Helm upgrade succeeded (revision 3)", id="upgraded and ready"),
+        pytest.param("Active", rel(), (ODOO_ZERO, PG_READY),
+                     {"Ready": ("True", "Suspended"), **RELEASED_1}, "Current",
+                     "suspended: Odoo scaled to zero; data kept", id="suspended"),
+        pytest.param("Active", rel("pending-install"), (), PROGRESSING, "InProgress",
+                     "helm install in progress", id="pending install"),
+        pytest.param("Active", rel("pending-upgrade"), (ODOO_READY,), PROGRESSING, "InProgress",
+                     "helm upgrade in progress", id="pending upgrade"),
+        pytest.param("Active", rel("pending-rollback"), (ODOO_READY,), PROGRESSING,
+                     "InProgress", "helm rollback in progress", id="pending rollback"),
+        pytest.param("Active", rel("failed"), (ODOO_READY,),
+                     {"Ready": ("False", "InstallFailed"), "Released": ("False", "InstallFailed")},
+                     "InProgress", "revision 1 failed: boom", id="install failed"),
+        pytest.param("Active", rel("failed", revision=4), (ODOO_READY,),
+                     {"Ready": ("False", "UpgradeFailed"), "Released": ("False", "UpgradeFailed")},
+                     "InProgress", "revision 4 failed: boom", id="upgrade failed"),
+        pytest.param("Active", rel(), (ODOO_WAIT, PG_READY), {**PROGRESSING, **RELEASED_1},
+                     "InProgress", "Helm install succeeded (revision 1); waiting for the "
+                     "workloads to become ready: deployment/acme-odoo 0/1 ready",
+                     id="workloads not ready"),
+        pytest.param("Active", rel(), (), {**PROGRESSING, **RELEASED_1}, "InProgress",
+                     "waiting for the workloads to become ready: no workloads found",
+                     id="no workloads"),
+        pytest.param("Active", None, (),
+                     {"Ready": ("False", "InstallFailed"), "Released": ("False", "InstallFailed")},
+                     "InProgress", "namespace prepared, release not installed; saasodoo fleet "
+                     "ensure installs it", id="missing release"),
+        pytest.param("Active", rel("uninstalling"), (ODOO_READY,),
+                     {"Ready": ("False", "Deleting"), "Reconciling": ("True", "Progressing")},
+                     "Terminating", "being deleted", id="uninstalling"),
+        pytest.param("Terminating", rel(), (ODOO_READY,),
+                     {"Ready": ("False", "Deleting"), "Reconciling": ("True", "Progressing")},
+                     "Terminating", "being deleted", id="namespace terminating"),
+        pytest.param("Active", rel("superseded"), (ODOO_READY,),
+                     {"Ready": ("Unknown", "Progressing")}, "InProgress",
+                     "release status is superseded", id="odd head"),
+    ],
+)  # fmt: skip
+def test_classify_computes_the_operators_conditions(
     ns_phase: str,
     release: ReleaseInfo | None,
     workloads: tuple[Workload, ...],
-    phase: Phase,
-    reason: str,
+    expected: dict[str, tuple[str, str]],
+    kstatus: str,
+    message: str,
 ) -> None:
+    """What --local observes (namespace, release head, workloads) in the conditions and
+    reasons the operator writes on an OdooTenant (#23 points 4 and 5)."""
     status = classify(Observation("acme", ns_phase, release, workloads), NOW)
-    assert status.phase is phase
-    assert reason in status.reason, status.reason
+    assert conditions(status) == expected, status.conditions
+    assert (status.ready, status.reason) == expected["Ready"]
+    assert status.kstatus == kstatus
+    assert message in status.message, status.message
+    assert list(conditions(status)) == [t for t in CONDITION_TYPES if t in expected]  # ordered
+    for condition in status.conditions:  # valid metav1.Conditions, as the CRD's schema says
+        Condition.model_validate(condition)
+        assert "observedGeneration" not in condition  # no object, no generation
+    assert status.to_status()["revision"] == (release.revision if release else None)
+
+
+def test_a_missing_release_under_a_live_create_lock_is_progressing() -> None:
+    held = OperationLock("me:1", "create", "d", NOW + timedelta(minutes=5), alive=True)
+    status = classify(Observation("acme", "Active", None, (), held), NOW)
+    assert conditions(status) == PROGRESSING and "helm install in progress" in status.message
+    dead = replace(held, alive=False)
+    gone = classify(Observation("acme", "Active", None, (), dead), NOW)
+    assert (gone.ready, gone.reason) == ("False", "InstallFailed")
+    assert "operation 'create' ended (its process me:1 is gone)" in gone.message
+
+
+def test_a_condition_changed_when_helm_last_deployed() -> None:
+    status = classify(Observation("acme", "Active", rel(), (ODOO_READY,)), NOW)
+    assert {c["lastTransitionTime"] for c in status.conditions} == {"2026-01-01T10:00:00Z"}
+    unknown = classify(Observation("acme", "Active", None, ()), NOW)
+    assert {c["lastTransitionTime"] for c in unknown.conditions} == {"2026-01-01T12:00:00Z"}
 
 
 def test_reasons_name_the_waiting_workload() -> None:
     status = classify(Observation("acme", "Active", rel(), (ODOO_WAIT, PG_READY)), NOW)
-    assert "deployment/acme-odoo 0/1 ready" in status.reason
+    assert status.detail == "deployment/acme-odoo 0/1 ready"
+    assert "deployment/acme-odoo 0/1 ready" in status.message
     failed = classify(Observation("acme", "Active", rel("failed"), ()), NOW)
-    assert "boom" in failed.reason
+    assert "boom" in failed.message
 
 
 # -- issue 22, point 14: a lock older than its operation's timeout is never "in progress" ----
@@ -116,9 +178,21 @@ def test_an_expired_lock_is_shown_locked_not_in_progress(
 ) -> None:
     obs = Observation("acme", "Active", release, (ODOO_READY,), held, TIMEOUT)
     status = classify(obs, NOW)
-    assert reason in status.reason, status.reason
+    assert reason in status.message, status.message
     if reason.startswith("locked"):
-        assert status.phase is Phase.DEGRADED and "in progress" not in status.reason
+        # Not progressing: nothing runs it any more (ensure, or the operator, recovers it).
+        assert status.ready == "False" and "in progress" not in status.message
+        assert "Reconciling" not in conditions(status) and status.kstatus == "InProgress"
+        kind = release.status.removeprefix("pending-")
+        failed = {"install": "InstallFailed", "upgrade": "UpgradeFailed",
+                  "rollback": "RollbackFailed"}[kind]  # fmt: skip
+        assert status.reason == failed
+        assert conditions(status)["Remediated" if kind == "rollback" else "Released"] == (
+            "False",
+            failed,
+        )
+    else:
+        assert conditions(status) == PROGRESSING
 
 
 def sts(*pods: SetPod, observed: bool = True, ordered: bool = True) -> StatefulSetPods:
@@ -144,14 +218,20 @@ def test_stuck_pods_are_those_the_statefulset_controller_never_replaces(
 
 def test_a_hand_rollback_to_a_suspended_revision_is_not_shown_as_suspended() -> None:
     """An SRE's `helm rollback` to a revision where Odoo was scaled to zero: the head is not
-    the revision saasodoo applied, so every view says it was changed by hand (#23)."""
+    the revision saasodoo applied, so every view says it was changed by hand: Drifted, as
+    the operator says it (#23)."""
     obs = Observation("acme", "Active", rel(revision=3), (ODOO_ZERO, PG_READY),
                       saasodoo_revisions=(2,))  # fmt: skip
     seen = classify(obs, NOW)
-    assert seen.phase is Phase.DEGRADED
-    assert "changed by hand: revision 3 is not saasodoo's (its last is 2)" in seen.reason
+    assert conditions(seen) == {"Ready": ("False", "Unmanaged"),
+                                "Drifted": ("True", "DriftDetected")}  # fmt: skip
+    assert "changed by hand: revision 3 is not saasodoo's (its last is 2)" in seen.message
+    assert seen.kstatus == "InProgress"
     # saasodoo's own head (applied, or the one its failed operation left): as before
     mine = classify(replace(obs, saasodoo_revisions=(3,)), NOW)
-    assert mine.phase is Phase.SUSPENDED
+    assert conditions(mine) == {"Ready": ("True", "Suspended"),
+                                "Released": ("True", "UpgradeSucceeded"),
+                                "Drifted": ("False", "NoDriftDetected")}  # fmt: skip
     unknown = classify(replace(obs, saasodoo_revisions=()), NOW)
-    assert unknown.phase is Phase.SUSPENDED  # nothing recorded: no claim either way
+    assert unknown.reason == "Suspended"  # nothing recorded: no claim either way
+    assert "Drifted" not in conditions(unknown)

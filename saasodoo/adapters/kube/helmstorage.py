@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from saasodoo.adapters.kube.transport import PARTIAL_METADATA, KubeTransport, translate
 from saasodoo.core.status import ReleaseInfo
+from saasodoo.core.versions import revision_odoo
 from saasodoo.errors import SaasodooError
 
 
@@ -83,7 +84,8 @@ class HelmStorage(KubeTransport):
     def release_revision(self, namespace: str, release: str, revision: int) -> ReleaseInfo | None:
         """One revision as its storage Secret records it: status, last deployed, description
         (why it failed, for a failed one), chart (``<name>-<version>``, as ``helm history``
-        shows it) and app version; None when it cannot be read."""
+        shows it), app version, and the Odoo series and image it runs (its values over its
+        chart's, ``core.versions.revision_odoo``); None when it cannot be read."""
         doc = self._record(namespace, release, revision)
         if doc is None:
             return None
@@ -92,9 +94,12 @@ class HelmStorage(KubeTransport):
         with contextlib.suppress(ValueError, TypeError):
             updated = datetime.fromisoformat(str(info.get("last_deployed")).replace("Z", "+00:00"))
         name = f"{chart.get('name')}-{chart.get('version')}" if chart.get("name") else ""
+        config, defaults = doc.get("config"), (doc.get("chart") or {}).get("values")
+        series, image = revision_odoo(config if isinstance(config, dict) else {},
+                                      defaults if isinstance(defaults, dict) else None)  # fmt: skip
         return ReleaseInfo(revision, str(info.get("status") or "unknown"), updated,
                            str(info.get("description") or ""), name,
-                           str(chart.get("appVersion") or ""))  # fmt: skip
+                           str(chart.get("appVersion") or ""), series, image)  # fmt: skip
 
     def release_values(self, namespace: str, release: str, revision: int) -> dict[str, Any] | None:
         """The values one revision was given (its record's ``config``: what ``helm get
