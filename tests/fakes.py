@@ -233,6 +233,8 @@ class FakeKube(Kube):
     odootenants: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Raised by the next PATCH of an OdooTenant's status (then cleared).
     fail_status: SaasodooError | None = None
+    #: An OdooTenant CRD older than ``status.record``: a status patch loses it.
+    old_crd: bool = False
 
     def call_json(
         self,
@@ -263,6 +265,8 @@ class FakeKube(Kube):
                 raise error
             self.calls.append(f"patch odootenant {name} status")
             obj["status"] = _merge_patch(obj.get("status") or {}, body["status"])
+            if self.old_crd:  # a CRD without status.record: the API server prunes it
+                obj["status"].pop("record", None)
             return copy.deepcopy(obj)
         raise AssertionError(f"not faked: {method} {path}")
 

@@ -20,7 +20,7 @@ from saasodoo.core import record as codec
 from saasodoo.core.conditions import ReconcileReport, next_status
 from saasodoo.core.reconcile import Applied, OperationLock, Unfinished
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec
-from saasodoo.errors import HelmFailure, TransientClusterError
+from saasodoo.errors import HelmFailure, SaasodooError, TransientClusterError
 from saasodoo.operator.sweep import needs_look
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
@@ -223,6 +223,21 @@ def test_a_move_interrupted_at_either_write_converges_when_run_again(failing: st
     assert ctx.record.namespace("acme").record == before
     assert ctx.record.move("acme")
     assert namespace_record(kube) == {} and codec.entries_of_status(held(kube)) == before
+
+
+def test_a_move_onto_an_odootenant_crd_without_status_record_fails_and_keeps_the_record() -> None:
+    """An OdooTenant CRD older than this saasodoo prunes ``status.record`` silently: the move
+    stops with an error naming the CRD, before the namespace's annotations are removed."""
+    kube = FakeKube()
+    ctx = namespace_recorded(kube)
+    before = namespace_record(kube)
+    kube.old_crd = True
+    calls = len(kube.calls)
+    with pytest.raises(SaasodooError, match="CRD in the cluster is older"):
+        ctx.record.move("acme")
+    assert namespace_record(kube) == before
+    assert kube.calls[calls:] == ["patch odootenant acme status"]  # the namespace untouched
+    assert ctx.record.namespace("acme").record == before
 
 
 def test_the_first_write_to_a_tenant_adopted_by_an_earlier_version_moves_its_record() -> None:
