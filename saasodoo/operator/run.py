@@ -204,26 +204,18 @@ class Operator:
         )  # fmt: skip
         self.workloads = WorkloadWatch()
         self.sweeper = Reconciler(self.ctx)  # kept: it remembers the desired digests
-        self.workload_informer = Informer(
-            functools.partial(
-                client.AppsV1Api(self.ctx.kube.api).list_deployment_for_all_namespaces,
-                label_selector=TENANT_WORKLOADS,
-            ),
-            on_event=functools.partial(self.on_workload_event, "Deployment"),
-            name="deployments.apps (tenants')", resync_period=settings.operator_resync_seconds,
-            transform=slim,
-        )  # fmt: skip
-        self.statefulset_informer = Informer(
-            functools.partial(
-                client.AppsV1Api(self.ctx.kube.api).list_stateful_set_for_all_namespaces,
-                label_selector=TENANT_WORKLOADS,
-            ),
-            on_event=functools.partial(self.on_workload_event, "StatefulSet"),
-            name="statefulsets.apps (tenants')", resync_period=settings.operator_resync_seconds,
-            transform=slim,
-        )  # fmt: skip
+        apps = client.AppsV1Api(self.ctx.kube.api)
         self.workload_informers = {
-            "Deployment": self.workload_informer, "StatefulSet": self.statefulset_informer,
+            kind: Informer(
+                functools.partial(lister, label_selector=TENANT_WORKLOADS),
+                on_event=functools.partial(self.on_workload_event, kind),
+                name=f"{plural}.apps (tenants')", resync_period=settings.operator_resync_seconds,
+                transform=slim,
+            )
+            for kind, plural, lister in (
+                ("Deployment", "deployments", apps.list_deployment_for_all_namespaces),
+                ("StatefulSet", "statefulsets", apps.list_stateful_set_for_all_namespaces),
+            )
         }  # fmt: skip
         self.elector = LeaderElector(
             self.ctx.kube.api, settings.operator_lease, settings.system_namespace,
@@ -297,7 +289,8 @@ class Operator:
             objects = list(self.seen.values())
         cached = None
         if all(i.has_synced() for i in self.workload_informers.values()):
-            cached = workloads_of(self.workload_informer.list(), self.statefulset_informer.list())
+            informers = self.workload_informers
+            cached = workloads_of(informers["Deployment"].list(), informers["StatefulSet"].list())
         names = set(asyncio.run(needs_look(self.ctx, objects, workloads=cached,
                                            reconciler=self.sweeper)))  # fmt: skip
         names.update(self.index.tenants())
