@@ -416,7 +416,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5, help="tenants created at once")
     parser.add_argument("--idle", type=float, default=30, help="seconds of the idle measurement")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--paths",
+        choices=("both", "template", "base"),
+        default="both",
+        help="the paths measured (both for the report; one to try a change)",
+    )
     args = parser.parse_args()
+    wanted = {"both": ("0", "1"), "template": ("1",), "base": ("0",)}[args.paths]
+    paths = [p for p in PATHS if p[1] in wanted]
 
     kubeconfig = os.environ.get("SAASODOO_KUBECONFIG")
     name = os.environ.get("SAASODOO_CLUSTER_NAME", BENCH_CLUSTER)
@@ -458,7 +466,7 @@ def main() -> None:
 
     results: dict[tuple[str, str], list[Run]] = {}
     last = ""
-    for index, (path, templates) in enumerate(PATHS):
+    for index, (path, templates) in enumerate(paths):
         operator = start_operator(env, templates, log_path)
         try:
             if templates == "1":  # the image's template, built by a first tenant (untimed)
@@ -486,7 +494,7 @@ def main() -> None:
             results[(path, f"{len(tids)} at once")] = together
             # Each path starts on an empty node (five tenants at once fill its two cores'
             # requests); the very last tenant stays for the idle measurement.
-            final = index == len(PATHS) - 1
+            final = index == len(paths) - 1
             for tid in tids[:-1] if final else tids:
                 delete(env, tid)
             last = tids[-1]

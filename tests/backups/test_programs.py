@@ -704,6 +704,66 @@ def test_a_psql_without_restrict_stops_at_it(pg_server: PgServer, tmp_path: Path
 # -- the faults of issue #22 -----------------------------------------------------------------
 
 
+def test_the_copy_check_reads_rows_that_look_like_its_table_end(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """restore.py reads every table in one psql session, a `\\.` line after each: rows that
+    hold a backslash and a dot, a lone dot, a lone backslash or nothing are rows, not ends."""
+    root = tmp_path / "filestore"
+    make_tenant_data(pg_server, database, root)
+    pg_server.psql(
+        "CREATE TABLE awkward (v text); CREATE TABLE empty_one (v text); "
+        "INSERT INTO awkward VALUES (E'\\\\.'), ('.'), (E'\\\\'), (''), (NULL), (E'\\\\.\\n');",
+        database,
+        "odoo",
+    )
+    env = {**pg_server.env(database), "ODOO_VERSION": "17.0"}
+    dest = tmp_path / "backups"
+    done = run_script("backup.py", [f"--dest={dest}", f"--filestore={root}"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [good] = dest.glob("*.zip")
+    manifest = json.loads(zipfile.ZipFile(good).read("manifest.json"))
+    assert manifest["tables"]["public.awkward"]["rows"] == 6
+    assert manifest["tables"]["public.empty_one"]["rows"] == 0
+
+    verified = run_script(
+        "restore.py", [f"--zip={good}", f"--filestore={root}", f"--work={tmp_path}",
+                       "--verify-only"], {**env, "PGADMINUSER": "postgres"},
+    )  # fmt: skip
+    report = result_of(verified.stdout)
+    assert verified.returncode == 0 and report["ok"] is True, verified.stdout + verified.stderr
+    assert report["checks"]["problems"] == []
+
+
+def test_a_manifest_naming_no_table_is_refused_before_psql(
+    pg_server: PgServer, database: str, tmp_path: Path
+) -> None:
+    """The manifest's table names go into the copy check's psql script: one that is not a
+    table name as pg_dump writes it (an import's manifest is the customer's) is refused."""
+    root, store, env, dest = backed_up_tenant(pg_server, database, tmp_path)
+    [good] = dest.glob("*.zip")
+    marker = tmp_path / "injected"
+    bad = tmp_path / "bad.zip"
+    name = f"public.res_partner TO STDOUT;\n\\! touch {marker}\n--"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as out:
+        manifest = json.loads(src.read("manifest.json"))
+        manifest["tables"][name] = {"rows": 0, "sha256sum": "0" * 64}
+        for info in src.infolist():
+            data = json.dumps(manifest).encode() if info.filename == "manifest.json" else None
+            out.writestr(info, data or src.read(info))
+    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
+
+    refused = run_script(
+        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
+        {**env, "PGADMINUSER": "postgres"},
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "which is not a table name" in str(result_of(refused.stdout)["error"])
+    assert not marker.exists()
+    assert pg_server.snapshot(database) == live_tables
+    assert files_snapshot(store) == live_files
+
+
 def test_a_scheduled_backup_waits_for_a_running_restore(
     pg_server: PgServer, database: str, tmp_path: Path
 ) -> None:

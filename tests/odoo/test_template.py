@@ -253,6 +253,8 @@ def test_the_web_pod_waits_for_the_template_restore_instead_of_installing_base(
     assert init.returncode == 0, init.stdout + init.stderr
     assert f"template {KEY} restored into {tenant.db}" in init.stdout, init.stdout
     assert "-i base" not in init.stdout, init.stdout
+    # Odoo's start-up ran while the restore did: the shell started ahead personalizes.
+    assert "personalizing with the odoo shell started ahead" in init.stdout, init.stdout
     assert '["language", "company", "country"]' in init.stdout, init.stdout
     assert param(harness, tenant.db, "database.uuid") not in ("", identity["database.uuid"])
     assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""
@@ -270,6 +272,7 @@ def test_without_the_template_restore_the_web_pod_falls_back_to_i_base(harness: 
     assert init.returncode == 0, init.stdout + init.stderr
     assert f"was not restored into {tenant.db} within 2s" in init.stdout, init.stdout
     assert "-i base" in init.stdout, init.stdout
+    assert "personalizing with the odoo shell started ahead" in init.stdout, init.stdout
     assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""
 
 

@@ -26,6 +26,8 @@ Runs in the official Odoo image (python3 and psycopg2 are there), as the odoo us
    loads it beside), a database without base installed is first waited for
    (wait_for_template: up to --template-wait seconds, holding no connection to it, for the
    restore's switch-over) instead of running `-i base`; past that, `-i base` as without.
+   Meanwhile Odoo's shell is started without a database (PreparedShell): its start-up (about
+   1.5 s of imports) runs during the wait, and it personalizes once the restore is in place.
    A database with the marker is left alone, so the step is idempotent and cheap on restarts.
    A database restored from elsewhere without the marker gets its admin credentials reset from
    the Secret: restores must set the marker to keep theirs.
@@ -99,7 +101,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,6 +358,78 @@ def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | No
     return proc.stdout
 
 
+#: ADMIN_SCRIPT as run by a shell started ahead (PreparedShell): `odoo shell` without a
+#: database opens no registry and holds no connection, so it can go through Odoo's start-up
+#: (its imports, the server-wide modules: about 1.5 s) while a template is still being restored
+#: (restore.py switches over only when nobody is connected to the live database). It then
+#: waits for one byte on the pipe SAASODOO_GO_FD: "1" (a new database) or "0" (one restored or
+#: imported), opens the registry of SAASODOO_SHELL_DATABASE and runs ADMIN_SCRIPT as `odoo
+#: shell -d` runs a script (odoo/cli/shell.py: the superuser's environment with its context).
+#: End of file instead of a byte: it leaves, having touched nothing.
+PREPARED_SCRIPT = f"""
+import os
+go = os.read(int(os.environ["SAASODOO_GO_FD"]), 1)
+if go:
+    os.environ["SAASODOO_NEW_DATABASE"] = "1" if go == b"1" else ""
+    from odoo.modules.registry import Registry
+    with Registry(os.environ["SAASODOO_SHELL_DATABASE"]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {{}})
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, env["res.users"].context_get())
+        exec({ADMIN_SCRIPT!r}, {{"env": env}})
+"""
+
+
+class PreparedShell:
+    """`odoo shell` started ahead of the personalization it will run (PREPARED_SCRIPT): a new
+    tenant made from a template waits for the restore anyway, and Odoo's start-up is done by
+    then. `run(new)` lets it personalize DATABASE and returns its output (InitError on a
+    failure, as run_odoo); `cancel()` lets it leave untouched; whichever comes first counts."""
+
+    def __init__(self, conf: Path, database: str) -> None:
+        command = [os.environ.get("ODOO_BIN", "odoo"), "shell", "-c", str(conf), "-d", "",
+                   "--no-http", "--workers=0"]  # fmt: skip
+        log("starting odoo shell ahead of the personalization: " + " ".join(command))
+        read, self._go = os.pipe()
+        self._done = False
+        env = {k: v for k, v in os.environ.items() if k != "PGADMINPASSWORD"}
+        env.update(SAASODOO_GO_FD=str(read), SAASODOO_SHELL_DATABASE=database)
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, env=env, pass_fds=(read,))  # fmt: skip
+        os.close(read)
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(PREPARED_SCRIPT)  # read whole by the shell once it started
+        self._proc.stdin.close()
+
+    def _finish(self, go: bytes) -> str:
+        if self._done:
+            return ""
+        self._done = True
+        try:
+            if go:
+                os.write(self._go, go)
+        except BrokenPipeError:
+            pass  # the shell ended already: its exit status says why
+        finally:
+            os.close(self._go)
+        assert self._proc.stdout is not None
+        out = self._proc.stdout.read()
+        self._proc.wait()
+        sys.stdout.write(out)
+        if self._proc.returncode != 0:
+            raise InitError(f"odoo shell (started ahead) exited with {self._proc.returncode}")
+        return out
+
+    def run(self, new: bool) -> str:
+        log("personalizing with the odoo shell started ahead")
+        return self._finish(b"1" if new else b"0")
+
+    def cancel(self) -> None:
+        try:
+            self._finish(b"")
+        except InitError as exc:
+            log(f"{exc} (not needed)")
+
+
 @contextlib.contextmanager
 def init_lock(lock_db: str, database: str) -> Iterator[None]:
     """Hold the advisory lock LOCK_KEY (in `lock_db`: the database itself, or the server's
@@ -416,11 +490,17 @@ def data_lock(database: str, wait_seconds: float) -> Iterator[None]:
         conn.close()  # ends the session and releases the lock
 
 
-def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> None:
+def initialize(
+    conf: Path, database: str, flags: list[str], timeout: float, shell: PreparedShell | None = None
+) -> None:
+    """Initialize DATABASE unless it carries the marker (module docstring, step 2); with SHELL
+    (started ahead while a template was restored) the personalization runs in it."""
     lock_db = wait_for_server(database, timeout)
     with init_lock(lock_db, database):
         base, marker = database_state(database)
         if base and marker:
+            if shell is not None:
+                shell.cancel()
             log(f"database {database} is initialized: nothing to do")
             if os.environ.get("ODOO_REPORT_URL"):
                 pin_report_url(database, os.environ["ODOO_REPORT_URL"])
@@ -436,8 +516,11 @@ def initialize(conf: Path, database: str, flags: list[str], timeout: float) -> N
             "setting the admin user's login, e-mail and password, and what the tenant was "
             "created with (language, company, country, time zone)"
         )
-        out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT,
-                       env={"SAASODOO_NEW_DATABASE": "1" if new else ""})  # fmt: skip
+        if shell is not None:
+            out = shell.run(new)
+        else:
+            out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT,
+                           env={"SAASODOO_NEW_DATABASE": "1" if new else ""})  # fmt: skip
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
         log(f"database {database} initialized")
@@ -989,7 +1072,13 @@ def database_oid(cur, database: str) -> int | None:  # type: ignore[no-untyped-d
     return int(row[0]) if row else None
 
 
-def wait_for_template(database: str, key: str, seconds: float, timeout: float) -> bool:
+def wait_for_template(
+    database: str,
+    key: str,
+    seconds: float,
+    timeout: float,
+    prepare: Callable[[], None] | None = None,
+) -> bool:
     """A new tenant made from the template KEY: saasodoo's restore Job (restore.py
     --source-tenant templates/KEY) loads it into a scratch database beside the empty live one
     and switches them over by renaming, which it refuses while a client is connected to the
@@ -997,13 +1086,16 @@ def wait_for_template(database: str, key: str, seconds: float, timeout: float) -
     database, until the database named PGDATABASE is another one (its oid changed: the
     switch), for up to SECONDS. True once a database with base installed is in place (also
     when it already was); False past SECONDS, or when the live database holds Odoo data
-    already: the caller then goes on as without a template (`-i base`)."""
+    already: the caller then goes on as without a template (`-i base`). PREPARE is called
+    once it is known that the wait begins (the caller starts its PreparedShell then)."""
     import psycopg2
 
     lock_db = wait_for_server(database, timeout)
     base, _ = database_state(database)
     if base:
         return True
+    if prepare is not None:
+        prepare()
     conn = connect("postgres")
     conn.autocommit = True
     started = time.monotonic()
@@ -1013,7 +1105,9 @@ def wait_for_template(database: str, key: str, seconds: float, timeout: float) -
             log(f"waiting up to {seconds:.0f}s for the template {key} to be restored into "
                 f"{database} (restore.py --source-tenant templates/{key})")  # fmt: skip
             while time.monotonic() - started < seconds:
-                time.sleep(0.5)
+                # Every 0.1 s: one catalog lookup on a connection held open, and the new
+                # tenant's personalization starts as soon as the restore switched over.
+                time.sleep(0.1)
                 now = database_oid(cur, database)
                 if now is not None and now != first:
                     break
@@ -1148,9 +1242,20 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             print("RESULT " + json.dumps(report, sort_keys=True), flush=True)
         if args.initialize:
-            if args.from_template:
-                wait_for_template(database, args.from_template, args.template_wait, args.timeout)
-            initialize(args.config, database, args.init_flag, args.timeout)
+            shell: PreparedShell | None = None
+
+            def prepare() -> None:
+                nonlocal shell
+                shell = PreparedShell(args.config, database)
+
+            try:
+                if args.from_template:
+                    wait_for_template(database, args.from_template, args.template_wait,
+                                      args.timeout, prepare)  # fmt: skip
+                initialize(args.config, database, args.init_flag, args.timeout, shell)
+            finally:
+                if shell is not None:
+                    shell.cancel()  # a no-op once it ran
         if args.neutralize or (args.initialize and args.copy):
             try:
                 report = neutralize(args.config, database, args.timeout, once=args.initialize)
