@@ -227,7 +227,7 @@ def test_an_imported_database_keeps_its_company_and_language(
 
 
 def test_the_web_pod_waits_for_the_template_restore_instead_of_installing_base(
-    harness: Harness, template: tuple[Path, dict[str, str]]
+    harness: Harness, template: tuple[Path, dict[str, str]], started: list[OdooProcess]
 ) -> None:
     """The templated create as the operator runs it: the tenant's web pod (values
     `odoo.dbInit.template.key`) starts beside the restore Job; its odoo-init waits for the
@@ -253,11 +253,15 @@ def test_the_web_pod_waits_for_the_template_restore_instead_of_installing_base(
     assert init.returncode == 0, init.stdout + init.stderr
     assert f"template {KEY} restored into {tenant.db}" in init.stdout, init.stdout
     assert "-i base" not in init.stdout, init.stdout
-    # Odoo's start-up ran while the restore did: the shell started ahead personalizes.
+    # Odoo's start-up and the password's hash ran while the restore did: the shell started
+    # ahead personalizes, and the admin signs in with the password it hashed.
     assert "personalizing with the odoo shell started ahead" in init.stdout, init.stdout
-    assert '["language", "company", "country"]' in init.stdout, init.stdout
+    assert '["language", "company", "country", "password hashed ahead"]' in init.stdout
     assert param(harness, tenant.db, "database.uuid") not in ("", identity["database.uuid"])
     assert param(harness, tenant.db, "saasodoo.admin_initialized") != ""
+    odoo = tenant.pod(docs).boot()
+    started.append(odoo)
+    assert_personalized(odoo, tenant.db, {"en_US", "fr_FR"})
 
 
 def test_without_the_template_restore_the_web_pod_falls_back_to_i_base(harness: Harness) -> None:

@@ -170,7 +170,25 @@ if country_code:
         env["res.users"].search([]).write({{"tz": zones[0]}})
 if new and get("ODOO_TIMEZONE"):
     values["tz"] = get("ODOO_TIMEZONE")
+# The shell started ahead (PREPARED_SCRIPT) hashed the password while the template was restored,
+# as res.users' _crypt_context does for a database that asks for no more rounds than Odoo's
+# least: stored through Odoo's own _set_encrypted_password (what base's _set_password does
+# with the hash it computes) when base's _set_password is the one in use and the database
+# asks for no more rounds; otherwise the write hashes it (about 0.9 s of one core).
+prehashed = globals().get("PREHASHED")
+if prehashed:
+    from odoo.addons.base.models.res_users import MIN_ROUNDS, Users
+    users = env["res.users"]
+    if (type(users)._set_password is Users._set_password
+            and int(params.get_param("password.hashing.rounds", 0)) <= MIN_ROUNDS
+            and users._crypt_context().identify(prehashed) == "pbkdf2_sha512"):
+        del values["password"]
+        done.append("password hashed ahead")
+    else:
+        prehashed = None
 admin.write(values)
+if prehashed:
+    admin._set_encrypted_password(admin.id, prehashed)
 for key, var in (("web.base.url", "ODOO_BASE_URL"), ("report.url", "ODOO_REPORT_URL")):
     if get(var):
         params.set_param(key, get(var))
@@ -360,14 +378,21 @@ def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | No
 
 #: ADMIN_SCRIPT as run by a shell started ahead (PreparedShell): `odoo shell` without a
 #: database opens no registry and holds no connection, so it can go through Odoo's start-up
-#: (its imports, the server-wide modules: about 1.5 s) while a template is still being restored
-#: (restore.py switches over only when nobody is connected to the live database). It then
-#: waits for one byte on the pipe SAASODOO_GO_FD: "1" (a new database) or "0" (one restored or
-#: imported), opens the registry of SAASODOO_SHELL_DATABASE and runs ADMIN_SCRIPT as `odoo
-#: shell -d` runs a script (odoo/cli/shell.py: the superuser's environment with its context).
-#: End of file instead of a byte: it leaves, having touched nothing.
+#: (its imports, the server-wide modules: about 1.5 s) and hash the admin's password
+#: (PREHASHED, about 0.9 s; ADMIN_SCRIPT says when it is used) while a template is still being
+#: restored (restore.py switches over only when nobody is connected to the live database). It
+#: then waits for one byte on the pipe SAASODOO_GO_FD: "1" (a new database) or "0" (one
+#: restored or imported), opens the registry of SAASODOO_SHELL_DATABASE and runs ADMIN_SCRIPT
+#: as `odoo shell -d` runs a script (odoo/cli/shell.py: the superuser's environment with its
+#: context). End of file instead of a byte: it leaves, having touched nothing.
 PREPARED_SCRIPT = f"""
 import os
+try:  # Odoo's own password hash for a new database (ADMIN_SCRIPT says when it is used)
+    from odoo.addons.base.models.res_users import MIN_ROUNDS, CryptContext
+    PREHASHED = CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["auto"],
+                             pbkdf2_sha512__rounds=MIN_ROUNDS).hash(os.environ["ODOO_ADMIN_PASSWORD"])
+except ImportError:  # another series' code: the write hashes it
+    PREHASHED = None
 go = os.read(int(os.environ["SAASODOO_GO_FD"]), 1)
 if go:
     os.environ["SAASODOO_NEW_DATABASE"] = "1" if go == b"1" else ""
@@ -375,7 +400,7 @@ if go:
     with Registry(os.environ["SAASODOO_SHELL_DATABASE"]).cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {{}})
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, env["res.users"].context_get())
-        exec({ADMIN_SCRIPT!r}, {{"env": env}})
+        exec({ADMIN_SCRIPT!r}, {{"env": env, "PREHASHED": PREHASHED}})
 """
 
 
