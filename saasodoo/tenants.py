@@ -33,6 +33,7 @@ from saasodoo.core.status import (
     TenantStatus,
     classify,
 )
+from saasodoo.core.updates import CodeChange, code_change
 from saasodoo.core.values import (
     TEMPLATE_KEY_PATH,
     TenantValues,
@@ -329,11 +330,13 @@ class Tenants:
         odoo_version: str | None = None,
         custom_domains: list[str] | None = None,
         overrides: dict[str, Any] | None = None,
+        allow_code_change: bool = False,
     ) -> UpdatePlan:
         """What ``update`` would apply, or why not, before any change (the API calls it
         before queuing): InvalidInput when nothing is given, for another Odoo series, an unknown
-        plan or overrides the schema rejects; NotFound for no such tenant; HostTaken for
-        another tenant's host."""
+        plan or overrides the schema rejects, and for a change of the Odoo code the database
+        runs unless ``allow_code_change`` (``refuse_code_change``); NotFound for no such tenant;
+        HostTaken for another tenant's host."""
         changes = update_changes(
             plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
             overrides=overrides,
@@ -343,7 +346,49 @@ class Tenants:
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         await self.check_change(spec, current)  # no other Odoo series, no schema errors
         self.ctx.domains.check(spec)
-        return UpdatePlan(current, spec, self.ctx.record.suspended(ns), tuple(sorted(changes)))
+        suspended = self.ctx.record.suspended(ns)
+        if not allow_code_change:
+            await self.refuse_code_change(spec, ns, suspended)
+        return UpdatePlan(current, spec, suspended, tuple(sorted(changes)))
+
+    async def code_change_of(
+        self, spec: TenantSpec, ns: Namespace, suspended: bool, chart_version: str
+    ) -> CodeChange | None:
+        """The change of the Odoo code its database runs (``core.updates.code_change``) from
+        the tenant's applied revision to ``spec`` (chart ``chart_version`` on both sides);
+        None when there is none, when nothing was applied yet (no database to update), or
+        when the desired values are the applied ones (no helm call then)."""
+        values, digest = await self.desired(spec, suspended=suspended)
+        applied = self.ctx.record.applied(ns)
+        if applied is None or applied.revision is None or applied.digest == digest:
+            return None
+        old = self.ctx.kube.release_values(spec.namespace, spec.release, applied.revision)
+        if old is None:  # its record unreadable from here: ask helm
+            old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
+        chart = self.local_chart()
+        defaults = chart[1] if chart else {}
+        try:
+            return code_change(helm_merge(defaults, old), helm_merge(defaults, values.values),
+                               chart_version, chart_version, tenant_id=spec.id)  # fmt: skip
+        except ValueError as exc:  # no image named (a packaged chart without its defaults)
+            log.warning("tenant %s: no code change seen: %s", spec.id, exc)
+            return None
+
+    async def refuse_code_change(self, spec: TenantSpec, ns: Namespace, suspended: bool) -> None:
+        """InvalidInput when moving the tenant to ``spec`` changes the Odoo code its database
+        runs (a new image of its series, a code option, a module; ``code_change_of``). Only
+        the operator runs such a change's steps (pre-update backup, ``odoo -u`` with web
+        traffic stopped, the signed-in check, the restore on failure: docs/updates.md); a
+        plain ``helm upgrade`` would start the new code on a database not updated for it."""
+        version = await self.ctx.helm.digest_chart_version()
+        change = await self.code_change_of(spec, ns, suspended, version)
+        if change is not None:
+            raise InvalidInput(
+                f"tenant '{spec.id}': this change alters the Odoo code its database runs "
+                f"({change.message}); without the operator nothing runs the update's steps "
+                "(pre-update backup, odoo -u, signed-in check, restore on failure): apply it "
+                "through the operator (SAASODOO_OPERATOR=1; docs/updates.md)"
+            )
 
     async def create(
         self,
@@ -394,12 +439,15 @@ class Tenants:
         custom_domains: list[str] | None = None,
         overrides: dict[str, Any] | None = None,
         wait: bool = True,
+        allow_code_change: bool = False,
     ) -> Tenant:
         """Change plan or configuration: new values, ``helm upgrade``, then record the spec.
-        Refused before any change as ``plan_update`` says."""
+        Refused before any change as ``plan_update`` says. ``allow_code_change``: the caller
+        checked that the change alters no Odoo code, or runs the update's steps around it
+        (the operator)."""
         planned = await self.plan_update(
             tenant_id, plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
-            overrides=overrides,
+            overrides=overrides, allow_code_change=allow_code_change,
         )  # fmt: skip
         await self.upgrade_to(
             planned.spec, planned.suspended, (planned.current, planned.suspended), "update",

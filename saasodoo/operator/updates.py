@@ -214,22 +214,8 @@ class UpdateExecutor:
     ) -> up.CodeChange | None:
         """The code change from the applied revision to the desired spec (None: none, or
         the desired values are the applied ones: no helm call then)."""
-        values, digest = await self.tenants.desired(spec, suspended=suspended)
-        applied = self.ctx.record.applied(ns)
-        if applied is None or applied.revision is None or applied.digest == digest:
-            return None
-        old = self.ctx.kube.release_values(spec.namespace, spec.release, applied.revision)
-        if old is None:  # its record unreadable from here: ask helm
-            old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
-        chart = self.tenants.local_chart()
-        defaults = chart[1] if chart else {}
         version = self.controller.chart_version() or ""
-        try:
-            return up.code_change(helm_merge(defaults, old), helm_merge(defaults, values.values),
-                                  version, version, tenant_id=spec.id)  # fmt: skip
-        except ValueError as exc:  # no image named (a packaged chart without its defaults)
-            log.warning("tenant %s: no code change seen: %s", spec.id, exc)
-            return None
+        return await self.tenants.code_change_of(spec, ns, suspended, version)
 
     @staticmethod
     def initialized(obj: dict[str, Any]) -> bool:

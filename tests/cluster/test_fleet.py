@@ -39,10 +39,12 @@ UNSCHEDULABLE = {
     "quota": {"hard": {"requests.cpu": "2000", "limits.cpu": "2000"}},
 }
 #: The tenant made to fail: an admission policy (as a cluster's policy engine might) refuses
-#: its Odoo Deployment on the new build.
+#: its Odoo Deployment on the new rollout.
 BAD = "flt-6"
-#: A new build of the tenants' Odoo series (another series is refused: core.versions).
-NEW_BUILD = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20251001"}}})
+#: A rollout of every Odoo pod that changes no Odoo code (a new image is refused without the
+#: operator: tests/unit/test_fleet.py; through the operator it runs the update's steps).
+ROLLOUT = "2025-10-01"
+NEW_BUILD = FleetTarget(overrides={"odoo": {"podAnnotations": {"saasodoo.dev/rollout": ROLLOUT}}})
 
 
 def settings(kube: Cluster) -> Settings:
@@ -117,9 +119,11 @@ def refuse_new_build_for_bad(kube: Cluster) -> Iterator[None]:
             },  # fmt: skip
             "validations": [
                 {
-                    "expression": "!object.spec.template.spec.containers.exists("
-                    "c, c.image.endsWith(':18.0-20251001'))",
-                    "message": "Odoo 18.0-20251001 is not allowed here (test policy)",
+                    "expression": "!has(object.spec.template.metadata.annotations) || "
+                    "object.spec.template.metadata.annotations.all("
+                    f"k, k != 'saasodoo.dev/rollout' || object.spec.template.metadata"
+                    f".annotations[k] != '{ROLLOUT}')",
+                    "message": f"rollout {ROLLOUT} is not allowed here (test policy)",
                 }
             ],  # fmt: skip
         },
@@ -144,8 +148,8 @@ def refuse_new_build_for_bad(kube: Cluster) -> Iterator[None]:
                 f"tenant-{BAD}", label_selector="app.kubernetes.io/component=odoo"
             ).items
         ]
-        patch = {"spec": {"template": {"spec": {"containers": [
-            {"name": "odoo", "image": "docker.io/library/odoo:18.0-20251001"}]}}}}  # fmt: skip
+        patch = {"spec": {"template": {"metadata": {"annotations": {
+            "saasodoo.dev/rollout": ROLLOUT}}}}}  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -185,7 +189,7 @@ def test_fleet_upgrade_of_ten_with_one_made_to_fail(
     assert sorted(seen) == fleet_tenants  # the progress callback saw every tenant
     failed = outcomes_of(summary)[BAD]
     assert (
-        "upgrade failed" in failed.detail and "Odoo 18.0-20251001 is not allowed" in failed.detail
+        "upgrade failed" in failed.detail and f"rollout {ROLLOUT} is not allowed" in failed.detail
     )
     assert "rolled-back" in failed.detail
     assert asyncio.run(tenants.get(BAD)).spec == before  # keeps its previous spec ...

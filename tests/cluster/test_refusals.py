@@ -74,9 +74,13 @@ def test_another_odoo_series_is_refused_by_update_and_fleet_upgrade(run: Run, te
     assert _revisions(run, tenant) == history
     status = json.loads(run("tenant", "status", tenant, "-o", "json").stdout)
     assert status["odoo_version"] == "18.0" and status["ready"] == "True"
-    # A new build of the same series stays allowed.
+    # A new build of the same series is a code change: without the operator nothing runs its
+    # update's steps (pre-update backup, odoo -u, signed-in check), so it is refused too.
     same = run("tenant", "update", tenant, "--set", "odoo.image.tag=18.0-20251001")
-    assert same.exit_code == 0, same.output
+    assert same.exit_code == 2, same.output
+    assert "alters the Odoo code its database runs" in same.stderr, same.stderr
+    assert "through the operator" in same.stderr and "Traceback" not in same.output
+    assert _revisions(run, tenant) == history
 
 
 def test_the_list_shows_why_a_release_failed(run: Run, tenant: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import ssl
 import time
 
 import pytest
@@ -30,6 +29,7 @@ from tests.realnode.helpers import (
     BASE_DOMAIN,
     HTTPS_PORT,
     NODE_POOL,
+    TLS,
     RealTenant,
     pod,
     psql,
@@ -44,10 +44,7 @@ T = RealTenant("signin", "tenant-signin")
 
 def health(host: str) -> int:
     """Status of GET https://HOST/web/health through Traefik on 127.0.0.1."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, timeout=30, context=ctx)
+    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, timeout=30, context=TLS)
     try:
         conn.request("GET", "/web/health", headers={"Host": host})
         return conn.getresponse().status

@@ -38,6 +38,7 @@ from tests.realnode.helpers import (
     HTTP_PORT,
     HTTPS_PORT,
     NODE_POOL,
+    TLS,
     RealTenant,
     real_nodes,
 )
@@ -72,10 +73,7 @@ def request(host: str, tls: bool, body: dict[str, Any] | None = None) -> tuple[i
     the error when the connection itself fails."""
     conn: http.client.HTTPConnection
     if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        conn = SNIConnection(host.rstrip("."), "127.0.0.1", HTTPS_PORT, timeout=30, context=ctx)
+        conn = SNIConnection(host.rstrip("."), "127.0.0.1", HTTPS_PORT, timeout=30, context=TLS)
     else:
         conn = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=30)
     try:

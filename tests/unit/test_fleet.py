@@ -22,8 +22,11 @@ pytestmark = pytest.mark.unit
 
 SETTINGS = Settings(base_domain="odoo.test")
 IDS = ("alpha", "bravo", "charlie", "delta")
-#: A new build of the tenants' series (a change of series is refused: core.versions).
-NEW_BUILD = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20250218"}}})
+#: A rollout of every Odoo pod that changes no Odoo code (a new image is refused without the
+#: operator: test_a_new_image_is_refused_at_the_canary_without_the_operator).
+NEW_BUILD = FleetTarget(overrides={"odoo": {"podAnnotations": {"saasodoo.dev/rollout": "2"}}})
+#: A new build of the tenants' series: a code change (core.updates.code_change).
+NEW_IMAGE = FleetTarget(overrides={"odoo": {"image": {"tag": "18.0-20250218"}}})
 
 
 @dataclass
@@ -146,3 +149,32 @@ def test_a_canary_failing_its_signed_in_check_is_rolled_back_and_stops_the_rollo
     commands = list(world.helm.commands)
     assert asyncio.run(world.fleet.ensure_all(["alpha"])).count(Outcome.UNCHANGED) == 1
     assert world.helm.commands == commands
+
+
+def test_a_new_image_is_refused_at_the_canary_without_the_operator(world: World) -> None:
+    """Without the operator nothing runs an update's steps (pre-update backup, `odoo -u`,
+    signed-in check, restore): a new image fails the canary before helm runs, and the
+    fleet stops there."""
+    summary = asyncio.run(world.fleet.upgrade(NEW_IMAGE, None, concurrency=1))
+    outcomes = world.outcomes(summary)
+    assert outcomes["alpha"] is Outcome.FAILED
+    assert {outcomes[t] for t in IDS[1:]} == {Outcome.SKIPPED}
+    [canary] = [r for r in summary.results if r.tenant_id == "alpha"]
+    assert "alters the Odoo code its database runs" in canary.detail, canary.detail
+    assert "through the operator" in canary.detail
+    assert world.upgraded() == []  # no helm upgrade at all
+
+
+def test_a_new_image_for_one_tenant_is_refused_without_the_operator(world: World) -> None:
+    """`tenant update` without the operator (the CLI's --local, the API's in-process jobs):
+    a change of the Odoo code is refused before any change, naming why; the operator's own
+    call (its update executor ran the steps, or saw no code change) passes `allow_code_change`."""
+    tenants = world.fleet.tenants
+    overrides = {"odoo": {"image": {"tag": "18.0-20250218"}}}
+    with pytest.raises(InvalidInput, match="alters the Odoo code its database runs"):
+        asyncio.run(tenants.update("alpha", overrides=overrides))
+    assert world.upgraded() == []
+    asyncio.run(tenants.update("alpha", overrides={"odoo": {"podAnnotations": {"a": "b"}}}))
+    assert world.upgraded() == ["alpha"]  # no code change: upgraded as before
+    asyncio.run(tenants.update("bravo", overrides=overrides, allow_code_change=True))
+    assert world.upgraded() == ["alpha", "bravo"]
