@@ -717,8 +717,10 @@ def tenant_delete(
         objects.delete(tenant_id, final_backup=not no_final_backup)
         if wait:
             _follow(ctx, objects, tenant_id, gone=True)
-            err.print(f"tenant {tenant_id} deleted (kubectl get events -n "
-                      f"{objects.resources.namespace} names its final backup)")  # fmt: skip
+            where = (" without a final backup" if no_final_backup else
+                     f" (kubectl get events -n {objects.resources.namespace} names its final "
+                     "backup)")  # fmt: skip
+            err.print(f"tenant {tenant_id} deleted{where}")
         else:
             err.print(f"tenant {tenant_id}: deletion requested")
         return
