@@ -426,7 +426,9 @@ class Fleet:
                 )
             # A new image (or code option, or module) needs the update's steps, which only
             # the operator runs: refused here, so a fleet stops at its first canary.
-            await self.tenants.refuse_code_change(spec, fresh.namespace, fresh.suspended)
+            await self.tenants.refuse_code_change(
+                spec, fresh.namespace, fresh.suspended, (values, digest)
+            )
             try:
                 # The target spec is recorded before helm runs: if this process dies, the
                 # next ensure finishes the upgrade of this tenant.

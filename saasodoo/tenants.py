@@ -352,13 +352,19 @@ class Tenants:
         return UpdatePlan(current, spec, suspended, tuple(sorted(changes)))
 
     async def code_change_of(
-        self, spec: TenantSpec, ns: Namespace, suspended: bool, chart_version: str
+        self,
+        spec: TenantSpec,
+        ns: Namespace,
+        suspended: bool,
+        chart_version: str,
+        desired: tuple[TenantValues, str] | None = None,
     ) -> CodeChange | None:
         """The change of the Odoo code its database runs (``core.updates.code_change``) from
         the tenant's applied revision to ``spec`` (chart ``chart_version`` on both sides);
         None when there is none, when nothing was applied yet (no database to update), or
-        when the desired values are the applied ones (no helm call then)."""
-        values, digest = await self.desired(spec, suspended=suspended)
+        when the desired values are the applied ones (no helm call then). ``desired``: the
+        values and digest of ``spec``, when the caller computed them already."""
+        values, digest = desired or await self.desired(spec, suspended=suspended)
         applied = self.ctx.record.applied(ns)
         if applied is None or applied.revision is None or applied.digest == digest:
             return None
@@ -374,14 +380,20 @@ class Tenants:
             log.warning("tenant %s: no code change seen: %s", spec.id, exc)
             return None
 
-    async def refuse_code_change(self, spec: TenantSpec, ns: Namespace, suspended: bool) -> None:
+    async def refuse_code_change(
+        self,
+        spec: TenantSpec,
+        ns: Namespace,
+        suspended: bool,
+        desired: tuple[TenantValues, str] | None = None,
+    ) -> None:
         """InvalidInput when moving the tenant to ``spec`` changes the Odoo code its database
         runs (a new image of its series, a code option, a module; ``code_change_of``). Only
         the operator runs such a change's steps (pre-update backup, ``odoo -u`` with web
         traffic stopped, the signed-in check, the restore on failure: docs/updates.md); a
         plain ``helm upgrade`` would start the new code on a database not updated for it."""
         version = await self.ctx.helm.digest_chart_version()
-        change = await self.code_change_of(spec, ns, suspended, version)
+        change = await self.code_change_of(spec, ns, suspended, version, desired)
         if change is not None:
             raise InvalidInput(
                 f"tenant '{spec.id}': this change alters the Odoo code its database runs "

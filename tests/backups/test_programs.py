@@ -643,6 +643,28 @@ def with_dump_lines(good: Path, bad: Path, text: str) -> None:
             out.writestr(info, data.get(info.filename) or src.read(info))
 
 
+def refused_restore(
+    pg_server: PgServer,
+    database: str,
+    env: dict[str, str],
+    root: Path,
+    store: Path,
+    bad: Path,
+    tmp_path: Path,
+) -> str:
+    """restore.py of the zip ``bad``: it must fail (exit 1) leaving the live database and
+    filestore as they were; its RESULT's error."""
+    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
+    refused = run_script(
+        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
+        {**env, "PGADMINUSER": "postgres"},
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert pg_server.snapshot(database) == live_tables
+    assert files_snapshot(store) == live_files
+    return str(result_of(refused.stdout)["error"])
+
+
 @pytest.mark.parametrize("what", sorted(INJECTED))
 def test_a_dump_cannot_run_psql_backslash_commands(
     what: str, pg_server: PgServer, database: str, tmp_path: Path
@@ -654,17 +676,9 @@ def test_a_dump_cannot_run_psql_backslash_commands(
     marker = tmp_path / "injected"
     bad = tmp_path / "bad.zip"
     with_dump_lines(good, bad, INJECTED[what].format(marker=marker))
-    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
-
-    refused = run_script(
-        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
-        {**env, "PGADMINUSER": "postgres"},
-    )  # fmt: skip
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "loading dump.sql failed" in str(result_of(refused.stdout)["error"])
+    error = refused_restore(pg_server, database, env, root, store, bad, tmp_path)
+    assert "loading dump.sql failed" in error
     assert not marker.exists()
-    assert pg_server.snapshot(database) == live_tables
-    assert files_snapshot(store) == live_files
     assert pg_server.databases(database) == [database]
 
 
@@ -751,17 +765,9 @@ def test_a_manifest_naming_no_table_is_refused_before_psql(
         for info in src.infolist():
             data = json.dumps(manifest).encode() if info.filename == "manifest.json" else None
             out.writestr(info, data or src.read(info))
-    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
-
-    refused = run_script(
-        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
-        {**env, "PGADMINUSER": "postgres"},
-    )  # fmt: skip
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "which is not a table name" in str(result_of(refused.stdout)["error"])
+    error = refused_restore(pg_server, database, env, root, store, bad, tmp_path)
+    assert "which is not a table name" in error
     assert not marker.exists()
-    assert pg_server.snapshot(database) == live_tables
-    assert files_snapshot(store) == live_files
 
 
 def test_a_scheduled_backup_waits_for_a_running_restore(

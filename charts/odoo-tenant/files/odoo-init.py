@@ -362,14 +362,25 @@ def pin_report_url(database: str, url: str) -> None:
         conn.close()
 
 
+def odoo_command(args: list[str]) -> list[str]:
+    """`odoo ARGS` (ODOO_BIN: another Odoo launcher, as the tests' vendored Odoo)."""
+    return [os.environ.get("ODOO_BIN", "odoo"), *args]
+
+
+def odoo_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment Odoo runs with: this process's but the superuser's password (a
+    template build's), plus EXTRA."""
+    child = {k: v for k, v in os.environ.items() if k != "PGADMINPASSWORD"}
+    return {**child, **(extra or {})}
+
+
 def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run Odoo (`odoo ARGS`), its output passed on; InitError on a non-zero exit. Odoo gets
-    this process's environment but the superuser's password (a template build's)."""
-    command = [os.environ.get("ODOO_BIN", "odoo"), *args]
+    `odoo_env(env)`."""
+    command = odoo_command(args)
     log("running: " + " ".join(command))
-    child = {k: v for k, v in os.environ.items() if k != "PGADMINPASSWORD"}
     proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True, check=False,
-                          env={**child, **(env or {})})  # fmt: skip
+                          env=odoo_env(env))  # fmt: skip
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
         raise InitError(f"{' '.join(command[:3])} … exited with {proc.returncode}")
@@ -411,13 +422,11 @@ class PreparedShell:
     failure, as run_odoo); `cancel()` lets it leave untouched; whichever comes first counts."""
 
     def __init__(self, conf: Path, database: str) -> None:
-        command = [os.environ.get("ODOO_BIN", "odoo"), "shell", "-c", str(conf), "-d", "",
-                   "--no-http", "--workers=0"]  # fmt: skip
+        command = odoo_command(["shell", "-c", str(conf), "-d", "", "--no-http", "--workers=0"])
         log("starting odoo shell ahead of the personalization: " + " ".join(command))
         read, self._go = os.pipe()
         self._done = False
-        env = {k: v for k, v in os.environ.items() if k != "PGADMINPASSWORD"}
-        env.update(SAASODOO_GO_FD=str(read), SAASODOO_SHELL_DATABASE=database)
+        env = odoo_env({"SAASODOO_GO_FD": str(read), "SAASODOO_SHELL_DATABASE": database})
         self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, env=env, pass_fds=(read,))  # fmt: skip
         os.close(read)
