@@ -569,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-bytes", type=int, required=True)
     parser.add_argument("--work", type=Path, help="prepare: where the rewritten zip goes")
     parser.add_argument("--moved", action="store_true", help="keep the database's identity")
+    parser.add_argument(
+        "--stamp", help=f"prepare: the backup's UTC second ({STAMP_FORMAT}; default: now)"
+    )
     args = parser.parse_args(argv)
     bounds = Bounds.for_limit(args.max_bytes)
     size = args.zip.stat().st_size if args.zip.is_file() else 0
@@ -594,9 +597,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.work is None:
                 parser.error("prepare needs --work")
+            now = None
+            if args.stamp:
+                now = datetime.datetime.strptime(args.stamp, STAMP_FORMAT).replace(
+                    tzinfo=datetime.UTC
+                )
             name, manifest = prepare(
                 args.zip, args.work, tenant=args.tenant, odoo_version=args.odoo_version,
-                bounds=bounds, moved=args.moved, on_sizes=lower_cpu,
+                bounds=bounds, moved=args.moved, now=now, on_sizes=lower_cpu,
             )  # fmt: skip
             result = {"ok": True, "name": name, "identity": manifest["identity"]}
         code = 0

@@ -85,12 +85,15 @@ def prepare(
     odoo_version: str,
     max_bytes: int = MAX_IMPORT_BYTES,
     moved: bool = False,
+    stamp: str | None = None,
 ) -> Prepared:
     """Check ``source`` whole and rewrite it into ``work``, in the worker; InvalidInput if
-    refused (and nothing left in ``work``)."""
+    refused (and nothing left in ``work``). ``stamp``: the backup's UTC second in the
+    retention's ``STAMP_FORMAT`` (its name and manifest timestamp); None: the worker's now."""
     result = _run(
         "prepare", source, tenant=tenant, odoo_version=odoo_version, max_bytes=max_bytes,
-        extra=["--work", str(work), *(["--moved"] if moved else [])],
+        extra=["--work", str(work), *(["--moved"] if moved else []),
+               *(["--stamp", stamp] if stamp else [])],
     )  # fmt: skip
     name = str(result.get("name") or "")
     if not name or "/" in name or not (work / name).is_file():

@@ -1,9 +1,12 @@
 """`Backups.stage_import` never overwrites a stored backup: names are the UTC second, so an
-import staged in the same second as another import or backup is refused (Conflict) and the
-stored one is left as it was (a restore pending on it would otherwise restore other data)."""
+import takes the next free second when this one's name is stored already, and one stored by
+someone else meanwhile is refused (Conflict), the stored one left as it was (a restore pending
+on it would otherwise restore other data)."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from saasodoo.backups import importing
 from saasodoo.backups.service import Backups
 from saasodoo.errors import Conflict
 from saasodoo.settings import Settings
+from tests.api.zips import odoo_zip
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +63,23 @@ def test_an_import_of_the_same_second_is_refused_and_the_first_kept(
         backups.stage_import("acme", second)
     assert (root / NAME).read_bytes() == b"first"
     assert "first.zip" in (root / (NAME + ".json")).read_text()
+
+
+def test_imports_staged_back_to_back_get_names_of_their_own(tmp_path: Path) -> None:
+    """CI caught two imports of one tenant staged within one second: the second was refused
+    (409 through the API). It now waits for the next free second, as the backup program
+    does, and both are stored (the real worker: the name and manifest come from it)."""
+    root = tmp_path / "store"
+    root.mkdir()
+    backups = Staging(DirectoryStore(root))
+    names = [
+        backups.stage_import("acme", odoo_zip(tmp_path / f"{i}.zip", db_name=f"customer{i}"))
+        for i in range(3)
+    ]
+    assert len(set(names)) == 3, names
+    for name in names:
+        stored = json.loads((root / (name + ".json")).read_text())
+        assert name == f"{stored['timestamp'].replace('-', '').replace(':', '')}-on-demand.zip"
+        with zipfile.ZipFile(root / name) as zf:
+            assert json.loads(zf.read("manifest.json"))["timestamp"] == stored["timestamp"]
+    assert sorted(p.name for p in root.iterdir()) == sorted([*names, *(n + ".json" for n in names)])
