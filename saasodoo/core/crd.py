@@ -471,6 +471,21 @@ class UpdateChange(BaseModel):
     )
 
 
+class PreviousData(BaseModel):
+    """The data a restore replaced, kept by restore.py for a while (its ``RESULT``'s
+    ``previous``): after a failed update, the database as ``odoo -u`` left it."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    database: str = Field(description="The database it was renamed to (<db>_p<stamp>).")
+    filestore: str | None = Field(
+        default=None, description="Its filestore's folder, in the tenant's filestore volume."
+    )
+    kept_until: datetime | None = Field(
+        default=None, description="When the next restore or the daily prune drops it."
+    )
+
+
 class UpdateProgress(BaseModel):
     """An update that runs ``odoo -u`` (``saasodoo.core.updates``, docs/updates.md): its step,
     its work, and on failure what failed, whether it was undone and the backup used."""
@@ -505,6 +520,10 @@ class UpdateProgress(BaseModel):
     reverted: bool | None = Field(
         default=None, description="True once the backup was restored and the release rolled "
         "back; false when that failed (Odoo stays at zero).",
+    )  # fmt: skip
+    previous_data: PreviousData | None = Field(
+        default=None, description="What the restore of the pre-update backup replaced, kept "
+        "for a while (the data as the failed update left it).",
     )  # fmt: skip
     revert_failed_step: str | None = Field(default=None, description="restore or rollback.")
     revert_message: str | None = Field(default=None, description="Why the revert failed.")

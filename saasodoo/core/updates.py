@@ -587,6 +587,18 @@ def stalled_reason(progress: dict[str, Any]) -> str:
     return STEP_REASONS.get(str(failed), ("", "UpdateFailed"))[1]
 
 
+def previous_data(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``status.update.previousData`` from a restore Job's ``RESULT`` (restore.py's report):
+    the replaced database, its filestore and until when they are kept; None when the
+    report is unknown or the previous data was dropped."""
+    kept = (report or {}).get("previous")
+    if not isinstance(kept, dict) or not kept.get("database"):
+        return None
+    out = {"database": str(kept["database"]), "filestore": kept.get("filestore"),
+           "keptUntil": kept.get("kept_until")}  # fmt: skip
+    return {key: value for key, value in out.items() if value}
+
+
 def stalled_message(progress: dict[str, Any]) -> str:
     """The Stalled message of a stalled update: the step that failed and why, the backup
     used, where the tenant is now and the way out."""
@@ -597,9 +609,14 @@ def stalled_message(progress: dict[str, Any]) -> str:
     if progress.get("reverted"):
         used = f"pre-update backup {backup} restored, " if backup and failed in CHANGES_DATA \
             else ""  # fmt: skip
+        kept = progress.get("previousData") or {}
+        left = (f" The database as the failed update left it is kept as {kept['database']}"
+                f"{' (and its filestore)' if kept.get('filestore') else ''}"
+                f"{' until ' + str(kept['keptUntil']) if kept.get('keptUntil') else ''}.")  \
+            if used and kept.get("database") else ""  # fmt: skip
         return (f"{text}; {used}release rolled back to revision {before}: the tenant serves "
-                "its previous data. Not retried until the spec asks for other Odoo code, or "
-                "a force")  # fmt: skip
+                f"its previous data.{left} Not retried until the spec asks for other Odoo "
+                "code, or a force")  # fmt: skip
     broken = progress.get("revertFailedStep") or "?"
     return (f"{text}; then {broken} failed: {progress.get('revertMessage') or 'failed'}. Odoo "
             f"stays at zero replicas. The pre-update backup is {backup or '(none taken)'}, "

@@ -315,7 +315,7 @@ class UpdateExecutor:
         if seen == FAILED_WORK:
             return seen, f"job {name} failed: {(report or {}).get('error') or 'see its log'}", {}
         if step == up.RESTORE:
-            return seen, "", {}
+            return seen, "", {"previousData": up.previous_data(report)}
         cronjob = self.backups.cronjob(spec.id)
         started = datetime.fromisoformat(str(progress.get("startedAt")).replace("Z", "+00:00"))
         backup = self.backups.taken(spec.id, cronjob, "pre-update", started, report)

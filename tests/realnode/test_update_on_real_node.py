@@ -27,7 +27,14 @@ from saasodoo.odootenants import OdooTenants
 from saasodoo.reconciler import Outcome
 from saasodoo.settings import Settings
 from tests.odoo.probe import BAD, BAD_MESSAGE, GOOD, MODEL, NAME
-from tests.realnode.helpers import BASE_DOMAIN, NODE_POOL, RealTenant, real_nodes, wait_login
+from tests.realnode.helpers import (
+    BASE_DOMAIN,
+    NODE_POOL,
+    RealTenant,
+    psql,
+    real_nodes,
+    wait_login,
+)
 from tests.realnode.operator_turns import Operator
 from tests.realnode.probe_images import ADDONS_PATH, import_into_nodes
 from tests.realnode.test_pdf_and_maintenance_on_real_node import call_kw, sign_in
@@ -156,6 +163,11 @@ def test_a_good_update_then_a_failing_one_undone(kube: Cluster, operator: Operat
     stalled = condition(op, "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "ModuleUpdateFailed", stalled
     assert f"pre-update backup {progress['backup']} restored" in stalled["message"]
+    # The database as the failed -u left it is kept (restore.py), named in the message.
+    kept = progress["previousData"]
+    assert f"kept as {kept['database']} (and its filestore) until " in stalled["message"]
+    assert psql(kube, TENANT, f"SELECT count(*) FROM pg_database WHERE datname = "
+                f"'{kept['database']}'") == "1"  # fmt: skip
     revisions = history(kube)
     assert len(revisions) == good_revisions + 2  # the stop, then the rollback
     assert revisions[-1]["description"] == f"Rollback to {progress['fromRevision']}"

@@ -363,8 +363,16 @@ def test_move_records_failures_and_the_revert() -> None:
     failed = up.move(progress, up.next_update_action(FULL, up.UPDATE, FAILED_WORK), now=NOW,
                      why="job acme-update failed: KeyError")  # fmt: skip
     assert failed["step"] == up.RESTORE and failed["failedStep"] == up.UPDATE
-    restored = up.move(failed, up.next_update_action(FULL, up.RESTORE, SUCCEEDED), now=NOW)
+    report = {"ok": True, "previous_database": "acme_p20261206T120000Z",
+              "previous": {"database": "acme_p20261206T120000Z",
+                           "filestore": "/var/lib/odoo/filestore/acme_p20261206T120000Z",
+                           "bytes": 123, "kept_until": "2026-12-09T12:00:00Z"}}  # fmt: skip
+    restored = up.move(failed, up.next_update_action(FULL, up.RESTORE, SUCCEEDED), now=NOW,
+                       previousData=up.previous_data(report))  # fmt: skip
     assert restored["step"] == up.ROLLBACK and "reverted" not in restored
+    assert restored["previousData"] == {
+        "database": "acme_p20261206T120000Z", "keptUntil": "2026-12-09T12:00:00Z",
+        "filestore": "/var/lib/odoo/filestore/acme_p20261206T120000Z"}  # fmt: skip
     stalled = up.move(restored, up.next_update_action(FULL, up.ROLLBACK, SUCCEEDED), now=NOW)
     assert stalled["step"] == up.STALLED and stalled["reverted"] is True
     assert stalled["finishedAt"] == "2026-12-06T12:00:00Z"
@@ -372,6 +380,14 @@ def test_move_records_failures_and_the_revert() -> None:
     message = up.stalled_message(stalled)
     assert "update failed at update: job acme-update failed: KeyError" in message
     assert "pre-update backup b.zip restored" in message and "revision 4" in message
+    assert ("as the failed update left it is kept as acme_p20261206T120000Z (and its "
+            "filestore) until 2026-12-09T12:00:00Z") in message  # fmt: skip
+    # a restore whose report is unknown (no log) or that dropped the replaced data: not named
+    for unknown in (None, {"ok": True, "previous_dropped": True}):
+        assert up.previous_data(unknown) is None
+        bare = up.move(failed, up.next_update_action(FULL, up.RESTORE, SUCCEEDED), now=NOW,
+                       previousData=up.previous_data(unknown))  # fmt: skip
+        assert "previousData" not in bare
     # start/wait/done change nothing
     assert up.move(stalled, up.UpdateAction("wait", up.STALLED), now=NOW) == stalled
 
