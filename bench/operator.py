@@ -71,6 +71,7 @@ from bench.sections import markers, write_section  # noqa: E402
 from saasodoo.adapters.resources import TenantResources, apply_crd  # noqa: E402
 from saasodoo.context import Context  # noqa: E402
 from saasodoo.core.conditions import get_condition  # noqa: E402
+from saasodoo.core.crd import GROUP, PLURAL, VERSION  # noqa: E402
 from saasodoo.core.operations import crd_manifests  # noqa: E402
 from saasodoo.core.record import (  # noqa: E402
     APPLIED_ANNOTATION,
@@ -79,6 +80,7 @@ from saasodoo.core.record import (  # noqa: E402
 )
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec  # noqa: E402
 from saasodoo.operator.adopt import adopt_all  # noqa: E402
+from saasodoo.operator.informer import Informer  # noqa: E402
 from saasodoo.settings import Settings  # noqa: E402
 from saasodoo.tenants import Tenants  # noqa: E402
 from tests.operator_process import OperatorProcess as TestedProcess  # noqa: E402
@@ -398,13 +400,15 @@ class OperatorBench:
         doc = self.resources.patch(tid, {"spec": {"overrides": ROLLOUT(tag)}})
         return int(doc["metadata"]["generation"])
 
-    def ready_at(self, tid: str, generation: int) -> bool:
+    def ready_at(self, tid: str, generation: int, obj: dict[str, Any] | None = None) -> bool:
+        """Whether the OdooTenant (``obj``, or read now) is Ready at ``generation``."""
         if self.leader is not None and self.leader.proc.poll() is not None:
             raise RuntimeError(
                 f"{self.leader.identity} exited "
                 f"({self.leader.proc.returncode}): {self.leader.output()[-2000:]}"
             )
-        obj = self.resources.get(tid) or {}
+        if obj is None:
+            obj = self.resources.get(tid) or {}
         st = obj.get("status") or {}
         cond = get_condition(st.get("conditions") or [], "Ready") or {}
         return (cond.get("status") == "True" and st.get("observedGeneration") == generation
@@ -450,15 +454,31 @@ class OperatorBench:
     # -- part 4 -----------------------------------------------------------------------
 
     def fleet_operator(self, ids: list[str], tag: str) -> float:
-        start = time.perf_counter()
-        gens = {tid: self.patch_tag(tid, tag) for tid in ids}
-        pending = set(ids)
-        while pending:
-            pending = {t for t in pending if not self.ready_at(t, gens[t])}
-            if time.perf_counter() - start > 1800:
-                raise TimeoutError(f"fleet upgrade: {sorted(pending)} not Ready")
-            time.sleep(0.2)
-        return time.perf_counter() - start
+        """Patch the tenants' specs, then follow them through one watch (as ``kubectl wait``
+        does) until each is Ready at its new generation. Polling each tenant instead (a GET
+        per tenant every 0.2 s, 100 requests a second at the start) took CPU from the two
+        cores helm and the API server share, on the operator's side of the comparison only."""
+        watching = Informer.for_custom_objects(
+            self.kube.api, GROUP, VERSION, PLURAL, self.settings.system_namespace,
+            resync_period=None, name="bench-fleet",
+        )  # fmt: skip
+        watching.start()
+        try:
+            if not watching.wait_for_sync(300):
+                raise TimeoutError("the bench's OdooTenant watch did not list")
+            ns = self.settings.system_namespace
+            start = time.perf_counter()
+            gens = {tid: self.patch_tag(tid, tag) for tid in ids}
+            pending = set(ids)
+            while pending:
+                seen = {t: watching.get(f"{ns}/{t}") or {} for t in pending}
+                pending = {t for t in pending if not self.ready_at(t, gens[t], seen[t])}
+                if time.perf_counter() - start > 1800:
+                    raise TimeoutError(f"fleet upgrade: {sorted(pending)} not Ready")
+                time.sleep(0.05)
+            return time.perf_counter() - start
+        finally:
+            watching.stop()
 
     def fleet_helm(self, ids: list[str], tag: str) -> float:
         files = {}
