@@ -206,8 +206,12 @@ class OperatorBench:
             return 0.0
         start = time.perf_counter()
         ns, objects = self.template_objects()
-        recorded = json.loads(ns["metadata"]["annotations"][SPEC_ANNOTATION])
-        applied = json.loads(ns["metadata"]["annotations"][APPLIED_ANNOTATION])
+        # The template's record: on its namespace until an operator adopted it (part 1's
+        # first size), then on its OdooTenant; the clones get it on their namespaces, to
+        # be adopted in turn.
+        entries = self.ctx.record.read(f"tenant-{TEMPLATE}").record  # type: ignore[union-attr]
+        recorded = json.loads(entries[SPEC_ANNOTATION])
+        applied = json.loads(entries[APPLIED_ANNOTATION])
 
         def one(tid: str) -> None:
             doc = json.loads(json.dumps(recorded).replace(TEMPLATE, tid))
@@ -215,6 +219,7 @@ class OperatorBench:
             _, digest = asyncio.run(self.tenants.desired(tspec))
             meta = {k: v for k, v in ns["metadata"].items() if k in ("labels", "annotations")}
             meta = json.loads(json.dumps(meta).replace(TEMPLATE, tid))
+            meta.setdefault("annotations", {})
             meta["name"] = f"tenant-{tid}"
             meta["annotations"][SPEC_ANNOTATION] = json.dumps(doc)
             meta["annotations"][APPLIED_ANNOTATION] = json.dumps({**applied, "digest": digest})
