@@ -486,6 +486,18 @@ class PreviousData(BaseModel):
     )
 
 
+class HandRevision(BaseModel):
+    """A release revision made outside an update while it ran (an SRE's helm rollback)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    revision: int = Field(description="The revision.")
+    step: str = Field(description="The update's step when it was seen.")
+    revert_from: str | None = Field(
+        default=None, description="The revert step a force starts from (restore, rollback)."
+    )
+
+
 class UpdateProgress(BaseModel):
     """An update that runs ``odoo -u`` (``saasodoo.core.updates``, docs/updates.md): its step,
     its work, and on failure what failed, whether it was undone and the backup used."""
@@ -507,6 +519,13 @@ class UpdateProgress(BaseModel):
     )
     staged_revision: int | None = Field(
         default=None, description="The revision the stop made (new code, Odoo at zero)."
+    )
+    head_revision: int | None = Field(
+        default=None, description="The revision the update's last helm step ended on: a "
+        "newer one before its next helm step was made by hand (core.updates.hand_revision).",
+    )  # fmt: skip
+    interrupted_by: HandRevision | None = Field(
+        default=None, description="The revision made outside the update that stopped it."
     )
     backup: str | None = Field(default=None, description="The pre-update backup (its zip).")
     backup_job: str | None = Field(default=None, description="The Job that took it.")

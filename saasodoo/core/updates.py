@@ -285,6 +285,12 @@ STEP_REASONS = {
     RESTORE: ("UpdateRestoring", "UpdateRestoreFailed"),
     ROLLBACK: ("UpdateRollingBack", "UpdateRollbackFailed"),
 }
+#: The Stalled reason of an update stopped by a release revision made outside it
+#: (``hand_revision``): an SRE's ``helm rollback`` or ``helm upgrade`` in the middle.
+CHANGED_BY_HAND = "UpdateChangedByHand"
+#: The steps during which none of the update's helm steps runs: the release's newest
+#: revision stays the one its last helm step left (``hand_revision``).
+NO_HELM_STEPS = frozenset({BACKUP, UPDATE, CHECK, RESTORE})
 #: What each step does, for messages and Events.
 STEP_WORDS = {
     STOP: "stopping Odoo and staging the new revision (helm upgrade, Odoo at zero)",
@@ -486,18 +492,64 @@ def next_attempt(progress: dict[str, Any] | None, generation: int) -> int:
 
 
 def retry_revert(progress: dict[str, Any]) -> dict[str, Any]:
-    """``status.update`` of a stalled update whose revert failed, after a force
-    (``RETRY_REVERT``): back at the revert step that failed, under the next attempt (new work
-    names: the failed restore Job is not found again), the revert's failure cleared. The
-    first failure (``failedStep``, ``message``), the backup and the revisions are kept.
+    """``status.update`` of a stalled update whose revert failed (or was never run: an update
+    ``interrupted`` by a revision made by hand), after a force (``RETRY_REVERT``): back at
+    the revert step that failed, under the next attempt (new work names: the failed restore
+    Job is not found again), the revert's failure cleared. The first failure
+    (``failedStep``, ``message``), the backup and the revisions are kept; a revision made by
+    hand becomes the newest one the revert expects (``headRevision``).
     ValueError for an update that is not stalled with a failed revert."""
-    failed = progress.get("revertFailedStep")
+    hand = progress.get("interruptedBy") or {}
+    failed = progress.get("revertFailedStep") or hand.get("revertFrom")
     if progress.get("step") != STALLED or progress.get("reverted") or failed not in REVERT:
         raise ValueError("only a stalled update whose revert failed retries its revert")
     drop = ("finishedAt", "reverted", "revertFailedStep", "revertMessage", "stepFrom")
     out = {k: v for k, v in progress.items() if k not in drop}
     out.update(step=failed, attempt=int(progress.get("attempt") or 1) + 1)
+    if hand.get("revision") is not None:  # the revert starts from the hand's revision
+        out["headRevision"] = int(hand["revision"])
     return out
+
+
+def hand_revision(progress: dict[str, Any], head: ReleaseInfo | None) -> int | None:
+    """The release's newest revision when someone else made it during the update (an SRE's
+    ``helm rollback`` or ``helm upgrade``), else None. Only judged at a step during which the
+    update runs no helm (``NO_HELM_STEPS``): the newest revision must then be the one its last
+    helm step left (``headRevision``; for an update recorded before that field,
+    ``stagedRevision`` at the backup and update steps, else not judged)."""
+    step = progress.get("step")
+    if step not in NO_HELM_STEPS or head is None:
+        return None
+    expected = progress.get("headRevision")
+    if expected is None and step in (BACKUP, UPDATE):
+        expected = progress.get("stagedRevision")
+    if expected is None or head.revision <= int(expected):
+        return None
+    return head.revision
+
+
+def interrupted(progress: dict[str, Any], revision: int, *, now: datetime) -> dict[str, Any]:
+    """``status.update`` of an update stopped because ``revision`` was made outside it
+    (``hand_revision``): ``stalled``, nothing undone and nothing more run by it (a hand's
+    rollback is left alone, as the house leaves any change by hand); recorded as a revert
+    that has not run (``reverted`` false; ``interruptedBy``: the revision, the step, and
+    ``revertFrom``, the revert's first step from here), so a force runs the revert
+    (``retry_revert``): the pre-update
+    backup restored when the database may have changed, then the release rolled back to
+    ``fromRevision``. Without a force the tenant is held (``update_due``: ``HOLD``)."""
+    step = str(progress.get("step"))
+    first = RESTORE if step == RESTORE else revert_from(step)
+    note = (f"revision {revision} of the release was made outside the update, at its step "
+            f"{step}")  # fmt: skip
+    fields: dict[str, Any] = {
+        "interruptedBy": {"revision": revision, "step": step, "revertFrom": first},
+        "reverted": False,
+        "work": None,
+        "stepFrom": None,
+    }
+    if step not in REVERT:
+        fields.update(failedStep=step, message=note)
+    return update_status(progress, step=STALLED, now=now, **fields)
 
 
 # -- names, status ----------------------------------------------------------------------
@@ -583,6 +635,8 @@ def stalled_reason(progress: dict[str, Any]) -> str:
     """The Stalled reason of a stalled update: the failed revert step's when its revert
     failed (``UpdateRestoreFailed``, ``UpdateRollbackFailed``), else the failed forward
     step's (``ModuleUpdateFailed``, ...); ``UpdateFailed`` when none is recorded."""
+    if progress.get("interruptedBy") and not progress.get("revertFailedStep"):
+        return CHANGED_BY_HAND
     failed = progress.get("revertFailedStep") or progress.get("failedStep")
     return STEP_REASONS.get(str(failed), ("", "UpdateFailed"))[1]
 
@@ -606,6 +660,20 @@ def stalled_message(progress: dict[str, Any]) -> str:
     text = f"update failed at {failed}: {progress.get('message') or 'failed'}"
     backup = progress.get("backup")
     before = progress.get("fromRevision")
+    hand = progress.get("interruptedBy") or {}
+    if hand and not progress.get("reverted") and not progress.get("revertFailedStep"):
+        step = hand.get("step")
+        undo = "restores the pre-update backup " + str(backup) + ", then rolls" \
+            if backup and hand.get("revertFrom") == RESTORE else "rolls"  # fmt: skip
+        risk = (" odoo -u may have changed the database: the code that runs now and the data "
+                "may not match.") if step in CHANGES_DATA or step == RESTORE else ""  # fmt: skip
+        return (f"update stopped at {step}: revision {hand.get('revision')} of the release was "
+                "made outside it (a helm rollback or upgrade by hand); it undid nothing and "
+                f"runs no more.{risk} Annotate saasodoo.dev/force-requested-at to undo the "
+                f"update (it {undo} the release back to revision {before}), or keep what runs "
+                "by removing status.update (kubectl patch odootenant <id> --subresource=status "
+                "--type=json -p '[{\"op\":\"remove\",\"path\":\"/status/update\"}]'): the "
+                "tenant is then reported changed by hand, as any hand change")  # fmt: skip
     if progress.get("reverted"):
         used = f"pre-update backup {backup} restored, " if backup and failed in CHANGES_DATA \
             else ""  # fmt: skip

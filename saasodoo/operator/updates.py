@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from saasodoo.adapters.kube import Namespace
@@ -145,6 +145,11 @@ class UpdateExecutor:
                               int(progress.get("attempt") or 1))  # fmt: skip
         for _ in range(MAX_MOVES):
             step = up.current_step(plan, progress)
+            if step in up.NO_HELM_STEPS:
+                hand = up.hand_revision(progress, self.head(spec))
+                if hand is not None:
+                    progress = up.interrupted(progress, hand, now=datetime.now(UTC))
+                    return self.stalled(obj, progress, announce=True)
             seen, found, fields = await self.observe(step, spec, progress, names)
             action = up.next_update_action(plan, step, seen)
             if action.verb == "done":
@@ -263,26 +268,31 @@ class UpdateExecutor:
                                          lock, now, stale)  # fmt: skip
             else:
                 seen = up.release_step_state(head, started, lock, now, stale)
+            # The revision a helm step ended on: the newest one until the next helm step
+            # (``up.hand_revision`` tells a revision made by hand meanwhile).
+            ended = {"headRevision": head.revision} if head is not None else {}
             if seen == FAILED_WORK:
                 return seen, f"helm left revision {head.revision if head else '?'} " \
-                    f"{head.status if head else 'absent'}", {}  # fmt: skip
+                    f"{head.status if head else 'absent'}", ended  # fmt: skip
             if seen != SUCCEEDED or head is None:
                 return seen, "", {}
             if step == up.STOP:
-                pods = self.odoo_pods(spec)
-                if pods:
+                if self.odoo_pods(spec):
                     return RUNNING, "", {}
-                return seen, "", {"stagedRevision": head.revision}
+                # The staged revision may restart the other workloads too (a chart version
+                # that changes PostgreSQL's pod): the backup waits for them.
+                slow = self.workloads_not_ready(spec, head, now, stale, but=ODOO_COMPONENTS)
+                if slow is not None:
+                    return (FAILED_WORK, f"workloads not ready after the stop: {slow}", ended) \
+                        if slow else (RUNNING, "", {})  # fmt: skip
+                return seen, "", {"stagedRevision": head.revision, **ended}
             if step == up.ROLLOUT:
-                workloads = self.ctx.kube.list_workloads(spec.namespace).get(spec.id, [])
-                if all(w.is_ready for w in workloads) and workloads:
-                    return seen, "", {}
-                if head.updated is not None and now - head.updated > stale:
-                    slow = ", ".join(f"{w.kind}/{w.name} {w.ready}/{w.desired}"
-                                     for w in workloads if not w.is_ready)  # fmt: skip
-                    return FAILED_WORK, f"workloads not ready after the rollout: {slow}", {}
-                return RUNNING, "", {}
-            return seen, "", {}
+                slow = self.workloads_not_ready(spec, head, now, stale)
+                if slow is not None:
+                    return (FAILED_WORK, f"workloads not ready after the rollout: {slow}",
+                            ended) if slow else (RUNNING, "", {})  # fmt: skip
+                return seen, "", ended
+            return seen, "", ended
         if step == up.CHECK:
             try:
                 await self.tenants.check_ready(spec)
@@ -358,6 +368,27 @@ class UpdateExecutor:
         """The pods of the Job ``job`` that have not ended (running or terminating)."""
         pods = self.ctx.kube.list_pods(namespace, f"job-name={job}")
         return sorted(p.name for p in pods if p.phase not in ("Succeeded", "Failed"))
+
+    def workloads_not_ready(
+        self,
+        spec: TenantSpec,
+        head: ReleaseInfo,
+        now: datetime,
+        stale: timedelta,
+        but: tuple[str, ...] = (),
+    ) -> str | None:
+        """None when the tenant's Deployments and StatefulSets (but the ``but`` components;
+        without ``but``, at least one) are ready; "" while some are not and ``head`` (the
+        helm step's revision) is younger than ``stale``; past it, the ones not ready
+        (``kind/name ready/desired``)."""
+        workloads = [w for w in self.ctx.kube.list_workloads(spec.namespace).get(spec.id, [])
+                     if w.component not in but]  # fmt: skip
+        if all(w.is_ready for w in workloads) and (workloads or but):
+            return None  # none at all is ready only when some were left out (an external DB)
+        if head.updated is None or now - head.updated <= stale:
+            return ""
+        return ", ".join(f"{w.kind}/{w.name} {w.ready}/{w.desired}"
+                         for w in workloads if not w.is_ready) or "none found"  # fmt: skip
 
     def odoo_pods(self, spec: TenantSpec) -> list[str]:
         selector = f"{TENANT_LABEL}={spec.id},{COMPONENT_LABEL} in ({','.join(ODOO_COMPONENTS)})"

@@ -18,7 +18,7 @@ import pytest
 
 from saasodoo.backups.results import BackupInfo
 from saasodoo.core import updates as up
-from saasodoo.operator.controller import TenantController
+from saasodoo.operator.controller import FORCE_ANNOTATION, TenantController
 from tests.cluster.test_copy_executor import condition, controller_in, converge, status, turn
 from tests.support import Cluster, namespace_record
 
@@ -162,3 +162,53 @@ def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
     ctl.resources.patch(name, {"spec": {"overrides": other}})
     assert steps_seen(ctl, name)[0] == up.STOP
     assert status(ctl, name)["update"]["generation"] == generation + 1
+
+
+def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
+    ctl: TenantController, kube: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SRE rolls the release back by hand while the update waits for its pre-update
+    backup: the update stops there (Stalled UpdateChangedByHand, its later steps never run
+    over the hand's revision, nothing undone), held on later turns; a force runs its revert
+    (the rollback to the revision before the update: no data changed yet)."""
+    name = "upd-hand"
+    create(ctl, name)
+    before = history(kube, name)[-1]["revision"]
+    old_image = image_of(kube, name)
+    ctl.resources.patch(name, {"spec": {"overrides": NEW_TAG}})
+    deadline = time.monotonic() + 120
+    while (status(ctl, name).get("update") or {}).get("step") != up.BACKUP:
+        assert time.monotonic() < deadline, status(ctl, name)
+        turn(ctl, name)
+        time.sleep(0.5)
+    progress = status(ctl, name)["update"]
+    assert progress["headRevision"] == progress["stagedRevision"] == before + 1, progress
+    kube.helm(4, "rollback", name, str(before), "-n", f"tenant-{name}", "--wait")
+    hand = before + 2
+    assert turn(ctl, name).requeue_after is None
+    progress = status(ctl, name)["update"]
+    assert progress["step"] == up.STALLED and progress["interruptedBy"] == {
+        "revision": hand, "step": up.BACKUP, "revertFrom": up.ROLLBACK}, progress  # fmt: skip
+    stalled = condition(ctl, name, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", up.CHANGED_BY_HAND), stalled
+    assert f"revision {hand} of the release was made outside it" in stalled["message"]
+    assert condition(ctl, name, "Ready")["status"] == "False"
+    # Held: no revision over the hand's, the old image serves.
+    assert turn(ctl, name).requeue_after is None
+    assert [r["revision"] for r in history(kube, name)][-1] == hand
+    assert image_of(kube, name) == old_image
+    # A force undoes the update: the rollback to the revision before it, then held
+    # reverted (the target is not retried by itself).
+    ctl.resources.patch(
+        name, {"metadata": {"annotations": {FORCE_ANNOTATION: "2026-12-07T15:00:00Z"}}}
+    )
+    assert steps_seen(ctl, name)[-2:] == [up.ROLLBACK, up.STALLED]
+    progress = status(ctl, name)["update"]
+    assert progress["reverted"] is True and progress["attempt"] == 2, progress
+    assert status(ctl, name)["lastHandledForceAt"] == "2026-12-07T15:00:00Z"
+    revisions = history(kube, name)
+    assert revisions[-1]["description"] == f"Rollback to {before}", revisions
+    stalled = condition(ctl, name, "Stalled")
+    assert stalled["reason"] == up.CHANGED_BY_HAND, stalled
+    assert f"release rolled back to revision {before}" in stalled["message"]
+    assert image_of(kube, name) == old_image

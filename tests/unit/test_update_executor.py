@@ -365,3 +365,38 @@ def test_a_deletion_waits_for_the_job_that_writes_the_database() -> None:
     state["pods"] = []
     assert made.writing_job(obj) is None
     assert made.writing_job(tenant(update={"step": up.ROLLOUT})) is None
+
+
+def test_the_stop_and_the_rollout_wait_for_the_workloads_they_restart() -> None:
+    """The stop waits for the workloads its staged revision restarts besides Odoo's (a chart
+    version that changes PostgreSQL's pod: the pre-update backup would meet it restarting);
+    the rollout for every one. Past the helm timeout, the ones not ready are named."""
+    from datetime import UTC, datetime, timedelta
+
+    from saasodoo.core.status import ReleaseInfo, Workload
+
+    now = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    stale = timedelta(minutes=5)
+    found: list[Workload] = []
+    executor = UpdateExecutor.__new__(UpdateExecutor)
+    executor.ctx = type("Ctx", (), {"kube": type("Kube", (), {  # type: ignore[assignment]
+        "list_workloads": staticmethod(lambda namespace: {"acme": list(found)})})()})()  # fmt: skip
+    young, old = ReleaseInfo(5, "deployed", now - timedelta(seconds=10)), ReleaseInfo(
+        5, "deployed", now - timedelta(minutes=6))  # fmt: skip
+
+    def look(head: ReleaseInfo, but: tuple[str, ...] = ()) -> str | None:
+        return executor.workloads_not_ready(SPEC, head, now, stale, but=but)
+
+    odoo_at_zero = Workload("Deployment", "acme-odoo", "odoo", 0, 0, 0)
+    pg_restarting = Workload("StatefulSet", "acme-postgresql", "postgresql", 1, 0, 0)
+    found[:] = [odoo_at_zero, pg_restarting]
+    assert look(young, but=("odoo", "cron")) == ""  # waits
+    assert look(old, but=("odoo", "cron")) == "StatefulSet/acme-postgresql 0/1"
+    found[:] = [Workload("Deployment", "acme-odoo", "odoo", 1, 0, 0),
+                Workload("StatefulSet", "acme-postgresql", "postgresql", 1, 1, 1)]  # fmt: skip
+    assert look(young, but=("odoo", "cron")) is None  # Odoo's own are not waited for
+    assert look(young) == ""  # the rollout waits for Odoo
+    found[:] = [odoo_at_zero]  # an external PostgreSQL: nothing else to wait for
+    assert look(young, but=("odoo", "cron")) is None
+    found[:] = []
+    assert look(young) == "" and look(old) == "none found"  # the rollout: no workload at all

@@ -415,6 +415,90 @@ def test_move_when_the_restore_fails() -> None:
     assert "force-requested-at" in message
 
 
+def head(revision: int, status: str = "deployed") -> ReleaseInfo:
+    return ReleaseInfo(revision, status, NOW)
+
+
+@pytest.mark.parametrize(
+    ("progress", "newest", "expected"),
+    [
+        # after the stop (revision 5): the backup and the update steps expect 5
+        ({"step": up.BACKUP, "headRevision": 5}, 5, None),
+        ({"step": up.BACKUP, "headRevision": 5}, 6, 6),
+        ({"step": up.UPDATE, "headRevision": 5}, 6, 6),
+        # an update recorded before headRevision: its stagedRevision, at those two steps
+        ({"step": up.UPDATE, "stagedRevision": 5}, 6, 6),
+        ({"step": up.CHECK, "stagedRevision": 5}, 7, None),
+        # after the rollout (6): the check and a restore expect 6
+        ({"step": up.CHECK, "headRevision": 6}, 6, None),
+        ({"step": up.RESTORE, "headRevision": 6}, 7, 7),
+        # helm steps make revisions of their own: not judged
+        ({"step": up.ROLLOUT, "headRevision": 5}, 6, None),
+        ({"step": up.ROLLBACK, "headRevision": 6}, 7, None),
+        ({"step": up.STOP, "fromRevision": 4}, 5, None),
+        # no release read: not judged
+        ({"step": up.BACKUP, "headRevision": 5}, None, None),
+    ],
+)
+def test_a_revision_made_by_hand_during_an_update(
+    progress: dict[str, Any], newest: int | None, expected: int | None
+) -> None:
+    assert up.hand_revision(progress, head(newest) if newest else None) == expected
+
+
+def test_an_update_interrupted_by_hand_holds_then_a_force_runs_its_revert() -> None:
+    at_update = {"step": up.UPDATE, "generation": 3, "attempt": 1, "fromRevision": 4,
+                 "stagedRevision": 5, "headRevision": 5, "backup": "b.zip", "work": up.UPDATE,
+                 "startedAt": "2026-12-06T11:00:00Z"}  # fmt: skip
+    stopped = up.interrupted(at_update, 6, now=NOW)
+    assert stopped["step"] == up.STALLED and stopped["reverted"] is False
+    assert stopped["interruptedBy"] == {"revision": 6, "step": up.UPDATE,
+                                        "revertFrom": up.RESTORE}  # fmt: skip
+    assert stopped["failedStep"] == up.UPDATE and "revertFailedStep" not in stopped
+    assert "work" not in stopped and stopped["finishedAt"] == "2026-12-06T12:00:00Z"
+    assert up.stalled_reason(stopped) == up.CHANGED_BY_HAND
+    message = up.stalled_message(stopped)
+    assert message.startswith("update stopped at update: revision 6 of the release was made "
+                              "outside it")  # fmt: skip
+    assert "odoo -u may have changed the database" in message
+    assert "restores the pre-update backup b.zip, then rolls the release back to revision 4" in (
+        message
+    )
+    # held without a force, whatever the spec; a force runs the revert from the restore,
+    # expecting the revision made by hand as the newest (else it would stop again at once)
+    for generation in (3, 4):
+        assert up.update_due(stopped, generation=generation, changed=True, force=False) == (up.HOLD)
+    assert up.update_due(stopped, generation=3, changed=True, force=True) == up.RETRY_REVERT
+    again = up.retry_revert(stopped)
+    assert again["step"] == up.RESTORE and again["attempt"] == 2
+    assert again["headRevision"] == 6 and again["interruptedBy"]["revision"] == 6
+    assert up.hand_revision(again, head(6)) is None
+    # reverted: still the hand's reason, the ordinary reverted message
+    done = up.move(again, up.next_update_action(FULL, up.RESTORE, SUCCEEDED), now=NOW)
+    done = up.move(done, up.next_update_action(FULL, up.ROLLBACK, SUCCEEDED), now=NOW)
+    assert done["reverted"] is True and up.stalled_reason(done) == up.CHANGED_BY_HAND
+    assert "pre-update backup b.zip restored, release rolled back to revision 4" in (
+        up.stalled_message(done)
+    )
+    # the forced revert failing: its own reason and message
+    broken = up.move(again, up.next_update_action(FULL, up.RESTORE, FAILED_WORK), now=NOW,
+                     why="job acme-update-restore failed")  # fmt: skip
+    assert up.stalled_reason(broken) == "UpdateRestoreFailed"
+    assert "then restore failed: job acme-update-restore failed" in up.stalled_message(broken)
+    # before the update changed data (the backup step): the revert is the rollback alone
+    at_backup = {"step": up.BACKUP, "fromRevision": 4, "headRevision": 5}
+    early = up.interrupted(at_backup, 6, now=NOW)
+    assert early["interruptedBy"]["revertFrom"] == up.ROLLBACK
+    assert "may have changed the database" not in up.stalled_message(early)
+    assert "(it rolls the release back to revision 4)" in up.stalled_message(early)
+    # during the revert's restore: the first failure is kept, the restore runs again
+    restoring = {"step": up.RESTORE, "failedStep": up.CHECK, "message": "sign-in refused",
+                 "headRevision": 6, "backup": "b.zip", "fromRevision": 4}  # fmt: skip
+    late = up.interrupted(restoring, 7, now=NOW)
+    assert (late["failedStep"], late["message"]) == (up.CHECK, "sign-in refused")
+    assert late["interruptedBy"]["revertFrom"] == up.RESTORE
+
+
 def test_stalled_reason_without_a_record() -> None:
     assert up.stalled_reason({}) == "UpdateFailed"
     assert up.stalled_reason({"failedStep": up.BACKUP, "reverted": True}) == (
