@@ -77,6 +77,10 @@ FINALIZER = "saasodoo.dev/finalizer"
 #: Annotation asking for one forced reconcile (an unmanaged or stalled tenant brought back
 #: to its spec), echoed as ``status.lastHandledForceAt`` (Flux's ``forceAt``).
 FORCE_REQUESTED_AT = "saasodoo.dev/force-requested-at"
+#: Annotation an SRE sets (any new value, such as the time) to say a stalled update was
+#: resolved by hand: the operator drops ``status.update`` and the ordinary reconcile goes
+#: on; echoed as ``status.lastHandledUpdateResolvedAt`` (docs/updates.md).
+UPDATE_RESOLVED_AT = "saasodoo.dev/update-resolved-at"
 #: Label mirroring ``spec.owner`` (``owner_label``): the API lists a user's OdooTenants with
 #: a label selector instead of reading every tenant of the platform. Written with the object
 #: by saasodoo and kept in step by the operator (a ``kubectl apply`` or an owner changed by
@@ -682,6 +686,11 @@ class OdooTenantStatus(BaseModel):
         description="Value of the annotation saasodoo.dev/force-requested-at the operator "
         "last handled (a forced reconcile: an unmanaged or stalled tenant brought back to its "
         "spec).",
+    )
+    last_handled_update_resolved_at: str | None = Field(
+        default=None,
+        description="Value of the annotation saasodoo.dev/update-resolved-at the operator "
+        "last handled (a stalled update said resolved by hand: status.update dropped).",
     )
     inventory: list[str] = Field(
         default_factory=list,

@@ -67,6 +67,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED, odoo_init_job
+from saasodoo.core.crd import UPDATE_RESOLVED_AT
 from saasodoo.core.status import OperationLock, ReleaseInfo
 from saasodoo.core.templates import odoo_image
 from saasodoo.core.values import get_path
@@ -288,6 +289,8 @@ STEP_REASONS = {
 #: The Stalled reason of an update stopped by a release revision made outside it
 #: (``hand_revision``): an SRE's ``helm rollback`` or ``helm upgrade`` in the middle.
 CHANGED_BY_HAND = "UpdateChangedByHand"
+#: The annotation that says a stalled update was resolved by hand (``RESOLVED``).
+RESOLVED_ANNOTATION = UPDATE_RESOLVED_AT
 #: The steps during which none of the update's helm steps runs: the release's newest
 #: revision stays the one its last helm step left (``hand_revision``).
 NO_HELM_STEPS = frozenset({BACKUP, UPDATE, CHECK, RESTORE})
@@ -434,6 +437,7 @@ RUN = "run"  # an update is under way: its next step, whatever the spec says now
 START = "start"  # a new update (attempt 1 for a new generation, the next for a force)
 HOLD = "hold"  # a stalled update of this generation: report it, do nothing
 RETRY_REVERT = "retry-revert"  # a force on an update whose revert failed: that step again
+RESOLVED = "resolved"  # a stalled update an SRE said resolved by hand: status.update dropped
 NONE = "none"  # no update: the ordinary reconcile
 
 
@@ -447,7 +451,12 @@ def in_progress(progress: dict[str, Any] | None) -> bool:
 
 
 def update_due(
-    progress: dict[str, Any] | None, *, generation: int, changed: bool, force: bool
+    progress: dict[str, Any] | None,
+    *,
+    generation: int,
+    changed: bool,
+    force: bool,
+    resolved: bool = False,
 ) -> str:
     """What the executor does with a tenant at ``generation`` whose ``status.update`` is
     ``progress`` and whose desired values are (``changed``) or are not a code change from
@@ -465,12 +474,17 @@ def update_due(
       retried by itself); a new generation that still changes the code, or a force, starts
       a new one, unless it asks for the code that failed (``retries_failed_target``, which
       the executor checks once the change is known: held too, with the message saying so);
+    - a ``STALLED`` update an SRE said resolved by hand (``resolved``: the annotation
+      ``saasodoo.dev/update-resolved-at``, new) is ``RESOLVED``, before a force: its
+      ``status.update`` is dropped and the ordinary reconcile goes on with the spec;
     - an update ``DONE`` for this generation is ``NONE`` unless forced (the applied values
       are its target: a code change still seen is not run again in a loop);
     - otherwise a code change starts one (``START``), and no code change is ``NONE``."""
     step = (progress or {}).get("step")
     if step and step not in (DONE, STALLED):
         return RUN
+    if step == STALLED and resolved:
+        return RESOLVED
     same = (progress or {}).get("generation") == generation
     if step == DONE and same and not force:
         return NONE  # done for this spec: a change seen still is not run in a loop
@@ -671,9 +685,8 @@ def stalled_message(progress: dict[str, Any]) -> str:
                 "made outside it (a helm rollback or upgrade by hand); it undid nothing and "
                 f"runs no more.{risk} Annotate saasodoo.dev/force-requested-at to undo the "
                 f"update (it {undo} the release back to revision {before}), or keep what runs "
-                "by removing status.update (kubectl patch odootenant <id> --subresource=status "
-                "--type=json -p '[{\"op\":\"remove\",\"path\":\"/status/update\"}]'): the "
-                "tenant is then reported changed by hand, as any hand change")  # fmt: skip
+                f"by annotating {RESOLVED_ANNOTATION}: the tenant is then reported changed by "
+                "hand, as any hand change")  # fmt: skip
     if progress.get("reverted"):
         used = f"pre-update backup {backup} restored, " if backup and failed in CHANGES_DATA \
             else ""  # fmt: skip
@@ -692,9 +705,7 @@ def stalled_message(progress: dict[str, Any]) -> str:
             f"saasodoo.dev/force-requested-at to retry {broken} (it runs the revert from that "
             "step again: not after users wrote to a database fixed by hand), or restore the "
             "one and roll back to the other by hand, set the spec's image to the one that "
-            "runs, and remove status.update (kubectl patch odootenant <id> "
-            "--subresource=status --type=json -p '[{\"op\":\"remove\",\"path\":"
-            "\"/status/update\"}]')")  # fmt: skip
+            f"runs, and annotate {RESOLVED_ANNOTATION} (the ordinary reconcile then goes on)")
 
 
 # -- observing helm steps ---------------------------------------------------------------

@@ -64,6 +64,7 @@ from saasodoo.core.crd import (
     OWNER_LABEL,
     RECONCILE_REQUESTED_AT,
     RELEASES_LIMIT,
+    UPDATE_RESOLVED_AT,
     owner_label,
     to_tenant_spec,
 )
@@ -254,6 +255,13 @@ class TenantController:
     def force_requested(self, obj: dict[str, Any]) -> bool:
         token = annotations_of(obj).get(FORCE_ANNOTATION)
         return bool(token) and token != (obj.get("status") or {}).get("lastHandledForceAt")
+
+    @staticmethod
+    def update_resolved(obj: dict[str, Any]) -> bool:
+        """Whether ``saasodoo.dev/update-resolved-at`` holds a value not handled yet."""
+        token = annotations_of(obj).get(UPDATE_RESOLVED_AT)
+        status = obj.get("status") or {}
+        return bool(token) and token != status.get("lastHandledUpdateResolvedAt")
 
     async def create(self, obj: dict[str, Any], spec: TenantSpec) -> Result:
         """Install a new tenant: from its image's template when there is one (restored
@@ -674,6 +682,7 @@ class TenantController:
         deleting: bool = False,
         requeue: float | None = None,
         handled_force: bool = False,
+        handled_resolved: bool = False,
         inventory: list[str] | None = None,
         releases: list[Any] | None = None,
         domains: list[dict[str, Any]] | None = None,
@@ -685,7 +694,9 @@ class TenantController:
         """Write the status the report makes (only when it changed) and say what next.
         ``copy``: a staging copy's ``status.copy``; ``update``: an update's
         ``status.update``; ``reason``: the reason of its Ready, Reconciling and Stalled
-        conditions instead of the outcome's (a copy's or an update's step)."""
+        conditions instead of the outcome's (a copy's or an update's step);
+        ``handled_resolved``: a stalled update said resolved by hand, ``status.update``
+        dropped and the annotation echoed."""
         meta = obj["metadata"]
         previous = dict(obj.get("status") or {})
         spec = obj.get("spec") or {}
@@ -716,6 +727,9 @@ class TenantController:
             status["lastHandledForceAt"] = annotations_of(obj).get(FORCE_ANNOTATION)
         elif previous.get("lastHandledForceAt"):
             status["lastHandledForceAt"] = previous["lastHandledForceAt"]
+        if handled_resolved:
+            status.pop("update", None)
+            status["lastHandledUpdateResolvedAt"] = annotations_of(obj).get(UPDATE_RESOLVED_AT)
         status["inventory"] = inventory if inventory is not None else inventory_of(obj)
         if releases is None and failed and not deleting:  # a failed revision shows too
             namespace = namespace_for(meta["name"])

@@ -44,6 +44,7 @@ from saasodoo.backups import Backups
 from saasodoo.backups.jobs import job_from_cronjob
 from saasodoo.core import updates as up
 from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED, job_state, last_result
+from saasodoo.core.crd import UPDATE_RESOLVED_AT
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.templates import BUILDING, RESTORING
@@ -61,6 +62,8 @@ POLL_SECONDS = 5.0
 MAX_MOVES = 10
 #: The helm steps: judged by the release's revisions and the operation lock.
 HELM_STEPS = (up.STOP, up.ROLLOUT, up.ROLLBACK)
+#: How soon the ordinary reconcile follows an update said resolved by hand (seconds).
+RESOLVED_REQUEUE = 0.1
 #: Odoo's pods, which the stop and the restore wait to be gone (web and cron).
 ODOO_COMPONENTS = ("odoo", "cron")
 
@@ -94,7 +97,13 @@ class UpdateExecutor:
         # What is due does not depend on the change but for START (else NONE): the values
         # are compared (a helm call when they differ) only then.
         change: up.CodeChange | None = None
-        due = up.update_due(progress, generation=generation, changed=True, force=force)
+        resolved = self.controller.update_resolved(obj)
+        due = up.update_due(progress, generation=generation, changed=True, force=force,
+                            resolved=resolved)  # fmt: skip
+        if due == up.RESOLVED:
+            return self.resolve(obj, progress)
+        if resolved:  # only a stalled update is resolved by hand: said, and marked handled
+            obj = self.ignore_resolved(obj, progress)
         if due == up.START:
             change = await self.change_of(spec, ns, suspended)
             due = up.START if change is not None else up.NONE
@@ -534,6 +543,32 @@ class UpdateExecutor:
             self.event(obj, "Warning", reason, message)
         return self.controller.report(obj, outcome="stalled", detail=message, update=progress,
                                       reason=reason)  # fmt: skip
+
+    def resolve(self, obj: dict[str, Any], progress: dict[str, Any]) -> Result:
+        """A stalled update said resolved by hand (``up.RESOLVED``): ``status.update``
+        dropped, the annotation echoed, an Event saying what was dropped; the ordinary
+        reconcile follows in the next turn, from the status as written (soon)."""
+        note = (f"update of generation {progress.get('generation')} said resolved by hand "
+                f"({up.RESOLVED_ANNOTATION}): its record dropped (it was stalled: "
+                f"{up.stalled_reason(progress)}; pre-update backup "
+                f"{progress.get('backup') or 'none'}); the spec is reconciled as usual"
+                )  # fmt: skip
+        self.event(obj, "Normal", "UpdateResolvedByHand", note)
+        return self.controller.report(obj, outcome="progressing", detail=note,
+                                      requeue=RESOLVED_REQUEUE, handled_resolved=True)  # fmt: skip
+
+    def ignore_resolved(self, obj: dict[str, Any], progress: dict[str, Any]) -> dict[str, Any]:
+        """``saasodoo.dev/update-resolved-at`` set when no update is stalled: a Warning
+        Event, and the value echoed at once, so that an update stalling later is not taken
+        for resolved by an annotation set before. The object as written."""
+        token = ((obj.get("metadata") or {}).get("annotations") or {}).get(UPDATE_RESOLVED_AT)
+        step = progress.get("step")
+        where = f"the update is at {step}" if up.in_progress(progress) else "no update is stalled"
+        self.event(obj, "Warning", "UpdateResolvedIgnored",
+                   f"{UPDATE_RESOLVED_AT}={token} ignored: {where}")  # fmt: skip
+        name = obj["metadata"]["name"]
+        self.controller.resources.patch_status(name, {"lastHandledUpdateResolvedAt": token}, {})
+        return self.controller.resources.get(name) or obj
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str) -> None:
         self.controller.event(obj, kind, reason, note, "Update")

@@ -18,6 +18,7 @@ import pytest
 
 from saasodoo.backups.results import BackupInfo
 from saasodoo.core import updates as up
+from saasodoo.core.crd import UPDATE_RESOLVED_AT
 from saasodoo.operator.controller import FORCE_ANNOTATION, TenantController
 from tests.cluster.test_copy_executor import condition, controller_in, converge, status, turn
 from tests.support import Cluster, namespace_record
@@ -164,14 +165,12 @@ def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
     assert status(ctl, name)["update"]["generation"] == generation + 1
 
 
-def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
-    ctl: TenantController, kube: Cluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An SRE rolls the release back by hand while the update waits for its pre-update
-    backup: the update stops there (Stalled UpdateChangedByHand, its later steps never run
-    over the hand's revision, nothing undone), held on later turns; a force runs its revert
-    (the rollback to the revision before the update: no data changed yet)."""
-    name = "upd-hand"
+def rolled_back_by_hand_at_the_backup(
+    ctl: TenantController, kube: Cluster, name: str
+) -> tuple[int, str]:
+    """A tenant whose update to NEW_TAG an SRE interrupts with ``helm rollback`` to the
+    revision before it while the pre-update backup runs, then one turn; the revision before
+    the update and the image it runs."""
     create(ctl, name)
     before = history(kube, name)[-1]["revision"]
     old_image = image_of(kube, name)
@@ -184,8 +183,20 @@ def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
     progress = status(ctl, name)["update"]
     assert progress["headRevision"] == progress["stagedRevision"] == before + 1, progress
     kube.helm(4, "rollback", name, str(before), "-n", f"tenant-{name}", "--wait")
-    hand = before + 2
     assert turn(ctl, name).requeue_after is None
+    return before, old_image
+
+
+def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
+    ctl: TenantController, kube: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SRE rolls the release back by hand while the update waits for its pre-update
+    backup: the update stops there (Stalled UpdateChangedByHand, its later steps never run
+    over the hand's revision, nothing undone), held on later turns; a force runs its revert
+    (the rollback to the revision before the update: no data changed yet)."""
+    name = "upd-hand"
+    before, old_image = rolled_back_by_hand_at_the_backup(ctl, kube, name)
+    hand = before + 2
     progress = status(ctl, name)["update"]
     assert progress["step"] == up.STALLED and progress["interruptedBy"] == {
         "revision": hand, "step": up.BACKUP, "revertFrom": up.ROLLBACK}, progress  # fmt: skip
@@ -212,3 +223,33 @@ def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
     assert stalled["reason"] == up.CHANGED_BY_HAND, stalled
     assert f"release rolled back to revision {before}" in stalled["message"]
     assert image_of(kube, name) == old_image
+
+
+def test_a_stalled_update_said_resolved_by_hand_hands_the_tenant_back(
+    ctl: TenantController, kube: Cluster
+) -> None:
+    """The other way out of an interrupted update (not reverted: held whatever the spec): the
+    SRE keeps what runs, sets the spec to it and annotates saasodoo.dev/update-resolved-at.
+    status.update is dropped, the value echoed, and the ordinary reconcile reports the
+    hand's revision as any change by hand (Drifted), making no revision of its own."""
+    name = "upd-resolved"
+    before, old_image = rolled_back_by_hand_at_the_backup(ctl, kube, name)
+    assert condition(ctl, name, "Stalled")["reason"] == up.CHANGED_BY_HAND
+    ctl.resources.patch(name, {"spec": {"overrides": {}}})
+    assert turn(ctl, name).requeue_after is None  # a new spec is no way out: still held
+    assert status(ctl, name)["update"]["step"] == up.STALLED
+    ctl.resources.patch(
+        name, {"metadata": {"annotations": {UPDATE_RESOLVED_AT: "2026-12-07T15:30:00Z"}}}
+    )
+    turn(ctl, name)
+    got = status(ctl, name)
+    assert "update" not in got and got["lastHandledUpdateResolvedAt"] == "2026-12-07T15:30:00Z"
+    converge(ctl, name)
+    drifted = condition(ctl, name, "Drifted")
+    assert drifted["status"] == "True", status(ctl, name)
+    assert [r["revision"] for r in history(kube, name)][-1] == before + 2  # left alone
+    assert image_of(kube, name) == old_image
+    reasons = kube.kubectl("-n", NAMESPACE, "get", "events", "--field-selector",
+                           f"involvedObject.name={name}", "-o",
+                           "jsonpath={.items[*].reason}")  # fmt: skip
+    assert "UpdateResolvedByHand" in reasons.split()

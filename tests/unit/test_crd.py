@@ -198,6 +198,7 @@ def test_status_schema_declares_every_status_field() -> None:
         "backupsListedAt",
         "backupStorage",
         "lastHandledForceAt",
+        "lastHandledUpdateResolvedAt",
         "inventory",
         "releases",
         "domains",

@@ -43,6 +43,9 @@ class Reports:
         status["outcome"] = kw["outcome"]
         if kw.get("handled_force"):
             self.force = False
+        if kw.get("handled_resolved"):
+            status.pop("update", None)
+            self.resolved = False
         return Result(requeue_after=kw.get("requeue"))
 
     def event(self, obj: Any, kind: str, reason: str, note: str, action: str) -> None:
@@ -50,6 +53,16 @@ class Reports:
 
     def force_requested(self, obj: Any) -> bool:
         return self.force
+
+    resolved: bool = False
+    patched: list[dict[str, Any]] = field(default_factory=list)
+
+    def update_resolved(self, obj: Any) -> bool:
+        return self.resolved
+
+    def patch_status(self, name: str, status: dict[str, Any], previous: Any) -> None:
+        self.patched.append(status)
+        self.resolved = False
 
     @staticmethod
     def has_record(ns: Any) -> bool:
@@ -276,6 +289,44 @@ def test_a_failed_restore_stalls_without_rollback_and_a_force_retries_it() -> No
     assert progress["attempt"] == 2 and progress["reverted"] is True
     assert made.started.count(up.RESTORE) == 2 and made.started[-1] == up.ROLLBACK
     assert made.controller.force is False  # the force was handled once
+
+
+def test_a_stalled_update_said_resolved_by_hand_hands_back_and_one_under_way_ignores_it() -> None:
+    """``saasodoo.dev/update-resolved-at``: a stalled update (here its restore failed: Odoo at
+    zero, held whatever the spec) is dropped, the ordinary reconcile follows; set while no
+    update is stalled, it is said ignored and marked handled at once (an update stalling
+    later is not taken for resolved by it)."""
+    made = executor(tenant())
+    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
+    made.answers[up.UPDATE] = [(FAILED_WORK, "update failed", {})]
+    made.answers[up.RESTORE] = [(FAILED_WORK, "restore failed", {})]
+    for _ in range(6):
+        turn(made)
+    assert update_of(made)["step"] == up.STALLED
+    assert "update-resolved-at" in made.controller.reports[-1]["detail"]  # the way out
+    made.controller.resolved = True
+    assert turn(made) == Result(requeue_after=0.1)
+    assert "update" not in made.controller.obj["status"] and not made.controller.resolved
+    kind, reason, note = made.controller.events[-1]
+    assert (kind, reason) == ("Normal", "UpdateResolvedByHand")
+    assert "UpdateRestoreFailed; pre-update backup pre.zip" in note
+    # under way: the update goes on, the annotation is said ignored and handled
+    made = executor(tenant())
+    turn(made)
+    made.controller.resolved = True
+    made.controller.obj["metadata"]["annotations"] = {"saasodoo.dev/update-resolved-at": "t1"}
+    started = list(made.started)
+    turn(made)
+    ignored = [e for e in made.controller.events if e[1] == "UpdateResolvedIgnored"]
+    assert ignored == [
+        (
+            "Warning",
+            "UpdateResolvedIgnored",
+            "saasodoo.dev/update-resolved-at=t1 ignored: the update is at stop",
+        )
+    ]
+    assert made.controller.patched == [{"lastHandledUpdateResolvedAt": "t1"}]
+    assert len(made.started) > len(started) and update_of(made)["step"] != up.STALLED
 
 
 def test_a_suspended_tenant_is_updated_without_rollout_or_check() -> None:
