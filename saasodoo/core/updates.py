@@ -699,13 +699,15 @@ def stalled_message(progress: dict[str, Any]) -> str:
                 f"its previous data.{left} Not retried until the spec asks for other Odoo "
                 "code, or a force")  # fmt: skip
     broken = progress.get("revertFailedStep") or "?"
-    return (f"{text}; then {broken} failed: {progress.get('revertMessage') or 'failed'}. Odoo "
-            f"stays at zero replicas. The pre-update backup is {backup or '(none taken)'}, "
-            f"the revision before the update {before}. Either annotate "
-            f"saasodoo.dev/force-requested-at to retry {broken} (it runs the revert from that "
-            "step again: not after users wrote to a database fixed by hand), or restore the "
-            "one and roll back to the other by hand, set the spec's image to the one that "
-            f"runs, and annotate {RESOLVED_ANNOTATION} (the ordinary reconcile then goes on)")
+    return (
+        f"{text}; then {broken} failed: {progress.get('revertMessage') or 'failed'}. Odoo "
+        f"stays at zero replicas. The pre-update backup is {backup or '(none taken)'}, "
+        f"the revision before the update {before}. Either annotate "
+        f"saasodoo.dev/force-requested-at to retry {broken} (it runs the revert from that "
+        "step again: not after users wrote to a database fixed by hand), or restore the "
+        "one and roll back to the other by hand, set the spec's image to the one that "
+        f"runs, and annotate {RESOLVED_ANNOTATION} (the ordinary reconcile then goes on)"
+    )
 
 
 # -- observing helm steps ---------------------------------------------------------------
