@@ -286,6 +286,12 @@ STEP_REASONS = {
     RESTORE: ("UpdateRestoring", "UpdateRestoreFailed"),
     ROLLBACK: ("UpdateRollingBack", "UpdateRollbackFailed"),
 }
+#: Values the rollout applies over the target's: no Ingress until the signed-in check
+#: passed (the check goes through the Service). Users would otherwise write to the new code
+#: between the rollout and a failed check, and the restore of the pre-update backup would
+#: lose those writes. The ordinary reconcile after the update's end applies the spec as it
+#: is (Ingress back: one more revision).
+ROLLOUT_VALUES: dict[str, Any] = {"ingress": {"enabled": False}}
 #: The Stalled reason of an update stopped by a release revision made outside it
 #: (``hand_revision``): an SRE's ``helm rollback`` or ``helm upgrade`` in the middle.
 CHANGED_BY_HAND = "UpdateChangedByHand"
@@ -299,7 +305,7 @@ STEP_WORDS = {
     STOP: "stopping Odoo and staging the new revision (helm upgrade, Odoo at zero)",
     BACKUP: "taking the pre-update backup",
     UPDATE: "updating the installed modules (odoo -u, the new image)",
-    ROLLOUT: "rolling out the new revision (helm upgrade, Odoo back up)",
+    ROLLOUT: "rolling out the new revision (helm upgrade, Odoo back up, no Ingress yet)",
     CHECK: "checking a signed-in request (helm test)",
     RESTORE: "restoring the pre-update backup (Odoo at zero)",
     ROLLBACK: "rolling the release back to its revision before the update",

@@ -48,7 +48,7 @@ from saasodoo.core.crd import UPDATE_RESOLVED_AT
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, TenantSpec, namespace_for
 from saasodoo.core.status import ReleaseInfo
 from saasodoo.core.templates import BUILDING, RESTORING
-from saasodoo.core.values import helm_merge
+from saasodoo.core.values import TenantValues, helm_merge
 from saasodoo.errors import Conflict, FieldError, NotFound, SaasodooError, TransientClusterError
 
 if TYPE_CHECKING:
@@ -422,8 +422,14 @@ class UpdateExecutor:
         elif step == up.ROLLOUT:
             ns = record.namespace(spec.id)
             target = await tenants.settled(ns)  # the spec the stop recorded
-            await tenants.upgrade_to(target, False, (target, True), "update",
-                                     "saasodoo: update rollout", wait=False)  # fmt: skip
+            values, _ = await tenants.desired(target)
+            closed = TenantValues(helm_merge(values.values, up.ROLLOUT_VALUES))
+            digest = closed.digest(await self.ctx.helm.digest_chart_version())
+            await tenants.upgrade_to(
+                target, False, (target, True), "update",
+                "saasodoo: update rollout (no Ingress until the signed-in check)", wait=False,
+                desired=(closed, digest),
+            )  # fmt: skip
         elif step == up.ROLLBACK:
             before = progress.get("fromRevision")
             if not before:

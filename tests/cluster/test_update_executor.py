@@ -99,18 +99,28 @@ def test_a_new_image_goes_through_stop_backup_update_rollout_and_check(
     job = kube.kubectl("-n", f"tenant-{name}", "get", "job", progress["job"], "-o", "json")
     container = json.loads(job)["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][-1] == "--update" and container["image"].endswith("20990101")
-    # Two revisions: the stop (Odoo at zero, the new code staged) and the rollout.
-    revisions = history(kube, name)
-    assert [r["revision"] for r in revisions][-2:] == [before + 1, before + 2]
-    assert "update stop" in revisions[-2]["description"]
     assert image_of(kube, name).endswith(":18.0-20990101")
-    converge(ctl, name)  # the ordinary reconcile: in sync, Ready
+    converge(ctl, name)  # the ordinary reconcile: the spec as it is (the Ingress back), Ready
     assert condition(ctl, name, "Ready")["status"] == "True", status(ctl, name)
+    # Three revisions: the stop (Odoo at zero, the new code staged), the rollout without an
+    # Ingress (no user writes to the new code before the signed-in check passed), then the
+    # ordinary reconcile's, with it.
+    revisions = history(kube, name)
+    assert [r["revision"] for r in revisions][-3:] == [before + 1, before + 2, before + 3]
+    assert "update stop" in revisions[-3]["description"]
+    assert "no Ingress until the signed-in check" in revisions[-2]["description"]
+    for revision, ingress in ((before + 2, False), (before + 3, True)):
+        got = kube.helm(4, "get", "values", name, "-n", f"tenant-{name}", "--revision",
+                        str(revision), "-o", "json")  # fmt: skip
+        values = json.loads(got.stdout)
+        assert values.get("ingress", {}).get("enabled", True) is ingress, (revision, values)
+    assert kube.kubectl("-n", f"tenant-{name}", "get", "ingress", "-o", "name").strip()
+    converge(ctl, name)
     assert len(history(kube, name)) == len(revisions)
-    # The record the update's helm steps wrote: on the OdooTenant, none on the namespace.
+    # The record the helm steps wrote: on the OdooTenant, none on the namespace.
     assert namespace_record(kube, name) == {}
     record = status(ctl, name)["record"]
-    assert record["applied"]["revision"] == before + 2 and "operation" not in record
+    assert record["applied"]["revision"] == before + 3 and "operation" not in record
 
 
 def test_an_update_whose_backup_is_not_known_is_rolled_back_and_stalled(
