@@ -360,7 +360,8 @@ class Tenants:
         desired: tuple[TenantValues, str] | None = None,
     ) -> CodeChange | None:
         """The change of the Odoo code its database runs (``core.updates.code_change``) from
-        the tenant's applied revision to ``spec`` (chart ``chart_version`` on both sides);
+        the tenant's applied revision (or a newer deployed one, made by hand) to ``spec``
+        (chart ``chart_version`` on both sides);
         None when there is none, when nothing was applied yet (no database to update), or
         when the desired values are the applied ones (no helm call then). ``desired``: the
         values and digest of ``spec``, when the caller computed them already."""
@@ -368,9 +369,16 @@ class Tenants:
         applied = self.ctx.record.applied(ns)
         if applied is None or applied.revision is None or applied.digest == digest:
             return None
-        old = self.ctx.kube.release_values(spec.namespace, spec.release, applied.revision)
+        # What runs is the newest deployed revision: a newer one than saasodoo's was made by
+        # hand (a helm rollback during an update, kept with update-resolved-at: its database
+        # never saw the update's -u, whatever the record says was applied).
+        revision = applied.revision
+        head = self.ctx.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+        if head is not None and head.revision > revision and head.status == "deployed":
+            revision = head.revision
+        old = self.ctx.kube.release_values(spec.namespace, spec.release, revision)
         if old is None:  # its record unreadable from here: ask helm
-            old = await self.ctx.helm.get_values(spec.release, spec.namespace, applied.revision)
+            old = await self.ctx.helm.get_values(spec.release, spec.namespace, revision)
         chart = self.local_chart()
         defaults = chart[1] if chart else {}
         try:

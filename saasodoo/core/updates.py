@@ -690,9 +690,8 @@ def stalled_message(progress: dict[str, Any]) -> str:
         return (f"update stopped at {step}: revision {hand.get('revision')} of the release was "
                 "made outside it (a helm rollback or upgrade by hand); it undid nothing and "
                 f"runs no more.{risk} Annotate saasodoo.dev/force-requested-at to undo the "
-                f"update (it {undo} the release back to revision {before}), or keep what runs "
-                f"by annotating {RESOLVED_ANNOTATION}: the tenant is then reported changed by "
-                "hand, as any hand change")  # fmt: skip
+                f"update (it {undo} the release back to revision {before}), or keep what runs: "
+                f"set the spec to it and annotate {RESOLVED_ANNOTATION}")  # fmt: skip
     if progress.get("reverted"):
         used = f"pre-update backup {backup} restored, " if backup and failed in CHANGES_DATA \
             else ""  # fmt: skip

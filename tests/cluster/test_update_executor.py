@@ -238,28 +238,33 @@ def test_an_sres_helm_rollback_during_an_update_stops_it_and_a_force_undoes_it(
 def test_a_stalled_update_said_resolved_by_hand_hands_the_tenant_back(
     ctl: TenantController, kube: Cluster
 ) -> None:
-    """The other way out of an interrupted update (not reverted: held whatever the spec): the
-    SRE keeps what runs, sets the spec to it and annotates saasodoo.dev/update-resolved-at.
-    status.update is dropped, the value echoed, and the ordinary reconcile reports the
-    hand's revision as any change by hand (Drifted), making no revision of its own."""
+    """The other way out of an interrupted update (not reverted: held whatever the spec):
+    saasodoo.dev/update-resolved-at. status.update is dropped, the value echoed, and the
+    ordinary reconcile takes the tenant back from what runs, the hand's revision: the spec
+    still asks for the new image, whose -u the database never saw (the update was stopped
+    at its backup), so a new update starts, never a plain helm upgrade to the new code. A
+    spec set to the image that runs is then applied as any spec change: Ready."""
     name = "upd-resolved"
     before, old_image = rolled_back_by_hand_at_the_backup(ctl, kube, name)
     assert condition(ctl, name, "Stalled")["reason"] == up.CHANGED_BY_HAND
-    ctl.resources.patch(name, {"spec": {"overrides": {}}})
-    assert turn(ctl, name).requeue_after is None  # a new spec is no way out: still held
-    assert status(ctl, name)["update"]["step"] == up.STALLED
     ctl.resources.patch(
         name, {"metadata": {"annotations": {UPDATE_RESOLVED_AT: "2026-12-07T15:30:00Z"}}}
     )
     turn(ctl, name)
     got = status(ctl, name)
     assert "update" not in got and got["lastHandledUpdateResolvedAt"] == "2026-12-07T15:30:00Z"
-    converge(ctl, name)
-    drifted = condition(ctl, name, "Drifted")
-    assert drifted["status"] == "True", status(ctl, name)
-    assert [r["revision"] for r in history(kube, name)][-1] == before + 2  # left alone
-    assert image_of(kube, name) == old_image
     reasons = kube.kubectl("-n", NAMESPACE, "get", "events", "--field-selector",
                            f"involvedObject.name={name}", "-o",
                            "jsonpath={.items[*].reason}")  # fmt: skip
     assert "UpdateResolvedByHand" in reasons.split()
+    turn(ctl, name)
+    progress = status(ctl, name)["update"]
+    assert progress["step"] == up.STOP and progress["fromRevision"] == before + 2, progress
+    assert progress["change"]["fromImage"] == old_image, progress
+    assert steps_seen(ctl, name)[-1] == up.STALLED  # (kwok: its backup is not known)
+    assert image_of(kube, name) == old_image
+    # The spec set to what runs: no code change from it, applied, Ready.
+    ctl.resources.patch(name, {"spec": {"overrides": None}})
+    converge(ctl, name)
+    assert condition(ctl, name, "Ready")["status"] == "True", status(ctl, name)
+    assert image_of(kube, name) == old_image
