@@ -205,3 +205,43 @@ def test_odoo_init_takes_backup_py_s_data_lock() -> None:
     for database in ("acme", "t-0001", "x" * 63):
         assert init.data_lock_key(database) == backup.lock_key(database)
     assert init.DATA_LOCK_WAIT_SECONDS == backup.LOCK_WAIT_SECONDS
+
+
+def test_an_odoo_run_that_failed_on_a_name_lookup_is_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Five tenants created at once on the real node restarted four odoo-init containers:
+    the personalization's `odoo shell` failed to resolve PostgreSQL's Service name for a
+    moment (psycopg2's "could not translate host name"). A run that may be repeated is run
+    again on that failure alone; any other failure, or a run not marked so, is an InitError
+    at once."""
+    odoo_init = load("odoo-init")
+    monkeypatch.setattr(odoo_init, "RETRY_DNS_SECONDS", 0.0)
+    tries = tmp_path / "tries"
+    fake = tmp_path / "odoo"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo x >> "{tries}"\n'
+        f'n=$(wc -l < "{tries}")\n'
+        'if [ "$n" -le "$FAILS" ]; then\n'
+        '  echo "psycopg2.OperationalError: $WHY" >&2; exit 1\n'
+        "fi\n"
+        "echo SHELL-OK\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("ODOO_BIN", str(fake))
+    dns = 'could not translate host name "t-postgresql-rw" to address: Temporary failure'
+    monkeypatch.setenv("WHY", dns)
+    monkeypatch.setenv("FAILS", "2")
+    assert "SHELL-OK" in odoo_init.run_odoo(["shell"], stdin="", retry_dns=True)
+    assert len(tries.read_text().splitlines()) == 3
+    assert capsys.readouterr().err.count("could not translate host name") == 2
+    for why, retry, fails in ((dns, False, "1"), ("FATAL: password authentication failed",
+                                                   True, "1"), (dns, True, "9")):  # fmt: skip
+        tries.unlink()
+        monkeypatch.setenv("WHY", why)
+        monkeypatch.setenv("FAILS", fails)
+        with pytest.raises(odoo_init.InitError, match="exited with 1"):
+            odoo_init.run_odoo(["shell"], stdin="", retry_dns=retry)
+        expected = 1 + (odoo_init.RETRY_DNS if retry and why == dns else 0)
+        assert len(tries.read_text().splitlines()) == expected, (why, retry)

@@ -374,17 +374,46 @@ def odoo_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**child, **(extra or {})}
 
 
-def run_odoo(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+#: What psycopg2 (libpq) says when the database host's name did not resolve: a new pod's
+#: DNS lookups can fail for a moment on a busy node (seen with five tenants created at once
+#: on the real node: the personalization's `odoo shell`, after `-i base` had connected for
+#: a minute). Odoo's connection pool resolves the name for each new connection and does not
+#: try again.
+DNS_FAILURES = ("could not translate host name", "Temporary failure in name resolution")
+#: How often a run whose only failure was DNS is tried again (RETRY_DNS_SECONDS apart).
+RETRY_DNS = 3
+RETRY_DNS_SECONDS = 2.0
+
+
+def run_odoo(
+    args: list[str],
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    retry_dns: bool = False,
+) -> str:
     """Run Odoo (`odoo ARGS`), its output passed on; InitError on a non-zero exit. Odoo gets
-    `odoo_env(env)`."""
+    `odoo_env(env)`. `retry_dns`: for a run that may be repeated (a shell script that checks
+    before it writes): its log is held until it ends, and a run that failed on a name
+    lookup (DNS_FAILURES) is run again, RETRY_DNS times at most, rather than restarting the
+    container (whose Odoo start costs seconds of CPU again)."""
     command = odoo_command(args)
-    log("running: " + " ".join(command))
-    proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True, check=False,
-                          env=odoo_env(env))  # fmt: skip
-    sys.stdout.write(proc.stdout)
-    if proc.returncode != 0:
-        raise InitError(f"{' '.join(command[:3])} … exited with {proc.returncode}")
-    return proc.stdout
+    for attempt in range(RETRY_DNS + 1):
+        log("running: " + " ".join(command))
+        proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, text=True,
+                              stderr=subprocess.PIPE if retry_dns else None, check=False,
+                              env=odoo_env(env))  # fmt: skip
+        sys.stdout.write(proc.stdout)
+        if retry_dns:
+            sys.stderr.write(proc.stderr)
+        if proc.returncode == 0:
+            return proc.stdout
+        said = (proc.stdout or "") + (proc.stderr or "")
+        if not retry_dns or attempt == RETRY_DNS or not any(f in said for f in DNS_FAILURES):
+            break
+        log(f"a name lookup failed (DNS, transient): trying again in {RETRY_DNS_SECONDS:.0f}s")
+        time.sleep(RETRY_DNS_SECONDS)
+    raise InitError(f"{' '.join(command[:3])} … exited with {proc.returncode}")
 
 
 #: ADMIN_SCRIPT as run by a shell started ahead (PreparedShell): `odoo shell` without a
@@ -553,7 +582,7 @@ def initialize(
         if shell is not None:
             out = shell.run(new)
         else:
-            out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT,
+            out = run_odoo(["shell", *common], stdin=ADMIN_SCRIPT, retry_dns=True,
                            env={"SAASODOO_NEW_DATABASE": "1" if new else ""})  # fmt: skip
         if OK not in out:
             raise InitError("odoo shell did not confirm the admin user's update")
@@ -625,7 +654,7 @@ def build_template(
         log(f"building the template {key} in {database} (odoo -i base)")
         started = time.monotonic()
         run_odoo([*common, "--max-cron-threads=0", "-i", "base", "--stop-after-init", *flags])
-        out = run_odoo(["shell", *common], stdin=TEMPLATE_SCRIPT,
+        out = run_odoo(["shell", *common], stdin=TEMPLATE_SCRIPT, retry_dns=True,
                        env={"SAASODOO_TEMPLATE_KEY": key})  # fmt: skip
         if TEMPLATE_OK not in out:
             raise InitError("odoo shell did not confirm the template's parameters")
