@@ -113,6 +113,14 @@ SERVER_SET = ("deployment.kubernetes.io/", "pv.kubernetes.io/", "volume.kubernet
               "volume.beta.kubernetes.io/")  # fmt: skip
 KEEP_META = ("name", "namespace", "labels", "annotations")
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
+APPLY = {"Accept": "application/json", "Content-Type": "application/apply-patch+yaml"}
+#: The kind of each plural of KINDS (a list's items carry neither kind nor apiVersion).
+KIND_OF = {"serviceaccounts": "ServiceAccount", "secrets": "Secret", "configmaps": "ConfigMap",
+           "persistentvolumeclaims": "PersistentVolumeClaim", "services": "Service",
+           "resourcequotas": "ResourceQuota", "limitranges": "LimitRange",
+           "networkpolicies": "NetworkPolicy", "ingresses": "Ingress",
+           "deployments": "Deployment", "statefulsets": "StatefulSet",
+           "cronjobs": "CronJob"}  # fmt: skip
 MERGE = {"Accept": "application/json", "Content-Type": "application/merge-patch+json"}
 
 
@@ -196,6 +204,13 @@ class OperatorBench:
                     continue  # made by a controller (the StatefulSet's claims, "default")
                 if item.get("type") == "kubernetes.io/service-account-token":
                     continue
+                item = {
+                    "apiVersion": prefix.rsplit("/api/", 1)[-1].removeprefix("apis/")
+                    if prefix != "/api/v1"
+                    else "v1",
+                    "kind": KIND_OF[plural],
+                    **item,
+                }
                 objects.append((f"{prefix}/namespaces/{{ns}}/{plural}", item))
         return ns, objects
 
@@ -227,7 +242,7 @@ class OperatorBench:
             meta["labels"].pop("kubernetes.io/metadata.name", None)
             self.create("/api/v1/namespaces", {"metadata": meta})
             for path, item in objects:
-                self.create(path.format(ns=f"tenant-{tid}"), copy_object(item, tid))
+                self.apply(path.format(ns=f"tenant-{tid}"), copy_object(item, tid))
 
         done = 0
         with ThreadPoolExecutor(12) as pool:
@@ -236,6 +251,14 @@ class OperatorBench:
                 if done % 100 == 0:
                     log(f"  cloned {done}/{len(todo)}")
         return time.perf_counter() - start
+
+    def apply(self, path: str, body: dict[str, Any]) -> None:
+        """Server-side apply BODY under PATH as field manager ``helm``, as helm 4 applies a
+        release's objects: a later ``helm upgrade`` of the clone (a new chart version) owns
+        their fields instead of meeting conflicts with the bench's own manager."""
+        name = body["metadata"]["name"]
+        self.kube.call_json("PATCH", f"{path}/{name}", [("fieldManager", "helm"),
+                            ("force", "true")], APPLY, body)  # fmt: skip
 
     def create(self, path: str, body: dict[str, Any]) -> None:
         """POST BODY to PATH; an object that exists already (a retried request, an earlier
