@@ -204,13 +204,8 @@ class OperatorBench:
                     continue  # made by a controller (the StatefulSet's claims, "default")
                 if item.get("type") == "kubernetes.io/service-account-token":
                     continue
-                item = {
-                    "apiVersion": prefix.rsplit("/api/", 1)[-1].removeprefix("apis/")
-                    if prefix != "/api/v1"
-                    else "v1",
-                    "kind": KIND_OF[plural],
-                    **item,
-                }
+                version = "v1" if prefix == "/api/v1" else prefix.removeprefix("/apis/")
+                item = {"apiVersion": version, "kind": KIND_OF[plural], **item}
                 objects.append((f"{prefix}/namespaces/{{ns}}/{plural}", item))
         return ns, objects
 
