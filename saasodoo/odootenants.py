@@ -12,6 +12,8 @@ generation and says Ready (kstatus ``Current``), or says it cannot (``Stalled``:
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +27,11 @@ from saasodoo.core.conditions import get_condition, kstatus
 from saasodoo.core.copies import check_copy_ids, copy_labels, copy_spec, parse_expires_in
 from saasodoo.core.crd import (
     FORCE_REQUESTED_AT,
+    GROUP,
     OWNER_LABEL,
+    PLURAL,
     RECONCILE_REQUESTED_AT,
+    VERSION,
     from_tenant_spec,
     owner_label,
     owner_labels,
@@ -39,11 +44,30 @@ from saasodoo.errors import Conflict, NotFound, SaasodooError
 from saasodoo.settings import Settings
 
 if TYPE_CHECKING:
+    from saasodoo.adapters.kube.informer import Informer
     from saasodoo.context import Context
     from saasodoo.tenants import Tenants
 
+log = logging.getLogger(__name__)
+
 #: How often ``wait`` reads the object (seconds).
 POLL_SECONDS = 0.5
+#: What a ``TenantView`` reads of an OdooTenant's metadata and status (``listed``).
+LISTED_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation",
+                   "creationTimestamp", "deletionTimestamp", "labels")  # fmt: skip
+LISTED_STATUS = ("conditions", "observedGeneration", "revision", "url", "releases", "domains")
+
+
+def listed(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` reduced to what ``TenantView.of`` reads (the watch cache's transform): its
+    spec whole, of its metadata and status ``LISTED_METADATA`` and ``LISTED_STATUS`` (not
+    the record, the backups' inventory, the history)."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    return {
+        "metadata": {k: meta[k] for k in LISTED_METADATA if k in meta},
+        "spec": obj.get("spec") or {},
+        "status": {k: status[k] for k in LISTED_STATUS if k in status},
+    }
 
 
 class TenantStalled(SaasodooError):
@@ -139,6 +163,8 @@ class OdooTenants:
         self.settings = settings
         self._ctx = ctx
         self._resources: TenantResources | None = None
+        self._cache: Informer | None = None
+        self._cache_lock = threading.Lock()
 
     @property
     def resources(self) -> TenantResources:
@@ -180,14 +206,59 @@ class OdooTenants:
         return TenantView.of(self.read(tenant_id))
 
     def list(self, owner: str | None = None) -> list[TenantView]:
-        """Every tenant (one list request), or those of ``owner``: selected by the
-        ``OWNER_LABEL`` label on the API server (a user's list reads only the user's
-        tenants, whatever the size of the platform), then checked against ``spec.owner``
-        (a label the operator has not brought in step yet never shows another's tenant)."""
-        selector = f"{OWNER_LABEL}={owner_label(owner)}" if owner else None
-        views = [TenantView.of(o) for o in self.resources.list(selector).get("items") or []]
+        """Every tenant, or those of ``owner`` (checked against ``spec.owner``), by id: from
+        the watch cache once it has listed (``watch``: a long-running process such as the
+        API; no request), else one list request, a user's selected by the ``OWNER_LABEL``
+        label on the API server (it reads only the user's tenants, whatever the size of the
+        platform; a label the operator has not brought in step yet never shows another's
+        tenant)."""
+        cache = self._cache
+        if cache is not None and cache.has_synced():
+            objects = cache.list()
+        else:
+            selector = f"{OWNER_LABEL}={owner_label(owner)}" if owner else None
+            objects = self.resources.list(selector).get("items") or []
+        views = [TenantView.of(o) for o in objects]
         return sorted((v for v in views if owner is None or v.owner == owner),
                       key=lambda v: v.id)  # fmt: skip
+
+    def watch(self) -> None:
+        """Keep a watch cache of the OdooTenants (an ``Informer`` on its own thread, each
+        object reduced to what a ``TenantView`` reads: ``listed``) for ``list``: the API
+        serves its tenant lists from it (issue #23: 1,000 tenants, p50 under 100 ms), where a
+        list request reads every status whole (about 15 MiB at 1,000 tenants with a month of
+        backups each). Idempotent; a cluster whose client cannot watch leaves ``list`` on
+        list requests (logged). The cache lags behind the API server by its watch's delay;
+        this process's own writes are in it at once (``_noted``)."""
+        with self._cache_lock:
+            if self._cache is not None:
+                return
+            try:
+                from saasodoo.adapters.kube.informer import Informer
+
+                cache = Informer.for_custom_objects(
+                    self.resources.kube.api, GROUP, VERSION, PLURAL,
+                    self.settings.system_namespace, transform=listed, resync_period=None,
+                    name="odootenants-list",
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the list requests still work
+                log.warning("no watch cache of the OdooTenants (lists read them): %s", exc)
+                return
+            cache.start()
+            self._cache = cache
+
+    def stop_watching(self) -> None:
+        """Stop the watch cache (``list`` reads the API server again)."""
+        with self._cache_lock:
+            cache, self._cache = self._cache, None
+        if cache is not None:
+            cache.stop()
+
+    def _noted(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` (this process's write's answer), also into the watch cache."""
+        if self._cache is not None:
+            self._cache.remember(obj)
+        return obj
 
     def summaries(self) -> builtins.list[TenantView]:
         """Every tenant as its printer columns tell it (``TenantResources.table``,
@@ -225,7 +296,7 @@ class OdooTenants:
             body_spec["nodePool"] = self.ctx.settings.node_pool
         body = {"metadata": {"name": spec.id, "labels": owner_labels(body_spec)},
                 "spec": body_spec}  # fmt: skip
-        return TenantView.of(self.resources.create(body))
+        return TenantView.of(self._noted(self.resources.create(body)))
 
     async def copy(
         self,
@@ -262,7 +333,7 @@ class OdooTenants:
             body_spec["nodePool"] = self.ctx.settings.node_pool
         labels = {**copy_labels(source_id), **owner_labels(body_spec)}
         body = {"metadata": {"name": new_id, "labels": labels}, "spec": body_spec}
-        return TenantView.of(self.resources.create(body))
+        return TenantView.of(self._noted(self.resources.create(body)))
 
     async def update(self, tenant_id: str, **changes: Any) -> TenantView:
         """Check the change against the OdooTenant's spec (``check``; InvalidInput when
@@ -282,7 +353,7 @@ class OdooTenants:
             # A merge patch merges maps: null out what the new overrides drop.
             old = (obj.get("spec") or {}).get("overrides") or {}
             patch["overrides"] = merge_patch(old, patch["overrides"])
-        return TenantView.of(self.resources.patch(tenant_id, {"spec": patch}))
+        return TenantView.of(self._noted(self.resources.patch(tenant_id, {"spec": patch})))
 
     def request_reconcile(self, tenant_id: str, token: str, *, force: bool = False) -> None:
         """Ask the operator to reconcile now (Flux's ``requestedAt``): the annotation
@@ -322,14 +393,15 @@ class OdooTenants:
 
     def set_suspended(self, tenant_id: str, suspended: bool) -> TenantView:
         self.read(tenant_id)
-        return TenantView.of(self.resources.patch(tenant_id, {"spec": {"suspended": suspended}}))
+        changed = self.resources.patch(tenant_id, {"spec": {"suspended": suspended}})
+        return TenantView.of(self._noted(changed))
 
     def delete(self, tenant_id: str, *, final_backup: bool = True) -> TenantView:
         """Ask for deletion; the operator takes the final backup first unless
         ``final_backup`` is False (which is written to the spec before the deletion)."""
         obj = self.read(tenant_id)
         if not final_backup and (obj.get("spec") or {}).get("finalBackup", True):
-            obj = self.resources.patch(tenant_id, {"spec": {"finalBackup": False}})
+            obj = self._noted(self.resources.patch(tenant_id, {"spec": {"finalBackup": False}}))
         self.resources.delete(tenant_id)
         return TenantView.of(self.resources.get(tenant_id) or obj)
 

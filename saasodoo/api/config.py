@@ -47,6 +47,11 @@ class ApiSettings(BaseSettings):
         description="Tokens must carry iss=<SUPABASE_URL>/auth/v1; false for a self-hosted "
         "GoTrue without GOTRUE_JWT_ISSUER (its tokens carry no iss).",
     )
+    watch_cache: bool = Field(
+        default=True,
+        description="Serve tenant lists from a watch of the OdooTenants kept in each API "
+        "process (started by the first list); false: one list request per call.",
+    )
     session_check_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -183,9 +183,13 @@ def owned_view(objects: OdooTenants, user: User, tenant_id: str) -> TenantView:
     return view
 
 
-def visible_views(objects: OdooTenants, user: User) -> list[TenantView]:
-    """The caller's OdooTenants (an operator's: all), by id."""
-    return objects.list(owner=None if user.is_admin else user.id)
+def visible_views(svc: Services, user: User) -> list[TenantView]:
+    """The caller's OdooTenants (an operator's: all), by id: from this process's watch cache
+    (``OdooTenants.watch``, started by the first list; ``ApiSettings.watch_cache``) once it
+    has listed, else one list request."""
+    if svc.settings.watch_cache:
+        svc.objects.watch()
+    return svc.objects.list(owner=None if user.is_admin else user.id)
 
 
 def history(svc: Services, user: User, tenant_id: str) -> list[dict[str, Any]]:

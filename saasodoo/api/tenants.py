@@ -84,7 +84,7 @@ def bool_arg(name: str, default: bool = False) -> bool:
 
 @bp.get("")
 def list_tenants() -> Response:
-    views = ops.visible_views(services().objects, bearer_user())
+    views = ops.visible_views(services(), bearer_user())
     listed = TenantResourceList(tenants=[resource_out(v) for v in views])
     return jsonify(listed.model_dump(mode="json"))
 

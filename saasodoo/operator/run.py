@@ -65,6 +65,7 @@ from typing import Any
 
 from kubernetes import client
 
+from saasodoo.adapters.kube.informer import DELETED, Informer, InformerStats
 from saasodoo.adapters.metrics import OperatorMetrics, serve
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.context import Context
@@ -74,7 +75,6 @@ from saasodoo.core.spec import TENANT_LABEL
 from saasodoo.operator.backups import BACKUP_CRONJOBS, ScheduledBackups, slim_cronjob
 from saasodoo.operator.controller import TenantController
 from saasodoo.operator.election import LeaderElector
-from saasodoo.operator.informer import DELETED, Informer, InformerStats
 from saasodoo.operator.requests import RequestController, RequestIndex
 from saasodoo.operator.workloads import TENANT_WORKLOADS, WorkloadWatch, slim, workloads_of
 from saasodoo.operator.workqueue import WorkQueue

@@ -272,7 +272,7 @@ def shown(tenant: TenantView) -> dict[str, Any]:
 
 
 def _visible(svc: Services, user: User) -> list[dict[str, Any]]:
-    return [shown(v) for v in ops.visible_views(svc.objects, user)]
+    return [shown(v) for v in ops.visible_views(svc, user)]
 
 
 def _owned(svc: Services, user: User, tenant_id: str) -> dict[str, Any]:

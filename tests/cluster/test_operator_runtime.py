@@ -24,8 +24,8 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+from saasodoo.adapters.kube.informer import Informer, object_key
 from saasodoo.operator.election import LeaderElector, micro_now
-from saasodoo.operator.informer import Informer, object_key
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.cluster

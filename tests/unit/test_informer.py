@@ -18,7 +18,7 @@ import pytest
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from saasodoo.operator.informer import Informer, object_key, resync_interval
+from saasodoo.adapters.kube.informer import Informer, object_key, resync_interval
 
 pytestmark = pytest.mark.unit
 
@@ -465,3 +465,24 @@ def test_an_expired_continue_token_lists_unpaged_once(server: FakeServer) -> Non
         assert informer.stats.lists == 3  # the expired page's request counts too
         assert sorted(informer.keys()) == [f"{NS}/o{i}" for i in range(3)]
         assert len(rec.kinds("ADDED")) == 3  # the first page's objects once, not twice
+
+
+def test_a_write_of_this_process_is_remembered_until_a_newer_version_arrives(
+    server: FakeServer,
+) -> None:
+    """``remember``: what a process just wrote is in its cache before the watch event (a
+    list right after a create shows it); an older answer never replaces a newer event."""
+    server.put("a", "1")
+    informer, _ = make(server)
+    with following(informer):
+        wait_until(lambda: server.live, what="the watch")
+        written = {"metadata": {"name": "z", "namespace": NS, "resourceVersion": "999"},
+                   "data": {"v": "mine"}}  # fmt: skip
+        informer.remember(written)
+        assert (informer.get(f"{NS}/z") or {}).get("data") == {"v": "mine"}
+        newer = server.put("a", "2")
+        wait_until(lambda: (informer.get(f"{NS}/a") or {}).get("data") == {"v": "2"})
+        stale = {**newer, "metadata": {**newer["metadata"], "resourceVersion": "1"},
+                 "data": {"v": "old answer"}}  # fmt: skip
+        informer.remember(stale)
+        assert (informer.get(f"{NS}/a") or {}).get("data") == {"v": "2"}

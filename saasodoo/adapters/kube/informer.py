@@ -257,6 +257,21 @@ class Informer:
         with self._lock:
             return list(self._cache.values())
 
+    def remember(self, obj: dict[str, Any]) -> None:
+        """Store ``obj`` as this process just wrote it (the answer of its create or patch),
+        unless the cache holds a newer resourceVersion of it already: a list read right
+        after a write of this process shows the write before its watch event arrives.
+        resourceVersions are compared as the integers the API server gives (etcd's
+        revisions); one that is not an integer is stored as it is."""
+        if self._transform is not None:
+            obj = self._transform(obj)
+        key, rv = object_key(obj), resource_version(obj)
+        with self._lock:
+            held = resource_version(self._cache.get(key) or {})
+            if rv and held and rv.isdigit() and held.isdigit() and int(held) >= int(rv):
+                return
+            self._cache[key] = obj
+
     def keys(self) -> builtins.list[str]:
         with self._lock:
             return list(self._cache)
