@@ -554,9 +554,9 @@ def interrupted(progress: dict[str, Any], revision: int, *, now: datetime) -> di
     rollback is left alone, as the house leaves any change by hand); recorded as a revert
     that has not run (``reverted`` false; ``interruptedBy``: the revision, the step, and
     ``revertFrom``, the revert's first step from here), so a force runs the revert
-    (``retry_revert``): the pre-update
-    backup restored when the database may have changed, then the release rolled back to
-    ``fromRevision``. Without a force the tenant is held (``update_due``: ``HOLD``)."""
+    (``retry_revert``): the pre-update backup restored when the database may have changed,
+    then the release rolled back to ``fromRevision``. Without a force the tenant is held
+    (``update_due``: ``HOLD``); ``saasodoo.dev/update-resolved-at`` keeps what runs."""
     step = str(progress.get("step"))
     first = RESTORE if step == RESTORE else revert_from(step)
     note = (f"revision {revision} of the release was made outside the update, at its step "
