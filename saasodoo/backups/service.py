@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,14 @@ from saasodoo.backups.results import (
     PruneResult,
     RestoreResult,
 )
-from saasodoo.backups.retention import KINDS, STAMP_FORMAT, Policy, parse_name, retention
+from saasodoo.backups.retention import (
+    KINDS,
+    STAMP_FORMAT,
+    Policy,
+    free_moment,
+    parse_name,
+    retention,
+)
 from saasodoo.core.limits import load_json
 from saasodoo.core.record import spec_of
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, check_tenant_id, namespace_for
@@ -459,7 +466,9 @@ class Backups:
         with tempfile.TemporaryDirectory(prefix="saasodoo-import-", dir=work_dir) as work:
             prepared = importing.prepare(
                 source, Path(work), tenant=tenant_id, odoo_version=version,
-                max_bytes=max_bytes, moved=moved, stamp=_free_second(store.names()),
+                max_bytes=max_bytes, moved=moved,
+                stamp=free_moment(store.names, "on-demand", datetime.now(UTC)).strftime(
+                    STAMP_FORMAT),
             )  # fmt: skip
             # Names are the UTC second (the retention's format): another import or backup of
             # the same second would be overwritten, and a restore pending on it would then
@@ -677,22 +686,6 @@ class Backups:
         self.kube.create_network_policy(
             fetch_policy(body, uid, namespace_for(source), str(served["job"]))
         )
-
-
-def _free_second(names: Iterable[str], tries: int = 5) -> str:
-    """The current UTC second in the retention's ``STAMP_FORMAT``, for an on-demand name
-    ``<stamp>-on-demand.zip`` no stored backup has: when this second's is taken (an import or
-    backup a moment ago) the next one, waited for (as the backup program does), at most
-    ``tries`` seconds; then the current one (the caller's check refuses it)."""
-    taken = set(names)
-    now = datetime.now(UTC)
-    for _ in range(tries):
-        stamp = now.strftime(STAMP_FORMAT)
-        if f"{stamp}-on-demand.zip" not in taken and f"{stamp}-on-demand.zip.json" not in taken:
-            return stamp
-        time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
-        now = datetime.now(UTC)
-    return now.strftime(STAMP_FORMAT)
 
 
 def _forget(store: BackupStore, tenant_id: str, name: str) -> None:

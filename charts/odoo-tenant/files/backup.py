@@ -68,7 +68,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The two contracts shared with saasodoo's control plane, mounted beside this script: the
 # backup names and the retention rule; the dump's table checksums and the manifest version.
 from dumpformat import CHUNK, FORMAT_VERSION, DumpScanner  # noqa: E402
-from retention import KINDS, STAMP_FORMAT, Entry, Policy, parse_name, retention  # noqa: E402
+from retention import (  # noqa: E402
+    KINDS,
+    Entry,
+    Policy,
+    free_moment,
+    name_of,
+    parse_name,
+    retention,
+)
 
 PG_DUMP = os.environ.get("PG_DUMP", "pg_dump")
 PSQL = os.environ.get("PSQL", "psql")
@@ -875,13 +883,8 @@ def run_backup(
         for stale in work.glob("*.partial"):
             log(f"removing {stale.name}, left by an interrupted run")
             stale.unlink()
-        name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
-        for _ in range(5):  # a name of this second already stored: start in the next one
-            if {name, name + ".json"}.isdisjoint(store.names()):
-                break
-            time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
-            now = datetime.datetime.now(UTC)
-            name = f"{now.strftime(STAMP_FORMAT)}-{kind}.zip"
+        now = free_moment(store.names, kind, now)  # this second's name taken: the next one
+        name = name_of(now, kind)
         refuse_taken(store, name)
         partial = work / f"{name}.partial"
         filestore = filestore_root / database if filestore_root else None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,32 @@ class Entry:
     name: str
     timestamp: datetime.datetime
     kind: str
+
+
+def name_of(moment: datetime.datetime, kind: str) -> str:
+    """The zip's base name of a backup of ``kind`` started at ``moment`` (UTC)."""
+    return f"{moment.strftime(STAMP_FORMAT)}-{kind}.zip"
+
+
+def free_moment(
+    names: Callable[[], Iterable[str]],
+    kind: str,
+    now: datetime.datetime,
+    tries: int = 5,
+) -> datetime.datetime:
+    """The moment a new backup of ``kind`` is named by (``name_of``): ``now``, or when the
+    name of its second is stored already (``names()``: the zips and manifests stored; an
+    import or another backup of that second) the next second, waited for, at most ``tries``
+    times; then the last moment tried (the caller refuses a name still taken: never
+    overwritten). Names are seconds, so two backups of one tenant in one second would
+    otherwise share one."""
+    for _ in range(tries):
+        name = name_of(now, kind)
+        if {name, name + ".json"}.isdisjoint(names()):
+            return now
+        time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
+        now = datetime.datetime.now(UTC)
+    return now
 
 
 def parse_name(name: str) -> Entry | None:
