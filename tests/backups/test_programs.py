@@ -22,6 +22,7 @@ import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,17 +163,8 @@ def test_corrupt_backup_is_refused_and_the_live_data_untouched(
                 data = b"attachment 0ne"  # one flipped byte, same size
             out.writestr(info, data)
     change_tenant_data(pg_server, database, store)
-    live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
-
-    refused = run_script(
-        "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
-        {**env, "PGADMINUSER": "postgres"},
-    )  # fmt: skip
-    assert refused.returncode == 3, refused.stdout + refused.stderr
-    report = result_of(refused.stdout)
+    report = refused_restore(pg_server, database, env, root, store, bad, tmp_path, code=3)
     assert report["ok"] is False and "filestore/ab/abcdef" in str(report["error"])
-    assert pg_server.snapshot(database) == live_tables
-    assert files_snapshot(store) == live_files
     assert pg_server.databases(database) == [database]  # no scratch database left
     assert sorted(p.name for p in root.iterdir()) == [".saasodoo-restore.lock", database]
 
@@ -651,18 +643,20 @@ def refused_restore(
     store: Path,
     bad: Path,
     tmp_path: Path,
-) -> str:
-    """restore.py of the zip ``bad``: it must fail (exit 1) leaving the live database and
-    filestore as they were; its RESULT's error."""
+    *,
+    code: int = 1,
+) -> dict[str, Any]:
+    """restore.py of the zip ``bad``: it must fail (exit ``code``) leaving the live database
+    and filestore as they were; its RESULT."""
     live_tables, live_files = pg_server.snapshot(database), files_snapshot(store)
     refused = run_script(
         "restore.py", [f"--zip={bad}", f"--filestore={root}", f"--work={tmp_path}"],
         {**env, "PGADMINUSER": "postgres"},
     )  # fmt: skip
-    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.returncode == code, refused.stdout + refused.stderr
     assert pg_server.snapshot(database) == live_tables
     assert files_snapshot(store) == live_files
-    return str(result_of(refused.stdout)["error"])
+    return dict(result_of(refused.stdout))
 
 
 @pytest.mark.parametrize("what", sorted(INJECTED))
@@ -676,7 +670,7 @@ def test_a_dump_cannot_run_psql_backslash_commands(
     marker = tmp_path / "injected"
     bad = tmp_path / "bad.zip"
     with_dump_lines(good, bad, INJECTED[what].format(marker=marker))
-    error = refused_restore(pg_server, database, env, root, store, bad, tmp_path)
+    error = str(refused_restore(pg_server, database, env, root, store, bad, tmp_path)["error"])
     assert "loading dump.sql failed" in error
     assert not marker.exists()
     assert pg_server.databases(database) == [database]
@@ -765,7 +759,7 @@ def test_a_manifest_naming_no_table_is_refused_before_psql(
         for info in src.infolist():
             data = json.dumps(manifest).encode() if info.filename == "manifest.json" else None
             out.writestr(info, data or src.read(info))
-    error = refused_restore(pg_server, database, env, root, store, bad, tmp_path)
+    error = str(refused_restore(pg_server, database, env, root, store, bad, tmp_path)["error"])
     assert "which is not a table name" in error
     assert not marker.exists()
 

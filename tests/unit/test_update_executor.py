@@ -269,13 +269,19 @@ def test_an_update_under_way_owns_the_tenant() -> None:
     assert not up.in_progress({"step": up.DONE}) and not up.in_progress({"step": up.STALLED})
 
 
-def test_a_failed_restore_stalls_without_rollback_and_a_force_retries_it() -> None:
+def stalled_by_a_failed_restore() -> Executor:
+    """An update whose ``-u`` failed, then its restore: stalled, Odoo at zero."""
     made = executor(tenant())
     made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
     made.answers[up.UPDATE] = [(FAILED_WORK, "update failed", {})]
     made.answers[up.RESTORE] = [(FAILED_WORK, "restore failed", {})]
     for _ in range(6):
         turn(made)
+    return made
+
+
+def test_a_failed_restore_stalls_without_rollback_and_a_force_retries_it() -> None:
+    made = stalled_by_a_failed_restore()
     progress = update_of(made)
     assert progress["reverted"] is False and progress["revertFailedStep"] == up.RESTORE
     assert up.ROLLBACK not in made.started
@@ -296,12 +302,7 @@ def test_a_stalled_update_said_resolved_by_hand_hands_back_and_one_under_way_ign
     zero, held whatever the spec) is dropped, the ordinary reconcile follows; set while no
     update is stalled, it is said ignored and marked handled at once (an update stalling
     later is not taken for resolved by it)."""
-    made = executor(tenant())
-    made.answers[up.BACKUP] = [(SUCCEEDED, "", {"backup": "pre.zip"})]
-    made.answers[up.UPDATE] = [(FAILED_WORK, "update failed", {})]
-    made.answers[up.RESTORE] = [(FAILED_WORK, "restore failed", {})]
-    for _ in range(6):
-        turn(made)
+    made = stalled_by_a_failed_restore()
     assert update_of(made)["step"] == up.STALLED
     assert "update-resolved-at" in made.controller.reports[-1]["detail"]  # the way out
     made.controller.resolved = True
