@@ -232,7 +232,7 @@ class TenantRelease:
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self._install_or_upgrade(
-                spec, values.values, description, wait=wait, timeout=timeout
+                spec, values.values, description, wait=wait, timeout=timeout, install=base == 0
             )
         except BaseException:
             try:
@@ -262,8 +262,9 @@ class TenantRelease:
             if action is Action.UPGRADE:
                 self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self._install_or_upgrade(
-                spec, values.values, f"saasodoo: ensure ({action.value} to spec)", wait=True
-            )
+                spec, values.values, f"saasodoo: ensure ({action.value} to spec)", wait=True,
+                install=action is not Action.UPGRADE,
+            )  # fmt: skip
         self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
         self.domains.release_except(spec.id, spec.custom_domains)
         return rev
@@ -285,13 +286,16 @@ class TenantRelease:
         *,
         wait: bool,
         timeout: str | None = None,
+        install: bool = True,
     ) -> Awaitable[Revision]:
         """The one ``helm upgrade --install`` of the tenant's release (its coroutine), the
-        tenant's backup storage credentials made current first."""
+        tenant's backup storage credentials made current first. ``install=False`` when the
+        release has a stored revision: a plain ``helm upgrade`` (cheaper: see
+        ``Helm.install_or_upgrade``)."""
         self._backup_credentials(spec, values)
         return self.helm.install_or_upgrade(
             spec.release, spec.namespace, values, description=description, wait=wait,
-            timeout=timeout,
+            timeout=timeout, install=install,
         )  # fmt: skip
 
     # -- uninstall --------------------------------------------------------------------
@@ -389,6 +393,7 @@ class TenantRelease:
                 f"saasodoo: rollback to {revision} (its values; volumes kept at their "
                 f"current size: {', '.join(shrinking)})",
                 wait=wait,
+                install=False,
             )
         if not wait:
             await call

@@ -23,7 +23,7 @@ from saasodoo.adapters.helm import Helm, Revision, local_chart_schema
 from saasodoo.adapters.kube import ConfigMap, Kube, Namespace, Pod
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from saasodoo.core.status import ReleaseInfo, StatefulSetPods, Workload
-from saasodoo.errors import Conflict, SaasodooError
+from saasodoo.errors import Conflict, HelmFailure, SaasodooError
 from saasodoo.settings import Settings
 
 CHART_VERSION = "1.0.0"
@@ -362,8 +362,12 @@ class FakeHelm(Helm):
         description: str,
         wait: bool = True,
         timeout: str | None = None,
+        install: bool = True,
     ) -> Revision:
         self.commands.append(f"upgrade {namespace}/{release}")
+        if not install and not self.releases.get((namespace, release)):
+            # helm upgrade without --install of a release with no revision
+            raise HelmFailure(f'helm upgrade {release}: "{release}" has no deployed releases')
         self._fail((namespace, release), values, description)
         return self._add((namespace, release), "deployed", values, description)
 

@@ -62,3 +62,36 @@ def test_an_unknown_field_is_refused_by_the_api_server_without_helm_s_client_che
         assert "configmap/probe-good" in names and "configmap/probe-bad" not in names, names
     finally:
         kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+def test_a_release_with_a_revision_is_upgraded_without_install(
+    kube: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``install=False`` (the caller saw a stored revision): a plain ``helm upgrade``, which
+    skips helm's extra read of the whole history; of a release with none, helm refuses."""
+    namespace = f"{NAMESPACE}-upgrade"
+    kube.kubectl("create", "namespace", namespace)
+    try:
+        settings = Settings(kubeconfig=kube.kubeconfig, helm_binary=str(kube.tools.helm(4)),
+                            chart=str(chart(tmp_path / "probe", "")))  # fmt: skip
+        helm = Helm(settings)
+        with caplog.at_level(logging.INFO, logger="pyhelm3.command"):
+            first = asyncio.run(helm.install_or_upgrade(
+                "probe", namespace, {"note": "1"}, description="probe", wait=False
+            ))  # fmt: skip
+            again = asyncio.run(helm.install_or_upgrade(
+                "probe", namespace, {"note": "2"}, description="probe", wait=False,
+                install=False,
+            ))  # fmt: skip
+        messages = [r.getMessage() for r in caplog.records]
+        ran = [m for m in messages if m.startswith("running command: ") and " upgrade " in m]
+        assert (first.revision, again.revision) == (1, 2), (first, again)
+        assert " --install " in ran[0] and " --install " not in ran[1], ran
+        with pytest.raises(SaasodooError, match="has no deployed releases"):
+            asyncio.run(helm.install_or_upgrade(
+                "probe-none", namespace, {}, description="probe", wait=False, install=False
+            ))  # fmt: skip
+        names = kube.kubectl("-n", namespace, "get", "configmap", "-o", "name").split()
+        assert "configmap/probe" in names and "configmap/probe-none" not in names, names
+    finally:
+        kube.kubectl("delete", "namespace", namespace, "--wait=false")
