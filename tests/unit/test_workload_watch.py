@@ -28,6 +28,12 @@ def deployment(ready: int = 0, generation: int = 1, **extra_status: Any) -> dict
     }  # fmt: skip
 
 
+def ready(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its pods of the current generation (``updatedReplicas``)."""
+    obj["status"]["updatedReplicas"] = obj["spec"]["replicas"]
+    return obj
+
+
 def test_the_cache_keeps_only_what_readiness_reads() -> None:
     small = slim(deployment(ready=1))
     assert small == {
@@ -46,12 +52,29 @@ def test_a_readiness_change_or_a_deletion_queues_the_tenant_other_changes_do_not
     assert watch.observe("ADDED", slim(deployment()), first_list=True) is None
     # A heartbeat of a condition only: nothing readiness reads changed.
     assert watch.observe("MODIFIED", slim(deployment())) is None
-    assert watch.observe("MODIFIED", slim(deployment(ready=1))) == "acme"  # Ready now
-    assert watch.observe("RESYNC", slim(deployment(ready=1))) is None
-    assert watch.observe("MODIFIED", slim(deployment(ready=1, generation=2))) == "acme"
-    assert watch.observe("DELETED", slim(deployment(ready=1, generation=2))) == "acme"
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=1)))) == "acme"  # Ready now
+    assert watch.observe("RESYNC", slim(ready(deployment(ready=1)))) is None
+    # A rolling update: the new generation not observed yet (its pods not updated) ...
+    rolling = ready(deployment(generation=2))
+    rolling["status"]["observedGeneration"] = 1
+    assert watch.observe("MODIFIED", slim(rolling)) == "acme"
+    # ... its intermediate counts (observed, a surge pod, then the old one's end) queue nothing
+    assert watch.observe("MODIFIED", slim(deployment(ready=1, generation=2))) is None
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=2, generation=2)))) == "acme"
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=1, generation=2)))) is None
+    # scaled to zero (suspended): the wanted replicas changed
+    suspended = ready(deployment(ready=0, generation=3))
+    suspended["spec"]["replicas"] = 0
+    assert watch.observe("MODIFIED", slim(suspended)) == "acme"
+    assert watch.observe("DELETED", slim(suspended)) == "acme"
     # Created again (by the reconcile): a new Deployment after the first list queues.
     assert watch.observe("ADDED", slim(deployment())) == "acme"
+
+
+def test_readiness_is_what_the_tenant_s_status_is_judged_on() -> None:
+    for obj in (deployment(), ready(deployment()), ready(deployment(ready=2, generation=3))):
+        (workload,) = add_workloads({}, "Deployment", [obj])["acme"]
+        assert readiness(slim(obj)) == (workload.desired, workload.is_ready)
 
 
 def test_a_deployment_without_the_tenant_label_queues_nothing() -> None:
@@ -62,12 +85,13 @@ def test_a_deployment_without_the_tenant_label_queues_nothing() -> None:
 
 def test_a_statefulset_and_a_deployment_of_one_name_are_watched_apart() -> None:
     watch = WorkloadWatch()
-    assert watch.observe("ADDED", slim(deployment(ready=1)), first_list=True) is None
+    assert watch.observe("ADDED", slim(ready(deployment(ready=1))), first_list=True) is None
     assert watch.observe("ADDED", slim(deployment()), first_list=True,
                          workload="StatefulSet") is None  # fmt: skip
     # The Deployment's readiness is unchanged; the StatefulSet's own entry changes.
-    assert watch.observe("MODIFIED", slim(deployment(ready=1))) is None
-    assert watch.observe("MODIFIED", slim(deployment(ready=1)), workload="StatefulSet") == "acme"
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=1)))) is None
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=1))),
+                         workload="StatefulSet") == "acme"  # fmt: skip
 
 
 def test_the_sweeps_workloads_from_the_slim_caches_equal_those_of_whole_objects() -> None:
