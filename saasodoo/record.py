@@ -70,6 +70,11 @@ class TenantRecord:
             return self.read(raw.name)
         return self.store.attach(raw, obj)
 
+    def attach(self, ns: Namespace, obj: Mapping[str, Any] | None) -> Namespace:
+        """``ns`` with the record of the tenant's OdooTenant ``obj`` as just read (None: it
+        has none; ``RecordStore.attach``). No request."""
+        return self.store.attach(ns, obj)
+
     def namespace(self, tenant_id: str) -> Namespace:
         """The namespace of ``tenant_id`` (the id checked first) with its record; NotFound
         when there is none or it is not labelled as that tenant's."""
@@ -141,14 +146,16 @@ class TenantRecord:
         applied: Applied | None = None,
         failed_digest: str | None = None,
         lock: OperationLock | None | Literal[False] = False,
+        known: Namespace | None = None,
     ) -> None:
         """Record the spec and, with ``applied``, what was applied (which releases the lock);
         ``lock`` sets (an OperationLock) or releases (None) the operation lock in the same
-        request."""
+        request. ``known``: the tenant's namespace as read with its record, when no write
+        since changed its labels (``RecordStore.write``: fewer requests)."""
         labels, entries = codec.spec_patch(
             spec, suspended, applied=applied, failed_digest=failed_digest, lock=lock
         )
-        self.store.write(spec.namespace, entries, labels)
+        self.store.write(spec.namespace, entries, labels, known)
 
     def write_spec(self, spec: TenantSpec) -> None:
         """Record ``spec`` alone (suspension, outcome and lock left as they are)."""

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision
-from saasodoo.adapters.kube import Kube
+from saasodoo.adapters.kube import Kube, Namespace
 from saasodoo.core.crd import COPY_OF_LABEL
 from saasodoo.core.reconcile import Action, Applied
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, PLAN_LABEL, TENANT_LABEL, TenantSpec
@@ -217,6 +217,7 @@ class TenantRelease:
         description: str,
         wait: bool,
         timeout: str | None = None,
+        ns: Namespace | None = None,
     ) -> Revision:
         """``helm upgrade`` to ``spec`` (``values``, whose digest is ``digest``), the desired
         state recorded first with the lock (one request): if this process dies during helm,
@@ -225,10 +226,12 @@ class TenantRelease:
         ``previous`` (spec, suspended), the lock is released recording the revision the
         call left, and the hosts claimed for it are released. On success the hosts the
         release no longer routes are freed. ``timeout``: a Helm duration (default
-        ``Settings.helm_timeout``). Returns the new revision."""
+        ``Settings.helm_timeout``). ``ns``: the tenant's namespace as the caller read it
+        with its record (``TenantRecord.write``'s ``known``: fewer requests). Returns the
+        new revision."""
         claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
         base = self.record.head_revision(spec)
-        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest))
+        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest), known=ns)
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self._install_or_upgrade(
@@ -236,13 +239,15 @@ class TenantRelease:
             )
         except BaseException:
             try:
+                # Not ``known``: the lock's write may have changed the labels it holds.
                 self.record.write(*previous)
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("could not restore the previous spec of %s", spec.namespace)
             self.record.failed(spec, operation, digest, base)
             self._release_quietly(spec.id, claimed)
             raise
-        self.record.write(spec, suspended, applied=Applied(digest, rev.revision))
+        # ``known`` still holds: its labels are compared, and the lock's write set the same.
+        self.record.write(spec, suspended, applied=Applied(digest, rev.revision), known=ns)
         # Hosts the release no longer routes are free for others only now.
         self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev

@@ -331,17 +331,20 @@ class Tenants:
         custom_domains: list[str] | None = None,
         overrides: dict[str, Any] | None = None,
         allow_code_change: bool = False,
+        ns: Namespace | None = None,
     ) -> UpdatePlan:
         """What ``update`` would apply, or why not, before any change (the API calls it
         before queuing): InvalidInput when nothing is given, for another Odoo series, an unknown
         plan or overrides the schema rejects, and for a change of the Odoo code the database
         runs unless ``allow_code_change`` (``refuse_code_change``); NotFound for no such tenant;
-        HostTaken for another tenant's host."""
+        HostTaken for another tenant's host. ``ns``: the tenant's namespace with its record,
+        when the caller has just read it (else it is read here)."""
         changes = update_changes(
             plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
             overrides=overrides,
         )  # fmt: skip
-        ns = self.ctx.record.namespace(tenant_id)
+        if ns is None:
+            ns = self.ctx.record.namespace(tenant_id)
         current = await self.settled(ns)
         spec = TenantSpec.parse({**current.model_dump(), **changes})
         await self.check_change(spec, current)  # no other Odoo series, no schema errors
@@ -461,19 +464,40 @@ class Tenants:
         wait: bool = True,
         allow_code_change: bool = False,
     ) -> Tenant:
-        """Change plan or configuration: new values, ``helm upgrade``, then record the spec.
-        Refused before any change as ``plan_update`` says. ``allow_code_change``: the caller
-        checked that the change alters no Odoo code, or runs the update's steps around it
-        (the operator)."""
-        planned = await self.plan_update(
+        """Change plan or configuration: new values, ``helm upgrade``, then record the spec
+        (``apply_update``); the tenant as it is then."""
+        await self.apply_update(
             tenant_id, plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
-            overrides=overrides, allow_code_change=allow_code_change,
-        )  # fmt: skip
-        await self.upgrade_to(
-            planned.spec, planned.suspended, (planned.current, planned.suspended), "update",
-            f"saasodoo: update {', '.join(planned.changes)}", wait=wait,
+            overrides=overrides, wait=wait, allow_code_change=allow_code_change,
         )  # fmt: skip
         return await self.get(tenant_id)
+
+    async def apply_update(
+        self,
+        tenant_id: str,
+        *,
+        plan: str | None = None,
+        odoo_version: str | None = None,
+        custom_domains: list[str] | None = None,
+        overrides: dict[str, Any] | None = None,
+        wait: bool = True,
+        allow_code_change: bool = False,
+        ns: Namespace | None = None,
+    ) -> Revision:
+        """``update`` without reading the tenant back: new values, ``helm upgrade``, then
+        the spec recorded; the new revision. Refused before any change as ``plan_update``
+        says. ``allow_code_change``: the caller checked that the change alters no Odoo code,
+        or runs the update's steps around it (the operator). ``ns``: the tenant's namespace
+        with its record as the caller has just read it (the operator's turn), else read
+        here."""
+        planned = await self.plan_update(
+            tenant_id, plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
+            overrides=overrides, allow_code_change=allow_code_change, ns=ns,
+        )  # fmt: skip
+        return await self.upgrade_to(
+            planned.spec, planned.suspended, (planned.current, planned.suspended), "update",
+            f"saasodoo: update {', '.join(planned.changes)}", wait=wait, ns=ns,
+        )  # fmt: skip
 
     async def suspend(self, tenant_id: str, *, wait: bool = True) -> Tenant:
         return await self._set_suspended(tenant_id, True, wait=wait)
@@ -502,15 +526,17 @@ class Tenants:
         wait: bool,
         timeout: str | None = None,
         desired: tuple[TenantValues, str] | None = None,
+        ns: Namespace | None = None,
     ) -> Revision:
         """``helm upgrade`` to ``spec``, the desired state recorded first (with the lock, one
         request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
-        ``desired``: the values and digest, when the caller computed them already."""
+        ``desired``: the values and digest, when the caller computed them already; ``ns``:
+        the tenant's namespace with its record, as just read (``TenantRelease.upgrade``)."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
         return await self.ctx.release.upgrade(
             spec, suspended, values, digest, previous=previous, operation=operation,
-            description=description, wait=wait, timeout=timeout,
+            description=description, wait=wait, timeout=timeout, ns=ns,
         )  # fmt: skip
 
     async def check_ready(self, spec: TenantSpec, *, timeout: str | None = None) -> None:

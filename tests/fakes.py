@@ -104,6 +104,11 @@ class FakeKube(Kube):
             return {}
         return {key: self.helm.head(key) for key, revs in self.helm.releases.items() if revs}
 
+    def release_revisions(self, namespace: str, release: str) -> list[ReleaseInfo]:
+        revisions = (self.helm.releases if self.helm else {}).get((namespace, release), [])
+        return [ReleaseInfo(f.revision.revision, f.revision.status, f.revision.updated)
+                for f in revisions]  # fmt: skip
+
     def _fake_revision(self, namespace: str, release: str, revision: int) -> FakeRevision | None:
         revisions = (self.helm.releases if self.helm else {}).get((namespace, release), [])
         return revisions[revision - 1] if 0 < revision <= len(revisions) else None

@@ -139,10 +139,8 @@ class RecordStore:
         No request."""
         held = held_by(obj)
         if held is not None:
-            entries = codec.entries_of_status(held)
-        else:
-            entries = codec.entries_of_annotations(ns.annotations)
-        return replace(ns, record=entries)
+            return replace(ns, record=codec.entries_of_status(held), record_held=True)
+        return replace(ns, record=codec.entries_of_annotations(ns.annotations), record_held=False)
 
     def read(self, namespace: str) -> Namespace | None:
         """The namespace ``namespace`` with its record (None when it does not exist): two
@@ -170,10 +168,14 @@ class RecordStore:
 
     # -- where to write -----------------------------------------------------------------
 
-    def store(self, namespace: str) -> Store:
+    def store(self, namespace: str, known: Namespace | None = None) -> Store:
         """Where the record of the tenant of ``namespace`` is kept now: its OdooTenant's
         status when it has one (a record still on the namespace is moved there first),
-        else the namespace."""
+        else the namespace. ``known``: the namespace as read with its record (``read``,
+        ``attach``); one whose record its OdooTenant held is answered without a request (a
+        record never leaves its OdooTenant), else the OdooTenant is read."""
+        if known is not None and known.record_held:
+            return OdooTenantStore(self.kube, self.tenants)
         tenant_id = tenant_of(namespace)
         obj = self.odootenant(tenant_id)
         if obj is None:
@@ -182,15 +184,23 @@ class RecordStore:
             self.move(tenant_id, obj)
         return OdooTenantStore(self.kube, self.tenants)
 
-    def write(self, namespace: str, patch: codec.Patch, labels: codec.Patch | None = None) -> None:
+    def write(
+        self,
+        namespace: str,
+        patch: codec.Patch,
+        labels: codec.Patch | None = None,
+        known: Namespace | None = None,
+    ) -> None:
         """Apply ``patch`` to the tenant's record where it is kept, and ``labels`` to the
-        namespace (in the same request when the record is on it)."""
-        where = self.store(namespace)
+        namespace (in the same request when the record is on it). ``known``: the namespace
+        as read with its record, when nothing changed its labels since: where the record is
+        kept is then known (``store``), and labels it has already are not written again."""
+        where = self.store(namespace, known)
         if isinstance(where, NamespaceStore) and labels:
             self.kube.patch_namespace(namespace, labels=labels, annotations=patch)
             return
         where.write(namespace, patch)
-        if labels:
+        if labels and (known is None or any(known.labels.get(k) != v for k, v in labels.items())):
             self.kube.patch_namespace(namespace, labels=labels)
 
     def create(

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,7 +77,7 @@ from saasodoo.errors import InvalidInput, NotFound, SaasodooError
 from saasodoo.operator.copies import CopyExecutor
 from saasodoo.operator.templates import FOLLOW_SECONDS as TEMPLATE_FOLLOW_SECONDS
 from saasodoo.operator.templates import TemplateCreates
-from saasodoo.operator.updates import UpdateExecutor
+from saasodoo.operator.updates import Proceed, UpdateExecutor
 from saasodoo.reconciler import ObservedTenant, Outcome, Reconciler
 from saasodoo.reconciler import upgrade as upgrade_executor
 from saasodoo.tenants import Tenants
@@ -102,10 +102,13 @@ UPDATABLE = ("plan", "odoo_version", "custom_domains", "overrides")
 class Result:
     """What the work queue does next with a key: nothing (None), or look again after
     ``requeue_after`` seconds; ``failed`` counts a failure (retried after ``requeue_after``,
-    or at the queue's back-off when None)."""
+    or at the queue's back-off when None). ``written``: the OdooTenant as the report's status
+    write returned it (None: nothing written), for the turn to go on with without reading it
+    again; not part of what the queue is told."""
 
     requeue_after: float | None = None
     failed: bool = False
+    written: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 DONE = Result()
@@ -220,9 +223,9 @@ class TenantController:
             # A change of Odoo's code goes through odoo -u (saasodoo.operator.updates), never
             # through apply_spec's or ensure's plain helm upgrade.
             updating = await self.updater.step(obj, spec, ns)
-            if updating is not None:
+            if not isinstance(updating, Proceed):
                 return updating
-            obj = self.resources.get(name) or obj
+            obj = updating.obj  # as the step last wrote it: not read again
             changed = await self.apply_spec(obj, spec, ns)
             if changed is not None:
                 return changed
@@ -343,15 +346,18 @@ class TenantController:
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in changes.items()
             }
             try:
-                # not a code change: the update executor (updates.py) ran before
-                await self.tenants.update(spec.id, wait=True, allow_code_change=True, **args)
+                # not a code change: the update executor (updates.py) ran before; the
+                # namespace and its record as read in this turn
+                await self.tenants.apply_update(spec.id, ns=ns, wait=True,
+                                                allow_code_change=True, **args)  # fmt: skip
             except InvalidInput:
                 raise
             except SaasodooError as exc:
                 self.event(obj, "Warning", "UpgradeFailed", exc.message, "Upgrade")
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation="upgrade", started=started)  # fmt: skip
-        if suspended != record.suspended(self.ctx.record.namespace(spec.id)):
+        # The update recorded the suspension it found (``record.suspended(ns)``): unchanged.
+        if suspended != record.suspended(ns):
             verb = "suspend" if suspended else "resume"
             obj = self.progress(obj, f"{verb}ing")
             try:
@@ -364,7 +370,7 @@ class TenantController:
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation=verb, started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
-        ns = self.ctx.record.read(spec.namespace) or ns
+        ns = self.recorded(obj, ns)
         return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
@@ -389,7 +395,7 @@ class TenantController:
                                     obj["metadata"]["name"], exc.message)  # fmt: skip
                         domains, routed, recheck = None, [], POLL_SECONDS * 12
                     if routed:
-                        ns = self.ctx.record.read(ns.name) or ns
+                        ns = self.recorded(obj, ns)
                         return await self.observe(
                             obj, ns, outcome="upgraded", detail=f"custom domain routed: "
                             f"{', '.join(routed)}", operation="upgrade", started=started_at(),
@@ -409,12 +415,12 @@ class TenantController:
             )
             self.event(obj, kind, reason_of(result.outcome), result.detail or result.outcome.value,
                        operation.capitalize())  # fmt: skip
-        ns = self.ctx.record.read(ns.name) or ns
         if result.outcome is Outcome.BUSY:
             return self.report(obj, outcome="busy", detail=result.detail, requeue=BUSY_SECONDS)
         if result.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
             return self.report(obj, outcome=result.outcome.value, detail=result.detail,
                                failed=True, operation=operation, started=started)  # fmt: skip
+        ns = self.recorded(obj, ns)
         return await self.observe(obj, ns, outcome=result.outcome.value, detail=result.detail,
                             operation=operation, started=started, handled_force=force)  # fmt: skip
 
@@ -494,9 +500,19 @@ class TenantController:
                                f"{exc.message}", failed=True, operation="upgrade",
                                started=started)  # fmt: skip
         self.event(obj, "Normal", "UpgradeSucceeded", f"put back: {what}", "Upgrade")
-        ns = self.ctx.record.read(tenant.namespace.name) or tenant.namespace
+        ns = self.recorded(obj, tenant.namespace)
         return await self.observe(obj, ns, outcome="upgraded", detail=f"put back {what}",
                             operation="upgrade", started=started)  # fmt: skip
+
+    def recorded(self, obj: dict[str, Any], ns: Namespace) -> Namespace:
+        """``ns`` as read in this turn with the tenant's record as it is now, after a helm
+        operation recorded what it applied: the OdooTenant ``obj`` read again (one request;
+        ``obj`` itself is left as the turn holds it), the namespace not; both when the record
+        is not kept on the OdooTenant."""
+        if not ns.record_held:
+            return self.ctx.record.read(ns.name) or ns
+        current = self.resources.get(obj["metadata"]["name"])
+        return self.ctx.record.attach(ns, current) if current is not None else ns
 
     def inventory(self, namespace: str, workloads: Iterable[Workload] | None = None) -> list[str]:
         """The release's Deployments, StatefulSets and Services now, as sorted ``Kind/name``
@@ -581,12 +597,15 @@ class TenantController:
         tenant still starting is looked at again after POLL_SECONDS, one with a domain check
         due after ``recheck`` seconds. ``template``: a new ``status.template``; one already
         there is followed (``TemplateCreates.follow``: its Job's outcome, and sooner looks
-        while it runs)."""
+        while it runs). The release's revisions are listed whole (the head is the newest;
+        ``releases`` needs no list of its own), as one list of the heads would cost."""
         name = obj["metadata"]["name"]
         kube = self.ctx.kube
         namespace = namespace_for(name)
+        listed: list[ReleaseInfo] | None = None
         if already is None:
-            head = kube.list_release_heads(namespace).get((namespace, name))
+            listed = kube.release_revisions(namespace, name)
+            head = max(listed, key=lambda r: r.revision) if listed else None
             workloads = kube.list_workloads(namespace).get(name, [])
         else:
             head, workloads = already.head, list(already.workloads)
@@ -606,7 +625,7 @@ class TenantController:
             inventory = (
                 already.inventory if already is not None else self.inventory(namespace, workloads)
             )
-        releases = self.releases(obj, head)
+        releases = self.releases(obj, head, listed)
         follow = None
         if template is None:
             template, follow = await asyncio.to_thread(self.templates.follow, obj, ready)
@@ -622,13 +641,16 @@ class TenantController:
         )  # fmt: skip
 
     def releases(
-        self, obj: dict[str, Any], head: ReleaseInfo | None
+        self,
+        obj: dict[str, Any],
+        head: ReleaseInfo | None,
+        listed: list[ReleaseInfo] | None = None,
     ) -> list[dict[str, Any]] | None:
         """The release's helm history for ``status.releases`` (newest first, at most
         ``RELEASES_LIMIT``), read from Helm's storage records only when the head revision or
-        its status differs from what the status shows: one metadata-only list, and one
-        record read per revision not shown yet (no helm process). None: keep the status'
-        own."""
+        its status differs from what the status shows: one metadata-only list (none with
+        ``listed``, the revisions the caller has just listed), and one record read per
+        revision not shown yet (no helm process). None: keep the status' own."""
         shown = list((obj.get("status") or {}).get("releases") or [])
         if head is None:
             return None
@@ -640,7 +662,7 @@ class TenantController:
         kube, namespace = self.ctx.kube, namespace_for(name)
         known = {int(r["revision"]): r for r in shown if r.get("revision")}
         try:
-            labels = kube.release_revisions(namespace, name)
+            labels = listed if listed is not None else kube.release_revisions(namespace, name)
         except SaasodooError as exc:
             log.warning("tenant %s: helm's release records not read: %s", name, exc.message)
             return None
@@ -662,9 +684,10 @@ class TenantController:
 
     def progress(self, obj: dict[str, Any], what: str, *, deleting: bool = False) -> dict[str, Any]:
         """Mark the object Reconciling before a long step (so ``kubectl wait`` and every view
-        see it at once); returns the object as written."""
-        self.report(obj, outcome="progressing", detail=what, deleting=deleting)
-        return self.resources.get(obj["metadata"]["name"]) or obj
+        see it at once); returns the object as written (the status write's answer: not read
+        again), or ``obj`` when its status said so already."""
+        written = self.report(obj, outcome="progressing", detail=what, deleting=deleting).written
+        return written if written is not None else obj
 
     def report(
         self,
@@ -750,14 +773,16 @@ class TenantController:
             status["update"] = update
         if reason is not None:
             status["conditions"] = with_reason(status.get("conditions") or [], reason)
+        written = None
         if status_changed(previous, status):
-            self.resources.patch_status(meta["name"], status, previous)
+            written = self.resources.patch_status(meta["name"], status, previous)
         if failed:
             # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
             # this generation (Flux's retryInterval), not at the queue's millisecond back-off.
             tries = int(status.get("failures") or 1)
-            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600))
-        return Result(requeue_after=requeue)
+            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600),
+                          written=written)  # fmt: skip
+        return Result(requeue_after=requeue, written=written)
 
     def chart_version(self) -> str | None:
         meta = getattr(self.ctx.helm, "chart_version", None)

@@ -5,7 +5,8 @@ docs/updates.md; the decisions are in the pure ``saasodoo.core.updates``).
 ``UpdateExecutor.step(obj, spec, ns)`` is called by ``TenantController.turn`` before the
 spec is applied and before ``ensure`` (so neither ``Tenants.update`` nor an out-of-date
 tenant's ``UPGRADE`` after a chart change ever runs a new image without ``-u``). It returns
-None when there is no update to run (the ordinary reconcile goes on), else the turn's Result:
+``Proceed`` when there is no update to run (the ordinary reconcile goes on, with the object
+as last written), else the turn's Result:
 
 1. what is desired vs. applied: the desired values' digest against the applied one (no helm
    call while they agree); when they differ, the applied revision's values (``helm get
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +70,15 @@ RESOLVED_REQUEUE = 0.1
 ODOO_COMPONENTS = ("odoo", "cron")
 
 
+@dataclass(frozen=True)
+class Proceed:
+    """No update runs: the ordinary reconcile goes on in this turn with ``obj``, the
+    OdooTenant as the step last wrote it (an update finished, an annotation echoed), or as
+    it was given when the step wrote nothing (the caller need not read it again)."""
+
+    obj: dict[str, Any]
+
+
 def odoo_pods_left(pods: list[Any]) -> list[str]:
     """The names of the web and cron pods among ``pods`` (a Job's pod carries the web
     labels too, with ``job-name``: not counted)."""
@@ -86,10 +97,10 @@ class UpdateExecutor:
 
     # -- the turn -------------------------------------------------------------------
 
-    async def step(self, obj: dict[str, Any], spec: TenantSpec, ns: Namespace) -> Result | None:
-        """The update's next step; None when no update runs (the ordinary reconcile)."""
+    async def step(self, obj: dict[str, Any], spec: TenantSpec, ns: Namespace) -> Result | Proceed:
+        """The update's next step; ``Proceed`` when no update runs (the ordinary reconcile)."""
         if not self.controller.has_record(ns):
-            return None  # apply_spec refuses it
+            return Proceed(obj)  # apply_spec refuses it
         progress = dict((obj.get("status") or {}).get("update") or {})
         generation = int(obj["metadata"].get("generation") or 0)
         force = self.controller.force_requested(obj)
@@ -110,7 +121,7 @@ class UpdateExecutor:
             if change is not None and not force and up.retries_failed_target(progress, change):
                 return self.stalled(obj, progress, waiting=generation)
         if due == up.NONE:
-            return None
+            return Proceed(obj)
         if due == up.HOLD:
             return self.stalled(obj, progress)
         if due == up.RETRY_REVERT:
@@ -126,7 +137,7 @@ class UpdateExecutor:
             plan = up.update_plan(change, initialized=self.initialized(obj),
                                   suspended=suspended, refusal=refusal)  # fmt: skip
             if not plan:
-                return None
+                return Proceed(obj)
             head = self.head(spec)
             if head is not None and str(head.status).startswith("pending"):
                 # helm still runs on the release (another operation): not a revision to come
@@ -146,7 +157,7 @@ class UpdateExecutor:
 
     async def run(
         self, obj: dict[str, Any], spec: TenantSpec, progress: dict[str, Any], suspended: bool
-    ) -> Result | None:
+    ) -> Result | Proceed:
         """The steps of the update under way, as far as they go in this turn."""
         plan = [up.STOP, up.BACKUP, up.UPDATE] if suspended else list(up.FORWARD)
         uid = str(obj["metadata"].get("uid") or "")
@@ -162,8 +173,7 @@ class UpdateExecutor:
             seen, found, fields = await self.observe(step, spec, progress, names)
             action = up.next_update_action(plan, step, seen)
             if action.verb == "done":
-                self.finish(obj, progress)
-                return None
+                return Proceed(self.finish(obj, progress))
             if action.verb == "fail" and step == up.STALLED:
                 return self.stalled(obj, progress)
             if action.verb in ("advance", "fail"):
@@ -174,8 +184,7 @@ class UpdateExecutor:
                 else:
                     self.event(obj, "Warning", up.STEP_REASONS[step][1], found or "failed")
                 if progress["step"] == up.DONE:
-                    self.finish(obj, progress)
-                    return None
+                    return Proceed(self.finish(obj, progress))
                 if progress["step"] == up.STALLED:
                     return self.stalled(obj, progress, announce=True)
                 obj = self.write(obj, progress)
@@ -502,17 +511,19 @@ class UpdateExecutor:
     def write(
         self, obj: dict[str, Any], progress: dict[str, Any], *, handled_force: bool = False
     ) -> dict[str, Any]:
-        """``status.update`` and Reconciling with the step's reason; the object as written."""
+        """``status.update`` and Reconciling with the step's reason; the object as written
+        (the write's answer: not read again)."""
         step = str(progress.get("step"))
-        self.controller.report(
+        written = self.controller.report(
             obj, outcome="progressing", detail=up.STEP_WORDS.get(step, step), update=progress,
             reason=up.STEP_REASONS.get(step, ("UpdateProgressing", ""))[0],
             handled_force=handled_force,
-        )  # fmt: skip
-        return self.controller.resources.get(obj["metadata"]["name"]) or obj
+        ).written  # fmt: skip
+        return written if written is not None else obj
 
-    def finish(self, obj: dict[str, Any], progress: dict[str, Any]) -> None:
-        """The update is done: recorded, and the ordinary reconcile goes on (None)."""
+    def finish(self, obj: dict[str, Any], progress: dict[str, Any]) -> dict[str, Any]:
+        """The update is done: recorded, and the ordinary reconcile goes on; the object as
+        written."""
         if progress.get("step") != up.DONE or not progress.get("finishedAt"):
             progress = up.update_status(progress, step=up.DONE, now=datetime.now(UTC))
         if (obj.get("status") or {}).get("update") != progress:
@@ -525,7 +536,8 @@ class UpdateExecutor:
             check = ("suspended: not rolled out, no signed-in check" if suspended
                      else "signed-in check passed")  # fmt: skip
             self.event(obj, "Normal", "UpdateSucceeded", f"{ran}; {check}")
-            self.write(obj, progress)
+            return self.write(obj, progress)
+        return obj
 
     def stalled(
         self,

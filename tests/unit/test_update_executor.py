@@ -17,7 +17,7 @@ from saasodoo.core.copies import ABSENT, FAILED_WORK, RUNNING, SUCCEEDED
 from saasodoo.core.spec import TenantSpec
 from saasodoo.errors import Conflict, SaasodooError, TransientClusterError
 from saasodoo.operator.controller import Result
-from saasodoo.operator.updates import UpdateExecutor, odoo_pods_left
+from saasodoo.operator.updates import Proceed, UpdateExecutor, odoo_pods_left
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def executor(obj: dict[str, Any], change: up.CodeChange | None = CHANGE) -> Exec
     return made
 
 
-def turn(made: Executor) -> Result | None:
+def turn(made: Executor) -> Result | Proceed:
     return asyncio.run(made.step(made.controller.obj, SPEC, object()))  # type: ignore[arg-type]
 
 
@@ -151,7 +151,7 @@ def update_of(made: Executor) -> dict[str, Any]:
 
 def test_no_code_change_is_the_ordinary_reconcile() -> None:
     made = executor(tenant(), change=None)
-    assert turn(made) is None
+    assert turn(made) == Proceed(made.controller.obj)
     assert made.controller.reports == [] and made.started == []
 
 
@@ -178,14 +178,14 @@ def test_a_good_update_goes_through_every_step_then_hands_back() -> None:
                                (SUCCEEDED, "", {"result": {"ok": True, "updated": 9}})]  # fmt: skip
     results = [turn(made) for _ in range(8)]
     assert made.started == list(up.FORWARD)
-    assert results[-1] is None  # done: the ordinary reconcile goes on
+    assert results[-1] == Proceed(made.controller.obj)  # done: the ordinary reconcile goes on
     progress = update_of(made)
     assert progress["step"] == up.DONE and progress["backup"] == "b.zip"
     assert progress["result"] == {"ok": True, "updated": 9} and "finishedAt" in progress
     assert [e for e in made.controller.events if e[1] == "UpdateSucceeded"]
     # Once done for this generation, no update and no comparison of values.
     asked = made.changes_asked
-    assert turn(made) is None and made.changes_asked == asked
+    assert isinstance(turn(made), Proceed) and made.changes_asked == asked
 
 
 def test_the_update_job_is_recorded_right_after_it_is_created() -> None:

@@ -38,6 +38,9 @@ class Namespace:
     #: The tenant record's entries (``saasodoo.core.record``), wherever they are kept:
     #: filled by ``saasodoo.adapters.records``, empty as read here.
     record: Mapping[str, str] = field(default_factory=dict)
+    #: Whether ``record`` is its OdooTenant's ``status.record`` (where it stays from then
+    #: on), not annotations of the namespace: filled there too.
+    record_held: bool = False
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Namespace:

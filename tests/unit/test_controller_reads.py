@@ -1,0 +1,172 @@
+"""What one reconcile turn of the operator (saasodoo.operator.controller) asks the Kubernetes
+API, over the fakes of tests/fakes.py: each object is read at most once per turn where its
+answer cannot have changed (the OdooTenant, the namespace, the release's revisions), and
+once more only after helm ran (the record it wrote, the new revision); labels the namespace
+has already are not written again. The counts a fleet upgrade pays per tenant (issue: 21
+requests a turn, of which the OdooTenant 4 and the namespace 3-4)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from saasodoo.adapters.kube import Namespace
+from saasodoo.adapters.resources import TenantResources
+from saasodoo.context import Context
+from saasodoo.core.crd import FINALIZER, OWNER_LABEL, from_tenant_spec, owner_label
+from saasodoo.core.spec import TenantSpec
+from saasodoo.core.status import ReleaseInfo, Workload
+from saasodoo.operator.controller import TenantController
+from saasodoo.settings import Settings
+from saasodoo.tenants import Tenants
+from tests.fakes import FakeHelm, FakeKube
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = Settings(base_domain="odoo.test")
+SPEC = TenantSpec.parse(
+    {
+        "id": "acme",
+        "admin_email": "a@acme.example",
+        "overrides": {"odoo": {"config": {"workers": 2}}},
+        "created_with": {"persistence.storageClass": None, "nodePool": None},
+    }
+)
+
+
+@dataclass
+class Counted(FakeKube):
+    """FakeKube that names each read as well: ``asked`` counts them by kind (a call of the
+    adapter's: ``list_workloads`` is two requests to the API)."""
+
+    asked: Counter[str] = field(default_factory=Counter)
+
+    def read_namespace(self, name: str) -> Namespace | None:
+        self.asked["read namespace"] += 1
+        return super().read_namespace(name)
+
+    def list_release_heads(
+        self, namespace: str | None = None, *, explain_failed: bool = False
+    ) -> dict[tuple[str, str], ReleaseInfo]:
+        self.asked["list release heads"] += 1
+        return super().list_release_heads(namespace, explain_failed=explain_failed)
+
+    def release_revisions(self, namespace: str, release: str) -> list[ReleaseInfo]:
+        self.asked["list release revisions"] += 1
+        return super().release_revisions(namespace, release)
+
+    def release_revision(self, namespace: str, release: str, revision: int) -> ReleaseInfo | None:
+        self.asked["read release revision"] += 1
+        return next((r for r in super().release_revisions(namespace, release)
+                     if r.revision == revision), None)  # fmt: skip
+
+    def release_values(self, namespace: str, release: str, revision: int) -> dict[str, Any] | None:
+        self.asked["read release values"] += 1
+        return super().release_values(namespace, release, revision)
+
+    def list_workloads(self, namespace: str | None = None) -> dict[str, list[Workload]]:
+        self.asked["list workloads"] += 1
+        return {}
+
+    def mend_replicas_ownership(self, namespace: str) -> list[str]:
+        self.asked["list deployments"] += 1
+        return super().mend_replicas_ownership(namespace)
+
+    def patch_namespace(self, name: str, **kw: Any) -> None:
+        self.asked["patch namespace"] += 1
+        super().patch_namespace(name, **kw)
+
+    def call_json(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: Any = None,
+    ) -> Any:
+        if path.endswith("/events"):
+            self.asked["event"] += 1
+            return {}
+        if path.endswith("/services"):
+            self.asked["list services"] += 1
+            return {"items": []}
+        kind = "status" if path.endswith("/status") else "odootenant"
+        self.asked[f"{method} {kind}"] += 1
+        return super().call_json(method, path, query, headers, body)
+
+
+def tenant() -> tuple[Counted, TenantController]:
+    """``acme`` installed (revision 1, its record on its OdooTenant), its OdooTenant
+    reconciled once: finalizer, owner label, Ready at generation 1."""
+    kube = Counted()
+    helm = FakeHelm(SETTINGS)
+    kube.helm = helm
+    spec = from_tenant_spec(SPEC, suspended=False, owner=None)
+    kube.odootenants["acme"] = {
+        "metadata": {"name": "acme", "generation": 1, "finalizers": [FINALIZER],
+                     "labels": {OWNER_LABEL: owner_label(None)}, "resourceVersion": "1"},
+        "spec": spec, "status": {},
+    }  # fmt: skip
+    ctx = Context(SETTINGS, helm=helm, kube=kube)
+    asyncio.run(Tenants(ctx).create(SPEC))
+    controller = TenantController(ctx, TenantResources(kube, SETTINGS.system_namespace))
+    asyncio.run(controller.reconcile("acme"))
+    return kube, controller
+
+
+def turn(kube: Counted, controller: TenantController) -> Counter[str]:
+    kube.asked.clear()
+    asyncio.run(controller.reconcile("acme"))
+    return Counter(kube.asked)
+
+
+def test_a_turn_in_sync_reads_the_odootenant_and_the_namespace_once() -> None:
+    kube, controller = tenant()
+    asked = turn(kube, controller)
+    assert asked["GET odootenant"] == 1 and asked["read namespace"] == 1
+    assert asked["list release heads"] == 1 and asked["list workloads"] == 1
+    assert not asked["PATCH status"] and not asked["patch namespace"]
+
+
+def test_a_spec_change_reads_each_object_once_before_helm_and_once_after() -> None:
+    kube, controller = tenant()
+    obj = kube.odootenants["acme"]
+    obj["spec"]["overrides"] = {"odoo": {"config": {"workers": 3}}}
+    obj["metadata"]["generation"] = 2
+    asked = turn(kube, controller)
+    assert kube.helm is not None and len(kube.helm.releases[("tenant-acme", "acme")]) == 2
+    record = obj["status"]["record"]
+    assert record["applied"]["revision"] == 2 and "operation" not in record
+    assert obj["status"]["revision"] == 2 and obj["status"]["observedGeneration"] == 2
+    # The OdooTenant: at the turn's start, and once after helm (the record it wrote); the
+    # status writes' answers stand for it in between (Reconciling, the record's writes).
+    assert asked["GET odootenant"] == 2
+    assert asked["read namespace"] == 1  # its record comes with the OdooTenant
+    # The head: the update's code-change check (with the applied values), and before helm
+    # (what the call leaves).
+    assert asked["list release heads"] == 2 and asked["read release values"] == 1
+    # After helm: the revisions once (head and history alike), the new one read.
+    assert asked["list release revisions"] == 1 and asked["read release revision"] == 1
+    assert asked["list workloads"] == 1  # after helm only; the tenant is not read back
+    assert asked["patch namespace"] == 0  # its plan label is the one it has
+    # Reconciling, the lock, what was applied, the final status.
+    assert asked["PATCH status"] == 4 and asked["event"] == 2
+    assert asked["list deployments"] == 1  # helm 4's ownership mend, before helm
+    # 17 requests in all to the API (the workloads are two lists, one per kind), 18 with
+    # the Services of a Ready tenant's inventory; 34 before each was read once.
+    assert sum(asked.values()) == 16
+
+
+def test_a_plan_change_writes_the_namespace_label_once() -> None:
+    kube, controller = tenant()
+    obj = kube.odootenants["acme"]
+    obj["spec"]["plan"] = "premium"
+    obj["metadata"]["generation"] = 2
+    asked = turn(kube, controller)
+    assert kube.namespaces["tenant-acme"].labels["saasodoo.dev/plan"] == "premium"
+    # With the lock; what was applied compares with the labels as the turn read them.
+    assert 1 <= asked["patch namespace"] <= 2
