@@ -59,6 +59,7 @@ from saasodoo.errors import (
     InvalidInput,
     NotFound,
     NotReady,
+    SaasodooError,
 )
 from saasodoo.settings import check_node_pool
 
@@ -367,7 +368,9 @@ class Tenants:
         (chart ``chart_version`` on both sides);
         None when there is none, when nothing was applied yet (no database to update), or
         when the desired values are the applied ones (no helm call then). ``desired``: the
-        values and digest of ``spec``, when the caller computed them already."""
+        values and digest of ``spec``, when the caller computed them already. The applied
+        revision's values are the recorded spec's when their digest is the applied one (no
+        read of its release record then)."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
         applied = self.ctx.record.applied(ns)
         if applied is None or applied.revision is None or applied.digest == digest:
@@ -379,7 +382,18 @@ class Tenants:
         head = self.ctx.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
         if head is not None and head.revision > revision and head.status == "deployed":
             revision = head.revision
-        old = self.ctx.kube.release_values(spec.namespace, spec.release, revision)
+        old = None
+        if revision == applied.revision and self.ctx.record.has_spec(ns):
+            try:
+                recorded, was = await self.desired(
+                    self.ctx.record.spec(ns), suspended=self.ctx.record.suspended(ns)
+                )
+            except (SaasodooError, ValueError):  # e.g. a plan gone since: read them
+                was = ""
+            if was == applied.digest:  # the digest covers the values and the chart version
+                old = recorded.values
+        if old is None:
+            old = self.ctx.kube.release_values(spec.namespace, spec.release, revision)
         if old is None:  # its record unreadable from here: ask helm
             old = await self.ctx.helm.get_values(spec.release, spec.namespace, revision)
         chart = self.local_chart()

@@ -146,9 +146,9 @@ def test_a_spec_change_reads_each_object_once_before_helm_and_once_after() -> No
     # status writes' answers stand for it in between (Reconciling, the record's writes).
     assert asked["GET odootenant"] == 2
     assert asked["read namespace"] == 1  # its record comes with the OdooTenant
-    # The head: the update's code-change check (with the applied values), and before helm
-    # (what the call leaves).
-    assert asked["list release heads"] == 2 and asked["read release values"] == 1
+    # The head: the update's code-change check, and before helm (what the call leaves). The
+    # applied values are the recorded spec's (same digest): its release record is not read.
+    assert asked["list release heads"] == 2 and asked["read release values"] == 0
     # After helm: the revisions once (head and history alike), the new one read.
     assert asked["list release revisions"] == 1 and asked["read release revision"] == 1
     assert asked["list workloads"] == 1  # after helm only; the tenant is not read back
@@ -156,9 +156,9 @@ def test_a_spec_change_reads_each_object_once_before_helm_and_once_after() -> No
     # Reconciling, the lock, what was applied, the final status.
     assert asked["PATCH status"] == 4 and asked["event"] == 2
     assert asked["list deployments"] == 1  # helm 4's ownership mend, before helm
-    # 17 requests in all to the API (the workloads are two lists, one per kind), 18 with
+    # 16 requests in all to the API (the workloads are two lists, one per kind), 17 with
     # the Services of a Ready tenant's inventory; 34 before each was read once.
-    assert sum(asked.values()) == 16
+    assert sum(asked.values()) == 15
 
 
 def test_a_plan_change_writes_the_namespace_label_once() -> None:
@@ -170,3 +170,26 @@ def test_a_plan_change_writes_the_namespace_label_once() -> None:
     assert kube.namespaces["tenant-acme"].labels["saasodoo.dev/plan"] == "premium"
     # With the lock; what was applied compares with the labels as the turn read them.
     assert 1 <= asked["patch namespace"] <= 2
+
+
+def test_the_applied_values_are_the_recorded_specs_when_their_digest_is_the_applied_one() -> None:
+    """``Tenants.code_change_of``: a new image is seen from the recorded spec's values (their
+    digest is the applied one: no read of the release record); once the recorded spec is not
+    what was applied (a crash after the lock's write), the release record is read."""
+    kube, controller = tenant()
+    tenants, record = controller.tenants, controller.ctx.record
+    image = {"odoo": {"image": {"tag": "18.0-20250218"}}}
+    new = SPEC.model_copy(update={"overrides": image})
+
+    def change() -> Any:
+        ns = record.namespace("acme")
+        kube.asked.clear()
+        return asyncio.run(tenants.code_change_of(new, ns, False, "1.0.0"))
+
+    seen = change()
+    assert seen is not None and "image" in seen.reasons
+    assert kube.asked["read release values"] == 0 and kube.asked["list release heads"] == 1
+    record.write_spec(SPEC.model_copy(update={"plan": "premium"}))  # not what was applied
+    again = change()
+    assert again is not None and again.reasons == seen.reasons
+    assert kube.asked["read release values"] == 1
