@@ -157,11 +157,128 @@ def busy_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / TICK - own
 
 
-def batch(core: client.CoreV1Api, env: dict[str, str], tids: list[str]) -> list[Run]:
+#: The kubelet's cgroup root on the real node (scripts/realnode.sh: ``cgroupRoot``, cgroupfs
+#: driver, cgroup v1 here): a pod's CPU is ``cpuacct.usage`` of its ``pod<uid>`` directory.
+POD_CGROUPS = Path("/sys/fs/cgroup/cpuacct/saasodoo-rn1/kubepods")
+#: Processes outside pods, by a word of their command line: (group, word).
+HOST_PROCESSES = (("kube-apiserver", "kube-apiserver"), ("etcd", "etcd"),
+                  ("kube-controller-manager", "kube-controller-manager"),
+                  ("kube-scheduler", "kube-scheduler"), ("kwok-controller", "kwok-controller"),
+                  ("operator (and its helm processes)", "operator run"),
+                  ("containerd (and its shims, runc, CNI plugins)", "containerd"),
+                  ("kubelet", "kubelet"), ("kube-proxy", "kube-proxy"),
+                  ("kube-router", "kube-router"))  # fmt: skip
+
+
+#: The rows of CpuMeter.stop after "the rest": parts of the machine's time no group has.
+APART = ("of it niced processes", "of it irq and softirq", "of it stolen by the hypervisor")
+
+
+class CpuMeter:
+    """Where the machine's CPU went between ``start`` and ``stop``, by component: processes
+    outside pods by command line, their own CPU plus that of the children they waited for
+    (helm under the operator; runc, the shims and the CNI plugins under containerd), and
+    pods by their cgroup (``POD_CGROUPS``), sampled while they live (``sample``: a finished
+    Job's pod cgroup is removed with its CPU), named by namespace and component label.
+    Every group is per tenant of the batch; "the rest" is the machine's busy time less the
+    groups (the bench's own process and CLIs included)."""
+
+    def __init__(self, core: client.CoreV1Api) -> None:
+        self.core = core
+        self.pods: dict[str, float] = {}  # pod uid -> CPU seconds seen (the last sample)
+        self.before_pods: dict[str, float] = {}
+        self.before_procs: dict[int, tuple[str, float]] = {}
+        self.busy0 = 0.0
+        self.stat0: list[int] = []
+
+    @staticmethod
+    def pod_usage() -> dict[str, float]:
+        out = {}
+        for path in POD_CGROUPS.glob("**/pod*/cpuacct.usage"):
+            try:
+                out[path.parent.name.removeprefix("pod")] = int(path.read_text()) / 1e9
+            except (OSError, ValueError):
+                continue
+        return out
+
+    @staticmethod
+    def processes() -> dict[int, tuple[str, float]]:
+        out = {}
+        for pid in all_pids():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, UnicodeDecodeError):
+                continue
+            group = next((g for g, word in HOST_PROCESSES if word in cmd), "")
+            if group and not Path(f"/proc/{pid}/cgroup").read_text().count("kubepods"):
+                out[pid] = (group, sum(int(f) for f in fields[11:15]) / TICK)
+        return out
+
+    @staticmethod
+    def stat_fields() -> list[int]:
+        """/proc/stat's first line: user nice system idle iowait irq softirq steal (ticks)."""
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+    def start(self) -> None:
+        self.stat0 = self.stat_fields()
+        self.before_pods = self.pod_usage()
+        self.pods = dict(self.before_pods)
+        self.before_procs = self.processes()
+        self.busy0 = machine_busy()
+
+    def sample(self) -> None:
+        self.pods.update(self.pod_usage())
+
+    def stop(self, tenants: int) -> list[tuple[str, float]]:
+        """(component, CPU seconds per tenant), largest first, "the rest" last."""
+        self.sample()
+        busy = machine_busy() - self.busy0
+        groups: dict[str, float] = {}
+        for pid, (group, cpu) in self.processes().items():
+            before = self.before_procs.get(pid, (group, 0.0))[1]
+            groups[group] = groups.get(group, 0.0) + cpu - before
+        names = {}
+        for pod in self.core.list_pod_for_all_namespaces().items:
+            labels = pod.metadata.labels or {}
+            ns = pod.metadata.namespace
+            job = labels.get("job-name")
+            component = labels.get("app.kubernetes.io/component") or pod.metadata.name
+            part = f"Job {job.split('-', 1)[-1]}" if job else component
+            names[pod.metadata.uid.replace("_", "-")] = (
+                f"tenant pods: {part}" if ns.startswith("tenant-") else f"{ns} pods"
+            )
+        for uid, cpu in self.pods.items():
+            used = cpu - self.before_pods.get(uid, 0.0)
+            if used > 0:
+                name = names.get(uid.replace("_", "-"), "pods that ended (their cgroup gone)")
+                groups[name] = groups.get(name, 0.0) + used
+        rows = sorted(((g, c / tenants) for g, c in groups.items() if c > 0.05),
+                      key=lambda r: -r[1])  # fmt: skip
+        delta = [b - a for a, b in zip(self.stat0, self.stat_fields(), strict=True)]
+        # Of the machine's busy time, what no process of the groups above is charged with
+        # directly: niced processes (other work on the machine), the kernel's interrupt work
+        # and the hypervisor's steal (this VM's vCPUs given to others).
+        apart = zip(APART, (delta[1], delta[5] + delta[6], delta[7]), strict=True)
+        return [*rows, ("the rest", (busy - sum(groups.values())) / tenants),
+                *((name, ticks / TICK / tenants) for name, ticks in apart)]  # fmt: skip
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine spent busy since boot, all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
+
+
+def batch(
+    core: client.CoreV1Api, env: dict[str, str], tids: list[str], meter: CpuMeter | None = None
+) -> list[Run]:
     """Create ``tids`` at once; each one's times once its login page is served."""
     for tid in tids:
         delete(env, tid)
     busy0 = busy_seconds()
+    if meter is not None:
+        meter.start()
     t0 = time.monotonic()
     wall0 = datetime.now(UTC)
     procs = {tid: cli(env, "tenant", "create", tid, "--email", f"admin@{tid}.example",
@@ -181,6 +298,8 @@ def batch(core: client.CoreV1Api, env: dict[str, str], tids: list[str]) -> list[
                         served[tid] = time.monotonic() - t0
                 except OSError:
                     pass
+        if meter is not None:
+            meter.sample()
         time.sleep(0.2)
     if len(served) < len(tids):
         raise SystemExit(f"no login page within 900 s: {sorted(set(tids) - set(served))}")
@@ -337,10 +456,37 @@ def stat(values: list[float]) -> tuple[str, str]:
 TARGET_P50, TARGET_MAX = 12.0, 20.0
 
 
+def cpu_table(cpu_by: dict[tuple[str, str], dict[str, float]]) -> list[str]:
+    """The lines of the table of ``CpuMeter``'s components (rows) per column."""
+    if not cpu_by:
+        return []
+    columns = list(cpu_by)
+    order: dict[str, float] = {}
+    for spent in cpu_by.values():
+        for group, cpu in spent.items():
+            order[group] = max(order.get(group, 0.0), cpu)
+    groups = sorted((g for g in order if g not in ("the rest", *APART)), key=lambda g: -order[g])
+    return [
+        "Where the CPU went, seconds per tenant (one at a time: the median of the runs; at once:",
+        "the batch's total divided by its tenants). Processes outside pods with the children they",
+        "waited for; pods by their cgroup; \"the rest\" is the machine's busy time less these.",
+        "",
+        "| component | " + " | ".join(f"{path}, {how}" for path, how in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+        *(f"| {g} | " + " | ".join(f"{cpu_by[c].get(g, 0.0):.2f}" for c in columns) + " |"
+          for g in [*groups, "the rest", *APART]),
+        "",
+    ]  # fmt: skip
+
+
 def report(
-    results: dict[tuple[str, str], list[Run]], idle: list[tuple[str, str, str]], seconds: float
+    results: dict[tuple[str, str], list[Run]],
+    idle: list[tuple[str, str, str]],
+    seconds: float,
+    cpu_by: dict[tuple[str, str], dict[str, float]],
 ) -> str:
-    """``results``: (path, "one at a time" or "N at once") -> runs."""
+    """``results``: (path, "one at a time" or "N at once") -> runs; ``cpu_by``: the same
+    columns -> component -> CPU seconds per tenant (``CpuMeter``)."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     columns = list(results)
     lines = [
@@ -386,6 +532,7 @@ def report(
         "",
         "Templated create, targets: " + "; ".join(verdicts) + ".",
         "",
+        *cpu_table(cpu_by),
         "Pod timestamps have whole seconds, so the steps are +-1 s each. Both pods start together,",
         "so Odoo's init overlaps PostgreSQL's (and, templated, the restore Job's, which waits",
         "for PostgreSQL); the operator's turn, the helm install and the scheduling come before",
@@ -486,6 +633,7 @@ def main() -> None:
     log_path = Path(kubeconfig).parent / "bench-operator.log"
 
     results: dict[tuple[str, str], list[Run]] = {}
+    cpu_by: dict[tuple[str, str], dict[str, float]] = {}  # column -> component -> CPU-s
     last = ""
     for index, (path, templates) in enumerate(paths):
         operator = start_operator(env, templates, log_path)
@@ -501,15 +649,22 @@ def main() -> None:
                 delete(env, "rbenchw")
             tag = "t" if templates == "1" else "b"
             one_by_one = []
+            spent: dict[str, list[float]] = {}
             for i in range(1, args.runs + 1):
                 tid = f"rbench{tag}{i}"
-                [run] = batch(core, env, [tid])
+                meter = CpuMeter(core)
+                [run] = batch(core, env, [tid], meter)
+                for group, cpu in meter.stop(1):
+                    spent.setdefault(group, []).append(cpu)
                 log(f"{path} {tid}: login page after {run.total:.1f} s")
                 one_by_one.append(run)
                 delete(env, tid)
             results[(path, "one at a time")] = one_by_one
+            cpu_by[(path, "one at a time")] = {g: statistics.median(v) for g, v in spent.items()}
             tids = [f"rbench{tag}c{i}" for i in range(1, args.batch + 1)]
-            together = batch(core, env, tids)
+            meter = CpuMeter(core)
+            together = batch(core, env, tids, meter)
+            cpu_by[(path, f"{len(tids)} at once")] = dict(meter.stop(len(tids)))
             log(f"{path} {len(tids)} at once: login pages after "
                 f"{', '.join(f'{r.total:.1f}' for r in together)} s")  # fmt: skip
             results[(path, f"{len(tids)} at once")] = together
@@ -535,7 +690,7 @@ def main() -> None:
         delete(env, last)
     finally:
         stop_operator(operator)
-    section = report(results, idle, args.idle)
+    section = report(results, idle, args.idle, cpu_by)
     write_section(Path(args.out), "realnode", section)
     print(section)
 
