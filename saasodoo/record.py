@@ -19,6 +19,7 @@ from saasodoo.adapters.records import RecordStore
 from saasodoo.core import record as codec
 from saasodoo.core.reconcile import Applied, OperationLock, Unfinished, parse_duration
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
+from saasodoo.core.status import ReleaseInfo
 from saasodoo.errors import NotFound
 from saasodoo.settings import Settings
 
@@ -195,11 +196,16 @@ class TenantRecord:
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not release the operation lock on %s", namespace)
 
+    def head(self, spec: TenantSpec) -> ReleaseInfo | None:
+        """The newest revision of the tenant's release (None: none), from the labels of
+        Helm's storage Secrets (one request)."""
+        return self.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+
     def head_revision(self, spec: TenantSpec) -> int:
         """The newest revision of the tenant's release (0: none), from Helm's storage
         Secrets (one request): taken before a helm call, so a failure can tell whether
         that call left a revision."""
-        head = self.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+        head = self.head(spec)
         return head.revision if head else 0
 
     def failed(self, spec: TenantSpec, operation: str, digest: str, base: int) -> None:

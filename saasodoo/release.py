@@ -230,12 +230,16 @@ class TenantRelease:
         with its record (``TenantRecord.write``'s ``known``: fewer requests). Returns the
         new revision."""
         claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
-        base = self.record.head_revision(spec)
+        head = self.record.head(spec)  # taken before helm: did a failed call leave a revision?
+        base = head.revision if head else 0
+        # helm upgrade without --install of a release whose history ends uninstalled (a hand
+        # `helm uninstall --keep-history`) would be refused; with it, helm installs again.
+        install = head is None or head.status == "uninstalled"
         self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest), known=ns)
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self._install_or_upgrade(
-                spec, values.values, description, wait=wait, timeout=timeout, install=base == 0
+                spec, values.values, description, wait=wait, timeout=timeout, install=install
             )
         except BaseException:
             try:

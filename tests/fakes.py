@@ -313,6 +313,8 @@ class FakeHelm(Helm):
 
     settings: Settings = field(default_factory=Settings)
     releases: dict[tuple[str, str], list[FakeRevision]] = field(default_factory=dict)
+    #: ``install`` of each install_or_upgrade call (False: a plain ``helm upgrade``)
+    installs: list[bool] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     #: Raised by the next install/upgrade or rollback (then cleared); the failed upgrade
     #: leaves a failed revision, as helm does.
@@ -370,6 +372,7 @@ class FakeHelm(Helm):
         install: bool = True,
     ) -> Revision:
         self.commands.append(f"upgrade {namespace}/{release}")
+        self.installs.append(install)
         if not install and not self.releases.get((namespace, release)):
             # helm upgrade without --install of a release with no revision
             raise HelmFailure(f'helm upgrade {release}: "{release}" has no deployed releases')

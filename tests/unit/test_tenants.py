@@ -25,7 +25,7 @@ from saasodoo.domains import Domains, HostTaken, NotVerified
 from saasodoo.errors import Conflict, HelmFailure, InvalidInput, NotFound
 from saasodoo.settings import Settings
 from saasodoo.tenants import Tenants
-from tests.fakes import FakeHelm, FakeKube, FakeResolver
+from tests.fakes import FakeHelm, FakeKube, FakeResolver, _with_status
 
 pytestmark = pytest.mark.unit
 
@@ -153,6 +153,20 @@ def test_update_records_the_new_spec_and_releases_dropped_hosts(world: World) ->
     assert world.recorded().custom_domains == ("new.example.com",)
     assert world.claims() == {"new.example.com": "acme"}
     assert world.helm.releases[KEY][-1].revision.description == "saasodoo: update custom_domains"
+
+
+def test_helm_runs_with_install_only_for_a_release_without_a_live_revision(world: World) -> None:
+    # create: --install; an update of a release with a stored revision: a plain upgrade
+    world.kube.helm = world.helm  # helm's storage records, read from the fake release list
+    created(world)
+    asyncio.run(world.tenants.update("acme", custom_domains=["a.example.com"]))
+    assert world.helm.installs == [True, False]
+    # a history that ends uninstalled (a hand `helm uninstall --keep-history`): helm would
+    # refuse a plain upgrade, so --install, with which helm installs again
+    head = world.helm.releases[KEY][-1]
+    head.revision = _with_status(head.revision, "uninstalled")
+    asyncio.run(world.tenants.update("acme", custom_domains=["b.example.com"]))
+    assert world.helm.installs == [True, False, True]
 
 
 def test_a_failed_update_restores_the_previous_spec_and_claims(world: World) -> None:
