@@ -144,17 +144,28 @@ def restore_span(core: client.CoreV1Api, namespace: str, tid: str) -> float | No
     return span(pods[0].status.container_statuses, "backup", pods[0].metadata.name)
 
 
-def busy_seconds() -> float:
+def stat_fields() -> list[int]:
+    """/proc/stat's first line: user nice system idle iowait irq softirq steal (ticks)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def machine_busy() -> float:
     """CPU seconds the machine spent busy since boot, all cores (/proc/stat: every field but
-    idle and iowait), less this bench's own and that of the processes it ran and waited for
-    (the `saasodoo` CLIs, which follow the status as a user's would): the platform's part."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle and iowait)."""
+    fields = stat_fields()
+    return (sum(fields) - fields[3] - fields[4]) / TICK
+
+
+def busy_seconds() -> float:
+    """``machine_busy`` less this bench's own CPU and that of the processes it ran and
+    waited for (the `saasodoo` CLIs, which follow the status as a user's would): the
+    platform's part."""
     own = sum(
         u.ru_utime + u.ru_stime
         for u in (resource.getrusage(resource.RUSAGE_SELF),
                   resource.getrusage(resource.RUSAGE_CHILDREN))
     )  # fmt: skip
-    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK - own
+    return machine_busy() - own
 
 
 #: The kubelet's cgroup root on the real node (scripts/realnode.sh: ``cgroupRoot``, cgroupfs
@@ -215,13 +226,8 @@ class CpuMeter:
                 out[pid] = (group, sum(int(f) for f in fields[11:15]) / TICK)
         return out
 
-    @staticmethod
-    def stat_fields() -> list[int]:
-        """/proc/stat's first line: user nice system idle iowait irq softirq steal (ticks)."""
-        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-
     def start(self) -> None:
-        self.stat0 = self.stat_fields()
+        self.stat0 = stat_fields()
         self.before_pods = self.pod_usage()
         self.pods = dict(self.before_pods)
         self.before_procs = self.processes()
@@ -255,19 +261,13 @@ class CpuMeter:
                 groups[name] = groups.get(name, 0.0) + used
         rows = sorted(((g, c / tenants) for g, c in groups.items() if c > 0.05),
                       key=lambda r: -r[1])  # fmt: skip
-        delta = [b - a for a, b in zip(self.stat0, self.stat_fields(), strict=True)]
+        delta = [b - a for a, b in zip(self.stat0, stat_fields(), strict=True)]
         # Of the machine's busy time, what no process of the groups above is charged with
         # directly: niced processes (other work on the machine), the kernel's interrupt work
         # and the hypervisor's steal (this VM's vCPUs given to others).
         apart = zip(APART, (delta[1], delta[5] + delta[6], delta[7]), strict=True)
         return [*rows, ("the rest", (busy - sum(groups.values())) / tenants),
                 *((name, ticks / TICK / tenants) for name, ticks in apart)]  # fmt: skip
-
-
-def machine_busy() -> float:
-    """CPU seconds the machine spent busy since boot, all cores (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
 
 
 def batch(
