@@ -4,6 +4,7 @@ Wired into ``saasodoo.cli`` (which turns errors into exit codes)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import click
@@ -55,13 +56,31 @@ def operator_run(
     from saasodoo.context import Context
     from saasodoo.operator.run import Operator, install_signal_handlers
 
-    logging.getLogger().setLevel(log_level.upper())
+    timestamped_logs(log_level)
     settings = settings_of(ctx)
     op = Operator(Context(settings), stats_file=stats_file, stats_every=stats_every)
     prepare(op, install_crds=install_crds, adopt=adopt)
     install_signal_handlers(op)
     err.print(f"operator {op.identity}: watching odootenants in {settings.system_namespace}")
     ctx.exit(op.run())
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime  # type: ignore[assignment]
+
+
+#: A long-running process's lines carry when they happened (UTC, milliseconds), as klog's
+#: do: which step of a stop or a turn took the seconds is read from the log alone.
+LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
+
+
+def timestamped_logs(level: str) -> None:
+    """The root logger at ``level`` ("debug", "info", "warning"), each line prefixed with
+    its UTC time, e.g. ``2026-12-07T21:50:01.123Z INFO saasodoo.operator.run: ...``."""
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in root.handlers:
+        handler.setFormatter(_UTCFormatter(LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
 
 
 def prepare(op: object, *, install_crds: bool, adopt: bool) -> None:

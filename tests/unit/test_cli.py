@@ -65,3 +65,27 @@ def test_an_error_that_may_pass_later_says_so(error: Exception, line: str, code:
         cli.commands.pop("boom")
     assert result.exit_code == code
     assert result.stderr.strip() == line
+
+
+def test_the_operators_log_lines_carry_their_utc_time() -> None:
+    import logging
+
+    from saasodoo.cli.operator import timestamped_logs
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    root.addHandler(handler)
+    level, formatters = root.level, [(h, h.formatter) for h in root.handlers]
+    try:
+        timestamped_logs("info")
+        assert root.level == logging.INFO
+        record = logging.LogRecord("saasodoo.operator.run", logging.INFO, __file__, 1,
+                                   "released Lease %s", ("x",), None)  # fmt: skip
+        record.created, record.msecs = 1_796_680_201.123, 123.0  # 2026-12-07T21:50:01.123Z
+        line = handler.format(record)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        for h, f in formatters:
+            h.setFormatter(f)
+    assert line == "2026-12-07T21:50:01.123Z INFO saasodoo.operator.run: released Lease x"
