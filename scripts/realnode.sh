@@ -815,6 +815,17 @@ remove_hardcoded_paths() {
   done
 }
 
+# delete_bridge_ports BRIDGE: the veth links of the pods the CNI bridge plugin attached to BRIDGE
+# (their host ends; a veth's peer goes with it). Containers killed without a CNI DEL can leave
+# a pod's network namespace alive a while (the kernel frees it once its last reference goes),
+# and with it its veth pair, outside any bridge once the bridge is deleted.
+delete_bridge_ports() {
+  local port
+  for port in $(ip -o link show master "$1" 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}'); do
+    ip link del "$port" 2>/dev/null || true
+  done
+}
+
 cmd_down() {
   if [[ ! -d $RUN_DIR ]]; then
     info "no real node is running"
@@ -857,6 +868,7 @@ cmd_down() {
   for ((i = 1; i <= n; i++)); do
     remove_cgroups "$i"
     ip link del "rn$i-node" 2>/dev/null || true
+    delete_bridge_ports "rn$i-br"
     ip link del "rn$i-br" 2>/dev/null || true
   done
   cleanup_firewall
