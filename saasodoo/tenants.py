@@ -379,7 +379,7 @@ class Tenants:
         # hand (a helm rollback during an update, kept with update-resolved-at: its database
         # never saw the update's -u, whatever the record says was applied).
         revision = applied.revision
-        head = self.ctx.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+        head = self.ctx.record.head(spec)
         if head is not None and head.revision > revision and head.status == "deployed":
             revision = head.revision
         old = None

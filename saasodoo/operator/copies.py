@@ -189,9 +189,7 @@ class CopyExecutor:
             if not self.ctx.record.has_spec(namespace):
                 return copies.FAILED_WORK, (f"namespace {namespace.name} exists but is not a "
                                             "saasodoo tenant's")  # fmt: skip
-            head = self.ctx.kube.list_release_heads(spec.namespace).get(
-                (spec.namespace, spec.release)
-            )
+            head = self.ctx.record.head(spec)
             lock = self.ctx.record.lock(namespace)
             stale_after = self.controller.reconciler.stale_after
             return copies.install_state(head, lock, datetime.now(UTC), stale_after)

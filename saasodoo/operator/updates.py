@@ -256,7 +256,7 @@ class UpdateExecutor:
         return up.backup_refusal(helm_merge(chart[1] if chart else {}, values))
 
     def head(self, spec: TenantSpec) -> ReleaseInfo | None:
-        return self.ctx.kube.list_release_heads(spec.namespace).get((spec.namespace, spec.release))
+        return self.ctx.record.head(spec)
 
     # -- what the cluster shows -----------------------------------------------------
 
