@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from saasodoo.adapters.kube import Kube, Namespace
-from saasodoo.adapters.records import RecordStore
+from saasodoo.adapters.records import RecordStore, StatusRider
 from saasodoo.core import record as codec
 from saasodoo.core.reconcile import Applied, OperationLock, Unfinished, parse_duration
 from saasodoo.core.spec import TENANT_LABEL, TenantSpec, check_tenant_id, namespace_for
@@ -148,15 +148,17 @@ class TenantRecord:
         failed_digest: str | None = None,
         lock: OperationLock | None | Literal[False] = False,
         known: Namespace | None = None,
+        rider: StatusRider | None = None,
     ) -> None:
         """Record the spec and, with ``applied``, what was applied (which releases the lock);
         ``lock`` sets (an OperationLock) or releases (None) the operation lock in the same
         request. ``known``: the tenant's namespace as read with its record, when no write
-        since changed its labels (``RecordStore.write``: fewer requests)."""
+        since changed its labels (``RecordStore.write``: fewer requests). ``rider``: the
+        operator's status of the tenant, written in the same request (``StatusRider``)."""
         labels, entries = codec.spec_patch(
             spec, suspended, applied=applied, failed_digest=failed_digest, lock=lock
         )
-        self.store.write(spec.namespace, entries, labels, known)
+        self.store.write(spec.namespace, entries, labels, known, rider)
 
     def write_spec(self, spec: TenantSpec) -> None:
         """Record ``spec`` alone (suspension, outcome and lock left as they are)."""

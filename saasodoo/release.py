@@ -29,6 +29,7 @@ from typing import Any
 
 from saasodoo.adapters.helm import Helm, Revision
 from saasodoo.adapters.kube import Kube, Namespace
+from saasodoo.adapters.records import StatusRider
 from saasodoo.core.crd import COPY_OF_LABEL
 from saasodoo.core.reconcile import Action, Applied
 from saasodoo.core.spec import MANAGED_BY, MANAGED_BY_LABEL, PLAN_LABEL, TENANT_LABEL, TenantSpec
@@ -218,6 +219,7 @@ class TenantRelease:
         wait: bool,
         timeout: str | None = None,
         ns: Namespace | None = None,
+        rider: StatusRider | None = None,
     ) -> Revision:
         """``helm upgrade`` to ``spec`` (``values``, whose digest is ``digest``), the desired
         state recorded first with the lock (one request): if this process dies during helm,
@@ -227,15 +229,18 @@ class TenantRelease:
         call left, and the hosts claimed for it are released. On success the hosts the
         release no longer routes are freed. ``timeout``: a Helm duration (default
         ``Settings.helm_timeout``). ``ns``: the tenant's namespace as the caller read it
-        with its record (``TenantRecord.write``'s ``known``: fewer requests). Returns the
-        new revision."""
+        with its record (``TenantRecord.write``'s ``known``: fewer requests). ``rider``: the
+        operator's status, written with the lock (its Reconciling); the record of what was
+        applied carries it too, and its ``written`` is then the OdooTenant as that write
+        answered (``StatusRider``). Returns the new revision."""
         claimed = self.domains.claim(spec.id, spec.custom_domains, routed=spec.verified_domains)
         head = self.record.head(spec)  # taken before helm: did a failed call leave a revision?
         base = head.revision if head else 0
         # helm upgrade without --install of a release whose history ends uninstalled (a hand
         # `helm uninstall --keep-history`) would be refused; with it, helm installs again.
         install = head is None or head.status == "uninstalled"
-        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest), known=ns)
+        self.record.write(spec, suspended, lock=self.record.lock_for(operation, digest), known=ns,
+                          rider=rider)  # fmt: skip
         try:
             self.kube.mend_replicas_ownership(spec.namespace)  # helm 4 would conflict
             rev = await self._install_or_upgrade(
@@ -251,7 +256,8 @@ class TenantRelease:
             self._release_quietly(spec.id, claimed)
             raise
         # ``known`` still holds: its labels are compared, and the lock's write set the same.
-        self.record.write(spec, suspended, applied=Applied(digest, rev.revision), known=ns)
+        self.record.write(spec, suspended, applied=Applied(digest, rev.revision), known=ns,
+                          rider=rider)  # fmt: skip
         # Hosts the release no longer routes are free for others only now.
         self.domains.release(spec.id, set(previous[0].custom_domains) - set(spec.custom_domains))
         return rev

@@ -18,6 +18,7 @@ from typing import Any
 
 from saasodoo.adapters.helm import Revision, local_chart_schema
 from saasodoo.adapters.kube import Namespace
+from saasodoo.adapters.records import StatusRider
 from saasodoo.backups.finals import FinalBackup, KeptFinals
 from saasodoo.context import Context
 from saasodoo.core.domains import canonical_host
@@ -497,20 +498,22 @@ class Tenants:
         wait: bool = True,
         allow_code_change: bool = False,
         ns: Namespace | None = None,
+        rider: StatusRider | None = None,
     ) -> Revision:
         """``update`` without reading the tenant back: new values, ``helm upgrade``, then
         the spec recorded; the new revision. Refused before any change as ``plan_update``
         says. ``allow_code_change``: the caller checked that the change alters no Odoo code,
         or runs the update's steps around it (the operator). ``ns``: the tenant's namespace
         with its record as the caller has just read it (the operator's turn), else read
-        here."""
+        here. ``rider``: the operator's status, written with the record's writes
+        (``TenantRelease.upgrade``)."""
         planned = await self.plan_update(
             tenant_id, plan=plan, odoo_version=odoo_version, custom_domains=custom_domains,
             overrides=overrides, allow_code_change=allow_code_change, ns=ns,
         )  # fmt: skip
         return await self.upgrade_to(
             planned.spec, planned.suspended, (planned.current, planned.suspended), "update",
-            f"saasodoo: update {', '.join(planned.changes)}", wait=wait, ns=ns,
+            f"saasodoo: update {', '.join(planned.changes)}", wait=wait, ns=ns, rider=rider,
         )  # fmt: skip
 
     async def suspend(self, tenant_id: str, *, wait: bool = True) -> Tenant:
@@ -541,16 +544,18 @@ class Tenants:
         timeout: str | None = None,
         desired: tuple[TenantValues, str] | None = None,
         ns: Namespace | None = None,
+        rider: StatusRider | None = None,
     ) -> Revision:
         """``helm upgrade`` to ``spec``, the desired state recorded first (with the lock, one
         request): if this process dies during helm, ``ensure`` finishes the upgrade. If helm
         fails (or the operation is cancelled), the desired state goes back to ``previous``.
         ``desired``: the values and digest, when the caller computed them already; ``ns``:
-        the tenant's namespace with its record, as just read (``TenantRelease.upgrade``)."""
+        the tenant's namespace with its record, as just read; ``rider``: the operator's
+        status written with the record (both ``TenantRelease.upgrade``)."""
         values, digest = desired or await self.desired(spec, suspended=suspended)
         return await self.ctx.release.upgrade(
             spec, suspended, values, digest, previous=previous, operation=operation,
-            description=description, wait=wait, timeout=timeout, ns=ns,
+            description=description, wait=wait, timeout=timeout, ns=ns, rider=rider,
         )  # fmt: skip
 
     async def check_ready(self, spec: TenantSpec, *, timeout: str | None = None) -> None:

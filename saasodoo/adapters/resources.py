@@ -192,16 +192,26 @@ class TenantResources(CustomResources):
         super().__init__(kube, namespace, PLURAL, KIND)
 
     def patch_status(
-        self, name: str, status: dict[str, Any], previous: dict[str, Any] | None = None
+        self,
+        name: str,
+        status: dict[str, Any],
+        previous: dict[str, Any] | None = None,
+        *,
+        record: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """As ``CustomResources.patch_status``; a status made from ``previous`` (the
         controller's conditions, backups, ...) never names ``status.record``, the tenant's
         record, which only ``saasodoo.adapters.records`` writes (``previous`` None, the
-        record's fields alone): neither undoes the other's writes."""
-        if previous is not None:
+        record's fields alone; or ``record``, the record's fields written in the same
+        request as the controller's ``status``): neither undoes the other's writes."""
+        if previous is not None or record is not None:
             status = {k: v for k, v in status.items() if k != STATUS_RECORD}
-            previous = {k: v for k, v in previous.items() if k != STATUS_RECORD}
-        return super().patch_status(name, status, previous)
+            previous = {k: v for k, v in (previous or {}).items() if k != STATUS_RECORD}
+        if record is None:
+            return super().patch_status(name, status, previous)
+        body = {"status": {**merge_patch(previous or {}, status), STATUS_RECORD: record}}
+        with translate(f"write the status of {self.kind} {name}"):
+            return dict(self._send("PATCH", self.path(name, "status"), body, MERGE_PATCH))
 
 
 def merge_patch(old: Any, new: Any) -> Any:

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from saasodoo.adapters.kube import Namespace
+from saasodoo.adapters.records import StatusRider
 from saasodoo.adapters.resources import TenantResources
 from saasodoo.context import Context
 from saasodoo.core import updates as up
@@ -104,11 +105,15 @@ class Result:
     ``requeue_after`` seconds; ``failed`` counts a failure (retried after ``requeue_after``,
     or at the queue's back-off when None). ``written``: the OdooTenant as the report's status
     write returned it (None: nothing written), for the turn to go on with without reading it
-    again; not part of what the queue is told."""
+    again; not part of what the queue is told (nor ``workloads_ready``)."""
 
     requeue_after: float | None = None
     failed: bool = False
     written: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: Whether the status written says the tenant's workloads are ready (None: the turn did
+    #: not look at them): a workload event that arrived during the turn needs no turn of its
+    #: own when the workloads' cache agrees (``saasodoo.operator.run``).
+    workloads_ready: bool | None = field(default=None, compare=False)
 
 
 DONE = Result()
@@ -338,9 +343,12 @@ class TenantController:
         if not changes and suspended == record.suspended(ns):
             return None
         started = datetime.now(UTC)
+        upgraded = False
         if changes:
             what = ", ".join(sorted(changes))
-            obj = self.progress(obj, f"upgrading ({what})")
+            # Reconciling rides on the lock's write, the record of what was applied on the
+            # next: one status write each instead of two (StatusRider).
+            rider = self.rider(obj, f"upgrading ({what})")
             self.event(obj, "Normal", "Progressing", f"helm upgrade: {what}", "Upgrade")
             args: dict[str, Any] = {
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in changes.items()
@@ -348,14 +356,19 @@ class TenantController:
             try:
                 # not a code change: the update executor (updates.py) ran before; the
                 # namespace and its record as read in this turn
-                await self.tenants.apply_update(spec.id, ns=ns, wait=True,
+                await self.tenants.apply_update(spec.id, ns=ns, wait=True, rider=rider,
                                                 allow_code_change=True, **args)  # fmt: skip
             except InvalidInput:
                 raise
             except SaasodooError as exc:
+                obj = rider.written or obj
                 self.event(obj, "Warning", "UpgradeFailed", exc.message, "Upgrade")
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation="upgrade", started=started)  # fmt: skip
+            if rider.written is not None:
+                obj = rider.written  # as the last write carrying the status answered
+                if ns.record_held:  # that write was the record's of what was applied
+                    ns, upgraded = self.ctx.record.attach(ns, obj), True
         # The update recorded the suspension it found (``record.suspended(ns)``): unchanged.
         if suspended != record.suspended(ns):
             verb = "suspend" if suspended else "resume"
@@ -369,8 +382,10 @@ class TenantController:
                 self.event(obj, "Warning", "UpgradeFailed", exc.message, verb.capitalize())
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation=verb, started=started)  # fmt: skip
+            upgraded = False  # the suspension's helm call wrote the record again
         self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
-        ns = self.recorded(obj, ns)
+        if not upgraded:
+            ns = self.recorded(obj, ns)
         return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
@@ -689,7 +704,31 @@ class TenantController:
         written = self.report(obj, outcome="progressing", detail=what, deleting=deleting).written
         return written if written is not None else obj
 
-    def report(
+    def rider(self, obj: dict[str, Any], what: str) -> StatusRider:
+        """The Reconciling status of ``progress`` (``what``: the step) to ride on the next
+        write of the tenant's record instead of a request of its own (``StatusRider``)."""
+        status = self.compose(obj, outcome="progressing", detail=what)
+        previous = dict(obj.get("status") or {})
+        return StatusRider(status if status_changed(previous, status) else None, previous)
+
+    def report(self, obj: dict[str, Any], *, requeue: float | None = None, **fields: Any) -> Result:
+        """Write the status the report makes (``compose`` of ``fields``; only when it
+        changed) and say what next: look again after ``requeue`` seconds (None: not)."""
+        previous = dict(obj.get("status") or {})
+        status = self.compose(obj, **fields)
+        written = None
+        if status_changed(previous, status):
+            written = self.resources.patch_status(obj["metadata"]["name"], status, previous)
+        ready = fields.get("workloads_ready")
+        if fields.get("failed"):
+            # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
+            # this generation (Flux's retryInterval), not at the queue's millisecond back-off.
+            tries = int(status.get("failures") or 1)
+            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600),
+                          written=written, workloads_ready=ready)  # fmt: skip
+        return Result(requeue_after=requeue, written=written, workloads_ready=ready)
+
+    def compose(
         self,
         obj: dict[str, Any],
         *,
@@ -703,7 +742,6 @@ class TenantController:
         digest: str | None = None,
         failed: bool = False,
         deleting: bool = False,
-        requeue: float | None = None,
         handled_force: bool = False,
         handled_resolved: bool = False,
         inventory: list[str] | None = None,
@@ -713,13 +751,14 @@ class TenantController:
         reason: str | None = None,
         template: dict[str, Any] | None = None,
         update: dict[str, Any] | None = None,
-    ) -> Result:
-        """Write the status the report makes (only when it changed) and say what next.
-        ``copy``: a staging copy's ``status.copy``; ``update``: an update's
-        ``status.update``; ``reason``: the reason of its Ready, Reconciling and Stalled
-        conditions instead of the outcome's (a copy's or an update's step);
-        ``handled_resolved``: a stalled update said resolved by hand, ``status.update``
-        dropped and the annotation echoed."""
+    ) -> dict[str, Any]:
+        """The status a report makes of ``obj`` (as read) in the pure core's terms
+        (``next_status``: Flux's conditions), not written. ``copy``: a staging copy's
+        ``status.copy``; ``update``: an update's ``status.update``; ``reason``: the reason
+        of its Ready, Reconciling and Stalled conditions instead of the outcome's (a copy's
+        or an update's step); ``handled_resolved``: a stalled update said resolved by hand,
+        ``status.update`` dropped and the annotation echoed. A failed operation's head
+        revision is read (one request) for ``releases``."""
         meta = obj["metadata"]
         previous = dict(obj.get("status") or {})
         spec = obj.get("spec") or {}
@@ -773,16 +812,7 @@ class TenantController:
             status["update"] = update
         if reason is not None:
             status["conditions"] = with_reason(status.get("conditions") or [], reason)
-        written = None
-        if status_changed(previous, status):
-            written = self.resources.patch_status(meta["name"], status, previous)
-        if failed:
-            # A failed helm operation is retried after RETRY_SECONDS doubling per failure of
-            # this generation (Flux's retryInterval), not at the queue's millisecond back-off.
-            tries = int(status.get("failures") or 1)
-            return Result(failed=True, requeue_after=min(RETRY_SECONDS * 2 ** (tries - 1), 600),
-                          written=written)  # fmt: skip
-        return Result(requeue_after=requeue, written=written)
+        return status
 
     def chart_version(self) -> str | None:
         meta = getattr(self.ctx.helm, "chart_version", None)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
+from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL, namespace_for
 from saasodoo.core.status import Workload, add_workloads
 
 #: The label selector of the tenants' Deployments and StatefulSets (the odoo-tenant chart's
@@ -74,11 +74,33 @@ def readiness(obj: dict[str, Any]) -> tuple[int, bool]:
 
 class WorkloadWatch:
     """Which tenant a workload event queues (``observe``); thread-safe (the informers'
-    threads call it, a new leadership term may ``forget`` everything)."""
+    threads call it, a new leadership term may ``forget`` everything).
+
+    A tenant being reconciled (``begin`` to ``end``) is not queued by its events: its
+    rolling update's readiness changes arrive while the turn that ran helm waits for it,
+    and queued it for a second turn (six requests on a fleet upgrade) that found nothing to
+    do. ``end`` says whether one arrived; the worker then queues the tenant only when the
+    status its turn wrote disagrees with the workloads as cached now (``ready_in``)."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        self._turning: set[str] = set()
+        self._touched: set[str] = set()
         self._lock = threading.Lock()
+
+    def begin(self, tenant: str) -> None:
+        """A worker starts a turn of ``tenant``."""
+        with self._lock:
+            self._turning.add(tenant)
+
+    def end(self, tenant: str) -> bool:
+        """The turn of ``tenant`` is over: whether an event that would have queued it
+        arrived meanwhile."""
+        with self._lock:
+            self._turning.discard(tenant)
+            touched = tenant in self._touched
+            self._touched.discard(tenant)
+        return touched
 
     def observe(
         self,
@@ -93,7 +115,8 @@ class WorkloadWatch:
         deletion always queues (the reconcile puts the workload back); a change of
         ``readiness`` or a new workload queues; a resync, a change of nothing ``readiness``
         reads, or the informer's ``first_list`` (a new leadership term queues every tenant
-        itself) does not."""
+        itself) does not; nor does a readiness change while the tenant's turn runs (``end``
+        tells; a deletion queues it still: the turn may have listed the workload before)."""
         meta = obj.get("metadata") or {}
         tenant = (meta.get("labels") or {}).get(TENANT_LABEL)
         if not tenant:
@@ -102,13 +125,30 @@ class WorkloadWatch:
         with self._lock:
             if kind == "DELETED":
                 self._seen.pop(key, None)
-                return str(tenant)
-            now = readiness(obj)
-            before = self._seen.get(key)
-            self._seen[key] = now
-        if first_list or kind == "RESYNC" or before == now:
-            return None
-        return str(tenant)
+                queue = True
+            else:
+                now = readiness(obj)
+                before = self._seen.get(key)
+                self._seen[key] = now
+                queue = not (first_list or kind == "RESYNC" or before == now)
+            if queue and kind != "DELETED" and tenant in self._turning:
+                self._touched.add(str(tenant))
+                return None
+        return str(tenant) if queue else None
+
+
+def ready_in(
+    tenant: str, deployments: list[dict[str, Any]], statefulsets: list[dict[str, Any]]
+) -> bool | None:
+    """Whether every workload of ``tenant`` among the (slimmed) ``deployments`` and
+    ``statefulsets`` is ready (``Workload.is_ready``); None when it has none."""
+    namespace = namespace_for(tenant)
+
+    def mine(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [o for o in items if (o.get("metadata") or {}).get("namespace") == namespace]
+
+    found = workloads_of(mine(deployments), mine(statefulsets)).get(tenant)
+    return all(w.is_ready for w in found) if found else None
 
 
 def workloads_of(

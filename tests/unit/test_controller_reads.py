@@ -142,9 +142,9 @@ def test_a_spec_change_reads_each_object_once_before_helm_and_once_after() -> No
     record = obj["status"]["record"]
     assert record["applied"]["revision"] == 2 and "operation" not in record
     assert obj["status"]["revision"] == 2 and obj["status"]["observedGeneration"] == 2
-    # The OdooTenant: at the turn's start, and once after helm (the record it wrote); the
-    # status writes' answers stand for it in between (Reconciling, the record's writes).
-    assert asked["GET odootenant"] == 2
+    # The OdooTenant: at the turn's start only; the answers of the status writes stand for
+    # it after (the record's writes carry the controller's status: StatusRider).
+    assert asked["GET odootenant"] == 1
     assert asked["read namespace"] == 1  # its record comes with the OdooTenant
     # The head: the update's code-change check, and before helm (what the call leaves). The
     # applied values are the recorded spec's (same digest): its release record is not read.
@@ -153,12 +153,44 @@ def test_a_spec_change_reads_each_object_once_before_helm_and_once_after() -> No
     assert asked["list release revisions"] == 1 and asked["read release revision"] == 1
     assert asked["list workloads"] == 1  # after helm only; the tenant is not read back
     assert asked["patch namespace"] == 0  # its plan label is the one it has
-    # Reconciling, the lock, what was applied, the final status.
-    assert asked["PATCH status"] == 4 and asked["event"] == 2
+    # Reconciling with the lock, what was applied, the final status.
+    assert asked["PATCH status"] == 3 and asked["event"] == 2
     assert asked["list deployments"] == 1  # helm 4's ownership mend, before helm
-    # 16 requests in all to the API (the workloads are two lists, one per kind), 17 with
+    # 14 requests in all to the API (the workloads are two lists, one per kind), 15 with
     # the Services of a Ready tenant's inventory; 34 before each was read once.
-    assert sum(asked.values()) == 15
+    assert sum(asked.values()) == 13
+
+
+def test_reconciling_rides_on_the_locks_write() -> None:
+    """The status a spec change's turn writes with the operation lock (one request) says
+    Reconciling at the new generation while the lock is held; the record's write of what
+    was applied leaves the lock released and nothing else changed, and the final status
+    follows."""
+    kube, controller = tenant()
+    obj = kube.odootenants["acme"]
+    obj["spec"]["overrides"] = {"odoo": {"config": {"workers": 3}}}
+    obj["metadata"]["generation"] = 2
+    seen: list[dict[str, Any]] = []
+    send = kube.call_json
+
+    def spy(method: str, path: str, query: Any, headers: Any, body: Any = None) -> Any:
+        if method == "PATCH" and path.endswith("/status"):
+            seen.append(body["status"])
+        return send(method, path, query, headers, body)
+
+    kube.call_json = spy  # type: ignore[method-assign]
+    turn(kube, controller)
+    assert len(seen) == 3
+    locked, applied, final = seen
+    assert "operation" in locked["record"]
+    reconciling = {c["type"]: c for c in locked["conditions"]}["Reconciling"]
+    assert reconciling["status"] == "True" and reconciling["observedGeneration"] == 2
+    # The record alone: a merge patch from the status as read before would drop the rest.
+    assert set(applied) == {"record"} and applied["record"]["operation"] is None
+    assert obj["status"]["releases"] and obj["status"]["record"]["applied"]["revision"] == 2
+    # The fake has no workloads: Ready is Unknown, at the new generation.
+    ready = {c["type"]: c for c in final["conditions"]}["Ready"]
+    assert ready["observedGeneration"] == 2 and "record" not in final
 
 
 def test_a_plan_change_writes_the_namespace_label_once() -> None:

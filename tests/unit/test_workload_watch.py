@@ -9,7 +9,7 @@ import pytest
 
 from saasodoo.core.spec import COMPONENT_LABEL, TENANT_LABEL
 from saasodoo.core.status import Workload, add_workloads
-from saasodoo.operator.workloads import WorkloadWatch, readiness, slim, workloads_of
+from saasodoo.operator.workloads import WorkloadWatch, readiness, ready_in, slim, workloads_of
 
 pytestmark = pytest.mark.unit
 
@@ -109,3 +109,30 @@ def test_the_sweeps_workloads_from_the_slim_caches_equal_those_of_whole_objects(
         ("StatefulSet", "postgresql", True),
     ]  # fmt: skip
     assert got["acme"][1].updated == 0
+
+
+def test_a_readiness_change_during_the_tenants_turn_is_left_to_the_turns_end() -> None:
+    """The rollout of a turn's own helm upgrade: its readiness changes do not queue the
+    tenant while the turn runs; ``end`` says one came. A deletion queues it still."""
+    watch = WorkloadWatch()
+    watch.observe("ADDED", slim(ready(deployment(ready=1))), first_list=True)
+    watch.begin("acme")
+    assert watch.observe("MODIFIED", slim(deployment(ready=0, generation=2))) is None
+    assert watch.observe("MODIFIED", slim(ready(deployment(ready=1, generation=2)))) is None
+    assert watch.observe("DELETED", slim(deployment())) == "acme"
+    assert watch.end("acme") is True
+    assert watch.end("acme") is False  # said once
+    # After the turn, a change queues again.
+    watch.observe("ADDED", slim(ready(deployment(ready=1))))
+    assert watch.observe("MODIFIED", slim(deployment(ready=0, generation=2))) == "acme"
+    watch.begin("acme")
+    assert watch.end("acme") is False  # nothing came during this one
+
+
+def test_ready_in_reads_one_tenants_workloads() -> None:
+    other = ready(deployment(ready=1))
+    other["metadata"].update(namespace="tenant-beta", labels={TENANT_LABEL: "beta"})
+    mine = slim(ready(deployment(ready=1)))
+    assert ready_in("acme", [mine, slim(other)], []) is True
+    assert ready_in("acme", [slim(deployment(ready=0)), slim(other)], []) is False
+    assert ready_in("gamma", [mine], []) is None
