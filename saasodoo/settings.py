@@ -162,11 +162,19 @@ class Settings(BaseSettings):
         "(`saasodoo tenant --local` is the break-glass way back).",
     )
     operator_workers: int = Field(
+        default=20,
+        ge=1,
+        le=64,
+        description="Tenants the operator reconciles at once. More than "
+        "operator_helm_concurrency, so a tenant's reads and status writes before and after "
+        "its helm call run while other tenants' helm calls hold the helm slots.",
+    )
+    operator_helm_concurrency: int = Field(
         default=10,
         ge=1,
         le=64,
-        description="Tenants the operator reconciles at once: its bound on concurrent helm "
-        "calls (Flux's helm-controller finds more than 10 no faster).",
+        description="Helm processes the operator runs at once (a reconcile waits for a slot "
+        "before its helm call; Flux's helm-controller finds more than 10 no faster).",
     )
     templates: bool = Field(
         default=True,

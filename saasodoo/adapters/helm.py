@@ -8,6 +8,7 @@ lists every status by default).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
@@ -132,11 +133,16 @@ _UPGRADE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+#: How often a helm call waiting for a slot (``CountingCommand.slots``) looks again (seconds).
+SLOT_POLL_SECONDS = 0.02
+
+
 class CountingCommand(pyhelm3.Command):  # type: ignore[misc]
     """pyhelm3 (untyped) Command (given to ``pyhelm3.Client(command=...)``, its way to inject one),
     counting the helm processes it runs (the fleet's threads share it, so under a lock),
-    giving ``upgrade`` and ``install`` ``NO_CLIENT_VALIDATION``, and leaving ``--install`` out
-    of an ``upgrade`` of a release known to exist (``_UPGRADE_ONLY``)."""
+    giving ``upgrade`` and ``install`` ``NO_CLIENT_VALIDATION``, leaving ``--install`` out
+    of an ``upgrade`` of a release known to exist (``_UPGRADE_ONLY``), and running at most as
+    many helm processes at once as ``slots`` allows (when set)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -145,22 +151,35 @@ class CountingCommand(pyhelm3.Command):  # type: ignore[misc]
         #: Called with (action, seconds) after each helm process, whatever its outcome
         #: (``upgrade``, ``history``, ...: helm's subcommand); the operator's metrics.
         self.observer: Callable[[str, float], None] | None = None
+        #: The bound on helm processes at once across threads (None: none); the operator's
+        #: ``Settings.operator_helm_concurrency``.
+        self.slots: threading.BoundedSemaphore | None = None
 
     async def run(self, command: list[str], input: bytes | None = None) -> bytes:  # noqa: A002
         if command and command[0] in SKIP_CLIENT_VALIDATION and NO_CLIENT_VALIDATION not in command:
             command = [command[0], NO_CLIENT_VALIDATION, *command[1:]]
         if command[:1] == ["upgrade"] and _UPGRADE_ONLY.get():
             command = [part for part in command if part != "--install"]
-        with self.lock:
-            self.calls += 1
-        start = time.monotonic()
+        slots = self.slots
+        if slots is not None:
+            # Polled, not a blocking acquire in a thread: a cancelled wait (the leadership
+            # term ended) must not take a slot nobody gives back.
+            while not slots.acquire(blocking=False):
+                await asyncio.sleep(SLOT_POLL_SECONDS)
         try:
-            out: bytes = await super().run(command, input)
+            with self.lock:
+                self.calls += 1
+            start = time.monotonic()
+            try:
+                out: bytes = await super().run(command, input)
+            finally:
+                if self.observer is not None:
+                    action = str(command[0]) if command else "unknown"
+                    self.observer(action, time.monotonic() - start)
+            return out
         finally:
-            if self.observer is not None:
-                action = str(command[0]) if command else "unknown"
-                self.observer(action, time.monotonic() - start)
-        return out
+            if slots is not None:
+                slots.release()
 
 
 class Helm:

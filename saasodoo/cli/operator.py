@@ -50,7 +50,8 @@ def operator_run(
     """Reconcile every OdooTenant of SAASODOO_SYSTEM_NAMESPACE until SIGTERM or Ctrl-C.
 
     One replica leads (the Lease SAASODOO_OPERATOR_LEASE) and runs at most
-    SAASODOO_OPERATOR_WORKERS reconciles (helm calls) at once; others stand by. Exits 0
+    SAASODOO_OPERATOR_WORKERS reconciles and SAASODOO_OPERATOR_HELM_CONCURRENCY helm
+    calls at once; others stand by. Exits 0
     after a graceful stop (the Lease released); a replica whose term ends stands by again.
     """
     from saasodoo.context import Context

@@ -12,9 +12,10 @@ Wiring, client-go's shape:
   ``spec.tenant`` on the work queue, and the workers run it in the tenant's turn
   (``saasodoo.operator.requests``: the tenant's oldest pending request, else its reconcile);
 - a ``WorkQueue`` (per-item exponential back-off and an overall rate limit, client-go's
-  defaults) feeds ``Settings.operator_workers`` worker threads (default 10, the bound on
-  concurrent helm calls); a name is never reconciled by two workers at once; each reconcile
-  runs on the worker's own event loop (pyhelm3 is asyncio);
+  defaults) feeds ``Settings.operator_workers`` worker threads (default 20; at most
+  ``Settings.operator_helm_concurrency`` helm processes run at once, default 10); a name
+  is never reconciled by two workers at once; each reconcile runs on the worker's own
+  event loop (pyhelm3 is asyncio);
 - every ``Settings.operator_resync_seconds`` (± 10 %) a sweep reads every tenant from a few
   list requests (namespaces, Helm's storage records and Services, metadata only) and the
   workload informers' caches, and queues only the
@@ -179,6 +180,9 @@ class Operator:
         self.controller = TenantController(ctx, self.resources)
         self.metrics = OperatorMetrics()
         self.ctx.helm.command.observer = self.metrics.helm_seconds_observe
+        # More workers than helm slots: a tenant's reads and status writes around its helm
+        # call overlap other tenants' helm calls, which keep every slot busy.
+        self.ctx.helm.command.slots = threading.BoundedSemaphore(settings.operator_helm_concurrency)
         self.index = RequestIndex()
         self.turns = RequestController(self.controller, self.index)
         self.queue: WorkQueue[str] = WorkQueue()  # one per leadership term (lead)
@@ -480,7 +484,9 @@ class Operator:
             queue.add(tenant)
         for tenant in self.scheduled.pending():  # scheduled backups seen while standing by
             queue.add(tenant)
-        log.info("%s leads: %d workers", self.identity, self.ctx.settings.operator_workers)
+        log.info("%s leads: %d workers, %d helm slots", self.identity,
+                 self.ctx.settings.operator_workers,
+                 self.ctx.settings.operator_helm_concurrency)  # fmt: skip
         self.workers = [
             threading.Thread(
                 target=self.work, args=(term, queue), name=f"reconcile-{i}", daemon=True
