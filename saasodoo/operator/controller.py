@@ -349,7 +349,8 @@ class TenantController:
             # Reconciling rides on the lock's write, the record of what was applied on the
             # next: one status write each instead of two (StatusRider).
             rider = self.rider(obj, f"upgrading ({what})")
-            self.event(obj, "Normal", "Progressing", f"helm upgrade: {what}", "Upgrade")
+            told = self.event_beside(obj, "Normal", "Progressing", f"helm upgrade: {what}",
+                                     "Upgrade")  # fmt: skip
             args: dict[str, Any] = {
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in changes.items()
             }
@@ -365,6 +366,8 @@ class TenantController:
                 self.event(obj, "Warning", "UpgradeFailed", exc.message, "Upgrade")
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation="upgrade", started=started)  # fmt: skip
+            finally:
+                await told
             if rider.written is not None:
                 obj = rider.written  # as the last write carrying the status answered
                 if ns.record_held:  # that write was the record's of what was applied
@@ -383,10 +386,15 @@ class TenantController:
                 return self.report(obj, outcome="failed", detail=exc.message, failed=True,
                                    operation=verb, started=started)  # fmt: skip
             upgraded = False  # the suspension's helm call wrote the record again
-        self.event(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded", "Upgrade")
-        if not upgraded:
-            ns = self.recorded(obj, ns)
-        return await self.observe(obj, ns, outcome="upgraded", operation="upgrade", started=started)
+        told = self.event_beside(obj, "Normal", "UpgradeSucceeded", f"{spec.id} upgraded",
+                                 "Upgrade")  # fmt: skip
+        try:
+            if not upgraded:
+                ns = self.recorded(obj, ns)
+            return await self.observe(obj, ns, outcome="upgraded", operation="upgrade",
+                                      started=started)  # fmt: skip
+        finally:
+            await told
 
     async def ensure(self, obj: dict[str, Any], ns: Namespace, *, force: bool) -> Result:
         """The reconcile rules on the tenant as the cluster shows it: no helm call when it
@@ -820,6 +828,14 @@ class TenantController:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str) -> None:
         self.resources.event(obj, kind, reason, note, action)
+
+    def event_beside(
+        self, obj: dict[str, Any], kind: str, reason: str, note: str, action: str
+    ) -> asyncio.Future[None]:
+        """``event`` written on a thread while the turn goes on (an Event is best effort,
+        and nothing in the turn reads it): off a fleet upgrade's path to helm and to Ready.
+        The caller awaits it before its turn ends."""
+        return asyncio.ensure_future(asyncio.to_thread(self.event, obj, kind, reason, note, action))
 
 
 def release_entries(revisions: list[ReleaseInfo]) -> list[dict[str, Any]]:

@@ -98,9 +98,12 @@ class KubeTransport:
                     client_configuration=configuration,
                 )
             # One HTTP connection per thread that may call at once: the fleet's tenants
-            # (``concurrency``) and the API's job threads besides (urllib3 would otherwise
-            # discard and reopen connections above its default of 5 per core).
-            configuration.connection_pool_maxsize = settings.concurrency + 16
+            # (``concurrency``), the operator's workers, the informers' watches (one each,
+            # held open) and the API's threads besides (urllib3 would otherwise discard and
+            # reopen connections, a TLS handshake each, above its default of 5 per core).
+            configuration.connection_pool_maxsize = (
+                settings.concurrency + settings.operator_workers + 16
+            )
             self.api = client.ApiClient(configuration)
         except (config.ConfigException, OSError) as exc:
             raise SaasodooError(
