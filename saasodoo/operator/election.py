@@ -17,11 +17,12 @@ client-go's ``tools/leaderelection`` protocol, thread-based:
   ``on_started_leading(term)`` runs on a thread of its own and its work must check the
   term (or wait on it) and stop when it is set; ``on_stopped_leading()`` is called once the
   term has ended. ``leading`` is set while leader (readiness may be gated on it).
-- ``stop()`` (graceful) ends the term, waits for ``on_started_leading`` to return, then
-  **releases** the Lease as client-go's ``ReleaseOnCancel`` does (no holder,
+- ``stop()`` (graceful) ends the term at once, waits for ``on_started_leading`` to return,
+  then **releases** the Lease as client-go's ``ReleaseOnCancel`` does (no holder,
   ``leaseDurationSeconds`` 1, ``renewTime`` now), so a standby takes over within one retry
-  period. A process killed without ``stop()`` (SIGKILL) does not release: a standby takes
-  over once ``lease_duration`` has passed without a renewal.
+  period; a Lease request of the campaign's thread still in flight is not waited for. A
+  process killed without ``stop()`` (SIGKILL) does not release: a standby takes over once
+  ``lease_duration`` has passed without a renewal.
 
 Defaults are client-go's: lease 15 s, renew deadline 10 s, retry 2 s (seconds throughout).
 Identity: ``POD_NAME`` (the downward API) or ``<host>:<pid>``.
@@ -127,6 +128,12 @@ class LeaderElector:
         self._thread: threading.Thread | None = None
         self._work: threading.Thread | None = None
         self._term: threading.Event | None = None
+        #: Set by ``stop()`` once the work of the term it ended has returned: from then on
+        #: the Lease may be released, by ``stop()`` or by the campaign's thread.
+        self._work_done = threading.Event()
+        #: Whether ``stop()`` ended a term (its thread may not release before
+        #: ``_work_done``).
+        self._stopped_a_term = False
         self._last_renew = 0.0
         # The last record read or written, and when (monotonic) it was first seen.
         self._observed: tuple[Any, ...] | None = None
@@ -166,16 +173,23 @@ class LeaderElector:
         self._thread.start()
 
     def stop(self, *, release: bool = True, timeout: float = 30.0) -> None:
-        """Stop campaigning and end the term (its work is told to stop); wait up to
+        """Stop campaigning and end the term at once (its work is told to stop); wait up to
         ``timeout`` seconds for ``on_started_leading`` to return, then, with ``release``,
         release the Lease. Work that did not return in time keeps the Lease unreleased (it
-        expires after ``lease_duration``), so no standby starts beside it."""
-        self._stopping.set()
+        expires after ``lease_duration``), so no standby starts beside it. The campaign's
+        thread is not waited for first: a Lease request of it in flight on a busy API server
+        took up to two request timeouts and a retry period (5 s in the bench), and the
+        release cannot be undone by it (its replace carries the resourceVersion it read
+        before, so it gets 409; one that read the released Lease and took it again releases
+        it itself, the work being done)."""
+        with self._lock:
+            self._stopping.set()
+            term = self._term
+            self._stopped_a_term = term is not None
         thread = self._thread
-        if thread is not None:
-            thread.join(self.request_timeout * 2 + self.retry_period)
-        term = self._term
         if term is None:
+            if thread is not None:  # it releases a Lease it takes while stopping
+                thread.join(self.request_timeout * 2 + self.retry_period)
             return
         self._end_term(term, STOPPING)
         work = self._work
@@ -190,8 +204,11 @@ class LeaderElector:
                     self.name,
                 )
                 return
+        self._work_done.set()
         if release:
             self.release()
+        if thread is not None:
+            thread.join(self.request_timeout * 2 + self.retry_period)
 
     def release(self) -> bool:
         """Give the Lease up if this candidate holds it (client-go ``ReleaseOnCancel``: no
@@ -231,8 +248,12 @@ class LeaderElector:
                 log.warning("%s: Lease %s: %s", self.identity, self.name, exc)
                 held = False
             if self._stopping.is_set():
-                if held and self._term is None:
-                    self.release()  # taken while stopping: nobody will lead on it
+                with self._lock:
+                    free = self._term is None and (
+                        not self._stopped_a_term or self._work_done.is_set()
+                    )
+                if held and free:
+                    self.release()  # taken or renewed while stopping: nobody will lead on it
                 break
             if term is None:
                 if held:

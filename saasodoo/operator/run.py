@@ -545,7 +545,7 @@ class Operator:
                         except Exception:  # noqa: BLE001 - the next sweep tries again
                             log.exception("sweep failed")
                     next_sweep = time.monotonic() + period * random.uniform(0.9, 1.1)
-                time.sleep(POLL)
+                self.stopping.wait(POLL)  # a signal sets it: no poll to wait out
         finally:
             self.stop()
             self.write_stats()
