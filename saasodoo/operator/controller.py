@@ -42,7 +42,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from saasodoo.adapters.kube import Namespace
 from saasodoo.adapters.records import StatusRider
@@ -117,6 +117,30 @@ class Result:
 
 
 DONE = Result()
+
+
+class Report(TypedDict, total=False):
+    """What a turn reports (``TenantController.compose``'s keyword arguments, read there)."""
+
+    outcome: Required[str]
+    detail: Required[str]
+    state: str
+    operation: str | None
+    started: datetime | None
+    workloads_ready: bool | None
+    revision: int | None
+    digest: str | None
+    failed: bool
+    deleting: bool
+    handled_force: bool
+    handled_resolved: bool
+    inventory: list[str] | None
+    releases: list[Any] | None
+    domains: list[dict[str, Any]] | None
+    copy: dict[str, Any] | None
+    reason: str | None
+    template: dict[str, Any] | None
+    update: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -719,7 +743,9 @@ class TenantController:
         previous = dict(obj.get("status") or {})
         return StatusRider(status if status_changed(previous, status) else None, previous)
 
-    def report(self, obj: dict[str, Any], *, requeue: float | None = None, **fields: Any) -> Result:
+    def report(
+        self, obj: dict[str, Any], *, requeue: float | None = None, **fields: Unpack[Report]
+    ) -> Result:
         """Write the status the report makes (``compose`` of ``fields``; only when it
         changed) and say what next: look again after ``requeue`` seconds (None: not)."""
         previous = dict(obj.get("status") or {})
