@@ -132,8 +132,10 @@ class LeaderElector:
         #: the Lease may be released, by ``stop()`` or by the campaign's thread.
         self._work_done = threading.Event()
         #: Whether ``stop()`` ended a term (its thread may not release before
-        #: ``_work_done``).
+        #: ``_work_done``), and whether it was asked to release the Lease at all (not: as
+        #: after a SIGKILL, the Lease expires).
         self._stopped_a_term = False
+        self._release_on_stop = True
         self._last_renew = 0.0
         # The last record read or written, and when (monotonic) it was first seen.
         self._observed: tuple[Any, ...] | None = None
@@ -186,6 +188,7 @@ class LeaderElector:
             self._stopping.set()
             term = self._term
             self._stopped_a_term = term is not None
+            self._release_on_stop = release
         thread = self._thread
         if term is None:
             if thread is not None:  # it releases a Lease it takes while stopping
@@ -250,7 +253,8 @@ class LeaderElector:
             if self._stopping.is_set():
                 with self._lock:
                     free = self._term is None and (
-                        not self._stopped_a_term or self._work_done.is_set()
+                        not self._stopped_a_term
+                        or (self._work_done.is_set() and self._release_on_stop)
                     )
                 if held and free:
                     self.release()  # taken or renewed while stopping: nobody will lead on it

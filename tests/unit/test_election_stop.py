@@ -63,8 +63,8 @@ class Leases:
             return copy.deepcopy(body)
 
 
-def test_a_graceful_stop_releases_without_waiting_for_a_hung_renewal() -> None:
-    leases = Leases()
+def leader(leases: Leases) -> LeaderElector:
+    """A candidate ``a`` leading over ``leases`` (its work waits for the term's end)."""
     worked = threading.Event()
 
     def lead(term: threading.Event) -> None:
@@ -78,6 +78,12 @@ def test_a_graceful_stop_releases_without_waiting_for_a_hung_renewal() -> None:
     elector._api = leases  # type: ignore[assignment]
     elector.start()
     assert worked.wait(5) and elector.is_leader
+    return elector
+
+
+def test_a_graceful_stop_releases_without_waiting_for_a_hung_renewal() -> None:
+    leases = Leases()
+    elector = leader(leases)
     leases.hang.set()  # the next renewal hangs inside its replace
     assert leases.hung.wait(5)
     started = time.monotonic()
@@ -97,3 +103,19 @@ def test_a_graceful_stop_releases_without_waiting_for_a_hung_renewal() -> None:
     stopping.join(5)
     assert not stopping.is_alive()
     assert leases.lease.spec.holder_identity is None
+
+
+def test_a_stop_without_release_leaves_the_lease_held_whatever_the_thread_does() -> None:
+    """``stop(release=False)`` (a replica stopped as if killed): neither ``stop`` nor the
+    campaign's thread, once its renewal lands, releases the Lease; it expires."""
+    leases = Leases()
+    elector = leader(leases)
+    leases.hang.set()
+    assert leases.hung.wait(5)
+    stopping = threading.Thread(target=elector.stop, kwargs={"release": False})
+    stopping.start()
+    time.sleep(0.3)
+    leases.go.set()  # the renewal lands (its resourceVersion is still current)
+    stopping.join(5)
+    assert not stopping.is_alive() and not elector.is_leader
+    assert leases.lease is not None and leases.lease.spec.holder_identity == "a"
