@@ -77,17 +77,16 @@ class Store(Protocol):
 class NamespaceStore:
     """The record in annotations of the tenant's namespace."""
 
-    def __init__(self, kube: Kube, system_namespace: str) -> None:
+    def __init__(self, kube: Kube, tenants: TenantResources) -> None:
         self.kube = kube
-        self.system_namespace = system_namespace
+        self.tenants = tenants
 
     def write(self, namespace: str, patch: codec.Patch, rider: StatusRider | None = None) -> None:
         self.kube.patch_namespace(namespace, annotations=patch)
         if rider is not None and rider.status is not None:
             # No record on the OdooTenant: its status in a request of its own.
-            tenants = TenantResources(self.kube, self.system_namespace)
-            rider.written = tenants.patch_status(tenant_of(namespace), rider.status,
-                                                 rider.previous or {})  # fmt: skip
+            rider.written = self.tenants.patch_status(tenant_of(namespace), rider.status,
+                                                      rider.previous or {})  # fmt: skip
             rider.status, rider.previous = None, None
 
     def create(
@@ -112,16 +111,16 @@ class OdooTenantStore:
         the namespace's annotations removed after it."""
         fields = codec.status_patch(patch)
         name = tenant_of(namespace)
+        # A status once written is not sent again: a merge patch of nothing from its
+        # ``previous`` would drop every field.
+        status, previous = (
+            (rider.status, rider.previous or {})
+            if rider is not None and rider.status is not None
+            else ({}, {})
+        )
+        written = self.tenants.patch_status(name, status, previous, record=fields)
         if rider is not None:
-            # Once written, the status is not sent again: a merge patch of nothing from
-            # ``previous`` would drop every field.
-            status, previous = rider.status or {}, rider.previous or {}
-            if rider.status is None:
-                previous = {}
-            written = self.tenants.patch_status(name, status, previous, record=fields)
             rider.status, rider.previous, rider.written = None, None, written
-        else:
-            written = self.tenants.patch_status(name, {codec.STATUS_RECORD: fields})
         kept = ((written.get("status") or {}).get(codec.STATUS_RECORD)) or {}
         lost = sorted(k for k, v in fields.items() if v is not None and k not in kept)
         if lost:
@@ -213,7 +212,7 @@ class RecordStore:
         tenant_id = tenant_of(namespace)
         obj = self.odootenant(tenant_id)
         if obj is None:
-            return NamespaceStore(self.kube, self.system_namespace)
+            return NamespaceStore(self.kube, self.tenants)
         if held_by(obj) is None:
             self.move(tenant_id, obj)
         return OdooTenantStore(self.kube, self.tenants)
@@ -245,7 +244,7 @@ class RecordStore:
         """Make the tenant's namespace with its record (``entries``) where it is kept."""
         obj = self.odootenant(tenant_id)
         where: Store = (
-            NamespaceStore(self.kube, self.system_namespace)
+            NamespaceStore(self.kube, self.tenants)
             if obj is None
             else OdooTenantStore(self.kube, self.tenants)
         )
